@@ -1,0 +1,134 @@
+//! The decide/evolve shape every aggregate has, and the codec that turns its events into
+//! the `(type, schema version, JSON payload)` triples an event store keeps.
+
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+use crate::context::Context;
+
+/// An event of an aggregate: a fact in the past tense with a stable type name and a schema
+/// version. Event enums are serialized adjacently tagged (`{"type": …, "data": …}`); the
+/// codec below splits that into the type name and the payload.
+pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Debug + PartialEq {
+    /// The stable type name, e.g. `"LeadReceived"`. Never changes once events are stored.
+    fn event_type(&self) -> &'static str;
+
+    /// The schema version of this event's payload, starting at 1. A payload change that old
+    /// readers could not read bumps it (and adds an upcaster in the event store).
+    fn schema_version(&self) -> u16 {
+        1
+    }
+}
+
+/// A consistency boundary: a state value, `decide` (command → events or a typed error) and
+/// `evolve` (state + event → state). `evolve` never fails and never validates: a recorded fact
+/// is a fact. Replaying a stream's events from `Default` rebuilds the state exactly.
+pub trait Aggregate: Default + Clone + Debug + PartialEq {
+    /// The stream category, e.g. `"lead"`; streams are named `"{KIND}-{id}"`.
+    const KIND: &'static str;
+    /// What may be asked of the aggregate.
+    type Command: Debug;
+    /// What the aggregate records.
+    type Event: DomainEvent;
+    /// Why a command was refused.
+    type Error: std::error::Error + Debug;
+
+    /// Validates `command` against the current state and returns the facts it produces.
+    /// A command that would change nothing returns no events.
+    fn decide(&self, command: Self::Command, ctx: &Context) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Applies one recorded event.
+    #[must_use]
+    fn evolve(self, event: &Self::Event) -> Self;
+
+    /// Folds events into a state, starting from the default (empty) state.
+    fn replay<'a, I>(events: I) -> Self
+    where
+        I: IntoIterator<Item = &'a Self::Event>,
+        Self::Event: 'a,
+    {
+        events.into_iter().fold(Self::default(), Self::evolve)
+    }
+}
+
+/// An event ready for storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedEvent {
+    /// The stable type name.
+    pub event_type: &'static str,
+    /// The payload's schema version.
+    pub schema_version: u16,
+    /// The payload (the event's fields, without the type tag).
+    pub payload: serde_json::Value,
+}
+
+/// Why an event could not be encoded or decoded.
+#[derive(Debug, Error)]
+pub enum CodecError {
+    /// Serialization failed (cannot happen for the domain's own event types).
+    #[error("cannot encode {event_type}: {source}")]
+    Encode {
+        /// The event's type.
+        event_type: &'static str,
+        /// The serializer's error.
+        source: serde_json::Error,
+    },
+    /// The payload does not match the event type it claims to be.
+    #[error("cannot decode {event_type} v{schema_version}: {source}")]
+    Decode {
+        /// The stored type name.
+        event_type: String,
+        /// The stored schema version.
+        schema_version: u16,
+        /// The deserializer's error.
+        source: serde_json::Error,
+    },
+    /// A payload with a schema version this code does not know (an upcaster is missing).
+    #[error("{event_type} v{found} cannot be read: this build reads v{expected}; register an upcaster")]
+    UnknownVersion {
+        /// The stored type name.
+        event_type: String,
+        /// The stored schema version.
+        found: u16,
+        /// The version this build reads.
+        expected: u16,
+    },
+}
+
+/// Encodes a domain event as `(type, schema version, payload)`.
+pub fn encode<E: DomainEvent>(event: &E) -> Result<EncodedEvent, CodecError> {
+    let event_type = event.event_type();
+    let value = serde_json::to_value(event).map_err(|source| CodecError::Encode { event_type, source })?;
+    let payload = match value {
+        serde_json::Value::Object(mut map) => map.remove("data").unwrap_or(serde_json::Value::Null),
+        other => other,
+    };
+    Ok(EncodedEvent { event_type, schema_version: event.schema_version(), payload })
+}
+
+/// Decodes a stored `(type, schema version, payload)` into a domain event.
+pub fn decode<E: DomainEvent>(
+    event_type: &str,
+    schema_version: u16,
+    payload: serde_json::Value,
+) -> Result<E, CodecError> {
+    let mut tagged = serde_json::Map::new();
+    tagged.insert("type".into(), serde_json::Value::String(event_type.to_owned()));
+    if !payload.is_null() {
+        tagged.insert("data".into(), payload);
+    }
+    let event: E = serde_json::from_value(serde_json::Value::Object(tagged)).map_err(|source| {
+        CodecError::Decode { event_type: event_type.to_owned(), schema_version, source }
+    })?;
+    if event.schema_version() != schema_version {
+        return Err(CodecError::UnknownVersion {
+            event_type: event_type.to_owned(),
+            found: schema_version,
+            expected: event.schema_version(),
+        });
+    }
+    Ok(event)
+}

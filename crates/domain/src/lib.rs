@@ -1,0 +1,26 @@
+//! # crm-domain
+//!
+//! The pure core of crm-core: aggregates that take commands and emit events, and policies
+//! that are plain functions over plain data. Nothing here performs I/O, reads a clock or
+//! draws random numbers; time, the actor and fresh ids arrive in a [`Context`], so every
+//! decision can be reproduced by replaying it.
+//!
+//! Each aggregate implements [`Aggregate`]: `decide(&state, command, &ctx)` validates and
+//! returns events (or a typed error), `evolve(state, &event)` applies a recorded fact, and
+//! replaying a stream's events rebuilds the state exactly.
+
+pub mod aggregate;
+pub mod context;
+pub mod identity;
+pub mod ids;
+pub mod money;
+pub mod routing;
+pub mod scoring;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use aggregate::{Aggregate, CodecError, DomainEvent, EncodedEvent, decode, encode};
+pub use context::{Actor, Context};
+pub use ids::{CompanyId, ContactId, LeadId, OpportunityId, TeamId, TicketId, UserId};
+pub use money::{Currency, Money, MoneyError, Probability};
