@@ -10,12 +10,17 @@
 //! replaying a stream's events rebuilds the state exactly.
 
 pub mod aggregate;
+pub mod contact;
 pub mod context;
 pub mod identity;
 pub mod ids;
+pub mod lead;
 pub mod money;
+pub mod opportunity;
 pub mod routing;
 pub mod scoring;
+pub mod sla;
+pub mod ticket;
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -1,0 +1,1 @@
+//! The contact aggregate: a person, known by a stable party id, with consent and merges.

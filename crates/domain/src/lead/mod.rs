@@ -1,0 +1,1 @@
+//! The lead aggregate: an inbound request for contact, from receipt to conversion.

@@ -1,0 +1,1 @@
+//! The opportunity aggregate: a potential deal moving along a configurable pipeline.

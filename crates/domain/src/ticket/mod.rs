@@ -1,0 +1,1 @@
+//! The ticket aggregate: a customer's support request from opening to closing.
