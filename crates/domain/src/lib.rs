@@ -10,6 +10,7 @@
 //! replaying a stream's events rebuilds the state exactly.
 
 pub mod aggregate;
+pub mod channel;
 pub mod contact;
 pub mod context;
 pub mod identity;
@@ -17,6 +18,7 @@ pub mod ids;
 pub mod lead;
 pub mod money;
 pub mod opportunity;
+pub mod priority;
 pub mod routing;
 pub mod scoring;
 pub mod sla;
@@ -26,6 +28,8 @@ pub mod ticket;
 pub(crate) mod testing;
 
 pub use aggregate::{Aggregate, CodecError, DomainEvent, EncodedEvent, decode, encode};
+pub use channel::Channel;
 pub use context::{Actor, Context};
 pub use ids::{CompanyId, ContactId, LeadId, OpportunityId, TeamId, TicketId, UserId};
 pub use money::{Currency, Money, MoneyError, Probability};
+pub use priority::Priority;
