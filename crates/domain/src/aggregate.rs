@@ -38,7 +38,11 @@ pub trait Aggregate: Default + Clone + Debug + PartialEq {
 
     /// Validates `command` against the current state and returns the facts it produces.
     /// A command that would change nothing returns no events.
-    fn decide(&self, command: Self::Command, ctx: &Context) -> Result<Vec<Self::Event>, Self::Error>;
+    fn decide(
+        &self,
+        command: Self::Command,
+        ctx: &Context,
+    ) -> Result<Vec<Self::Event>, Self::Error>;
 
     /// Applies one recorded event.
     #[must_use]
@@ -87,7 +91,9 @@ pub enum CodecError {
         source: serde_json::Error,
     },
     /// A payload with a schema version this code does not know (an upcaster is missing).
-    #[error("{event_type} v{found} cannot be read: this build reads v{expected}; register an upcaster")]
+    #[error(
+        "{event_type} v{found} cannot be read: this build reads v{expected}; register an upcaster"
+    )]
     UnknownVersion {
         /// The stored type name.
         event_type: String,
@@ -101,12 +107,17 @@ pub enum CodecError {
 /// Encodes a domain event as `(type, schema version, payload)`.
 pub fn encode<E: DomainEvent>(event: &E) -> Result<EncodedEvent, CodecError> {
     let event_type = event.event_type();
-    let value = serde_json::to_value(event).map_err(|source| CodecError::Encode { event_type, source })?;
+    let value =
+        serde_json::to_value(event).map_err(|source| CodecError::Encode { event_type, source })?;
     let payload = match value {
         serde_json::Value::Object(mut map) => map.remove("data").unwrap_or(serde_json::Value::Null),
         other => other,
     };
-    Ok(EncodedEvent { event_type, schema_version: event.schema_version(), payload })
+    Ok(EncodedEvent {
+        event_type,
+        schema_version: event.schema_version(),
+        payload,
+    })
 }
 
 /// Decodes a stored `(type, schema version, payload)` into a domain event.
@@ -116,12 +127,19 @@ pub fn decode<E: DomainEvent>(
     payload: serde_json::Value,
 ) -> Result<E, CodecError> {
     let mut tagged = serde_json::Map::new();
-    tagged.insert("type".into(), serde_json::Value::String(event_type.to_owned()));
+    tagged.insert(
+        "type".into(),
+        serde_json::Value::String(event_type.to_owned()),
+    );
     if !payload.is_null() {
         tagged.insert("data".into(), payload);
     }
     let event: E = serde_json::from_value(serde_json::Value::Object(tagged)).map_err(|source| {
-        CodecError::Decode { event_type: event_type.to_owned(), schema_version, source }
+        CodecError::Decode {
+            event_type: event_type.to_owned(),
+            schema_version,
+            source,
+        }
     })?;
     if event.schema_version() != schema_version {
         return Err(CodecError::UnknownVersion {

@@ -84,7 +84,9 @@ mod tests {
     fn fresh_ids_are_distinct_and_reproducible() {
         let ctx = Context::new(
             DateTime::UNIX_EPOCH,
-            Actor::System { component: "test".into() },
+            Actor::System {
+                component: "test".into(),
+            },
             Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000),
         );
         let ids: Vec<_> = (0..100).map(|slot| ctx.fresh_id(slot)).collect();

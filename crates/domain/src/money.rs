@@ -90,7 +90,11 @@ impl Probability {
 
     /// A probability of `percent`; values above 100 are refused.
     pub fn new(percent: u8) -> Result<Self, MoneyError> {
-        if percent <= 100 { Ok(Self(percent)) } else { Err(MoneyError::InvalidProbability(percent)) }
+        if percent <= 100 {
+            Ok(Self(percent))
+        } else {
+            Err(MoneyError::InvalidProbability(percent))
+        }
     }
 
     /// The probability in percent.
@@ -136,7 +140,10 @@ impl Money {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(MoneyError::CurrencyMismatch { left: self.currency, right: other.currency })
+            Err(MoneyError::CurrencyMismatch {
+                left: self.currency,
+                right: other.currency,
+            })
         }
     }
 
@@ -146,7 +153,9 @@ impl Money {
         let minor = self
             .minor
             .checked_add(other.minor)
-            .ok_or(MoneyError::Overflow { currency: self.currency })?;
+            .ok_or(MoneyError::Overflow {
+                currency: self.currency,
+            })?;
         Ok(Money::new(minor, self.currency))
     }
 
@@ -156,22 +165,34 @@ impl Money {
         let minor = self
             .minor
             .checked_sub(other.minor)
-            .ok_or(MoneyError::Overflow { currency: self.currency })?;
+            .ok_or(MoneyError::Overflow {
+                currency: self.currency,
+            })?;
         Ok(Money::new(minor, self.currency))
     }
 
     /// The amount weighted by a probability, rounded half away from zero to a minor unit.
     /// Never overflows: the result's magnitude is at most the amount's.
+    #[must_use]
     pub fn weighted(self, probability: Probability) -> Money {
         let product = i128::from(self.minor) * i128::from(probability.percent());
-        let rounded = if product >= 0 { (product + 50) / 100 } else { (product - 50) / 100 };
+        let rounded = if product >= 0 {
+            (product + 50) / 100
+        } else {
+            (product - 50) / 100
+        };
         // |rounded| <= |minor| because percent <= 100, so the conversion cannot fail.
         Money::new(i64::try_from(rounded).unwrap_or(self.minor), self.currency)
     }
 
     /// The sum of `amounts`, all of which must be in `currency`.
-    pub fn sum<I: IntoIterator<Item = Money>>(currency: Currency, amounts: I) -> Result<Money, MoneyError> {
-        amounts.into_iter().try_fold(Money::zero(currency), Money::checked_add)
+    pub fn sum<I: IntoIterator<Item = Money>>(
+        currency: Currency,
+        amounts: I,
+    ) -> Result<Money, MoneyError> {
+        amounts
+            .into_iter()
+            .try_fold(Money::zero(currency), Money::checked_add)
     }
 
     /// Whether the amount is strictly positive.
@@ -200,15 +221,26 @@ mod tests {
     fn currency_codes_are_three_upper_case_letters() {
         assert!(Currency::new("EUR").is_ok());
         for bad in ["eur", "EU", "EURO", "E1R", "", "ÉUR"] {
-            assert_eq!(Currency::new(bad), Err(MoneyError::InvalidCurrency(bad.into())));
+            assert_eq!(
+                Currency::new(bad),
+                Err(MoneyError::InvalidCurrency(bad.into()))
+            );
         }
     }
 
     #[test]
     fn mixing_currencies_is_refused() {
         let usd = Currency::new("USD").unwrap();
-        let err = Money::new(1, eur()).checked_add(Money::new(1, usd)).unwrap_err();
-        assert_eq!(err, MoneyError::CurrencyMismatch { left: eur(), right: usd });
+        let err = Money::new(1, eur())
+            .checked_add(Money::new(1, usd))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            MoneyError::CurrencyMismatch {
+                left: eur(),
+                right: usd
+            }
+        );
     }
 
     #[test]
@@ -222,10 +254,8 @@ mod tests {
         #[test]
         fn addition_never_overflows_silently(a in any::<i64>(), b in any::<i64>()) {
             let result = Money::new(a, eur()).checked_add(Money::new(b, eur()));
-            match a.checked_add(b) {
-                Some(sum) => prop_assert_eq!(result, Ok(Money::new(sum, eur()))),
-                None => prop_assert_eq!(result, Err(MoneyError::Overflow { currency: eur() })),
-            }
+            let expected = a.checked_add(b).map(|sum| Money::new(sum, eur())).ok_or(MoneyError::Overflow { currency: eur() });
+            prop_assert_eq!(result, expected);
         }
 
         #[test]

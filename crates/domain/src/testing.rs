@@ -10,7 +10,9 @@ use crate::ids::UserId;
 
 /// Monday 2 March 2026, 09:00 UTC: the default "now" of a test.
 pub(crate) fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+        .single()
+        .expect("valid date")
 }
 
 /// `t0()` plus `minutes`.
@@ -40,7 +42,10 @@ pub(crate) fn context() -> Context {
 
 /// Starts a test from the events already recorded.
 pub(crate) fn given<A: Aggregate>(events: &[A::Event]) -> Given<A> {
-    Given { state: A::replay(events), ctx: context() }
+    Given {
+        state: A::replay(events),
+        ctx: context(),
+    }
 }
 
 /// A state built from past events.
@@ -59,7 +64,10 @@ impl<A: Aggregate> Given<A> {
     /// Issues a command.
     pub(crate) fn when(self, command: A::Command) -> Then<A> {
         let result = self.state.decide(command, &self.ctx);
-        Then { state: self.state, result }
+        Then {
+            state: self.state,
+            result,
+        }
     }
 }
 

@@ -1,1 +1,802 @@
 //! The lead aggregate: an inbound request for contact, from receipt to conversion.
+//!
+//! A lead is recorded the moment it arrives ([`LeadEvent::Received`]), before any validation,
+//! so nothing a marketing tool sends is ever lost. Capturing it validates and normalizes the
+//! submission: a valid one becomes [`LeadEvent::Captured`], an invalid one
+//! [`LeadEvent::Quarantined`] with every reason, and can be captured again once fixed.
+//! Routing decisions are recorded whole, so every assignment can be explained later, and a
+//! lead reclaimed after a missed response SLA keeps the time the prospect first asked.
+
+mod profile;
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use profile::{Campaign, LeadField, LeadProfile, LeadSubmission, QuarantineReason};
+
+use crate::aggregate::{Aggregate, DomainEvent};
+use crate::context::Context;
+use crate::identity::CountryCode;
+use crate::ids::{ContactId, LeadId, OpportunityId, TeamId, UserId};
+use crate::routing::{RoutingDecision, RoutingOutcome};
+use crate::scoring::LeadScore;
+
+/// Where a lead came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadSource {
+    /// The sending system, e.g. `"web-form"` or `"hubspot"`.
+    pub system: String,
+    /// The sender's id for this delivery; (system, external event id) identifies a delivery.
+    pub external_event_id: String,
+}
+
+/// Where a lead stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    /// Recorded, not yet validated.
+    Received,
+    /// Failed validation; waits for a fix and a new capture.
+    Quarantined,
+    /// Valid and normalized, not yet routed.
+    Captured,
+    /// Routed, but nobody was available: waits in a team queue.
+    Queued,
+    /// Assigned to a rep who has not touched it yet.
+    Assigned,
+    /// The assigned rep has made first contact.
+    Working,
+    /// Judged a real sales prospect.
+    Qualified,
+    /// Judged not a prospect (final).
+    Disqualified,
+    /// Turned into a contact and possibly an opportunity (final).
+    Converted,
+    /// Merged into another lead (final).
+    Merged,
+}
+
+impl LeadStatus {
+    /// Whether nothing can happen to the lead any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            LeadStatus::Disqualified | LeadStatus::Converted | LeadStatus::Merged
+        )
+    }
+
+    /// Whether the lead has valid, normalized data (it was captured).
+    pub fn is_captured(self) -> bool {
+        matches!(
+            self,
+            LeadStatus::Captured
+                | LeadStatus::Queued
+                | LeadStatus::Assigned
+                | LeadStatus::Working
+                | LeadStatus::Qualified
+        )
+    }
+}
+
+/// Why a lead was disqualified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum DisqualificationReason {
+    /// No budget, no authority, no need or no timing.
+    NotAProspect,
+    /// Spam or a bot.
+    Spam,
+    /// An existing customer or a competitor.
+    ExistingRelationship,
+    /// The prospect could not be reached.
+    Unreachable,
+    /// Anything else, in words.
+    Other {
+        /// The explanation.
+        note: String,
+    },
+}
+
+/// What to create when converting a lead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversionRequest {
+    /// Link to an existing contact instead of creating one (identity resolution found them).
+    pub existing_contact: Option<ContactId>,
+    /// Whether to open an opportunity too.
+    pub open_opportunity: bool,
+}
+
+/// A command to a lead.
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "commands live for one decision; boxing would only add noise at call sites"
+)]
+pub enum LeadCommand {
+    /// Records an arriving lead before any validation.
+    Receive {
+        /// The new lead's id.
+        lead_id: LeadId,
+        /// Where it came from.
+        source: LeadSource,
+        /// The payload exactly as delivered.
+        raw_payload: serde_json::Value,
+        /// When the prospect asked (the sender's timestamp); the response SLA counts from here.
+        requested_at: DateTime<Utc>,
+    },
+    /// Validates and normalizes the submission: captures or quarantines the lead.
+    Capture {
+        /// The submission, mapped from the source's payload.
+        submission: LeadSubmission,
+        /// Campaign and UTM attribution.
+        campaign: Campaign,
+        /// The region phone numbers without a country prefix are read in, when the
+        /// submission names no valid country.
+        default_region: CountryCode,
+    },
+    /// Records a routing decision: assigned to a rep, or queued.
+    Route {
+        /// The decision, with its reasons.
+        decision: RoutingDecision,
+    },
+    /// Records the assigned rep's first contact with the prospect.
+    LogFirstTouch {
+        /// How the rep reached out.
+        channel: crate::Channel,
+    },
+    /// Takes the lead back from a rep who missed the response SLA and routes it again.
+    Reclaim {
+        /// The deadline that was missed.
+        missed_deadline: DateTime<Utc>,
+        /// The new routing decision (which must not pick the rep being reclaimed from).
+        decision: RoutingDecision,
+        /// How many reclaims are allowed in all; past it the lead must be escalated.
+        max_reassignments: u32,
+    },
+    /// Hands the lead to a team lead (after the reassignment cap, or by hand).
+    Escalate {
+        /// Who receives it.
+        to: UserId,
+        /// Why.
+        reason: String,
+    },
+    /// Records a new score.
+    ChangeScore {
+        /// The score with its explanation.
+        score: LeadScore,
+    },
+    /// Marks the lead as a real prospect.
+    Qualify,
+    /// Marks the lead as not a prospect.
+    Disqualify {
+        /// Why.
+        reason: DisqualificationReason,
+    },
+    /// Converts the lead into a contact and optionally an opportunity.
+    Convert(ConversionRequest),
+    /// Merges this lead into another (a duplicate).
+    MergeInto {
+        /// The lead that survives.
+        survivor: LeadId,
+    },
+}
+
+/// A fact about a lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum LeadEvent {
+    /// A lead arrived and was recorded as delivered, before validation.
+    #[serde(rename = "LeadReceived")]
+    Received {
+        /// The lead.
+        lead_id: LeadId,
+        /// Where it came from.
+        source: LeadSource,
+        /// The payload exactly as delivered.
+        raw_payload: serde_json::Value,
+        /// When the prospect asked.
+        requested_at: DateTime<Utc>,
+        /// When it was recorded.
+        at: DateTime<Utc>,
+    },
+    /// The submission failed validation; the lead waits for a fix.
+    #[serde(rename = "LeadQuarantined")]
+    Quarantined {
+        /// Every problem found.
+        reasons: Vec<QuarantineReason>,
+        /// The submission as it was.
+        submission: LeadSubmission,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The submission was valid and is now normalized.
+    #[serde(rename = "LeadCaptured")]
+    Captured {
+        /// Raw and normalized person and company data.
+        profile: LeadProfile,
+        /// Attribution.
+        campaign: Campaign,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The lead was offered and assigned to a rep.
+    #[serde(rename = "LeadAssigned")]
+    Assigned {
+        /// The rep.
+        rep: UserId,
+        /// Why this rep: rule, team, strategy, every candidate's verdict.
+        decision: RoutingDecision,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Nobody was available: the lead waits in a team queue.
+    #[serde(rename = "LeadQueued")]
+    Queued {
+        /// The team whose queue holds it.
+        queue: TeamId,
+        /// Why nobody was chosen.
+        decision: RoutingDecision,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The assigned rep made first contact.
+    #[serde(rename = "LeadFirstTouchLogged")]
+    FirstTouchLogged {
+        /// Who.
+        by: UserId,
+        /// How.
+        channel: crate::Channel,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The lead was taken back from a rep who missed the response SLA.
+    #[serde(rename = "LeadReclaimed")]
+    Reclaimed {
+        /// The rep it was taken from.
+        from: UserId,
+        /// The deadline that was missed.
+        missed_deadline: DateTime<Utc>,
+        /// Which reclaim this is (1 for the first).
+        reassignment: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The lead was handed to a team lead.
+    #[serde(rename = "LeadEscalated")]
+    Escalated {
+        /// Who received it.
+        to: UserId,
+        /// Why.
+        reason: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The lead's score changed.
+    #[serde(rename = "LeadScoreChanged")]
+    ScoreChanged {
+        /// The new score with its explanation.
+        score: LeadScore,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The lead was judged a real prospect.
+    #[serde(rename = "LeadQualified")]
+    Qualified {
+        /// By whom.
+        by: Option<UserId>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The lead was judged not a prospect.
+    #[serde(rename = "LeadDisqualified")]
+    Disqualified {
+        /// Why.
+        reason: DisqualificationReason,
+        /// By whom.
+        by: Option<UserId>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The lead became a contact and possibly an opportunity.
+    #[serde(rename = "LeadConverted")]
+    Converted {
+        /// The contact (new, or the existing one it was linked to).
+        contact_id: ContactId,
+        /// Whether the contact is new (the caller must create it).
+        new_contact: bool,
+        /// The opportunity opened, if any.
+        opportunity_id: Option<OpportunityId>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The lead was merged into another.
+    #[serde(rename = "LeadMerged")]
+    Merged {
+        /// The surviving lead.
+        into: LeadId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for LeadEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            LeadEvent::Received { .. } => "LeadReceived",
+            LeadEvent::Quarantined { .. } => "LeadQuarantined",
+            LeadEvent::Captured { .. } => "LeadCaptured",
+            LeadEvent::Assigned { .. } => "LeadAssigned",
+            LeadEvent::Queued { .. } => "LeadQueued",
+            LeadEvent::FirstTouchLogged { .. } => "LeadFirstTouchLogged",
+            LeadEvent::Reclaimed { .. } => "LeadReclaimed",
+            LeadEvent::Escalated { .. } => "LeadEscalated",
+            LeadEvent::ScoreChanged { .. } => "LeadScoreChanged",
+            LeadEvent::Qualified { .. } => "LeadQualified",
+            LeadEvent::Disqualified { .. } => "LeadDisqualified",
+            LeadEvent::Converted { .. } => "LeadConverted",
+            LeadEvent::Merged { .. } => "LeadMerged",
+        }
+    }
+}
+
+/// Why a command to a lead was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LeadError {
+    /// The lead has not been received yet.
+    #[error("lead not found: it has not been received")]
+    NotFound,
+    /// A lead with this id was already received.
+    #[error("lead {id} was already received")]
+    AlreadyReceived {
+        /// The existing lead.
+        id: LeadId,
+    },
+    /// The lead is disqualified, converted or merged: nothing can change it.
+    #[error("lead is {status:?}: it can no longer be changed")]
+    Closed {
+        /// Its final status.
+        status: LeadStatus,
+    },
+    /// The command needs a different status.
+    #[error("cannot {action} a lead that is {status:?}")]
+    InvalidTransition {
+        /// What was attempted.
+        action: &'static str,
+        /// The lead's status.
+        status: LeadStatus,
+    },
+    /// The lead was already captured with valid data.
+    #[error("lead was already captured")]
+    AlreadyCaptured,
+    /// First touch was already logged.
+    #[error("first touch was already logged at {at}")]
+    AlreadyTouched {
+        /// When it was logged.
+        at: DateTime<Utc>,
+    },
+    /// Only the assigned rep may log the first touch.
+    #[error("only the assigned rep {assignee} may log the first touch")]
+    NotAssignee {
+        /// The assigned rep.
+        assignee: UserId,
+    },
+    /// A command that needs a user was issued by a system or integration.
+    #[error("this command must be issued by a user")]
+    UserRequired,
+    /// A reclaim routed the lead back to the rep it was taken from.
+    #[error("a reclaimed lead must go to a different rep than {rep}")]
+    ReclaimedToSameRep {
+        /// The rep being reclaimed from.
+        rep: UserId,
+    },
+    /// The lead was reclaimed as often as allowed; escalate it instead.
+    #[error("lead was already reassigned {cap} times: escalate it instead")]
+    ReassignmentCapReached {
+        /// The cap.
+        cap: u32,
+    },
+    /// The new routing decision is inconsistent (an assignment whose rep differs from its outcome).
+    #[error("routing decision is inconsistent: {problem}")]
+    InconsistentDecision {
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A lead cannot be merged into itself.
+    #[error("a lead cannot be merged into itself")]
+    MergeIntoSelf,
+    /// An escalation needs a reason.
+    #[error("an escalation needs a reason")]
+    EmptyReason,
+}
+
+/// A lead's state, rebuilt from its events.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lead {
+    /// The lead's id; `None` until received.
+    pub id: Option<LeadId>,
+    /// Where it stands; `None` until received.
+    pub status: Option<LeadStatus>,
+    /// Where it came from.
+    pub source: Option<LeadSource>,
+    /// When the prospect asked; never changes, so response times count from the first request.
+    pub requested_at: Option<DateTime<Utc>>,
+    /// Why it is quarantined, while it is.
+    pub quarantine_reasons: Vec<QuarantineReason>,
+    /// Normalized data, once captured.
+    pub profile: Option<LeadProfile>,
+    /// Attribution, once captured.
+    pub campaign: Option<Campaign>,
+    /// The rep who holds it.
+    pub assignee: Option<UserId>,
+    /// When the current rep got it.
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// The team queue it waits in, if queued.
+    pub queue: Option<TeamId>,
+    /// Every rep it was reclaimed from, oldest first.
+    pub reclaimed_from: Vec<UserId>,
+    /// How many times it was reclaimed.
+    pub reassignments: u32,
+    /// When the first touch happened.
+    pub first_touch_at: Option<DateTime<Utc>>,
+    /// The current score.
+    pub score: LeadScore,
+    /// The contact it converted into.
+    pub converted_to: Option<ContactId>,
+    /// The lead it was merged into.
+    pub merged_into: Option<LeadId>,
+}
+
+impl Lead {
+    fn require_open(&self) -> Result<LeadStatus, LeadError> {
+        match self.status {
+            None => Err(LeadError::NotFound),
+            Some(status) if status.is_final() => Err(LeadError::Closed { status }),
+            Some(status) => Ok(status),
+        }
+    }
+
+    fn require_captured(&self, action: &'static str) -> Result<LeadStatus, LeadError> {
+        let status = self.require_open()?;
+        if status.is_captured() {
+            Ok(status)
+        } else {
+            Err(LeadError::InvalidTransition { action, status })
+        }
+    }
+
+    fn receive(
+        &self,
+        lead_id: LeadId,
+        source: LeadSource,
+        raw_payload: serde_json::Value,
+        requested_at: DateTime<Utc>,
+        ctx: &Context,
+    ) -> Result<Vec<LeadEvent>, LeadError> {
+        if let Some(id) = self.id {
+            return Err(LeadError::AlreadyReceived { id });
+        }
+        Ok(vec![LeadEvent::Received {
+            lead_id,
+            source,
+            raw_payload,
+            requested_at,
+            at: ctx.now,
+        }])
+    }
+
+    fn capture(
+        &self,
+        submission: LeadSubmission,
+        campaign: Campaign,
+        default_region: CountryCode,
+        ctx: &Context,
+    ) -> Result<Vec<LeadEvent>, LeadError> {
+        let status = self.require_open()?;
+        if status.is_captured() {
+            return Err(LeadError::AlreadyCaptured);
+        }
+        Ok(vec![match submission.validate(default_region) {
+            Ok(profile) => LeadEvent::Captured {
+                profile,
+                campaign,
+                at: ctx.now,
+            },
+            Err(reasons) => LeadEvent::Quarantined {
+                reasons,
+                submission,
+                at: ctx.now,
+            },
+        }])
+    }
+
+    fn route(&self, decision: RoutingDecision, ctx: &Context) -> Result<Vec<LeadEvent>, LeadError> {
+        let status = self.require_captured("route")?;
+        if status == LeadStatus::Qualified {
+            return Err(LeadError::InvalidTransition {
+                action: "route",
+                status,
+            });
+        }
+        let unchanged = match &decision.outcome {
+            RoutingOutcome::Assigned { rep } => self.assignee == Some(*rep),
+            RoutingOutcome::Queued { queue } => {
+                self.assignee.is_none() && self.queue == Some(*queue)
+            }
+        };
+        if unchanged {
+            return Ok(vec![]);
+        }
+        Ok(vec![routed(decision, ctx.now)])
+    }
+
+    fn log_first_touch(
+        &self,
+        channel: crate::Channel,
+        ctx: &Context,
+    ) -> Result<Vec<LeadEvent>, LeadError> {
+        let status = self.require_captured("log a first touch on")?;
+        if let Some(at) = self.first_touch_at {
+            return Err(LeadError::AlreadyTouched { at });
+        }
+        let Some(assignee) = self.assignee else {
+            return Err(LeadError::InvalidTransition {
+                action: "log a first touch on",
+                status,
+            });
+        };
+        let by = ctx.actor.user().ok_or(LeadError::UserRequired)?;
+        if by != assignee {
+            return Err(LeadError::NotAssignee { assignee });
+        }
+        Ok(vec![LeadEvent::FirstTouchLogged {
+            by,
+            channel,
+            at: ctx.now,
+        }])
+    }
+
+    fn reclaim(
+        &self,
+        missed_deadline: DateTime<Utc>,
+        decision: RoutingDecision,
+        max_reassignments: u32,
+        ctx: &Context,
+    ) -> Result<Vec<LeadEvent>, LeadError> {
+        let status = self.require_open()?;
+        let (LeadStatus::Assigned, Some(from)) = (status, self.assignee) else {
+            return Err(LeadError::InvalidTransition {
+                action: "reclaim",
+                status,
+            });
+        };
+        if self.reassignments >= max_reassignments {
+            return Err(LeadError::ReassignmentCapReached {
+                cap: max_reassignments,
+            });
+        }
+        if decision.assignee() == Some(from) {
+            return Err(LeadError::ReclaimedToSameRep { rep: from });
+        }
+        Ok(vec![
+            LeadEvent::Reclaimed {
+                from,
+                missed_deadline,
+                reassignment: self.reassignments + 1,
+                at: ctx.now,
+            },
+            routed(decision, ctx.now),
+        ])
+    }
+
+    fn escalate(
+        &self,
+        to: UserId,
+        reason: String,
+        ctx: &Context,
+    ) -> Result<Vec<LeadEvent>, LeadError> {
+        self.require_captured("escalate")?;
+        if reason.trim().is_empty() {
+            return Err(LeadError::EmptyReason);
+        }
+        if self.assignee == Some(to) {
+            return Ok(vec![]);
+        }
+        Ok(vec![LeadEvent::Escalated {
+            to,
+            reason,
+            at: ctx.now,
+        }])
+    }
+
+    fn change_score(&self, score: LeadScore, ctx: &Context) -> Result<Vec<LeadEvent>, LeadError> {
+        self.require_open()?;
+        if score == self.score {
+            return Ok(vec![]);
+        }
+        Ok(vec![LeadEvent::ScoreChanged { score, at: ctx.now }])
+    }
+
+    fn qualify(&self, ctx: &Context) -> Result<Vec<LeadEvent>, LeadError> {
+        let status = self.require_captured("qualify")?;
+        match status {
+            LeadStatus::Qualified => Ok(vec![]),
+            LeadStatus::Assigned | LeadStatus::Working => Ok(vec![LeadEvent::Qualified {
+                by: ctx.actor.user(),
+                at: ctx.now,
+            }]),
+            _ => Err(LeadError::InvalidTransition {
+                action: "qualify",
+                status,
+            }),
+        }
+    }
+
+    fn disqualify(
+        &self,
+        reason: DisqualificationReason,
+        ctx: &Context,
+    ) -> Result<Vec<LeadEvent>, LeadError> {
+        self.require_open()?;
+        Ok(vec![LeadEvent::Disqualified {
+            reason,
+            by: ctx.actor.user(),
+            at: ctx.now,
+        }])
+    }
+
+    fn convert(
+        &self,
+        request: &ConversionRequest,
+        ctx: &Context,
+    ) -> Result<Vec<LeadEvent>, LeadError> {
+        self.require_captured("convert")?;
+        let (contact_id, new_contact) = match request.existing_contact {
+            Some(existing) => (existing, false),
+            None => (ContactId(ctx.fresh_id(0)), true),
+        };
+        let opportunity_id = request
+            .open_opportunity
+            .then(|| OpportunityId(ctx.fresh_id(1)));
+        Ok(vec![LeadEvent::Converted {
+            contact_id,
+            new_contact,
+            opportunity_id,
+            at: ctx.now,
+        }])
+    }
+
+    fn merge_into(&self, survivor: LeadId, ctx: &Context) -> Result<Vec<LeadEvent>, LeadError> {
+        self.require_open()?;
+        if self.id == Some(survivor) {
+            return Err(LeadError::MergeIntoSelf);
+        }
+        Ok(vec![LeadEvent::Merged {
+            into: survivor,
+            at: ctx.now,
+        }])
+    }
+}
+
+fn routed(decision: RoutingDecision, at: DateTime<Utc>) -> LeadEvent {
+    match decision.outcome {
+        RoutingOutcome::Assigned { rep } => LeadEvent::Assigned { rep, decision, at },
+        RoutingOutcome::Queued { queue } => LeadEvent::Queued {
+            queue,
+            decision,
+            at,
+        },
+    }
+}
+
+impl Aggregate for Lead {
+    const KIND: &'static str = "lead";
+    type Command = LeadCommand;
+    type Event = LeadEvent;
+    type Error = LeadError;
+
+    fn decide(&self, command: LeadCommand, ctx: &Context) -> Result<Vec<LeadEvent>, LeadError> {
+        match command {
+            LeadCommand::Receive {
+                lead_id,
+                source,
+                raw_payload,
+                requested_at,
+            } => self.receive(lead_id, source, raw_payload, requested_at, ctx),
+            LeadCommand::Capture {
+                submission,
+                campaign,
+                default_region,
+            } => self.capture(submission, campaign, default_region, ctx),
+            LeadCommand::Route { decision } => self.route(decision, ctx),
+            LeadCommand::LogFirstTouch { channel } => self.log_first_touch(channel, ctx),
+            LeadCommand::Reclaim {
+                missed_deadline,
+                decision,
+                max_reassignments,
+            } => self.reclaim(missed_deadline, decision, max_reassignments, ctx),
+            LeadCommand::Escalate { to, reason } => self.escalate(to, reason, ctx),
+            LeadCommand::ChangeScore { score } => self.change_score(score, ctx),
+            LeadCommand::Qualify => self.qualify(ctx),
+            LeadCommand::Disqualify { reason } => self.disqualify(reason, ctx),
+            LeadCommand::Convert(request) => self.convert(&request, ctx),
+            LeadCommand::MergeInto { survivor } => self.merge_into(survivor, ctx),
+        }
+    }
+
+    fn evolve(mut self, event: &LeadEvent) -> Self {
+        match event {
+            LeadEvent::Received {
+                lead_id,
+                source,
+                requested_at,
+                ..
+            } => {
+                self.id = Some(*lead_id);
+                self.status = Some(LeadStatus::Received);
+                self.source = Some(source.clone());
+                self.requested_at = Some(*requested_at);
+            }
+            LeadEvent::Quarantined { reasons, .. } => {
+                self.status = Some(LeadStatus::Quarantined);
+                self.quarantine_reasons.clone_from(reasons);
+            }
+            LeadEvent::Captured {
+                profile, campaign, ..
+            } => {
+                self.status = Some(LeadStatus::Captured);
+                self.quarantine_reasons.clear();
+                self.profile = Some(profile.clone());
+                self.campaign = Some(campaign.clone());
+            }
+            LeadEvent::Assigned { rep, at, .. } => {
+                self.assignee = Some(*rep);
+                self.assigned_at = Some(*at);
+                self.queue = None;
+                if self.first_touch_at.is_none() && self.status != Some(LeadStatus::Qualified) {
+                    self.status = Some(LeadStatus::Assigned);
+                }
+            }
+            LeadEvent::Queued { queue, .. } => {
+                self.assignee = None;
+                self.assigned_at = None;
+                self.queue = Some(*queue);
+                self.status = Some(LeadStatus::Queued);
+            }
+            LeadEvent::FirstTouchLogged { at, .. } => {
+                self.first_touch_at = Some(*at);
+                self.status = Some(LeadStatus::Working);
+            }
+            LeadEvent::Reclaimed {
+                from, reassignment, ..
+            } => {
+                self.reclaimed_from.push(*from);
+                self.reassignments = *reassignment;
+                self.assignee = None;
+                self.assigned_at = None;
+            }
+            LeadEvent::Escalated { to, at, .. } => {
+                self.assignee = Some(*to);
+                self.assigned_at = Some(*at);
+                self.queue = None;
+                if self.first_touch_at.is_none() && self.status != Some(LeadStatus::Qualified) {
+                    self.status = Some(LeadStatus::Assigned);
+                }
+            }
+            LeadEvent::ScoreChanged { score, .. } => self.score = score.clone(),
+            LeadEvent::Qualified { .. } => self.status = Some(LeadStatus::Qualified),
+            LeadEvent::Disqualified { .. } => self.status = Some(LeadStatus::Disqualified),
+            LeadEvent::Converted { contact_id, .. } => {
+                self.status = Some(LeadStatus::Converted);
+                self.converted_to = Some(*contact_id);
+            }
+            LeadEvent::Merged { into, .. } => {
+                self.status = Some(LeadStatus::Merged);
+                self.merged_into = Some(*into);
+            }
+        }
+        self
+    }
+}

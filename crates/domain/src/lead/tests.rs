@@ -1,0 +1,913 @@
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+use crate::Channel;
+use crate::context::Actor;
+use crate::routing::{AssignmentStrategy, CandidateVerdict, RuleMatch, SkipReason, Verdict};
+use crate::scoring::{ScoreContribution, ScoreDimension};
+use crate::testing::{ALICE, BOB, CAROL, SEED, context_at, given, t0, t0_plus_minutes};
+use crate::{decode, encode};
+
+const LEAD: LeadId = LeadId(Uuid::from_u128(0x1ead));
+const OTHER_LEAD: LeadId = LeadId(Uuid::from_u128(0x1ead2));
+const SALES: TeamId = TeamId(Uuid::from_u128(0x5a1e5));
+const EXISTING_CONTACT: ContactId = ContactId(Uuid::from_u128(0xc0));
+
+fn de() -> CountryCode {
+    CountryCode::new("DE").unwrap()
+}
+
+fn requested_at() -> DateTime<Utc> {
+    t0_plus_minutes(-2)
+}
+
+fn source() -> LeadSource {
+    LeadSource {
+        system: "web-form".into(),
+        external_event_id: "evt-1".into(),
+    }
+}
+
+fn received() -> LeadEvent {
+    LeadEvent::Received {
+        lead_id: LEAD,
+        source: source(),
+        raw_payload: json!({"email": "ada@example.com"}),
+        requested_at: requested_at(),
+        at: t0(),
+    }
+}
+
+fn submission() -> LeadSubmission {
+    LeadSubmission {
+        first_name: Some("Ada".into()),
+        last_name: Some("Lovelace".into()),
+        email: Some("ada@example.com".into()),
+        company: Some("Analytical Engines".into()),
+        country: Some("DE".into()),
+        postcode: Some("10115".into()),
+        ..LeadSubmission::default()
+    }
+}
+
+fn campaign() -> Campaign {
+    Campaign {
+        utm_source: Some("newsletter".into()),
+        ..Campaign::default()
+    }
+}
+
+fn captured() -> LeadEvent {
+    LeadEvent::Captured {
+        profile: submission().validate(de()).unwrap(),
+        campaign: campaign(),
+        at: t0(),
+    }
+}
+
+fn decision_for(rep: UserId) -> RoutingDecision {
+    RoutingDecision {
+        rule: Some(RuleMatch {
+            rule_id: "dach".into(),
+            position: 0,
+        }),
+        team: SALES,
+        strategy: AssignmentStrategy::WeightedRoundRobin,
+        candidates: vec![
+            CandidateVerdict {
+                rep,
+                verdict: Verdict::Chosen,
+            },
+            CandidateVerdict {
+                rep: CAROL,
+                verdict: Verdict::Skipped {
+                    reason: SkipReason::Offline,
+                },
+            },
+        ],
+        outcome: RoutingOutcome::Assigned { rep },
+    }
+}
+
+fn nobody_available() -> RoutingDecision {
+    RoutingDecision {
+        rule: None,
+        team: SALES,
+        strategy: AssignmentStrategy::LeastLoaded,
+        candidates: vec![CandidateVerdict {
+            rep: CAROL,
+            verdict: Verdict::Skipped {
+                reason: SkipReason::AtCapacity {
+                    open: 5,
+                    capacity: 5,
+                },
+            },
+        }],
+        outcome: RoutingOutcome::Queued { queue: SALES },
+    }
+}
+
+fn assigned(rep: UserId) -> LeadEvent {
+    LeadEvent::Assigned {
+        rep,
+        decision: decision_for(rep),
+        at: t0(),
+    }
+}
+
+fn touched() -> LeadEvent {
+    LeadEvent::FirstTouchLogged {
+        by: ALICE,
+        channel: Channel::Phone,
+        at: t0(),
+    }
+}
+
+fn reclaimed_from(rep: UserId, reassignment: u32) -> LeadEvent {
+    LeadEvent::Reclaimed {
+        from: rep,
+        missed_deadline: t0_plus_minutes(5),
+        reassignment,
+        at: t0(),
+    }
+}
+
+fn as_user(user: UserId) -> crate::Context {
+    crate::Context::new(t0(), Actor::User { id: user }, SEED)
+}
+
+fn as_system() -> crate::Context {
+    crate::Context::new(
+        t0(),
+        Actor::System {
+            component: "sla-scheduler".into(),
+        },
+        SEED,
+    )
+}
+
+// --- receive ---------------------------------------------------------------------------------
+
+#[test]
+fn an_arriving_lead_is_recorded_before_validation() {
+    given::<Lead>(&[])
+        .when(LeadCommand::Receive {
+            lead_id: LEAD,
+            source: source(),
+            raw_payload: json!({"email": "ada@example.com"}),
+            requested_at: requested_at(),
+        })
+        .then(&[received()]);
+}
+
+#[test]
+fn receiving_the_same_lead_twice_is_refused() {
+    given::<Lead>(&[received()])
+        .when(LeadCommand::Receive {
+            lead_id: LEAD,
+            source: source(),
+            raw_payload: json!({}),
+            requested_at: requested_at(),
+        })
+        .then_error(&LeadError::AlreadyReceived { id: LEAD });
+}
+
+// --- capture ---------------------------------------------------------------------------------
+
+#[test]
+fn a_valid_submission_is_captured_normalized() {
+    let state = given::<Lead>(&[received()])
+        .when(LeadCommand::Capture {
+            submission: submission(),
+            campaign: campaign(),
+            default_region: de(),
+        })
+        .then(&[captured()]);
+    let profile = state.profile.unwrap();
+    assert_eq!(profile.email.unwrap().normalized(), "ada@example.com");
+    assert_eq!(profile.name.unwrap().raw(), "Ada Lovelace");
+}
+
+#[test]
+fn an_invalid_submission_is_quarantined_with_every_reason_not_dropped() {
+    let bad = LeadSubmission {
+        email: Some("not-an-email".into()),
+        country: Some("Germany".into()),
+        ..LeadSubmission::default()
+    };
+    let events = given::<Lead>(&[received()])
+        .when(LeadCommand::Capture {
+            submission: bad.clone(),
+            campaign: campaign(),
+            default_region: de(),
+        })
+        .result()
+        .unwrap();
+    let [
+        LeadEvent::Quarantined {
+            reasons,
+            submission,
+            ..
+        },
+    ] = events.as_slice()
+    else {
+        panic!("expected one quarantine, got {events:?}");
+    };
+    assert_eq!(submission, &bad);
+    let fields: Vec<_> = reasons.iter().map(|r| r.field).collect();
+    assert_eq!(
+        fields,
+        vec![Some(LeadField::Country), Some(LeadField::Email)]
+    );
+}
+
+#[test]
+fn a_lead_without_email_or_phone_is_quarantined() {
+    let unreachable = LeadSubmission {
+        first_name: Some("Ada".into()),
+        ..LeadSubmission::default()
+    };
+    let events = given::<Lead>(&[received()])
+        .when(LeadCommand::Capture {
+            submission: unreachable,
+            campaign: campaign(),
+            default_region: de(),
+        })
+        .result()
+        .unwrap();
+    assert!(
+        matches!(&events[..], [LeadEvent::Quarantined { reasons, .. }] if reasons.len() == 1 && reasons[0].field.is_none())
+    );
+}
+
+#[test]
+fn a_quarantined_lead_is_captured_once_fixed() {
+    let quarantined = LeadEvent::Quarantined {
+        reasons: vec![QuarantineReason {
+            field: Some(LeadField::Email),
+            problem: "no @".into(),
+        }],
+        submission: LeadSubmission {
+            email: Some("ada-at-example.com".into()),
+            ..LeadSubmission::default()
+        },
+        at: t0(),
+    };
+    let state = given::<Lead>(&[received(), quarantined])
+        .when(LeadCommand::Capture {
+            submission: submission(),
+            campaign: campaign(),
+            default_region: de(),
+        })
+        .then(&[captured()]);
+    assert!(state.quarantine_reasons.is_empty());
+    assert_eq!(state.status, Some(LeadStatus::Captured));
+}
+
+#[test]
+fn capturing_twice_is_refused() {
+    given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::Capture {
+            submission: submission(),
+            campaign: campaign(),
+            default_region: de(),
+        })
+        .then_error(&LeadError::AlreadyCaptured);
+}
+
+#[test]
+fn capturing_an_unknown_lead_is_refused() {
+    given::<Lead>(&[])
+        .when(LeadCommand::Capture {
+            submission: submission(),
+            campaign: campaign(),
+            default_region: de(),
+        })
+        .then_error(&LeadError::NotFound);
+}
+
+// --- route -----------------------------------------------------------------------------------
+
+#[test]
+fn routing_assigns_the_chosen_rep_with_the_decision() {
+    let state = given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::Route {
+            decision: decision_for(ALICE),
+        })
+        .then(&[assigned(ALICE)]);
+    assert_eq!(state.assignee, Some(ALICE));
+    assert_eq!(state.status, Some(LeadStatus::Assigned));
+}
+
+#[test]
+fn with_nobody_available_the_lead_waits_in_the_team_queue() {
+    let state = given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::Route {
+            decision: nobody_available(),
+        })
+        .then(&[LeadEvent::Queued {
+            queue: SALES,
+            decision: nobody_available(),
+            at: t0(),
+        }]);
+    assert_eq!(state.queue, Some(SALES));
+    assert_eq!(state.status, Some(LeadStatus::Queued));
+}
+
+#[test]
+fn routing_to_the_current_assignee_changes_nothing() {
+    given::<Lead>(&[received(), captured(), assigned(ALICE)])
+        .when(LeadCommand::Route {
+            decision: decision_for(ALICE),
+        })
+        .then(&[]);
+}
+
+#[test]
+fn routing_an_uncaptured_lead_is_refused() {
+    given::<Lead>(&[received()])
+        .when(LeadCommand::Route {
+            decision: decision_for(ALICE),
+        })
+        .then_error(&LeadError::InvalidTransition {
+            action: "route",
+            status: LeadStatus::Received,
+        });
+}
+
+// --- first touch -----------------------------------------------------------------------------
+
+#[test]
+fn the_assigned_rep_logs_the_first_touch() {
+    let state = given::<Lead>(&[received(), captured(), assigned(ALICE)])
+        .when(LeadCommand::LogFirstTouch {
+            channel: Channel::Phone,
+        })
+        .then(&[touched()]);
+    assert_eq!(state.status, Some(LeadStatus::Working));
+}
+
+#[test]
+fn another_rep_cannot_log_the_first_touch() {
+    given::<Lead>(&[received(), captured(), assigned(ALICE)])
+        .at(as_user(BOB))
+        .when(LeadCommand::LogFirstTouch {
+            channel: Channel::Email,
+        })
+        .then_error(&LeadError::NotAssignee { assignee: ALICE });
+}
+
+#[test]
+fn a_system_cannot_log_a_first_touch() {
+    given::<Lead>(&[received(), captured(), assigned(ALICE)])
+        .at(as_system())
+        .when(LeadCommand::LogFirstTouch {
+            channel: Channel::Email,
+        })
+        .then_error(&LeadError::UserRequired);
+}
+
+#[test]
+fn the_first_touch_is_logged_once() {
+    given::<Lead>(&[received(), captured(), assigned(ALICE), touched()])
+        .when(LeadCommand::LogFirstTouch {
+            channel: Channel::Email,
+        })
+        .then_error(&LeadError::AlreadyTouched { at: t0() });
+}
+
+#[test]
+fn an_unassigned_lead_cannot_be_touched() {
+    given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::LogFirstTouch {
+            channel: Channel::Email,
+        })
+        .then_error(&LeadError::InvalidTransition {
+            action: "log a first touch on",
+            status: LeadStatus::Captured,
+        });
+}
+
+// --- reclaim and escalate --------------------------------------------------------------------
+
+#[test]
+fn an_untouched_lead_is_reclaimed_and_offered_to_another_rep_keeping_the_request_time() {
+    let state = given::<Lead>(&[received(), captured(), assigned(ALICE)])
+        .at(as_system())
+        .when(LeadCommand::Reclaim {
+            missed_deadline: t0_plus_minutes(5),
+            decision: decision_for(BOB),
+            max_reassignments: 3,
+        })
+        .then(&[reclaimed_from(ALICE, 1), assigned(BOB)]);
+    assert_eq!(state.assignee, Some(BOB));
+    assert_eq!(state.reclaimed_from, vec![ALICE]);
+    assert_eq!(state.requested_at, Some(requested_at()));
+    assert_eq!(state.status, Some(LeadStatus::Assigned));
+}
+
+#[test]
+fn a_reclaimed_lead_may_wait_in_the_queue() {
+    given::<Lead>(&[received(), captured(), assigned(ALICE)])
+        .when(LeadCommand::Reclaim {
+            missed_deadline: t0_plus_minutes(5),
+            decision: nobody_available(),
+            max_reassignments: 3,
+        })
+        .then(&[
+            reclaimed_from(ALICE, 1),
+            LeadEvent::Queued {
+                queue: SALES,
+                decision: nobody_available(),
+                at: t0(),
+            },
+        ]);
+}
+
+#[test]
+fn a_touched_lead_cannot_be_reclaimed() {
+    given::<Lead>(&[received(), captured(), assigned(ALICE), touched()])
+        .when(LeadCommand::Reclaim {
+            missed_deadline: t0_plus_minutes(5),
+            decision: decision_for(BOB),
+            max_reassignments: 3,
+        })
+        .then_error(&LeadError::InvalidTransition {
+            action: "reclaim",
+            status: LeadStatus::Working,
+        });
+}
+
+#[test]
+fn a_reclaim_must_not_go_back_to_the_same_rep() {
+    given::<Lead>(&[received(), captured(), assigned(ALICE)])
+        .when(LeadCommand::Reclaim {
+            missed_deadline: t0_plus_minutes(5),
+            decision: decision_for(ALICE),
+            max_reassignments: 3,
+        })
+        .then_error(&LeadError::ReclaimedToSameRep { rep: ALICE });
+}
+
+#[test]
+fn reassignments_are_capped() {
+    given::<Lead>(&[
+        received(),
+        captured(),
+        assigned(ALICE),
+        reclaimed_from(ALICE, 1),
+        assigned(BOB),
+        reclaimed_from(BOB, 2),
+        assigned(CAROL),
+    ])
+    .when(LeadCommand::Reclaim {
+        missed_deadline: t0_plus_minutes(5),
+        decision: decision_for(ALICE),
+        max_reassignments: 2,
+    })
+    .then_error(&LeadError::ReassignmentCapReached { cap: 2 });
+}
+
+#[test]
+fn past_the_cap_the_lead_is_escalated_to_the_team_lead() {
+    let state = given::<Lead>(&[received(), captured(), assigned(ALICE)])
+        .when(LeadCommand::Escalate {
+            to: CAROL,
+            reason: "response SLA missed twice".into(),
+        })
+        .then(&[LeadEvent::Escalated {
+            to: CAROL,
+            reason: "response SLA missed twice".into(),
+            at: t0(),
+        }]);
+    assert_eq!(state.assignee, Some(CAROL));
+}
+
+#[test]
+fn an_escalation_needs_a_reason() {
+    given::<Lead>(&[received(), captured(), assigned(ALICE)])
+        .when(LeadCommand::Escalate {
+            to: CAROL,
+            reason: "  ".into(),
+        })
+        .then_error(&LeadError::EmptyReason);
+}
+
+// --- score -----------------------------------------------------------------------------------
+
+fn score(total: i32) -> LeadScore {
+    LeadScore {
+        total,
+        contributions: vec![ScoreContribution {
+            rule_id: "fit".into(),
+            dimension: ScoreDimension::Fit,
+            points: total,
+        }],
+    }
+}
+
+#[test]
+fn a_new_score_is_recorded_with_its_explanation() {
+    let state = given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::ChangeScore { score: score(40) })
+        .then(&[LeadEvent::ScoreChanged {
+            score: score(40),
+            at: t0(),
+        }]);
+    assert_eq!(state.score.total, 40);
+}
+
+#[test]
+fn an_unchanged_score_records_nothing() {
+    given::<Lead>(&[
+        received(),
+        captured(),
+        LeadEvent::ScoreChanged {
+            score: score(40),
+            at: t0(),
+        },
+    ])
+    .when(LeadCommand::ChangeScore { score: score(40) })
+    .then(&[]);
+}
+
+// --- qualify / disqualify --------------------------------------------------------------------
+
+#[test]
+fn a_worked_lead_is_qualified() {
+    given::<Lead>(&[received(), captured(), assigned(ALICE), touched()])
+        .when(LeadCommand::Qualify)
+        .then(&[LeadEvent::Qualified {
+            by: Some(ALICE),
+            at: t0(),
+        }]);
+}
+
+#[test]
+fn an_unrouted_lead_cannot_be_qualified() {
+    given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::Qualify)
+        .then_error(&LeadError::InvalidTransition {
+            action: "qualify",
+            status: LeadStatus::Captured,
+        });
+}
+
+#[test]
+fn a_lead_is_disqualified_with_a_reason() {
+    given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::Disqualify {
+            reason: DisqualificationReason::Spam,
+        })
+        .then(&[LeadEvent::Disqualified {
+            reason: DisqualificationReason::Spam,
+            by: Some(ALICE),
+            at: t0(),
+        }]);
+}
+
+#[test]
+fn a_quarantined_lead_can_be_disqualified_as_spam() {
+    let quarantined = LeadEvent::Quarantined {
+        reasons: vec![],
+        submission: LeadSubmission::default(),
+        at: t0(),
+    };
+    given::<Lead>(&[received(), quarantined])
+        .when(LeadCommand::Disqualify {
+            reason: DisqualificationReason::Spam,
+        })
+        .then(&[LeadEvent::Disqualified {
+            reason: DisqualificationReason::Spam,
+            by: Some(ALICE),
+            at: t0(),
+        }]);
+}
+
+// --- convert ---------------------------------------------------------------------------------
+
+#[test]
+fn converting_creates_a_contact_and_an_opportunity_with_fresh_ids() {
+    let ctx = crate::testing::context();
+    let state = given::<Lead>(&[received(), captured(), assigned(ALICE), touched()])
+        .when(LeadCommand::Convert(ConversionRequest {
+            existing_contact: None,
+            open_opportunity: true,
+        }))
+        .then(&[LeadEvent::Converted {
+            contact_id: ContactId(ctx.fresh_id(0)),
+            new_contact: true,
+            opportunity_id: Some(OpportunityId(ctx.fresh_id(1))),
+            at: t0(),
+        }]);
+    assert_eq!(state.status, Some(LeadStatus::Converted));
+}
+
+#[test]
+fn converting_links_to_an_existing_contact() {
+    given::<Lead>(&[received(), captured(), assigned(ALICE)])
+        .when(LeadCommand::Convert(ConversionRequest {
+            existing_contact: Some(EXISTING_CONTACT),
+            open_opportunity: false,
+        }))
+        .then(&[LeadEvent::Converted {
+            contact_id: EXISTING_CONTACT,
+            new_contact: false,
+            opportunity_id: None,
+            at: t0(),
+        }]);
+}
+
+#[test]
+fn converting_a_disqualified_lead_is_refused() {
+    given::<Lead>(&[
+        received(),
+        captured(),
+        LeadEvent::Disqualified {
+            reason: DisqualificationReason::Spam,
+            by: None,
+            at: t0(),
+        },
+    ])
+    .when(LeadCommand::Convert(ConversionRequest {
+        existing_contact: None,
+        open_opportunity: false,
+    }))
+    .then_error(&LeadError::Closed {
+        status: LeadStatus::Disqualified,
+    });
+}
+
+#[test]
+fn converting_a_quarantined_lead_is_refused() {
+    let quarantined = LeadEvent::Quarantined {
+        reasons: vec![],
+        submission: LeadSubmission::default(),
+        at: t0(),
+    };
+    given::<Lead>(&[received(), quarantined])
+        .when(LeadCommand::Convert(ConversionRequest {
+            existing_contact: None,
+            open_opportunity: false,
+        }))
+        .then_error(&LeadError::InvalidTransition {
+            action: "convert",
+            status: LeadStatus::Quarantined,
+        });
+}
+
+#[test]
+fn touching_a_converted_lead_is_refused() {
+    let converted = LeadEvent::Converted {
+        contact_id: EXISTING_CONTACT,
+        new_contact: false,
+        opportunity_id: None,
+        at: t0(),
+    };
+    given::<Lead>(&[received(), captured(), assigned(ALICE), converted])
+        .when(LeadCommand::LogFirstTouch {
+            channel: Channel::Phone,
+        })
+        .then_error(&LeadError::Closed {
+            status: LeadStatus::Converted,
+        });
+}
+
+// --- merge -----------------------------------------------------------------------------------
+
+#[test]
+fn a_duplicate_lead_is_merged_into_its_survivor() {
+    let state = given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::MergeInto {
+            survivor: OTHER_LEAD,
+        })
+        .then(&[LeadEvent::Merged {
+            into: OTHER_LEAD,
+            at: t0(),
+        }]);
+    assert_eq!(state.merged_into, Some(OTHER_LEAD));
+}
+
+#[test]
+fn a_lead_cannot_be_merged_into_itself() {
+    given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::MergeInto { survivor: LEAD })
+        .then_error(&LeadError::MergeIntoSelf);
+}
+
+#[test]
+fn a_merged_lead_refuses_everything() {
+    given::<Lead>(&[
+        received(),
+        captured(),
+        LeadEvent::Merged {
+            into: OTHER_LEAD,
+            at: t0(),
+        },
+    ])
+    .when(LeadCommand::Qualify)
+    .then_error(&LeadError::Closed {
+        status: LeadStatus::Merged,
+    });
+}
+
+// --- properties ------------------------------------------------------------------------------
+
+fn arb_user() -> impl Strategy<Value = UserId> {
+    prop_oneof![Just(ALICE), Just(BOB), Just(CAROL)]
+}
+
+fn arb_decision() -> impl Strategy<Value = RoutingDecision> {
+    prop_oneof![arb_user().prop_map(decision_for), Just(nobody_available())]
+}
+
+fn arb_submission() -> impl Strategy<Value = LeadSubmission> {
+    (
+        proptest::option::of("[A-Za-z ]{0,12}"),
+        proptest::option::of(prop_oneof![
+            Just("ada@example.com".to_owned()),
+            "[a-z@.]{0,12}"
+        ]),
+        proptest::option::of(prop_oneof![
+            Just("+49 30 1234567".to_owned()),
+            "[0-9 +]{0,12}"
+        ]),
+        proptest::option::of(prop_oneof![Just("DE".to_owned()), "[A-Za-z]{0,3}"]),
+    )
+        .prop_map(|(first_name, email, phone, country)| LeadSubmission {
+            first_name,
+            email,
+            phone,
+            country,
+            ..LeadSubmission::default()
+        })
+}
+
+fn arb_command() -> impl Strategy<Value = LeadCommand> {
+    prop_oneof![
+        Just(LeadCommand::Receive {
+            lead_id: LEAD,
+            source: source(),
+            raw_payload: json!({}),
+            requested_at: requested_at(),
+        }),
+        arb_submission().prop_map(|submission| LeadCommand::Capture {
+            submission,
+            campaign: Campaign::default(),
+            default_region: de()
+        }),
+        arb_decision().prop_map(|decision| LeadCommand::Route { decision }),
+        Just(LeadCommand::LogFirstTouch {
+            channel: Channel::Email
+        }),
+        (arb_decision(), 0u32..3).prop_map(|(decision, max_reassignments)| LeadCommand::Reclaim {
+            missed_deadline: t0_plus_minutes(5),
+            decision,
+            max_reassignments
+        }),
+        arb_user().prop_map(|to| LeadCommand::Escalate {
+            to,
+            reason: "cap".into()
+        }),
+        (-50i32..50).prop_map(|total| LeadCommand::ChangeScore {
+            score: score(total)
+        }),
+        Just(LeadCommand::Qualify),
+        Just(LeadCommand::Disqualify {
+            reason: DisqualificationReason::NotAProspect
+        }),
+        any::<bool>().prop_map(|open_opportunity| LeadCommand::Convert(ConversionRequest {
+            existing_contact: None,
+            open_opportunity
+        })),
+        prop_oneof![Just(LEAD), Just(OTHER_LEAD)]
+            .prop_map(|survivor| LeadCommand::MergeInto { survivor }),
+    ]
+}
+
+fn arb_context() -> impl Strategy<Value = crate::Context> {
+    (arb_user(), 0i64..600, any::<bool>()).prop_map(|(user, minutes, system)| {
+        let mut ctx = context_at(t0_plus_minutes(minutes));
+        ctx.actor = if system {
+            Actor::System {
+                component: "scheduler".into(),
+            }
+        } else {
+            Actor::User { id: user }
+        };
+        ctx
+    })
+}
+
+proptest! {
+    #[test]
+    fn replaying_the_emitted_events_rebuilds_the_state(
+        steps in proptest::collection::vec((arb_command(), arb_context()), 0..40)
+    ) {
+        let mut state = Lead::default();
+        let mut history = Vec::new();
+        for (command, ctx) in steps {
+            if let Ok(events) = state.decide(command, &ctx) {
+                for event in events {
+                    state = state.evolve(&event);
+                    history.push(event);
+                }
+            }
+        }
+        prop_assert_eq!(&Lead::replay(&history), &state);
+
+        let decoded: Vec<LeadEvent> = history
+            .iter()
+            .map(|event| {
+                let encoded = encode(event).unwrap();
+                decode(encoded.event_type, encoded.schema_version, encoded.payload).unwrap()
+            })
+            .collect();
+        prop_assert_eq!(&decoded, &history);
+        prop_assert_eq!(Lead::replay(&decoded), state);
+    }
+
+    #[test]
+    fn final_leads_never_change_the_request_time_never_moves_and_reclaims_change_hands(
+        steps in proptest::collection::vec((arb_command(), arb_context()), 0..40)
+    ) {
+        let mut state = Lead::default();
+        for (command, ctx) in steps {
+            let before = state.clone();
+            let is_reclaim = matches!(command, LeadCommand::Reclaim { .. });
+            let Ok(events) = state.decide(command, &ctx) else { continue };
+            if before.status.is_some_and(LeadStatus::is_final) {
+                prop_assert!(events.is_empty(), "a final lead emitted {:?}", events);
+            }
+            state = events.iter().fold(state, Lead::evolve);
+            if before.requested_at.is_some() {
+                prop_assert_eq!(state.requested_at, before.requested_at);
+            }
+            if is_reclaim {
+                prop_assert!(before.assignee.is_some());
+                prop_assert_ne!(state.assignee, before.assignee);
+                prop_assert_eq!(state.reassignments, before.reassignments + 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_event_type_name_round_trips() {
+    let events = vec![
+        received(),
+        captured(),
+        assigned(ALICE),
+        LeadEvent::Queued {
+            queue: SALES,
+            decision: nobody_available(),
+            at: t0(),
+        },
+        touched(),
+        reclaimed_from(ALICE, 1),
+        LeadEvent::Escalated {
+            to: CAROL,
+            reason: "r".into(),
+            at: t0(),
+        },
+        LeadEvent::ScoreChanged {
+            score: score(3),
+            at: t0(),
+        },
+        LeadEvent::Qualified { by: None, at: t0() },
+        LeadEvent::Disqualified {
+            reason: DisqualificationReason::Other { note: "n".into() },
+            by: None,
+            at: t0(),
+        },
+        LeadEvent::Converted {
+            contact_id: EXISTING_CONTACT,
+            new_contact: false,
+            opportunity_id: None,
+            at: t0(),
+        },
+        LeadEvent::Merged {
+            into: OTHER_LEAD,
+            at: t0(),
+        },
+        LeadEvent::Quarantined {
+            reasons: vec![],
+            submission: LeadSubmission::default(),
+            at: t0(),
+        },
+    ];
+    for event in events {
+        let encoded = encode(&event).unwrap();
+        let tagged = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            tagged["type"], encoded.event_type,
+            "serde name and event_type() differ"
+        );
+        let back: LeadEvent =
+            decode(encoded.event_type, encoded.schema_version, encoded.payload).unwrap();
+        assert_eq!(back, event);
+    }
+}
