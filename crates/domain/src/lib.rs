@@ -33,3 +33,8 @@ pub use context::{Actor, Context};
 pub use ids::{CompanyId, ContactId, LeadId, OpportunityId, TeamId, TicketId, UserId};
 pub use money::{Currency, Money, MoneyError, Probability};
 pub use priority::Priority;
+
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
