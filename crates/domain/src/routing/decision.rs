@@ -19,9 +19,12 @@ pub struct RuleMatch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AssignmentStrategy {
-    /// Round-robin in proportion to each rep's weight.
+    /// Round-robin in proportion to each rep's weight (smooth weighted round-robin, see
+    /// [`RoundRobinState`](super::RoundRobinState)); on equal credit the rep listed first in
+    /// the team wins.
     WeightedRoundRobin,
-    /// The rep with the fewest open items relative to capacity.
+    /// The rep with the fewest open items relative to capacity; on an equal share the rep
+    /// with the most free slots, then the rep listed first in the team. Weights are ignored.
     LeastLoaded,
 }
 
@@ -47,6 +50,8 @@ pub enum SkipReason {
     Deactivated,
     /// The rep had this item before (a reclaimed lead goes to someone else).
     PreviouslyAssigned,
+    /// The rep's round-robin weight is zero: in the team, but out of the rotation.
+    ZeroWeight,
 }
 
 /// What routing concluded about one candidate.
@@ -107,7 +112,7 @@ pub struct RoutingDecision {
 
 impl RoutingDecision {
     /// The chosen rep, if any.
-    pub fn assignee(&self) -> Option<crate::ids::UserId> {
+    pub fn assignee(&self) -> Option<UserId> {
         match self.outcome {
             RoutingOutcome::Assigned { rep } => Some(rep),
             RoutingOutcome::Queued { .. } => None,
