@@ -1,0 +1,166 @@
+//! The envelope that replaces an encrypted field, and the AEAD that fills and opens it.
+//!
+//! An envelope is a JSON object of exactly four members:
+//! `{"$enc":"xc20p1","subject":"…","nonce":"…","ct":"…"}`: the format tag, the subject whose
+//! key sealed it, a random 192-bit nonce and the XChaCha20-Poly1305 ciphertext with its tag
+//! (both in standard base64). The plaintext is the field's JSON text. The associated data
+//! binds the format, the tenant, the subject and the field's JSON pointer, so an envelope
+//! opens only where it was sealed.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chacha20poly1305::aead::rand_core::RngCore;
+use chacha20poly1305::aead::{Aead, KeyInit, OsRng, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use super::{CryptoError, SubjectKey};
+
+/// Member that marks an object as an envelope; its value names the format.
+pub(crate) const ENCRYPTED_TAG: &str = "$enc";
+/// Member that marks an object as an erased field.
+pub(crate) const ERASED_TAG: &str = "$erased";
+/// The only envelope format so far: XChaCha20-Poly1305, version 1.
+const FORMAT: &str = "xc20p1";
+const SUBJECT: &str = "subject";
+const NONCE: &str = "nonce";
+const CIPHERTEXT: &str = "ct";
+const NONCE_LEN: usize = 24;
+
+/// Where a field is sealed: the three things its ciphertext is bound to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seat<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) path: &'a str,
+}
+
+impl Seat<'_> {
+    /// Length-prefixes every part, so no two distinct seats share associated data.
+    fn associated_data(&self) -> Vec<u8> {
+        let parts = [FORMAT, self.tenant, self.subject, self.path];
+        let mut data = Vec::with_capacity(parts.iter().map(|part| 8 + part.len()).sum());
+        for part in parts {
+            data.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            data.extend_from_slice(part.as_bytes());
+        }
+        data
+    }
+}
+
+/// An envelope read from a payload, not yet opened.
+#[derive(Debug)]
+pub(crate) struct Envelope {
+    pub(crate) subject: String,
+    nonce: [u8; NONCE_LEN],
+    ciphertext: Vec<u8>,
+}
+
+fn cipher(key: &SubjectKey) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(Key::from_slice(key.expose_bytes()))
+}
+
+/// Encrypts `value` for `seat` under `key` and returns the envelope that replaces it.
+pub(crate) fn seal(value: &Value, seat: Seat<'_>, key: &SubjectKey) -> Result<Value, CryptoError> {
+    let plaintext =
+        Zeroizing::new(
+            serde_json::to_vec(value).map_err(|_| CryptoError::EncryptionFailed {
+                path: seat.path.to_owned(),
+            })?,
+        );
+    let mut nonce = [0_u8; NONCE_LEN];
+    OsRng
+        .try_fill_bytes(&mut nonce)
+        .map_err(|error| CryptoError::Randomness(error.to_string()))?;
+    let aad = seat.associated_data();
+    let ciphertext = cipher(key)
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &plaintext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| CryptoError::EncryptionFailed {
+            path: seat.path.to_owned(),
+        })?;
+    let mut envelope = Map::new();
+    envelope.insert(ENCRYPTED_TAG.to_owned(), Value::from(FORMAT));
+    envelope.insert(SUBJECT.to_owned(), Value::from(seat.subject));
+    envelope.insert(NONCE.to_owned(), Value::from(BASE64.encode(nonce)));
+    envelope.insert(
+        CIPHERTEXT.to_owned(),
+        Value::from(BASE64.encode(ciphertext)),
+    );
+    Ok(Value::Object(envelope))
+}
+
+/// Reads an object that carries [`ENCRYPTED_TAG`] as an envelope, strictly: any other shape
+/// is malformed, since only a writer bug or tampering can produce one.
+pub(crate) fn parse(object: &Map<String, Value>, path: &str) -> Result<Envelope, CryptoError> {
+    let malformed = |reason| CryptoError::MalformedEnvelope {
+        path: path.to_owned(),
+        reason,
+    };
+    if object.get(ENCRYPTED_TAG).and_then(Value::as_str) != Some(FORMAT) {
+        return Err(malformed("unknown format tag"));
+    }
+    if object.len() != 4 {
+        return Err(malformed(
+            "an envelope has exactly the members $enc, subject, nonce and ct",
+        ));
+    }
+    let text = |member| object.get(member).and_then(Value::as_str);
+    let subject = text(SUBJECT).ok_or_else(|| malformed("subject is missing or not a string"))?;
+    let nonce = text(NONCE)
+        .and_then(|nonce| BASE64.decode(nonce).ok())
+        .and_then(|nonce| <[u8; NONCE_LEN]>::try_from(nonce).ok())
+        .ok_or_else(|| malformed("nonce is not 24 bytes in base64"))?;
+    let ciphertext = text(CIPHERTEXT)
+        .and_then(|ciphertext| BASE64.decode(ciphertext).ok())
+        .ok_or_else(|| malformed("ct is missing or not base64"))?;
+    Ok(Envelope {
+        subject: subject.to_owned(),
+        nonce,
+        ciphertext,
+    })
+}
+
+/// Decrypts an envelope found at `path` under `tenant` with its subject's key.
+pub(crate) fn open(
+    envelope: &Envelope,
+    tenant: &str,
+    path: &str,
+    key: &SubjectKey,
+) -> Result<Value, CryptoError> {
+    let seat = Seat {
+        tenant,
+        subject: &envelope.subject,
+        path,
+    };
+    let aad = seat.associated_data();
+    let plaintext = cipher(key)
+        .decrypt(
+            XNonce::from_slice(&envelope.nonce),
+            Payload {
+                msg: &envelope.ciphertext,
+                aad: &aad,
+            },
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| CryptoError::Tampered {
+            path: path.to_owned(),
+            subject: envelope.subject.clone(),
+        })?;
+    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::CorruptPlaintext {
+        path: path.to_owned(),
+    })
+}
+
+/// The marker that replaces a field whose subject was shredded.
+pub(crate) fn erased() -> Value {
+    let mut marker = Map::new();
+    marker.insert(ERASED_TAG.to_owned(), Value::Bool(true));
+    Value::Object(marker)
+}

@@ -1,0 +1,88 @@
+//! The in-memory subject key store, the twin of the PostgreSQL one for tests and embedding.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::{CryptoError, ShredOutcome, SubjectKey, SubjectKeyStore};
+
+/// What the store knows of one subject.
+enum SubjectEntry {
+    Keyed(SubjectKey),
+    Shredded,
+}
+
+/// A [`SubjectKeyStore`] that keeps keys in process memory, with the same contract as
+/// [`PostgresSubjectKeyStore`](super::PostgresSubjectKeyStore).
+///
+/// Keys live as long as the store and are wiped when shredded or when the store is dropped.
+/// Every operation takes one lock, so each is atomic.
+#[derive(Default)]
+pub struct MemorySubjectKeyStore {
+    subjects: Mutex<HashMap<(String, String), SubjectEntry>>,
+}
+
+impl MemorySubjectKeyStore {
+    /// Creates an empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn subjects(&self) -> MutexGuard<'_, HashMap<(String, String), SubjectEntry>> {
+        // No code path panics while holding the lock, and each operation leaves the map
+        // consistent at every step, so a poisoned lock still guards valid data.
+        self.subjects.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for MemorySubjectKeyStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("MemorySubjectKeyStore")
+            .field("subjects", &self.subjects().len())
+            .finish()
+    }
+}
+
+impl SubjectKeyStore for MemorySubjectKeyStore {
+    async fn encryption_key(&self, tenant: &str, subject: &str) -> Result<SubjectKey, CryptoError> {
+        let mut subjects = self.subjects();
+        let id = (tenant.to_owned(), subject.to_owned());
+        match subjects.get(&id) {
+            Some(SubjectEntry::Keyed(key)) => Ok(key.clone()),
+            Some(SubjectEntry::Shredded) => Err(CryptoError::SubjectShredded {
+                tenant: id.0,
+                subject: id.1,
+            }),
+            None => {
+                let key = SubjectKey::generate()?;
+                subjects.insert(id, SubjectEntry::Keyed(key.clone()));
+                Ok(key)
+            }
+        }
+    }
+
+    async fn decryption_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+    ) -> Result<Option<SubjectKey>, CryptoError> {
+        let id = (tenant.to_owned(), subject.to_owned());
+        match self.subjects().get(&id) {
+            Some(SubjectEntry::Keyed(key)) => Ok(Some(key.clone())),
+            Some(SubjectEntry::Shredded) => Ok(None),
+            None => Err(CryptoError::KeyNotFound {
+                tenant: id.0,
+                subject: id.1,
+            }),
+        }
+    }
+
+    async fn shred(&self, tenant: &str, subject: &str) -> Result<ShredOutcome, CryptoError> {
+        let id = (tenant.to_owned(), subject.to_owned());
+        // Replacing the entry drops the key, and `SubjectKey`'s drop wipes it.
+        match self.subjects().insert(id, SubjectEntry::Shredded) {
+            Some(SubjectEntry::Shredded) => Ok(ShredOutcome::AlreadyShredded),
+            Some(SubjectEntry::Keyed(_)) | None => Ok(ShredOutcome::Shredded),
+        }
+    }
+}

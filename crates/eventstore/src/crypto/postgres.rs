@@ -1,0 +1,220 @@
+//! The PostgreSQL subject key store, over the tables `subject_keys` and `shredded_subjects`.
+
+use deadpool_postgres::{GenericClient, Pool};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::{CryptoError, ShredOutcome, SubjectKey, SubjectKeyStore};
+
+/// The key and the shredding record of a subject, read in one snapshot.
+const SUBJECT_STATE: &str = "SELECT (SELECT key FROM subject_keys WHERE tenant_id = $1 AND subject_id = $2), \
+            EXISTS (SELECT 1 FROM shredded_subjects WHERE tenant_id = $1 AND subject_id = $2)";
+
+/// Serializes key creation and shredding of one subject, across sessions.
+const LOCK_SUBJECT: &str = "SELECT pg_advisory_xact_lock($1)";
+
+const INSERT_KEY: &str = "INSERT INTO subject_keys (tenant_id, subject_id, key) VALUES ($1, $2, $3) \
+            ON CONFLICT (tenant_id, subject_id) DO NOTHING";
+
+const DELETE_KEY: &str = "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject_id = $2";
+
+const RECORD_SHREDDING: &str = "INSERT INTO shredded_subjects (tenant_id, subject_id) VALUES ($1, $2) \
+            ON CONFLICT (tenant_id, subject_id) DO NOTHING";
+
+/// A [`SubjectKeyStore`] in PostgreSQL, over a deadpool-postgres [`Pool`].
+///
+/// It needs the tables `subject_keys` and `shredded_subjects` of the event store's
+/// migrations. Keys are stored as they are, next to the events, so this store protects
+/// against reading erased data from the live database and from dumps taken after the
+/// shredding, not against anyone holding an older copy: see the [module
+/// documentation](super) for what shredding cannot reach.
+///
+/// Key creation and shredding of a subject take a transaction-level advisory lock derived
+/// from (tenant, subject), so a key created concurrently with a shredding either exists
+/// before it (and is deleted by it) or is refused after it. Reading an existing key takes no
+/// lock. Statements are prepared once per pooled connection.
+#[derive(Clone)]
+pub struct PostgresSubjectKeyStore {
+    pool: Pool,
+}
+
+impl PostgresSubjectKeyStore {
+    /// Creates a store that takes its connections from `pool`.
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    async fn client(
+        &self,
+        operation: &'static str,
+    ) -> Result<deadpool_postgres::Object, CryptoError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|error| storage(operation, error))
+    }
+}
+
+impl std::fmt::Debug for PostgresSubjectKeyStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PostgresSubjectKeyStore")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl SubjectKeyStore for PostgresSubjectKeyStore {
+    async fn encryption_key(&self, tenant: &str, subject: &str) -> Result<SubjectKey, CryptoError> {
+        const OPERATION: &str = "creating a subject key";
+        let mut client = self.client(OPERATION).await?;
+        if let Some(key) = live_key(&client, tenant, subject, OPERATION).await? {
+            return Ok(key);
+        }
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        transaction
+            .execute(LOCK_SUBJECT, &[&lock_id(tenant, subject)])
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        let new_key = SubjectKey::generate()?;
+        let key_bytes: &[u8] = new_key.expose_bytes();
+        // Under the lock, a shredding either committed before this statement's snapshot or
+        // starts after this transaction commits (and then deletes the key made here).
+        if subject_state(&transaction, tenant, subject, OPERATION)
+            .await?
+            .1
+        {
+            return Err(shredded(tenant, subject));
+        }
+        transaction
+            .execute(INSERT_KEY, &[&tenant, &subject, &key_bytes])
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        let key = live_key(&transaction, tenant, subject, OPERATION)
+            .await?
+            .ok_or_else(|| shredded(tenant, subject))?;
+        transaction
+            .commit()
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        Ok(key)
+    }
+
+    async fn decryption_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+    ) -> Result<Option<SubjectKey>, CryptoError> {
+        const OPERATION: &str = "reading a subject key";
+        let client = self.client(OPERATION).await?;
+        match subject_state(&client, tenant, subject, OPERATION).await? {
+            (_, true) => Ok(None),
+            (Some(bytes), false) => {
+                SubjectKey::from_stored_bytes(tenant, subject, &bytes).map(Some)
+            }
+            (None, false) => Err(CryptoError::KeyNotFound {
+                tenant: tenant.to_owned(),
+                subject: subject.to_owned(),
+            }),
+        }
+    }
+
+    async fn shred(&self, tenant: &str, subject: &str) -> Result<ShredOutcome, CryptoError> {
+        const OPERATION: &str = "shredding a subject";
+        let mut client = self.client(OPERATION).await?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        transaction
+            .execute(LOCK_SUBJECT, &[&lock_id(tenant, subject)])
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        transaction
+            .execute(DELETE_KEY, &[&tenant, &subject])
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        let recorded = transaction
+            .execute(RECORD_SHREDDING, &[&tenant, &subject])
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        transaction
+            .commit()
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        Ok(if recorded == 1 {
+            ShredOutcome::Shredded
+        } else {
+            ShredOutcome::AlreadyShredded
+        })
+    }
+}
+
+/// The subject's stored key (if any) and whether it was shredded, in one snapshot.
+async fn subject_state(
+    client: &impl GenericClient,
+    tenant: &str,
+    subject: &str,
+    operation: &'static str,
+) -> Result<(Option<Zeroizing<Vec<u8>>>, bool), CryptoError> {
+    let statement = client
+        .prepare_cached(SUBJECT_STATE)
+        .await
+        .map_err(|error| storage(operation, error))?;
+    let row = client
+        .query_one(&statement, &[&tenant, &subject])
+        .await
+        .map_err(|error| storage(operation, error))?;
+    let key: Option<Vec<u8>> = row.try_get(0).map_err(|error| storage(operation, error))?;
+    let shredded: bool = row.try_get(1).map_err(|error| storage(operation, error))?;
+    Ok((key.map(Zeroizing::new), shredded))
+}
+
+/// The subject's key if it has one and is not shredded.
+async fn live_key(
+    client: &impl GenericClient,
+    tenant: &str,
+    subject: &str,
+    operation: &'static str,
+) -> Result<Option<SubjectKey>, CryptoError> {
+    match subject_state(client, tenant, subject, operation).await? {
+        (Some(bytes), false) => SubjectKey::from_stored_bytes(tenant, subject, &bytes).map(Some),
+        (_, true) => Err(shredded(tenant, subject)),
+        (None, false) => Ok(None),
+    }
+}
+
+/// A 64-bit advisory lock id for the subject: the first bytes of a hash of its
+/// length-prefixed tenant and subject. Two subjects sharing an id only wait for each other.
+fn lock_id(tenant: &str, subject: &str) -> i64 {
+    let mut hasher = Sha256::new();
+    hasher.update(b"crm-eventstore/subject-key/");
+    for part in [tenant, subject] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut first = [0_u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+fn shredded(tenant: &str, subject: &str) -> CryptoError {
+    CryptoError::SubjectShredded {
+        tenant: tenant.to_owned(),
+        subject: subject.to_owned(),
+    }
+}
+
+fn storage(
+    operation: &'static str,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> CryptoError {
+    CryptoError::Storage {
+        operation,
+        source: Box::new(error),
+    }
+}
