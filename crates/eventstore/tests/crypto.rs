@@ -202,6 +202,20 @@ proptest! {
 }
 
 #[test]
+fn floats_come_back_bit_for_bit() {
+    // Found by the round-trip property: a float parser that is off by one ULP would
+    // silently change a decrypted amount.
+    let key = key();
+    let original = json!({"amount": -7.075_818_536_728_049e-236, "rate": 0.1});
+    let mut payload = original.clone();
+
+    encrypt_fields_with_key(&mut payload, &["amount", "rate"], TENANT, ADA, &key).unwrap();
+    decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))])).unwrap();
+
+    assert_eq!(payload, original);
+}
+
+#[test]
 fn fields_are_named_by_json_pointer_or_top_level_name() {
     let key = key();
     let mut payload = lead_captured();

@@ -164,3 +164,47 @@ pub(crate) fn erased() -> Value {
     marker.insert(ERASED_TAG.to_owned(), Value::Bool(true));
     Value::Object(marker)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn distinct_seats_never_share_associated_data(
+            first in ("[a-c/]{0,3}", "[a-c/]{0,3}", "[a-c/]{0,3}"),
+            second in ("[a-c/]{0,3}", "[a-c/]{0,3}", "[a-c/]{0,3}"),
+        ) {
+            let seat = |(tenant, subject, path): &(String, String, String)| {
+                Seat { tenant, subject, path }.associated_data()
+            };
+            prop_assert_eq!(seat(&first) == seat(&second), first == second);
+        }
+    }
+
+    #[test]
+    fn an_envelope_opens_only_at_its_seat() {
+        let key = SubjectKey::generate().unwrap();
+        let seat = Seat {
+            tenant: "acme",
+            subject: "party-1",
+            path: "/name",
+        };
+        let sealed = seal(&Value::from("Ada"), seat, &key).unwrap();
+        let envelope = parse(sealed.as_object().unwrap(), "/name").unwrap();
+
+        assert_eq!(
+            open(&envelope, "acme", "/name", &key).unwrap(),
+            Value::from("Ada")
+        );
+        assert!(matches!(
+            open(&envelope, "acme", "/nam", &key),
+            Err(CryptoError::Tampered { .. })
+        ));
+        assert!(matches!(
+            open(&envelope, "acm", "/name", &key),
+            Err(CryptoError::Tampered { .. })
+        ));
+    }
+}

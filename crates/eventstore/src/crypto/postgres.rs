@@ -218,3 +218,15 @@ fn storage(
         source: Box::new(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_ids_tell_tenant_and_subject_boundaries_apart() {
+        assert_ne!(lock_id("ab", "c"), lock_id("a", "bc"));
+        assert_ne!(lock_id("acme", "party-1"), lock_id("acme", "party-2"));
+        assert_eq!(lock_id("acme", "party-1"), lock_id("acme", "party-1"));
+    }
+}
