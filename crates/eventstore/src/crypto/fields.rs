@@ -36,7 +36,9 @@ pub fn is_erased(value: &Value) -> bool {
 /// This is what a writer calls before appending an event that carries personal data; see
 /// [`encrypt_fields_with_key`] for how fields are named and what is refused. A shredded
 /// subject is refused with [`CryptoError::SubjectShredded`], so an erased person's data is
-/// never written again. On error the payload is left unchanged.
+/// never written again. A payload holding none of the fields has nothing personal to hide:
+/// it is returned as it is without asking the store, so it neither creates a key nor is
+/// refused for a shredded subject. On error the payload is left unchanged.
 pub async fn encrypt_fields<S: SubjectKeyStore>(
     store: &S,
     tenant: &str,
@@ -45,6 +47,13 @@ pub async fn encrypt_fields<S: SubjectKeyStore>(
     fields: &[&str],
 ) -> Result<Vec<String>, CryptoError> {
     let pointers = normalize_fields(fields)?;
+    check_plaintext(payload, &pointers)?;
+    if !pointers
+        .iter()
+        .any(|pointer| payload.pointer(pointer).is_some())
+    {
+        return Ok(Vec::new());
+    }
     let key = store.encryption_key(tenant, subject).await?;
     encrypt_pointers(payload, &pointers, tenant, subject, &key)
 }
