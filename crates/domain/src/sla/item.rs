@@ -30,7 +30,7 @@ pub enum WorkStatus {
 }
 
 /// Something that happened to an item, in the SLA engine's terms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SlaInput {
     /// An agent or rep replied to the customer. Fulfils the first response and the running
@@ -71,13 +71,13 @@ pub enum SlaInput {
 
 impl SlaInput {
     /// When the input happened.
-    pub fn at(&self) -> DateTime<Utc> {
+    pub fn at(self) -> DateTime<Utc> {
         match self {
             SlaInput::AgentReplied { at }
             | SlaInput::CustomerReplied { at, .. }
             | SlaInput::FirstTouch { at }
             | SlaInput::StatusChanged { at, .. }
-            | SlaInput::PriorityChanged { at, .. } => *at,
+            | SlaInput::PriorityChanged { at, .. } => at,
         }
     }
 }
@@ -143,7 +143,7 @@ impl ItemSla {
     pub fn apply(
         &mut self,
         policy: &SlaPolicy,
-        input: &SlaInput,
+        input: SlaInput,
     ) -> Result<Vec<SlaEvent>, SlaError> {
         self.check_policy(policy)?;
         let at = input.at();
@@ -249,9 +249,9 @@ impl ItemSla {
         events
     }
 
-    fn react(&mut self, policy: &SlaPolicy, input: &SlaInput) -> Result<Vec<SlaEvent>, SlaError> {
+    fn react(&mut self, policy: &SlaPolicy, input: SlaInput) -> Result<Vec<SlaEvent>, SlaError> {
         let calendar = policy.calendar();
-        match *input {
+        match input {
             SlaInput::AgentReplied { at } => {
                 self.awaiting_customer = self.kind == ItemKind::Ticket;
                 let answered = [
@@ -341,3 +341,6 @@ impl ItemSla {
         Ok(events)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -462,3 +462,6 @@ impl From<PolicyBook> for Vec<SlaPolicy> {
         book.policies.into_values().flatten().collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
