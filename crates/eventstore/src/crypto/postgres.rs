@@ -79,23 +79,15 @@ impl SubjectKeyStore for PostgresSubjectKeyStore {
             .execute(LOCK_SUBJECT, &[&lock_id(tenant, subject)])
             .await
             .map_err(|error| storage(OPERATION, error))?;
-        let new_key = SubjectKey::generate()?;
-        let key_bytes: &[u8] = new_key.expose_bytes();
-        // Under the lock, a shredding either committed before this statement's snapshot or
-        // starts after this transaction commits (and then deletes the key made here).
-        if subject_state(&transaction, tenant, subject, OPERATION)
-            .await?
-            .1
+        // Under the lock, a shredding either committed before the next statement's snapshot
+        // or waits until this transaction commits (and then deletes the key made here).
+        let key = if let Some(key_made_meanwhile) =
+            live_key(&transaction, tenant, subject, OPERATION).await?
         {
-            return Err(shredded(tenant, subject));
-        }
-        transaction
-            .execute(INSERT_KEY, &[&tenant, &subject, &key_bytes])
-            .await
-            .map_err(|error| storage(OPERATION, error))?;
-        let key = live_key(&transaction, tenant, subject, OPERATION)
-            .await?
-            .ok_or_else(|| shredded(tenant, subject))?;
+            key_made_meanwhile
+        } else {
+            insert_new_key(&transaction, tenant, subject, OPERATION).await?
+        };
         transaction
             .commit()
             .await
@@ -185,6 +177,30 @@ async fn live_key(
         (_, true) => Err(shredded(tenant, subject)),
         (None, false) => Ok(None),
     }
+}
+
+/// Stores a fresh key for the subject and returns the stored one. Runs under the subject's
+/// lock, after checking that the subject has neither a key nor a shredding record.
+async fn insert_new_key(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    tenant: &str,
+    subject: &str,
+    operation: &'static str,
+) -> Result<SubjectKey, CryptoError> {
+    let new_key = SubjectKey::generate()?;
+    let key_bytes: &[u8] = new_key.expose_bytes();
+    transaction
+        .execute(INSERT_KEY, &[&tenant, &subject, &key_bytes])
+        .await
+        .map_err(|error| storage(operation, error))?;
+    // Read back rather than trust the insert: a writer that skipped the lock may have won
+    // the conflict, and events must use the stored key.
+    live_key(transaction, tenant, subject, operation)
+        .await?
+        .ok_or_else(|| CryptoError::KeyNotFound {
+            tenant: tenant.to_owned(),
+            subject: subject.to_owned(),
+        })
 }
 
 /// A 64-bit advisory lock id for the subject: the first bytes of a hash of its
