@@ -20,6 +20,30 @@
 //!   [`encrypt_fields`] refuses it with [`CryptoError::SubjectShredded`], so an erased person
 //!   cannot come back through a later event.
 //!
+//! ```
+//! use crm_eventstore::crypto::{
+//!     CryptoError, MemorySubjectKeyStore, SubjectKeyStore, decrypt_fields, encrypt_fields,
+//!     erased_marker,
+//! };
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let keys = MemorySubjectKeyStore::new();
+//! let mut payload = json!({"name": "Ada Lovelace", "contact": {"email": "ada@example.org"}, "source": "web"});
+//! encrypt_fields(&keys, "acme", "party-7", &mut payload, &["name", "/contact/email"]).await?;
+//! assert!(!payload.to_string().contains("Ada"));
+//! let stored = payload.clone(); // what the event store keeps, for good
+//!
+//! keys.shred("acme", "party-7").await?;
+//!
+//! let mut read = stored;
+//! decrypt_fields(&keys, "acme", &mut read).await?;
+//! assert_eq!(read, json!({"name": erased_marker(), "contact": {"email": erased_marker()}, "source": "web"}));
+//! # Ok::<(), CryptoError>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Subject ids are written in clear (in every envelope and in the key tables), so they must
 //! be pseudonymous ids such as a party's UUID, never an email address or a name. The
 //! envelope names `"$enc"` and `"$erased"` are reserved in payloads.
