@@ -652,14 +652,20 @@ fn a_field_inside_an_existing_envelope_is_refused() {
 }
 
 #[test]
-fn a_field_that_is_already_an_envelope_is_sealed_again_and_opens_one_layer() {
+fn a_field_holding_another_envelope_is_refused() {
+    // Decryption opens one layer: a nested envelope would reach the reader still sealed.
     let key = key();
-    let mut payload = json!({"name": "Ada"});
-    encrypt_fields_with_key(&mut payload, &["name"], TENANT, ADA, &key).unwrap();
-    let once = payload.clone();
+    let mut payload = json!({"merged": {"from": "Ada", "into": "Grace"}});
+    encrypt_fields_with_key(&mut payload, &["/merged/from"], TENANT, ADA, &key).unwrap();
+    let before = payload.clone();
 
-    encrypt_fields_with_key(&mut payload, &["name"], TENANT, ADA, &key).unwrap();
-    decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))])).unwrap();
-
-    assert_eq!(payload, once);
+    for field in ["merged", "/merged/from"] {
+        let error =
+            encrypt_fields_with_key(&mut payload, &[field], TENANT, GRACE, &key).unwrap_err();
+        assert!(
+            matches!(error, CryptoError::InvalidField { .. }),
+            "{error:?}"
+        );
+        assert_eq!(payload, before);
+    }
 }

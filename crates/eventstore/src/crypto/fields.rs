@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::envelope::{self, ENCRYPTED_TAG, ERASED_TAG, Envelope, Seat};
 use super::{CryptoError, SubjectKey, SubjectKeyStore};
@@ -93,7 +93,8 @@ pub async fn decrypt_fields<S: SubjectKeyStore>(
 ///
 /// Each field is named by a JSON pointer (`"/contact/email"`, `"/phones/0"`) or, without a
 /// leading `/`, by a top-level member name (`"email"`). Every named field present in the
-/// payload is replaced by an envelope holding its JSON value, whatever that value is; named
+/// payload is replaced by an envelope holding its JSON value, whatever that value is (short
+/// of another envelope); named
 /// fields absent from the payload are skipped, as an optional field that is not there has
 /// nothing to hide. Each field gets its own random 192-bit nonce, and its ciphertext is bound
 /// to tenant, subject and pointer.
@@ -101,9 +102,10 @@ pub async fn decrypt_fields<S: SubjectKeyStore>(
 /// Envelopes already in the payload (say, another subject's fields of the same event) are
 /// kept as they are. Refused, leaving the payload unchanged: an empty or malformed field
 /// name, the whole payload (`""`), two fields of which one contains the other, a field inside
-/// an existing envelope ([`CryptoError::InvalidField`]), and a plaintext object with a
-/// `"$erased"` member or a malformed `"$enc"` one ([`CryptoError::ReservedMember`]), as it
-/// could not be told apart from what decryption produces.
+/// or holding an existing envelope ([`CryptoError::InvalidField`]), and, outside the fields,
+/// an object with a `"$erased"` member or a malformed `"$enc"` one
+/// ([`CryptoError::ReservedMember`]), as it could not be told apart from what decryption
+/// produces.
 pub fn encrypt_fields_with_key(
     payload: &mut Value,
     fields: &[&str],
@@ -263,33 +265,48 @@ fn escape(member: &str) -> String {
     member.replace('~', "~0").replace('/', "~1")
 }
 
-/// Refuses plaintext that decryption could not tell apart from its own output, and fields
-/// that lie inside an existing envelope. The fields about to be encrypted are not checked:
-/// their content goes into the ciphertext whatever it is.
+/// Refuses plaintext that decryption could not tell apart from its own output, fields that
+/// lie inside an existing envelope, and fields that hold one (decryption opens one layer, so
+/// a nested envelope would reach the reader sealed). Otherwise the content of the fields
+/// about to be encrypted is free: it goes into the ciphertext whatever it is.
 fn check_plaintext(payload: &Value, pointers: &[String]) -> Result<(), CryptoError> {
     // An explicit stack rather than recursion, so no payload is deep enough to overflow it.
-    let mut pending = vec![(payload, String::new())];
-    while let Some((value, path)) = pending.pop() {
-        if pointers.contains(&path) {
-            continue;
-        }
+    let mut pending: Vec<(&Value, String, Option<&String>)> = vec![(payload, String::new(), None)];
+    while let Some((value, path, enclosing)) = pending.pop() {
+        let enclosing = enclosing.or_else(|| pointers.iter().find(|pointer| **pointer == path));
         match value {
             Value::Object(object) if object.contains_key(ENCRYPTED_TAG) => {
-                if envelope::parse(object, &path).is_err() {
-                    return Err(CryptoError::ReservedMember { path });
-                }
-                if let Some(inner) = pointers.iter().find(|pointer| contains(&path, pointer)) {
+                let well_formed = envelope::parse(object, &path).is_ok();
+                if let (Some(field), true) = (enclosing, well_formed) {
                     return Err(CryptoError::InvalidField {
-                        field: inner.clone(),
-                        reason: "it lies inside an already encrypted field",
+                        field: field.clone(),
+                        reason: "it holds an encrypted field; encrypt each subject's fields apart",
                     });
                 }
+                if enclosing.is_none() {
+                    if !well_formed {
+                        return Err(CryptoError::ReservedMember { path });
+                    }
+                    if let Some(inner) = pointers.iter().find(|pointer| contains(&path, pointer)) {
+                        return Err(CryptoError::InvalidField {
+                            field: inner.clone(),
+                            reason: "it lies inside an already encrypted field",
+                        });
+                    }
+                    continue;
+                }
             }
-            Value::Object(object) if object.contains_key(ERASED_TAG) => {
+            Value::Object(object) if enclosing.is_none() && object.contains_key(ERASED_TAG) => {
                 return Err(CryptoError::ReservedMember { path });
             }
-            _ => push_children(value, &path, &mut pending),
+            _ => {}
         }
+        pending.extend(
+            children(value, &path)
+                .into_iter()
+                .rev()
+                .map(|(child, child_path)| (child, child_path, enclosing)),
+        );
     }
     Ok(())
 }
@@ -304,33 +321,24 @@ fn find_envelopes(payload: &Value) -> Result<Vec<(String, Envelope)>, CryptoErro
                 let envelope = envelope::parse(object, &path)?;
                 found.push((path, envelope));
             }
-            _ => push_children(value, &path, &mut pending),
+            _ => pending.extend(children(value, &path).into_iter().rev()),
         }
     }
     Ok(found)
 }
 
-/// Pushes the children of `value` so that they pop in document order.
-fn push_children<'a>(value: &'a Value, path: &str, pending: &mut Vec<(&'a Value, String)>) {
+/// The children of `value` with their JSON pointers, in document order.
+fn children<'a>(value: &'a Value, path: &str) -> Vec<(&'a Value, String)> {
     match value {
-        Value::Object(object) => pending.extend(members(object, path).rev()),
-        Value::Array(items) => pending.extend(
-            items
-                .iter()
-                .enumerate()
-                .map(|(index, item)| (item, format!("{path}/{index}")))
-                .rev(),
-        ),
-        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+        Value::Object(object) => object
+            .iter()
+            .map(|(name, child)| (child, format!("{path}/{}", escape(name))))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| (item, format!("{path}/{index}")))
+            .collect(),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => Vec::new(),
     }
-}
-
-fn members<'a>(
-    object: &'a Map<String, Value>,
-    path: &str,
-) -> impl DoubleEndedIterator<Item = (&'a Value, String)> {
-    let path = path.to_owned();
-    object
-        .iter()
-        .map(move |(name, value)| (value, format!("{path}/{}", escape(name))))
 }
