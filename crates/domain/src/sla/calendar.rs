@@ -592,3 +592,104 @@ impl OpenSpans<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// Generators of calendars for property tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use chrono::{NaiveDate, TimeDelta, Weekday};
+    use chrono_tz::Tz;
+    use proptest::prelude::*;
+
+    use super::{BusinessCalendar, OpeningHours, TimeOfDay, WeeklyHours};
+
+    /// Zones with the awkward cases: DST at 02:00 and at midnight, a 30-minute DST shift, a
+    /// skipped day (Apia, December 2011), southern-hemisphere DST, and fixed offsets.
+    pub(crate) const TIME_ZONES: [Tz; 10] = [
+        Tz::UTC,
+        Tz::Europe__Berlin,
+        Tz::America__New_York,
+        Tz::Europe__London,
+        Tz::America__Havana,
+        Tz::America__Santiago,
+        Tz::Australia__Lord_Howe,
+        Tz::Pacific__Apia,
+        Tz::Asia__Kolkata,
+        Tz::Asia__Kathmandu,
+    ];
+
+    /// Zones that never change their offset, where wall-clock membership is the whole truth.
+    pub(crate) const FIXED_ZONES: [Tz; 3] = [Tz::UTC, Tz::Asia__Kolkata, Tz::Asia__Kathmandu];
+
+    /// The first day of the dates the tests live in (2010 to 2030, Apia's skipped day included).
+    pub(crate) fn epoch() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2010, 1, 1).expect("a valid date")
+    }
+
+    /// One day's stretches: distinct quarter-hour boundaries paired up in order.
+    fn day_hours() -> impl Strategy<Value = Vec<OpeningHours>> {
+        prop::collection::btree_set(0u32..=96, 0..=6).prop_map(|points| {
+            let points: Vec<u32> = points.into_iter().collect();
+            points
+                .chunks_exact(2)
+                .filter_map(|pair| {
+                    OpeningHours::new(TimeOfDay(pair[0] * 900), TimeOfDay(pair[1] * 900)).ok()
+                })
+                .collect()
+        })
+    }
+
+    /// A week with some opening hours (Monday 09:00-17:00 when the draw left it empty).
+    pub(crate) fn arb_week() -> impl Strategy<Value = WeeklyHours> {
+        prop::collection::vec(day_hours(), 7).prop_map(|days| {
+            let weekdays = [
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+                Weekday::Sat,
+                Weekday::Sun,
+            ];
+            let week = weekdays
+                .into_iter()
+                .zip(days)
+                .try_fold(WeeklyHours::closed(), |week, (day, hours)| {
+                    week.with_day(day, hours)
+                })
+                .expect("generated stretches are sorted and disjoint");
+            if week.is_closed_all_week() {
+                WeeklyHours::weekdays(&[OpeningHours::new(
+                    TimeOfDay(9 * 3600),
+                    TimeOfDay(17 * 3600),
+                )
+                .expect("09:00-17:00 is a stretch")])
+                .expect("one stretch cannot overlap")
+            } else {
+                week
+            }
+        })
+    }
+
+    fn arb_holidays() -> impl Strategy<Value = Vec<NaiveDate>> {
+        prop::collection::vec(0i64..7300, 0..30).prop_map(|days| {
+            days.into_iter()
+                .map(|day| epoch() + TimeDelta::days(day))
+                .collect()
+        })
+    }
+
+    /// A calendar in `zones`: weekly hours or 24x7, with some holidays.
+    pub(crate) fn arb_calendar_in(zones: &'static [Tz]) -> impl Strategy<Value = BusinessCalendar> {
+        let week = prop_oneof![4 => arb_week(), 1 => Just(WeeklyHours::always_open())];
+        (prop::sample::select(zones), week, arb_holidays()).prop_map(|(zone, week, holidays)| {
+            BusinessCalendar::new(zone, week)
+                .expect("generated weeks have hours")
+                .with_holidays(holidays)
+        })
+    }
+
+    /// A calendar in any of [`TIME_ZONES`].
+    pub(crate) fn arb_calendar() -> impl Strategy<Value = BusinessCalendar> {
+        arb_calendar_in(&TIME_ZONES)
+    }
+}

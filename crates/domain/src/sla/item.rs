@@ -344,3 +344,70 @@ impl ItemSla {
 
 #[cfg(test)]
 mod tests;
+
+/// Generators of inputs for property tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use chrono::{DateTime, TimeDelta, Utc};
+    use proptest::prelude::*;
+
+    use super::{SlaInput, WorkStatus};
+    use crate::{Channel, Priority};
+
+    /// Some status.
+    pub(crate) fn arb_status() -> impl Strategy<Value = WorkStatus> {
+        prop::sample::select(vec![
+            WorkStatus::Open,
+            WorkStatus::WaitingOnCustomer,
+            WorkStatus::Solved,
+            WorkStatus::Closed,
+        ])
+    }
+
+    /// Some channel.
+    pub(crate) fn arb_channel() -> impl Strategy<Value = Channel> {
+        prop::sample::select(vec![
+            Channel::Email,
+            Channel::Phone,
+            Channel::Sms,
+            Channel::Chat,
+            Channel::Web,
+            Channel::Social,
+        ])
+    }
+
+    /// `input` as if it had happened at `at`.
+    pub(crate) fn moved_to(input: SlaInput, at: DateTime<Utc>) -> SlaInput {
+        match input {
+            SlaInput::AgentReplied { .. } => SlaInput::AgentReplied { at },
+            SlaInput::CustomerReplied { channel, .. } => SlaInput::CustomerReplied { at, channel },
+            SlaInput::FirstTouch { .. } => SlaInput::FirstTouch { at },
+            SlaInput::StatusChanged { status, .. } => SlaInput::StatusChanged { at, status },
+            SlaInput::PriorityChanged { priority, .. } => {
+                SlaInput::PriorityChanged { at, priority }
+            }
+        }
+    }
+
+    /// Any input, dated at the Unix epoch (see [`moved_to`]).
+    pub(crate) fn arb_input() -> impl Strategy<Value = SlaInput> {
+        let at = DateTime::UNIX_EPOCH;
+        prop_oneof![
+            Just(SlaInput::AgentReplied { at }),
+            arb_channel().prop_map(move |channel| SlaInput::CustomerReplied { at, channel }),
+            Just(SlaInput::FirstTouch { at }),
+            arb_status().prop_map(move |status| SlaInput::StatusChanged { at, status }),
+            prop::sample::select(Priority::ALL.to_vec())
+                .prop_map(move |priority| SlaInput::PriorityChanged { at, priority }),
+        ]
+    }
+
+    /// A gap between two inputs: mostly forward, up to a few days, sometimes zero or backwards.
+    pub(crate) fn arb_gap() -> impl Strategy<Value = TimeDelta> {
+        prop_oneof![
+            8 => (0i64..5 * 24 * 60).prop_map(TimeDelta::minutes),
+            1 => Just(TimeDelta::zero()),
+            1 => (1i64..600).prop_map(|minutes| -TimeDelta::minutes(minutes)),
+        ]
+    }
+}

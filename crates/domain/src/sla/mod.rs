@@ -20,6 +20,9 @@ mod item;
 mod local_time;
 mod policy;
 
+#[cfg(test)]
+mod properties;
+
 pub use calendar::{BusinessCalendar, HORIZON_DAYS, OpeningHours, TimeOfDay, WeeklyHours};
 pub use clock::{ClockPhase, ClockStatus, SlaClock, SlaEvent, SlaEventKind, SlaHealth};
 pub use error::SlaError;

@@ -465,3 +465,40 @@ impl From<PolicyBook> for Vec<SlaPolicy> {
 
 #[cfg(test)]
 mod tests;
+
+/// Generators of policies for property tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use chrono::TimeDelta;
+    use proptest::prelude::*;
+
+    use super::{PolicyRef, PolicyVersion, SlaMetric, SlaPolicy, SlaPolicyId};
+    use crate::Priority;
+    use crate::sla::BusinessCalendar;
+
+    /// A policy covering every item on `calendar`, with targets of one minute to fifty hours
+    /// for a random set of (priority, metric) pairs.
+    pub(crate) fn arb_policy(calendar: BusinessCalendar) -> impl Strategy<Value = SlaPolicy> {
+        let target = (
+            prop::sample::select(Priority::ALL.to_vec()),
+            prop::sample::select(SlaMetric::ALL.to_vec()),
+            1i64..3000,
+        );
+        prop::collection::vec(target, 0..16).prop_map(move |targets| {
+            let reference = PolicyRef {
+                id: SlaPolicyId(uuid::Uuid::from_u128(1)),
+                version: PolicyVersion::FIRST,
+            };
+            targets.into_iter().fold(
+                SlaPolicy::new(reference, "generated", calendar.clone()),
+                |policy, (priority, metric, minutes)| {
+                    // A pair drawn twice keeps its first target.
+                    let fallback = policy.clone();
+                    policy
+                        .with_target(priority, metric, TimeDelta::minutes(minutes))
+                        .unwrap_or(fallback)
+                },
+            )
+        })
+    }
+}
