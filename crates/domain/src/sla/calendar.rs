@@ -322,9 +322,11 @@ impl From<WeeklyHours> for WeekSpec {
 /// holidays (whole local dates).
 ///
 /// Business time is real elapsed time while the calendar is open, so an open stretch that
-/// spans a daylight-saving change is an hour shorter or longer than its wall-clock reading; see
-/// the [`local_time`](super::local_time) module for how skipped and repeated local times are
-/// read. A calendar always has some opening hours in its week (else [`SlaError::NoBusinessHours`]),
+/// spans a daylight-saving change is an hour shorter or longer than its wall-clock reading. A
+/// stretch runs from the moment the wall clock first shows its opening time until the moment
+/// it last shows its closing time: an opening time that occurs twice opens at its first
+/// occurrence, a closing time that occurs twice closes at its second, and a time skipped by a
+/// jump forward is the instant of the jump (a stretch wholly inside a skipped hour is empty). A calendar always has some opening hours in its week (else [`SlaError::NoBusinessHours`]),
 /// also when deserialized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "CalendarSpec", into = "CalendarSpec")]

@@ -286,7 +286,7 @@ impl SlaClock {
     }
 
     /// The clock's status at `now`. A deadline already passed counts as breached at the
-    /// deadline even before [`Self::reveal_breach`] has recorded it.
+    /// deadline even before an input or a tick has recorded the breach.
     pub fn status_at(
         &self,
         calendar: &BusinessCalendar,

@@ -228,7 +228,8 @@ pub struct SlaTarget {
     pub priority: Priority,
     /// The metric it applies to.
     pub metric: SlaMetric,
-    /// The business time allowed.
+    /// The business time allowed; serialized as chrono writes a duration,
+    /// `[seconds, nanoseconds]`.
     pub within: TimeDelta,
 }
 
@@ -248,13 +249,17 @@ pub struct SlaPolicy {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawPolicy {
     id: SlaPolicyId,
     version: PolicyVersion,
     name: String,
+    #[serde(default)]
     rank: u32,
+    #[serde(default)]
     filter: PolicyFilter,
     calendar: BusinessCalendar,
+    #[serde(default)]
     targets: Vec<SlaTarget>,
 }
 

@@ -226,3 +226,30 @@ fn a_book_is_stored_as_every_version_and_read_back_with_the_same_checks() {
     bad_target[0]["targets"][0]["within"] = serde_json::json!([0, 0]);
     assert!(serde_json::from_value::<PolicyBook>(bad_target).is_err());
 }
+
+#[test]
+fn a_policy_written_by_hand_reads_with_defaults_and_is_checked() {
+    let json = serde_json::json!({
+        "id": "00000000-0000-0000-0000-000000000009",
+        "version": 1,
+        "name": "leads",
+        "filter": {"kinds": ["lead"], "channels": ["web"]},
+        "calendar": {"time_zone": "America/New_York", "week": {"monday": [{"start": "09:00", "end": "17:00"}]}},
+        "targets": [{"priority": "urgent", "metric": "lead_first_touch", "within": [120, 0]}]
+    });
+    let policy: SlaPolicy = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(policy.reference(), reference(9, 1));
+    assert_eq!(policy.rank(), 0);
+    assert_eq!(
+        policy.target(Priority::Urgent, SlaMetric::LeadFirstTouch),
+        Some(TimeDelta::minutes(2))
+    );
+    assert_eq!(
+        serde_json::from_value::<SlaPolicy>(serde_json::to_value(&policy).unwrap()).unwrap(),
+        policy
+    );
+
+    let mut negative = json;
+    negative["targets"][0]["within"] = serde_json::json!([-60, 0]);
+    assert!(serde_json::from_value::<SlaPolicy>(negative).is_err());
+}
