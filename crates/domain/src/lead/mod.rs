@@ -18,7 +18,7 @@ use thiserror::Error;
 pub use profile::{Campaign, LeadField, LeadProfile, LeadSubmission, QuarantineReason};
 
 use crate::aggregate::{Aggregate, DomainEvent};
-use crate::context::Context;
+use crate::context::{Actor, Context};
 use crate::identity::CountryCode;
 use crate::ids::{ContactId, LeadId, OpportunityId, TeamId, UserId};
 use crate::routing::{RoutingDecision, RoutingOutcome};
@@ -286,7 +286,7 @@ pub enum LeadEvent {
     #[serde(rename = "LeadQualified")]
     Qualified {
         /// By whom.
-        by: Option<UserId>,
+        by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
@@ -296,7 +296,7 @@ pub enum LeadEvent {
         /// Why.
         reason: DisqualificationReason,
         /// By whom.
-        by: Option<UserId>,
+        by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
@@ -624,7 +624,7 @@ impl Lead {
         match status {
             LeadStatus::Qualified => Ok(vec![]),
             LeadStatus::Assigned | LeadStatus::Working => Ok(vec![LeadEvent::Qualified {
-                by: ctx.actor.user(),
+                by: ctx.actor.clone(),
                 at: ctx.now,
             }]),
             _ => Err(LeadError::InvalidTransition {
@@ -642,7 +642,7 @@ impl Lead {
         self.require_open()?;
         Ok(vec![LeadEvent::Disqualified {
             reason,
-            by: ctx.actor.user(),
+            by: ctx.actor.clone(),
             at: ctx.now,
         }])
     }

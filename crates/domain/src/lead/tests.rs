@@ -541,7 +541,7 @@ fn a_worked_lead_is_qualified() {
     given::<Lead>(&[received(), captured(), assigned(ALICE), touched()])
         .when(LeadCommand::Qualify)
         .then(&[LeadEvent::Qualified {
-            by: Some(ALICE),
+            by: Actor::User { id: ALICE },
             at: t0(),
         }]);
 }
@@ -564,7 +564,7 @@ fn a_lead_is_disqualified_with_a_reason() {
         })
         .then(&[LeadEvent::Disqualified {
             reason: DisqualificationReason::Spam,
-            by: Some(ALICE),
+            by: Actor::User { id: ALICE },
             at: t0(),
         }]);
 }
@@ -582,7 +582,7 @@ fn a_quarantined_lead_can_be_disqualified_as_spam() {
         })
         .then(&[LeadEvent::Disqualified {
             reason: DisqualificationReason::Spam,
-            by: Some(ALICE),
+            by: Actor::User { id: ALICE },
             at: t0(),
         }]);
 }
@@ -628,7 +628,9 @@ fn converting_a_disqualified_lead_is_refused() {
         captured(),
         LeadEvent::Disqualified {
             reason: DisqualificationReason::Spam,
-            by: None,
+            by: Actor::System {
+                component: "test".into(),
+            },
             at: t0(),
         },
     ])
@@ -877,10 +879,17 @@ fn every_event_type_name_round_trips() {
             score: score(3),
             at: t0(),
         },
-        LeadEvent::Qualified { by: None, at: t0() },
+        LeadEvent::Qualified {
+            by: Actor::System {
+                component: "test".into(),
+            },
+            at: t0(),
+        },
         LeadEvent::Disqualified {
             reason: DisqualificationReason::Other { note: "n".into() },
-            by: None,
+            by: Actor::System {
+                component: "test".into(),
+            },
             at: t0(),
         },
         LeadEvent::Converted {
