@@ -28,22 +28,20 @@ const TENANT: &str = "acme";
 const ADA: &str = "party-ada";
 const GRACE: &str = "party-grace";
 
-/// The key tables of the event store's migration 0002, as that migration defines them.
-/// Created here until the crate's migration runner lands; then the tests run the migrations.
-const KEY_TABLES: &str = "
-    CREATE TABLE subject_keys (
-        tenant_id text,
-        subject_id text,
-        key bytea NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (tenant_id, subject_id)
-    );
-    CREATE TABLE shredded_subjects (
-        tenant_id text,
-        subject_id text,
-        shredded_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (tenant_id, subject_id)
-    );";
+/// The event store's migration 0002, which makes the key tables and grants the application
+/// role what the key store needs. Applied by hand, after making the role as 0001 does, until
+/// the crate's migration runner lands; then the tests run the migrations.
+const KEY_TABLES: &str = include_str!("../migrations/0002_subject_keys.sql");
+
+/// The application role of migration 0001, made the way 0001 makes it.
+const APP_ROLE: &str = "
+    DO $$
+    BEGIN
+        CREATE ROLE crm_eventstore_app NOLOGIN;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;
+    END
+    $$;";
 
 /// A stand-in for the event store's events table, with a per-stream hash chain over the
 /// stored payload text, until the store's append API lands.
@@ -95,7 +93,10 @@ fn pool(config: &Config) -> Pool {
 
 struct TestDatabase {
     name: String,
+    /// The owner's connection settings, for setting up and inspecting.
     config: Config,
+    /// The application role's connection settings, for the key store.
+    app_config: Config,
     pool: Pool,
 }
 
@@ -112,11 +113,19 @@ impl TestDatabase {
         config.dbname(&name);
         connect(&config)
             .await
-            .batch_execute(&format!("{KEY_TABLES}{EVENTS_TABLE}"))
+            .batch_execute(&format!("{APP_ROLE}{KEY_TABLES}{EVENTS_TABLE}"))
             .await
             .expect("the test tables are created");
-        let pool = pool(&config);
-        Self { name, config, pool }
+        // The key store runs with the application role's grants only, as in production.
+        let mut app_config = config.clone();
+        app_config.options("-c role=crm_eventstore_app");
+        let pool = pool(&app_config);
+        Self {
+            name,
+            config,
+            app_config,
+            pool,
+        }
     }
 
     fn key_store(&self) -> PostgresSubjectKeyStore {
@@ -232,6 +241,17 @@ fn hex(bytes: &[u8]) -> String {
 async fn the_postgres_key_store_keeps_the_key_store_contract() {
     let database = TestDatabase::create().await;
 
+    let role: String = database
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(role, "crm_eventstore_app");
+
     conformance::run_all(Arc::new(database.key_store())).await;
 
     let client = database.client().await;
@@ -256,7 +276,7 @@ async fn keys_are_kept_in_the_database_not_in_the_store_value() {
         .await
         .unwrap();
 
-    let another_store = PostgresSubjectKeyStore::new(pool(&database.config));
+    let another_store = PostgresSubjectKeyStore::new(pool(&database.app_config));
     let stored: Vec<u8> = database
         .client()
         .await
