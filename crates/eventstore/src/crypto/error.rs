@@ -20,6 +20,16 @@ pub enum CryptoError {
         subject: String,
     },
 
+    /// A tenant or subject id is empty or holds a NUL character, which no backend can keep
+    /// (PostgreSQL text cannot), so every backend refuses it alike.
+    #[error("invalid {kind} id {id:?}: ids are non-empty and hold no NUL character")]
+    InvalidId {
+        /// `"tenant"` or `"subject"`.
+        kind: &'static str,
+        /// The id as given.
+        id: String,
+    },
+
     /// An envelope names a subject for which the key store holds neither a key nor a
     /// shredding record: the key store lost data, or the payload is read under the wrong
     /// tenant. Reported rather than shown as erased, since nobody erased it.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::envelope::{self, ENCRYPTED_TAG, ERASED_TAG, Envelope, Seat};
+use super::key::check_ids;
 use super::{CryptoError, SubjectKey, SubjectKeyStore};
 
 /// What [`decrypt_fields`] found in a payload, as JSON pointers in document order.
@@ -46,6 +47,7 @@ pub async fn encrypt_fields<S: SubjectKeyStore>(
     payload: &mut Value,
     fields: &[&str],
 ) -> Result<Vec<String>, CryptoError> {
+    check_ids(tenant, subject)?;
     let pointers = normalize_fields(fields)?;
     check_plaintext(payload, &pointers)?;
     if !pointers
@@ -113,6 +115,7 @@ pub fn encrypt_fields_with_key(
     subject: &str,
     key: &SubjectKey,
 ) -> Result<Vec<String>, CryptoError> {
+    check_ids(tenant, subject)?;
     let pointers = normalize_fields(fields)?;
     encrypt_pointers(payload, &pointers, tenant, subject, key)
 }

@@ -68,6 +68,19 @@ impl fmt::Debug for SubjectKey {
     }
 }
 
+/// Refuses ids that some backend could not keep, so every backend behaves alike.
+pub(crate) fn check_ids(tenant: &str, subject: &str) -> Result<(), CryptoError> {
+    for (kind, id) in [("tenant", tenant), ("subject", subject)] {
+        if id.is_empty() || id.contains('\0') {
+            return Err(CryptoError::InvalidId {
+                kind,
+                id: id.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// What a call to [`SubjectKeyStore::shred`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShredOutcome {
@@ -80,9 +93,10 @@ pub enum ShredOutcome {
 
 /// The port of the stores that keep one secret key per (tenant, data subject).
 ///
-/// Tenant and subject are plain strings (the crate has no tenant type yet). The subject id
-/// is stored and written into every envelope in clear, so it must be a pseudonymous id
-/// (such as a party's UUID), never personal data such as an email address.
+/// Tenant and subject are plain strings (the crate has no tenant type yet): non-empty and
+/// without NUL characters, or every method refuses them with [`CryptoError::InvalidId`].
+/// The subject id is stored and written into every envelope in clear, so it must be a
+/// pseudonymous id (such as a party's UUID), never personal data such as an email address.
 ///
 /// Contract, the same for every implementation:
 /// - [`encryption_key`](Self::encryption_key) returns the subject's key, creating a random

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use super::key::check_ids;
 use super::{CryptoError, ShredOutcome, SubjectKey, SubjectKeyStore};
 
 /// What the store knows of one subject.
@@ -45,6 +46,7 @@ impl std::fmt::Debug for MemorySubjectKeyStore {
 
 impl SubjectKeyStore for MemorySubjectKeyStore {
     async fn encryption_key(&self, tenant: &str, subject: &str) -> Result<SubjectKey, CryptoError> {
+        check_ids(tenant, subject)?;
         let mut subjects = self.subjects();
         let id = (tenant.to_owned(), subject.to_owned());
         match subjects.get(&id) {
@@ -66,6 +68,7 @@ impl SubjectKeyStore for MemorySubjectKeyStore {
         tenant: &str,
         subject: &str,
     ) -> Result<Option<SubjectKey>, CryptoError> {
+        check_ids(tenant, subject)?;
         let id = (tenant.to_owned(), subject.to_owned());
         match self.subjects().get(&id) {
             Some(SubjectEntry::Keyed(key)) => Ok(Some(key.clone())),
@@ -78,6 +81,7 @@ impl SubjectKeyStore for MemorySubjectKeyStore {
     }
 
     async fn shred(&self, tenant: &str, subject: &str) -> Result<ShredOutcome, CryptoError> {
+        check_ids(tenant, subject)?;
         let id = (tenant.to_owned(), subject.to_owned());
         // Replacing the entry drops the key, and `SubjectKey`'s drop wipes it.
         match self.subjects().insert(id, SubjectEntry::Shredded) {

@@ -4,6 +4,7 @@ use deadpool_postgres::{GenericClient, Pool};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::key::check_ids;
 use super::{CryptoError, ShredOutcome, SubjectKey, SubjectKeyStore};
 
 /// The key and the shredding record of a subject, read in one snapshot.
@@ -67,6 +68,7 @@ impl std::fmt::Debug for PostgresSubjectKeyStore {
 impl SubjectKeyStore for PostgresSubjectKeyStore {
     async fn encryption_key(&self, tenant: &str, subject: &str) -> Result<SubjectKey, CryptoError> {
         const OPERATION: &str = "creating a subject key";
+        check_ids(tenant, subject)?;
         let mut client = self.client(OPERATION).await?;
         if let Some(key) = live_key(&client, tenant, subject, OPERATION).await? {
             return Ok(key);
@@ -101,6 +103,7 @@ impl SubjectKeyStore for PostgresSubjectKeyStore {
         subject: &str,
     ) -> Result<Option<SubjectKey>, CryptoError> {
         const OPERATION: &str = "reading a subject key";
+        check_ids(tenant, subject)?;
         let client = self.client(OPERATION).await?;
         match subject_state(&client, tenant, subject, OPERATION).await? {
             (_, true) => Ok(None),
@@ -116,6 +119,7 @@ impl SubjectKeyStore for PostgresSubjectKeyStore {
 
     async fn shred(&self, tenant: &str, subject: &str) -> Result<ShredOutcome, CryptoError> {
         const OPERATION: &str = "shredding a subject";
+        check_ids(tenant, subject)?;
         let mut client = self.client(OPERATION).await?;
         let transaction = client
             .transaction()

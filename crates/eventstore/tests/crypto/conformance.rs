@@ -23,7 +23,8 @@ pub(crate) async fn run_all<S: SubjectKeyStore + 'static>(store: Arc<S>) {
     shredding_a_subject_without_a_key_still_blocks_its_future_keys(&*store, "tenant-6").await;
     subjects_are_kept_apart_per_tenant(&*store, "tenant-7").await;
     concurrent_first_uses_end_with_one_key(Arc::clone(&store), "tenant-8").await;
-    a_shredding_racing_a_first_use_always_wins(store, "tenant-9").await;
+    a_shredding_racing_a_first_use_always_wins(Arc::clone(&store), "tenant-9").await;
+    ids_no_backend_can_keep_are_refused_alike(&*store, "tenant-10").await;
 }
 
 pub(crate) async fn the_first_use_creates_a_key_that_later_uses_return(
@@ -166,5 +167,29 @@ pub(crate) async fn a_shredding_racing_a_first_use_always_wins<S: SubjectKeyStor
             store.encryption_key(tenant, &subject).await,
             Err(CryptoError::SubjectShredded { .. })
         ));
+    }
+}
+
+pub(crate) async fn ids_no_backend_can_keep_are_refused_alike(
+    store: &impl SubjectKeyStore,
+    tenant: &str,
+) {
+    let with_nul = format!("{tenant}\0");
+    for (tenant, subject) in [
+        ("", "party-1"),
+        (tenant, ""),
+        (&with_nul, "party-1"),
+        (tenant, "party\0-1"),
+    ] {
+        let refused =
+            |result: Result<_, CryptoError>| matches!(result, Err(CryptoError::InvalidId { .. }));
+        assert!(
+            refused(store.encryption_key(tenant, subject).await.map(drop)),
+            "{tenant:?}/{subject:?}"
+        );
+        assert!(refused(
+            store.decryption_key(tenant, subject).await.map(drop)
+        ));
+        assert!(refused(store.shred(tenant, subject).await.map(drop)));
     }
 }
