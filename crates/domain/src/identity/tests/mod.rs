@@ -1,0 +1,6 @@
+//! Tests of identity resolution through its public API: each normalization rule, each
+//! verdict, and the properties that hold for any input.
+
+mod normalization;
+mod properties;
+mod scoring;
