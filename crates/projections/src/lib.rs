@@ -2,3 +2,29 @@
 //!
 //! Read models folded from the CRM's event stream. Each read model is a pure fold (events in,
 //! documents out) that lives in this crate; where the documents are kept is an adapter.
+//!
+//! - `event.rs`: [`ProjectedEvent`], the envelope every model folds (global position, tenant,
+//!   stream, [`CrmEvent`]); `decode.rs` builds it from what the event store keeps.
+//! - `model.rs`: the [`ReadModel`] trait (keys, linked keys, apply, indexed columns) and the
+//!   two query shapes a storage adapter answers, [`Lookup`] (by key, in rounds) and [`Scan`]
+//!   (a [`Selection`] over indexed columns); `docset.rs`: the [`DocSet`] an event is applied to.
+//! - `memory.rs`: [`MemoryDocuments`], the in-memory store and the reference for every other.
+
+mod decode;
+mod docset;
+mod error;
+mod event;
+mod memory;
+mod model;
+#[cfg(test)]
+mod testing;
+
+pub use decode::{DecodeError, decode_event, parse_stream_name};
+pub use docset::DocSet;
+pub use error::ProjectionError;
+pub use event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
+pub use memory::{MemoryDocuments, Stored};
+pub use model::{
+    ColumnType, Comparison, DocKey, Filter, Found, IndexValue, Indexed, IndexedColumn, Lookup,
+    ReadModel, Scan, Selection,
+};

@@ -1,0 +1,148 @@
+//! What a read model folds: a domain event with its place in the global order, its stream and
+//! its tenant.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use crm_domain::lead::LeadEvent;
+use crm_domain::opportunity::OpportunityEvent;
+use crm_domain::ticket::TicketEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The tenant a stream belongs to. Every document lives in exactly one tenant's scope: a fold
+/// never reads or writes across tenants, so stores keep each tenant's documents apart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(pub String);
+
+impl TenantId {
+    /// A tenant named `id`.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The tenant's id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kinds of aggregate whose events the read models fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggregateKind {
+    /// `crm_domain::lead`, streams `"lead-<uuid>"`.
+    Lead,
+    /// `crm_domain::contact`, streams `"contact-<uuid>"`.
+    Contact,
+    /// `crm_domain::opportunity`, streams `"opportunity-<uuid>"`.
+    Opportunity,
+    /// `crm_domain::ticket`, streams `"ticket-<uuid>"`.
+    Ticket,
+}
+
+impl AggregateKind {
+    /// Every kind.
+    pub const ALL: [AggregateKind; 4] = [
+        AggregateKind::Lead,
+        AggregateKind::Contact,
+        AggregateKind::Opportunity,
+        AggregateKind::Ticket,
+    ];
+
+    /// The stream category, the aggregate's `KIND` (`"lead"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggregateKind::Lead => "lead",
+            AggregateKind::Contact => "contact",
+            AggregateKind::Opportunity => "opportunity",
+            AggregateKind::Ticket => "ticket",
+        }
+    }
+
+    /// The kind whose stream category is `category`, if it is one of ours.
+    pub fn from_category(category: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == category)
+    }
+}
+
+impl fmt::Display for AggregateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stream: the aggregate kind and the aggregate's id, named `"<kind>-<uuid>"` in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StreamRef {
+    /// The aggregate kind.
+    pub kind: AggregateKind,
+    /// The aggregate's id.
+    pub id: Uuid,
+}
+
+impl StreamRef {
+    /// The stream of aggregate `id` of `kind`.
+    pub const fn new(kind: AggregateKind, id: Uuid) -> Self {
+        Self { kind, id }
+    }
+}
+
+impl fmt::Display for StreamRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.kind, self.id)
+    }
+}
+
+/// An event of any aggregate the read models know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "aggregate", content = "event", rename_all = "snake_case")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "events are decoded once and folded in place; a box would add an allocation per event"
+)]
+pub enum CrmEvent {
+    /// A lead's event.
+    Lead(LeadEvent),
+    /// An opportunity's event.
+    Opportunity(OpportunityEvent),
+    /// A ticket's event.
+    Ticket(TicketEvent),
+}
+
+impl CrmEvent {
+    /// The kind of aggregate that recorded the event.
+    pub fn aggregate_kind(&self) -> AggregateKind {
+        match self {
+            CrmEvent::Lead(_) => AggregateKind::Lead,
+            CrmEvent::Opportunity(_) => AggregateKind::Opportunity,
+            CrmEvent::Ticket(_) => AggregateKind::Ticket,
+        }
+    }
+}
+
+/// One event as read models receive it: the domain event, where it sits in the store's global
+/// order, when the store recorded it, its stream and its tenant.
+///
+/// `position` is the store's global position: strictly increasing in the order a projector
+/// receives events, so "processed through position P" is a complete description of progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectedEvent {
+    /// The global position (monotonically increasing, gaps allowed).
+    pub position: u64,
+    /// When the store recorded the event (not when it happened: that is the event's `at`).
+    pub recorded_at: DateTime<Utc>,
+    /// The tenant the stream belongs to.
+    pub tenant: TenantId,
+    /// The stream the event belongs to.
+    pub stream: StreamRef,
+    /// The event itself.
+    pub event: CrmEvent,
+}

@@ -1,0 +1,728 @@
+//! The in-memory document store: folds events into a read model's documents and answers its
+//! queries. Used by tests, by the live (on-demand) lifecycle, and as the reference every other
+//! storage adapter must equal.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::docset::DocSet;
+use crate::error::ProjectionError;
+use crate::event::{ProjectedEvent, TenantId};
+use crate::model::{DocKey, Found, Lookup, ReadModel, Scan};
+
+/// How many times `linked_keys` may name new documents for one event before the model is
+/// judged broken. Links are one or two hops deep (contact → tickets); eight is generous.
+const MAX_KEY_ROUNDS: usize = 8;
+
+/// A document as a store keeps it: its key, the position of the last event that changed it,
+/// and the document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<D> {
+    /// The document's key.
+    pub key: DocKey,
+    /// The position of the last event that changed it.
+    pub position: u64,
+    /// The document.
+    pub doc: D,
+}
+
+/// An Fx-style hasher for document keys. Keys are ids the CRM chose (UUIDv7, random in their
+/// low bits), so a fast non-keyed hash spreads them well; std's SipHash would cost more than
+/// the fold itself.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+type KeyMap<V> = HashMap<DocKey, V, BuildHasherDefault<KeyHasher>>;
+
+/// One tenant's documents: an arena of slots and an index from key to slot, so that a document
+/// taken out for an event goes back to its slot without a second lookup.
+#[derive(Debug, Clone)]
+struct TenantDocs<D> {
+    index: KeyMap<u32>,
+    slots: Vec<Option<Stored<D>>>,
+    free: Vec<u32>,
+}
+
+impl<D> Default for TenantDocs<D> {
+    fn default() -> Self {
+        Self {
+            index: KeyMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<D> TenantDocs<D> {
+    fn get(&self, key: &DocKey) -> Option<&Stored<D>> {
+        let slot = *self.index.get(key)?;
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    /// Moves the document at `key` into `set`.
+    fn load_into(&mut self, key: DocKey, set: &mut DocSet<D>) {
+        if set.is_named(&key) {
+            return;
+        }
+        match self.index.get(&key) {
+            Some(&home) => {
+                let stored = self.slots.get_mut(home as usize).and_then(Option::take);
+                let (doc, position) = match stored {
+                    Some(stored) => (Some(stored.doc), Some(stored.position)),
+                    None => (None, None),
+                };
+                set.load_stored(key, doc, position, Some(home));
+            }
+            None => set.load_stored(key, None, None, None),
+        }
+    }
+
+    /// Moves every document of `set` back, stamping those the event changed with `position`.
+    fn write_back(&mut self, set: &mut DocSet<D>, position: u64) {
+        for slot in set.slots.drain(..) {
+            let stamped = match (slot.changed, slot.position) {
+                (false, Some(old)) => old,
+                _ => position,
+            };
+            match (slot.home, slot.doc) {
+                (Some(home), Some(doc)) => {
+                    if let Some(place) = self.slots.get_mut(home as usize) {
+                        *place = Some(Stored {
+                            key: slot.key,
+                            position: stamped,
+                            doc,
+                        });
+                    }
+                }
+                (Some(home), None) => {
+                    self.index.remove(&slot.key);
+                    self.free.push(home);
+                }
+                (None, Some(doc)) => {
+                    let stored = Stored {
+                        key: slot.key,
+                        position: stamped,
+                        doc,
+                    };
+                    let home = if let Some(home) = self.free.pop() {
+                        if let Some(place) = self.slots.get_mut(home as usize) {
+                            *place = Some(stored);
+                        }
+                        home
+                    } else {
+                        // A tenant with more than u32::MAX documents does not fit in memory
+                        // anyway; saturating keeps this total.
+                        let home = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+                        self.slots.push(Some(stored));
+                        home
+                    };
+                    self.index.insert(slot.key, home);
+                }
+                (None, None) => {}
+            }
+        }
+        set.undeclared = None;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Stored<D>> {
+        self.slots.iter().flatten()
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+}
+
+/// A read model's documents in memory, with the checkpoint ("processed through position P").
+///
+/// [`MemoryDocuments::apply`] skips events at or below the checkpoint and moves the checkpoint
+/// past every event it is given, whether the model cared about it or not. An event the model
+/// cannot apply (a bug in the model, see [`ProjectionError`]) halts the store: that error is
+/// returned and every later call is refused, like a projector that must be fixed and rebuilt.
+#[derive(Debug, Clone)]
+pub struct MemoryDocuments<M: ReadModel> {
+    model: M,
+    tenants: HashMap<TenantId, TenantDocs<M::Doc>>,
+    checkpoint: Option<u64>,
+    set: DocSet<M::Doc>,
+    keys: Vec<DocKey>,
+    halted: Option<ProjectionError>,
+}
+
+impl<M: ReadModel> MemoryDocuments<M> {
+    /// An empty store for `model`.
+    pub fn new(model: M) -> Self {
+        Self {
+            model,
+            tenants: HashMap::new(),
+            checkpoint: None,
+            set: DocSet::new(),
+            keys: Vec::new(),
+            halted: None,
+        }
+    }
+
+    /// Folds `events` from scratch: the live lifecycle ("the Customer 360 as of 1 March" is the
+    /// fold of the events recorded until then).
+    pub fn fold<'a>(
+        model: M,
+        events: impl IntoIterator<Item = &'a ProjectedEvent>,
+    ) -> Result<Self, ProjectionError> {
+        let mut store = Self::new(model);
+        store.apply_all(events)?;
+        Ok(store)
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The position processed through, `None` before the first event.
+    pub fn checkpoint(&self) -> Option<u64> {
+        self.checkpoint
+    }
+
+    /// Applies `event` unless the checkpoint is already at or past it, and moves the checkpoint
+    /// to it.
+    pub fn apply(&mut self, event: &ProjectedEvent) -> Result<(), ProjectionError> {
+        self.refuse_if_halted()?;
+        if self.checkpoint.is_some_and(|done| done >= event.position) {
+            return Ok(());
+        }
+        self.apply_to_documents(event)?;
+        self.checkpoint = Some(event.position);
+        Ok(())
+    }
+
+    /// Applies `events` in order (see [`MemoryDocuments::apply`]).
+    pub fn apply_all<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a ProjectedEvent>,
+    ) -> Result<(), ProjectionError> {
+        events.into_iter().try_for_each(|event| self.apply(event))
+    }
+
+    /// Applies `event` whatever the checkpoint, guarded only by the positions stamped in the
+    /// documents it names, and leaves the checkpoint alone: what a document sees when an event
+    /// reaches it twice by different paths (an inline projection, then the asynchronous one).
+    pub fn redeliver(&mut self, event: &ProjectedEvent) -> Result<(), ProjectionError> {
+        self.refuse_if_halted()?;
+        self.apply_to_documents(event)
+    }
+
+    fn refuse_if_halted(&self) -> Result<(), ProjectionError> {
+        match &self.halted {
+            None => Ok(()),
+            Some(error @ ProjectionError::Halted { .. }) => Err(error.clone()),
+            Some(cause) => Err(ProjectionError::Halted {
+                model: M::NAME,
+                position: halted_at(cause),
+                cause: cause.to_string(),
+            }),
+        }
+    }
+
+    fn apply_to_documents(&mut self, event: &ProjectedEvent) -> Result<(), ProjectionError> {
+        let Self {
+            model,
+            tenants,
+            set,
+            keys,
+            halted,
+            ..
+        } = self;
+        keys.clear();
+        model.keys(event, keys);
+        if keys.is_empty() {
+            return Ok(());
+        }
+        if !tenants.contains_key(&event.tenant) {
+            tenants.insert(event.tenant.clone(), TenantDocs::default());
+        }
+        let Some(docs) = tenants.get_mut(&event.tenant) else {
+            return Ok(());
+        };
+        set.clear();
+        for key in keys.iter() {
+            docs.load_into(*key, set);
+        }
+        let mut rounds = 0;
+        loop {
+            keys.clear();
+            model.linked_keys(event, set, keys);
+            let before = set.slots.len();
+            for key in keys.iter() {
+                docs.load_into(*key, set);
+            }
+            if set.slots.len() == before {
+                break;
+            }
+            rounds += 1;
+            if rounds >= MAX_KEY_ROUNDS {
+                docs.write_back(set, event.position);
+                let error = ProjectionError::TooManyKeyRounds {
+                    model: M::NAME,
+                    position: event.position,
+                    rounds,
+                };
+                *halted = Some(error.clone());
+                return Err(error);
+            }
+        }
+        let applied_already = set
+            .slots
+            .iter()
+            .any(|slot| slot.position.is_some_and(|done| done >= event.position));
+        if !applied_already {
+            model.apply(set, event);
+        }
+        let undeclared = set.undeclared();
+        docs.write_back(set, event.position);
+        if let Some(key) = undeclared {
+            let error = ProjectionError::UndeclaredKey {
+                model: M::NAME,
+                position: event.position,
+                key,
+            };
+            *halted = Some(error.clone());
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// The document at `key` of `tenant`.
+    pub fn get(&self, tenant: &TenantId, key: &DocKey) -> Option<&M::Doc> {
+        self.stored(tenant, key).map(|stored| &stored.doc)
+    }
+
+    /// The document at `key` of `tenant`, with its position.
+    pub fn stored(&self, tenant: &TenantId, key: &DocKey) -> Option<&Stored<M::Doc>> {
+        self.tenants.get(tenant)?.get(key)
+    }
+
+    /// Every document of `tenant`, in no particular order.
+    pub fn documents(&self, tenant: &TenantId) -> impl Iterator<Item = &Stored<M::Doc>> {
+        self.tenants
+            .get(tenant)
+            .into_iter()
+            .flat_map(TenantDocs::iter)
+    }
+
+    /// Every document of every tenant, in no particular order.
+    pub fn all_documents(&self) -> impl Iterator<Item = (&TenantId, &Stored<M::Doc>)> {
+        self.tenants
+            .iter()
+            .flat_map(|(tenant, docs)| docs.iter().map(move |stored| (tenant, stored)))
+    }
+
+    /// How many documents `tenant` has.
+    pub fn len(&self, tenant: &TenantId) -> usize {
+        self.tenants.get(tenant).map_or(0, TenantDocs::len)
+    }
+
+    /// Whether no tenant has any document.
+    pub fn is_empty(&self) -> bool {
+        self.tenants.values().all(|docs| docs.len() == 0)
+    }
+
+    /// Answers a [`Lookup`] over `tenant`'s documents.
+    pub fn lookup<Q: Lookup<M::Doc>>(&self, tenant: &TenantId, query: &Q) -> Q::Answer {
+        let docs = self.tenants.get(tenant);
+        let mut found = Found::default();
+        let mut keys = Vec::new();
+        for _ in 0..MAX_KEY_ROUNDS {
+            keys.clear();
+            query.keys(&found, &mut keys);
+            let mut new = false;
+            for key in &keys {
+                if found.contains(key) {
+                    continue;
+                }
+                new = true;
+                if let Some(stored) = docs.and_then(|docs| docs.get(key)) {
+                    found.insert(*key, stored.doc.clone());
+                } else {
+                    found.mark_absent(*key);
+                }
+            }
+            if !new {
+                break;
+            }
+        }
+        query.answer(&found)
+    }
+
+    /// Answers a [`Scan`] over `tenant`'s documents.
+    pub fn scan<Q: Scan<M::Doc>>(&self, tenant: &TenantId, query: &Q) -> Q::Answer {
+        let selection = query.selection();
+        let mut rows: Vec<(Option<crate::model::IndexValue>, &Stored<M::Doc>)> = self
+            .documents(tenant)
+            .filter(|stored| stored.key.kind == selection.kind)
+            .filter_map(|stored| {
+                let indexed = M::indexed(&stored.key, &stored.doc);
+                if !selection
+                    .filters
+                    .iter()
+                    .all(|filter| filter.matches(&indexed))
+                {
+                    return None;
+                }
+                match selection.order_by {
+                    None => Some((None, stored)),
+                    Some(column) => indexed
+                        .into_iter()
+                        .find(|(name, _)| *name == column)
+                        .map(|(_, value)| (Some(value), stored)),
+                }
+            })
+            .collect();
+        rows.sort_by(|(left_value, left), (right_value, right)| {
+            left_value
+                .cmp(right_value)
+                .then_with(|| left.key.cmp(&right.key))
+        });
+        let limit = selection.limit.unwrap_or(usize::MAX);
+        query.answer(
+            rows.iter()
+                .take(limit)
+                .map(|(_, stored)| (&stored.key, &stored.doc)),
+        )
+    }
+}
+
+fn halted_at(error: &ProjectionError) -> u64 {
+    match error {
+        ProjectionError::UndeclaredKey { position, .. }
+        | ProjectionError::TooManyKeyRounds { position, .. }
+        | ProjectionError::Halted { position, .. } => *position,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_domain::ticket::{ReopenCause, TicketEvent};
+    use crm_domain::{Channel, ContactId, Priority, TicketId};
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::event::CrmEvent;
+    use crate::model::{ColumnType, IndexValue, Indexed, IndexedColumn, Selection};
+    use crate::testing::{EventLog, alice, minutes, tenant};
+
+    /// Counts replies per ticket and tickets per contact; a reopen counts on the contact found
+    /// through the ticket's link.
+    #[derive(Debug, Clone, Copy)]
+    struct Counts {
+        /// Touch a document nobody named, to check that the store catches it.
+        sloppy: bool,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum CountDoc {
+        Ticket { contact: Uuid, replies: u32 },
+        Contact { tickets: u32, reopened: u32 },
+    }
+
+    fn ticket_key(id: Uuid) -> DocKey {
+        DocKey::new("ticket", id)
+    }
+
+    fn contact_key(id: Uuid) -> DocKey {
+        DocKey::new("contact", id)
+    }
+
+    impl ReadModel for Counts {
+        const NAME: &'static str = "counts";
+        const VERSION: u32 = 1;
+        const KINDS: &'static [&'static str] = &["ticket", "contact"];
+        const COLUMNS: &'static [IndexedColumn] = &[IndexedColumn::new("replies", ColumnType::Int)];
+        type Doc = CountDoc;
+
+        fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
+            let CrmEvent::Ticket(ticket) = &event.event else {
+                return;
+            };
+            keys.push(ticket_key(event.stream.id));
+            if let TicketEvent::Opened { contact, .. } = ticket {
+                keys.push(contact_key(contact.0));
+            }
+        }
+
+        fn linked_keys(
+            &self,
+            event: &ProjectedEvent,
+            docs: &DocSet<CountDoc>,
+            keys: &mut Vec<DocKey>,
+        ) {
+            if let CrmEvent::Ticket(TicketEvent::Reopened { .. }) = &event.event
+                && let Some(CountDoc::Ticket { contact, .. }) =
+                    docs.get(&ticket_key(event.stream.id))
+            {
+                keys.push(contact_key(*contact));
+            }
+        }
+
+        fn apply(&self, docs: &mut DocSet<CountDoc>, event: &ProjectedEvent) {
+            let CrmEvent::Ticket(ticket) = &event.event else {
+                return;
+            };
+            let key = ticket_key(event.stream.id);
+            match ticket {
+                TicketEvent::Opened { contact, .. } => {
+                    let _ = docs.insert(
+                        &key,
+                        CountDoc::Ticket {
+                            contact: contact.0,
+                            replies: 0,
+                        },
+                    );
+                    if let Some(CountDoc::Contact { tickets, .. }) =
+                        docs.get_or_insert_with(&contact_key(contact.0), || CountDoc::Contact {
+                            tickets: 0,
+                            reopened: 0,
+                        })
+                    {
+                        *tickets += 1;
+                    }
+                }
+                TicketEvent::AgentReplied { .. } => {
+                    if let Some(CountDoc::Ticket { replies, .. }) = docs.get_mut(&key) {
+                        *replies += 1;
+                    }
+                    if self.sloppy {
+                        let _ = docs.get_mut(&contact_key(Uuid::nil()));
+                    }
+                }
+                TicketEvent::Reopened { .. } => {
+                    let contact = match docs.get(&key) {
+                        Some(CountDoc::Ticket { contact, .. }) => *contact,
+                        _ => return,
+                    };
+                    if let Some(CountDoc::Contact { reopened, .. }) =
+                        docs.get_mut(&contact_key(contact))
+                    {
+                        *reopened += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        fn indexed(_key: &DocKey, doc: &CountDoc) -> Indexed {
+            match doc {
+                CountDoc::Ticket { replies, .. } => {
+                    vec![("replies", IndexValue::Int(i64::from(*replies)))]
+                }
+                CountDoc::Contact { .. } => Vec::new(),
+            }
+        }
+    }
+
+    const CONTACT: Uuid = Uuid::from_u128(0xc0);
+
+    fn opened(ticket: Uuid) -> TicketEvent {
+        TicketEvent::Opened {
+            ticket: TicketId(ticket),
+            contact: ContactId(CONTACT),
+            subject: "Invoice".into(),
+            channel: Channel::Email,
+            priority: Priority::Normal,
+            follow_up_of: None,
+            by: alice(),
+            at: minutes(0),
+        }
+    }
+
+    fn replied() -> TicketEvent {
+        TicketEvent::AgentReplied {
+            body: "On it".into(),
+            channel: Channel::Email,
+            first_response: false,
+            by: alice(),
+            at: minutes(1),
+        }
+    }
+
+    fn reopened() -> TicketEvent {
+        TicketEvent::Reopened {
+            cause: ReopenCause::Requested {
+                reason: "again".into(),
+            },
+            by: alice(),
+            at: minutes(2),
+        }
+    }
+
+    fn two_tickets() -> EventLog {
+        let mut log = EventLog::new();
+        let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        log.ticket(first, [opened(first), replied(), replied()]);
+        log.ticket(second, [opened(second), replied()]);
+        log.ticket(first, [reopened()]);
+        log
+    }
+
+    #[test]
+    fn documents_named_by_the_event_and_through_links_are_written() {
+        let log = two_tickets();
+        let store = MemoryDocuments::fold(Counts { sloppy: false }, &log.events).unwrap();
+        assert_eq!(
+            store.get(&tenant(), &contact_key(CONTACT)),
+            Some(&CountDoc::Contact {
+                tickets: 2,
+                reopened: 1
+            })
+        );
+        assert_eq!(
+            store.get(&tenant(), &ticket_key(Uuid::from_u128(1))),
+            Some(&CountDoc::Ticket {
+                contact: CONTACT,
+                replies: 2
+            })
+        );
+        assert_eq!(store.checkpoint(), Some(6));
+        let stamped = store.stored(&tenant(), &contact_key(CONTACT)).unwrap();
+        assert_eq!(
+            stamped.position, 6,
+            "stamped by the reopen found through the link"
+        );
+    }
+
+    #[test]
+    fn events_at_or_below_the_checkpoint_change_nothing() {
+        let log = two_tickets();
+        let mut store = MemoryDocuments::fold(Counts { sloppy: false }, &log.events).unwrap();
+        let before = store.clone();
+        store.apply_all(&log.events).unwrap();
+        assert_eq!(sorted(&store), sorted(&before));
+    }
+
+    #[test]
+    fn an_event_redelivered_past_the_checkpoint_changes_no_document_it_changed() {
+        let log = two_tickets();
+        let once = MemoryDocuments::fold(Counts { sloppy: false }, &log.events).unwrap();
+        let mut twice = MemoryDocuments::new(Counts { sloppy: false });
+        for event in &log.events {
+            twice.apply(event).unwrap();
+            twice.redeliver(event).unwrap();
+        }
+        assert_eq!(sorted(&twice), sorted(&once));
+    }
+
+    #[test]
+    fn changing_an_unnamed_document_halts_the_store() {
+        let log = two_tickets();
+        let mut store = MemoryDocuments::new(Counts { sloppy: true });
+        let error = store.apply_all(&log.events).unwrap_err();
+        assert_eq!(
+            error,
+            ProjectionError::UndeclaredKey {
+                model: "counts",
+                position: 2,
+                key: contact_key(Uuid::nil()),
+            }
+        );
+        assert_eq!(store.checkpoint(), Some(1));
+        assert!(matches!(
+            store.apply(&log.events[2]),
+            Err(ProjectionError::Halted { position: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn a_scan_filters_and_orders_on_indexed_columns() {
+        struct Busiest;
+        impl Scan<CountDoc> for Busiest {
+            type Answer = Vec<(Uuid, u32)>;
+            fn selection(&self) -> Selection {
+                Selection::all("ticket")
+                    .filter(crate::model::Filter::ge("replies", IndexValue::Int(1)))
+                    .order_by("replies")
+            }
+            fn answer<'a, I>(&self, docs: I) -> Self::Answer
+            where
+                I: Iterator<Item = (&'a DocKey, &'a CountDoc)>,
+            {
+                docs.filter_map(|(key, doc)| match doc {
+                    CountDoc::Ticket { replies, .. } => Some((key.id, *replies)),
+                    CountDoc::Contact { .. } => None,
+                })
+                .collect()
+            }
+        }
+        let log = two_tickets();
+        let store = MemoryDocuments::fold(Counts { sloppy: false }, &log.events).unwrap();
+        assert_eq!(
+            store.scan(&tenant(), &Busiest),
+            vec![(Uuid::from_u128(2), 1), (Uuid::from_u128(1), 2)]
+        );
+        assert_eq!(store.scan(&crate::TenantId::new("other"), &Busiest), vec![]);
+    }
+
+    #[test]
+    fn doc_keys_read_back_from_their_text() {
+        let kinds = Counts::KINDS;
+        for key in [
+            ticket_key(Uuid::from_u128(9)),
+            DocKey::pair("contact", Uuid::from_u128(1), Uuid::from_u128(2)),
+        ] {
+            assert_eq!(DocKey::parse(kinds, &key.to_string()), Some(key));
+        }
+        assert_eq!(
+            DocKey::parse(kinds, "deal:00000000-0000-0000-0000-000000000001"),
+            None
+        );
+    }
+
+    fn sorted(store: &MemoryDocuments<Counts>) -> Vec<(DocKey, u64, CountDoc)> {
+        let mut docs: Vec<_> = store
+            .documents(&tenant())
+            .map(|stored| (stored.key, stored.position, stored.doc.clone()))
+            .collect();
+        docs.sort_by_key(|(key, ..)| *key);
+        docs
+    }
+}
