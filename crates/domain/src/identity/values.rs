@@ -279,21 +279,19 @@ fn apply_provider_rules(local: String, domain: String) -> Result<(String, String
 /// The longest text taken as a phone number; anything longer is not one number.
 const MAX_PHONE_INPUT_CHARS: usize = 100;
 
-/// A phone number: the raw input and its E.164 form (`+4930123456`), plus the extension if
-/// one was given (E.164 has no place for it).
+/// A phone number: the raw input and its E.164 form (`+4930123456`).
 ///
 /// Parsing follows libphonenumber (through the `phonenumber` crate, a port of it): national
 /// formats are read in the default region, with its trunk prefix removed
 /// (`030 123456` in `DE` → `+4930123456`); a number written with `+` or `00` in front is
 /// read by its own country code whatever the default region; the region's own international
 /// prefix (`011` in the US, `0011` in Australia) works too. Only numbers that are valid in
-/// their numbering plan are accepted.
+/// their numbering plan are accepted. An extension (`ext. 12`) is accepted but has no place
+/// in E.164: it stays only in the raw value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PhoneNumber {
     raw: String,
     e164: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    extension: Option<String>,
 }
 
 impl PhoneNumber {
@@ -335,14 +333,9 @@ impl PhoneNumber {
         }
         .map_err(invalid)?;
         let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-        let extension = number
-            .extension()
-            .map(ToString::to_string)
-            .filter(|e| !e.is_empty());
         Ok(Self {
             raw: raw.to_owned(),
             e164,
-            extension,
         })
     }
 
@@ -354,11 +347,6 @@ impl PhoneNumber {
     /// The E.164 form, e.g. `+4930123456`.
     pub fn e164(&self) -> &str {
         &self.e164
-    }
-
-    /// The extension, if one was given (`+1 650 253 0000 ext. 123` → `123`).
-    pub fn extension(&self) -> Option<&str> {
-        self.extension.as_deref()
     }
 }
 

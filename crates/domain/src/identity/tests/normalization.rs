@@ -223,16 +223,10 @@ fn international_numbers_parse_without_a_numbering_plan_for_the_region() {
 }
 
 #[test]
-fn extensions_are_kept_apart_from_the_e164_form() {
+fn extensions_stay_out_of_the_e164_form() {
     let number = PhoneNumber::parse("+1 650-253-0000 ext. 12", region("DE")).unwrap();
     assert_eq!(number.e164(), "+16502530000");
-    assert_eq!(number.extension(), Some("12"));
-    assert_eq!(
-        PhoneNumber::parse("+1 650-253-0000", region("DE"))
-            .unwrap()
-            .extension(),
-        None
-    );
+    assert_eq!(number.raw(), "+1 650-253-0000 ext. 12");
 }
 
 #[test]
