@@ -26,6 +26,7 @@ pub use error::RoutingError;
 pub use roster::{OutOfOffice, Presence, Team, TeamMember};
 pub use route::{Routed, route_lead};
 pub use strategy::RoundRobinState;
+pub(crate) use territory::same_text;
 pub use territory::{
     CompanySizeRange, LeadAttributes, Territories, TerritoryConditions, TerritoryRule,
 };

@@ -240,7 +240,7 @@ impl Territories {
 }
 
 /// Compares two free-text values the way people mean them: trimmed, case-insensitively.
-fn same_text(a: &str, b: &str) -> bool {
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
     a.trim()
         .chars()
         .flat_map(char::to_lowercase)
