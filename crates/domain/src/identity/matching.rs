@@ -576,6 +576,7 @@ fn similarity(a: &str, b: &str) -> Score {
         return Score::ONE;
     }
     let ordered = |x: &'_ str, y: &'_ str| {
+        let (x, y) = (compared_part(x), compared_part(y));
         if x <= y {
             strsim::jaro_winkler(x, y)
         } else {
@@ -584,4 +585,34 @@ fn similarity(a: &str, b: &str) -> Score {
     };
     // Only the same words are exactly alike, however long two different names are.
     Score::saturating(ordered(a, b).max(ordered(&sorted_a, &sorted_b))).min(ALMOST_ONE)
+}
+
+/// The most characters of a name that Jaro-Winkler compares. Its cost grows with the product
+/// of the lengths, and no real name is longer, so a pasted essay cannot stall a lookup.
+const MAX_COMPARED_CHARS: usize = 128;
+
+fn compared_part(name: &str) -> &str {
+    name.char_indices()
+        .nth(MAX_COMPARED_CHARS)
+        .map_or(name, |(end, _)| &name[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn different_names_are_never_exactly_alike() {
+        let long = "a".repeat(300);
+        assert_eq!(similarity(&long, &format!("{long}b")), ALMOST_ONE);
+    }
+
+    #[test]
+    fn very_long_names_are_compared_by_their_beginning() {
+        let (a, b) = ("jane ".repeat(20_000), "jane ".repeat(20_001));
+        assert_eq!(similarity(&a, &b), ALMOST_ONE);
+        assert!(
+            similarity(&"x".repeat(20_000), &"y".repeat(20_000)) < Score::from_ten_thousandths(1)
+        );
+    }
 }
