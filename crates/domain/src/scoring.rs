@@ -437,45 +437,31 @@ impl ScoringModel {
         engagement: &LeadEngagement,
         now: DateTime<Utc>,
     ) -> LeadScore {
-        let mut contributions: Vec<(String, ScoreDimension, i64)> = self
+        let consumer_domains = &self.config.consumer_domains;
+        // Points are summed as i64 so that no intermediate step can overflow; validation bounds
+        // every final value to the i32 range.
+        let mut awarded: Vec<(String, ScoreDimension, i64)> = self
             .config
             .rules
             .iter()
             .filter_map(|rule| {
-                let times =
-                    rule.criterion
-                        .times(fit, engagement, now, &self.config.consumer_domains);
+                let times = rule.criterion.times(fit, engagement, now, consumer_domains);
                 let points = i64::from(rule.points) * i64::from(times);
                 (points != 0).then(|| (rule.id.clone(), rule.criterion.dimension(), points))
             })
             .collect();
-        let subtotal = |contributions: &[(String, ScoreDimension, i64)], dimension| -> i64 {
-            contributions
-                .iter()
-                .filter(|c| c.1 == dimension)
-                .map(|c| c.2)
-                .sum()
-        };
 
-        let engaged = subtotal(&contributions, ScoreDimension::Engagement);
-        if let (Some(half_life), Some(last), true) = (
-            self.config.engagement_half_life_hours,
-            engagement.last_activity_at,
-            engaged > 0,
-        ) {
-            let half_lives =
-                seconds_since(last, now) / (i64::from(half_life.get()) * SECONDS_PER_HOUR);
-            let decayed = u32::try_from(half_lives)
-                .ok()
-                .and_then(|n| engaged.checked_shr(n))
-                .unwrap_or(0);
-            if decayed != engaged {
-                contributions.push((
-                    ENGAGEMENT_DECAY.to_owned(),
-                    ScoreDimension::Engagement,
-                    decayed - engaged,
-                ));
-            }
+        let decay = self.engagement_decay(
+            subtotal(&awarded, ScoreDimension::Engagement),
+            engagement,
+            now,
+        );
+        if decay != 0 {
+            awarded.push((
+                ENGAGEMENT_DECAY.to_owned(),
+                ScoreDimension::Engagement,
+                decay,
+            ));
         }
         for (cap, dimension, id) in [
             (self.config.fit_cap, ScoreDimension::Fit, FIT_CAP),
@@ -485,13 +471,13 @@ impl ScoringModel {
                 ENGAGEMENT_CAP,
             ),
         ] {
-            let points = subtotal(&contributions, dimension);
+            let points = subtotal(&awarded, dimension);
             if let Some(cap) = cap.map(i64::from).filter(|&cap| points > cap) {
-                contributions.push((id.to_owned(), dimension, cap - points));
+                awarded.push((id.to_owned(), dimension, cap - points));
             }
         }
 
-        let contributions: Vec<ScoreContribution> = contributions
+        let contributions: Vec<ScoreContribution> = awarded
             .into_iter()
             .map(|(rule_id, dimension, points)| ScoreContribution {
                 rule_id,
@@ -505,6 +491,42 @@ impl ScoringModel {
             contributions,
         }
     }
+
+    /// The (non-positive) change decay makes to `engaged` points: halved once per full
+    /// half-life since the last activity. Penalties, and leads with no last activity, keep
+    /// their points.
+    fn engagement_decay(
+        &self,
+        engaged: i64,
+        engagement: &LeadEngagement,
+        now: DateTime<Utc>,
+    ) -> i64 {
+        let (Some(half_life), Some(last)) = (
+            self.config.engagement_half_life_hours,
+            engagement.last_activity_at,
+        ) else {
+            return 0;
+        };
+        if engaged <= 0 {
+            return 0;
+        }
+        let half_lives = seconds_since(last, now) / (i64::from(half_life.get()) * SECONDS_PER_HOUR);
+        // Past 63 halvings nothing is left; checked_shr says so by returning None.
+        let decayed = u32::try_from(half_lives)
+            .ok()
+            .and_then(|n| engaged.checked_shr(n))
+            .unwrap_or(0);
+        decayed - engaged
+    }
+}
+
+/// The sum of one dimension's points so far.
+fn subtotal(awarded: &[(String, ScoreDimension, i64)], dimension: ScoreDimension) -> i64 {
+    awarded
+        .iter()
+        .filter(|a| a.1 == dimension)
+        .map(|a| a.2)
+        .sum()
 }
 
 /// Points as stored. Validation bounds every sum by `i32::MAX` in magnitude, so the clamp
