@@ -76,7 +76,7 @@ CREATE TABLE snapshots (
     stream_id      text        NOT NULL,
     snapshot_type  text        NOT NULL,
     schema_version integer     NOT NULL,
-    stream_version bigint      NOT NULL CHECK (stream_version > 0),
+    stream_version bigint      NOT NULL CHECK (stream_version >= 0),
     state          json        NOT NULL,
     taken_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, stream_id, snapshot_type)

@@ -2,5 +2,60 @@
 //!
 //! An append-only store of typed, versioned JSON events in streams, with a PostgreSQL
 //! backend and an in-memory twin that behave identically. It knows nothing of the CRM.
+//!
+//! ## Module map
+//!
+//! - [`store`]: the port, [`EventStore`], and its request/answer types ([`StreamRead`],
+//!   [`ReadAllPage`], [`Snapshot`], [`VerifyReport`], [`StoreSettings`]). Start here.
+//! - [`event`]: what goes in ([`NewEvent`], [`Metadata`]) and comes out ([`RecordedEvent`],
+//!   [`AppendResult`]), with [`ExpectedVersion`] and [`GlobalPosition`] (the checkpoint).
+//! - [`ids`]: [`TenantId`] and [`StreamId`] and the naming rules.
+//! - [`error`]: [`StoreError`], the one error type.
+//! - [`hash`]: the documented canonical encoding behind the per-stream hash chains.
+//! - [`upcast`]: [`Upcasters`], carrying old payloads to current schema versions on read.
+//! - [`subscription`]: [`Subscription`], catch-up then live, pulled by the consumer.
+//! - [`memory`]: [`MemoryStore`], the in-memory backend.
+//! - [`postgres`]: [`PostgresStore`] (pool, migrations, `append_in` a caller's transaction,
+//!   LISTEN/NOTIFY wake-ups); the SQL lives in `migrations/*.sql` and `postgres/sql.rs`.
+//! - [`blocking`]: [`BlockingStore`], a synchronous facade over any backend.
+//! - [`crypto`]: crypto-shredding of personal fields (per-subject keys).
+//! - `codec` and `verify` (private): validation/encoding shared by the backends, and the
+//!   hash-chain walker behind `verify`.
+//!
+//! ## Global order
+//!
+//! Each event row keeps its transaction's id; readers take only events of transactions below
+//! the oldest one still open, ordered by (transaction id, position). So a reader that resumes
+//! from the last [`GlobalPosition`] it saw never skips a late committer, while appends take no
+//! global lock and their commits group. An open transaction holds readers back; subscriptions
+//! report that apart from ordinary lag ([`SubscriptionStatus::HeldBy`]).
 
+pub mod blocking;
+mod codec;
 pub mod crypto;
+pub mod error;
+pub mod event;
+pub mod hash;
+pub mod ids;
+pub mod memory;
+pub mod postgres;
+pub mod store;
+pub mod subscription;
+pub mod upcast;
+mod verify;
+
+pub use blocking::{BlockingStore, BlockingSubscription};
+pub use error::StoreError;
+pub use event::{
+    AppendResult, AppendedEvent, EventHash, ExpectedVersion, GlobalPosition, Metadata, NewEvent,
+    RecordedEvent, Source,
+};
+pub use ids::{MAX_NAME_BYTES, NameKind, StreamId, TenantId};
+pub use memory::MemoryStore;
+pub use postgres::{PostgresConfig, PostgresStore};
+pub use store::{
+    AsOf, BrokenLink, DEFAULT_MAX_EVENT_BYTES, Direction, EventStore, LinkProblem, ReadAllPage,
+    Snapshot, StoreSettings, StreamRead, VerifyReport,
+};
+pub use subscription::{Subscription, SubscriptionOptions, SubscriptionStatus};
+pub use upcast::Upcasters;

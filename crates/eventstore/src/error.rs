@@ -1,0 +1,172 @@
+//! The store's one error type.
+
+use std::error::Error as StdError;
+
+use uuid::Uuid;
+
+use crate::{ExpectedVersion, NameKind, StreamId};
+
+/// Everything that can go wrong at the store's boundary, with the values needed to act on it.
+///
+/// No store operation panics; every failure is one of these. Variants that name a conflict
+/// (`VersionConflict`, `TransactionOrderConflict`) are for the caller to resolve (reload and
+/// decide again, or retry); `Unavailable` may be retried with the same idempotency key, because
+/// the append may or may not have committed when the connection was lost.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A name (tenant, stream, event type, snapshot type, idempotency key) breaks the naming rules.
+    #[error("invalid {kind} {name:?}: {reason}")]
+    InvalidName {
+        /// Which kind of name.
+        kind: NameKind,
+        /// The name (its first 64 characters).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The stream's version is not the expected one; nothing was written.
+    #[error("version conflict on stream {stream}: expected {expected}, found {}", describe_version(*actual))]
+    VersionConflict {
+        /// The stream appended to.
+        stream: StreamId,
+        /// What the caller expected.
+        expected: ExpectedVersion,
+        /// The stream's actual version (`None`: the stream does not exist).
+        actual: Option<u64>,
+    },
+    /// The idempotency key was already used for an append with different content.
+    #[error(
+        "idempotency key {key:?} was already used for a different append (to stream {original_stream})"
+    )]
+    IdempotencyConflict {
+        /// The reused key.
+        key: String,
+        /// The stream the key's first append went to.
+        original_stream: StreamId,
+    },
+    /// The events of one append carry different idempotency keys (or some carry one and some do not).
+    #[error("the events of one append carry different idempotency keys")]
+    MixedIdempotencyKeys,
+    /// An event id appears twice in the batch, or the tenant already has an event with this id.
+    #[error("duplicate event id {event_id}")]
+    DuplicateEventId {
+        /// The repeated id.
+        event_id: Uuid,
+    },
+    /// An event's stored form (payload plus metadata bytes) exceeds the configured limit.
+    #[error("event {event_id} is {size} bytes, over the limit of {limit} bytes")]
+    EventTooLarge {
+        /// The event.
+        event_id: Uuid,
+        /// Its payload and metadata bytes, as they would be stored.
+        size: usize,
+        /// The configured limit ([`crate::StoreSettings::max_event_bytes`]).
+        limit: usize,
+    },
+    /// An event is malformed in a way no other variant names (schema version 0, say).
+    #[error("invalid event {event_id}: {reason}")]
+    InvalidEvent {
+        /// The event.
+        event_id: Uuid,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The stream's head was written by a transaction with a larger id than the caller's own
+    /// transaction, so this append would sort before it in the global order. Only an append
+    /// inside a caller-owned transaction that wrote something before appending can meet this;
+    /// roll that transaction back and retry it.
+    #[error("stream {stream} was appended to by a newer transaction; retry the whole transaction")]
+    TransactionOrderConflict {
+        /// The stream appended to.
+        stream: StreamId,
+    },
+    /// A payload's schema version is newer than its type's current version, or older with no
+    /// upcaster to carry it forward.
+    #[error("no upcaster path for event type {event_type} from schema version {schema_version}")]
+    UnknownSchemaVersion {
+        /// The event type.
+        event_type: String,
+        /// The schema version found.
+        schema_version: u16,
+    },
+    /// An upcaster refused a payload.
+    #[error("upcasting {event_type} from schema version {from} failed: {reason}")]
+    UpcastFailed {
+        /// The event type.
+        event_type: String,
+        /// The version the upcaster starts from.
+        from: u16,
+        /// The upcaster's reason.
+        reason: String,
+    },
+    /// The upcaster registry is inconsistent (found by [`crate::Upcasters::check`] at start-up).
+    #[error("upcaster chain for {event_type} is broken: {reason}")]
+    BrokenUpcasterChain {
+        /// The event type.
+        event_type: String,
+        /// What is missing or extra.
+        reason: String,
+    },
+    /// A snapshot claims a stream version the stream has not reached.
+    #[error("snapshot of stream {stream} at version {snapshot_version} is ahead of the stream (version {})", describe_version(*stream_version))]
+    SnapshotAheadOfStream {
+        /// The stream.
+        stream: StreamId,
+        /// The snapshot's version.
+        snapshot_version: u64,
+        /// The stream's version (`None`: no stream).
+        stream_version: Option<u64>,
+    },
+    /// A stored row could not be decoded (bad JSON, out-of-range number...).
+    #[error("corrupt row ({location}): {reason}")]
+    CorruptRow {
+        /// Where: tenant, stream and version, or position.
+        location: String,
+        /// What could not be decoded.
+        reason: String,
+    },
+    /// The backend could not be reached or the connection was lost. An append that failed this
+    /// way may or may not have committed: retry it with the same idempotency key.
+    #[error("event store unavailable: {reason}")]
+    Unavailable {
+        /// What happened.
+        reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn StdError + Send + Sync>>,
+    },
+    /// Applying or checking the schema migrations failed.
+    #[error("migration {version} failed: {reason}")]
+    Migration {
+        /// The migration's number (0 for the runner itself).
+        version: u32,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The database refused a statement for a reason no other variant names.
+    #[error("database error {code}: {message}")]
+    Database {
+        /// The SQLSTATE code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+}
+
+fn describe_version(version: Option<u64>) -> String {
+    version.map_or_else(
+        || "no stream".to_owned(),
+        |version| format!("version {version}"),
+    )
+}
+
+impl StoreError {
+    /// Whether retrying the same call (with the same idempotency key) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable { .. } | Self::TransactionOrderConflict { .. }
+        )
+    }
+}

@@ -1,0 +1,547 @@
+//! The in-memory backend: the PostgreSQL store's twin, for tests and embedding.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::codec::{EncodedBatch, RawEvent, encode_batch};
+use crate::hash::{chain_hash, to_micros};
+use crate::ids::validate_name;
+use crate::verify::ChainVerifier;
+use crate::{
+    AppendResult, AppendedEvent, AsOf, Direction, EventHash, EventStore, ExpectedVersion,
+    GlobalPosition, NameKind, NewEvent, ReadAllPage, RecordedEvent, Snapshot, StoreError,
+    StoreSettings, StreamId, StreamRead, TenantId, VerifyReport,
+};
+
+#[derive(Debug, Clone)]
+struct StoredEvent {
+    stream: StreamId,
+    version: u64,
+    position: GlobalPosition,
+    id: Uuid,
+    event_type: String,
+    schema_version: u16,
+    payload: Vec<u8>,
+    metadata: Vec<u8>,
+    recorded_at: DateTime<Utc>,
+    hash: EventHash,
+    previous_hash: EventHash,
+}
+
+impl StoredEvent {
+    fn raw(&self) -> RawEvent<'_> {
+        RawEvent {
+            stream: self.stream.as_str(),
+            version: self.version,
+            position: self.position,
+            id: self.id,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            payload: &self.payload,
+            metadata: &self.metadata,
+            recorded_at: self.recorded_at,
+            hash: &self.hash.0,
+            previous_hash: &self.previous_hash.0,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct StreamState {
+    events: Vec<Arc<StoredEvent>>,
+    version: u64,
+    last_hash: EventHash,
+    last_recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct IdempotencyRecord {
+    request_hash: [u8; 32],
+    stream: StreamId,
+    result: AppendResult,
+}
+
+#[derive(Debug, Default)]
+struct TenantState {
+    streams: BTreeMap<StreamId, StreamState>,
+    log: Vec<Arc<StoredEvent>>,
+    event_ids: HashSet<Uuid>,
+    idempotency: HashMap<String, IdempotencyRecord>,
+    snapshots: HashMap<(StreamId, String), Snapshot>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    last_transaction: u64,
+    last_position: u64,
+    tenants: HashMap<TenantId, TenantState>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    settings: StoreSettings,
+    signal: watch::Sender<u64>,
+}
+
+/// An [`EventStore`] in process memory, with the same contract as
+/// [`PostgresStore`](crate::PostgresStore) (both pass one conformance suite).
+///
+/// Each append takes one lock, draws one transaction id from a counter and commits at once, so
+/// no transaction is ever open to hold readers back. Events are kept as the bytes PostgreSQL
+/// would store, and decoded (and upcast) on every read, as there. Clones share the same store.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(StoreSettings::default())
+    }
+}
+
+impl MemoryStore {
+    /// An empty store with these settings.
+    pub fn new(settings: StoreSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                settings,
+                signal: watch::channel(0).0,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every mutation below validates first and then only pushes, so even a panic in the
+        // middle (there is none) could not leave half an append behind: a poisoned lock still
+        // guards consistent data.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn decode(&self, tenant: &TenantId, event: &StoredEvent) -> Result<RecordedEvent, StoreError> {
+        event
+            .raw()
+            .decode(tenant, event.stream.clone(), &self.inner.settings.upcasters)
+    }
+
+    fn append_encoded(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        batch: EncodedBatch,
+    ) -> Result<AppendResult, StoreError> {
+        let mut state = self.state();
+        let state = &mut *state;
+        let tenant_state = state.tenants.entry(tenant.clone()).or_default();
+        if let Some(key) = &batch.idempotency_key
+            && let Some(record) = tenant_state.idempotency.get(key)
+        {
+            return if record.request_hash == batch.request_hash {
+                Ok(record.result.clone())
+            } else {
+                Err(StoreError::IdempotencyConflict {
+                    key: key.clone(),
+                    original_stream: record.stream.clone(),
+                })
+            };
+        }
+        let head = tenant_state.streams.get(stream);
+        let actual = head.map(|head| head.version);
+        if !expected.admits(actual) {
+            return Err(StoreError::VersionConflict {
+                stream: stream.clone(),
+                expected,
+                actual,
+            });
+        }
+        let base = actual.unwrap_or(0);
+        if batch.events.is_empty() {
+            return Ok(AppendResult {
+                stream_version: base,
+                events: Vec::new(),
+                recorded_at: None,
+            });
+        }
+        if let Some(event) = batch
+            .events
+            .iter()
+            .find(|event| tenant_state.event_ids.contains(&event.id))
+        {
+            return Err(StoreError::DuplicateEventId { event_id: event.id });
+        }
+        let now = to_micros(Utc::now());
+        let recorded_at = head.map_or(now, |head| now.max(head.last_recorded_at));
+        let mut previous = head.map_or(EventHash::ZERO, |head| head.last_hash);
+        state.last_transaction += 1;
+        let transaction = state.last_transaction;
+        let mut appended = Vec::with_capacity(batch.events.len());
+        let mut stored = Vec::with_capacity(batch.events.len());
+        for (version, event) in (base + 1..).zip(batch.events) {
+            state.last_position += 1;
+            let position = GlobalPosition {
+                transaction,
+                position: state.last_position,
+            };
+            let hash = chain_hash(&previous, version, recorded_at, &event.digest);
+            appended.push(AppendedEvent {
+                event_id: event.id,
+                version,
+                position,
+            });
+            stored.push(Arc::new(StoredEvent {
+                stream: stream.clone(),
+                version,
+                position,
+                id: event.id,
+                event_type: event.event_type,
+                schema_version: event.schema_version,
+                payload: event.payload,
+                metadata: event.metadata,
+                recorded_at,
+                hash,
+                previous_hash: previous,
+            }));
+            previous = hash;
+        }
+        let result = AppendResult {
+            stream_version: base + u64::try_from(stored.len()).unwrap_or(u64::MAX),
+            events: appended,
+            recorded_at: Some(recorded_at),
+        };
+        tenant_state
+            .event_ids
+            .extend(stored.iter().map(|event| event.id));
+        tenant_state.log.extend(stored.iter().cloned());
+        let head = tenant_state
+            .streams
+            .entry(stream.clone())
+            .or_insert_with(|| StreamState {
+                events: Vec::new(),
+                version: 0,
+                last_hash: EventHash::ZERO,
+                last_recorded_at: recorded_at,
+            });
+        head.events.extend(stored);
+        head.version = result.stream_version;
+        head.last_hash = previous;
+        head.last_recorded_at = recorded_at;
+        if let Some(key) = batch.idempotency_key {
+            tenant_state.idempotency.insert(
+                key,
+                IdempotencyRecord {
+                    request_hash: batch.request_hash,
+                    stream: stream.clone(),
+                    result: result.clone(),
+                },
+            );
+        }
+        Ok(result)
+    }
+
+    fn read_stream_now(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        read: StreamRead,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let state = self.state();
+        let Some(head) = state
+            .tenants
+            .get(tenant)
+            .and_then(|tenant_state| tenant_state.streams.get(stream))
+        else {
+            return Ok(Vec::new());
+        };
+        let visible_head = match read.as_of {
+            AsOf::Time(at) => head.events.partition_point(|event| event.recorded_at <= at),
+            AsOf::Now | AsOf::Version(_) => head.events.len(),
+        };
+        let (low, high) = read.version_range(u64::try_from(visible_head).unwrap_or(u64::MAX));
+        if low > high || read.limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Versions are 1-based and contiguous, so version v sits at index v - 1.
+        let slice = head
+            .events
+            .get(to_index(low - 1)..to_index(high))
+            .unwrap_or_default();
+        let picked: Vec<&Arc<StoredEvent>> = match read.direction {
+            Direction::Forward => slice.iter().take(read.limit).collect(),
+            Direction::Backward => slice.iter().rev().take(read.limit).collect(),
+        };
+        picked
+            .into_iter()
+            .map(|event| self.decode(tenant, event))
+            .collect()
+    }
+
+    fn read_all_now(
+        &self,
+        tenant: &TenantId,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<ReadAllPage, StoreError> {
+        let state = self.state();
+        let events = match state.tenants.get(tenant) {
+            Some(tenant_state) => {
+                let start = tenant_state
+                    .log
+                    .partition_point(|event| event.position <= after);
+                tenant_state
+                    .log
+                    .iter()
+                    .skip(start)
+                    .take(limit)
+                    .map(|event| self.decode(tenant, event))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            None => Vec::new(),
+        };
+        Ok(ReadAllPage {
+            next: events.last().map_or(after, |event| event.position),
+            events,
+            held_by: None,
+        })
+    }
+
+    fn verify_now(&self, tenant: &TenantId, only: Option<&StreamId>) -> VerifyReport {
+        let state = self.state();
+        let mut verifier = ChainVerifier::new(tenant.clone());
+        if let Some(tenant_state) = state.tenants.get(tenant) {
+            for (stream, head) in &tenant_state.streams {
+                if only.is_some_and(|only| only != stream) {
+                    continue;
+                }
+                verifier.begin_stream(stream.clone(), head.version, &head.last_hash.0);
+                for event in &head.events {
+                    verifier.event(&event.raw());
+                }
+                if verifier.is_broken() {
+                    break;
+                }
+            }
+        }
+        verifier.finish()
+    }
+
+    fn save_snapshot_now(&self, tenant: &TenantId, snapshot: &Snapshot) -> Result<(), StoreError> {
+        validate_name(NameKind::SnapshotType, &snapshot.snapshot_type)?;
+        let mut state = self.state();
+        let tenant_state = state.tenants.entry(tenant.clone()).or_default();
+        let stream_version = tenant_state
+            .streams
+            .get(&snapshot.stream)
+            .map(|head| head.version);
+        if snapshot.stream_version > stream_version.unwrap_or(0) {
+            return Err(StoreError::SnapshotAheadOfStream {
+                stream: snapshot.stream.clone(),
+                snapshot_version: snapshot.stream_version,
+                stream_version,
+            });
+        }
+        let key = (snapshot.stream.clone(), snapshot.snapshot_type.clone());
+        let replace = tenant_state.snapshots.get(&key).is_none_or(|existing| {
+            existing.schema_version != snapshot.schema_version
+                || existing.stream_version <= snapshot.stream_version
+        });
+        if replace {
+            tenant_state.snapshots.insert(key, snapshot.clone());
+        }
+        Ok(())
+    }
+
+    fn load_snapshot_now(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        snapshot_type: &str,
+        schema_version: u16,
+    ) -> Option<Snapshot> {
+        let mut state = self.state();
+        let snapshots = &mut state.tenants.get_mut(tenant)?.snapshots;
+        let key = (stream.clone(), snapshot_type.to_owned());
+        match snapshots.get(&key) {
+            Some(snapshot) if snapshot.schema_version == schema_version => Some(snapshot.clone()),
+            Some(_) => {
+                snapshots.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Flips one bit of the stored payload of `stream`'s event at `version`, behind the store's
+    /// back, as an attacker with direct storage access would. For tamper-evidence tests only.
+    #[cfg(test)]
+    fn tamper_payload(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        version: u64,
+        byte: usize,
+        bit: u8,
+    ) {
+        let mut state = self.state();
+        let Some(tenant_state) = state.tenants.get_mut(tenant) else {
+            return;
+        };
+        let Some(head) = tenant_state.streams.get_mut(stream) else {
+            return;
+        };
+        let Some(event) = head.events.get_mut(to_index(version - 1)) else {
+            return;
+        };
+        let mut changed = (**event).clone();
+        let index = byte % changed.payload.len().max(1);
+        if let Some(target) = changed.payload.get_mut(index) {
+            *target ^= 1 << (bit % 8);
+        }
+        *event = Arc::new(changed);
+    }
+}
+
+fn to_index(version: u64) -> usize {
+    usize::try_from(version).unwrap_or(usize::MAX)
+}
+
+impl EventStore for MemoryStore {
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendResult, StoreError> {
+        let batch = encode_batch(&self.inner.settings, tenant, stream, expected, events)?;
+        let result = self.append_encoded(tenant, stream, expected, batch)?;
+        if !result.events.is_empty() {
+            self.inner
+                .signal
+                .send_modify(|count| *count = count.wrapping_add(1));
+        }
+        Ok(result)
+    }
+
+    async fn read_stream(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        read: StreamRead,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_stream_now(tenant, stream, read)
+    }
+
+    async fn stream_version(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .state()
+            .tenants
+            .get(tenant)
+            .and_then(|tenant_state| tenant_state.streams.get(stream))
+            .map(|head| head.version))
+    }
+
+    async fn read_all(
+        &self,
+        tenant: &TenantId,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<ReadAllPage, StoreError> {
+        self.read_all_now(tenant, after, limit)
+    }
+
+    fn append_signal(&self) -> watch::Receiver<u64> {
+        self.inner.signal.subscribe()
+    }
+
+    async fn save_snapshot(
+        &self,
+        tenant: &TenantId,
+        snapshot: &Snapshot,
+    ) -> Result<(), StoreError> {
+        self.save_snapshot_now(tenant, snapshot)
+    }
+
+    async fn load_snapshot(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        snapshot_type: &str,
+        schema_version: u16,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self.load_snapshot_now(tenant, stream, snapshot_type, schema_version))
+    }
+
+    async fn verify(&self, tenant: &TenantId) -> Result<VerifyReport, StoreError> {
+        Ok(self.verify_now(tenant, None))
+    }
+
+    async fn verify_stream(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+    ) -> Result<VerifyReport, StoreError> {
+        Ok(self.verify_now(tenant, Some(stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::LinkProblem;
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    proptest! {
+        /// Any single-bit change to any stored payload byte is found, at exactly that event.
+        #[test]
+        fn verify_finds_any_single_bit_change(
+            sizes in proptest::collection::vec(1_usize..4, 1..4),
+            pick in any::<prop::sample::Index>(),
+            byte in any::<usize>(),
+            bit in 0_u8..8,
+        ) {
+            let store = MemoryStore::default();
+            let tenant = TenantId::new("acme").unwrap();
+            let stream = StreamId::new("s").unwrap();
+            let total: usize = sizes.iter().sum();
+            block_on(async {
+                for (batch, size) in sizes.iter().enumerate() {
+                    let events: Vec<_> = (0..*size)
+                        .map(|n| NewEvent::new("Noted", 1, json!({ "batch": batch, "n": n, "text": "héllo" })))
+                        .collect();
+                    store.append(&tenant, &stream, ExpectedVersion::Any, &events).await.unwrap();
+                }
+                prop_assert!(store.verify(&tenant).await.unwrap().is_intact());
+                let version = u64::try_from(pick.index(total)).unwrap() + 1;
+                store.tamper_payload(&tenant, &stream, version, byte, bit);
+                let report = store.verify(&tenant).await.unwrap();
+                let broken = report.first_broken.expect("the change is found");
+                prop_assert_eq!(broken.version, version);
+                prop_assert!(matches!(broken.problem, LinkProblem::HashMismatch { .. }), "a hash mismatch is reported");
+                Ok(())
+            })?;
+        }
+    }
+}

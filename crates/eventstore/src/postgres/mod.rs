@@ -1,0 +1,848 @@
+//! The PostgreSQL backend: a pooled [`PostgresStore`] over the schema in `migrations/`.
+//!
+//! - `sql.rs`: every statement this module runs; `migrate.rs`: the migration runner.
+//! - `types.rs`: `xid8` and exact-bytes `json` column types.
+//! - `wake.rs`: LISTEN/NOTIFY wake-up hints for subscribers.
+//!
+//! An append is one call to the `eventstore_append` function: one round trip, whatever the
+//! batch size. Every read is scoped by `tenant_id`, which leads every key and index.
+
+mod migrate;
+mod sql;
+mod types;
+mod wake;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls, Row};
+use uuid::Uuid;
+
+pub use migrate::{MIGRATIONS, Migration};
+
+use self::types::{JsonBytes, Xid8};
+use crate::codec::{EncodedBatch, RawEvent, encode_batch};
+use crate::ids::validate_name;
+use crate::verify::ChainVerifier;
+use crate::{
+    AppendResult, AppendedEvent, AsOf, Direction, EventStore, ExpectedVersion, GlobalPosition,
+    NameKind, NewEvent, ReadAllPage, RecordedEvent, Snapshot, StoreError, StoreSettings, StreamId,
+    StreamRead, TenantId, VerifyReport,
+};
+
+/// The role migrations grant the store's rights to: `SELECT` on the event tables, `EXECUTE` on
+/// the append function, the snapshot and key tables as each needs. Grant it to the
+/// application's login role; run migrations as the owner role.
+pub const APP_ROLE: &str = "crm_eventstore_app";
+
+/// Rows per page when `verify` walks the store.
+const VERIFY_PAGE_SIZE: i64 = 1000;
+
+/// How to reach PostgreSQL and how to behave there.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// A libpq connection string, `key=value` (`host=/var/run/postgresql user=app dbname=crm`)
+    /// or a URL. TLS is not used: connect over a local socket or loopback.
+    pub connection: String,
+    /// The most pooled connections (default 16).
+    pub pool_size: usize,
+    /// Whether [`PostgresStore::connect`] applies pending migrations (default) or only checks
+    /// that none is pending (for an application role that may not change the schema).
+    pub migrate: bool,
+    /// How long to wait for a pooled connection before failing with
+    /// [`StoreError::Unavailable`] (default 30 s).
+    pub wait_timeout: Duration,
+    /// Settings shared with every backend.
+    pub settings: StoreSettings,
+}
+
+impl PostgresConfig {
+    /// A configuration with defaults for the given connection string.
+    pub fn new(connection: impl Into<String>) -> Self {
+        Self {
+            connection: connection.into(),
+            pool_size: 16,
+            migrate: true,
+            wait_timeout: Duration::from_secs(30),
+            settings: StoreSettings::default(),
+        }
+    }
+
+    /// The same configuration with another pool size.
+    #[must_use]
+    pub fn with_pool_size(mut self, pool_size: usize) -> Self {
+        self.pool_size = pool_size.max(1);
+        self
+    }
+
+    /// The same configuration with other settings.
+    #[must_use]
+    pub fn with_settings(mut self, settings: StoreSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The same configuration, checking the schema at connect instead of migrating it.
+    #[must_use]
+    pub fn without_migrations(mut self) -> Self {
+        self.migrate = false;
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: Pool,
+    pg_config: tokio_postgres::Config,
+    settings: StoreSettings,
+    signal: watch::Sender<u64>,
+    notify_pending: Arc<Notify>,
+    notifier: JoinHandle<()>,
+    listener: OnceLock<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.notifier.abort();
+        if let Some(Some(listener)) = self.listener.get() {
+            listener.abort();
+        }
+    }
+}
+
+/// An [`EventStore`] on PostgreSQL (15 or later), through a connection pool.
+///
+/// Clones share the pool. Besides the port, it offers [`append_in`](Self::append_in) for an
+/// append inside a transaction the caller owns (so inbox, outbox or read-model rows commit
+/// with the events or not at all) and [`client`](Self::client) to start such a transaction.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+fn unavailable(
+    reason: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    StoreError::Unavailable {
+        reason: reason.into(),
+        source: Some(Box::new(source)),
+    }
+}
+
+/// Maps a driver error: lost connections, shutdowns and resource exhaustion are
+/// [`StoreError::Unavailable`]; other server errors keep their SQLSTATE.
+pub(crate) fn unavailable_or_database(error: &tokio_postgres::Error) -> StoreError {
+    match error.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
+                StoreError::Unavailable {
+                    reason: db.message().to_owned(),
+                    source: None,
+                }
+            } else {
+                StoreError::Database {
+                    code: code.to_owned(),
+                    message: db.message().to_owned(),
+                }
+            }
+        }
+        None => StoreError::Unavailable {
+            reason: error.to_string(),
+            source: None,
+        },
+    }
+}
+
+fn from_pg(error: tokio_postgres::Error) -> StoreError {
+    match unavailable_or_database(&error) {
+        StoreError::Unavailable { reason, .. } => unavailable(reason, error),
+        other => other,
+    }
+}
+
+fn corrupt(location: impl Into<String>, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::CorruptRow {
+        location: location.into(),
+        reason: reason.to_string(),
+    }
+}
+
+fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| corrupt(what, format!("negative value {value}")))
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The tenant's event id from a unique-violation detail such as
+/// `Key (tenant_id, event_id)=(acme, 0190…) already exists.`: the UUID is the last field.
+fn duplicate_event_id(error: &tokio_postgres::Error, batch: &EncodedBatch) -> Option<StoreError> {
+    let db = error.as_db_error()?;
+    if *db.code() != SqlState::UNIQUE_VIOLATION || db.constraint() != Some("events_event_id_key") {
+        return None;
+    }
+    let detail = db.detail()?;
+    let end = detail.rfind(')')?;
+    let start = end.checked_sub(36)?;
+    let event_id = Uuid::parse_str(detail.get(start..end)?).ok()?;
+    batch
+        .events
+        .iter()
+        .any(|event| event.id == event_id)
+        .then_some(StoreError::DuplicateEventId { event_id })
+}
+
+impl PostgresStore {
+    /// Connects a pool, applies (or checks) the migrations, and starts the wake-up notifier.
+    ///
+    /// Fails with [`StoreError::Unavailable`] when PostgreSQL cannot be reached and
+    /// [`StoreError::Migration`] when the schema cannot be brought up to date.
+    pub async fn connect(config: PostgresConfig) -> Result<Self, StoreError> {
+        let pg_config: tokio_postgres::Config =
+            config
+                .connection
+                .parse()
+                .map_err(|error| StoreError::Unavailable {
+                    reason: format!("invalid connection string: {error}"),
+                    source: None,
+                })?;
+        let manager = Manager::from_config(
+            pg_config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(config.wait_timeout))
+            .create_timeout(Some(config.wait_timeout))
+            .build()
+            .map_err(|error| unavailable("cannot build the connection pool", error))?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|error| unavailable("cannot connect to PostgreSQL", error))?;
+        if config.migrate {
+            migrate::run(&mut client).await?;
+        } else {
+            migrate::check(&client).await?;
+        }
+        drop(client);
+        let notify_pending = Arc::new(Notify::new());
+        let notifier = wake::spawn_notifier(pool.clone(), Arc::clone(&notify_pending));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                pg_config,
+                settings: config.settings,
+                signal: watch::channel(0).0,
+                notify_pending,
+                notifier,
+                listener: OnceLock::new(),
+            }),
+        })
+    }
+
+    /// Applies pending migrations over one connection and disconnects; for deploy tools that
+    /// migrate as the owner role while the application connects as [`APP_ROLE`].
+    pub async fn migrate(connection: &str) -> Result<(), StoreError> {
+        let pg_config: tokio_postgres::Config =
+            connection
+                .parse()
+                .map_err(|error| StoreError::Unavailable {
+                    reason: format!("invalid connection string: {error}"),
+                    source: None,
+                })?;
+        let (mut client, connection) = pg_config
+            .connect(NoTls)
+            .await
+            .map_err(|error| unavailable("cannot connect to PostgreSQL", error))?;
+        let driver = tokio::spawn(connection);
+        let outcome = migrate::run(&mut client).await;
+        drop(client);
+        let _ = driver.await;
+        outcome
+    }
+
+    /// A pooled connection, for starting a transaction to pass to
+    /// [`append_in`](Self::append_in).
+    pub async fn client(&self) -> Result<Object, StoreError> {
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|error| unavailable("no pooled connection", error))
+    }
+
+    /// The settings the store runs with.
+    pub fn settings(&self) -> &StoreSettings {
+        &self.inner.settings
+    }
+
+    /// Appends inside a transaction the caller owns: nothing is visible until the caller
+    /// commits, and a rollback undoes the append with everything else the transaction did.
+    ///
+    /// Same contract as [`EventStore::append`], with two differences. A conflict
+    /// (`VersionConflict`, `IdempotencyConflict`, `TransactionOrderConflict`) leaves the
+    /// transaction usable, but `DuplicateEventId` and database errors abort it. And the
+    /// transaction sends one NOTIFY at commit (PostgreSQL folds repeats), which briefly
+    /// serializes its commit with other notifying transactions.
+    ///
+    /// The per-stream lock taken here is held until the transaction ends: keep such
+    /// transactions short, since an open one also holds every subscriber back.
+    pub async fn append_in(
+        &self,
+        transaction: &deadpool_postgres::Transaction<'_>,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendResult, StoreError> {
+        let batch = encode_batch(&self.inner.settings, tenant, stream, expected, events)?;
+        let statement = transaction
+            .prepare_cached(sql::APPEND)
+            .await
+            .map_err(from_pg)?;
+        let row = Self::call_append(
+            &**transaction,
+            &statement,
+            tenant,
+            stream,
+            expected,
+            &batch,
+            true,
+        )
+        .await?;
+        append_outcome(&row, stream, expected, &batch)
+    }
+
+    async fn call_append(
+        client: &impl tokio_postgres::GenericClient,
+        statement: &tokio_postgres::Statement,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        batch: &EncodedBatch,
+        notify: bool,
+    ) -> Result<Row, StoreError> {
+        let (kind, version): (i16, i64) = match expected {
+            ExpectedVersion::Any => (0, 0),
+            ExpectedVersion::NoStream => (1, 0),
+            ExpectedVersion::StreamExists => (2, 0),
+            ExpectedVersion::Exact(version) => (3, to_i64(version)),
+        };
+        let ids: Vec<Uuid> = batch.events.iter().map(|event| event.id).collect();
+        let types: Vec<&str> = batch
+            .events
+            .iter()
+            .map(|event| event.event_type.as_str())
+            .collect();
+        let schema_versions: Vec<i32> = batch
+            .events
+            .iter()
+            .map(|event| i32::from(event.schema_version))
+            .collect();
+        let payloads: Vec<JsonBytes<'_>> = batch
+            .events
+            .iter()
+            .map(|event| JsonBytes(&event.payload))
+            .collect();
+        let metadata: Vec<JsonBytes<'_>> = batch
+            .events
+            .iter()
+            .map(|event| JsonBytes(&event.metadata))
+            .collect();
+        let digests: Vec<&[u8]> = batch.events.iter().map(|event| &event.digest[..]).collect();
+        client
+            .query_one(
+                statement,
+                &[
+                    &tenant.as_str(),
+                    &stream.as_str(),
+                    &kind,
+                    &version,
+                    &batch.idempotency_key.as_deref(),
+                    &&batch.request_hash[..],
+                    &ids,
+                    &types,
+                    &schema_versions,
+                    &payloads,
+                    &metadata,
+                    &digests,
+                    &notify,
+                ],
+            )
+            .await
+            .map_err(|error| duplicate_event_id(&error, batch).unwrap_or_else(|| from_pg(error)))
+    }
+
+    fn ensure_listener(&self) {
+        self.inner.listener.get_or_init(|| {
+            wake::spawn_listener(self.inner.pg_config.clone(), self.inner.signal.clone())
+        });
+    }
+
+    fn decode_rows(
+        &self,
+        tenant: &TenantId,
+        rows: &[Row],
+        known_stream: Option<&StreamId>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut last_stream: Option<StreamId> = known_stream.cloned();
+        rows.iter()
+            .map(|row| {
+                let raw = row_to_raw(row, 0)?;
+                let stream = match &last_stream {
+                    Some(stream) if stream.as_str() == raw.stream => stream.clone(),
+                    _ => {
+                        let stream = StreamId::new(raw.stream)
+                            .map_err(|error| corrupt(format!("tenant {tenant}"), error))?;
+                        last_stream = Some(stream.clone());
+                        stream
+                    }
+                };
+                raw.decode(tenant, stream, &self.inner.settings.upcasters)
+            })
+            .collect()
+    }
+
+    async fn verify_in(
+        &self,
+        tenant: &TenantId,
+        only: Option<&StreamId>,
+    ) -> Result<VerifyReport, StoreError> {
+        let mut client = self.client().await?;
+        // One snapshot for the whole walk, so appends made meanwhile cannot look like breaks.
+        let transaction = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(from_pg)?;
+        let page = transaction
+            .prepare_cached(sql::VERIFY_PAGE)
+            .await
+            .map_err(from_pg)?;
+        let mut verifier = ChainVerifier::new(tenant.clone());
+        let mut after_stream = String::new();
+        let mut after_version: i64 = 0;
+        let only_name = only.map(StreamId::as_str);
+        loop {
+            let rows = transaction
+                .query(
+                    &page,
+                    &[
+                        &tenant.as_str(),
+                        &after_stream,
+                        &after_version,
+                        &only_name,
+                        &VERIFY_PAGE_SIZE,
+                    ],
+                )
+                .await
+                .map_err(from_pg)?;
+            for row in &rows {
+                let stream: &str = row.try_get(0).map_err(|error| corrupt("streams", error))?;
+                if !verifier.in_stream(stream) {
+                    let head: i64 = row.try_get(1).map_err(|error| corrupt(stream, error))?;
+                    let head_hash: &[u8] =
+                        row.try_get(2).map_err(|error| corrupt(stream, error))?;
+                    let stream_id =
+                        StreamId::new(stream).map_err(|error| corrupt("streams", error))?;
+                    verifier.begin_stream(stream_id, to_u64(head, stream)?, head_hash);
+                }
+                let version: Option<i64> =
+                    row.try_get(3).map_err(|error| corrupt(stream, error))?;
+                if version.is_some() {
+                    let raw = row_to_raw(row, 2)?;
+                    verifier.event(&raw);
+                }
+                stream.clone_into(&mut after_stream);
+                after_version = version.unwrap_or(i64::MAX);
+            }
+            if verifier.is_broken() || rows.len() < usize::try_from(VERIFY_PAGE_SIZE).unwrap_or(0) {
+                break;
+            }
+        }
+        if !verifier.is_broken()
+            && let Some(row) = transaction
+                .query_opt(sql::VERIFY_ORPHAN, &[&tenant.as_str(), &only_name])
+                .await
+                .map_err(from_pg)?
+        {
+            let stream: &str = row.try_get(0).map_err(|error| corrupt("events", error))?;
+            let version: i64 = row.try_get(1).map_err(|error| corrupt(stream, error))?;
+            let event_id: Uuid = row.try_get(2).map_err(|error| corrupt(stream, error))?;
+            let stream = StreamId::new(stream).map_err(|error| corrupt("events", error))?;
+            verifier.orphan(stream, to_u64(version, "events")?, event_id);
+        }
+        transaction.commit().await.map_err(from_pg)?;
+        Ok(verifier.finish())
+    }
+}
+
+/// Reads the event columns of `row` starting at column `offset + 1` for the version (the
+/// layout of `event_columns!` in `sql.rs`, whose column 0 is the stream id). With offset 0 the
+/// stream id is column 0; with a larger offset (the verify join) it is column 0 as well.
+fn row_to_raw(row: &Row, offset: usize) -> Result<RawEvent<'_>, StoreError> {
+    let stream: &str = row.try_get(0).map_err(|error| corrupt("events", error))?;
+    let at = |column: usize| offset + column;
+    let fail = |error: tokio_postgres::Error| corrupt(format!("stream {stream}"), error);
+    let version: i64 = row.try_get(at(1)).map_err(fail)?;
+    let position: i64 = row.try_get(at(2)).map_err(fail)?;
+    let transaction: Xid8 = row.try_get(at(3)).map_err(fail)?;
+    let schema_version: i32 = row.try_get(at(6)).map_err(fail)?;
+    let payload: JsonBytes<'_> = row.try_get(at(7)).map_err(fail)?;
+    let metadata: JsonBytes<'_> = row.try_get(at(8)).map_err(fail)?;
+    let recorded_at: DateTime<Utc> = row.try_get(at(9)).map_err(fail)?;
+    Ok(RawEvent {
+        stream,
+        version: to_u64(version, stream)?,
+        position: GlobalPosition {
+            transaction: transaction.0,
+            position: to_u64(position, stream)?,
+        },
+        id: row.try_get(at(4)).map_err(fail)?,
+        event_type: row.try_get(at(5)).map_err(fail)?,
+        schema_version: u16::try_from(schema_version)
+            .map_err(|_| corrupt(stream, format!("schema version {schema_version}")))?,
+        payload: payload.0,
+        metadata: metadata.0,
+        recorded_at,
+        hash: row.try_get(at(10)).map_err(fail)?,
+        previous_hash: row.try_get(at(11)).map_err(fail)?,
+    })
+}
+
+/// Turns the append function's row into the result or the typed error it stands for.
+fn append_outcome(
+    row: &Row,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    batch: &EncodedBatch,
+) -> Result<AppendResult, StoreError> {
+    let fail = |error: tokio_postgres::Error| corrupt("eventstore_append", error);
+    let outcome: i16 = row.try_get(0).map_err(fail)?;
+    let stream_version: Option<i64> = row.try_get(1).map_err(fail)?;
+    let stream_version = stream_version
+        .map(|version| to_u64(version, "stream version"))
+        .transpose()?;
+    match outcome {
+        0 | 1 => {
+            let stream_version = stream_version.unwrap_or(0);
+            let transaction: Option<Xid8> = row.try_get(2).map_err(fail)?;
+            let positions: Option<Vec<i64>> = row.try_get(3).map_err(fail)?;
+            let recorded_at: Option<DateTime<Utc>> = row.try_get(4).map_err(fail)?;
+            let positions = positions.unwrap_or_default();
+            if positions.len() != batch.events.len() {
+                return Err(corrupt(
+                    "eventstore_append",
+                    format!(
+                        "{} positions for {} events",
+                        positions.len(),
+                        batch.events.len()
+                    ),
+                ));
+            }
+            let count = u64::try_from(positions.len()).unwrap_or(u64::MAX);
+            let first_version = stream_version.saturating_sub(count) + 1;
+            let transaction = transaction.map_or(0, |transaction| transaction.0);
+            let events = batch
+                .events
+                .iter()
+                .zip(positions)
+                .zip(first_version..)
+                .map(|((event, position), version)| {
+                    Ok(AppendedEvent {
+                        event_id: event.id,
+                        version,
+                        position: GlobalPosition {
+                            transaction,
+                            position: to_u64(position, "position")?,
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(AppendResult {
+                stream_version,
+                events,
+                recorded_at,
+            })
+        }
+        2 => Err(StoreError::VersionConflict {
+            stream: stream.clone(),
+            expected,
+            actual: stream_version,
+        }),
+        3 => {
+            let original: String = row.try_get(5).map_err(fail)?;
+            Err(StoreError::IdempotencyConflict {
+                key: batch.idempotency_key.clone().unwrap_or_default(),
+                original_stream: StreamId::new(original)
+                    .map_err(|error| corrupt("idempotency_keys", error))?,
+            })
+        }
+        4 => Err(StoreError::TransactionOrderConflict {
+            stream: stream.clone(),
+        }),
+        other => Err(corrupt(
+            "eventstore_append",
+            format!("unknown outcome {other}"),
+        )),
+    }
+}
+
+impl EventStore for PostgresStore {
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendResult, StoreError> {
+        let batch = encode_batch(&self.inner.settings, tenant, stream, expected, events)?;
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql::APPEND).await.map_err(from_pg)?;
+        let row = Self::call_append(
+            &**client, &statement, tenant, stream, expected, &batch, false,
+        )
+        .await?;
+        drop(client);
+        let result = append_outcome(&row, stream, expected, &batch)?;
+        if !result.events.is_empty() {
+            wake::bump(&self.inner.signal);
+            self.inner.notify_pending.notify_one();
+        }
+        Ok(result)
+    }
+
+    async fn read_stream(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        read: StreamRead,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let (low, high) = read.version_range(u64::try_from(i64::MAX).unwrap_or(u64::MAX));
+        if low > high || read.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let until: Option<DateTime<Utc>> = match read.as_of {
+            AsOf::Time(at) => Some(at),
+            AsOf::Now | AsOf::Version(_) => None,
+        };
+        let query = match read.direction {
+            Direction::Forward => sql::READ_STREAM_FORWARD,
+            Direction::Backward => sql::READ_STREAM_BACKWARD,
+        };
+        let limit = i64::try_from(read.limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let statement = client.prepare_cached(query).await.map_err(from_pg)?;
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &tenant.as_str(),
+                    &stream.as_str(),
+                    &to_i64(low),
+                    &to_i64(high),
+                    &until,
+                    &limit,
+                ],
+            )
+            .await
+            .map_err(from_pg)?;
+        drop(client);
+        self.decode_rows(tenant, &rows, Some(stream))
+    }
+
+    async fn stream_version(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+    ) -> Result<Option<u64>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql::STREAM_VERSION)
+            .await
+            .map_err(from_pg)?;
+        let row = client
+            .query_opt(&statement, &[&tenant.as_str(), &stream.as_str()])
+            .await
+            .map_err(from_pg)?;
+        row.map(|row| {
+            let version: i64 = row.try_get(0).map_err(|error| corrupt("streams", error))?;
+            to_u64(version, "streams")
+        })
+        .transpose()
+    }
+
+    async fn read_all(
+        &self,
+        tenant: &TenantId,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<ReadAllPage, StoreError> {
+        let client = self.client().await?;
+        let transaction = Xid8(after.transaction);
+        let position = to_i64(after.position);
+        let page_limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = client
+            .prepare_cached(sql::READ_ALL)
+            .await
+            .map_err(from_pg)?;
+        let rows = client
+            .query(
+                &statement,
+                &[&tenant.as_str(), &transaction, &position, &page_limit],
+            )
+            .await
+            .map_err(from_pg)?;
+        let events = self.decode_rows(tenant, &rows, None)?;
+        let next = events.last().map_or(after, |event| event.position);
+        let held_by = if events.len() < limit {
+            let statement = client.prepare_cached(sql::HELD_BY).await.map_err(from_pg)?;
+            let next_transaction = Xid8(next.transaction);
+            let next_position = to_i64(next.position);
+            client
+                .query_opt(
+                    &statement,
+                    &[&tenant.as_str(), &next_transaction, &next_position],
+                )
+                .await
+                .map_err(from_pg)?
+                .map(|row| row.try_get::<_, Xid8>(0).map(|horizon| horizon.0))
+                .transpose()
+                .map_err(|error| corrupt("held-by check", error))?
+        } else {
+            None
+        };
+        Ok(ReadAllPage {
+            events,
+            next,
+            held_by,
+        })
+    }
+
+    fn append_signal(&self) -> watch::Receiver<u64> {
+        self.ensure_listener();
+        self.inner.signal.subscribe()
+    }
+
+    async fn save_snapshot(
+        &self,
+        tenant: &TenantId,
+        snapshot: &Snapshot,
+    ) -> Result<(), StoreError> {
+        validate_name(NameKind::SnapshotType, &snapshot.snapshot_type)?;
+        let state = serde_json::to_vec(&snapshot.state).map_err(|error| StoreError::Database {
+            code: "client".into(),
+            message: format!("snapshot state: {error}"),
+        })?;
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql::SAVE_SNAPSHOT)
+            .await
+            .map_err(from_pg)?;
+        let row = client
+            .query_one(
+                &statement,
+                &[
+                    &tenant.as_str(),
+                    &snapshot.stream.as_str(),
+                    &snapshot.snapshot_type.as_str(),
+                    &i32::from(snapshot.schema_version),
+                    &to_i64(snapshot.stream_version),
+                    &JsonBytes(&state),
+                ],
+            )
+            .await
+            .map_err(from_pg)?;
+        let head: Option<i64> = row.try_get(0).map_err(|error| corrupt("streams", error))?;
+        let head = head.map(|head| to_u64(head, "streams")).transpose()?;
+        if snapshot.stream_version > head.unwrap_or(0) {
+            return Err(StoreError::SnapshotAheadOfStream {
+                stream: snapshot.stream.clone(),
+                snapshot_version: snapshot.stream_version,
+                stream_version: head,
+            });
+        }
+        Ok(())
+    }
+
+    async fn load_snapshot(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        snapshot_type: &str,
+        schema_version: u16,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql::LOAD_SNAPSHOT)
+            .await
+            .map_err(from_pg)?;
+        let Some(row) = client
+            .query_opt(
+                &statement,
+                &[&tenant.as_str(), &stream.as_str(), &snapshot_type],
+            )
+            .await
+            .map_err(from_pg)?
+        else {
+            return Ok(None);
+        };
+        let location = || format!("snapshot {snapshot_type} of stream {stream}");
+        let stored_version: i32 = row.try_get(0).map_err(|error| corrupt(location(), error))?;
+        if stored_version != i32::from(schema_version) {
+            let statement = client
+                .prepare_cached(sql::DISCARD_SNAPSHOT)
+                .await
+                .map_err(from_pg)?;
+            client
+                .execute(
+                    &statement,
+                    &[
+                        &tenant.as_str(),
+                        &stream.as_str(),
+                        &snapshot_type,
+                        &i32::from(schema_version),
+                    ],
+                )
+                .await
+                .map_err(from_pg)?;
+            return Ok(None);
+        }
+        let stream_version: i64 = row.try_get(1).map_err(|error| corrupt(location(), error))?;
+        let state: JsonBytes<'_> = row.try_get(2).map_err(|error| corrupt(location(), error))?;
+        Ok(Some(Snapshot {
+            stream: stream.clone(),
+            snapshot_type: snapshot_type.to_owned(),
+            schema_version,
+            stream_version: to_u64(stream_version, "snapshots")?,
+            state: serde_json::from_slice(state.0).map_err(|error| corrupt(location(), error))?,
+        }))
+    }
+
+    async fn verify(&self, tenant: &TenantId) -> Result<VerifyReport, StoreError> {
+        self.verify_in(tenant, None).await
+    }
+
+    async fn verify_stream(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+    ) -> Result<VerifyReport, StoreError> {
+        self.verify_in(tenant, Some(stream)).await
+    }
+}

@@ -1,0 +1,86 @@
+//! The SQL the PostgreSQL backend runs, next to nothing else. The schema and the append
+//! function are in `migrations/`.
+
+/// Appends a batch: one call, one round trip (see `eventstore_append` in `0001_events.sql`).
+pub(crate) const APPEND: &str = "SELECT r_outcome, r_stream_version, r_tx_id, r_positions, \
+     r_recorded_at, r_stream_id FROM eventstore_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+     $11, $12, $13)";
+
+/// The columns every event read selects, in the order `row_to_raw` expects.
+macro_rules! event_columns {
+    () => {
+        "stream_id, version, position, tx_id, event_id, event_type, schema_version, payload, \
+         metadata, recorded_at, hash, previous_hash"
+    };
+}
+
+/// A stream forward: versions $3..=$4, recorded at or before $5 (if given), at most $6.
+pub(crate) const READ_STREAM_FORWARD: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE tenant_id = $1 AND stream_id = $2 AND version BETWEEN $3 AND $4 \
+     AND ($5::timestamptz IS NULL OR recorded_at <= $5) ORDER BY version LIMIT $6"
+);
+
+/// A stream backward: the same range, newest first.
+pub(crate) const READ_STREAM_BACKWARD: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE tenant_id = $1 AND stream_id = $2 AND version BETWEEN $3 AND $4 \
+     AND ($5::timestamptz IS NULL OR recorded_at <= $5) ORDER BY version DESC LIMIT $6"
+);
+
+pub(crate) const STREAM_VERSION: &str =
+    "SELECT version FROM streams WHERE tenant_id = $1 AND stream_id = $2";
+
+/// A page of a tenant's events after checkpoint ($2, $3), only from transactions below the
+/// oldest open one: every transaction there has ended, and every later one sorts after.
+pub(crate) const READ_ALL: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE tenant_id = $1 AND (tx_id, position) > ($2, $3) \
+     AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx_id, position LIMIT $4"
+);
+
+/// The oldest open transaction, if committed events after checkpoint ($2, $3) wait behind it.
+pub(crate) const HELD_BY: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot()) \
+     WHERE EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND (tx_id, position) > ($2, $3) \
+     AND tx_id >= pg_snapshot_xmin(pg_current_snapshot()))";
+
+/// A page of stream heads joined with their events, in (stream, version) order, after
+/// ($2, $3), optionally for one stream ($4).
+pub(crate) const VERIFY_PAGE: &str = "SELECT s.stream_id, s.version, s.last_hash, e.version, \
+     e.position, e.tx_id, e.event_id, e.event_type, e.schema_version, e.payload, e.metadata, \
+     e.recorded_at, e.hash, e.previous_hash \
+     FROM streams s LEFT JOIN events e ON e.tenant_id = s.tenant_id AND e.stream_id = s.stream_id \
+     WHERE s.tenant_id = $1 AND ($4::text IS NULL OR s.stream_id = $4) \
+     AND (s.stream_id > $2 OR (s.stream_id = $2 AND e.version > $3)) \
+     ORDER BY s.stream_id, e.version LIMIT $5";
+
+/// The first event (if any) whose stream has no head row.
+pub(crate) const VERIFY_ORPHAN: &str = "SELECT e.stream_id, e.version, e.event_id FROM events e \
+     WHERE e.tenant_id = $1 AND ($2::text IS NULL OR e.stream_id = $2) \
+     AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.tenant_id = e.tenant_id \
+     AND s.stream_id = e.stream_id) ORDER BY e.stream_id, e.version LIMIT 1";
+
+/// Saves a snapshot unless the stream is behind it; returns the stream's version.
+pub(crate) const SAVE_SNAPSHOT: &str = "WITH head AS (SELECT max(version) AS version FROM streams \
+     WHERE tenant_id = $1 AND stream_id = $2), saved AS ( \
+     INSERT INTO snapshots (tenant_id, stream_id, snapshot_type, schema_version, stream_version, state) \
+     SELECT $1, $2, $3, $4, $5, $6 FROM head WHERE coalesce(head.version, 0) >= $5 \
+     ON CONFLICT (tenant_id, stream_id, snapshot_type) DO UPDATE \
+     SET schema_version = excluded.schema_version, stream_version = excluded.stream_version, \
+     state = excluded.state, taken_at = now() \
+     WHERE snapshots.schema_version <> excluded.schema_version \
+     OR snapshots.stream_version <= excluded.stream_version RETURNING 1) \
+     SELECT head.version FROM head";
+
+pub(crate) const LOAD_SNAPSHOT: &str = "SELECT schema_version, stream_version, state FROM snapshots \
+     WHERE tenant_id = $1 AND stream_id = $2 AND snapshot_type = $3";
+
+pub(crate) const DISCARD_SNAPSHOT: &str = "DELETE FROM snapshots WHERE tenant_id = $1 \
+     AND stream_id = $2 AND snapshot_type = $3 AND schema_version <> $4";
+
+/// The wake-up hint for other processes' subscribers (payload-free: it only says "look").
+pub(crate) const NOTIFY: &str = "NOTIFY crm_eventstore";
+pub(crate) const LISTEN: &str = "LISTEN crm_eventstore";
