@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::identity::{
     CompanyDomain, CompanyName, CountryCode, EmailAddress, IdentityError, PersonName, PhoneNumber,
 };
+use crate::routing::LeadAttributes;
+use crate::scoring::LeadFit;
 
 /// The fields of a submission, for naming what is wrong with one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -211,5 +213,31 @@ impl LeadSubmission {
             company_size: self.company_size,
             job_title: present(self.job_title.as_ref()).map(str::to_owned),
         })
+    }
+}
+
+impl From<&LeadProfile> for LeadAttributes {
+    /// What routing looks at: where the lead is and what kind of company it is.
+    fn from(profile: &LeadProfile) -> Self {
+        Self {
+            country: profile.country,
+            region: profile.region.clone(),
+            postcode: profile.postcode.clone(),
+            industry: profile.industry.clone(),
+            company_size: profile.company_size,
+        }
+    }
+}
+
+impl From<&LeadProfile> for LeadFit {
+    /// What fit scoring looks at: who the lead is.
+    fn from(profile: &LeadProfile) -> Self {
+        Self {
+            country: profile.country,
+            industry: profile.industry.clone(),
+            company_size: profile.company_size,
+            job_title: profile.job_title.clone(),
+            email: profile.email.clone(),
+        }
     }
 }
