@@ -96,10 +96,9 @@ pub fn decode_event(
         AggregateKind::Ticket => {
             typed(kind, event_type, schema_version, payload).map(CrmEvent::Ticket)
         }
-        AggregateKind::Contact => Err(DecodeError::UnknownEventType {
-            kind,
-            event_type: event_type.to_owned(),
-        }),
+        AggregateKind::Contact => {
+            typed(kind, event_type, schema_version, payload).map(CrmEvent::Contact)
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use crm_domain::contact::ContactEvent;
 use crm_domain::lead::LeadEvent;
 use crm_domain::opportunity::OpportunityEvent;
 use crm_domain::ticket::TicketEvent;
@@ -111,6 +112,8 @@ impl fmt::Display for StreamRef {
 pub enum CrmEvent {
     /// A lead's event.
     Lead(LeadEvent),
+    /// A contact's event.
+    Contact(ContactEvent),
     /// An opportunity's event.
     Opportunity(OpportunityEvent),
     /// A ticket's event.
@@ -122,6 +125,7 @@ impl CrmEvent {
     pub fn aggregate_kind(&self) -> AggregateKind {
         match self {
             CrmEvent::Lead(_) => AggregateKind::Lead,
+            CrmEvent::Contact(_) => AggregateKind::Contact,
             CrmEvent::Opportunity(_) => AggregateKind::Opportunity,
             CrmEvent::Ticket(_) => AggregateKind::Ticket,
         }

@@ -9,7 +9,11 @@
 //!   two query shapes a storage adapter answers, [`Lookup`] (by key, in rounds) and [`Scan`]
 //!   (a [`Selection`] over indexed columns); `docset.rs`: the [`DocSet`] an event is applied to.
 //! - `memory.rs`: [`MemoryDocuments`], the in-memory store and the reference for every other.
+//!
+//! The read models, one module each:
+//! - [`customer360`]: everything about one customer, merges followed, erasure honoured.
 
+pub mod customer360;
 mod decode;
 mod docset;
 mod error;

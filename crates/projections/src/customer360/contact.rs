@@ -1,0 +1,435 @@
+//! The contact's own document: profile with provenance per field, consent, merge links, the
+//! records linked to it, and its own timeline.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use crm_domain::contact::{
+    ChannelConsent, ConsentChannel, ConsentStatus, ContactEvent, ContactField, Detail,
+    ErasureRequest, LifecycleStage, MergeDecisions, MergeSide, Provenance, Restoration, Sourced,
+};
+use crm_domain::identity::{EmailAddress, PhoneNumber};
+use crm_domain::{Actor, ContactId, LeadId, OpportunityId, TicketId, UserId};
+use serde::{Deserialize, Serialize};
+
+use super::timeline::{ActivityKind, TimelineEntry};
+
+/// A contact's details as the contact aggregate holds them: one entry per field ever set and
+/// the email addresses and phone numbers, each with the source system and source time of its
+/// current value (for field-level sync), raw and normalized forms side by side.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Profile {
+    /// The single-valued fields, with provenance.
+    pub fields: BTreeMap<ContactField, Sourced<Detail>>,
+    /// The email addresses, with provenance, in the order added.
+    pub emails: Vec<Sourced<EmailAddress>>,
+    /// The phone numbers, with provenance, in the order added.
+    pub phones: Vec<Sourced<PhoneNumber>>,
+}
+
+impl Profile {
+    /// The value of `field` (empty when never set).
+    pub fn value(&self, field: ContactField) -> Detail {
+        self.fields
+            .get(&field)
+            .map_or_else(|| Detail::empty(field), |entry| entry.value.clone())
+    }
+
+    /// The source of `field`'s current value.
+    pub fn provenance(&self, field: ContactField) -> Option<&Provenance> {
+        self.fields.get(&field).map(|entry| &entry.provenance)
+    }
+
+    /// The relationship's owner.
+    pub fn owner(&self) -> Option<UserId> {
+        match self.fields.get(&ContactField::Owner)?.value {
+            Detail::Owner(owner) => owner,
+            _ => None,
+        }
+    }
+
+    /// The lifecycle stage as recorded on the contact.
+    pub fn lifecycle_stage(&self) -> Option<LifecycleStage> {
+        match self.fields.get(&ContactField::LifecycleStage)?.value {
+            Detail::LifecycleStage(stage) => stage,
+            _ => None,
+        }
+    }
+
+    fn restore(&mut self, field: ContactField, entry: Option<Sourced<Detail>>) {
+        match entry {
+            Some(entry) => {
+                self.fields.insert(field, entry);
+            }
+            None => {
+                self.fields.remove(&field);
+            }
+        }
+    }
+}
+
+/// Adds or replaces (same normalized value) an item of a set of contact points.
+fn put<T: Clone>(items: &mut Vec<Sourced<T>>, item: &Sourced<T>, key: impl Fn(&T) -> &str) {
+    match items
+        .iter_mut()
+        .find(|present| key(&present.value) == key(&item.value))
+    {
+        Some(present) => *present = item.clone(),
+        None => items.push(item.clone()),
+    }
+}
+
+fn take_over<T: Clone>(items: &mut Vec<Sourced<T>>, item: &Sourced<T>, key: impl Fn(&T) -> &str) {
+    if !items
+        .iter()
+        .any(|present| key(&present.value) == key(&item.value))
+    {
+        items.push(item.clone());
+    }
+}
+
+fn drop_item<T>(items: &mut Vec<Sourced<T>>, gone: &T, key: impl Fn(&T) -> &str) {
+    items.retain(|present| key(&present.value) != key(gone));
+}
+
+fn email_key(email: &EmailAddress) -> &str {
+    email.normalized()
+}
+
+fn phone_key(phone: &PhoneNumber) -> &str {
+    phone.e164()
+}
+
+/// What remains of an erasure: the request, who carried it out and when. No personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erasure {
+    /// The request.
+    pub request: ErasureRequest,
+    /// Who carried it out.
+    pub by: Actor,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The contact whose erasure this was (itself, or the survivor that had absorbed it).
+    pub erased_as: ContactId,
+}
+
+/// The contact's own document of the Customer 360.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDoc {
+    /// The contact.
+    pub id: ContactId,
+    /// When it was created; `None` while only linked records have named it.
+    pub created_at: Option<DateTime<Utc>>,
+    /// The system it was created from.
+    pub origin: Option<Provenance>,
+    /// Details with provenance.
+    pub profile: Profile,
+    /// The statement in effect per channel.
+    pub consents: BTreeMap<ConsentChannel, ChannelConsent>,
+    /// The survivor this contact was merged into, while it is.
+    pub merged_into: Option<ContactId>,
+    /// The contacts this one absorbed and still holds, in merge order.
+    pub absorbed: Vec<ContactId>,
+    /// Contacts declared different people.
+    pub not_duplicates: Vec<ContactId>,
+    /// Leads converted into this contact.
+    pub leads: Vec<LeadId>,
+    /// Opportunities with this contact.
+    pub opportunities: Vec<OpportunityId>,
+    /// Tickets of this contact.
+    pub tickets: Vec<TicketId>,
+    /// The contact's own activity.
+    pub timeline: Vec<TimelineEntry>,
+    /// Set once the contact's personal data was erased.
+    pub erasure: Option<Erasure>,
+}
+
+impl ContactDoc {
+    /// An empty document for `id`, before anything is known about it.
+    pub fn new(id: ContactId) -> Self {
+        Self {
+            id,
+            created_at: None,
+            origin: None,
+            profile: Profile::default(),
+            consents: BTreeMap::new(),
+            merged_into: None,
+            absorbed: Vec::new(),
+            not_duplicates: Vec::new(),
+            leads: Vec::new(),
+            opportunities: Vec::new(),
+            tickets: Vec::new(),
+            timeline: Vec::new(),
+            erasure: None,
+        }
+    }
+
+    /// Whether the contact's personal data was erased.
+    pub fn is_erased(&self) -> bool {
+        self.erasure.is_some()
+    }
+
+    pub(crate) fn link_lead(&mut self, lead: LeadId) {
+        if !self.leads.contains(&lead) {
+            self.leads.push(lead);
+        }
+    }
+
+    pub(crate) fn link_opportunity(&mut self, opportunity: OpportunityId) {
+        if !self.opportunities.contains(&opportunity) {
+            self.opportunities.push(opportunity);
+        }
+    }
+
+    pub(crate) fn link_ticket(&mut self, ticket: TicketId) {
+        if !self.tickets.contains(&ticket) {
+            self.tickets.push(ticket);
+        }
+    }
+
+    /// Drops every personal value: profile, consent proofs (the status per channel stays, as
+    /// a suppression record), origin system stays (it names a system, not the person).
+    pub(crate) fn erase(&mut self, erasure: Erasure) {
+        self.profile = Profile::default();
+        for consent in self.consents.values_mut() {
+            consent.proof = crm_domain::contact::ConsentProof::default();
+        }
+        self.erasure = Some(erasure);
+    }
+
+    /// Applies one of the contact's own events at `position`.
+    pub(crate) fn apply(&mut self, event: &ContactEvent, position: u64) {
+        let entry = |kind, at| TimelineEntry::new(kind, at, position);
+        let entry = match event {
+            ContactEvent::Created { origin, at, .. } => {
+                self.created_at = Some(*at);
+                self.origin = Some(origin.clone());
+                entry(ActivityKind::ContactCreated, *at)
+            }
+            ContactEvent::DetailChanged {
+                detail,
+                provenance,
+                at,
+            } => {
+                let field = detail.field();
+                self.profile.fields.insert(
+                    field,
+                    Sourced {
+                        value: detail.clone(),
+                        provenance: provenance.clone(),
+                    },
+                );
+                TimelineEntry {
+                    field: Some(field),
+                    ..entry(ActivityKind::ContactDetailChanged, *at)
+                }
+            }
+            ContactEvent::EmailAdded {
+                email,
+                provenance,
+                at,
+            } => {
+                put(
+                    &mut self.profile.emails,
+                    &sourced(email, provenance),
+                    email_key,
+                );
+                entry(ActivityKind::ContactEmailAdded, *at)
+            }
+            ContactEvent::EmailRemoved { email, at, .. } => {
+                drop_item(&mut self.profile.emails, email, email_key);
+                entry(ActivityKind::ContactEmailRemoved, *at)
+            }
+            ContactEvent::PhoneAdded {
+                phone,
+                provenance,
+                at,
+            } => {
+                put(
+                    &mut self.profile.phones,
+                    &sourced(phone, provenance),
+                    phone_key,
+                );
+                entry(ActivityKind::ContactPhoneAdded, *at)
+            }
+            ContactEvent::PhoneRemoved { phone, at, .. } => {
+                drop_item(&mut self.profile.phones, phone, phone_key);
+                entry(ActivityKind::ContactPhoneRemoved, *at)
+            }
+            ContactEvent::ConsentGranted {
+                channel,
+                provenance,
+                proof,
+                at,
+            }
+            | ContactEvent::ConsentWithdrawn {
+                channel,
+                provenance,
+                proof,
+                at,
+            } => {
+                let granted = matches!(event, ContactEvent::ConsentGranted { .. });
+                self.consents.insert(
+                    *channel,
+                    ChannelConsent {
+                        status: if granted {
+                            ConsentStatus::Granted
+                        } else {
+                            ConsentStatus::Withdrawn
+                        },
+                        provenance: provenance.clone(),
+                        proof: proof.clone(),
+                    },
+                );
+                let kind = if granted {
+                    ActivityKind::ContactConsentGranted
+                } else {
+                    ActivityKind::ContactConsentWithdrawn
+                };
+                TimelineEntry {
+                    consent_channel: Some(*channel),
+                    ..entry(kind, *at)
+                }
+            }
+            ContactEvent::Merged {
+                absorbed,
+                decisions,
+                at,
+                ..
+            } => {
+                self.apply_merge(decisions);
+                if !self.absorbed.contains(absorbed) {
+                    self.absorbed.push(*absorbed);
+                }
+                TimelineEntry {
+                    other: Some(absorbed.0),
+                    ..entry(ActivityKind::ContactMerged, *at)
+                }
+            }
+            ContactEvent::MergedInto { survivor, at, .. } => {
+                self.merged_into = Some(*survivor);
+                TimelineEntry {
+                    other: Some(survivor.0),
+                    ..entry(ActivityKind::ContactMergedInto, *at)
+                }
+            }
+            ContactEvent::Unmerged {
+                absorbed,
+                restoration,
+                at,
+                ..
+            } => {
+                self.apply_restoration(restoration);
+                self.absorbed.retain(|held| held != absorbed);
+                TimelineEntry {
+                    other: Some(absorbed.0),
+                    ..entry(ActivityKind::ContactUnmerged, *at)
+                }
+            }
+            ContactEvent::UnmergedFrom { survivor, at, .. } => {
+                if self.merged_into == Some(*survivor) {
+                    self.merged_into = None;
+                }
+                TimelineEntry {
+                    other: Some(survivor.0),
+                    ..entry(ActivityKind::ContactUnmergedFrom, *at)
+                }
+            }
+            ContactEvent::DeclaredNotDuplicate { other, at, .. } => {
+                if !self.not_duplicates.contains(other) {
+                    self.not_duplicates.push(*other);
+                }
+                TimelineEntry {
+                    other: Some(other.0),
+                    ..entry(ActivityKind::ContactDeclaredNotDuplicate, *at)
+                }
+            }
+            ContactEvent::NotDuplicateRevoked { other, at, .. } => {
+                self.not_duplicates.retain(|declared| declared != other);
+                TimelineEntry {
+                    other: Some(other.0),
+                    ..entry(ActivityKind::ContactNotDuplicateRevoked, *at)
+                }
+            }
+            ContactEvent::Erased {
+                contact_id,
+                request,
+                by,
+                at,
+                ..
+            } => {
+                self.erase(Erasure {
+                    request: *request,
+                    by: by.clone(),
+                    at: *at,
+                    erased_as: *contact_id,
+                });
+                entry(ActivityKind::ContactErased, *at)
+            }
+        };
+        self.timeline.push(entry);
+    }
+
+    /// What the survivor holds after a merge, as the contact aggregate applies it.
+    fn apply_merge(&mut self, decisions: &MergeDecisions) {
+        for decision in &decisions.fields {
+            if decision.kept == MergeSide::Absorbed {
+                self.profile
+                    .restore(decision.field, decision.absorbed.clone());
+            }
+        }
+        for email in &decisions.emails {
+            take_over(&mut self.profile.emails, email, email_key);
+        }
+        for phone in &decisions.phones {
+            take_over(&mut self.profile.phones, phone, phone_key);
+        }
+        for decision in &decisions.consents {
+            if decision.kept == MergeSide::Absorbed {
+                set_consent(
+                    &mut self.consents,
+                    decision.channel,
+                    decision.absorbed.clone(),
+                );
+            }
+        }
+    }
+
+    /// What the survivor gets back when a merge is undone.
+    fn apply_restoration(&mut self, restoration: &Restoration) {
+        for field in &restoration.fields {
+            self.profile.restore(field.field, field.entry.clone());
+        }
+        for email in &restoration.emails {
+            drop_item(&mut self.profile.emails, email, email_key);
+        }
+        for phone in &restoration.phones {
+            drop_item(&mut self.profile.phones, phone, phone_key);
+        }
+        for consent in &restoration.consents {
+            set_consent(&mut self.consents, consent.channel, consent.consent.clone());
+        }
+    }
+}
+
+fn set_consent(
+    consents: &mut BTreeMap<ConsentChannel, ChannelConsent>,
+    channel: ConsentChannel,
+    consent: Option<ChannelConsent>,
+) {
+    match consent {
+        Some(consent) => {
+            consents.insert(channel, consent);
+        }
+        None => {
+            consents.remove(&channel);
+        }
+    }
+}
+
+fn sourced<T: Clone>(value: &T, provenance: &Provenance) -> Sourced<T> {
+    Sourced {
+        value: value.clone(),
+        provenance: provenance.clone(),
+    }
+}

@@ -1,0 +1,353 @@
+//! Reading a Customer 360: resolve the merge group, then combine its documents.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use crm_domain::contact::LifecycleStage;
+use crm_domain::opportunity::OpportunityStatus;
+use crm_domain::{ContactId, Currency, Money, UserId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::contact::ContactDoc;
+use super::records::{LeadDoc, OpportunityDoc, TicketDoc};
+use super::timeline::{TimelineCursor, TimelineEntry};
+use super::{CustomerDoc, contact_key, push_linked};
+use crate::event::AggregateKind;
+use crate::model::{DocKey, Found, Lookup};
+
+/// The merge group around a contact: the survivor at the top and every contact it holds.
+struct Group<'a> {
+    /// The survivor at the top.
+    root: ContactId,
+    /// The group's contacts found so far, the survivor first.
+    members: Vec<(ContactId, &'a ContactDoc)>,
+}
+
+/// Resolves the group of `start` from what was found, pushing onto `missing` the keys still
+/// to load. Cycles (which a corrupt history could hold) end the climb or the descent.
+fn resolve<'a>(
+    start: ContactId,
+    found: &'a Found<CustomerDoc>,
+    missing: &mut Vec<DocKey>,
+) -> Group<'a> {
+    let contact = |id: ContactId| {
+        found
+            .get(&contact_key(id))
+            .and_then(CustomerDoc::as_contact)
+    };
+    let mut root = start;
+    let mut climbed = BTreeSet::from([start]);
+    loop {
+        if !found.contains(&contact_key(root)) {
+            missing.push(contact_key(root));
+            return Group {
+                root,
+                members: Vec::new(),
+            };
+        }
+        match contact(root).and_then(|doc| doc.merged_into) {
+            Some(survivor) if climbed.insert(survivor) => root = survivor,
+            _ => break,
+        }
+    }
+    let mut members = Vec::new();
+    let mut queue = vec![root];
+    let mut seen = BTreeSet::from([root]);
+    while let Some(id) = queue.pop() {
+        if !found.contains(&contact_key(id)) {
+            missing.push(contact_key(id));
+            continue;
+        }
+        let Some(doc) = contact(id) else {
+            continue;
+        };
+        members.push((id, doc));
+        for absorbed in doc.absorbed.iter().rev() {
+            if seen.insert(*absorbed) {
+                queue.push(*absorbed);
+            }
+        }
+    }
+    Group { root, members }
+}
+
+/// The keys of the group's records not yet found.
+fn missing_records(group: &Group<'_>, found: &Found<CustomerDoc>, missing: &mut Vec<DocKey>) {
+    let mut linked = Vec::new();
+    for (_, doc) in &group.members {
+        push_linked(doc, &mut linked);
+    }
+    missing.extend(linked.into_iter().filter(|key| !found.contains(key)));
+}
+
+/// The group's records, each once, in the order the contacts link them.
+fn records<'a>(group: &Group<'_>, found: &'a Found<CustomerDoc>) -> Vec<(DocKey, &'a CustomerDoc)> {
+    let mut keys = Vec::new();
+    for (_, doc) in &group.members {
+        push_linked(doc, &mut keys);
+    }
+    let mut seen = BTreeSet::new();
+    keys.into_iter()
+        .filter(|key| seen.insert(*key))
+        .filter_map(|key| found.get(&key).map(|doc| (key, doc)))
+        .collect()
+}
+
+/// Where a customer stands, derived from their records: a customer once a deal was won, an
+/// opportunity while a deal is open, a lead before that.
+///
+/// There is no "churned": no event records a customer leaving yet (a subscription or
+/// contract aggregate would), and guessing it from silence would be a hard-coded rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerStage {
+    /// Known from a lead, no deal yet.
+    Lead,
+    /// At least one open deal, none won.
+    Opportunity,
+    /// At least one deal won.
+    Customer,
+}
+
+/// Won revenue per currency (never summed across currencies).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LifetimeValue {
+    /// The sum of won amounts, one entry per currency, in currency order.
+    pub won: Vec<Money>,
+    /// Currencies whose sum does not fit in 64-bit minor units (left out of `won`).
+    pub overflowed: Vec<Currency>,
+}
+
+impl LifetimeValue {
+    fn of<'a>(opportunities: impl Iterator<Item = &'a OpportunityDoc>) -> Self {
+        let mut sums: BTreeMap<Currency, Option<Money>> = BTreeMap::new();
+        for won in opportunities.filter_map(OpportunityDoc::won_amount) {
+            let sum = sums
+                .entry(won.currency)
+                .or_insert(Some(Money::zero(won.currency)));
+            *sum = sum.and_then(|sum| sum.checked_add(won).ok());
+        }
+        let mut value = Self::default();
+        for (currency, sum) in sums {
+            match sum {
+                Some(sum) => value.won.push(sum),
+                None => value.overflowed.push(currency),
+            }
+        }
+        value
+    }
+}
+
+/// Everything about one customer, merges followed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Customer360 {
+    /// The contact asked for.
+    pub requested: ContactId,
+    /// The survivor the view is of (the contact asked for, unless it was merged).
+    pub customer: ContactId,
+    /// The other contacts merged into it (transitively), in merge order.
+    pub merged: Vec<ContactId>,
+    /// The survivor's document (profile, consent, links), timeline left out.
+    pub contact: ContactDoc,
+    /// The owner of the relationship.
+    pub owner: Option<UserId>,
+    /// The lifecycle stage recorded on the contact.
+    pub recorded_stage: Option<LifecycleStage>,
+    /// The stage derived from the records, `None` without any.
+    pub stage: Option<CustomerStage>,
+    /// Leads converted into any contact of the group, with their routing history.
+    pub leads: Vec<LeadDoc>,
+    /// Opportunities with any contact of the group, with their stages and amounts.
+    pub opportunities: Vec<OpportunityDoc>,
+    /// Tickets of any contact of the group (their SLA state is in the SLA read model).
+    pub tickets: Vec<TicketDoc>,
+    /// Won revenue per currency.
+    pub lifetime_value: LifetimeValue,
+    /// Tickets neither solved nor closed.
+    pub open_tickets: usize,
+    /// The latest interaction of any kind.
+    pub last_activity: Option<DateTime<Utc>>,
+    /// Whether the survivor's personal data was erased.
+    pub erased: bool,
+}
+
+/// The Customer 360 of a contact: `None` when nothing is known of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Customer360Query {
+    /// Any contact of the customer (a merged one leads to its survivor).
+    pub contact: ContactId,
+}
+
+impl Lookup<CustomerDoc> for Customer360Query {
+    type Answer = Option<Customer360>;
+
+    fn keys(&self, found: &Found<CustomerDoc>, keys: &mut Vec<DocKey>) {
+        let group = resolve(self.contact, found, keys);
+        missing_records(&group, found, keys);
+    }
+
+    fn answer(&self, found: &Found<CustomerDoc>) -> Option<Customer360> {
+        let group = resolve(self.contact, found, &mut Vec::new());
+        let (_, root) = group.members.first()?;
+        let mut leads = Vec::new();
+        let mut opportunities = Vec::new();
+        let mut tickets = Vec::new();
+        let mut last_activity = group
+            .members
+            .iter()
+            .flat_map(|(_, doc)| doc.timeline.iter().map(|entry| entry.at))
+            .max();
+        for (_, doc) in records(&group, found) {
+            let latest = doc.timeline().iter().map(|entry| entry.at).max();
+            last_activity = last_activity.max(latest);
+            match doc {
+                CustomerDoc::Lead(lead) => leads.push(without_timeline_lead(lead)),
+                CustomerDoc::Opportunity(deal) => opportunities.push(without_timeline_deal(deal)),
+                CustomerDoc::Ticket(ticket) => tickets.push(without_timeline_ticket(ticket)),
+                CustomerDoc::Contact(_) => {}
+            }
+        }
+        let stage = if opportunities
+            .iter()
+            .any(|deal| deal.status == Some(OpportunityStatus::Won))
+        {
+            Some(CustomerStage::Customer)
+        } else if opportunities
+            .iter()
+            .any(|deal| deal.status == Some(OpportunityStatus::Open))
+        {
+            Some(CustomerStage::Opportunity)
+        } else if leads.is_empty() {
+            None
+        } else {
+            Some(CustomerStage::Lead)
+        };
+        let mut contact = (*root).clone();
+        contact.timeline = Vec::new();
+        Some(Customer360 {
+            requested: self.contact,
+            customer: group.root,
+            merged: group.members.iter().skip(1).map(|(id, _)| *id).collect(),
+            owner: root.profile.owner(),
+            recorded_stage: root.profile.lifecycle_stage(),
+            stage,
+            lifetime_value: LifetimeValue::of(opportunities.iter()),
+            open_tickets: tickets.iter().filter(|ticket| ticket.is_open()).count(),
+            leads,
+            opportunities,
+            tickets,
+            last_activity,
+            erased: root.is_erased(),
+            contact,
+        })
+    }
+}
+
+fn without_timeline_lead(lead: &LeadDoc) -> LeadDoc {
+    LeadDoc {
+        timeline: Vec::new(),
+        ..lead.clone()
+    }
+}
+
+fn without_timeline_deal(deal: &OpportunityDoc) -> OpportunityDoc {
+    OpportunityDoc {
+        timeline: Vec::new(),
+        ..deal.clone()
+    }
+}
+
+fn without_timeline_ticket(ticket: &TicketDoc) -> TicketDoc {
+    TicketDoc {
+        timeline: Vec::new(),
+        ..ticket.clone()
+    }
+}
+
+/// One entry of a customer's timeline, with the record it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineItem {
+    /// The kind of record (contact, lead, opportunity, ticket).
+    pub record_kind: AggregateKind,
+    /// The record's id.
+    pub record: Uuid,
+    /// The entry.
+    pub entry: TimelineEntry,
+}
+
+/// A page of a customer's timeline, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelinePage {
+    /// The entries, newest first (later instant first, then later position).
+    pub items: Vec<TimelineItem>,
+    /// Where to continue for the next page, `None` on the last page.
+    pub next: Option<TimelineCursor>,
+}
+
+/// A page of the combined timeline of a customer (merges followed), newest first: at most
+/// `limit` entries older than `before` (from the newest when `None`). Pages are stable while
+/// new entries arrive, since the cursor is an entry's instant and position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineQuery {
+    /// Any contact of the customer.
+    pub contact: ContactId,
+    /// Where the previous page ended.
+    pub before: Option<TimelineCursor>,
+    /// The most entries to return.
+    pub limit: usize,
+}
+
+impl Lookup<CustomerDoc> for TimelineQuery {
+    type Answer = TimelinePage;
+
+    fn keys(&self, found: &Found<CustomerDoc>, keys: &mut Vec<DocKey>) {
+        let group = resolve(self.contact, found, keys);
+        missing_records(&group, found, keys);
+    }
+
+    fn answer(&self, found: &Found<CustomerDoc>) -> TimelinePage {
+        let group = resolve(self.contact, found, &mut Vec::new());
+        let contacts = group
+            .members
+            .iter()
+            .map(|(id, doc)| (AggregateKind::Contact, id.0, doc.timeline.as_slice()));
+        let linked = records(&group, found);
+        let others = linked
+            .iter()
+            .map(|(key, doc)| (kind_of(key), key.id, doc.timeline()));
+        let mut items: Vec<TimelineItem> = contacts
+            .chain(others)
+            .flat_map(|(record_kind, record, timeline)| {
+                timeline
+                    .iter()
+                    .filter(|entry| self.before.is_none_or(|cursor| cursor.is_before(entry)))
+                    .map(move |entry| TimelineItem {
+                        record_kind,
+                        record,
+                        entry: *entry,
+                    })
+            })
+            .collect();
+        items.sort_by_key(|item| item.entry.newest_first());
+        let more = items.len() > self.limit;
+        items.truncate(self.limit);
+        let next = more
+            .then(|| items.last())
+            .flatten()
+            .map(|item| TimelineCursor {
+                at: item.entry.at,
+                position: item.entry.position,
+            });
+        TimelinePage { items, next }
+    }
+}
+
+fn kind_of(key: &DocKey) -> AggregateKind {
+    match key.kind {
+        super::LEAD => AggregateKind::Lead,
+        super::OPPORTUNITY => AggregateKind::Opportunity,
+        super::TICKET => AggregateKind::Ticket,
+        _ => AggregateKind::Contact,
+    }
+}
