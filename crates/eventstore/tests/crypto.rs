@@ -7,17 +7,26 @@ mod conformance;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crm_eventstore::TenantId;
 use crm_eventstore::crypto::{
-    CryptoError, DecryptionReport, MemorySubjectKeyStore, SubjectKey, SubjectKeyStore,
+    CryptoError, DecryptionReport, MemorySubjectKeyStore, SubjectId, SubjectKey, SubjectKeyStore,
     decrypt_fields, decrypt_fields_with_keys, encrypt_fields, encrypt_fields_with_key,
     erased_marker, is_erased, subjects_in,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-const TENANT: &str = "acme";
-const ADA: &str = "party-ada";
-const GRACE: &str = "party-grace";
+fn acme() -> TenantId {
+    TenantId::new("acme").expect("a valid tenant id")
+}
+
+fn ada() -> SubjectId {
+    SubjectId::new("party-ada").expect("a valid subject id")
+}
+
+fn grace() -> SubjectId {
+    SubjectId::new("party-grace").expect("a valid subject id")
+}
 
 // ---------------------------------------------------------------------------------------
 // Generators
@@ -79,10 +88,10 @@ fn key() -> SubjectKey {
     SubjectKey::generate().expect("the OS random number generator works")
 }
 
-fn keys(entries: &[(&str, Option<&SubjectKey>)]) -> BTreeMap<String, Option<SubjectKey>> {
+fn keys(entries: &[(SubjectId, Option<&SubjectKey>)]) -> BTreeMap<SubjectId, Option<SubjectKey>> {
     entries
         .iter()
-        .map(|(subject, key)| ((*subject).to_owned(), key.cloned()))
+        .map(|(subject, key)| (subject.clone(), key.cloned()))
         .collect()
 }
 
@@ -113,12 +122,12 @@ proptest! {
         let original = json!({"field": value, "kept": "in clear"});
         let mut payload = original.clone();
 
-        let encrypted = encrypt_fields_with_key(&mut payload, &["field"], TENANT, ADA, &key).unwrap();
+        let encrypted = encrypt_fields_with_key(&mut payload, &["field"], &acme(), &ada(), &key).unwrap();
         prop_assert_eq!(encrypted, vec!["/field".to_owned()]);
         prop_assert_eq!(&payload["kept"], &original["kept"]);
-        prop_assert_eq!(subjects_in(&payload).unwrap().into_iter().collect::<Vec<_>>(), vec![ADA.to_owned()]);
+        prop_assert_eq!(subjects_in(&payload).unwrap().into_iter().collect::<Vec<_>>(), vec![ada()]);
 
-        let report = decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))])).unwrap();
+        let report = decrypt_fields_with_keys(&mut payload, &acme(), &keys(&[(ada(), Some(&key))])).unwrap();
         prop_assert_eq!(report.decrypted, vec!["/field".to_owned()]);
         prop_assert!(report.erased.is_empty());
         prop_assert_eq!(payload, original);
@@ -130,13 +139,13 @@ proptest! {
         let field_names: Vec<&str> = fields.iter().map(String::as_str).collect();
         let mut payload = original.clone();
 
-        let encrypted = run(encrypt_fields(&store, TENANT, ADA, &mut payload, &field_names)).unwrap();
+        let encrypted = run(encrypt_fields(&store, &acme(), &ada(), &mut payload, &field_names)).unwrap();
         prop_assert_eq!(encrypted.len(), fields.len());
         for name in &fields {
             prop_assert!(payload[name.as_str()].get("$enc").is_some());
         }
 
-        let report = run(decrypt_fields(&store, TENANT, &mut payload)).unwrap();
+        let report = run(decrypt_fields(&store, &acme(), &mut payload)).unwrap();
         prop_assert_eq!(report.decrypted.len(), fields.len());
         prop_assert_eq!(payload, original);
     }
@@ -146,10 +155,10 @@ proptest! {
         let store = MemorySubjectKeyStore::new();
         let field_names: Vec<&str> = fields.iter().map(String::as_str).collect();
         let mut payload = original.clone();
-        run(encrypt_fields(&store, TENANT, ADA, &mut payload, &field_names)).unwrap();
+        run(encrypt_fields(&store, &acme(), &ada(), &mut payload, &field_names)).unwrap();
 
-        run(store.shred(TENANT, ADA)).unwrap();
-        let report = run(decrypt_fields(&store, TENANT, &mut payload)).unwrap();
+        run(store.shred(&acme(), &ada())).unwrap();
+        let report = run(decrypt_fields(&store, &acme(), &mut payload)).unwrap();
 
         prop_assert!(report.decrypted.is_empty());
         prop_assert_eq!(report.erased.len(), fields.len());
@@ -160,7 +169,7 @@ proptest! {
                 prop_assert_eq!(&payload[name.as_str()], value);
             }
         }
-        let refused = run(encrypt_fields(&store, TENANT, ADA, &mut original.clone(), &field_names));
+        let refused = run(encrypt_fields(&store, &acme(), &ada(), &mut original.clone(), &field_names));
         // Only a payload with something personal in it needs (and is refused) a key.
         let is_shredded_error = matches!(refused, Err(CryptoError::SubjectShredded { .. }));
         prop_assert_eq!(is_shredded_error, !fields.is_empty());
@@ -170,12 +179,12 @@ proptest! {
     fn a_ciphertext_moved_to_another_field_fails_authentication(value in any_json()) {
         let key = key();
         let mut payload = json!({"name": value.clone(), "note": value});
-        encrypt_fields_with_key(&mut payload, &["name", "note"], TENANT, ADA, &key).unwrap();
+        encrypt_fields_with_key(&mut payload, &["name", "note"], &acme(), &ada(), &key).unwrap();
         let name = payload["name"].clone();
         payload["note"] = name;
         let before = payload.clone();
 
-        let error = decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))])).unwrap_err();
+        let error = decrypt_fields_with_keys(&mut payload, &acme(), &keys(&[(ada(), Some(&key))])).unwrap_err();
 
         let is_tampered_note = matches!(&error, CryptoError::Tampered { path, .. } if path == "/note");
         prop_assert!(is_tampered_note, "{:?}", error);
@@ -187,17 +196,17 @@ proptest! {
         // Even under the very same key, the subject bound into the ciphertext must match.
         let shared = key();
         let mut payload = json!({"name": value});
-        encrypt_fields_with_key(&mut payload, &["name"], TENANT, ADA, &shared).unwrap();
-        payload["name"]["subject"] = json!(GRACE);
+        encrypt_fields_with_key(&mut payload, &["name"], &acme(), &ada(), &shared).unwrap();
+        payload["name"]["subject"] = json!("party-grace");
 
         let error = decrypt_fields_with_keys(
             &mut payload,
-            TENANT,
-            &keys(&[(ADA, Some(&shared)), (GRACE, Some(&shared))]),
+            &acme(),
+            &keys(&[(ada(), Some(&shared)), (grace(), Some(&shared))]),
         )
         .unwrap_err();
 
-        let is_tampered = matches!(&error, CryptoError::Tampered { subject, .. } if subject == GRACE);
+        let is_tampered = matches!(&error, CryptoError::Tampered { subject, .. } if *subject == grace());
         prop_assert!(is_tampered, "{:?}", error);
     }
 }
@@ -210,8 +219,8 @@ fn floats_come_back_bit_for_bit() {
     let original = json!({"amount": -7.075_818_536_728_049e-236, "rate": 0.1});
     let mut payload = original.clone();
 
-    encrypt_fields_with_key(&mut payload, &["amount", "rate"], TENANT, ADA, &key).unwrap();
-    decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))])).unwrap();
+    encrypt_fields_with_key(&mut payload, &["amount", "rate"], &acme(), &ada(), &key).unwrap();
+    decrypt_fields_with_keys(&mut payload, &acme(), &keys(&[(ada(), Some(&key))])).unwrap();
 
     assert_eq!(payload, original);
 }
@@ -224,8 +233,8 @@ fn fields_are_named_by_json_pointer_or_top_level_name() {
     let encrypted = encrypt_fields_with_key(
         &mut payload,
         &["name", "/contact/email", "/contact/phones/1"],
-        TENANT,
-        ADA,
+        &acme(),
+        &ada(),
         &key,
     )
     .unwrap();
@@ -234,7 +243,7 @@ fn fields_are_named_by_json_pointer_or_top_level_name() {
     assert_eq!(payload["contact"]["phones"][0], "+442079460000");
     assert_eq!(payload["source"], "web_form");
     let report =
-        decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))])).unwrap();
+        decrypt_fields_with_keys(&mut payload, &acme(), &keys(&[(ada(), Some(&key))])).unwrap();
     assert_eq!(
         report.decrypted,
         ["/contact/email", "/contact/phones/1", "/name"]
@@ -249,10 +258,10 @@ fn member_names_with_slashes_and_tildes_are_escaped_into_pointers() {
     let mut payload = original.clone();
 
     let encrypted =
-        encrypt_fields_with_key(&mut payload, &["a/b", "/c~0d"], TENANT, ADA, &key).unwrap();
+        encrypt_fields_with_key(&mut payload, &["a/b", "/c~0d"], &acme(), &ada(), &key).unwrap();
 
     assert_eq!(encrypted, ["/a~1b", "/c~0d"]);
-    decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))])).unwrap();
+    decrypt_fields_with_keys(&mut payload, &acme(), &keys(&[(ada(), Some(&key))])).unwrap();
     assert_eq!(payload, original);
 }
 
@@ -261,9 +270,14 @@ fn an_absent_personal_field_is_skipped() {
     let key = key();
     let mut payload = json!({"name": "Ada Lovelace"});
 
-    let encrypted =
-        encrypt_fields_with_key(&mut payload, &["name", "/contact/email"], TENANT, ADA, &key)
-            .unwrap();
+    let encrypted = encrypt_fields_with_key(
+        &mut payload,
+        &["name", "/contact/email"],
+        &acme(),
+        &ada(),
+        &key,
+    )
+    .unwrap();
 
     assert_eq!(encrypted, ["/name"]);
     assert!(payload.get("contact").is_none());
@@ -273,7 +287,7 @@ fn an_absent_personal_field_is_skipped() {
 fn the_plaintext_appears_nowhere_in_the_stored_payload() {
     let key = key();
     let mut payload = lead_captured();
-    encrypt_fields_with_key(&mut payload, &["name", "contact"], TENANT, ADA, &key).unwrap();
+    encrypt_fields_with_key(&mut payload, &["name", "contact"], &acme(), &ada(), &key).unwrap();
 
     let stored = serde_json::to_string(&payload).unwrap();
 
@@ -288,8 +302,8 @@ fn each_field_gets_its_own_nonce() {
     let key = key();
     let mut first = json!({"a": "same", "b": "same"});
     let mut second = json!({"a": "same", "b": "same"});
-    encrypt_fields_with_key(&mut first, &["a", "b"], TENANT, ADA, &key).unwrap();
-    encrypt_fields_with_key(&mut second, &["a", "b"], TENANT, ADA, &key).unwrap();
+    encrypt_fields_with_key(&mut first, &["a", "b"], &acme(), &ada(), &key).unwrap();
+    encrypt_fields_with_key(&mut second, &["a", "b"], &acme(), &ada(), &key).unwrap();
 
     let nonces = [&first["a"], &first["b"], &second["a"], &second["b"]]
         .map(|envelope| envelope["nonce"].as_str().unwrap().to_owned());
@@ -309,13 +323,13 @@ fn each_field_gets_its_own_nonce() {
 fn the_envelope_is_small_and_self_describing() {
     let key = key();
     let mut payload = json!({"name": "Ada"});
-    encrypt_fields_with_key(&mut payload, &["name"], TENANT, ADA, &key).unwrap();
+    encrypt_fields_with_key(&mut payload, &["name"], &acme(), &ada(), &key).unwrap();
 
     let envelope = payload["name"].as_object().unwrap();
 
     assert_eq!(envelope.len(), 4);
     assert_eq!(envelope["$enc"], "xc20p1");
-    assert_eq!(envelope["subject"], ADA);
+    assert_eq!(envelope["subject"], "party-ada");
     // 24-byte nonce; 5 bytes of `"Ada"` plus a 16-byte tag.
     assert_eq!(envelope["nonce"].as_str().unwrap().len(), 32);
     assert_eq!(envelope["ct"].as_str().unwrap().len(), 28);
@@ -329,7 +343,14 @@ fn the_envelope_is_small_and_self_describing() {
 fn an_altered_ciphertext_fails_authentication_and_leaves_the_payload_unchanged() {
     let key = key();
     let mut payload = lead_captured();
-    encrypt_fields_with_key(&mut payload, &["name", "/contact/email"], TENANT, ADA, &key).unwrap();
+    encrypt_fields_with_key(
+        &mut payload,
+        &["name", "/contact/email"],
+        &acme(),
+        &ada(),
+        &key,
+    )
+    .unwrap();
     let ciphertext = payload["name"]["ct"].as_str().unwrap();
     let flipped = if ciphertext.starts_with('A') {
         "B"
@@ -340,10 +361,10 @@ fn an_altered_ciphertext_fails_authentication_and_leaves_the_payload_unchanged()
     let before = payload.clone();
 
     let error =
-        decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))])).unwrap_err();
+        decrypt_fields_with_keys(&mut payload, &acme(), &keys(&[(ada(), Some(&key))])).unwrap_err();
 
     assert!(
-        matches!(&error, CryptoError::Tampered { path, subject } if path == "/name" && subject == ADA),
+        matches!(&error, CryptoError::Tampered { path, subject } if path == "/name" && *subject == ada()),
         "{error:?}"
     );
     assert_eq!(payload, before);
@@ -353,10 +374,14 @@ fn an_altered_ciphertext_fails_authentication_and_leaves_the_payload_unchanged()
 fn a_payload_read_under_another_tenant_fails_authentication() {
     let key = key();
     let mut payload = json!({"name": "Ada"});
-    encrypt_fields_with_key(&mut payload, &["name"], TENANT, ADA, &key).unwrap();
+    encrypt_fields_with_key(&mut payload, &["name"], &acme(), &ada(), &key).unwrap();
 
-    let error =
-        decrypt_fields_with_keys(&mut payload, "globex", &keys(&[(ADA, Some(&key))])).unwrap_err();
+    let error = decrypt_fields_with_keys(
+        &mut payload,
+        &TenantId::new("globex").unwrap(),
+        &keys(&[(ada(), Some(&key))]),
+    )
+    .unwrap_err();
 
     assert!(matches!(error, CryptoError::Tampered { .. }), "{error:?}");
 }
@@ -365,11 +390,11 @@ fn a_payload_read_under_another_tenant_fails_authentication() {
 fn a_ciphertext_moved_into_another_event_shape_fails_authentication() {
     let key = key();
     let mut payload = json!({"contact": {"email": "ada@example.org"}});
-    encrypt_fields_with_key(&mut payload, &["/contact/email"], TENANT, ADA, &key).unwrap();
+    encrypt_fields_with_key(&mut payload, &["/contact/email"], &acme(), &ada(), &key).unwrap();
     let mut moved = json!({"email": payload["contact"]["email"].clone()});
 
     let error =
-        decrypt_fields_with_keys(&mut moved, TENANT, &keys(&[(ADA, Some(&key))])).unwrap_err();
+        decrypt_fields_with_keys(&mut moved, &acme(), &keys(&[(ada(), Some(&key))])).unwrap_err();
 
     assert!(
         matches!(&error, CryptoError::Tampered { path, .. } if path == "/email"),
@@ -381,7 +406,7 @@ fn a_ciphertext_moved_into_another_event_shape_fails_authentication() {
 fn malformed_envelopes_are_reported_with_their_place() {
     let key = key();
     let mut good = json!({"name": "Ada"});
-    encrypt_fields_with_key(&mut good, &["name"], TENANT, ADA, &key).unwrap();
+    encrypt_fields_with_key(&mut good, &["name"], &acme(), &ada(), &key).unwrap();
     let envelope = good["name"].clone();
     let with = |member: &str, value: Value| {
         let mut broken = envelope.clone();
@@ -401,7 +426,7 @@ fn malformed_envelopes_are_reported_with_their_place() {
         json!({"outer": [without_ct]}),
     ] {
         let before = payload.clone();
-        let error = decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))]))
+        let error = decrypt_fields_with_keys(&mut payload, &acme(), &keys(&[(ada(), Some(&key))]))
             .unwrap_err();
         assert!(
             matches!(&error, CryptoError::MalformedEnvelope { path, .. } if path == "/outer/0"),
@@ -415,12 +440,12 @@ fn malformed_envelopes_are_reported_with_their_place() {
 fn a_subject_missing_from_the_keys_given_is_not_an_erasure() {
     let key = key();
     let mut payload = json!({"name": "Ada"});
-    encrypt_fields_with_key(&mut payload, &["name"], TENANT, ADA, &key).unwrap();
+    encrypt_fields_with_key(&mut payload, &["name"], &acme(), &ada(), &key).unwrap();
 
-    let error = decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[])).unwrap_err();
+    let error = decrypt_fields_with_keys(&mut payload, &acme(), &keys(&[])).unwrap_err();
 
     assert!(
-        matches!(&error, CryptoError::KeyNotFound { subject, .. } if subject == ADA),
+        matches!(&error, CryptoError::KeyNotFound { subject, .. } if *subject == ada()),
         "{error:?}"
     );
 }
@@ -429,9 +454,9 @@ fn a_subject_missing_from_the_keys_given_is_not_an_erasure() {
 async fn a_payload_whose_subject_the_store_never_saw_is_an_error_not_an_erasure() {
     let store = MemorySubjectKeyStore::new();
     let mut payload = json!({"name": "Ada"});
-    encrypt_fields_with_key(&mut payload, &["name"], TENANT, ADA, &key()).unwrap();
+    encrypt_fields_with_key(&mut payload, &["name"], &acme(), &ada(), &key()).unwrap();
 
-    let error = decrypt_fields(&store, TENANT, &mut payload)
+    let error = decrypt_fields(&store, &acme(), &mut payload)
         .await
         .unwrap_err();
 
@@ -453,13 +478,13 @@ async fn shredding_one_subject_erases_only_their_fields() {
         "merged_into": {"name": "Grace Hopper", "email": "grace@example.org"},
         "reason": "same person",
     });
-    encrypt_fields(&store, TENANT, ADA, &mut payload, &["/merged_from"])
+    encrypt_fields(&store, &acme(), &ada(), &mut payload, &["/merged_from"])
         .await
         .unwrap();
     encrypt_fields(
         &store,
-        TENANT,
-        GRACE,
+        &acme(),
+        &grace(),
         &mut payload,
         &["/merged_into/name", "/merged_into/email"],
     )
@@ -470,11 +495,11 @@ async fn shredding_one_subject_erases_only_their_fields() {
             .unwrap()
             .into_iter()
             .collect::<Vec<_>>(),
-        [ADA, GRACE]
+        [ada(), grace()]
     );
 
-    store.shred(TENANT, ADA).await.unwrap();
-    let report = decrypt_fields(&store, TENANT, &mut payload).await.unwrap();
+    store.shred(&acme(), &ada()).await.unwrap();
+    let report = decrypt_fields(&store, &acme(), &mut payload).await.unwrap();
 
     assert_eq!(
         report,
@@ -502,16 +527,16 @@ async fn an_erased_field_is_told_apart_from_a_missing_or_empty_one() {
     let mut payload = json!({"name": "Ada", "email": "", "phone": null});
     encrypt_fields(
         &store,
-        TENANT,
-        ADA,
+        &acme(),
+        &ada(),
         &mut payload,
         &["name", "email", "phone", "company"],
     )
     .await
     .unwrap();
-    store.shred(TENANT, ADA).await.unwrap();
+    store.shred(&acme(), &ada()).await.unwrap();
 
-    decrypt_fields(&store, TENANT, &mut payload).await.unwrap();
+    decrypt_fields(&store, &acme(), &mut payload).await.unwrap();
 
     assert!(is_erased(&payload["name"]));
     assert!(is_erased(&payload["email"]));
@@ -526,13 +551,13 @@ async fn an_erased_field_is_told_apart_from_a_missing_or_empty_one() {
 async fn a_shredded_person_cannot_come_back_through_a_later_event() {
     let store = MemorySubjectKeyStore::new();
     let mut first = lead_captured();
-    encrypt_fields(&store, TENANT, ADA, &mut first, &["name"])
+    encrypt_fields(&store, &acme(), &ada(), &mut first, &["name"])
         .await
         .unwrap();
-    store.shred(TENANT, ADA).await.unwrap();
+    store.shred(&acme(), &ada()).await.unwrap();
 
     let mut later = lead_captured();
-    let error = encrypt_fields(&store, TENANT, ADA, &mut later, &["name"])
+    let error = encrypt_fields(&store, &acme(), &ada(), &mut later, &["name"])
         .await
         .unwrap_err();
 
@@ -548,12 +573,12 @@ async fn an_event_without_personal_fields_needs_no_key_even_after_shredding() {
     let store = MemorySubjectKeyStore::new();
     let mut status_changed = json!({"status": "closed"});
 
-    let before_any_key = encrypt_fields(&store, TENANT, ADA, &mut status_changed, &["name"])
+    let before_any_key = encrypt_fields(&store, &acme(), &ada(), &mut status_changed, &["name"])
         .await
         .unwrap();
-    let no_key = store.decryption_key(TENANT, ADA).await.unwrap_err();
-    store.shred(TENANT, ADA).await.unwrap();
-    let after_shredding = encrypt_fields(&store, TENANT, ADA, &mut status_changed, &["name"])
+    let no_key = store.decryption_key(&acme(), &ada()).await.unwrap_err();
+    store.shred(&acme(), &ada()).await.unwrap();
+    let after_shredding = encrypt_fields(&store, &acme(), &ada(), &mut status_changed, &["name"])
         .await
         .unwrap();
 
@@ -580,7 +605,8 @@ fn invalid_fields_are_refused_and_the_payload_is_left_unchanged() {
         &["/contact/email", "/contact"],
     ] {
         let mut payload = lead_captured();
-        let error = encrypt_fields_with_key(&mut payload, fields, TENANT, ADA, &key).unwrap_err();
+        let error =
+            encrypt_fields_with_key(&mut payload, fields, &acme(), &ada(), &key).unwrap_err();
         assert!(
             matches!(error, CryptoError::InvalidField { .. }),
             "{fields:?}: {error:?}"
@@ -595,11 +621,11 @@ fn the_same_field_named_twice_is_encrypted_once() {
     let mut payload = json!({"name": "Ada"});
 
     let encrypted =
-        encrypt_fields_with_key(&mut payload, &["name", "/name"], TENANT, ADA, &key).unwrap();
+        encrypt_fields_with_key(&mut payload, &["name", "/name"], &acme(), &ada(), &key).unwrap();
 
     assert_eq!(encrypted, ["/name"]);
     let report =
-        decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))])).unwrap();
+        decrypt_fields_with_keys(&mut payload, &acme(), &keys(&[(ada(), Some(&key))])).unwrap();
     assert_eq!(report.decrypted, ["/name"]);
     assert_eq!(payload, json!({"name": "Ada"}));
 }
@@ -613,7 +639,7 @@ fn plaintext_that_looks_like_an_envelope_or_marker_is_refused() {
     ] {
         let mut attempt = payload.clone();
         let error =
-            encrypt_fields_with_key(&mut attempt, &["name"], TENANT, ADA, &key).unwrap_err();
+            encrypt_fields_with_key(&mut attempt, &["name"], &acme(), &ada(), &key).unwrap_err();
         assert!(
             matches!(error, CryptoError::ReservedMember { .. }),
             "{error:?}"
@@ -628,8 +654,8 @@ fn reserved_names_inside_a_field_being_encrypted_are_fine() {
     let original = json!({"note": {"$erased": true, "$enc": "anything"}});
     let mut payload = original.clone();
 
-    encrypt_fields_with_key(&mut payload, &["note"], TENANT, ADA, &key).unwrap();
-    decrypt_fields_with_keys(&mut payload, TENANT, &keys(&[(ADA, Some(&key))])).unwrap();
+    encrypt_fields_with_key(&mut payload, &["note"], &acme(), &ada(), &key).unwrap();
+    decrypt_fields_with_keys(&mut payload, &acme(), &keys(&[(ada(), Some(&key))])).unwrap();
 
     assert_eq!(payload, original);
 }
@@ -638,11 +664,11 @@ fn reserved_names_inside_a_field_being_encrypted_are_fine() {
 fn a_field_inside_an_existing_envelope_is_refused() {
     let key = key();
     let mut payload = json!({"name": "Ada"});
-    encrypt_fields_with_key(&mut payload, &["name"], TENANT, ADA, &key).unwrap();
+    encrypt_fields_with_key(&mut payload, &["name"], &acme(), &ada(), &key).unwrap();
     let before = payload.clone();
 
     let error =
-        encrypt_fields_with_key(&mut payload, &["/name/ct"], TENANT, GRACE, &key).unwrap_err();
+        encrypt_fields_with_key(&mut payload, &["/name/ct"], &acme(), &grace(), &key).unwrap_err();
 
     assert!(
         matches!(error, CryptoError::InvalidField { .. }),
@@ -656,12 +682,12 @@ fn a_field_holding_another_envelope_is_refused() {
     // Decryption opens one layer: a nested envelope would reach the reader still sealed.
     let key = key();
     let mut payload = json!({"merged": {"from": "Ada", "into": "Grace"}});
-    encrypt_fields_with_key(&mut payload, &["/merged/from"], TENANT, ADA, &key).unwrap();
+    encrypt_fields_with_key(&mut payload, &["/merged/from"], &acme(), &ada(), &key).unwrap();
     let before = payload.clone();
 
     for field in ["merged", "/merged/from"] {
         let error =
-            encrypt_fields_with_key(&mut payload, &[field], TENANT, GRACE, &key).unwrap_err();
+            encrypt_fields_with_key(&mut payload, &[field], &acme(), &grace(), &key).unwrap_err();
         assert!(
             matches!(error, CryptoError::InvalidField { .. }),
             "{error:?}"

@@ -1,9 +1,11 @@
 //! Crypto-shredding against a real PostgreSQL: the key store's contract, and a `pg_dump` of
-//! the database after a shredding that finds no erased plaintext and no erased key.
+//! the event store's database after a shredding that finds no erased plaintext and no erased
+//! key, while the events and their hash chains are untouched.
 //!
-//! Needs `DATABASE_URL` (run `source scripts/postgres-env` first). Each test makes its own
-//! fresh database and drops it at the end. Without a reachable server the tests fail with a
-//! message saying so: they never skip.
+//! Needs `DATABASE_URL` (run `source scripts/postgres-env` first). Each test gets a fresh
+//! database migrated by the event store itself ([`PostgresStore::connect`]), and the key store
+//! connects with the application role's grants only, as in production. Without a reachable
+//! server the tests fail with a message saying so: they never skip.
 
 #[path = "crypto/conformance.rs"]
 mod conformance;
@@ -14,72 +16,148 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use crm_eventstore::crypto::{
-    CryptoError, PostgresSubjectKeyStore, SubjectKeyStore, decrypt_fields, encrypt_fields,
-    is_erased,
+    CryptoError, PostgresSubjectKeyStore, SubjectId, SubjectKeyStore, decrypt_fields,
+    encrypt_fields, is_erased,
+};
+use crm_eventstore::postgres::APP_ROLE;
+use crm_eventstore::{
+    EventStore, ExpectedVersion, NewEvent, PostgresConfig, PostgresStore, StreamId, StreamRead,
+    TenantId,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 use uuid::Uuid;
 
-const TENANT: &str = "acme";
-const ADA: &str = "party-ada";
-const GRACE: &str = "party-grace";
+fn acme() -> TenantId {
+    TenantId::new("acme").expect("a valid tenant id")
+}
 
-/// The event store's migration 0002, which makes the key tables and grants the application
-/// role what the key store needs. Applied by hand, after making the role as 0001 does, until
-/// the crate's migration runner lands; then the tests run the migrations.
-const KEY_TABLES: &str = include_str!("../migrations/0002_subject_keys.sql");
+fn ada() -> SubjectId {
+    SubjectId::new("party-ada").expect("a valid subject id")
+}
 
-/// The application role of migration 0001, made the way 0001 makes it.
-const APP_ROLE: &str = "
-    DO $$
-    BEGIN
-        CREATE ROLE crm_eventstore_app NOLOGIN;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN
-        NULL;
-    END
-    $$;";
+fn grace() -> SubjectId {
+    SubjectId::new("party-grace").expect("a valid subject id")
+}
 
-/// A stand-in for the event store's events table, with a per-stream hash chain over the
-/// stored payload text, until the store's append API lands.
-const EVENTS_TABLE: &str = "
-    CREATE TABLE crypto_test_events (
-        position bigserial PRIMARY KEY,
-        tenant_id text NOT NULL,
-        stream_id text NOT NULL,
-        payload jsonb NOT NULL,
-        hash bytea NOT NULL
-    );";
+fn stream(name: &str) -> StreamId {
+    StreamId::new(name).expect("a valid stream id")
+}
 
 // ---------------------------------------------------------------------------------------
-// A fresh database per test
+// Harness: a migrated database, a key store as the application role, and pg_dump
 // ---------------------------------------------------------------------------------------
 
-fn server_config() -> Config {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+fn server_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
         panic!(
             "DATABASE_URL is not set: run `source scripts/postgres-env` first; \
              the PostgreSQL tests fail rather than skip"
         )
-    });
-    url.parse()
-        .unwrap_or_else(|error| panic!("DATABASE_URL is not a connection string ({error}): {url}"))
+    })
 }
 
-async fn connect(config: &Config) -> Client {
-    let (client, connection) = config.connect(NoTls).await.unwrap_or_else(|error| {
-        panic!("cannot connect to PostgreSQL at DATABASE_URL ({error}); is it running?")
-    });
+async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|error| {
+            panic!("cannot connect to PostgreSQL at DATABASE_URL ({error}); is it running?")
+        });
     tokio::spawn(connection);
     client
 }
 
-fn pool(config: &Config) -> Pool {
+/// `url` with its database replaced by `dbname`, in libpq's key=value form or as a URL.
+fn with_dbname(url: &str, dbname: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let host = authority.split('/').next().unwrap_or(authority);
+            let query = if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{query}")
+            };
+            format!("{scheme}://{host}/{dbname}{query}")
+        }
+        // libpq and tokio-postgres take the last value of a repeated key.
+        None => format!("{url} dbname={dbname}"),
+    }
+}
+
+/// A database that exists for one test, dropped (best effort) when the test ends.
+struct TestDatabase {
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create() -> Self {
+        let name = format!("crm_crypto_test_{}", Uuid::now_v7().simple());
+        connect(&server_url())
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("DATABASE_URL's role must be allowed to CREATE DATABASE");
+        let url = with_dbname(&server_url(), &name);
+        Self { name, url }
+    }
+
+    /// A connection as the owner, for setting up and inspecting.
+    async fn client(&self) -> Client {
+        connect(&self.url).await
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (server_url(), self.name.clone());
+        // Drop cannot await and runs inside the test's runtime: a thread with its own.
+        let dropping = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok((client, connection)) = tokio_postgres::connect(&server, NoTls).await {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        });
+        let _ = dropping.join();
+    }
+}
+
+/// A fresh database migrated by the event store, with the store and a key store on it.
+async fn migrated() -> (TestDatabase, PostgresStore, PostgresSubjectKeyStore) {
+    let database = TestDatabase::create().await;
+    let store = PostgresStore::connect(PostgresConfig::new(database.url.clone()).with_pool_size(4))
+        .await
+        .expect("the event store connects and migrates a fresh database");
+    let keys = PostgresSubjectKeyStore::new(app_pool(&database));
+    (database, store, keys)
+}
+
+fn connection_config(database: &TestDatabase) -> Config {
+    database
+        .url
+        .parse()
+        .expect("DATABASE_URL with a database name is a valid connection string")
+}
+
+/// A pool that connects as the owner but acts with only the application role's rights.
+fn app_pool(database: &TestDatabase) -> Pool {
+    let mut config = connection_config(database);
+    config.options(format!("-c role={APP_ROLE}"));
     let manager = Manager::from_config(
-        config.clone(),
+        config,
         NoTls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -91,138 +169,35 @@ fn pool(config: &Config) -> Pool {
         .expect("a pool without timeouts needs no runtime to build")
 }
 
-struct TestDatabase {
-    name: String,
-    /// The owner's connection settings, for setting up and inspecting.
-    config: Config,
-    /// The application role's connection settings, for the key store.
-    app_config: Config,
-    pool: Pool,
-}
-
-impl TestDatabase {
-    async fn create() -> Self {
-        let server = server_config();
-        let name = format!("crm_crypto_test_{}", Uuid::now_v7().simple());
-        connect(&server)
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("DATABASE_URL's role must be allowed to CREATE DATABASE");
-        let mut config = server;
-        config.dbname(&name);
-        connect(&config)
-            .await
-            .batch_execute(&format!("{APP_ROLE}{KEY_TABLES}{EVENTS_TABLE}"))
-            .await
-            .expect("the test tables are created");
-        // The key store runs with the application role's grants only, as in production.
-        let mut app_config = config.clone();
-        app_config.options("-c role=crm_eventstore_app");
-        let pool = pool(&app_config);
-        Self {
-            name,
-            config,
-            app_config,
-            pool,
-        }
+/// A plain-text `pg_dump` of the whole database, schema and data.
+fn dump(database: &TestDatabase) -> String {
+    let config = connection_config(database);
+    let mut command = Command::new("pg_dump");
+    command.args(["--no-owner", "--no-privileges", "--dbname", &database.name]);
+    if let Some(host) = config.get_hosts().first() {
+        match host {
+            Host::Tcp(name) => command.args(["--host", name]),
+            Host::Unix(path) => command.arg("--host").arg(path),
+        };
     }
-
-    fn key_store(&self) -> PostgresSubjectKeyStore {
-        PostgresSubjectKeyStore::new(self.pool.clone())
+    if let Some(port) = config.get_ports().first() {
+        command.args(["--port", &port.to_string()]);
     }
-
-    async fn client(&self) -> Client {
-        connect(&self.config).await
+    if let Some(user) = config.get_user() {
+        command.args(["--username", user]);
     }
-
-    /// A plain-text `pg_dump` of the whole database, schema and data.
-    fn dump(&self) -> String {
-        let mut command = Command::new("pg_dump");
-        command.args(["--no-owner", "--no-privileges", "--dbname", &self.name]);
-        if let Some(host) = self.config.get_hosts().first() {
-            match host {
-                Host::Tcp(name) => command.args(["--host", name]),
-                Host::Unix(path) => command.arg("--host").arg(path),
-            };
-        }
-        if let Some(port) = self.config.get_ports().first() {
-            command.args(["--port", &port.to_string()]);
-        }
-        if let Some(user) = self.config.get_user() {
-            command.args(["--username", user]);
-        }
-        if let Some(password) = self.config.get_password() {
-            command.env("PGPASSWORD", String::from_utf8_lossy(password).as_ref());
-        }
-        let output = command
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run pg_dump ({error}); is it installed?"));
-        assert!(
-            output.status.success(),
-            "pg_dump failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("a plain-text dump of UTF-8 data is UTF-8")
+    if let Some(password) = config.get_password() {
+        command.env("PGPASSWORD", String::from_utf8_lossy(password).as_ref());
     }
-
-    async fn drop(self) {
-        self.pool.close();
-        connect(&server_config())
-            .await
-            .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
-            .await
-            .expect("the test database is dropped");
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Events in the stand-in table
-// ---------------------------------------------------------------------------------------
-
-/// Appends an event whose hash chains the stream's previous hash with the stored payload.
-async fn append(client: &Client, stream: &str, payload: &Value) {
-    client
-        .execute(
-            "INSERT INTO crypto_test_events (tenant_id, stream_id, payload, hash)
-             SELECT $1, $2, $3::jsonb, sha256(
-                 coalesce((SELECT hash FROM crypto_test_events WHERE stream_id = $2
-                           ORDER BY position DESC LIMIT 1), ''::bytea)
-                 || convert_to($3::jsonb::text, 'UTF8'))",
-            &[&TENANT, &stream, payload],
-        )
-        .await
-        .expect("the event is appended");
-}
-
-/// Every event in order, with its stored hash and whether the stream's chain still
-/// verifies up to it.
-async fn events_with_verified_chain(client: &Client) -> Vec<(String, Value, Vec<u8>)> {
-    let rows = client
-        .query(
-            "SELECT stream_id, payload, payload::text, hash FROM crypto_test_events ORDER BY position",
-            &[],
-        )
-        .await
-        .expect("the events are read");
-    let mut previous: std::collections::HashMap<String, Vec<u8>> = std::collections::HashMap::new();
-    rows.iter()
-        .map(|row| {
-            let stream: String = row.get(0);
-            let text: String = row.get(2);
-            let hash: Vec<u8> = row.get(3);
-            let mut hasher = Sha256::new();
-            hasher.update(previous.get(&stream).map_or(&[][..], Vec::as_slice));
-            hasher.update(text.as_bytes());
-            assert_eq!(
-                hasher.finalize().as_slice(),
-                hash,
-                "hash chain of {stream} broken"
-            );
-            previous.insert(stream.clone(), hash.clone());
-            (stream, row.get(1), hash)
-        })
-        .collect()
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run pg_dump ({error}); is it installed?"));
+    assert!(
+        output.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("a plain-text dump of UTF-8 data is UTF-8")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -234,28 +209,19 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// Tests
+// The key store
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgres_key_store_keeps_the_key_store_contract() {
-    let database = TestDatabase::create().await;
+    let (database, _store, keys) = migrated().await;
 
-    let role: String = database
-        .pool
-        .get()
+    conformance::run_all(Arc::new(keys)).await;
+
+    // decryption_key cannot see a key row left behind for a shredded subject: count them.
+    let keys_of_shredded: i64 = database
+        .client()
         .await
-        .unwrap()
-        .query_one("SELECT current_user::text", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(role, "crm_eventstore_app");
-
-    conformance::run_all(Arc::new(database.key_store())).await;
-
-    let client = database.client().await;
-    let keys_of_shredded: i64 = client
         .query_one(
             "SELECT count(*) FROM subject_keys JOIN shredded_subjects USING (tenant_id, subject_id)",
             &[],
@@ -264,43 +230,55 @@ async fn the_postgres_key_store_keeps_the_key_store_contract() {
         .unwrap()
         .get(0);
     assert_eq!(keys_of_shredded, 0, "a shredded subject kept a key row");
-    database.drop().await;
+}
+
+#[tokio::test]
+async fn the_key_store_needs_no_more_than_the_application_role() {
+    let (database, _store, keys) = migrated().await;
+
+    let role: String = app_pool(&database)
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    keys.encryption_key(&acme(), &ada()).await.unwrap();
+    keys.shred(&acme(), &ada()).await.unwrap();
+
+    assert_eq!(role, APP_ROLE);
+    assert_eq!(keys.decryption_key(&acme(), &ada()).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn keys_are_kept_in_the_database_not_in_the_store_value() {
-    let database = TestDatabase::create().await;
-    let key = database
-        .key_store()
-        .encryption_key(TENANT, ADA)
-        .await
-        .unwrap();
+    let (database, _store, keys) = migrated().await;
+    let key = keys.encryption_key(&acme(), &ada()).await.unwrap();
 
-    let another_store = PostgresSubjectKeyStore::new(pool(&database.app_config));
+    let another_store = PostgresSubjectKeyStore::new(app_pool(&database));
     let stored: Vec<u8> = database
         .client()
         .await
         .query_one(
             "SELECT key FROM subject_keys WHERE tenant_id = $1 AND subject_id = $2",
-            &[&TENANT, &ADA],
+            &[&"acme", &"party-ada"],
         )
         .await
         .unwrap()
         .get(0);
 
     assert_eq!(
-        another_store.decryption_key(TENANT, ADA).await.unwrap(),
+        another_store.decryption_key(&acme(), &ada()).await.unwrap(),
         Some(key.clone())
     );
     assert_eq!(stored, key.expose_bytes());
-    database.drop().await;
 }
 
 #[tokio::test]
 async fn a_corrupt_stored_key_is_reported_not_used() {
-    let database = TestDatabase::create().await;
-    let store = database.key_store();
-    store.encryption_key(TENANT, ADA).await.unwrap();
+    let (database, _store, keys) = migrated().await;
+    keys.encryption_key(&acme(), &ada()).await.unwrap();
     database
         .client()
         .await
@@ -308,8 +286,8 @@ async fn a_corrupt_stored_key_is_reported_not_used() {
         .await
         .unwrap();
 
-    let read = store.decryption_key(TENANT, ADA).await.unwrap_err();
-    let used = store.encryption_key(TENANT, ADA).await.unwrap_err();
+    let read = keys.decryption_key(&acme(), &ada()).await.unwrap_err();
+    let used = keys.encryption_key(&acme(), &ada()).await.unwrap_err();
 
     assert!(
         matches!(read, CryptoError::CorruptKey { length: 2, .. }),
@@ -319,61 +297,78 @@ async fn a_corrupt_stored_key_is_reported_not_used() {
         matches!(used, CryptoError::CorruptKey { length: 2, .. }),
         "{used:?}"
     );
-    database.drop().await;
 }
 
 #[tokio::test]
 async fn a_database_without_the_key_tables_is_a_storage_error() {
-    let database = TestDatabase::create().await;
+    let (database, _store, keys) = migrated().await;
     database
         .client()
         .await
         .batch_execute("DROP TABLE subject_keys")
         .await
         .unwrap();
-    let store = database.key_store();
 
-    let error = store.encryption_key(TENANT, ADA).await.unwrap_err();
+    let error = keys.encryption_key(&acme(), &ada()).await.unwrap_err();
 
     assert!(matches!(error, CryptoError::Storage { .. }), "{error:?}");
     assert!(std::error::Error::source(&error).is_some());
-    database.drop().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Shredding, seen in a dump
+// ---------------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn after_shredding_a_dump_holds_neither_the_erased_plaintext_nor_the_key() {
-    let database = TestDatabase::create().await;
-    let store = database.key_store();
-    let client = database.client().await;
-    let ada_fields = [
+    let (database, store, keys) = migrated().await;
+    let ada_events = [
         (
-            "lead-ada",
             json!({"name": "Ada Lovelace", "email": "ada.lovelace@example.org", "source": "spring_campaign_web_form"}),
             &["name", "email"][..],
         ),
         (
-            "lead-ada",
             json!({"note": "Called Ada on +442079460123 about the analytical engine"}),
             &["note"],
         ),
     ];
     let mut ada_ciphertexts = Vec::new();
-    for (stream, mut payload, fields) in ada_fields {
-        encrypt_fields(&store, TENANT, ADA, &mut payload, fields)
+    for (mut payload, fields) in ada_events {
+        encrypt_fields(&keys, &acme(), &ada(), &mut payload, fields)
             .await
             .unwrap();
         for field in fields {
             ada_ciphertexts.push(payload[*field]["ct"].as_str().unwrap().to_owned());
         }
-        append(&client, stream, &payload).await;
+        store
+            .append(
+                &acme(),
+                &stream("lead-ada"),
+                ExpectedVersion::Any,
+                &[NewEvent::new("LeadNoted", 1, payload)],
+            )
+            .await
+            .unwrap();
     }
-    let mut grace = json!({"name": "Grace Hopper", "source": "spring_campaign_web_form"});
-    encrypt_fields(&store, TENANT, GRACE, &mut grace, &["name"])
+    let mut grace_captured = json!({"name": "Grace Hopper", "source": "spring_campaign_web_form"});
+    encrypt_fields(&keys, &acme(), &grace(), &mut grace_captured, &["name"])
         .await
         .unwrap();
-    append(&client, "lead-grace", &grace).await;
-    let ada_key = store.decryption_key(TENANT, ADA).await.unwrap().unwrap();
-    let grace_key = store.decryption_key(TENANT, GRACE).await.unwrap().unwrap();
+    store
+        .append(
+            &acme(),
+            &stream("lead-grace"),
+            ExpectedVersion::NoStream,
+            &[NewEvent::new("LeadCaptured", 1, grace_captured)],
+        )
+        .await
+        .unwrap();
+    let ada_key = keys.decryption_key(&acme(), &ada()).await.unwrap().unwrap();
+    let grace_key = keys
+        .decryption_key(&acme(), &grace())
+        .await
+        .unwrap()
+        .unwrap();
     let ada_plaintext = [
         "Ada Lovelace",
         "Lovelace",
@@ -385,8 +380,10 @@ async fn after_shredding_a_dump_holds_neither_the_erased_plaintext_nor_the_key()
         hex(ada_key.expose_bytes()),
         BASE64.encode(ada_key.expose_bytes()),
     ];
+    let (tenant, ada_stream) = (acme(), stream("lead-ada"));
+    let read_ada = || store.read_stream(&tenant, &ada_stream, StreamRead::forward());
 
-    let before = database.dump();
+    let before = dump(&database);
     // The dump shows what is stored in clear, keys included: the checks below can fail.
     assert!(before.contains("spring_campaign_web_form"));
     assert!(
@@ -396,10 +393,10 @@ async fn after_shredding_a_dump_holds_neither_the_erased_plaintext_nor_the_key()
     for secret in ada_plaintext {
         assert!(!before.contains(secret), "{secret:?} was stored in clear");
     }
-    let events_before = events_with_verified_chain(&client).await;
+    let events_before = read_ada().await.unwrap();
 
-    store.shred(TENANT, ADA).await.unwrap();
-    let after = database.dump();
+    keys.shred(&acme(), &ada()).await.unwrap();
+    let after = dump(&database);
 
     for secret in ada_plaintext.iter().chain(["Grace Hopper"].iter()) {
         assert!(!after.contains(secret), "{secret:?} found in the dump");
@@ -420,23 +417,37 @@ async fn after_shredding_a_dump_holds_neither_the_erased_plaintext_nor_the_key()
         after.contains(&hex(grace_key.expose_bytes())),
         "another subject lost its key"
     );
-    assert!(after.contains(ADA), "the shredding record is missing");
-    let events_after = events_with_verified_chain(&client).await;
+    assert!(
+        after.contains("party-ada"),
+        "the shredding record is missing"
+    );
+    let events_after = read_ada().await.unwrap();
     assert_eq!(events_after, events_before, "events changed");
+    let chains = store.verify(&acme()).await.unwrap();
+    assert!(chains.is_intact(), "{chains:?}");
+    assert_eq!(chains.events_checked, 3);
 
     let mut read = Vec::new();
-    for (_, mut payload, _) in events_after {
-        decrypt_fields(&store, TENANT, &mut payload).await.unwrap();
+    for event in events_after {
+        let mut payload = event.payload;
+        decrypt_fields(&keys, &acme(), &mut payload).await.unwrap();
         read.push(payload);
     }
     assert!(is_erased(&read[0]["name"]) && is_erased(&read[0]["email"]));
     assert_eq!(read[0]["source"], "spring_campaign_web_form");
     assert!(is_erased(&read[1]["note"]));
-    assert_eq!(read[2]["name"], "Grace Hopper");
+    let mut grace_read = store
+        .read_stream(&acme(), &stream("lead-grace"), StreamRead::forward())
+        .await
+        .unwrap()
+        .remove(0)
+        .payload;
+    decrypt_fields(&keys, &acme(), &mut grace_read)
+        .await
+        .unwrap();
+    assert_eq!(grace_read["name"], "Grace Hopper");
     assert!(matches!(
-        store.encryption_key(TENANT, ADA).await,
+        keys.encryption_key(&acme(), &ada()).await,
         Err(CryptoError::SubjectShredded { .. })
     ));
-    drop(client);
-    database.drop().await;
 }

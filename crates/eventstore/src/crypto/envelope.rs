@@ -15,7 +15,7 @@ use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use super::{CryptoError, SubjectKey};
+use super::{CryptoError, SubjectId, SubjectKey};
 
 /// Member that marks an object as an envelope; its value names the format.
 pub(crate) const ENCRYPTED_TAG: &str = "$enc";
@@ -52,7 +52,7 @@ impl Seat<'_> {
 /// An envelope read from a payload, not yet opened.
 #[derive(Debug)]
 pub(crate) struct Envelope {
-    pub(crate) subject: String,
+    pub(crate) subject: SubjectId,
     nonce: [u8; NONCE_LEN],
     ciphertext: Vec<u8>,
 }
@@ -112,7 +112,9 @@ pub(crate) fn parse(object: &Map<String, Value>, path: &str) -> Result<Envelope,
         ));
     }
     let text = |member| object.get(member).and_then(Value::as_str);
-    let subject = text(SUBJECT).ok_or_else(|| malformed("subject is missing or not a string"))?;
+    let subject = text(SUBJECT)
+        .and_then(|subject| SubjectId::new(subject).ok())
+        .ok_or_else(|| malformed("subject is missing or not a valid subject id"))?;
     let nonce = text(NONCE)
         .and_then(|nonce| BASE64.decode(nonce).ok())
         .and_then(|nonce| <[u8; NONCE_LEN]>::try_from(nonce).ok())
@@ -121,7 +123,7 @@ pub(crate) fn parse(object: &Map<String, Value>, path: &str) -> Result<Envelope,
         .and_then(|ciphertext| BASE64.decode(ciphertext).ok())
         .ok_or_else(|| malformed("ct is missing or not base64"))?;
     Ok(Envelope {
-        subject: subject.to_owned(),
+        subject,
         nonce,
         ciphertext,
     })
@@ -136,7 +138,7 @@ pub(crate) fn open(
 ) -> Result<Value, CryptoError> {
     let seat = Seat {
         tenant,
-        subject: &envelope.subject,
+        subject: envelope.subject.as_str(),
         path,
     };
     let aad = seat.associated_data();

@@ -1,5 +1,8 @@
 //! The one error type of crypto-shredding.
 
+use super::SubjectId;
+use crate::TenantId;
+
 /// Everything that can go wrong while keeping subject keys or encrypting and decrypting fields.
 ///
 /// Each variant carries the values a caller needs to act on it. None of them is ever used to
@@ -10,47 +13,44 @@
 pub enum CryptoError {
     /// The subject was shredded: it gets no new key, so an erased person cannot come back
     /// through a later event.
-    #[error(
-        "subject {subject:?} of tenant {tenant:?} has been shredded; no new key is issued for it"
-    )]
+    #[error("subject {subject} of tenant {tenant} has been shredded; no new key is issued for it")]
     SubjectShredded {
         /// The tenant the subject belongs to.
-        tenant: String,
+        tenant: TenantId,
         /// The shredded subject.
-        subject: String,
+        subject: SubjectId,
     },
 
-    /// A tenant or subject id is empty or holds a NUL character, which no backend can keep
-    /// (PostgreSQL text cannot), so every backend refuses it alike.
-    #[error("invalid {kind} id {id:?}: ids are non-empty and hold no NUL character")]
-    InvalidId {
-        /// `"tenant"` or `"subject"`.
-        kind: &'static str,
-        /// The id as given.
-        id: String,
+    /// A subject id is empty, too long or holds a NUL character (see [`SubjectId::new`]).
+    #[error("invalid subject id {subject:?}: it {reason}")]
+    InvalidSubject {
+        /// The id as given (its first 64 characters).
+        subject: String,
+        /// What is wrong with it.
+        reason: &'static str,
     },
 
     /// An envelope names a subject for which the key store holds neither a key nor a
     /// shredding record: the key store lost data, or the payload is read under the wrong
     /// tenant. Reported rather than shown as erased, since nobody erased it.
-    #[error("no key and no shredding record for subject {subject:?} of tenant {tenant:?}")]
+    #[error("no key and no shredding record for subject {subject} of tenant {tenant}")]
     KeyNotFound {
         /// The tenant the payload was read under.
-        tenant: String,
+        tenant: TenantId,
         /// The subject named by the envelope.
-        subject: String,
+        subject: SubjectId,
     },
 
     /// A ciphertext failed authentication: it was altered, or moved to another field,
     /// subject or tenant than the one it was sealed for.
     #[error(
-        "encrypted field {path:?} of subject {subject:?} failed authentication (altered or moved)"
+        "encrypted field {path:?} of subject {subject} failed authentication (altered or moved)"
     )]
     Tampered {
         /// JSON pointer of the field where the envelope was found.
         path: String,
         /// The subject named by the envelope.
-        subject: String,
+        subject: SubjectId,
     },
 
     /// An object that claims to be an envelope (it has a `"$enc"` member) is not a
@@ -83,13 +83,13 @@ pub enum CryptoError {
 
     /// A stored key does not have the length of a 256-bit key.
     #[error(
-        "stored key of subject {subject:?} of tenant {tenant:?} is corrupt: {length} bytes instead of 32"
+        "stored key of subject {subject} of tenant {tenant} is corrupt: {length} bytes instead of 32"
     )]
     CorruptKey {
         /// The tenant the subject belongs to.
-        tenant: String,
+        tenant: TenantId,
         /// The subject whose key is corrupt.
-        subject: String,
+        subject: SubjectId,
         /// The length found.
         length: usize,
     },

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::envelope::{self, ENCRYPTED_TAG, ERASED_TAG, Envelope, Seat};
-use super::key::check_ids;
-use super::{CryptoError, SubjectKey, SubjectKeyStore};
+use super::{CryptoError, SubjectId, SubjectKey, SubjectKeyStore};
+use crate::TenantId;
 
 /// What [`decrypt_fields`] found in a payload, as JSON pointers in document order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,12 +42,11 @@ pub fn is_erased(value: &Value) -> bool {
 /// refused for a shredded subject. On error the payload is left unchanged.
 pub async fn encrypt_fields<S: SubjectKeyStore>(
     store: &S,
-    tenant: &str,
-    subject: &str,
+    tenant: &TenantId,
+    subject: &SubjectId,
     payload: &mut Value,
     fields: &[&str],
 ) -> Result<Vec<String>, CryptoError> {
-    check_ids(tenant, subject)?;
     let pointers = normalize_fields(fields)?;
     check_plaintext(payload, &pointers)?;
     if !pointers
@@ -72,18 +71,18 @@ pub async fn encrypt_fields<S: SubjectKeyStore>(
 /// unchanged.
 pub async fn decrypt_fields<S: SubjectKeyStore>(
     store: &S,
-    tenant: &str,
+    tenant: &TenantId,
     payload: &mut Value,
 ) -> Result<DecryptionReport, CryptoError> {
     let found = find_envelopes(payload)?;
-    let subjects: BTreeSet<&str> = found
+    let subjects: BTreeSet<&SubjectId> = found
         .iter()
-        .map(|(_, envelope)| envelope.subject.as_str())
+        .map(|(_, envelope)| &envelope.subject)
         .collect();
     let mut keys = BTreeMap::new();
     for subject in subjects {
         keys.insert(
-            subject.to_owned(),
+            subject.clone(),
             store.decryption_key(tenant, subject).await?,
         );
     }
@@ -111,11 +110,10 @@ pub async fn decrypt_fields<S: SubjectKeyStore>(
 pub fn encrypt_fields_with_key(
     payload: &mut Value,
     fields: &[&str],
-    tenant: &str,
-    subject: &str,
+    tenant: &TenantId,
+    subject: &SubjectId,
     key: &SubjectKey,
 ) -> Result<Vec<String>, CryptoError> {
-    check_ids(tenant, subject)?;
     let pointers = normalize_fields(fields)?;
     encrypt_pointers(payload, &pointers, tenant, subject, key)
 }
@@ -128,8 +126,8 @@ pub fn encrypt_fields_with_key(
 /// subjects whose keys are needed.
 pub fn decrypt_fields_with_keys(
     payload: &mut Value,
-    tenant: &str,
-    keys: &BTreeMap<String, Option<SubjectKey>>,
+    tenant: &TenantId,
+    keys: &BTreeMap<SubjectId, Option<SubjectKey>>,
 ) -> Result<DecryptionReport, CryptoError> {
     let found = find_envelopes(payload)?;
     open_envelopes(payload, found, tenant, keys)
@@ -139,7 +137,7 @@ pub fn decrypt_fields_with_keys(
 ///
 /// Fails with [`CryptoError::MalformedEnvelope`] if an object with a `"$enc"` member is not a
 /// well-formed envelope.
-pub fn subjects_in(payload: &Value) -> Result<BTreeSet<String>, CryptoError> {
+pub fn subjects_in(payload: &Value) -> Result<BTreeSet<SubjectId>, CryptoError> {
     Ok(find_envelopes(payload)?
         .into_iter()
         .map(|(_, envelope)| envelope.subject)
@@ -149,8 +147,8 @@ pub fn subjects_in(payload: &Value) -> Result<BTreeSet<String>, CryptoError> {
 fn encrypt_pointers(
     payload: &mut Value,
     pointers: &[String],
-    tenant: &str,
-    subject: &str,
+    tenant: &TenantId,
+    subject: &SubjectId,
     key: &SubjectKey,
 ) -> Result<Vec<String>, CryptoError> {
     check_plaintext(payload, pointers)?;
@@ -159,8 +157,8 @@ fn encrypt_pointers(
     for pointer in pointers {
         if let Some(value) = payload.pointer(pointer) {
             let seat = Seat {
-                tenant,
-                subject,
+                tenant: tenant.as_str(),
+                subject: subject.as_str(),
                 path: pointer,
             };
             sealed.push((pointer.clone(), envelope::seal(value, seat, key)?));
@@ -179,8 +177,8 @@ fn encrypt_pointers(
 fn open_envelopes(
     payload: &mut Value,
     found: Vec<(String, Envelope)>,
-    tenant: &str,
-    keys: &BTreeMap<String, Option<SubjectKey>>,
+    tenant: &TenantId,
+    keys: &BTreeMap<SubjectId, Option<SubjectKey>>,
 ) -> Result<DecryptionReport, CryptoError> {
     let mut report = DecryptionReport::default();
     let mut opened = Vec::with_capacity(found.len());
@@ -188,7 +186,7 @@ fn open_envelopes(
         let plaintext = match keys.get(&envelope.subject) {
             Some(Some(key)) => {
                 report.decrypted.push(path.clone());
-                envelope::open(&envelope, tenant, &path, key)?
+                envelope::open(&envelope, tenant.as_str(), &path, key)?
             }
             Some(None) => {
                 report.erased.push(path.clone());
@@ -196,7 +194,7 @@ fn open_envelopes(
             }
             None => {
                 return Err(CryptoError::KeyNotFound {
-                    tenant: tenant.to_owned(),
+                    tenant: tenant.clone(),
                     subject: envelope.subject,
                 });
             }

@@ -7,7 +7,8 @@ use chacha20poly1305::aead::OsRng;
 use chacha20poly1305::aead::rand_core::RngCore;
 use zeroize::Zeroize;
 
-use super::CryptoError;
+use super::{CryptoError, SubjectId};
+use crate::TenantId;
 
 /// Length in bytes of a [`SubjectKey`] (256 bits).
 pub const KEY_LEN: usize = 32;
@@ -37,13 +38,13 @@ impl SubjectKey {
     ///
     /// Fails with [`CryptoError::CorruptKey`] unless `bytes` holds exactly [`KEY_LEN`] bytes.
     pub fn from_stored_bytes(
-        tenant: &str,
-        subject: &str,
+        tenant: &TenantId,
+        subject: &SubjectId,
         bytes: &[u8],
     ) -> Result<Self, CryptoError> {
         let array: [u8; KEY_LEN] = bytes.try_into().map_err(|_| CryptoError::CorruptKey {
-            tenant: tenant.to_owned(),
-            subject: subject.to_owned(),
+            tenant: tenant.clone(),
+            subject: subject.clone(),
             length: bytes.len(),
         })?;
         Ok(Self(array))
@@ -68,19 +69,6 @@ impl fmt::Debug for SubjectKey {
     }
 }
 
-/// Refuses ids that some backend could not keep, so every backend behaves alike.
-pub(crate) fn check_ids(tenant: &str, subject: &str) -> Result<(), CryptoError> {
-    for (kind, id) in [("tenant", tenant), ("subject", subject)] {
-        if id.is_empty() || id.contains('\0') {
-            return Err(CryptoError::InvalidId {
-                kind,
-                id: id.to_owned(),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// What a call to [`SubjectKeyStore::shred`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShredOutcome {
@@ -93,10 +81,8 @@ pub enum ShredOutcome {
 
 /// The port of the stores that keep one secret key per (tenant, data subject).
 ///
-/// Tenant and subject are plain strings (the crate has no tenant type yet): non-empty and
-/// without NUL characters, or every method refuses them with [`CryptoError::InvalidId`].
-/// The subject id is stored and written into every envelope in clear, so it must be a
-/// pseudonymous id (such as a party's UUID), never personal data such as an email address.
+/// Subjects are named per tenant: the same [`SubjectId`] in two tenants is two subjects
+/// with two keys.
 ///
 /// Contract, the same for every implementation:
 /// - [`encryption_key`](Self::encryption_key) returns the subject's key, creating a random
@@ -114,28 +100,36 @@ pub trait SubjectKeyStore: Send + Sync {
     /// Returns the subject's key, creating it on first use; refuses a shredded subject.
     fn encryption_key(
         &self,
-        tenant: &str,
-        subject: &str,
+        tenant: &TenantId,
+        subject: &SubjectId,
     ) -> impl Future<Output = Result<SubjectKey, CryptoError>> + Send;
 
     /// Returns the subject's key, `None` once shredded, an error if it never had one.
     fn decryption_key(
         &self,
-        tenant: &str,
-        subject: &str,
+        tenant: &TenantId,
+        subject: &SubjectId,
     ) -> impl Future<Output = Result<Option<SubjectKey>, CryptoError>> + Send;
 
     /// Deletes the subject's key for good and records the subject as shredded.
     fn shred(
         &self,
-        tenant: &str,
-        subject: &str,
+        tenant: &TenantId,
+        subject: &SubjectId,
     ) -> impl Future<Output = Result<ShredOutcome, CryptoError>> + Send;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tenant() -> TenantId {
+        TenantId::new("acme").unwrap()
+    }
+
+    fn subject() -> SubjectId {
+        SubjectId::new("party-1").unwrap()
+    }
 
     #[test]
     fn generated_keys_differ() {
@@ -146,13 +140,13 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_key() {
-        let key = SubjectKey::from_stored_bytes("t", "s", &[0xAB; KEY_LEN]).unwrap();
+        let key = SubjectKey::from_stored_bytes(&tenant(), &subject(), &[0xAB; KEY_LEN]).unwrap();
         assert_eq!(format!("{key:?}"), "SubjectKey(<redacted>)");
     }
 
     #[test]
     fn a_stored_key_of_the_wrong_length_is_corrupt() {
-        let error = SubjectKey::from_stored_bytes("t", "s", &[1; 31]).unwrap_err();
+        let error = SubjectKey::from_stored_bytes(&tenant(), &subject(), &[1; 31]).unwrap_err();
         assert!(
             matches!(error, CryptoError::CorruptKey { length: 31, .. }),
             "{error}"

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::key::check_ids;
-use super::{CryptoError, ShredOutcome, SubjectKey, SubjectKeyStore};
+use super::{CryptoError, ShredOutcome, SubjectId, SubjectKey, SubjectKeyStore};
+use crate::TenantId;
 
 /// What the store knows of one subject.
 enum SubjectEntry {
@@ -19,7 +19,7 @@ enum SubjectEntry {
 /// Every operation takes one lock, so each is atomic.
 #[derive(Default)]
 pub struct MemorySubjectKeyStore {
-    subjects: Mutex<HashMap<(String, String), SubjectEntry>>,
+    subjects: Mutex<HashMap<(TenantId, SubjectId), SubjectEntry>>,
 }
 
 impl MemorySubjectKeyStore {
@@ -28,7 +28,7 @@ impl MemorySubjectKeyStore {
         Self::default()
     }
 
-    fn subjects(&self) -> MutexGuard<'_, HashMap<(String, String), SubjectEntry>> {
+    fn subjects(&self) -> MutexGuard<'_, HashMap<(TenantId, SubjectId), SubjectEntry>> {
         // No code path panics while holding the lock, and each operation leaves the map
         // consistent at every step, so a poisoned lock still guards valid data.
         self.subjects.lock().unwrap_or_else(PoisonError::into_inner)
@@ -45,10 +45,13 @@ impl std::fmt::Debug for MemorySubjectKeyStore {
 }
 
 impl SubjectKeyStore for MemorySubjectKeyStore {
-    async fn encryption_key(&self, tenant: &str, subject: &str) -> Result<SubjectKey, CryptoError> {
-        check_ids(tenant, subject)?;
+    async fn encryption_key(
+        &self,
+        tenant: &TenantId,
+        subject: &SubjectId,
+    ) -> Result<SubjectKey, CryptoError> {
         let mut subjects = self.subjects();
-        let id = (tenant.to_owned(), subject.to_owned());
+        let id = (tenant.clone(), subject.clone());
         match subjects.get(&id) {
             Some(SubjectEntry::Keyed(key)) => Ok(key.clone()),
             Some(SubjectEntry::Shredded) => Err(CryptoError::SubjectShredded {
@@ -65,11 +68,10 @@ impl SubjectKeyStore for MemorySubjectKeyStore {
 
     async fn decryption_key(
         &self,
-        tenant: &str,
-        subject: &str,
+        tenant: &TenantId,
+        subject: &SubjectId,
     ) -> Result<Option<SubjectKey>, CryptoError> {
-        check_ids(tenant, subject)?;
-        let id = (tenant.to_owned(), subject.to_owned());
+        let id = (tenant.clone(), subject.clone());
         match self.subjects().get(&id) {
             Some(SubjectEntry::Keyed(key)) => Ok(Some(key.clone())),
             Some(SubjectEntry::Shredded) => Ok(None),
@@ -80,9 +82,12 @@ impl SubjectKeyStore for MemorySubjectKeyStore {
         }
     }
 
-    async fn shred(&self, tenant: &str, subject: &str) -> Result<ShredOutcome, CryptoError> {
-        check_ids(tenant, subject)?;
-        let id = (tenant.to_owned(), subject.to_owned());
+    async fn shred(
+        &self,
+        tenant: &TenantId,
+        subject: &SubjectId,
+    ) -> Result<ShredOutcome, CryptoError> {
+        let id = (tenant.clone(), subject.clone());
         // Replacing the entry drops the key, and `SubjectKey`'s drop wipes it.
         match self.subjects().insert(id, SubjectEntry::Shredded) {
             Some(SubjectEntry::Shredded) => Ok(ShredOutcome::AlreadyShredded),

@@ -21,31 +21,34 @@
 //!   cannot come back through a later event.
 //!
 //! ```
+//! use crm_eventstore::TenantId;
 //! use crm_eventstore::crypto::{
-//!     CryptoError, MemorySubjectKeyStore, SubjectKeyStore, decrypt_fields, encrypt_fields,
+//!     MemorySubjectKeyStore, SubjectId, SubjectKeyStore, decrypt_fields, encrypt_fields,
 //!     erased_marker,
 //! };
 //! use serde_json::json;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 //! let keys = MemorySubjectKeyStore::new();
+//! let (acme, ada) = (TenantId::new("acme")?, SubjectId::new("party-7")?);
 //! let mut payload = json!({"name": "Ada Lovelace", "contact": {"email": "ada@example.org"}, "source": "web"});
-//! encrypt_fields(&keys, "acme", "party-7", &mut payload, &["name", "/contact/email"]).await?;
+//! encrypt_fields(&keys, &acme, &ada, &mut payload, &["name", "/contact/email"]).await?;
 //! assert!(!payload.to_string().contains("Ada"));
 //! let stored = payload.clone(); // what the event store keeps, for good
 //!
-//! keys.shred("acme", "party-7").await?;
+//! keys.shred(&acme, &ada).await?;
 //!
 //! let mut read = stored;
-//! decrypt_fields(&keys, "acme", &mut read).await?;
+//! decrypt_fields(&keys, &acme, &mut read).await?;
 //! assert_eq!(read, json!({"name": erased_marker(), "contact": {"email": erased_marker()}, "source": "web"}));
-//! # Ok::<(), CryptoError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Subject ids are written in clear (in every envelope and in the key tables), so they must
-//! be pseudonymous ids such as a party's UUID, never an email address or a name. The
+//! Subjects are named by a [`SubjectId`] within a [`TenantId`](crate::TenantId). Subject ids
+//! are written in clear (in every envelope and in the key tables), so they must be
+//! pseudonymous ids such as a party's UUID, never an email address or a name. The
 //! envelope names `"$enc"` and `"$erased"` are reserved in payloads.
 //!
 //! # What shredding cannot reach
@@ -75,6 +78,7 @@ mod fields;
 mod key;
 mod memory;
 mod postgres;
+mod subject;
 
 pub use error::CryptoError;
 pub use fields::{
@@ -84,3 +88,4 @@ pub use fields::{
 pub use key::{KEY_LEN, ShredOutcome, SubjectKey, SubjectKeyStore};
 pub use memory::MemorySubjectKeyStore;
 pub use postgres::PostgresSubjectKeyStore;
+pub use subject::SubjectId;

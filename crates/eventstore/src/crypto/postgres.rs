@@ -4,8 +4,8 @@ use deadpool_postgres::{GenericClient, Pool};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::key::check_ids;
-use super::{CryptoError, ShredOutcome, SubjectKey, SubjectKeyStore};
+use super::{CryptoError, ShredOutcome, SubjectId, SubjectKey, SubjectKeyStore};
+use crate::TenantId;
 
 /// The key and the shredding record of a subject, read in one snapshot.
 const SUBJECT_STATE: &str = "SELECT (SELECT key FROM subject_keys WHERE tenant_id = $1 AND subject_id = $2), \
@@ -66,9 +66,12 @@ impl std::fmt::Debug for PostgresSubjectKeyStore {
 }
 
 impl SubjectKeyStore for PostgresSubjectKeyStore {
-    async fn encryption_key(&self, tenant: &str, subject: &str) -> Result<SubjectKey, CryptoError> {
+    async fn encryption_key(
+        &self,
+        tenant: &TenantId,
+        subject: &SubjectId,
+    ) -> Result<SubjectKey, CryptoError> {
         const OPERATION: &str = "creating a subject key";
-        check_ids(tenant, subject)?;
         let mut client = self.client(OPERATION).await?;
         if let Some(key) = live_key(&client, tenant, subject, OPERATION).await? {
             return Ok(key);
@@ -99,11 +102,10 @@ impl SubjectKeyStore for PostgresSubjectKeyStore {
 
     async fn decryption_key(
         &self,
-        tenant: &str,
-        subject: &str,
+        tenant: &TenantId,
+        subject: &SubjectId,
     ) -> Result<Option<SubjectKey>, CryptoError> {
         const OPERATION: &str = "reading a subject key";
-        check_ids(tenant, subject)?;
         let client = self.client(OPERATION).await?;
         match subject_state(&client, tenant, subject, OPERATION).await? {
             (_, true) => Ok(None),
@@ -111,15 +113,18 @@ impl SubjectKeyStore for PostgresSubjectKeyStore {
                 SubjectKey::from_stored_bytes(tenant, subject, &bytes).map(Some)
             }
             (None, false) => Err(CryptoError::KeyNotFound {
-                tenant: tenant.to_owned(),
-                subject: subject.to_owned(),
+                tenant: tenant.clone(),
+                subject: subject.clone(),
             }),
         }
     }
 
-    async fn shred(&self, tenant: &str, subject: &str) -> Result<ShredOutcome, CryptoError> {
+    async fn shred(
+        &self,
+        tenant: &TenantId,
+        subject: &SubjectId,
+    ) -> Result<ShredOutcome, CryptoError> {
         const OPERATION: &str = "shredding a subject";
-        check_ids(tenant, subject)?;
         let mut client = self.client(OPERATION).await?;
         let transaction = client
             .transaction()
@@ -130,11 +135,11 @@ impl SubjectKeyStore for PostgresSubjectKeyStore {
             .await
             .map_err(|error| storage(OPERATION, error))?;
         transaction
-            .execute(DELETE_KEY, &[&tenant, &subject])
+            .execute(DELETE_KEY, &[&tenant.as_str(), &subject.as_str()])
             .await
             .map_err(|error| storage(OPERATION, error))?;
         let recorded = transaction
-            .execute(RECORD_SHREDDING, &[&tenant, &subject])
+            .execute(RECORD_SHREDDING, &[&tenant.as_str(), &subject.as_str()])
             .await
             .map_err(|error| storage(OPERATION, error))?;
         transaction
@@ -152,8 +157,8 @@ impl SubjectKeyStore for PostgresSubjectKeyStore {
 /// The subject's stored key (if any) and whether it was shredded, in one snapshot.
 async fn subject_state(
     client: &impl GenericClient,
-    tenant: &str,
-    subject: &str,
+    tenant: &TenantId,
+    subject: &SubjectId,
     operation: &'static str,
 ) -> Result<(Option<Zeroizing<Vec<u8>>>, bool), CryptoError> {
     let statement = client
@@ -161,7 +166,7 @@ async fn subject_state(
         .await
         .map_err(|error| storage(operation, error))?;
     let row = client
-        .query_one(&statement, &[&tenant, &subject])
+        .query_one(&statement, &[&tenant.as_str(), &subject.as_str()])
         .await
         .map_err(|error| storage(operation, error))?;
     let key: Option<Vec<u8>> = row.try_get(0).map_err(|error| storage(operation, error))?;
@@ -172,8 +177,8 @@ async fn subject_state(
 /// The subject's key if it has one and is not shredded.
 async fn live_key(
     client: &impl GenericClient,
-    tenant: &str,
-    subject: &str,
+    tenant: &TenantId,
+    subject: &SubjectId,
     operation: &'static str,
 ) -> Result<Option<SubjectKey>, CryptoError> {
     match subject_state(client, tenant, subject, operation).await? {
@@ -187,14 +192,17 @@ async fn live_key(
 /// lock, after checking that the subject has neither a key nor a shredding record.
 async fn insert_new_key(
     transaction: &deadpool_postgres::Transaction<'_>,
-    tenant: &str,
-    subject: &str,
+    tenant: &TenantId,
+    subject: &SubjectId,
     operation: &'static str,
 ) -> Result<SubjectKey, CryptoError> {
     let new_key = SubjectKey::generate()?;
     let key_bytes: &[u8] = new_key.expose_bytes();
     transaction
-        .execute(INSERT_KEY, &[&tenant, &subject, &key_bytes])
+        .execute(
+            INSERT_KEY,
+            &[&tenant.as_str(), &subject.as_str(), &key_bytes],
+        )
         .await
         .map_err(|error| storage(operation, error))?;
     // Read back rather than trust the insert: a writer that skipped the lock may have won
@@ -202,17 +210,17 @@ async fn insert_new_key(
     live_key(transaction, tenant, subject, operation)
         .await?
         .ok_or_else(|| CryptoError::KeyNotFound {
-            tenant: tenant.to_owned(),
-            subject: subject.to_owned(),
+            tenant: tenant.clone(),
+            subject: subject.clone(),
         })
 }
 
 /// A 64-bit advisory lock id for the subject: the first bytes of a hash of its
 /// length-prefixed tenant and subject. Two subjects sharing an id only wait for each other.
-fn lock_id(tenant: &str, subject: &str) -> i64 {
+fn lock_id(tenant: &TenantId, subject: &SubjectId) -> i64 {
     let mut hasher = Sha256::new();
     hasher.update(b"crm-eventstore/subject-key/");
-    for part in [tenant, subject] {
+    for part in [tenant.as_str(), subject.as_str()] {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }
@@ -222,10 +230,10 @@ fn lock_id(tenant: &str, subject: &str) -> i64 {
     i64::from_be_bytes(first)
 }
 
-fn shredded(tenant: &str, subject: &str) -> CryptoError {
+fn shredded(tenant: &TenantId, subject: &SubjectId) -> CryptoError {
     CryptoError::SubjectShredded {
-        tenant: tenant.to_owned(),
-        subject: subject.to_owned(),
+        tenant: tenant.clone(),
+        subject: subject.clone(),
     }
 }
 
@@ -245,8 +253,14 @@ mod tests {
 
     #[test]
     fn lock_ids_tell_tenant_and_subject_boundaries_apart() {
-        assert_ne!(lock_id("ab", "c"), lock_id("a", "bc"));
-        assert_ne!(lock_id("acme", "party-1"), lock_id("acme", "party-2"));
-        assert_eq!(lock_id("acme", "party-1"), lock_id("acme", "party-1"));
+        let lock = |tenant: &str, subject: &str| {
+            lock_id(
+                &TenantId::new(tenant).unwrap(),
+                &SubjectId::new(subject).unwrap(),
+            )
+        };
+        assert_ne!(lock("ab", "c"), lock("a", "bc"));
+        assert_ne!(lock("acme", "party-1"), lock("acme", "party-2"));
+        assert_eq!(lock("acme", "party-1"), lock("acme", "party-1"));
     }
 }
