@@ -8,11 +8,14 @@
 //! - `model.rs`: the [`ReadModel`] trait (keys, linked keys, apply, indexed columns) and the
 //!   two query shapes a storage adapter answers, [`Lookup`] (by key, in rounds) and [`Scan`]
 //!   (a [`Selection`] over indexed columns); `docset.rs`: the [`DocSet`] an event is applied to.
+//! - `batch.rs`: [`Batch`], the working set through which an adapter applies a batch (load the
+//!   named documents in one go, apply in order, write back once with the checkpoint).
 //! - `memory.rs`: [`MemoryDocuments`], the in-memory store and the reference for every other.
 //!
 //! The read models, one module each:
 //! - [`customer360`]: everything about one customer, merges followed, erasure honoured.
 
+mod batch;
 pub mod customer360;
 mod decode;
 mod docset;
@@ -21,8 +24,13 @@ mod event;
 mod memory;
 mod model;
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod scenario;
+#[cfg(test)]
 mod testing;
 
+pub use batch::{Batch, Change, Progress};
 pub use decode::{DecodeError, decode_event, parse_stream_name};
 pub use docset::DocSet;
 pub use error::ProjectionError;

@@ -5,14 +5,11 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::batch::{Batch, Change, MAX_KEY_ROUNDS, Progress};
 use crate::docset::DocSet;
 use crate::error::ProjectionError;
 use crate::event::{ProjectedEvent, TenantId};
 use crate::model::{DocKey, Found, Lookup, ReadModel, Scan};
-
-/// How many times `linked_keys` may name new documents for one event before the model is
-/// judged broken. Links are one or two hops deep (contact → tickets); eight is generous.
-const MAX_KEY_ROUNDS: usize = 8;
 
 /// A document as a store keeps it: its key, the position of the last event that changed it,
 /// and the document.
@@ -139,30 +136,48 @@ impl<D> TenantDocs<D> {
                     self.index.remove(&slot.key);
                     self.free.push(home);
                 }
-                (None, Some(doc)) => {
-                    let stored = Stored {
-                        key: slot.key,
-                        position: stamped,
-                        doc,
-                    };
-                    let home = if let Some(home) = self.free.pop() {
-                        if let Some(place) = self.slots.get_mut(home as usize) {
-                            *place = Some(stored);
-                        }
-                        home
-                    } else {
-                        // A tenant with more than u32::MAX documents does not fit in memory
-                        // anyway; saturating keeps this total.
-                        let home = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-                        self.slots.push(Some(stored));
-                        home
-                    };
-                    self.index.insert(slot.key, home);
-                }
+                (None, Some(doc)) => self.put(Stored {
+                    key: slot.key,
+                    position: stamped,
+                    doc,
+                }),
                 (None, None) => {}
             }
         }
         set.undeclared = None;
+    }
+
+    /// Inserts or replaces a document.
+    fn put(&mut self, stored: Stored<D>) {
+        if let Some(&home) = self.index.get(&stored.key)
+            && let Some(place) = self.slots.get_mut(home as usize)
+        {
+            *place = Some(stored);
+            return;
+        }
+        let key = stored.key;
+        let home = if let Some(home) = self.free.pop() {
+            if let Some(place) = self.slots.get_mut(home as usize) {
+                *place = Some(stored);
+            }
+            home
+        } else {
+            // A tenant with more than u32::MAX documents does not fit in memory anyway;
+            // saturating keeps this total.
+            let home = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+            self.slots.push(Some(stored));
+            home
+        };
+        self.index.insert(key, home);
+    }
+
+    fn delete(&mut self, key: &DocKey) {
+        if let Some(home) = self.index.remove(key) {
+            if let Some(place) = self.slots.get_mut(home as usize) {
+                *place = None;
+            }
+            self.free.push(home);
+        }
     }
 
     fn iter(&self) -> impl Iterator<Item = &Stored<D>> {
@@ -242,6 +257,56 @@ impl<M: ReadModel> MemoryDocuments<M> {
         events: impl IntoIterator<Item = &'a ProjectedEvent>,
     ) -> Result<(), ProjectionError> {
         events.into_iter().try_for_each(|event| self.apply(event))
+    }
+
+    /// Applies `events` as one batch, the way a storage adapter does: the documents the
+    /// events name are loaded in one go into a working set, the events applied in order, and
+    /// what changed written back at the end, with the checkpoint. Equal to applying them one by
+    /// one. On error nothing of the batch is written and the store halts.
+    pub fn apply_batch(&mut self, events: &[ProjectedEvent]) -> Result<(), ProjectionError> {
+        self.refuse_if_halted()?;
+        let done = self.checkpoint;
+        let pending: Vec<&ProjectedEvent> = events
+            .iter()
+            .filter(|event| done.is_none_or(|done| event.position > done))
+            .collect();
+        let Some(last) = pending.iter().map(|event| event.position).max() else {
+            return Ok(());
+        };
+        let mut batch = Batch::new();
+        for (tenant, key) in Batch::first_keys(&self.model, pending.iter().copied()) {
+            batch.provide(&tenant, key, self.load(&tenant, &key));
+        }
+        for event in &pending {
+            loop {
+                match batch.apply(&self.model, event) {
+                    Ok(Progress::Applied) => break,
+                    Ok(Progress::NeedsDocuments(keys)) => {
+                        for key in keys {
+                            batch.provide(&event.tenant, key, self.load(&event.tenant, &key));
+                        }
+                    }
+                    Err(error) => {
+                        self.halted = Some(error.clone());
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        for (tenant, change) in batch.into_changes() {
+            let docs = self.tenants.entry(tenant).or_default();
+            match change {
+                Change::Upsert(stored) => docs.put(stored),
+                Change::Delete(key) => docs.delete(&key),
+            }
+        }
+        self.checkpoint = Some(last);
+        Ok(())
+    }
+
+    fn load(&self, tenant: &TenantId, key: &DocKey) -> Option<(u64, M::Doc)> {
+        self.stored(tenant, key)
+            .map(|stored| (stored.position, stored.doc.clone()))
     }
 
     /// Applies `event` whatever the checkpoint, guarded only by the positions stamped in the

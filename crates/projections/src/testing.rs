@@ -175,6 +175,22 @@ impl World {
         self.contacts.get(&id).cloned().unwrap_or_default()
     }
 
+    /// The currency an opened deal is in.
+    pub(crate) fn deal_currency(&self, id: Uuid) -> Option<crm_domain::Currency> {
+        let deal = self.opportunities.get(&id)?.deal.as_ref()?;
+        Some(deal.amount.currency)
+    }
+
+    /// The contact an opened ticket is for.
+    pub(crate) fn ticket_contact(&self, id: Uuid) -> Option<crm_domain::ContactId> {
+        self.tickets.get(&id)?.contact
+    }
+
+    /// Every contact's state.
+    pub(crate) fn contacts(&self) -> impl Iterator<Item = (&Uuid, &Contact)> {
+        self.contacts.iter()
+    }
+
     pub(crate) fn events(&self) -> &[ProjectedEvent] {
         &self.log.events
     }

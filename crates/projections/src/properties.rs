@@ -1,0 +1,173 @@
+//! Properties every read model keeps, checked on random valid histories: a fold in any batch
+//! split equals one fold from scratch, and delivering any event twice changes nothing.
+
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+use crate::event::{ProjectedEvent, TenantId};
+use crate::memory::MemoryDocuments;
+use crate::model::{DocKey, ReadModel};
+
+/// Every document of every tenant, with its position, in key order.
+pub(crate) fn snapshot<M: ReadModel>(
+    store: &MemoryDocuments<M>,
+) -> Vec<(TenantId, DocKey, u64, M::Doc)> {
+    let mut docs: Vec<_> = store
+        .all_documents()
+        .map(|(tenant, stored)| {
+            (
+                tenant.clone(),
+                stored.key,
+                stored.position,
+                stored.doc.clone(),
+            )
+        })
+        .collect();
+    docs.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    docs
+}
+
+/// Checks the fold properties of `model` on `events`: `cuts` split the events into batches,
+/// `again` names events (by index, modulo the length) delivered a second time later on.
+pub(crate) fn check_fold<M: ReadModel + Clone>(
+    model: &M,
+    events: &[ProjectedEvent],
+    cuts: &[usize],
+    again: &[(usize, usize)],
+) -> Result<(), TestCaseError> {
+    let once = MemoryDocuments::fold(model.clone(), events).map_err(fail)?;
+    let expected = snapshot(&once);
+
+    let mut batched = MemoryDocuments::new(model.clone());
+    let mut bounds: Vec<usize> = cuts.iter().map(|cut| cut % (events.len() + 1)).collect();
+    bounds.extend([0, events.len()]);
+    bounds.sort_unstable();
+    for pair in bounds.windows(2) {
+        batched
+            .apply_batch(&events[pair[0]..pair[1]])
+            .map_err(fail)?;
+    }
+    prop_assert_eq!(
+        &snapshot(&batched),
+        &expected,
+        "batches differ from one by one"
+    );
+    prop_assert_eq!(batched.checkpoint(), once.checkpoint());
+
+    let mut doubled = MemoryDocuments::new(model.clone());
+    for event in events {
+        doubled.apply(event).map_err(fail)?;
+        doubled.apply(event).map_err(fail)?;
+        doubled.redeliver(event).map_err(fail)?;
+    }
+    prop_assert_eq!(
+        &snapshot(&doubled),
+        &expected,
+        "an event delivered twice changed something"
+    );
+
+    if !events.is_empty() {
+        let mut late = MemoryDocuments::new(model.clone());
+        let mut redeliveries: Vec<(usize, usize)> = again
+            .iter()
+            .map(|(when, which)| {
+                let when = when % events.len();
+                (when, which % (when + 1))
+            })
+            .collect();
+        redeliveries.sort_unstable();
+        let mut next = redeliveries.iter().peekable();
+        for (index, event) in events.iter().enumerate() {
+            late.apply(event).map_err(fail)?;
+            while let Some((_, which)) = next.next_if(|(when, _)| *when == index) {
+                late.redeliver(&events[*which]).map_err(fail)?;
+                late.apply_batch(&events[*which..=index]).map_err(fail)?;
+            }
+        }
+        prop_assert_eq!(
+            &snapshot(&late),
+            &expected,
+            "a late second delivery changed something"
+        );
+    }
+    Ok(())
+}
+
+#[expect(clippy::needless_pass_by_value, reason = "used as map_err(fail)")]
+fn fail(error: crate::ProjectionError) -> TestCaseError {
+    TestCaseError::fail(error.to_string())
+}
+
+/// Strategy for batch cuts and late redeliveries.
+pub(crate) fn arb_delivery() -> impl Strategy<Value = (Vec<usize>, Vec<(usize, usize)>)> {
+    (
+        proptest::collection::vec(any::<usize>(), 0..8),
+        proptest::collection::vec((any::<usize>(), any::<usize>()), 0..6),
+    )
+}
+
+mod customer360 {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::customer360::{Customer360Model, Customer360Query, CustomerDoc, contact_key};
+    use crate::scenario::{arb_scenario, contact_marker, play};
+    use crate::testing::tenant;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn folding_in_batches_or_twice_equals_one_fold(
+            scenario in arb_scenario(60),
+            (cuts, again) in arb_delivery(),
+        ) {
+            let world = play(&scenario);
+            check_fold(&Customer360Model, world.events(), &cuts, &again)?;
+        }
+
+        #[test]
+        fn the_profile_is_the_contact_aggregate_s_and_erasure_leaves_nothing(scenario in arb_scenario(80)) {
+            let world = play(&scenario);
+            let store = MemoryDocuments::fold(Customer360Model, world.events()).unwrap();
+            for (id, contact) in world.contacts() {
+                let Some(CustomerDoc::Contact(doc)) = store.get(&tenant(), &contact_key(crm_domain::ContactId(*id))) else {
+                    continue;
+                };
+                if doc.is_erased() {
+                    // Erased itself, or absorbed by a contact erased since (the same person).
+                    let erased_with = world.contacts().any(|(_, other)| {
+                        other.erasure.as_ref().is_some_and(|erasure| erasure.absorbed.contains(&crm_domain::ContactId(*id)))
+                    });
+                    prop_assert!(contact.erasure.is_some() || erased_with);
+                    prop_assert_eq!(&doc.profile, &crate::customer360::Profile::default());
+                    continue;
+                }
+                prop_assert!(contact.erasure.is_none());
+                prop_assert_eq!(doc.profile.emails.as_slice(), contact.details.emails());
+                prop_assert_eq!(doc.profile.phones.as_slice(), contact.details.phones());
+                for field in crm_domain::contact::ContactField::ALL {
+                    prop_assert_eq!(doc.profile.fields.get(&field), contact.details.entry(field));
+                }
+                prop_assert_eq!(doc.merged_into, contact.merged_into());
+                prop_assert_eq!(doc.absorbed.clone(), contact.absorbed_contacts());
+                let view = store.lookup(&tenant(), &Customer360Query { contact: crm_domain::ContactId(*id) });
+                prop_assert!(view.is_some());
+            }
+            // A contact erased while no other contact holds it: its marker is nowhere.
+            for (id, contact) in world.contacts() {
+                let held = world.contacts().any(|(_, other)| other.absorbed_contacts().contains(&crm_domain::ContactId(*id)));
+                let absorbed_any = contact.erasure.as_ref().is_some_and(|erasure| !erasure.absorbed.is_empty());
+                if contact.erasure.is_none() || held || absorbed_any {
+                    continue;
+                }
+                let n = crate::scenario::contact_index(*id);
+                let marker = contact_marker(n);
+                for (_, stored) in store.all_documents() {
+                    let json = serde_json::to_string(&stored.doc).unwrap();
+                    prop_assert!(!json.contains(&marker), "{} survives in {}: {}", marker, stored.key, json);
+                }
+            }
+        }
+    }
+}

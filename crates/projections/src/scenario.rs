@@ -1,0 +1,753 @@
+//! Random but valid event histories for property tests: random commands run through the
+//! aggregates' `decide` (refused ones are dropped), so every sequence is one the domain could
+//! really record. Small pools of ids make records meet often (merges, conversions, replies).
+
+use std::num::NonZeroU8;
+
+use chrono::{Duration, NaiveDate};
+use crm_domain::contact::{
+    ConsentChannel, ConsentProof, ContactCommand, Detail, DetailChange, ErasureGround,
+    ErasureRequest, ErasureRequester, MergePolicy, Provenance,
+};
+use crm_domain::identity::{CountryCode, EmailAddress, PersonName, PhoneNumber};
+use crm_domain::lead::{
+    Campaign, ConversionRequest, DisqualificationReason, LeadCommand, LeadSource, LeadSubmission,
+};
+use crm_domain::opportunity::{LossReason, OpportunityCommand, Pipeline, StageId};
+use crm_domain::routing::{
+    AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
+};
+use crm_domain::ticket::{EscalationTarget, TicketCommand, TicketStatus};
+use crm_domain::{
+    Channel, ContactId, Currency, LeadId, Money, OpportunityId, Priority, TeamId, TicketId, UserId,
+};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use crate::testing::{World, as_system, as_user, t0};
+
+/// The reps of the scenarios.
+pub(crate) const REPS: [UserId; 3] = [
+    UserId(Uuid::from_u128(0xa11ce)),
+    UserId(Uuid::from_u128(0xb0b)),
+    UserId(Uuid::from_u128(0xca201)),
+];
+/// The teams of the scenarios.
+pub(crate) const TEAMS: [TeamId; 2] = [
+    TeamId(Uuid::from_u128(0x7ea1)),
+    TeamId(Uuid::from_u128(0x7ea2)),
+];
+
+const POOL: u8 = 4;
+
+/// The id of the `n`-th record of a kind (`kind` keeps kinds apart).
+pub(crate) fn id(kind: u128, n: u8) -> Uuid {
+    Uuid::from_u128((kind << 64) | (u128::from(n) + 1))
+}
+
+pub(crate) fn contact_id(n: u8) -> Uuid {
+    id(0xc, n)
+}
+
+/// The pool index of a contact id.
+pub(crate) fn contact_index(id: Uuid) -> u8 {
+    u8::try_from((id.as_u128() & 0xff).saturating_sub(1)).unwrap_or(u8::MAX)
+}
+
+pub(crate) fn lead_id(n: u8) -> Uuid {
+    id(0x1, n)
+}
+
+pub(crate) fn deal_id(n: u8) -> Uuid {
+    id(0xd, n)
+}
+
+pub(crate) fn ticket_id(n: u8) -> Uuid {
+    id(0x7, n)
+}
+
+/// The personal text that only contact `n` (or lead `n`) ever carries, to look for after an
+/// erasure.
+pub(crate) fn contact_marker(n: u8) -> String {
+    format!("zqcontact{n}x")
+}
+
+pub(crate) fn lead_marker(n: u8) -> String {
+    format!("zqlead{n}x")
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone)]
+pub(crate) enum Step {
+    CreateContact {
+        contact: u8,
+    },
+    AddEmail {
+        contact: u8,
+        variant: u8,
+    },
+    SetJobTitle {
+        contact: u8,
+        variant: u8,
+    },
+    Consent {
+        contact: u8,
+        grant: bool,
+        channel: u8,
+    },
+    Merge {
+        survivor: u8,
+        absorbed: u8,
+    },
+    Unmerge {
+        survivor: u8,
+        absorbed: u8,
+    },
+    NotDuplicate {
+        contact: u8,
+        other: u8,
+    },
+    Erase {
+        contact: u8,
+    },
+    ReceiveLead {
+        lead: u8,
+    },
+    CaptureLead {
+        lead: u8,
+        valid: bool,
+    },
+    RouteLead {
+        lead: u8,
+        rep: Option<u8>,
+        team: u8,
+    },
+    TouchLead {
+        lead: u8,
+    },
+    ReclaimLead {
+        lead: u8,
+        rep: u8,
+    },
+    QualifyLead {
+        lead: u8,
+        rep: u8,
+    },
+    DisqualifyLead {
+        lead: u8,
+    },
+    ConvertLead {
+        lead: u8,
+        contact: u8,
+        deal: bool,
+    },
+    OpenDeal {
+        deal: u8,
+        contact: u8,
+        minor: i64,
+        usd: bool,
+        owner: u8,
+    },
+    MoveDeal {
+        deal: u8,
+        stage: u8,
+        rep: u8,
+    },
+    ChangeAmount {
+        deal: u8,
+        minor: i64,
+    },
+    ChangeCloseDate {
+        deal: u8,
+        days: i64,
+    },
+    ReassignDeal {
+        deal: u8,
+        owner: u8,
+    },
+    WinDeal {
+        deal: u8,
+    },
+    LoseDeal {
+        deal: u8,
+    },
+    OpenTicket {
+        ticket: u8,
+        contact: u8,
+        priority: u8,
+        message: bool,
+    },
+    AssignTicket {
+        ticket: u8,
+        rep: u8,
+    },
+    AgentReply {
+        ticket: u8,
+        rep: Option<u8>,
+    },
+    CustomerReply {
+        ticket: u8,
+    },
+    TicketStatus {
+        ticket: u8,
+        status: u8,
+        rep: u8,
+    },
+    TicketPriority {
+        ticket: u8,
+        priority: u8,
+    },
+    EscalateTicket {
+        ticket: u8,
+        level: u8,
+        team: u8,
+    },
+    ReopenTicket {
+        ticket: u8,
+    },
+}
+
+fn n() -> impl Strategy<Value = u8> {
+    0..POOL
+}
+
+fn arb_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => n().prop_map(|contact| Step::CreateContact { contact }),
+        1 => (n(), 0u8..3).prop_map(|(contact, variant)| Step::AddEmail { contact, variant }),
+        1 => (n(), 0u8..3).prop_map(|(contact, variant)| Step::SetJobTitle { contact, variant }),
+        1 => (n(), any::<bool>(), 0u8..3).prop_map(|(contact, grant, channel)| Step::Consent { contact, grant, channel }),
+        1 => (n(), n()).prop_map(|(survivor, absorbed)| Step::Merge { survivor, absorbed }),
+        1 => (n(), n()).prop_map(|(survivor, absorbed)| Step::Unmerge { survivor, absorbed }),
+        1 => (n(), n()).prop_map(|(contact, other)| Step::NotDuplicate { contact, other }),
+        1 => n().prop_map(|contact| Step::Erase { contact }),
+        3 => n().prop_map(|lead| Step::ReceiveLead { lead }),
+        3 => (n(), prop::bool::weighted(0.8)).prop_map(|(lead, valid)| Step::CaptureLead { lead, valid }),
+        3 => (n(), proptest::option::weighted(0.8, 0u8..3), 0u8..2).prop_map(|(lead, rep, team)| Step::RouteLead { lead, rep, team }),
+        2 => n().prop_map(|lead| Step::TouchLead { lead }),
+        1 => (n(), 0u8..3).prop_map(|(lead, rep)| Step::ReclaimLead { lead, rep }),
+        1 => (n(), 0u8..3).prop_map(|(lead, rep)| Step::QualifyLead { lead, rep }),
+        1 => n().prop_map(|lead| Step::DisqualifyLead { lead }),
+        2 => (n(), n(), any::<bool>()).prop_map(|(lead, contact, deal)| Step::ConvertLead { lead, contact, deal }),
+        3 => (n(), n(), 0i64..20_000_000, any::<bool>(), 0u8..3).prop_map(|(deal, contact, minor, usd, owner)| Step::OpenDeal { deal, contact, minor, usd, owner }),
+        3 => (n(), 0u8..6, 0u8..3).prop_map(|(deal, stage, rep)| Step::MoveDeal { deal, stage, rep }),
+        1 => (n(), 0i64..20_000_000).prop_map(|(deal, minor)| Step::ChangeAmount { deal, minor }),
+        1 => (n(), -60i64..120).prop_map(|(deal, days)| Step::ChangeCloseDate { deal, days }),
+        1 => (n(), 0u8..3).prop_map(|(deal, owner)| Step::ReassignDeal { deal, owner }),
+        2 => n().prop_map(|deal| Step::WinDeal { deal }),
+        1 => n().prop_map(|deal| Step::LoseDeal { deal }),
+        3 => (n(), n(), 0u8..4, any::<bool>()).prop_map(|(ticket, contact, priority, message)| Step::OpenTicket { ticket, contact, priority, message }),
+        2 => (n(), 0u8..3).prop_map(|(ticket, rep)| Step::AssignTicket { ticket, rep }),
+        3 => (n(), proptest::option::weighted(0.8, 0u8..3)).prop_map(|(ticket, rep)| Step::AgentReply { ticket, rep }),
+        3 => n().prop_map(|ticket| Step::CustomerReply { ticket }),
+        3 => (n(), 1u8..6, 0u8..3).prop_map(|(ticket, status, rep)| Step::TicketStatus { ticket, status, rep }),
+        1 => (n(), 0u8..4).prop_map(|(ticket, priority)| Step::TicketPriority { ticket, priority }),
+        1 => (n(), 1u8..4, 0u8..2).prop_map(|(ticket, level, team)| Step::EscalateTicket { ticket, level, team }),
+        1 => n().prop_map(|ticket| Step::ReopenTicket { ticket }),
+    ]
+}
+
+/// A scenario: steps, each after a pause of some minutes (zero included: same-instant events).
+pub(crate) fn arb_scenario(max_steps: usize) -> impl Strategy<Value = Vec<(u16, Step)>> {
+    proptest::collection::vec(
+        (prop_oneof![Just(0u16), 0u16..180, 0u16..3000], arb_step()),
+        0..max_steps,
+    )
+}
+
+fn gb() -> CountryCode {
+    CountryCode::new("GB").expect("GB is a country code")
+}
+
+fn currency(usd: bool) -> Currency {
+    Currency::new(if usd { "USD" } else { "EUR" }).expect("valid codes")
+}
+
+fn priority(n: u8) -> Priority {
+    Priority::ALL[usize::from(n) % Priority::ALL.len()]
+}
+
+fn rep(n: u8) -> UserId {
+    REPS[usize::from(n) % REPS.len()]
+}
+
+fn team(n: u8) -> TeamId {
+    TEAMS[usize::from(n) % TEAMS.len()]
+}
+
+fn stage(n: u8) -> StageId {
+    let stages = Pipeline::default().stages;
+    stages[usize::from(n) % stages.len()].id.clone()
+}
+
+fn decision(rep: Option<UserId>, team: TeamId) -> RoutingDecision {
+    RoutingDecision {
+        rule: None,
+        team,
+        strategy: AssignmentStrategy::LeastLoaded,
+        candidates: REPS
+            .iter()
+            .map(|candidate| CandidateVerdict {
+                rep: *candidate,
+                verdict: if Some(*candidate) == rep {
+                    Verdict::Chosen
+                } else {
+                    Verdict::Eligible
+                },
+            })
+            .collect(),
+        outcome: match rep {
+            Some(rep) => RoutingOutcome::Assigned { rep },
+            None => RoutingOutcome::Queued { queue: team },
+        },
+    }
+}
+
+/// Runs a scenario through the aggregates; refused commands leave no trace.
+pub(crate) fn play(scenario: &[(u16, Step)]) -> World {
+    let mut world = World::new();
+    let mut now = t0();
+    for (pause, step) in scenario {
+        now += Duration::minutes(i64::from(*pause));
+        play_step(&mut world, step, now);
+    }
+    world
+}
+
+#[expect(clippy::too_many_lines, reason = "one arm per step, each a command")]
+fn play_step(world: &mut World, step: &Step, now: chrono::DateTime<chrono::Utc>) {
+    let user = |n: u8| as_user(rep(n), now);
+    let system = as_system(now);
+    match *step {
+        Step::CreateContact { contact } => {
+            let marker = contact_marker(contact);
+            let changes = vec![
+                DetailChange::Set(Detail::GivenName(PersonName::new(&marker).ok())),
+                DetailChange::AddEmail(
+                    EmailAddress::parse(&format!("{marker}@example.com")).expect("valid address"),
+                ),
+                DetailChange::AddPhone(
+                    PhoneNumber::parse(&format!("020 7946 00{contact:02}"), gb())
+                        .expect("valid number"),
+                ),
+            ];
+            let _ = world.contact(
+                contact_id(contact),
+                ContactCommand::Create {
+                    contact_id: ContactId(contact_id(contact)),
+                    provenance: Provenance::new("crm-ui", now),
+                    changes,
+                },
+                &user(0),
+            );
+        }
+        Step::AddEmail { contact, variant } => {
+            let address = format!("{}.{variant}@example.org", contact_marker(contact));
+            let _ = world.contact(
+                contact_id(contact),
+                ContactCommand::ChangeDetails {
+                    changes: vec![DetailChange::AddEmail(
+                        EmailAddress::parse(&address).expect("valid address"),
+                    )],
+                    provenance: Provenance::new("hubspot", now),
+                },
+                &system,
+            );
+        }
+        Step::SetJobTitle { contact, variant } => {
+            let _ = world.contact(
+                contact_id(contact),
+                ContactCommand::ChangeDetails {
+                    changes: vec![DetailChange::Set(Detail::JobTitle(Some(format!(
+                        "{} title {variant}",
+                        contact_marker(contact)
+                    ))))],
+                    provenance: Provenance::new("erp", now),
+                },
+                &system,
+            );
+        }
+        Step::Consent {
+            contact,
+            grant,
+            channel,
+        } => {
+            let channel = ConsentChannel::ALL[usize::from(channel) % 3];
+            let provenance = Provenance::new("web-form", now);
+            let proof = ConsentProof {
+                form_id: Some("newsletter".into()),
+                ..ConsentProof::default()
+            };
+            let command = if grant {
+                ContactCommand::GrantConsent {
+                    channel,
+                    provenance,
+                    proof,
+                }
+            } else {
+                ContactCommand::WithdrawConsent {
+                    channel,
+                    provenance,
+                    proof,
+                }
+            };
+            let _ = world.contact(contact_id(contact), command, &system);
+        }
+        Step::Merge { survivor, absorbed } => {
+            let ctx = user(0);
+            if world
+                .contact(
+                    contact_id(absorbed),
+                    ContactCommand::MergeInto {
+                        survivor: ContactId(contact_id(survivor)),
+                    },
+                    &ctx,
+                )
+                .is_ok()
+            {
+                let state = world.contact_state(contact_id(absorbed));
+                let merged = world.contact(
+                    contact_id(survivor),
+                    ContactCommand::Merge {
+                        absorbed: Box::new(state),
+                        policy: MergePolicy::NewestValue,
+                        choices: vec![],
+                    },
+                    &ctx,
+                );
+                if merged.is_err() {
+                    // A refused merge leaves the absorbed side released again, as the
+                    // application's merge saga would.
+                    let _ = world.contact(
+                        contact_id(absorbed),
+                        ContactCommand::UnmergeFrom {
+                            survivor: ContactId(contact_id(survivor)),
+                        },
+                        &ctx,
+                    );
+                }
+            }
+        }
+        Step::Unmerge { survivor, absorbed } => {
+            let ctx = user(0);
+            if world
+                .contact(
+                    contact_id(survivor),
+                    ContactCommand::Unmerge {
+                        absorbed: ContactId(contact_id(absorbed)),
+                    },
+                    &ctx,
+                )
+                .is_ok()
+            {
+                let _ = world.contact(
+                    contact_id(absorbed),
+                    ContactCommand::UnmergeFrom {
+                        survivor: ContactId(contact_id(survivor)),
+                    },
+                    &ctx,
+                );
+            }
+        }
+        Step::NotDuplicate { contact, other } => {
+            let _ = world.contact(
+                contact_id(contact),
+                ContactCommand::DeclareNotDuplicate {
+                    other: ContactId(contact_id(other)),
+                },
+                &user(0),
+            );
+        }
+        Step::Erase { contact } => {
+            let _ = world.contact(
+                contact_id(contact),
+                ContactCommand::Erase {
+                    request: ErasureRequest {
+                        requested_by: ErasureRequester::DataSubject,
+                        legal_basis: ErasureGround::ConsentWithdrawn,
+                        requested_at: now,
+                    },
+                },
+                &user(0),
+            );
+        }
+        Step::ReceiveLead { lead } => {
+            let _ = world.lead(
+                lead_id(lead),
+                LeadCommand::Receive {
+                    lead_id: LeadId(lead_id(lead)),
+                    source: LeadSource { system: "web-form".into(), external_event_id: format!("delivery-{lead}") },
+                    raw_payload: serde_json::json!({ "email": format!("{}@example.com", lead_marker(lead)) }),
+                    requested_at: now - Duration::minutes(1),
+                },
+                &system,
+            );
+        }
+        Step::CaptureLead { lead, valid } => {
+            let marker = lead_marker(lead);
+            let submission = LeadSubmission {
+                first_name: Some(marker.clone()),
+                email: Some(if valid {
+                    format!("{marker}@example.com")
+                } else {
+                    format!("{marker} at example")
+                }),
+                ..LeadSubmission::default()
+            };
+            let _ = world.lead(
+                lead_id(lead),
+                LeadCommand::Capture {
+                    submission,
+                    campaign: Campaign::default(),
+                    default_region: gb(),
+                },
+                &system,
+            );
+        }
+        Step::RouteLead {
+            lead,
+            rep: chosen,
+            team: chosen_team,
+        } => {
+            let _ = world.lead(
+                lead_id(lead),
+                LeadCommand::Route {
+                    decision: decision(chosen.map(rep), team(chosen_team)),
+                },
+                &system,
+            );
+        }
+        Step::TouchLead { lead } => {
+            for candidate in 0..3 {
+                if world
+                    .lead(
+                        lead_id(lead),
+                        LeadCommand::LogFirstTouch {
+                            channel: Channel::Phone,
+                        },
+                        &user(candidate),
+                    )
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+        }
+        Step::ReclaimLead { lead, rep: to } => {
+            let _ = world.lead(
+                lead_id(lead),
+                LeadCommand::Reclaim {
+                    missed_deadline: now,
+                    decision: decision(Some(rep(to)), team(0)),
+                    max_reassignments: 2,
+                },
+                &system,
+            );
+        }
+        Step::QualifyLead { lead, rep: by } => {
+            let _ = world.lead(lead_id(lead), LeadCommand::Qualify, &user(by));
+        }
+        Step::DisqualifyLead { lead } => {
+            let _ = world.lead(
+                lead_id(lead),
+                LeadCommand::Disqualify {
+                    reason: DisqualificationReason::NotAProspect,
+                },
+                &user(0),
+            );
+        }
+        Step::ConvertLead {
+            lead,
+            contact,
+            deal,
+        } => {
+            let _ = world.lead(
+                lead_id(lead),
+                LeadCommand::Convert(ConversionRequest {
+                    existing_contact: Some(ContactId(contact_id(contact))),
+                    open_opportunity: deal,
+                }),
+                &user(0),
+            );
+        }
+        Step::OpenDeal {
+            deal,
+            contact,
+            minor,
+            usd,
+            owner,
+        } => {
+            let _ = world.opportunity(
+                deal_id(deal),
+                OpportunityCommand::Open {
+                    opportunity: OpportunityId(deal_id(deal)),
+                    name: format!("{} deal", contact_marker(contact)),
+                    contact: ContactId(contact_id(contact)),
+                    company: None,
+                    owner: rep(owner),
+                    amount: Money::new(minor, currency(usd)),
+                    expected_close: NaiveDate::from_ymd_opt(2026, 4, 15).expect("valid date"),
+                    pipeline: Pipeline::default(),
+                    stage: None,
+                },
+                &user(owner),
+            );
+        }
+        Step::MoveDeal {
+            deal,
+            stage: to,
+            rep: by,
+        } => {
+            let _ = world.opportunity(
+                deal_id(deal),
+                OpportunityCommand::ChangeStage { to: stage(to) },
+                &user(by),
+            );
+        }
+        Step::ChangeAmount { deal, minor } => {
+            let Some(currency) = world.deal_currency(deal_id(deal)) else {
+                return;
+            };
+            let _ = world.opportunity(
+                deal_id(deal),
+                OpportunityCommand::ChangeAmount {
+                    amount: Money::new(minor, currency),
+                },
+                &user(0),
+            );
+        }
+        Step::ChangeCloseDate { deal, days } => {
+            let expected_close =
+                NaiveDate::from_ymd_opt(2026, 4, 15).expect("valid date") + Duration::days(days);
+            let _ = world.opportunity(
+                deal_id(deal),
+                OpportunityCommand::ChangeCloseDate { expected_close },
+                &user(0),
+            );
+        }
+        Step::ReassignDeal { deal, owner } => {
+            let _ = world.opportunity(
+                deal_id(deal),
+                OpportunityCommand::Reassign { owner: rep(owner) },
+                &user(0),
+            );
+        }
+        Step::WinDeal { deal } => {
+            let _ = world.opportunity(deal_id(deal), OpportunityCommand::Win, &user(0));
+        }
+        Step::LoseDeal { deal } => {
+            let _ = world.opportunity(
+                deal_id(deal),
+                OpportunityCommand::Lose {
+                    reason: LossReason::Other {
+                        note: "zqnote".into(),
+                    },
+                },
+                &user(0),
+            );
+        }
+        Step::OpenTicket {
+            ticket,
+            contact,
+            priority: level,
+            message,
+        } => {
+            let _ = world.ticket(
+                ticket_id(ticket),
+                TicketCommand::Open {
+                    ticket: TicketId(ticket_id(ticket)),
+                    contact: ContactId(contact_id(contact)),
+                    subject: format!("{} subject", contact_marker(contact)),
+                    channel: Channel::Email,
+                    priority: priority(level),
+                    message: message.then(|| "help".to_owned()),
+                    follow_up_of: None,
+                },
+                &system,
+            );
+        }
+        Step::AssignTicket { ticket, rep: to } => {
+            let _ = world.ticket(
+                ticket_id(ticket),
+                TicketCommand::Assign { assignee: rep(to) },
+                &system,
+            );
+        }
+        Step::AgentReply { ticket, rep: by } => {
+            let ctx = by.map_or_else(|| system.clone(), user);
+            let _ = world.ticket(
+                ticket_id(ticket),
+                TicketCommand::ReplyToCustomer {
+                    body: "on it".into(),
+                    channel: Channel::Email,
+                },
+                &ctx,
+            );
+        }
+        Step::CustomerReply { ticket } => {
+            let Some(contact) = world.ticket_contact(ticket_id(ticket)) else {
+                return;
+            };
+            let _ = world.ticket(
+                ticket_id(ticket),
+                TicketCommand::RecordCustomerReply {
+                    from: contact,
+                    body: "still broken".into(),
+                    channel: Channel::Phone,
+                },
+                &system,
+            );
+        }
+        Step::TicketStatus {
+            ticket,
+            status,
+            rep: by,
+        } => {
+            let status = TicketStatus::ALL[usize::from(status) % TicketStatus::ALL.len()];
+            let _ = world.ticket(
+                ticket_id(ticket),
+                TicketCommand::ChangeStatus { status },
+                &user(by),
+            );
+        }
+        Step::TicketPriority {
+            ticket,
+            priority: level,
+        } => {
+            let _ = world.ticket(
+                ticket_id(ticket),
+                TicketCommand::ChangePriority {
+                    priority: priority(level),
+                },
+                &user(0),
+            );
+        }
+        Step::EscalateTicket {
+            ticket,
+            level,
+            team: to,
+        } => {
+            let Some(level) = NonZeroU8::new(level) else {
+                return;
+            };
+            let _ = world.ticket(
+                ticket_id(ticket),
+                TicketCommand::Escalate {
+                    to: EscalationTarget::Team { team: team(to) },
+                    level,
+                    reason: "stuck".into(),
+                },
+                &user(0),
+            );
+        }
+        Step::ReopenTicket { ticket } => {
+            let _ = world.ticket(
+                ticket_id(ticket),
+                TicketCommand::Reopen {
+                    reason: "not fixed".into(),
+                },
+                &user(0),
+            );
+        }
+    }
+}
