@@ -158,7 +158,8 @@ pub struct ReadAllPage {
     pub next: GlobalPosition,
     /// When committed events exist beyond this page but cannot be delivered yet because an
     /// older transaction is still open: that transaction's id ("held at transaction X", as
-    /// opposed to ordinary lag). Only reported on a page shorter than requested.
+    /// opposed to ordinary lag). Only reported on an empty page, judged by the same snapshot
+    /// as the page itself: `events` empty and `held_by` `None` means caught up.
     pub held_by: Option<u64>,
 }
 

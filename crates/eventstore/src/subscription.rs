@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use crate::{EventStore, GlobalPosition, RecordedEvent, StoreError, TenantId};
 
+/// How soon a held subscription looks again.
+const HELD_RECHECK: Duration = Duration::from_millis(25);
+
 /// How a [`Subscription`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubscriptionOptions {
@@ -112,11 +115,17 @@ impl<S: EventStore> Subscription<S> {
                     SubscriptionStatus::HeldBy { transaction }
                 });
             // Either a hint or the poll interval ends the wait; both just mean "read again".
-            if let Ok(Err(_)) =
-                tokio::time::timeout(self.options.poll_interval, self.signal.changed()).await
-            {
+            // Held events are released by a transaction ending, which sends no hint: look
+            // again soon rather than after a whole poll interval.
+            let wait = match self.status {
+                SubscriptionStatus::HeldBy { .. } => self.options.poll_interval.min(HELD_RECHECK),
+                SubscriptionStatus::CatchingUp | SubscriptionStatus::Live => {
+                    self.options.poll_interval
+                }
+            };
+            if let Ok(Err(_)) = tokio::time::timeout(wait, self.signal.changed()).await {
                 // The hint's sender is gone: polling alone still works.
-                tokio::time::sleep(self.options.poll_interval).await;
+                tokio::time::sleep(wait).await;
             }
         }
     }

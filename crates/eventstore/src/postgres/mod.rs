@@ -167,6 +167,42 @@ fn from_pg(error: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// Runs an idempotent call on a pooled connection, retrying (twice at most) when the
+/// connection turns out dead: a connection the server ended can sit in the pool until its
+/// driver notices, and a read (or an upsert) can always be repeated. Appends are never retried
+/// here: whether a lost append committed is unknowable, so the caller decides (with its
+/// idempotency key).
+macro_rules! retrying_on_pool {
+    ($store:expr, $client:ident => $call:expr) => {
+        retrying_on_pool!(@run $store, [] $client => $call)
+    };
+    ($store:expr, mut $client:ident => $call:expr) => {
+        retrying_on_pool!(@run $store, [mut] $client => $call)
+    };
+    (@run $store:expr, [$($mut:tt)?] $client:ident => $call:expr) => {{
+        let mut attempt = 0;
+        loop {
+            let $($mut)? $client = $store.client().await?;
+            let result = $call.await;
+            release($client, &result);
+            if attempt < 2 && matches!(result, Err(StoreError::Unavailable { .. })) {
+                attempt += 1;
+                continue;
+            }
+            break result;
+        }
+    }};
+}
+
+/// Returns a connection to the pool, unless the call found it broken: a connection the server
+/// dropped must not be handed to the next caller (the pool's fast recycling only notices once
+/// the driver has seen the socket close).
+fn release<T>(client: Object, result: &Result<T, StoreError>) {
+    if matches!(result, Err(StoreError::Unavailable { .. })) {
+        drop(Object::take(client));
+    }
+}
+
 fn corrupt(location: impl Into<String>, reason: impl std::fmt::Display) -> StoreError {
     StoreError::CorruptRow {
         location: location.into(),
@@ -277,11 +313,19 @@ impl PostgresStore {
     /// A pooled connection, for starting a transaction to pass to
     /// [`append_in`](Self::append_in).
     pub async fn client(&self) -> Result<Object, StoreError> {
-        self.inner
-            .pool
-            .get()
-            .await
-            .map_err(|error| unavailable("no pooled connection", error))
+        loop {
+            let client = self
+                .inner
+                .pool
+                .get()
+                .await
+                .map_err(|error| unavailable("no pooled connection", error))?;
+            if !client.is_closed() {
+                return Ok(client);
+            }
+            // Closed after it was returned (the server ended it): never hand it out.
+            drop(Object::take(client));
+        }
     }
 
     /// The settings the store runs with.
@@ -421,7 +465,15 @@ impl PostgresStore {
         tenant: &TenantId,
         only: Option<&StreamId>,
     ) -> Result<VerifyReport, StoreError> {
-        let mut client = self.client().await?;
+        retrying_on_pool!(self, mut client => self.verify_in_on(&mut client, tenant, only))
+    }
+
+    async fn verify_in_on(
+        &self,
+        client: &mut Object,
+        tenant: &TenantId,
+        only: Option<&StreamId>,
+    ) -> Result<VerifyReport, StoreError> {
         // One snapshot for the whole walk, so appends made meanwhile cannot look like breaks.
         let transaction = client
             .build_transaction()
@@ -489,6 +541,139 @@ impl PostgresStore {
         }
         transaction.commit().await.map_err(from_pg)?;
         Ok(verifier.finish())
+    }
+
+    async fn read_all_on(
+        &self,
+        client: &Object,
+        tenant: &TenantId,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<ReadAllPage, StoreError> {
+        let transaction = Xid8(after.transaction);
+        let position = to_i64(after.position);
+        let page_limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = client
+            .prepare_cached(sql::READ_ALL)
+            .await
+            .map_err(from_pg)?;
+        let rows = client
+            .query(
+                &statement,
+                &[&tenant.as_str(), &transaction, &position, &page_limit],
+            )
+            .await
+            .map_err(from_pg)?;
+        let fail = |error| corrupt("read all", error);
+        let (held_by, rows) = match rows.first() {
+            Some(first) if first.try_get::<_, Option<&str>>(0).map_err(fail)?.is_none() => {
+                let held_by: Option<Xid8> = first.try_get(12).map_err(fail)?;
+                (held_by.map(|horizon| horizon.0), &rows[..0])
+            }
+            _ => (None, &rows[..]),
+        };
+        let events = self.decode_rows(tenant, rows, None)?;
+        let next = events.last().map_or(after, |event| event.position);
+        Ok(ReadAllPage {
+            events,
+            next,
+            held_by,
+        })
+    }
+
+    async fn save_snapshot_on(
+        &self,
+        client: &Object,
+        tenant: &TenantId,
+        snapshot: &Snapshot,
+    ) -> Result<(), StoreError> {
+        validate_name(NameKind::SnapshotType, &snapshot.snapshot_type)?;
+        let state = serde_json::to_vec(&snapshot.state).map_err(|error| StoreError::Database {
+            code: "client".into(),
+            message: format!("snapshot state: {error}"),
+        })?;
+        let statement = client
+            .prepare_cached(sql::SAVE_SNAPSHOT)
+            .await
+            .map_err(from_pg)?;
+        let row = client
+            .query_one(
+                &statement,
+                &[
+                    &tenant.as_str(),
+                    &snapshot.stream.as_str(),
+                    &snapshot.snapshot_type.as_str(),
+                    &i32::from(snapshot.schema_version),
+                    &to_i64(snapshot.stream_version),
+                    &JsonBytes(&state),
+                ],
+            )
+            .await
+            .map_err(from_pg)?;
+        let head: Option<i64> = row.try_get(0).map_err(|error| corrupt("streams", error))?;
+        let head = head.map(|head| to_u64(head, "streams")).transpose()?;
+        if snapshot.stream_version > head.unwrap_or(0) {
+            return Err(StoreError::SnapshotAheadOfStream {
+                stream: snapshot.stream.clone(),
+                snapshot_version: snapshot.stream_version,
+                stream_version: head,
+            });
+        }
+        Ok(())
+    }
+
+    async fn load_snapshot_on(
+        &self,
+        client: &Object,
+        tenant: &TenantId,
+        stream: &StreamId,
+        snapshot_type: &str,
+        schema_version: u16,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let statement = client
+            .prepare_cached(sql::LOAD_SNAPSHOT)
+            .await
+            .map_err(from_pg)?;
+        let Some(row) = client
+            .query_opt(
+                &statement,
+                &[&tenant.as_str(), &stream.as_str(), &snapshot_type],
+            )
+            .await
+            .map_err(from_pg)?
+        else {
+            return Ok(None);
+        };
+        let location = || format!("snapshot {snapshot_type} of stream {stream}");
+        let stored_version: i32 = row.try_get(0).map_err(|error| corrupt(location(), error))?;
+        if stored_version != i32::from(schema_version) {
+            let statement = client
+                .prepare_cached(sql::DISCARD_SNAPSHOT)
+                .await
+                .map_err(from_pg)?;
+            client
+                .execute(
+                    &statement,
+                    &[
+                        &tenant.as_str(),
+                        &stream.as_str(),
+                        &snapshot_type,
+                        &i32::from(schema_version),
+                    ],
+                )
+                .await
+                .map_err(from_pg)?;
+            return Ok(None);
+        }
+        let stream_version: i64 = row.try_get(1).map_err(|error| corrupt(location(), error))?;
+        let state: JsonBytes<'_> = row.try_get(2).map_err(|error| corrupt(location(), error))?;
+        Ok(Some(Snapshot {
+            stream: stream.clone(),
+            snapshot_type: snapshot_type.to_owned(),
+            schema_version,
+            stream_version: to_u64(stream_version, "snapshots")?,
+            state: serde_json::from_slice(state.0).map_err(|error| corrupt(location(), error))?,
+        }))
     }
 }
 
@@ -613,13 +798,16 @@ impl EventStore for PostgresStore {
     ) -> Result<AppendResult, StoreError> {
         let batch = encode_batch(&self.inner.settings, tenant, stream, expected, events)?;
         let client = self.client().await?;
-        let statement = client.prepare_cached(sql::APPEND).await.map_err(from_pg)?;
-        let row = Self::call_append(
-            &**client, &statement, tenant, stream, expected, &batch, false,
-        )
-        .await?;
-        drop(client);
-        let result = append_outcome(&row, stream, expected, &batch)?;
+        let row = async {
+            let statement = client.prepare_cached(sql::APPEND).await.map_err(from_pg)?;
+            Self::call_append(
+                &**client, &statement, tenant, stream, expected, &batch, false,
+            )
+            .await
+        }
+        .await;
+        release(client, &row);
+        let result = append_outcome(&row?, stream, expected, &batch)?;
         if !result.events.is_empty() {
             wake::bump(&self.inner.signal);
             self.inner.notify_pending.notify_one();
@@ -646,24 +834,24 @@ impl EventStore for PostgresStore {
             Direction::Backward => sql::READ_STREAM_BACKWARD,
         };
         let limit = i64::try_from(read.limit).unwrap_or(i64::MAX);
-        let client = self.client().await?;
-        let statement = client.prepare_cached(query).await.map_err(from_pg)?;
-        let rows = client
-            .query(
-                &statement,
-                &[
-                    &tenant.as_str(),
-                    &stream.as_str(),
-                    &to_i64(low),
-                    &to_i64(high),
-                    &until,
-                    &limit,
-                ],
-            )
-            .await
-            .map_err(from_pg)?;
-        drop(client);
-        self.decode_rows(tenant, &rows, Some(stream))
+        let rows = retrying_on_pool!(self, client => async {
+            let statement = client.prepare_cached(query).await.map_err(from_pg)?;
+            client
+                .query(
+                    &statement,
+                    &[
+                        &tenant.as_str(),
+                        &stream.as_str(),
+                        &to_i64(low),
+                        &to_i64(high),
+                        &until,
+                        &limit,
+                    ],
+                )
+                .await
+                .map_err(from_pg)
+        });
+        self.decode_rows(tenant, &rows?, Some(stream))
     }
 
     async fn stream_version(
@@ -671,16 +859,17 @@ impl EventStore for PostgresStore {
         tenant: &TenantId,
         stream: &StreamId,
     ) -> Result<Option<u64>, StoreError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(sql::STREAM_VERSION)
-            .await
-            .map_err(from_pg)?;
-        let row = client
-            .query_opt(&statement, &[&tenant.as_str(), &stream.as_str()])
-            .await
-            .map_err(from_pg)?;
-        row.map(|row| {
+        let row = retrying_on_pool!(self, client => async {
+            let statement = client
+                .prepare_cached(sql::STREAM_VERSION)
+                .await
+                .map_err(from_pg)?;
+            client
+                .query_opt(&statement, &[&tenant.as_str(), &stream.as_str()])
+                .await
+                .map_err(from_pg)
+        });
+        row?.map(|row| {
             let version: i64 = row.try_get(0).map_err(|error| corrupt("streams", error))?;
             to_u64(version, "streams")
         })
@@ -693,45 +882,7 @@ impl EventStore for PostgresStore {
         after: GlobalPosition,
         limit: usize,
     ) -> Result<ReadAllPage, StoreError> {
-        let client = self.client().await?;
-        let transaction = Xid8(after.transaction);
-        let position = to_i64(after.position);
-        let page_limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement = client
-            .prepare_cached(sql::READ_ALL)
-            .await
-            .map_err(from_pg)?;
-        let rows = client
-            .query(
-                &statement,
-                &[&tenant.as_str(), &transaction, &position, &page_limit],
-            )
-            .await
-            .map_err(from_pg)?;
-        let events = self.decode_rows(tenant, &rows, None)?;
-        let next = events.last().map_or(after, |event| event.position);
-        let held_by = if events.len() < limit {
-            let statement = client.prepare_cached(sql::HELD_BY).await.map_err(from_pg)?;
-            let next_transaction = Xid8(next.transaction);
-            let next_position = to_i64(next.position);
-            client
-                .query_opt(
-                    &statement,
-                    &[&tenant.as_str(), &next_transaction, &next_position],
-                )
-                .await
-                .map_err(from_pg)?
-                .map(|row| row.try_get::<_, Xid8>(0).map(|horizon| horizon.0))
-                .transpose()
-                .map_err(|error| corrupt("held-by check", error))?
-        } else {
-            None
-        };
-        Ok(ReadAllPage {
-            events,
-            next,
-            held_by,
-        })
+        retrying_on_pool!(self, client => self.read_all_on(&client, tenant, after, limit))
     }
 
     fn append_signal(&self) -> watch::Receiver<u64> {
@@ -744,40 +895,7 @@ impl EventStore for PostgresStore {
         tenant: &TenantId,
         snapshot: &Snapshot,
     ) -> Result<(), StoreError> {
-        validate_name(NameKind::SnapshotType, &snapshot.snapshot_type)?;
-        let state = serde_json::to_vec(&snapshot.state).map_err(|error| StoreError::Database {
-            code: "client".into(),
-            message: format!("snapshot state: {error}"),
-        })?;
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(sql::SAVE_SNAPSHOT)
-            .await
-            .map_err(from_pg)?;
-        let row = client
-            .query_one(
-                &statement,
-                &[
-                    &tenant.as_str(),
-                    &snapshot.stream.as_str(),
-                    &snapshot.snapshot_type.as_str(),
-                    &i32::from(snapshot.schema_version),
-                    &to_i64(snapshot.stream_version),
-                    &JsonBytes(&state),
-                ],
-            )
-            .await
-            .map_err(from_pg)?;
-        let head: Option<i64> = row.try_get(0).map_err(|error| corrupt("streams", error))?;
-        let head = head.map(|head| to_u64(head, "streams")).transpose()?;
-        if snapshot.stream_version > head.unwrap_or(0) {
-            return Err(StoreError::SnapshotAheadOfStream {
-                stream: snapshot.stream.clone(),
-                snapshot_version: snapshot.stream_version,
-                stream_version: head,
-            });
-        }
-        Ok(())
+        retrying_on_pool!(self, client => self.save_snapshot_on(&client, tenant, snapshot))
     }
 
     async fn load_snapshot(
@@ -787,51 +905,8 @@ impl EventStore for PostgresStore {
         snapshot_type: &str,
         schema_version: u16,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(sql::LOAD_SNAPSHOT)
-            .await
-            .map_err(from_pg)?;
-        let Some(row) = client
-            .query_opt(
-                &statement,
-                &[&tenant.as_str(), &stream.as_str(), &snapshot_type],
-            )
-            .await
-            .map_err(from_pg)?
-        else {
-            return Ok(None);
-        };
-        let location = || format!("snapshot {snapshot_type} of stream {stream}");
-        let stored_version: i32 = row.try_get(0).map_err(|error| corrupt(location(), error))?;
-        if stored_version != i32::from(schema_version) {
-            let statement = client
-                .prepare_cached(sql::DISCARD_SNAPSHOT)
-                .await
-                .map_err(from_pg)?;
-            client
-                .execute(
-                    &statement,
-                    &[
-                        &tenant.as_str(),
-                        &stream.as_str(),
-                        &snapshot_type,
-                        &i32::from(schema_version),
-                    ],
-                )
-                .await
-                .map_err(from_pg)?;
-            return Ok(None);
-        }
-        let stream_version: i64 = row.try_get(1).map_err(|error| corrupt(location(), error))?;
-        let state: JsonBytes<'_> = row.try_get(2).map_err(|error| corrupt(location(), error))?;
-        Ok(Some(Snapshot {
-            stream: stream.clone(),
-            snapshot_type: snapshot_type.to_owned(),
-            schema_version,
-            stream_version: to_u64(stream_version, "snapshots")?,
-            state: serde_json::from_slice(state.0).map_err(|error| corrupt(location(), error))?,
-        }))
+        retrying_on_pool!(self, client => self
+            .load_snapshot_on(&client, tenant, stream, snapshot_type, schema_version))
     }
 
     async fn verify(&self, tenant: &TenantId) -> Result<VerifyReport, StoreError> {

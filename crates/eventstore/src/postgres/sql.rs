@@ -34,18 +34,20 @@ pub(crate) const STREAM_VERSION: &str =
     "SELECT version FROM streams WHERE tenant_id = $1 AND stream_id = $2";
 
 /// A page of a tenant's events after checkpoint ($2, $3), only from transactions below the
-/// oldest open one: every transaction there has ended, and every later one sorts after.
+/// oldest open one: every transaction there has ended, and every later one sorts after. One
+/// statement, so one snapshot: when the page is empty, the last column says whether committed
+/// events wait behind that oldest open transaction (its id), judged by the same snapshot.
 pub(crate) const READ_ALL: &str = concat!(
-    "SELECT ",
+    "WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) \
+     SELECT page.*, CASE WHEN page.stream_id IS NULL AND EXISTS (SELECT 1 FROM events e \
+     WHERE e.tenant_id = $1 AND (e.tx_id, e.position) > ($2, $3) AND e.tx_id >= horizon.xmin) \
+     THEN horizon.xmin END \
+     FROM horizon LEFT JOIN LATERAL (SELECT ",
     event_columns!(),
     " FROM events WHERE tenant_id = $1 AND (tx_id, position) > ($2, $3) \
-     AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx_id, position LIMIT $4"
+     AND tx_id < horizon.xmin ORDER BY tx_id, position LIMIT $4) page ON true \
+     ORDER BY page.tx_id, page.position"
 );
-
-/// The oldest open transaction, if committed events after checkpoint ($2, $3) wait behind it.
-pub(crate) const HELD_BY: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot()) \
-     WHERE EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND (tx_id, position) > ($2, $3) \
-     AND tx_id >= pg_snapshot_xmin(pg_current_snapshot()))";
 
 /// A page of stream heads joined with their events, in (stream, version) order, after
 /// ($2, $3), optionally for one stream ($4).
