@@ -138,14 +138,13 @@ CREATE FUNCTION eventstore_append(
     p_payloads         json[],
     p_metadata         json[],
     p_content_digests  bytea[],
-    p_notify           boolean
-) RETURNS TABLE (
-    r_outcome        smallint,
-    r_stream_version bigint,
-    r_tx_id          xid8,
-    r_positions      bigint[],
-    r_recorded_at    timestamptz,
-    r_stream_id      text
+    p_notify           boolean,
+    OUT r_outcome        smallint,
+    OUT r_stream_version bigint,
+    OUT r_tx_id          xid8,
+    OUT r_positions      bigint[],
+    OUT r_recorded_at    timestamptz,
+    OUT r_stream_id      text
 )
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -173,9 +172,12 @@ BEGIN
         SELECT * INTO v_key FROM idempotency_keys k
          WHERE k.tenant_id = p_tenant AND k.idempotency_key = p_idempotency_key;
         IF FOUND THEN
-            RETURN QUERY SELECT
-                (CASE WHEN v_key.request_hash = p_request_hash THEN 1 ELSE 3 END)::smallint,
-                v_key.stream_version, v_key.tx_id, v_key.positions, v_key.recorded_at, v_key.stream_id;
+            r_outcome := (CASE WHEN v_key.request_hash = p_request_hash THEN 1 ELSE 3 END)::smallint;
+            r_stream_version := v_key.stream_version;
+            r_tx_id := v_key.tx_id;
+            r_positions := v_key.positions;
+            r_recorded_at := v_key.recorded_at;
+            r_stream_id := v_key.stream_id;
             RETURN;
         END IF;
     END IF;
@@ -188,19 +190,27 @@ BEGIN
     IF (p_expected_kind = 1 AND v_old IS NOT NULL)
        OR (p_expected_kind = 2 AND v_old IS NULL)
        OR (p_expected_kind = 3 AND coalesce(v_old, 0) <> p_expected_version) THEN
-        RETURN QUERY SELECT 2::smallint, v_old, NULL::xid8, NULL::bigint[], NULL::timestamptz, p_stream;
+        r_outcome := 2::smallint;
+        r_stream_version := v_old;
+        r_stream_id := p_stream;
         RETURN;
     END IF;
 
     v_base := coalesce(v_old, 0);
     IF v_count = 0 THEN
-        RETURN QUERY SELECT 0::smallint, v_base, NULL::xid8, '{}'::bigint[], NULL::timestamptz, p_stream;
+        r_outcome := 0::smallint;
+        r_stream_version := v_base;
+        r_positions := '{}'::bigint[];
+        r_stream_id := p_stream;
         RETURN;
     END IF;
 
     v_tx := pg_current_xact_id();
     IF v_last_tx IS NOT NULL AND v_last_tx > v_tx THEN
-        RETURN QUERY SELECT 4::smallint, v_old, v_last_tx, NULL::bigint[], NULL::timestamptz, p_stream;
+        r_outcome := 4::smallint;
+        r_stream_version := v_old;
+        r_tx_id := v_last_tx;
+        r_stream_id := p_stream;
         RETURN;
     END IF;
 
@@ -250,7 +260,12 @@ BEGIN
         PERFORM pg_notify('crm_eventstore', '');
     END IF;
 
-    RETURN QUERY SELECT 0::smallint, v_base + v_count, v_tx, v_positions, v_now, p_stream;
+    r_outcome := 0::smallint;
+    r_stream_version := v_base + v_count;
+    r_tx_id := v_tx;
+    r_positions := v_positions;
+    r_recorded_at := v_now;
+    r_stream_id := p_stream;
 END
 $$;
 

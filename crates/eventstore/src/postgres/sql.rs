@@ -37,11 +37,13 @@ pub(crate) const STREAM_VERSION: &str =
 /// oldest open one: every transaction there has ended, and every later one sorts after. One
 /// statement, so one snapshot: when the page is empty, the last column says whether committed
 /// events wait behind that oldest open transaction (its id), judged by the same snapshot.
+/// (That probe is written as an ordered `LIMIT 1` so it walks the global-order index: at the
+/// live tail it finds nothing, and an `EXISTS` was planned as a scan of the whole table.)
 pub(crate) const READ_ALL: &str = concat!(
     "WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) \
-     SELECT page.*, CASE WHEN page.stream_id IS NULL AND EXISTS (SELECT 1 FROM events e \
-     WHERE e.tenant_id = $1 AND (e.tx_id, e.position) > ($2, $3) AND e.tx_id >= horizon.xmin) \
-     THEN horizon.xmin END \
+     SELECT page.*, CASE WHEN page.stream_id IS NULL AND (SELECT e.tx_id FROM events e \
+     WHERE e.tenant_id = $1 AND (e.tx_id, e.position) > ($2, $3) AND e.tx_id >= horizon.xmin \
+     ORDER BY e.tx_id, e.position LIMIT 1) IS NOT NULL THEN horizon.xmin END \
      FROM horizon LEFT JOIN LATERAL (SELECT ",
     event_columns!(),
     " FROM events WHERE tenant_id = $1 AND (tx_id, position) > ($2, $3) \
