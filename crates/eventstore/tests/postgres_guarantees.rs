@@ -804,6 +804,35 @@ async fn concurrent_retries_with_one_idempotency_key_write_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_racing_to_different_streams_lands_once() {
+    let database = TestDatabase::create().await;
+    let store = database.store(StoreSettings::default()).await;
+    let acme = tenant("acme");
+    let racers: Vec<_> = (0..8)
+        .map(|n| {
+            let (store, acme) = (store.clone(), acme.clone());
+            tokio::spawn(async move {
+                let events = with_key(noted_batch(0..2), "request-9");
+                let target = stream(&format!("s{n}"));
+                store
+                    .append(&acme, &target, ExpectedVersion::Any, &events)
+                    .await
+            })
+        })
+        .collect();
+    let mut landed = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => landed += 1,
+            Err(StoreError::IdempotencyConflict { key, .. }) => assert_eq!(key, "request-9"),
+            Err(other) => panic!("expected a typed idempotency conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(landed, 1);
+    assert_eq!(conformance::read_everything(&store, &acme).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_is_woken_by_notify_not_by_polling() {
     let database = TestDatabase::create().await;
     let writer = database.store(StoreSettings::default()).await;

@@ -14,6 +14,9 @@
 //!
 //! The read models, one module each:
 //! - [`customer360`]: everything about one customer, merges followed, erasure honoured.
+//! - [`sla`]: every lead and ticket with its SLA clocks, breach and at-risk lists, attainment.
+//! - [`pipeline`]: deals by stage and owner, forecast by category and period, win rate, time in
+//!   stage, lead conversion and response time.
 
 mod batch;
 pub mod customer360;
@@ -23,6 +26,8 @@ mod error;
 mod event;
 mod memory;
 mod model;
+pub mod pipeline;
+pub mod sla;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]

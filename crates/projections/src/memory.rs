@@ -464,7 +464,7 @@ impl<M: ReadModel> MemoryDocuments<M> {
         let selection = query.selection();
         let mut rows: Vec<(Option<crate::model::IndexValue>, &Stored<M::Doc>)> = self
             .documents(tenant)
-            .filter(|stored| stored.key.kind == selection.kind)
+            .filter(|stored| selection.kinds.contains(&stored.key.kind))
             .filter_map(|stored| {
                 let indexed = M::indexed(&stored.key, &stored.doc);
                 if !selection

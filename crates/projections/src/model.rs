@@ -289,6 +289,15 @@ impl Filter {
         }
     }
 
+    /// `column <= value`.
+    pub fn le(column: &'static str, value: IndexValue) -> Self {
+        Self {
+            column,
+            comparison: Comparison::Le,
+            value,
+        }
+    }
+
     /// `column >= value`.
     pub fn ge(column: &'static str, value: IndexValue) -> Self {
         Self {
@@ -316,14 +325,14 @@ impl Filter {
     }
 }
 
-/// Which documents a [`Scan`] reads: those of one kind matching every filter, ordered by a
-/// column (ascending; documents without it are left out), then by key, and at most `limit` of
-/// them. In SQL: `WHERE kind = $1 AND <filters> [AND col IS NOT NULL] ORDER BY col, key
-/// LIMIT n`.
+/// Which documents a [`Scan`] reads: those of the given kinds matching every filter, ordered
+/// by a column (ascending; documents without it are left out), then by key, and at most
+/// `limit` of them. In SQL: `WHERE kind = ANY($1) AND <filters> [AND col IS NOT NULL] ORDER
+/// BY col, key LIMIT n`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Selection {
-    /// The document kind.
-    pub kind: &'static str,
+    /// The document kinds (at least one).
+    pub kinds: Vec<&'static str>,
     /// Conditions, all of which must hold.
     pub filters: Vec<Filter>,
     /// The column to order by; key order when `None`.
@@ -335,8 +344,13 @@ pub struct Selection {
 impl Selection {
     /// Every document of `kind`, in key order.
     pub fn all(kind: &'static str) -> Self {
+        Self::of_kinds(&[kind])
+    }
+
+    /// Every document of any of `kinds`, in key order.
+    pub fn of_kinds(kinds: &[&'static str]) -> Self {
         Self {
-            kind,
+            kinds: kinds.to_vec(),
             filters: Vec::new(),
             order_by: None,
             limit: None,

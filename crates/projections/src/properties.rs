@@ -171,3 +171,90 @@ mod customer360 {
         }
     }
 }
+
+mod sla {
+    use chrono::{Duration, TimeDelta};
+    use crm_domain::Priority;
+    use crm_domain::sla::{BusinessCalendar, PolicyRef, PolicyVersion, SlaMetric, SlaPolicy, SlaPolicyId};
+    use proptest::prelude::*;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::scenario::{arb_scenario, play};
+    use crate::sla::query::{AtRiskList, BreachList, ItemHealth, ItemStatus};
+    use crate::sla::{SlaConfig, SlaModel};
+    use crate::testing::{t0, tenant};
+
+    /// Weekdays 09:00-12:00 and 13:00-17:00 in New York, targets for every priority.
+    pub(crate) fn config() -> SlaConfig {
+        let day = serde_json::json!([{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}]);
+        let calendar: BusinessCalendar = serde_json::from_value(serde_json::json!({
+            "time_zone": "America/New_York",
+            "week": {"monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day},
+        }))
+        .unwrap();
+        let reference = PolicyRef { id: SlaPolicyId(Uuid::from_u128(1)), version: PolicyVersion(1) };
+        let mut policy = SlaPolicy::new(reference, "everything", calendar);
+        for (n, priority) in Priority::ALL.into_iter().enumerate() {
+            let scale = i64::try_from(4 - n).unwrap();
+            for (metric, minutes) in [
+                (SlaMetric::FirstResponse, 30),
+                (SlaMetric::NextResponse, 60),
+                (SlaMetric::Resolution, 240),
+                (SlaMetric::LeadFirstTouch, 10),
+            ] {
+                policy = policy.with_target(priority, metric, TimeDelta::minutes(minutes * scale)).unwrap();
+            }
+        }
+        SlaConfig::new().with_policy(policy, None).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn folding_in_batches_or_twice_equals_one_fold(
+            scenario in arb_scenario(60),
+            (cuts, again) in arb_delivery(),
+        ) {
+            let world = play(&scenario);
+            check_fold(&SlaModel::new(config()), world.events(), &cuts, &again)?;
+        }
+
+        #[test]
+        fn the_indexed_lists_agree_with_each_item_s_clocks(
+            scenario in arb_scenario(60),
+            later in 0i64..20_000,
+        ) {
+            let world = play(&scenario);
+            let store = MemoryDocuments::fold(SlaModel::new(config()), world.events()).unwrap();
+            let config = store.model().config();
+            // The documents hold the latest state: "as of" questions are asked at or after the
+            // last event (an earlier instant is the live lifecycle's fold of fewer events).
+            let end: i64 = scenario.iter().map(|(pause, _)| i64::from(*pause)).sum();
+            let now = t0() + Duration::minutes(end + later);
+            let listed = |items: Vec<ItemStatus>| {
+                let mut ids: Vec<Uuid> = items.into_iter().map(|item| item.id).collect();
+                ids.sort();
+                ids
+            };
+            let breached = listed(store.scan(&tenant(), &BreachList { config, now, limit: usize::MAX }));
+            let at_risk = listed(store.scan(&tenant(), &AtRiskList { config, now, limit: usize::MAX }));
+            let with = |health| {
+                let mut ids: Vec<Uuid> = store
+                    .documents(&tenant())
+                    .map(|stored| ItemStatus::of(&stored.doc, config, now))
+                    .filter(|status| status.health == health)
+                    .map(|status| status.id)
+                    .collect();
+                ids.sort();
+                ids
+            };
+            prop_assert_eq!(breached, with(ItemHealth::Breached));
+            prop_assert_eq!(at_risk, with(ItemHealth::AtRisk));
+            for stored in store.documents(&tenant()) {
+                prop_assert!(stored.doc.problem.is_none(), "{:?}", stored.doc.problem);
+            }
+        }
+    }
+}

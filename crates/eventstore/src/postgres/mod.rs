@@ -236,6 +236,14 @@ fn duplicate_event_id(error: &tokio_postgres::Error, batch: &EncodedBatch) -> Op
         .then_some(StoreError::DuplicateEventId { event_id })
 }
 
+/// Whether an append lost a race on its idempotency key to a concurrent append with the same
+/// key (only possible when the two went to different streams, since appends to one stream
+/// take turns before checking the key).
+fn is_idempotency_key_race(error: &StoreError) -> bool {
+    matches!(error, StoreError::Database { code, message }
+        if code == SqlState::UNIQUE_VIOLATION.code() && message.contains("idempotency_keys_pkey"))
+}
+
 impl PostgresStore {
     /// Connects a pool, applies (or checks) the migrations, and starts the wake-up notifier.
     ///
@@ -677,9 +685,9 @@ impl PostgresStore {
     }
 }
 
-/// Reads the event columns of `row` starting at column `offset + 1` for the version (the
-/// layout of `event_columns!` in `sql.rs`, whose column 0 is the stream id). With offset 0 the
-/// stream id is column 0; with a larger offset (the verify join) it is column 0 as well.
+/// Reads an event from `row`: the stream id in column 0, then the rest of `event_columns!`
+/// (`sql.rs`) from column `offset + 1` on (offset 0 for event reads; 2 for the verify join,
+/// whose columns 1 and 2 are the stream head's version and hash).
 fn row_to_raw(row: &Row, offset: usize) -> Result<RawEvent<'_>, StoreError> {
     let stream: &str = row.try_get(0).map_err(|error| corrupt("events", error))?;
     let at = |column: usize| offset + column;
@@ -797,16 +805,25 @@ impl EventStore for PostgresStore {
         events: &[NewEvent],
     ) -> Result<AppendResult, StoreError> {
         let batch = encode_batch(&self.inner.settings, tenant, stream, expected, events)?;
-        let client = self.client().await?;
-        let row = async {
-            let statement = client.prepare_cached(sql::APPEND).await.map_err(from_pg)?;
-            Self::call_append(
-                &**client, &statement, tenant, stream, expected, &batch, false,
-            )
-            .await
-        }
-        .await;
-        release(client, &row);
+        let mut retried = false;
+        let row = loop {
+            let client = self.client().await?;
+            let row = async {
+                let statement = client.prepare_cached(sql::APPEND).await.map_err(from_pg)?;
+                Self::call_append(
+                    &**client, &statement, tenant, stream, expected, &batch, false,
+                )
+                .await
+            }
+            .await;
+            release(client, &row);
+            match row {
+                // Another append with this key committed while ours ran (both got past the
+                // key check): ours rolled back, and a retry answers from the committed key.
+                Err(ref error) if !retried && is_idempotency_key_race(error) => retried = true,
+                row => break row,
+            }
+        };
         let result = append_outcome(&row?, stream, expected, &batch)?;
         if !result.events.is_empty() {
             wake::bump(&self.inner.signal);

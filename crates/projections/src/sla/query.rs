@@ -1,0 +1,380 @@
+//! Questions to the SLA read model, each "as of" a `now` the caller gives.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use crm_domain::sla::{ClockStatus, ItemKind, PolicyRef, SlaHealth, SlaMetric};
+use crm_domain::{Priority, TeamId, UserId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{LEAD, SlaConfig, SlaItemDoc, SlaProblem, TICKET};
+use crate::model::{DocKey, Filter, Found, IndexValue, Lookup, Scan, Selection};
+
+/// Where an item stands overall: its worst clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemHealth {
+    /// No clock runs (all fulfilled, paused, or none).
+    Idle,
+    /// Every running clock is under 80 % of its target.
+    OnTrack,
+    /// A running clock has used at least 80 % of its target.
+    AtRisk,
+    /// A clock breached and is not fulfilled.
+    Breached,
+}
+
+/// One clock at `now`, with the business time it spent paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClockView {
+    /// The engine's status of the clock (health, deadline, elapsed, remaining).
+    pub status: ClockStatus,
+    /// Business time the clock spent paused so far.
+    pub paused: TimeDelta,
+}
+
+/// One item's SLA at `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemStatus {
+    /// Lead or ticket.
+    pub kind: ItemKind,
+    /// The item.
+    pub id: Uuid,
+    /// Its current priority.
+    pub priority: Priority,
+    /// The team holding it.
+    pub team: Option<TeamId>,
+    /// The rep or agent holding it.
+    pub agent: Option<UserId>,
+    /// Whether work is still owed.
+    pub open: bool,
+    /// The policy version its clocks run under.
+    pub policy: Option<PolicyRef>,
+    /// Its worst clock.
+    pub health: ItemHealth,
+    /// The earliest pending deadline or unfulfilled breach instant.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Every clock, oldest first.
+    pub clocks: Vec<ClockView>,
+    /// Why no SLA runs, if none does.
+    pub problem: Option<SlaProblem>,
+}
+
+impl ItemStatus {
+    /// The status of `doc` at `now` under `config`. The document holds the item's latest
+    /// state, so `now` is meant to be at or after the item's last event; the status at an
+    /// earlier instant is that of a fold of the events up to it (the live lifecycle).
+    pub fn of(doc: &SlaItemDoc, config: &SlaConfig, now: DateTime<Utc>) -> Self {
+        let mut problem = doc.problem.clone();
+        let mut clocks = Vec::new();
+        if let Some(sla) = &doc.sla {
+            match config.version(sla.policy()) {
+                Some(policy) => {
+                    let calendar = policy.calendar();
+                    for clock in sla.clocks() {
+                        match clock.status_at(calendar, now) {
+                            Ok(status) => {
+                                let end = match status.health {
+                                    SlaHealth::Fulfilled { at, .. } => at,
+                                    _ => now,
+                                };
+                                let paused = calendar
+                                    .business_time_between(clock.activated_at(), end.max(clock.activated_at()))
+                                    .map_or(TimeDelta::zero(), |span| (span - status.elapsed).max(TimeDelta::zero()));
+                                clocks.push(ClockView { status, paused });
+                            }
+                            Err(error) => {
+                                problem = Some(SlaProblem::Engine {
+                                    message: error.to_string(),
+                                });
+                            }
+                        }
+                    }
+                }
+                None => {
+                    problem = Some(SlaProblem::PolicyMissing {
+                        policy: sla.policy(),
+                    });
+                }
+            }
+        }
+        let health = clocks
+            .iter()
+            .map(|clock| match clock.status.health {
+                SlaHealth::Breached { .. } => ItemHealth::Breached,
+                SlaHealth::AtRisk => ItemHealth::AtRisk,
+                SlaHealth::OnTrack => ItemHealth::OnTrack,
+                SlaHealth::Paused { .. } | SlaHealth::Fulfilled { .. } => ItemHealth::Idle,
+            })
+            .max()
+            .unwrap_or(ItemHealth::Idle);
+        Self {
+            kind: doc.kind,
+            id: doc.id,
+            priority: doc.priority,
+            team: doc.team,
+            agent: doc.agent,
+            open: doc.open,
+            policy: doc.sla.as_ref().map(crm_domain::sla::ItemSla::policy),
+            health,
+            deadline: doc.deadline,
+            clocks,
+            problem,
+        }
+    }
+}
+
+fn key(kind: ItemKind, id: Uuid) -> DocKey {
+    match kind {
+        ItemKind::Lead => DocKey::new(LEAD, id),
+        ItemKind::Ticket => DocKey::new(TICKET, id),
+    }
+}
+
+/// One item's SLA at `now`; `None` when the item is unknown.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemQuery<'a> {
+    /// The configuration the model runs under.
+    pub config: &'a SlaConfig,
+    /// Lead or ticket.
+    pub kind: ItemKind,
+    /// The item.
+    pub id: Uuid,
+    /// The instant asked about.
+    pub now: DateTime<Utc>,
+}
+
+impl Lookup<SlaItemDoc> for ItemQuery<'_> {
+    type Answer = Option<ItemStatus>;
+
+    fn keys(&self, _found: &Found<SlaItemDoc>, keys: &mut Vec<DocKey>) {
+        keys.push(key(self.kind, self.id));
+    }
+
+    fn answer(&self, found: &Found<SlaItemDoc>) -> Option<ItemStatus> {
+        found
+            .get(&key(self.kind, self.id))
+            .map(|doc| ItemStatus::of(doc, self.config, self.now))
+    }
+}
+
+fn kinds(kind: Option<ItemKind>) -> Vec<&'static str> {
+    match kind {
+        None => vec![LEAD, TICKET],
+        Some(ItemKind::Lead) => vec![LEAD],
+        Some(ItemKind::Ticket) => vec![TICKET],
+    }
+}
+
+/// Every open item (leads, tickets, or both) with its running metrics at `now`, oldest first.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenItems<'a> {
+    /// The configuration the model runs under.
+    pub config: &'a SlaConfig,
+    /// Only leads or only tickets; both when `None`.
+    pub kind: Option<ItemKind>,
+    /// The instant asked about.
+    pub now: DateTime<Utc>,
+    /// The most items to return.
+    pub limit: usize,
+}
+
+impl Scan<SlaItemDoc> for OpenItems<'_> {
+    type Answer = Vec<ItemStatus>;
+
+    fn selection(&self) -> Selection {
+        Selection::of_kinds(&kinds(self.kind))
+            .filter(Filter::eq("open", IndexValue::Bool(true)))
+            .order_by("opened_at")
+            .limit(self.limit)
+    }
+
+    fn answer<'a, I>(&self, docs: I) -> Vec<ItemStatus>
+    where
+        I: Iterator<Item = (&'a DocKey, &'a SlaItemDoc)>,
+    {
+        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now)).collect()
+    }
+}
+
+/// The items breached as of `now` (a clock past its deadline and not fulfilled), earliest
+/// breach first. A breach is dated at its deadline, however late it was noticed.
+#[derive(Debug, Clone, Copy)]
+pub struct BreachList<'a> {
+    /// The configuration the model runs under.
+    pub config: &'a SlaConfig,
+    /// The instant asked about.
+    pub now: DateTime<Utc>,
+    /// The most items to return.
+    pub limit: usize,
+}
+
+impl Scan<SlaItemDoc> for BreachList<'_> {
+    type Answer = Vec<ItemStatus>;
+
+    fn selection(&self) -> Selection {
+        Selection::of_kinds(&[LEAD, TICKET])
+            .filter(Filter::lt("deadline", IndexValue::Time(self.now)))
+            .order_by("deadline")
+            .limit(self.limit)
+    }
+
+    fn answer<'a, I>(&self, docs: I) -> Vec<ItemStatus>
+    where
+        I: Iterator<Item = (&'a DocKey, &'a SlaItemDoc)>,
+    {
+        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now)).collect()
+    }
+}
+
+/// The items at risk as of `now` (a running clock at 80 % of its target or more, none
+/// breached), earliest deadline first.
+#[derive(Debug, Clone, Copy)]
+pub struct AtRiskList<'a> {
+    /// The configuration the model runs under.
+    pub config: &'a SlaConfig,
+    /// The instant asked about.
+    pub now: DateTime<Utc>,
+    /// The most items to return.
+    pub limit: usize,
+}
+
+impl Scan<SlaItemDoc> for AtRiskList<'_> {
+    type Answer = Vec<ItemStatus>;
+
+    fn selection(&self) -> Selection {
+        Selection::of_kinds(&[LEAD, TICKET])
+            .filter(Filter::le("at_risk_from", IndexValue::Time(self.now)))
+            .filter(Filter::ge("deadline", IndexValue::Time(self.now)))
+            .order_by("deadline")
+            .limit(self.limit)
+    }
+
+    fn answer<'a, I>(&self, docs: I) -> Vec<ItemStatus>
+    where
+        I: Iterator<Item = (&'a DocKey, &'a SlaItemDoc)>,
+    {
+        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now)).collect()
+    }
+}
+
+/// What attainment is grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttainmentBy {
+    /// The team holding the item.
+    Team,
+    /// The rep or agent holding the item.
+    Agent,
+    /// The clock's priority.
+    Priority,
+}
+
+/// The group of an attainment row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "by", content = "value", rename_all = "snake_case")]
+pub enum AttainmentGroup {
+    /// A team (`None`: items without a team).
+    Team(Option<TeamId>),
+    /// An agent (`None`: unassigned items).
+    Agent(Option<UserId>),
+    /// A priority.
+    Priority(Priority),
+}
+
+/// How often one group met one metric's target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttainmentRow {
+    /// The group.
+    pub group: AttainmentGroup,
+    /// The metric.
+    pub metric: SlaMetric,
+    /// Clocks fulfilled in time within the period.
+    pub met: u32,
+    /// Clocks that breached within the period.
+    pub missed: u32,
+}
+
+impl AttainmentRow {
+    /// The share met, in basis points (10,000 = all met); `None` without any outcome.
+    pub fn basis_points(&self) -> Option<u32> {
+        let total = u64::from(self.met) + u64::from(self.missed);
+        (total > 0).then(|| u32::try_from(u64::from(self.met) * 10_000 / total).unwrap_or(10_000))
+    }
+}
+
+/// SLA attainment over `[from, to)` as known at `now`: each clock with a target counts once,
+/// in the period of its outcome: met when fulfilled in time, missed at its breach instant
+/// (recorded, or a deadline passed before `now`). Clocks without an outcome yet do not count.
+#[derive(Debug, Clone, Copy)]
+pub struct Attainment<'a> {
+    /// The configuration the model runs under.
+    pub config: &'a SlaConfig,
+    /// The period's start (inclusive).
+    pub from: DateTime<Utc>,
+    /// The period's end (exclusive).
+    pub to: DateTime<Utc>,
+    /// The instant asked about (usually the end of the period or later).
+    pub now: DateTime<Utc>,
+    /// The grouping.
+    pub by: AttainmentBy,
+}
+
+impl Scan<SlaItemDoc> for Attainment<'_> {
+    type Answer = Vec<AttainmentRow>;
+
+    fn selection(&self) -> Selection {
+        Selection::of_kinds(&[LEAD, TICKET]).filter(Filter::lt("opened_at", IndexValue::Time(self.to)))
+    }
+
+    fn answer<'a, I>(&self, docs: I) -> Vec<AttainmentRow>
+    where
+        I: Iterator<Item = (&'a DocKey, &'a SlaItemDoc)>,
+    {
+        let mut rows: BTreeMap<(AttainmentGroup, SlaMetric), (u32, u32)> = BTreeMap::new();
+        for (_, doc) in docs {
+            let status = ItemStatus::of(doc, self.config, self.now);
+            for clock in status.clocks.iter().filter(|clock| clock.status.target.is_some()) {
+                let (at, met) = match clock.status.health {
+                    SlaHealth::Fulfilled { at, breached_at: None } => (at, true),
+                    SlaHealth::Fulfilled { breached_at: Some(at), .. } | SlaHealth::Breached { at } => (at, false),
+                    SlaHealth::OnTrack | SlaHealth::AtRisk | SlaHealth::Paused { .. } => continue,
+                };
+                if at < self.from || at >= self.to {
+                    continue;
+                }
+                let group = match self.by {
+                    AttainmentBy::Team => AttainmentGroup::Team(doc.team),
+                    AttainmentBy::Agent => AttainmentGroup::Agent(doc.agent),
+                    AttainmentBy::Priority => AttainmentGroup::Priority(clock_priority(doc, clock)),
+                };
+                let counts = rows.entry((group, clock.status.metric)).or_default();
+                if met {
+                    counts.0 = counts.0.saturating_add(1);
+                } else {
+                    counts.1 = counts.1.saturating_add(1);
+                }
+            }
+        }
+        rows.into_iter()
+            .map(|((group, metric), (met, missed))| AttainmentRow {
+                group,
+                metric,
+                met,
+                missed,
+            })
+            .collect()
+    }
+}
+
+/// The priority a clock was measured at: its own, as the engine keeps it.
+fn clock_priority(doc: &SlaItemDoc, clock: &ClockView) -> Priority {
+    doc.sla
+        .as_ref()
+        .and_then(|sla| {
+            sla.clocks()
+                .iter()
+                .find(|candidate| candidate.metric() == clock.status.metric && candidate.cycle() == clock.status.cycle)
+        })
+        .map_or(doc.priority, crm_domain::sla::SlaClock::priority)
+}

@@ -1,0 +1,417 @@
+//! SLA read model, given/when/then: commands through the aggregates, the SLA as of an
+//! instant out.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use crm_domain::lead::{LeadCommand, LeadSource};
+use crm_domain::routing::{
+    AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
+};
+use crm_domain::sla::{
+    BusinessCalendar, ItemKind, PolicyFilter, PolicyRef, PolicyVersion, SlaHealth, SlaMetric,
+    SlaPolicy, SlaPolicyId,
+};
+use crm_domain::ticket::{TicketCommand, TicketStatus};
+use crm_domain::{Channel, ContactId, LeadId, Priority, TeamId, TicketId, UserId};
+use uuid::Uuid;
+
+use super::query::{
+    AtRiskList, Attainment, AttainmentBy, AttainmentGroup, AttainmentRow, BreachList, ItemHealth,
+    ItemQuery, ItemStatus, OpenItems,
+};
+use super::*;
+use crate::MemoryDocuments;
+use crate::testing::{ALICE, World, as_system, as_user, tenant};
+
+const BOB: UserId = UserId(Uuid::from_u128(0xb0b));
+const SUPPORT: TeamId = TeamId(Uuid::from_u128(0x5u128));
+const POLICY: SlaPolicyId = SlaPolicyId(Uuid::from_u128(0x9011c7));
+
+/// Monday 2 March 2026 at `hour:minute`, London (UTC in winter).
+fn monday(hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, hour, minute, 0).unwrap()
+}
+
+fn friday_before(hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 2, 27, hour, minute, 0).unwrap()
+}
+
+/// Weekdays 09:00-17:00, London.
+fn office_hours() -> BusinessCalendar {
+    let day = serde_json::json!([{"start": "09:00", "end": "17:00"}]);
+    serde_json::from_value(serde_json::json!({
+        "time_zone": "Europe/London",
+        "week": {"monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day},
+    }))
+    .unwrap()
+}
+
+fn policy(version: u32, first_response: TimeDelta) -> SlaPolicy {
+    SlaPolicy::new(
+        PolicyRef {
+            id: POLICY,
+            version: PolicyVersion(version),
+        },
+        "support",
+        office_hours(),
+    )
+    .with_filter(PolicyFilter::any())
+    .with_target(Priority::High, SlaMetric::FirstResponse, first_response)
+    .unwrap()
+    .with_target(Priority::High, SlaMetric::NextResponse, TimeDelta::hours(2))
+    .unwrap()
+    .with_target(Priority::High, SlaMetric::Resolution, TimeDelta::hours(8))
+    .unwrap()
+    .with_target(Priority::Urgent, SlaMetric::FirstResponse, TimeDelta::minutes(15))
+    .unwrap()
+}
+
+fn config() -> SlaConfig {
+    SlaConfig::new()
+        .with_policy(policy(1, TimeDelta::hours(1)), None)
+        .unwrap()
+}
+
+fn open_ticket(world: &mut World, id: Uuid, at: DateTime<Utc>) {
+    world
+        .ticket(
+            id,
+            TicketCommand::Open {
+                ticket: TicketId(id),
+                contact: ContactId(Uuid::from_u128(0xc)),
+                subject: "Engine squeaks".into(),
+                channel: Channel::Email,
+                priority: Priority::High,
+                message: Some("help".into()),
+                follow_up_of: None,
+            },
+            &as_system(at),
+        )
+        .unwrap();
+}
+
+fn reply(world: &mut World, id: Uuid, by: UserId, at: DateTime<Utc>) {
+    world
+        .ticket(
+            id,
+            TicketCommand::ReplyToCustomer {
+                body: "On it".into(),
+                channel: Channel::Email,
+            },
+            &as_user(by, at),
+        )
+        .unwrap();
+}
+
+fn status(world: &mut World, id: Uuid, status: TicketStatus, at: DateTime<Utc>) {
+    world
+        .ticket(id, TicketCommand::ChangeStatus { status }, &as_user(ALICE, at))
+        .unwrap();
+}
+
+fn store(world: &World, config: &SlaConfig) -> MemoryDocuments<SlaModel> {
+    MemoryDocuments::fold(SlaModel::new(config.clone()), world.events()).unwrap()
+}
+
+fn item(store: &MemoryDocuments<SlaModel>, kind: ItemKind, id: Uuid, now: DateTime<Utc>) -> ItemStatus {
+    let config = store.model().config();
+    store
+        .lookup(&tenant(), &ItemQuery { config, kind, id, now })
+        .unwrap()
+}
+
+fn clock(status: &ItemStatus, metric: SlaMetric) -> &query::ClockView {
+    status
+        .clocks
+        .iter()
+        .find(|clock| clock.status.metric == metric)
+        .unwrap()
+}
+
+const TICKET_A: Uuid = Uuid::from_u128(0x7a);
+const TICKET_B: Uuid = Uuid::from_u128(0x7b);
+
+#[test]
+fn a_late_reply_dates_the_breach_at_the_deadline_not_at_the_reply() {
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, monday(9, 0));
+    reply(&mut world, TICKET_A, ALICE, monday(15, 0));
+
+    let status = item(&store(&world, &config()), ItemKind::Ticket, TICKET_A, monday(16, 0));
+    assert_eq!(
+        clock(&status, SlaMetric::FirstResponse).status.health,
+        SlaHealth::Fulfilled {
+            at: monday(15, 0),
+            breached_at: Some(monday(10, 0)),
+        }
+    );
+}
+
+#[test]
+fn a_deadline_passed_without_any_event_is_a_breach_as_of_now() {
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, monday(9, 0));
+    let store = store(&world, &config());
+    let config = store.model().config();
+
+    let before = store.scan(&tenant(), &BreachList { config, now: monday(10, 0), limit: 10 });
+    assert!(before.is_empty(), "answering exactly at the deadline is in time");
+    let after = store.scan(&tenant(), &BreachList { config, now: monday(10, 1), limit: 10 });
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].health, ItemHealth::Breached);
+    assert_eq!(
+        clock(&after[0], SlaMetric::FirstResponse).status.health,
+        SlaHealth::Breached { at: monday(10, 0) }
+    );
+}
+
+#[test]
+fn deadlines_count_business_hours_only() {
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, friday_before(16, 30));
+    let status = item(&store(&world, &config()), ItemKind::Ticket, TICKET_A, friday_before(16, 45));
+    assert_eq!(status.deadline, Some(monday(9, 30)), "30 minutes on Friday, 30 on Monday");
+    assert_eq!(status.health, ItemHealth::OnTrack);
+}
+
+#[test]
+fn waiting_on_the_customer_pauses_the_clock_and_moves_the_deadline() {
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, monday(9, 0));
+    status(&mut world, TICKET_A, TicketStatus::Pending, monday(9, 30));
+    world
+        .ticket(
+            TICKET_A,
+            TicketCommand::RecordCustomerReply {
+                from: ContactId(Uuid::from_u128(0xc)),
+                body: "here you are".into(),
+                channel: Channel::Phone,
+            },
+            &as_system(monday(11, 0)),
+        )
+        .unwrap();
+
+    let status = item(&store(&world, &config()), ItemKind::Ticket, TICKET_A, monday(11, 10));
+    let first = clock(&status, SlaMetric::FirstResponse);
+    assert_eq!(first.status.deadline, Some(monday(11, 30)));
+    assert_eq!(first.paused, TimeDelta::minutes(90));
+    assert_eq!(first.status.elapsed, TimeDelta::minutes(40));
+}
+
+#[test]
+fn at_risk_starts_at_eighty_percent_of_the_target() {
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, monday(9, 0));
+    open_ticket(&mut world, TICKET_B, monday(9, 5));
+    let store = store(&world, &config());
+    let config = store.model().config();
+    let at_risk = |now| {
+        store
+            .scan(&tenant(), &AtRiskList { config, now, limit: 10 })
+            .iter()
+            .map(|item| item.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at_risk(monday(9, 47)), Vec::<Uuid>::new());
+    assert_eq!(at_risk(monday(9, 48)), vec![TICKET_A]);
+    assert_eq!(at_risk(monday(9, 53)), vec![TICKET_A, TICKET_B], "earliest deadline first");
+    assert_eq!(at_risk(monday(10, 1)), vec![TICKET_B], "a breached item leaves the at-risk list");
+}
+
+#[test]
+fn an_automatic_acknowledgement_does_not_answer_the_customer() {
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, monday(9, 0));
+    world
+        .ticket(
+            TICKET_A,
+            TicketCommand::ReplyToCustomer {
+                body: "We got your message".into(),
+                channel: Channel::Email,
+            },
+            &as_system(monday(9, 1)),
+        )
+        .unwrap();
+    let status = item(&store(&world, &config()), ItemKind::Ticket, TICKET_A, monday(9, 30));
+    assert_eq!(clock(&status, SlaMetric::FirstResponse).status.health, SlaHealth::OnTrack);
+}
+
+#[test]
+fn a_lead_is_measured_from_the_request_to_the_first_touch() {
+    let mut world = World::new();
+    let lead = Uuid::from_u128(0x1ead);
+    world
+        .lead(
+            lead,
+            LeadCommand::Receive {
+                lead_id: LeadId(lead),
+                source: LeadSource {
+                    system: "web-form".into(),
+                    external_event_id: "1".into(),
+                },
+                raw_payload: serde_json::json!({}),
+                requested_at: monday(9, 58),
+            },
+            &as_system(monday(10, 0)),
+        )
+        .unwrap();
+    let store = store(&world, &config());
+    let status = item(&store, ItemKind::Lead, lead, monday(10, 4));
+    let touch = clock(&status, SlaMetric::LeadFirstTouch);
+    assert_eq!(touch.status.deadline, Some(monday(10, 3)), "five minutes from the request");
+    assert_eq!(status.health, ItemHealth::Breached);
+}
+
+#[test]
+fn attainment_is_counted_per_agent_in_the_period_of_the_outcome() {
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, monday(9, 0));
+    open_ticket(&mut world, TICKET_B, monday(9, 0));
+    world
+        .ticket(TICKET_A, TicketCommand::Assign { assignee: ALICE }, &as_user(ALICE, monday(9, 1)))
+        .unwrap();
+    world
+        .ticket(TICKET_B, TicketCommand::Assign { assignee: BOB }, &as_user(BOB, monday(9, 1)))
+        .unwrap();
+    reply(&mut world, TICKET_A, ALICE, monday(9, 30));
+    reply(&mut world, TICKET_B, BOB, monday(12, 0));
+    let store = store(&world, &config());
+    let config = store.model().config();
+    let rows = store.scan(
+        &tenant(),
+        &Attainment {
+            config,
+            from: monday(0, 0),
+            to: monday(23, 59),
+            now: monday(13, 0),
+            by: AttainmentBy::Agent,
+        },
+    );
+    assert_eq!(
+        rows,
+        vec![
+            AttainmentRow {
+                group: AttainmentGroup::Agent(Some(BOB)),
+                metric: SlaMetric::FirstResponse,
+                met: 0,
+                missed: 1
+            },
+            AttainmentRow {
+                group: AttainmentGroup::Agent(Some(ALICE)),
+                metric: SlaMetric::FirstResponse,
+                met: 1,
+                missed: 0
+            },
+        ]
+    );
+    assert_eq!(rows[1].basis_points(), Some(10_000));
+    let by_priority = store.scan(
+        &tenant(),
+        &Attainment {
+            config,
+            from: monday(0, 0),
+            to: monday(10, 0),
+            now: monday(13, 0),
+            by: AttainmentBy::Priority,
+        },
+    );
+    assert_eq!(
+        by_priority,
+        vec![AttainmentRow {
+            group: AttainmentGroup::Priority(Priority::High),
+            metric: SlaMetric::FirstResponse,
+            met: 1,
+            missed: 0
+        }],
+        "the breach at 10:00 lies outside [0:00, 10:00)"
+    );
+}
+
+#[test]
+fn an_item_stays_on_the_policy_version_in_effect_when_it_opened() {
+    let config = config()
+        .with_policy(policy(2, TimeDelta::hours(3)), Some(monday(12, 0)))
+        .unwrap();
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, monday(9, 0));
+    open_ticket(&mut world, TICKET_B, monday(12, 0));
+    let store = store(&world, &config);
+    let a = item(&store, ItemKind::Ticket, TICKET_A, monday(12, 0));
+    let b = item(&store, ItemKind::Ticket, TICKET_B, monday(12, 0));
+    assert_eq!(a.policy.unwrap().version, PolicyVersion(1));
+    assert_eq!(b.policy.unwrap().version, PolicyVersion(2));
+    assert_eq!(b.deadline, Some(monday(15, 0)));
+}
+
+#[test]
+fn solved_items_leave_the_open_list_and_items_without_a_policy_say_so() {
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, monday(9, 0));
+    open_ticket(&mut world, TICKET_B, monday(9, 5));
+    reply(&mut world, TICKET_A, ALICE, monday(9, 10));
+    status(&mut world, TICKET_A, TicketStatus::Solved, monday(9, 20));
+    let store = store(&world, &config());
+    let config = store.model().config();
+    let open = store.scan(&tenant(), &OpenItems { config, kind: None, now: monday(9, 30), limit: 10 });
+    assert_eq!(open.iter().map(|item| item.id).collect::<Vec<_>>(), vec![TICKET_B]);
+
+    let unconfigured = MemoryDocuments::fold(SlaModel::new(SlaConfig::new()), world.events()).unwrap();
+    let status = item(&unconfigured, ItemKind::Ticket, TICKET_A, monday(9, 30));
+    assert_eq!(status.problem, Some(SlaProblem::NoPolicy));
+    assert!(status.clocks.is_empty());
+}
+
+#[test]
+fn a_lead_carries_its_routing_team_and_rep() {
+    let mut world = World::new();
+    let lead = Uuid::from_u128(0x1ead);
+    world
+        .lead(
+            lead,
+            LeadCommand::Receive {
+                lead_id: LeadId(lead),
+                source: LeadSource {
+                    system: "web-form".into(),
+                    external_event_id: "1".into(),
+                },
+                raw_payload: serde_json::json!({}),
+                requested_at: monday(9, 0),
+            },
+            &as_system(monday(9, 0)),
+        )
+        .unwrap();
+    world
+        .lead(
+            lead,
+            LeadCommand::Capture {
+                submission: crm_domain::lead::LeadSubmission {
+                    email: Some("prospect@example.com".into()),
+                    ..Default::default()
+                },
+                campaign: crm_domain::lead::Campaign::default(),
+                default_region: crm_domain::identity::CountryCode::new("GB").unwrap(),
+            },
+            &as_system(monday(9, 0)),
+        )
+        .unwrap();
+    world
+        .lead(
+            lead,
+            LeadCommand::Route {
+                decision: RoutingDecision {
+                    rule: None,
+                    team: SUPPORT,
+                    strategy: AssignmentStrategy::LeastLoaded,
+                    candidates: vec![CandidateVerdict {
+                        rep: BOB,
+                        verdict: Verdict::Chosen,
+                    }],
+                    outcome: RoutingOutcome::Assigned { rep: BOB },
+                },
+            },
+            &as_system(monday(9, 1)),
+        )
+        .unwrap();
+    let status = item(&store(&world, &config()), ItemKind::Lead, lead, monday(9, 2));
+    assert_eq!(status.team, Some(SUPPORT));
+    assert_eq!(status.agent, Some(BOB));
+}
