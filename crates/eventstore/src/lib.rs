@@ -22,6 +22,32 @@
 //! - `codec` and `verify` (private): validation/encoding shared by the backends, and the
 //!   hash-chain walker behind `verify`.
 //!
+//! ## A taste
+//!
+//! ```
+//! use crm_eventstore::{
+//!     EventStore, ExpectedVersion, GlobalPosition, MemoryStore, NewEvent, StreamId, StreamRead,
+//!     TenantId,
+//! };
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let store = MemoryStore::default(); // or PostgresStore::connect(config).await?
+//! let (acme, lead) = (TenantId::new("acme")?, StreamId::new("lead-42")?);
+//! let received = NewEvent::new("LeadReceived", 1, json!({ "email": "ada@example.com" }));
+//! let appended = store.append(&acme, &lead, ExpectedVersion::NoStream, &[received]).await?;
+//! assert_eq!(appended.stream_version, 1);
+//!
+//! let events = store.read_stream(&acme, &lead, StreamRead::forward()).await?;
+//! assert_eq!(events[0].payload["email"], "ada@example.com");
+//! let page = store.read_all(&acme, GlobalPosition::START, 100).await?;
+//! assert_eq!(page.next, events[0].position);
+//! assert!(store.verify(&acme).await?.is_intact());
+//! # Ok::<(), crm_eventstore::StoreError>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Global order
 //!
 //! Each event row keeps its transaction's id; readers take only events of transactions below
@@ -31,6 +57,7 @@
 //! report that apart from ordinary lag ([`SubscriptionStatus::HeldBy`]).
 
 pub mod blocking;
+pub mod cache;
 mod codec;
 pub mod crypto;
 pub mod error;
@@ -45,6 +72,7 @@ pub mod upcast;
 mod verify;
 
 pub use blocking::{BlockingStore, BlockingSubscription};
+pub use cache::{CacheStats, CachedState, StreamCache, StreamState};
 pub use error::StoreError;
 pub use event::{
     AppendResult, AppendedEvent, EventHash, ExpectedVersion, GlobalPosition, Metadata, NewEvent,

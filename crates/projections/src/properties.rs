@@ -175,7 +175,9 @@ mod customer360 {
 mod sla {
     use chrono::{Duration, TimeDelta};
     use crm_domain::Priority;
-    use crm_domain::sla::{BusinessCalendar, PolicyRef, PolicyVersion, SlaMetric, SlaPolicy, SlaPolicyId};
+    use crm_domain::sla::{
+        BusinessCalendar, PolicyRef, PolicyVersion, SlaMetric, SlaPolicy, SlaPolicyId,
+    };
     use proptest::prelude::*;
     use uuid::Uuid;
 
@@ -193,7 +195,10 @@ mod sla {
             "week": {"monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day},
         }))
         .unwrap();
-        let reference = PolicyRef { id: SlaPolicyId(Uuid::from_u128(1)), version: PolicyVersion(1) };
+        let reference = PolicyRef {
+            id: SlaPolicyId(Uuid::from_u128(1)),
+            version: PolicyVersion(1),
+        };
         let mut policy = SlaPolicy::new(reference, "everything", calendar);
         for (n, priority) in Priority::ALL.into_iter().enumerate() {
             let scale = i64::try_from(4 - n).unwrap();
@@ -203,7 +208,9 @@ mod sla {
                 (SlaMetric::Resolution, 240),
                 (SlaMetric::LeadFirstTouch, 10),
             ] {
-                policy = policy.with_target(priority, metric, TimeDelta::minutes(minutes * scale)).unwrap();
+                policy = policy
+                    .with_target(priority, metric, TimeDelta::minutes(minutes * scale))
+                    .unwrap();
             }
         }
         SlaConfig::new().with_policy(policy, None).unwrap()

@@ -84,7 +84,13 @@ impl DealDoc {
         self.amount.weighted(self.probability)
     }
 
-    fn enter(&mut self, stage: &StageId, probability: Probability, category: ForecastCategory, at: DateTime<Utc>) {
+    fn enter(
+        &mut self,
+        stage: &StageId,
+        probability: Probability,
+        category: ForecastCategory,
+        at: DateTime<Utc>,
+    ) {
         if let Some(current) = self.visits.last_mut()
             && current.left_at.is_none()
         {
@@ -162,9 +168,15 @@ impl ReadModel for PipelineModel {
         match doc {
             PipelineDoc::Deal(deal) => {
                 let mut columns = vec![
-                    ("status", IndexValue::Text(status_name(deal.status).to_owned())),
+                    (
+                        "status",
+                        IndexValue::Text(status_name(deal.status).to_owned()),
+                    ),
                     ("owner", IndexValue::Uuid(deal.owner.0)),
-                    ("expected_close", IndexValue::Time(midnight(deal.expected_close))),
+                    (
+                        "expected_close",
+                        IndexValue::Time(midnight(deal.expected_close)),
+                    ),
                 ];
                 if let Some(closed_at) = deal.closed_at {
                     columns.push(("closed_at", IndexValue::Time(closed_at)));
@@ -264,7 +276,9 @@ fn apply_deal(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &OpportunityEvent
             deal.closed_at = Some(*at);
         }
         OpportunityEvent::AmountChanged { amount, .. } => deal.amount = *amount,
-        OpportunityEvent::CloseDateChanged { expected_close, .. } => deal.expected_close = *expected_close,
+        OpportunityEvent::CloseDateChanged { expected_close, .. } => {
+            deal.expected_close = *expected_close
+        }
         OpportunityEvent::Reassigned { to, .. } => deal.owner = *to,
         OpportunityEvent::Opened { .. }
         | OpportunityEvent::ApprovalRequested { .. }
@@ -277,7 +291,10 @@ fn apply_deal(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &OpportunityEvent
 
 fn apply_lead(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &LeadEvent) {
     let key = DocKey::new(LEAD, id);
-    if let LeadEvent::Received { requested_at, at, .. } = event {
+    if let LeadEvent::Received {
+        requested_at, at, ..
+    } = event
+    {
         let lead = LeadFunnelDoc {
             id,
             received_at: *at,
@@ -301,7 +318,9 @@ fn apply_lead(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &LeadEvent) {
         LeadEvent::FirstTouchLogged { at, .. } => {
             lead.first_touch_at.get_or_insert(*at);
         }
-        LeadEvent::Converted { opportunity_id, at, .. } => {
+        LeadEvent::Converted {
+            opportunity_id, at, ..
+        } => {
             lead.converted_at = Some(*at);
             lead.opportunity = opportunity_id.map(|id| id.0);
         }

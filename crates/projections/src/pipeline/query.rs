@@ -37,7 +37,10 @@ impl DealSum {
 
     fn add(&mut self, amount: Money, weighted: Money) {
         self.count = self.count.saturating_add(1);
-        match (self.total.checked_add(amount), self.weighted.checked_add(weighted)) {
+        match (
+            self.total.checked_add(amount),
+            self.weighted.checked_add(weighted),
+        ) {
             (Ok(total), Ok(weighted)) => {
                 self.total = total;
                 self.weighted = weighted;
@@ -77,8 +80,8 @@ impl Scan<PipelineDoc> for ByStageAndOwner {
     type Answer = Vec<StageOwnerRow>;
 
     fn selection(&self) -> Selection {
-        let selection =
-            Selection::all(OPPORTUNITY).filter(Filter::eq("status", IndexValue::Text("open".into())));
+        let selection = Selection::all(OPPORTUNITY)
+            .filter(Filter::eq("status", IndexValue::Text("open".into())));
         match self.owner {
             Some(owner) => selection.filter(Filter::eq("owner", IndexValue::Uuid(owner.0))),
             None => selection,
@@ -91,7 +94,11 @@ impl Scan<PipelineDoc> for ByStageAndOwner {
     {
         let mut sums = BTreeMap::new();
         for deal in deals(docs).filter(|deal| deal.status == OpportunityStatus::Open) {
-            add_deal(&mut sums, (deal.stage.clone(), deal.owner, deal.amount.currency), deal);
+            add_deal(
+                &mut sums,
+                (deal.stage.clone(), deal.owner, deal.amount.currency),
+                deal,
+            );
         }
         sums.into_iter()
             .map(|((stage, owner, currency), sum)| StageOwnerRow {
@@ -226,7 +233,11 @@ impl Scan<PipelineDoc> for Forecast {
             if category == ForecastCategory::Omitted || date < self.from || date >= self.to {
                 continue;
             }
-            let key = (Period::of(date, self.period), category, deal.amount.currency);
+            let key = (
+                Period::of(date, self.period),
+                category,
+                deal.amount.currency,
+            );
             add_deal(&mut sums, key, deal);
         }
         sums.into_iter()
@@ -298,7 +309,10 @@ impl Scan<PipelineDoc> for WinRate {
     {
         let mut overall = WinCount::default();
         let mut by_owner: BTreeMap<UserId, WinCount> = BTreeMap::new();
-        let closed_in = |deal: &&DealDoc| deal.closed_at.is_some_and(|at| at >= self.from && at < self.to);
+        let closed_in = |deal: &&DealDoc| {
+            deal.closed_at
+                .is_some_and(|at| at >= self.from && at < self.to)
+        };
         for deal in deals(docs).filter(closed_in) {
             overall.add(deal.status);
             by_owner.entry(deal.owner).or_default().add(deal.status);
@@ -351,14 +365,22 @@ impl Scan<PipelineDoc> for TimeInStage {
         let mut stages: BTreeMap<StageId, (u32, TimeDelta)> = BTreeMap::new();
         for visit in deals(docs).flat_map(|deal| deal.visits.iter()) {
             if let Some(left_at) = visit.left_at {
-                let (stays, total) = stages.entry(visit.stage.clone()).or_insert((0, TimeDelta::zero()));
+                let (stays, total) = stages
+                    .entry(visit.stage.clone())
+                    .or_insert((0, TimeDelta::zero()));
                 *stays = stays.saturating_add(1);
-                *total = total.checked_add(&(left_at - visit.entered_at)).unwrap_or(TimeDelta::MAX);
+                *total = total
+                    .checked_add(&(left_at - visit.entered_at))
+                    .unwrap_or(TimeDelta::MAX);
             }
         }
         stages
             .into_iter()
-            .map(|(stage, (stays, total))| StageTime { stage, stays, total })
+            .map(|(stage, (stays, total))| StageTime {
+                stage,
+                stays,
+                total,
+            })
             .collect()
     }
 }
@@ -394,8 +416,10 @@ impl LeadFunnel {
     /// `None` without leads.
     pub fn conversion_basis_points(&self) -> Option<u32> {
         (self.received > 0).then(|| {
-            u32::try_from(u64::from(self.converted_to_opportunity) * 10_000 / u64::from(self.received))
-                .unwrap_or(10_000)
+            u32::try_from(
+                u64::from(self.converted_to_opportunity) * 10_000 / u64::from(self.received),
+            )
+            .unwrap_or(10_000)
         })
     }
 }
@@ -425,7 +449,8 @@ impl Scan<PipelineDoc> for Funnel {
     {
         let mut funnel = LeadFunnel::default();
         let mut responses = Vec::new();
-        let received_in = |lead: &&LeadFunnelDoc| lead.received_at >= self.from && lead.received_at < self.to;
+        let received_in =
+            |lead: &&LeadFunnelDoc| lead.received_at >= self.from && lead.received_at < self.to;
         for lead in leads(docs).filter(received_in) {
             funnel.received = funnel.received.saturating_add(1);
             if lead.captured_at.is_some() {
@@ -434,7 +459,8 @@ impl Scan<PipelineDoc> for Funnel {
             if lead.converted_at.is_some() {
                 funnel.converted = funnel.converted.saturating_add(1);
                 if lead.opportunity.is_some() {
-                    funnel.converted_to_opportunity = funnel.converted_to_opportunity.saturating_add(1);
+                    funnel.converted_to_opportunity =
+                        funnel.converted_to_opportunity.saturating_add(1);
                 }
             }
             if let Some(touched) = lead.first_touch_at {
@@ -459,7 +485,11 @@ fn nearest_rank(values: &[TimeDelta], percent: usize) -> Option<TimeDelta> {
 
 /// The forecast date range of whole periods: from the start of `from`'s period to the start of
 /// the period after `to`'s.
-pub fn periods_covering(from: NaiveDate, to: NaiveDate, kind: PeriodKind) -> (NaiveDate, NaiveDate) {
+pub fn periods_covering(
+    from: NaiveDate,
+    to: NaiveDate,
+    kind: PeriodKind,
+) -> (NaiveDate, NaiveDate) {
     let start = |date: NaiveDate| {
         let month = match kind {
             PeriodKind::Month => date.month(),

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use crm_domain::lead::{Campaign, ConversionRequest, LeadCommand, LeadSource, LeadSubmission};
-use crm_domain::opportunity::{ForecastCategory, LossReason, OpportunityCommand, Pipeline, StageId};
+use crm_domain::opportunity::{
+    ForecastCategory, LossReason, OpportunityCommand, Pipeline, StageId,
+};
 use crm_domain::routing::{
     AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
 };
@@ -35,7 +37,14 @@ fn deal(n: u128) -> Uuid {
     Uuid::from_u128(0xd00 + n)
 }
 
-fn open(world: &mut World, n: u128, owner: UserId, minor: i64, close: NaiveDate, at: DateTime<Utc>) {
+fn open(
+    world: &mut World,
+    n: u128,
+    owner: UserId,
+    minor: i64,
+    close: NaiveDate,
+    at: DateTime<Utc>,
+) {
     world
         .opportunity(
             deal(n),
@@ -59,7 +68,9 @@ fn move_to(world: &mut World, n: u128, stage: &str, at: DateTime<Utc>) {
     world
         .opportunity(
             deal(n),
-            OpportunityCommand::ChangeStage { to: StageId::new(stage) },
+            OpportunityCommand::ChangeStage {
+                to: StageId::new(stage),
+            },
             &as_user(ALICE, at),
         )
         .unwrap();
@@ -75,7 +86,9 @@ fn lose(world: &mut World, n: u128, at: DateTime<Utc>) {
     world
         .opportunity(
             deal(n),
-            OpportunityCommand::Lose { reason: LossReason::Price },
+            OpportunityCommand::Lose {
+                reason: LossReason::Price,
+            },
             &as_user(ALICE, at),
         )
         .unwrap();
@@ -168,8 +181,14 @@ fn the_forecast_is_split_by_category_and_quarter() {
             owner: None,
         },
     );
-    let q1 = Period::Quarter { year: 2026, quarter: 1 };
-    let q2 = Period::Quarter { year: 2026, quarter: 2 };
+    let q1 = Period::Quarter {
+        year: 2026,
+        quarter: 1,
+    };
+    let q2 = Period::Quarter {
+        year: 2026,
+        quarter: 2,
+    };
     let row = |period, category, sum| ForecastRow {
         period,
         category,
@@ -198,7 +217,14 @@ fn the_forecast_is_split_by_category_and_quarter() {
     );
     assert_eq!(
         by_month,
-        vec![row(Period::Month { year: 2026, month: 3 }, ForecastCategory::BestCase, sum(1, 2_000, 1_000))]
+        vec![row(
+            Period::Month {
+                year: 2026,
+                month: 3
+            },
+            ForecastCategory::BestCase,
+            sum(1, 2_000, 1_000)
+        )]
     );
 }
 
@@ -206,19 +232,35 @@ fn the_forecast_is_split_by_category_and_quarter() {
 fn the_win_rate_counts_deals_closed_in_the_period() {
     let mut world = World::new();
     for n in 1..=4 {
-        open(&mut world, n, if n % 2 == 0 { BOB } else { ALICE }, 100, date(4, 1), day(1, 5));
+        open(
+            &mut world,
+            n,
+            if n % 2 == 0 { BOB } else { ALICE },
+            100,
+            date(4, 1),
+            day(1, 5),
+        );
     }
     win(&mut world, 1, day(2, 1));
     win(&mut world, 2, day(2, 2));
     lose(&mut world, 3, day(2, 3));
     lose(&mut world, 4, day(5, 1));
 
-    let rates = fold(&world).scan(&tenant(), &WinRate { from: day(2, 1), to: day(3, 1) });
+    let rates = fold(&world).scan(
+        &tenant(),
+        &WinRate {
+            from: day(2, 1),
+            to: day(3, 1),
+        },
+    );
     assert_eq!(rates.overall, WinCount { won: 2, lost: 1 });
     assert_eq!(rates.overall.basis_points(), Some(6_666));
     assert_eq!(
         rates.by_owner,
-        vec![(BOB, WinCount { won: 1, lost: 0 }), (ALICE, WinCount { won: 1, lost: 1 })]
+        vec![
+            (BOB, WinCount { won: 1, lost: 0 }),
+            (ALICE, WinCount { won: 1, lost: 1 })
+        ]
     );
 }
 
@@ -233,16 +275,28 @@ fn time_in_stage_averages_every_stay_that_ended() {
     win(&mut world, 2, day(1, 11));
 
     let times = fold(&world).scan(&tenant(), &TimeInStage);
-    let prospecting = times.iter().find(|time| time.stage.as_str() == "prospecting").unwrap();
+    let prospecting = times
+        .iter()
+        .find(|time| time.stage.as_str() == "prospecting")
+        .unwrap();
     assert_eq!(prospecting.stays, 3);
     assert_eq!(prospecting.total, TimeDelta::days(4 + 2 + 10));
     assert_eq!(prospecting.average_days(), Some(5));
-    let qualification = times.iter().find(|time| time.stage.as_str() == "qualification").unwrap();
+    let qualification = times
+        .iter()
+        .find(|time| time.stage.as_str() == "qualification")
+        .unwrap();
     assert_eq!(qualification.stays, 1, "the current stay has not ended");
     assert!(times.iter().all(|time| time.stage.as_str() != "closed_won"));
 }
 
-fn lead(world: &mut World, n: u128, received: DateTime<Utc>, touch_after: Option<i64>, convert: Option<bool>) {
+fn lead(
+    world: &mut World,
+    n: u128,
+    received: DateTime<Utc>,
+    touch_after: Option<i64>,
+    convert: Option<bool>,
+) {
     let id = Uuid::from_u128(0x1ead0 + n);
     let system = as_system(received);
     world
@@ -296,7 +350,9 @@ fn lead(world: &mut World, n: u128, received: DateTime<Utc>, touch_after: Option
         world
             .lead(
                 id,
-                LeadCommand::LogFirstTouch { channel: Channel::Phone },
+                LeadCommand::LogFirstTouch {
+                    channel: Channel::Phone,
+                },
                 &as_user(BOB, received + TimeDelta::minutes(minutes)),
             )
             .unwrap();
@@ -330,7 +386,13 @@ fn the_funnel_gives_conversion_and_response_time_percentiles() {
     lead(&mut world, 99, day(3, 2), None, None);
     lead(&mut world, 100, day(4, 2), Some(1), Some(true));
 
-    let funnel = fold(&world).scan(&tenant(), &Funnel { from: day(3, 1), to: day(4, 1) });
+    let funnel = fold(&world).scan(
+        &tenant(),
+        &Funnel {
+            from: day(3, 1),
+            to: day(4, 1),
+        },
+    );
     assert_eq!(funnel.received, 11);
     assert_eq!(funnel.captured, 11);
     assert_eq!(funnel.converted, 4);

@@ -315,7 +315,9 @@ impl SlaModel {
             }
             LeadEvent::Reclaimed { .. } => doc.agent = None,
             LeadEvent::Escalated { to, .. } => doc.agent = Some(*to),
-            LeadEvent::FirstTouchLogged { at, .. } => self.feed(doc, |at| SlaInput::FirstTouch { at }, *at),
+            LeadEvent::FirstTouchLogged { at, .. } => {
+                self.feed(doc, |at| SlaInput::FirstTouch { at }, *at)
+            }
             LeadEvent::Disqualified { at, .. }
             | LeadEvent::Converted { at, .. }
             | LeadEvent::Merged { at, .. } => {
@@ -392,7 +394,12 @@ impl SlaModel {
     }
 
     /// Feeds one input, dated no earlier than the item's last one.
-    fn feed(&self, doc: &mut SlaItemDoc, input: impl FnOnce(DateTime<Utc>) -> SlaInput, at: DateTime<Utc>) {
+    fn feed(
+        &self,
+        doc: &mut SlaItemDoc,
+        input: impl FnOnce(DateTime<Utc>) -> SlaInput,
+        at: DateTime<Utc>,
+    ) {
         let Some(sla) = &mut doc.sla else {
             return;
         };
@@ -437,14 +444,18 @@ fn urgency(sla: &ItemSla, policy: &SlaPolicy) -> (Option<DateTime<Utc>>, Option<
     for clock in sla.clocks().iter().filter(|clock| !clock.is_fulfilled()) {
         let due = clock.breached_at().or(clock.due_at());
         deadline = earliest(deadline, due);
-        if let (ClockPhase::Running { since, due_at: Some(_) }, Some(target)) = (clock.phase(), clock.target()) {
-            let risk = clock
-                .elapsed_at(calendar, since)
-                .ok()
-                .and_then(|used| {
-                    let left = (at_risk_threshold(target) - used).max(TimeDelta::zero());
-                    calendar.add_business_time(since, left).ok()
-                });
+        if let (
+            ClockPhase::Running {
+                since,
+                due_at: Some(_),
+            },
+            Some(target),
+        ) = (clock.phase(), clock.target())
+        {
+            let risk = clock.elapsed_at(calendar, since).ok().and_then(|used| {
+                let left = (at_risk_threshold(target) - used).max(TimeDelta::zero());
+                calendar.add_business_time(since, left).ok()
+            });
             at_risk_from = earliest(at_risk_from, risk);
         }
     }
@@ -453,12 +464,16 @@ fn urgency(sla: &ItemSla, policy: &SlaPolicy) -> (Option<DateTime<Utc>>, Option<
 
 /// 80 % of `target`, rounded up to the nanosecond as the engine's at-risk test is.
 fn at_risk_threshold(target: TimeDelta) -> TimeDelta {
-    let nanos = i128::from(target.num_seconds()) * 1_000_000_000 + i128::from(target.subsec_nanos());
+    let nanos =
+        i128::from(target.num_seconds()) * 1_000_000_000 + i128::from(target.subsec_nanos());
     let threshold = (nanos * 4 + 4) / 5;
     i64::try_from(threshold).map_or(target, TimeDelta::nanoseconds)
 }
 
-fn earliest(current: Option<DateTime<Utc>>, candidate: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+fn earliest(
+    current: Option<DateTime<Utc>>,
+    candidate: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
     match (current, candidate) {
         (Some(current), Some(candidate)) => Some(current.min(candidate)),
         (current, candidate) => current.or(candidate),

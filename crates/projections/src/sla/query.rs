@@ -80,8 +80,13 @@ impl ItemStatus {
                                     _ => now,
                                 };
                                 let paused = calendar
-                                    .business_time_between(clock.activated_at(), end.max(clock.activated_at()))
-                                    .map_or(TimeDelta::zero(), |span| (span - status.elapsed).max(TimeDelta::zero()));
+                                    .business_time_between(
+                                        clock.activated_at(),
+                                        end.max(clock.activated_at()),
+                                    )
+                                    .map_or(TimeDelta::zero(), |span| {
+                                        (span - status.elapsed).max(TimeDelta::zero())
+                                    });
                                 clocks.push(ClockView { status, paused });
                             }
                             Err(error) => {
@@ -194,7 +199,8 @@ impl Scan<SlaItemDoc> for OpenItems<'_> {
     where
         I: Iterator<Item = (&'a DocKey, &'a SlaItemDoc)>,
     {
-        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now)).collect()
+        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now))
+            .collect()
     }
 }
 
@@ -224,7 +230,8 @@ impl Scan<SlaItemDoc> for BreachList<'_> {
     where
         I: Iterator<Item = (&'a DocKey, &'a SlaItemDoc)>,
     {
-        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now)).collect()
+        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now))
+            .collect()
     }
 }
 
@@ -255,7 +262,8 @@ impl Scan<SlaItemDoc> for AtRiskList<'_> {
     where
         I: Iterator<Item = (&'a DocKey, &'a SlaItemDoc)>,
     {
-        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now)).collect()
+        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now))
+            .collect()
     }
 }
 
@@ -324,7 +332,8 @@ impl Scan<SlaItemDoc> for Attainment<'_> {
     type Answer = Vec<AttainmentRow>;
 
     fn selection(&self) -> Selection {
-        Selection::of_kinds(&[LEAD, TICKET]).filter(Filter::lt("opened_at", IndexValue::Time(self.to)))
+        Selection::of_kinds(&[LEAD, TICKET])
+            .filter(Filter::lt("opened_at", IndexValue::Time(self.to)))
     }
 
     fn answer<'a, I>(&self, docs: I) -> Vec<AttainmentRow>
@@ -334,10 +343,21 @@ impl Scan<SlaItemDoc> for Attainment<'_> {
         let mut rows: BTreeMap<(AttainmentGroup, SlaMetric), (u32, u32)> = BTreeMap::new();
         for (_, doc) in docs {
             let status = ItemStatus::of(doc, self.config, self.now);
-            for clock in status.clocks.iter().filter(|clock| clock.status.target.is_some()) {
+            for clock in status
+                .clocks
+                .iter()
+                .filter(|clock| clock.status.target.is_some())
+            {
                 let (at, met) = match clock.status.health {
-                    SlaHealth::Fulfilled { at, breached_at: None } => (at, true),
-                    SlaHealth::Fulfilled { breached_at: Some(at), .. } | SlaHealth::Breached { at } => (at, false),
+                    SlaHealth::Fulfilled {
+                        at,
+                        breached_at: None,
+                    } => (at, true),
+                    SlaHealth::Fulfilled {
+                        breached_at: Some(at),
+                        ..
+                    }
+                    | SlaHealth::Breached { at } => (at, false),
                     SlaHealth::OnTrack | SlaHealth::AtRisk | SlaHealth::Paused { .. } => continue,
                 };
                 if at < self.from || at >= self.to {
@@ -372,9 +392,9 @@ fn clock_priority(doc: &SlaItemDoc, clock: &ClockView) -> Priority {
     doc.sla
         .as_ref()
         .and_then(|sla| {
-            sla.clocks()
-                .iter()
-                .find(|candidate| candidate.metric() == clock.status.metric && candidate.cycle() == clock.status.cycle)
+            sla.clocks().iter().find(|candidate| {
+                candidate.metric() == clock.status.metric && candidate.cycle() == clock.status.cycle
+            })
         })
         .map_or(doc.priority, crm_domain::sla::SlaClock::priority)
 }

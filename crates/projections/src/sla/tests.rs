@@ -61,7 +61,11 @@ fn policy(version: u32, first_response: TimeDelta) -> SlaPolicy {
     .unwrap()
     .with_target(Priority::High, SlaMetric::Resolution, TimeDelta::hours(8))
     .unwrap()
-    .with_target(Priority::Urgent, SlaMetric::FirstResponse, TimeDelta::minutes(15))
+    .with_target(
+        Priority::Urgent,
+        SlaMetric::FirstResponse,
+        TimeDelta::minutes(15),
+    )
     .unwrap()
 }
 
@@ -104,7 +108,11 @@ fn reply(world: &mut World, id: Uuid, by: UserId, at: DateTime<Utc>) {
 
 fn status(world: &mut World, id: Uuid, status: TicketStatus, at: DateTime<Utc>) {
     world
-        .ticket(id, TicketCommand::ChangeStatus { status }, &as_user(ALICE, at))
+        .ticket(
+            id,
+            TicketCommand::ChangeStatus { status },
+            &as_user(ALICE, at),
+        )
         .unwrap();
 }
 
@@ -112,10 +120,23 @@ fn store(world: &World, config: &SlaConfig) -> MemoryDocuments<SlaModel> {
     MemoryDocuments::fold(SlaModel::new(config.clone()), world.events()).unwrap()
 }
 
-fn item(store: &MemoryDocuments<SlaModel>, kind: ItemKind, id: Uuid, now: DateTime<Utc>) -> ItemStatus {
+fn item(
+    store: &MemoryDocuments<SlaModel>,
+    kind: ItemKind,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> ItemStatus {
     let config = store.model().config();
     store
-        .lookup(&tenant(), &ItemQuery { config, kind, id, now })
+        .lookup(
+            &tenant(),
+            &ItemQuery {
+                config,
+                kind,
+                id,
+                now,
+            },
+        )
         .unwrap()
 }
 
@@ -136,7 +157,12 @@ fn a_late_reply_dates_the_breach_at_the_deadline_not_at_the_reply() {
     open_ticket(&mut world, TICKET_A, monday(9, 0));
     reply(&mut world, TICKET_A, ALICE, monday(15, 0));
 
-    let status = item(&store(&world, &config()), ItemKind::Ticket, TICKET_A, monday(16, 0));
+    let status = item(
+        &store(&world, &config()),
+        ItemKind::Ticket,
+        TICKET_A,
+        monday(16, 0),
+    );
     assert_eq!(
         clock(&status, SlaMetric::FirstResponse).status.health,
         SlaHealth::Fulfilled {
@@ -153,9 +179,26 @@ fn a_deadline_passed_without_any_event_is_a_breach_as_of_now() {
     let store = store(&world, &config());
     let config = store.model().config();
 
-    let before = store.scan(&tenant(), &BreachList { config, now: monday(10, 0), limit: 10 });
-    assert!(before.is_empty(), "answering exactly at the deadline is in time");
-    let after = store.scan(&tenant(), &BreachList { config, now: monday(10, 1), limit: 10 });
+    let before = store.scan(
+        &tenant(),
+        &BreachList {
+            config,
+            now: monday(10, 0),
+            limit: 10,
+        },
+    );
+    assert!(
+        before.is_empty(),
+        "answering exactly at the deadline is in time"
+    );
+    let after = store.scan(
+        &tenant(),
+        &BreachList {
+            config,
+            now: monday(10, 1),
+            limit: 10,
+        },
+    );
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].health, ItemHealth::Breached);
     assert_eq!(
@@ -168,8 +211,17 @@ fn a_deadline_passed_without_any_event_is_a_breach_as_of_now() {
 fn deadlines_count_business_hours_only() {
     let mut world = World::new();
     open_ticket(&mut world, TICKET_A, friday_before(16, 30));
-    let status = item(&store(&world, &config()), ItemKind::Ticket, TICKET_A, friday_before(16, 45));
-    assert_eq!(status.deadline, Some(monday(9, 30)), "30 minutes on Friday, 30 on Monday");
+    let status = item(
+        &store(&world, &config()),
+        ItemKind::Ticket,
+        TICKET_A,
+        friday_before(16, 45),
+    );
+    assert_eq!(
+        status.deadline,
+        Some(monday(9, 30)),
+        "30 minutes on Friday, 30 on Monday"
+    );
     assert_eq!(status.health, ItemHealth::OnTrack);
 }
 
@@ -190,7 +242,12 @@ fn waiting_on_the_customer_pauses_the_clock_and_moves_the_deadline() {
         )
         .unwrap();
 
-    let status = item(&store(&world, &config()), ItemKind::Ticket, TICKET_A, monday(11, 10));
+    let status = item(
+        &store(&world, &config()),
+        ItemKind::Ticket,
+        TICKET_A,
+        monday(11, 10),
+    );
     let first = clock(&status, SlaMetric::FirstResponse);
     assert_eq!(first.status.deadline, Some(monday(11, 30)));
     assert_eq!(first.paused, TimeDelta::minutes(90));
@@ -206,15 +263,30 @@ fn at_risk_starts_at_eighty_percent_of_the_target() {
     let config = store.model().config();
     let at_risk = |now| {
         store
-            .scan(&tenant(), &AtRiskList { config, now, limit: 10 })
+            .scan(
+                &tenant(),
+                &AtRiskList {
+                    config,
+                    now,
+                    limit: 10,
+                },
+            )
             .iter()
             .map(|item| item.id)
             .collect::<Vec<_>>()
     };
     assert_eq!(at_risk(monday(9, 47)), Vec::<Uuid>::new());
     assert_eq!(at_risk(monday(9, 48)), vec![TICKET_A]);
-    assert_eq!(at_risk(monday(9, 53)), vec![TICKET_A, TICKET_B], "earliest deadline first");
-    assert_eq!(at_risk(monday(10, 1)), vec![TICKET_B], "a breached item leaves the at-risk list");
+    assert_eq!(
+        at_risk(monday(9, 53)),
+        vec![TICKET_A, TICKET_B],
+        "earliest deadline first"
+    );
+    assert_eq!(
+        at_risk(monday(10, 1)),
+        vec![TICKET_B],
+        "a breached item leaves the at-risk list"
+    );
 }
 
 #[test]
@@ -231,8 +303,16 @@ fn an_automatic_acknowledgement_does_not_answer_the_customer() {
             &as_system(monday(9, 1)),
         )
         .unwrap();
-    let status = item(&store(&world, &config()), ItemKind::Ticket, TICKET_A, monday(9, 30));
-    assert_eq!(clock(&status, SlaMetric::FirstResponse).status.health, SlaHealth::OnTrack);
+    let status = item(
+        &store(&world, &config()),
+        ItemKind::Ticket,
+        TICKET_A,
+        monday(9, 30),
+    );
+    assert_eq!(
+        clock(&status, SlaMetric::FirstResponse).status.health,
+        SlaHealth::OnTrack
+    );
 }
 
 #[test]
@@ -257,7 +337,11 @@ fn a_lead_is_measured_from_the_request_to_the_first_touch() {
     let store = store(&world, &config());
     let status = item(&store, ItemKind::Lead, lead, monday(10, 4));
     let touch = clock(&status, SlaMetric::LeadFirstTouch);
-    assert_eq!(touch.status.deadline, Some(monday(10, 3)), "five minutes from the request");
+    assert_eq!(
+        touch.status.deadline,
+        Some(monday(10, 3)),
+        "five minutes from the request"
+    );
     assert_eq!(status.health, ItemHealth::Breached);
 }
 
@@ -267,10 +351,18 @@ fn attainment_is_counted_per_agent_in_the_period_of_the_outcome() {
     open_ticket(&mut world, TICKET_A, monday(9, 0));
     open_ticket(&mut world, TICKET_B, monday(9, 0));
     world
-        .ticket(TICKET_A, TicketCommand::Assign { assignee: ALICE }, &as_user(ALICE, monday(9, 1)))
+        .ticket(
+            TICKET_A,
+            TicketCommand::Assign { assignee: ALICE },
+            &as_user(ALICE, monday(9, 1)),
+        )
         .unwrap();
     world
-        .ticket(TICKET_B, TicketCommand::Assign { assignee: BOB }, &as_user(BOB, monday(9, 1)))
+        .ticket(
+            TICKET_B,
+            TicketCommand::Assign { assignee: BOB },
+            &as_user(BOB, monday(9, 1)),
+        )
         .unwrap();
     reply(&mut world, TICKET_A, ALICE, monday(9, 30));
     reply(&mut world, TICKET_B, BOB, monday(12, 0));
@@ -351,10 +443,22 @@ fn solved_items_leave_the_open_list_and_items_without_a_policy_say_so() {
     status(&mut world, TICKET_A, TicketStatus::Solved, monday(9, 20));
     let store = store(&world, &config());
     let config = store.model().config();
-    let open = store.scan(&tenant(), &OpenItems { config, kind: None, now: monday(9, 30), limit: 10 });
-    assert_eq!(open.iter().map(|item| item.id).collect::<Vec<_>>(), vec![TICKET_B]);
+    let open = store.scan(
+        &tenant(),
+        &OpenItems {
+            config,
+            kind: None,
+            now: monday(9, 30),
+            limit: 10,
+        },
+    );
+    assert_eq!(
+        open.iter().map(|item| item.id).collect::<Vec<_>>(),
+        vec![TICKET_B]
+    );
 
-    let unconfigured = MemoryDocuments::fold(SlaModel::new(SlaConfig::new()), world.events()).unwrap();
+    let unconfigured =
+        MemoryDocuments::fold(SlaModel::new(SlaConfig::new()), world.events()).unwrap();
     let status = item(&unconfigured, ItemKind::Ticket, TICKET_A, monday(9, 30));
     assert_eq!(status.problem, Some(SlaProblem::NoPolicy));
     assert!(status.clocks.is_empty());
@@ -411,7 +515,12 @@ fn a_lead_carries_its_routing_team_and_rep() {
             &as_system(monday(9, 1)),
         )
         .unwrap();
-    let status = item(&store(&world, &config()), ItemKind::Lead, lead, monday(9, 2));
+    let status = item(
+        &store(&world, &config()),
+        ItemKind::Lead,
+        lead,
+        monday(9, 2),
+    );
     assert_eq!(status.team, Some(SUPPORT));
     assert_eq!(status.agent, Some(BOB));
 }
