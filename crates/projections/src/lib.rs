@@ -27,11 +27,11 @@ mod event;
 mod memory;
 mod model;
 pub mod pipeline;
-pub mod sla;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
 mod scenario;
+pub mod sla;
 #[cfg(test)]
 mod testing;
 

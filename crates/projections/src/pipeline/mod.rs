@@ -277,7 +277,7 @@ fn apply_deal(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &OpportunityEvent
         }
         OpportunityEvent::AmountChanged { amount, .. } => deal.amount = *amount,
         OpportunityEvent::CloseDateChanged { expected_close, .. } => {
-            deal.expected_close = *expected_close
+            deal.expected_close = *expected_close;
         }
         OpportunityEvent::Reassigned { to, .. } => deal.owner = *to,
         OpportunityEvent::Opened { .. }

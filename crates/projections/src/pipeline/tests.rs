@@ -141,8 +141,10 @@ fn open_deals_are_summed_by_stage_and_owner_with_their_stamped_probability() {
 fn a_stage_s_new_default_probability_never_re_prices_a_deal_already_in_it() {
     let mut world = World::new();
     open(&mut world, 1, ALICE, 1_000, date(4, 30), day(3, 2));
-    let mut repriced = Pipeline::default();
-    repriced.version = 2;
+    let mut repriced = Pipeline {
+        version: 2,
+        ..Pipeline::default()
+    };
     for stage in &mut repriced.stages {
         if stage.id.as_str() == "prospecting" {
             stage.probability = crm_domain::Probability::new(90).unwrap();

@@ -58,12 +58,15 @@ pub const LEAD: &str = "lead";
 /// Document kind of a ticket's SLA.
 pub const TICKET: &str = "ticket";
 
+/// A published policy version and the instant from which new items get it (`None`: always).
+type Published = (SlaPolicy, Option<DateTime<Utc>>);
+
 /// The SLA configuration: every published policy version with the instant it took effect, and
 /// the choices the events leave open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlaConfig {
     /// Every version of every policy, each with the instant from which new items get it.
-    versions: BTreeMap<SlaPolicyId, Vec<(SlaPolicy, Option<DateTime<Utc>>)>>,
+    versions: BTreeMap<SlaPolicyId, Vec<Published>>,
     /// The priority leads are measured at (lead events carry none).
     pub lead_priority: Priority,
     /// Whether a ticket on hold (waiting on a third party) pauses its clocks.
@@ -223,7 +226,7 @@ impl ReadModel for SlaModel {
                 let key = DocKey::new(LEAD, event.stream.id);
                 if let LeadEvent::Received { requested_at, .. } = lead {
                     let subject = SlaSubject::new(ItemKind::Lead, self.config.lead_priority);
-                    let _ = docs.insert(&key, self.open(subject, event.stream.id, *requested_at));
+                    let _ = docs.insert(&key, self.open(&subject, event.stream.id, *requested_at));
                     return;
                 }
                 if let Some(doc) = docs.get_mut(&key) {
@@ -241,7 +244,7 @@ impl ReadModel for SlaModel {
                 {
                     let mut subject = SlaSubject::new(ItemKind::Ticket, *priority);
                     subject.channel = Some(*channel);
-                    let _ = docs.insert(&key, self.open(subject, event.stream.id, *at));
+                    let _ = docs.insert(&key, self.open(&subject, event.stream.id, *at));
                     return;
                 }
                 if let Some(doc) = docs.get_mut(&key) {
@@ -278,7 +281,7 @@ fn is_automated(actor: &Actor) -> bool {
 }
 
 impl SlaModel {
-    fn open(&self, subject: SlaSubject, id: Uuid, at: DateTime<Utc>) -> SlaItemDoc {
+    fn open(&self, subject: &SlaSubject, id: Uuid, at: DateTime<Utc>) -> SlaItemDoc {
         let mut doc = SlaItemDoc {
             kind: subject.kind,
             id,
@@ -292,9 +295,9 @@ impl SlaModel {
             deadline: None,
             at_risk_from: None,
         };
-        match self.config.select(&subject, at) {
+        match self.config.select(subject, at) {
             None => doc.problem = Some(SlaProblem::NoPolicy),
-            Some(policy) => match ItemSla::open(policy, &subject, at) {
+            Some(policy) => match ItemSla::open(policy, subject, at) {
                 Ok((sla, _)) => doc.sla = Some(sla),
                 Err(error) => doc.problem = Some(engine(&error)),
             },
@@ -316,7 +319,7 @@ impl SlaModel {
             LeadEvent::Reclaimed { .. } => doc.agent = None,
             LeadEvent::Escalated { to, .. } => doc.agent = Some(*to),
             LeadEvent::FirstTouchLogged { at, .. } => {
-                self.feed(doc, |at| SlaInput::FirstTouch { at }, *at)
+                self.feed(doc, |at| SlaInput::FirstTouch { at }, *at);
             }
             LeadEvent::Disqualified { at, .. }
             | LeadEvent::Converted { at, .. }
@@ -384,10 +387,9 @@ impl SlaModel {
 
     fn work_status(&self, status: TicketStatus) -> WorkStatus {
         match status {
-            TicketStatus::New | TicketStatus::Open => WorkStatus::Open,
             TicketStatus::Pending => WorkStatus::WaitingOnCustomer,
             TicketStatus::OnHold if self.config.on_hold_pauses => WorkStatus::WaitingOnCustomer,
-            TicketStatus::OnHold => WorkStatus::Open,
+            TicketStatus::New | TicketStatus::Open | TicketStatus::OnHold => WorkStatus::Open,
             TicketStatus::Solved => WorkStatus::Solved,
             TicketStatus::Closed => WorkStatus::Closed,
         }

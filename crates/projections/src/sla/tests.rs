@@ -24,7 +24,7 @@ use crate::testing::{ALICE, World, as_system, as_user, tenant};
 
 const BOB: UserId = UserId(Uuid::from_u128(0xb0b));
 const SUPPORT: TeamId = TeamId(Uuid::from_u128(0x5u128));
-const POLICY: SlaPolicyId = SlaPolicyId(Uuid::from_u128(0x9011c7));
+const POLICY: SlaPolicyId = SlaPolicyId(Uuid::from_u128(0x0090_11c7));
 
 /// Monday 2 March 2026 at `hour:minute`, London (UTC in winter).
 fn monday(hour: u32, minute: u32) -> DateTime<Utc> {
