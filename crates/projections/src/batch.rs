@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use crm_eventstore::GlobalPosition;
+
 use crate::docset::DocSet;
 use crate::error::ProjectionError;
 use crate::event::{ProjectedEvent, TenantId};
@@ -18,7 +20,7 @@ pub(crate) const MAX_KEY_ROUNDS: usize = 8;
 #[derive(Debug, Clone)]
 struct Working<D> {
     doc: Option<D>,
-    position: Option<u64>,
+    position: Option<GlobalPosition>,
     changed: bool,
 }
 
@@ -102,7 +104,7 @@ impl<D> Batch<D> {
 
     /// Hands over a loaded document (`None` when the store has none at `key`). A key already
     /// in the working set keeps its working version.
-    pub fn provide(&mut self, tenant: &TenantId, key: DocKey, stored: Option<(u64, D)>) {
+    pub fn provide(&mut self, tenant: &TenantId, key: DocKey, stored: Option<(GlobalPosition, D)>) {
         let docs = self.working.entry(tenant.clone()).or_default();
         docs.entry(key).or_insert_with(|| match stored {
             Some((position, doc)) => Working {
@@ -163,11 +165,11 @@ impl<D> Batch<D> {
                 .copied()
                 .collect();
             if !missing.is_empty() {
-                put_back(docs, set, event.position);
+                put_back(docs, set, event.global_position());
                 return Ok(Progress::NeedsDocuments(missing));
             }
             if round + 1 >= MAX_KEY_ROUNDS {
-                put_back(docs, set, event.position);
+                put_back(docs, set, event.global_position());
                 return Err(ProjectionError::TooManyKeyRounds {
                     model: M::NAME,
                     position: event.position,
@@ -178,15 +180,15 @@ impl<D> Batch<D> {
                 take_into(docs, key, set);
             }
         }
-        let applied_already = set
-            .slots
-            .iter()
-            .any(|slot| slot.position.is_some_and(|done| done >= event.position));
+        let applied_already = set.slots.iter().any(|slot| {
+            slot.position
+                .is_some_and(|done| done >= event.global_position())
+        });
         if !applied_already {
             model.apply(set, event);
         }
         let undeclared = set.undeclared();
-        put_back(docs, set, event.position);
+        put_back(docs, set, event.global_position());
         match undeclared {
             Some(key) => Err(ProjectionError::UndeclaredKey {
                 model: M::NAME,
@@ -226,7 +228,11 @@ fn take_into<D>(docs: &mut HashMap<DocKey, Working<D>>, key: DocKey, set: &mut D
     set.load_stored(key, doc, position, None);
 }
 
-fn put_back<D>(docs: &mut HashMap<DocKey, Working<D>>, set: &mut DocSet<D>, position: u64) {
+fn put_back<D>(
+    docs: &mut HashMap<DocKey, Working<D>>,
+    set: &mut DocSet<D>,
+    position: GlobalPosition,
+) {
     for slot in set.slots.drain(..) {
         let working = docs.entry(slot.key).or_insert(Working {
             doc: None,

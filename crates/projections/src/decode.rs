@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use crm_domain::{CodecError, DomainEvent, decode};
+use crm_eventstore::GlobalPosition;
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -133,10 +134,10 @@ fn names_unknown_variant(error: &CodecError, event_type: &str) -> bool {
 }
 
 impl ProjectedEvent {
-    /// Decodes a stored event: `stream` is the stream's name (`"ticket-<uuid>"`), the rest is
-    /// what the store keeps for the event.
+    /// Decodes a stored event: `position` is its place in the global order, `stream` the
+    /// stream's name (`"ticket-<uuid>"`), the rest is what the store keeps for the event.
     pub fn decode(
-        position: u64,
+        position: GlobalPosition,
         recorded_at: DateTime<Utc>,
         tenant: TenantId,
         stream: &str,
@@ -147,7 +148,8 @@ impl ProjectedEvent {
         let stream = parse_stream_name(stream)?;
         let event = decode_event(stream.kind, event_type, schema_version, payload)?;
         Ok(Self {
-            position,
+            position: position.position,
+            transaction: position.transaction,
             recorded_at,
             tenant,
             stream,
@@ -186,7 +188,10 @@ mod tests {
         let encoded = encode(&opened(id)).unwrap();
         let recorded_at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 1).unwrap();
         let event = ProjectedEvent::decode(
-            17,
+            GlobalPosition {
+                transaction: 3,
+                position: 17,
+            },
             recorded_at,
             TenantId::new("acme"),
             &format!("ticket-{id}"),

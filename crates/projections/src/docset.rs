@@ -2,6 +2,8 @@
 //!
 //! [`ReadModel::apply`]: crate::ReadModel::apply
 
+use crm_eventstore::GlobalPosition;
+
 use crate::model::DocKey;
 
 /// One named document: loaded (or absent), with the position of the last event that changed
@@ -10,8 +12,8 @@ use crate::model::DocKey;
 pub(crate) struct Slot<D> {
     pub(crate) key: DocKey,
     pub(crate) doc: Option<D>,
-    /// The position of the last event that changed the stored document.
-    pub(crate) position: Option<u64>,
+    /// The global position of the last event that changed the stored document.
+    pub(crate) position: Option<GlobalPosition>,
     pub(crate) changed: bool,
     /// Where the store keeps the document, for writing it back without a second lookup.
     pub(crate) home: Option<u32>,
@@ -56,7 +58,7 @@ impl<D> DocSet<D> {
         &mut self,
         key: DocKey,
         doc: Option<D>,
-        position: Option<u64>,
+        position: Option<GlobalPosition>,
         home: Option<u32>,
     ) {
         if !self.is_named(&key) {

@@ -8,6 +8,7 @@ use crm_domain::contact::ContactEvent;
 use crm_domain::lead::LeadEvent;
 use crm_domain::opportunity::OpportunityEvent;
 use crm_domain::ticket::TicketEvent;
+use crm_eventstore::GlobalPosition;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -135,12 +136,20 @@ impl CrmEvent {
 /// One event as read models receive it: the domain event, where it sits in the store's global
 /// order, when the store recorded it, its stream and its tenant.
 ///
-/// `position` is the store's global position: strictly increasing in the order a projector
-/// receives events, so "processed through position P" is a complete description of progress.
+/// Events are ordered by ([`transaction`](Self::transaction), [`position`](Self::position)),
+/// the store's [`GlobalPosition`]: strictly increasing in the order a projector receives
+/// events, so "processed through P" is a complete description of progress. `position` alone
+/// is unique but not ordered that way (PostgreSQL draws positions before commit, so a later
+/// transaction may hold a smaller one); every "already applied?" comparison therefore uses
+/// [`global_position`](Self::global_position). (Changed for the runner: the store's order is
+/// a pair, and comparing positions alone would skip events of concurrent transactions.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectedEvent {
-    /// The global position (monotonically increasing, gaps allowed).
+    /// The store's position: unique within the store, gaps allowed; orders events within one
+    /// transaction.
     pub position: u64,
+    /// The id of the transaction that appended the event (ordered like commits are read).
+    pub transaction: u64,
     /// When the store recorded the event (not when it happened: that is the event's `at`).
     pub recorded_at: DateTime<Utc>,
     /// The tenant the stream belongs to.
@@ -149,4 +158,14 @@ pub struct ProjectedEvent {
     pub stream: StreamRef,
     /// The event itself.
     pub event: CrmEvent,
+}
+
+impl ProjectedEvent {
+    /// The event's place in its tenant's global order: (transaction, position).
+    pub fn global_position(&self) -> GlobalPosition {
+        GlobalPosition {
+            transaction: self.transaction,
+            position: self.position,
+        }
+    }
 }

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crm_eventstore::GlobalPosition;
+
 use crate::batch::{Batch, Change, MAX_KEY_ROUNDS, Progress};
 use crate::docset::DocSet;
 use crate::error::ProjectionError;
@@ -17,8 +19,8 @@ use crate::model::{DocKey, Found, Lookup, ReadModel, Scan};
 pub struct Stored<D> {
     /// The document's key.
     pub key: DocKey,
-    /// The position of the last event that changed it.
-    pub position: u64,
+    /// The global position of the last event that changed it (its stamp).
+    pub position: GlobalPosition,
     /// The document.
     pub doc: D,
 }
@@ -116,7 +118,7 @@ impl<D> TenantDocs<D> {
     }
 
     /// Moves every document of `set` back, stamping those the event changed with `position`.
-    fn write_back(&mut self, set: &mut DocSet<D>, position: u64) {
+    fn write_back(&mut self, set: &mut DocSet<D>, position: GlobalPosition) {
         for slot in set.slots.drain(..) {
             let stamped = match (slot.changed, slot.position) {
                 (false, Some(old)) => old,
@@ -199,7 +201,7 @@ impl<D> TenantDocs<D> {
 pub struct MemoryDocuments<M: ReadModel> {
     model: M,
     tenants: HashMap<TenantId, TenantDocs<M::Doc>>,
-    checkpoint: Option<u64>,
+    checkpoint: Option<GlobalPosition>,
     set: DocSet<M::Doc>,
     keys: Vec<DocKey>,
     halted: Option<ProjectionError>,
@@ -235,7 +237,7 @@ impl<M: ReadModel> MemoryDocuments<M> {
     }
 
     /// The position processed through, `None` before the first event.
-    pub fn checkpoint(&self) -> Option<u64> {
+    pub fn checkpoint(&self) -> Option<GlobalPosition> {
         self.checkpoint
     }
 
@@ -243,11 +245,14 @@ impl<M: ReadModel> MemoryDocuments<M> {
     /// to it.
     pub fn apply(&mut self, event: &ProjectedEvent) -> Result<(), ProjectionError> {
         self.refuse_if_halted()?;
-        if self.checkpoint.is_some_and(|done| done >= event.position) {
+        if self
+            .checkpoint
+            .is_some_and(|done| done >= event.global_position())
+        {
             return Ok(());
         }
         self.apply_to_documents(event)?;
-        self.checkpoint = Some(event.position);
+        self.checkpoint = Some(event.global_position());
         Ok(())
     }
 
@@ -268,9 +273,9 @@ impl<M: ReadModel> MemoryDocuments<M> {
         let done = self.checkpoint;
         let pending: Vec<&ProjectedEvent> = events
             .iter()
-            .filter(|event| done.is_none_or(|done| event.position > done))
+            .filter(|event| done.is_none_or(|done| event.global_position() > done))
             .collect();
-        let Some(last) = pending.iter().map(|event| event.position).max() else {
+        let Some(last) = pending.iter().map(|event| event.global_position()).max() else {
             return Ok(());
         };
         let mut batch = Batch::new();
@@ -304,7 +309,7 @@ impl<M: ReadModel> MemoryDocuments<M> {
         Ok(())
     }
 
-    fn load(&self, tenant: &TenantId, key: &DocKey) -> Option<(u64, M::Doc)> {
+    fn load(&self, tenant: &TenantId, key: &DocKey) -> Option<(GlobalPosition, M::Doc)> {
         self.stored(tenant, key)
             .map(|stored| (stored.position, stored.doc.clone()))
     }
@@ -366,7 +371,7 @@ impl<M: ReadModel> MemoryDocuments<M> {
             }
             rounds += 1;
             if rounds >= MAX_KEY_ROUNDS {
-                docs.write_back(set, event.position);
+                docs.write_back(set, event.global_position());
                 let error = ProjectionError::TooManyKeyRounds {
                     model: M::NAME,
                     position: event.position,
@@ -376,15 +381,15 @@ impl<M: ReadModel> MemoryDocuments<M> {
                 return Err(error);
             }
         }
-        let applied_already = set
-            .slots
-            .iter()
-            .any(|slot| slot.position.is_some_and(|done| done >= event.position));
+        let applied_already = set.slots.iter().any(|slot| {
+            slot.position
+                .is_some_and(|done| done >= event.global_position())
+        });
         if !applied_already {
             model.apply(set, event);
         }
         let undeclared = set.undeclared();
-        docs.write_back(set, event.position);
+        docs.write_back(set, event.global_position());
         if let Some(key) = undeclared {
             let error = ProjectionError::UndeclaredKey {
                 model: M::NAME,
@@ -688,10 +693,10 @@ mod tests {
                 replies: 2
             })
         );
-        assert_eq!(store.checkpoint(), Some(6));
+        assert_eq!(store.checkpoint().map(|done| done.position), Some(6));
         let stamped = store.stored(&tenant(), &contact_key(CONTACT)).unwrap();
         assert_eq!(
-            stamped.position, 6,
+            stamped.position.position, 6,
             "stamped by the reopen found through the link"
         );
     }
@@ -730,7 +735,7 @@ mod tests {
                 key: contact_key(Uuid::nil()),
             }
         );
-        assert_eq!(store.checkpoint(), Some(1));
+        assert_eq!(store.checkpoint().map(|done| done.position), Some(1));
         assert!(matches!(
             store.apply(&log.events[2]),
             Err(ProjectionError::Halted { position: 2, .. })
@@ -782,7 +787,7 @@ mod tests {
         );
     }
 
-    fn sorted(store: &MemoryDocuments<Counts>) -> Vec<(DocKey, u64, CountDoc)> {
+    fn sorted(store: &MemoryDocuments<Counts>) -> Vec<(DocKey, GlobalPosition, CountDoc)> {
         let mut docs: Vec<_> = store
             .documents(&tenant())
             .map(|stored| (stored.key, stored.position, stored.doc.clone()))

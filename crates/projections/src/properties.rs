@@ -11,7 +11,7 @@ use crate::model::{DocKey, ReadModel};
 /// Every document of every tenant, with its position, in key order.
 pub(crate) fn snapshot<M: ReadModel>(
     store: &MemoryDocuments<M>,
-) -> Vec<(TenantId, DocKey, u64, M::Doc)> {
+) -> Vec<(TenantId, DocKey, crm_eventstore::GlobalPosition, M::Doc)> {
     let mut docs: Vec<_> = store
         .all_documents()
         .map(|(tenant, stored)| {

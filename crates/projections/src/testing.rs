@@ -50,6 +50,8 @@ impl EventLog {
         let position = self.events.last().map_or(1, |last| last.position + 1);
         self.events.push(ProjectedEvent {
             position,
+            // One event per transaction, so the global order is the order of positions.
+            transaction: position,
             recorded_at: t0(),
             tenant: tenant(),
             stream,
