@@ -57,6 +57,7 @@
 //! report that apart from ordinary lag ([`SubscriptionStatus::HeldBy`]).
 
 pub mod blocking;
+pub mod cache;
 mod codec;
 pub mod crypto;
 pub mod error;
@@ -71,6 +72,7 @@ pub mod upcast;
 mod verify;
 
 pub use blocking::{BlockingStore, BlockingSubscription};
+pub use cache::{CacheStats, CachedState, StreamCache, StreamState};
 pub use error::StoreError;
 pub use event::{
     AppendResult, AppendedEvent, EventHash, ExpectedVersion, GlobalPosition, Metadata, NewEvent,
