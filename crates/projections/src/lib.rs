@@ -24,14 +24,18 @@ mod decode;
 mod docset;
 mod error;
 mod event;
+mod lifecycle;
 mod memory;
 mod model;
 pub mod pipeline;
+mod postgres;
 #[cfg(test)]
 mod properties;
+mod runner;
 #[cfg(test)]
 mod scenario;
 pub mod sla;
+mod storage;
 #[cfg(test)]
 mod testing;
 
@@ -40,8 +44,15 @@ pub use decode::{DecodeError, decode_event, parse_stream_name};
 pub use docset::DocSet;
 pub use error::ProjectionError;
 pub use event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
+pub use lifecycle::{LiveError, append_inline, customer_360_as_of, customer_streams, fold_streams};
 pub use memory::{MemoryDocuments, Stored};
 pub use model::{
     ColumnType, Comparison, DocKey, Filter, Found, IndexValue, Indexed, IndexedColumn, Lookup,
     ReadModel, Scan, Selection,
 };
+pub use postgres::{PostgresDocuments, connect_pool};
+pub use runner::{
+    Lag, LagError, Lease, PoisonPolicy, Projector, ProjectorHandle, ProjectorOptions,
+    ProjectorStatus, RebuildProgress, RunnerError, Step, rebuild, run_leased,
+};
+pub use storage::{DocumentStore, MemoryStorage, ParkedEvent, ProjectionBatch, StorageError};

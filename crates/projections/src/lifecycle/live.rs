@@ -1,0 +1,159 @@
+//! The live lifecycle: documents folded on demand from the events, never stored. Reads only
+//! the streams asked for, so memory grows with that history, not with the store.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use crm_domain::ContactId;
+use crm_eventstore::{EventStore, StoreError, StreamId, StreamRead};
+use thiserror::Error;
+
+use crate::customer360::{
+    Customer360, Customer360Model, Customer360Query, CustomerDoc, contact_key,
+};
+use crate::decode::DecodeError;
+use crate::event::{AggregateKind, ProjectedEvent, StreamRef, TenantId};
+use crate::memory::MemoryDocuments;
+use crate::model::ReadModel;
+use crate::storage::{DocumentStore, StorageError};
+
+/// Why a live fold failed.
+#[derive(Debug, Error)]
+pub enum LiveError {
+    /// The event store failed.
+    #[error("event store: {0}")]
+    Store(#[from] StoreError),
+    /// The document store (used to find a customer's streams) failed.
+    #[error("document store: {0}")]
+    Storage(#[from] StorageError),
+    /// An event cannot be decoded: a fold that left it out would show a false history.
+    #[error("event {version} of stream {stream} cannot be decoded: {source}")]
+    Poison {
+        /// The stream.
+        stream: String,
+        /// The event's version in it.
+        version: u64,
+        /// Why.
+        source: DecodeError,
+    },
+    /// The model could not apply an event.
+    #[error(transparent)]
+    Model(#[from] crate::ProjectionError),
+}
+
+/// Folds the events of `streams` (of `tenant`) recorded at or before `as_of` (all when
+/// `None`) into a fresh in-memory store of `model`, in global order: "the Customer 360 as of
+/// 1 March". Events of kinds or types this build does not know are passed over; an event
+/// that cannot be decoded fails the fold ([`LiveError::Poison`]).
+pub async fn fold_streams<S, M>(
+    store: &S,
+    tenant: &crm_eventstore::TenantId,
+    model: M,
+    streams: &[StreamRef],
+    as_of: Option<DateTime<Utc>>,
+) -> Result<MemoryDocuments<M>, LiveError>
+where
+    S: EventStore,
+    M: ReadModel,
+{
+    let projected = TenantId::new(tenant.as_str());
+    let mut events: Vec<ProjectedEvent> = Vec::new();
+    let unique: BTreeSet<StreamRef> = streams.iter().copied().collect();
+    for stream in unique {
+        let name = StreamId::new(stream.to_string())?;
+        let read = match as_of {
+            Some(at) => StreamRead::forward().as_of_time(at),
+            None => StreamRead::forward(),
+        };
+        for recorded in store.read_stream(tenant, &name, read).await? {
+            match ProjectedEvent::decode(
+                recorded.position,
+                recorded.recorded_at,
+                projected.clone(),
+                recorded.stream.as_str(),
+                &recorded.event_type,
+                recorded.schema_version,
+                recorded.payload,
+            ) {
+                Ok(event) => events.push(event),
+                Err(error) if error.is_unknown() => {}
+                Err(source) => {
+                    return Err(LiveError::Poison {
+                        stream: recorded.stream.as_str().to_owned(),
+                        version: recorded.version,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    // Each stream is in order; the fold needs the tenant's global order across them.
+    events.sort_by_key(ProjectedEvent::global_position);
+    Ok(MemoryDocuments::fold(model, &events)?)
+}
+
+/// The streams that make up the customer of `contact` as the served `documents` know it now:
+/// every contact merged with it (either way, transitively) and their leads, opportunities and
+/// tickets.
+pub async fn customer_streams<D>(
+    documents: &D,
+    tenant: &TenantId,
+    contact: ContactId,
+) -> Result<Vec<StreamRef>, StorageError>
+where
+    D: DocumentStore<Customer360Model>,
+{
+    let mut contacts = vec![contact];
+    let mut seen = BTreeSet::new();
+    let mut streams = Vec::new();
+    while let Some(contact) = contacts.pop() {
+        if !seen.insert(contact) {
+            continue;
+        }
+        streams.push(StreamRef::new(AggregateKind::Contact, contact.0));
+        let Some(stored) = documents.get(tenant, &contact_key(contact)).await? else {
+            continue;
+        };
+        let CustomerDoc::Contact(doc) = stored.doc else {
+            continue;
+        };
+        contacts.extend(doc.merged_into);
+        contacts.extend(doc.absorbed.iter().copied());
+        streams.extend(
+            doc.leads
+                .iter()
+                .map(|lead| StreamRef::new(AggregateKind::Lead, lead.0)),
+        );
+        streams.extend(
+            doc.opportunities
+                .iter()
+                .map(|deal| StreamRef::new(AggregateKind::Opportunity, deal.0)),
+        );
+        streams.extend(
+            doc.tickets
+                .iter()
+                .map(|ticket| StreamRef::new(AggregateKind::Ticket, ticket.0)),
+        );
+    }
+    Ok(streams)
+}
+
+/// The Customer 360 of `contact` as of `as_of` (now when `None`), folded live from the events
+/// of the customer's streams (found through the served `documents`), for auditors and time
+/// travel. `None` when the customer had no contact document then.
+pub async fn customer_360_as_of<S, D>(
+    store: &S,
+    documents: &D,
+    tenant: &crm_eventstore::TenantId,
+    contact: ContactId,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Option<Customer360>, LiveError>
+where
+    S: EventStore,
+    D: DocumentStore<Customer360Model>,
+{
+    let projected = TenantId::new(tenant.as_str());
+    let streams = customer_streams(documents, &projected, contact).await?;
+    let folded = fold_streams(store, tenant, Customer360Model, &streams, as_of).await?;
+    Ok(folded.lookup(&projected, &Customer360Query { contact }))
+}

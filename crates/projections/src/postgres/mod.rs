@@ -1,0 +1,991 @@
+//! The PostgreSQL adapter of the storage port: [`PostgresDocuments`].
+//!
+//! One table per model version, `proj_<NAME>_v<VERSION>`, keyed by (tenant, document key):
+//! the document as JSONB, the stamp of the last event that changed it (transaction id and
+//! position), and one column per indexed column the model declares (`c_<name>`, indexed with
+//! the tenant and the kind in front). The checkpoint, the parked events and the live version
+//! live in shared bookkeeping tables (see `sql.rs`).
+//!
+//! A batch is one transaction: lock the checkpoint row, load every document the batch names
+//! in one statement per round of keys, apply through [`Batch`], write what changed in one
+//! multi-row upsert and one delete, record parked events, move the checkpoint, commit. A crash
+//! anywhere loses and doubles nothing.
+
+mod sql;
+#[cfg(test)]
+pub(crate) mod testdb;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use crm_eventstore::GlobalPosition;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, IsolationLevel, NoTls, Row};
+use uuid::Uuid;
+
+use self::sql::{TableSql, column_name, valid_identifier};
+use crate::batch::{Batch, Change, Progress};
+use crate::event::{ProjectedEvent, TenantId};
+use crate::memory::Stored;
+use crate::model::{
+    ColumnType, Comparison, DocKey, Found, IndexValue, Lookup, ReadModel, Scan, Selection,
+};
+use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
+
+pub(crate) use self::sql::{EVENTS_AFTER, TRY_LEASE};
+
+/// How many rounds of linked keys a lookup may take (as in memory).
+const MAX_LOOKUP_ROUNDS: usize = 8;
+
+/// Maps a driver error: lost connections, shutdowns and exhausted resources are
+/// [`StorageError::Unavailable`]; other server errors keep their SQLSTATE.
+pub(crate) fn from_pg(error: &tokio_postgres::Error) -> StorageError {
+    match error.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
+                StorageError::Unavailable {
+                    reason: db.message().to_owned(),
+                }
+            } else {
+                StorageError::Database {
+                    code: code.to_owned(),
+                    message: db.message().to_owned(),
+                }
+            }
+        }
+        None => StorageError::Unavailable {
+            reason: error.to_string(),
+        },
+    }
+}
+
+fn pool_error(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Unavailable {
+        reason: format!("no pooled connection: {error}"),
+    }
+}
+
+/// Builds a connection pool for `connection` (a libpq `key=value` string or a URL; no TLS:
+/// connect over a local socket or loopback).
+pub fn connect_pool(connection: &str, size: usize) -> Result<Pool, StorageError> {
+    let config: tokio_postgres::Config =
+        connection
+            .parse()
+            .map_err(|error| StorageError::Unavailable {
+                reason: format!("invalid connection string: {error}"),
+            })?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(std::time::Duration::from_secs(30)))
+        .create_timeout(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .map_err(pool_error)
+}
+
+fn to_i64(value: u64) -> i64 {
+    // Transaction ids and positions are bigints in the store; they never reach 2^63.
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64, table: &str, what: &str) -> Result<u64, StorageError> {
+    u64::try_from(value).map_err(|_| StorageError::CorruptDocument {
+        table: table.to_owned(),
+        key: what.to_owned(),
+        reason: format!("negative {what} {value}"),
+    })
+}
+
+/// The checkpoint read from a row's `tx_id` and `position` (both NULL: none yet).
+fn checkpoint_of(row: &Row, table: &str) -> Result<Option<GlobalPosition>, StorageError> {
+    let transaction: Option<i64> = row.try_get(0).map_err(|error| from_pg(&error))?;
+    let position: Option<i64> = row.try_get(1).map_err(|error| from_pg(&error))?;
+    match (transaction, position) {
+        (Some(transaction), Some(position)) => Ok(Some(GlobalPosition {
+            transaction: to_u64(transaction, table, "checkpoint transaction")?,
+            position: to_u64(position, table, "checkpoint position")?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// One model version's documents in PostgreSQL. See the module documentation.
+///
+/// Clones share the pool.
+#[derive(Debug)]
+pub struct PostgresDocuments<M: ReadModel> {
+    model: M,
+    pool: Pool,
+    table: Arc<str>,
+    sql: Arc<TableSql>,
+}
+
+impl<M: ReadModel + Clone> Clone for PostgresDocuments<M> {
+    fn clone(&self) -> Self {
+        Self {
+            model: self.model.clone(),
+            pool: self.pool.clone(),
+            table: Arc::clone(&self.table),
+            sql: Arc::clone(&self.sql),
+        }
+    }
+}
+
+/// A stored row read back: key, stamp and document.
+type Loaded<D> = (DocKey, GlobalPosition, D);
+
+impl<M> PostgresDocuments<M>
+where
+    M: ReadModel,
+{
+    /// The table of this model version: `proj_<NAME>_v<VERSION>`.
+    ///
+    /// Fails with [`StorageError::InvalidName`] when `NAME` or a column name is not a plain
+    /// lower-case identifier, or too long.
+    pub fn table_name() -> Result<String, StorageError> {
+        // 63 bytes at most, less "proj_", "_v" and ten digits, less room for index suffixes.
+        if !valid_identifier(M::NAME, 30) {
+            return Err(StorageError::InvalidName {
+                what: "read model name",
+                name: M::NAME.to_owned(),
+            });
+        }
+        if let Some(column) = M::COLUMNS
+            .iter()
+            .find(|column| !valid_identifier(column.name, 16))
+        {
+            return Err(StorageError::InvalidName {
+                what: "indexed column",
+                name: column.name.to_owned(),
+            });
+        }
+        Ok(format!("proj_{}_v{}", M::NAME, M::VERSION))
+    }
+
+    /// Connects a pool of `pool_size` connections and prepares the schema (see
+    /// [`PostgresDocuments::with_pool`]).
+    pub async fn connect(
+        connection: &str,
+        pool_size: usize,
+        model: M,
+    ) -> Result<Self, StorageError> {
+        Self::with_pool(connect_pool(connection, pool_size)?, model).await
+    }
+
+    /// The adapter over `pool`, creating the bookkeeping tables and this version's table if
+    /// they do not exist (safe to run from several processes at once).
+    pub async fn with_pool(pool: Pool, model: M) -> Result<Self, StorageError> {
+        let table = Self::table_name()?;
+        let sql = TableSql::new(&table, M::COLUMNS);
+        let mut client = pool.get().await.map_err(pool_error)?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(|error| from_pg(&error))?;
+        transaction
+            .batch_execute(&format!(
+                "{};\n{}\n{}",
+                sql::SCHEMA_LOCK,
+                sql::BOOKKEEPING,
+                sql.create
+            ))
+            .await
+            .map_err(|error| from_pg(&error))?;
+        transaction
+            .commit()
+            .await
+            .map_err(|error| from_pg(&error))?;
+        Ok(Self {
+            model,
+            pool,
+            table: Arc::from(table),
+            sql: Arc::new(sql),
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The documents' table.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The pool the adapter reads and writes through.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StorageError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// [`DocumentStore::commit`] inside a transaction the caller owns: nothing is visible
+    /// until the caller commits, and a rollback undoes it all.
+    pub async fn commit_in(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        tenant: &TenantId,
+        expected: Option<GlobalPosition>,
+        batch: &ProjectionBatch,
+    ) -> Result<(), StorageError> {
+        let projection: &str = &self.table;
+        execute(
+            transaction,
+            sql::CHECKPOINT_ROW,
+            &[&projection, &tenant.as_str()],
+        )
+        .await?;
+        let row = transaction
+            .query_one(sql::LOCK_CHECKPOINT, &[&projection, &tenant.as_str()])
+            .await
+            .map_err(|error| from_pg(&error))?;
+        let found = checkpoint_of(&row, &self.table)?;
+        if found != expected {
+            return Err(StorageError::CheckpointMoved {
+                projection: self.table.to_string(),
+                tenant: tenant.to_string(),
+                expected,
+                found,
+            });
+        }
+        let pending: Vec<&ProjectedEvent> = batch
+            .events
+            .iter()
+            .filter(|event| expected.is_none_or(|done| event.global_position() > done))
+            .collect();
+        self.apply_events(transaction, tenant, &pending, false)
+            .await?;
+        self.park(transaction, tenant, expected, &batch.parked)
+            .await?;
+        let through = batch.through.max(expected.unwrap_or(GlobalPosition::START));
+        let counted = i64::try_from(pending.len()).unwrap_or(i64::MAX);
+        execute(
+            transaction,
+            sql::SAVE_CHECKPOINT,
+            &[
+                &projection,
+                &tenant.as_str(),
+                &to_i64(through.transaction),
+                &to_i64(through.position),
+                &counted,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Applies `events` (just appended in `transaction`, of one tenant) to the documents in
+    /// the same transaction, for read-your-writes: the inline lifecycle. The checkpoint is
+    /// left alone; the documents are locked (present or not) until the transaction ends, so
+    /// concurrent inline writers of one document queue, and each event is applied, whatever
+    /// the stamps, exactly once because it was appended exactly once.
+    pub async fn apply_inline(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        events: &[ProjectedEvent],
+    ) -> Result<(), StorageError> {
+        let mut by_tenant: Vec<(&TenantId, Vec<&ProjectedEvent>)> = Vec::new();
+        for event in events {
+            match by_tenant
+                .iter_mut()
+                .find(|(tenant, _)| **tenant == event.tenant)
+            {
+                Some((_, events)) => events.push(event),
+                None => by_tenant.push((&event.tenant, vec![event])),
+            }
+        }
+        for (tenant, events) in by_tenant {
+            self.apply_events(transaction, tenant, &events, true)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Loads, applies and writes back `events` of `tenant`. `inline`: lock the keys first and
+    /// treat every loaded document as older than the events.
+    async fn apply_events(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        tenant: &TenantId,
+        events: &[&ProjectedEvent],
+        inline: bool,
+    ) -> Result<(), StorageError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut batch: Batch<M::Doc> = Batch::new();
+        let mut stamps = Stamps::new(inline);
+        let first: Vec<DocKey> = Batch::first_keys(&self.model, events.iter().copied())
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect();
+        self.provide(transaction, tenant, &mut batch, &first, &mut stamps)
+            .await?;
+        for event in events {
+            loop {
+                match batch.apply(&self.model, event)? {
+                    Progress::Applied => break,
+                    Progress::NeedsDocuments(keys) => {
+                        self.provide(transaction, tenant, &mut batch, &keys, &mut stamps)
+                            .await?;
+                    }
+                }
+            }
+        }
+        let changes = batch
+            .into_changes()
+            .map(|(_, change)| stamps.restore(change));
+        self.write(transaction, tenant, changes).await
+    }
+
+    async fn provide(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        tenant: &TenantId,
+        batch: &mut Batch<M::Doc>,
+        keys: &[DocKey],
+        stamps: &mut Stamps,
+    ) -> Result<(), StorageError> {
+        let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        if stamps.inline {
+            transaction
+                .query_one(sql::LOCK_KEYS, &[&&*self.table, &tenant.as_str(), &texts])
+                .await
+                .map_err(|error| from_pg(&error))?;
+        }
+        let mut loaded: HashMap<DocKey, (GlobalPosition, M::Doc)> = self
+            .load(transaction, tenant, &texts)
+            .await?
+            .into_iter()
+            .map(|(key, stamp, doc)| (key, (stamp, doc)))
+            .collect();
+        for key in keys {
+            let stored = loaded
+                .remove(key)
+                .map(|(stamp, doc)| (stamps.hide(*key, stamp), doc));
+            batch.provide(tenant, *key, stored);
+        }
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+        client: &impl GenericClient,
+        tenant: &TenantId,
+        keys: &[String],
+    ) -> Result<Vec<Loaded<M::Doc>>, StorageError> {
+        let rows = client
+            .query(&self.sql.load, &[&tenant.as_str(), &keys])
+            .await
+            .map_err(|error| from_pg(&error))?;
+        rows.iter().map(|row| self.decode_row(row)).collect()
+    }
+
+    fn decode_row(&self, row: &Row) -> Result<Loaded<M::Doc>, StorageError> {
+        let corrupt = |key: &str, reason: String| StorageError::CorruptDocument {
+            table: self.table.to_string(),
+            key: key.to_owned(),
+            reason,
+        };
+        let text: String = row.try_get(0).map_err(|error| from_pg(&error))?;
+        let key = DocKey::parse(M::KINDS, &text)
+            .ok_or_else(|| corrupt(&text, "not a key of this model".to_owned()))?;
+        let transaction: i64 = row.try_get(1).map_err(|error| from_pg(&error))?;
+        let position: i64 = row.try_get(2).map_err(|error| from_pg(&error))?;
+        let value: serde_json::Value = row.try_get(3).map_err(|error| from_pg(&error))?;
+        let doc =
+            serde_json::from_value(value).map_err(|error| corrupt(&text, error.to_string()))?;
+        let stamp = GlobalPosition {
+            transaction: to_u64(transaction, &self.table, "stamp transaction")?,
+            position: to_u64(position, &self.table, "stamp position")?,
+        };
+        Ok((key, stamp, doc))
+    }
+
+    /// Writes `changes` back: one multi-row upsert and one delete.
+    async fn write(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        tenant: &TenantId,
+        changes: impl Iterator<Item = Change<M::Doc>>,
+    ) -> Result<(), StorageError> {
+        let mut rows = Rows::new(M::COLUMNS);
+        let mut deleted: Vec<String> = Vec::new();
+        for change in changes {
+            match change {
+                Change::Upsert(stored) => rows.push::<M>(&stored)?,
+                Change::Delete(key) => deleted.push(key.to_string()),
+            }
+        }
+        if !deleted.is_empty() {
+            transaction
+                .execute(&self.sql.delete, &[&tenant.as_str(), &deleted])
+                .await
+                .map_err(|error| from_pg(&error))?;
+        }
+        if !rows.keys.is_empty() {
+            let tenant = tenant.as_str();
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+                &tenant,
+                &rows.keys,
+                &rows.kinds,
+                &rows.transactions,
+                &rows.positions,
+                &rows.docs,
+            ];
+            params.extend(rows.columns.iter().map(Column::as_param));
+            transaction
+                .execute(&self.sql.upsert, &params)
+                .await
+                .map_err(|error| from_pg(&error))?;
+        }
+        Ok(())
+    }
+
+    async fn park(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        tenant: &TenantId,
+        expected: Option<GlobalPosition>,
+        parked: &[ParkedEvent],
+    ) -> Result<(), StorageError> {
+        let parked: Vec<&ParkedEvent> = parked
+            .iter()
+            .filter(|parked| expected.is_none_or(|done| parked.position > done))
+            .collect();
+        if parked.is_empty() {
+            return Ok(());
+        }
+        let transactions: Vec<i64> = parked
+            .iter()
+            .map(|p| to_i64(p.position.transaction))
+            .collect();
+        let positions: Vec<i64> = parked.iter().map(|p| to_i64(p.position.position)).collect();
+        let streams: Vec<&str> = parked.iter().map(|p| p.stream.as_str()).collect();
+        let versions: Vec<i64> = parked.iter().map(|p| to_i64(p.version)).collect();
+        let ids: Vec<Uuid> = parked.iter().map(|p| p.event_id).collect();
+        let types: Vec<&str> = parked.iter().map(|p| p.event_type.as_str()).collect();
+        let schemas: Vec<i32> = parked.iter().map(|p| i32::from(p.schema_version)).collect();
+        let reasons: Vec<&str> = parked.iter().map(|p| p.reason.as_str()).collect();
+        let recorded: Vec<DateTime<Utc>> = parked.iter().map(|p| p.recorded_at).collect();
+        transaction
+            .execute(
+                sql::PARK,
+                &[
+                    &&*self.table,
+                    &tenant.as_str(),
+                    &transactions,
+                    &positions,
+                    &streams,
+                    &versions,
+                    &ids,
+                    &types,
+                    &schemas,
+                    &reasons,
+                    &recorded,
+                ],
+            )
+            .await
+            .map_err(|error| from_pg(&error))?;
+        Ok(())
+    }
+
+    /// The live version of this model for `tenant` (the one readers are served from), if any
+    /// was set.
+    pub async fn live_version(&self, tenant: &TenantId) -> Result<Option<u32>, StorageError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(sql::LIVE_VERSION, &[&M::NAME, &tenant.as_str()])
+            .await
+            .map_err(|error| from_pg(&error))?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let version: i32 = row.try_get(0).map_err(|error| from_pg(&error))?;
+                Ok(u32::try_from(version).ok())
+            }
+        }
+    }
+
+    /// Whether this version is the one readers of `tenant` are served from.
+    pub async fn is_live(&self, tenant: &TenantId) -> Result<bool, StorageError> {
+        Ok(self.live_version(tenant).await? == Some(M::VERSION))
+    }
+
+    /// Makes this version the live one for `tenant`, in one statement (blue/green switch).
+    pub async fn switch_live(&self, tenant: &TenantId) -> Result<(), StorageError> {
+        self.set_live(tenant, sql::SWITCH_LIVE).await
+    }
+
+    /// Makes this version the live one for `tenant` unless some version already is (the first
+    /// build of a new model).
+    pub async fn claim_live(&self, tenant: &TenantId) -> Result<(), StorageError> {
+        self.set_live(tenant, sql::CLAIM_LIVE).await
+    }
+
+    async fn set_live(&self, tenant: &TenantId, statement: &str) -> Result<(), StorageError> {
+        let version = i32::try_from(M::VERSION).unwrap_or(i32::MAX);
+        self.client()
+            .await?
+            .execute(statement, &[&M::NAME, &tenant.as_str(), &version])
+            .await
+            .map_err(|error| from_pg(&error))?;
+        Ok(())
+    }
+
+    /// Forgets this version's documents, checkpoint and parked events of `tenant`, in one
+    /// transaction: the start of a rebuild from position zero. Refused (as
+    /// [`StorageError::Database`] with code `CP001`) while this version is live.
+    pub async fn reset(&self, tenant: &TenantId) -> Result<(), StorageError> {
+        if self.is_live(tenant).await? {
+            return Err(StorageError::Database {
+                code: "CP001".to_owned(),
+                message: format!(
+                    "{} is live for tenant {tenant}: rebuild into a new version",
+                    self.table
+                ),
+            });
+        }
+        let mut client = self.client().await?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(|error| from_pg(&error))?;
+        let projection: &str = &self.table;
+        for (statement, with_projection) in [
+            (self.sql.forget_tenant.as_str(), false),
+            (sql::FORGET_CHECKPOINT, true),
+            (sql::FORGET_PARKED, true),
+        ] {
+            let result = if with_projection {
+                transaction
+                    .execute(statement, &[&projection, &tenant.as_str()])
+                    .await
+            } else {
+                transaction.execute(statement, &[&tenant.as_str()]).await
+            };
+            result.map_err(|error| from_pg(&error))?;
+        }
+        transaction.commit().await.map_err(|error| from_pg(&error))
+    }
+
+    /// How many of the tenant's events the event store holds after `checkpoint`, and when the
+    /// oldest of them was recorded. The store's tables must be in the same database.
+    pub async fn events_after(
+        &self,
+        tenant: &TenantId,
+        checkpoint: GlobalPosition,
+    ) -> Result<(u64, Option<DateTime<Utc>>), StorageError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                EVENTS_AFTER,
+                &[
+                    &tenant.as_str(),
+                    &checkpoint.transaction.to_string(),
+                    &to_i64(checkpoint.position),
+                ],
+            )
+            .await
+            .map_err(|error| from_pg(&error))?;
+        let count: i64 = row.try_get(0).map_err(|error| from_pg(&error))?;
+        let oldest: Option<DateTime<Utc>> = row.try_get(1).map_err(|error| from_pg(&error))?;
+        Ok((u64::try_from(count).unwrap_or(0), oldest))
+    }
+
+    fn scan_sql(&self, selection: &Selection) -> Option<(String, Vec<IndexValue>)> {
+        let mut text = format!(
+            "SELECT key, tx_id, position, doc FROM {} WHERE tenant_id = $1 AND kind = ANY($2)",
+            self.table
+        );
+        let mut values = Vec::new();
+        for filter in &selection.filters {
+            // A filter on an undeclared column, or with a value of another type, matches
+            // nothing, as in memory.
+            let column = M::COLUMNS
+                .iter()
+                .find(|column| column.name == filter.column)?;
+            if column.column_type != filter.value.column_type() {
+                return None;
+            }
+            values.push(filter.value.clone());
+            let operator = match filter.comparison {
+                Comparison::Eq => "=",
+                Comparison::Lt => "<",
+                Comparison::Le => "<=",
+                Comparison::Gt => ">",
+                Comparison::Ge => ">=",
+            };
+            let _ = write!(
+                text,
+                " AND {} {operator} ${}",
+                column_name(column.name),
+                values.len() + 2
+            );
+        }
+        match selection.order_by {
+            None => text.push_str(" ORDER BY key"),
+            Some(order) => {
+                let column = M::COLUMNS.iter().find(|column| column.name == order)?;
+                let name = column_name(column.name);
+                let _ = write!(text, " AND {name} IS NOT NULL ORDER BY {name}, key");
+            }
+        }
+        if let Some(limit) = selection.limit {
+            let _ = write!(text, " LIMIT {limit}");
+        }
+        Some((text, values))
+    }
+}
+
+async fn execute(
+    client: &impl GenericClient,
+    statement: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StorageError> {
+    client
+        .execute(statement, params)
+        .await
+        .map_err(|error| from_pg(&error))
+}
+
+fn index_param(value: &IndexValue) -> &(dyn ToSql + Sync) {
+    match value {
+        IndexValue::Text(text) => text,
+        IndexValue::Uuid(id) => id,
+        IndexValue::Int(number) => number,
+        IndexValue::Time(at) => at,
+        IndexValue::Bool(flag) => flag,
+    }
+}
+
+/// The stamps of documents loaded by an inline writer. Inline events were appended by the
+/// writer's own transaction, so no document holds them yet, whatever its stamp says about
+/// the order of commits: the batch sees every document as older than its events, and a
+/// document keeps the later of its old stamp and the event's when written back, so a stamp
+/// never moves backwards.
+struct Stamps {
+    inline: bool,
+    hidden: HashMap<DocKey, GlobalPosition>,
+}
+
+impl Stamps {
+    fn new(inline: bool) -> Self {
+        Self {
+            inline,
+            hidden: HashMap::new(),
+        }
+    }
+
+    fn hide(&mut self, key: DocKey, stamp: GlobalPosition) -> GlobalPosition {
+        if !self.inline {
+            return stamp;
+        }
+        self.hidden.insert(key, stamp);
+        GlobalPosition::START
+    }
+
+    fn restore<D>(&self, change: Change<D>) -> Change<D> {
+        match change {
+            Change::Upsert(mut stored) => {
+                if let Some(old) = self.hidden.get(&stored.key) {
+                    stored.position = stored.position.max(*old);
+                }
+                Change::Upsert(stored)
+            }
+            delete @ Change::Delete(_) => delete,
+        }
+    }
+}
+
+/// One indexed column's values for a multi-row upsert.
+enum Column {
+    Text(Vec<Option<String>>),
+    Uuid(Vec<Option<Uuid>>),
+    Int(Vec<Option<i64>>),
+    Time(Vec<Option<DateTime<Utc>>>),
+    Bool(Vec<Option<bool>>),
+}
+
+impl Column {
+    fn new(column_type: ColumnType) -> Self {
+        match column_type {
+            ColumnType::Text => Column::Text(Vec::new()),
+            ColumnType::Uuid => Column::Uuid(Vec::new()),
+            ColumnType::Int => Column::Int(Vec::new()),
+            ColumnType::Time => Column::Time(Vec::new()),
+            ColumnType::Bool => Column::Bool(Vec::new()),
+        }
+    }
+
+    /// Appends `value` (NULL when `None`); `false` when its type is not the column's.
+    fn push(&mut self, value: Option<IndexValue>) -> bool {
+        match (self, value) {
+            (Column::Text(values), Some(IndexValue::Text(text))) => values.push(Some(text)),
+            (Column::Uuid(values), Some(IndexValue::Uuid(id))) => values.push(Some(id)),
+            (Column::Int(values), Some(IndexValue::Int(number))) => values.push(Some(number)),
+            (Column::Time(values), Some(IndexValue::Time(at))) => values.push(Some(at)),
+            (Column::Bool(values), Some(IndexValue::Bool(flag))) => values.push(Some(flag)),
+            (Column::Text(values), None) => values.push(None),
+            (Column::Uuid(values), None) => values.push(None),
+            (Column::Int(values), None) => values.push(None),
+            (Column::Time(values), None) => values.push(None),
+            (Column::Bool(values), None) => values.push(None),
+            _ => return false,
+        }
+        true
+    }
+
+    fn as_param(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Column::Text(values) => values,
+            Column::Uuid(values) => values,
+            Column::Int(values) => values,
+            Column::Time(values) => values,
+            Column::Bool(values) => values,
+        }
+    }
+}
+
+/// The rows of a multi-row upsert, column by column.
+struct Rows {
+    keys: Vec<String>,
+    kinds: Vec<&'static str>,
+    transactions: Vec<i64>,
+    positions: Vec<i64>,
+    docs: Vec<serde_json::Value>,
+    columns: Vec<Column>,
+}
+
+impl Rows {
+    fn new(columns: &[crate::model::IndexedColumn]) -> Self {
+        Self {
+            keys: Vec::new(),
+            kinds: Vec::new(),
+            transactions: Vec::new(),
+            positions: Vec::new(),
+            docs: Vec::new(),
+            columns: columns
+                .iter()
+                .map(|column| Column::new(column.column_type))
+                .collect(),
+        }
+    }
+
+    fn push<M: ReadModel>(&mut self, stored: &Stored<M::Doc>) -> Result<(), StorageError> {
+        let key = stored.key.to_string();
+        let encode = |reason: String| StorageError::Encode {
+            key: key.clone(),
+            reason,
+        };
+        let doc = serde_json::to_value(&stored.doc).map_err(|error| encode(error.to_string()))?;
+        let mut indexed = M::indexed(&stored.key, &stored.doc);
+        for (declared, column) in M::COLUMNS.iter().zip(&mut self.columns) {
+            let value = indexed
+                .iter()
+                .position(|(name, _)| *name == declared.name)
+                .map(|at| indexed.swap_remove(at).1);
+            if !column.push(value) {
+                return Err(encode(format!(
+                    "indexed column {} holds a value of another type",
+                    declared.name
+                )));
+            }
+        }
+        if let Some((name, _)) = indexed.first() {
+            return Err(encode(format!("indexed column {name} is not declared")));
+        }
+        self.keys.push(key);
+        self.kinds.push(stored.key.kind);
+        self.transactions.push(to_i64(stored.position.transaction));
+        self.positions.push(to_i64(stored.position.position));
+        self.docs.push(doc);
+        Ok(())
+    }
+}
+
+impl<M> DocumentStore<M> for PostgresDocuments<M>
+where
+    M: ReadModel + Send + Sync,
+    M::Doc: Send + Sync,
+{
+    async fn checkpoint(&self, tenant: &TenantId) -> Result<Option<GlobalPosition>, StorageError> {
+        let client = self.client().await?;
+        let projection: &str = &self.table;
+        let row = client
+            .query_opt(sql::READ_CHECKPOINT, &[&projection, &tenant.as_str()])
+            .await
+            .map_err(|error| from_pg(&error))?;
+        match row {
+            None => Ok(None),
+            Some(row) => checkpoint_of(&row, &self.table),
+        }
+    }
+
+    async fn commit(
+        &self,
+        tenant: &TenantId,
+        expected: Option<GlobalPosition>,
+        batch: &ProjectionBatch,
+    ) -> Result<(), StorageError> {
+        let mut client = self.client().await?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(|error| from_pg(&error))?;
+        self.commit_in(&transaction, tenant, expected, batch)
+            .await?;
+        transaction.commit().await.map_err(|error| from_pg(&error))
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        key: &DocKey,
+    ) -> Result<Option<Stored<M::Doc>>, StorageError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(&self.sql.get, &[&tenant.as_str(), &key.to_string()])
+            .await
+            .map_err(|error| from_pg(&error))?;
+        row.map(|row| {
+            self.decode_row(&row)
+                .map(|(key, position, doc)| Stored { key, position, doc })
+        })
+        .transpose()
+    }
+
+    async fn documents(&self, tenant: &TenantId) -> Result<Vec<Stored<M::Doc>>, StorageError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(&self.sql.all, &[&tenant.as_str()])
+            .await
+            .map_err(|error| from_pg(&error))?;
+        let mut documents = rows
+            .iter()
+            .map(|row| {
+                self.decode_row(row)
+                    .map(|(key, position, doc)| Stored { key, position, doc })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // The table orders keys as text; the port promises key order.
+        documents.sort_by_key(|stored| stored.key);
+        Ok(documents)
+    }
+
+    async fn parked(&self, tenant: &TenantId) -> Result<Vec<ParkedEvent>, StorageError> {
+        let client = self.client().await?;
+        let projection: &str = &self.table;
+        let rows = client
+            .query(sql::PARKED, &[&projection, &tenant.as_str()])
+            .await
+            .map_err(|error| from_pg(&error))?;
+        rows.iter()
+            .map(|row| {
+                let get_i64 = |index: usize| -> Result<i64, StorageError> {
+                    row.try_get(index).map_err(|error| from_pg(&error))
+                };
+                let schema: i32 = row.try_get(6).map_err(|error| from_pg(&error))?;
+                Ok(ParkedEvent {
+                    position: GlobalPosition {
+                        transaction: to_u64(get_i64(0)?, &self.table, "parked transaction")?,
+                        position: to_u64(get_i64(1)?, &self.table, "parked position")?,
+                    },
+                    stream: row.try_get(2).map_err(|error| from_pg(&error))?,
+                    version: to_u64(get_i64(3)?, &self.table, "parked version")?,
+                    event_id: row.try_get(4).map_err(|error| from_pg(&error))?,
+                    event_type: row.try_get(5).map_err(|error| from_pg(&error))?,
+                    schema_version: u16::try_from(schema).unwrap_or(u16::MAX),
+                    reason: row.try_get(7).map_err(|error| from_pg(&error))?,
+                    recorded_at: row.try_get(8).map_err(|error| from_pg(&error))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn lookup<Q>(&self, tenant: &TenantId, query: &Q) -> Result<Q::Answer, StorageError>
+    where
+        Q: Lookup<M::Doc> + Sync,
+        Q::Answer: Send,
+    {
+        let mut client = self.client().await?;
+        // Every round reads the same snapshot, so a lookup never mixes two commits.
+        let transaction = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|error| from_pg(&error))?;
+        let mut found = Found::default();
+        let mut keys = Vec::new();
+        for _ in 0..MAX_LOOKUP_ROUNDS {
+            keys.clear();
+            query.keys(&found, &mut keys);
+            let new: Vec<DocKey> = keys
+                .iter()
+                .filter(|key| !found.contains(key))
+                .copied()
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            let texts: Vec<String> = new.iter().map(ToString::to_string).collect();
+            let mut loaded: HashMap<DocKey, M::Doc> = self
+                .load(&*transaction, tenant, &texts)
+                .await?
+                .into_iter()
+                .map(|(key, _, doc)| (key, doc))
+                .collect();
+            for key in new {
+                match loaded.remove(&key) {
+                    Some(doc) => found.insert(key, doc),
+                    None => found.mark_absent(key),
+                }
+            }
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(|error| from_pg(&error))?;
+        Ok(query.answer(&found))
+    }
+
+    async fn scan<Q>(&self, tenant: &TenantId, query: &Q) -> Result<Q::Answer, StorageError>
+    where
+        Q: Scan<M::Doc> + Sync,
+        Q::Answer: Send,
+    {
+        let selection = query.selection();
+        let Some((text, values)) = self.scan_sql(&selection) else {
+            return Ok(query.answer(std::iter::empty()));
+        };
+        let client = self.client().await?;
+        let tenant = tenant.as_str();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &selection.kinds];
+        params.extend(values.iter().map(index_param));
+        let rows = client
+            .query(text.as_str(), &params)
+            .await
+            .map_err(|error| from_pg(&error))?;
+        let documents = rows
+            .iter()
+            .map(|row| self.decode_row(row))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(query.answer(documents.iter().map(|(key, _, doc)| (key, doc))))
+    }
+}

@@ -1,0 +1,469 @@
+//! The asynchronous projector: reads one tenant's events from its checkpoint in global order,
+//! a page at a time, and commits each page to a [`DocumentStore`] together with the new
+//! checkpoint.
+//!
+//! - [`Projector`]: one model, one tenant, one document store; [`Projector::step`] is one
+//!   batch, [`Projector::run`] the loop a background task runs ([`Projector::spawn`]).
+//! - [`PoisonPolicy`]: what to do with an event that cannot be decoded: halt with a typed
+//!   error, or park it in a queryable table and go on. Never a silent skip.
+//! - `lag.rs`: [`Lag`], how far behind a projector is, and why.
+//! - `lease.rs`: [`Lease`], the PostgreSQL advisory lock that lets several processes run the
+//!   same projectors while exactly one works on each.
+//! - `rebuild.rs`: [`rebuild`], blue/green rebuilds from position zero with progress.
+//!
+//! The projector reads pages itself rather than through a `Subscription`: a page is its
+//! batch, and the page's `held_by` is what its lag reports.
+
+mod lag;
+mod lease;
+mod rebuild;
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crm_eventstore::{EventStore, GlobalPosition, RecordedEvent, StoreError};
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use lag::{Lag, LagError};
+pub use lease::{Lease, run_leased};
+pub use rebuild::{RebuildProgress, rebuild};
+
+use crate::decode::DecodeError;
+use crate::event::{ProjectedEvent, TenantId};
+use crate::model::ReadModel;
+use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
+
+/// What a projector does with an event that cannot be decoded (a broken payload, a schema
+/// version without upcaster). Events of a kind or type this build does not know are not
+/// poison: no model of this build reads them, and the checkpoint passes over them.
+///
+/// A model that cannot apply an event (a bug in the model) always halts the projector,
+/// whatever the policy: its documents would be wrong from there on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PoisonPolicy {
+    /// Commit everything before the event, then stop with [`RunnerError::Poison`]; the
+    /// projector stays at the event until it is fixed (an upcaster added).
+    #[default]
+    Halt,
+    /// Record the event in the store's parked events (with the reason), move past it, and go
+    /// on. The documents then miss that event: fix it and rebuild.
+    Park,
+}
+
+/// How a projector reads and commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectorOptions {
+    /// Events per batch (one read, one commit).
+    pub batch_size: usize,
+    /// How long to wait for an append signal before polling again when caught up.
+    pub poll_interval: Duration,
+    /// What to do with an event that cannot be decoded.
+    pub poison: PoisonPolicy,
+    /// How long [`Projector::run`] waits before retrying after a retryable error (a lost
+    /// connection); doubled up to 32 times this while errors repeat.
+    pub retry_after: Duration,
+}
+
+impl Default for ProjectorOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(100),
+            poison: PoisonPolicy::Halt,
+            retry_after: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Why a projector stopped.
+#[derive(Debug, Error)]
+pub enum RunnerError {
+    /// The event store failed.
+    #[error("event store: {0}")]
+    Store(#[from] StoreError),
+    /// The document store failed (including a model that cannot apply an event).
+    #[error("document store: {0}")]
+    Storage(#[from] StorageError),
+    /// An event cannot be decoded and the policy is [`PoisonPolicy::Halt`]. Everything before
+    /// it is committed.
+    #[error("poison event at {position} in stream {stream} ({event_type}): {source}")]
+    Poison {
+        /// The event's place in the global order.
+        position: GlobalPosition,
+        /// Its stream.
+        stream: String,
+        /// Its type.
+        event_type: String,
+        /// Why it cannot be decoded.
+        source: DecodeError,
+    },
+}
+
+impl RunnerError {
+    /// Whether running again may succeed without a fix (a lost connection, a checkpoint moved
+    /// by another process), as opposed to a poison event or a broken model.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RunnerError::Store(error) => error.is_retryable(),
+            RunnerError::Storage(error) => {
+                error.is_retryable() || matches!(error, StorageError::CheckpointMoved { .. })
+            }
+            RunnerError::Poison { .. } => false,
+        }
+    }
+}
+
+/// What one [`Projector::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// Events read (applied, passed over or parked).
+    pub read: usize,
+    /// The checkpoint after the step.
+    pub checkpoint: Option<GlobalPosition>,
+    /// Whether the read returned everything deliverable (the projector is caught up).
+    pub caught_up: bool,
+    /// When caught up but committed events wait behind an open transaction: its id.
+    pub held_by: Option<u64>,
+}
+
+/// Where a running projector stands, published after every step.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProjectorStatus {
+    /// The checkpoint.
+    pub checkpoint: Option<GlobalPosition>,
+    /// Events committed by this projector since it started.
+    pub processed: u64,
+    /// Whether the last read returned everything deliverable.
+    pub caught_up: bool,
+    /// When caught up but committed events wait behind an open transaction: its id ("held at
+    /// transaction X", not ordinary lag).
+    pub held_by: Option<u64>,
+    /// The last retryable error, cleared by the next successful step.
+    pub last_error: Option<String>,
+    /// Whether this process holds the projection's lease (see [`run_leased`]); always false
+    /// for a projector run without one.
+    pub leased: bool,
+}
+
+/// The checkpoint as the projector last knew it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cached {
+    /// Read it from the document store before the next step.
+    Unknown,
+    /// Committed by this projector (or read) last.
+    Known(Option<GlobalPosition>),
+}
+
+impl Cached {
+    fn or_start(self) -> GlobalPosition {
+        match self {
+            Cached::Known(Some(checkpoint)) => checkpoint,
+            Cached::Known(None) | Cached::Unknown => GlobalPosition::START,
+        }
+    }
+}
+
+/// An asynchronous projector of model `M` for one tenant: events from store `S` into
+/// documents `D`.
+#[derive(Debug)]
+pub struct Projector<S, D, M> {
+    store: S,
+    documents: Arc<D>,
+    tenant: crm_eventstore::TenantId,
+    projected_tenant: TenantId,
+    options: ProjectorOptions,
+    checkpoint: Cached,
+    status: watch::Sender<ProjectorStatus>,
+    model: PhantomData<fn() -> M>,
+}
+
+impl<S, D, M> Projector<S, D, M>
+where
+    S: EventStore,
+    D: DocumentStore<M>,
+    M: ReadModel,
+{
+    /// A projector of `tenant`'s events from `store` into `documents`.
+    pub fn new(
+        store: S,
+        documents: Arc<D>,
+        tenant: crm_eventstore::TenantId,
+        options: ProjectorOptions,
+    ) -> Self {
+        let projected_tenant = TenantId::new(tenant.as_str());
+        Self {
+            store,
+            documents,
+            tenant,
+            projected_tenant,
+            options: ProjectorOptions {
+                batch_size: options.batch_size.max(1),
+                ..options
+            },
+            checkpoint: Cached::Unknown,
+            status: watch::channel(ProjectorStatus::default()).0,
+            model: PhantomData,
+        }
+    }
+
+    /// The document store.
+    pub fn documents(&self) -> &Arc<D> {
+        &self.documents
+    }
+
+    /// The tenant projected.
+    pub fn tenant(&self) -> &crm_eventstore::TenantId {
+        &self.tenant
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Where the projector stands, updated after every step.
+    pub fn status(&self) -> watch::Receiver<ProjectorStatus> {
+        self.status.subscribe()
+    }
+
+    async fn checkpoint(&mut self) -> Result<Option<GlobalPosition>, StorageError> {
+        if let Cached::Known(checkpoint) = self.checkpoint {
+            return Ok(checkpoint);
+        }
+        let checkpoint = self.documents.checkpoint(&self.projected_tenant).await?;
+        self.checkpoint = Cached::Known(checkpoint);
+        Ok(checkpoint)
+    }
+
+    /// Reads one page after the checkpoint and commits it with the new checkpoint.
+    ///
+    /// On [`PoisonPolicy::Halt`], the events before a poison event are committed and
+    /// [`RunnerError::Poison`] returned; the next step meets the same event again. On
+    /// [`StorageError::CheckpointMoved`] (another process wrote), the checkpoint is read
+    /// again at the next step.
+    pub async fn step(&mut self) -> Result<Step, RunnerError> {
+        let expected = self.checkpoint().await?;
+        let page = self
+            .store
+            .read_all(
+                &self.tenant,
+                expected.unwrap_or(GlobalPosition::START),
+                self.options.batch_size,
+            )
+            .await?;
+        let read = page.events.len();
+        let caught_up = read < self.options.batch_size;
+        let held_by = if caught_up { page.held_by } else { None };
+        if read == 0 {
+            self.publish(expected, 0, caught_up, held_by);
+            return Ok(Step {
+                read,
+                checkpoint: expected,
+                caught_up,
+                held_by,
+            });
+        }
+        let (batch, poison) = self.prepare(page.events);
+        let moved = batch.through != expected.unwrap_or(GlobalPosition::START);
+        if moved {
+            let applied = batch.events.len() + batch.parked.len();
+            if let Err(error) = self
+                .documents
+                .commit(&self.projected_tenant, expected, &batch)
+                .await
+            {
+                // Whatever happened, the stored checkpoint is the truth: read it again.
+                self.checkpoint = Cached::Unknown;
+                return Err(error.into());
+            }
+            self.checkpoint = Cached::Known(Some(batch.through));
+            self.publish(Some(batch.through), applied as u64, caught_up, held_by);
+        }
+        if let Some(poison) = poison {
+            return Err(poison);
+        }
+        Ok(Step {
+            read,
+            checkpoint: Some(batch.through),
+            caught_up,
+            held_by,
+        })
+    }
+
+    /// Decodes a page into a batch; on a poison event under [`PoisonPolicy::Halt`], the batch
+    /// stops before it and the error comes back with it.
+    fn prepare(&self, events: Vec<RecordedEvent>) -> (ProjectionBatch, Option<RunnerError>) {
+        let mut batch =
+            ProjectionBatch::new(Vec::with_capacity(events.len()), self.checkpoint.or_start());
+        for recorded in events {
+            match self.decode(&recorded) {
+                Ok(event) => batch.events.push(event),
+                Err(error) if error.is_unknown() => {}
+                Err(error) => match self.options.poison {
+                    PoisonPolicy::Park => batch.parked.push(ParkedEvent {
+                        position: recorded.position,
+                        stream: recorded.stream.as_str().to_owned(),
+                        version: recorded.version,
+                        event_id: recorded.id,
+                        event_type: recorded.event_type.clone(),
+                        schema_version: recorded.schema_version,
+                        reason: error.to_string(),
+                        recorded_at: recorded.recorded_at,
+                    }),
+                    PoisonPolicy::Halt => {
+                        return (
+                            batch,
+                            Some(RunnerError::Poison {
+                                position: recorded.position,
+                                stream: recorded.stream.as_str().to_owned(),
+                                event_type: recorded.event_type,
+                                source: error,
+                            }),
+                        );
+                    }
+                },
+            }
+            batch.through = recorded.position;
+        }
+        (batch, None)
+    }
+
+    fn decode(&self, recorded: &RecordedEvent) -> Result<ProjectedEvent, DecodeError> {
+        ProjectedEvent::decode(
+            recorded.position,
+            recorded.recorded_at,
+            self.projected_tenant.clone(),
+            recorded.stream.as_str(),
+            &recorded.event_type,
+            recorded.schema_version,
+            recorded.payload.clone(),
+        )
+    }
+
+    fn publish(
+        &self,
+        checkpoint: Option<GlobalPosition>,
+        applied: u64,
+        caught_up: bool,
+        held_by: Option<u64>,
+    ) {
+        self.status.send_modify(|status| {
+            status.checkpoint = checkpoint;
+            status.processed += applied;
+            status.caught_up = caught_up;
+            status.held_by = held_by;
+            status.last_error = None;
+        });
+    }
+
+    /// Steps until a read returns everything deliverable now; returns the events read.
+    pub async fn catch_up(&mut self) -> Result<u64, RunnerError> {
+        let mut read = 0;
+        loop {
+            let step = self.step().await?;
+            read += step.read as u64;
+            if step.caught_up {
+                return Ok(read);
+            }
+        }
+    }
+
+    /// Steps until `stop` turns true (or its sender is dropped), waiting for appends when
+    /// caught up. Retryable errors are published in the status and retried with backoff; any
+    /// other error stops the loop and is returned.
+    pub async fn run(&mut self, mut stop: watch::Receiver<bool>) -> Result<(), RunnerError> {
+        let mut signal = self.store.append_signal();
+        let mut failures = 0u32;
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            // Marked seen before reading, so an append landing during the read wakes us.
+            signal.borrow_and_update();
+            let wait = match self.step().await {
+                Ok(step) => {
+                    failures = 0;
+                    if !step.caught_up {
+                        continue;
+                    }
+                    self.options.poll_interval
+                }
+                Err(error) if error.is_retryable() => {
+                    self.status
+                        .send_modify(|status| status.last_error = Some(error.to_string()));
+                    failures = (failures + 1).min(5);
+                    self.options.retry_after * (1 << failures)
+                }
+                Err(error) => return Err(error),
+            };
+            tokio::select! {
+                _ = signal.changed() => {}
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Runs the projector in a background task until the handle is stopped.
+    pub fn spawn(mut self) -> ProjectorHandle
+    where
+        S: 'static,
+        D: 'static,
+        M: 'static,
+    {
+        let (stop, stopped) = watch::channel(false);
+        let status = self.status();
+        let task = tokio::spawn(async move { self.run(stopped).await });
+        ProjectorHandle { stop, status, task }
+    }
+}
+
+/// A projector running in a background task.
+#[derive(Debug)]
+pub struct ProjectorHandle {
+    stop: watch::Sender<bool>,
+    status: watch::Receiver<ProjectorStatus>,
+    task: JoinHandle<Result<(), RunnerError>>,
+}
+
+impl ProjectorHandle {
+    /// Where the projector stands.
+    pub fn status(&self) -> ProjectorStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver of status changes.
+    pub fn watch(&self) -> watch::Receiver<ProjectorStatus> {
+        self.status.clone()
+    }
+
+    /// Waits until the projector is caught up at or past `position`, or `timeout` passes;
+    /// whether it got there.
+    pub async fn wait_for(&mut self, position: GlobalPosition, timeout: Duration) -> bool {
+        let reached =
+            |status: &ProjectorStatus| status.checkpoint.is_some_and(|done| done >= position);
+        tokio::time::timeout(timeout, self.status.wait_for(reached))
+            .await
+            .is_ok_and(|result| result.is_ok())
+    }
+
+    /// Whether the task has ended (stopped, or halted on an error).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops the projector after its current step and returns how it ended.
+    pub async fn stop(self) -> Result<(), RunnerError> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(result) => result,
+            // The task panicked or was cancelled: a bug, reported as a halted model.
+            Err(error) => Err(RunnerError::Storage(StorageError::Unavailable {
+                reason: format!("projector task ended abnormally: {error}"),
+            })),
+        }
+    }
+}
