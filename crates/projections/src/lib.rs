@@ -15,6 +15,7 @@
 //! The read models, one module each:
 //! - [`customer360`]: everything about one customer, merges followed, erasure honoured.
 //! - [`sla`]: every lead and ticket with its SLA clocks, breach and at-risk lists, attainment.
+//! - [`duplicates`]: contact pairs waiting for a person to merge them or tell them apart.
 //! - [`pipeline`]: deals by stage and owner, forecast by category and period, win rate, time in
 //!   stage, lead conversion and response time.
 
@@ -22,6 +23,7 @@ mod batch;
 pub mod customer360;
 mod decode;
 mod docset;
+pub mod duplicates;
 mod error;
 mod event;
 mod lifecycle;

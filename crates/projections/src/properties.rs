@@ -265,3 +265,52 @@ mod sla {
         }
     }
 }
+
+mod duplicates {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::customer360::Customer360Model;
+    use crate::duplicates::DuplicateQueueModel;
+    use crate::scenario::{arb_scenario, contact_index, contact_marker, play};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn folding_in_batches_or_twice_equals_one_fold(
+            scenario in arb_scenario(60),
+            (cuts, again) in arb_delivery(),
+        ) {
+            let world = play(&scenario);
+            check_fold(&DuplicateQueueModel, world.events(), &cuts, &again)?;
+        }
+
+        #[test]
+        fn an_erased_contact_leaves_no_trace_in_the_queue_or_the_customer_360(scenario in arb_scenario(80)) {
+            let world = play(&scenario);
+            let queue = MemoryDocuments::fold(DuplicateQueueModel, world.events()).unwrap();
+            let customers = MemoryDocuments::fold(Customer360Model, world.events()).unwrap();
+            let docs: Vec<String> = queue
+                .all_documents()
+                .map(|(_, stored)| serde_json::to_string(&stored.doc).unwrap())
+                .chain(customers.all_documents().map(|(_, stored)| serde_json::to_string(&stored.doc).unwrap()))
+                .collect();
+            for (id, contact) in world.contacts() {
+                // A survivor keeps values it took over in a merge: erasing those is its own
+                // stream's business, so only contacts no survivor holds are checked.
+                let held = world
+                    .contacts()
+                    .any(|(_, other)| other.absorbed_contacts().contains(&crm_domain::ContactId(*id)));
+                let absorbed_any = contact.erasure.as_ref().is_some_and(|erasure| !erasure.absorbed.is_empty());
+                if contact.erasure.is_none() || held || absorbed_any {
+                    continue;
+                }
+                let marker = contact_marker(contact_index(*id));
+                for json in &docs {
+                    prop_assert!(!json.contains(&marker), "{} survives in {}", marker, json);
+                }
+            }
+        }
+    }
+}

@@ -9,7 +9,9 @@ use crm_domain::contact::{
     ConsentChannel, ConsentProof, ContactCommand, Detail, DetailChange, ErasureGround,
     ErasureRequest, ErasureRequester, MergePolicy, Provenance,
 };
-use crm_domain::identity::{CountryCode, EmailAddress, PersonName, PhoneNumber};
+use crm_domain::identity::{
+    CountryCode, EmailAddress, IdentityRecord, MatchConfig, PersonName, PhoneNumber, assess,
+};
 use crm_domain::lead::{
     Campaign, ConversionRequest, DisqualificationReason, LeadCommand, LeadSource, LeadSubmission,
 };
@@ -24,6 +26,8 @@ use crm_domain::{
 use proptest::prelude::*;
 use uuid::Uuid;
 
+use crate::duplicates::DuplicateSuspected;
+use crate::event::{AggregateKind, CrmEvent, StreamRef};
 use crate::testing::{World, as_system, as_user, t0};
 
 /// The reps of the scenarios.
@@ -109,6 +113,10 @@ pub(crate) enum Step {
     },
     Erase {
         contact: u8,
+    },
+    Suspect {
+        contact: u8,
+        candidate: u8,
     },
     ReceiveLead {
         lead: u8,
@@ -221,6 +229,7 @@ fn arb_step() -> impl Strategy<Value = Step> {
         1 => (n(), n()).prop_map(|(survivor, absorbed)| Step::Unmerge { survivor, absorbed }),
         1 => (n(), n()).prop_map(|(contact, other)| Step::NotDuplicate { contact, other }),
         1 => n().prop_map(|contact| Step::Erase { contact }),
+        2 => (n(), n()).prop_map(|(contact, candidate)| Step::Suspect { contact, candidate }),
         3 => n().prop_map(|lead| Step::ReceiveLead { lead }),
         3 => (n(), prop::bool::weighted(0.8)).prop_map(|(lead, valid)| Step::CaptureLead { lead, valid }),
         3 => (n(), proptest::option::weighted(0.8, 0u8..3), 0u8..2).prop_map(|(lead, rep, team)| Step::RouteLead { lead, rep, team }),
@@ -469,6 +478,33 @@ fn play_step(world: &mut World, step: &Step, now: chrono::DateTime<chrono::Utc>)
                     },
                 },
                 &user(0),
+            );
+        }
+        Step::Suspect { contact, candidate } => {
+            let marker = contact_marker(contact);
+            let record = |name: &str| IdentityRecord {
+                names: vec![PersonName::new(name).expect("valid name")],
+                emails: vec![
+                    EmailAddress::parse(&format!("{marker}@engines.example"))
+                        .expect("valid address"),
+                ],
+                phones: Vec::new(),
+                company_domain: None,
+                company_name: None,
+            };
+            let assessment = assess(
+                &record(&marker),
+                &record("Grace Hopper"),
+                &MatchConfig::default(),
+            );
+            world.log.record(
+                StreamRef::new(AggregateKind::Contact, contact_id(contact)),
+                CrmEvent::DuplicateSuspected(DuplicateSuspected {
+                    contact: ContactId(contact_id(contact)),
+                    candidate: ContactId(contact_id(candidate)),
+                    assessment,
+                    at: now,
+                }),
             );
         }
         Step::ReceiveLead { lead } => {

@@ -171,6 +171,7 @@ impl ReadModel for Customer360Model {
                     keys.push(contact_key(*contact));
                 }
             }
+            CrmEvent::DuplicateSuspected(_) => {}
             CrmEvent::Ticket(ticket) => {
                 keys.push(DocKey::new(TICKET, id));
                 if let TicketEvent::Opened { contact, .. } = ticket {
@@ -250,6 +251,7 @@ impl ReadModel for Customer360Model {
                 let erased = erased || doc.erased;
                 doc.apply(opportunity, position, erased);
             }
+            CrmEvent::DuplicateSuspected(_) => {}
             CrmEvent::Ticket(ticket) => {
                 let erased = match ticket {
                     TicketEvent::Opened { contact, .. } => {
