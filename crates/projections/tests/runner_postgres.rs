@@ -1,0 +1,394 @@
+//! The asynchronous projector, poison policies, lag, and the inline and live lifecycles,
+//! against real PostgreSQL (a fresh database per test).
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crm_domain::ContactId;
+use crm_eventstore::{EventStore, ExpectedVersion, NewEvent, StreamId};
+use crm_projections::customer360::{Customer360Model, Customer360Query};
+use crm_projections::{
+    DocumentStore, Lag, PoisonPolicy, PostgresDocuments, Projector, ProjectorOptions, RunnerError,
+    append_inline, customer_360_as_of,
+};
+use support::{
+    TestDatabase, append_all, catch_up_to, contact_id, events, projected, reference, tenant,
+    ticket_id, workload,
+};
+
+type Documents = PostgresDocuments<Customer360Model>;
+
+async fn documents(database: &TestDatabase) -> Arc<Documents> {
+    Arc::new(
+        PostgresDocuments::connect(&database.url, 4, Customer360Model)
+            .await
+            .expect("connect the adapter"),
+    )
+}
+
+fn options(batch_size: usize, poison: PoisonPolicy) -> ProjectorOptions {
+    ProjectorOptions {
+        batch_size,
+        poll_interval: Duration::from_millis(20),
+        poison,
+        retry_after: Duration::from_millis(20),
+    }
+}
+
+/// A broken payload for a known event type: a poison event.
+fn poison() -> NewEvent {
+    NewEvent::new("TicketOpened", 1, serde_json::json!({"subject": 3}))
+}
+
+#[tokio::test]
+async fn a_background_projector_follows_appends_and_equals_a_clean_rebuild() {
+    let database = TestDatabase::create().await;
+    let store = database.store().await;
+    let documents = documents(&database).await;
+    let head = append_all(&store, &tenant(), &workload(4, 3, 2)).await;
+    let mut handle = Projector::new(
+        store.clone(),
+        Arc::clone(&documents),
+        tenant(),
+        options(7, PoisonPolicy::Halt),
+    )
+    .spawn();
+    assert!(handle.wait_for(head, Duration::from_secs(30)).await);
+    assert_eq!(
+        documents.documents(&projected(&tenant())).await.unwrap(),
+        reference(&store, &tenant(), head).await
+    );
+
+    // Appends made while it runs are picked up too.
+    let more = append_all(&store, &tenant(), &workload(6, 1, 1)[4..]).await;
+    assert!(handle.wait_for(more, Duration::from_secs(30)).await);
+    assert_eq!(
+        documents.documents(&projected(&tenant())).await.unwrap(),
+        reference(&store, &tenant(), more).await
+    );
+    let status = handle.status();
+    assert_eq!(status.checkpoint, Some(more));
+    assert_eq!(
+        status.processed,
+        events(&store, &tenant(), more).await.len() as u64
+    );
+    handle.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_poison_event_halts_the_projector_after_what_came_before_is_committed() {
+    let database = TestDatabase::create().await;
+    let store = database.store().await;
+    let documents = documents(&database).await;
+    let first = append_all(&store, &tenant(), &workload(2, 1, 0)).await;
+    let before = reference(&store, &tenant(), first).await;
+    let broken = store
+        .append(
+            &tenant(),
+            &StreamId::new(format!("ticket-{}", ticket_id(9, 9))).unwrap(),
+            ExpectedVersion::Any,
+            &[poison()],
+        )
+        .await
+        .unwrap()
+        .events[0]
+        .position;
+    append_all(&store, &tenant(), &workload(3, 1, 1)[2..]).await;
+
+    let mut projector = Projector::new(
+        store.clone(),
+        Arc::clone(&documents),
+        tenant(),
+        options(100, PoisonPolicy::Halt),
+    );
+    for _ in 0..2 {
+        let error = catch_up_to(&mut projector, broken).await.unwrap_err();
+        assert!(
+            matches!(&error, RunnerError::Poison { position, event_type, .. } if *position == broken && event_type == "TicketOpened"),
+            "{error:?}"
+        );
+        assert!(!error.is_retryable());
+    }
+    let checkpoint = documents.checkpoint(&projected(&tenant())).await.unwrap();
+    assert!(
+        checkpoint.is_some_and(|done| done < broken),
+        "{checkpoint:?}"
+    );
+    assert_eq!(
+        documents.documents(&projected(&tenant())).await.unwrap(),
+        before
+    );
+    assert!(
+        documents
+            .parked(&projected(&tenant()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_parked_poison_event_is_kept_with_its_reason_and_the_rest_applied() {
+    let database = TestDatabase::create().await;
+    let store = database.store().await;
+    let documents = documents(&database).await;
+    append_all(&store, &tenant(), &workload(2, 1, 0)).await;
+    let broken = store
+        .append(
+            &tenant(),
+            &StreamId::new(format!("ticket-{}", ticket_id(9, 9))).unwrap(),
+            ExpectedVersion::Any,
+            &[poison()],
+        )
+        .await
+        .unwrap()
+        .events[0]
+        .position;
+    let head = append_all(&store, &tenant(), &workload(3, 1, 1)[2..]).await;
+
+    let mut projector = Projector::new(
+        store.clone(),
+        Arc::clone(&documents),
+        tenant(),
+        options(100, PoisonPolicy::Park),
+    );
+    catch_up_to(&mut projector, head).await.unwrap();
+    let parked = documents.parked(&projected(&tenant())).await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].position, broken);
+    assert_eq!(parked[0].event_type, "TicketOpened");
+    assert!(
+        parked[0].reason.contains("cannot decode"),
+        "{}",
+        parked[0].reason
+    );
+    assert_eq!(
+        documents.checkpoint(&projected(&tenant())).await.unwrap(),
+        Some(head)
+    );
+    // The reference leaves out what cannot be decoded, as the parked projector did.
+    assert_eq!(
+        documents.documents(&projected(&tenant())).await.unwrap(),
+        reference(&store, &tenant(), head).await
+    );
+}
+
+#[tokio::test]
+async fn lag_counts_events_behind_and_names_the_transaction_holding_readers_back() {
+    let database = TestDatabase::create().await;
+    let store = database.store().await;
+    let documents = documents(&database).await;
+    let head = append_all(&store, &tenant(), &workload(3, 2, 0)).await;
+    let all = events(&store, &tenant(), head).await.len() as u64;
+
+    let lag = Lag::measure_postgres(&store, &documents, &tenant(), None, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(lag.events_behind, all);
+    assert!(!lag.at_least);
+    assert!(lag.behind > Duration::ZERO);
+    assert_eq!(lag.held_by, None);
+    let capped = Lag::measure(&store, &tenant(), None, 4, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((capped.events_behind, capped.at_least), (4, true));
+
+    let mut projector = Projector::new(
+        store.clone(),
+        Arc::clone(&documents),
+        tenant(),
+        options(50, PoisonPolicy::Halt),
+    );
+    catch_up_to(&mut projector, head).await.unwrap();
+    let checkpoint = documents.checkpoint(&projected(&tenant())).await.unwrap();
+
+    // One append stays open while another commits after it: the committed one waits.
+    let mut client = store.client().await.unwrap();
+    let open = client.transaction().await.unwrap();
+    let held = store
+        .append_in(
+            &open,
+            &tenant(),
+            &workload(4, 0, 0)[3].stream,
+            ExpectedVersion::Any,
+            &workload(4, 0, 0)[3].events,
+        )
+        .await
+        .unwrap()
+        .events[0]
+        .position
+        .transaction;
+    let committed = &workload(5, 0, 0)[4..];
+    let after = append_all(&store, &tenant(), committed).await;
+    let step = projector.step().await.unwrap();
+    assert_eq!(step.read, 0);
+    // Other tests' transactions may be older still and hold readers back first.
+    assert!(
+        step.held_by.is_some_and(|oldest| oldest <= held),
+        "{step:?}"
+    );
+    let lag = Lag::measure_postgres(
+        &store,
+        &documents,
+        &tenant(),
+        checkpoint,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        lag.events_behind,
+        committed[0].events.len() as u64,
+        "the committed events, not the open ones"
+    );
+    assert!(lag.held_by.is_some_and(|oldest| oldest <= held), "{lag:?}");
+
+    open.commit().await.unwrap();
+    catch_up_to(&mut projector, after).await.unwrap();
+    let checkpoint = documents.checkpoint(&projected(&tenant())).await.unwrap();
+    let lag = Lag::measure_postgres(
+        &store,
+        &documents,
+        &tenant(),
+        checkpoint,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (lag.events_behind, lag.behind, lag.held_by),
+        (0, Duration::ZERO, None)
+    );
+}
+
+#[tokio::test]
+async fn an_inline_append_is_read_back_at_once_and_the_projector_then_changes_nothing() {
+    let database = TestDatabase::create().await;
+    let store = database.store().await;
+    let documents = documents(&database).await;
+    let appends = workload(2, 2, 1);
+    let mut head = crm_eventstore::GlobalPosition::START;
+    for append in &appends {
+        let mut client = store.client().await.unwrap();
+        let transaction = client.transaction().await.unwrap();
+        let result = append_inline(
+            &store,
+            &documents,
+            &transaction,
+            &tenant(),
+            &append.stream,
+            ExpectedVersion::Any,
+            &append.events,
+        )
+        .await
+        .unwrap();
+        transaction.commit().await.unwrap();
+        head = head.max(result.events.last().unwrap().position);
+    }
+    let inline = documents.documents(&projected(&tenant())).await.unwrap();
+    assert_eq!(inline, reference(&store, &tenant(), head).await);
+    assert_eq!(
+        documents.checkpoint(&projected(&tenant())).await.unwrap(),
+        None
+    );
+
+    let mut projector = Projector::new(
+        store.clone(),
+        Arc::clone(&documents),
+        tenant(),
+        options(5, PoisonPolicy::Halt),
+    );
+    catch_up_to(&mut projector, head).await.unwrap();
+    assert_eq!(
+        documents.documents(&projected(&tenant())).await.unwrap(),
+        inline
+    );
+}
+
+#[tokio::test]
+async fn a_rolled_back_inline_append_leaves_no_document() {
+    let database = TestDatabase::create().await;
+    let store = database.store().await;
+    let documents = documents(&database).await;
+    let appends = workload(1, 0, 0);
+    let mut client = store.client().await.unwrap();
+    let transaction = client.transaction().await.unwrap();
+    append_inline(
+        &store,
+        &documents,
+        &transaction,
+        &tenant(),
+        &appends[0].stream,
+        ExpectedVersion::Any,
+        &appends[0].events,
+    )
+    .await
+    .unwrap();
+    transaction.rollback().await.unwrap();
+    assert!(
+        documents
+            .documents(&projected(&tenant()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        events(&store, &tenant(), crm_eventstore::GlobalPosition::START)
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_live_fold_shows_a_customer_as_of_a_moment_from_that_customer_alone() {
+    let database = TestDatabase::create().await;
+    let store = database.store().await;
+    let documents = documents(&database).await;
+    let appends = workload(3, 2, 0);
+    // Contacts, then the first ticket of each; remember when the first round ended.
+    append_all(&store, &tenant(), &appends[..6]).await;
+    let moment = store
+        .read_stream(
+            &tenant(),
+            &appends[5].stream,
+            crm_eventstore::StreamRead::backward().limit(1),
+        )
+        .await
+        .unwrap()[0]
+        .recorded_at;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let head = append_all(&store, &tenant(), &appends[6..]).await;
+    let mut projector = Projector::new(
+        store.clone(),
+        Arc::clone(&documents),
+        tenant(),
+        options(100, PoisonPolicy::Halt),
+    );
+    catch_up_to(&mut projector, head).await.unwrap();
+
+    let customer = ContactId(contact_id(1));
+    let now = customer_360_as_of(&store, &*documents, &tenant(), customer, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let then = customer_360_as_of(&store, &*documents, &tenant(), customer, Some(moment))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.tickets.len(), 2);
+    assert_eq!(then.tickets.len(), 1);
+    assert_eq!(then.tickets[0].id.0, ticket_id(1, 0));
+
+    // Now, the live view is the served one.
+    let served = documents
+        .lookup(
+            &projected(&tenant()),
+            &Customer360Query { contact: customer },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now, served);
+}
