@@ -168,7 +168,7 @@ impl<D> DocSet<D> {
         self.undeclared
     }
 
-    /// The loaded document at `key` and whether this event changed it, for tests.
+    /// Whether this event changed (or created, or deleted) the document at `key`.
     pub fn changed(&self, key: &DocKey) -> bool {
         self.slot(key).is_some_and(|slot| slot.changed)
     }

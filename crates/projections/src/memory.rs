@@ -25,9 +25,9 @@ pub struct Stored<D> {
     pub doc: D,
 }
 
-/// An Fx-style hasher for document keys. Keys are ids the CRM chose (UUIDv7, random in their
-/// low bits), so a fast non-keyed hash spreads them well; std's SipHash would cost more than
-/// the fold itself.
+/// An Fx-style hasher for document keys and tenant ids. Keys are ids the CRM chose (UUIDv7,
+/// random in their low bits) and tenants are few, so a fast non-keyed hash spreads them well;
+/// std's SipHash, run a few times per event, would cost more than the fold itself.
 #[derive(Default, Clone, Copy)]
 struct KeyHasher(u64);
 
@@ -200,7 +200,7 @@ impl<D> TenantDocs<D> {
 #[derive(Debug, Clone)]
 pub struct MemoryDocuments<M: ReadModel> {
     model: M,
-    tenants: HashMap<TenantId, TenantDocs<M::Doc>>,
+    tenants: HashMap<TenantId, TenantDocs<M::Doc>, BuildHasherDefault<KeyHasher>>,
     checkpoint: Option<GlobalPosition>,
     set: DocSet<M::Doc>,
     keys: Vec<DocKey>,
@@ -212,7 +212,7 @@ impl<M: ReadModel> MemoryDocuments<M> {
     pub fn new(model: M) -> Self {
         Self {
             model,
-            tenants: HashMap::new(),
+            tenants: HashMap::default(),
             checkpoint: None,
             set: DocSet::new(),
             keys: Vec::new(),

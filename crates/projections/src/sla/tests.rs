@@ -465,6 +465,38 @@ fn solved_items_leave_the_open_list_and_items_without_a_policy_say_so() {
 }
 
 #[test]
+fn several_items_are_read_in_one_lookup_for_a_customer_s_tickets() {
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, monday(9, 0));
+    open_ticket(&mut world, TICKET_B, monday(9, 30));
+    let store = store(&world, &config());
+    let items = vec![
+        (ItemKind::Ticket, TICKET_B),
+        (ItemKind::Ticket, Uuid::from_u128(0xdead)),
+        (ItemKind::Ticket, TICKET_A),
+    ];
+    let statuses = store.lookup(
+        &tenant(),
+        &query::ItemsQuery {
+            config: store.model().config(),
+            items,
+            now: monday(10, 20),
+        },
+    );
+    let health: Vec<_> = statuses
+        .iter()
+        .map(|status| (status.id, status.health))
+        .collect();
+    assert_eq!(
+        health,
+        vec![
+            (TICKET_B, ItemHealth::AtRisk),
+            (TICKET_A, ItemHealth::Breached)
+        ]
+    );
+}
+
+#[test]
 fn a_lead_carries_its_routing_team_and_rep() {
     let mut world = World::new();
     let lead = Uuid::from_u128(0x1ead);
