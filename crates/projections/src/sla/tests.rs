@@ -497,6 +497,25 @@ fn several_items_are_read_in_one_lookup_for_a_customer_s_tickets() {
 }
 
 #[test]
+fn an_event_dated_before_the_item_s_last_input_counts_at_that_input() {
+    let mut world = World::new();
+    open_ticket(&mut world, TICKET_A, monday(9, 0));
+    status(&mut world, TICKET_A, TicketStatus::Pending, monday(9, 30));
+    // Another agent's clock runs late: the reply is dated before the status change.
+    reply(&mut world, TICKET_A, BOB, monday(9, 10));
+
+    let status = item(&store(&world, &config()), ItemKind::Ticket, TICKET_A, monday(9, 40));
+    assert_eq!(status.problem, None, "the engine never sees an input out of order");
+    assert_eq!(
+        clock(&status, SlaMetric::FirstResponse).status.health,
+        SlaHealth::Fulfilled {
+            at: monday(9, 30),
+            breached_at: None
+        }
+    );
+}
+
+#[test]
 fn a_lead_carries_its_routing_team_and_rep() {
     let mut world = World::new();
     let lead = Uuid::from_u128(0x1ead);
