@@ -504,8 +504,16 @@ fn an_event_dated_before_the_item_s_last_input_counts_at_that_input() {
     // Another agent's clock runs late: the reply is dated before the status change.
     reply(&mut world, TICKET_A, BOB, monday(9, 10));
 
-    let status = item(&store(&world, &config()), ItemKind::Ticket, TICKET_A, monday(9, 40));
-    assert_eq!(status.problem, None, "the engine never sees an input out of order");
+    let status = item(
+        &store(&world, &config()),
+        ItemKind::Ticket,
+        TICKET_A,
+        monday(9, 40),
+    );
+    assert_eq!(
+        status.problem, None,
+        "the engine never sees an input out of order"
+    );
     assert_eq!(
         clock(&status, SlaMetric::FirstResponse).status.health,
         SlaHealth::Fulfilled {
