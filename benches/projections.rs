@@ -1,0 +1,46 @@
+//! Benchmarks of the read models (crm-projections), each against a raw baseline measured in
+//! the same run where one applies. Figures and conditions go to docs/PERFORMANCE.md
+//! ("Projections").
+//!
+//! - `fold`: the in-memory fold of all four read models, against the aggregates' own
+//!   `evolve` over the same events.
+//! - `memory`: memory of a live (on-demand) Customer 360 fold, small store against large.
+//! - `rebuild`: blue/green rebuilds into PostgreSQL from the event store, against a raw
+//!   binary COPY of the rows they produce.
+//! - `lag`: asynchronous projectors while a load generator appends at a fixed rate.
+//! - `queries`: Customer 360 by id and the SLA breach list at scale (p50/p99 of single
+//!   timings).
+//!
+//! Sizes come from environment variables (`PROJ_BENCH_*`, defaults sized for a run of a few
+//! minutes); `PROJ_BENCH_ONLY=fold,memory,...` picks parts. The PostgreSQL parts need
+//! `DATABASE_URL` (`source scripts/postgres-env`); each makes a fresh database and drops it.
+//!
+//! Run: `cargo bench -p crm-benches --bench projections`.
+
+#[path = "projections/fold.rs"]
+mod fold;
+#[path = "projections/history.rs"]
+mod history;
+#[path = "projections/live.rs"]
+mod live;
+#[path = "projections/report.rs"]
+mod report;
+
+use criterion::Criterion;
+use peak_alloc::PeakAlloc;
+
+/// Counts live and peak bytes, for the live-fold memory measurement.
+#[global_allocator]
+static ALLOCATOR: PeakAlloc = PeakAlloc;
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    report::line(&format!("machine load at start: {}", report::load()));
+    if report::wanted("fold") {
+        fold::run(&mut criterion);
+    }
+    if report::wanted("memory") {
+        live::run();
+    }
+    criterion.final_summary();
+}

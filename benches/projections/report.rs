@@ -1,0 +1,52 @@
+//! Sizes from the environment, percentiles, and the plain-text report every measurement
+//! prints (the figures that go to docs/PERFORMANCE.md).
+
+use std::time::Duration;
+
+/// Reads a size from the environment, `default` when unset or unreadable.
+pub(crate) fn env_size(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(value) => value.replace('_', "").parse().unwrap_or_else(|_| {
+            eprintln!("{name}={value:?} is not a number: using {default}");
+            default
+        }),
+        Err(_) => default,
+    }
+}
+
+/// Whether the part `name` should run: all parts unless `PROJ_BENCH_ONLY` lists some
+/// (comma-separated: fold, memory, rebuild, lag, queries).
+pub(crate) fn wanted(name: &str) -> bool {
+    std::env::var("PROJ_BENCH_ONLY")
+        .map_or(true, |only| only.split(',').any(|part| part.trim() == name))
+}
+
+/// Events (or rows) per second.
+pub(crate) fn rate(count: usize, elapsed: Duration) -> f64 {
+    #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+    let count = count as f64;
+    count / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// The machine's load averages, as `uptime` shows them.
+pub(crate) fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    )
+}
+
+/// Prints one line of the report, prefixed so the figures are easy to grep from the output.
+pub(crate) fn line(text: &str) {
+    println!("[projections] {text}");
+}
+
+/// `PASS` or `MISS`.
+pub(crate) fn verdict(pass: bool) -> &'static str {
+    if pass { "PASS" } else { "MISS" }
+}

@@ -1,0 +1,947 @@
+//! The golden corpus: one stored form of every event variant of every aggregate, exactly as
+//! `crm_domain::encode` wrote it, in `tests/golden/<aggregate>.json`.
+//!
+//! Stored events are never rewritten, so the code must read every form it ever wrote. This
+//! test decodes each golden entry with the current code and re-encodes it: a renamed field or
+//! variant, a changed serde attribute, a new required field or a type that serializes
+//! differently makes the JSON differ (or stop decoding) and fails here, before an event store
+//! full of such events stops loading. It also fails when an event enum has a variant without a
+//! golden entry: the variant names are read from the enum's own `Deserialize` (see
+//! [`serde_variants`]), so a new variant cannot be forgotten.
+//!
+//! # When a payload changes incompatibly
+//! 1. Bump the variant's `schema_version()` in its `DomainEvent` impl.
+//! 2. Keep the old golden entry, unchanged, under the key `<type>.v<n>` (`n` its old version),
+//!    and add the new form under `<type>` (`UPDATE_GOLDEN=1` writes it, see below).
+//! 3. Register an upcaster from version `n` in the event store (crm-eventstore's `Upcasters`:
+//!    `.current("<type>", n + 1).step("<type>", n, …)`), so stored payloads are carried forward
+//!    on every read and replay; its tests should read the `.v<n>` entries through it.
+//!
+//! Here a `<type>.v<n>` entry is checked to be older than the current version and to be
+//! refused by `crm_domain::decode` (only an upcaster may turn it into a current event).
+//! Any other change that makes this test fail changes what is stored, too: treat it the same
+//! way rather than editing an entry.
+//!
+//! # Adding entries
+//! `UPDATE_GOLDEN=1 cargo test -p crm-domain --test golden` writes the representative below
+//! for every variant that has no entry yet and leaves existing entries untouched (it never
+//! rewrites history). Without the variable the test only reads.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU8;
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use crm_domain::contact::{
+    ChannelConsent, ConsentChannel, ConsentDecision, ConsentProof, ConsentRestore, ConsentStatus,
+    ContactEvent, ContactField, DecisionBasis, Detail, ErasureGround, ErasureRequest,
+    ErasureRequester, FieldDecision, FieldRestore, LifecycleStage, MergeDecisions, MergePolicy,
+    MergeSide, Provenance, Restoration, Sourced,
+};
+use crm_domain::identity::{
+    CompanyDomain, CompanyName, CountryCode, EmailAddress, PersonName, PhoneNumber,
+};
+use crm_domain::lead::{
+    Campaign, DisqualificationReason, LeadEvent, LeadField, LeadSource, LeadSubmission,
+    QuarantineReason,
+};
+use crm_domain::opportunity::{
+    ForecastCategory, InvalidatedApproval, LossReason, OpportunityEvent, Pipeline, StageId,
+};
+use crm_domain::routing::{
+    AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, RuleMatch, SkipReason,
+    Verdict,
+};
+use crm_domain::scoring::{LeadScore, ScoreContribution, ScoreDimension};
+use crm_domain::ticket::{
+    EscalationTarget, ReopenCause, StatusChangeCause, TicketEvent, TicketStatus,
+};
+use crm_domain::{
+    Actor, Channel, CompanyId, ContactId, Currency, DomainEvent, EncodedEvent, LeadId, Money,
+    OpportunityId, Priority, Probability, TeamId, TicketId, UserId, decode, encode,
+};
+use serde::de::DeserializeOwned;
+use serde::de::value::MapDeserializer;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[test]
+fn every_stored_lead_event_reads_back_as_written() {
+    check_corpus("lead", lead_events);
+}
+
+#[test]
+fn every_stored_contact_event_reads_back_as_written() {
+    check_corpus("contact", contact_events);
+}
+
+#[test]
+fn every_stored_opportunity_event_reads_back_as_written() {
+    check_corpus("opportunity", opportunity_events);
+}
+
+#[test]
+fn every_stored_ticket_event_reads_back_as_written() {
+    check_corpus("ticket", ticket_events);
+}
+
+#[test]
+fn the_variant_probe_sees_every_variant_of_an_enum() {
+    // The probe must list variants by their stored names, and all of them; checked here on a
+    // small enum with a rename so a serde upgrade that broke the probe cannot go unnoticed.
+    #[derive(serde::Deserialize)]
+    #[serde(tag = "type", content = "data")]
+    #[allow(dead_code, reason = "only deserialized, to be probed")]
+    enum Probed {
+        #[serde(rename = "ProbedFirst")]
+        First {
+            x: u8,
+        },
+        Second,
+    }
+    assert_eq!(serde_variants::<Probed>(), ["ProbedFirst", "Second"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The check.
+
+/// An aggregate's corpus: entry name (`<type>` or `<type>.v<n>`) to stored form.
+type Corpus = BTreeMap<String, Value>;
+
+fn corpus_path(aggregate: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("golden")
+        .join(format!("{aggregate}.json"))
+}
+
+fn read_corpus(aggregate: &str) -> Corpus {
+    let path = corpus_path(aggregate);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("{} is not a JSON object: {error}", path.display()))
+}
+
+/// The stored form `{type, schema_version, payload}` of an encoded event.
+fn stored_form(encoded: &EncodedEvent) -> Value {
+    json!({
+        "type": encoded.event_type,
+        "schema_version": encoded.schema_version,
+        "payload": encoded.payload,
+    })
+}
+
+/// An entry's parts; panics, naming the entry, when its shape is not a stored form.
+fn parts<'a>(name: &str, entry: &'a Value) -> (&'a str, u16, &'a Value) {
+    let object = entry
+        .as_object()
+        .unwrap_or_else(|| panic!("{name}: not an object"));
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["payload", "schema_version", "type"],
+        "{name}: a stored form has exactly these members"
+    );
+    let event_type = entry["type"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name}: `type` is not a string"));
+    let version = entry["schema_version"]
+        .as_u64()
+        .and_then(|v| u16::try_from(v).ok())
+        .unwrap_or_else(|| panic!("{name}: `schema_version` is not a u16"));
+    (event_type, version, &entry["payload"])
+}
+
+/// `"LeadReceived"` → (`"LeadReceived"`, `None`); `"LeadReceived.v1"` → (`"LeadReceived"`, `Some(1)`).
+fn split_name(name: &str) -> (&str, Option<u16>) {
+    match name.rsplit_once(".v") {
+        Some((event_type, version)) => {
+            let version = version
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: an old entry is named `<type>.v<version>`"));
+            (event_type, Some(version))
+        }
+        None => (name, None),
+    }
+}
+
+fn check_corpus<E: DomainEvent>(aggregate: &str, representatives: fn() -> Vec<E>) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        add_missing_entries(aggregate, &representatives());
+    }
+    let corpus = read_corpus(aggregate);
+
+    let variants = serde_variants::<E>();
+    let missing: Vec<&str> = variants
+        .iter()
+        .copied()
+        .filter(|variant| !corpus.contains_key(*variant))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{aggregate}: variants without a golden entry: {missing:?} (run with UPDATE_GOLDEN=1 to add them)"
+    );
+
+    for (name, entry) in &corpus {
+        let (entry_type, old_version) = split_name(name);
+        assert!(
+            variants.contains(&entry_type),
+            "{aggregate}: entry {name} names no variant of the event enum"
+        );
+        let (event_type, version, payload) = parts(name, entry);
+        assert_eq!(
+            event_type, entry_type,
+            "{name}: `type` differs from the entry's name"
+        );
+        match old_version {
+            None => {
+                let event: E = decode(event_type, version, payload.clone())
+                    .unwrap_or_else(|error| panic!("{name} no longer decodes: {error}"));
+                let encoded = encode(&event)
+                    .unwrap_or_else(|error| panic!("{name} does not encode: {error}"));
+                assert_eq!(
+                    &stored_form(&encoded),
+                    entry,
+                    "{name} re-encodes differently: the stored format changed (see the top of golden.rs)"
+                );
+            }
+            Some(old) => {
+                assert_eq!(
+                    version, old,
+                    "{name}: `schema_version` differs from the entry's name"
+                );
+                let (_, current, _) = parts(entry_type, &corpus[entry_type]);
+                assert!(
+                    old < current,
+                    "{name}: an old version must be older than the current {current}"
+                );
+                assert!(
+                    decode::<E>(event_type, version, payload.clone()).is_err(),
+                    "{name}: the current code reads an old version as if it were current"
+                );
+            }
+        }
+    }
+}
+
+/// Writes a stored form for every representative whose type has no entry; existing entries
+/// are kept as they are.
+fn add_missing_entries<E: DomainEvent>(aggregate: &str, representatives: &[E]) {
+    let path = corpus_path(aggregate);
+    let mut corpus = if path.exists() {
+        read_corpus(aggregate)
+    } else {
+        Corpus::new()
+    };
+    for event in representatives {
+        let encoded = encode(event).expect("a representative encodes");
+        corpus
+            .entry(encoded.event_type.to_owned())
+            .or_insert_with(|| stored_form(&encoded));
+    }
+    let mut text = serde_json::to_string_pretty(&corpus).expect("a corpus serializes");
+    text.push('\n');
+    std::fs::create_dir_all(path.parent().expect("the corpus has a directory"))
+        .expect("the golden directory can be created");
+    std::fs::write(&path, text).expect("the corpus can be written");
+}
+
+/// The stored names of every variant of an adjacently tagged event enum, as its derived
+/// `Deserialize` knows them: the list it reports when asked for a variant it does not have.
+fn serde_variants<E: DeserializeOwned>() -> &'static [&'static str] {
+    let probe =
+        MapDeserializer::<_, VariantProbe>::new(std::iter::once(("type", "\u{0}not a variant")));
+    match E::deserialize(probe) {
+        Err(VariantProbe(Some(variants))) => variants,
+        Err(VariantProbe(None)) => panic!("the probe did not reach the variant tag"),
+        Ok(_) => panic!("the probe was accepted as a variant"),
+    }
+}
+
+/// A deserialization error that keeps the variant list of an `unknown_variant` report.
+#[derive(Debug)]
+struct VariantProbe(Option<&'static [&'static str]>);
+
+impl fmt::Display for VariantProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "variant probe: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for VariantProbe {}
+
+impl serde::de::Error for VariantProbe {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Self(None)
+    }
+
+    fn unknown_variant(_: &str, expected: &'static [&'static str]) -> Self {
+        Self(Some(expected))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Representatives: one event per variant, filled so that nested enums show as many of their
+// own variants as one event can hold (every skip reason, every contact field, every actor
+// kind across the corpus).
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
+}
+
+const ADA: u128 = 0xada;
+const ALICE: UserId = UserId(Uuid::from_u128(0xa11ce));
+const BOB: UserId = UserId(Uuid::from_u128(0xb0b));
+const CAROL: UserId = UserId(Uuid::from_u128(0xca201));
+
+/// Monday 2 March 2026, 09:00 UTC, plus `minutes`.
+fn at(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+        .single()
+        .expect("a valid instant")
+        + TimeDelta::minutes(minutes)
+}
+
+/// An instant with sub-second digits, so the corpus pins how they are written.
+fn precise_at() -> DateTime<Utc> {
+    at(-3) + TimeDelta::nanoseconds(123_456_789)
+}
+
+fn user(id: UserId) -> Actor {
+    Actor::User { id }
+}
+
+fn eur(minor: i64) -> Money {
+    Money::new(minor, Currency::new("EUR").expect("EUR is a currency"))
+}
+
+fn de() -> CountryCode {
+    CountryCode::new("DE").expect("DE is a country")
+}
+
+fn email(raw: &str) -> EmailAddress {
+    EmailAddress::parse(raw).expect("a valid address")
+}
+
+fn phone(raw: &str) -> PhoneNumber {
+    PhoneNumber::parse(raw, de()).expect("a valid number")
+}
+
+fn person(raw: &str) -> PersonName {
+    PersonName::new(raw).expect("a valid name")
+}
+
+fn lead_submission() -> LeadSubmission {
+    LeadSubmission {
+        first_name: Some("Ada".into()),
+        last_name: Some("Lovelace".into()),
+        email: Some("Ada.Lovelace+crm@Example.com".into()),
+        phone: Some("030 1234567".into()),
+        company: Some("Analytical Engines Ltd.".into()),
+        company_domain: Some("https://www.engines.example/about".into()),
+        country: Some("de".into()),
+        region: Some(" Berlin ".into()),
+        postcode: Some("10115".into()),
+        industry: Some("Software".into()),
+        company_size: Some(250),
+        job_title: Some("Head of Engineering".into()),
+    }
+}
+
+fn routing_decision(outcome: RoutingOutcome) -> RoutingDecision {
+    let skipped = |n: u128, reason| CandidateVerdict {
+        rep: UserId(id(0x100 + n)),
+        verdict: Verdict::Skipped { reason },
+    };
+    RoutingDecision {
+        rule: Some(RuleMatch {
+            rule_id: "dach".into(),
+            position: 2,
+        }),
+        team: TeamId(id(0x7ea)),
+        strategy: AssignmentStrategy::WeightedRoundRobin,
+        candidates: vec![
+            CandidateVerdict {
+                rep: ALICE,
+                verdict: Verdict::Chosen,
+            },
+            CandidateVerdict {
+                rep: BOB,
+                verdict: Verdict::Eligible,
+            },
+            skipped(1, SkipReason::Offline),
+            skipped(
+                2,
+                SkipReason::OutOfOffice {
+                    until: Some(at(60 * 24)),
+                },
+            ),
+            skipped(3, SkipReason::OutOfOffice { until: None }),
+            skipped(
+                4,
+                SkipReason::AtCapacity {
+                    open: 12,
+                    capacity: 12,
+                },
+            ),
+            skipped(5, SkipReason::Deactivated),
+            skipped(6, SkipReason::PreviouslyAssigned),
+            skipped(7, SkipReason::ZeroWeight),
+        ],
+        outcome,
+    }
+}
+
+fn lead_events() -> Vec<LeadEvent> {
+    let lead = LeadId(id(0x1ead));
+    vec![
+        LeadEvent::Received {
+            lead_id: lead,
+            source: LeadSource {
+                system: "web-form".into(),
+                external_event_id: "evt-0001".into(),
+            },
+            raw_payload: json!({
+                "first_name": "Ada",
+                "email": "Ada.Lovelace+crm@Example.com",
+                "consent": true,
+                "visits": 3,
+                "utm": {"source": "newsletter", "medium": null},
+                "tags": ["engines", "poetry"],
+            }),
+            requested_at: precise_at(),
+            at: at(0),
+        },
+        LeadEvent::Quarantined {
+            reasons: vec![
+                QuarantineReason {
+                    field: Some(LeadField::Email),
+                    problem: "\"ada@\" is not an email address: empty domain".into(),
+                },
+                QuarantineReason {
+                    field: None,
+                    problem: "neither an email address nor a phone number".into(),
+                },
+            ],
+            submission: LeadSubmission {
+                email: Some("ada@".into()),
+                ..lead_submission()
+            },
+            at: at(1),
+        },
+        LeadEvent::Captured {
+            profile: lead_submission()
+                .validate(de())
+                .expect("the representative submission is valid"),
+            campaign: Campaign {
+                campaign_id: Some("spring-2026".into()),
+                utm_source: Some("newsletter".into()),
+                utm_medium: Some("email".into()),
+                utm_campaign: Some("engines".into()),
+                utm_term: Some("difference engine".into()),
+                utm_content: Some("footer-link".into()),
+            },
+            at: at(2),
+        },
+        LeadEvent::Assigned {
+            rep: ALICE,
+            decision: routing_decision(RoutingOutcome::Assigned { rep: ALICE }),
+            at: at(3),
+        },
+        LeadEvent::Queued {
+            queue: TeamId(id(0x7ea)),
+            decision: RoutingDecision {
+                rule: None,
+                strategy: AssignmentStrategy::LeastLoaded,
+                candidates: vec![CandidateVerdict {
+                    rep: CAROL,
+                    verdict: Verdict::Skipped {
+                        reason: SkipReason::Offline,
+                    },
+                }],
+                ..routing_decision(RoutingOutcome::Queued {
+                    queue: TeamId(id(0x7ea)),
+                })
+            },
+            at: at(4),
+        },
+        LeadEvent::FirstTouchLogged {
+            by: ALICE,
+            channel: Channel::Phone,
+            at: at(5),
+        },
+        LeadEvent::Reclaimed {
+            from: BOB,
+            missed_deadline: at(5),
+            reassignment: 1,
+            at: at(6),
+        },
+        LeadEvent::Escalated {
+            to: CAROL,
+            reason: "reassignment cap reached".into(),
+            at: at(7),
+        },
+        LeadEvent::ScoreChanged {
+            score: LeadScore {
+                total: 35,
+                contributions: vec![
+                    ScoreContribution {
+                        rule_id: "dach".into(),
+                        dimension: ScoreDimension::Fit,
+                        points: 20,
+                    },
+                    ScoreContribution {
+                        rule_id: "pricing-page".into(),
+                        dimension: ScoreDimension::Engagement,
+                        points: 25,
+                    },
+                    ScoreContribution {
+                        rule_id: "engagement_decay".into(),
+                        dimension: ScoreDimension::Engagement,
+                        points: -10,
+                    },
+                ],
+            },
+            at: at(8),
+        },
+        LeadEvent::Qualified {
+            by: user(ALICE),
+            at: at(9),
+        },
+        LeadEvent::Disqualified {
+            reason: DisqualificationReason::Other {
+                note: "a student project".into(),
+            },
+            by: Actor::Automation {
+                rule: "disqualify-students".into(),
+            },
+            at: at(10),
+        },
+        LeadEvent::Converted {
+            contact_id: ContactId(id(ADA)),
+            new_contact: true,
+            opportunity_id: Some(OpportunityId(id(0x0990))),
+            at: at(11),
+        },
+        LeadEvent::Merged {
+            into: LeadId(id(0x1ead2)),
+            at: at(12),
+        },
+    ]
+}
+
+fn provenance(system: &str, minutes: i64) -> Provenance {
+    Provenance::new(system, at(minutes))
+}
+
+fn sourced(value: Detail, system: &str, minutes: i64) -> Sourced<Detail> {
+    Sourced {
+        value,
+        provenance: provenance(system, minutes),
+    }
+}
+
+fn proof() -> ConsentProof {
+    ConsentProof {
+        form_id: Some("newsletter-footer-v3".into()),
+        ip_address: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))),
+        double_opt_in_token: Some("doi-7f3a".into()),
+        recording_reference: Some("call-2026-03-02-0931".into()),
+        wording_version: Some("2026-01".into()),
+    }
+}
+
+fn consent(status: ConsentStatus, minutes: i64) -> ChannelConsent {
+    ChannelConsent {
+        status,
+        provenance: provenance("web-form", minutes),
+        proof: ConsentProof {
+            ip_address: Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            ..ConsentProof::default()
+        },
+    }
+}
+
+/// A decision for every contact field, so every kind of detail value is in the corpus.
+fn merge_decisions() -> MergeDecisions {
+    let details = [
+        (
+            Detail::GivenName(Some(person("Ada"))),
+            Detail::GivenName(Some(person("Augusta Ada"))),
+        ),
+        (
+            Detail::FamilyName(Some(person("Lovelace"))),
+            Detail::FamilyName(Some(person("King"))),
+        ),
+        (
+            Detail::PrimaryEmail(Some(email("ada@engines.example"))),
+            Detail::PrimaryEmail(Some(email("countess@lovelace.example"))),
+        ),
+        (
+            Detail::CompanyName(Some(
+                CompanyName::new("Analytical Engines Ltd.").expect("a name"),
+            )),
+            Detail::CompanyName(None),
+        ),
+        (
+            Detail::CompanyDomain(None),
+            Detail::CompanyDomain(Some(
+                CompanyDomain::parse("engines.example").expect("a domain"),
+            )),
+        ),
+        (
+            Detail::JobTitle(Some("Analyst".into())),
+            Detail::JobTitle(Some("Countess".into())),
+        ),
+        (
+            Detail::Country(Some(de())),
+            Detail::Country(Some(CountryCode::new("GB").expect("GB is a country"))),
+        ),
+        (Detail::Owner(Some(ALICE)), Detail::Owner(Some(BOB))),
+        (
+            Detail::Account(Some(CompanyId(id(0xacc)))),
+            Detail::Account(None),
+        ),
+        (
+            Detail::LifecycleStage(Some(LifecycleStage::Customer)),
+            Detail::LifecycleStage(Some(LifecycleStage::MarketingQualifiedLead)),
+        ),
+    ];
+    let fields = ContactField::ALL
+        .into_iter()
+        .zip(details)
+        .enumerate()
+        .map(|(i, (field, (ours, theirs)))| FieldDecision {
+            field,
+            kept: if i % 2 == 0 {
+                MergeSide::Survivor
+            } else {
+                MergeSide::Absorbed
+            },
+            basis: if i == 5 {
+                DecisionBasis::Choice
+            } else {
+                DecisionBasis::Policy
+            },
+            survivor: (i != 4).then(|| sourced(ours, "crm-ui", -60)),
+            absorbed: Some(sourced(theirs, "hubspot", -30)),
+        })
+        .collect();
+    MergeDecisions {
+        fields,
+        emails: vec![Sourced {
+            value: email("countess@lovelace.example"),
+            provenance: provenance("hubspot", -30),
+        }],
+        phones: vec![Sourced {
+            value: phone("+44 20 7946 0958"),
+            provenance: provenance("hubspot", -30),
+        }],
+        consents: vec![ConsentDecision {
+            channel: ConsentChannel::Email,
+            kept: MergeSide::Absorbed,
+            survivor: Some(consent(ConsentStatus::Granted, -90)),
+            absorbed: Some(consent(ConsentStatus::Withdrawn, -20)),
+        }],
+    }
+}
+
+fn contact_events() -> Vec<ContactEvent> {
+    let contact = ContactId(id(ADA));
+    let duplicate = ContactId(id(0xada2));
+    vec![
+        ContactEvent::Created {
+            contact_id: contact,
+            origin: Provenance::new("web-form", precise_at()),
+            at: at(0),
+        },
+        ContactEvent::DetailChanged {
+            detail: Detail::GivenName(Some(person("Ada"))),
+            provenance: provenance("web-form", -3),
+            at: at(0),
+        },
+        ContactEvent::EmailAdded {
+            email: email("Ada.Lovelace@Engines.example"),
+            provenance: provenance("crm-ui", 1),
+            at: at(1),
+        },
+        ContactEvent::EmailRemoved {
+            email: email("ada@old-job.example"),
+            provenance: provenance("crm-ui", 2),
+            at: at(2),
+        },
+        ContactEvent::PhoneAdded {
+            phone: phone("030 1234567"),
+            provenance: provenance("hubspot", 3),
+            at: at(3),
+        },
+        ContactEvent::PhoneRemoved {
+            phone: phone("+1 650-253-0000"),
+            provenance: provenance("hubspot", 4),
+            at: at(4),
+        },
+        ContactEvent::ConsentGranted {
+            channel: ConsentChannel::Email,
+            provenance: provenance("web-form", 5),
+            proof: proof(),
+            at: at(5),
+        },
+        ContactEvent::ConsentWithdrawn {
+            channel: ConsentChannel::Sms,
+            provenance: provenance("sms-gateway", 6),
+            proof: ConsentProof::default(),
+            at: at(6),
+        },
+        ContactEvent::Merged {
+            absorbed: duplicate,
+            policy: MergePolicy::NewestValue,
+            decisions: merge_decisions(),
+            by: user(ALICE),
+            at: at(7),
+        },
+        ContactEvent::MergedInto {
+            survivor: contact,
+            by: Actor::System {
+                component: "duplicate-auto-link".into(),
+            },
+            at: at(7),
+        },
+        ContactEvent::Unmerged {
+            absorbed: duplicate,
+            restoration: Restoration {
+                fields: vec![FieldRestore {
+                    field: ContactField::FamilyName,
+                    entry: Some(sourced(
+                        Detail::FamilyName(Some(person("Lovelace"))),
+                        "crm-ui",
+                        -60,
+                    )),
+                }],
+                emails: vec![email("countess@lovelace.example")],
+                phones: vec![phone("+44 20 7946 0958")],
+                consents: vec![ConsentRestore {
+                    channel: ConsentChannel::Email,
+                    consent: Some(consent(ConsentStatus::Granted, -90)),
+                }],
+                kept_fields: vec![ContactField::JobTitle],
+                kept_consents: vec![ConsentChannel::Phone],
+            },
+            by: user(BOB),
+            at: at(8),
+        },
+        ContactEvent::UnmergedFrom {
+            survivor: contact,
+            by: user(BOB),
+            at: at(8),
+        },
+        ContactEvent::DeclaredNotDuplicate {
+            other: duplicate,
+            by: user(ALICE),
+            at: at(9),
+        },
+        ContactEvent::NotDuplicateRevoked {
+            other: duplicate,
+            by: Actor::Integration {
+                source: "hubspot-sync".into(),
+            },
+            at: at(10),
+        },
+        ContactEvent::Erased {
+            contact_id: contact,
+            request: ErasureRequest {
+                requested_by: ErasureRequester::DataSubject,
+                legal_basis: ErasureGround::ConsentWithdrawn,
+                requested_at: at(-60 * 24),
+            },
+            absorbed: vec![duplicate],
+            merged_into: Some(ContactId(id(0xada3))),
+            by: user(CAROL),
+            at: at(11),
+        },
+    ]
+}
+
+fn stage(name: &str) -> StageId {
+    StageId::new(name)
+}
+
+fn percent(value: u8) -> Probability {
+    Probability::new(value).expect("a percentage")
+}
+
+fn opportunity_events() -> Vec<OpportunityEvent> {
+    let mut upgraded = Pipeline {
+        version: 2,
+        ..Pipeline::default()
+    };
+    upgraded.stages[2].probability = percent(60);
+    upgraded.approval_thresholds[0] = eur(5_000_000);
+    vec![
+        OpportunityEvent::Opened {
+            opportunity: OpportunityId(id(0x0990)),
+            name: "Analytical Engines: 3 difference engines".into(),
+            contact: ContactId(id(ADA)),
+            company: Some(CompanyId(id(0xacc))),
+            owner: ALICE,
+            amount: eur(12_500_000),
+            expected_close: NaiveDate::from_ymd_opt(2026, 6, 30).expect("a date"),
+            pipeline: Pipeline::default(),
+            stage: stage("prospecting"),
+            probability: percent(10),
+            forecast_category: ForecastCategory::Pipeline,
+            by: user(ALICE),
+            at: at(0),
+        },
+        OpportunityEvent::StageChanged {
+            from: stage("prospecting"),
+            to: stage("proposal"),
+            probability: percent(50),
+            forecast_category: ForecastCategory::BestCase,
+            by: user(ALICE),
+            at: at(1),
+        },
+        OpportunityEvent::AmountChanged {
+            amount: eur(15_000_000),
+            by: user(ALICE),
+            at: at(2),
+        },
+        OpportunityEvent::CloseDateChanged {
+            expected_close: NaiveDate::from_ymd_opt(2026, 9, 30).expect("a date"),
+            by: user(ALICE),
+            at: at(3),
+        },
+        OpportunityEvent::Reassigned {
+            from: ALICE,
+            to: BOB,
+            by: Actor::System {
+                component: "territory-realignment".into(),
+            },
+            at: at(4),
+        },
+        OpportunityEvent::ApprovalRequested {
+            amount: eur(15_000_000),
+            comment: Some("three engines, one install".into()),
+            by: user(BOB),
+            at: at(5),
+        },
+        OpportunityEvent::ApprovalGranted {
+            amount: eur(15_000_000),
+            comment: None,
+            approver: CAROL,
+            at: at(6),
+        },
+        OpportunityEvent::ApprovalRejected {
+            amount: eur(15_000_000),
+            reason: "discount above policy".into(),
+            approver: CAROL,
+            at: at(7),
+        },
+        OpportunityEvent::ApprovalInvalidated {
+            approved_amount: eur(15_000_000),
+            was: InvalidatedApproval::Granted,
+            at: at(8),
+        },
+        OpportunityEvent::Won {
+            from: stage("negotiation"),
+            stage: stage("closed_won"),
+            probability: Probability::CERTAIN,
+            forecast_category: ForecastCategory::Closed,
+            by: user(BOB),
+            at: at(9),
+        },
+        OpportunityEvent::Lost {
+            from: stage("proposal"),
+            stage: stage("closed_lost"),
+            probability: Probability::ZERO,
+            forecast_category: ForecastCategory::Omitted,
+            reason: LossReason::Competitor {
+                competitor: Some("Jacquard Looms".into()),
+            },
+            by: Actor::Integration {
+                source: "erp".into(),
+            },
+            at: at(10),
+        },
+        OpportunityEvent::PipelineUpgraded {
+            pipeline: upgraded,
+            by: Actor::Automation {
+                rule: "pipeline-v2-rollout".into(),
+            },
+            at: at(11),
+        },
+    ]
+}
+
+fn ticket_events() -> Vec<TicketEvent> {
+    let ada = ContactId(id(ADA));
+    vec![
+        TicketEvent::Opened {
+            ticket: TicketId(id(0x71c)),
+            contact: ada,
+            subject: "The engine skips every seventh card".into(),
+            channel: Channel::Email,
+            priority: Priority::High,
+            follow_up_of: Some(TicketId(id(0x71b))),
+            by: Actor::Integration {
+                source: "support-mailbox".into(),
+            },
+            at: precise_at(),
+        },
+        TicketEvent::Assigned {
+            assignee: ALICE,
+            by: Actor::System {
+                component: "ticket-router".into(),
+            },
+            at: at(0),
+        },
+        TicketEvent::AgentReplied {
+            body: "Could you send a photo of the card reader?".into(),
+            channel: Channel::Email,
+            first_response: true,
+            by: user(ALICE),
+            at: at(1),
+        },
+        TicketEvent::CustomerReplied {
+            from: ada,
+            body: "Photo attached.".into(),
+            channel: Channel::Web,
+            by: Actor::Integration {
+                source: "support-mailbox".into(),
+            },
+            at: at(2),
+        },
+        TicketEvent::StatusChanged {
+            status: TicketStatus::OnHold,
+            cause: StatusChangeCause::Requested,
+            by: user(ALICE),
+            at: at(3),
+        },
+        TicketEvent::PriorityChanged {
+            priority: Priority::Urgent,
+            by: Actor::Automation {
+                rule: "vip-customer".into(),
+            },
+            at: at(4),
+        },
+        TicketEvent::Escalated {
+            to: EscalationTarget::Team {
+                team: TeamId(id(0x2d)),
+            },
+            level: NonZeroU8::new(2).expect("not zero"),
+            reason: "needs second-line support".into(),
+            by: user(ALICE),
+            at: at(5),
+        },
+        TicketEvent::Reopened {
+            cause: ReopenCause::CustomerReplied { from: ada },
+            by: Actor::Integration {
+                source: "support-mailbox".into(),
+            },
+            at: at(6),
+        },
+    ]
+}
