@@ -66,3 +66,8 @@ entity_id!(
     /// Identifies a team of users; a team also owns the queue of work waiting for its members.
     TeamId
 );
+entity_id!(
+    /// Identifies a forecast submission: one owner's call for one period (stream
+    /// `"forecast-<id>"`). The application chooses it and keeps one per owner and period.
+    ForecastId
+);

@@ -8,11 +8,15 @@
 //! Each aggregate implements [`Aggregate`]: `decide(&state, command, &ctx)` validates and
 //! returns events (or a typed error), `evolve(state, &event)` applies a recorded fact, and
 //! replaying a stream's events rebuilds the state exactly.
+//!
+//! The aggregates: [`lead`], [`contact`], [`opportunity`], [`ticket`], and [`forecast`] (an
+//! owner's forecast call for a month or quarter, with owner and manager adjustments apart).
 
 pub mod aggregate;
 pub mod channel;
 pub mod contact;
 pub mod context;
+pub mod forecast;
 pub mod identity;
 pub mod ids;
 pub mod lead;
@@ -30,7 +34,7 @@ pub(crate) mod testing;
 pub use aggregate::{Aggregate, CodecError, DomainEvent, EncodedEvent, decode, encode};
 pub use channel::Channel;
 pub use context::{Actor, Context};
-pub use ids::{CompanyId, ContactId, LeadId, OpportunityId, TeamId, TicketId, UserId};
+pub use ids::{CompanyId, ContactId, ForecastId, LeadId, OpportunityId, TeamId, TicketId, UserId};
 pub use money::{Currency, Money, MoneyError, Probability};
 pub use priority::Priority;
 

@@ -40,6 +40,7 @@ use crm_domain::contact::{
     ErasureRequester, FieldDecision, FieldRestore, LifecycleStage, MergeDecisions, MergePolicy,
     MergeSide, Provenance, Restoration, Sourced,
 };
+use crm_domain::forecast::{AdjustmentRole, ForecastEvent, Period};
 use crm_domain::identity::{
     CompanyDomain, CompanyName, CountryCode, EmailAddress, PersonName, PhoneNumber,
 };
@@ -59,8 +60,8 @@ use crm_domain::ticket::{
     EscalationTarget, ReopenCause, StatusChangeCause, TicketEvent, TicketStatus,
 };
 use crm_domain::{
-    Actor, Channel, CompanyId, ContactId, Currency, DomainEvent, EncodedEvent, LeadId, Money,
-    OpportunityId, Priority, Probability, TeamId, TicketId, UserId, decode, encode,
+    Actor, Channel, CompanyId, ContactId, Currency, DomainEvent, EncodedEvent, ForecastId, LeadId,
+    Money, OpportunityId, Priority, Probability, TeamId, TicketId, UserId, decode, encode,
 };
 use serde::de::DeserializeOwned;
 use serde::de::value::MapDeserializer;
@@ -85,6 +86,11 @@ fn every_stored_opportunity_event_reads_back_as_written() {
 #[test]
 fn every_stored_ticket_event_reads_back_as_written() {
     check_corpus("ticket", ticket_events);
+}
+
+#[test]
+fn every_stored_forecast_event_reads_back_as_written() {
+    check_corpus("forecast", forecast_events);
 }
 
 #[test]
@@ -942,6 +948,42 @@ fn ticket_events() -> Vec<TicketEvent> {
                 source: "support-mailbox".into(),
             },
             at: at(6),
+        },
+    ]
+}
+
+fn forecast_events() -> Vec<ForecastEvent> {
+    vec![
+        ForecastEvent::Opened {
+            forecast: ForecastId(id(0xf0c)),
+            owner: ALICE,
+            manager: Some(CAROL),
+            period: Period::quarter(2026, 2).expect("a quarter"),
+            currency: Currency::new("EUR").expect("EUR is a currency"),
+            by: Actor::System {
+                component: "forecast-scheduler".into(),
+            },
+            at: at(0),
+        },
+        ForecastEvent::Adjusted {
+            category: ForecastCategory::Commit,
+            role: AdjustmentRole::Manager,
+            amount: eur(9_000_000),
+            reason: "the Jacquard renewal slips to Q3".into(),
+            by: user(CAROL),
+            at: at(1),
+        },
+        ForecastEvent::AdjustmentWithdrawn {
+            category: ForecastCategory::BestCase,
+            role: AdjustmentRole::Owner,
+            by: user(ALICE),
+            at: at(2),
+        },
+        ForecastEvent::Locked {
+            by: Actor::Automation {
+                rule: "lock-at-quarter-end".into(),
+            },
+            at: at(3),
         },
     ]
 }
