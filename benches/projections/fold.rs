@@ -45,7 +45,6 @@ fn aggregates(events: &[ProjectedEvent]) -> States {
             CrmEvent::Contact(contact) => evolve(&mut states.contacts, id, contact),
             CrmEvent::Opportunity(deal) => evolve(&mut states.deals, id, deal),
             CrmEvent::Ticket(ticket) => evolve(&mut states.tickets, id, ticket),
-            CrmEvent::DuplicateSuspected(_) => {}
         }
     }
     states

@@ -37,7 +37,6 @@ use crm_domain::{
     Priority, TeamId, TicketId, UserId, encode,
 };
 use crm_eventstore::NewEvent;
-use crm_projections::duplicates::DuplicateSuspected;
 use crm_projections::sla::SlaConfig;
 use crm_projections::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
 use uuid::Uuid;
@@ -133,12 +132,6 @@ enum Planned {
     Contact(ContactId, ContactCommand),
     Deal(OpportunityId, OpportunityCommand),
     Ticket(TicketId, TicketCommand),
-    /// Identity resolution found `candidate` when `contact` was created.
-    Suspect {
-        contact: ContactId,
-        candidate: ContactId,
-        customer: u64,
-    },
     /// `absorbed` is merged into `survivor` (both contacts), as the merge saga does.
     Merge {
         absorbed: ContactId,
@@ -357,19 +350,26 @@ fn plan(customer: u64, steps: &mut Vec<Step>) -> Customer {
         );
     }
     if customer > 0 && (h >> 28).is_multiple_of(25) {
+        // Identity resolution finds the previous customer's contact when this one is created.
         push(
             created_at + 1,
             system(),
-            Planned::Suspect {
+            Planned::Contact(
                 contact,
-                candidate: ContactId(id_at(
-                    epoch() + Duration::minutes(i64::try_from(customer - 1).unwrap_or(0)),
-                    customer - 1,
-                    2,
-                    0,
-                )),
-                customer,
-            },
+                ContactCommand::RecordDuplicateSuspicion {
+                    candidate: ContactId(id_at(
+                        epoch() + Duration::minutes(i64::try_from(customer - 1).unwrap_or(0)),
+                        customer - 1,
+                        2,
+                        0,
+                    )),
+                    assessment: assess(
+                        &identity(customer, Some(customer - 1)),
+                        &identity(customer - 1, None),
+                        &MatchConfig::default(),
+                    ),
+                },
+            ),
         );
     }
     if customer > 0 && (h >> 33).is_multiple_of(100) {
@@ -673,7 +673,7 @@ impl History {
                 step.actor,
                 Uuid::from_u128(u128::from(mix(step.customer)) << 32 | u128::from(step.seq)),
             );
-            let appended = match step.command {
+            let appended: Option<(StreamRef, Vec<CrmEvent>)> = match step.command {
                 Planned::Lead(id, command) => {
                     run(&mut world.leads, id, command, &ctx).map(|events| {
                         (
@@ -705,26 +705,6 @@ impl History {
                             events.into_iter().map(CrmEvent::Ticket).collect(),
                         )
                     })
-                }
-                Planned::Suspect {
-                    contact,
-                    candidate,
-                    customer,
-                } => {
-                    let assessment = assess(
-                        &identity(customer, Some(customer - 1)),
-                        &identity(customer - 1, None),
-                        &MatchConfig::default(),
-                    );
-                    Some((
-                        StreamRef::new(AggregateKind::Contact, contact.0),
-                        vec![CrmEvent::DuplicateSuspected(DuplicateSuspected {
-                            contact,
-                            candidate,
-                            assessment,
-                            at: step.at,
-                        })],
-                    ))
                 }
                 Planned::Merge { absorbed, survivor } => {
                     history.merge(&mut world, absorbed, survivor, step.customer, &ctx);
@@ -847,13 +827,6 @@ pub(crate) fn new_event(event: &CrmEvent) -> NewEvent {
         CrmEvent::Contact(event) => encode(event),
         CrmEvent::Opportunity(event) => encode(event),
         CrmEvent::Ticket(event) => encode(event),
-        CrmEvent::DuplicateSuspected(suspected) => {
-            return NewEvent::new(
-                DuplicateSuspected::EVENT_TYPE,
-                DuplicateSuspected::SCHEMA_VERSION,
-                serde_json::to_value(suspected).expect("a suspicion encodes"),
-            );
-        }
     }
     .expect("domain events encode");
     NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)

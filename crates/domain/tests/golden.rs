@@ -42,7 +42,8 @@ use crm_domain::contact::{
 };
 use crm_domain::forecast::{AdjustmentRole, ForecastEvent, Period};
 use crm_domain::identity::{
-    CompanyDomain, CompanyName, CountryCode, EmailAddress, PersonName, PhoneNumber,
+    CompanyDomain, CompanyName, CountryCode, EmailAddress, MatchAssessment, MatchReason,
+    MatchVerdict, NameAgreement, PersonName, PhoneNumber, Score,
 };
 use crm_domain::lead::{
     Campaign, DisqualificationReason, LeadEvent, LeadField, LeadSource, LeadSubmission,
@@ -656,6 +657,58 @@ fn merge_decisions() -> MergeDecisions {
     }
 }
 
+/// An assessment for review holding every kind of reason, so the corpus pins each one's form
+/// (a real assessment holds only some of them).
+fn review_assessment() -> MatchAssessment {
+    let score = Score::from_ten_thousandths;
+    let names = |a: &str, b: &str| [a.to_owned(), b.to_owned()];
+    MatchAssessment {
+        score: score(6_755),
+        verdict: MatchVerdict::Review,
+        reasons: vec![
+            MatchReason::IdenticalIdentity,
+            MatchReason::EmailAgrees {
+                email: "ada@engines.example".into(),
+                role_account: false,
+                weight: score(9_500),
+            },
+            MatchReason::MailboxAgrees {
+                mailbox: "info@engines.example".into(),
+                role_account: true,
+                weight: score(4_500),
+            },
+            MatchReason::PhoneAgrees {
+                e164: "+49301234567".into(),
+                weight: score(8_500),
+            },
+            MatchReason::NamesAgree {
+                names: names("ada lovelace", "ada lovelace king"),
+                similarity: score(9_412),
+                agreement: NameAgreement::Agree,
+                weight: score(4_000),
+            },
+            MatchReason::NamesDiffer {
+                names: names("ada", "augusta"),
+                similarity: score(7_111),
+            },
+            MatchReason::NamesConflict {
+                names: names("ada lovelace", "grace hopper"),
+                similarity: score(4_200),
+                factor: score(7_000),
+            },
+            MatchReason::CompanyDomainAgrees {
+                domain: "engines.example".into(),
+                weight: score(3_000),
+            },
+            MatchReason::CompanyNameAgrees {
+                names: names("analytical engines", "analytical engine"),
+                similarity: score(9_800),
+                weight: score(1_000),
+            },
+        ],
+    }
+}
+
 fn contact_events() -> Vec<ContactEvent> {
     let contact = ContactId(id(ADA));
     let duplicate = ContactId(id(0xada2));
@@ -753,6 +806,14 @@ fn contact_events() -> Vec<ContactEvent> {
             other: duplicate,
             by: Actor::Integration {
                 source: "hubspot-sync".into(),
+            },
+            at: at(10),
+        },
+        ContactEvent::DuplicateSuspected {
+            candidate: duplicate,
+            assessment: review_assessment(),
+            by: Actor::System {
+                component: "identity-resolution".into(),
             },
             at: at(10),
         },

@@ -7,7 +7,6 @@ use crm_eventstore::GlobalPosition;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::duplicates::DuplicateSuspected;
 use crate::event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
 
 /// Why a stored event could not be turned into a [`ProjectedEvent`].
@@ -98,39 +97,10 @@ pub fn decode_event(
         AggregateKind::Ticket => {
             typed(kind, event_type, schema_version, payload).map(CrmEvent::Ticket)
         }
-        AggregateKind::Contact if event_type == DuplicateSuspected::EVENT_TYPE => {
-            suspected(schema_version, payload).map(CrmEvent::DuplicateSuspected)
-        }
         AggregateKind::Contact => {
             typed(kind, event_type, schema_version, payload).map(CrmEvent::Contact)
         }
     }
-}
-
-/// Decodes the stand-in for the suspicion the contact aggregate does not record yet.
-fn suspected(
-    schema_version: u16,
-    payload: serde_json::Value,
-) -> Result<DuplicateSuspected, DecodeError> {
-    let kind = AggregateKind::Contact;
-    if schema_version != DuplicateSuspected::SCHEMA_VERSION {
-        return Err(DecodeError::Payload {
-            kind,
-            source: CodecError::UnknownVersion {
-                event_type: DuplicateSuspected::EVENT_TYPE.to_owned(),
-                found: schema_version,
-                expected: DuplicateSuspected::SCHEMA_VERSION,
-            },
-        });
-    }
-    serde_json::from_value(payload).map_err(|source| DecodeError::Payload {
-        kind,
-        source: CodecError::Decode {
-            event_type: DuplicateSuspected::EVENT_TYPE.to_owned(),
-            schema_version,
-            source,
-        },
-    })
 }
 
 fn typed<E: DomainEvent>(

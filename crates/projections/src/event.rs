@@ -12,8 +12,6 @@ use crm_eventstore::GlobalPosition;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::duplicates::DuplicateSuspected;
-
 /// The tenant a stream belongs to. Every document lives in exactly one tenant's scope: a fold
 /// never reads or writes across tenants, so stores keep each tenant's documents apart.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -117,10 +115,6 @@ pub enum CrmEvent {
     Lead(LeadEvent),
     /// A contact's event.
     Contact(ContactEvent),
-    /// Identity resolution suspects that a contact duplicates another (recorded on the
-    /// checked contact's stream). A stand-in until the contact aggregate records it: see
-    /// [`crate::duplicates`].
-    DuplicateSuspected(DuplicateSuspected),
     /// An opportunity's event.
     Opportunity(OpportunityEvent),
     /// A ticket's event.
@@ -132,7 +126,7 @@ impl CrmEvent {
     pub fn aggregate_kind(&self) -> AggregateKind {
         match self {
             CrmEvent::Lead(_) => AggregateKind::Lead,
-            CrmEvent::Contact(_) | CrmEvent::DuplicateSuspected(_) => AggregateKind::Contact,
+            CrmEvent::Contact(_) => AggregateKind::Contact,
             CrmEvent::Opportunity(_) => AggregateKind::Opportunity,
             CrmEvent::Ticket(_) => AggregateKind::Ticket,
         }

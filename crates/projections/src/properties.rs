@@ -270,9 +270,31 @@ mod duplicates {
     use proptest::prelude::*;
 
     use super::*;
+    use crm_domain::ContactId;
+    use crm_domain::identity::MatchVerdict;
+
     use crate::customer360::Customer360Model;
     use crate::duplicates::DuplicateQueueModel;
-    use crate::scenario::{arb_scenario, contact_index, contact_marker, play};
+    use crate::duplicates::query::ReviewQueue;
+    use crate::scenario::{Step, arb_scenario, contact_index, contact_marker, play};
+    use crate::testing::tenant;
+
+    #[test]
+    fn the_scenarios_suspicions_are_for_review_so_the_properties_see_a_queue() {
+        let world = play(&[
+            (0, Step::CreateContact { contact: 0 }),
+            (0, Step::CreateContact { contact: 1 }),
+            (
+                1,
+                Step::Suspect {
+                    contact: 1,
+                    candidate: 0,
+                },
+            ),
+        ]);
+        let queue = MemoryDocuments::fold(DuplicateQueueModel, world.events()).unwrap();
+        assert_eq!(queue.scan(&tenant(), &ReviewQueue { limit: 10 }).len(), 1);
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
@@ -284,6 +306,42 @@ mod duplicates {
         ) {
             let world = play(&scenario);
             check_fold(&DuplicateQueueModel, world.events(), &cuts, &again)?;
+        }
+
+        #[test]
+        fn a_waiting_pair_is_a_suspicion_one_of_its_contacts_recorded_and_neither_declared_away(
+            scenario in arb_scenario(80),
+        ) {
+            let world = play(&scenario);
+            let queue = MemoryDocuments::fold(DuplicateQueueModel, world.events()).unwrap();
+            for waiting in queue.scan(&tenant(), &ReviewQueue { limit: 1_000 }) {
+                prop_assert!(waiting.lower < waiting.higher);
+                let lower = world.contact_state(waiting.lower.0);
+                let higher = world.contact_state(waiting.higher.0);
+                let held: Vec<_> = [
+                    lower.suspicion(waiting.higher),
+                    higher.suspicion(waiting.lower),
+                ]
+                .into_iter()
+                .flatten()
+                .map(|suspicion| &suspicion.assessment)
+                .collect();
+                prop_assert!(
+                    held.iter().any(|assessment| assessment.score == waiting.score
+                        && assessment.reasons == waiting.reasons
+                        && assessment.verdict == MatchVerdict::Review),
+                    "{:?} waits with an assessment neither contact recorded: {:?}",
+                    (waiting.lower, waiting.higher),
+                    held
+                );
+                let declared = |by: &crm_domain::contact::Contact, other: ContactId| {
+                    by.not_duplicates.contains(&other)
+                };
+                prop_assert!(
+                    !declared(&lower, waiting.higher) && !declared(&higher, waiting.lower),
+                    "a pair declared different people waits for review"
+                );
+            }
         }
 
         #[test]

@@ -26,8 +26,6 @@ use crm_domain::{
 use proptest::prelude::*;
 use uuid::Uuid;
 
-use crate::duplicates::DuplicateSuspected;
-use crate::event::{AggregateKind, CrmEvent, StreamRef};
 use crate::testing::{World, as_system, as_user, t0};
 
 /// The reps of the scenarios.
@@ -497,14 +495,13 @@ fn play_step(world: &mut World, step: &Step, now: chrono::DateTime<chrono::Utc>)
                 &record("Grace Hopper"),
                 &MatchConfig::default(),
             );
-            world.log.record(
-                StreamRef::new(AggregateKind::Contact, contact_id(contact)),
-                CrmEvent::DuplicateSuspected(DuplicateSuspected {
-                    contact: ContactId(contact_id(contact)),
+            let _ = world.contact(
+                contact_id(contact),
+                ContactCommand::RecordDuplicateSuspicion {
                     candidate: ContactId(contact_id(candidate)),
                     assessment,
-                    at: now,
-                }),
+                },
+                &system,
             );
         }
         Step::ReceiveLead { lead } => {

@@ -15,7 +15,7 @@ use crm_domain::{
 };
 use crm_eventstore::GlobalPosition;
 use crm_projections::customer360::{Customer360Model, Customer360Query};
-use crm_projections::duplicates::{DuplicateQueueModel, DuplicateSuspected, query::ReviewQueue};
+use crm_projections::duplicates::{DuplicateQueueModel, query::ReviewQueue};
 use crm_projections::pipeline::PipelineModel;
 use crm_projections::pipeline::query::{Forecast, PeriodKind};
 use crm_projections::sla::query::BreachList;
@@ -180,22 +180,34 @@ fn stored_events_fold_into_every_read_model() {
         company_domain: None,
         company_name: None,
     };
-    let suspected = DuplicateSuspected {
-        contact: TWIN,
-        candidate: ADA,
-        assessment: assess(
-            &record("Augusta"),
-            &record("Grace Hopper"),
-            &MatchConfig::default(),
-        ),
-        at: monday(11),
-    };
-    store.rows.push((
-        format!("contact-{}", TWIN.0),
-        DuplicateSuspected::EVENT_TYPE,
-        DuplicateSuspected::SCHEMA_VERSION,
-        serde_json::to_value(&suspected).expect("valid test data"),
-    ));
+    let mut twin = Contact::default();
+    store.record(
+        "contact",
+        TWIN.0,
+        &mut twin,
+        ContactCommand::Create {
+            contact_id: TWIN,
+            provenance: Provenance::new("crm-ui", monday(11)),
+            changes: vec![DetailChange::AddEmail(
+                EmailAddress::parse("augusta@engines.example").expect("valid test data"),
+            )],
+        },
+        monday(11),
+    );
+    store.record(
+        "contact",
+        TWIN.0,
+        &mut twin,
+        ContactCommand::RecordDuplicateSuspicion {
+            candidate: ADA,
+            assessment: assess(
+                &record("Augusta"),
+                &record("Grace Hopper"),
+                &MatchConfig::default(),
+            ),
+        },
+        monday(11),
+    );
     let events = store.decoded();
 
     let customers = MemoryDocuments::fold(Customer360Model, &events).expect("valid test data");

@@ -28,6 +28,15 @@
 //!   `MergeInto` on the absorbed contact first, then `Merge` on the survivor with the absorbed
 //!   contact's state as loaded after it, so the values decided on can no longer change.
 //!   Unmerging is the reverse pair ([`ContactEvent::Unmerged`], [`ContactEvent::UnmergedFrom`]).
+//! - **Suspected duplicates** ([`ContactEvent::DuplicateSuspected`]) are recorded on the
+//!   checked contact's stream by identity resolution, for the review queue. Only a
+//!   [`MatchVerdict::Review`] verdict is a suspicion (auto-links and distinct pairs are decided
+//!   where they are scored); a contact cannot suspect itself nor a contact it absorbed; a pair
+//!   this contact declared different people is refused with
+//!   [`ContactError::DeclaredNotDuplicate`], as a merge of it would be, so the caller learns the
+//!   pair is settled (a declaration recorded on the *candidate's* stream is not visible here:
+//!   the review queue keeps such pairs out). The same assessment of the same candidate again
+//!   emits nothing; a new score or new reasons are a new fact.
 //! - **Erasure** keeps the id and the stream; the state keeps only the request
 //!   ([`ErasureRecord`]) and every later command is refused. The erasure event carries the
 //!   contact's id, so the state after it is the same whether the earlier (shredded) events are
@@ -37,6 +46,7 @@ mod consent;
 mod details;
 mod erasure;
 mod merge;
+mod suspicion;
 #[cfg(test)]
 mod tests;
 
@@ -53,10 +63,11 @@ pub use merge::{
     ConsentDecision, ConsentRestore, DecisionBasis, FieldChoice, FieldDecision, FieldRestore,
     MergeDecisions, MergePolicy, MergeRecord, MergeSide, Restoration, UNMERGE_SOURCE,
 };
+pub use suspicion::DuplicateSuspicion;
 
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::context::{Actor, Context};
-use crate::identity::{EmailAddress, PhoneNumber};
+use crate::identity::{EmailAddress, MatchAssessment, MatchVerdict, PhoneNumber};
 use crate::ids::ContactId;
 use details::Keyed;
 
@@ -149,6 +160,15 @@ pub enum ContactCommand {
     RevokeNotDuplicate {
         /// The other contact.
         other: ContactId,
+    },
+    /// Records that identity resolution suspects `candidate` to be the same person, for a
+    /// person to decide in the review queue. The actor is the context's (usually the
+    /// identity resolution, as [`Actor::System`]).
+    RecordDuplicateSuspicion {
+        /// The other contact.
+        candidate: ContactId,
+        /// Score, verdict (must be [`MatchVerdict::Review`]) and reasons.
+        assessment: MatchAssessment,
     },
     /// Erases the contact's personal data (GDPR Art. 17).
     Erase {
@@ -311,6 +331,19 @@ pub enum ContactEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Identity resolution suspects that another contact is the same person; a person
+    /// decides in the review queue.
+    #[serde(rename = "ContactDuplicateSuspected")]
+    DuplicateSuspected {
+        /// The other contact.
+        candidate: ContactId,
+        /// Score, verdict (review) and reasons; the reasons quote both contacts' identities.
+        assessment: MatchAssessment,
+        /// Who recorded it (usually the identity resolution).
+        by: Actor,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// The contact's personal data was erased. Holds no personal data itself.
     #[serde(rename = "ContactErased")]
     Erased {
@@ -342,6 +375,7 @@ impl ContactEvent {
             }
             ContactEvent::Merged { .. } => &["/decisions"],
             ContactEvent::Unmerged { .. } => &["/restoration"],
+            ContactEvent::DuplicateSuspected { .. } => &["/assessment/reasons"],
             ContactEvent::Created { .. }
             | ContactEvent::MergedInto { .. }
             | ContactEvent::UnmergedFrom { .. }
@@ -369,6 +403,7 @@ impl DomainEvent for ContactEvent {
             ContactEvent::UnmergedFrom { .. } => "ContactUnmergedFrom",
             ContactEvent::DeclaredNotDuplicate { .. } => "ContactDeclaredNotDuplicate",
             ContactEvent::NotDuplicateRevoked { .. } => "ContactNotDuplicateRevoked",
+            ContactEvent::DuplicateSuspected { .. } => "ContactDuplicateSuspected",
             ContactEvent::Erased { .. } => "ContactErased",
         }
     }
@@ -483,6 +518,18 @@ pub enum ContactError {
         /// The other contact.
         other: ContactId,
     },
+    /// A contact cannot be suspected to duplicate itself.
+    #[error("a contact cannot be suspected to duplicate itself")]
+    SuspectedOfSelf,
+    /// Only a review verdict is a suspicion; auto-links and distinct pairs are decided where
+    /// they are scored.
+    #[error(
+        "a {verdict:?} verdict is not a suspicion: only pairs for review go to the review queue"
+    )]
+    NotForReview {
+        /// The verdict given.
+        verdict: MatchVerdict,
+    },
 }
 
 /// A contact's state, rebuilt from its events.
@@ -504,6 +551,9 @@ pub struct Contact {
     pub merges: Vec<MergeRecord>,
     /// Contacts declared different people, in id order.
     pub not_duplicates: Vec<ContactId>,
+    /// The latest suspicion per candidate not yet settled (by a merge or a declaration), in
+    /// candidate id order.
+    pub suspicions: Vec<DuplicateSuspicion>,
     /// The erasure, once erased.
     pub erasure: Option<ErasureRecord>,
 }
@@ -528,9 +578,25 @@ impl Contact {
     }
 
     /// Whether the state holds any personal data (details, consent statements, merge
-    /// records). Never true after erasure.
+    /// records, the reasons of suspicions). Never true after erasure.
     pub fn holds_personal_data(&self) -> bool {
-        !self.details.is_empty() || !self.consents.is_empty() || !self.merges.is_empty()
+        !self.details.is_empty()
+            || !self.consents.is_empty()
+            || !self.merges.is_empty()
+            || !self.suspicions.is_empty()
+    }
+
+    /// The suspicion about `candidate` still unsettled, if any.
+    pub fn suspicion(&self, candidate: ContactId) -> Option<&DuplicateSuspicion> {
+        self.suspicions
+            .binary_search_by_key(&candidate, |suspicion| suspicion.candidate)
+            .ok()
+            .and_then(|index| self.suspicions.get(index))
+    }
+
+    fn settle_suspicion(&mut self, candidate: ContactId) {
+        self.suspicions
+            .retain(|suspicion| suspicion.candidate != candidate);
     }
 
     fn require_active(&self) -> Result<ContactId, ContactError> {
@@ -960,6 +1026,41 @@ impl Contact {
         }])
     }
 
+    fn record_duplicate_suspicion(
+        &self,
+        candidate: ContactId,
+        assessment: MatchAssessment,
+        ctx: &Context,
+    ) -> Result<Vec<ContactEvent>, ContactError> {
+        let id = self.require_active()?;
+        if candidate == id {
+            return Err(ContactError::SuspectedOfSelf);
+        }
+        if assessment.verdict != MatchVerdict::Review {
+            return Err(ContactError::NotForReview {
+                verdict: assessment.verdict,
+            });
+        }
+        if self.merges.iter().any(|merge| merge.absorbed == candidate) {
+            return Err(ContactError::StillMerged { other: candidate });
+        }
+        if self.not_duplicates.contains(&candidate) {
+            return Err(ContactError::DeclaredNotDuplicate { other: candidate });
+        }
+        if self
+            .suspicion(candidate)
+            .is_some_and(|known| known.assessment == assessment)
+        {
+            return Ok(vec![]);
+        }
+        Ok(vec![ContactEvent::DuplicateSuspected {
+            candidate,
+            assessment,
+            by: ctx.actor.clone(),
+            at: ctx.now,
+        }])
+    }
+
     fn erase(
         &self,
         request: ErasureRequest,
@@ -1073,6 +1174,10 @@ impl Aggregate for Contact {
             ContactCommand::UnmergeFrom { survivor } => self.unmerge_from(survivor, ctx),
             ContactCommand::DeclareNotDuplicate { other } => self.declare_not_duplicate(other, ctx),
             ContactCommand::RevokeNotDuplicate { other } => self.revoke_not_duplicate(other, ctx),
+            ContactCommand::RecordDuplicateSuspicion {
+                candidate,
+                assessment,
+            } => self.record_duplicate_suspicion(candidate, assessment, ctx),
             ContactCommand::Erase { request } => self.erase(request, ctx),
         }
     }
@@ -1141,6 +1246,7 @@ impl Aggregate for Contact {
                 ..
             } => {
                 merge::apply_merge(&mut self.details, &mut self.consents, decisions);
+                self.settle_suspicion(*absorbed);
                 self.merges.push(MergeRecord {
                     absorbed: *absorbed,
                     policy: *policy,
@@ -1170,9 +1276,33 @@ impl Aggregate for Contact {
                 if let Err(position) = self.not_duplicates.binary_search(other) {
                     self.not_duplicates.insert(position, *other);
                 }
+                self.settle_suspicion(*other);
             }
             ContactEvent::NotDuplicateRevoked { other, .. } => {
                 self.not_duplicates.retain(|declared| declared != other);
+            }
+            ContactEvent::DuplicateSuspected {
+                candidate,
+                assessment,
+                at,
+                ..
+            } => {
+                let suspicion = DuplicateSuspicion {
+                    candidate: *candidate,
+                    assessment: assessment.clone(),
+                    at: *at,
+                };
+                match self
+                    .suspicions
+                    .binary_search_by_key(candidate, |known| known.candidate)
+                {
+                    Ok(index) => {
+                        if let Some(known) = self.suspicions.get_mut(index) {
+                            *known = suspicion;
+                        }
+                    }
+                    Err(index) => self.suspicions.insert(index, suspicion),
+                }
             }
             ContactEvent::Erased {
                 contact_id,

@@ -6,6 +6,9 @@ use uuid::Uuid;
 use super::consent::strategies::{arb_channel, arb_channel_consent, arb_proof, arb_status};
 use super::details::strategies::{arb_detail_change, arb_provenance};
 use super::merge::strategies::{arb_choices, arb_policy};
+use super::suspicion::strategies::{
+    arb_assessment, identical, shared_address, shared_mailbox, unrelated,
+};
 use super::*;
 use crate::context::Actor;
 use crate::identity::{CountryCode, PersonName};
@@ -1415,6 +1418,185 @@ fn revoking_a_declaration_never_made_emits_nothing() {
         .then(&[]);
 }
 
+// --- suspected duplicates --------------------------------------------------------------------
+
+fn system() -> Actor {
+    Actor::System {
+        component: "identity-resolution".into(),
+    }
+}
+
+fn suspected(candidate: ContactId, assessment: MatchAssessment) -> ContactEvent {
+    ContactEvent::DuplicateSuspected {
+        candidate,
+        assessment,
+        by: system(),
+        at: t0(),
+    }
+}
+
+fn suspect(candidate: ContactId, assessment: MatchAssessment) -> ContactCommand {
+    ContactCommand::RecordDuplicateSuspicion {
+        candidate,
+        assessment,
+    }
+}
+
+fn as_identity_resolution() -> crate::Context {
+    crate::Context::new(t0(), system(), SEED)
+}
+
+#[test]
+fn a_pair_scored_for_review_is_recorded_as_a_suspicion_with_its_score_and_reasons() {
+    let state = given::<Contact>(&ada())
+        .at(as_identity_resolution())
+        .when(suspect(THIRD, shared_address()))
+        .then(&[suspected(THIRD, shared_address())]);
+    assert_eq!(
+        state.suspicion(THIRD),
+        Some(&DuplicateSuspicion {
+            candidate: THIRD,
+            assessment: shared_address(),
+            at: t0(),
+        })
+    );
+}
+
+#[test]
+fn the_same_assessment_of_the_same_candidate_again_emits_nothing() {
+    let history = [ada(), vec![suspected(THIRD, shared_address())]].concat();
+    given::<Contact>(&history)
+        .at(as_identity_resolution())
+        .when(suspect(THIRD, shared_address()))
+        .then(&[]);
+}
+
+#[test]
+fn a_new_assessment_of_a_suspected_candidate_is_recorded_and_replaces_the_old_one() {
+    let history = [ada(), vec![suspected(THIRD, shared_address())]].concat();
+    let state = given::<Contact>(&history)
+        .at(as_identity_resolution())
+        .when(suspect(THIRD, shared_mailbox()))
+        .then(&[suspected(THIRD, shared_mailbox())]);
+    assert_eq!(state.suspicions.len(), 1);
+    assert_eq!(
+        state.suspicion(THIRD).map(|s| &s.assessment),
+        Some(&shared_mailbox())
+    );
+}
+
+#[test]
+fn suspecting_a_duplicate_of_a_contact_that_was_never_created_is_refused() {
+    given::<Contact>(&[])
+        .when(suspect(THIRD, shared_address()))
+        .then_error(&ContactError::NotFound);
+}
+
+#[test]
+fn suspecting_a_duplicate_of_an_absorbed_contact_is_refused_and_names_its_survivor() {
+    given::<Contact>(&duplicate_merged_into_ada())
+        .when(suspect(THIRD, shared_address()))
+        .then_error(&ContactError::Absorbed { into: ADA });
+}
+
+#[test]
+fn a_contact_cannot_be_suspected_to_duplicate_itself() {
+    given::<Contact>(&ada())
+        .when(suspect(ADA, shared_address()))
+        .then_error(&ContactError::SuspectedOfSelf);
+}
+
+#[test]
+fn an_auto_link_verdict_is_not_a_suspicion() {
+    assert_eq!(identical().verdict, MatchVerdict::AutoLink);
+    given::<Contact>(&ada())
+        .when(suspect(THIRD, identical()))
+        .then_error(&ContactError::NotForReview {
+            verdict: MatchVerdict::AutoLink,
+        });
+}
+
+#[test]
+fn a_distinct_verdict_is_not_a_suspicion() {
+    assert_eq!(unrelated().verdict, MatchVerdict::Distinct);
+    given::<Contact>(&ada())
+        .when(suspect(THIRD, unrelated()))
+        .then_error(&ContactError::NotForReview {
+            verdict: MatchVerdict::Distinct,
+        });
+}
+
+#[test]
+fn suspecting_a_contact_declared_a_different_person_is_refused() {
+    let history = [ada(), vec![declared_not_duplicate(THIRD)]].concat();
+    given::<Contact>(&history)
+        .when(suspect(THIRD, shared_address()))
+        .then_error(&ContactError::DeclaredNotDuplicate { other: THIRD });
+}
+
+#[test]
+fn once_the_declaration_is_revoked_the_pair_may_be_suspected_again() {
+    let history = [
+        ada(),
+        vec![
+            suspected(THIRD, shared_address()),
+            declared_not_duplicate(THIRD),
+            ContactEvent::NotDuplicateRevoked {
+                other: THIRD,
+                by: alice(),
+                at: t0(),
+            },
+        ],
+    ]
+    .concat();
+    given::<Contact>(&history)
+        .at(as_identity_resolution())
+        .when(suspect(THIRD, shared_address()))
+        .then(&[suspected(THIRD, shared_address())]);
+}
+
+#[test]
+fn suspecting_a_contact_this_one_absorbed_is_refused() {
+    given::<Contact>(&ada_after_merge())
+        .when(suspect(DUPLICATE, shared_address()))
+        .then_error(&ContactError::StillMerged { other: DUPLICATE });
+}
+
+#[test]
+fn a_merge_or_a_declaration_settles_the_suspicion() {
+    let suspicions = vec![
+        suspected(DUPLICATE, shared_address()),
+        suspected(THIRD, shared_mailbox()),
+    ];
+    let merged = Contact::replay(&[ada(), suspicions.clone(), vec![ada_merged()]].concat());
+    assert_eq!(
+        merged
+            .suspicions
+            .iter()
+            .map(|s| s.candidate)
+            .collect::<Vec<_>>(),
+        vec![THIRD]
+    );
+    let declared =
+        Contact::replay(&[ada(), suspicions, vec![declared_not_duplicate(THIRD)]].concat());
+    assert_eq!(
+        declared
+            .suspicions
+            .iter()
+            .map(|s| s.candidate)
+            .collect::<Vec<_>>(),
+        vec![DUPLICATE]
+    );
+}
+
+#[test]
+fn erasure_drops_the_reasons_of_suspicions() {
+    let history = [ada(), vec![suspected(THIRD, shared_address()), erased(ADA)]].concat();
+    let state = Contact::replay(&history);
+    assert!(state.suspicions.is_empty());
+    assert!(!state.holds_personal_data());
+}
+
 // --- erasure ---------------------------------------------------------------------------------
 
 #[test]
@@ -1446,6 +1628,7 @@ fn every_command_to_an_erased_contact_is_refused() {
         ContactCommand::UnmergeFrom { survivor: THIRD },
         ContactCommand::DeclareNotDuplicate { other: THIRD },
         ContactCommand::RevokeNotDuplicate { other: THIRD },
+        suspect(THIRD, shared_address()),
         ContactCommand::Erase {
             request: erasure_request(),
         },
@@ -1590,6 +1773,7 @@ fn one_of_each_event() -> Vec<ContactEvent> {
             by: alice(),
             at: t0(),
         },
+        suspected(THIRD, shared_address()),
         ContactEvent::Erased {
             contact_id: ADA,
             request: erasure_request(),
@@ -1627,6 +1811,8 @@ fn personal_fields_name_every_member_that_holds_personal_data() {
         "doi-7f3a",
         "King",
         "Analyst",
+        "engines.example",
+        "hopper",
     ];
     for event in one_of_each_event() {
         let mut payload = encode(&event).unwrap().payload;
@@ -1780,6 +1966,8 @@ fn arb_command() -> impl Strategy<Value = ContactCommand> {
         1 => arb_other().prop_map(|survivor| ContactCommand::UnmergeFrom { survivor }),
         1 => arb_other().prop_map(|other| ContactCommand::DeclareNotDuplicate { other }),
         1 => arb_other().prop_map(|other| ContactCommand::RevokeNotDuplicate { other }),
+        2 => (arb_other(), arb_assessment())
+            .prop_map(|(candidate, assessment)| suspect(candidate, assessment)),
         1 => Just(ContactCommand::Erase { request: erasure_request() }),
     ]
 }
@@ -1830,6 +2018,24 @@ fn check_invariants(state: &Contact) -> Result<(), TestCaseError> {
     }
     if state.status == Some(ContactStatus::Erased) {
         prop_assert!(!state.holds_personal_data());
+    }
+    let candidates: Vec<ContactId> = state.suspicions.iter().map(|s| s.candidate).collect();
+    prop_assert!(
+        candidates.windows(2).all(|pair| pair[0] < pair[1]),
+        "suspicions out of order or repeated: {:?}",
+        candidates
+    );
+    for suspicion in &state.suspicions {
+        prop_assert_eq!(suspicion.assessment.verdict, MatchVerdict::Review);
+        prop_assert!(Some(suspicion.candidate) != state.id, "suspects itself");
+        prop_assert!(
+            !state.not_duplicates.contains(&suspicion.candidate),
+            "a declared pair is still suspected"
+        );
+        prop_assert!(
+            !state.absorbed_contacts().contains(&suspicion.candidate),
+            "an absorbed contact is still suspected"
+        );
     }
     Ok(())
 }

@@ -351,6 +351,8 @@ impl ContactDoc {
                     ..entry(ActivityKind::ContactNotDuplicateRevoked, *at)
                 }
             }
+            // The review queue's business, not an interaction: no timeline entry.
+            ContactEvent::DuplicateSuspected { .. } => return,
             ContactEvent::Erased {
                 contact_id,
                 request,

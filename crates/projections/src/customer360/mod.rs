@@ -153,6 +153,8 @@ impl ReadModel for Customer360Model {
     fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
         let id = event.stream.id;
         match &event.event {
+            // A suspicion is no activity of the customer's: the duplicate queue shows it.
+            CrmEvent::Contact(ContactEvent::DuplicateSuspected { .. }) => {}
             CrmEvent::Contact(contact) => {
                 keys.push(DocKey::new(CONTACT, id));
                 if let ContactEvent::Erased { absorbed, .. } = contact {
@@ -171,7 +173,6 @@ impl ReadModel for Customer360Model {
                     keys.push(contact_key(*contact));
                 }
             }
-            CrmEvent::DuplicateSuspected(_) => {}
             CrmEvent::Ticket(ticket) => {
                 keys.push(DocKey::new(TICKET, id));
                 if let TicketEvent::Opened { contact, .. } = ticket {
@@ -203,6 +204,7 @@ impl ReadModel for Customer360Model {
             CrmEvent::Contact(ContactEvent::Erased { absorbed, .. }) => {
                 erase_person(docs, ContactId(id), absorbed, event);
             }
+            CrmEvent::Contact(ContactEvent::DuplicateSuspected { .. }) => {}
             CrmEvent::Contact(contact) => {
                 if let Some(doc) = contact_doc(docs, ContactId(id)) {
                     doc.apply(contact, position);
@@ -251,7 +253,6 @@ impl ReadModel for Customer360Model {
                 let erased = erased || doc.erased;
                 doc.apply(opportunity, position, erased);
             }
-            CrmEvent::DuplicateSuspected(_) => {}
             CrmEvent::Ticket(ticket) => {
                 let erased = match ticket {
                     TicketEvent::Opened { contact, .. } => {

@@ -2,15 +2,14 @@
 //! and distinct, with their scores and reasons, until someone merges them or declares them
 //! different people.
 //!
-//! # The input the domain does not record yet
-//! The contact aggregate records the outcomes ([`ContactEvent::Merged`],
-//! [`ContactEvent::DeclaredNotDuplicate`], [`ContactEvent::NotDuplicateRevoked`]) but not the
-//! suspicion itself. Until it does, [`DuplicateSuspected`] stands in for it: the application's
-//! identity resolution, after `crm_domain::identity::rank_candidates`, records one for each
-//! candidate with a [`MatchVerdict::Review`] verdict, on the checked contact's stream, as
-//! event type `"ContactDuplicateSuspected"` (schema version 1, payload = this struct). The
-//! domain issue should add it as `ContactEvent::DuplicateSuspected { candidate, assessment,
-//! by, at }`; this model then only changes where it reads it from.
+//! # Input
+//! All from the contact aggregate: the suspicion ([`ContactEvent::DuplicateSuspected`], which
+//! the application's identity resolution records on the checked contact's stream for each
+//! candidate `crm_domain::identity::rank_candidates` gives a [`MatchVerdict::Review`] verdict)
+//! and the outcomes ([`ContactEvent::Merged`], [`ContactEvent::DeclaredNotDuplicate`],
+//! [`ContactEvent::NotDuplicateRevoked`], [`ContactEvent::MergedInto`],
+//! [`ContactEvent::Erased`]). The aggregate refuses suspicions with another verdict or of a
+//! contact by itself; the model ignores them too, since it folds whatever the store holds.
 //!
 //! # Documents
 //! - `pair:<lower id>:<higher id>` ([`PairDoc`]): the latest assessment and where the pair
@@ -42,27 +41,6 @@ use crate::model::{ColumnType, DocKey, IndexValue, Indexed, IndexedColumn, ReadM
 pub const PAIR: &str = "pair";
 /// Document kind of a contact's pair list.
 pub const CONTACT: &str = "contact";
-
-/// Stand-in for the domain event the identity resolution should record: `contact` (whose
-/// stream it is on) and `candidate` may be the same person, as `assessment` explains.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DuplicateSuspected {
-    /// The contact that was checked.
-    pub contact: ContactId,
-    /// The existing contact it may duplicate.
-    pub candidate: ContactId,
-    /// Score, verdict and reasons.
-    pub assessment: MatchAssessment,
-    /// When it was scored.
-    pub at: DateTime<Utc>,
-}
-
-impl DuplicateSuspected {
-    /// The stored event type.
-    pub const EVENT_TYPE: &'static str = "ContactDuplicateSuspected";
-    /// The payload's schema version.
-    pub const SCHEMA_VERSION: u16 = 1;
-}
 
 /// Why a pair left the queue without a decision on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -213,16 +191,14 @@ impl ReadModel for DuplicateQueueModel {
     fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
         let this = ContactId(event.stream.id);
         match &event.event {
-            CrmEvent::DuplicateSuspected(suspected) => {
-                if suspected.contact != suspected.candidate {
+            CrmEvent::Contact(contact) => match contact {
+                ContactEvent::DuplicateSuspected { candidate, .. } if this != *candidate => {
                     keys.extend([
-                        pair_key(suspected.contact, suspected.candidate),
-                        contact_key(suspected.contact),
-                        contact_key(suspected.candidate),
+                        pair_key(this, *candidate),
+                        contact_key(this),
+                        contact_key(*candidate),
                     ]);
                 }
-            }
-            CrmEvent::Contact(contact) => match contact {
                 ContactEvent::DeclaredNotDuplicate { other, .. } => {
                     keys.extend([
                         pair_key(this, *other),
@@ -270,7 +246,12 @@ impl ReadModel for DuplicateQueueModel {
     fn apply(&self, docs: &mut DocSet<DuplicateDoc>, event: &ProjectedEvent) {
         let this = ContactId(event.stream.id);
         match &event.event {
-            CrmEvent::DuplicateSuspected(suspected) => suspect(docs, suspected),
+            CrmEvent::Contact(ContactEvent::DuplicateSuspected {
+                candidate,
+                assessment,
+                at,
+                ..
+            }) => suspect(docs, this, *candidate, assessment, *at),
             CrmEvent::Contact(ContactEvent::DeclaredNotDuplicate { other, at, .. }) => {
                 link(docs, this, *other);
                 if let Some(pair) = pair_doc(docs, this, *other) {
@@ -357,25 +338,30 @@ fn link(docs: &mut DocSet<DuplicateDoc>, a: ContactId, b: ContactId) -> bool {
     erased
 }
 
-fn suspect(docs: &mut DocSet<DuplicateDoc>, suspected: &DuplicateSuspected) {
+/// Records that `contact` (whose stream the suspicion is on) may duplicate `candidate`.
+fn suspect(
+    docs: &mut DocSet<DuplicateDoc>,
+    contact: ContactId,
+    candidate: ContactId,
+    assessment: &MatchAssessment,
+    at: DateTime<Utc>,
+) {
     // Only pairs between auto-link and distinct need a person; the others were decided.
-    if suspected.assessment.verdict != MatchVerdict::Review
-        || suspected.contact == suspected.candidate
-    {
+    if assessment.verdict != MatchVerdict::Review || contact == candidate {
         return;
     }
-    let erased = link(docs, suspected.contact, suspected.candidate);
-    let Some(pair) = pair_doc(docs, suspected.contact, suspected.candidate) else {
+    let erased = link(docs, contact, candidate);
+    let Some(pair) = pair_doc(docs, contact, candidate) else {
         return;
     };
-    pair.assessment = Some(suspected.assessment.clone());
-    pair.suspected_at = Some(suspected.at);
+    pair.assessment = Some(assessment.clone());
+    pair.suspected_at = Some(at);
     if let PairState::Closed { .. } = pair.state {
         // A fresh suspicion about a pair closed without a decision puts it back in the queue.
         pair.state = PairState::Open;
     }
     if erased {
-        pair.close(ClosedBecause::Erased, suspected.at);
+        pair.close(ClosedBecause::Erased, at);
     }
 }
 

@@ -151,7 +151,7 @@ impl ReadModel for PipelineModel {
         match &event.event {
             CrmEvent::Opportunity(_) => keys.push(DocKey::new(OPPORTUNITY, event.stream.id)),
             CrmEvent::Lead(_) => keys.push(DocKey::new(LEAD, event.stream.id)),
-            CrmEvent::Contact(_) | CrmEvent::DuplicateSuspected(_) | CrmEvent::Ticket(_) => {}
+            CrmEvent::Contact(_) | CrmEvent::Ticket(_) => {}
         }
     }
 
@@ -160,7 +160,7 @@ impl ReadModel for PipelineModel {
         match &event.event {
             CrmEvent::Opportunity(opportunity) => apply_deal(docs, id, opportunity),
             CrmEvent::Lead(lead) => apply_lead(docs, id, lead),
-            CrmEvent::Contact(_) | CrmEvent::DuplicateSuspected(_) | CrmEvent::Ticket(_) => {}
+            CrmEvent::Contact(_) | CrmEvent::Ticket(_) => {}
         }
     }
 
