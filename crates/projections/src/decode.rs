@@ -97,6 +97,9 @@ pub fn decode_event(
         AggregateKind::Ticket => {
             typed(kind, event_type, schema_version, payload).map(CrmEvent::Ticket)
         }
+        AggregateKind::Forecast => {
+            typed(kind, event_type, schema_version, payload).map(CrmEvent::Forecast)
+        }
         AggregateKind::Contact => {
             typed(kind, event_type, schema_version, payload).map(CrmEvent::Contact)
         }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use crm_domain::contact::ContactEvent;
+use crm_domain::forecast::ForecastEvent;
 use crm_domain::lead::LeadEvent;
 use crm_domain::opportunity::OpportunityEvent;
 use crm_domain::ticket::TicketEvent;
@@ -48,15 +49,18 @@ pub enum AggregateKind {
     Opportunity,
     /// `crm_domain::ticket`, streams `"ticket-<uuid>"`.
     Ticket,
+    /// `crm_domain::forecast`, streams `"forecast-<uuid>"`.
+    Forecast,
 }
 
 impl AggregateKind {
     /// Every kind.
-    pub const ALL: [AggregateKind; 4] = [
+    pub const ALL: [AggregateKind; 5] = [
         AggregateKind::Lead,
         AggregateKind::Contact,
         AggregateKind::Opportunity,
         AggregateKind::Ticket,
+        AggregateKind::Forecast,
     ];
 
     /// The stream category, the aggregate's `KIND` (`"lead"`).
@@ -66,6 +70,7 @@ impl AggregateKind {
             AggregateKind::Contact => "contact",
             AggregateKind::Opportunity => "opportunity",
             AggregateKind::Ticket => "ticket",
+            AggregateKind::Forecast => "forecast",
         }
     }
 
@@ -119,6 +124,8 @@ pub enum CrmEvent {
     Opportunity(OpportunityEvent),
     /// A ticket's event.
     Ticket(TicketEvent),
+    /// A forecast's event (an owner's or manager's call for a period).
+    Forecast(ForecastEvent),
 }
 
 impl CrmEvent {
@@ -129,6 +136,7 @@ impl CrmEvent {
             CrmEvent::Contact(_) => AggregateKind::Contact,
             CrmEvent::Opportunity(_) => AggregateKind::Opportunity,
             CrmEvent::Ticket(_) => AggregateKind::Ticket,
+            CrmEvent::Forecast(_) => AggregateKind::Forecast,
         }
     }
 }

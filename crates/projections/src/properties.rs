@@ -372,3 +372,108 @@ mod duplicates {
         }
     }
 }
+
+mod pipeline {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use chrono::NaiveDate;
+    use crm_domain::forecast::{AdjustmentRole, PeriodKind, Submission};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::event::{AggregateKind, CrmEvent};
+    use crate::pipeline::PipelineModel;
+    use crate::pipeline::query::Forecast;
+    use crate::scenario::{REPS, arb_scenario, forecast_state, play};
+    use crate::testing::tenant;
+
+    /// Every forecast the world opened, as the aggregate knows it.
+    fn submissions(world: &crate::testing::World) -> Vec<Submission> {
+        let ids: BTreeSet<_> = world
+            .events()
+            .iter()
+            .filter(|event| event.stream.kind == AggregateKind::Forecast)
+            .map(|event| event.stream.id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| forecast_state(world, id).submission)
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn folding_in_batches_or_twice_equals_one_fold(
+            scenario in arb_scenario(60),
+            (cuts, again) in arb_delivery(),
+        ) {
+            let world = play(&scenario);
+            check_fold(&PipelineModel, world.events(), &cuts, &again)?;
+        }
+
+        #[test]
+        fn calls_are_the_aggregate_s_standing_calls_and_never_change_the_computed_figures(
+            scenario in arb_scenario(80),
+        ) {
+            let world = play(&scenario);
+            let with_calls = MemoryDocuments::fold(PipelineModel, world.events()).unwrap();
+            let deals_only: Vec<ProjectedEvent> = world
+                .events()
+                .iter()
+                .filter(|event| !matches!(event.event, CrmEvent::Forecast(_)))
+                .cloned()
+                .collect();
+            let without_calls = MemoryDocuments::fold(PipelineModel, &deals_only).unwrap();
+            let submissions = submissions(&world);
+            for owner in REPS {
+                for kind in [PeriodKind::Month, PeriodKind::Quarter] {
+                    let query = Forecast {
+                        period: kind,
+                        from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                        to: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+                        owner: Some(owner),
+                    };
+                    let computed: BTreeMap<_, _> = without_calls
+                        .scan(&tenant(), &query)
+                        .into_iter()
+                        .map(|row| ((row.period, row.category, row.currency), row))
+                        .collect();
+                    prop_assert!(computed.values().all(|row| row.owner_adjusted.is_none() && row.manager_adjusted.is_none()));
+                    let rows = with_calls.scan(&tenant(), &query);
+
+                    // The forecast that counts: the owner's of this kind opened last.
+                    let counted = submissions
+                        .iter()
+                        .filter(|submission| submission.owner == owner && submission.period.kind() == kind)
+                        .max_by_key(|submission| (submission.opened_at, submission.id));
+                    let standing = |role, row: &crate::pipeline::query::ForecastRow| {
+                        counted
+                            .filter(|submission| submission.period == row.period)
+                            .and_then(|submission| submission.adjustment(role, row.category))
+                            .map(|adjustment| adjustment.amount)
+                            .filter(|amount| amount.currency == row.currency)
+                    };
+                    let mut calls_shown = 0;
+                    for row in &rows {
+                        let key = (row.period, row.category, row.currency);
+                        if let Some(deals) = computed.get(&key) {
+                            prop_assert_eq!(&row.sum, &deals.sum, "a call changed the computed figure");
+                        } else {
+                            prop_assert_eq!(row.sum.count, 0);
+                            prop_assert!(row.owner_adjusted.is_some() || row.manager_adjusted.is_some());
+                        }
+                        prop_assert_eq!(row.owner_adjusted, standing(AdjustmentRole::Owner, row));
+                        prop_assert_eq!(row.manager_adjusted, standing(AdjustmentRole::Manager, row));
+                        calls_shown += usize::from(row.owner_adjusted.is_some()) + usize::from(row.manager_adjusted.is_some());
+                    }
+                    prop_assert!(computed.keys().all(|key| rows.iter().any(|row| (row.period, row.category, row.currency) == *key)));
+                    let standing_calls = counted.map_or(0, |submission| {
+                        submission.owner_adjustments.len() + submission.manager_adjustments.len()
+                    });
+                    prop_assert_eq!(calls_shown, standing_calls, "a standing call is missing from the rows");
+                }
+            }
+        }
+    }
+}

@@ -9,23 +9,30 @@ use crm_domain::contact::{
     ConsentChannel, ConsentProof, ContactCommand, Detail, DetailChange, ErasureGround,
     ErasureRequest, ErasureRequester, MergePolicy, Provenance,
 };
+use crm_domain::forecast::{
+    AdjustmentRole, Forecast, ForecastCommand, ForecastError, ForecastEvent, Period, PeriodKind,
+};
 use crm_domain::identity::{
     CountryCode, EmailAddress, IdentityRecord, MatchConfig, PersonName, PhoneNumber, assess,
 };
 use crm_domain::lead::{
     Campaign, ConversionRequest, DisqualificationReason, LeadCommand, LeadSource, LeadSubmission,
 };
-use crm_domain::opportunity::{LossReason, OpportunityCommand, Pipeline, StageId};
+use crm_domain::opportunity::{
+    ForecastCategory, LossReason, OpportunityCommand, Pipeline, StageId,
+};
 use crm_domain::routing::{
     AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
 };
 use crm_domain::ticket::{EscalationTarget, TicketCommand, TicketStatus};
 use crm_domain::{
-    Channel, ContactId, Currency, LeadId, Money, OpportunityId, Priority, TeamId, TicketId, UserId,
+    Aggregate, Channel, ContactId, Context, Currency, LeadId, Money, OpportunityId, Priority,
+    TeamId, TicketId, UserId,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
 
+use crate::event::{AggregateKind, CrmEvent, StreamRef};
 use crate::testing::{World, as_system, as_user, t0};
 
 /// The reps of the scenarios.
@@ -211,6 +218,29 @@ pub(crate) enum Step {
     ReopenTicket {
         ticket: u8,
     },
+    OpenForecast {
+        forecast: u8,
+        owner: u8,
+        manager: Option<u8>,
+        quarter: bool,
+    },
+    AdjustForecast {
+        forecast: u8,
+        category: u8,
+        minor: i64,
+        manager: bool,
+        /// Act as the role's holder (else as `rep`, usually refused).
+        holder: bool,
+        rep: u8,
+    },
+    WithdrawForecast {
+        forecast: u8,
+        category: u8,
+        manager: bool,
+    },
+    LockForecast {
+        forecast: u8,
+    },
 }
 
 fn n() -> impl Strategy<Value = u8> {
@@ -251,6 +281,10 @@ fn arb_step() -> impl Strategy<Value = Step> {
         1 => (n(), 0u8..4).prop_map(|(ticket, priority)| Step::TicketPriority { ticket, priority }),
         1 => (n(), 1u8..4, 0u8..2).prop_map(|(ticket, level, team)| Step::EscalateTicket { ticket, level, team }),
         1 => n().prop_map(|ticket| Step::ReopenTicket { ticket }),
+        2 => (n(), 0u8..3, proptest::option::weighted(0.8, 0u8..3), any::<bool>()).prop_map(|(forecast, owner, manager, quarter)| Step::OpenForecast { forecast, owner, manager, quarter }),
+        4 => (n(), 0u8..5, prop_oneof![0i64..20_000_000, Just(1_000)], any::<bool>(), prop::bool::weighted(0.8), 0u8..3).prop_map(|(forecast, category, minor, manager, holder, rep)| Step::AdjustForecast { forecast, category, minor, manager, holder, rep }),
+        1 => (n(), 0u8..5, any::<bool>()).prop_map(|(forecast, category, manager)| Step::WithdrawForecast { forecast, category, manager }),
+        1 => n().prop_map(|forecast| Step::LockForecast { forecast }),
     ]
 }
 
@@ -773,6 +807,10 @@ fn play_step(world: &mut World, step: &Step, now: chrono::DateTime<chrono::Utc>)
                 &user(0),
             );
         }
+        Step::OpenForecast { .. }
+        | Step::AdjustForecast { .. }
+        | Step::WithdrawForecast { .. }
+        | Step::LockForecast { .. } => play_forecast_step(world, step, now),
         Step::ReopenTicket { ticket } => {
             let _ = world.ticket(
                 ticket_id(ticket),
@@ -782,5 +820,148 @@ fn play_step(world: &mut World, step: &Step, now: chrono::DateTime<chrono::Utc>)
                 &user(0),
             );
         }
+    }
+}
+
+pub(crate) fn forecast_id(n: u8) -> Uuid {
+    id(0xf, n)
+}
+
+/// The forecast categories in a fixed order, the adjustable ones first.
+pub(crate) const CATEGORIES: [ForecastCategory; 5] = [
+    ForecastCategory::Pipeline,
+    ForecastCategory::BestCase,
+    ForecastCategory::Commit,
+    ForecastCategory::Closed,
+    ForecastCategory::Omitted,
+];
+
+/// A forecast's state, replayed from the world's log (the world keeps no forecast states).
+pub(crate) fn forecast_state(world: &World, id: Uuid) -> Forecast {
+    let stream = StreamRef::new(AggregateKind::Forecast, id);
+    let history: Vec<ForecastEvent> = world
+        .events()
+        .iter()
+        .filter(|event| event.stream == stream)
+        .filter_map(|event| match &event.event {
+            CrmEvent::Forecast(forecast) => Some(forecast.clone()),
+            _ => None,
+        })
+        .collect();
+    Forecast::replay(&history)
+}
+
+/// Runs a command on forecast `id` and records what it decided.
+pub(crate) fn forecast(
+    world: &mut World,
+    id: Uuid,
+    command: ForecastCommand,
+    ctx: &Context,
+) -> Result<usize, ForecastError> {
+    let stream = StreamRef::new(AggregateKind::Forecast, id);
+    let events = forecast_state(world, id).decide(command, ctx)?;
+    let count = events.len();
+    for event in events {
+        world.log.record(stream, CrmEvent::Forecast(event));
+    }
+    Ok(count)
+}
+
+fn play_forecast_step(world: &mut World, step: &Step, now: chrono::DateTime<chrono::Utc>) {
+    let role = |manager: bool| {
+        if manager {
+            AdjustmentRole::Manager
+        } else {
+            AdjustmentRole::Owner
+        }
+    };
+    let category = |n: u8| CATEGORIES[usize::from(n) % CATEGORIES.len()];
+    // The role's holder, so that most calls are made by someone allowed to make them.
+    let holder = |world: &World, forecast: u8, role: AdjustmentRole| {
+        let submission = forecast_state(world, forecast_id(forecast)).submission?;
+        match role {
+            AdjustmentRole::Owner => Some(submission.owner),
+            AdjustmentRole::Manager => submission.manager,
+        }
+    };
+    match *step {
+        Step::OpenForecast {
+            forecast: n,
+            owner,
+            manager,
+            quarter,
+        } => {
+            let april = NaiveDate::from_ymd_opt(2026, 4, 1).expect("valid date");
+            let kind = if quarter {
+                PeriodKind::Quarter
+            } else {
+                PeriodKind::Month
+            };
+            let _ = forecast(
+                world,
+                forecast_id(n),
+                ForecastCommand::Open {
+                    forecast: crm_domain::ForecastId(forecast_id(n)),
+                    owner: rep(owner),
+                    manager: manager.map(rep),
+                    period: Period::of(april, kind),
+                    currency: currency(false),
+                },
+                &as_system(now),
+            );
+        }
+        Step::AdjustForecast {
+            forecast: n,
+            category: c,
+            minor,
+            manager,
+            holder: as_holder,
+            rep: by,
+        } => {
+            let role = role(manager);
+            let user = as_holder
+                .then(|| holder(world, n, role))
+                .flatten()
+                .unwrap_or(rep(by));
+            let _ = forecast(
+                world,
+                forecast_id(n),
+                ForecastCommand::Adjust {
+                    category: category(c),
+                    amount: Money::new(minor, currency(false)),
+                    role,
+                    reason: "zqcall".into(),
+                },
+                &as_user(user, now),
+            );
+        }
+        Step::WithdrawForecast {
+            forecast: n,
+            category: c,
+            manager,
+        } => {
+            let role = role(manager);
+            let Some(user) = holder(world, n, role) else {
+                return;
+            };
+            let _ = forecast(
+                world,
+                forecast_id(n),
+                ForecastCommand::WithdrawAdjustment {
+                    category: category(c),
+                    role,
+                },
+                &as_user(user, now),
+            );
+        }
+        Step::LockForecast { forecast: n } => {
+            let _ = forecast(
+                world,
+                forecast_id(n),
+                ForecastCommand::Lock,
+                &as_system(now),
+            );
+        }
+        _ => {}
     }
 }

@@ -153,8 +153,9 @@ impl ReadModel for Customer360Model {
     fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
         let id = event.stream.id;
         match &event.event {
-            // A suspicion is no activity of the customer's: the duplicate queue shows it.
-            CrmEvent::Contact(ContactEvent::DuplicateSuspected { .. }) => {}
+            // A suspicion is no activity of the customer's: the duplicate queue shows it. Nor is
+            // a forecast call, which is about a rep's period, not a customer.
+            CrmEvent::Contact(ContactEvent::DuplicateSuspected { .. }) | CrmEvent::Forecast(_) => {}
             CrmEvent::Contact(contact) => {
                 keys.push(DocKey::new(CONTACT, id));
                 if let ContactEvent::Erased { absorbed, .. } = contact {
@@ -204,7 +205,7 @@ impl ReadModel for Customer360Model {
             CrmEvent::Contact(ContactEvent::Erased { absorbed, .. }) => {
                 erase_person(docs, ContactId(id), absorbed, event);
             }
-            CrmEvent::Contact(ContactEvent::DuplicateSuspected { .. }) => {}
+            CrmEvent::Contact(ContactEvent::DuplicateSuspected { .. }) | CrmEvent::Forecast(_) => {}
             CrmEvent::Contact(contact) => {
                 if let Some(doc) = contact_doc(docs, ContactId(id)) {
                     doc.apply(contact, position);

@@ -221,7 +221,10 @@ impl ReadModel for DuplicateQueueModel {
                 }
                 _ => {}
             },
-            CrmEvent::Lead(_) | CrmEvent::Opportunity(_) | CrmEvent::Ticket(_) => {}
+            CrmEvent::Lead(_)
+            | CrmEvent::Opportunity(_)
+            | CrmEvent::Ticket(_)
+            | CrmEvent::Forecast(_) => {}
         }
     }
 
@@ -290,7 +293,8 @@ impl ReadModel for DuplicateQueueModel {
             CrmEvent::Contact(_)
             | CrmEvent::Lead(_)
             | CrmEvent::Opportunity(_)
-            | CrmEvent::Ticket(_) => {}
+            | CrmEvent::Ticket(_)
+            | CrmEvent::Forecast(_) => {}
         }
     }
 

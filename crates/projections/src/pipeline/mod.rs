@@ -8,16 +8,18 @@
 //!   pipeline upgrade) leaves the stamped values alone, as the opportunity aggregate does.
 //! - `lead:<id>` ([`LeadFunnelDoc`]): when the lead was received, captured, first touched and
 //!   converted, and whether the conversion opened a deal.
+//! - `forecast:<id>` ([`ForecastDoc`]): one owner's forecast for one period (the forecast
+//!   aggregate's stream, one per owner and period) with the owner's and the manager's standing
+//!   calls per category.
 //!
 //! Every aggregate is computed when read ([`query`]), from documents selected through indexed
 //! columns, so no event ever writes a shared counter and a rebuild is just a fold.
 //!
 //! # Forecast adjustments
-//! Owner and manager adjustments ("I call 120k this quarter") are not recorded by the domain
-//! yet: no event carries them. The forecast here is the deals' own stamped categories and
-//! amounts. An `OpportunityForecastAdjusted { period, category, amount, by, role: owner |
-//! manager }` event (on a forecast stream per owner and period) would let this model keep the
-//! two apart without changing the deal documents.
+//! Owner and manager adjustments ("I call 120k this quarter") come from the forecast aggregate
+//! ([`crm_domain::forecast`]) and are kept apart from the computed figures: a
+//! [`query::ForecastRow`] shows the deals' sum, the owner's call and the manager's call side by
+//! side and never adds one to another. The deal documents never see an adjustment.
 
 pub mod query;
 
@@ -25,9 +27,12 @@ pub mod query;
 mod tests;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeMap;
+
+use crm_domain::forecast::{AdjustmentRole, ForecastEvent, Period};
 use crm_domain::lead::LeadEvent;
 use crm_domain::opportunity::{ForecastCategory, OpportunityEvent, OpportunityStatus, StageId};
-use crm_domain::{Money, Probability, UserId};
+use crm_domain::{Currency, Money, Probability, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -39,6 +44,8 @@ use crate::model::{ColumnType, DocKey, IndexValue, Indexed, IndexedColumn, ReadM
 pub const OPPORTUNITY: &str = "opportunity";
 /// Document kind of a lead.
 pub const LEAD: &str = "lead";
+/// Document kind of an owner's forecast for a period.
+pub const FORECAST: &str = "forecast";
 
 /// One stay of a deal in a stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,14 +137,49 @@ pub struct LeadFunnelDoc {
     pub dropped: bool,
 }
 
+/// An owner's forecast for a period, as the forecast query reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForecastDoc {
+    /// The forecast.
+    pub id: Uuid,
+    /// The rep whose forecast it is.
+    pub owner: UserId,
+    /// The manager who may adjust it.
+    pub manager: Option<UserId>,
+    /// The month or quarter.
+    pub period: Period,
+    /// The currency of every figure.
+    pub currency: Currency,
+    /// When it was opened (of two forecasts for the same owner and period, the query reads the
+    /// one opened last).
+    pub opened_at: DateTime<Utc>,
+    /// The owner's standing calls, by category.
+    pub owner_adjusted: BTreeMap<ForecastCategory, Money>,
+    /// The manager's standing calls, by category.
+    pub manager_adjusted: BTreeMap<ForecastCategory, Money>,
+    /// Whether the period is closed for calls.
+    pub locked: bool,
+}
+
+impl ForecastDoc {
+    fn calls_mut(&mut self, role: AdjustmentRole) -> &mut BTreeMap<ForecastCategory, Money> {
+        match role {
+            AdjustmentRole::Owner => &mut self.owner_adjusted,
+            AdjustmentRole::Manager => &mut self.manager_adjusted,
+        }
+    }
+}
+
 /// The pipeline and forecast read model. See the module documentation.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PipelineModel;
 
 impl ReadModel for PipelineModel {
     const NAME: &'static str = "pipeline";
-    const VERSION: u32 = 1;
-    const KINDS: &'static [&'static str] = &[OPPORTUNITY, LEAD];
+    // Version 2 folds forecast streams, which version 1 passed over as unknown (checkpoint
+    // included): its documents must be rebuilt, not continued.
+    const VERSION: u32 = 2;
+    const KINDS: &'static [&'static str] = &[OPPORTUNITY, LEAD, FORECAST];
     const COLUMNS: &'static [IndexedColumn] = &[
         IndexedColumn::new("status", ColumnType::Text),
         IndexedColumn::new("owner", ColumnType::Uuid),
@@ -151,6 +193,7 @@ impl ReadModel for PipelineModel {
         match &event.event {
             CrmEvent::Opportunity(_) => keys.push(DocKey::new(OPPORTUNITY, event.stream.id)),
             CrmEvent::Lead(_) => keys.push(DocKey::new(LEAD, event.stream.id)),
+            CrmEvent::Forecast(_) => keys.push(DocKey::new(FORECAST, event.stream.id)),
             CrmEvent::Contact(_) | CrmEvent::Ticket(_) => {}
         }
     }
@@ -160,6 +203,7 @@ impl ReadModel for PipelineModel {
         match &event.event {
             CrmEvent::Opportunity(opportunity) => apply_deal(docs, id, opportunity),
             CrmEvent::Lead(lead) => apply_lead(docs, id, lead),
+            CrmEvent::Forecast(forecast) => apply_forecast(docs, id, forecast),
             CrmEvent::Contact(_) | CrmEvent::Ticket(_) => {}
         }
     }
@@ -184,6 +228,7 @@ impl ReadModel for PipelineModel {
                 columns
             }
             PipelineDoc::Lead(lead) => vec![("received_at", IndexValue::Time(lead.received_at))],
+            PipelineDoc::Forecast(forecast) => vec![("owner", IndexValue::Uuid(forecast.owner.0))],
         }
     }
 }
@@ -196,6 +241,8 @@ pub enum PipelineDoc {
     Deal(DealDoc),
     /// A lead.
     Lead(LeadFunnelDoc),
+    /// An owner's forecast for a period.
+    Forecast(ForecastDoc),
 }
 
 /// The indexed text of a status.
@@ -333,5 +380,50 @@ fn apply_lead(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &LeadEvent) {
         | LeadEvent::Escalated { .. }
         | LeadEvent::ScoreChanged { .. }
         | LeadEvent::Qualified { .. } => {}
+    }
+}
+
+fn apply_forecast(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &ForecastEvent) {
+    let key = DocKey::new(FORECAST, id);
+    if let ForecastEvent::Opened {
+        owner,
+        manager,
+        period,
+        currency,
+        at,
+        ..
+    } = event
+    {
+        let forecast = ForecastDoc {
+            id,
+            owner: *owner,
+            manager: *manager,
+            period: *period,
+            currency: *currency,
+            opened_at: *at,
+            owner_adjusted: BTreeMap::new(),
+            manager_adjusted: BTreeMap::new(),
+            locked: false,
+        };
+        let _ = docs.insert(&key, PipelineDoc::Forecast(forecast));
+        return;
+    }
+    let Some(PipelineDoc::Forecast(forecast)) = docs.get_mut(&key) else {
+        return;
+    };
+    match event {
+        ForecastEvent::Adjusted {
+            category,
+            role,
+            amount,
+            ..
+        } => {
+            forecast.calls_mut(*role).insert(*category, *amount);
+        }
+        ForecastEvent::AdjustmentWithdrawn { category, role, .. } => {
+            forecast.calls_mut(*role).remove(category);
+        }
+        ForecastEvent::Locked { .. } => forecast.locked = true,
+        ForecastEvent::Opened { .. } => {}
     }
 }

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use crm_domain::opportunity::{ForecastCategory, OpportunityStatus, StageId};
 use crm_domain::{Currency, Money, UserId};
+
+pub use crm_domain::forecast::{Period, PeriodKind};
 use serde::{Deserialize, Serialize};
 
-use super::{DealDoc, LEAD, LeadFunnelDoc, OPPORTUNITY, PipelineDoc};
+use super::{DealDoc, FORECAST, ForecastDoc, LEAD, LeadFunnelDoc, OPPORTUNITY, PipelineDoc};
 use crate::model::{DocKey, Filter, IndexValue, Scan, Selection};
 
 /// A count of deals with their total and probability-weighted amounts, in one currency.
@@ -117,7 +119,7 @@ where
 {
     docs.filter_map(|(_, doc)| match doc {
         PipelineDoc::Deal(deal) => Some(deal),
-        PipelineDoc::Lead(_) => None,
+        PipelineDoc::Lead(_) | PipelineDoc::Forecast(_) => None,
     })
 }
 
@@ -127,54 +129,18 @@ where
 {
     docs.filter_map(|(_, doc)| match doc {
         PipelineDoc::Lead(lead) => Some(lead),
-        PipelineDoc::Deal(_) => None,
+        PipelineDoc::Deal(_) | PipelineDoc::Forecast(_) => None,
     })
 }
 
-/// How long a forecast period is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PeriodKind {
-    /// Calendar months.
-    Month,
-    /// Calendar quarters (January to March is Q1).
-    Quarter,
-}
-
-/// A calendar period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Period {
-    /// A month, 1 to 12.
-    Month {
-        /// The year.
-        year: i32,
-        /// The month.
-        month: u32,
-    },
-    /// A quarter, 1 to 4.
-    Quarter {
-        /// The year.
-        year: i32,
-        /// The quarter.
-        quarter: u32,
-    },
-}
-
-impl Period {
-    /// The period of `kind` that `date` falls in.
-    pub fn of(date: NaiveDate, kind: PeriodKind) -> Self {
-        match kind {
-            PeriodKind::Month => Period::Month {
-                year: date.year(),
-                month: date.month(),
-            },
-            PeriodKind::Quarter => Period::Quarter {
-                year: date.year(),
-                quarter: date.month0() / 3 + 1,
-            },
-        }
-    }
+fn forecasts<'a, I>(docs: I) -> impl Iterator<Item = &'a ForecastDoc>
+where
+    I: Iterator<Item = (&'a DocKey, &'a PipelineDoc)>,
+{
+    docs.filter_map(|(_, doc)| match doc {
+        PipelineDoc::Forecast(forecast) => Some(forecast),
+        PipelineDoc::Deal(_) | PipelineDoc::Lead(_) => None,
+    })
 }
 
 /// One cell of the forecast: a period, a category, a currency.
@@ -187,12 +153,25 @@ pub struct ForecastRow {
     pub category: ForecastCategory,
     /// The currency of the sums.
     pub currency: Currency,
-    /// Count, total and weighted amount.
+    /// Count, total and weighted amount: the computed figure, from the deals alone.
     pub sum: DealSum,
+    /// The owner's call for the cell, when the query names one owner and they made one; never
+    /// added to `sum`.
+    pub owner_adjusted: Option<Money>,
+    /// The manager's call on that owner's cell, likewise; never added to `sum` nor to
+    /// `owner_adjusted`.
+    pub manager_adjusted: Option<Money>,
 }
 
 /// The forecast by category per period, for dates in `[from, to)` (UTC dates), optionally for
 /// one owner. Lost deals and deals in an omitted stage are left out.
+///
+/// For one owner, each row also carries the owner's and the manager's calls from that owner's
+/// forecast for the period (a period overlapping `[from, to)`, of the asked kind; of two
+/// forecasts for the same owner and period, the one opened last). A call for a category without
+/// deals gives a row of its own with a zero sum. The forecast of every owner together carries no
+/// calls: calls are made per owner, and adding some owners' calls to nothing for the others
+/// would be a figure nobody called.
 #[derive(Debug, Clone, Copy)]
 pub struct Forecast {
     /// Months or quarters.
@@ -209,10 +188,10 @@ impl Scan<PipelineDoc> for Forecast {
     type Answer = Vec<ForecastRow>;
 
     fn selection(&self) -> Selection {
-        let selection = Selection::all(OPPORTUNITY);
         match self.owner {
-            Some(owner) => selection.filter(Filter::eq("owner", IndexValue::Uuid(owner.0))),
-            None => selection,
+            Some(owner) => Selection::of_kinds(&[OPPORTUNITY, FORECAST])
+                .filter(Filter::eq("owner", IndexValue::Uuid(owner.0))),
+            None => Selection::all(OPPORTUNITY),
         }
     }
 
@@ -220,8 +199,9 @@ impl Scan<PipelineDoc> for Forecast {
     where
         I: Iterator<Item = (&'a DocKey, &'a PipelineDoc)>,
     {
+        let docs: Vec<_> = docs.collect();
         let mut sums = BTreeMap::new();
-        for deal in deals(docs) {
+        for deal in deals(docs.iter().copied()) {
             let (date, category) = match deal.status {
                 OpportunityStatus::Open => (deal.expected_close, deal.forecast_category),
                 OpportunityStatus::Won => match deal.closed_at {
@@ -240,14 +220,72 @@ impl Scan<PipelineDoc> for Forecast {
             );
             add_deal(&mut sums, key, deal);
         }
+        let mut calls: BTreeMap<_, (Option<Money>, Option<Money>)> = BTreeMap::new();
+        if let Some(owner) = self.owner {
+            for forecast in self.owner_forecasts(owner, forecasts(docs.iter().copied())) {
+                let cell = |category: &ForecastCategory, amount: &Money| {
+                    (forecast.period, *category, amount.currency)
+                };
+                for (category, amount) in &forecast.owner_adjusted {
+                    calls.entry(cell(category, amount)).or_default().0 = Some(*amount);
+                }
+                for (category, amount) in &forecast.manager_adjusted {
+                    calls.entry(cell(category, amount)).or_default().1 = Some(*amount);
+                }
+            }
+        }
+        for (period, category, currency) in calls.keys() {
+            sums.entry((*period, *category, *currency))
+                .or_insert_with(|| DealSum::zero(*currency));
+        }
         sums.into_iter()
-            .map(|((period, category, currency), sum)| ForecastRow {
-                period,
-                category,
-                currency,
-                sum,
+            .map(|(key, sum)| {
+                let (owner_adjusted, manager_adjusted) =
+                    calls.get(&key).copied().unwrap_or_default();
+                let (period, category, currency) = key;
+                ForecastRow {
+                    period,
+                    category,
+                    currency,
+                    sum,
+                    owner_adjusted,
+                    manager_adjusted,
+                }
             })
             .collect()
+    }
+}
+
+impl Forecast {
+    /// `owner`'s forecasts of the asked kind for periods overlapping `[from, to)`, one per
+    /// period: the one opened last (then the greatest id, so the choice never depends on the
+    /// order documents are read in).
+    fn owner_forecasts<'a>(
+        &self,
+        owner: UserId,
+        forecasts: impl Iterator<Item = &'a ForecastDoc>,
+    ) -> impl Iterator<Item = &'a ForecastDoc> {
+        let mut latest: BTreeMap<Period, &ForecastDoc> = BTreeMap::new();
+        let overlaps = |period: &Period| {
+            period.kind() == self.period
+                && period.start() < self.to
+                && period.end().is_none_or(|end| end > self.from)
+        };
+        for forecast in forecasts.filter(|forecast| forecast.owner == owner) {
+            if !overlaps(&forecast.period) {
+                continue;
+            }
+            let newer = |known: &&ForecastDoc| {
+                (forecast.opened_at, forecast.id) > (known.opened_at, known.id)
+            };
+            match latest.get(&forecast.period) {
+                Some(known) if !newer(known) => {}
+                _ => {
+                    latest.insert(forecast.period, forecast);
+                }
+            }
+        }
+        latest.into_values()
     }
 }
 
@@ -490,17 +528,6 @@ pub fn periods_covering(
     to: NaiveDate,
     kind: PeriodKind,
 ) -> (NaiveDate, NaiveDate) {
-    let start = |date: NaiveDate| {
-        let month = match kind {
-            PeriodKind::Month => date.month(),
-            PeriodKind::Quarter => date.month0() / 3 * 3 + 1,
-        };
-        NaiveDate::from_ymd_opt(date.year(), month, 1).unwrap_or(date)
-    };
-    let step = match kind {
-        PeriodKind::Month => chrono::Months::new(1),
-        PeriodKind::Quarter => chrono::Months::new(3),
-    };
-    let end = start(to).checked_add_months(step).unwrap_or(to);
-    (start(from), end)
+    let end = Period::of(to, kind).end().unwrap_or(to);
+    (Period::of(from, kind).start(), end)
 }

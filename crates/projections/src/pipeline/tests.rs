@@ -1,6 +1,7 @@
 //! Pipeline and forecast, given/when/then.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use crm_domain::forecast::{AdjustmentRole, ForecastCommand};
 use crm_domain::lead::{Campaign, ConversionRequest, LeadCommand, LeadSource, LeadSubmission};
 use crm_domain::opportunity::{
     ForecastCategory, LossReason, OpportunityCommand, Pipeline, StageId,
@@ -8,7 +9,9 @@ use crm_domain::opportunity::{
 use crm_domain::routing::{
     AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
 };
-use crm_domain::{Channel, ContactId, Currency, LeadId, Money, OpportunityId, TeamId, UserId};
+use crm_domain::{
+    Channel, ContactId, Currency, ForecastId, LeadId, Money, OpportunityId, TeamId, UserId,
+};
 use uuid::Uuid;
 
 use super::query::{
@@ -17,6 +20,7 @@ use super::query::{
 };
 use super::*;
 use crate::MemoryDocuments;
+use crate::scenario::forecast;
 use crate::testing::{ALICE, World, as_system, as_user, tenant};
 
 const BOB: UserId = UserId(Uuid::from_u128(0xb0b));
@@ -183,19 +187,15 @@ fn the_forecast_is_split_by_category_and_quarter() {
             owner: None,
         },
     );
-    let q1 = Period::Quarter {
-        year: 2026,
-        quarter: 1,
-    };
-    let q2 = Period::Quarter {
-        year: 2026,
-        quarter: 2,
-    };
+    let q1 = Period::quarter(2026, 1).unwrap();
+    let q2 = Period::quarter(2026, 2).unwrap();
     let row = |period, category, sum| ForecastRow {
         period,
         category,
         currency: eur(),
         sum,
+        owner_adjusted: None,
+        manager_adjusted: None,
     };
     assert_eq!(
         forecast,
@@ -220,10 +220,7 @@ fn the_forecast_is_split_by_category_and_quarter() {
     assert_eq!(
         by_month,
         vec![row(
-            Period::Month {
-                year: 2026,
-                month: 3
-            },
+            Period::month(2026, 3).unwrap(),
             ForecastCategory::BestCase,
             sum(1, 2_000, 1_000)
         )]
@@ -403,4 +400,332 @@ fn the_funnel_gives_conversion_and_response_time_percentiles() {
     assert_eq!(funnel.response.touched, 10);
     assert_eq!(funnel.response.median, Some(TimeDelta::minutes(5)));
     assert_eq!(funnel.response.p90, Some(TimeDelta::minutes(9)));
+}
+
+// --- Forecast calls ---------------------------------------------------------------------------
+
+const CAROL: UserId = UserId(Uuid::from_u128(0xca201));
+
+fn forecast_of(n: u128) -> Uuid {
+    Uuid::from_u128(0xf0c0 + n)
+}
+
+/// Opens forecast `n` of `owner` for `period`, managed by Carol.
+fn open_forecast(world: &mut World, n: u128, owner: UserId, period: Period, at: DateTime<Utc>) {
+    forecast(
+        world,
+        forecast_of(n),
+        ForecastCommand::Open {
+            forecast: ForecastId(forecast_of(n)),
+            owner,
+            manager: Some(CAROL),
+            period,
+            currency: eur(),
+        },
+        &as_system(at),
+    )
+    .unwrap();
+}
+
+fn call(
+    world: &mut World,
+    n: u128,
+    by: UserId,
+    role: AdjustmentRole,
+    category: ForecastCategory,
+    minor: i64,
+) {
+    forecast(
+        world,
+        forecast_of(n),
+        ForecastCommand::Adjust {
+            category,
+            amount: Money::new(minor, eur()),
+            role,
+            reason: "what I hear from the buyers".into(),
+        },
+        &as_user(by, day(3, 20)),
+    )
+    .unwrap();
+}
+
+fn quarterly(owner: Option<UserId>) -> Forecast {
+    Forecast {
+        period: PeriodKind::Quarter,
+        from: date(4, 1),
+        to: date(7, 1),
+        owner,
+    }
+}
+
+fn q2() -> Period {
+    Period::quarter(2026, 2).unwrap()
+}
+
+#[test]
+fn owner_and_manager_calls_stand_next_to_the_computed_figure_never_in_it() {
+    let mut world = World::new();
+    open(&mut world, 1, ALICE, 1_000, date(5, 10), day(3, 2));
+    move_to(&mut world, 1, "negotiation", day(3, 3));
+    open_forecast(&mut world, 1, ALICE, q2(), day(3, 1));
+    call(
+        &mut world,
+        1,
+        ALICE,
+        AdjustmentRole::Owner,
+        ForecastCategory::Commit,
+        1_500,
+    );
+    call(
+        &mut world,
+        1,
+        CAROL,
+        AdjustmentRole::Manager,
+        ForecastCategory::Commit,
+        1_200,
+    );
+    call(
+        &mut world,
+        1,
+        CAROL,
+        AdjustmentRole::Manager,
+        ForecastCategory::BestCase,
+        4_000,
+    );
+
+    let rows = fold(&world).scan(&tenant(), &quarterly(Some(ALICE)));
+    assert_eq!(
+        rows,
+        vec![
+            ForecastRow {
+                period: q2(),
+                category: ForecastCategory::BestCase,
+                currency: eur(),
+                sum: sum(0, 0, 0),
+                owner_adjusted: None,
+                manager_adjusted: Some(Money::new(4_000, eur())),
+            },
+            ForecastRow {
+                period: q2(),
+                category: ForecastCategory::Commit,
+                currency: eur(),
+                sum: sum(1, 1_000, 700),
+                owner_adjusted: Some(Money::new(1_500, eur())),
+                manager_adjusted: Some(Money::new(1_200, eur())),
+            },
+        ],
+        "a call without deals is a row of its own with nothing computed"
+    );
+}
+
+#[test]
+fn a_new_call_replaces_the_old_one_and_a_withdrawn_call_is_gone() {
+    let mut world = World::new();
+    open(&mut world, 1, ALICE, 1_000, date(5, 10), day(3, 2));
+    open_forecast(&mut world, 1, ALICE, q2(), day(3, 1));
+    call(
+        &mut world,
+        1,
+        ALICE,
+        AdjustmentRole::Owner,
+        ForecastCategory::Pipeline,
+        9_000,
+    );
+    call(
+        &mut world,
+        1,
+        ALICE,
+        AdjustmentRole::Owner,
+        ForecastCategory::Pipeline,
+        2_000,
+    );
+    call(
+        &mut world,
+        1,
+        CAROL,
+        AdjustmentRole::Manager,
+        ForecastCategory::Pipeline,
+        1_800,
+    );
+    let rows = fold(&world).scan(&tenant(), &quarterly(Some(ALICE)));
+    assert_eq!(rows[0].owner_adjusted, Some(Money::new(2_000, eur())));
+
+    forecast(
+        &mut world,
+        forecast_of(1),
+        ForecastCommand::WithdrawAdjustment {
+            category: ForecastCategory::Pipeline,
+            role: AdjustmentRole::Owner,
+        },
+        &as_user(ALICE, day(3, 21)),
+    )
+    .unwrap();
+    let rows = fold(&world).scan(&tenant(), &quarterly(Some(ALICE)));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].sum, sum(1, 1_000, 100));
+    assert_eq!(rows[0].owner_adjusted, None);
+    assert_eq!(rows[0].manager_adjusted, Some(Money::new(1_800, eur())));
+}
+
+#[test]
+fn calls_belong_to_their_owner_their_period_kind_and_their_dates() {
+    let mut world = World::new();
+    open(&mut world, 1, ALICE, 1_000, date(5, 10), day(3, 2));
+    open(&mut world, 2, BOB, 3_000, date(5, 10), day(3, 2));
+    open_forecast(&mut world, 1, ALICE, q2(), day(3, 1));
+    call(
+        &mut world,
+        1,
+        ALICE,
+        AdjustmentRole::Owner,
+        ForecastCategory::Pipeline,
+        5_000,
+    );
+    open_forecast(
+        &mut world,
+        2,
+        ALICE,
+        Period::month(2026, 5).unwrap(),
+        day(3, 1),
+    );
+    call(
+        &mut world,
+        2,
+        ALICE,
+        AdjustmentRole::Owner,
+        ForecastCategory::Pipeline,
+        700,
+    );
+    open_forecast(
+        &mut world,
+        3,
+        ALICE,
+        Period::quarter(2026, 3).unwrap(),
+        day(3, 1),
+    );
+    call(
+        &mut world,
+        3,
+        ALICE,
+        AdjustmentRole::Owner,
+        ForecastCategory::Pipeline,
+        800,
+    );
+
+    let everyone = fold(&world).scan(&tenant(), &quarterly(None));
+    assert_eq!(everyone.len(), 1);
+    assert_eq!(everyone[0].sum, sum(2, 4_000, 400));
+    assert_eq!(
+        (everyone[0].owner_adjusted, everyone[0].manager_adjusted),
+        (None, None),
+        "calls are per owner: the forecast of everyone carries none"
+    );
+
+    let bob = fold(&world).scan(&tenant(), &quarterly(Some(BOB)));
+    assert_eq!(bob.len(), 1);
+    assert_eq!(bob[0].owner_adjusted, None);
+
+    let alice = fold(&world).scan(&tenant(), &quarterly(Some(ALICE)));
+    assert_eq!(alice.len(), 1, "Q3 lies outside the dates asked for");
+    assert_eq!(alice[0].owner_adjusted, Some(Money::new(5_000, eur())));
+
+    let alice_by_month = fold(&world).scan(
+        &tenant(),
+        &Forecast {
+            period: PeriodKind::Month,
+            from: date(4, 1),
+            to: date(7, 1),
+            owner: Some(ALICE),
+        },
+    );
+    assert_eq!(
+        alice_by_month.len(),
+        1,
+        "the monthly view reads the monthly call"
+    );
+    assert_eq!(
+        alice_by_month[0].owner_adjusted,
+        Some(Money::new(700, eur()))
+    );
+}
+
+#[test]
+fn of_two_forecasts_for_the_same_owner_and_period_the_one_opened_last_counts() {
+    let mut world = World::new();
+    open_forecast(&mut world, 2, ALICE, q2(), day(3, 5));
+    call(
+        &mut world,
+        2,
+        ALICE,
+        AdjustmentRole::Owner,
+        ForecastCategory::Commit,
+        2_000,
+    );
+    open_forecast(&mut world, 1, ALICE, q2(), day(3, 1));
+    call(
+        &mut world,
+        1,
+        ALICE,
+        AdjustmentRole::Owner,
+        ForecastCategory::Commit,
+        1_000,
+    );
+
+    let rows = fold(&world).scan(&tenant(), &quarterly(Some(ALICE)));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].owner_adjusted, Some(Money::new(2_000, eur())));
+}
+
+#[test]
+fn a_stored_forecast_event_decodes_and_folds() {
+    let mut world = World::new();
+    open_forecast(&mut world, 1, ALICE, q2(), day(3, 1));
+    call(
+        &mut world,
+        1,
+        ALICE,
+        AdjustmentRole::Owner,
+        ForecastCategory::Commit,
+        1_000,
+    );
+    let stored: Vec<crate::ProjectedEvent> = world
+        .events()
+        .iter()
+        .map(|event| {
+            let crate::CrmEvent::Forecast(forecast) = &event.event else {
+                panic!("only forecast events were recorded");
+            };
+            let encoded = crm_domain::encode(forecast).unwrap();
+            crate::ProjectedEvent::decode(
+                event.global_position(),
+                event.recorded_at,
+                event.tenant.clone(),
+                &event.stream.to_string(),
+                encoded.event_type,
+                encoded.schema_version,
+                encoded.payload,
+            )
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(stored, world.events());
+    let store = MemoryDocuments::fold(PipelineModel, &stored).unwrap();
+    let Some(PipelineDoc::Forecast(doc)) =
+        store.get(&tenant(), &DocKey::new(FORECAST, forecast_of(1)))
+    else {
+        panic!("the forecast document is missing");
+    };
+    assert_eq!(doc.owner, ALICE);
+    assert_eq!(doc.manager, Some(CAROL));
+    assert_eq!(
+        doc.owner_adjusted.get(&ForecastCategory::Commit),
+        Some(&Money::new(1_000, eur()))
+    );
+    let json =
+        serde_json::to_value(store.get(&tenant(), &DocKey::new(FORECAST, forecast_of(1)))).unwrap();
+    let back: Option<PipelineDoc> = serde_json::from_value(json).unwrap();
+    assert_eq!(
+        back.as_ref(),
+        store.get(&tenant(), &DocKey::new(FORECAST, forecast_of(1)))
+    );
 }

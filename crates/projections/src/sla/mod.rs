@@ -216,7 +216,7 @@ impl ReadModel for SlaModel {
         match &event.event {
             CrmEvent::Lead(_) => keys.push(DocKey::new(LEAD, event.stream.id)),
             CrmEvent::Ticket(_) => keys.push(DocKey::new(TICKET, event.stream.id)),
-            CrmEvent::Contact(_) | CrmEvent::Opportunity(_) => {}
+            CrmEvent::Contact(_) | CrmEvent::Opportunity(_) | CrmEvent::Forecast(_) => {}
         }
     }
 
@@ -251,7 +251,7 @@ impl ReadModel for SlaModel {
                     self.ticket_event(doc, ticket);
                 }
             }
-            CrmEvent::Contact(_) | CrmEvent::Opportunity(_) => {}
+            CrmEvent::Contact(_) | CrmEvent::Opportunity(_) | CrmEvent::Forecast(_) => {}
         }
     }
 
