@@ -827,6 +827,7 @@ pub(crate) fn new_event(event: &CrmEvent) -> NewEvent {
         CrmEvent::Contact(event) => encode(event),
         CrmEvent::Opportunity(event) => encode(event),
         CrmEvent::Ticket(event) => encode(event),
+        CrmEvent::Forecast(event) => encode(event),
     }
     .expect("domain events encode");
     NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)
