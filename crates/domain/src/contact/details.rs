@@ -110,6 +110,10 @@ pub enum LifecycleStage {
     Customer,
     /// Recommends the company to others.
     Evangelist,
+    /// Was a customer and left (cancelled, did not renew). Recorded like any other stage, by
+    /// the system that knows (billing, a subscription tool) with its own time; buying again
+    /// makes the person a customer again (the Customer 360 derives that from won deals).
+    Churned,
     /// None of the above (a partner, a supplier).
     Other,
 }
@@ -542,7 +546,8 @@ pub(super) mod strategies {
                 .prop_map(Detail::Account),
             proptest::option::of(prop_oneof![
                 Just(LifecycleStage::Lead),
-                Just(LifecycleStage::Customer)
+                Just(LifecycleStage::Customer),
+                Just(LifecycleStage::Churned)
             ])
             .prop_map(Detail::LifecycleStage),
         ]

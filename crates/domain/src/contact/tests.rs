@@ -395,6 +395,32 @@ fn changing_a_field_records_the_value_with_its_source_and_source_time() {
 }
 
 #[test]
+fn a_customer_leaving_is_recorded_as_the_churned_stage_with_its_source() {
+    let billing = |minute| Provenance::new("billing", t0_plus_minutes(minute));
+    let stage = |stage| Detail::LifecycleStage(Some(stage));
+    let history = [
+        ada(),
+        vec![changed(stage(LifecycleStage::Customer), hubspot(-30))],
+    ]
+    .concat();
+    let state = given::<Contact>(&history)
+        .when(set(stage(LifecycleStage::Churned), billing(-5)))
+        .then(&[changed(stage(LifecycleStage::Churned), billing(-5))]);
+    assert_eq!(
+        state.details.lifecycle_stage(),
+        Some(LifecycleStage::Churned)
+    );
+    assert_eq!(
+        state.details.provenance(ContactField::LifecycleStage),
+        Some(&billing(-5))
+    );
+    assert_eq!(
+        serde_json::to_value(LifecycleStage::Churned).unwrap(),
+        "churned"
+    );
+}
+
+#[test]
 fn job_titles_are_stored_trimmed() {
     given::<Contact>(&ada())
         .when(set(job_title("  Engineer "), hubspot(-5)))

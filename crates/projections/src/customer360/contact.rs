@@ -56,6 +56,17 @@ impl Profile {
         }
     }
 
+    /// When the customer churned, by the source's time, if the recorded stage is churned.
+    pub fn churned_at(&self) -> Option<DateTime<Utc>> {
+        let entry = self.fields.get(&ContactField::LifecycleStage)?;
+        match entry.value {
+            Detail::LifecycleStage(Some(LifecycleStage::Churned)) => {
+                Some(entry.provenance.source_time)
+            }
+            _ => None,
+        }
+    }
+
     fn restore(&mut self, field: ContactField, entry: Option<Sourced<Detail>>) {
         match entry {
             Some(entry) => {

@@ -4,7 +4,8 @@
 use chrono::NaiveDate;
 use crm_domain::contact::{
     ConsentChannel, ConsentProof, ConsentStatus, ContactCommand, ContactField, Detail,
-    DetailChange, ErasureGround, ErasureRequest, ErasureRequester, MergePolicy, Provenance,
+    DetailChange, ErasureGround, ErasureRequest, ErasureRequester, LifecycleStage, MergePolicy,
+    Provenance,
 };
 use crm_domain::identity::{CountryCode, EmailAddress, PersonName, PhoneNumber};
 use crm_domain::lead::{Campaign, ConversionRequest, LeadCommand, LeadSource, LeadSubmission};
@@ -375,6 +376,146 @@ fn a_converted_lead_appears_with_its_routing_history() {
     assert_eq!(lead.routing[0].team, Some(SALES));
     assert_eq!(lead.first_touch_at, Some(minutes(4)));
     assert_eq!(customer.stage, Some(CustomerStage::Lead));
+}
+
+/// Billing tells the CRM that the customer left, `minute` by its own clock.
+fn record_churn(world: &mut World, contact: Uuid, minute: i64, at: i64) {
+    world
+        .contact(
+            contact,
+            ContactCommand::ChangeDetails {
+                changes: vec![DetailChange::Set(Detail::LifecycleStage(Some(
+                    LifecycleStage::Churned,
+                )))],
+                provenance: Provenance::new("billing", minutes(minute)),
+            },
+            &as_system(minutes(at)),
+        )
+        .unwrap();
+}
+
+/// Ada, who bought an engine (won at minute 10).
+fn ada_bought_an_engine() -> World {
+    let mut world = World::new();
+    create_contact(
+        &mut world,
+        ADA,
+        ("Augusta", "Lovelace"),
+        "ada@example.com",
+        "020 7946 0958",
+        0,
+    );
+    let deal = Uuid::from_u128(1);
+    open_deal(
+        &mut world,
+        deal,
+        ADA,
+        "Engine",
+        Money::new(10_000, eur()),
+        1,
+    );
+    win(&mut world, deal, 10);
+    world
+}
+
+#[test]
+fn a_churn_recorded_after_the_last_won_deal_makes_a_churned_customer() {
+    let mut world = ada_bought_an_engine();
+    record_churn(&mut world, ADA, 20, 20);
+
+    let customer = view(&fold(&world), ADA);
+    assert_eq!(customer.recorded_stage, Some(LifecycleStage::Churned));
+    assert_eq!(customer.stage, Some(CustomerStage::Churned));
+    assert_eq!(
+        customer.lifetime_value.won,
+        vec![Money::new(10_000, eur())],
+        "what they bought stays theirs"
+    );
+}
+
+#[test]
+fn a_churned_customer_who_buys_again_is_a_customer_again() {
+    let mut world = ada_bought_an_engine();
+    record_churn(&mut world, ADA, 20, 20);
+    let comeback = Uuid::from_u128(2);
+    open_deal(
+        &mut world,
+        comeback,
+        ADA,
+        "Engine, again",
+        Money::new(5_000, eur()),
+        30,
+    );
+    assert_eq!(
+        view(&fold(&world), ADA).stage,
+        Some(CustomerStage::Churned),
+        "an open deal does not undo a churn"
+    );
+    win(&mut world, comeback, 40);
+
+    let customer = view(&fold(&world), ADA);
+    assert_eq!(
+        customer.recorded_stage,
+        Some(LifecycleStage::Churned),
+        "nobody re-recorded the stage"
+    );
+    assert_eq!(customer.stage, Some(CustomerStage::Customer));
+}
+
+#[test]
+fn a_churn_dated_before_the_last_win_or_at_its_instant_leaves_a_customer() {
+    let mut world = ada_bought_an_engine();
+    // Billing's message arrives late: the churn happened before the win.
+    record_churn(&mut world, ADA, 5, 20);
+    assert_eq!(
+        view(&fold(&world), ADA).stage,
+        Some(CustomerStage::Customer)
+    );
+
+    let mut world = ada_bought_an_engine();
+    record_churn(&mut world, ADA, 10, 20);
+    assert_eq!(
+        view(&fold(&world), ADA).stage,
+        Some(CustomerStage::Customer)
+    );
+}
+
+#[test]
+fn a_churn_recorded_without_any_won_deal_is_a_churn_bought_before_the_crm() {
+    let mut world = World::new();
+    create_contact(
+        &mut world,
+        ADA,
+        ("Augusta", "Lovelace"),
+        "ada@example.com",
+        "020 7946 0958",
+        0,
+    );
+    assert_eq!(view(&fold(&world), ADA).stage, None);
+    record_churn(&mut world, ADA, 3, 3);
+    assert_eq!(view(&fold(&world), ADA).stage, Some(CustomerStage::Churned));
+}
+
+#[test]
+fn another_recorded_stage_after_a_churn_ends_it() {
+    let mut world = ada_bought_an_engine();
+    record_churn(&mut world, ADA, 20, 20);
+    world
+        .contact(
+            ADA,
+            ContactCommand::ChangeDetails {
+                changes: vec![DetailChange::Set(Detail::LifecycleStage(Some(
+                    LifecycleStage::Evangelist,
+                )))],
+                provenance: Provenance::new("billing", minutes(25)),
+            },
+            &as_system(minutes(25)),
+        )
+        .unwrap();
+    assert_eq!(
+        view(&fold(&world), ADA).stage,
+        Some(CustomerStage::Customer)
+    );
 }
 
 #[test]

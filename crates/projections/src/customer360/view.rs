@@ -94,11 +94,18 @@ fn records<'a>(group: &Group<'_>, found: &'a Found<CustomerDoc>) -> Vec<(DocKey,
         .collect()
 }
 
-/// Where a customer stands, derived from their records: a customer once a deal was won, an
-/// opportunity while a deal is open, a lead before that.
-///
-/// There is no "churned": no event records a customer leaving yet (a subscription or
-/// contract aggregate would), and guessing it from silence would be a hard-coded rule.
+/// Where a customer stands, derived from their records, first rule that applies:
+/// 1. **Churned** when the stage recorded on the contact (the survivor of the merge group) is
+///    [`LifecycleStage::Churned`] and the source's time of that record is later than the last
+///    won deal's close (or no deal was won in the CRM: the customer bought before it). Leaving
+///    is only known from that record (billing or a subscription tool says so); guessing it from
+///    silence would be a hard-coded rule.
+/// 2. **Customer** once a deal was won. So a customer who buys again after churning is a
+///    customer again, whatever the recorded stage still says; a churn recorded at the very
+///    instant of a win does not undo it.
+/// 3. **Opportunity** while a deal is open and none was won. An open deal does not undo a
+///    churn (winning it does).
+/// 4. **Lead** when only leads are known; `None` without any record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerStage {
@@ -106,8 +113,45 @@ pub enum CustomerStage {
     Lead,
     /// At least one open deal, none won.
     Opportunity,
-    /// At least one deal won.
+    /// At least one deal won, none since the customer was recorded as churned.
     Customer,
+    /// Recorded as churned after the last won deal (if any).
+    Churned,
+}
+
+impl CustomerStage {
+    /// The stage of a customer whose contact records `churned_at` (the source's time of a
+    /// recorded churn, if the recorded stage is churned), with these deals and `has_leads`.
+    /// See the type's documentation for the rules.
+    fn derive(
+        churned_at: Option<DateTime<Utc>>,
+        opportunities: &[OpportunityDoc],
+        has_leads: bool,
+    ) -> Option<Self> {
+        let won = |deal: &&OpportunityDoc| deal.status == Some(OpportunityStatus::Won);
+        let last_won = opportunities
+            .iter()
+            .filter(won)
+            .filter_map(|deal| deal.closed_at)
+            .max();
+        if let Some(churned_at) = churned_at
+            && last_won.is_none_or(|won_at| churned_at > won_at)
+        {
+            return Some(CustomerStage::Churned);
+        }
+        if opportunities.iter().any(|deal| won(&deal)) {
+            Some(CustomerStage::Customer)
+        } else if opportunities
+            .iter()
+            .any(|deal| deal.status == Some(OpportunityStatus::Open))
+        {
+            Some(CustomerStage::Opportunity)
+        } else if has_leads {
+            Some(CustomerStage::Lead)
+        } else {
+            None
+        }
+    }
 }
 
 /// Won revenue per currency (never summed across currencies).
@@ -154,7 +198,8 @@ pub struct Customer360 {
     pub owner: Option<UserId>,
     /// The lifecycle stage recorded on the contact.
     pub recorded_stage: Option<LifecycleStage>,
-    /// The stage derived from the records, `None` without any.
+    /// The stage derived from the records and a recorded churn ([`CustomerStage`]), `None`
+    /// without either.
     pub stage: Option<CustomerStage>,
     /// Leads converted into any contact of the group, with their routing history.
     pub leads: Vec<LeadDoc>,
@@ -208,21 +253,8 @@ impl Lookup<CustomerDoc> for Customer360Query {
                 CustomerDoc::Contact(_) => {}
             }
         }
-        let stage = if opportunities
-            .iter()
-            .any(|deal| deal.status == Some(OpportunityStatus::Won))
-        {
-            Some(CustomerStage::Customer)
-        } else if opportunities
-            .iter()
-            .any(|deal| deal.status == Some(OpportunityStatus::Open))
-        {
-            Some(CustomerStage::Opportunity)
-        } else if leads.is_empty() {
-            None
-        } else {
-            Some(CustomerStage::Lead)
-        };
+        let stage =
+            CustomerStage::derive(root.profile.churned_at(), &opportunities, !leads.is_empty());
         let mut contact = (*root).clone();
         contact.timeline = Vec::new();
         Some(Customer360 {
