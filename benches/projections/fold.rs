@@ -8,6 +8,7 @@ use std::time::Instant;
 use criterion::{BatchSize, Criterion, Throughput};
 use crm_domain::Aggregate;
 use crm_domain::contact::Contact;
+use crm_domain::forecast::Forecast;
 use crm_domain::lead::Lead;
 use crm_domain::opportunity::Opportunity;
 use crm_domain::ticket::Ticket;
@@ -28,6 +29,7 @@ struct States {
     contacts: HashMap<Uuid, Contact>,
     deals: HashMap<Uuid, Opportunity>,
     tickets: HashMap<Uuid, Ticket>,
+    forecasts: HashMap<Uuid, Forecast>,
 }
 
 fn evolve<A: Aggregate>(states: &mut HashMap<Uuid, A>, id: Uuid, event: &A::Event) {
@@ -45,6 +47,7 @@ fn aggregates(events: &[ProjectedEvent]) -> States {
             CrmEvent::Contact(contact) => evolve(&mut states.contacts, id, contact),
             CrmEvent::Opportunity(deal) => evolve(&mut states.deals, id, deal),
             CrmEvent::Ticket(ticket) => evolve(&mut states.tickets, id, ticket),
+            CrmEvent::Forecast(forecast) => evolve(&mut states.forecasts, id, forecast),
         }
     }
     states

@@ -291,13 +291,18 @@ pub(crate) async fn raw_insert(
 /// Copies the tenant's events into `raw_events` row for row, so a raw read reads exactly what
 /// the store reads, then analyses both tables.
 pub(crate) async fn copy_events_to_raw(client: &Client) {
-    client
-        .batch_execute(
-            "INSERT INTO raw_events SELECT * FROM events ORDER BY position; \
-             VACUUM ANALYZE events; VACUUM ANALYZE raw_events",
-        )
-        .await
-        .expect("copy events to raw_events");
+    // One statement per call: several in one simple query run as one transaction block, and
+    // VACUUM refuses to run inside one.
+    for statement in [
+        "INSERT INTO raw_events SELECT * FROM events ORDER BY position",
+        "VACUUM ANALYZE events",
+        "VACUUM ANALYZE raw_events",
+    ] {
+        client
+            .batch_execute(statement)
+            .await
+            .unwrap_or_else(|error| panic!("{statement}: {error}"));
+    }
 }
 
 /// Rate in units per second.
