@@ -369,7 +369,9 @@ async fn concurrent_writers_never_make_a_subscriber_skip_or_repeat() {
     // 10,000 in the test command; the soak (docs/TESTING.md) sets a larger count.
     let events_each: u64 = std::env::var("CRM_SOAK_EVENTS_EACH")
         .ok()
-        .map_or(10_000, |count| count.parse().expect("CRM_SOAK_EVENTS_EACH is a count"));
+        .map_or(10_000, |count| {
+            count.parse().expect("CRM_SOAK_EVENTS_EACH is a count")
+        });
     let total = usize::try_from(WRITERS * events_each).unwrap();
     let database = TestDatabase::create().await;
     let store = database.store(StoreSettings::default()).await;
