@@ -12,7 +12,8 @@
 //!   timings).
 //!
 //! Sizes come from environment variables (`PROJ_BENCH_*`, defaults sized for a run of a few
-//! minutes); `PROJ_BENCH_ONLY=fold,memory,...` picks parts. The PostgreSQL parts need
+//! minutes; each part's `run` lists its own, e.g. `PROJ_BENCH_REBUILD_EVENTS=1000000` and
+//! `PROJ_BENCH_QUERY_CUSTOMERS=1000000` for the targets' sizes); `PROJ_BENCH_ONLY=fold,memory,...` picks parts. The PostgreSQL parts need
 //! `DATABASE_URL` (`source scripts/postgres-env`); each makes a fresh database and drops it.
 //!
 //! Run: `cargo bench -p crm-benches --bench projections`.
@@ -21,10 +22,20 @@
 mod fold;
 #[path = "projections/history.rs"]
 mod history;
+#[path = "projections/lag.rs"]
+mod lag;
 #[path = "projections/live.rs"]
 mod live;
+#[path = "projections/queries.rs"]
+mod queries;
+#[path = "projections/rebuild.rs"]
+mod rebuild;
 #[path = "projections/report.rs"]
 mod report;
+// The event store benches' fresh-database helper; this binary uses the database part only.
+#[allow(dead_code)]
+#[path = "support/mod.rs"]
+mod support;
 
 use criterion::Criterion;
 use peak_alloc::PeakAlloc;
@@ -41,6 +52,15 @@ fn main() {
     }
     if report::wanted("memory") {
         live::run();
+    }
+    if report::wanted("rebuild") {
+        rebuild::run();
+    }
+    if report::wanted("lag") {
+        lag::run();
+    }
+    if report::wanted("queries") {
+        queries::run();
     }
     criterion.final_summary();
 }

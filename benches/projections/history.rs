@@ -882,3 +882,11 @@ pub(crate) fn sla_config() -> SlaConfig {
         .with_policy(policy, None)
         .expect("the first version")
 }
+
+/// About how many customers a history of `events` events needs, from the mean of a sample
+/// of 2,000 (customers differ, so the generated history lands near `events`, not on it).
+pub(crate) fn customers_for(events: u64) -> u64 {
+    const SAMPLE: u64 = 2_000;
+    let sample = History::generate(0, SAMPLE).event_count() as u64;
+    events.saturating_mul(SAMPLE).div_ceil(sample.max(1)).max(1)
+}

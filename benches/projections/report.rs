@@ -50,3 +50,52 @@ pub(crate) fn line(text: &str) {
 pub(crate) fn verdict(pass: bool) -> &'static str {
     if pass { "PASS" } else { "MISS" }
 }
+
+/// The `percent`-th percentile of `sorted` timings (nearest rank); zero when there are none.
+pub(crate) fn percentile(sorted: &[Duration], percent: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "a rank between 1 and the number of timings"
+    )]
+    let rank = ((percent / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// p50, p99 and max of single timings, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Quantiles {
+    /// The median.
+    pub p50: f64,
+    /// The 99th percentile.
+    pub p99: f64,
+    /// The slowest.
+    pub max: f64,
+}
+
+impl Quantiles {
+    /// The quantiles of `timings` (sorted here).
+    pub(crate) fn of(timings: &mut [Duration]) -> Self {
+        timings.sort_unstable();
+        let millis = |duration: Duration| duration.as_secs_f64() * 1000.0;
+        Self {
+            p50: millis(percentile(timings, 50.0)),
+            p99: millis(percentile(timings, 99.0)),
+            max: millis(timings.last().copied().unwrap_or_default()),
+        }
+    }
+}
+
+impl std::fmt::Display for Quantiles {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            self.p50, self.p99, self.max
+        )
+    }
+}
