@@ -228,20 +228,19 @@ async fn measure(customers: u64, lookups: usize, breach_runs: usize) {
     let client = database.client().await;
     let filling = Instant::now();
     let filled = fill(&client, customer_360.table(), sla.table(), customers).await;
-    client
-        .batch_execute(&format!(
-            "VACUUM ANALYZE {}; VACUUM ANALYZE {}",
-            customer_360.table(),
-            sla.table()
-        ))
-        .await
-        .expect("vacuum and analyse the filled tables");
+    for table in [customer_360.table(), sla.table()] {
+        // One statement per call: VACUUM refuses the implicit transaction of a batch.
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await
+            .expect("vacuum and analyse the filled tables");
+    }
     let size = |table: &str| {
         let client = &client;
         let table = table.to_owned();
         async move {
             let bytes: i64 = client
-                .query_one("SELECT pg_total_relation_size($1::regclass)", &[&table])
+                .query_one("SELECT pg_total_relation_size($1::text::regclass)", &[&table])
                 .await
                 .expect("table size")
                 .get(0);
