@@ -240,7 +240,10 @@ async fn measure(customers: u64, lookups: usize, breach_runs: usize) {
         let table = table.to_owned();
         async move {
             let bytes: i64 = client
-                .query_one("SELECT pg_total_relation_size($1::text::regclass)", &[&table])
+                .query_one(
+                    "SELECT pg_total_relation_size($1::text::regclass)",
+                    &[&table],
+                )
                 .await
                 .expect("table size")
                 .get(0);
