@@ -607,11 +607,15 @@ where
         Ok((u64::try_from(count).unwrap_or(0), oldest))
     }
 
+    /// The statement of a scan and the values of its filters (`$3` on; `$1` is the tenant,
+    /// `$2` the kinds), or `None` when the selection can match nothing.
+    ///
+    /// An ordered, limited scan over several kinds reads one ordered, limited branch per kind
+    /// and merges them: the index `(tenant_id, kind, c_<col>, key)` gives column order within
+    /// one kind only, and `kind = ANY(..)` would read and sort every matching row, documents
+    /// included, to keep the first few.
     fn scan_sql(&self, selection: &Selection) -> Option<(String, Vec<IndexValue>)> {
-        let mut text = format!(
-            "SELECT key, tx_id, position, doc FROM {} WHERE tenant_id = $1 AND kind = ANY($2)",
-            self.table
-        );
+        let mut conditions = String::new();
         let mut values = Vec::new();
         for filter in &selection.filters {
             // A filter on an undeclared column, or with a value of another type, matches
@@ -631,23 +635,52 @@ where
                 Comparison::Ge => ">=",
             };
             let _ = write!(
-                text,
+                conditions,
                 " AND {} {operator} ${}",
                 column_name(column.name),
                 values.len() + 2
             );
         }
-        match selection.order_by {
-            None => text.push_str(" ORDER BY key"),
+        let order = match selection.order_by {
+            None => None,
             Some(order) => {
                 let column = M::COLUMNS.iter().find(|column| column.name == order)?;
                 let name = column_name(column.name);
-                let _ = write!(text, " AND {name} IS NOT NULL ORDER BY {name}, key");
+                let _ = write!(conditions, " AND {name} IS NOT NULL");
+                Some(name)
             }
-        }
-        if let Some(limit) = selection.limit {
-            let _ = write!(text, " LIMIT {limit}");
-        }
+        };
+        let limit = selection
+            .limit
+            .map(|limit| format!(" LIMIT {limit}"))
+            .unwrap_or_default();
+        let text = match (&order, selection.limit) {
+            (Some(name), Some(_)) if selection.kinds.len() > 1 => {
+                // One branch per distinct kind (1-based places in `$2`), so that a kind
+                // named twice is read once, as `ANY` would.
+                let branches: Vec<String> = (1..=selection.kinds.len())
+                    .filter(|&at| !selection.kinds[..at - 1].contains(&selection.kinds[at - 1]))
+                    .map(|at| {
+                        format!(
+                            "(SELECT key, tx_id, position, doc, {name} AS o FROM {table} \
+                             WHERE tenant_id = $1 AND kind = ($2::text[])[{at}]{conditions} \
+                             ORDER BY {name}, key{limit})",
+                            table = self.table
+                        )
+                    })
+                    .collect();
+                format!(
+                    "SELECT key, tx_id, position, doc FROM ({}) AS branches ORDER BY o, key{limit}",
+                    branches.join(" UNION ALL ")
+                )
+            }
+            _ => format!(
+                "SELECT key, tx_id, position, doc FROM {} WHERE tenant_id = $1 \
+                 AND kind = ANY($2){conditions} ORDER BY {}{limit}",
+                self.table,
+                order.map_or_else(|| "key".to_owned(), |name| format!("{name}, key"))
+            ),
+        };
         Some((text, values))
     }
 }

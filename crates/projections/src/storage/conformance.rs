@@ -52,6 +52,9 @@ impl ReadModel for Tally {
         IndexedColumn::new("opened_at", ColumnType::Time),
         IndexedColumn::new("assigned", ColumnType::Bool),
         IndexedColumn::new("assignee", ColumnType::Uuid),
+        // Held by both kinds (a ticket's replies, a contact's tickets), so that scans ordered
+        // across kinds have something to merge.
+        IndexedColumn::new("tally", ColumnType::Int),
     ];
     type Doc = TallyDoc;
 
@@ -126,13 +129,14 @@ impl ReadModel for Tally {
                     ("subject", IndexValue::Text(subject.clone())),
                     ("opened_at", IndexValue::Time(*opened_at)),
                     ("assigned", IndexValue::Bool(assignee.is_some())),
+                    ("tally", IndexValue::Int(i64::from(*replies))),
                 ];
                 if let Some(assignee) = assignee {
                     columns.push(("assignee", IndexValue::Uuid(*assignee)));
                 }
                 columns
             }
-            TallyDoc::Contact { .. } => Vec::new(),
+            TallyDoc::Contact { tickets } => vec![("tally", IndexValue::Int(i64::from(*tickets)))],
         }
     }
 }
@@ -598,6 +602,25 @@ fn selections() -> Vec<Selection> {
             IndexValue::Time(t0() + Duration::minutes(3)),
         )),
         Selection::all(TICKET).order_by("opened_at").limit(2),
+        // Ordered and limited across kinds: the first rows of the merged order, ties by key,
+        // whichever kind they come from (and a kind named twice counted once).
+        Selection::of_kinds(&[TICKET, CONTACT])
+            .order_by("tally")
+            .limit(3),
+        Selection::of_kinds(&[CONTACT, TICKET])
+            .order_by("tally")
+            .limit(10),
+        Selection::of_kinds(&[TICKET, CONTACT])
+            .filter(Filter::ge("tally", IndexValue::Int(1)))
+            .order_by("tally")
+            .limit(2),
+        Selection::of_kinds(&[TICKET, CONTACT, TICKET])
+            .order_by("tally")
+            .limit(4),
+        Selection::of_kinds(&[TICKET, CONTACT])
+            .order_by("tally")
+            .limit(0),
+        Selection::of_kinds(&[CONTACT, TICKET]).limit(2),
         // A value of the wrong type, and an undeclared column, match nothing.
         Selection::all(TICKET).filter(Filter::eq("replies", IndexValue::Text("2".into()))),
         Selection::all(TICKET).filter(Filter::eq("colour", IndexValue::Int(1))),
