@@ -12,14 +12,17 @@ mod sql;
 mod types;
 mod wake;
 
+use std::pin::pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use futures_util::TryStreamExt;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
@@ -42,6 +45,10 @@ pub const APP_ROLE: &str = "crm_eventstore_app";
 
 /// Rows per page when `verify` walks the store.
 const VERIFY_PAGE_SIZE: i64 = 1000;
+
+/// The most events a `read_all` page reserves room for up front (a caller may ask for a
+/// huge limit and get a short page).
+const READ_ALL_RESERVE: usize = 1024;
 
 /// How to reach PostgreSQL and how to behave there.
 #[derive(Debug, Clone)]
@@ -452,20 +459,29 @@ impl PostgresStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut last_stream: Option<StreamId> = known_stream.cloned();
         rows.iter()
-            .map(|row| {
-                let raw = row_to_raw(row, 0)?;
-                let stream = match &last_stream {
-                    Some(stream) if stream.as_str() == raw.stream => stream.clone(),
-                    _ => {
-                        let stream = StreamId::new(raw.stream)
-                            .map_err(|error| corrupt(format!("tenant {tenant}"), error))?;
-                        last_stream = Some(stream.clone());
-                        stream
-                    }
-                };
-                raw.decode(tenant, stream, &self.inner.settings.upcasters)
-            })
+            .map(|row| self.decode_row(tenant, row, &mut last_stream))
             .collect()
+    }
+
+    /// Decodes one event row; `last_stream` is the previous row's stream id, reused (an `Arc`
+    /// clone) while consecutive rows share a stream.
+    fn decode_row(
+        &self,
+        tenant: &TenantId,
+        row: &Row,
+        last_stream: &mut Option<StreamId>,
+    ) -> Result<RecordedEvent, StoreError> {
+        let raw = row_to_raw(row, 0)?;
+        let stream = match last_stream {
+            Some(stream) if stream.as_str() == raw.stream => stream.clone(),
+            _ => {
+                let stream = StreamId::new(raw.stream)
+                    .map_err(|error| corrupt(format!("tenant {tenant}"), error))?;
+                *last_stream = Some(stream.clone());
+                stream
+            }
+        };
+        raw.decode(tenant, stream, &self.inner.settings.upcasters)
     }
 
     async fn verify_in(
@@ -551,6 +567,9 @@ impl PostgresStore {
         Ok(verifier.finish())
     }
 
+    /// One page of `read_all`. The rows are decoded as they arrive rather than after the
+    /// last one, so decoding overlaps the server producing (and the socket carrying) the rest
+    /// of the page, and the page's rows are never all held undecoded beside their events.
     async fn read_all_on(
         &self,
         client: &Object,
@@ -565,22 +584,36 @@ impl PostgresStore {
             .prepare_cached(sql::READ_ALL)
             .await
             .map_err(from_pg)?;
+        let parameters: [&(dyn ToSql + Sync); 4] =
+            [&tenant.as_str(), &transaction, &position, &page_limit];
         let rows = client
-            .query(
-                &statement,
-                &[&tenant.as_str(), &transaction, &position, &page_limit],
-            )
+            .query_raw(&statement, parameters)
             .await
             .map_err(from_pg)?;
+        let mut rows = pin!(rows);
         let fail = |error| corrupt("read all", error);
-        let (held_by, rows) = match rows.first() {
-            Some(first) if first.try_get::<_, Option<&str>>(0).map_err(fail)?.is_none() => {
-                let held_by: Option<Xid8> = first.try_get(12).map_err(fail)?;
-                (held_by.map(|horizon| horizon.0), &rows[..0])
+        let mut events: Vec<RecordedEvent> = Vec::with_capacity(limit.min(READ_ALL_RESERVE));
+        let mut held_by = None;
+        let mut in_order = true;
+        let mut last_stream = None;
+        while let Some(row) = rows.try_next().await.map_err(from_pg)? {
+            if events.is_empty() && row.try_get::<_, Option<&str>>(0).map_err(fail)?.is_none() {
+                // The empty page's single row: only the held-by verdict.
+                let horizon: Option<Xid8> = row.try_get(12).map_err(fail)?;
+                held_by = horizon.map(|horizon| horizon.0);
+                break;
             }
-            _ => (None, &rows[..]),
-        };
-        let events = self.decode_rows(tenant, rows, None)?;
+            let event = self.decode_row(tenant, &row, &mut last_stream)?;
+            if let Some(previous) = events.last() {
+                in_order &= previous.position < event.position;
+            }
+            events.push(event);
+        }
+        if !in_order {
+            // The statement orders the page's rows but not its output (see `sql::READ_ALL`):
+            // restore the global order should the executor ever emit them otherwise.
+            events.sort_unstable_by_key(|event| event.position);
+        }
         let next = events.last().map_or(after, |event| event.position);
         Ok(ReadAllPage {
             events,

@@ -39,6 +39,11 @@ pub(crate) const STREAM_VERSION: &str =
 /// events wait behind that oldest open transaction (its id), judged by the same snapshot.
 /// (That probe is written as an ordered `LIMIT 1` so it walks the global-order index: at the
 /// live tail it finds nothing, and an `EXISTS` was planned as a scan of the whole table.)
+/// The page is picked in global order by the ordered `LIMIT` inside the lateral join, and the
+/// join emits it in that order; there is no outer `ORDER BY`, since the planner cannot see
+/// that order through the join and would sort every page again (measured: about half of the
+/// statement's time at 1000 rows). SQL does not promise that output order, so the reader
+/// checks it and sorts a page that comes out of order.
 pub(crate) const READ_ALL: &str = concat!(
     "WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) \
      SELECT page.*, CASE WHEN page.stream_id IS NULL AND (SELECT e.tx_id FROM events e \
@@ -47,8 +52,7 @@ pub(crate) const READ_ALL: &str = concat!(
      FROM horizon LEFT JOIN LATERAL (SELECT ",
     event_columns!(),
     " FROM events WHERE tenant_id = $1 AND (tx_id, position) > ($2, $3) \
-     AND tx_id < horizon.xmin ORDER BY tx_id, position LIMIT $4) page ON true \
-     ORDER BY page.tx_id, page.position"
+     AND tx_id < horizon.xmin ORDER BY tx_id, position LIMIT $4) page ON true"
 );
 
 /// A page of stream heads joined with their events, in (stream, version) order, after
