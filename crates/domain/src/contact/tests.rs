@@ -2089,17 +2089,7 @@ proptest! {
             }
             check_invariants(&state)?;
         }
-        prop_assert_eq!(&Contact::replay(&history), &state);
-
-        let decoded: Vec<ContactEvent> = history
-            .iter()
-            .map(|event| {
-                let encoded = encode(event).unwrap();
-                decode(encoded.event_type, encoded.schema_version, encoded.payload).unwrap()
-            })
-            .collect();
-        prop_assert_eq!(&decoded, &history);
-        prop_assert_eq!(Contact::replay(&decoded), state);
+        crate::testing::check_replay(&state, &history)?;
     }
 
     #[test]

@@ -608,27 +608,8 @@ fn arb_any_event() -> impl Strategy<Value = ForecastEvent> {
 proptest! {
     #[test]
     fn replaying_the_emitted_events_rebuilds_the_state(steps in arb_steps()) {
-        let mut state = Forecast::default();
-        let mut history = Vec::new();
-        for (command, ctx) in steps {
-            if let Ok(events) = state.decide(command, &ctx) {
-                for event in events {
-                    state = state.evolve(&event);
-                    history.push(event);
-                }
-            }
-        }
-        prop_assert_eq!(&Forecast::replay(&history), &state);
-
-        let decoded: Vec<ForecastEvent> = history
-            .iter()
-            .map(|event| {
-                let encoded = encode(event).unwrap();
-                decode(encoded.event_type, encoded.schema_version, encoded.payload).unwrap()
-            })
-            .collect();
-        prop_assert_eq!(&decoded, &history);
-        prop_assert_eq!(Forecast::replay(&decoded), state);
+        let (state, history) = crate::testing::run_steps::<Forecast>(steps);
+        crate::testing::check_replay(&state, &history)?;
     }
 
     #[test]

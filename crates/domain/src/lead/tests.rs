@@ -809,27 +809,8 @@ proptest! {
     fn replaying_the_emitted_events_rebuilds_the_state(
         steps in proptest::collection::vec((arb_command(), arb_context()), 0..40)
     ) {
-        let mut state = Lead::default();
-        let mut history = Vec::new();
-        for (command, ctx) in steps {
-            if let Ok(events) = state.decide(command, &ctx) {
-                for event in events {
-                    state = state.evolve(&event);
-                    history.push(event);
-                }
-            }
-        }
-        prop_assert_eq!(&Lead::replay(&history), &state);
-
-        let decoded: Vec<LeadEvent> = history
-            .iter()
-            .map(|event| {
-                let encoded = encode(event).unwrap();
-                decode(encoded.event_type, encoded.schema_version, encoded.payload).unwrap()
-            })
-            .collect();
-        prop_assert_eq!(&decoded, &history);
-        prop_assert_eq!(Lead::replay(&decoded), state);
+        let (state, history) = crate::testing::run_steps::<Lead>(steps);
+        crate::testing::check_replay(&state, &history)?;
     }
 
     #[test]

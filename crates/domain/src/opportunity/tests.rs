@@ -1436,27 +1436,8 @@ fn stamp(event: &OpportunityEvent) -> Option<(Probability, ForecastCategory)> {
 proptest! {
     #[test]
     fn replaying_the_emitted_events_rebuilds_the_state(steps in arb_steps()) {
-        let mut state = Opportunity::default();
-        let mut history = Vec::new();
-        for (command, ctx) in steps {
-            if let Ok(events) = state.decide(command, &ctx) {
-                for event in events {
-                    state = state.evolve(&event);
-                    history.push(event);
-                }
-            }
-        }
-        prop_assert_eq!(&Opportunity::replay(&history), &state);
-
-        let decoded: Vec<OpportunityEvent> = history
-            .iter()
-            .map(|event| {
-                let encoded = encode(event).unwrap();
-                decode(encoded.event_type, encoded.schema_version, encoded.payload).unwrap()
-            })
-            .collect();
-        prop_assert_eq!(&decoded, &history);
-        prop_assert_eq!(Opportunity::replay(&decoded), state);
+        let (state, history) = crate::testing::run_steps::<Opportunity>(steps);
+        crate::testing::check_replay(&state, &history)?;
     }
 
     #[test]

@@ -1191,10 +1191,7 @@ proptest! {
         steps in arb_steps(40)
     ) {
         let (state, events, _) = run(steps);
-        prop_assert_eq!(Ticket::replay(&events), state.clone());
-        let stored: Vec<TicketEvent> = events.iter().map(round_trip).collect();
-        prop_assert_eq!(&stored, &events);
-        prop_assert_eq!(Ticket::replay(&stored), state);
+        crate::testing::check_replay(&state, &events)?;
     }
 
     #[test]
