@@ -52,9 +52,10 @@ pub use model::{
     ColumnType, Comparison, DocKey, Filter, Found, IndexValue, Indexed, IndexedColumn, Lookup,
     ReadModel, Scan, Selection,
 };
-pub use postgres::{PostgresDocuments, connect_pool};
+pub use postgres::{PostgresDocuments, RebuildLimits, RebuildWriter, connect_pool};
 pub use runner::{
     Lag, LagError, Lease, PoisonPolicy, Projector, ProjectorHandle, ProjectorOptions,
-    ProjectorStatus, RebuildProgress, RunnerError, Step, rebuild, run_leased,
+    ProjectorStatus, RebuildFuture, RebuildProgress, RebuildTarget, RunnerError, Step, rebuild,
+    rebuild_many, run_leased,
 };
 pub use storage::{DocumentStore, MemoryStorage, ParkedEvent, ProjectionBatch, StorageError};

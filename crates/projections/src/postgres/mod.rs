@@ -11,6 +11,7 @@
 //! multi-row upsert and one delete, record parked events, move the checkpoint, commit. A crash
 //! anywhere loses and doubles nothing.
 
+mod rebuild;
 mod sql;
 #[cfg(test)]
 pub(crate) mod testdb;
@@ -35,6 +36,7 @@ use crate::model::{
 };
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
 
+pub use self::rebuild::{RebuildLimits, RebuildWriter};
 pub(crate) use self::sql::{EVENTS_AFTER, TRY_LEASE};
 
 /// How many rounds of linked keys a lookup may take (as in memory).
@@ -800,7 +802,7 @@ struct Rows {
     kinds: Vec<&'static str>,
     transactions: Vec<i64>,
     positions: Vec<i64>,
-    docs: Vec<serde_json::Value>,
+    docs: Vec<String>,
     columns: Vec<Column>,
 }
 
@@ -820,35 +822,73 @@ impl Rows {
     }
 
     fn push<M: ReadModel>(&mut self, stored: &Stored<M::Doc>) -> Result<(), StorageError> {
-        let key = stored.key.to_string();
-        let encode = |reason: String| StorageError::Encode {
-            key: key.clone(),
-            reason,
-        };
-        let doc = serde_json::to_value(&stored.doc).map_err(|error| encode(error.to_string()))?;
-        let mut indexed = M::indexed(&stored.key, &stored.doc);
-        for (declared, column) in M::COLUMNS.iter().zip(&mut self.columns) {
-            let value = indexed
-                .iter()
-                .position(|(name, _)| *name == declared.name)
-                .map(|at| indexed.swap_remove(at).1);
+        self.push_parts::<M>(&stored.key, stored.position, &stored.doc)
+    }
+
+    fn push_parts<M: ReadModel>(
+        &mut self,
+        key: &DocKey,
+        position: GlobalPosition,
+        doc: &M::Doc,
+    ) -> Result<(), StorageError> {
+        let text = key.to_string();
+        let json = serde_json::to_string(doc).map_err(|error| StorageError::Encode {
+            key: text.clone(),
+            reason: error.to_string(),
+        })?;
+        let values = indexed_values::<M>(key, doc)?;
+        for ((declared, column), value) in M::COLUMNS.iter().zip(&mut self.columns).zip(values) {
             if !column.push(value) {
-                return Err(encode(format!(
-                    "indexed column {} holds a value of another type",
-                    declared.name
-                )));
+                return Err(StorageError::Encode {
+                    key: text,
+                    reason: format!(
+                        "indexed column {} holds a value of another type",
+                        declared.name
+                    ),
+                });
             }
         }
-        if let Some((name, _)) = indexed.first() {
-            return Err(encode(format!("indexed column {name} is not declared")));
-        }
-        self.keys.push(key);
-        self.kinds.push(stored.key.kind);
-        self.transactions.push(to_i64(stored.position.transaction));
-        self.positions.push(to_i64(stored.position.position));
-        self.docs.push(doc);
+        self.keys.push(text);
+        self.kinds.push(key.kind);
+        self.transactions.push(to_i64(position.transaction));
+        self.positions.push(to_i64(position.position));
+        self.docs.push(json);
         Ok(())
     }
+}
+
+/// The values of the model's indexed columns for `doc`, in declared order (`None`: NULL).
+/// Fails when the model names an undeclared column or gives a value of another type.
+fn indexed_values<M: ReadModel>(
+    key: &DocKey,
+    doc: &M::Doc,
+) -> Result<Vec<Option<IndexValue>>, StorageError> {
+    let encode = |reason: String| StorageError::Encode {
+        key: key.to_string(),
+        reason,
+    };
+    let mut indexed = M::indexed(key, doc);
+    let mut values = Vec::with_capacity(M::COLUMNS.len());
+    for declared in M::COLUMNS {
+        let value = indexed
+            .iter()
+            .position(|(name, _)| *name == declared.name)
+            .map(|at| indexed.swap_remove(at).1);
+        if value
+            .as_ref()
+            .is_some_and(|value| value.column_type() != declared.column_type)
+        {
+            return Err(encode(format!(
+                "indexed column {} holds a value of another type",
+                declared.name
+            )));
+        }
+        values.push(value);
+    }
+    if let Some((name, _)) = indexed.first() {
+        return Err(encode(format!("indexed column {name} is not declared")));
+    }
+    Ok(values)
 }
 
 impl<M> DocumentStore<M> for PostgresDocuments<M>

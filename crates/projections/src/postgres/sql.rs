@@ -122,6 +122,8 @@ pub(crate) struct TableSql {
     pub(crate) create: String,
     pub(crate) load: String,
     pub(crate) upsert: String,
+    /// A binary COPY of new rows, columns in the order of `upsert`'s (tenant first).
+    pub(crate) copy_in: String,
     pub(crate) delete: String,
     pub(crate) get: String,
     pub(crate) all: String,
@@ -175,8 +177,10 @@ impl TableSql {
         }
 
         let mut names = String::from("key, kind, tx_id, position, doc");
-        let mut unnest =
-            String::from("$2::text[], $3::text[], $4::int8[], $5::int8[], $6::jsonb[]");
+        // Documents travel as JSON text (serialized straight from the model's type) and are
+        // parsed once, by the server, into jsonb.
+        let mut selected = String::from("key, kind, tx_id, position, doc::jsonb");
+        let mut unnest = String::from("$2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[]");
         let mut updates = String::from(
             "kind = excluded.kind, tx_id = excluded.tx_id, position = excluded.position, \
              doc = excluded.doc",
@@ -184,6 +188,7 @@ impl TableSql {
         for (index, column) in columns.iter().enumerate() {
             let name = column_name(column.name);
             let _ = write!(names, ", {name}");
+            let _ = write!(selected, ", {name}");
             let _ = write!(
                 unnest,
                 ", ${}::{}[]",
@@ -193,15 +198,17 @@ impl TableSql {
             let _ = write!(updates, ", {name} = excluded.{name}");
         }
         let upsert = format!(
-            "INSERT INTO {table} (tenant_id, {names}) SELECT $1, {names} FROM unnest({unnest}) \
+            "INSERT INTO {table} (tenant_id, {names}) SELECT $1, {selected} FROM unnest({unnest}) \
              AS u({names}) ON CONFLICT (tenant_id, key) DO UPDATE SET {updates}"
         );
+        let copy_in = format!("COPY {table} (tenant_id, {names}) FROM STDIN (FORMAT binary)");
         Self {
             create,
             load: format!(
                 "SELECT key, tx_id, position, doc FROM {table} WHERE tenant_id = $1 AND key = ANY($2)"
             ),
             upsert,
+            copy_in,
             delete: format!("DELETE FROM {table} WHERE tenant_id = $1 AND key = ANY($2)"),
             get: format!(
                 "SELECT key, tx_id, position, doc FROM {table} WHERE tenant_id = $1 AND key = $2"

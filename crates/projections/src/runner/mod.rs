@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 pub use lag::{Lag, LagError};
 pub use lease::{Lease, run_leased};
-pub use rebuild::{RebuildProgress, rebuild};
+pub use rebuild::{RebuildFuture, RebuildProgress, RebuildTarget, rebuild, rebuild_many};
 
 use crate::decode::DecodeError;
 use crate::event::{ProjectedEvent, TenantId};
@@ -166,6 +166,59 @@ impl Cached {
     }
 }
 
+/// Decodes a page of `tenant`'s events read after `from` into a batch; on a poison event
+/// under [`PoisonPolicy::Halt`], the batch stops before it and the error comes back with it.
+/// Payloads are moved, not copied: a page is decoded once, whatever reads it.
+pub(crate) fn prepare(
+    tenant: &TenantId,
+    from: GlobalPosition,
+    events: Vec<RecordedEvent>,
+    poison: PoisonPolicy,
+) -> (ProjectionBatch, Option<RunnerError>) {
+    let mut batch = ProjectionBatch::new(Vec::with_capacity(events.len()), from);
+    for mut recorded in events {
+        let payload = std::mem::take(&mut recorded.payload);
+        let decoded = ProjectedEvent::decode(
+            recorded.position,
+            recorded.recorded_at,
+            tenant.clone(),
+            recorded.stream.as_str(),
+            &recorded.event_type,
+            recorded.schema_version,
+            payload,
+        );
+        match decoded {
+            Ok(event) => batch.events.push(event),
+            Err(error) if error.is_unknown() => {}
+            Err(error) => match poison {
+                PoisonPolicy::Park => batch.parked.push(ParkedEvent {
+                    position: recorded.position,
+                    stream: recorded.stream.as_str().to_owned(),
+                    version: recorded.version,
+                    event_id: recorded.id,
+                    event_type: recorded.event_type.clone(),
+                    schema_version: recorded.schema_version,
+                    reason: error.to_string(),
+                    recorded_at: recorded.recorded_at,
+                }),
+                PoisonPolicy::Halt => {
+                    return (
+                        batch,
+                        Some(RunnerError::Poison {
+                            position: recorded.position,
+                            stream: recorded.stream.as_str().to_owned(),
+                            event_type: recorded.event_type,
+                            source: error,
+                        }),
+                    );
+                }
+            },
+        }
+        batch.through = recorded.position;
+    }
+    (batch, None)
+}
+
 /// An asynchronous projector of model `M` for one tenant: events from store `S` into
 /// documents `D`.
 #[derive(Debug)]
@@ -293,53 +346,13 @@ where
         })
     }
 
-    /// Decodes a page into a batch; on a poison event under [`PoisonPolicy::Halt`], the batch
-    /// stops before it and the error comes back with it.
+    /// Decodes a page into a batch (see [`prepare`]).
     fn prepare(&self, events: Vec<RecordedEvent>) -> (ProjectionBatch, Option<RunnerError>) {
-        let mut batch =
-            ProjectionBatch::new(Vec::with_capacity(events.len()), self.checkpoint.or_start());
-        for recorded in events {
-            match self.decode(&recorded) {
-                Ok(event) => batch.events.push(event),
-                Err(error) if error.is_unknown() => {}
-                Err(error) => match self.options.poison {
-                    PoisonPolicy::Park => batch.parked.push(ParkedEvent {
-                        position: recorded.position,
-                        stream: recorded.stream.as_str().to_owned(),
-                        version: recorded.version,
-                        event_id: recorded.id,
-                        event_type: recorded.event_type.clone(),
-                        schema_version: recorded.schema_version,
-                        reason: error.to_string(),
-                        recorded_at: recorded.recorded_at,
-                    }),
-                    PoisonPolicy::Halt => {
-                        return (
-                            batch,
-                            Some(RunnerError::Poison {
-                                position: recorded.position,
-                                stream: recorded.stream.as_str().to_owned(),
-                                event_type: recorded.event_type,
-                                source: error,
-                            }),
-                        );
-                    }
-                },
-            }
-            batch.through = recorded.position;
-        }
-        (batch, None)
-    }
-
-    fn decode(&self, recorded: &RecordedEvent) -> Result<ProjectedEvent, DecodeError> {
-        ProjectedEvent::decode(
-            recorded.position,
-            recorded.recorded_at,
-            self.projected_tenant.clone(),
-            recorded.stream.as_str(),
-            &recorded.event_type,
-            recorded.schema_version,
-            recorded.payload.clone(),
+        prepare(
+            &self.projected_tenant,
+            self.checkpoint.or_start(),
+            events,
+            self.options.poison,
         )
     }
 

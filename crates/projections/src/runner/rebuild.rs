@@ -1,16 +1,20 @@
 //! Blue/green rebuilds: a new model version is folded from position zero into its own table
 //! while the live version keeps serving, then made live in one statement.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use crm_eventstore::{EventStore, GlobalPosition};
 use tokio::sync::watch;
 
-use super::{Projector, ProjectorOptions, RunnerError};
+use super::{ProjectorOptions, RunnerError, prepare};
 use crate::event::TenantId;
 use crate::model::ReadModel;
-use crate::postgres::PostgresDocuments;
+use crate::postgres::{PostgresDocuments, RebuildLimits};
+use crate::storage::{ProjectionBatch, StorageError};
 
 /// How far a rebuild has come, published after every batch.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -52,10 +56,76 @@ impl RebuildProgress {
     }
 }
 
+/// One model version a rebuild writes: the rebuild reads and decodes each page of events
+/// once and folds it into every target, each committing its documents together with its own
+/// checkpoint. [`RebuildWriter`](crate::RebuildWriter) is the PostgreSQL one.
+///
+/// The methods return boxed futures so that targets of different models can be rebuilt
+/// together from one list.
+pub trait RebuildTarget: Send {
+    /// The table (model version) written, for messages.
+    fn table(&self) -> &str;
+
+    /// Empties the version for the tenant and starts afresh; refused while the version is
+    /// live.
+    fn start(&mut self) -> RebuildFuture<'_, ()>;
+
+    /// How many of the tenant's events the store holds (the progress total).
+    fn events_to_read(&self) -> RebuildFuture<'_, u64>;
+
+    /// Folds the next batch of events (following everything folded so far).
+    fn fold<'a>(&'a mut self, batch: &'a ProjectionBatch) -> RebuildFuture<'a, ()>;
+
+    /// Whether the target has gathered enough to commit now.
+    fn wants_commit(&self) -> bool;
+
+    /// Commits what was folded, documents and checkpoint in one transaction.
+    fn commit(&mut self) -> RebuildFuture<'_, ()>;
+
+    /// The checkpoint committed last.
+    fn committed(&self) -> Option<GlobalPosition>;
+
+    /// Makes the version live, in one statement.
+    fn switch_live(&mut self) -> RebuildFuture<'_, ()>;
+}
+
+/// A boxed, sendable future of a storage result.
+pub type RebuildFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StorageError>> + Send + 'a>>;
+
+/// Runs `futures` concurrently (each target commits on its own connection) and returns the
+/// first error, after all have finished.
+async fn all<'a>(futures: Vec<RebuildFuture<'a, ()>>) -> Result<(), StorageError> {
+    let mut pending: Vec<Option<RebuildFuture<'a, ()>>> = futures.into_iter().map(Some).collect();
+    let mut failure = None;
+    std::future::poll_fn(|context| {
+        let mut waiting = false;
+        for slot in &mut pending {
+            if let Some(future) = slot {
+                match future.as_mut().poll(context) {
+                    Poll::Ready(result) => {
+                        *slot = None;
+                        if let Err(error) = result {
+                            failure.get_or_insert(error);
+                        }
+                    }
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    failure.map_or(Ok(()), Err)
+}
+
 /// Rebuilds `target` (a model version that is not live) for `tenant` from position zero:
-/// forgets whatever it held, folds every event in batches of `options.batch_size` (one
-/// multi-row write per batch), publishing progress on `progress`, and once it has caught up
-/// makes it the live version in one statement. The live version serves readers throughout.
+/// forgets whatever it held, folds every event, publishing progress on `progress`, and once it
+/// has caught up makes it the live version in one statement. The live version serves readers
+/// throughout. See [`rebuild_many`].
 ///
 /// The new version is caught up with what was deliverable at the switch; keep its
 /// asynchronous projector running from there (the old one may stop).
@@ -71,28 +141,72 @@ where
     M: ReadModel + Send + Sync,
     M::Doc: Send + Sync,
 {
+    let writer = target.rebuild_writer(TenantId::new(tenant.as_str()), RebuildLimits::default());
+    rebuild_many(store, vec![Box::new(writer)], tenant, options, progress).await
+}
+
+/// Rebuilds every one of `targets` for `tenant` from position zero, reading the store's pages
+/// (of `options.batch_size` events) once and decoding each event once for all of them. Each
+/// target commits when it has gathered enough (see [`RebuildLimits`]) and at the end; once all
+/// have caught up, each is made live in one statement. Poison events follow
+/// `options.poison`: under [`PoisonPolicy::Halt`](crate::PoisonPolicy::Halt) everything before
+/// the event is committed, nothing is switched, and the error is returned.
+///
+/// A crash or error leaves each target at its last commit, never live; rebuild again (which
+/// starts from zero).
+pub async fn rebuild_many<'a, S>(
+    store: S,
+    mut targets: Vec<Box<dyn RebuildTarget + 'a>>,
+    tenant: crm_eventstore::TenantId,
+    options: ProjectorOptions,
+    progress: &watch::Sender<RebuildProgress>,
+) -> Result<(), RunnerError>
+where
+    S: EventStore,
+{
     let projected = TenantId::new(tenant.as_str());
-    target.reset(&projected).await?;
-    let (total, _) = target
-        .events_after(&projected, GlobalPosition::START)
-        .await?;
+    let page_size = options.batch_size.max(1);
+    all(targets.iter_mut().map(|target| target.start()).collect()).await?;
+    let total = match targets.first() {
+        Some(target) => target.events_to_read().await?,
+        None => 0,
+    };
     progress.send_replace(RebuildProgress {
         total,
         ..RebuildProgress::default()
     });
     let started = Instant::now();
-    let mut projector: Projector<S, PostgresDocuments<M>, M> =
-        Projector::new(store, Arc::clone(&target), tenant, options);
+    let mut from = GlobalPosition::START;
     loop {
-        let step = projector.step().await?;
+        let page = store.read_all(&tenant, from, page_size).await?;
+        let read = page.events.len();
+        let caught_up = read < page_size;
+        let (batch, poison) = prepare(&projected, from, page.events, options.poison);
+        for target in &mut targets {
+            target.fold(&batch).await?;
+        }
+        from = batch.through;
+        if poison.is_some() || caught_up || targets.iter().any(|target| target.wants_commit()) {
+            all(targets.iter_mut().map(|target| target.commit()).collect()).await?;
+        }
+        if let Some(poison) = poison {
+            return Err(poison);
+        }
+        let checkpoint = targets
+            .iter()
+            .map(|target| target.committed())
+            .min()
+            .flatten();
         progress.send_modify(|progress| {
-            progress.update(step.read as u64, step.checkpoint, started.elapsed());
+            progress.update(read as u64, checkpoint, started.elapsed());
         });
-        if step.caught_up {
+        if caught_up {
             break;
         }
     }
-    target.switch_live(&projected).await?;
+    for target in &mut targets {
+        target.switch_live().await?;
+    }
     progress.send_modify(|progress| progress.switched = true);
     Ok(())
 }

@@ -240,7 +240,7 @@ const SECOND: Uuid = Uuid::from_u128(2);
 const THIRD: Uuid = Uuid::from_u128(3);
 
 /// Three tickets of one customer, with replies and an assignment.
-fn history(tenant: &TenantId) -> Vec<ProjectedEvent> {
+pub(crate) fn history(tenant: &TenantId) -> Vec<ProjectedEvent> {
     let events = Events::of(tenant.clone());
     vec![
         events.opened(at(10, 1), FIRST, CUSTOMER, "Printer on fire"),
@@ -253,14 +253,14 @@ fn history(tenant: &TenantId) -> Vec<ProjectedEvent> {
 }
 
 /// The reference: the in-memory fold of the same events.
-fn reference(events: &[ProjectedEvent]) -> Vec<Stored<TallyDoc>> {
+pub(crate) fn reference(events: &[ProjectedEvent]) -> Vec<Stored<TallyDoc>> {
     let folded = MemoryDocuments::fold(Tally::default(), events).unwrap();
     let mut docs: Vec<_> = folded.documents(&tenant()).cloned().collect();
     docs.sort_by_key(|stored| stored.key);
     docs
 }
 
-fn last(events: &[ProjectedEvent]) -> GlobalPosition {
+pub(crate) fn last(events: &[ProjectedEvent]) -> GlobalPosition {
     events.last().unwrap().global_position()
 }
 

@@ -6,7 +6,7 @@
 //! one conformance suite. Nothing in the port names a database.
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 mod memory;
 #[cfg(test)]
 mod tests;
