@@ -163,7 +163,19 @@ async fn rebuild_all(
     let pipeline = target(url, PipelineModel).await;
     let duplicates = target(url, DuplicateQueueModel).await;
     let tenant = TenantId::new(TENANT);
-    let limits = RebuildLimits::default();
+    let defaults = RebuildLimits::default();
+    let limits = RebuildLimits {
+        events_per_commit: usize::try_from(env_size(
+            "PROJ_BENCH_REBUILD_COMMIT_EVENTS",
+            defaults.events_per_commit as u64,
+        ))
+        .unwrap_or(defaults.events_per_commit),
+        documents: usize::try_from(env_size(
+            "PROJ_BENCH_REBUILD_DOCUMENTS",
+            defaults.documents as u64,
+        ))
+        .unwrap_or(defaults.documents),
+    };
     let targets: Vec<Box<dyn RebuildTarget>> = vec![
         Box::new(customer.rebuild_writer(tenant.clone(), limits)),
         Box::new(sla.rebuild_writer(tenant.clone(), limits)),

@@ -7,14 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crm_domain::ContactId;
+use crm_eventstore::{EventStore, ExpectedVersion, GlobalPosition, NewEvent, StreamId};
 use crm_projections::customer360::{Customer360Model, Customer360Query, CustomerDoc};
+use crm_projections::sla::{SlaConfig, SlaModel};
 use crm_projections::{
-    DocKey, DocSet, DocumentStore, Indexed, IndexedColumn, PoisonPolicy, PostgresDocuments,
-    ProjectedEvent, Projector, ProjectorOptions, ReadModel, RebuildProgress, StorageError, rebuild,
+    DocKey, DocSet, DocumentStore, Indexed, IndexedColumn, MemoryDocuments, PoisonPolicy,
+    PostgresDocuments, ProjectedEvent, Projector, ProjectorOptions, ReadModel, RebuildLimits,
+    RebuildProgress, RebuildTarget, RunnerError, StorageError, Stored, rebuild, rebuild_many,
 };
 use support::{
     TestDatabase, append_all, catch_up_to, contact_id, events, projected, reference, tenant,
-    workload,
+    ticket_id, workload,
 };
 use tokio::sync::watch;
 
@@ -145,5 +148,119 @@ async fn a_rebuild_fills_a_new_version_while_the_old_serves_then_switches_at_onc
     assert!(
         matches!(&refused, StorageError::Database { code, .. } if code == "CP001"),
         "{refused:?}"
+    );
+}
+
+/// Limits so small that every path of the writer runs: commits every few events, documents
+/// forgotten and read back, the next page read while one folds.
+const TIGHT: RebuildLimits = RebuildLimits {
+    events_per_commit: 4,
+    documents: 3,
+};
+
+async fn version<M>(database: &TestDatabase, model: M) -> Arc<PostgresDocuments<M>>
+where
+    M: ReadModel + Send + Sync,
+    M::Doc: Send + Sync,
+{
+    Arc::new(
+        PostgresDocuments::connect(&database.url, 2, model)
+            .await
+            .expect("connect a version"),
+    )
+}
+
+/// The in-memory fold of `model` over every event of the tenant through `head`, in key order.
+async fn folded<S, M>(store: &S, model: M, head: GlobalPosition) -> Vec<Stored<M::Doc>>
+where
+    S: EventStore,
+    M: ReadModel,
+{
+    let events = events(store, &tenant(), head).await;
+    let folded = MemoryDocuments::fold(model, &events).expect("valid test data");
+    let mut docs: Vec<_> = folded.documents(&projected(&tenant())).cloned().collect();
+    docs.sort_by_key(|stored| stored.key);
+    docs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_models_rebuilt_from_one_read_each_equal_a_clean_fold() {
+    for (limits, page) in [(TIGHT, 3), (RebuildLimits::default(), 1000)] {
+        let database = TestDatabase::create().await;
+        let store = database.store().await;
+        let head = append_all(&store, &tenant(), &workload(6, 3, 2)).await;
+        let customers = version(&database, Customer360V2).await;
+        let sla = version(&database, SlaModel::new(SlaConfig::new())).await;
+        let targets: Vec<Box<dyn RebuildTarget>> = vec![
+            Box::new(customers.rebuild_writer(projected(&tenant()), limits)),
+            Box::new(sla.rebuild_writer(projected(&tenant()), limits)),
+        ];
+        let (progress, watched) = watch::channel(RebuildProgress::default());
+        rebuild_many(store.clone(), targets, tenant(), options(page), &progress)
+            .await
+            .unwrap();
+        assert!(watched.borrow().switched);
+        assert_eq!(
+            customers.documents(&projected(&tenant())).await.unwrap(),
+            reference(&store, &tenant(), head).await
+        );
+        let tickets = folded(&store, SlaModel::new(SlaConfig::new()), head).await;
+        assert!(!tickets.is_empty());
+        assert_eq!(sla.documents(&projected(&tenant())).await.unwrap(), tickets);
+        for checkpoint in [
+            customers.checkpoint(&projected(&tenant())).await.unwrap(),
+            sla.checkpoint(&projected(&tenant())).await.unwrap(),
+        ] {
+            assert_eq!(checkpoint, Some(head));
+        }
+        assert!(customers.is_live(&projected(&tenant())).await.unwrap());
+        assert!(sla.is_live(&projected(&tenant())).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_event_halts_a_rebuild_before_the_switch_with_what_came_before_committed() {
+    let database = TestDatabase::create().await;
+    let store = database.store().await;
+    let before = append_all(&store, &tenant(), &workload(3, 2, 1)).await;
+    let expected = reference(&store, &tenant(), before).await;
+    let broken = store
+        .append(
+            &tenant(),
+            &StreamId::new(format!("ticket-{}", ticket_id(9, 9))).unwrap(),
+            ExpectedVersion::Any,
+            &[NewEvent::new(
+                "TicketOpened",
+                1,
+                serde_json::json!({"subject": 3}),
+            )],
+        )
+        .await
+        .unwrap()
+        .events[0]
+        .position;
+    append_all(&store, &tenant(), &workload(5, 1, 1)[3..]).await;
+
+    let green = version(&database, Customer360V2).await;
+    let (progress, watched) = watch::channel(RebuildProgress::default());
+    let targets: Vec<Box<dyn RebuildTarget>> =
+        vec![Box::new(green.rebuild_writer(projected(&tenant()), TIGHT))];
+    let error = rebuild_many(store.clone(), targets, tenant(), options(3), &progress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, RunnerError::Poison { position, .. } if *position == broken),
+        "{error:?}"
+    );
+    assert!(!watched.borrow().switched);
+    assert!(!green.is_live(&projected(&tenant())).await.unwrap());
+    assert_eq!(
+        green.documents(&projected(&tenant())).await.unwrap(),
+        expected
+    );
+    let checkpoint = green.checkpoint(&projected(&tenant())).await.unwrap();
+    assert!(
+        checkpoint.is_some_and(|done| done >= before && done < broken),
+        "{checkpoint:?}"
     );
 }

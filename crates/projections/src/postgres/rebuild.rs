@@ -27,7 +27,9 @@ use crate::storage::{ParkedEvent, ProjectionBatch, StorageError};
 /// How much a [`RebuildWriter`] gathers before it commits, and how much it remembers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RebuildLimits {
-    /// Commit once this many events have been folded since the last commit.
+    /// Commit once this many events have been folded since the last commit. A crashed
+    /// rebuild starts again from zero, so commits along the way only bound memory and show
+    /// progress; each one rewrites every document it touched, so fewer are faster.
     pub events_per_commit: usize,
     /// The most documents kept in memory: committed documents remembered, and (separately)
     /// documents in the working set before it is committed. Past it, the working set is
@@ -39,7 +41,7 @@ pub struct RebuildLimits {
 impl Default for RebuildLimits {
     fn default() -> Self {
         Self {
-            events_per_commit: 20_000,
+            events_per_commit: 500_000,
             documents: 200_000,
         }
     }

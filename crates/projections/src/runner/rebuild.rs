@@ -177,15 +177,28 @@ where
     });
     let started = Instant::now();
     let mut from = GlobalPosition::START;
+    let mut page = store.read_all(&tenant, from, page_size).await?;
     loop {
-        let page = store.read_all(&tenant, from, page_size).await?;
         let read = page.events.len();
         let caught_up = read < page_size;
         let (batch, poison) = prepare(&projected, from, page.events, options.poison);
-        for target in &mut targets {
-            target.fold(&batch).await?;
-        }
         from = batch.through;
+        let fold = async {
+            for target in &mut targets {
+                target.fold(&batch).await?;
+            }
+            Ok::<(), StorageError>(())
+        };
+        // The next page is read while this one folds: the server works while the client
+        // folds. Nothing is read past a poison event that halts the rebuild.
+        let next = if caught_up || poison.is_some() {
+            fold.await?;
+            None
+        } else {
+            let (folded, next) = tokio::join!(fold, store.read_all(&tenant, from, page_size));
+            folded?;
+            Some(next)
+        };
         if poison.is_some() || caught_up || targets.iter().any(|target| target.wants_commit()) {
             all(targets.iter_mut().map(|target| target.commit()).collect()).await?;
         }
@@ -200,8 +213,9 @@ where
         progress.send_modify(|progress| {
             progress.update(read as u64, checkpoint, started.elapsed());
         });
-        if caught_up {
-            break;
+        match next {
+            Some(next) => page = next?,
+            None => break,
         }
     }
     for target in &mut targets {
