@@ -172,7 +172,7 @@ mod customer360 {
     }
 }
 
-mod sla {
+pub(crate) mod sla {
     use chrono::{Duration, TimeDelta};
     use crm_domain::Priority;
     use crm_domain::sla::{
