@@ -349,13 +349,13 @@ fn nearest(sorted: &[u64], percent: f64) -> u64 {
 /// Runs the measurement and prints it. `PROJ_BENCH_LAG_RATE` (events/s, default 5,000),
 /// `PROJ_BENCH_LAG_SECONDS` (default 30), `PROJ_BENCH_LAG_PRELOAD_EVENTS` (history in the
 /// store before the load starts, default 50,000), `PROJ_BENCH_LAG_WRITERS` (load generator
-/// connections, default 8).
+/// connections, default 32: single appends need many clients to group their commits).
 pub(crate) fn run() {
     let per_second = env_size("PROJ_BENCH_LAG_RATE", 5_000);
     let seconds = env_size("PROJ_BENCH_LAG_SECONDS", 30);
     let preload = env_size("PROJ_BENCH_LAG_PRELOAD_EVENTS", 50_000);
-    let writers = usize::try_from(env_size("PROJ_BENCH_LAG_WRITERS", 8))
-        .unwrap_or(8)
+    let writers = usize::try_from(env_size("PROJ_BENCH_LAG_WRITERS", 32))
+        .unwrap_or(32)
         .max(1);
     crate::support::runtime().block_on(measure(per_second, seconds, preload, writers));
 }

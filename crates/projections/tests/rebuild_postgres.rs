@@ -57,6 +57,7 @@ impl ReadModel for Customer360V2 {
 fn options(batch_size: usize) -> ProjectorOptions {
     ProjectorOptions {
         batch_size,
+        catch_up_batch_size: batch_size,
         poll_interval: Duration::from_millis(20),
         poison: PoisonPolicy::Halt,
         retry_after: Duration::from_millis(20),

@@ -31,6 +31,7 @@ async fn documents(database: &TestDatabase) -> Arc<Documents> {
 fn options(batch_size: usize, poison: PoisonPolicy) -> ProjectorOptions {
     ProjectorOptions {
         batch_size,
+        catch_up_batch_size: batch_size,
         poll_interval: Duration::from_millis(20),
         poison,
         retry_after: Duration::from_millis(20),
@@ -75,6 +76,50 @@ async fn a_background_projector_follows_appends_and_equals_a_clean_rebuild() {
         events(&store, &tenant(), more).await.len() as u64
     );
     handle.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_projector_behind_reads_growing_batches_and_equals_a_clean_rebuild() {
+    let database = TestDatabase::create().await;
+    let store = database.store().await;
+    let documents = documents(&database).await;
+    let head = append_all(&store, &tenant(), &workload(6, 4, 3)).await;
+    let mut projector = Projector::new(
+        store.clone(),
+        Arc::clone(&documents),
+        tenant(),
+        ProjectorOptions {
+            catch_up_batch_size: 8,
+            ..options(2, PoisonPolicy::Halt)
+        },
+    );
+    let mut reads = Vec::new();
+    loop {
+        let step = projector.step().await.unwrap();
+        reads.push(step.read);
+        if step.caught_up {
+            break;
+        }
+    }
+    let total = events(&store, &tenant(), head).await.len();
+    assert!(total > 2 + 4 + 8 + 8, "{total} events");
+    assert_eq!(reads[..4], [2, 4, 8, 8], "{reads:?}");
+    assert!(
+        reads[..reads.len() - 1]
+            .iter()
+            .skip(2)
+            .all(|read| *read == 8)
+    );
+    assert_eq!(reads.iter().sum::<usize>(), total);
+    assert_eq!(
+        documents.documents(&projected(&tenant())).await.unwrap(),
+        reference(&store, &tenant(), head).await
+    );
+
+    // Caught up, it is back to the small batch.
+    append_all(&store, &tenant(), &workload(7, 4, 3)[6..]).await;
+    let step = projector.step().await.unwrap();
+    assert_eq!(step.read, 2);
 }
 
 #[tokio::test]

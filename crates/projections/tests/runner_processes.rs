@@ -208,6 +208,7 @@ async fn connections_dropped_by_the_server_mid_run_lose_and_double_nothing() {
     let documents = Arc::new(adapter(&database).await);
     let options = ProjectorOptions {
         batch_size: 10,
+        catch_up_batch_size: 10,
         poll_interval: Duration::from_millis(20),
         poison: PoisonPolicy::Halt,
         retry_after: Duration::from_millis(10),

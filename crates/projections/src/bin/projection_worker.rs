@@ -61,6 +61,7 @@ async fn run(connection: String, tenant: String, batch_size: usize) -> Result<()
     let lease = Lease::name(documents.table(), tenant.as_str());
     let options = ProjectorOptions {
         batch_size,
+        catch_up_batch_size: batch_size,
         poll_interval: Duration::from_millis(50),
         ..ProjectorOptions::default()
     };

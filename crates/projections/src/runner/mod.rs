@@ -56,8 +56,13 @@ pub enum PoisonPolicy {
 /// How a projector reads and commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProjectorOptions {
-    /// Events per batch (one read, one commit).
+    /// Events per batch (one read, one commit) when caught up.
     pub batch_size: usize,
+    /// The most events per batch while behind: after a full batch the next one reads twice
+    /// as many, up to this, and back to `batch_size` once caught up. A document touched by
+    /// several events of a batch is written once, so a projector that fell behind catches up
+    /// with fewer writes. At least `batch_size`.
+    pub catch_up_batch_size: usize,
     /// How long to wait for an append signal before polling again when caught up.
     pub poll_interval: Duration,
     /// What to do with an event that cannot be decoded.
@@ -71,6 +76,7 @@ impl Default for ProjectorOptions {
     fn default() -> Self {
         Self {
             batch_size: 500,
+            catch_up_batch_size: 8_000,
             poll_interval: Duration::from_millis(100),
             poison: PoisonPolicy::Halt,
             retry_after: Duration::from_millis(100),
@@ -229,6 +235,8 @@ pub struct Projector<S, D, M> {
     projected_tenant: TenantId,
     options: ProjectorOptions,
     checkpoint: Cached,
+    /// Events the next step reads: `batch_size`, growing while behind.
+    page_size: usize,
     status: watch::Sender<ProjectorStatus>,
     model: PhantomData<fn() -> M>,
 }
@@ -247,16 +255,19 @@ where
         options: ProjectorOptions,
     ) -> Self {
         let projected_tenant = TenantId::new(tenant.as_str());
+        let batch_size = options.batch_size.max(1);
         Self {
             store,
             documents,
             tenant,
             projected_tenant,
             options: ProjectorOptions {
-                batch_size: options.batch_size.max(1),
+                batch_size,
+                catch_up_batch_size: options.catch_up_batch_size.max(batch_size),
                 ..options
             },
             checkpoint: Cached::Unknown,
+            page_size: batch_size,
             status: watch::channel(ProjectorStatus::default()).0,
             model: PhantomData,
         }
@@ -304,11 +315,18 @@ where
             .read_all(
                 &self.tenant,
                 expected.unwrap_or(GlobalPosition::START),
-                self.options.batch_size,
+                self.page_size,
             )
             .await?;
         let read = page.events.len();
-        let caught_up = read < self.options.batch_size;
+        let caught_up = read < self.page_size;
+        self.page_size = if caught_up {
+            self.options.batch_size
+        } else {
+            self.page_size
+                .saturating_mul(2)
+                .min(self.options.catch_up_batch_size)
+        };
         let held_by = if caught_up { page.held_by } else { None };
         if read == 0 {
             self.publish(expected, 0, caught_up, held_by);
