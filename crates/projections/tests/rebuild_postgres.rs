@@ -190,6 +190,9 @@ async fn several_models_rebuilt_from_one_read_each_equal_a_clean_fold() {
         let database = TestDatabase::create().await;
         let store = database.store().await;
         let head = append_all(&store, &tenant(), &workload(6, 3, 2)).await;
+        // Wait until the store delivers through the head: a rebuild stops at the first short
+        // page, and other tests' open transactions can hold readers back for a moment.
+        events(&store, &tenant(), head).await;
         let customers = version(&database, Customer360V2).await;
         let sla = version(&database, SlaModel::new(SlaConfig::new())).await;
         let targets: Vec<Box<dyn RebuildTarget>> = vec![
@@ -240,7 +243,8 @@ async fn a_poison_event_halts_a_rebuild_before_the_switch_with_what_came_before_
         .unwrap()
         .events[0]
         .position;
-    append_all(&store, &tenant(), &workload(5, 1, 1)[3..]).await;
+    let last = append_all(&store, &tenant(), &workload(5, 1, 1)[3..]).await;
+    events(&store, &tenant(), last).await;
 
     let green = version(&database, Customer360V2).await;
     let (progress, watched) = watch::channel(RebuildProgress::default());

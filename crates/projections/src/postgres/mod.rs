@@ -23,7 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use crm_eventstore::GlobalPosition;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{GenericClient, IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
@@ -408,9 +408,9 @@ where
             .ok_or_else(|| corrupt(&text, "not a key of this model".to_owned()))?;
         let transaction: i64 = row.try_get(1).map_err(|error| from_pg(&error))?;
         let position: i64 = row.try_get(2).map_err(|error| from_pg(&error))?;
-        let value: serde_json::Value = row.try_get(3).map_err(|error| from_pg(&error))?;
+        let json: JsonText<'_> = row.try_get(3).map_err(|error| from_pg(&error))?;
         let doc =
-            serde_json::from_value(value).map_err(|error| corrupt(&text, error.to_string()))?;
+            serde_json::from_slice(json.0).map_err(|error| corrupt(&text, error.to_string()))?;
         let stamp = GlobalPosition {
             transaction: to_u64(transaction, &self.table, "stamp transaction")?,
             position: to_u64(position, &self.table, "stamp position")?,
@@ -891,6 +891,30 @@ fn indexed_values<M: ReadModel>(
     Ok(values)
 }
 
+/// A JSON or JSONB value as the server sent it, so that a document is deserialized straight
+/// from the bytes into its type, with no `serde_json::Value` in between.
+struct JsonText<'a>(&'a [u8]);
+
+impl<'a> FromSql<'a> for JsonText<'a> {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty != Type::JSONB {
+            return Ok(Self(raw));
+        }
+        // jsonb's binary format: a version byte (1, the only one), then the JSON text.
+        match raw.split_first() {
+            Some((1, text)) => Ok(Self(text)),
+            _ => Err("a jsonb value of an unknown binary format version".into()),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON || *ty == Type::JSONB
+    }
+}
+
 impl<M> DocumentStore<M> for PostgresDocuments<M>
 where
     M: ReadModel + Send + Sync,
@@ -1060,5 +1084,21 @@ where
             .map(|row| self.decode_row(row))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(query.answer(documents.iter().map(|(key, _, doc)| (key, doc))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_is_read_from_jsonb_or_json_and_an_unknown_jsonb_version_is_refused() {
+        let jsonb = JsonText::from_sql(&Type::JSONB, b"\x01{\"a\":1}").unwrap();
+        assert_eq!(jsonb.0, b"{\"a\":1}");
+        let json = JsonText::from_sql(&Type::JSON, b"{\"a\":1}").unwrap();
+        assert_eq!(json.0, b"{\"a\":1}");
+        assert!(JsonText::from_sql(&Type::JSONB, b"\x02{}").is_err());
+        assert!(JsonText::from_sql(&Type::JSONB, b"").is_err());
+        assert!(!<JsonText<'_> as FromSql<'_>>::accepts(&Type::TEXT));
     }
 }
