@@ -52,7 +52,9 @@ pub use model::{
     ColumnType, Comparison, DocKey, Filter, Found, IndexValue, Indexed, IndexedColumn, Lookup,
     ReadModel, Scan, Selection,
 };
-pub use postgres::{PostgresDocuments, RebuildLimits, RebuildWriter, connect_pool};
+pub use postgres::{
+    PostgresDocuments, REMEMBERED_DOCUMENTS, RebuildLimits, RebuildWriter, connect_pool,
+};
 pub use runner::{
     Lag, LagError, Lease, PoisonPolicy, Projector, ProjectorHandle, ProjectorOptions,
     ProjectorStatus, RebuildFuture, RebuildProgress, RebuildTarget, RunnerError, Step, rebuild,

@@ -18,7 +18,7 @@ pub(crate) mod testdb;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use crm_eventstore::GlobalPosition;
@@ -131,6 +131,7 @@ pub struct PostgresDocuments<M: ReadModel> {
     pool: Pool,
     table: Arc<str>,
     sql: Arc<TableSql>,
+    remembered: Arc<Mutex<Remembered<M::Doc>>>,
 }
 
 impl<M: ReadModel + Clone> Clone for PostgresDocuments<M> {
@@ -140,12 +141,89 @@ impl<M: ReadModel + Clone> Clone for PostgresDocuments<M> {
             pool: self.pool.clone(),
             table: Arc::clone(&self.table),
             sql: Arc::clone(&self.sql),
+            remembered: Arc::clone(&self.remembered),
+        }
+    }
+}
+
+/// How many committed documents an adapter remembers by default (see
+/// [`PostgresDocuments::remembering`]).
+pub const REMEMBERED_DOCUMENTS: usize = 20_000;
+
+/// Documents this adapter committed, with their stamps: a version-checked cache. A batch reads
+/// back only the stamps of the documents it needs and takes a remembered document whose stamp
+/// still matches, instead of shipping and decoding the document again; any other writer
+/// (another process, an inline append, a rebuild) changes the stamp, and the document is
+/// read afresh.
+#[derive(Debug)]
+struct Remembered<D> {
+    capacity: usize,
+    held: usize,
+    tenants: HashMap<TenantId, HashMap<DocKey, (GlobalPosition, D)>>,
+}
+
+impl<D: Clone> Remembered<D> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            held: 0,
+            tenants: HashMap::new(),
+        }
+    }
+
+    fn holds_any(&self, tenant: &TenantId, keys: &[DocKey]) -> bool {
+        self.tenants
+            .get(tenant)
+            .is_some_and(|documents| keys.iter().any(|key| documents.contains_key(key)))
+    }
+
+    /// The remembered document at `key` if it carries `stamp`.
+    fn get(&self, tenant: &TenantId, key: DocKey, stamp: GlobalPosition) -> Option<D> {
+        match self.tenants.get(tenant)?.get(&key) {
+            Some((remembered, doc)) if *remembered == stamp => Some(doc.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remembers what a committed batch wrote; past the capacity, forgets everything first
+    /// (the next batches read documents afresh and remember them again).
+    fn commit(&mut self, tenant: &TenantId, changes: Vec<Change<D>>) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.held + changes.len() > self.capacity {
+            self.tenants.clear();
+            self.held = 0;
+        }
+        let documents = self.tenants.entry(tenant.clone()).or_default();
+        for change in changes {
+            match change {
+                Change::Upsert(stored) if self.held < self.capacity => {
+                    let new = documents
+                        .insert(stored.key, (stored.position, stored.doc))
+                        .is_none();
+                    self.held += usize::from(new);
+                }
+                Change::Upsert(Stored { key, .. }) | Change::Delete(key) => {
+                    let old = documents.remove(&key).is_some();
+                    self.held = self.held.saturating_sub(usize::from(old));
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self, tenant: &TenantId) {
+        if let Some(documents) = self.tenants.remove(tenant) {
+            self.held = self.held.saturating_sub(documents.len());
         }
     }
 }
 
 /// A stored row read back: key, stamp and document.
 type Loaded<D> = (DocKey, GlobalPosition, D);
+
+/// What a batch is handed for a key: the stored document with its stamp, or none.
+type Provided<D> = Option<(GlobalPosition, D)>;
 
 impl<M> PostgresDocuments<M>
 where
@@ -213,7 +291,25 @@ where
             pool,
             table: Arc::from(table),
             sql: Arc::new(sql),
+            remembered: Arc::new(Mutex::new(Remembered::new(REMEMBERED_DOCUMENTS))),
         })
+    }
+
+    /// This adapter remembering at most `documents` committed documents (default
+    /// [`REMEMBERED_DOCUMENTS`]; 0: none), so that the next batches that touch them read
+    /// back only their stamps. Memory grows with `documents` times a document's size.
+    #[must_use]
+    pub fn remembering(mut self, documents: usize) -> Self {
+        self.remembered = Arc::new(Mutex::new(Remembered::new(documents)));
+        self
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered<M::Doc>> {
+        // A panic while the lock was held cannot leave the cache half-written in a way that
+        // matters: every entry is checked against the table's stamp before use.
+        self.remembered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The model.
@@ -244,6 +340,19 @@ where
         expected: Option<GlobalPosition>,
         batch: &ProjectionBatch,
     ) -> Result<(), StorageError> {
+        self.commit_batch(transaction, tenant, expected, batch)
+            .await
+            .map(drop)
+    }
+
+    /// [`PostgresDocuments::commit_in`], returning the changes written.
+    async fn commit_batch(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        tenant: &TenantId,
+        expected: Option<GlobalPosition>,
+        batch: &ProjectionBatch,
+    ) -> Result<Vec<Change<M::Doc>>, StorageError> {
         let projection: &str = &self.table;
         execute(
             transaction,
@@ -269,7 +378,8 @@ where
             .iter()
             .filter(|event| expected.is_none_or(|done| event.global_position() > done))
             .collect();
-        self.apply_events(transaction, tenant, &pending, false)
+        let changes = self
+            .apply_events(transaction, tenant, &pending, false)
             .await?;
         self.park(transaction, tenant, expected, &batch.parked)
             .await?;
@@ -287,7 +397,7 @@ where
             ],
         )
         .await?;
-        Ok(())
+        Ok(changes)
     }
 
     /// Applies `events` (just appended in `transaction`, of one tenant) to the documents in
@@ -317,17 +427,17 @@ where
         Ok(())
     }
 
-    /// Loads, applies and writes back `events` of `tenant`. `inline`: lock the keys first and
-    /// treat every loaded document as older than the events.
+    /// Loads, applies and writes back `events` of `tenant`; returns the changes written.
+    /// `inline`: lock the keys first and treat every loaded document as older than the events.
     async fn apply_events(
         &self,
         transaction: &tokio_postgres::Transaction<'_>,
         tenant: &TenantId,
         events: &[&ProjectedEvent],
         inline: bool,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Vec<Change<M::Doc>>, StorageError> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut batch: Batch<M::Doc> = Batch::new();
         let mut stamps = Stamps::new(inline);
@@ -348,10 +458,12 @@ where
                 }
             }
         }
-        let changes = batch
+        let changes: Vec<Change<M::Doc>> = batch
             .into_changes()
-            .map(|(_, change)| stamps.restore(change));
-        self.write(transaction, tenant, changes).await
+            .map(|(_, change)| stamps.restore(change))
+            .collect();
+        self.write(transaction, tenant, &changes).await?;
+        Ok(changes)
     }
 
     async fn provide(
@@ -368,6 +480,10 @@ where
                 .query_one(sql::LOCK_KEYS, &[&&*self.table, &tenant.as_str(), &texts])
                 .await
                 .map_err(|error| from_pg(&error))?;
+        } else if self.remembered().holds_any(tenant, keys) {
+            return self
+                .provide_remembered(transaction, tenant, batch, keys, texts)
+                .await;
         }
         let mut loaded: HashMap<DocKey, (GlobalPosition, M::Doc)> = self
             .load(transaction, tenant, &texts)
@@ -380,6 +496,70 @@ where
                 .remove(key)
                 .map(|(stamp, doc)| (stamps.hide(*key, stamp), doc));
             batch.provide(tenant, *key, stored);
+        }
+        Ok(())
+    }
+
+    /// Hands `keys` to `batch` reading back only their stamps: remembered documents whose
+    /// stamp matches are taken from memory, the others loaded.
+    async fn provide_remembered(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        tenant: &TenantId,
+        batch: &mut Batch<M::Doc>,
+        keys: &[DocKey],
+        texts: Vec<String>,
+    ) -> Result<(), StorageError> {
+        let rows = transaction
+            .query(&self.sql.stamps, &[&tenant.as_str(), &texts])
+            .await
+            .map_err(|error| from_pg(&error))?;
+        let mut stamped: HashMap<DocKey, GlobalPosition> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let text: String = row.try_get(0).map_err(|error| from_pg(&error))?;
+            let key =
+                DocKey::parse(M::KINDS, &text).ok_or_else(|| StorageError::CorruptDocument {
+                    table: self.table.to_string(),
+                    key: text.clone(),
+                    reason: "not a key of this model".to_owned(),
+                })?;
+            let transaction_id: i64 = row.try_get(1).map_err(|error| from_pg(&error))?;
+            let position: i64 = row.try_get(2).map_err(|error| from_pg(&error))?;
+            let stamp = GlobalPosition {
+                transaction: to_u64(transaction_id, &self.table, "stamp transaction")?,
+                position: to_u64(position, &self.table, "stamp position")?,
+            };
+            stamped.insert(key, stamp);
+        }
+        let mut missing: Vec<DocKey> = Vec::new();
+        let mut found: Vec<(DocKey, Provided<M::Doc>)> = Vec::new();
+        {
+            let remembered = self.remembered();
+            for key in keys {
+                match stamped.get(key) {
+                    None => found.push((*key, None)),
+                    Some(stamp) => match remembered.get(tenant, *key, *stamp) {
+                        Some(doc) => found.push((*key, Some((*stamp, doc)))),
+                        None => missing.push(*key),
+                    },
+                }
+            }
+        }
+        for (key, stored) in found {
+            batch.provide(tenant, key, stored);
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let texts: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        let mut loaded: HashMap<DocKey, (GlobalPosition, M::Doc)> = self
+            .load(transaction, tenant, &texts)
+            .await?
+            .into_iter()
+            .map(|(key, stamp, doc)| (key, (stamp, doc)))
+            .collect();
+        for key in missing {
+            batch.provide(tenant, key, loaded.remove(&key));
         }
         Ok(())
     }
@@ -423,13 +603,13 @@ where
         &self,
         transaction: &tokio_postgres::Transaction<'_>,
         tenant: &TenantId,
-        changes: impl Iterator<Item = Change<M::Doc>>,
+        changes: &[Change<M::Doc>],
     ) -> Result<(), StorageError> {
         let mut rows = Rows::new(M::COLUMNS);
         let mut deleted: Vec<String> = Vec::new();
         for change in changes {
             match change {
-                Change::Upsert(stored) => rows.push::<M>(&stored)?,
+                Change::Upsert(stored) => rows.push::<M>(stored)?,
                 Change::Delete(key) => deleted.push(key.to_string()),
             }
         }
@@ -944,9 +1124,22 @@ where
             .transaction()
             .await
             .map_err(|error| from_pg(&error))?;
-        self.commit_in(&transaction, tenant, expected, batch)
-            .await?;
-        transaction.commit().await.map_err(|error| from_pg(&error))
+        let changes = match self
+            .commit_batch(&transaction, tenant, expected, batch)
+            .await
+        {
+            Ok(changes) => changes,
+            Err(error) => {
+                self.remembered().forget(tenant);
+                return Err(error);
+            }
+        };
+        if let Err(error) = transaction.commit().await {
+            self.remembered().forget(tenant);
+            return Err(from_pg(&error));
+        }
+        self.remembered().commit(tenant, changes);
+        Ok(())
     }
 
     async fn get(
@@ -1090,6 +1283,100 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::postgres::testdb::TestDatabase;
+    use crate::storage::conformance::{Tally, TallyDoc, history, last, reference, tenant};
+
+    fn stored(key: u128, stamp: u64, doc: u32) -> Stored<u32> {
+        Stored {
+            key: DocKey::new("ticket", Uuid::from_u128(key)),
+            position: GlobalPosition {
+                transaction: stamp,
+                position: stamp,
+            },
+            doc,
+        }
+    }
+
+    #[test]
+    fn a_remembered_document_is_handed_out_only_under_its_stamp_and_capacity_is_kept() {
+        let tenant = TenantId::new("acme");
+        let other = TenantId::new("globex");
+        let mut remembered = Remembered::new(2);
+        let one = stored(1, 5, 10);
+        remembered.commit(&tenant, vec![Change::Upsert(one.clone())]);
+        assert!(remembered.holds_any(&tenant, &[one.key]));
+        assert!(!remembered.holds_any(&other, &[one.key]));
+        assert_eq!(remembered.get(&tenant, one.key, one.position), Some(10));
+        assert_eq!(
+            remembered.get(&tenant, one.key, stored(1, 6, 0).position),
+            None
+        );
+        assert_eq!(remembered.get(&other, one.key, one.position), None);
+
+        remembered.commit(&other, vec![Change::Upsert(stored(2, 5, 20))]);
+        assert_eq!(remembered.held, 2);
+        // A third document goes past the capacity: everything is forgotten first.
+        remembered.commit(&tenant, vec![Change::Upsert(stored(3, 7, 30))]);
+        assert_eq!(remembered.held, 1);
+        assert_eq!(remembered.get(&tenant, one.key, one.position), None);
+        remembered.commit(&tenant, vec![Change::Delete(stored(3, 0, 0).key)]);
+        assert_eq!(remembered.held, 0);
+
+        let mut none = Remembered::new(0);
+        none.commit(&tenant, vec![Change::Upsert(one.clone())]);
+        assert!(!none.holds_any(&tenant, &[one.key]));
+        remembered.commit(&tenant, vec![Change::Upsert(one.clone())]);
+        remembered.forget(&tenant);
+        assert_eq!(remembered.held, 0);
+        assert!(!remembered.holds_any(&tenant, &[one.key]));
+    }
+
+    async fn adapter(database: &TestDatabase) -> PostgresDocuments<Tally> {
+        PostgresDocuments::connect(&database.url, 2, Tally::default())
+            .await
+            .unwrap()
+    }
+
+    /// Two adapters on one table (two processes taking turns, as after a lease moves): each
+    /// remembers what it wrote, and each must notice what the other wrote since.
+    #[tokio::test]
+    async fn documents_written_by_another_writer_are_read_afresh_not_remembered() {
+        let database = TestDatabase::create().await;
+        let first = adapter(&database).await;
+        let second = adapter(&database).await;
+        let events = history(&tenant());
+        let mut checkpoint = None;
+        // The contact's document is written by the first, then the second, then the first again.
+        for (turn, range) in [(0, 0..2), (1, 2..4), (0, 4..6)] {
+            let writer = if turn == 0 { &first } else { &second };
+            let slice = &events[range];
+            writer
+                .commit(
+                    &tenant(),
+                    checkpoint,
+                    &ProjectionBatch::new(slice.to_vec(), last(slice)),
+                )
+                .await
+                .unwrap();
+            checkpoint = Some(last(slice));
+            let expected: Vec<Stored<TallyDoc>> = reference(&events[..=last_index(&events, slice)]);
+            assert_eq!(first.documents(&tenant()).await.unwrap(), expected);
+        }
+        assert_eq!(
+            second.documents(&tenant()).await.unwrap(),
+            reference(&events)
+        );
+        assert!(first.remembered().held > 0);
+        assert!(second.remembered().held > 0);
+    }
+
+    fn last_index(events: &[ProjectedEvent], slice: &[ProjectedEvent]) -> usize {
+        let end = last(slice);
+        events
+            .iter()
+            .rposition(|event| event.global_position() == end)
+            .unwrap()
+    }
 
     #[test]
     fn a_document_is_read_from_jsonb_or_json_and_an_unknown_jsonb_version_is_refused() {

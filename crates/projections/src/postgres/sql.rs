@@ -121,6 +121,8 @@ pub(crate) const TRY_LEASE: &str = "SELECT pg_try_advisory_lock(hashtextextended
 pub(crate) struct TableSql {
     pub(crate) create: String,
     pub(crate) load: String,
+    /// The stamps (no documents) of the named keys.
+    pub(crate) stamps: String,
     pub(crate) upsert: String,
     /// A binary COPY of new rows, columns in the order of `upsert`'s (tenant first).
     pub(crate) copy_in: String,
@@ -206,6 +208,9 @@ impl TableSql {
             create,
             load: format!(
                 "SELECT key, tx_id, position, doc FROM {table} WHERE tenant_id = $1 AND key = ANY($2)"
+            ),
+            stamps: format!(
+                "SELECT key, tx_id, position FROM {table} WHERE tenant_id = $1 AND key = ANY($2)"
             ),
             upsert,
             copy_in,
