@@ -29,7 +29,9 @@ pub(crate) struct EncodedEvent {
 pub(crate) struct EncodedBatch {
     pub(crate) events: Vec<EncodedEvent>,
     pub(crate) idempotency_key: Option<String>,
-    pub(crate) request_hash: [u8; 32],
+    /// What a retry with the same idempotency key must match; only an append with a key is
+    /// ever compared, so only it pays for hashing its payloads a second time.
+    pub(crate) request_hash: Option<[u8; 32]>,
 }
 
 fn invalid(event_id: Uuid, reason: impl Into<String>) -> StoreError {
@@ -104,18 +106,20 @@ pub(crate) fn encode_batch(
             digest,
         });
     }
-    let request_hash = request_hash(
-        stream.as_str(),
-        expected,
-        encoded.iter().map(|event| {
-            (
-                event.id,
-                event.event_type.as_str(),
-                event.schema_version,
-                event.payload.as_slice(),
-            )
-        }),
-    );
+    let request_hash = idempotency_key.as_ref().map(|_| {
+        request_hash(
+            stream.as_str(),
+            expected,
+            encoded.iter().map(|event| {
+                (
+                    event.id,
+                    event.event_type.as_str(),
+                    event.schema_version,
+                    event.payload.as_slice(),
+                )
+            }),
+        )
+    });
     Ok(EncodedBatch {
         events: encoded,
         idempotency_key,

@@ -60,7 +60,7 @@ struct StreamState {
 
 #[derive(Debug)]
 struct IdempotencyRecord {
-    request_hash: [u8; 32],
+    request_hash: Option<[u8; 32]>,
     stream: StreamId,
     result: AppendResult,
 }

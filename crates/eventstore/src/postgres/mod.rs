@@ -431,7 +431,7 @@ impl PostgresStore {
                     &kind,
                     &version,
                     &batch.idempotency_key.as_deref(),
-                    &&batch.request_hash[..],
+                    &batch.request_hash.as_ref().map(<[u8; 32]>::as_slice),
                     &ids,
                     &types,
                     &schema_versions,

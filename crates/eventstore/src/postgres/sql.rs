@@ -89,6 +89,12 @@ pub(crate) const LOAD_SNAPSHOT: &str = "SELECT schema_version, stream_version, s
 pub(crate) const DISCARD_SNAPSHOT: &str = "DELETE FROM snapshots WHERE tenant_id = $1 \
      AND stream_id = $2 AND snapshot_type = $3 AND schema_version <> $4";
 
-/// The wake-up hint for other processes' subscribers (payload-free: it only says "look").
-pub(crate) const NOTIFY: &str = "NOTIFY crm_eventstore";
+/// The wake-up hint for other processes' subscribers (payload-free: it only says "look"),
+/// committed without waiting for the WAL flush. A notifying transaction takes a transaction id
+/// and so writes a commit record; waiting for it to reach disk cost a flush per append burst,
+/// queued with the appends' own commits, for a hint that needs no durability (it is delivered
+/// at commit either way, and a lost one only delays a subscriber until its next poll). One
+/// statement, so a failure leaves no transaction open on the pooled connection.
+pub(crate) const NOTIFY: &str =
+    "SELECT set_config('synchronous_commit', 'off', true), pg_notify('crm_eventstore', '')";
 pub(crate) const LISTEN: &str = "LISTEN crm_eventstore";
