@@ -348,10 +348,15 @@ async fn measure(customers: u64, lookups: usize, breach_runs: usize) {
     let plan = client
         .query(
             &format!(
-                "EXPLAIN (ANALYZE, BUFFERS) SELECT key, tx_id, position, doc FROM {} \
-                 WHERE tenant_id = $1 AND kind = ANY($2) AND c_deadline < $3 \
-                 AND c_deadline IS NOT NULL ORDER BY c_deadline, key LIMIT 100",
-                sla.table()
+                "EXPLAIN (ANALYZE, BUFFERS) SELECT key, tx_id, position, doc FROM (\
+                 (SELECT key, tx_id, position, doc, c_deadline AS o FROM {table} \
+                 WHERE tenant_id = $1 AND kind = ($2::text[])[1] AND c_deadline < $3 \
+                 AND c_deadline IS NOT NULL ORDER BY c_deadline, key LIMIT 100) UNION ALL \
+                 (SELECT key, tx_id, position, doc, c_deadline AS o FROM {table} \
+                 WHERE tenant_id = $1 AND kind = ($2::text[])[2] AND c_deadline < $3 \
+                 AND c_deadline IS NOT NULL ORDER BY c_deadline, key LIMIT 100)\
+                 ) AS branches ORDER BY o, key LIMIT 100",
+                table = sla.table()
             ),
             &[&TENANT, &vec!["lead", "ticket"], &now],
         )
