@@ -16,10 +16,10 @@ use crate::model::{DocKey, ReadModel};
 /// judged broken.
 pub(crate) const MAX_KEY_ROUNDS: usize = 8;
 
-/// A document of the working set.
+/// A document of the working set, boxed as a [`DocSet`] holds it (see there).
 #[derive(Debug, Clone)]
 struct Working<D> {
-    doc: Option<D>,
+    doc: Option<Box<Stored<D>>>,
     position: Option<GlobalPosition>,
     changed: bool,
 }
@@ -108,7 +108,7 @@ impl<D> Batch<D> {
         let docs = self.working.entry(tenant.clone()).or_default();
         docs.entry(key).or_insert_with(|| match stored {
             Some((position, doc)) => Working {
-                doc: Some(doc),
+                doc: Some(Box::new(Stored { key, position, doc })),
                 position: Some(position),
                 changed: false,
             },
@@ -206,9 +206,11 @@ impl<D> Batch<D> {
                 .filter(|(_, working)| working.changed)
                 .map(move |(key, working)| {
                     let change = match (working.doc, working.position) {
-                        (Some(doc), Some(position)) => {
-                            Change::Upsert(Stored { key, position, doc })
-                        }
+                        (Some(stored), Some(position)) => Change::Upsert(Stored {
+                            key,
+                            position,
+                            doc: stored.doc,
+                        }),
                         _ => Change::Delete(key),
                     };
                     (tenant.clone(), change)

@@ -4,14 +4,21 @@
 
 use crm_eventstore::GlobalPosition;
 
+use crate::memory::Stored;
 use crate::model::DocKey;
 
 /// One named document: loaded (or absent), with the position of the last event that changed
 /// it and whether this event changed it.
+///
+/// The document travels boxed, as the store keeps it: a document is moved from the store into
+/// the set and back for every event that names it, and moving a pointer instead of a document
+/// of hundreds of bytes (a contact with its profile) took a good part of the fold's time.
+/// The box's `position` is the store's business (stamped when written back); `position` here
+/// is the stamp the document had when loaded.
 #[derive(Debug, Clone)]
 pub(crate) struct Slot<D> {
     pub(crate) key: DocKey,
-    pub(crate) doc: Option<D>,
+    pub(crate) doc: Option<Box<Stored<D>>>,
     /// The global position of the last event that changed the stored document.
     pub(crate) position: Option<GlobalPosition>,
     pub(crate) changed: bool,
@@ -51,13 +58,14 @@ impl<D> DocSet<D> {
     /// Names `key` with its loaded document (or `None` when absent), as a store does before
     /// applying. Naming a key twice keeps the first.
     pub fn load(&mut self, key: DocKey, doc: Option<D>) {
+        let doc = doc.map(|doc| boxed(key, doc));
         self.load_stored(key, doc, None, None);
     }
 
     pub(crate) fn load_stored(
         &mut self,
         key: DocKey,
-        doc: Option<D>,
+        doc: Option<Box<Stored<D>>>,
         position: Option<GlobalPosition>,
         home: Option<u32>,
     ) {
@@ -101,15 +109,16 @@ impl<D> DocSet<D> {
 
     /// The document at `key`, if named and present.
     pub fn get(&self, key: &DocKey) -> Option<&D> {
-        self.slot(key).and_then(|slot| slot.doc.as_ref())
+        self.slot(key)
+            .and_then(|slot| slot.doc.as_ref().map(|stored| &stored.doc))
     }
 
     /// The document at `key` for changing, if named and present.
     pub fn get_mut(&mut self, key: &DocKey) -> Option<&mut D> {
         let slot = self.slot_mut(key)?;
-        let doc = slot.doc.as_mut()?;
+        let stored = slot.doc.as_mut()?;
         slot.changed = true;
-        Some(doc)
+        Some(&mut stored.doc)
     }
 
     /// The document at `key` for changing, created with `create` when absent; `None` only when
@@ -121,7 +130,8 @@ impl<D> DocSet<D> {
     ) -> Option<&mut D> {
         let slot = self.slot_mut(key)?;
         slot.changed = true;
-        Some(slot.doc.get_or_insert_with(create))
+        let stored = slot.doc.get_or_insert_with(|| boxed(*key, create()));
+        Some(&mut stored.doc)
     }
 
     /// Replaces (or creates) the document at `key`; refused (returned) when `key` was not
@@ -130,7 +140,10 @@ impl<D> DocSet<D> {
         match self.slot_mut(key) {
             Some(slot) => {
                 slot.changed = true;
-                slot.doc = Some(doc);
+                match &mut slot.doc {
+                    Some(stored) => stored.doc = doc,
+                    None => slot.doc = Some(boxed(*key, doc)),
+                }
                 Ok(())
             }
             None => Err(doc),
@@ -140,16 +153,16 @@ impl<D> DocSet<D> {
     /// Deletes the document at `key`, returning it.
     pub fn remove(&mut self, key: &DocKey) -> Option<D> {
         let slot = self.slot_mut(key)?;
-        let doc = slot.doc.take();
-        slot.changed |= doc.is_some();
-        doc
+        let stored = slot.doc.take();
+        slot.changed |= stored.is_some();
+        stored.map(|stored| stored.doc)
     }
 
     /// Every present document with its key, in the order named.
     pub fn iter(&self) -> impl Iterator<Item = (&DocKey, &D)> {
         self.slots
             .iter()
-            .filter_map(|slot| slot.doc.as_ref().map(|doc| (&slot.key, doc)))
+            .filter_map(|slot| slot.doc.as_ref().map(|stored| (&slot.key, &stored.doc)))
     }
 
     /// Every present document of `kind`, for changing.
@@ -159,7 +172,7 @@ impl<D> DocSet<D> {
             .filter(move |slot| slot.key.kind == kind && slot.doc.is_some())
             .filter_map(|slot| {
                 slot.changed = true;
-                slot.doc.as_mut().map(|doc| (&slot.key, doc))
+                slot.doc.as_mut().map(|stored| (&slot.key, &mut stored.doc))
             })
     }
 
@@ -172,4 +185,14 @@ impl<D> DocSet<D> {
     pub fn changed(&self, key: &DocKey) -> bool {
         self.slot(key).is_some_and(|slot| slot.changed)
     }
+}
+
+/// A document created in the set, boxed as the store keeps it. Its stamp is a placeholder: the
+/// store stamps the document with the event's position when it writes it back.
+fn boxed<D>(key: DocKey, doc: D) -> Box<Stored<D>> {
+    Box::new(Stored {
+        key,
+        position: GlobalPosition::START,
+        doc,
+    })
 }
