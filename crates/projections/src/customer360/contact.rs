@@ -80,13 +80,13 @@ impl Profile {
 }
 
 /// Adds or replaces (same normalized value) an item of a set of contact points.
-fn put<T: Clone>(items: &mut Vec<Sourced<T>>, item: &Sourced<T>, key: impl Fn(&T) -> &str) {
+fn put<T>(items: &mut Vec<Sourced<T>>, item: Sourced<T>, key: impl Fn(&T) -> &str) {
     match items
         .iter_mut()
         .find(|present| key(&present.value) == key(&item.value))
     {
-        Some(present) => *present = item.clone(),
-        None => items.push(item.clone()),
+        Some(present) => *present = item,
+        None => items.push(item),
     }
 }
 
@@ -242,7 +242,7 @@ impl ContactDoc {
             } => {
                 put(
                     &mut self.profile.emails,
-                    &sourced(email, provenance),
+                    sourced(email, provenance),
                     email_key,
                 );
                 entry(ActivityKind::ContactEmailAdded, *at)
@@ -258,7 +258,7 @@ impl ContactDoc {
             } => {
                 put(
                     &mut self.profile.phones,
-                    &sourced(phone, provenance),
+                    sourced(phone, provenance),
                     phone_key,
                 );
                 entry(ActivityKind::ContactPhoneAdded, *at)

@@ -583,3 +583,57 @@ fn a_lead_carries_its_routing_team_and_rep() {
     assert_eq!(status.team, Some(SUPPORT));
     assert_eq!(status.agent, Some(BOB));
 }
+
+/// The at-risk instant as every running clock would give it, none skipped: what [`urgency`]
+/// must equal.
+fn urgency_of_every_clock(
+    sla: &ItemSla,
+    policy: &SlaPolicy,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let calendar = policy.calendar();
+    let mut deadline = None;
+    let mut at_risk_from = None;
+    for clock in sla.clocks().iter().filter(|clock| !clock.is_fulfilled()) {
+        deadline = earliest(deadline, clock.breached_at().or(clock.due_at()));
+        if let (
+            ClockPhase::Running {
+                since,
+                due_at: Some(_),
+            },
+            Some(target),
+        ) = (clock.phase(), clock.target())
+        {
+            let risk = clock.elapsed_at(calendar, since).ok().and_then(|used| {
+                let left = (at_risk_threshold(target) - used).max(TimeDelta::zero());
+                calendar.add_business_time(since, left).ok()
+            });
+            at_risk_from = earliest(at_risk_from, risk);
+        }
+    }
+    (deadline, at_risk_from)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn skipping_clocks_that_cannot_be_at_risk_first_changes_no_document(
+        scenario in crate::scenario::arb_scenario(60),
+    ) {
+        let world = crate::scenario::play(&scenario);
+        let store = MemoryDocuments::fold(
+            SlaModel::new(crate::properties::sla::config()),
+            world.events(),
+        )
+        .unwrap();
+        for stored in store.documents(&tenant()) {
+            let Some(sla) = &stored.doc.sla else { continue };
+            let policy = store.model().config().version(sla.policy()).unwrap();
+            proptest::prop_assert_eq!(urgency(sla, policy), urgency_of_every_clock(sla, policy));
+            proptest::prop_assert_eq!(
+                (stored.doc.deadline, stored.doc.at_risk_from),
+                urgency_of_every_clock(sla, policy)
+            );
+        }
+    }
+}
