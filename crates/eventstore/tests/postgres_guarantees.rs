@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::{TestDatabase, with_options};
 use conformance::{noted, noted_batch, stream, tenant};
+use crm_eventstore::hash::{EventContent, content_digest};
+use crm_eventstore::postgres::MIGRATIONS;
 use crm_eventstore::{
     BlockingStore, EventStore, ExpectedVersion, GlobalPosition, LinkProblem, NewEvent,
     PostgresConfig, PostgresStore, RecordedEvent, StoreError, StoreSettings, StreamRead,
@@ -57,7 +59,11 @@ async fn concurrent_starts_on_a_fresh_database_migrate_once() {
     let applied: Vec<(i32, String)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
     assert_eq!(
         applied,
-        [(1, "0001_events".into()), (2, "0002_subject_keys".into())]
+        [
+            (1, "0001_events".into()),
+            (2, "0002_subject_keys".into()),
+            (3, "0003_cheaper_append".into())
+        ]
     );
     // A later start finds nothing to do; a changed migration is refused.
     PostgresStore::connect(database.config(StoreSettings::default()))
@@ -74,6 +80,127 @@ async fn concurrent_starts_on_a_fresh_database_migrate_once() {
         PostgresStore::connect(database.config(StoreSettings::default())).await,
         Err(StoreError::Migration { version: 1, .. })
     ));
+}
+
+/// Applies the first `count` migrations by hand, as a database deployed before the later ones
+/// would have them.
+async fn migrate_up_to(client: &tokio_postgres::Client, count: usize) {
+    client
+        .batch_execute(
+            "CREATE TABLE eventstore_migrations (version integer PRIMARY KEY, name text NOT NULL, \
+             checksum bytea NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    for migration in &MIGRATIONS[..count] {
+        client.batch_execute(migration.sql).await.unwrap();
+        client
+            .execute(
+                "INSERT INTO eventstore_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                &[
+                    &i32::try_from(migration.version).unwrap(),
+                    &migration.name,
+                    &&migration.checksum()[..],
+                ],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Appends `events` to a new stream through the append function as it stands, digests made
+/// the way the store makes them.
+async fn append_by_sql(
+    client: &tokio_postgres::Client,
+    tenant: &str,
+    stream: &str,
+    events: &[NewEvent],
+) {
+    let payloads: Vec<String> = events
+        .iter()
+        .map(|event| serde_json::to_string(&event.payload).unwrap())
+        .collect();
+    let metadata: Vec<String> = events
+        .iter()
+        .map(|event| serde_json::to_string(&event.metadata).unwrap())
+        .collect();
+    let digests: Vec<Vec<u8>> = events
+        .iter()
+        .zip(payloads.iter().zip(&metadata))
+        .map(|(event, (payload, metadata))| {
+            content_digest(&EventContent {
+                tenant,
+                stream,
+                event_id: event.id,
+                event_type: &event.event_type,
+                schema_version: event.schema_version,
+                payload: payload.as_bytes(),
+                metadata: metadata.as_bytes(),
+            })
+            .to_vec()
+        })
+        .collect();
+    let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|event| event.event_type.as_str())
+        .collect();
+    let schema_versions: Vec<i32> = events
+        .iter()
+        .map(|event| i32::from(event.schema_version))
+        .collect();
+    let outcome: i16 = client
+        .query_one(
+            "SELECT r_outcome FROM eventstore_append($1, $2, 1::smallint, 0, NULL, NULL, $3, \
+             $4, $5, $6::text[]::json[], $7::text[]::json[], $8, false)",
+            &[
+                &tenant,
+                &stream,
+                &ids,
+                &types,
+                &schema_versions,
+                &payloads,
+                &metadata,
+                &digests,
+            ],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(outcome, 0, "appended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_begun_before_the_append_function_was_replaced_holds_after_it() {
+    // Given a database at migration 2 (before 0003 replaced eventstore_append), with a stream
+    // begun by the old function
+    let database = TestDatabase::create().await;
+    let client = database.client().await;
+    migrate_up_to(&client, 2).await;
+    let (acme, s) = (tenant("acme"), stream("s"));
+    append_by_sql(&client, acme.as_str(), s.as_str(), &noted_batch(0..3)).await;
+
+    // When the store connects (applying the rest) and continues the stream
+    let store = database.store(StoreSettings::default()).await;
+    store
+        .append(&acme, &s, ExpectedVersion::Exact(3), &noted_batch(3..6))
+        .await
+        .unwrap();
+
+    // Then both parts verify as one chain, and positions rise with versions across them
+    let report = store.verify_stream(&acme, &s).await.unwrap();
+    assert_eq!((report.events_checked, report.first_broken), (6, None));
+    let events = store
+        .read_stream(&acme, &s, StreamRead::forward())
+        .await
+        .unwrap();
+    let versions: Vec<u64> = events.iter().map(|event| event.version).collect();
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+    assert!(
+        events
+            .windows(2)
+            .all(|pair| pair[0].position < pair[1].position)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_subject_keys",
         sql: include_str!("../../migrations/0002_subject_keys.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_cheaper_append",
+        sql: include_str!("../../migrations/0003_cheaper_append.sql"),
+    },
 ];
 
 /// An arbitrary key ("crm-ev" in ASCII) for the migration lock; the lock is per database.
