@@ -69,12 +69,44 @@ impl Hasher for KeyHasher {
         self.add(n);
     }
 
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "the two halves are taken apart on purpose"
+    )]
+    fn write_u128(&mut self, n: u128) {
+        self.add(n as u64);
+        self.add((n >> 64) as u64);
+    }
+
     fn write_usize(&mut self, n: usize) {
         self.add(n as u64);
     }
 }
 
-type KeyMap<V> = HashMap<DocKey, V, BuildHasherDefault<KeyHasher>>;
+type KeyMap<V> = HashMap<IndexKey, V, BuildHasherDefault<KeyHasher>>;
+
+/// A document key as the index hashes and compares it: by its ids first. The ids tell keys
+/// apart (a kind shares an id with another only for the same record), so the kind, a string,
+/// is left out of the hash and compared last, once the ids matched.
+#[derive(Debug, Clone, Copy)]
+struct IndexKey(DocKey);
+
+impl PartialEq for IndexKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id && self.0.second == other.0.second && self.0.kind == other.0.kind
+    }
+}
+
+impl Eq for IndexKey {}
+
+impl std::hash::Hash for IndexKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u128(self.0.id.as_u128());
+        if let Some(second) = self.0.second {
+            state.write_u128(second.as_u128());
+        }
+    }
+}
 
 /// One tenant's documents: an arena of slots and an index from key to slot, so that a document
 /// taken out for an event goes back to its slot without a second lookup. Documents are boxed so
@@ -98,7 +130,7 @@ impl<D> Default for TenantDocs<D> {
 
 impl<D> TenantDocs<D> {
     fn get(&self, key: &DocKey) -> Option<&Stored<D>> {
-        let slot = *self.index.get(key)?;
+        let slot = *self.index.get(&IndexKey(*key))?;
         self.slots.get(slot as usize)?.as_deref()
     }
 
@@ -107,7 +139,7 @@ impl<D> TenantDocs<D> {
         if set.is_named(&key) {
             return;
         }
-        match self.index.get(&key) {
+        match self.index.get(&IndexKey(key)) {
             Some(&home) => {
                 let stored = self.slots.get_mut(home as usize).and_then(Option::take);
                 let position = stored.as_ref().map(|stored| stored.position);
@@ -132,7 +164,7 @@ impl<D> TenantDocs<D> {
                     }
                 }
                 (Some(home), None) => {
-                    self.index.remove(&slot.key);
+                    self.index.remove(&IndexKey(slot.key));
                     self.free.push(home);
                 }
                 (None, Some(mut stored)) => {
@@ -147,7 +179,7 @@ impl<D> TenantDocs<D> {
 
     /// Inserts or replaces a document.
     fn put(&mut self, stored: Box<Stored<D>>) {
-        if let Some(&home) = self.index.get(&stored.key)
+        if let Some(&home) = self.index.get(&IndexKey(stored.key))
             && let Some(place) = self.slots.get_mut(home as usize)
         {
             *place = Some(stored);
@@ -166,11 +198,11 @@ impl<D> TenantDocs<D> {
             self.slots.push(Some(stored));
             home
         };
-        self.index.insert(key, home);
+        self.index.insert(IndexKey(key), home);
     }
 
     fn delete(&mut self, key: &DocKey) {
-        if let Some(home) = self.index.remove(key) {
+        if let Some(home) = self.index.remove(&IndexKey(*key)) {
             if let Some(place) = self.slots.get_mut(home as usize) {
                 *place = None;
             }
