@@ -17,8 +17,8 @@ use crm_projections::duplicates::DuplicateQueueModel;
 use crm_projections::pipeline::PipelineModel;
 use crm_projections::sla::SlaModel;
 use crm_projections::{
-    MemoryDocuments, PostgresDocuments, ProjectedEvent, ProjectorOptions, ReadModel,
-    RebuildLimits, RebuildProgress, RebuildTarget, TenantId, rebuild_many,
+    MemoryDocuments, PostgresDocuments, ProjectedEvent, ProjectorOptions, ReadModel, RebuildLimits,
+    RebuildProgress, RebuildTarget, TenantId, rebuild_many,
 };
 use futures_util::{SinkExt, TryStreamExt, pin_mut};
 use tokio::sync::watch;
