@@ -28,8 +28,9 @@ use crate::storage::{ParkedEvent, ProjectionBatch, StorageError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RebuildLimits {
     /// Commit once this many events have been folded since the last commit. A crashed
-    /// rebuild starts again from zero, so commits along the way only bound memory and show
-    /// progress; each one rewrites every document it touched, so fewer are faster.
+    /// rebuild starts again from zero, so commits along the way only show progress (memory is
+    /// bounded by `documents`); each one turns the next writes of the documents it wrote from
+    /// a COPY into an upsert, so fewer are faster.
     pub events_per_commit: usize,
     /// The most documents kept in memory: committed documents remembered, and (separately)
     /// documents in the working set before it is committed. Past it, the working set is
@@ -41,7 +42,7 @@ pub struct RebuildLimits {
 impl Default for RebuildLimits {
     fn default() -> Self {
         Self {
-            events_per_commit: 500_000,
+            events_per_commit: 10_000_000,
             documents: 200_000,
         }
     }
