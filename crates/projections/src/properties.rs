@@ -183,7 +183,9 @@ pub(crate) mod sla {
 
     use super::*;
     use crate::scenario::{arb_scenario, play};
-    use crate::sla::query::{AtRiskList, BreachList, ItemHealth, ItemStatus};
+    use crate::sla::query::{
+        AtRiskList, BreachList, ItemHealth, ItemStatus, paused_time, paused_time_walked,
+    };
     use crate::sla::{SlaConfig, SlaModel};
     use crate::testing::{t0, tenant};
 
@@ -258,6 +260,18 @@ pub(crate) mod sla {
                 ids
             };
             prop_assert_eq!(breached, with(ItemHealth::Breached));
+            // Paused time from the walk before the current stretch equals the whole walk.
+            for stored in store.documents(&tenant()) {
+                let Some(sla) = &stored.doc.sla else { continue };
+                let Some(policy) = config.version(sla.policy()) else { continue };
+                for clock in sla.clocks() {
+                    let status = clock.status_at(policy.calendar(), now).unwrap();
+                    prop_assert_eq!(
+                        paused_time(clock, policy.calendar(), &status, now),
+                        paused_time_walked(clock, policy.calendar(), &status, now)
+                    );
+                }
+            }
             prop_assert_eq!(at_risk, with(ItemHealth::AtRisk));
             for stored in store.documents(&tenant()) {
                 prop_assert!(stored.doc.problem.is_none(), "{:?}", stored.doc.problem);

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use crm_domain::sla::{ClockStatus, ItemKind, PolicyRef, SlaHealth, SlaMetric};
+use crm_domain::sla::{
+    BusinessCalendar, ClockPhase, ClockStatus, ItemKind, PolicyRef, SlaClock, SlaHealth, SlaMetric,
+};
 use crm_domain::{Priority, TeamId, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -75,18 +77,7 @@ impl ItemStatus {
                     for clock in sla.clocks() {
                         match clock.status_at(calendar, now) {
                             Ok(status) => {
-                                let end = match status.health {
-                                    SlaHealth::Fulfilled { at, .. } => at,
-                                    _ => now,
-                                };
-                                let paused = calendar
-                                    .business_time_between(
-                                        clock.activated_at(),
-                                        end.max(clock.activated_at()),
-                                    )
-                                    .map_or(TimeDelta::zero(), |span| {
-                                        (span - status.elapsed).max(TimeDelta::zero())
-                                    });
+                                let paused = paused_time(clock, calendar, &status, now);
                                 clocks.push(ClockView { status, paused });
                             }
                             Err(error) => {
@@ -261,6 +252,51 @@ impl Scan<SlaItemDoc> for BreachList<'_> {
         docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now))
             .collect()
     }
+}
+
+/// Business time `clock` spent paused up to `now` (or to its fulfilment): the business time
+/// since activation less the time it counted.
+///
+/// A running clock counts everything since its current stretch began, so only the stretch
+/// before that is walked: business time adds up over adjacent intervals, and the calendar is
+/// walked day by day, so walking up to `now` again would cost as much as the status itself.
+pub(crate) fn paused_time(
+    clock: &SlaClock,
+    calendar: &BusinessCalendar,
+    status: &ClockStatus,
+    now: DateTime<Utc>,
+) -> TimeDelta {
+    let activated = clock.activated_at();
+    if let ClockPhase::Running { since, .. } = clock.phase()
+        && since >= activated
+        && since <= now
+    {
+        // What the clock had counted when this stretch began.
+        let counted = clock.elapsed_at(calendar, since);
+        return match (calendar.business_time_between(activated, since), counted) {
+            (Ok(span), Ok(counted)) => (span - counted).max(TimeDelta::zero()),
+            _ => TimeDelta::zero(),
+        };
+    }
+    paused_time_walked(clock, calendar, status, now)
+}
+
+/// [`paused_time`] by walking the whole life of the clock.
+pub(crate) fn paused_time_walked(
+    clock: &SlaClock,
+    calendar: &BusinessCalendar,
+    status: &ClockStatus,
+    now: DateTime<Utc>,
+) -> TimeDelta {
+    let end = match status.health {
+        SlaHealth::Fulfilled { at, .. } => at,
+        _ => now,
+    };
+    calendar
+        .business_time_between(clock.activated_at(), end.max(clock.activated_at()))
+        .map_or(TimeDelta::zero(), |span| {
+            (span - status.elapsed).max(TimeDelta::zero())
+        })
 }
 
 /// The items at risk as of `now` (a running clock at 80 % of its target or more, none
