@@ -831,6 +831,18 @@ fn a_deal_above_the_threshold_is_not_won_without_approval() {
 }
 
 #[test]
+fn the_approval_refusal_names_amounts_in_major_units() {
+    let refusal = given::<Opportunity>(&[opened_for(eur(12_000_000))])
+        .when(OpportunityCommand::Win)
+        .result()
+        .unwrap_err();
+    assert_eq!(
+        refusal.to_string(),
+        "120000.00 EUR is above the approval threshold 100000.00 EUR: it needs a granted approval"
+    );
+}
+
+#[test]
 fn a_deal_with_a_pending_approval_is_not_won() {
     given::<Opportunity>(&[opened_big(), approval_requested(eur(BIG))])
         .when(OpportunityCommand::Win)
