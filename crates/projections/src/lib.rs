@@ -5,12 +5,17 @@
 //!
 //! - `event.rs`: [`ProjectedEvent`], the envelope every model folds (global position, tenant,
 //!   stream, [`CrmEvent`]); `decode.rs` builds it from what the event store keeps.
-//! - `model.rs`: the [`ReadModel`] trait (keys, linked keys, apply, indexed columns) and the
-//!   two query shapes a storage adapter answers, [`Lookup`] (by key, in rounds) and [`Scan`]
-//!   (a [`Selection`] over indexed columns); `docset.rs`: the [`DocSet`] an event is applied to.
-//! - `batch.rs`: [`Batch`], the working set through which an adapter applies a batch (load the
-//!   named documents in one go, apply in order, write back once with the checkpoint).
-//! - `memory.rs`: [`MemoryDocuments`], the in-memory store and the reference for every other.
+//! - `model/`: the [`ReadModel`] trait (keys, linked keys, apply, indexed columns), the
+//!   [`Stored`] document with its stamp, the [`DocSet`] an event is applied to, and the two
+//!   query shapes a storage adapter answers, [`Lookup`] (by key, in rounds) and [`Scan`] (a
+//!   [`Selection`] over indexed columns). Depends on `event.rs` only.
+//! - `storage/`: the storage port, [`DocumentStore`] (documents, parked events and checkpoint
+//!   committed together), and [`Batch`], the working set through which an adapter applies a
+//!   batch (load the named documents in one go, apply in order, write back once with the
+//!   checkpoint). Depends on the model, never on an adapter.
+//! - The adapters, each depending on the port: `memory/` ([`MemoryDocuments`], the in-memory
+//!   fold and the reference for every other adapter; [`MemoryStorage`]) and `postgres/`
+//!   ([`PostgresDocuments`], [`RebuildWriter`]).
 //!
 //! The read models, one module each:
 //! - [`customer360`]: everything about one customer, merges followed, erasure honoured.
@@ -19,10 +24,8 @@
 //! - [`pipeline`]: deals by stage and owner, forecast by category and period, win rate, time in
 //!   stage, lead conversion and response time.
 
-mod batch;
 pub mod customer360;
 mod decode;
-mod docset;
 pub mod duplicates;
 mod error;
 mod event;
@@ -41,16 +44,14 @@ mod storage;
 #[cfg(test)]
 mod testing;
 
-pub use batch::{Batch, Change, Progress};
 pub use decode::{DecodeError, decode_event, parse_stream_name};
-pub use docset::DocSet;
 pub use error::ProjectionError;
 pub use event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
 pub use lifecycle::{LiveError, append_inline, customer_360_as_of, customer_streams, fold_streams};
-pub use memory::{MemoryDocuments, Stored};
+pub use memory::{MemoryDocuments, MemoryStorage};
 pub use model::{
-    ColumnType, Comparison, DocKey, Filter, Found, IndexValue, Indexed, IndexedColumn, Lookup,
-    ReadModel, Scan, Selection,
+    ColumnType, Comparison, DocKey, DocSet, Filter, Found, IndexValue, Indexed, IndexedColumn,
+    Lookup, ReadModel, Scan, Selection, Stored,
 };
 pub use postgres::{
     PostgresDocuments, REMEMBERED_DOCUMENTS, RebuildLimits, RebuildWriter, connect_pool,
@@ -60,4 +61,5 @@ pub use runner::{
     ProjectorStatus, RebuildFuture, RebuildProgress, RebuildTarget, RunnerError, Step, rebuild,
     rebuild_many, run_leased,
 };
-pub use storage::{DocumentStore, MemoryStorage, ParkedEvent, ProjectionBatch, StorageError};
+pub use storage::batch::{Batch, Change, Progress};
+pub use storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};

@@ -49,8 +49,8 @@ pub use view::{
     TimelineQuery,
 };
 
-use crate::docset::DocSet;
 use crate::event::{CrmEvent, ProjectedEvent};
+use crate::model::DocSet;
 use crate::model::{ColumnType, DocKey, IndexValue, Indexed, IndexedColumn, ReadModel};
 
 /// Document kind of a contact.

@@ -33,8 +33,8 @@ use crm_domain::contact::ContactEvent;
 use crm_domain::identity::{MatchAssessment, MatchReason, MatchVerdict};
 use serde::{Deserialize, Serialize};
 
-use crate::docset::DocSet;
 use crate::event::{CrmEvent, ProjectedEvent};
+use crate::model::DocSet;
 use crate::model::{ColumnType, DocKey, IndexValue, Indexed, IndexedColumn, ReadModel};
 
 /// Document kind of a pair.

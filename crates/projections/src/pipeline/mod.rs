@@ -36,8 +36,8 @@ use crm_domain::{Currency, Money, Probability, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::docset::DocSet;
 use crate::event::{CrmEvent, ProjectedEvent};
+use crate::model::DocSet;
 use crate::model::{ColumnType, DocKey, IndexValue, Indexed, IndexedColumn, ReadModel};
 
 /// Document kind of a deal.

@@ -28,12 +28,11 @@ use tokio_postgres::{GenericClient, IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
 use self::sql::{TableSql, column_name, valid_identifier};
-use crate::batch::{Batch, Change, Progress};
 use crate::event::{ProjectedEvent, TenantId};
-use crate::memory::Stored;
 use crate::model::{
-    ColumnType, Comparison, DocKey, Found, IndexValue, Lookup, ReadModel, Scan, Selection,
+    ColumnType, Comparison, DocKey, Found, IndexValue, Lookup, ReadModel, Scan, Selection, Stored,
 };
+use crate::storage::batch::{Batch, Change, Progress};
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
 
 pub use self::rebuild::{RebuildLimits, RebuildWriter};

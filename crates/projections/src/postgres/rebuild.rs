@@ -18,10 +18,10 @@ use tokio_postgres::types::{Json, ToSql, Type};
 
 use super::sql;
 use super::{PostgresDocuments, Rows, execute, from_pg, index_param, indexed_values, to_i64};
-use crate::batch::{Batch, Change, Progress};
 use crate::event::TenantId;
-use crate::model::{ColumnType, DocKey, IndexValue, ReadModel};
+use crate::model::{ColumnType, DocKey, IndexValue, ReadModel, Stored};
 use crate::runner::RebuildTarget;
+use crate::storage::batch::{Batch, Change, Progress};
 use crate::storage::{ParkedEvent, ProjectionBatch, StorageError};
 
 /// How much a [`RebuildWriter`] gathers before it commits, and how much it remembers.
@@ -311,7 +311,7 @@ where
 
         let mut updated = Rows::new(M::COLUMNS);
         let mut deleted: Vec<String> = Vec::new();
-        let mut inserted: Vec<&crate::memory::Stored<M::Doc>> = Vec::new();
+        let mut inserted: Vec<&Stored<M::Doc>> = Vec::new();
         for change in changes {
             let in_table = |key: &DocKey| self.named.get(key).copied().unwrap_or(true);
             match change {
@@ -364,7 +364,7 @@ where
     async fn copy_in(
         &self,
         transaction: &tokio_postgres::Transaction<'_>,
-        inserted: &[&crate::memory::Stored<M::Doc>],
+        inserted: &[&Stored<M::Doc>],
     ) -> Result<(), StorageError> {
         let mut types = vec![
             Type::TEXT,

@@ -49,8 +49,8 @@ use crm_domain::{Actor, Priority, TeamId, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::docset::DocSet;
 use crate::event::{CrmEvent, ProjectedEvent};
+use crate::model::DocSet;
 use crate::model::{ColumnType, DocKey, IndexValue, Indexed, IndexedColumn, ReadModel};
 
 /// Document kind of a lead's SLA.

@@ -9,13 +9,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
-use crate::docset::DocSet;
 use crate::error::ProjectionError;
 use crate::event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
-use crate::memory::{MemoryDocuments, Stored};
+use crate::memory::MemoryDocuments;
 use crate::model::{
-    ColumnType, DocKey, Filter, Found, IndexValue, Indexed, IndexedColumn, Lookup, ReadModel, Scan,
-    Selection,
+    ColumnType, DocKey, DocSet, Filter, Found, IndexValue, Indexed, IndexedColumn, Lookup,
+    ReadModel, Scan, Selection, Stored,
 };
 
 /// A small model with every column type: tickets with their replies, and tickets per contact.

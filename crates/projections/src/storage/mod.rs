@@ -1,13 +1,15 @@
 //! The storage port of the read models: where a projector keeps a model's documents, its
 //! checkpoint and its parked events, committed together.
 //!
-//! [`DocumentStore`] is the port; [`MemoryStorage`] (here) and
-//! [`PostgresDocuments`](crate::PostgresDocuments) are its adapters, held to one behaviour by
-//! one conformance suite. Nothing in the port names a database.
+//! [`DocumentStore`] is the port, and `batch.rs` the protocol its adapters share for applying a
+//! batch ([`Batch`](crate::Batch)); [`MemoryStorage`](crate::MemoryStorage) (`memory/`) and
+//! [`PostgresDocuments`](crate::PostgresDocuments) (`postgres/`) are its adapters, held to one
+//! behaviour by one conformance suite. Nothing in the port names a database or an adapter: the
+//! adapters depend on it, never the reverse.
 
+pub(crate) mod batch;
 #[cfg(test)]
 pub(crate) mod conformance;
-mod memory;
 #[cfg(test)]
 mod tests;
 
@@ -18,12 +20,9 @@ use crm_eventstore::GlobalPosition;
 use thiserror::Error;
 use uuid::Uuid;
 
-pub use memory::MemoryStorage;
-
 use crate::error::ProjectionError;
 use crate::event::{ProjectedEvent, TenantId};
-use crate::memory::Stored;
-use crate::model::{Lookup, ReadModel, Scan};
+use crate::model::{DocKey, Lookup, ReadModel, Scan, Stored};
 
 /// One step of a projector, committed at once: the events to apply (in global order), the
 /// events parked instead of applied, and the checkpoint they bring the projection to.
@@ -178,7 +177,7 @@ pub trait DocumentStore<M: ReadModel>: Send + Sync {
     fn get(
         &self,
         tenant: &TenantId,
-        key: &crate::DocKey,
+        key: &DocKey,
     ) -> impl Future<Output = Result<Option<Stored<M::Doc>>, StorageError>> + Send;
 
     /// Every document of the tenant, in key order.

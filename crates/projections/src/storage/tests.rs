@@ -1,8 +1,9 @@
 //! The storage conformance suite run for each adapter, and the property that both adapters
 //! give equal documents for random valid histories.
 
+use super::DocumentStore;
 use super::conformance::{self, Tally};
-use super::{DocumentStore, MemoryStorage};
+use crate::memory::MemoryStorage;
 use crate::postgres::PostgresDocuments;
 use crate::postgres::testdb::TestDatabase;
 
@@ -99,8 +100,8 @@ mod equal_documents {
     use crate::customer360::Customer360Model;
     use crate::duplicates::DuplicateQueueModel;
     use crate::event::{ProjectedEvent, TenantId};
-    use crate::memory::{MemoryDocuments, Stored};
-    use crate::model::ReadModel;
+    use crate::memory::MemoryDocuments;
+    use crate::model::{ReadModel, Stored};
     use crate::pipeline::PipelineModel;
     use crate::postgres::RebuildLimits;
     use crate::scenario::{arb_scenario, play};

@@ -6,10 +6,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crm_eventstore::GlobalPosition;
 
-use super::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
+use super::MemoryDocuments;
 use crate::event::TenantId;
-use crate::memory::{MemoryDocuments, Stored};
-use crate::model::{DocKey, Lookup, ReadModel, Scan};
+use crate::model::{DocKey, Lookup, ReadModel, Scan, Stored};
+use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
 
 #[derive(Debug)]
 struct TenantState<M: ReadModel> {

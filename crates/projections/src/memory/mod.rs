@@ -1,29 +1,20 @@
-//! The in-memory document store: folds events into a read model's documents and answers its
-//! queries. Used by tests, by the live (on-demand) lifecycle, and as the reference every other
-//! storage adapter must equal.
+//! The in-memory adapter: [`MemoryDocuments`] folds events into a read model's documents and
+//! answers its queries; [`MemoryStorage`] (`storage.rs`) puts it behind the storage port. Used by
+//! tests, by the live (on-demand) lifecycle, and as the reference every other storage adapter
+//! must equal.
+
+mod storage;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crm_eventstore::GlobalPosition;
 
-use crate::batch::{Batch, Change, MAX_KEY_ROUNDS, Progress};
-use crate::docset::DocSet;
+pub use self::storage::MemoryStorage;
 use crate::error::ProjectionError;
 use crate::event::{ProjectedEvent, TenantId};
-use crate::model::{DocKey, Found, Lookup, ReadModel, Scan};
-
-/// A document as a store keeps it: its key, the position of the last event that changed it,
-/// and the document.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stored<D> {
-    /// The document's key.
-    pub key: DocKey,
-    /// The global position of the last event that changed it (its stamp).
-    pub position: GlobalPosition,
-    /// The document.
-    pub doc: D,
-}
+use crate::model::{DocKey, DocSet, Found, IndexValue, Lookup, ReadModel, Scan, Stored};
+use crate::storage::batch::{Batch, Change, MAX_KEY_ROUNDS, Progress};
 
 /// An Fx-style hasher for document keys and tenant ids. Keys are ids the CRM chose (UUIDv7,
 /// random in their low bits) and tenants are few, so a fast non-keyed hash spreads them well;
@@ -507,7 +498,7 @@ impl<M: ReadModel> MemoryDocuments<M> {
     /// Answers a [`Scan`] over `tenant`'s documents.
     pub fn scan<Q: Scan<M::Doc>>(&self, tenant: &TenantId, query: &Q) -> Q::Answer {
         let selection = query.selection();
-        let mut rows: Vec<(Option<crate::model::IndexValue>, &Stored<M::Doc>)> = self
+        let mut rows: Vec<(Option<IndexValue>, &Stored<M::Doc>)> = self
             .documents(tenant)
             .filter(|stored| selection.kinds.contains(&stored.key.kind))
             .filter_map(|stored| {

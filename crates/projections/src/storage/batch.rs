@@ -6,11 +6,9 @@ use std::collections::HashMap;
 
 use crm_eventstore::GlobalPosition;
 
-use crate::docset::DocSet;
 use crate::error::ProjectionError;
 use crate::event::{ProjectedEvent, TenantId};
-use crate::memory::Stored;
-use crate::model::{DocKey, ReadModel};
+use crate::model::{DocKey, DocSet, ReadModel, Stored};
 
 /// How many times `linked_keys` may name new documents for one event before the model is
 /// judged broken.

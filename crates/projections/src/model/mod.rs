@@ -1,15 +1,22 @@
-//! The shape every read model has: documents found by key, a pure fold over them, the columns
+//! The shape every read model has: documents found by key and stamped with the last event that
+//! changed them, a pure fold over them ([`DocSet`] is what an event is applied to), the columns
 //! queries need, and queries that a storage adapter can answer with those columns.
+//!
+//! The bottom layer of the crate: it depends on the events only, and the storage port and its
+//! adapters depend on it, never the reverse.
+
+mod docset;
 
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
 
 use chrono::{DateTime, Utc};
+use crm_eventstore::GlobalPosition;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::docset::DocSet;
+pub use self::docset::DocSet;
 use crate::event::ProjectedEvent;
 
 /// Identifies one document of a read model within a tenant: a kind (one of the model's
@@ -66,6 +73,18 @@ impl fmt::Display for DocKey {
             Some(second) => write!(f, "{}:{}:{}", self.kind, self.id, second),
         }
     }
+}
+
+/// A document as a store keeps it: its key, the position of the last event that changed it,
+/// and the document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<D> {
+    /// The document's key.
+    pub key: DocKey,
+    /// The global position of the last event that changed it (its stamp).
+    pub position: GlobalPosition,
+    /// The document.
+    pub doc: D,
 }
 
 /// The type of an indexed column.

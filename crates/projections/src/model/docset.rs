@@ -4,8 +4,7 @@
 
 use crm_eventstore::GlobalPosition;
 
-use crate::memory::Stored;
-use crate::model::DocKey;
+use super::{DocKey, Stored};
 
 /// One named document: loaded (or absent), with the position of the last event that changed
 /// it and whether this event changed it.
