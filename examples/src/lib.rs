@@ -133,10 +133,10 @@ impl EmbeddedCrm {
         let mut count = 0;
         loop {
             let page = self.store.read_all(&self.tenant, after, 500)?;
-            if page.events.is_empty() {
+            if page.is_empty() {
                 return Ok(count);
             }
-            count += page.events.len();
+            count += page.len();
             after = page.next;
         }
     }

@@ -6,11 +6,13 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::hash::{EventContent, content_digest, request_hash};
+use crate::depth::within_depth;
+use crate::hash::{EventContent, chain_hash, content_digest, request_hash};
 use crate::ids::validate_name;
 use crate::{
-    EventHash, ExpectedVersion, GlobalPosition, Metadata, NameKind, NewEvent, RecordedEvent,
-    StoreError, StoreSettings, StreamId, TenantId, Upcasters,
+    AppendResult, AppendedEvent, EventHash, ExpectedVersion, GlobalPosition, Metadata, NameKind,
+    NewEvent, RecordedEvent, StoreError, StoreSettings, StreamId, TenantId, UnreadableEvent,
+    Upcasters,
 };
 
 /// One event, validated and serialized as it will be stored.
@@ -76,6 +78,9 @@ pub(crate) fn encode_batch(
         if event.metadata.idempotency_key != idempotency_key {
             return Err(StoreError::MixedIdempotencyKeys);
         }
+        // Serializing recurses: measure first, without recursing, so that no input can
+        // overflow the stack and nothing is stored that the read paths cannot parse back.
+        check_depth(event, settings.json_depth_limit())?;
         let payload = serde_json::to_vec(&event.payload)
             .map_err(|error| invalid(event.id, format!("payload: {error}")))?;
         let metadata = serde_json::to_vec(&event.metadata)
@@ -127,6 +132,108 @@ pub(crate) fn encode_batch(
     })
 }
 
+/// Where and how an event of an earlier append was stored: what [`earlier_append`] compares.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoredLink<'a> {
+    pub(crate) stream: &'a str,
+    pub(crate) version: u64,
+    pub(crate) position: GlobalPosition,
+    pub(crate) recorded_at: DateTime<Utc>,
+    pub(crate) hash: &'a [u8],
+    pub(crate) previous_hash: &'a [u8],
+}
+
+/// The result of an earlier append that this batch repeats, if it repeats one.
+///
+/// A client whose append's outcome was unknown (the connection dropped after the commit)
+/// retries it with the same event ids. The retry repeats the earlier append when every event
+/// id of the batch is stored, in `stream`, at consecutive versions in batch order, by one
+/// append (one transaction; a run of an earlier batch counts, since each of its events is
+/// stored exactly as asked and nothing would be written), with exactly
+/// the same content: each stored hash is recomputed from the stored previous hash, version and
+/// time and the retry's content digest, so any difference in type, schema version, payload or
+/// metadata bytes makes it a different append (and the caller gets the original error).
+/// `lookup` gives each id's stored link in batch order; `None` for an id not stored.
+pub(crate) fn earlier_append<'a>(
+    batch: &EncodedBatch,
+    stream: &StreamId,
+    links: impl IntoIterator<Item = Option<StoredLink<'a>>>,
+) -> Option<AppendResult> {
+    let mut events = Vec::with_capacity(batch.events.len());
+    let mut recorded_at = None;
+    let mut links = links.into_iter();
+    for event in &batch.events {
+        let link = links.next()??;
+        let follows = events.last().is_none_or(|previous: &AppendedEvent| {
+            previous.version + 1 == link.version
+                && previous.position.transaction == link.position.transaction
+        });
+        let previous = to_hash(link.previous_hash)?;
+        let same_content = to_hash(link.hash)
+            == Some(chain_hash(
+                &previous,
+                link.version,
+                link.recorded_at,
+                &event.digest,
+            ));
+        if link.stream != stream.as_str() || !follows || !same_content {
+            return None;
+        }
+        recorded_at = Some(link.recorded_at);
+        events.push(AppendedEvent {
+            event_id: event.id,
+            version: link.version,
+            position: link.position,
+        });
+    }
+    Some(AppendResult {
+        stream_version: events.last()?.version,
+        events,
+        recorded_at,
+    })
+}
+
+/// Refuses an event whose payload or metadata nests JSON deeper than `limit`.
+fn check_depth(event: &NewEvent, limit: usize) -> Result<(), StoreError> {
+    let too_deep = |what: &str| StoreError::TooDeep {
+        what: format!("{what} of event {}", event.id),
+        limit,
+    };
+    if !within_depth(&event.payload, limit) {
+        return Err(too_deep("payload"));
+    }
+    // The metadata is an object, so its free-form values sit one level below its top; the
+    // flattened `extra` values are read back through serde's buffering, which costs one level
+    // more (the conformance suite reads both limits back).
+    let metadata = &event.metadata;
+    let actor_too_deep = metadata
+        .actor
+        .as_ref()
+        .is_some_and(|actor| limit == 0 || !within_depth(actor, limit - 1));
+    let extra_too_deep = !metadata.extra.is_empty()
+        && (limit < 2
+            || metadata
+                .extra
+                .values()
+                .any(|value| !within_depth(value, limit - 2)));
+    if actor_too_deep || extra_too_deep {
+        return Err(too_deep("metadata"));
+    }
+    Ok(())
+}
+
+/// Refuses a snapshot state nested deeper than `limit`.
+pub(crate) fn check_state_depth(state: &serde_json::Value, limit: usize) -> Result<(), StoreError> {
+    if within_depth(state, limit) {
+        Ok(())
+    } else {
+        Err(StoreError::TooDeep {
+            what: "snapshot state".into(),
+            limit,
+        })
+    }
+}
+
 /// An event's stored fields, borrowed from wherever the backend keeps them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RawEvent<'a> {
@@ -152,6 +259,32 @@ impl RawEvent<'_> {
             ),
             reason,
         }
+    }
+
+    /// This row as an [`UnreadableEvent`], for a read that could not decode it.
+    pub(crate) fn unreadable(&self, reason: &StoreError) -> UnreadableEvent {
+        UnreadableEvent {
+            stream: self.stream.to_owned(),
+            version: self.version,
+            position: self.position,
+            id: self.id,
+            event_type: self.event_type.to_owned(),
+            stored_schema_version: self.schema_version,
+            recorded_at: self.recorded_at,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Why the read paths could not parse this row's JSON, if they could not (the cheap check
+    /// behind `verify`: it parses without building values and does not upcast).
+    pub(crate) fn parse_problem(&self) -> Option<String> {
+        if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(self.payload) {
+            return Some(format!("payload is not readable JSON: {error}"));
+        }
+        if let Err(error) = serde_json::from_slice::<Metadata>(self.metadata) {
+            return Some(format!("metadata: {error}"));
+        }
+        None
     }
 
     /// The content digest of the stored bytes.

@@ -64,6 +64,18 @@ pub enum StoreError {
         /// The configured limit ([`crate::StoreSettings::max_event_bytes`]).
         limit: usize,
     },
+    /// A payload, metadata or snapshot state nests JSON deeper than the store accepts
+    /// ([`crate::StoreSettings::max_json_depth`], at most [`crate::MAX_JSON_DEPTH`]). Refused
+    /// before anything is serialized or written, so such a value can never become an
+    /// unreadable row.
+    #[error("{what} nests JSON deeper than {limit} levels")]
+    TooDeep {
+        /// What was too deep: `payload of event <id>`, `metadata of event <id>` or
+        /// `snapshot state`.
+        what: String,
+        /// The limit in force.
+        limit: usize,
+    },
     /// An event is malformed in a way no other variant names (schema version 0, say).
     #[error("invalid event {event_id}: {reason}")]
     InvalidEvent {

@@ -11,6 +11,8 @@
 //!   [`AppendResult`]), with [`ExpectedVersion`] and [`GlobalPosition`] (the checkpoint).
 //! - [`ids`]: [`TenantId`] and [`StreamId`] and the naming rules.
 //! - [`error`]: [`StoreError`], the one error type.
+//! - [`depth`]: [`MAX_JSON_DEPTH`], the one JSON nesting limit of every door, measured
+//!   without recursion.
 //! - [`hash`]: the documented canonical encoding behind the per-stream hash chains.
 //! - [`upcast`]: [`Upcasters`], carrying old payloads to current schema versions on read.
 //! - [`subscription`]: [`Subscription`], catch-up then live, pulled by the consumer.
@@ -60,6 +62,7 @@ pub mod blocking;
 pub mod cache;
 mod codec;
 pub mod crypto;
+pub mod depth;
 pub mod error;
 pub mod event;
 pub mod hash;
@@ -73,6 +76,7 @@ mod verify;
 
 pub use blocking::{BlockingStore, BlockingSubscription};
 pub use cache::{CacheStats, CachedState, StreamCache, StreamState};
+pub use depth::MAX_JSON_DEPTH;
 pub use error::StoreError;
 pub use event::{
     AppendResult, AppendedEvent, EventHash, ExpectedVersion, GlobalPosition, Metadata, NewEvent,
@@ -82,8 +86,8 @@ pub use ids::{MAX_NAME_BYTES, NameKind, StreamId, TenantId};
 pub use memory::MemoryStore;
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use store::{
-    AsOf, BrokenLink, DEFAULT_MAX_EVENT_BYTES, Direction, EventStore, LinkProblem, ReadAllPage,
-    Snapshot, StoreSettings, StreamRead, VerifyReport,
+    AsOf, BrokenLink, DEFAULT_MAX_EVENT_BYTES, Direction, EventStore, LinkProblem, PageEntry,
+    ReadAllPage, Snapshot, StoreSettings, StreamRead, UnreadableEvent, VerifyReport,
 };
 pub use subscription::{Subscription, SubscriptionOptions, SubscriptionStatus};
 pub use upcast::Upcasters;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::depth::MAX_JSON_DEPTH;
 use crate::{
     AppendResult, EventHash, ExpectedVersion, GlobalPosition, NewEvent, RecordedEvent, StoreError,
     StreamId, Subscription, SubscriptionOptions, TenantId, Upcasters,
@@ -25,6 +26,11 @@ pub struct StoreSettings {
     pub max_event_bytes: usize,
     /// The upcasters applied on every read.
     pub upcasters: Arc<Upcasters>,
+    /// The deepest JSON nesting accepted in a payload, in metadata or in a snapshot state;
+    /// anything deeper is refused with [`StoreError::TooDeep`] before it is serialized.
+    /// Values above [`MAX_JSON_DEPTH`] count as [`MAX_JSON_DEPTH`], so whatever is accepted
+    /// can always be read back.
+    pub max_json_depth: usize,
 }
 
 impl Default for StoreSettings {
@@ -32,6 +38,7 @@ impl Default for StoreSettings {
         Self {
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             upcasters: Arc::new(Upcasters::new()),
+            max_json_depth: MAX_JSON_DEPTH,
         }
     }
 }
@@ -42,6 +49,18 @@ impl StoreSettings {
     pub fn with_max_event_bytes(mut self, limit: usize) -> Self {
         self.max_event_bytes = limit;
         self
+    }
+
+    /// The same settings with another JSON depth limit (at most [`MAX_JSON_DEPTH`]).
+    #[must_use]
+    pub fn with_max_json_depth(mut self, limit: usize) -> Self {
+        self.max_json_depth = limit.min(MAX_JSON_DEPTH);
+        self
+    }
+
+    /// The depth limit in force: the configured one, never above [`MAX_JSON_DEPTH`].
+    pub(crate) fn json_depth_limit(&self) -> usize {
+        self.max_json_depth.min(MAX_JSON_DEPTH)
     }
 
     /// The same settings with these upcasters, after their start-up check
@@ -153,14 +172,94 @@ impl StreamRead {
 pub struct ReadAllPage {
     /// The events after the requested checkpoint, in global order.
     pub events: Vec<RecordedEvent>,
-    /// The checkpoint to pass for the next page: the last event's position, or the requested
-    /// checkpoint when the page is empty.
+    /// Stored events within this page that could not be decoded (JSON the parser refuses, a
+    /// payload no upcaster carries forward, a malformed stored field), in global order. The
+    /// page passes over them so that one bad row never stalls a tenant: report them, and park
+    /// them where a person can see and replay them ([`crate::Subscription`] keeps them for its
+    /// consumer; the projections' runner parks them).
+    pub unreadable: Vec<UnreadableEvent>,
+    /// The checkpoint to pass for the next page: the position of the page's last row (an event
+    /// or an unreadable one), or the requested checkpoint when the page is empty.
     pub next: GlobalPosition,
     /// When committed events exist beyond this page but cannot be delivered yet because an
     /// older transaction is still open: that transaction's id ("held at transaction X", as
     /// opposed to ordinary lag). Only reported on an empty page, judged by the same snapshot
-    /// as the page itself: `events` empty and `held_by` `None` means caught up.
+    /// as the page itself: an empty page (no events, none unreadable) with `held_by` `None`
+    /// means caught up.
     pub held_by: Option<u64>,
+}
+
+impl ReadAllPage {
+    /// How many stored rows the page covers: its events and its unreadable events.
+    pub fn len(&self) -> usize {
+        self.events.len() + self.unreadable.len()
+    }
+
+    /// Whether the page covers no stored row at all.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.unreadable.is_empty()
+    }
+
+    /// The page's rows, events and unreadable events merged in global order.
+    pub fn into_entries(self) -> Vec<PageEntry> {
+        let mut entries = Vec::with_capacity(self.len());
+        let mut unreadable = self.unreadable.into_iter().peekable();
+        for event in self.events {
+            while let Some(bad) = unreadable.next_if(|bad| bad.position < event.position) {
+                entries.push(PageEntry::Unreadable(bad));
+            }
+            entries.push(PageEntry::Event(event));
+        }
+        entries.extend(unreadable.map(PageEntry::Unreadable));
+        entries
+    }
+}
+
+/// One row of a [`ReadAllPage`], in global order.
+// Events are the common case and the large one: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageEntry {
+    /// A decoded event.
+    Event(RecordedEvent),
+    /// A stored event that could not be decoded.
+    Unreadable(UnreadableEvent),
+}
+
+impl PageEntry {
+    /// The row's place in the global order.
+    pub fn position(&self) -> GlobalPosition {
+        match self {
+            Self::Event(event) => event.position,
+            Self::Unreadable(event) => event.position,
+        }
+    }
+}
+
+/// A stored event that a read could not decode, with where it is and why.
+///
+/// Its stored bytes are untouched (and still covered by its stream's hash chain); it can be
+/// read again once the cause is fixed (an upcaster added, say), and
+/// [`EventStore::verify`] counts such rows in [`VerifyReport::unreadable_events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableEvent {
+    /// Its stream's name as stored (kept as text: a malformed name is one reason a row may be
+    /// unreadable).
+    pub stream: String,
+    /// Its version in the stream.
+    pub version: u64,
+    /// Its place in the tenant's global order.
+    pub position: GlobalPosition,
+    /// Its id.
+    pub id: Uuid,
+    /// Its type as stored.
+    pub event_type: String,
+    /// The schema version it was stored with.
+    pub stored_schema_version: u16,
+    /// When the store recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// Why it could not be decoded.
+    pub reason: String,
 }
 
 /// A saved state of one stream, to shorten replays. Never needed for correctness.
@@ -241,12 +340,23 @@ pub struct VerifyReport {
     pub events_checked: u64,
     /// The first broken link, in (stream, version) order; `None` when every chain holds.
     pub first_broken: Option<BrokenLink>,
+    /// Events whose chains hold but whose stored payload or metadata the read paths cannot
+    /// parse (rows written before the depth limit, or altered consistently with their
+    /// hashes). Reads pass over them as [`UnreadableEvent`]s.
+    pub unreadable_events: u64,
+    /// The first of those, in (stream, version) order.
+    pub first_unreadable: Option<UnreadableEvent>,
 }
 
 impl VerifyReport {
     /// Whether every chain walked is intact.
     pub fn is_intact(&self) -> bool {
         self.first_broken.is_none()
+    }
+
+    /// Whether every chain is intact and every event walked can be read back.
+    pub fn is_sound(&self) -> bool {
+        self.is_intact() && self.unreadable_events == 0
     }
 }
 

@@ -4,7 +4,12 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::{EventStore, GlobalPosition, RecordedEvent, StoreError, TenantId};
+use crate::{
+    EventStore, GlobalPosition, PageEntry, RecordedEvent, StoreError, TenantId, UnreadableEvent,
+};
+
+/// How many passed-over unreadable events a subscription keeps for its consumer to take.
+const KEPT_UNREADABLE: usize = 1_000;
 
 /// How soon a held subscription looks again.
 const HELD_RECHECK: Duration = Duration::from_millis(25);
@@ -53,7 +58,9 @@ pub struct Subscription<S> {
     tenant: TenantId,
     checkpoint: GlobalPosition,
     read_through: GlobalPosition,
-    buffer: VecDeque<RecordedEvent>,
+    buffer: VecDeque<PageEntry>,
+    unreadable: Vec<UnreadableEvent>,
+    unreadable_total: u64,
     options: SubscriptionOptions,
     signal: tokio::sync::watch::Receiver<u64>,
     status: SubscriptionStatus,
@@ -73,6 +80,8 @@ impl<S: EventStore> Subscription<S> {
             checkpoint: from,
             read_through: from,
             buffer: VecDeque::new(),
+            unreadable: Vec::new(),
+            unreadable_total: 0,
             options: SubscriptionOptions {
                 page_size: options.page_size.max(1),
                 ..options
@@ -85,12 +94,26 @@ impl<S: EventStore> Subscription<S> {
     /// The next event, waiting for one to be appended if need be.
     ///
     /// A read error is returned as is and leaves the subscription where it was: calling `next`
-    /// again retries.
+    /// again retries. A stored event that cannot be decoded is passed over, never returned and
+    /// never allowed to stall the subscription: it is kept for
+    /// [`take_unreadable`](Self::take_unreadable) and counted by
+    /// [`unreadable_total`](Self::unreadable_total).
     pub async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
         loop {
-            if let Some(event) = self.buffer.pop_front() {
-                self.checkpoint = event.position;
-                return Ok(event);
+            while let Some(entry) = self.buffer.pop_front() {
+                match entry {
+                    PageEntry::Event(event) => {
+                        self.checkpoint = event.position;
+                        return Ok(event);
+                    }
+                    PageEntry::Unreadable(event) => {
+                        self.checkpoint = event.position;
+                        self.unreadable_total += 1;
+                        if self.unreadable.len() < KEPT_UNREADABLE {
+                            self.unreadable.push(event);
+                        }
+                    }
+                }
             }
             // Marked seen before reading, so an append landing during the read still wakes us.
             self.signal.borrow_and_update();
@@ -98,15 +121,15 @@ impl<S: EventStore> Subscription<S> {
                 .store
                 .read_all(&self.tenant, self.read_through, self.options.page_size)
                 .await?;
-            let full = page.events.len() >= self.options.page_size;
+            let full = page.len() >= self.options.page_size;
             self.read_through = page.next;
-            if !page.events.is_empty() {
+            if !page.is_empty() {
                 self.status = if full {
                     SubscriptionStatus::CatchingUp
                 } else {
                     SubscriptionStatus::Live
                 };
-                self.buffer.extend(page.events);
+                self.buffer.extend(page.into_entries());
                 continue;
             }
             self.status = page
@@ -134,6 +157,18 @@ impl<S: EventStore> Subscription<S> {
     /// processed), or the starting checkpoint.
     pub fn checkpoint(&self) -> GlobalPosition {
         self.checkpoint
+    }
+
+    /// The unreadable events passed over since the last call (the first
+    /// 1,000 of them; [`unreadable_total`](Self::unreadable_total) counts all), for the
+    /// consumer to report or park.
+    pub fn take_unreadable(&mut self) -> Vec<UnreadableEvent> {
+        std::mem::take(&mut self.unreadable)
+    }
+
+    /// How many unreadable events this subscription has passed over in all.
+    pub fn unreadable_total(&self) -> u64 {
+        self.unreadable_total
     }
 
     /// Where the subscription stood at its last read.

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::codec::{RawEvent, to_hash};
 use crate::hash::chain_hash;
-use crate::{BrokenLink, EventHash, LinkProblem, StreamId, TenantId, VerifyReport};
+use crate::{BrokenLink, EventHash, LinkProblem, StoreError, StreamId, TenantId, VerifyReport};
 
 struct Cursor {
     stream: StreamId,
@@ -144,6 +144,18 @@ impl ChainVerifier {
             cursor.last_hash = to_hash(raw.hash).unwrap_or_default();
         }
         self.report.events_checked += 1;
+        if let Some(reason) = raw.parse_problem() {
+            self.report.unreadable_events += 1;
+            if self.report.first_unreadable.is_none() {
+                self.report.first_unreadable = Some(raw.unreadable(&StoreError::CorruptRow {
+                    location: format!(
+                        "tenant {}, stream {}, version {}",
+                        self.tenant, raw.stream, raw.version
+                    ),
+                    reason,
+                }));
+            }
+        }
     }
 
     /// Records an event that has no stream head at all.

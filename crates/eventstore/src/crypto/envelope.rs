@@ -63,6 +63,12 @@ fn cipher(key: &SubjectKey) -> XChaCha20Poly1305 {
 
 /// Encrypts `value` for `seat` under `key` and returns the envelope that replaces it.
 pub(crate) fn seal(value: &Value, seat: Seat<'_>, key: &SubjectKey) -> Result<Value, CryptoError> {
+    // Serializing recurses: measure first (without recursing), so no input overflows the stack.
+    if !crate::depth::within_depth(value, crate::MAX_JSON_DEPTH) {
+        return Err(CryptoError::EncryptionFailed {
+            path: seat.path.to_owned(),
+        });
+    }
     let plaintext =
         Zeroizing::new(
             serde_json::to_vec(value).map_err(|_| CryptoError::EncryptionFailed {

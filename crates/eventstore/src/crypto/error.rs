@@ -102,7 +102,9 @@ pub enum CryptoError {
         path: String,
     },
 
-    /// The AEAD refused to encrypt (the plaintext is beyond its length limit).
+    /// The field could not be encrypted: its value nests deeper than
+    /// [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH), or the AEAD refused it (beyond its length
+    /// limit).
     #[error("field {path:?} could not be encrypted")]
     EncryptionFailed {
         /// JSON pointer of the field.

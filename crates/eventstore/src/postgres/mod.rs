@@ -12,6 +12,7 @@ mod sql;
 mod types;
 mod wake;
 
+use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -29,13 +30,15 @@ use uuid::Uuid;
 pub use migrate::{MIGRATIONS, Migration};
 
 use self::types::{JsonBytes, Xid8};
-use crate::codec::{EncodedBatch, RawEvent, encode_batch};
+use crate::codec::{
+    EncodedBatch, RawEvent, StoredLink, check_state_depth, earlier_append, encode_batch,
+};
 use crate::ids::validate_name;
 use crate::verify::ChainVerifier;
 use crate::{
     AppendResult, AppendedEvent, AsOf, Direction, EventStore, ExpectedVersion, GlobalPosition,
     NameKind, NewEvent, ReadAllPage, RecordedEvent, Snapshot, StoreError, StoreSettings, StreamId,
-    StreamRead, TenantId, VerifyReport,
+    StreamRead, TenantId, UnreadableEvent, VerifyReport,
 };
 
 /// The role migrations grant the store's rights to: `SELECT` on the event tables, `EXECUTE` on
@@ -382,7 +385,60 @@ impl PostgresStore {
             true,
         )
         .await?;
-        append_outcome(&row, stream, expected, &batch)
+        match append_outcome(&row, stream, expected, &batch) {
+            // A repeat of an append this transaction can still see (a `DuplicateEventId` has
+            // aborted the transaction, so only a version conflict is looked into).
+            Err(error @ StoreError::VersionConflict { .. }) => self
+                .earlier_append(&**transaction, tenant, stream, &batch)
+                .await?
+                .ok_or(error),
+            other => other,
+        }
+    }
+
+    /// The result of the earlier append that `batch` repeats, if it repeats one (see
+    /// `codec::earlier_append`).
+    async fn earlier_append(
+        &self,
+        client: &impl tokio_postgres::GenericClient,
+        tenant: &TenantId,
+        stream: &StreamId,
+        batch: &EncodedBatch,
+    ) -> Result<Option<AppendResult>, StoreError> {
+        let ids: Vec<Uuid> = batch.events.iter().map(|event| event.id).collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        // A rare path (only after a conflict): an unnamed statement is enough.
+        let rows = client
+            .query(sql::STORED_LINKS, &[&tenant.as_str(), &ids])
+            .await
+            .map_err(from_pg)?;
+        let fail = |error| corrupt("events", error);
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: Uuid = row.try_get(0).map_err(fail)?;
+            let version: i64 = row.try_get(2).map_err(fail)?;
+            let position: i64 = row.try_get(3).map_err(fail)?;
+            let transaction: Xid8 = row.try_get(4).map_err(fail)?;
+            let link = StoredLink {
+                stream: row.try_get(1).map_err(fail)?,
+                version: to_u64(version, "events")?,
+                position: GlobalPosition {
+                    transaction: transaction.0,
+                    position: to_u64(position, "events")?,
+                },
+                recorded_at: row.try_get(5).map_err(fail)?,
+                hash: row.try_get(6).map_err(fail)?,
+                previous_hash: row.try_get(7).map_err(fail)?,
+            };
+            found.insert(id, link);
+        }
+        let links = batch
+            .events
+            .iter()
+            .map(|event| found.get(&event.id).copied());
+        Ok(earlier_append(batch, stream, links))
     }
 
     async fn call_append(
@@ -472,6 +528,16 @@ impl PostgresStore {
         last_stream: &mut Option<StreamId>,
     ) -> Result<RecordedEvent, StoreError> {
         let raw = row_to_raw(row, 0)?;
+        self.decode_raw(tenant, &raw, last_stream)
+    }
+
+    /// Decodes one row's fields (see [`Self::decode_row`]).
+    fn decode_raw(
+        &self,
+        tenant: &TenantId,
+        raw: &RawEvent<'_>,
+        last_stream: &mut Option<StreamId>,
+    ) -> Result<RecordedEvent, StoreError> {
         let stream = match last_stream {
             Some(stream) if stream.as_str() == raw.stream => stream.clone(),
             _ => {
@@ -593,30 +659,39 @@ impl PostgresStore {
         let mut rows = pin!(rows);
         let fail = |error| corrupt("read all", error);
         let mut events: Vec<RecordedEvent> = Vec::with_capacity(limit.min(READ_ALL_RESERVE));
+        let mut unreadable: Vec<UnreadableEvent> = Vec::new();
         let mut held_by = None;
         let mut in_order = true;
         let mut last_stream = None;
+        let mut next = after;
         while let Some(row) = rows.try_next().await.map_err(from_pg)? {
-            if events.is_empty() && row.try_get::<_, Option<&str>>(0).map_err(fail)?.is_none() {
+            if events.is_empty()
+                && unreadable.is_empty()
+                && row.try_get::<_, Option<&str>>(0).map_err(fail)?.is_none()
+            {
                 // The empty page's single row: only the held-by verdict.
                 let horizon: Option<Xid8> = row.try_get(12).map_err(fail)?;
                 held_by = horizon.map(|horizon| horizon.0);
                 break;
             }
-            let event = self.decode_row(tenant, &row, &mut last_stream)?;
-            if let Some(previous) = events.last() {
-                in_order &= previous.position < event.position;
+            let raw = row_to_raw(&row, 0)?;
+            in_order &= next < raw.position;
+            next = next.max(raw.position);
+            // A row that cannot be decoded is passed over, never allowed to stall the tenant.
+            match self.decode_raw(tenant, &raw, &mut last_stream) {
+                Ok(event) => events.push(event),
+                Err(error) => unreadable.push(raw.unreadable(&error)),
             }
-            events.push(event);
         }
         if !in_order {
             // The statement orders the page's rows but not its output (see `sql::READ_ALL`):
             // restore the global order should the executor ever emit them otherwise.
             events.sort_unstable_by_key(|event| event.position);
+            unreadable.sort_unstable_by_key(|event| event.position);
         }
-        let next = events.last().map_or(after, |event| event.position);
         Ok(ReadAllPage {
             events,
+            unreadable,
             next,
             held_by,
         })
@@ -629,6 +704,7 @@ impl PostgresStore {
         snapshot: &Snapshot,
     ) -> Result<(), StoreError> {
         validate_name(NameKind::SnapshotType, &snapshot.snapshot_type)?;
+        check_state_depth(&snapshot.state, self.inner.settings.json_depth_limit())?;
         let state = serde_json::to_vec(&snapshot.state).map_err(|error| StoreError::Database {
             code: "client".into(),
             message: format!("snapshot state: {error}"),
@@ -857,7 +933,20 @@ impl EventStore for PostgresStore {
                 row => break row,
             }
         };
-        let result = append_outcome(&row?, stream, expected, &batch)?;
+        let outcome = row.and_then(|row| append_outcome(&row, stream, expected, &batch));
+        let result = match outcome {
+            Err(
+                error @ (StoreError::VersionConflict { .. } | StoreError::DuplicateEventId { .. }),
+            ) => {
+                // Perhaps a retry of an append that committed while its caller lost the
+                // connection: the same ids with the same content answer as the first time.
+                let client = self.client().await?;
+                let earlier = self.earlier_append(&**client, tenant, stream, &batch).await;
+                release(client, &earlier);
+                return earlier?.ok_or(error);
+            }
+            other => other?,
+        };
         if !result.events.is_empty() {
             wake::bump(&self.inner.signal);
             self.inner.notify_pending.notify_one();

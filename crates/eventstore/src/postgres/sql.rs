@@ -99,3 +99,8 @@ pub(crate) const DISCARD_SNAPSHOT: &str = "DELETE FROM snapshots WHERE tenant_id
 pub(crate) const NOTIFY: &str =
     "SELECT set_config('synchronous_commit', 'off', true), pg_notify('crm_eventstore', '')";
 pub(crate) const LISTEN: &str = "LISTEN crm_eventstore";
+
+/// The stored coordinates of the given event ids ($2) of a tenant: what a retry of an append
+/// whose outcome was unknown is compared with.
+pub(crate) const STORED_LINKS: &str = "SELECT event_id, stream_id, version, position, tx_id, \
+     recorded_at, hash, previous_hash FROM events WHERE tenant_id = $1 AND event_id = ANY($2)";

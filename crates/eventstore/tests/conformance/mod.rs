@@ -52,7 +52,12 @@ macro_rules! conformance_suite {
             snapshots_are_versioned_and_disposable,
             snapshots_are_never_needed_for_correctness,
             verify_reports_intact_chains,
-            sixteen_writers_racing_on_one_stream
+            sixteen_writers_racing_on_one_stream,
+            json_deeper_than_the_limit_is_refused_at_every_door,
+            what_is_accepted_at_the_depth_limit_reads_back_everywhere,
+            an_unreadable_event_is_passed_over_and_never_stalls_the_tenant,
+            a_retry_of_a_committed_append_returns_its_first_result,
+            a_retry_with_other_content_under_the_same_ids_is_refused
         );
     };
     (@tests $backend:ty; $($name:ident),* $(,)?) => {
@@ -108,20 +113,38 @@ pub async fn read_everything_in_pages<S: EventStore>(
     let mut after = GlobalPosition::START;
     let mut all = Vec::new();
     loop {
-        let page = store.read_all(tenant, after, page_size).await.unwrap();
-        assert!(page.events.len() <= page_size);
+        let page = read_page_settled(store, tenant, after, page_size).await;
+        assert!(page.len() <= page_size);
         assert!(page.events.iter().all(|event| event.position > after));
-        if page.events.is_empty() {
+        if page.is_empty() {
             assert_eq!(page.next, after);
-            if page.held_by.is_none() {
-                return all;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
+            return all;
         }
-        assert_eq!(page.next, page.events.last().unwrap().position);
+        let last = page
+            .clone()
+            .into_entries()
+            .last()
+            .map(crm_eventstore::PageEntry::position);
+        assert_eq!(Some(page.next), last);
         after = page.next;
         all.extend(page.events);
+    }
+}
+
+/// One page of `read_all`, read again while an open transaction elsewhere in the cluster
+/// holds it back (other tests run beside this one), so an empty page means caught up.
+pub async fn read_page_settled<S: EventStore>(
+    store: &S,
+    tenant: &TenantId,
+    after: GlobalPosition,
+    limit: usize,
+) -> crm_eventstore::ReadAllPage {
+    loop {
+        let page = store.read_all(tenant, after, limit).await.unwrap();
+        if !page.is_empty() || page.held_by.is_none() {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -1317,4 +1340,376 @@ pub async fn sixteen_writers_racing_on_one_stream<B: Backend>() {
         assert_eq!(event.version, version);
     }
     assert!(store.verify(&acme).await.unwrap().is_intact());
+}
+
+/// `depth` arrays nested in one another around `leaf`, built without recursion.
+pub fn nested(depth: usize, leaf: Value) -> Value {
+    let mut value = leaf;
+    for _ in 0..depth {
+        value = Value::Array(vec![value]);
+    }
+    value
+}
+
+/// Takes a deeply nested value apart without recursing (its `Drop` would recurse and could
+/// overflow the test's stack, which is not what is under test).
+pub fn dismantle(mut value: Value) {
+    loop {
+        value = match value {
+            Value::Array(mut items) => match items.pop() {
+                Some(inner) => inner,
+                None => return,
+            },
+            Value::Object(map) => match map.into_iter().next() {
+                Some((_, inner)) => inner,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+}
+
+fn is_too_deep(result: &Result<impl std::fmt::Debug, StoreError>) -> bool {
+    matches!(result, Err(StoreError::TooDeep { limit, .. }) if *limit == crm_eventstore::MAX_JSON_DEPTH)
+}
+
+pub async fn json_deeper_than_the_limit_is_refused_at_every_door<B: Backend>() {
+    let (store, _guard) = open::<B>().await;
+    let (acme, s) = (tenant("acme"), stream("lead-deep"));
+    let limit = crm_eventstore::MAX_JSON_DEPTH;
+
+    // One level past what the read paths parse: refused, nothing written.
+    let event = NewEvent::new("LeadReceived", 1, nested(limit + 1, json!(1)));
+    assert!(is_too_deep(
+        &store
+            .append(
+                &acme,
+                &s,
+                ExpectedVersion::Any,
+                std::slice::from_ref(&event)
+            )
+            .await
+    ));
+    dismantle(event.payload);
+
+    // Thirty thousand levels: a typed error, not a stack overflow that kills the process.
+    let mut event = NewEvent::new("LeadReceived", 1, nested(30_000, json!(1)));
+    assert!(is_too_deep(
+        &store
+            .append(
+                &acme,
+                &s,
+                ExpectedVersion::Any,
+                std::slice::from_ref(&event)
+            )
+            .await
+    ));
+    dismantle(std::mem::take(&mut event.payload));
+
+    // Metadata is measured too: its free-form values sit one level below its top.
+    let mut metadata = Metadata::default();
+    metadata
+        .extra
+        .insert("form".into(), nested(limit - 1, json!(1)));
+    let event = noted(1).with_metadata(metadata.clone());
+    assert!(is_too_deep(
+        &store
+            .append(&acme, &s, ExpectedVersion::Any, &[event])
+            .await
+    ));
+    metadata.extra.clear();
+    metadata.actor = Some(nested(limit, json!(1)));
+    let event = noted(1).with_metadata(metadata.clone());
+    assert!(is_too_deep(
+        &store
+            .append(&acme, &s, ExpectedVersion::Any, &[event])
+            .await
+    ));
+    metadata.actor = Some(nested(30_000, json!("ada")));
+    metadata.extra.clear();
+    let mut event = noted(2).with_metadata(metadata);
+    assert!(is_too_deep(
+        &store
+            .append(
+                &acme,
+                &s,
+                ExpectedVersion::Any,
+                std::slice::from_ref(&event)
+            )
+            .await
+    ));
+    dismantle(event.metadata.actor.take().unwrap());
+
+    // And snapshot states.
+    store
+        .append(&acme, &s, ExpectedVersion::NoStream, &[noted(3)])
+        .await
+        .unwrap();
+    let mut snapshot = Snapshot {
+        stream: s.clone(),
+        snapshot_type: "lead".into(),
+        schema_version: 1,
+        stream_version: 1,
+        state: nested(30_000, json!(null)),
+    };
+    assert!(is_too_deep(&store.save_snapshot(&acme, &snapshot).await));
+    dismantle(std::mem::take(&mut snapshot.state));
+
+    // Nothing refused was written.
+    assert_eq!(store.stream_version(&acme, &s).await.unwrap(), Some(1));
+    assert!(store.verify(&acme).await.unwrap().is_sound());
+}
+
+pub async fn what_is_accepted_at_the_depth_limit_reads_back_everywhere<B: Backend>() {
+    let (store, _guard) = open::<B>().await;
+    let (acme, s) = (tenant("acme"), stream("lead-deep"));
+    let limit = crm_eventstore::MAX_JSON_DEPTH;
+    let deepest = nested(limit, json!("form field"));
+    let mut metadata = Metadata {
+        actor: Some(nested(limit - 1, json!("ada"))),
+        ..Metadata::default()
+    };
+    metadata
+        .extra
+        .insert("form".into(), nested(limit - 2, json!(1)));
+    let event = NewEvent::new("LeadReceived", 1, deepest.clone()).with_metadata(metadata.clone());
+    store
+        .append(&acme, &s, ExpectedVersion::NoStream, &[event, noted(2)])
+        .await
+        .unwrap();
+
+    let by_stream = store
+        .read_stream(&acme, &s, StreamRead::forward())
+        .await
+        .unwrap();
+    let by_all = read_everything(&store, &acme).await;
+    let mut subscription = store.subscribe(&acme, GlobalPosition::START, fast_options(10));
+    let by_subscription = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .unwrap()
+        .unwrap();
+    for first in [&by_stream[0], &by_all[0], &by_subscription] {
+        assert_eq!(first.payload, deepest);
+        assert_eq!(first.metadata, metadata);
+    }
+    assert_eq!(by_all.len(), 2);
+    assert!(store.verify(&acme).await.unwrap().is_sound());
+}
+
+/// Upcasters that refuse any `Noted` payload marked `"poison": true`: a stored event that no
+/// read path can deliver, on every backend alike.
+fn poison_refusing_upcasters() -> Upcasters {
+    Upcasters::new()
+        .current("Noted", 2)
+        .step("Noted", 1, |payload| {
+            if payload.get("poison") == Some(&json!(true)) {
+                Err("this payload cannot be carried forward".into())
+            } else {
+                Ok(payload)
+            }
+        })
+}
+
+pub async fn an_unreadable_event_is_passed_over_and_never_stalls_the_tenant<B: Backend>() {
+    let settings = StoreSettings::default()
+        .with_upcasters(poison_refusing_upcasters())
+        .unwrap();
+    let (store, _guard) = B::open(settings).await;
+    let (acme, bad, good) = (tenant("acme"), stream("bad"), stream("good"));
+    store
+        .append(&acme, &good, ExpectedVersion::Any, &[noted(1)])
+        .await
+        .unwrap();
+    let poison = NewEvent::new("Noted", 1, json!({ "poison": true }));
+    let poisoned = store
+        .append(
+            &acme,
+            &bad,
+            ExpectedVersion::Any,
+            std::slice::from_ref(&poison),
+        )
+        .await
+        .unwrap();
+    store
+        .append(&acme, &good, ExpectedVersion::Any, &[noted(2), noted(3)])
+        .await
+        .unwrap();
+
+    // One page: the readable events, the unreadable one beside them, `next` past all three.
+    let page = read_page_settled(&store, &acme, GlobalPosition::START, 10).await;
+    assert_eq!(page.events.len(), 3, "{page:?}");
+    assert_eq!(page.unreadable.len(), 1);
+    let unreadable = &page.unreadable[0];
+    assert_eq!(
+        (
+            unreadable.id,
+            unreadable.stream.as_str(),
+            unreadable.version
+        ),
+        (poison.id, "bad", 1)
+    );
+    assert_eq!(unreadable.position, poisoned.events[0].position);
+    assert!(
+        unreadable.reason.contains("cannot be carried forward"),
+        "{}",
+        unreadable.reason
+    );
+    assert_eq!(page.next, page.events[2].position);
+    let entries = page.clone().into_entries();
+    assert!(
+        entries
+            .windows(2)
+            .all(|pair| pair[0].position() < pair[1].position())
+    );
+
+    // Paged one row at a time, the unreadable row still moves the checkpoint.
+    let mut after = GlobalPosition::START;
+    let mut rows = 0;
+    loop {
+        let page = read_page_settled(&store, &acme, after, 1).await;
+        if page.is_empty() {
+            break;
+        }
+        assert_eq!(page.len(), 1);
+        assert!(page.next > after);
+        after = page.next;
+        rows += 1;
+    }
+    assert_eq!(rows, 4);
+
+    // A subscription delivers the rest and keeps the passed-over event for its consumer.
+    let mut subscription = store.subscribe(&acme, GlobalPosition::START, fast_options(1));
+    for n in 1..=3 {
+        let event = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+            .await
+            .expect("the subscription must not stall on the unreadable event")
+            .unwrap();
+        assert_eq!(event.payload["n"], json!(n));
+    }
+    assert_eq!(subscription.unreadable_total(), 1);
+    assert_eq!(subscription.take_unreadable()[0].id, poison.id);
+    assert!(subscription.take_unreadable().is_empty());
+
+    // Its own stream says why it cannot be read; other streams are unaffected.
+    assert!(matches!(
+        store.read_stream(&acme, &bad, StreamRead::forward()).await,
+        Err(StoreError::UpcastFailed { .. })
+    ));
+    assert_eq!(
+        store
+            .read_stream(&acme, &good, StreamRead::forward())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    // Its bytes and chain are untouched.
+    assert!(store.verify(&acme).await.unwrap().is_intact());
+}
+
+pub async fn a_retry_of_a_committed_append_returns_its_first_result<B: Backend>() {
+    let (store, _guard) = open::<B>().await;
+    let (acme, s) = (tenant("acme"), stream("lead-1"));
+    store
+        .append(&acme, &s, ExpectedVersion::NoStream, &[noted(0)])
+        .await
+        .unwrap();
+    let batch = noted_batch(1..4);
+    let first = store
+        .append(&acme, &s, ExpectedVersion::Exact(1), &batch)
+        .await
+        .unwrap();
+    // The outcome was lost with the connection; the caller retries the very same append, or
+    // the same events with a looser expectation.
+    for expected in [
+        ExpectedVersion::Exact(1),
+        ExpectedVersion::Any,
+        ExpectedVersion::StreamExists,
+        ExpectedVersion::NoStream,
+    ] {
+        let retried = store.append(&acme, &s, expected, &batch).await.unwrap();
+        assert_eq!(retried, first, "{expected:?}");
+    }
+    // Nothing was written twice.
+    assert_eq!(store.stream_version(&acme, &s).await.unwrap(), Some(4));
+    assert_eq!(read_everything(&store, &acme).await.len(), 4);
+    // The stream moved on meanwhile: the retry still answers as the first time.
+    store
+        .append(&acme, &s, ExpectedVersion::Exact(4), &[noted(9)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .append(&acme, &s, ExpectedVersion::Exact(1), &batch)
+            .await
+            .unwrap(),
+        first
+    );
+    // A run of the batch is stored exactly as asked, so it answers with its own coordinates.
+    let tail = store
+        .append(&acme, &s, ExpectedVersion::Any, &batch[1..])
+        .await
+        .unwrap();
+    assert_eq!(
+        (tail.stream_version, &tail.events[..]),
+        (4, &first.events[1..])
+    );
+    // Events of two appends are not one append.
+    let across = [batch[2].clone(), noted(9)];
+    assert!(
+        store
+            .append(&acme, &s, ExpectedVersion::Any, &across)
+            .await
+            .is_err()
+    );
+}
+
+pub async fn a_retry_with_other_content_under_the_same_ids_is_refused<B: Backend>() {
+    let (store, _guard) = open::<B>().await;
+    let (acme, s, other) = (tenant("acme"), stream("lead-1"), stream("lead-2"));
+    let batch = noted_batch(1..3);
+    store
+        .append(&acme, &s, ExpectedVersion::NoStream, &batch)
+        .await
+        .unwrap();
+
+    let mut changed = batch.clone();
+    changed[1].payload = json!({ "n": 99 });
+    assert!(matches!(
+        store
+            .append(&acme, &s, ExpectedVersion::Any, &changed)
+            .await,
+        Err(StoreError::DuplicateEventId { .. })
+    ));
+    let mut other_metadata = batch.clone();
+    other_metadata[0].metadata.correlation_id = Some(Uuid::now_v7());
+    assert!(matches!(
+        store
+            .append(&acme, &s, ExpectedVersion::Exact(0), &other_metadata)
+            .await,
+        Err(StoreError::VersionConflict { .. })
+    ));
+    // The batch reordered, sent to another stream, or grown is not the same append.
+    let reordered = vec![batch[1].clone(), batch[0].clone()];
+    assert!(
+        store
+            .append(&acme, &s, ExpectedVersion::Any, &reordered)
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        store
+            .append(&acme, &other, ExpectedVersion::Any, &batch)
+            .await,
+        Err(StoreError::DuplicateEventId { .. })
+    ));
+    let mut with_new = batch.clone();
+    with_new.push(noted(3));
+    assert!(
+        store
+            .append(&acme, &s, ExpectedVersion::Any, &with_new)
+            .await
+            .is_err()
+    );
+    assert_eq!(read_everything(&store, &acme).await.len(), 2);
 }

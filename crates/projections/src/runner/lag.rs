@@ -43,11 +43,18 @@ impl Lag {
         let page = store
             .read_all(tenant, checkpoint.unwrap_or(GlobalPosition::START), cap)
             .await?;
-        let oldest = page.events.first().map(|event| event.recorded_at);
+        // Unreadable rows count too: the projector still has to pass over (park) them.
+        let oldest = page
+            .events
+            .first()
+            .map(|event| event.recorded_at)
+            .into_iter()
+            .chain(page.unreadable.first().map(|event| event.recorded_at))
+            .min();
         Ok(Self {
             checkpoint,
-            events_behind: page.events.len() as u64,
-            at_least: page.events.len() >= cap,
+            events_behind: page.len() as u64,
+            at_least: page.len() >= cap,
             behind: behind(oldest, now),
             held_by: page.held_by,
             measured_at: now,

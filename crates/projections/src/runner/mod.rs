@@ -22,7 +22,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crm_eventstore::{EventStore, GlobalPosition, RecordedEvent, StoreError};
+use crm_eventstore::{EventStore, GlobalPosition, PageEntry, ReadAllPage, StoreError};
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -178,11 +178,30 @@ impl Cached {
 pub(crate) fn prepare(
     tenant: &TenantId,
     from: GlobalPosition,
-    events: Vec<RecordedEvent>,
+    page: ReadAllPage,
     poison: PoisonPolicy,
 ) -> (ProjectionBatch, Option<RunnerError>) {
-    let mut batch = ProjectionBatch::new(Vec::with_capacity(events.len()), from);
-    for mut recorded in events {
+    let mut batch = ProjectionBatch::new(Vec::with_capacity(page.events.len()), from);
+    for entry in page.into_entries() {
+        let mut recorded = match entry {
+            PageEntry::Event(recorded) => recorded,
+            // The store could not decode the row at all: parked whatever the policy, since no
+            // change to a projection can apply it and halting would stall the tenant.
+            PageEntry::Unreadable(unreadable) => {
+                batch.through = unreadable.position;
+                batch.parked.push(ParkedEvent {
+                    position: unreadable.position,
+                    stream: unreadable.stream,
+                    version: unreadable.version,
+                    event_id: unreadable.id,
+                    event_type: unreadable.event_type,
+                    schema_version: unreadable.stored_schema_version,
+                    reason: format!("unreadable in the store: {}", unreadable.reason),
+                    recorded_at: unreadable.recorded_at,
+                });
+                continue;
+            }
+        };
         let payload = std::mem::take(&mut recorded.payload);
         let decoded = ProjectedEvent::decode(
             recorded.position,
@@ -318,7 +337,7 @@ where
                 self.page_size,
             )
             .await?;
-        let read = page.events.len();
+        let read = page.len();
         let caught_up = read < self.page_size;
         self.page_size = if caught_up {
             self.options.batch_size
@@ -337,7 +356,7 @@ where
                 held_by,
             });
         }
-        let (batch, poison) = self.prepare(page.events);
+        let (batch, poison) = self.prepare(page);
         let moved = batch.through != expected.unwrap_or(GlobalPosition::START);
         if moved {
             let applied = batch.events.len() + batch.parked.len();
@@ -365,11 +384,11 @@ where
     }
 
     /// Decodes a page into a batch (see [`prepare`]).
-    fn prepare(&self, events: Vec<RecordedEvent>) -> (ProjectionBatch, Option<RunnerError>) {
+    fn prepare(&self, page: ReadAllPage) -> (ProjectionBatch, Option<RunnerError>) {
         prepare(
             &self.projected_tenant,
             self.checkpoint.or_start(),
-            events,
+            page,
             self.options.poison,
         )
     }

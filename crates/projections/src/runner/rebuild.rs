@@ -179,9 +179,9 @@ where
     let mut from = GlobalPosition::START;
     let mut page = store.read_all(&tenant, from, page_size).await?;
     loop {
-        let read = page.events.len();
+        let read = page.len();
         let caught_up = read < page_size;
-        let (batch, poison) = prepare(&projected, from, page.events, options.poison);
+        let (batch, poison) = prepare(&projected, from, page, options.poison);
         from = batch.through;
         let fold = async {
             for target in &mut targets {
