@@ -5,6 +5,7 @@ use std::fmt::Debug;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::de::value::MapDeserializer;
 use thiserror::Error;
 
 use crate::context::Context;
@@ -121,25 +122,23 @@ pub fn encode<E: DomainEvent>(event: &E) -> Result<EncodedEvent, CodecError> {
 }
 
 /// Decodes a stored `(type, schema version, payload)` into a domain event.
+///
+/// A null payload is read as an absent `data` (what a unit variant encodes to).
 pub fn decode<E: DomainEvent>(
     event_type: &str,
     schema_version: u16,
     payload: serde_json::Value,
 ) -> Result<E, CodecError> {
-    let mut tagged = serde_json::Map::new();
-    tagged.insert(
-        "type".into(),
-        serde_json::Value::String(event_type.to_owned()),
-    );
-    if !payload.is_null() {
-        tagged.insert("data".into(), payload);
-    }
-    let event: E = serde_json::from_value(serde_json::Value::Object(tagged)).map_err(|source| {
-        CodecError::Decode {
-            event_type: event_type.to_owned(),
-            schema_version,
-            source,
-        }
+    // serde's adjacently tagged enums read the payload in place only when the tag comes
+    // first; a `serde_json::Map` is ordered by key, so `data` would come first and the payload
+    // be buffered whole and parsed a second time. Feed the two entries in tag order instead.
+    let tag = ("type", serde_json::Value::String(event_type.to_owned()));
+    let data = (!payload.is_null()).then_some(("data", payload));
+    let tagged = MapDeserializer::<_, serde_json::Error>::new(std::iter::once(tag).chain(data));
+    let event = E::deserialize(tagged).map_err(|source| CodecError::Decode {
+        event_type: event_type.to_owned(),
+        schema_version,
+        source,
     })?;
     if event.schema_version() != schema_version {
         return Err(CodecError::UnknownVersion {
@@ -149,4 +148,109 @@ pub fn decode<E: DomainEvent>(
         });
     }
     Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::any::type_name;
+    use std::cell::Cell;
+
+    use serde::{Deserialize, Deserializer, Serialize};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    thread_local! {
+        /// The deserializer type the last [`Probe`] was read through.
+        static PROBED_THROUGH: Cell<&'static str> = const { Cell::new("") };
+    }
+
+    /// A payload that records which deserializer it was handed.
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    struct Probe(u32);
+
+    impl<'de> Deserialize<'de> for Probe {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            PROBED_THROUGH.with(|seen| seen.set(type_name::<D>()));
+            u32::deserialize(deserializer).map(Probe)
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "type", content = "data")]
+    enum ProbeEvent {
+        Probed(Probe),
+        Noted { note: String, count: u8 },
+        Pinged,
+    }
+
+    impl DomainEvent for ProbeEvent {
+        fn event_type(&self) -> &'static str {
+            match self {
+                ProbeEvent::Probed(_) => "Probed",
+                ProbeEvent::Noted { .. } => "Noted",
+                ProbeEvent::Pinged => "Pinged",
+            }
+        }
+    }
+
+    /// The decoder as it was before the tag was fed first: a key-ordered map, which serde
+    /// reads `data` first from. Kept to show the errors did not change.
+    fn decode_through_a_map(event_type: &str, payload: Value) -> Result<ProbeEvent, String> {
+        let mut tagged = serde_json::Map::new();
+        tagged.insert("type".into(), Value::String(event_type.to_owned()));
+        if !payload.is_null() {
+            tagged.insert("data".into(), payload);
+        }
+        serde_json::from_value(Value::Object(tagged)).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn the_payload_is_read_in_place_not_buffered_first() {
+        let event: ProbeEvent = decode("Probed", 1, json!(7)).unwrap();
+        assert_eq!(event, ProbeEvent::Probed(Probe(7)));
+        assert_eq!(
+            PROBED_THROUGH.with(Cell::get),
+            type_name::<Value>(),
+            "the payload went through a buffered copy"
+        );
+    }
+
+    #[test]
+    fn decoding_accepts_and_refuses_exactly_what_it_did_through_a_map() {
+        let cases = [
+            ("Probed", json!(7)),
+            ("Noted", json!({"note": "hi", "count": 3})),
+            ("Pinged", Value::Null),
+            ("Pinged", json!({})),
+            ("Noted", Value::Null),
+            ("Noted", json!({"note": "hi"})),
+            ("Noted", json!({"note": "hi", "count": 300})),
+            ("Noted", json!([1, 2])),
+            ("Probed", json!("seven")),
+            ("Unheard", json!({})),
+            ("", Value::Null),
+        ];
+        for (event_type, payload) in cases {
+            let now = decode::<ProbeEvent>(event_type, 1, payload.clone()).map_err(|error| {
+                let CodecError::Decode { source, .. } = error else {
+                    panic!("{event_type}: not a decode error: {error}");
+                };
+                source.to_string()
+            });
+            assert_eq!(
+                now,
+                decode_through_a_map(event_type, payload.clone()),
+                "{event_type} {payload}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_unit_event_round_trips_with_a_null_payload() {
+        let encoded = encode(&ProbeEvent::Pinged).unwrap();
+        assert_eq!(encoded.payload, Value::Null);
+        let decoded: ProbeEvent = decode("Pinged", 1, encoded.payload).unwrap();
+        assert_eq!(decoded, ProbeEvent::Pinged);
+    }
 }
