@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::depth::within_depth;
+use crate::depth::{MAX_JSON_DEPTH, text_depth, within_depth};
 use crate::hash::{EventContent, chain_hash, content_digest, request_hash};
 use crate::ids::validate_name;
 use crate::{
@@ -278,6 +278,13 @@ impl RawEvent<'_> {
     /// Why the read paths could not parse this row's JSON, if they could not (the cheap check
     /// behind `verify`: it parses without building values and does not upcast).
     pub(crate) fn parse_problem(&self) -> Option<String> {
+        // Skipping a value does not count depth in serde_json: measure it apart.
+        let depth = text_depth(self.payload);
+        if depth > MAX_JSON_DEPTH {
+            return Some(format!(
+                "payload nests {depth} levels deep, more than the {MAX_JSON_DEPTH} readers parse"
+            ));
+        }
         if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(self.payload) {
             return Some(format!("payload is not readable JSON: {error}"));
         }

@@ -48,6 +48,34 @@ pub fn within_depth(value: &Value, limit: usize) -> bool {
     true
 }
 
+/// How deeply the JSON text `bytes` nests (containers opened, outside strings), scanning the
+/// bytes once without recursing. Meaningful for valid JSON; for anything else it is a bound.
+pub fn text_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0_usize, 0_usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in bytes {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                (false, _) => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// The children of a container, whichever kind it is.
 enum Children<'a> {
     Array(std::slice::Iter<'a, Value>),
@@ -127,6 +155,15 @@ mod tests {
                 "depth {depth}"
             );
         }
+    }
+
+    #[test]
+    fn text_depth_skips_brackets_inside_strings() {
+        assert_eq!(text_depth(b"1"), 0);
+        assert_eq!(text_depth(br#"{"a":[1,{"b":"[[[\"{"}]}"#), 3);
+        assert_eq!(text_depth(br#"["\\",[]]"#), 2);
+        let deep = serde_json::to_vec(&nested(MAX_JSON_DEPTH)).expect("serializable");
+        assert_eq!(text_depth(&deep), MAX_JSON_DEPTH);
     }
 
     #[test]

@@ -62,7 +62,8 @@ async fn concurrent_starts_on_a_fresh_database_migrate_once() {
         [
             (1, "0001_events".into()),
             (2, "0002_subject_keys".into()),
-            (3, "0003_cheaper_append".into())
+            (3, "0003_cheaper_append".into()),
+            (4, "0004_qualified_append".into()),
         ]
     );
     // A later start finds nothing to do; a changed migration is refused.

@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_cheaper_append",
         sql: include_str!("../../migrations/0003_cheaper_append.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_qualified_append",
+        sql: include_str!("../../migrations/0004_qualified_append.sql"),
+    },
 ];
 
 /// An arbitrary key ("crm-ev" in ASCII) for the migration lock; the lock is per database.
