@@ -34,15 +34,9 @@ mod memory;
 mod model;
 pub mod pipeline;
 mod postgres;
-#[cfg(test)]
-mod properties;
 mod runner;
-#[cfg(test)]
-mod scenario;
 pub mod sla;
 mod storage;
-#[cfg(test)]
-mod testing;
 
 pub use decode::{DecodeError, decode_event, parse_stream_name};
 pub use error::ProjectionError;

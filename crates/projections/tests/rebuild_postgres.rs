@@ -1,13 +1,13 @@
 //! Blue/green rebuilds: a new version is folded from position zero into its own table while
 //! the live version keeps serving, then switched to in one statement.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use crm_domain::ContactId;
-use crm_eventstore::{EventStore, ExpectedVersion, GlobalPosition, NewEvent, StreamId};
+use crm_eventstore::{
+    EventStore, ExpectedVersion, GlobalPosition, NewEvent, StoreSettings, StreamId,
+};
 use crm_projections::customer360::{Customer360Model, Customer360Query, CustomerDoc};
 use crm_projections::sla::{SlaConfig, SlaModel};
 use crm_projections::{
@@ -15,9 +15,9 @@ use crm_projections::{
     PostgresDocuments, ProjectedEvent, Projector, ProjectorOptions, ReadModel, RebuildLimits,
     RebuildProgress, RebuildTarget, RunnerError, StorageError, Stored, rebuild, rebuild_many,
 };
-use support::{
-    TestDatabase, append_all, catch_up_to, contact_id, events, projected, reference, tenant,
-    ticket_id, workload,
+use crm_testkit::postgres::TestDatabase;
+use crm_testkit::workload::{
+    append_all, catch_up_to, contact_id, events, projected, reference, tenant, ticket_id, workload,
 };
 use tokio::sync::watch;
 
@@ -67,7 +67,7 @@ fn options(batch_size: usize) -> ProjectorOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_fills_a_new_version_while_the_old_serves_then_switches_at_once() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let head = append_all(&store, &tenant(), &workload(8, 4, 3)).await;
     let total = events(&store, &tenant(), head).await.len() as u64;
 
@@ -188,7 +188,7 @@ where
 async fn several_models_rebuilt_from_one_read_each_equal_a_clean_fold() {
     for (limits, page) in [(TIGHT, 3), (RebuildLimits::default(), 1000)] {
         let database = TestDatabase::create().await;
-        let store = database.store().await;
+        let store = database.store(StoreSettings::default()).await;
         let head = append_all(&store, &tenant(), &workload(6, 3, 2)).await;
         // Wait until the store delivers through the head: a rebuild stops at the first short
         // page, and other tests' open transactions can hold readers back for a moment.
@@ -225,7 +225,7 @@ async fn several_models_rebuilt_from_one_read_each_equal_a_clean_fold() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_event_halts_a_rebuild_before_the_switch_with_what_came_before_committed() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let before = append_all(&store, &tenant(), &workload(3, 2, 1)).await;
     let expected = reference(&store, &tenant(), before).await;
     let broken = store

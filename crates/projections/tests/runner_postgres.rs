@@ -1,21 +1,19 @@
 //! The asynchronous projector, poison policies, lag, and the inline and live lifecycles,
 //! against real PostgreSQL (a fresh database per test).
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use crm_domain::ContactId;
-use crm_eventstore::{EventStore, ExpectedVersion, NewEvent, StreamId};
+use crm_eventstore::{EventStore, ExpectedVersion, NewEvent, StoreSettings, StreamId};
 use crm_projections::customer360::{Customer360Model, Customer360Query};
 use crm_projections::{
     DocumentStore, Lag, PoisonPolicy, PostgresDocuments, Projector, ProjectorOptions, RunnerError,
     append_inline, customer_360_as_of,
 };
-use support::{
-    TestDatabase, append_all, catch_up_to, contact_id, events, projected, reference, tenant,
-    ticket_id, workload,
+use crm_testkit::postgres::TestDatabase;
+use crm_testkit::workload::{
+    append_all, catch_up_to, contact_id, events, projected, reference, tenant, ticket_id, workload,
 };
 
 type Documents = PostgresDocuments<Customer360Model>;
@@ -46,7 +44,7 @@ fn poison() -> NewEvent {
 #[tokio::test]
 async fn a_background_projector_follows_appends_and_equals_a_clean_rebuild() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let documents = documents(&database).await;
     let head = append_all(&store, &tenant(), &workload(4, 3, 2)).await;
     let mut handle = Projector::new(
@@ -81,7 +79,7 @@ async fn a_background_projector_follows_appends_and_equals_a_clean_rebuild() {
 #[tokio::test]
 async fn a_projector_behind_reads_growing_batches_and_equals_a_clean_rebuild() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let documents = documents(&database).await;
     let head = append_all(&store, &tenant(), &workload(6, 4, 3)).await;
     // Once the store delivers through the head, no transaction opened later holds it back,
@@ -128,7 +126,7 @@ async fn a_projector_behind_reads_growing_batches_and_equals_a_clean_rebuild() {
 #[tokio::test]
 async fn a_poison_event_halts_the_projector_after_what_came_before_is_committed() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let documents = documents(&database).await;
     let first = append_all(&store, &tenant(), &workload(2, 1, 0)).await;
     let before = reference(&store, &tenant(), first).await;
@@ -180,7 +178,7 @@ async fn a_poison_event_halts_the_projector_after_what_came_before_is_committed(
 #[tokio::test]
 async fn a_parked_poison_event_is_kept_with_its_reason_and_the_rest_applied() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let documents = documents(&database).await;
     append_all(&store, &tenant(), &workload(2, 1, 0)).await;
     let broken = store
@@ -226,7 +224,7 @@ async fn a_parked_poison_event_is_kept_with_its_reason_and_the_rest_applied() {
 #[tokio::test]
 async fn lag_counts_events_behind_and_names_the_transaction_holding_readers_back() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let documents = documents(&database).await;
     let head = append_all(&store, &tenant(), &workload(3, 2, 0)).await;
     let all = events(&store, &tenant(), head).await.len() as u64;
@@ -314,7 +312,7 @@ async fn lag_counts_events_behind_and_names_the_transaction_holding_readers_back
 #[tokio::test]
 async fn an_inline_append_is_read_back_at_once_and_the_projector_then_changes_nothing() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let documents = documents(&database).await;
     let appends = workload(2, 2, 1);
     let mut head = crm_eventstore::GlobalPosition::START;
@@ -358,7 +356,7 @@ async fn an_inline_append_is_read_back_at_once_and_the_projector_then_changes_no
 #[tokio::test]
 async fn a_rolled_back_inline_append_leaves_no_document() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let documents = documents(&database).await;
     let appends = workload(1, 0, 0);
     let mut client = store.client().await.unwrap();
@@ -392,7 +390,7 @@ async fn a_rolled_back_inline_append_leaves_no_document() {
 #[tokio::test]
 async fn the_live_fold_shows_a_customer_as_of_a_moment_from_that_customer_alone() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let documents = documents(&database).await;
     let appends = workload(3, 2, 0);
     // Contacts, then the first ticket of each; remember when the first round ended.

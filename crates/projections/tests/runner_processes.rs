@@ -2,20 +2,19 @@
 //! process taking over the lease, connections dropped by `pg_terminate_backend`. Each ends
 //! by comparing the documents with a clean rebuild: nothing lost, nothing doubled.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use crm_eventstore::GlobalPosition;
+use crm_eventstore::{GlobalPosition, StoreSettings};
 use crm_projections::customer360::Customer360Model;
 use crm_projections::{
     DocumentStore, PoisonPolicy, PostgresDocuments, Projector, ProjectorOptions,
 };
-use support::{TestDatabase, append_all, client, events, projected, reference, tenant, workload};
+use crm_testkit::postgres::{TestDatabase, client};
+use crm_testkit::workload::{append_all, events, projected, reference, tenant, workload};
 
 /// A projection worker process, its stdout lines arriving on a channel.
 struct Worker {
@@ -113,7 +112,7 @@ async fn adapter(database: &TestDatabase) -> PostgresDocuments<Customer360Model>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_batch_resumes_and_equals_a_clean_rebuild() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let head = append_all(&store, &tenant(), &workload(10, 6, 4)).await;
     let total = events(&store, &tenant(), head).await.len();
 
@@ -158,7 +157,7 @@ async fn a_worker_killed_mid_batch_resumes_and_equals_a_clean_rebuild() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_worker_holds_the_lease_and_another_takes_over_when_it_dies() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let head = append_all(&store, &tenant(), &workload(3, 2, 1)).await;
 
     let first = Worker::start(&database, 20);
@@ -202,7 +201,7 @@ async fn one_worker_holds_the_lease_and_another_takes_over_when_it_dies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_dropped_by_the_server_mid_run_lose_and_double_nothing() {
     let database = TestDatabase::create().await;
-    let store = database.store().await;
+    let store = database.store(StoreSettings::default()).await;
     let head = append_all(&store, &tenant(), &workload(8, 5, 3)).await;
     let total = events(&store, &tenant(), head).await.len();
     let documents = Arc::new(adapter(&database).await);

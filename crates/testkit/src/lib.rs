@@ -8,7 +8,31 @@
 //!   reached. Depends on none of our crates, so any crate's tests can use it.
 //! - Feature `eventstore`: `TestDatabase::store` and `TestDatabase::config`, the event store on
 //!   a test database (`eventstore.rs`).
+//! - Feature `projections` (pulls crm-projections and crm-domain, so off by default and off for
+//!   the event store's tests): the read models' test support.
+//!   - `world`: aggregates driven by commands, their events in one numbered log;
+//!   - `scenario`: random but valid histories for property tests, played into a world;
+//!   - `properties`: the fold properties every read model keeps (batched = one by one =
+//!     every event twice);
+//!   - `storage_conformance`: the storage port's conformance suite, run for every adapter;
+//!   - `workload`: real events appended to an event store, read back and folded as the
+//!     reference the runner's tests compare with.
+//!
+//! crm-projections dev-depends on this crate, which depends on crm-projections: its tests under
+//! `tests/` share one instance of the library with this crate, but its unit tests (in `src/`)
+//! are a second instance, so they cannot use the projection-level modules; tests that need them
+//! live in `crates/projections/tests/`.
 
 #[cfg(feature = "eventstore")]
 mod eventstore;
 pub mod postgres;
+#[cfg(feature = "projections")]
+pub mod properties;
+#[cfg(feature = "projections")]
+pub mod scenario;
+#[cfg(feature = "projections")]
+pub mod storage_conformance;
+#[cfg(feature = "projections")]
+pub mod workload;
+#[cfg(feature = "projections")]
+pub mod world;

@@ -31,9 +31,6 @@ mod records;
 mod timeline;
 mod view;
 
-#[cfg(test)]
-mod tests;
-
 use crm_domain::contact::ContactEvent;
 use crm_domain::lead::LeadEvent;
 use crm_domain::opportunity::OpportunityEvent;

@@ -24,9 +24,6 @@
 
 pub mod query;
 
-#[cfg(test)]
-mod tests;
-
 use chrono::{DateTime, Utc};
 use crm_domain::ContactId;
 use crm_domain::contact::ContactEvent;

@@ -23,9 +23,6 @@
 
 pub mod query;
 
-#[cfg(test)]
-mod tests;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
 

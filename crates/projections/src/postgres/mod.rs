@@ -13,8 +13,6 @@
 
 mod rebuild;
 mod sql;
-#[cfg(test)]
-pub(crate) mod testdb;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -1282,8 +1280,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::postgres::testdb::TestDatabase;
-    use crate::storage::conformance::{Tally, TallyDoc, history, last, reference, tenant};
 
     fn stored(key: u128, stamp: u64, doc: u32) -> Stored<u32> {
         Stored {
@@ -1328,53 +1324,6 @@ mod tests {
         remembered.forget(&tenant);
         assert_eq!(remembered.held, 0);
         assert!(!remembered.holds_any(&tenant, &[one.key]));
-    }
-
-    async fn adapter(database: &TestDatabase) -> PostgresDocuments<Tally> {
-        PostgresDocuments::connect(&database.url, 2, Tally::default())
-            .await
-            .unwrap()
-    }
-
-    /// Two adapters on one table (two processes taking turns, as after a lease moves): each
-    /// remembers what it wrote, and each must notice what the other wrote since.
-    #[tokio::test]
-    async fn documents_written_by_another_writer_are_read_afresh_not_remembered() {
-        let database = TestDatabase::create().await;
-        let first = adapter(&database).await;
-        let second = adapter(&database).await;
-        let events = history(&tenant());
-        let mut checkpoint = None;
-        // The contact's document is written by the first, then the second, then the first again.
-        for (turn, range) in [(0, 0..2), (1, 2..4), (0, 4..6)] {
-            let writer = if turn == 0 { &first } else { &second };
-            let slice = &events[range];
-            writer
-                .commit(
-                    &tenant(),
-                    checkpoint,
-                    &ProjectionBatch::new(slice.to_vec(), last(slice)),
-                )
-                .await
-                .unwrap();
-            checkpoint = Some(last(slice));
-            let expected: Vec<Stored<TallyDoc>> = reference(&events[..=last_index(&events, slice)]);
-            assert_eq!(first.documents(&tenant()).await.unwrap(), expected);
-        }
-        assert_eq!(
-            second.documents(&tenant()).await.unwrap(),
-            reference(&events)
-        );
-        assert!(first.remembered().held > 0);
-        assert!(second.remembered().held > 0);
-    }
-
-    fn last_index(events: &[ProjectedEvent], slice: &[ProjectedEvent]) -> usize {
-        let end = last(slice);
-        events
-            .iter()
-            .rposition(|event| event.global_position() == end)
-            .unwrap()
     }
 
     #[test]

@@ -33,9 +33,6 @@
 
 pub mod query;
 
-#[cfg(test)]
-mod tests;
-
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};

@@ -4,14 +4,11 @@
 //! [`DocumentStore`] is the port, and `batch.rs` the protocol its adapters share for applying a
 //! batch ([`Batch`](crate::Batch)); [`MemoryStorage`](crate::MemoryStorage) (`memory/`) and
 //! [`PostgresDocuments`](crate::PostgresDocuments) (`postgres/`) are its adapters, held to one
-//! behaviour by one conformance suite. Nothing in the port names a database or an adapter: the
-//! adapters depend on it, never the reverse.
+//! behaviour by one conformance suite (`crm_testkit::storage_conformance`, run by
+//! `tests/storage.rs`). Nothing in the port names a database or an adapter: the adapters depend
+//! on it, never the reverse.
 
 pub(crate) mod batch;
-#[cfg(test)]
-pub(crate) mod conformance;
-#[cfg(test)]
-mod tests;
 
 use std::future::Future;
 

@@ -1,10 +1,12 @@
 //! Random but valid event histories for property tests: random commands run through the
 //! aggregates' `decide` (refused ones are dropped), so every sequence is one the domain could
 //! really record. Small pools of ids make records meet often (merges, conversions, replies).
+//! [`arb_scenario`] generates the steps, [`play`] runs them into a [`World`] (feature
+//! `projections`).
 
 use std::num::NonZeroU8;
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Duration, NaiveDate, TimeDelta};
 use crm_domain::contact::{
     ConsentChannel, ConsentProof, ContactCommand, Detail, DetailChange, ErasureGround,
     ErasureRequest, ErasureRequester, MergePolicy, Provenance,
@@ -24,25 +26,29 @@ use crm_domain::opportunity::{
 use crm_domain::routing::{
     AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
 };
+use crm_domain::sla::{
+    BusinessCalendar, PolicyRef, PolicyVersion, SlaMetric, SlaPolicy, SlaPolicyId,
+};
 use crm_domain::ticket::{EscalationTarget, TicketCommand, TicketStatus};
 use crm_domain::{
     Aggregate, Channel, ContactId, Context, Currency, LeadId, Money, OpportunityId, Priority,
     TeamId, TicketId, UserId,
 };
+use crm_projections::sla::SlaConfig;
+use crm_projections::{AggregateKind, CrmEvent, StreamRef};
 use proptest::prelude::*;
 use uuid::Uuid;
 
-use crate::event::{AggregateKind, CrmEvent, StreamRef};
-use crate::testing::{World, as_system, as_user, t0};
+use crate::world::{World, as_system, as_user, t0};
 
 /// The reps of the scenarios.
-pub(crate) const REPS: [UserId; 3] = [
+pub const REPS: [UserId; 3] = [
     UserId(Uuid::from_u128(0xa11ce)),
     UserId(Uuid::from_u128(0xb0b)),
     UserId(Uuid::from_u128(0xca201)),
 ];
 /// The teams of the scenarios.
-pub(crate) const TEAMS: [TeamId; 2] = [
+pub const TEAMS: [TeamId; 2] = [
     TeamId(Uuid::from_u128(0x7ea1)),
     TeamId(Uuid::from_u128(0x7ea2)),
 ];
@@ -50,110 +56,127 @@ pub(crate) const TEAMS: [TeamId; 2] = [
 const POOL: u8 = 4;
 
 /// The id of the `n`-th record of a kind (`kind` keeps kinds apart).
-pub(crate) fn id(kind: u128, n: u8) -> Uuid {
+pub fn id(kind: u128, n: u8) -> Uuid {
     Uuid::from_u128((kind << 64) | (u128::from(n) + 1))
 }
 
-pub(crate) fn contact_id(n: u8) -> Uuid {
+/// The id of contact `n` of the pool.
+pub fn contact_id(n: u8) -> Uuid {
     id(0xc, n)
 }
 
 /// The pool index of a contact id.
-pub(crate) fn contact_index(id: Uuid) -> u8 {
+pub fn contact_index(id: Uuid) -> u8 {
     u8::try_from((id.as_u128() & 0xff).saturating_sub(1)).unwrap_or(u8::MAX)
 }
 
-pub(crate) fn lead_id(n: u8) -> Uuid {
+/// The id of lead `n` of the pool.
+pub fn lead_id(n: u8) -> Uuid {
     id(0x1, n)
 }
 
-pub(crate) fn deal_id(n: u8) -> Uuid {
+/// The id of deal `n` of the pool.
+pub fn deal_id(n: u8) -> Uuid {
     id(0xd, n)
 }
 
-pub(crate) fn ticket_id(n: u8) -> Uuid {
+/// The id of ticket `n` of the pool.
+pub fn ticket_id(n: u8) -> Uuid {
     id(0x7, n)
 }
 
 /// The personal text that only contact `n` (or lead `n`) ever carries, to look for after an
 /// erasure.
-pub(crate) fn contact_marker(n: u8) -> String {
+pub fn contact_marker(n: u8) -> String {
     format!("zqcontact{n}x")
 }
 
-pub(crate) fn lead_marker(n: u8) -> String {
+/// The personal text that only lead `n` ever carries.
+pub fn lead_marker(n: u8) -> String {
     format!("zqlead{n}x")
 }
 
-/// One step of a scenario.
+/// The scenarios' SLA configuration: weekdays 09:00-12:00 and 13:00-17:00 in New York, with
+/// targets for every priority and metric (tighter for higher priorities).
+pub fn sla_config() -> SlaConfig {
+    let day =
+        serde_json::json!([{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}]);
+    let calendar: BusinessCalendar = serde_json::from_value(serde_json::json!({
+        "time_zone": "America/New_York",
+        "week": {"monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day},
+    }))
+    .expect("a valid calendar");
+    let reference = PolicyRef {
+        id: SlaPolicyId(Uuid::from_u128(1)),
+        version: PolicyVersion(1),
+    };
+    let mut policy = SlaPolicy::new(reference, "everything", calendar);
+    for (n, priority) in Priority::ALL.into_iter().enumerate() {
+        let scale = i64::try_from(4 - n).expect("four priorities");
+        for (metric, minutes) in [
+            (SlaMetric::FirstResponse, 30),
+            (SlaMetric::NextResponse, 60),
+            (SlaMetric::Resolution, 240),
+            (SlaMetric::LeadFirstTouch, 10),
+        ] {
+            policy = policy
+                .with_target(priority, metric, TimeDelta::minutes(minutes * scale))
+                .expect("a positive target");
+        }
+    }
+    SlaConfig::new()
+        .with_policy(policy, None)
+        .expect("one policy, no overlap")
+}
+
+/// One step of a scenario: a command on a record of the pools. Fields name records, reps and
+/// teams by index (`contact: 2` is [`contact_id`]`(2)`, `rep: 1` is `REPS[1]`); a step whose
+/// command the aggregate refuses records nothing.
 #[derive(Debug, Clone)]
-pub(crate) enum Step {
-    CreateContact {
-        contact: u8,
-    },
-    AddEmail {
-        contact: u8,
-        variant: u8,
-    },
-    SetJobTitle {
-        contact: u8,
-        variant: u8,
-    },
+#[expect(
+    missing_docs,
+    reason = "the fields are indexes into the pools and flags named for what they choose"
+)]
+pub enum Step {
+    /// Creates a contact with its marker as its name.
+    CreateContact { contact: u8 },
+    /// Adds one of a few email addresses to a contact.
+    AddEmail { contact: u8, variant: u8 },
+    /// Sets a contact's job title.
+    SetJobTitle { contact: u8, variant: u8 },
+    /// Grants or withdraws consent on a channel.
     Consent {
         contact: u8,
         grant: bool,
         channel: u8,
     },
-    Merge {
-        survivor: u8,
-        absorbed: u8,
-    },
-    Unmerge {
-        survivor: u8,
-        absorbed: u8,
-    },
-    NotDuplicate {
-        contact: u8,
-        other: u8,
-    },
-    Erase {
-        contact: u8,
-    },
-    Suspect {
-        contact: u8,
-        candidate: u8,
-    },
-    ReceiveLead {
-        lead: u8,
-    },
-    CaptureLead {
-        lead: u8,
-        valid: bool,
-    },
-    RouteLead {
-        lead: u8,
-        rep: Option<u8>,
-        team: u8,
-    },
-    TouchLead {
-        lead: u8,
-    },
-    ReclaimLead {
-        lead: u8,
-        rep: u8,
-    },
-    QualifyLead {
-        lead: u8,
-        rep: u8,
-    },
-    DisqualifyLead {
-        lead: u8,
-    },
-    ConvertLead {
-        lead: u8,
-        contact: u8,
-        deal: bool,
-    },
+    /// Merges `absorbed` into `survivor`.
+    Merge { survivor: u8, absorbed: u8 },
+    /// Undoes a merge.
+    Unmerge { survivor: u8, absorbed: u8 },
+    /// Declares two contacts different people.
+    NotDuplicate { contact: u8, other: u8 },
+    /// Erases a contact.
+    Erase { contact: u8 },
+    /// Records a review-band duplicate suspicion of `candidate` on `contact`.
+    Suspect { contact: u8, candidate: u8 },
+    /// Receives a lead.
+    ReceiveLead { lead: u8 },
+    /// Captures a lead, valid or to be quarantined.
+    CaptureLead { lead: u8, valid: bool },
+    /// Routes a lead to a rep (or the queue) of a team.
+    RouteLead { lead: u8, rep: Option<u8>, team: u8 },
+    /// Logs the first touch by the lead's assignee.
+    TouchLead { lead: u8 },
+    /// Reclaims a lead after a missed SLA.
+    ReclaimLead { lead: u8, rep: u8 },
+    /// Qualifies a lead.
+    QualifyLead { lead: u8, rep: u8 },
+    /// Disqualifies a lead.
+    DisqualifyLead { lead: u8 },
+    /// Converts a lead to a contact, with or without a deal.
+    ConvertLead { lead: u8, contact: u8, deal: bool },
+    /// Opens a deal for a contact, in EUR or USD.
     OpenDeal {
         deal: u8,
         contact: u8,
@@ -161,69 +184,47 @@ pub(crate) enum Step {
         usd: bool,
         owner: u8,
     },
-    MoveDeal {
-        deal: u8,
-        stage: u8,
-        rep: u8,
-    },
-    ChangeAmount {
-        deal: u8,
-        minor: i64,
-    },
-    ChangeCloseDate {
-        deal: u8,
-        days: i64,
-    },
-    ReassignDeal {
-        deal: u8,
-        owner: u8,
-    },
-    WinDeal {
-        deal: u8,
-    },
-    LoseDeal {
-        deal: u8,
-    },
+    /// Moves a deal to a stage.
+    MoveDeal { deal: u8, stage: u8, rep: u8 },
+    /// Changes a deal's amount.
+    ChangeAmount { deal: u8, minor: i64 },
+    /// Moves a deal's expected close date by `days`.
+    ChangeCloseDate { deal: u8, days: i64 },
+    /// Gives a deal another owner.
+    ReassignDeal { deal: u8, owner: u8 },
+    /// Wins a deal.
+    WinDeal { deal: u8 },
+    /// Loses a deal.
+    LoseDeal { deal: u8 },
+    /// Opens a ticket for a contact.
     OpenTicket {
         ticket: u8,
         contact: u8,
         priority: u8,
         message: bool,
     },
-    AssignTicket {
-        ticket: u8,
-        rep: u8,
-    },
-    AgentReply {
-        ticket: u8,
-        rep: Option<u8>,
-    },
-    CustomerReply {
-        ticket: u8,
-    },
-    TicketStatus {
-        ticket: u8,
-        status: u8,
-        rep: u8,
-    },
-    TicketPriority {
-        ticket: u8,
-        priority: u8,
-    },
-    EscalateTicket {
-        ticket: u8,
-        level: u8,
-        team: u8,
-    },
-    ReopenTicket {
-        ticket: u8,
-    },
+    /// Assigns a ticket to a rep.
+    AssignTicket { ticket: u8, rep: u8 },
+    /// Replies to a ticket's customer (as a rep, or the system).
+    AgentReply { ticket: u8, rep: Option<u8> },
+    /// Records a reply from the customer.
+    CustomerReply { ticket: u8 },
+    /// Changes a ticket's status.
+    TicketStatus { ticket: u8, status: u8, rep: u8 },
+    /// Changes a ticket's priority.
+    TicketPriority { ticket: u8, priority: u8 },
+    /// Escalates a ticket to a level and team.
+    EscalateTicket { ticket: u8, level: u8, team: u8 },
+    /// Reopens a ticket.
+    ReopenTicket { ticket: u8 },
+    /// Opens a rep's forecast for April 2026 (the month or its quarter).
     OpenForecast {
         forecast: u8,
         owner: u8,
         manager: Option<u8>,
         quarter: bool,
     },
+    /// Makes the owner's or the manager's call on a forecast category.
     AdjustForecast {
         forecast: u8,
         category: u8,
@@ -233,14 +234,14 @@ pub(crate) enum Step {
         holder: bool,
         rep: u8,
     },
+    /// Withdraws a call.
     WithdrawForecast {
         forecast: u8,
         category: u8,
         manager: bool,
     },
-    LockForecast {
-        forecast: u8,
-    },
+    /// Locks a forecast.
+    LockForecast { forecast: u8 },
 }
 
 fn n() -> impl Strategy<Value = u8> {
@@ -289,7 +290,7 @@ fn arb_step() -> impl Strategy<Value = Step> {
 }
 
 /// A scenario: steps, each after a pause of some minutes (zero included: same-instant events).
-pub(crate) fn arb_scenario(max_steps: usize) -> impl Strategy<Value = Vec<(u16, Step)>> {
+pub fn arb_scenario(max_steps: usize) -> impl Strategy<Value = Vec<(u16, Step)>> {
     proptest::collection::vec(
         (prop_oneof![Just(0u16), 0u16..180, 0u16..3000], arb_step()),
         0..max_steps,
@@ -345,7 +346,7 @@ fn decision(rep: Option<UserId>, team: TeamId) -> RoutingDecision {
 }
 
 /// Runs a scenario through the aggregates; refused commands leave no trace.
-pub(crate) fn play(scenario: &[(u16, Step)]) -> World {
+pub fn play(scenario: &[(u16, Step)]) -> World {
     let mut world = World::new();
     let mut now = t0();
     for (pause, step) in scenario {
@@ -823,12 +824,13 @@ fn play_step(world: &mut World, step: &Step, now: chrono::DateTime<chrono::Utc>)
     }
 }
 
-pub(crate) fn forecast_id(n: u8) -> Uuid {
+/// The id of forecast `n` of the pool.
+pub fn forecast_id(n: u8) -> Uuid {
     id(0xf, n)
 }
 
 /// The forecast categories in a fixed order, the adjustable ones first.
-pub(crate) const CATEGORIES: [ForecastCategory; 5] = [
+pub const CATEGORIES: [ForecastCategory; 5] = [
     ForecastCategory::Pipeline,
     ForecastCategory::BestCase,
     ForecastCategory::Commit,
@@ -837,7 +839,7 @@ pub(crate) const CATEGORIES: [ForecastCategory; 5] = [
 ];
 
 /// A forecast's state, replayed from the world's log (the world keeps no forecast states).
-pub(crate) fn forecast_state(world: &World, id: Uuid) -> Forecast {
+pub fn forecast_state(world: &World, id: Uuid) -> Forecast {
     let stream = StreamRef::new(AggregateKind::Forecast, id);
     let history: Vec<ForecastEvent> = world
         .events()
@@ -852,7 +854,7 @@ pub(crate) fn forecast_state(world: &World, id: Uuid) -> Forecast {
 }
 
 /// Runs a command on forecast `id` and records what it decided.
-pub(crate) fn forecast(
+pub fn forecast(
     world: &mut World,
     id: Uuid,
     command: ForecastCommand,

@@ -1,5 +1,12 @@
-//! The conformance suite of the storage port, written once and run for every adapter
-//! (`storage/tests.rs`): each check takes a fresh, empty store.
+//! The conformance suite of the read models' storage port ([`DocumentStore`]), written once and
+//! run for every adapter (crm-projections' `tests/storage.rs`): each check takes a fresh, empty
+//! store of the [`Tally`] model and panics when the store breaks the port's contract (feature
+//! `projections`).
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "every check is a test body: a step that fails fails the test"
+)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use crm_domain::ticket::TicketEvent;
@@ -8,32 +15,39 @@ use crm_eventstore::GlobalPosition;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
-use crate::error::ProjectionError;
-use crate::event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
-use crate::memory::MemoryDocuments;
-use crate::model::{
-    ColumnType, DocKey, DocSet, Filter, Found, IndexValue, Indexed, IndexedColumn, Lookup,
-    ReadModel, Scan, Selection, Stored,
+use crm_projections::{
+    AggregateKind, ColumnType, CrmEvent, DocKey, DocSet, DocumentStore, Filter, Found, IndexValue,
+    Indexed, IndexedColumn, Lookup, MemoryDocuments, ParkedEvent, ProjectedEvent, ProjectionBatch,
+    ProjectionError, ReadModel, Scan, Selection, StorageError, Stored, StreamRef, TenantId,
 };
 
 /// A small model with every column type: tickets with their replies, and tickets per contact.
 /// `sloppy` touches a document it never named, to see the store refuse it.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Tally {
-    pub(crate) sloppy: bool,
+pub struct Tally {
+    /// Whether to touch a document the event never named (a broken model).
+    pub sloppy: bool,
 }
 
+/// A document of [`Tally`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) enum TallyDoc {
+pub enum TallyDoc {
+    /// A ticket.
     Ticket {
+        /// The contact it is for.
         contact: Uuid,
+        /// Its subject.
         subject: String,
+        /// How many times an agent replied.
         replies: u32,
+        /// When it was opened.
         opened_at: DateTime<Utc>,
+        /// Who it is assigned to.
         assignee: Option<Uuid>,
     },
+    /// A contact.
     Contact {
+        /// How many tickets were opened for it.
         tickets: u32,
     },
 }
@@ -150,7 +164,8 @@ fn agent() -> Actor {
     }
 }
 
-pub(crate) fn tenant() -> TenantId {
+/// The tenant the checks write to, `acme`.
+pub fn tenant() -> TenantId {
     TenantId::new("acme")
 }
 
@@ -239,7 +254,7 @@ const SECOND: Uuid = Uuid::from_u128(2);
 const THIRD: Uuid = Uuid::from_u128(3);
 
 /// Three tickets of one customer, with replies and an assignment.
-pub(crate) fn history(tenant: &TenantId) -> Vec<ProjectedEvent> {
+pub fn history(tenant: &TenantId) -> Vec<ProjectedEvent> {
     let events = Events::of(tenant.clone());
     vec![
         events.opened(at(10, 1), FIRST, CUSTOMER, "Printer on fire"),
@@ -252,19 +267,20 @@ pub(crate) fn history(tenant: &TenantId) -> Vec<ProjectedEvent> {
 }
 
 /// The reference: the in-memory fold of the same events.
-pub(crate) fn reference(events: &[ProjectedEvent]) -> Vec<Stored<TallyDoc>> {
+pub fn reference(events: &[ProjectedEvent]) -> Vec<Stored<TallyDoc>> {
     let folded = MemoryDocuments::fold(Tally::default(), events).unwrap();
     let mut docs: Vec<_> = folded.documents(&tenant()).cloned().collect();
     docs.sort_by_key(|stored| stored.key);
     docs
 }
 
-pub(crate) fn last(events: &[ProjectedEvent]) -> GlobalPosition {
+/// The global position of the last of `events` (not empty).
+pub fn last(events: &[ProjectedEvent]) -> GlobalPosition {
     events.last().unwrap().global_position()
 }
 
 /// A commit applies the events, stamps what changed and moves the checkpoint.
-pub(crate) async fn a_commit_applies_and_moves_the_checkpoint<D: DocumentStore<Tally>>(store: D) {
+pub async fn a_commit_applies_and_moves_the_checkpoint<D: DocumentStore<Tally>>(store: D) {
     let events = history(&tenant());
     assert_eq!(store.checkpoint(&tenant()).await.unwrap(), None);
     store
@@ -304,7 +320,7 @@ pub(crate) async fn a_commit_applies_and_moves_the_checkpoint<D: DocumentStore<T
 }
 
 /// A checkpoint past the last event (events the model ignores) is kept.
-pub(crate) async fn the_checkpoint_passes_ignored_events<D: DocumentStore<Tally>>(store: D) {
+pub async fn the_checkpoint_passes_ignored_events<D: DocumentStore<Tally>>(store: D) {
     let events = history(&tenant());
     store
         .commit(
@@ -331,7 +347,7 @@ pub(crate) async fn the_checkpoint_passes_ignored_events<D: DocumentStore<Tally>
 }
 
 /// A writer that started from another checkpoint is refused, and writes nothing.
-pub(crate) async fn a_stale_writer_is_refused<D: DocumentStore<Tally>>(store: D) {
+pub async fn a_stale_writer_is_refused<D: DocumentStore<Tally>>(store: D) {
     let events = history(&tenant());
     store
         .commit(
@@ -364,7 +380,7 @@ pub(crate) async fn a_stale_writer_is_refused<D: DocumentStore<Tally>>(store: D)
 }
 
 /// Delivering events again, in the same batch or a later one, changes nothing.
-pub(crate) async fn delivering_twice_changes_nothing<D: DocumentStore<Tally>>(store: D) {
+pub async fn delivering_twice_changes_nothing<D: DocumentStore<Tally>>(store: D) {
     let events = history(&tenant());
     let mut doubled = events.clone();
     doubled.extend(events.iter().cloned());
@@ -393,9 +409,7 @@ pub(crate) async fn delivering_twice_changes_nothing<D: DocumentStore<Tally>>(st
 
 /// Global order is (transaction, position): a later transaction with a smaller position is
 /// applied, not mistaken for an event already applied.
-pub(crate) async fn a_later_transaction_with_a_smaller_position_is_applied<
-    D: DocumentStore<Tally>,
->(
+pub async fn a_later_transaction_with_a_smaller_position_is_applied<D: DocumentStore<Tally>>(
     store: D,
 ) {
     let events = Events::of(tenant());
@@ -434,7 +448,7 @@ pub(crate) async fn a_later_transaction_with_a_smaller_position_is_applied<
 
 /// A model that touches a document it never named is a bug: the batch writes nothing and the
 /// checkpoint stays.
-pub(crate) async fn a_broken_model_writes_nothing<D: DocumentStore<Tally>>(store: D) {
+pub async fn a_broken_model_writes_nothing<D: DocumentStore<Tally>>(store: D) {
     let events = history(&tenant());
     store
         .commit(
@@ -465,7 +479,7 @@ pub(crate) async fn a_broken_model_writes_nothing<D: DocumentStore<Tally>>(store
 }
 
 /// Tenants never see each other's documents, checkpoints or parked events.
-pub(crate) async fn tenants_are_apart<D: DocumentStore<Tally>>(store: D) {
+pub async fn tenants_are_apart<D: DocumentStore<Tally>>(store: D) {
     let other = TenantId::new("globex");
     let events = history(&tenant());
     store
@@ -513,7 +527,7 @@ fn parked(place: GlobalPosition) -> ParkedEvent {
 }
 
 /// Parked events are kept with their reason, in global order, and the checkpoint passes them.
-pub(crate) async fn parked_events_are_kept_and_passed<D: DocumentStore<Tally>>(store: D) {
+pub async fn parked_events_are_kept_and_passed<D: DocumentStore<Tally>>(store: D) {
     let events = history(&tenant());
     let mut batch = ProjectionBatch::new(events[..2].to_vec(), at(11, 3));
     batch.parked = vec![parked(at(11, 3))];
@@ -628,7 +642,7 @@ fn selections() -> Vec<Selection> {
 }
 
 /// Scans and lookups answer as the in-memory reference does.
-pub(crate) async fn queries_answer_as_the_reference<D: DocumentStore<Tally>>(store: D) {
+pub async fn queries_answer_as_the_reference<D: DocumentStore<Tally>>(store: D) {
     let events = history(&tenant());
     store
         .commit(

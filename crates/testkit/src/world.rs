@@ -1,4 +1,6 @@
-//! Test support: an event log that numbers positions, and builders of common domain events.
+//! Histories the domain really records: aggregates driven by commands through their `decide`,
+//! their events numbered in one log as a store would deliver them ([`World`]), plus the
+//! instants, actor and tenant the read models' tests share (feature `projections`).
 
 use std::collections::HashMap;
 
@@ -10,43 +12,49 @@ use crm_domain::ticket::{Ticket, TicketCommand, TicketError, TicketEvent};
 use crm_domain::{Actor, Aggregate, Context, UserId};
 use uuid::Uuid;
 
-use crate::event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
+use crm_projections::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
 
 /// Monday 2 March 2026, 09:00 UTC.
-pub(crate) fn t0() -> DateTime<Utc> {
+pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
         .single()
         .expect("valid date")
 }
 
 /// `t0()` plus `minutes`.
-pub(crate) fn minutes(minutes: i64) -> DateTime<Utc> {
+pub fn minutes(minutes: i64) -> DateTime<Utc> {
     t0() + Duration::minutes(minutes)
 }
 
-pub(crate) const ALICE: UserId = UserId(Uuid::from_u128(0xa11ce));
+/// The user most tests act as.
+pub const ALICE: UserId = UserId(Uuid::from_u128(0xa11ce));
 
-pub(crate) fn alice() -> Actor {
+/// [`ALICE`] as an actor.
+pub fn alice() -> Actor {
     Actor::User { id: ALICE }
 }
 
-pub(crate) fn tenant() -> TenantId {
+/// The tenant of the tests, `acme`.
+pub fn tenant() -> TenantId {
     TenantId::new("acme")
 }
 
 /// Events in the order recorded, positions 1, 2, 3, … (every position used, which a real
 /// store need not do).
 #[derive(Debug, Default, Clone)]
-pub(crate) struct EventLog {
-    pub(crate) events: Vec<ProjectedEvent>,
+pub struct EventLog {
+    /// The events, in the order recorded.
+    pub events: Vec<ProjectedEvent>,
 }
 
 impl EventLog {
-    pub(crate) fn new() -> Self {
+    /// An empty log.
+    pub fn new() -> Self {
         Self::default()
     }
 
-    pub(crate) fn record(&mut self, stream: StreamRef, event: CrmEvent) -> &ProjectedEvent {
+    /// Records `event` on `stream` at the next position, in the [`tenant`], at [`t0`].
+    pub fn record(&mut self, stream: StreamRef, event: CrmEvent) -> &ProjectedEvent {
         let position = self.events.last().map_or(1, |last| last.position + 1);
         self.events.push(ProjectedEvent {
             position,
@@ -60,7 +68,10 @@ impl EventLog {
         self.events.last().expect("just pushed")
     }
 
-    pub(crate) fn ticket(&mut self, id: Uuid, events: impl IntoIterator<Item = TicketEvent>) {
+    /// Records `events` on ticket `id`'s stream.
+    /// Runs `command` on ticket `id` and records what it decided; the number of events, or why
+    /// it was refused.
+    pub fn ticket(&mut self, id: Uuid, events: impl IntoIterator<Item = TicketEvent>) {
         for event in events {
             self.record(
                 StreamRef::new(AggregateKind::Ticket, id),
@@ -73,8 +84,9 @@ impl EventLog {
 /// Aggregates driven by commands, their events recorded in one log: sequences that the
 /// domain would really produce.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct World {
-    pub(crate) log: EventLog,
+pub struct World {
+    /// Every event recorded so far.
+    pub log: EventLog,
     leads: HashMap<Uuid, Lead>,
     contacts: HashMap<Uuid, Contact>,
     opportunities: HashMap<Uuid, Opportunity>,
@@ -100,11 +112,14 @@ fn run<A: Aggregate>(
 }
 
 impl World {
-    pub(crate) fn new() -> Self {
+    /// A world with no records.
+    pub fn new() -> Self {
         Self::default()
     }
 
-    pub(crate) fn lead(
+    /// Runs `command` on lead `id` and records what it decided; the number of events, or why
+    /// it was refused.
+    pub fn lead(
         &mut self,
         id: Uuid,
         command: LeadCommand,
@@ -121,7 +136,9 @@ impl World {
         )
     }
 
-    pub(crate) fn contact(
+    /// Runs `command` on contact `id` and records what it decided; the number of events, or why
+    /// it was refused.
+    pub fn contact(
         &mut self,
         id: Uuid,
         command: ContactCommand,
@@ -138,7 +155,9 @@ impl World {
         )
     }
 
-    pub(crate) fn opportunity(
+    /// Runs `command` on opportunity `id` and records what it decided; the number of events, or why
+    /// it was refused.
+    pub fn opportunity(
         &mut self,
         id: Uuid,
         command: OpportunityCommand,
@@ -155,7 +174,9 @@ impl World {
         )
     }
 
-    pub(crate) fn ticket(
+    /// Runs `command` on ticket `id` and records what it decided; the number of events, or why
+    /// it was refused.
+    pub fn ticket(
         &mut self,
         id: Uuid,
         command: TicketCommand,
@@ -173,33 +194,34 @@ impl World {
     }
 
     /// The contact's state, as a merge command needs it.
-    pub(crate) fn contact_state(&self, id: Uuid) -> Contact {
+    pub fn contact_state(&self, id: Uuid) -> Contact {
         self.contacts.get(&id).cloned().unwrap_or_default()
     }
 
     /// The currency an opened deal is in.
-    pub(crate) fn deal_currency(&self, id: Uuid) -> Option<crm_domain::Currency> {
+    pub fn deal_currency(&self, id: Uuid) -> Option<crm_domain::Currency> {
         let deal = self.opportunities.get(&id)?.deal.as_ref()?;
         Some(deal.amount.currency)
     }
 
     /// The contact an opened ticket is for.
-    pub(crate) fn ticket_contact(&self, id: Uuid) -> Option<crm_domain::ContactId> {
+    pub fn ticket_contact(&self, id: Uuid) -> Option<crm_domain::ContactId> {
         self.tickets.get(&id)?.contact
     }
 
     /// Every contact's state.
-    pub(crate) fn contacts(&self) -> impl Iterator<Item = (&Uuid, &Contact)> {
+    pub fn contacts(&self) -> impl Iterator<Item = (&Uuid, &Contact)> {
         self.contacts.iter()
     }
 
-    pub(crate) fn events(&self) -> &[ProjectedEvent] {
+    /// Every event recorded so far, in order.
+    pub fn events(&self) -> &[ProjectedEvent] {
         &self.log.events
     }
 }
 
 /// A context at `at` acting as `user`.
-pub(crate) fn as_user(user: UserId, at: DateTime<Utc>) -> Context {
+pub fn as_user(user: UserId, at: DateTime<Utc>) -> Context {
     Context::new(
         at,
         Actor::User { id: user },
@@ -208,7 +230,7 @@ pub(crate) fn as_user(user: UserId, at: DateTime<Utc>) -> Context {
 }
 
 /// A context at `at` acting as the system.
-pub(crate) fn as_system(at: DateTime<Utc>) -> Context {
+pub fn as_system(at: DateTime<Utc>) -> Context {
     Context::new(
         at,
         Actor::System {

@@ -1,5 +1,10 @@
 //! Pipeline and forecast, given/when/then.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests: a step that fails fails the test"
+)]
+
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use crm_domain::forecast::{AdjustmentRole, ForecastCommand};
 use crm_domain::lead::{Campaign, ConversionRequest, LeadCommand, LeadSource, LeadSubmission};
@@ -14,14 +19,14 @@ use crm_domain::{
 };
 use uuid::Uuid;
 
-use super::query::{
+use crm_projections::pipeline::query::{
     ByStageAndOwner, DealSum, Forecast, ForecastRow, Funnel, Period, PeriodKind, StageOwnerRow,
     TimeInStage, WinCount, WinRate,
 };
-use super::*;
-use crate::MemoryDocuments;
-use crate::scenario::forecast;
-use crate::testing::{ALICE, World, as_system, as_user, tenant};
+use crm_projections::pipeline::*;
+use crm_projections::{DocKey, MemoryDocuments};
+use crm_testkit::scenario::forecast;
+use crm_testkit::world::{ALICE, World, as_system, as_user, tenant};
 
 const BOB: UserId = UserId(Uuid::from_u128(0xb0b));
 
@@ -688,15 +693,15 @@ fn a_stored_forecast_event_decodes_and_folds() {
         ForecastCategory::Commit,
         1_000,
     );
-    let stored: Vec<crate::ProjectedEvent> = world
+    let stored: Vec<crm_projections::ProjectedEvent> = world
         .events()
         .iter()
         .map(|event| {
-            let crate::CrmEvent::Forecast(forecast) = &event.event else {
+            let crm_projections::CrmEvent::Forecast(forecast) = &event.event else {
                 panic!("only forecast events were recorded");
             };
             let encoded = crm_domain::encode(forecast).unwrap();
-            crate::ProjectedEvent::decode(
+            crm_projections::ProjectedEvent::decode(
                 event.global_position(),
                 event.recorded_at,
                 event.tenant.clone(),

@@ -1,6 +1,11 @@
 //! Customer 360, given/when/then: commands through the aggregates, events into the model,
 //! the view out.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests: a step that fails fails the test"
+)]
+
 use chrono::NaiveDate;
 use crm_domain::contact::{
     ConsentChannel, ConsentProof, ConsentStatus, ContactCommand, ContactField, Detail,
@@ -17,9 +22,9 @@ use crm_domain::ticket::{TicketCommand, TicketStatus};
 use crm_domain::{Channel, ContactId, Currency, Money, Priority, TeamId, UserId};
 use uuid::Uuid;
 
-use super::*;
-use crate::MemoryDocuments;
-use crate::testing::{ALICE, World, as_system, as_user, minutes, tenant};
+use crm_projections::MemoryDocuments;
+use crm_projections::customer360::*;
+use crm_testkit::world::{ALICE, World, as_system, as_user, minutes, tenant};
 
 const ADA: Uuid = Uuid::from_u128(0xada);
 const ADA_AGAIN: Uuid = Uuid::from_u128(0xada2);
@@ -737,7 +742,7 @@ fn the_timeline_pages_newest_first_across_merged_contacts() {
         everything
             .items
             .iter()
-            .any(|item| item.record_kind == crate::AggregateKind::Ticket)
+            .any(|item| item.record_kind == crm_projections::AggregateKind::Ticket)
     );
 
     let mut paged = Vec::new();

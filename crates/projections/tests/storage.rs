@@ -1,11 +1,21 @@
-//! The storage conformance suite run for each adapter, and the property that both adapters
-//! give equal documents for random valid histories.
+//! The storage port: its conformance suite (`crm_testkit::storage_conformance`) run for each
+//! adapter, what only the PostgreSQL adapter has to show (a shared schema, its table names, its
+//! version-checked cache), and the property that both adapters, and the rebuild writer, give
+//! equal documents for random valid histories.
 
-use super::DocumentStore;
-use super::conformance::{self, Tally};
-use crate::memory::MemoryStorage;
-use crate::postgres::PostgresDocuments;
-use crate::postgres::testdb::TestDatabase;
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests: a step that fails fails the test"
+)]
+
+use crm_projections::{
+    DocumentStore, MemoryStorage, PostgresDocuments, ProjectedEvent, ProjectionBatch,
+    REMEMBERED_DOCUMENTS, Stored,
+};
+use crm_testkit::postgres::TestDatabase;
+use crm_testkit::storage_conformance::{
+    self as conformance, Tally, TallyDoc, history, last, reference, tenant,
+};
 
 /// A fresh PostgreSQL adapter on its own database; the database lives as long as the guard.
 async fn postgres(model: Tally) -> (PostgresDocuments<Tally>, TestDatabase) {
@@ -82,9 +92,56 @@ fn table_names_come_from_the_model_name_and_version() {
         "proj_tally_v1"
     );
     assert_eq!(
-        PostgresDocuments::<crate::customer360::Customer360Model>::table_name().unwrap(),
+        PostgresDocuments::<crm_projections::customer360::Customer360Model>::table_name().unwrap(),
         "proj_customer_360_v1"
     );
+}
+
+async fn adapter(database: &TestDatabase) -> PostgresDocuments<Tally> {
+    PostgresDocuments::connect(&database.url, 2, Tally::default())
+        .await
+        .unwrap()
+}
+
+/// Two adapters on one table (two processes taking turns, as after a lease moves): each
+/// remembers what it wrote, and each must notice what the other wrote since.
+#[tokio::test]
+async fn documents_written_by_another_writer_are_read_afresh_not_remembered() {
+    let database = TestDatabase::create().await;
+    // Both remember every document they commit (the default, said here because the test is
+    // about it).
+    let first = adapter(&database).await.remembering(REMEMBERED_DOCUMENTS);
+    let second = adapter(&database).await.remembering(REMEMBERED_DOCUMENTS);
+    let events = history(&tenant());
+    let mut checkpoint = None;
+    // The contact's document is written by the first, then the second, then the first again.
+    for (turn, range) in [(0, 0..2), (1, 2..4), (0, 4..6)] {
+        let writer = if turn == 0 { &first } else { &second };
+        let slice = &events[range];
+        writer
+            .commit(
+                &tenant(),
+                checkpoint,
+                &ProjectionBatch::new(slice.to_vec(), last(slice)),
+            )
+            .await
+            .unwrap();
+        checkpoint = Some(last(slice));
+        let expected: Vec<Stored<TallyDoc>> = reference(&events[..=last_index(&events, slice)]);
+        assert_eq!(first.documents(&tenant()).await.unwrap(), expected);
+    }
+    assert_eq!(
+        second.documents(&tenant()).await.unwrap(),
+        reference(&events)
+    );
+}
+
+fn last_index(events: &[ProjectedEvent], slice: &[ProjectedEvent]) -> usize {
+    let end = last(slice);
+    events
+        .iter()
+        .rposition(|event| event.global_position() == end)
+        .unwrap()
 }
 
 /// Both adapters, fed the same random valid history (commands through the aggregates) in
@@ -96,17 +153,14 @@ mod equal_documents {
 
     use proptest::prelude::*;
 
+    use crm_projections::customer360::Customer360Model;
+    use crm_projections::duplicates::DuplicateQueueModel;
+    use crm_projections::pipeline::PipelineModel;
+    use crm_projections::sla::{SlaConfig, SlaModel};
+    use crm_projections::{MemoryDocuments, ProjectedEvent, ReadModel, RebuildLimits, TenantId};
+    use crm_testkit::scenario::{arb_scenario, play};
+
     use super::*;
-    use crate::customer360::Customer360Model;
-    use crate::duplicates::DuplicateQueueModel;
-    use crate::event::{ProjectedEvent, TenantId};
-    use crate::memory::MemoryDocuments;
-    use crate::model::{ReadModel, Stored};
-    use crate::pipeline::PipelineModel;
-    use crate::postgres::RebuildLimits;
-    use crate::scenario::{arb_scenario, play};
-    use crate::sla::SlaModel;
-    use crate::{ProjectionBatch, properties};
 
     fn runtime() -> &'static tokio::runtime::Runtime {
         static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -162,8 +216,8 @@ mod equal_documents {
         })
     }
 
-    fn sla_config() -> crate::sla::SlaConfig {
-        properties::sla::config()
+    fn sla_config() -> SlaConfig {
+        crm_testkit::scenario::sla_config()
     }
 
     fn in_batches(events: &[ProjectedEvent], cuts: &[usize]) -> Vec<ProjectionBatch> {

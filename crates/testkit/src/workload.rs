@@ -1,14 +1,8 @@
-//! Test support for the runner tests: a fresh PostgreSQL database per test (failing, never
-//! skipping, when PostgreSQL is unreachable), a workload of real domain events made by the
-//! aggregates' `decide`, and the reference fold.
+//! A workload of real domain events for the runner's tests against PostgreSQL: made by the
+//! aggregates' `decide`, appended to an event store, read back decoded, and folded in memory as
+//! the reference a projector must equal (feature `projections`).
 
-#![allow(dead_code, unreachable_pub)]
-#![allow(
-    clippy::unwrap_used,
-    reason = "test support: a step that fails fails the test"
-)]
-
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provenance};
@@ -17,132 +11,34 @@ use crm_domain::ticket::{Ticket, TicketCommand};
 use crm_domain::{
     Actor, Aggregate, Channel, ContactId, Context, DomainEvent, Priority, TicketId, UserId, encode,
 };
-use crm_eventstore::{
-    EventStore, ExpectedVersion, GlobalPosition, NewEvent, PostgresConfig, PostgresStore, StreamId,
-    TenantId,
-};
+use crm_eventstore::{EventStore, ExpectedVersion, GlobalPosition, NewEvent, StreamId, TenantId};
 use crm_projections::customer360::{Customer360Model, CustomerDoc};
-use crm_projections::{MemoryDocuments, ProjectedEvent, Stored};
-use tokio_postgres::NoTls;
+use crm_projections::{
+    DocumentStore, MemoryDocuments, ProjectedEvent, Projector, ReadModel, RunnerError, Stored,
+};
 use uuid::Uuid;
 
-/// A database that exists for one test.
-pub struct TestDatabase {
-    name: String,
-    admin: String,
-    /// A connection string to it.
-    pub url: String,
-}
+/// How long [`events`] and [`catch_up_to`] wait before failing the test.
+const PATIENCE: Duration = Duration::from_secs(30);
 
-fn admin_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
-        panic!(
-            "DATABASE_URL is not set. PostgreSQL tests never skip: run `source \
-             scripts/postgres-env` or point DATABASE_URL at a server that allows CREATE DATABASE"
-        )
-    })
-}
-
-fn with_dbname(connection: &str, dbname: &str) -> String {
-    if let Some(rest) = connection
-        .strip_prefix("postgres://")
-        .or_else(|| connection.strip_prefix("postgresql://"))
-    {
-        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let host = authority.split('/').next().unwrap_or(authority);
-        let query = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
-        format!("postgresql://{host}/{dbname}{query}")
-    } else {
-        format!("{connection} dbname={dbname}")
-    }
-}
-
-/// A client on `connection`, its driver spawned.
-pub async fn client(connection: &str) -> tokio_postgres::Client {
-    let (client, driver) = tokio_postgres::connect(connection, NoTls)
-        .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "cannot connect to PostgreSQL at {connection:?}: {error}. PostgreSQL tests never \
-                 skip: run `source scripts/postgres-env`"
-            )
-        });
-    tokio::spawn(async move {
-        let _ = driver.await;
-    });
-    client
-}
-
-impl TestDatabase {
-    /// Creates a fresh database.
-    pub async fn create() -> Self {
-        let admin = admin_url();
-        let name = format!("proj_it_{}", Uuid::now_v7().simple());
-        client(&admin)
-            .await
-            .batch_execute(&format!(
-                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' \
-                 LC_CTYPE 'C'"
-            ))
-            .await
-            .unwrap_or_else(|error| panic!("CREATE DATABASE {name} failed: {error}"));
-        let url = with_dbname(&admin, &name);
-        Self { name, admin, url }
-    }
-
-    /// The event store on this database (migrated).
-    pub async fn store(&self) -> PostgresStore {
-        PostgresStore::connect(PostgresConfig::new(self.url.clone()).with_pool_size(6))
-            .await
-            .expect("connect the event store")
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let admin = self.admin.clone();
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if let Ok((client, driver)) = tokio_postgres::connect(&admin, NoTls).await {
-                    tokio::spawn(async move {
-                        let _ = driver.await;
-                    });
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(10),
-                        client
-                            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
-                    )
-                    .await;
-                }
-            });
-        });
-        let _ = dropped.join();
-    }
-}
-
+/// The tenant of the workload, `acme`.
 pub fn tenant() -> TenantId {
-    TenantId::new("acme").unwrap()
+    TenantId::new("acme").expect("a valid tenant id")
 }
 
+/// Monday 2 March 2026, 09:00 UTC: the workload's first instant.
 pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+        .single()
+        .expect("a valid instant")
 }
 
 /// One append: a stream and the events a command produced.
 #[derive(Debug, Clone)]
 pub struct Append {
+    /// The stream appended to.
     pub stream: StreamId,
+    /// The events, encoded.
     pub events: Vec<NewEvent>,
 }
 
@@ -150,7 +46,7 @@ fn new_events<E: DomainEvent>(events: &[E]) -> Vec<NewEvent> {
     events
         .iter()
         .map(|event| {
-            let encoded = encode(event).unwrap();
+            let encoded = encode(event).expect("domain events encode");
             NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)
         })
         .collect()
@@ -166,10 +62,12 @@ fn ctx(minute: i64, n: u128) -> Context {
     )
 }
 
+/// The id of the `n`-th contact of the workload.
 pub fn contact_id(n: usize) -> Uuid {
     Uuid::from_u128(0xc000_0000 + n as u128)
 }
 
+/// The id of the `n`-th ticket of the `contact`-th contact.
 pub fn ticket_id(contact: usize, n: usize) -> Uuid {
     Uuid::from_u128(0x7000_0000 + (contact as u128) * 1000 + n as u128)
 }
@@ -187,14 +85,14 @@ pub fn workload(contacts: usize, tickets: usize, replies: usize) -> Vec<Append> 
                     contact_id: ContactId(contact_id(c)),
                     provenance: Provenance::new("crm-ui", t0()),
                     changes: vec![DetailChange::Set(Detail::GivenName(Some(
-                        PersonName::new(&format!("Customer {c}")).unwrap(),
+                        PersonName::new(&format!("Customer {c}")).expect("a valid name"),
                     )))],
                 },
                 &ctx(minute, c as u128),
             )
-            .unwrap();
+            .expect("a new contact accepts Create");
         appends.push(Append {
-            stream: StreamId::new(format!("contact-{}", contact_id(c))).unwrap(),
+            stream: StreamId::new(format!("contact-{}", contact_id(c))).expect("a valid stream id"),
             events: new_events(&events),
         });
     }
@@ -216,10 +114,10 @@ pub fn workload(contacts: usize, tickets: usize, replies: usize) -> Vec<Append> 
                     },
                     &ctx(minute, 1_000_000 + id.as_u128()),
                 )
-                .unwrap();
+                .expect("a new ticket accepts Open");
             let state = events.iter().fold(Ticket::default(), Ticket::evolve);
             appends.push(Append {
-                stream: StreamId::new(format!("ticket-{id}")).unwrap(),
+                stream: StreamId::new(format!("ticket-{id}")).expect("a valid stream id"),
                 events: new_events(&events),
             });
             states.push((c, t, state));
@@ -236,10 +134,11 @@ pub fn workload(contacts: usize, tickets: usize, replies: usize) -> Vec<Append> 
                     },
                     &ctx(minute, 2_000_000 + ticket_id(*c, *t).as_u128() + r as u128),
                 )
-                .unwrap();
+                .expect("an open ticket accepts a reply");
             *state = events.iter().fold(std::mem::take(state), Ticket::evolve);
             appends.push(Append {
-                stream: StreamId::new(format!("ticket-{}", ticket_id(*c, *t))).unwrap(),
+                stream: StreamId::new(format!("ticket-{}", ticket_id(*c, *t)))
+                    .expect("a valid stream id"),
                 events: new_events(&events),
             });
         }
@@ -258,8 +157,8 @@ pub async fn append_all<S: EventStore>(
         let result = store
             .append(tenant, &append.stream, ExpectedVersion::Any, &append.events)
             .await
-            .unwrap();
-        last = last.max(result.events.last().unwrap().position);
+            .unwrap_or_else(|error| panic!("append to {}: {error}", append.stream.as_str()));
+        last = last.max(result.events.last().expect("an append of events").position);
     }
     last
 }
@@ -272,19 +171,19 @@ pub async fn events<S: EventStore>(
     tenant: &TenantId,
     head: GlobalPosition,
 ) -> Vec<ProjectedEvent> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + PATIENCE;
     let page = loop {
         let page = store
             .read_all(tenant, GlobalPosition::START, usize::MAX)
             .await
-            .unwrap();
+            .unwrap_or_else(|error| panic!("read the tenant's events: {error}"));
         if page.events.last().is_some_and(|last| last.position >= head)
             || head == GlobalPosition::START
         {
             break page;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "the store never delivered through {head}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -314,7 +213,8 @@ pub async fn reference<S: EventStore>(
     head: GlobalPosition,
 ) -> Vec<Stored<CustomerDoc>> {
     let events = events(store, tenant, head).await;
-    let folded = MemoryDocuments::fold(Customer360Model, &events).unwrap();
+    let folded =
+        MemoryDocuments::fold(Customer360Model, &events).expect("the model folds the workload");
     let mut docs: Vec<_> = folded
         .documents(&crm_projections::TenantId::new(tenant.as_str()))
         .cloned()
@@ -325,22 +225,22 @@ pub async fn reference<S: EventStore>(
 
 /// Steps `projector` until its checkpoint reaches `head` (up to 30 s), or until a step fails.
 pub async fn catch_up_to<S, D, M>(
-    projector: &mut crm_projections::Projector<S, D, M>,
+    projector: &mut Projector<S, D, M>,
     head: GlobalPosition,
-) -> Result<(), crm_projections::RunnerError>
+) -> Result<(), RunnerError>
 where
     S: EventStore,
-    D: crm_projections::DocumentStore<M>,
-    M: crm_projections::ReadModel,
+    D: DocumentStore<M>,
+    M: ReadModel,
 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let step = projector.step().await?;
         if step.checkpoint.is_some_and(|done| done >= head) {
             return Ok(());
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "the projector never reached {head}"
         );
         if step.caught_up {

@@ -1,118 +1,18 @@
-//! Properties every read model keeps, checked on random valid histories: a fold in any batch
-//! split equals one fold from scratch, and delivering any event twice changes nothing.
-
-use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
-
-use crate::event::{ProjectedEvent, TenantId};
-use crate::memory::MemoryDocuments;
-use crate::model::{DocKey, ReadModel};
-
-/// Every document of every tenant, with its position, in key order.
-pub(crate) fn snapshot<M: ReadModel>(
-    store: &MemoryDocuments<M>,
-) -> Vec<(TenantId, DocKey, crm_eventstore::GlobalPosition, M::Doc)> {
-    let mut docs: Vec<_> = store
-        .all_documents()
-        .map(|(tenant, stored)| {
-            (
-                tenant.clone(),
-                stored.key,
-                stored.position,
-                stored.doc.clone(),
-            )
-        })
-        .collect();
-    docs.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    docs
-}
-
-/// Checks the fold properties of `model` on `events`: `cuts` split the events into batches,
-/// `again` names events (by index, modulo the length) delivered a second time later on.
-pub(crate) fn check_fold<M: ReadModel + Clone>(
-    model: &M,
-    events: &[ProjectedEvent],
-    cuts: &[usize],
-    again: &[(usize, usize)],
-) -> Result<(), TestCaseError> {
-    let once = MemoryDocuments::fold(model.clone(), events).map_err(fail)?;
-    let expected = snapshot(&once);
-
-    let mut batched = MemoryDocuments::new(model.clone());
-    let mut bounds: Vec<usize> = cuts.iter().map(|cut| cut % (events.len() + 1)).collect();
-    bounds.extend([0, events.len()]);
-    bounds.sort_unstable();
-    for pair in bounds.windows(2) {
-        batched
-            .apply_batch(&events[pair[0]..pair[1]])
-            .map_err(fail)?;
-    }
-    prop_assert_eq!(
-        &snapshot(&batched),
-        &expected,
-        "batches differ from one by one"
-    );
-    prop_assert_eq!(batched.checkpoint(), once.checkpoint());
-
-    let mut doubled = MemoryDocuments::new(model.clone());
-    for event in events {
-        doubled.apply(event).map_err(fail)?;
-        doubled.apply(event).map_err(fail)?;
-        doubled.redeliver(event).map_err(fail)?;
-    }
-    prop_assert_eq!(
-        &snapshot(&doubled),
-        &expected,
-        "an event delivered twice changed something"
-    );
-
-    if !events.is_empty() {
-        let mut late = MemoryDocuments::new(model.clone());
-        let mut redeliveries: Vec<(usize, usize)> = again
-            .iter()
-            .map(|(when, which)| {
-                let when = when % events.len();
-                (when, which % (when + 1))
-            })
-            .collect();
-        redeliveries.sort_unstable();
-        let mut next = redeliveries.iter().peekable();
-        for (index, event) in events.iter().enumerate() {
-            late.apply(event).map_err(fail)?;
-            while let Some((_, which)) = next.next_if(|(when, _)| *when == index) {
-                late.redeliver(&events[*which]).map_err(fail)?;
-                late.apply_batch(&events[*which..=index]).map_err(fail)?;
-            }
-        }
-        prop_assert_eq!(
-            &snapshot(&late),
-            &expected,
-            "a late second delivery changed something"
-        );
-    }
-    Ok(())
-}
-
-#[expect(clippy::needless_pass_by_value, reason = "used as map_err(fail)")]
-fn fail(error: crate::ProjectionError) -> TestCaseError {
-    TestCaseError::fail(error.to_string())
-}
-
-/// Strategy for batch cuts and late redeliveries.
-pub(crate) fn arb_delivery() -> impl Strategy<Value = (Vec<usize>, Vec<(usize, usize)>)> {
-    (
-        proptest::collection::vec(any::<usize>(), 0..8),
-        proptest::collection::vec((any::<usize>(), any::<usize>()), 0..6),
-    )
-}
+//! Properties every read model keeps, checked on random valid histories (commands through the
+//! aggregates, `crm_testkit::scenario`): a fold in any batch split equals one fold from scratch,
+//! delivering any event twice changes nothing, and each model's own invariants hold.
 
 mod customer360 {
     use proptest::prelude::*;
 
-    use super::*;
-    use crate::customer360::{Customer360Model, Customer360Query, CustomerDoc, contact_key};
-    use crate::scenario::{arb_scenario, contact_marker, play};
-    use crate::testing::tenant;
+    use crm_projections::DocKey;
+    use crm_projections::MemoryDocuments;
+    use crm_projections::customer360::{
+        CONTACT, Customer360Model, Customer360Query, CustomerDoc, Profile,
+    };
+    use crm_testkit::properties::{arb_delivery, check_fold};
+    use crm_testkit::scenario::{arb_scenario, contact_index, contact_marker, play};
+    use crm_testkit::world::tenant;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
@@ -131,7 +31,7 @@ mod customer360 {
             let world = play(&scenario);
             let store = MemoryDocuments::fold(Customer360Model, world.events()).unwrap();
             for (id, contact) in world.contacts() {
-                let Some(CustomerDoc::Contact(doc)) = store.get(&tenant(), &contact_key(crm_domain::ContactId(*id))) else {
+                let Some(CustomerDoc::Contact(doc)) = store.get(&tenant(), &DocKey::new(CONTACT, *id)) else {
                     continue;
                 };
                 if doc.is_erased() {
@@ -140,7 +40,7 @@ mod customer360 {
                         other.erasure.as_ref().is_some_and(|erasure| erasure.absorbed.contains(&crm_domain::ContactId(*id)))
                     });
                     prop_assert!(contact.erasure.is_some() || erased_with);
-                    prop_assert_eq!(&doc.profile, &crate::customer360::Profile::default());
+                    prop_assert_eq!(&doc.profile, &Profile::default());
                     continue;
                 }
                 prop_assert!(contact.erasure.is_none());
@@ -161,7 +61,7 @@ mod customer360 {
                 if contact.erasure.is_none() || held || absorbed_any {
                     continue;
                 }
-                let n = crate::scenario::contact_index(*id);
+                let n = contact_index(*id);
                 let marker = contact_marker(n);
                 for (_, stored) in store.all_documents() {
                     let json = serde_json::to_string(&stored.doc).unwrap();
@@ -172,50 +72,36 @@ mod customer360 {
     }
 }
 
-pub(crate) mod sla {
-    use chrono::{Duration, TimeDelta};
-    use crm_domain::Priority;
-    use crm_domain::sla::{
-        BusinessCalendar, PolicyRef, PolicyVersion, SlaMetric, SlaPolicy, SlaPolicyId,
-    };
+mod sla {
+    use chrono::{DateTime, Duration, TimeDelta, Utc};
+    use crm_domain::sla::{BusinessCalendar, ClockStatus, SlaClock, SlaHealth};
+    use crm_projections::MemoryDocuments;
+    use crm_projections::sla::SlaModel;
+    use crm_projections::sla::query::{AtRiskList, BreachList, ItemHealth, ItemStatus};
+    use crm_testkit::properties::{arb_delivery, check_fold};
+    use crm_testkit::scenario::{arb_scenario, play, sla_config as config};
+    use crm_testkit::world::{t0, tenant};
     use proptest::prelude::*;
     use uuid::Uuid;
 
-    use super::*;
-    use crate::scenario::{arb_scenario, play};
-    use crate::sla::query::{
-        AtRiskList, BreachList, ItemHealth, ItemStatus, paused_time, paused_time_walked,
-    };
-    use crate::sla::{SlaConfig, SlaModel};
-    use crate::testing::{t0, tenant};
-
-    /// Weekdays 09:00-12:00 and 13:00-17:00 in New York, targets for every priority.
-    pub(crate) fn config() -> SlaConfig {
-        let day = serde_json::json!([{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}]);
-        let calendar: BusinessCalendar = serde_json::from_value(serde_json::json!({
-            "time_zone": "America/New_York",
-            "week": {"monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day},
-        }))
-        .unwrap();
-        let reference = PolicyRef {
-            id: SlaPolicyId(Uuid::from_u128(1)),
-            version: PolicyVersion(1),
+    /// Business time `clock` spent paused, by walking its whole life: the business time from
+    /// activation to fulfilment (or `now`) less the time it counted. The model walks only up to
+    /// the running stretch (`ClockView::paused`); both must agree.
+    fn paused_by_walking(
+        clock: &SlaClock,
+        calendar: &BusinessCalendar,
+        status: &ClockStatus,
+        now: DateTime<Utc>,
+    ) -> TimeDelta {
+        let end = match status.health {
+            SlaHealth::Fulfilled { at, .. } => at,
+            _ => now,
         };
-        let mut policy = SlaPolicy::new(reference, "everything", calendar);
-        for (n, priority) in Priority::ALL.into_iter().enumerate() {
-            let scale = i64::try_from(4 - n).unwrap();
-            for (metric, minutes) in [
-                (SlaMetric::FirstResponse, 30),
-                (SlaMetric::NextResponse, 60),
-                (SlaMetric::Resolution, 240),
-                (SlaMetric::LeadFirstTouch, 10),
-            ] {
-                policy = policy
-                    .with_target(priority, metric, TimeDelta::minutes(minutes * scale))
-                    .unwrap();
-            }
-        }
-        SlaConfig::new().with_policy(policy, None).unwrap()
+        calendar
+            .business_time_between(clock.activated_at(), end.max(clock.activated_at()))
+            .map_or(TimeDelta::zero(), |span| {
+                (span - status.elapsed).max(TimeDelta::zero())
+            })
     }
 
     proptest! {
@@ -264,11 +150,14 @@ pub(crate) mod sla {
             for stored in store.documents(&tenant()) {
                 let Some(sla) = &stored.doc.sla else { continue };
                 let Some(policy) = config.version(sla.policy()) else { continue };
-                for clock in sla.clocks() {
+                let shown = ItemStatus::of(&stored.doc, config, now);
+                prop_assert_eq!(shown.clocks.len(), sla.clocks().len());
+                for (clock, view) in sla.clocks().iter().zip(&shown.clocks) {
                     let status = clock.status_at(policy.calendar(), now).unwrap();
+                    prop_assert_eq!(view.status, status);
                     prop_assert_eq!(
-                        paused_time(clock, policy.calendar(), &status, now),
-                        paused_time_walked(clock, policy.calendar(), &status, now)
+                        view.paused,
+                        paused_by_walking(clock, policy.calendar(), &status, now)
                     );
                 }
             }
@@ -283,15 +172,15 @@ pub(crate) mod sla {
 mod duplicates {
     use proptest::prelude::*;
 
-    use super::*;
     use crm_domain::ContactId;
     use crm_domain::identity::MatchVerdict;
-
-    use crate::customer360::Customer360Model;
-    use crate::duplicates::DuplicateQueueModel;
-    use crate::duplicates::query::ReviewQueue;
-    use crate::scenario::{Step, arb_scenario, contact_index, contact_marker, play};
-    use crate::testing::tenant;
+    use crm_projections::MemoryDocuments;
+    use crm_projections::customer360::Customer360Model;
+    use crm_projections::duplicates::DuplicateQueueModel;
+    use crm_projections::duplicates::query::ReviewQueue;
+    use crm_testkit::properties::{arb_delivery, check_fold};
+    use crm_testkit::scenario::{Step, arb_scenario, contact_index, contact_marker, play};
+    use crm_testkit::world::tenant;
 
     #[test]
     fn the_scenarios_suspicions_are_for_review_so_the_properties_see_a_queue() {
@@ -394,15 +283,15 @@ mod pipeline {
     use crm_domain::forecast::{AdjustmentRole, PeriodKind, Submission};
     use proptest::prelude::*;
 
-    use super::*;
-    use crate::event::{AggregateKind, CrmEvent};
-    use crate::pipeline::PipelineModel;
-    use crate::pipeline::query::Forecast;
-    use crate::scenario::{REPS, arb_scenario, forecast_state, play};
-    use crate::testing::tenant;
+    use crm_projections::pipeline::PipelineModel;
+    use crm_projections::pipeline::query::{Forecast, ForecastRow};
+    use crm_projections::{AggregateKind, CrmEvent, MemoryDocuments, ProjectedEvent};
+    use crm_testkit::properties::{arb_delivery, check_fold};
+    use crm_testkit::scenario::{REPS, arb_scenario, forecast_state, play};
+    use crm_testkit::world::{World, tenant};
 
     /// Every forecast the world opened, as the aggregate knows it.
-    fn submissions(world: &crate::testing::World) -> Vec<Submission> {
+    fn submissions(world: &World) -> Vec<Submission> {
         let ids: BTreeSet<_> = world
             .events()
             .iter()
@@ -461,7 +350,7 @@ mod pipeline {
                         .iter()
                         .filter(|submission| submission.owner == owner && submission.period.kind() == kind)
                         .max_by_key(|submission| (submission.opened_at, submission.id));
-                    let standing = |role, row: &crate::pipeline::query::ForecastRow| {
+                    let standing = |role, row: &ForecastRow| {
                         counted
                             .filter(|submission| submission.period == row.period)
                             .and_then(|submission| submission.adjustment(role, row.category))

@@ -1,21 +1,26 @@
 //! Duplicate review queue, given/when/then.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests: a step that fails fails the test"
+)]
+
 use crm_domain::contact::{
-    ContactCommand, ContactError, DetailChange, ErasureGround, ErasureRequest, ErasureRequester,
-    MergePolicy, Provenance,
+    ContactCommand, ContactError, ContactEvent, DetailChange, ErasureGround, ErasureRequest,
+    ErasureRequester, MergePolicy, Provenance,
 };
 use crm_domain::identity::{
-    CountryCode, EmailAddress, IdentityRecord, MatchConfig, MatchVerdict, PersonName, PhoneNumber,
-    assess,
+    CountryCode, EmailAddress, IdentityRecord, MatchAssessment, MatchConfig, MatchVerdict,
+    PersonName, PhoneNumber, assess,
 };
 use crm_domain::{ContactId, encode};
 use uuid::Uuid;
 
-use super::query::{PairQuery, ReviewQueue};
-use super::*;
-use crate::MemoryDocuments;
-use crate::event::{AggregateKind, StreamRef};
-use crate::testing::{ALICE, World, as_system, as_user, minutes, tenant};
+use crm_projections::MemoryDocuments;
+use crm_projections::duplicates::query::{PairQuery, ReviewQueue};
+use crm_projections::duplicates::*;
+use crm_projections::{AggregateKind, CrmEvent, StreamRef};
+use crm_testkit::world::{ALICE, World, as_system, as_user, minutes, tenant};
 
 const AUGUSTA: ContactId = ContactId(Uuid::from_u128(0xa1));
 const GRACE: ContactId = ContactId(Uuid::from_u128(0xa2));
@@ -323,7 +328,7 @@ fn a_stored_suspicion_is_read_as_the_contact_s_own_event() {
     let encoded = encode(&event).unwrap();
     assert_eq!(encoded.event_type, "ContactDuplicateSuspected");
     assert_eq!(encoded.schema_version, 1);
-    let decoded = crate::decode_event(
+    let decoded = crm_projections::decode_event(
         AggregateKind::Contact,
         encoded.event_type,
         encoded.schema_version,
@@ -331,7 +336,7 @@ fn a_stored_suspicion_is_read_as_the_contact_s_own_event() {
     )
     .unwrap();
     assert_eq!(decoded, CrmEvent::Contact(event));
-    let unknown_version = crate::decode_event(
+    let unknown_version = crm_projections::decode_event(
         AggregateKind::Contact,
         encoded.event_type,
         2,
