@@ -19,6 +19,7 @@ pub mod context;
 pub mod forecast;
 pub mod identity;
 pub mod ids;
+pub mod json_depth;
 pub mod lead;
 pub mod money;
 pub mod opportunity;
@@ -35,6 +36,7 @@ pub use aggregate::{Aggregate, CodecError, DomainEvent, EncodedEvent, decode, en
 pub use channel::Channel;
 pub use context::{Actor, Context};
 pub use ids::{CompanyId, ContactId, ForecastId, LeadId, OpportunityId, TeamId, TicketId, UserId};
+pub use json_depth::MAX_JSON_DEPTH;
 pub use money::{Currency, Money, MoneyError, Probability};
 pub use priority::Priority;
 
