@@ -9,6 +9,7 @@ use serde::de::value::MapDeserializer;
 use thiserror::Error;
 
 use crate::context::Context;
+use crate::json_depth::{MAX_JSON_DEPTH, nests_deeper_than};
 
 /// An event of an aggregate: a fact in the past tense with a stable type name and a schema
 /// version. Event enums are serialized adjacently tagged (`{"type": …, "data": …}`); the
@@ -21,6 +22,14 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Debug + PartialEq 
     /// readers could not read bumps it (and adds an upcaster in the event store).
     fn schema_version(&self) -> u16 {
         1
+    }
+
+    /// The event's free-form JSON fields: values taken as they came from outside (a lead's raw
+    /// payload), whose shape no type bounds. [`encode`] refuses the event when one nests deeper
+    /// than [`MAX_JSON_DEPTH`], before serializing anything. None by default; an event type with
+    /// such a field must list it here.
+    fn free_form_json(&self) -> impl Iterator<Item = &serde_json::Value> {
+        std::iter::empty()
     }
 }
 
@@ -91,6 +100,17 @@ pub enum CodecError {
         /// The deserializer's error.
         source: serde_json::Error,
     },
+    /// A free-form JSON field of the event nests deeper than the domain accepts: serializing
+    /// it could overflow the stack, and the event store could not keep it.
+    #[error(
+        "cannot encode {event_type}: its free-form JSON nests deeper than {depth_limit} levels"
+    )]
+    TooDeep {
+        /// The event's type.
+        event_type: &'static str,
+        /// The deepest nesting accepted ([`MAX_JSON_DEPTH`]).
+        depth_limit: usize,
+    },
     /// A payload with a schema version this code does not know (an upcaster is missing).
     #[error(
         "{event_type} v{found} cannot be read: this build reads v{expected}; register an upcaster"
@@ -106,8 +126,22 @@ pub enum CodecError {
 }
 
 /// Encodes a domain event as `(type, schema version, payload)`.
+///
+/// Refuses with [`CodecError::TooDeep`] an event whose free-form JSON
+/// ([`DomainEvent::free_form_json`]) nests deeper than [`MAX_JSON_DEPTH`]; that is checked
+/// without recursing, before serialization (which recurses once per level) starts. Events
+/// `decide` returned always pass: it refuses such JSON in the first place.
 pub fn encode<E: DomainEvent>(event: &E) -> Result<EncodedEvent, CodecError> {
     let event_type = event.event_type();
+    if event
+        .free_form_json()
+        .any(|value| nests_deeper_than(value, MAX_JSON_DEPTH))
+    {
+        return Err(CodecError::TooDeep {
+            event_type,
+            depth_limit: MAX_JSON_DEPTH,
+        });
+    }
     let value =
         serde_json::to_value(event).map_err(|source| CodecError::Encode { event_type, source })?;
     let payload = match value {

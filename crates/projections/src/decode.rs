@@ -132,7 +132,9 @@ fn names_unknown_variant(error: &CodecError, event_type: &str) -> bool {
         CodecError::Decode { source, .. } => source
             .to_string()
             .starts_with(&format!("unknown variant `{event_type}`")),
-        CodecError::Encode { .. } | CodecError::UnknownVersion { .. } => false,
+        CodecError::Encode { .. }
+        | CodecError::TooDeep { .. }
+        | CodecError::UnknownVersion { .. } => false,
     }
 }
 

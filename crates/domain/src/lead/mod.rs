@@ -21,6 +21,7 @@ use crate::aggregate::{Aggregate, DomainEvent};
 use crate::context::{Actor, Context};
 use crate::identity::CountryCode;
 use crate::ids::{ContactId, LeadId, OpportunityId, TeamId, UserId};
+use crate::json_depth::{MAX_JSON_DEPTH, dismantle, nests_deeper_than};
 use crate::routing::{RoutingDecision, RoutingOutcome};
 use crate::scoring::LeadScore;
 
@@ -116,13 +117,14 @@ pub struct ConversionRequest {
     reason = "commands live for one decision; boxing would only add noise at call sites"
 )]
 pub enum LeadCommand {
-    /// Records an arriving lead before any validation.
+    /// Records an arriving lead before any validation of its content. Its raw payload must
+    /// nest no deeper than [`MAX_JSON_DEPTH`] ([`LeadError::PayloadTooDeep`]), checked first.
     Receive {
         /// The new lead's id.
         lead_id: LeadId,
         /// Where it came from.
         source: LeadSource,
-        /// The payload exactly as delivered.
+        /// The payload exactly as delivered, nested at most [`MAX_JSON_DEPTH`] levels deep.
         raw_payload: serde_json::Value,
         /// When the prospect asked (the sender's timestamp); the response SLA counts from here.
         requested_at: DateTime<Utc>,
@@ -344,6 +346,26 @@ impl DomainEvent for LeadEvent {
             LeadEvent::Merged { .. } => "LeadMerged",
         }
     }
+
+    fn free_form_json(&self) -> impl Iterator<Item = &serde_json::Value> {
+        match self {
+            LeadEvent::Received { raw_payload, .. } => Some(raw_payload),
+            // Listed one by one so that a new variant with free-form JSON is not missed.
+            LeadEvent::Quarantined { .. }
+            | LeadEvent::Captured { .. }
+            | LeadEvent::Assigned { .. }
+            | LeadEvent::Queued { .. }
+            | LeadEvent::FirstTouchLogged { .. }
+            | LeadEvent::Reclaimed { .. }
+            | LeadEvent::Escalated { .. }
+            | LeadEvent::ScoreChanged { .. }
+            | LeadEvent::Qualified { .. }
+            | LeadEvent::Disqualified { .. }
+            | LeadEvent::Converted { .. }
+            | LeadEvent::Merged { .. } => None,
+        }
+        .into_iter()
+    }
 }
 
 /// Why a command to a lead was refused.
@@ -414,6 +436,13 @@ pub enum LeadError {
     /// An escalation needs a reason.
     #[error("an escalation needs a reason")]
     EmptyReason,
+    /// The raw payload nests deeper than the domain accepts ([`MAX_JSON_DEPTH`]); such a
+    /// payload could not be stored nor read back.
+    #[error("the raw payload nests deeper than {depth_limit} levels")]
+    PayloadTooDeep {
+        /// The deepest nesting accepted.
+        depth_limit: usize,
+    },
 }
 
 /// A lead's state, rebuilt from its events.
@@ -479,6 +508,14 @@ impl Lead {
         requested_at: DateTime<Utc>,
         ctx: &Context,
     ) -> Result<Vec<LeadEvent>, LeadError> {
+        // Checked first, whatever the state: a refused payload is taken apart here rather than
+        // dropped, since dropping one nested past the stack's reach would crash the process.
+        if nests_deeper_than(&raw_payload, MAX_JSON_DEPTH) {
+            dismantle(raw_payload);
+            return Err(LeadError::PayloadTooDeep {
+                depth_limit: MAX_JSON_DEPTH,
+            });
+        }
         if let Some(id) = self.id {
             return Err(LeadError::AlreadyReceived { id });
         }

@@ -6,10 +6,12 @@ use uuid::Uuid;
 use super::*;
 use crate::Channel;
 use crate::context::Actor;
+use crate::json_depth::tests::nested_arrays;
+use crate::json_depth::{MAX_JSON_DEPTH, dismantle};
 use crate::routing::{AssignmentStrategy, CandidateVerdict, RuleMatch, SkipReason, Verdict};
 use crate::scoring::{ScoreContribution, ScoreDimension};
 use crate::testing::{ALICE, BOB, CAROL, SEED, context_at, given, t0, t0_plus_minutes};
-use crate::{decode, encode};
+use crate::{CodecError, decode, encode};
 
 const LEAD: LeadId = LeadId(Uuid::from_u128(0x1ead));
 const OTHER_LEAD: LeadId = LeadId(Uuid::from_u128(0x1ead2));
@@ -173,6 +175,110 @@ fn receiving_the_same_lead_twice_is_refused() {
             requested_at: requested_at(),
         })
         .then_error(&LeadError::AlreadyReceived { id: LEAD });
+}
+
+fn receive_with(raw_payload: serde_json::Value) -> LeadCommand {
+    LeadCommand::Receive {
+        lead_id: LEAD,
+        source: source(),
+        raw_payload,
+        requested_at: requested_at(),
+    }
+}
+
+fn received_with(raw_payload: serde_json::Value) -> LeadEvent {
+    LeadEvent::Received {
+        lead_id: LEAD,
+        source: source(),
+        raw_payload,
+        requested_at: requested_at(),
+        at: t0(),
+    }
+}
+
+/// `{"a": {"a": … {"a": 1} … }}`, `depth` objects deep.
+fn nested_objects(depth: usize) -> serde_json::Value {
+    (0..depth).fold(json!(1), |inner, _| json!({ "a": inner }))
+}
+
+#[test]
+fn a_payload_at_the_depth_limit_is_received() {
+    given::<Lead>(&[])
+        .when(receive_with(nested_objects(MAX_JSON_DEPTH)))
+        .then(&[received_with(nested_objects(MAX_JSON_DEPTH))]);
+}
+
+#[test]
+fn a_payload_deeper_than_the_limit_is_refused() {
+    given::<Lead>(&[])
+        .when(receive_with(nested_objects(MAX_JSON_DEPTH + 1)))
+        .then_error(&LeadError::PayloadTooDeep {
+            depth_limit: MAX_JSON_DEPTH,
+        });
+}
+
+#[test]
+fn a_payload_at_the_depth_limit_encodes_to_json_that_reads_back() {
+    let event = received_with(nested_objects(MAX_JSON_DEPTH));
+    let encoded = encode(&event).unwrap();
+    // Read back through text with serde_json's default limit, as the event store reads.
+    let text = serde_json::to_string(&encoded.payload).unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        decode::<LeadEvent>(encoded.event_type, encoded.schema_version, payload).unwrap(),
+        event
+    );
+}
+
+#[test]
+fn an_event_built_with_a_payload_deeper_than_the_limit_is_not_encoded() {
+    let error = encode(&received_with(nested_objects(MAX_JSON_DEPTH + 1))).unwrap_err();
+    assert!(matches!(
+        error,
+        CodecError::TooDeep {
+            event_type: "LeadReceived",
+            depth_limit: MAX_JSON_DEPTH
+        }
+    ));
+}
+
+#[test]
+fn a_payload_nested_past_the_stack_is_refused_without_crashing() {
+    const DEPTH: usize = 30_000;
+    let ctx = context_at(t0());
+
+    // `decide` owns the command, so it must dispose of the payload itself: dropping it the
+    // ordinary way would recurse 30,000 times and overflow the stack. Refused whatever the
+    // state, so an already received lead cannot be tricked into dropping it either.
+    for lead in [Lead::default(), Lead::replay(&[received()])] {
+        let refused = lead.decide(receive_with(nested_arrays(DEPTH)), &ctx);
+        assert_eq!(
+            refused,
+            Err(LeadError::PayloadTooDeep {
+                depth_limit: MAX_JSON_DEPTH
+            })
+        );
+    }
+
+    // An event built by hand: `encode` must refuse it before serde_json recurses into it.
+    let event = received_with(nested_arrays(DEPTH));
+    let encoded = encode(&event).map(|encoded| encoded.event_type);
+    // The event still holds the 30,000-deep payload; dropping it would overflow the stack
+    // (serde_json's Value drops recursively), so take it apart iteratively before asserting,
+    // which could otherwise unwind through it.
+    if let LeadEvent::Received { raw_payload, .. } = event {
+        dismantle(raw_payload);
+    }
+    assert!(
+        matches!(
+            encoded,
+            Err(CodecError::TooDeep {
+                event_type: "LeadReceived",
+                depth_limit: MAX_JSON_DEPTH
+            })
+        ),
+        "{encoded:?}"
+    );
 }
 
 // --- capture ---------------------------------------------------------------------------------
