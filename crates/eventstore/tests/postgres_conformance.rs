@@ -1,15 +1,14 @@
 //! The conformance suite against [`PostgresStore`], each test on a fresh database, plus a
 //! property test that random append/read sequences give the same results on both backends.
 
-mod common;
 mod conformance;
 
-use common::TestDatabase;
 use conformance::Backend;
 use crm_eventstore::{
     EventStore, ExpectedVersion, MemoryStore, NewEvent, PostgresStore, RecordedEvent, StoreError,
     StoreSettings, StreamRead, TenantId,
 };
+use crm_testkit::postgres::TestDatabase;
 use proptest::prelude::*;
 use serde_json::json;
 

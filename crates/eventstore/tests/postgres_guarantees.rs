@@ -5,13 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 mod conformance;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{TestDatabase, with_options};
 use conformance::{noted, noted_batch, stream, tenant};
 use crm_eventstore::hash::{EventContent, content_digest};
 use crm_eventstore::postgres::MIGRATIONS;
@@ -20,6 +18,7 @@ use crm_eventstore::{
     PostgresConfig, PostgresStore, RecordedEvent, StoreError, StoreSettings, StreamRead,
     SubscriptionOptions, SubscriptionStatus,
 };
+use crm_testkit::postgres::{TestDatabase, client, with_options};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
@@ -258,7 +257,7 @@ async fn the_app_role_may_only_read_and_append_through_the_function() {
     );
 
     // But every way around the function is refused by grants.
-    let app = common::admin_client(&app_url).await;
+    let app = client(&app_url).await;
     let current: String = app
         .query_one("SELECT current_user::text", &[])
         .await

@@ -5,18 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 mod conformance;
 
 use std::time::Duration;
 
-use common::{TestDatabase, with_options};
 use conformance::{nested, noted, noted_batch, read_everything, stream, tenant};
 use crm_eventstore::hash::{EventContent, content_digest};
 use crm_eventstore::{
     EventStore, ExpectedVersion, GlobalPosition, PostgresConfig, PostgresStore, StoreSettings,
     StreamRead, SubscriptionOptions,
 };
+use crm_testkit::postgres::{TestDatabase, client, with_options};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
@@ -74,8 +73,7 @@ async fn temporary_tables_cannot_stand_in_for_the_stores_tables() {
         ))
         .await
         .unwrap();
-    let session =
-        common::admin_client(&with_options(&database.url, &format!("-c role={attacker}"))).await;
+    let session = client(&with_options(&database.url, &format!("-c role={attacker}"))).await;
     session
         .batch_execute(
             "CREATE TEMP TABLE streams (tenant_id text, stream_id text, version bigint, \
@@ -125,8 +123,7 @@ async fn temporary_tables_cannot_stand_in_for_the_stores_tables() {
 async fn the_app_role_may_not_create_temporary_tables() {
     let database = TestDatabase::create().await;
     let _store = database.store(StoreSettings::default()).await;
-    let app =
-        common::admin_client(&with_options(&database.url, "-c role=crm_eventstore_app")).await;
+    let app = client(&with_options(&database.url, "-c role=crm_eventstore_app")).await;
     let error = app
         .batch_execute("CREATE TEMP TABLE streams (x int)")
         .await

@@ -4,18 +4,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::TestDatabase;
 use crm_eventstore::{
     EventStore, ExpectedVersion, MemoryStore, NewEvent, PostgresStore, RecordedEvent, StoreError,
     StoreSettings, StreamCache, StreamId, StreamRead, StreamState, TenantId, Upcasters,
 };
+use crm_testkit::postgres::TestDatabase;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
