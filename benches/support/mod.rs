@@ -78,6 +78,15 @@ impl BenchDatabase {
         }
     }
 
+    /// The database's connection string (libpq key=value form, TLS off).
+    #[allow(
+        dead_code,
+        reason = "only the peer bench connects with a driver of its own"
+    )]
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
     /// A raw client on the database.
     pub(crate) async fn client(&self) -> Client {
         connect(&self.url).await
