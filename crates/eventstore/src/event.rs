@@ -134,7 +134,9 @@ impl fmt::Display for ExpectedVersion {
 /// Ordered by the appending transaction's id first, then by position. Readers only see
 /// transactions that have ended, so once an event at `p` has been read, every event read later
 /// sorts after `p`: a checkpoint never skips a late committer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 pub struct GlobalPosition {
     /// The appending transaction's id (PostgreSQL's 64-bit `xid8`; a counter in memory).
     pub transaction: u64,
@@ -193,6 +195,42 @@ impl fmt::Display for EventHash {
         self.0
             .iter()
             .try_for_each(|byte| write!(formatter, "{byte:02x}"))
+    }
+}
+
+impl std::str::FromStr for EventHash {
+    type Err = String;
+
+    /// Parses the 64 lowercase or uppercase hex digits [`Display`](fmt::Display) writes.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
+            return Err(format!("a hash is 64 hex digits, not {}", bytes.len()));
+        }
+        let digit = |byte: u8| -> Result<u8, String> {
+            char::from(byte)
+                .to_digit(16)
+                .and_then(|digit| u8::try_from(digit).ok())
+                .ok_or_else(|| format!("{:?} is not a hex digit", char::from(byte)))
+        };
+        let mut hash = [0_u8; 32];
+        for (slot, pair) in hash.iter_mut().zip(bytes.chunks_exact(2)) {
+            *slot = digit(pair[0])? << 4 | digit(pair[1])?;
+        }
+        Ok(Self(hash))
+    }
+}
+
+impl Serialize for EventHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

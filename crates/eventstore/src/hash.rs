@@ -13,7 +13,25 @@
 //!                           || content_digest )
 //! ```
 //!
-//! where integers are big-endian and `lp(x)` is `u32(byte length of x) || x` over UTF-8 text or
+//! Each stream's chain fixes the content and order of that stream. The order *across* streams
+//! (the tenant's global order, which every subscriber follows) is fixed by **seals**: each seal
+//! covers the events after the previous seal up to a position, in global order, and chains to
+//! the previous seal:
+//!
+//! ```text
+//! entries   = SHA-256( for each event, in (transaction, position) order:
+//!                      u64(transaction) || u64(position) || hash (32 bytes) )
+//! seal_hash = SHA-256( "crm-eventstore/seal/v1" || lp(tenant)
+//!                      || previous seal_hash (32 bytes; zeros for seal 1) || u64(seal number)
+//!                      || u64(through transaction) || u64(through position) || u64(event count)
+//!                      || entries )
+//! ```
+//!
+//! Reordering, removing, adding or moving events of a sealed range changes a seal. What a
+//! database owner could still do, recompute every chain and every seal consistently, is caught
+//! against a head manifest kept outside the database ([`crate::HeadManifest`]).
+//!
+//! Integers are big-endian and `lp(x)` is `u32(byte length of x) || x` over UTF-8 text or
 //! raw bytes. Because the hash covers the stored bytes, upcasting on read and crypto-shredding
 //! (which changes keys, not events) never break a chain. An auditor can recompute every hash
 //! from a plain export of the events table with this description alone.
@@ -22,10 +40,11 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{EventHash, ExpectedVersion};
+use crate::{EventHash, ExpectedVersion, GlobalPosition};
 
 const EVENT_DOMAIN: &[u8] = b"crm-eventstore/event/v1";
 const REQUEST_DOMAIN: &[u8] = b"crm-eventstore/request/v1";
+const SEAL_DOMAIN: &[u8] = b"crm-eventstore/seal/v1";
 
 /// The stored fields of one event that its content digest covers.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +99,62 @@ pub fn chain_hash(
     hasher.update(version.to_be_bytes());
     hasher.update(recorded_at.timestamp_micros().to_be_bytes());
     hasher.update(digest);
+    EventHash(hasher.finalize().into())
+}
+
+/// The running digest of a seal's entries: each event of the sealed range, in global order,
+/// as `u64(transaction) || u64(position) || hash (32 bytes)` (see [`seal_hash`]).
+#[derive(Debug, Clone, Default)]
+pub struct SealEntries {
+    hasher: Sha256,
+    count: u64,
+}
+
+impl SealEntries {
+    /// No entries yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next event in global order.
+    pub fn push(&mut self, position: GlobalPosition, hash: &EventHash) {
+        self.hasher.update(position.transaction.to_be_bytes());
+        self.hasher.update(position.position.to_be_bytes());
+        self.hasher.update(hash.0);
+        self.count += 1;
+    }
+
+    /// How many events were added.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The entries digest.
+    pub fn finish(self) -> [u8; 32] {
+        self.hasher.finalize().into()
+    }
+}
+
+/// The hash of a seal over a tenant's global order (see the module docs): it covers the
+/// tenant, the previous seal's hash, the seal's number, the last position it covers, how many
+/// events it covers and the digest of their positions and hashes in global order.
+pub fn seal_hash(
+    tenant: &str,
+    previous: &EventHash,
+    number: u64,
+    through: GlobalPosition,
+    event_count: u64,
+    entries: &[u8; 32],
+) -> EventHash {
+    let mut hasher = Sha256::new();
+    hasher.update(SEAL_DOMAIN);
+    length_prefixed(&mut hasher, tenant.as_bytes());
+    hasher.update(previous.0);
+    hasher.update(number.to_be_bytes());
+    hasher.update(through.transaction.to_be_bytes());
+    hasher.update(through.position.to_be_bytes());
+    hasher.update(event_count.to_be_bytes());
+    hasher.update(entries);
     EventHash(hasher.finalize().into())
 }
 

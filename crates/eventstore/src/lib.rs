@@ -13,6 +13,8 @@
 //! - [`error`]: [`StoreError`], the one error type.
 //! - [`depth`]: [`MAX_JSON_DEPTH`], the one JSON nesting limit of every door, measured
 //!   without recursion.
+//! - [`seal`]: [`Seal`]s over each tenant's global order and [`HeadManifest`]s to keep outside
+//!   the database, so `verify` catches reordered, removed and rewritten history.
 //! - [`hash`]: the documented canonical encoding behind the per-stream hash chains.
 //! - [`upcast`]: [`Upcasters`], carrying old payloads to current schema versions on read.
 //! - [`subscription`]: [`Subscription`], catch-up then live, pulled by the consumer.
@@ -69,6 +71,7 @@ pub mod hash;
 pub mod ids;
 pub mod memory;
 pub mod postgres;
+pub mod seal;
 pub mod store;
 pub mod subscription;
 pub mod upcast;
@@ -85,6 +88,7 @@ pub use event::{
 pub use ids::{MAX_NAME_BYTES, NameKind, StreamId, TenantId};
 pub use memory::MemoryStore;
 pub use postgres::{PostgresConfig, PostgresStore};
+pub use seal::{BrokenSeal, HeadManifest, ManifestProblem, Seal, StreamHead};
 pub use store::{
     AsOf, BrokenLink, DEFAULT_MAX_EVENT_BYTES, Direction, EventStore, LinkProblem, PageEntry,
     ReadAllPage, Snapshot, StoreSettings, StreamRead, UnreadableEvent, VerifyReport,

@@ -10,13 +10,15 @@ use uuid::Uuid;
 use crate::codec::{
     EncodedBatch, RawEvent, StoredLink, check_state_depth, earlier_append, encode_batch,
 };
-use crate::hash::{chain_hash, to_micros};
+use crate::hash::{SealEntries, chain_hash, seal_hash, to_micros};
 use crate::ids::validate_name;
+use crate::seal::{MANIFEST_FORMAT, MAX_EVENTS_PER_SEAL, ManifestCheck, SealWalk};
 use crate::verify::ChainVerifier;
 use crate::{
     AppendResult, AppendedEvent, AsOf, Direction, EventHash, EventStore, ExpectedVersion,
-    GlobalPosition, NameKind, NewEvent, ReadAllPage, RecordedEvent, Snapshot, StoreError,
-    StoreSettings, StreamId, StreamRead, TenantId, VerifyReport,
+    GlobalPosition, HeadManifest, ManifestProblem, NameKind, NewEvent, ReadAllPage, RecordedEvent,
+    Seal, Snapshot, StoreError, StoreSettings, StreamHead, StreamId, StreamRead, TenantId,
+    VerifyReport,
 };
 
 #[derive(Debug, Clone)]
@@ -75,6 +77,8 @@ struct TenantState {
     event_ids: HashMap<Uuid, Arc<StoredEvent>>,
     idempotency: HashMap<String, IdempotencyRecord>,
     snapshots: HashMap<(StreamId, String), Snapshot>,
+    /// Seals over `log`, oldest first.
+    seals: Vec<Seal>,
 }
 
 #[derive(Debug, Default)]
@@ -353,7 +357,127 @@ impl MemoryStore {
                 }
             }
         }
-        verifier.finish()
+        let mut report = verifier.finish();
+        if only.is_none()
+            && let Some(tenant_state) = state.tenants.get(tenant)
+        {
+            let mut walk = SealWalk::new(tenant.as_str(), tenant_state.seals.clone());
+            for event in &tenant_state.log {
+                if !walk.wants_more() {
+                    break;
+                }
+                walk.event(event.position, &event.hash);
+            }
+            (report.seals_checked, report.first_broken_seal) = walk.finish();
+        }
+        report
+    }
+
+    fn seal_now(&self, tenant: &TenantId) -> Option<Seal> {
+        let mut state = self.state();
+        let tenant_state = state.tenants.get_mut(tenant)?;
+        loop {
+            let last = tenant_state.seals.last().copied();
+            let after = last.map_or(GlobalPosition::START, |seal| seal.through);
+            let start = tenant_state
+                .log
+                .partition_point(|event| event.position <= after);
+            let stretch = tenant_state
+                .log
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .take(usize::try_from(MAX_EVENTS_PER_SEAL).unwrap_or(usize::MAX));
+            let mut entries = SealEntries::new();
+            let mut through = None;
+            for event in stretch {
+                entries.push(event.position, &event.hash);
+                through = Some(event.position);
+            }
+            let Some(through) = through else {
+                return last;
+            };
+            let previous_hash = last.map_or(EventHash::ZERO, |seal| seal.hash);
+            let number = last.map_or(1, |seal| seal.number + 1);
+            let event_count = entries.count();
+            let hash = seal_hash(
+                tenant.as_str(),
+                &previous_hash,
+                number,
+                through,
+                event_count,
+                &entries.finish(),
+            );
+            tenant_state.seals.push(Seal {
+                number,
+                through,
+                event_count,
+                previous_hash,
+                hash,
+                sealed_at: to_micros(Utc::now()),
+            });
+        }
+    }
+
+    fn head_manifest_now(&self, tenant: &TenantId) -> HeadManifest {
+        let seal = self.seal_now(tenant);
+        let state = self.state();
+        let streams = state
+            .tenants
+            .get(tenant)
+            .map(|tenant_state| {
+                tenant_state
+                    .streams
+                    .iter()
+                    .map(|(stream, head)| StreamHead {
+                        stream: stream.as_str().to_owned(),
+                        version: head.version,
+                        hash: head.last_hash,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        HeadManifest {
+            format: MANIFEST_FORMAT.to_owned(),
+            tenant: tenant.as_str().to_owned(),
+            taken_at: to_micros(Utc::now()),
+            seal,
+            streams,
+        }
+    }
+
+    fn check_manifest(&self, tenant: &TenantId, manifest: &HeadManifest) -> ManifestCheck {
+        let mut check = ManifestCheck::new();
+        if manifest.tenant != tenant.as_str() || manifest.format != MANIFEST_FORMAT {
+            check.problem(ManifestProblem::NotThisTenant {
+                manifest_tenant: manifest.tenant.clone(),
+            });
+            return check;
+        }
+        let state = self.state();
+        let tenant_state = state.tenants.get(tenant);
+        for head in &manifest.streams {
+            let found = StreamId::new(&head.stream).ok().and_then(|stream| {
+                tenant_state.and_then(|tenant_state| tenant_state.streams.get(&stream))
+            });
+            let hash = found.and_then(|found| {
+                found
+                    .events
+                    .get(to_index(head.version.max(1) - 1))
+                    .map(|event| event.hash)
+            });
+            check.stream(head, found.map(|found| found.version), hash);
+        }
+        if let Some(seal) = &manifest.seal {
+            let stored = tenant_state.and_then(|tenant_state| {
+                tenant_state
+                    .seals
+                    .iter()
+                    .find(|stored| stored.number == seal.number)
+            });
+            check.seal(seal, stored);
+        }
+        check
     }
 
     fn save_snapshot_now(&self, tenant: &TenantId, snapshot: &Snapshot) -> Result<(), StoreError> {
@@ -518,6 +642,35 @@ impl EventStore for MemoryStore {
         stream: &StreamId,
     ) -> Result<VerifyReport, StoreError> {
         Ok(self.verify_now(tenant, Some(stream)))
+    }
+
+    async fn seal(&self, tenant: &TenantId) -> Result<Option<Seal>, StoreError> {
+        Ok(self.seal_now(tenant))
+    }
+
+    async fn seals(&self, tenant: &TenantId) -> Result<Vec<Seal>, StoreError> {
+        Ok(self
+            .state()
+            .tenants
+            .get(tenant)
+            .map(|tenant_state| tenant_state.seals.clone())
+            .unwrap_or_default())
+    }
+
+    async fn head_manifest(&self, tenant: &TenantId) -> Result<HeadManifest, StoreError> {
+        Ok(self.head_manifest_now(tenant))
+    }
+
+    async fn verify_against(
+        &self,
+        tenant: &TenantId,
+        manifest: &HeadManifest,
+    ) -> Result<VerifyReport, StoreError> {
+        let mut report = self.verify_now(tenant, None);
+        let check = self.check_manifest(tenant, manifest);
+        report.manifest_problems = check.problems;
+        report.manifest_problem_count = check.count;
+        Ok(report)
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::depth::MAX_JSON_DEPTH;
+use crate::seal::{BrokenSeal, HeadManifest, ManifestProblem, Seal};
 use crate::{
     AppendResult, EventHash, ExpectedVersion, GlobalPosition, NewEvent, RecordedEvent, StoreError,
     StreamId, Subscription, SubscriptionOptions, TenantId, Upcasters,
@@ -307,6 +308,14 @@ pub enum LinkProblem {
         /// The last event's version found (0: none).
         last_event_version: u64,
     },
+    /// An event sits before its stream's previous event in the global order (positions
+    /// rewritten: a stream's versions and its events' global order always agree).
+    OutOfGlobalOrder {
+        /// The previous event's position.
+        previous: GlobalPosition,
+        /// This event's position.
+        position: GlobalPosition,
+    },
     /// An event whose stream has no head row.
     NoStreamHead,
     /// A stored field is unreadable (a hash that is not 32 bytes, say).
@@ -346,12 +355,25 @@ pub struct VerifyReport {
     pub unreadable_events: u64,
     /// The first of those, in (stream, version) order.
     pub first_unreadable: Option<UnreadableEvent>,
+    /// Seals over the global order recomputed from the events and found matching (a tenant's
+    /// `verify` only; see [`crate::seal`]).
+    pub seals_checked: u64,
+    /// The first seal that does not match the events now in its range.
+    pub first_broken_seal: Option<BrokenSeal>,
+    /// What a head manifest names that the store no longer has as it was
+    /// ([`EventStore::verify_against`] only; at most the first 100).
+    pub manifest_problems: Vec<ManifestProblem>,
+    /// How many manifest problems there are in all.
+    pub manifest_problem_count: u64,
 }
 
 impl VerifyReport {
-    /// Whether every chain walked is intact.
+    /// Whether every chain walked is intact, every seal matches and nothing a manifest names
+    /// is missing or changed.
     pub fn is_intact(&self) -> bool {
         self.first_broken.is_none()
+            && self.first_broken_seal.is_none()
+            && self.manifest_problem_count == 0
     }
 
     /// Whether every chain is intact and every event walked can be read back.
@@ -447,6 +469,39 @@ pub trait EventStore: Send + Sync {
     fn verify(
         &self,
         tenant: &TenantId,
+    ) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send;
+
+    /// Seals the tenant's global order through everything deliverable now (see
+    /// [`crate::seal`]): one seal per [`MAX_EVENTS_PER_SEAL`](crate::seal::MAX_EVENTS_PER_SEAL)
+    /// events after the last seal. Returns the last seal, `None` when the tenant has no
+    /// events. Concurrent sealers take turns; appends are not held up.
+    fn seal(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<Seal>, StoreError>> + Send;
+
+    /// The tenant's seals, oldest first.
+    fn seals(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<Seal>, StoreError>> + Send;
+
+    /// Seals everything deliverable, then records every stream's head and the last seal: the
+    /// manifest an auditor stores outside the database for
+    /// [`verify_against`](Self::verify_against).
+    fn head_manifest(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<HeadManifest, StoreError>> + Send;
+
+    /// [`verify`](Self::verify), and also that everything `manifest` names is still there,
+    /// unchanged: each stream at least at its version with the same hash there, and its seal.
+    /// Catches a deleted stream, a stream cut back, and chains or seals recomputed
+    /// consistently inside the database.
+    fn verify_against(
+        &self,
+        tenant: &TenantId,
+        manifest: &HeadManifest,
     ) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send;
 
     /// Like [`verify`](Self::verify), for one stream.

@@ -6,7 +6,10 @@ use uuid::Uuid;
 
 use crate::codec::{RawEvent, to_hash};
 use crate::hash::chain_hash;
-use crate::{BrokenLink, EventHash, LinkProblem, StoreError, StreamId, TenantId, VerifyReport};
+use crate::{
+    BrokenLink, EventHash, GlobalPosition, LinkProblem, StoreError, StreamId, TenantId,
+    VerifyReport,
+};
 
 struct Cursor {
     stream: StreamId,
@@ -14,6 +17,7 @@ struct Cursor {
     head_hash: Option<EventHash>,
     next_version: u64,
     last_hash: EventHash,
+    last_position: GlobalPosition,
 }
 
 pub(crate) struct ChainVerifier {
@@ -65,6 +69,7 @@ impl ChainVerifier {
             head_hash: to_hash(head_hash),
             next_version: 1,
             last_hash: EventHash::ZERO,
+            last_position: GlobalPosition::START,
         });
     }
 
@@ -109,7 +114,13 @@ impl ChainVerifier {
         let stream = cursor.stream.clone();
         let expected_previous = cursor.last_hash;
         let expected_version = cursor.next_version;
-        let problem = if raw.version == expected_version {
+        let last_position = cursor.last_position;
+        let problem = if raw.version == expected_version && raw.position <= last_position {
+            Some(LinkProblem::OutOfGlobalOrder {
+                previous: last_position,
+                position: raw.position,
+            })
+        } else if raw.version == expected_version {
             match (to_hash(raw.previous_hash), to_hash(raw.hash)) {
                 (Some(stored_previous), _) if stored_previous != expected_previous => {
                     Some(LinkProblem::PreviousHashMismatch {
@@ -142,6 +153,7 @@ impl ChainVerifier {
         if let Some(cursor) = self.cursor.as_mut() {
             cursor.next_version += 1;
             cursor.last_hash = to_hash(raw.hash).unwrap_or_default();
+            cursor.last_position = raw.position;
         }
         self.report.events_checked += 1;
         if let Some(reason) = raw.parse_problem() {

@@ -232,3 +232,377 @@ async fn the_application_role_still_appends_and_reads() {
     assert_eq!(read_everything(&app, &acme).await.len(), 3);
     assert!(app.verify(&acme).await.unwrap().is_intact());
 }
+
+/// A store with a little history across streams, sealed, and the manifest an auditor keeps.
+async fn sealed_history(database: &TestDatabase) -> (PostgresStore, crm_eventstore::HeadManifest) {
+    let store = database.store(StoreSettings::default()).await;
+    let acme = tenant("acme");
+    for (name, range) in [
+        ("a", 0..3),
+        ("b", 3..5),
+        ("a", 5..6),
+        ("c", 6..8),
+        ("b", 8..9),
+    ] {
+        store
+            .append(
+                &acme,
+                &stream(name),
+                ExpectedVersion::Any,
+                &noted_batch(range),
+            )
+            .await
+            .unwrap();
+    }
+    read_everything(&store, &acme).await;
+    let manifest = store.head_manifest(&acme).await.unwrap();
+    assert_eq!(manifest.seal.map(|seal| seal.event_count), Some(9));
+    let report = store.verify_against(&acme, &manifest).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    (store, manifest)
+}
+
+/// Runs `statements` as the owner with the append-only triggers switched off, as a database
+/// superuser tampering behind the store's back could.
+async fn tamper(database: &TestDatabase, statements: &str) {
+    let owner = database.client().await;
+    owner
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL session_replication_role = replica; {statements}; COMMIT"
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapping_two_events_in_the_global_order_breaks_a_seal() {
+    let database = TestDatabase::create().await;
+    let (store, _manifest) = sealed_history(&database).await;
+    let acme = tenant("acme");
+    // The first events of streams b and c, from different transactions, trade places in the
+    // global order; each stream's own chain and order still hold.
+    tamper(
+        &database,
+        "WITH pair AS (SELECT stream_id, tx_id, position FROM events \
+           WHERE (stream_id, version) IN (('b', 1), ('c', 1))) \
+         UPDATE events e SET tx_id = other.tx_id, position = -other.position \
+           FROM pair mine, pair other \
+          WHERE e.stream_id = mine.stream_id AND e.version = 1 AND mine.stream_id <> other.stream_id; \
+         UPDATE events SET position = -position WHERE position < 0",
+    )
+    .await;
+    let before_b = store
+        .read_stream(&acme, &stream("b"), StreamRead::forward())
+        .await
+        .unwrap();
+    assert!(
+        before_b[0].position > before_b[1].position,
+        "the tamper moved b's first event after its second"
+    );
+    let report = store.verify(&acme).await.unwrap();
+    assert!(!report.is_intact());
+    let broken = report
+        .first_broken_seal
+        .expect("the seal over the swapped events breaks");
+    assert_eq!(broken.number, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapping_events_of_two_single_event_streams_breaks_a_seal() {
+    let database = TestDatabase::create().await;
+    let store = database.store(StoreSettings::default()).await;
+    let acme = tenant("acme");
+    for name in ["x", "y"] {
+        store
+            .append(&acme, &stream(name), ExpectedVersion::Any, &[noted(1)])
+            .await
+            .unwrap();
+    }
+    read_everything(&store, &acme).await;
+    assert_eq!(
+        store
+            .seal(&acme)
+            .await
+            .unwrap()
+            .map(|seal| seal.event_count),
+        Some(2)
+    );
+    // No stream chain can see this: each stream has one event.
+    tamper(
+        &database,
+        "WITH pair AS (SELECT stream_id, tx_id, position FROM events) \
+         UPDATE events e SET tx_id = other.tx_id, position = -other.position \
+           FROM pair mine, pair other \
+          WHERE e.stream_id = mine.stream_id AND mine.stream_id <> other.stream_id; \
+         UPDATE events SET position = -position WHERE position < 0",
+    )
+    .await;
+    let report = store.verify(&acme).await.unwrap();
+    assert!(report.first_broken.is_none(), "{report:?}");
+    assert!(report.first_broken_seal.is_some(), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_a_streams_tail_with_its_head_is_caught() {
+    let database = TestDatabase::create().await;
+    let (store, manifest) = sealed_history(&database).await;
+    let acme = tenant("acme");
+    // The last event of `a` goes, and the head is set back to the one before: the stream's
+    // own chain is consistent again.
+    tamper(
+        &database,
+        "DELETE FROM events WHERE stream_id = 'a' AND version = 4; \
+         UPDATE streams s SET version = 3, last_hash = e.hash FROM events e \
+          WHERE s.stream_id = 'a' AND e.stream_id = 'a' AND e.version = 3",
+    )
+    .await;
+    let report = store.verify(&acme).await.unwrap();
+    assert!(
+        report.first_broken.is_none(),
+        "the chain alone cannot see it"
+    );
+    assert!(report.first_broken_seal.is_some(), "the seal can");
+    let report = store.verify_against(&acme, &manifest).await.unwrap();
+    assert!(
+        report
+            .manifest_problems
+            .contains(&crm_eventstore::ManifestProblem::StreamShorter {
+                stream: "a".into(),
+                manifest_version: 4,
+                version: 3,
+            })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_or_moving_a_whole_stream_is_caught() {
+    let database = TestDatabase::create().await;
+    let (store, manifest) = sealed_history(&database).await;
+    let acme = tenant("acme");
+    tamper(
+        &database,
+        "DELETE FROM events WHERE stream_id = 'c'; DELETE FROM streams WHERE stream_id = 'c'; \
+         UPDATE events SET tenant_id = 'other' WHERE stream_id = 'b'; \
+         UPDATE streams SET tenant_id = 'other' WHERE stream_id = 'b'",
+    )
+    .await;
+    let report = store.verify(&acme).await.unwrap();
+    assert!(
+        report.first_broken.is_none(),
+        "what is left of each stream is consistent"
+    );
+    assert!(report.first_broken_seal.is_some());
+    let report = store.verify_against(&acme, &manifest).await.unwrap();
+    for stream_name in ["b", "c"] {
+        assert!(
+            report
+                .manifest_problems
+                .contains(&crm_eventstore::ManifestProblem::StreamMissing {
+                    stream: stream_name.into(),
+                }),
+            "{report:?}"
+        );
+    }
+    // Where the moved stream landed, its chain does not hold: the tenant is in every hash.
+    let other = store.verify(&tenant("other")).await.unwrap();
+    assert!(other.first_broken.is_some());
+}
+
+/// Recomputes, from the documented encoding, every hash of stream `name` and every seal of
+/// the tenant after its first event's payload was changed to `payload`: what a database
+/// owner who read `src/hash.rs` could do.
+async fn rewrite_consistently(database: &TestDatabase, name: &str, payload: &str) {
+    use crm_eventstore::hash::{SealEntries, chain_hash, seal_hash};
+    let owner = database.client().await;
+    owner
+        .batch_execute("BEGIN; SET LOCAL session_replication_role = replica")
+        .await
+        .unwrap();
+    owner
+        .execute(
+            "UPDATE events SET payload = $2::text::json WHERE stream_id = $1 AND version = 1",
+            &[&name, &payload],
+        )
+        .await
+        .unwrap();
+    let rows = owner
+        .query(
+            "SELECT version, event_id, event_type, schema_version, payload::text, metadata::text, \
+             recorded_at FROM events WHERE tenant_id = 'acme' AND stream_id = $1 ORDER BY version",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    let mut previous = crm_eventstore::EventHash::ZERO;
+    for row in &rows {
+        let version: i64 = row.get(0);
+        let (payload, metadata): (String, String) = (row.get(4), row.get(5));
+        let schema_version: i32 = row.get(3);
+        let digest = content_digest(&EventContent {
+            tenant: "acme",
+            stream: name,
+            event_id: row.get(1),
+            event_type: row.get(2),
+            schema_version: u16::try_from(schema_version).unwrap(),
+            payload: payload.as_bytes(),
+            metadata: metadata.as_bytes(),
+        });
+        let hash = chain_hash(
+            &previous,
+            u64::try_from(version).unwrap(),
+            row.get(6),
+            &digest,
+        );
+        owner
+            .execute(
+                "UPDATE events SET hash = $3, previous_hash = $4 WHERE stream_id = $1 AND version = $2",
+                &[&name, &version, &&hash.0[..], &&previous.0[..]],
+            )
+            .await
+            .unwrap();
+        previous = hash;
+    }
+    owner
+        .execute(
+            "UPDATE streams SET last_hash = $2 WHERE stream_id = $1",
+            &[&name, &&previous.0[..]],
+        )
+        .await
+        .unwrap();
+    // And the seals, recomputed over the same ranges.
+    let seals = owner
+        .query(
+            "SELECT seal_number, through_tx::text::int8, through_position FROM log_seals \
+             WHERE tenant_id = 'acme' ORDER BY seal_number",
+            &[],
+        )
+        .await
+        .unwrap();
+    let events = owner
+        .query(
+            "SELECT tx_id::text::int8, position, hash FROM events WHERE tenant_id = 'acme' \
+             ORDER BY tx_id, position",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut previous_seal = crm_eventstore::EventHash::ZERO;
+    let mut events = events.iter().peekable();
+    for seal in &seals {
+        let number: i64 = seal.get(0);
+        let through = GlobalPosition {
+            transaction: u64::try_from(seal.get::<_, i64>(1)).unwrap(),
+            position: u64::try_from(seal.get::<_, i64>(2)).unwrap(),
+        };
+        let mut entries = SealEntries::new();
+        while let Some(event) = events.next_if(|event| {
+            GlobalPosition {
+                transaction: u64::try_from(event.get::<_, i64>(0)).unwrap(),
+                position: u64::try_from(event.get::<_, i64>(1)).unwrap(),
+            } <= through
+        }) {
+            let position = GlobalPosition {
+                transaction: u64::try_from(event.get::<_, i64>(0)).unwrap(),
+                position: u64::try_from(event.get::<_, i64>(1)).unwrap(),
+            };
+            let hash: &[u8] = event.get(2);
+            entries.push(
+                position,
+                &crm_eventstore::EventHash(hash.try_into().unwrap()),
+            );
+        }
+        let count = entries.count();
+        let hash = seal_hash(
+            "acme",
+            &previous_seal,
+            u64::try_from(number).unwrap(),
+            through,
+            count,
+            &entries.finish(),
+        );
+        owner
+            .execute(
+                "UPDATE log_seals SET hash = $2, previous_hash = $3 WHERE seal_number = $1",
+                &[&number, &&hash.0[..], &&previous_seal.0[..]],
+            )
+            .await
+            .unwrap();
+        previous_seal = hash;
+    }
+    owner.batch_execute("COMMIT").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consistent_rewrite_of_chains_and_seals_is_caught_against_the_manifest() {
+    let database = TestDatabase::create().await;
+    let (store, manifest) = sealed_history(&database).await;
+    let acme = tenant("acme");
+    rewrite_consistently(&database, "a", r#"{"n":1000000}"#).await;
+    let rewritten = store
+        .read_stream(&acme, &stream("a"), StreamRead::forward())
+        .await
+        .unwrap();
+    assert_eq!(rewritten[0].payload, json!({ "n": 1_000_000 }));
+    // Inside the database everything agrees again: only what was kept outside can tell.
+    let report = store.verify(&acme).await.unwrap();
+    assert!(report.is_intact(), "the rewrite is consistent: {report:?}");
+    let report = store.verify_against(&acme, &manifest).await.unwrap();
+    assert!(!report.is_intact());
+    assert!(
+        report
+            .manifest_problems
+            .contains(&crm_eventstore::ManifestProblem::HeadDiffers {
+                stream: "a".into(),
+                version: 4,
+            }),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .manifest_problems
+            .contains(&crm_eventstore::ManifestProblem::SealDiffers { number: 1 })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_application_role_may_seal_but_not_write_seals() {
+    let database = TestDatabase::create().await;
+    let _owner = database.store(StoreSettings::default()).await;
+    let app_url = with_options(&database.url, "-c role=crm_eventstore_app");
+    let app = PostgresStore::connect(
+        PostgresConfig::new(app_url.clone())
+            .with_pool_size(2)
+            .without_migrations(),
+    )
+    .await
+    .unwrap();
+    let acme = tenant("acme");
+    app.append(
+        &acme,
+        &stream("s"),
+        ExpectedVersion::Any,
+        &noted_batch(0..2),
+    )
+    .await
+    .unwrap();
+    let manifest = app.head_manifest(&acme).await.unwrap();
+    assert!(
+        app.verify_against(&acme, &manifest)
+            .await
+            .unwrap()
+            .is_intact()
+    );
+    let session = client(&app_url).await;
+    for statement in [
+        "INSERT INTO log_seals SELECT * FROM log_seals",
+        "UPDATE log_seals SET hash = hash",
+        "DELETE FROM log_seals",
+    ] {
+        let error = session.batch_execute(statement).await.expect_err(statement);
+        assert_eq!(
+            error.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{statement}"
+        );
+    }
+}

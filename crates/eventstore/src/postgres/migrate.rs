@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_qualified_append",
         sql: include_str!("../../migrations/0004_qualified_append.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_log_seals",
+        sql: include_str!("../../migrations/0005_log_seals.sql"),
+    },
 ];
 
 /// An arbitrary key ("crm-ev" in ASCII) for the migration lock; the lock is per database.

@@ -31,13 +31,16 @@ pub use migrate::{MIGRATIONS, Migration};
 
 use self::types::{JsonBytes, Xid8};
 use crate::codec::{
-    EncodedBatch, RawEvent, StoredLink, check_state_depth, earlier_append, encode_batch,
+    EncodedBatch, RawEvent, StoredLink, check_state_depth, earlier_append, encode_batch, to_hash,
 };
+use crate::hash::to_micros;
 use crate::ids::validate_name;
+use crate::seal::{MANIFEST_FORMAT, MAX_EVENTS_PER_SEAL, ManifestCheck, SealWalk};
 use crate::verify::ChainVerifier;
 use crate::{
-    AppendResult, AppendedEvent, AsOf, Direction, EventStore, ExpectedVersion, GlobalPosition,
-    NameKind, NewEvent, ReadAllPage, RecordedEvent, Snapshot, StoreError, StoreSettings, StreamId,
+    AppendResult, AppendedEvent, AsOf, BrokenSeal, Direction, EventHash, EventStore,
+    ExpectedVersion, GlobalPosition, HeadManifest, ManifestProblem, NameKind, NewEvent,
+    ReadAllPage, RecordedEvent, Seal, Snapshot, StoreError, StoreSettings, StreamHead, StreamId,
     StreamRead, TenantId, UnreadableEvent, VerifyReport,
 };
 
@@ -48,6 +51,9 @@ pub const APP_ROLE: &str = "crm_eventstore_app";
 
 /// Rows per page when `verify` walks the store.
 const VERIFY_PAGE_SIZE: i64 = 1000;
+
+/// How many of a manifest's streams one query checks.
+const MANIFEST_CHUNK: usize = 10_000;
 
 /// The most events a `read_all` page reserves room for up front (a caller may ask for a
 /// huge limit and get a short page).
@@ -629,8 +635,160 @@ impl PostgresStore {
             let stream = StreamId::new(stream).map_err(|error| corrupt("events", error))?;
             verifier.orphan(stream, to_u64(version, "events")?, event_id);
         }
+        let mut report = verifier.finish();
+        if only.is_none() {
+            (report.seals_checked, report.first_broken_seal) =
+                Self::walk_seals(&*transaction, tenant).await?;
+        }
         transaction.commit().await.map_err(from_pg)?;
-        Ok(verifier.finish())
+        Ok(report)
+    }
+
+    /// Recomputes every seal of the tenant from its events (in the caller's snapshot).
+    async fn walk_seals(
+        client: &impl tokio_postgres::GenericClient,
+        tenant: &TenantId,
+    ) -> Result<(u64, Option<BrokenSeal>), StoreError> {
+        let seals = Self::seals_on(client, tenant).await?;
+        let Some(through) = SealWalk::last_through(&seals) else {
+            return Ok((0, None));
+        };
+        let mut walk = SealWalk::new(tenant.as_str(), seals);
+        let transaction = Xid8(through.transaction);
+        let position = to_i64(through.position);
+        let parameters: [&(dyn ToSql + Sync); 3] = [&tenant.as_str(), &transaction, &position];
+        let rows = client
+            .query_raw(sql::SEALED_EVENTS, parameters)
+            .await
+            .map_err(from_pg)?;
+        let mut rows = pin!(rows);
+        let fail = |error| corrupt("events", error);
+        while walk.wants_more()
+            && let Some(row) = rows.try_next().await.map_err(from_pg)?
+        {
+            let transaction: Xid8 = row.try_get(0).map_err(fail)?;
+            let position: i64 = row.try_get(1).map_err(fail)?;
+            let hash: &[u8] = row.try_get(2).map_err(fail)?;
+            let position = GlobalPosition {
+                transaction: transaction.0,
+                position: to_u64(position, "events")?,
+            };
+            walk.event(position, &to_hash(hash).unwrap_or_default());
+        }
+        Ok(walk.finish())
+    }
+
+    async fn seals_on(
+        client: &impl tokio_postgres::GenericClient,
+        tenant: &TenantId,
+    ) -> Result<Vec<Seal>, StoreError> {
+        let rows = client
+            .query(sql::SEALS, &[&tenant.as_str()])
+            .await
+            .map_err(from_pg)?;
+        rows.iter()
+            .filter_map(|row| row_to_seal(row).transpose())
+            .collect()
+    }
+
+    async fn seal_on(
+        &self,
+        client: &Object,
+        tenant: &TenantId,
+    ) -> Result<Option<Seal>, StoreError> {
+        let statement = client.prepare_cached(sql::SEAL).await.map_err(from_pg)?;
+        let limit = i32::try_from(MAX_EVENTS_PER_SEAL).unwrap_or(i32::MAX);
+        loop {
+            let row = client
+                .query_one(&statement, &[&tenant.as_str(), &limit])
+                .await
+                .map_err(from_pg)?;
+            let new: bool = row
+                .try_get(0)
+                .map_err(|error| corrupt("eventstore_seal", error))?;
+            if !new {
+                return row_to_seal(&row);
+            }
+        }
+    }
+
+    async fn head_manifest_on(
+        &self,
+        client: &Object,
+        tenant: &TenantId,
+    ) -> Result<HeadManifest, StoreError> {
+        let seal = self.seal_on(client, tenant).await?;
+        let rows = client
+            .query(sql::STREAM_HEADS, &[&tenant.as_str()])
+            .await
+            .map_err(from_pg)?;
+        let fail = |error| corrupt("streams", error);
+        let streams = rows
+            .iter()
+            .map(|row| {
+                let version: i64 = row.try_get(1).map_err(fail)?;
+                let hash: &[u8] = row.try_get(2).map_err(fail)?;
+                Ok(StreamHead {
+                    stream: row.try_get(0).map_err(fail)?,
+                    version: to_u64(version, "streams")?,
+                    hash: to_hash(hash)
+                        .ok_or_else(|| corrupt("streams", "hash is not 32 bytes"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(HeadManifest {
+            format: MANIFEST_FORMAT.to_owned(),
+            tenant: tenant.as_str().to_owned(),
+            taken_at: to_micros(Utc::now()),
+            seal,
+            streams,
+        })
+    }
+
+    async fn check_manifest_on(
+        &self,
+        client: &Object,
+        tenant: &TenantId,
+        manifest: &HeadManifest,
+    ) -> Result<ManifestCheck, StoreError> {
+        let mut check = ManifestCheck::new();
+        if manifest.tenant != tenant.as_str() || manifest.format != MANIFEST_FORMAT {
+            check.problem(ManifestProblem::NotThisTenant {
+                manifest_tenant: manifest.tenant.clone(),
+            });
+            return Ok(check);
+        }
+        let fail = |error| corrupt("streams", error);
+        for chunk in manifest.streams.chunks(MANIFEST_CHUNK) {
+            let names: Vec<&str> = chunk.iter().map(|head| head.stream.as_str()).collect();
+            let versions: Vec<i64> = chunk.iter().map(|head| to_i64(head.version)).collect();
+            let rows = client
+                .query(
+                    sql::MANIFEST_STREAMS,
+                    &[&tenant.as_str(), &names, &versions],
+                )
+                .await
+                .map_err(from_pg)?;
+            for (head, row) in chunk.iter().zip(&rows) {
+                let version: Option<i64> = row.try_get(0).map_err(fail)?;
+                let hash: Option<&[u8]> = row.try_get(1).map_err(fail)?;
+                check.stream(
+                    head,
+                    version
+                        .map(|version| to_u64(version, "streams"))
+                        .transpose()?,
+                    hash.and_then(to_hash),
+                );
+            }
+        }
+        if let Some(seal) = &manifest.seal {
+            let seals = Self::seals_on(&***client, tenant).await?;
+            check.seal(
+                seal,
+                seals.iter().find(|stored| stored.number == seal.number),
+            );
+        }
+        Ok(check)
     }
 
     /// One page of `read_all`. The rows are decoded as they arrive rather than after the
@@ -1059,4 +1217,56 @@ impl EventStore for PostgresStore {
     ) -> Result<VerifyReport, StoreError> {
         self.verify_in(tenant, Some(stream)).await
     }
+
+    async fn seal(&self, tenant: &TenantId) -> Result<Option<Seal>, StoreError> {
+        retrying_on_pool!(self, client => self.seal_on(&client, tenant))
+    }
+
+    async fn seals(&self, tenant: &TenantId) -> Result<Vec<Seal>, StoreError> {
+        retrying_on_pool!(self, client => Self::seals_on(&**client, tenant))
+    }
+
+    async fn head_manifest(&self, tenant: &TenantId) -> Result<HeadManifest, StoreError> {
+        retrying_on_pool!(self, client => self.head_manifest_on(&client, tenant))
+    }
+
+    async fn verify_against(
+        &self,
+        tenant: &TenantId,
+        manifest: &HeadManifest,
+    ) -> Result<VerifyReport, StoreError> {
+        let mut report = self.verify_in(tenant, None).await?;
+        let check =
+            retrying_on_pool!(self, client => self.check_manifest_on(&client, tenant, manifest))?;
+        report.manifest_problems = check.problems;
+        report.manifest_problem_count = check.count;
+        Ok(report)
+    }
+}
+
+/// A seal from a row of `eventstore_seal` or `log_seals` (column 0 aside); `None` when the
+/// row says there is no seal.
+fn row_to_seal(row: &Row) -> Result<Option<Seal>, StoreError> {
+    let fail = |error| corrupt("log_seals", error);
+    let Some(number) = row.try_get::<_, Option<i64>>(1).map_err(fail)? else {
+        return Ok(None);
+    };
+    let transaction: Xid8 = row.try_get(2).map_err(fail)?;
+    let position: i64 = row.try_get(3).map_err(fail)?;
+    let event_count: i64 = row.try_get(4).map_err(fail)?;
+    let hash_of = |column: usize| -> Result<EventHash, StoreError> {
+        let bytes: &[u8] = row.try_get(column).map_err(fail)?;
+        to_hash(bytes).ok_or_else(|| corrupt("log_seals", "a hash is not 32 bytes"))
+    };
+    Ok(Some(Seal {
+        number: to_u64(number, "log_seals")?,
+        through: GlobalPosition {
+            transaction: transaction.0,
+            position: to_u64(position, "log_seals")?,
+        },
+        event_count: to_u64(event_count, "log_seals")?,
+        previous_hash: hash_of(5)?,
+        hash: hash_of(6)?,
+        sealed_at: row.try_get(7).map_err(fail)?,
+    }))
 }

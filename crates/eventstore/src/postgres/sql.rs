@@ -104,3 +104,28 @@ pub(crate) const LISTEN: &str = "LISTEN crm_eventstore";
 /// whose outcome was unknown is compared with.
 pub(crate) const STORED_LINKS: &str = "SELECT event_id, stream_id, version, position, tx_id, \
      recorded_at, hash, previous_hash FROM events WHERE tenant_id = $1 AND event_id = ANY($2)";
+
+/// Seals the next stretch of a tenant's global order ($2: at most that many events).
+pub(crate) const SEAL: &str = "SELECT r_new, r_seal_number, r_through_tx, r_through_position, \
+     r_event_count, r_previous_hash, r_hash, r_sealed_at FROM eventstore_seal($1, $2)";
+
+/// A tenant's seals, oldest first.
+pub(crate) const SEALS: &str = "SELECT true, seal_number, through_tx, through_position, \
+     event_count, previous_hash, hash, sealed_at FROM log_seals WHERE tenant_id = $1 \
+     ORDER BY seal_number";
+
+/// The positions and hashes of a tenant's events in global order, up to ($2, $3).
+pub(crate) const SEALED_EVENTS: &str = "SELECT tx_id, position, hash FROM events \
+     WHERE tenant_id = $1 AND (tx_id, position) <= ($2, $3) ORDER BY tx_id, position";
+
+/// Every stream head of a tenant, by name.
+pub(crate) const STREAM_HEADS: &str = "SELECT stream_id, version, last_hash FROM streams \
+     WHERE tenant_id = $1 ORDER BY stream_id";
+
+/// For each (stream $2[i], version $3[i]) of a manifest: the stream's version now and the hash
+/// of its event at that version, in the manifest's order.
+pub(crate) const MANIFEST_STREAMS: &str = "SELECT s.version, e.hash \
+     FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY AS m(stream, version, n) \
+     LEFT JOIN streams s ON s.tenant_id = $1 AND s.stream_id = m.stream \
+     LEFT JOIN events e ON e.tenant_id = $1 AND e.stream_id = m.stream AND e.version = m.version \
+     ORDER BY m.n";
