@@ -57,16 +57,6 @@ fn name(rep: UserId) -> &'static str {
     }
 }
 
-/// Money in major units; every currency in this example has two decimals.
-fn show(amount: Money) -> String {
-    format!(
-        "{}.{:02} {}",
-        amount.minor / 100,
-        (amount.minor % 100).abs(),
-        amount.currency
-    )
-}
-
 fn print_sla(events: &[crm_domain::sla::SlaEvent]) {
     for event in events {
         match &event.kind {
@@ -424,7 +414,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 "  stage {stage:<13} probability {:>3} %  category {:?}  weighted {}",
                 deal.probability.percent(),
                 deal.forecast_category,
-                show(deal.weighted_amount())
+                deal.weighted_amount()
             );
         }
     }
@@ -453,7 +443,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "OpportunityWon: {} ({:?})",
         deal.deal
             .as_ref()
-            .map_or_else(String::new, |d| show(d.amount)),
+            .map_or_else(String::new, |d| d.amount.to_string()),
         deal.status()
     );
 
