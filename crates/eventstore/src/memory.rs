@@ -12,13 +12,12 @@ use crate::codec::{
 };
 use crate::hash::{SealEntries, chain_hash, seal_hash, to_micros};
 use crate::ids::validate_name;
-use crate::seal::{MANIFEST_FORMAT, MAX_EVENTS_PER_SEAL, ManifestCheck, SealWalk};
+use crate::seal::{MAX_EVENTS_PER_SEAL, ManifestCheck, SealWalk};
 use crate::verify::ChainVerifier;
 use crate::{
     AppendResult, AppendedEvent, AsOf, Direction, EventHash, EventStore, ExpectedVersion,
-    GlobalPosition, HeadManifest, ManifestProblem, NameKind, NewEvent, ReadAllPage, RecordedEvent,
-    Seal, Snapshot, StoreError, StoreSettings, StreamHead, StreamId, StreamRead, TenantId,
-    VerifyReport,
+    GlobalPosition, HeadManifest, NameKind, NewEvent, ReadAllPage, RecordedEvent, Seal, Snapshot,
+    StoreError, StoreSettings, StreamHead, StreamId, StreamRead, TenantId, VerifyReport,
 };
 
 #[derive(Debug, Clone)]
@@ -437,23 +436,14 @@ impl MemoryStore {
                     .collect()
             })
             .unwrap_or_default();
-        HeadManifest {
-            format: MANIFEST_FORMAT.to_owned(),
-            tenant: tenant.as_str().to_owned(),
-            taken_at: to_micros(Utc::now()),
-            seal,
-            streams,
-        }
+        HeadManifest::taken_now(tenant.as_str(), seal, streams)
     }
 
     fn check_manifest(&self, tenant: &TenantId, manifest: &HeadManifest) -> ManifestCheck {
-        let mut check = ManifestCheck::new();
-        if manifest.tenant != tenant.as_str() || manifest.format != MANIFEST_FORMAT {
-            check.problem(ManifestProblem::NotThisTenant {
-                manifest_tenant: manifest.tenant.clone(),
-            });
-            return check;
-        }
+        let mut check = match ManifestCheck::start(tenant.as_str(), manifest) {
+            Ok(check) => check,
+            Err(foreign) => return foreign,
+        };
         let state = self.state();
         let tenant_state = state.tenants.get(tenant);
         for head in &manifest.streams {

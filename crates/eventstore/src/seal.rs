@@ -78,6 +78,19 @@ pub struct HeadManifest {
     pub streams: Vec<StreamHead>,
 }
 
+impl HeadManifest {
+    /// A manifest of `tenant` taken now.
+    pub(crate) fn taken_now(tenant: &str, seal: Option<Seal>, streams: Vec<StreamHead>) -> Self {
+        Self {
+            format: MANIFEST_FORMAT.to_owned(),
+            tenant: tenant.to_owned(),
+            taken_at: crate::hash::to_micros(Utc::now()),
+            seal,
+            streams,
+        }
+    }
+}
+
 /// A seal that does not match the events it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokenSeal {
@@ -234,11 +247,20 @@ pub(crate) struct ManifestCheck {
 }
 
 impl ManifestCheck {
-    pub(crate) fn new() -> Self {
-        Self {
+    /// A check of `manifest` against `tenant`: `Err` with the finished check when the manifest
+    /// is another tenant's (or of another format), so nothing more is worth comparing.
+    pub(crate) fn start(tenant: &str, manifest: &HeadManifest) -> Result<Self, Self> {
+        let mut check = Self {
             problems: Vec::new(),
             count: 0,
+        };
+        if manifest.tenant != tenant || manifest.format != MANIFEST_FORMAT {
+            check.problem(ManifestProblem::NotThisTenant {
+                manifest_tenant: manifest.tenant.clone(),
+            });
+            return Err(check);
         }
+        Ok(check)
     }
 
     pub(crate) fn problem(&mut self, problem: ManifestProblem) {

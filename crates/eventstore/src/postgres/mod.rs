@@ -33,15 +33,14 @@ use self::types::{JsonBytes, Xid8};
 use crate::codec::{
     EncodedBatch, RawEvent, StoredLink, check_state_depth, earlier_append, encode_batch, to_hash,
 };
-use crate::hash::to_micros;
 use crate::ids::validate_name;
-use crate::seal::{MANIFEST_FORMAT, MAX_EVENTS_PER_SEAL, ManifestCheck, SealWalk};
+use crate::seal::{MAX_EVENTS_PER_SEAL, ManifestCheck, SealWalk};
 use crate::verify::ChainVerifier;
 use crate::{
     AppendResult, AppendedEvent, AsOf, BrokenSeal, Direction, EventHash, EventStore,
-    ExpectedVersion, GlobalPosition, HeadManifest, ManifestProblem, NameKind, NewEvent,
-    ReadAllPage, RecordedEvent, Seal, Snapshot, StoreError, StoreSettings, StreamHead, StreamId,
-    StreamRead, TenantId, UnreadableEvent, VerifyReport,
+    ExpectedVersion, GlobalPosition, HeadManifest, NameKind, NewEvent, ReadAllPage, RecordedEvent,
+    Seal, Snapshot, StoreError, StoreSettings, StreamHead, StreamId, StreamRead, TenantId,
+    UnreadableEvent, VerifyReport,
 };
 
 /// The role migrations grant the store's rights to: `SELECT` on the event tables, `EXECUTE` on
@@ -736,13 +735,7 @@ impl PostgresStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(HeadManifest {
-            format: MANIFEST_FORMAT.to_owned(),
-            tenant: tenant.as_str().to_owned(),
-            taken_at: to_micros(Utc::now()),
-            seal,
-            streams,
-        })
+        Ok(HeadManifest::taken_now(tenant.as_str(), seal, streams))
     }
 
     async fn check_manifest_on(
@@ -751,13 +744,10 @@ impl PostgresStore {
         tenant: &TenantId,
         manifest: &HeadManifest,
     ) -> Result<ManifestCheck, StoreError> {
-        let mut check = ManifestCheck::new();
-        if manifest.tenant != tenant.as_str() || manifest.format != MANIFEST_FORMAT {
-            check.problem(ManifestProblem::NotThisTenant {
-                manifest_tenant: manifest.tenant.clone(),
-            });
-            return Ok(check);
-        }
+        let mut check = match ManifestCheck::start(tenant.as_str(), manifest) {
+            Ok(check) => check,
+            Err(foreign) => return Ok(foreign),
+        };
         let fail = |error| corrupt("streams", error);
         for chunk in manifest.streams.chunks(MANIFEST_CHUNK) {
             let names: Vec<&str> = chunk.iter().map(|head| head.stream.as_str()).collect();
