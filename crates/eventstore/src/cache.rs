@@ -336,7 +336,9 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
                 Ok(events) if !events.is_empty() => {
                     match self.store.append(tenant, stream, expected, &events).await {
                         Ok(result) => {
-                            self.record_append(tenant, stream, cached, expected, &events, &result);
+                            self.record_committed(
+                                tenant, stream, cached, expected, &events, &result,
+                            );
                             return Ok(result);
                         }
                         Err(error) => error,
@@ -439,7 +441,13 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
     /// records the store now holds (hashes chained from the cached last hash, the store's
     /// recording time), so the cache agrees with a fresh load without reading anything back.
     /// When that cannot be done faithfully the stream is forgotten instead.
-    fn record_append(
+    ///
+    /// [`decide_and_append`](Self::decide_and_append) calls it after its own appends; a caller
+    /// that appends through its own transaction (a unit of work committing other rows with the
+    /// events) calls it after the commit, with the state it decided on (from
+    /// [`load`](Self::load) or [`refresh`](Self::refresh)), the expected version and events it
+    /// appended and the store's answer. Never call it for an append that did not commit.
+    pub fn record_committed(
         &self,
         tenant: &TenantId,
         stream: &StreamId,

@@ -184,7 +184,7 @@ impl Detail {
 }
 
 /// A change to a contact's details, as a command carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum DetailChange {
     /// Sets (or, with `None`, clears) one field. Setting the primary email to an address the
     /// contact does not have yet adds the address too.

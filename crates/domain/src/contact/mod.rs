@@ -90,7 +90,7 @@ pub enum ContactStatus {
 }
 
 /// A command to a contact.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub enum ContactCommand {
     /// Creates the contact, with its first details.
     Create {
@@ -128,7 +128,9 @@ pub enum ContactCommand {
     },
     /// Absorbs a duplicate into this contact (the survivor).
     Merge {
-        /// The duplicate's state, as loaded (after its `MergeInto`, preferably).
+        /// The duplicate's state, as loaded (after its `MergeInto`, preferably). A command's
+        /// serialized form (what an idempotency digest covers) names it by its id.
+        #[serde(serialize_with = "serialize_contact_id")]
         absorbed: Box<Contact>,
         /// How fields are decided.
         policy: MergePolicy,
@@ -530,6 +532,14 @@ pub enum ContactError {
         /// The verdict given.
         verdict: MatchVerdict,
     },
+}
+
+/// Serializes a contact (carried in a command) as its id.
+fn serialize_contact_id<S: serde::Serializer>(
+    contact: &Contact,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&contact.id, serializer)
 }
 
 /// A contact's state, rebuilt from its events.

@@ -153,7 +153,7 @@ pub struct Forecast {
 }
 
 /// A command to a forecast.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum ForecastCommand {
     /// Opens the forecast of `owner` for `period`.
     Open {

@@ -111,7 +111,7 @@ pub struct ConversionRequest {
 }
 
 /// A command to a lead.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[allow(
     clippy::large_enum_variant,
     reason = "commands live for one decision; boxing would only add noise at call sites"

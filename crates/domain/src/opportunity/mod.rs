@@ -152,7 +152,7 @@ pub enum Approval {
 }
 
 /// A command to an opportunity.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum OpportunityCommand {
     /// Opens an opportunity.
     Open {

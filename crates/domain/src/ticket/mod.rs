@@ -69,7 +69,7 @@ pub enum ReopenCause {
 }
 
 /// A command to a ticket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum TicketCommand {
     /// Opens a ticket for a contact.
     Open {
