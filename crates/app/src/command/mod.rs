@@ -1,0 +1,666 @@
+//! The command service: the only writer. One call executes one command against one aggregate:
+//! load (from the stream cache, or the store), decide, commit with the expected version; on a
+//! version conflict catch up and decide again, a bounded number of times.
+//!
+//! - **Idempotency as a client expects it.** A command with an idempotency key stores its
+//!   outcome under the key with a digest of the request ([`request_digest`]); a retry with the
+//!   same key and request returns the first outcome ([`Executed::replayed`]), the same key
+//!   with another request is [`CommandError::IdempotencyConflict`]. The record commits in the
+//!   events' transaction, so it holds across restarts and processes. A refused command records
+//!   nothing: its retry is decided again.
+//! - **Metadata without copying.** Actor, correlation, causation and source system go into
+//!   every event's metadata from the [`CommandMeta`]; a command caused by an event names it
+//!   ([`CommandMeta::caused_by`]).
+//! - **Reproducible ids.** The decision's [`Context`] is seeded with the command's id, and the
+//!   events' ids derive from it: a command sent again with the same id (a workflow's
+//!   redelivery) decides the same events with the same ids.
+//! - **One round trip when it can.** A command without key or outbox messages appends with
+//!   one statement; a stream already cached needs no read first.
+
+mod folded;
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crm_domain::{Actor, Aggregate, Context, encode};
+use crm_eventstore::{
+    AppendResult, CachedState, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    Source, StoreError, StreamCache, StreamId, StreamRead, TenantId,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+use uuid::Uuid;
+
+pub use folded::Folded;
+
+use crate::clock::Clock;
+use crate::error::CommandError;
+use crate::ids::derive_id;
+use crate::uow::{
+    CommandOutcome, Committed, IdempotencyClaim, OutboxMessage, RequestDigest, StreamAppend,
+    UnitOfWork, Work, WorkError,
+};
+
+/// How many times a command is decided by default before [`CommandError::Conflict`].
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+/// How many streams per aggregate type the service keeps folded by default.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+/// Who sends a command, why, and under which key: what goes into every event's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandMeta {
+    /// Who acts.
+    pub actor: Actor,
+    /// The command's id: seeds the decision's fresh ids and the events' ids. A fresh UUIDv7
+    /// by default; a workflow derives it from its trigger so a redelivery decides the same.
+    pub command_id: Uuid,
+    /// Ties together everything done for one request or process; the command's id when unset.
+    pub correlation_id: Option<Uuid>,
+    /// The message (an event, a request) that caused this command.
+    pub causation_id: Option<Uuid>,
+    /// The caller's key for a safe retry, unique per tenant.
+    pub idempotency_key: Option<String>,
+    /// The external system the command's facts come from, and its own time.
+    pub source: Option<Source>,
+}
+
+impl CommandMeta {
+    /// A command sent by `actor`, with a fresh id.
+    pub fn by(actor: Actor) -> Self {
+        Self {
+            actor,
+            command_id: Uuid::now_v7(),
+            correlation_id: None,
+            causation_id: None,
+            idempotency_key: None,
+            source: None,
+        }
+    }
+
+    /// The same, under idempotency key `key`.
+    #[must_use]
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// The same, with id `id` (what a replayable caller sets).
+    #[must_use]
+    pub fn with_command_id(mut self, id: Uuid) -> Self {
+        self.command_id = id;
+        self
+    }
+
+    /// The same, in correlation `id`.
+    #[must_use]
+    pub fn with_correlation_id(mut self, id: Uuid) -> Self {
+        self.correlation_id = Some(id);
+        self
+    }
+
+    /// The same, from source system `source`.
+    #[must_use]
+    pub fn with_source(mut self, source: Source) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// A command caused by the recorded `event`, for step `step` of a reaction: its id and
+    /// idempotency key derive from the event's id and the step, its causation is the event,
+    /// its correlation the event's (or the event itself). Sent again for the same event and
+    /// step (a redelivery, a restart), it is the same command, and changes nothing twice.
+    pub fn caused_by(actor: Actor, event: &RecordedEvent, step: &str) -> Self {
+        Self {
+            actor,
+            command_id: derive_id(event.id, step),
+            correlation_id: Some(event.metadata.correlation_id.unwrap_or(event.id)),
+            causation_id: Some(event.id),
+            idempotency_key: Some(format!("{step}:{}", event.id)),
+            source: event.metadata.source.clone(),
+        }
+    }
+
+    fn metadata(&self) -> Result<Metadata, serde_json::Error> {
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            "command_id".into(),
+            serde_json::Value::String(self.command_id.to_string()),
+        );
+        Ok(Metadata {
+            actor: Some(serde_json::to_value(&self.actor)?),
+            correlation_id: Some(self.correlation_id.unwrap_or(self.command_id)),
+            causation_id: self.causation_id,
+            idempotency_key: None,
+            source: self.source.clone(),
+            extra,
+        })
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executed<E> {
+    /// The stream the command targeted.
+    pub stream: StreamId,
+    /// The stream's version after it (usable as an ETag).
+    pub version: u64,
+    /// The events it recorded, in order (empty when it changed nothing).
+    pub events: Vec<E>,
+    /// Ids and positions, as kept under the idempotency key.
+    pub outcome: CommandOutcome,
+    /// Whether this is the first outcome of an earlier identical request (nothing was
+    /// decided or written now).
+    pub replayed: bool,
+}
+
+/// The digest an idempotency record keeps: SHA-256 over the aggregate kind, the stream and the
+/// command serialized as JSON. Two requests are "the same" exactly when these agree.
+pub fn request_digest<C: Serialize>(
+    kind: &str,
+    stream: &StreamId,
+    command: &C,
+) -> Result<RequestDigest, serde_json::Error> {
+    let body = serde_json::to_vec(command)?;
+    let mut hasher = Sha256::new();
+    for part in [
+        b"crm-command/1".as_slice(),
+        kind.as_bytes(),
+        stream.as_str().as_bytes(),
+    ] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.update(&body);
+    Ok(RequestDigest(hasher.finalize().into()))
+}
+
+/// The stream of aggregate `id` of type `A`: `"{KIND}-{id}"`.
+pub fn stream_of<A: Aggregate>(id: Uuid) -> Result<StreamId, StoreError> {
+    StreamId::new(format!("{}-{id}", A::KIND))
+}
+
+type Caches = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
+
+/// Executes commands; see the [module documentation](self).
+#[derive(Debug)]
+pub struct CommandService<U: UnitOfWork> {
+    work: U,
+    clock: Arc<dyn Clock>,
+    caches: Mutex<Caches>,
+    cache_capacity: usize,
+    max_attempts: u32,
+}
+
+impl<U: UnitOfWork> CommandService<U> {
+    /// A service committing through `work`, reading the time from `clock`.
+    pub fn new(work: U, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            work,
+            clock,
+            caches: Mutex::new(HashMap::new()),
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    /// The same service keeping at most `capacity` streams per aggregate type folded
+    /// (0 reads every stream from the store for every command).
+    #[must_use]
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// The same service deciding at most `attempts` times (at least once) per command.
+    #[must_use]
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The unit of work.
+    pub fn work(&self) -> &U {
+        &self.work
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn cache<A>(&self) -> Arc<StreamCache<U::Store, Folded<A>>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        let mut caches = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = caches.entry(TypeId::of::<A>()).or_insert_with(|| {
+            Arc::new(StreamCache::<U::Store, Folded<A>>::new(
+                self.work.store().clone(),
+                self.work.settings().clone(),
+                self.cache_capacity,
+            ))
+        });
+        match Arc::clone(entry).downcast::<StreamCache<U::Store, Folded<A>>>() {
+            Ok(cache) => cache,
+            // Keyed by the type's own id, so the downcast cannot fail; a fresh cache is the
+            // safe answer anyway.
+            Err(_) => Arc::new(StreamCache::new(
+                self.work.store().clone(),
+                self.work.settings().clone(),
+                self.cache_capacity,
+            )),
+        }
+    }
+
+    /// The current state of aggregate `id` of type `A`, with its version, read through the
+    /// cache and brought up to date with the store.
+    pub async fn load<A>(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<(A, u64), CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        let stream = stream_of::<A>(id)?;
+        let cached = self.cache::<A>().refresh(tenant, &stream).await?;
+        readable(&stream, &cached)?;
+        Ok((cached.state.aggregate.clone(), cached.version))
+    }
+
+    /// Executes `command` against aggregate `id` of type `A` for `tenant`; see the
+    /// [module documentation](self) for the contract.
+    pub async fn execute<A>(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        command: A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Executed<A::Event>, CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Command: Serialize + Clone,
+    {
+        self.execute_with::<A, _>(tenant, id, command, meta, |_: &[A::Event]| Vec::new())
+            .await
+    }
+
+    /// [`execute`](Self::execute), also writing the outbox messages `outbox` makes from the
+    /// decided events, in the same transaction (never for a refusal or a replay).
+    pub async fn execute_with<A, F>(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        command: A::Command,
+        meta: &CommandMeta,
+        outbox: F,
+    ) -> Result<Executed<A::Event>, CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Command: Serialize + Clone,
+        F: Fn(&[A::Event]) -> Vec<OutboxMessage> + Send,
+    {
+        let stream = stream_of::<A>(id)?;
+        let span = tracing::info_span!(
+            "command",
+            tenant = %tenant,
+            stream = %stream,
+            command_id = %meta.command_id,
+        );
+        self.run::<A, F>(tenant, stream, command, meta, outbox)
+            .instrument(span)
+            .await
+    }
+
+    async fn run<A, F>(
+        &self,
+        tenant: &TenantId,
+        stream: StreamId,
+        command: A::Command,
+        meta: &CommandMeta,
+        outbox: F,
+    ) -> Result<Executed<A::Event>, CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Command: Serialize + Clone,
+        F: Fn(&[A::Event]) -> Vec<OutboxMessage> + Send,
+    {
+        let claim = match &meta.idempotency_key {
+            Some(key) => {
+                let digest = request_digest(A::KIND, &stream, &command).map_err(|error| {
+                    WorkError::Corrupt {
+                        what: "command".into(),
+                        reason: format!("cannot serialize it for its digest: {error}"),
+                    }
+                })?;
+                let claim = IdempotencyClaim {
+                    key: key.clone(),
+                    digest,
+                };
+                if let Some(done) = self.replay::<A>(tenant, &claim).await? {
+                    return Ok(done);
+                }
+                Some(claim)
+            }
+            None => None,
+        };
+        let metadata = meta.metadata().map_err(|error| WorkError::Corrupt {
+            what: "command metadata".into(),
+            reason: error.to_string(),
+        })?;
+        let cache = self.cache::<A>();
+        let mut cached = cache.load(tenant, &stream).await?;
+        let mut attempt = 1;
+        loop {
+            readable(&stream, &cached)?;
+            let ctx = Context::new(self.clock.now(), meta.actor.clone(), meta.command_id);
+            let decided = cached.state.aggregate.decide(command.clone(), &ctx);
+            let outcome = match decided {
+                Ok(events) => {
+                    self.commit::<A, F>(
+                        tenant,
+                        &stream,
+                        &cache,
+                        &cached,
+                        events,
+                        (&metadata, meta.command_id),
+                        claim.as_ref(),
+                        &outbox,
+                    )
+                    .await
+                }
+                Err(refusal) => self
+                    .confirm(tenant, &stream, &cached)
+                    .await
+                    .map(|()| Step::Refused(refusal)),
+            };
+            match outcome {
+                Ok(Step::Done(executed)) => return Ok(executed),
+                Ok(Step::Replayed(record_claim)) => {
+                    if let Some(done) = self.replay::<A>(tenant, &record_claim).await? {
+                        return Ok(done);
+                    }
+                }
+                Ok(Step::Refused(refusal)) => {
+                    // A twin under the same key may have committed between our lookup and our
+                    // load, and this refusal be our state seeing its events: its record answers.
+                    if let Some(claim) = &claim
+                        && let Some(done) = self.replay::<A>(tenant, claim).await?
+                    {
+                        return Ok(done);
+                    }
+                    return Err(CommandError::Rejected(refusal));
+                }
+                Err(CommandError::Work(WorkError::Store(StoreError::VersionConflict {
+                    ..
+                }))) => {}
+                Err(error) => {
+                    if error.is_retryable() {
+                        // The commit may or may not have happened: read the stream again.
+                        cache.invalidate(tenant, &stream);
+                    }
+                    return Err(error);
+                }
+            }
+            if attempt >= self.max_attempts {
+                cache.invalidate(tenant, &stream);
+                return Err(CommandError::Conflict {
+                    stream,
+                    attempts: attempt,
+                });
+            }
+            backoff(meta.command_id, attempt).await;
+            attempt += 1;
+            // A twin of this command may have committed meanwhile: its record answers.
+            if let Some(claim) = &claim
+                && let Some(done) = self.replay::<A>(tenant, claim).await?
+            {
+                return Ok(done);
+            }
+            drop(cached);
+            cached = cache.refresh(tenant, &stream).await?;
+        }
+    }
+
+    /// Confirms that the state a refusal or an empty decision was made on is current.
+    async fn confirm<A>(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        cached: &CachedState<Folded<A>>,
+    ) -> Result<(), CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        let actual = self.work.store().stream_version(tenant, stream).await?;
+        if actual.unwrap_or(0) == cached.version {
+            Ok(())
+        } else {
+            Err(StoreError::VersionConflict {
+                stream: stream.clone(),
+                expected: ExpectedVersion::Exact(cached.version),
+                actual,
+            }
+            .into())
+        }
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one private step of `run`")]
+    async fn commit<A, F>(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        cache: &StreamCache<U::Store, Folded<A>>,
+        cached: &CachedState<Folded<A>>,
+        events: Vec<A::Event>,
+        (metadata, seed): (&Metadata, Uuid),
+        claim: Option<&IdempotencyClaim>,
+        outbox: &F,
+    ) -> Result<Step<A>, CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+        F: Fn(&[A::Event]) -> Vec<OutboxMessage> + Send,
+    {
+        let new_events = events
+            .iter()
+            .enumerate()
+            .map(|(index, event)| {
+                let encoded = encode(event)?;
+                Ok(
+                    NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)
+                        .with_id(derive_id(seed, &format!("event/{index}")))
+                        .with_metadata(metadata.clone()),
+                )
+            })
+            .collect::<Result<Vec<_>, CommandError<A::Error>>>()?;
+        let messages = outbox(&events);
+        let expected = ExpectedVersion::Exact(cached.version);
+        if new_events.is_empty() && claim.is_none() && messages.is_empty() {
+            self.confirm(tenant, stream, cached).await?;
+            return Ok(Step::Done(Executed {
+                stream: stream.clone(),
+                version: cached.version,
+                events,
+                outcome: CommandOutcome::unchanged(stream, cached.version),
+                replayed: false,
+            }));
+        }
+        let appended: Option<AppendResult> = if claim.is_none() && messages.is_empty() {
+            // Nothing else to commit with the events: the store's own one-statement append.
+            Some(
+                self.work
+                    .store()
+                    .append(tenant, stream, expected, &new_events)
+                    .await?,
+            )
+        } else {
+            if new_events.is_empty() {
+                // Recording a no-op under its key: only valid if the state decided on is current.
+                self.confirm(tenant, stream, cached).await?;
+            }
+            let work = Work {
+                tenant: tenant.clone(),
+                append: (!new_events.is_empty()).then(|| StreamAppend {
+                    stream: stream.clone(),
+                    expected,
+                    events: new_events.clone(),
+                }),
+                idempotency: claim.cloned(),
+                decided_on: Some((stream.clone(), cached.version)),
+                outbox: messages,
+            };
+            match self.work.commit(work).await? {
+                Committed::Done(appended) => appended,
+                Committed::Replayed(record) => {
+                    return Ok(Step::Replayed(IdempotencyClaim {
+                        key: record.key,
+                        digest: claim.map_or(record.digest, |claim| claim.digest),
+                    }));
+                }
+            }
+        };
+        let (version, outcome) = match &appended {
+            Some(result) => {
+                cache.record_committed(
+                    tenant,
+                    stream,
+                    cached.clone(),
+                    expected,
+                    &new_events,
+                    result,
+                );
+                (
+                    result.stream_version,
+                    CommandOutcome::appended(stream, result),
+                )
+            }
+            None => (
+                cached.version,
+                CommandOutcome::unchanged(stream, cached.version),
+            ),
+        };
+        Ok(Step::Done(Executed {
+            stream: stream.clone(),
+            version,
+            events,
+            outcome,
+            replayed: false,
+        }))
+    }
+
+    /// The first outcome under `claim`'s key, with its events read back, if the tenant has
+    /// one; an idempotency conflict if it was for another request.
+    async fn replay<A>(
+        &self,
+        tenant: &TenantId,
+        claim: &IdempotencyClaim,
+    ) -> Result<Option<Executed<A::Event>>, CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        let Some(record) = self.work.idempotency_record(tenant, &claim.key).await? else {
+            return Ok(None);
+        };
+        if record.digest != claim.digest {
+            return Err(CommandError::IdempotencyConflict {
+                key: claim.key.clone(),
+            });
+        }
+        let stream = StreamId::new(&record.outcome.stream)?;
+        let events = match (record.outcome.events.first(), record.outcome.events.last()) {
+            (Some(first), Some(last)) => {
+                let count = usize::try_from(last.version - first.version + 1).unwrap_or(0);
+                let read = self
+                    .work
+                    .store()
+                    .read_stream(
+                        tenant,
+                        &stream,
+                        StreamRead::forward()
+                            .from_version(first.version)
+                            .limit(count),
+                    )
+                    .await?;
+                read.into_iter()
+                    .map(|event| {
+                        crm_domain::decode::<A::Event>(
+                            &event.event_type,
+                            event.schema_version,
+                            event.payload,
+                        )
+                        .map_err(|error| CommandError::UnreadableStream {
+                            stream: stream.clone(),
+                            version: event.version,
+                            reason: error.to_string(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Some(Executed {
+            stream,
+            version: record.outcome.version,
+            events,
+            outcome: record.outcome,
+            replayed: true,
+        }))
+    }
+
+    /// Writes outbox messages alone (no events), in one transaction: a message whose id was
+    /// written before is ignored, so writing the same messages again changes nothing.
+    pub async fn send(
+        &self,
+        tenant: &TenantId,
+        messages: Vec<OutboxMessage>,
+    ) -> Result<(), WorkError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.work
+            .commit(Work {
+                tenant: tenant.clone(),
+                append: None,
+                idempotency: None,
+                decided_on: None,
+                outbox: messages,
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+enum Step<A: Aggregate> {
+    Done(Executed<A::Event>),
+    Replayed(IdempotencyClaim),
+    Refused(A::Error),
+}
+
+/// A pause before deciding again after a conflict, growing with the attempt and spread by a
+/// jitter drawn from the command's id, so writers racing on one stream stop colliding in step.
+async fn backoff(command_id: Uuid, attempt: u32) {
+    if attempt < 2 {
+        return;
+    }
+    let ceiling_micros = 100u64 << attempt.min(9);
+    let seed = derive_id(command_id, &format!("backoff/{attempt}")).as_u128();
+    let micros = u64::try_from(seed % u128::from(ceiling_micros)).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+}
+
+fn readable<A, E>(
+    stream: &StreamId,
+    cached: &CachedState<Folded<A>>,
+) -> Result<(), CommandError<E>> {
+    match &cached.state.unreadable {
+        Some((version, reason)) => Err(CommandError::UnreadableStream {
+            stream: stream.clone(),
+            version: *version,
+            reason: reason.clone(),
+        }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,34 @@
+//! # crm-app
+//!
+//! The application layer: what turns the domain, the event store and the read models into a
+//! CRM that runs by itself. The HTTP app, the `crm` binary and the SQLite default stand on it.
+//!
+//! ## Module map
+//!
+//! - [`command`]: [`CommandService`], the only writer: load → decide → commit with the
+//!   expected version, retried on conflicts, idempotent by key (a retry returns the first
+//!   outcome), metadata stamped on every event. Start here.
+//! - [`uow`]: the [`UnitOfWork`] port (events, idempotency records and outbox messages
+//!   committed together) and its backends, [`MemoryUnitOfWork`] and [`PostgresUnitOfWork`].
+//! - [`workflow`]: reactions across aggregates (pure functions from an event to the commands
+//!   it causes) and the [`WorkflowRunner`] that feeds them from a checkpointed subscription.
+//! - [`clock`]: [`Clock`], where time enters ([`SystemClock`], [`ManualClock`]).
+//! - [`ids`]: [`derive_id`], ids derived from the event that caused them.
+//! - [`error`]: [`CommandError`], generic over the aggregate's own refusal.
+
+pub mod clock;
+pub mod command;
+pub mod error;
+pub mod ids;
+pub mod uow;
+pub mod workflow;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use command::{CommandMeta, CommandService, Executed, Folded, request_digest, stream_of};
+pub use error::CommandError;
+pub use ids::derive_id;
+pub use uow::{
+    CommandOutcome, Committed, IdempotencyClaim, IdempotencyRecord, MemoryUnitOfWork, OutboxEntry,
+    OutboxMessage, PostgresUnitOfWork, RequestDigest, UnitOfWork, Work, WorkError,
+};
+pub use workflow::WorkflowRunner;

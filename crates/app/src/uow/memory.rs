@@ -1,0 +1,231 @@
+//! The unit of work in process memory, over a [`MemoryStore`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use crm_eventstore::{EventStore, GlobalPosition, MemoryStore, StoreSettings, TenantId};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::{
+    CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, UnitOfWork, Work, WorkError,
+};
+
+/// A [`UnitOfWork`] in memory, for tests and for embedding without a database. Clones share
+/// the same rows and store.
+///
+/// Commits take turns under one lock, which makes each commit atomic: the append is checked
+/// and made first, and the rows that go with it are written only when it succeeded.
+#[derive(Debug, Clone)]
+pub struct MemoryUnitOfWork {
+    store: MemoryStore,
+    settings: StoreSettings,
+    rows: Arc<Mutex<Rows>>,
+}
+
+#[derive(Debug, Default)]
+struct Rows {
+    idempotency: HashMap<(TenantId, String), IdempotencyRecord>,
+    outbox: BTreeMap<(TenantId, Uuid), OutboxEntry>,
+    checkpoints: HashMap<(TenantId, String), GlobalPosition>,
+}
+
+impl MemoryUnitOfWork {
+    /// A unit of work over `store`, which must have been made with `settings`.
+    pub fn new(store: MemoryStore, settings: StoreSettings) -> Self {
+        Self {
+            store,
+            settings,
+            rows: Arc::default(),
+        }
+    }
+}
+
+impl Default for MemoryUnitOfWork {
+    fn default() -> Self {
+        let settings = StoreSettings::default();
+        Self::new(MemoryStore::new(settings.clone()), settings)
+    }
+}
+
+impl UnitOfWork for MemoryUnitOfWork {
+    type Store = MemoryStore;
+
+    fn store(&self) -> &MemoryStore {
+        &self.store
+    }
+
+    fn settings(&self) -> &StoreSettings {
+        &self.settings
+    }
+
+    async fn idempotency_record(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, WorkError> {
+        let rows = self.rows.lock().await;
+        Ok(rows
+            .idempotency
+            .get(&(tenant.clone(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn commit(&self, work: Work) -> Result<Committed, WorkError> {
+        let mut rows = self.rows.lock().await;
+        if let Some(claim) = &work.idempotency
+            && let Some(record) = rows
+                .idempotency
+                .get(&(work.tenant.clone(), claim.key.clone()))
+        {
+            return Ok(Committed::Replayed(record.clone()));
+        }
+        let appended = match &work.append {
+            Some(append) => Some(
+                self.store
+                    .append(
+                        &work.tenant,
+                        &append.stream,
+                        append.expected,
+                        &append.events,
+                    )
+                    .await?,
+            ),
+            None => None,
+        };
+        if let Some(claim) = work.idempotency {
+            let outcome = match (&work.append, &appended, &work.decided_on) {
+                (Some(append), Some(result), _) => CommandOutcome::appended(&append.stream, result),
+                (_, _, Some((stream, version))) => CommandOutcome::unchanged(stream, *version),
+                _ => {
+                    return Err(WorkError::Corrupt {
+                        what: format!("unit of work under key {:?}", claim.key),
+                        reason: "neither an append nor the version decided on".into(),
+                    });
+                }
+            };
+            rows.idempotency.insert(
+                (work.tenant.clone(), claim.key.clone()),
+                IdempotencyRecord {
+                    key: claim.key,
+                    digest: claim.digest,
+                    outcome,
+                },
+            );
+        }
+        for message in work.outbox {
+            let created_at = message.created_at;
+            rows.outbox
+                .entry((work.tenant.clone(), message.id))
+                .or_insert(OutboxEntry {
+                    message,
+                    attempts: 0,
+                    next_attempt_at: created_at,
+                    delivered_at: None,
+                    last_error: None,
+                });
+        }
+        Ok(Committed::Done(appended))
+    }
+
+    async fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, WorkError> {
+        let mut rows = self.rows.lock().await;
+        let mut due: Vec<&mut OutboxEntry> = rows
+            .outbox
+            .iter_mut()
+            .filter(|((owner, _), entry)| {
+                owner == tenant && entry.delivered_at.is_none() && entry.next_attempt_at <= now
+            })
+            .map(|(_, entry)| entry)
+            .collect();
+        due.sort_by_key(|entry| (entry.message.created_at, entry.message.id));
+        let leased_until = now.checked_add_signed(lease).unwrap_or(now);
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|entry| {
+                entry.next_attempt_at = leased_until;
+                entry.clone()
+            })
+            .collect())
+    }
+
+    async fn outbox_delivered(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let mut rows = self.rows.lock().await;
+        if let Some(entry) = rows.outbox.get_mut(&(tenant.clone(), id)) {
+            entry.attempts = entry.attempts.saturating_add(1);
+            entry.delivered_at.get_or_insert(at);
+            entry.last_error = None;
+        }
+        Ok(())
+    }
+
+    async fn outbox_failed(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let mut rows = self.rows.lock().await;
+        if let Some(entry) = rows.outbox.get_mut(&(tenant.clone(), id))
+            && entry.delivered_at.is_none()
+        {
+            entry.attempts = entry.attempts.saturating_add(1);
+            entry.next_attempt_at = retry_at;
+            entry.last_error = Some(error.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn outbox(&self, tenant: &TenantId) -> Result<Vec<OutboxEntry>, WorkError> {
+        let rows = self.rows.lock().await;
+        let mut entries: Vec<OutboxEntry> = rows
+            .outbox
+            .iter()
+            .filter(|((owner, _), _)| owner == tenant)
+            .map(|(_, entry)| entry.clone())
+            .collect();
+        entries.sort_by_key(|entry| (entry.message.created_at, entry.message.id));
+        Ok(entries)
+    }
+
+    async fn checkpoint(
+        &self,
+        tenant: &TenantId,
+        workflow: &str,
+    ) -> Result<Option<GlobalPosition>, WorkError> {
+        let rows = self.rows.lock().await;
+        Ok(rows
+            .checkpoints
+            .get(&(tenant.clone(), workflow.to_owned()))
+            .copied())
+    }
+
+    async fn save_checkpoint(
+        &self,
+        tenant: &TenantId,
+        workflow: &str,
+        position: GlobalPosition,
+    ) -> Result<(), WorkError> {
+        let mut rows = self.rows.lock().await;
+        let saved = rows
+            .checkpoints
+            .entry((tenant.clone(), workflow.to_owned()))
+            .or_insert(position);
+        *saved = (*saved).max(position);
+        Ok(())
+    }
+}

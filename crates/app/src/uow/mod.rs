@@ -1,0 +1,301 @@
+//! The unit of work: the port through which the application commits a command's events
+//! together with the rows that must change with them, in one transaction, or nothing.
+//!
+//! One unit of work holds at most one stream's append (an aggregate is the consistency
+//! boundary), the idempotency record of the command that caused it, and the outbox messages
+//! it sends. No PostgreSQL type appears here: [`MemoryUnitOfWork`] implements it for tests and
+//! embedding, [`PostgresUnitOfWork`] for production, and a SQLite backend can later. One
+//! conformance suite (`tests/unit_of_work.rs`) runs against every backend.
+
+mod memory;
+mod postgres;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use crm_eventstore::{
+    AppendResult, AppendedEvent, EventStore, ExpectedVersion, GlobalPosition, NewEvent, StoreError,
+    StoreSettings, StreamId, TenantId,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+pub use memory::MemoryUnitOfWork;
+pub use postgres::{PostgresUnitOfWork, app_migrations};
+
+/// What one unit of work commits: all of it, or none of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Work {
+    /// The tenant everything below belongs to.
+    pub tenant: TenantId,
+    /// The append, if the command decided any events (a command that changes nothing still
+    /// records its idempotency key, so its retry answers the same).
+    pub append: Option<StreamAppend>,
+    /// The command's idempotency key and request digest. When the tenant already has a
+    /// record under the key, nothing is written and [`Committed::Replayed`] returns it.
+    pub idempotency: Option<IdempotencyClaim>,
+    /// The stream whose version an empty decision was made on, for the idempotency record
+    /// of a command that decided nothing.
+    pub decided_on: Option<(StreamId, u64)>,
+    /// Messages to other systems, sent by the outbox relay after the commit.
+    pub outbox: Vec<OutboxMessage>,
+}
+
+/// One stream's append inside a [`Work`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamAppend {
+    /// The stream.
+    pub stream: StreamId,
+    /// The version the decision was made on.
+    pub expected: ExpectedVersion,
+    /// The events, in order.
+    pub events: Vec<NewEvent>,
+}
+
+/// A command's idempotency key with the digest of the request it was first used for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// The caller's key, unique per tenant.
+    pub key: String,
+    /// The digest of the request (see [`RequestDigest`]).
+    pub digest: RequestDigest,
+}
+
+/// A SHA-256 digest of a request: the target and the command, serialized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestDigest(pub [u8; 32]);
+
+/// What a command committed, as kept under its idempotency key and returned to every retry.
+///
+/// Only positions and ids: the events' content is read back from the store when a retry
+/// asks for it, so personal data is never copied outside the (encrypted) events and an
+/// erasure reaches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    /// The stream the command targeted.
+    pub stream: String,
+    /// The stream's version after the command (the version it was decided on when it
+    /// appended nothing).
+    pub version: u64,
+    /// The events it appended, in order (empty when it changed nothing).
+    pub events: Vec<OutcomeEvent>,
+    /// When they were recorded; `None` when nothing was appended.
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+/// One appended event of a [`CommandOutcome`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeEvent {
+    /// The event's id.
+    pub id: Uuid,
+    /// Its version in the stream.
+    pub version: u64,
+    /// Its place in the tenant's global order.
+    pub position: GlobalPosition,
+}
+
+impl CommandOutcome {
+    /// The outcome of an append to `stream`.
+    pub fn appended(stream: &StreamId, result: &AppendResult) -> Self {
+        Self {
+            stream: stream.as_str().to_owned(),
+            version: result.stream_version,
+            events: result
+                .events
+                .iter()
+                .map(
+                    |AppendedEvent {
+                         event_id,
+                         version,
+                         position,
+                     }| OutcomeEvent {
+                        id: *event_id,
+                        version: *version,
+                        position: *position,
+                    },
+                )
+                .collect(),
+            recorded_at: result.recorded_at,
+        }
+    }
+
+    /// The outcome of a command that changed nothing on `stream` at `version`.
+    pub fn unchanged(stream: &StreamId, version: u64) -> Self {
+        Self {
+            stream: stream.as_str().to_owned(),
+            version,
+            events: Vec::new(),
+            recorded_at: None,
+        }
+    }
+}
+
+/// The idempotency record of a committed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The key.
+    pub key: String,
+    /// The digest of the request it was first used for.
+    pub digest: RequestDigest,
+    /// What that request committed.
+    pub outcome: CommandOutcome,
+}
+
+/// What [`UnitOfWork::commit`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Committed {
+    /// Everything was committed; the append's result when there was one.
+    Done(Option<AppendResult>),
+    /// Nothing was written: the tenant already holds a record under the work's idempotency
+    /// key (committed earlier, or by a concurrent twin that won). The caller compares digests.
+    Replayed(IdempotencyRecord),
+}
+
+/// A message to another system, written in the same transaction as the events that caused it
+/// and delivered afterwards by the outbox relay, at least once, under its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    /// The message's id, derived from what caused it: the same cause never writes two
+    /// messages (a second write of the same id is ignored).
+    pub id: Uuid,
+    /// Where it goes: a logical destination the relay maps to an endpoint (`"erp"`,
+    /// `"rep-notifications"`).
+    pub destination: String,
+    /// The key the receiver dedupes on (sent as the `Idempotency-Key` header).
+    pub idempotency_key: String,
+    /// The body.
+    pub payload: serde_json::Value,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message the relay holds, with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// The message.
+    pub message: OutboxMessage,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When it may be tried next.
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it was delivered, once it was.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The last failure's description.
+    pub last_error: Option<String>,
+}
+
+/// Why a unit of work, or a read of its rows, failed.
+#[derive(Debug, Error)]
+pub enum WorkError {
+    /// The event store refused or failed the append (a version conflict among them: the
+    /// caller decides again).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The database failed outside the append.
+    #[error("{context}: {source}")]
+    Database {
+        /// What was being done.
+        context: &'static str,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored row could not be read back.
+    #[error("corrupt {what}: {reason}")]
+    Corrupt {
+        /// Which row.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl WorkError {
+    /// Whether trying again may succeed (a conflict, a lost connection, a busy pool).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WorkError::Store(error) => error.is_retryable(),
+            WorkError::Database { .. } => true,
+            WorkError::Corrupt { .. } => false,
+        }
+    }
+}
+
+/// The port: commits [`Work`] atomically, and keeps the rows the application owns
+/// (idempotency records, the outbox, workflow checkpoints), every one of them per tenant.
+pub trait UnitOfWork: Send + Sync + 'static {
+    /// The event store the work appends to, for reads and subscriptions.
+    type Store: EventStore + Clone + 'static;
+
+    /// The event store.
+    fn store(&self) -> &Self::Store;
+
+    /// The store's settings (what the command service's stream cache encodes with).
+    fn settings(&self) -> &StoreSettings;
+
+    /// The record kept under `key`, if a command with that key committed.
+    fn idempotency_record(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, WorkError>> + Send;
+
+    /// Commits `work`: the append (with its expected version checked), the idempotency record
+    /// and the outbox messages, in one transaction, or nothing.
+    ///
+    /// A claimed key the tenant already holds writes nothing and returns
+    /// [`Committed::Replayed`]; two concurrent commits with one key never both commit. A
+    /// version conflict is [`WorkError::Store`] with
+    /// [`StoreError::VersionConflict`], and nothing is written.
+    fn commit(&self, work: Work) -> impl Future<Output = Result<Committed, WorkError>> + Send;
+
+    /// Up to `limit` undelivered messages of `tenant` due at `now`, oldest first, each leased
+    /// to the caller until `now + lease` (no other relay takes it meanwhile).
+    fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease: chrono::TimeDelta,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>, WorkError>> + Send;
+
+    /// Records a message as delivered; it is never claimed again.
+    fn outbox_delivered(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Records a failed attempt; the message is due again at `retry_at`.
+    fn outbox_failed(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Every message of `tenant`, delivered or not, oldest first (for health pages and tests).
+    fn outbox(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>, WorkError>> + Send;
+
+    /// The checkpoint a workflow saved for `tenant`, if any.
+    fn checkpoint(
+        &self,
+        tenant: &TenantId,
+        workflow: &str,
+    ) -> impl Future<Output = Result<Option<GlobalPosition>, WorkError>> + Send;
+
+    /// Saves a workflow's checkpoint: everything through `position` has been reacted to.
+    /// A checkpoint never moves backwards (an older position is ignored).
+    fn save_checkpoint(
+        &self,
+        tenant: &TenantId,
+        workflow: &str,
+        position: GlobalPosition,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+}

@@ -1,0 +1,428 @@
+//! The unit of work on PostgreSQL: the event store's `append_in` and the application's rows
+//! (`migrations/0001_app.sql`) in one transaction.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use crm_eventstore::{GlobalPosition, PostgresStore, StoreError, StoreSettings, TenantId};
+use sha2::{Digest, Sha256};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{
+    CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, OutboxMessage, RequestDigest,
+    UnitOfWork, Work, WorkError,
+};
+
+/// One migration of the application's tables.
+#[derive(Debug, Clone, Copy)]
+pub struct AppMigration {
+    /// Its number.
+    pub version: i32,
+    /// Its file name without the extension.
+    pub name: &'static str,
+    /// Its SQL.
+    pub sql: &'static str,
+}
+
+/// The application's migrations, in order. Never edited once released: a change is a new file.
+pub fn app_migrations() -> &'static [AppMigration] {
+    &[AppMigration {
+        version: 1,
+        name: "0001_app",
+        sql: include_str!("../../migrations/0001_app.sql"),
+    }]
+}
+
+/// An arbitrary key ("crm-ap" in ASCII) for the application's migration lock.
+const MIGRATION_LOCK: i64 = 0x0000_6372_6d2d_6170;
+
+/// A [`UnitOfWork`] on the PostgreSQL database of a [`PostgresStore`]. Clones share the pool.
+#[derive(Debug, Clone)]
+pub struct PostgresUnitOfWork {
+    store: PostgresStore,
+}
+
+fn database(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> WorkError {
+    move |error| WorkError::Database {
+        context,
+        source: Box::new(error),
+    }
+}
+
+impl PostgresUnitOfWork {
+    /// The unit of work over `store`'s database, after applying the application's pending
+    /// migrations (under an advisory lock, so processes starting together take turns; an
+    /// applied migration whose text changed is refused).
+    pub async fn connect(store: PostgresStore) -> Result<Self, WorkError> {
+        let mut client = store.client().await?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(database("cannot start the migration transaction"))?;
+        transaction
+            .batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK});
+                 CREATE TABLE IF NOT EXISTS app_migrations (
+                     version integer PRIMARY KEY,
+                     name text NOT NULL,
+                     checksum bytea NOT NULL,
+                     applied_at timestamptz NOT NULL DEFAULT now())"
+            ))
+            .await
+            .map_err(database("cannot lock the application's migrations"))?;
+        let applied = transaction
+            .query("SELECT version, checksum FROM app_migrations", &[])
+            .await
+            .map_err(database("cannot read the application's migrations"))?;
+        for migration in app_migrations() {
+            let checksum: Vec<u8> = Sha256::digest(migration.sql.as_bytes()).to_vec();
+            let recorded = applied
+                .iter()
+                .find(|row| row.get::<_, i32>(0) == migration.version);
+            match recorded {
+                Some(row) if row.get::<_, Vec<u8>>(1) == checksum => {}
+                Some(_) => {
+                    return Err(WorkError::Corrupt {
+                        what: format!("application migration {}", migration.name),
+                        reason: "its text changed after it was applied".into(),
+                    });
+                }
+                None => {
+                    transaction
+                        .batch_execute(migration.sql)
+                        .await
+                        .map_err(database("cannot apply an application migration"))?;
+                    transaction
+                        .execute(
+                            "INSERT INTO app_migrations (version, name, checksum) \
+                             VALUES ($1, $2, $3)",
+                            &[&migration.version, &migration.name, &checksum],
+                        )
+                        .await
+                        .map_err(database("cannot record an application migration"))?;
+                }
+            }
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(database("cannot commit the application's migrations"))?;
+        Ok(Self { store })
+    }
+}
+
+fn outcome_json(outcome: &CommandOutcome) -> Result<serde_json::Value, WorkError> {
+    serde_json::to_value(outcome).map_err(|error| WorkError::Corrupt {
+        what: "command outcome".into(),
+        reason: error.to_string(),
+    })
+}
+
+fn record_from(row: &Row) -> Result<IdempotencyRecord, WorkError> {
+    let key: String = row.get(0);
+    let digest: Vec<u8> = row.get(1);
+    let outcome: serde_json::Value = row.get(2);
+    let corrupt = |reason: String| WorkError::Corrupt {
+        what: format!("idempotency record {key:?}"),
+        reason,
+    };
+    let digest: [u8; 32] = digest
+        .try_into()
+        .map_err(|_| corrupt("its digest is not 32 bytes".into()))?;
+    let outcome: CommandOutcome =
+        serde_json::from_value(outcome).map_err(|error| corrupt(error.to_string()))?;
+    Ok(IdempotencyRecord {
+        key,
+        digest: RequestDigest(digest),
+        outcome,
+    })
+}
+
+fn entry_from(row: &Row) -> Result<OutboxEntry, WorkError> {
+    let attempts: i32 = row.get(6);
+    let id: Uuid = row.get(0);
+    let attempts = u32::try_from(attempts).map_err(|_| WorkError::Corrupt {
+        what: format!("outbox message {id}"),
+        reason: format!("negative attempt count {attempts}"),
+    })?;
+    Ok(OutboxEntry {
+        message: OutboxMessage {
+            id,
+            destination: row.get(1),
+            idempotency_key: row.get(2),
+            payload: row.get(3),
+            created_at: row.get(4),
+        },
+        next_attempt_at: row.get(5),
+        attempts,
+        delivered_at: row.get(7),
+        last_error: row.get(8),
+    })
+}
+
+const OUTBOX_COLUMNS: &str = "id, destination, idempotency_key, payload, created_at, \
+                              next_attempt_at, attempts, delivered_at, last_error";
+
+fn position_parts(position: GlobalPosition) -> Result<(i64, i64), WorkError> {
+    let part = |value: u64| {
+        i64::try_from(value).map_err(|_| WorkError::Corrupt {
+            what: "checkpoint".into(),
+            reason: format!("{value} does not fit a bigint"),
+        })
+    };
+    Ok((part(position.transaction)?, part(position.position)?))
+}
+
+impl UnitOfWork for PostgresUnitOfWork {
+    type Store = PostgresStore;
+
+    fn store(&self) -> &PostgresStore {
+        &self.store
+    }
+
+    fn settings(&self) -> &StoreSettings {
+        self.store.settings()
+    }
+
+    async fn idempotency_record(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, WorkError> {
+        let client = self.store.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT key, digest, outcome FROM app_idempotency WHERE tenant = $1 AND key = $2",
+            )
+            .await
+            .map_err(database("cannot prepare the idempotency lookup"))?;
+        let row = client
+            .query_opt(&statement, &[&tenant.as_str(), &key])
+            .await
+            .map_err(database("cannot read an idempotency record"))?;
+        row.as_ref().map(record_from).transpose()
+    }
+
+    async fn commit(&self, work: Work) -> Result<Committed, WorkError> {
+        let mut client = self.store.client().await?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(database("cannot start a unit of work"))?;
+        let appended = match &work.append {
+            Some(append) => Some(
+                self.store
+                    .append_in(
+                        &transaction,
+                        &work.tenant,
+                        &append.stream,
+                        append.expected,
+                        &append.events,
+                    )
+                    .await?,
+            ),
+            None => None,
+        };
+        if let Some(claim) = &work.idempotency {
+            let outcome = match (&work.append, &appended, &work.decided_on) {
+                (Some(append), Some(result), _) => CommandOutcome::appended(&append.stream, result),
+                (_, _, Some((stream, version))) => CommandOutcome::unchanged(stream, *version),
+                _ => {
+                    return Err(WorkError::Corrupt {
+                        what: format!("unit of work under key {:?}", claim.key),
+                        reason: "neither an append nor the version decided on".into(),
+                    });
+                }
+            };
+            // Inserted after the append, which holds the stream's lock: a concurrent twin of
+            // this command waits for us there, then finds our record. ON CONFLICT DO NOTHING
+            // waits for an uncommitted row with the same key, so one of two racing commits
+            // wins and the other replays it.
+            let inserted = transaction
+                .execute(
+                    "INSERT INTO app_idempotency (tenant, key, digest, outcome) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, key) DO NOTHING",
+                    &[
+                        &work.tenant.as_str(),
+                        &claim.key,
+                        &claim.digest.0.as_slice(),
+                        &outcome_json(&outcome)?,
+                    ],
+                )
+                .await
+                .map_err(database("cannot record an idempotency key"))?;
+            if inserted == 0 {
+                transaction
+                    .rollback()
+                    .await
+                    .map_err(database("cannot roll back a replayed unit of work"))?;
+                return match self.idempotency_record(&work.tenant, &claim.key).await? {
+                    Some(record) => Ok(Committed::Replayed(record)),
+                    None => Err(WorkError::Corrupt {
+                        what: format!("idempotency record {:?}", claim.key),
+                        reason: "it conflicted on insert but cannot be read".into(),
+                    }),
+                };
+            }
+        }
+        for message in &work.outbox {
+            transaction
+                .execute(
+                    "INSERT INTO app_outbox (tenant, id, destination, idempotency_key, payload, \
+                     created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                     ON CONFLICT (tenant, id) DO NOTHING",
+                    &[
+                        &work.tenant.as_str(),
+                        &message.id,
+                        &message.destination,
+                        &message.idempotency_key,
+                        &message.payload,
+                        &message.created_at,
+                    ],
+                )
+                .await
+                .map_err(database("cannot write an outbox message"))?;
+        }
+        transaction.commit().await.map_err(|error| {
+            // The commit's outcome is unknown: the caller retries with the same key and ids.
+            WorkError::Store(StoreError::Unavailable {
+                reason: "the unit of work's commit did not answer".into(),
+                source: Some(Box::new(error)),
+            })
+        })?;
+        Ok(Committed::Done(appended))
+    }
+
+    async fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, WorkError> {
+        let client = self.store.client().await?;
+        let leased_until = now.checked_add_signed(lease).unwrap_or(now);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "UPDATE app_outbox SET next_attempt_at = $3 \
+                     WHERE (tenant, id) IN ( \
+                         SELECT tenant, id FROM app_outbox \
+                         WHERE tenant = $1 AND delivered_at IS NULL AND next_attempt_at <= $2 \
+                         ORDER BY next_attempt_at, created_at LIMIT $4 \
+                         FOR UPDATE SKIP LOCKED) \
+                     RETURNING {OUTBOX_COLUMNS}"
+                ),
+                &[&tenant.as_str(), &now, &leased_until, &limit],
+            )
+            .await
+            .map_err(database("cannot claim outbox messages"))?;
+        let mut entries = rows.iter().map(entry_from).collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|entry| (entry.message.created_at, entry.message.id));
+        Ok(entries)
+    }
+
+    async fn outbox_delivered(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "UPDATE app_outbox SET delivered_at = COALESCE(delivered_at, $3), \
+                 attempts = attempts + 1, last_error = NULL WHERE tenant = $1 AND id = $2",
+                &[&tenant.as_str(), &id, &at],
+            )
+            .await
+            .map_err(database("cannot mark an outbox message delivered"))?;
+        Ok(())
+    }
+
+    async fn outbox_failed(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "UPDATE app_outbox SET attempts = attempts + 1, next_attempt_at = $3, \
+                 last_error = $4 WHERE tenant = $1 AND id = $2 AND delivered_at IS NULL",
+                &[&tenant.as_str(), &id, &retry_at, &error],
+            )
+            .await
+            .map_err(database("cannot record an outbox failure"))?;
+        Ok(())
+    }
+
+    async fn outbox(&self, tenant: &TenantId) -> Result<Vec<OutboxEntry>, WorkError> {
+        let client = self.store.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM app_outbox WHERE tenant = $1 \
+                     ORDER BY created_at, id"
+                ),
+                &[&tenant.as_str()],
+            )
+            .await
+            .map_err(database("cannot read the outbox"))?;
+        rows.iter().map(entry_from).collect()
+    }
+
+    async fn checkpoint(
+        &self,
+        tenant: &TenantId,
+        workflow: &str,
+    ) -> Result<Option<GlobalPosition>, WorkError> {
+        let client = self.store.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT transaction, position FROM app_checkpoints \
+                 WHERE tenant = $1 AND workflow = $2",
+                &[&tenant.as_str(), &workflow],
+            )
+            .await
+            .map_err(database("cannot read a workflow checkpoint"))?;
+        row.map(|row| {
+            let part = |index: usize| {
+                let value: i64 = row.get(index);
+                u64::try_from(value).map_err(|_| WorkError::Corrupt {
+                    what: format!("checkpoint of workflow {workflow:?}"),
+                    reason: format!("negative position {value}"),
+                })
+            };
+            Ok(GlobalPosition {
+                transaction: part(0)?,
+                position: part(1)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_checkpoint(
+        &self,
+        tenant: &TenantId,
+        workflow: &str,
+        position: GlobalPosition,
+    ) -> Result<(), WorkError> {
+        let (transaction, at) = position_parts(position)?;
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "INSERT INTO app_checkpoints (tenant, workflow, transaction, position) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, workflow) DO UPDATE \
+                 SET transaction = EXCLUDED.transaction, position = EXCLUDED.position \
+                 WHERE (app_checkpoints.transaction, app_checkpoints.position) \
+                       < (EXCLUDED.transaction, EXCLUDED.position)",
+                &[&tenant.as_str(), &workflow, &transaction, &at],
+            )
+            .await
+            .map_err(database("cannot save a workflow checkpoint"))?;
+        Ok(())
+    }
+}

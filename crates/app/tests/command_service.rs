@@ -1,0 +1,500 @@
+//! The command service's contract, on every backend: first result on a retry, conflicts on a
+//! reused key, nothing written on a refusal, metadata stamped, retries on version conflicts,
+//! concurrent twins committing once, outbox messages committed with the events.
+
+mod support;
+
+use std::sync::Arc;
+
+use crm_app::{CommandError, CommandMeta, CommandService, OutboxMessage, UnitOfWork};
+use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provenance};
+use crm_domain::lead::{ConversionRequest, Lead, LeadCommand, LeadError, LeadEvent};
+use crm_domain::{ContactId, LeadId};
+use crm_eventstore::{EventStore, ExpectedVersion, NewEvent, Source, StreamId, StreamRead};
+use support::{capture, meta, receive, service, t0, tenant, user};
+use uuid::Uuid;
+
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::memory();
+                    super::$name(fixture.work).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::postgres().await;
+                    super::$name(fixture.work.clone()).await;
+                    drop(fixture);
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    a_retry_with_the_same_key_returns_the_first_result,
+    the_same_key_for_another_request_is_a_conflict,
+    a_refusal_writes_nothing_and_keeps_the_key_free,
+    every_event_carries_the_commands_metadata,
+    concurrent_writers_on_one_aggregate_lose_no_update,
+    concurrent_twins_under_one_key_commit_once,
+    a_command_that_changes_nothing_is_remembered_under_its_key,
+    outbox_messages_commit_with_the_events_and_once,
+    another_process_writing_the_stream_is_seen,
+    a_stream_this_build_cannot_read_refuses_commands,
+    a_conversion_decides_the_same_ids_when_sent_again,
+);
+
+async fn a_retry_with_the_same_key_returns_the_first_result<U: UnitOfWork + Clone>(work: U) {
+    let (service, clock) = service(work.clone());
+    let lead = LeadId(Uuid::now_v7());
+    let meta = meta().with_idempotency_key("intake-1");
+    let first = service
+        .execute::<Lead>(&tenant(), lead.0, receive(lead, "evt-1"), &meta)
+        .await
+        .expect("the first request commits");
+    assert!(!first.replayed);
+    assert_eq!(first.version, 1);
+    assert_eq!(first.events.len(), 1);
+
+    clock.advance(chrono::TimeDelta::minutes(3));
+    let retry = service
+        .execute::<Lead>(&tenant(), lead.0, receive(lead, "evt-1"), &meta)
+        .await
+        .expect("the retry answers");
+    assert!(retry.replayed);
+    assert_eq!(retry.outcome, first.outcome);
+    assert_eq!(retry.events, first.events, "the first events, read back");
+
+    // After a restart (a new service, nothing cached) and from another process alike.
+    let (restarted, _) = support::service(work.clone());
+    let again = restarted
+        .execute::<Lead>(&tenant(), lead.0, receive(lead, "evt-1"), &meta)
+        .await
+        .expect("the retry answers after a restart");
+    assert!(again.replayed);
+    assert_eq!(again.outcome, first.outcome);
+    let stream = StreamId::new(format!("lead-{}", lead.0)).expect("a valid stream");
+    let stored = work
+        .store()
+        .read_stream(&tenant(), &stream, StreamRead::forward())
+        .await
+        .expect("the stream reads");
+    assert_eq!(stored.len(), 1, "nothing was appended twice");
+}
+
+async fn the_same_key_for_another_request_is_a_conflict<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work);
+    let lead = LeadId(Uuid::now_v7());
+    let meta = meta().with_idempotency_key("intake-2");
+    service
+        .execute::<Lead>(&tenant(), lead.0, receive(lead, "evt-2"), &meta)
+        .await
+        .expect("the first request commits");
+    let other = service
+        .execute::<Lead>(&tenant(), lead.0, receive(lead, "evt-other"), &meta)
+        .await;
+    assert!(
+        matches!(other, Err(CommandError::IdempotencyConflict { ref key }) if key == "intake-2"),
+        "{other:?}"
+    );
+    let elsewhere = LeadId(Uuid::now_v7());
+    let other_stream = service
+        .execute::<Lead>(&tenant(), elsewhere.0, receive(elsewhere, "evt-2"), &meta)
+        .await;
+    assert!(matches!(
+        other_stream,
+        Err(CommandError::IdempotencyConflict { .. })
+    ));
+}
+
+async fn a_refusal_writes_nothing_and_keeps_the_key_free<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    let lead = LeadId(Uuid::now_v7());
+    let meta = meta().with_idempotency_key("capture-too-early");
+    let refused = service
+        .execute::<Lead>(&tenant(), lead.0, capture(), &meta)
+        .await;
+    assert!(
+        matches!(refused, Err(CommandError::Rejected(LeadError::NotFound))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        work.idempotency_record(&tenant(), "capture-too-early")
+            .await
+            .expect("the lookup works"),
+        None
+    );
+    service
+        .execute::<Lead>(
+            &tenant(),
+            lead.0,
+            receive(lead, "evt-3"),
+            &support::meta().with_idempotency_key("r3"),
+        )
+        .await
+        .expect("received");
+    let captured = service
+        .execute::<Lead>(&tenant(), lead.0, capture(), &meta)
+        .await
+        .expect("the same key works once the lead exists");
+    assert!(!captured.replayed);
+}
+
+async fn every_event_carries_the_commands_metadata<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    let lead = LeadId(Uuid::now_v7());
+    let cause = Uuid::now_v7();
+    let correlation = Uuid::now_v7();
+    let mut meta = meta().with_correlation_id(correlation).with_source(Source {
+        system: "web-form".into(),
+        timestamp: Some(t0()),
+    });
+    meta.causation_id = Some(cause);
+    service
+        .execute::<Lead>(&tenant(), lead.0, receive(lead, "evt-4"), &meta)
+        .await
+        .expect("received");
+    let stream = StreamId::new(format!("lead-{}", lead.0)).expect("a valid stream");
+    let stored = work
+        .store()
+        .read_stream(&tenant(), &stream, StreamRead::forward())
+        .await
+        .expect("the stream reads");
+    let metadata = &stored[0].metadata;
+    assert_eq!(
+        metadata.actor,
+        Some(serde_json::to_value(user()).expect("an actor serializes"))
+    );
+    assert_eq!(metadata.correlation_id, Some(correlation));
+    assert_eq!(metadata.causation_id, Some(cause));
+    assert_eq!(
+        metadata.source.as_ref().map(|s| s.system.as_str()),
+        Some("web-form")
+    );
+    assert_eq!(
+        metadata.extra.get("command_id"),
+        Some(&serde_json::Value::String(meta.command_id.to_string()))
+    );
+    assert_eq!(stored[0].id, crm_app::derive_id(meta.command_id, "event/0"));
+}
+
+fn retitle(title: &str) -> ContactCommand {
+    ContactCommand::ChangeDetails {
+        changes: vec![DetailChange::Set(Detail::JobTitle(Some(title.to_owned())))],
+        provenance: Provenance::new("crm-ui", t0()),
+    }
+}
+
+async fn create_contact<U: UnitOfWork>(service: &CommandService<U>) -> ContactId {
+    let contact = ContactId(Uuid::now_v7());
+    service
+        .execute::<Contact>(
+            &tenant(),
+            contact.0,
+            ContactCommand::Create {
+                contact_id: contact,
+                provenance: Provenance::new("crm-ui", t0()),
+                changes: vec![],
+            },
+            &meta(),
+        )
+        .await
+        .expect("the contact is created");
+    contact
+}
+
+async fn concurrent_writers_on_one_aggregate_lose_no_update<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    let contact = create_contact(&service).await;
+    let writers = 8;
+    let per_writer = 12;
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        // Half the writers share one service (one cache), half have their own (processes).
+        let service = if writer % 2 == 0 {
+            Arc::clone(&service)
+        } else {
+            support::service(work.clone()).0
+        };
+        tasks.push(tokio::spawn(async move {
+            for n in 0..per_writer {
+                let meta = if n % 3 == 0 {
+                    meta().with_idempotency_key(format!("w{writer}-{n}"))
+                } else {
+                    meta()
+                };
+                service
+                    .execute::<Contact>(
+                        &tenant(),
+                        contact.0,
+                        retitle(&format!("{writer}/{n}")),
+                        &meta,
+                    )
+                    .await
+                    .expect("every command lands within its attempts");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a writer finished");
+    }
+    let stream = StreamId::new(format!("contact-{}", contact.0)).expect("a valid stream");
+    let stored = work
+        .store()
+        .read_stream(&tenant(), &stream, StreamRead::forward())
+        .await
+        .expect("the stream reads");
+    assert_eq!(
+        stored.len(),
+        1 + writers * per_writer,
+        "no update lost, none doubled"
+    );
+    for (index, event) in stored.iter().enumerate() {
+        assert_eq!(event.version, index as u64 + 1);
+    }
+}
+
+async fn concurrent_twins_under_one_key_commit_once<U: UnitOfWork + Clone>(work: U) {
+    for round in 0..5 {
+        let lead = LeadId(Uuid::now_v7());
+        let key = format!("twin-{round}");
+        let mut tasks = Vec::new();
+        for twin in 0..6 {
+            let service = support::service(work.clone()).0;
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = twin;
+                service
+                    .execute::<Lead>(
+                        &tenant(),
+                        lead.0,
+                        receive(lead, "evt-twin"),
+                        &meta().with_idempotency_key(key),
+                    )
+                    .await
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(
+                task.await
+                    .expect("a twin finished")
+                    .expect("every twin answers"),
+            );
+        }
+        let fresh = outcomes.iter().filter(|done| !done.replayed).count();
+        assert_eq!(fresh, 1, "exactly one twin committed");
+        assert!(
+            outcomes
+                .iter()
+                .all(|done| done.outcome == outcomes[0].outcome)
+        );
+        let stream = StreamId::new(format!("lead-{}", lead.0)).expect("a valid stream");
+        let version = work
+            .store()
+            .stream_version(&tenant(), &stream)
+            .await
+            .expect("the version reads");
+        assert_eq!(version, Some(1));
+    }
+}
+
+async fn a_command_that_changes_nothing_is_remembered_under_its_key<U: UnitOfWork + Clone>(
+    work: U,
+) {
+    let (service, _) = service(work.clone());
+    let contact = create_contact(&service).await;
+    service
+        .execute::<Contact>(&tenant(), contact.0, retitle("Engineer"), &meta())
+        .await
+        .expect("retitled");
+    let meta = meta().with_idempotency_key("same-title");
+    let unchanged = service
+        .execute::<Contact>(&tenant(), contact.0, retitle("Engineer"), &meta)
+        .await
+        .expect("a no-op succeeds");
+    assert!(unchanged.events.is_empty());
+    assert_eq!(unchanged.version, 2);
+    let record = work
+        .idempotency_record(&tenant(), "same-title")
+        .await
+        .expect("the lookup works")
+        .expect("a no-op is remembered");
+    assert_eq!(record.outcome.version, 2);
+    assert!(record.outcome.events.is_empty());
+    service
+        .execute::<Contact>(
+            &tenant(),
+            contact.0,
+            retitle("Chief Engineer"),
+            &support::meta(),
+        )
+        .await
+        .expect("retitled again");
+    let retry = service
+        .execute::<Contact>(&tenant(), contact.0, retitle("Engineer"), &meta)
+        .await
+        .expect("the retry answers");
+    assert!(retry.replayed);
+    assert_eq!(retry.version, 2, "the first outcome, not a new decision");
+}
+
+async fn outbox_messages_commit_with_the_events_and_once<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    let lead = LeadId(Uuid::now_v7());
+    let meta = meta().with_idempotency_key("with-message");
+    let message = |events: &[LeadEvent]| {
+        events
+            .iter()
+            .map(|event| OutboxMessage {
+                id: crm_app::derive_id(lead.0, "received-notice"),
+                destination: "marketing".into(),
+                idempotency_key: format!("lead-received:{}", lead.0),
+                payload: serde_json::json!({ "type": event_type(event) }),
+                created_at: t0(),
+            })
+            .collect()
+    };
+    for _ in 0..3 {
+        service
+            .execute_with::<Lead, _>(&tenant(), lead.0, receive(lead, "evt-5"), &meta, message)
+            .await
+            .expect("the command commits or replays");
+    }
+    let outbox = work.outbox(&tenant()).await.expect("the outbox reads");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].message.payload["type"], "LeadReceived");
+    assert_eq!(outbox[0].delivered_at, None);
+
+    // A refused command writes no message.
+    let refused = service
+        .execute_with::<Lead, _>(
+            &tenant(),
+            LeadId(Uuid::now_v7()).0,
+            capture(),
+            &support::meta().with_idempotency_key("refused-with-message"),
+            |_: &[LeadEvent]| {
+                vec![OutboxMessage {
+                    id: Uuid::now_v7(),
+                    destination: "marketing".into(),
+                    idempotency_key: "never".into(),
+                    payload: serde_json::json!({}),
+                    created_at: t0(),
+                }]
+            },
+        )
+        .await;
+    assert!(matches!(refused, Err(CommandError::Rejected(_))));
+    assert_eq!(work.outbox(&tenant()).await.expect("reads").len(), 1);
+}
+
+fn event_type(event: &LeadEvent) -> &'static str {
+    crm_domain::DomainEvent::event_type(event)
+}
+
+async fn another_process_writing_the_stream_is_seen<U: UnitOfWork + Clone>(work: U) {
+    let (first, _) = service(work.clone());
+    let (second, _) = service(work.clone());
+    let contact = create_contact(&first).await;
+    first
+        .execute::<Contact>(&tenant(), contact.0, retitle("A"), &meta())
+        .await
+        .expect("first writes");
+    second
+        .execute::<Contact>(&tenant(), contact.0, retitle("B"), &meta())
+        .await
+        .expect("second writes");
+    // `first` has version 2 cached; the store is at 3.
+    let done = first
+        .execute::<Contact>(&tenant(), contact.0, retitle("B"), &meta())
+        .await
+        .expect("decided again on the current state");
+    assert!(done.events.is_empty(), "B is already the title: {done:?}");
+    assert_eq!(done.version, 3);
+    let (state, version) = first
+        .load::<Contact>(&tenant(), contact.0)
+        .await
+        .expect("loads");
+    assert_eq!(version, 3);
+    assert!(state.id.is_some());
+}
+
+async fn a_stream_this_build_cannot_read_refuses_commands<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    let lead = LeadId(Uuid::now_v7());
+    let stream = StreamId::new(format!("lead-{}", lead.0)).expect("a valid stream");
+    work.store()
+        .append(
+            &tenant(),
+            &stream,
+            ExpectedVersion::NoStream,
+            &[NewEvent::new(
+                "LeadReceived",
+                1,
+                serde_json::json!({ "nonsense": true }),
+            )],
+        )
+        .await
+        .expect("the store takes any payload");
+    let refused = service
+        .execute::<Lead>(&tenant(), lead.0, capture(), &meta())
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(CommandError::UnreadableStream { version: 1, .. })
+        ),
+        "{refused:?}"
+    );
+}
+
+async fn a_conversion_decides_the_same_ids_when_sent_again<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    let lead = LeadId(Uuid::now_v7());
+    service
+        .execute::<Lead>(&tenant(), lead.0, receive(lead, "evt-6"), &meta())
+        .await
+        .expect("received");
+    service
+        .execute::<Lead>(&tenant(), lead.0, capture(), &meta())
+        .await
+        .expect("captured");
+    let command_id = Uuid::now_v7();
+    let meta = CommandMeta::by(user())
+        .with_command_id(command_id)
+        .with_idempotency_key("convert-6");
+    let convert = LeadCommand::Convert(ConversionRequest {
+        existing_contact: None,
+        open_opportunity: true,
+    });
+    let first = service
+        .execute::<Lead>(&tenant(), lead.0, convert.clone(), &meta)
+        .await
+        .expect("converted");
+    let second = service
+        .execute::<Lead>(&tenant(), lead.0, convert, &meta)
+        .await
+        .expect("replayed");
+    assert!(second.replayed);
+    assert_eq!(
+        first.events, second.events,
+        "the same contact and opportunity ids"
+    );
+    let LeadEvent::Converted { contact_id, .. } = &first.events[0] else {
+        panic!("a conversion: {:?}", first.events)
+    };
+    let ctx = crm_domain::Context::new(t0(), user(), command_id);
+    assert_eq!(
+        contact_id.0,
+        ctx.fresh_id(0),
+        "ids derive from the command id"
+    );
+}

@@ -1,0 +1,252 @@
+//! Shared fixtures of the application layer's tests: a unit of work per backend (a fresh
+//! PostgreSQL database per test), a manual clock, and a unit of work that fails on purpose.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses part of the support"
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use crm_app::{
+    CommandMeta, CommandService, Committed, IdempotencyRecord, ManualClock, MemoryUnitOfWork,
+    OutboxEntry, PostgresUnitOfWork, UnitOfWork, Work, WorkError,
+};
+use crm_domain::Actor;
+use crm_domain::LeadId;
+use crm_domain::identity::CountryCode;
+use crm_domain::lead::{Campaign, LeadCommand, LeadSource, LeadSubmission};
+use crm_eventstore::{GlobalPosition, StoreError, StoreSettings, TenantId};
+use crm_testkit::postgres::TestDatabase;
+use uuid::Uuid;
+
+/// The moment every test starts at.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+        .single()
+        .expect("a valid date")
+}
+
+/// The tenant of the tests.
+pub fn tenant() -> TenantId {
+    TenantId::new("acme").expect("a valid tenant")
+}
+
+/// A user acting.
+pub fn user() -> Actor {
+    Actor::User {
+        id: crm_domain::UserId(Uuid::from_u128(0xa11ce)),
+    }
+}
+
+/// A command by [`user`] with a fresh id.
+pub fn meta() -> CommandMeta {
+    CommandMeta::by(user())
+}
+
+/// A service over `work` on a manual clock at [`t0`].
+pub fn service<U: UnitOfWork>(work: U) -> (Arc<CommandService<U>>, ManualClock) {
+    let clock = ManualClock::new(t0());
+    (
+        Arc::new(CommandService::new(work, Arc::new(clock.clone())).with_max_attempts(64)),
+        clock,
+    )
+}
+
+/// A fresh lead's `Receive`.
+pub fn receive(lead: LeadId, external_id: &str) -> LeadCommand {
+    LeadCommand::Receive {
+        lead_id: lead,
+        source: LeadSource {
+            system: "web-form".into(),
+            external_event_id: external_id.into(),
+        },
+        raw_payload: serde_json::json!({ "email": "ada@example.com" }),
+        requested_at: t0(),
+    }
+}
+
+/// A valid `Capture` of Ada Lovelace of Analytical Engines.
+pub fn capture() -> LeadCommand {
+    LeadCommand::Capture {
+        submission: LeadSubmission {
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            email: Some("ada@example.com".into()),
+            company: Some("Analytical Engines".into()),
+            country: Some("GB".into()),
+            ..LeadSubmission::default()
+        },
+        campaign: Campaign::default(),
+        default_region: CountryCode::new("GB").expect("a valid country"),
+    }
+}
+
+/// Which backend a test runs on.
+pub enum Backend {
+    /// In memory.
+    Memory,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// A unit of work on a backend, keeping its test database alive.
+pub struct Fixture<U> {
+    /// The unit of work.
+    pub work: U,
+    /// The test database, dropped with the fixture.
+    pub database: Option<TestDatabase>,
+}
+
+/// The in-memory unit of work.
+pub fn memory() -> Fixture<MemoryUnitOfWork> {
+    Fixture {
+        work: MemoryUnitOfWork::default(),
+        database: None,
+    }
+}
+
+/// The PostgreSQL unit of work on a fresh database.
+pub async fn postgres() -> Fixture<PostgresUnitOfWork> {
+    let database = TestDatabase::create().await;
+    let store = database.store(StoreSettings::default()).await;
+    let work = PostgresUnitOfWork::connect(store)
+        .await
+        .expect("the application's migrations apply");
+    Fixture {
+        work,
+        database: Some(database),
+    }
+}
+
+/// A unit of work that fails on purpose, around a real one.
+///
+/// - `lose_answer_of`: the n-th commit (from 0) is carried out, then reported as a lost
+///   connection, as when a process dies between committing and hearing the answer.
+/// - `fail_before`: the n-th commit is refused before anything is written.
+/// - `forget_checkpoints`: checkpoint saves are dropped, so every event is delivered again.
+#[derive(Debug, Clone)]
+pub struct Faulty<U> {
+    /// The real unit of work.
+    pub inner: U,
+    commits: Arc<AtomicUsize>,
+    /// Commits (by index) whose answer is lost after they commit.
+    pub lose_answer_of: Arc<Vec<usize>>,
+    /// Commits (by index) refused before writing.
+    pub fail_before: Arc<Vec<usize>>,
+    /// Whether checkpoint saves are dropped.
+    pub forget_checkpoints: bool,
+}
+
+impl<U> Faulty<U> {
+    /// `inner`, failing nothing yet.
+    pub fn new(inner: U) -> Self {
+        Self {
+            inner,
+            commits: Arc::default(),
+            lose_answer_of: Arc::default(),
+            fail_before: Arc::default(),
+            forget_checkpoints: false,
+        }
+    }
+
+    /// How many commits were attempted.
+    pub fn commits(&self) -> usize {
+        self.commits.load(Ordering::SeqCst)
+    }
+}
+
+fn lost(reason: &str) -> WorkError {
+    WorkError::Store(StoreError::Unavailable {
+        reason: reason.into(),
+        source: None,
+    })
+}
+
+impl<U: UnitOfWork + Clone> UnitOfWork for Faulty<U> {
+    type Store = U::Store;
+
+    fn store(&self) -> &U::Store {
+        self.inner.store()
+    }
+
+    fn settings(&self) -> &StoreSettings {
+        self.inner.settings()
+    }
+
+    async fn idempotency_record(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, WorkError> {
+        self.inner.idempotency_record(tenant, key).await
+    }
+
+    async fn commit(&self, work: Work) -> Result<Committed, WorkError> {
+        let index = self.commits.fetch_add(1, Ordering::SeqCst);
+        if self.fail_before.contains(&index) {
+            return Err(lost("injected: the connection broke before the commit"));
+        }
+        let committed = self.inner.commit(work).await?;
+        if self.lose_answer_of.contains(&index) {
+            return Err(lost("injected: the commit's answer was lost"));
+        }
+        Ok(committed)
+    }
+
+    async fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, WorkError> {
+        self.inner.claim_outbox(tenant, now, lease, limit).await
+    }
+
+    async fn outbox_delivered(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        self.inner.outbox_delivered(tenant, id, at).await
+    }
+
+    async fn outbox_failed(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        self.inner.outbox_failed(tenant, id, error, retry_at).await
+    }
+
+    async fn outbox(&self, tenant: &TenantId) -> Result<Vec<OutboxEntry>, WorkError> {
+        self.inner.outbox(tenant).await
+    }
+
+    async fn checkpoint(
+        &self,
+        tenant: &TenantId,
+        workflow: &str,
+    ) -> Result<Option<GlobalPosition>, WorkError> {
+        self.inner.checkpoint(tenant, workflow).await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        tenant: &TenantId,
+        workflow: &str,
+        position: GlobalPosition,
+    ) -> Result<(), WorkError> {
+        if self.forget_checkpoints {
+            return Ok(());
+        }
+        self.inner.save_checkpoint(tenant, workflow, position).await
+    }
+}
