@@ -6,6 +6,9 @@
 //!
 //! An append is one call to the `eventstore_append` function: one round trip, whatever the
 //! batch size. Every read is scoped by `tenant_id`, which leads every key and index.
+//! `tenant_id` columns are `text` holding the [`TenantId`]'s canonical (lowercase) form, the
+//! only form any call passes, so `ACME` and `acme` meet in the same rows without a
+//! case-insensitive collation or index.
 
 mod migrate;
 mod sql;
