@@ -26,12 +26,13 @@ use tokio_postgres::{GenericClient, IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
 use self::sql::{TableSql, column_name, valid_identifier};
-use crate::event::{ProjectedEvent, TenantId};
+use crate::event::ProjectedEvent;
 use crate::model::{
     ColumnType, Comparison, DocKey, Found, IndexValue, Lookup, ReadModel, Scan, Selection, Stored,
 };
 use crate::storage::batch::{Batch, Change, Progress};
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
+use crm_eventstore::TenantId;
 
 pub use self::rebuild::{RebuildLimits, RebuildWriter};
 pub(crate) use self::sql::{EVENTS_AFTER, TRY_LEASE};
@@ -1294,8 +1295,8 @@ mod tests {
 
     #[test]
     fn a_remembered_document_is_handed_out_only_under_its_stamp_and_capacity_is_kept() {
-        let tenant = TenantId::new("acme");
-        let other = TenantId::new("globex");
+        let tenant = TenantId::new("acme").expect("valid tenant");
+        let other = TenantId::new("globex").expect("valid tenant");
         let mut remembered = Remembered::new(2);
         let one = stored(1, 5, 10);
         remembered.commit(&tenant, vec![Change::Upsert(one.clone())]);

@@ -18,11 +18,11 @@ use tokio_postgres::types::{Json, ToSql, Type};
 
 use super::sql;
 use super::{PostgresDocuments, Rows, execute, from_pg, index_param, indexed_values, to_i64};
-use crate::event::TenantId;
 use crate::model::{ColumnType, DocKey, IndexValue, ReadModel, Stored};
 use crate::runner::RebuildTarget;
 use crate::storage::batch::{Batch, Change, Progress};
 use crate::storage::{ParkedEvent, ProjectionBatch, StorageError};
+use crm_eventstore::TenantId;
 
 /// How much a [`RebuildWriter`] gathers before it commits, and how much it remembers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,8 +18,9 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::error::ProjectionError;
-use crate::event::{ProjectedEvent, TenantId};
+use crate::event::ProjectedEvent;
 use crate::model::{DocKey, Lookup, ReadModel, Scan, Stored};
+use crm_eventstore::TenantId;
 
 /// One step of a projector, committed at once: the events to apply (in global order), the
 /// events parked instead of applied, and the checkpoint they bring the projection to.
