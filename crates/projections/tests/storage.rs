@@ -341,3 +341,47 @@ mod equal_documents {
         }
     }
 }
+
+/// Nothing listens on port 1 of the loopback: the adapter's error says the connection was
+/// refused (in its message, and as its source), and so does a runner error wrapping it.
+#[tokio::test]
+async fn a_refused_connection_says_why() {
+    const CLOSED: &str = "host=127.0.0.1 port=1 user=crm dbname=crm";
+    let error = PostgresDocuments::connect(CLOSED, 1, Tally::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            crm_projections::StorageError::Unavailable {
+                source: Some(_),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.is_retryable());
+    let message = error.to_string();
+    assert!(
+        message.to_lowercase().contains("connection refused"),
+        "the message names the cause: {message}"
+    );
+    let runner = crm_projections::RunnerError::from(error);
+    assert!(
+        runner
+            .to_string()
+            .to_lowercase()
+            .contains("connection refused"),
+        "{runner}"
+    );
+
+    let lease = crm_projections::Lease::try_acquire(CLOSED, "lease").await;
+    let message = lease.map(|_| ()).unwrap_err().to_string();
+    assert!(
+        message.to_lowercase().contains("connection refused"),
+        "{message}"
+    );
+
+    let unparsable = crm_projections::connect_pool("port=notaport", 1).unwrap_err();
+    assert!(unparsable.to_string().contains("port"), "{unparsable}");
+}

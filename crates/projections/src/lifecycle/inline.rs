@@ -49,10 +49,10 @@ where
     let row = transaction
         .query_one(CURRENT_TRANSACTION, &[])
         .await
-        .map_err(|error| RunnerError::Storage(from_pg(&error)))?;
+        .map_err(|error| RunnerError::Storage(from_pg(error)))?;
     let current: Option<String> = row
         .try_get(0)
-        .map_err(|error| RunnerError::Storage(from_pg(&error)))?;
+        .map_err(|error| RunnerError::Storage(from_pg(error)))?;
     let current = current.and_then(|id| id.parse::<u64>().ok());
     let mut projected = Vec::with_capacity(events.len());
     for (event, appended) in events.iter().zip(&result.events) {

@@ -501,6 +501,7 @@ impl ProjectorHandle {
             // The task panicked or was cancelled: a bug, reported as a halted model.
             Err(error) => Err(RunnerError::Storage(StorageError::Unavailable {
                 reason: format!("projector task ended abnormally: {error}"),
+                source: Some(Box::new(error)),
             })),
         }
     }

@@ -76,10 +76,17 @@ pub struct ParkedEvent {
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// The database could not be reached or dropped the connection; retrying may succeed.
+    ///
+    /// `reason` says what failed and why, down to the root cause the driver keeps in its
+    /// source chain (`Connection refused`, the server's `FATAL` message); `source` keeps the
+    /// underlying error itself.
     #[error("read-model storage unavailable: {reason}")]
     Unavailable {
-        /// What happened.
+        /// What happened, and why.
         reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The database refused a statement.
     #[error("read-model storage error {code}: {message}")]
