@@ -7,7 +7,7 @@
 //!   `DATABASE_URL` and dropped afterwards; fails loudly, never skips, when PostgreSQL cannot be
 //!   reached. Depends on none of our crates, so any crate's tests can use it.
 //! - Feature `eventstore`: `TestDatabase::store` and `TestDatabase::config`, the event store on
-//!   a test database (`eventstore.rs`), and [`tenant_id`], a tenant for tests.
+//!   a test database (`eventstore.rs`), and `tenant_id`, a tenant for tests.
 //! - Feature `projections` (pulls crm-projections and crm-domain, so off by default and off for
 //!   the event store's tests): the read models' test support.
 //!   - `world`: aggregates driven by commands, their events in one numbered log;
