@@ -63,7 +63,7 @@ fn all_four(events: &[ProjectedEvent]) -> usize {
     let sla = fold(SlaModel::new(sla_config()), events);
     let pipeline = fold(PipelineModel, events);
     let duplicates = fold(DuplicateQueueModel, events);
-    let tenant = TenantId::new("acme");
+    let tenant = TenantId::new("acme").expect("a valid tenant");
     customers.len(&tenant) + sla.len(&tenant) + pipeline.len(&tenant) + duplicates.len(&tenant)
 }
 
@@ -73,7 +73,7 @@ pub(crate) fn run(criterion: &mut Criterion) {
     let started = Instant::now();
     let history = History::generate(0, customers);
     let generated = started.elapsed();
-    let tenant = TenantId::new("acme");
+    let tenant = TenantId::new("acme").expect("a valid tenant");
     let events = history.projected(&tenant, 1);
     line(&format!(
         "fold: {} customers, {} events ({} appends, {} commands refused of {}), generated in {:.1} s; load {}",

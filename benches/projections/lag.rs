@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::history::{History, customers_for, sla_config};
-use crate::rebuild::{load_history, store_tenant, stored_events, url, writer_of};
+use crate::rebuild::{bench_tenant, load_history, stored_events, url, writer_of};
 use crate::report::{env_size, line, load, percentile, rate, verdict};
 use crate::support::BenchDatabase;
 
@@ -72,7 +72,7 @@ where
     }
     let mut every = tokio::time::interval(SAMPLE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let tenant = store_tenant();
+    let tenant = bench_tenant();
     while *phase.borrow() == Phase::Sampling {
         every.tick().await;
         let checkpoint = status.borrow().checkpoint;
@@ -107,7 +107,7 @@ where
     let mut projector: Projector<_, _, M> = Projector::new(
         store.clone(),
         Arc::clone(&documents),
-        store_tenant(),
+        bench_tenant(),
         options,
     );
     let started = Instant::now();
@@ -156,7 +156,7 @@ async fn generate(
         senders.push(sender);
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            let tenant = store_tenant();
+            let tenant = bench_tenant();
             let mut events = 0;
             let mut head = GlobalPosition::START;
             while let Some((stream, batch)) = receiver.recv().await {
@@ -226,7 +226,7 @@ async fn measure(per_second: u64, seconds: u64, preload: u64, writers: usize) {
     let database = BenchDatabase::create("proj_lag").await;
     let store = database.store(writers + 4).await;
     let url = url(&database).await;
-    let preloaded = load_history(&store, &store_tenant(), before, 4).await;
+    let preloaded = load_history(&store, &bench_tenant(), before, 4).await;
     database
         .client()
         .await

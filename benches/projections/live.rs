@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crm_eventstore::{EventStore, ExpectedVersion, MemoryStore, StreamId, TenantId as StoreTenant};
+use crm_eventstore::{EventStore, ExpectedVersion, MemoryStore, StreamId};
 use crm_projections::customer360::Customer360Model;
 use crm_projections::{
     MemoryStorage, Projector, ProjectorOptions, TenantId, customer_360_as_of, customer_streams,
@@ -52,7 +52,7 @@ fn pick(history: &History) -> (usize, usize) {
 async fn measure(customers: u64, targets: [usize; 2]) -> [Measured; 2] {
     let history = History::generate(0, customers);
     let store = MemoryStore::default();
-    let tenant = StoreTenant::new("acme").expect("a valid tenant");
+    let tenant = TenantId::new("acme").expect("a valid tenant");
     for append in &history.appends {
         let stream = StreamId::new(append.stream.to_string()).expect("a valid stream name");
         let events: Vec<_> = append.events.iter().map(new_event).collect();
@@ -75,12 +75,11 @@ async fn measure(customers: u64, targets: [usize; 2]) -> [Measured; 2] {
         .catch_up()
         .await
         .expect("the served Customer 360 catches up");
-    let projected = TenantId::new("acme");
     let store_events = history.event_count();
     let mut measured = Vec::new();
     for target in targets {
         let contact = history.customers[target].contact;
-        let streams = customer_streams(&*served, &projected, contact)
+        let streams = customer_streams(&*served, &tenant, contact)
             .await
             .expect("streams found");
         let mut events = 0;

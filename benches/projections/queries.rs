@@ -21,7 +21,6 @@ use crm_projections::sla::SlaModel;
 use crm_projections::sla::query::BreachList;
 use crm_projections::{
     ColumnType, DocKey, DocumentStore, IndexValue, MemoryDocuments, PostgresDocuments, ReadModel,
-    TenantId,
 };
 use futures_util::pin_mut;
 use tokio_postgres::Client;
@@ -29,7 +28,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::history::{History, epoch, mix, sla_config};
-use crate::rebuild::{TENANT, url};
+use crate::rebuild::{TENANT, bench_tenant, url};
 use crate::report::{Quantiles, env_size, line, load, verdict};
 use crate::support::BenchDatabase;
 
@@ -116,7 +115,7 @@ async fn copy_documents<M: ReadModel>(
         .expect("start the COPY");
     let writer = BinaryCopyInWriter::new(sink, &types);
     pin_mut!(writer);
-    let tenant = TenantId::new(TENANT);
+    let tenant = bench_tenant();
     let mut copied = 0;
     for stored in folded.documents(&tenant) {
         if !written.insert(stored.key) {
@@ -162,7 +161,7 @@ struct Filled {
 }
 
 async fn fill(client: &Client, customers_table: &str, sla_table: &str, customers: u64) -> Filled {
-    let tenant = TenantId::new(TENANT);
+    let tenant = bench_tenant();
     let mut contacts = Vec::with_capacity(usize::try_from(customers).unwrap_or(0));
     let mut written = (HashSet::new(), HashSet::new());
     let mut documents = [0, 0];
@@ -265,7 +264,7 @@ async fn measure(customers: u64, lookups: usize, breach_runs: usize) {
         load()
     ));
 
-    let tenant = TenantId::new(TENANT);
+    let tenant = bench_tenant();
     // The rows read back through the adapter, as it would have written them.
     let sample = filled.contacts.first().copied().expect("customers filled");
     let found = customer_360

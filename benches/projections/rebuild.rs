@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crm_eventstore::{ExpectedVersion, NewEvent, PostgresStore, StreamId, TenantId as StoreTenant};
+use crm_eventstore::{ExpectedVersion, NewEvent, PostgresStore, StreamId};
 use crm_projections::customer360::Customer360Model;
 use crm_projections::duplicates::DuplicateQueueModel;
 use crm_projections::pipeline::PipelineModel;
@@ -30,9 +30,9 @@ use crate::support::BenchDatabase;
 /// The tenant the PostgreSQL parts write.
 pub(crate) const TENANT: &str = "acme";
 
-/// The store's name of the bench tenant.
-pub(crate) fn store_tenant() -> StoreTenant {
-    StoreTenant::new(TENANT).expect("a valid tenant name")
+/// The bench tenant, [`TENANT`].
+pub(crate) fn bench_tenant() -> TenantId {
+    TenantId::new(TENANT).expect("a valid tenant name")
 }
 
 /// The connection string of `database` (DATABASE_URL with the bench database's name), for
@@ -80,7 +80,7 @@ const PER_TRANSACTION: usize = 100;
 /// quicker (a transaction's events share its id, as a saga's would).
 pub(crate) async fn load_history(
     store: &PostgresStore,
-    tenant: &StoreTenant,
+    tenant: &TenantId,
     appends: &[Append],
     writers: usize,
 ) -> usize {
@@ -103,7 +103,7 @@ pub(crate) async fn load_history(
     loaded
 }
 
-async fn write_part(store: &PostgresStore, tenant: &StoreTenant, part: &[&Append]) -> usize {
+async fn write_part(store: &PostgresStore, tenant: &TenantId, part: &[&Append]) -> usize {
     let mut client = store.client().await.expect("a pooled connection");
     let transaction = client.transaction().await.expect("a transaction");
     let mut events = 0;
@@ -145,7 +145,7 @@ where
     M::Doc: Send + Sync,
 {
     target
-        .is_live(&TenantId::new(TENANT))
+        .is_live(&bench_tenant())
         .await
         .expect("live version read")
 }
@@ -162,7 +162,7 @@ async fn rebuild_all(
     let sla = target(url, SlaModel::new(sla_config())).await;
     let pipeline = target(url, PipelineModel).await;
     let duplicates = target(url, DuplicateQueueModel).await;
-    let tenant = TenantId::new(TENANT);
+    let tenant = bench_tenant();
     let defaults = RebuildLimits::default();
     let limits = RebuildLimits {
         events_per_commit: usize::try_from(env_size(
@@ -183,7 +183,7 @@ async fn rebuild_all(
         Box::new(duplicates.rebuild_writer(tenant, limits)),
     ];
     let (progress, _) = watch::channel(RebuildProgress::default());
-    rebuild_many(store, targets, store_tenant(), options, &progress)
+    rebuild_many(store, targets, bench_tenant(), options, &progress)
         .await
         .expect("the rebuild runs to the switch");
     let finished = started.elapsed();
@@ -208,7 +208,7 @@ async fn rebuild_all(
 fn in_memory<M: ReadModel>(model: M, events: &[ProjectedEvent]) -> usize {
     MemoryDocuments::fold(model, events)
         .expect("the models apply every generated event")
-        .len(&TenantId::new(TENANT))
+        .len(&bench_tenant())
 }
 
 /// The raw baseline: the rebuilt tables' rows, taken out with a binary COPY beforehand,
@@ -281,7 +281,7 @@ async fn measure(events_wanted: u64, batch_size: usize, writers: usize) {
     let store = database.store(writers + 2).await;
     let url = url(&database).await;
     let loading = Instant::now();
-    let loaded = load_history(&store, &store_tenant(), &history.appends, writers).await;
+    let loaded = load_history(&store, &bench_tenant(), &history.appends, writers).await;
     let loading = loading.elapsed();
     database
         .client()
@@ -308,7 +308,7 @@ async fn measure(events_wanted: u64, batch_size: usize, writers: usize) {
         .map(|model| model.finished)
         .max()
         .unwrap_or_default();
-    let events = history.projected(&TenantId::new(TENANT), 1);
+    let events = history.projected(&bench_tenant(), 1);
     let expected = [
         in_memory(Customer360Model, &events),
         in_memory(SlaModel::new(sla_config()), &events),

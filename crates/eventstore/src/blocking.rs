@@ -26,7 +26,7 @@ fn runtime() -> Result<Runtime, StoreError> {
         .enable_all()
         .build()
         .map_err(|error| StoreError::Unavailable {
-            reason: "cannot start the blocking facade's runtime".into(),
+            reason: format!("cannot start the blocking facade's runtime: {error}"),
             source: Some(Box::new(error)),
         })
 }

@@ -140,9 +140,13 @@ pub enum StoreError {
     },
     /// The backend could not be reached or the connection was lost. An append that failed this
     /// way may or may not have committed: retry it with the same idempotency key.
+    ///
+    /// `reason` says what the store was doing and why it failed, down to the root cause the
+    /// driver keeps in its source chain (`Connection refused`, `password authentication
+    /// failed for user …`); `source` keeps the underlying error itself.
     #[error("event store unavailable: {reason}")]
     Unavailable {
-        /// What happened.
+        /// What happened, and why.
         reason: String,
         /// The underlying error, if any.
         #[source]
@@ -166,6 +170,25 @@ pub enum StoreError {
     },
 }
 
+/// `error`'s message followed by those of its sources (`a: b: c`), leaving out a message the
+/// text already holds (deadpool's errors repeat their backend's). The drivers keep the cause
+/// of a failure (`Connection refused (os error 111)`, the server's `FATAL` message) only in
+/// the source chain, under a message such as `error connecting to server`; this puts it in a
+/// message a log line shows.
+pub(crate) fn with_causes(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 fn describe_version(version: Option<u64>) -> String {
     version.map_or_else(
         || "no stream".to_owned(),
@@ -180,5 +203,42 @@ impl StoreError {
             self,
             Self::Unavailable { .. } | Self::TransactionOrderConflict { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{message}")]
+    struct Layer {
+        message: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    fn layer(message: &'static str, source: Option<Layer>) -> Layer {
+        Layer {
+            message,
+            source: source.map(Box::new),
+        }
+    }
+
+    #[test]
+    fn the_causes_are_named_once_each_down_the_chain() {
+        let refused = layer("Connection refused (os error 111)", None);
+        let driver = layer("error connecting to server", Some(refused));
+        // deadpool repeats its backend's message in its own.
+        let pool = layer(
+            "Error occurred while creating a new object: error connecting to server",
+            Some(driver),
+        );
+        assert_eq!(
+            with_causes(&pool),
+            "Error occurred while creating a new object: error connecting to server: \
+             Connection refused (os error 111)"
+        );
+        assert_eq!(with_causes(&layer("alone", None)), "alone");
     }
 }

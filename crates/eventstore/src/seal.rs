@@ -68,7 +68,8 @@ pub struct StreamHead {
 pub struct HeadManifest {
     /// Always [`MANIFEST_FORMAT`].
     pub format: String,
-    /// The tenant.
+    /// The tenant's canonical name ([`TenantId::as_str`](crate::TenantId::as_str)). A
+    /// manifest naming the tenant in another case is still that tenant's.
     pub tenant: String,
     /// When it was taken.
     pub taken_at: DateTime<Utc>,
@@ -249,12 +250,16 @@ pub(crate) struct ManifestCheck {
 impl ManifestCheck {
     /// A check of `manifest` against `tenant`: `Err` with the finished check when the manifest
     /// is another tenant's (or of another format), so nothing more is worth comparing.
+    /// `tenant` is canonical; the manifest's tenant is compared in its canonical form too, so
+    /// a manifest kept (or written by hand) as `ACME` is `acme`'s.
     pub(crate) fn start(tenant: &str, manifest: &HeadManifest) -> Result<Self, Self> {
         let mut check = Self {
             problems: Vec::new(),
             count: 0,
         };
-        if manifest.tenant != tenant || manifest.format != MANIFEST_FORMAT {
+        let same_tenant = crate::TenantId::new(&manifest.tenant)
+            .is_ok_and(|manifest_tenant| manifest_tenant.as_str() == tenant);
+        if !same_tenant || manifest.format != MANIFEST_FORMAT {
             check.problem(ManifestProblem::NotThisTenant {
                 manifest_tenant: manifest.tenant.clone(),
             });

@@ -1036,3 +1036,65 @@ async fn an_unreachable_server_is_unavailable_not_a_panic() {
         other => panic!("expected unavailable, got {other:?}"),
     }
 }
+
+/// Nothing listens on port 1 of the loopback: the connection is refused, and the error says so
+/// in its message, not only down its source chain.
+#[tokio::test]
+async fn a_refused_connection_says_why() {
+    let config = PostgresConfig::new("host=127.0.0.1 port=1 user=crm dbname=crm");
+    let error = PostgresStore::connect(config).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::Unavailable {
+                source: Some(_),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.is_retryable());
+    let message = error.to_string();
+    assert!(message.starts_with("event store unavailable: cannot connect to PostgreSQL"));
+    assert!(
+        message.to_lowercase().contains("connection refused"),
+        "the message names the cause: {message}"
+    );
+    // The cause stays reachable as an error, for callers that walk the chain.
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    assert!(
+        causes
+            .iter()
+            .any(|cause| cause.to_lowercase().contains("connection refused")),
+        "{causes:?}"
+    );
+}
+
+/// A server that answers and refuses the session: its reason is in the message.
+#[tokio::test]
+async fn a_connection_the_server_refuses_gives_the_servers_reason() {
+    let database = TestDatabase::create().await;
+    let config = PostgresConfig::new(with_options(&database.url, "-c role=crm_no_such_role"));
+    let error = PostgresStore::connect(config).await.unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("crm_no_such_role"), "{message}");
+}
+
+#[test]
+fn a_connection_string_that_does_not_parse_says_where() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let error = runtime
+        .block_on(PostgresStore::connect(PostgresConfig::new("port=notaport")))
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("connection string"), "{message}");
+    assert!(message.contains("port"), "{message}");
+}

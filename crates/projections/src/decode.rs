@@ -7,7 +7,8 @@ use crm_eventstore::GlobalPosition;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
+use crate::event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef};
+use crm_eventstore::TenantId;
 
 /// Why a stored event could not be turned into a [`ProjectedEvent`].
 ///
@@ -198,7 +199,7 @@ mod tests {
                 position: 17,
             },
             recorded_at,
-            TenantId::new("acme"),
+            TenantId::new("acme").expect("valid tenant"),
             &format!("ticket-{id}"),
             encoded.event_type,
             encoded.schema_version,

@@ -2,7 +2,6 @@
 //! its tenant.
 
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use crm_domain::contact::ContactEvent;
@@ -10,47 +9,9 @@ use crm_domain::forecast::ForecastEvent;
 use crm_domain::lead::LeadEvent;
 use crm_domain::opportunity::OpportunityEvent;
 use crm_domain::ticket::TicketEvent;
-use crm_eventstore::GlobalPosition;
+use crm_eventstore::{GlobalPosition, TenantId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// The tenant a stream belongs to. Every document lives in exactly one tenant's scope: a fold
-/// never reads or writes across tenants, so stores keep each tenant's documents apart.
-///
-/// The name is shared, not copied: the events of one page all point at one allocation, so
-/// cloning a tenant id per event costs a reference count, and reading it stays in cache.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(Arc<str>);
-
-impl TenantId {
-    /// A tenant named `id`.
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(Arc::from(id.into()))
-    }
-
-    /// The tenant's id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for TenantId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for TenantId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self::new)
-    }
-}
 
 /// The kinds of aggregate whose events the read models fold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -175,7 +136,8 @@ pub struct ProjectedEvent {
     pub transaction: u64,
     /// When the store recorded the event (not when it happened: that is the event's `at`).
     pub recorded_at: DateTime<Utc>,
-    /// The tenant the stream belongs to.
+    /// The tenant the stream belongs to (the store's [`TenantId`], in its canonical form).
+    /// Every event of a page shares one allocation of the name.
     pub tenant: TenantId,
     /// The stream the event belongs to.
     pub stream: StreamRef,
@@ -190,22 +152,5 @@ impl ProjectedEvent {
             transaction: self.transaction,
             position: self.position,
         }
-    }
-}
-
-#[cfg(test)]
-mod tenant_tests {
-    use super::TenantId;
-
-    #[test]
-    fn a_tenant_id_is_plain_text_in_json_and_clones_share_the_name() {
-        let tenant = TenantId::new("acme");
-        assert_eq!(serde_json::to_string(&tenant).unwrap(), "\"acme\"");
-        let back: TenantId = serde_json::from_str("\"acme\"").unwrap();
-        assert_eq!(back, tenant);
-        assert!(serde_json::from_str::<TenantId>("7").is_err());
-        let clone = tenant.clone();
-        assert!(std::ptr::eq(clone.as_str(), tenant.as_str()));
-        assert_eq!(tenant.to_string(), "acme");
     }
 }

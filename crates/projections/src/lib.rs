@@ -4,7 +4,8 @@
 //! documents out) that lives in this crate; where the documents are kept is an adapter.
 //!
 //! - `event.rs`: [`ProjectedEvent`], the envelope every model folds (global position, tenant,
-//!   stream, [`CrmEvent`]); `decode.rs` builds it from what the event store keeps.
+//!   stream, [`CrmEvent`]); `decode.rs` builds it from what the event store keeps. The tenant
+//!   is the event store's [`TenantId`], re-exported here: one tenant type for the workspace.
 //! - `model/`: the [`ReadModel`] trait (keys, linked keys, apply, indexed columns), the
 //!   [`Stored`] document with its stamp, the [`DocSet`] an event is applied to, and the two
 //!   query shapes a storage adapter answers, [`Lookup`] (by key, in rounds) and [`Scan`] (a
@@ -38,9 +39,12 @@ mod runner;
 pub mod sla;
 mod storage;
 
+/// The event store's tenant id, the only one in the workspace: validated and folded to its
+/// canonical lowercase form, so a query for `ACME` finds what was projected under `acme`.
+pub use crm_eventstore::TenantId;
 pub use decode::{DecodeError, decode_event, parse_stream_name};
 pub use error::ProjectionError;
-pub use event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
+pub use event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef};
 pub use lifecycle::{LiveError, append_inline, customer_360_as_of, customer_streams, fold_streams};
 pub use memory::{MemoryDocuments, MemoryStorage};
 pub use model::{

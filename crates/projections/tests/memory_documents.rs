@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crm_eventstore::GlobalPosition;
 use crm_projections::{
     ColumnType, CrmEvent, DocKey, DocSet, Filter, IndexValue, Indexed, IndexedColumn,
-    MemoryDocuments, ProjectedEvent, ProjectionError, ReadModel, Scan, Selection, TenantId,
+    MemoryDocuments, ProjectedEvent, ProjectionError, ReadModel, Scan, Selection,
 };
 use crm_testkit::world::{EventLog, alice, minutes, tenant};
 
@@ -255,7 +255,10 @@ fn a_scan_filters_and_orders_on_indexed_columns() {
         store.scan(&tenant(), &Busiest),
         vec![(Uuid::from_u128(2), 1), (Uuid::from_u128(1), 2)]
     );
-    assert_eq!(store.scan(&TenantId::new("other"), &Busiest), vec![]);
+    assert_eq!(
+        store.scan(&crm_testkit::tenant_id("other"), &Busiest),
+        vec![]
+    );
 }
 
 #[test]

@@ -36,7 +36,7 @@ fn monday(hour: u32) -> DateTime<Utc> {
 }
 
 fn tenant() -> TenantId {
-    TenantId::new("acme")
+    crm_testkit::tenant_id("acme")
 }
 
 /// What an event store would hand a projector: stored triples, in global order.
@@ -253,7 +253,7 @@ fn stored_events_fold_into_every_read_model() {
         MemoryDocuments::fold(Customer360Model, &events)
             .expect("valid test data")
             .lookup(
-                &TenantId::new("another"),
+                &crm_testkit::tenant_id("another"),
                 &Customer360Query { contact: ADA }
             )
             .is_none(),

@@ -17,7 +17,7 @@ use crm_projections::{
 };
 use crm_testkit::postgres::TestDatabase;
 use crm_testkit::workload::{
-    append_all, catch_up_to, contact_id, events, projected, reference, tenant, ticket_id, workload,
+    append_all, catch_up_to, contact_id, events, reference, tenant, ticket_id, workload,
 };
 use tokio::sync::watch;
 
@@ -78,11 +78,8 @@ async fn a_rebuild_fills_a_new_version_while_the_old_serves_then_switches_at_onc
     );
     let mut projector = Projector::new(store.clone(), Arc::clone(&blue), tenant(), options(100));
     catch_up_to(&mut projector, head).await.unwrap();
-    blue.claim_live(&projected(&tenant())).await.unwrap();
-    assert_eq!(
-        blue.live_version(&projected(&tenant())).await.unwrap(),
-        Some(1)
-    );
+    blue.claim_live(&tenant()).await.unwrap();
+    assert_eq!(blue.live_version(&tenant()).await.unwrap(), Some(1));
 
     let green = Arc::new(
         PostgresDocuments::connect(&database.url, 2, Customer360V2)
@@ -105,13 +102,10 @@ async fn a_rebuild_fills_a_new_version_while_the_old_serves_then_switches_at_onc
         .clone();
     assert!(!midway.switched, "{midway:?}");
     assert_eq!(midway.total, total);
-    assert_eq!(
-        blue.live_version(&projected(&tenant())).await.unwrap(),
-        Some(1)
-    );
+    assert_eq!(blue.live_version(&tenant()).await.unwrap(), Some(1));
     let served = blue
         .lookup(
-            &projected(&tenant()),
+            &tenant(),
             &Customer360Query {
                 contact: ContactId(contact_id(3)),
             },
@@ -127,25 +121,16 @@ async fn a_rebuild_fills_a_new_version_while_the_old_serves_then_switches_at_onc
     assert!(done.processed >= total, "{done:?}");
     assert!(done.rate > 0.0);
     assert_eq!(done.remaining, Some(Duration::ZERO));
-    assert_eq!(
-        green.live_version(&projected(&tenant())).await.unwrap(),
-        Some(2)
-    );
-    assert!(green.is_live(&projected(&tenant())).await.unwrap());
-    assert!(!blue.is_live(&projected(&tenant())).await.unwrap());
+    assert_eq!(green.live_version(&tenant()).await.unwrap(), Some(2));
+    assert!(green.is_live(&tenant()).await.unwrap());
+    assert!(!blue.is_live(&tenant()).await.unwrap());
 
     let expected = reference(&store, &tenant(), head).await;
-    assert_eq!(
-        green.documents(&projected(&tenant())).await.unwrap(),
-        expected
-    );
-    assert_eq!(
-        blue.documents(&projected(&tenant())).await.unwrap(),
-        expected
-    );
+    assert_eq!(green.documents(&tenant()).await.unwrap(), expected);
+    assert_eq!(blue.documents(&tenant()).await.unwrap(), expected);
 
     // The live version is never wiped for a rebuild.
-    let refused = green.reset(&projected(&tenant())).await.unwrap_err();
+    let refused = green.reset(&tenant()).await.unwrap_err();
     assert!(
         matches!(&refused, StorageError::Database { code, .. } if code == "CP001"),
         "{refused:?}"
@@ -179,7 +164,7 @@ where
 {
     let events = events(store, &tenant(), head).await;
     let folded = MemoryDocuments::fold(model, &events).expect("valid test data");
-    let mut docs: Vec<_> = folded.documents(&projected(&tenant())).cloned().collect();
+    let mut docs: Vec<_> = folded.documents(&tenant()).cloned().collect();
     docs.sort_by_key(|stored| stored.key);
     docs
 }
@@ -196,8 +181,8 @@ async fn several_models_rebuilt_from_one_read_each_equal_a_clean_fold() {
         let customers = version(&database, Customer360V2).await;
         let sla = version(&database, SlaModel::new(SlaConfig::new())).await;
         let targets: Vec<Box<dyn RebuildTarget>> = vec![
-            Box::new(customers.rebuild_writer(projected(&tenant()), limits)),
-            Box::new(sla.rebuild_writer(projected(&tenant()), limits)),
+            Box::new(customers.rebuild_writer(tenant(), limits)),
+            Box::new(sla.rebuild_writer(tenant(), limits)),
         ];
         let (progress, watched) = watch::channel(RebuildProgress::default());
         rebuild_many(store.clone(), targets, tenant(), options(page), &progress)
@@ -205,20 +190,20 @@ async fn several_models_rebuilt_from_one_read_each_equal_a_clean_fold() {
             .unwrap();
         assert!(watched.borrow().switched);
         assert_eq!(
-            customers.documents(&projected(&tenant())).await.unwrap(),
+            customers.documents(&tenant()).await.unwrap(),
             reference(&store, &tenant(), head).await
         );
         let tickets = folded(&store, SlaModel::new(SlaConfig::new()), head).await;
         assert!(!tickets.is_empty());
-        assert_eq!(sla.documents(&projected(&tenant())).await.unwrap(), tickets);
+        assert_eq!(sla.documents(&tenant()).await.unwrap(), tickets);
         for checkpoint in [
-            customers.checkpoint(&projected(&tenant())).await.unwrap(),
-            sla.checkpoint(&projected(&tenant())).await.unwrap(),
+            customers.checkpoint(&tenant()).await.unwrap(),
+            sla.checkpoint(&tenant()).await.unwrap(),
         ] {
             assert_eq!(checkpoint, Some(head));
         }
-        assert!(customers.is_live(&projected(&tenant())).await.unwrap());
-        assert!(sla.is_live(&projected(&tenant())).await.unwrap());
+        assert!(customers.is_live(&tenant()).await.unwrap());
+        assert!(sla.is_live(&tenant()).await.unwrap());
     }
 }
 
@@ -249,7 +234,7 @@ async fn a_poison_event_halts_a_rebuild_before_the_switch_with_what_came_before_
     let green = version(&database, Customer360V2).await;
     let (progress, watched) = watch::channel(RebuildProgress::default());
     let targets: Vec<Box<dyn RebuildTarget>> =
-        vec![Box::new(green.rebuild_writer(projected(&tenant()), TIGHT))];
+        vec![Box::new(green.rebuild_writer(tenant(), TIGHT))];
     let error = rebuild_many(store.clone(), targets, tenant(), options(3), &progress)
         .await
         .unwrap_err();
@@ -258,12 +243,9 @@ async fn a_poison_event_halts_a_rebuild_before_the_switch_with_what_came_before_
         "{error:?}"
     );
     assert!(!watched.borrow().switched);
-    assert!(!green.is_live(&projected(&tenant())).await.unwrap());
-    assert_eq!(
-        green.documents(&projected(&tenant())).await.unwrap(),
-        expected
-    );
-    let checkpoint = green.checkpoint(&projected(&tenant())).await.unwrap();
+    assert!(!green.is_live(&tenant()).await.unwrap());
+    assert_eq!(green.documents(&tenant()).await.unwrap(), expected);
+    let checkpoint = green.checkpoint(&tenant()).await.unwrap();
     assert!(
         checkpoint.is_some_and(|done| done >= before && done < broken),
         "{checkpoint:?}"

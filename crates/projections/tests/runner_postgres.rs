@@ -13,7 +13,7 @@ use crm_projections::{
 };
 use crm_testkit::postgres::TestDatabase;
 use crm_testkit::workload::{
-    append_all, catch_up_to, contact_id, events, projected, reference, tenant, ticket_id, workload,
+    append_all, catch_up_to, contact_id, events, reference, tenant, ticket_id, workload,
 };
 
 type Documents = PostgresDocuments<Customer360Model>;
@@ -56,7 +56,7 @@ async fn a_background_projector_follows_appends_and_equals_a_clean_rebuild() {
     .spawn();
     assert!(handle.wait_for(head, Duration::from_secs(30)).await);
     assert_eq!(
-        documents.documents(&projected(&tenant())).await.unwrap(),
+        documents.documents(&tenant()).await.unwrap(),
         reference(&store, &tenant(), head).await
     );
 
@@ -64,7 +64,7 @@ async fn a_background_projector_follows_appends_and_equals_a_clean_rebuild() {
     let more = append_all(&store, &tenant(), &workload(6, 1, 1)[4..]).await;
     assert!(handle.wait_for(more, Duration::from_secs(30)).await);
     assert_eq!(
-        documents.documents(&projected(&tenant())).await.unwrap(),
+        documents.documents(&tenant()).await.unwrap(),
         reference(&store, &tenant(), more).await
     );
     let status = handle.status();
@@ -112,7 +112,7 @@ async fn a_projector_behind_reads_growing_batches_and_equals_a_clean_rebuild() {
     );
     assert_eq!(reads.iter().sum::<usize>(), total);
     assert_eq!(
-        documents.documents(&projected(&tenant())).await.unwrap(),
+        documents.documents(&tenant()).await.unwrap(),
         reference(&store, &tenant(), head).await
     );
 
@@ -157,22 +157,13 @@ async fn a_poison_event_halts_the_projector_after_what_came_before_is_committed(
         );
         assert!(!error.is_retryable());
     }
-    let checkpoint = documents.checkpoint(&projected(&tenant())).await.unwrap();
+    let checkpoint = documents.checkpoint(&tenant()).await.unwrap();
     assert!(
         checkpoint.is_some_and(|done| done < broken),
         "{checkpoint:?}"
     );
-    assert_eq!(
-        documents.documents(&projected(&tenant())).await.unwrap(),
-        before
-    );
-    assert!(
-        documents
-            .parked(&projected(&tenant()))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(documents.documents(&tenant()).await.unwrap(), before);
+    assert!(documents.parked(&tenant()).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -201,7 +192,7 @@ async fn a_parked_poison_event_is_kept_with_its_reason_and_the_rest_applied() {
         options(100, PoisonPolicy::Park),
     );
     catch_up_to(&mut projector, head).await.unwrap();
-    let parked = documents.parked(&projected(&tenant())).await.unwrap();
+    let parked = documents.parked(&tenant()).await.unwrap();
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].position, broken);
     assert_eq!(parked[0].event_type, "TicketOpened");
@@ -210,13 +201,10 @@ async fn a_parked_poison_event_is_kept_with_its_reason_and_the_rest_applied() {
         "{}",
         parked[0].reason
     );
-    assert_eq!(
-        documents.checkpoint(&projected(&tenant())).await.unwrap(),
-        Some(head)
-    );
+    assert_eq!(documents.checkpoint(&tenant()).await.unwrap(), Some(head));
     // The reference leaves out what cannot be decoded, as the parked projector did.
     assert_eq!(
-        documents.documents(&projected(&tenant())).await.unwrap(),
+        documents.documents(&tenant()).await.unwrap(),
         reference(&store, &tenant(), head).await
     );
 }
@@ -248,7 +236,7 @@ async fn lag_counts_events_behind_and_names_the_transaction_holding_readers_back
         options(50, PoisonPolicy::Halt),
     );
     catch_up_to(&mut projector, head).await.unwrap();
-    let checkpoint = documents.checkpoint(&projected(&tenant())).await.unwrap();
+    let checkpoint = documents.checkpoint(&tenant()).await.unwrap();
 
     // One append stays open while another commits after it: the committed one waits.
     let mut client = store.client().await.unwrap();
@@ -293,7 +281,7 @@ async fn lag_counts_events_behind_and_names_the_transaction_holding_readers_back
 
     open.commit().await.unwrap();
     catch_up_to(&mut projector, after).await.unwrap();
-    let checkpoint = documents.checkpoint(&projected(&tenant())).await.unwrap();
+    let checkpoint = documents.checkpoint(&tenant()).await.unwrap();
     let lag = Lag::measure_postgres(
         &store,
         &documents,
@@ -333,12 +321,9 @@ async fn an_inline_append_is_read_back_at_once_and_the_projector_then_changes_no
         transaction.commit().await.unwrap();
         head = head.max(result.events.last().unwrap().position);
     }
-    let inline = documents.documents(&projected(&tenant())).await.unwrap();
+    let inline = documents.documents(&tenant()).await.unwrap();
     assert_eq!(inline, reference(&store, &tenant(), head).await);
-    assert_eq!(
-        documents.checkpoint(&projected(&tenant())).await.unwrap(),
-        None
-    );
+    assert_eq!(documents.checkpoint(&tenant()).await.unwrap(), None);
 
     let mut projector = Projector::new(
         store.clone(),
@@ -347,10 +332,7 @@ async fn an_inline_append_is_read_back_at_once_and_the_projector_then_changes_no
         options(5, PoisonPolicy::Halt),
     );
     catch_up_to(&mut projector, head).await.unwrap();
-    assert_eq!(
-        documents.documents(&projected(&tenant())).await.unwrap(),
-        inline
-    );
+    assert_eq!(documents.documents(&tenant()).await.unwrap(), inline);
 }
 
 #[tokio::test]
@@ -373,13 +355,7 @@ async fn a_rolled_back_inline_append_leaves_no_document() {
     .await
     .unwrap();
     transaction.rollback().await.unwrap();
-    assert!(
-        documents
-            .documents(&projected(&tenant()))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(documents.documents(&tenant()).await.unwrap().is_empty());
     assert!(
         events(&store, &tenant(), crm_eventstore::GlobalPosition::START)
             .await
@@ -429,10 +405,7 @@ async fn the_live_fold_shows_a_customer_as_of_a_moment_from_that_customer_alone(
 
     // Now, the live view is the served one.
     let served = documents
-        .lookup(
-            &projected(&tenant()),
-            &Customer360Query { contact: customer },
-        )
+        .lookup(&tenant(), &Customer360Query { contact: customer })
         .await
         .unwrap()
         .unwrap();

@@ -14,7 +14,7 @@ use crm_projections::{
     DocumentStore, PoisonPolicy, PostgresDocuments, Projector, ProjectorOptions,
 };
 use crm_testkit::postgres::{TestDatabase, client};
-use crm_testkit::workload::{append_all, events, projected, reference, tenant, workload};
+use crm_testkit::workload::{append_all, events, reference, tenant, workload};
 
 /// A projection worker process, its stdout lines arriving on a channel.
 struct Worker {
@@ -143,7 +143,7 @@ async fn a_worker_killed_mid_batch_resumes_and_equals_a_clean_rebuild() {
     assert!(restarted.wait_caught_up(head, Duration::from_mins(1)));
     let documents = adapter(&database).await;
     assert_eq!(
-        documents.documents(&projected(&tenant())).await.unwrap(),
+        documents.documents(&tenant()).await.unwrap(),
         reference(&store, &tenant(), head).await
     );
     let (counted, _) = committed(&database).await;
@@ -193,7 +193,7 @@ async fn one_worker_holds_the_lease_and_another_takes_over_when_it_dies() {
     assert!(second.wait_caught_up(more, Duration::from_secs(30)));
     let documents = adapter(&database).await;
     assert_eq!(
-        documents.documents(&projected(&tenant())).await.unwrap(),
+        documents.documents(&tenant()).await.unwrap(),
         reference(&store, &tenant(), more).await
     );
 }
@@ -232,7 +232,7 @@ async fn connections_dropped_by_the_server_mid_run_lose_and_double_nothing() {
     assert!(terminated > 0, "no connection was dropped");
     assert!(handle.wait_for(head, Duration::from_mins(1)).await);
     assert_eq!(
-        documents.documents(&projected(&tenant())).await.unwrap(),
+        documents.documents(&tenant()).await.unwrap(),
         reference(&store, &tenant(), head).await
     );
     let (counted, _) = committed(&database).await;

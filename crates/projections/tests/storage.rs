@@ -70,6 +70,7 @@ conformance!(
     a_later_transaction_with_a_smaller_position_is_applied,
     a_broken_model_writes_nothing(Tally { sloppy: true }),
     tenants_are_apart,
+    a_tenant_named_in_any_case_is_one_tenant,
     parked_events_are_kept_and_passed,
     queries_answer_as_the_reference,
 );
@@ -157,7 +158,7 @@ mod equal_documents {
     use crm_projections::duplicates::DuplicateQueueModel;
     use crm_projections::pipeline::PipelineModel;
     use crm_projections::sla::{SlaConfig, SlaModel};
-    use crm_projections::{MemoryDocuments, ProjectedEvent, ReadModel, RebuildLimits, TenantId};
+    use crm_projections::{MemoryDocuments, ProjectedEvent, ReadModel, RebuildLimits};
     use crm_testkit::scenario::{arb_scenario, play};
 
     use super::*;
@@ -255,7 +256,7 @@ mod equal_documents {
         M::Doc: Send + Sync,
     {
         let tenant = events[0].tenant.clone();
-        let rebuilt_tenant = TenantId::new(format!("{tenant}-rebuilt"));
+        let rebuilt_tenant = crm_testkit::tenant_id(&format!("{tenant}-rebuilt"));
         let rebuilt_events: Vec<ProjectedEvent> = events
             .iter()
             .map(|event| ProjectedEvent {
@@ -325,7 +326,7 @@ mod equal_documents {
             rebuild in arb_rebuild(),
         ) {
             let world = play(&scenario);
-            let tenant = TenantId::new(format!("case-{}", uuid::Uuid::now_v7().simple()));
+            let tenant = crm_testkit::tenant_id(&format!("case-{}", uuid::Uuid::now_v7().simple()));
             let events: Vec<ProjectedEvent> = world
                 .events()
                 .iter()
@@ -339,4 +340,48 @@ mod equal_documents {
             check_equal!(hold(DuplicateQueueModel, &shared.duplicates, &events, &cuts, rebuild));
         }
     }
+}
+
+/// Nothing listens on port 1 of the loopback: the adapter's error says the connection was
+/// refused (in its message, and as its source), and so does a runner error wrapping it.
+#[tokio::test]
+async fn a_refused_connection_says_why() {
+    const CLOSED: &str = "host=127.0.0.1 port=1 user=crm dbname=crm";
+    let error = PostgresDocuments::connect(CLOSED, 1, Tally::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            crm_projections::StorageError::Unavailable {
+                source: Some(_),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.is_retryable());
+    let message = error.to_string();
+    assert!(
+        message.to_lowercase().contains("connection refused"),
+        "the message names the cause: {message}"
+    );
+    let runner = crm_projections::RunnerError::from(error);
+    assert!(
+        runner
+            .to_string()
+            .to_lowercase()
+            .contains("connection refused"),
+        "{runner}"
+    );
+
+    let lease = crm_projections::Lease::try_acquire(CLOSED, "lease").await;
+    let message = lease.map(|_| ()).unwrap_err().to_string();
+    assert!(
+        message.to_lowercase().contains("connection refused"),
+        "{message}"
+    );
+
+    let unparsable = crm_projections::connect_pool("port=notaport", 1).unwrap_err();
+    assert!(unparsable.to_string().contains("port"), "{unparsable}");
 }

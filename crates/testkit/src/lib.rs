@@ -7,7 +7,7 @@
 //!   `DATABASE_URL` and dropped afterwards; fails loudly, never skips, when PostgreSQL cannot be
 //!   reached. Depends on none of our crates, so any crate's tests can use it.
 //! - Feature `eventstore`: `TestDatabase::store` and `TestDatabase::config`, the event store on
-//!   a test database (`eventstore.rs`).
+//!   a test database (`eventstore.rs`), and `tenant_id`, a tenant for tests.
 //! - Feature `projections` (pulls crm-projections and crm-domain, so off by default and off for
 //!   the event store's tests): the read models' test support.
 //!   - `world`: aggregates driven by commands, their events in one numbered log;
@@ -36,3 +36,11 @@ pub mod storage_conformance;
 pub mod workload;
 #[cfg(feature = "projections")]
 pub mod world;
+
+/// The tenant `name`, for tests: [`crm_eventstore::TenantId::new`], panicking with the name
+/// and the reason when a test names a tenant the store refuses.
+#[cfg(feature = "eventstore")]
+pub fn tenant_id(name: &str) -> crm_eventstore::TenantId {
+    crm_eventstore::TenantId::new(name)
+        .unwrap_or_else(|error| panic!("{name:?} is not a valid tenant id: {error}"))
+}

@@ -166,7 +166,7 @@ fn agent() -> Actor {
 
 /// The tenant the checks write to, `acme`.
 pub fn tenant() -> TenantId {
-    TenantId::new("acme")
+    crate::tenant_id("acme")
 }
 
 fn at(transaction: u64, position: u64) -> GlobalPosition {
@@ -480,7 +480,7 @@ pub async fn a_broken_model_writes_nothing<D: DocumentStore<Tally>>(store: D) {
 
 /// Tenants never see each other's documents, checkpoints or parked events.
 pub async fn tenants_are_apart<D: DocumentStore<Tally>>(store: D) {
-    let other = TenantId::new("globex");
+    let other = crate::tenant_id("globex");
     let events = history(&tenant());
     store
         .commit(
@@ -511,6 +511,43 @@ pub async fn tenants_are_apart<D: DocumentStore<Tally>>(store: D) {
         .unwrap()
         .unwrap();
     assert!(matches!(ticket.doc, TallyDoc::Ticket { ref subject, .. } if subject == "Theirs"));
+}
+
+/// A tenant named in capitals is the same tenant ([`TenantId`] is canonical): documents
+/// committed under `ACME` are found, scanned, looked up and continued under `acme`.
+pub async fn a_tenant_named_in_any_case_is_one_tenant<D: DocumentStore<Tally>>(store: D) {
+    let (upper, lower) = (crate::tenant_id("ACME"), crate::tenant_id("acme"));
+    let events = history(&upper);
+    store
+        .commit(
+            &upper,
+            None,
+            &ProjectionBatch::new(events[..3].to_vec(), at(12, 3)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.checkpoint(&lower).await.unwrap(), Some(at(12, 3)));
+    store
+        .commit(
+            &lower,
+            Some(at(12, 3)),
+            &ProjectionBatch::new(events[3..].to_vec(), last(&events)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.documents(&upper).await.unwrap(), reference(&events));
+    let tickets = store
+        .scan(
+            &crate::tenant_id("Acme"),
+            &TicketsBy(Selection::all(TICKET)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tickets.len(), 3);
+    assert_eq!(
+        store.lookup(&lower, &ContactOf(FIRST)).await.unwrap(),
+        Some(3)
+    );
 }
 
 fn parked(place: GlobalPosition) -> ParkedEvent {
@@ -546,7 +583,7 @@ pub async fn parked_events_are_kept_and_passed<D: DocumentStore<Tally>>(store: D
     assert_eq!(store.checkpoint(&tenant()).await.unwrap(), Some(at(15, 1)));
     assert!(
         store
-            .parked(&TenantId::new("globex"))
+            .parked(&crate::tenant_id("globex"))
             .await
             .unwrap()
             .is_empty()

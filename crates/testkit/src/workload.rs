@@ -23,7 +23,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The tenant of the workload, `acme`.
 pub fn tenant() -> TenantId {
-    TenantId::new("acme").expect("a valid tenant id")
+    crate::tenant_id("acme")
 }
 
 /// Monday 2 March 2026, 09:00 UTC: the workload's first instant.
@@ -194,7 +194,7 @@ pub async fn events<S: EventStore>(
             ProjectedEvent::decode(
                 recorded.position,
                 recorded.recorded_at,
-                crm_projections::TenantId::new(tenant.as_str()),
+                tenant.clone(),
                 recorded.stream.as_str(),
                 &recorded.event_type,
                 recorded.schema_version,
@@ -215,10 +215,7 @@ pub async fn reference<S: EventStore>(
     let events = events(store, tenant, head).await;
     let folded =
         MemoryDocuments::fold(Customer360Model, &events).expect("the model folds the workload");
-    let mut docs: Vec<_> = folded
-        .documents(&crm_projections::TenantId::new(tenant.as_str()))
-        .cloned()
-        .collect();
+    let mut docs: Vec<_> = folded.documents(tenant).cloned().collect();
     docs.sort_by_key(|stored| stored.key);
     docs
 }
@@ -247,9 +244,4 @@ where
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-/// The projection's tenant id for the store's.
-pub fn projected(tenant: &TenantId) -> crm_projections::TenantId {
-    crm_projections::TenantId::new(tenant.as_str())
 }

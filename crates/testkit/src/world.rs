@@ -36,7 +36,7 @@ pub fn alice() -> Actor {
 
 /// The tenant of the tests, `acme`.
 pub fn tenant() -> TenantId {
-    TenantId::new("acme")
+    crate::tenant_id("acme")
 }
 
 /// Events in the order recorded, positions 1, 2, 3, … (every position used, which a real

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
-use super::unavailable_or_database;
+use super::from_pg;
 use crate::StoreError;
 
 /// One migration file.
@@ -62,15 +62,13 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS eventstore_migrations ( \
      version integer PRIMARY KEY, name text NOT NULL, checksum bytea NOT NULL, \
      applied_at timestamptz NOT NULL DEFAULT now())";
 
-fn failed(version: u32, error: &tokio_postgres::Error) -> StoreError {
-    match unavailable_or_database(error) {
-        unavailable @ StoreError::Unavailable { .. } => unavailable,
-        _ => StoreError::Migration {
+fn failed(version: u32, error: tokio_postgres::Error) -> StoreError {
+    match from_pg(error) {
+        StoreError::Database { message, .. } => StoreError::Migration {
             version,
-            reason: error
-                .as_db_error()
-                .map_or_else(|| error.to_string(), |db| db.message().to_owned()),
+            reason: message,
         },
+        other => other,
     }
 }
 
@@ -111,11 +109,11 @@ async fn applied(
             &[],
         )
         .await
-        .map_err(|error| failed(0, &error))?;
+        .map_err(|error| failed(0, error))?;
     rows.iter()
         .map(|row| {
-            let version: i32 = row.try_get(0).map_err(|error| failed(0, &error))?;
-            let checksum: Vec<u8> = row.try_get(1).map_err(|error| failed(0, &error))?;
+            let version: i32 = row.try_get(0).map_err(|error| failed(0, error))?;
+            let checksum: Vec<u8> = row.try_get(1).map_err(|error| failed(0, error))?;
             let version = u32::try_from(version).map_err(|_| StoreError::Migration {
                 version: 0,
                 reason: format!("negative migration number {version}"),
@@ -130,20 +128,20 @@ pub(crate) async fn run(client: &mut Client) -> Result<(), StoreError> {
     let transaction = client
         .transaction()
         .await
-        .map_err(|error| failed(0, &error))?;
+        .map_err(|error| failed(0, error))?;
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(|error| failed(0, &error))?;
+        .map_err(|error| failed(0, error))?;
     transaction
         .batch_execute(CREATE_TABLE)
         .await
-        .map_err(|error| failed(0, &error))?;
+        .map_err(|error| failed(0, error))?;
     for migration in pending(&applied(&transaction).await?)? {
         transaction
             .batch_execute(migration.sql)
             .await
-            .map_err(|error| failed(migration.version, &error))?;
+            .map_err(|error| failed(migration.version, error))?;
         let version = i32::try_from(migration.version).unwrap_or(i32::MAX);
         transaction
             .execute(
@@ -151,12 +149,9 @@ pub(crate) async fn run(client: &mut Client) -> Result<(), StoreError> {
                 &[&version, &migration.name, &migration.checksum().as_slice()],
             )
             .await
-            .map_err(|error| failed(migration.version, &error))?;
+            .map_err(|error| failed(migration.version, error))?;
     }
-    transaction
-        .commit()
-        .await
-        .map_err(|error| failed(0, &error))
+    transaction.commit().await.map_err(|error| failed(0, error))
 }
 
 /// Checks, without changing anything, that every migration is applied (for a role that may

@@ -6,6 +6,9 @@
 //!
 //! An append is one call to the `eventstore_append` function: one round trip, whatever the
 //! batch size. Every read is scoped by `tenant_id`, which leads every key and index.
+//! `tenant_id` columns are `text` holding the [`TenantId`]'s canonical (lowercase) form, the
+//! only form any call passes, so `ACME` and `acme` meet in the same rows without a
+//! case-insensitive collation or index.
 
 mod migrate;
 mod sql;
@@ -33,6 +36,7 @@ use self::types::{JsonBytes, Xid8};
 use crate::codec::{
     EncodedBatch, RawEvent, StoredLink, check_state_depth, earlier_append, encode_batch, to_hash,
 };
+use crate::error::with_causes;
 use crate::ids::validate_name;
 use crate::seal::{MAX_EVENTS_PER_SEAL, ManifestCheck, SealWalk};
 use crate::verify::ChainVerifier;
@@ -140,45 +144,33 @@ pub struct PostgresStore {
     inner: Arc<Inner>,
 }
 
-fn unavailable(
-    reason: impl Into<String>,
-    source: impl std::error::Error + Send + Sync + 'static,
-) -> StoreError {
+/// [`StoreError::Unavailable`] while `doing` something, naming the cause `source` carries
+/// (down its chain) and keeping `source`.
+fn unavailable(doing: &str, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Unavailable {
-        reason: reason.into(),
+        reason: format!("{doing}: {}", with_causes(&source)),
         source: Some(Box::new(source)),
     }
 }
 
 /// Maps a driver error: lost connections, shutdowns and resource exhaustion are
-/// [`StoreError::Unavailable`]; other server errors keep their SQLSTATE.
-pub(crate) fn unavailable_or_database(error: &tokio_postgres::Error) -> StoreError {
-    match error.as_db_error() {
-        Some(db) => {
-            let code = db.code().code();
-            if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
-                StoreError::Unavailable {
-                    reason: db.message().to_owned(),
-                    source: None,
-                }
-            } else {
-                StoreError::Database {
-                    code: code.to_owned(),
-                    message: db.message().to_owned(),
-                }
-            }
+/// [`StoreError::Unavailable`], naming the cause and keeping the driver's error as the source;
+/// other server errors keep their SQLSTATE and message.
+pub(crate) fn from_pg(error: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        let unavailable =
+            code.starts_with("08") || code.starts_with("57P") || code.starts_with("53");
+        if !unavailable {
+            return StoreError::Database {
+                code: code.to_owned(),
+                message: db.message().to_owned(),
+            };
         }
-        None => StoreError::Unavailable {
-            reason: error.to_string(),
-            source: None,
-        },
     }
-}
-
-fn from_pg(error: tokio_postgres::Error) -> StoreError {
-    match unavailable_or_database(&error) {
-        StoreError::Unavailable { reason, .. } => unavailable(reason, error),
-        other => other,
+    StoreError::Unavailable {
+        reason: with_causes(&error),
+        source: Some(Box::new(error)),
     }
 }
 
@@ -265,14 +257,10 @@ impl PostgresStore {
     /// Fails with [`StoreError::Unavailable`] when PostgreSQL cannot be reached and
     /// [`StoreError::Migration`] when the schema cannot be brought up to date.
     pub async fn connect(config: PostgresConfig) -> Result<Self, StoreError> {
-        let pg_config: tokio_postgres::Config =
-            config
-                .connection
-                .parse()
-                .map_err(|error| StoreError::Unavailable {
-                    reason: format!("invalid connection string: {error}"),
-                    source: None,
-                })?;
+        let pg_config: tokio_postgres::Config = config
+            .connection
+            .parse()
+            .map_err(|error| unavailable("cannot read the connection string", error))?;
         let manager = Manager::from_config(
             pg_config.clone(),
             NoTls,
@@ -315,13 +303,9 @@ impl PostgresStore {
     /// Applies pending migrations over one connection and disconnects; for deploy tools that
     /// migrate as the owner role while the application connects as [`APP_ROLE`].
     pub async fn migrate(connection: &str) -> Result<(), StoreError> {
-        let pg_config: tokio_postgres::Config =
-            connection
-                .parse()
-                .map_err(|error| StoreError::Unavailable {
-                    reason: format!("invalid connection string: {error}"),
-                    source: None,
-                })?;
+        let pg_config: tokio_postgres::Config = connection
+            .parse()
+            .map_err(|error| unavailable("cannot read the connection string", error))?;
         let (mut client, connection) = pg_config
             .connect(NoTls)
             .await

@@ -47,6 +47,7 @@ macro_rules! conformance_suite {
             subscription_catches_up_then_goes_live,
             subscription_resumes_from_a_checkpoint,
             tenants_are_isolated_through_every_api,
+            a_tenant_named_in_any_case_is_one_tenant,
             upcasters_apply_on_every_read_path,
             golden_corpus_reads_as_current,
             snapshots_are_versioned_and_disposable,
@@ -926,6 +927,85 @@ pub async fn tenants_are_isolated_through_every_api<B: Backend>() {
             .map(|snap| snap.state),
         Some(json!(1))
     );
+}
+
+/// `ACME` and `acme` are one tenant (a [`TenantId`] is its lowercase form): what one writes,
+/// the other reads, appends to, snapshots, seals and verifies, and a manifest taken under one
+/// verifies under the other.
+pub async fn a_tenant_named_in_any_case_is_one_tenant<B: Backend>() {
+    let (store, _guard) = open::<B>().await;
+    let (upper, lower) = (tenant("ACME"), tenant("acme"));
+    assert_eq!(upper, lower);
+    assert_eq!(upper.as_str(), "acme");
+    let s = stream("lead-1");
+    store
+        .append(&upper, &s, ExpectedVersion::NoStream, &noted_batch(0..2))
+        .await
+        .unwrap();
+    // The expected version, the stream and the idempotency key are the same tenant's.
+    store
+        .append(
+            &tenant("Acme"),
+            &s,
+            ExpectedVersion::Exact(2),
+            &with_key(vec![noted(2)], "k"),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .append(&lower, &s, ExpectedVersion::NoStream, &[noted(3)])
+            .await,
+        Err(StoreError::VersionConflict {
+            actual: Some(3),
+            ..
+        })
+    ));
+
+    let read = store
+        .read_stream(&lower, &s, StreamRead::forward())
+        .await
+        .unwrap();
+    assert_eq!(versions(&read), [1, 2, 3]);
+    assert!(read.iter().all(|event| event.tenant.as_str() == "acme"));
+    assert_eq!(read_everything(&store, &upper).await.len(), 3);
+    assert_eq!(store.stream_version(&upper, &s).await.unwrap(), Some(3));
+
+    store
+        .save_snapshot(
+            &upper,
+            &Snapshot {
+                stream: s.clone(),
+                snapshot_type: "count".into(),
+                schema_version: 1,
+                stream_version: 3,
+                state: json!(3),
+            },
+        )
+        .await
+        .unwrap();
+    let snapshot = store.load_snapshot(&lower, &s, "count", 1).await.unwrap();
+    assert_eq!(snapshot.map(|snapshot| snapshot.state), Some(json!(3)));
+
+    // Hashes, seals and manifests cover the canonical name, whichever spelling asks.
+    let manifest = store.head_manifest(&upper).await.unwrap();
+    assert_eq!(manifest.tenant, "acme");
+    assert_eq!(manifest.seal.map(|seal| seal.event_count), Some(3));
+    let report = store.verify(&lower).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events_checked, 3);
+    let report = store.verify_against(&lower, &manifest).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(store.seals(&lower).await.unwrap().len(), 1);
+    let kept_as_written = crm_eventstore::HeadManifest {
+        tenant: "ACME".into(),
+        ..manifest
+    };
+    let report = store
+        .verify_against(&lower, &kept_as_written)
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{report:?}");
 }
 
 pub fn contact_named_upcasters() -> Upcasters {

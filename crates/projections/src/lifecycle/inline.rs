@@ -1,11 +1,9 @@
 //! The inline lifecycle: a model's documents updated in the same PostgreSQL transaction as the
 //! append, so the writer reads its own write the moment it commits.
 
-use crm_eventstore::{
-    AppendResult, ExpectedVersion, NewEvent, PostgresStore, StreamId, TenantId as StoreTenant,
-};
+use crm_eventstore::{AppendResult, ExpectedVersion, NewEvent, PostgresStore, StreamId, TenantId};
 
-use crate::event::{ProjectedEvent, TenantId};
+use crate::event::ProjectedEvent;
 use crate::model::ReadModel;
 use crate::postgres::{PostgresDocuments, from_pg};
 use crate::runner::RunnerError;
@@ -34,7 +32,7 @@ pub async fn append_inline<M>(
     store: &PostgresStore,
     documents: &PostgresDocuments<M>,
     transaction: &deadpool_postgres::Transaction<'_>,
-    tenant: &StoreTenant,
+    tenant: &TenantId,
     stream: &StreamId,
     expected: ExpectedVersion,
     events: &[NewEvent],
@@ -51,12 +49,11 @@ where
     let row = transaction
         .query_one(CURRENT_TRANSACTION, &[])
         .await
-        .map_err(|error| RunnerError::Storage(from_pg(&error)))?;
+        .map_err(|error| RunnerError::Storage(from_pg(error)))?;
     let current: Option<String> = row
         .try_get(0)
-        .map_err(|error| RunnerError::Storage(from_pg(&error)))?;
+        .map_err(|error| RunnerError::Storage(from_pg(error)))?;
     let current = current.and_then(|id| id.parse::<u64>().ok());
-    let projected_tenant = TenantId::new(tenant.as_str());
     let mut projected = Vec::with_capacity(events.len());
     for (event, appended) in events.iter().zip(&result.events) {
         if Some(appended.position.transaction) != current {
@@ -66,7 +63,7 @@ where
         match ProjectedEvent::decode(
             appended.position,
             recorded_at,
-            projected_tenant.clone(),
+            tenant.clone(),
             stream.as_str(),
             &event.event_type,
             event.schema_version,

@@ -5,14 +5,14 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use crm_domain::ContactId;
-use crm_eventstore::{EventStore, StoreError, StreamId, StreamRead};
+use crm_eventstore::{EventStore, StoreError, StreamId, StreamRead, TenantId};
 use thiserror::Error;
 
 use crate::customer360::{
     Customer360, Customer360Model, Customer360Query, CustomerDoc, contact_key,
 };
 use crate::decode::DecodeError;
-use crate::event::{AggregateKind, ProjectedEvent, StreamRef, TenantId};
+use crate::event::{AggregateKind, ProjectedEvent, StreamRef};
 use crate::memory::MemoryDocuments;
 use crate::model::ReadModel;
 use crate::storage::{DocumentStore, StorageError};
@@ -47,7 +47,7 @@ pub enum LiveError {
 /// that cannot be decoded fails the fold ([`LiveError::Poison`]).
 pub async fn fold_streams<S, M>(
     store: &S,
-    tenant: &crm_eventstore::TenantId,
+    tenant: &TenantId,
     model: M,
     streams: &[StreamRef],
     as_of: Option<DateTime<Utc>>,
@@ -56,7 +56,6 @@ where
     S: EventStore,
     M: ReadModel,
 {
-    let projected = TenantId::new(tenant.as_str());
     let mut events: Vec<ProjectedEvent> = Vec::new();
     let unique: BTreeSet<StreamRef> = streams.iter().copied().collect();
     for stream in unique {
@@ -69,7 +68,7 @@ where
             match ProjectedEvent::decode(
                 recorded.position,
                 recorded.recorded_at,
-                projected.clone(),
+                tenant.clone(),
                 recorded.stream.as_str(),
                 &recorded.event_type,
                 recorded.schema_version,
@@ -144,7 +143,7 @@ where
 pub async fn customer_360_as_of<S, D>(
     store: &S,
     documents: &D,
-    tenant: &crm_eventstore::TenantId,
+    tenant: &TenantId,
     contact: ContactId,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<Option<Customer360>, LiveError>
@@ -152,8 +151,7 @@ where
     S: EventStore,
     D: DocumentStore<Customer360Model>,
 {
-    let projected = TenantId::new(tenant.as_str());
-    let streams = customer_streams(documents, &projected, contact).await?;
+    let streams = customer_streams(documents, tenant, contact).await?;
     let folded = fold_streams(store, tenant, Customer360Model, &streams, as_of).await?;
-    Ok(folded.lookup(&projected, &Customer360Query { contact }))
+    Ok(folded.lookup(tenant, &Customer360Query { contact }))
 }

@@ -12,9 +12,10 @@ use crm_eventstore::GlobalPosition;
 
 pub use self::storage::MemoryStorage;
 use crate::error::ProjectionError;
-use crate::event::{ProjectedEvent, TenantId};
+use crate::event::ProjectedEvent;
 use crate::model::{DocKey, DocSet, Found, IndexValue, Lookup, ReadModel, Scan, Stored};
 use crate::storage::batch::{Batch, Change, MAX_KEY_ROUNDS, Progress};
+use crm_eventstore::TenantId;
 
 /// An Fx-style hasher for document keys and tenant ids. Keys are ids the CRM chose (UUIDv7,
 /// random in their low bits) and tenants are few, so a fast non-keyed hash spreads them well;

@@ -7,9 +7,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crm_eventstore::GlobalPosition;
 
 use super::MemoryDocuments;
-use crate::event::TenantId;
 use crate::model::{DocKey, Lookup, ReadModel, Scan, Stored};
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
+use crm_eventstore::TenantId;
 
 #[derive(Debug)]
 struct TenantState<M: ReadModel> {

@@ -26,12 +26,13 @@ use tokio_postgres::{GenericClient, IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
 use self::sql::{TableSql, column_name, valid_identifier};
-use crate::event::{ProjectedEvent, TenantId};
+use crate::event::ProjectedEvent;
 use crate::model::{
     ColumnType, Comparison, DocKey, Found, IndexValue, Lookup, ReadModel, Scan, Selection, Stored,
 };
 use crate::storage::batch::{Batch, Change, Progress};
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
+use crm_eventstore::TenantId;
 
 pub use self::rebuild::{RebuildLimits, RebuildWriter};
 pub(crate) use self::sql::{EVENTS_AFTER, TRY_LEASE};
@@ -40,43 +41,70 @@ pub(crate) use self::sql::{EVENTS_AFTER, TRY_LEASE};
 const MAX_LOOKUP_ROUNDS: usize = 8;
 
 /// Maps a driver error: lost connections, shutdowns and exhausted resources are
-/// [`StorageError::Unavailable`]; other server errors keep their SQLSTATE.
-pub(crate) fn from_pg(error: &tokio_postgres::Error) -> StorageError {
-    match error.as_db_error() {
-        Some(db) => {
-            let code = db.code().code();
-            if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
-                StorageError::Unavailable {
-                    reason: db.message().to_owned(),
-                }
-            } else {
-                StorageError::Database {
-                    code: code.to_owned(),
-                    message: db.message().to_owned(),
-                }
-            }
+/// [`StorageError::Unavailable`], naming the cause and keeping the driver's error as the
+/// source; other server errors keep their SQLSTATE and message.
+pub(crate) fn from_pg(error: tokio_postgres::Error) -> StorageError {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        let unavailable =
+            code.starts_with("08") || code.starts_with("57P") || code.starts_with("53");
+        if !unavailable {
+            return StorageError::Database {
+                code: code.to_owned(),
+                message: db.message().to_owned(),
+            };
         }
-        None => StorageError::Unavailable {
-            reason: error.to_string(),
-        },
+    }
+    StorageError::Unavailable {
+        reason: with_causes(&error),
+        source: Some(Box::new(error)),
     }
 }
 
-fn pool_error(error: impl std::fmt::Display) -> StorageError {
+/// [`StorageError::Unavailable`] while `doing` something, naming the cause `source` carries
+/// (down its chain) and keeping `source`.
+pub(crate) fn unavailable(
+    doing: &str,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> StorageError {
     StorageError::Unavailable {
-        reason: format!("no pooled connection: {error}"),
+        reason: format!("{doing}: {}", with_causes(&source)),
+        source: Some(Box::new(source)),
     }
+}
+
+/// `error`'s message followed by those of its sources (`a: b: c`), leaving out a message the
+/// text already holds (deadpool's errors repeat their backend's): tokio-postgres keeps the
+/// cause of a failure (`Connection refused`, the server's `FATAL` message) only in the source
+/// chain, under `error connecting to server`. (The event store has the same private helper.)
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn pool_error(error: deadpool_postgres::PoolError) -> StorageError {
+    unavailable("no pooled connection", error)
 }
 
 /// Builds a connection pool for `connection` (a libpq `key=value` string or a URL; no TLS:
 /// connect over a local socket or loopback).
+///
+/// Connects lazily: an unreachable server shows at the first use of the pool (as
+/// [`StorageError::Unavailable`], whose message says why). Fails here only when `connection`
+/// does not parse, with the parser's reason.
 pub fn connect_pool(connection: &str, size: usize) -> Result<Pool, StorageError> {
-    let config: tokio_postgres::Config =
-        connection
-            .parse()
-            .map_err(|error| StorageError::Unavailable {
-                reason: format!("invalid connection string: {error}"),
-            })?;
+    let config: tokio_postgres::Config = connection
+        .parse()
+        .map_err(|error| unavailable("cannot read the connection string", error))?;
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -90,7 +118,7 @@ pub fn connect_pool(connection: &str, size: usize) -> Result<Pool, StorageError>
         .wait_timeout(Some(std::time::Duration::from_secs(30)))
         .create_timeout(Some(std::time::Duration::from_secs(30)))
         .build()
-        .map_err(pool_error)
+        .map_err(|error| unavailable("cannot build the connection pool", error))
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -108,8 +136,8 @@ fn to_u64(value: i64, table: &str, what: &str) -> Result<u64, StorageError> {
 
 /// The checkpoint read from a row's `tx_id` and `position` (both NULL: none yet).
 fn checkpoint_of(row: &Row, table: &str) -> Result<Option<GlobalPosition>, StorageError> {
-    let transaction: Option<i64> = row.try_get(0).map_err(|error| from_pg(&error))?;
-    let position: Option<i64> = row.try_get(1).map_err(|error| from_pg(&error))?;
+    let transaction: Option<i64> = row.try_get(0).map_err(from_pg)?;
+    let position: Option<i64> = row.try_get(1).map_err(from_pg)?;
     match (transaction, position) {
         (Some(transaction), Some(position)) => Ok(Some(GlobalPosition {
             transaction: to_u64(transaction, table, "checkpoint transaction")?,
@@ -266,10 +294,7 @@ where
         let table = Self::table_name()?;
         let sql = TableSql::new(&table, M::COLUMNS);
         let mut client = pool.get().await.map_err(pool_error)?;
-        let transaction = client
-            .transaction()
-            .await
-            .map_err(|error| from_pg(&error))?;
+        let transaction = client.transaction().await.map_err(from_pg)?;
         transaction
             .batch_execute(&format!(
                 "{};\n{}\n{}",
@@ -278,11 +303,8 @@ where
                 sql.create
             ))
             .await
-            .map_err(|error| from_pg(&error))?;
-        transaction
-            .commit()
-            .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
+        transaction.commit().await.map_err(from_pg)?;
         Ok(Self {
             model,
             pool,
@@ -360,7 +382,7 @@ where
         let row = transaction
             .query_one(sql::LOCK_CHECKPOINT, &[&projection, &tenant.as_str()])
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         let found = checkpoint_of(&row, &self.table)?;
         if found != expected {
             return Err(StorageError::CheckpointMoved {
@@ -476,7 +498,7 @@ where
             transaction
                 .query_one(sql::LOCK_KEYS, &[&&*self.table, &tenant.as_str(), &texts])
                 .await
-                .map_err(|error| from_pg(&error))?;
+                .map_err(from_pg)?;
         } else if self.remembered().holds_any(tenant, keys) {
             return self
                 .provide_remembered(transaction, tenant, batch, keys, texts)
@@ -510,18 +532,18 @@ where
         let rows = transaction
             .query(&self.sql.stamps, &[&tenant.as_str(), &texts])
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         let mut stamped: HashMap<DocKey, GlobalPosition> = HashMap::with_capacity(rows.len());
         for row in &rows {
-            let text: String = row.try_get(0).map_err(|error| from_pg(&error))?;
+            let text: String = row.try_get(0).map_err(from_pg)?;
             let key =
                 DocKey::parse(M::KINDS, &text).ok_or_else(|| StorageError::CorruptDocument {
                     table: self.table.to_string(),
                     key: text.clone(),
                     reason: "not a key of this model".to_owned(),
                 })?;
-            let transaction_id: i64 = row.try_get(1).map_err(|error| from_pg(&error))?;
-            let position: i64 = row.try_get(2).map_err(|error| from_pg(&error))?;
+            let transaction_id: i64 = row.try_get(1).map_err(from_pg)?;
+            let position: i64 = row.try_get(2).map_err(from_pg)?;
             let stamp = GlobalPosition {
                 transaction: to_u64(transaction_id, &self.table, "stamp transaction")?,
                 position: to_u64(position, &self.table, "stamp position")?,
@@ -570,7 +592,7 @@ where
         let rows = client
             .query(&self.sql.load, &[&tenant.as_str(), &keys])
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         rows.iter().map(|row| self.decode_row(row)).collect()
     }
 
@@ -580,12 +602,12 @@ where
             key: key.to_owned(),
             reason,
         };
-        let text: String = row.try_get(0).map_err(|error| from_pg(&error))?;
+        let text: String = row.try_get(0).map_err(from_pg)?;
         let key = DocKey::parse(M::KINDS, &text)
             .ok_or_else(|| corrupt(&text, "not a key of this model".to_owned()))?;
-        let transaction: i64 = row.try_get(1).map_err(|error| from_pg(&error))?;
-        let position: i64 = row.try_get(2).map_err(|error| from_pg(&error))?;
-        let json: JsonText<'_> = row.try_get(3).map_err(|error| from_pg(&error))?;
+        let transaction: i64 = row.try_get(1).map_err(from_pg)?;
+        let position: i64 = row.try_get(2).map_err(from_pg)?;
+        let json: JsonText<'_> = row.try_get(3).map_err(from_pg)?;
         let doc =
             serde_json::from_slice(json.0).map_err(|error| corrupt(&text, error.to_string()))?;
         let stamp = GlobalPosition {
@@ -614,7 +636,7 @@ where
             transaction
                 .execute(&self.sql.delete, &[&tenant.as_str(), &deleted])
                 .await
-                .map_err(|error| from_pg(&error))?;
+                .map_err(from_pg)?;
         }
         if !rows.keys.is_empty() {
             let tenant = tenant.as_str();
@@ -630,7 +652,7 @@ where
             transaction
                 .execute(&self.sql.upsert, &params)
                 .await
-                .map_err(|error| from_pg(&error))?;
+                .map_err(from_pg)?;
         }
         Ok(())
     }
@@ -679,7 +701,7 @@ where
                 ],
             )
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         Ok(())
     }
 
@@ -690,11 +712,11 @@ where
         let row = client
             .query_opt(sql::LIVE_VERSION, &[&M::NAME, &tenant.as_str()])
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         match row {
             None => Ok(None),
             Some(row) => {
-                let version: i32 = row.try_get(0).map_err(|error| from_pg(&error))?;
+                let version: i32 = row.try_get(0).map_err(from_pg)?;
                 Ok(u32::try_from(version).ok())
             }
         }
@@ -722,7 +744,7 @@ where
             .await?
             .execute(statement, &[&M::NAME, &tenant.as_str(), &version])
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         Ok(())
     }
 
@@ -740,10 +762,7 @@ where
             });
         }
         let mut client = self.client().await?;
-        let transaction = client
-            .transaction()
-            .await
-            .map_err(|error| from_pg(&error))?;
+        let transaction = client.transaction().await.map_err(from_pg)?;
         let projection: &str = &self.table;
         for (statement, with_projection) in [
             (self.sql.forget_tenant.as_str(), false),
@@ -757,9 +776,9 @@ where
             } else {
                 transaction.execute(statement, &[&tenant.as_str()]).await
             };
-            result.map_err(|error| from_pg(&error))?;
+            result.map_err(from_pg)?;
         }
-        transaction.commit().await.map_err(|error| from_pg(&error))
+        transaction.commit().await.map_err(from_pg)
     }
 
     /// How many of the tenant's events the event store holds after `checkpoint`, and when the
@@ -780,9 +799,9 @@ where
                 ],
             )
             .await
-            .map_err(|error| from_pg(&error))?;
-        let count: i64 = row.try_get(0).map_err(|error| from_pg(&error))?;
-        let oldest: Option<DateTime<Utc>> = row.try_get(1).map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
+        let count: i64 = row.try_get(0).map_err(from_pg)?;
+        let oldest: Option<DateTime<Utc>> = row.try_get(1).map_err(from_pg)?;
         Ok((u64::try_from(count).unwrap_or(0), oldest))
     }
 
@@ -869,10 +888,7 @@ async fn execute(
     statement: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64, StorageError> {
-    client
-        .execute(statement, params)
-        .await
-        .map_err(|error| from_pg(&error))
+    client.execute(statement, params).await.map_err(from_pg)
 }
 
 fn index_param(value: &IndexValue) -> &(dyn ToSql + Sync) {
@@ -1103,7 +1119,7 @@ where
         let row = client
             .query_opt(sql::READ_CHECKPOINT, &[&projection, &tenant.as_str()])
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         match row {
             None => Ok(None),
             Some(row) => checkpoint_of(&row, &self.table),
@@ -1117,10 +1133,7 @@ where
         batch: &ProjectionBatch,
     ) -> Result<(), StorageError> {
         let mut client = self.client().await?;
-        let transaction = client
-            .transaction()
-            .await
-            .map_err(|error| from_pg(&error))?;
+        let transaction = client.transaction().await.map_err(from_pg)?;
         let changes = match self
             .commit_batch(&transaction, tenant, expected, batch)
             .await
@@ -1133,7 +1146,7 @@ where
         };
         if let Err(error) = transaction.commit().await {
             self.remembered().forget(tenant);
-            return Err(from_pg(&error));
+            return Err(from_pg(error));
         }
         self.remembered().commit(tenant, changes);
         Ok(())
@@ -1148,7 +1161,7 @@ where
         let row = client
             .query_opt(&self.sql.get, &[&tenant.as_str(), &key.to_string()])
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         row.map(|row| {
             self.decode_row(&row)
                 .map(|(key, position, doc)| Stored { key, position, doc })
@@ -1161,7 +1174,7 @@ where
         let rows = client
             .query(&self.sql.all, &[&tenant.as_str()])
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         let mut documents = rows
             .iter()
             .map(|row| {
@@ -1180,25 +1193,25 @@ where
         let rows = client
             .query(sql::PARKED, &[&projection, &tenant.as_str()])
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         rows.iter()
             .map(|row| {
                 let get_i64 = |index: usize| -> Result<i64, StorageError> {
-                    row.try_get(index).map_err(|error| from_pg(&error))
+                    row.try_get(index).map_err(from_pg)
                 };
-                let schema: i32 = row.try_get(6).map_err(|error| from_pg(&error))?;
+                let schema: i32 = row.try_get(6).map_err(from_pg)?;
                 Ok(ParkedEvent {
                     position: GlobalPosition {
                         transaction: to_u64(get_i64(0)?, &self.table, "parked transaction")?,
                         position: to_u64(get_i64(1)?, &self.table, "parked position")?,
                     },
-                    stream: row.try_get(2).map_err(|error| from_pg(&error))?,
+                    stream: row.try_get(2).map_err(from_pg)?,
                     version: to_u64(get_i64(3)?, &self.table, "parked version")?,
-                    event_id: row.try_get(4).map_err(|error| from_pg(&error))?,
-                    event_type: row.try_get(5).map_err(|error| from_pg(&error))?,
+                    event_id: row.try_get(4).map_err(from_pg)?,
+                    event_type: row.try_get(5).map_err(from_pg)?,
                     schema_version: u16::try_from(schema).unwrap_or(u16::MAX),
-                    reason: row.try_get(7).map_err(|error| from_pg(&error))?,
-                    recorded_at: row.try_get(8).map_err(|error| from_pg(&error))?,
+                    reason: row.try_get(7).map_err(from_pg)?,
+                    recorded_at: row.try_get(8).map_err(from_pg)?,
                 })
             })
             .collect()
@@ -1217,7 +1230,7 @@ where
             .read_only(true)
             .start()
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         let mut found = Found::default();
         let mut keys = Vec::new();
         for _ in 0..MAX_LOOKUP_ROUNDS {
@@ -1245,10 +1258,7 @@ where
                 }
             }
         }
-        transaction
-            .commit()
-            .await
-            .map_err(|error| from_pg(&error))?;
+        transaction.commit().await.map_err(from_pg)?;
         Ok(query.answer(&found))
     }
 
@@ -1268,7 +1278,7 @@ where
         let rows = client
             .query(text.as_str(), &params)
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         let documents = rows
             .iter()
             .map(|row| self.decode_row(row))
@@ -1294,8 +1304,8 @@ mod tests {
 
     #[test]
     fn a_remembered_document_is_handed_out_only_under_its_stamp_and_capacity_is_kept() {
-        let tenant = TenantId::new("acme");
-        let other = TenantId::new("globex");
+        let tenant = TenantId::new("acme").expect("valid tenant");
+        let other = TenantId::new("globex").expect("valid tenant");
         let mut remembered = Remembered::new(2);
         let one = stored(1, 5, 10);
         remembered.commit(&tenant, vec![Change::Upsert(one.clone())]);

@@ -18,11 +18,11 @@ use tokio_postgres::types::{Json, ToSql, Type};
 
 use super::sql;
 use super::{PostgresDocuments, Rows, execute, from_pg, index_param, indexed_values, to_i64};
-use crate::event::TenantId;
 use crate::model::{ColumnType, DocKey, IndexValue, ReadModel, Stored};
 use crate::runner::RebuildTarget;
 use crate::storage::batch::{Batch, Change, Progress};
 use crate::storage::{ParkedEvent, ProjectionBatch, StorageError};
+use crm_eventstore::TenantId;
 
 /// How much a [`RebuildWriter`] gathers before it commits, and how much it remembers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +145,7 @@ where
                     self.documents.table(),
                     self.tenant
                 ),
+                source: None,
             });
         }
         Ok(())
@@ -289,16 +290,13 @@ where
         let tenant = self.tenant.as_str();
         let projection = documents.table();
         let mut client = documents.client().await?;
-        let transaction = client
-            .transaction()
-            .await
-            .map_err(|error| from_pg(&error))?;
+        let transaction = client.transaction().await.map_err(from_pg)?;
         let open: &tokio_postgres::Transaction<'_> = &transaction;
         execute(open, sql::CHECKPOINT_ROW, &[&projection, &tenant]).await?;
         let row = open
             .query_one(sql::LOCK_CHECKPOINT, &[&projection, &tenant])
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         let found = super::checkpoint_of(&row, projection)?;
         if found != self.committed {
             return Err(StorageError::CheckpointMoved {
@@ -357,7 +355,7 @@ where
             ],
         )
         .await?;
-        transaction.commit().await.map_err(|error| from_pg(&error))
+        transaction.commit().await.map_err(from_pg)
     }
 
     /// Writes documents the table has never held with one binary COPY.
@@ -382,7 +380,7 @@ where
         let sink = transaction
             .copy_in(&self.documents.sql.copy_in)
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         let writer = BinaryCopyInWriter::new(sink, &types);
         let mut writer = std::pin::pin!(writer);
         let tenant = self.tenant.as_str();
@@ -407,13 +405,9 @@ where
                     None => null_of(declared.column_type),
                 });
             }
-            writer
-                .as_mut()
-                .write(&row)
-                .await
-                .map_err(|error| from_pg(&error))?;
+            writer.as_mut().write(&row).await.map_err(from_pg)?;
         }
-        writer.finish().await.map_err(|error| from_pg(&error))?;
+        writer.finish().await.map_err(from_pg)?;
         Ok(())
     }
 }

@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crm_eventstore::{EventStore, GlobalPosition, StoreError};
+use crm_eventstore::{EventStore, GlobalPosition, StoreError, TenantId};
 
-use crate::event::TenantId;
 use crate::model::ReadModel;
 use crate::postgres::PostgresDocuments;
 use crate::storage::StorageError;
@@ -34,7 +33,7 @@ impl Lag {
     /// (so `events_behind` is exact below `cap` and a lower bound at it).
     pub async fn measure<S: EventStore>(
         store: &S,
-        tenant: &crm_eventstore::TenantId,
+        tenant: &TenantId,
         checkpoint: Option<GlobalPosition>,
         cap: usize,
         now: DateTime<Utc>,
@@ -67,14 +66,12 @@ impl Lag {
     pub async fn measure_postgres<S: EventStore, M: ReadModel>(
         store: &S,
         documents: &PostgresDocuments<M>,
-        tenant: &crm_eventstore::TenantId,
+        tenant: &TenantId,
         checkpoint: Option<GlobalPosition>,
         now: DateTime<Utc>,
     ) -> Result<Self, LagError> {
         let start = checkpoint.unwrap_or(GlobalPosition::START);
-        let (events_behind, oldest) = documents
-            .events_after(&TenantId::new(tenant.as_str()), start)
-            .await?;
+        let (events_behind, oldest) = documents.events_after(tenant, start).await?;
         let page = store.read_all(tenant, start, 1).await?;
         Ok(Self {
             checkpoint,

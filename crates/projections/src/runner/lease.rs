@@ -45,7 +45,7 @@ impl Lease {
     pub async fn try_acquire(connection: &str, name: &str) -> Result<Option<Self>, StorageError> {
         let (client, driver) = tokio_postgres::connect(connection, NoTls)
             .await
-            .map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
         let driver = tokio::spawn(async move {
             let _ = driver.await;
         });
@@ -58,8 +58,8 @@ impl Lease {
             .client
             .query_one(TRY_LEASE, &[&name])
             .await
-            .map_err(|error| from_pg(&error))?;
-        let taken: bool = row.try_get(0).map_err(|error| from_pg(&error))?;
+            .map_err(from_pg)?;
+        let taken: bool = row.try_get(0).map_err(from_pg)?;
         Ok(taken.then_some(lease))
     }
 
@@ -101,8 +101,8 @@ impl Lease {
             .client
             .query_one("SELECT pg_backend_pid()", &[])
             .await
-            .map_err(|error| from_pg(&error))?;
-        row.try_get(0).map_err(|error| from_pg(&error))
+            .map_err(from_pg)?;
+        row.try_get(0).map_err(from_pg)
     }
 }
 

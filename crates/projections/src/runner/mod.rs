@@ -22,7 +22,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crm_eventstore::{EventStore, GlobalPosition, PageEntry, ReadAllPage, StoreError};
+use crm_eventstore::{EventStore, GlobalPosition, PageEntry, ReadAllPage, StoreError, TenantId};
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -32,7 +32,7 @@ pub use lease::{Lease, run_leased};
 pub use rebuild::{RebuildFuture, RebuildProgress, RebuildTarget, rebuild, rebuild_many};
 
 use crate::decode::DecodeError;
-use crate::event::{ProjectedEvent, TenantId};
+use crate::event::ProjectedEvent;
 use crate::model::ReadModel;
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
 
@@ -250,8 +250,7 @@ pub(crate) fn prepare(
 pub struct Projector<S, D, M> {
     store: S,
     documents: Arc<D>,
-    tenant: crm_eventstore::TenantId,
-    projected_tenant: TenantId,
+    tenant: TenantId,
     options: ProjectorOptions,
     checkpoint: Cached,
     /// Events the next step reads: `batch_size`, growing while behind.
@@ -267,19 +266,12 @@ where
     M: ReadModel,
 {
     /// A projector of `tenant`'s events from `store` into `documents`.
-    pub fn new(
-        store: S,
-        documents: Arc<D>,
-        tenant: crm_eventstore::TenantId,
-        options: ProjectorOptions,
-    ) -> Self {
-        let projected_tenant = TenantId::new(tenant.as_str());
+    pub fn new(store: S, documents: Arc<D>, tenant: TenantId, options: ProjectorOptions) -> Self {
         let batch_size = options.batch_size.max(1);
         Self {
             store,
             documents,
             tenant,
-            projected_tenant,
             options: ProjectorOptions {
                 batch_size,
                 catch_up_batch_size: options.catch_up_batch_size.max(batch_size),
@@ -298,7 +290,7 @@ where
     }
 
     /// The tenant projected.
-    pub fn tenant(&self) -> &crm_eventstore::TenantId {
+    pub fn tenant(&self) -> &TenantId {
         &self.tenant
     }
 
@@ -316,7 +308,7 @@ where
         if let Cached::Known(checkpoint) = self.checkpoint {
             return Ok(checkpoint);
         }
-        let checkpoint = self.documents.checkpoint(&self.projected_tenant).await?;
+        let checkpoint = self.documents.checkpoint(&self.tenant).await?;
         self.checkpoint = Cached::Known(checkpoint);
         Ok(checkpoint)
     }
@@ -360,11 +352,7 @@ where
         let moved = batch.through != expected.unwrap_or(GlobalPosition::START);
         if moved {
             let applied = batch.events.len() + batch.parked.len();
-            if let Err(error) = self
-                .documents
-                .commit(&self.projected_tenant, expected, &batch)
-                .await
-            {
+            if let Err(error) = self.documents.commit(&self.tenant, expected, &batch).await {
                 // Whatever happened, the stored checkpoint is the truth: read it again.
                 self.checkpoint = Cached::Unknown;
                 return Err(error.into());
@@ -386,7 +374,7 @@ where
     /// Decodes a page into a batch (see [`prepare`]).
     fn prepare(&self, page: ReadAllPage) -> (ProjectionBatch, Option<RunnerError>) {
         prepare(
-            &self.projected_tenant,
+            &self.tenant,
             self.checkpoint.or_start(),
             page,
             self.options.poison,
@@ -513,6 +501,7 @@ impl ProjectorHandle {
             // The task panicked or was cancelled: a bug, reported as a halted model.
             Err(error) => Err(RunnerError::Storage(StorageError::Unavailable {
                 reason: format!("projector task ended abnormally: {error}"),
+                source: Some(Box::new(error)),
             })),
         }
     }

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use crm_eventstore::{EventStore, GlobalPosition};
+use crm_eventstore::{EventStore, GlobalPosition, TenantId};
 use tokio::sync::watch;
 
 use super::{ProjectorOptions, RunnerError, prepare};
-use crate::event::TenantId;
 use crate::model::ReadModel;
 use crate::postgres::{PostgresDocuments, RebuildLimits};
 use crate::storage::{ProjectionBatch, StorageError};
@@ -132,7 +131,7 @@ async fn all<'a>(futures: Vec<RebuildFuture<'a, ()>>) -> Result<(), StorageError
 pub async fn rebuild<S, M>(
     store: S,
     target: Arc<PostgresDocuments<M>>,
-    tenant: crm_eventstore::TenantId,
+    tenant: TenantId,
     options: ProjectorOptions,
     progress: &watch::Sender<RebuildProgress>,
 ) -> Result<(), RunnerError>
@@ -141,7 +140,7 @@ where
     M: ReadModel + Send + Sync,
     M::Doc: Send + Sync,
 {
-    let writer = target.rebuild_writer(TenantId::new(tenant.as_str()), RebuildLimits::default());
+    let writer = target.rebuild_writer(tenant.clone(), RebuildLimits::default());
     rebuild_many(store, vec![Box::new(writer)], tenant, options, progress).await
 }
 
@@ -157,14 +156,13 @@ where
 pub async fn rebuild_many<'a, S>(
     store: S,
     mut targets: Vec<Box<dyn RebuildTarget + 'a>>,
-    tenant: crm_eventstore::TenantId,
+    tenant: TenantId,
     options: ProjectorOptions,
     progress: &watch::Sender<RebuildProgress>,
 ) -> Result<(), RunnerError>
 where
     S: EventStore,
 {
-    let projected = TenantId::new(tenant.as_str());
     let page_size = options.batch_size.max(1);
     all(targets.iter_mut().map(|target| target.start()).collect()).await?;
     let total = match targets.first() {
@@ -181,7 +179,7 @@ where
     loop {
         let read = page.len();
         let caught_up = read < page_size;
-        let (batch, poison) = prepare(&projected, from, page, options.poison);
+        let (batch, poison) = prepare(&tenant, from, page, options.poison);
         from = batch.through;
         let fold = async {
             for target in &mut targets {

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use crm_eventstore::GlobalPosition;
 
 use crate::error::ProjectionError;
-use crate::event::{ProjectedEvent, TenantId};
+use crate::event::ProjectedEvent;
 use crate::model::{DocKey, DocSet, ReadModel, Stored};
+use crm_eventstore::TenantId;
 
 /// How many times `linked_keys` may name new documents for one event before the model is
 /// judged broken.

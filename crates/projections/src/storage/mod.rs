@@ -18,8 +18,9 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::error::ProjectionError;
-use crate::event::{ProjectedEvent, TenantId};
+use crate::event::ProjectedEvent;
 use crate::model::{DocKey, Lookup, ReadModel, Scan, Stored};
+use crm_eventstore::TenantId;
 
 /// One step of a projector, committed at once: the events to apply (in global order), the
 /// events parked instead of applied, and the checkpoint they bring the projection to.
@@ -75,10 +76,17 @@ pub struct ParkedEvent {
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// The database could not be reached or dropped the connection; retrying may succeed.
+    ///
+    /// `reason` says what failed and why, down to the root cause the driver keeps in its
+    /// source chain (`Connection refused`, the server's `FATAL` message); `source` keeps the
+    /// underlying error itself.
     #[error("read-model storage unavailable: {reason}")]
     Unavailable {
-        /// What happened.
+        /// What happened, and why.
         reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The database refused a statement.
     #[error("read-model storage error {code}: {message}")]
