@@ -1,0 +1,1 @@
+//! Given/when/then and properties of the roster's aggregates.
