@@ -9,8 +9,9 @@
 //! returns events (or a typed error), `evolve(state, &event)` applies a recorded fact, and
 //! replaying a stream's events rebuilds the state exactly.
 //!
-//! The aggregates: [`lead`], [`contact`], [`opportunity`], [`ticket`], and [`forecast`] (an
-//! owner's forecast call for a month or quarter, with owner and manager adjustments apart).
+//! The aggregates: [`lead`], [`contact`], [`opportunity`], [`ticket`], [`forecast`] (an
+//! owner's forecast call for a month or quarter, with owner and manager adjustments apart),
+//! and the sales [`roster`] (reps, teams with their routing state, the territory map).
 
 pub mod aggregate;
 pub mod channel;
@@ -24,6 +25,7 @@ pub mod lead;
 pub mod money;
 pub mod opportunity;
 pub mod priority;
+pub mod roster;
 pub mod routing;
 pub mod scoring;
 pub mod sla;

@@ -52,9 +52,10 @@ use crm_domain::lead::{
 use crm_domain::opportunity::{
     ForecastCategory, InvalidatedApproval, LossReason, OpportunityEvent, Pipeline, StageId,
 };
+use crm_domain::roster::{QueueExitReason, RepEvent, TeamEvent, TerritoryMapEvent, WebhookUrl};
 use crm_domain::routing::{
-    AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, RuleMatch, SkipReason,
-    Verdict,
+    AssignmentStrategy, CandidateVerdict, CompanySizeRange, RoutingDecision, RoutingOutcome,
+    RuleMatch, SkipReason, Territories, TerritoryConditions, TerritoryRule, Verdict,
 };
 use crm_domain::scoring::{LeadScore, ScoreContribution, ScoreDimension};
 use crm_domain::ticket::{
@@ -92,6 +93,21 @@ fn every_stored_ticket_event_reads_back_as_written() {
 #[test]
 fn every_stored_forecast_event_reads_back_as_written() {
     check_corpus("forecast", forecast_events);
+}
+
+#[test]
+fn every_stored_rep_event_reads_back_as_written() {
+    check_corpus("rep", rep_events);
+}
+
+#[test]
+fn every_stored_team_event_reads_back_as_written() {
+    check_corpus("team", team_events);
+}
+
+#[test]
+fn every_stored_territory_map_event_reads_back_as_written() {
+    check_corpus("territories", territory_map_events);
 }
 
 #[test]
@@ -1045,6 +1061,204 @@ fn forecast_events() -> Vec<ForecastEvent> {
                 rule: "lock-at-quarter-end".into(),
             },
             at: at(3),
+        },
+    ]
+}
+
+fn webhook(path: &str) -> WebhookUrl {
+    WebhookUrl::parse(&format!("https://hooks.example.com/{path}")).expect("a webhook URL")
+}
+
+fn rep_events() -> Vec<RepEvent> {
+    vec![
+        RepEvent::Registered {
+            rep: ALICE,
+            display_name: "Alice Archer".into(),
+            email: "Alice.Archer@Engines.example".into(),
+            capacity: 12,
+            weight: 2,
+            skills: ["de".to_owned(), "enterprise".to_owned()].into(),
+            endpoint: Some(webhook("reps/alice?token=abc%20def")),
+            by: Actor::Integration {
+                source: "hr-sync".into(),
+            },
+            at: precise_at(),
+        },
+        RepEvent::WentOnline {
+            by: user(ALICE),
+            at: at(0),
+        },
+        RepEvent::WentOffline {
+            by: Actor::System {
+                component: "presence-timeout".into(),
+            },
+            at: at(1),
+        },
+        RepEvent::OutOfOfficeSet {
+            until: Some(at(60 * 24 * 7)),
+            by: user(ALICE),
+            at: at(2),
+        },
+        RepEvent::ReturnedToOffice {
+            by: user(ALICE),
+            at: at(3),
+        },
+        RepEvent::CapacityChanged {
+            capacity: 0,
+            by: user(CAROL),
+            at: at(4),
+        },
+        RepEvent::WeightChanged {
+            weight: 3,
+            by: user(CAROL),
+            at: at(5),
+        },
+        RepEvent::SkillsChanged {
+            skills: ["fr".to_owned()].into(),
+            by: user(CAROL),
+            at: at(6),
+        },
+        RepEvent::NotificationEndpointChanged {
+            endpoint: None,
+            by: user(ALICE),
+            at: at(7),
+        },
+        RepEvent::Deactivated {
+            reason: "left the company".into(),
+            by: user(CAROL),
+            at: at(8),
+        },
+        RepEvent::Reactivated {
+            by: user(CAROL),
+            at: at(9),
+        },
+    ]
+}
+
+fn team_events() -> Vec<TeamEvent> {
+    let team = TeamId(id(0x7ea));
+    let lead = LeadId(id(0x1ead));
+    let credits = BTreeMap::from([(ALICE, -1), (BOB, 1)]);
+    vec![
+        TeamEvent::Created {
+            team_id: team,
+            name: "DACH inside sales".into(),
+            strategy: AssignmentStrategy::WeightedRoundRobin,
+            leader: Some(CAROL),
+            endpoint: Some(webhook("teams/dach")),
+            by: user(CAROL),
+            at: at(0),
+        },
+        TeamEvent::MemberAdded {
+            rep: ALICE,
+            by: user(CAROL),
+            at: at(1),
+        },
+        TeamEvent::MemberRemoved {
+            rep: BOB,
+            by: user(CAROL),
+            at: at(2),
+        },
+        TeamEvent::StrategyChanged {
+            strategy: AssignmentStrategy::LeastLoaded,
+            by: user(CAROL),
+            at: at(3),
+        },
+        TeamEvent::LeaderAppointed {
+            leader: BOB,
+            by: user(CAROL),
+            at: at(4),
+        },
+        TeamEvent::NotificationEndpointChanged {
+            endpoint: None,
+            by: user(CAROL),
+            at: at(5),
+        },
+        TeamEvent::LeadOffered {
+            lead_id: lead,
+            rep: ALICE,
+            decision: routing_decision(RoutingOutcome::Assigned { rep: ALICE }),
+            credits: credits.clone(),
+            by: Actor::System {
+                component: "lead-router".into(),
+            },
+            at: at(6),
+        },
+        TeamEvent::LeadQueued {
+            lead_id: LeadId(id(0x1ead2)),
+            decision: routing_decision(RoutingOutcome::Queued { queue: team }),
+            excluded: vec![ALICE],
+            by: Actor::System {
+                component: "lead-router".into(),
+            },
+            at: at(7),
+        },
+        TeamEvent::QueuedLeadOffered {
+            lead_id: LeadId(id(0x1ead2)),
+            rep: BOB,
+            decision: routing_decision(RoutingOutcome::Assigned { rep: BOB }),
+            credits,
+            queued_at: at(7),
+            by: Actor::System {
+                component: "lead-router".into(),
+            },
+            at: precise_at() + TimeDelta::minutes(45),
+        },
+        TeamEvent::LeadLeftQueue {
+            lead_id: LeadId(id(0x1ead3)),
+            reason: QueueExitReason::Other {
+                note: "merged by hand".into(),
+            },
+            by: user(CAROL),
+            at: at(8),
+        },
+        TeamEvent::LeadReleased {
+            lead_id: lead,
+            by: Actor::Automation {
+                rule: "release-closed-leads".into(),
+            },
+            at: at(9),
+        },
+    ]
+}
+
+fn territory_map_events() -> Vec<TerritoryMapEvent> {
+    let dach = TeamId(id(0xdac4));
+    let inbound = TeamId(id(0x1b0));
+    let rules = vec![
+        TerritoryRule {
+            id: "dach-enterprise".into(),
+            conditions: TerritoryConditions {
+                countries: vec![de(), CountryCode::new("AT").expect("AT is a country")],
+                regions: vec!["Bavaria".into()],
+                postcode_prefixes: vec!["80".into()],
+                industries: vec!["Software".into()],
+                company_size: Some(CompanySizeRange {
+                    min: 1000,
+                    max: None,
+                }),
+            },
+            team: dach,
+        },
+        TerritoryRule {
+            id: "catch-all".into(),
+            conditions: TerritoryConditions::default(),
+            team: inbound,
+        },
+    ];
+    vec![
+        TerritoryMapEvent::Defined {
+            map_id: id(0x7e11a),
+            territories: Territories::new(rules.clone(), inbound).expect("valid rules"),
+            version: 1,
+            by: user(CAROL),
+            at: at(0),
+        },
+        TerritoryMapEvent::Replaced {
+            territories: Territories::new(rules[..1].to_vec(), dach).expect("valid rules"),
+            version: 2,
+            by: user(CAROL),
+            at: at(1),
         },
     ]
 }

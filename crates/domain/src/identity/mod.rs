@@ -27,6 +27,7 @@ mod tests;
 pub use blocking::{
     BlockingKey, BlockingKeyKind, CandidateSelection, blocking_keys, select_candidates,
 };
+pub(crate) use hostname::normalize_domain;
 pub use matching::{
     CandidateMatch, MatchAssessment, MatchConfig, MatchReason, MatchVerdict, NameAgreement, Score,
     assess, rank_candidates,

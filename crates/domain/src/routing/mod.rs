@@ -24,7 +24,7 @@ pub use decision::{
 };
 pub use error::RoutingError;
 pub use roster::{OutOfOffice, Presence, Team, TeamMember};
-pub use route::{Routed, route_lead};
+pub use route::{Routed, route_lead, route_within_team};
 pub use strategy::RoundRobinState;
 pub(crate) use territory::same_text;
 pub use territory::{

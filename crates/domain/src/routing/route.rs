@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::decision::{
-    AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
+    AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, RuleMatch, Verdict,
 };
 use super::error::RoutingError;
 use super::roster::Team;
@@ -74,6 +74,27 @@ pub fn route_lead(
         });
     };
 
+    route_within_team(team, rule, previous_assignees, rotation, now)
+}
+
+/// Routes a lead within one team already chosen (by a territory rule, recorded as `rule`, or
+/// as the fallback with `rule` `None`): the team's strategy picks an eligible member, or the
+/// lead is queued in the team's queue. This is the second half of [`route_lead`], for callers
+/// that keep each team's rotation apart (the roster's `Team` aggregate).
+///
+/// The decision lists every member once, in team order, with their verdict; eligibility and
+/// tie-breaks are those of [`route_lead`]. Only `team`'s credits in `rotation` are read or
+/// changed.
+///
+/// Errors: a rep listed twice in the team ([`RoutingError::DuplicateMember`]).
+pub fn route_within_team(
+    team: &Team,
+    rule: Option<RuleMatch>,
+    previous_assignees: &[UserId],
+    rotation: &RoundRobinState,
+    now: DateTime<Utc>,
+) -> Result<Routed, RoutingError> {
+    check_members(team)?;
     let reasons: Vec<_> = team
         .members
         .iter()
@@ -124,13 +145,7 @@ fn check_roster(territories: &Territories, roster: &[Team]) -> Result<(), Routin
         if !teams.insert(team.id) {
             return Err(RoutingError::DuplicateTeam { team: team.id });
         }
-        let mut reps: HashSet<UserId> = HashSet::with_capacity(team.members.len());
-        if let Some(member) = team.members.iter().find(|m| !reps.insert(m.rep)) {
-            return Err(RoutingError::DuplicateMember {
-                team: team.id,
-                rep: member.rep,
-            });
-        }
+        check_members(team)?;
     }
     if let Some(rule) = territories
         .rules()
@@ -148,4 +163,16 @@ fn check_roster(territories: &Territories, roster: &[Team]) -> Result<(), Routin
         });
     }
     Ok(())
+}
+
+/// Refuses a team that lists a rep twice, whose load and weight would be ambiguous.
+fn check_members(team: &Team) -> Result<(), RoutingError> {
+    let mut reps: HashSet<UserId> = HashSet::with_capacity(team.members.len());
+    match team.members.iter().find(|m| !reps.insert(m.rep)) {
+        Some(member) => Err(RoutingError::DuplicateMember {
+            team: team.id,
+            rep: member.rep,
+        }),
+        None => Ok(()),
+    }
 }

@@ -45,6 +45,21 @@ impl RoundRobinState {
             .unwrap_or(0)
     }
 
+    /// Every recorded credit of `team`'s members (members never credited are absent: zero).
+    pub fn team_credits(&self, team: TeamId) -> BTreeMap<UserId, i64> {
+        self.teams.get(&team).cloned().unwrap_or_default()
+    }
+
+    /// A state holding `credits` for `team` and nothing for any other team: how an owner of
+    /// one team's rotation (the roster's `Team` aggregate) hands it to routing.
+    pub fn for_team(team: TeamId, credits: BTreeMap<UserId, i64>) -> Self {
+        let mut teams = BTreeMap::new();
+        if !credits.is_empty() {
+            teams.insert(team, credits);
+        }
+        Self { teams }
+    }
+
     /// One round-robin step for `members` of `team`: the index of the chosen member (among
     /// those with `eligible[i]`, which must have a positive weight), and the state after it.
     pub(super) fn choose(
@@ -281,6 +296,21 @@ mod tests {
         assert!(
             state.credit(SALES, ALICE).abs() <= bound && state.credit(SALES, BOB).abs() <= bound
         );
+    }
+
+    #[test]
+    fn one_team_s_credits_go_out_and_come_back_unchanged() {
+        let members = [member(ALICE, 2), member(BOB, 1)];
+        let mut state = RoundRobinState::new();
+        run(&mut state, &members, &[true, true], 2);
+        let credits = state.team_credits(SALES);
+        assert_eq!(credits.len(), 2);
+        assert_eq!(RoundRobinState::for_team(SALES, credits), state);
+        assert_eq!(
+            RoundRobinState::for_team(SALES, BTreeMap::new()),
+            RoundRobinState::new()
+        );
+        assert!(RoundRobinState::new().team_credits(SALES).is_empty());
     }
 
     #[test]

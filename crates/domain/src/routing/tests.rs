@@ -606,6 +606,16 @@ proptest! {
     }
 
     #[test]
+    fn routing_within_the_matched_team_decides_exactly_as_routing_the_lead(
+        (territories, roster, lead, previous, rotation) in arb_routing_case()
+    ) {
+        let routed = route_lead(&lead, &previous, &territories, &roster, &rotation, roster_now()).unwrap();
+        let team = roster.iter().find(|t| t.id == routed.decision.team).unwrap();
+        let within = route_within_team(team, routed.decision.rule.clone(), &previous, &rotation, roster_now()).unwrap();
+        prop_assert_eq!(within, routed);
+    }
+
+    #[test]
     fn routing_keeps_round_robin_credits_bounded(
         (territories, roster, lead, previous, rotation) in arb_routing_case()
     ) {
