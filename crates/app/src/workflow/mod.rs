@@ -100,6 +100,14 @@ pub enum WorkflowError {
     /// Reading or saving the checkpoint failed.
     #[error("checkpoint: {0}")]
     Checkpoint(#[source] WorkError),
+    /// [`WorkflowRunner::catch_up_to`] timed out before reaching its position.
+    #[error("checkpoint {checkpoint} did not reach {position} in time")]
+    NotReached {
+        /// The position waited for.
+        position: GlobalPosition,
+        /// Where the checkpoint stood.
+        checkpoint: GlobalPosition,
+    },
     /// An effect failed in a way that may pass (the event is reacted to again).
     #[error("step {step} of {reaction} for event {event}: {source}")]
     Effect {
@@ -171,7 +179,9 @@ impl<U: UnitOfWork> WorkflowRunner<U> {
         self.run_step().instrument(span).await
     }
 
-    /// Steps until a step reads nothing new: everything committed so far has been reacted to.
+    /// Steps until a step reads nothing new: everything readers may see so far has been
+    /// reacted to. On PostgreSQL a transaction still open holds readers back, so an event just
+    /// appended may not be seen yet; [`catch_up_to`](Self::catch_up_to) waits for one.
     pub async fn catch_up(&self) -> Result<Progress, WorkflowError> {
         let mut total = Progress::default();
         loop {
@@ -183,6 +193,38 @@ impl<U: UnitOfWork> WorkflowRunner<U> {
             total.checkpoint = progress.checkpoint;
             if progress.events == 0 {
                 return Ok(total);
+            }
+        }
+    }
+
+    /// Steps until the checkpoint reaches `position` (an event the caller appended and wants
+    /// reacted to), waiting while older transactions hold readers back; fails with
+    /// [`WorkflowError::NotReached`] after `timeout`.
+    pub async fn catch_up_to(
+        &self,
+        position: GlobalPosition,
+        timeout: std::time::Duration,
+    ) -> Result<Progress, WorkflowError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut total = Progress::default();
+        loop {
+            let progress = self.step().await?;
+            total.events += progress.events;
+            total.effects += progress.effects;
+            total.replayed += progress.replayed;
+            total.refused += progress.refused;
+            total.checkpoint = progress.checkpoint;
+            if total.checkpoint >= position {
+                return Ok(total);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(WorkflowError::NotReached {
+                    position,
+                    checkpoint: total.checkpoint,
+                });
+            }
+            if progress.events == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
     }
