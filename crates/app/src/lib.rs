@@ -12,6 +12,8 @@
 //!   committed together) and its backends, [`MemoryUnitOfWork`] and [`PostgresUnitOfWork`].
 //! - [`workflow`]: reactions across aggregates (pure functions from an event to the commands
 //!   it causes) and the [`WorkflowRunner`] that feeds them from a checkpointed subscription.
+//! - [`routing`]: leads routed from the event-sourced roster (territory map → team → rep or
+//!   the team's queue), and queues drained when someone becomes available.
 //! - [`clock`]: [`Clock`], where time enters ([`SystemClock`], [`ManualClock`]).
 //! - [`ids`]: [`derive_id`], ids derived from the event that caused them.
 //! - [`error`]: [`CommandError`], generic over the aggregate's own refusal.
@@ -20,6 +22,7 @@ pub mod clock;
 pub mod command;
 pub mod error;
 pub mod ids;
+pub mod routing;
 pub mod uow;
 pub mod workflow;
 

@@ -20,7 +20,7 @@ use crate::ids::UserId;
 use crate::routing::{OutOfOffice, Presence, TeamMember};
 
 /// A command to a rep.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum RepCommand {
     /// Puts a user on the roster, offline and active.
     Register {

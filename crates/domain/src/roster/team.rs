@@ -61,7 +61,7 @@ pub struct QueuedLead {
 }
 
 /// A command to a team.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum TeamCommand {
     /// Creates the team, with no members.
     Create {

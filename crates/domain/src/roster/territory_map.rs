@@ -15,7 +15,7 @@ use crate::ids::TeamId;
 use crate::routing::{LeadAttributes, RoutingError, RuleMatch, Territories, TerritoryRule};
 
 /// A command to a territory map.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum TerritoryMapCommand {
     /// Defines the map's first rules (version 1).
     Define {

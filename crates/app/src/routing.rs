@@ -1,0 +1,313 @@
+//! Routing leads from the event-sourced roster: the territory map picks a team, the team's
+//! own stream picks a rep (its round-robin credits and its queue are events there), and the
+//! lead records the decision. Every input of a decision (rules, members, availability, load)
+//! is read from aggregates, so any assignment can be replayed and explained later.
+//!
+//! Two streams change per routing (the team's, then the lead's), each in its own commit. A
+//! crash between them is repaired by routing again: the team has already offered the lead,
+//! offers nothing new, and its earlier decision is read back from its stream and recorded on
+//! the lead, once (the lead's command is keyed by the lead's version).
+
+use crm_domain::lead::{Lead, LeadCommand, LeadError, LeadStatus};
+use crm_domain::roster::{Rep, Team, TeamCommand, TeamError, TeamEvent, TerritoryMap};
+use crm_domain::routing::{LeadAttributes, RoutingDecision, RoutingOutcome, TeamMember};
+use crm_domain::{Actor, LeadId, TeamId, UserId, decode};
+use crm_eventstore::{EventStore, StreamRead, TenantId};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::command::{CommandMeta, CommandService, stream_of};
+use crate::error::CommandError;
+use crate::ids::derive_id;
+use crate::uow::UnitOfWork;
+
+/// How far back a team's stream is searched for the decision of a lead it already offered.
+const DECISION_SEARCH: usize = 10_000;
+
+/// Where routing finds the tenant's territory map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutingSettings {
+    /// The territory map's id (one map per tenant).
+    pub territory_map: Uuid,
+}
+
+/// What routing a lead did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteOutcome {
+    /// The lead was assigned to `rep` of `team`.
+    Assigned {
+        /// The rep.
+        rep: UserId,
+        /// The team.
+        team: TeamId,
+    },
+    /// Nobody in `team` could take it: it waits in the team's queue.
+    Queued {
+        /// The team.
+        team: TeamId,
+    },
+    /// The lead already has a rep (routing again changes nothing).
+    AlreadyAssigned {
+        /// Its rep.
+        rep: UserId,
+    },
+}
+
+/// Why a lead could not be routed.
+#[derive(Debug, Error)]
+pub enum RoutingError {
+    /// The lead was never captured (received only, or quarantined): nothing to route on.
+    #[error("lead {0} is not captured, so it cannot be routed")]
+    NotCaptured(LeadId),
+    /// The tenant has no territory map.
+    #[error("no territory map is defined")]
+    NoTerritoryMap,
+    /// A member of the team is not a registered rep.
+    #[error("team {team} lists {rep}, who is not a registered rep")]
+    UnknownRep {
+        /// The team.
+        team: TeamId,
+        /// The member.
+        rep: UserId,
+    },
+    /// The team offered the lead before but its decision is not in its recent history.
+    #[error("team {team} offered lead {lead} but its decision cannot be found")]
+    DecisionNotFound {
+        /// The team.
+        team: TeamId,
+        /// The lead.
+        lead: LeadId,
+    },
+    /// The lead's command failed.
+    #[error(transparent)]
+    Lead(#[from] CommandError<LeadError>),
+    /// The team's command failed.
+    #[error(transparent)]
+    Team(#[from] CommandError<TeamError>),
+    /// A roster aggregate could not be loaded.
+    #[error("roster: {0}")]
+    Roster(String),
+}
+
+impl RoutingError {
+    /// Whether routing again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RoutingError::Lead(error) => error.is_retryable(),
+            RoutingError::Team(error) => error.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// The routing actor.
+fn router() -> Actor {
+    Actor::System {
+        component: "lead-router".into(),
+    }
+}
+
+/// The team's members as routing sees them now: each rep's availability from the rep's own
+/// stream, and their load as the leads this team offered them and has not released.
+async fn members_of<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    team: &Team,
+    team_id: TeamId,
+) -> Result<Vec<TeamMember>, RoutingError> {
+    let mut members = Vec::with_capacity(team.members.len());
+    for rep_id in &team.members {
+        let (rep, _) = service
+            .load::<Rep>(tenant, rep_id.0)
+            .await
+            .map_err(|error| RoutingError::Roster(error.to_string()))?;
+        let load = team
+            .offered
+            .values()
+            .filter(|holder| *holder == rep_id)
+            .count();
+        let member = rep
+            .as_team_member(u32::try_from(load).unwrap_or(u32::MAX))
+            .ok_or(RoutingError::UnknownRep {
+                team: team_id,
+                rep: *rep_id,
+            })?;
+        members.push(member);
+    }
+    Ok(members)
+}
+
+/// Routes a captured lead: territory map → team → rep or the team's queue, recorded on the
+/// team and then on the lead. Routing a lead that already has a rep changes nothing.
+/// Reclaimed leads exclude the reps they were taken from.
+pub async fn route_lead<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    settings: RoutingSettings,
+    lead_id: LeadId,
+) -> Result<RouteOutcome, RoutingError> {
+    let (lead, lead_version) = service.load::<Lead>(tenant, lead_id.0).await?;
+    let Some(profile) = lead.profile.as_ref().filter(|_| {
+        !matches!(
+            lead.status,
+            None | Some(LeadStatus::Received | LeadStatus::Quarantined)
+        )
+    }) else {
+        return Err(RoutingError::NotCaptured(lead_id));
+    };
+    if let Some(rep) = lead.assignee {
+        return Ok(RouteOutcome::AlreadyAssigned { rep });
+    }
+    let attributes = LeadAttributes::from(profile);
+    let (map, _) = service
+        .load::<TerritoryMap>(tenant, settings.territory_map)
+        .await
+        .map_err(|error| RoutingError::Roster(error.to_string()))?;
+    let (rule, team_id) = map
+        .assign_team(&attributes)
+        .ok_or(RoutingError::NoTerritoryMap)?;
+    let (team, _) = service.load::<Team>(tenant, team_id.0).await?;
+    let members = members_of(service, tenant, &team, team_id).await?;
+    let step = format!("route/{}/{lead_version}", lead_id.0);
+    let offer = CommandMeta::by(router()).with_command_id(derive_id(lead_id.0, &step));
+    let offered = service
+        .execute::<Team>(
+            tenant,
+            team_id.0,
+            TeamCommand::OfferLead {
+                lead_id,
+                rule,
+                members,
+                excluded: lead.reclaimed_from.clone(),
+            },
+            &offer,
+        )
+        .await?;
+    let decision = match offered.events.iter().find_map(decision_for(lead_id)) {
+        Some(decision) => decision,
+        // Offered or queued before (a retry after a crash): the decision is in the stream.
+        None => earlier_decision(service, tenant, team_id, lead_id).await?,
+    };
+    record(
+        service,
+        tenant,
+        lead_id,
+        decision,
+        &format!("{step}/lead"),
+        team_id,
+    )
+    .await
+}
+
+/// The decision an offer or queueing event holds for `lead`.
+fn decision_for(lead: LeadId) -> impl Fn(&TeamEvent) -> Option<RoutingDecision> {
+    move |event| match event {
+        TeamEvent::LeadOffered {
+            lead_id, decision, ..
+        }
+        | TeamEvent::LeadQueued {
+            lead_id, decision, ..
+        }
+        | TeamEvent::QueuedLeadOffered {
+            lead_id, decision, ..
+        } if *lead_id == lead => Some(decision.clone()),
+        _ => None,
+    }
+}
+
+async fn earlier_decision<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    team: TeamId,
+    lead: LeadId,
+) -> Result<RoutingDecision, RoutingError> {
+    let stream = stream_of::<Team>(team.0).map_err(CommandError::<TeamError>::from)?;
+    let recent = service
+        .work()
+        .store()
+        .read_stream(
+            tenant,
+            &stream,
+            StreamRead::backward().limit(DECISION_SEARCH),
+        )
+        .await
+        .map_err(CommandError::<TeamError>::from)?;
+    recent
+        .into_iter()
+        .filter_map(|event| {
+            decode::<TeamEvent>(&event.event_type, event.schema_version, event.payload).ok()
+        })
+        .find_map(|event| decision_for(lead)(&event))
+        .ok_or(RoutingError::DecisionNotFound { team, lead })
+}
+
+/// Records `decision` on the lead, keyed by `step` so a retry records it once.
+async fn record<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    lead_id: LeadId,
+    decision: RoutingDecision,
+    step: &str,
+    team: TeamId,
+) -> Result<RouteOutcome, RoutingError> {
+    let outcome = match decision.outcome {
+        RoutingOutcome::Assigned { rep } => RouteOutcome::Assigned { rep, team },
+        RoutingOutcome::Queued { .. } => RouteOutcome::Queued { team },
+    };
+    let meta = CommandMeta::by(router())
+        .with_command_id(derive_id(lead_id.0, step))
+        .with_idempotency_key(step.to_owned());
+    service
+        .execute::<Lead>(tenant, lead_id.0, LeadCommand::Route { decision }, &meta)
+        .await?;
+    Ok(outcome)
+}
+
+/// Offers a team's queued leads to whoever can take them now, oldest first, until nobody
+/// eligible is left or the queue is empty; returns the leads assigned. Call it when a rep
+/// comes online, returns from leave, or gains capacity: queued leads are never forgotten.
+pub async fn drain_queue<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    team_id: TeamId,
+) -> Result<Vec<(LeadId, UserId)>, RoutingError> {
+    let mut assigned = Vec::new();
+    loop {
+        let (team, version) = service.load::<Team>(tenant, team_id.0).await?;
+        if team.queue.is_empty() {
+            return Ok(assigned);
+        }
+        let members = members_of(service, tenant, &team, team_id).await?;
+        let step = format!("drain/{}/{version}", team_id.0);
+        let meta = CommandMeta::by(router()).with_command_id(derive_id(team_id.0, &step));
+        let taken = service
+            .execute::<Team>(
+                tenant,
+                team_id.0,
+                TeamCommand::TakeFromQueue { members },
+                &meta,
+            )
+            .await?;
+        let Some((lead, rep, decision)) = taken.events.iter().find_map(|event| match event {
+            TeamEvent::QueuedLeadOffered {
+                lead_id,
+                rep,
+                decision,
+                ..
+            } => Some((*lead_id, *rep, decision.clone())),
+            _ => None,
+        }) else {
+            return Ok(assigned);
+        };
+        record(
+            service,
+            tenant,
+            lead,
+            decision,
+            &format!("{step}/lead"),
+            team_id,
+        )
+        .await?;
+        assigned.push((lead, rep));
+    }
+}

@@ -1,0 +1,291 @@
+//! Routing from the event-sourced roster, on every backend: weighted round-robin whose
+//! position survives restarts, unavailable reps never chosen, queues drained when someone
+//! comes back, and a crash between the team's and the lead's commit repaired by routing again.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crm_app::routing::{RouteOutcome, RoutingSettings, drain_queue, route_lead};
+use crm_app::{CommandService, UnitOfWork};
+use crm_domain::lead::Lead;
+use crm_domain::roster::{Rep, RepCommand, Team, TeamCommand, TerritoryMap, TerritoryMapCommand};
+use crm_domain::routing::AssignmentStrategy;
+use crm_domain::{LeadId, TeamId, UserId};
+use support::{Faulty, capture, meta, receive, service, tenant};
+use uuid::Uuid;
+
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::memory();
+                    super::$name(fixture.work).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::postgres().await;
+                    super::$name(fixture.work.clone()).await;
+                    drop(fixture);
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    weighted_round_robin_survives_a_restart,
+    unavailable_reps_are_never_chosen_and_queued_leads_are_drained,
+    a_crash_between_team_and_lead_is_repaired_by_routing_again,
+);
+
+struct Roster {
+    settings: RoutingSettings,
+    team: TeamId,
+    ada: UserId,
+    bob: UserId,
+}
+
+async fn register<U: UnitOfWork>(
+    service: &CommandService<U>,
+    rep: UserId,
+    name: &str,
+    weight: u32,
+) {
+    for command in [
+        RepCommand::Register {
+            rep,
+            display_name: name.to_owned(),
+            email: format!("{}@example.com", name.to_lowercase()),
+            capacity: 100,
+            weight,
+            skills: Default::default(),
+            endpoint: None,
+        },
+        RepCommand::GoOnline,
+    ] {
+        service
+            .execute::<Rep>(&tenant(), rep.0, command, &meta())
+            .await
+            .expect("the rep is on the roster");
+    }
+}
+
+async fn roster<U: UnitOfWork>(service: &CommandService<U>) -> Roster {
+    let ada = UserId(Uuid::now_v7());
+    let bob = UserId(Uuid::now_v7());
+    register(service, ada, "Ada", 2).await;
+    register(service, bob, "Bob", 1).await;
+    let team = TeamId(Uuid::now_v7());
+    for command in [
+        TeamCommand::Create {
+            team_id: team,
+            name: "Inside sales".into(),
+            strategy: AssignmentStrategy::WeightedRoundRobin,
+            leader: None,
+            endpoint: None,
+        },
+        TeamCommand::AddMember { rep: ada },
+        TeamCommand::AddMember { rep: bob },
+    ] {
+        service
+            .execute::<Team>(&tenant(), team.0, command, &meta())
+            .await
+            .expect("the team is set up");
+    }
+    let map = Uuid::now_v7();
+    service
+        .execute::<TerritoryMap>(
+            &tenant(),
+            map,
+            TerritoryMapCommand::Define {
+                map_id: map,
+                rules: vec![],
+                fallback_team: team,
+            },
+            &meta(),
+        )
+        .await
+        .expect("the map is defined");
+    Roster {
+        settings: RoutingSettings { territory_map: map },
+        team,
+        ada,
+        bob,
+    }
+}
+
+async fn captured_lead<U: UnitOfWork>(service: &CommandService<U>) -> LeadId {
+    let lead = LeadId(Uuid::now_v7());
+    for command in [receive(lead, &format!("evt-{}", lead.0)), capture()] {
+        service
+            .execute::<Lead>(&tenant(), lead.0, command, &meta())
+            .await
+            .expect("the lead is captured");
+    }
+    lead
+}
+
+async fn assignee<U: UnitOfWork>(service: &CommandService<U>, lead: LeadId) -> Option<UserId> {
+    service
+        .load::<Lead>(&tenant(), lead.0)
+        .await
+        .expect("the lead loads")
+        .0
+        .assignee
+}
+
+async fn weighted_round_robin_survives_a_restart<U: UnitOfWork + Clone>(work: U) {
+    let (first, _) = service(work.clone());
+    let roster = roster(&first).await;
+    let mut counts: BTreeMap<UserId, usize> = BTreeMap::new();
+    for n in 0..12 {
+        // Every third lead goes through a freshly started service: the rotation is in the
+        // team's stream, not in a process.
+        let service = if n % 3 == 0 {
+            service(work.clone()).0
+        } else {
+            Arc::clone(&first)
+        };
+        let lead = captured_lead(&service).await;
+        let routed = route_lead(&service, &tenant(), roster.settings, lead)
+            .await
+            .expect("routed");
+        let RouteOutcome::Assigned { rep, team } = routed else {
+            panic!("assigned: {routed:?}")
+        };
+        assert_eq!(team, roster.team);
+        assert_eq!(assignee(&service, lead).await, Some(rep));
+        *counts.entry(rep).or_default() += 1;
+        let again = route_lead(&service, &tenant(), roster.settings, lead)
+            .await
+            .expect("routing again answers");
+        assert_eq!(again, RouteOutcome::AlreadyAssigned { rep });
+    }
+    assert_eq!(
+        counts.get(&roster.ada),
+        Some(&8),
+        "weight 2 of 3: {counts:?}"
+    );
+    assert_eq!(
+        counts.get(&roster.bob),
+        Some(&4),
+        "weight 1 of 3: {counts:?}"
+    );
+}
+
+async fn unavailable_reps_are_never_chosen_and_queued_leads_are_drained<U: UnitOfWork + Clone>(
+    work: U,
+) {
+    let (service, _) = service(work);
+    let roster = roster(&service).await;
+    service
+        .execute::<Rep>(
+            &tenant(),
+            roster.bob.0,
+            RepCommand::Deactivate {
+                reason: "left the company".into(),
+            },
+            &meta(),
+        )
+        .await
+        .expect("deactivated");
+    for _ in 0..3 {
+        let lead = captured_lead(&service).await;
+        let routed = route_lead(&service, &tenant(), roster.settings, lead)
+            .await
+            .expect("routed");
+        assert_eq!(
+            routed,
+            RouteOutcome::Assigned {
+                rep: roster.ada,
+                team: roster.team
+            }
+        );
+    }
+    service
+        .execute::<Rep>(&tenant(), roster.ada.0, RepCommand::GoOffline, &meta())
+        .await
+        .expect("offline");
+    let mut queued = Vec::new();
+    for _ in 0..3 {
+        let lead = captured_lead(&service).await;
+        let routed = route_lead(&service, &tenant(), roster.settings, lead)
+            .await
+            .expect("queued, not lost");
+        assert_eq!(routed, RouteOutcome::Queued { team: roster.team });
+        assert_eq!(assignee(&service, lead).await, None);
+        queued.push(lead);
+    }
+    assert!(
+        drain_queue(&service, &tenant(), roster.team)
+            .await
+            .expect("nobody to take them")
+            .is_empty()
+    );
+    service
+        .execute::<Rep>(&tenant(), roster.ada.0, RepCommand::GoOnline, &meta())
+        .await
+        .expect("online again");
+    let drained = drain_queue(&service, &tenant(), roster.team)
+        .await
+        .expect("drained");
+    assert_eq!(
+        drained.iter().map(|(lead, _)| *lead).collect::<Vec<_>>(),
+        queued,
+        "oldest first, none forgotten"
+    );
+    for lead in queued {
+        assert_eq!(assignee(&service, lead).await, Some(roster.ada));
+    }
+    let (team, _) = service
+        .load::<Team>(&tenant(), roster.team.0)
+        .await
+        .expect("loads");
+    assert!(team.queue.is_empty());
+}
+
+async fn a_crash_between_team_and_lead_is_repaired_by_routing_again<U: UnitOfWork + Clone>(
+    work: U,
+) {
+    let (plain, _) = service(work.clone());
+    let roster = roster(&plain).await;
+    let lead = captured_lead(&plain).await;
+    // The team's offer commits; the lead's record (the first keyed commit) never does.
+    let mut faulty = Faulty::new(work.clone());
+    faulty.fail_before = Arc::new(vec![0]);
+    let (crashing, _) = service(faulty);
+    let failed = route_lead(&crashing, &tenant(), roster.settings, lead).await;
+    assert!(failed.is_err(), "{failed:?}");
+    let (team, team_version) = plain
+        .load::<Team>(&tenant(), roster.team.0)
+        .await
+        .expect("loads");
+    let offered = team.offered_to(lead).expect("the team offered it");
+    assert_eq!(assignee(&plain, lead).await, None);
+
+    let (restarted, _) = service(work);
+    let routed = route_lead(&restarted, &tenant(), roster.settings, lead)
+        .await
+        .expect("routed on the second try");
+    assert_eq!(
+        routed,
+        RouteOutcome::Assigned {
+            rep: offered,
+            team: roster.team
+        }
+    );
+    assert_eq!(assignee(&restarted, lead).await, Some(offered));
+    let (_, after) = restarted
+        .load::<Team>(&tenant(), roster.team.0)
+        .await
+        .expect("loads");
+    assert_eq!(after, team_version, "the team offered nothing twice");
+}
