@@ -4,15 +4,20 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
+use chrono::TimeDelta;
 use crm_app::routing::{RouteOutcome, RoutingSettings, drain_queue, route_lead};
-use crm_app::{CommandService, UnitOfWork};
+use crm_app::workflow::{NotificationSettings, NotifyAssignedRep, REP_NOTIFICATIONS};
+use crm_app::{CommandService, UnitOfWork, WorkflowRunner};
 use crm_domain::lead::Lead;
 use crm_domain::roster::{Rep, RepCommand, Team, TeamCommand, TerritoryMap, TerritoryMapCommand};
 use crm_domain::routing::AssignmentStrategy;
+use crm_domain::sla::BusinessCalendar;
 use crm_domain::{LeadId, TeamId, UserId};
+use crm_eventstore::{EventStore, GlobalPosition, StreamRead};
 use support::{Faulty, capture, meta, receive, service, tenant};
 use uuid::Uuid;
 
@@ -44,7 +49,13 @@ on_every_backend!(
     weighted_round_robin_survives_a_restart,
     unavailable_reps_are_never_chosen_and_queued_leads_are_drained,
     a_crash_between_team_and_lead_is_repaired_by_routing_again,
+    an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link,
 );
+
+/// Ada has her own webhook; Bob relies on his team's.
+fn endpoint(name: &str) -> Option<String> {
+    (name == "Ada").then(|| "https://hooks.example.com/ada".to_owned())
+}
 
 struct Roster {
     settings: RoutingSettings,
@@ -66,8 +77,8 @@ async fn register<U: UnitOfWork>(
             email: format!("{}@example.com", name.to_lowercase()),
             capacity: 100,
             weight,
-            skills: Default::default(),
-            endpoint: None,
+            skills: BTreeSet::default(),
+            endpoint: endpoint(name),
         },
         RepCommand::GoOnline,
     ] {
@@ -90,7 +101,7 @@ async fn roster<U: UnitOfWork>(service: &CommandService<U>) -> Roster {
             name: "Inside sales".into(),
             strategy: AssignmentStrategy::WeightedRoundRobin,
             leader: None,
-            endpoint: None,
+            endpoint: Some("https://hooks.example.com/inside-sales".into()),
         },
         TeamCommand::AddMember { rep: ada },
         TeamCommand::AddMember { rep: bob },
@@ -288,4 +299,81 @@ async fn a_crash_between_team_and_lead_is_repaired_by_routing_again<U: UnitOfWor
         .await
         .expect("loads");
     assert_eq!(after, team_version, "the team offered nothing twice");
+}
+
+async fn an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link<U: UnitOfWork + Clone>(
+    work: U,
+) {
+    let mut forgetful = Faulty::new(work.clone());
+    forgetful.forget_checkpoints = true;
+    let (service, _) = service(forgetful);
+    let roster = roster(&service).await;
+    let mut routed = BTreeMap::new();
+    let mut last = GlobalPosition::default();
+    for _ in 0..3 {
+        let lead = captured_lead(&service).await;
+        let RouteOutcome::Assigned { rep, .. } =
+            route_lead(&service, &tenant(), roster.settings, lead)
+                .await
+                .expect("routed")
+        else {
+            panic!("assigned")
+        };
+        routed.insert(lead.0, rep);
+        let (_, version) = service
+            .load::<Lead>(&tenant(), lead.0)
+            .await
+            .expect("loads");
+        let stream = crm_app::stream_of::<Lead>(lead.0).expect("a stream");
+        let assigned = work
+            .store()
+            .read_stream(
+                &tenant(),
+                &stream,
+                StreamRead::forward().from_version(version),
+            )
+            .await
+            .expect("reads");
+        last = last.max(assigned[0].position);
+    }
+    let runner = WorkflowRunner::new(
+        Arc::clone(&service),
+        Arc::new(NotifyAssignedRep::new(NotificationSettings {
+            calendar: BusinessCalendar::always_open(chrono_tz::UTC),
+            response_window: TimeDelta::minutes(5),
+            link_base: "https://crm.example.com/".into(),
+        })),
+        tenant(),
+    );
+    for _ in 0..3 {
+        // Checkpoints are forgotten: every delivery reacts to every assignment again.
+        runner
+            .catch_up_to(last, Duration::from_secs(20))
+            .await
+            .expect("the workflow runs");
+    }
+    let outbox = work.outbox(&tenant()).await.expect("reads");
+    assert_eq!(outbox.len(), 3, "one notification per assignment");
+    for entry in outbox {
+        let payload = &entry.message.payload;
+        assert_eq!(entry.message.destination, REP_NOTIFICATIONS);
+        let lead: Uuid = serde_json::from_value(payload["lead"].clone()).expect("a lead id");
+        let rep = routed[&lead];
+        assert_eq!(payload["rep"], serde_json::json!(rep.0));
+        let expected_endpoint = if rep == roster.ada {
+            "https://hooks.example.com/ada"
+        } else {
+            "https://hooks.example.com/inside-sales"
+        };
+        assert_eq!(payload["endpoint"], expected_endpoint);
+        assert_eq!(
+            payload["link"],
+            format!("https://crm.example.com/leads/{lead}")
+        );
+        let assigned: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(payload["assigned_at"].clone()).expect("a time");
+        let respond_by: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(payload["respond_by"].clone()).expect("a deadline");
+        assert_eq!(respond_by - assigned, TimeDelta::minutes(5));
+    }
 }

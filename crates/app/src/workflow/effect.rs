@@ -5,8 +5,9 @@
 use crm_domain::contact::{Contact, ContactCommand, ContactError, ContactStatus};
 use crm_domain::lead::{Lead, LeadCommand, LeadError};
 use crm_domain::opportunity::{Opportunity, OpportunityCommand, OpportunityError};
+use crm_domain::roster::{Rep, Team};
 use crm_domain::ticket::{Ticket, TicketCommand, TicketError};
-use crm_domain::{ContactId, LeadId, OpportunityId, TicketId};
+use crm_domain::{ContactId, LeadId, OpportunityId, TeamId, TicketId, UserId};
 use crm_eventstore::TenantId;
 use thiserror::Error;
 
@@ -35,6 +36,16 @@ pub enum Effect {
     Ticket(TicketId, TicketCommand),
     /// A message to another system, written to the outbox (a repeat of its id is ignored).
     Send(OutboxMessage),
+    /// A message to a rep: written to the outbox with the rep's webhook (else their team's) as
+    /// its `"endpoint"`, looked up when written.
+    NotifyRep {
+        /// The rep.
+        rep: UserId,
+        /// The team that assigned them (its endpoint is the fallback).
+        team: TeamId,
+        /// The message, without its endpoint.
+        message: OutboxMessage,
+    },
 }
 
 /// What [`dispatch`] did: the command's outcome (`None` for an outbox message), and whether it
@@ -62,6 +73,9 @@ pub enum DispatchError {
     /// The ticket refused, or its command failed.
     #[error("ticket command: {0}")]
     Ticket(#[source] CommandError<TicketError>),
+    /// The rep or team to notify could not be read.
+    #[error("roster: {0}")]
+    Roster(String),
     /// The outbox could not be written.
     #[error("outbox: {0}")]
     Outbox(#[source] WorkError),
@@ -86,6 +100,7 @@ impl DispatchError {
             DispatchError::Opportunity(error) => error.is_retryable(),
             DispatchError::Ticket(error) => error.is_retryable(),
             DispatchError::Outbox(error) => error.is_retryable(),
+            DispatchError::Roster(_) => true,
             DispatchError::UnknownContact(_)
             | DispatchError::ErasedContact(_)
             | DispatchError::MergeChainTooLong(_) => false,
@@ -168,5 +183,41 @@ pub async fn dispatch<U: UnitOfWork>(
                 replayed: false,
             })
             .map_err(DispatchError::Outbox),
+        Effect::NotifyRep {
+            rep,
+            team,
+            mut message,
+        } => {
+            let roster = |error: String| DispatchError::Roster(error);
+            let (rep, _) = service
+                .load::<Rep>(tenant, rep.0)
+                .await
+                .map_err(|error| roster(error.to_string()))?;
+            let endpoint = match rep.endpoint {
+                Some(endpoint) => Some(endpoint),
+                None => {
+                    service
+                        .load::<Team>(tenant, team.0)
+                        .await
+                        .map_err(|error| roster(error.to_string()))?
+                        .0
+                        .endpoint
+                }
+            };
+            if let (Some(endpoint), Some(payload)) = (endpoint, message.payload.as_object_mut()) {
+                payload.insert(
+                    "endpoint".into(),
+                    serde_json::Value::String(endpoint.as_str().to_owned()),
+                );
+            }
+            service
+                .send(tenant, vec![message])
+                .await
+                .map(|()| Dispatched {
+                    outcome: None,
+                    replayed: false,
+                })
+                .map_err(DispatchError::Outbox)
+        }
     }
 }

@@ -14,6 +14,7 @@
 
 mod conversion;
 mod effect;
+mod notify;
 mod won_deal;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use tracing::Instrument;
 
 pub use conversion::{ConversionSettings, OpenConvertedLead};
 pub use effect::{DispatchError, Dispatched, Effect, dispatch, live_contact};
+pub use notify::{NotificationSettings, NotifyAssignedRep, REP_NOTIFICATIONS};
 pub use won_deal::{ERP_DESTINATION, StartOnboarding};
 
 use crate::command::{CommandMeta, CommandService};
