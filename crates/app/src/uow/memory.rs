@@ -9,7 +9,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::{
-    CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, UnitOfWork, Work, WorkError,
+    CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, UnitOfWork, Work,
+    WorkError,
 };
 
 /// A [`UnitOfWork`] in memory, for tests and for embedding without a database. Clones share
@@ -124,6 +125,7 @@ impl UnitOfWork for MemoryUnitOfWork {
                     next_attempt_at: created_at,
                     delivered_at: None,
                     last_error: None,
+                    parked_at: None,
                 });
         }
         Ok(Committed::Done(appended))
@@ -141,7 +143,7 @@ impl UnitOfWork for MemoryUnitOfWork {
             .outbox
             .iter_mut()
             .filter(|((owner, _), entry)| {
-                owner == tenant && entry.delivered_at.is_none() && entry.next_attempt_at <= now
+                owner == tenant && entry.is_pending() && entry.next_attempt_at <= now
             })
             .map(|(_, entry)| entry)
             .collect();
@@ -181,13 +183,56 @@ impl UnitOfWork for MemoryUnitOfWork {
     ) -> Result<(), WorkError> {
         let mut rows = self.rows.lock().await;
         if let Some(entry) = rows.outbox.get_mut(&(tenant.clone(), id))
-            && entry.delivered_at.is_none()
+            && entry.is_pending()
         {
             entry.attempts = entry.attempts.saturating_add(1);
             entry.next_attempt_at = retry_at;
             entry.last_error = Some(error.to_owned());
         }
         Ok(())
+    }
+
+    async fn outbox_parked(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let mut rows = self.rows.lock().await;
+        if let Some(entry) = rows.outbox.get_mut(&(tenant.clone(), id))
+            && entry.is_pending()
+        {
+            entry.attempts = entry.attempts.saturating_add(1);
+            entry.last_error = Some(error.to_owned());
+            entry.parked_at = Some(at);
+        }
+        Ok(())
+    }
+
+    async fn outbox_health(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxHealth, WorkError> {
+        let rows = self.rows.lock().await;
+        let mut health = OutboxHealth::default();
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for ((owner, _), entry) in &rows.outbox {
+            if owner != tenant {
+                continue;
+            }
+            if entry.parked_at.is_some() && entry.delivered_at.is_none() {
+                health.parked += 1;
+            } else if entry.is_pending() {
+                health.undelivered += 1;
+                let created = entry.message.created_at;
+                oldest = Some(oldest.map_or(created, |seen| seen.min(created)));
+            }
+        }
+        health.oldest_undelivered_age =
+            oldest.map(|created| now.signed_duration_since(created).max(TimeDelta::zero()));
+        Ok(health)
     }
 
     async fn outbox(&self, tenant: &TenantId) -> Result<Vec<OutboxEntry>, WorkError> {

@@ -183,6 +183,28 @@ pub struct OutboxEntry {
     pub delivered_at: Option<DateTime<Utc>>,
     /// The last failure's description.
     pub last_error: Option<String>,
+    /// When the relay gave up on it (refused for good by the receiver, or out of attempts):
+    /// a parked message is never claimed again and shows in [`OutboxHealth::parked`].
+    pub parked_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxEntry {
+    /// Whether it still waits for delivery: neither delivered nor parked.
+    pub fn is_pending(&self) -> bool {
+        self.delivered_at.is_none() && self.parked_at.is_none()
+    }
+}
+
+/// How a tenant's outbox stands at a moment: what `/metrics` and `/readyz` show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxHealth {
+    /// Messages neither delivered nor parked (due now or waiting for their next attempt).
+    pub undelivered: u64,
+    /// How long the oldest of them has waited since it was written; `None` when there is
+    /// none. Never negative (a message written "after" the moment asked about counts as zero).
+    pub oldest_undelivered_age: Option<chrono::TimeDelta>,
+    /// Messages the relay gave up on: they wait for an operator.
+    pub parked: u64,
 }
 
 /// Why a unit of work, or a read of its rows, failed.
@@ -250,8 +272,8 @@ pub trait UnitOfWork: Send + Sync + 'static {
     /// [`StoreError::VersionConflict`], and nothing is written.
     fn commit(&self, work: Work) -> impl Future<Output = Result<Committed, WorkError>> + Send;
 
-    /// Up to `limit` undelivered messages of `tenant` due at `now`, oldest first, each leased
-    /// to the caller until `now + lease` (no other relay takes it meanwhile).
+    /// Up to `limit` undelivered, unparked messages of `tenant` due at `now`, oldest first,
+    /// each leased to the caller until `now + lease` (no other relay takes it meanwhile).
     fn claim_outbox(
         &self,
         tenant: &TenantId,
@@ -268,7 +290,8 @@ pub trait UnitOfWork: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), WorkError>> + Send;
 
-    /// Records a failed attempt; the message is due again at `retry_at`.
+    /// Records a failed attempt; the message is due again at `retry_at`. A delivered or
+    /// parked message is left as it is.
     fn outbox_failed(
         &self,
         tenant: &TenantId,
@@ -276,6 +299,24 @@ pub trait UnitOfWork: Send + Sync + 'static {
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Records a last failed attempt and parks the message at `at`: it is never claimed again
+    /// and counts in [`OutboxHealth::parked`]. A delivered or already parked message is left
+    /// as it is.
+    fn outbox_parked(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// How `tenant`'s outbox stands at `now`, read in one go (counts, not rows).
+    fn outbox_health(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<OutboxHealth, WorkError>> + Send;
 
     /// Every message of `tenant`, delivered or not, oldest first (for health pages and tests).
     fn outbox(

@@ -1,5 +1,5 @@
 //! The unit of work on PostgreSQL: the event store's `append_in` and the application's rows
-//! (`migrations/0001_app.sql`) in one transaction.
+//! (`migrations/0001_app.sql`, `0002_outbox_parking.sql`) in one transaction.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_eventstore::{GlobalPosition, PostgresStore, StoreError, StoreSettings, TenantId};
@@ -8,8 +8,8 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{
-    CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, OutboxMessage, RequestDigest,
-    UnitOfWork, Work, WorkError,
+    CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, OutboxMessage,
+    RequestDigest, UnitOfWork, Work, WorkError,
 };
 
 /// One migration of the application's tables.
@@ -25,11 +25,18 @@ pub struct AppMigration {
 
 /// The application's migrations, in order. Never edited once released: a change is a new file.
 pub fn app_migrations() -> &'static [AppMigration] {
-    &[AppMigration {
-        version: 1,
-        name: "0001_app",
-        sql: include_str!("../../migrations/0001_app.sql"),
-    }]
+    &[
+        AppMigration {
+            version: 1,
+            name: "0001_app",
+            sql: include_str!("../../migrations/0001_app.sql"),
+        },
+        AppMigration {
+            version: 2,
+            name: "0002_outbox_parking",
+            sql: include_str!("../../migrations/0002_outbox_parking.sql"),
+        },
+    ]
 }
 
 /// An arbitrary key ("crm-ap" in ASCII) for the application's migration lock.
@@ -156,11 +163,12 @@ fn entry_from(row: &Row) -> Result<OutboxEntry, WorkError> {
         attempts,
         delivered_at: row.get(7),
         last_error: row.get(8),
+        parked_at: row.get(9),
     })
 }
 
 const OUTBOX_COLUMNS: &str = "id, destination, idempotency_key, payload, created_at, \
-                              next_attempt_at, attempts, delivered_at, last_error";
+                              next_attempt_at, attempts, delivered_at, last_error, parked_at";
 
 fn position_parts(position: GlobalPosition) -> Result<(i64, i64), WorkError> {
     let part = |value: u64| {
@@ -308,7 +316,8 @@ impl UnitOfWork for PostgresUnitOfWork {
                     "UPDATE app_outbox SET next_attempt_at = $3 \
                      WHERE (tenant, id) IN ( \
                          SELECT tenant, id FROM app_outbox \
-                         WHERE tenant = $1 AND delivered_at IS NULL AND next_attempt_at <= $2 \
+                         WHERE tenant = $1 AND delivered_at IS NULL AND parked_at IS NULL \
+                           AND next_attempt_at <= $2 \
                          ORDER BY next_attempt_at, created_at LIMIT $4 \
                          FOR UPDATE SKIP LOCKED) \
                      RETURNING {OUTBOX_COLUMNS}"
@@ -351,12 +360,63 @@ impl UnitOfWork for PostgresUnitOfWork {
         client
             .execute(
                 "UPDATE app_outbox SET attempts = attempts + 1, next_attempt_at = $3, \
-                 last_error = $4 WHERE tenant = $1 AND id = $2 AND delivered_at IS NULL",
+                 last_error = $4 WHERE tenant = $1 AND id = $2 AND delivered_at IS NULL \
+                 AND parked_at IS NULL",
                 &[&tenant.as_str(), &id, &retry_at, &error],
             )
             .await
             .map_err(database("cannot record an outbox failure"))?;
         Ok(())
+    }
+
+    async fn outbox_parked(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "UPDATE app_outbox SET attempts = attempts + 1, parked_at = $3, \
+                 last_error = $4 WHERE tenant = $1 AND id = $2 AND delivered_at IS NULL \
+                 AND parked_at IS NULL",
+                &[&tenant.as_str(), &id, &at, &error],
+            )
+            .await
+            .map_err(database("cannot park an outbox message"))?;
+        Ok(())
+    }
+
+    async fn outbox_health(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxHealth, WorkError> {
+        let client = self.store.client().await?;
+        let row = client
+            .query_one(
+                "SELECT \
+                   count(*) FILTER (WHERE parked_at IS NULL), \
+                   min(created_at) FILTER (WHERE parked_at IS NULL), \
+                   count(*) FILTER (WHERE parked_at IS NOT NULL) \
+                 FROM app_outbox WHERE tenant = $1 AND delivered_at IS NULL",
+                &[&tenant.as_str()],
+            )
+            .await
+            .map_err(database("cannot read the outbox's health"))?;
+        let count = |index: usize| {
+            let value: i64 = row.get(index);
+            u64::try_from(value).unwrap_or(0)
+        };
+        let oldest: Option<DateTime<Utc>> = row.get(1);
+        Ok(OutboxHealth {
+            undelivered: count(0),
+            oldest_undelivered_age: oldest
+                .map(|created| now.signed_duration_since(created).max(TimeDelta::zero())),
+            parked: count(2),
+        })
     }
 
     async fn outbox(&self, tenant: &TenantId) -> Result<Vec<OutboxEntry>, WorkError> {

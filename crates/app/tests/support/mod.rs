@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use crm_app::uow::OutboxHealth;
 use crm_app::{
     CommandMeta, CommandService, Committed, IdempotencyRecord, ManualClock, MemoryUnitOfWork,
     OutboxEntry, PostgresUnitOfWork, UnitOfWork, Work, WorkError,
@@ -224,6 +225,24 @@ impl<U: UnitOfWork + Clone> UnitOfWork for Faulty<U> {
         retry_at: DateTime<Utc>,
     ) -> Result<(), WorkError> {
         self.inner.outbox_failed(tenant, id, error, retry_at).await
+    }
+
+    async fn outbox_parked(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        self.inner.outbox_parked(tenant, id, error, at).await
+    }
+
+    async fn outbox_health(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxHealth, WorkError> {
+        self.inner.outbox_health(tenant, now).await
     }
 
     async fn outbox(&self, tenant: &TenantId) -> Result<Vec<OutboxEntry>, WorkError> {
