@@ -14,6 +14,8 @@
 //!   it causes) and the [`WorkflowRunner`] that feeds them from a checkpointed subscription.
 //! - [`routing`]: leads routed from the event-sourced roster (territory map → team → rep or
 //!   the team's queue), and queues drained when someone becomes available.
+//! - [`scheduler`]: the SLA pull-back: untouched leads reclaimed after their response window
+//!   (5 business minutes by default) and offered to another rep, escalated after a cap.
 //! - [`clock`]: [`Clock`], where time enters ([`SystemClock`], [`ManualClock`]).
 //! - [`ids`]: [`derive_id`], ids derived from the event that caused them.
 //! - [`error`]: [`CommandError`], generic over the aggregate's own refusal.
@@ -23,6 +25,7 @@ pub mod command;
 pub mod error;
 pub mod ids;
 pub mod routing;
+pub mod scheduler;
 pub mod uow;
 pub mod workflow;
 

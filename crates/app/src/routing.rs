@@ -109,7 +109,7 @@ fn router() -> Actor {
 
 /// The team's members as routing sees them now: each rep's availability from the rep's own
 /// stream, and their load as the leads this team offered them and has not released.
-async fn members_of<U: UnitOfWork>(
+pub(crate) async fn members_of<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
     team: &Team,
@@ -200,7 +200,7 @@ pub async fn route_lead<U: UnitOfWork>(
 }
 
 /// The decision an offer or queueing event holds for `lead`.
-fn decision_for(lead: LeadId) -> impl Fn(&TeamEvent) -> Option<RoutingDecision> {
+pub(crate) fn decision_for(lead: LeadId) -> impl Fn(&TeamEvent) -> Option<RoutingDecision> {
     move |event| match event {
         TeamEvent::LeadOffered {
             lead_id, decision, ..
@@ -215,7 +215,7 @@ fn decision_for(lead: LeadId) -> impl Fn(&TeamEvent) -> Option<RoutingDecision> 
     }
 }
 
-async fn earlier_decision<U: UnitOfWork>(
+pub(crate) async fn earlier_decision<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
     team: TeamId,

@@ -36,6 +36,11 @@ pub fn app_migrations() -> &'static [AppMigration] {
             name: "0002_outbox_parking",
             sql: include_str!("../../migrations/0002_outbox_parking.sql"),
         },
+        AppMigration {
+            version: 3,
+            name: "0003_response_deadlines",
+            sql: include_str!("../../migrations/0003_response_deadlines.sql"),
+        },
     ]
 }
 

@@ -1,0 +1,415 @@
+//! The SLA scheduler's 5-minute pull-back: a lead not touched within its response window
+//! (default 5 business minutes from its assignment) is reclaimed and offered to a different
+//! rep, who gets a fresh window of their own (the lead keeps its original request time for
+//! reporting); after a cap of reassignments it escalates to the team lead.
+//!
+//! Two halves, both restart-safe:
+//! - **Tracking** ([`ResponseScheduler::track`]) folds the tenant's lead events, from a
+//!   checkpoint, into one [`ResponseDeadline`] per assigned lead (a first touch, a closing or an
+//!   escalation clears it). Folding an event twice changes nothing.
+//! - **Acting** ([`ResponseScheduler::act`]) claims the deadlines due at `now` (a lease, so
+//!   several schedulers share the work without acting on one lead together) and, for each
+//!   still untouched lead of the same rep, reclaims or escalates it through the command
+//!   service with a key derived from the lead and the deadline: acted on exactly once, even
+//!   when a scheduler dies mid-way, another takes over after the lease, or deadlines passed
+//!   while nothing ran (they are due at start-up).
+//!
+//! Time comes from the [`Clock`](crate::Clock): in tests "five business minutes later" is a
+//! call on a manual clock.
+
+mod memory;
+mod postgres;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use crm_domain::lead::{Lead, LeadCommand, LeadEvent};
+use crm_domain::roster::{Team, TeamCommand};
+use crm_domain::sla::BusinessCalendar;
+use crm_domain::{Actor, LeadId, TeamId, UserId, decode};
+use crm_eventstore::{EventStore, PageEntry, TenantId};
+use thiserror::Error;
+use tracing::Instrument;
+use uuid::Uuid;
+
+pub use memory::MemoryDeadlines;
+pub use postgres::PostgresDeadlines;
+
+use crate::command::{CommandMeta, CommandService};
+use crate::ids::derive_id;
+use crate::routing::{RoutingError, earlier_decision, members_of};
+use crate::uow::{UnitOfWork, WorkError};
+
+/// The response window by default: five business minutes.
+pub const DEFAULT_RESPONSE_WINDOW: TimeDelta = TimeDelta::minutes(5);
+
+/// The checkpoint name of the deadline tracking.
+const TRACKING: &str = "response-deadlines";
+
+/// One assigned lead's response deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseDeadline {
+    /// The lead.
+    pub lead: LeadId,
+    /// The rep who must respond.
+    pub rep: UserId,
+    /// The team that assigned them.
+    pub team: TeamId,
+    /// When they were assigned.
+    pub assigned_at: DateTime<Utc>,
+    /// When the window ends.
+    pub due_at: DateTime<Utc>,
+}
+
+/// Where deadlines are kept: per tenant, one per lead (its latest assignment).
+pub trait DeadlineStore: Send + Sync + 'static {
+    /// Records `deadline` unless the lead's recorded one is for a later assignment.
+    fn upsert(
+        &self,
+        tenant: &TenantId,
+        deadline: ResponseDeadline,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Removes the lead's deadline if it is for an assignment made at or before `through`.
+    fn clear(
+        &self,
+        tenant: &TenantId,
+        lead: LeadId,
+        through: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Up to `limit` deadlines due at `now` and not leased, earliest first, leased until
+    /// `lease_until`.
+    fn claim_due(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ResponseDeadline>, WorkError>> + Send;
+
+    /// Removes a deadline that was acted on (if it is still the one with `due_at`).
+    fn done(
+        &self,
+        tenant: &TenantId,
+        lead: LeadId,
+        due_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Every deadline of the tenant, earliest first (for health pages and tests).
+    fn pending(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<ResponseDeadline>, WorkError>> + Send;
+}
+
+/// How the pull-back behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulerSettings {
+    /// The calendar the window counts in.
+    pub calendar: BusinessCalendar,
+    /// The response window ([`DEFAULT_RESPONSE_WINDOW`] by default).
+    pub response_window: TimeDelta,
+    /// How many times a lead is reclaimed before it escalates to the team lead.
+    pub max_reassignments: u32,
+    /// How long a claimed deadline is held by one scheduler.
+    pub lease: TimeDelta,
+    /// How many deadlines one pass claims.
+    pub batch: usize,
+}
+
+/// What one [`ResponseScheduler::act`] pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActReport {
+    /// Leads reclaimed and offered to someone else (or queued).
+    pub reclaimed: Vec<LeadId>,
+    /// Leads escalated to their team lead.
+    pub escalated: Vec<LeadId>,
+    /// Deadlines that no longer applied (touched, closed, reassigned meanwhile).
+    pub stale: usize,
+    /// Deadlines that failed and stay due (retried after their lease).
+    pub failed: usize,
+}
+
+/// Why the scheduler could not do its work.
+#[derive(Debug, Error)]
+pub enum SchedulerError {
+    /// The deadlines or the checkpoint could not be read or written.
+    #[error(transparent)]
+    Work(#[from] WorkError),
+    /// The history could not be read.
+    #[error(transparent)]
+    Store(#[from] crm_eventstore::StoreError),
+    /// The calendar cannot place a deadline (no opening hours within its horizon).
+    #[error("the calendar cannot place a deadline: {0}")]
+    Calendar(#[from] crm_domain::sla::SlaError),
+}
+
+/// The pull-back scheduler of one tenant; see the [module documentation](self).
+#[derive(Debug)]
+pub struct ResponseScheduler<U: UnitOfWork, D: DeadlineStore> {
+    service: Arc<CommandService<U>>,
+    deadlines: D,
+    tenant: TenantId,
+    settings: SchedulerSettings,
+}
+
+fn scheduler() -> Actor {
+    Actor::System {
+        component: "sla-scheduler".into(),
+    }
+}
+
+impl<U: UnitOfWork, D: DeadlineStore> ResponseScheduler<U, D> {
+    /// A scheduler for `tenant`.
+    pub fn new(
+        service: Arc<CommandService<U>>,
+        deadlines: D,
+        tenant: TenantId,
+        settings: SchedulerSettings,
+    ) -> Self {
+        Self {
+            service,
+            deadlines,
+            tenant,
+            settings,
+        }
+    }
+
+    /// The deadline store.
+    pub fn deadlines(&self) -> &D {
+        &self.deadlines
+    }
+
+    /// Folds the lead events after the tracking checkpoint into deadlines, a page at a time,
+    /// until a page is empty; returns the events read.
+    pub async fn track(&self) -> Result<usize, SchedulerError> {
+        let span = tracing::info_span!("scheduler-track", tenant = %self.tenant);
+        self.track_pages().instrument(span).await
+    }
+
+    async fn track_pages(&self) -> Result<usize, SchedulerError> {
+        let work = self.service.work();
+        let mut read = 0;
+        loop {
+            let from = work
+                .checkpoint(&self.tenant, TRACKING)
+                .await?
+                .unwrap_or_default();
+            let page = work.store().read_all(&self.tenant, from, 1000).await?;
+            if page.is_empty() {
+                return Ok(read);
+            }
+            let mut through = from;
+            for entry in page.into_entries() {
+                through = entry.position();
+                read += 1;
+                let PageEntry::Event(event) = entry else {
+                    continue;
+                };
+                let Some(id) = event
+                    .stream
+                    .as_str()
+                    .strip_prefix("lead-")
+                    .and_then(|id| Uuid::try_parse(id).ok())
+                else {
+                    continue;
+                };
+                let Ok(lead_event) =
+                    decode::<LeadEvent>(&event.event_type, event.schema_version, event.payload)
+                else {
+                    continue;
+                };
+                self.fold(LeadId(id), &lead_event).await?;
+            }
+            work.save_checkpoint(&self.tenant, TRACKING, through)
+                .await?;
+        }
+    }
+
+    async fn fold(&self, lead: LeadId, event: &LeadEvent) -> Result<(), SchedulerError> {
+        match event {
+            LeadEvent::Assigned {
+                rep, decision, at, ..
+            } => {
+                let due_at = self
+                    .settings
+                    .calendar
+                    .add_business_time(*at, self.settings.response_window)?;
+                self.deadlines
+                    .upsert(
+                        &self.tenant,
+                        ResponseDeadline {
+                            lead,
+                            rep: *rep,
+                            team: decision.team,
+                            assigned_at: *at,
+                            due_at,
+                        },
+                    )
+                    .await?;
+            }
+            LeadEvent::FirstTouchLogged { at, .. }
+            | LeadEvent::Queued { at, .. }
+            | LeadEvent::Escalated { at, .. }
+            | LeadEvent::Qualified { at, .. }
+            | LeadEvent::Disqualified { at, .. }
+            | LeadEvent::Converted { at, .. }
+            | LeadEvent::Merged { at, .. } => {
+                self.deadlines.clear(&self.tenant, lead, *at).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Tracks what is new, then acts on every deadline due at the clock's `now`.
+    pub async fn tick(&self) -> Result<ActReport, SchedulerError> {
+        self.track().await?;
+        self.act(self.service.clock().now()).await
+    }
+
+    /// Claims the deadlines due at `now` and reclaims or escalates each still untouched lead.
+    pub async fn act(&self, now: DateTime<Utc>) -> Result<ActReport, SchedulerError> {
+        let span = tracing::info_span!("scheduler-act", tenant = %self.tenant, %now);
+        async {
+            let lease_until = now.checked_add_signed(self.settings.lease).unwrap_or(now);
+            let mut report = ActReport::default();
+            loop {
+                let due = self
+                    .deadlines
+                    .claim_due(&self.tenant, now, lease_until, self.settings.batch)
+                    .await?;
+                if due.is_empty() {
+                    return Ok(report);
+                }
+                for deadline in due {
+                    match self.pull_back(deadline).await {
+                        Ok(Acted::Reclaimed) => report.reclaimed.push(deadline.lead),
+                        Ok(Acted::Escalated) => report.escalated.push(deadline.lead),
+                        Ok(Acted::Stale) => report.stale += 1,
+                        Err(error) => {
+                            tracing::warn!(lead = %deadline.lead, %error, "pull-back failed");
+                            report.failed += 1;
+                            continue;
+                        }
+                    }
+                    self.deadlines
+                        .done(&self.tenant, deadline.lead, deadline.due_at)
+                        .await?;
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn pull_back(&self, deadline: ResponseDeadline) -> Result<Acted, RoutingError> {
+        let service = &self.service;
+        let tenant = &self.tenant;
+        let (lead, _) = service.load::<Lead>(tenant, deadline.lead.0).await?;
+        let untouched = lead.assignee == Some(deadline.rep)
+            && lead.first_touch_at.is_none()
+            && lead.assigned_at == Some(deadline.assigned_at);
+        if !untouched {
+            return Ok(Acted::Stale);
+        }
+        let step = format!(
+            "pull-back/{}/{}",
+            deadline.lead.0,
+            deadline.due_at.timestamp_micros()
+        );
+        let (team, _) = service.load::<Team>(tenant, deadline.team.0).await?;
+        if lead.reassignments >= self.settings.max_reassignments {
+            let Some(leader) = team.leader else {
+                tracing::warn!(lead = %deadline.lead, team = %deadline.team, "no team lead to escalate to");
+                return Ok(Acted::Stale);
+            };
+            let meta = CommandMeta::by(scheduler())
+                .with_command_id(derive_id(deadline.lead.0, &step))
+                .with_idempotency_key(step.clone());
+            service
+                .execute::<Lead>(
+                    tenant,
+                    deadline.lead.0,
+                    LeadCommand::Escalate {
+                        to: leader,
+                        reason: format!(
+                            "not touched within the response window after {} reassignments",
+                            lead.reassignments
+                        ),
+                    },
+                    &meta,
+                )
+                .await?;
+            return Ok(Acted::Escalated);
+        }
+        let mut excluded = lead.reclaimed_from.clone();
+        excluded.push(deadline.rep);
+        let members = members_of(service, tenant, &team, deadline.team).await?;
+        let offer = CommandMeta::by(scheduler())
+            .with_command_id(derive_id(deadline.lead.0, &format!("{step}/team")));
+        let offered = service
+            .execute::<Team>(
+                tenant,
+                deadline.team.0,
+                TeamCommand::OfferLead {
+                    lead_id: deadline.lead,
+                    rule: None,
+                    members,
+                    excluded,
+                },
+                &offer,
+            )
+            .await?;
+        let decision = match offered
+            .events
+            .iter()
+            .find_map(crate::routing::decision_for(deadline.lead))
+        {
+            Some(decision) => decision,
+            None => earlier_decision(service, tenant, deadline.team, deadline.lead).await?,
+        };
+        let meta = CommandMeta::by(scheduler())
+            .with_command_id(derive_id(deadline.lead.0, &step))
+            .with_idempotency_key(step.clone());
+        service
+            .execute::<Lead>(
+                tenant,
+                deadline.lead.0,
+                LeadCommand::Reclaim {
+                    missed_deadline: deadline.due_at,
+                    decision,
+                    max_reassignments: self.settings.max_reassignments,
+                },
+                &meta,
+            )
+            .await?;
+        Ok(Acted::Reclaimed)
+    }
+
+    /// Ticks until `stop` turns true, every `every` (and at once at start-up, so deadlines
+    /// that passed while nothing ran are acted on first).
+    pub async fn run(
+        &self,
+        every: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        while !*stop.borrow() {
+            if let Err(error) = self.tick().await {
+                tracing::warn!(tenant = %self.tenant, %error, "scheduler tick failed");
+            }
+            tokio::select! {
+                _ = stop.changed() => {}
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
+
+enum Acted {
+    Reclaimed,
+    Escalated,
+    Stale,
+}

@@ -1,0 +1,149 @@
+//! Response deadlines on PostgreSQL (`migrations/0003_response_deadlines.sql`).
+
+use chrono::{DateTime, Utc};
+use crm_domain::{LeadId, TeamId, UserId};
+use crm_eventstore::{PostgresStore, TenantId};
+use tokio_postgres::Row;
+
+use super::{DeadlineStore, ResponseDeadline};
+use crate::uow::WorkError;
+
+/// A [`DeadlineStore`] in the PostgreSQL database of a store whose application migrations
+/// were applied (by [`PostgresUnitOfWork::connect`](crate::PostgresUnitOfWork::connect)).
+#[derive(Debug, Clone)]
+pub struct PostgresDeadlines {
+    store: PostgresStore,
+}
+
+impl PostgresDeadlines {
+    /// The deadlines in `store`'s database.
+    pub fn new(store: PostgresStore) -> Self {
+        Self { store }
+    }
+}
+
+fn database(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> WorkError {
+    move |error| WorkError::Database {
+        context,
+        source: Box::new(error),
+    }
+}
+
+fn deadline_from(row: &Row) -> ResponseDeadline {
+    ResponseDeadline {
+        lead: LeadId(row.get(0)),
+        rep: UserId(row.get(1)),
+        team: TeamId(row.get(2)),
+        assigned_at: row.get(3),
+        due_at: row.get(4),
+    }
+}
+
+const COLUMNS: &str = "lead, rep, team, assigned_at, due_at";
+
+impl DeadlineStore for PostgresDeadlines {
+    async fn upsert(&self, tenant: &TenantId, deadline: ResponseDeadline) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "INSERT INTO app_response_deadlines (tenant, lead, rep, team, assigned_at, due_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (tenant, lead) DO UPDATE SET rep = EXCLUDED.rep, \
+                     team = EXCLUDED.team, assigned_at = EXCLUDED.assigned_at, \
+                     due_at = EXCLUDED.due_at, leased_until = NULL \
+                 WHERE app_response_deadlines.assigned_at < EXCLUDED.assigned_at",
+                &[
+                    &tenant.as_str(),
+                    &deadline.lead.0,
+                    &deadline.rep.0,
+                    &deadline.team.0,
+                    &deadline.assigned_at,
+                    &deadline.due_at,
+                ],
+            )
+            .await
+            .map_err(database("cannot record a response deadline"))?;
+        Ok(())
+    }
+
+    async fn clear(
+        &self,
+        tenant: &TenantId,
+        lead: LeadId,
+        through: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "DELETE FROM app_response_deadlines \
+                 WHERE tenant = $1 AND lead = $2 AND assigned_at <= $3",
+                &[&tenant.as_str(), &lead.0, &through],
+            )
+            .await
+            .map_err(database("cannot clear a response deadline"))?;
+        Ok(())
+    }
+
+    async fn claim_due(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ResponseDeadline>, WorkError> {
+        let client = self.store.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "UPDATE app_response_deadlines SET leased_until = $3 \
+                     WHERE (tenant, lead) IN ( \
+                         SELECT tenant, lead FROM app_response_deadlines \
+                         WHERE tenant = $1 AND due_at <= $2 \
+                           AND (leased_until IS NULL OR leased_until <= $2) \
+                         ORDER BY due_at, lead LIMIT $4 \
+                         FOR UPDATE SKIP LOCKED) \
+                     RETURNING {COLUMNS}"
+                ),
+                &[&tenant.as_str(), &now, &lease_until, &limit],
+            )
+            .await
+            .map_err(database("cannot claim due response deadlines"))?;
+        let mut due: Vec<ResponseDeadline> = rows.iter().map(deadline_from).collect();
+        due.sort_by_key(|deadline| (deadline.due_at, deadline.lead));
+        Ok(due)
+    }
+
+    async fn done(
+        &self,
+        tenant: &TenantId,
+        lead: LeadId,
+        due_at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "DELETE FROM app_response_deadlines \
+                 WHERE tenant = $1 AND lead = $2 AND due_at = $3",
+                &[&tenant.as_str(), &lead.0, &due_at],
+            )
+            .await
+            .map_err(database("cannot finish a response deadline"))?;
+        Ok(())
+    }
+
+    async fn pending(&self, tenant: &TenantId) -> Result<Vec<ResponseDeadline>, WorkError> {
+        let client = self.store.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM app_response_deadlines WHERE tenant = $1 \
+                     ORDER BY due_at, lead"
+                ),
+                &[&tenant.as_str()],
+            )
+            .await
+            .map_err(database("cannot read response deadlines"))?;
+        Ok(rows.iter().map(deadline_from).collect())
+    }
+}

@@ -1,0 +1,350 @@
+//! The SLA pull-back on every backend: an untouched lead is reclaimed when its five business
+//! minutes end and offered to someone else, who gets a fresh window; after the cap it goes to
+//! the team lead; a touched lead is left alone; two schedulers, or one started after the
+//! deadlines passed, act on each lead exactly once.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use crm_app::routing::{RouteOutcome, RoutingSettings, route_lead};
+use crm_app::scheduler::{
+    DEFAULT_RESPONSE_WINDOW, DeadlineStore, MemoryDeadlines, PostgresDeadlines, ResponseScheduler,
+    SchedulerSettings,
+};
+use crm_app::{Clock, CommandService, ManualClock, UnitOfWork};
+use crm_domain::lead::{Lead, LeadCommand};
+use crm_domain::roster::{Rep, RepCommand, Team, TeamCommand, TerritoryMap, TerritoryMapCommand};
+use crm_domain::routing::AssignmentStrategy;
+use crm_domain::sla::BusinessCalendar;
+use crm_domain::{Actor, Channel, LeadId, TeamId, UserId};
+use support::{capture, meta, receive, t0, tenant};
+use uuid::Uuid;
+
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::memory();
+                    super::$name(fixture.work, crm_app::scheduler::MemoryDeadlines::default()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::postgres().await;
+                    let deadlines = crm_app::scheduler::PostgresDeadlines::new(
+                        crm_app::UnitOfWork::store(&fixture.work).clone(),
+                    );
+                    super::$name(fixture.work.clone(), deadlines).await;
+                    drop(fixture);
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    an_untouched_lead_is_pulled_back_then_escalated,
+    a_touched_lead_is_left_alone,
+    two_schedulers_started_late_act_on_each_lead_once,
+);
+
+// Both deadline stores are named so the macro's paths stay checked.
+const _: Option<(MemoryDeadlines, PostgresDeadlines)> = None;
+
+struct Setup<U: UnitOfWork> {
+    service: Arc<CommandService<U>>,
+    clock: ManualClock,
+    routing: RoutingSettings,
+    ada: UserId,
+    bob: UserId,
+    leader: UserId,
+}
+
+fn settings() -> SchedulerSettings {
+    SchedulerSettings {
+        calendar: BusinessCalendar::always_open(chrono_tz::UTC),
+        response_window: DEFAULT_RESPONSE_WINDOW,
+        max_reassignments: 1,
+        lease: TimeDelta::seconds(30),
+        batch: 50,
+    }
+}
+
+async fn setup<U: UnitOfWork + Clone>(work: U) -> Setup<U> {
+    let (service, clock) = support::service(work);
+    let (ada, bob, leader) = (
+        UserId(Uuid::now_v7()),
+        UserId(Uuid::now_v7()),
+        UserId(Uuid::now_v7()),
+    );
+    for (rep, name) in [(ada, "Ada"), (bob, "Bob")] {
+        for command in [
+            RepCommand::Register {
+                rep,
+                display_name: name.into(),
+                email: format!("{}@example.com", name.to_lowercase()),
+                capacity: 1000,
+                weight: 1,
+                skills: BTreeSet::new(),
+                endpoint: None,
+            },
+            RepCommand::GoOnline,
+        ] {
+            service
+                .execute::<Rep>(&tenant(), rep.0, command, &meta())
+                .await
+                .expect("on the roster");
+        }
+    }
+    let team = TeamId(Uuid::now_v7());
+    for command in [
+        TeamCommand::Create {
+            team_id: team,
+            name: "Inside sales".into(),
+            strategy: AssignmentStrategy::WeightedRoundRobin,
+            leader: Some(leader),
+            endpoint: None,
+        },
+        TeamCommand::AddMember { rep: ada },
+        TeamCommand::AddMember { rep: bob },
+    ] {
+        service
+            .execute::<Team>(&tenant(), team.0, command, &meta())
+            .await
+            .expect("the team is set up");
+    }
+    let map = Uuid::now_v7();
+    service
+        .execute::<TerritoryMap>(
+            &tenant(),
+            map,
+            TerritoryMapCommand::Define {
+                map_id: map,
+                rules: vec![],
+                fallback_team: team,
+            },
+            &meta(),
+        )
+        .await
+        .expect("defined");
+    Setup {
+        service,
+        clock,
+        routing: RoutingSettings { territory_map: map },
+        ada,
+        bob,
+        leader,
+    }
+}
+
+async fn routed_lead<U: UnitOfWork>(setup: &Setup<U>) -> (LeadId, UserId) {
+    let lead = LeadId(Uuid::now_v7());
+    for command in [receive(lead, &format!("evt-{}", lead.0)), capture()] {
+        setup
+            .service
+            .execute::<Lead>(&tenant(), lead.0, command, &meta())
+            .await
+            .expect("captured");
+    }
+    let RouteOutcome::Assigned { rep, .. } =
+        route_lead(&setup.service, &tenant(), setup.routing, lead)
+            .await
+            .expect("routed")
+    else {
+        panic!("assigned")
+    };
+    (lead, rep)
+}
+
+async fn lead<U: UnitOfWork>(setup: &Setup<U>, lead: LeadId) -> Lead {
+    setup
+        .service
+        .load::<Lead>(&tenant(), lead.0)
+        .await
+        .expect("loads")
+        .0
+}
+
+/// Ticks until the scheduler has tracked everything readers can see up to now (on
+/// PostgreSQL other transactions may hold the newest events back for a moment).
+async fn tick_settled<U: UnitOfWork, D: DeadlineStore>(
+    scheduler: &ResponseScheduler<U, D>,
+    expected_pending: usize,
+) -> crm_app::scheduler::ActReport {
+    for _ in 0..400 {
+        scheduler.track().await.expect("tracks");
+        let pending = scheduler
+            .deadlines()
+            .pending(&tenant())
+            .await
+            .expect("reads")
+            .len();
+        if pending >= expected_pending {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    scheduler.tick().await.expect("ticks")
+}
+
+async fn an_untouched_lead_is_pulled_back_then_escalated<U, D>(work: U, deadlines: D)
+where
+    U: UnitOfWork + Clone,
+    D: DeadlineStore,
+{
+    let setup = setup(work).await;
+    let scheduler =
+        ResponseScheduler::new(Arc::clone(&setup.service), deadlines, tenant(), settings());
+    let (id, first) = routed_lead(&setup).await;
+
+    setup.clock.advance(TimeDelta::minutes(4));
+    let early = tick_settled(&scheduler, 1).await;
+    assert!(early.reclaimed.is_empty(), "not due yet: {early:?}");
+
+    setup.clock.advance(TimeDelta::minutes(1));
+    let due = scheduler.tick().await.expect("ticks");
+    assert_eq!(due.reclaimed, vec![id]);
+    let after = lead(&setup, id).await;
+    let second = after.assignee.expect("offered to someone else");
+    assert_ne!(second, first);
+    assert!([setup.ada, setup.bob].contains(&second));
+    assert_eq!(after.reassignments, 1);
+    assert_eq!(
+        after.requested_at,
+        Some(t0()),
+        "the request time is kept for reporting"
+    );
+    assert_eq!(
+        after.assigned_at,
+        Some(t0() + TimeDelta::minutes(5)),
+        "a fresh window"
+    );
+
+    let again = scheduler.tick().await.expect("ticks");
+    assert!(
+        again.reclaimed.is_empty() && again.escalated.is_empty(),
+        "once: {again:?}"
+    );
+
+    setup.clock.advance(TimeDelta::minutes(5));
+    let capped = tick_settled(&scheduler, 1).await;
+    assert_eq!(capped.escalated, vec![id], "{capped:?}");
+    let escalated = lead(&setup, id).await;
+    assert_eq!(escalated.assignee, Some(setup.leader));
+    scheduler.track().await.expect("tracks");
+    setup.clock.advance(TimeDelta::hours(1));
+    let quiet = scheduler.tick().await.expect("ticks");
+    assert!(quiet.reclaimed.is_empty() && quiet.escalated.is_empty());
+}
+
+async fn a_touched_lead_is_left_alone<U, D>(work: U, deadlines: D)
+where
+    U: UnitOfWork + Clone,
+    D: DeadlineStore,
+{
+    let setup = setup(work).await;
+    let scheduler =
+        ResponseScheduler::new(Arc::clone(&setup.service), deadlines, tenant(), settings());
+    let (id, rep) = routed_lead(&setup).await;
+    tick_settled(&scheduler, 1).await;
+    setup.clock.advance(TimeDelta::minutes(2));
+    setup
+        .service
+        .execute::<Lead>(
+            &tenant(),
+            id.0,
+            LeadCommand::LogFirstTouch {
+                channel: Channel::Phone,
+            },
+            &crm_app::CommandMeta::by(Actor::User { id: rep }),
+        )
+        .await
+        .expect("the rep calls");
+    setup.clock.advance(TimeDelta::minutes(10));
+    let mut report = scheduler.tick().await.expect("ticks");
+    for _ in 0..400 {
+        if scheduler
+            .deadlines()
+            .pending(&tenant())
+            .await
+            .expect("reads")
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        report = scheduler.tick().await.expect("ticks");
+    }
+    assert!(report.reclaimed.is_empty(), "{report:?}");
+    assert_eq!(lead(&setup, id).await.assignee, Some(rep));
+}
+
+async fn two_schedulers_started_late_act_on_each_lead_once<U, D>(work: U, deadlines: D)
+where
+    U: UnitOfWork + Clone,
+    D: DeadlineStore + Clone,
+{
+    let setup = setup(work.clone()).await;
+    let mut leads = Vec::new();
+    for _ in 0..20 {
+        leads.push(routed_lead(&setup).await.0);
+    }
+    // Nothing ran while the deadlines passed.
+    setup.clock.advance(TimeDelta::hours(3));
+    // Two processes: each its own service (and cache), one clock, one deadline store.
+    let schedulers: Vec<_> = (0..2)
+        .map(|_| {
+            Arc::new(ResponseScheduler::new(
+                Arc::new(
+                    CommandService::new(work.clone(), Arc::new(setup.clock.clone()))
+                        .with_max_attempts(64),
+                ),
+                deadlines.clone(),
+                tenant(),
+                settings(),
+            ))
+        })
+        .collect();
+    let tracker = &schedulers[0];
+    for _ in 0..400 {
+        tracker.track().await.expect("tracks");
+        if tracker
+            .deadlines()
+            .pending(&tenant())
+            .await
+            .expect("reads")
+            .len()
+            >= 20
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let tasks: Vec<_> = schedulers
+        .iter()
+        .map(|scheduler| {
+            let scheduler = Arc::clone(scheduler);
+            let now = setup.clock.now();
+            tokio::spawn(async move { scheduler.act(now).await.expect("acts") })
+        })
+        .collect();
+    let mut reclaimed = Vec::new();
+    for task in tasks {
+        reclaimed.extend(task.await.expect("a scheduler finished").reclaimed);
+    }
+    reclaimed.sort();
+    let mut expected = leads.clone();
+    expected.sort();
+    assert_eq!(reclaimed, expected, "every lead once, by one of the two");
+    for id in leads {
+        assert_eq!(lead(&setup, id).await.reassignments, 1);
+    }
+}
