@@ -50,6 +50,7 @@ on_every_backend!(
     another_process_writing_the_stream_is_seen,
     a_stream_this_build_cannot_read_refuses_commands,
     a_conversion_decides_the_same_ids_when_sent_again,
+    one_meta_reused_for_several_commands_mints_distinct_ids,
 );
 
 async fn a_retry_with_the_same_key_returns_the_first_result<U: UnitOfWork + Clone>(work: U) {
@@ -183,7 +184,8 @@ async fn every_event_carries_the_commands_metadata<U: UnitOfWork + Clone>(work: 
         metadata.extra.get("command_id"),
         Some(&serde_json::Value::String(meta.command_id.to_string()))
     );
-    assert_eq!(stored[0].id, crm_app::derive_id(meta.command_id, "event/0"));
+    let seed = crm_app::derive_id(meta.command_id, stream.as_str());
+    assert_eq!(stored[0].id, crm_app::derive_id(seed, "event/0/0"));
 }
 
 fn retitle(title: &str) -> ContactCommand {
@@ -491,10 +493,76 @@ async fn a_conversion_decides_the_same_ids_when_sent_again<U: UnitOfWork + Clone
     let LeadEvent::Converted { contact_id, .. } = &first.events[0] else {
         panic!("a conversion: {:?}", first.events)
     };
-    let ctx = crm_domain::Context::new(t0(), user(), command_id);
+    let stream = StreamId::new(format!("lead-{}", lead.0)).expect("a valid stream");
+    let seed = crm_app::derive_id(command_id, stream.as_str());
+    let ctx = crm_domain::Context::new(t0(), user(), seed);
     assert_eq!(
         contact_id.0,
         ctx.fresh_id(0),
         "ids derive from the command id"
+    );
+}
+
+async fn one_meta_reused_for_several_commands_mints_distinct_ids<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work);
+    let shared = meta();
+    let contact = ContactId(Uuid::now_v7());
+    service
+        .execute::<Contact>(
+            &tenant(),
+            contact.0,
+            ContactCommand::Create {
+                contact_id: contact,
+                provenance: Provenance::new("crm-ui", t0()),
+                changes: vec![],
+            },
+            &shared,
+        )
+        .await
+        .expect("created");
+    for title in ["A", "B", "C"] {
+        service
+            .execute::<Contact>(&tenant(), contact.0, retitle(title), &shared)
+            .await
+            .expect("each command on the same stream gets its own event ids");
+    }
+    let mut contacts = Vec::new();
+    for _ in 0..3 {
+        let lead = LeadId(Uuid::now_v7());
+        service
+            .execute::<Lead>(
+                &tenant(),
+                lead.0,
+                receive(lead, &lead.0.to_string()),
+                &shared,
+            )
+            .await
+            .expect("received");
+        service
+            .execute::<Lead>(&tenant(), lead.0, capture(), &shared)
+            .await
+            .expect("captured");
+        let converted = service
+            .execute::<Lead>(
+                &tenant(),
+                lead.0,
+                LeadCommand::Convert(ConversionRequest {
+                    existing_contact: None,
+                    open_opportunity: false,
+                }),
+                &shared,
+            )
+            .await
+            .expect("converted");
+        if let Some(LeadEvent::Converted { contact_id, .. }) = converted.events.first() {
+            contacts.push(*contact_id);
+        }
+    }
+    contacts.sort();
+    contacts.dedup();
+    assert_eq!(
+        contacts.len(),
+        3,
+        "each lead's conversion mints its own contact id"
     );
 }

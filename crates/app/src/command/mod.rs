@@ -11,9 +11,11 @@
 //! - **Metadata without copying.** Actor, correlation, causation and source system go into
 //!   every event's metadata from the [`CommandMeta`]; a command caused by an event names it
 //!   ([`CommandMeta::caused_by`]).
-//! - **Reproducible ids.** The decision's [`Context`] is seeded with the command's id, and the
-//!   events' ids derive from it: a command sent again with the same id (a workflow's
-//!   redelivery) decides the same events with the same ids.
+//! - **Reproducible ids.** The decision's [`Context`] is seeded with an id derived from the
+//!   command's id and the stream, and each event's id from that seed, the version decided on and
+//!   its index: a command sent again with the same id to the same stream at the same version (a
+//!   workflow's redelivery, a retry whose answer was lost) decides the same events with the same
+//!   ids, while one [`CommandMeta`] reused for several commands still mints distinct ids.
 //! - **One round trip when it can.** A command without key or outbox messages appends with
 //!   one statement; a stream already cached needs no read first.
 
@@ -356,7 +358,8 @@ impl<U: UnitOfWork> CommandService<U> {
         let mut attempt = 1;
         loop {
             readable(&stream, &cached)?;
-            let ctx = Context::new(self.clock.now(), meta.actor.clone(), meta.command_id);
+            let seed = derive_id(meta.command_id, stream.as_str());
+            let ctx = Context::new(self.clock.now(), meta.actor.clone(), seed);
             let decided = cached.state.aggregate.decide(command.clone(), &ctx);
             let outcome = match decided {
                 Ok(events) => {
@@ -366,7 +369,7 @@ impl<U: UnitOfWork> CommandService<U> {
                         &cache,
                         &cached,
                         events,
-                        (&metadata, meta.command_id),
+                        (&metadata, seed),
                         claim.as_ref(),
                         &outbox,
                     )
@@ -471,7 +474,10 @@ impl<U: UnitOfWork> CommandService<U> {
                 let encoded = encode(event)?;
                 Ok(
                     NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)
-                        .with_id(derive_id(seed, &format!("event/{index}")))
+                        .with_id(derive_id(
+                            seed,
+                            &format!("event/{}/{index}", cached.version),
+                        ))
                         .with_metadata(metadata.clone()),
                 )
             })
