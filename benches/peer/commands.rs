@@ -28,11 +28,15 @@ use sqlx::PgPool;
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, Statement};
 
+use crm_app::{CommandMeta, CommandService, PostgresUnitOfWork, SystemClock, UnitOfWork};
+use crm_domain::Actor;
+use crm_domain::lead::Lead;
+
 use crate::compare::{Arm, Ratio, Workload, measure, reference, target};
 use crate::databases::{Databases, peer_bulk_insert};
 use crate::lead::{
     CommandError, LeadState, PEER_LEAD_TYPE, PeerCommand, PeerLead, PeerLeadEvent, command,
-    context, fold, history, lead_stream, peer_aggregate_id, scripted_event, to_new_event,
+    context, fold, history, lead_id, lead_stream, peer_aggregate_id, scripted_event, to_new_event,
 };
 use crate::support::{EVENT_COLUMNS, RawEvent, raw_insert, raw_insert_sql, tenant, touch_row};
 
@@ -54,6 +58,9 @@ enum Side {
     Ours(PostgresStore),
     /// The same through the stream cache.
     Cached(Arc<StreamCache<PostgresStore, LeadState>>),
+    /// Our command service (crm-app): the same command through `CommandService::execute`, its
+    /// stream cache warmed by `prepare` when `warm`.
+    Service(Arc<CommandService<PostgresUnitOfWork>>, bool),
     /// The peer: `CqrsFramework::execute`; the pool for bulk preparation.
     Peer(Arc<PeerCqrs>, PgPool),
     /// Raw SQL, one connection per task.
@@ -102,6 +109,19 @@ impl Side {
                     )
                     .await
                     .expect("a cached command");
+            }
+            Side::Service(service, _) => {
+                service
+                    .execute::<Lead>(
+                        &tenant(),
+                        lead_id(number).0,
+                        command(number, version),
+                        &CommandMeta::by(Actor::System {
+                            component: "bench".into(),
+                        }),
+                    )
+                    .await
+                    .expect("the service executes the scripted command");
             }
             Side::Peer(cqrs, _) => {
                 cqrs.execute(
@@ -155,6 +175,17 @@ impl Side {
                         .load(&tenant(), &lead_stream(number))
                         .await
                         .expect("warm the cache");
+                }
+            }
+            Side::Service(service, warm) => {
+                for number in numbers {
+                    append_history(service.work().store(), number, prior).await;
+                    if *warm {
+                        service
+                            .load::<Lead>(&tenant(), lead_id(number).0)
+                            .await
+                            .expect("warm the service's cache");
+                    }
                 }
             }
             Side::Peer(_, pool) => {
@@ -320,6 +351,10 @@ struct Sides {
     databases: Databases,
     ours: Side,
     cached: Side,
+    /// The command service, its cache left cold by `prepare`.
+    service: Side,
+    /// The command service, its cache warmed by `prepare`.
+    service_warm: Side,
     peer: Side,
     raw: Side,
 }
@@ -328,6 +363,10 @@ async fn sides(label: &str, tasks: usize) -> Sides {
     let databases = Databases::create(label).await;
     let store = databases.store.clone();
     let cache = StreamCache::new(store.clone(), StoreSettings::default(), 10_000);
+    let work = PostgresUnitOfWork::connect(store.clone())
+        .await
+        .expect("the application's migrations apply");
+    let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
     let repository = PostgresEventRepository::new(databases.pool.clone());
     let peer = CqrsFramework::new(PersistedEventStore::new_event_store(repository), vec![], ());
     let mut connections = Vec::with_capacity(tasks);
@@ -353,6 +392,8 @@ async fn sides(label: &str, tasks: usize) -> Sides {
     Sides {
         ours: Side::Ours(store),
         cached: Side::Cached(Arc::new(cache)),
+        service: Side::Service(Arc::clone(&service), false),
+        service_warm: Side::Service(service, true),
         peer: Side::Peer(Arc::new(peer), databases.pool.clone()),
         raw: Side::Raw(Arc::new(connections)),
         databases,
@@ -376,8 +417,20 @@ pub(crate) fn new_aggregates(
         arm("ours", runtime, sides.ours.clone(), 0, shape),
         arm("peer", runtime, sides.peer.clone(), ARM_OFFSET, shape),
         arm("raw", runtime, sides.raw.clone(), 2 * ARM_OFFSET, shape),
+        arm(
+            "service",
+            runtime,
+            sides.service.clone(),
+            3 * ARM_OFFSET,
+            shape,
+        ),
     ];
-    let ratios: [Ratio; 2] = [target("ours", "peer", 3.0), reference("ours", "raw")];
+    let ratios: [Ratio; 4] = [
+        target("service", "peer", 3.0),
+        target("ours", "peer", 3.0),
+        reference("service", "raw"),
+        reference("ours", "raw"),
+    ];
     measure(
         criterion,
         &Workload {
@@ -410,8 +463,17 @@ pub(crate) fn hot_aggregate(criterion: &mut Criterion, runtime: &Runtime, rounds
         ),
         arm("peer", runtime, sides.peer.clone(), 2 * ARM_OFFSET, shape),
         arm("raw", runtime, sides.raw.clone(), 3 * ARM_OFFSET, shape),
+        arm(
+            "service",
+            runtime,
+            sides.service_warm.clone(),
+            4 * ARM_OFFSET,
+            shape,
+        ),
     ];
     let ratios = [
+        target("service", "peer", 3.0),
+        target("service", "raw", 2.0),
         target("ours_with_cache", "peer", 3.0),
         target("ours_without_cache", "peer", 3.0),
         target("ours_with_cache", "raw", 2.0),
@@ -449,8 +511,20 @@ pub(crate) fn prior_100_events(criterion: &mut Criterion, runtime: &Runtime, rou
         arm("ours", runtime, sides.ours.clone(), 0, shape),
         arm("peer", runtime, sides.peer.clone(), ARM_OFFSET, shape),
         arm("raw", runtime, sides.raw.clone(), 2 * ARM_OFFSET, shape),
+        arm(
+            "service",
+            runtime,
+            sides.service.clone(),
+            3 * ARM_OFFSET,
+            shape,
+        ),
     ];
-    let ratios = [target("ours", "peer", 3.0), reference("ours", "raw")];
+    let ratios = [
+        target("service", "peer", 3.0),
+        target("ours", "peer", 3.0),
+        reference("service", "raw"),
+        reference("ours", "raw"),
+    ];
     measure(
         criterion,
         &Workload {

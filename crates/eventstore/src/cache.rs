@@ -254,6 +254,13 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
         }
     }
 
+    /// Whether the cache holds the stream (without counting a hit or a miss).
+    pub fn contains(&self, tenant: &TenantId, stream: &StreamId) -> bool {
+        self.entries()
+            .map
+            .contains_key(&(tenant.clone(), stream.clone()))
+    }
+
     /// Forgets one stream; its next load reads it from the store.
     pub fn invalidate(&self, tenant: &TenantId, stream: &StreamId) {
         self.entries().take(&(tenant.clone(), stream.clone()));
@@ -461,9 +468,18 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
         // Dropped before taking the entry, so the state is usually folded in place, not copied.
         drop(decided_on);
         let taken = self.entries().take(&key);
-        let Some(entry) = taken.filter(|entry| entry.version == decided_version) else {
+        let entry = match taken {
+            Some(entry) if entry.version == decided_version => entry,
+            // A stream created by this append, decided on the empty state without a load:
+            // folded from the empty state, exactly as a load would.
+            None if decided_version == 0 => Entry {
+                state: Arc::new(T::default()),
+                version: 0,
+                last_hash: EventHash::ZERO,
+                last_used: 0,
+            },
             // Evicted, or moved on by another task meanwhile: the next load reads the store.
-            return;
+            _ => return,
         };
         // When the append cannot be folded faithfully, the entry stays out of the cache.
         if let Some(entry) = self.fold_appended(tenant, stream, entry, expected, events, result) {
@@ -580,6 +596,41 @@ mod tests {
             cache.load(&tenant(), &stream("a")).await.unwrap().version,
             3
         );
+    }
+
+    #[tokio::test]
+    async fn an_append_creating_a_stream_elsewhere_is_cached_as_a_load_would_be() {
+        let cache = cache(10);
+        let (tenant, created) = (tenant(), stream("created"));
+        assert!(!cache.contains(&tenant, &created));
+        let events = vec![NewEvent::new("Noted", 1, json!({ "n": 1 }))];
+        let result = cache
+            .store()
+            .append(&tenant, &created, ExpectedVersion::Exact(0), &events)
+            .await
+            .unwrap();
+        let empty = CachedState {
+            state: Arc::new(Vec::new()),
+            version: 0,
+        };
+        cache.record_committed(
+            &tenant,
+            &created,
+            empty,
+            ExpectedVersion::Exact(0),
+            &events,
+            &result,
+        );
+        assert!(cache.contains(&tenant, &created));
+        let cached = cache.load(&tenant, &created).await.unwrap();
+        let fresh = cache
+            .store()
+            .read_stream(&tenant, &created, StreamRead::forward())
+            .await
+            .unwrap();
+        assert_eq!(cached.version, 1);
+        assert_eq!(*cached.state, fresh, "the same records a fresh load reads");
+        assert_eq!(cache.stats().hits, 1);
     }
 
     #[tokio::test]

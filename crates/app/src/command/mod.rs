@@ -354,13 +354,32 @@ impl<U: UnitOfWork> CommandService<U> {
             reason: error.to_string(),
         })?;
         let cache = self.cache::<A>();
-        let mut cached = cache.load(tenant, &stream).await?;
+        // A stream the cache does not hold is first decided on as if it did not exist: a
+        // command that creates its aggregate then needs no read (the append's `Exact(0)` checks
+        // that the stream is indeed new). Any other outcome loads the stream and decides again.
+        let mut speculative = !cache.contains(tenant, &stream);
+        let mut cached = if speculative {
+            CachedState {
+                state: Arc::new(Folded::default()),
+                version: 0,
+            }
+        } else {
+            cache.load(tenant, &stream).await?
+        };
         let mut attempt = 1;
         loop {
             readable(&stream, &cached)?;
             let seed = derive_id(meta.command_id, stream.as_str());
             let ctx = Context::new(self.clock.now(), meta.actor.clone(), seed);
             let decided = cached.state.aggregate.decide(command.clone(), &ctx);
+            if speculative {
+                speculative = false;
+                if !matches!(&decided, Ok(events) if !events.is_empty()) {
+                    drop(cached);
+                    cached = cache.load(tenant, &stream).await?;
+                    continue;
+                }
+            }
             let outcome = match decided {
                 Ok(events) => {
                     self.commit::<A, F>(
