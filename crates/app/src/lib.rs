@@ -24,6 +24,7 @@ pub mod clock;
 pub mod command;
 pub mod error;
 pub mod ids;
+pub mod outbox;
 pub mod routing;
 pub mod scheduler;
 pub mod uow;
@@ -33,6 +34,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{CommandMeta, CommandService, Executed, Folded, request_digest, stream_of};
 pub use error::CommandError;
 pub use ids::derive_id;
+pub use outbox::{
+    Delivery, DestinationError, Destinations, HttpTransport, OutboxHealth, OutboxRelay,
+    RelayReport, RelaySettings, Transport,
+};
 pub use uow::{
     CommandOutcome, Committed, IdempotencyClaim, IdempotencyRecord, MemoryUnitOfWork, OutboxEntry,
     OutboxMessage, PostgresUnitOfWork, RequestDigest, UnitOfWork, Work, WorkError,
