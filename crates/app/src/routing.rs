@@ -10,7 +10,7 @@
 
 use crm_domain::lead::{Lead, LeadCommand, LeadError, LeadStatus};
 use crm_domain::roster::{Rep, Team, TeamCommand, TeamError, TeamEvent, TerritoryMap};
-use crm_domain::routing::{LeadAttributes, RoutingDecision, RoutingOutcome, TeamMember};
+use crm_domain::routing::{LeadAttributes, RoutingDecision, RoutingOutcome, RuleMatch, TeamMember};
 use crm_domain::{Actor, LeadId, TeamId, UserId, decode};
 use crm_eventstore::{EventStore, StreamRead, TenantId};
 use thiserror::Error;
@@ -109,7 +109,7 @@ fn router() -> Actor {
 
 /// The team's members as routing sees them now: each rep's availability from the rep's own
 /// stream, and their load as the leads this team offered them and has not released.
-pub(crate) async fn members_of<U: UnitOfWork>(
+async fn members_of<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
     team: &Team,
@@ -167,27 +167,17 @@ pub async fn route_lead<U: UnitOfWork>(
         .assign_team(&attributes)
         .ok_or(RoutingError::NoTerritoryMap)?;
     let (team, _) = service.load::<Team>(tenant, team_id.0).await?;
-    let members = members_of(service, tenant, &team, team_id).await?;
     let step = format!("route/{}/{lead_version}", lead_id.0);
-    let offer = CommandMeta::by(router()).with_command_id(derive_id(lead_id.0, &step));
-    let offered = service
-        .execute::<Team>(
-            tenant,
-            team_id.0,
-            TeamCommand::OfferLead {
-                lead_id,
-                rule,
-                members,
-                excluded: lead.reclaimed_from.clone(),
-            },
-            &offer,
-        )
-        .await?;
-    let decision = match offered.events.iter().find_map(decision_for(lead_id)) {
-        Some(decision) => decision,
-        // Offered or queued before (a retry after a crash): the decision is in the stream.
-        None => earlier_decision(service, tenant, team_id, lead_id).await?,
-    };
+    let decision = offer_lead(
+        service,
+        tenant,
+        (team_id, &team),
+        lead_id,
+        rule,
+        lead.reclaimed_from.clone(),
+        CommandMeta::by(router()).with_command_id(derive_id(lead_id.0, &step)),
+    )
+    .await?;
     record(
         service,
         tenant,
@@ -199,8 +189,40 @@ pub async fn route_lead<U: UnitOfWork>(
     .await
 }
 
+/// Offers `lead` to the team (`OfferLead` with the members' current availability and load)
+/// and returns the team's decision: the one just made, or, when the team had offered or queued
+/// the lead before (a retry after a crash), the earlier one read back from its stream.
+pub(crate) async fn offer_lead<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    (team_id, team): (TeamId, &Team),
+    lead: LeadId,
+    rule: Option<RuleMatch>,
+    excluded: Vec<UserId>,
+    meta: CommandMeta,
+) -> Result<RoutingDecision, RoutingError> {
+    let members = members_of(service, tenant, team, team_id).await?;
+    let offered = service
+        .execute::<Team>(
+            tenant,
+            team_id.0,
+            TeamCommand::OfferLead {
+                lead_id: lead,
+                rule,
+                members,
+                excluded,
+            },
+            &meta,
+        )
+        .await?;
+    match offered.events.iter().find_map(decision_for(lead)) {
+        Some(decision) => Ok(decision),
+        None => earlier_decision(service, tenant, team_id, lead).await,
+    }
+}
+
 /// The decision an offer or queueing event holds for `lead`.
-pub(crate) fn decision_for(lead: LeadId) -> impl Fn(&TeamEvent) -> Option<RoutingDecision> {
+fn decision_for(lead: LeadId) -> impl Fn(&TeamEvent) -> Option<RoutingDecision> {
     move |event| match event {
         TeamEvent::LeadOffered {
             lead_id, decision, ..
@@ -215,7 +237,7 @@ pub(crate) fn decision_for(lead: LeadId) -> impl Fn(&TeamEvent) -> Option<Routin
     }
 }
 
-pub(crate) async fn earlier_decision<U: UnitOfWork>(
+async fn earlier_decision<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
     team: TeamId,

@@ -2,6 +2,7 @@
 //! reused key, nothing written on a refusal, metadata stamped, retries on version conflicts,
 //! concurrent twins committing once, outbox messages committed with the events.
 
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -13,30 +14,6 @@ use crm_domain::{ContactId, LeadId};
 use crm_eventstore::{EventStore, ExpectedVersion, NewEvent, Source, StreamId, StreamRead};
 use support::{capture, meta, receive, service, t0, tenant, user};
 use uuid::Uuid;
-
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::memory();
-                    super::$name(fixture.work).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::postgres().await;
-                    super::$name(fixture.work.clone()).await;
-                    drop(fixture);
-                }
-            )*
-        }
-    };
-}
 
 on_every_backend!(
     a_retry_with_the_same_key_returns_the_first_result,

@@ -4,6 +4,7 @@
 //! for its backoff; two relays never deliver one message at once; a crash between delivery
 //! and its record redelivers under the same key and loses nothing.
 
+#[macro_use]
 mod support;
 
 use std::collections::{HashMap, VecDeque};
@@ -30,30 +31,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
-
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::memory();
-                    super::$name(fixture.work).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::postgres().await;
-                    super::$name(fixture.work.clone()).await;
-                    drop(fixture);
-                }
-            )*
-        }
-    };
-}
 
 on_every_backend!(
     a_failing_receiver_gets_every_message_exactly_once,

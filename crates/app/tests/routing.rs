@@ -2,6 +2,7 @@
 //! position survives restarts, unavailable reps never chosen, queues drained when someone
 //! comes back, and a crash between the team's and the lead's commit repaired by routing again.
 
+#[macro_use]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,30 +21,6 @@ use crm_domain::{LeadId, TeamId, UserId};
 use crm_eventstore::{EventStore, GlobalPosition, StreamRead};
 use support::{Faulty, capture, meta, receive, service, tenant};
 use uuid::Uuid;
-
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::memory();
-                    super::$name(fixture.work).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::postgres().await;
-                    super::$name(fixture.work.clone()).await;
-                    drop(fixture);
-                }
-            )*
-        }
-    };
-}
 
 on_every_backend!(
     weighted_round_robin_survives_a_restart,

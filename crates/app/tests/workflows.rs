@@ -2,6 +2,7 @@
 //! lost, so every event is delivered again) changes nothing, and that a commit whose answer
 //! was lost at any point (the process died after committing) is neither lost nor doubled.
 
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -22,30 +23,6 @@ use crm_domain::{ContactId, Currency, LeadId, Money, OpportunityId, UserId};
 use crm_eventstore::{EventStore, GlobalPosition, StreamId};
 use support::{Faulty, capture, meta, receive, service, t0, tenant};
 use uuid::Uuid;
-
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::memory();
-                    super::$name(fixture.work).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::postgres().await;
-                    super::$name(fixture.work.clone()).await;
-                    drop(fixture);
-                }
-            )*
-        }
-    };
-}
 
 on_every_backend!(
     a_converted_lead_gets_its_contact_and_deal,

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_domain::lead::{Lead, LeadCommand, LeadEvent};
-use crm_domain::roster::{Team, TeamCommand};
+use crm_domain::roster::Team;
 use crm_domain::sla::BusinessCalendar;
 use crm_domain::{Actor, LeadId, TeamId, UserId, decode};
 use crm_eventstore::{EventStore, PageEntry, TenantId};
@@ -38,7 +38,7 @@ pub use postgres::PostgresDeadlines;
 
 use crate::command::{CommandMeta, CommandService};
 use crate::ids::derive_id;
-use crate::routing::{RoutingError, earlier_decision, members_of};
+use crate::routing::{RoutingError, offer_lead};
 use crate::uow::{UnitOfWork, WorkError};
 
 /// The response window by default: five business minutes.
@@ -347,30 +347,17 @@ impl<U: UnitOfWork, D: DeadlineStore> ResponseScheduler<U, D> {
         }
         let mut excluded = lead.reclaimed_from.clone();
         excluded.push(deadline.rep);
-        let members = members_of(service, tenant, &team, deadline.team).await?;
-        let offer = CommandMeta::by(scheduler())
-            .with_command_id(derive_id(deadline.lead.0, &format!("{step}/team")));
-        let offered = service
-            .execute::<Team>(
-                tenant,
-                deadline.team.0,
-                TeamCommand::OfferLead {
-                    lead_id: deadline.lead,
-                    rule: None,
-                    members,
-                    excluded,
-                },
-                &offer,
-            )
-            .await?;
-        let decision = match offered
-            .events
-            .iter()
-            .find_map(crate::routing::decision_for(deadline.lead))
-        {
-            Some(decision) => decision,
-            None => earlier_decision(service, tenant, deadline.team, deadline.lead).await?,
-        };
+        let decision = offer_lead(
+            service,
+            tenant,
+            (deadline.team, &team),
+            deadline.lead,
+            None,
+            excluded,
+            CommandMeta::by(scheduler())
+                .with_command_id(derive_id(deadline.lead.0, &format!("{step}/team"))),
+        )
+        .await?;
         let meta = CommandMeta::by(scheduler())
             .with_command_id(derive_id(deadline.lead.0, &step))
             .with_idempotency_key(step.clone());

@@ -6,7 +6,7 @@ use crm_eventstore::{PostgresStore, TenantId};
 use tokio_postgres::Row;
 
 use super::{DeadlineStore, ResponseDeadline};
-use crate::uow::WorkError;
+use crate::uow::{WorkError, database};
 
 /// A [`DeadlineStore`] in the PostgreSQL database of a store whose application migrations
 /// were applied (by [`PostgresUnitOfWork::connect`](crate::PostgresUnitOfWork::connect)).
@@ -19,13 +19,6 @@ impl PostgresDeadlines {
     /// The deadlines in `store`'s database.
     pub fn new(store: PostgresStore) -> Self {
         Self { store }
-    }
-}
-
-fn database(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> WorkError {
-    move |error| WorkError::Database {
-        context,
-        source: Box::new(error),
     }
 }
 

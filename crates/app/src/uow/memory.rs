@@ -8,10 +8,7 @@ use crm_eventstore::{EventStore, GlobalPosition, MemoryStore, StoreSettings, Ten
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::{
-    CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, UnitOfWork, Work,
-    WorkError,
-};
+use super::{Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, UnitOfWork, Work, WorkError};
 
 /// A [`UnitOfWork`] in memory, for tests and for embedding without a database. Clones share
 /// the same rows and store.
@@ -95,17 +92,9 @@ impl UnitOfWork for MemoryUnitOfWork {
             ),
             None => None,
         };
-        if let Some(claim) = work.idempotency {
-            let outcome = match (&work.append, &appended, &work.decided_on) {
-                (Some(append), Some(result), _) => CommandOutcome::appended(&append.stream, result),
-                (_, _, Some((stream, version))) => CommandOutcome::unchanged(stream, *version),
-                _ => {
-                    return Err(WorkError::Corrupt {
-                        what: format!("unit of work under key {:?}", claim.key),
-                        reason: "neither an append nor the version decided on".into(),
-                    });
-                }
-            };
+        if let Some(claim) = &work.idempotency {
+            let outcome = work.outcome(appended.as_ref(), &claim.key)?;
+            let claim = claim.clone();
             rows.idempotency.insert(
                 (work.tenant.clone(), claim.key.clone()),
                 IdempotencyRecord {

@@ -42,6 +42,25 @@ pub struct Work {
     pub outbox: Vec<OutboxMessage>,
 }
 
+impl Work {
+    /// What the work's idempotency record keeps: the append's result, or the version an empty
+    /// decision was made on. `key` names the record in the error when the work has neither.
+    pub fn outcome(
+        &self,
+        appended: Option<&AppendResult>,
+        key: &str,
+    ) -> Result<CommandOutcome, WorkError> {
+        match (&self.append, appended, &self.decided_on) {
+            (Some(append), Some(result), _) => Ok(CommandOutcome::appended(&append.stream, result)),
+            (_, _, Some((stream, version))) => Ok(CommandOutcome::unchanged(stream, *version)),
+            _ => Err(WorkError::Corrupt {
+                what: format!("unit of work under key {key:?}"),
+                reason: "neither an append nor the version decided on".into(),
+            }),
+        }
+    }
+}
+
 /// One stream's append inside a [`Work`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamAppend {
@@ -231,6 +250,14 @@ pub enum WorkError {
         /// Why.
         reason: String,
     },
+}
+
+/// Maps a driver error of the application's own tables, saying what was being done.
+pub(crate) fn database(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> WorkError {
+    move |error| WorkError::Database {
+        context,
+        source: Box::new(error),
+    }
 }
 
 impl WorkError {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, OutboxMessage,
-    RequestDigest, UnitOfWork, Work, WorkError,
+    RequestDigest, UnitOfWork, Work, WorkError, database,
 };
 
 /// One migration of the application's tables.
@@ -51,13 +51,6 @@ const MIGRATION_LOCK: i64 = 0x0000_6372_6d2d_6170;
 #[derive(Debug, Clone)]
 pub struct PostgresUnitOfWork {
     store: PostgresStore,
-}
-
-fn database(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> WorkError {
-    move |error| WorkError::Database {
-        context,
-        source: Box::new(error),
-    }
 }
 
 impl PostgresUnitOfWork {
@@ -236,16 +229,7 @@ impl UnitOfWork for PostgresUnitOfWork {
             None => None,
         };
         if let Some(claim) = &work.idempotency {
-            let outcome = match (&work.append, &appended, &work.decided_on) {
-                (Some(append), Some(result), _) => CommandOutcome::appended(&append.stream, result),
-                (_, _, Some((stream, version))) => CommandOutcome::unchanged(stream, *version),
-                _ => {
-                    return Err(WorkError::Corrupt {
-                        what: format!("unit of work under key {:?}", claim.key),
-                        reason: "neither an append nor the version decided on".into(),
-                    });
-                }
-            };
+            let outcome = work.outcome(appended.as_ref(), &claim.key)?;
             // Inserted after the append, which holds the stream's lock: a concurrent twin of
             // this command waits for us there, then finds our record. ON CONFLICT DO NOTHING
             // waits for an uncommitted row with the same key, so one of two racing commits

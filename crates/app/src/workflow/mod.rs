@@ -140,6 +140,17 @@ pub struct Progress {
     pub checkpoint: GlobalPosition,
 }
 
+impl Progress {
+    /// Adds a later step's counts; its checkpoint is the one that counts.
+    fn absorb(&mut self, later: Progress) {
+        self.events += later.events;
+        self.effects += later.effects;
+        self.replayed += later.replayed;
+        self.refused += later.refused;
+        self.checkpoint = later.checkpoint;
+    }
+}
+
 /// Feeds one reaction from one tenant's history; see the [module documentation](self).
 pub struct WorkflowRunner<U: UnitOfWork> {
     service: Arc<CommandService<U>>,
@@ -188,11 +199,7 @@ impl<U: UnitOfWork> WorkflowRunner<U> {
         let mut total = Progress::default();
         loop {
             let progress = self.step().await?;
-            total.events += progress.events;
-            total.effects += progress.effects;
-            total.replayed += progress.replayed;
-            total.refused += progress.refused;
-            total.checkpoint = progress.checkpoint;
+            total.absorb(progress);
             if progress.events == 0 {
                 return Ok(total);
             }
@@ -211,11 +218,7 @@ impl<U: UnitOfWork> WorkflowRunner<U> {
         let mut total = Progress::default();
         loop {
             let progress = self.step().await?;
-            total.events += progress.events;
-            total.effects += progress.effects;
-            total.replayed += progress.replayed;
-            total.refused += progress.refused;
-            total.checkpoint = progress.checkpoint;
+            total.absorb(progress);
             if total.checkpoint >= position {
                 return Ok(total);
             }

@@ -24,6 +24,34 @@ use crm_eventstore::{GlobalPosition, StoreError, StoreSettings, TenantId};
 use crm_testkit::postgres::TestDatabase;
 use uuid::Uuid;
 
+/// Runs each named test function, `async fn name<U: UnitOfWork + Clone>(work: U)`, once on the
+/// in-memory unit of work (`memory::name`) and once on a fresh PostgreSQL database
+/// (`postgres::name`). Used at a test binary's root, after `#[macro_use] mod support;`.
+#[allow(unused_macros, reason = "the scheduler's tests pass a deadline store too")]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::memory();
+                    super::$name(fixture.work).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::postgres().await;
+                    super::$name(fixture.work.clone()).await;
+                    drop(fixture);
+                }
+            )*
+        }
+    };
+}
+
 /// The moment every test starts at.
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
