@@ -5,21 +5,20 @@
 #[macro_use]
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use crm_app::routing::{RouteOutcome, RoutingSettings, drain_queue, route_lead};
+use crm_app::routing::{RouteOutcome, drain_queue, route_lead};
 use crm_app::workflow::{NotificationSettings, NotifyAssignedRep, REP_NOTIFICATIONS};
 use crm_app::{CommandService, UnitOfWork, WorkflowRunner};
 use crm_domain::lead::Lead;
-use crm_domain::roster::{Rep, RepCommand, Team, TeamCommand, TerritoryMap, TerritoryMapCommand};
-use crm_domain::routing::AssignmentStrategy;
+use crm_domain::roster::{Rep, RepCommand, Team};
 use crm_domain::sla::BusinessCalendar;
-use crm_domain::{LeadId, TeamId, UserId};
+use crm_domain::{LeadId, UserId};
 use crm_eventstore::{EventStore, GlobalPosition, StreamRead};
-use support::{Faulty, capture, meta, receive, service, tenant};
+use support::{ADA_WEBHOOK, Faulty, TEAM_WEBHOOK, captured_lead, meta, roster, service, tenant};
 use uuid::Uuid;
 
 on_every_backend!(
@@ -28,98 +27,6 @@ on_every_backend!(
     a_crash_between_team_and_lead_is_repaired_by_routing_again,
     an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link,
 );
-
-/// Ada has her own webhook; Bob relies on his team's.
-fn endpoint(name: &str) -> Option<String> {
-    (name == "Ada").then(|| "https://hooks.example.com/ada".to_owned())
-}
-
-struct Roster {
-    settings: RoutingSettings,
-    team: TeamId,
-    ada: UserId,
-    bob: UserId,
-}
-
-async fn register<U: UnitOfWork>(
-    service: &CommandService<U>,
-    rep: UserId,
-    name: &str,
-    weight: u32,
-) {
-    for command in [
-        RepCommand::Register {
-            rep,
-            display_name: name.to_owned(),
-            email: format!("{}@example.com", name.to_lowercase()),
-            capacity: 100,
-            weight,
-            skills: BTreeSet::default(),
-            endpoint: endpoint(name),
-        },
-        RepCommand::GoOnline,
-    ] {
-        service
-            .execute::<Rep>(&tenant(), rep.0, command, &meta())
-            .await
-            .expect("the rep is on the roster");
-    }
-}
-
-async fn roster<U: UnitOfWork>(service: &CommandService<U>) -> Roster {
-    let ada = UserId(Uuid::now_v7());
-    let bob = UserId(Uuid::now_v7());
-    register(service, ada, "Ada", 2).await;
-    register(service, bob, "Bob", 1).await;
-    let team = TeamId(Uuid::now_v7());
-    for command in [
-        TeamCommand::Create {
-            team_id: team,
-            name: "Inside sales".into(),
-            strategy: AssignmentStrategy::WeightedRoundRobin,
-            leader: None,
-            endpoint: Some("https://hooks.example.com/inside-sales".into()),
-        },
-        TeamCommand::AddMember { rep: ada },
-        TeamCommand::AddMember { rep: bob },
-    ] {
-        service
-            .execute::<Team>(&tenant(), team.0, command, &meta())
-            .await
-            .expect("the team is set up");
-    }
-    let map = Uuid::now_v7();
-    service
-        .execute::<TerritoryMap>(
-            &tenant(),
-            map,
-            TerritoryMapCommand::Define {
-                map_id: map,
-                rules: vec![],
-                fallback_team: team,
-            },
-            &meta(),
-        )
-        .await
-        .expect("the map is defined");
-    Roster {
-        settings: RoutingSettings { territory_map: map },
-        team,
-        ada,
-        bob,
-    }
-}
-
-async fn captured_lead<U: UnitOfWork>(service: &CommandService<U>) -> LeadId {
-    let lead = LeadId(Uuid::now_v7());
-    for command in [receive(lead, &format!("evt-{}", lead.0)), capture()] {
-        service
-            .execute::<Lead>(&tenant(), lead.0, command, &meta())
-            .await
-            .expect("the lead is captured");
-    }
-    lead
-}
 
 async fn assignee<U: UnitOfWork>(service: &CommandService<U>, lead: LeadId) -> Option<UserId> {
     service
@@ -132,7 +39,7 @@ async fn assignee<U: UnitOfWork>(service: &CommandService<U>, lead: LeadId) -> O
 
 async fn weighted_round_robin_survives_a_restart<U: UnitOfWork + Clone>(work: U) {
     let (first, _) = service(work.clone());
-    let roster = roster(&first).await;
+    let roster = roster(&first, (2, 1)).await;
     let mut counts: BTreeMap<UserId, usize> = BTreeMap::new();
     for n in 0..12 {
         // Every third lead goes through a freshly started service: the rotation is in the
@@ -173,7 +80,7 @@ async fn unavailable_reps_are_never_chosen_and_queued_leads_are_drained<U: UnitO
     work: U,
 ) {
     let (service, _) = service(work);
-    let roster = roster(&service).await;
+    let roster = roster(&service, (2, 1)).await;
     service
         .execute::<Rep>(
             &tenant(),
@@ -244,7 +151,7 @@ async fn a_crash_between_team_and_lead_is_repaired_by_routing_again<U: UnitOfWor
     work: U,
 ) {
     let (plain, _) = service(work.clone());
-    let roster = roster(&plain).await;
+    let roster = roster(&plain, (2, 1)).await;
     let lead = captured_lead(&plain).await;
     // The team's offer commits; the lead's record (the first keyed commit) never does.
     let mut faulty = Faulty::new(work.clone());
@@ -284,7 +191,7 @@ async fn an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link<U: UnitO
     let mut forgetful = Faulty::new(work.clone());
     forgetful.forget_checkpoints = true;
     let (service, _) = service(forgetful);
-    let roster = roster(&service).await;
+    let roster = roster(&service, (2, 1)).await;
     let mut routed = BTreeMap::new();
     let mut last = GlobalPosition::default();
     for _ in 0..3 {
@@ -338,9 +245,9 @@ async fn an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link<U: UnitO
         let rep = routed[&lead];
         assert_eq!(payload["rep"], serde_json::json!(rep.0));
         let expected_endpoint = if rep == roster.ada {
-            "https://hooks.example.com/ada"
+            ADA_WEBHOOK
         } else {
-            "https://hooks.example.com/inside-sales"
+            TEAM_WEBHOOK
         };
         assert_eq!(payload["endpoint"], expected_endpoint);
         assert_eq!(

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
@@ -16,12 +15,9 @@ use crm_app::scheduler::{
 };
 use crm_app::{Clock, CommandService, ManualClock, UnitOfWork};
 use crm_domain::lead::{Lead, LeadCommand};
-use crm_domain::roster::{Rep, RepCommand, Team, TeamCommand, TerritoryMap, TerritoryMapCommand};
-use crm_domain::routing::AssignmentStrategy;
 use crm_domain::sla::BusinessCalendar;
-use crm_domain::{Actor, Channel, LeadId, TeamId, UserId};
-use support::{capture, meta, receive, t0, tenant};
-use uuid::Uuid;
+use crm_domain::{Actor, Channel, LeadId, UserId};
+use support::{t0, tenant};
 
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -80,80 +76,19 @@ fn settings() -> SchedulerSettings {
 
 async fn setup<U: UnitOfWork + Clone>(work: U) -> Setup<U> {
     let (service, clock) = support::service(work);
-    let (ada, bob, leader) = (
-        UserId(Uuid::now_v7()),
-        UserId(Uuid::now_v7()),
-        UserId(Uuid::now_v7()),
-    );
-    for (rep, name) in [(ada, "Ada"), (bob, "Bob")] {
-        for command in [
-            RepCommand::Register {
-                rep,
-                display_name: name.into(),
-                email: format!("{}@example.com", name.to_lowercase()),
-                capacity: 1000,
-                weight: 1,
-                skills: BTreeSet::new(),
-                endpoint: None,
-            },
-            RepCommand::GoOnline,
-        ] {
-            service
-                .execute::<Rep>(&tenant(), rep.0, command, &meta())
-                .await
-                .expect("on the roster");
-        }
-    }
-    let team = TeamId(Uuid::now_v7());
-    for command in [
-        TeamCommand::Create {
-            team_id: team,
-            name: "Inside sales".into(),
-            strategy: AssignmentStrategy::WeightedRoundRobin,
-            leader: Some(leader),
-            endpoint: None,
-        },
-        TeamCommand::AddMember { rep: ada },
-        TeamCommand::AddMember { rep: bob },
-    ] {
-        service
-            .execute::<Team>(&tenant(), team.0, command, &meta())
-            .await
-            .expect("the team is set up");
-    }
-    let map = Uuid::now_v7();
-    service
-        .execute::<TerritoryMap>(
-            &tenant(),
-            map,
-            TerritoryMapCommand::Define {
-                map_id: map,
-                rules: vec![],
-                fallback_team: team,
-            },
-            &meta(),
-        )
-        .await
-        .expect("defined");
+    let roster = support::roster(&service, (1, 1)).await;
     Setup {
         service,
         clock,
-        routing: RoutingSettings { territory_map: map },
-        ada,
-        bob,
-        leader,
+        routing: roster.settings,
+        ada: roster.ada,
+        bob: roster.bob,
+        leader: roster.leader,
     }
 }
 
 async fn routed_lead<U: UnitOfWork>(setup: &Setup<U>) -> (LeadId, UserId) {
-    let lead = LeadId(Uuid::now_v7());
-    for command in [receive(lead, &format!("evt-{}", lead.0)), capture()] {
-        setup
-            .service
-            .execute::<Lead>(&tenant(), lead.0, command, &meta())
-            .await
-            .expect("captured");
-    }
+    let lead = support::captured_lead(&setup.service).await;
     let RouteOutcome::Assigned { rep, .. } =
         route_lead(&setup.service, &tenant(), setup.routing, lead)
             .await

@@ -7,19 +7,23 @@
     reason = "each test binary uses part of the support"
 )]
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use crm_app::routing::RoutingSettings;
 use crm_app::uow::OutboxHealth;
 use crm_app::{
     CommandMeta, CommandService, Committed, IdempotencyRecord, ManualClock, MemoryUnitOfWork,
     OutboxEntry, PostgresUnitOfWork, UnitOfWork, Work, WorkError,
 };
 use crm_domain::Actor;
-use crm_domain::LeadId;
 use crm_domain::identity::CountryCode;
-use crm_domain::lead::{Campaign, LeadCommand, LeadSource, LeadSubmission};
+use crm_domain::lead::{Campaign, Lead, LeadCommand, LeadSource, LeadSubmission};
+use crm_domain::roster::{Rep, RepCommand, Team, TeamCommand, TerritoryMap, TerritoryMapCommand};
+use crm_domain::routing::AssignmentStrategy;
+use crm_domain::{LeadId, TeamId, UserId};
 use crm_eventstore::{GlobalPosition, StoreError, StoreSettings, TenantId};
 use crm_testkit::postgres::TestDatabase;
 use uuid::Uuid;
@@ -27,7 +31,10 @@ use uuid::Uuid;
 /// Runs each named test function, `async fn name<U: UnitOfWork + Clone>(work: U)`, once on the
 /// in-memory unit of work (`memory::name`) and once on a fresh PostgreSQL database
 /// (`postgres::name`). Used at a test binary's root, after `#[macro_use] mod support;`.
-#[allow(unused_macros, reason = "the scheduler's tests pass a deadline store too")]
+#[allow(
+    unused_macros,
+    reason = "the scheduler's tests pass a deadline store too"
+)]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -296,4 +303,106 @@ impl<U: UnitOfWork + Clone> UnitOfWork for Faulty<U> {
         }
         self.inner.save_checkpoint(tenant, workflow, position).await
     }
+}
+
+/// A roster as the routing and scheduler tests use it: Ada (with her own webhook) and Bob,
+/// online, in team "Inside sales" (round-robin, led by `leader`, with a team webhook), the
+/// fallback team of a territory map with no rules.
+pub struct Roster {
+    /// Where routing finds the map.
+    pub settings: RoutingSettings,
+    /// The team.
+    pub team: TeamId,
+    /// Ada.
+    pub ada: UserId,
+    /// Bob.
+    pub bob: UserId,
+    /// The team lead (not a member).
+    pub leader: UserId,
+}
+
+/// Ada's webhook; Bob relies on his team's.
+pub const ADA_WEBHOOK: &str = "https://hooks.example.com/ada";
+/// The team's webhook.
+pub const TEAM_WEBHOOK: &str = "https://hooks.example.com/inside-sales";
+
+/// Sets up a [`Roster`] with round-robin weights `(ada, bob)`.
+pub async fn roster<U: UnitOfWork>(service: &CommandService<U>, weights: (u32, u32)) -> Roster {
+    let (ada, bob, leader) = (
+        UserId(Uuid::now_v7()),
+        UserId(Uuid::now_v7()),
+        UserId(Uuid::now_v7()),
+    );
+    for (rep, name, weight, endpoint) in [
+        (ada, "Ada", weights.0, Some(ADA_WEBHOOK.to_owned())),
+        (bob, "Bob", weights.1, None),
+    ] {
+        for command in [
+            RepCommand::Register {
+                rep,
+                display_name: name.into(),
+                email: format!("{}@example.com", name.to_lowercase()),
+                capacity: 1000,
+                weight,
+                skills: BTreeSet::new(),
+                endpoint,
+            },
+            RepCommand::GoOnline,
+        ] {
+            service
+                .execute::<Rep>(&tenant(), rep.0, command, &meta())
+                .await
+                .expect("the rep is on the roster");
+        }
+    }
+    let team = TeamId(Uuid::now_v7());
+    for command in [
+        TeamCommand::Create {
+            team_id: team,
+            name: "Inside sales".into(),
+            strategy: AssignmentStrategy::WeightedRoundRobin,
+            leader: Some(leader),
+            endpoint: Some(TEAM_WEBHOOK.into()),
+        },
+        TeamCommand::AddMember { rep: ada },
+        TeamCommand::AddMember { rep: bob },
+    ] {
+        service
+            .execute::<Team>(&tenant(), team.0, command, &meta())
+            .await
+            .expect("the team is set up");
+    }
+    let map = Uuid::now_v7();
+    service
+        .execute::<TerritoryMap>(
+            &tenant(),
+            map,
+            TerritoryMapCommand::Define {
+                map_id: map,
+                rules: vec![],
+                fallback_team: team,
+            },
+            &meta(),
+        )
+        .await
+        .expect("the map is defined");
+    Roster {
+        settings: RoutingSettings { territory_map: map },
+        team,
+        ada,
+        bob,
+        leader,
+    }
+}
+
+/// A lead received and captured (Ada Lovelace's submission).
+pub async fn captured_lead<U: UnitOfWork>(service: &CommandService<U>) -> LeadId {
+    let lead = LeadId(Uuid::now_v7());
+    for command in [receive(lead, &format!("evt-{}", lead.0)), capture()] {
+        service
+            .execute::<Lead>(&tenant(), lead.0, command, &meta())
+            .await
+            .expect("the lead is captured");
+    }
+    lead
 }
