@@ -63,6 +63,14 @@ pub enum CryptoError {
         reason: &'static str,
     },
 
+    /// An envelope bound to the event that carries it (format `xc20p2`) was opened without
+    /// that event's id: read it with [`decrypt_event_fields`](super::decrypt_event_fields).
+    #[error("encrypted field {path:?} is bound to its event; decrypt it with the event's id")]
+    EventBindingRequired {
+        /// JSON pointer of the field.
+        path: String,
+    },
+
     /// A field to encrypt is named by neither a JSON pointer (`/a/b`) nor a non-empty
     /// top-level member name.
     #[error("invalid field to encrypt {field:?}: {reason}")]

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::envelope::{self, ENCRYPTED_TAG, ERASED_TAG, Envelope, Seat};
 use super::{CryptoError, SubjectId, SubjectKey, SubjectKeyStore};
@@ -56,7 +57,80 @@ pub async fn encrypt_fields<S: SubjectKeyStore>(
         return Ok(Vec::new());
     }
     let key = store.encryption_key(tenant, subject).await?;
-    encrypt_pointers(payload, &pointers, tenant, subject, &key)
+    encrypt_pointers(payload, &pointers, tenant, subject, None, &key)
+}
+
+/// [`encrypt_fields`] with each ciphertext also bound to the id of the event that will carry
+/// the payload (envelope format `xc20p2`): an envelope copied into another event, even of the
+/// same stream and subject, no longer opens. This is what a writer of events should call;
+/// read such payloads back with [`decrypt_event_fields`].
+pub async fn encrypt_event_fields<S: SubjectKeyStore>(
+    store: &S,
+    tenant: &TenantId,
+    event: Uuid,
+    subject: &SubjectId,
+    payload: &mut Value,
+    fields: &[&str],
+) -> Result<Vec<String>, CryptoError> {
+    let pointers = normalize_fields(fields)?;
+    check_plaintext(payload, &pointers)?;
+    if !pointers
+        .iter()
+        .any(|pointer| payload.pointer(pointer).is_some())
+    {
+        return Ok(Vec::new());
+    }
+    let key = store.encryption_key(tenant, subject).await?;
+    let event = event.hyphenated().to_string();
+    encrypt_pointers(payload, &pointers, tenant, subject, Some(&event), &key)
+}
+
+/// [`encrypt_event_fields`] with a key at hand instead of a key store.
+pub fn encrypt_event_fields_with_key(
+    payload: &mut Value,
+    fields: &[&str],
+    tenant: &TenantId,
+    event: Uuid,
+    subject: &SubjectId,
+    key: &SubjectKey,
+) -> Result<Vec<String>, CryptoError> {
+    let pointers = normalize_fields(fields)?;
+    let event = event.hyphenated().to_string();
+    encrypt_pointers(payload, &pointers, tenant, subject, Some(&event), key)
+}
+
+/// [`decrypt_fields`] for the payload of event `event`: opens envelopes bound to that event
+/// (and envelopes of the older, unbound format). An envelope bound to another event is
+/// [`CryptoError::Tampered`].
+pub async fn decrypt_event_fields<S: SubjectKeyStore>(
+    store: &S,
+    tenant: &TenantId,
+    event: Uuid,
+    payload: &mut Value,
+) -> Result<DecryptionReport, CryptoError> {
+    let found = find_envelopes(payload)?;
+    if found.is_empty() {
+        return Ok(DecryptionReport::default());
+    }
+    let subjects: BTreeSet<SubjectId> = found
+        .iter()
+        .map(|(_, envelope)| envelope.subject.clone())
+        .collect();
+    let keys = store.decryption_keys(tenant, &subjects).await?;
+    let event = event.hyphenated().to_string();
+    open_envelopes(payload, found, tenant, Some(&event), &keys)
+}
+
+/// [`decrypt_event_fields`] with the keys given, as [`decrypt_fields_with_keys`].
+pub fn decrypt_event_fields_with_keys(
+    payload: &mut Value,
+    tenant: &TenantId,
+    event: Uuid,
+    keys: &BTreeMap<SubjectId, Option<SubjectKey>>,
+) -> Result<DecryptionReport, CryptoError> {
+    let found = find_envelopes(payload)?;
+    let event = event.hyphenated().to_string();
+    open_envelopes(payload, found, tenant, Some(&event), keys)
 }
 
 /// Replaces every envelope in `payload` with its plaintext, or with the [`erased_marker`]
@@ -86,7 +160,7 @@ pub async fn decrypt_fields<S: SubjectKeyStore>(
             store.decryption_key(tenant, subject).await?,
         );
     }
-    open_envelopes(payload, found, tenant, &keys)
+    open_envelopes(payload, found, tenant, None, &keys)
 }
 
 /// Encrypts the chosen fields of `payload` with `key` for (`tenant`, `subject`), without a
@@ -115,7 +189,7 @@ pub fn encrypt_fields_with_key(
     key: &SubjectKey,
 ) -> Result<Vec<String>, CryptoError> {
     let pointers = normalize_fields(fields)?;
-    encrypt_pointers(payload, &pointers, tenant, subject, key)
+    encrypt_pointers(payload, &pointers, tenant, subject, None, key)
 }
 
 /// Decrypts every envelope in `payload` with the keys given, without a key store.
@@ -130,7 +204,7 @@ pub fn decrypt_fields_with_keys(
     keys: &BTreeMap<SubjectId, Option<SubjectKey>>,
 ) -> Result<DecryptionReport, CryptoError> {
     let found = find_envelopes(payload)?;
-    open_envelopes(payload, found, tenant, keys)
+    open_envelopes(payload, found, tenant, None, keys)
 }
 
 /// The subjects whose keys sealed the envelopes in `payload`, in sorted order.
@@ -149,6 +223,7 @@ fn encrypt_pointers(
     pointers: &[String],
     tenant: &TenantId,
     subject: &SubjectId,
+    event: Option<&str>,
     key: &SubjectKey,
 ) -> Result<Vec<String>, CryptoError> {
     check_plaintext(payload, pointers)?;
@@ -160,6 +235,7 @@ fn encrypt_pointers(
                 tenant: tenant.as_str(),
                 subject: subject.as_str(),
                 path: pointer,
+                event,
             };
             sealed.push((pointer.clone(), envelope::seal(value, seat, key)?));
         }
@@ -178,6 +254,7 @@ fn open_envelopes(
     payload: &mut Value,
     found: Vec<(String, Envelope)>,
     tenant: &TenantId,
+    event: Option<&str>,
     keys: &BTreeMap<SubjectId, Option<SubjectKey>>,
 ) -> Result<DecryptionReport, CryptoError> {
     let mut report = DecryptionReport::default();
@@ -186,7 +263,7 @@ fn open_envelopes(
         let plaintext = match keys.get(&envelope.subject) {
             Some(Some(key)) => {
                 report.decrypted.push(path.clone());
-                envelope::open(&envelope, tenant.as_str(), &path, key)?
+                envelope::open(&envelope, tenant.as_str(), event, &path, key)?
             }
             Some(None) => {
                 report.erased.push(path.clone());

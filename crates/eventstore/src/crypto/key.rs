@@ -1,5 +1,6 @@
 //! Subject keys and the port of the stores that keep them.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 
@@ -111,12 +112,66 @@ pub trait SubjectKeyStore: Send + Sync {
         subject: &SubjectId,
     ) -> impl Future<Output = Result<Option<SubjectKey>, CryptoError>> + Send;
 
+    /// [`decryption_key`](Self::decryption_key) for several subjects at once: each subject
+    /// mapped to its key, or to `None` once shredded; a subject with neither is
+    /// [`CryptoError::KeyNotFound`]. Backends override it to answer in one round trip.
+    fn decryption_keys(
+        &self,
+        tenant: &TenantId,
+        subjects: &BTreeSet<SubjectId>,
+    ) -> impl Future<Output = Result<BTreeMap<SubjectId, Option<SubjectKey>>, CryptoError>> + Send
+    {
+        async move {
+            let mut keys = BTreeMap::new();
+            for subject in subjects {
+                keys.insert(subject.clone(), self.decryption_key(tenant, subject).await?);
+            }
+            Ok(keys)
+        }
+    }
+
     /// Deletes the subject's key for good and records the subject as shredded.
     fn shred(
         &self,
         tenant: &TenantId,
         subject: &SubjectId,
     ) -> impl Future<Output = Result<ShredOutcome, CryptoError>> + Send;
+}
+
+/// A shared key store is a key store: several readers and writers can hold one in an `Arc`.
+impl<K: SubjectKeyStore> SubjectKeyStore for std::sync::Arc<K> {
+    fn encryption_key(
+        &self,
+        tenant: &TenantId,
+        subject: &SubjectId,
+    ) -> impl Future<Output = Result<SubjectKey, CryptoError>> + Send {
+        K::encryption_key(self, tenant, subject)
+    }
+
+    fn decryption_key(
+        &self,
+        tenant: &TenantId,
+        subject: &SubjectId,
+    ) -> impl Future<Output = Result<Option<SubjectKey>, CryptoError>> + Send {
+        K::decryption_key(self, tenant, subject)
+    }
+
+    fn decryption_keys(
+        &self,
+        tenant: &TenantId,
+        subjects: &BTreeSet<SubjectId>,
+    ) -> impl Future<Output = Result<BTreeMap<SubjectId, Option<SubjectKey>>, CryptoError>> + Send
+    {
+        K::decryption_keys(self, tenant, subjects)
+    }
+
+    fn shred(
+        &self,
+        tenant: &TenantId,
+        subject: &SubjectId,
+    ) -> impl Future<Output = Result<ShredOutcome, CryptoError>> + Send {
+        K::shred(self, tenant, subject)
+    }
 }
 
 #[cfg(test)]

@@ -78,14 +78,17 @@ mod fields;
 mod key;
 mod memory;
 mod postgres;
+mod reader;
 mod subject;
 
 pub use error::CryptoError;
 pub use fields::{
-    DecryptionReport, decrypt_fields, decrypt_fields_with_keys, encrypt_fields,
+    DecryptionReport, decrypt_event_fields, decrypt_event_fields_with_keys, decrypt_fields,
+    decrypt_fields_with_keys, encrypt_event_fields, encrypt_event_fields_with_key, encrypt_fields,
     encrypt_fields_with_key, erased_marker, is_erased, subjects_in,
 };
 pub use key::{KEY_LEN, ShredOutcome, SubjectKey, SubjectKeyStore};
 pub use memory::MemorySubjectKeyStore;
 pub use postgres::PostgresSubjectKeyStore;
+pub use reader::DecryptingStore;
 pub use subject::SubjectId;

@@ -1,5 +1,7 @@
 //! The PostgreSQL subject key store, over the tables `subject_keys` and `shredded_subjects`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use deadpool_postgres::{GenericClient, Pool};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -10,6 +12,14 @@ use crate::TenantId;
 /// The key and the shredding record of a subject, read in one snapshot.
 const SUBJECT_STATE: &str = "SELECT (SELECT key FROM subject_keys WHERE tenant_id = $1 AND subject_id = $2), \
             EXISTS (SELECT 1 FROM shredded_subjects WHERE tenant_id = $1 AND subject_id = $2)";
+
+/// The keys and shredding records of several subjects, read in one snapshot.
+const SUBJECT_STATES: &str = "SELECT wanted.subject_id, keys.key, shredded.subject_id IS NOT NULL \
+            FROM unnest($2::text[]) AS wanted (subject_id) \
+            LEFT JOIN subject_keys AS keys \
+                ON keys.tenant_id = $1 AND keys.subject_id = wanted.subject_id \
+            LEFT JOIN shredded_subjects AS shredded \
+                ON shredded.tenant_id = $1 AND shredded.subject_id = wanted.subject_id";
 
 /// Serializes key creation and shredding of one subject, across sessions.
 const LOCK_SUBJECT: &str = "SELECT pg_advisory_xact_lock($1)";
@@ -117,6 +127,50 @@ impl SubjectKeyStore for PostgresSubjectKeyStore {
                 subject: subject.clone(),
             }),
         }
+    }
+
+    async fn decryption_keys(
+        &self,
+        tenant: &TenantId,
+        subjects: &BTreeSet<SubjectId>,
+    ) -> Result<BTreeMap<SubjectId, Option<SubjectKey>>, CryptoError> {
+        const OPERATION: &str = "reading subject keys";
+        if subjects.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let client = self.client(OPERATION).await?;
+        let statement = client
+            .prepare_cached(SUBJECT_STATES)
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        let wanted: Vec<&str> = subjects.iter().map(SubjectId::as_str).collect();
+        let rows = client
+            .query(&statement, &[&tenant.as_str(), &wanted])
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        let mut keys = BTreeMap::new();
+        for row in rows {
+            let name: String = row.try_get(0).map_err(|error| storage(OPERATION, error))?;
+            let bytes: Option<Vec<u8>> =
+                row.try_get(1).map_err(|error| storage(OPERATION, error))?;
+            let bytes = bytes.map(Zeroizing::new);
+            let shredded: bool = row.try_get(2).map_err(|error| storage(OPERATION, error))?;
+            let subject = SubjectId::new(&name)?;
+            let key = match (bytes, shredded) {
+                (_, true) => None,
+                (Some(bytes), false) => {
+                    Some(SubjectKey::from_stored_bytes(tenant, &subject, &bytes)?)
+                }
+                (None, false) => {
+                    return Err(CryptoError::KeyNotFound {
+                        tenant: tenant.clone(),
+                        subject,
+                    });
+                }
+            };
+            keys.insert(subject, key);
+        }
+        Ok(keys)
     }
 
     async fn shred(

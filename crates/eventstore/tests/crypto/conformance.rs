@@ -34,6 +34,45 @@ pub(crate) async fn run_all<S: SubjectKeyStore + 'static>(store: Arc<S>) {
     subjects_are_kept_apart_per_tenant(&*store, &tenant("tenant-7")).await;
     concurrent_first_uses_end_with_one_key(Arc::clone(&store), &tenant("tenant-8")).await;
     a_shredding_racing_a_first_use_always_wins(Arc::clone(&store), &tenant("tenant-9")).await;
+    keys_of_several_subjects_come_in_one_answer(&*store, &tenant("tenant-10")).await;
+}
+
+pub(crate) async fn keys_of_several_subjects_come_in_one_answer(
+    store: &impl SubjectKeyStore,
+    tenant: &TenantId,
+) {
+    let live = store
+        .encryption_key(tenant, &subject("party-live"))
+        .await
+        .unwrap();
+    store
+        .encryption_key(tenant, &subject("party-erased"))
+        .await
+        .unwrap();
+    store.shred(tenant, &subject("party-erased")).await.unwrap();
+    let wanted = [subject("party-live"), subject("party-erased")]
+        .into_iter()
+        .collect();
+    let keys = store.decryption_keys(tenant, &wanted).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[&subject("party-live")], Some(live));
+    assert_eq!(keys[&subject("party-erased")], None);
+    assert!(
+        store
+            .decryption_keys(tenant, &std::collections::BTreeSet::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let with_unknown = [subject("party-live"), subject("party-never-seen")]
+        .into_iter()
+        .collect();
+    let error = store
+        .decryption_keys(tenant, &with_unknown)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CryptoError::KeyNotFound { .. }), "{error}");
 }
 
 pub(crate) async fn the_first_use_creates_a_key_that_later_uses_return(
