@@ -31,6 +31,15 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Debug + PartialEq 
     fn free_form_json(&self) -> impl Iterator<Item = &serde_json::Value> {
         std::iter::empty()
     }
+
+    /// JSON pointers (into the encoded payload) of the members that may hold personal data:
+    /// what a writer encrypts with the key of the aggregate's
+    /// [`data_subject`](Aggregate::data_subject), so that erasing the person leaves the event
+    /// readable and those members unreadable. Each such member reads as absent once erased
+    /// (see [`crate::personal`]). None by default.
+    fn personal_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// A consistency boundary: a state value, `decide` (command → events or a typed error) and
@@ -57,6 +66,14 @@ pub trait Aggregate: Default + Clone + Debug + PartialEq {
     /// Applies one recorded event.
     #[must_use]
     fn evolve(self, event: &Self::Event) -> Self;
+
+    /// The person whose personal data this aggregate's events carry
+    /// ([`DomainEvent::personal_fields`]), judged on the state after the events: a lead is
+    /// its own subject, a contact too, and a deal or ticket belongs to its contact. `None`
+    /// (the default) for aggregates without personal data, and before the aggregate exists.
+    fn data_subject(&self) -> Option<crate::personal::DataSubject> {
+        None
+    }
 
     /// Folds events into a state, starting from the default (empty) state.
     fn replay<'a, I>(events: I) -> Self
@@ -157,12 +174,17 @@ pub fn encode<E: DomainEvent>(event: &E) -> Result<EncodedEvent, CodecError> {
 
 /// Decodes a stored `(type, schema version, payload)` into a domain event.
 ///
-/// A null payload is read as an absent `data` (what a unit variant encodes to).
+/// A null payload is read as an absent `data` (what a unit variant encodes to). A member
+/// holding the erased marker `{"$erased":true}` (personal data whose subject was erased) is
+/// read as `null`, that is as absent (see [`crate::personal`]).
 pub fn decode<E: DomainEvent>(
     event_type: &str,
     schema_version: u16,
-    payload: serde_json::Value,
+    mut payload: serde_json::Value,
 ) -> Result<E, CodecError> {
+    if crate::personal::holds_erased(&payload) {
+        crate::personal::erased_to_null(&mut payload);
+    }
     // serde's adjacently tagged enums read the payload in place only when the tag comes
     // first; a `serde_json::Map` is ordered by key, so `data` would come first and the payload
     // be buffered whole and parsed a second time. Feed the two entries in tag order instead.

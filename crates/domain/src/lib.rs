@@ -24,6 +24,7 @@ pub mod json_depth;
 pub mod lead;
 pub mod money;
 pub mod opportunity;
+pub mod personal;
 pub mod priority;
 pub mod roster;
 pub mod routing;
@@ -40,6 +41,7 @@ pub use context::{Actor, Context};
 pub use ids::{CompanyId, ContactId, ForecastId, LeadId, OpportunityId, TeamId, TicketId, UserId};
 pub use json_depth::MAX_JSON_DEPTH;
 pub use money::{Currency, Money, MoneyError, Probability};
+pub use personal::DataSubject;
 pub use priority::Priority;
 
 /// The README's examples, compiled and run as doc tests so they stay true.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::context::Actor;
-use crate::ids::ContactId;
+use crate::ids::{ContactId, LeadId};
 
 /// Who asked for the erasure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -66,4 +66,6 @@ pub struct ErasureRecord {
     pub absorbed: Vec<ContactId>,
     /// The contact this one had been merged into, whose values may include the person's data.
     pub merged_into: Option<ContactId>,
+    /// The leads converted into this contact: the same person, so their keys are shredded too.
+    pub leads: Vec<LeadId>,
 }

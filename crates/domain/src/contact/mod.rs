@@ -68,7 +68,7 @@ pub use suspicion::DuplicateSuspicion;
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::context::{Actor, Context};
 use crate::identity::{EmailAddress, MatchAssessment, MatchVerdict, PhoneNumber};
-use crate::ids::ContactId;
+use crate::ids::{ContactId, LeadId};
 use details::Keyed;
 
 /// How far a source's timestamp may lie ahead of the decision's time before it is refused
@@ -172,6 +172,12 @@ pub enum ContactCommand {
         /// Score, verdict (must be [`MatchVerdict::Review`]) and reasons.
         assessment: MatchAssessment,
     },
+    /// Records that `lead` was converted into this contact, so that erasing the person
+    /// reaches the lead's personal data too. Recording a lead twice changes nothing.
+    RecordSourceLead {
+        /// The converted lead.
+        lead: LeadId,
+    },
     /// Erases the contact's personal data (GDPR Art. 17).
     Erase {
         /// Who asked, on which ground, when.
@@ -206,8 +212,8 @@ pub enum ContactEvent {
     /// An email address was added.
     #[serde(rename = "ContactEmailAdded")]
     EmailAdded {
-        /// The address.
-        email: EmailAddress,
+        /// The address; `None` once the person was erased (it was encrypted with their key).
+        email: Option<EmailAddress>,
         /// The source system and its timestamp.
         provenance: Provenance,
         /// When.
@@ -216,8 +222,8 @@ pub enum ContactEvent {
     /// An email address was removed.
     #[serde(rename = "ContactEmailRemoved")]
     EmailRemoved {
-        /// The address.
-        email: EmailAddress,
+        /// The address; `None` once the person was erased (it was encrypted with their key).
+        email: Option<EmailAddress>,
         /// The source system and its timestamp.
         provenance: Provenance,
         /// When.
@@ -226,8 +232,8 @@ pub enum ContactEvent {
     /// A phone number was added.
     #[serde(rename = "ContactPhoneAdded")]
     PhoneAdded {
-        /// The number.
-        phone: PhoneNumber,
+        /// The number; `None` once the person was erased (it was encrypted with their key).
+        phone: Option<PhoneNumber>,
         /// The source system and its timestamp.
         provenance: Provenance,
         /// When.
@@ -236,8 +242,8 @@ pub enum ContactEvent {
     /// A phone number was removed.
     #[serde(rename = "ContactPhoneRemoved")]
     PhoneRemoved {
-        /// The number.
-        phone: PhoneNumber,
+        /// The number; `None` once the person was erased (it was encrypted with their key).
+        phone: Option<PhoneNumber>,
         /// The source system and its timestamp.
         provenance: Provenance,
         /// When.
@@ -251,6 +257,7 @@ pub enum ContactEvent {
         /// The system that recorded it and when the person said it.
         provenance: Provenance,
         /// The evidence.
+        #[serde(deserialize_with = "crate::personal::erasable")]
         proof: ConsentProof,
         /// When.
         at: DateTime<Utc>,
@@ -263,6 +270,7 @@ pub enum ContactEvent {
         /// The system that recorded it and when the person said it.
         provenance: Provenance,
         /// The evidence, if any.
+        #[serde(deserialize_with = "crate::personal::erasable")]
         proof: ConsentProof,
         /// When.
         at: DateTime<Utc>,
@@ -275,6 +283,7 @@ pub enum ContactEvent {
         /// The policy applied.
         policy: MergePolicy,
         /// Every decision, with both sides' values, so the merge can be undone.
+        #[serde(deserialize_with = "crate::personal::erasable")]
         decisions: MergeDecisions,
         /// Who merged.
         by: Actor,
@@ -297,6 +306,7 @@ pub enum ContactEvent {
         /// The contact given back.
         absorbed: ContactId,
         /// What was put back, and what was kept because it changed since the merge.
+        #[serde(deserialize_with = "crate::personal::erasable")]
         restoration: Restoration,
         /// Who unmerged.
         by: Actor,
@@ -357,17 +367,27 @@ pub enum ContactEvent {
         absorbed: Vec<ContactId>,
         /// The survivor it had been merged into, which may hold the person's data too.
         merged_into: Option<ContactId>,
+        /// The leads converted into it, whose personal data is the person's too.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        leads: Vec<LeadId>,
         /// Who carried it out.
         by: Actor,
         /// When.
         at: DateTime<Utc>,
     },
+    /// A lead was converted into this contact.
+    #[serde(rename = "ContactSourceLeadRecorded")]
+    SourceLeadRecorded {
+        /// The lead.
+        lead: LeadId,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
-impl ContactEvent {
-    /// JSON pointers (into the encoded payload) of the members that may hold personal data:
-    /// what the event store encrypts with the contact's key, so that erasure can shred them.
-    pub fn personal_fields(&self) -> &'static [&'static str] {
+impl DomainEvent for ContactEvent {
+    /// The members that may hold personal data, encrypted with the contact's key.
+    fn personal_fields(&self) -> &'static [&'static str] {
         match self {
             ContactEvent::DetailChanged { .. } => &["/detail/value"],
             ContactEvent::EmailAdded { .. } | ContactEvent::EmailRemoved { .. } => &["/email"],
@@ -383,12 +403,11 @@ impl ContactEvent {
             | ContactEvent::UnmergedFrom { .. }
             | ContactEvent::DeclaredNotDuplicate { .. }
             | ContactEvent::NotDuplicateRevoked { .. }
-            | ContactEvent::Erased { .. } => &[],
+            | ContactEvent::Erased { .. }
+            | ContactEvent::SourceLeadRecorded { .. } => &[],
         }
     }
-}
 
-impl DomainEvent for ContactEvent {
     fn event_type(&self) -> &'static str {
         match self {
             ContactEvent::Created { .. } => "ContactCreated",
@@ -407,6 +426,7 @@ impl DomainEvent for ContactEvent {
             ContactEvent::NotDuplicateRevoked { .. } => "ContactNotDuplicateRevoked",
             ContactEvent::DuplicateSuspected { .. } => "ContactDuplicateSuspected",
             ContactEvent::Erased { .. } => "ContactErased",
+            ContactEvent::SourceLeadRecorded { .. } => "ContactSourceLeadRecorded",
         }
     }
 }
@@ -566,6 +586,8 @@ pub struct Contact {
     pub suspicions: Vec<DuplicateSuspicion>,
     /// The erasure, once erased.
     pub erasure: Option<ErasureRecord>,
+    /// The leads converted into this contact, in id order.
+    pub source_leads: Vec<LeadId>,
 }
 
 impl Contact {
@@ -705,7 +727,7 @@ impl Contact {
                     return Ok(vec![]);
                 }
                 Ok(vec![ContactEvent::PhoneAdded {
-                    phone,
+                    phone: Some(phone),
                     provenance: provenance.clone(),
                     at: now,
                 }])
@@ -719,7 +741,7 @@ impl Contact {
                     return Ok(vec![]);
                 }
                 Ok(vec![ContactEvent::PhoneRemoved {
-                    phone: listed.value.clone(),
+                    phone: Some(listed.value.clone()),
                     provenance: provenance.clone(),
                     at: now,
                 }])
@@ -768,7 +790,7 @@ impl Contact {
         }
         Ok(vec![
             ContactEvent::EmailAdded {
-                email: email.clone(),
+                email: Some(email.clone()),
                 provenance: provenance.clone(),
                 at: now,
             },
@@ -787,7 +809,7 @@ impl Contact {
             return vec![];
         }
         let mut events = vec![ContactEvent::EmailAdded {
-            email: email.clone(),
+            email: Some(email.clone()),
             provenance: provenance.clone(),
             at: now,
         }];
@@ -824,7 +846,7 @@ impl Contact {
             return vec![];
         }
         let mut events = vec![ContactEvent::EmailRemoved {
-            email: listed.value.clone(),
+            email: Some(listed.value.clone()),
             provenance: provenance.clone(),
             at: now,
         }];
@@ -1071,6 +1093,23 @@ impl Contact {
         }])
     }
 
+    fn record_source_lead(
+        &self,
+        lead: LeadId,
+        ctx: &Context,
+    ) -> Result<Vec<ContactEvent>, ContactError> {
+        let (Some(id), Some(status)) = (self.id, self.status) else {
+            return Err(ContactError::NotFound);
+        };
+        if status == ContactStatus::Erased {
+            return Err(ContactError::Erased { id });
+        }
+        if self.source_leads.binary_search(&lead).is_ok() {
+            return Ok(vec![]);
+        }
+        Ok(vec![ContactEvent::SourceLeadRecorded { lead, at: ctx.now }])
+    }
+
     fn erase(
         &self,
         request: ErasureRequest,
@@ -1088,6 +1127,7 @@ impl Contact {
             request,
             absorbed: self.absorbed_contacts(),
             merged_into: self.merged_into(),
+            leads: self.source_leads.clone(),
             by: ctx.actor.clone(),
             at: ctx.now,
         }])
@@ -1188,8 +1228,13 @@ impl Aggregate for Contact {
                 candidate,
                 assessment,
             } => self.record_duplicate_suspicion(candidate, assessment, ctx),
+            ContactCommand::RecordSourceLead { lead } => self.record_source_lead(lead, ctx),
             ContactCommand::Erase { request } => self.erase(request, ctx),
         }
+    }
+
+    fn data_subject(&self) -> Option<crate::personal::DataSubject> {
+        self.id.map(crate::personal::DataSubject::Contact)
     }
 
     fn evolve(mut self, event: &ContactEvent) -> Self {
@@ -1210,18 +1255,37 @@ impl Aggregate for Contact {
                 value: detail.clone(),
                 provenance: provenance.clone(),
             }),
+            // An erased value (`None`) changes nothing: the erasure that made it unreadable
+            // cleared the state anyway.
             ContactEvent::EmailAdded {
-                email, provenance, ..
+                email: Some(email),
+                provenance,
+                ..
             } => self.details.emails_mut().add(sourced(email, provenance)),
             ContactEvent::EmailRemoved {
-                email, provenance, ..
+                email: Some(email),
+                provenance,
+                ..
             } => self.details.emails_mut().remove(sourced(email, provenance)),
             ContactEvent::PhoneAdded {
-                phone, provenance, ..
+                phone: Some(phone),
+                provenance,
+                ..
             } => self.details.phones_mut().add(sourced(phone, provenance)),
             ContactEvent::PhoneRemoved {
-                phone, provenance, ..
+                phone: Some(phone),
+                provenance,
+                ..
             } => self.details.phones_mut().remove(sourced(phone, provenance)),
+            ContactEvent::EmailAdded { email: None, .. }
+            | ContactEvent::EmailRemoved { email: None, .. }
+            | ContactEvent::PhoneAdded { phone: None, .. }
+            | ContactEvent::PhoneRemoved { phone: None, .. } => {}
+            ContactEvent::SourceLeadRecorded { lead, .. } => {
+                if let Err(index) = self.source_leads.binary_search(lead) {
+                    self.source_leads.insert(index, *lead);
+                }
+            }
             ContactEvent::ConsentGranted {
                 channel,
                 provenance,
@@ -1319,6 +1383,7 @@ impl Aggregate for Contact {
                 request,
                 absorbed,
                 merged_into,
+                leads,
                 by,
                 at,
             } => {
@@ -1333,6 +1398,7 @@ impl Aggregate for Contact {
                         at: *at,
                         absorbed: absorbed.clone(),
                         merged_into: *merged_into,
+                        leads: leads.clone(),
                     }),
                     ..Contact::default()
                 };

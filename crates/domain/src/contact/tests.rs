@@ -82,7 +82,7 @@ fn primary_chosen(raw: &str, provenance: Provenance) -> ContactEvent {
 
 fn email_added(raw: &str, provenance: Provenance) -> ContactEvent {
     ContactEvent::EmailAdded {
-        email: email(raw),
+        email: Some(email(raw)),
         provenance,
         at: t0(),
     }
@@ -90,7 +90,7 @@ fn email_added(raw: &str, provenance: Provenance) -> ContactEvent {
 
 fn email_removed(raw: &str, provenance: Provenance) -> ContactEvent {
     ContactEvent::EmailRemoved {
-        email: email(raw),
+        email: Some(email(raw)),
         provenance,
         at: t0(),
     }
@@ -98,7 +98,7 @@ fn email_removed(raw: &str, provenance: Provenance) -> ContactEvent {
 
 fn phone_added(raw: &str, provenance: Provenance) -> ContactEvent {
     ContactEvent::PhoneAdded {
-        phone: phone(raw),
+        phone: Some(phone(raw)),
         provenance,
         at: t0(),
     }
@@ -106,7 +106,7 @@ fn phone_added(raw: &str, provenance: Provenance) -> ContactEvent {
 
 fn phone_removed(raw: &str, provenance: Provenance) -> ContactEvent {
     ContactEvent::PhoneRemoved {
-        phone: phone(raw),
+        phone: Some(phone(raw)),
         provenance,
         at: t0(),
     }
@@ -184,6 +184,7 @@ fn erasure_request() -> ErasureRequest {
 
 fn erased(id: ContactId) -> ContactEvent {
     ContactEvent::Erased {
+        leads: vec![],
         contact_id: id,
         request: erasure_request(),
         absorbed: vec![],
@@ -1680,6 +1681,7 @@ fn erasing_an_absorbed_contact_is_allowed_and_names_its_survivor() {
             request: erasure_request(),
         })
         .then(&[ContactEvent::Erased {
+            leads: vec![],
             contact_id: DUPLICATE,
             request: erasure_request(),
             absorbed: vec![],
@@ -1696,6 +1698,7 @@ fn erasing_a_survivor_names_the_contacts_it_absorbed() {
             request: erasure_request(),
         })
         .then(&[ContactEvent::Erased {
+            leads: vec![],
             contact_id: ADA,
             request: erasure_request(),
             absorbed: vec![DUPLICATE],
@@ -1801,6 +1804,7 @@ fn one_of_each_event() -> Vec<ContactEvent> {
         },
         suspected(THIRD, shared_address()),
         ContactEvent::Erased {
+            leads: vec![],
             contact_id: ADA,
             request: erasure_request(),
             absorbed: vec![DUPLICATE],
@@ -2191,4 +2195,72 @@ proptest! {
             .map(|c| (c.provenance.source_time, c.status));
         prop_assert_eq!(in_effect, winner);
     }
+}
+
+const CONVERTED_LEAD: LeadId = LeadId(Uuid::from_u128(0x1ead));
+
+#[test]
+fn a_source_lead_is_recorded_once() {
+    let recorded = ContactEvent::SourceLeadRecorded {
+        lead: CONVERTED_LEAD,
+        at: t0(),
+    };
+    given::<Contact>(&ada())
+        .when(ContactCommand::RecordSourceLead {
+            lead: CONVERTED_LEAD,
+        })
+        .then(std::slice::from_ref(&recorded));
+    let mut history = ada();
+    history.push(recorded);
+    given::<Contact>(&history)
+        .when(ContactCommand::RecordSourceLead {
+            lead: CONVERTED_LEAD,
+        })
+        .then(&[]);
+}
+
+#[test]
+fn an_erasure_names_the_leads_converted_into_the_contact() {
+    let mut history = ada();
+    history.push(ContactEvent::SourceLeadRecorded {
+        lead: CONVERTED_LEAD,
+        at: t0(),
+    });
+    let state = given::<Contact>(&history)
+        .when(ContactCommand::Erase {
+            request: erasure_request(),
+        })
+        .then(&[ContactEvent::Erased {
+            leads: vec![CONVERTED_LEAD],
+            contact_id: ADA,
+            request: erasure_request(),
+            absorbed: vec![],
+            merged_into: None,
+            by: alice(),
+            at: t0(),
+        }]);
+    assert_eq!(
+        state.erasure.map(|record| record.leads),
+        Some(vec![CONVERTED_LEAD])
+    );
+    assert!(state.source_leads.is_empty());
+}
+
+#[test]
+fn an_erased_contact_records_no_source_lead() {
+    let mut history = ada();
+    history.push(ContactEvent::Erased {
+        leads: vec![],
+        contact_id: ADA,
+        request: erasure_request(),
+        absorbed: vec![],
+        merged_into: None,
+        by: alice(),
+        at: t0(),
+    });
+    given::<Contact>(&history)
+        .when(ContactCommand::RecordSourceLead {
+            lead: CONVERTED_LEAD,
+        })
+        .then_error(&ContactError::Erased { id: ADA });
 }

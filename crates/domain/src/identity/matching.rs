@@ -295,7 +295,9 @@ pub struct MatchAssessment {
     pub score: Score,
     /// What to do about the pair.
     pub verdict: MatchVerdict,
-    /// Why: every piece of evidence considered, strongest identifiers first.
+    /// Why: every piece of evidence considered, strongest identifiers first. Personal data:
+    /// empty once the person was erased.
+    #[serde(deserialize_with = "crate::personal::erasable")]
     pub reasons: Vec<MatchReason>,
 }
 

@@ -212,6 +212,7 @@ pub enum LeadEvent {
     #[serde(rename = "LeadQuarantined")]
     Quarantined {
         /// Every problem found.
+        #[serde(deserialize_with = "crate::personal::erasable")]
         reasons: Vec<QuarantineReason>,
         /// The submission as it was.
         submission: LeadSubmission,
@@ -329,6 +330,32 @@ pub enum LeadEvent {
 }
 
 impl DomainEvent for LeadEvent {
+    /// The members that may hold personal data, encrypted with the lead's key: the raw
+    /// payload as received, the person's name, email, phone and postcode as submitted and as
+    /// captured, and the reasons of a quarantine (they quote the values). Company data stays
+    /// readable.
+    fn personal_fields(&self) -> &'static [&'static str] {
+        match self {
+            LeadEvent::Received { .. } => &["/raw_payload"],
+            // The reasons quote the values they refuse.
+            LeadEvent::Quarantined { .. } => &[
+                "/reasons",
+                "/submission/first_name",
+                "/submission/last_name",
+                "/submission/email",
+                "/submission/phone",
+                "/submission/postcode",
+            ],
+            LeadEvent::Captured { .. } => &[
+                "/profile/name",
+                "/profile/email",
+                "/profile/phone",
+                "/profile/postcode",
+            ],
+            _ => &[],
+        }
+    }
+
     fn event_type(&self) -> &'static str {
         match self {
             LeadEvent::Received { .. } => "LeadReceived",
@@ -765,6 +792,10 @@ impl Aggregate for Lead {
             LeadCommand::Convert(request) => self.convert(&request, ctx),
             LeadCommand::MergeInto { survivor } => self.merge_into(survivor, ctx),
         }
+    }
+
+    fn data_subject(&self) -> Option<crate::personal::DataSubject> {
+        self.id.map(crate::personal::DataSubject::Lead)
     }
 
     fn evolve(mut self, event: &LeadEvent) -> Self {

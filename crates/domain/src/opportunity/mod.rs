@@ -239,6 +239,7 @@ pub enum OpportunityEvent {
         /// The opportunity.
         opportunity: OpportunityId,
         /// Its name.
+        #[serde(deserialize_with = "crate::personal::erasable")]
         name: String,
         /// The person the deal is with.
         contact: ContactId,
@@ -341,6 +342,7 @@ pub enum OpportunityEvent {
         /// The refused amount.
         amount: Money,
         /// Why.
+        #[serde(deserialize_with = "crate::personal::erasable")]
         reason: String,
         /// Who refused.
         approver: UserId,
@@ -406,6 +408,18 @@ pub enum OpportunityEvent {
 }
 
 impl DomainEvent for OpportunityEvent {
+    /// The members that may hold personal data, encrypted with the contact's key: the deal's
+    /// name (often the person's) and the free texts of approvals.
+    fn personal_fields(&self) -> &'static [&'static str] {
+        match self {
+            OpportunityEvent::Opened { .. } => &["/name"],
+            OpportunityEvent::ApprovalRequested { .. }
+            | OpportunityEvent::ApprovalGranted { .. } => &["/comment"],
+            OpportunityEvent::ApprovalRejected { .. } => &["/reason"],
+            _ => &[],
+        }
+    }
+
     fn event_type(&self) -> &'static str {
         match self {
             OpportunityEvent::Opened { .. } => "OpportunityOpened",
@@ -1095,6 +1109,12 @@ impl Aggregate for Opportunity {
                 self.upgrade_pipeline(pipeline, ctx)
             }
         }
+    }
+
+    fn data_subject(&self) -> Option<crate::personal::DataSubject> {
+        self.deal
+            .as_ref()
+            .map(|deal| crate::personal::DataSubject::Contact(deal.contact))
     }
 
     fn evolve(mut self, event: &OpportunityEvent) -> Self {

@@ -89,8 +89,10 @@ pub enum RepEvent {
         /// The rep.
         rep: UserId,
         /// The name shown to colleagues (personal data).
+        #[serde(deserialize_with = "crate::personal::erasable")]
         display_name: String,
         /// Where notifications are emailed, as typed (personal data).
+        #[serde(deserialize_with = "crate::personal::erasable")]
         email: String,
         /// The most open items the rep may hold.
         capacity: u32,
@@ -199,11 +201,9 @@ pub enum RepEvent {
     },
 }
 
-impl RepEvent {
-    /// JSON pointers (into the event's payload) of the members holding personal data, which
-    /// the event store encrypts per subject (the rep) so that erasing the rep's key leaves
-    /// the events readable and the personal data unreadable.
-    pub fn personal_fields(&self) -> &'static [&'static str] {
+impl DomainEvent for RepEvent {
+    /// The members holding personal data, encrypted with the rep's key.
+    fn personal_fields(&self) -> &'static [&'static str] {
         match self {
             RepEvent::Registered { .. } => &["/display_name", "/email"],
             RepEvent::WentOnline { .. }
@@ -218,9 +218,7 @@ impl RepEvent {
             | RepEvent::Reactivated { .. } => &[],
         }
     }
-}
 
-impl DomainEvent for RepEvent {
     fn event_type(&self) -> &'static str {
         match self {
             RepEvent::Registered { .. } => "RepRegistered",
@@ -593,6 +591,10 @@ impl Aggregate for Rep {
             RepCommand::Deactivate { reason } => self.deactivate(reason, ctx),
             RepCommand::Reactivate => self.reactivate(ctx),
         }
+    }
+
+    fn data_subject(&self) -> Option<crate::personal::DataSubject> {
+        self.id.map(crate::personal::DataSubject::Rep)
     }
 
     fn evolve(mut self, event: &RepEvent) -> Self {

@@ -149,6 +149,7 @@ pub enum TicketEvent {
         /// The customer it is for.
         contact: ContactId,
         /// What it is about (trimmed, not blank).
+        #[serde(deserialize_with = "crate::personal::erasable")]
         subject: String,
         /// Where the request came in.
         channel: Channel,
@@ -175,6 +176,7 @@ pub enum TicketEvent {
     #[serde(rename = "TicketAgentReplied")]
     AgentReplied {
         /// The message as sent.
+        #[serde(deserialize_with = "crate::personal::erasable")]
         body: String,
         /// Through which channel.
         channel: Channel,
@@ -192,6 +194,7 @@ pub enum TicketEvent {
         /// Who wrote.
         from: ContactId,
         /// The message as received.
+        #[serde(deserialize_with = "crate::personal::erasable")]
         body: String,
         /// Through which channel it arrived.
         channel: Channel,
@@ -230,6 +233,7 @@ pub enum TicketEvent {
         /// The new level (higher than any before).
         level: NonZeroU8,
         /// Why (trimmed, not blank).
+        #[serde(deserialize_with = "crate::personal::erasable")]
         reason: String,
         /// Who escalated it.
         by: Actor,
@@ -265,6 +269,17 @@ impl TicketEvent {
 }
 
 impl DomainEvent for TicketEvent {
+    /// The members that may hold personal data, encrypted with the contact's key: the
+    /// subject line, every reply's body and the reasons of escalations.
+    fn personal_fields(&self) -> &'static [&'static str] {
+        match self {
+            TicketEvent::Opened { .. } => &["/subject"],
+            TicketEvent::AgentReplied { .. } | TicketEvent::CustomerReplied { .. } => &["/body"],
+            TicketEvent::Escalated { .. } => &["/reason"],
+            _ => &[],
+        }
+    }
+
     fn event_type(&self) -> &'static str {
         match self {
             TicketEvent::Opened { .. } => "TicketOpened",
@@ -704,6 +719,10 @@ impl Aggregate for Ticket {
             TicketCommand::Escalate { to, level, reason } => self.escalate(to, level, &reason, ctx),
             TicketCommand::Reopen { reason } => self.reopen(&reason, ctx),
         }
+    }
+
+    fn data_subject(&self) -> Option<crate::personal::DataSubject> {
+        self.contact.map(crate::personal::DataSubject::Contact)
     }
 
     fn evolve(mut self, event: &TicketEvent) -> Self {

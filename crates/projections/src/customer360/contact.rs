@@ -240,15 +240,20 @@ impl ContactDoc {
                 provenance,
                 at,
             } => {
-                put(
-                    &mut self.profile.emails,
-                    sourced(email, provenance),
-                    email_key,
-                );
+                // `None`: erased; the erasure cleared the profile anyway.
+                if let Some(email) = email {
+                    put(
+                        &mut self.profile.emails,
+                        sourced(email, provenance),
+                        email_key,
+                    );
+                }
                 entry(ActivityKind::ContactEmailAdded, *at)
             }
             ContactEvent::EmailRemoved { email, at, .. } => {
-                drop_item(&mut self.profile.emails, email, email_key);
+                if let Some(email) = email {
+                    drop_item(&mut self.profile.emails, email, email_key);
+                }
                 entry(ActivityKind::ContactEmailRemoved, *at)
             }
             ContactEvent::PhoneAdded {
@@ -256,15 +261,19 @@ impl ContactDoc {
                 provenance,
                 at,
             } => {
-                put(
-                    &mut self.profile.phones,
-                    sourced(phone, provenance),
-                    phone_key,
-                );
+                if let Some(phone) = phone {
+                    put(
+                        &mut self.profile.phones,
+                        sourced(phone, provenance),
+                        phone_key,
+                    );
+                }
                 entry(ActivityKind::ContactPhoneAdded, *at)
             }
             ContactEvent::PhoneRemoved { phone, at, .. } => {
-                drop_item(&mut self.profile.phones, phone, phone_key);
+                if let Some(phone) = phone {
+                    drop_item(&mut self.profile.phones, phone, phone_key);
+                }
                 entry(ActivityKind::ContactPhoneRemoved, *at)
             }
             ContactEvent::ConsentGranted {
@@ -362,8 +371,11 @@ impl ContactDoc {
                     ..entry(ActivityKind::ContactNotDuplicateRevoked, *at)
                 }
             }
-            // The review queue's business, not an interaction: no timeline entry.
-            ContactEvent::DuplicateSuspected { .. } => return,
+            // The review queue's business, not an interaction, and a conversion that is on the
+            // timeline already (from the lead's `LeadConverted`): no timeline entry.
+            ContactEvent::DuplicateSuspected { .. } | ContactEvent::SourceLeadRecorded { .. } => {
+                return;
+            }
             ContactEvent::Erased {
                 contact_id,
                 request,

@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::{alice, arb_context, check_round_trip, t0_plus_hours};
-use crate::aggregate::Aggregate;
+use crate::aggregate::{Aggregate, DomainEvent};
 use crate::roster::{Deactivation, EndpointError, Rep, RepCommand, RepError, RepEvent, WebhookUrl};
 use crate::routing::{OutOfOffice, Presence, TeamMember};
 use crate::testing::{ALICE, BOB, given, t0, t0_plus_minutes};
