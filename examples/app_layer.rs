@@ -57,10 +57,10 @@ fn main() -> Result<()> {
                 let store = PostgresStore::connect(PostgresConfig::new(url)).await?;
                 let work = PostgresUnitOfWork::connect(store.clone()).await?;
                 println!("running on PostgreSQL");
-                run(work, PostgresDeadlines::new(store)).await
+                Box::pin(run(work, PostgresDeadlines::new(store))).await
             } else {
                 println!("running in memory (pass --postgres to use DATABASE_URL)");
-                run(MemoryUnitOfWork::default(), MemoryDeadlines::default()).await
+                Box::pin(run(MemoryUnitOfWork::default(), MemoryDeadlines::default())).await
             }
         })
 }

@@ -28,7 +28,7 @@ use sqlx::PgPool;
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, Statement};
 
-use crm_app::{CommandMeta, CommandService, PostgresUnitOfWork, SystemClock, UnitOfWork};
+use crm_app::{CommandMeta, CommandService, PostgresUnitOfWork, SystemClock};
 use crm_domain::Actor;
 use crm_domain::lead::Lead;
 
@@ -179,7 +179,7 @@ impl Side {
             }
             Side::Service(service, warm) => {
                 for number in numbers {
-                    append_history(service.work().store(), number, prior).await;
+                    append_history(service.work().event_store(), number, prior).await;
                     if *warm {
                         service
                             .load::<Lead>(&tenant(), lead_id(number).0)

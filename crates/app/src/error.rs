@@ -2,6 +2,7 @@
 //! refusal so a caller still matches on the aggregate's own typed error.
 
 use crm_domain::CodecError;
+use crm_eventstore::crypto::CryptoError;
 use crm_eventstore::{StoreError, StreamId};
 use thiserror::Error;
 
@@ -40,6 +41,12 @@ pub enum CommandError<E> {
     /// The decided events could not be encoded (deeper JSON than the domain accepts).
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The decided events' personal fields could not be encrypted: the data subject was
+    /// erased (no new key is issued for an erased person), the key store failed, or the
+    /// aggregate named no data subject for events that carry personal data. Nothing was
+    /// written; personal data is never stored in clear.
+    #[error("personal data cannot be encrypted: {0}")]
+    PersonalData(#[source] CryptoError),
     /// The store or the database failed; [`CommandError::is_retryable`] says whether the
     /// same request may be sent again (with its idempotency key, it is always safe).
     #[error(transparent)]
@@ -57,12 +64,14 @@ impl<E> CommandError<E> {
     /// database, a stream that kept changing.
     pub fn is_retryable(&self) -> bool {
         match self {
-            CommandError::Conflict { .. } => true,
+            CommandError::Conflict { .. }
+            | CommandError::PersonalData(CryptoError::Storage { .. }) => true,
             CommandError::Work(error) => error.is_retryable(),
             CommandError::Rejected(_)
             | CommandError::IdempotencyConflict { .. }
             | CommandError::UnreadableStream { .. }
-            | CommandError::Codec(_) => false,
+            | CommandError::Codec(_)
+            | CommandError::PersonalData(_) => false,
         }
     }
 

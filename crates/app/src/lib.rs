@@ -7,7 +7,8 @@
 //!
 //! - [`command`]: [`CommandService`], the only writer: load → decide → commit with the
 //!   expected version, retried on conflicts, idempotent by key (a retry returns the first
-//!   outcome), metadata stamped on every event. Start here.
+//!   outcome), metadata stamped on every event, personal fields encrypted with their data
+//!   subject's key before anything is stored. Start here.
 //! - [`uow`]: the [`UnitOfWork`] port (events, idempotency records and outbox messages
 //!   committed together) and its backends, [`MemoryUnitOfWork`] and [`PostgresUnitOfWork`].
 //! - [`workflow`]: reactions across aggregates (pure functions from an event to the commands
@@ -16,12 +17,16 @@
 //!   the team's queue), and queues drained when someone becomes available.
 //! - [`scheduler`]: the SLA pull-back: untouched leads reclaimed after their response window
 //!   (5 business minutes by default) and offered to another rep, escalated after a cap.
+//! - [`erasure`]: [`erase_person`]: the erasure recorded on every contact that is the same
+//!   person, then their keys and their leads' keys shredded, so every encrypted copy of their
+//!   personal data reads as erased.
 //! - [`clock`]: [`Clock`], where time enters ([`SystemClock`], [`ManualClock`]).
 //! - [`ids`]: [`derive_id`], ids derived from the event that caused them.
 //! - [`error`]: [`CommandError`], generic over the aggregate's own refusal.
 
 pub mod clock;
 pub mod command;
+pub mod erasure;
 pub mod error;
 pub mod ids;
 pub mod outbox;
@@ -32,6 +37,7 @@ pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{CommandMeta, CommandService, Executed, Folded, request_digest, stream_of};
+pub use erasure::{ErasureError, ErasureReport, erase_person};
 pub use error::CommandError;
 pub use ids::derive_id;
 pub use outbox::{

@@ -36,7 +36,7 @@ macro_rules! on_every_backend {
                 async fn $name() {
                     let fixture = super::support::postgres().await;
                     let deadlines = crm_app::scheduler::PostgresDeadlines::new(
-                        crm_app::UnitOfWork::store(&fixture.work).clone(),
+                        fixture.work.event_store().clone(),
                     );
                     super::$name(fixture.work.clone(), deadlines).await;
                     drop(fixture);

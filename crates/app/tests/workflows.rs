@@ -126,12 +126,17 @@ async fn a_converted_lead_gets_its_contact_and_deal<U: UnitOfWork + Clone>(work:
         .catch_up_to(last, SETTLE)
         .await
         .expect("the workflow runs");
-    assert_eq!(progress.effects, 2);
+    assert_eq!(progress.effects, 3, "contact, source lead, deal");
     let (person, _) = service
         .load::<Contact>(&tenant(), contact.0)
         .await
         .expect("loads");
     assert_eq!(person.status, Some(ContactStatus::Active));
+    assert_eq!(
+        person.source_leads.len(),
+        1,
+        "the lead is recorded on its contact"
+    );
     let (deal, _) = service
         .load::<Opportunity>(&tenant(), opportunity.0)
         .await
@@ -268,14 +273,14 @@ async fn redelivered_events_change_nothing<U: UnitOfWork + Clone>(work: U) {
         let converted = conversion.catch_up_to(last, SETTLE).await.expect("runs");
         let onboarded = onboarding.catch_up_to(last, SETTLE).await.expect("runs");
         if delivery == 0 {
-            assert_eq!(converted.effects, 2);
+            assert_eq!(converted.effects, 3);
             assert_eq!(onboarded.effects, 2);
         } else {
             assert_eq!(
                 converted.effects, 0,
                 "delivery {delivery} did something again"
             );
-            assert_eq!(converted.replayed, 2);
+            assert_eq!(converted.replayed, 3);
             assert_eq!(onboarded.replayed + onboarded.effects, 2);
             assert_eq!(
                 onboarded.effects, 1,

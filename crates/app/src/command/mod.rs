@@ -25,7 +25,10 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crm_domain::{Actor, Aggregate, Context, encode};
+use crm_domain::{Actor, Aggregate, Context, DomainEvent, encode};
+use crm_eventstore::crypto::{
+    CryptoError, SubjectId, SubjectKey, SubjectKeyStore, encrypt_event_fields_with_key,
+};
 use crm_eventstore::{
     AppendResult, CachedState, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
     Source, StoreError, StreamCache, StreamId, StreamRead, TenantId,
@@ -184,7 +187,27 @@ pub fn stream_of<A: Aggregate>(id: Uuid) -> Result<StreamId, StoreError> {
     StreamId::new(format!("{}-{id}", A::KIND))
 }
 
-type Caches = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
+type Caches = HashMap<TypeId, Arc<dyn ErasableCache>>;
+
+/// A stream cache of any aggregate type, as the service keeps them: downcast to its type to
+/// use it, or cleared whatever its type.
+trait ErasableCache: Any + Send + Sync + std::fmt::Debug {
+    fn clear(&self);
+}
+
+impl<S, T> ErasableCache for StreamCache<S, T>
+where
+    S: EventStore + 'static,
+    T: crm_eventstore::StreamState + Send + Sync + 'static,
+    StreamCache<S, T>: Send + Sync + std::fmt::Debug,
+{
+    fn clear(&self) {
+        StreamCache::clear(self);
+    }
+}
+
+/// How many data subjects' keys the service remembers before forgetting them all.
+pub const SUBJECT_KEY_CAPACITY: usize = 10_000;
 
 /// Executes commands; see the [module documentation](self).
 #[derive(Debug)]
@@ -192,6 +215,8 @@ pub struct CommandService<U: UnitOfWork> {
     work: U,
     clock: Arc<dyn Clock>,
     caches: Mutex<Caches>,
+    /// Encryption keys of the data subjects written lately (see [`Self::subject_key`]).
+    subject_keys: Mutex<HashMap<(TenantId, SubjectId), SubjectKey>>,
     cache_capacity: usize,
     max_attempts: u32,
 }
@@ -203,6 +228,7 @@ impl<U: UnitOfWork> CommandService<U> {
             work,
             clock,
             caches: Mutex::new(HashMap::new()),
+            subject_keys: Mutex::new(HashMap::new()),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
         }
@@ -245,7 +271,8 @@ impl<U: UnitOfWork> CommandService<U> {
                 self.cache_capacity,
             ))
         });
-        match Arc::clone(entry).downcast::<StreamCache<U::Store, Folded<A>>>() {
+        let entry: Arc<dyn Any + Send + Sync> = Arc::<dyn ErasableCache>::clone(entry);
+        match entry.downcast::<StreamCache<U::Store, Folded<A>>>() {
             Ok(cache) => cache,
             // Keyed by the type's own id, so the downcast cannot fail; a fresh cache is the
             // safe answer anyway.
@@ -501,6 +528,12 @@ impl<U: UnitOfWork> CommandService<U> {
                 )
             })
             .collect::<Result<Vec<_>, CommandError<A::Error>>>()?;
+        // What the store keeps: the same events with their personal fields encrypted (the
+        // plaintext ones fold into the cache below).
+        let stored_events = self
+            .seal_personal_data::<A>(tenant, &cached.state.aggregate, &events, &new_events)
+            .await?;
+        let stored_events = stored_events.as_ref().unwrap_or(&new_events);
         let messages = outbox(&events);
         let expected = ExpectedVersion::Exact(cached.version);
         if new_events.is_empty() && claim.is_none() && messages.is_empty() {
@@ -518,7 +551,7 @@ impl<U: UnitOfWork> CommandService<U> {
             Some(
                 self.work
                     .store()
-                    .append(tenant, stream, expected, &new_events)
+                    .append(tenant, stream, expected, stored_events)
                     .await?,
             )
         } else {
@@ -531,7 +564,7 @@ impl<U: UnitOfWork> CommandService<U> {
                 append: (!new_events.is_empty()).then(|| StreamAppend {
                     stream: stream.clone(),
                     expected,
-                    events: new_events.clone(),
+                    events: stored_events.clone(),
                 }),
                 idempotency: claim.cloned(),
                 decided_on: Some((stream.clone(), cached.version)),
@@ -574,6 +607,109 @@ impl<U: UnitOfWork> CommandService<U> {
             outcome,
             replayed: false,
         }))
+    }
+
+    /// `new_events` (decided as `events` on `state`) with each event's personal fields
+    /// ([`DomainEvent::personal_fields`]) encrypted with its data subject's key, each
+    /// ciphertext bound to its event id and field; `None` when no event carries personal
+    /// data. The subject is the aggregate's after the events ([`Aggregate::data_subject`]).
+    async fn seal_personal_data<A>(
+        &self,
+        tenant: &TenantId,
+        state: &A,
+        events: &[A::Event],
+        new_events: &[NewEvent],
+    ) -> Result<Option<Vec<NewEvent>>, CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        if events
+            .iter()
+            .all(|event| event.personal_fields().is_empty())
+        {
+            return Ok(None);
+        }
+        let after = events.iter().fold(state.clone(), Aggregate::evolve);
+        let Some(subject) = after.data_subject() else {
+            return Err(CommandError::PersonalData(CryptoError::InvalidSubject {
+                subject: String::new(),
+                reason: "is not named: the aggregate names no data subject for personal data",
+            }));
+        };
+        let subject = SubjectId::new(subject.key_name()).map_err(CommandError::PersonalData)?;
+        let key = self
+            .subject_key(tenant, &subject)
+            .await
+            .map_err(CommandError::PersonalData)?;
+        let mut sealed = new_events.to_vec();
+        for (event, new_event) in events.iter().zip(&mut sealed) {
+            let fields = event.personal_fields();
+            if !fields.is_empty() {
+                encrypt_event_fields_with_key(
+                    &mut new_event.payload,
+                    fields,
+                    tenant,
+                    new_event.id,
+                    &subject,
+                    &key,
+                )
+                .map_err(CommandError::PersonalData)?;
+            }
+        }
+        Ok(Some(sealed))
+    }
+
+    /// The subject's encryption key, from the service's memory or the key store (which makes
+    /// it on first use and refuses an erased subject).
+    ///
+    /// Keys are remembered (up to [`SUBJECT_KEY_CAPACITY`] of them, then forgotten all at
+    /// once), so writing to a known person costs no extra round trip. That is safe across
+    /// processes: if another process erases the subject, data written here afterwards under
+    /// the remembered key is as unreadable as the rest, since the key store no longer holds
+    /// the key. [`forget_subject`](Self::forget_subject) drops one at once.
+    async fn subject_key(
+        &self,
+        tenant: &TenantId,
+        subject: &SubjectId,
+    ) -> Result<SubjectKey, CryptoError> {
+        let slot = (tenant.clone(), subject.clone());
+        if let Some(key) = self
+            .subject_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&slot)
+        {
+            return Ok(key.clone());
+        }
+        let key = self.work.keys().encryption_key(tenant, subject).await?;
+        let mut keys = self
+            .subject_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if keys.len() >= SUBJECT_KEY_CAPACITY {
+            keys.clear();
+        }
+        keys.insert(slot, key.clone());
+        Ok(key)
+    }
+
+    /// Forgets what this service holds of a data subject: its remembered key, and every
+    /// folded state in the stream caches (which may hold their personal data in clear). The
+    /// erasure calls it after shredding.
+    pub fn forget_subject(&self, tenant: &TenantId, subject: &SubjectId) {
+        self.subject_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(tenant.clone(), subject.clone()));
+        self.clear_caches();
+    }
+
+    /// Empties the stream caches of every aggregate type; states are read again on use.
+    pub fn clear_caches(&self) {
+        let caches = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        for cache in caches.values() {
+            cache.clear();
+        }
     }
 
     /// The first outcome under `claim`'s key, with its events read back, if the tenant has

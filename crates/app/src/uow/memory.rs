@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use crm_eventstore::crypto::{DecryptingStore, MemorySubjectKeyStore};
 use crm_eventstore::{EventStore, GlobalPosition, MemoryStore, StoreSettings, TenantId};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -17,7 +18,7 @@ use super::{Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, UnitOfWork,
 /// and made first, and the rows that go with it are written only when it succeeded.
 #[derive(Debug, Clone)]
 pub struct MemoryUnitOfWork {
-    store: MemoryStore,
+    store: DecryptingStore<MemoryStore, Arc<MemorySubjectKeyStore>>,
     settings: StoreSettings,
     rows: Arc<Mutex<Rows>>,
 }
@@ -30,10 +31,11 @@ struct Rows {
 }
 
 impl MemoryUnitOfWork {
-    /// A unit of work over `store`, which must have been made with `settings`.
+    /// A unit of work over `store`, which must have been made with `settings`, with a key
+    /// store of its own.
     pub fn new(store: MemoryStore, settings: StoreSettings) -> Self {
         Self {
-            store,
+            store: DecryptingStore::new(store, Arc::new(MemorySubjectKeyStore::new())),
             settings,
             rows: Arc::default(),
         }
@@ -48,10 +50,15 @@ impl Default for MemoryUnitOfWork {
 }
 
 impl UnitOfWork for MemoryUnitOfWork {
-    type Store = MemoryStore;
+    type Store = DecryptingStore<MemoryStore, Arc<MemorySubjectKeyStore>>;
+    type Keys = Arc<MemorySubjectKeyStore>;
 
-    fn store(&self) -> &MemoryStore {
+    fn store(&self) -> &Self::Store {
         &self.store
+    }
+
+    fn keys(&self) -> &Self::Keys {
+        self.store.keys()
     }
 
     fn settings(&self) -> &StoreSettings {

@@ -13,6 +13,7 @@ mod postgres;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use crm_eventstore::crypto::SubjectKeyStore;
 use crm_eventstore::{
     AppendResult, AppendedEvent, EventStore, ExpectedVersion, GlobalPosition, NewEvent, StoreError,
     StoreSettings, StreamId, TenantId,
@@ -274,11 +275,19 @@ impl WorkError {
 /// The port: commits [`Work`] atomically, and keeps the rows the application owns
 /// (idempotency records, the outbox, workflow checkpoints), every one of them per tenant.
 pub trait UnitOfWork: Send + Sync + 'static {
-    /// The event store the work appends to, for reads and subscriptions.
+    /// The event store the work appends to, for reads and subscriptions. It hands out events
+    /// decrypted (personal fields in plaintext, or erased markers once their subject was
+    /// shredded), through [`keys`](Self::keys).
     type Store: EventStore + Clone + 'static;
 
-    /// The event store.
+    /// Where the per-person keys that encrypt personal fields are kept.
+    type Keys: SubjectKeyStore + Clone + 'static;
+
+    /// The event store, reading through the keys.
     fn store(&self) -> &Self::Store;
+
+    /// The subject key store, in the same database as the events.
+    fn keys(&self) -> &Self::Keys;
 
     /// The store's settings (what the command service's stream cache encodes with).
     fn settings(&self) -> &StoreSettings;

@@ -2,6 +2,7 @@
 //! (`migrations/0001_app.sql`, `0002_outbox_parking.sql`) in one transaction.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use crm_eventstore::crypto::{DecryptingStore, PostgresSubjectKeyStore};
 use crm_eventstore::{GlobalPosition, PostgresStore, StoreError, StoreSettings, TenantId};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
@@ -51,9 +52,16 @@ const MIGRATION_LOCK: i64 = 0x0000_6372_6d2d_6170;
 #[derive(Debug, Clone)]
 pub struct PostgresUnitOfWork {
     store: PostgresStore,
+    reader: DecryptingStore<PostgresStore, PostgresSubjectKeyStore>,
 }
 
 impl PostgresUnitOfWork {
+    /// The PostgreSQL store underneath, which hands out events as stored (personal fields
+    /// encrypted); [`UnitOfWork::store`] reads through the keys.
+    pub fn event_store(&self) -> &PostgresStore {
+        &self.store
+    }
+
     /// The unit of work over `store`'s database, after applying the application's pending
     /// migrations (under an advisory lock, so processes starting together take turns; an
     /// applied migration whose text changed is refused).
@@ -111,7 +119,8 @@ impl PostgresUnitOfWork {
             .commit()
             .await
             .map_err(database("cannot commit the application's migrations"))?;
-        Ok(Self { store })
+        let reader = DecryptingStore::new(store.clone(), store.subject_keys());
+        Ok(Self { store, reader })
     }
 }
 
@@ -179,10 +188,15 @@ fn position_parts(position: GlobalPosition) -> Result<(i64, i64), WorkError> {
 }
 
 impl UnitOfWork for PostgresUnitOfWork {
-    type Store = PostgresStore;
+    type Store = DecryptingStore<PostgresStore, PostgresSubjectKeyStore>;
+    type Keys = PostgresSubjectKeyStore;
 
-    fn store(&self) -> &PostgresStore {
-        &self.store
+    fn store(&self) -> &Self::Store {
+        &self.reader
+    }
+
+    fn keys(&self) -> &Self::Keys {
+        self.reader.keys()
     }
 
     fn settings(&self) -> &StoreSettings {

@@ -25,8 +25,10 @@ pub struct ConversionSettings {
 }
 
 /// The conversion reaction: on `LeadConverted`, step `create-contact` (when the lead made a new
-/// contact) creates the contact from the lead's profile, owned by the lead's rep, and step
-/// `open-opportunity` (when the conversion opened one) opens the deal with that contact.
+/// contact) creates the contact from the lead's profile, owned by the lead's rep, step
+/// `record-source-lead` records the lead on the contact (so erasing the person reaches the
+/// lead's personal data), and step `open-opportunity` (when the conversion opened one) opens
+/// the deal with that contact.
 ///
 /// Delivery: at least once per `LeadConverted`, each step committed exactly once (ids and keys
 /// derive from the event). The contact id and opportunity id are the ones the lead recorded, so
@@ -155,6 +157,15 @@ impl Reaction for OpenConvertedLead {
                         provenance: Provenance::new(system, *at),
                         changes,
                     },
+                ),
+            });
+        }
+        if let Some(lead_id) = lead.id {
+            steps.push(Step {
+                name: "record-source-lead",
+                effect: Effect::Contact(
+                    *contact_id,
+                    ContactCommand::RecordSourceLead { lead: lead_id },
                 ),
             });
         }

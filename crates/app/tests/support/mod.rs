@@ -204,9 +204,14 @@ fn lost(reason: &str) -> WorkError {
 
 impl<U: UnitOfWork + Clone> UnitOfWork for Faulty<U> {
     type Store = U::Store;
+    type Keys = U::Keys;
 
     fn store(&self) -> &U::Store {
         self.inner.store()
+    }
+
+    fn keys(&self) -> &U::Keys {
+        self.inner.keys()
     }
 
     fn settings(&self) -> &StoreSettings {

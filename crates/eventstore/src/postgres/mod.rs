@@ -340,6 +340,12 @@ impl PostgresStore {
         &self.inner.settings
     }
 
+    /// The subject key store in this store's database (tables `subject_keys` and
+    /// `shredded_subjects`), sharing its connection pool.
+    pub fn subject_keys(&self) -> crate::crypto::PostgresSubjectKeyStore {
+        crate::crypto::PostgresSubjectKeyStore::new(self.inner.pool.clone())
+    }
+
     /// Appends inside a transaction the caller owns: nothing is visible until the caller
     /// commits, and a rollback undoes the append with everything else the transaction did.
     ///

@@ -1,0 +1,312 @@
+//! Personal data encrypted from the first event, and erased everywhere the event store keeps
+//! it: on PostgreSQL, a `pg_dump` of the whole database before the erasure holds the person's
+//! data only as ciphertext, and after it not even the keys; the hash chains still verify, and
+//! every record of the person still loads, with its personal fields empty.
+
+mod support;
+
+use std::future::Future;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Days;
+use crm_app::workflow::{ConversionSettings, OpenConvertedLead};
+use crm_app::{CommandError, CommandService, UnitOfWork, WorkflowRunner, erase_person};
+use crm_domain::contact::{
+    Contact, ContactCommand, ContactStatus, ErasureGround, ErasureRequest, ErasureRequester,
+};
+use crm_domain::lead::{ConversionRequest, Lead, LeadCommand};
+use crm_domain::opportunity::{Opportunity, Pipeline};
+use crm_domain::ticket::{Ticket, TicketCommand};
+use crm_domain::{Channel, Currency, Priority, TicketId, UserId};
+use crm_eventstore::EventStore;
+use crm_eventstore::crypto::CryptoError;
+use support::{captured_lead, meta, service, t0, tenant};
+use uuid::Uuid;
+
+/// What must never be stored in clear: the person's name, email and words.
+const PERSONAL: [&str; 4] = [
+    "Lovelace",
+    "ada@example.com",
+    "cannot sign in to the engine",
+    "my difference engine",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_keeps_personal_data_encrypted_and_erases_it() {
+    let fixture = support::memory();
+    let work = fixture.work.clone();
+    Box::pin(erase_a_person(fixture.work, move || {
+        let work = work.clone();
+        async move {
+            let page = work
+                .store()
+                .inner()
+                .read_all(&tenant(), crm_eventstore::GlobalPosition::default(), 10_000)
+                .await
+                .expect("the raw events read");
+            format!("{:?}", page.events)
+        }
+    }))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_dump_holds_no_personal_data_after_erasure() {
+    let fixture = support::postgres().await;
+    let url = fixture
+        .database
+        .as_ref()
+        .expect("a PostgreSQL fixture has a database")
+        .url
+        .clone();
+    Box::pin(erase_a_person(fixture.work.clone(), move || {
+        let url = url.clone();
+        async move { pg_dump(&url) }
+    }))
+    .await;
+    drop(fixture);
+}
+
+/// The whole database as `pg_dump` writes it (schema and every table's rows).
+fn pg_dump(url: &str) -> String {
+    let output = Command::new("pg_dump")
+        .arg("--dbname")
+        .arg(url)
+        .arg("--no-owner")
+        .output()
+        .expect("pg_dump runs (the PostgreSQL client is installed with the server)");
+    assert!(
+        output.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("the dump is UTF-8")
+}
+
+fn settings() -> ConversionSettings {
+    ConversionSettings {
+        pipeline: Pipeline::default(),
+        currency: Currency::new("EUR").expect("a valid currency"),
+        expected_close_after: Days::new(90),
+        fallback_owner: UserId(Uuid::from_u128(0x5e9)),
+    }
+}
+
+fn request() -> ErasureRequest {
+    ErasureRequest {
+        requested_by: ErasureRequester::DataSubject,
+        legal_basis: ErasureGround::ConsentWithdrawn,
+        requested_at: t0(),
+    }
+}
+
+fn assert_no_plaintext(copy: &str, when: &str) {
+    for text in PERSONAL {
+        assert!(!copy.contains(text), "{when}: {text:?} is stored in clear");
+    }
+}
+
+/// A person with a lead, a contact, a deal and a ticket; erased; then checked through
+/// `raw_copy`, which returns everything the backend stores, as text.
+async fn erase_a_person<U, F, Fut>(work: U, raw_copy: F)
+where
+    U: UnitOfWork + Clone,
+    F: Fn() -> Fut,
+    Fut: Future<Output = String>,
+{
+    let (service, _clock) = service(work);
+    let lead = captured_lead(&service).await;
+    let converted = service
+        .execute::<Lead>(
+            &tenant(),
+            lead.0,
+            LeadCommand::Convert(ConversionRequest {
+                existing_contact: None,
+                open_opportunity: true,
+            }),
+            &meta(),
+        )
+        .await
+        .expect("the lead converts");
+    let last = converted
+        .outcome
+        .events
+        .last()
+        .expect("the conversion appended")
+        .position;
+    let runner = WorkflowRunner::new(
+        Arc::clone(&service),
+        Arc::new(OpenConvertedLead::new(settings())),
+        tenant(),
+    );
+    runner
+        .catch_up_to(last, Duration::from_secs(20))
+        .await
+        .expect("the conversion's workflow runs");
+    let (lead_state, _) = service
+        .load::<Lead>(&tenant(), lead.0)
+        .await
+        .expect("loads");
+    let contact = lead_state.converted_to.expect("converted");
+    let ticket = TicketId(Uuid::now_v7());
+    service
+        .execute::<Ticket>(
+            &tenant(),
+            ticket.0,
+            TicketCommand::Open {
+                ticket,
+                contact,
+                subject: "Ada Lovelace cannot sign in to the engine".into(),
+                channel: Channel::Email,
+                priority: Priority::High,
+                message: Some("Hello, my difference engine refuses my password.".into()),
+                follow_up_of: None,
+            },
+            &meta(),
+        )
+        .await
+        .expect("the ticket opens");
+
+    // Stored: only ciphertext. Read: plaintext.
+    assert_no_plaintext(&raw_copy().await, "before the erasure");
+    service.clear_caches();
+    let (person, _) = service
+        .load::<Contact>(&tenant(), contact.0)
+        .await
+        .expect("loads");
+    assert_eq!(person.source_leads, vec![lead]);
+    assert!(format!("{person:?}").contains("ada@example.com"));
+    let (request_ticket, _) = service
+        .load::<Ticket>(&tenant(), ticket.0)
+        .await
+        .expect("loads");
+    assert_eq!(
+        request_ticket.subject.as_deref(),
+        Some("Ada Lovelace cannot sign in to the engine")
+    );
+
+    let report = erase_person(&service, &tenant(), contact, request(), &meta())
+        .await
+        .expect("the person is erased");
+    assert_eq!(report.contacts, vec![contact]);
+    assert_eq!(report.leads, vec![lead]);
+    assert_eq!(report.shredded.len(), 2);
+
+    let copy = raw_copy().await;
+    assert_no_plaintext(&copy, "after the erasure");
+    // Every record still loads, from a clean start, with nothing personal left.
+    let (lead_state, _) = service
+        .load::<Lead>(&tenant(), lead.0)
+        .await
+        .expect("loads");
+    let profile = lead_state.profile.as_ref().expect("the captured profile");
+    assert_eq!((&profile.name, &profile.email), (&None, &None));
+    let (person, _) = service
+        .load::<Contact>(&tenant(), contact.0)
+        .await
+        .expect("loads");
+    assert_eq!(person.status, Some(ContactStatus::Erased));
+    assert!(!person.holds_personal_data());
+    let (erased_ticket, _) = service
+        .load::<Ticket>(&tenant(), ticket.0)
+        .await
+        .expect("loads");
+    assert_eq!(erased_ticket.subject.as_deref(), Some(""));
+    let opportunity = opportunity_of(&service, lead).await;
+    assert_eq!(opportunity.deal.map(|deal| deal.name), Some(String::new()));
+    for text in PERSONAL {
+        let states = format!("{lead_state:?}{person:?}{erased_ticket:?}");
+        assert!(
+            !states.contains(text),
+            "{text:?} survived in a loaded state"
+        );
+    }
+    // The history is whole.
+    let verified = service
+        .work()
+        .store()
+        .verify(&tenant())
+        .await
+        .expect("verifies");
+    assert!(verified.is_intact(), "{verified:?}");
+
+    // Erasing again changes nothing and reports the same.
+    let again = erase_person(&service, &tenant(), contact, request(), &meta())
+        .await
+        .expect("a second erasure is harmless");
+    assert_eq!(again, report);
+    // Nothing personal about the person can be written any more.
+    let refused = service
+        .execute::<Contact>(
+            &tenant(),
+            contact.0,
+            ContactCommand::RecordSourceLead { lead },
+            &meta(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(CommandError::Rejected(_))),
+        "{refused:?}"
+    );
+    let reply = service
+        .execute::<Ticket>(
+            &tenant(),
+            ticket.0,
+            TicketCommand::RecordCustomerReply {
+                from: contact,
+                body: "Ada again".into(),
+                channel: Channel::Email,
+            },
+            &meta(),
+        )
+        .await;
+    assert!(
+        matches!(
+            reply,
+            Err(CommandError::PersonalData(
+                CryptoError::SubjectShredded { .. }
+            ))
+        ),
+        "{reply:?}"
+    );
+}
+
+/// The deal the lead's conversion opened, loaded.
+async fn opportunity_of<U: UnitOfWork>(
+    service: &CommandService<U>,
+    lead: crm_domain::LeadId,
+) -> Opportunity {
+    let history = service
+        .work()
+        .store()
+        .read_stream(
+            &tenant(),
+            &crm_eventstore::StreamId::new(format!("lead-{}", lead.0)).expect("a stream"),
+            crm_eventstore::StreamRead::forward(),
+        )
+        .await
+        .expect("reads");
+    let opportunity = history
+        .iter()
+        .find_map(|event| {
+            match crm_domain::decode::<crm_domain::lead::LeadEvent>(
+                &event.event_type,
+                event.schema_version,
+                event.payload.clone(),
+            ) {
+                Ok(crm_domain::lead::LeadEvent::Converted {
+                    opportunity_id: Some(opportunity),
+                    ..
+                }) => Some(opportunity),
+                _ => None,
+            }
+        })
+        .expect("the conversion opened a deal");
+    let (deal, _) = service
+        .load::<Opportunity>(&tenant(), opportunity.0)
+        .await
+        .expect("loads");
+    deal
+}
