@@ -14,6 +14,7 @@ use crm_domain::routing::{LeadAttributes, RoutingDecision, RoutingOutcome, RuleM
 use crm_domain::{Actor, LeadId, TeamId, UserId, decode};
 use crm_eventstore::{EventStore, StreamRead, TenantId};
 use thiserror::Error;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::command::{CommandMeta, CommandService, stream_of};
@@ -331,5 +332,115 @@ pub async fn drain_queue<U: UnitOfWork>(
         )
         .await?;
         assigned.push((lead, rep));
+    }
+}
+
+/// The teams the tenant's territory map routes to (every rule's team and the fallback), each
+/// once, in the map's order; none before the map is defined.
+pub async fn routed_teams<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    settings: RoutingSettings,
+) -> Result<Vec<TeamId>, RoutingError> {
+    let (map, _) = service
+        .load::<TerritoryMap>(tenant, settings.territory_map)
+        .await
+        .map_err(|error| RoutingError::Roster(error.to_string()))?;
+    let Some(territories) = map.territories() else {
+        return Ok(Vec::new());
+    };
+    let mut teams: Vec<TeamId> = Vec::new();
+    for team in territories
+        .rules()
+        .iter()
+        .map(|rule| rule.team)
+        .chain(std::iter::once(territories.fallback_team()))
+    {
+        if !teams.contains(&team) {
+            teams.push(team);
+        }
+    }
+    Ok(teams)
+}
+
+/// [`drain_queue`] for every team the territory map routes to; returns the leads assigned.
+/// A team whose drain fails is logged and skipped, so one team's trouble never holds up the
+/// others' queues; the first such error is returned after every team was tried.
+pub async fn drain_queues<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    settings: RoutingSettings,
+) -> Result<Vec<(LeadId, UserId)>, RoutingError> {
+    let mut assigned = Vec::new();
+    let mut first_error = None;
+    for team in routed_teams(service, tenant, settings).await? {
+        match drain_queue(service, tenant, team).await {
+            Ok(drained) => assigned.extend(drained),
+            Err(error) => {
+                tracing::warn!(%tenant, team = %team.0, %error, "queue drain failed");
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(error) if assigned.is_empty() => Err(error),
+        _ => Ok(assigned),
+    }
+}
+
+/// Keeps a tenant's queues drained: after every append (a rep coming online, returning from
+/// leave, gaining capacity, joining a team, a lead closing and freeing a slot) and at least
+/// every `every` (an out-of-office period that ends by its date records no event), it offers
+/// queued leads to whoever can take them ([`drain_queues`]).
+///
+/// Restart-safe without a checkpoint: it acts on the teams' current queues, not on events, and
+/// each offer is one command keyed by the team's version, so two drainers (or a drainer and a
+/// person calling [`drain_queue`]) never assign a queued lead twice.
+#[derive(Debug)]
+pub struct QueueDrainer<U: UnitOfWork> {
+    service: std::sync::Arc<CommandService<U>>,
+    tenant: TenantId,
+    settings: RoutingSettings,
+}
+
+impl<U: UnitOfWork> QueueDrainer<U> {
+    /// A drainer of `tenant`'s queues.
+    pub fn new(
+        service: std::sync::Arc<CommandService<U>>,
+        tenant: TenantId,
+        settings: RoutingSettings,
+    ) -> Self {
+        Self {
+            service,
+            tenant,
+            settings,
+        }
+    }
+
+    /// One pass over every team's queue.
+    pub async fn drain(&self) -> Result<Vec<(LeadId, UserId)>, RoutingError> {
+        let span = tracing::info_span!("queue-drain", tenant = %self.tenant);
+        drain_queues(&self.service, &self.tenant, self.settings)
+            .instrument(span)
+            .await
+    }
+
+    /// Drains after every append and every `every`, until `stop` turns true.
+    pub async fn run(
+        &self,
+        every: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut appended = self.service.work().store().append_signal();
+        while !*stop.borrow() {
+            if let Err(error) = self.drain().await {
+                tracing::warn!(tenant = %self.tenant, %error, "queue drain failed");
+            }
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = appended.changed() => {}
+                () = tokio::time::sleep(every) => {}
+            }
+        }
     }
 }

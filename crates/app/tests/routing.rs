@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use crm_app::routing::{RouteOutcome, drain_queue, route_lead};
+use crm_app::routing::{QueueDrainer, RouteOutcome, drain_queue, route_lead};
 use crm_app::workflow::{NotificationSettings, NotifyAssignedRep, REP_NOTIFICATIONS};
 use crm_app::{CommandService, UnitOfWork, WorkflowRunner};
 use crm_domain::lead::Lead;
@@ -26,6 +26,7 @@ on_every_backend!(
     unavailable_reps_are_never_chosen_and_queued_leads_are_drained,
     a_crash_between_team_and_lead_is_repaired_by_routing_again,
     an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link,
+    a_rep_coming_online_gets_the_queued_leads_without_being_asked,
 );
 
 async fn assignee<U: UnitOfWork>(service: &CommandService<U>, lead: LeadId) -> Option<UserId> {
@@ -260,4 +261,66 @@ async fn an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link<U: UnitO
             serde_json::from_value(payload["respond_by"].clone()).expect("a deadline");
         assert_eq!(respond_by - assigned, TimeDelta::minutes(5));
     }
+}
+
+async fn a_rep_coming_online_gets_the_queued_leads_without_being_asked<U: UnitOfWork + Clone>(
+    work: U,
+) {
+    let (service, _) = service(work);
+    let roster = roster(&service, (1, 1)).await;
+    for rep in [roster.ada, roster.bob] {
+        service
+            .execute::<Rep>(&tenant(), rep.0, RepCommand::GoOffline, &meta())
+            .await
+            .expect("offline");
+    }
+    let mut queued = Vec::new();
+    for _ in 0..2 {
+        let lead = captured_lead(&service).await;
+        let routed = route_lead(&service, &tenant(), roster.settings, lead)
+            .await
+            .expect("queued");
+        assert_eq!(routed, RouteOutcome::Queued { team: roster.team });
+        queued.push(lead);
+    }
+    let drainer = Arc::new(QueueDrainer::new(
+        Arc::clone(&service),
+        tenant(),
+        roster.settings,
+    ));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn({
+        let drainer = Arc::clone(&drainer);
+        // A long interval: only the append of `GoOnline` can wake it in time.
+        async move { drainer.run(Duration::from_hours(1), stopped).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for lead in &queued {
+        assert_eq!(
+            assignee(&service, *lead).await,
+            None,
+            "nobody is online yet"
+        );
+    }
+    service
+        .execute::<Rep>(&tenant(), roster.bob.0, RepCommand::GoOnline, &meta())
+        .await
+        .expect("online");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for lead in &queued {
+        while assignee(&service, *lead).await != Some(roster.bob) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the queued lead {lead:?} was not offered to the rep who came online"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    stop.send(true).expect("the drainer listens");
+    running.await.expect("the drainer stops");
+    let (team, _) = service
+        .load::<Team>(&tenant(), roster.team.0)
+        .await
+        .expect("loads");
+    assert!(team.queue.is_empty());
 }
