@@ -19,6 +19,7 @@
 
 mod memory;
 mod postgres;
+mod tickets;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crm_domain::lead::{Lead, LeadCommand, LeadEvent};
 use crm_domain::roster::Team;
 use crm_domain::sla::BusinessCalendar;
-use crm_domain::{Actor, LeadId, TeamId, UserId, decode};
+use crm_domain::{Actor, LeadId, TeamId, TicketId, UserId, decode};
 use crm_eventstore::{EventStore, PageEntry, TenantId};
 use thiserror::Error;
 use tracing::Instrument;
@@ -35,6 +36,9 @@ use uuid::Uuid;
 
 pub use memory::MemoryDeadlines;
 pub use postgres::PostgresDeadlines;
+pub use tickets::{
+    AT_RISK_LEVEL, BREACHED_LEVEL, TicketDeadline, TicketEscalationSettings, TicketEscalator,
+};
 
 use crate::command::{CommandMeta, CommandService};
 use crate::ids::derive_id;
@@ -62,7 +66,8 @@ pub struct ResponseDeadline {
     pub due_at: DateTime<Utc>,
 }
 
-/// Where deadlines are kept: per tenant, one per lead (its latest assignment).
+/// Where deadlines are kept: per tenant, one per lead (its latest assignment), and one per
+/// open ticket (its next escalation, see [`TicketEscalator`]).
 pub trait DeadlineStore: Send + Sync + 'static {
     /// Records `deadline` unless the lead's recorded one is for a later assignment.
     fn upsert(
@@ -102,6 +107,39 @@ pub trait DeadlineStore: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Vec<ResponseDeadline>, WorkError>> + Send;
+
+    /// Records the ticket's next escalation instant, replacing the one recorded (and its
+    /// lease), or removes it with `None`.
+    fn set_ticket_deadline(
+        &self,
+        tenant: &TenantId,
+        ticket: TicketId,
+        deadline: Option<TicketDeadline>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Up to `limit` ticket deadlines due at `now` and not leased, earliest first, leased
+    /// until `lease_until`.
+    fn claim_due_tickets(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<TicketDeadline>, WorkError>> + Send;
+
+    /// Removes a ticket deadline that was acted on (if it is still the one due at `due_at`).
+    fn ticket_done(
+        &self,
+        tenant: &TenantId,
+        ticket: TicketId,
+        due_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Every ticket deadline of the tenant, earliest first.
+    fn pending_tickets(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<TicketDeadline>, WorkError>> + Send;
 }
 
 /// How the pull-back behaves.

@@ -1,11 +1,13 @@
 //! Response deadlines on PostgreSQL (`migrations/0003_response_deadlines.sql`).
 
 use chrono::{DateTime, Utc};
-use crm_domain::{LeadId, TeamId, UserId};
+use std::num::NonZeroU8;
+
+use crm_domain::{LeadId, TeamId, TicketId, UserId};
 use crm_eventstore::{PostgresStore, TenantId};
 use tokio_postgres::Row;
 
-use super::{DeadlineStore, ResponseDeadline};
+use super::{DeadlineStore, ResponseDeadline, TicketDeadline};
 use crate::uow::{WorkError, database};
 
 /// A [`DeadlineStore`] in the PostgreSQL database of a store whose application migrations
@@ -33,6 +35,24 @@ fn deadline_from(row: &Row) -> ResponseDeadline {
 }
 
 const COLUMNS: &str = "lead, rep, team, assigned_at, due_at";
+
+const TICKET_COLUMNS: &str = "ticket, level, due_at";
+
+fn ticket_deadline_from(row: &Row) -> Result<TicketDeadline, WorkError> {
+    let corrupt = |reason: String| WorkError::Corrupt {
+        what: "ticket deadline".into(),
+        reason,
+    };
+    let level: i16 = row.try_get(1).map_err(|error| corrupt(error.to_string()))?;
+    Ok(TicketDeadline {
+        ticket: TicketId(row.try_get(0).map_err(|error| corrupt(error.to_string()))?),
+        level: u8::try_from(level)
+            .ok()
+            .and_then(NonZeroU8::new)
+            .ok_or_else(|| corrupt(format!("level {level} is not 1 to 255")))?,
+        due_at: row.try_get(2).map_err(|error| corrupt(error.to_string()))?,
+    })
+}
 
 impl DeadlineStore for PostgresDeadlines {
     async fn upsert(&self, tenant: &TenantId, deadline: ResponseDeadline) -> Result<(), WorkError> {
@@ -138,5 +158,105 @@ impl DeadlineStore for PostgresDeadlines {
             .await
             .map_err(database("cannot read response deadlines"))?;
         Ok(rows.iter().map(deadline_from).collect())
+    }
+
+    async fn set_ticket_deadline(
+        &self,
+        tenant: &TenantId,
+        ticket: TicketId,
+        deadline: Option<TicketDeadline>,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        match deadline {
+            Some(deadline) => client
+                .execute(
+                    "INSERT INTO app_ticket_deadlines (tenant, ticket, level, due_at) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant, ticket) DO UPDATE SET level = EXCLUDED.level, \
+                         due_at = EXCLUDED.due_at, leased_until = NULL",
+                    &[
+                        &tenant.as_str(),
+                        &ticket.0,
+                        &i16::from(deadline.level.get()),
+                        &deadline.due_at,
+                    ],
+                )
+                .await
+                .map_err(database("cannot record a ticket deadline"))?,
+            None => client
+                .execute(
+                    "DELETE FROM app_ticket_deadlines WHERE tenant = $1 AND ticket = $2",
+                    &[&tenant.as_str(), &ticket.0],
+                )
+                .await
+                .map_err(database("cannot remove a ticket deadline"))?,
+        };
+        Ok(())
+    }
+
+    async fn claim_due_tickets(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<TicketDeadline>, WorkError> {
+        let client = self.store.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "UPDATE app_ticket_deadlines SET leased_until = $3 \
+                     WHERE (tenant, ticket) IN ( \
+                         SELECT tenant, ticket FROM app_ticket_deadlines \
+                         WHERE tenant = $1 AND due_at <= $2 \
+                           AND (leased_until IS NULL OR leased_until <= $2) \
+                         ORDER BY due_at, ticket LIMIT $4 \
+                         FOR UPDATE SKIP LOCKED) \
+                     RETURNING {TICKET_COLUMNS}"
+                ),
+                &[&tenant.as_str(), &now, &lease_until, &limit],
+            )
+            .await
+            .map_err(database("cannot claim due ticket deadlines"))?;
+        let mut due = rows
+            .iter()
+            .map(ticket_deadline_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        due.sort_by_key(|deadline| (deadline.due_at, deadline.ticket));
+        Ok(due)
+    }
+
+    async fn ticket_done(
+        &self,
+        tenant: &TenantId,
+        ticket: TicketId,
+        due_at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "DELETE FROM app_ticket_deadlines \
+                 WHERE tenant = $1 AND ticket = $2 AND due_at = $3",
+                &[&tenant.as_str(), &ticket.0, &due_at],
+            )
+            .await
+            .map_err(database("cannot finish a ticket deadline"))?;
+        Ok(())
+    }
+
+    async fn pending_tickets(&self, tenant: &TenantId) -> Result<Vec<TicketDeadline>, WorkError> {
+        let client = self.store.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {TICKET_COLUMNS} FROM app_ticket_deadlines WHERE tenant = $1 \
+                     ORDER BY due_at, ticket"
+                ),
+                &[&tenant.as_str()],
+            )
+            .await
+            .map_err(database("cannot read ticket deadlines"))?;
+        rows.iter().map(ticket_deadline_from).collect()
     }
 }

@@ -42,6 +42,11 @@ pub fn app_migrations() -> &'static [AppMigration] {
             name: "0003_response_deadlines",
             sql: include_str!("../../migrations/0003_response_deadlines.sql"),
         },
+        AppMigration {
+            version: 4,
+            name: "0004_ticket_deadlines",
+            sql: include_str!("../../migrations/0004_ticket_deadlines.sql"),
+        },
     ]
 }
 
