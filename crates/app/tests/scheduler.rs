@@ -71,6 +71,7 @@ fn settings() -> SchedulerSettings {
         max_reassignments: 1,
         lease: TimeDelta::seconds(30),
         batch: 50,
+        parallelism: 8,
     }
 }
 

@@ -30,6 +30,7 @@ use crm_domain::roster::Team;
 use crm_domain::sla::BusinessCalendar;
 use crm_domain::{Actor, LeadId, TeamId, TicketId, UserId, decode};
 use crm_eventstore::{EventStore, PageEntry, TenantId};
+use futures_util::StreamExt;
 use thiserror::Error;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -155,6 +156,9 @@ pub struct SchedulerSettings {
     pub lease: TimeDelta,
     /// How many deadlines one pass claims.
     pub batch: usize,
+    /// How many claimed leads are pulled back at once (leads of different teams proceed in
+    /// parallel; two of one team take turns on the team's stream).
+    pub parallelism: usize,
 }
 
 /// What one [`ResponseScheduler::act`] pass did.
@@ -322,8 +326,11 @@ impl<U: UnitOfWork, D: DeadlineStore> ResponseScheduler<U, D> {
                 if due.is_empty() {
                     return Ok(report);
                 }
-                for deadline in due {
-                    match self.pull_back(deadline).await {
+                let mut acted = futures_util::stream::iter(due)
+                    .map(|deadline| async move { (deadline, self.pull_back(deadline).await) })
+                    .buffer_unordered(self.settings.parallelism.max(1));
+                while let Some((deadline, outcome)) = acted.next().await {
+                    match outcome {
                         Ok(Acted::Reclaimed) => report.reclaimed.push(deadline.lead),
                         Ok(Acted::Escalated) => report.escalated.push(deadline.lead),
                         Ok(Acted::Stale) => report.stale += 1,
