@@ -2,7 +2,8 @@
 //! roster, is pulled back after five untouched business minutes and offered to the next rep,
 //! is converted (the workflow creates the contact and the deal), the deal is won (the workflow
 //! opens the onboarding ticket and writes the ERP message), and every rep notification and ERP
-//! message waits in the outbox.
+//! message waits in the outbox. Last, the read models are projected from the same history
+//! (through the keys: personal fields are stored encrypted) and the customer's 360 printed.
 //!
 //! Runs in memory by default; with `--postgres` it runs on the PostgreSQL database named by
 //! `DATABASE_URL` (the tables are created by the store's and the app's migrations):
@@ -41,6 +42,8 @@ use crm_domain::routing::AssignmentStrategy;
 use crm_domain::sla::BusinessCalendar;
 use crm_domain::{Actor, Channel, Currency, LeadId, TeamId, UserId};
 use crm_eventstore::{EventStore, GlobalPosition, PostgresConfig, PostgresStore, TenantId};
+use crm_projections::customer360::Customer360Model;
+use crm_projections::{MemoryStorage, Projector, ProjectorOptions, customer_360_as_of};
 use uuid::Uuid;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -243,6 +246,7 @@ async fn run<U: UnitOfWork, D: DeadlineStore>(work: U, deadlines: D) -> Result<(
             max_reassignments: 2,
             lease: TimeDelta::seconds(30),
             batch: 100,
+            parallelism: 8,
         },
     );
     while scheduler.deadlines().pending(&tenant).await?.is_empty() {
@@ -335,6 +339,27 @@ async fn run<U: UnitOfWork, D: DeadlineStore>(work: U, deadlines: D) -> Result<(
                 .unwrap_or("(destination's URL)")
         );
     }
+    step("8. The read models, projected from the history: the customer's 360");
+    let documents = Arc::new(MemoryStorage::new(Customer360Model));
+    let mut projector = Projector::new(
+        service.work().store().clone(),
+        Arc::clone(&documents),
+        tenant.clone(),
+        ProjectorOptions::default(),
+    );
+    projector.catch_up().await?;
+    let view = customer_360_as_of(service.work().store(), &*documents, &tenant, contact, None)
+        .await?
+        .ok_or("the contact has no 360 yet")?;
+    println!(
+        "customer {}: {} lead(s), {} deal(s), {} open ticket(s), lifetime value {:?}",
+        view.customer,
+        view.leads.len(),
+        view.opportunities.len(),
+        view.open_tickets,
+        view.lifetime_value,
+    );
+
     let report = service.work().store().verify(&tenant).await?;
     println!(
         "\nhistory verified: {}",

@@ -21,6 +21,8 @@
 //! - [`erasure`]: [`erase_person`]: the erasure recorded on every contact that is the same
 //!   person, then their keys and their leads' keys shredded, so every encrypted copy of their
 //!   personal data reads as erased.
+//! - [`host`]: everything above that acts on its own, for one tenant, in one process (`crm
+//!   work`), configured from JSON.
 //! - [`clock`]: [`Clock`], where time enters ([`SystemClock`], [`ManualClock`]).
 //! - [`ids`]: [`derive_id`], ids derived from the event that caused them.
 //! - [`error`]: [`CommandError`], generic over the aggregate's own refusal.
@@ -29,6 +31,7 @@ pub mod clock;
 pub mod command;
 pub mod erasure;
 pub mod error;
+pub mod host;
 pub mod ids;
 pub mod outbox;
 pub mod routing;

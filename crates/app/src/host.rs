@@ -1,0 +1,288 @@
+//! The host: everything of the application layer that acts on its own, for one tenant, in one
+//! process, until told to stop. `crm work` runs it; `crm serve` will run it next to the HTTP
+//! app.
+//!
+//! What runs, each on its own task and each restart-safe on its own (checkpoints, leases and
+//! derived keys, so a process killed at any point and started again loses and doubles
+//! nothing):
+//! - the workflows: the conversion (contact, source lead, deal), the onboarding of won deals
+//!   (ticket and ERP message) and, when configured, the rep notifications;
+//! - the SLA pull-back of untouched leads and the queue drainer, when routing is configured;
+//! - the outbox relay, over HTTP, to the configured destinations.
+//!
+//! Configured by a [`HostConfig`], read from JSON (`crm work --config <file>`); unknown fields
+//! are refused, so a typo is an error at start, not a feature silently off.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Days, TimeDelta};
+use crm_domain::opportunity::Pipeline;
+use crm_domain::sla::BusinessCalendar;
+use crm_domain::{Currency, UserId};
+use crm_eventstore::TenantId;
+use serde::Deserialize;
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::command::CommandService;
+use crate::outbox::{DestinationError, Destinations, HttpTransport, OutboxRelay, RelaySettings};
+use crate::routing::{QueueDrainer, RoutingSettings};
+use crate::scheduler::{
+    DEFAULT_RESPONSE_WINDOW, DeadlineStore, ResponseScheduler, SchedulerSettings,
+};
+use crate::uow::UnitOfWork;
+use crate::workflow::{
+    ConversionSettings, NotificationSettings, NotifyAssignedRep, OpenConvertedLead,
+    REP_NOTIFICATIONS, Reaction, StartOnboarding, WorkflowRunner,
+};
+
+/// What the host runs, as read from JSON.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// How converted leads open their deal; without it, conversions are not followed up.
+    #[serde(default)]
+    pub conversion: Option<ConversionConfig>,
+    /// Whether won deals open an onboarding ticket and send an ERP message (default true).
+    #[serde(default = "yes")]
+    pub onboarding: bool,
+    /// Routing: the territory map whose teams' queues are drained, and the pull-back.
+    #[serde(default)]
+    pub routing: Option<RoutingConfig>,
+    /// Rep notifications on assignment; without it, reps are not notified.
+    #[serde(default)]
+    pub notifications: Option<NotificationConfig>,
+    /// Where outbox messages go, by destination (`"erp"`, `"rep-notifications"`): absolute
+    /// `http://` URLs.
+    #[serde(default)]
+    pub destinations: BTreeMap<String, String>,
+    /// How often the scheduler and the drainer look again when nothing woke them
+    /// (milliseconds, default 1,000).
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_tick_ms() -> u64 {
+    1000
+}
+
+/// The conversion workflow's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversionConfig {
+    /// The currency of new deals (ISO 4217).
+    pub currency: String,
+    /// Days from the conversion to a new deal's expected close (default 90).
+    #[serde(default = "default_close_days")]
+    pub expected_close_days: u64,
+    /// The owner of deals from leads without an assignee.
+    pub fallback_owner: UserId,
+}
+
+fn default_close_days() -> u64 {
+    90
+}
+
+/// Routing's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// The tenant's territory map.
+    pub territory_map: uuid::Uuid,
+    /// The calendar response windows count in (default: always open, UTC).
+    #[serde(default)]
+    pub calendar: Option<BusinessCalendar>,
+    /// The response window in business minutes (default 5).
+    #[serde(default = "default_window_minutes")]
+    pub response_window_minutes: i64,
+    /// Reclaims before a lead escalates to the team lead (default 2).
+    #[serde(default = "default_reassignments")]
+    pub max_reassignments: u32,
+}
+
+fn default_window_minutes() -> i64 {
+    DEFAULT_RESPONSE_WINDOW.num_minutes()
+}
+
+fn default_reassignments() -> u32 {
+    2
+}
+
+/// Rep notifications' settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationConfig {
+    /// The start of links to a lead (`https://crm.example.com`).
+    pub link_base: String,
+}
+
+/// Why the host cannot start.
+#[derive(Debug, Error)]
+pub enum HostError {
+    /// The configuration is not valid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A destination's URL is not valid.
+    #[error(transparent)]
+    Destination(#[from] DestinationError),
+}
+
+/// Everything the host runs, ready to start.
+pub struct Host<U: UnitOfWork + Clone, D: DeadlineStore + Clone> {
+    service: Arc<CommandService<U>>,
+    tenant: TenantId,
+    reactions: Vec<Arc<dyn Reaction>>,
+    scheduler: Option<ResponseScheduler<U, D>>,
+    drainer: Option<QueueDrainer<U>>,
+    relay: OutboxRelay<U, HttpTransport>,
+    tick: Duration,
+}
+
+impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone> Host<U, D> {
+    /// The host of `tenant` under `config`, writing through `service`, keeping deadlines in
+    /// `deadlines`.
+    pub fn new(
+        service: Arc<CommandService<U>>,
+        deadlines: D,
+        tenant: TenantId,
+        config: &HostConfig,
+    ) -> Result<Self, HostError> {
+        let calendar = config
+            .routing
+            .as_ref()
+            .and_then(|routing| routing.calendar.clone())
+            .unwrap_or_else(|| BusinessCalendar::always_open(chrono_tz::UTC));
+        let window = config
+            .routing
+            .as_ref()
+            .map_or(DEFAULT_RESPONSE_WINDOW, |routing| {
+                TimeDelta::minutes(routing.response_window_minutes)
+            });
+        if window <= TimeDelta::zero() {
+            return Err(HostError::Config(
+                "routing.response_window_minutes must be positive".into(),
+            ));
+        }
+        let mut reactions: Vec<Arc<dyn Reaction>> = Vec::new();
+        if let Some(conversion) = &config.conversion {
+            let currency = Currency::new(&conversion.currency)
+                .map_err(|error| HostError::Config(format!("conversion.currency: {error}")))?;
+            reactions.push(Arc::new(OpenConvertedLead::new(ConversionSettings {
+                pipeline: Pipeline::default(),
+                currency,
+                expected_close_after: Days::new(conversion.expected_close_days),
+                fallback_owner: conversion.fallback_owner,
+            })));
+        }
+        if config.onboarding {
+            reactions.push(Arc::new(StartOnboarding));
+        }
+        if let Some(notifications) = &config.notifications {
+            reactions.push(Arc::new(NotifyAssignedRep::new(NotificationSettings {
+                calendar: calendar.clone(),
+                response_window: window,
+                link_base: notifications.link_base.clone(),
+            })));
+        }
+        let (scheduler, drainer) = match &config.routing {
+            Some(routing) => {
+                let settings = RoutingSettings {
+                    territory_map: routing.territory_map,
+                };
+                (
+                    Some(ResponseScheduler::new(
+                        Arc::clone(&service),
+                        deadlines,
+                        tenant.clone(),
+                        SchedulerSettings {
+                            calendar,
+                            response_window: window,
+                            max_reassignments: routing.max_reassignments,
+                            lease: TimeDelta::seconds(60),
+                            batch: 500,
+                            parallelism: 8,
+                        },
+                    )),
+                    Some(QueueDrainer::new(
+                        Arc::clone(&service),
+                        tenant.clone(),
+                        settings,
+                    )),
+                )
+            }
+            None => (None, None),
+        };
+        let mut destinations = Destinations::new();
+        for (destination, url) in &config.destinations {
+            destinations = destinations.route(destination.clone(), url)?;
+        }
+        if config.notifications.is_some() {
+            // A rep's or team's own webhook, named in the message, wins over a routed URL.
+            destinations = destinations.per_message(REP_NOTIFICATIONS);
+        }
+        let relay = OutboxRelay::new(
+            service.work().clone(),
+            HttpTransport::new(destinations).with_clock(Arc::clone(service.clock())),
+            tenant.clone(),
+            Arc::clone(service.clock()),
+        )
+        .with_settings(RelaySettings::default());
+        Ok(Self {
+            service,
+            tenant,
+            reactions,
+            scheduler,
+            drainer,
+            relay,
+            tick: Duration::from_millis(config.tick_ms.max(10)),
+        })
+    }
+
+    /// Runs everything until `stop` turns true, then lets each part finish what it holds
+    /// (a workflow step, a pull-back, a delivery) and returns.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let mut tasks = JoinSet::new();
+        for reaction in &this.reactions {
+            let runner = WorkflowRunner::new(
+                Arc::clone(&this.service),
+                Arc::clone(reaction),
+                this.tenant.clone(),
+            );
+            let stop = stop.clone();
+            tasks.spawn(async move { runner.run(stop).await });
+        }
+        if this.scheduler.is_some() {
+            let (host, stop) = (Arc::clone(&this), stop.clone());
+            tasks.spawn(async move {
+                if let Some(scheduler) = &host.scheduler {
+                    scheduler.run(host.tick, stop).await;
+                }
+            });
+        }
+        if this.drainer.is_some() {
+            let (host, stop) = (Arc::clone(&this), stop.clone());
+            tasks.spawn(async move {
+                if let Some(drainer) = &host.drainer {
+                    drainer.run(host.tick, stop).await;
+                }
+            });
+        }
+        {
+            let (host, stop) = (Arc::clone(&this), stop.clone());
+            tasks.spawn(async move { host.relay.run(stop).await });
+        }
+        while let Some(finished) = tasks.join_next().await {
+            if let Err(error) = finished {
+                tracing::error!(%error, "a host task ended abnormally");
+            }
+        }
+    }
+}

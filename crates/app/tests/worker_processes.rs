@@ -1,0 +1,299 @@
+//! `crm work` killed with SIGKILL at random points, again and again, while it follows up
+//! conversions and won deals and delivers ERP messages to a real HTTP receiver; then left to
+//! finish. Counted afterwards: every conversion made its contact, its source-lead record and
+//! its deal once; every won deal opened one onboarding ticket and reached the receiver under
+//! one idempotency key, processed once however often it was redelivered.
+
+mod support;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crm_app::{CommandService, UnitOfWork};
+use crm_domain::contact::{Contact, ContactCommand, Provenance};
+use crm_domain::lead::{ConversionRequest, Lead, LeadCommand};
+use crm_domain::opportunity::{Opportunity, OpportunityCommand, Pipeline};
+use crm_domain::{ContactId, Currency, Money, OpportunityId, UserId};
+use crm_eventstore::{EventStore, GlobalPosition};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use support::{captured_lead, meta, t0, tenant};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+/// How many times the worker is killed.
+const KILLS: usize = 30;
+const WON_DEALS: usize = 12;
+const CONVERSIONS: usize = 12;
+
+/// Deliveries seen by the receiver, per idempotency key: requests and the payload processed.
+#[derive(Debug, Default)]
+struct Seen {
+    requests: HashMap<String, usize>,
+    processed: HashMap<String, serde_json::Value>,
+}
+
+async fn receiver() -> (SocketAddr, Arc<Mutex<Seen>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let address = listener.local_addr().expect("a bound address");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let shared = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let seen = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let service = service_fn(move |request| answer(Arc::clone(&seen), request));
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (address, seen)
+}
+
+async fn answer(
+    seen: Arc<Mutex<Seen>>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
+    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let mut seen = seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *seen.requests.entry(key.clone()).or_default() += 1;
+    let first = !seen.processed.contains_key(&key);
+    if first {
+        seen.processed.insert(key, payload);
+    }
+    Ok(Response::builder()
+        .status(if first { 201 } else { 200 })
+        .body(Full::new(Bytes::new()))
+        .expect("a valid response"))
+}
+
+fn owner() -> UserId {
+    UserId(Uuid::from_u128(0x5e9))
+}
+
+async fn won_deal<U: UnitOfWork>(service: &CommandService<U>) -> OpportunityId {
+    let contact = ContactId(Uuid::now_v7());
+    service
+        .execute::<Contact>(
+            &tenant(),
+            contact.0,
+            ContactCommand::Create {
+                contact_id: contact,
+                provenance: Provenance::new("crm-ui", t0()),
+                changes: vec![],
+            },
+            &meta(),
+        )
+        .await
+        .expect("created");
+    let opportunity = OpportunityId(Uuid::now_v7());
+    for command in [
+        OpportunityCommand::Open {
+            opportunity,
+            name: "Engines for Babbage & Co".into(),
+            contact,
+            company: None,
+            owner: owner(),
+            amount: Money::new(500_000, Currency::new("EUR").expect("a currency")),
+            expected_close: t0().date_naive(),
+            pipeline: Pipeline::default(),
+            stage: None,
+        },
+        OpportunityCommand::Win,
+    ] {
+        service
+            .execute::<Opportunity>(&tenant(), opportunity.0, command, &meta())
+            .await
+            .expect("the deal moves on");
+    }
+    opportunity
+}
+
+fn start_worker(database: &str, config: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_crm"))
+        .args(["work", "--tenant", "acme", "--config"])
+        .arg(config)
+        .env("DATABASE_URL", database)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the crm binary starts")
+}
+
+/// Counts of the event types in the tenant's history.
+async fn counts<U: UnitOfWork>(work: &U) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    let mut after = GlobalPosition::default();
+    loop {
+        let page = work
+            .store()
+            .read_all(&tenant(), after, 1000)
+            .await
+            .expect("reads");
+        if page.is_empty() {
+            return counts;
+        }
+        assert!(page.unreadable.is_empty(), "{:?}", page.unreadable);
+        after = page.next;
+        for event in page.events {
+            *counts.entry(event.event_type).or_default() += 1;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_at_random_points_loses_and_doubles_nothing() {
+    let fixture = support::postgres().await;
+    let database = fixture.database.as_ref().expect("a database").url.clone();
+    let (service, _) = support::service(fixture.work.clone());
+    let (address, seen) = receiver().await;
+
+    let directory = std::env::temp_dir().join(format!("crm-worker-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&directory).expect("a temporary directory");
+    let config = directory.join("host.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "conversion": { "currency": "EUR", "fallback_owner": owner().0 },
+            "onboarding": true,
+            "destinations": { "erp": format!("http://{address}/erp") },
+            "tick_ms": 50,
+        })
+        .to_string(),
+    )
+    .expect("the configuration is written");
+
+    // Work for the worker: won deals (onboarding, ERP) and conversions (contact, deal).
+    let mut deals = Vec::new();
+    for _ in 0..WON_DEALS {
+        deals.push(won_deal(&service).await);
+    }
+    for _ in 0..CONVERSIONS {
+        let lead = captured_lead(&service).await;
+        service
+            .execute::<Lead>(
+                &tenant(),
+                lead.0,
+                LeadCommand::Convert(ConversionRequest {
+                    existing_contact: None,
+                    open_opportunity: true,
+                }),
+                &meta(),
+            )
+            .await
+            .expect("converted");
+    }
+
+    // Killed at pseudo-random points: right at start-up, mid-catch-up, mid-delivery.
+    let mut seed: u64 = 0x5eed;
+    for _ in 0..KILLS {
+        let mut worker = start_worker(&database, &config);
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let pause = 20 + (seed >> 33) % 400;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        worker.kill().expect("SIGKILL is delivered");
+        worker.wait().expect("the killed worker is reaped");
+    }
+
+    // Then it runs until everything is done, and stops on SIGTERM.
+    let mut worker = start_worker(&database, &config);
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
+    loop {
+        let counted = counts(&fixture.work).await;
+        let delivered = seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .processed
+            .len();
+        let done = counted.get("TicketOpened") == Some(&WON_DEALS)
+            && counted.get("ContactSourceLeadRecorded") == Some(&CONVERSIONS)
+            && counted.get("OpportunityOpened") == Some(&(WON_DEALS + CONVERSIONS))
+            && delivered == WON_DEALS;
+        if done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker did not finish: {counted:?}, {delivered} delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let terminated = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    let status = worker.wait().expect("the worker stops");
+    assert!(status.success(), "a graceful stop exits cleanly: {status}");
+
+    // Nothing doubled: one of each, whatever the redeliveries.
+    let counted = counts(&fixture.work).await;
+    assert_eq!(counted.get("TicketOpened"), Some(&WON_DEALS), "{counted:?}");
+    assert_eq!(
+        counted.get("ContactCreated"),
+        Some(&(WON_DEALS + CONVERSIONS))
+    );
+    assert_eq!(counted.get("ContactSourceLeadRecorded"), Some(&CONVERSIONS));
+    assert_eq!(
+        counted.get("OpportunityOpened"),
+        Some(&(WON_DEALS + CONVERSIONS))
+    );
+    let outbox = fixture.work.outbox(&tenant()).await.expect("reads");
+    assert_eq!(outbox.len(), WON_DEALS);
+    assert!(
+        outbox.iter().all(|entry| entry.delivered_at.is_some()),
+        "{outbox:?}"
+    );
+    {
+        let seen = seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert_eq!(
+            seen.processed.len(),
+            WON_DEALS,
+            "one ERP message per won deal"
+        );
+        let mut announced: Vec<String> = seen
+            .processed
+            .values()
+            .map(|payload| {
+                assert_eq!(payload["type"], "deal-won", "{payload}");
+                payload["opportunity"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        announced.sort();
+        let mut expected: Vec<String> = deals.iter().map(|deal| deal.0.to_string()).collect();
+        expected.sort();
+        assert_eq!(announced, expected, "every won deal, each once");
+    }
+    let _ = std::fs::remove_dir_all(&directory);
+    drop(fixture);
+}
