@@ -26,6 +26,7 @@ use crm_eventstore::{EventStore, GlobalPosition, PageEntry, ReadAllPage, StoreEr
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 pub use lag::{Lag, LagError};
 pub use lease::{Lease, run_leased};
@@ -320,6 +321,20 @@ where
     /// [`StorageError::CheckpointMoved`] (another process wrote), the checkpoint is read
     /// again at the next step.
     pub async fn step(&mut self) -> Result<Step, RunnerError> {
+        let span = tracing::debug_span!(
+            "projector_step",
+            model = M::NAME,
+            tenant = %self.tenant,
+            read = tracing::field::Empty,
+        );
+        let step = self.step_in_span().instrument(span.clone()).await;
+        if let Ok(step) = &step {
+            span.record("read", step.read);
+        }
+        step
+    }
+
+    async fn step_in_span(&mut self) -> Result<Step, RunnerError> {
         let expected = self.checkpoint().await?;
         let page = self
             .store
@@ -430,12 +445,16 @@ where
                     self.options.poll_interval
                 }
                 Err(error) if error.is_retryable() => {
+                    tracing::warn!(model = M::NAME, tenant = %self.tenant, %error, "projector step failed; retrying");
                     self.status
                         .send_modify(|status| status.last_error = Some(error.to_string()));
                     failures = (failures + 1).min(5);
                     self.options.retry_after * (1 << failures)
                 }
-                Err(error) => return Err(error),
+                Err(error) => {
+                    tracing::error!(model = M::NAME, tenant = %self.tenant, %error, "projector stopped");
+                    return Err(error);
+                }
             };
             tokio::select! {
                 _ = signal.changed() => {}
