@@ -21,11 +21,11 @@ const SUBJECT_STATES: &str = "SELECT wanted.subject_id, keys.key, shredded.subje
             LEFT JOIN shredded_subjects AS shredded \
                 ON shredded.tenant_id = $1 AND shredded.subject_id = wanted.subject_id";
 
+/// A subject's key, created on first use unless the subject was shredded (migration 0006).
+const SUBJECT_KEY: &str = "SELECT eventstore_subject_key($1, $2, $3, $4)";
+
 /// Serializes key creation and shredding of one subject, across sessions.
 const LOCK_SUBJECT: &str = "SELECT pg_advisory_xact_lock($1)";
-
-const INSERT_KEY: &str = "INSERT INTO subject_keys (tenant_id, subject_id, key) VALUES ($1, $2, $3) \
-            ON CONFLICT (tenant_id, subject_id) DO NOTHING";
 
 const DELETE_KEY: &str = "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject_id = $2";
 
@@ -82,32 +82,32 @@ impl SubjectKeyStore for PostgresSubjectKeyStore {
         subject: &SubjectId,
     ) -> Result<SubjectKey, CryptoError> {
         const OPERATION: &str = "creating a subject key";
-        let mut client = self.client(OPERATION).await?;
-        if let Some(key) = live_key(&client, tenant, subject, OPERATION).await? {
-            return Ok(key);
+        // One call does it all (migration 0006): an existing key is returned; otherwise,
+        // under the subject's lock, a shredded subject gets none and a new key is stored.
+        let candidate = SubjectKey::generate()?;
+        let client = self.client(OPERATION).await?;
+        let statement = client
+            .prepare_cached(SUBJECT_KEY)
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        let candidate_bytes: &[u8] = candidate.expose_bytes();
+        let row = client
+            .query_one(
+                &statement,
+                &[
+                    &tenant.as_str(),
+                    &subject.as_str(),
+                    &lock_id(tenant, subject),
+                    &candidate_bytes,
+                ],
+            )
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        let stored: Option<Vec<u8>> = row.try_get(0).map_err(|error| storage(OPERATION, error))?;
+        match stored.map(Zeroizing::new) {
+            Some(bytes) => SubjectKey::from_stored_bytes(tenant, subject, &bytes),
+            None => Err(shredded(tenant, subject)),
         }
-        let transaction = client
-            .transaction()
-            .await
-            .map_err(|error| storage(OPERATION, error))?;
-        transaction
-            .execute(LOCK_SUBJECT, &[&lock_id(tenant, subject)])
-            .await
-            .map_err(|error| storage(OPERATION, error))?;
-        // Under the lock, a shredding either committed before the next statement's snapshot
-        // or waits until this transaction commits (and then deletes the key made here).
-        let key = if let Some(key_made_meanwhile) =
-            live_key(&transaction, tenant, subject, OPERATION).await?
-        {
-            key_made_meanwhile
-        } else {
-            insert_new_key(&transaction, tenant, subject, OPERATION).await?
-        };
-        transaction
-            .commit()
-            .await
-            .map_err(|error| storage(OPERATION, error))?;
-        Ok(key)
     }
 
     async fn decryption_key(
@@ -226,47 +226,6 @@ async fn subject_state(
     let key: Option<Vec<u8>> = row.try_get(0).map_err(|error| storage(operation, error))?;
     let shredded: bool = row.try_get(1).map_err(|error| storage(operation, error))?;
     Ok((key.map(Zeroizing::new), shredded))
-}
-
-/// The subject's key if it has one and is not shredded.
-async fn live_key(
-    client: &impl GenericClient,
-    tenant: &TenantId,
-    subject: &SubjectId,
-    operation: &'static str,
-) -> Result<Option<SubjectKey>, CryptoError> {
-    match subject_state(client, tenant, subject, operation).await? {
-        (Some(bytes), false) => SubjectKey::from_stored_bytes(tenant, subject, &bytes).map(Some),
-        (_, true) => Err(shredded(tenant, subject)),
-        (None, false) => Ok(None),
-    }
-}
-
-/// Stores a fresh key for the subject and returns the stored one. Runs under the subject's
-/// lock, after checking that the subject has neither a key nor a shredding record.
-async fn insert_new_key(
-    transaction: &deadpool_postgres::Transaction<'_>,
-    tenant: &TenantId,
-    subject: &SubjectId,
-    operation: &'static str,
-) -> Result<SubjectKey, CryptoError> {
-    let new_key = SubjectKey::generate()?;
-    let key_bytes: &[u8] = new_key.expose_bytes();
-    transaction
-        .execute(
-            INSERT_KEY,
-            &[&tenant.as_str(), &subject.as_str(), &key_bytes],
-        )
-        .await
-        .map_err(|error| storage(operation, error))?;
-    // Read back rather than trust the insert: a writer that skipped the lock may have won
-    // the conflict, and events must use the stored key.
-    live_key(transaction, tenant, subject, operation)
-        .await?
-        .ok_or_else(|| CryptoError::KeyNotFound {
-            tenant: tenant.clone(),
-            subject: subject.clone(),
-        })
 }
 
 /// A 64-bit advisory lock id for the subject: the first bytes of a hash of its

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_log_seals",
         sql: include_str!("../../migrations/0005_log_seals.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_subject_key_function",
+        sql: include_str!("../../migrations/0006_subject_key_function.sql"),
+    },
 ];
 
 /// An arbitrary key ("crm-ev" in ASCII) for the migration lock; the lock is per database.
