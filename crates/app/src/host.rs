@@ -7,6 +7,7 @@
 //! nothing):
 //! - the workflows: the conversion (contact, source lead, deal), the onboarding of won deals
 //!   (ticket and ERP message) and, when configured, the rep notifications;
+//! - lead intake: the inbox's deliveries turned into received, captured and routed leads;
 //! - the SLA pull-back of untouched leads and the queue drainer, when routing is configured;
 //! - the outbox relay, over HTTP, to the configured destinations.
 //!
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{Days, TimeDelta};
+use crm_domain::identity::CountryCode;
 use crm_domain::opportunity::Pipeline;
 use crm_domain::sla::BusinessCalendar;
 use crm_domain::{Currency, UserId};
@@ -28,6 +30,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::command::CommandService;
+use crate::intake::{Inbox, IntakeSettings, IntakeWorker};
 use crate::outbox::{DestinationError, Destinations, HttpTransport, OutboxRelay, RelaySettings};
 use crate::routing::{QueueDrainer, RoutingSettings};
 use crate::scheduler::{
@@ -59,7 +62,10 @@ pub struct HostConfig {
     /// `http://` URLs.
     #[serde(default)]
     pub destinations: BTreeMap<String, String>,
-    /// How often the scheduler and the drainer look again when nothing woke them
+    /// Lead intake: the inbox's items turned into leads (routed when `routing` is set).
+    #[serde(default)]
+    pub intake: Option<IntakeConfig>,
+    /// How often the scheduler, the drainer and the intake look again when nothing woke them
     /// (milliseconds, default 1,000).
     #[serde(default = "default_tick_ms")]
     pub tick_ms: u64,
@@ -115,6 +121,37 @@ fn default_reassignments() -> u32 {
     2
 }
 
+/// Lead intake's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeConfig {
+    /// The region (ISO 3166-1 alpha-2) phone numbers without a country prefix are read in.
+    pub default_region: String,
+    /// Items claimed per pass (default 100).
+    #[serde(default = "default_intake_batch")]
+    pub batch: usize,
+    /// Items worked on at once (default 8).
+    #[serde(default = "default_intake_parallelism")]
+    pub parallelism: usize,
+    /// How long claimed items are the claimer's, in milliseconds (default 60,000): how long
+    /// the items of a worker that died wait before another takes them. Keep it well above
+    /// the time a batch takes.
+    #[serde(default = "default_intake_lease_ms")]
+    pub lease_ms: u32,
+}
+
+fn default_intake_lease_ms() -> u32 {
+    60_000
+}
+
+fn default_intake_batch() -> usize {
+    100
+}
+
+fn default_intake_parallelism() -> usize {
+    8
+}
+
 /// Rep notifications' settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,8 +172,9 @@ pub enum HostError {
 }
 
 /// Everything the host runs, ready to start.
-pub struct Host<U: UnitOfWork + Clone, D: DeadlineStore + Clone> {
+pub struct Host<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> {
     service: Arc<CommandService<U>>,
+    intake: Option<IntakeWorker<U, I>>,
     tenant: TenantId,
     reactions: Vec<Arc<dyn Reaction>>,
     scheduler: Option<ResponseScheduler<U, D>>,
@@ -145,12 +183,13 @@ pub struct Host<U: UnitOfWork + Clone, D: DeadlineStore + Clone> {
     tick: Duration,
 }
 
-impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone> Host<U, D> {
+impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
     /// The host of `tenant` under `config`, writing through `service`, keeping deadlines in
-    /// `deadlines`.
+    /// `deadlines` and reading deliveries from `inbox`.
     pub fn new(
         service: Arc<CommandService<U>>,
         deadlines: D,
+        inbox: I,
         tenant: TenantId,
         config: &HostConfig,
     ) -> Result<Self, HostError> {
@@ -219,6 +258,26 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone> Host<U, D> {
             }
             None => (None, None),
         };
+        let intake = match &config.intake {
+            Some(intake) => Some(IntakeWorker::new(
+                Arc::clone(&service),
+                inbox,
+                tenant.clone(),
+                IntakeSettings {
+                    default_region: CountryCode::new(&intake.default_region).map_err(|error| {
+                        HostError::Config(format!("intake.default_region: {error}"))
+                    })?,
+                    routing: config.routing.as_ref().map(|routing| RoutingSettings {
+                        territory_map: routing.territory_map,
+                    }),
+                    batch: intake.batch.max(1),
+                    parallelism: intake.parallelism.max(1),
+                    lease: TimeDelta::milliseconds(i64::from(intake.lease_ms.max(100))),
+                    retry_after: TimeDelta::seconds(1),
+                },
+            )),
+            None => None,
+        };
         let mut destinations = Destinations::new();
         for (destination, url) in &config.destinations {
             destinations = destinations.route(destination.clone(), url)?;
@@ -236,6 +295,7 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone> Host<U, D> {
         .with_settings(RelaySettings::default());
         Ok(Self {
             service,
+            intake,
             tenant,
             reactions,
             scheduler,
@@ -272,6 +332,14 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone> Host<U, D> {
             tasks.spawn(async move {
                 if let Some(drainer) = &host.drainer {
                     drainer.run(host.tick, stop).await;
+                }
+            });
+        }
+        if this.intake.is_some() {
+            let (host, stop) = (Arc::clone(&this), stop.clone());
+            tasks.spawn(async move {
+                if let Some(intake) = &host.intake {
+                    intake.run(host.tick, stop).await;
                 }
             });
         }

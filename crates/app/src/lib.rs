@@ -21,6 +21,8 @@
 //! - [`erasure`]: [`erase_person`]: the erasure recorded on every contact that is the same
 //!   person, then their keys and their leads' keys shredded, so every encrypted copy of their
 //!   personal data reads as erased.
+//! - [`intake`]: lead deliveries kept in a durable inbox on the request path, turned into
+//!   received, captured (or quarantined) and routed leads by workers; every delivery one lead.
 //! - [`host`]: everything above that acts on its own, for one tenant, in one process (`crm
 //!   work`), configured from JSON.
 //! - [`clock`]: [`Clock`], where time enters ([`SystemClock`], [`ManualClock`]).
@@ -33,6 +35,7 @@ pub mod erasure;
 pub mod error;
 pub mod host;
 pub mod ids;
+pub mod intake;
 pub mod outbox;
 pub mod routing;
 pub mod scheduler;

@@ -2,7 +2,9 @@
 //! conversions and won deals and delivers ERP messages to a real HTTP receiver; then left to
 //! finish. Counted afterwards: every conversion made its contact, its source-lead record and
 //! its deal once; every won deal opened one onboarding ticket and reached the receiver under
-//! one idempotency key, processed once however often it was redelivered.
+//! one idempotency key, processed once however often it was redelivered. And the intake
+//! killed 100 times while it turns an inbox of lead deliveries (redeliveries arriving all the
+//! while) into leads: every delivery is one lead, assigned or queued or quarantined.
 
 mod support;
 
@@ -13,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crm_app::intake::{Inbox, LeadDelivery, PostgresInbox, submit};
 use crm_app::{CommandService, UnitOfWork};
 use crm_domain::contact::{Contact, ContactCommand, Provenance};
 use crm_domain::lead::{ConversionRequest, Lead, LeadCommand};
@@ -25,7 +28,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use support::{captured_lead, meta, t0, tenant};
+use support::{captured_lead, meta, roster, t0, tenant};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -294,6 +297,129 @@ async fn a_worker_killed_at_random_points_loses_and_doubles_nothing() {
         expected.sort();
         assert_eq!(announced, expected, "every won deal, each once");
     }
+    let _ = std::fs::remove_dir_all(&directory);
+    drop(fixture);
+}
+
+/// A web-form delivery; without an email (and phone) it is quarantined.
+fn delivery(n: usize, valid: bool) -> LeadDelivery {
+    let mut payload = serde_json::json!({
+        "first_name": "Ada",
+        "last_name": format!("Lovelace {n}"),
+        "company": "Analytical Engines",
+        "country": "GB",
+    });
+    if valid {
+        payload["email"] = serde_json::json!(format!("ada{n}@example.com"));
+    }
+    LeadDelivery {
+        source: "web-form".into(),
+        external_id: format!("evt-{n}"),
+        payload,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_killed_a_hundred_times_makes_every_delivery_one_lead() {
+    const DELIVERIES: usize = 150;
+    const KILLED: usize = 100;
+    let fixture = support::postgres().await;
+    let database = fixture.database.as_ref().expect("a database").url.clone();
+    let (service, _) = support::service(fixture.work.clone());
+    let roster = roster(&service, (1, 1)).await;
+    let inbox = PostgresInbox::new(fixture.work.event_store().clone());
+
+    let directory = std::env::temp_dir().join(format!("crm-intake-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&directory).expect("a temporary directory");
+    let config = directory.join("host.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "onboarding": false,
+            "routing": { "territory_map": roster.settings.territory_map },
+            "intake": { "default_region": "GB", "batch": 10, "parallelism": 4, "lease_ms": 1000 },
+            "tick_ms": 20,
+        })
+        .to_string(),
+    )
+    .expect("the configuration is written");
+
+    let valid = |n: usize| !n.is_multiple_of(8);
+    let first: Vec<LeadDelivery> = (0..DELIVERIES / 2).map(|n| delivery(n, valid(n))).collect();
+    submit(&inbox, &tenant(), &first, t0())
+        .await
+        .expect("stored");
+
+    let mut seed: u64 = 0x1a7e;
+    for kill in 0..KILLED {
+        // Deliveries keep arriving, redeliveries among them, while workers die.
+        if kill.is_multiple_of(5) {
+            let from = DELIVERIES / 2 + (kill / 5) * (DELIVERIES / 2) / (KILLED / 5);
+            let to = DELIVERIES / 2 + (kill / 5 + 1) * (DELIVERIES / 2) / (KILLED / 5);
+            let mut batch: Vec<LeadDelivery> = (from..to).map(|n| delivery(n, valid(n))).collect();
+            batch.push(delivery(
+                kill % (DELIVERIES / 2),
+                valid(kill % (DELIVERIES / 2)),
+            ));
+            submit(&inbox, &tenant(), &batch, t0())
+                .await
+                .expect("stored");
+        }
+        let mut worker = start_worker(&database, &config);
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let pause = 10 + (seed >> 33) % 150;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        worker.kill().expect("SIGKILL is delivered");
+        worker.wait().expect("the killed worker is reaped");
+    }
+
+    let mut worker = start_worker(&database, &config);
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
+    loop {
+        let health = inbox
+            .health(&tenant(), chrono::Utc::now())
+            .await
+            .expect("reads");
+        if health.depth == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the intake did not finish: {health:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let terminated = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    assert!(worker.wait().expect("the worker stops").success());
+
+    let counted = counts(&fixture.work).await;
+    let quarantined = (0..DELIVERIES).filter(|n| !valid(*n)).count();
+    assert_eq!(
+        counted.get("LeadReceived"),
+        Some(&DELIVERIES),
+        "{counted:?}"
+    );
+    assert_eq!(
+        counted.get("LeadQuarantined"),
+        Some(&quarantined),
+        "{counted:?}"
+    );
+    assert_eq!(
+        counted.get("LeadCaptured"),
+        Some(&(DELIVERIES - quarantined)),
+        "{counted:?}"
+    );
+    let placed = counted.get("LeadAssigned").copied().unwrap_or(0)
+        + counted.get("LeadQueued").copied().unwrap_or(0);
+    assert_eq!(
+        placed,
+        DELIVERIES - quarantined,
+        "every captured lead assigned or queued once: {counted:?}"
+    );
     let _ = std::fs::remove_dir_all(&directory);
     drop(fixture);
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use crm_app::host::{Host, HostConfig};
+use crm_app::intake::PostgresInbox;
 use crm_app::scheduler::PostgresDeadlines;
 use crm_app::{CommandService, PostgresUnitOfWork, SystemClock};
 use crm_eventstore::{PostgresConfig, PostgresStore, TenantId};
@@ -29,8 +30,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the workflows, the SLA pull-back, the queue drainer and the outbox relay of one
-    /// tenant until SIGINT or SIGTERM.
+    /// Runs the lead intake, the workflows, the SLA pull-back, the queue drainer and the outbox
+    /// relay of one tenant until SIGINT or SIGTERM.
     Work(WorkArgs),
 }
 
@@ -92,8 +93,14 @@ async fn work(args: WorkArgs) -> Result<(), String> {
         .await
         .map_err(|error| format!("cannot open the application's tables: {error}"))?;
     let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
-    let host = Host::new(service, PostgresDeadlines::new(store), tenant, &config)
-        .map_err(|error| format!("{}: {error}", args.config.display()))?;
+    let host = Host::new(
+        service,
+        PostgresDeadlines::new(store.clone()),
+        PostgresInbox::new(store),
+        tenant,
+        &config,
+    )
+    .map_err(|error| format!("{}: {error}", args.config.display()))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(host.run(stopped));
     shutdown_signal().await;

@@ -47,6 +47,11 @@ pub fn app_migrations() -> &'static [AppMigration] {
             name: "0004_ticket_deadlines",
             sql: include_str!("../../migrations/0004_ticket_deadlines.sql"),
         },
+        AppMigration {
+            version: 5,
+            name: "0005_inbox",
+            sql: include_str!("../../migrations/0005_inbox.sql"),
+        },
     ]
 }
 

@@ -1,0 +1,128 @@
+//! From a marketing tool's payload to the lead's submission: the common field names of web
+//! forms and marketing tools, looked up at the top level of the payload and in a nested
+//! `"fields"`, `"properties"` or `"lead"` object.
+
+use crm_domain::lead::{Campaign, LeadSubmission};
+use serde_json::Value;
+
+/// Where the fields may sit: the payload itself, or one of these members of it.
+const CONTAINERS: [&str; 4] = ["", "fields", "properties", "lead"];
+
+/// The names each field goes by, first match wins.
+const FIRST_NAME: &[&str] = &["first_name", "firstName", "firstname", "given_name"];
+const LAST_NAME: &[&str] = &[
+    "last_name",
+    "lastName",
+    "lastname",
+    "family_name",
+    "surname",
+];
+const EMAIL: &[&str] = &["email", "email_address", "emailAddress"];
+const PHONE: &[&str] = &[
+    "phone",
+    "phone_number",
+    "phoneNumber",
+    "mobile",
+    "mobilephone",
+];
+const COMPANY: &[&str] = &["company", "company_name", "companyName", "organization"];
+const DOMAIN: &[&str] = &["company_domain", "website", "domain", "url"];
+const COUNTRY: &[&str] = &["country", "country_code", "countryCode"];
+const REGION: &[&str] = &["region", "state", "province"];
+const POSTCODE: &[&str] = &["postcode", "zip", "postal_code", "postalCode", "zipcode"];
+const INDUSTRY: &[&str] = &["industry"];
+const SIZE: &[&str] = &[
+    "company_size",
+    "employees",
+    "numberofemployees",
+    "employee_count",
+];
+const JOB_TITLE: &[&str] = &["job_title", "jobTitle", "jobtitle", "title"];
+
+/// The first non-blank text under one of `names`; numbers count as their text.
+fn text(payload: &Value, names: &[&str]) -> Option<String> {
+    CONTAINERS.iter().find_map(|container| {
+        let scope = if container.is_empty() {
+            Some(payload)
+        } else {
+            payload.get(container)
+        }?;
+        names.iter().find_map(|name| match scope.get(name)? {
+            Value::String(text) if !text.trim().is_empty() => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        })
+    })
+}
+
+/// The lead's submission read from `payload`; fields it does not name stay empty (and stay in
+/// the raw payload the lead keeps).
+pub fn submission_from(payload: &Value) -> LeadSubmission {
+    LeadSubmission {
+        first_name: text(payload, FIRST_NAME),
+        last_name: text(payload, LAST_NAME),
+        email: text(payload, EMAIL),
+        phone: text(payload, PHONE),
+        company: text(payload, COMPANY),
+        company_domain: text(payload, DOMAIN),
+        country: text(payload, COUNTRY),
+        region: text(payload, REGION),
+        postcode: text(payload, POSTCODE),
+        industry: text(payload, INDUSTRY),
+        company_size: text(payload, SIZE).and_then(|size| size.trim().parse().ok()),
+        job_title: text(payload, JOB_TITLE),
+    }
+}
+
+/// The campaign attribution in `payload` (`utm_*` and `campaign_id`).
+pub fn campaign_from(payload: &Value) -> Campaign {
+    Campaign {
+        campaign_id: text(payload, &["campaign_id", "campaignId"]),
+        utm_source: text(payload, &["utm_source"]),
+        utm_medium: text(payload, &["utm_medium"]),
+        utm_campaign: text(payload, &["utm_campaign"]),
+        utm_term: text(payload, &["utm_term"]),
+        utm_content: text(payload, &["utm_content"]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn common_names_are_found_at_the_top_and_in_nested_fields() {
+        let payload = json!({
+            "firstName": "Ada",
+            "fields": { "last_name": "Lovelace", "email": "ada@example.com", "zip": 12345 },
+            "properties": { "company": "Analytical Engines", "employees": "250" },
+            "utm_source": "newsletter",
+        });
+        let submission = submission_from(&payload);
+        assert_eq!(submission.first_name.as_deref(), Some("Ada"));
+        assert_eq!(submission.last_name.as_deref(), Some("Lovelace"));
+        assert_eq!(submission.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(submission.postcode.as_deref(), Some("12345"));
+        assert_eq!(submission.company.as_deref(), Some("Analytical Engines"));
+        assert_eq!(submission.company_size, Some(250));
+        assert_eq!(
+            campaign_from(&payload).utm_source.as_deref(),
+            Some("newsletter")
+        );
+    }
+
+    #[test]
+    fn blank_and_odd_values_are_absent() {
+        let payload = json!({ "email": "  ", "phone": ["+44"], "company_size": "many" });
+        let submission = submission_from(&payload);
+        assert_eq!(submission.email, None);
+        assert_eq!(submission.phone, None);
+        assert_eq!(submission.company_size, None);
+        assert_eq!(
+            submission_from(&json!("not an object")),
+            LeadSubmission::default()
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! Lead intake with zero leakage: a delivery from a marketing tool is kept in a durable inbox
+//! in one insert and acknowledged; workers turn inbox items into routed leads.
+//!
+//! - [`Inbox::submit`] stores deliveries (one, or a bulk batch, in one statement). A
+//!   redelivery with the same (source, external event id) is recognised and stored once
+//!   ([`Submitted::Duplicate`]). Nothing else runs on the request path.
+//! - [`IntakeWorker`] claims items in batches (on PostgreSQL `FOR UPDATE SKIP LOCKED` under a
+//!   lease, so several workers in several processes share the load) and, per item: records the
+//!   lead as received (with the delivery's raw payload), captures it (validation: a failure
+//!   quarantines the lead with every reason, and the raw payload stays for a replay after a
+//!   fix), routes and assigns a captured lead, then marks the item done.
+//! - Every step is a command keyed by the item, and the lead's id derives from (source,
+//!   external event id): a worker killed at any point and an item claimed again redo nothing
+//!   that was done and skip nothing that was not. Every delivery becomes exactly one lead.
+//! - Back-pressure, not loss: when workers fall behind the inbox grows; [`Inbox::health`]
+//!   reports its depth and the age of its oldest item. Nothing is refused for being late.
+//!
+//! Identity resolution (linking a delivery to a known person) comes with the rest of the
+//! intake issue; today a captured lead is routed as a new lead.
+
+mod mapping;
+mod memory;
+mod postgres;
+mod worker;
+
+use std::future::Future;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use crm_eventstore::TenantId;
+use serde_json::Value;
+use thiserror::Error;
+use uuid::Uuid;
+
+pub use mapping::{campaign_from, submission_from};
+pub use memory::MemoryInbox;
+pub use postgres::PostgresInbox;
+pub use worker::{IntakeReport, IntakeSettings, IntakeWorker};
+
+use crate::ids::derive_id;
+use crate::uow::WorkError;
+
+/// The namespace lead ids of deliveries derive from.
+const INTAKE_NAMESPACE: Uuid = Uuid::from_u128(0x0e1a_7a5e_0000_4000_8000_0000_0000_0001);
+
+/// The longest source name or external event id accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// One delivery of a lead from a marketing tool, as it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadDelivery {
+    /// The sending system (`"hubspot"`, `"web-form"`).
+    pub source: String,
+    /// The sender's id of the event; a redelivery carries the same one.
+    pub external_id: String,
+    /// The payload exactly as delivered.
+    pub payload: Value,
+}
+
+impl LeadDelivery {
+    /// The id of the item, and of the lead it becomes: derived from source and external id,
+    /// so a redelivery names the same lead.
+    pub fn item_id(&self) -> Uuid {
+        derive_id(
+            INTAKE_NAMESPACE,
+            &format!("{}\u{0}{}", self.source, self.external_id),
+        )
+    }
+
+    /// Refuses what the inbox cannot keep: empty or overlong names, a payload deeper than the
+    /// domain accepts.
+    pub fn check(&self) -> Result<(), IntakeError> {
+        for (what, text) in [("source", &self.source), ("external id", &self.external_id)] {
+            if text.trim().is_empty() {
+                return Err(IntakeError::Invalid {
+                    reason: format!("the {what} is empty"),
+                });
+            }
+            if text.len() > MAX_ID_BYTES || text.contains('\u{0}') {
+                return Err(IntakeError::Invalid {
+                    reason: format!(
+                        "the {what} is longer than {MAX_ID_BYTES} bytes or holds a NUL character"
+                    ),
+                });
+            }
+        }
+        if crm_domain::json_depth::nests_deeper_than(&self.payload, crm_domain::MAX_JSON_DEPTH) {
+            return Err(IntakeError::Invalid {
+                reason: format!(
+                    "the payload nests deeper than {} levels",
+                    crm_domain::MAX_JSON_DEPTH
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What the inbox made of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// Stored: it will become lead `id`.
+    Accepted {
+        /// The item's id (the lead's).
+        id: Uuid,
+    },
+    /// A redelivery of an item stored before; nothing was stored.
+    Duplicate {
+        /// The item's id (the lead's).
+        id: Uuid,
+    },
+}
+
+/// An item of the inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxItem {
+    /// Its id, also the lead's.
+    pub id: Uuid,
+    /// The delivery.
+    pub delivery: LeadDelivery,
+    /// When the inbox stored it.
+    pub received_at: DateTime<Utc>,
+    /// Attempts that failed so far.
+    pub attempts: u32,
+}
+
+/// How the inbox stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InboxHealth {
+    /// Items not yet done.
+    pub depth: u64,
+    /// How long the oldest of them has waited; `None` when there is none.
+    pub oldest_age: Option<TimeDelta>,
+    /// Items not done whose last attempt failed.
+    pub failing: u64,
+}
+
+/// Why a delivery was refused or the inbox failed.
+#[derive(Debug, Error)]
+pub enum IntakeError {
+    /// The delivery cannot be kept (see [`LeadDelivery::check`]); nothing was stored.
+    #[error("delivery refused: {reason}")]
+    Invalid {
+        /// Why.
+        reason: String,
+    },
+    /// The inbox's storage failed; a retry of the same deliveries is safe.
+    #[error(transparent)]
+    Work(#[from] WorkError),
+}
+
+/// The port of inboxes: per tenant, one item per (source, external id).
+pub trait Inbox: Send + Sync + 'static {
+    /// Stores the deliveries (already checked) received at `at`, each once; says per delivery
+    /// whether it was new. All in one statement on PostgreSQL.
+    fn submit(
+        &self,
+        tenant: &TenantId,
+        deliveries: &[LeadDelivery],
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Submitted>, WorkError>> + Send;
+
+    /// Up to `limit` items not done and due at `now`, oldest first, each leased to the caller
+    /// until `now + lease`.
+    fn claim(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<InboxItem>, WorkError>> + Send;
+
+    /// Marks an item done; it is never claimed again.
+    fn done(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Records a failed attempt; the item is due again at `retry_at`.
+    fn failed(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// How the tenant's inbox stands at `now`.
+    fn health(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<InboxHealth, WorkError>> + Send;
+}
+
+/// Checks and stores `deliveries`: the request path of a webhook. Refuses the whole batch if
+/// one delivery is invalid (nothing stored), so a sender learns of it at once.
+pub async fn submit<I: Inbox>(
+    inbox: &I,
+    tenant: &TenantId,
+    deliveries: &[LeadDelivery],
+    at: DateTime<Utc>,
+) -> Result<Vec<Submitted>, IntakeError> {
+    for delivery in deliveries {
+        delivery.check()?;
+    }
+    Ok(inbox.submit(tenant, deliveries, at).await?)
+}

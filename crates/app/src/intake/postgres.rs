@@ -1,0 +1,182 @@
+//! The inbox on PostgreSQL (`migrations/0005_inbox.sql`).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use crm_eventstore::{PostgresStore, TenantId};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted};
+use crate::uow::{WorkError, database};
+
+/// An [`Inbox`] in the PostgreSQL database of a store whose application migrations were
+/// applied (by [`PostgresUnitOfWork::connect`](crate::PostgresUnitOfWork::connect)).
+#[derive(Debug, Clone)]
+pub struct PostgresInbox {
+    store: PostgresStore,
+}
+
+impl PostgresInbox {
+    /// The inbox in `store`'s database.
+    pub fn new(store: PostgresStore) -> Self {
+        Self { store }
+    }
+}
+
+const COLUMNS: &str = "id, source, external_id, payload, received_at, attempts";
+
+fn item_from(row: &Row) -> Result<InboxItem, WorkError> {
+    let corrupt = |error: tokio_postgres::Error| WorkError::Corrupt {
+        what: "inbox item".into(),
+        reason: error.to_string(),
+    };
+    let attempts: i32 = row.try_get(5).map_err(corrupt)?;
+    Ok(InboxItem {
+        id: row.try_get(0).map_err(corrupt)?,
+        delivery: LeadDelivery {
+            source: row.try_get(1).map_err(corrupt)?,
+            external_id: row.try_get(2).map_err(corrupt)?,
+            payload: row.try_get(3).map_err(corrupt)?,
+        },
+        received_at: row.try_get(4).map_err(corrupt)?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+    })
+}
+
+impl Inbox for PostgresInbox {
+    async fn submit(
+        &self,
+        tenant: &TenantId,
+        deliveries: &[LeadDelivery],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Submitted>, WorkError> {
+        if deliveries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = deliveries.iter().map(LeadDelivery::item_id).collect();
+        let sources: Vec<&str> = deliveries.iter().map(|d| d.source.as_str()).collect();
+        let external: Vec<&str> = deliveries.iter().map(|d| d.external_id.as_str()).collect();
+        let payloads: Vec<&serde_json::Value> = deliveries.iter().map(|d| &d.payload).collect();
+        let client = self.store.client().await?;
+        // One statement for the whole batch; a repeat within the batch or of a stored item is
+        // skipped by the unique keys and reported as a duplicate.
+        let rows = client
+            .query(
+                "INSERT INTO app_inbox (tenant, id, source, external_id, payload, received_at, due_at) \
+                 SELECT $1, id, source, external_id, payload, $6, $6 \
+                 FROM unnest($2::uuid[], $3::text[], $4::text[], $5::jsonb[]) \
+                     AS delivery (id, source, external_id, payload) \
+                 ON CONFLICT DO NOTHING RETURNING id",
+                &[&tenant.as_str(), &ids, &sources, &external, &payloads, &at],
+            )
+            .await
+            .map_err(database("cannot store lead deliveries"))?;
+        let mut stored: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+        for row in &rows {
+            let id: Uuid = row.try_get(0).map_err(|error| WorkError::Corrupt {
+                what: "inbox item".into(),
+                reason: error.to_string(),
+            })?;
+            stored.insert(id);
+        }
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                if stored.remove(&id) {
+                    Submitted::Accepted { id }
+                } else {
+                    Submitted::Duplicate { id }
+                }
+            })
+            .collect())
+    }
+
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<InboxItem>, WorkError> {
+        let leased_until = now.checked_add_signed(lease).unwrap_or(now);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.store.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "UPDATE app_inbox SET due_at = $3 \
+                     WHERE (tenant, id) IN ( \
+                         SELECT tenant, id FROM app_inbox \
+                         WHERE tenant = $1 AND done_at IS NULL AND due_at <= $2 \
+                         ORDER BY due_at, received_at LIMIT $4 \
+                         FOR UPDATE SKIP LOCKED) \
+                     RETURNING {COLUMNS}"
+                ),
+                &[&tenant.as_str(), &now, &leased_until, &limit],
+            )
+            .await
+            .map_err(database("cannot claim inbox items"))?;
+        let mut items = rows.iter().map(item_from).collect::<Result<Vec<_>, _>>()?;
+        items.sort_by_key(|item| (item.received_at, item.id));
+        Ok(items)
+    }
+
+    async fn done(&self, tenant: &TenantId, id: Uuid, at: DateTime<Utc>) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "UPDATE app_inbox SET done_at = COALESCE(done_at, $3), last_error = NULL \
+                 WHERE tenant = $1 AND id = $2",
+                &[&tenant.as_str(), &id, &at],
+            )
+            .await
+            .map_err(database("cannot mark an inbox item done"))?;
+        Ok(())
+    }
+
+    async fn failed(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "UPDATE app_inbox SET attempts = attempts + 1, due_at = $3, last_error = $4 \
+                 WHERE tenant = $1 AND id = $2 AND done_at IS NULL",
+                &[&tenant.as_str(), &id, &retry_at, &error],
+            )
+            .await
+            .map_err(database("cannot record an inbox failure"))?;
+        Ok(())
+    }
+
+    async fn health(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<InboxHealth, WorkError> {
+        let client = self.store.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*), min(received_at), count(*) FILTER (WHERE last_error IS NOT NULL) \
+                 FROM app_inbox WHERE tenant = $1 AND done_at IS NULL",
+                &[&tenant.as_str()],
+            )
+            .await
+            .map_err(database("cannot read the inbox's health"))?;
+        let corrupt = |error: tokio_postgres::Error| WorkError::Corrupt {
+            what: "inbox health".into(),
+            reason: error.to_string(),
+        };
+        let depth: i64 = row.try_get(0).map_err(corrupt)?;
+        let oldest: Option<DateTime<Utc>> = row.try_get(1).map_err(corrupt)?;
+        let failing: i64 = row.try_get(2).map_err(corrupt)?;
+        Ok(InboxHealth {
+            depth: u64::try_from(depth).unwrap_or(0),
+            oldest_age: oldest.map(|oldest| (now - oldest).max(TimeDelta::zero())),
+            failing: u64::try_from(failing).unwrap_or(0),
+        })
+    }
+}

@@ -1,0 +1,224 @@
+//! The intake worker: inbox items into received, captured (or quarantined) and routed leads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use crm_domain::identity::CountryCode;
+use crm_domain::lead::{Lead, LeadCommand, LeadError, LeadSource, LeadStatus};
+use crm_domain::{Actor, LeadId};
+use crm_eventstore::TenantId;
+use futures_util::StreamExt;
+use tracing::Instrument;
+
+use super::{Inbox, InboxItem, campaign_from, submission_from};
+use crate::command::{CommandMeta, CommandService};
+use crate::error::CommandError;
+use crate::ids::derive_id;
+use crate::routing::{RoutingError, RoutingSettings, route_lead};
+use crate::uow::{UnitOfWork, WorkError};
+
+/// How the intake worker runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeSettings {
+    /// The region phone numbers without a country prefix are read in, when a delivery names
+    /// no valid country.
+    pub default_region: CountryCode,
+    /// Where captured leads are routed; `None` leaves them captured, unrouted.
+    pub routing: Option<RoutingSettings>,
+    /// Items claimed per pass.
+    pub batch: usize,
+    /// Items worked on at once.
+    pub parallelism: usize,
+    /// How long a claimed item is the claimer's.
+    pub lease: TimeDelta,
+    /// The pause before an item whose processing failed is tried again (doubled per attempt,
+    /// at most 64 times).
+    pub retry_after: TimeDelta,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IntakeReport {
+    /// Items claimed.
+    pub claimed: usize,
+    /// Items done (the lead received, captured or quarantined, and routed).
+    pub done: usize,
+    /// Items whose processing failed; they are tried again after a pause.
+    pub failed: usize,
+}
+
+/// Why an item could not be processed now (it is tried again).
+#[derive(Debug, thiserror::Error)]
+enum ItemError {
+    #[error(transparent)]
+    Lead(#[from] CommandError<LeadError>),
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+}
+
+/// Turns a tenant's inbox items into leads; see the [module documentation](super).
+#[derive(Debug)]
+pub struct IntakeWorker<U: UnitOfWork, I: Inbox> {
+    service: Arc<CommandService<U>>,
+    inbox: I,
+    tenant: TenantId,
+    settings: IntakeSettings,
+}
+
+impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
+    /// A worker of `tenant`'s inbox.
+    pub fn new(
+        service: Arc<CommandService<U>>,
+        inbox: I,
+        tenant: TenantId,
+        settings: IntakeSettings,
+    ) -> Self {
+        Self {
+            service,
+            inbox,
+            tenant,
+            settings,
+        }
+    }
+
+    /// The inbox.
+    pub fn inbox(&self) -> &I {
+        &self.inbox
+    }
+
+    /// Claims one batch of due items and processes them.
+    pub async fn pass(&self) -> Result<IntakeReport, WorkError> {
+        let span = tracing::info_span!("intake", tenant = %self.tenant);
+        async {
+            let now = self.service.clock().now();
+            let items = self
+                .inbox
+                .claim(&self.tenant, now, self.settings.lease, self.settings.batch)
+                .await?;
+            let mut report = IntakeReport {
+                claimed: items.len(),
+                ..IntakeReport::default()
+            };
+            let mut processed = futures_util::stream::iter(items)
+                .map(|item| async move {
+                    let outcome = self.process(&item).await;
+                    (item, outcome)
+                })
+                .buffer_unordered(self.settings.parallelism.max(1));
+            while let Some((item, outcome)) = processed.next().await {
+                let now = self.service.clock().now();
+                match outcome {
+                    Ok(()) => {
+                        self.inbox.done(&self.tenant, item.id, now).await?;
+                        report.done += 1;
+                    }
+                    Err(error) => {
+                        tracing::warn!(item = %item.id, %error, "intake item failed");
+                        let backoff = self
+                            .settings
+                            .retry_after
+                            .checked_mul(1 << item.attempts.min(6))
+                            .unwrap_or(self.settings.retry_after);
+                        let retry_at = now.checked_add_signed(backoff).unwrap_or(now);
+                        self.inbox
+                            .failed(&self.tenant, item.id, &error.to_string(), retry_at)
+                            .await?;
+                        report.failed += 1;
+                    }
+                }
+            }
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Passes until a pass claims nothing; returns the items done.
+    pub async fn drain(&self) -> Result<usize, WorkError> {
+        let mut done = 0;
+        loop {
+            let report = self.pass().await?;
+            done += report.done;
+            if report.claimed == 0 {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Passes until `stop` turns true, pausing `every` when the inbox has nothing due.
+    pub async fn run(&self, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            let pause = match self.pass().await {
+                Ok(report) if report.claimed > 0 => None,
+                Ok(_) => Some(every),
+                Err(error) => {
+                    tracing::warn!(tenant = %self.tenant, %error, "intake pass failed");
+                    Some(every)
+                }
+            };
+            if let Some(pause) = pause {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+
+    /// Receive, capture (or quarantine), route: each step a command keyed by the item, so a
+    /// second run after a crash redoes nothing that was done.
+    async fn process(&self, item: &InboxItem) -> Result<(), ItemError> {
+        let lead = LeadId(item.id);
+        let meta = |step: &str| {
+            CommandMeta::by(Actor::Integration {
+                source: item.delivery.source.clone(),
+            })
+            .with_command_id(derive_id(item.id, step))
+            .with_idempotency_key(format!("intake/{}/{step}", item.id))
+        };
+        let tenant = &self.tenant;
+        self.service
+            .execute::<Lead>(
+                tenant,
+                lead.0,
+                LeadCommand::Receive {
+                    lead_id: lead,
+                    source: LeadSource {
+                        system: item.delivery.source.clone(),
+                        external_event_id: item.delivery.external_id.clone(),
+                    },
+                    raw_payload: item.delivery.payload.clone(),
+                    requested_at: item.received_at,
+                },
+                &meta("receive"),
+            )
+            .await?;
+        let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
+        if state.status == Some(LeadStatus::Received) {
+            self.service
+                .execute::<Lead>(
+                    tenant,
+                    lead.0,
+                    LeadCommand::Capture {
+                        submission: submission_from(&item.delivery.payload),
+                        campaign: campaign_from(&item.delivery.payload),
+                        default_region: self.settings.default_region,
+                    },
+                    &meta("capture"),
+                )
+                .await?;
+        }
+        if let Some(routing) = self.settings.routing {
+            let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
+            let unrouted = state.status.is_some_and(LeadStatus::is_captured)
+                && state.assignee.is_none()
+                && state.queue.is_none()
+                && state.converted_to.is_none();
+            if unrouted {
+                route_lead(&self.service, tenant, routing, lead).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,294 @@
+//! Lead intake on every backend: a delivery becomes one lead (received, then captured and
+//! routed, or quarantined with its reasons), a redelivery becomes nothing, a bulk batch is one
+//! insert whose depth and age the inbox reports until workers catch up, and a commit whose
+//! answer was lost at any step is redone without doubling anything.
+
+mod support;
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use crm_app::intake::{
+    Inbox, IntakeError, IntakeSettings, IntakeWorker, LeadDelivery, Submitted, submit,
+};
+use crm_app::{CommandService, UnitOfWork};
+use crm_domain::UserId;
+use crm_domain::identity::CountryCode;
+use crm_domain::lead::{Lead, LeadStatus};
+use crm_eventstore::{EventStore, StreamId, StreamRead};
+use serde_json::json;
+use support::{Faulty, roster, t0, tenant};
+
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::memory();
+                    super::$name(fixture.work, crm_app::intake::MemoryInbox::default()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::postgres().await;
+                    let inbox = crm_app::intake::PostgresInbox::new(
+                        fixture.work.event_store().clone(),
+                    );
+                    super::$name(fixture.work.clone(), inbox).await;
+                    drop(fixture);
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing,
+    a_bulk_batch_waits_in_the_inbox_until_workers_catch_up,
+    a_lost_commit_answer_at_any_step_is_redone_without_doubles,
+);
+
+fn delivery(external_id: &str, email: Option<&str>) -> LeadDelivery {
+    let mut payload = json!({
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "company": "Analytical Engines",
+        "country": "GB",
+        "utm_source": "newsletter",
+    });
+    if let Some(email) = email {
+        payload["email"] = json!(email);
+    }
+    LeadDelivery {
+        source: "web-form".into(),
+        external_id: external_id.into(),
+        payload,
+    }
+}
+
+fn settings(routing: Option<crm_app::routing::RoutingSettings>) -> IntakeSettings {
+    IntakeSettings {
+        default_region: CountryCode::new("GB").expect("a valid country"),
+        routing,
+        batch: 20,
+        parallelism: 4,
+        lease: TimeDelta::seconds(30),
+        retry_after: TimeDelta::zero(),
+    }
+}
+
+async fn lead<U: UnitOfWork>(service: &CommandService<U>, id: uuid::Uuid) -> Lead {
+    service
+        .load::<Lead>(&tenant(), id)
+        .await
+        .expect("the lead loads")
+        .0
+}
+
+async fn history_len<U: UnitOfWork>(work: &U, id: uuid::Uuid) -> usize {
+    work.store()
+        .read_stream(
+            &tenant(),
+            &StreamId::new(format!("lead-{id}")).expect("a stream"),
+            StreamRead::forward(),
+        )
+        .await
+        .expect("reads")
+        .len()
+}
+
+fn id_of(submitted: Submitted) -> uuid::Uuid {
+    match submitted {
+        Submitted::Accepted { id } | Submitted::Duplicate { id } => id,
+    }
+}
+
+async fn a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing<
+    U: UnitOfWork + Clone,
+    I: Inbox + Clone,
+>(
+    work: U,
+    inbox: I,
+) {
+    let (service, _) = support::service(work.clone());
+    let roster = roster(&service, (1, 1)).await;
+    let batch = [
+        delivery("evt-1", Some("ada@example.com")),
+        delivery("evt-2", None),
+        delivery("evt-3", Some("grace@example.com")),
+    ];
+    let first = submit(&inbox, &tenant(), &batch, t0())
+        .await
+        .expect("stored");
+    assert!(
+        first
+            .iter()
+            .all(|outcome| matches!(outcome, Submitted::Accepted { .. }))
+    );
+    let again = submit(&inbox, &tenant(), &batch[..1], t0())
+        .await
+        .expect("a redelivery is answered");
+    assert_eq!(
+        again,
+        vec![Submitted::Duplicate {
+            id: id_of(first[0])
+        }]
+    );
+
+    let worker = IntakeWorker::new(
+        Arc::clone(&service),
+        inbox.clone(),
+        tenant(),
+        settings(Some(roster.settings)),
+    );
+    assert_eq!(worker.drain().await.expect("drains"), 3);
+    let reps: [UserId; 2] = [roster.ada, roster.bob];
+    for (index, outcome) in first.iter().enumerate() {
+        let state = lead(&service, id_of(*outcome)).await;
+        if index == 1 {
+            // Neither email nor phone: quarantined with its reasons, the raw payload kept.
+            assert_eq!(state.status, Some(LeadStatus::Quarantined));
+            assert!(!state.quarantine_reasons.is_empty());
+        } else {
+            assert_eq!(state.status, Some(LeadStatus::Assigned));
+            assert!(reps.contains(&state.assignee.expect("assigned")));
+            let source = state.source.expect("its source");
+            assert_eq!(source.system, "web-form");
+        }
+    }
+    // A redelivery after the lead exists changes nothing either.
+    submit(&inbox, &tenant(), &batch, t0())
+        .await
+        .expect("answered");
+    assert_eq!(worker.drain().await.expect("drains"), 0);
+    assert_eq!(
+        history_len(&work, id_of(first[0])).await,
+        3,
+        "received, captured, assigned"
+    );
+    let health = inbox.health(&tenant(), t0()).await.expect("reads");
+    assert_eq!(health.depth, 0);
+
+    // Refused at the door, nothing stored: an empty id, a payload deeper than allowed.
+    let mut deep = json!("bottom");
+    for _ in 0..200 {
+        deep = json!([deep]);
+    }
+    for bad in [
+        LeadDelivery {
+            external_id: " ".into(),
+            ..delivery("x", None)
+        },
+        LeadDelivery {
+            payload: deep,
+            ..delivery("evt-deep", None)
+        },
+    ] {
+        let refused = submit(&inbox, &tenant(), &[bad], t0()).await;
+        assert!(
+            matches!(refused, Err(IntakeError::Invalid { .. })),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(inbox.health(&tenant(), t0()).await.expect("reads").depth, 0);
+}
+
+async fn a_bulk_batch_waits_in_the_inbox_until_workers_catch_up<
+    U: UnitOfWork + Clone,
+    I: Inbox + Clone,
+>(
+    work: U,
+    inbox: I,
+) {
+    let (service, clock) = support::service(work);
+    let batch: Vec<LeadDelivery> = (0..60)
+        .map(|n| delivery(&format!("bulk-{n}"), Some(&format!("lead{n}@example.com"))))
+        .collect();
+    let submitted = submit(&inbox, &tenant(), &batch, t0())
+        .await
+        .expect("one insert");
+    assert_eq!(submitted.len(), 60);
+    clock.advance(TimeDelta::minutes(3));
+    let health = inbox
+        .health(&tenant(), t0() + TimeDelta::minutes(3))
+        .await
+        .expect("reads");
+    assert_eq!(health.depth, 60);
+    assert_eq!(health.oldest_age, Some(TimeDelta::minutes(3)));
+
+    // Two workers share the inbox: every item is done once.
+    let worker = |_| {
+        Arc::new(IntakeWorker::new(
+            Arc::clone(&service),
+            inbox.clone(),
+            tenant(),
+            settings(None),
+        ))
+    };
+    let (first, second) = (worker(0), worker(1));
+    let (a, b) = tokio::join!(first.drain(), second.drain());
+    assert_eq!(a.expect("drains") + b.expect("drains"), 60);
+    for outcome in submitted {
+        let state = lead(&service, id_of(outcome)).await;
+        assert_eq!(
+            state.status,
+            Some(LeadStatus::Captured),
+            "no routing configured"
+        );
+    }
+    let health = inbox
+        .health(&tenant(), t0() + TimeDelta::minutes(3))
+        .await
+        .expect("reads");
+    assert_eq!((health.depth, health.oldest_age), (0, None));
+}
+
+async fn a_lost_commit_answer_at_any_step_is_redone_without_doubles<
+    U: UnitOfWork + Clone,
+    I: Inbox + Clone,
+>(
+    work: U,
+    inbox: I,
+) {
+    // The keyed commits of an item: receive, capture, the lead's routing. Each one in turn
+    // commits and then loses its answer, as when the worker dies right after the commit.
+    let (setup, _) = support::service(work.clone());
+    let roster = roster(&setup, (1, 1)).await;
+    for step in 0..3 {
+        let mut faulty = Faulty::new(work.clone());
+        faulty.lose_answer_of = Arc::new(vec![step]);
+        let (service, _) = support::service(faulty.clone());
+        let item = delivery(&format!("lost-{step}"), Some("ada@example.com"));
+        let submitted = submit(&inbox, &tenant(), &[item], t0())
+            .await
+            .expect("stored");
+        let worker = IntakeWorker::new(
+            Arc::clone(&service),
+            inbox.clone(),
+            tenant(),
+            settings(Some(roster.settings)),
+        );
+        // The first pass fails on the lost answer and leaves the item due; the next finishes.
+        let mut done = 0;
+        for _ in 0..4 {
+            done += worker.drain().await.expect("drains");
+        }
+        assert_eq!(done, 1, "step {step}");
+        let id = id_of(submitted[0]);
+        let state = lead(&service, id).await;
+        assert_eq!(state.status, Some(LeadStatus::Assigned), "step {step}");
+        assert_eq!(
+            history_len(&work, id).await,
+            3,
+            "step {step}: received, captured, assigned once each"
+        );
+        assert!(
+            faulty.commits() >= 3,
+            "step {step}: the lost commit happened"
+        );
+    }
+}
