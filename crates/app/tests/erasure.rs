@@ -16,13 +16,13 @@ use crm_app::{CommandError, CommandService, UnitOfWork, WorkflowRunner, erase_pe
 use crm_domain::contact::{
     Contact, ContactCommand, ContactStatus, ErasureGround, ErasureRequest, ErasureRequester,
 };
-use crm_domain::lead::{ConversionRequest, Lead, LeadCommand};
+use crm_domain::lead::Lead;
 use crm_domain::opportunity::{Opportunity, Pipeline};
 use crm_domain::ticket::{Ticket, TicketCommand};
-use crm_domain::{Channel, Currency, Priority, TicketId, UserId};
+use crm_domain::{Channel, Currency, Priority, TicketId};
 use crm_eventstore::EventStore;
 use crm_eventstore::crypto::CryptoError;
-use support::{captured_lead, meta, service, t0, tenant};
+use support::{converted_lead, meta, service, t0, tenant};
 use uuid::Uuid;
 
 /// What must never be stored in clear: the person's name, email and words.
@@ -90,7 +90,7 @@ fn settings() -> ConversionSettings {
         pipeline: Pipeline::default(),
         currency: Currency::new("EUR").expect("a valid currency"),
         expected_close_after: Days::new(90),
-        fallback_owner: UserId(Uuid::from_u128(0x5e9)),
+        fallback_owner: support::DEAL_OWNER,
     }
 }
 
@@ -117,19 +117,7 @@ where
     Fut: Future<Output = String>,
 {
     let (service, _clock) = service(work);
-    let lead = captured_lead(&service).await;
-    let converted = service
-        .execute::<Lead>(
-            &tenant(),
-            lead.0,
-            LeadCommand::Convert(ConversionRequest {
-                existing_contact: None,
-                open_opportunity: true,
-            }),
-            &meta(),
-        )
-        .await
-        .expect("the lead converts");
+    let (lead, converted) = converted_lead(&service).await;
     let last = converted
         .outcome
         .events

@@ -2,6 +2,7 @@
 //! escalates to level 1, a breached one to level 2, an answered one never; two escalators
 //! started after the deadlines passed escalate each ticket once per level.
 
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -22,34 +23,9 @@ use crm_projections::sla::SlaConfig;
 use support::{meta, t0, tenant};
 use uuid::Uuid;
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::memory();
-                    super::$name(fixture.work, crm_app::scheduler::MemoryDeadlines::default()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::postgres().await;
-                    let deadlines = crm_app::scheduler::PostgresDeadlines::new(
-                        fixture.work.event_store().clone(),
-                    );
-                    super::$name(fixture.work.clone(), deadlines).await;
-                    drop(fixture);
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+on_every_backend_with!(
+    memory: crm_app::scheduler::MemoryDeadlines::default(),
+    postgres: |store| crm_app::scheduler::PostgresDeadlines::new(store);
     a_ticket_escalates_when_at_risk_then_when_breached,
     two_escalators_started_late_escalate_each_ticket_once_per_level,
 );

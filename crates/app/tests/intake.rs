@@ -3,6 +3,7 @@
 //! insert whose depth and age the inbox reports until workers catch up, and a commit whose
 //! answer was lost at any step is redone without doubling anything.
 
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -19,34 +20,9 @@ use crm_eventstore::{EventStore, StreamId, StreamRead};
 use serde_json::json;
 use support::{Faulty, roster, t0, tenant};
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::memory();
-                    super::$name(fixture.work, crm_app::intake::MemoryInbox::default()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::postgres().await;
-                    let inbox = crm_app::intake::PostgresInbox::new(
-                        fixture.work.event_store().clone(),
-                    );
-                    super::$name(fixture.work.clone(), inbox).await;
-                    drop(fixture);
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+on_every_backend_with!(
+    memory: crm_app::intake::MemoryInbox::default(),
+    postgres: |store| crm_app::intake::PostgresInbox::new(store);
     a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing,
     a_bulk_batch_waits_in_the_inbox_until_workers_catch_up,
     a_lost_commit_answer_at_any_step_is_redone_without_doubles,

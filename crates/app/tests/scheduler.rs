@@ -3,6 +3,7 @@
 //! the team lead; a touched lead is left alone; two schedulers, or one started after the
 //! deadlines passed, act on each lead exactly once.
 
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -19,34 +20,9 @@ use crm_domain::sla::BusinessCalendar;
 use crm_domain::{Actor, Channel, LeadId, UserId};
 use support::{t0, tenant};
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::memory();
-                    super::$name(fixture.work, crm_app::scheduler::MemoryDeadlines::default()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let fixture = super::support::postgres().await;
-                    let deadlines = crm_app::scheduler::PostgresDeadlines::new(
-                        fixture.work.event_store().clone(),
-                    );
-                    super::$name(fixture.work.clone(), deadlines).await;
-                    drop(fixture);
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+on_every_backend_with!(
+    memory: crm_app::scheduler::MemoryDeadlines::default(),
+    postgres: |store| crm_app::scheduler::PostgresDeadlines::new(store);
     an_untouched_lead_is_pulled_back_then_escalated,
     a_touched_lead_is_left_alone,
     two_schedulers_started_late_act_on_each_lead_once,

@@ -15,12 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crm_app::UnitOfWork;
 use crm_app::intake::{Inbox, LeadDelivery, PostgresInbox, submit};
-use crm_app::{CommandService, UnitOfWork};
-use crm_domain::contact::{Contact, ContactCommand, Provenance};
-use crm_domain::lead::{ConversionRequest, Lead, LeadCommand};
-use crm_domain::opportunity::{Opportunity, OpportunityCommand, Pipeline};
-use crm_domain::{ContactId, Currency, Money, OpportunityId, UserId};
+use crm_domain::UserId;
 use crm_eventstore::{EventStore, GlobalPosition};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -28,7 +25,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use support::{captured_lead, meta, roster, t0, tenant};
+use support::{converted_lead, roster, t0, tenant, won_deal};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -95,45 +92,42 @@ async fn answer(
 }
 
 fn owner() -> UserId {
-    UserId(Uuid::from_u128(0x5e9))
+    support::DEAL_OWNER
 }
 
-async fn won_deal<U: UnitOfWork>(service: &CommandService<U>) -> OpportunityId {
-    let contact = ContactId(Uuid::now_v7());
-    service
-        .execute::<Contact>(
-            &tenant(),
-            contact.0,
-            ContactCommand::Create {
-                contact_id: contact,
-                provenance: Provenance::new("crm-ui", t0()),
-                changes: vec![],
-            },
-            &meta(),
-        )
-        .await
-        .expect("created");
-    let opportunity = OpportunityId(Uuid::now_v7());
-    for command in [
-        OpportunityCommand::Open {
-            opportunity,
-            name: "Engines for Babbage & Co".into(),
-            contact,
-            company: None,
-            owner: owner(),
-            amount: Money::new(500_000, Currency::new("EUR").expect("a currency")),
-            expected_close: t0().date_naive(),
-            pipeline: Pipeline::default(),
-            stage: None,
-        },
-        OpportunityCommand::Win,
-    ] {
-        service
-            .execute::<Opportunity>(&tenant(), opportunity.0, command, &meta())
-            .await
-            .expect("the deal moves on");
-    }
-    opportunity
+/// Writes the host configuration `config` into a fresh directory; the directory and the file.
+fn write_config(config: &serde_json::Value) -> (std::path::PathBuf, std::path::PathBuf) {
+    let directory = std::env::temp_dir().join(format!("crm-worker-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&directory).expect("a temporary directory");
+    let file = directory.join("host.json");
+    std::fs::write(&file, config.to_string()).expect("the configuration is written");
+    (directory, file)
+}
+
+/// Starts a worker, lets it run for a pseudo-random pause drawn from `seed` (between `from`
+/// and `from + spread` milliseconds), then kills it with SIGKILL.
+async fn kill_after_a_while(
+    database: &str,
+    config: &std::path::Path,
+    seed: &mut u64,
+    (from, spread): (u64, u64),
+) {
+    let mut worker = start_worker(database, config);
+    *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    tokio::time::sleep(Duration::from_millis(from + (*seed >> 33) % spread)).await;
+    worker.kill().expect("SIGKILL is delivered");
+    worker.wait().expect("the killed worker is reaped");
+}
+
+/// Stops a worker with SIGTERM and checks that it exits cleanly.
+fn stop_gracefully(mut worker: Child) {
+    let terminated = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    let status = worker.wait().expect("the worker stops");
+    assert!(status.success(), "a graceful stop exits cleanly: {status}");
 }
 
 fn start_worker(database: &str, config: &std::path::Path) -> Child {
@@ -175,56 +169,30 @@ async fn a_worker_killed_at_random_points_loses_and_doubles_nothing() {
     let database = fixture.database.as_ref().expect("a database").url.clone();
     let (service, _) = support::service(fixture.work.clone());
     let (address, seen) = receiver().await;
-
-    let directory = std::env::temp_dir().join(format!("crm-worker-{}", Uuid::now_v7()));
-    std::fs::create_dir_all(&directory).expect("a temporary directory");
-    let config = directory.join("host.json");
-    std::fs::write(
-        &config,
-        serde_json::json!({
-            "conversion": { "currency": "EUR", "fallback_owner": owner().0 },
-            "onboarding": true,
-            "destinations": { "erp": format!("http://{address}/erp") },
-            "tick_ms": 50,
-        })
-        .to_string(),
-    )
-    .expect("the configuration is written");
+    let (directory, config) = write_config(&serde_json::json!({
+        "conversion": { "currency": "EUR", "fallback_owner": owner().0 },
+        "onboarding": true,
+        "destinations": { "erp": format!("http://{address}/erp") },
+        "tick_ms": 50,
+    }));
 
     // Work for the worker: won deals (onboarding, ERP) and conversions (contact, deal).
     let mut deals = Vec::new();
     for _ in 0..WON_DEALS {
-        deals.push(won_deal(&service).await);
+        deals.push(won_deal(&service).await.1);
     }
     for _ in 0..CONVERSIONS {
-        let lead = captured_lead(&service).await;
-        service
-            .execute::<Lead>(
-                &tenant(),
-                lead.0,
-                LeadCommand::Convert(ConversionRequest {
-                    existing_contact: None,
-                    open_opportunity: true,
-                }),
-                &meta(),
-            )
-            .await
-            .expect("converted");
+        converted_lead(&service).await;
     }
 
     // Killed at pseudo-random points: right at start-up, mid-catch-up, mid-delivery.
     let mut seed: u64 = 0x5eed;
     for _ in 0..KILLS {
-        let mut worker = start_worker(&database, &config);
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        let pause = 20 + (seed >> 33) % 400;
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-        worker.kill().expect("SIGKILL is delivered");
-        worker.wait().expect("the killed worker is reaped");
+        kill_after_a_while(&database, &config, &mut seed, (20, 400)).await;
     }
 
     // Then it runs until everything is done, and stops on SIGTERM.
-    let mut worker = start_worker(&database, &config);
+    let worker = start_worker(&database, &config);
     let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
     loop {
         let counted = counts(&fixture.work).await;
@@ -246,13 +214,7 @@ async fn a_worker_killed_at_random_points_loses_and_doubles_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let terminated = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(terminated.success());
-    let status = worker.wait().expect("the worker stops");
-    assert!(status.success(), "a graceful stop exits cleanly: {status}");
+    stop_gracefully(worker);
 
     // Nothing doubled: one of each, whatever the redeliveries.
     let counted = counts(&fixture.work).await;
@@ -329,20 +291,12 @@ async fn intake_killed_a_hundred_times_makes_every_delivery_one_lead() {
     let roster = roster(&service, (1, 1)).await;
     let inbox = PostgresInbox::new(fixture.work.event_store().clone());
 
-    let directory = std::env::temp_dir().join(format!("crm-intake-{}", Uuid::now_v7()));
-    std::fs::create_dir_all(&directory).expect("a temporary directory");
-    let config = directory.join("host.json");
-    std::fs::write(
-        &config,
-        serde_json::json!({
-            "onboarding": false,
-            "routing": { "territory_map": roster.settings.territory_map },
-            "intake": { "default_region": "GB", "batch": 10, "parallelism": 4, "lease_ms": 1000 },
-            "tick_ms": 20,
-        })
-        .to_string(),
-    )
-    .expect("the configuration is written");
+    let (directory, config) = write_config(&serde_json::json!({
+        "onboarding": false,
+        "routing": { "territory_map": roster.settings.territory_map },
+        "intake": { "default_region": "GB", "batch": 10, "parallelism": 4, "lease_ms": 1000 },
+        "tick_ms": 20,
+    }));
 
     let valid = |n: usize| !n.is_multiple_of(8);
     let first: Vec<LeadDelivery> = (0..DELIVERIES / 2).map(|n| delivery(n, valid(n))).collect();
@@ -365,15 +319,10 @@ async fn intake_killed_a_hundred_times_makes_every_delivery_one_lead() {
                 .await
                 .expect("stored");
         }
-        let mut worker = start_worker(&database, &config);
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        let pause = 10 + (seed >> 33) % 150;
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-        worker.kill().expect("SIGKILL is delivered");
-        worker.wait().expect("the killed worker is reaped");
+        kill_after_a_while(&database, &config, &mut seed, (10, 150)).await;
     }
 
-    let mut worker = start_worker(&database, &config);
+    let worker = start_worker(&database, &config);
     let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
     loop {
         let health = inbox
@@ -389,12 +338,7 @@ async fn intake_killed_a_hundred_times_makes_every_delivery_one_lead() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let terminated = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(terminated.success());
-    assert!(worker.wait().expect("the worker stops").success());
+    stop_gracefully(worker);
 
     let counted = counts(&fixture.work).await;
     let quarantined = (0..DELIVERIES).filter(|n| !valid(*n)).count();

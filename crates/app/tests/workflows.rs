@@ -33,7 +33,7 @@ on_every_backend!(
 );
 
 fn rep() -> UserId {
-    UserId(Uuid::from_u128(0x5e9))
+    support::DEAL_OWNER
 }
 
 fn settings() -> ConversionSettings {
@@ -149,47 +149,13 @@ async fn a_converted_lead_gets_its_contact_and_deal<U: UnitOfWork + Clone>(work:
     assert_eq!(again.effects, 0);
 }
 
-/// An open deal for a fresh contact, won; returns the deal.
+/// An open deal for a fresh contact, won (by the shared helper); notes the win's position.
 async fn won_deal<U: UnitOfWork>(
     service: &CommandService<U>,
     last: &mut GlobalPosition,
 ) -> (ContactId, OpportunityId) {
-    let contact = ContactId(Uuid::now_v7());
-    service
-        .execute::<Contact>(
-            &tenant(),
-            contact.0,
-            ContactCommand::Create {
-                contact_id: contact,
-                provenance: Provenance::new("crm-ui", t0()),
-                changes: vec![],
-            },
-            &meta(),
-        )
-        .await
-        .expect("created");
-    let opportunity = OpportunityId(Uuid::now_v7());
-    let euros = Currency::new("EUR").expect("a currency");
-    for command in [
-        OpportunityCommand::Open {
-            opportunity,
-            name: "Engines for Babbage & Co".into(),
-            contact,
-            company: None,
-            owner: rep(),
-            amount: Money::new(500_000, euros),
-            expected_close: t0().date_naive(),
-            pipeline: Pipeline::default(),
-            stage: None,
-        },
-        OpportunityCommand::Win,
-    ] {
-        let done = service
-            .execute::<Opportunity>(&tenant(), opportunity.0, command, &meta())
-            .await
-            .expect("the deal moves on");
-        note(last, &done.outcome);
-    }
+    let (contact, opportunity, won_at) = support::won_deal(service).await;
+    *last = (*last).max(won_at);
     (contact, opportunity)
 }
 

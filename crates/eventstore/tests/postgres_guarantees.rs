@@ -64,6 +64,7 @@ async fn concurrent_starts_on_a_fresh_database_migrate_once() {
             (3, "0003_cheaper_append".into()),
             (4, "0004_qualified_append".into()),
             (5, "0005_log_seals".into()),
+            (6, "0006_subject_key_function".into()),
         ]
     );
     // A later start finds nothing to do; a changed migration is refused.

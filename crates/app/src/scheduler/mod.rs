@@ -188,6 +188,42 @@ pub enum SchedulerError {
     Calendar(#[from] crm_domain::sla::SlaError),
 }
 
+/// Reads the tenant's events after the checkpoint `name` a page at a time, hands each page's
+/// readable events to `fold` and saves the checkpoint after each page, until a page is empty;
+/// returns the rows read. A failed `fold` leaves the checkpoint before its page.
+pub(crate) async fn follow<U, F, Fut>(
+    work: &U,
+    tenant: &TenantId,
+    name: &str,
+    mut fold: F,
+) -> Result<usize, SchedulerError>
+where
+    U: UnitOfWork,
+    F: FnMut(Vec<crm_eventstore::RecordedEvent>) -> Fut,
+    Fut: Future<Output = Result<(), SchedulerError>>,
+{
+    let mut read = 0;
+    loop {
+        let from = work.checkpoint(tenant, name).await?.unwrap_or_default();
+        let page = work.store().read_all(tenant, from, 1000).await?;
+        if page.is_empty() {
+            return Ok(read);
+        }
+        read += page.len();
+        let through = page.next;
+        let events = page
+            .into_entries()
+            .into_iter()
+            .filter_map(|entry| match entry {
+                PageEntry::Event(event) => Some(event),
+                PageEntry::Unreadable(_) => None,
+            })
+            .collect();
+        fold(events).await?;
+        work.save_checkpoint(tenant, name, through).await?;
+    }
+}
+
 /// The pull-back scheduler of one tenant; see the [module documentation](self).
 #[derive(Debug)]
 pub struct ResponseScheduler<U: UnitOfWork, D: DeadlineStore> {
@@ -232,42 +268,31 @@ impl<U: UnitOfWork, D: DeadlineStore> ResponseScheduler<U, D> {
     }
 
     async fn track_pages(&self) -> Result<usize, SchedulerError> {
-        let work = self.service.work();
-        let mut read = 0;
-        loop {
-            let from = work
-                .checkpoint(&self.tenant, TRACKING)
-                .await?
-                .unwrap_or_default();
-            let page = work.store().read_all(&self.tenant, from, 1000).await?;
-            if page.is_empty() {
-                return Ok(read);
-            }
-            let mut through = from;
-            for entry in page.into_entries() {
-                through = entry.position();
-                read += 1;
-                let PageEntry::Event(event) = entry else {
-                    continue;
-                };
-                let Some(id) = event
-                    .stream
-                    .as_str()
-                    .strip_prefix("lead-")
-                    .and_then(|id| Uuid::try_parse(id).ok())
-                else {
-                    continue;
-                };
-                let Ok(lead_event) =
-                    decode::<LeadEvent>(&event.event_type, event.schema_version, event.payload)
-                else {
-                    continue;
-                };
-                self.fold(LeadId(id), &lead_event).await?;
-            }
-            work.save_checkpoint(&self.tenant, TRACKING, through)
-                .await?;
-        }
+        follow(
+            self.service.work(),
+            &self.tenant,
+            TRACKING,
+            |events| async move {
+                for event in events {
+                    let Some(id) = event
+                        .stream
+                        .as_str()
+                        .strip_prefix("lead-")
+                        .and_then(|id| Uuid::try_parse(id).ok())
+                    else {
+                        continue;
+                    };
+                    let Ok(lead_event) =
+                        decode::<LeadEvent>(&event.event_type, event.schema_version, event.payload)
+                    else {
+                        continue;
+                    };
+                    self.fold(LeadId(id), &lead_event).await?;
+                }
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn fold(&self, lead: LeadId, event: &LeadEvent) -> Result<(), SchedulerError> {

@@ -18,14 +18,14 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_domain::ticket::{EscalationTarget, Ticket, TicketCommand, TicketError};
 use crm_domain::{Actor, TicketId};
-use crm_eventstore::{EventStore, PageEntry, TenantId};
+use crm_eventstore::TenantId;
 use crm_projections::sla::query::{ItemHealth, ItemStatus};
 use crm_projections::sla::{SlaConfig, SlaItemDoc, SlaModel, TICKET};
 use crm_projections::{AggregateKind, DocKey, StreamRef, fold_streams};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{DeadlineStore, SchedulerError};
+use super::{DeadlineStore, SchedulerError, follow};
 use crate::command::{CommandMeta, CommandService};
 use crate::error::CommandError;
 use crate::ids::derive_id;
@@ -124,38 +124,29 @@ impl<U: UnitOfWork, D: DeadlineStore> TicketEscalator<U, D> {
     }
 
     async fn track_pages(&self) -> Result<usize, SchedulerError> {
-        let work = self.service.work();
-        let mut read = 0;
-        loop {
-            let from = work
-                .checkpoint(&self.tenant, TRACKING)
-                .await?
-                .unwrap_or_default();
-            let page = work.store().read_all(&self.tenant, from, 1000).await?;
-            if page.is_empty() {
-                return Ok(read);
-            }
-            let mut through = from;
-            let mut changed = BTreeSet::new();
-            for entry in page.into_entries() {
-                through = entry.position();
-                read += 1;
-                if let PageEntry::Event(event) = entry
-                    && let Some(id) = event
-                        .stream
-                        .as_str()
-                        .strip_prefix("ticket-")
-                        .and_then(|id| Uuid::try_parse(id).ok())
-                {
-                    changed.insert(TicketId(id));
+        follow(
+            self.service.work(),
+            &self.tenant,
+            TRACKING,
+            |events| async move {
+                let changed: BTreeSet<TicketId> = events
+                    .iter()
+                    .filter_map(|event| {
+                        event
+                            .stream
+                            .as_str()
+                            .strip_prefix("ticket-")
+                            .and_then(|id| Uuid::try_parse(id).ok())
+                            .map(TicketId)
+                    })
+                    .collect();
+                for ticket in changed {
+                    self.reschedule(ticket).await?;
                 }
-            }
-            for ticket in changed {
-                self.reschedule(ticket).await?;
-            }
-            work.save_checkpoint(&self.tenant, TRACKING, through)
-                .await?;
-        }
+                Ok(())
+            },
+        )
+        .await
     }
 
     /// The ticket's SLA document, folded from its stream by the SLA read model.

@@ -19,11 +19,13 @@ use crm_app::{
     OutboxEntry, PostgresUnitOfWork, UnitOfWork, Work, WorkError,
 };
 use crm_domain::Actor;
+use crm_domain::contact::{Contact, ContactCommand, Provenance};
 use crm_domain::identity::CountryCode;
 use crm_domain::lead::{Campaign, Lead, LeadCommand, LeadSource, LeadSubmission};
+use crm_domain::opportunity::{Opportunity, OpportunityCommand, Pipeline};
 use crm_domain::roster::{Rep, RepCommand, Team, TeamCommand, TerritoryMap, TerritoryMapCommand};
 use crm_domain::routing::AssignmentStrategy;
-use crm_domain::{LeadId, TeamId, UserId};
+use crm_domain::{ContactId, Currency, LeadId, Money, OpportunityId, TeamId, UserId};
 use crm_eventstore::{GlobalPosition, StoreError, StoreSettings, TenantId};
 use crm_testkit::postgres::TestDatabase;
 use uuid::Uuid;
@@ -52,6 +54,35 @@ macro_rules! on_every_backend {
                 async fn $name() {
                     let fixture = super::support::postgres().await;
                     super::$name(fixture.work.clone()).await;
+                    drop(fixture);
+                }
+            )*
+        }
+    };
+}
+
+/// [`on_every_backend!`] for tests that also take a second store of the backend: `memory:` is
+/// the memory one, `postgres:` makes the PostgreSQL one from the test database's event store
+/// (bound to the name before the `=>`).
+#[allow(unused_macros)]
+macro_rules! on_every_backend_with {
+    (memory: $memory:expr, postgres: |$store:ident| $postgres:expr; $($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::memory();
+                    super::$name(fixture.work, $memory).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::postgres().await;
+                    let $store = fixture.work.event_store().clone();
+                    super::$name(fixture.work.clone(), $postgres).await;
                     drop(fixture);
                 }
             )*
@@ -410,4 +441,75 @@ pub async fn captured_lead<U: UnitOfWork>(service: &CommandService<U>) -> LeadId
             .expect("the lead is captured");
     }
     lead
+}
+
+/// The owner of the deals the helpers below open.
+pub const DEAL_OWNER: UserId = UserId(Uuid::from_u128(0x5e9));
+
+/// A contact with a deal opened and won; the contact, the deal, and the win's position.
+#[allow(dead_code)]
+pub async fn won_deal<U: UnitOfWork>(
+    service: &CommandService<U>,
+) -> (ContactId, OpportunityId, GlobalPosition) {
+    let contact = ContactId(Uuid::now_v7());
+    service
+        .execute::<Contact>(
+            &tenant(),
+            contact.0,
+            ContactCommand::Create {
+                contact_id: contact,
+                provenance: Provenance::new("crm-ui", t0()),
+                changes: vec![],
+            },
+            &meta(),
+        )
+        .await
+        .expect("created");
+    let opportunity = OpportunityId(Uuid::now_v7());
+    let mut last = GlobalPosition::default();
+    for command in [
+        OpportunityCommand::Open {
+            opportunity,
+            name: "Engines for Babbage & Co".into(),
+            contact,
+            company: None,
+            owner: DEAL_OWNER,
+            amount: Money::new(500_000, Currency::new("EUR").expect("a currency")),
+            expected_close: t0().date_naive(),
+            pipeline: Pipeline::default(),
+            stage: None,
+        },
+        OpportunityCommand::Win,
+    ] {
+        let done = service
+            .execute::<Opportunity>(&tenant(), opportunity.0, command, &meta())
+            .await
+            .expect("the deal moves on");
+        if let Some(event) = done.outcome.events.last() {
+            last = last.max(event.position);
+        }
+    }
+    (contact, opportunity, last)
+}
+
+/// A captured lead (Ada Lovelace's submission) converted with a deal; the lead and the
+/// conversion's outcome.
+#[allow(dead_code)]
+pub async fn converted_lead<U: UnitOfWork>(
+    service: &CommandService<U>,
+) -> (LeadId, crm_app::Executed<crm_domain::lead::LeadEvent>) {
+    let lead = captured_lead(service).await;
+    let converted = service
+        .execute::<Lead>(
+            &tenant(),
+            lead.0,
+            LeadCommand::Convert(crm_domain::lead::ConversionRequest {
+                existing_contact: None,
+                open_opportunity: true,
+            }),
+            &meta(),
+        )
+        .await
+        .expect("the lead converts");
+    (lead, converted)
 }

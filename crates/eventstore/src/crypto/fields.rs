@@ -48,16 +48,7 @@ pub async fn encrypt_fields<S: SubjectKeyStore>(
     payload: &mut Value,
     fields: &[&str],
 ) -> Result<Vec<String>, CryptoError> {
-    let pointers = normalize_fields(fields)?;
-    check_plaintext(payload, &pointers)?;
-    if !pointers
-        .iter()
-        .any(|pointer| payload.pointer(pointer).is_some())
-    {
-        return Ok(Vec::new());
-    }
-    let key = store.encryption_key(tenant, subject).await?;
-    encrypt_pointers(payload, &pointers, tenant, subject, None, &key)
+    encrypt_with_store(store, tenant, None, subject, payload, fields).await
 }
 
 /// [`encrypt_fields`] with each ciphertext also bound to the id of the event that will carry
@@ -72,6 +63,20 @@ pub async fn encrypt_event_fields<S: SubjectKeyStore>(
     payload: &mut Value,
     fields: &[&str],
 ) -> Result<Vec<String>, CryptoError> {
+    let event = event.hyphenated().to_string();
+    encrypt_with_store(store, tenant, Some(&event), subject, payload, fields).await
+}
+
+/// [`encrypt_fields`] and [`encrypt_event_fields`]: asks the store for the key only when a
+/// named field is present.
+async fn encrypt_with_store<S: SubjectKeyStore>(
+    store: &S,
+    tenant: &TenantId,
+    event: Option<&str>,
+    subject: &SubjectId,
+    payload: &mut Value,
+    fields: &[&str],
+) -> Result<Vec<String>, CryptoError> {
     let pointers = normalize_fields(fields)?;
     check_plaintext(payload, &pointers)?;
     if !pointers
@@ -81,8 +86,7 @@ pub async fn encrypt_event_fields<S: SubjectKeyStore>(
         return Ok(Vec::new());
     }
     let key = store.encryption_key(tenant, subject).await?;
-    let event = event.hyphenated().to_string();
-    encrypt_pointers(payload, &pointers, tenant, subject, Some(&event), &key)
+    encrypt_pointers(payload, &pointers, tenant, subject, event, &key)
 }
 
 /// [`encrypt_event_fields`] with a key at hand instead of a key store.
