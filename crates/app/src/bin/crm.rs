@@ -2,6 +2,11 @@
 //!
 //! ```text
 //! crm work --tenant acme --config host.json      # DATABASE_URL names the PostgreSQL database
+//! crm audit manifest --tenant acme --out acme.manifest.json
+//! crm audit verify --tenant acme [--manifest acme.manifest.json]
+//! crm inbox status --tenant acme
+//! crm outbox status --tenant acme
+//! crm migrate
 //! ```
 //!
 //! `crm work` runs everything of the application layer that acts on its own for one tenant
@@ -15,10 +20,10 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use crm_app::host::{Host, HostConfig};
-use crm_app::intake::PostgresInbox;
+use crm_app::intake::{Inbox, PostgresInbox};
 use crm_app::scheduler::PostgresDeadlines;
-use crm_app::{CommandService, PostgresUnitOfWork, SystemClock};
-use crm_eventstore::{PostgresConfig, PostgresStore, TenantId};
+use crm_app::{CommandService, PostgresUnitOfWork, SystemClock, UnitOfWork};
+use crm_eventstore::{EventStore, HeadManifest, PostgresConfig, PostgresStore, TenantId};
 
 /// crm-core: an event-sourced CRM.
 #[derive(Debug, Parser)]
@@ -33,6 +38,68 @@ enum Command {
     /// Runs the lead intake, the workflows, the SLA pull-back, the queue drainer and the outbox
     /// relay of one tenant until SIGINT or SIGTERM.
     Work(WorkArgs),
+    /// The auditor's tools: verify the hash chains and seals, export a head manifest.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// The intake inbox.
+    #[command(subcommand)]
+    Inbox(StatusCommand),
+    /// The integration outbox.
+    #[command(subcommand)]
+    Outbox(StatusCommand),
+    /// Applies the event store's and the application's pending migrations, then exits.
+    Migrate(Database),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walks every hash chain and seal of a tenant (and, with `--manifest`, checks that
+    /// everything the manifest names is still there, unchanged). Exits 1 naming the first
+    /// broken event and stream.
+    Verify(VerifyArgs),
+    /// Seals the tenant's history and writes its head manifest (every stream's head and the
+    /// last seal), to keep outside the database for `crm audit verify --manifest`.
+    Manifest(ManifestArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum StatusCommand {
+    /// Depth, oldest age and failing or parked items of a tenant.
+    Status(TenantArgs),
+}
+
+#[derive(Debug, Args)]
+struct Database {
+    /// The PostgreSQL connection string (`postgres://…` or `host=… dbname=…`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+}
+
+#[derive(Debug, Args)]
+struct TenantArgs {
+    #[command(flatten)]
+    database: Database,
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    target: TenantArgs,
+    /// A head manifest written earlier by `crm audit manifest`.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ManifestArgs {
+    #[command(flatten)]
+    target: TenantArgs,
+    /// Where to write the manifest (JSON).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -68,16 +135,147 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match cli.command {
-        Command::Work(args) => runtime.block_on(work(args)),
-    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Work(args) => work(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Audit(AuditCommand::Verify(args)) => verify(args).await,
+            Command::Audit(AuditCommand::Manifest(args)) => manifest(args).await,
+            Command::Inbox(StatusCommand::Status(args)) => inbox_status(args).await,
+            Command::Outbox(StatusCommand::Status(args)) => outbox_status(args).await,
+            Command::Migrate(database) => migrate(database).await,
+        }
+    });
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("crm: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The store and the application's tables, migrated.
+async fn open(database_url: String) -> Result<(PostgresStore, PostgresUnitOfWork), String> {
+    let store = PostgresStore::connect(PostgresConfig::new(database_url))
+        .await
+        .map_err(|error| format!("cannot open the event store: {error}"))?;
+    let work = PostgresUnitOfWork::connect(store.clone())
+        .await
+        .map_err(|error| format!("cannot open the application's tables: {error}"))?;
+    Ok((store, work))
+}
+
+fn tenant_of(name: &str) -> Result<TenantId, String> {
+    TenantId::new(name).map_err(|error| format!("--tenant: {error}"))
+}
+
+async fn migrate(database: Database) -> Result<ExitCode, String> {
+    open(database.database_url).await?;
+    println!("migrations applied: the event store's and the application's");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
+    let tenant = tenant_of(&args.target.tenant)?;
+    let (store, _) = open(args.target.database.database_url).await?;
+    let report = match &args.manifest {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+            let manifest: HeadManifest = serde_json::from_str(&text)
+                .map_err(|error| format!("{} is not a head manifest: {error}", path.display()))?;
+            store.verify_against(&tenant, &manifest).await
+        }
+        None => store.verify(&tenant).await,
+    }
+    .map_err(|error| format!("cannot verify: {error}"))?;
+    println!(
+        "tenant {tenant}: {} streams, {} events, {} seals checked",
+        report.streams_checked, report.events_checked, report.seals_checked
+    );
+    if let Some(broken) = &report.first_broken {
+        println!(
+            "BROKEN: stream {} at version {} (event {}): {:?}",
+            broken.stream,
+            broken.version,
+            broken
+                .event_id
+                .map_or_else(|| "none".to_owned(), |id| id.to_string()),
+            broken.problem
+        );
+    }
+    if let Some(seal) = &report.first_broken_seal {
+        println!("BROKEN SEAL: {seal:?}");
+    }
+    for problem in &report.manifest_problems {
+        println!("MANIFEST: {problem:?}");
+    }
+    if let Some(unreadable) = &report.first_unreadable {
+        println!(
+            "unreadable: {} event(s), the first stream {} version {}: {}",
+            report.unreadable_events, unreadable.stream, unreadable.version, unreadable.reason
+        );
+    }
+    if report.is_intact() {
+        println!("intact");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn manifest(args: ManifestArgs) -> Result<ExitCode, String> {
+    let tenant = tenant_of(&args.target.tenant)?;
+    let (store, _) = open(args.target.database.database_url).await?;
+    let manifest = store
+        .head_manifest(&tenant)
+        .await
+        .map_err(|error| format!("cannot make the manifest: {error}"))?;
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|error| format!("cannot write the manifest: {error}"))?;
+    std::fs::write(&args.out, text)
+        .map_err(|error| format!("cannot write {}: {error}", args.out.display()))?;
+    println!(
+        "manifest of tenant {tenant} written to {}",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn inbox_status(args: TenantArgs) -> Result<ExitCode, String> {
+    let tenant = tenant_of(&args.tenant)?;
+    let (store, _) = open(args.database.database_url).await?;
+    let health = PostgresInbox::new(store)
+        .health(&tenant, chrono::Utc::now())
+        .await
+        .map_err(|error| format!("cannot read the inbox: {error}"))?;
+    println!(
+        "inbox of {tenant}: {} waiting, oldest {}, {} failing",
+        health.depth,
+        health
+            .oldest_age
+            .map_or_else(|| "-".to_owned(), |age| format!("{} s", age.num_seconds())),
+        health.failing
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn outbox_status(args: TenantArgs) -> Result<ExitCode, String> {
+    let tenant = tenant_of(&args.tenant)?;
+    let (_, work) = open(args.database.database_url).await?;
+    let health = work
+        .outbox_health(&tenant, chrono::Utc::now())
+        .await
+        .map_err(|error| format!("cannot read the outbox: {error}"))?;
+    println!(
+        "outbox of {tenant}: {} undelivered, oldest {}, {} parked",
+        health.undelivered,
+        health
+            .oldest_undelivered_age
+            .map_or_else(|| "-".to_owned(), |age| format!("{} s", age.num_seconds())),
+        health.parked
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn work(args: WorkArgs) -> Result<(), String> {
@@ -86,12 +284,7 @@ async fn work(args: WorkArgs) -> Result<(), String> {
         .map_err(|error| format!("cannot read {}: {error}", args.config.display()))?;
     let config: HostConfig = serde_json::from_str(&text)
         .map_err(|error| format!("{}: {error}", args.config.display()))?;
-    let store = PostgresStore::connect(PostgresConfig::new(args.database_url))
-        .await
-        .map_err(|error| format!("cannot open the event store: {error}"))?;
-    let work = PostgresUnitOfWork::connect(store.clone())
-        .await
-        .map_err(|error| format!("cannot open the application's tables: {error}"))?;
+    let (store, work) = open(args.database_url).await?;
     let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
     let host = Host::new(
         service,
