@@ -9,6 +9,7 @@
 //!   (ticket and ERP message) and, when configured, the rep notifications;
 //! - lead intake: the inbox's deliveries turned into received, captured and routed leads;
 //! - the SLA pull-back of untouched leads and the queue drainer, when routing is configured;
+//! - ticket escalation by SLA, when policies are configured;
 //! - the outbox relay, over HTTP, to the configured destinations.
 //!
 //! Configured by a [`HostConfig`], read from JSON (`crm work --config <file>`); unknown fields
@@ -21,9 +22,11 @@ use std::time::Duration;
 use chrono::{Days, TimeDelta};
 use crm_domain::identity::CountryCode;
 use crm_domain::opportunity::Pipeline;
-use crm_domain::sla::BusinessCalendar;
+use crm_domain::sla::{BusinessCalendar, SlaPolicy};
+use crm_domain::ticket::EscalationTarget;
 use crm_domain::{Currency, UserId};
 use crm_eventstore::TenantId;
+use crm_projections::sla::SlaConfig;
 use serde::Deserialize;
 use thiserror::Error;
 use tokio::sync::watch;
@@ -35,6 +38,7 @@ use crate::outbox::{DestinationError, Destinations, HttpTransport, OutboxRelay, 
 use crate::routing::{QueueDrainer, RoutingSettings};
 use crate::scheduler::{
     DEFAULT_RESPONSE_WINDOW, DeadlineStore, ResponseScheduler, SchedulerSettings,
+    TicketEscalationSettings, TicketEscalator,
 };
 use crate::uow::UnitOfWork;
 use crate::workflow::{
@@ -62,6 +66,9 @@ pub struct HostConfig {
     /// `http://` URLs.
     #[serde(default)]
     pub destinations: BTreeMap<String, String>,
+    /// Ticket escalation by SLA; without it, tickets do not escalate by themselves.
+    #[serde(default)]
+    pub escalation: Option<EscalationConfig>,
     /// Lead intake: the inbox's items turned into leads (routed when `routing` is set).
     #[serde(default)]
     pub intake: Option<IntakeConfig>,
@@ -121,6 +128,20 @@ fn default_reassignments() -> u32 {
     2
 }
 
+/// Ticket escalation's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationConfig {
+    /// The SLA policies (the same as the SLA read model's), each version in effect for every
+    /// ticket; versions of one policy oldest first.
+    pub policies: Vec<SlaPolicy>,
+    /// Where a ticket at risk goes (level 1); `null`: tickets escalate only when breached.
+    #[serde(default)]
+    pub at_risk: Option<EscalationTarget>,
+    /// Where a breached ticket goes (level 2).
+    pub breached: EscalationTarget,
+}
+
 /// Lead intake's settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,6 +199,7 @@ pub struct Host<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> {
     tenant: TenantId,
     reactions: Vec<Arc<dyn Reaction>>,
     scheduler: Option<ResponseScheduler<U, D>>,
+    escalator: Option<TicketEscalator<U, D>>,
     drainer: Option<QueueDrainer<U>>,
     relay: OutboxRelay<U, HttpTransport>,
     tick: Duration,
@@ -230,6 +252,33 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
                 link_base: notifications.link_base.clone(),
             })));
         }
+        let escalator = match &config.escalation {
+            Some(escalation) => {
+                let mut sla = SlaConfig::new();
+                for policy in &escalation.policies {
+                    sla = sla.with_policy(policy.clone(), None).map_err(|policy| {
+                        HostError::Config(format!(
+                            "escalation.policies: version {} of policy {} is not newer than the one before it",
+                            policy.reference().version,
+                            policy.reference().id
+                        ))
+                    })?;
+                }
+                Some(TicketEscalator::new(
+                    Arc::clone(&service),
+                    deadlines.clone(),
+                    tenant.clone(),
+                    TicketEscalationSettings {
+                        sla,
+                        at_risk: escalation.at_risk,
+                        breached: escalation.breached,
+                        lease: TimeDelta::seconds(60),
+                        batch: 500,
+                    },
+                ))
+            }
+            None => None,
+        };
         let (scheduler, drainer) = match &config.routing {
             Some(routing) => {
                 let settings = RoutingSettings {
@@ -296,6 +345,7 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
         Ok(Self {
             service,
             intake,
+            escalator,
             tenant,
             reactions,
             scheduler,
@@ -327,6 +377,14 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
                 }
             });
         }
+        if this.escalator.is_some() {
+            let (host, stop) = (Arc::clone(&this), stop.clone());
+            tasks.spawn(async move {
+                if let Some(escalator) = &host.escalator {
+                    escalator.run(host.tick, stop).await;
+                }
+            });
+        }
         if this.drainer.is_some() {
             let (host, stop) = (Arc::clone(&this), stop.clone());
             tasks.spawn(async move {
@@ -351,6 +409,91 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
             if let Err(error) = finished {
                 tracing::error!(%error, "a host task ended abnormally");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::intake::MemoryInbox;
+    use crate::scheduler::MemoryDeadlines;
+    use crate::{ManualClock, MemoryUnitOfWork};
+
+    fn host(config: &serde_json::Value) -> Result<(), String> {
+        let config: HostConfig =
+            serde_json::from_value(config.clone()).map_err(|error| error.to_string())?;
+        let clock = ManualClock::new(chrono::DateTime::UNIX_EPOCH);
+        let service = Arc::new(CommandService::new(
+            MemoryUnitOfWork::default(),
+            Arc::new(clock),
+        ));
+        Host::new(
+            service,
+            MemoryDeadlines::default(),
+            MemoryInbox::default(),
+            TenantId::new("acme").map_err(|error| error.to_string())?,
+            &config,
+        )
+        .map(drop)
+        .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn a_full_configuration_is_accepted() {
+        let policy = crm_domain::sla::SlaPolicy::new(
+            crm_domain::sla::PolicyRef {
+                id: crm_domain::sla::SlaPolicyId(uuid::Uuid::nil()),
+                version: crm_domain::sla::PolicyVersion(1),
+            },
+            "support",
+            BusinessCalendar::always_open(chrono_tz::UTC),
+        );
+        let config = json!({
+            "conversion": { "currency": "EUR", "fallback_owner": uuid::Uuid::nil() },
+            "routing": { "territory_map": uuid::Uuid::nil(), "response_window_minutes": 5 },
+            "notifications": { "link_base": "https://crm.example.com" },
+            "escalation": {
+                "policies": [policy],
+                "at_risk": { "kind": "team", "team": uuid::Uuid::nil() },
+                "breached": { "kind": "user", "user": uuid::Uuid::nil() },
+            },
+            "intake": { "default_region": "GB" },
+            "destinations": { "erp": "http://127.0.0.1:9/erp" },
+        });
+        assert_eq!(host(&config), Ok(()));
+    }
+
+    #[test]
+    fn mistakes_are_refused_at_start() {
+        for (config, expected) in [
+            (json!({ "onbaording": true }), "unknown field"),
+            (
+                json!({ "intake": { "default_region": "Britain" } }),
+                "default_region",
+            ),
+            (
+                json!({ "conversion": { "currency": "EURO", "fallback_owner": uuid::Uuid::nil() } }),
+                "currency",
+            ),
+            (
+                json!({ "destinations": { "erp": "ftp://example.com" } }),
+                "",
+            ),
+            (
+                json!({ "routing": { "territory_map": uuid::Uuid::nil(), "response_window_minutes": 0 } }),
+                "response_window_minutes",
+            ),
+        ] {
+            let refused = host(&config);
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|message| message.contains(expected)),
+                "{config}: {refused:?}"
+            );
         }
     }
 }
