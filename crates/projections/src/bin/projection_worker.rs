@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crm_eventstore::crypto::DecryptingStore;
 use crm_eventstore::{PostgresConfig, PostgresStore, TenantId};
 use crm_projections::customer360::Customer360Model;
 use crm_projections::{
@@ -65,6 +66,10 @@ async fn run(connection: String, tenant: String, batch_size: usize) -> Result<()
         poll_interval: Duration::from_millis(50),
         ..ProjectorOptions::default()
     };
+    // Personal fields are stored encrypted (the application encrypts them on append): the
+    // projector reads through the subject keys in the same database.
+    let keys = store.subject_keys();
+    let store = DecryptingStore::new(store, keys);
     let mut projector = Projector::new(store, Arc::new(documents), tenant, options);
     tokio::spawn(report(projector.status()));
     // Runs until the process is killed: the sender lives as long as the loop.
