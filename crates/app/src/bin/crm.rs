@@ -25,9 +25,10 @@ use crm_app::scheduler::PostgresDeadlines;
 use crm_app::{CommandService, PostgresUnitOfWork, SystemClock, UnitOfWork};
 use crm_eventstore::{EventStore, HeadManifest, PostgresConfig, PostgresStore, TenantId};
 
-/// crm-core: an event-sourced CRM.
+/// crm-core, an event-sourced CRM: the operator's and the auditor's commands. Every command
+/// reads `DATABASE_URL` (or `--database-url`) for the PostgreSQL database.
 #[derive(Debug, Parser)]
-#[command(name = "crm", version, about)]
+#[command(name = "crm", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
