@@ -1,5 +1,6 @@
 //! The `crm` binary's auditor and operator commands against a real PostgreSQL database: a
-//! manifest exported, the history verified intact, then a payload altered behind the store's
+//! manifest exported, the history verified intact online and offline (from `crm audit export`),
+//! a rewritten export and a cut one caught offline, then a payload altered behind the store's
 //! back and `crm audit verify` exiting non-zero naming the stream and version.
 
 mod support;
@@ -64,6 +65,72 @@ async fn audit_verify_catches_a_payload_altered_behind_the_stores_back() {
         "{}",
         stdout(&verified)
     );
+
+    // Exported, checked offline with nothing but the file and the manifest.
+    let export = std::env::temp_dir().join(format!("crm-export-{}.jsonl", Uuid::now_v7()));
+    let export_path = export.to_string_lossy().into_owned();
+    let exported = crm(
+        &url,
+        &[
+            "audit",
+            "export",
+            "--tenant",
+            tenant().as_str(),
+            "--out",
+            &export_path,
+        ],
+    );
+    assert!(exported.status.success(), "{exported:?}");
+    let offline = crm(
+        "",
+        &[
+            "audit",
+            "verify",
+            "--file",
+            &export_path,
+            "--manifest",
+            &manifest_path,
+        ],
+    );
+    assert!(offline.status.success(), "{offline:?}");
+    assert!(stdout(&offline).contains("intact"), "{}", stdout(&offline));
+    let text = std::fs::read_to_string(&export).expect("the export reads");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and the lead's two events");
+    assert!(
+        !text.contains("ada@example.com"),
+        "personal data leaves encrypted"
+    );
+    // A rewritten payload in the file, and a cut tail against the manifest.
+    let rewritten = text.replacen("web-form", "evil-form", 1);
+    assert_ne!(rewritten, text);
+    std::fs::write(&export, rewritten).expect("the export is rewritten");
+    let caught = crm("", &["audit", "verify", "--file", &export_path]);
+    assert!(!caught.status.success(), "{caught:?}");
+    assert!(
+        stdout(&caught).contains(&format!("BROKEN: stream lead-{} at version 1", lead.0)),
+        "{}",
+        stdout(&caught)
+    );
+    std::fs::write(&export, format!("{}\n{}\n", lines[0], lines[1])).expect("cut");
+    let cut = crm(
+        "",
+        &[
+            "audit",
+            "verify",
+            "--file",
+            &export_path,
+            "--manifest",
+            &manifest_path,
+        ],
+    );
+    assert!(!cut.status.success(), "{cut:?}");
+    assert!(
+        stdout(&cut).contains("MANIFEST: stream"),
+        "{}",
+        stdout(&cut)
+    );
+    let _ = std::fs::remove_file(&export);
 
     for (what, words) in [("inbox", "waiting"), ("outbox", "undelivered")] {
         let status = crm(&url, &[what, "status", "--tenant", tenant().as_str()]);

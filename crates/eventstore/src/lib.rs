@@ -60,6 +60,7 @@
 //! global lock and their commits group. An open transaction holds readers back; subscriptions
 //! report that apart from ordinary lag ([`SubscriptionStatus::HeldBy`]).
 
+pub mod audit;
 pub mod blocking;
 pub mod cache;
 mod codec;

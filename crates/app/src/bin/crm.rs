@@ -4,6 +4,8 @@
 //! crm work --tenant acme --config host.json      # DATABASE_URL names the PostgreSQL database
 //! crm audit manifest --tenant acme --out acme.manifest.json
 //! crm audit verify --tenant acme [--manifest acme.manifest.json]
+//! crm audit export --tenant acme --out acme.jsonl
+//! crm audit verify --file acme.jsonl [--manifest acme.manifest.json]   # offline
 //! crm inbox status --tenant acme
 //! crm outbox status --tenant acme
 //! crm migrate
@@ -23,6 +25,7 @@ use crm_app::host::{Host, HostConfig};
 use crm_app::intake::{Inbox, PostgresInbox};
 use crm_app::scheduler::PostgresDeadlines;
 use crm_app::{CommandService, PostgresUnitOfWork, SystemClock, UnitOfWork};
+use crm_eventstore::audit::{EXPORT_FORMAT, ExportHeader, ExportedEvent, verify_export};
 use crm_eventstore::{EventStore, HeadManifest, PostgresConfig, PostgresStore, TenantId};
 
 /// crm-core, an event-sourced CRM: the operator's and the auditor's commands. Every command
@@ -58,6 +61,9 @@ enum AuditCommand {
     /// everything the manifest names is still there, unchanged). Exits 1 naming the first
     /// broken event and stream.
     Verify(VerifyArgs),
+    /// Writes a tenant's events as JSON Lines, with the exact bytes their hashes cover, for
+    /// `crm audit verify --file` to check offline.
+    Export(ManifestArgs),
     /// Seals the tenant's history and writes its head manifest (every stream's head and the
     /// last seal), to keep outside the database for `crm audit verify --manifest`.
     Manifest(ManifestArgs),
@@ -87,8 +93,15 @@ struct TenantArgs {
 
 #[derive(Debug, Args)]
 struct VerifyArgs {
-    #[command(flatten)]
-    target: TenantArgs,
+    /// The PostgreSQL connection string (not needed with `--file`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The tenant (not needed with `--file`: the export names it).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Checks an export written by `crm audit export` instead of the database.
+    #[arg(long)]
+    file: Option<PathBuf>,
     /// A head manifest written earlier by `crm audit manifest`.
     #[arg(long)]
     manifest: Option<PathBuf>,
@@ -98,7 +111,7 @@ struct VerifyArgs {
 struct ManifestArgs {
     #[command(flatten)]
     target: TenantArgs,
-    /// Where to write the manifest (JSON).
+    /// Where to write it.
     #[arg(long)]
     out: PathBuf,
 }
@@ -141,6 +154,7 @@ fn main() -> ExitCode {
             Command::Work(args) => work(args).await.map(|()| ExitCode::SUCCESS),
             Command::Audit(AuditCommand::Verify(args)) => verify(args).await,
             Command::Audit(AuditCommand::Manifest(args)) => manifest(args).await,
+            Command::Audit(AuditCommand::Export(args)) => export(args).await,
             Command::Inbox(StatusCommand::Status(args)) => inbox_status(args).await,
             Command::Outbox(StatusCommand::Status(args)) => outbox_status(args).await,
             Command::Migrate(database) => migrate(database).await,
@@ -176,17 +190,28 @@ async fn migrate(database: Database) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn read_manifest(path: &std::path::Path) -> Result<HeadManifest, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|error| format!("{} is not a head manifest: {error}", path.display()))
+}
+
 async fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
-    let tenant = tenant_of(&args.target.tenant)?;
-    let (store, _) = open(args.target.database.database_url).await?;
+    if let Some(file) = &args.file {
+        return verify_file(file, args.manifest.as_deref());
+    }
+    let database_url = args
+        .database_url
+        .ok_or("DATABASE_URL (or --database-url) is needed without --file")?;
+    let tenant = tenant_of(
+        args.tenant
+            .as_deref()
+            .ok_or("--tenant is needed without --file")?,
+    )?;
+    let (store, _) = open(database_url).await?;
     let report = match &args.manifest {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-            let manifest: HeadManifest = serde_json::from_str(&text)
-                .map_err(|error| format!("{} is not a head manifest: {error}", path.display()))?;
-            store.verify_against(&tenant, &manifest).await
-        }
+        Some(path) => store.verify_against(&tenant, &read_manifest(path)?).await,
         None => store.verify(&tenant).await,
     }
     .map_err(|error| format!("cannot verify: {error}"))?;
@@ -223,6 +248,112 @@ async fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
     } else {
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Checks an export offline: every hash recomputed, every chain from version 1, and the
+/// manifest's heads, if one is given.
+fn verify_file(
+    file: &std::path::Path,
+    manifest: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
+    use std::io::BufRead as _;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file)
+            .map_err(|error| format!("cannot read {}: {error}", file.display()))?,
+    );
+    let mut lines = reader.lines();
+    let header: ExportHeader = match lines.next() {
+        Some(line) => serde_json::from_str(&line.map_err(|error| error.to_string())?)
+            .map_err(|error| format!("{}: not an export header: {error}", file.display()))?,
+        None => return Err(format!("{} is empty", file.display())),
+    };
+    if header.format != EXPORT_FORMAT {
+        return Err(format!(
+            "{}: unknown format {}",
+            file.display(),
+            header.format
+        ));
+    }
+    let mut events = Vec::new();
+    for (number, line) in lines.enumerate() {
+        let line = line.map_err(|error| error.to_string())?;
+        events.push(
+            serde_json::from_str::<ExportedEvent>(&line)
+                .map_err(|error| format!("{} line {}: {error}", file.display(), number + 2))?,
+        );
+    }
+    let manifest = manifest.map(read_manifest).transpose()?;
+    let report = verify_export(&header.tenant, events, manifest.as_ref());
+    println!(
+        "export of tenant {}: {} streams, {} events checked",
+        header.tenant, report.streams, report.events
+    );
+    if let Some((stream, version, problem)) = &report.first_broken {
+        println!("BROKEN: stream {stream} at version {version}: {problem}");
+    }
+    for problem in &report.manifest_problems {
+        println!("MANIFEST: {problem}");
+    }
+    if report.is_intact() {
+        println!("intact");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn export(args: ManifestArgs) -> Result<ExitCode, String> {
+    use std::io::Write as _;
+    let tenant = tenant_of(&args.target.tenant)?;
+    let (store, _) = open(args.target.database.database_url).await?;
+    let file = std::fs::File::create(&args.out)
+        .map_err(|error| format!("cannot write {}: {error}", args.out.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let failed = |error: std::io::Error| format!("cannot write {}: {error}", args.out.display());
+    let header = ExportHeader {
+        format: EXPORT_FORMAT.to_owned(),
+        tenant: tenant.as_str().to_owned(),
+        exported_at: chrono::Utc::now(),
+    };
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string(&header).map_err(|error| error.to_string())?
+    )
+    .map_err(failed)?;
+    let mut after: Option<(String, u64)> = None;
+    let mut count = 0_u64;
+    loop {
+        let page = store
+            .export_page(
+                &tenant,
+                after
+                    .as_ref()
+                    .map(|(stream, version)| (stream.as_str(), *version)),
+                1000,
+            )
+            .await
+            .map_err(|error| format!("cannot export: {error}"))?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = Some((last.stream.clone(), last.version));
+        for event in &page {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(event).map_err(|error| error.to_string())?
+            )
+            .map_err(failed)?;
+            count += 1;
+        }
+    }
+    out.flush().map_err(failed)?;
+    println!(
+        "{count} events of tenant {tenant} exported to {}",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn manifest(args: ManifestArgs) -> Result<ExitCode, String> {
