@@ -7,7 +7,8 @@ CREATE TABLE app_inbox (
     id           uuid        NOT NULL,
     source       text        NOT NULL,
     external_id  text        NOT NULL,
-    payload      jsonb       NOT NULL,
+    -- json, not jsonb: the text as delivered (jsonb would refuse a \u0000 a sender may send).
+    payload      json        NOT NULL,
     received_at  timestamptz NOT NULL,
     attempts     integer     NOT NULL DEFAULT 0,
     -- When the item is due: at arrival, after a failure's backoff, or after a claim's lease.

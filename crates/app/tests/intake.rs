@@ -154,6 +154,7 @@ async fn a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing<
     for _ in 0..200 {
         deep = json!([deep]);
     }
+    let huge = json!({ "email": "a@example.com", "notes": "x".repeat(crm_app::intake::MAX_PAYLOAD_BYTES) });
     for bad in [
         LeadDelivery {
             external_id: " ".into(),
@@ -163,6 +164,10 @@ async fn a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing<
             payload: deep,
             ..delivery("evt-deep", None)
         },
+        LeadDelivery {
+            payload: huge,
+            ..delivery("evt-huge", None)
+        },
     ] {
         let refused = submit(&inbox, &tenant(), &[bad], t0()).await;
         assert!(
@@ -171,6 +176,17 @@ async fn a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing<
         );
     }
     assert_eq!(inbox.health(&tenant(), t0()).await.expect("reads").depth, 0);
+
+    // A payload with a NUL character in a string is kept as delivered and becomes a lead.
+    let odd = LeadDelivery {
+        payload: json!({ "email": "nul@example.com", "notes": "a\u{0}b" }),
+        ..delivery("evt-nul", None)
+    };
+    let stored = submit(&inbox, &tenant(), &[odd], t0())
+        .await
+        .expect("stored");
+    assert_eq!(worker.drain().await.expect("drains"), 1);
+    assert!(lead(&service, id_of(stored[0])).await.status.is_some());
 }
 
 async fn a_bulk_batch_waits_in_the_inbox_until_workers_catch_up<

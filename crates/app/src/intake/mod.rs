@@ -45,6 +45,10 @@ const INTAKE_NAMESPACE: Uuid = Uuid::from_u128(0x0e1a_7a5e_0000_4000_8000_0000_0
 /// The longest source name or external event id accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 512;
 
+/// The largest payload accepted, in bytes of JSON: half the event store's default event size
+/// limit, so the lead's first event (the payload and its envelope) always fits.
+pub const MAX_PAYLOAD_BYTES: usize = crm_eventstore::DEFAULT_MAX_EVENT_BYTES / 2;
+
 /// One delivery of a lead from a marketing tool, as it arrived.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeadDelivery {
@@ -67,7 +71,7 @@ impl LeadDelivery {
     }
 
     /// Refuses what the inbox cannot keep: empty or overlong names, a payload deeper than the
-    /// domain accepts.
+    /// domain accepts or larger than [`MAX_PAYLOAD_BYTES`].
     pub fn check(&self) -> Result<(), IntakeError> {
         for (what, text) in [("source", &self.source), ("external id", &self.external_id)] {
             if text.trim().is_empty() {
@@ -88,6 +92,15 @@ impl LeadDelivery {
                 reason: format!(
                     "the payload nests deeper than {} levels",
                     crm_domain::MAX_JSON_DEPTH
+                ),
+            });
+        }
+        // Measured only after the depth check: serializing recurses once per level.
+        let size = serde_json::to_vec(&self.payload).map_or(usize::MAX, |bytes| bytes.len());
+        if size > MAX_PAYLOAD_BYTES {
+            return Err(IntakeError::Invalid {
+                reason: format!(
+                    "the payload is {size} bytes, above the {MAX_PAYLOAD_BYTES} accepted"
                 ),
             });
         }

@@ -63,7 +63,7 @@ impl Inbox for PostgresInbox {
             .query(
                 "INSERT INTO app_inbox (tenant, id, source, external_id, payload, received_at, due_at) \
                  SELECT $1, id, source, external_id, payload, $6, $6 \
-                 FROM unnest($2::uuid[], $3::text[], $4::text[], $5::jsonb[]) \
+                 FROM unnest($2::uuid[], $3::text[], $4::text[], $5::json[]) \
                      AS delivery (id, source, external_id, payload) \
                  ON CONFLICT DO NOTHING RETURNING id",
                 &[&tenant.as_str(), &ids, &sources, &external, &payloads, &at],
