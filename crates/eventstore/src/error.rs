@@ -130,6 +130,10 @@ pub enum StoreError {
         /// The stream's version (`None`: no stream).
         stream_version: Option<u64>,
     },
+    /// [`PostgresStore::append_with_subject_key`](crate::PostgresStore::append_with_subject_key):
+    /// the data subject already has another key, or was shredded; nothing was appended.
+    #[error("the data subject has another key or was shredded; nothing was appended")]
+    SubjectKeyDiffers,
     /// A stored row could not be decoded (bad JSON, out-of-range number...).
     #[error("corrupt row ({location}): {reason}")]
     CorruptRow {

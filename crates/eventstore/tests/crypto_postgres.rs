@@ -451,3 +451,91 @@ async fn after_shredding_a_dump_holds_neither_the_erased_plaintext_nor_the_key()
         Err(CryptoError::SubjectShredded { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_with_a_new_subjects_key_stores_both_or_refuses_both() {
+    let (_database, store, keys) = migrated().await;
+    let tenant = acme();
+    let event = || NewEvent::new("Noted", 1, json!({ "n": 1 }));
+
+    // A new subject: the client's key is stored with the append, in one statement.
+    let fresh = SubjectId::new("lead-fresh").unwrap();
+    let candidate = crm_eventstore::crypto::SubjectKey::generate().unwrap();
+    let stream = StreamId::new("lead-fresh").unwrap();
+    store
+        .append_with_subject_key(
+            &tenant,
+            &stream,
+            ExpectedVersion::NoStream,
+            &[event()],
+            &fresh,
+            &candidate,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.decryption_key(&tenant, &fresh).await.unwrap(),
+        Some(candidate.clone())
+    );
+
+    // A subject with another key, and a shredded one: refused, nothing appended.
+    let other = crm_eventstore::crypto::SubjectKey::generate().unwrap();
+    let refused = store
+        .append_with_subject_key(
+            &tenant,
+            &stream,
+            ExpectedVersion::Exact(1),
+            &[event()],
+            &fresh,
+            &other,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(crm_eventstore::StoreError::SubjectKeyDiffers)),
+        "{refused:?}"
+    );
+    let erased = SubjectId::new("lead-erased").unwrap();
+    keys.shred(&tenant, &erased).await.unwrap();
+    let refused = store
+        .append_with_subject_key(
+            &tenant,
+            &StreamId::new("lead-erased").unwrap(),
+            ExpectedVersion::NoStream,
+            &[event()],
+            &erased,
+            &other,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(crm_eventstore::StoreError::SubjectKeyDiffers)),
+        "{refused:?}"
+    );
+    assert!(
+        store
+            .read_stream(
+                &tenant,
+                &StreamId::new("lead-erased").unwrap(),
+                StreamRead::forward()
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.stream_version(&tenant, &stream).await.unwrap(),
+        Some(1),
+        "the refused append wrote nothing"
+    );
+    // The subject's own key passes.
+    store
+        .append_with_subject_key(
+            &tenant,
+            &stream,
+            ExpectedVersion::Exact(1),
+            &[event()],
+            &fresh,
+            &candidate,
+        )
+        .await
+        .unwrap();
+}

@@ -65,6 +65,7 @@ async fn concurrent_starts_on_a_fresh_database_migrate_once() {
             (4, "0004_qualified_append".into()),
             (5, "0005_log_seals".into()),
             (6, "0006_subject_key_function".into()),
+            (7, "0007_append_with_subject_key".into()),
         ]
     );
     // A later start finds nothing to do; a changed migration is refused.

@@ -528,13 +528,39 @@ impl<U: UnitOfWork> CommandService<U> {
                 )
             })
             .collect::<Result<Vec<_>, CommandError<A::Error>>>()?;
-        // What the store keeps: the same events with their personal fields encrypted (the
-        // plaintext ones fold into the cache below).
-        let stored_events = self
-            .seal_personal_data::<A>(tenant, &cached.state.aggregate, &events, &new_events)
-            .await?;
-        let stored_events = stored_events.as_ref().unwrap_or(&new_events);
         let messages = outbox(&events);
+        let one_statement = claim.is_none() && messages.is_empty();
+        // What the store keeps: the same events with their personal fields encrypted (the
+        // plaintext ones fold into the cache below). A subject whose key the service does not
+        // hold yet gets a key made here when the append is the store's one statement, which
+        // then stores that key with the events (or says the subject has another one).
+        let mut new_key = None;
+        let stored_events = match Self::subject_of::<A>(&cached.state.aggregate, &events)? {
+            None => None,
+            Some(subject) => {
+                let key = match self.remembered_key(tenant, &subject) {
+                    Some(key) => key,
+                    None if one_statement => {
+                        let candidate =
+                            SubjectKey::generate().map_err(CommandError::PersonalData)?;
+                        new_key = Some((subject.clone(), candidate.clone()));
+                        candidate
+                    }
+                    None => self
+                        .subject_key(tenant, &subject)
+                        .await
+                        .map_err(CommandError::PersonalData)?,
+                };
+                Some(Self::seal_with::<A>(
+                    tenant,
+                    &events,
+                    &new_events,
+                    &subject,
+                    &key,
+                )?)
+            }
+        };
+        let stored_events = stored_events.as_ref().unwrap_or(&new_events);
         let expected = ExpectedVersion::Exact(cached.version);
         if new_events.is_empty() && claim.is_none() && messages.is_empty() {
             self.confirm(tenant, stream, cached).await?;
@@ -546,14 +572,27 @@ impl<U: UnitOfWork> CommandService<U> {
                 replayed: false,
             }));
         }
-        let appended: Option<AppendResult> = if claim.is_none() && messages.is_empty() {
+        let appended: Option<AppendResult> = if one_statement {
             // Nothing else to commit with the events: the store's own one-statement append.
-            Some(
-                self.work
-                    .store()
-                    .append(tenant, stream, expected, stored_events)
-                    .await?,
-            )
+            Some(match &new_key {
+                None => {
+                    self.work
+                        .store()
+                        .append(tenant, stream, expected, stored_events)
+                        .await?
+                }
+                Some((subject, candidate)) => {
+                    self.append_with_new_key::<A>(
+                        tenant,
+                        stream,
+                        expected,
+                        (&events, &new_events, stored_events),
+                        subject,
+                        candidate,
+                    )
+                    .await?
+                }
+            })
         } else {
             if new_events.is_empty() {
                 // Recording a no-op under its key: only valid if the state decided on is current.
@@ -609,19 +648,50 @@ impl<U: UnitOfWork> CommandService<U> {
         }))
     }
 
-    /// `new_events` (decided as `events` on `state`) with each event's personal fields
-    /// ([`DomainEvent::personal_fields`]) encrypted with its data subject's key, each
-    /// ciphertext bound to its event id and field; `None` when no event carries personal
-    /// data. The subject is the aggregate's after the events ([`Aggregate::data_subject`]).
-    async fn seal_personal_data<A>(
+    /// Appends events sealed with a key made here: stored with the key in one statement when
+    /// the backend can, else (the subject has another key, or the backend cannot) sealed
+    /// again with the subject's key from the key store and appended the usual way.
+    async fn append_with_new_key<A>(
         &self,
         tenant: &TenantId,
-        state: &A,
-        events: &[A::Event],
-        new_events: &[NewEvent],
-    ) -> Result<Option<Vec<NewEvent>>, CommandError<A::Error>>
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        (events, new_events, sealed): (&[A::Event], &[NewEvent], &[NewEvent]),
+        subject: &SubjectId,
+        candidate: &SubjectKey,
+    ) -> Result<AppendResult, CommandError<A::Error>>
     where
         A: Aggregate + Send + Sync + 'static,
+    {
+        if let Some(result) = self
+            .work
+            .append_with_subject_key(tenant, stream, expected, sealed, subject, candidate)
+            .await?
+        {
+            self.remember_key(tenant, subject, candidate);
+            return Ok(result);
+        }
+        let key = self
+            .subject_key(tenant, subject)
+            .await
+            .map_err(CommandError::PersonalData)?;
+        let resealed = Self::seal_with::<A>(tenant, events, new_events, subject, &key)?;
+        Ok(self
+            .work
+            .store()
+            .append(tenant, stream, expected, &resealed)
+            .await?)
+    }
+
+    /// The data subject of `events` decided on `state` when one of them carries personal data
+    /// ([`DomainEvent::personal_fields`]): the aggregate's after the events
+    /// ([`Aggregate::data_subject`]). `None` when no event carries personal data.
+    fn subject_of<A>(
+        state: &A,
+        events: &[A::Event],
+    ) -> Result<Option<SubjectId>, CommandError<A::Error>>
+    where
+        A: Aggregate,
     {
         if events
             .iter()
@@ -636,11 +706,23 @@ impl<U: UnitOfWork> CommandService<U> {
                 reason: "is not named: the aggregate names no data subject for personal data",
             }));
         };
-        let subject = SubjectId::new(subject.key_name()).map_err(CommandError::PersonalData)?;
-        let key = self
-            .subject_key(tenant, &subject)
-            .await
-            .map_err(CommandError::PersonalData)?;
+        SubjectId::new(subject.key_name())
+            .map(Some)
+            .map_err(CommandError::PersonalData)
+    }
+
+    /// `new_events` (encoding `events`) with each event's personal fields encrypted with
+    /// `key`, each ciphertext bound to its event id and field.
+    fn seal_with<A>(
+        tenant: &TenantId,
+        events: &[A::Event],
+        new_events: &[NewEvent],
+        subject: &SubjectId,
+        key: &SubjectKey,
+    ) -> Result<Vec<NewEvent>, CommandError<A::Error>>
+    where
+        A: Aggregate,
+    {
         let mut sealed = new_events.to_vec();
         for (event, new_event) in events.iter().zip(&mut sealed) {
             let fields = event.personal_fields();
@@ -650,13 +732,35 @@ impl<U: UnitOfWork> CommandService<U> {
                     fields,
                     tenant,
                     new_event.id,
-                    &subject,
-                    &key,
+                    subject,
+                    key,
                 )
                 .map_err(CommandError::PersonalData)?;
             }
         }
-        Ok(Some(sealed))
+        Ok(sealed)
+    }
+
+    /// The subject's key if the service remembers it.
+    fn remembered_key(&self, tenant: &TenantId, subject: &SubjectId) -> Option<SubjectKey> {
+        self.subject_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(tenant.clone(), subject.clone()))
+            .cloned()
+    }
+
+    /// Remembers the subject's key (forgetting every key once [`SUBJECT_KEY_CAPACITY`] are
+    /// held).
+    fn remember_key(&self, tenant: &TenantId, subject: &SubjectId, key: &SubjectKey) {
+        let mut keys = self
+            .subject_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if keys.len() >= SUBJECT_KEY_CAPACITY {
+            keys.clear();
+        }
+        keys.insert((tenant.clone(), subject.clone()), key.clone());
     }
 
     /// The subject's encryption key, from the service's memory or the key store (which makes
@@ -672,24 +776,11 @@ impl<U: UnitOfWork> CommandService<U> {
         tenant: &TenantId,
         subject: &SubjectId,
     ) -> Result<SubjectKey, CryptoError> {
-        let slot = (tenant.clone(), subject.clone());
-        if let Some(key) = self
-            .subject_keys
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&slot)
-        {
-            return Ok(key.clone());
+        if let Some(key) = self.remembered_key(tenant, subject) {
+            return Ok(key);
         }
         let key = self.work.keys().encryption_key(tenant, subject).await?;
-        let mut keys = self
-            .subject_keys
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if keys.len() >= SUBJECT_KEY_CAPACITY {
-            keys.clear();
-        }
-        keys.insert(slot, key.clone());
+        self.remember_key(tenant, subject, &key);
         Ok(key)
     }
 

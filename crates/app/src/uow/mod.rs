@@ -13,7 +13,7 @@ mod postgres;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use crm_eventstore::crypto::SubjectKeyStore;
+use crm_eventstore::crypto::{SubjectId, SubjectKey, SubjectKeyStore};
 use crm_eventstore::{
     AppendResult, AppendedEvent, EventStore, ExpectedVersion, GlobalPosition, NewEvent, StoreError,
     StoreSettings, StreamId, TenantId,
@@ -307,6 +307,24 @@ pub trait UnitOfWork: Send + Sync + 'static {
     /// version conflict is [`WorkError::Store`] with
     /// [`StoreError::VersionConflict`], and nothing is written.
     fn commit(&self, work: Work) -> impl Future<Output = Result<Committed, WorkError>> + Send;
+
+    /// Appends `events` to `stream` as [`EventStore::append`] does, after making sure in the
+    /// same round trip that `subject`'s key is `key` (stored unless the subject has one), for
+    /// events encrypted with a key the caller just made. `Ok(None)`, nothing appended, when
+    /// the subject has another key or was shredded, or when the backend cannot check both at
+    /// once (the default): the caller then asks [`keys`](Self::keys) for the subject's key.
+    fn append_with_subject_key(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        subject: &SubjectId,
+        key: &SubjectKey,
+    ) -> impl Future<Output = Result<Option<AppendResult>, WorkError>> + Send {
+        let _ = (tenant, stream, expected, events, subject, key);
+        std::future::ready(Ok(None))
+    }
 
     /// Up to `limit` undelivered, unparked messages of `tenant` due at `now`, oldest first,
     /// each leased to the caller until `now + lease` (no other relay takes it meanwhile).

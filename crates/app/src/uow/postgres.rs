@@ -2,8 +2,11 @@
 //! (`migrations/0001_app.sql`, `0002_outbox_parking.sql`) in one transaction.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use crm_eventstore::crypto::{DecryptingStore, PostgresSubjectKeyStore};
-use crm_eventstore::{GlobalPosition, PostgresStore, StoreError, StoreSettings, TenantId};
+use crm_eventstore::crypto::{DecryptingStore, PostgresSubjectKeyStore, SubjectId, SubjectKey};
+use crm_eventstore::{
+    AppendResult, ExpectedVersion, GlobalPosition, NewEvent, PostgresStore, StoreError,
+    StoreSettings, StreamId, TenantId,
+};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -211,6 +214,26 @@ impl UnitOfWork for PostgresUnitOfWork {
 
     fn settings(&self) -> &StoreSettings {
         self.store.settings()
+    }
+
+    async fn append_with_subject_key(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        subject: &SubjectId,
+        key: &SubjectKey,
+    ) -> Result<Option<AppendResult>, WorkError> {
+        match self
+            .store
+            .append_with_subject_key(tenant, stream, expected, events, subject, key)
+            .await
+        {
+            Ok(result) => Ok(Some(result)),
+            Err(StoreError::SubjectKeyDiffers) => Ok(None),
+            Err(error) => Err(WorkError::Store(error)),
+        }
     }
 
     async fn idempotency_record(

@@ -90,5 +90,6 @@ pub use fields::{
 pub use key::{KEY_LEN, ShredOutcome, SubjectKey, SubjectKeyStore};
 pub use memory::MemorySubjectKeyStore;
 pub use postgres::PostgresSubjectKeyStore;
+pub(crate) use postgres::lock_id as subject_lock_id;
 pub use reader::DecryptingStore;
 pub use subject::SubjectId;

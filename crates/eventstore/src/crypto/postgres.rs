@@ -230,7 +230,8 @@ async fn subject_state(
 
 /// A 64-bit advisory lock id for the subject: the first bytes of a hash of its
 /// length-prefixed tenant and subject. Two subjects sharing an id only wait for each other.
-fn lock_id(tenant: &TenantId, subject: &SubjectId) -> i64 {
+/// The advisory lock id of a subject's key creation and shredding.
+pub(crate) fn lock_id(tenant: &TenantId, subject: &SubjectId) -> i64 {
     let mut hasher = Sha256::new();
     hasher.update(b"crm-eventstore/subject-key/");
     for part in [tenant.as_str(), subject.as_str()] {

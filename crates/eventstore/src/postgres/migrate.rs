@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_subject_key_function",
         sql: include_str!("../../migrations/0006_subject_key_function.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_append_with_subject_key",
+        sql: include_str!("../../migrations/0007_append_with_subject_key.sql"),
+    },
 ];
 
 /// An arbitrary key ("crm-ev" in ASCII) for the migration lock; the lock is per database.

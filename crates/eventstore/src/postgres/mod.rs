@@ -401,6 +401,101 @@ impl PostgresStore {
             .collect()
     }
 
+    /// [`EventStore::append`], first making sure (in the same statement) that `subject`'s
+    /// key is `key`, storing it unless the subject has one (migration 0007): for a writer
+    /// that encrypted the events with a key it made, so a new aggregate with personal data
+    /// costs one round trip. Fails with [`StoreError::SubjectKeyDiffers`], appending nothing,
+    /// when the subject has another key or was shredded; ask the key store for the subject's
+    /// key then and append the usual way.
+    pub async fn append_with_subject_key(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        subject: &crate::crypto::SubjectId,
+        key: &crate::crypto::SubjectKey,
+    ) -> Result<AppendResult, StoreError> {
+        self.append_checked(tenant, stream, expected, events, Some((subject, key)))
+            .await
+    }
+
+    async fn append_checked(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        subject_key: Option<(&crate::crypto::SubjectId, &crate::crypto::SubjectKey)>,
+    ) -> Result<AppendResult, StoreError> {
+        let batch = encode_batch(&self.inner.settings, tenant, stream, expected, events)?;
+        let mut retried = false;
+        let row = loop {
+            let client = self.client().await?;
+            let row = async {
+                let Some((subject, key)) = subject_key else {
+                    let statement = client.prepare_cached(sql::APPEND).await.map_err(from_pg)?;
+                    return Self::call_append(
+                        &**client,
+                        &statement,
+                        &[],
+                        tenant,
+                        stream,
+                        expected,
+                        &batch,
+                        false,
+                    )
+                    .await;
+                };
+                let statement = client
+                    .prepare_cached(sql::APPEND_WITH_SUBJECT_KEY)
+                    .await
+                    .map_err(from_pg)?;
+                let subject_name = subject.as_str();
+                let lock = crate::crypto::subject_lock_id(tenant, subject);
+                let key_bytes: &[u8] = key.expose_bytes();
+                Self::call_append(
+                    &**client,
+                    &statement,
+                    &[&subject_name, &lock, &key_bytes],
+                    tenant,
+                    stream,
+                    expected,
+                    &batch,
+                    false,
+                )
+                .await
+            }
+            .await;
+            release(client, &row);
+            match row {
+                // Another append with this key committed while ours ran (both got past the
+                // key check): ours rolled back, and a retry answers from the committed key.
+                Err(ref error) if !retried && is_idempotency_key_race(error) => retried = true,
+                row => break row,
+            }
+        };
+        let outcome = row.and_then(|row| append_outcome(&row, stream, expected, &batch));
+        let result = match outcome {
+            Err(
+                error @ (StoreError::VersionConflict { .. } | StoreError::DuplicateEventId { .. }),
+            ) => {
+                // Perhaps a retry of an append that committed while its caller lost the
+                // connection: the same ids with the same content answer as the first time.
+                let client = self.client().await?;
+                let earlier = self.earlier_append(&**client, tenant, stream, &batch).await;
+                release(client, &earlier);
+                return earlier?.ok_or(error);
+            }
+            other => other?,
+        };
+        if !result.events.is_empty() {
+            wake::bump(&self.inner.signal);
+            self.inner.notify_pending.notify_one();
+        }
+        Ok(result)
+    }
+
     /// The subject key store in this store's database (tables `subject_keys` and
     /// `shredded_subjects`), sharing its connection pool.
     pub fn subject_keys(&self) -> crate::crypto::PostgresSubjectKeyStore {
@@ -434,6 +529,7 @@ impl PostgresStore {
         let row = Self::call_append(
             &**transaction,
             &statement,
+            &[],
             tenant,
             stream,
             expected,
@@ -497,9 +593,14 @@ impl PostgresStore {
         Ok(earlier_append(batch, stream, links))
     }
 
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the append's parameters, passed through"
+    )]
     async fn call_append(
         client: &impl tokio_postgres::GenericClient,
         statement: &tokio_postgres::Statement,
+        prefix: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         tenant: &TenantId,
         stream: &StreamId,
         expected: ExpectedVersion,
@@ -534,27 +635,32 @@ impl PostgresStore {
             .map(|event| JsonBytes(&event.metadata))
             .collect();
         let digests: Vec<&[u8]> = batch.events.iter().map(|event| &event.digest[..]).collect();
-        client
-            .query_one(
-                statement,
-                &[
-                    &tenant.as_str(),
-                    &stream.as_str(),
-                    &kind,
-                    &version,
-                    &batch.idempotency_key.as_deref(),
-                    &batch.request_hash.as_ref().map(<[u8; 32]>::as_slice),
-                    &ids,
-                    &types,
-                    &schema_versions,
-                    &payloads,
-                    &metadata,
-                    &digests,
-                    &notify,
-                ],
-            )
-            .await
-            .map_err(|error| duplicate_event_id(&error, batch).unwrap_or_else(|| from_pg(error)))
+        let tenant_name = tenant.as_str();
+        let stream_name = stream.as_str();
+        let idempotency_key = batch.idempotency_key.as_deref();
+        let request_hash = batch.request_hash.as_ref().map(<[u8; 32]>::as_slice);
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = prefix.to_vec();
+        params.extend_from_slice(&[
+            &tenant_name,
+            &stream_name,
+            &kind,
+            &version,
+            &idempotency_key,
+            &request_hash,
+            &ids,
+            &types,
+            &schema_versions,
+            &payloads,
+            &metadata,
+            &digests,
+            &notify,
+        ]);
+        client.query_one(statement, &params).await.map_err(|error| {
+            if error.code().map(tokio_postgres::error::SqlState::code) == Some("CRMK1") {
+                return StoreError::SubjectKeyDiffers;
+            }
+            duplicate_event_id(&error, batch).unwrap_or_else(|| from_pg(error))
+        })
     }
 
     fn ensure_listener(&self) {
@@ -1112,45 +1218,8 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<AppendResult, StoreError> {
-        let batch = encode_batch(&self.inner.settings, tenant, stream, expected, events)?;
-        let mut retried = false;
-        let row = loop {
-            let client = self.client().await?;
-            let row = async {
-                let statement = client.prepare_cached(sql::APPEND).await.map_err(from_pg)?;
-                Self::call_append(
-                    &**client, &statement, tenant, stream, expected, &batch, false,
-                )
-                .await
-            }
-            .await;
-            release(client, &row);
-            match row {
-                // Another append with this key committed while ours ran (both got past the
-                // key check): ours rolled back, and a retry answers from the committed key.
-                Err(ref error) if !retried && is_idempotency_key_race(error) => retried = true,
-                row => break row,
-            }
-        };
-        let outcome = row.and_then(|row| append_outcome(&row, stream, expected, &batch));
-        let result = match outcome {
-            Err(
-                error @ (StoreError::VersionConflict { .. } | StoreError::DuplicateEventId { .. }),
-            ) => {
-                // Perhaps a retry of an append that committed while its caller lost the
-                // connection: the same ids with the same content answer as the first time.
-                let client = self.client().await?;
-                let earlier = self.earlier_append(&**client, tenant, stream, &batch).await;
-                release(client, &earlier);
-                return earlier?.ok_or(error);
-            }
-            other => other?,
-        };
-        if !result.events.is_empty() {
-            wake::bump(&self.inner.signal);
-            self.inner.notify_pending.notify_one();
-        }
-        Ok(result)
+        self.append_checked(tenant, stream, expected, events, None)
+            .await
     }
 
     async fn read_stream(

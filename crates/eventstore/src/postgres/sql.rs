@@ -7,6 +7,12 @@ pub(crate) const APPEND: &str = "SELECT r_outcome, r_stream_version, r_tx_id, r_
      r_recorded_at, r_stream_id FROM eventstore_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
      $11, $12, $13)";
 
+/// [`APPEND`] after making sure the data subject's key is the client's candidate ($1 subject,
+/// $2 lock id, $3 key; migration 0007).
+pub(crate) const APPEND_WITH_SUBJECT_KEY: &str = "SELECT r_outcome, r_stream_version, r_tx_id, \
+     r_positions, r_recorded_at, r_stream_id FROM eventstore_append_with_subject_key($1, $2, $3, \
+     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
 /// The columns every event read selects, in the order `row_to_raw` expects.
 macro_rules! event_columns {
     () => {
