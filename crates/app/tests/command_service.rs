@@ -7,12 +7,12 @@ mod support;
 
 use std::sync::Arc;
 
-use crm_app::{CommandError, CommandMeta, CommandService, OutboxMessage, UnitOfWork};
+use crm_app::{CommandError, CommandMeta, OutboxMessage, UnitOfWork};
 use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provenance};
 use crm_domain::lead::{ConversionRequest, Lead, LeadCommand, LeadError, LeadEvent};
 use crm_domain::{ContactId, LeadId};
 use crm_eventstore::{EventStore, ExpectedVersion, NewEvent, Source, StreamId, StreamRead};
-use support::{capture, meta, receive, service, t0, tenant, user};
+use support::{capture, create_contact, meta, receive, service, t0, tenant, user};
 use uuid::Uuid;
 
 on_every_backend!(
@@ -170,24 +170,6 @@ fn retitle(title: &str) -> ContactCommand {
         changes: vec![DetailChange::Set(Detail::JobTitle(Some(title.to_owned())))],
         provenance: Provenance::new("crm-ui", t0()),
     }
-}
-
-async fn create_contact<U: UnitOfWork>(service: &CommandService<U>) -> ContactId {
-    let contact = ContactId(Uuid::now_v7());
-    service
-        .execute::<Contact>(
-            &tenant(),
-            contact.0,
-            ContactCommand::Create {
-                contact_id: contact,
-                provenance: Provenance::new("crm-ui", t0()),
-                changes: vec![],
-            },
-            &meta(),
-        )
-        .await
-        .expect("the contact is created");
-    contact
 }
 
 async fn concurrent_writers_on_one_aggregate_lose_no_update<U: UnitOfWork + Clone>(work: U) {

@@ -446,11 +446,8 @@ pub async fn captured_lead<U: UnitOfWork>(service: &CommandService<U>) -> LeadId
 /// The owner of the deals the helpers below open.
 pub const DEAL_OWNER: UserId = UserId(Uuid::from_u128(0x5e9));
 
-/// A contact with a deal opened and won; the contact, the deal, and the win's position.
-#[allow(dead_code)]
-pub async fn won_deal<U: UnitOfWork>(
-    service: &CommandService<U>,
-) -> (ContactId, OpportunityId, GlobalPosition) {
+/// A contact created from the CRM's own UI, with no details.
+pub async fn create_contact<U: UnitOfWork>(service: &CommandService<U>) -> ContactId {
     let contact = ContactId(Uuid::now_v7());
     service
         .execute::<Contact>(
@@ -464,7 +461,16 @@ pub async fn won_deal<U: UnitOfWork>(
             &meta(),
         )
         .await
-        .expect("created");
+        .expect("the contact is created");
+    contact
+}
+
+/// A contact with a deal opened and won; the contact, the deal, and the win's position.
+#[allow(dead_code)]
+pub async fn won_deal<U: UnitOfWork>(
+    service: &CommandService<U>,
+) -> (ContactId, OpportunityId, GlobalPosition) {
+    let contact = create_contact(service).await;
     let opportunity = OpportunityId(Uuid::now_v7());
     let mut last = GlobalPosition::default();
     for command in [
