@@ -10,11 +10,15 @@
 //! 3. **Score**: [`assess`] compares two records and gives a [`Score`], a [`MatchVerdict`]
 //!    (auto-link, review, distinct) and the [`MatchReason`]s; [`rank_candidates`] does it for
 //!    a lookup's candidates.
+//!
+//! [`linkage`] is the probabilistic side: Fellegi–Sunter scoring over many fields, learned
+//! from unlabelled records, with blocking passes that survive typos.
 
 mod blocking;
 mod fold;
 mod hostname;
 mod legal_form;
+pub mod linkage;
 mod mailbox;
 mod matching;
 mod phonetic;

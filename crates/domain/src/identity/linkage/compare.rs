@@ -1,0 +1,617 @@
+//! Comparators: how two values of one field agree, as a level from the strongest agreement
+//! down to disagreement. A value missing on either side is no level at all: neither
+//! agreement nor disagreement.
+
+use chrono::Datelike;
+use chrono::NaiveDate;
+use rphonetic::{DoubleMetaphone, Encoder};
+use serde::{Deserialize, Serialize};
+
+use super::person::{PersonRecord, PostalAddress};
+
+/// Similarity of two texts by Jaro-Winkler (prefix scale 0.1, as usual): 1 for equal texts,
+/// 0 for texts with nothing in common.
+pub fn jaro_winkler(a: &str, b: &str) -> f64 {
+    strsim::jaro_winkler(a, b)
+}
+
+/// Edits (insertions, deletions, substitutions) that turn `a` into `b`.
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    strsim::levenshtein(a, b)
+}
+
+/// Edits that turn `a` into `b` when swapping two neighbouring characters counts as one
+/// (optimal string alignment, the distance typing errors follow).
+pub fn typing_distance(a: &str, b: &str) -> usize {
+    strsim::osa_distance(a, b)
+}
+
+/// The Double Metaphone codes (primary, alternate) of a folded name, its words run
+/// together: `smith` → (`SM0`, `XMT`), `schmidt` → (`XMT`, `SMT`). `None` for names with
+/// letters outside a–z (the codes are defined for Latin spelling only) or no code at all.
+pub fn sound_codes(name: &str) -> Option<(String, String)> {
+    let letters: String = name.chars().filter(|c| *c != ' ').collect();
+    // The encoder slices by bytes and panics on other scripts: only ASCII letters reach it.
+    if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    let encoder = DoubleMetaphone::default();
+    let primary = encoder.encode(&letters);
+    if primary.is_empty() {
+        return None;
+    }
+    let alternate = encoder.encode_alternate(&letters);
+    Some((primary, alternate))
+}
+
+/// Whether two names share a sound code, primary or alternate.
+pub fn sound_alike(a: &(String, String), b: &(String, String)) -> bool {
+    a.0 == b.0 || a.0 == b.1 || a.1 == b.0 || (a.1 == b.1 && !a.1.is_empty())
+}
+
+/// Given names that stand for one another (`bob` for `robert`). Each group's first name is
+/// the formal one; matching only asks whether two names share a group.
+const NICKNAMES: &[&[&str]] = &[
+    &["robert", "bob", "rob", "bobby", "robbie", "bert"],
+    &["william", "bill", "will", "billy", "willy", "liam"],
+    &[
+        "elizabeth",
+        "liz",
+        "beth",
+        "betty",
+        "eliza",
+        "lizzie",
+        "elisabeth",
+        "betsy",
+    ],
+    &[
+        "katherine",
+        "kate",
+        "katie",
+        "kathy",
+        "cathy",
+        "kat",
+        "catherine",
+        "kathryn",
+    ],
+    &["margaret", "maggie", "peggy", "meg", "marge", "greta"],
+    &["james", "jim", "jimmy", "jamie"],
+    &["john", "jack", "johnny", "jon"],
+    &["richard", "dick", "rick", "ricky", "rich"],
+    &["michael", "mike", "mick", "mikey"],
+    &["thomas", "tom", "tommy"],
+    &["joseph", "joe", "joey"],
+    &["charles", "charlie", "chuck", "chas"],
+    &["edward", "ed", "ted", "eddie", "ned"],
+    &["alexander", "alex", "sasha", "sandy", "xander"],
+    &["alexandra", "alex", "sasha", "sandra", "lexi"],
+    &["andrew", "andy", "drew"],
+    &["anthony", "tony", "ant"],
+    &["daniel", "dan", "danny"],
+    &["matthew", "matt", "matty"],
+    &["christopher", "chris", "kit"],
+    &["christine", "chris", "chrissy", "tina"],
+    &["nicholas", "nick", "nicky"],
+    &["patricia", "pat", "patty", "trish"],
+    &["patrick", "pat", "paddy"],
+    &["jennifer", "jen", "jenny"],
+    &["susan", "sue", "susie", "suzy"],
+    &["deborah", "debbie", "deb"],
+    &["rebecca", "becky", "becca"],
+    &["samuel", "sam", "sammy"],
+    &["samantha", "sam", "sammy"],
+    &["benjamin", "ben", "benny"],
+    &["jonathan", "jon", "jonny"],
+    &["steven", "steve", "stevie"],
+    &["stephen", "steve", "stevie"],
+    &["timothy", "tim", "timmy"],
+    &["victoria", "vicky", "tori"],
+    &["johann", "hans"],
+    &["johannes", "hans", "jo"],
+    &["giuseppe", "beppe", "peppe"],
+    &["francisco", "paco", "pancho", "cisco"],
+    &["jose", "pepe"],
+    &["dorothy", "dot", "dottie"],
+    &["frederick", "fred", "freddie"],
+    &["ronald", "ron", "ronnie"],
+    &["donald", "don", "donnie"],
+    &["gerald", "gerry", "jerry"],
+    &["lawrence", "larry"],
+    &["henry", "harry", "hank"],
+    &["albert", "al", "bert"],
+    &["theodore", "ted", "theo"],
+    &["david", "dave", "davy"],
+    &["peter", "pete"],
+    &["susanne", "susi"],
+    &["wolfgang", "wolf"],
+    &["francesca", "franca", "cesca"],
+    &["isabel", "isa", "bel", "izzy", "isabella"],
+    &["jacqueline", "jackie"],
+    &["josephine", "jo", "josie"],
+    &["kenneth", "ken", "kenny"],
+    &["leonard", "leo", "len", "lenny"],
+    &["mary", "molly", "polly", "mae"],
+    &["nathaniel", "nate", "nat"],
+    &["nathan", "nate"],
+    &["olivia", "liv", "livvy"],
+    &["raymond", "ray"],
+    &["walter", "walt", "wally"],
+    &["zachary", "zach", "zack"],
+];
+
+/// Whether two given names are known to stand for one another.
+pub fn nickname_of(a: &str, b: &str) -> bool {
+    a != b
+        && NICKNAMES
+            .iter()
+            .any(|group| group.contains(&a) && group.contains(&b))
+}
+
+/// The fields linkage compares, each with its agreement levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// Given name.
+    GivenName,
+    /// Family name.
+    FamilyName,
+    /// Date of birth.
+    DateOfBirth,
+    /// Street number and street.
+    Street,
+    /// Postcode.
+    Postcode,
+    /// Locality.
+    Locality,
+    /// National or customer identifiers.
+    NationalId,
+    /// Email addresses.
+    Email,
+    /// Phone numbers.
+    Phone,
+    /// Company name.
+    Company,
+}
+
+impl Field {
+    /// Every field, in comparison order.
+    pub const ALL: [Field; 10] = [
+        Field::GivenName,
+        Field::FamilyName,
+        Field::DateOfBirth,
+        Field::Street,
+        Field::Postcode,
+        Field::Locality,
+        Field::NationalId,
+        Field::Email,
+        Field::Phone,
+        Field::Company,
+    ];
+
+    /// The field's name as it appears in explanations (`given_name`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::GivenName => "given_name",
+            Field::FamilyName => "family_name",
+            Field::DateOfBirth => "date_of_birth",
+            Field::Street => "street",
+            Field::Postcode => "postcode",
+            Field::Locality => "locality",
+            Field::NationalId => "national_id",
+            Field::Email => "email",
+            Field::Phone => "phone",
+            Field::Company => "company",
+        }
+    }
+
+    /// The field's agreement levels, strongest first; the last is disagreement.
+    pub fn levels(self) -> &'static [&'static str] {
+        match self {
+            Field::GivenName => &[
+                "exact",
+                "jaro-winkler >= 0.92",
+                "sounds alike or nickname",
+                "jaro-winkler >= 0.80",
+                "initial agrees",
+                "different",
+            ],
+            Field::FamilyName => &[
+                "exact",
+                "jaro-winkler >= 0.92",
+                "sounds alike",
+                "jaro-winkler >= 0.80",
+                "different",
+            ],
+            Field::DateOfBirth => &[
+                "exact",
+                "day and month transposed",
+                "one typing error",
+                "same year",
+                "different",
+            ],
+            Field::Street => &[
+                "exact",
+                "same number, street jaro-winkler >= 0.88",
+                "street alike, number near or missing",
+                "different",
+            ],
+            Field::Postcode => &["exact", "one typing error", "same district", "different"],
+            Field::Locality | Field::Company => &["exact", "jaro-winkler >= 0.88", "different"],
+            Field::NationalId | Field::Phone => &["exact", "one typing error", "different"],
+            Field::Email => &["exact", "same mailbox name", "different"],
+        }
+    }
+
+    /// The index of the field in [`Field::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How two records agree: one level per field (`None` where either side lacks the value),
+/// and whether the names agreed only with given and family name swapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ComparisonVector {
+    /// The level of each field of [`Field::ALL`], by index.
+    pub levels: [Option<u8>; Field::ALL.len()],
+    /// Whether the names were compared crosswise (given against family).
+    pub names_swapped: bool,
+}
+
+impl ComparisonVector {
+    /// The level of one field.
+    pub fn level(&self, field: Field) -> Option<u8> {
+        self.levels[field.index()]
+    }
+}
+
+/// Compares two records field by field.
+pub fn compare(a: &PersonRecord, b: &PersonRecord) -> ComparisonVector {
+    let mut levels = [None; Field::ALL.len()];
+    let straight = (
+        given_level(
+            a.given_name.as_deref(),
+            a.given_sound.as_ref(),
+            b.given_name.as_deref(),
+            b.given_sound.as_ref(),
+        ),
+        family_level(
+            a.family_name.as_deref(),
+            a.family_sound.as_ref(),
+            b.family_name.as_deref(),
+            b.family_sound.as_ref(),
+        ),
+    );
+    let mut names = straight;
+    let mut names_swapped = false;
+    // A swap is only considered when the straight names disagree and both sides have both.
+    if straight.1 != Some(0) && a.given_name.is_some() && b.given_name.is_some() {
+        let crossed = (
+            given_level(
+                a.given_name.as_deref(),
+                a.given_sound.as_ref(),
+                b.family_name.as_deref(),
+                b.family_sound.as_ref(),
+            ),
+            family_level(
+                a.family_name.as_deref(),
+                a.family_sound.as_ref(),
+                b.given_name.as_deref(),
+                b.given_sound.as_ref(),
+            ),
+        );
+        let strength = |(g, f): (Option<u8>, Option<u8>)| {
+            // Fewer levels below the strongest is stronger agreement.
+            let given_levels = 6;
+            let family_levels = 5;
+            g.map_or(0, |l| given_levels - l) + f.map_or(0, |l| family_levels - l)
+        };
+        if crossed.0.is_some_and(|l| l <= 1)
+            && crossed.1.is_some_and(|l| l <= 1)
+            && strength(crossed) > strength(straight)
+        {
+            names = crossed;
+            names_swapped = true;
+        }
+    }
+    levels[Field::GivenName.index()] = names.0;
+    levels[Field::FamilyName.index()] = names.1;
+    levels[Field::DateOfBirth.index()] = both(a.date_of_birth, b.date_of_birth, date_level);
+    levels[Field::Street.index()] = street_level(&a.address, &b.address);
+    levels[Field::Postcode.index()] = both(
+        a.address.postcode.as_deref(),
+        b.address.postcode.as_deref(),
+        postcode_level,
+    );
+    levels[Field::Locality.index()] = both(
+        a.address.locality.as_deref(),
+        b.address.locality.as_deref(),
+        |x, y| similar_level(x, y, 0.88),
+    );
+    levels[Field::NationalId.index()] =
+        any_pair(&a.national_ids, &b.national_ids, |x, y| typo_level(x, y));
+    levels[Field::Email.index()] = any_pair(&a.emails, &b.emails, email_level);
+    levels[Field::Phone.index()] = any_pair(&a.phones, &b.phones, typo_level);
+    levels[Field::Company.index()] = both(a.company.as_deref(), b.company.as_deref(), |x, y| {
+        similar_level(x, y, 0.88)
+    });
+    ComparisonVector {
+        levels,
+        names_swapped,
+    }
+}
+
+fn both<T>(a: Option<T>, b: Option<T>, level: impl Fn(T, T) -> u8) -> Option<u8> {
+    Some(level(a?, b?))
+}
+
+/// The best level over every pair of values; `None` if either side has none.
+fn any_pair(a: &[String], b: &[String], level: impl Fn(&str, &str) -> u8) -> Option<u8> {
+    a.iter().flat_map(|x| b.iter().map(|y| level(x, y))).min()
+}
+
+fn given_level(
+    a: Option<&str>,
+    a_sound: Option<&(String, String)>,
+    b: Option<&str>,
+    b_sound: Option<&(String, String)>,
+) -> Option<u8> {
+    let (a, b) = (a?, b?);
+    if a == b {
+        return Some(0);
+    }
+    let similarity = jaro_winkler(a, b);
+    if similarity >= 0.92 {
+        return Some(1);
+    }
+    let sounds = matches!((a_sound, b_sound), (Some(x), Some(y)) if sound_alike(x, y));
+    let first_words = (first_word(a), first_word(b));
+    if sounds || nickname_of(first_words.0, first_words.1) || first_words.0 == first_words.1 {
+        return Some(2);
+    }
+    if similarity >= 0.80 {
+        return Some(3);
+    }
+    let initial = |short: &str, long: &str| {
+        short.chars().count() == 1 && long.chars().next() == short.chars().next()
+    };
+    if initial(first_words.0, b) || initial(first_words.1, a) {
+        return Some(4);
+    }
+    Some(5)
+}
+
+fn first_word(name: &str) -> &str {
+    name.split(' ').next().unwrap_or(name)
+}
+
+fn family_level(
+    a: Option<&str>,
+    a_sound: Option<&(String, String)>,
+    b: Option<&str>,
+    b_sound: Option<&(String, String)>,
+) -> Option<u8> {
+    let (a, b) = (a?, b?);
+    if a == b {
+        return Some(0);
+    }
+    let similarity = jaro_winkler(a, b);
+    if similarity >= 0.92 {
+        return Some(1);
+    }
+    if matches!((a_sound, b_sound), (Some(x), Some(y)) if sound_alike(x, y)) {
+        return Some(2);
+    }
+    if similarity >= 0.80 {
+        return Some(3);
+    }
+    Some(4)
+}
+
+fn date_level(a: NaiveDate, b: NaiveDate) -> u8 {
+    if a == b {
+        return 0;
+    }
+    if a.year() == b.year() && a.month() == b.day() && a.day() == b.month() {
+        return 1;
+    }
+    let digits = |d: NaiveDate| format!("{:04}{:02}{:02}", d.year(), d.month(), d.day());
+    if typing_distance(&digits(a), &digits(b)) <= 1 {
+        return 2;
+    }
+    if a.year() == b.year() {
+        return 3;
+    }
+    4
+}
+
+fn street_level(a: &PostalAddress, b: &PostalAddress) -> Option<u8> {
+    let (street_a, street_b) = (a.street.as_deref()?, b.street.as_deref()?);
+    let alike = street_a == street_b || jaro_winkler(street_a, street_b) >= 0.88;
+    let numbers = (a.street_number.as_deref(), b.street_number.as_deref());
+    Some(match numbers {
+        (Some(x), Some(y)) if x == y && street_a == street_b => 0,
+        (Some(x), Some(y)) if x == y && alike => 1,
+        (Some(x), Some(y)) if alike && numbers_near(x, y) => 2,
+        (None, _) | (_, None) if alike => 2,
+        _ => 3,
+    })
+}
+
+/// House numbers within two of each other, or one typing error apart (`12` and `21`).
+fn numbers_near(a: &str, b: &str) -> bool {
+    let number = |s: &str| {
+        s.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u32>()
+            .ok()
+    };
+    match (number(a), number(b)) {
+        (Some(x), Some(y)) if x.abs_diff(y) <= 2 => true,
+        _ => typing_distance(a, b) <= 1,
+    }
+}
+
+fn postcode_level(a: &str, b: &str) -> u8 {
+    if a == b {
+        return 0;
+    }
+    if typing_distance(a, b) <= 1 {
+        return 1;
+    }
+    // The district: a British outward code (`SW1A` of `SW1A1AA`), else the leading half.
+    let district = |p: &str| {
+        let keep = if p.len() > 4 && p.bytes().any(|c| c.is_ascii_alphabetic()) {
+            p.len() - 3
+        } else {
+            p.len().div_ceil(2)
+        };
+        p.get(..keep).unwrap_or(p).to_owned()
+    };
+    if district(a) == district(b) {
+        return 2;
+    }
+    3
+}
+
+fn similar_level(a: &str, b: &str, threshold: f64) -> u8 {
+    if a == b {
+        0
+    } else if jaro_winkler(a, b) >= threshold {
+        1
+    } else {
+        2
+    }
+}
+
+fn typo_level(a: &str, b: &str) -> u8 {
+    if a == b {
+        0
+    } else if a.len().abs_diff(b.len()) <= 1 && typing_distance(a, b) <= 1 {
+        1
+    } else {
+        2
+    }
+}
+
+fn email_level(a: &str, b: &str) -> u8 {
+    if a == b {
+        return 0;
+    }
+    let mailbox = |e: &str| e.rsplit_once('@').map_or(e, |(local, _)| local).to_owned();
+    let (x, y) = (mailbox(a), mailbox(b));
+    if x.len() >= 4 && (x == y || typing_distance(a, b) <= 1) {
+        1
+    } else {
+        2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jaro_winkler_agrees_with_the_published_examples() {
+        // The classic examples of Winkler's paper.
+        let close = |a: &str, b: &str, expected: f64| {
+            let got = jaro_winkler(a, b);
+            assert!(
+                (got - expected).abs() < 0.001,
+                "{a}/{b}: {got} vs {expected}"
+            );
+        };
+        close("martha", "marhta", 0.961);
+        close("dwayne", "duane", 0.84);
+        close("dixon", "dicksonx", 0.813);
+    }
+
+    #[test]
+    fn sound_codes_are_double_metaphone() {
+        assert_eq!(sound_codes("smith"), Some(("SM0".into(), "XMT".into())));
+        assert!(sound_alike(
+            &sound_codes("smith").unwrap(),
+            &sound_codes("schmidt").unwrap()
+        ));
+        assert_eq!(sound_codes("김민준"), None, "other scripts have no code");
+        assert_eq!(sound_codes("müller"), None, "unfolded letters have no code");
+    }
+
+    #[test]
+    fn dates_transposed_or_mistyped_agree_partly() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(date_level(d(1980, 3, 4), d(1980, 3, 4)), 0);
+        assert_eq!(date_level(d(1980, 3, 4), d(1980, 4, 3)), 1);
+        assert_eq!(date_level(d(1980, 3, 4), d(1981, 3, 4)), 2);
+        assert_eq!(date_level(d(1980, 3, 14), d(1980, 3, 41 - 30)), 2);
+        assert_eq!(date_level(d(1980, 3, 4), d(1980, 9, 20)), 3);
+        assert_eq!(date_level(d(1980, 3, 4), d(1975, 9, 20)), 4);
+    }
+
+    #[test]
+    fn postcodes_near_each_other_agree_partly() {
+        assert_eq!(postcode_level("SW1A1AA", "SW1A1AA"), 0);
+        assert_eq!(postcode_level("SW1A1AA", "SW1A1AB"), 1);
+        assert_eq!(postcode_level("SW1A1AA", "SW1A2BB"), 2);
+        assert_eq!(postcode_level("80331", "80339"), 1);
+        assert_eq!(postcode_level("80331", "80469"), 3);
+        assert_eq!(postcode_level("80331", "80399"), 2);
+    }
+
+    #[test]
+    fn names_compared_crosswise_when_typed_in_the_wrong_boxes() {
+        let person = |given: &str, family: &str| PersonRecord {
+            given_name: Some(given.into()),
+            family_name: Some(family.into()),
+            given_sound: sound_codes(given),
+            family_sound: sound_codes(family),
+            ..PersonRecord::default()
+        };
+        let vector = compare(&person("jane", "smith"), &person("smith", "jane"));
+        assert!(vector.names_swapped);
+        assert_eq!(vector.level(Field::GivenName), Some(0));
+        assert_eq!(vector.level(Field::FamilyName), Some(0));
+        let vector = compare(&person("jane", "smith"), &person("jane", "smyth"));
+        assert!(!vector.names_swapped);
+        assert_eq!(vector.level(Field::FamilyName), Some(2), "sounds alike");
+    }
+
+    #[test]
+    fn every_level_a_comparator_gives_has_a_name() {
+        assert_eq!(
+            Field::GivenName.levels().len(),
+            6,
+            "the swap test counts on it"
+        );
+        assert_eq!(
+            Field::FamilyName.levels().len(),
+            5,
+            "the swap test counts on it"
+        );
+        for (index, field) in Field::ALL.iter().enumerate() {
+            assert_eq!(field.index(), index);
+        }
+    }
+
+    #[test]
+    fn a_missing_value_is_no_level() {
+        let vector = compare(&PersonRecord::default(), &PersonRecord::default());
+        assert!(vector.levels.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn nicknames_and_initials_are_weaker_agreement() {
+        let level = |a: &str, b: &str| {
+            given_level(
+                Some(a),
+                sound_codes(a).as_ref(),
+                Some(b),
+                sound_codes(b).as_ref(),
+            )
+        };
+        assert_eq!(level("robert", "bob"), Some(2));
+        assert_eq!(level("j", "jane"), Some(4));
+        assert_eq!(level("jane", "peter"), Some(5));
+    }
+}

@@ -1,0 +1,40 @@
+//! Probabilistic record linkage: finding the same person however their record was typed.
+//!
+//! 1. **Normalize** ([`PersonRecord::normalize`]): given and family names kept apart and
+//!    folded, date of birth, postal address in parts, national ids, emails, phones, company;
+//!    each optional.
+//! 2. **Block** ([`candidate_pairs`], [`candidate_links`], [`blocking_keys`]): several
+//!    passes on different keys plus a sorted neighbourhood on names, so that a typo, a swap
+//!    or a missing field in one key still leaves another.
+//! 3. **Compare** ([`compare`]): each field gives an agreement level — exact, Jaro-Winkler
+//!    bands, sound codes (Double Metaphone), nicknames, initials, swapped names, transposed
+//!    or mistyped dates, near postcodes and house numbers — or none when a side lacks it.
+//! 4. **Score** ([`LinkageModel::assess`]): Fellegi–Sunter evidence, `log2(m / u)` per
+//!    field and level, added to the prior odds; thresholds for auto-link and review; every
+//!    decision lists each field's contribution.
+//! 5. **Learn** ([`estimate`]): `u` from random pairs, `m` and the prior by expectation
+//!    maximisation over unlabelled compared pairs.
+//!
+//! [`evaluate`] measures blocking and links against known truth.
+
+mod blocking;
+mod compare;
+mod estimate;
+pub mod evaluate;
+mod model;
+mod person;
+
+pub use blocking::{
+    BlockKey, BlockingPass, BlockingSettings, CandidatePairs, blocking_keys, candidate_links,
+    candidate_pairs, name_sort_keys,
+};
+pub use compare::{
+    ComparisonVector, Field, compare, jaro_winkler, levenshtein, nickname_of, sound_alike,
+    sound_codes, typing_distance,
+};
+pub use estimate::{EmSettings, Estimate, estimate, estimate_u, random_pairs, with_u};
+pub use model::{
+    FieldEvidence, FieldProbabilities, LinkageAssessment, LinkageModel, ModelError, Thresholds,
+    probability_of,
+};
+pub use person::{PersonDetails, PersonRecord, PostalAddress, UnreadableField};
