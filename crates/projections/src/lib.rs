@@ -22,6 +22,8 @@
 //! - [`customer360`]: everything about one customer, merges followed, erasure honoured.
 //! - [`sla`]: every lead and ticket with its SLA clocks, breach and at-risk lists, attainment.
 //! - [`duplicates`]: contact pairs waiting for a person to merge them or tell them apart.
+//! - [`identity`]: every live contact filed under its blocking keys, for finding a person's
+//!   candidates by any field.
 //! - [`pipeline`]: deals by stage and owner, forecast by category and period, win rate, time in
 //!   stage, lead conversion and response time.
 
@@ -30,6 +32,7 @@ mod decode;
 pub mod duplicates;
 mod error;
 mod event;
+pub mod identity;
 mod lifecycle;
 mod memory;
 mod model;

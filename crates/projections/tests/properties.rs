@@ -276,6 +276,91 @@ mod duplicates {
     }
 }
 
+mod identity {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use crm_domain::ContactId;
+    use crm_projections::MemoryDocuments;
+    use crm_projections::identity::{
+        IdentityDoc, IdentityIndexModel, block_key, person_key, person_record_of,
+    };
+    use crm_testkit::properties::{arb_delivery, check_fold};
+    use crm_testkit::scenario::{arb_scenario, play};
+    use crm_testkit::world::tenant;
+    use proptest::prelude::*;
+
+    fn sorted(mut values: Vec<String>) -> Vec<String> {
+        values.sort();
+        values
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn folding_in_batches_or_twice_equals_one_fold(
+            scenario in arb_scenario(60),
+            (cuts, again) in arb_delivery(),
+        ) {
+            let world = play(&scenario);
+            check_fold(&IdentityIndexModel::default(), world.events(), &cuts, &again)?;
+        }
+
+        /// Every live contact is in the index as its aggregate holds it, filed under exactly
+        /// its record's blocks; merged contacts are filed nowhere; erased ones are gone.
+        #[test]
+        fn the_index_is_the_contacts_as_they_stand_filed_under_their_keys(
+            scenario in arb_scenario(80),
+        ) {
+            let world = play(&scenario);
+            let model = IdentityIndexModel::default();
+            let index = MemoryDocuments::fold(model.clone(), world.events()).unwrap();
+            let mut expected_blocks: BTreeMap<uuid::Uuid, BTreeSet<ContactId>> = BTreeMap::new();
+            for (id, contact) in world.contacts() {
+                let id = ContactId(*id);
+                let doc = index.get(&tenant(), &person_key(id)).cloned();
+                if contact.erasure.is_some() {
+                    prop_assert!(doc.is_none(), "an erased contact stays in the index");
+                    continue;
+                }
+                let Some(IdentityDoc::Person(person)) = doc else {
+                    prop_assert!(contact.id.is_none(), "contact {} missing", id.0);
+                    continue;
+                };
+                let expected = person_record_of(contact);
+                let mut held = person.record.clone();
+                held.emails = sorted(held.emails);
+                held.phones = sorted(held.phones);
+                let mut expected_sorted = expected.clone();
+                expected_sorted.emails = sorted(expected_sorted.emails);
+                expected_sorted.phones = sorted(expected_sorted.phones);
+                prop_assert_eq!(&held, &expected_sorted);
+                prop_assert_eq!(person.is_live(), contact.merged_into().is_none());
+                if person.is_live() {
+                    prop_assert_eq!(&person.blocks, &model.block_ids(&expected));
+                    for block in &person.blocks {
+                        expected_blocks.entry(*block).or_default().insert(id);
+                    }
+                } else {
+                    prop_assert!(person.blocks.is_empty());
+                }
+            }
+            let mut held_blocks = 0;
+            for (_, stored) in index.all_documents() {
+                let key = stored.key;
+                if let IdentityDoc::Block(block) = &stored.doc {
+                    held_blocks += 1;
+                    let members: BTreeSet<ContactId> = block.members.iter().copied().collect();
+                    prop_assert_eq!(members.len(), block.members.len(), "a member twice");
+                    prop_assert_eq!(Some(&members), expected_blocks.get(&key.id));
+                    prop_assert_eq!(key, block_key(key.id));
+                }
+            }
+            prop_assert_eq!(held_blocks, expected_blocks.len());
+        }
+    }
+}
+
 mod pipeline {
     use std::collections::{BTreeMap, BTreeSet};
 

@@ -156,6 +156,7 @@ mod equal_documents {
 
     use crm_projections::customer360::Customer360Model;
     use crm_projections::duplicates::DuplicateQueueModel;
+    use crm_projections::identity::IdentityIndexModel;
     use crm_projections::pipeline::PipelineModel;
     use crm_projections::sla::{SlaConfig, SlaModel};
     use crm_projections::{MemoryDocuments, ProjectedEvent, ReadModel, RebuildLimits};
@@ -174,13 +175,14 @@ mod equal_documents {
         })
     }
 
-    /// The four read models' tables in one database shared by every case; each case is a
+    /// The five read models' tables in one database shared by every case; each case is a
     /// tenant of its own.
     struct Shared {
         customers: Arc<PostgresDocuments<Customer360Model>>,
         sla: Arc<PostgresDocuments<SlaModel>>,
         pipeline: Arc<PostgresDocuments<PipelineModel>>,
         duplicates: Arc<PostgresDocuments<DuplicateQueueModel>>,
+        identity: Arc<PostgresDocuments<IdentityIndexModel>>,
         _database: TestDatabase,
     }
 
@@ -208,6 +210,11 @@ mod equal_documents {
                     ),
                     duplicates: Arc::new(
                         PostgresDocuments::connect(&url, 2, DuplicateQueueModel)
+                            .await
+                            .unwrap(),
+                    ),
+                    identity: Arc::new(
+                        PostgresDocuments::connect(&url, 2, IdentityIndexModel::default())
                             .await
                             .unwrap(),
                     ),
@@ -338,6 +345,7 @@ mod equal_documents {
             check_equal!(hold(SlaModel::new(sla_config()), &shared.sla, &events, &cuts, rebuild));
             check_equal!(hold(PipelineModel, &shared.pipeline, &events, &cuts, rebuild));
             check_equal!(hold(DuplicateQueueModel, &shared.duplicates, &events, &cuts, rebuild));
+            check_equal!(hold(IdentityIndexModel::default(), &shared.identity, &events, &cuts, rebuild));
         }
     }
 }

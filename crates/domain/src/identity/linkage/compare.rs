@@ -328,8 +328,7 @@ pub fn compare(a: &PersonRecord, b: &PersonRecord) -> ComparisonVector {
         b.address.locality.as_deref(),
         |x, y| similar_level(x, y, 0.88),
     );
-    levels[Field::NationalId.index()] =
-        any_pair(&a.national_ids, &b.national_ids, |x, y| typo_level(x, y));
+    levels[Field::NationalId.index()] = any_pair(&a.national_ids, &b.national_ids, typo_level);
     levels[Field::Email.index()] = any_pair(&a.emails, &b.emails, email_level);
     levels[Field::Phone.index()] = any_pair(&a.phones, &b.phones, typo_level);
     levels[Field::Company.index()] = both(a.company.as_deref(), b.company.as_deref(), |x, y| {

@@ -215,6 +215,24 @@ impl PersonRecord {
         (record, unreadable)
     }
 
+    /// Computes the names' sound codes again; call it after changing a name directly.
+    pub fn refresh_sound_codes(&mut self) {
+        self.given_sound = self.given_name.as_deref().and_then(sound_codes);
+        self.family_sound = self.family_name.as_deref().and_then(sound_codes);
+    }
+
+    /// Whether the record holds nothing to match on.
+    pub fn is_empty(&self) -> bool {
+        self.given_name.is_none()
+            && self.family_name.is_none()
+            && self.date_of_birth.is_none()
+            && self.address == PostalAddress::default()
+            && self.national_ids.is_empty()
+            && self.emails.is_empty()
+            && self.phones.is_empty()
+            && self.company.is_none()
+    }
+
     /// The year of birth, if the date of birth is known.
     pub fn birth_year(&self) -> Option<i32> {
         use chrono::Datelike;

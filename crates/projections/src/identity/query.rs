@@ -1,0 +1,119 @@
+//! Finding a person's candidates in the identity index, and ranking them.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+use crm_domain::ContactId;
+use crm_domain::identity::linkage::{LinkageAssessment, LinkageModel, PersonRecord, compare};
+use uuid::Uuid;
+
+use super::{IdentityDoc, IdentityIndexModel, block_key, person_key};
+use crate::model::{DocKey, Found, Lookup};
+
+/// The live people sharing a blocking key with a record: two rounds, the record's blocks and
+/// then their members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidates {
+    blocks: Vec<Uuid>,
+    exclude: Option<ContactId>,
+    limit: usize,
+}
+
+impl Candidates {
+    /// The candidates of `record` under the index's passes, at most `limit` of them (the
+    /// people of the record's blocks in block order; a lookup never loads more).
+    pub fn of(model: &IdentityIndexModel, record: &PersonRecord, limit: usize) -> Self {
+        Self {
+            blocks: model.block_ids(record),
+            exclude: None,
+            limit,
+        }
+    }
+
+    /// Leaves out one contact (the one being checked against the others).
+    #[must_use]
+    pub fn excluding(mut self, contact: ContactId) -> Self {
+        self.exclude = Some(contact);
+        self
+    }
+
+    fn members(&self, found: &Found<IdentityDoc>) -> BTreeSet<ContactId> {
+        let mut members = BTreeSet::new();
+        for block in &self.blocks {
+            if let Some(IdentityDoc::Block(block)) = found.get(&block_key(*block)) {
+                for member in &block.members {
+                    if members.len() >= self.limit {
+                        return members;
+                    }
+                    if Some(*member) != self.exclude {
+                        members.insert(*member);
+                    }
+                }
+            }
+        }
+        members
+    }
+}
+
+/// A candidate as found in the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The contact.
+    pub contact: ContactId,
+    /// Their record.
+    pub record: PersonRecord,
+}
+
+impl Lookup<IdentityDoc> for Candidates {
+    type Answer = Vec<Candidate>;
+
+    fn keys(&self, found: &Found<IdentityDoc>, keys: &mut Vec<DocKey>) {
+        keys.extend(self.blocks.iter().copied().map(block_key));
+        keys.extend(self.members(found).into_iter().map(person_key));
+    }
+
+    fn answer(&self, found: &Found<IdentityDoc>) -> Vec<Candidate> {
+        self.members(found)
+            .into_iter()
+            .filter_map(|contact| match found.get(&person_key(contact)) {
+                Some(IdentityDoc::Person(person)) if person.is_live() => Some(Candidate {
+                    contact,
+                    record: person.record.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A candidate with its assessment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedCandidate {
+    /// The contact.
+    pub contact: ContactId,
+    /// How they compare with the record looked up, field by field.
+    pub assessment: LinkageAssessment,
+}
+
+/// Scores each candidate against `record` and orders them best first (ties by contact id).
+pub fn rank(
+    model: &LinkageModel,
+    record: &PersonRecord,
+    candidates: &[Candidate],
+) -> Vec<RankedCandidate> {
+    let mut ranked: Vec<RankedCandidate> = candidates
+        .iter()
+        .map(|candidate| RankedCandidate {
+            contact: candidate.contact,
+            assessment: model.assess(&compare(record, &candidate.record)),
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.assessment
+            .match_weight
+            .partial_cmp(&a.assessment.match_weight)
+            .unwrap_or(Ordering::Equal)
+            .then(a.contact.cmp(&b.contact))
+    });
+    ranked
+}
