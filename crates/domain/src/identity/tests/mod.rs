@@ -2,5 +2,6 @@
 //! verdict, and the properties that hold for any input.
 
 mod normalization;
+mod phone_differential;
 mod properties;
 mod scoring;

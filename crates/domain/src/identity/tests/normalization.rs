@@ -190,14 +190,13 @@ fn the_same_digits_are_different_numbers_in_different_regions() {
 }
 
 #[test]
-fn plus_and_double_zero_prefixes_ignore_the_default_region() {
+fn plus_prefixes_ignore_the_default_region() {
     for (raw, default_region) in [
         ("+49 30 1234567", "US"),
         ("+49 (0)30 1234567", "JP"),
-        ("0049 30 1234567", "US"),
-        ("00 49 30 123 45 67", "GB"),
         ("(+49) 30 1234567", "FR"),
         ("tel:+49-30-1234567", "US"),
+        ("+49-30-1234567", "ZZ"),
     ] {
         assert_eq!(
             e164(raw, default_region),
@@ -208,30 +207,126 @@ fn plus_and_double_zero_prefixes_ignore_the_default_region() {
 }
 
 #[test]
+fn double_zero_is_an_international_prefix_only_where_the_region_dials_it() {
+    for (raw, default_region) in [
+        ("00 49 30 1234567", "DE"),
+        ("0049 30 1234567", "GB"),
+        ("00 49 30 123 45 67", "GB"),
+        ("0049 (0)30 1234567", "FR"),
+    ] {
+        assert_eq!(
+            e164(raw, default_region),
+            "+49301234567",
+            "{raw:?} in {default_region}"
+        );
+    }
+    // The US dials 011 abroad: there 00 is not a prefix, and these are no valid US numbers.
+    for raw in ["001 201-555-0123", "0049 30 1234567", "00 44 20 7946 0958"] {
+        match PhoneNumber::parse(raw, region("US")) {
+            Err(IdentityError::InvalidPhone { value, .. }) => assert_eq!(value, raw),
+            other => panic!("{raw:?} in US gave {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn the_default_regions_own_international_prefix_works() {
     assert_eq!(e164("011 44 20 7946 0958", "US"), "+442079460958");
+    assert_eq!(e164("011 49 30 1234567", "CA"), "+49301234567");
     assert_eq!(e164("0011 49 30 1234567", "AU"), "+49301234567");
+    assert_eq!(e164("010 49 30 1234567", "JP"), "+49301234567");
+}
+
+#[test]
+fn a_number_with_its_country_code_keeps_its_own_trunk_rules_in_any_region() {
+    // The US trunk prefix is 1: a German mobile number keeps its 1 in a US address book.
+    assert_eq!(e164("+49 151 12345678", "US"), "+4915112345678");
+    assert_eq!(e164("011 49 151 12345678", "US"), "+4915112345678");
+    // Italian numbers keep their leading 0, whatever the default region's trunk prefix.
+    assert_eq!(e164("+39 06 6982 1234", "GB"), "+390669821234");
+    assert_eq!(e164("0039 06 6982 1234", "DE"), "+390669821234");
+    assert_eq!(e164("06 6982 1234", "IT"), "+390669821234");
 }
 
 #[test]
 fn international_numbers_parse_without_a_numbering_plan_for_the_region() {
     assert_eq!(e164("+44 20 7946 0958", "ZZ"), "+442079460958");
-    assert!(matches!(
-        PhoneNumber::parse("020 7946 0958", region("ZZ")),
-        Err(IdentityError::InvalidPhone { .. })
-    ));
+    for raw in ["020 7946 0958", "0044 20 7946 0958"] {
+        assert!(
+            matches!(
+                PhoneNumber::parse(raw, region("ZZ")),
+                Err(IdentityError::InvalidPhone { .. })
+            ),
+            "{raw:?}"
+        );
+    }
 }
 
 #[test]
-fn extensions_stay_out_of_the_e164_form() {
-    let number = PhoneNumber::parse("+1 650-253-0000 ext. 12", region("DE")).unwrap();
+fn extensions_are_kept_apart_from_the_e164_form() {
+    for (raw, default_region, extension) in [
+        ("+1 650-253-0000 ext. 12", "DE", "12"),
+        ("+1 650-253-0000;ext=7", "DE", "7"),
+        ("+16502530000;EXT=7", "DE", "7"),
+        ("(650) 253-0000 ;ext=7", "US", "7"),
+        ("650-253-0000;ext=7", "US", "7"),
+        ("tel:+1-650-253-0000;ext=7", "GB", "7"),
+        ("650 253 0000 ext. 45", "US", "45"),
+        ("650 253 0000 x123", "US", "123"),
+        ("+1 650 253 0000 extension 1234567", "US", "1234567"),
+    ] {
+        let number = PhoneNumber::parse(raw, region(default_region))
+            .unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+        assert_eq!(number.e164(), "+16502530000", "{raw:?}");
+        assert_eq!(number.extension(), Some(extension), "{raw:?}");
+        assert_eq!(number.raw(), raw);
+    }
+    let plain = PhoneNumber::parse("+1 650-253-0000", region("US")).unwrap();
+    assert_eq!(plain.extension(), None);
+    // A dangling extension mark is no extension.
+    let dangling = PhoneNumber::parse("+1 650-253-0000 x", region("US")).unwrap();
+    assert_eq!(dangling.extension(), None);
+}
+
+#[test]
+fn extensions_too_long_or_given_twice_are_refused() {
+    for raw in [
+        "+1 650-253-0000 ext. 12345678",
+        "+1 650-253-0000;ext=12345678",
+        "+1 650-253-0000 x12;ext=7",
+    ] {
+        assert!(
+            PhoneNumber::parse(raw, region("US")).is_err(),
+            "{raw:?} was accepted"
+        );
+    }
+}
+
+#[test]
+fn numbers_stored_before_extensions_were_kept_still_read() {
+    let stored = r#"{"raw":"+1 650-253-0000 ext. 12","e164":"+16502530000"}"#;
+    let number: PhoneNumber = serde_json::from_str(stored).unwrap();
     assert_eq!(number.e164(), "+16502530000");
-    assert_eq!(number.raw(), "+1 650-253-0000 ext. 12");
+    assert_eq!(number.extension(), None);
+    // A number without an extension is written as before; one with an extension adds it.
+    let plain = PhoneNumber::parse("+1 650-253-0000", region("US")).unwrap();
+    assert_eq!(
+        serde_json::to_value(&plain).unwrap(),
+        serde_json::json!({"raw": "+1 650-253-0000", "e164": "+16502530000"})
+    );
+    let with_extension = PhoneNumber::parse("+1 650-253-0000 x12", region("US")).unwrap();
+    let written = serde_json::to_value(&with_extension).unwrap();
+    assert_eq!(written["extension"], "12");
+    assert_eq!(
+        serde_json::from_value::<PhoneNumber>(written).unwrap(),
+        with_extension
+    );
 }
 
 #[test]
 fn full_width_digits_and_typographic_dashes_are_read() {
     assert_eq!(e164("＋４９ ３０ １２３４５６７", "US"), "+49301234567");
+    assert_eq!(e164("０３０ １２３４５６７", "DE"), "+49301234567");
     assert_eq!(e164("650\u{2011}253\u{2013}0000", "US"), "+16502530000");
     assert_eq!(e164("650\u{00A0}253\u{00A0}0000", "US"), "+16502530000");
 }
