@@ -625,6 +625,29 @@ fn lead_events() -> Vec<LeadEvent> {
             into: LeadId(id(0x1ead2)),
             at: at(12),
         },
+        LeadEvent::ContactMatched {
+            contact: ContactId(id(ADA)),
+            assessment: {
+                use crm_domain::identity::linkage::{
+                    LinkageModel, PersonDetails, PersonRecord, compare,
+                };
+                let person = |given: &str, email: &str| {
+                    let details = PersonDetails {
+                        given_name: Some(given.into()),
+                        family_name: Some("Lovelace".into()),
+                        date_of_birth: Some("1815-12-10".into()),
+                        emails: vec![email.into()],
+                        ..PersonDetails::default()
+                    };
+                    PersonRecord::normalize(&details, de()).0
+                };
+                LinkageModel::default().assess(&compare(
+                    &person("Ada", "ada@engines.example"),
+                    &person("Augusta Ada", "ada@engines.example"),
+                ))
+            },
+            at: at(13),
+        },
     ]
 }
 

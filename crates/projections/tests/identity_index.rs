@@ -66,8 +66,10 @@ fn add_phone(world: &mut World, id: ContactId, phone: &str) {
         .unwrap();
 }
 
-fn person(details: PersonDetails) -> PersonRecord {
-    PersonRecord::normalize(&details, gb()).0
+fn person(details: &PersonDetails) -> PersonRecord {
+    let (record, unreadable) = PersonRecord::normalize(details, gb());
+    assert!(unreadable.is_empty(), "{unreadable:?}");
+    record
 }
 
 fn looked_up(world: &World, record: &PersonRecord) -> Vec<ContactId> {
@@ -99,12 +101,12 @@ fn a_person_is_found_by_email_or_phone_and_ranked_with_evidence() {
         Some("peter@example.com"),
     );
 
-    let by_email = person(PersonDetails {
+    let by_email = person(&PersonDetails {
         emails: vec!["Jane.Smith@Example.com".into()],
         ..PersonDetails::default()
     });
     assert_eq!(looked_up(&world, &by_email), [JANE]);
-    let by_phone = person(PersonDetails {
+    let by_phone = person(&PersonDetails {
         given_name: Some("Jayne".into()),
         family_name: Some("Smyth".into()),
         phones: vec!["+44 20 7946 0958".into()],
@@ -126,19 +128,43 @@ fn a_person_is_found_by_email_or_phone_and_ranked_with_evidence() {
     assert_ne!(ranked[0].assessment.verdict, MatchVerdict::Distinct);
 }
 
+fn set_birth_date(world: &mut World, id: ContactId, date: &str) {
+    world
+        .contact(
+            id.0,
+            ContactCommand::ChangeDetails {
+                provenance: Provenance::new("crm-ui", minutes(1)),
+                changes: vec![DetailChange::Set(Detail::DateOfBirth(Some(
+                    date.parse().unwrap(),
+                )))],
+            },
+            &as_user(ALICE, minutes(1)),
+        )
+        .unwrap();
+}
+
 #[test]
 fn a_person_whose_names_were_typed_the_other_way_round_is_found() {
     let mut world = World::new();
     create(&mut world, JANE, "Jane", "Smith", None);
-    // Only names on file: the sorted neighbourhood is a batch tool, so the index finds by
-    // name sound and birth year, postcode or other keys; here the given-name prefix block
-    // has no postcode, so a lookup by names alone finds nobody: blocks need two fields.
-    let swapped = person(PersonDetails {
+    set_birth_date(&mut world, JANE, "1980-03-04");
+    create(&mut world, PETER, "Peter", "Smith", None);
+    set_birth_date(&mut world, PETER, "1975-03-04");
+    // Names in the wrong boxes, the date of birth with day and month transposed.
+    let swapped = person(&PersonDetails {
         given_name: Some("Smith".into()),
         family_name: Some("Jane".into()),
+        date_of_birth: Some("1980-04-03".into()),
         ..PersonDetails::default()
     });
-    assert!(looked_up(&world, &swapped).is_empty());
+    assert_eq!(looked_up(&world, &swapped), [JANE]);
+    let model = IdentityIndexModel::default();
+    let index = MemoryDocuments::fold(model.clone(), world.events()).unwrap();
+    let candidates = index.lookup(&tenant(), &Candidates::of(&model, &swapped, 500));
+    let best = &rank(&LinkageModel::default(), &swapped, &candidates)[0];
+    assert!(best.assessment.names_swapped);
+    let birth = &best.assessment.evidence[2];
+    assert_eq!(birth.level.as_deref(), Some("day and month transposed"));
 }
 
 #[test]
@@ -172,7 +198,7 @@ fn a_merged_contact_is_found_through_its_survivor_until_unmerged() {
             &ctx,
         )
         .unwrap();
-    let by_work_mail = person(PersonDetails {
+    let by_work_mail = person(&PersonDetails {
         emails: vec!["j.smith@work.example".into()],
         ..PersonDetails::default()
     });
@@ -258,7 +284,7 @@ fn a_block_everyone_shares_is_passed_over() {
         add_phone(&mut world, id, "020 7946 0958");
     }
     let index = MemoryDocuments::fold(model.clone(), world.events()).unwrap();
-    let shared_phone = person(PersonDetails {
+    let shared_phone = person(&PersonDetails {
         phones: vec!["020 7946 0958".into()],
         ..PersonDetails::default()
     });
@@ -271,7 +297,7 @@ fn a_block_everyone_shares_is_passed_over() {
         matches!(&stored.doc, IdentityDoc::Block(block) if block.oversized && block.members.is_empty())
     });
     assert!(oversized);
-    let own_mail = person(PersonDetails {
+    let own_mail = person(&PersonDetails {
         emails: vec!["jane3@example.com".into()],
         ..PersonDetails::default()
     });
@@ -325,7 +351,7 @@ async fn postgres_answers_lookups_as_the_in_memory_fold_does() {
         .await
         .unwrap();
     let memory = MemoryDocuments::fold(model.clone(), &events).unwrap();
-    let record = person(PersonDetails {
+    let record = person(&PersonDetails {
         phones: vec!["+44 20 7946 0958".into()],
         emails: vec!["peter@example.com".into()],
         ..PersonDetails::default()

@@ -7,9 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::address::StreetAddress;
 use crate::identity::{
     CompanyDomain, CompanyName, CountryCode, EmailAddress, PersonName, PhoneNumber,
 };
@@ -74,11 +75,17 @@ pub enum ContactField {
     Account,
     /// Where the contact stands in the customer lifecycle.
     LifecycleStage,
+    /// Date of birth.
+    DateOfBirth,
+    /// Postal address (without the country, which is its own field).
+    Address,
+    /// A national or customer identifier (a tax, passport or membership number).
+    NationalId,
 }
 
 impl ContactField {
     /// Every field, in a fixed order (the order merge decisions are listed in).
-    pub const ALL: [ContactField; 10] = [
+    pub const ALL: [ContactField; 13] = [
         ContactField::GivenName,
         ContactField::FamilyName,
         ContactField::PrimaryEmail,
@@ -89,6 +96,9 @@ impl ContactField {
         ContactField::Owner,
         ContactField::Account,
         ContactField::LifecycleStage,
+        ContactField::DateOfBirth,
+        ContactField::Address,
+        ContactField::NationalId,
     ];
 }
 
@@ -142,6 +152,12 @@ pub enum Detail {
     Account(Option<CompanyId>),
     /// Lifecycle stage.
     LifecycleStage(Option<LifecycleStage>),
+    /// Date of birth; not after the day it is recorded, not before 1850.
+    DateOfBirth(Option<NaiveDate>),
+    /// Postal address, each part trimmed.
+    Address(Option<StreetAddress>),
+    /// A national or customer identifier, trimmed.
+    NationalId(Option<String>),
 }
 
 impl Detail {
@@ -158,6 +174,9 @@ impl Detail {
             Detail::Owner(_) => ContactField::Owner,
             Detail::Account(_) => ContactField::Account,
             Detail::LifecycleStage(_) => ContactField::LifecycleStage,
+            Detail::DateOfBirth(_) => ContactField::DateOfBirth,
+            Detail::Address(_) => ContactField::Address,
+            Detail::NationalId(_) => ContactField::NationalId,
         }
     }
 
@@ -174,6 +193,9 @@ impl Detail {
             ContactField::Owner => Detail::Owner(None),
             ContactField::Account => Detail::Account(None),
             ContactField::LifecycleStage => Detail::LifecycleStage(None),
+            ContactField::DateOfBirth => Detail::DateOfBirth(None),
+            ContactField::Address => Detail::Address(None),
+            ContactField::NationalId => Detail::NationalId(None),
         }
     }
 
@@ -381,6 +403,30 @@ impl ContactDetails {
         }
     }
 
+    /// Date of birth.
+    pub fn date_of_birth(&self) -> Option<NaiveDate> {
+        match self.entry(ContactField::DateOfBirth).map(|e| &e.value) {
+            Some(Detail::DateOfBirth(date)) => *date,
+            _ => None,
+        }
+    }
+
+    /// Postal address.
+    pub fn address(&self) -> Option<&StreetAddress> {
+        match self.entry(ContactField::Address).map(|e| &e.value) {
+            Some(Detail::Address(address)) => address.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// National or customer identifier.
+    pub fn national_id(&self) -> Option<&str> {
+        match self.entry(ContactField::NationalId).map(|e| &e.value) {
+            Some(Detail::NationalId(id)) => id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Country of the postal address.
     pub fn country(&self) -> Option<CountryCode> {
         match self.entry(ContactField::Country).map(|e| &e.value) {
@@ -550,6 +596,30 @@ pub(super) mod strategies {
                 Just(LifecycleStage::Churned)
             ])
             .prop_map(Detail::LifecycleStage),
+            proptest::option::of(
+                (1940i32..2005, 1u32..13, 1u32..29)
+                    .prop_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap())
+            )
+            .prop_map(Detail::DateOfBirth),
+            proptest::option::of(prop_oneof![
+                Just(StreetAddress {
+                    street_number: Some("12".into()),
+                    street: Some("Marylebone Road".into()),
+                    locality: Some("London".into()),
+                    postcode: Some("NW1 5LR".into()),
+                    region: None,
+                }),
+                Just(StreetAddress {
+                    locality: Some("Berlin".into()),
+                    ..StreetAddress::default()
+                }),
+            ])
+            .prop_map(Detail::Address),
+            proptest::option::of(prop_oneof![
+                Just("QQ 12 34 56 C".to_owned()),
+                Just("X-77".to_owned())
+            ])
+            .prop_map(Detail::NationalId),
         ]
     }
 

@@ -42,6 +42,7 @@
 //!   contact's id, so the state after it is the same whether the earlier (shredded) events are
 //!   replayed or not. An absorbed contact can be erased too: GDPR does not wait for an unmerge.
 
+mod address;
 mod consent;
 mod details;
 mod erasure;
@@ -50,10 +51,11 @@ mod suspicion;
 #[cfg(test)]
 mod tests;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use address::{MAX_ADDRESS_PART_CHARS, StreetAddress};
 pub use consent::{ChannelConsent, ConsentChannel, ConsentProof, ConsentStatus, Consents};
 pub use details::{
     ContactDetails, ContactField, Detail, DetailChange, LifecycleStage, Provenance, Sourced,
@@ -466,6 +468,15 @@ pub enum ContactError {
         /// The decision's time.
         now: DateTime<Utc>,
     },
+    /// A value no person can have (a birth date in the future, an identifier of a thousand
+    /// characters).
+    #[error("{field:?}: {reason}")]
+    ImplausibleValue {
+        /// The field.
+        field: ContactField,
+        /// What a value must be.
+        reason: &'static str,
+    },
     /// A text value is blank; clear the field instead.
     #[error("{field:?} cannot be blank: clear it instead")]
     BlankValue {
@@ -708,7 +719,7 @@ impl Contact {
                 self.choose_primary_email(email, provenance, now)
             }
             DetailChange::Set(detail) => {
-                let detail = tidy(detail)?;
+                let detail = tidy(detail, now)?;
                 let field = detail.field();
                 if self.details.is_superseded(field, provenance)
                     || self.details.value(field) == detail
@@ -1151,9 +1162,50 @@ fn check_provenance(provenance: &Provenance, ctx: &Context) -> Result<(), Contac
     check_time(provenance.source_time, ctx)
 }
 
-/// Trims free text; blank text is refused rather than stored as a value nobody can see.
-fn tidy(detail: Detail) -> Result<Detail, ContactError> {
+/// The longest national or customer identifier kept, in characters.
+const MAX_NATIONAL_ID_CHARS: usize = 64;
+
+/// The earliest date of birth taken as one.
+const EARLIEST_BIRTH_YEAR: i32 = 1850;
+
+/// Trims free text; blank text is refused rather than stored as a value nobody can see, and
+/// values no person can have (a birth date after today) are refused.
+fn tidy(detail: Detail, now: DateTime<Utc>) -> Result<Detail, ContactError> {
     match detail {
+        Detail::DateOfBirth(Some(date)) => {
+            if date > now.date_naive() || date.year() < EARLIEST_BIRTH_YEAR {
+                return Err(ContactError::ImplausibleValue {
+                    field: ContactField::DateOfBirth,
+                    reason: "a date of birth lies between 1850 and today",
+                });
+            }
+            Ok(Detail::DateOfBirth(Some(date)))
+        }
+        Detail::Address(Some(address)) => match address.tidy() {
+            Ok(address) => Ok(Detail::Address(Some(address))),
+            Err(address::AddressProblem::Blank) => Err(ContactError::BlankValue {
+                field: ContactField::Address,
+            }),
+            Err(address::AddressProblem::TooLong) => Err(ContactError::ImplausibleValue {
+                field: ContactField::Address,
+                reason: "each part of an address is at most 200 characters",
+            }),
+        },
+        Detail::NationalId(Some(id)) => {
+            let trimmed = id.trim();
+            if !trimmed.chars().any(char::is_alphanumeric) {
+                return Err(ContactError::BlankValue {
+                    field: ContactField::NationalId,
+                });
+            }
+            if trimmed.chars().count() > MAX_NATIONAL_ID_CHARS {
+                return Err(ContactError::ImplausibleValue {
+                    field: ContactField::NationalId,
+                    reason: "an identifier is at most 64 characters",
+                });
+            }
+            Ok(Detail::NationalId(Some(trimmed.to_owned())))
+        }
         Detail::JobTitle(Some(title)) => {
             let trimmed = title.trim();
             if trimmed.is_empty() {

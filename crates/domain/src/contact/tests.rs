@@ -429,6 +429,72 @@ fn job_titles_are_stored_trimmed() {
 }
 
 #[test]
+fn identity_details_are_stored_tidy() {
+    let date = |text: &str| Detail::DateOfBirth(Some(text.parse().unwrap()));
+    given::<Contact>(&ada())
+        .when(set(date("1915-12-10"), hubspot(-5)))
+        .then(&[changed(date("1915-12-10"), hubspot(-5))]);
+    let typed = StreetAddress {
+        street_number: Some(" 12 ".into()),
+        street: Some("Marylebone Road ".into()),
+        locality: Some("   ".into()),
+        ..StreetAddress::default()
+    };
+    let tidy = StreetAddress {
+        street_number: Some("12".into()),
+        street: Some("Marylebone Road".into()),
+        ..StreetAddress::default()
+    };
+    given::<Contact>(&ada())
+        .when(set(Detail::Address(Some(typed)), hubspot(-5)))
+        .then(&[changed(Detail::Address(Some(tidy)), hubspot(-5))]);
+    given::<Contact>(&ada())
+        .when(set(
+            Detail::NationalId(Some(" QQ 12 34 56 C ".into())),
+            hubspot(-5),
+        ))
+        .then(&[changed(
+            Detail::NationalId(Some("QQ 12 34 56 C".into())),
+            hubspot(-5),
+        )]);
+}
+
+#[test]
+fn impossible_identity_details_are_refused() {
+    let date = |text: &str| Detail::DateOfBirth(Some(text.parse().unwrap()));
+    for refused in ["2100-01-01", "1799-05-05"] {
+        given::<Contact>(&ada())
+            .when(set(date(refused), hubspot(-5)))
+            .then_error(&ContactError::ImplausibleValue {
+                field: ContactField::DateOfBirth,
+                reason: "a date of birth lies between 1850 and today",
+            });
+    }
+    given::<Contact>(&ada())
+        .when(set(
+            Detail::Address(Some(StreetAddress {
+                postcode: Some(" ".into()),
+                ..StreetAddress::default()
+            })),
+            hubspot(-5),
+        ))
+        .then_error(&ContactError::BlankValue {
+            field: ContactField::Address,
+        });
+    given::<Contact>(&ada())
+        .when(set(Detail::NationalId(Some("x".repeat(65))), hubspot(-5)))
+        .then_error(&ContactError::ImplausibleValue {
+            field: ContactField::NationalId,
+            reason: "an identifier is at most 64 characters",
+        });
+    given::<Contact>(&ada())
+        .when(set(Detail::NationalId(Some(" - ".into())), hubspot(-5)))
+        .then_error(&ContactError::BlankValue {
+            field: ContactField::NationalId,
+        });
+}
+
+#[test]
 fn a_blank_job_title_is_refused() {
     given::<Contact>(&ada())
         .when(set(job_title("   "), hubspot(-5)))

@@ -19,7 +19,8 @@ pub use profile::{Campaign, LeadField, LeadProfile, LeadSubmission, QuarantineRe
 
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::context::{Actor, Context};
-use crate::identity::CountryCode;
+use crate::identity::linkage::LinkageAssessment;
+use crate::identity::{CountryCode, MatchVerdict};
 use crate::ids::{ContactId, LeadId, OpportunityId, TeamId, UserId};
 use crate::json_depth::{MAX_JSON_DEPTH, dismantle, nests_deeper_than};
 use crate::routing::{RoutingDecision, RoutingOutcome};
@@ -184,6 +185,15 @@ pub enum LeadCommand {
         /// The lead that survives.
         survivor: LeadId,
     },
+    /// Records that identity resolution found the lead's person among the contacts: an
+    /// auto-link or a match for review, with each field's evidence. Only a captured lead
+    /// records one; recording the same contact with the same verdict again records nothing.
+    RecordContactMatch {
+        /// The contact.
+        contact: ContactId,
+        /// How the lead's person compares with the contact.
+        assessment: LinkageAssessment,
+    },
 }
 
 /// A fact about a lead.
@@ -327,6 +337,28 @@ pub enum LeadEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Identity resolution found the lead's person among the contacts. The assessment holds
+    /// levels and weights, never the values compared.
+    #[serde(rename = "LeadContactMatched")]
+    ContactMatched {
+        /// The contact.
+        contact: ContactId,
+        /// The evidence, field by field, and the verdict.
+        assessment: LinkageAssessment,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// The contact a lead's person was found to be (or may be).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ContactMatch {
+    /// The contact.
+    pub contact: ContactId,
+    /// Auto-link or review.
+    pub verdict: MatchVerdict,
+    /// The probability that the two are one person.
+    pub match_probability: f64,
 }
 
 impl DomainEvent for LeadEvent {
@@ -371,6 +403,7 @@ impl DomainEvent for LeadEvent {
             LeadEvent::Disqualified { .. } => "LeadDisqualified",
             LeadEvent::Converted { .. } => "LeadConverted",
             LeadEvent::Merged { .. } => "LeadMerged",
+            LeadEvent::ContactMatched { .. } => "LeadContactMatched",
         }
     }
 
@@ -389,7 +422,8 @@ impl DomainEvent for LeadEvent {
             | LeadEvent::Qualified { .. }
             | LeadEvent::Disqualified { .. }
             | LeadEvent::Converted { .. }
-            | LeadEvent::Merged { .. } => None,
+            | LeadEvent::Merged { .. }
+            | LeadEvent::ContactMatched { .. } => None,
         }
         .into_iter()
     }
@@ -398,6 +432,12 @@ impl DomainEvent for LeadEvent {
 /// Why a command to a lead was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LeadError {
+    /// A contact match whose verdict says the two are different people.
+    #[error("contact {} was assessed as a different person", contact.0)]
+    NotAMatch {
+        /// The contact.
+        contact: ContactId,
+    },
     /// The lead has not been received yet.
     #[error("lead not found: it has not been received")]
     NotFound,
@@ -507,6 +547,8 @@ pub struct Lead {
     pub converted_to: Option<ContactId>,
     /// The lead it was merged into.
     pub merged_into: Option<LeadId>,
+    /// The contact identity resolution found the lead's person to be, if any.
+    pub contact_match: Option<ContactMatch>,
 }
 
 impl Lead {
@@ -736,6 +778,29 @@ impl Lead {
         }])
     }
 
+    fn record_contact_match(
+        &self,
+        contact: ContactId,
+        assessment: LinkageAssessment,
+        ctx: &Context,
+    ) -> Result<Vec<LeadEvent>, LeadError> {
+        self.require_captured("record a contact match")?;
+        if assessment.verdict == MatchVerdict::Distinct {
+            return Err(LeadError::NotAMatch { contact });
+        }
+        if self
+            .contact_match
+            .is_some_and(|m| m.contact == contact && m.verdict == assessment.verdict)
+        {
+            return Ok(Vec::new());
+        }
+        Ok(vec![LeadEvent::ContactMatched {
+            contact,
+            assessment,
+            at: ctx.now,
+        }])
+    }
+
     fn merge_into(&self, survivor: LeadId, ctx: &Context) -> Result<Vec<LeadEvent>, LeadError> {
         self.require_open()?;
         if self.id == Some(survivor) {
@@ -791,6 +856,10 @@ impl Aggregate for Lead {
             LeadCommand::Disqualify { reason } => self.disqualify(reason, ctx),
             LeadCommand::Convert(request) => self.convert(&request, ctx),
             LeadCommand::MergeInto { survivor } => self.merge_into(survivor, ctx),
+            LeadCommand::RecordContactMatch {
+                contact,
+                assessment,
+            } => self.record_contact_match(contact, assessment, ctx),
         }
     }
 
@@ -867,6 +936,17 @@ impl Aggregate for Lead {
             LeadEvent::Merged { into, .. } => {
                 self.status = Some(LeadStatus::Merged);
                 self.merged_into = Some(*into);
+            }
+            LeadEvent::ContactMatched {
+                contact,
+                assessment,
+                ..
+            } => {
+                self.contact_match = Some(ContactMatch {
+                    contact: *contact,
+                    verdict: assessment.verdict,
+                    match_probability: assessment.match_probability,
+                });
             }
         }
         self

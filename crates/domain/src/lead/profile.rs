@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::linkage::{AddressParts, PersonRecord, PostalAddress};
 use crate::identity::{
     CompanyDomain, CompanyName, CountryCode, EmailAddress, IdentityError, PersonName, PhoneNumber,
 };
@@ -116,6 +117,49 @@ pub struct LeadProfile {
     pub company_size: Option<u32>,
     /// Job title, trimmed.
     pub job_title: Option<String>,
+}
+
+impl LeadProfile {
+    /// The person as record linkage sees them: the name split into given names and the
+    /// family name (its last word), the email, the phone, the company, and the postcode,
+    /// region and country of the address.
+    pub fn person_record(&self) -> PersonRecord {
+        let (given_name, family_name) = match &self.name {
+            Some(name) => {
+                let words: Vec<&str> = name.words().collect();
+                match words.split_last() {
+                    Some((family, given)) if !given.is_empty() => {
+                        (Some(given.join(" ")), Some((*family).to_owned()))
+                    }
+                    Some((family, _)) => (None, Some((*family).to_owned())),
+                    None => (None, None),
+                }
+            }
+            None => (None, None),
+        };
+        let mut record = PersonRecord {
+            given_name,
+            family_name,
+            address: PostalAddress::normalize(
+                &AddressParts {
+                    postcode: self.postcode.as_deref(),
+                    region: self.region.as_deref(),
+                    ..AddressParts::default()
+                },
+                self.country,
+            ),
+            emails: self
+                .email
+                .iter()
+                .map(|e| e.normalized().to_owned())
+                .collect(),
+            phones: self.phone.iter().map(|p| p.e164().to_owned()).collect(),
+            company: self.company.as_ref().map(|c| c.normalized().to_owned()),
+            ..PersonRecord::default()
+        };
+        record.refresh_sound_codes();
+        record
+    }
 }
 
 /// Keeps a valid value, or records why it is invalid; absent stays absent.

@@ -1007,3 +1007,81 @@ fn every_event_type_name_round_trips() {
         assert_eq!(back, event);
     }
 }
+
+// --- identity resolution ---------------------------------------------------------------
+
+fn assessment_with(verdict: MatchVerdict) -> LinkageAssessment {
+    use crate::identity::linkage::{LinkageModel, compare};
+    let Some(LeadEvent::Captured { profile, .. }) = Some(captured()) else {
+        unreachable!()
+    };
+    let record = profile.person_record();
+    let mut assessment = LinkageModel::default().assess(&compare(&record, &record));
+    assessment.verdict = verdict;
+    assessment
+}
+
+#[test]
+fn a_captured_lead_records_the_contact_its_person_was_found_to_be() {
+    let assessment = assessment_with(MatchVerdict::AutoLink);
+    given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::RecordContactMatch {
+            contact: EXISTING_CONTACT,
+            assessment: assessment.clone(),
+        })
+        .then(&[LeadEvent::ContactMatched {
+            contact: EXISTING_CONTACT,
+            assessment,
+            at: t0(),
+        }]);
+}
+
+#[test]
+fn recording_the_same_match_again_records_nothing() {
+    let assessment = assessment_with(MatchVerdict::Review);
+    let matched = LeadEvent::ContactMatched {
+        contact: EXISTING_CONTACT,
+        assessment: assessment.clone(),
+        at: t0(),
+    };
+    given::<Lead>(&[received(), captured(), matched])
+        .when(LeadCommand::RecordContactMatch {
+            contact: EXISTING_CONTACT,
+            assessment,
+        })
+        .then(&[]);
+}
+
+#[test]
+fn a_distinct_verdict_or_an_uncaptured_lead_records_no_match() {
+    given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::RecordContactMatch {
+            contact: EXISTING_CONTACT,
+            assessment: assessment_with(MatchVerdict::Distinct),
+        })
+        .then_error(&LeadError::NotAMatch {
+            contact: EXISTING_CONTACT,
+        });
+    given::<Lead>(&[received()])
+        .when(LeadCommand::RecordContactMatch {
+            contact: EXISTING_CONTACT,
+            assessment: assessment_with(MatchVerdict::AutoLink),
+        })
+        .then_error(&LeadError::InvalidTransition {
+            action: "record a contact match",
+            status: LeadStatus::Received,
+        });
+}
+
+#[test]
+fn a_profile_splits_its_name_for_linkage() {
+    let Some(LeadEvent::Captured { profile, .. }) = Some(captured()) else {
+        unreachable!()
+    };
+    let record = profile.person_record();
+    assert_eq!(record.given_name.as_deref(), Some("ada"));
+    assert_eq!(record.family_name.as_deref(), Some("lovelace"));
+    assert_eq!(record.emails, ["ada@example.com"]);
+    assert_eq!(record.address.postcode.as_deref(), Some("10115"));
+    assert!(record.family_sound.is_some());
+}

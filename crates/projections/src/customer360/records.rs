@@ -295,6 +295,10 @@ impl LeadDoc {
                     ..entry(ActivityKind::LeadMerged, *at)
                 }
             }
+            LeadEvent::ContactMatched { contact, at, .. } => TimelineEntry {
+                other: Some(contact.0),
+                ..entry(ActivityKind::LeadContactMatched, *at)
+            },
         };
         self.timeline.push(entry);
     }

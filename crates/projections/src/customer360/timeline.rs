@@ -68,6 +68,8 @@ pub enum ActivityKind {
     LeadConverted,
     /// A lead was merged into another lead (`other`).
     LeadMerged,
+    /// Identity resolution found the lead's person among the contacts (`other`: the contact).
+    LeadContactMatched,
     /// An opportunity was opened (`amount`).
     OpportunityOpened,
     /// An opportunity changed stage.

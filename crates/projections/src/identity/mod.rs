@@ -27,7 +27,9 @@ pub mod query;
 
 use crm_domain::ContactId;
 use crm_domain::contact::{Contact, ContactEvent, ContactField, Detail};
-use crm_domain::identity::linkage::{BlockingPass, PersonRecord, blocking_keys};
+use crm_domain::identity::linkage::{
+    AddressParts, BlockingPass, PersonRecord, PostalAddress, blocking_keys, normalize_identifier,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -74,7 +76,7 @@ pub struct Block {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum IdentityDoc {
     /// A person.
-    Person(IndexedPerson),
+    Person(Box<IndexedPerson>),
     /// A block.
     Block(Block),
 }
@@ -295,7 +297,7 @@ fn fold_people(docs: &mut DocSet<IdentityDoc>, this: ContactId, event: &ContactE
     let key = person_key(this);
     match event {
         ContactEvent::Created { .. } => {
-            docs.get_or_insert_with(&key, || IdentityDoc::Person(IndexedPerson::default()));
+            docs.get_or_insert_with(&key, || IdentityDoc::Person(Box::default()));
         }
         ContactEvent::DetailChanged { detail, .. } => {
             with_person(docs, this, |record| set_detail(record, detail));
@@ -415,6 +417,26 @@ fn set_detail(record: &mut PersonRecord, detail: &Detail) {
             record.company = name.as_ref().map(|n| n.normalized().to_owned());
         }
         Detail::Country(country) => record.address.country = *country,
+        Detail::DateOfBirth(date) => record.date_of_birth = *date,
+        Detail::Address(address) => {
+            let parts = address
+                .as_ref()
+                .map_or_else(AddressParts::default, |a| AddressParts {
+                    street_number: a.street_number.as_deref(),
+                    street: a.street.as_deref(),
+                    locality: a.locality.as_deref(),
+                    postcode: a.postcode.as_deref(),
+                    region: a.region.as_deref(),
+                });
+            record.address = PostalAddress::normalize(&parts, record.address.country);
+        }
+        Detail::NationalId(id) => {
+            record.national_ids = id
+                .as_deref()
+                .and_then(normalize_identifier)
+                .into_iter()
+                .collect();
+        }
         Detail::PrimaryEmail(None)
         | Detail::CompanyDomain(_)
         | Detail::JobTitle(_)

@@ -376,7 +376,8 @@ fn apply_lead(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &LeadEvent) {
         | LeadEvent::Reclaimed { .. }
         | LeadEvent::Escalated { .. }
         | LeadEvent::ScoreChanged { .. }
-        | LeadEvent::Qualified { .. } => {}
+        | LeadEvent::Qualified { .. }
+        | LeadEvent::ContactMatched { .. } => {}
     }
 }
 

@@ -335,7 +335,8 @@ impl SlaModel {
             | LeadEvent::Quarantined { .. }
             | LeadEvent::Captured { .. }
             | LeadEvent::ScoreChanged { .. }
-            | LeadEvent::Qualified { .. } => {}
+            | LeadEvent::Qualified { .. }
+            | LeadEvent::ContactMatched { .. } => {}
         }
     }
 

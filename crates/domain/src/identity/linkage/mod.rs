@@ -37,4 +37,6 @@ pub use model::{
     FieldEvidence, FieldProbabilities, LinkageAssessment, LinkageModel, ModelError, Thresholds,
     probability_of,
 };
-pub use person::{PersonDetails, PersonRecord, PostalAddress, UnreadableField};
+pub use person::{
+    AddressParts, PersonDetails, PersonRecord, PostalAddress, UnreadableField, normalize_identifier,
+};

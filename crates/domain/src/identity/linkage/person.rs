@@ -71,6 +71,38 @@ pub struct PostalAddress {
     pub country: Option<CountryCode>,
 }
 
+/// An address as typed, in parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AddressParts<'a> {
+    /// House or street number.
+    pub street_number: Option<&'a str>,
+    /// Street name.
+    pub street: Option<&'a str>,
+    /// Locality.
+    pub locality: Option<&'a str>,
+    /// Postal code.
+    pub postcode: Option<&'a str>,
+    /// Region.
+    pub region: Option<&'a str>,
+}
+
+impl PostalAddress {
+    /// Normalizes an address typed in parts (see the fields for how each part is read).
+    pub fn normalize(parts: &AddressParts<'_>, country: Option<CountryCode>) -> Self {
+        Self {
+            street_number: parts
+                .street_number
+                .and_then(normalize_identifier)
+                .map(|n| n.to_lowercase()),
+            street: parts.street.and_then(street),
+            locality: parts.locality.and_then(folded),
+            postcode: parts.postcode.and_then(normalize_identifier),
+            region: parts.region.and_then(folded),
+            country,
+        }
+    }
+}
+
 /// A person, normalized for linkage: names folded (case, accents, punctuation), their sound
 /// codes computed once, the date of birth a date, the address in parts, identifiers reduced
 /// to letters and digits, emails and phones in their matching forms.
@@ -179,7 +211,7 @@ impl PersonRecord {
         }
         let mut national_ids = Vec::new();
         for raw in &details.national_ids {
-            if let Some(id) = identifier(raw) {
+            if let Some(id) = normalize_identifier(raw) {
                 push_unique(&mut national_ids, id);
             }
         }
@@ -191,18 +223,16 @@ impl PersonRecord {
             given_name,
             family_name,
             date_of_birth,
-            address: PostalAddress {
-                street_number: details
-                    .street_number
-                    .as_deref()
-                    .and_then(identifier)
-                    .map(|n| n.to_lowercase()),
-                street: details.street.as_deref().and_then(street),
-                locality: details.locality.as_deref().and_then(folded),
-                postcode: details.postcode.as_deref().and_then(identifier),
-                region: details.region.as_deref().and_then(folded),
+            address: PostalAddress::normalize(
+                &AddressParts {
+                    street_number: details.street_number.as_deref(),
+                    street: details.street.as_deref(),
+                    locality: details.locality.as_deref(),
+                    postcode: details.postcode.as_deref(),
+                    region: details.region.as_deref(),
+                },
                 country,
-            },
+            ),
             national_ids,
             emails,
             phones,
@@ -252,8 +282,9 @@ pub(crate) fn folded(text: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-/// Letters and digits only, upper case; `None` if none.
-fn identifier(text: &str) -> Option<String> {
+/// An identifier (national id, postcode) as matching compares it: ASCII letters and digits
+/// only, upper case (`qq 12-34-56 c` → `QQ123456C`); `None` if none are left.
+pub fn normalize_identifier(text: &str) -> Option<String> {
     let id: String = text
         .chars()
         .filter(char::is_ascii_alphanumeric)
