@@ -17,6 +17,8 @@
 //!   - `storage_conformance`: the storage port's conformance suite, run for every adapter;
 //!   - `workload`: real events appended to an event store, read back and folded as the
 //!     reference the runner's tests compare with.
+//! - Feature `people` (pulls only `rand`): [`people`], a seeded generator of person records
+//!   with corrupted duplicates and their ground truth, to measure identity resolution.
 //!
 //! crm-projections dev-depends on this crate, which depends on crm-projections: its tests under
 //! `tests/` share one instance of the library with this crate, but its unit tests (in `src/`)
@@ -25,6 +27,8 @@
 
 #[cfg(feature = "eventstore")]
 mod eventstore;
+#[cfg(feature = "people")]
+pub mod people;
 pub mod postgres;
 #[cfg(feature = "projections")]
 pub mod properties;
