@@ -17,6 +17,8 @@
 //!   - `storage_conformance`: the storage port's conformance suite, run for every adapter;
 //!   - `workload`: real events appended to an event store, read back and folded as the
 //!     reference the runner's tests compare with.
+//! - Feature `linkage`: `linkage_quality`, identity resolution run on generated people and
+//!   measured against their ground truth.
 //! - Feature `people` (pulls only `rand`): [`people`], a seeded generator of person records
 //!   with corrupted duplicates and their ground truth, to measure identity resolution.
 //!
@@ -27,6 +29,8 @@
 
 #[cfg(feature = "eventstore")]
 mod eventstore;
+#[cfg(feature = "linkage")]
+pub mod linkage_quality;
 #[cfg(feature = "people")]
 pub mod people;
 pub mod postgres;

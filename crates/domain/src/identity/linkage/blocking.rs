@@ -9,6 +9,7 @@ use std::hash::{Hash, Hasher};
 use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
+use super::compare::Field;
 use super::person::PersonRecord;
 
 /// One blocking pass: records with equal keys of the pass are compared.
@@ -43,6 +44,22 @@ impl BlockingPass {
         BlockingPass::Email,
         BlockingPass::Phone,
     ];
+
+    /// The fields the pass blocks on: among its pairs they agree by construction, so its
+    /// pairs cannot teach how often they agree.
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            BlockingPass::NameSoundBirthYear => {
+                &[Field::GivenName, Field::FamilyName, Field::DateOfBirth]
+            }
+            BlockingPass::FamilySoundDistrict => &[Field::FamilyName, Field::Address],
+            BlockingPass::GivenPrefixPostcode => &[Field::GivenName, Field::Address],
+            BlockingPass::DateOfBirth => &[Field::DateOfBirth],
+            BlockingPass::NationalId => &[Field::NationalId],
+            BlockingPass::Email => &[Field::Email],
+            BlockingPass::Phone => &[Field::Phone],
+        }
+    }
 
     fn tag(self) -> &'static str {
         match self {

@@ -157,12 +157,10 @@ pub enum Field {
     FamilyName,
     /// Date of birth.
     DateOfBirth,
-    /// Street number and street.
-    Street,
-    /// Postcode.
-    Postcode,
-    /// Locality.
-    Locality,
+    /// Postal address: street number, street, postcode and locality, compared together
+    /// (their agreements go together, so counting them apart would count one fact three
+    /// times).
+    Address,
     /// National or customer identifiers.
     NationalId,
     /// Email addresses.
@@ -175,13 +173,11 @@ pub enum Field {
 
 impl Field {
     /// Every field, in comparison order.
-    pub const ALL: [Field; 10] = [
+    pub const ALL: [Field; 8] = [
         Field::GivenName,
         Field::FamilyName,
         Field::DateOfBirth,
-        Field::Street,
-        Field::Postcode,
-        Field::Locality,
+        Field::Address,
         Field::NationalId,
         Field::Email,
         Field::Phone,
@@ -194,9 +190,7 @@ impl Field {
             Field::GivenName => "given_name",
             Field::FamilyName => "family_name",
             Field::DateOfBirth => "date_of_birth",
-            Field::Street => "street",
-            Field::Postcode => "postcode",
-            Field::Locality => "locality",
+            Field::Address => "address",
             Field::NationalId => "national_id",
             Field::Email => "email",
             Field::Phone => "phone",
@@ -210,7 +204,7 @@ impl Field {
             Field::GivenName => &[
                 "exact",
                 "jaro-winkler >= 0.92",
-                "sounds alike or nickname",
+                "shares a name, sounds alike or nickname",
                 "jaro-winkler >= 0.80",
                 "initial agrees",
                 "different",
@@ -229,16 +223,21 @@ impl Field {
                 "same year",
                 "different",
             ],
-            Field::Street => &[
-                "exact",
-                "same number, street jaro-winkler >= 0.88",
-                "street alike, number near or missing",
+            Field::Address => &[
+                "same street address and postcode",
+                "same street address, postcode near or missing",
+                "same street, house number near or missing",
+                "same postcode",
+                "same district or locality",
                 "different",
             ],
-            Field::Postcode => &["exact", "one typing error", "same district", "different"],
-            Field::Locality | Field::Company => &["exact", "jaro-winkler >= 0.88", "different"],
+            Field::Company => &["exact", "jaro-winkler >= 0.88", "different"],
             Field::NationalId | Field::Phone => &["exact", "one typing error", "different"],
-            Field::Email => &["exact", "same mailbox name", "different"],
+            Field::Email => &[
+                "exact",
+                "same distinctive mailbox name, or one typing error",
+                "different",
+            ],
         }
     }
 
@@ -317,17 +316,7 @@ pub fn compare(a: &PersonRecord, b: &PersonRecord) -> ComparisonVector {
     levels[Field::GivenName.index()] = names.0;
     levels[Field::FamilyName.index()] = names.1;
     levels[Field::DateOfBirth.index()] = both(a.date_of_birth, b.date_of_birth, date_level);
-    levels[Field::Street.index()] = street_level(&a.address, &b.address);
-    levels[Field::Postcode.index()] = both(
-        a.address.postcode.as_deref(),
-        b.address.postcode.as_deref(),
-        postcode_level,
-    );
-    levels[Field::Locality.index()] = both(
-        a.address.locality.as_deref(),
-        b.address.locality.as_deref(),
-        |x, y| similar_level(x, y, 0.88),
-    );
+    levels[Field::Address.index()] = address_level(&a.address, &b.address);
     levels[Field::NationalId.index()] = any_pair(&a.national_ids, &b.national_ids, typo_level);
     levels[Field::Email.index()] = any_pair(&a.emails, &b.emails, email_level);
     levels[Field::Phone.index()] = any_pair(&a.phones, &b.phones, typo_level);
@@ -365,7 +354,11 @@ fn given_level(
     }
     let sounds = matches!((a_sound, b_sound), (Some(x), Some(y)) if sound_alike(x, y));
     let first_words = (first_word(a), first_word(b));
-    if sounds || nickname_of(first_words.0, first_words.1) || first_words.0 == first_words.1 {
+    // One typed with a middle name the other left out (`augusta ada` and `ada`).
+    let shares_a_name = a
+        .split(' ')
+        .any(|word| word.chars().count() > 1 && b.split(' ').any(|other| other == word));
+    if sounds || nickname_of(first_words.0, first_words.1) || shares_a_name {
         return Some(2);
     }
     if similarity >= 0.80 {
@@ -422,6 +415,36 @@ fn date_level(a: NaiveDate, b: NaiveDate) -> u8 {
         return 3;
     }
     4
+}
+
+/// The address's level from its parts' agreements: the street (with its house number), the
+/// postcode and the locality. `None` when the two share no part to compare.
+fn address_level(a: &PostalAddress, b: &PostalAddress) -> Option<u8> {
+    let street = street_level(a, b);
+    let postcode = both(a.postcode.as_deref(), b.postcode.as_deref(), postcode_level);
+    let locality = both(a.locality.as_deref(), b.locality.as_deref(), |x, y| {
+        similar_level(x, y, 0.88)
+    });
+    if street.is_none() && postcode.is_none() && locality.is_none() {
+        return None;
+    }
+    let street_same = street.is_some_and(|l| l <= 1);
+    let postcode_same = postcode.is_some_and(|l| l <= 1);
+    let postcode_fits = postcode.is_none_or(|l| l <= 2);
+    let locality_fits = locality.is_none_or(|l| l <= 1);
+    Some(if street_same && postcode_same {
+        0
+    } else if street_same && postcode_fits && locality_fits {
+        1
+    } else if street == Some(2) && postcode_fits && locality_fits {
+        2
+    } else if postcode_same {
+        3
+    } else if postcode == Some(2) || locality.is_some_and(|l| l <= 1) {
+        4
+    } else {
+        5
+    })
 }
 
 fn street_level(a: &PostalAddress, b: &PostalAddress) -> Option<u8> {
@@ -500,7 +523,10 @@ fn email_level(a: &str, b: &str) -> u8 {
     }
     let mailbox = |e: &str| e.rsplit_once('@').map_or(e, |(local, _)| local).to_owned();
     let (x, y) = (mailbox(a), mailbox(b));
-    if x.len() >= 4 && (x == y || typing_distance(a, b) <= 1) {
+    // A mailbox name made of a person's names (`john.brown`) is shared by everyone of that
+    // name, at every provider: only one with something of its own (digits) tells.
+    let distinctive = |m: &str| m.len() >= 4 && m.bytes().any(|c| c.is_ascii_digit());
+    if (x == y && distinctive(&x)) || typing_distance(a, b) <= 1 {
         1
     } else {
         2
@@ -546,6 +572,42 @@ mod tests {
         assert_eq!(date_level(d(1980, 3, 14), d(1980, 3, 41 - 30)), 2);
         assert_eq!(date_level(d(1980, 3, 4), d(1980, 9, 20)), 3);
         assert_eq!(date_level(d(1980, 3, 4), d(1975, 9, 20)), 4);
+    }
+
+    #[test]
+    fn an_address_is_one_comparison_of_its_parts() {
+        let address = |number: &str, street: &str, postcode: &str, locality: &str| {
+            let some = |t: &str| (!t.is_empty()).then(|| t.to_owned());
+            PostalAddress {
+                street_number: some(number),
+                street: some(street),
+                postcode: some(postcode),
+                locality: some(locality),
+                ..PostalAddress::default()
+            }
+        };
+        let home = address("12", "high street", "SW1A1AA", "london");
+        let level = |other: &PostalAddress| address_level(&home, other);
+        assert_eq!(level(&home), Some(0));
+        assert_eq!(
+            level(&address("12", "high street", "SW1A1AB", "london")),
+            Some(0)
+        );
+        assert_eq!(level(&address("12", "high street", "", "london")), Some(1));
+        assert_eq!(
+            level(&address("14", "high street", "SW1A1AA", "london")),
+            Some(2)
+        );
+        assert_eq!(level(&address("", "", "SW1A1AA", "")), Some(3));
+        assert_eq!(
+            level(&address("3", "low road", "SW1A9ZZ", "london")),
+            Some(4)
+        );
+        assert_eq!(
+            level(&address("3", "low road", "M11AA", "manchester")),
+            Some(5)
+        );
+        assert_eq!(level(&PostalAddress::default()), None);
     }
 
     #[test]
@@ -610,6 +672,11 @@ mod tests {
             )
         };
         assert_eq!(level("robert", "bob"), Some(2));
+        assert_eq!(
+            level("augusta ada", "ada"),
+            Some(2),
+            "a middle name left out"
+        );
         assert_eq!(level("j", "jane"), Some(4));
         assert_eq!(level("jane", "peter"), Some(5));
     }

@@ -200,6 +200,125 @@ pub fn estimate(
     })
 }
 
+/// The comparison vectors of the pairs one blocking pass selected, for learning `m`: the
+/// fields the pass blocked on agree by construction, so they are left out (`excluded`).
+#[derive(Debug, Clone, Copy)]
+pub struct PassSample<'a> {
+    /// Fields whose `m` this sample cannot tell (the pass's own keys).
+    pub excluded: &'a [Field],
+    /// The vectors of the pass's pairs.
+    pub vectors: &'a [ComparisonVector],
+}
+
+/// Learns the model as a data steward would without labels: `u` is the start model's (give
+/// it one from [`estimate_u`]); each pass's pairs teach `m` of the fields the pass did not
+/// block on (expectation maximisation with `u` fixed — within a pass, the other fields of
+/// two different people agree as often as random pairs' do); each field's `m` is the
+/// average over the passes that teach it, weighed by their expected matches; then the prior
+/// is learned on `all` the compared pairs with `m` and `u` fixed.
+pub fn estimate_by_passes(
+    samples: &[PassSample<'_>],
+    all: &[ComparisonVector],
+    start: &LinkageModel,
+    settings: &EmSettings,
+) -> Result<Estimate, ModelError> {
+    start.validate()?;
+    let fixed_u = EmSettings {
+        fix_u: true,
+        ..*settings
+    };
+    let mut sums: Vec<(f64, Vec<f64>)> = start
+        .fields
+        .iter()
+        .map(|f| (0.0, vec![0.0; f.m.len()]))
+        .collect();
+    let mut iterations = 0;
+    let mut converged = true;
+    for sample in samples {
+        let masked: Vec<ComparisonVector> = sample
+            .vectors
+            .iter()
+            .map(|vector| {
+                let mut masked = *vector;
+                for field in sample.excluded {
+                    masked.levels[field.index()] = None;
+                }
+                masked
+            })
+            .collect();
+        let learned = estimate(&masked, start, &fixed_u)?;
+        iterations += learned.iterations;
+        converged &= learned.converged;
+        #[allow(clippy::cast_precision_loss)]
+        let matches = learned.model.prior * masked.len() as f64;
+        for (index, field) in learned.model.fields.iter().enumerate() {
+            if sample.excluded.contains(&field.field) {
+                continue;
+            }
+            let (weight, m) = &mut sums[index];
+            *weight += matches;
+            for (sum, value) in m.iter_mut().zip(&field.m) {
+                *sum += matches * value;
+            }
+        }
+    }
+    let mut model = start.clone();
+    for (field, (weight, m)) in model.fields.iter_mut().zip(sums) {
+        if weight > 0.0 {
+            field.m = shares(&m);
+        }
+    }
+    let (prior, prior_iterations, prior_converged) = estimate_prior(all, &model, settings);
+    model.prior = prior;
+    Ok(Estimate {
+        model,
+        iterations: iterations + prior_iterations,
+        converged: converged && prior_converged,
+        pairs: all.len() as u64,
+        patterns: 0,
+    })
+}
+
+/// The prior over `vectors` with the model's `m` and `u` fixed: (prior, rounds, settled).
+fn estimate_prior(
+    vectors: &[ComparisonVector],
+    model: &LinkageModel,
+    settings: &EmSettings,
+) -> (f64, usize, bool) {
+    if vectors.is_empty() {
+        return (model.prior, 0, true);
+    }
+    // The evidence of each vector does not change: only the prior moves.
+    let bayes: Vec<f64> = vectors
+        .iter()
+        .map(|v| (model.match_weight(v) - model.prior_weight()).exp2())
+        .collect();
+    let mut prior = model.prior.clamp(FLOOR, 1.0 - FLOOR);
+    #[allow(clippy::cast_precision_loss)]
+    let total = vectors.len() as f64;
+    for round in 1..=settings.max_iterations {
+        let odds = prior / (1.0 - prior);
+        let expected: f64 = bayes
+            .iter()
+            .map(|b| {
+                let posterior_odds = odds * b;
+                if posterior_odds.is_infinite() {
+                    1.0
+                } else {
+                    posterior_odds / (1.0 + posterior_odds)
+                }
+            })
+            .sum();
+        let next = (expected / total).clamp(FLOOR, 1.0 - FLOOR);
+        let settled = (next - prior).abs() < settings.tolerance;
+        prior = next;
+        if settled {
+            return (prior, round, true);
+        }
+    }
+    (prior, settings.max_iterations, false)
+}
+
 /// Sets `target` to `values` and returns the largest change.
 fn replace(target: &mut Vec<f64>, values: Vec<f64>) -> f64 {
     let change = target

@@ -32,7 +32,10 @@ pub use compare::{
     ComparisonVector, Field, compare, jaro_winkler, levenshtein, nickname_of, sound_alike,
     sound_codes, typing_distance,
 };
-pub use estimate::{EmSettings, Estimate, estimate, estimate_u, random_pairs, with_u};
+pub use estimate::{
+    EmSettings, Estimate, PassSample, estimate, estimate_by_passes, estimate_u, random_pairs,
+    with_u,
+};
 pub use model::{
     FieldEvidence, FieldProbabilities, LinkageAssessment, LinkageModel, ModelError, Thresholds,
     probability_of,

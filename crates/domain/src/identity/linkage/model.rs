@@ -97,6 +97,32 @@ pub struct LinkageModel {
     pub fields: Vec<FieldProbabilities>,
     /// Where links and reviews start.
     pub thresholds: Thresholds,
+    /// Fields on which a plain disagreement (both values present, the lowest level) is a
+    /// conflict: a pair with a conflict is never linked without asking, however strong the
+    /// rest of its evidence — relatives share an address, a landline and sometimes a
+    /// mailbox, and those agreements add up as if they were independent facts about one
+    /// person. Such a pair goes to review at most.
+    #[serde(default = "default_conflicts")]
+    pub conflicts: Vec<Field>,
+    /// Fields of which at least one must agree (at one of its two strongest levels) for a
+    /// pair to be linked without asking: names are shared by many people, so names alone,
+    /// however rare they look, go to review.
+    #[serde(default = "default_corroboration")]
+    pub corroboration: Vec<Field>,
+}
+
+fn default_conflicts() -> Vec<Field> {
+    vec![Field::GivenName, Field::DateOfBirth, Field::NationalId]
+}
+
+fn default_corroboration() -> Vec<Field> {
+    vec![
+        Field::DateOfBirth,
+        Field::Address,
+        Field::NationalId,
+        Field::Email,
+        Field::Phone,
+    ]
 }
 
 impl Default for LinkageModel {
@@ -127,16 +153,10 @@ impl Default for LinkageModel {
                     &[0.002, 0.0001, 0.003, 0.05, 0.9449],
                 ),
                 field(
-                    Field::Street,
-                    &[0.80, 0.06, 0.04, 0.10],
-                    &[0.01, 0.002, 0.01, 0.978],
+                    Field::Address,
+                    &[0.70, 0.06, 0.04, 0.04, 0.04, 0.12],
+                    &[0.0005, 0.0005, 0.001, 0.005, 0.05, 0.943],
                 ),
-                field(
-                    Field::Postcode,
-                    &[0.84, 0.05, 0.02, 0.09],
-                    &[0.01, 0.005, 0.03, 0.955],
-                ),
-                field(Field::Locality, &[0.85, 0.05, 0.10], &[0.05, 0.01, 0.94]),
                 field(
                     Field::NationalId,
                     &[0.94, 0.04, 0.02],
@@ -147,6 +167,8 @@ impl Default for LinkageModel {
                 field(Field::Company, &[0.70, 0.10, 0.20], &[0.02, 0.01, 0.97]),
             ],
             thresholds: Thresholds::default(),
+            conflicts: default_conflicts(),
+            corroboration: default_corroboration(),
         }
     }
 }
@@ -180,6 +202,13 @@ pub struct LinkageAssessment {
     pub names_swapped: bool,
     /// What each field contributed, in [`Field::ALL`] order.
     pub evidence: Vec<FieldEvidence>,
+    /// The conflict fields on which the two plainly disagree; any keeps the pair from being
+    /// linked without asking (see [`LinkageModel::conflicts`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Field>,
+    /// Whether a field of [`LinkageModel::corroboration`] agrees; without, the pair is not
+    /// linked without asking.
+    pub corroborated: bool,
 }
 
 impl LinkageModel {
@@ -240,16 +269,43 @@ impl LinkageModel {
             + self.prior_weight()
     }
 
-    /// The verdict for a match weight.
-    pub fn verdict(&self, match_weight: f64) -> MatchVerdict {
+    /// The verdict for a match weight, given whether the pair may be linked without asking
+    /// (no conflict, and corroborated).
+    pub fn verdict(&self, match_weight: f64, may_link: bool) -> MatchVerdict {
         let probability = probability_of(match_weight);
-        if probability >= self.thresholds.auto_link {
+        if probability >= self.thresholds.auto_link && may_link {
             MatchVerdict::AutoLink
         } else if probability >= self.thresholds.review {
             MatchVerdict::Review
         } else {
             MatchVerdict::Distinct
         }
+    }
+
+    /// The conflict fields on which a comparison plainly disagrees.
+    pub fn conflicts_in(&self, vector: &ComparisonVector) -> Vec<Field> {
+        self.conflicts
+            .iter()
+            .copied()
+            .filter(|field| {
+                vector
+                    .level(*field)
+                    .is_some_and(|level| usize::from(level) + 1 == field.levels().len())
+            })
+            .collect()
+    }
+
+    /// Whether a field of [`LinkageModel::corroboration`] agrees.
+    pub fn is_corroborated(&self, vector: &ComparisonVector) -> bool {
+        self.corroboration
+            .iter()
+            .any(|field| vector.level(*field).is_some_and(|level| level <= 1))
+    }
+
+    /// The verdict of a comparison (the fast path of [`LinkageModel::assess`]).
+    pub fn decide(&self, vector: &ComparisonVector) -> MatchVerdict {
+        let may_link = self.conflicts_in(vector).is_empty() && self.is_corroborated(vector);
+        self.verdict(self.match_weight(vector), may_link)
     }
 
     /// Scores a comparison and explains it field by field.
@@ -281,12 +337,16 @@ impl LinkageModel {
             })
             .collect();
         let match_weight = self.prior_weight() + evidence.iter().map(|e| e.weight).sum::<f64>();
+        let conflicts = self.conflicts_in(vector);
+        let corroborated = self.is_corroborated(vector);
         LinkageAssessment {
             match_weight,
             match_probability: probability_of(match_weight),
-            verdict: self.verdict(match_weight),
+            verdict: self.verdict(match_weight, conflicts.is_empty() && corroborated),
+            corroborated,
             names_swapped: vector.names_swapped,
             evidence,
+            conflicts,
         }
     }
 }
@@ -328,16 +388,16 @@ mod tests {
             (Field::GivenName, 0),
             (Field::FamilyName, 0),
             (Field::DateOfBirth, 0),
-            (Field::Postcode, 3),
+            (Field::Address, 5),
         ]);
         let assessment = model.assess(&pair);
         let sum: f64 = assessment.evidence.iter().map(|e| e.weight).sum();
         assert!((assessment.match_weight - model.prior_weight() - sum).abs() < 1e-9);
         assert!((assessment.match_weight - model.match_weight(&pair)).abs() < 1e-9);
         assert_eq!(assessment.evidence.len(), Field::ALL.len());
-        let postcode = &assessment.evidence[Field::Postcode.index()];
-        assert_eq!(postcode.level.as_deref(), Some("different"));
-        assert!(postcode.weight < 0.0, "disagreement is evidence against");
+        let address = &assessment.evidence[Field::Address.index()];
+        assert_eq!(address.level.as_deref(), Some("different"));
+        assert!(address.weight < 0.0, "disagreement is evidence against");
         let email = &assessment.evidence[Field::Email.index()];
         assert_eq!((email.level.as_ref(), email.weight), (None, 0.0));
         assert_eq!(assessment.verdict, MatchVerdict::AutoLink);
@@ -354,6 +414,23 @@ mod tests {
             (Field::DateOfBirth, 0),
         ]);
         assert_eq!(model.assess(&with_birth).verdict, MatchVerdict::AutoLink);
+    }
+
+    #[test]
+    fn a_conflict_keeps_even_strong_evidence_from_linking_without_asking() {
+        let model = LinkageModel::default();
+        let relatives = vector(&[
+            (Field::GivenName, 5),
+            (Field::FamilyName, 0),
+            (Field::Address, 0),
+            (Field::Email, 0),
+            (Field::Phone, 0),
+        ]);
+        let assessment = model.assess(&relatives);
+        assert!(assessment.match_probability >= model.thresholds.auto_link);
+        assert_eq!(assessment.conflicts, [Field::GivenName]);
+        assert_eq!(assessment.verdict, MatchVerdict::Review);
+        assert_eq!(model.decide(&relatives), MatchVerdict::Review);
     }
 
     #[test]
