@@ -26,6 +26,7 @@ on_every_backend_with!(
     a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing,
     a_bulk_batch_waits_in_the_inbox_until_workers_catch_up,
     a_lost_commit_answer_at_any_step_is_redone_without_doubles,
+    a_lead_from_a_known_person_records_the_contact_with_its_evidence,
 );
 
 fn delivery(external_id: &str, email: Option<&str>) -> LeadDelivery {
@@ -283,4 +284,122 @@ async fn a_lost_commit_answer_at_any_step_is_redone_without_doubles<
             "step {step}: the lost commit happened"
         );
     }
+}
+
+/// The identity index with one contact, Ada Lovelace, folded from the contact aggregate's
+/// own events.
+async fn index_with_ada() -> (
+    crm_projections::MemoryStorage<crm_projections::identity::IdentityIndexModel>,
+    crm_domain::ContactId,
+) {
+    use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provenance};
+    use crm_domain::identity::{EmailAddress, PersonName};
+    use crm_domain::{Actor, Aggregate, ContactId, Context};
+    use crm_projections::{
+        AggregateKind, CrmEvent, DocumentStore, MemoryStorage, ProjectedEvent, ProjectionBatch,
+        StreamRef,
+    };
+    let ada = ContactId(uuid::Uuid::from_u128(0xada));
+    let command = ContactCommand::Create {
+        contact_id: ada,
+        provenance: Provenance::new("crm-ui", t0()),
+        changes: vec![
+            DetailChange::Set(Detail::GivenName(PersonName::new("Ada").ok())),
+            DetailChange::Set(Detail::FamilyName(PersonName::new("Lovelace").ok())),
+            DetailChange::AddEmail(EmailAddress::parse("ada@example.com").expect("an email")),
+        ],
+    };
+    let ctx = Context::new(
+        t0(),
+        Actor::System {
+            component: "test".into(),
+        },
+        ada.0,
+    );
+    let events: Vec<ProjectedEvent> = Contact::default()
+        .decide(command, &ctx)
+        .expect("created")
+        .into_iter()
+        .enumerate()
+        .map(|(n, event)| ProjectedEvent {
+            position: n as u64 + 1,
+            transaction: n as u64 + 1,
+            recorded_at: t0(),
+            tenant: tenant(),
+            stream: StreamRef::new(AggregateKind::Contact, ada.0),
+            event: CrmEvent::Contact(event),
+        })
+        .collect();
+    let index = MemoryStorage::new(crm_projections::identity::IdentityIndexModel::default());
+    let through = events.last().expect("events").global_position();
+    index
+        .commit(&tenant(), None, &ProjectionBatch::new(events, through))
+        .await
+        .expect("indexed");
+    (index, ada)
+}
+
+async fn a_lead_from_a_known_person_records_the_contact_with_its_evidence<
+    U: UnitOfWork + Clone,
+    I: Inbox + Clone,
+>(
+    work: U,
+    inbox: I,
+) {
+    use crm_app::intake::{IdentityResolution, IndexCandidates};
+    use crm_domain::identity::MatchVerdict;
+    use crm_domain::identity::linkage::LinkageModel;
+
+    let (service, _) = support::service(work.clone());
+    let (index, ada) = index_with_ada().await;
+    let source = IndexCandidates::new(
+        index,
+        crm_projections::identity::IdentityIndexModel::default(),
+    );
+    let batch = [
+        delivery("evt-known", Some("Ada@Example.com")),
+        delivery("evt-stranger", Some("someone.else@example.org")),
+    ];
+    let outcomes = submit(&inbox, &tenant(), &batch, t0())
+        .await
+        .expect("stored");
+    let worker = IntakeWorker::new(
+        Arc::clone(&service),
+        inbox.clone(),
+        tenant(),
+        settings(None),
+    )
+    .with_identity(IdentityResolution::new(
+        Arc::new(source),
+        LinkageModel::default(),
+    ));
+    assert_eq!(worker.drain().await.expect("drains"), 2);
+
+    let known = lead(&service, id_of(outcomes[0])).await;
+    let found = known.contact_match.expect("the known person is matched");
+    assert_eq!(found.contact, ada);
+    assert_eq!(found.verdict, MatchVerdict::AutoLink);
+    let stranger = lead(&service, id_of(outcomes[1])).await;
+    assert_eq!(
+        stranger.contact_match, None,
+        "only the name is shared, and no blocking key is built from names alone"
+    );
+
+    // A redelivery records nothing more.
+    let before = history_len(&work, id_of(outcomes[0])).await;
+    inbox_replay(&inbox, &batch).await;
+    let _ = worker.drain().await.expect("drains");
+    assert_eq!(history_len(&work, id_of(outcomes[0])).await, before);
+}
+
+/// Submits the batch again: a redelivery, stored once.
+async fn inbox_replay<I: Inbox>(inbox: &I, batch: &[LeadDelivery]) {
+    let again = submit(inbox, &tenant(), batch, t0())
+        .await
+        .expect("answered");
+    assert!(
+        again
+            .iter()
+            .all(|o| matches!(o, Submitted::Duplicate { .. }))
+    );
 }

@@ -15,9 +15,13 @@
 //! - Back-pressure, not loss: when workers fall behind the inbox grows; [`Inbox::health`]
 //!   reports its depth and the age of its oldest item. Nothing is refused for being late.
 //!
-//! Identity resolution (linking a delivery to a known person) comes with the rest of the
-//! intake issue; today a captured lead is routed as a new lead.
+//! - With [`IdentityResolution`] configured, a captured lead's person is looked up in the
+//!   identity index (`crm_projections::identity`) before routing; the best candidate that
+//!   the linkage model does not call distinct is recorded on the lead
+//!   (`LeadContactMatched`, with its per-field evidence), auto-link or review. The index is
+//!   a projection, so a contact created a moment ago may not be found yet.
 
+mod identity;
 mod mapping;
 mod memory;
 mod postgres;
@@ -31,6 +35,7 @@ use serde_json::Value;
 use thiserror::Error;
 use uuid::Uuid;
 
+pub use identity::{CandidateSource, IdentityResolution, IndexCandidates};
 pub use mapping::{campaign_from, submission_from};
 pub use memory::MemoryInbox;
 pub use postgres::PostgresInbox;

@@ -4,14 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use crm_domain::identity::CountryCode;
+use crm_domain::identity::{CountryCode, MatchVerdict};
 use crm_domain::lead::{Lead, LeadCommand, LeadError, LeadSource, LeadStatus};
 use crm_domain::{Actor, LeadId};
 use crm_eventstore::TenantId;
+use crm_projections::identity::query::rank;
 use futures_util::StreamExt;
 use tracing::Instrument;
 
-use super::{Inbox, InboxItem, campaign_from, submission_from};
+use super::{IdentityResolution, Inbox, InboxItem, campaign_from, submission_from};
 use crate::command::{CommandMeta, CommandService};
 use crate::error::CommandError;
 use crate::ids::derive_id;
@@ -53,6 +54,8 @@ pub struct IntakeReport {
 enum ItemError {
     #[error(transparent)]
     Lead(#[from] CommandError<LeadError>),
+    #[error("identity resolution: {0}")]
+    Identity(#[from] crm_projections::StorageError),
     #[error(transparent)]
     Routing(#[from] RoutingError),
 }
@@ -64,6 +67,7 @@ pub struct IntakeWorker<U: UnitOfWork, I: Inbox> {
     inbox: I,
     tenant: TenantId,
     settings: IntakeSettings,
+    identity: Option<IdentityResolution>,
 }
 
 impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
@@ -79,7 +83,16 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             inbox,
             tenant,
             settings,
+            identity: None,
         }
+    }
+
+    /// Resolves each captured lead's identity before routing it (see the
+    /// [module documentation](super)).
+    #[must_use]
+    pub fn with_identity(mut self, identity: IdentityResolution) -> Self {
+        self.identity = Some(identity);
+        self
     }
 
     /// The inbox.
@@ -166,6 +179,49 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         }
     }
 
+    /// Looks the captured lead's person up and records the best match, unless the lead has
+    /// one already (a second run after a crash finds it recorded and does nothing).
+    async fn resolve_identity(
+        &self,
+        identity: &IdentityResolution,
+        lead: LeadId,
+        meta: &CommandMeta,
+    ) -> Result<(), ItemError> {
+        let tenant = &self.tenant;
+        let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
+        let open = state.status.is_some_and(LeadStatus::is_captured)
+            && state.contact_match.is_none()
+            && state.converted_to.is_none();
+        let Some(profile) = state.profile.as_ref().filter(|_| open) else {
+            return Ok(());
+        };
+        let record = profile.person_record();
+        if record.is_empty() {
+            return Ok(());
+        }
+        let candidates = identity
+            .source
+            .candidates(tenant, &record, identity.limit)
+            .await?;
+        let best = rank(&identity.model, &record, &candidates)
+            .into_iter()
+            .find(|ranked| ranked.assessment.verdict != MatchVerdict::Distinct);
+        if let Some(best) = best {
+            self.service
+                .execute::<Lead>(
+                    tenant,
+                    lead.0,
+                    LeadCommand::RecordContactMatch {
+                        contact: best.contact,
+                        assessment: best.assessment,
+                    },
+                    meta,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Receive, capture (or quarantine), route: each step a command keyed by the item, so a
     /// second run after a crash redoes nothing that was done.
     async fn process(&self, item: &InboxItem) -> Result<(), ItemError> {
@@ -207,6 +263,10 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
                     },
                     &meta("capture"),
                 )
+                .await?;
+        }
+        if let Some(identity) = &self.identity {
+            self.resolve_identity(identity, lead, &meta("match"))
                 .await?;
         }
         if let Some(routing) = self.settings.routing {
