@@ -13,9 +13,9 @@ use crm_domain::identity::linkage::evaluate::{
     link_quality_between, link_quality_within,
 };
 use crm_domain::identity::linkage::{
-    BlockingPass, BlockingSettings, ComparisonVector, EmSettings, LinkageModel, PassSample,
-    PersonDetails, PersonRecord, candidate_links, candidate_pairs, compare, estimate_by_passes,
-    estimate_u, random_pairs, with_u,
+    BlockingPass, BlockingSettings, CandidatePairs, ComparisonVector, EmSettings, LinkageModel,
+    PassSample, PersonDetails, PersonRecord, candidate_links, candidate_pairs, compare,
+    estimate_by_passes, estimate_u, random_pairs, with_u,
 };
 use crm_domain::identity::{CountryCode, MatchVerdict};
 
@@ -216,48 +216,88 @@ fn links_at(scored: &Scored, pairs: &[(u32, u32)], verdict: MatchVerdict) -> Vec
         .collect()
 }
 
-/// Deduplicates one file and measures it.
-pub fn deduplicate(people: &[GeneratedPerson], settings: &RunSettings) -> QualityReport {
-    let mut timings = Timings::default();
-    let started = Instant::now();
-    let records = normalized(people);
-    timings.normalize = started.elapsed();
+/// One file against itself (`right` is `left`), or two files.
+struct Sides<'a> {
+    left: &'a [PersonRecord],
+    right: &'a [PersonRecord],
+    left_entities: Vec<u64>,
+    right_entities: Vec<u64>,
+    within: bool,
+}
 
+impl Sides<'_> {
+    fn pairs(&self, blocking: &BlockingSettings) -> CandidatePairs {
+        if self.within {
+            candidate_pairs(self.left, blocking)
+        } else {
+            candidate_links(self.left, self.right, blocking)
+        }
+    }
+
+    fn compare(&self, a: u32, b: u32) -> ComparisonVector {
+        compare(&self.left[a as usize], &self.right[b as usize])
+    }
+
+    fn blocking_quality(&self, pairs: &[(u32, u32)]) -> BlockingQuality {
+        if self.within {
+            blocking_quality_within(pairs, &self.left_entities)
+        } else {
+            blocking_quality_between(pairs, &self.left_entities, &self.right_entities)
+        }
+    }
+
+    fn link_quality(&self, links: &[(u32, u32)]) -> LinkQuality {
+        if self.within {
+            link_quality_within(links, &self.left_entities)
+        } else {
+            link_quality_between(links, &self.left_entities, &self.right_entities)
+        }
+    }
+}
+
+/// Blocks, compares, learns and links, timing each step.
+fn run(
+    sides: &Sides<'_>,
+    all: &[PersonRecord],
+    settings: &RunSettings,
+    mut timings: Timings,
+) -> QualityReport {
     let started = Instant::now();
-    let candidates = candidate_pairs(&records, &settings.blocking);
+    let candidates = sides.pairs(&settings.blocking);
     timings.block = started.elapsed();
 
     let started = Instant::now();
     let vectors: Vec<ComparisonVector> = candidates
         .pairs
         .iter()
-        .map(|&(a, b)| compare(&records[a as usize], &records[b as usize]))
+        .map(|&(a, b)| sides.compare(a, b))
         .collect();
     timings.compare = started.elapsed();
 
     let started = Instant::now();
     let training = training_vectors(
         settings,
-        |only| candidate_pairs(&records, only).pairs,
-        |a, b| compare(&records[a as usize], &records[b as usize]),
+        |only| sides.pairs(only).pairs,
+        |a, b| sides.compare(a, b),
     );
-    let scored = learn(&records, vectors, &training, settings);
+    let scored = learn(all, vectors, &training, settings);
     timings.learn = started.elapsed();
 
     let started = Instant::now();
-    let entities: Vec<u64> = people.iter().map(|p| p.entity).collect();
-    let at_auto_link = link_quality_within(
-        &links_at(&scored, &candidates.pairs, MatchVerdict::AutoLink),
-        &entities,
-    );
-    let at_review = link_quality_within(
-        &links_at(&scored, &candidates.pairs, MatchVerdict::Review),
-        &entities,
-    );
+    let at_auto_link = sides.link_quality(&links_at(
+        &scored,
+        &candidates.pairs,
+        MatchVerdict::AutoLink,
+    ));
+    let at_review = sides.link_quality(&links_at(&scored, &candidates.pairs, MatchVerdict::Review));
     timings.link = started.elapsed();
     QualityReport {
-        records: people.len(),
-        blocking: blocking_quality_within(&candidates.pairs, &entities),
+        records: if sides.within {
+            sides.left.len()
+        } else {
+            sides.left.len() + sides.right.len()
+        },
+        blocking: sides.blocking_quality(&candidates.pairs),
         oversized_blocks: candidates.oversized_blocks,
         model: scored.model,
         em_iterations: scored.iterations,
@@ -268,66 +308,48 @@ pub fn deduplicate(people: &[GeneratedPerson], settings: &RunSettings) -> Qualit
     }
 }
 
+/// Deduplicates one file and measures it.
+pub fn deduplicate(people: &[GeneratedPerson], settings: &RunSettings) -> QualityReport {
+    let started = Instant::now();
+    let records = normalized(people);
+    let timings = Timings {
+        normalize: started.elapsed(),
+        ..Timings::default()
+    };
+    let entities: Vec<u64> = people.iter().map(|p| p.entity).collect();
+    let sides = Sides {
+        left: &records,
+        right: &records,
+        left_entities: entities.clone(),
+        right_entities: entities,
+        within: true,
+    };
+    run(&sides, &records, settings, timings)
+}
+
 /// Links two files and measures it.
 pub fn link(
     left: &[GeneratedPerson],
     right: &[GeneratedPerson],
     settings: &RunSettings,
 ) -> QualityReport {
-    let mut timings = Timings::default();
     let started = Instant::now();
     let left_records = normalized(left);
     let right_records = normalized(right);
-    timings.normalize = started.elapsed();
-
-    let started = Instant::now();
-    let candidates = candidate_links(&left_records, &right_records, &settings.blocking);
-    timings.block = started.elapsed();
-
-    let started = Instant::now();
-    let vectors: Vec<ComparisonVector> = candidates
-        .pairs
-        .iter()
-        .map(|&(a, b)| compare(&left_records[a as usize], &right_records[b as usize]))
-        .collect();
-    timings.compare = started.elapsed();
-
-    let started = Instant::now();
-    let training = training_vectors(
-        settings,
-        |only| candidate_links(&left_records, &right_records, only).pairs,
-        |a, b| compare(&left_records[a as usize], &right_records[b as usize]),
-    );
-    let mut all = left_records;
-    all.extend(right_records);
-    let scored = learn(&all, vectors, &training, settings);
-    timings.learn = started.elapsed();
-
-    let started = Instant::now();
-    let left_entities: Vec<u64> = left.iter().map(|p| p.entity).collect();
-    let right_entities: Vec<u64> = right.iter().map(|p| p.entity).collect();
-    let at_auto_link = link_quality_between(
-        &links_at(&scored, &candidates.pairs, MatchVerdict::AutoLink),
-        &left_entities,
-        &right_entities,
-    );
-    let at_review = link_quality_between(
-        &links_at(&scored, &candidates.pairs, MatchVerdict::Review),
-        &left_entities,
-        &right_entities,
-    );
-    timings.link = started.elapsed();
-    QualityReport {
-        records: left.len() + right.len(),
-        blocking: blocking_quality_between(&candidates.pairs, &left_entities, &right_entities),
-        oversized_blocks: candidates.oversized_blocks,
-        model: scored.model,
-        em_iterations: scored.iterations,
-        em_converged: scored.converged,
-        at_auto_link,
-        at_review,
-        timings,
-    }
+    let timings = Timings {
+        normalize: started.elapsed(),
+        ..Timings::default()
+    };
+    let mut all = left_records.clone();
+    all.extend(right_records.iter().cloned());
+    let sides = Sides {
+        left: &left_records,
+        right: &right_records,
+        left_entities: left.iter().map(|p| p.entity).collect(),
+        right_entities: right.iter().map(|p| p.entity).collect(),
+        within: false,
+    };
+    run(&sides, &all, settings, timings)
 }
 
 impl QualityReport {

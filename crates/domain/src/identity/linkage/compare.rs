@@ -264,40 +264,28 @@ impl ComparisonVector {
     }
 }
 
+fn given(r: &PersonRecord) -> Option<Name<'_>> {
+    name(r.given_name.as_deref(), r.given_sound.as_ref())
+}
+
+fn family(r: &PersonRecord) -> Option<Name<'_>> {
+    name(r.family_name.as_deref(), r.family_sound.as_ref())
+}
+
 /// Compares two records field by field.
 pub fn compare(a: &PersonRecord, b: &PersonRecord) -> ComparisonVector {
     let mut levels = [None; Field::ALL.len()];
     let straight = (
-        given_level(
-            a.given_name.as_deref(),
-            a.given_sound.as_ref(),
-            b.given_name.as_deref(),
-            b.given_sound.as_ref(),
-        ),
-        family_level(
-            a.family_name.as_deref(),
-            a.family_sound.as_ref(),
-            b.family_name.as_deref(),
-            b.family_sound.as_ref(),
-        ),
+        given_level(given(a), given(b)),
+        family_level(family(a), family(b)),
     );
     let mut names = straight;
     let mut names_swapped = false;
     // A swap is only considered when the straight names disagree and both sides have both.
     if straight.1 != Some(0) && a.given_name.is_some() && b.given_name.is_some() {
         let crossed = (
-            given_level(
-                a.given_name.as_deref(),
-                a.given_sound.as_ref(),
-                b.family_name.as_deref(),
-                b.family_sound.as_ref(),
-            ),
-            family_level(
-                a.family_name.as_deref(),
-                a.family_sound.as_ref(),
-                b.given_name.as_deref(),
-                b.given_sound.as_ref(),
-            ),
+            given_level(given(a), family(b)),
+            family_level(family(a), given(b)),
         );
         let strength = |(g, f): (Option<u8>, Option<u8>)| {
             // Fewer levels below the strongest is stronger agreement.
@@ -338,66 +326,63 @@ fn any_pair(a: &[String], b: &[String], level: impl Fn(&str, &str) -> u8) -> Opt
     a.iter().flat_map(|x| b.iter().map(|y| level(x, y))).min()
 }
 
-fn given_level(
-    a: Option<&str>,
-    a_sound: Option<&(String, String)>,
-    b: Option<&str>,
-    b_sound: Option<&(String, String)>,
-) -> Option<u8> {
-    let (a, b) = (a?, b?);
-    if a == b {
+/// A name as compared: its folded text and its sound codes.
+#[derive(Debug, Clone, Copy)]
+struct Name<'a> {
+    text: &'a str,
+    sound: Option<&'a (String, String)>,
+}
+
+fn name<'a>(text: Option<&'a str>, sound: Option<&'a (String, String)>) -> Option<Name<'a>> {
+    text.map(|text| Name { text, sound })
+}
+
+/// The levels given and family names share — exact (0), Jaro-Winkler ≥ 0.92 (1), alike by
+/// sound or by `also_alike` (2), Jaro-Winkler ≥ 0.80 (3) — or `None` below them.
+fn shared_name_level(a: Name<'_>, b: Name<'_>, also_alike: impl FnOnce() -> bool) -> Option<u8> {
+    if a.text == b.text {
         return Some(0);
     }
-    let similarity = jaro_winkler(a, b);
+    let similarity = jaro_winkler(a.text, b.text);
     if similarity >= 0.92 {
         return Some(1);
     }
-    let sounds = matches!((a_sound, b_sound), (Some(x), Some(y)) if sound_alike(x, y));
-    let first_words = (first_word(a), first_word(b));
-    // One typed with a middle name the other left out (`augusta ada` and `ada`).
-    let shares_a_name = a
-        .split(' ')
-        .any(|word| word.chars().count() > 1 && b.split(' ').any(|other| other == word));
-    if sounds || nickname_of(first_words.0, first_words.1) || shares_a_name {
+    let sounds = matches!((a.sound, b.sound), (Some(x), Some(y)) if sound_alike(x, y));
+    if sounds || also_alike() {
         return Some(2);
     }
-    if similarity >= 0.80 {
-        return Some(3);
-    }
-    let initial = |short: &str, long: &str| {
-        short.chars().count() == 1 && long.chars().next() == short.chars().next()
+    (similarity >= 0.80).then_some(3)
+}
+
+fn given_level(a: Option<Name<'_>>, b: Option<Name<'_>>) -> Option<u8> {
+    let (a, b) = (a?, b?);
+    let first_words = (first_word(a.text), first_word(b.text));
+    // One typed with a middle name the other left out (`augusta ada` and `ada`).
+    let shares_a_name = || {
+        a.text
+            .split(' ')
+            .any(|word| word.chars().count() > 1 && b.text.split(' ').any(|other| other == word))
     };
-    if initial(first_words.0, b) || initial(first_words.1, a) {
-        return Some(4);
-    }
-    Some(5)
+    let alike = || nickname_of(first_words.0, first_words.1) || shares_a_name();
+    Some(shared_name_level(a, b, alike).unwrap_or_else(|| {
+        let initial = |short: &str, long: &str| {
+            short.chars().count() == 1 && long.chars().next() == short.chars().next()
+        };
+        if initial(first_words.0, b.text) || initial(first_words.1, a.text) {
+            4
+        } else {
+            5
+        }
+    }))
 }
 
 fn first_word(name: &str) -> &str {
     name.split(' ').next().unwrap_or(name)
 }
 
-fn family_level(
-    a: Option<&str>,
-    a_sound: Option<&(String, String)>,
-    b: Option<&str>,
-    b_sound: Option<&(String, String)>,
-) -> Option<u8> {
+fn family_level(a: Option<Name<'_>>, b: Option<Name<'_>>) -> Option<u8> {
     let (a, b) = (a?, b?);
-    if a == b {
-        return Some(0);
-    }
-    let similarity = jaro_winkler(a, b);
-    if similarity >= 0.92 {
-        return Some(1);
-    }
-    if matches!((a_sound, b_sound), (Some(x), Some(y)) if sound_alike(x, y)) {
-        return Some(2);
-    }
-    if similarity >= 0.80 {
-        return Some(3);
-    }
-    Some(4)
+    Some(shared_name_level(a, b, || false).unwrap_or(4))
 }
 
 fn date_level(a: NaiveDate, b: NaiveDate) -> u8 {
@@ -664,12 +649,8 @@ mod tests {
     #[test]
     fn nicknames_and_initials_are_weaker_agreement() {
         let level = |a: &str, b: &str| {
-            given_level(
-                Some(a),
-                sound_codes(a).as_ref(),
-                Some(b),
-                sound_codes(b).as_ref(),
-            )
+            let (x, y) = (sound_codes(a), sound_codes(b));
+            given_level(name(Some(a), x.as_ref()), name(Some(b), y.as_ref()))
         };
         assert_eq!(level("robert", "bob"), Some(2));
         assert_eq!(
