@@ -55,10 +55,18 @@ fn contact_events(id: ContactId, person: &GeneratedPerson, n: u64) -> Vec<CrmEve
         .and_then(|c| CountryCode::new(c).ok())
         .unwrap_or_else(gb);
     let mut changes = Vec::new();
-    if let Some(name) = person.given_name.as_deref().and_then(|n| PersonName::new(n).ok()) {
+    if let Some(name) = person
+        .given_name
+        .as_deref()
+        .and_then(|n| PersonName::new(n).ok())
+    {
         changes.push(DetailChange::Set(Detail::GivenName(Some(name))));
     }
-    if let Some(name) = person.family_name.as_deref().and_then(|n| PersonName::new(n).ok()) {
+    if let Some(name) = person
+        .family_name
+        .as_deref()
+        .and_then(|n| PersonName::new(n).ok())
+    {
         changes.push(DetailChange::Set(Detail::FamilyName(Some(name))));
     }
     if let Some(date) = person.date_of_birth.as_deref().and_then(|d| d.parse().ok()) {
@@ -75,7 +83,11 @@ fn contact_events(id: ContactId, person: &GeneratedPerson, n: u64) -> Vec<CrmEve
     if let Some(id) = &person.national_id {
         changes.push(DetailChange::Set(Detail::NationalId(Some(id.clone()))));
     }
-    if let Some(email) = person.email.as_deref().and_then(|e| EmailAddress::parse(e).ok()) {
+    if let Some(email) = person
+        .email
+        .as_deref()
+        .and_then(|e| EmailAddress::parse(e).ok())
+    {
         changes.push(DetailChange::AddEmail(email));
     }
     if let Some(phone) = person
@@ -85,11 +97,24 @@ fn contact_events(id: ContactId, person: &GeneratedPerson, n: u64) -> Vec<CrmEve
     {
         changes.push(DetailChange::AddPhone(phone));
     }
-    if let Some(company) = person.company.as_deref().and_then(|c| CompanyName::new(c).ok()) {
+    if let Some(company) = person
+        .company
+        .as_deref()
+        .and_then(|c| CompanyName::new(c).ok())
+    {
         changes.push(DetailChange::Set(Detail::CompanyName(Some(company))));
     }
-    let at = Utc.timestamp_opt(1_767_000_000, 0).single().expect("a valid instant");
-    let ctx = Context::new(at, Actor::Integration { source: "import".into() }, Uuid::from_u128(u128::from(n)));
+    let at = Utc
+        .timestamp_opt(1_767_000_000, 0)
+        .single()
+        .expect("a valid instant");
+    let ctx = Context::new(
+        at,
+        Actor::Integration {
+            source: "import".into(),
+        },
+        Uuid::from_u128(u128::from(n)),
+    );
     let command = ContactCommand::Create {
         contact_id: id,
         provenance: Provenance::new("import", at),
@@ -128,25 +153,28 @@ fn batches(
 ) -> impl Iterator<Item = Vec<ProjectedEvent>> {
     let mut position = 0u64;
     let tenant = tenant.clone();
-    people.chunks(10_000).enumerate().map(move |(chunk, slice)| {
-        let mut events = Vec::new();
-        for (i, person) in slice.iter().enumerate() {
-            let n = (chunk * 10_000 + i) as u64;
-            let id = ContactId(Uuid::from_u128(0xc0_0000_0000 + u128::from(n)));
-            for event in contact_events(id, person, n) {
-                position += 1;
-                events.push(ProjectedEvent {
-                    position,
-                    transaction: position,
-                    recorded_at: Utc::now(),
-                    tenant: tenant.clone(),
-                    stream: StreamRef::new(AggregateKind::Contact, id.0),
-                    event,
-                });
+    people
+        .chunks(10_000)
+        .enumerate()
+        .map(move |(chunk, slice)| {
+            let mut events = Vec::new();
+            for (i, person) in slice.iter().enumerate() {
+                let n = (chunk * 10_000 + i) as u64;
+                let id = ContactId(Uuid::from_u128(0xc0_0000_0000 + u128::from(n)));
+                for event in contact_events(id, person, n) {
+                    position += 1;
+                    events.push(ProjectedEvent {
+                        position,
+                        transaction: position,
+                        recorded_at: Utc::now(),
+                        tenant: tenant.clone(),
+                        stream: StreamRef::new(AggregateKind::Contact, id.0),
+                        event,
+                    });
+                }
             }
-        }
-        events
-    })
+            events
+        })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -200,7 +228,11 @@ fn main() {
     if records > 0 {
         let started = Instant::now();
         let people = generate(&GeneratorSettings::dedup(records, 101));
-        println!("generated {} records in {:?}", people.len(), started.elapsed());
+        println!(
+            "generated {} records in {:?}",
+            people.len(),
+            started.elapsed()
+        );
         let report = deduplicate(&people, &RunSettings::default());
         println!("deduplication\n{}", report.summary());
         drop(people);
@@ -227,18 +259,25 @@ fn main() {
             originals.len(),
             started.elapsed()
         );
-        let mut lookups = Lookups { latencies: Vec::new(), candidates: 0, first: 0 };
-        let position: std::collections::HashMap<u64, usize> =
-            originals.iter().enumerate().map(|(i, p)| (p.entity, i)).collect();
+        let mut lookups = Lookups {
+            latencies: Vec::new(),
+            candidates: 0,
+            first: 0,
+        };
+        let position: std::collections::HashMap<u64, usize> = originals
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.entity, i))
+            .collect();
         for (original, record) in queries(&people, 10_000) {
             let started = Instant::now();
             let candidates = index.lookup(&tenant, &Candidates::of(&model, &record, 500));
-            let ranked = rank(&linkage, &record, &candidates);
+            let ranked = rank(&linkage, &record, &candidates, 1);
             lookups.latencies.push(started.elapsed());
             lookups.candidates += candidates.len();
-            let expected = position.get(&people[original].entity).map(|i| {
-                ContactId(Uuid::from_u128(0xc0_0000_0000 + *i as u128))
-            });
+            let expected = position
+                .get(&people[original].entity)
+                .map(|i| ContactId(Uuid::from_u128(0xc0_0000_0000 + *i as u128)));
             if ranked.first().map(|r| r.contact) == expected {
                 lookups.first += 1;
             }
@@ -275,21 +314,28 @@ fn main() {
                 originals.len(),
                 started.elapsed()
             );
-            let position: std::collections::HashMap<u64, usize> =
-                originals.iter().enumerate().map(|(i, p)| (p.entity, i)).collect();
-            let mut lookups = Lookups { latencies: Vec::new(), candidates: 0, first: 0 };
+            let position: std::collections::HashMap<u64, usize> = originals
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.entity, i))
+                .collect();
+            let mut lookups = Lookups {
+                latencies: Vec::new(),
+                candidates: 0,
+                first: 0,
+            };
             for (original, record) in queries(&people, 10_000) {
                 let started = Instant::now();
                 let candidates = documents
                     .lookup(&tenant, &Candidates::of(&model, &record, 500))
                     .await
                     .expect("a lookup");
-                let ranked = rank(&linkage, &record, &candidates);
+                let ranked = rank(&linkage, &record, &candidates, 1);
                 lookups.latencies.push(started.elapsed());
                 lookups.candidates += candidates.len();
-                let expected = position.get(&people[original].entity).map(|i| {
-                    ContactId(Uuid::from_u128(0xc0_0000_0000 + *i as u128))
-                });
+                let expected = position
+                    .get(&people[original].entity)
+                    .map(|i| ContactId(Uuid::from_u128(0xc0_0000_0000 + *i as u128)));
                 if ranked.first().map(|r| r.contact) == expected {
                     lookups.first += 1;
                 }

@@ -117,7 +117,7 @@ fn a_person_is_found_by_email_or_phone_and_ranked_with_evidence() {
     let model = IdentityIndexModel::default();
     let index = MemoryDocuments::fold(model.clone(), world.events()).unwrap();
     let candidates = index.lookup(&tenant(), &Candidates::of(&model, &by_phone, 500));
-    let ranked = rank(&LinkageModel::default(), &by_phone, &candidates);
+    let ranked = rank(&LinkageModel::default(), &by_phone, &candidates, 10);
     assert_eq!(ranked[0].contact, JANE);
     let evidence = &ranked[0].assessment.evidence;
     assert!(
@@ -161,7 +161,7 @@ fn a_person_whose_names_were_typed_the_other_way_round_is_found() {
     let model = IdentityIndexModel::default();
     let index = MemoryDocuments::fold(model.clone(), world.events()).unwrap();
     let candidates = index.lookup(&tenant(), &Candidates::of(&model, &swapped, 500));
-    let best = &rank(&LinkageModel::default(), &swapped, &candidates)[0];
+    let best = &rank(&LinkageModel::default(), &swapped, &candidates, 10)[0];
     assert!(best.assessment.names_swapped);
     let birth = &best.assessment.evidence[2];
     assert_eq!(birth.level.as_deref(), Some("day and month transposed"));

@@ -203,9 +203,18 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             .source
             .candidates(tenant, &record, identity.limit)
             .await?;
-        let best = rank(&identity.model, &record, &candidates)
-            .into_iter()
-            .find(|ranked| ranked.assessment.verdict != MatchVerdict::Distinct);
+        // The strongest few, explained; a conflict can demote the strongest to review while
+        // a weaker one links, so an auto-link among them wins over a review.
+        let ranked = rank(&identity.model, &record, &candidates, 5);
+        let best = ranked
+            .iter()
+            .find(|r| r.assessment.verdict == MatchVerdict::AutoLink)
+            .or_else(|| {
+                ranked
+                    .iter()
+                    .find(|r| r.assessment.verdict == MatchVerdict::Review)
+            })
+            .cloned();
         if let Some(best) = best {
             self.service
                 .execute::<Lead>(

@@ -179,18 +179,24 @@ impl ReadModel for IdentityIndexModel {
         if !changes_index(contact) {
             return;
         }
-        // The blocks people are filed under now, and those they will be filed under.
-        let mut people = docs.clone();
+        // The blocks the event's people are filed under now, and those they will be filed
+        // under: the event folded into a copy of their documents alone (the working set of
+        // a batch holds many more).
         let this = ContactId(event.stream.id);
-        for (_, doc) in docs.iter() {
-            if let IdentityDoc::Person(person) = doc {
+        let mut touched = vec![this];
+        touched.extend(others(contact));
+        let mut people = DocSet::new();
+        for id in &touched {
+            let key = person_key(*id);
+            let doc = docs.get(&key).cloned();
+            if let Some(IdentityDoc::Person(person)) = &doc {
                 keys.extend(person.blocks.iter().copied().map(block_key));
             }
+            people.load(key, doc);
         }
         fold_people(&mut people, this, contact);
-        for (key, doc) in people.iter() {
-            if key.kind == PERSON
-                && let IdentityDoc::Person(person) = doc
+        for id in &touched {
+            if let Some(IdentityDoc::Person(person)) = people.get(&person_key(*id))
                 && person.is_live()
             {
                 keys.extend(self.block_ids(&person.record).into_iter().map(block_key));

@@ -4,7 +4,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use crm_domain::ContactId;
-use crm_domain::identity::linkage::{LinkageAssessment, LinkageModel, PersonRecord, compare};
+use crm_domain::identity::linkage::{
+    ComparisonVector, LinkageAssessment, LinkageModel, PersonRecord, compare,
+};
 use uuid::Uuid;
 
 use super::{IdentityDoc, IdentityIndexModel, block_key, person_key};
@@ -95,25 +97,33 @@ pub struct RankedCandidate {
     pub assessment: LinkageAssessment,
 }
 
-/// Scores each candidate against `record` and orders them best first (ties by contact id).
+/// Scores each candidate against `record` and keeps the best `keep`, best first (ties by
+/// contact id), each with its full explanation. Every candidate is weighed on the fast path
+/// ([`LinkageModel::match_weight`]); only the kept ones are explained.
 pub fn rank(
     model: &LinkageModel,
     record: &PersonRecord,
     candidates: &[Candidate],
+    keep: usize,
 ) -> Vec<RankedCandidate> {
-    let mut ranked: Vec<RankedCandidate> = candidates
+    let mut weighed: Vec<(f64, &Candidate, ComparisonVector)> = candidates
         .iter()
-        .map(|candidate| RankedCandidate {
-            contact: candidate.contact,
-            assessment: model.assess(&compare(record, &candidate.record)),
+        .map(|candidate| {
+            let vector = compare(record, &candidate.record);
+            (model.match_weight(&vector), candidate, vector)
         })
         .collect();
-    ranked.sort_by(|a, b| {
-        b.assessment
-            .match_weight
-            .partial_cmp(&a.assessment.match_weight)
+    weighed.sort_by(|a, b| {
+        b.0.partial_cmp(&a.0)
             .unwrap_or(Ordering::Equal)
-            .then(a.contact.cmp(&b.contact))
+            .then(a.1.contact.cmp(&b.1.contact))
     });
-    ranked
+    weighed
+        .into_iter()
+        .take(keep)
+        .map(|(_, candidate, vector)| RankedCandidate {
+            contact: candidate.contact,
+            assessment: model.assess(&vector),
+        })
+        .collect()
 }
