@@ -14,6 +14,13 @@
 //! Run: `source scripts/postgres-env && cargo bench -p crm-benches --bench linkage`.
 //! Figures: docs/PERFORMANCE.md, "Identity resolution".
 
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    reason = "a load generator's counts and percentiles, all far inside their types"
+)]
+
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
@@ -120,29 +127,28 @@ fn contact_events(id: ContactId, person: &GeneratedPerson, n: u64) -> Vec<CrmEve
         provenance: Provenance::new("import", at),
         changes: changes.clone(),
     };
-    match Contact::default().decide(command, &ctx) {
-        Ok(events) => events.into_iter().map(CrmEvent::Contact).collect(),
+    if let Ok(events) = Contact::default().decide(command, &ctx) {
+        events.into_iter().map(CrmEvent::Contact).collect()
+    } else {
         // A refused detail refuses the whole command: create with names only instead.
-        Err(_) => {
-            let names: Vec<DetailChange> = changes
-                .into_iter()
-                .filter(|c| {
-                    matches!(
-                        c,
-                        DetailChange::Set(Detail::GivenName(_) | Detail::FamilyName(_))
-                    )
-                })
-                .collect();
-            let command = ContactCommand::Create {
-                contact_id: id,
-                provenance: Provenance::new("import", at),
-                changes: names,
-            };
-            Contact::default()
-                .decide(command, &ctx)
-                .map(|events| events.into_iter().map(CrmEvent::Contact).collect())
-                .unwrap_or_default()
-        }
+        let names: Vec<DetailChange> = changes
+            .into_iter()
+            .filter(|c| {
+                matches!(
+                    c,
+                    DetailChange::Set(Detail::GivenName(_) | Detail::FamilyName(_))
+                )
+            })
+            .collect();
+        let command = ContactCommand::Create {
+            contact_id: id,
+            provenance: Provenance::new("import", at),
+            changes: names,
+        };
+        Contact::default()
+            .decide(command, &ctx)
+            .map(|events| events.into_iter().map(CrmEvent::Contact).collect())
+            .unwrap_or_default()
     }
 }
 
