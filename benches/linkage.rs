@@ -5,7 +5,8 @@
 //!    files of half that size each linked; the model learned without labels; links at its
 //!    auto-link threshold. Prints precision, recall, F1, pair completeness, reduction ratio.
 //! 2. **Lookup** (`LINKAGE_BENCH_INDEX`, default 1,000,000 people in memory;
-//!    `LINKAGE_BENCH_POSTGRES_INDEX`, default 100,000 people on PostgreSQL, 0 to skip): the
+//!    `LINKAGE_BENCH_POSTGRES_INDEX`, default 100,000 people on PostgreSQL, 0 to skip; the
+//!    people indexed are the generator's originals, their duplicates are the lookups): the
 //!    identity index read model folded from the contacts' own events (each person created
 //!    through the contact aggregate's `decide`), then 10,000 lookups of corrupted duplicates
 //!    of indexed people — candidates from the index, ranked by the default model — timed one
@@ -252,7 +253,10 @@ fn main() {
     let tenant = TenantId::new("bench").expect("a valid tenant");
     let indexed = number("LINKAGE_BENCH_INDEX", 1_000_000);
     if indexed > 0 {
-        let people = generate(&GeneratorSettings::dedup(indexed * 3 / 2, 107));
+        let people = generate(&GeneratorSettings {
+            originals: indexed,
+            ..GeneratorSettings::dedup(indexed, 107)
+        });
         let originals: Vec<GeneratedPerson> =
             people.iter().filter(|p| p.is_original).cloned().collect();
         let started = Instant::now();
@@ -302,7 +306,10 @@ fn main() {
             let documents = PostgresDocuments::connect(&database.url, 4, model.clone())
                 .await
                 .expect("the index's tables");
-            let people = generate(&GeneratorSettings::dedup(on_postgres * 3 / 2, 109));
+            let people = generate(&GeneratorSettings {
+                originals: on_postgres,
+                ..GeneratorSettings::dedup(on_postgres, 109)
+            });
             let originals: Vec<GeneratedPerson> =
                 people.iter().filter(|p| p.is_original).cloned().collect();
             let started = Instant::now();

@@ -109,7 +109,7 @@ impl Default for IdentityIndexModel {
     fn default() -> Self {
         Self {
             passes: BlockingPass::ALL.to_vec(),
-            max_block_size: 1_000,
+            max_block_size: 150,
         }
     }
 }
