@@ -51,19 +51,31 @@ fn create(world: &mut World, id: ContactId, given: &str, family: &str, email: Op
         .unwrap();
 }
 
-fn add_phone(world: &mut World, id: ContactId, phone: &str) {
+fn change(world: &mut World, id: ContactId, change: DetailChange) {
     world
         .contact(
             id.0,
             ContactCommand::ChangeDetails {
                 provenance: Provenance::new("crm-ui", minutes(1)),
-                changes: vec![DetailChange::AddPhone(
-                    PhoneNumber::parse(phone, gb()).unwrap(),
-                )],
+                changes: vec![change],
             },
             &as_user(ALICE, minutes(1)),
         )
         .unwrap();
+}
+
+fn add_phone(world: &mut World, id: ContactId, phone: &str) {
+    change(
+        world,
+        id,
+        DetailChange::AddPhone(PhoneNumber::parse(phone, gb()).unwrap()),
+    );
+}
+
+/// Jane Smith, with an email address and a London number.
+fn jane(world: &mut World) {
+    create(world, JANE, "Jane", "Smith", Some("jane.smith@example.com"));
+    add_phone(world, JANE, "020 7946 0958");
 }
 
 fn person(details: &PersonDetails) -> PersonRecord {
@@ -85,14 +97,7 @@ fn looked_up(world: &World, record: &PersonRecord) -> Vec<ContactId> {
 #[test]
 fn a_person_is_found_by_email_or_phone_and_ranked_with_evidence() {
     let mut world = World::new();
-    create(
-        &mut world,
-        JANE,
-        "Jane",
-        "Smith",
-        Some("jane.smith@example.com"),
-    );
-    add_phone(&mut world, JANE, "020 7946 0958");
+    jane(&mut world);
     create(
         &mut world,
         PETER,
@@ -129,18 +134,11 @@ fn a_person_is_found_by_email_or_phone_and_ranked_with_evidence() {
 }
 
 fn set_birth_date(world: &mut World, id: ContactId, date: &str) {
-    world
-        .contact(
-            id.0,
-            ContactCommand::ChangeDetails {
-                provenance: Provenance::new("crm-ui", minutes(1)),
-                changes: vec![DetailChange::Set(Detail::DateOfBirth(Some(
-                    date.parse().unwrap(),
-                )))],
-            },
-            &as_user(ALICE, minutes(1)),
-        )
-        .unwrap();
+    change(
+        world,
+        id,
+        DetailChange::Set(Detail::DateOfBirth(Some(date.parse().unwrap()))),
+    );
 }
 
 #[test]
@@ -229,7 +227,7 @@ fn a_merged_contact_is_found_through_its_survivor_until_unmerged() {
 }
 
 #[test]
-fn an_erased_person_leaves_no_document_behind() {
+fn an_erased_person_leaves_nothing_of_theirs_behind() {
     let mut world = World::new();
     create(&mut world, JANE, "Jane", "Smith", Some("jane@example.com"));
     add_phone(&mut world, JANE, "020 7946 0958");
@@ -317,14 +315,7 @@ async fn postgres_answers_lookups_as_the_in_memory_fold_does() {
         .await
         .unwrap();
     let mut world = World::new();
-    create(
-        &mut world,
-        JANE,
-        "Jane",
-        "Smith",
-        Some("jane.smith@example.com"),
-    );
-    add_phone(&mut world, JANE, "020 7946 0958");
+    jane(&mut world);
     create(
         &mut world,
         JANE_AGAIN,

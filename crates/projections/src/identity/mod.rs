@@ -51,14 +51,19 @@ pub struct IndexedPerson {
     pub record: PersonRecord,
     /// Merged into another contact (and so not found) until unmerged.
     pub merged_into: Option<ContactId>,
-    /// The ids of the blocks the person is filed under (empty while merged).
+    /// The ids of the blocks the person is filed under (empty while merged or erased).
     pub blocks: Vec<Uuid>,
+    /// Erased: the record is empty and stays so. The document is kept, empty, so that an
+    /// earlier event delivered again is recognised as applied instead of filing the person
+    /// anew.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
 }
 
 impl IndexedPerson {
     /// Whether lookups find the person.
     pub fn is_live(&self) -> bool {
-        self.merged_into.is_none()
+        self.merged_into.is_none() && !self.erased
     }
 }
 
@@ -218,11 +223,6 @@ impl ReadModel for IdentityIndexModel {
         for id in &touched {
             self.refile(docs, *id);
         }
-        if matches!(contact, ContactEvent::Erased { .. }) {
-            for id in touched {
-                docs.remove(&person_key(id));
-            }
-        }
     }
 
     fn indexed(_key: &DocKey, _doc: &IdentityDoc) -> Indexed {
@@ -374,10 +374,11 @@ fn fold_people(docs: &mut DocSet<IdentityDoc>, this: ContactId, event: &ContactE
         }
         ContactEvent::Erased { absorbed, .. } => {
             // The person leaves, with the contacts they had absorbed: their records empty,
-            // so refiling takes them out of every block, and then their documents go.
+            // so refiling takes them out of every block; what is left is a tombstone.
             for id in std::iter::once(&this).chain(absorbed) {
                 if let Some(IdentityDoc::Person(person)) = docs.get_mut(&person_key(*id)) {
                     person.record = PersonRecord::default();
+                    person.erased = true;
                 }
             }
         }
