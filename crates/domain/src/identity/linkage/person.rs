@@ -5,8 +5,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::compare::sound_codes;
-use crate::identity::fold::{APOSTROPHES, fold_words};
-use crate::identity::values::{CompanyName, CountryCode, EmailAddress, PhoneNumber};
+use crate::identity::fold::fold_words;
+use crate::identity::values::{CompanyName, CountryCode, EmailAddress, PersonName, PhoneNumber};
 
 /// A person's details as typed: plain text, every field optional. [`PersonRecord::normalize`]
 /// turns it into what linkage compares.
@@ -278,8 +278,9 @@ fn push_unique(values: &mut Vec<String>, value: String) {
 
 /// Folded words joined by single spaces, or `None` if nothing is left.
 pub(crate) fn folded(text: &str) -> Option<String> {
-    let words = fold_words(text, APOSTROPHES);
-    (!words.is_empty()).then(|| words.join(" "))
+    PersonName::new(text)
+        .ok()
+        .map(|name| name.normalized().to_owned())
 }
 
 /// An identifier (national id, postcode) as matching compares it: ASCII letters and digits
