@@ -22,6 +22,18 @@ pub enum CommandError<E> {
         /// How many times the command was decided.
         attempts: u32,
     },
+    /// The caller decided on version `expected` of the stream
+    /// ([`CommandMeta::expected_version`](crate::CommandMeta::expected_version)), which now
+    /// stands at `actual`; nothing was written.
+    #[error("stream {stream} is at version {actual}, not {expected}")]
+    StaleVersion {
+        /// The stream.
+        stream: StreamId,
+        /// The version the caller expected.
+        expected: u64,
+        /// The version the stream is at.
+        actual: u64,
+    },
     /// The idempotency key was first used for a different request.
     #[error("idempotency key {key:?} was first used for a different request")]
     IdempotencyConflict {
@@ -69,6 +81,7 @@ impl<E> CommandError<E> {
             CommandError::Work(error) => error.is_retryable(),
             CommandError::Rejected(_)
             | CommandError::IdempotencyConflict { .. }
+            | CommandError::StaleVersion { .. }
             | CommandError::UnreadableStream { .. }
             | CommandError::Codec(_)
             | CommandError::PersonalData(_) => false,

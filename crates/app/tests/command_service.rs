@@ -28,6 +28,8 @@ on_every_backend!(
     a_stream_this_build_cannot_read_refuses_commands,
     a_conversion_decides_the_same_ids_when_sent_again,
     one_meta_reused_for_several_commands_mints_distinct_ids,
+    a_command_at_an_expected_version_is_decided_there_or_refused_as_stale,
+    racing_writers_at_one_expected_version_commit_once,
 );
 
 async fn a_retry_with_the_same_key_returns_the_first_result<U: UnitOfWork + Clone>(work: U) {
@@ -523,5 +525,119 @@ async fn one_meta_reused_for_several_commands_mints_distinct_ids<U: UnitOfWork +
         contacts.len(),
         3,
         "each lead's conversion mints its own contact id"
+    );
+}
+
+async fn a_command_at_an_expected_version_is_decided_there_or_refused_as_stale<
+    U: UnitOfWork + Clone,
+>(
+    work: U,
+) {
+    let (service, _) = service(work.clone());
+    let contact = create_contact(&service).await;
+    let (_, version) = service
+        .load::<Contact>(&tenant(), contact.0)
+        .await
+        .expect("the contact loads");
+    let at = |version| meta().with_expected_version(version);
+    let done = service
+        .execute::<Contact>(&tenant(), contact.0, retitle("first"), &at(version))
+        .await
+        .expect("decided at the version it stands at");
+    assert_eq!(done.version, version + 1);
+
+    // Another process moved it: a service whose cache still holds the old version refuses.
+    let (other, _) = support::service(work.clone());
+    other
+        .execute::<Contact>(&tenant(), contact.0, retitle("second"), &meta())
+        .await
+        .expect("another writer moves the stream");
+    match service
+        .execute::<Contact>(&tenant(), contact.0, retitle("stale"), &at(version + 1))
+        .await
+    {
+        Err(CommandError::StaleVersion {
+            expected, actual, ..
+        }) => assert_eq!((expected, actual), (version + 1, version + 2)),
+        other => panic!("expected a stale version, got {other:?}"),
+    }
+    // A version from the future is as stale, and a new stream is at version 0.
+    assert!(matches!(
+        service
+            .execute::<Contact>(&tenant(), contact.0, retitle("future"), &at(version + 9))
+            .await,
+        Err(CommandError::StaleVersion { .. })
+    ));
+    let lead = LeadId(Uuid::now_v7());
+    let created = service
+        .execute::<Lead>(&tenant(), lead.0, receive(lead, "evt-v0"), &at(0))
+        .await
+        .expect("a new stream is at version 0");
+    assert_eq!(created.version, 1);
+    assert!(matches!(
+        service
+            .execute::<Lead>(&tenant(), lead.0, capture(), &at(0))
+            .await,
+        Err(CommandError::StaleVersion { actual: 1, .. })
+    ));
+
+    // A retry under its key answers with the first outcome, though the stream moved on.
+    let keyed = at(version + 2).with_idempotency_key("if-match-retry");
+    let first = service
+        .execute::<Contact>(&tenant(), contact.0, retitle("keyed"), &keyed)
+        .await
+        .expect("decided at the version it stands at");
+    service
+        .execute::<Contact>(&tenant(), contact.0, retitle("later"), &meta())
+        .await
+        .expect("the stream moves on");
+    let retry = service
+        .execute::<Contact>(&tenant(), contact.0, retitle("keyed"), &keyed)
+        .await
+        .expect("the retry answers");
+    assert!(retry.replayed);
+    assert_eq!(retry.version, first.version);
+}
+
+async fn racing_writers_at_one_expected_version_commit_once<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    let contact = create_contact(&service).await;
+    let (_, version) = service
+        .load::<Contact>(&tenant(), contact.0)
+        .await
+        .expect("the contact loads");
+    let writers = 8;
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let service = if writer % 2 == 0 {
+            Arc::clone(&service)
+        } else {
+            support::service(work.clone()).0
+        };
+        tasks.push(tokio::spawn(async move {
+            service
+                .execute::<Contact>(
+                    &tenant(),
+                    contact.0,
+                    retitle(&format!("racer {writer}")),
+                    &meta().with_expected_version(version),
+                )
+                .await
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.expect("a writer finished") {
+            Ok(done) => {
+                assert_eq!(done.version, version + 1);
+                won += 1;
+            }
+            Err(CommandError::StaleVersion { actual, .. }) => assert_eq!(actual, version + 1),
+            Err(other) => panic!("a racer failed otherwise: {other}"),
+        }
+    }
+    assert_eq!(
+        won, 1,
+        "one writer wins the version, the others are told it moved"
     );
 }

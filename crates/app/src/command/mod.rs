@@ -70,6 +70,11 @@ pub struct CommandMeta {
     pub idempotency_key: Option<String>,
     /// The external system the command's facts come from, and its own time.
     pub source: Option<Source>,
+    /// The stream version the caller decided on (an HTTP `If-Match`): the command is decided
+    /// only at exactly this version, never retried on a later one, and
+    /// [`CommandError::StaleVersion`] when the stream has moved. `None` (the default) decides
+    /// on whatever the stream holds, retrying on conflicts.
+    pub expected_version: Option<u64>,
 }
 
 impl CommandMeta {
@@ -82,7 +87,16 @@ impl CommandMeta {
             causation_id: None,
             idempotency_key: None,
             source: None,
+            expected_version: None,
         }
+    }
+
+    /// The same, decided only at stream version `version` (see
+    /// [`expected_version`](Self::expected_version)).
+    #[must_use]
+    pub fn with_expected_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
+        self
     }
 
     /// The same, under idempotency key `key`.
@@ -125,6 +139,7 @@ impl CommandMeta {
             causation_id: Some(event.id),
             idempotency_key: Some(format!("{step}:{}", event.id)),
             source: event.metadata.source.clone(),
+            expected_version: None,
         }
     }
 
@@ -384,7 +399,8 @@ impl<U: UnitOfWork> CommandService<U> {
         // A stream the cache does not hold is first decided on as if it did not exist: a
         // command that creates its aggregate then needs no read (the append's `Exact(0)` checks
         // that the stream is indeed new). Any other outcome loads the stream and decides again.
-        let mut speculative = !cache.contains(tenant, &stream);
+        let mut speculative =
+            !cache.contains(tenant, &stream) && meta.expected_version.unwrap_or(0) == 0;
         let mut cached = if speculative {
             CachedState {
                 state: Arc::new(Folded::default()),
@@ -395,6 +411,21 @@ impl<U: UnitOfWork> CommandService<U> {
         };
         let mut attempt = 1;
         loop {
+            if let Some(expected) = meta.expected_version
+                && !speculative
+                && cached.version != expected
+            {
+                // The cache may be behind the store: only the store's version is an answer.
+                drop(cached);
+                cached = cache.refresh(tenant, &stream).await?;
+                if cached.version != expected {
+                    return Err(CommandError::StaleVersion {
+                        stream,
+                        expected,
+                        actual: cached.version,
+                    });
+                }
+            }
             readable(&stream, &cached)?;
             let seed = derive_id(meta.command_id, stream.as_str());
             let ctx = Context::new(self.clock.now(), meta.actor.clone(), seed);
@@ -444,8 +475,25 @@ impl<U: UnitOfWork> CommandService<U> {
                     return Err(CommandError::Rejected(refusal));
                 }
                 Err(CommandError::Work(WorkError::Store(StoreError::VersionConflict {
+                    actual,
                     ..
-                }))) => {}
+                }))) => {
+                    if let Some(expected) = meta.expected_version {
+                        // Decided at the caller's version, which another writer has moved:
+                        // deciding again on the new state would act on what they never saw.
+                        cache.invalidate(tenant, &stream);
+                        if let Some(claim) = &claim
+                            && let Some(done) = self.replay::<A>(tenant, claim).await?
+                        {
+                            return Ok(done);
+                        }
+                        return Err(CommandError::StaleVersion {
+                            stream,
+                            expected,
+                            actual: actual.unwrap_or(0),
+                        });
+                    }
+                }
                 Err(error) => {
                     if error.is_retryable() {
                         // The commit may or may not have happened: read the stream again.
