@@ -23,6 +23,9 @@
 //!   personal data reads as erased.
 //! - [`intake`]: lead deliveries kept in a durable inbox on the request path, turned into
 //!   received, captured (or quarantined) and routed leads by workers; every delivery one lead.
+//! - [`http`]: `crm serve`, the HTTP app: commands, intake and read models under `/v1`,
+//!   bearer tokens per tenant and role, problem details, `ETag`/`If-Match`,
+//!   `Idempotency-Key`, OpenAPI, health and metrics.
 //! - [`host`]: everything above that acts on its own, for one tenant, in one process (`crm
 //!   work`), configured from JSON.
 //! - [`clock`]: [`Clock`], where time enters ([`SystemClock`], [`ManualClock`]).
@@ -34,6 +37,7 @@ pub mod command;
 pub mod erasure;
 pub mod error;
 pub mod host;
+pub mod http;
 pub mod ids;
 pub mod intake;
 pub mod outbox;

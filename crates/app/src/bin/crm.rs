@@ -1,6 +1,8 @@
 //! `crm`: the operator's and the auditor's command line of crm-core.
 //!
 //! ```text
+//! crm serve --tokens tokens.json --listen 127.0.0.1:8080   # the HTTP app
+//! crm token --tenant acme --role sales --name ada --tokens tokens.json
 //! crm work --tenant acme --config host.json      # DATABASE_URL names the PostgreSQL database
 //! crm audit manifest --tenant acme --out acme.manifest.json
 //! crm audit verify --tenant acme [--manifest acme.manifest.json]
@@ -39,6 +41,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serves the HTTP app (JSON under /v1, /openapi.json, /healthz, /readyz, /metrics) and
+    /// keeps the read models of every tenant a token acts for, until SIGINT or SIGTERM; then
+    /// stops accepting, finishes the requests in flight and the projection batches, and exits.
+    Serve(ServeArgs),
+    /// Makes an API token: prints it once, and adds its hash to the tokens file.
+    Token(TokenArgs),
     /// Runs the lead intake, the workflows, the SLA pull-back, the queue drainer and the outbox
     /// relay of one tenant until SIGINT or SIGTERM.
     Work(WorkArgs),
@@ -53,6 +61,52 @@ enum Command {
     Outbox(StatusCommand),
     /// Applies the event store's and the application's pending migrations, then exits.
     Migrate(Database),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The PostgreSQL connection string (`postgres://…` or `host=… dbname=…`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// The address to listen on.
+    #[arg(long, env = "CRM_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// The tokens file: a JSON list of `{name, tenant, role, user, sha256}` (make entries with
+    /// `crm token`). Roles: admin, sales, support, auditor, integration.
+    #[arg(long, env = "CRM_TOKENS")]
+    tokens: PathBuf,
+    /// The pipelines deals open in: a JSON list of pipeline configurations, the first the
+    /// default. Without it, the built-in default pipeline.
+    #[arg(long, env = "CRM_PIPELINES")]
+    pipelines: Option<PathBuf>,
+    /// The SLA policies the SLA lists are measured against: a JSON list of policies.
+    #[arg(long, env = "CRM_SLA_POLICIES")]
+    sla_policies: Option<PathBuf>,
+    /// The largest request body, in bytes.
+    #[arg(long, env = "CRM_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    body_limit: usize,
+    /// Connections to PostgreSQL per pool (the store's, and each read model's).
+    #[arg(long, env = "CRM_POOL_SIZE", default_value_t = 16)]
+    pool_size: usize,
+    /// Do not run the read models' projectors here (another process runs them).
+    #[arg(long)]
+    no_projections: bool,
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// The tenant the token acts for.
+    #[arg(long)]
+    tenant: String,
+    /// admin, sales, support, auditor or integration.
+    #[arg(long)]
+    role: String,
+    /// Who holds it (an integration's source system).
+    #[arg(long)]
+    name: String,
+    /// The tokens file to add it to (created if missing).
+    #[arg(long, env = "CRM_TOKENS")]
+    tokens: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +205,8 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Token(args) => token(&args),
             Command::Work(args) => work(args).await.map(|()| ExitCode::SUCCESS),
             Command::Audit(AuditCommand::Verify(args)) => verify(args).await,
             Command::Audit(AuditCommand::Manifest(args)) => manifest(args).await,
@@ -434,6 +490,123 @@ async fn work(args: WorkArgs) -> Result<(), String> {
     running
         .await
         .map_err(|error| format!("the host ended abnormally: {error}"))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    serde_json::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    use crm_app::http::{App, ReadModels, ServeSettings, Tokens};
+    let text = std::fs::read_to_string(&args.tokens)
+        .map_err(|error| format!("cannot read {}: {error}", args.tokens.display()))?;
+    let tokens =
+        Tokens::from_json(&text).map_err(|error| format!("{}: {error}", args.tokens.display()))?;
+    let mut settings = ServeSettings {
+        body_limit: args.body_limit,
+        ..ServeSettings::default()
+    };
+    if let Some(path) = &args.pipelines {
+        settings.pipelines = read_json(path)?;
+        for pipeline in &settings.pipelines {
+            pipeline.validate().map_err(|problems| {
+                format!(
+                    "{}: pipeline {}: {problems:?}",
+                    path.display(),
+                    pipeline.id.as_str()
+                )
+            })?;
+        }
+    }
+    if let Some(path) = &args.sla_policies {
+        let policies: Vec<crm_domain::sla::SlaPolicy> = read_json(path)?;
+        for policy in policies {
+            settings.sla = settings.sla.with_policy(policy, None).map_err(|policy| {
+                format!(
+                    "{}: version {} of policy {} is not newer than the one before it",
+                    path.display(),
+                    policy.reference().version,
+                    policy.reference().id
+                )
+            })?;
+        }
+    }
+    let store = PostgresStore::connect(
+        PostgresConfig::new(args.database_url.clone()).with_pool_size(args.pool_size),
+    )
+    .await
+    .map_err(|error| format!("cannot open the event store: {error}"))?;
+    let work = PostgresUnitOfWork::connect(store)
+        .await
+        .map_err(|error| format!("cannot open the application's tables: {error}"))?;
+    let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
+    let reads = ReadModels::connect(&args.database_url, args.pool_size, settings.sla.clone())
+        .await
+        .map_err(|error| format!("cannot open the read models: {error}"))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut projectors = tokio::task::JoinSet::new();
+    let watches = if args.no_projections {
+        Vec::new()
+    } else {
+        crm_app::http::spawn_projections(
+            service.work().store(),
+            &reads,
+            &args.database_url,
+            &tokens.tenants(),
+            &stopped,
+            &mut projectors,
+        )
+    };
+    let app = Arc::new(App::new(service, reads, tokens, settings, watches));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| format!("cannot read the listening address: {error}"))?;
+    // The line tests and scripts wait for.
+    println!("listening on http://{address}");
+    crm_app::http::serve(app, listener, shutdown_signal())
+        .await
+        .map_err(|error| error.to_string())?;
+    eprintln!("crm: stopping: requests finished; finishing the projection batches");
+    let _ = stop.send(true);
+    while projectors.join_next().await.is_some() {}
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token(args: &TokenArgs) -> Result<ExitCode, String> {
+    use crm_app::http::{Role, TokenEntry, Tokens};
+    let tenant = tenant_of(&args.tenant)?;
+    let role: Role =
+        serde_json::from_value(serde_json::Value::String(args.role.clone())).map_err(|_| {
+            format!(
+                "--role {:?}: one of admin, sales, support, auditor, integration",
+                args.role
+            )
+        })?;
+    let mut entries: Vec<TokenEntry> = if args.tokens.exists() {
+        read_json(&args.tokens)?
+    } else {
+        Vec::new()
+    };
+    let (token, entry) =
+        TokenEntry::generate(&args.name, &tenant, role).map_err(|error| error.to_string())?;
+    entries.push(entry);
+    Tokens::from_entries(entries.clone()).map_err(|error| error.to_string())?;
+    let text = serde_json::to_string_pretty(&entries).map_err(|error| error.to_string())?;
+    std::fs::write(&args.tokens, text + "\n")
+        .map_err(|error| format!("cannot write {}: {error}", args.tokens.display()))?;
+    println!("{token}");
+    eprintln!(
+        "crm: token for {} ({:?} of {tenant}) added to {}; it is shown only now",
+        args.name,
+        role,
+        args.tokens.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM.

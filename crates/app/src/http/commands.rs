@@ -1,0 +1,891 @@
+//! The commands a client may send, one JSON shape per aggregate (`{"command": "qualify", …}`),
+//! each turned into the domain's command; and the one handler that executes them with the
+//! request's `If-Match` and `Idempotency-Key`.
+//!
+//! Commands only the CRM itself sends (a lead's receipt and routing, a reclaim, a recorded
+//! match or suspicion, a merge's second half) are not here: intake, routing and the workflows
+//! send them.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use crm_domain::contact::{
+    ConsentChannel, ConsentProof, ContactCommand, Detail, DetailChange, Provenance, StreetAddress,
+};
+use crm_domain::identity::{
+    CompanyDomain, CompanyName, CountryCode, EmailAddress, PersonName, PhoneNumber,
+};
+use crm_domain::lead::{ConversionRequest, DisqualificationReason, LeadCommand};
+use crm_domain::opportunity::{LossReason, OpportunityCommand, Pipeline, StageId};
+use crm_domain::ticket::{EscalationTarget, TicketCommand, TicketStatus};
+use crm_domain::{
+    Aggregate, Channel, ContactId, DomainEvent, LeadId, Money, OpportunityId, Priority, TicketId,
+    UserId,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::body::{etag, idempotency_key, if_match};
+use super::problem::{Problem, ProblemKind};
+use super::{App, Principal};
+use crate::command::CommandMeta;
+
+/// What a command did, as the API answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CommandResponse {
+    /// The record's id.
+    pub id: Uuid,
+    /// The record's version after the command (also the `ETag`).
+    pub version: u64,
+    /// The types of the events it recorded, in order (none when it changed nothing).
+    pub events: Vec<String>,
+    /// Whether this answers a retry under the same `Idempotency-Key` (nothing was done now).
+    pub replayed: bool,
+}
+
+/// A command to a lead.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum LeadRequest {
+    /// Marks the lead as a real prospect (needs `If-Match`).
+    Qualify(Empty),
+    /// Marks the lead as not a prospect (needs `If-Match`).
+    Disqualify(Disqualify),
+    /// Records the assigned rep's first contact.
+    LogFirstTouch(FirstTouch),
+    /// Converts the lead into a contact, and a deal if asked (needs `If-Match`).
+    Convert(Convert),
+    /// Hands the lead to someone (a team lead).
+    Escalate(EscalateLead),
+    /// Merges the lead into another, a duplicate (needs `If-Match`).
+    MergeInto(MergeLead),
+}
+
+/// No fields.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// Why a lead is not a prospect.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Disqualify {
+    /// `{"reason": "spam"}`, `{"reason": "other", "note": "…"}`; reasons: `not_a_prospect`,
+    /// `spam`, `existing_relationship`, `unreachable`, `other`.
+    #[schema(value_type = Object)]
+    pub reason: DisqualificationReason,
+}
+
+/// A first touch.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirstTouch {
+    /// How the rep reached out: `email`, `phone`, `sms`, `chat`, `web`, `social`.
+    #[schema(value_type = String)]
+    pub channel: Channel,
+}
+
+/// A conversion.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Convert {
+    /// Link to this contact instead of creating one.
+    #[serde(default)]
+    pub existing_contact: Option<Uuid>,
+    /// Whether to open a deal too.
+    #[serde(default)]
+    pub open_opportunity: bool,
+}
+
+/// An escalation of a lead.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateLead {
+    /// The user who receives it.
+    pub to: Uuid,
+    /// Why.
+    pub reason: String,
+}
+
+/// A lead merge.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeLead {
+    /// The lead that survives.
+    pub survivor: Uuid,
+}
+
+impl LeadRequest {
+    fn needs_if_match(&self) -> bool {
+        matches!(
+            self,
+            LeadRequest::Qualify(_)
+                | LeadRequest::Disqualify(_)
+                | LeadRequest::Convert(_)
+                | LeadRequest::MergeInto(_)
+        )
+    }
+
+    fn into_command(self) -> LeadCommand {
+        match self {
+            LeadRequest::Qualify(_) => LeadCommand::Qualify,
+            LeadRequest::Disqualify(Disqualify { reason }) => LeadCommand::Disqualify { reason },
+            LeadRequest::LogFirstTouch(FirstTouch { channel }) => {
+                LeadCommand::LogFirstTouch { channel }
+            }
+            LeadRequest::Convert(Convert {
+                existing_contact,
+                open_opportunity,
+            }) => LeadCommand::Convert(ConversionRequest {
+                existing_contact: existing_contact.map(ContactId),
+                open_opportunity,
+            }),
+            LeadRequest::Escalate(EscalateLead { to, reason }) => LeadCommand::Escalate {
+                to: UserId(to),
+                reason,
+            },
+            LeadRequest::MergeInto(MergeLead { survivor }) => LeadCommand::MergeInto {
+                survivor: LeadId(survivor),
+            },
+        }
+    }
+}
+
+/// A command to a contact.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum ContactRequest {
+    /// Creates the contact with the id of the path.
+    Create(ContactDetails),
+    /// Changes details (needs `If-Match`).
+    ChangeDetails(ContactDetails),
+    /// Records consent to be contacted on a channel.
+    GrantConsent(ConsentChange),
+    /// Records that consent on a channel was withdrawn.
+    WithdrawConsent(ConsentChange),
+    /// Says the contact and `other` are different people: never suggested again.
+    DeclareNotDuplicate(OtherContact),
+    /// Takes back a "not a duplicate".
+    RevokeNotDuplicate(OtherContact),
+}
+
+/// Details of a contact to set, clear, add or remove; each value is normalized and checked, and
+/// every problem is reported at once.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactDetails {
+    /// Given name.
+    #[serde(default)]
+    pub given_name: Option<String>,
+    /// Family name.
+    #[serde(default)]
+    pub family_name: Option<String>,
+    /// The primary email address.
+    #[serde(default)]
+    pub primary_email: Option<String>,
+    /// Company name.
+    #[serde(default)]
+    pub company_name: Option<String>,
+    /// Company web domain.
+    #[serde(default)]
+    pub company_domain: Option<String>,
+    /// Job title.
+    #[serde(default)]
+    pub job_title: Option<String>,
+    /// Country, ISO 3166-1 alpha-2; also the region phone numbers without `+` are read in.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// The owning user.
+    #[serde(default)]
+    pub owner: Option<Uuid>,
+    /// Date of birth.
+    #[serde(default)]
+    pub date_of_birth: Option<NaiveDate>,
+    /// Postal address (`street_number`, `street`, `locality`, `postcode`, `region`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub address: Option<StreetAddress>,
+    /// A national or customer id.
+    #[serde(default)]
+    pub national_id: Option<String>,
+    /// Fields to clear: `given_name`, `family_name`, `primary_email`, `company_name`,
+    /// `company_domain`, `job_title`, `country`, `owner`, `date_of_birth`, `address`,
+    /// `national_id`.
+    #[serde(default)]
+    pub clear: Vec<String>,
+    /// Email addresses to add.
+    #[serde(default)]
+    pub add_emails: Vec<String>,
+    /// Email addresses to remove.
+    #[serde(default)]
+    pub remove_emails: Vec<String>,
+    /// Phone numbers to add (with `+` and country code, or read in `country`).
+    #[serde(default)]
+    pub add_phones: Vec<String>,
+    /// Phone numbers to remove.
+    #[serde(default)]
+    pub remove_phones: Vec<String>,
+    /// The system the values come from (default `"api"`).
+    #[serde(default)]
+    pub source_system: Option<String>,
+    /// When the source says the values changed (default: now).
+    #[serde(default)]
+    pub source_time: Option<DateTime<Utc>>,
+}
+
+/// A consent change.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChange {
+    /// `email`, `phone` or `sms`.
+    #[schema(value_type = String)]
+    pub channel: ConsentChannel,
+    /// What proves it (`form_id`, `ip_address`, `double_opt_in_token`, `recording_reference`,
+    /// `wording_version`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub proof: ConsentProof,
+    /// The system that recorded it (default `"api"`).
+    #[serde(default)]
+    pub source_system: Option<String>,
+    /// When it was given or withdrawn (default: now).
+    #[serde(default)]
+    pub source_time: Option<DateTime<Utc>>,
+}
+
+/// Another contact.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OtherContact {
+    /// Its id.
+    pub other: Uuid,
+}
+
+/// The longest text field a command takes, in characters.
+pub const MAX_TEXT_CHARS: usize = 10_000;
+
+impl ContactDetails {
+    fn provenance(&self, now: DateTime<Utc>) -> Result<Provenance, Problem> {
+        provenance(self.source_system.as_deref(), self.source_time, now)
+    }
+
+    /// The changes, or every reason they cannot be made.
+    fn changes(self) -> Result<Vec<DetailChange>, Problem> {
+        let mut changes = Vec::new();
+        let mut problems = Vec::new();
+        let region = match self.country.as_deref().map(CountryCode::new) {
+            Some(Ok(country)) => {
+                changes.push(DetailChange::Set(Detail::Country(Some(country))));
+                Some(country)
+            }
+            Some(Err(error)) => {
+                problems.push(format!("country: {error}"));
+                None
+            }
+            None => None,
+        };
+        let mut set = |result: Result<Detail, String>| match result {
+            Ok(detail) => changes.push(DetailChange::Set(detail)),
+            Err(problem) => problems.push(problem),
+        };
+        let text = |what: &str, value: &str| -> Result<(), String> {
+            if value.chars().count() > MAX_TEXT_CHARS {
+                Err(format!("{what}: longer than {MAX_TEXT_CHARS} characters"))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(name) = self.given_name {
+            set(PersonName::new(&name)
+                .map(|name| Detail::GivenName(Some(name)))
+                .map_err(|error| format!("given_name: {error}")));
+        }
+        if let Some(name) = self.family_name {
+            set(PersonName::new(&name)
+                .map(|name| Detail::FamilyName(Some(name)))
+                .map_err(|error| format!("family_name: {error}")));
+        }
+        if let Some(email) = self.primary_email {
+            set(EmailAddress::parse(&email)
+                .map(|email| Detail::PrimaryEmail(Some(email)))
+                .map_err(|error| format!("primary_email: {error}")));
+        }
+        if let Some(company) = self.company_name {
+            set(CompanyName::new(&company)
+                .map(|company| Detail::CompanyName(Some(company)))
+                .map_err(|error| format!("company_name: {error}")));
+        }
+        if let Some(domain) = self.company_domain {
+            set(CompanyDomain::parse(&domain)
+                .map(|domain| Detail::CompanyDomain(Some(domain)))
+                .map_err(|error| format!("company_domain: {error}")));
+        }
+        if let Some(title) = self.job_title {
+            set(text("job_title", &title).map(|()| Detail::JobTitle(Some(title))));
+        }
+        if let Some(owner) = self.owner {
+            set(Ok(Detail::Owner(Some(UserId(owner)))));
+        }
+        if let Some(date) = self.date_of_birth {
+            set(Ok(Detail::DateOfBirth(Some(date))));
+        }
+        if let Some(address) = self.address {
+            set(Ok(Detail::Address(Some(address))));
+        }
+        if let Some(id) = self.national_id {
+            set(Ok(Detail::NationalId(Some(id))));
+        }
+        for field in &self.clear {
+            let detail = match field.as_str() {
+                "given_name" => Detail::GivenName(None),
+                "family_name" => Detail::FamilyName(None),
+                "primary_email" => Detail::PrimaryEmail(None),
+                "company_name" => Detail::CompanyName(None),
+                "company_domain" => Detail::CompanyDomain(None),
+                "job_title" => Detail::JobTitle(None),
+                "country" => Detail::Country(None),
+                "owner" => Detail::Owner(None),
+                "date_of_birth" => Detail::DateOfBirth(None),
+                "address" => Detail::Address(None),
+                "national_id" => Detail::NationalId(None),
+                other => {
+                    problems.push(format!(
+                        "clear: {other:?} is not a field that can be cleared"
+                    ));
+                    continue;
+                }
+            };
+            changes.push(DetailChange::Set(detail));
+        }
+        for (list, add) in [(self.add_emails, true), (self.remove_emails, false)] {
+            for email in list {
+                match EmailAddress::parse(&email) {
+                    Ok(email) if add => changes.push(DetailChange::AddEmail(email)),
+                    Ok(email) => changes.push(DetailChange::RemoveEmail(email)),
+                    Err(error) => problems.push(format!("email {email:?}: {error}")),
+                }
+            }
+        }
+        let region = region.or_else(|| CountryCode::new("US").ok());
+        for (list, add) in [(self.add_phones, true), (self.remove_phones, false)] {
+            for phone in list {
+                let parsed = match region {
+                    Some(region) => PhoneNumber::parse(&phone, region).map_err(|e| e.to_string()),
+                    None => Err("no region to read it in".to_owned()),
+                };
+                match parsed {
+                    Ok(number) if add => changes.push(DetailChange::AddPhone(number)),
+                    Ok(number) => changes.push(DetailChange::RemovePhone(number)),
+                    Err(error) => problems.push(format!("phone {phone:?}: {error}")),
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(changes)
+        } else {
+            Err(Problem::new(ProblemKind::InvalidBody, problems.join("; ")).with_code("details"))
+        }
+    }
+}
+
+fn provenance(
+    system: Option<&str>,
+    time: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Provenance, Problem> {
+    let system = system.unwrap_or("api");
+    if system.trim().is_empty() || system.chars().count() > 200 {
+        return Err(Problem::new(
+            ProblemKind::InvalidBody,
+            "source_system: 1 to 200 characters",
+        )
+        .with_code("source_system"));
+    }
+    Ok(Provenance::new(system, time.unwrap_or(now)))
+}
+
+impl ContactRequest {
+    fn needs_if_match(&self) -> bool {
+        matches!(self, ContactRequest::ChangeDetails(_))
+    }
+
+    fn into_command(self, id: Uuid, now: DateTime<Utc>) -> Result<ContactCommand, Problem> {
+        Ok(match self {
+            ContactRequest::Create(details) => {
+                let provenance = details.provenance(now)?;
+                ContactCommand::Create {
+                    contact_id: ContactId(id),
+                    provenance,
+                    changes: details.changes()?,
+                }
+            }
+            ContactRequest::ChangeDetails(details) => {
+                let provenance = details.provenance(now)?;
+                ContactCommand::ChangeDetails {
+                    changes: details.changes()?,
+                    provenance,
+                }
+            }
+            ContactRequest::GrantConsent(change) => ContactCommand::GrantConsent {
+                channel: change.channel,
+                provenance: provenance(change.source_system.as_deref(), change.source_time, now)?,
+                proof: change.proof,
+            },
+            ContactRequest::WithdrawConsent(change) => ContactCommand::WithdrawConsent {
+                channel: change.channel,
+                provenance: provenance(change.source_system.as_deref(), change.source_time, now)?,
+                proof: change.proof,
+            },
+            ContactRequest::DeclareNotDuplicate(OtherContact { other }) => {
+                ContactCommand::DeclareNotDuplicate {
+                    other: ContactId(other),
+                }
+            }
+            ContactRequest::RevokeNotDuplicate(OtherContact { other }) => {
+                ContactCommand::RevokeNotDuplicate {
+                    other: ContactId(other),
+                }
+            }
+        })
+    }
+}
+
+/// A command to an opportunity (a deal).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum OpportunityRequest {
+    /// Opens the deal with the id of the path.
+    Open(OpenDeal),
+    /// Moves it to another stage (needs `If-Match`).
+    ChangeStage(ChangeStage),
+    /// Changes its amount (needs `If-Match`).
+    ChangeAmount(ChangeAmount),
+    /// Changes its expected close date (needs `If-Match`).
+    ChangeCloseDate(ChangeCloseDate),
+    /// Gives it to another owner (needs `If-Match`).
+    Reassign(Reassign),
+    /// Asks for the approval a large deal needs.
+    RequestApproval(Comment),
+    /// Grants the approval.
+    GrantApproval(Comment),
+    /// Refuses the approval.
+    RejectApproval(Reason),
+    /// Wins the deal (needs `If-Match`).
+    Win(Empty),
+    /// Loses the deal (needs `If-Match`).
+    Lose(Lose),
+}
+
+/// A new deal.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenDeal {
+    /// Its name.
+    pub name: String,
+    /// The contact it is with.
+    pub contact: Uuid,
+    /// Its owner.
+    pub owner: Uuid,
+    /// `{"minor": 1250000, "currency": "EUR"}`: an integer of the currency's minor units.
+    #[schema(value_type = Object)]
+    pub amount: Money,
+    /// The expected close date.
+    pub expected_close: NaiveDate,
+    /// The pipeline's id (the default pipeline when absent).
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    /// The stage to open it in (the pipeline's first open stage when absent).
+    #[serde(default)]
+    pub stage: Option<String>,
+}
+
+/// A stage change.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeStage {
+    /// The stage's id.
+    pub to: String,
+}
+
+/// An amount change.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeAmount {
+    /// The new amount.
+    #[schema(value_type = Object)]
+    pub amount: Money,
+}
+
+/// A close date change.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeCloseDate {
+    /// The new expected close date.
+    pub expected_close: NaiveDate,
+}
+
+/// A new owner.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reassign {
+    /// The user.
+    pub owner: Uuid,
+}
+
+/// An optional comment.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Comment {
+    /// The comment.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// A reason.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    /// Why.
+    pub reason: String,
+}
+
+/// A loss.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lose {
+    /// `{"reason": "price"}`, `{"reason": "competitor", "competitor": "…"}`, …
+    #[schema(value_type = Object)]
+    pub reason: LossReason,
+}
+
+impl OpportunityRequest {
+    fn needs_if_match(&self) -> bool {
+        !matches!(
+            self,
+            OpportunityRequest::Open(_)
+                | OpportunityRequest::RequestApproval(_)
+                | OpportunityRequest::GrantApproval(_)
+                | OpportunityRequest::RejectApproval(_)
+        )
+    }
+
+    fn into_command(self, id: Uuid, pipelines: &[Pipeline]) -> Result<OpportunityCommand, Problem> {
+        Ok(match self {
+            OpportunityRequest::Open(open) => {
+                let pipeline = match &open.pipeline {
+                    None => pipelines.first().cloned().unwrap_or_default(),
+                    Some(name) => pipelines
+                        .iter()
+                        .find(|pipeline| pipeline.id.as_str() == name)
+                        .cloned()
+                        .ok_or_else(|| {
+                            Problem::new(
+                                ProblemKind::InvalidBody,
+                                format!("pipeline {name:?} is not configured"),
+                            )
+                            .with_code("pipeline")
+                        })?,
+                };
+                OpportunityCommand::Open {
+                    opportunity: OpportunityId(id),
+                    name: open.name,
+                    contact: ContactId(open.contact),
+                    company: None,
+                    owner: UserId(open.owner),
+                    amount: open.amount,
+                    expected_close: open.expected_close,
+                    pipeline,
+                    stage: open.stage.map(StageId::new),
+                }
+            }
+            OpportunityRequest::ChangeStage(ChangeStage { to }) => {
+                OpportunityCommand::ChangeStage {
+                    to: StageId::new(to),
+                }
+            }
+            OpportunityRequest::ChangeAmount(ChangeAmount { amount }) => {
+                OpportunityCommand::ChangeAmount { amount }
+            }
+            OpportunityRequest::ChangeCloseDate(ChangeCloseDate { expected_close }) => {
+                OpportunityCommand::ChangeCloseDate { expected_close }
+            }
+            OpportunityRequest::Reassign(Reassign { owner }) => OpportunityCommand::Reassign {
+                owner: UserId(owner),
+            },
+            OpportunityRequest::RequestApproval(Comment { comment }) => {
+                OpportunityCommand::RequestApproval { comment }
+            }
+            OpportunityRequest::GrantApproval(Comment { comment }) => {
+                OpportunityCommand::GrantApproval { comment }
+            }
+            OpportunityRequest::RejectApproval(Reason { reason }) => {
+                OpportunityCommand::RejectApproval { reason }
+            }
+            OpportunityRequest::Win(_) => OpportunityCommand::Win,
+            OpportunityRequest::Lose(Lose { reason }) => OpportunityCommand::Lose { reason },
+        })
+    }
+}
+
+/// A command to a ticket.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum TicketRequest {
+    /// Opens the ticket with the id of the path.
+    Open(OpenTicket),
+    /// Gives it to an agent (needs `If-Match`).
+    Assign(Assign),
+    /// Records an agent's reply to the customer.
+    ReplyToCustomer(Reply),
+    /// Records the customer's reply.
+    RecordCustomerReply(CustomerReply),
+    /// Changes its status (needs `If-Match`).
+    ChangeStatus(ChangeStatus),
+    /// Changes its priority (needs `If-Match`).
+    ChangePriority(ChangePriority),
+    /// Escalates it to a team or a user.
+    Escalate(EscalateTicket),
+    /// Reopens a solved ticket.
+    Reopen(Reason),
+}
+
+/// A new ticket.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenTicket {
+    /// The contact it is for.
+    pub contact: Uuid,
+    /// Its subject.
+    pub subject: String,
+    /// Where it came in: `email`, `phone`, `sms`, `chat`, `web`, `social`.
+    #[schema(value_type = String)]
+    pub channel: Channel,
+    /// `low`, `normal`, `high` or `urgent`.
+    #[schema(value_type = String)]
+    pub priority: Priority,
+    /// The customer's first message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The ticket this one follows up.
+    #[serde(default)]
+    pub follow_up_of: Option<Uuid>,
+}
+
+/// An assignment.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assign {
+    /// The agent.
+    pub assignee: Uuid,
+}
+
+/// An agent's reply.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reply {
+    /// The text.
+    pub body: String,
+    /// The channel.
+    #[schema(value_type = String)]
+    pub channel: Channel,
+}
+
+/// A customer's reply.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerReply {
+    /// The contact who wrote.
+    pub from: Uuid,
+    /// The text.
+    pub body: String,
+    /// The channel.
+    #[schema(value_type = String)]
+    pub channel: Channel,
+}
+
+/// A status change.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeStatus {
+    /// `new`, `open`, `pending`, `on_hold`, `solved`, `closed`.
+    #[schema(value_type = String)]
+    pub status: TicketStatus,
+}
+
+/// A priority change.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePriority {
+    /// `low`, `normal`, `high` or `urgent`.
+    #[schema(value_type = String)]
+    pub priority: Priority,
+}
+
+/// A ticket escalation.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateTicket {
+    /// `{"kind": "team", "team": "…"}` or `{"kind": "user", "user": "…"}`.
+    #[schema(value_type = Object)]
+    pub to: EscalationTarget,
+    /// The escalation level, from 1.
+    pub level: u8,
+    /// Why.
+    pub reason: String,
+}
+
+impl TicketRequest {
+    fn needs_if_match(&self) -> bool {
+        matches!(
+            self,
+            TicketRequest::Assign(_)
+                | TicketRequest::ChangeStatus(_)
+                | TicketRequest::ChangePriority(_)
+        )
+    }
+
+    fn into_command(self, id: Uuid) -> Result<TicketCommand, Problem> {
+        Ok(match self {
+            TicketRequest::Open(open) => TicketCommand::Open {
+                ticket: TicketId(id),
+                contact: ContactId(open.contact),
+                subject: open.subject,
+                channel: open.channel,
+                priority: open.priority,
+                message: open.message,
+                follow_up_of: open.follow_up_of.map(TicketId),
+            },
+            TicketRequest::Assign(Assign { assignee }) => TicketCommand::Assign {
+                assignee: UserId(assignee),
+            },
+            TicketRequest::ReplyToCustomer(Reply { body, channel }) => {
+                TicketCommand::ReplyToCustomer { body, channel }
+            }
+            TicketRequest::RecordCustomerReply(CustomerReply {
+                from,
+                body,
+                channel,
+            }) => TicketCommand::RecordCustomerReply {
+                from: ContactId(from),
+                body,
+                channel,
+            },
+            TicketRequest::ChangeStatus(ChangeStatus { status }) => {
+                TicketCommand::ChangeStatus { status }
+            }
+            TicketRequest::ChangePriority(ChangePriority { priority }) => {
+                TicketCommand::ChangePriority { priority }
+            }
+            TicketRequest::Escalate(EscalateTicket { to, level, reason }) => {
+                let level = std::num::NonZeroU8::new(level).ok_or_else(|| {
+                    Problem::new(ProblemKind::InvalidBody, "level: from 1").with_code("level")
+                })?;
+                TicketCommand::Escalate { to, level, reason }
+            }
+            TicketRequest::Reopen(Reason { reason }) => TicketCommand::Reopen { reason },
+        })
+    }
+}
+
+/// Executes `command` against aggregate `id` of type `A` for the caller, with the request's
+/// `If-Match` (required when `needs_if_match`) and `Idempotency-Key`.
+pub(crate) async fn execute<A>(
+    app: &App,
+    principal: &Principal,
+    headers: &HeaderMap,
+    id: Uuid,
+    command: A::Command,
+    needs_if_match: bool,
+) -> Response
+where
+    A: Aggregate + Send + Sync + 'static,
+    A::Command: Serialize + Clone,
+{
+    let expected = match if_match(headers) {
+        Ok(expected) => expected,
+        Err(problem) => return problem.into_response(),
+    };
+    let key = match idempotency_key(headers) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    if needs_if_match && expected.is_none() {
+        return Problem::new(
+            ProblemKind::PreconditionRequired,
+            "send If-Match with the version this change was decided on (the record's ETag)",
+        )
+        .into_response();
+    }
+    let mut meta = CommandMeta::by(principal.actor.clone());
+    if let Some(key) = key {
+        // Keys are the caller's: two tokens never share one.
+        meta = meta.with_idempotency_key(format!("http/{}/{key}", principal.key_prefix()));
+    }
+    if let Some(version) = expected {
+        meta = meta.with_expected_version(version);
+    }
+    match app
+        .service
+        .execute::<A>(&principal.tenant, id, command, &meta)
+        .await
+    {
+        Ok(executed) => {
+            app.metrics.events_appended(executed.events.len());
+            let created =
+                executed.version == executed.events.len() as u64 && !executed.events.is_empty();
+            let body = CommandResponse {
+                id,
+                version: executed.version,
+                events: executed
+                    .events
+                    .iter()
+                    .map(|event| event.event_type().to_owned())
+                    .collect(),
+                replayed: executed.replayed,
+            };
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let mut response = (status, axum::Json(body)).into_response();
+            if let Ok(value) = HeaderValue::from_str(&etag(executed.version)) {
+                response.headers_mut().insert(header::ETAG, value);
+            }
+            response
+        }
+        Err(error) => Problem::of_command(&error).into_response(),
+    }
+}
+
+pub(crate) fn lead_command(request: LeadRequest) -> (LeadCommand, bool) {
+    let needs = request.needs_if_match();
+    (request.into_command(), needs)
+}
+
+pub(crate) fn contact_command(
+    request: ContactRequest,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(ContactCommand, bool), Problem> {
+    let needs = request.needs_if_match();
+    Ok((request.into_command(id, now)?, needs))
+}
+
+pub(crate) fn opportunity_command(
+    request: OpportunityRequest,
+    id: Uuid,
+    pipelines: &[Pipeline],
+) -> Result<(OpportunityCommand, bool), Problem> {
+    let needs = request.needs_if_match();
+    Ok((request.into_command(id, pipelines)?, needs))
+}
+
+pub(crate) fn ticket_command(
+    request: TicketRequest,
+    id: Uuid,
+) -> Result<(TicketCommand, bool), Problem> {
+    let needs = request.needs_if_match();
+    Ok((request.into_command(id)?, needs))
+}

@@ -1,0 +1,181 @@
+//! `/metrics`: Prometheus text. Requests and latencies per route, events appended through the
+//! API, and, read when scraped, each served tenant's inbox and outbox and each projection's
+//! checkpoint.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::App;
+use super::routes::RouteSpec;
+use crate::intake::Inbox as _;
+use crate::uow::UnitOfWork as _;
+
+/// The latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+];
+
+#[derive(Debug, Default)]
+struct RouteStats {
+    by_status: BTreeMap<u16, u64>,
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// The server's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<(String, &'static str), RouteStats>>,
+    events: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one request of `spec` answered with `status` after `elapsed`.
+    pub(crate) fn observe(&self, spec: &RouteSpec, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let mut routes = self
+            .routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stats = routes
+            .entry((spec.method.to_string(), spec.path))
+            .or_default();
+        *stats.by_status.entry(status).or_default() += 1;
+        for (bucket, bound) in stats.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        stats.count += 1;
+        stats.sum += seconds;
+    }
+
+    /// Counts events appended by commands sent through the API.
+    pub(crate) fn events_appended(&self, count: usize) {
+        self.events.fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    /// The text of a scrape.
+    pub(crate) async fn render(&self, app: &App) -> String {
+        let mut out = String::new();
+        self.render_requests(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP crm_events_appended_total Events appended by commands sent through the API.\n# TYPE crm_events_appended_total counter\ncrm_events_appended_total {}",
+            self.events.load(Ordering::Relaxed)
+        );
+        let now = app.service.clock().now();
+        let _ = writeln!(
+            out,
+            "# HELP crm_inbox_depth Lead deliveries waiting in the inbox.\n# TYPE crm_inbox_depth gauge"
+        );
+        let mut ages = String::new();
+        let mut outbox = String::new();
+        let mut outbox_ages = String::new();
+        for tenant in app.tokens.tenants() {
+            if let Ok(health) = app.inbox.health(&tenant, now).await {
+                let _ = writeln!(
+                    out,
+                    "crm_inbox_depth{{tenant=\"{tenant}\"}} {}",
+                    health.depth
+                );
+                let age = health.oldest_age.map_or(0, |age| age.num_seconds());
+                let _ = writeln!(
+                    ages,
+                    "crm_inbox_oldest_age_seconds{{tenant=\"{tenant}\"}} {age}"
+                );
+            }
+            if let Ok(health) = app.service.work().outbox_health(&tenant, now).await {
+                let _ = writeln!(
+                    outbox,
+                    "crm_outbox_undelivered{{tenant=\"{tenant}\"}} {}",
+                    health.undelivered
+                );
+                let age = health
+                    .oldest_undelivered_age
+                    .map_or(0, |age| age.num_seconds());
+                let _ = writeln!(
+                    outbox_ages,
+                    "crm_outbox_oldest_age_seconds{{tenant=\"{tenant}\"}} {age}"
+                );
+            }
+        }
+        let _ = write!(
+            out,
+            "# HELP crm_inbox_oldest_age_seconds Age of the oldest waiting delivery.\n# TYPE crm_inbox_oldest_age_seconds gauge\n{ages}"
+        );
+        let _ = write!(
+            out,
+            "# HELP crm_outbox_undelivered Outbox messages not yet delivered.\n# TYPE crm_outbox_undelivered gauge\n{outbox}"
+        );
+        let _ = write!(
+            out,
+            "# HELP crm_outbox_oldest_age_seconds Age of the oldest undelivered message.\n# TYPE crm_outbox_oldest_age_seconds gauge\n{outbox_ages}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP crm_projection_caught_up Whether the projection's last read found nothing more.\n# TYPE crm_projection_caught_up gauge"
+        );
+        let mut processed = String::new();
+        for watch in &app.projections {
+            let status = watch.status.borrow().clone();
+            let labels = format!("model=\"{}\",tenant=\"{}\"", watch.model, watch.tenant);
+            let _ = writeln!(
+                out,
+                "crm_projection_caught_up{{{labels}}} {}",
+                u8::from(status.caught_up)
+            );
+            let _ = writeln!(
+                processed,
+                "crm_projection_processed_total{{{labels}}} {}",
+                status.processed
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP crm_projection_processed_total Events this process projected.\n# TYPE crm_projection_processed_total counter\n{processed}"
+        );
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        let routes = self
+            .routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = writeln!(
+            out,
+            "# HELP crm_http_requests_total Requests answered, by route and status.\n# TYPE crm_http_requests_total counter"
+        );
+        for ((method, path), stats) in routes.iter() {
+            for (status, count) in &stats.by_status {
+                let _ = writeln!(
+                    out,
+                    "crm_http_requests_total{{method=\"{method}\",route=\"{path}\",status=\"{status}\"}} {count}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP crm_http_request_duration_seconds Time to answer, by route.\n# TYPE crm_http_request_duration_seconds histogram"
+        );
+        for ((method, path), stats) in routes.iter() {
+            let labels = format!("method=\"{method}\",route=\"{path}\"");
+            for (count, bound) in stats.buckets.iter().zip(BUCKETS) {
+                let _ = writeln!(
+                    out,
+                    "crm_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "crm_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\ncrm_http_request_duration_seconds_sum{{{labels}}} {}\ncrm_http_request_duration_seconds_count{{{labels}}} {}",
+                stats.count, stats.sum, stats.count
+            );
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! `crm serve`: the HTTP app. JSON under `/v1` for the aggregates' commands, lead intake and
+//! the read models; problem details for every error; bearer tokens mapped to a tenant and a
+//! role; `ETag` / `If-Match` on records; `Idempotency-Key` on every POST; `/openapi.json`,
+//! `/healthz`, `/readyz` and `/metrics`.
+//!
+//! One table, [`ROUTES`], names every route with the permission it needs: the router, the
+//! guard that authenticates and authorizes each request, the OpenAPI document and the tests'
+//! permission matrix are all built from it, so none of them can drift from the others.
+//!
+//! The tenant always comes from the token, never from the request: a record of another tenant
+//! is simply not found.
+
+mod auth;
+mod body;
+mod commands;
+mod metrics;
+mod openapi;
+mod problem;
+mod reads;
+mod routes;
+mod server;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use crm_domain::opportunity::Pipeline;
+use crm_eventstore::PostgresStore;
+use crm_eventstore::crypto::{DecryptingStore, PostgresSubjectKeyStore};
+use crm_projections::customer360::Customer360Model;
+use crm_projections::duplicates::DuplicateQueueModel;
+use crm_projections::identity::IdentityIndexModel;
+use crm_projections::pipeline::PipelineModel;
+use crm_projections::sla::{SlaConfig, SlaModel};
+use crm_projections::{PostgresDocuments, ProjectorStatus};
+use tokio::sync::watch;
+
+pub use auth::{
+    AuthError, DEFAULT_RATE_PER_SECOND, Permission, Principal, RateLimiter, Role, TokenEntry,
+    Tokens, hash_token,
+};
+pub use body::{MAX_IDEMPOTENCY_KEY, etag};
+pub use commands::{
+    CommandResponse, ContactRequest, LeadRequest, MAX_TEXT_CHARS, OpportunityRequest, TicketRequest,
+};
+pub use metrics::Metrics;
+pub use openapi::openapi;
+pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
+pub use reads::{
+    DeliveryReceipt, HistoryEntry, LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordKind,
+    RecordResponse, SearchHit, TimelineResponse,
+};
+pub use routes::{Endpoint, ROUTES, RouteSpec};
+pub use server::{ServeError, serve, spawn_projections};
+
+use crate::command::CommandService;
+use crate::intake::PostgresInbox;
+use crate::uow::PostgresUnitOfWork;
+
+/// The store as the read paths see it: personal fields decrypted with their subject's key.
+pub type ReadStore = DecryptingStore<PostgresStore, PostgresSubjectKeyStore>;
+
+/// Limits and choices of a server.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// The largest request body, in bytes (default 1 MiB); larger ones are 413.
+    pub body_limit: usize,
+    /// The most deliveries a bulk intake request may carry (default 1,000).
+    pub max_batch: usize,
+    /// The pipelines deals may open in; the first is the default. The built-in default
+    /// pipeline when empty.
+    pub pipelines: Vec<Pipeline>,
+    /// The SLA configuration the SLA read model runs under.
+    pub sla: SlaConfig,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            max_batch: 1_000,
+            pipelines: Vec::new(),
+            sla: SlaConfig::default(),
+        }
+    }
+}
+
+/// The read models a server answers from, each in its PostgreSQL table.
+#[derive(Debug, Clone)]
+pub struct ReadModels {
+    /// Customer 360.
+    pub customers: Arc<PostgresDocuments<Customer360Model>>,
+    /// The identity index (search by email, phone, name).
+    pub identity: Arc<PostgresDocuments<IdentityIndexModel>>,
+    /// Pipeline and forecast.
+    pub pipeline: Arc<PostgresDocuments<PipelineModel>>,
+    /// SLA items.
+    pub sla: Arc<PostgresDocuments<SlaModel>>,
+    /// The duplicate review queue.
+    pub duplicates: Arc<PostgresDocuments<DuplicateQueueModel>>,
+}
+
+impl ReadModels {
+    /// Connects every read model's table (created if missing), each with a pool of
+    /// `pool_size` connections.
+    pub async fn connect(
+        connection: &str,
+        pool_size: usize,
+        sla: SlaConfig,
+    ) -> Result<Self, crm_projections::StorageError> {
+        Ok(Self {
+            customers: Arc::new(
+                PostgresDocuments::connect(connection, pool_size, Customer360Model).await?,
+            ),
+            identity: Arc::new(
+                PostgresDocuments::connect(connection, pool_size, IdentityIndexModel::default())
+                    .await?,
+            ),
+            pipeline: Arc::new(
+                PostgresDocuments::connect(connection, pool_size, PipelineModel).await?,
+            ),
+            sla: Arc::new(
+                PostgresDocuments::connect(connection, pool_size, SlaModel::new(sla)).await?,
+            ),
+            duplicates: Arc::new(
+                PostgresDocuments::connect(connection, pool_size, DuplicateQueueModel).await?,
+            ),
+        })
+    }
+}
+
+/// A projector's status as `/readyz` and `/metrics` report it.
+#[derive(Debug, Clone)]
+pub struct ProjectionWatch {
+    /// The read model's name.
+    pub model: &'static str,
+    /// The tenant.
+    pub tenant: crm_eventstore::TenantId,
+    /// Its published status.
+    pub status: watch::Receiver<ProjectorStatus>,
+}
+
+/// Everything a request handler needs.
+pub struct App {
+    pub(crate) service: Arc<CommandService<PostgresUnitOfWork>>,
+    pub(crate) store: ReadStore,
+    pub(crate) inbox: PostgresInbox,
+    pub(crate) reads: ReadModels,
+    pub(crate) tokens: Tokens,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) metrics: Metrics,
+    pub(crate) settings: ServeSettings,
+    pub(crate) projections: Vec<ProjectionWatch>,
+}
+
+impl App {
+    /// An app over `service` (whose unit of work names the store), with the read models, the
+    /// tokens it admits, its settings, and the projectors whose status it reports.
+    pub fn new(
+        service: Arc<CommandService<PostgresUnitOfWork>>,
+        reads: ReadModels,
+        tokens: Tokens,
+        settings: ServeSettings,
+        projections: Vec<ProjectionWatch>,
+    ) -> Self {
+        use crate::uow::UnitOfWork as _;
+        let store = service.work().store().clone();
+        Self {
+            inbox: PostgresInbox::new(store.inner().clone()),
+            store,
+            service,
+            reads,
+            tokens,
+            limiter: RateLimiter::default(),
+            metrics: Metrics::default(),
+            settings,
+            projections,
+        }
+    }
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The router of every route in [`ROUTES`], guarded, with problem documents for unknown
+/// routes and methods.
+pub fn router(app: Arc<App>) -> Router {
+    let body_limit = app.settings.body_limit;
+    let mut router = Router::new();
+    for spec in ROUTES {
+        router = router.route(spec.path, routes::method_router(spec));
+    }
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            guard,
+        ))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(app)
+}
+
+async fn not_found() -> Problem {
+    Problem::new(ProblemKind::NotFound, "no route here")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        ProblemKind::MethodNotAllowed,
+        "the route does not take this method",
+    )
+}
+
+/// Authenticates, authorizes and rate-limits every request of a known route, and counts it.
+async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let spec = path
+        .as_deref()
+        .and_then(|path| routes::find(request.method(), path));
+    let Some(spec) = spec else {
+        return not_found().await.into_response();
+    };
+    let response = match admit(&app, spec, &request) {
+        Ok(principal) => {
+            if let Some(principal) = principal {
+                request.extensions_mut().insert(principal);
+            }
+            next.run(request).await
+        }
+        Err(problem) => problem.into_response(),
+    };
+    app.metrics
+        .observe(spec, response.status().as_u16(), started.elapsed());
+    response
+}
+
+fn admit(app: &App, spec: &RouteSpec, request: &Request) -> Result<Option<Principal>, Problem> {
+    let Some(permission) = spec.permission else {
+        return Ok(None);
+    };
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        return Err(Problem::new(
+            ProblemKind::Unauthorized,
+            "send Authorization: Bearer <token>",
+        ));
+    };
+    let Some(principal) = app.tokens.authenticate(token) else {
+        return Err(Problem::new(
+            ProblemKind::Unauthorized,
+            "the token is not known",
+        ));
+    };
+    app.limiter
+        .take(principal, Instant::now())
+        .map_err(problem::rate_limited)?;
+    if !principal.role.allows(permission) {
+        return Err(Problem::new(
+            ProblemKind::Forbidden,
+            format!(
+                "role {:?} may not use {} {}",
+                principal.role, spec.method, spec.path
+            ),
+        ));
+    }
+    Ok(Some(principal.clone()))
+}
+
+/// A JSON response with an `ETag`.
+pub(crate) fn with_etag(mut response: Response, tag: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(tag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}

@@ -1,0 +1,299 @@
+//! `/openapi.json`: the OpenAPI 3.1 document, built from [`ROUTES`](super::ROUTES) and the
+//! request and response types themselves, so it cannot drift from what the server does.
+
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem,
+    PathsBuilder, Ref, Required, ResponseBuilder, ResponsesBuilder,
+};
+use utoipa::{PartialSchema, ToSchema};
+
+use super::commands::{
+    CommandResponse, ContactRequest, LeadRequest, OpportunityRequest, TicketRequest,
+};
+use super::problem::{PROBLEM_JSON, Problem, ProblemKind};
+use super::reads::{
+    DeliveryReceipt, HistoryEntry, LeadBatchRequest, LeadDeliveryRequest, QueueHealth,
+    RecordResponse, SearchHit, TimelineResponse,
+};
+use super::routes::{Endpoint, ROUTES, RouteSpec};
+
+fn component<T: ToSchema>(builder: ComponentsBuilder) -> ComponentsBuilder {
+    let mut nested = Vec::new();
+    T::schemas(&mut nested);
+    let builder = builder.schema(T::name(), T::schema());
+    nested.into_iter().fold(builder, |builder, (name, schema)| {
+        builder.schema(name, schema)
+    })
+}
+
+fn json_ref(name: &str) -> utoipa::openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name(name)))
+        .build()
+}
+
+/// What a route answers on success: status, description and schema.
+fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str>) {
+    match spec.endpoint {
+        Endpoint::LeadCommand
+        | Endpoint::ContactCommand
+        | Endpoint::OpportunityCommand
+        | Endpoint::TicketCommand => (
+            "200",
+            "Done (201 when it made the record); the ETag is the record's new version.",
+            Some("CommandResponse"),
+        ),
+        Endpoint::Record(_) => (
+            "200",
+            "The record; the ETag is its version.",
+            Some("RecordResponse"),
+        ),
+        Endpoint::History(_) => (
+            "200",
+            "Every event of the record, oldest first.",
+            Some("HistoryEntry"),
+        ),
+        Endpoint::Timeline => ("200", "A page of the timeline.", Some("TimelineResponse")),
+        Endpoint::Search => ("200", "The customers found, best first.", Some("SearchHit")),
+        Endpoint::IntakeOne => ("202", "Kept (or kept before).", Some("DeliveryReceipt")),
+        Endpoint::IntakeBatch => (
+            "202",
+            "Every delivery kept (or kept before).",
+            Some("DeliveryReceipt"),
+        ),
+        Endpoint::InboxHealth | Endpoint::OutboxHealth => {
+            ("200", "How the queue stands.", Some("QueueHealth"))
+        }
+        Endpoint::Health
+        | Endpoint::Ready
+        | Endpoint::Metrics
+        | Endpoint::OpenApi
+        | Endpoint::Customer
+        | Endpoint::Duplicates
+        | Endpoint::Pipeline
+        | Endpoint::SlaBreaches => ("200", "The answer.", None),
+    }
+}
+
+/// The problems a route may answer with, besides its own success.
+fn problems(spec: &RouteSpec) -> Vec<ProblemKind> {
+    let mut kinds = Vec::new();
+    if spec.permission.is_some() {
+        kinds.extend([
+            ProblemKind::Unauthorized,
+            ProblemKind::Forbidden,
+            ProblemKind::RateLimited,
+            ProblemKind::Unavailable,
+        ]);
+    }
+    if spec.path.contains('{') || !spec.query.is_empty() {
+        kinds.push(ProblemKind::InvalidParameter);
+    }
+    if spec.request.is_some() {
+        kinds.extend([
+            ProblemKind::InvalidBody,
+            ProblemKind::UnsupportedMediaType,
+            ProblemKind::PayloadTooLarge,
+        ]);
+    }
+    match spec.endpoint {
+        Endpoint::LeadCommand
+        | Endpoint::ContactCommand
+        | Endpoint::OpportunityCommand
+        | Endpoint::TicketCommand => kinds.extend([
+            ProblemKind::CommandRejected,
+            ProblemKind::VersionMismatch,
+            ProblemKind::PreconditionRequired,
+            ProblemKind::IdempotencyConflict,
+        ]),
+        Endpoint::Record(_) | Endpoint::History(_) | Endpoint::Customer => {
+            kinds.push(ProblemKind::NotFound);
+        }
+        Endpoint::IntakeOne | Endpoint::IntakeBatch => kinds.push(ProblemKind::DeliveryRefused),
+        _ => {}
+    }
+    kinds
+}
+
+fn uuid_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+        .into()
+}
+
+/// The document.
+pub fn openapi() -> OpenApi {
+    let mut paths = PathsBuilder::new();
+    for spec in ROUTES {
+        let mut operation = OperationBuilder::new()
+            .summary(Some(spec.summary))
+            .tag(spec.tag)
+            .operation_id(Some(format!(
+                "{}{}",
+                spec.method.as_str().to_lowercase(),
+                spec.path.replace(['/', '{', '}', '.'], "_")
+            )));
+        let mut name = String::new();
+        let mut in_name = false;
+        for c in spec.path.chars() {
+            match c {
+                '{' => {
+                    in_name = true;
+                    name.clear();
+                }
+                '}' => {
+                    in_name = false;
+                    let schema = if name == "id" {
+                        uuid_schema()
+                    } else {
+                        String::schema()
+                    };
+                    operation = operation.parameter(
+                        ParameterBuilder::new()
+                            .name(name.clone())
+                            .parameter_in(ParameterIn::Path)
+                            .required(Required::True)
+                            .schema(Some(schema)),
+                    );
+                }
+                c if in_name => name.push(c),
+                _ => {}
+            }
+        }
+        for (query, description) in spec.query {
+            operation = operation.parameter(
+                ParameterBuilder::new()
+                    .name(*query)
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .description(Some(*description))
+                    .schema(Some(String::schema())),
+            );
+        }
+        if spec.request.is_some() && spec.method == axum::http::Method::POST {
+            operation = operation.parameter(
+                ParameterBuilder::new()
+                    .name("Idempotency-Key")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(
+                        "A retry with the same key returns the first response.",
+                    ))
+                    .schema(Some(String::schema())),
+            );
+        }
+        if matches!(
+            spec.endpoint,
+            Endpoint::LeadCommand
+                | Endpoint::ContactCommand
+                | Endpoint::OpportunityCommand
+                | Endpoint::TicketCommand
+        ) {
+            operation = operation.parameter(
+                ParameterBuilder::new()
+                    .name("If-Match")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(
+                        "The record's ETag: the command is decided only at that version.",
+                    ))
+                    .schema(Some(String::schema())),
+            );
+        }
+        if let Some(request) = spec.request {
+            operation = operation.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", json_ref(request))
+                    .required(Some(Required::True))
+                    .build(),
+            ));
+        }
+        let (status, description, schema) = success(spec);
+        let mut ok = ResponseBuilder::new().description(description);
+        if let Some(schema) = schema {
+            ok = ok.content("application/json", json_ref(schema));
+        }
+        let mut responses = ResponsesBuilder::new().response(status, ok.build());
+        for kind in problems(spec) {
+            responses = responses.response(
+                kind.status().as_u16().to_string(),
+                ResponseBuilder::new()
+                    .description(format!("{} ({})", kind.title(), kind.type_uri()))
+                    .content(PROBLEM_JSON, json_ref("Problem"))
+                    .build(),
+            );
+        }
+        operation = operation.responses(responses.build());
+        if spec.permission.is_some() {
+            operation =
+                operation.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+        }
+        let method = if spec.method == axum::http::Method::POST {
+            HttpMethod::Post
+        } else {
+            HttpMethod::Get
+        };
+        paths = paths.path(spec.path, PathItem::new(method, operation.build()));
+    }
+    let mut components = ComponentsBuilder::new().security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    components = component::<Problem>(components);
+    components = component::<CommandResponse>(components);
+    components = component::<LeadRequest>(components);
+    components = component::<ContactRequest>(components);
+    components = component::<OpportunityRequest>(components);
+    components = component::<TicketRequest>(components);
+    components = component::<RecordResponse>(components);
+    components = component::<HistoryEntry>(components);
+    components = component::<TimelineResponse>(components);
+    components = component::<SearchHit>(components);
+    components = component::<LeadDeliveryRequest>(components);
+    components = component::<LeadBatchRequest>(components);
+    components = component::<DeliveryReceipt>(components);
+    components = component::<QueueHealth>(components);
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("crm-core")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The HTTP API of crm-core. Errors are RFC 9457 problem documents.",
+                ))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(components.build()))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_document_and_every_schema_it_names_exists() {
+        let document = serde_json::to_value(openapi()).expect("the document serializes");
+        assert_eq!(document["openapi"], "3.1.0");
+        for spec in ROUTES {
+            let method = spec.method.as_str().to_lowercase();
+            assert!(
+                document["paths"][spec.path][&method].is_object(),
+                "{method} {} is documented",
+                spec.path
+            );
+        }
+        let text = document.to_string();
+        let schemas = &document["components"]["schemas"];
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap_or_default();
+            assert!(schemas[name].is_object(), "schema {name} exists");
+        }
+    }
+}

@@ -1,0 +1,867 @@
+//! The handlers: commands, records and their history, the read models, intake and health.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use crm_domain::contact::Contact;
+use crm_domain::identity::CountryCode;
+use crm_domain::identity::linkage::{LinkageAssessment, LinkageModel, PersonDetails, PersonRecord};
+use crm_domain::lead::Lead;
+use crm_domain::opportunity::Opportunity;
+use crm_domain::ticket::Ticket;
+use crm_domain::{ContactId, UserId};
+use crm_eventstore::{EventStore, StreamId, StreamRead};
+use crm_projections::customer360::{Customer360Query, CustomerDoc, TimelineCursor, TimelineQuery};
+use crm_projections::duplicates::query::ReviewQueue;
+use crm_projections::identity::IdentityIndexModel;
+use crm_projections::identity::query::{Candidates, rank};
+use crm_projections::pipeline::query::ByStageAndOwner;
+use crm_projections::sla::query::BreachList;
+use crm_projections::{
+    AggregateKind, DocKey, DocumentStore, StorageError, StreamRef, fold_streams,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::body::{Body, etag};
+use super::commands::{
+    self, ContactRequest, LeadRequest, OpportunityRequest, TicketRequest, execute,
+};
+use super::problem::{Problem, ProblemKind};
+use super::{App, Principal, with_etag};
+use crate::intake::{IntakeError, LeadDelivery, Submitted};
+use crate::uow::UnitOfWork as _;
+
+type AppState = State<Arc<App>>;
+type Caller = Extension<Principal>;
+
+/// A record kind with a stream of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// A lead.
+    Lead,
+    /// A contact.
+    Contact,
+    /// A deal.
+    Opportunity,
+    /// A ticket.
+    Ticket,
+}
+
+impl RecordKind {
+    fn aggregate(self) -> AggregateKind {
+        match self {
+            RecordKind::Lead => AggregateKind::Lead,
+            RecordKind::Contact => AggregateKind::Contact,
+            RecordKind::Opportunity => AggregateKind::Opportunity,
+            RecordKind::Ticket => AggregateKind::Ticket,
+        }
+    }
+
+    fn stream(self, id: Uuid) -> Result<StreamId, Problem> {
+        let prefix = match self {
+            RecordKind::Lead => "lead",
+            RecordKind::Contact => "contact",
+            RecordKind::Opportunity => "opportunity",
+            RecordKind::Ticket => "ticket",
+        };
+        StreamId::new(format!("{prefix}-{id}"))
+            .map_err(|error| Problem::new(ProblemKind::InvalidParameter, error.to_string()))
+    }
+
+    fn key(self, id: Uuid) -> DocKey {
+        let kind = match self {
+            RecordKind::Lead => crm_projections::customer360::LEAD,
+            RecordKind::Contact => crm_projections::customer360::CONTACT,
+            RecordKind::Opportunity => crm_projections::customer360::OPPORTUNITY,
+            RecordKind::Ticket => crm_projections::customer360::TICKET,
+        };
+        DocKey::new(kind, id)
+    }
+}
+
+/// The `{id}` of a path, a UUID; anything else is a 400 problem.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Id(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|error| Problem::new(ProblemKind::InvalidParameter, error.body_text()))?;
+        Uuid::parse_str(&text).map(Id).map_err(|_| {
+            Problem::new(
+                ProblemKind::InvalidParameter,
+                format!("{text:?} is not an id (a UUID)"),
+            )
+            .with_code("id")
+        })
+    }
+}
+
+/// Query parameters of type `T`; anything malformed is a 400 problem.
+#[derive(Debug, Clone)]
+pub(crate) struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Params(value))
+            .map_err(|error| Problem::new(ProblemKind::InvalidParameter, error.body_text()))
+    }
+}
+
+fn storage_problem(error: &StorageError) -> Problem {
+    if error.is_retryable() {
+        Problem::new(ProblemKind::Unavailable, error.to_string())
+    } else {
+        tracing::error!(%error, "a read model failed");
+        Problem::new(
+            ProblemKind::Internal,
+            "a read model failed; see the server's log",
+        )
+    }
+}
+
+fn store_problem(error: &crm_eventstore::StoreError) -> Problem {
+    if error.is_retryable() {
+        Problem::new(ProblemKind::Unavailable, error.to_string())
+    } else {
+        tracing::error!(%error, "the store failed");
+        Problem::new(
+            ProblemKind::Internal,
+            "the store failed; see the server's log",
+        )
+    }
+}
+
+fn work_problem(error: &crate::uow::WorkError) -> Problem {
+    if error.is_retryable() {
+        Problem::new(ProblemKind::Unavailable, error.to_string())
+    } else {
+        tracing::error!(%error, "the application's tables failed");
+        Problem::new(ProblemKind::Internal, "the server failed; see its log")
+    }
+}
+
+fn limit(asked: Option<usize>, default: usize, max: usize) -> Result<usize, Problem> {
+    match asked {
+        None => Ok(default),
+        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
+        Some(_) => Err(Problem::new(
+            ProblemKind::InvalidParameter,
+            format!("limit must be from 1 to {max}"),
+        )
+        .with_code("limit")),
+    }
+}
+
+// ---- health ----
+
+pub(crate) async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "up" }))
+}
+
+pub(crate) async fn ready(State(app): AppState) -> Response {
+    let mut problems = Vec::new();
+    match (
+        crm_eventstore::TenantId::new("readiness"),
+        StreamId::new("readiness-probe"),
+    ) {
+        (Ok(tenant), Ok(stream)) => {
+            if let Err(error) = app.store.stream_version(&tenant, &stream).await {
+                problems.push(format!("store: {error}"));
+            }
+        }
+        _ => problems.push("the readiness probe's names are invalid".to_owned()),
+    }
+    for watch in &app.projections {
+        let status = watch.status.borrow().clone();
+        if !status.leased {
+            // Another process holds this projection's lease and does its work.
+            continue;
+        }
+        if status.checkpoint.is_none() && !status.caught_up {
+            problems.push(format!(
+                "{} of {}: not caught up yet",
+                watch.model, watch.tenant
+            ));
+        }
+        if let Some(error) = status.last_error {
+            problems.push(format!("{} of {}: {error}", watch.model, watch.tenant));
+        }
+    }
+    if problems.is_empty() {
+        Json(serde_json::json!({ "status": "ready" })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "not ready", "problems": problems })),
+        )
+            .into_response()
+    }
+}
+
+pub(crate) async fn metrics(State(app): AppState) -> Response {
+    let text = app.metrics.render(&app).await;
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+pub(crate) async fn openapi_document() -> Response {
+    Json(super::openapi::openapi()).into_response()
+}
+
+// ---- commands ----
+
+pub(crate) async fn lead_command(
+    State(app): AppState,
+    Extension(principal): Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+    Body(request): Body<LeadRequest>,
+) -> Response {
+    let (command, needs) = commands::lead_command(request);
+    execute::<Lead>(&app, &principal, &headers, id, command, needs).await
+}
+
+pub(crate) async fn contact_command(
+    State(app): AppState,
+    Extension(principal): Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+    Body(request): Body<ContactRequest>,
+) -> Response {
+    match commands::contact_command(request, id, app.service.clock().now()) {
+        Ok((command, needs)) => {
+            execute::<Contact>(&app, &principal, &headers, id, command, needs).await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+pub(crate) async fn opportunity_command(
+    State(app): AppState,
+    Extension(principal): Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+    Body(request): Body<OpportunityRequest>,
+) -> Response {
+    match commands::opportunity_command(request, id, &app.settings.pipelines) {
+        Ok((command, needs)) => {
+            execute::<Opportunity>(&app, &principal, &headers, id, command, needs).await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+pub(crate) async fn ticket_command(
+    State(app): AppState,
+    Extension(principal): Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+    Body(request): Body<TicketRequest>,
+) -> Response {
+    match commands::ticket_command(request, id) {
+        Ok((command, needs)) => {
+            execute::<Ticket>(&app, &principal, &headers, id, command, needs).await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+// ---- records ----
+
+/// A record as its own stream tells it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecordResponse {
+    /// The record's id.
+    pub id: Uuid,
+    /// Its version (also the `ETag`): send it back as `If-Match`.
+    pub version: u64,
+    /// The record, as the Customer 360 keeps it.
+    #[schema(value_type = Object)]
+    pub record: CustomerDoc,
+}
+
+pub(crate) async fn record(
+    State(app): AppState,
+    Extension(principal): Caller,
+    id: Result<Id, Problem>,
+    kind: RecordKind,
+) -> Response {
+    let Id(id) = match id {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    match read_record(&app, &principal, id, kind).await {
+        Ok(Some(body)) => {
+            let tag = etag(body.version);
+            with_etag(Json(body).into_response(), &tag)
+        }
+        Ok(None) => {
+            Problem::new(ProblemKind::NotFound, format!("no such record: {id}")).into_response()
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+async fn read_record(
+    app: &App,
+    principal: &Principal,
+    id: Uuid,
+    kind: RecordKind,
+) -> Result<Option<RecordResponse>, Problem> {
+    let stream = kind.stream(id)?;
+    // The version is read first: the record folded after it is at least as new, so a client
+    // sending this version back can only be told it is stale, never act on what it did not see.
+    let Some(version) = app
+        .store
+        .stream_version(&principal.tenant, &stream)
+        .await
+        .map_err(|error| store_problem(&error))?
+    else {
+        return Ok(None);
+    };
+    let folded = fold_streams(
+        &app.store,
+        &principal.tenant,
+        crm_projections::customer360::Customer360Model,
+        &[StreamRef {
+            kind: kind.aggregate(),
+            id,
+        }],
+        None,
+    )
+    .await
+    .map_err(|error| {
+        tracing::error!(%error, "a record could not be folded");
+        Problem::new(ProblemKind::Unreadable, error.to_string())
+    })?;
+    Ok(folded
+        .get(&principal.tenant, &kind.key(id))
+        .map(|doc| RecordResponse {
+            id,
+            version,
+            record: doc.clone(),
+        }))
+}
+
+/// One event of a record's history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    /// The record's version after it.
+    pub version: u64,
+    /// Its position in the tenant's order.
+    pub position: String,
+    /// Its id.
+    pub id: Uuid,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// Who, why and from where: actor, correlation, causation, source system.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// What it says (personal fields of an erased person read as erased).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+pub(crate) async fn history(
+    State(app): AppState,
+    Extension(principal): Caller,
+    id: Result<Id, Problem>,
+    kind: RecordKind,
+) -> Response {
+    let Id(id) = match id {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    let stream = match kind.stream(id) {
+        Ok(stream) => stream,
+        Err(problem) => return problem.into_response(),
+    };
+    let events = match app
+        .store
+        .read_stream(&principal.tenant, &stream, StreamRead::forward())
+        .await
+    {
+        Ok(events) => events,
+        Err(error) => return store_problem(&error).into_response(),
+    };
+    if events.is_empty() {
+        return Problem::new(ProblemKind::NotFound, format!("no such record: {id}"))
+            .into_response();
+    }
+    let entries: Vec<HistoryEntry> = events
+        .into_iter()
+        .map(|event| HistoryEntry {
+            version: event.version,
+            position: event.position.to_string(),
+            id: event.id,
+            event_type: event.event_type,
+            recorded_at: event.recorded_at,
+            metadata: serde_json::to_value(&event.metadata).unwrap_or_default(),
+            payload: event.payload,
+        })
+        .collect();
+    Json(entries).into_response()
+}
+
+// ---- customers ----
+
+pub(crate) async fn customer(
+    State(app): AppState,
+    Extension(principal): Caller,
+    id: Result<Id, Problem>,
+) -> Response {
+    let Id(id) = match id {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    match app
+        .reads
+        .customers
+        .lookup(
+            &principal.tenant,
+            &Customer360Query {
+                contact: ContactId(id),
+            },
+        )
+        .await
+    {
+        Ok(Some(view)) => Json(view).into_response(),
+        Ok(None) => {
+            Problem::new(ProblemKind::NotFound, format!("no such customer: {id}")).into_response()
+        }
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+/// The timeline's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TimelineParams {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of a timeline.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TimelineResponse {
+    /// The entries, newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<crm_projections::customer360::TimelineItem>,
+    /// The cursor of the next page, absent on the last one.
+    pub next: Option<String>,
+}
+
+fn cursor_text(cursor: &TimelineCursor) -> String {
+    format!("{}.{}", cursor.at.timestamp_micros(), cursor.position)
+}
+
+fn parse_cursor(text: &str) -> Result<TimelineCursor, Problem> {
+    let bad = || {
+        Problem::new(
+            ProblemKind::InvalidParameter,
+            "cursor is not one this API gave",
+        )
+        .with_code("cursor")
+    };
+    let (micros, position) = text.split_once('.').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok(TimelineCursor {
+        at,
+        position: position.parse().map_err(|_| bad())?,
+    })
+}
+
+pub(crate) async fn timeline(
+    State(app): AppState,
+    Extension(principal): Caller,
+    id: Result<Id, Problem>,
+    params: Result<Params<TimelineParams>, Problem>,
+) -> Response {
+    let (Id(id), Params(params)) = match (id, params) {
+        (Ok(id), Ok(params)) => (id, params),
+        (Err(problem), _) | (_, Err(problem)) => return problem.into_response(),
+    };
+    let query = match (
+        limit(params.limit, 50, 500),
+        params.cursor.as_deref().map(parse_cursor).transpose(),
+    ) {
+        (Ok(limit), Ok(before)) => TimelineQuery {
+            contact: ContactId(id),
+            before,
+            limit,
+        },
+        (Err(problem), _) | (_, Err(problem)) => return problem.into_response(),
+    };
+    match app.reads.customers.lookup(&principal.tenant, &query).await {
+        Ok(page) => Json(TimelineResponse {
+            next: page.next.as_ref().map(cursor_text),
+            items: page.items,
+        })
+        .into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+/// The search's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SearchParams {
+    email: Option<String>,
+    phone: Option<String>,
+    name: Option<String>,
+    country: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A customer found by a search.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchHit {
+    /// The contact.
+    pub contact: Uuid,
+    /// How likely it is the person searched for (0 to 1).
+    pub match_probability: f64,
+    /// Each field's evidence.
+    #[schema(value_type = Object)]
+    pub assessment: LinkageAssessment,
+}
+
+pub(crate) async fn search(
+    State(app): AppState,
+    Extension(principal): Caller,
+    params: Result<Params<SearchParams>, Problem>,
+) -> Response {
+    let Params(params) = match params {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let keep = match limit(params.limit, 10, 100) {
+        Ok(keep) => keep,
+        Err(problem) => return problem.into_response(),
+    };
+    if params.email.is_none() && params.phone.is_none() && params.name.is_none() {
+        return Problem::new(
+            ProblemKind::InvalidParameter,
+            "search by email, phone or name (at least one)",
+        )
+        .with_code("search")
+        .into_response();
+    }
+    let (given_name, family_name) = match params.name.as_deref().map(str::trim) {
+        Some(name) => match name.split_once(char::is_whitespace) {
+            Some((given, family)) => (Some(given.to_owned()), Some(family.trim().to_owned())),
+            None => (None, Some(name.to_owned())),
+        },
+        None => (None, None),
+    };
+    let details = PersonDetails {
+        given_name,
+        family_name,
+        country: params.country.clone(),
+        emails: params.email.into_iter().collect(),
+        phones: params.phone.into_iter().collect(),
+        ..PersonDetails::default()
+    };
+    let region = params
+        .country
+        .as_deref()
+        .and_then(|country| CountryCode::new(country).ok())
+        .or_else(|| CountryCode::new("US").ok());
+    let Some(region) = region else {
+        return Problem::new(ProblemKind::Internal, "no default region").into_response();
+    };
+    let (record, unreadable) = PersonRecord::normalize(&details, region);
+    if let Some(field) = unreadable.first() {
+        return Problem::new(
+            ProblemKind::InvalidParameter,
+            format!("{}: {}", field.field, field.reason),
+        )
+        .with_code(field.field)
+        .into_response();
+    }
+    let index = IdentityIndexModel::default();
+    let candidates = match app
+        .reads
+        .identity
+        .lookup(&principal.tenant, &Candidates::of(&index, &record, 500))
+        .await
+    {
+        Ok(candidates) => candidates,
+        Err(error) => return storage_problem(&error).into_response(),
+    };
+    let hits: Vec<SearchHit> = rank(&LinkageModel::default(), &record, &candidates, keep)
+        .into_iter()
+        .map(|ranked| SearchHit {
+            contact: ranked.contact.0,
+            match_probability: ranked.assessment.match_probability,
+            assessment: ranked.assessment,
+        })
+        .collect();
+    Json(hits).into_response()
+}
+
+/// A `limit` query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitParams {
+    limit: Option<usize>,
+}
+
+pub(crate) async fn duplicates(
+    State(app): AppState,
+    Extension(principal): Caller,
+    params: Result<Params<LimitParams>, Problem>,
+) -> Response {
+    let limit = match params.and_then(|Params(params)| limit(params.limit, 100, 1_000)) {
+        Ok(limit) => limit,
+        Err(problem) => return problem.into_response(),
+    };
+    match app
+        .reads
+        .duplicates
+        .scan(&principal.tenant, &ReviewQueue { limit })
+        .await
+    {
+        Ok(rows) => Json(rows).into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+/// The pipeline's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PipelineParams {
+    owner: Option<Uuid>,
+}
+
+pub(crate) async fn pipeline(
+    State(app): AppState,
+    Extension(principal): Caller,
+    params: Result<Params<PipelineParams>, Problem>,
+) -> Response {
+    let Params(params) = match params {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    match app
+        .reads
+        .pipeline
+        .scan(
+            &principal.tenant,
+            &ByStageAndOwner {
+                owner: params.owner.map(UserId),
+            },
+        )
+        .await
+    {
+        Ok(rows) => Json(rows).into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+pub(crate) async fn sla_breaches(
+    State(app): AppState,
+    Extension(principal): Caller,
+    params: Result<Params<LimitParams>, Problem>,
+) -> Response {
+    let limit = match params.and_then(|Params(params)| limit(params.limit, 100, 1_000)) {
+        Ok(limit) => limit,
+        Err(problem) => return problem.into_response(),
+    };
+    let query = BreachList {
+        config: &app.settings.sla,
+        now: app.service.clock().now(),
+        limit,
+    };
+    match app.reads.sla.scan(&principal.tenant, &query).await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+// ---- intake ----
+
+/// One lead delivery.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadDeliveryRequest {
+    /// The sender's id of the event: a redelivery carries the same one and is kept once.
+    pub external_id: String,
+    /// The payload as the sender made it.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+/// A batch of lead deliveries.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadBatchRequest {
+    /// The deliveries.
+    pub deliveries: Vec<LeadDeliveryRequest>,
+}
+
+/// What the inbox made of a delivery.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryReceipt {
+    /// The lead's id.
+    pub lead: Uuid,
+    /// `accepted`, or `duplicate` for a redelivery kept before.
+    pub outcome: String,
+}
+
+fn source_of(
+    source: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, Problem> {
+    source
+        .map(|Path(source)| source)
+        .map_err(|error| Problem::new(ProblemKind::InvalidParameter, error.body_text()))
+}
+
+async fn keep(
+    app: &App,
+    principal: &Principal,
+    source: &str,
+    deliveries: Vec<LeadDeliveryRequest>,
+) -> Result<Vec<DeliveryReceipt>, Problem> {
+    let deliveries: Vec<LeadDelivery> = deliveries
+        .into_iter()
+        .map(|delivery| LeadDelivery {
+            source: source.to_owned(),
+            external_id: delivery.external_id,
+            payload: delivery.payload,
+        })
+        .collect();
+    let submitted = crate::intake::submit(
+        &app.inbox,
+        &principal.tenant,
+        &deliveries,
+        app.service.clock().now(),
+    )
+    .await
+    .map_err(|error| match error {
+        IntakeError::Invalid { reason } => Problem::new(ProblemKind::DeliveryRefused, reason),
+        IntakeError::Work(error) => work_problem(&error),
+    })?;
+    Ok(submitted
+        .into_iter()
+        .map(|submitted| match submitted {
+            Submitted::Accepted { id } => DeliveryReceipt {
+                lead: id,
+                outcome: "accepted".into(),
+            },
+            Submitted::Duplicate { id } => DeliveryReceipt {
+                lead: id,
+                outcome: "duplicate".into(),
+            },
+        })
+        .collect())
+}
+
+pub(crate) async fn intake_one(
+    State(app): AppState,
+    Extension(principal): Caller,
+    source: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    Body(delivery): Body<LeadDeliveryRequest>,
+) -> Response {
+    let source = match source_of(source) {
+        Ok(source) => source,
+        Err(problem) => return problem.into_response(),
+    };
+    match keep(&app, &principal, &source, vec![delivery]).await {
+        Ok(mut receipts) => match receipts.pop() {
+            Some(receipt) => (StatusCode::ACCEPTED, Json(receipt)).into_response(),
+            None => {
+                Problem::new(ProblemKind::Internal, "the inbox answered nothing").into_response()
+            }
+        },
+        Err(problem) => problem.into_response(),
+    }
+}
+
+pub(crate) async fn intake_batch(
+    State(app): AppState,
+    Extension(principal): Caller,
+    source: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    Body(batch): Body<LeadBatchRequest>,
+) -> Response {
+    let source = match source_of(source) {
+        Ok(source) => source,
+        Err(problem) => return problem.into_response(),
+    };
+    if batch.deliveries.is_empty() || batch.deliveries.len() > app.settings.max_batch {
+        return Problem::new(
+            ProblemKind::InvalidBody,
+            format!("a batch holds 1 to {} deliveries", app.settings.max_batch),
+        )
+        .with_code("deliveries")
+        .into_response();
+    }
+    match keep(&app, &principal, &source, batch.deliveries).await {
+        Ok(receipts) => (StatusCode::ACCEPTED, Json(receipts)).into_response(),
+        Err(problem) => problem.into_response(),
+    }
+}
+
+// ---- operations ----
+
+/// How a queue stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueHealth {
+    /// Items waiting.
+    pub depth: u64,
+    /// How long the oldest has waited, in seconds.
+    pub oldest_age_seconds: Option<i64>,
+    /// Items failing (inbox) or parked (outbox): they wait for an operator.
+    pub stuck: u64,
+}
+
+pub(crate) async fn inbox_health(State(app): AppState, Extension(principal): Caller) -> Response {
+    use crate::intake::Inbox as _;
+    match app
+        .inbox
+        .health(&principal.tenant, app.service.clock().now())
+        .await
+    {
+        Ok(health) => Json(QueueHealth {
+            depth: health.depth,
+            oldest_age_seconds: health.oldest_age.map(|age| age.num_seconds()),
+            stuck: health.failing,
+        })
+        .into_response(),
+        Err(error) => work_problem(&error).into_response(),
+    }
+}
+
+pub(crate) async fn outbox_health(State(app): AppState, Extension(principal): Caller) -> Response {
+    match app
+        .service
+        .work()
+        .outbox_health(&principal.tenant, app.service.clock().now())
+        .await
+    {
+        Ok(health) => Json(QueueHealth {
+            depth: health.undelivered,
+            oldest_age_seconds: health.oldest_undelivered_age.map(|age| age.num_seconds()),
+            stuck: health.parked,
+        })
+        .into_response(),
+        Err(error) => work_problem(&error).into_response(),
+    }
+}

@@ -1,0 +1,422 @@
+//! The table of every route: its method, path, the permission it needs and what the OpenAPI
+//! document says of it. The router, the guard, the document and the tests all read it.
+
+use std::sync::Arc;
+
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
+
+use super::auth::Permission;
+use super::{App, reads};
+
+/// What a route is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `GET /healthz`.
+    Health,
+    /// `GET /readyz`.
+    Ready,
+    /// `GET /metrics`.
+    Metrics,
+    /// `GET /openapi.json`.
+    OpenApi,
+    /// `POST /v1/leads/{id}/commands`.
+    LeadCommand,
+    /// `POST /v1/contacts/{id}/commands`.
+    ContactCommand,
+    /// `POST /v1/opportunities/{id}/commands`.
+    OpportunityCommand,
+    /// `POST /v1/tickets/{id}/commands`.
+    TicketCommand,
+    /// `GET /v1/{records}/{id}`.
+    Record(reads::RecordKind),
+    /// `GET /v1/{records}/{id}/history`.
+    History(reads::RecordKind),
+    /// `GET /v1/customers/{id}`.
+    Customer,
+    /// `GET /v1/customers/{id}/timeline`.
+    Timeline,
+    /// `GET /v1/customers`.
+    Search,
+    /// `GET /v1/duplicates`.
+    Duplicates,
+    /// `GET /v1/pipeline`.
+    Pipeline,
+    /// `GET /v1/sla/breaches`.
+    SlaBreaches,
+    /// `POST /v1/intake/{source}/leads`.
+    IntakeOne,
+    /// `POST /v1/intake/{source}/leads/batch`.
+    IntakeBatch,
+    /// `GET /v1/operations/inbox`.
+    InboxHealth,
+    /// `GET /v1/operations/outbox`.
+    OutboxHealth,
+}
+
+/// One route.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// The method.
+    pub method: Method,
+    /// The path, with `{name}` parameters.
+    pub path: &'static str,
+    /// What the caller's role must allow; `None` for the public routes.
+    pub permission: Option<Permission>,
+    /// What it does, for the OpenAPI document.
+    pub summary: &'static str,
+    /// The OpenAPI tag.
+    pub tag: &'static str,
+    /// The handler.
+    pub endpoint: Endpoint,
+    /// The request body's schema (a component name).
+    pub request: Option<&'static str>,
+    /// The query parameters: name and description.
+    pub query: &'static [(&'static str, &'static str)],
+}
+
+const fn route(
+    method: Method,
+    path: &'static str,
+    permission: Option<Permission>,
+    endpoint: Endpoint,
+    tag: &'static str,
+    summary: &'static str,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        permission,
+        summary,
+        tag,
+        endpoint,
+        request: None,
+        query: &[],
+    }
+}
+
+const fn with_body(mut spec: RouteSpec, schema: &'static str) -> RouteSpec {
+    spec.request = Some(schema);
+    spec
+}
+
+const fn with_query(
+    mut spec: RouteSpec,
+    query: &'static [(&'static str, &'static str)],
+) -> RouteSpec {
+    spec.query = query;
+    spec
+}
+
+use Permission as P;
+use reads::RecordKind as K;
+
+const TIMELINE_QUERY: &[(&str, &str)] = &[
+    ("limit", "The most entries (1 to 500, default 50)."),
+    (
+        "cursor",
+        "Where the previous page ended (its `next`); the newest entries without it.",
+    ),
+];
+
+const SEARCH_QUERY: &[(&str, &str)] = &[
+    ("email", "An email address."),
+    (
+        "phone",
+        "A phone number (with `+` and country code, or read in `country`).",
+    ),
+    ("name", "A full name, given name first."),
+    (
+        "country",
+        "ISO 3166-1 alpha-2: where a phone number without `+` is read.",
+    ),
+    ("limit", "The most customers (1 to 100, default 10)."),
+];
+
+const LIMIT_QUERY: &[(&str, &str)] = &[("limit", "The most rows (1 to 1,000, default 100).")];
+
+const OWNER_QUERY: &[(&str, &str)] = &[("owner", "Only this owner's deals.")];
+
+/// Every route of the API.
+pub const ROUTES: &[RouteSpec] = &[
+    route(
+        Method::GET,
+        "/healthz",
+        None,
+        Endpoint::Health,
+        "operations",
+        "The process is up.",
+    ),
+    route(
+        Method::GET,
+        "/readyz",
+        None,
+        Endpoint::Ready,
+        "operations",
+        "The store answers and every projection has caught up once and is not failing.",
+    ),
+    route(
+        Method::GET,
+        "/metrics",
+        None,
+        Endpoint::Metrics,
+        "operations",
+        "Prometheus metrics.",
+    ),
+    route(
+        Method::GET,
+        "/openapi.json",
+        None,
+        Endpoint::OpenApi,
+        "operations",
+        "This document.",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/leads/{id}/commands",
+            Some(P::WriteLeads),
+            Endpoint::LeadCommand,
+            "leads",
+            "Sends a command to a lead.",
+        ),
+        "LeadRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/contacts/{id}/commands",
+            Some(P::WriteContacts),
+            Endpoint::ContactCommand,
+            "contacts",
+            "Sends a command to a contact (`create` makes it).",
+        ),
+        "ContactRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/opportunities/{id}/commands",
+            Some(P::WriteDeals),
+            Endpoint::OpportunityCommand,
+            "opportunities",
+            "Sends a command to a deal (`open` makes it).",
+        ),
+        "OpportunityRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/tickets/{id}/commands",
+            Some(P::WriteTickets),
+            Endpoint::TicketCommand,
+            "tickets",
+            "Sends a command to a ticket (`open` makes it).",
+        ),
+        "TicketRequest",
+    ),
+    route(
+        Method::GET,
+        "/v1/leads/{id}",
+        Some(P::ReadCustomers),
+        Endpoint::Record(K::Lead),
+        "leads",
+        "A lead as its history tells it, with its version as ETag.",
+    ),
+    route(
+        Method::GET,
+        "/v1/contacts/{id}",
+        Some(P::ReadCustomers),
+        Endpoint::Record(K::Contact),
+        "contacts",
+        "A contact as its history tells it, with its version as ETag.",
+    ),
+    route(
+        Method::GET,
+        "/v1/opportunities/{id}",
+        Some(P::ReadCustomers),
+        Endpoint::Record(K::Opportunity),
+        "opportunities",
+        "A deal as its history tells it, with its version as ETag.",
+    ),
+    route(
+        Method::GET,
+        "/v1/tickets/{id}",
+        Some(P::ReadCustomers),
+        Endpoint::Record(K::Ticket),
+        "tickets",
+        "A ticket as its history tells it, with its version as ETag.",
+    ),
+    route(
+        Method::GET,
+        "/v1/leads/{id}/history",
+        Some(P::ReadHistory),
+        Endpoint::History(K::Lead),
+        "history",
+        "Every event of a lead, with its metadata.",
+    ),
+    route(
+        Method::GET,
+        "/v1/contacts/{id}/history",
+        Some(P::ReadHistory),
+        Endpoint::History(K::Contact),
+        "history",
+        "Every event of a contact, with its metadata.",
+    ),
+    route(
+        Method::GET,
+        "/v1/opportunities/{id}/history",
+        Some(P::ReadHistory),
+        Endpoint::History(K::Opportunity),
+        "history",
+        "Every event of a deal, with its metadata.",
+    ),
+    route(
+        Method::GET,
+        "/v1/tickets/{id}/history",
+        Some(P::ReadHistory),
+        Endpoint::History(K::Ticket),
+        "history",
+        "Every event of a ticket, with its metadata.",
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/customers",
+            Some(P::ReadCustomers),
+            Endpoint::Search,
+            "customers",
+            "Finds customers by email, phone or name through the identity index, best first.",
+        ),
+        SEARCH_QUERY,
+    ),
+    route(
+        Method::GET,
+        "/v1/customers/{id}",
+        Some(P::ReadCustomers),
+        Endpoint::Customer,
+        "customers",
+        "The Customer 360 of any contact of the customer (merges followed).",
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/customers/{id}/timeline",
+            Some(P::ReadCustomers),
+            Endpoint::Timeline,
+            "customers",
+            "A page of the customer's timeline, newest first.",
+        ),
+        TIMELINE_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/duplicates",
+            Some(P::ReadCustomers),
+            Endpoint::Duplicates,
+            "customers",
+            "Contact pairs waiting for review, highest score first.",
+        ),
+        LIMIT_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/pipeline",
+            Some(P::ReadPipeline),
+            Endpoint::Pipeline,
+            "pipeline",
+            "Open deals by stage, owner and currency.",
+        ),
+        OWNER_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/sla/breaches",
+            Some(P::ReadSla),
+            Endpoint::SlaBreaches,
+            "sla",
+            "Leads and tickets past an SLA deadline, earliest breach first.",
+        ),
+        LIMIT_QUERY,
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/intake/{source}/leads",
+            Some(P::Intake),
+            Endpoint::IntakeOne,
+            "intake",
+            "Keeps one lead delivery in the inbox (a redelivery is accepted once).",
+        ),
+        "LeadDeliveryRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/intake/{source}/leads/batch",
+            Some(P::Intake),
+            Endpoint::IntakeBatch,
+            "intake",
+            "Keeps a batch of lead deliveries in the inbox, all or none.",
+        ),
+        "LeadBatchRequest",
+    ),
+    route(
+        Method::GET,
+        "/v1/operations/inbox",
+        Some(P::ReadOperations),
+        Endpoint::InboxHealth,
+        "operations",
+        "The intake inbox's depth, oldest age and failing items.",
+    ),
+    route(
+        Method::GET,
+        "/v1/operations/outbox",
+        Some(P::ReadOperations),
+        Endpoint::OutboxHealth,
+        "operations",
+        "The outbox's undelivered and parked messages, and the oldest one's age.",
+    ),
+];
+
+/// The route of `method` and `path` (as matched, with its `{parameters}`).
+pub(crate) fn find(method: &Method, path: &str) -> Option<&'static RouteSpec> {
+    ROUTES
+        .iter()
+        .find(|spec| spec.method == *method && spec.path == path)
+}
+
+/// The handler of a route. Routes sharing a path are merged by the router.
+pub(crate) fn method_router(spec: &RouteSpec) -> MethodRouter<Arc<App>> {
+    let handler = match spec.endpoint {
+        Endpoint::Health => get(reads::health),
+        Endpoint::Ready => get(reads::ready),
+        Endpoint::Metrics => get(reads::metrics),
+        Endpoint::OpenApi => get(reads::openapi_document),
+        Endpoint::LeadCommand => post(reads::lead_command),
+        Endpoint::ContactCommand => post(reads::contact_command),
+        Endpoint::OpportunityCommand => post(reads::opportunity_command),
+        Endpoint::TicketCommand => post(reads::ticket_command),
+        Endpoint::Record(kind) => {
+            get(move |state, principal, path| reads::record(state, principal, path, kind))
+        }
+        Endpoint::History(kind) => {
+            get(move |state, principal, path| reads::history(state, principal, path, kind))
+        }
+        Endpoint::Customer => get(reads::customer),
+        Endpoint::Timeline => get(reads::timeline),
+        Endpoint::Search => get(reads::search),
+        Endpoint::Duplicates => get(reads::duplicates),
+        Endpoint::Pipeline => get(reads::pipeline),
+        Endpoint::SlaBreaches => get(reads::sla_breaches),
+        Endpoint::IntakeOne => post(reads::intake_one),
+        Endpoint::IntakeBatch => post(reads::intake_batch),
+        Endpoint::InboxHealth => get(reads::inbox_health),
+        Endpoint::OutboxHealth => get(reads::outbox_health),
+    };
+    debug_assert!(spec.method == Method::GET || spec.method == Method::POST);
+    handler
+}

@@ -1,0 +1,752 @@
+//! `crm serve` end to end: the binary started on a free loopback port against a fresh
+//! PostgreSQL database, driven by a real HTTP client through a customer's journey, the
+//! permission matrix of every route with every role and a foreign tenant, bad input of every
+//! kind (never a 5xx), the rate limit, and a graceful stop on SIGTERM.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crm_app::http::{ROUTES, Role, TokenEntry};
+use crm_eventstore::TenantId;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A running `crm serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An answer.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: hyper::HeaderMap,
+    body: Value,
+}
+
+impl Server {
+    fn start(database: &str, tokens: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crm"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--pool-size", "4"])
+            .arg("--tokens")
+            .arg(tokens)
+            .env("DATABASE_URL", database)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("crm serve starts");
+        let stdout = child.stdout.take().expect("its stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("crm serve says where it listens");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            base,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let has_body = body.is_some();
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if has_body
+            && !headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .expect("a request");
+        let response = self
+            .client
+            .request(request)
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the body arrives")
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        assert!(
+            !status.is_server_error(),
+            "{path} answered {status}: {body}"
+        );
+        if !status.is_success() && status != StatusCode::NOT_MODIFIED {
+            assert_eq!(
+                headers
+                    .get("content-type")
+                    .and_then(|value| value.to_str().ok()),
+                Some("application/problem+json"),
+                "{path}: an error is a problem document: {body}"
+            );
+            assert!(
+                body["type"]
+                    .as_str()
+                    .is_some_and(|kind| kind.starts_with("/problems/"))
+            );
+        }
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Answer {
+        self.send(Method::GET, path, Some(token), &[], None).await
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Answer {
+        self.send(
+            Method::POST,
+            path,
+            Some(token),
+            headers,
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+}
+
+fn etag(answer: &Answer) -> String {
+    answer
+        .headers
+        .get("etag")
+        .and_then(|value| value.to_str().ok())
+        .expect("an ETag")
+        .to_owned()
+}
+
+/// One token per role for `acme`, an admin of `globex`, and a slow sales token.
+struct Tokens {
+    acme: Vec<(Role, String)>,
+    globex_admin: String,
+    slow: String,
+}
+
+impl Tokens {
+    fn of(&self, role: Role) -> &str {
+        self.acme
+            .iter()
+            .find(|(held, _)| *held == role)
+            .map(|(_, token)| token.as_str())
+            .expect("a token of every role")
+    }
+}
+
+fn write_tokens() -> (Tokens, std::path::PathBuf) {
+    let acme = TenantId::new("acme").expect("a tenant");
+    let globex = TenantId::new("globex").expect("a tenant");
+    let mut entries = Vec::new();
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        let (token, entry) =
+            TokenEntry::generate(&format!("{role:?}"), &acme, role).expect("a token");
+        entries.push(entry);
+        tokens.push((role, token));
+    }
+    let (globex_admin, entry) =
+        TokenEntry::generate("globex-admin", &globex, Role::Admin).expect("a token");
+    entries.push(entry);
+    let (slow, mut entry) = TokenEntry::generate("slow", &acme, Role::Sales).expect("a token");
+    entry.rate_per_second = Some(1);
+    entries.push(entry);
+    let path = std::env::temp_dir().join(format!("crm-tokens-{}.json", Uuid::now_v7()));
+    std::fs::write(&path, serde_json::to_vec(&entries).expect("json")).expect("the tokens file");
+    (
+        Tokens {
+            acme: tokens,
+            globex_admin,
+            slow,
+        },
+        path,
+    )
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within 20 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_serve_end_to_end() {
+    let database = crm_testkit::postgres::TestDatabase::create().await;
+    let (tokens, tokens_path) = write_tokens();
+    let server = Server::start(&database.url, &tokens_path);
+    let sales = tokens.of(Role::Sales);
+    let support = tokens.of(Role::Support);
+    let auditor = tokens.of(Role::Auditor);
+    let integration = tokens.of(Role::Integration);
+
+    journey(
+        &server,
+        sales,
+        support,
+        auditor,
+        integration,
+        &tokens.globex_admin,
+    )
+    .await;
+    permission_matrix(&server, &tokens).await;
+    bad_input(&server, sales, integration).await;
+    rate_limit(&server, &tokens.slow).await;
+    operations(&server).await;
+
+    // SIGTERM: stops accepting, finishes, exits cleanly.
+    let mut server = server;
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = server.child.try_wait().expect("the child") {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = exited.expect("crm serve exits within 10 s of SIGTERM");
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    let _ = std::fs::remove_file(tokens_path);
+}
+
+async fn journey(
+    server: &Server,
+    sales: &str,
+    support: &str,
+    auditor: &str,
+    integration: &str,
+    foreign: &str,
+) {
+    let contact = Uuid::now_v7();
+    let created = server
+        .post(
+            &format!("/v1/contacts/{contact}/commands"),
+            sales,
+            &[],
+            &json!({
+                "command": "create",
+                "given_name": "Ada",
+                "family_name": "Lovelace",
+                "primary_email": "Ada.Lovelace@Example.com",
+                "country": "GB",
+                "add_phones": ["020 7946 0958"],
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let version = created.body["version"].as_u64().expect("a version");
+    assert_eq!(etag(&created), format!("\"{version}\""));
+    assert_eq!(created.body["events"][0], "ContactCreated");
+
+    let read = server
+        .get(&format!("/v1/contacts/{contact}"), support)
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    assert_eq!(etag(&read), format!("\"{version}\""));
+    assert_eq!(read.body["version"], version);
+
+    // A change needs If-Match; a stale one is 412 naming the current version.
+    let change = json!({ "command": "change_details", "job_title": "Analyst" });
+    let path = format!("/v1/contacts/{contact}/commands");
+    let missing = server.post(&path, sales, &[], &change).await;
+    assert_eq!(missing.status, StatusCode::PRECONDITION_REQUIRED);
+    let stale_tag = format!("\"{}\"", version - 1);
+    let stale = server
+        .post(&path, sales, &[("if-match", &stale_tag)], &change)
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(stale.body["current_version"], version);
+    assert_eq!(stale.body["type"], "/problems/version-mismatch");
+    let changed = server
+        .post(&path, sales, &[("if-match", &etag(&read))], &change)
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    assert_eq!(etag(&changed), format!("\"{}\"", version + 1));
+
+    // A refusal is a problem naming the rule.
+    let again = server
+        .post(
+            &path,
+            sales,
+            &[],
+            &json!({ "command": "create", "given_name": "Ada" }),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.body["type"], "/problems/command-rejected");
+    assert!(again.body["code"].is_string());
+
+    // A ticket, opened under an idempotency key: the retry answers the first response.
+    let ticket = Uuid::now_v7();
+    let open = json!({
+        "command": "open",
+        "contact": contact,
+        "subject": "Cannot log in",
+        "channel": "email",
+        "priority": "high",
+    });
+    let ticket_path = format!("/v1/tickets/{ticket}/commands");
+    let first = server
+        .post(
+            &ticket_path,
+            support,
+            &[("idempotency-key", "open-1")],
+            &open,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    let retry = server
+        .post(
+            &ticket_path,
+            support,
+            &[("idempotency-key", "open-1")],
+            &open,
+        )
+        .await;
+    assert_eq!(retry.status, StatusCode::CREATED);
+    assert_eq!(retry.body["replayed"], true);
+    assert_eq!(retry.body["version"], first.body["version"]);
+    let other = json!({ "command": "open", "contact": contact, "subject": "Other", "channel": "email", "priority": "low" });
+    let reused = server
+        .post(
+            &ticket_path,
+            support,
+            &[("idempotency-key", "open-1")],
+            &other,
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::CONFLICT);
+    assert_eq!(reused.body["type"], "/problems/idempotency-conflict");
+
+    // A deal on the default pipeline.
+    let deal = Uuid::now_v7();
+    let opened = server
+        .post(
+            &format!("/v1/opportunities/{deal}/commands"),
+            sales,
+            &[],
+            &json!({
+                "command": "open",
+                "name": "Analytical Engine",
+                "contact": contact,
+                "owner": Uuid::now_v7(),
+                "amount": { "minor": 120_000, "currency": "EUR" },
+                "expected_close": "2027-03-01",
+            }),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{:?}", opened.body);
+
+    // Intake: a redelivery is kept once; a batch all at once.
+    let delivery = json!({ "external_id": "evt-1", "payload": { "email": "grace@example.com" } });
+    let kept = server
+        .post("/v1/intake/web-form/leads", integration, &[], &delivery)
+        .await;
+    assert_eq!(kept.status, StatusCode::ACCEPTED, "{:?}", kept.body);
+    assert_eq!(kept.body["outcome"], "accepted");
+    let redelivered = server
+        .post("/v1/intake/web-form/leads", integration, &[], &delivery)
+        .await;
+    assert_eq!(redelivered.body["outcome"], "duplicate");
+    assert_eq!(redelivered.body["lead"], kept.body["lead"]);
+    let batch = json!({ "deliveries": (0..3).map(|n| json!({ "external_id": format!("b-{n}"), "payload": { "n": n } })).collect::<Vec<_>>() });
+    let batched = server
+        .post("/v1/intake/web-form/leads/batch", integration, &[], &batch)
+        .await;
+    assert_eq!(batched.status, StatusCode::ACCEPTED);
+    assert_eq!(batched.body.as_array().map(Vec::len), Some(3));
+
+    // The read models catch up: the Customer 360 holds the ticket and the deal, the search
+    // finds Ada by her email however it is typed.
+    let customer = format!("/v1/customers/{contact}");
+    eventually("the Customer 360 shows the ticket and the deal", || async {
+        let view = server.get(&customer, sales).await;
+        view.status == StatusCode::OK
+            && view.body["tickets"].as_array().map(Vec::len) == Some(1)
+            && view.body["opportunities"].as_array().map(Vec::len) == Some(1)
+    })
+    .await;
+    eventually("the search finds Ada", || async {
+        let hits = server
+            .get("/v1/customers?email=ada.lovelace%40example.com", sales)
+            .await;
+        hits.body[0]["contact"] == json!(contact)
+    })
+    .await;
+    let page = server
+        .get(&format!("{customer}/timeline?limit=2"), sales)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body["items"].as_array().map(Vec::len), Some(2));
+    let next = page.body["next"].as_str().expect("a next page");
+    let rest = server
+        .get(
+            &format!("{customer}/timeline?limit=50&cursor={next}"),
+            sales,
+        )
+        .await;
+    assert_eq!(rest.status, StatusCode::OK);
+    assert!(rest.body["next"].is_null());
+
+    // The auditor reads the history with its metadata; a foreign tenant finds nothing.
+    let history = server
+        .get(&format!("/v1/contacts/{contact}/history"), auditor)
+        .await;
+    assert_eq!(history.status, StatusCode::OK);
+    assert_eq!(
+        history.body.as_array().map(Vec::len),
+        usize::try_from(version + 1).ok()
+    );
+    assert!(history.body[0]["metadata"]["actor"].is_object());
+    for path in [
+        format!("/v1/contacts/{contact}"),
+        format!("/v1/contacts/{contact}/history"),
+        format!("/v1/customers/{contact}"),
+    ] {
+        assert_eq!(
+            server.get(&path, foreign).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}
+
+/// A path of `spec` with its parameters filled in.
+fn concrete(path: &str) -> String {
+    path.replace("{id}", &Uuid::now_v7().to_string())
+        .replace("{source}", "web-form")
+}
+
+async fn permission_matrix(server: &Server, tokens: &Tokens) {
+    for spec in ROUTES {
+        let path = concrete(spec.path);
+        let body = (spec.method == Method::POST).then(|| b"{}".to_vec());
+        let Some(permission) = spec.permission else {
+            let answer = server
+                .send(spec.method.clone(), &path, None, &[], body)
+                .await;
+            assert!(
+                answer.status.is_success() || answer.status == StatusCode::SERVICE_UNAVAILABLE,
+                "{path}: {}",
+                answer.status
+            );
+            continue;
+        };
+        let anonymous = server
+            .send(spec.method.clone(), &path, None, &[], body.clone())
+            .await;
+        assert_eq!(
+            anonymous.status,
+            StatusCode::UNAUTHORIZED,
+            "{} {path}",
+            spec.method
+        );
+        let unknown = server
+            .send(
+                spec.method.clone(),
+                &path,
+                Some("crm_not-a-token"),
+                &[],
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            unknown.status,
+            StatusCode::UNAUTHORIZED,
+            "{} {path}",
+            spec.method
+        );
+        for role in Role::ALL {
+            let answer = server
+                .send(
+                    spec.method.clone(),
+                    &path,
+                    Some(tokens.of(role)),
+                    &[],
+                    body.clone(),
+                )
+                .await;
+            if role.allows(permission) {
+                assert!(
+                    answer.status != StatusCode::FORBIDDEN
+                        && answer.status != StatusCode::UNAUTHORIZED,
+                    "{role:?} may {} {path}: {}",
+                    spec.method,
+                    answer.status
+                );
+            } else {
+                assert_eq!(
+                    answer.status,
+                    StatusCode::FORBIDDEN,
+                    "{role:?} may not {} {path}",
+                    spec.method
+                );
+            }
+        }
+    }
+}
+
+/// A bad request: what it is, its body, its headers, and the status it must get.
+type Case<'a> = (
+    &'a str,
+    Option<Vec<u8>>,
+    &'a [(&'a str, &'a str)],
+    StatusCode,
+);
+
+async fn bad_input(server: &Server, sales: &str, integration: &str) {
+    let path = format!("/v1/contacts/{}/commands", Uuid::now_v7());
+    let raw = |body: &[u8]| Some(body.to_vec());
+    let cases: Vec<Case> = vec![
+        (
+            "malformed JSON",
+            raw(b"{\"command\": "),
+            &[],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "not an object",
+            raw(b"[1, 2]"),
+            &[],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "unknown command",
+            raw(br#"{"command": "explode"}"#),
+            &[],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "unknown field",
+            raw(br#"{"command": "create", "shoe_size": 44}"#),
+            &[],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "wrong type",
+            raw(br#"{"command": "create", "given_name": 7}"#),
+            &[],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "bad email",
+            raw(br#"{"command": "create", "primary_email": "not an email"}"#),
+            &[],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "bad country",
+            raw(br#"{"command": "create", "country": "XX1"}"#),
+            &[],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "no content type",
+            raw(br#"{"command": "create"}"#),
+            &[("content-type", "text/plain")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "bad If-Match",
+            raw(br#"{"command": "create"}"#),
+            &[("if-match", "yesterday")],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "empty body",
+            raw(b""),
+            &[],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (what, body, headers, expected) in cases {
+        let answer = server
+            .send(Method::POST, &path, Some(sales), headers, body)
+            .await;
+        assert_eq!(answer.status, expected, "{what}: {:?}", answer.body);
+    }
+    // Too large, too deep, bad ids.
+    let huge = format!(
+        "{{\"command\": \"create\", \"job_title\": \"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let answer = server
+        .send(
+            Method::POST,
+            &path,
+            Some(sales),
+            &[],
+            Some(huge.into_bytes()),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let delivery = format!("{{\"external_id\": \"deep\", \"payload\": {deep}}}");
+    let answer = server
+        .send(
+            Method::POST,
+            "/v1/intake/web-form/leads",
+            Some(integration),
+            &[],
+            Some(delivery.into_bytes()),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let nested = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    let delivery = format!("{{\"external_id\": \"nested\", \"payload\": {nested}}}");
+    let answer = server
+        .send(
+            Method::POST,
+            "/v1/intake/web-form/leads",
+            Some(integration),
+            &[],
+            Some(delivery.into_bytes()),
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "deeper than the domain keeps: {:?}",
+        answer.body
+    );
+    assert_eq!(answer.body["type"], "/problems/delivery-refused");
+    for bad in [
+        "/v1/contacts/not-a-uuid",
+        "/v1/customers/42/timeline",
+        "/v1/customers/x",
+    ] {
+        assert_eq!(
+            server.get(bad, sales).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    let contact = Uuid::now_v7();
+    for bad in [
+        format!("/v1/customers/{contact}/timeline?limit=0"),
+        format!("/v1/customers/{contact}/timeline?cursor=nonsense"),
+        format!("/v1/customers/{contact}/timeline?color=blue"),
+        "/v1/customers".to_owned(),
+        "/v1/customers?phone=not-a-phone".to_owned(),
+    ] {
+        assert_eq!(
+            server.get(&bad, sales).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        server.get("/v1/nothing-here", sales).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let answer = server
+        .send(Method::DELETE, "/v1/pipeline", Some(sales), &[], None)
+        .await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+async fn rate_limit(server: &Server, slow: &str) {
+    // One request a second, bursts of two.
+    let mut limited = None;
+    for _ in 0..5 {
+        let answer = server.get("/v1/pipeline", slow).await;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(answer);
+            break;
+        }
+    }
+    let limited = limited.expect("the budget runs out");
+    let retry_after: u64 = limited
+        .headers
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=2).contains(&retry_after));
+}
+
+async fn operations(server: &Server) {
+    let document = server
+        .send(Method::GET, "/openapi.json", None, &[], None)
+        .await;
+    assert_eq!(document.body["openapi"], "3.1.0");
+    eventually("the server is ready", || async {
+        server
+            .send(Method::GET, "/readyz", None, &[], None)
+            .await
+            .status
+            == StatusCode::OK
+    })
+    .await;
+    let metrics = server.send(Method::GET, "/metrics", None, &[], None).await;
+    let text = metrics.body.as_str().expect("Prometheus text");
+    assert!(text.contains("crm_http_requests_total{method=\"POST\",route=\"/v1/contacts/{id}/commands\",status=\"201\"}"), "{text}");
+    assert!(
+        text.contains("crm_inbox_depth{tenant=\"acme\"} 4"),
+        "{text}"
+    );
+    assert!(text.contains("crm_events_appended_total"));
+}
