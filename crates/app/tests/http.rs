@@ -247,6 +247,7 @@ async fn crm_serve_end_to_end() {
         &tokens.globex_admin,
     )
     .await;
+    roster_and_forecast(&server, tokens.of(Role::Admin), sales, support).await;
     permission_matrix(&server, &tokens).await;
     bad_input(&server, sales, integration).await;
     rate_limit(&server, &tokens.slow).await;
@@ -472,6 +473,112 @@ async fn journey(
             "{path}"
         );
     }
+}
+
+async fn roster_and_forecast(server: &Server, admin: &str, sales: &str, support: &str) {
+    let rep = Uuid::now_v7();
+    let rep_path = format!("/v1/reps/{rep}/commands");
+    let registered = server
+        .post(
+            &rep_path,
+            admin,
+            &[],
+            &json!({ "command": "register", "display_name": "Grace", "email": "grace@acme.test", "capacity": 10, "weight": 1 }),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{:?}",
+        registered.body
+    );
+    let online = server
+        .post(&rep_path, admin, &[], &json!({ "command": "go_online" }))
+        .await;
+    assert_eq!(online.status, StatusCode::OK, "{:?}", online.body);
+    let capacity = json!({ "command": "change_capacity", "capacity": 20 });
+    assert_eq!(
+        server.post(&rep_path, admin, &[], &capacity).await.status,
+        StatusCode::PRECONDITION_REQUIRED
+    );
+    let changed = server
+        .post(&rep_path, admin, &[("if-match", &etag(&online))], &capacity)
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    // The roster is the admin's: a sales token may not touch it.
+    assert_eq!(
+        server
+            .post(&rep_path, sales, &[], &json!({ "command": "go_offline" }))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let team = Uuid::now_v7();
+    let team_path = format!("/v1/teams/{team}/commands");
+    let created = server
+        .post(
+            &team_path,
+            admin,
+            &[],
+            &json!({ "command": "create", "name": "EMEA", "strategy": "weighted_round_robin" }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let added = server
+        .post(
+            &team_path,
+            admin,
+            &[],
+            &json!({ "command": "add_member", "rep": rep }),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{:?}", added.body);
+    let map = Uuid::now_v7();
+    let defined = server
+        .post(
+            &format!("/v1/territories/{map}/commands"),
+            admin,
+            &[],
+            &json!({ "command": "define", "rules": [], "fallback_team": team }),
+        )
+        .await;
+    assert_eq!(defined.status, StatusCode::CREATED, "{:?}", defined.body);
+
+    let forecast = Uuid::now_v7();
+    let opened = server
+        .post(
+            &format!("/v1/forecasts/{forecast}/commands"),
+            sales,
+            &[],
+            &json!({
+                "command": "open",
+                "owner": rep,
+                "period": { "start": "2027-01-01", "kind": "quarter" },
+                "currency": "EUR",
+            }),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{:?}", opened.body);
+    let rows = server
+        .get("/v1/forecast?from=2027-01-01&to=2027-04-01", sales)
+        .await;
+    assert_eq!(rows.status, StatusCode::OK, "{:?}", rows.body);
+    let backwards = server
+        .get("/v1/forecast?from=2027-04-01&to=2027-01-01", sales)
+        .await;
+    assert_eq!(backwards.status, StatusCode::BAD_REQUEST);
+    let attainment = server
+        .get(
+            "/v1/sla/attainment?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z&by=priority",
+            support,
+        )
+        .await;
+    assert_eq!(attainment.status, StatusCode::OK, "{:?}", attainment.body);
+    assert_eq!(
+        server.get("/v1/sla/at-risk", support).await.status,
+        StatusCode::OK
+    );
 }
 
 /// A path of `spec` with its parameters filled in.

@@ -17,6 +17,7 @@ mod metrics;
 mod openapi;
 mod problem;
 mod reads;
+mod roster;
 mod routes;
 mod server;
 
@@ -54,6 +55,7 @@ pub use reads::{
     DeliveryReceipt, HistoryEntry, LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordKind,
     RecordResponse, SearchHit, TimelineResponse,
 };
+pub use roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};
 pub use server::{ServeError, serve, spawn_projections};
 

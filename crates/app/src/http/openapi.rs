@@ -18,6 +18,7 @@ use super::reads::{
     DeliveryReceipt, HistoryEntry, LeadBatchRequest, LeadDeliveryRequest, QueueHealth,
     RecordResponse, SearchHit, TimelineResponse,
 };
+use super::roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 use super::routes::{Endpoint, ROUTES, RouteSpec};
 
 fn component<T: ToSchema>(builder: ComponentsBuilder) -> ComponentsBuilder {
@@ -41,7 +42,11 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         Endpoint::LeadCommand
         | Endpoint::ContactCommand
         | Endpoint::OpportunityCommand
-        | Endpoint::TicketCommand => (
+        | Endpoint::TicketCommand
+        | Endpoint::RepCommand
+        | Endpoint::TeamCommand
+        | Endpoint::TerritoryCommand
+        | Endpoint::ForecastCommand => (
             "200",
             "Done (201 when it made the record); the ETag is the record's new version.",
             Some("CommandResponse"),
@@ -74,6 +79,9 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::Customer
         | Endpoint::Duplicates
         | Endpoint::Pipeline
+        | Endpoint::Forecast
+        | Endpoint::SlaAtRisk
+        | Endpoint::SlaAttainment
         | Endpoint::SlaBreaches => ("200", "The answer.", None),
     }
 }
@@ -103,7 +111,11 @@ fn problems(spec: &RouteSpec) -> Vec<ProblemKind> {
         Endpoint::LeadCommand
         | Endpoint::ContactCommand
         | Endpoint::OpportunityCommand
-        | Endpoint::TicketCommand => kinds.extend([
+        | Endpoint::TicketCommand
+        | Endpoint::RepCommand
+        | Endpoint::TeamCommand
+        | Endpoint::TerritoryCommand
+        | Endpoint::ForecastCommand => kinds.extend([
             ProblemKind::CommandRejected,
             ProblemKind::VersionMismatch,
             ProblemKind::PreconditionRequired,
@@ -187,13 +199,7 @@ pub fn openapi() -> OpenApi {
                     .schema(Some(String::schema())),
             );
         }
-        if matches!(
-            spec.endpoint,
-            Endpoint::LeadCommand
-                | Endpoint::ContactCommand
-                | Endpoint::OpportunityCommand
-                | Endpoint::TicketCommand
-        ) {
+        if spec.path.ends_with("/commands") {
             operation = operation.parameter(
                 ParameterBuilder::new()
                     .name("If-Match")
@@ -250,6 +256,10 @@ pub fn openapi() -> OpenApi {
     components = component::<ContactRequest>(components);
     components = component::<OpportunityRequest>(components);
     components = component::<TicketRequest>(components);
+    components = component::<RepRequest>(components);
+    components = component::<TeamRequest>(components);
+    components = component::<TerritoryRequest>(components);
+    components = component::<ForecastRequest>(components);
     components = component::<RecordResponse>(components);
     components = component::<HistoryEntry>(components);
     components = component::<TimelineResponse>(components);

@@ -2,17 +2,21 @@
 
 use std::sync::Arc;
 
+use super::roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use crm_domain::contact::Contact;
+use crm_domain::forecast::PeriodKind;
 use crm_domain::identity::CountryCode;
 use crm_domain::identity::linkage::{LinkageAssessment, LinkageModel, PersonDetails, PersonRecord};
 use crm_domain::lead::Lead;
 use crm_domain::opportunity::Opportunity;
+use crm_domain::roster::{Rep, Team, TerritoryMap};
 use crm_domain::ticket::Ticket;
 use crm_domain::{ContactId, UserId};
 use crm_eventstore::{EventStore, StreamId, StreamRead};
@@ -21,7 +25,8 @@ use crm_projections::duplicates::query::ReviewQueue;
 use crm_projections::identity::IdentityIndexModel;
 use crm_projections::identity::query::{Candidates, rank};
 use crm_projections::pipeline::query::ByStageAndOwner;
-use crm_projections::sla::query::BreachList;
+use crm_projections::pipeline::query::Forecast as PipelineForecast;
+use crm_projections::sla::query::{AtRiskList, Attainment, AttainmentBy, BreachList};
 use crm_projections::{
     AggregateKind, DocKey, DocumentStore, StorageError, StreamRef, fold_streams,
 };
@@ -279,6 +284,82 @@ pub(crate) async fn ticket_command(
         }
         Err(problem) => problem.into_response(),
     }
+}
+
+pub(crate) async fn rep_command(
+    State(app): AppState,
+    Extension(principal): Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+    Body(request): Body<RepRequest>,
+) -> Response {
+    let needs = request.needs_if_match();
+    execute::<Rep>(
+        &app,
+        &principal,
+        &headers,
+        id,
+        request.into_command(id),
+        needs,
+    )
+    .await
+}
+
+pub(crate) async fn team_command(
+    State(app): AppState,
+    Extension(principal): Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+    Body(request): Body<TeamRequest>,
+) -> Response {
+    let needs = request.needs_if_match();
+    execute::<Team>(
+        &app,
+        &principal,
+        &headers,
+        id,
+        request.into_command(id),
+        needs,
+    )
+    .await
+}
+
+pub(crate) async fn territory_command(
+    State(app): AppState,
+    Extension(principal): Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+    Body(request): Body<TerritoryRequest>,
+) -> Response {
+    let needs = request.needs_if_match();
+    execute::<TerritoryMap>(
+        &app,
+        &principal,
+        &headers,
+        id,
+        request.into_command(id),
+        needs,
+    )
+    .await
+}
+
+pub(crate) async fn forecast_command(
+    State(app): AppState,
+    Extension(principal): Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+    Body(request): Body<ForecastRequest>,
+) -> Response {
+    let needs = request.needs_if_match();
+    execute::<crm_domain::forecast::Forecast>(
+        &app,
+        &principal,
+        &headers,
+        id,
+        request.into_command(id),
+        needs,
+    )
+    .await
 }
 
 // ---- records ----
@@ -671,6 +752,114 @@ pub(crate) async fn pipeline(
         )
         .await
     {
+        Ok(rows) => Json(rows).into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+/// The forecast's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ForecastParams {
+    period: Option<PeriodKind>,
+    from: NaiveDate,
+    to: NaiveDate,
+    owner: Option<Uuid>,
+}
+
+pub(crate) async fn forecast(
+    State(app): AppState,
+    Extension(principal): Caller,
+    params: Result<Params<ForecastParams>, Problem>,
+) -> Response {
+    let Params(params) = match params {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    if params.from >= params.to || (params.to - params.from).num_days() > 3 * 366 {
+        return Problem::new(
+            ProblemKind::InvalidParameter,
+            "from must come before to, at most three years apart",
+        )
+        .with_code("from")
+        .into_response();
+    }
+    let query = PipelineForecast {
+        period: params.period.unwrap_or(PeriodKind::Quarter),
+        from: params.from,
+        to: params.to,
+        owner: params.owner.map(UserId),
+    };
+    match app.reads.pipeline.scan(&principal.tenant, &query).await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+pub(crate) async fn sla_at_risk(
+    State(app): AppState,
+    Extension(principal): Caller,
+    params: Result<Params<LimitParams>, Problem>,
+) -> Response {
+    let limit = match params.and_then(|Params(params)| limit(params.limit, 100, 1_000)) {
+        Ok(limit) => limit,
+        Err(problem) => return problem.into_response(),
+    };
+    let query = AtRiskList {
+        config: &app.settings.sla,
+        now: app.service.clock().now(),
+        limit,
+    };
+    match app.reads.sla.scan(&principal.tenant, &query).await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+/// The attainment's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AttainmentParams {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    by: Option<String>,
+}
+
+pub(crate) async fn sla_attainment(
+    State(app): AppState,
+    Extension(principal): Caller,
+    params: Result<Params<AttainmentParams>, Problem>,
+) -> Response {
+    let Params(params) = match params {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let by = match params.by.as_deref() {
+        None | Some("team") => AttainmentBy::Team,
+        Some("agent") => AttainmentBy::Agent,
+        Some("priority") => AttainmentBy::Priority,
+        Some(other) => {
+            return Problem::new(
+                ProblemKind::InvalidParameter,
+                format!("by {other:?}: one of team, agent, priority"),
+            )
+            .with_code("by")
+            .into_response();
+        }
+    };
+    if params.from >= params.to {
+        return Problem::new(ProblemKind::InvalidParameter, "from must come before to")
+            .with_code("from")
+            .into_response();
+    }
+    let query = Attainment {
+        config: &app.settings.sla,
+        from: params.from,
+        to: params.to,
+        now: app.service.clock().now(),
+        by,
+    };
+    match app.reads.sla.scan(&principal.tenant, &query).await {
         Ok(rows) => Json(rows).into_response(),
         Err(error) => storage_problem(&error).into_response(),
     }

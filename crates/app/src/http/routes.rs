@@ -28,6 +28,20 @@ pub enum Endpoint {
     OpportunityCommand,
     /// `POST /v1/tickets/{id}/commands`.
     TicketCommand,
+    /// `POST /v1/reps/{id}/commands`.
+    RepCommand,
+    /// `POST /v1/teams/{id}/commands`.
+    TeamCommand,
+    /// `POST /v1/territories/{id}/commands`.
+    TerritoryCommand,
+    /// `POST /v1/forecasts/{id}/commands`.
+    ForecastCommand,
+    /// `GET /v1/forecast`.
+    Forecast,
+    /// `GET /v1/sla/at-risk`.
+    SlaAtRisk,
+    /// `GET /v1/sla/attainment`.
+    SlaAttainment,
     /// `GET /v1/{records}/{id}`.
     Record(reads::RecordKind),
     /// `GET /v1/{records}/{id}/history`.
@@ -135,6 +149,22 @@ const SEARCH_QUERY: &[(&str, &str)] = &[
 
 const LIMIT_QUERY: &[(&str, &str)] = &[("limit", "The most rows (1 to 1,000, default 100).")];
 
+const FORECAST_QUERY: &[(&str, &str)] = &[
+    ("period", "`month` or `quarter` (default `quarter`)."),
+    ("from", "The first date counted (YYYY-MM-DD)."),
+    ("to", "The first date no longer counted (YYYY-MM-DD)."),
+    (
+        "owner",
+        "Only this owner's deals, with their and their manager's calls.",
+    ),
+];
+
+const ATTAINMENT_QUERY: &[(&str, &str)] = &[
+    ("from", "The start (RFC 3339)."),
+    ("to", "The end (RFC 3339)."),
+    ("by", "`team`, `agent` or `priority` (default `team`)."),
+];
+
 const OWNER_QUERY: &[(&str, &str)] = &[("owner", "Only this owner's deals.")];
 
 /// Every route of the API.
@@ -214,6 +244,50 @@ pub const ROUTES: &[RouteSpec] = &[
             "Sends a command to a ticket (`open` makes it).",
         ),
         "TicketRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/reps/{id}/commands",
+            Some(P::WriteRoster),
+            Endpoint::RepCommand,
+            "roster",
+            "Sends a command to a rep (`register` puts the user on the roster).",
+        ),
+        "RepRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/teams/{id}/commands",
+            Some(P::WriteRoster),
+            Endpoint::TeamCommand,
+            "roster",
+            "Sends a command to a team (`create` makes it).",
+        ),
+        "TeamRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/territories/{id}/commands",
+            Some(P::WriteRoster),
+            Endpoint::TerritoryCommand,
+            "roster",
+            "Defines or replaces a territory map.",
+        ),
+        "TerritoryRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/forecasts/{id}/commands",
+            Some(P::WriteDeals),
+            Endpoint::ForecastCommand,
+            "pipeline",
+            "Sends a command to a rep's forecast of a period (`open` makes it).",
+        ),
+        "ForecastRequest",
     ),
     route(
         Method::GET,
@@ -334,6 +408,39 @@ pub const ROUTES: &[RouteSpec] = &[
     with_query(
         route(
             Method::GET,
+            "/v1/forecast",
+            Some(P::ReadPipeline),
+            Endpoint::Forecast,
+            "pipeline",
+            "The forecast by period and category for dates in [from, to), with the calls made.",
+        ),
+        FORECAST_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/sla/at-risk",
+            Some(P::ReadSla),
+            Endpoint::SlaAtRisk,
+            "sla",
+            "Leads and tickets whose SLA deadline is near, nearest first.",
+        ),
+        LIMIT_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/sla/attainment",
+            Some(P::ReadSla),
+            Endpoint::SlaAttainment,
+            "sla",
+            "SLA targets met and missed in [from, to), by team, agent or priority.",
+        ),
+        ATTAINMENT_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
             "/v1/sla/breaches",
             Some(P::ReadSla),
             Endpoint::SlaBreaches,
@@ -400,6 +507,13 @@ pub(crate) fn method_router(spec: &RouteSpec) -> MethodRouter<Arc<App>> {
         Endpoint::ContactCommand => post(reads::contact_command),
         Endpoint::OpportunityCommand => post(reads::opportunity_command),
         Endpoint::TicketCommand => post(reads::ticket_command),
+        Endpoint::RepCommand => post(reads::rep_command),
+        Endpoint::TeamCommand => post(reads::team_command),
+        Endpoint::TerritoryCommand => post(reads::territory_command),
+        Endpoint::ForecastCommand => post(reads::forecast_command),
+        Endpoint::Forecast => get(reads::forecast),
+        Endpoint::SlaAtRisk => get(reads::sla_at_risk),
+        Endpoint::SlaAttainment => get(reads::sla_attainment),
         Endpoint::Record(kind) => {
             get(move |state, principal, path| reads::record(state, principal, path, kind))
         }
@@ -419,4 +533,80 @@ pub(crate) fn method_router(spec: &RouteSpec) -> MethodRouter<Arc<App>> {
     };
     debug_assert!(spec.method == Method::GET || spec.method == Method::POST);
     handler
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every endpoint, listed by hand: a new one fails to compile in `method_router` until it
+    /// is handled, and fails here until it is routed.
+    const EVERY_ENDPOINT: &[Endpoint] = &[
+        Endpoint::Health,
+        Endpoint::Ready,
+        Endpoint::Metrics,
+        Endpoint::OpenApi,
+        Endpoint::LeadCommand,
+        Endpoint::ContactCommand,
+        Endpoint::OpportunityCommand,
+        Endpoint::TicketCommand,
+        Endpoint::RepCommand,
+        Endpoint::TeamCommand,
+        Endpoint::TerritoryCommand,
+        Endpoint::ForecastCommand,
+        Endpoint::Forecast,
+        Endpoint::SlaAtRisk,
+        Endpoint::SlaAttainment,
+        Endpoint::Record(K::Lead),
+        Endpoint::Record(K::Contact),
+        Endpoint::Record(K::Opportunity),
+        Endpoint::Record(K::Ticket),
+        Endpoint::History(K::Lead),
+        Endpoint::History(K::Contact),
+        Endpoint::History(K::Opportunity),
+        Endpoint::History(K::Ticket),
+        Endpoint::Customer,
+        Endpoint::Timeline,
+        Endpoint::Search,
+        Endpoint::Duplicates,
+        Endpoint::Pipeline,
+        Endpoint::SlaBreaches,
+        Endpoint::IntakeOne,
+        Endpoint::IntakeBatch,
+        Endpoint::InboxHealth,
+        Endpoint::OutboxHealth,
+    ];
+
+    #[test]
+    fn every_endpoint_has_exactly_one_route_and_every_route_one_method_and_path() {
+        for endpoint in EVERY_ENDPOINT {
+            let routes = ROUTES
+                .iter()
+                .filter(|spec| spec.endpoint == *endpoint)
+                .count();
+            assert_eq!(routes, 1, "{endpoint:?} is routed once");
+        }
+        assert_eq!(ROUTES.len(), EVERY_ENDPOINT.len());
+        for (index, spec) in ROUTES.iter().enumerate() {
+            assert!(
+                ROUTES[index + 1..]
+                    .iter()
+                    .all(|other| other.method != spec.method || other.path != spec.path),
+                "{} {} is listed once",
+                spec.method,
+                spec.path
+            );
+        }
+    }
+
+    #[test]
+    fn every_command_route_takes_a_body_and_needs_a_permission() {
+        for spec in ROUTES.iter().filter(|spec| spec.method == Method::POST) {
+            assert!(spec.request.is_some(), "{} has a body", spec.path);
+            assert!(spec.permission.is_some(), "{} is guarded", spec.path);
+        }
+        for spec in ROUTES.iter().filter(|spec| spec.path.starts_with("/v1/")) {
+            assert!(spec.permission.is_some(), "{} is guarded", spec.path);
+        }
+    }
 }
