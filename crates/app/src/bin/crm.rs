@@ -47,6 +47,8 @@ enum Command {
     Serve(ServeArgs),
     /// Makes an API token: prints it once, and adds its hash to the tokens file.
     Token(TokenArgs),
+    /// Prints the HTTP API's OpenAPI 3.1 document (what `crm serve` answers at /openapi.json).
+    Openapi,
     /// Runs the lead intake, the workflows, the SLA pull-back, the queue drainer and the outbox
     /// relay of one tenant until SIGINT or SIGTERM.
     Work(WorkArgs),
@@ -207,6 +209,12 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Token(args) => token(&args),
+            Command::Openapi => serde_json::to_string_pretty(&crm_app::http::openapi())
+                .map(|text| {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                })
+                .map_err(|error| error.to_string()),
             Command::Work(args) => work(args).await.map(|()| ExitCode::SUCCESS),
             Command::Audit(AuditCommand::Verify(args)) => verify(args).await,
             Command::Audit(AuditCommand::Manifest(args)) => manifest(args).await,

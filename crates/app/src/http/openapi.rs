@@ -19,7 +19,7 @@ use super::reads::{
     RecordResponse, SearchHit, TimelineResponse,
 };
 use super::roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
-use super::routes::{Endpoint, ROUTES, RouteSpec};
+use super::routes::{Endpoint, QueryKind, ROUTES, RouteSpec};
 
 fn component<T: ToSchema>(builder: ComponentsBuilder) -> ComponentsBuilder {
     let mut nested = Vec::new();
@@ -48,7 +48,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::TerritoryCommand
         | Endpoint::ForecastCommand => (
             "200",
-            "Done (201 when it made the record); the ETag is the record's new version.",
+            "Done: 200, or 201 when the command made the record. The ETag is its new version.",
             Some("CommandResponse"),
         ),
         Endpoint::Record(_) => (
@@ -130,6 +130,32 @@ fn problems(spec: &RouteSpec) -> Vec<ProblemKind> {
     kinds
 }
 
+fn query_schema(kind: QueryKind) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let format = |known| Some(SchemaFormat::KnownFormat(known));
+    match kind {
+        QueryKind::Text => String::schema(),
+        QueryKind::Uuid => uuid_schema(),
+        QueryKind::Int { min, max } => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(min))
+            .maximum(Some(max))
+            .into(),
+        QueryKind::Date => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(format(KnownFormat::Date))
+            .into(),
+        QueryKind::DateTime => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(format(KnownFormat::DateTime))
+            .into(),
+        QueryKind::OneOf(words) => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(words.iter().copied()))
+            .into(),
+    }
+}
+
 fn uuid_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
     ObjectBuilder::new()
@@ -138,8 +164,58 @@ fn uuid_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         .into()
 }
 
-/// The document.
-pub fn openapi() -> OpenApi {
+/// The document, as JSON.
+///
+/// A command's fields are refused when unknown, but the document leaves that unsaid for the
+/// structs a command names with its `command` tag: JSON Schema's `additionalProperties`
+/// cannot see the tag beside them in an `allOf`, so saying it would make every command
+/// unsatisfiable.
+pub fn openapi() -> serde_json::Value {
+    let mut document = serde_json::to_value(document()).unwrap_or_default();
+    let mut tagged = Vec::new();
+    collect_all_of_refs(&document, &mut tagged);
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for name in tagged {
+            if let Some(schema) = schemas
+                .get_mut(&name)
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                schema.remove("additionalProperties");
+            }
+        }
+    }
+    document
+}
+
+fn collect_all_of_refs(value: &serde_json::Value, names: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Array(parts)) = map.get("allOf") {
+                for part in parts {
+                    if let Some(reference) = part.get("$ref").and_then(serde_json::Value::as_str) {
+                        if let Some(name) = reference.strip_prefix("#/components/schemas/") {
+                            names.push(name.to_owned());
+                        }
+                    }
+                }
+            }
+            for inner in map.values() {
+                collect_all_of_refs(inner, names);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for inner in items {
+                collect_all_of_refs(inner, names);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
     for spec in ROUTES {
         let mut operation = OperationBuilder::new()
@@ -177,14 +253,19 @@ pub fn openapi() -> OpenApi {
                 _ => {}
             }
         }
-        for (query, description) in spec.query {
+        for param in spec.query {
+            let required = matches!(param.kind, QueryKind::Date | QueryKind::DateTime);
             operation = operation.parameter(
                 ParameterBuilder::new()
-                    .name(*query)
+                    .name(param.name)
                     .parameter_in(ParameterIn::Query)
-                    .required(Required::False)
-                    .description(Some(*description))
-                    .schema(Some(String::schema())),
+                    .required(if required {
+                        Required::True
+                    } else {
+                        Required::False
+                    })
+                    .description(Some(param.description))
+                    .schema(Some(query_schema(param.kind))),
             );
         }
         if spec.request.is_some() && spec.method == axum::http::Method::POST {
@@ -224,7 +305,11 @@ pub fn openapi() -> OpenApi {
         if let Some(schema) = schema {
             ok = ok.content("application/json", json_ref(schema));
         }
-        let mut responses = ResponsesBuilder::new().response(status, ok.build());
+        let ok = ok.build();
+        let mut responses = ResponsesBuilder::new().response(status, ok.clone());
+        if spec.path.ends_with("/commands") {
+            responses = responses.response("201", ok);
+        }
         for kind in problems(spec) {
             responses = responses.response(
                 kind.status().as_u16().to_string(),
@@ -289,7 +374,7 @@ mod tests {
 
     #[test]
     fn every_route_is_in_the_document_and_every_schema_it_names_exists() {
-        let document = serde_json::to_value(openapi()).expect("the document serializes");
+        let document = openapi();
         assert_eq!(document["openapi"], "3.1.0");
         for spec in ROUTES {
             let method = spec.method.as_str().to_lowercase();

@@ -892,6 +892,7 @@ pub(crate) async fn sla_breaches(
 #[serde(deny_unknown_fields)]
 pub struct LeadDeliveryRequest {
     /// The sender's id of the event: a redelivery carries the same one and is kept once.
+    #[schema(min_length = 1, max_length = 128)]
     pub external_id: String,
     /// The payload as the sender made it.
     #[schema(value_type = Object)]

@@ -85,8 +85,8 @@ pub struct RouteSpec {
     pub endpoint: Endpoint,
     /// The request body's schema (a component name).
     pub request: Option<&'static str>,
-    /// The query parameters: name and description.
-    pub query: &'static [(&'static str, &'static str)],
+    /// The query parameters: name, what values it takes, and description.
+    pub query: &'static [QueryParam],
 }
 
 const fn route(
@@ -114,10 +114,48 @@ const fn with_body(mut spec: RouteSpec, schema: &'static str) -> RouteSpec {
     spec
 }
 
-const fn with_query(
-    mut spec: RouteSpec,
-    query: &'static [(&'static str, &'static str)],
-) -> RouteSpec {
+/// A query parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryParam {
+    /// Its name.
+    pub name: &'static str,
+    /// The values it takes.
+    pub kind: QueryKind,
+    /// What it means.
+    pub description: &'static str,
+}
+
+/// The values a query parameter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    /// Any text.
+    Text,
+    /// An integer in a range.
+    Int {
+        /// The least.
+        min: u32,
+        /// The most.
+        max: u32,
+    },
+    /// A UUID.
+    Uuid,
+    /// A date (`YYYY-MM-DD`).
+    Date,
+    /// An instant (RFC 3339).
+    DateTime,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+}
+
+const fn q(name: &'static str, kind: QueryKind, description: &'static str) -> QueryParam {
+    QueryParam {
+        name,
+        kind,
+        description,
+    }
+}
+
+const fn with_query(mut spec: RouteSpec, query: &'static [QueryParam]) -> RouteSpec {
     spec.query = query;
     spec
 }
@@ -125,47 +163,79 @@ const fn with_query(
 use Permission as P;
 use reads::RecordKind as K;
 
-const TIMELINE_QUERY: &[(&str, &str)] = &[
-    ("limit", "The most entries (1 to 500, default 50)."),
-    (
+const TIMELINE_QUERY: &[QueryParam] = &[
+    q(
+        "limit",
+        QueryKind::Int { min: 1, max: 500 },
+        "The most entries (default 50).",
+    ),
+    q(
         "cursor",
+        QueryKind::Text,
         "Where the previous page ended (its `next`); the newest entries without it.",
     ),
 ];
 
-const SEARCH_QUERY: &[(&str, &str)] = &[
-    ("email", "An email address."),
-    (
+const SEARCH_QUERY: &[QueryParam] = &[
+    q("email", QueryKind::Text, "An email address."),
+    q(
         "phone",
+        QueryKind::Text,
         "A phone number (with `+` and country code, or read in `country`).",
     ),
-    ("name", "A full name, given name first."),
-    (
+    q("name", QueryKind::Text, "A full name, given name first."),
+    q(
         "country",
+        QueryKind::Text,
         "ISO 3166-1 alpha-2: where a phone number without `+` is read.",
     ),
-    ("limit", "The most customers (1 to 100, default 10)."),
+    q(
+        "limit",
+        QueryKind::Int { min: 1, max: 100 },
+        "The most customers (default 10).",
+    ),
 ];
 
-const LIMIT_QUERY: &[(&str, &str)] = &[("limit", "The most rows (1 to 1,000, default 100).")];
+const LIMIT_QUERY: &[QueryParam] = &[q(
+    "limit",
+    QueryKind::Int { min: 1, max: 1_000 },
+    "The most rows (default 100).",
+)];
 
-const FORECAST_QUERY: &[(&str, &str)] = &[
-    ("period", "`month` or `quarter` (default `quarter`)."),
-    ("from", "The first date counted (YYYY-MM-DD)."),
-    ("to", "The first date no longer counted (YYYY-MM-DD)."),
-    (
+const FORECAST_QUERY: &[QueryParam] = &[
+    q(
+        "period",
+        QueryKind::OneOf(&["month", "quarter"]),
+        "Months or quarters (default quarters).",
+    ),
+    q(
+        "from",
+        QueryKind::Date,
+        "The first date counted (required).",
+    ),
+    q(
+        "to",
+        QueryKind::Date,
+        "The first date no longer counted (required; at most three years after `from`).",
+    ),
+    q(
         "owner",
+        QueryKind::Uuid,
         "Only this owner's deals, with their and their manager's calls.",
     ),
 ];
 
-const ATTAINMENT_QUERY: &[(&str, &str)] = &[
-    ("from", "The start (RFC 3339)."),
-    ("to", "The end (RFC 3339)."),
-    ("by", "`team`, `agent` or `priority` (default `team`)."),
+const ATTAINMENT_QUERY: &[QueryParam] = &[
+    q("from", QueryKind::DateTime, "The start (required)."),
+    q("to", QueryKind::DateTime, "The end (required)."),
+    q(
+        "by",
+        QueryKind::OneOf(&["team", "agent", "priority"]),
+        "How rows are grouped (default team).",
+    ),
 ];
 
-const OWNER_QUERY: &[(&str, &str)] = &[("owner", "Only this owner's deals.")];
+const OWNER_QUERY: &[QueryParam] = &[q("owner", QueryKind::Uuid, "Only this owner's deals.")];
 
 /// Every route of the API.
 pub const ROUTES: &[RouteSpec] = &[
