@@ -857,3 +857,46 @@ async fn operations(server: &Server) {
     );
     assert!(text.contains("crm_events_appended_total"));
 }
+
+/// The README's HTTP session, run as written against a fresh database and a free port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_http_session_runs_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("the README");
+    let block = readme
+        .split("<!-- http-session -->")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the README holds the HTTP session");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let script = block.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let database = crm_testkit::postgres::TestDatabase::create().await;
+    let directory = std::env::temp_dir().join(format!("crm-readme-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&directory).expect("a directory");
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_crm"));
+    let path = format!(
+        "{}:{}",
+        binary.parent().expect("the binary's directory").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new("timeout")
+        .args(["120", "bash", "-euo", "pipefail", "-c", &script])
+        .current_dir(&directory)
+        .env("PATH", path)
+        .env("DATABASE_URL", &database.url)
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("\n412\n"), "{stdout}");
+    assert!(
+        stdout.contains("\"lifetime_value\""),
+        "the Customer 360 printed: {stdout}"
+    );
+    let _ = std::fs::remove_dir_all(directory);
+}

@@ -195,10 +195,12 @@ fn collect_all_of_refs(value: &serde_json::Value, names: &mut Vec<String>) {
         serde_json::Value::Object(map) => {
             if let Some(serde_json::Value::Array(parts)) = map.get("allOf") {
                 for part in parts {
-                    if let Some(reference) = part.get("$ref").and_then(serde_json::Value::as_str) {
-                        if let Some(name) = reference.strip_prefix("#/components/schemas/") {
-                            names.push(name.to_owned());
-                        }
+                    if let Some(name) = part
+                        .get("$ref")
+                        .and_then(serde_json::Value::as_str)
+                        .and_then(|reference| reference.strip_prefix("#/components/schemas/"))
+                    {
+                        names.push(name.to_owned());
                     }
                 }
             }
