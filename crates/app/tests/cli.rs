@@ -168,3 +168,111 @@ async fn audit_verify_catches_a_payload_altered_behind_the_stores_back() {
     let _ = std::fs::remove_file(&manifest);
     drop(fixture);
 }
+
+/// `crm audit history` prints every event of a record with who, from where and why; `crm
+/// audit replay` shows a customer as of recording time and as of business time: a contact a
+/// source dates to 1 March, recorded today, is there "as of 2 March" in business time only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_history_and_replay_as_of_recording_and_business_time() {
+    use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provenance};
+    use crm_domain::identity::PersonName;
+
+    let fixture = support::postgres().await;
+    let url = fixture.database.as_ref().expect("a database").url.clone();
+    let (service, _) = support::service(fixture.work.clone());
+    let contact = Uuid::now_v7();
+    let march = chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+        .and_then(|day| day.and_hms_opt(10, 0, 0))
+        .expect("a date")
+        .and_utc();
+    let meta = support::meta().with_source(crm_eventstore::Source {
+        system: "legacy-crm".into(),
+        timestamp: Some(march),
+    });
+    service
+        .execute::<Contact>(
+            &tenant(),
+            contact,
+            ContactCommand::Create {
+                contact_id: crm_domain::ContactId(contact),
+                provenance: Provenance::new("legacy-crm", march),
+                changes: vec![DetailChange::Set(Detail::GivenName(Some(
+                    PersonName::new("Grace").expect("a name"),
+                )))],
+            },
+            &meta,
+        )
+        .await
+        .expect("the contact is imported");
+
+    let history = crm(
+        &url,
+        &[
+            "audit",
+            "history",
+            "--tenant",
+            tenant().as_str(),
+            &format!("contact/{contact}"),
+        ],
+    );
+    assert!(history.status.success(), "{history:?}");
+    let text = stdout(&history);
+    assert!(text.contains("ContactCreated"), "{text}");
+    assert!(
+        text.contains("legacy-crm at 2026-03-01T10:00:00+00:00"),
+        "{text}"
+    );
+    assert!(text.contains("command "), "{text}");
+    let json = crm(
+        &url,
+        &[
+            "audit",
+            "history",
+            "--tenant",
+            tenant().as_str(),
+            &format!("contact-{contact}"),
+            "--json",
+        ],
+    );
+    assert!(json.status.success(), "{json:?}");
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&json).lines().next().expect("a line")).expect("JSON Lines");
+    assert_eq!(first["type"], "ContactCreated");
+    assert_eq!(first["source"]["system"], "legacy-crm");
+
+    let acme = tenant();
+    let contact_text = contact.to_string();
+    let replay = |as_of: &str, business: bool| {
+        let mut args = vec![
+            "audit",
+            "replay",
+            "--tenant",
+            acme.as_str(),
+            "--as-of",
+            as_of,
+        ];
+        if business {
+            args.push("--business-time");
+        }
+        args.extend(["customer", contact_text.as_str()]);
+        crm(&url, &args)
+    };
+    let business = replay("2026-03-02", true);
+    assert!(business.status.success(), "{business:?}");
+    assert!(stdout(&business).contains("Grace"), "{}", stdout(&business));
+    let recorded = replay("2026-03-02", false);
+    assert!(
+        !recorded.status.success(),
+        "nothing was recorded by 2 March: {recorded:?}"
+    );
+    let before = replay("2026-02-28", true);
+    assert!(
+        !before.status.success(),
+        "nothing had happened by 28 February: {before:?}"
+    );
+    let now = replay(&chrono::Utc::now().to_rfc3339(), false);
+    assert!(now.status.success(), "{now:?}");
+    let bad = replay("yesterday", false);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--as-of"));
+}

@@ -48,7 +48,10 @@ pub use crm_eventstore::TenantId;
 pub use decode::{DecodeError, decode_event, parse_stream_name};
 pub use error::ProjectionError;
 pub use event::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef};
-pub use lifecycle::{LiveError, append_inline, customer_360_as_of, customer_streams, fold_streams};
+pub use lifecycle::{
+    AsOf, LiveError, append_inline, customer_360_as_of, customer_360_at, customer_streams,
+    fold_streams, fold_streams_at, fold_tenant_at,
+};
 pub use memory::{MemoryDocuments, MemoryStorage};
 pub use model::{
     ColumnType, Comparison, DocKey, DocSet, Filter, Found, IndexValue, Indexed, IndexedColumn,

@@ -411,3 +411,56 @@ async fn the_live_fold_shows_a_customer_as_of_a_moment_from_that_customer_alone(
         .unwrap();
     assert_eq!(now, served);
 }
+
+#[tokio::test]
+async fn the_whole_tenant_folds_as_of_a_position_and_now_equals_what_is_served() {
+    use crm_projections::{AsOf, fold_tenant_at};
+    let database = TestDatabase::create().await;
+    let store = database.store(StoreSettings::default()).await;
+    let documents = documents(&database).await;
+    let appends = workload(3, 2, 0);
+    append_all(&store, &tenant(), &appends[..6]).await;
+    let position = store
+        .read_stream(
+            &tenant(),
+            &appends[5].stream,
+            crm_eventstore::StreamRead::backward().limit(1),
+        )
+        .await
+        .unwrap()[0]
+        .position;
+    let head = append_all(&store, &tenant(), &appends[6..]).await;
+    let mut projector = Projector::new(
+        store.clone(),
+        Arc::clone(&documents),
+        tenant(),
+        options(100, PoisonPolicy::Halt),
+    );
+    catch_up_to(&mut projector, head).await.unwrap();
+
+    let customer = ContactId(contact_id(1));
+    let query = Customer360Query { contact: customer };
+    let then = fold_tenant_at(
+        &store,
+        &tenant(),
+        Customer360Model,
+        AsOf::Position(position),
+    )
+    .await
+    .unwrap();
+    let then = then.lookup(&tenant(), &query).unwrap();
+    assert_eq!(then.tickets.len(), 1);
+    let now = fold_tenant_at(&store, &tenant(), Customer360Model, AsOf::Now)
+        .await
+        .unwrap();
+    let served = documents.lookup(&tenant(), &query).await.unwrap();
+    assert_eq!(now.lookup(&tenant(), &query), served);
+    // Nothing had been recorded at the start of time, in recording or business time.
+    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    for as_of in [AsOf::Recorded(epoch), AsOf::Business(epoch)] {
+        let empty = fold_tenant_at(&store, &tenant(), Customer360Model, as_of)
+            .await
+            .unwrap();
+        assert_eq!(empty.lookup(&tenant(), &query), None);
+    }
+}

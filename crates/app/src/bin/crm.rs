@@ -8,6 +8,8 @@
 //! crm audit verify --tenant acme [--manifest acme.manifest.json]
 //! crm audit export --tenant acme --out acme.jsonl
 //! crm audit verify --file acme.jsonl [--manifest acme.manifest.json]   # offline
+//! crm audit history --tenant acme contact/0193…
+//! crm audit replay --tenant acme --as-of 2026-03-03 [--business-time] customer 0193…
 //! crm inbox status --tenant acme
 //! crm outbox status --tenant acme
 //! crm migrate
@@ -123,6 +125,57 @@ enum AuditCommand {
     /// Seals the tenant's history and writes its head manifest (every stream's head and the
     /// last seal), to keep outside the database for `crm audit verify --manifest`.
     Manifest(ManifestArgs),
+    /// Every event of one record, oldest first, with its time, actor, source system and its
+    /// time, correlation, causation and the causing command: field changes, routing decisions
+    /// with their reasons, merges and unmerges.
+    History(HistoryArgs),
+    /// A read model as it stood at a moment: a customer's Customer 360, or the open pipeline.
+    /// The moment is an instant or a day of recording time (what the CRM knew then), of
+    /// business time with `--business-time` (what had happened by then, as the sources date
+    /// their facts), or a position of the tenant's order.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct HistoryArgs {
+    #[command(flatten)]
+    target: TenantArgs,
+    /// The record: `lead/<id>`, `contact/<id>`, `opportunity/<id>`, `ticket/<id>`,
+    /// `forecast/<id>`, `rep/<id>`, `team/<id>` (or its stream name, `contact-<id>`).
+    record: String,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    target: TenantArgs,
+    /// The moment: an RFC 3339 instant (`2026-03-03T17:00:00Z`), a day (`2026-03-03`: its
+    /// end, UTC), or a position of the tenant's order (`<transaction>/<position>`).
+    #[arg(long)]
+    as_of: String,
+    /// Read the moment in business time rather than recording time.
+    #[arg(long)]
+    business_time: bool,
+    #[command(subcommand)]
+    view: ReplayView,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReplayView {
+    /// The Customer 360 of a contact.
+    Customer {
+        /// Any contact of the customer.
+        contact: uuid::Uuid,
+    },
+    /// The open pipeline by stage, owner and currency.
+    Pipeline {
+        /// Only this owner's deals.
+        #[arg(long)]
+        owner: Option<uuid::Uuid>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,6 +272,8 @@ fn main() -> ExitCode {
             Command::Audit(AuditCommand::Verify(args)) => verify(args).await,
             Command::Audit(AuditCommand::Manifest(args)) => manifest(args).await,
             Command::Audit(AuditCommand::Export(args)) => export(args).await,
+            Command::Audit(AuditCommand::History(args)) => history(args).await,
+            Command::Audit(AuditCommand::Replay(args)) => replay(args).await,
             Command::Inbox(StatusCommand::Status(args)) => inbox_status(args).await,
             Command::Outbox(StatusCommand::Status(args)) => outbox_status(args).await,
             Command::Migrate(database) => migrate(database).await,
@@ -498,6 +553,172 @@ async fn work(args: WorkArgs) -> Result<(), String> {
     running
         .await
         .map_err(|error| format!("the host ended abnormally: {error}"))
+}
+
+/// The stream a record names: `contact/<id>` or `contact-<id>`.
+fn stream_of_record(record: &str) -> Result<crm_eventstore::StreamId, String> {
+    let name = match record.split_once('/') {
+        Some((kind, id)) => {
+            let id =
+                uuid::Uuid::parse_str(id).map_err(|_| format!("{record}: {id:?} is not an id"))?;
+            format!("{kind}-{id}")
+        }
+        None => record.to_owned(),
+    };
+    crm_eventstore::StreamId::new(name).map_err(|error| format!("{record}: {error}"))
+}
+
+async fn history(args: HistoryArgs) -> Result<ExitCode, String> {
+    use crm_eventstore::StreamRead;
+    let tenant = tenant_of(&args.target.tenant)?;
+    let stream = stream_of_record(&args.record)?;
+    let (_, work) = open(args.target.database.database_url).await?;
+    let events = work
+        .store()
+        .read_stream(&tenant, &stream, StreamRead::forward())
+        .await
+        .map_err(|error| format!("cannot read {stream}: {error}"))?;
+    if events.is_empty() {
+        return Err(format!("{stream}: no such record in tenant {tenant}"));
+    }
+    for event in events {
+        let metadata = &event.metadata;
+        let command = metadata
+            .extra
+            .get("command_id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("-")
+            .to_owned();
+        let actor = metadata
+            .actor
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), serde_json::Value::to_string);
+        let source = metadata.source.as_ref().map_or_else(
+            || "-".to_owned(),
+            |source| match source.timestamp {
+                Some(at) => format!("{} at {}", source.system, at.to_rfc3339()),
+                None => source.system.clone(),
+            },
+        );
+        if args.json {
+            let line = serde_json::json!({
+                "stream": event.stream.as_str(),
+                "version": event.version,
+                "position": event.position.to_string(),
+                "id": event.id,
+                "type": event.event_type,
+                "recorded_at": event.recorded_at,
+                "actor": metadata.actor,
+                "source": metadata.source,
+                "correlation_id": metadata.correlation_id,
+                "causation_id": metadata.causation_id,
+                "command_id": command,
+                "payload": event.payload,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "{} v{} {} {}\n  actor {actor}; source {source}; correlation {}; caused by {}; command {command}\n  {}",
+                event.recorded_at.to_rfc3339(),
+                event.version,
+                event.event_type,
+                event.id,
+                metadata
+                    .correlation_id
+                    .map_or_else(|| "-".to_owned(), |id| id.to_string()),
+                metadata
+                    .causation_id
+                    .map_or_else(|| "-".to_owned(), |id| id.to_string()),
+                event.payload
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--as-of`: an instant, a day (its end), or `<transaction>/<position>`.
+fn moment(text: &str, business: bool) -> Result<crm_projections::AsOf, String> {
+    use crm_projections::AsOf;
+    if let Some((transaction, position)) = text.split_once('/') {
+        if business {
+            return Err("--business-time reads an instant or a day, not a position".into());
+        }
+        let parse = |part: &str| {
+            part.parse::<u64>()
+                .map_err(|_| format!("--as-of {text:?}: a position is <transaction>/<position>"))
+        };
+        return Ok(AsOf::Position(crm_eventstore::GlobalPosition {
+            transaction: parse(transaction)?,
+            position: parse(position)?,
+        }));
+    }
+    let instant = if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
+        instant.with_timezone(&chrono::Utc)
+    } else {
+        let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+            format!(
+                "--as-of {text:?}: an RFC 3339 instant, a day (YYYY-MM-DD) or <transaction>/<position>"
+            )
+        })?;
+        day.succ_opt()
+            .and_then(|next| next.and_hms_opt(0, 0, 0))
+            .map(|next| next.and_utc() - chrono::TimeDelta::microseconds(1))
+            .ok_or_else(|| format!("--as-of {text:?}: out of range"))?
+    };
+    Ok(if business {
+        AsOf::Business(instant)
+    } else {
+        AsOf::Recorded(instant)
+    })
+}
+
+async fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
+    use crm_projections::customer360::Customer360Model;
+    use crm_projections::pipeline::PipelineModel;
+    use crm_projections::pipeline::query::ByStageAndOwner;
+    let tenant = tenant_of(&args.target.tenant)?;
+    let as_of = moment(&args.as_of, args.business_time)?;
+    let database_url = args.target.database.database_url;
+    let (_, work) = open(database_url.clone()).await?;
+    let store = work.store();
+    let text = match args.view {
+        ReplayView::Customer { contact } => {
+            let documents =
+                crm_projections::PostgresDocuments::connect(&database_url, 2, Customer360Model)
+                    .await
+                    .map_err(|error| format!("cannot open the Customer 360: {error}"))?;
+            let view = crm_projections::customer_360_at(
+                store,
+                &documents,
+                &tenant,
+                crm_domain::ContactId(contact),
+                as_of,
+            )
+            .await
+            .map_err(|error| format!("cannot replay: {error}"))?;
+            match view {
+                Some(view) => serde_json::to_string_pretty(&view),
+                None => {
+                    return Err(format!("contact {contact}: nothing was known of it then"));
+                }
+            }
+        }
+        ReplayView::Pipeline { owner } => {
+            let folded = crm_projections::fold_tenant_at(store, &tenant, PipelineModel, as_of)
+                .await
+                .map_err(|error| format!("cannot replay: {error}"))?;
+            let rows = folded.scan(
+                &tenant,
+                &ByStageAndOwner {
+                    owner: owner.map(crm_domain::UserId),
+                },
+            );
+            serde_json::to_string_pretty(&rows)
+        }
+    }
+    .map_err(|error| error.to_string())?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, String> {

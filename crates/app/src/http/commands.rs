@@ -30,6 +30,7 @@ use super::body::{etag, idempotency_key, if_match};
 use super::problem::{Problem, ProblemKind};
 use super::{App, Principal};
 use crate::command::CommandMeta;
+use crm_eventstore::Source;
 
 /// What a command did, as the API answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -406,6 +407,25 @@ fn provenance(
 }
 
 impl ContactRequest {
+    /// The source system and its time, when the request names the time.
+    fn source(&self) -> Option<Source> {
+        let (system, time) = match self {
+            ContactRequest::Create(details) | ContactRequest::ChangeDetails(details) => {
+                (details.source_system.as_deref(), details.source_time)
+            }
+            ContactRequest::GrantConsent(change) | ContactRequest::WithdrawConsent(change) => {
+                (change.source_system.as_deref(), change.source_time)
+            }
+            ContactRequest::DeclareNotDuplicate(_) | ContactRequest::RevokeNotDuplicate(_) => {
+                return None;
+            }
+        };
+        time.map(|timestamp| Source {
+            system: system.unwrap_or("api").to_owned(),
+            timestamp: Some(timestamp),
+        })
+    }
+
     fn needs_if_match(&self) -> bool {
         matches!(self, ContactRequest::ChangeDetails(_))
     }
@@ -802,6 +822,25 @@ where
     A: Aggregate + Send + Sync + 'static,
     A::Command: Serialize + Clone,
 {
+    execute_from::<A>(app, principal, headers, id, command, needs_if_match, None).await
+}
+
+/// [`execute`], the events' metadata naming `source`: the system the facts come from and the
+/// time it says they happened (their business time, which `crm audit replay --business-time`
+/// reads).
+pub(crate) async fn execute_from<A>(
+    app: &App,
+    principal: &Principal,
+    headers: &HeaderMap,
+    id: Uuid,
+    command: A::Command,
+    needs_if_match: bool,
+    source: Option<Source>,
+) -> Response
+where
+    A: Aggregate + Send + Sync + 'static,
+    A::Command: Serialize + Clone,
+{
     let expected = match if_match(headers) {
         Ok(expected) => expected,
         Err(problem) => return problem.into_response(),
@@ -818,6 +857,9 @@ where
         .into_response();
     }
     let mut meta = CommandMeta::by(principal.actor.clone());
+    if let Some(source) = source {
+        meta = meta.with_source(source);
+    }
     if let Some(key) = key {
         // Keys are the caller's: two tokens never share one.
         meta = meta.with_idempotency_key(format!("http/{}/{key}", principal.key_prefix()));
@@ -868,9 +910,10 @@ pub(crate) fn contact_command(
     request: ContactRequest,
     id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(ContactCommand, bool), Problem> {
+) -> Result<(ContactCommand, bool, Option<Source>), Problem> {
     let needs = request.needs_if_match();
-    Ok((request.into_command(id, now)?, needs))
+    let source = request.source();
+    Ok((request.into_command(id, now)?, needs, source))
 }
 
 pub(crate) fn opportunity_command(

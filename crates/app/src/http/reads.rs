@@ -249,8 +249,11 @@ pub(crate) async fn contact_command(
     Body(request): Body<ContactRequest>,
 ) -> Response {
     match commands::contact_command(request, id, app.service.clock().now()) {
-        Ok((command, needs)) => {
-            execute::<Contact>(&app, &principal, &headers, id, command, needs).await
+        Ok((command, needs, source)) => {
+            commands::execute_from::<Contact>(
+                &app, &principal, &headers, id, command, needs, source,
+            )
+            .await
         }
         Err(problem) => problem.into_response(),
     }
