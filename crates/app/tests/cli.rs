@@ -276,3 +276,43 @@ async fn audit_history_and_replay_as_of_recording_and_business_time() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--as-of"));
 }
+
+/// The operator's `crm projections status` and `crm outbox replay-parked`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_report_projections_and_replay_the_outbox() {
+    let fixture = support::postgres().await;
+    let url = fixture.database.as_ref().expect("a database").url.clone();
+    let (service, _) = support::service(fixture.work.clone());
+    captured_lead(&service).await;
+
+    let status = crm(
+        &url,
+        &["projections", "status", "--tenant", tenant().as_str()],
+    );
+    assert!(status.status.success(), "{status:?}");
+    let text = stdout(&status);
+    for model in [
+        "customer360",
+        "identity_index",
+        "pipeline",
+        "sla",
+        "duplicates",
+    ] {
+        assert!(text.contains(model), "{text}");
+    }
+    assert!(
+        text.contains("at the start"),
+        "nothing projected yet: {text}"
+    );
+    assert!(
+        text.contains("2 event(s) behind"),
+        "a received and captured lead: {text}"
+    );
+
+    let replayed = crm(
+        &url,
+        &["outbox", "replay-parked", "--tenant", tenant().as_str()],
+    );
+    assert!(replayed.status.success(), "{replayed:?}");
+    assert!(stdout(&replayed).contains("0 parked message(s) back in line"));
+}

@@ -856,6 +856,10 @@ async fn operations(server: &Server) {
         "{text}"
     );
     assert!(text.contains("crm_events_appended_total"));
+    assert!(
+        text.contains("crm_projection_events_behind{model=\"customer360\",tenant=\"acme\"}"),
+        "{text}"
+    );
 }
 
 /// The README's HTTP session, run as written against a fresh database and a free port.

@@ -490,6 +490,28 @@ async fn a_refused_message_is_parked_never_retried_and_counted<U: UnitOfWork + C
     assert_eq!(health.parked, 1);
     assert_eq!(health.undelivered, 0);
     assert_eq!(health.oldest_undelivered_age, None);
+
+    // An operator replays what was parked: sent again under the same idempotency key, and
+    // parked again when refused again; a delivered message is never replayed.
+    let replayed_at = t0() + TimeDelta::days(31);
+    let replayed = work
+        .outbox_replay_parked(&tenant(), replayed_at)
+        .await
+        .expect("the replay");
+    assert_eq!(replayed, 1);
+    clock.set(replayed_at);
+    let report = relay.relay_once(clock.now()).await.expect("a pass");
+    assert_eq!((report.claimed, report.delivered, report.parked), (1, 0, 1));
+    receiver.seen(|seen| assert_eq!(seen.requests.get(&refused[0].idempotency_key), Some(&2)));
+    assert_eq!(entry(&work, refused[0].id).await.attempts, 2);
+    assert_eq!(
+        work.outbox_replay_parked(&tenant(), replayed_at)
+            .await
+            .expect("the replay"),
+        1,
+        "parked again, it can be replayed again"
+    );
+    assert!(entry(&work, accepted[0].id).await.delivered_at.is_some());
 }
 
 async fn a_failed_message_waits_for_its_backoff_or_retry_after<U: UnitOfWork + Clone>(work: U) {

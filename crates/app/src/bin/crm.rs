@@ -62,7 +62,10 @@ enum Command {
     Inbox(StatusCommand),
     /// The integration outbox.
     #[command(subcommand)]
-    Outbox(StatusCommand),
+    Outbox(OutboxCommand),
+    /// The read models' projections.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
     /// Applies the event store's and the application's pending migrations, then exits.
     Migrate(Database),
 }
@@ -184,6 +187,22 @@ enum StatusCommand {
     Status(TenantArgs),
 }
 
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// Undelivered and parked messages of a tenant, and the oldest one's age.
+    Status(TenantArgs),
+    /// Puts every parked message of a tenant back in line (after fixing what refused them);
+    /// each keeps its idempotency key, so nothing is applied twice downstream.
+    ReplayParked(TenantArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Each read model's checkpoint against the head of the tenant's history, and its parked
+    /// events.
+    Status(TenantArgs),
+}
+
 #[derive(Debug, Args)]
 struct Database {
     /// The PostgreSQL connection string (`postgres://…` or `host=… dbname=…`).
@@ -275,7 +294,11 @@ fn main() -> ExitCode {
             Command::Audit(AuditCommand::History(args)) => history(args).await,
             Command::Audit(AuditCommand::Replay(args)) => replay(args).await,
             Command::Inbox(StatusCommand::Status(args)) => inbox_status(args).await,
-            Command::Outbox(StatusCommand::Status(args)) => outbox_status(args).await,
+            Command::Outbox(OutboxCommand::Status(args)) => outbox_status(args).await,
+            Command::Outbox(OutboxCommand::ReplayParked(args)) => outbox_replay(args).await,
+            Command::Projections(ProjectionsCommand::Status(args)) => {
+                projections_status(args).await
+            }
             Command::Migrate(database) => migrate(database).await,
         }
     });
@@ -526,6 +549,98 @@ async fn outbox_status(args: TenantArgs) -> Result<ExitCode, String> {
             .map_or_else(|| "-".to_owned(), |age| format!("{} s", age.num_seconds())),
         health.parked
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn outbox_replay(args: TenantArgs) -> Result<ExitCode, String> {
+    let tenant = tenant_of(&args.tenant)?;
+    let (_, work) = open(args.database.database_url).await?;
+    let replayed = work
+        .outbox_replay_parked(&tenant, chrono::Utc::now())
+        .await
+        .map_err(|error| format!("cannot replay the parked messages: {error}"))?;
+    println!("outbox of {tenant}: {replayed} parked message(s) back in line");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn projection_line<M>(
+    name: &str,
+    url: &str,
+    model: M,
+    store: &PostgresStore,
+    tenant: &TenantId,
+) -> Result<String, String>
+where
+    M: crm_projections::ReadModel + Send + Sync,
+    M::Doc: Send + Sync,
+{
+    use crm_projections::DocumentStore as _;
+    let documents = crm_projections::PostgresDocuments::connect(url, 1, model)
+        .await
+        .map_err(|error| format!("{name}: {error}"))?;
+    let checkpoint = documents
+        .checkpoint(tenant)
+        .await
+        .map_err(|error| format!("{name}: {error}"))?;
+    let parked = documents
+        .parked(tenant)
+        .await
+        .map_err(|error| format!("{name}: {error}"))?;
+    let lag = crm_projections::Lag::measure_postgres(
+        store,
+        &documents,
+        tenant,
+        checkpoint,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|error| format!("{name}: {error}"))?;
+    let held = lag.held_by.map_or_else(String::new, |transaction| {
+        format!(", held at transaction {transaction}")
+    });
+    Ok(format!(
+        "{name:<15} at {:<20} {} event(s) behind, oldest waiting {} s{held}; {} parked",
+        checkpoint.map_or_else(|| "the start".to_owned(), |at| at.to_string()),
+        lag.events_behind,
+        lag.behind.as_secs(),
+        parked.len()
+    ))
+}
+
+async fn projections_status(args: TenantArgs) -> Result<ExitCode, String> {
+    use crm_projections::customer360::Customer360Model;
+    use crm_projections::duplicates::DuplicateQueueModel;
+    use crm_projections::identity::IdentityIndexModel;
+    use crm_projections::pipeline::PipelineModel;
+    use crm_projections::sla::{SlaConfig, SlaModel};
+    let tenant = tenant_of(&args.tenant)?;
+    let url = args.database.database_url;
+    let (store, _) = open(url.clone()).await?;
+    println!("projections of {tenant}:");
+    let lines = [
+        projection_line("customer360", &url, Customer360Model, &store, &tenant).await?,
+        projection_line(
+            "identity_index",
+            &url,
+            IdentityIndexModel::default(),
+            &store,
+            &tenant,
+        )
+        .await?,
+        projection_line("pipeline", &url, PipelineModel, &store, &tenant).await?,
+        projection_line(
+            "sla",
+            &url,
+            SlaModel::new(SlaConfig::default()),
+            &store,
+            &tenant,
+        )
+        .await?,
+        projection_line("duplicates", &url, DuplicateQueueModel, &store, &tenant).await?,
+    ];
+    for line in lines {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,6 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crm_eventstore::TenantId;
+use crm_projections::{DocumentStore as _, Lag, PostgresDocuments, ReadModel};
+
 use super::App;
 use super::routes::RouteSpec;
 use crate::intake::Inbox as _;
@@ -121,9 +124,18 @@ impl Metrics {
             "# HELP crm_projection_caught_up Whether the projection's last read found nothing more.\n# TYPE crm_projection_caught_up gauge"
         );
         let mut processed = String::new();
+        let mut behind = String::new();
         for watch in &app.projections {
             let status = watch.status.borrow().clone();
             let labels = format!("model=\"{}\",tenant=\"{}\"", watch.model, watch.tenant);
+            if let Some(lag) = lag_of(app, watch.model, &watch.tenant).await {
+                let _ = writeln!(
+                    behind,
+                    "crm_projection_events_behind{{{labels}}} {}\ncrm_projection_lag_seconds{{{labels}}} {}",
+                    lag.events_behind,
+                    lag.behind.as_secs_f64()
+                );
+            }
             let _ = writeln!(
                 out,
                 "crm_projection_caught_up{{{labels}}} {}",
@@ -138,6 +150,10 @@ impl Metrics {
         let _ = write!(
             out,
             "# HELP crm_projection_processed_total Events this process projected.\n# TYPE crm_projection_processed_total counter\n{processed}"
+        );
+        let _ = write!(
+            out,
+            "# HELP crm_projection_events_behind Committed events the projection has not processed; crm_projection_lag_seconds: how long the oldest of them has waited.\n# TYPE crm_projection_events_behind gauge\n# TYPE crm_projection_lag_seconds gauge\n{behind}"
         );
         out
     }
@@ -177,5 +193,39 @@ impl Metrics {
                 stats.count, stats.sum, stats.count
             );
         }
+    }
+}
+
+/// How far the projection `model` of `tenant` is behind the history, measured against its
+/// stored checkpoint (so it is right whichever server holds the lease).
+async fn lag_of(app: &App, model: &str, tenant: &TenantId) -> Option<Lag> {
+    async fn measure<M>(
+        app: &App,
+        documents: &PostgresDocuments<M>,
+        tenant: &TenantId,
+    ) -> Option<Lag>
+    where
+        M: ReadModel + Send + Sync,
+        M::Doc: Send + Sync,
+    {
+        let checkpoint = documents.checkpoint(tenant).await.ok()?;
+        Lag::measure_postgres(
+            &app.store,
+            documents,
+            tenant,
+            checkpoint,
+            chrono::Utc::now(),
+        )
+        .await
+        .ok()
+    }
+    let reads = &app.reads;
+    match model {
+        "customer360" => measure(app, &reads.customers, tenant).await,
+        "identity_index" => measure(app, &reads.identity, tenant).await,
+        "pipeline" => measure(app, &reads.pipeline, tenant).await,
+        "sla" => measure(app, &reads.sla, tenant).await,
+        "duplicates" => measure(app, &reads.duplicates, tenant).await,
+        _ => None,
     }
 }

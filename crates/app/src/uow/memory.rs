@@ -206,6 +206,23 @@ impl UnitOfWork for MemoryUnitOfWork {
         Ok(())
     }
 
+    async fn outbox_replay_parked(
+        &self,
+        tenant: &TenantId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, WorkError> {
+        let mut rows = self.rows.lock().await;
+        let mut replayed = 0;
+        for ((owner, _), entry) in &mut rows.outbox {
+            if owner == tenant && entry.parked_at.is_some() && entry.delivered_at.is_none() {
+                entry.parked_at = None;
+                entry.next_attempt_at = at;
+                replayed += 1;
+            }
+        }
+        Ok(replayed)
+    }
+
     async fn outbox_health(
         &self,
         tenant: &TenantId,

@@ -365,6 +365,15 @@ pub trait UnitOfWork: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), WorkError>> + Send;
 
+    /// Puts every parked message of `tenant` back in line, due at `at` (an operator's replay
+    /// after fixing what refused them): each keeps its idempotency key, so a destination that
+    /// had in fact applied one sees a retry, never a new message. Returns how many.
+    fn outbox_replay_parked(
+        &self,
+        tenant: &TenantId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, WorkError>> + Send;
+
     /// How `tenant`'s outbox stands at `now`, read in one go (counts, not rows).
     fn outbox_health(
         &self,

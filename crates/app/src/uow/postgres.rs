@@ -425,6 +425,22 @@ impl UnitOfWork for PostgresUnitOfWork {
         Ok(())
     }
 
+    async fn outbox_replay_parked(
+        &self,
+        tenant: &TenantId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "UPDATE app_outbox SET parked_at = NULL, next_attempt_at = $2 \
+                 WHERE tenant = $1 AND parked_at IS NOT NULL AND delivered_at IS NULL",
+                &[&tenant.as_str(), &at],
+            )
+            .await
+            .map_err(database("cannot replay parked outbox messages"))
+    }
+
     async fn outbox_health(
         &self,
         tenant: &TenantId,

@@ -308,6 +308,14 @@ impl<U: UnitOfWork + Clone> UnitOfWork for Faulty<U> {
         self.inner.outbox_parked(tenant, id, error, at).await
     }
 
+    async fn outbox_replay_parked(
+        &self,
+        tenant: &TenantId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, WorkError> {
+        self.inner.outbox_replay_parked(tenant, at).await
+    }
+
     async fn outbox_health(
         &self,
         tenant: &TenantId,
