@@ -28,12 +28,14 @@
 //!   `Idempotency-Key`, OpenAPI, health and metrics.
 //! - [`host`]: everything above that acts on its own, for one tenant, in one process (`crm
 //!   work`), configured from JSON.
+//! - [`demo`]: `crm demo`, a realistic data set loaded through the real command paths.
 //! - [`clock`]: [`Clock`], where time enters ([`SystemClock`], [`ManualClock`]).
 //! - [`ids`]: [`derive_id`], ids derived from the event that caused them.
 //! - [`error`]: [`CommandError`], generic over the aggregate's own refusal.
 
 pub mod clock;
 pub mod command;
+pub mod demo;
 pub mod erasure;
 pub mod error;
 pub mod host;

@@ -49,6 +49,10 @@ enum Command {
     Serve(ServeArgs),
     /// Makes an API token: prints it once, and adds its hash to the tokens file.
     Token(TokenArgs),
+    /// Loads a realistic data set into a tenant (teams, reps, territories, thousands of leads
+    /// through the intake with duplicates among them, deals across every stage, tickets),
+    /// through the real command paths. Running it again changes nothing.
+    Demo(DemoArgs),
     /// Prints the HTTP API's OpenAPI 3.1 document (what `crm serve` answers at /openapi.json).
     Openapi,
     /// Runs the lead intake, the workflows, the SLA pull-back, the queue drainer and the outbox
@@ -98,6 +102,18 @@ struct ServeArgs {
     /// Do not run the read models' projectors here (another process runs them).
     #[arg(long)]
     no_projections: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    target: TenantArgs,
+    /// Lead deliveries.
+    #[arg(long, default_value_t = 2_000)]
+    leads: usize,
+    /// Customers, each with a deal (every other one with a ticket).
+    #[arg(long, default_value_t = 500)]
+    customers: usize,
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +297,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Token(args) => token(&args),
+            Command::Demo(args) => demo(args).await,
             Command::Openapi => serde_json::to_string_pretty(&crm_app::http::openapi())
                 .map(|text| {
                     println!("{text}");
@@ -918,6 +935,32 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     eprintln!("crm: stopping: requests finished; finishing the projection batches");
     let _ = stop.send(true);
     while projectors.join_next().await.is_some() {}
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
+    let tenant = tenant_of(&args.target.tenant)?;
+    let (store, work) = open(args.target.database.database_url).await?;
+    let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
+    eprintln!(
+        "crm: loading the demo into {tenant}: {} leads, {} customers",
+        args.leads, args.customers
+    );
+    let report = crm_app::demo::load_demo(
+        &service,
+        PostgresInbox::new(store),
+        &tenant,
+        crm_app::demo::DemoSettings {
+            leads: args.leads,
+            customers: args.customers,
+        },
+    )
+    .await
+    .map_err(|error| format!("the demo stopped: {error}"))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|error| error.to_string())?
+    );
     Ok(ExitCode::SUCCESS)
 }
 
