@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::command::CommandService;
-use crate::intake::{Inbox, IntakeSettings, IntakeWorker};
+use crate::intake::{IdentityResolution, Inbox, IntakeSettings, IntakeWorker};
 use crate::outbox::{DestinationError, Destinations, HttpTransport, OutboxRelay, RelaySettings};
 use crate::routing::{QueueDrainer, RoutingSettings};
 use crate::scheduler::{
@@ -159,6 +159,11 @@ pub struct IntakeConfig {
     /// the time a batch takes.
     #[serde(default = "default_intake_lease_ms")]
     pub lease_ms: u32,
+    /// Whether each captured lead's person is looked up in the identity index before routing
+    /// (see `crate::intake`); `crm work` then keeps the index itself, under the projection's
+    /// lease, shared with any `crm serve` of the same database. Default false.
+    #[serde(default)]
+    pub identity_resolution: bool,
 }
 
 fn default_intake_lease_ms() -> u32 {
@@ -206,6 +211,13 @@ pub struct Host<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> {
 }
 
 impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
+    /// Resolves each captured lead's identity before routing it, when the intake runs.
+    #[must_use]
+    pub fn with_identity(mut self, identity: IdentityResolution) -> Self {
+        self.intake = self.intake.map(|intake| intake.with_identity(identity));
+        self
+    }
+
     /// The host of `tenant` under `config`, writing through `service`, keeping deadlines in
     /// `deadlines` and reading deliveries from `inbox`.
     pub fn new(

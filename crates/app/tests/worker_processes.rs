@@ -367,3 +367,99 @@ async fn intake_killed_a_hundred_times_makes_every_delivery_one_lead() {
     let _ = std::fs::remove_dir_all(&directory);
     drop(fixture);
 }
+
+/// `crm work` with `intake.identity_resolution`: it keeps the identity index itself, and a
+/// delivery from a person already known as a contact records that contact on the lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_work_resolves_a_known_person_through_the_index_it_keeps() {
+    use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provenance};
+    use crm_domain::identity::{EmailAddress, PersonName};
+    use crm_domain::lead::Lead;
+
+    let fixture = support::postgres().await;
+    let database = fixture.database.as_ref().expect("a database").url.clone();
+    let (service, _) = support::service(fixture.work.clone());
+    let ada = crm_domain::ContactId(Uuid::now_v7());
+    service
+        .execute::<Contact>(
+            &tenant(),
+            ada.0,
+            ContactCommand::Create {
+                contact_id: ada,
+                provenance: Provenance::new("crm-ui", t0()),
+                changes: vec![
+                    DetailChange::Set(Detail::GivenName(PersonName::new("Ada").ok())),
+                    DetailChange::Set(Detail::FamilyName(PersonName::new("Lovelace").ok())),
+                    DetailChange::AddEmail(
+                        EmailAddress::parse("ada@example.com").expect("an email"),
+                    ),
+                ],
+            },
+            &support::meta(),
+        )
+        .await
+        .expect("Ada is a contact");
+    let (directory, config) = write_config(&serde_json::json!({
+        "onboarding": false,
+        "intake": { "default_region": "GB", "identity_resolution": true, "lease_ms": 1000 },
+        "tick_ms": 20,
+    }));
+    let worker = start_worker(&database, &config);
+    // The index catches up before the delivery arrives (a person indexed later is not found:
+    // the index is a projection).
+    let indexed = crm_projections::PostgresDocuments::connect(
+        &database,
+        1,
+        crm_projections::identity::IdentityIndexModel::default(),
+    )
+    .await
+    .expect("the index's table");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        use crm_projections::DocumentStore as _;
+        if indexed
+            .get(&tenant(), &crm_projections::identity::person_key(ada))
+            .await
+            .expect("the index reads")
+            .is_some()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the index caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let inbox = PostgresInbox::new(fixture.work.event_store().clone());
+    let delivery = LeadDelivery {
+        source: "web-form".into(),
+        external_id: "evt-ada".into(),
+        payload: serde_json::json!({
+            "firstName": "Ada", "lastName": "Lovelace", "email": "ADA@example.com", "country": "GB",
+        }),
+    };
+    let outcome = submit(&inbox, &tenant(), &[delivery], t0())
+        .await
+        .expect("stored");
+    let lead = match outcome[0] {
+        crm_app::intake::Submitted::Accepted { id }
+        | crm_app::intake::Submitted::Duplicate { id } => id,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let matched = loop {
+        if let Ok((state, _)) = service.load::<Lead>(&tenant(), lead).await
+            && let Some(found) = state.contact_match
+        {
+            break found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lead was matched"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(matched.contact, ada);
+    stop_gracefully(worker);
+    let _ = std::fs::remove_dir_all(directory);
+}

@@ -667,8 +667,27 @@ async fn work(args: WorkArgs) -> Result<(), String> {
         .map_err(|error| format!("cannot read {}: {error}", args.config.display()))?;
     let config: HostConfig = serde_json::from_str(&text)
         .map_err(|error| format!("{}: {error}", args.config.display()))?;
-    let (store, work) = open(args.database_url).await?;
+    let (store, work) = open(args.database_url.clone()).await?;
     let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut index_projector = None;
+    let identity = if config
+        .intake
+        .as_ref()
+        .is_some_and(|intake| intake.identity_resolution)
+    {
+        let (identity, projector) = identity_resolution(
+            &args.database_url,
+            service.work().store(),
+            &tenant,
+            &stopped,
+        )
+        .await?;
+        index_projector = Some(projector);
+        Some(identity)
+    } else {
+        None
+    };
     let host = Host::new(
         service,
         PostgresDeadlines::new(store.clone()),
@@ -677,14 +696,71 @@ async fn work(args: WorkArgs) -> Result<(), String> {
         &config,
     )
     .map_err(|error| format!("{}: {error}", args.config.display()))?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let host = match identity {
+        Some(identity) => host.with_identity(identity),
+        None => host,
+    };
     let running = tokio::spawn(host.run(stopped));
     shutdown_signal().await;
     eprintln!("crm: stopping: finishing what is in hand");
     let _ = stop.send(true);
-    running
+    let ended = running
         .await
-        .map_err(|error| format!("the host ended abnormally: {error}"))
+        .map_err(|error| format!("the host ended abnormally: {error}"));
+    if let Some(projector) = index_projector {
+        let _ = projector.await;
+    }
+    ended
+}
+
+/// The identity index as intake's candidate source, and its projector started under the
+/// projection's lease (shared with any `crm serve` of the same database).
+async fn identity_resolution(
+    url: &str,
+    store: &crm_app::http::ReadStore,
+    tenant: &TenantId,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> Result<
+    (
+        crm_app::intake::IdentityResolution,
+        tokio::task::JoinHandle<()>,
+    ),
+    String,
+> {
+    use crm_app::intake::{IdentityResolution, IndexCandidates};
+    use crm_domain::identity::linkage::LinkageModel;
+    use crm_projections::identity::IdentityIndexModel;
+    use crm_projections::{Lease, PostgresDocuments, Projector, ProjectorOptions, run_leased};
+    let open_index = || async {
+        PostgresDocuments::connect(url, 4, IdentityIndexModel::default())
+            .await
+            .map_err(|error| format!("cannot open the identity index: {error}"))
+    };
+    let candidates = open_index().await?;
+    let documents = Arc::new(open_index().await?);
+    let lease = Lease::name(documents.table(), tenant.as_str());
+    let mut projector = Projector::new(
+        store.clone(),
+        documents,
+        tenant.clone(),
+        ProjectorOptions::default(),
+    );
+    let connection = url.to_owned();
+    let stopped = stopped.clone();
+    let running = tokio::spawn(async move {
+        let retry = std::time::Duration::from_secs(1);
+        if let Err(error) = run_leased(&mut projector, &connection, &lease, retry, stopped).await {
+            tracing::error!(%error, "the identity index's projector stopped");
+        }
+    });
+    let identity = IdentityResolution::new(
+        Arc::new(IndexCandidates::new(
+            candidates,
+            IdentityIndexModel::default(),
+        )),
+        LinkageModel::default(),
+    );
+    Ok((identity, running))
 }
 
 /// The stream a record names: `contact/<id>` or `contact-<id>`.
