@@ -248,6 +248,7 @@ async fn crm_serve_end_to_end() {
     )
     .await;
     roster_and_forecast(&server, tokens.of(Role::Admin), sales, support).await;
+    erasure(&server, tokens.of(Role::Admin), sales, auditor).await;
     permission_matrix(&server, &tokens).await;
     bad_input(&server, sales, integration).await;
     rate_limit(&server, &tokens.slow).await;
@@ -579,6 +580,61 @@ async fn roster_and_forecast(server: &Server, admin: &str, sales: &str, support:
         server.get("/v1/sla/at-risk", support).await.status,
         StatusCode::OK
     );
+}
+
+async fn erasure(server: &Server, admin: &str, sales: &str, auditor: &str) {
+    let contact = Uuid::now_v7();
+    let created = server
+        .post(
+            &format!("/v1/contacts/{contact}/commands"),
+            sales,
+            &[],
+            &json!({ "command": "create", "given_name": "Hedy", "family_name": "Kiesler", "primary_email": "hedy@example.com" }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let path = format!("/v1/contacts/{contact}/erasure");
+    let request = json!({ "requested_by": "data_subject", "legal_basis": "consent_withdrawn" });
+    assert_eq!(
+        server.post(&path, sales, &[], &request).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let erased = server
+        .post(&path, admin, &[("idempotency-key", "erase-hedy")], &request)
+        .await;
+    assert_eq!(erased.status, StatusCode::OK, "{:?}", erased.body);
+    assert_eq!(erased.body["contacts"], json!([contact]));
+    assert!(erased.body["keys_shredded"].as_u64() >= Some(1));
+    let again = server
+        .post(&path, admin, &[("idempotency-key", "erase-hedy")], &request)
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "a retry finishes nothing new: {:?}",
+        again.body
+    );
+    for (read, token) in [
+        (format!("/v1/contacts/{contact}"), sales),
+        (format!("/v1/contacts/{contact}/history"), auditor),
+    ] {
+        let answer = server.get(&read, token).await;
+        assert_eq!(answer.status, StatusCode::OK, "{read}");
+        let text = answer.body.to_string();
+        assert!(
+            !text.contains("Kiesler") && !text.contains("hedy@"),
+            "{read}: {text}"
+        );
+    }
+    let nobody = server
+        .post(
+            &format!("/v1/contacts/{}/erasure", Uuid::now_v7()),
+            admin,
+            &[],
+            &request,
+        )
+        .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND, "{:?}", nobody.body);
 }
 
 /// A path of `spec` with its parameters filled in.

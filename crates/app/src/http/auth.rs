@@ -99,6 +99,8 @@ pub enum Permission {
     WriteRoster,
     /// Lead deliveries (webhooks).
     Intake,
+    /// Erasing a person's personal data everywhere (the admin's alone).
+    ErasePersons,
 }
 
 /// One token as the tokens file keeps it: its SHA-256, never the token itself.
@@ -390,8 +392,12 @@ mod tests {
             Permission::WriteTickets,
             Permission::WriteRoster,
             Permission::Intake,
+            Permission::ErasePersons,
         ] {
             assert!(!Role::Auditor.allows(permission));
+        }
+        for role in [Role::Sales, Role::Support, Role::Integration] {
+            assert!(!role.allows(Permission::ErasePersons), "{role:?}");
         }
         for permission in [
             Permission::ReadCustomers,

@@ -52,8 +52,8 @@ pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
 pub use reads::{
-    DeliveryReceipt, HistoryEntry, LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordKind,
-    RecordResponse, SearchHit, TimelineResponse,
+    DeliveryReceipt, ErasureRequestBody, ErasureResponse, HistoryEntry, LeadBatchRequest,
+    LeadDeliveryRequest, QueueHealth, RecordKind, RecordResponse, SearchHit, TimelineResponse,
 };
 pub use roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};
@@ -62,6 +62,10 @@ pub use server::{ServeError, serve, spawn_projections};
 use crate::command::CommandService;
 use crate::intake::PostgresInbox;
 use crate::uow::PostgresUnitOfWork;
+
+/// The namespace an erasure's command id is derived in from its `Idempotency-Key`.
+pub(crate) const ERASURE_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x0193_b3f0_e7a5_7000_8000_0000_0000_e7a5);
 
 /// The store as the read paths see it: personal fields decrypted with their subject's key.
 pub type ReadStore = DecryptingStore<PostgresStore, PostgresSubjectKeyStore>;

@@ -15,8 +15,8 @@ use super::commands::{
 };
 use super::problem::{PROBLEM_JSON, Problem, ProblemKind};
 use super::reads::{
-    DeliveryReceipt, HistoryEntry, LeadBatchRequest, LeadDeliveryRequest, QueueHealth,
-    RecordResponse, SearchHit, TimelineResponse,
+    DeliveryReceipt, ErasureRequestBody, ErasureResponse, HistoryEntry, LeadBatchRequest,
+    LeadDeliveryRequest, QueueHealth, RecordResponse, SearchHit, TimelineResponse,
 };
 use super::roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 use super::routes::{Endpoint, QueryKind, ROUTES, RouteSpec};
@@ -56,6 +56,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
             "The record; the ETag is its version.",
             Some("RecordResponse"),
         ),
+        Endpoint::Erasure => ("200", "Erased everywhere.", Some("ErasureResponse")),
         Endpoint::History(_) => (
             "200",
             "Every event of the record, oldest first.",
@@ -124,6 +125,7 @@ fn problems(spec: &RouteSpec) -> Vec<ProblemKind> {
         Endpoint::Record(_) | Endpoint::History(_) | Endpoint::Customer => {
             kinds.push(ProblemKind::NotFound);
         }
+        Endpoint::Erasure => kinds.extend([ProblemKind::NotFound, ProblemKind::CommandRejected]),
         Endpoint::IntakeOne | Endpoint::IntakeBatch => kinds.push(ProblemKind::DeliveryRefused),
         _ => {}
     }
@@ -355,6 +357,8 @@ fn document() -> OpenApi {
     components = component::<LeadBatchRequest>(components);
     components = component::<DeliveryReceipt>(components);
     components = component::<QueueHealth>(components);
+    components = component::<ErasureRequestBody>(components);
+    components = component::<ErasureResponse>(components);
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()

@@ -365,6 +365,94 @@ pub(crate) async fn forecast_command(
     .await
 }
 
+/// An erasure request.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequestBody {
+    /// `data_subject`, `authorised_representative`, `supervisory_authority` or `controller`.
+    #[schema(value_type = String)]
+    pub requested_by: crm_domain::contact::ErasureRequester,
+    /// `no_longer_necessary`, `consent_withdrawn`, `objection`, `unlawful_processing`,
+    /// `legal_obligation` or `childs_data`.
+    #[schema(value_type = String)]
+    pub legal_basis: crm_domain::contact::ErasureGround,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErasureResponse {
+    /// The contacts erased: the one asked for and every contact that is the same person.
+    pub contacts: Vec<Uuid>,
+    /// The leads converted into them, whose personal data was shredded too.
+    pub leads: Vec<Uuid>,
+    /// How many keys were shredded.
+    pub keys_shredded: usize,
+}
+
+pub(crate) async fn erasure(
+    State(app): AppState,
+    Extension(principal): Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+    Body(request): Body<ErasureRequestBody>,
+) -> Response {
+    let key = match super::body::idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    // The same key names the same erasure: its commands' ids derive from it, so a retry
+    // records nothing twice and finishes what a failed attempt left.
+    let mut meta = crate::CommandMeta::by(principal.actor.clone());
+    if let Some(key) = key {
+        meta = meta.with_command_id(crate::derive_id(
+            crate::http::ERASURE_NAMESPACE,
+            &format!("{}/{key}", principal.key_prefix()),
+        ));
+    }
+    let request = crm_domain::contact::ErasureRequest {
+        requested_by: request.requested_by,
+        legal_basis: request.legal_basis,
+        requested_at: app.service.clock().now(),
+    };
+    match crate::erase_person(
+        &app.service,
+        &principal.tenant,
+        ContactId(id),
+        request,
+        &meta,
+    )
+    .await
+    {
+        Ok(report) => Json(ErasureResponse {
+            contacts: report.contacts.iter().map(|contact| contact.0).collect(),
+            leads: report.leads.iter().map(|lead| lead.0).collect(),
+            keys_shredded: report.shredded.len(),
+        })
+        .into_response(),
+        Err(crate::ErasureError::Contact { source, .. }) => {
+            if matches!(
+                source.rejection(),
+                Some(crm_domain::contact::ContactError::NotFound)
+            ) {
+                Problem::new(ProblemKind::NotFound, format!("no such contact: {id}"))
+                    .into_response()
+            } else {
+                Problem::of_command(&source).into_response()
+            }
+        }
+        Err(error @ crate::ErasureError::Shredding { .. }) => {
+            tracing::error!(%error, "an erasure could not shred a key");
+            Problem::new(
+                ProblemKind::Unavailable,
+                format!(
+                    "{error}; the erasure is recorded, send the same request again to finish it"
+                ),
+            )
+            .into_response()
+        }
+    }
+}
+
 // ---- records ----
 
 /// A record as its own stream tells it.

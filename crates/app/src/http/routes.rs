@@ -42,6 +42,8 @@ pub enum Endpoint {
     SlaAtRisk,
     /// `GET /v1/sla/attainment`.
     SlaAttainment,
+    /// `POST /v1/contacts/{id}/erasure`.
+    Erasure,
     /// `GET /v1/{records}/{id}`.
     Record(reads::RecordKind),
     /// `GET /v1/{records}/{id}/history`.
@@ -359,6 +361,17 @@ pub const ROUTES: &[RouteSpec] = &[
         ),
         "ForecastRequest",
     ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/contacts/{id}/erasure",
+            Some(P::ErasePersons),
+            Endpoint::Erasure,
+            "contacts",
+            "Erases the person behind a contact: recorded on every contact that is the same person, then their keys and their leads' keys shredded, so every copy of their personal data reads as erased.",
+        ),
+        "ErasureRequestBody",
+    ),
     route(
         Method::GET,
         "/v1/leads/{id}",
@@ -577,6 +590,7 @@ pub(crate) fn method_router(spec: &RouteSpec) -> MethodRouter<Arc<App>> {
         Endpoint::ContactCommand => post(reads::contact_command),
         Endpoint::OpportunityCommand => post(reads::opportunity_command),
         Endpoint::TicketCommand => post(reads::ticket_command),
+        Endpoint::Erasure => post(reads::erasure),
         Endpoint::RepCommand => post(reads::rep_command),
         Endpoint::TeamCommand => post(reads::team_command),
         Endpoint::TerritoryCommand => post(reads::territory_command),
@@ -624,6 +638,7 @@ mod tests {
         Endpoint::TeamCommand,
         Endpoint::TerritoryCommand,
         Endpoint::ForecastCommand,
+        Endpoint::Erasure,
         Endpoint::Forecast,
         Endpoint::SlaAtRisk,
         Endpoint::SlaAttainment,
