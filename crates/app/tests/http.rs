@@ -254,6 +254,9 @@ async fn crm_serve_end_to_end() {
     rate_limit(&server, &tokens.slow).await;
     operations(&server).await;
 
+    // The event feed names what is recorded; a feed held open does not hold the stop open.
+    let feed = event_feed(&server, sales).await;
+
     // SIGTERM: stops accepting, finishes, exits cleanly.
     let mut server = server;
     let killed = Command::new("kill")
@@ -269,8 +272,9 @@ async fn crm_serve_end_to_end() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let status = exited.expect("crm serve exits within 10 s of SIGTERM");
+    let status = exited.expect("crm serve exits within 10 s of SIGTERM, a feed open");
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    drop(feed);
     let _ = std::fs::remove_file(tokens_path);
 }
 
@@ -635,6 +639,43 @@ async fn erasure(server: &Server, admin: &str, sales: &str, auditor: &str) {
         )
         .await;
     assert_eq!(nobody.status, StatusCode::NOT_FOUND, "{:?}", nobody.body);
+}
+
+/// Opens the event feed from the start of the history, reads until a contact's creation has
+/// come by, and returns the still open response body.
+async fn event_feed(server: &Server, token: &str) -> hyper::body::Incoming {
+    let missing = server.get("/v1/events", token).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    let request = Request::builder()
+        .uri(format!("{}/v1/events?after=0/0", server.base))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .expect("a request");
+    let response = server.client.request(request).await.expect("the feed answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !(text.contains("\"type\":\"ContactCreated\"") && text.contains("id: ")) {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .expect("the feed delivers within 20 s")
+            .expect("the feed goes on")
+            .expect("a frame");
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(text.contains("event: recorded"), "{text}");
+    assert!(!text.contains("Lovelace"), "the feed carries no content: {text}");
+    body
 }
 
 /// A path of `spec` with its parameters filled in.

@@ -52,8 +52,9 @@ pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
 pub use reads::{
-    DeliveryReceipt, ErasureRequestBody, ErasureResponse, HistoryEntry, LeadBatchRequest,
-    LeadDeliveryRequest, QueueHealth, RecordKind, RecordResponse, SearchHit, TimelineResponse,
+    DeliveryReceipt, ErasureRequestBody, ErasureResponse, FeedEvent, HistoryEntry,
+    LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordKind, RecordResponse, SearchHit,
+    TimelineResponse,
 };
 pub use roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};
@@ -161,6 +162,9 @@ pub struct App {
     pub(crate) metrics: Metrics,
     pub(crate) settings: ServeSettings,
     pub(crate) projections: Vec<ProjectionWatch>,
+    /// Set when the server stops: long-lived responses (the event feed) end then, so the
+    /// graceful stop does not wait for them forever.
+    pub(crate) closing: watch::Sender<bool>,
 }
 
 impl App {
@@ -185,6 +189,7 @@ impl App {
             metrics: Metrics::default(),
             settings,
             projections,
+            closing: watch::channel(false).0,
         }
     }
 }

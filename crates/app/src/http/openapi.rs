@@ -15,8 +15,9 @@ use super::commands::{
 };
 use super::problem::{PROBLEM_JSON, Problem, ProblemKind};
 use super::reads::{
-    DeliveryReceipt, ErasureRequestBody, ErasureResponse, HistoryEntry, LeadBatchRequest,
-    LeadDeliveryRequest, QueueHealth, RecordResponse, SearchHit, TimelineResponse,
+    DeliveryReceipt, ErasureRequestBody, ErasureResponse, FeedEvent, HistoryEntry,
+    LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordResponse, SearchHit,
+    TimelineResponse,
 };
 use super::roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 use super::routes::{Endpoint, QueryKind, ROUTES, RouteSpec};
@@ -57,6 +58,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
             Some("RecordResponse"),
         ),
         Endpoint::Erasure => ("200", "Erased everywhere.", Some("ErasureResponse")),
+        Endpoint::Events => ("200", "A `text/event-stream` of `FeedEvent`s.", None),
         Endpoint::History(_) => (
             "200",
             "Every event of the record, oldest first.",
@@ -359,6 +361,7 @@ fn document() -> OpenApi {
     components = component::<QueueHealth>(components);
     components = component::<ErasureRequestBody>(components);
     components = component::<ErasureResponse>(components);
+    components = component::<FeedEvent>(components);
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()

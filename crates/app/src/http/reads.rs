@@ -453,6 +453,108 @@ pub(crate) async fn erasure(
     }
 }
 
+/// The feed's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventsParams {
+    after: Option<String>,
+}
+
+/// One event of the feed: what changed, never its content.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FeedEvent {
+    /// The record's stream (`contact-<id>`).
+    pub stream: String,
+    /// The event's type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The record's version after it.
+    pub version: u64,
+    /// Its position (also the SSE id, to resume from).
+    pub position: String,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+fn parse_position(text: &str) -> Option<crm_eventstore::GlobalPosition> {
+    let (transaction, position) = text.split_once('/')?;
+    Some(crm_eventstore::GlobalPosition {
+        transaction: transaction.parse().ok()?,
+        position: position.parse().ok()?,
+    })
+}
+
+pub(crate) async fn events(
+    State(app): AppState,
+    Extension(principal): Caller,
+    headers: HeaderMap,
+    params: Result<Params<EventsParams>, Problem>,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let Params(params) = match params {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .or(params.after);
+    let Some(from) = resume.as_deref().and_then(parse_position) else {
+        return Problem::new(
+            ProblemKind::InvalidParameter,
+            "name where to follow from: Last-Event-ID or after=<transaction>/<position> (0/0 for the whole history)",
+        )
+        .with_code("after")
+        .into_response();
+    };
+    let subscription = app.store.inner().subscribe(
+        &principal.tenant,
+        from,
+        crm_eventstore::SubscriptionOptions::default(),
+    );
+    let closing = app.closing.subscribe();
+    let stream = futures_util::stream::unfold(
+        (subscription, closing),
+        |(mut subscription, mut closing)| async move {
+            if *closing.borrow() {
+                return None;
+            }
+            let next = tokio::select! {
+                next = subscription.next() => next,
+                _ = closing.changed() => return None,
+            };
+            match next {
+                Ok(event) => {
+                    let feed = FeedEvent {
+                        stream: event.stream.as_str().to_owned(),
+                        event_type: event.event_type,
+                        version: event.version,
+                        position: event.position.to_string(),
+                        recorded_at: event.recorded_at,
+                    };
+                    let sse = Event::default()
+                        .id(feed.position.clone())
+                        .event("recorded")
+                        .json_data(&feed)
+                        .unwrap_or_else(|_| Event::default().comment("unencodable"));
+                    Some((
+                        Ok::<_, std::convert::Infallible>(sse),
+                        (subscription, closing),
+                    ))
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "an event feed ended");
+                    None
+                }
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 // ---- records ----
 
 /// A record as its own stream tells it.

@@ -44,6 +44,8 @@ pub enum Endpoint {
     SlaAttainment,
     /// `POST /v1/contacts/{id}/erasure`.
     Erasure,
+    /// `GET /v1/events`.
+    Events,
     /// `GET /v1/{records}/{id}`.
     Record(reads::RecordKind),
     /// `GET /v1/{records}/{id}/history`.
@@ -236,6 +238,12 @@ const ATTAINMENT_QUERY: &[QueryParam] = &[
         "How rows are grouped (default team).",
     ),
 ];
+
+const EVENTS_QUERY: &[QueryParam] = &[q(
+    "after",
+    QueryKind::Text,
+    "The position to follow from (`<transaction>/<position>`, `0/0` for the whole history); `Last-Event-ID` wins when both are sent. One of them is required.",
+)];
 
 const OWNER_QUERY: &[QueryParam] = &[q("owner", QueryKind::Uuid, "Only this owner's deals.")];
 
@@ -554,6 +562,17 @@ pub const ROUTES: &[RouteSpec] = &[
         ),
         "LeadBatchRequest",
     ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/events",
+            Some(P::ReadCustomers),
+            Endpoint::Events,
+            "events",
+            "The tenant's events as they are recorded, as server-sent events: each names its record, type, version and position (its SSE id), never its content; a client refetches what it shows. Resumes after `Last-Event-ID` or `after`.",
+        ),
+        EVENTS_QUERY,
+    ),
     route(
         Method::GET,
         "/v1/operations/inbox",
@@ -591,6 +610,7 @@ pub(crate) fn method_router(spec: &RouteSpec) -> MethodRouter<Arc<App>> {
         Endpoint::OpportunityCommand => post(reads::opportunity_command),
         Endpoint::TicketCommand => post(reads::ticket_command),
         Endpoint::Erasure => post(reads::erasure),
+        Endpoint::Events => get(reads::events),
         Endpoint::RepCommand => post(reads::rep_command),
         Endpoint::TeamCommand => post(reads::team_command),
         Endpoint::TerritoryCommand => post(reads::territory_command),
@@ -639,6 +659,7 @@ mod tests {
         Endpoint::TerritoryCommand,
         Endpoint::ForecastCommand,
         Endpoint::Erasure,
+        Endpoint::Events,
         Endpoint::Forecast,
         Endpoint::SlaAtRisk,
         Endpoint::SlaAttainment,

@@ -125,6 +125,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let closing = app.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Ends the event feeds, which would otherwise hold the graceful stop open.
+        closing.send_replace(true);
+    };
     axum::serve(listener, super::router(app))
         .with_graceful_shutdown(shutdown)
         .await?;
