@@ -651,7 +651,11 @@ async fn event_feed(server: &Server, token: &str) -> hyper::body::Incoming {
         .header("authorization", format!("Bearer {token}"))
         .body(Full::new(Bytes::new()))
         .expect("a request");
-    let response = server.client.request(request).await.expect("the feed answers");
+    let response = server
+        .client
+        .request(request)
+        .await
+        .expect("the feed answers");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response
@@ -674,7 +678,10 @@ async fn event_feed(server: &Server, token: &str) -> hyper::body::Incoming {
         }
     }
     assert!(text.contains("event: recorded"), "{text}");
-    assert!(!text.contains("Lovelace"), "the feed carries no content: {text}");
+    assert!(
+        !text.contains("Lovelace"),
+        "the feed carries no content: {text}"
+    );
     body
 }
 

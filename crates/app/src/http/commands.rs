@@ -297,31 +297,41 @@ impl ContactDetails {
                 Ok(())
             }
         };
-        if let Some(name) = self.given_name {
-            set(PersonName::new(&name)
-                .map(|name| Detail::GivenName(Some(name)))
-                .map_err(|error| format!("given_name: {error}")));
-        }
-        if let Some(name) = self.family_name {
-            set(PersonName::new(&name)
-                .map(|name| Detail::FamilyName(Some(name)))
-                .map_err(|error| format!("family_name: {error}")));
-        }
-        if let Some(email) = self.primary_email {
-            set(EmailAddress::parse(&email)
-                .map(|email| Detail::PrimaryEmail(Some(email)))
-                .map_err(|error| format!("primary_email: {error}")));
-        }
-        if let Some(company) = self.company_name {
-            set(CompanyName::new(&company)
-                .map(|company| Detail::CompanyName(Some(company)))
-                .map_err(|error| format!("company_name: {error}")));
-        }
-        if let Some(domain) = self.company_domain {
-            set(CompanyDomain::parse(&domain)
-                .map(|domain| Detail::CompanyDomain(Some(domain)))
-                .map_err(|error| format!("company_domain: {error}")));
-        }
+        set_parsed(
+            &mut set,
+            "given_name",
+            self.given_name,
+            PersonName::new,
+            |name| Detail::GivenName(Some(name)),
+        );
+        set_parsed(
+            &mut set,
+            "family_name",
+            self.family_name,
+            PersonName::new,
+            |name| Detail::FamilyName(Some(name)),
+        );
+        set_parsed(
+            &mut set,
+            "primary_email",
+            self.primary_email,
+            EmailAddress::parse,
+            |email| Detail::PrimaryEmail(Some(email)),
+        );
+        set_parsed(
+            &mut set,
+            "company_name",
+            self.company_name,
+            CompanyName::new,
+            |company| Detail::CompanyName(Some(company)),
+        );
+        set_parsed(
+            &mut set,
+            "company_domain",
+            self.company_domain,
+            CompanyDomain::parse,
+            |domain| Detail::CompanyDomain(Some(domain)),
+        );
         if let Some(title) = self.job_title {
             set(text("job_title", &title).map(|()| Detail::JobTitle(Some(title))));
         }
@@ -387,6 +397,22 @@ impl ContactDetails {
         } else {
             Err(Problem::new(ProblemKind::InvalidBody, problems.join("; ")).with_code("details"))
         }
+    }
+}
+
+/// Parses `value` (when given) with `parse` and sets the detail `wrap` makes of it, or reports
+/// why it cannot be read, naming the field.
+fn set_parsed<T, E: std::fmt::Display>(
+    set: &mut impl FnMut(Result<Detail, String>),
+    field: &str,
+    value: Option<String>,
+    parse: impl Fn(&str) -> Result<T, E>,
+    wrap: impl Fn(T) -> Detail,
+) {
+    if let Some(value) = value {
+        set(parse(&value)
+            .map(wrap)
+            .map_err(|error| format!("{field}: {error}")));
     }
 }
 

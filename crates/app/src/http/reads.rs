@@ -128,6 +128,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// A read model's answer as JSON, or the problem its failure is.
+fn answer<T: Serialize>(result: Result<T, StorageError>) -> Response {
+    match result {
+        Ok(rows) => Json(rows).into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
 fn storage_problem(error: &StorageError) -> Problem {
     if error.is_retryable() {
         Problem::new(ProblemKind::Unavailable, error.to_string())
@@ -907,15 +915,12 @@ pub(crate) async fn duplicates(
         Ok(limit) => limit,
         Err(problem) => return problem.into_response(),
     };
-    match app
-        .reads
-        .duplicates
-        .scan(&principal.tenant, &ReviewQueue { limit })
-        .await
-    {
-        Ok(rows) => Json(rows).into_response(),
-        Err(error) => storage_problem(&error).into_response(),
-    }
+    answer(
+        app.reads
+            .duplicates
+            .scan(&principal.tenant, &ReviewQueue { limit })
+            .await,
+    )
 }
 
 /// The pipeline's query.
@@ -934,20 +939,17 @@ pub(crate) async fn pipeline(
         Ok(params) => params,
         Err(problem) => return problem.into_response(),
     };
-    match app
-        .reads
-        .pipeline
-        .scan(
-            &principal.tenant,
-            &ByStageAndOwner {
-                owner: params.owner.map(UserId),
-            },
-        )
-        .await
-    {
-        Ok(rows) => Json(rows).into_response(),
-        Err(error) => storage_problem(&error).into_response(),
-    }
+    answer(
+        app.reads
+            .pipeline
+            .scan(
+                &principal.tenant,
+                &ByStageAndOwner {
+                    owner: params.owner.map(UserId),
+                },
+            )
+            .await,
+    )
 }
 
 /// The forecast's query.
@@ -983,29 +985,51 @@ pub(crate) async fn forecast(
         to: params.to,
         owner: params.owner.map(UserId),
     };
-    match app.reads.pipeline.scan(&principal.tenant, &query).await {
-        Ok(rows) => Json(rows).into_response(),
-        Err(error) => storage_problem(&error).into_response(),
-    }
+    answer(app.reads.pipeline.scan(&principal.tenant, &query).await)
 }
 
 pub(crate) async fn sla_at_risk(
+    state: AppState,
+    caller: Caller,
+    params: Result<Params<LimitParams>, Problem>,
+) -> Response {
+    sla_list(state, caller, params, false).await
+}
+
+pub(crate) async fn sla_breaches(
+    state: AppState,
+    caller: Caller,
+    params: Result<Params<LimitParams>, Problem>,
+) -> Response {
+    sla_list(state, caller, params, true).await
+}
+
+/// The breached items, or those at risk, as of now.
+async fn sla_list(
     State(app): AppState,
     Extension(principal): Caller,
     params: Result<Params<LimitParams>, Problem>,
+    breached: bool,
 ) -> Response {
     let limit = match params.and_then(|Params(params)| limit(params.limit, 100, 1_000)) {
         Ok(limit) => limit,
         Err(problem) => return problem.into_response(),
     };
-    let query = AtRiskList {
-        config: &app.settings.sla,
-        now: app.service.clock().now(),
-        limit,
-    };
-    match app.reads.sla.scan(&principal.tenant, &query).await {
-        Ok(rows) => Json(rows).into_response(),
-        Err(error) => storage_problem(&error).into_response(),
+    let (config, now) = (&app.settings.sla, app.service.clock().now());
+    if breached {
+        answer(
+            app.reads
+                .sla
+                .scan(&principal.tenant, &BreachList { config, now, limit })
+                .await,
+        )
+    } else {
+        answer(
+            app.reads
+                .sla
+                .scan(&principal.tenant, &AtRiskList { config, now, limit })
+                .await,
+        )
     }
 }
 
@@ -1052,30 +1076,7 @@ pub(crate) async fn sla_attainment(
         now: app.service.clock().now(),
         by,
     };
-    match app.reads.sla.scan(&principal.tenant, &query).await {
-        Ok(rows) => Json(rows).into_response(),
-        Err(error) => storage_problem(&error).into_response(),
-    }
-}
-
-pub(crate) async fn sla_breaches(
-    State(app): AppState,
-    Extension(principal): Caller,
-    params: Result<Params<LimitParams>, Problem>,
-) -> Response {
-    let limit = match params.and_then(|Params(params)| limit(params.limit, 100, 1_000)) {
-        Ok(limit) => limit,
-        Err(problem) => return problem.into_response(),
-    };
-    let query = BreachList {
-        config: &app.settings.sla,
-        now: app.service.clock().now(),
-        limit,
-    };
-    match app.reads.sla.scan(&principal.tenant, &query).await {
-        Ok(rows) => Json(rows).into_response(),
-        Err(error) => storage_problem(&error).into_response(),
-    }
+    answer(app.reads.sla.scan(&principal.tenant, &query).await)
 }
 
 // ---- intake ----
