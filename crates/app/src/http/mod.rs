@@ -245,14 +245,32 @@ async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next) ->
     let Some(spec) = spec else {
         return not_found().await.into_response();
     };
-    let response = match admit(&app, spec, &request) {
-        Ok(principal) => {
-            if let Some(principal) = principal {
-                request.extensions_mut().insert(principal);
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let too_large = announced.filter(|length| *length > app.settings.body_limit as u64);
+    let response = if let Some(length) = too_large {
+        // Refused on what it announces, before a byte of it is read.
+        Problem::new(
+            ProblemKind::PayloadTooLarge,
+            format!(
+                "the body is {length} bytes; at most {} are accepted",
+                app.settings.body_limit
+            ),
+        )
+        .into_response()
+    } else {
+        match admit(&app, spec, &request) {
+            Ok(principal) => {
+                if let Some(principal) = principal {
+                    request.extensions_mut().insert(principal);
+                }
+                next.run(request).await
             }
-            next.run(request).await
+            Err(problem) => problem.into_response(),
         }
-        Err(problem) => problem.into_response(),
     };
     app.metrics
         .observe(spec, response.status().as_u16(), started.elapsed());
