@@ -1,6 +1,7 @@
 //! The store's one error type.
 
 use std::error::Error as StdError;
+use std::path::PathBuf;
 
 use uuid::Uuid;
 
@@ -151,6 +152,29 @@ pub enum StoreError {
     #[error("event store unavailable: {reason}")]
     Unavailable {
         /// What happened, and why.
+        reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn StdError + Send + Sync>>,
+    },
+    /// The connection string's `sslmode` is not one libpq knows (`disable`, `allow`, `prefer`,
+    /// `require`, `verify-ca`, `verify-full`), or is weaker than `verify-full` with
+    /// `sslrootcert=system` (which libpq refuses too). Nothing was connected; retrying the same
+    /// string cannot help.
+    #[error("invalid sslmode {value:?}: {reason}")]
+    InvalidSslMode {
+        /// The mode the connection string gives.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The root certificate file the connection string names (`sslrootcert`) cannot be read,
+    /// or holds no usable PEM certificate. Nothing was connected.
+    #[error("cannot use the root certificate file {} (sslrootcert): {reason}", path.display())]
+    UnreadableRootCertificate {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong, and why.
         reason: String,
         /// The underlying error, if any.
         #[source]

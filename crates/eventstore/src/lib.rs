@@ -21,6 +21,8 @@
 //! - [`memory`]: [`MemoryStore`], the in-memory backend.
 //! - [`postgres`]: [`PostgresStore`] (pool, migrations, `append_in` a caller's transaction,
 //!   LISTEN/NOTIFY wake-ups); the SQL lives in `migrations/*.sql` and `postgres/sql.rs`.
+//!   [`postgres::tls`] reads a connection string's `sslmode` and `sslrootcert` as libpq does
+//!   (`verify-full` included) and makes the rustls connector every connection uses.
 //! - [`blocking`]: [`BlockingStore`], a synchronous facade over any backend.
 //! - [`crypto`]: crypto-shredding of personal fields (per-subject keys).
 //! - `codec` and `verify` (private): validation/encoding shared by the backends, and the

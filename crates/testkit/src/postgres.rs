@@ -90,6 +90,71 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A login role with a password, for tests that connect over TCP (where the server asks for a
+/// password: `scram-sha-256` from 127.0.0.1 in Debian's `pg_hba.conf`): `crm_test_role_` and a
+/// fresh UUIDv7, made by the `DATABASE_URL` role and dropped when this value is. Declare it
+/// before the [`TestDatabase`]s it owns, so that they are dropped first.
+#[derive(Debug)]
+pub struct TestRole {
+    /// Its name.
+    pub name: String,
+    /// Its password (random, for this test only).
+    pub password: String,
+    server: String,
+}
+
+impl TestRole {
+    /// Creates a role that may log in (and nothing more) on the server `DATABASE_URL` names.
+    ///
+    /// # Panics
+    /// When `DATABASE_URL` is unset, the server cannot be reached, or the role may not create
+    /// roles; the message says which.
+    pub async fn create() -> Self {
+        let server = server_url();
+        let name = format!("crm_test_role_{}", Uuid::now_v7().simple());
+        let password = format!("{}{}", Uuid::now_v7().simple(), Uuid::now_v7().simple());
+        client(&server)
+            .await
+            .batch_execute(&format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"))
+            .await
+            .unwrap_or_else(|error| panic!("CREATE ROLE {name} failed: {error}"));
+        Self {
+            name,
+            password,
+            server,
+        }
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        // As for `TestDatabase`: best effort, on a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok((client, driver)) = tokio_postgres::connect(&server, NoTls).await {
+                    tokio::spawn(async move {
+                        let _ = driver.await;
+                    });
+                    let _ = tokio::time::timeout(
+                        DROP_TIMEOUT,
+                        client.batch_execute(&format!("DROP ROLE IF EXISTS {name}")),
+                    )
+                    .await;
+                }
+            });
+        });
+        let _ = dropped.join();
+    }
+}
+
 /// The connection string of the server tests run against: `DATABASE_URL`.
 ///
 /// # Panics

@@ -3,6 +3,8 @@
 //! - `sql.rs`: every statement this module runs; `migrate.rs`: the migration runner.
 //! - `types.rs`: `xid8` and exact-bytes `json` column types.
 //! - `wake.rs`: LISTEN/NOTIFY wake-up hints for subscribers.
+//! - [`tls`]: the connection string read as libpq reads it, `sslmode` and `sslrootcert`
+//!   included, and the rustls connector every connection uses.
 //!
 //! An append is one call to the `eventstore_append` function: one round trip, whatever the
 //! batch size. Every read is scoped by `tenant_id`, which leads every key and index.
@@ -12,6 +14,7 @@
 
 mod migrate;
 mod sql;
+pub mod tls;
 mod types;
 mod wake;
 
@@ -27,10 +30,12 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{IsolationLevel, NoTls, Row};
+use tokio_postgres::{IsolationLevel, Row};
 use uuid::Uuid;
 
 pub use migrate::{MIGRATIONS, Migration};
+
+use self::tls::ConnectionSettings;
 
 use self::types::{JsonBytes, Xid8};
 use crate::codec::{
@@ -66,7 +71,8 @@ const READ_ALL_RESERVE: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct PostgresConfig {
     /// A libpq connection string, `key=value` (`host=/var/run/postgresql user=app dbname=crm`)
-    /// or a URL. TLS is not used: connect over a local socket or loopback.
+    /// or a URL. TLS follows its `sslmode` (and `sslrootcert`) as in libpq, `verify-ca` and
+    /// `verify-full` included: see [`tls`].
     pub connection: String,
     /// The most pooled connections (default 16).
     pub pool_size: usize,
@@ -117,7 +123,7 @@ impl PostgresConfig {
 #[derive(Debug)]
 struct Inner {
     pool: Pool,
-    pg_config: tokio_postgres::Config,
+    connection: ConnectionSettings,
     settings: StoreSettings,
     signal: watch::Sender<u64>,
     notify_pending: Arc<Notify>,
@@ -254,16 +260,15 @@ fn is_idempotency_key_race(error: &StoreError) -> bool {
 impl PostgresStore {
     /// Connects a pool, applies (or checks) the migrations, and starts the wake-up notifier.
     ///
-    /// Fails with [`StoreError::Unavailable`] when PostgreSQL cannot be reached and
-    /// [`StoreError::Migration`] when the schema cannot be brought up to date.
+    /// Fails with [`StoreError::Unavailable`] when PostgreSQL cannot be reached (a refused
+    /// TLS handshake included), [`StoreError::Migration`] when the schema cannot be brought up
+    /// to date, and [`StoreError::InvalidSslMode`] or [`StoreError::UnreadableRootCertificate`]
+    /// when the connection string's TLS settings cannot be used.
     pub async fn connect(config: PostgresConfig) -> Result<Self, StoreError> {
-        let pg_config: tokio_postgres::Config = config
-            .connection
-            .parse()
-            .map_err(|error| unavailable("cannot read the connection string", error))?;
+        let connection = ConnectionSettings::parse(&config.connection)?;
         let manager = Manager::from_config(
-            pg_config.clone(),
-            NoTls,
+            connection.config().clone(),
+            connection.tls(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -290,7 +295,7 @@ impl PostgresStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
-                pg_config,
+                connection,
                 settings: config.settings,
                 signal: watch::channel(0).0,
                 notify_pending,
@@ -303,11 +308,10 @@ impl PostgresStore {
     /// Applies pending migrations over one connection and disconnects; for deploy tools that
     /// migrate as the owner role while the application connects as [`APP_ROLE`].
     pub async fn migrate(connection: &str) -> Result<(), StoreError> {
-        let pg_config: tokio_postgres::Config = connection
-            .parse()
-            .map_err(|error| unavailable("cannot read the connection string", error))?;
-        let (mut client, connection) = pg_config
-            .connect(NoTls)
+        let settings = ConnectionSettings::parse(connection)?;
+        let (mut client, connection) = settings
+            .config()
+            .connect(settings.tls())
             .await
             .map_err(|error| unavailable("cannot connect to PostgreSQL", error))?;
         let driver = tokio::spawn(connection);
@@ -665,7 +669,7 @@ impl PostgresStore {
 
     fn ensure_listener(&self) {
         self.inner.listener.get_or_init(|| {
-            wake::spawn_listener(self.inner.pg_config.clone(), self.inner.signal.clone())
+            wake::spawn_listener(self.inner.connection.clone(), self.inner.signal.clone())
         });
     }
 

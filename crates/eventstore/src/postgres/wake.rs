@@ -14,9 +14,10 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::sql;
+use super::tls::ConnectionSettings;
 
 /// How long the listener waits before reconnecting after losing its connection.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -40,13 +41,15 @@ pub(crate) fn spawn_notifier(pool: Pool, pending: Arc<Notify>) -> JoinHandle<()>
 
 /// Listens for other processes' appends for as long as the store lives, reconnecting as needed.
 pub(crate) fn spawn_listener(
-    config: tokio_postgres::Config,
+    connection: ConnectionSettings,
     signal: watch::Sender<u64>,
 ) -> Option<JoinHandle<()>> {
     let runtime = tokio::runtime::Handle::try_current().ok()?;
     Some(runtime.spawn(async move {
         loop {
-            if let Ok((client, mut connection)) = config.connect(NoTls).await {
+            if let Ok((client, mut connection)) =
+                connection.config().connect(connection.tls()).await
+            {
                 let messages = async {
                     while let Some(Ok(message)) =
                         poll_fn(|context| connection.poll_message(context)).await

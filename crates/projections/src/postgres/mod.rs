@@ -19,10 +19,11 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use crm_eventstore::GlobalPosition;
+use crm_eventstore::postgres::tls::ConnectionSettings;
+use crm_eventstore::{GlobalPosition, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::{FromSql, ToSql, Type};
-use tokio_postgres::{GenericClient, IsolationLevel, NoTls, Row};
+use tokio_postgres::{GenericClient, IsolationLevel, Row};
 use uuid::Uuid;
 
 use self::sql::{TableSql, column_name, valid_identifier};
@@ -91,23 +92,35 @@ fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Reads a connection string as libpq does, `sslmode` and `sslrootcert` included (see
+/// [`crm_eventstore::postgres::tls`]): a string that does not parse is
+/// [`StorageError::Unavailable`] (as it always was here), unusable TLS settings are
+/// [`StorageError::ConnectionSettings`].
+pub(crate) fn connection_settings(connection: &str) -> Result<ConnectionSettings, StorageError> {
+    ConnectionSettings::parse(connection).map_err(|error| match error {
+        StoreError::Unavailable { reason, source } => StorageError::Unavailable { reason, source },
+        other => StorageError::ConnectionSettings(other),
+    })
+}
+
 fn pool_error(error: deadpool_postgres::PoolError) -> StorageError {
     unavailable("no pooled connection", error)
 }
 
-/// Builds a connection pool for `connection` (a libpq `key=value` string or a URL; no TLS:
-/// connect over a local socket or loopback).
+/// Builds a connection pool for `connection` (a libpq `key=value` string or a URL; TLS as its
+/// `sslmode` and `sslrootcert` say, read as libpq reads them: see
+/// [`crm_eventstore::postgres::tls`]).
 ///
-/// Connects lazily: an unreachable server shows at the first use of the pool (as
-/// [`StorageError::Unavailable`], whose message says why). Fails here only when `connection`
-/// does not parse, with the parser's reason.
+/// Connects lazily: an unreachable server (or a refused TLS handshake) shows at the first use
+/// of the pool (as [`StorageError::Unavailable`], whose message says why). Fails here only when
+/// `connection` does not parse, with the parser's reason, or when its TLS settings cannot be
+/// used ([`StorageError::ConnectionSettings`]: an unknown `sslmode`, an unreadable
+/// `sslrootcert`).
 pub fn connect_pool(connection: &str, size: usize) -> Result<Pool, StorageError> {
-    let config: tokio_postgres::Config = connection
-        .parse()
-        .map_err(|error| unavailable("cannot read the connection string", error))?;
+    let settings = connection_settings(connection)?;
     let manager = Manager::from_config(
-        config,
-        NoTls,
+        settings.config().clone(),
+        settings.tls(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

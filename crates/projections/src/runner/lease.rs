@@ -12,11 +12,10 @@ use std::time::Duration;
 use crm_eventstore::EventStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_postgres::NoTls;
 
 use super::{Projector, RunnerError};
 use crate::model::ReadModel;
-use crate::postgres::{TRY_LEASE, from_pg};
+use crate::postgres::{TRY_LEASE, connection_settings, from_pg};
 use crate::storage::{DocumentStore, StorageError};
 
 /// A held lease on one projection for one tenant: a PostgreSQL session holding an advisory
@@ -40,10 +39,14 @@ impl Lease {
         format!("crm_projection\u{1f}{projection}\u{1f}{tenant}")
     }
 
-    /// Takes the lease `name` if nobody holds it, over a new connection to `connection`;
-    /// `None` when another session holds it.
+    /// Takes the lease `name` if nobody holds it, over a new connection to `connection` (TLS
+    /// as its `sslmode` says, as for [`connect_pool`](crate::connect_pool)); `None` when
+    /// another session holds it.
     pub async fn try_acquire(connection: &str, name: &str) -> Result<Option<Self>, StorageError> {
-        let (client, driver) = tokio_postgres::connect(connection, NoTls)
+        let settings = connection_settings(connection)?;
+        let (client, driver) = settings
+            .config()
+            .connect(settings.tls())
             .await
             .map_err(from_pg)?;
         let driver = tokio::spawn(async move {

@@ -13,7 +13,7 @@ pub(crate) mod batch;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use crm_eventstore::GlobalPosition;
+use crm_eventstore::{GlobalPosition, StoreError};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -138,6 +138,11 @@ pub enum StorageError {
         /// The checkpoint found.
         found: Option<GlobalPosition>,
     },
+    /// The connection string's TLS settings cannot be used (an `sslmode` libpq does not know,
+    /// an `sslrootcert` that cannot be read): the event store's error, which reads them, says
+    /// which. Retrying with the same string cannot help.
+    #[error("read-model storage cannot use the connection string: {0}")]
+    ConnectionSettings(#[source] StoreError),
     /// The model could not apply an event (a bug in the model): the projection halts.
     #[error(transparent)]
     Model(#[from] ProjectionError),
