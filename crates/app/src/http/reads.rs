@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
+use super::roster::ClientCommand;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -16,7 +16,6 @@ use crm_domain::identity::CountryCode;
 use crm_domain::identity::linkage::{LinkageAssessment, LinkageModel, PersonDetails, PersonRecord};
 use crm_domain::lead::Lead;
 use crm_domain::opportunity::Opportunity;
-use crm_domain::roster::{Rep, Team, TerritoryMap};
 use crm_domain::ticket::Ticket;
 use crm_domain::{ContactId, UserId};
 use crm_eventstore::{EventStore, StreamId, StreamRead};
@@ -297,72 +296,16 @@ pub(crate) async fn ticket_command(
     }
 }
 
-pub(crate) async fn rep_command(
+/// A command to a rep, team, territory map or forecast: requests decided from themselves.
+pub(crate) async fn client_command<R: ClientCommand>(
     State(app): AppState,
     Extension(principal): Caller,
     Id(id): Id,
     headers: HeaderMap,
-    Body(request): Body<RepRequest>,
+    Body(request): Body<R>,
 ) -> Response {
     let needs = request.needs_if_match();
-    execute::<Rep>(
-        &app,
-        &principal,
-        &headers,
-        id,
-        request.into_command(id),
-        needs,
-    )
-    .await
-}
-
-pub(crate) async fn team_command(
-    State(app): AppState,
-    Extension(principal): Caller,
-    Id(id): Id,
-    headers: HeaderMap,
-    Body(request): Body<TeamRequest>,
-) -> Response {
-    let needs = request.needs_if_match();
-    execute::<Team>(
-        &app,
-        &principal,
-        &headers,
-        id,
-        request.into_command(id),
-        needs,
-    )
-    .await
-}
-
-pub(crate) async fn territory_command(
-    State(app): AppState,
-    Extension(principal): Caller,
-    Id(id): Id,
-    headers: HeaderMap,
-    Body(request): Body<TerritoryRequest>,
-) -> Response {
-    let needs = request.needs_if_match();
-    execute::<TerritoryMap>(
-        &app,
-        &principal,
-        &headers,
-        id,
-        request.into_command(id),
-        needs,
-    )
-    .await
-}
-
-pub(crate) async fn forecast_command(
-    State(app): AppState,
-    Extension(principal): Caller,
-    Id(id): Id,
-    headers: HeaderMap,
-    Body(request): Body<ForecastRequest>,
-) -> Response {
-    let needs = request.needs_if_match();
-    execute::<crm_domain::forecast::Forecast>(
+    execute::<R::Aggregate>(
         &app,
         &principal,
         &headers,

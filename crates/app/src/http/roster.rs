@@ -15,6 +15,35 @@ use uuid::Uuid;
 
 use super::commands::{Empty, Reason};
 
+/// A request that is one command to one aggregate, decided from the request alone.
+pub(crate) trait ClientCommand: serde::de::DeserializeOwned + Send + 'static {
+    /// The aggregate it goes to.
+    type Aggregate: crm_domain::Aggregate<Command: serde::Serialize + Clone> + Send + Sync + 'static;
+    /// Whether it changes what others may have changed meanwhile (so needs `If-Match`).
+    fn needs_if_match(&self) -> bool;
+    /// The domain's command, for the aggregate of the path's `id`.
+    fn into_command(self, id: Uuid) -> <Self::Aggregate as crm_domain::Aggregate>::Command;
+}
+
+macro_rules! client_command {
+    ($request:ty => $aggregate:ty) => {
+        impl ClientCommand for $request {
+            type Aggregate = $aggregate;
+            fn needs_if_match(&self) -> bool {
+                <$request>::needs_if_match(self)
+            }
+            fn into_command(self, id: Uuid) -> <$aggregate as crm_domain::Aggregate>::Command {
+                <$request>::into_command(self, id)
+            }
+        }
+    };
+}
+
+client_command!(RepRequest => crm_domain::roster::Rep);
+client_command!(TeamRequest => crm_domain::roster::Team);
+client_command!(TerritoryRequest => crm_domain::roster::TerritoryMap);
+client_command!(ForecastRequest => crm_domain::forecast::Forecast);
+
 /// A command to a rep (the path's id is the rep's user id).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(tag = "command", rename_all = "snake_case")]

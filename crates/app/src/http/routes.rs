@@ -7,6 +7,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
 
 use super::auth::Permission;
+use super::roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 use super::{App, reads};
 
 /// What a route is for.
@@ -611,10 +612,10 @@ pub(crate) fn method_router(spec: &RouteSpec) -> MethodRouter<Arc<App>> {
         Endpoint::TicketCommand => post(reads::ticket_command),
         Endpoint::Erasure => post(reads::erasure),
         Endpoint::Events => get(reads::events),
-        Endpoint::RepCommand => post(reads::rep_command),
-        Endpoint::TeamCommand => post(reads::team_command),
-        Endpoint::TerritoryCommand => post(reads::territory_command),
-        Endpoint::ForecastCommand => post(reads::forecast_command),
+        Endpoint::RepCommand => post(reads::client_command::<RepRequest>),
+        Endpoint::TeamCommand => post(reads::client_command::<TeamRequest>),
+        Endpoint::TerritoryCommand => post(reads::client_command::<TerritoryRequest>),
+        Endpoint::ForecastCommand => post(reads::client_command::<ForecastRequest>),
         Endpoint::Forecast => get(reads::forecast),
         Endpoint::SlaAtRisk => get(reads::sla_at_risk),
         Endpoint::SlaAttainment => get(reads::sla_attainment),
