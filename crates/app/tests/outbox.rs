@@ -66,6 +66,9 @@ struct Seen {
     duplicates: HashMap<String, usize>,
     /// Requests that broke the contract (wrong headers, body not the payload).
     malformed: Vec<String>,
+    /// Set while the receiver is stopped: a request its connections were still serving when
+    /// it stopped (an abort lands at the task's next pause) is answered 503 and not counted.
+    stopped: bool,
 }
 
 struct Receiver {
@@ -101,6 +104,7 @@ impl Receiver {
 
     /// Stops listening and drops every open connection: connections are refused from now on.
     async fn stop(&mut self) {
+        lock(&self.seen).stopped = true;
         if let Some(server) = self.server.take() {
             server.abort();
             let _ = server.await;
@@ -112,6 +116,7 @@ impl Receiver {
         let listener = TcpListener::bind(self.address)
             .await
             .expect("the same port again");
+        lock(&self.seen).stopped = false;
         self.server = Some(tokio::spawn(serve(listener, self.seen.clone())));
     }
 
@@ -159,6 +164,12 @@ async fn answer(
         .map(http_body_util::Collected::to_bytes)
         .unwrap_or_default();
     let mut seen = lock(&seen);
+    if seen.stopped {
+        return Ok(Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body(Full::new(Bytes::new()))
+            .expect("a valid response"));
+    }
     *seen.requests.entry(key.clone()).or_default() += 1;
     let payload: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     if content_type != "application/json"
