@@ -670,21 +670,15 @@ async fn work(args: WorkArgs) -> Result<(), String> {
     let (store, work) = open(args.database_url.clone()).await?;
     let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut index_projector = None;
+    let mut projectors = tokio::task::JoinSet::new();
     let identity = if config
         .intake
         .as_ref()
         .is_some_and(|intake| intake.identity_resolution)
     {
-        let (identity, projector) = identity_resolution(
-            &args.database_url,
-            service.work().store(),
-            &tenant,
-            &stopped,
-        )
-        .await?;
-        index_projector = Some(projector);
-        Some(identity)
+        let store = service.work().store();
+        let url = &args.database_url;
+        Some(identity_resolution(url, store, &tenant, &stopped, &mut projectors).await?)
     } else {
         None
     };
@@ -707,9 +701,7 @@ async fn work(args: WorkArgs) -> Result<(), String> {
     let ended = running
         .await
         .map_err(|error| format!("the host ended abnormally: {error}"));
-    if let Some(projector) = index_projector {
-        let _ = projector.await;
-    }
+    while projectors.join_next().await.is_some() {}
     ended
 }
 
@@ -720,17 +712,12 @@ async fn identity_resolution(
     store: &crm_app::http::ReadStore,
     tenant: &TenantId,
     stopped: &tokio::sync::watch::Receiver<bool>,
-) -> Result<
-    (
-        crm_app::intake::IdentityResolution,
-        tokio::task::JoinHandle<()>,
-    ),
-    String,
-> {
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Result<crm_app::intake::IdentityResolution, String> {
     use crm_app::intake::{IdentityResolution, IndexCandidates};
     use crm_domain::identity::linkage::LinkageModel;
+    use crm_projections::PostgresDocuments;
     use crm_projections::identity::IdentityIndexModel;
-    use crm_projections::{Lease, PostgresDocuments, Projector, ProjectorOptions, run_leased};
     let open_index = || async {
         PostgresDocuments::connect(url, 4, IdentityIndexModel::default())
             .await
@@ -738,29 +725,22 @@ async fn identity_resolution(
     };
     let candidates = open_index().await?;
     let documents = Arc::new(open_index().await?);
-    let lease = Lease::name(documents.table(), tenant.as_str());
-    let mut projector = Projector::new(
-        store.clone(),
-        documents,
-        tenant.clone(),
-        ProjectorOptions::default(),
+    crm_app::http::spawn_projection(
+        "identity_index",
+        store,
+        &documents,
+        url,
+        tenant,
+        stopped,
+        tasks,
     );
-    let connection = url.to_owned();
-    let stopped = stopped.clone();
-    let running = tokio::spawn(async move {
-        let retry = std::time::Duration::from_secs(1);
-        if let Err(error) = run_leased(&mut projector, &connection, &lease, retry, stopped).await {
-            tracing::error!(%error, "the identity index's projector stopped");
-        }
-    });
-    let identity = IdentityResolution::new(
+    Ok(IdentityResolution::new(
         Arc::new(IndexCandidates::new(
             candidates,
             IdentityIndexModel::default(),
         )),
         LinkageModel::default(),
-    );
-    Ok((identity, running))
+    ))
 }
 
 /// The stream a record names: `contact/<id>` or `contact-<id>`.

@@ -58,7 +58,7 @@ pub use reads::{
 };
 pub use roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};
-pub use server::{ServeError, serve, spawn_projections};
+pub use server::{ServeError, serve, spawn_projection, spawn_projections};
 
 use crate::command::CommandService;
 use crate::intake::PostgresInbox;

@@ -160,6 +160,16 @@ fn query_schema(kind: QueryKind) -> utoipa::openapi::RefOr<utoipa::openapi::sche
     }
 }
 
+/// An optional request header.
+fn header_param(name: &str, description: &str) -> ParameterBuilder {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(String::schema()))
+}
+
 fn uuid_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
     ObjectBuilder::new()
@@ -275,28 +285,16 @@ fn document() -> OpenApi {
             );
         }
         if spec.request.is_some() && spec.method == axum::http::Method::POST {
-            operation = operation.parameter(
-                ParameterBuilder::new()
-                    .name("Idempotency-Key")
-                    .parameter_in(ParameterIn::Header)
-                    .required(Required::False)
-                    .description(Some(
-                        "A retry with the same key returns the first response.",
-                    ))
-                    .schema(Some(String::schema())),
-            );
+            operation = operation.parameter(header_param(
+                "Idempotency-Key",
+                "A retry with the same key returns the first response.",
+            ));
         }
         if spec.path.ends_with("/commands") {
-            operation = operation.parameter(
-                ParameterBuilder::new()
-                    .name("If-Match")
-                    .parameter_in(ParameterIn::Header)
-                    .required(Required::False)
-                    .description(Some(
-                        "The record's ETag: the command is decided only at that version.",
-                    ))
-                    .schema(Some(String::schema())),
-            );
+            operation = operation.parameter(header_param(
+                "If-Match",
+                "The record's ETag: the command is decided only at that version.",
+            ));
         }
         if let Some(request) = spec.request {
             operation = operation.request_body(Some(

@@ -1159,36 +1159,46 @@ pub struct QueueHealth {
     pub stuck: u64,
 }
 
-pub(crate) async fn inbox_health(State(app): AppState, Extension(principal): Caller) -> Response {
-    use crate::intake::Inbox as _;
-    match app
-        .inbox
-        .health(&principal.tenant, app.service.clock().now())
-        .await
-    {
-        Ok(health) => Json(QueueHealth {
+impl From<crate::intake::InboxHealth> for QueueHealth {
+    fn from(health: crate::intake::InboxHealth) -> Self {
+        Self {
             depth: health.depth,
             oldest_age_seconds: health.oldest_age.map(|age| age.num_seconds()),
             stuck: health.failing,
-        })
-        .into_response(),
+        }
+    }
+}
+
+impl From<crate::OutboxHealth> for QueueHealth {
+    fn from(health: crate::OutboxHealth) -> Self {
+        Self {
+            depth: health.undelivered,
+            oldest_age_seconds: health.oldest_undelivered_age.map(|age| age.num_seconds()),
+            stuck: health.parked,
+        }
+    }
+}
+
+/// A queue's health as JSON, or the problem its failure is.
+fn queue_answer<H: Into<QueueHealth>>(result: Result<H, crate::uow::WorkError>) -> Response {
+    match result {
+        Ok(health) => Json(health.into()).into_response(),
         Err(error) => work_problem(&error).into_response(),
     }
 }
 
+pub(crate) async fn inbox_health(State(app): AppState, Extension(principal): Caller) -> Response {
+    use crate::intake::Inbox as _;
+    let now = app.service.clock().now();
+    queue_answer(app.inbox.health(&principal.tenant, now).await)
+}
+
 pub(crate) async fn outbox_health(State(app): AppState, Extension(principal): Caller) -> Response {
-    match app
-        .service
-        .work()
-        .outbox_health(&principal.tenant, app.service.clock().now())
-        .await
-    {
-        Ok(health) => Json(QueueHealth {
-            depth: health.undelivered,
-            oldest_age_seconds: health.oldest_undelivered_age.map(|age| age.num_seconds()),
-            stuck: health.parked,
-        })
-        .into_response(),
-        Err(error) => work_problem(&error).into_response(),
-    }
+    let now = app.service.clock().now();
+    queue_answer(
+        app.service
+            .work()
+            .outbox_health(&principal.tenant, now)
+            .await,
+    )
 }

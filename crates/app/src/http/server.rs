@@ -38,51 +38,52 @@ pub fn spawn_projections(
 ) -> Vec<ProjectionWatch> {
     let mut watches = Vec::new();
     for tenant in tenants {
-        let mut spawn = |watch: ProjectionWatch| watches.push(watch);
-        spawn(start(
-            "customer360",
-            store,
-            &reads.customers,
-            connection,
-            tenant,
-            stop,
-            tasks,
-        ));
-        spawn(start(
-            "identity_index",
-            store,
-            &reads.identity,
-            connection,
-            tenant,
-            stop,
-            tasks,
-        ));
-        spawn(start(
-            "pipeline",
-            store,
-            &reads.pipeline,
-            connection,
-            tenant,
-            stop,
-            tasks,
-        ));
-        spawn(start(
-            "sla", store, &reads.sla, connection, tenant, stop, tasks,
-        ));
-        spawn(start(
-            "duplicates",
-            store,
-            &reads.duplicates,
-            connection,
-            tenant,
-            stop,
-            tasks,
-        ));
+        watches.extend([
+            spawn_projection(
+                "customer360",
+                store,
+                &reads.customers,
+                connection,
+                tenant,
+                stop,
+                tasks,
+            ),
+            spawn_projection(
+                "identity_index",
+                store,
+                &reads.identity,
+                connection,
+                tenant,
+                stop,
+                tasks,
+            ),
+            spawn_projection(
+                "pipeline",
+                store,
+                &reads.pipeline,
+                connection,
+                tenant,
+                stop,
+                tasks,
+            ),
+            spawn_projection("sla", store, &reads.sla, connection, tenant, stop, tasks),
+            spawn_projection(
+                "duplicates",
+                store,
+                &reads.duplicates,
+                connection,
+                tenant,
+                stop,
+                tasks,
+            ),
+        ]);
     }
     watches
 }
 
-fn start<M: ReadModel + 'static>(
+/// One read model's projector for `tenant`, started under the projection's lease on `tasks`
+/// until `stop`: its status, named `model`.
+pub fn spawn_projection<M: ReadModel + 'static>(
     model: &'static str,
     store: &ReadStore,
     documents: &Arc<PostgresDocuments<M>>,
