@@ -23,6 +23,8 @@
 //!   LISTEN/NOTIFY wake-ups); the SQL lives in `migrations/*.sql` and `postgres/sql.rs`.
 //!   [`postgres::tls`] reads a connection string's `sslmode` and `sslrootcert` as libpq does
 //!   (`verify-full` included) and makes the rustls connector every connection uses.
+//! - [`sqlite`]: [`SqliteDatabase`](sqlite::SqliteDatabase), one SQLite file in WAL mode shared
+//!   by the components of a process, and the event store on it.
 //! - [`blocking`]: [`BlockingStore`], a synchronous facade over any backend.
 //! - [`crypto`]: crypto-shredding of personal fields (per-subject keys).
 //! - `codec` and `verify` (private): validation/encoding shared by the backends, and the
@@ -75,6 +77,7 @@ pub mod ids;
 pub mod memory;
 pub mod postgres;
 pub mod seal;
+pub mod sqlite;
 pub mod store;
 pub mod subscription;
 pub mod upcast;
