@@ -26,12 +26,13 @@ use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{GenericClient, IsolationLevel, Row};
 use uuid::Uuid;
 
-use self::sql::{TableSql, column_name, valid_identifier};
+use self::sql::TableSql;
 use crate::event::ProjectedEvent;
 use crate::model::{
     ColumnType, Comparison, DocKey, Found, IndexValue, Lookup, ReadModel, Scan, Selection, Stored,
 };
-use crate::storage::batch::{Batch, Change, Progress};
+use crate::storage::batch::{Batch, Change, Progress, Stamps};
+use crate::storage::table::{column_name, indexed_values, table_name};
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
 use crm_eventstore::TenantId;
 
@@ -272,23 +273,7 @@ where
     /// Fails with [`StorageError::InvalidName`] when `NAME` or a column name is not a plain
     /// lower-case identifier, or too long.
     pub fn table_name() -> Result<String, StorageError> {
-        // 63 bytes at most, less "proj_", "_v" and ten digits, less room for index suffixes.
-        if !valid_identifier(M::NAME, 30) {
-            return Err(StorageError::InvalidName {
-                what: "read model name",
-                name: M::NAME.to_owned(),
-            });
-        }
-        if let Some(column) = M::COLUMNS
-            .iter()
-            .find(|column| !valid_identifier(column.name, 16))
-        {
-            return Err(StorageError::InvalidName {
-                what: "indexed column",
-                name: column.name.to_owned(),
-            });
-        }
-        Ok(format!("proj_{}_v{}", M::NAME, M::VERSION))
+        table_name::<M>()
     }
 
     /// Connects a pool of `pool_size` connections and prepares the schema (see
@@ -914,45 +899,6 @@ fn index_param(value: &IndexValue) -> &(dyn ToSql + Sync) {
     }
 }
 
-/// The stamps of documents loaded by an inline writer. Inline events were appended by the
-/// writer's own transaction, so no document holds them yet, whatever its stamp says about
-/// the order of commits: the batch sees every document as older than its events, and a
-/// document keeps the later of its old stamp and the event's when written back, so a stamp
-/// never moves backwards.
-struct Stamps {
-    inline: bool,
-    hidden: HashMap<DocKey, GlobalPosition>,
-}
-
-impl Stamps {
-    fn new(inline: bool) -> Self {
-        Self {
-            inline,
-            hidden: HashMap::new(),
-        }
-    }
-
-    fn hide(&mut self, key: DocKey, stamp: GlobalPosition) -> GlobalPosition {
-        if !self.inline {
-            return stamp;
-        }
-        self.hidden.insert(key, stamp);
-        GlobalPosition::START
-    }
-
-    fn restore<D>(&self, change: Change<D>) -> Change<D> {
-        match change {
-            Change::Upsert(mut stored) => {
-                if let Some(old) = self.hidden.get(&stored.key) {
-                    stored.position = stored.position.max(*old);
-                }
-                Change::Upsert(stored)
-            }
-            delete @ Change::Delete(_) => delete,
-        }
-    }
-}
-
 /// One indexed column's values for a multi-row upsert.
 enum Column {
     Text(Vec<Option<String>>),
@@ -1061,40 +1007,6 @@ impl Rows {
         self.docs.push(json);
         Ok(())
     }
-}
-
-/// The values of the model's indexed columns for `doc`, in declared order (`None`: NULL).
-/// Fails when the model names an undeclared column or gives a value of another type.
-fn indexed_values<M: ReadModel>(
-    key: &DocKey,
-    doc: &M::Doc,
-) -> Result<Vec<Option<IndexValue>>, StorageError> {
-    let encode = |reason: String| StorageError::Encode {
-        key: key.to_string(),
-        reason,
-    };
-    let mut indexed = M::indexed(key, doc);
-    let mut values = Vec::with_capacity(M::COLUMNS.len());
-    for declared in M::COLUMNS {
-        let value = indexed
-            .iter()
-            .position(|(name, _)| *name == declared.name)
-            .map(|at| indexed.swap_remove(at).1);
-        if value
-            .as_ref()
-            .is_some_and(|value| value.column_type() != declared.column_type)
-        {
-            return Err(encode(format!(
-                "indexed column {} holds a value of another type",
-                declared.name
-            )));
-        }
-        values.push(value);
-    }
-    if let Some((name, _)) = indexed.first() {
-        return Err(encode(format!("indexed column {name} is not declared")));
-    }
-    Ok(values)
 }
 
 /// A JSON or JSONB value as the server sent it, so that a document is deserialized straight

@@ -17,10 +17,11 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{Json, ToSql, Type};
 
 use super::sql;
-use super::{PostgresDocuments, Rows, execute, from_pg, index_param, indexed_values, to_i64};
+use super::{PostgresDocuments, Rows, execute, from_pg, index_param, to_i64};
 use crate::model::{ColumnType, DocKey, IndexValue, ReadModel, Stored};
 use crate::runner::RebuildTarget;
 use crate::storage::batch::{Batch, Change, Progress};
+use crate::storage::table::indexed_values;
 use crate::storage::{ParkedEvent, ProjectionBatch, StorageError};
 use crm_eventstore::TenantId;
 

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::model::{ColumnType, IndexedColumn};
+use crate::storage::table::column_name;
 
 /// Serializes schema changes of concurrent processes (`CREATE TABLE IF NOT EXISTS` is not safe
 /// against a concurrent create of the same table).
@@ -142,14 +143,9 @@ pub(crate) fn sql_type(column_type: ColumnType) -> &'static str {
     }
 }
 
-/// The column holding indexed column `name` (prefixed, so no model column meets ours).
-pub(crate) fn column_name(name: &str) -> String {
-    format!("c_{name}")
-}
-
 impl TableSql {
     /// The statements over `table`, whose indexed columns are `columns`. Names are checked by
-    /// the caller (see `valid_identifier`).
+    /// the caller (see `storage::table::table_name`).
     pub(crate) fn new(table: &str, columns: &[IndexedColumn]) -> Self {
         let mut create = format!(
             "CREATE TABLE IF NOT EXISTS {table} (\n    tenant_id text NOT NULL,\n    \
@@ -224,13 +220,4 @@ impl TableSql {
             forget_tenant: format!("DELETE FROM {table} WHERE tenant_id = $1"),
         }
     }
-}
-
-/// Whether `name` can be used unquoted as (part of) a PostgreSQL identifier: lower-case ASCII
-/// letters, digits and `_`, starting with a letter, and at most `max` bytes.
-pub(crate) fn valid_identifier(name: &str, max: usize) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|first| first.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= max
 }

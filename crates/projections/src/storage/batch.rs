@@ -218,6 +218,45 @@ impl<D> Batch<D> {
     }
 }
 
+/// The stamps of documents loaded by an inline writer. Inline events were appended by the
+/// writer's own transaction, so no document holds them yet, whatever its stamp says about
+/// the order of commits: the batch sees every document as older than its events, and a
+/// document keeps the later of its old stamp and the event's when written back, so a stamp
+/// never moves backwards.
+pub(crate) struct Stamps {
+    pub(crate) inline: bool,
+    hidden: HashMap<DocKey, GlobalPosition>,
+}
+
+impl Stamps {
+    pub(crate) fn new(inline: bool) -> Self {
+        Self {
+            inline,
+            hidden: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn hide(&mut self, key: DocKey, stamp: GlobalPosition) -> GlobalPosition {
+        if !self.inline {
+            return stamp;
+        }
+        self.hidden.insert(key, stamp);
+        GlobalPosition::START
+    }
+
+    pub(crate) fn restore<D>(&self, change: Change<D>) -> Change<D> {
+        match change {
+            Change::Upsert(mut stored) => {
+                if let Some(old) = self.hidden.get(&stored.key) {
+                    stored.position = stored.position.max(*old);
+                }
+                Change::Upsert(stored)
+            }
+            delete @ Change::Delete(_) => delete,
+        }
+    }
+}
+
 fn take_into<D>(docs: &mut HashMap<DocKey, Working<D>>, key: DocKey, set: &mut DocSet<D>) {
     if set.is_named(&key) {
         return;

@@ -9,6 +9,7 @@
 //! on it, never the reverse.
 
 pub(crate) mod batch;
+pub(crate) mod table;
 
 use std::future::Future;
 
