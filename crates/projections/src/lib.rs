@@ -15,8 +15,11 @@
 //!   batch (load the named documents in one go, apply in order, write back once with the
 //!   checkpoint). Depends on the model, never on an adapter.
 //! - The adapters, each depending on the port: `memory/` ([`MemoryDocuments`], the in-memory
-//!   fold and the reference for every other adapter; [`MemoryStorage`]) and `postgres/`
-//!   ([`PostgresDocuments`], [`RebuildWriter`]).
+//!   fold and the reference for every other adapter; [`MemoryStorage`]), `postgres/`
+//!   ([`PostgresDocuments`], [`RebuildWriter`]) and `sqlite/` ([`SqliteDocuments`] over the
+//!   event store's shared [`SqliteDatabase`](crm_eventstore::sqlite::SqliteDatabase), with
+//!   `commit_in` for the application's own write transactions; [`SqliteRebuildWriter`]). The
+//!   SQL adapters name their tables and fill their indexed columns alike (`storage/table.rs`).
 //!
 //! The read models, one module each:
 //! - [`customer360`]: everything about one customer, merges followed, erasure honoured.
@@ -40,6 +43,7 @@ pub mod pipeline;
 mod postgres;
 mod runner;
 pub mod sla;
+mod sqlite;
 mod storage;
 
 /// The event store's tenant id, the only one in the workspace: validated and folded to its
@@ -65,5 +69,6 @@ pub use runner::{
     ProjectorStatus, RebuildFuture, RebuildProgress, RebuildTarget, RunnerError, Step, rebuild,
     rebuild_many, run_leased,
 };
+pub use sqlite::{SqliteDocuments, SqliteRebuildWriter};
 pub use storage::batch::{Batch, Change, Progress};
 pub use storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};

@@ -57,7 +57,8 @@ impl RebuildProgress {
 
 /// One model version a rebuild writes: the rebuild reads and decodes each page of events
 /// once and folds it into every target, each committing its documents together with its own
-/// checkpoint. [`RebuildWriter`](crate::RebuildWriter) is the PostgreSQL one.
+/// checkpoint. [`RebuildWriter`](crate::RebuildWriter) is the PostgreSQL one,
+/// [`SqliteRebuildWriter`](crate::SqliteRebuildWriter) the SQLite one.
 ///
 /// The methods return boxed futures so that targets of different models can be rebuilt
 /// together from one list.

@@ -2,11 +2,13 @@
 //! checkpoint and its parked events, committed together.
 //!
 //! [`DocumentStore`] is the port, and `batch.rs` the protocol its adapters share for applying a
-//! batch ([`Batch`](crate::Batch)); [`MemoryStorage`](crate::MemoryStorage) (`memory/`) and
-//! [`PostgresDocuments`](crate::PostgresDocuments) (`postgres/`) are its adapters, held to one
+//! batch ([`Batch`](crate::Batch)); [`MemoryStorage`](crate::MemoryStorage) (`memory/`),
+//! [`PostgresDocuments`](crate::PostgresDocuments) (`postgres/`) and
+//! [`SqliteDocuments`](crate::SqliteDocuments) (`sqlite/`) are its adapters, held to one
 //! behaviour by one conformance suite (`crm_testkit::storage_conformance`, run by
-//! `tests/storage.rs`). Nothing in the port names a database or an adapter: the adapters depend
-//! on it, never the reverse.
+//! `tests/storage.rs`). `table.rs` holds what the SQL adapters derive alike from a model (the
+//! table's name, the indexed columns' values). Nothing in the port names a database or an
+//! adapter: the adapters depend on it, never the reverse.
 
 pub(crate) mod batch;
 pub(crate) mod table;
@@ -153,6 +155,30 @@ impl StorageError {
     /// Whether retrying the same call may succeed (a lost connection, not a bug).
     pub fn is_retryable(&self) -> bool {
         matches!(self, StorageError::Unavailable { .. })
+    }
+}
+
+/// An error of the event store's shared SQLite handle
+/// ([`SqliteDatabase`](crm_eventstore::sqlite::SqliteDatabase)) while it served a read model:
+/// [`StoreError::Unavailable`] stays [`StorageError::Unavailable`] (retryable), a refused
+/// statement keeps its code and message as [`StorageError::Database`], and anything else
+/// (a failed migration) becomes [`StorageError::Database`] with the store's message.
+impl From<StoreError> for StorageError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable { reason, source } => {
+                StorageError::Unavailable { reason, source }
+            }
+            StoreError::Database { code, message } => StorageError::Database { code, message },
+            StoreError::Migration { .. } => StorageError::Database {
+                code: "MIGRATION".to_owned(),
+                message: error.to_string(),
+            },
+            other => StorageError::Database {
+                code: "STORE".to_owned(),
+                message: other.to_string(),
+            },
+        }
     }
 }
 
