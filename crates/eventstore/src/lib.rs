@@ -1,7 +1,7 @@
 //! # crm-eventstore
 //!
-//! An append-only store of typed, versioned JSON events in streams, with a PostgreSQL
-//! backend and an in-memory twin that behave identically. It knows nothing of the CRM.
+//! An append-only store of typed, versioned JSON events in streams, with PostgreSQL and SQLite
+//! backends and an in-memory twin that behave identically. It knows nothing of the CRM.
 //!
 //! ## Module map
 //!
@@ -23,10 +23,13 @@
 //!   LISTEN/NOTIFY wake-ups); the SQL lives in `migrations/*.sql` and `postgres/sql.rs`.
 //!   [`postgres::tls`] reads a connection string's `sslmode` and `sslrootcert` as libpq does
 //!   (`verify-full` included) and makes the rustls connector every connection uses.
-//! - [`sqlite`]: [`SqliteDatabase`](sqlite::SqliteDatabase), one SQLite file in WAL mode shared
-//!   by the components of a process, and the event store on it.
+//! - [`sqlite`]: [`SqliteDatabase`], one SQLite file in WAL mode shared by the components of a
+//!   process, and [`SqliteStore`], the event store on it (`append_in` a caller's write
+//!   transaction; one writer at a time, so positions commit in order and `held_by` is always
+//!   `None`); the schema is in `migrations/sqlite/*.sql`.
 //! - [`blocking`]: [`BlockingStore`], a synchronous facade over any backend.
-//! - [`crypto`]: crypto-shredding of personal fields (per-subject keys).
+//! - [`crypto`]: crypto-shredding of personal fields (per-subject keys), with a key store per
+//!   backend ([`crypto::SqliteSubjectKeyStore`] in the SQLite file).
 //! - `codec` and `verify` (private): validation/encoding shared by the backends, and the
 //!   hash-chain walker behind `verify`.
 //!
@@ -95,6 +98,7 @@ pub use ids::{MAX_NAME_BYTES, NameKind, StreamId, TenantId};
 pub use memory::MemoryStore;
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use seal::{BrokenSeal, HeadManifest, ManifestProblem, Seal, StreamHead};
+pub use sqlite::{SqliteDatabase, SqliteStore};
 pub use store::{
     AsOf, BrokenLink, DEFAULT_MAX_EVENT_BYTES, Direction, EventStore, LinkProblem, PageEntry,
     ReadAllPage, Snapshot, StoreSettings, StreamRead, UnreadableEvent, VerifyReport,

@@ -4,7 +4,8 @@
 //! # How it fits
 //! - A [`SubjectKeyStore`] keeps one random 256-bit key per (tenant, data subject):
 //!   [`MemorySubjectKeyStore`] in process, [`PostgresSubjectKeyStore`] in the tables
-//!   `subject_keys` and `shredded_subjects`.
+//!   `subject_keys` and `shredded_subjects`, [`SqliteSubjectKeyStore`] in the event store's
+//!   SQLite file.
 //! - Before appending an event, the writer calls [`encrypt_fields`] on its payload with the
 //!   personal fields to hide. Each becomes an envelope
 //!   `{"$enc":"xc20p1","subject":"…","nonce":"…","ct":"…"}` sealed with XChaCha20-Poly1305
@@ -79,6 +80,7 @@ mod key;
 mod memory;
 mod postgres;
 mod reader;
+mod sqlite;
 mod subject;
 
 pub use error::CryptoError;
@@ -92,4 +94,6 @@ pub use memory::MemorySubjectKeyStore;
 pub use postgres::PostgresSubjectKeyStore;
 pub(crate) use postgres::lock_id as subject_lock_id;
 pub use reader::DecryptingStore;
+pub use sqlite::SqliteSubjectKeyStore;
+pub(crate) use sqlite::claim_key_in;
 pub use subject::SubjectId;

@@ -204,6 +204,23 @@ impl SqliteDatabase {
         Ok(())
     }
 
+    /// Copies every commit of the write-ahead log into the database file and truncates the log
+    /// to zero bytes, so that page images of deleted rows it held are gone from disk too (with
+    /// `secure_delete`, which every connection sets, the file itself keeps only zeros where
+    /// they were). Runs on the writer connection after the writes before it, on the calling
+    /// thread.
+    ///
+    /// Returns `false` when the log could not be truncated because a reader (of this or another
+    /// process) still used it after waiting up to the busy timeout; the next checkpoint then
+    /// overwrites it.
+    pub fn checkpoint_truncate(&self) -> Result<bool, StoreError> {
+        let writer = self.writer();
+        let busy: i64 = writer
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .map_err(|error| sqlite_error("checkpointing the write-ahead log", &error))?;
+        Ok(busy == 0)
+    }
+
     fn writer(&self) -> MutexGuard<'_, Connection> {
         // A panic inside a write drops its transaction, which rolls back: the connection a
         // poisoned lock guards is clean.
@@ -251,6 +268,20 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     connection
         .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(opening(path))?;
+    // Deleted content is overwritten with zeros, so a shredded subject's key does not linger
+    // in freed space of the file (see `checkpoint_truncate` for the write-ahead log).
+    let secure_delete: i64 = connection
+        .query_row("PRAGMA secure_delete = ON", [], |row| row.get(0))
+        .map_err(opening(path))?;
+    if secure_delete != 1 {
+        return Err(StoreError::Unavailable {
+            reason: format!(
+                "SQLite database {}: secure_delete cannot be switched on",
+                path.display()
+            ),
+            source: None,
+        });
+    }
     // Reading the schema proves the file is a SQLite database (opening does not).
     connection
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| {
@@ -267,7 +298,9 @@ fn opening(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     }
 }
 
-async fn run_blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
+pub(crate) async fn run_blocking<T, E>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
 where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
