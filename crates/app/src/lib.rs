@@ -59,6 +59,7 @@ pub use outbox::{
 };
 pub use uow::{
     CommandOutcome, Committed, IdempotencyClaim, IdempotencyRecord, MemoryUnitOfWork, OutboxEntry,
-    OutboxMessage, PostgresUnitOfWork, RequestDigest, UnitOfWork, Work, WorkError,
+    OutboxMessage, PostgresUnitOfWork, RequestDigest, SqliteUnitOfWork, UnitOfWork, Work,
+    WorkError,
 };
 pub use workflow::WorkflowRunner;

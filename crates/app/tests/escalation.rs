@@ -25,7 +25,8 @@ use uuid::Uuid;
 
 on_every_backend_with!(
     memory: crm_app::scheduler::MemoryDeadlines::default(),
-    postgres: |store| crm_app::scheduler::PostgresDeadlines::new(store);
+    postgres: |store| crm_app::scheduler::PostgresDeadlines::new(store),
+    sqlite: |file| crm_app::scheduler::SqliteDeadlines::new(file);
     a_ticket_escalates_when_at_risk_then_when_breached,
     two_escalators_started_late_escalate_each_ticket_once_per_level,
 );

@@ -22,7 +22,8 @@ use support::{Faulty, roster, t0, tenant};
 
 on_every_backend_with!(
     memory: crm_app::intake::MemoryInbox::default(),
-    postgres: |store| crm_app::intake::PostgresInbox::new(store);
+    postgres: |store| crm_app::intake::PostgresInbox::new(store),
+    sqlite: |file| crm_app::intake::SqliteInbox::new(file);
     a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing,
     a_bulk_batch_waits_in_the_inbox_until_workers_catch_up,
     a_lost_commit_answer_at_any_step_is_redone_without_doubles,

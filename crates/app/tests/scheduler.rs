@@ -22,7 +22,8 @@ use support::{t0, tenant};
 
 on_every_backend_with!(
     memory: crm_app::scheduler::MemoryDeadlines::default(),
-    postgres: |store| crm_app::scheduler::PostgresDeadlines::new(store);
+    postgres: |store| crm_app::scheduler::PostgresDeadlines::new(store),
+    sqlite: |file| crm_app::scheduler::SqliteDeadlines::new(file);
     an_untouched_lead_is_pulled_back_then_escalated,
     a_touched_lead_is_left_alone,
     two_schedulers_started_late_act_on_each_lead_once,

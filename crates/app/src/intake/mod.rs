@@ -25,6 +25,7 @@ mod identity;
 mod mapping;
 mod memory;
 mod postgres;
+mod sqlite;
 mod worker;
 
 use std::future::Future;
@@ -39,6 +40,7 @@ pub use identity::{CandidateSource, IdentityResolution, IndexCandidates};
 pub use mapping::{campaign_from, submission_from};
 pub use memory::MemoryInbox;
 pub use postgres::PostgresInbox;
+pub use sqlite::SqliteInbox;
 pub use worker::{IntakeReport, IntakeSettings, IntakeWorker};
 
 use crate::ids::derive_id;

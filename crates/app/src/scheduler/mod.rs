@@ -19,6 +19,7 @@
 
 mod memory;
 mod postgres;
+mod sqlite;
 mod tickets;
 
 use std::future::Future;
@@ -37,6 +38,7 @@ use uuid::Uuid;
 
 pub use memory::MemoryDeadlines;
 pub use postgres::PostgresDeadlines;
+pub use sqlite::SqliteDeadlines;
 pub use tickets::{
     AT_RISK_LEVEL, BREACHED_LEVEL, TicketDeadline, TicketEscalationSettings, TicketEscalator,
 };

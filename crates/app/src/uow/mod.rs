@@ -3,12 +3,14 @@
 //!
 //! One unit of work holds at most one stream's append (an aggregate is the consistency
 //! boundary), the idempotency record of the command that caused it, and the outbox messages
-//! it sends. No PostgreSQL type appears here: [`MemoryUnitOfWork`] implements it for tests and
-//! embedding, [`PostgresUnitOfWork`] for production, and a SQLite backend can later. One
-//! conformance suite (`tests/unit_of_work.rs`) runs against every backend.
+//! it sends. No database type appears here: [`MemoryUnitOfWork`] implements it for tests,
+//! [`PostgresUnitOfWork`] for production, [`SqliteUnitOfWork`] for the embedded default (one
+//! file, no server). The application's tests run against every backend
+//! (`on_every_backend!` in `tests/support`).
 
 mod memory;
 mod postgres;
+mod sqlite;
 
 use std::future::Future;
 
@@ -24,6 +26,8 @@ use uuid::Uuid;
 
 pub use memory::MemoryUnitOfWork;
 pub use postgres::{PostgresUnitOfWork, app_migrations};
+pub use sqlite::{SQLITE_APP_MIGRATIONS, SqliteUnitOfWork};
+pub(crate) use sqlite::{from_sql_count, instant, micros, sql, to_sql_count, uuid};
 
 /// What one unit of work commits: all of it, or none of it.
 #[derive(Debug, Clone, PartialEq)]

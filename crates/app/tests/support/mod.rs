@@ -16,7 +16,7 @@ use crm_app::routing::RoutingSettings;
 use crm_app::uow::OutboxHealth;
 use crm_app::{
     CommandMeta, CommandService, Committed, IdempotencyRecord, ManualClock, MemoryUnitOfWork,
-    OutboxEntry, PostgresUnitOfWork, UnitOfWork, Work, WorkError,
+    OutboxEntry, PostgresUnitOfWork, SqliteUnitOfWork, UnitOfWork, Work, WorkError,
 };
 use crm_domain::Actor;
 use crm_domain::contact::{Contact, ContactCommand, Provenance};
@@ -31,8 +31,8 @@ use crm_testkit::postgres::TestDatabase;
 use uuid::Uuid;
 
 /// Runs each named test function, `async fn name<U: UnitOfWork + Clone>(work: U)`, once on the
-/// in-memory unit of work (`memory::name`) and once on a fresh PostgreSQL database
-/// (`postgres::name`). Used at a test binary's root, after `#[macro_use] mod support;`.
+/// in-memory unit of work (`memory::name`), once on a fresh PostgreSQL database
+/// (`postgres::name`) and once on a fresh SQLite file (`sqlite::name`). Used at a test binary's root, after `#[macro_use] mod support;`.
 #[allow(
     unused_macros,
     reason = "the scheduler's tests pass a deadline store too"
@@ -58,15 +58,26 @@ macro_rules! on_every_backend {
                 }
             )*
         }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::sqlite();
+                    super::$name(fixture.work.clone()).await;
+                    drop(fixture);
+                }
+            )*
+        }
     };
 }
 
 /// [`on_every_backend!`] for tests that also take a second store of the backend: `memory:` is
-/// the memory one, `postgres:` makes the PostgreSQL one from the test database's event store
-/// (bound to the name before the `=>`).
+/// the memory one, `postgres:` makes the PostgreSQL one from the test database's event store,
+/// `sqlite:` the SQLite one from the file's database handle (each bound to the name between
+/// the bars).
 #[allow(unused_macros)]
 macro_rules! on_every_backend_with {
-    (memory: $memory:expr, postgres: |$store:ident| $postgres:expr; $($name:ident),* $(,)?) => {
+    (memory: $memory:expr, postgres: |$store:ident| $postgres:expr, sqlite: |$file:ident| $sqlite:expr; $($name:ident),* $(,)?) => {
         mod memory {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,6 +94,17 @@ macro_rules! on_every_backend_with {
                     let fixture = super::support::postgres().await;
                     let $store = fixture.work.event_store().clone();
                     super::$name(fixture.work.clone(), $postgres).await;
+                    drop(fixture);
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = super::support::sqlite();
+                    let $file = fixture.work.event_store().database().clone();
+                    super::$name(fixture.work.clone(), $sqlite).await;
                     drop(fixture);
                 }
             )*
@@ -158,6 +180,8 @@ pub enum Backend {
     Memory,
     /// A fresh PostgreSQL database.
     Postgres,
+    /// A fresh SQLite file.
+    Sqlite,
 }
 
 /// A unit of work on a backend, keeping its test database alive.
@@ -166,6 +190,8 @@ pub struct Fixture<U> {
     pub work: U,
     /// The test database, dropped with the fixture.
     pub database: Option<TestDatabase>,
+    /// The directory of the test's SQLite file, removed with the fixture.
+    pub directory: Option<tempfile::TempDir>,
 }
 
 /// The in-memory unit of work.
@@ -173,6 +199,7 @@ pub fn memory() -> Fixture<MemoryUnitOfWork> {
     Fixture {
         work: MemoryUnitOfWork::default(),
         database: None,
+        directory: None,
     }
 }
 
@@ -186,6 +213,22 @@ pub async fn postgres() -> Fixture<PostgresUnitOfWork> {
     Fixture {
         work,
         database: Some(database),
+        directory: None,
+    }
+}
+
+/// The SQLite unit of work on a fresh file.
+pub fn sqlite() -> Fixture<SqliteUnitOfWork> {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let database = crm_eventstore::sqlite::SqliteDatabase::open(directory.path().join("crm.db"))
+        .expect("the SQLite file opens");
+    let store = crm_eventstore::SqliteStore::open(database, StoreSettings::default())
+        .expect("the event store's migrations apply");
+    let work = SqliteUnitOfWork::open(store).expect("the application's migrations apply");
+    Fixture {
+        work,
+        database: None,
+        directory: Some(directory),
     }
 }
 
