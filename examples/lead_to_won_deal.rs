@@ -1,7 +1,9 @@
 //! The main job: a web lead from receipt to a won deal and a solved ticket, on the embedded
-//! in-memory store, printing each step.
+//! default store (one SQLite file, no server), printing each step.
 //!
-//! Run it with `cargo run -p crm-examples --example lead_to_won_deal`.
+//! Run it with `cargo run -p crm-examples --example lead_to_won_deal`; it writes a fresh file
+//! in the system's temporary directory and says where, or the file given as
+//! `-- --database <path>`.
 
 use std::error::Error;
 use std::num::NonZeroU32;
@@ -77,12 +79,25 @@ fn print_sla(events: &[crm_domain::sla::SlaEvent]) {
     }
 }
 
+/// The file named by `--database <path>`, or a fresh one in the temporary directory.
+fn database_path() -> Result<std::path::PathBuf, Box<dyn Error>> {
+    let mut arguments = std::env::args().skip(1);
+    while let Some(argument) = arguments.next() {
+        if argument == "--database" {
+            return Ok(arguments.next().ok_or("--database needs a path")?.into());
+        }
+    }
+    Ok(std::env::temp_dir().join(format!("crm-main-job-{}.db", Uuid::now_v7())))
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let monday_nine = Utc
         .with_ymd_and_hms(2026, 3, 2, 8, 0, 0)
         .single()
         .ok_or("invalid start time")?;
-    let mut crm = EmbeddedCrm::new("acme", monday_nine)?;
+    let path = database_path()?;
+    let mut crm = EmbeddedCrm::open(&path, "acme", monday_nine)?;
+    println!("The history is kept in {}", path.display());
     let web_form = Actor::Integration {
         source: "web-form".into(),
     };

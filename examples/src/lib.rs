@@ -1,11 +1,15 @@
-//! Helpers shared by the examples: an embedded CRM over the in-memory event store that loads
-//! an aggregate's stream, replays it, decides, and appends the new events with an
-//! expected-version check, the way the application services will.
+//! Helpers shared by the examples: an embedded CRM over the event store in one SQLite file (the
+//! embedded default: durable, no server) that loads an aggregate's stream, replays it, decides,
+//! and appends the new events with an expected-version check, the way the application
+//! services do.
+
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use crm_domain::{Actor, Aggregate, CodecError, Context, decode, encode};
+use crm_eventstore::sqlite::SqliteDatabase;
 use crm_eventstore::{
-    BlockingStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, StoreError, StoreSettings,
+    BlockingStore, ExpectedVersion, Metadata, NewEvent, SqliteStore, StoreError, StoreSettings,
     StreamId, StreamRead, TenantId, VerifyReport,
 };
 use thiserror::Error;
@@ -30,20 +34,22 @@ pub enum ExampleError {
     },
 }
 
-/// A CRM embedded in the process: the in-memory store behind a blocking facade, one tenant,
-/// and a clock the example moves by hand (the domain never reads a clock).
+/// A CRM embedded in the process: the SQLite store behind a blocking facade, one tenant, and a
+/// clock the example moves by hand (the domain never reads a clock).
 pub struct EmbeddedCrm {
-    store: BlockingStore<MemoryStore>,
+    store: BlockingStore<SqliteStore>,
     tenant: TenantId,
     /// The example's "now"; every decision is taken at this instant.
     pub now: DateTime<Utc>,
 }
 
 impl EmbeddedCrm {
-    /// An empty CRM for `tenant`, starting at `now`.
-    pub fn new(tenant: &str, now: DateTime<Utc>) -> Result<Self, ExampleError> {
+    /// The CRM kept in the SQLite file at `path` (created if missing, its tables too), for
+    /// `tenant`, starting at `now`.
+    pub fn open(path: &Path, tenant: &str, now: DateTime<Utc>) -> Result<Self, ExampleError> {
+        let store = SqliteStore::open(SqliteDatabase::open(path)?, StoreSettings::default())?;
         Ok(Self {
-            store: BlockingStore::new(MemoryStore::new(StoreSettings::default()))?,
+            store: BlockingStore::new(store)?,
             tenant: TenantId::new(tenant)?,
             now,
         })
