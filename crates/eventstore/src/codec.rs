@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::audit::ExportedEvent;
 use crate::depth::{MAX_JSON_DEPTH, text_depth, within_depth};
 use crate::hash::{EventContent, chain_hash, content_digest, request_hash};
 use crate::ids::validate_name;
@@ -304,6 +305,33 @@ impl RawEvent<'_> {
             schema_version: self.schema_version,
             payload: self.payload,
             metadata: self.metadata,
+        })
+    }
+
+    /// The event as exported ([`crate::audit`], [`crate::HistoryTransfer`]): its payload and
+    /// metadata as the exact text stored. Fails with [`StoreError::CorruptRow`] when they are
+    /// not UTF-8 or a hash is not 32 bytes (a row written behind the store's back).
+    pub(crate) fn exported(&self, tenant: &TenantId) -> Result<ExportedEvent, StoreError> {
+        let text = |bytes: &[u8], what: &str| {
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| self.corrupt(tenant, format!("{what} is not UTF-8 text")))
+        };
+        let hash = |bytes: &[u8], what: &str| {
+            to_hash(bytes).ok_or_else(|| self.corrupt(tenant, format!("{what} is not 32 bytes")))
+        };
+        Ok(ExportedEvent {
+            stream: self.stream.to_owned(),
+            version: self.version,
+            position: self.position.position,
+            transaction: self.position.transaction,
+            event_id: self.id,
+            event_type: self.event_type.to_owned(),
+            schema_version: self.schema_version,
+            payload: text(self.payload, "payload")?,
+            metadata: text(self.metadata, "metadata")?,
+            recorded_at: self.recorded_at,
+            hash: hash(self.hash, "hash")?,
+            previous_hash: hash(self.previous_hash, "previous hash")?,
         })
     }
 

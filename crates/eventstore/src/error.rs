@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
-use crate::{ExpectedVersion, NameKind, StreamId};
+use crate::transfer::{ImportProblem, describe_verdict};
+use crate::{ExpectedVersion, NameKind, StreamId, TenantId, VerifyReport};
 
 /// Everything that can go wrong at the store's boundary, with the values needed to act on it.
 ///
@@ -135,6 +136,49 @@ pub enum StoreError {
     /// the data subject already has another key, or was shredded; nothing was appended.
     #[error("the data subject has another key or was shredded; nothing was appended")]
     SubjectKeyDiffers,
+    /// An imported event does not continue its stream's hash chain where the target stands,
+    /// or its hash is not the hash of its bytes
+    /// ([`HistoryTransfer::import_history`](crate::HistoryTransfer::import_history)); nothing
+    /// of the batch was imported.
+    #[error("event {event_id} (stream {stream}, version {version}) cannot be imported: {problem}")]
+    ImportRefused {
+        /// The event's stream.
+        stream: StreamId,
+        /// The event's version.
+        version: u64,
+        /// The event.
+        event_id: Uuid,
+        /// What does not hold.
+        problem: ImportProblem,
+    },
+    /// The target's stream already has another event at the version of an imported one
+    /// ([`HistoryTransfer::import_history`](crate::HistoryTransfer::import_history)): the two
+    /// histories differ there. Nothing of the batch was imported.
+    #[error("stream {stream} already has {} at version {version}, not the imported event {imported}", describe_existing(*existing))]
+    ImportConflict {
+        /// The stream.
+        stream: StreamId,
+        /// The version both claim.
+        version: u64,
+        /// The target's event there (`None`: the target's stream head counts that version
+        /// but no event is stored there).
+        existing: Option<Uuid>,
+        /// The imported event.
+        imported: Uuid,
+    },
+    /// [`copy_history`](crate::copy_history) copied everything, but the target does not hold
+    /// the source's history as the source's head manifest names it (or a chain in the target
+    /// does not hold). The report says where.
+    #[error(
+        "the copy of tenant {tenant} does not verify: {}",
+        describe_verdict(report)
+    )]
+    CopyNotVerified {
+        /// The tenant copied.
+        tenant: TenantId,
+        /// The target's verification against the source's stream heads.
+        report: Box<VerifyReport>,
+    },
     /// A stored row could not be decoded (bad JSON, out-of-range number...).
     #[error("corrupt row ({location}): {reason}")]
     CorruptRow {
@@ -215,6 +259,13 @@ pub(crate) fn with_causes(error: &(dyn StdError + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+fn describe_existing(existing: Option<Uuid>) -> String {
+    existing.map_or_else(
+        || "no stored event (only its head)".to_owned(),
+        |event_id| format!("event {event_id}"),
+    )
 }
 
 fn describe_version(version: Option<u64>) -> String {

@@ -27,6 +27,14 @@
 //!   process, and [`SqliteStore`], the event store on it (`append_in` a caller's write
 //!   transaction; one writer at a time, so positions commit in order and `held_by` is always
 //!   `None`); the schema is in `migrations/sqlite/*.sql`.
+//! - [`transfer`]: moving a tenant between backends with every hash chain kept byte for byte:
+//!   the port [`HistoryTransfer`] (tenants, a page of history in global order as
+//!   [`audit::ExportedEvent`]s, a verbatim import in one transaction), [`copy_history`]
+//!   (resumable, then verified against the source's stream heads) and [`copy_subject_keys`]
+//!   (over [`crypto::SubjectKeyTransfer`]).
+//! - [`audit`]: an export of a tenant's history ([`audit::ExportedEvent`]s in (stream,
+//!   version) order: `PostgresStore::export_page`, `SqliteStore::export_page`) and
+//!   [`audit::verify_export`], its offline check.
 //! - [`blocking`]: [`BlockingStore`], a synchronous facade over any backend.
 //! - [`crypto`]: crypto-shredding of personal fields (per-subject keys), with a key store per
 //!   backend ([`crypto::SqliteSubjectKeyStore`] in the SQLite file).
@@ -83,6 +91,7 @@ pub mod seal;
 pub mod sqlite;
 pub mod store;
 pub mod subscription;
+pub mod transfer;
 pub mod upcast;
 mod verify;
 
@@ -104,4 +113,8 @@ pub use store::{
     ReadAllPage, Snapshot, StoreSettings, StreamRead, UnreadableEvent, VerifyReport,
 };
 pub use subscription::{Subscription, SubscriptionOptions, SubscriptionStatus};
+pub use transfer::{
+    CopyProgress, CopyReport, DEFAULT_COPY_BATCH, HistoryPage, HistoryTransfer, ImportOutcome,
+    ImportProblem, KeyCopyReport, copy_history, copy_subject_keys,
+};
 pub use upcast::Upcasters;

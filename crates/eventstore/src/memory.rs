@@ -7,12 +7,17 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::audit::ExportedEvent;
 use crate::codec::{
     EncodedBatch, RawEvent, StoredLink, check_state_depth, earlier_append, encode_batch,
 };
 use crate::hash::{SealEntries, chain_hash, seal_hash, to_micros};
 use crate::ids::validate_name;
 use crate::seal::{MAX_EVENTS_PER_SEAL, ManifestCheck, SealWalk};
+use crate::transfer::{
+    CheckedEvent, HistoryPage, HistoryTransfer, ImportOutcome, ImportTarget, TargetHead,
+    check_batch, plan_import,
+};
 use crate::verify::ChainVerifier;
 use crate::{
     AppendResult, AppendedEvent, AsOf, Direction, EventHash, EventStore, ExpectedVersion,
@@ -544,6 +549,184 @@ impl MemoryStore {
             *target ^= 1 << (bit % 8);
         }
         *event = Arc::new(changed);
+    }
+}
+
+/// A tenant's state as an import sees it.
+impl ImportTarget for &TenantState {
+    fn head(&mut self, stream: &StreamId) -> Result<Option<TargetHead>, StoreError> {
+        Ok(self.streams.get(stream).map(|head| TargetHead {
+            version: head.version,
+            hash: head.last_hash,
+            recorded_at: head.last_recorded_at,
+        }))
+    }
+
+    fn stored(
+        &mut self,
+        stream: &StreamId,
+        version: u64,
+    ) -> Result<Option<(Uuid, EventHash)>, StoreError> {
+        Ok(self
+            .streams
+            .get(stream)
+            .and_then(|head| head.events.get(to_index(version.max(1) - 1)))
+            .map(|event| (event.id, event.hash)))
+    }
+
+    fn id_used(&mut self, id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.event_ids.contains_key(&id))
+    }
+}
+
+impl MemoryStore {
+    fn import_now(
+        &self,
+        tenant: &TenantId,
+        checked: &[CheckedEvent<'_>],
+    ) -> Result<ImportOutcome, StoreError> {
+        let mut state = self.state();
+        let state = &mut *state;
+        let tenant_state = state.tenants.entry(tenant.clone()).or_default();
+        let plan = plan_import(checked, &mut &*tenant_state)?;
+        if plan.events.is_empty() {
+            return Ok(plan.outcome());
+        }
+        state.last_transaction += 1;
+        let transaction = state.last_transaction;
+        for event in &plan.events {
+            state.last_position += 1;
+            let stored = Arc::new(StoredEvent {
+                stream: event.stream.clone(),
+                version: event.event.version,
+                position: GlobalPosition {
+                    transaction,
+                    position: state.last_position,
+                },
+                id: event.event.event_id,
+                event_type: event.event.event_type.clone(),
+                schema_version: event.event.schema_version,
+                payload: event.event.payload.as_bytes().to_vec(),
+                metadata: event.event.metadata.as_bytes().to_vec(),
+                recorded_at: event.recorded_at,
+                hash: event.event.hash,
+                previous_hash: event.event.previous_hash,
+            });
+            tenant_state
+                .event_ids
+                .insert(stored.id, Arc::clone(&stored));
+            tenant_state.log.push(Arc::clone(&stored));
+            tenant_state
+                .streams
+                .entry(event.stream.clone())
+                .or_insert_with(|| StreamState {
+                    events: Vec::new(),
+                    version: 0,
+                    last_hash: EventHash::ZERO,
+                    last_recorded_at: stored.recorded_at,
+                })
+                .events
+                .push(stored);
+        }
+        for (stream, head) in &plan.heads {
+            if let Some(state) = tenant_state.streams.get_mut(stream) {
+                state.version = head.version;
+                state.last_hash = head.hash;
+                state.last_recorded_at = head.recorded_at;
+            }
+        }
+        Ok(plan.outcome())
+    }
+}
+
+impl HistoryTransfer for MemoryStore {
+    async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        let mut tenants: Vec<TenantId> = self
+            .state()
+            .tenants
+            .iter()
+            .filter(|(_, tenant_state)| !tenant_state.log.is_empty())
+            .map(|(tenant, _)| tenant.clone())
+            .collect();
+        tenants.sort_unstable();
+        Ok(tenants)
+    }
+
+    async fn stream_heads(&self, tenant: &TenantId) -> Result<Vec<StreamHead>, StoreError> {
+        Ok(self
+            .state()
+            .tenants
+            .get(tenant)
+            .map(|tenant_state| {
+                tenant_state
+                    .streams
+                    .iter()
+                    .map(|(stream, head)| StreamHead {
+                        stream: stream.as_str().to_owned(),
+                        version: head.version,
+                        hash: head.last_hash,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn exported_event(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        version: u64,
+    ) -> Result<Option<ExportedEvent>, StoreError> {
+        let state = self.state();
+        state
+            .tenants
+            .get(tenant)
+            .and_then(|tenant_state| tenant_state.streams.get(stream))
+            .and_then(|head| head.events.get(to_index(version.max(1) - 1)))
+            .filter(|_| version > 0)
+            .map(|event| event.raw().exported(tenant))
+            .transpose()
+    }
+
+    async fn export_history(
+        &self,
+        tenant: &TenantId,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<HistoryPage, StoreError> {
+        let state = self.state();
+        let Some(tenant_state) = state.tenants.get(tenant) else {
+            return Ok(HistoryPage::default());
+        };
+        let start = tenant_state
+            .log
+            .partition_point(|event| event.position <= after);
+        Ok(HistoryPage {
+            events: tenant_state
+                .log
+                .iter()
+                .skip(start)
+                .take(limit)
+                .map(|event| event.raw().exported(tenant))
+                .collect::<Result<_, _>>()?,
+            // Every append commits at once: nothing is ever held back.
+            held_by: None,
+        })
+    }
+
+    async fn import_history(
+        &self,
+        tenant: &TenantId,
+        events: &[ExportedEvent],
+    ) -> Result<ImportOutcome, StoreError> {
+        let checked = check_batch(tenant, events)?;
+        let outcome = self.import_now(tenant, &checked)?;
+        if outcome.imported > 0 {
+            self.inner
+                .signal
+                .send_modify(|count| *count = count.wrapping_add(1));
+        }
+        Ok(outcome)
     }
 }
 

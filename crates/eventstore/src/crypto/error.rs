@@ -89,6 +89,20 @@ pub enum CryptoError {
         path: String,
     },
 
+    /// An imported key differs from the key the store already holds for the subject
+    /// ([`SubjectKeyTransfer::import_subject_keys`](super::SubjectKeyTransfer::import_subject_keys)):
+    /// the two stores encrypted the subject's fields under different keys. Nothing of the
+    /// batch was imported.
+    #[error(
+        "subject {subject} of tenant {tenant} already has another key here; nothing was imported"
+    )]
+    KeyConflict {
+        /// The tenant the subject belongs to.
+        tenant: TenantId,
+        /// The subject with two keys.
+        subject: SubjectId,
+    },
+
     /// A stored key does not have the length of a 256-bit key.
     #[error(
         "stored key of subject {subject} of tenant {tenant} is corrupt: {length} bytes instead of 32"

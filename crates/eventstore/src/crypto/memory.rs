@@ -1,9 +1,12 @@
 //! The in-memory subject key store, the twin of the PostgreSQL one for tests and embedding.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::{CryptoError, ShredOutcome, SubjectId, SubjectKey, SubjectKeyStore};
+use super::{
+    CryptoError, Held, KeyImportOutcome, ShredOutcome, SubjectId, SubjectKey, SubjectKeyRecord,
+    SubjectKeyStore, SubjectKeyTransfer, plan_key_import,
+};
 use crate::TenantId;
 
 /// What the store knows of one subject.
@@ -93,5 +96,65 @@ impl SubjectKeyStore for MemorySubjectKeyStore {
             Some(SubjectEntry::Shredded) => Ok(ShredOutcome::AlreadyShredded),
             Some(SubjectEntry::Keyed(_)) | None => Ok(ShredOutcome::Shredded),
         }
+    }
+}
+
+impl SubjectKeyTransfer for MemorySubjectKeyStore {
+    async fn export_subject_keys(
+        &self,
+        tenant: &TenantId,
+        after: Option<&SubjectId>,
+        limit: usize,
+    ) -> Result<Vec<SubjectKeyRecord>, CryptoError> {
+        let subjects = self.subjects();
+        let mut page: Vec<(&SubjectId, &SubjectEntry)> = subjects
+            .iter()
+            .filter(|((owner, subject), _)| {
+                owner == tenant && after.is_none_or(|after| subject > after)
+            })
+            .map(|((_, subject), entry)| (subject, entry))
+            .collect();
+        page.sort_unstable_by(|left, right| left.0.cmp(right.0));
+        Ok(page
+            .into_iter()
+            .take(limit)
+            .map(|(subject, entry)| match entry {
+                SubjectEntry::Keyed(key) => SubjectKeyRecord::Key {
+                    subject: subject.clone(),
+                    key: key.clone(),
+                },
+                SubjectEntry::Shredded => SubjectKeyRecord::Shredded {
+                    subject: subject.clone(),
+                },
+            })
+            .collect())
+    }
+
+    async fn import_subject_keys(
+        &self,
+        tenant: &TenantId,
+        records: &[SubjectKeyRecord],
+    ) -> Result<KeyImportOutcome, CryptoError> {
+        let mut subjects = self.subjects();
+        let held: BTreeMap<SubjectId, Held> = records
+            .iter()
+            .filter_map(|record| {
+                let id = (tenant.clone(), record.subject().clone());
+                let held = match subjects.get(&id)? {
+                    SubjectEntry::Keyed(key) => Held::Key(key.clone()),
+                    SubjectEntry::Shredded => Held::Shredded,
+                };
+                Some((id.1, held))
+            })
+            .collect();
+        let plan = plan_key_import(tenant, records, held)?;
+        for (subject, key) in plan.keys {
+            subjects.insert((tenant.clone(), subject), SubjectEntry::Keyed(key));
+        }
+        for subject in plan.shredded {
+            // Replacing the entry drops the key, and `SubjectKey`'s drop wipes it.
+            subjects.insert((tenant.clone(), subject), SubjectEntry::Shredded);
+        }
+        Ok(plan.outcome)
     }
 }

@@ -20,6 +20,10 @@
 //!   step. From then on the subject's fields read as erased, and the subject gets no new key:
 //!   [`encrypt_fields`] refuses it with [`CryptoError::SubjectShredded`], so an erased person
 //!   cannot come back through a later event.
+//! - [`SubjectKeyTransfer`] exports a tenant's keys and shredding marks as
+//!   [`SubjectKeyRecord`]s and imports them into another key store (moving a tenant between
+//!   backends: [`copy_subject_keys`](crate::copy_subject_keys)); a shredded subject stays
+//!   shredded there.
 //!
 //! ```
 //! use crm_eventstore::TenantId;
@@ -82,6 +86,7 @@ mod postgres;
 mod reader;
 mod sqlite;
 mod subject;
+mod transfer;
 
 pub use error::CryptoError;
 pub use fields::{
@@ -97,3 +102,5 @@ pub use reader::DecryptingStore;
 pub use sqlite::SqliteSubjectKeyStore;
 pub(crate) use sqlite::claim_key_in;
 pub use subject::SubjectId;
+pub(crate) use transfer::{Held, plan_key_import};
+pub use transfer::{KeyImportOutcome, SubjectKeyRecord, SubjectKeyTransfer};

@@ -6,7 +6,10 @@ use deadpool_postgres::{GenericClient, Pool};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{CryptoError, ShredOutcome, SubjectId, SubjectKey, SubjectKeyStore};
+use super::{
+    CryptoError, Held, KeyImportOutcome, ShredOutcome, SubjectId, SubjectKey, SubjectKeyRecord,
+    SubjectKeyStore, SubjectKeyTransfer, plan_key_import,
+};
 use crate::TenantId;
 
 /// The key and the shredding record of a subject, read in one snapshot.
@@ -30,6 +33,31 @@ const LOCK_SUBJECT: &str = "SELECT pg_advisory_xact_lock($1)";
 const DELETE_KEY: &str = "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject_id = $2";
 
 const RECORD_SHREDDING: &str = "INSERT INTO shredded_subjects (tenant_id, subject_id) VALUES ($1, $2) \
+            ON CONFLICT (tenant_id, subject_id) DO NOTHING";
+
+/// A page of a tenant's subjects after $2 (at most $3), each with its key (if any) and whether
+/// it was shredded.
+const EXPORT_SUBJECTS: &str = "SELECT subjects.subject_id, keys.key, shredded.subject_id IS NOT NULL \
+            FROM (SELECT subject_id FROM subject_keys WHERE tenant_id = $1 AND subject_id > $2 \
+                  UNION SELECT subject_id FROM shredded_subjects \
+                  WHERE tenant_id = $1 AND subject_id > $2) AS subjects \
+            LEFT JOIN subject_keys AS keys \
+                ON keys.tenant_id = $1 AND keys.subject_id = subjects.subject_id \
+            LEFT JOIN shredded_subjects AS shredded \
+                ON shredded.tenant_id = $1 AND shredded.subject_id = subjects.subject_id \
+            ORDER BY subjects.subject_id LIMIT $3";
+
+/// Takes the subject locks $1, in the order given.
+const LOCK_SUBJECTS: &str = "SELECT pg_advisory_xact_lock(lock) FROM unnest($1::int8[]) AS lock";
+
+const INSERT_KEYS: &str = "INSERT INTO subject_keys (tenant_id, subject_id, key) \
+            SELECT $1, subject_id, key FROM unnest($2::text[], $3::bytea[]) AS k (subject_id, key)";
+
+const DELETE_KEYS: &str =
+    "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject_id = ANY($2::text[])";
+
+const RECORD_SHREDDINGS: &str = "INSERT INTO shredded_subjects (tenant_id, subject_id) \
+            SELECT $1, subject_id FROM unnest($2::text[]) AS s (subject_id) \
             ON CONFLICT (tenant_id, subject_id) DO NOTHING";
 
 /// A [`SubjectKeyStore`] in PostgreSQL, over a deadpool-postgres [`Pool`].
@@ -205,6 +233,120 @@ impl SubjectKeyStore for PostgresSubjectKeyStore {
         } else {
             ShredOutcome::AlreadyShredded
         })
+    }
+}
+
+impl SubjectKeyTransfer for PostgresSubjectKeyStore {
+    async fn export_subject_keys(
+        &self,
+        tenant: &TenantId,
+        after: Option<&SubjectId>,
+        limit: usize,
+    ) -> Result<Vec<SubjectKeyRecord>, CryptoError> {
+        const OPERATION: &str = "exporting subject keys";
+        let client = self.client(OPERATION).await?;
+        // Subject ids are never empty, so "" is before the first.
+        let after = after.map_or("", SubjectId::as_str);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(EXPORT_SUBJECTS, &[&tenant.as_str(), &after, &limit])
+            .await
+            .map_err(|error| storage(OPERATION, error))?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.try_get(0).map_err(|error| storage(OPERATION, error))?;
+                let bytes: Option<Vec<u8>> =
+                    row.try_get(1).map_err(|error| storage(OPERATION, error))?;
+                let bytes = bytes.map(Zeroizing::new);
+                let shredded: bool = row.try_get(2).map_err(|error| storage(OPERATION, error))?;
+                let subject = SubjectId::new(&name)?;
+                Ok(match bytes {
+                    Some(bytes) if !shredded => SubjectKeyRecord::Key {
+                        key: SubjectKey::from_stored_bytes(tenant, &subject, &bytes)?,
+                        subject,
+                    },
+                    _ => SubjectKeyRecord::Shredded { subject },
+                })
+            })
+            .collect()
+    }
+
+    async fn import_subject_keys(
+        &self,
+        tenant: &TenantId,
+        records: &[SubjectKeyRecord],
+    ) -> Result<KeyImportOutcome, CryptoError> {
+        const OPERATION: &str = "importing subject keys";
+        let fail = |error| storage(OPERATION, error);
+        if records.is_empty() {
+            return Ok(KeyImportOutcome::default());
+        }
+        let mut client = self.client(OPERATION).await?;
+        let transaction = client.transaction().await.map_err(fail)?;
+        // The locks key creation and shredding take, in one order, so two imports never
+        // wait for each other in a circle.
+        let mut locks: Vec<i64> = records
+            .iter()
+            .map(|record| lock_id(tenant, record.subject()))
+            .collect();
+        locks.sort_unstable();
+        locks.dedup();
+        transaction
+            .execute(LOCK_SUBJECTS, &[&locks])
+            .await
+            .map_err(fail)?;
+        let wanted: Vec<&str> = records
+            .iter()
+            .map(|record| record.subject().as_str())
+            .collect();
+        let rows = transaction
+            .query(SUBJECT_STATES, &[&tenant.as_str(), &wanted])
+            .await
+            .map_err(fail)?;
+        let mut held = BTreeMap::new();
+        for row in rows {
+            let name: String = row.try_get(0).map_err(fail)?;
+            let bytes: Option<Vec<u8>> = row.try_get(1).map_err(fail)?;
+            let bytes = bytes.map(Zeroizing::new);
+            let shredded: bool = row.try_get(2).map_err(fail)?;
+            let subject = SubjectId::new(&name)?;
+            let state = match bytes {
+                _ if shredded => Held::Shredded,
+                Some(bytes) => Held::Key(SubjectKey::from_stored_bytes(tenant, &subject, &bytes)?),
+                None => continue,
+            };
+            held.insert(subject, state);
+        }
+        let plan = plan_key_import(tenant, records, held)?;
+        if !plan.keys.is_empty() {
+            let subjects: Vec<&str> = plan
+                .keys
+                .iter()
+                .map(|(subject, _)| subject.as_str())
+                .collect();
+            let keys: Vec<&[u8]> = plan
+                .keys
+                .iter()
+                .map(|(_, key)| key.expose_bytes().as_slice())
+                .collect();
+            transaction
+                .execute(INSERT_KEYS, &[&tenant.as_str(), &subjects, &keys])
+                .await
+                .map_err(fail)?;
+        }
+        if !plan.shredded.is_empty() {
+            let subjects: Vec<&str> = plan.shredded.iter().map(SubjectId::as_str).collect();
+            transaction
+                .execute(DELETE_KEYS, &[&tenant.as_str(), &subjects])
+                .await
+                .map_err(fail)?;
+            transaction
+                .execute(RECORD_SHREDDINGS, &[&tenant.as_str(), &subjects])
+                .await
+                .map_err(fail)?;
+        }
+        transaction.commit().await.map_err(fail)?;
+        Ok(plan.outcome)
     }
 }
 

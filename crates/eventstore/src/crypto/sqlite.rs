@@ -8,7 +8,10 @@ use chrono::Utc;
 use rusqlite::{OptionalExtension, Transaction};
 use zeroize::Zeroizing;
 
-use super::{CryptoError, ShredOutcome, SubjectId, SubjectKey, SubjectKeyStore};
+use super::{
+    CryptoError, Held, KeyImportOutcome, ShredOutcome, SubjectId, SubjectKey, SubjectKeyRecord,
+    SubjectKeyStore, SubjectKeyTransfer, plan_key_import,
+};
 use crate::sqlite::{SqliteDatabase, sqlite_error};
 use crate::{StoreError, TenantId};
 
@@ -26,6 +29,19 @@ const DELETE_KEY: &str =
 
 const RECORD_SHREDDING: &str = "INSERT INTO eventstore_shredded_subjects (tenant_id, \
      subject_id, shredded_at) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id, subject_id) DO NOTHING";
+
+/// A page of a tenant's subjects after ?2 (at most ?3), each with its key (if any) and whether
+/// it was shredded.
+const EXPORT_SUBJECTS: &str = "SELECT subjects.subject_id, keys.key, \
+     shredded.subject_id IS NOT NULL \
+     FROM (SELECT subject_id FROM eventstore_subject_keys WHERE tenant_id = ?1 AND subject_id > ?2 \
+           UNION SELECT subject_id FROM eventstore_shredded_subjects \
+           WHERE tenant_id = ?1 AND subject_id > ?2) AS subjects \
+     LEFT JOIN eventstore_subject_keys AS keys \
+         ON keys.tenant_id = ?1 AND keys.subject_id = subjects.subject_id \
+     LEFT JOIN eventstore_shredded_subjects AS shredded \
+         ON shredded.tenant_id = ?1 AND shredded.subject_id = subjects.subject_id \
+     ORDER BY subjects.subject_id LIMIT ?3";
 
 /// A [`SubjectKeyStore`] in the SQLite file of the event store ([`SqliteDatabase`]), with the
 /// same contract as [`PostgresSubjectKeyStore`](super::PostgresSubjectKeyStore).
@@ -299,5 +315,122 @@ impl SubjectKeyStore for SqliteSubjectKeyStore {
                 ShredOutcome::AlreadyShredded
             }
         })
+    }
+}
+
+impl SubjectKeyTransfer for SqliteSubjectKeyStore {
+    async fn export_subject_keys(
+        &self,
+        tenant: &TenantId,
+        after: Option<&SubjectId>,
+        limit: usize,
+    ) -> Result<Vec<SubjectKeyRecord>, CryptoError> {
+        const OPERATION: &str = "exporting subject keys";
+        let tenant = tenant.clone();
+        // Subject ids are never empty, so "" is before the first.
+        let after = after.map_or_else(String::new, |after| after.as_str().to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .database
+            .read(move |transaction| {
+                transaction
+                    .prepare_cached(EXPORT_SUBJECTS)
+                    .and_then(|mut statement| {
+                        statement
+                            .query_map((tenant.as_str(), after.as_str(), limit), |row| {
+                                Ok((
+                                    row.get::<_, String>(0)?,
+                                    row.get::<_, Option<Vec<u8>>>(1)?.map(Zeroizing::new),
+                                    row.get::<_, bool>(2)?,
+                                ))
+                            })?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map(|rows| (tenant, rows))
+                    .map_err(|error| sqlite_error("exporting subject keys", &error))
+            })
+            .await
+            .map_err(storage(OPERATION))?;
+        let (tenant, rows) = rows;
+        rows.into_iter()
+            .map(|(name, bytes, shredded)| {
+                let subject = SubjectId::new(&name)?;
+                Ok(match bytes {
+                    Some(bytes) if !shredded => SubjectKeyRecord::Key {
+                        key: SubjectKey::from_stored_bytes(&tenant, &subject, &bytes)?,
+                        subject,
+                    },
+                    _ => SubjectKeyRecord::Shredded { subject },
+                })
+            })
+            .collect()
+    }
+
+    async fn import_subject_keys(
+        &self,
+        tenant: &TenantId,
+        records: &[SubjectKeyRecord],
+    ) -> Result<KeyImportOutcome, CryptoError> {
+        const OPERATION: &str = "importing subject keys";
+        if records.is_empty() {
+            return Ok(KeyImportOutcome::default());
+        }
+        let (tenant, records) = (tenant.clone(), records.to_vec());
+        let database = self.database.clone();
+        crate::sqlite::run_blocking(move || {
+            let outcome = database.write_blocking(|transaction| {
+                let mut held = BTreeMap::new();
+                for record in &records {
+                    let subject = record.subject();
+                    let state = match find(transaction, &tenant, subject)? {
+                        Found::Shredded => Held::Shredded,
+                        Found::Key(bytes) => Held::Key(
+                            SubjectKey::from_stored_bytes(&tenant, subject, &bytes)
+                                .map_err(Failure::Crypto)?,
+                        ),
+                        Found::Nothing => continue,
+                    };
+                    held.insert(subject.clone(), state);
+                }
+                let plan = plan_key_import(&tenant, &records, held).map_err(Failure::Crypto)?;
+                let now = Utc::now().timestamp_micros();
+                for (subject, key) in &plan.keys {
+                    transaction
+                        .prepare_cached(INSERT_KEY)
+                        .and_then(|mut statement| {
+                            statement.execute((
+                                tenant.as_str(),
+                                subject.as_str(),
+                                key.expose_bytes().as_slice(),
+                                now,
+                            ))
+                        })
+                        .map_err(|error| sqlite_error("storing a subject key", &error))?;
+                }
+                for subject in &plan.shredded {
+                    transaction
+                        .prepare_cached(DELETE_KEY)
+                        .and_then(|mut statement| {
+                            statement.execute((tenant.as_str(), subject.as_str()))
+                        })
+                        .map_err(|error| sqlite_error("deleting a subject key", &error))?;
+                    transaction
+                        .prepare_cached(RECORD_SHREDDING)
+                        .and_then(|mut statement| {
+                            statement.execute((tenant.as_str(), subject.as_str(), now))
+                        })
+                        .map_err(|error| sqlite_error("recording a shredding", &error))?;
+                }
+                Ok::<_, Failure>(plan.outcome)
+            })?;
+            if outcome.shredded > 0 {
+                // As after a shredding: the log still holds the pages the deleted keys were
+                // on. Best effort; never undoes the import.
+                let _ = database.checkpoint_truncate();
+            }
+            Ok(outcome)
+        })
+        .await
+        .map_err(|failure: Failure| failure.into_crypto(OPERATION))
     }
 }

@@ -3,6 +3,8 @@
 //! - `sql.rs`: every statement this module runs; `migrate.rs`: the migration runner.
 //! - `types.rs`: `xid8` and exact-bytes `json` column types.
 //! - `wake.rs`: LISTEN/NOTIFY wake-up hints for subscribers.
+//! - `transfer.rs`: history exported and imported verbatim
+//!   ([`HistoryTransfer`](crate::HistoryTransfer)), and the audit export's pages.
 //! - [`tls`]: the connection string read as libpq reads it, `sslmode` and `sslrootcert`
 //!   included, and the rustls connector every connection uses.
 //!
@@ -15,6 +17,7 @@
 mod migrate;
 mod sql;
 pub mod tls;
+mod transfer;
 mod types;
 mod wake;
 
@@ -233,7 +236,7 @@ fn to_i64(value: u64) -> i64 {
 
 /// The tenant's event id from a unique-violation detail such as
 /// `Key (tenant_id, event_id)=(acme, 0190…) already exists.`: the UUID is the last field.
-fn duplicate_event_id(error: &tokio_postgres::Error, batch: &EncodedBatch) -> Option<StoreError> {
+fn unique_violated_event_id(error: &tokio_postgres::Error) -> Option<Uuid> {
     let db = error.as_db_error()?;
     if *db.code() != SqlState::UNIQUE_VIOLATION || db.constraint() != Some("events_event_id_key") {
         return None;
@@ -241,7 +244,13 @@ fn duplicate_event_id(error: &tokio_postgres::Error, batch: &EncodedBatch) -> Op
     let detail = db.detail()?;
     let end = detail.rfind(')')?;
     let start = end.checked_sub(36)?;
-    let event_id = Uuid::parse_str(detail.get(start..end)?).ok()?;
+    Uuid::parse_str(detail.get(start..end)?).ok()
+}
+
+/// [`StoreError::DuplicateEventId`] when `error` is the unique violation of one of the batch's
+/// event ids.
+fn duplicate_event_id(error: &tokio_postgres::Error, batch: &EncodedBatch) -> Option<StoreError> {
+    let event_id = unique_violated_event_id(error)?;
     batch
         .events
         .iter()
@@ -342,67 +351,6 @@ impl PostgresStore {
     /// The settings the store runs with.
     pub fn settings(&self) -> &StoreSettings {
         &self.inner.settings
-    }
-
-    /// Up to `limit` of the tenant's events after `(stream, version)` in (stream, version)
-    /// order, with their payload and metadata as the exact text stored: a page of an audit
-    /// export ([`crate::audit`]). Pass `None` for the first page and the last event's stream
-    /// and version for the next.
-    pub async fn export_page(
-        &self,
-        tenant: &TenantId,
-        after: Option<(&str, u64)>,
-        limit: usize,
-    ) -> Result<Vec<crate::audit::ExportedEvent>, StoreError> {
-        let client = self.client().await?;
-        let (stream, version) = after.unwrap_or(("", 0));
-        let version = i64::try_from(version).unwrap_or(i64::MAX);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                "SELECT stream_id, version, position, tx_id::text::bigint, event_id, event_type, \
-                        schema_version, payload::text, metadata::text, recorded_at, hash, \
-                        previous_hash \
-                 FROM events WHERE tenant_id = $1 AND (stream_id, version) > ($2, $3) \
-                 ORDER BY stream_id, version LIMIT $4",
-                &[&tenant.as_str(), &stream, &version, &limit],
-            )
-            .await
-            .map_err(from_pg)?;
-        rows.iter()
-            .map(|row| {
-                let corrupt = |what: &str| StoreError::CorruptRow {
-                    location: format!("tenant {tenant}, export"),
-                    reason: format!("{what} cannot be read"),
-                };
-                let hash = |index: usize, what: &str| -> Result<EventHash, StoreError> {
-                    let bytes: Vec<u8> = row.try_get(index).map_err(|_| corrupt(what))?;
-                    <[u8; 32]>::try_from(bytes.as_slice())
-                        .map(EventHash)
-                        .map_err(|_| corrupt(what))
-                };
-                let number = |index: usize, what: &str| -> Result<u64, StoreError> {
-                    let value: i64 = row.try_get(index).map_err(|_| corrupt(what))?;
-                    u64::try_from(value).map_err(|_| corrupt(what))
-                };
-                let schema_version: i32 = row.try_get(6).map_err(|_| corrupt("schema version"))?;
-                Ok(crate::audit::ExportedEvent {
-                    stream: row.try_get(0).map_err(|_| corrupt("stream"))?,
-                    version: number(1, "version")?,
-                    position: number(2, "position")?,
-                    transaction: number(3, "transaction")?,
-                    event_id: row.try_get(4).map_err(|_| corrupt("event id"))?,
-                    event_type: row.try_get(5).map_err(|_| corrupt("event type"))?,
-                    schema_version: u16::try_from(schema_version)
-                        .map_err(|_| corrupt("schema version"))?,
-                    payload: row.try_get(7).map_err(|_| corrupt("payload"))?,
-                    metadata: row.try_get(8).map_err(|_| corrupt("metadata"))?,
-                    recorded_at: row.try_get(9).map_err(|_| corrupt("recorded_at"))?,
-                    hash: hash(10, "hash")?,
-                    previous_hash: hash(11, "previous hash")?,
-                })
-            })
-            .collect()
     }
 
     /// [`EventStore::append`], first making sure (in the same statement) that `subject`'s

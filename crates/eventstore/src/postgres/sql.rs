@@ -135,3 +135,69 @@ pub(crate) const MANIFEST_STREAMS: &str = "SELECT s.version, e.hash \
      LEFT JOIN streams s ON s.tenant_id = $1 AND s.stream_id = m.stream \
      LEFT JOIN events e ON e.tenant_id = $1 AND e.stream_id = m.stream AND e.version = m.version \
      ORDER BY m.n";
+
+/// Every tenant with a stream (a stream exists once it has an event).
+pub(crate) const TENANTS: &str = "SELECT DISTINCT tenant_id FROM streams ORDER BY tenant_id";
+
+/// A page of a tenant's events after (stream $2, version $3) in (stream, version) order, at
+/// most $4: an audit export's page.
+pub(crate) const EXPORT_PAGE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE tenant_id = $1 AND (stream_id, version) > ($2, $3) \
+     ORDER BY stream_id, version LIMIT $4"
+);
+
+/// Takes the append lock of each stream $2 of tenant $1 (the one `eventstore_append` takes),
+/// in the order given.
+pub(crate) const LOCK_STREAMS: &str = "SELECT pg_advisory_xact_lock(\
+     hashtextextended($1 || chr(31) || stream, 1469598103)) FROM unnest($2::text[]) AS stream";
+
+/// The heads of streams $2 of tenant $1, and whether a transaction newer than this one wrote
+/// each (see `eventstore_append`, outcome 4).
+pub(crate) const IMPORT_HEADS: &str = "SELECT stream_id, version, last_hash, last_recorded_at, \
+     last_tx_id > pg_current_xact_id() FROM streams \
+     WHERE tenant_id = $1 AND stream_id = ANY($2::text[])";
+
+/// The id and hash of the stored events at (stream $2[i], version $3[i]) of tenant $1.
+pub(crate) const IMPORT_STORED: &str = "SELECT e.stream_id, e.version, e.event_id, e.hash \
+     FROM unnest($2::text[], $3::int8[]) AS wanted (stream_id, version) \
+     JOIN events e ON e.tenant_id = $1 AND e.stream_id = wanted.stream_id \
+     AND e.version = wanted.version";
+
+/// Which of the event ids $2 tenant $1 has.
+pub(crate) const IMPORT_USED_IDS: &str =
+    "SELECT event_id FROM events WHERE tenant_id = $1 AND event_id = ANY($2::uuid[])";
+
+/// Writes imported events verbatim, in this transaction, with positions drawn up front and
+/// given in batch order (as `eventstore_append` draws them).
+pub(crate) const IMPORT_EVENTS: &str = "INSERT INTO events (tenant_id, stream_id, version, \
+     position, tx_id, event_id, event_type, schema_version, payload, metadata, recorded_at, \
+     hash, previous_hash) \
+     SELECT $1, u.stream_id, u.version, drawn.positions[u.n::int4], pg_current_xact_id(), \
+     u.event_id, u.event_type, u.schema_version, u.payload, u.metadata, u.recorded_at, u.hash, \
+     u.previous_hash \
+     FROM (SELECT array_agg(p.position ORDER BY p.position) AS positions \
+           FROM (SELECT nextval('events_position_seq') AS position \
+                 FROM generate_series(1, cardinality($2::text[]))) p) drawn, \
+     unnest($2::text[], $3::int8[], $4::uuid[], $5::text[], $6::int4[], $7::json[], $8::json[], \
+            $9::timestamptz[], $10::bytea[], $11::bytea[]) WITH ORDINALITY \
+     AS u (stream_id, version, event_id, event_type, schema_version, payload, metadata, \
+           recorded_at, hash, previous_hash, n)";
+
+/// Moves the heads of the streams an import wrote to (or makes them), as an append does.
+pub(crate) const IMPORT_MOVE_HEADS: &str = "INSERT INTO streams (tenant_id, stream_id, version, \
+     last_hash, last_tx_id, last_recorded_at) \
+     SELECT $1, h.stream_id, h.version, h.hash, pg_current_xact_id(), h.recorded_at \
+     FROM unnest($2::text[], $3::int8[], $4::bytea[], $5::timestamptz[]) \
+     AS h (stream_id, version, hash, recorded_at) \
+     ON CONFLICT (tenant_id, stream_id) DO UPDATE SET version = excluded.version, \
+     last_hash = excluded.last_hash, last_tx_id = excluded.last_tx_id, \
+     last_recorded_at = excluded.last_recorded_at";
+
+/// A stream's event at a version ($1 tenant, $2 stream, $3 version), as stored.
+pub(crate) const EXPORT_EVENT: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE tenant_id = $1 AND stream_id = $2 AND version = $3"
+);

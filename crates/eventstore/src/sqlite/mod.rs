@@ -11,6 +11,8 @@
 //! - `append.rs`: an append inside a write transaction, step by step.
 //! - `integrity.rs`: `verify`, seals and head manifests.
 //! - `rows.rs`: range-checked integers, microsecond times, event rows read in place.
+//! - `transfer.rs`: history exported and imported verbatim
+//!   ([`HistoryTransfer`](crate::HistoryTransfer)), and the audit export's pages.
 //!
 //! The subject key store on the same file is
 //! [`SqliteSubjectKeyStore`](crate::crypto::SqliteSubjectKeyStore).
@@ -20,6 +22,7 @@ mod database;
 mod integrity;
 mod rows;
 mod store;
+mod transfer;
 
 pub(crate) use database::run_blocking;
 pub use database::{SqliteDatabase, sqlite_error};
