@@ -10,7 +10,12 @@
 //!   outcome), metadata stamped on every event, personal fields encrypted with their data
 //!   subject's key before anything is stored. Start here.
 //! - [`uow`]: the [`UnitOfWork`] port (events, idempotency records and outbox messages
-//!   committed together) and its backends, [`MemoryUnitOfWork`] and [`PostgresUnitOfWork`].
+//!   committed together) and its backends, [`MemoryUnitOfWork`], [`PostgresUnitOfWork`] and
+//!   [`SqliteUnitOfWork`].
+//! - [`backend`]: [`Backend`], one database holding the store, the application's tables and
+//!   the read models, and how projectors run there: [`SqliteBackend`] (one file, the
+//!   embedded default) and [`PostgresBackend`]. The HTTP app and the `crm` binary are written
+//!   once over it.
 //! - [`workflow`]: reactions across aggregates (pure functions from an event to the commands
 //!   it causes) and the [`WorkflowRunner`] that feeds them from a checkpointed subscription.
 //! - [`routing`]: leads routed from the event-sourced roster (territory map → team → rep or
@@ -33,6 +38,7 @@
 //! - [`ids`]: [`derive_id`], ids derived from the event that caused them.
 //! - [`error`]: [`CommandError`], generic over the aggregate's own refusal.
 
+pub mod backend;
 pub mod clock;
 pub mod command;
 pub mod demo;
@@ -48,6 +54,7 @@ pub mod scheduler;
 pub mod uow;
 pub mod workflow;
 
+pub use backend::{Backend, BackendError, PostgresBackend, SqliteBackend};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{CommandMeta, CommandService, Executed, Folded, request_digest, stream_of};
 pub use erasure::{ErasureError, ErasureReport, erase_person};

@@ -1,4 +1,4 @@
-//! `crm demo`'s data set, on both backends: every lead delivered once becomes a lead (some
+//! `crm demo`'s data set, on every backend: every lead delivered once becomes a lead (some
 //! quarantined), deals reach every stage, tickets are opened, and a second run changes nothing.
 
 #[macro_use]
@@ -23,6 +23,14 @@ async fn the_demo_loads_through_the_real_paths_and_twice_is_once_on_postgres() {
     let fixture = support::postgres().await;
     let (service, _) = service(fixture.work.clone());
     let inbox = crm_app::intake::PostgresInbox::new(fixture.work.store().inner().clone());
+    demo_twice(&service, inbox, fixture.work.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_loads_through_the_real_paths_and_twice_is_once_on_sqlite() {
+    let fixture = support::sqlite();
+    let (service, _) = service(fixture.work.clone());
+    let inbox = crm_app::intake::SqliteInbox::new(fixture.work.event_store().database().clone());
     demo_twice(&service, inbox, fixture.work.clone()).await;
 }
 

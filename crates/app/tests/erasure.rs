@@ -69,6 +69,39 @@ async fn postgres_dump_holds_no_personal_data_after_erasure() {
     drop(fixture);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_holds_no_personal_data_after_erasure() {
+    let fixture = support::sqlite();
+    let directory = fixture
+        .directory
+        .as_ref()
+        .expect("a SQLite fixture has a directory")
+        .path()
+        .to_path_buf();
+    Box::pin(erase_a_person(fixture.work.clone(), move || {
+        let directory = directory.clone();
+        async move { file_bytes(&directory) }
+    }))
+    .await;
+    drop(fixture);
+}
+
+/// Every byte of every file in `directory` (the database, its write-ahead log and its
+/// shared-memory index), as lossy text: what a copy of the disk would hold.
+fn file_bytes(directory: &std::path::Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(directory).expect("the directory reads") {
+        let path = entry.expect("an entry").path();
+        let bytes = std::fs::read(&path).expect("the file reads");
+        text.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    assert!(
+        text.contains("CREATE TABLE eventstore_events") && text.contains("contact-"),
+        "the files read are the database, its schema and its streams"
+    );
+    text
+}
+
 /// The whole database as `pg_dump` writes it (schema and every table's rows).
 fn pg_dump(url: &str) -> String {
     let output = Command::new("pg_dump")

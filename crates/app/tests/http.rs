@@ -40,13 +40,29 @@ struct Answer {
     body: Value,
 }
 
+/// Where a server keeps its data.
+enum Keep<'a> {
+    /// The PostgreSQL database at this URL.
+    Postgres(&'a str),
+    /// This SQLite file (no `DATABASE_URL`: the embedded default).
+    Sqlite(&'a std::path::Path),
+}
+
 impl Server {
-    fn start(database: &str, tokens: &std::path::Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crm"))
+    fn start(keep: &Keep<'_>, tokens: &std::path::Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_crm"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--pool-size", "4"])
             .arg("--tokens")
-            .arg(tokens)
-            .env("DATABASE_URL", database)
+            .arg(tokens);
+        match keep {
+            Keep::Postgres(url) => command.env("DATABASE_URL", url),
+            Keep::Sqlite(file) => command
+                .env_remove("DATABASE_URL")
+                .arg("--database-file")
+                .arg(file),
+        };
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -231,8 +247,32 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crm_serve_end_to_end() {
     let database = crm_testkit::postgres::TestDatabase::create().await;
+    end_to_end(&Keep::Postgres(&database.url)).await;
+}
+
+/// The same journey on the embedded default: one SQLite file, no server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_serve_end_to_end_on_the_sqlite_default() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let file = directory.path().join("crm.db");
+    end_to_end(&Keep::Sqlite(&file)).await;
+    // Everything it acknowledged is in the file, chains intact, after the graceful stop.
+    let verified = Command::new(env!("CARGO_BIN_EXE_crm"))
+        .args(["audit", "verify", "--tenant", "acme", "--database-file"])
+        .arg(&file)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("crm audit verify runs");
+    let printed = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{printed}");
+    assert!(printed.contains("intact"), "{printed}");
+}
+
+/// The whole HTTP journey against a server keeping its data as `keep` says, ending with a
+/// graceful stop.
+async fn end_to_end(keep: &Keep<'_>) {
     let (tokens, tokens_path) = write_tokens();
-    let server = Server::start(&database.url, &tokens_path);
+    let server = Server::start(keep, &tokens_path);
     let sales = tokens.of(Role::Sales);
     let support = tokens.of(Role::Support);
     let auditor = tokens.of(Role::Auditor);
@@ -994,7 +1034,8 @@ async fn operations(server: &Server) {
     );
 }
 
-/// The README's HTTP session, run as written against a fresh database and a free port.
+/// The README's HTTP session, run as written in a fresh directory (so on the embedded
+/// default, `./crm.db`) on a free port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readmes_http_session_runs_as_written() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
@@ -1010,7 +1051,6 @@ async fn the_readmes_http_session_runs_as_written() {
         .expect("a free port")
         .port();
     let script = block.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
-    let database = crm_testkit::postgres::TestDatabase::create().await;
     let directory = std::env::temp_dir().join(format!("crm-readme-{}", Uuid::now_v7()));
     std::fs::create_dir_all(&directory).expect("a directory");
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_crm"));
@@ -1023,7 +1063,8 @@ async fn the_readmes_http_session_runs_as_written() {
         .args(["120", "bash", "-euo", "pipefail", "-c", &script])
         .current_dir(&directory)
         .env("PATH", path)
-        .env("DATABASE_URL", &database.url)
+        // As on a new user's machine: no database named, so the embedded default.
+        .env_remove("DATABASE_URL")
         .output()
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -1034,5 +1075,10 @@ async fn the_readmes_http_session_runs_as_written() {
         stdout.contains("\"lifetime_value\""),
         "the Customer 360 printed: {stdout}"
     );
+    assert!(
+        directory.join("crm.db").is_file(),
+        "crm serve kept its data in ./crm.db: {stderr}"
+    );
+    assert!(stderr.contains("crm.db"), "crm serve says where: {stderr}");
     let _ = std::fs::remove_dir_all(directory);
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! crm serve --tokens tokens.json --listen 127.0.0.1:8080   # the HTTP app
 //! crm token --tenant acme --role sales --name ada --tokens tokens.json
-//! crm work --tenant acme --config host.json      # DATABASE_URL names the PostgreSQL database
+//! crm work --tenant acme --config host.json
 //! crm audit manifest --tenant acme --out acme.manifest.json
 //! crm audit verify --tenant acme [--manifest acme.manifest.json]
 //! crm audit export --tenant acme --out acme.jsonl
@@ -13,7 +13,12 @@
 //! crm inbox status --tenant acme
 //! crm outbox status --tenant acme
 //! crm migrate
+//! crm store copy --from crm.db --to postgres://…
 //! ```
+//!
+//! Every command keeps its data in the PostgreSQL database `DATABASE_URL` (or
+//! `--database-url`) names or, without one, in the SQLite file `--database-file` (`./crm.db` by
+//! default, created if missing): the embedded default, which needs no server.
 //!
 //! `crm work` runs everything of the application layer that acts on its own for one tenant
 //! (workflows, the SLA pull-back, the queue drainer, the outbox relay; see `crm_app::host`)
@@ -25,15 +30,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use crm_app::backend::ReadStore;
 use crm_app::host::{Host, HostConfig};
-use crm_app::intake::{Inbox, PostgresInbox};
-use crm_app::scheduler::PostgresDeadlines;
-use crm_app::{CommandService, PostgresUnitOfWork, SystemClock, UnitOfWork};
+use crm_app::intake::Inbox as _;
+use crm_app::{
+    Backend, CommandService, PostgresBackend, SqliteBackend, SystemClock, UnitOfWork as _,
+};
 use crm_eventstore::audit::{EXPORT_FORMAT, ExportHeader, ExportedEvent, verify_export};
-use crm_eventstore::{EventStore, HeadManifest, PostgresConfig, PostgresStore, TenantId};
+use crm_eventstore::{EventStore, HeadManifest, TenantId};
+use crm_projections::DocumentStore as _;
 
 /// crm-core, an event-sourced CRM: the operator's and the auditor's commands. Every command
-/// reads `DATABASE_URL` (or `--database-url`) for the PostgreSQL database.
+/// keeps its data in the PostgreSQL database `DATABASE_URL` (or `--database-url`) names, or
+/// without one in the SQLite file `--database-file` (`./crm.db`, created if missing).
 #[derive(Debug, Parser)]
 #[command(name = "crm", version)]
 struct Cli {
@@ -72,13 +81,46 @@ enum Command {
     Projections(ProjectionsCommand),
     /// Applies the event store's and the application's pending migrations, then exits.
     Migrate(Database),
+    /// Moving a history between databases.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Copies every tenant's history (or those named) from one database to another, SQLite
+    /// to PostgreSQL or back, with every hash chain byte for byte and the subject keys
+    /// (shredded subjects stay shredded), then verifies the copy against the source's heads.
+    /// Positions in the global order may differ; each stream's chain does not. Interrupted,
+    /// it is simply run again: what the target has is skipped. The read models are rebuilt by
+    /// the target's projectors; outbox and inbox rows are not copied, so drain them first
+    /// (the command names any it leaves behind).
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+struct CopyArgs {
+    /// The source: a PostgreSQL connection string (`postgres://…`, or `host=… dbname=…`) or
+    /// an existing SQLite file.
+    #[arg(long)]
+    from: String,
+    /// The target: a PostgreSQL connection string or a SQLite file (created if missing). On
+    /// PostgreSQL, connect as the role that owns the store's tables: an import writes event
+    /// ids and recorded times as the source has them, which the application role may not.
+    #[arg(long)]
+    to: String,
+    /// Copy only this tenant (repeat for several); every tenant with events by default.
+    #[arg(long = "tenant")]
+    tenants: Vec<String>,
+    /// Events per imported batch (whole source transactions are kept together).
+    #[arg(long, default_value_t = crm_eventstore::transfer::DEFAULT_COPY_BATCH)]
+    batch: usize,
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// The PostgreSQL connection string (`postgres://…` or `host=… dbname=…`).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    #[command(flatten)]
+    database: Database,
     /// The address to listen on.
     #[arg(long, env = "CRM_LISTEN", default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
@@ -96,7 +138,8 @@ struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, env = "CRM_BODY_LIMIT", default_value_t = 1024 * 1024)]
     body_limit: usize,
-    /// Connections to PostgreSQL per pool (the store's, and each read model's).
+    /// Connections to PostgreSQL per pool (the store's, and each read model's). SQLite has
+    /// one writer and a few readers per file.
     #[arg(long, env = "CRM_POOL_SIZE", default_value_t = 16)]
     pool_size: usize,
     /// Do not run the read models' projectors here (another process runs them).
@@ -221,10 +264,45 @@ enum ProjectionsCommand {
 
 #[derive(Debug, Args)]
 struct Database {
-    /// The PostgreSQL connection string (`postgres://…` or `host=… dbname=…`).
+    /// The PostgreSQL connection string (`postgres://…` or `host=… dbname=…`, `sslmode`
+    /// honoured). Without it, the SQLite file `--database-file`.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    database_url: Option<String>,
+    /// The SQLite file used when no PostgreSQL database is named: the embedded default,
+    /// created (with its tables) if missing.
+    #[arg(long, env = "CRM_DATABASE_FILE", default_value = "crm.db")]
+    database_file: PathBuf,
 }
+
+/// Where a command's data is, opened.
+enum Opened {
+    Postgres(PostgresBackend),
+    Sqlite(SqliteBackend),
+}
+
+/// Opens `database` (pools of `pool_size` on PostgreSQL), applying pending migrations.
+async fn open(database: &Database, pool_size: usize) -> Result<Opened, String> {
+    match &database.database_url {
+        Some(url) => PostgresBackend::connect(url, pool_size)
+            .await
+            .map(Opened::Postgres),
+        None => SqliteBackend::open(&database.database_file).map(Opened::Sqlite),
+    }
+    .map_err(|error| error.to_string())
+}
+
+/// Runs `$body` with `$backend` bound to the opened backend of `$database`, whichever it is.
+macro_rules! on_backend {
+    ($database:expr, $pool:expr, |$backend:ident| $body:expr) => {
+        match open($database, $pool).await? {
+            Opened::Postgres($backend) => $body,
+            Opened::Sqlite($backend) => $body,
+        }
+    };
+}
+
+/// Connections per pool for the one-shot commands.
+const COMMAND_POOL: usize = 4;
 
 #[derive(Debug, Args)]
 struct TenantArgs {
@@ -237,9 +315,9 @@ struct TenantArgs {
 
 #[derive(Debug, Args)]
 struct VerifyArgs {
-    /// The PostgreSQL connection string (not needed with `--file`).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
+    /// The database (not opened with `--file`).
+    #[command(flatten)]
+    database: Database,
     /// The tenant (not needed with `--file`: the export names it).
     #[arg(long)]
     tenant: Option<String>,
@@ -262,9 +340,8 @@ struct ManifestArgs {
 
 #[derive(Debug, Args)]
 struct WorkArgs {
-    /// The PostgreSQL connection string (`postgres://…` or `host=… dbname=…`).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    #[command(flatten)]
+    database: Database,
     /// The tenant whose work this process does (several processes may share a tenant).
     #[arg(long)]
     tenant: String,
@@ -317,6 +394,7 @@ fn main() -> ExitCode {
                 projections_status(args).await
             }
             Command::Migrate(database) => migrate(database).await,
+            Command::Store(StoreCommand::Copy(args)) => store_copy(args).await,
         }
     });
     match outcome {
@@ -328,15 +406,161 @@ fn main() -> ExitCode {
     }
 }
 
-/// The store and the application's tables, migrated.
-async fn open(database_url: String) -> Result<(PostgresStore, PostgresUnitOfWork), String> {
-    let store = PostgresStore::connect(PostgresConfig::new(database_url))
+/// A `--from`/`--to` of `crm store copy`: a PostgreSQL connection string, or a SQLite file
+/// (which must exist when it is the source).
+async fn open_location(location: &str, source: bool) -> Result<Opened, String> {
+    let postgres = location.starts_with("postgres://")
+        || location.starts_with("postgresql://")
+        || location.contains('=');
+    if postgres {
+        return PostgresBackend::connect(location, COMMAND_POOL)
+            .await
+            .map(Opened::Postgres)
+            .map_err(|error| error.to_string());
+    }
+    if source && !std::path::Path::new(location).is_file() {
+        return Err(format!("--from {location}: no such SQLite file"));
+    }
+    SqliteBackend::open(location)
+        .map(Opened::Sqlite)
+        .map_err(|error| error.to_string())
+}
+
+async fn store_copy(args: CopyArgs) -> Result<ExitCode, String> {
+    let tenants = args
+        .tenants
+        .iter()
+        .map(|name| tenant_of(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let from = open_location(&args.from, true).await?;
+    let to = open_location(&args.to, false).await?;
+    match (from, to) {
+        (Opened::Sqlite(from), Opened::Postgres(to)) => {
+            copy_between(&from, &to, tenants, args.batch).await
+        }
+        (Opened::Postgres(from), Opened::Sqlite(to)) => {
+            copy_between(&from, &to, tenants, args.batch).await
+        }
+        (Opened::Sqlite(from), Opened::Sqlite(to)) => {
+            if same_file(from.path(), to.path()) {
+                return Err("--from and --to are the same file".to_owned());
+            }
+            copy_between(&from, &to, tenants, args.batch).await
+        }
+        (Opened::Postgres(from), Opened::Postgres(to)) => {
+            copy_between(&from, &to, tenants, args.batch).await
+        }
+    }
+}
+
+fn same_file(one: &std::path::Path, other: &std::path::Path) -> bool {
+    match (one.canonicalize(), other.canonicalize()) {
+        (Ok(one), Ok(other)) => one == other,
+        _ => one == other,
+    }
+}
+
+/// Copies `tenants` (every tenant with events when empty) from `from` to `to`: the subject
+/// keys, the history, the keys again (for subjects shredded meanwhile), each verified.
+async fn copy_between<F: Backend, T: Backend>(
+    from: &F,
+    to: &T,
+    tenants: Vec<TenantId>,
+    batch: usize,
+) -> Result<ExitCode, String> {
+    use crm_eventstore::transfer::{HistoryTransfer as _, copy_history, copy_subject_keys};
+    use std::io::IsTerminal as _;
+    let tenants = if tenants.is_empty() {
+        from.store()
+            .tenants()
+            .await
+            .map_err(|error| format!("cannot list the source's tenants: {error}"))?
+    } else {
+        tenants
+    };
+    eprintln!(
+        "crm: copying {} tenant(s) from {} to {}",
+        tenants.len(),
+        from.describe(),
+        to.describe()
+    );
+    let (from_keys, to_keys) = (from.work(), to.work());
+    let terminal = std::io::stderr().is_terminal();
+    let mut left_behind = Vec::new();
+    for tenant in &tenants {
+        let keys = copy_subject_keys(from_keys.keys(), to_keys.keys(), tenant, batch)
+            .await
+            .map_err(|error| format!("tenant {tenant}: cannot copy the subject keys: {error}"))?;
+        let bar = if terminal {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {prefix}: {msg} ({per_sec}, {elapsed})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(tenant.to_string());
+        let mut next_line = 0_u64;
+        let report = copy_history(from.store(), to.store(), tenant, batch, |progress| {
+            let done = progress.copied + progress.skipped;
+            bar.set_position(done);
+            bar.set_message(match progress.held_by {
+                Some(transaction) => format!(
+                    "{done} events, waiting for the source's open transaction {transaction}"
+                ),
+                None => format!("{done} events, through {}", progress.through),
+            });
+            if !terminal && done >= next_line {
+                eprintln!("crm: {tenant}: {done} events copied or already there");
+                next_line = done + 50_000;
+            }
+        })
         .await
-        .map_err(|error| format!("cannot open the event store: {error}"))?;
-    let work = PostgresUnitOfWork::connect(store.clone())
-        .await
-        .map_err(|error| format!("cannot open the application's tables: {error}"))?;
-    Ok((store, work))
+        .map_err(|error| format!("tenant {tenant}: the copy stopped: {error}"))?;
+        bar.finish_and_clear();
+        let shredded_since = copy_subject_keys(from_keys.keys(), to_keys.keys(), tenant, batch)
+            .await
+            .map_err(|error| format!("tenant {tenant}: cannot copy the subject keys: {error}"))?;
+        println!(
+            "{tenant}: {} events copied, {} already there, {} streams verified; {} subject keys and {} erasures copied",
+            report.copied,
+            report.skipped,
+            report.streams,
+            keys.keys + shredded_since.keys,
+            keys.shredded + shredded_since.shredded
+        );
+        let now = chrono::Utc::now();
+        let outbox = from_keys.outbox_health(tenant, now).await;
+        let inbox = from.inbox().health(tenant, now).await;
+        if let Ok(outbox) = outbox
+            && outbox.undelivered + outbox.parked > 0
+        {
+            left_behind.push(format!(
+                "{tenant}: {} outbox message(s) undelivered and {} parked in the source",
+                outbox.undelivered, outbox.parked
+            ));
+        }
+        if let Ok(inbox) = inbox
+            && inbox.depth > 0
+        {
+            left_behind.push(format!(
+                "{tenant}: {} lead delivery(ies) waiting in the source's inbox",
+                inbox.depth
+            ));
+        }
+    }
+    for line in &left_behind {
+        eprintln!("crm: not copied: {line}");
+    }
+    println!(
+        "copied and verified: every stream's chain in {} matches {}",
+        to.describe(),
+        from.describe()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn tenant_of(name: &str) -> Result<TenantId, String> {
@@ -344,8 +568,8 @@ fn tenant_of(name: &str) -> Result<TenantId, String> {
 }
 
 async fn migrate(database: Database) -> Result<ExitCode, String> {
-    open(database.database_url).await?;
-    println!("migrations applied: the event store's and the application's");
+    let described = on_backend!(&database, 1, |backend| backend.describe());
+    println!("migrations applied to {described}: the event store's and the application's");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -360,19 +584,19 @@ async fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
     if let Some(file) = &args.file {
         return verify_file(file, args.manifest.as_deref());
     }
-    let database_url = args
-        .database_url
-        .ok_or("DATABASE_URL (or --database-url) is needed without --file")?;
     let tenant = tenant_of(
         args.tenant
             .as_deref()
             .ok_or("--tenant is needed without --file")?,
     )?;
-    let (store, _) = open(database_url).await?;
-    let report = match &args.manifest {
-        Some(path) => store.verify_against(&tenant, &read_manifest(path)?).await,
-        None => store.verify(&tenant).await,
-    }
+    let manifest = args.manifest.as_deref().map(read_manifest).transpose()?;
+    let report = on_backend!(&args.database, COMMAND_POOL, |backend| {
+        let store = backend.store();
+        match &manifest {
+            Some(manifest) => store.verify_against(&tenant, manifest).await,
+            None => store.verify(&tenant).await,
+        }
+    })
     .map_err(|error| format!("cannot verify: {error}"))?;
     println!(
         "tenant {tenant}: {} streams, {} events, {} seals checked",
@@ -462,13 +686,22 @@ fn verify_file(
 }
 
 async fn export(args: ManifestArgs) -> Result<ExitCode, String> {
-    use std::io::Write as _;
     let tenant = tenant_of(&args.target.tenant)?;
-    let (store, _) = open(args.target.database.database_url).await?;
-    let file = std::fs::File::create(&args.out)
-        .map_err(|error| format!("cannot write {}: {error}", args.out.display()))?;
+    on_backend!(&args.target.database, COMMAND_POOL, |backend| {
+        export_from(&backend, &tenant, &args.out).await
+    })
+}
+
+async fn export_from<B: Backend>(
+    backend: &B,
+    tenant: &TenantId,
+    path: &std::path::Path,
+) -> Result<ExitCode, String> {
+    use std::io::Write as _;
+    let file = std::fs::File::create(path)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let failed = |error: std::io::Error| format!("cannot write {}: {error}", args.out.display());
+    let failed = |error: std::io::Error| format!("cannot write {}: {error}", path.display());
     let header = ExportHeader {
         format: EXPORT_FORMAT.to_owned(),
         tenant: tenant.as_str().to_owned(),
@@ -483,9 +716,9 @@ async fn export(args: ManifestArgs) -> Result<ExitCode, String> {
     let mut after: Option<(String, u64)> = None;
     let mut count = 0_u64;
     loop {
-        let page = store
+        let page = backend
             .export_page(
-                &tenant,
+                tenant,
                 after
                     .as_ref()
                     .map(|(stream, version)| (stream.as_str(), *version)),
@@ -510,18 +743,18 @@ async fn export(args: ManifestArgs) -> Result<ExitCode, String> {
     out.flush().map_err(failed)?;
     println!(
         "{count} events of tenant {tenant} exported to {}",
-        args.out.display()
+        path.display()
     );
     Ok(ExitCode::SUCCESS)
 }
 
 async fn manifest(args: ManifestArgs) -> Result<ExitCode, String> {
     let tenant = tenant_of(&args.target.tenant)?;
-    let (store, _) = open(args.target.database.database_url).await?;
-    let manifest = store
+    let manifest = on_backend!(&args.target.database, COMMAND_POOL, |backend| backend
+        .store()
         .head_manifest(&tenant)
-        .await
-        .map_err(|error| format!("cannot make the manifest: {error}"))?;
+        .await)
+    .map_err(|error| format!("cannot make the manifest: {error}"))?;
     let text = serde_json::to_string_pretty(&manifest)
         .map_err(|error| format!("cannot write the manifest: {error}"))?;
     std::fs::write(&args.out, text)
@@ -535,11 +768,11 @@ async fn manifest(args: ManifestArgs) -> Result<ExitCode, String> {
 
 async fn inbox_status(args: TenantArgs) -> Result<ExitCode, String> {
     let tenant = tenant_of(&args.tenant)?;
-    let (store, _) = open(args.database.database_url).await?;
-    let health = PostgresInbox::new(store)
+    let health = on_backend!(&args.database, COMMAND_POOL, |backend| backend
+        .inbox()
         .health(&tenant, chrono::Utc::now())
-        .await
-        .map_err(|error| format!("cannot read the inbox: {error}"))?;
+        .await)
+    .map_err(|error| format!("cannot read the inbox: {error}"))?;
     println!(
         "inbox of {tenant}: {} waiting, oldest {}, {} failing",
         health.depth,
@@ -553,11 +786,11 @@ async fn inbox_status(args: TenantArgs) -> Result<ExitCode, String> {
 
 async fn outbox_status(args: TenantArgs) -> Result<ExitCode, String> {
     let tenant = tenant_of(&args.tenant)?;
-    let (_, work) = open(args.database.database_url).await?;
-    let health = work
+    let health = on_backend!(&args.database, COMMAND_POOL, |backend| backend
+        .work()
         .outbox_health(&tenant, chrono::Utc::now())
-        .await
-        .map_err(|error| format!("cannot read the outbox: {error}"))?;
+        .await)
+    .map_err(|error| format!("cannot read the outbox: {error}"))?;
     println!(
         "outbox of {tenant}: {} undelivered, oldest {}, {} parked",
         health.undelivered,
@@ -571,53 +804,46 @@ async fn outbox_status(args: TenantArgs) -> Result<ExitCode, String> {
 
 async fn outbox_replay(args: TenantArgs) -> Result<ExitCode, String> {
     let tenant = tenant_of(&args.tenant)?;
-    let (_, work) = open(args.database.database_url).await?;
-    let replayed = work
+    let replayed = on_backend!(&args.database, COMMAND_POOL, |backend| backend
+        .work()
         .outbox_replay_parked(&tenant, chrono::Utc::now())
-        .await
-        .map_err(|error| format!("cannot replay the parked messages: {error}"))?;
+        .await)
+    .map_err(|error| format!("cannot replay the parked messages: {error}"))?;
     println!("outbox of {tenant}: {replayed} parked message(s) back in line");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn projection_line<M>(
+async fn projection_line<B, M>(
+    backend: &B,
     name: &str,
-    url: &str,
     model: M,
-    store: &PostgresStore,
     tenant: &TenantId,
 ) -> Result<String, String>
 where
-    M: crm_projections::ReadModel + Send + Sync,
-    M::Doc: Send + Sync,
+    B: Backend,
+    M: crm_projections::ReadModel + std::fmt::Debug + Send + Sync + 'static,
+    M::Doc: Send + Sync + 'static,
 {
-    use crm_projections::DocumentStore as _;
-    let documents = crm_projections::PostgresDocuments::connect(url, 1, model)
-        .await
-        .map_err(|error| format!("{name}: {error}"))?;
-    let checkpoint = documents
-        .checkpoint(tenant)
+    let documents = backend
+        .documents(model)
         .await
         .map_err(|error| format!("{name}: {error}"))?;
     let parked = documents
         .parked(tenant)
         .await
         .map_err(|error| format!("{name}: {error}"))?;
-    let lag = crm_projections::Lag::measure_postgres(
-        store,
-        &documents,
-        tenant,
-        checkpoint,
-        chrono::Utc::now(),
-    )
-    .await
-    .map_err(|error| format!("{name}: {error}"))?;
+    let lag = backend
+        .lag(&documents, tenant, chrono::Utc::now())
+        .await
+        .map_err(|error| format!("{name}: {error}"))?;
     let held = lag.held_by.map_or_else(String::new, |transaction| {
         format!(", held at transaction {transaction}")
     });
     Ok(format!(
-        "{name:<15} at {:<20} {} event(s) behind, oldest waiting {} s{held}; {} parked",
-        checkpoint.map_or_else(|| "the start".to_owned(), |at| at.to_string()),
+        "{name:<15} at {:<20} {}{} event(s) behind, oldest waiting {} s{held}; {} parked",
+        lag.checkpoint
+            .map_or_else(|| "the start".to_owned(), |at| at.to_string()),
+        if lag.at_least { "at least " } else { "" },
         lag.events_behind,
         lag.behind.as_secs(),
         parked.len()
@@ -625,40 +851,39 @@ where
 }
 
 async fn projections_status(args: TenantArgs) -> Result<ExitCode, String> {
+    let tenant = tenant_of(&args.tenant)?;
+    let lines = on_backend!(&args.database, COMMAND_POOL, |backend| {
+        projection_lines(&backend, &tenant).await
+    })?;
+    println!("projections of {tenant}:");
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn projection_lines<B: Backend>(
+    backend: &B,
+    tenant: &TenantId,
+) -> Result<Vec<String>, String> {
     use crm_projections::customer360::Customer360Model;
     use crm_projections::duplicates::DuplicateQueueModel;
     use crm_projections::identity::IdentityIndexModel;
     use crm_projections::pipeline::PipelineModel;
     use crm_projections::sla::{SlaConfig, SlaModel};
-    let tenant = tenant_of(&args.tenant)?;
-    let url = args.database.database_url;
-    let (store, _) = open(url.clone()).await?;
-    println!("projections of {tenant}:");
-    let lines = [
-        projection_line("customer360", &url, Customer360Model, &store, &tenant).await?,
+    Ok(vec![
+        projection_line(backend, "customer360", Customer360Model, tenant).await?,
         projection_line(
+            backend,
             "identity_index",
-            &url,
             IdentityIndexModel::default(),
-            &store,
-            &tenant,
+            tenant,
         )
         .await?,
-        projection_line("pipeline", &url, PipelineModel, &store, &tenant).await?,
-        projection_line(
-            "sla",
-            &url,
-            SlaModel::new(SlaConfig::default()),
-            &store,
-            &tenant,
-        )
-        .await?,
-        projection_line("duplicates", &url, DuplicateQueueModel, &store, &tenant).await?,
-    ];
-    for line in lines {
-        println!("{line}");
-    }
-    Ok(ExitCode::SUCCESS)
+        projection_line(backend, "pipeline", PipelineModel, tenant).await?,
+        projection_line(backend, "sla", SlaModel::new(SlaConfig::default()), tenant).await?,
+        projection_line(backend, "duplicates", DuplicateQueueModel, tenant).await?,
+    ])
 }
 
 async fn work(args: WorkArgs) -> Result<(), String> {
@@ -667,8 +892,19 @@ async fn work(args: WorkArgs) -> Result<(), String> {
         .map_err(|error| format!("cannot read {}: {error}", args.config.display()))?;
     let config: HostConfig = serde_json::from_str(&text)
         .map_err(|error| format!("{}: {error}", args.config.display()))?;
-    let (store, work) = open(args.database_url.clone()).await?;
-    let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
+    on_backend!(&args.database, COMMAND_POOL, |backend| {
+        work_on(backend, tenant, &config, &args.config).await
+    })
+}
+
+async fn work_on<B: Backend>(
+    backend: B,
+    tenant: TenantId,
+    config: &HostConfig,
+    config_path: &std::path::Path,
+) -> Result<(), String> {
+    eprintln!("crm: working for {tenant} on {}", backend.describe());
+    let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut projectors = tokio::task::JoinSet::new();
     let identity = if config
@@ -677,19 +913,18 @@ async fn work(args: WorkArgs) -> Result<(), String> {
         .is_some_and(|intake| intake.identity_resolution)
     {
         let store = service.work().store();
-        let url = &args.database_url;
-        Some(identity_resolution(url, store, &tenant, &stopped, &mut projectors).await?)
+        Some(identity_resolution(&backend, store, &tenant, &stopped, &mut projectors).await?)
     } else {
         None
     };
     let host = Host::new(
         service,
-        PostgresDeadlines::new(store.clone()),
-        PostgresInbox::new(store),
+        backend.deadlines(),
+        backend.inbox(),
         tenant,
-        &config,
+        config,
     )
-    .map_err(|error| format!("{}: {error}", args.config.display()))?;
+    .map_err(|error| format!("{}: {error}", config_path.display()))?;
     let host = match identity {
         Some(identity) => host.with_identity(identity),
         None => host,
@@ -705,31 +940,31 @@ async fn work(args: WorkArgs) -> Result<(), String> {
     ended
 }
 
-/// The identity index as intake's candidate source, and its projector started under the
-/// projection's lease (shared with any `crm serve` of the same database).
-async fn identity_resolution(
-    url: &str,
-    store: &crm_app::http::ReadStore,
+/// The identity index as intake's candidate source, and its projector started (on
+/// PostgreSQL under the projection's lease, shared with any `crm serve` of the same database).
+async fn identity_resolution<B: Backend>(
+    backend: &B,
+    store: &ReadStore<B>,
     tenant: &TenantId,
     stopped: &tokio::sync::watch::Receiver<bool>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> Result<crm_app::intake::IdentityResolution, String> {
     use crm_app::intake::{IdentityResolution, IndexCandidates};
     use crm_domain::identity::linkage::LinkageModel;
-    use crm_projections::PostgresDocuments;
     use crm_projections::identity::IdentityIndexModel;
     let open_index = || async {
-        PostgresDocuments::connect(url, 4, IdentityIndexModel::default())
+        backend
+            .documents(IdentityIndexModel::default())
             .await
             .map_err(|error| format!("cannot open the identity index: {error}"))
     };
     let candidates = open_index().await?;
     let documents = Arc::new(open_index().await?);
     crm_app::http::spawn_projection(
+        backend,
         "identity_index",
         store,
         &documents,
-        url,
         tenant,
         stopped,
         tasks,
@@ -760,12 +995,12 @@ async fn history(args: HistoryArgs) -> Result<ExitCode, String> {
     use crm_eventstore::StreamRead;
     let tenant = tenant_of(&args.target.tenant)?;
     let stream = stream_of_record(&args.record)?;
-    let (_, work) = open(args.target.database.database_url).await?;
-    let events = work
+    let events = on_backend!(&args.target.database, COMMAND_POOL, |backend| backend
+        .work()
         .store()
         .read_stream(&tenant, &stream, StreamRead::forward())
-        .await
-        .map_err(|error| format!("cannot read {stream}: {error}"))?;
+        .await)
+    .map_err(|error| format!("cannot read {stream}: {error}"))?;
     if events.is_empty() {
         return Err(format!("{stream}: no such record in tenant {tenant}"));
     }
@@ -861,24 +1096,36 @@ fn moment(text: &str, business: bool) -> Result<crm_projections::AsOf, String> {
 }
 
 async fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
+    let tenant = tenant_of(&args.target.tenant)?;
+    let as_of = moment(&args.as_of, args.business_time)?;
+    let text = on_backend!(&args.target.database, COMMAND_POOL, |backend| {
+        replay_on(&backend, &tenant, as_of, &args.view).await
+    })?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn replay_on<B: Backend>(
+    backend: &B,
+    tenant: &TenantId,
+    as_of: crm_projections::AsOf,
+    view: &ReplayView,
+) -> Result<String, String> {
     use crm_projections::customer360::Customer360Model;
     use crm_projections::pipeline::PipelineModel;
     use crm_projections::pipeline::query::ByStageAndOwner;
-    let tenant = tenant_of(&args.target.tenant)?;
-    let as_of = moment(&args.as_of, args.business_time)?;
-    let database_url = args.target.database.database_url;
-    let (_, work) = open(database_url.clone()).await?;
+    let work = backend.work();
     let store = work.store();
-    let text = match args.view {
+    match *view {
         ReplayView::Customer { contact } => {
-            let documents =
-                crm_projections::PostgresDocuments::connect(&database_url, 2, Customer360Model)
-                    .await
-                    .map_err(|error| format!("cannot open the Customer 360: {error}"))?;
+            let documents = backend
+                .documents(Customer360Model)
+                .await
+                .map_err(|error| format!("cannot open the Customer 360: {error}"))?;
             let view = crm_projections::customer_360_at(
                 store,
                 &documents,
-                &tenant,
+                tenant,
                 crm_domain::ContactId(contact),
                 as_of,
             )
@@ -892,11 +1139,11 @@ async fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
             }
         }
         ReplayView::Pipeline { owner } => {
-            let folded = crm_projections::fold_tenant_at(store, &tenant, PipelineModel, as_of)
+            let folded = crm_projections::fold_tenant_at(store, tenant, PipelineModel, as_of)
                 .await
                 .map_err(|error| format!("cannot replay: {error}"))?;
             let rows = folded.scan(
-                &tenant,
+                tenant,
                 &ByStageAndOwner {
                     owner: owner.map(crm_domain::UserId),
                 },
@@ -904,9 +1151,7 @@ async fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
             serde_json::to_string_pretty(&rows)
         }
     }
-    .map_err(|error| error.to_string())?;
-    println!("{text}");
-    Ok(ExitCode::SUCCESS)
+    .map_err(|error| error.to_string())
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, String> {
@@ -916,7 +1161,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
-    use crm_app::http::{App, ReadModels, ServeSettings, Tokens};
+    use crm_app::http::{ServeSettings, Tokens};
     let text = std::fs::read_to_string(&args.tokens)
         .map_err(|error| format!("cannot read {}: {error}", args.tokens.display()))?;
     let tokens =
@@ -950,16 +1195,22 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             })?;
         }
     }
-    let store = PostgresStore::connect(
-        PostgresConfig::new(args.database_url.clone()).with_pool_size(args.pool_size),
-    )
-    .await
-    .map_err(|error| format!("cannot open the event store: {error}"))?;
-    let work = PostgresUnitOfWork::connect(store)
-        .await
-        .map_err(|error| format!("cannot open the application's tables: {error}"))?;
-    let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
-    let reads = ReadModels::connect(&args.database_url, args.pool_size, settings.sla.clone())
+    on_backend!(&args.database, args.pool_size, |backend| {
+        serve_on(backend, &args, tokens, settings).await
+    })
+}
+
+async fn serve_on<B: Backend>(
+    backend: B,
+    args: &ServeArgs,
+    tokens: crm_app::http::Tokens,
+    settings: crm_app::http::ServeSettings,
+) -> Result<ExitCode, String> {
+    use crm_app::http::{App, ReadModels};
+    // Where everything is kept (stdout's first line is the listening address).
+    eprintln!("crm: keeping the data in {}", backend.describe());
+    let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
+    let reads = ReadModels::open(&backend, settings.sla.clone())
         .await
         .map_err(|error| format!("cannot open the read models: {error}"))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -968,15 +1219,15 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         Vec::new()
     } else {
         crm_app::http::spawn_projections(
+            &backend,
             service.work().store(),
             &reads,
-            &args.database_url,
             &tokens.tenants(),
             &stopped,
             &mut projectors,
         )
     };
-    let app = Arc::new(App::new(service, reads, tokens, settings, watches));
+    let app = Arc::new(App::new(backend, service, reads, tokens, settings, watches));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
@@ -996,16 +1247,25 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
 
 async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
     let tenant = tenant_of(&args.target.tenant)?;
-    let (store, work) = open(args.target.database.database_url).await?;
-    let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
+    on_backend!(&args.target.database, COMMAND_POOL, |backend| {
+        demo_on(backend, &tenant, &args).await
+    })
+}
+
+async fn demo_on<B: Backend>(
+    backend: B,
+    tenant: &TenantId,
+    args: &DemoArgs,
+) -> Result<ExitCode, String> {
+    let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
     eprintln!(
         "crm: loading the demo into {tenant}: {} leads, {} customers",
         args.leads, args.customers
     );
     let report = crm_app::demo::load_demo(
         &service,
-        PostgresInbox::new(store),
-        &tenant,
+        backend.inbox(),
+        tenant,
         crm_app::demo::DemoSettings {
             leads: args.leads,
             customers: args.customers,

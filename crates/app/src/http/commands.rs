@@ -29,6 +29,7 @@ use uuid::Uuid;
 use super::body::{etag, idempotency_key, if_match};
 use super::problem::{Problem, ProblemKind};
 use super::{App, Principal};
+use crate::backend::Backend;
 use crate::command::CommandMeta;
 use crm_eventstore::Source;
 
@@ -837,7 +838,7 @@ impl TicketRequest {
 /// Executes `command` against aggregate `id` of type `A` for the caller, with the request's
 /// `If-Match` (required when `needs_if_match`) and `Idempotency-Key`.
 pub(crate) async fn execute<A>(
-    app: &App,
+    app: &App<impl Backend>,
     principal: &Principal,
     headers: &HeaderMap,
     id: Uuid,
@@ -855,7 +856,7 @@ where
 /// time it says they happened (their business time, which `crm audit replay --business-time`
 /// reads).
 pub(crate) async fn execute_from<A>(
-    app: &App,
+    app: &App<impl Backend>,
     principal: &Principal,
     headers: &HeaderMap,
     id: Uuid,

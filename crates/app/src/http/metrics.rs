@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crm_eventstore::TenantId;
-use crm_projections::{DocumentStore as _, Lag, PostgresDocuments, ReadModel};
+use crm_projections::Lag;
 
 use super::App;
 use super::routes::RouteSpec;
+use crate::backend::Backend;
 use crate::intake::Inbox as _;
 use crate::uow::UnitOfWork as _;
 
@@ -63,7 +64,7 @@ impl Metrics {
     }
 
     /// The text of a scrape.
-    pub(crate) async fn render(&self, app: &App) -> String {
+    pub(crate) async fn render<B: Backend>(&self, app: &App<B>) -> String {
         let mut out = String::new();
         self.render_requests(&mut out);
         let _ = writeln!(
@@ -197,35 +198,16 @@ impl Metrics {
 }
 
 /// How far the projection `model` of `tenant` is behind the history, measured against its
-/// stored checkpoint (so it is right whichever server holds the lease).
-async fn lag_of(app: &App, model: &str, tenant: &TenantId) -> Option<Lag> {
-    async fn measure<M>(
-        app: &App,
-        documents: &PostgresDocuments<M>,
-        tenant: &TenantId,
-    ) -> Option<Lag>
-    where
-        M: ReadModel + Send + Sync,
-        M::Doc: Send + Sync,
-    {
-        let checkpoint = documents.checkpoint(tenant).await.ok()?;
-        Lag::measure_postgres(
-            &app.store,
-            documents,
-            tenant,
-            checkpoint,
-            chrono::Utc::now(),
-        )
-        .await
-        .ok()
-    }
-    let reads = &app.reads;
-    match model {
-        "customer360" => measure(app, &reads.customers, tenant).await,
-        "identity_index" => measure(app, &reads.identity, tenant).await,
-        "pipeline" => measure(app, &reads.pipeline, tenant).await,
-        "sla" => measure(app, &reads.sla, tenant).await,
-        "duplicates" => measure(app, &reads.duplicates, tenant).await,
-        _ => None,
-    }
+/// stored checkpoint (so it is right whichever process runs the projector).
+async fn lag_of<B: Backend>(app: &App<B>, model: &str, tenant: &TenantId) -> Option<Lag> {
+    let (backend, reads, now) = (&app.backend, &app.reads, chrono::Utc::now());
+    let lag = match model {
+        "customer360" => backend.lag(&*reads.customers, tenant, now).await,
+        "identity_index" => backend.lag(&*reads.identity, tenant, now).await,
+        "pipeline" => backend.lag(&*reads.pipeline, tenant, now).await,
+        "sla" => backend.lag(&*reads.sla, tenant, now).await,
+        "duplicates" => backend.lag(&*reads.duplicates, tenant, now).await,
+        _ => return None,
+    };
+    lag.ok()
 }

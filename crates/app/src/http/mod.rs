@@ -30,14 +30,12 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use crm_domain::opportunity::Pipeline;
-use crm_eventstore::PostgresStore;
-use crm_eventstore::crypto::{DecryptingStore, PostgresSubjectKeyStore};
+use crm_projections::ProjectorStatus;
 use crm_projections::customer360::Customer360Model;
 use crm_projections::duplicates::DuplicateQueueModel;
 use crm_projections::identity::IdentityIndexModel;
 use crm_projections::pipeline::PipelineModel;
 use crm_projections::sla::{SlaConfig, SlaModel};
-use crm_projections::{PostgresDocuments, ProjectorStatus};
 use tokio::sync::watch;
 
 pub use auth::{
@@ -58,18 +56,14 @@ pub use reads::{
 };
 pub use roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};
-pub use server::{ServeError, serve, spawn_projection, spawn_projections};
+pub use server::{PROJECTIONS, ServeError, serve, spawn_projection, spawn_projections};
 
+use crate::backend::{Backend, ReadStore};
 use crate::command::CommandService;
-use crate::intake::PostgresInbox;
-use crate::uow::PostgresUnitOfWork;
 
 /// The namespace an erasure's command id is derived in from its `Idempotency-Key`.
 pub(crate) const ERASURE_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x0193_b3f0_e7a5_7000_8000_0000_0000_e7a5);
-
-/// The store as the read paths see it: personal fields decrypted with their subject's key.
-pub type ReadStore = DecryptingStore<PostgresStore, PostgresSubjectKeyStore>;
 
 /// Limits and choices of a server.
 #[derive(Debug, Clone)]
@@ -96,47 +90,55 @@ impl Default for ServeSettings {
     }
 }
 
-/// The read models a server answers from, each in its PostgreSQL table.
-#[derive(Debug, Clone)]
-pub struct ReadModels {
+/// The read models a server answers from, each in its table of the backend's database.
+pub struct ReadModels<B: Backend> {
     /// Customer 360.
-    pub customers: Arc<PostgresDocuments<Customer360Model>>,
+    pub customers: Arc<B::Documents<Customer360Model>>,
     /// The identity index (search by email, phone, name).
-    pub identity: Arc<PostgresDocuments<IdentityIndexModel>>,
+    pub identity: Arc<B::Documents<IdentityIndexModel>>,
     /// Pipeline and forecast.
-    pub pipeline: Arc<PostgresDocuments<PipelineModel>>,
+    pub pipeline: Arc<B::Documents<PipelineModel>>,
     /// SLA items.
-    pub sla: Arc<PostgresDocuments<SlaModel>>,
+    pub sla: Arc<B::Documents<SlaModel>>,
     /// The duplicate review queue.
-    pub duplicates: Arc<PostgresDocuments<DuplicateQueueModel>>,
+    pub duplicates: Arc<B::Documents<DuplicateQueueModel>>,
 }
 
-impl ReadModels {
-    /// Connects every read model's table (created if missing), each with a pool of
-    /// `pool_size` connections.
-    pub async fn connect(
-        connection: &str,
-        pool_size: usize,
-        sla: SlaConfig,
-    ) -> Result<Self, crm_projections::StorageError> {
+impl<B: Backend> ReadModels<B> {
+    /// Opens every read model's table in `backend`'s database (created if missing); the SLA
+    /// model measures against `sla`.
+    pub async fn open(backend: &B, sla: SlaConfig) -> Result<Self, crm_projections::StorageError> {
         Ok(Self {
-            customers: Arc::new(
-                PostgresDocuments::connect(connection, pool_size, Customer360Model).await?,
-            ),
-            identity: Arc::new(
-                PostgresDocuments::connect(connection, pool_size, IdentityIndexModel::default())
-                    .await?,
-            ),
-            pipeline: Arc::new(
-                PostgresDocuments::connect(connection, pool_size, PipelineModel).await?,
-            ),
-            sla: Arc::new(
-                PostgresDocuments::connect(connection, pool_size, SlaModel::new(sla)).await?,
-            ),
-            duplicates: Arc::new(
-                PostgresDocuments::connect(connection, pool_size, DuplicateQueueModel).await?,
-            ),
+            customers: Arc::new(backend.documents(Customer360Model).await?),
+            identity: Arc::new(backend.documents(IdentityIndexModel::default()).await?),
+            pipeline: Arc::new(backend.documents(PipelineModel).await?),
+            sla: Arc::new(backend.documents(SlaModel::new(sla)).await?),
+            duplicates: Arc::new(backend.documents(DuplicateQueueModel).await?),
         })
+    }
+}
+
+impl<B: Backend> Clone for ReadModels<B> {
+    fn clone(&self) -> Self {
+        Self {
+            customers: Arc::clone(&self.customers),
+            identity: Arc::clone(&self.identity),
+            pipeline: Arc::clone(&self.pipeline),
+            sla: Arc::clone(&self.sla),
+            duplicates: Arc::clone(&self.duplicates),
+        }
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for ReadModels<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadModels")
+            .field("customers", &self.customers)
+            .field("identity", &self.identity)
+            .field("pipeline", &self.pipeline)
+            .field("sla", &self.sla)
+            .field("duplicates", &self.duplicates)
+            .finish()
     }
 }
 
@@ -151,12 +153,13 @@ pub struct ProjectionWatch {
     pub status: watch::Receiver<ProjectorStatus>,
 }
 
-/// Everything a request handler needs.
-pub struct App {
-    pub(crate) service: Arc<CommandService<PostgresUnitOfWork>>,
-    pub(crate) store: ReadStore,
-    pub(crate) inbox: PostgresInbox,
-    pub(crate) reads: ReadModels,
+/// Everything a request handler needs, on the backend `B`.
+pub struct App<B: Backend> {
+    pub(crate) backend: B,
+    pub(crate) service: Arc<CommandService<B::Work>>,
+    pub(crate) store: ReadStore<B>,
+    pub(crate) inbox: B::Inbox,
+    pub(crate) reads: ReadModels<B>,
     pub(crate) tokens: Tokens,
     pub(crate) limiter: RateLimiter,
     pub(crate) metrics: Metrics,
@@ -167,12 +170,14 @@ pub struct App {
     pub(crate) closing: watch::Sender<bool>,
 }
 
-impl App {
-    /// An app over `service` (whose unit of work names the store), with the read models, the
-    /// tokens it admits, its settings, and the projectors whose status it reports.
+impl<B: Backend> App<B> {
+    /// An app over `backend` and `service` (whose unit of work names the store),
+    /// with the read models, the tokens it admits, its settings, and the projectors whose
+    /// status it reports.
     pub fn new(
-        service: Arc<CommandService<PostgresUnitOfWork>>,
-        reads: ReadModels,
+        backend: B,
+        service: Arc<CommandService<B::Work>>,
+        reads: ReadModels<B>,
         tokens: Tokens,
         settings: ServeSettings,
         projections: Vec<ProjectionWatch>,
@@ -180,7 +185,8 @@ impl App {
         use crate::uow::UnitOfWork as _;
         let store = service.work().store().clone();
         Self {
-            inbox: PostgresInbox::new(store.inner().clone()),
+            inbox: backend.inbox(),
+            backend,
             store,
             service,
             reads,
@@ -194,7 +200,7 @@ impl App {
     }
 }
 
-impl std::fmt::Debug for App {
+impl<B: Backend> std::fmt::Debug for App<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
             .field("settings", &self.settings)
@@ -204,7 +210,7 @@ impl std::fmt::Debug for App {
 
 /// The router of every route in [`ROUTES`], guarded, with problem documents for unknown
 /// routes and methods.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router<B: Backend>(app: Arc<App<B>>) -> Router {
     let body_limit = app.settings.body_limit;
     let mut router = Router::new();
     for spec in ROUTES {
@@ -213,7 +219,7 @@ pub fn router(app: Arc<App>) -> Router {
     router
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
-            guard,
+            guard::<B>,
         ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -233,7 +239,11 @@ async fn method_not_allowed() -> Problem {
 }
 
 /// Authenticates, authorizes and rate-limits every request of a known route, and counts it.
-async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+async fn guard<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let path = request
         .extensions()
@@ -277,7 +287,11 @@ async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next) ->
     response
 }
 
-fn admit(app: &App, spec: &RouteSpec, request: &Request) -> Result<Option<Principal>, Problem> {
+fn admit<B: Backend>(
+    app: &App<B>,
+    spec: &RouteSpec,
+    request: &Request,
+) -> Result<Option<Principal>, Problem> {
     let Some(permission) = spec.permission else {
         return Ok(None);
     };

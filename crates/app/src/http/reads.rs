@@ -40,10 +40,11 @@ use super::commands::{
 };
 use super::problem::{Problem, ProblemKind};
 use super::{App, Principal, with_etag};
+use crate::backend::Backend;
 use crate::intake::{IntakeError, LeadDelivery, Submitted};
 use crate::uow::UnitOfWork as _;
 
-type AppState = State<Arc<App>>;
+type AppState<B> = State<Arc<App<B>>>;
 type Caller = Extension<Principal>;
 
 /// A record kind with a stream of its own.
@@ -186,7 +187,7 @@ pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "up" }))
 }
 
-pub(crate) async fn ready(State(app): AppState) -> Response {
+pub(crate) async fn ready<B: Backend>(State(app): AppState<B>) -> Response {
     let mut problems = Vec::new();
     match (
         crm_eventstore::TenantId::new("readiness"),
@@ -226,7 +227,7 @@ pub(crate) async fn ready(State(app): AppState) -> Response {
     }
 }
 
-pub(crate) async fn metrics(State(app): AppState) -> Response {
+pub(crate) async fn metrics<B: Backend>(State(app): AppState<B>) -> Response {
     let text = app.metrics.render(&app).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
@@ -237,8 +238,8 @@ pub(crate) async fn openapi_document() -> Response {
 
 // ---- commands ----
 
-pub(crate) async fn lead_command(
-    State(app): AppState,
+pub(crate) async fn lead_command<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     Id(id): Id,
     headers: HeaderMap,
@@ -248,8 +249,8 @@ pub(crate) async fn lead_command(
     execute::<Lead>(&app, &principal, &headers, id, command, needs).await
 }
 
-pub(crate) async fn contact_command(
-    State(app): AppState,
+pub(crate) async fn contact_command<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     Id(id): Id,
     headers: HeaderMap,
@@ -266,8 +267,8 @@ pub(crate) async fn contact_command(
     }
 }
 
-pub(crate) async fn opportunity_command(
-    State(app): AppState,
+pub(crate) async fn opportunity_command<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     Id(id): Id,
     headers: HeaderMap,
@@ -281,8 +282,8 @@ pub(crate) async fn opportunity_command(
     }
 }
 
-pub(crate) async fn ticket_command(
-    State(app): AppState,
+pub(crate) async fn ticket_command<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     Id(id): Id,
     headers: HeaderMap,
@@ -297,8 +298,8 @@ pub(crate) async fn ticket_command(
 }
 
 /// A command to a rep, team, territory map or forecast: requests decided from themselves.
-pub(crate) async fn client_command<R: ClientCommand>(
-    State(app): AppState,
+pub(crate) async fn client_command<B: Backend, R: ClientCommand>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     Id(id): Id,
     headers: HeaderMap,
@@ -340,8 +341,8 @@ pub struct ErasureResponse {
     pub keys_shredded: usize,
 }
 
-pub(crate) async fn erasure(
-    State(app): AppState,
+pub(crate) async fn erasure<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     Id(id): Id,
     headers: HeaderMap,
@@ -435,8 +436,8 @@ fn parse_position(text: &str) -> Option<crm_eventstore::GlobalPosition> {
     })
 }
 
-pub(crate) async fn events(
-    State(app): AppState,
+pub(crate) async fn events<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     headers: HeaderMap,
     params: Result<Params<EventsParams>, Problem>,
@@ -520,8 +521,8 @@ pub struct RecordResponse {
     pub record: CustomerDoc,
 }
 
-pub(crate) async fn record(
-    State(app): AppState,
+pub(crate) async fn record<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     id: Result<Id, Problem>,
     kind: RecordKind,
@@ -542,8 +543,8 @@ pub(crate) async fn record(
     }
 }
 
-async fn read_record(
-    app: &App,
+async fn read_record<B: Backend>(
+    app: &App<B>,
     principal: &Principal,
     id: Uuid,
     kind: RecordKind,
@@ -605,8 +606,8 @@ pub struct HistoryEntry {
     pub payload: serde_json::Value,
 }
 
-pub(crate) async fn history(
-    State(app): AppState,
+pub(crate) async fn history<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     id: Result<Id, Problem>,
     kind: RecordKind,
@@ -648,8 +649,8 @@ pub(crate) async fn history(
 
 // ---- customers ----
 
-pub(crate) async fn customer(
-    State(app): AppState,
+pub(crate) async fn customer<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     id: Result<Id, Problem>,
 ) -> Response {
@@ -714,8 +715,8 @@ fn parse_cursor(text: &str) -> Result<TimelineCursor, Problem> {
     })
 }
 
-pub(crate) async fn timeline(
-    State(app): AppState,
+pub(crate) async fn timeline<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     id: Result<Id, Problem>,
     params: Result<Params<TimelineParams>, Problem>,
@@ -768,8 +769,8 @@ pub struct SearchHit {
     pub assessment: LinkageAssessment,
 }
 
-pub(crate) async fn search(
-    State(app): AppState,
+pub(crate) async fn search<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     params: Result<Params<SearchParams>, Problem>,
 ) -> Response {
@@ -849,8 +850,8 @@ pub(crate) struct LimitParams {
     limit: Option<usize>,
 }
 
-pub(crate) async fn duplicates(
-    State(app): AppState,
+pub(crate) async fn duplicates<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     params: Result<Params<LimitParams>, Problem>,
 ) -> Response {
@@ -873,8 +874,8 @@ pub(crate) struct PipelineParams {
     owner: Option<Uuid>,
 }
 
-pub(crate) async fn pipeline(
-    State(app): AppState,
+pub(crate) async fn pipeline<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     params: Result<Params<PipelineParams>, Problem>,
 ) -> Response {
@@ -905,8 +906,8 @@ pub(crate) struct ForecastParams {
     owner: Option<Uuid>,
 }
 
-pub(crate) async fn forecast(
-    State(app): AppState,
+pub(crate) async fn forecast<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     params: Result<Params<ForecastParams>, Problem>,
 ) -> Response {
@@ -931,16 +932,16 @@ pub(crate) async fn forecast(
     answer(app.reads.pipeline.scan(&principal.tenant, &query).await)
 }
 
-pub(crate) async fn sla_at_risk(
-    state: AppState,
+pub(crate) async fn sla_at_risk<B: Backend>(
+    state: AppState<B>,
     caller: Caller,
     params: Result<Params<LimitParams>, Problem>,
 ) -> Response {
     sla_list(state, caller, params, false).await
 }
 
-pub(crate) async fn sla_breaches(
-    state: AppState,
+pub(crate) async fn sla_breaches<B: Backend>(
+    state: AppState<B>,
     caller: Caller,
     params: Result<Params<LimitParams>, Problem>,
 ) -> Response {
@@ -948,8 +949,8 @@ pub(crate) async fn sla_breaches(
 }
 
 /// The breached items, or those at risk, as of now.
-async fn sla_list(
-    State(app): AppState,
+async fn sla_list<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     params: Result<Params<LimitParams>, Problem>,
     breached: bool,
@@ -985,8 +986,8 @@ pub(crate) struct AttainmentParams {
     by: Option<String>,
 }
 
-pub(crate) async fn sla_attainment(
-    State(app): AppState,
+pub(crate) async fn sla_attainment<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     params: Result<Params<AttainmentParams>, Problem>,
 ) -> Response {
@@ -1061,8 +1062,8 @@ fn source_of(
         .map_err(|error| Problem::new(ProblemKind::InvalidParameter, error.body_text()))
 }
 
-async fn keep(
-    app: &App,
+async fn keep<B: Backend>(
+    app: &App<B>,
     principal: &Principal,
     source: &str,
     deliveries: Vec<LeadDeliveryRequest>,
@@ -1101,8 +1102,8 @@ async fn keep(
         .collect())
 }
 
-pub(crate) async fn intake_one(
-    State(app): AppState,
+pub(crate) async fn intake_one<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     source: Result<Path<String>, axum::extract::rejection::PathRejection>,
     Body(delivery): Body<LeadDeliveryRequest>,
@@ -1122,8 +1123,8 @@ pub(crate) async fn intake_one(
     }
 }
 
-pub(crate) async fn intake_batch(
-    State(app): AppState,
+pub(crate) async fn intake_batch<B: Backend>(
+    State(app): AppState<B>,
     Extension(principal): Caller,
     source: Result<Path<String>, axum::extract::rejection::PathRejection>,
     Body(batch): Body<LeadBatchRequest>,
@@ -1187,13 +1188,19 @@ fn queue_answer<H: Into<QueueHealth>>(result: Result<H, crate::uow::WorkError>) 
     }
 }
 
-pub(crate) async fn inbox_health(State(app): AppState, Extension(principal): Caller) -> Response {
+pub(crate) async fn inbox_health<B: Backend>(
+    State(app): AppState<B>,
+    Extension(principal): Caller,
+) -> Response {
     use crate::intake::Inbox as _;
     let now = app.service.clock().now();
     queue_answer(app.inbox.health(&principal.tenant, now).await)
 }
 
-pub(crate) async fn outbox_health(State(app): AppState, Extension(principal): Caller) -> Response {
+pub(crate) async fn outbox_health<B: Backend>(
+    State(app): AppState<B>,
+    Extension(principal): Caller,
+) -> Response {
     let now = app.service.clock().now();
     queue_answer(
         app.service

@@ -9,6 +9,7 @@ use axum::routing::{MethodRouter, get, post};
 use super::auth::Permission;
 use super::roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 use super::{App, reads};
+use crate::backend::Backend;
 
 /// What a route is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -600,41 +601,41 @@ pub(crate) fn find(method: &Method, path: &str) -> Option<&'static RouteSpec> {
 }
 
 /// The handler of a route. Routes sharing a path are merged by the router.
-pub(crate) fn method_router(spec: &RouteSpec) -> MethodRouter<Arc<App>> {
+pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<App<B>>> {
     let handler = match spec.endpoint {
         Endpoint::Health => get(reads::health),
-        Endpoint::Ready => get(reads::ready),
-        Endpoint::Metrics => get(reads::metrics),
+        Endpoint::Ready => get(reads::ready::<B>),
+        Endpoint::Metrics => get(reads::metrics::<B>),
         Endpoint::OpenApi => get(reads::openapi_document),
-        Endpoint::LeadCommand => post(reads::lead_command),
-        Endpoint::ContactCommand => post(reads::contact_command),
-        Endpoint::OpportunityCommand => post(reads::opportunity_command),
-        Endpoint::TicketCommand => post(reads::ticket_command),
-        Endpoint::Erasure => post(reads::erasure),
-        Endpoint::Events => get(reads::events),
-        Endpoint::RepCommand => post(reads::client_command::<RepRequest>),
-        Endpoint::TeamCommand => post(reads::client_command::<TeamRequest>),
-        Endpoint::TerritoryCommand => post(reads::client_command::<TerritoryRequest>),
-        Endpoint::ForecastCommand => post(reads::client_command::<ForecastRequest>),
-        Endpoint::Forecast => get(reads::forecast),
-        Endpoint::SlaAtRisk => get(reads::sla_at_risk),
-        Endpoint::SlaAttainment => get(reads::sla_attainment),
+        Endpoint::LeadCommand => post(reads::lead_command::<B>),
+        Endpoint::ContactCommand => post(reads::contact_command::<B>),
+        Endpoint::OpportunityCommand => post(reads::opportunity_command::<B>),
+        Endpoint::TicketCommand => post(reads::ticket_command::<B>),
+        Endpoint::Erasure => post(reads::erasure::<B>),
+        Endpoint::Events => get(reads::events::<B>),
+        Endpoint::RepCommand => post(reads::client_command::<B, RepRequest>),
+        Endpoint::TeamCommand => post(reads::client_command::<B, TeamRequest>),
+        Endpoint::TerritoryCommand => post(reads::client_command::<B, TerritoryRequest>),
+        Endpoint::ForecastCommand => post(reads::client_command::<B, ForecastRequest>),
+        Endpoint::Forecast => get(reads::forecast::<B>),
+        Endpoint::SlaAtRisk => get(reads::sla_at_risk::<B>),
+        Endpoint::SlaAttainment => get(reads::sla_attainment::<B>),
         Endpoint::Record(kind) => {
-            get(move |state, principal, path| reads::record(state, principal, path, kind))
+            get(move |state, principal, path| reads::record::<B>(state, principal, path, kind))
         }
         Endpoint::History(kind) => {
-            get(move |state, principal, path| reads::history(state, principal, path, kind))
+            get(move |state, principal, path| reads::history::<B>(state, principal, path, kind))
         }
-        Endpoint::Customer => get(reads::customer),
-        Endpoint::Timeline => get(reads::timeline),
-        Endpoint::Search => get(reads::search),
-        Endpoint::Duplicates => get(reads::duplicates),
-        Endpoint::Pipeline => get(reads::pipeline),
-        Endpoint::SlaBreaches => get(reads::sla_breaches),
-        Endpoint::IntakeOne => post(reads::intake_one),
-        Endpoint::IntakeBatch => post(reads::intake_batch),
-        Endpoint::InboxHealth => get(reads::inbox_health),
-        Endpoint::OutboxHealth => get(reads::outbox_health),
+        Endpoint::Customer => get(reads::customer::<B>),
+        Endpoint::Timeline => get(reads::timeline::<B>),
+        Endpoint::Search => get(reads::search::<B>),
+        Endpoint::Duplicates => get(reads::duplicates::<B>),
+        Endpoint::Pipeline => get(reads::pipeline::<B>),
+        Endpoint::SlaBreaches => get(reads::sla_breaches::<B>),
+        Endpoint::IntakeOne => post(reads::intake_one::<B>),
+        Endpoint::IntakeBatch => post(reads::intake_batch::<B>),
+        Endpoint::InboxHealth => get(reads::inbox_health::<B>),
+        Endpoint::OutboxHealth => get(reads::outbox_health::<B>),
     };
     debug_assert!(spec.method == Method::GET || spec.method == Method::POST);
     handler

@@ -1,19 +1,18 @@
-//! Running the app: the read models' projectors for every tenant a token acts for (each under
-//! its lease, so several servers share the work), the listener, and a graceful stop.
+//! Running the app: the read models' projectors for every tenant a token acts for (on
+//! PostgreSQL each under its lease, so several servers share the work), the listener, and a
+//! graceful stop.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crm_eventstore::TenantId;
-use crm_projections::{
-    DocumentStore, Lease, PostgresDocuments, Projector, ProjectorOptions, ReadModel, run_leased,
-};
+use crm_projections::ReadModel;
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::{App, ProjectionWatch, ReadModels, ReadStore};
+use super::{App, ProjectionWatch, ReadModels};
+use crate::backend::{Backend, ReadStore};
 
 /// Why the server could not start or stopped abnormally.
 #[derive(Debug, Error)]
@@ -23,106 +22,77 @@ pub enum ServeError {
     Listen(#[from] std::io::Error),
 }
 
-/// How often a server that does not hold a projection's lease tries to take it.
-const LEASE_RETRY: Duration = Duration::from_secs(1);
-
-/// The projectors of every read model of `tenants`, started: their statuses, and the tasks to
-/// stop through `stop`.
-pub fn spawn_projections(
-    store: &ReadStore,
-    reads: &ReadModels,
-    connection: &str,
+/// The projectors of every read model of `tenants`, started on `backend`: their statuses,
+/// and the tasks to stop through `stop`.
+pub fn spawn_projections<B: Backend>(
+    backend: &B,
+    store: &ReadStore<B>,
+    reads: &ReadModels<B>,
     tenants: &[TenantId],
     stop: &watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
 ) -> Vec<ProjectionWatch> {
     let mut watches = Vec::new();
     for tenant in tenants {
-        watches.extend([
-            spawn_projection(
-                "customer360",
-                store,
-                &reads.customers,
-                connection,
-                tenant,
-                stop,
-                tasks,
-            ),
-            spawn_projection(
-                "identity_index",
-                store,
-                &reads.identity,
-                connection,
-                tenant,
-                stop,
-                tasks,
-            ),
-            spawn_projection(
-                "pipeline",
-                store,
-                &reads.pipeline,
-                connection,
-                tenant,
-                stop,
-                tasks,
-            ),
-            spawn_projection("sla", store, &reads.sla, connection, tenant, stop, tasks),
-            spawn_projection(
-                "duplicates",
-                store,
-                &reads.duplicates,
-                connection,
-                tenant,
-                stop,
-                tasks,
-            ),
-        ]);
+        let mut spawn = |model| ProjectionWatch {
+            model,
+            tenant: tenant.clone(),
+            status: match model {
+                "customer360" => {
+                    backend.spawn_projector(model, store, &reads.customers, tenant, stop, tasks)
+                }
+                "identity_index" => {
+                    backend.spawn_projector(model, store, &reads.identity, tenant, stop, tasks)
+                }
+                "pipeline" => {
+                    backend.spawn_projector(model, store, &reads.pipeline, tenant, stop, tasks)
+                }
+                "sla" => backend.spawn_projector(model, store, &reads.sla, tenant, stop, tasks),
+                _ => backend.spawn_projector(model, store, &reads.duplicates, tenant, stop, tasks),
+            },
+        };
+        watches.extend(PROJECTIONS.map(&mut spawn));
     }
     watches
 }
 
-/// One read model's projector for `tenant`, started under the projection's lease on `tasks`
-/// until `stop`: its status, named `model`.
-pub fn spawn_projection<M: ReadModel + 'static>(
+/// The read models a server keeps, by the names `/readyz` and `/metrics` report them under.
+pub const PROJECTIONS: [&str; 5] = [
+    "customer360",
+    "identity_index",
+    "pipeline",
+    "sla",
+    "duplicates",
+];
+
+/// One read model's projector for `tenant`, started on `backend` (under the projection's
+/// lease where processes share a database) on `tasks` until `stop`: its status, named
+/// `model`.
+pub fn spawn_projection<B, M>(
+    backend: &B,
     model: &'static str,
-    store: &ReadStore,
-    documents: &Arc<PostgresDocuments<M>>,
-    connection: &str,
+    store: &ReadStore<B>,
+    documents: &Arc<B::Documents<M>>,
     tenant: &TenantId,
     stop: &watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
 ) -> ProjectionWatch
 where
-    PostgresDocuments<M>: DocumentStore<M>,
+    B: Backend,
+    M: ReadModel + std::fmt::Debug + Send + Sync + 'static,
+    M::Doc: Send + Sync + 'static,
 {
-    let lease = Lease::name(documents.table(), tenant.as_str());
-    let mut projector = Projector::new(
-        store.clone(),
-        Arc::clone(documents),
-        tenant.clone(),
-        ProjectorOptions::default(),
-    );
-    let status = projector.status();
-    let connection = connection.to_owned();
-    let stop = stop.clone();
-    let name = format!("{model} of {tenant}");
-    tasks.spawn(async move {
-        if let Err(error) = run_leased(&mut projector, &connection, &lease, LEASE_RETRY, stop).await
-        {
-            tracing::error!(%error, projection = %name, "a projection stopped");
-        }
-    });
     ProjectionWatch {
         model,
         tenant: tenant.clone(),
-        status,
+        status: backend.spawn_projector(model, store, documents, tenant, stop, tasks),
     }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes: then stops accepting, finishes the
 /// requests in flight, and returns. The caller stops the projectors afterwards.
-pub async fn serve(
-    app: Arc<App>,
+pub async fn serve<B: Backend>(
+    app: Arc<App<B>>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {

@@ -1,0 +1,458 @@
+//! Where an app keeps everything: one [`Backend`] names the event store, the application's
+//! tables (unit of work, inbox, deadlines) and the read models' storage of one database, and
+//! how its projectors run there. [`SqliteBackend`] keeps all of it in one SQLite file (the
+//! embedded default, no server); [`PostgresBackend`] in a PostgreSQL database (production:
+//! several processes share the work under leases).
+//!
+//! `crm serve`, `crm work` and the operator commands are written once over this trait, so a
+//! route, a worker or a status line cannot behave differently on the two.
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crm_eventstore::audit::ExportedEvent;
+use crm_eventstore::crypto::{
+    DecryptingStore, PostgresSubjectKeyStore, SqliteSubjectKeyStore, SubjectKeyStore,
+    SubjectKeyTransfer,
+};
+use crm_eventstore::sqlite::SqliteDatabase;
+use crm_eventstore::transfer::HistoryTransfer;
+use crm_eventstore::{
+    EventStore, GlobalPosition, PostgresConfig, PostgresStore, SqliteStore, StoreError,
+    StoreSettings, TenantId,
+};
+use crm_projections::{
+    DocumentStore, Lag, Lease, PostgresDocuments, Projector, ProjectorOptions, ProjectorStatus,
+    ReadModel, SqliteDocuments, StorageError, run_leased,
+};
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::intake::{Inbox, PostgresInbox, SqliteInbox};
+use crate::scheduler::{DeadlineStore, PostgresDeadlines, SqliteDeadlines};
+use crate::uow::{PostgresUnitOfWork, SqliteUnitOfWork, UnitOfWork, WorkError};
+
+/// The store as the read paths of a backend see it: personal fields decrypted with their
+/// subject's key.
+pub type ReadStore<B> = DecryptingStore<<B as Backend>::Store, <B as Backend>::Keys>;
+
+/// How many events a lag measure on a backend without a counting query reads at most; more
+/// is reported as "at least" this many.
+const LAG_CAP: usize = 100_000;
+
+/// How often a process that does not hold a projection's lease tries to take it.
+const LEASE_RETRY: Duration = Duration::from_secs(1);
+
+/// Why a backend could not be opened.
+#[derive(Debug, Error)]
+pub enum BackendError {
+    /// The event store could not be opened (or migrated).
+    #[error("cannot open the event store: {0}")]
+    Store(#[from] StoreError),
+    /// The application's tables could not be opened (or migrated).
+    #[error("cannot open the application's tables: {0}")]
+    Work(#[from] WorkError),
+}
+
+/// One database holding an app's event store, its application tables and its read models.
+pub trait Backend: Send + Sync + 'static {
+    /// The event store, as stored (personal fields encrypted); its history can be copied to
+    /// and from another backend.
+    type Store: EventStore + HistoryTransfer + Clone + 'static;
+    /// The subject keys personal fields are encrypted with (copied along with the history).
+    type Keys: SubjectKeyStore + SubjectKeyTransfer + Clone + 'static;
+    /// The unit of work committing commands with their idempotency and outbox rows.
+    type Work: UnitOfWork<Store = ReadStore<Self>, Keys = Self::Keys> + Clone;
+    /// The intake inbox.
+    type Inbox: Inbox + Clone;
+    /// The scheduler's deadlines.
+    type Deadlines: DeadlineStore + Clone;
+    /// A read model's storage.
+    type Documents<M>: DocumentStore<M> + fmt::Debug + 'static
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static;
+
+    /// The event store, as stored.
+    fn store(&self) -> &Self::Store;
+
+    /// A unit of work (clones share the connections).
+    fn work(&self) -> Self::Work;
+
+    /// The intake inbox.
+    fn inbox(&self) -> Self::Inbox;
+
+    /// The scheduler's deadlines.
+    fn deadlines(&self) -> Self::Deadlines;
+
+    /// The storage of `model` (its table created if missing).
+    fn documents<M>(
+        &self,
+        model: M,
+    ) -> impl Future<Output = Result<Self::Documents<M>, StorageError>> + Send
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static;
+
+    /// Starts `model`'s projector for `tenant` from `store` into `documents` on `tasks`, until
+    /// `stop`: on PostgreSQL under the projection's lease (several processes may offer to
+    /// run it; one does at a time), on SQLite directly (one process owns the file). Returns
+    /// its published status.
+    fn spawn_projector<M>(
+        &self,
+        model: &'static str,
+        store: &ReadStore<Self>,
+        documents: &Arc<Self::Documents<M>>,
+        tenant: &TenantId,
+        stop: &watch::Receiver<bool>,
+        tasks: &mut JoinSet<()>,
+    ) -> watch::Receiver<ProjectorStatus>
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static;
+
+    /// How far `documents` of `tenant` are behind the history, measured against their stored
+    /// checkpoint (right whichever process runs the projector).
+    fn lag<M>(
+        &self,
+        documents: &Self::Documents<M>,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Lag, String>> + Send
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static;
+
+    /// Up to `limit` of `tenant`'s events after `(stream, version)` in (stream, version)
+    /// order, as stored: a page of an audit export ([`crm_eventstore::audit`]).
+    fn export_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<(&str, u64)>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ExportedEvent>, StoreError>> + Send;
+
+    /// Where the data is, for operators (a file path, or a PostgreSQL host and database;
+    /// never a password).
+    fn describe(&self) -> String;
+}
+
+/// A projector's task: runs it (through `run`) and logs how it ended.
+fn spawn_logged<F>(tasks: &mut JoinSet<()>, name: String, run: F)
+where
+    F: Future<Output = Result<(), crm_projections::RunnerError>> + Send + 'static,
+{
+    tasks.spawn(async move {
+        if let Err(error) = run.await {
+            tracing::error!(%error, projection = %name, "a projection stopped");
+        }
+    });
+}
+
+// ---- PostgreSQL ----
+
+/// Everything in one PostgreSQL database: the store's pool, the application's tables and a
+/// pool per read model, each of `pool_size` connections.
+#[derive(Debug, Clone)]
+pub struct PostgresBackend {
+    work: PostgresUnitOfWork,
+    connection: String,
+    pool_size: usize,
+}
+
+impl PostgresBackend {
+    /// Connects to the database `connection` names (libpq keywords or a `postgres://` URL,
+    /// `sslmode` honoured), with pools of `pool_size`, applying pending migrations of the
+    /// store and the application.
+    pub async fn connect(connection: &str, pool_size: usize) -> Result<Self, BackendError> {
+        let store =
+            PostgresStore::connect(PostgresConfig::new(connection).with_pool_size(pool_size))
+                .await?;
+        let work = PostgresUnitOfWork::connect(store).await?;
+        Ok(Self {
+            work,
+            connection: connection.to_owned(),
+            pool_size,
+        })
+    }
+}
+
+impl Backend for PostgresBackend {
+    type Store = PostgresStore;
+    type Keys = PostgresSubjectKeyStore;
+    type Work = PostgresUnitOfWork;
+    type Inbox = PostgresInbox;
+    type Deadlines = PostgresDeadlines;
+    type Documents<M>
+        = PostgresDocuments<M>
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static;
+
+    fn store(&self) -> &PostgresStore {
+        self.work.event_store()
+    }
+
+    fn work(&self) -> PostgresUnitOfWork {
+        self.work.clone()
+    }
+
+    fn inbox(&self) -> PostgresInbox {
+        PostgresInbox::new(self.store().clone())
+    }
+
+    fn deadlines(&self) -> PostgresDeadlines {
+        PostgresDeadlines::new(self.store().clone())
+    }
+
+    async fn documents<M>(&self, model: M) -> Result<PostgresDocuments<M>, StorageError>
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static,
+    {
+        PostgresDocuments::connect(&self.connection, self.pool_size, model).await
+    }
+
+    fn spawn_projector<M>(
+        &self,
+        model: &'static str,
+        store: &ReadStore<Self>,
+        documents: &Arc<PostgresDocuments<M>>,
+        tenant: &TenantId,
+        stop: &watch::Receiver<bool>,
+        tasks: &mut JoinSet<()>,
+    ) -> watch::Receiver<ProjectorStatus>
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static,
+    {
+        let lease = Lease::name(documents.table(), tenant.as_str());
+        let mut projector = Projector::new(
+            store.clone(),
+            Arc::clone(documents),
+            tenant.clone(),
+            ProjectorOptions::default(),
+        );
+        let status = projector.status();
+        let connection = self.connection.clone();
+        let stop = stop.clone();
+        spawn_logged(tasks, format!("{model} of {tenant}"), async move {
+            run_leased(&mut projector, &connection, &lease, LEASE_RETRY, stop).await
+        });
+        status
+    }
+
+    async fn lag<M>(
+        &self,
+        documents: &PostgresDocuments<M>,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<Lag, String>
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static,
+    {
+        let checkpoint = documents
+            .checkpoint(tenant)
+            .await
+            .map_err(|error| error.to_string())?;
+        Lag::measure_postgres(self.store(), documents, tenant, checkpoint, now)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    async fn export_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<(&str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<ExportedEvent>, StoreError> {
+        self.store().export_page(tenant, after, limit).await
+    }
+
+    fn describe(&self) -> String {
+        describe_connection(&self.connection)
+    }
+}
+
+/// A connection string with its password left out: `host`, `port`, `dbname` and `user` as
+/// libpq would read them, or "PostgreSQL" if they cannot be read.
+fn describe_connection(connection: &str) -> String {
+    let Ok(config) = connection.parse::<tokio_postgres::Config>() else {
+        return "PostgreSQL".to_owned();
+    };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    format!(
+        "PostgreSQL database {} on {} as {}",
+        config.get_dbname().unwrap_or("(default)"),
+        if hosts.is_empty() {
+            "the default host".to_owned()
+        } else {
+            hosts.join(",")
+        },
+        config.get_user().unwrap_or("(default user)")
+    )
+}
+
+// ---- SQLite ----
+
+/// Everything in one SQLite file: the event store, the application's tables and the read
+/// models, sharing its one writer.
+#[derive(Debug, Clone)]
+pub struct SqliteBackend {
+    database: SqliteDatabase,
+    work: SqliteUnitOfWork,
+    path: PathBuf,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if missing) the file at `path`, applying pending migrations of the
+    /// store and the application.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, BackendError> {
+        let path = path.as_ref().to_path_buf();
+        let database = SqliteDatabase::open(&path)?;
+        let store = SqliteStore::open(database.clone(), StoreSettings::default())?;
+        let work = SqliteUnitOfWork::open(store)?;
+        Ok(Self {
+            database,
+            work,
+            path,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The database the file is opened as.
+    pub fn database(&self) -> &SqliteDatabase {
+        &self.database
+    }
+}
+
+impl Backend for SqliteBackend {
+    type Store = SqliteStore;
+    type Keys = SqliteSubjectKeyStore;
+    type Work = SqliteUnitOfWork;
+    type Inbox = SqliteInbox;
+    type Deadlines = SqliteDeadlines;
+    type Documents<M>
+        = SqliteDocuments<M>
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static;
+
+    fn store(&self) -> &SqliteStore {
+        self.work.event_store()
+    }
+
+    fn work(&self) -> SqliteUnitOfWork {
+        self.work.clone()
+    }
+
+    fn inbox(&self) -> SqliteInbox {
+        SqliteInbox::new(self.database.clone())
+    }
+
+    fn deadlines(&self) -> SqliteDeadlines {
+        SqliteDeadlines::new(self.database.clone())
+    }
+
+    async fn documents<M>(&self, model: M) -> Result<SqliteDocuments<M>, StorageError>
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static,
+    {
+        SqliteDocuments::open(self.database.clone(), model)
+    }
+
+    fn spawn_projector<M>(
+        &self,
+        model: &'static str,
+        store: &ReadStore<Self>,
+        documents: &Arc<SqliteDocuments<M>>,
+        tenant: &TenantId,
+        stop: &watch::Receiver<bool>,
+        tasks: &mut JoinSet<()>,
+    ) -> watch::Receiver<ProjectorStatus>
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static,
+    {
+        let mut projector = Projector::new(
+            store.clone(),
+            Arc::clone(documents),
+            tenant.clone(),
+            ProjectorOptions::default(),
+        );
+        let status = projector.status();
+        let stop = stop.clone();
+        spawn_logged(tasks, format!("{model} of {tenant}"), async move {
+            projector.run(stop).await
+        });
+        status
+    }
+
+    async fn lag<M>(
+        &self,
+        documents: &SqliteDocuments<M>,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<Lag, String>
+    where
+        M: ReadModel + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static,
+    {
+        let checkpoint: Option<GlobalPosition> = documents
+            .checkpoint(tenant)
+            .await
+            .map_err(|error| error.to_string())?;
+        Lag::measure(self.store(), tenant, checkpoint, LAG_CAP, now)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    async fn export_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<(&str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<ExportedEvent>, StoreError> {
+        self.store().export_page(tenant, after, limit).await
+    }
+
+    fn describe(&self) -> String {
+        format!("SQLite file {}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_connection;
+
+    #[test]
+    fn a_description_never_shows_the_password() {
+        let described = describe_connection(
+            "postgres://crm:secret-word@db.example:5432/crm_prod?sslmode=require",
+        );
+        assert!(!described.contains("secret-word"), "{described}");
+        assert!(described.contains("crm_prod"), "{described}");
+        assert!(described.contains("db.example"), "{described}");
+        let keywords = describe_connection("host=/var/run/postgresql dbname=crm password=hunter2");
+        assert!(!keywords.contains("hunter2"), "{keywords}");
+    }
+}
