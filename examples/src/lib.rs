@@ -1,43 +1,51 @@
-//! Helpers shared by the examples: an embedded CRM over the event store in one SQLite file (the
-//! embedded default: durable, no server) that loads an aggregate's stream, replays it, decides,
-//! and appends the new events with an expected-version check, the way the application
-//! services do.
+//! Helpers shared by the examples: an embedded CRM on the application layer's
+//! [`CommandService`] over the embedded default backend, one SQLite file (durable, no server).
+//! Every command goes the way the HTTP app sends it: loaded, decided, its personal fields
+//! encrypted with the person's key, and committed with the expected version and its metadata
+//! in one transaction of the file.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use crm_domain::{Actor, Aggregate, CodecError, Context, decode, encode};
-use crm_eventstore::sqlite::SqliteDatabase;
-use crm_eventstore::{
-    BlockingStore, ExpectedVersion, Metadata, NewEvent, SqliteStore, StoreError, StoreSettings,
-    StreamId, StreamRead, TenantId, VerifyReport,
+use crm_app::{
+    Backend as _, BackendError, CommandMeta, CommandService, ManualClock, SqliteBackend,
+    SqliteUnitOfWork,
 };
+use crm_domain::{Actor, Aggregate};
+use crm_eventstore::{EventStore as _, StoreError, TenantId, VerifyReport};
 use thiserror::Error;
 use uuid::Uuid;
 
 /// Why an example step failed.
 #[derive(Debug, Error)]
 pub enum ExampleError {
+    /// The database could not be opened.
+    #[error(transparent)]
+    Open(#[from] BackendError),
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// An event could not be encoded or decoded.
-    #[error(transparent)]
-    Codec(#[from] CodecError),
-    /// The aggregate refused the command.
-    #[error("{kind} refused the command: {message}")]
+    /// The command was refused or could not be committed.
+    #[error("{kind}: {message}")]
     Refused {
         /// The aggregate kind.
         kind: &'static str,
-        /// The aggregate's error, as text.
+        /// Why, as text.
         message: String,
     },
+    /// The async runtime the blocking calls run on could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[from] std::io::Error),
 }
 
-/// A CRM embedded in the process: the SQLite store behind a blocking facade, one tenant, and a
-/// clock the example moves by hand (the domain never reads a clock).
+/// A CRM embedded in the process: the command service over one SQLite file, one tenant, and
+/// a clock the example moves by hand (the domain never reads a clock). Its calls block.
 pub struct EmbeddedCrm {
-    store: BlockingStore<SqliteStore>,
+    runtime: tokio::runtime::Runtime,
+    backend: SqliteBackend,
+    service: CommandService<SqliteUnitOfWork>,
+    clock: Arc<ManualClock>,
     tenant: TenantId,
     /// The example's "now"; every decision is taken at this instant.
     pub now: DateTime<Utc>,
@@ -47,9 +55,16 @@ impl EmbeddedCrm {
     /// The CRM kept in the SQLite file at `path` (created if missing, its tables too), for
     /// `tenant`, starting at `now`.
     pub fn open(path: &Path, tenant: &str, now: DateTime<Utc>) -> Result<Self, ExampleError> {
-        let store = SqliteStore::open(SqliteDatabase::open(path)?, StoreSettings::default())?;
+        let backend = SqliteBackend::open(path)?;
+        let clock = Arc::new(ManualClock::new(now));
+        let clock_for_service: Arc<dyn crm_app::Clock> = Arc::clone(&clock) as _;
         Ok(Self {
-            store: BlockingStore::new(store)?,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+            service: CommandService::new(backend.work(), clock_for_service),
+            backend,
+            clock,
             tenant: TenantId::new(tenant)?,
             now,
         })
@@ -60,85 +75,63 @@ impl EmbeddedCrm {
         self.now += chrono::Duration::minutes(minutes);
     }
 
-    /// Loads the aggregate stored in `"{KIND}-{id}"` and its version.
-    pub fn load<A: Aggregate>(&self, id: Uuid) -> Result<(A, u64), ExampleError> {
-        let stream = StreamId::new(format!("{}-{id}", A::KIND))?;
-        let recorded = self
-            .store
-            .read_stream(&self.tenant, &stream, StreamRead::forward())?;
-        let mut state = A::default();
-        let mut version = 0;
-        for event in recorded {
-            let domain_event: A::Event =
-                decode(&event.event_type, event.schema_version, event.payload)?;
-            state = state.evolve(&domain_event);
-            version = event.version;
-        }
-        Ok((state, version))
+    /// The aggregate stored in `"{KIND}-{id}"`, as the command service folds it, and its
+    /// version.
+    pub fn load<A>(&self, id: Uuid) -> Result<(A, u64), ExampleError>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        self.runtime
+            .block_on(self.service.load::<A>(&self.tenant, id))
+            .map_err(|error| ExampleError::Refused {
+                kind: A::KIND,
+                message: error.to_string(),
+            })
     }
 
-    /// Loads the aggregate, decides `command` as `actor` at the current time, and appends the
-    /// resulting events expecting the version it loaded (a concurrent writer would make the
-    /// append fail rather than be overwritten). Returns the new events.
-    pub fn execute<A: Aggregate>(
+    /// Sends `command` as `actor` at the current time through the command service: loaded,
+    /// decided, committed expecting the version it loaded (a concurrent writer makes it
+    /// retry on the new state rather than be overwritten). Returns the new events.
+    pub fn execute<A>(
         &self,
         id: Uuid,
         command: A::Command,
         actor: Actor,
-    ) -> Result<Vec<A::Event>, ExampleError> {
-        let (state, version) = self.load::<A>(id)?;
-        let metadata_actor = serde_json::to_value(&actor).ok();
-        let ctx = Context::new(self.now, actor, Uuid::now_v7());
-        let events = state
-            .decide(command, &ctx)
+    ) -> Result<Vec<A::Event>, ExampleError>
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Command: serde::Serialize + Clone,
+    {
+        self.clock.set(self.now);
+        let executed = self
+            .runtime
+            .block_on(
+                self.service
+                    .execute::<A>(&self.tenant, id, command, &CommandMeta::by(actor)),
+            )
             .map_err(|error| ExampleError::Refused {
                 kind: A::KIND,
                 message: error.to_string(),
             })?;
-        if events.is_empty() {
-            return Ok(events);
-        }
-        let correlation_id = Uuid::now_v7();
-        let metadata = Metadata {
-            actor: metadata_actor,
-            correlation_id: Some(correlation_id),
-            ..Metadata::default()
-        };
-        let new_events = events
-            .iter()
-            .enumerate()
-            .map(|(slot, event)| {
-                let encoded = encode(event)?;
-                let slot = u16::try_from(slot).unwrap_or(u16::MAX);
-                Ok(
-                    NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)
-                        .with_id(ctx.fresh_id(1000 + slot))
-                        .with_metadata(metadata.clone()),
-                )
-            })
-            .collect::<Result<Vec<_>, CodecError>>()?;
-        let stream = StreamId::new(format!("{}-{id}", A::KIND))?;
-        let expected = if version == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(version)
-        };
-        self.store
-            .append(&self.tenant, &stream, expected, &new_events)?;
-        Ok(events)
+        Ok(executed.events)
     }
 
     /// Walks every stream's hash chain.
     pub fn verify(&self) -> Result<VerifyReport, ExampleError> {
-        Ok(self.store.verify(&self.tenant)?)
+        Ok(self
+            .runtime
+            .block_on(self.backend.store().verify(&self.tenant))?)
     }
 
     /// How many events the tenant holds, read in global order page by page.
     pub fn count_events(&self) -> Result<usize, ExampleError> {
+        let store = self.backend.store();
         let mut after = crm_eventstore::GlobalPosition::START;
         let mut count = 0;
         loop {
-            let page = self.store.read_all(&self.tenant, after, 500)?;
+            let page = self
+                .runtime
+                .block_on(store.read_all(&self.tenant, after, 500))?;
             if page.is_empty() {
                 return Ok(count);
             }
