@@ -218,6 +218,12 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
         self
     }
 
+    /// The intake worker, when the configuration runs the intake (for `crm inbox
+    /// replay-quarantined`, which captures quarantined leads again under the same settings).
+    pub fn intake(&self) -> Option<&IntakeWorker<U, I>> {
+        self.intake.as_ref()
+    }
+
     /// The host of `tenant` under `config`, writing through `service`, keeping deadlines in
     /// `deadlines` and reading deliveries from `inbox`.
     pub fn new(

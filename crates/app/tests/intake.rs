@@ -28,6 +28,7 @@ on_every_backend_with!(
     a_bulk_batch_waits_in_the_inbox_until_workers_catch_up,
     a_lost_commit_answer_at_any_step_is_redone_without_doubles,
     a_lead_from_a_known_person_records_the_contact_with_its_evidence,
+    quarantined_leads_are_captured_again_after_a_fix,
 );
 
 fn delivery(external_id: &str, email: Option<&str>) -> LeadDelivery {
@@ -189,6 +190,89 @@ async fn a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing<
         .expect("stored");
     assert_eq!(worker.drain().await.expect("drains"), 1);
     assert!(lead(&service, id_of(stored[0])).await.status.is_some());
+}
+
+async fn quarantined_leads_are_captured_again_after_a_fix<
+    U: UnitOfWork + Clone,
+    I: Inbox + Clone,
+>(
+    work: U,
+    inbox: I,
+) {
+    let (service, _) = support::service(work.clone());
+    let roster = roster(&service, (1, 1)).await;
+    // A London number written nationally: no number at all when read as American.
+    let by_phone = LeadDelivery {
+        source: "web-form".into(),
+        external_id: "evt-phone".into(),
+        payload: json!({ "firstName": "Grace", "lastName": "Hopper", "phone": "020 7946 0958" }),
+    };
+    let stored = submit(
+        &inbox,
+        &tenant(),
+        &[by_phone, delivery("evt-unreachable", None)],
+        t0(),
+    )
+    .await
+    .expect("stored");
+    let (phone_lead, unreachable) = (id_of(stored[0]), id_of(stored[1]));
+    let american = IntakeSettings {
+        default_region: CountryCode::new("US").expect("a valid country"),
+        ..settings(Some(roster.settings))
+    };
+    let misconfigured = IntakeWorker::new(Arc::clone(&service), inbox.clone(), tenant(), american);
+    assert_eq!(misconfigured.drain().await.expect("drains"), 2);
+    for id in [phone_lead, unreachable] {
+        assert_eq!(
+            lead(&service, id).await.status,
+            Some(LeadStatus::Quarantined)
+        );
+    }
+
+    // Replayed under the same settings: nothing changed, nothing recorded.
+    let unchanged = misconfigured.replay_quarantined().await.expect("replays");
+    assert_eq!(unchanged.examined, 2);
+    assert!(unchanged.captured.is_empty() && unchanged.failed.is_empty());
+    assert_eq!(
+        history_len(&work, phone_lead).await,
+        2,
+        "received, quarantined"
+    );
+
+    // The fix: the default region the form's numbers are written in. The lead it concerns is
+    // captured and routed; the other still lacks any way to reach the person.
+    let fixed = IntakeWorker::new(
+        Arc::clone(&service),
+        inbox.clone(),
+        tenant(),
+        settings(Some(roster.settings)),
+    );
+    let replayed = fixed.replay_quarantined().await.expect("replays");
+    assert_eq!(replayed.examined, 2);
+    assert_eq!(replayed.captured, vec![crm_domain::LeadId(phone_lead)]);
+    assert_eq!(replayed.still_quarantined.len(), 1);
+    assert_eq!(
+        replayed.still_quarantined[0].0,
+        crm_domain::LeadId(unreachable)
+    );
+    assert!(
+        !replayed.still_quarantined[0].1.is_empty(),
+        "with its reasons"
+    );
+    let state = lead(&service, phone_lead).await;
+    assert_eq!(state.status, Some(LeadStatus::Assigned));
+    let phone = state
+        .profile
+        .and_then(|profile| profile.phone)
+        .expect("the phone captured");
+    assert_eq!(phone.e164(), "+442079460958");
+
+    // Again: the captured lead is no longer quarantined, nothing more is recorded.
+    let length = history_len(&work, phone_lead).await;
+    let again = fixed.replay_quarantined().await.expect("replays");
+    assert_eq!(again.examined, 1);
+    assert!(again.captured.is_empty());
+    assert_eq!(history_len(&work, phone_lead).await, length);
 }
 
 async fn a_bulk_batch_waits_in_the_inbox_until_workers_catch_up<

@@ -72,7 +72,7 @@ enum Command {
     Audit(AuditCommand),
     /// The intake inbox.
     #[command(subcommand)]
-    Inbox(StatusCommand),
+    Inbox(InboxCommand),
     /// The integration outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -241,9 +241,23 @@ enum ReplayView {
 }
 
 #[derive(Debug, Subcommand)]
-enum StatusCommand {
+enum InboxCommand {
     /// Depth, oldest age and failing or parked items of a tenant.
     Status(TenantArgs),
+    /// Captures every quarantined lead of a tenant again from its payload as delivered, under
+    /// the intake settings of the host configuration (after fixing what quarantined them),
+    /// then resolves and routes those now captured, as `crm work` does a new delivery. Safe to
+    /// run again at any time; lists what is still quarantined, with its reasons.
+    ReplayQuarantined(ReplayQuarantinedArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReplayQuarantinedArgs {
+    #[command(flatten)]
+    target: TenantArgs,
+    /// The host configuration `crm work` runs with (its `intake` and `routing` settings).
+    #[arg(long)]
+    config: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -387,7 +401,8 @@ fn main() -> ExitCode {
             Command::Audit(AuditCommand::Export(args)) => export(args).await,
             Command::Audit(AuditCommand::History(args)) => history(args).await,
             Command::Audit(AuditCommand::Replay(args)) => replay(args).await,
-            Command::Inbox(StatusCommand::Status(args)) => inbox_status(args).await,
+            Command::Inbox(InboxCommand::Status(args)) => inbox_status(args).await,
+            Command::Inbox(InboxCommand::ReplayQuarantined(args)) => replay_quarantined(args).await,
             Command::Outbox(OutboxCommand::Status(args)) => outbox_status(args).await,
             Command::Outbox(OutboxCommand::ReplayParked(args)) => outbox_replay(args).await,
             Command::Projections(ProjectionsCommand::Status(args)) => {
@@ -782,6 +797,66 @@ async fn inbox_status(args: TenantArgs) -> Result<ExitCode, String> {
         health.failing
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn replay_quarantined(args: ReplayQuarantinedArgs) -> Result<ExitCode, String> {
+    let tenant = tenant_of(&args.target.tenant)?;
+    let config: HostConfig = read_json(&args.config)?;
+    on_backend!(&args.target.database, COMMAND_POOL, |backend| {
+        replay_quarantined_on(backend, tenant, &config, &args.config).await
+    })
+}
+
+async fn replay_quarantined_on<B: Backend>(
+    backend: B,
+    tenant: TenantId,
+    config: &HostConfig,
+    config_path: &std::path::Path,
+) -> Result<ExitCode, String> {
+    let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
+    let host = Host::new(
+        service,
+        backend.deadlines(),
+        backend.inbox(),
+        tenant.clone(),
+        config,
+    )
+    .map_err(|error| format!("{}: {error}", config_path.display()))?;
+    let intake = host.intake().ok_or_else(|| {
+        format!(
+            "{}: no `intake` section, so no settings to capture leads with",
+            config_path.display()
+        )
+    })?;
+    let report = intake
+        .replay_quarantined()
+        .await
+        .map_err(|error| format!("cannot replay the quarantined leads: {error}"))?;
+    println!(
+        "{tenant}: {} quarantined lead(s) replayed: {} captured, {} still quarantined, {} failed",
+        report.examined,
+        report.captured.len(),
+        report.still_quarantined.len(),
+        report.failed.len()
+    );
+    for (lead, reasons) in &report.still_quarantined {
+        let reasons: Vec<String> = reasons
+            .iter()
+            .map(|reason| match reason.field {
+                Some(field) => format!("{field:?}: {}", reason.problem),
+                None => reason.problem.clone(),
+            })
+            .collect();
+        println!("still quarantined: lead {lead}: {}", reasons.join("; "));
+    }
+    for (lead, error) in &report.failed {
+        println!("failed: lead {lead}: {error}");
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn outbox_status(args: TenantArgs) -> Result<ExitCode, String> {

@@ -41,7 +41,7 @@ pub use mapping::{campaign_from, submission_from};
 pub use memory::MemoryInbox;
 pub use postgres::PostgresInbox;
 pub use sqlite::SqliteInbox;
-pub use worker::{IntakeReport, IntakeSettings, IntakeWorker};
+pub use worker::{IntakeReport, IntakeSettings, IntakeWorker, ReplayReport};
 
 use crate::ids::derive_id;
 use crate::uow::WorkError;

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use crm_domain::identity::{CountryCode, MatchVerdict};
-use crm_domain::lead::{Lead, LeadCommand, LeadError, LeadSource, LeadStatus};
+use crm_domain::lead::{
+    Lead, LeadCommand, LeadError, LeadEvent, LeadSource, LeadStatus, QuarantineReason,
+};
 use crm_domain::{Actor, LeadId};
-use crm_eventstore::TenantId;
+use crm_eventstore::{EventStore as _, GlobalPosition, StreamId, StreamRead, TenantId};
 use crm_projections::identity::query::rank;
 use futures_util::StreamExt;
 use tracing::Instrument;
@@ -49,6 +51,20 @@ pub struct IntakeReport {
     pub failed: usize,
 }
 
+/// What [`IntakeWorker::replay_quarantined`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplayReport {
+    /// Quarantined leads found and captured again.
+    pub examined: usize,
+    /// Leads now captured (and resolved and routed, as a new delivery would be).
+    pub captured: Vec<LeadId>,
+    /// Leads still quarantined, each with its reasons now.
+    pub still_quarantined: Vec<(LeadId, Vec<QuarantineReason>)>,
+    /// Leads that could not be replayed now, each with why; running the replay again tries
+    /// them again.
+    pub failed: Vec<(LeadId, String)>,
+}
+
 /// Why an item could not be processed now (it is tried again).
 #[derive(Debug, thiserror::Error)]
 enum ItemError {
@@ -58,6 +74,10 @@ enum ItemError {
     Identity(#[from] crm_projections::StorageError),
     #[error(transparent)]
     Routing(#[from] RoutingError),
+    #[error(transparent)]
+    Store(#[from] crm_eventstore::StoreError),
+    #[error("lead {0} has no readable LeadReceived with its delivered payload")]
+    NoDelivery(LeadId),
 }
 
 /// Turns a tenant's inbox items into leads; see the [module documentation](super).
@@ -274,9 +294,15 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
                 )
                 .await?;
         }
+        self.follow_up(lead, &meta("match")).await
+    }
+
+    /// What follows a capture: the identity looked up (when configured) and the lead routed
+    /// (when routing is set), each done once however often this runs.
+    async fn follow_up(&self, lead: LeadId, match_meta: &CommandMeta) -> Result<(), ItemError> {
+        let tenant = &self.tenant;
         if let Some(identity) = &self.identity {
-            self.resolve_identity(identity, lead, &meta("match"))
-                .await?;
+            self.resolve_identity(identity, lead, match_meta).await?;
         }
         if let Some(routing) = self.settings.routing {
             let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
@@ -289,5 +315,138 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             }
         }
         Ok(())
+    }
+
+    /// Captures every quarantined lead of the tenant again, from its payload as it was
+    /// delivered (kept on its `LeadReceived`), with today's mapping and settings: after a fix
+    /// to either, the leads it concerns leave quarantine. A lead captured now is resolved and
+    /// routed as a new delivery would be; one still failing validation for other reasons is
+    /// quarantined again with its reasons now; one failing for the same reasons is left as it
+    /// is, nothing recorded.
+    ///
+    /// Safe to run again at any time, also after a crash halfway: a lead captured meanwhile
+    /// is passed over, and each attempt is keyed by the lead's version, so a repeated attempt
+    /// records nothing twice. The quarantined leads are found by reading the tenant's
+    /// history (an operator's command, not a request path).
+    pub async fn replay_quarantined(&self) -> Result<ReplayReport, WorkError> {
+        let mut report = ReplayReport::default();
+        for lead in self.quarantined_leads().await? {
+            report.examined += 1;
+            match self.replay(lead).await {
+                Ok(Some(reasons)) => report.still_quarantined.push((lead, reasons)),
+                Ok(None) => report.captured.push(lead),
+                Err(error) => report.failed.push((lead, error.to_string())),
+            }
+        }
+        Ok(report)
+    }
+
+    /// The leads of the tenant quarantined now, in the order they were first quarantined.
+    async fn quarantined_leads(&self) -> Result<Vec<LeadId>, WorkError> {
+        let store = self.service.work().store();
+        let mut seen = std::collections::HashSet::new();
+        let mut candidates = Vec::new();
+        let mut after = GlobalPosition::START;
+        loop {
+            let page = store.read_all(&self.tenant, after, 1_000).await?;
+            if page.is_empty() {
+                break;
+            }
+            after = page.next;
+            for event in &page.events {
+                if event.event_type != "LeadQuarantined" {
+                    continue;
+                }
+                let id = event
+                    .stream
+                    .as_str()
+                    .strip_prefix("lead-")
+                    .and_then(|id| uuid::Uuid::parse_str(id).ok());
+                if let Some(id) = id
+                    && seen.insert(id)
+                {
+                    candidates.push(LeadId(id));
+                }
+            }
+        }
+        let mut quarantined = Vec::new();
+        for lead in candidates {
+            let (state, _) = self
+                .service
+                .load::<Lead>(&self.tenant, lead.0)
+                .await
+                .map_err(|error| WorkError::Corrupt {
+                    what: format!("lead {lead}"),
+                    reason: error.to_string(),
+                })?;
+            if state.status == Some(LeadStatus::Quarantined) {
+                quarantined.push(lead);
+            }
+        }
+        Ok(quarantined)
+    }
+
+    /// One quarantined lead captured again: `None` when it is captured now, its reasons when
+    /// it is still quarantined.
+    async fn replay(&self, lead: LeadId) -> Result<Option<Vec<QuarantineReason>>, ItemError> {
+        let tenant = &self.tenant;
+        let (state, version) = self.service.load::<Lead>(tenant, lead.0).await?;
+        if state.status != Some(LeadStatus::Quarantined) {
+            return Ok(None);
+        }
+        let stream = StreamId::new(format!("lead-{}", lead.0))?;
+        let first = self
+            .service
+            .work()
+            .store()
+            .read_stream(tenant, &stream, StreamRead::forward().limit(1))
+            .await?;
+        let payload = first.into_iter().next().and_then(|event| {
+            match crm_domain::decode::<LeadEvent>(
+                &event.event_type,
+                event.schema_version,
+                event.payload,
+            ) {
+                Ok(LeadEvent::Received { raw_payload, .. }) => Some(raw_payload),
+                _ => None,
+            }
+        });
+        let Some(payload) = payload else {
+            return Err(ItemError::NoDelivery(lead));
+        };
+        let submission = submission_from(&payload);
+        if let Err(reasons) = submission.validate(self.settings.default_region)
+            && reasons == state.quarantine_reasons
+        {
+            // Nothing changed for this lead: nothing to record.
+            return Ok(Some(reasons));
+        }
+        let step = format!("replay@{version}");
+        let meta = |step: &str| {
+            CommandMeta::by(Actor::System {
+                component: "intake-replay".into(),
+            })
+            .with_command_id(derive_id(lead.0, step))
+            .with_idempotency_key(format!("intake/{}/{step}", lead.0))
+        };
+        self.service
+            .execute::<Lead>(
+                tenant,
+                lead.0,
+                LeadCommand::Capture {
+                    submission,
+                    campaign: campaign_from(&payload),
+                    default_region: self.settings.default_region,
+                },
+                &meta(&step),
+            )
+            .await?;
+        let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
+        if state.status == Some(LeadStatus::Quarantined) {
+            return Ok(Some(state.quarantine_reasons));
+        }
+        self.follow_up(lead, &meta(&format!("{step}/match")))
+            .await?;
+        Ok(None)
     }
 }
