@@ -26,6 +26,8 @@
 //! - [`erasure`]: [`erase_person`]: the erasure recorded on every contact that is the same
 //!   person, then their keys and their leads' keys shredded, so every encrypted copy of their
 //!   personal data reads as erased.
+//! - [`subject_access`]: [`subject_access()`](subject_access::subject_access), everything held
+//!   about a person as one JSON document, found from the history (GDPR Art. 15).
 //! - [`intake`]: lead deliveries kept in a durable inbox on the request path, turned into
 //!   received, captured (or quarantined) and routed leads by workers; every delivery one lead.
 //! - [`http`]: `crm serve`, the HTTP app: commands, intake and read models under `/v1`,
@@ -51,6 +53,7 @@ pub mod intake;
 pub mod outbox;
 pub mod routing;
 pub mod scheduler;
+pub mod subject_access;
 pub mod uow;
 pub mod workflow;
 

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Days;
+use crm_app::subject_access::{SubjectAccessError, subject_access};
 use crm_app::workflow::{ConversionSettings, OpenConvertedLead};
 use crm_app::{CommandError, CommandService, UnitOfWork, WorkflowRunner, erase_person};
+use crm_domain::ContactId;
 use crm_domain::contact::{
     Contact, ContactCommand, ContactStatus, ErasureGround, ErasureRequest, ErasureRequester,
 };
@@ -208,6 +210,26 @@ where
         Some("Ada Lovelace cannot sign in to the engine")
     );
 
+    // Subject access: one document holds everything about the person, in clear, found
+    // from the history: the contact, the lead it came from, the deal and the ticket.
+    let held = subject_access(&service, &tenant(), contact, t0())
+        .await
+        .expect("the export is made");
+    assert!(!held.erased);
+    assert_eq!(held.contacts, vec![contact.0]);
+    assert_eq!(held.leads, vec![lead.0]);
+    assert_eq!(held.tickets, vec![ticket.0]);
+    assert_eq!(held.opportunities.len(), 1, "the deal of the conversion");
+    assert_eq!(held.records.len(), 4, "{:?}", held.records.keys());
+    let text = serde_json::to_string(&held).expect("serializes");
+    for personal in ["Lovelace", "ada@example.com", "my difference engine"] {
+        assert!(text.contains(personal), "{personal:?} is in the export");
+    }
+    assert!(matches!(
+        subject_access(&service, &tenant(), ContactId(Uuid::now_v7()), t0()).await,
+        Err(SubjectAccessError::NotFound(_))
+    ));
+
     let report = erase_person(&service, &tenant(), contact, request(), &meta())
         .await
         .expect("the person is erased");
@@ -244,6 +266,16 @@ where
             "{text:?} survived in a loaded state"
         );
     }
+    // What is held after the erasure: the records, their facts, nothing personal.
+    let held = subject_access(&service, &tenant(), contact, t0())
+        .await
+        .expect("the export is made");
+    assert!(held.erased);
+    assert_eq!(held.records.len(), 4);
+    assert_no_plaintext(
+        &serde_json::to_string(&held).expect("serializes"),
+        "in the subject access export after the erasure",
+    );
     // The history is whole.
     let verified = service
         .work()

@@ -637,6 +637,19 @@ async fn erasure(server: &Server, admin: &str, sales: &str, auditor: &str) {
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
+    // Subject access: the admin's alone; everything about her, in clear.
+    let access = format!("/v1/contacts/{contact}/subject-access");
+    for token in [sales, auditor] {
+        assert_eq!(
+            server.get(&access, token).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+    let held = server.get(&access, admin).await;
+    assert_eq!(held.status, StatusCode::OK, "{:?}", held.body);
+    assert_eq!(held.body["contacts"], json!([contact]));
+    assert_eq!(held.body["erased"], json!(false));
+    assert!(held.body.to_string().contains("hedy@example.com"));
     let path = format!("/v1/contacts/{contact}/erasure");
     let request = json!({ "requested_by": "data_subject", "legal_basis": "consent_withdrawn" });
     assert_eq!(
@@ -670,6 +683,21 @@ async fn erasure(server: &Server, admin: &str, sales: &str, auditor: &str) {
             "{read}: {text}"
         );
     }
+    let held = server.get(&access, admin).await;
+    assert_eq!(held.status, StatusCode::OK, "{:?}", held.body);
+    assert_eq!(held.body["erased"], json!(true));
+    let text = held.body.to_string();
+    assert!(
+        !text.contains("Kiesler") && !text.contains("hedy@"),
+        "held after the erasure: {text}"
+    );
+    let nobody = server
+        .get(
+            &format!("/v1/contacts/{}/subject-access", Uuid::now_v7()),
+            admin,
+        )
+        .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND, "{:?}", nobody.body);
     let nobody = server
         .post(
             &format!("/v1/contacts/{}/erasure", Uuid::now_v7()),

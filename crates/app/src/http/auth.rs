@@ -101,6 +101,9 @@ pub enum Permission {
     Intake,
     /// Erasing a person's personal data everywhere (the admin's alone).
     ErasePersons,
+    /// Exporting everything held about a person, for a subject access request (the admin's
+    /// alone: it is all their personal data in clear).
+    ExportPersons,
 }
 
 /// One token as the tokens file keeps it: its SHA-256, never the token itself.
@@ -396,8 +399,9 @@ mod tests {
         ] {
             assert!(!Role::Auditor.allows(permission));
         }
-        for role in [Role::Sales, Role::Support, Role::Integration] {
+        for role in [Role::Sales, Role::Support, Role::Integration, Role::Auditor] {
             assert!(!role.allows(Permission::ErasePersons), "{role:?}");
+            assert!(!role.allows(Permission::ExportPersons), "{role:?}");
         }
         for permission in [
             Permission::ReadCustomers,

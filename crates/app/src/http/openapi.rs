@@ -58,6 +58,11 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
             Some("RecordResponse"),
         ),
         Endpoint::Erasure => ("200", "Erased everywhere.", Some("ErasureResponse")),
+        Endpoint::SubjectAccess => (
+            "200",
+            "Everything held about the person, as one JSON document.",
+            None,
+        ),
         Endpoint::Events => ("200", "A `text/event-stream` of `FeedEvent`s.", None),
         Endpoint::History(_) => (
             "200",

@@ -341,6 +341,37 @@ pub struct ErasureResponse {
     pub keys_shredded: usize,
 }
 
+pub(crate) async fn subject_access<B: Backend>(
+    State(app): AppState<B>,
+    Extension(principal): Caller,
+    id: Result<Id, Problem>,
+) -> Response {
+    let Id(id) = match id {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    let now = app.service.clock().now();
+    match crate::subject_access::subject_access(&app.service, &principal.tenant, ContactId(id), now)
+        .await
+    {
+        Ok(export) => Json(export).into_response(),
+        Err(crate::subject_access::SubjectAccessError::NotFound(_)) => {
+            Problem::new(ProblemKind::NotFound, format!("no such contact: {id}")).into_response()
+        }
+        Err(error) if error.is_retryable() => {
+            Problem::new(ProblemKind::Unavailable, error.to_string()).into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "a subject access export failed");
+            Problem::new(
+                ProblemKind::Unreadable,
+                format!("the person's records cannot all be read: {error}"),
+            )
+            .into_response()
+        }
+    }
+}
+
 pub(crate) async fn erasure<B: Backend>(
     State(app): AppState<B>,
     Extension(principal): Caller,

@@ -46,6 +46,8 @@ pub enum Endpoint {
     SlaAttainment,
     /// `POST /v1/contacts/{id}/erasure`.
     Erasure,
+    /// `GET /v1/contacts/{id}/subject-access`.
+    SubjectAccess,
     /// `GET /v1/events`.
     Events,
     /// `GET /v1/{records}/{id}`.
@@ -384,6 +386,14 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     route(
         Method::GET,
+        "/v1/contacts/{id}/subject-access",
+        Some(P::ExportPersons),
+        Endpoint::SubjectAccess,
+        "contacts",
+        "Everything held about the person behind a contact (a subject access request): every contact that is the same person, their leads, deals and tickets, each record's history with personal fields decrypted, and the integration messages naming them.",
+    ),
+    route(
+        Method::GET,
         "/v1/leads/{id}",
         Some(P::ReadCustomers),
         Endpoint::Record(K::Lead),
@@ -612,6 +622,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::OpportunityCommand => post(reads::opportunity_command::<B>),
         Endpoint::TicketCommand => post(reads::ticket_command::<B>),
         Endpoint::Erasure => post(reads::erasure::<B>),
+        Endpoint::SubjectAccess => get(reads::subject_access::<B>),
         Endpoint::Events => get(reads::events::<B>),
         Endpoint::RepCommand => post(reads::client_command::<B, RepRequest>),
         Endpoint::TeamCommand => post(reads::client_command::<B, TeamRequest>),
@@ -661,6 +672,7 @@ mod tests {
         Endpoint::TerritoryCommand,
         Endpoint::ForecastCommand,
         Endpoint::Erasure,
+        Endpoint::SubjectAccess,
         Endpoint::Events,
         Endpoint::Forecast,
         Endpoint::SlaAtRisk,
