@@ -13,6 +13,10 @@
 //! reads what their erasure recorded, and shreds what is left; shredding twice changes
 //! nothing.
 //!
+//! The person's email addresses and phone numbers go, hashed, to the intake's suppression list
+//! first ([`crate::intake::SuppressedIdentifier`]): a marketing tool sending them again makes
+//! no lead.
+//!
 //! Not reached here (see `docs/` and the integrations issue): read models that copied
 //! plaintext (they must purge on `ContactErased`), outbox messages already delivered to other
 //! systems, and caches of other processes (their stream caches hold decoded states until
@@ -21,6 +25,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use crm_domain::contact::{Contact, ContactCommand, ContactError, ErasureRequest};
+use crm_domain::lead::Lead;
 use crm_domain::{ContactId, DataSubject, LeadId};
 use crm_eventstore::TenantId;
 use crm_eventstore::crypto::{CryptoError, SubjectId, SubjectKeyStore};
@@ -29,6 +34,7 @@ use thiserror::Error;
 use crate::command::{CommandMeta, CommandService};
 use crate::error::CommandError;
 use crate::ids::derive_id;
+use crate::intake::{Inbox, SuppressedIdentifier};
 use crate::uow::UnitOfWork;
 
 /// What an erasure reached.
@@ -54,6 +60,16 @@ pub enum ErasureError {
         #[source]
         source: CommandError<ContactError>,
     },
+    /// The person's identifiers could not be added to the suppression list (the inbox's
+    /// database failed); nothing was erased yet for the contact at hand.
+    #[error("the identifiers of contact {contact} cannot be suppressed: {source}")]
+    Suppression {
+        /// The contact.
+        contact: ContactId,
+        /// Why.
+        #[source]
+        source: crate::uow::WorkError,
+    },
     /// A key could not be shredded (the key store failed).
     #[error("the key of {subject} cannot be shredded: {source}")]
     Shredding {
@@ -65,13 +81,17 @@ pub enum ErasureError {
     },
 }
 
-/// Erases the person behind `contact` as `meta`'s actor: records the erasure on every
-/// contact that is the same person, then shreds their keys and their leads' keys.
+/// Erases the person behind `contact` as `meta`'s actor: adds the email addresses and phone
+/// numbers of every contact that is the same person (and of their leads) to `inbox`'s
+/// suppression list, hashed, so lead deliveries cannot make them again; records the erasure on
+/// each of those contacts; then shreds their keys and their leads' keys.
 ///
 /// The commands' ids derive from `meta`'s command id, so a retry with the same `meta` records
-/// nothing twice.
-pub async fn erase_person<U: UnitOfWork>(
+/// nothing twice. A contact's identifiers are suppressed before its erasure is recorded (they
+/// cannot be read after), so a crash in between leaves nothing unsuppressed.
+pub async fn erase_person<U: UnitOfWork, I: Inbox>(
     service: &CommandService<U>,
+    inbox: &I,
     tenant: &TenantId,
     contact: ContactId,
     request: ErasureRequest,
@@ -84,6 +104,7 @@ pub async fn erase_person<U: UnitOfWork>(
         if !contacts.insert(next) {
             continue;
         }
+        suppress_identifiers(service, inbox, tenant, next, request.requested_at).await?;
         let record = erased_record(service, tenant, next, request, meta).await?;
         pending.extend(record.absorbed.iter().copied());
         pending.extend(record.merged_into);
@@ -117,6 +138,60 @@ pub async fn erase_person<U: UnitOfWork>(
         leads: leads.into_iter().collect(),
         shredded,
     })
+}
+
+/// Adds the identifiers `contact` and the leads converted into it still hold (none once it
+/// is erased) to the suppression list.
+async fn suppress_identifiers<U: UnitOfWork, I: Inbox>(
+    service: &CommandService<U>,
+    inbox: &I,
+    tenant: &TenantId,
+    contact: ContactId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ErasureError> {
+    let (state, _) = service
+        .load::<Contact>(tenant, contact.0)
+        .await
+        .map_err(|source| ErasureError::Contact { contact, source })?;
+    let mut identifiers: Vec<SuppressedIdentifier> = state
+        .details
+        .emails()
+        .iter()
+        .map(|email| SuppressedIdentifier::email(tenant, &email.value))
+        .chain(
+            state
+                .details
+                .phones()
+                .iter()
+                .map(|phone| SuppressedIdentifier::phone(tenant, &phone.value)),
+        )
+        .collect();
+    for lead in &state.source_leads {
+        // A lead that cannot be read adds nothing; the contact's own identifiers still go.
+        if let Ok((lead_state, _)) = service.load::<Lead>(tenant, lead.0).await
+            && let Some(profile) = &lead_state.profile
+        {
+            identifiers.extend(
+                profile
+                    .email
+                    .iter()
+                    .map(|email| SuppressedIdentifier::email(tenant, email)),
+            );
+            identifiers.extend(
+                profile
+                    .phone
+                    .iter()
+                    .map(|phone| SuppressedIdentifier::phone(tenant, phone)),
+            );
+        }
+    }
+    if identifiers.is_empty() {
+        return Ok(());
+    }
+    inbox
+        .suppress(tenant, &identifiers, at)
+        .await
+        .map_err(|source| ErasureError::Suppression { contact, source })
 }
 
 /// The erasure record of `contact`, recording the erasure first unless it is there.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Days;
+use crm_app::intake::{Inbox, IntakeSettings, IntakeWorker, LeadDelivery, Submitted, submit};
 use crm_app::subject_access::{SubjectAccessError, subject_access};
 use crm_app::workflow::{ConversionSettings, OpenConvertedLead};
 use crm_app::{CommandError, CommandService, UnitOfWork, WorkflowRunner, erase_person};
@@ -39,7 +40,8 @@ const PERSONAL: [&str; 4] = [
 async fn memory_keeps_personal_data_encrypted_and_erases_it() {
     let fixture = support::memory();
     let work = fixture.work.clone();
-    Box::pin(erase_a_person(fixture.work, move || {
+    let inbox = crm_app::intake::MemoryInbox::default();
+    Box::pin(erase_a_person(fixture.work, inbox, move || {
         let work = work.clone();
         async move {
             let page = work
@@ -63,7 +65,8 @@ async fn postgres_dump_holds_no_personal_data_after_erasure() {
         .expect("a PostgreSQL fixture has a database")
         .url
         .clone();
-    Box::pin(erase_a_person(fixture.work.clone(), move || {
+    let inbox = crm_app::intake::PostgresInbox::new(fixture.work.event_store().clone());
+    Box::pin(erase_a_person(fixture.work.clone(), inbox, move || {
         let url = url.clone();
         async move { pg_dump(&url) }
     }))
@@ -80,7 +83,8 @@ async fn sqlite_file_holds_no_personal_data_after_erasure() {
         .expect("a SQLite fixture has a directory")
         .path()
         .to_path_buf();
-    Box::pin(erase_a_person(fixture.work.clone(), move || {
+    let inbox = crm_app::intake::SqliteInbox::new(fixture.work.event_store().database().clone());
+    Box::pin(erase_a_person(fixture.work.clone(), inbox, move || {
         let directory = directory.clone();
         async move { file_bytes(&directory) }
     }))
@@ -120,6 +124,17 @@ fn pg_dump(url: &str) -> String {
     String::from_utf8(output.stdout).expect("the dump is UTF-8")
 }
 
+fn intake_settings() -> IntakeSettings {
+    IntakeSettings {
+        default_region: crm_domain::identity::CountryCode::new("GB").expect("a valid country"),
+        routing: None,
+        batch: 10,
+        parallelism: 1,
+        lease: chrono::TimeDelta::seconds(30),
+        retry_after: chrono::TimeDelta::zero(),
+    }
+}
+
 fn settings() -> ConversionSettings {
     ConversionSettings {
         pipeline: Pipeline::default(),
@@ -145,9 +160,10 @@ fn assert_no_plaintext(copy: &str, when: &str) {
 
 /// A person with a lead, a contact, a deal and a ticket; erased; then checked through
 /// `raw_copy`, which returns everything the backend stores, as text.
-async fn erase_a_person<U, F, Fut>(work: U, raw_copy: F)
+async fn erase_a_person<U, I, F, Fut>(work: U, inbox: I, raw_copy: F)
 where
     U: UnitOfWork + Clone,
+    I: Inbox + Clone,
     F: Fn() -> Fut,
     Fut: Future<Output = String>,
 {
@@ -230,7 +246,7 @@ where
         Err(SubjectAccessError::NotFound(_))
     ));
 
-    let report = erase_person(&service, &tenant(), contact, request(), &meta())
+    let report = erase_person(&service, &inbox, &tenant(), contact, request(), &meta())
         .await
         .expect("the person is erased");
     assert_eq!(report.contacts, vec![contact]);
@@ -276,6 +292,44 @@ where
         &serde_json::to_string(&held).expect("serializes"),
         "in the subject access export after the erasure",
     );
+    // A marketing tool sends her again, typed otherwise: the delivery is kept and answered,
+    // then discarded with its payload, and no lead is made.
+    let resent = LeadDelivery {
+        source: "marketing".into(),
+        external_id: "campaign-7/ada".into(),
+        payload: serde_json::json!({
+            "first_name": "Ada", "last_name": "Lovelace", "email": " ADA@Example.com ",
+            "company": "Analytical Engines",
+        }),
+    };
+    let stored = submit(&inbox, &tenant(), std::slice::from_ref(&resent), t0())
+        .await
+        .expect("accepted at the door");
+    let worker = IntakeWorker::new(
+        Arc::clone(&service),
+        inbox.clone(),
+        tenant(),
+        intake_settings(),
+    );
+    let pass = worker.pass().await.expect("a pass");
+    assert_eq!((pass.done, pass.suppressed), (1, 1), "{pass:?}");
+    let Submitted::Accepted { id } = stored[0] else {
+        panic!("a new delivery: {stored:?}");
+    };
+    let (never, _) = service.load::<Lead>(&tenant(), id).await.expect("loads");
+    assert_eq!(never.status, None, "no lead was made");
+    assert_no_plaintext(&raw_copy().await, "after a suppressed delivery");
+    // Someone else is not suppressed.
+    let grace = LeadDelivery {
+        external_id: "campaign-7/grace".into(),
+        payload: serde_json::json!({ "email": "grace@example.com" }),
+        ..resent
+    };
+    submit(&inbox, &tenant(), &[grace], t0())
+        .await
+        .expect("accepted");
+    let pass = worker.pass().await.expect("a pass");
+    assert_eq!((pass.done, pass.suppressed), (1, 0), "{pass:?}");
     // The history is whole.
     let verified = service
         .work()
@@ -286,7 +340,7 @@ where
     assert!(verified.is_intact(), "{verified:?}");
 
     // Erasing again changes nothing and reports the same.
-    let again = erase_person(&service, &tenant(), contact, request(), &meta())
+    let again = erase_person(&service, &inbox, &tenant(), contact, request(), &meta())
         .await
         .expect("a second erasure is harmless");
     assert_eq!(again, report);

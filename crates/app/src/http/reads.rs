@@ -399,6 +399,7 @@ pub(crate) async fn erasure<B: Backend>(
     };
     match crate::erase_person(
         &app.service,
+        &app.inbox,
         &principal.tenant,
         ContactId(id),
         request,
@@ -423,13 +424,14 @@ pub(crate) async fn erasure<B: Backend>(
                 Problem::of_command(&source).into_response()
             }
         }
-        Err(error @ crate::ErasureError::Shredding { .. }) => {
+        Err(
+            error @ (crate::ErasureError::Shredding { .. }
+            | crate::ErasureError::Suppression { .. }),
+        ) => {
             tracing::error!(%error, "an erasure could not shred a key");
             Problem::new(
                 ProblemKind::Unavailable,
-                format!(
-                    "{error}; the erasure is recorded, send the same request again to finish it"
-                ),
+                format!("{error}; send the same request again to finish the erasure"),
             )
             .into_response()
         }

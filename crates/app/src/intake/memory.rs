@@ -1,19 +1,20 @@
 //! The inbox in process memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_eventstore::TenantId;
 use uuid::Uuid;
 
-use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted};
+use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier};
 use crate::uow::WorkError;
 
 /// An [`Inbox`] in memory. Clones share the items.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryInbox {
     rows: Arc<Mutex<BTreeMap<(TenantId, Uuid), Row>>>,
+    suppressed: Arc<Mutex<BTreeSet<(TenantId, SuppressedIdentifier)>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +98,49 @@ impl Inbox for MemoryInbox {
         if let Some(row) = self.rows().get_mut(&(tenant.clone(), id)) {
             row.done_at.get_or_insert(at);
             row.last_error = None;
+        }
+        Ok(())
+    }
+
+    async fn suppress(
+        &self,
+        tenant: &TenantId,
+        identifiers: &[SuppressedIdentifier],
+        _at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let mut suppressed = self
+            .suppressed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        suppressed.extend(identifiers.iter().map(|id| (tenant.clone(), *id)));
+        Ok(())
+    }
+
+    async fn is_suppressed(
+        &self,
+        tenant: &TenantId,
+        identifiers: &[SuppressedIdentifier],
+    ) -> Result<bool, WorkError> {
+        let suppressed = self
+            .suppressed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(identifiers
+            .iter()
+            .any(|id| suppressed.contains(&(tenant.clone(), *id))))
+    }
+
+    async fn discard(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), WorkError> {
+        if let Some(row) = self.rows().get_mut(&(tenant.clone(), id)) {
+            row.done_at.get_or_insert(at);
+            row.last_error = Some(reason.to_owned());
+            row.item.delivery.payload = serde_json::Value::Object(serde_json::Map::new());
         }
         Ok(())
     }

@@ -26,6 +26,7 @@ mod mapping;
 mod memory;
 mod postgres;
 mod sqlite;
+mod suppression;
 mod worker;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ pub use mapping::{campaign_from, submission_from};
 pub use memory::MemoryInbox;
 pub use postgres::PostgresInbox;
 pub use sqlite::SqliteInbox;
+pub use suppression::SuppressedIdentifier;
 pub use worker::{IntakeReport, IntakeSettings, IntakeWorker, ReplayReport};
 
 use crate::ids::derive_id;
@@ -204,6 +206,33 @@ pub trait Inbox: Send + Sync + 'static {
         id: Uuid,
         error: &str,
         retry_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Adds identifiers of an erased person to the tenant's suppression list (see
+    /// [`SuppressedIdentifier`]); adding one twice changes nothing.
+    fn suppress(
+        &self,
+        tenant: &TenantId,
+        identifiers: &[SuppressedIdentifier],
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Whether one of `identifiers` is on the tenant's suppression list.
+    fn is_suppressed(
+        &self,
+        tenant: &TenantId,
+        identifiers: &[SuppressedIdentifier],
+    ) -> impl Future<Output = Result<bool, WorkError>> + Send;
+
+    /// Marks an item done without a lead and forgets its payload (a delivery naming a
+    /// suppressed person): it is never claimed again, and nothing of it but its source,
+    /// external id and `reason` stays.
+    fn discard(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        reason: &str,
     ) -> impl Future<Output = Result<(), WorkError>> + Send;
 
     /// How the tenant's inbox stands at `now`.

@@ -5,7 +5,7 @@ use crm_eventstore::{PostgresStore, TenantId};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted};
+use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier};
 use crate::uow::{WorkError, database};
 
 /// An [`Inbox`] in the PostgreSQL database of a store whose application migrations were
@@ -130,6 +130,67 @@ impl Inbox for PostgresInbox {
             )
             .await
             .map_err(database("cannot mark an inbox item done"))?;
+        Ok(())
+    }
+
+    async fn suppress(
+        &self,
+        tenant: &TenantId,
+        identifiers: &[SuppressedIdentifier],
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let hashes: Vec<&[u8]> = identifiers.iter().map(|id| id.0.as_slice()).collect();
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "INSERT INTO app_suppressed (tenant, identifier, suppressed_at) \
+                 SELECT $1, identifier, $3 FROM unnest($2::bytea[]) AS identifier \
+                 ON CONFLICT DO NOTHING",
+                &[&tenant.as_str(), &hashes, &at],
+            )
+            .await
+            .map_err(database("cannot add to the suppression list"))?;
+        Ok(())
+    }
+
+    async fn is_suppressed(
+        &self,
+        tenant: &TenantId,
+        identifiers: &[SuppressedIdentifier],
+    ) -> Result<bool, WorkError> {
+        if identifiers.is_empty() {
+            return Ok(false);
+        }
+        let hashes: Vec<&[u8]> = identifiers.iter().map(|id| id.0.as_slice()).collect();
+        let client = self.store.client().await?;
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM app_suppressed \
+                 WHERE tenant = $1 AND identifier = ANY($2::bytea[]))",
+                &[&tenant.as_str(), &hashes],
+            )
+            .await
+            .map_err(database("cannot read the suppression list"))?;
+        row.try_get(0)
+            .map_err(database("cannot read the suppression list"))
+    }
+
+    async fn discard(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "UPDATE app_inbox SET done_at = COALESCE(done_at, $3), last_error = $4, \
+                 payload = '{}'::json WHERE tenant = $1 AND id = $2",
+                &[&tenant.as_str(), &id, &at, &reason],
+            )
+            .await
+            .map_err(database("cannot discard an inbox item"))?;
         Ok(())
     }
 

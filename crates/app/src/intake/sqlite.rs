@@ -8,7 +8,7 @@ use crm_eventstore::sqlite::SqliteDatabase;
 use rusqlite::Row;
 use uuid::Uuid;
 
-use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted};
+use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier};
 use crate::uow::{WorkError, from_sql_count, instant, micros, sql, to_sql_count, uuid};
 
 /// An [`Inbox`] in a SQLite file whose application migrations were applied (by
@@ -196,6 +196,93 @@ impl Inbox for SqliteInbox {
             })
             .await
             .map(drop)
+    }
+
+    async fn suppress(
+        &self,
+        tenant: &TenantId,
+        identifiers: &[SuppressedIdentifier],
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        let (tenant, identifiers) = (tenant.clone(), identifiers.to_vec());
+        self.database
+            .write(move |transaction| {
+                let mut statement = transaction
+                    .prepare_cached(
+                        "INSERT INTO app_suppressed (tenant, identifier, suppressed_at) \
+                         VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(sql("cannot add to the suppression list"))?;
+                for identifier in &identifiers {
+                    statement
+                        .execute((tenant.as_str(), identifier.0.as_slice(), micros(at)))
+                        .map_err(sql("cannot add to the suppression list"))?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn is_suppressed(
+        &self,
+        tenant: &TenantId,
+        identifiers: &[SuppressedIdentifier],
+    ) -> Result<bool, WorkError> {
+        let (tenant, identifiers) = (tenant.clone(), identifiers.to_vec());
+        self.database
+            .read(move |transaction| {
+                let mut statement = transaction
+                    .prepare_cached(
+                        "SELECT 1 FROM app_suppressed WHERE tenant = ?1 AND identifier = ?2",
+                    )
+                    .map_err(sql("cannot read the suppression list"))?;
+                for identifier in &identifiers {
+                    if statement
+                        .exists((tenant.as_str(), identifier.0.as_slice()))
+                        .map_err(sql("cannot read the suppression list"))?
+                    {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .await
+    }
+
+    async fn discard(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), WorkError> {
+        let (tenant, reason) = (tenant.clone(), reason.to_owned());
+        self.database
+            .write(move |transaction| {
+                transaction
+                    .execute(
+                        "UPDATE app_inbox SET done_at = COALESCE(done_at, ?3), last_error = ?4, \
+                         payload = '{}' WHERE tenant = ?1 AND id = ?2",
+                        (tenant.as_str(), id.to_string(), micros(at), reason),
+                    )
+                    .map_err(sql("cannot discard an inbox item"))
+            })
+            .await?;
+        // The payload's bytes also sit in the write-ahead log's frame of the row as it was
+        // stored: the log is checkpointed and truncated, as after a shredding (secure_delete
+        // zeroes what the update freed in the file itself). A reader holding the log keeps
+        // it until the next checkpoint overwrites it.
+        let database = self.database.clone();
+        tokio::task::spawn_blocking(move || database.checkpoint_truncate())
+            .await
+            .map_err(|error| {
+                WorkError::Store(crm_eventstore::StoreError::Unavailable {
+                    reason: format!("a SQLite checkpoint did not finish: {error}"),
+                    source: None,
+                })
+            })?
+            .map_err(WorkError::Store)?;
+        Ok(())
     }
 
     async fn failed(

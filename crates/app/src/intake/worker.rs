@@ -49,6 +49,9 @@ pub struct IntakeReport {
     pub done: usize,
     /// Items whose processing failed; they are tried again after a pause.
     pub failed: usize,
+    /// Items discarded because they name an erased person (see
+    /// [`SuppressedIdentifier`](super::SuppressedIdentifier)); they are done, with no lead.
+    pub suppressed: usize,
 }
 
 /// What [`IntakeWorker::replay_quarantined`] did.
@@ -78,6 +81,16 @@ enum ItemError {
     Store(#[from] crm_eventstore::StoreError),
     #[error("lead {0} has no readable LeadReceived with its delivered payload")]
     NoDelivery(LeadId),
+    #[error(transparent)]
+    Work(#[from] WorkError),
+}
+
+/// What became of an inbox item.
+enum Processed {
+    /// It is a lead (received, then captured or quarantined, and routed).
+    Lead,
+    /// It names an erased person: no lead, and its payload is to be forgotten.
+    Suppressed,
 }
 
 /// Turns a tenant's inbox items into leads; see the [module documentation](super).
@@ -142,9 +155,21 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             while let Some((item, outcome)) = processed.next().await {
                 let now = self.service.clock().now();
                 match outcome {
-                    Ok(()) => {
+                    Ok(Processed::Lead) => {
                         self.inbox.done(&self.tenant, item.id, now).await?;
                         report.done += 1;
+                    }
+                    Ok(Processed::Suppressed) => {
+                        self.inbox
+                            .discard(
+                                &self.tenant,
+                                item.id,
+                                now,
+                                "names an erased person: discarded, no lead made",
+                            )
+                            .await?;
+                        report.done += 1;
+                        report.suppressed += 1;
                     }
                     Err(error) => {
                         tracing::warn!(item = %item.id, %error, "intake item failed");
@@ -253,8 +278,22 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
 
     /// Receive, capture (or quarantine), route: each step a command keyed by the item, so a
     /// second run after a crash redoes nothing that was done.
-    async fn process(&self, item: &InboxItem) -> Result<(), ItemError> {
+    async fn process(&self, item: &InboxItem) -> Result<Processed, ItemError> {
         let lead = LeadId(item.id);
+        let tenant = &self.tenant;
+        let named = super::SuppressedIdentifier::of_delivery(
+            tenant,
+            &item.delivery.payload,
+            self.settings.default_region,
+        );
+        if !named.is_empty() && self.inbox.is_suppressed(tenant, &named).await? {
+            // A lead received before the person was erased goes on as it was (its fields
+            // read as erased); a new one is never made.
+            let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
+            if state.status.is_none() {
+                return Ok(Processed::Suppressed);
+            }
+        }
         let meta = |step: &str| {
             CommandMeta::by(Actor::Integration {
                 source: item.delivery.source.clone(),
@@ -262,7 +301,6 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             .with_command_id(derive_id(item.id, step))
             .with_idempotency_key(format!("intake/{}/{step}", item.id))
         };
-        let tenant = &self.tenant;
         self.service
             .execute::<Lead>(
                 tenant,
@@ -294,7 +332,8 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
                 )
                 .await?;
         }
-        self.follow_up(lead, &meta("match")).await
+        self.follow_up(lead, &meta("match")).await?;
+        Ok(Processed::Lead)
     }
 
     /// What follows a capture: the identity looked up (when configured) and the lead routed

@@ -55,6 +55,11 @@ pub fn app_migrations() -> &'static [AppMigration] {
             name: "0005_inbox",
             sql: include_str!("../../migrations/0005_inbox.sql"),
         },
+        AppMigration {
+            version: 6,
+            name: "0006_suppression",
+            sql: include_str!("../../migrations/0006_suppression.sql"),
+        },
     ]
 }
 

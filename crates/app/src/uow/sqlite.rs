@@ -18,8 +18,13 @@ use super::{
 
 /// The application's SQLite migrations, in order, under the component name `app`. Never
 /// edited once released: a change is a new step.
-pub const SQLITE_APP_MIGRATIONS: &[(u32, &str)] =
-    &[(1, include_str!("../../migrations/sqlite/0001_app.sql"))];
+pub const SQLITE_APP_MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_app.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_suppression.sql"),
+    ),
+];
 
 /// A [`UnitOfWork`] in the SQLite file of a [`SqliteStore`]. Clones share the file's
 /// connections.
