@@ -43,7 +43,7 @@ use crate::scheduler::{
 use crate::uow::UnitOfWork;
 use crate::workflow::{
     ConversionSettings, NotificationSettings, NotifyAssignedRep, OpenConvertedLead,
-    REP_NOTIFICATIONS, Reaction, StartOnboarding, WorkflowRunner,
+    PropagateErasure, REP_NOTIFICATIONS, Reaction, StartOnboarding, WorkflowRunner,
 };
 
 /// What the host runs, as read from JSON.
@@ -66,6 +66,10 @@ pub struct HostConfig {
     /// `http://` URLs.
     #[serde(default)]
     pub destinations: BTreeMap<String, String>,
+    /// The connected systems told of every erasure (`contact-erased` messages, see
+    /// [`PropagateErasure`]): destinations, each named in `destinations`.
+    #[serde(default)]
+    pub erasure_notices: Vec<String>,
     /// Ticket escalation by SLA; without it, tickets do not escalate by themselves.
     #[serde(default)]
     pub escalation: Option<EscalationConfig>,
@@ -262,6 +266,20 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
         }
         if config.onboarding {
             reactions.push(Arc::new(StartOnboarding));
+        }
+        if !config.erasure_notices.is_empty() {
+            if let Some(unknown) = config
+                .erasure_notices
+                .iter()
+                .find(|destination| !config.destinations.contains_key(*destination))
+            {
+                return Err(HostError::Config(format!(
+                    "erasure_notices: {unknown:?} is not one of the destinations"
+                )));
+            }
+            reactions.push(Arc::new(PropagateErasure::new(
+                config.erasure_notices.clone(),
+            )));
         }
         if let Some(notifications) = &config.notifications {
             reactions.push(Arc::new(NotifyAssignedRep::new(NotificationSettings {
@@ -480,6 +498,7 @@ mod tests {
             },
             "intake": { "default_region": "GB" },
             "destinations": { "erp": "http://127.0.0.1:9/erp" },
+            "erasure_notices": ["erp"],
         });
         assert_eq!(host(&config), Ok(()));
     }
@@ -503,6 +522,10 @@ mod tests {
             (
                 json!({ "routing": { "territory_map": uuid::Uuid::nil(), "response_window_minutes": 0 } }),
                 "response_window_minutes",
+            ),
+            (
+                json!({ "erasure_notices": ["billing"], "destinations": { "erp": "http://127.0.0.1:9/erp" } }),
+                "erasure_notices",
             ),
         ] {
             let refused = host(&config);

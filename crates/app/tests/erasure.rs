@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::Days;
 use crm_app::intake::{Inbox, IntakeSettings, IntakeWorker, LeadDelivery, Submitted, submit};
 use crm_app::subject_access::{SubjectAccessError, subject_access};
-use crm_app::workflow::{ConversionSettings, OpenConvertedLead};
+use crm_app::workflow::{ConversionSettings, OpenConvertedLead, PropagateErasure};
 use crm_app::{CommandError, CommandService, UnitOfWork, WorkflowRunner, erase_person};
 use crm_domain::ContactId;
 use crm_domain::contact::{
@@ -282,6 +282,63 @@ where
             "{text:?} survived in a loaded state"
         );
     }
+    // Every connected system is told, by ids only, once however often the event is seen.
+    let erased_at = service
+        .work()
+        .store()
+        .read_stream(
+            &tenant(),
+            &crm_eventstore::StreamId::new(format!("contact-{}", contact.0)).expect("a stream"),
+            crm_eventstore::StreamRead::backward().limit(1),
+        )
+        .await
+        .expect("reads")
+        .pop()
+        .expect("the erasure")
+        .position;
+    let notices = WorkflowRunner::new(
+        Arc::clone(&service),
+        Arc::new(PropagateErasure::new(vec!["erp".into(), "billing".into()])),
+        tenant(),
+    );
+    notices
+        .catch_up_to(erased_at, Duration::from_secs(20))
+        .await
+        .expect("the notices are written");
+    let told = |outbox: Vec<crm_app::OutboxEntry>| -> Vec<(String, String)> {
+        let mut told: Vec<(String, String)> = outbox
+            .into_iter()
+            .filter(|entry| entry.message.payload["type"] == "contact-erased")
+            .map(|entry| (entry.message.destination, entry.message.idempotency_key))
+            .collect();
+        told.sort();
+        told
+    };
+    let key = format!("contact-erased:{}", contact.0);
+    assert_eq!(
+        told(service.work().outbox(&tenant()).await.expect("reads")),
+        vec![("billing".to_owned(), key.clone()), ("erp".to_owned(), key)]
+    );
+    let notice_text = format!(
+        "{:?}",
+        service.work().outbox(&tenant()).await.expect("reads")
+    );
+    assert_no_plaintext(&notice_text, "in the erasure notices");
+    // A restarted runner writes nothing more.
+    let again = WorkflowRunner::new(
+        Arc::clone(&service),
+        Arc::new(PropagateErasure::new(vec!["erp".into(), "billing".into()])),
+        tenant(),
+    );
+    again
+        .catch_up_to(erased_at, Duration::from_secs(20))
+        .await
+        .expect("runs");
+    assert_eq!(
+        told(service.work().outbox(&tenant()).await.expect("reads")).len(),
+        2
+    );
+
     // What is held after the erasure: the records, their facts, nothing personal.
     let held = subject_access(&service, &tenant(), contact, t0())
         .await

@@ -36,6 +36,9 @@ pub enum Effect {
     Ticket(TicketId, TicketCommand),
     /// A message to another system, written to the outbox (a repeat of its id is ignored).
     Send(OutboxMessage),
+    /// Messages to other systems, written to the outbox together (a repeat of an id is
+    /// ignored).
+    SendAll(Vec<OutboxMessage>),
     /// A message to a rep: written to the outbox with the rep's webhook (else their team's) as
     /// its `"endpoint"`, looked up when written.
     NotifyRep {
@@ -175,6 +178,14 @@ pub async fn dispatch<U: UnitOfWork>(
                 .map(|executed| done(&executed))
                 .map_err(DispatchError::Ticket)
         }
+        Effect::SendAll(messages) => service
+            .send(tenant, messages)
+            .await
+            .map(|()| Dispatched {
+                outcome: None,
+                replayed: false,
+            })
+            .map_err(DispatchError::Outbox),
         Effect::Send(message) => service
             .send(tenant, vec![message])
             .await

@@ -14,6 +14,7 @@
 
 mod conversion;
 mod effect;
+mod erasure_notice;
 mod notify;
 mod won_deal;
 
@@ -34,6 +35,7 @@ use tracing::Instrument;
 
 pub use conversion::{ConversionSettings, OpenConvertedLead};
 pub use effect::{DispatchError, Dispatched, Effect, dispatch, live_contact};
+pub use erasure_notice::PropagateErasure;
 pub use notify::{NotificationSettings, NotifyAssignedRep, REP_NOTIFICATIONS};
 pub use won_deal::{ERP_DESTINATION, StartOnboarding};
 
