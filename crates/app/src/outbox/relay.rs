@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crm_eventstore::TenantId;
 use futures_util::future::join_all;
 use tracing::Instrument;
+use uuid::Uuid;
 
 use super::backoff::retry_delay;
 use super::{Delivery, OutboxHealth, Transport};
@@ -71,7 +72,8 @@ pub struct RelayReport {
 
 /// What became of one claimed message.
 enum Outcome {
-    Delivered,
+    /// Delivered; recorded with the pass's other deliveries.
+    Delivered(Uuid),
     Retried,
     Parked,
     Unrecorded,
@@ -184,12 +186,27 @@ impl<U: UnitOfWork, T: Transport> OutboxRelay<U, T> {
                 claimed: claimed.len(),
                 ..RelayReport::default()
             };
+            let mut delivered = Vec::new();
             for outcome in outcomes {
                 match outcome {
-                    Outcome::Delivered => report.delivered += 1,
+                    Outcome::Delivered(id) => delivered.push(id),
                     Outcome::Retried => report.retried += 1,
                     Outcome::Parked => report.parked += 1,
                     Outcome::Unrecorded => report.unrecorded += 1,
+                }
+            }
+            // One write for the pass's deliveries. Should it fail, each is delivered again
+            // when its lease ends, under its idempotency key.
+            let at = self.clock.now().max(now);
+            match self
+                .work
+                .outbox_delivered_all(&self.tenant, &delivered, at)
+                .await
+            {
+                Ok(()) => report.delivered += delivered.len(),
+                Err(error) => {
+                    tracing::warn!(%error, count = delivered.len(), "outbox deliveries not recorded");
+                    report.unrecorded += delivered.len();
                 }
             }
             let span = tracing::Span::current();
@@ -240,12 +257,7 @@ impl<U: UnitOfWork, T: Transport> OutboxRelay<U, T> {
         let at = self.clock.now().max(now);
         let attempt = entry.attempts.saturating_add(1);
         let (recorded, outcome) = match delivery {
-            Delivery::Delivered => (
-                self.work
-                    .outbox_delivered(&self.tenant, message.id, at)
-                    .await,
-                Outcome::Delivered,
-            ),
+            Delivery::Delivered => return Outcome::Delivered(message.id),
             Delivery::Rejected { reason } => {
                 tracing::warn!(message = %message.id, %reason, "outbox message refused; parked");
                 (

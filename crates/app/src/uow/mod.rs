@@ -348,6 +348,22 @@ pub trait UnitOfWork: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), WorkError>> + Send;
 
+    /// Records every message of `ids` as delivered at `at`, in one write where the backend
+    /// can: the relay records a pass's deliveries together. None is claimed again.
+    fn outbox_delivered_all(
+        &self,
+        tenant: &TenantId,
+        ids: &[Uuid],
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send {
+        async move {
+            for id in ids {
+                self.outbox_delivered(tenant, *id, at).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Records a failed attempt; the message is due again at `retry_at`. A delivered or
     /// parked message is left as it is.
     fn outbox_failed(

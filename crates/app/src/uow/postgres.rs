@@ -390,6 +390,27 @@ impl UnitOfWork for PostgresUnitOfWork {
         Ok(())
     }
 
+    async fn outbox_delivered_all(
+        &self,
+        tenant: &TenantId,
+        ids: &[Uuid],
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "UPDATE app_outbox SET delivered_at = COALESCE(delivered_at, $3), \
+                 attempts = attempts + 1, last_error = NULL WHERE tenant = $1 AND id = ANY($2)",
+                &[&tenant.as_str(), &ids, &at],
+            )
+            .await
+            .map_err(database("cannot mark outbox messages delivered"))?;
+        Ok(())
+    }
+
     async fn outbox_failed(
         &self,
         tenant: &TenantId,

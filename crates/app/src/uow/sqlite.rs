@@ -406,6 +406,35 @@ impl UnitOfWork for SqliteUnitOfWork {
         .map(drop)
     }
 
+    async fn outbox_delivered_all(
+        &self,
+        tenant: &TenantId,
+        ids: &[Uuid],
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (tenant, ids) = (tenant.clone(), ids.to_vec());
+        self.database()
+            .write(move |transaction| {
+                let mut statement = transaction
+                    .prepare_cached(
+                        "UPDATE app_outbox SET delivered_at = COALESCE(delivered_at, ?3), \
+                         attempts = attempts + 1, last_error = NULL \
+                         WHERE tenant = ?1 AND id = ?2",
+                    )
+                    .map_err(sql("cannot mark outbox messages delivered"))?;
+                for id in &ids {
+                    statement
+                        .execute((tenant.as_str(), id.to_string(), micros(at)))
+                        .map_err(sql("cannot mark outbox messages delivered"))?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn outbox_failed(
         &self,
         tenant: &TenantId,
