@@ -142,16 +142,38 @@ pub trait Backend: Send + Sync + 'static {
     fn describe(&self) -> String;
 }
 
-/// A projector's task: runs it (through `run`) and logs how it ended.
-fn spawn_logged<F>(tasks: &mut JoinSet<()>, name: String, run: F)
+/// `model`'s projector of `tenant` from `store` into `documents`, started on `tasks` by `run`
+/// (which runs it until told to stop; how it ended is logged): its published status.
+fn start_projector<S, D, M, F, Fut>(
+    model: &'static str,
+    store: &S,
+    documents: &Arc<D>,
+    tenant: &TenantId,
+    tasks: &mut JoinSet<()>,
+    run: F,
+) -> watch::Receiver<ProjectorStatus>
 where
-    F: Future<Output = Result<(), crm_projections::RunnerError>> + Send + 'static,
+    S: EventStore + Clone,
+    D: DocumentStore<M>,
+    M: ReadModel,
+    F: FnOnce(Projector<S, D, M>) -> Fut,
+    Fut: Future<Output = Result<(), crm_projections::RunnerError>> + Send + 'static,
 {
+    let projector = Projector::new(
+        store.clone(),
+        Arc::clone(documents),
+        tenant.clone(),
+        ProjectorOptions::default(),
+    );
+    let status = projector.status();
+    let name = format!("{model} of {tenant}");
+    let running = run(projector);
     tasks.spawn(async move {
-        if let Err(error) = run.await {
+        if let Err(error) = running.await {
             tracing::error!(%error, projection = %name, "a projection stopped");
         }
     });
+    status
 }
 
 // ---- PostgreSQL ----
@@ -232,19 +254,18 @@ impl Backend for PostgresBackend {
         M::Doc: Send + Sync + 'static,
     {
         let lease = Lease::name(documents.table(), tenant.as_str());
-        let mut projector = Projector::new(
-            store.clone(),
-            Arc::clone(documents),
-            tenant.clone(),
-            ProjectorOptions::default(),
-        );
-        let status = projector.status();
         let connection = self.connection.clone();
         let stop = stop.clone();
-        spawn_logged(tasks, format!("{model} of {tenant}"), async move {
-            run_leased(&mut projector, &connection, &lease, LEASE_RETRY, stop).await
-        });
-        status
+        start_projector(
+            model,
+            store,
+            documents,
+            tenant,
+            tasks,
+            |mut projector| async move {
+                run_leased(&mut projector, &connection, &lease, LEASE_RETRY, stop).await
+            },
+        )
     }
 
     async fn lag<M>(
@@ -393,18 +414,15 @@ impl Backend for SqliteBackend {
         M: ReadModel + fmt::Debug + Send + Sync + 'static,
         M::Doc: Send + Sync + 'static,
     {
-        let mut projector = Projector::new(
-            store.clone(),
-            Arc::clone(documents),
-            tenant.clone(),
-            ProjectorOptions::default(),
-        );
-        let status = projector.status();
         let stop = stop.clone();
-        spawn_logged(tasks, format!("{model} of {tenant}"), async move {
-            projector.run(stop).await
-        });
-        status
+        start_projector(
+            model,
+            store,
+            documents,
+            tenant,
+            tasks,
+            |mut projector| async move { projector.run(stop).await },
+        )
     }
 
     async fn lag<M>(

@@ -9,7 +9,7 @@ use rusqlite::Row;
 use uuid::Uuid;
 
 use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier};
-use crate::uow::{WorkError, from_sql_count, instant, micros, sql, to_sql_count, uuid};
+use crate::uow::{WorkError, instant, micros, queue_figures, sql, to_sql_count, uuid};
 
 /// An [`Inbox`] in a SQLite file whose application migrations were applied (by
 /// [`SqliteUnitOfWork::open`](crate::SqliteUnitOfWork::open)).
@@ -312,34 +312,20 @@ impl Inbox for SqliteInbox {
         tenant: &TenantId,
         now: DateTime<Utc>,
     ) -> Result<InboxHealth, WorkError> {
-        let tenant = tenant.clone();
-        let (depth, oldest, failing) = self
-            .database
-            .read(move |transaction| {
-                transaction
-                    .query_row(
-                        "SELECT count(*), min(received_at), \
-                                count(*) FILTER (WHERE last_error IS NOT NULL) \
-                         FROM app_inbox WHERE tenant = ?1 AND done_at IS NULL",
-                        [tenant.as_str()],
-                        |row| {
-                            Ok((
-                                row.get::<_, i64>(0)?,
-                                row.get::<_, Option<i64>>(1)?,
-                                row.get::<_, i64>(2)?,
-                            ))
-                        },
-                    )
-                    .map_err(sql("cannot read the inbox's health"))
-            })
-            .await?;
-        let oldest = oldest
-            .map(|oldest| instant("oldest inbox item", oldest))
-            .transpose()?;
+        let (depth, oldest_age, failing) = queue_figures(
+            &self.database,
+            "SELECT count(*), min(received_at), \
+                    count(*) FILTER (WHERE last_error IS NOT NULL) \
+             FROM app_inbox WHERE tenant = ?1 AND done_at IS NULL",
+            tenant,
+            now,
+            "the inbox's health",
+        )
+        .await?;
         Ok(InboxHealth {
-            depth: from_sql_count(depth),
-            oldest_age: oldest.map(|oldest| (now - oldest).max(TimeDelta::zero())),
-            failing: from_sql_count(failing),
+            depth,
+            oldest_age,
+            failing,
         })
     }
 }

@@ -37,7 +37,77 @@ impl SqliteDeadlines {
             .await
             .map(drop)
     }
+
+    /// Leases up to `limit` rows of `table` (keyed by `key` within the tenant) due at `now`
+    /// and not leased, until `lease_until`; returns them as `read` reads them.
+    #[allow(clippy::too_many_arguments, reason = "one query shape for two tables")]
+    async fn claim_rows<R: Send + 'static>(
+        &self,
+        (table, key, columns): (&'static str, &'static str, &'static str),
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+        read: fn(&Row<'_>) -> rusqlite::Result<R>,
+        context: &'static str,
+    ) -> Result<Vec<R>, WorkError> {
+        let tenant = tenant.clone();
+        self.database
+            .write(move |transaction| {
+                rows(
+                    transaction,
+                    &format!(
+                        "UPDATE {table} SET leased_until = ?3 \
+                         WHERE tenant = ?1 AND {key} IN ( \
+                             SELECT {key} FROM {table} \
+                             WHERE tenant = ?1 AND due_at <= ?2 \
+                               AND (leased_until IS NULL OR leased_until <= ?2) \
+                             ORDER BY due_at, {key} LIMIT ?4) \
+                         RETURNING {columns}"
+                    ),
+                    (
+                        tenant.as_str(),
+                        micros(now),
+                        micros(lease_until),
+                        to_sql_count(limit),
+                    ),
+                    read,
+                )
+                .map_err(sql(context))
+            })
+            .await
+    }
+
+    /// Every row of `table` of the tenant, in due order, as `read` reads them.
+    async fn all_rows<R: Send + 'static>(
+        &self,
+        (table, key, columns): (&'static str, &'static str, &'static str),
+        tenant: &TenantId,
+        read: fn(&Row<'_>) -> rusqlite::Result<R>,
+        context: &'static str,
+    ) -> Result<Vec<R>, WorkError> {
+        let tenant = tenant.clone();
+        self.database
+            .read(move |transaction| {
+                rows(
+                    transaction,
+                    &format!(
+                        "SELECT {columns} FROM {table} WHERE tenant = ?1 ORDER BY due_at, {key}"
+                    ),
+                    [tenant.as_str()],
+                    read,
+                )
+                .map_err(sql(context))
+            })
+            .await
+    }
 }
+
+/// The response deadlines' table, its key within a tenant and the columns read.
+const RESPONSE: (&str, &str, &str) = ("app_response_deadlines", "lead", COLUMNS);
+
+/// The ticket deadlines' table, its key within a tenant and the columns read.
+const TICKETS: (&str, &str, &str) = ("app_ticket_deadlines", "ticket", TICKET_COLUMNS);
 
 const COLUMNS: &str = "lead, rep, team, assigned_at, due_at";
 
@@ -148,31 +218,16 @@ impl DeadlineStore for SqliteDeadlines {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ResponseDeadline>, WorkError> {
-        let tenant = tenant.clone();
         let found = self
-            .database
-            .write(move |transaction| {
-                rows(
-                    transaction,
-                    &format!(
-                        "UPDATE app_response_deadlines SET leased_until = ?3 \
-                         WHERE tenant = ?1 AND lead IN ( \
-                             SELECT lead FROM app_response_deadlines \
-                             WHERE tenant = ?1 AND due_at <= ?2 \
-                               AND (leased_until IS NULL OR leased_until <= ?2) \
-                             ORDER BY due_at, lead LIMIT ?4) \
-                         RETURNING {COLUMNS}"
-                    ),
-                    (
-                        tenant.as_str(),
-                        micros(now),
-                        micros(lease_until),
-                        to_sql_count(limit),
-                    ),
-                    deadline_row,
-                )
-                .map_err(sql("cannot claim due response deadlines"))
-            })
+            .claim_rows(
+                RESPONSE,
+                tenant,
+                now,
+                lease_until,
+                limit,
+                deadline_row,
+                "cannot claim due response deadlines",
+            )
             .await?;
         let mut due = found
             .into_iter()
@@ -200,21 +255,13 @@ impl DeadlineStore for SqliteDeadlines {
     }
 
     async fn pending(&self, tenant: &TenantId) -> Result<Vec<ResponseDeadline>, WorkError> {
-        let tenant = tenant.clone();
         let found = self
-            .database
-            .read(move |transaction| {
-                rows(
-                    transaction,
-                    &format!(
-                        "SELECT {COLUMNS} FROM app_response_deadlines WHERE tenant = ?1 \
-                         ORDER BY due_at, lead"
-                    ),
-                    [tenant.as_str()],
-                    deadline_row,
-                )
-                .map_err(sql("cannot read response deadlines"))
-            })
+            .all_rows(
+                RESPONSE,
+                tenant,
+                deadline_row,
+                "cannot read response deadlines",
+            )
             .await?;
         found.into_iter().map(deadline_from).collect()
     }
@@ -263,31 +310,16 @@ impl DeadlineStore for SqliteDeadlines {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<TicketDeadline>, WorkError> {
-        let tenant = tenant.clone();
         let found = self
-            .database
-            .write(move |transaction| {
-                rows(
-                    transaction,
-                    &format!(
-                        "UPDATE app_ticket_deadlines SET leased_until = ?3 \
-                         WHERE tenant = ?1 AND ticket IN ( \
-                             SELECT ticket FROM app_ticket_deadlines \
-                             WHERE tenant = ?1 AND due_at <= ?2 \
-                               AND (leased_until IS NULL OR leased_until <= ?2) \
-                             ORDER BY due_at, ticket LIMIT ?4) \
-                         RETURNING {TICKET_COLUMNS}"
-                    ),
-                    (
-                        tenant.as_str(),
-                        micros(now),
-                        micros(lease_until),
-                        to_sql_count(limit),
-                    ),
-                    ticket_row,
-                )
-                .map_err(sql("cannot claim due ticket deadlines"))
-            })
+            .claim_rows(
+                TICKETS,
+                tenant,
+                now,
+                lease_until,
+                limit,
+                ticket_row,
+                "cannot claim due ticket deadlines",
+            )
             .await?;
         let mut due = found
             .into_iter()
@@ -315,21 +347,8 @@ impl DeadlineStore for SqliteDeadlines {
     }
 
     async fn pending_tickets(&self, tenant: &TenantId) -> Result<Vec<TicketDeadline>, WorkError> {
-        let tenant = tenant.clone();
         let found = self
-            .database
-            .read(move |transaction| {
-                rows(
-                    transaction,
-                    &format!(
-                        "SELECT {TICKET_COLUMNS} FROM app_ticket_deadlines WHERE tenant = ?1 \
-                         ORDER BY due_at, ticket"
-                    ),
-                    [tenant.as_str()],
-                    ticket_row,
-                )
-                .map_err(sql("cannot read ticket deadlines"))
-            })
+            .all_rows(TICKETS, tenant, ticket_row, "cannot read ticket deadlines")
             .await?;
         found.into_iter().map(ticket_deadline_from).collect()
     }

@@ -27,7 +27,7 @@ use uuid::Uuid;
 pub use memory::MemoryUnitOfWork;
 pub use postgres::{PostgresUnitOfWork, app_migrations};
 pub use sqlite::{SQLITE_APP_MIGRATIONS, SqliteUnitOfWork};
-pub(crate) use sqlite::{from_sql_count, instant, micros, sql, to_sql_count, uuid};
+pub(crate) use sqlite::{instant, micros, queue_figures, sql, to_sql_count, uuid};
 
 /// What one unit of work commits: all of it, or none of it.
 #[derive(Debug, Clone, PartialEq)]

@@ -61,6 +61,38 @@ impl SqliteUnitOfWork {
     }
 }
 
+/// A queue's figures as `query` selects them for the tenant (`?1`): a count, the oldest
+/// time among them and another count; the oldest as its age at `now`. Shared by the inbox's
+/// and the outbox's health.
+pub(crate) async fn queue_figures(
+    database: &SqliteDatabase,
+    query: &'static str,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+    what: &'static str,
+) -> Result<(u64, Option<TimeDelta>, u64), WorkError> {
+    let tenant = tenant.clone();
+    let (first, oldest, second) = database
+        .read(move |transaction| {
+            transaction
+                .query_row(query, [tenant.as_str()], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, Option<i64>>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(sql(what))
+        })
+        .await?;
+    let oldest = oldest.map(|oldest| instant(what, oldest)).transpose()?;
+    Ok((
+        from_sql_count(first),
+        oldest.map(|oldest| (now - oldest).max(TimeDelta::zero())),
+        from_sql_count(second),
+    ))
+}
+
 /// Maps a driver error of the application's own tables, saying what was being done.
 pub(crate) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> WorkError {
     move |error| WorkError::Database {
@@ -503,37 +535,22 @@ impl UnitOfWork for SqliteUnitOfWork {
         tenant: &TenantId,
         now: DateTime<Utc>,
     ) -> Result<OutboxHealth, WorkError> {
-        let tenant = tenant.clone();
-        let (undelivered, oldest, parked) = self
-            .database()
-            .read(move |transaction| {
-                transaction
-                    .query_row(
-                        "SELECT \
-                           count(*) FILTER (WHERE parked_at IS NULL), \
-                           min(created_at) FILTER (WHERE parked_at IS NULL), \
-                           count(*) FILTER (WHERE parked_at IS NOT NULL) \
-                         FROM app_outbox WHERE tenant = ?1 AND delivered_at IS NULL",
-                        [tenant.as_str()],
-                        |row| {
-                            Ok((
-                                row.get::<_, i64>(0)?,
-                                row.get::<_, Option<i64>>(1)?,
-                                row.get::<_, i64>(2)?,
-                            ))
-                        },
-                    )
-                    .map_err(sql("cannot read the outbox's health"))
-            })
-            .await?;
-        let oldest = oldest
-            .map(|oldest| instant("oldest outbox message", oldest))
-            .transpose()?;
+        let (undelivered, oldest_age, parked) = queue_figures(
+            self.database(),
+            "SELECT \
+               count(*) FILTER (WHERE parked_at IS NULL), \
+               min(created_at) FILTER (WHERE parked_at IS NULL), \
+               count(*) FILTER (WHERE parked_at IS NOT NULL) \
+             FROM app_outbox WHERE tenant = ?1 AND delivered_at IS NULL",
+            tenant,
+            now,
+            "the outbox's health",
+        )
+        .await?;
         Ok(OutboxHealth {
-            undelivered: from_sql_count(undelivered),
-            oldest_undelivered_age: oldest
-                .map(|created| now.signed_duration_since(created).max(TimeDelta::zero())),
-            parked: from_sql_count(parked),
+            undelivered,
+            oldest_undelivered_age: oldest_age,
+            parked,
         })
     }
 
