@@ -46,6 +46,7 @@ pub mod command;
 pub mod demo;
 pub mod erasure;
 pub mod error;
+mod history;
 pub mod host;
 pub mod http;
 pub mod ids;

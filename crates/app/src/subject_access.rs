@@ -22,9 +22,7 @@ use crm_domain::contact::Contact;
 use crm_domain::opportunity::OpportunityEvent;
 use crm_domain::ticket::TicketEvent;
 use crm_domain::{ContactId, LeadId};
-use crm_eventstore::{
-    EventStore as _, GlobalPosition, RecordedEvent, StoreError, StreamId, StreamRead, TenantId,
-};
+use crm_eventstore::{EventStore as _, RecordedEvent, StoreError, StreamId, StreamRead, TenantId};
 use serde::Serialize;
 use thiserror::Error;
 use uuid::Uuid;
@@ -230,20 +228,13 @@ async fn opened_for<U: UnitOfWork>(
     contacts: &[ContactId],
 ) -> Result<(BTreeSet<Uuid>, BTreeSet<Uuid>), SubjectAccessError> {
     let wanted: BTreeSet<ContactId> = contacts.iter().copied().collect();
-    let store = service.work().store();
     let (mut opportunities, mut tickets) = (BTreeSet::new(), BTreeSet::new());
-    let mut after = GlobalPosition::START;
-    loop {
-        let page = store.read_all(tenant, after, 1_000).await?;
-        if page.is_empty() {
-            return Ok((opportunities, tickets));
+    crate::history::each_event(service.work().store(), tenant, |event| {
+        // A deal's or a ticket's contact is named when it opens, its first event.
+        if event.version != 1 {
+            return;
         }
-        after = page.next;
-        for event in page.events {
-            // A deal's or a ticket's contact is named when it opens, its first event.
-            if event.version != 1 {
-                continue;
-            }
+        {
             let name = event.stream.as_str();
             if let Some(id) = name.strip_prefix("opportunity-") {
                 let opened = crm_domain::decode::<OpportunityEvent>(
@@ -271,7 +262,9 @@ async fn opened_for<U: UnitOfWork>(
                 }
             }
         }
-    }
+    })
+    .await?;
+    Ok((opportunities, tickets))
 }
 
 fn held_fact(event: RecordedEvent) -> HeldFact {

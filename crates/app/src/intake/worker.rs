@@ -9,7 +9,7 @@ use crm_domain::lead::{
     Lead, LeadCommand, LeadError, LeadEvent, LeadSource, LeadStatus, QuarantineReason,
 };
 use crm_domain::{Actor, LeadId};
-use crm_eventstore::{EventStore as _, GlobalPosition, StreamId, StreamRead, TenantId};
+use crm_eventstore::{EventStore as _, StreamId, StreamRead, TenantId};
 use crm_projections::identity::query::rank;
 use futures_util::StreamExt;
 use tracing::Instrument;
@@ -382,32 +382,24 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
 
     /// The leads of the tenant quarantined now, in the order they were first quarantined.
     async fn quarantined_leads(&self) -> Result<Vec<LeadId>, WorkError> {
-        let store = self.service.work().store();
         let mut seen = std::collections::HashSet::new();
         let mut candidates = Vec::new();
-        let mut after = GlobalPosition::START;
-        loop {
-            let page = store.read_all(&self.tenant, after, 1_000).await?;
-            if page.is_empty() {
-                break;
+        crate::history::each_event(self.service.work().store(), &self.tenant, |event| {
+            if event.event_type != "LeadQuarantined" {
+                return;
             }
-            after = page.next;
-            for event in &page.events {
-                if event.event_type != "LeadQuarantined" {
-                    continue;
-                }
-                let id = event
-                    .stream
-                    .as_str()
-                    .strip_prefix("lead-")
-                    .and_then(|id| uuid::Uuid::parse_str(id).ok());
-                if let Some(id) = id
-                    && seen.insert(id)
-                {
-                    candidates.push(LeadId(id));
-                }
+            let id = event
+                .stream
+                .as_str()
+                .strip_prefix("lead-")
+                .and_then(|id| uuid::Uuid::parse_str(id).ok());
+            if let Some(id) = id
+                && seen.insert(id)
+            {
+                candidates.push(LeadId(id));
             }
-        }
+        })
+        .await?;
         let mut quarantined = Vec::new();
         for lead in candidates {
             let (state, _) = self
