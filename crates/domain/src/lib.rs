@@ -12,11 +12,15 @@
 //! The aggregates: [`lead`], [`contact`], [`opportunity`], [`ticket`], [`forecast`] (an
 //! owner's forecast call for a month or quarter, with owner and manager adjustments apart),
 //! and the sales [`roster`] (reps, teams with their routing state, the territory map).
+//!
+//! Administrators' [`custom_fields`]: per-entity field definitions and validation rules in
+//! versioned configuration, the values events record, and the filters read models evaluate.
 
 pub mod aggregate;
 pub mod channel;
 pub mod contact;
 pub mod context;
+pub mod custom_fields;
 pub mod forecast;
 pub mod identity;
 pub mod ids;
