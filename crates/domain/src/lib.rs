@@ -12,10 +12,17 @@
 //! The aggregates: [`lead`], [`contact`], [`opportunity`], [`ticket`], [`forecast`] (an
 //! owner's forecast call for a month or quarter, with owner and manager adjustments apart),
 //! and the sales [`roster`] (reps, teams with their routing state, the territory map).
+//! [`account`]: companies with their domains, addresses and the contacts' roles, and the
+//! tenant's [`AccountHierarchy`](account::AccountHierarchy) (every parent link in one stream,
+//! so no move can close a cycle); [`activity`]: calls, emails, meetings and notes logged on
+//! the records they name (a logged call or email on a lead is a touch); [`task`]: work a user
+//! owes by a due time, with what the scheduler needs to remind them.
 //!
 //! Administrators' [`custom_fields`]: per-entity field definitions and validation rules in
 //! versioned configuration, the values events record, and the filters read models evaluate.
 
+pub mod account;
+pub mod activity;
 pub mod aggregate;
 pub mod channel;
 pub mod contact;
@@ -34,6 +41,7 @@ pub mod roster;
 pub mod routing;
 pub mod scoring;
 pub mod sla;
+pub mod task;
 pub mod ticket;
 
 #[cfg(test)]
@@ -42,7 +50,10 @@ pub(crate) mod testing;
 pub use aggregate::{Aggregate, CodecError, DomainEvent, EncodedEvent, decode, encode};
 pub use channel::Channel;
 pub use context::{Actor, Context};
-pub use ids::{CompanyId, ContactId, ForecastId, LeadId, OpportunityId, TeamId, TicketId, UserId};
+pub use ids::{
+    AccountId, ActivityId, CompanyId, ContactId, ForecastId, LeadId, OpportunityId, RecordRef,
+    TaskId, TeamId, TicketId, UserId,
+};
 pub use json_depth::MAX_JSON_DEPTH;
 pub use money::{Currency, Money, MoneyError, Probability};
 pub use personal::DataSubject;

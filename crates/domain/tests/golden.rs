@@ -34,11 +34,18 @@ use std::num::NonZeroU8;
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use crm_domain::account::{
+    AccountAddress, AccountEvent, AccountHierarchyEvent, AddressKind, ContactRole,
+};
+use crm_domain::activity::{
+    ActivityChange, ActivityEvent, ActivityKind, ActivityOutcome, CancellationReason, Direction,
+    Participant,
+};
 use crm_domain::contact::{
     ChannelConsent, ConsentChannel, ConsentDecision, ConsentProof, ConsentRestore, ConsentStatus,
     ContactEvent, ContactField, DecisionBasis, Detail, ErasureGround, ErasureRequest,
     ErasureRequester, FieldDecision, FieldRestore, LifecycleStage, MergeDecisions, MergePolicy,
-    MergeSide, Provenance, Restoration, Sourced,
+    MergeSide, Provenance, Restoration, Sourced, StreetAddress,
 };
 use crm_domain::forecast::{AdjustmentRole, ForecastEvent, Period};
 use crm_domain::identity::{
@@ -58,12 +65,14 @@ use crm_domain::routing::{
     RuleMatch, SkipReason, Territories, TerritoryConditions, TerritoryRule, Verdict,
 };
 use crm_domain::scoring::{LeadScore, ScoreContribution, ScoreDimension};
+use crm_domain::task::TaskEvent;
 use crm_domain::ticket::{
     EscalationTarget, ReopenCause, StatusChangeCause, TicketEvent, TicketStatus,
 };
 use crm_domain::{
-    Actor, Channel, CompanyId, ContactId, Currency, DomainEvent, EncodedEvent, ForecastId, LeadId,
-    Money, OpportunityId, Priority, Probability, TeamId, TicketId, UserId, decode, encode,
+    AccountId, ActivityId, Actor, Channel, CompanyId, ContactId, Currency, DomainEvent,
+    EncodedEvent, ForecastId, LeadId, Money, OpportunityId, Priority, Probability, RecordRef,
+    TaskId, TeamId, TicketId, UserId, decode, encode,
 };
 use serde::de::DeserializeOwned;
 use serde::de::value::MapDeserializer;
@@ -111,6 +120,26 @@ fn every_stored_territory_map_event_reads_back_as_written() {
 }
 
 #[test]
+fn every_stored_account_event_reads_back_as_written() {
+    check_corpus("account", account_events);
+}
+
+#[test]
+fn every_stored_account_hierarchy_event_reads_back_as_written() {
+    check_corpus("account_hierarchy", account_hierarchy_events);
+}
+
+#[test]
+fn every_stored_activity_event_reads_back_as_written() {
+    check_corpus("activity", activity_events);
+}
+
+#[test]
+fn every_stored_task_event_reads_back_as_written() {
+    check_corpus("task", task_events);
+}
+
+#[test]
 fn every_event_reads_back_once_its_personal_data_is_erased() {
     check_erasure(lead_events());
     check_erasure(contact_events());
@@ -120,6 +149,10 @@ fn every_event_reads_back_once_its_personal_data_is_erased() {
     check_erasure(rep_events());
     check_erasure(team_events());
     check_erasure(territory_map_events());
+    check_erasure(account_events());
+    check_erasure(account_hierarchy_events());
+    check_erasure(activity_events());
+    check_erasure(task_events());
 }
 
 /// Each personal field a representative declares is in its payload; with all of them
@@ -1358,6 +1391,241 @@ fn territory_map_events() -> Vec<TerritoryMapEvent> {
             version: 2,
             by: user(CAROL),
             at: at(1),
+        },
+    ]
+}
+
+fn account_events() -> Vec<AccountEvent> {
+    let erp = Actor::Integration {
+        source: "erp-sync".into(),
+    };
+    vec![
+        AccountEvent::Opened {
+            account: AccountId::from_uuid(id(0xacc)),
+            name: CompanyName::new("Analytical Engines Ltd.").expect("a company name"),
+            owner: ALICE,
+            by: user(ALICE),
+            at: precise_at(),
+        },
+        AccountEvent::Renamed {
+            name: CompanyName::new("The Analytical Engines Holdings plc").expect("a company name"),
+            by: erp.clone(),
+            at: at(0),
+        },
+        AccountEvent::DomainAdded {
+            domain: CompanyDomain::parse("https://www.Engines.example/about")
+                .expect("a company domain"),
+            by: user(ALICE),
+            at: at(1),
+        },
+        AccountEvent::DomainRemoved {
+            domain: CompanyDomain::parse("engines-old.example").expect("a company domain"),
+            by: user(ALICE),
+            at: at(2),
+        },
+        AccountEvent::IndustryChanged {
+            industry: Some("Machinery".into()),
+            by: erp.clone(),
+            at: at(3),
+        },
+        AccountEvent::SizeChanged {
+            employees: Some(1200),
+            by: erp.clone(),
+            at: at(4),
+        },
+        AccountEvent::AddressSet {
+            address: AccountAddress {
+                kind: AddressKind::Headquarters,
+                street_address: StreetAddress {
+                    street_number: Some("12".into()),
+                    street: Some("Marylebone Road".into()),
+                    locality: Some("London".into()),
+                    postcode: Some("NW1 5LR".into()),
+                    region: Some("Greater London".into()),
+                },
+                country: Some(CountryCode::new("GB").expect("GB is a country")),
+            },
+            by: erp,
+            at: at(5),
+        },
+        AccountEvent::AddressCleared {
+            kind: AddressKind::Billing,
+            by: user(ALICE),
+            at: at(6),
+        },
+        AccountEvent::OwnerChanged {
+            owner: BOB,
+            by: Actor::Automation {
+                rule: "territory-rebalance".into(),
+            },
+            at: at(7),
+        },
+        AccountEvent::ContactAdded {
+            contact: ContactId(id(ADA)),
+            role: ContactRole::DecisionMaker,
+            by: user(BOB),
+            at: at(8),
+        },
+        AccountEvent::ContactRoleChanged {
+            contact: ContactId(id(ADA)),
+            role: ContactRole::TechnicalEvaluator,
+            by: user(BOB),
+            at: at(9),
+        },
+        AccountEvent::ContactRoleEnded {
+            contact: ContactId(id(ADA)),
+            by: user(BOB),
+            at: at(10),
+        },
+        AccountEvent::Closed {
+            reason: "went out of business".into(),
+            by: user(CAROL),
+            at: at(11),
+        },
+        AccountEvent::Reopened {
+            by: user(CAROL),
+            at: at(12),
+        },
+        AccountEvent::Archived {
+            by: Actor::System {
+                component: "data-cleanup".into(),
+            },
+            at: at(13),
+        },
+    ]
+}
+
+fn account_hierarchy_events() -> Vec<AccountHierarchyEvent> {
+    vec![
+        AccountHierarchyEvent::ParentChanged {
+            account: AccountId::from_uuid(id(0xacc)),
+            parent: Some(AccountId::from_uuid(id(0xacd))),
+            by: user(ALICE),
+            at: precise_at(),
+        },
+        AccountHierarchyEvent::ParentChanged {
+            account: AccountId::from_uuid(id(0xacc)),
+            parent: None,
+            by: user(ALICE),
+            at: at(1),
+        },
+    ]
+}
+
+fn activity_events() -> Vec<ActivityEvent> {
+    let ada = ContactId(id(ADA));
+    let ada_in_person = Participant {
+        contact: Some(ada),
+        name: Some(person("Ada Lovelace")),
+        email: Some(email("Ada.Lovelace@engines.example")),
+        phone: Some(phone("+44 20 7946 0958")),
+    };
+    let amended = |change| ActivityEvent::Amended {
+        change,
+        by: user(ALICE),
+        at: at(5),
+    };
+    vec![
+        ActivityEvent::Logged {
+            activity: ActivityId(id(0xac7)),
+            kind: ActivityKind::Call,
+            records: vec![
+                RecordRef::Lead(LeadId(id(0x1ead))),
+                RecordRef::Contact(ada),
+                RecordRef::Account(AccountId::from_uuid(id(0xacc))),
+                RecordRef::Opportunity(OpportunityId(id(0xdea1))),
+                RecordRef::Ticket(TicketId(id(0x71c))),
+            ],
+            occurred_at: precise_at(),
+            duration_seconds: Some(420),
+            direction: Some(Direction::Outbound),
+            participants: vec![ada_in_person.clone()],
+            outcome: Some(ActivityOutcome::Connected),
+            subject: Some("Pilot scope with Ada".into()),
+            body: Some("Ada wants the pilot in the Manchester plant first.".into()),
+            performed_by: Some(ALICE),
+            by: Actor::Integration {
+                source: "phone-system".into(),
+            },
+            at: at(0),
+        },
+        amended(ActivityChange::Participants(vec![ada_in_person])),
+        amended(ActivityChange::OccurredAt(at(-10))),
+        amended(ActivityChange::DurationSeconds(None)),
+        amended(ActivityChange::Direction(Direction::Inbound)),
+        amended(ActivityChange::Outcome(Some(
+            ActivityOutcome::LeftVoicemail,
+        ))),
+        amended(ActivityChange::Records(vec![RecordRef::Contact(ada)])),
+        amended(ActivityChange::Subject(Some(
+            "Pilot scope (Ada Lovelace)".into(),
+        ))),
+        amended(ActivityChange::Body(Some(
+            "Call Ada's assistant first.".into(),
+        ))),
+        ActivityEvent::Cancelled {
+            reason: CancellationReason::LoggedInError,
+            by: user(BOB),
+            at: at(6),
+        },
+    ]
+}
+
+fn task_events() -> Vec<TaskEvent> {
+    vec![
+        TaskEvent::Created {
+            task: TaskId(id(0x7a5c)),
+            title: "Send the pilot proposal".into(),
+            description: Some("With the volume discount agreed on the call.".into()),
+            owner: ALICE,
+            concerns: Some(RecordRef::Opportunity(OpportunityId(id(0xdea1)))),
+            due_at: Some(precise_at()),
+            priority: Priority::High,
+            by: Actor::Automation {
+                rule: "follow-up-after-demo".into(),
+            },
+            at: at(-10),
+        },
+        TaskEvent::Retitled {
+            title: "Send the revised pilot proposal".into(),
+            by: user(ALICE),
+            at: at(0),
+        },
+        TaskEvent::DescriptionChanged {
+            description: None,
+            by: user(ALICE),
+            at: at(1),
+        },
+        TaskEvent::Reassigned {
+            owner: BOB,
+            due_at: Some(at(60)),
+            by: user(CAROL),
+            at: at(2),
+        },
+        TaskEvent::Rescheduled {
+            due_at: Some(at(120)),
+            owner: BOB,
+            by: user(BOB),
+            at: at(3),
+        },
+        TaskEvent::PriorityChanged {
+            priority: Priority::Urgent,
+            by: user(BOB),
+            at: at(4),
+        },
+        TaskEvent::Completed {
+            by: user(BOB),
+            at: at(5),
+        },
+        TaskEvent::Reopened {
+            owner: BOB,
+            due_at: None,
+            by: user(CAROL),
+            at: at(6),
+        },
+        TaskEvent::Cancelled {
+            by: user(CAROL),
+            at: at(7),
         },
     ]
 }
