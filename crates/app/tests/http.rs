@@ -268,6 +268,53 @@ async fn crm_serve_end_to_end_on_the_sqlite_default() {
     assert!(printed.contains("intact"), "{printed}");
 }
 
+/// A second process on the server's SQLite file (`crm demo`, loading leads, customers, deals
+/// and tickets) is served in turn, and the server's projectors pick up what it wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_sqlite_file_writes_in_turn_and_is_projected() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let file = directory.path().join("crm.db");
+    let (tokens, tokens_path) = write_tokens();
+    let server = Server::start(&Keep::Sqlite(&file), &tokens_path);
+    let demo = Command::new(env!("CARGO_BIN_EXE_crm"))
+        .args([
+            "demo",
+            "--tenant",
+            "acme",
+            "--leads",
+            "120",
+            "--customers",
+            "12",
+            "--database-file",
+        ])
+        .arg(&file)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("crm demo runs");
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let report: Value = serde_json::from_slice(&demo.stdout).expect("the demo's report");
+    assert!(report.to_string().contains("deliveries"), "{report}");
+    let admin = tokens.of(Role::Admin);
+    eventually(
+        "the server's pipeline shows the other process's deals",
+        || async {
+            let pipeline = server.get("/v1/pipeline", admin).await;
+            pipeline.status == StatusCode::OK
+                && pipeline
+                    .body
+                    .as_array()
+                    .is_some_and(|rows| !rows.is_empty())
+        },
+    )
+    .await;
+    drop(server);
+    let _ = std::fs::remove_file(tokens_path);
+}
+
 /// The whole HTTP journey against a server keeping its data as `keep` says, ending with a
 /// graceful stop.
 async fn end_to_end(keep: &Keep<'_>) {
