@@ -258,6 +258,19 @@ pub enum WorkError {
 }
 
 /// Maps a driver error of the application's own tables, saying what was being done.
+/// An append that stored the subject's key with it, as
+/// [`UnitOfWork::append_with_subject_key`] answers: `None` when the subject has another key (or
+/// was shredded) and nothing was appended.
+pub(crate) fn keyed_append(
+    result: Result<AppendResult, StoreError>,
+) -> Result<Option<AppendResult>, WorkError> {
+    match result {
+        Ok(result) => Ok(Some(result)),
+        Err(StoreError::SubjectKeyDiffers) => Ok(None),
+        Err(error) => Err(WorkError::Store(error)),
+    }
+}
+
 pub(crate) fn database(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> WorkError {
     move |error| WorkError::Database {
         context,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, OutboxMessage,
-    RequestDigest, UnitOfWork, Work, WorkError, database,
+    RequestDigest, UnitOfWork, Work, WorkError, database, keyed_append,
 };
 
 /// One migration of the application's tables.
@@ -230,15 +230,11 @@ impl UnitOfWork for PostgresUnitOfWork {
         subject: &SubjectId,
         key: &SubjectKey,
     ) -> Result<Option<AppendResult>, WorkError> {
-        match self
-            .store
-            .append_with_subject_key(tenant, stream, expected, events, subject, key)
-            .await
-        {
-            Ok(result) => Ok(Some(result)),
-            Err(StoreError::SubjectKeyDiffers) => Ok(None),
-            Err(error) => Err(WorkError::Store(error)),
-        }
+        keyed_append(
+            self.store
+                .append_with_subject_key(tenant, stream, expected, events, subject, key)
+                .await,
+        )
     }
 
     async fn idempotency_record(

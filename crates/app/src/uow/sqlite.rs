@@ -5,15 +5,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crm_eventstore::crypto::{DecryptingStore, SqliteSubjectKeyStore, SubjectId, SubjectKey};
 use crm_eventstore::sqlite::SqliteDatabase;
 use crm_eventstore::{
-    AppendResult, ExpectedVersion, GlobalPosition, NewEvent, SqliteStore, StoreError,
-    StoreSettings, StreamId, TenantId,
+    AppendResult, ExpectedVersion, GlobalPosition, NewEvent, SqliteStore, StoreSettings, StreamId,
+    TenantId,
 };
 use rusqlite::{OptionalExtension, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
     CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, OutboxMessage,
-    RequestDigest, UnitOfWork, Work, WorkError,
+    RequestDigest, UnitOfWork, Work, WorkError, keyed_append,
 };
 
 /// The application's SQLite migrations, in order, under the component name `app`. Never
@@ -335,15 +335,11 @@ impl UnitOfWork for SqliteUnitOfWork {
         subject: &SubjectId,
         key: &SubjectKey,
     ) -> Result<Option<AppendResult>, WorkError> {
-        match self
-            .store
-            .append_with_subject_key(tenant, stream, expected, events, subject, key)
-            .await
-        {
-            Ok(result) => Ok(Some(result)),
-            Err(StoreError::SubjectKeyDiffers) => Ok(None),
-            Err(error) => Err(WorkError::Store(error)),
-        }
+        keyed_append(
+            self.store
+                .append_with_subject_key(tenant, stream, expected, events, subject, key)
+                .await,
+        )
     }
 
     async fn idempotency_record(
