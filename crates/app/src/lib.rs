@@ -12,6 +12,8 @@
 //! - [`uow`]: the [`UnitOfWork`] port (events, idempotency records and outbox messages
 //!   committed together) and its backends, [`MemoryUnitOfWork`], [`PostgresUnitOfWork`] and
 //!   [`SqliteUnitOfWork`].
+//! - [`activities`]: [`log_activity`](activities::log_activity): a call, email, meeting or
+//!   note recorded, and counted as the first touch of the leads it names when it is one.
 //! - [`backend`]: [`Backend`], one database holding the store, the application's tables and
 //!   the read models, and how projectors run there: [`SqliteBackend`] (one file, the
 //!   embedded default) and [`PostgresBackend`]. The HTTP app and the `crm` binary are written
@@ -40,6 +42,7 @@
 //! - [`ids`]: [`derive_id`], ids derived from the event that caused them.
 //! - [`error`]: [`CommandError`], generic over the aggregate's own refusal.
 
+pub mod activities;
 pub mod backend;
 pub mod clock;
 pub mod command;
