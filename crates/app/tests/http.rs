@@ -401,6 +401,43 @@ async fn journey(
     assert_eq!(etag(&read), format!("\"{version}\""));
     assert_eq!(read.body["version"], version);
 
+    // A call logged on her: 201, then 200 for the same activity sent again; a record of no
+    // known kind is a 422 problem; the auditor may not log.
+    let call = json!({
+        "kind": "call", "direction": "outbound", "outcome": "connected",
+        "records": [{ "kind": "contact", "id": contact }],
+        "occurred_at": "2026-03-02T09:00:00Z", "duration_seconds": 120,
+        "participants": [{ "contact": contact, "name": "Ada Lovelace" }],
+        "subject": "Pricing questions",
+    });
+    let activity = format!("/v1/activities/{}", Uuid::now_v7());
+    let logged = server.post(&activity, sales, &[], &call).await;
+    assert_eq!(logged.status, StatusCode::CREATED, "{:?}", logged.body);
+    assert_eq!(logged.body["recorded"], json!(true));
+    let again = server.post(&activity, sales, &[], &call).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.body["recorded"], json!(false));
+    let mut odd = call.clone();
+    odd["records"] = json!([{ "kind": "planet", "id": contact }]);
+    let refused = server
+        .post(
+            &format!("/v1/activities/{}", Uuid::now_v7()),
+            sales,
+            &[],
+            &odd,
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(
+        server.post(&activity, auditor, &[], &call).await.status,
+        StatusCode::FORBIDDEN
+    );
+
     // A change needs If-Match; a stale one is 412 naming the current version.
     let change = json!({ "command": "change_details", "job_title": "Analyst" });
     let path = format!("/v1/contacts/{contact}/commands");

@@ -52,10 +52,16 @@ impl Role {
                     | P::WriteLeads
                     | P::WriteContacts
                     | P::WriteDeals
+                    | P::LogActivities
             ),
             Role::Support => matches!(
                 permission,
-                P::ReadCustomers | P::ReadSla | P::ReadRoster | P::WriteContacts | P::WriteTickets
+                P::ReadCustomers
+                    | P::ReadSla
+                    | P::ReadRoster
+                    | P::WriteContacts
+                    | P::WriteTickets
+                    | P::LogActivities
             ),
             Role::Auditor => matches!(
                 permission,
@@ -66,7 +72,10 @@ impl Role {
                     | P::ReadOperations
                     | P::ReadHistory
             ),
-            Role::Integration => matches!(permission, P::Intake | P::WriteContacts),
+            // Activities too: mailbox and calendar capture log them.
+            Role::Integration => {
+                matches!(permission, P::Intake | P::WriteContacts | P::LogActivities)
+            }
         }
     }
 }
@@ -101,6 +110,8 @@ pub enum Permission {
     Intake,
     /// Erasing a person's personal data everywhere (the admin's alone).
     ErasePersons,
+    /// Logging calls, emails, meetings and notes on records.
+    LogActivities,
     /// Exporting everything held about a person, for a subject access request (the admin's
     /// alone: it is all their personal data in clear).
     ExportPersons,

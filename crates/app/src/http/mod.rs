@@ -10,6 +10,7 @@
 //! The tenant always comes from the token, never from the request: a record of another tenant
 //! is simply not found.
 
+mod activities;
 mod auth;
 mod body;
 mod commands;
@@ -38,6 +39,9 @@ use crm_projections::pipeline::PipelineModel;
 use crm_projections::sla::{SlaConfig, SlaModel};
 use tokio::sync::watch;
 
+pub use activities::{
+    ActivityParticipant, ActivityRecord, ActivityRequest, ActivityResponse, NotCounted,
+};
 pub use auth::{
     AuthError, DEFAULT_RATE_PER_SECOND, Permission, Principal, RateLimiter, Role, TokenEntry,
     Tokens, hash_token,

@@ -58,6 +58,11 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
             Some("RecordResponse"),
         ),
         Endpoint::Erasure => ("200", "Erased everywhere.", Some("ErasureResponse")),
+        Endpoint::LogActivity => (
+            "201",
+            "Logged: 201, or 200 when an earlier request had logged it.",
+            Some("ActivityResponse"),
+        ),
         Endpoint::SubjectAccess => (
             "200",
             "Everything held about the person, as one JSON document.",
@@ -364,6 +369,11 @@ fn document() -> OpenApi {
     components = component::<QueueHealth>(components);
     components = component::<ErasureRequestBody>(components);
     components = component::<ErasureResponse>(components);
+    components = component::<super::activities::ActivityRequest>(components);
+    components = component::<super::activities::ActivityRecord>(components);
+    components = component::<super::activities::ActivityParticipant>(components);
+    components = component::<super::activities::ActivityResponse>(components);
+    components = component::<super::activities::NotCounted>(components);
     components = component::<FeedEvent>(components);
     OpenApiBuilder::new()
         .info(

@@ -48,6 +48,8 @@ pub enum Endpoint {
     Erasure,
     /// `GET /v1/contacts/{id}/subject-access`.
     SubjectAccess,
+    /// `POST /v1/activities/{id}`.
+    LogActivity,
     /// `GET /v1/events`.
     Events,
     /// `GET /v1/{records}/{id}`.
@@ -384,6 +386,17 @@ pub const ROUTES: &[RouteSpec] = &[
         ),
         "ErasureRequestBody",
     ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/activities/{id}",
+            Some(P::LogActivities),
+            Endpoint::LogActivity,
+            "activities",
+            "Logs a call, email, meeting or note (the path's id is the activity's: sending it again is safe) on the records it names; a call or email by a lead's rep is the lead's first touch.",
+        ),
+        "ActivityRequest",
+    ),
     route(
         Method::GET,
         "/v1/contacts/{id}/subject-access",
@@ -623,6 +636,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::TicketCommand => post(reads::ticket_command::<B>),
         Endpoint::Erasure => post(reads::erasure::<B>),
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
+        Endpoint::LogActivity => post(super::activities::log::<B>),
         Endpoint::Events => get(reads::events::<B>),
         Endpoint::RepCommand => post(reads::client_command::<B, RepRequest>),
         Endpoint::TeamCommand => post(reads::client_command::<B, TeamRequest>),
@@ -673,6 +687,7 @@ mod tests {
         Endpoint::ForecastCommand,
         Endpoint::Erasure,
         Endpoint::SubjectAccess,
+        Endpoint::LogActivity,
         Endpoint::Events,
         Endpoint::Forecast,
         Endpoint::SlaAtRisk,

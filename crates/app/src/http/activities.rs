@@ -1,0 +1,236 @@
+//! `POST /v1/activities/{id}`: a call, email, meeting or note logged on the records it names;
+//! a call or email by a lead's rep is the lead's first touch ([`crate::activities`]).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use crm_domain::activity::{ActivityKind, ActivityOutcome, Direction, NewActivity, Participant};
+use crm_domain::identity::{CountryCode, EmailAddress, PersonName, PhoneNumber};
+use crm_domain::{
+    ActivityId, CompanyId, ContactId, LeadId, OpportunityId, RecordRef, TicketId, UserId,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::body::{Body, idempotency_key};
+use super::problem::{Problem, ProblemKind};
+use super::reads::Id;
+use super::{App, Principal};
+use crate::activities::{ActivityLogError, log_activity};
+use crate::backend::Backend;
+
+/// A record an activity is logged on.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityRecord {
+    /// `lead`, `contact`, `account`, `opportunity` or `ticket`.
+    pub kind: String,
+    /// Its id.
+    pub id: Uuid,
+}
+
+/// Someone who took part.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityParticipant {
+    /// The contact they are, if known.
+    #[serde(default)]
+    pub contact: Option<Uuid>,
+    /// Their name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Their email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Their phone number; national numbers are read in `country`.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// The country (ISO 3166 alpha-2) national phone numbers are read in; `GB` if absent.
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
+/// An activity to log; the path's id is its id (choose it; sending it again is safe).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityRequest {
+    /// `call`, `email`, `meeting` or `note`.
+    #[schema(value_type = String)]
+    pub kind: ActivityKind,
+    /// The records it is logged on (at least one).
+    pub records: Vec<ActivityRecord>,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// How long it lasted, in seconds (calls and meetings).
+    #[serde(default)]
+    pub duration_seconds: Option<u32>,
+    /// `inbound` or `outbound` (calls and emails).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub direction: Option<Direction>,
+    /// How it ended: `connected`, `left_voicemail`, `no_answer`, `busy`, `wrong_number`
+    /// (calls), `bounced` (emails), `held`, … (meetings).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub outcome: Option<ActivityOutcome>,
+    /// Who took part.
+    #[serde(default)]
+    pub participants: Vec<ActivityParticipant>,
+    /// Its subject.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// What was said or written.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The user who performed it; the token's user when absent.
+    #[serde(default)]
+    pub performed_by: Option<Uuid>,
+}
+
+/// What logging did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActivityResponse {
+    /// The activity's id.
+    pub id: Uuid,
+    /// Whether it was recorded now (`false`: an earlier request recorded it).
+    pub recorded: bool,
+    /// The leads whose first touch (the lead-response SLA's answer) it is.
+    pub first_touches: Vec<Uuid>,
+    /// The leads it names that it does not touch for the SLA, each with why.
+    pub not_counted: Vec<NotCounted>,
+}
+
+/// A lead an activity does not touch for the SLA.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NotCounted {
+    /// The lead.
+    pub lead: Uuid,
+    /// Why (held by another rep, already touched, …).
+    pub reason: String,
+}
+
+fn invalid(message: impl Into<String>) -> Problem {
+    Problem::new(ProblemKind::InvalidBody, message)
+}
+
+fn record(record: &ActivityRecord) -> Result<RecordRef, Problem> {
+    Ok(match record.kind.as_str() {
+        "lead" => RecordRef::Lead(LeadId(record.id)),
+        "contact" => RecordRef::Contact(ContactId(record.id)),
+        "account" => RecordRef::Account(CompanyId(record.id)),
+        "opportunity" => RecordRef::Opportunity(OpportunityId(record.id)),
+        "ticket" => RecordRef::Ticket(TicketId(record.id)),
+        other => {
+            return Err(invalid(format!(
+                "records: {other:?} is not lead, contact, account, opportunity or ticket"
+            )));
+        }
+    })
+}
+
+fn participant(sent: &ActivityParticipant) -> Result<Participant, Problem> {
+    let country = CountryCode::new(sent.country.as_deref().unwrap_or("GB"))
+        .map_err(|error| invalid(format!("participants: country: {error}")))?;
+    Ok(Participant {
+        contact: sent.contact.map(ContactId),
+        name: sent
+            .name
+            .as_deref()
+            .map(PersonName::new)
+            .transpose()
+            .map_err(|error| invalid(format!("participants: name: {error}")))?,
+        email: sent
+            .email
+            .as_deref()
+            .map(EmailAddress::parse)
+            .transpose()
+            .map_err(|error| invalid(format!("participants: email: {error}")))?,
+        phone: sent
+            .phone
+            .as_deref()
+            .map(|phone| PhoneNumber::parse(phone, country))
+            .transpose()
+            .map_err(|error| invalid(format!("participants: phone: {error}")))?,
+    })
+}
+
+fn new_activity(id: Uuid, request: ActivityRequest) -> Result<NewActivity, Problem> {
+    Ok(NewActivity {
+        activity: ActivityId(id),
+        kind: request.kind,
+        records: request
+            .records
+            .iter()
+            .map(record)
+            .collect::<Result<_, _>>()?,
+        occurred_at: request.occurred_at,
+        duration_seconds: request.duration_seconds,
+        direction: request.direction,
+        participants: request
+            .participants
+            .iter()
+            .map(participant)
+            .collect::<Result<_, _>>()?,
+        outcome: request.outcome,
+        subject: request.subject,
+        body: request.body,
+        performed_by: request.performed_by.map(UserId),
+    })
+}
+
+pub(crate) async fn log<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Extension(principal): Extension<Principal>,
+    id: Result<Id, Problem>,
+    headers: HeaderMap,
+    Body(request): Body<ActivityRequest>,
+) -> Response {
+    let Id(id) = match id {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    let mut meta = crate::CommandMeta::by(principal.actor.clone());
+    match idempotency_key(&headers) {
+        Ok(Some(key)) => meta = meta.with_idempotency_key(key),
+        Ok(None) => {}
+        Err(problem) => return problem.into_response(),
+    }
+    let activity = match new_activity(id, request) {
+        Ok(activity) => activity,
+        Err(problem) => return problem.into_response(),
+    };
+    match log_activity(&app.service, &principal.tenant, activity, &meta).await {
+        Ok(logged) => {
+            let status = if logged.recorded {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let body = ActivityResponse {
+                id,
+                recorded: logged.recorded,
+                first_touches: logged.first_touches.iter().map(|lead| lead.0).collect(),
+                not_counted: logged
+                    .not_counted
+                    .into_iter()
+                    .map(|(lead, reason)| NotCounted {
+                        lead: lead.0,
+                        reason,
+                    })
+                    .collect(),
+            };
+            (status, Json(body)).into_response()
+        }
+        Err(ActivityLogError::Activity(error)) => Problem::of_command(&error).into_response(),
+        Err(error @ ActivityLogError::Touch { .. }) => Problem::new(
+            ProblemKind::Unavailable,
+            format!("{error}; the activity is recorded, send the same request again to finish"),
+        )
+        .into_response(),
+    }
+}
