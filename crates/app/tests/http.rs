@@ -437,6 +437,23 @@ async fn journey(
         server.post(&activity, auditor, &[], &call).await.status,
         StatusCode::FORBIDDEN
     );
+    // A rep logs only their own activities: a touch in someone else's name is refused.
+    let mut on_behalf = call.clone();
+    on_behalf["performed_by"] = json!(Uuid::now_v7());
+    let impersonated = server
+        .post(
+            &format!("/v1/activities/{}", Uuid::now_v7()),
+            sales,
+            &[],
+            &on_behalf,
+        )
+        .await;
+    assert_eq!(
+        impersonated.status,
+        StatusCode::FORBIDDEN,
+        "{:?}",
+        impersonated.body
+    );
 
     // A change needs If-Match; a stale one is 412 naming the current version.
     let change = json!({ "command": "change_details", "job_title": "Analyst" });

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::body::{Body, idempotency_key};
 use super::problem::{Problem, ProblemKind};
 use super::reads::Id;
-use super::{App, Principal};
+use super::{App, Principal, Role};
 use crate::activities::{ActivityLogError, log_activity};
 use crate::backend::Backend;
 
@@ -87,7 +87,8 @@ pub struct ActivityRequest {
     /// What was said or written.
     #[serde(default)]
     pub body: Option<String>,
-    /// The user who performed it; the token's user when absent.
+    /// The user who performed it; the token's user when absent. Only admin and integration
+    /// tokens may name another user.
     #[serde(default)]
     pub performed_by: Option<Uuid>,
 }
@@ -199,6 +200,19 @@ pub(crate) async fn log<B: Backend>(
         Ok(Some(key)) => meta = meta.with_idempotency_key(key),
         Ok(None) => {}
         Err(problem) => return problem.into_response(),
+    }
+    // A rep logs their own activities: naming another performer would record a touch (and
+    // stop an SLA clock) in someone else's name. Admins and integrations (mailbox capture)
+    // log for others.
+    if let Some(performer) = request.performed_by
+        && matches!(principal.role, Role::Sales | Role::Support)
+        && principal.actor.user() != Some(UserId(performer))
+    {
+        return Problem::new(
+            ProblemKind::Forbidden,
+            "a sales or support token logs only its own user's activities (leave performed_by out)",
+        )
+        .into_response();
     }
     let activity = match new_activity(id, request) {
         Ok(activity) => activity,
