@@ -335,6 +335,7 @@ async fn end_to_end(keep: &Keep<'_>) {
     )
     .await;
     roster_and_forecast(&server, tokens.of(Role::Admin), sales, support).await;
+    accounts(&server, sales, support).await;
     erasure(&server, tokens.of(Role::Admin), sales, auditor).await;
     permission_matrix(&server, &tokens).await;
     bad_input(&server, sales, integration).await;
@@ -619,6 +620,80 @@ async fn journey(
             "{path}"
         );
     }
+}
+
+/// Accounts and their hierarchy: three opened, chained, and the move that would close the
+/// ring refused as a cycle (409, code `cycle`); a rename needs `If-Match`; a bad domain is a
+/// 422 problem.
+async fn accounts(server: &Server, sales: &str, support: &str) {
+    let owner = Uuid::now_v7();
+    let [group, region, office] = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+    for (account, name) in [
+        (group, "Analytical Engines Group plc"),
+        (region, "Analytical Engines UK Ltd"),
+        (office, "Analytical Engines London"),
+    ] {
+        let opened = server
+            .post(
+                &format!("/v1/accounts/{account}/commands"),
+                sales,
+                &[],
+                &json!({
+                    "command": "open", "name": name, "owner": owner,
+                    "domains": ["https://www.analytical-engines.example/about"],
+                    "addresses": [{ "kind": "headquarters", "locality": "London", "country": "GB" }],
+                }),
+            )
+            .await;
+        assert_eq!(opened.status, StatusCode::CREATED, "{:?}", opened.body);
+    }
+    let set_parent = |account: Uuid, parent: Uuid| async move {
+        server
+            .post(
+                &format!("/v1/accounts/{account}/commands"),
+                sales,
+                &[],
+                &json!({ "command": "set_parent", "parent": parent }),
+            )
+            .await
+    };
+    for (account, parent) in [(region, group), (office, region)] {
+        let placed = set_parent(account, parent).await;
+        assert!(placed.status.is_success(), "{:?}", placed.body);
+    }
+    let ring = set_parent(group, office).await;
+    assert_eq!(ring.status, StatusCode::CONFLICT, "{:?}", ring.body);
+    assert_eq!(ring.body["code"], "cycle", "{:?}", ring.body);
+    let nowhere = set_parent(office, Uuid::now_v7()).await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND, "{:?}", nowhere.body);
+
+    let path = format!("/v1/accounts/{office}/commands");
+    let rename = json!({ "command": "rename", "name": "Analytical Engines City" });
+    assert_eq!(
+        server.post(&path, sales, &[], &rename).await.status,
+        StatusCode::PRECONDITION_REQUIRED
+    );
+    let bad = server
+        .post(
+            &path,
+            sales,
+            &[],
+            &json!({ "command": "add_domain", "domain": "not a domain" }),
+        )
+        .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        bad.body
+    );
+    assert_eq!(
+        server
+            .post(&path, support, &[], &json!({ "command": "reopen" }))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 async fn roster_and_forecast(server: &Server, admin: &str, sales: &str, support: &str) {

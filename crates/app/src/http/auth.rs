@@ -53,6 +53,7 @@ impl Role {
                     | P::WriteContacts
                     | P::WriteDeals
                     | P::LogActivities
+                    | P::WriteAccounts
             ),
             Role::Support => matches!(
                 permission,
@@ -112,6 +113,8 @@ pub enum Permission {
     ErasePersons,
     /// Logging calls, emails, meetings and notes on records.
     LogActivities,
+    /// Commands to accounts and the account hierarchy.
+    WriteAccounts,
     /// Exporting everything held about a person, for a subject access request (the admin's
     /// alone: it is all their personal data in clear).
     ExportPersons,

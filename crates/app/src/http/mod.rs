@@ -10,6 +10,7 @@
 //! The tenant always comes from the token, never from the request: a record of another tenant
 //! is simply not found.
 
+mod accounts;
 mod activities;
 mod auth;
 mod body;
@@ -39,6 +40,7 @@ use crm_projections::pipeline::PipelineModel;
 use crm_projections::sla::{SlaConfig, SlaModel};
 use tokio::sync::watch;
 
+pub use accounts::{AccountAddressBody, AccountRequest};
 pub use activities::{
     ActivityParticipant, ActivityRecord, ActivityRequest, ActivityResponse, NotCounted,
 };

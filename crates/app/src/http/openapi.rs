@@ -47,7 +47,8 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::RepCommand
         | Endpoint::TeamCommand
         | Endpoint::TerritoryCommand
-        | Endpoint::ForecastCommand => (
+        | Endpoint::ForecastCommand
+        | Endpoint::AccountCommand => (
             "200",
             "Done: 200, or 201 when the command made the record. The ETag is its new version.",
             Some("CommandResponse"),
@@ -369,6 +370,8 @@ fn document() -> OpenApi {
     components = component::<QueueHealth>(components);
     components = component::<ErasureRequestBody>(components);
     components = component::<ErasureResponse>(components);
+    components = component::<super::accounts::AccountRequest>(components);
+    components = component::<super::accounts::AccountAddressBody>(components);
     components = component::<super::activities::ActivityRequest>(components);
     components = component::<super::activities::ActivityRecord>(components);
     components = component::<super::activities::ActivityParticipant>(components);

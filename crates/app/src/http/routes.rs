@@ -50,6 +50,8 @@ pub enum Endpoint {
     SubjectAccess,
     /// `POST /v1/activities/{id}`.
     LogActivity,
+    /// `POST /v1/accounts/{id}/commands`.
+    AccountCommand,
     /// `GET /v1/events`.
     Events,
     /// `GET /v1/{records}/{id}`.
@@ -389,6 +391,17 @@ pub const ROUTES: &[RouteSpec] = &[
     with_body(
         route(
             Method::POST,
+            "/v1/accounts/{id}/commands",
+            Some(P::WriteAccounts),
+            Endpoint::AccountCommand,
+            "accounts",
+            "Sends a command to an account (`open` makes it); `set_parent` places it in the tenant's account hierarchy, refused when that would make a cycle.",
+        ),
+        "AccountRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
             "/v1/activities/{id}",
             Some(P::LogActivities),
             Endpoint::LogActivity,
@@ -637,6 +650,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::Erasure => post(reads::erasure::<B>),
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
         Endpoint::LogActivity => post(super::activities::log::<B>),
+        Endpoint::AccountCommand => post(super::accounts::command::<B>),
         Endpoint::Events => get(reads::events::<B>),
         Endpoint::RepCommand => post(reads::client_command::<B, RepRequest>),
         Endpoint::TeamCommand => post(reads::client_command::<B, TeamRequest>),
@@ -688,6 +702,7 @@ mod tests {
         Endpoint::Erasure,
         Endpoint::SubjectAccess,
         Endpoint::LogActivity,
+        Endpoint::AccountCommand,
         Endpoint::Events,
         Endpoint::Forecast,
         Endpoint::SlaAtRisk,
