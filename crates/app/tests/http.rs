@@ -336,6 +336,7 @@ async fn end_to_end(keep: &Keep<'_>) {
     .await;
     roster_and_forecast(&server, tokens.of(Role::Admin), sales, support).await;
     accounts(&server, sales, support).await;
+    tasks(&server, sales, auditor).await;
     erasure(&server, tokens.of(Role::Admin), sales, auditor).await;
     permission_matrix(&server, &tokens).await;
     bad_input(&server, sales, integration).await;
@@ -690,6 +691,63 @@ async fn accounts(server: &Server, sales: &str, support: &str) {
     assert_eq!(
         server
             .post(&path, support, &[], &json!({ "command": "reopen" }))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+/// A task's life: created on a record with a due time, rescheduled, done, reopened,
+/// cancelled for good; a retitle needs `If-Match`; the auditor changes nothing.
+async fn tasks(server: &Server, sales: &str, auditor: &str) {
+    let task = Uuid::now_v7();
+    let path = format!("/v1/tasks/{task}/commands");
+    let created = server
+        .post(
+            &path,
+            sales,
+            &[],
+            &json!({
+                "command": "create", "title": "Send the quote", "owner": Uuid::now_v7(),
+                "concerns": { "kind": "contact", "id": Uuid::now_v7() },
+                "due_at": "2026-03-03T12:00:00Z", "priority": "high",
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    for command in [
+        json!({ "command": "reschedule", "due_at": "2026-03-04T12:00:00Z" }),
+        json!({ "command": "complete" }),
+        json!({ "command": "reopen" }),
+        json!({ "command": "cancel" }),
+    ] {
+        let done = server.post(&path, sales, &[], &command).await;
+        assert_eq!(done.status, StatusCode::OK, "{command}: {:?}", done.body);
+    }
+    let after_cancel = server
+        .post(&path, sales, &[], &json!({ "command": "complete" }))
+        .await;
+    assert_eq!(
+        after_cancel.status,
+        StatusCode::CONFLICT,
+        "{:?}",
+        after_cancel.body
+    );
+    assert_eq!(
+        server
+            .post(
+                &path,
+                sales,
+                &[],
+                &json!({ "command": "retitle", "title": "Quote" })
+            )
+            .await
+            .status,
+        StatusCode::PRECONDITION_REQUIRED
+    );
+    assert_eq!(
+        server
+            .post(&path, auditor, &[], &json!({ "command": "reopen" }))
             .await
             .status,
         StatusCode::FORBIDDEN

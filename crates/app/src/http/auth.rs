@@ -54,6 +54,7 @@ impl Role {
                     | P::WriteDeals
                     | P::LogActivities
                     | P::WriteAccounts
+                    | P::WriteTasks
             ),
             Role::Support => matches!(
                 permission,
@@ -63,6 +64,7 @@ impl Role {
                     | P::WriteContacts
                     | P::WriteTickets
                     | P::LogActivities
+                    | P::WriteTasks
             ),
             Role::Auditor => matches!(
                 permission,
@@ -115,6 +117,8 @@ pub enum Permission {
     LogActivities,
     /// Commands to accounts and the account hierarchy.
     WriteAccounts,
+    /// Commands to tasks.
+    WriteTasks,
     /// Exporting everything held about a person, for a subject access request (the admin's
     /// alone: it is all their personal data in clear).
     ExportPersons,

@@ -22,6 +22,7 @@ mod reads;
 mod roster;
 mod routes;
 mod server;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,6 +64,7 @@ pub use reads::{
 pub use roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};
 pub use server::{PROJECTIONS, ServeError, serve, spawn_projection, spawn_projections};
+pub use tasks::TaskRequest;
 
 use crate::backend::{Backend, ReadStore};
 use crate::command::CommandService;

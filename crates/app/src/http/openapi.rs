@@ -48,7 +48,8 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::TeamCommand
         | Endpoint::TerritoryCommand
         | Endpoint::ForecastCommand
-        | Endpoint::AccountCommand => (
+        | Endpoint::AccountCommand
+        | Endpoint::TaskCommand => (
             "200",
             "Done: 200, or 201 when the command made the record. The ETag is its new version.",
             Some("CommandResponse"),
@@ -371,6 +372,7 @@ fn document() -> OpenApi {
     components = component::<ErasureRequestBody>(components);
     components = component::<ErasureResponse>(components);
     components = component::<super::accounts::AccountRequest>(components);
+    components = component::<super::tasks::TaskRequest>(components);
     components = component::<super::accounts::AccountAddressBody>(components);
     components = component::<super::activities::ActivityRequest>(components);
     components = component::<super::activities::ActivityRecord>(components);

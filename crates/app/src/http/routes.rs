@@ -52,6 +52,8 @@ pub enum Endpoint {
     LogActivity,
     /// `POST /v1/accounts/{id}/commands`.
     AccountCommand,
+    /// `POST /v1/tasks/{id}/commands`.
+    TaskCommand,
     /// `GET /v1/events`.
     Events,
     /// `GET /v1/{records}/{id}`.
@@ -391,6 +393,17 @@ pub const ROUTES: &[RouteSpec] = &[
     with_body(
         route(
             Method::POST,
+            "/v1/tasks/{id}/commands",
+            Some(P::WriteTasks),
+            Endpoint::TaskCommand,
+            "tasks",
+            "Sends a command to a task (`create` makes it): work a user owes by a due time, on a record or on none.",
+        ),
+        "TaskRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
             "/v1/accounts/{id}/commands",
             Some(P::WriteAccounts),
             Endpoint::AccountCommand,
@@ -651,6 +664,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
         Endpoint::LogActivity => post(super::activities::log::<B>),
         Endpoint::AccountCommand => post(super::accounts::command::<B>),
+        Endpoint::TaskCommand => post(reads::client_command::<B, super::tasks::TaskRequest>),
         Endpoint::Events => get(reads::events::<B>),
         Endpoint::RepCommand => post(reads::client_command::<B, RepRequest>),
         Endpoint::TeamCommand => post(reads::client_command::<B, TeamRequest>),
@@ -703,6 +717,7 @@ mod tests {
         Endpoint::SubjectAccess,
         Endpoint::LogActivity,
         Endpoint::AccountCommand,
+        Endpoint::TaskCommand,
         Endpoint::Events,
         Endpoint::Forecast,
         Endpoint::SlaAtRisk,
