@@ -1,7 +1,7 @@
 //! Logging an activity, and what it means for the leads it names.
 //!
 //! [`log_activity`] records a call, email, meeting or note through the command service and,
-//! when the logging is a touch ([`ActivityEvent::touch`]: an outbound call or email, or an
+//! when the logging is a touch ([`ActivityEvent::touch`](crm_domain::activity::ActivityEvent::touch): an outbound call or email, or an
 //! answered inbound call, by a user, naming leads), records it as the first touch of every
 //! lead it names that its performer holds and that has none yet. That is what stops the
 //! lead-response SLA's clock, so a rep who calls and logs the call has answered in time.
@@ -12,13 +12,13 @@
 //! it is recorded (the command's time), not when the call happened: a call logged late counts
 //! late, never early.
 
-use crm_domain::activity::{Activity, ActivityCommand, ActivityError, ActivityEvent, NewActivity};
+use crm_domain::activity::{Activity, ActivityCommand, ActivityError, NewActivity};
 use crm_domain::lead::{Lead, LeadCommand, LeadError};
-use crm_domain::{Actor, LeadId, decode};
-use crm_eventstore::{EventStore as _, StreamRead, TenantId};
+use crm_domain::{Actor, LeadId};
+use crm_eventstore::TenantId;
 use thiserror::Error;
 
-use crate::command::{CommandMeta, CommandService, stream_of};
+use crate::command::{CommandMeta, CommandService};
 use crate::error::CommandError;
 use crate::ids::derive_id;
 use crate::uow::UnitOfWork;
@@ -111,17 +111,8 @@ async fn logged_touch<U: UnitOfWork>(
     tenant: &TenantId,
     id: uuid::Uuid,
 ) -> Result<Option<crm_domain::activity::Touch>, ActivityLogError> {
-    let stream =
-        stream_of::<Activity>(id).map_err(|error| ActivityLogError::Activity(error.into()))?;
-    let first = service
-        .work()
-        .store()
-        .read_stream(tenant, &stream, StreamRead::forward().limit(1))
+    let logged = crate::history::first_event::<Activity, _>(service.work().store(), tenant, id)
         .await
         .map_err(|error| ActivityLogError::Activity(error.into()))?;
-    Ok(first.into_iter().next().and_then(|event| {
-        decode::<ActivityEvent>(&event.event_type, event.schema_version, event.payload)
-            .ok()
-            .and_then(|logged| logged.touch())
-    }))
+    Ok(logged.and_then(|logged| logged.touch()))
 }

@@ -3,7 +3,28 @@
 
 use std::time::Duration;
 
-use crm_eventstore::{EventStore, GlobalPosition, RecordedEvent, StoreError, TenantId};
+use crm_domain::{Aggregate, decode};
+use crm_eventstore::{EventStore, GlobalPosition, RecordedEvent, StoreError, StreamRead, TenantId};
+use uuid::Uuid;
+
+use crate::command::stream_of;
+
+/// The first event of aggregate `A`'s stream `id` (what made it: a lead's `LeadReceived`, an
+/// activity's logging), decoded; `None` when the stream is empty or that event cannot be read
+/// as `A`'s.
+pub(crate) async fn first_event<A: Aggregate, S: EventStore>(
+    store: &S,
+    tenant: &TenantId,
+    id: Uuid,
+) -> Result<Option<A::Event>, StoreError> {
+    let stream = stream_of::<A>(id)?;
+    let first = store
+        .read_stream(tenant, &stream, StreamRead::forward().limit(1))
+        .await?;
+    Ok(first.into_iter().next().and_then(|event| {
+        decode::<A::Event>(&event.event_type, event.schema_version, event.payload).ok()
+    }))
+}
 
 /// How long a read waits, in all, for open transactions that hold the history back.
 const HELD_PATIENCE: Duration = Duration::from_secs(30);

@@ -162,16 +162,13 @@ pub enum AccountRequest {
     },
 }
 
-fn invalid(message: String) -> Problem {
-    Problem::new(ProblemKind::InvalidBody, message)
-}
-
 fn name(raw: &str) -> Result<CompanyName, Problem> {
-    CompanyName::new(raw).map_err(|error| invalid(format!("name: {error}")))
+    CompanyName::new(raw).map_err(|error| Problem::invalid_body(format!("name: {error}")))
 }
 
 fn domain(raw: &str) -> Result<CompanyDomain, Problem> {
-    CompanyDomain::parse(raw).map_err(|error| invalid(format!("domain {raw:?}: {error}")))
+    CompanyDomain::parse(raw)
+        .map_err(|error| Problem::invalid_body(format!("domain {raw:?}: {error}")))
 }
 
 fn address(body: AccountAddressBody) -> Result<AccountAddress, Problem> {
@@ -189,7 +186,7 @@ fn address(body: AccountAddressBody) -> Result<AccountAddress, Problem> {
             .as_deref()
             .map(CountryCode::new)
             .transpose()
-            .map_err(|error| invalid(format!("address: country: {error}")))?,
+            .map_err(|error| Problem::invalid_body(format!("address: country: {error}")))?,
     })
 }
 
@@ -279,7 +276,9 @@ fn account_command(id: Uuid, request: AccountRequest) -> Result<(AccountCommand,
         AccountRequest::Reopen {} => (AccountCommand::Reopen, false),
         AccountRequest::Archive {} => (AccountCommand::Archive, true),
         AccountRequest::SetParent { .. } => {
-            return Err(invalid("set_parent goes to the hierarchy".to_owned()));
+            return Err(Problem::invalid_body(
+                "set_parent goes to the hierarchy".to_owned(),
+            ));
         }
     })
 }

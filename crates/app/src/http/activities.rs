@@ -115,10 +115,6 @@ pub struct NotCounted {
     pub reason: String,
 }
 
-fn invalid(message: impl Into<String>) -> Problem {
-    Problem::new(ProblemKind::InvalidBody, message)
-}
-
 fn record(record: &ActivityRecord) -> Result<RecordRef, Problem> {
     Ok(match record.kind.as_str() {
         "lead" => RecordRef::Lead(LeadId(record.id)),
@@ -127,7 +123,7 @@ fn record(record: &ActivityRecord) -> Result<RecordRef, Problem> {
         "opportunity" => RecordRef::Opportunity(OpportunityId(record.id)),
         "ticket" => RecordRef::Ticket(TicketId(record.id)),
         other => {
-            return Err(invalid(format!(
+            return Err(Problem::invalid_body(format!(
                 "records: {other:?} is not lead, contact, account, opportunity or ticket"
             )));
         }
@@ -136,7 +132,7 @@ fn record(record: &ActivityRecord) -> Result<RecordRef, Problem> {
 
 fn participant(sent: &ActivityParticipant) -> Result<Participant, Problem> {
     let country = CountryCode::new(sent.country.as_deref().unwrap_or("GB"))
-        .map_err(|error| invalid(format!("participants: country: {error}")))?;
+        .map_err(|error| Problem::invalid_body(format!("participants: country: {error}")))?;
     Ok(Participant {
         contact: sent.contact.map(ContactId),
         name: sent
@@ -144,19 +140,19 @@ fn participant(sent: &ActivityParticipant) -> Result<Participant, Problem> {
             .as_deref()
             .map(PersonName::new)
             .transpose()
-            .map_err(|error| invalid(format!("participants: name: {error}")))?,
+            .map_err(|error| Problem::invalid_body(format!("participants: name: {error}")))?,
         email: sent
             .email
             .as_deref()
             .map(EmailAddress::parse)
             .transpose()
-            .map_err(|error| invalid(format!("participants: email: {error}")))?,
+            .map_err(|error| Problem::invalid_body(format!("participants: email: {error}")))?,
         phone: sent
             .phone
             .as_deref()
             .map(|phone| PhoneNumber::parse(phone, country))
             .transpose()
-            .map_err(|error| invalid(format!("participants: phone: {error}")))?,
+            .map_err(|error| Problem::invalid_body(format!("participants: phone: {error}")))?,
     })
 }
 

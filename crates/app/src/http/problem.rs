@@ -202,6 +202,11 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A body that parsed but does not hold what the route takes (422), saying why.
+    pub(crate) fn invalid_body(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::InvalidBody, detail)
+    }
+
     /// A problem of `kind` with `detail`.
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Self {

@@ -9,7 +9,7 @@ use crm_domain::lead::{
     Lead, LeadCommand, LeadError, LeadEvent, LeadSource, LeadStatus, QuarantineReason,
 };
 use crm_domain::{Actor, LeadId};
-use crm_eventstore::{EventStore as _, StreamId, StreamRead, TenantId};
+use crm_eventstore::TenantId;
 use crm_projections::identity::query::rank;
 use futures_util::StreamExt;
 use tracing::Instrument;
@@ -425,24 +425,14 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         if state.status != Some(LeadStatus::Quarantined) {
             return Ok(None);
         }
-        let stream = StreamId::new(format!("lead-{}", lead.0))?;
-        let first = self
-            .service
-            .work()
-            .store()
-            .read_stream(tenant, &stream, StreamRead::forward().limit(1))
-            .await?;
-        let payload = first.into_iter().next().and_then(|event| {
-            match crm_domain::decode::<LeadEvent>(
-                &event.event_type,
-                event.schema_version,
-                event.payload,
-            ) {
-                Ok(LeadEvent::Received { raw_payload, .. }) => Some(raw_payload),
-                _ => None,
-            }
-        });
-        let Some(payload) = payload else {
+        let received =
+            crate::history::first_event::<Lead, _>(self.service.work().store(), tenant, lead.0)
+                .await?;
+        let Some(LeadEvent::Received {
+            raw_payload: payload,
+            ..
+        }) = received
+        else {
             return Err(ItemError::NoDelivery(lead));
         };
         let submission = submission_from(&payload);
