@@ -476,6 +476,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             priority: Priority::Normal,
             message: Some("We would like 20 more seats next month.".into()),
             follow_up_of: None,
+            account: None,
         },
         Actor::Integration {
             source: "support-mailbox".into(),

@@ -48,6 +48,11 @@ fn aggregates(events: &[ProjectedEvent]) -> States {
             CrmEvent::Opportunity(deal) => evolve(&mut states.deals, id, deal),
             CrmEvent::Ticket(ticket) => evolve(&mut states.tickets, id, ticket),
             CrmEvent::Forecast(forecast) => evolve(&mut states.forecasts, id, forecast),
+            // The generated histories hold none of these.
+            CrmEvent::Account(_)
+            | CrmEvent::AccountHierarchy(_)
+            | CrmEvent::Activity(_)
+            | CrmEvent::Task(_) => {}
         }
     }
     states

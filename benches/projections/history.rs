@@ -531,6 +531,7 @@ fn plan(customer: u64, steps: &mut Vec<Step>) -> Customer {
                     priority: Priority::ALL[usize::try_from((th >> 4) % 4).unwrap_or(1)],
                     message: Some("The box was crushed and the screen is cracked.".into()),
                     follow_up_of: None,
+                    account: None,
                 },
             ),
         );
@@ -828,6 +829,10 @@ pub(crate) fn new_event(event: &CrmEvent) -> NewEvent {
         CrmEvent::Opportunity(event) => encode(event),
         CrmEvent::Ticket(event) => encode(event),
         CrmEvent::Forecast(event) => encode(event),
+        CrmEvent::Account(event) => encode(event),
+        CrmEvent::AccountHierarchy(event) => encode(event),
+        CrmEvent::Activity(event) => encode(event),
+        CrmEvent::Task(event) => encode(event),
     }
     .expect("domain events encode");
     NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)

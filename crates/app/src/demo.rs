@@ -584,6 +584,7 @@ where
                 priority,
                 message: Some("Hello, we need help with this.".into()),
                 follow_up_of: None,
+                account: None,
             };
             if send::<U, Ticket>(
                 service,

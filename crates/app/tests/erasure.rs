@@ -202,6 +202,7 @@ where
                 priority: Priority::High,
                 message: Some("Hello, my difference engine refuses my password.".into()),
                 follow_up_of: None,
+                account: None,
             },
             &meta(),
         )

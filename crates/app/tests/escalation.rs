@@ -78,6 +78,7 @@ async fn open_ticket<U: UnitOfWork>(service: &CommandService<U>) -> TicketId {
                 priority: Priority::Normal,
                 message: None,
                 follow_up_of: None,
+                account: None,
             },
             &meta(),
         )

@@ -1101,6 +1101,7 @@ fn ticket_events() -> Vec<TicketEvent> {
             channel: Channel::Email,
             priority: Priority::High,
             follow_up_of: Some(TicketId(id(0x71b))),
+            account: None,
             by: Actor::Integration {
                 source: "support-mailbox".into(),
             },

@@ -104,6 +104,16 @@ pub fn decode_event(
         AggregateKind::Contact => {
             typed(kind, event_type, schema_version, payload).map(CrmEvent::Contact)
         }
+        AggregateKind::Account => {
+            typed(kind, event_type, schema_version, payload).map(CrmEvent::Account)
+        }
+        AggregateKind::AccountHierarchy => {
+            typed(kind, event_type, schema_version, payload).map(CrmEvent::AccountHierarchy)
+        }
+        AggregateKind::Activity => {
+            typed(kind, event_type, schema_version, payload).map(CrmEvent::Activity)
+        }
+        AggregateKind::Task => typed(kind, event_type, schema_version, payload).map(CrmEvent::Task),
     }
 }
 
@@ -181,6 +191,7 @@ mod tests {
             channel: Channel::Email,
             priority: Priority::High,
             follow_up_of: None,
+            account: None,
             by: Actor::System {
                 component: "test".into(),
             },
@@ -222,7 +233,7 @@ mod tests {
                 "{bad}"
             );
         }
-        let unknown = parse_stream_name(&format!("account-{}", Uuid::nil())).unwrap_err();
+        let unknown = parse_stream_name(&format!("rep-{}", Uuid::nil())).unwrap_err();
         assert!(unknown.is_unknown());
     }
 

@@ -4,10 +4,13 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use crm_domain::account::{AccountEvent, AccountHierarchyEvent};
+use crm_domain::activity::ActivityEvent;
 use crm_domain::contact::ContactEvent;
 use crm_domain::forecast::ForecastEvent;
 use crm_domain::lead::LeadEvent;
 use crm_domain::opportunity::OpportunityEvent;
+use crm_domain::task::TaskEvent;
 use crm_domain::ticket::TicketEvent;
 use crm_eventstore::{GlobalPosition, TenantId};
 use serde::{Deserialize, Serialize};
@@ -27,16 +30,29 @@ pub enum AggregateKind {
     Ticket,
     /// `crm_domain::forecast`, streams `"forecast-<uuid>"`.
     Forecast,
+    /// `crm_domain::account`, streams `"account-<uuid>"`.
+    Account,
+    /// `crm_domain::account::AccountHierarchy`, one stream per tenant,
+    /// `"account_hierarchy-<uuid>"`.
+    AccountHierarchy,
+    /// `crm_domain::activity`, streams `"activity-<uuid>"`.
+    Activity,
+    /// `crm_domain::task`, streams `"task-<uuid>"`.
+    Task,
 }
 
 impl AggregateKind {
     /// Every kind.
-    pub const ALL: [AggregateKind; 5] = [
+    pub const ALL: [AggregateKind; 9] = [
         AggregateKind::Lead,
         AggregateKind::Contact,
         AggregateKind::Opportunity,
         AggregateKind::Ticket,
         AggregateKind::Forecast,
+        AggregateKind::Account,
+        AggregateKind::AccountHierarchy,
+        AggregateKind::Activity,
+        AggregateKind::Task,
     ];
 
     /// The stream category, the aggregate's `KIND` (`"lead"`).
@@ -47,6 +63,10 @@ impl AggregateKind {
             AggregateKind::Opportunity => "opportunity",
             AggregateKind::Ticket => "ticket",
             AggregateKind::Forecast => "forecast",
+            AggregateKind::Account => "account",
+            AggregateKind::AccountHierarchy => "account_hierarchy",
+            AggregateKind::Activity => "activity",
+            AggregateKind::Task => "task",
         }
     }
 
@@ -102,6 +122,14 @@ pub enum CrmEvent {
     Ticket(TicketEvent),
     /// A forecast's event (an owner's or manager's call for a period).
     Forecast(ForecastEvent),
+    /// An account's event (a company: profile, owner, contacts and their roles).
+    Account(AccountEvent),
+    /// An event of the tenant's account hierarchy (an account's parent changed).
+    AccountHierarchy(AccountHierarchyEvent),
+    /// An activity's event (a call, email, meeting or note logged, amended, cancelled).
+    Activity(ActivityEvent),
+    /// A task's event.
+    Task(TaskEvent),
 }
 
 impl CrmEvent {
@@ -113,6 +141,10 @@ impl CrmEvent {
             CrmEvent::Opportunity(_) => AggregateKind::Opportunity,
             CrmEvent::Ticket(_) => AggregateKind::Ticket,
             CrmEvent::Forecast(_) => AggregateKind::Forecast,
+            CrmEvent::Account(_) => AggregateKind::Account,
+            CrmEvent::AccountHierarchy(_) => AggregateKind::AccountHierarchy,
+            CrmEvent::Activity(_) => AggregateKind::Activity,
+            CrmEvent::Task(_) => AggregateKind::Task,
         }
     }
 }

@@ -22,6 +22,8 @@
 //!   SQL adapters name their tables and fill their indexed columns alike (`storage/table.rs`).
 //!
 //! The read models, one module each:
+//! - [`account360`]: a company with its contacts, pipeline, revenue, tickets and activity,
+//!   rolled up over its hierarchy when read.
 //! - [`customer360`]: everything about one customer, merges followed, erasure honoured.
 //! - [`sla`]: every lead and ticket with its SLA clocks, breach and at-risk lists, attainment.
 //! - [`duplicates`]: contact pairs waiting for a person to merge them or tell them apart.
@@ -30,6 +32,7 @@
 //! - [`pipeline`]: deals by stage and owner, forecast by category and period, win rate, time in
 //!   stage, lead conversion and response time.
 
+pub mod account360;
 pub mod customer360;
 mod decode;
 pub mod duplicates;

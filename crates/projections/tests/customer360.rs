@@ -85,6 +85,7 @@ fn open_ticket(world: &mut World, id: Uuid, contact: Uuid, subject: &str, at: i6
                 priority: Priority::High,
                 message: Some("It is broken".into()),
                 follow_up_of: None,
+                account: None,
             },
             &as_system(minutes(at)),
         )

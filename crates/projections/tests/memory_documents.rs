@@ -127,6 +127,7 @@ fn opened(ticket: Uuid) -> TicketEvent {
         channel: Channel::Email,
         priority: Priority::Normal,
         follow_up_of: None,
+        account: None,
         by: alice(),
         at: minutes(0),
     }

@@ -170,6 +170,7 @@ fn stored_events_fold_into_every_read_model() {
             priority: Priority::High,
             message: None,
             follow_up_of: None,
+            account: None,
         },
         monday(10),
     );

@@ -92,6 +92,7 @@ fn open_ticket(world: &mut World, id: Uuid, at: DateTime<Utc>) {
                 priority: Priority::High,
                 message: Some("help".into()),
                 follow_up_of: None,
+                account: None,
             },
             &as_system(at),
         )

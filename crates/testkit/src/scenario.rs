@@ -730,6 +730,7 @@ fn play_step(world: &mut World, step: &Step, now: chrono::DateTime<chrono::Utc>)
                     priority: priority(level),
                     message: message.then(|| "help".to_owned()),
                     follow_up_of: None,
+                    account: None,
                 },
                 &system,
             );

@@ -215,6 +215,7 @@ impl Events {
                 channel: Channel::Email,
                 priority: Priority::Normal,
                 follow_up_of: None,
+                account: None,
                 by: agent(),
                 at: t0() + Duration::minutes(minutes),
             },

@@ -111,6 +111,7 @@ pub fn workload(contacts: usize, tickets: usize, replies: usize) -> Vec<Append> 
                         priority: Priority::Normal,
                         message: Some("Hello".into()),
                         follow_up_of: None,
+                        account: None,
                     },
                     &ctx(minute, 1_000_000 + id.as_u128()),
                 )

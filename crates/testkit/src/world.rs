@@ -5,9 +5,15 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use crm_domain::account::{
+    Account, AccountCommand, AccountError, AccountHierarchy, AccountHierarchyCommand,
+    AccountHierarchyError,
+};
+use crm_domain::activity::{Activity, ActivityCommand, ActivityError};
 use crm_domain::contact::{Contact, ContactCommand, ContactError};
 use crm_domain::lead::{Lead, LeadCommand, LeadError};
 use crm_domain::opportunity::{Opportunity, OpportunityCommand, OpportunityError};
+use crm_domain::task::{Task, TaskCommand, TaskError};
 use crm_domain::ticket::{Ticket, TicketCommand, TicketError, TicketEvent};
 use crm_domain::{Actor, Aggregate, Context, UserId};
 use uuid::Uuid;
@@ -91,6 +97,10 @@ pub struct World {
     contacts: HashMap<Uuid, Contact>,
     opportunities: HashMap<Uuid, Opportunity>,
     tickets: HashMap<Uuid, Ticket>,
+    accounts: HashMap<Uuid, Account>,
+    hierarchy: HashMap<Uuid, AccountHierarchy>,
+    activities: HashMap<Uuid, Activity>,
+    tasks: HashMap<Uuid, Task>,
 }
 
 fn run<A: Aggregate>(
@@ -188,6 +198,79 @@ impl World {
             &mut self.log,
             stream,
             CrmEvent::Ticket,
+            command,
+            ctx,
+        )
+    }
+
+    /// Runs `command` on account `id` and records what it decided; the number of events, or
+    /// why it was refused.
+    pub fn account(
+        &mut self,
+        id: Uuid,
+        command: AccountCommand,
+        ctx: &Context,
+    ) -> Result<usize, AccountError> {
+        let stream = StreamRef::new(AggregateKind::Account, id);
+        run(
+            &mut self.accounts,
+            &mut self.log,
+            stream,
+            CrmEvent::Account,
+            command,
+            ctx,
+        )
+    }
+
+    /// Runs `command` on the account hierarchy of [`tenant`] and records what it decided.
+    pub fn hierarchy(
+        &mut self,
+        command: AccountHierarchyCommand,
+        ctx: &Context,
+    ) -> Result<usize, AccountHierarchyError> {
+        let id = AccountHierarchy::id_for_tenant(tenant().as_str());
+        let stream = StreamRef::new(AggregateKind::AccountHierarchy, id);
+        run(
+            &mut self.hierarchy,
+            &mut self.log,
+            stream,
+            CrmEvent::AccountHierarchy,
+            command,
+            ctx,
+        )
+    }
+
+    /// Runs `command` on activity `id` and records what it decided.
+    pub fn activity(
+        &mut self,
+        id: Uuid,
+        command: ActivityCommand,
+        ctx: &Context,
+    ) -> Result<usize, ActivityError> {
+        let stream = StreamRef::new(AggregateKind::Activity, id);
+        run(
+            &mut self.activities,
+            &mut self.log,
+            stream,
+            CrmEvent::Activity,
+            command,
+            ctx,
+        )
+    }
+
+    /// Runs `command` on task `id` and records what it decided.
+    pub fn task(
+        &mut self,
+        id: Uuid,
+        command: TaskCommand,
+        ctx: &Context,
+    ) -> Result<usize, TaskError> {
+        let stream = StreamRef::new(AggregateKind::Task, id);
+        run(
+            &mut self.tasks,
+            &mut self.log,
+            stream,
+            CrmEvent::Task,
             command,
             ctx,
         )

@@ -19,8 +19,8 @@ use crm_domain::lead::{ConversionRequest, DisqualificationReason, LeadCommand};
 use crm_domain::opportunity::{LossReason, OpportunityCommand, Pipeline, StageId};
 use crm_domain::ticket::{EscalationTarget, TicketCommand, TicketStatus};
 use crm_domain::{
-    Aggregate, Channel, ContactId, DomainEvent, LeadId, Money, OpportunityId, Priority, TicketId,
-    UserId,
+    Aggregate, Channel, CompanyId, ContactId, DomainEvent, LeadId, Money, OpportunityId, Priority,
+    TicketId, UserId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -717,6 +717,9 @@ pub struct OpenTicket {
     /// The ticket this one follows up.
     #[serde(default)]
     pub follow_up_of: Option<Uuid>,
+    /// The account (company) it is for; the account 360 counts it.
+    #[serde(default)]
+    pub account: Option<Uuid>,
 }
 
 /// An assignment.
@@ -802,6 +805,7 @@ impl TicketRequest {
                 priority: open.priority,
                 message: open.message,
                 follow_up_of: open.follow_up_of.map(TicketId),
+                account: open.account.map(CompanyId),
             },
             TicketRequest::Assign(Assign { assignee }) => TicketCommand::Assign {
                 assignee: UserId(assignee),

@@ -20,10 +20,13 @@ mod won_deal;
 
 use std::sync::Arc;
 
+use crm_domain::account::{Account, AccountHierarchy};
+use crm_domain::activity::Activity;
 use crm_domain::contact::Contact;
 use crm_domain::forecast::Forecast;
 use crm_domain::lead::Lead;
 use crm_domain::opportunity::Opportunity;
+use crm_domain::task::Task;
 use crm_domain::ticket::Ticket;
 use crm_domain::{Actor, Aggregate, DomainEvent, decode};
 use crm_eventstore::{
@@ -59,6 +62,14 @@ pub enum AggregateState {
     Ticket(Ticket),
     /// A forecast.
     Forecast(Forecast),
+    /// An account.
+    Account(Account),
+    /// The tenant's account hierarchy.
+    AccountHierarchy(AccountHierarchy),
+    /// An activity.
+    Activity(Activity),
+    /// A task.
+    Task(Task),
 }
 
 /// What a reaction is given: the recorded event (ids, metadata, position), decoded, with its
@@ -366,6 +377,10 @@ impl<U: UnitOfWork> WorkflowRunner<U> {
             AggregateKind::Opportunity => AggregateState::Opportunity(fold(&events)),
             AggregateKind::Ticket => AggregateState::Ticket(fold(&events)),
             AggregateKind::Forecast => AggregateState::Forecast(fold(&events)),
+            AggregateKind::Account => AggregateState::Account(fold(&events)),
+            AggregateKind::AccountHierarchy => AggregateState::AccountHierarchy(fold(&events)),
+            AggregateKind::Activity => AggregateState::Activity(fold(&events)),
+            AggregateKind::Task => AggregateState::Task(fold(&events)),
         })
     }
 }

@@ -58,6 +58,7 @@ impl Reaction for StartOnboarding {
                         priority: Priority::Normal,
                         message: None,
                         follow_up_of: None,
+                        account: deal.company,
                     },
                 ),
             },

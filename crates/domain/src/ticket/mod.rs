@@ -49,7 +49,7 @@ pub use status::{StatusChangeCause, TicketStatus};
 
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::context::{Actor, Context};
-use crate::ids::{ContactId, TicketId, UserId};
+use crate::ids::{AccountId, ContactId, TicketId, UserId};
 use crate::{Channel, Priority};
 
 /// Why a solved ticket was reopened, and by whom when a customer did it.
@@ -88,6 +88,8 @@ pub enum TicketCommand {
         message: Option<String>,
         /// The closed ticket this one follows up, if any.
         follow_up_of: Option<TicketId>,
+        /// The account (company) the ticket is for, if known; the account 360 counts it.
+        account: Option<AccountId>,
     },
     /// Gives the ticket to an agent.
     Assign {
@@ -157,6 +159,11 @@ pub enum TicketEvent {
         priority: Priority,
         /// The closed ticket this one follows up, if any.
         follow_up_of: Option<TicketId>,
+        /// The account (company) the ticket is for, if named. Absent from tickets opened
+        /// before accounts existed, and left out of the payload when `None`, so their
+        /// encoding (and hash) is unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<AccountId>,
         /// Who opened it.
         by: Actor,
         /// When; every other event of the ticket is at or after this.
@@ -399,6 +406,8 @@ pub struct Ticket {
     pub priority: Option<Priority>,
     /// The closed ticket this one follows up.
     pub follow_up_of: Option<TicketId>,
+    /// The account it is for, if named.
+    pub account: Option<AccountId>,
     /// When it was opened.
     pub opened_at: Option<DateTime<Utc>>,
     /// The agent who holds it.
@@ -469,6 +478,7 @@ impl Ticket {
         priority: Priority,
         message: Option<String>,
         follow_up_of: Option<TicketId>,
+        account: Option<AccountId>,
         ctx: &Context,
     ) -> Result<Vec<TicketEvent>, TicketError> {
         if let Some(id) = self.id {
@@ -491,6 +501,7 @@ impl Ticket {
             channel,
             priority,
             follow_up_of,
+            account,
             by: ctx.actor.clone(),
             at: ctx.now,
         }];
@@ -695,6 +706,7 @@ impl Aggregate for Ticket {
                 priority,
                 message,
                 follow_up_of,
+                account,
             } => self.open(
                 ticket,
                 contact,
@@ -703,6 +715,7 @@ impl Aggregate for Ticket {
                 priority,
                 message,
                 follow_up_of,
+                account,
                 ctx,
             ),
             TicketCommand::Assign { assignee } => self.assign(assignee, ctx),
@@ -737,6 +750,7 @@ impl Aggregate for Ticket {
                     channel,
                     priority,
                     follow_up_of,
+                    account,
                     at,
                     ..
                 },
@@ -749,6 +763,7 @@ impl Aggregate for Ticket {
                 self.channel = Some(*channel);
                 self.priority = Some(*priority);
                 self.follow_up_of = *follow_up_of;
+                self.account = *account;
                 self.opened_at = Some(*at);
             }
             // A customer reply changes nothing by itself: what it causes is recorded next to it.

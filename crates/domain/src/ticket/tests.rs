@@ -54,6 +54,7 @@ fn opened() -> TicketEvent {
         channel: Channel::Email,
         priority: Priority::Normal,
         follow_up_of: None,
+        account: None,
         by: mailbox(),
         at: t0(),
     }
@@ -68,6 +69,7 @@ fn open_command() -> TicketCommand {
         priority: Priority::Normal,
         message: None,
         follow_up_of: None,
+        account: None,
     }
 }
 
@@ -202,6 +204,7 @@ fn opening_with_the_customers_message_records_it_as_their_first_reply() {
         priority: Priority::Normal,
         message: Some("Any news?".into()),
         follow_up_of: None,
+        account: None,
     };
     given::<Ticket>(&[])
         .at(as_actor(mailbox(), 0))
@@ -219,6 +222,7 @@ fn opening_a_follow_up_links_the_closed_ticket_and_trims_the_subject() {
         priority: Priority::High,
         message: None,
         follow_up_of: Some(EARLIER_TICKET),
+        account: None,
     };
     let ticket = given::<Ticket>(&[])
         .at(alice_at(0))
@@ -230,6 +234,7 @@ fn opening_a_follow_up_links_the_closed_ticket_and_trims_the_subject() {
             channel: Channel::Chat,
             priority: Priority::High,
             follow_up_of: Some(EARLIER_TICKET),
+            account: None,
             by: alice(),
             at: t0(),
         }]);
@@ -253,6 +258,7 @@ fn opening_a_ticket_with_a_blank_subject_is_refused() {
         priority: Priority::Normal,
         message: None,
         follow_up_of: None,
+        account: None,
     };
     given::<Ticket>(&[])
         .when(command)
@@ -269,6 +275,7 @@ fn opening_a_ticket_with_a_blank_message_is_refused() {
         priority: Priority::Normal,
         message: Some("\n\n".into()),
         follow_up_of: None,
+        account: None,
     };
     given::<Ticket>(&[])
         .when(command)
@@ -285,6 +292,7 @@ fn a_ticket_cannot_follow_up_itself() {
         priority: Priority::Normal,
         message: None,
         follow_up_of: Some(TICKET),
+        account: None,
     };
     given::<Ticket>(&[])
         .when(command)
@@ -1016,6 +1024,7 @@ fn arb_open() -> impl Strategy<Value = TicketCommand> {
                     priority,
                     message,
                     follow_up_of,
+                    account: None,
                 }
             },
         )
@@ -1074,6 +1083,7 @@ fn arb_event() -> impl Strategy<Value = TicketEvent> {
                     channel,
                     priority,
                     follow_up_of: Some(EARLIER_TICKET),
+                    account: None,
                     by,
                     at,
                 }

@@ -152,7 +152,12 @@ impl ReadModel for Customer360Model {
         match &event.event {
             // A suspicion is no activity of the customer's: the duplicate queue shows it. Nor is
             // a forecast call, which is about a rep's period, not a customer.
-            CrmEvent::Contact(ContactEvent::DuplicateSuspected { .. }) | CrmEvent::Forecast(_) => {}
+            CrmEvent::Contact(ContactEvent::DuplicateSuspected { .. })
+            | CrmEvent::Forecast(_)
+            | CrmEvent::Account(_)
+            | CrmEvent::AccountHierarchy(_)
+            | CrmEvent::Activity(_)
+            | CrmEvent::Task(_) => {}
             CrmEvent::Contact(contact) => {
                 keys.push(DocKey::new(CONTACT, id));
                 if let ContactEvent::Erased { absorbed, .. } = contact {
@@ -202,7 +207,12 @@ impl ReadModel for Customer360Model {
             CrmEvent::Contact(ContactEvent::Erased { absorbed, .. }) => {
                 erase_person(docs, ContactId(id), absorbed, event);
             }
-            CrmEvent::Contact(ContactEvent::DuplicateSuspected { .. }) | CrmEvent::Forecast(_) => {}
+            CrmEvent::Contact(ContactEvent::DuplicateSuspected { .. })
+            | CrmEvent::Forecast(_)
+            | CrmEvent::Account(_)
+            | CrmEvent::AccountHierarchy(_)
+            | CrmEvent::Activity(_)
+            | CrmEvent::Task(_) => {}
             CrmEvent::Contact(contact) => {
                 if let Some(doc) = contact_doc(docs, ContactId(id)) {
                     doc.apply(contact, position);

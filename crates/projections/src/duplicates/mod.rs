@@ -221,7 +221,11 @@ impl ReadModel for DuplicateQueueModel {
             CrmEvent::Lead(_)
             | CrmEvent::Opportunity(_)
             | CrmEvent::Ticket(_)
-            | CrmEvent::Forecast(_) => {}
+            | CrmEvent::Forecast(_)
+            | CrmEvent::Account(_)
+            | CrmEvent::AccountHierarchy(_)
+            | CrmEvent::Activity(_)
+            | CrmEvent::Task(_) => {}
         }
     }
 
@@ -291,7 +295,11 @@ impl ReadModel for DuplicateQueueModel {
             | CrmEvent::Lead(_)
             | CrmEvent::Opportunity(_)
             | CrmEvent::Ticket(_)
-            | CrmEvent::Forecast(_) => {}
+            | CrmEvent::Forecast(_)
+            | CrmEvent::Account(_)
+            | CrmEvent::AccountHierarchy(_)
+            | CrmEvent::Activity(_)
+            | CrmEvent::Task(_) => {}
         }
     }
 

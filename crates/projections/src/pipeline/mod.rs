@@ -191,7 +191,12 @@ impl ReadModel for PipelineModel {
             CrmEvent::Opportunity(_) => keys.push(DocKey::new(OPPORTUNITY, event.stream.id)),
             CrmEvent::Lead(_) => keys.push(DocKey::new(LEAD, event.stream.id)),
             CrmEvent::Forecast(_) => keys.push(DocKey::new(FORECAST, event.stream.id)),
-            CrmEvent::Contact(_) | CrmEvent::Ticket(_) => {}
+            CrmEvent::Contact(_)
+            | CrmEvent::Ticket(_)
+            | CrmEvent::Account(_)
+            | CrmEvent::AccountHierarchy(_)
+            | CrmEvent::Activity(_)
+            | CrmEvent::Task(_) => {}
         }
     }
 
@@ -201,7 +206,12 @@ impl ReadModel for PipelineModel {
             CrmEvent::Opportunity(opportunity) => apply_deal(docs, id, opportunity),
             CrmEvent::Lead(lead) => apply_lead(docs, id, lead),
             CrmEvent::Forecast(forecast) => apply_forecast(docs, id, forecast),
-            CrmEvent::Contact(_) | CrmEvent::Ticket(_) => {}
+            CrmEvent::Contact(_)
+            | CrmEvent::Ticket(_)
+            | CrmEvent::Account(_)
+            | CrmEvent::AccountHierarchy(_)
+            | CrmEvent::Activity(_)
+            | CrmEvent::Task(_) => {}
         }
     }
 

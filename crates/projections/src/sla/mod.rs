@@ -213,7 +213,13 @@ impl ReadModel for SlaModel {
         match &event.event {
             CrmEvent::Lead(_) => keys.push(DocKey::new(LEAD, event.stream.id)),
             CrmEvent::Ticket(_) => keys.push(DocKey::new(TICKET, event.stream.id)),
-            CrmEvent::Contact(_) | CrmEvent::Opportunity(_) | CrmEvent::Forecast(_) => {}
+            CrmEvent::Contact(_)
+            | CrmEvent::Opportunity(_)
+            | CrmEvent::Forecast(_)
+            | CrmEvent::Account(_)
+            | CrmEvent::AccountHierarchy(_)
+            | CrmEvent::Activity(_)
+            | CrmEvent::Task(_) => {}
         }
     }
 
@@ -248,7 +254,13 @@ impl ReadModel for SlaModel {
                     self.ticket_event(doc, ticket);
                 }
             }
-            CrmEvent::Contact(_) | CrmEvent::Opportunity(_) | CrmEvent::Forecast(_) => {}
+            CrmEvent::Contact(_)
+            | CrmEvent::Opportunity(_)
+            | CrmEvent::Forecast(_)
+            | CrmEvent::Account(_)
+            | CrmEvent::AccountHierarchy(_)
+            | CrmEvent::Activity(_)
+            | CrmEvent::Task(_) => {}
         }
     }
 
