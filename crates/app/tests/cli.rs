@@ -297,6 +297,7 @@ async fn operator_commands_report_projections_and_replay_the_outbox() {
         "pipeline",
         "sla",
         "duplicates",
+        "account360",
     ] {
         assert!(text.contains(model), "{text}");
     }

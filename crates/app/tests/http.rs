@@ -695,6 +695,59 @@ async fn accounts(server: &Server, sales: &str, support: &str) {
             .status,
         StatusCode::FORBIDDEN
     );
+
+    // The account 360: a ticket for the office and a note on the group roll up to the top.
+    let ticket = server
+        .post(
+            &format!("/v1/tickets/{}/commands", Uuid::now_v7()),
+            support,
+            &[],
+            &json!({
+                "command": "open", "contact": Uuid::now_v7(), "subject": "Invoice address",
+                "channel": "email", "priority": "normal", "account": office,
+            }),
+        )
+        .await;
+    assert_eq!(ticket.status, StatusCode::CREATED, "{:?}", ticket.body);
+    let note = server
+        .post(
+            &format!("/v1/activities/{}", Uuid::now_v7()),
+            sales,
+            &[],
+            &json!({
+                "kind": "note", "records": [{ "kind": "account", "id": group }],
+                "occurred_at": "2026-03-02T09:00:00Z",
+            }),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::CREATED, "{:?}", note.body);
+    let top = format!("/v1/accounts/{group}");
+    eventually("the group's account 360 rolls up its offices", || async {
+        let view = server.get(&top, support).await;
+        view.status == StatusCode::OK
+            && view.body["rollup"]["accounts"] == json!(3)
+            && view.body["rollup"]["open_tickets"] == json!(1)
+            && view.body["rollup"]["activities"] == json!(1)
+            && view.body["own"]["open_tickets"] == json!(0)
+    })
+    .await;
+    let view = server.get(&format!("/v1/accounts/{office}"), sales).await;
+    assert_eq!(view.status, StatusCode::OK, "{:?}", view.body);
+    assert_eq!(view.body["account"]["name"], "Analytical Engines London");
+    assert_eq!(
+        view.body["ancestors"],
+        json!([
+            { "id": region, "name": "Analytical Engines UK Ltd", "status": "active",
+              "owner": owner, "parent": group, "depth": 1 },
+            { "id": group, "name": "Analytical Engines Group plc", "status": "active",
+              "owner": owner, "parent": null, "depth": 2 },
+        ])
+    );
+    assert_eq!(view.body["open_tickets"][0]["status"], "new");
+    let missing = server
+        .get(&format!("/v1/accounts/{}", Uuid::now_v7()), sales)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{:?}", missing.body);
 }
 
 /// A task's life: created on a record with a due time, rescheduled, done, reopened,

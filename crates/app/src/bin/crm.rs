@@ -941,6 +941,7 @@ async fn projection_lines<B: Backend>(
     backend: &B,
     tenant: &TenantId,
 ) -> Result<Vec<String>, String> {
+    use crm_projections::account360::Account360Model;
     use crm_projections::customer360::Customer360Model;
     use crm_projections::duplicates::DuplicateQueueModel;
     use crm_projections::identity::IdentityIndexModel;
@@ -958,6 +959,7 @@ async fn projection_lines<B: Backend>(
         projection_line(backend, "pipeline", PipelineModel, tenant).await?,
         projection_line(backend, "sla", SlaModel::new(SlaConfig::default()), tenant).await?,
         projection_line(backend, "duplicates", DuplicateQueueModel, tenant).await?,
+        projection_line(backend, "account360", Account360Model, tenant).await?,
     ])
 }
 

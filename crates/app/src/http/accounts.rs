@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use crm_domain::account::{
     Account, AccountAddress, AccountCommand, AccountHierarchy, AccountHierarchyCommand,
     AddressKind, ContactRole,
@@ -18,6 +18,8 @@ use crm_domain::account::{
 use crm_domain::contact::StreetAddress;
 use crm_domain::identity::{CompanyDomain, CompanyName, CountryCode};
 use crm_domain::{CompanyId, ContactId, UserId};
+use crm_projections::DocumentStore as _;
+use crm_projections::account360::Account360Query;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -25,7 +27,7 @@ use uuid::Uuid;
 use super::body::Body;
 use super::commands::execute;
 use super::problem::{Problem, ProblemKind};
-use super::reads::Id;
+use super::reads::{Id, storage_problem};
 use super::{App, Principal};
 use crate::backend::Backend;
 
@@ -348,5 +350,36 @@ pub(crate) async fn command<B: Backend>(
             execute::<Account>(&app, &principal, &headers, id, command, needs_if_match).await
         }
         Err(problem) => problem.into_response(),
+    }
+}
+
+/// `GET /v1/accounts/{id}`: the account 360 — the account, where it sits in its hierarchy,
+/// its own figures and those of everything below it, as the account 360 read model holds them
+/// (rolled up when read, so a move between parents shows at once).
+pub(crate) async fn account_360<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Extension(principal): Extension<Principal>,
+    id: Result<Id, Problem>,
+) -> Response {
+    let Id(id) = match id {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    match app
+        .reads
+        .accounts
+        .lookup(
+            &principal.tenant,
+            &Account360Query {
+                account: CompanyId(id),
+            },
+        )
+        .await
+    {
+        Ok(Some(view)) => Json(view).into_response(),
+        Ok(None) => {
+            Problem::new(ProblemKind::NotFound, format!("no such account: {id}")).into_response()
+        }
+        Err(error) => storage_problem(&error).into_response(),
     }
 }

@@ -34,6 +34,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use crm_domain::opportunity::Pipeline;
 use crm_projections::ProjectorStatus;
+use crm_projections::account360::Account360Model;
 use crm_projections::customer360::Customer360Model;
 use crm_projections::duplicates::DuplicateQueueModel;
 use crm_projections::identity::IdentityIndexModel;
@@ -110,6 +111,8 @@ pub struct ReadModels<B: Backend> {
     pub sla: Arc<B::Documents<SlaModel>>,
     /// The duplicate review queue.
     pub duplicates: Arc<B::Documents<DuplicateQueueModel>>,
+    /// Account 360.
+    pub accounts: Arc<B::Documents<Account360Model>>,
 }
 
 impl<B: Backend> ReadModels<B> {
@@ -122,6 +125,7 @@ impl<B: Backend> ReadModels<B> {
             pipeline: Arc::new(backend.documents(PipelineModel).await?),
             sla: Arc::new(backend.documents(SlaModel::new(sla)).await?),
             duplicates: Arc::new(backend.documents(DuplicateQueueModel).await?),
+            accounts: Arc::new(backend.documents(Account360Model).await?),
         })
     }
 }
@@ -134,6 +138,7 @@ impl<B: Backend> Clone for ReadModels<B> {
             pipeline: Arc::clone(&self.pipeline),
             sla: Arc::clone(&self.sla),
             duplicates: Arc::clone(&self.duplicates),
+            accounts: Arc::clone(&self.accounts),
         }
     }
 }
@@ -146,6 +151,7 @@ impl<B: Backend> std::fmt::Debug for ReadModels<B> {
             .field("pipeline", &self.pipeline)
             .field("sla", &self.sla)
             .field("duplicates", &self.duplicates)
+            .field("accounts", &self.accounts)
             .finish()
     }
 }

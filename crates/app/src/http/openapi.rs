@@ -92,6 +92,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::Metrics
         | Endpoint::OpenApi
         | Endpoint::Customer
+        | Endpoint::Account360
         | Endpoint::Duplicates
         | Endpoint::Pipeline
         | Endpoint::Forecast

@@ -136,7 +136,7 @@ fn answer<T: Serialize>(result: Result<T, StorageError>) -> Response {
     }
 }
 
-fn storage_problem(error: &StorageError) -> Problem {
+pub(crate) fn storage_problem(error: &StorageError) -> Problem {
     if error.is_retryable() {
         Problem::new(ProblemKind::Unavailable, error.to_string())
     } else {

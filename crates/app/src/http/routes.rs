@@ -52,6 +52,8 @@ pub enum Endpoint {
     LogActivity,
     /// `POST /v1/accounts/{id}/commands`.
     AccountCommand,
+    /// `GET /v1/accounts/{id}`.
+    Account360,
     /// `POST /v1/tasks/{id}/commands`.
     TaskCommand,
     /// `GET /v1/events`.
@@ -433,6 +435,14 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     route(
         Method::GET,
+        "/v1/accounts/{id}",
+        Some(P::ReadCustomers),
+        Endpoint::Account360,
+        "accounts",
+        "The account 360: the account, its ancestors and every account below it, its own figures and the roll-up over its hierarchy (contacts, open pipeline, won revenue, open tickets with their SLA state, activity), with the contacts, open deals, open tickets and recent activities of the whole hierarchy.",
+    ),
+    route(
+        Method::GET,
         "/v1/leads/{id}",
         Some(P::ReadCustomers),
         Endpoint::Record(K::Lead),
@@ -680,6 +690,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
             get(move |state, principal, path| reads::history::<B>(state, principal, path, kind))
         }
         Endpoint::Customer => get(reads::customer::<B>),
+        Endpoint::Account360 => get(super::accounts::account_360::<B>),
         Endpoint::Timeline => get(reads::timeline::<B>),
         Endpoint::Search => get(reads::search::<B>),
         Endpoint::Duplicates => get(reads::duplicates::<B>),
@@ -717,6 +728,7 @@ mod tests {
         Endpoint::SubjectAccess,
         Endpoint::LogActivity,
         Endpoint::AccountCommand,
+        Endpoint::Account360,
         Endpoint::TaskCommand,
         Endpoint::Events,
         Endpoint::Forecast,

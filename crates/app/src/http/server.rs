@@ -48,6 +48,9 @@ pub fn spawn_projections<B: Backend>(
                     backend.spawn_projector(model, store, &reads.pipeline, tenant, stop, tasks)
                 }
                 "sla" => backend.spawn_projector(model, store, &reads.sla, tenant, stop, tasks),
+                "account360" => {
+                    backend.spawn_projector(model, store, &reads.accounts, tenant, stop, tasks)
+                }
                 _ => backend.spawn_projector(model, store, &reads.duplicates, tenant, stop, tasks),
             },
         };
@@ -57,12 +60,13 @@ pub fn spawn_projections<B: Backend>(
 }
 
 /// The read models a server keeps, by the names `/readyz` and `/metrics` report them under.
-pub const PROJECTIONS: [&str; 5] = [
+pub const PROJECTIONS: [&str; 6] = [
     "customer360",
     "identity_index",
     "pipeline",
     "sla",
     "duplicates",
+    "account360",
 ];
 
 /// One read model's projector for `tenant`, started on `backend` (under the projection's
