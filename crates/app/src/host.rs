@@ -10,6 +10,7 @@
 //! - lead intake: the inbox's deliveries turned into received, captured and routed leads;
 //! - the SLA pull-back of untouched leads and the queue drainer, when routing is configured;
 //! - ticket escalation by SLA, when policies are configured;
+//! - task reminders to their owners, when due and when overdue, unless turned off;
 //! - the outbox relay, over HTTP, to the configured destinations.
 //!
 //! Configured by a [`HostConfig`], read from JSON (`crm work --config <file>`); unknown fields
@@ -37,8 +38,9 @@ use crate::intake::{IdentityResolution, Inbox, IntakeSettings, IntakeWorker};
 use crate::outbox::{DestinationError, Destinations, HttpTransport, OutboxRelay, RelaySettings};
 use crate::routing::{QueueDrainer, RoutingSettings};
 use crate::scheduler::{
-    DEFAULT_RESPONSE_WINDOW, DeadlineStore, ResponseScheduler, SchedulerSettings,
-    TicketEscalationSettings, TicketEscalator,
+    DEFAULT_OVERDUE_AFTER, DEFAULT_RESPONSE_WINDOW, DeadlineStore, ResponseScheduler,
+    SchedulerSettings, TaskReminderSettings, TaskReminders, TicketEscalationSettings,
+    TicketEscalator,
 };
 use crate::uow::UnitOfWork;
 use crate::workflow::{
@@ -76,6 +78,9 @@ pub struct HostConfig {
     /// Lead intake: the inbox's items turned into leads (routed when `routing` is set).
     #[serde(default)]
     pub intake: Option<IntakeConfig>,
+    /// Task reminders to their owners, when due and when overdue (on by default).
+    #[serde(default)]
+    pub task_reminders: TaskReminderConfig,
     /// How often the scheduler, the drainer and the intake look again when nothing woke them
     /// (milliseconds, default 1,000).
     #[serde(default = "default_tick_ms")]
@@ -146,6 +151,39 @@ pub struct EscalationConfig {
     pub breached: EscalationTarget,
 }
 
+/// Task reminders' settings (see [`TaskReminders`]): an open task's owner is reminded at its
+/// due time and again `overdue_after_minutes` later, through the outbox destination
+/// `"rep-notifications"` (the owner's webhook when they are a rep with one, else the URL routed
+/// for the destination).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskReminderConfig {
+    /// Whether owners are reminded (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Minutes from a task's due time to its overdue reminder (default 60; positive).
+    #[serde(default = "default_overdue_after_minutes")]
+    pub overdue_after_minutes: i64,
+    /// The start of links to a task (`https://crm.example.com` gives `…/tasks/<id>`); default:
+    /// `notifications.link_base` when set, else no link.
+    #[serde(default)]
+    pub link_base: Option<String>,
+}
+
+impl Default for TaskReminderConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            overdue_after_minutes: default_overdue_after_minutes(),
+            link_base: None,
+        }
+    }
+}
+
+fn default_overdue_after_minutes() -> i64 {
+    DEFAULT_OVERDUE_AFTER.num_minutes()
+}
+
 /// Lead intake's settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -209,6 +247,7 @@ pub struct Host<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> {
     reactions: Vec<Arc<dyn Reaction>>,
     scheduler: Option<ResponseScheduler<U, D>>,
     escalator: Option<TicketEscalator<U, D>>,
+    reminders: Option<TaskReminders<U, D>>,
     drainer: Option<QueueDrainer<U>>,
     relay: OutboxRelay<U, HttpTransport>,
     tick: Duration,
@@ -315,6 +354,7 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
             }
             None => None,
         };
+        let reminders = Self::reminders(&service, &deadlines, &tenant, config)?;
         let (scheduler, drainer) = match &config.routing {
             Some(routing) => {
                 let settings = RoutingSettings {
@@ -367,7 +407,7 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
         for (destination, url) in &config.destinations {
             destinations = destinations.route(destination.clone(), url)?;
         }
-        if config.notifications.is_some() {
+        if config.notifications.is_some() || reminders.is_some() {
             // A rep's or team's own webhook, named in the message, wins over a routed URL.
             destinations = destinations.per_message(REP_NOTIFICATIONS);
         }
@@ -382,6 +422,7 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
             service,
             intake,
             escalator,
+            reminders,
             tenant,
             reactions,
             scheduler,
@@ -389,6 +430,44 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
             relay,
             tick: Duration::from_millis(config.tick_ms.max(10)),
         })
+    }
+
+    /// The task reminders `config` asks for, if any.
+    fn reminders(
+        service: &Arc<CommandService<U>>,
+        deadlines: &D,
+        tenant: &TenantId,
+        config: &HostConfig,
+    ) -> Result<Option<TaskReminders<U, D>>, HostError> {
+        let reminders = &config.task_reminders;
+        if !reminders.enabled {
+            return Ok(None);
+        }
+        if reminders.overdue_after_minutes <= 0 {
+            return Err(HostError::Config(
+                "task_reminders.overdue_after_minutes must be positive".into(),
+            ));
+        }
+        let overdue_after =
+            TimeDelta::try_minutes(reminders.overdue_after_minutes).ok_or_else(|| {
+                HostError::Config("task_reminders.overdue_after_minutes is too large".into())
+            })?;
+        let link_base = reminders.link_base.clone().or_else(|| {
+            config
+                .notifications
+                .as_ref()
+                .map(|notifications| notifications.link_base.clone())
+        });
+        Ok(Some(TaskReminders::new(
+            Arc::clone(service),
+            deadlines.clone(),
+            tenant.clone(),
+            TaskReminderSettings {
+                overdue_after,
+                link_base,
+                ..TaskReminderSettings::default()
+            },
+        )))
     }
 
     /// Runs everything until `stop` turns true, then lets each part finish what it holds
@@ -418,6 +497,14 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
             tasks.spawn(async move {
                 if let Some(escalator) = &host.escalator {
                     escalator.run(host.tick, stop).await;
+                }
+            });
+        }
+        if this.reminders.is_some() {
+            let (host, stop) = (Arc::clone(&this), stop.clone());
+            tasks.spawn(async move {
+                if let Some(reminders) = &host.reminders {
+                    reminders.run(host.tick, stop).await;
                 }
             });
         }
@@ -497,10 +584,37 @@ mod tests {
                 "breached": { "kind": "user", "user": uuid::Uuid::nil() },
             },
             "intake": { "default_region": "GB" },
+            "task_reminders": { "overdue_after_minutes": 90, "link_base": "https://crm.example.com" },
             "destinations": { "erp": "http://127.0.0.1:9/erp" },
             "erasure_notices": ["erp"],
         });
         assert_eq!(host(&config), Ok(()));
+    }
+
+    #[test]
+    fn task_reminders_run_by_default_and_can_be_turned_off() {
+        let built = |config: serde_json::Value| {
+            let config: HostConfig = serde_json::from_value(config).expect("a valid config");
+            let clock = ManualClock::new(chrono::DateTime::UNIX_EPOCH);
+            let service = Arc::new(CommandService::new(
+                MemoryUnitOfWork::default(),
+                Arc::new(clock),
+            ));
+            Host::new(
+                service,
+                MemoryDeadlines::default(),
+                MemoryInbox::default(),
+                TenantId::new("acme").expect("a valid tenant"),
+                &config,
+            )
+            .expect("the host starts")
+        };
+        assert!(built(json!({})).reminders.is_some());
+        assert!(
+            built(json!({ "task_reminders": { "enabled": false } }))
+                .reminders
+                .is_none()
+        );
     }
 
     #[test]
@@ -526,6 +640,18 @@ mod tests {
             (
                 json!({ "erasure_notices": ["billing"], "destinations": { "erp": "http://127.0.0.1:9/erp" } }),
                 "erasure_notices",
+            ),
+            (
+                json!({ "task_reminders": { "overdue_after_minutes": 0 } }),
+                "overdue_after_minutes",
+            ),
+            (
+                json!({ "task_reminders": { "overdue_after_minutes": i64::MAX } }),
+                "overdue_after_minutes",
+            ),
+            (
+                json!({ "task_reminders": { "enabeld": false } }),
+                "unknown field",
             ),
         ] {
             let refused = host(&config);

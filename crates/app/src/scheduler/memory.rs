@@ -1,13 +1,13 @@
-//! Response deadlines in process memory.
+//! Response deadlines, ticket deadlines and task reminders in process memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
-use crm_domain::{LeadId, TicketId};
+use crm_domain::{LeadId, TaskId, TicketId};
 use crm_eventstore::TenantId;
 
-use super::{DeadlineStore, ResponseDeadline, TicketDeadline};
+use super::{DeadlineStore, NextReminder, ResponseDeadline, TaskReminder, TicketDeadline};
 use crate::uow::WorkError;
 
 /// A [`DeadlineStore`] in memory. Clones share the deadlines.
@@ -15,6 +15,7 @@ use crate::uow::WorkError;
 pub struct MemoryDeadlines {
     rows: Arc<Mutex<Rows<LeadId, ResponseDeadline>>>,
     tickets: Arc<Mutex<Rows<TicketId, TicketDeadline>>>,
+    tasks: Arc<Mutex<Rows<TaskId, TaskReminder>>>,
 }
 
 type Rows<K, T> = HashMap<(TenantId, K), Row<T>>;
@@ -25,21 +26,47 @@ struct Row<T> {
     leased_until: Option<DateTime<Utc>>,
 }
 
-/// What the lead and the ticket deadlines have in common here.
+/// What the lead deadlines, the ticket deadlines and the task reminders have in common here.
 trait Due: Copy {
-    /// When it is due, and the order among deadlines due together.
-    fn order(&self) -> (DateTime<Utc>, uuid::Uuid);
+    /// When it is due (`None`: never, a task reminder with nothing left to send).
+    fn due(&self) -> Option<DateTime<Utc>>;
+
+    /// What orders rows due together.
+    fn key(&self) -> uuid::Uuid;
+
+    /// The order rows are claimed and listed in: earliest first, those never due last.
+    fn order(&self) -> (bool, Option<DateTime<Utc>>, uuid::Uuid) {
+        (self.due().is_none(), self.due(), self.key())
+    }
 }
 
 impl Due for ResponseDeadline {
-    fn order(&self) -> (DateTime<Utc>, uuid::Uuid) {
-        (self.due_at, self.lead.0)
+    fn due(&self) -> Option<DateTime<Utc>> {
+        Some(self.due_at)
+    }
+
+    fn key(&self) -> uuid::Uuid {
+        self.lead.0
     }
 }
 
 impl Due for TicketDeadline {
-    fn order(&self) -> (DateTime<Utc>, uuid::Uuid) {
-        (self.due_at, self.ticket.0)
+    fn due(&self) -> Option<DateTime<Utc>> {
+        Some(self.due_at)
+    }
+
+    fn key(&self) -> uuid::Uuid {
+        self.ticket.0
+    }
+}
+
+impl Due for TaskReminder {
+    fn due(&self) -> Option<DateTime<Utc>> {
+        self.next.map(|next| next.at)
+    }
+
+    fn key(&self) -> uuid::Uuid {
+        self.task.0
     }
 }
 
@@ -55,7 +82,7 @@ fn claim<K, T: Due>(
         .iter_mut()
         .filter(|((owner, _), row)| {
             owner == tenant
-                && row.deadline.order().0 <= now
+                && row.deadline.due().is_some_and(|due| due <= now)
                 && row.leased_until.is_none_or(|until| until <= now)
         })
         .map(|(_, row)| row)
@@ -78,7 +105,7 @@ fn finish<K: std::hash::Hash + Eq, T: Due>(
 ) {
     if rows
         .get(key)
-        .is_some_and(|row| row.deadline.order().0 == due_at)
+        .is_some_and(|row| row.deadline.due() == Some(due_at))
     {
         rows.remove(key);
     }
@@ -103,6 +130,10 @@ impl MemoryDeadlines {
 
     fn tickets(&self) -> MutexGuard<'_, Rows<TicketId, TicketDeadline>> {
         self.tickets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn tasks(&self) -> MutexGuard<'_, Rows<TaskId, TaskReminder>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -214,5 +245,70 @@ impl DeadlineStore for MemoryDeadlines {
 
     async fn pending_tickets(&self, tenant: &TenantId) -> Result<Vec<TicketDeadline>, WorkError> {
         Ok(pending(&self.tickets(), tenant))
+    }
+
+    async fn track_task_reminder(
+        &self,
+        tenant: &TenantId,
+        reminder: TaskReminder,
+    ) -> Result<(), WorkError> {
+        let mut tasks = self.tasks();
+        let key = (tenant.clone(), reminder.task);
+        match tasks.get_mut(&key) {
+            Some(row) if row.deadline.due_at == reminder.due_at => {
+                row.deadline.owner = reminder.owner;
+            }
+            _ => {
+                tasks.insert(
+                    key,
+                    Row {
+                        deadline: reminder,
+                        leased_until: None,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_task_reminder(&self, tenant: &TenantId, task: TaskId) -> Result<(), WorkError> {
+        self.tasks().remove(&(tenant.clone(), task));
+        Ok(())
+    }
+
+    async fn claim_due_task_reminders(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<TaskReminder>, WorkError> {
+        Ok(claim(&mut self.tasks(), tenant, now, lease_until, limit))
+    }
+
+    async fn advance_task_reminder(
+        &self,
+        tenant: &TenantId,
+        claimed: TaskReminder,
+        lease_until: DateTime<Utc>,
+        next: Option<NextReminder>,
+    ) -> Result<(), WorkError> {
+        let mut tasks = self.tasks();
+        if let Some(row) = tasks.get_mut(&(tenant.clone(), claimed.task))
+            && row.deadline.due_at == claimed.due_at
+            && row.deadline.next.map(|next| next.kind) == claimed.next.map(|next| next.kind)
+            && row.leased_until == Some(lease_until)
+        {
+            row.deadline.next = next;
+            row.leased_until = None;
+        }
+        Ok(())
+    }
+
+    async fn pending_task_reminders(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<TaskReminder>, WorkError> {
+        Ok(pending(&self.tasks(), tenant))
     }
 }

@@ -16,10 +16,15 @@
 //!
 //! Time comes from the [`Clock`](crate::Clock): in tests "five business minutes later" is a
 //! call on a manual clock.
+//!
+//! The same two halves drive ticket escalation by SLA ([`TicketEscalator`], `tickets.rs`) and
+//! the reminders of tasks to their owners, when due and when overdue ([`TaskReminders`],
+//! `tasks.rs`); one [`DeadlineStore`] keeps the rows of all three.
 
 mod memory;
 mod postgres;
 mod sqlite;
+mod tasks;
 mod tickets;
 
 use std::future::Future;
@@ -29,7 +34,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crm_domain::lead::{Lead, LeadCommand, LeadEvent};
 use crm_domain::roster::Team;
 use crm_domain::sla::BusinessCalendar;
-use crm_domain::{Actor, LeadId, TeamId, TicketId, UserId, decode};
+use crm_domain::{Actor, LeadId, TaskId, TeamId, TicketId, UserId, decode};
 use crm_eventstore::{EventStore, PageEntry, TenantId};
 use futures_util::StreamExt;
 use thiserror::Error;
@@ -39,6 +44,10 @@ use uuid::Uuid;
 pub use memory::MemoryDeadlines;
 pub use postgres::PostgresDeadlines;
 pub use sqlite::SqliteDeadlines;
+pub use tasks::{
+    DEFAULT_OVERDUE_AFTER, NextReminder, ReminderKind, ReminderReport, TaskReminder,
+    TaskReminderSettings, TaskReminders, reminder_key,
+};
 pub use tickets::{
     AT_RISK_LEVEL, BREACHED_LEVEL, TicketDeadline, TicketEscalationSettings, TicketEscalator,
 };
@@ -69,8 +78,9 @@ pub struct ResponseDeadline {
     pub due_at: DateTime<Utc>,
 }
 
-/// Where deadlines are kept: per tenant, one per lead (its latest assignment), and one per
-/// open ticket (its next escalation, see [`TicketEscalator`]).
+/// Where deadlines are kept: per tenant, one per lead (its latest assignment), one per open
+/// ticket (its next escalation, see [`TicketEscalator`]) and one per task with a due time (its
+/// next reminder, see [`TaskReminders`]).
 pub trait DeadlineStore: Send + Sync + 'static {
     /// Records `deadline` unless the lead's recorded one is for a later assignment.
     fn upsert(
@@ -143,6 +153,51 @@ pub trait DeadlineStore: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Vec<TicketDeadline>, WorkError>> + Send;
+
+    /// Records the task's reminder as its events last set it. A recorded row for the same due
+    /// time keeps its progress (its next reminder and its lease: what was sent stays sent) and
+    /// takes `reminder`'s owner; any other row is replaced by `reminder`, not leased.
+    fn track_task_reminder(
+        &self,
+        tenant: &TenantId,
+        reminder: TaskReminder,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Removes the task's reminder row (the task is done, cancelled or has no due time).
+    fn remove_task_reminder(
+        &self,
+        tenant: &TenantId,
+        task: TaskId,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Up to `limit` task reminders whose next reminder is due at `now` and which are not
+    /// leased, earliest first, leased until `lease_until`.
+    fn claim_due_task_reminders(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<TaskReminder>, WorkError>> + Send;
+
+    /// Moves a claimed task reminder on to `next` (`None`: nothing more for its due time) and
+    /// releases it, if the row is still as `claimed` (same due time, same next reminder) under
+    /// the claim's lease, which ends at `lease_until`; otherwise (the tracking replaced it,
+    /// or another scheduler claimed it after the lease) leaves it alone.
+    fn advance_task_reminder(
+        &self,
+        tenant: &TenantId,
+        claimed: TaskReminder,
+        lease_until: DateTime<Utc>,
+        next: Option<NextReminder>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send;
+
+    /// Every task reminder row of the tenant: those with a reminder to come first, earliest
+    /// first, then those with none left, by task.
+    fn pending_task_reminders(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<TaskReminder>, WorkError>> + Send;
 }
 
 /// How the pull-back behaves.

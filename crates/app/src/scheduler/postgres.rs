@@ -1,13 +1,17 @@
-//! Response deadlines on PostgreSQL (`migrations/0003_response_deadlines.sql`).
+//! Response deadlines, ticket deadlines and task reminders on PostgreSQL
+//! (`migrations/0003_response_deadlines.sql`, `0004_ticket_deadlines.sql`,
+//! `0007_task_reminders.sql`).
 
 use chrono::{DateTime, Utc};
 use std::num::NonZeroU8;
 
-use crm_domain::{LeadId, TeamId, TicketId, UserId};
+use crm_domain::{LeadId, TaskId, TeamId, TicketId, UserId};
 use crm_eventstore::{PostgresStore, TenantId};
 use tokio_postgres::Row;
 
-use super::{DeadlineStore, ResponseDeadline, TicketDeadline};
+use super::{
+    DeadlineStore, NextReminder, ReminderKind, ResponseDeadline, TaskReminder, TicketDeadline,
+};
 use crate::uow::{WorkError, database};
 
 /// A [`DeadlineStore`] in the PostgreSQL database of a store whose application migrations
@@ -51,6 +55,33 @@ fn ticket_deadline_from(row: &Row) -> Result<TicketDeadline, WorkError> {
             .and_then(NonZeroU8::new)
             .ok_or_else(|| corrupt(format!("level {level} is not 1 to 255")))?,
         due_at: row.try_get(2).map_err(|error| corrupt(error.to_string()))?,
+    })
+}
+
+const TASK_COLUMNS: &str = "task, owner, due_at, kind, remind_at";
+
+fn task_reminder_from(row: &Row) -> Result<TaskReminder, WorkError> {
+    let corrupt = |reason: String| WorkError::Corrupt {
+        what: "task reminder".into(),
+        reason,
+    };
+    let kind: Option<String> = row.try_get(3).map_err(|error| corrupt(error.to_string()))?;
+    let remind_at: Option<DateTime<Utc>> =
+        row.try_get(4).map_err(|error| corrupt(error.to_string()))?;
+    let next = match (kind, remind_at) {
+        (Some(kind), Some(at)) => Some(NextReminder {
+            kind: ReminderKind::parse(&kind)
+                .ok_or_else(|| corrupt(format!("kind {kind:?} is not due or overdue")))?,
+            at,
+        }),
+        (None, None) => None,
+        _ => return Err(corrupt("a kind without its instant, or the reverse".into())),
+    };
+    Ok(TaskReminder {
+        task: TaskId(row.try_get(0).map_err(|error| corrupt(error.to_string()))?),
+        owner: UserId(row.try_get(1).map_err(|error| corrupt(error.to_string()))?),
+        due_at: row.try_get(2).map_err(|error| corrupt(error.to_string()))?,
+        next,
     })
 }
 
@@ -258,5 +289,130 @@ impl DeadlineStore for PostgresDeadlines {
             .await
             .map_err(database("cannot read ticket deadlines"))?;
         rows.iter().map(ticket_deadline_from).collect()
+    }
+
+    async fn track_task_reminder(
+        &self,
+        tenant: &TenantId,
+        reminder: TaskReminder,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        // Every expression of the update reads the row as it was, so the due time compared is
+        // the recorded one.
+        client
+            .execute(
+                "INSERT INTO app_task_reminders (tenant, task, owner, due_at, kind, remind_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (tenant, task) DO UPDATE SET owner = EXCLUDED.owner, \
+                     due_at = EXCLUDED.due_at, \
+                     kind = CASE WHEN app_task_reminders.due_at = EXCLUDED.due_at \
+                         THEN app_task_reminders.kind ELSE EXCLUDED.kind END, \
+                     remind_at = CASE WHEN app_task_reminders.due_at = EXCLUDED.due_at \
+                         THEN app_task_reminders.remind_at ELSE EXCLUDED.remind_at END, \
+                     leased_until = CASE WHEN app_task_reminders.due_at = EXCLUDED.due_at \
+                         THEN app_task_reminders.leased_until ELSE NULL END",
+                &[
+                    &tenant.as_str(),
+                    &reminder.task.0,
+                    &reminder.owner.0,
+                    &reminder.due_at,
+                    &reminder.next.map(|next| next.kind.as_str()),
+                    &reminder.next.map(|next| next.at),
+                ],
+            )
+            .await
+            .map_err(database("cannot record a task reminder"))?;
+        Ok(())
+    }
+
+    async fn remove_task_reminder(&self, tenant: &TenantId, task: TaskId) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "DELETE FROM app_task_reminders WHERE tenant = $1 AND task = $2",
+                &[&tenant.as_str(), &task.0],
+            )
+            .await
+            .map_err(database("cannot remove a task reminder"))?;
+        Ok(())
+    }
+
+    async fn claim_due_task_reminders(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<TaskReminder>, WorkError> {
+        let client = self.store.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "UPDATE app_task_reminders SET leased_until = $3 \
+                     WHERE (tenant, task) IN ( \
+                         SELECT tenant, task FROM app_task_reminders \
+                         WHERE tenant = $1 AND remind_at <= $2 \
+                           AND (leased_until IS NULL OR leased_until <= $2) \
+                         ORDER BY remind_at, task LIMIT $4 \
+                         FOR UPDATE SKIP LOCKED) \
+                     RETURNING {TASK_COLUMNS}"
+                ),
+                &[&tenant.as_str(), &now, &lease_until, &limit],
+            )
+            .await
+            .map_err(database("cannot claim due task reminders"))?;
+        let mut due = rows
+            .iter()
+            .map(task_reminder_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        due.sort_by_key(|reminder| (reminder.next.map(|next| next.at), reminder.task));
+        Ok(due)
+    }
+
+    async fn advance_task_reminder(
+        &self,
+        tenant: &TenantId,
+        claimed: TaskReminder,
+        lease_until: DateTime<Utc>,
+        next: Option<NextReminder>,
+    ) -> Result<(), WorkError> {
+        let client = self.store.client().await?;
+        client
+            .execute(
+                "UPDATE app_task_reminders SET kind = $6, remind_at = $7, leased_until = NULL \
+                 WHERE tenant = $1 AND task = $2 AND due_at = $3 \
+                   AND kind IS NOT DISTINCT FROM $4 AND leased_until = $5",
+                &[
+                    &tenant.as_str(),
+                    &claimed.task.0,
+                    &claimed.due_at,
+                    &claimed.next.map(|next| next.kind.as_str()),
+                    &lease_until,
+                    &next.map(|next| next.kind.as_str()),
+                    &next.map(|next| next.at),
+                ],
+            )
+            .await
+            .map_err(database("cannot move a task reminder on"))?;
+        Ok(())
+    }
+
+    async fn pending_task_reminders(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<TaskReminder>, WorkError> {
+        let client = self.store.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {TASK_COLUMNS} FROM app_task_reminders WHERE tenant = $1 \
+                     ORDER BY remind_at NULLS LAST, task"
+                ),
+                &[&tenant.as_str()],
+            )
+            .await
+            .map_err(database("cannot read task reminders"))?;
+        rows.iter().map(task_reminder_from).collect()
     }
 }

@@ -1,14 +1,17 @@
-//! Response and ticket deadlines on SQLite (`migrations/sqlite/0001_app.sql`).
+//! Response deadlines, ticket deadlines and task reminders on SQLite
+//! (`migrations/sqlite/0001_app.sql`, `0003_task_reminders.sql`).
 
 use std::num::NonZeroU8;
 
 use chrono::{DateTime, Utc};
-use crm_domain::{LeadId, TeamId, TicketId, UserId};
+use crm_domain::{LeadId, TaskId, TeamId, TicketId, UserId};
 use crm_eventstore::TenantId;
 use crm_eventstore::sqlite::SqliteDatabase;
 use rusqlite::{Row, Transaction};
 
-use super::{DeadlineStore, ResponseDeadline, TicketDeadline};
+use super::{
+    DeadlineStore, NextReminder, ReminderKind, ResponseDeadline, TaskReminder, TicketDeadline,
+};
 use crate::uow::{WorkError, instant, micros, sql, to_sql_count, uuid};
 
 /// A [`DeadlineStore`] in a SQLite file whose application migrations were applied (by
@@ -38,12 +41,21 @@ impl SqliteDeadlines {
             .map(drop)
     }
 
-    /// Leases up to `limit` rows of `table` (keyed by `key` within the tenant) due at `now`
-    /// and not leased, until `lease_until`; returns them as `read` reads them.
-    #[allow(clippy::too_many_arguments, reason = "one query shape for two tables")]
+    /// Leases up to `limit` rows of `table` (keyed by `key` within the tenant) due at `now` by
+    /// their column `when` and not leased, until `lease_until`; returns them as `read` reads
+    /// them.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one query shape for three tables"
+    )]
     async fn claim_rows<R: Send + 'static>(
         &self,
-        (table, key, columns): (&'static str, &'static str, &'static str),
+        Table {
+            table,
+            key,
+            when,
+            columns,
+        }: Table,
         tenant: &TenantId,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -60,9 +72,9 @@ impl SqliteDeadlines {
                         "UPDATE {table} SET leased_until = ?3 \
                          WHERE tenant = ?1 AND {key} IN ( \
                              SELECT {key} FROM {table} \
-                             WHERE tenant = ?1 AND due_at <= ?2 \
+                             WHERE tenant = ?1 AND {when} <= ?2 \
                                AND (leased_until IS NULL OR leased_until <= ?2) \
-                             ORDER BY due_at, {key} LIMIT ?4) \
+                             ORDER BY {when}, {key} LIMIT ?4) \
                          RETURNING {columns}"
                     ),
                     (
@@ -78,10 +90,16 @@ impl SqliteDeadlines {
             .await
     }
 
-    /// Every row of `table` of the tenant, in due order, as `read` reads them.
+    /// Every row of `table` of the tenant, in due order (rows never due last), as `read`
+    /// reads them.
     async fn all_rows<R: Send + 'static>(
         &self,
-        (table, key, columns): (&'static str, &'static str, &'static str),
+        Table {
+            table,
+            key,
+            when,
+            columns,
+        }: Table,
         tenant: &TenantId,
         read: fn(&Row<'_>) -> rusqlite::Result<R>,
         context: &'static str,
@@ -92,7 +110,8 @@ impl SqliteDeadlines {
                 rows(
                     transaction,
                     &format!(
-                        "SELECT {columns} FROM {table} WHERE tenant = ?1 ORDER BY due_at, {key}"
+                        "SELECT {columns} FROM {table} WHERE tenant = ?1 \
+                         ORDER BY {when} IS NULL, {when}, {key}"
                     ),
                     [tenant.as_str()],
                     read,
@@ -103,15 +122,42 @@ impl SqliteDeadlines {
     }
 }
 
-/// The response deadlines' table, its key within a tenant and the columns read.
-const RESPONSE: (&str, &str, &str) = ("app_response_deadlines", "lead", COLUMNS);
+/// A table of rows due at an instant, one per key within a tenant.
+#[derive(Debug, Clone, Copy)]
+struct Table {
+    /// The table.
+    table: &'static str,
+    /// The column of its key within a tenant.
+    key: &'static str,
+    /// The column of the instant a row is due at (`NULL`: never).
+    when: &'static str,
+    /// The columns read.
+    columns: &'static str,
+}
 
-/// The ticket deadlines' table, its key within a tenant and the columns read.
-const TICKETS: (&str, &str, &str) = ("app_ticket_deadlines", "ticket", TICKET_COLUMNS);
+/// The response deadlines' table.
+const RESPONSE: Table = Table {
+    table: "app_response_deadlines",
+    key: "lead",
+    when: "due_at",
+    columns: "lead, rep, team, assigned_at, due_at",
+};
 
-const COLUMNS: &str = "lead, rep, team, assigned_at, due_at";
+/// The ticket deadlines' table.
+const TICKETS: Table = Table {
+    table: "app_ticket_deadlines",
+    key: "ticket",
+    when: "due_at",
+    columns: "ticket, level, due_at",
+};
 
-const TICKET_COLUMNS: &str = "ticket, level, due_at";
+/// The task reminders' table.
+const TASKS: Table = Table {
+    table: "app_task_reminders",
+    key: "task",
+    when: "remind_at",
+    columns: "task, owner, due_at, kind, remind_at",
+};
 
 type DeadlineRow = (String, String, String, i64, i64);
 
@@ -156,6 +202,43 @@ fn ticket_deadline_from(
                 reason: format!("level {level} is not 1 to 255"),
             })?,
         due_at: instant(what, due_at)?,
+    })
+}
+
+type TaskRow = (String, String, i64, Option<String>, Option<i64>);
+
+fn task_row(row: &Row<'_>) -> rusqlite::Result<TaskRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn task_reminder_from(
+    (task, owner, due_at, kind, remind_at): TaskRow,
+) -> Result<TaskReminder, WorkError> {
+    let what = "task reminder";
+    let corrupt = |reason: String| WorkError::Corrupt {
+        what: what.into(),
+        reason,
+    };
+    let next = match (kind, remind_at) {
+        (Some(kind), Some(at)) => Some(NextReminder {
+            kind: ReminderKind::parse(&kind)
+                .ok_or_else(|| corrupt(format!("kind {kind:?} is not due or overdue")))?,
+            at: instant(what, at)?,
+        }),
+        (None, None) => None,
+        _ => return Err(corrupt("a kind without its instant, or the reverse".into())),
+    };
+    Ok(TaskReminder {
+        task: TaskId(uuid(what, &task)?),
+        owner: UserId(uuid(what, &owner)?),
+        due_at: instant(what, due_at)?,
+        next,
     })
 }
 
@@ -351,5 +434,112 @@ impl DeadlineStore for SqliteDeadlines {
             .all_rows(TICKETS, tenant, ticket_row, "cannot read ticket deadlines")
             .await?;
         found.into_iter().map(ticket_deadline_from).collect()
+    }
+
+    async fn track_task_reminder(
+        &self,
+        tenant: &TenantId,
+        reminder: TaskReminder,
+    ) -> Result<(), WorkError> {
+        let tenant = tenant.clone();
+        // Every expression of the update reads the row as it was, so the due time compared is
+        // the recorded one.
+        self.change("cannot record a task reminder", move |transaction| {
+            transaction.execute(
+                "INSERT INTO app_task_reminders (tenant, task, owner, due_at, kind, remind_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (tenant, task) DO UPDATE SET owner = excluded.owner, \
+                     due_at = excluded.due_at, \
+                     kind = CASE WHEN app_task_reminders.due_at = excluded.due_at \
+                         THEN app_task_reminders.kind ELSE excluded.kind END, \
+                     remind_at = CASE WHEN app_task_reminders.due_at = excluded.due_at \
+                         THEN app_task_reminders.remind_at ELSE excluded.remind_at END, \
+                     leased_until = CASE WHEN app_task_reminders.due_at = excluded.due_at \
+                         THEN app_task_reminders.leased_until ELSE NULL END",
+                (
+                    tenant.as_str(),
+                    reminder.task.0.to_string(),
+                    reminder.owner.0.to_string(),
+                    micros(reminder.due_at),
+                    reminder.next.map(|next| next.kind.as_str()),
+                    reminder.next.map(|next| micros(next.at)),
+                ),
+            )
+        })
+        .await
+    }
+
+    async fn remove_task_reminder(&self, tenant: &TenantId, task: TaskId) -> Result<(), WorkError> {
+        let tenant = tenant.clone();
+        self.change("cannot remove a task reminder", move |transaction| {
+            transaction.execute(
+                "DELETE FROM app_task_reminders WHERE tenant = ?1 AND task = ?2",
+                (tenant.as_str(), task.0.to_string()),
+            )
+        })
+        .await
+    }
+
+    async fn claim_due_task_reminders(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<TaskReminder>, WorkError> {
+        let found = self
+            .claim_rows(
+                TASKS,
+                tenant,
+                now,
+                lease_until,
+                limit,
+                task_row,
+                "cannot claim due task reminders",
+            )
+            .await?;
+        let mut due = found
+            .into_iter()
+            .map(task_reminder_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        due.sort_by_key(|reminder| (reminder.next.map(|next| next.at), reminder.task));
+        Ok(due)
+    }
+
+    async fn advance_task_reminder(
+        &self,
+        tenant: &TenantId,
+        claimed: TaskReminder,
+        lease_until: DateTime<Utc>,
+        next: Option<NextReminder>,
+    ) -> Result<(), WorkError> {
+        let tenant = tenant.clone();
+        self.change("cannot move a task reminder on", move |transaction| {
+            transaction.execute(
+                "UPDATE app_task_reminders SET kind = ?6, remind_at = ?7, leased_until = NULL \
+                 WHERE tenant = ?1 AND task = ?2 AND due_at = ?3 \
+                   AND kind IS ?4 AND leased_until = ?5",
+                (
+                    tenant.as_str(),
+                    claimed.task.0.to_string(),
+                    micros(claimed.due_at),
+                    claimed.next.map(|next| next.kind.as_str()),
+                    micros(lease_until),
+                    next.map(|next| next.kind.as_str()),
+                    next.map(|next| micros(next.at)),
+                ),
+            )
+        })
+        .await
+    }
+
+    async fn pending_task_reminders(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<TaskReminder>, WorkError> {
+        let found = self
+            .all_rows(TASKS, tenant, task_row, "cannot read task reminders")
+            .await?;
+        found.into_iter().map(task_reminder_from).collect()
     }
 }

@@ -60,6 +60,11 @@ pub fn app_migrations() -> &'static [AppMigration] {
             name: "0006_suppression",
             sql: include_str!("../../migrations/0006_suppression.sql"),
         },
+        AppMigration {
+            version: 7,
+            name: "0007_task_reminders",
+            sql: include_str!("../../migrations/0007_task_reminders.sql"),
+        },
     ]
 }
 

@@ -24,6 +24,10 @@ pub const SQLITE_APP_MIGRATIONS: &[(u32, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_suppression.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_task_reminders.sql"),
+    ),
 ];
 
 /// A [`UnitOfWork`] in the SQLite file of a [`SqliteStore`]. Clones share the file's
