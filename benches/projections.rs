@@ -10,6 +10,8 @@
 //! - `lag`: asynchronous projectors while a load generator appends at a fixed rate.
 //! - `queries`: Customer 360 by id and the SLA breach list at scale (p50/p99 of single
 //!   timings).
+//! - `accounts`: the account 360 of a group's top account, rolled up over its hierarchy,
+//!   with 1,000 contacts and 10,000 activities (p50/p99 on memory, PostgreSQL, SQLite).
 //!
 //! Sizes come from environment variables (`PROJ_BENCH_*`, defaults sized for a run of a few
 //! minutes; each part's `run` lists its own, e.g. `PROJ_BENCH_REBUILD_EVENTS=1000000` and
@@ -18,6 +20,8 @@
 //!
 //! Run: `cargo bench -p crm-benches --bench projections`.
 
+#[path = "projections/accounts.rs"]
+mod accounts;
 #[path = "projections/fold.rs"]
 mod fold;
 #[path = "projections/history.rs"]
@@ -61,6 +65,9 @@ fn main() {
     }
     if report::wanted("queries") {
         queries::run();
+    }
+    if report::wanted("accounts") {
+        accounts::run();
     }
     criterion.final_summary();
 }

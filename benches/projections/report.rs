@@ -15,7 +15,7 @@ pub(crate) fn env_size(name: &str, default: u64) -> u64 {
 }
 
 /// Whether the part `name` should run: all parts unless `PROJ_BENCH_ONLY` lists some
-/// (comma-separated: fold, memory, rebuild, lag, queries).
+/// (comma-separated: fold, memory, rebuild, lag, queries, accounts).
 pub(crate) fn wanted(name: &str) -> bool {
     std::env::var("PROJ_BENCH_ONLY")
         .map_or(true, |only| only.split(',').any(|part| part.trim() == name))
