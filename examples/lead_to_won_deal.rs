@@ -9,10 +9,15 @@ use std::error::Error;
 use std::num::NonZeroU32;
 
 use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
+use crm_domain::account::{Account, AccountCommand, ContactRole};
+use crm_domain::activity::{
+    Activity as LoggedActivity, ActivityCommand, ActivityKind, ActivityOutcome, Direction,
+    NewActivity,
+};
 use crm_domain::contact::{
     Contact, ContactCommand, Detail, DetailChange, LifecycleStage, Provenance,
 };
-use crm_domain::identity::{CountryCode, PersonName};
+use crm_domain::identity::{CompanyDomain, CompanyName, CountryCode, PersonName};
 use crm_domain::lead::{
     Campaign, ConversionRequest, Lead, LeadCommand, LeadEvent, LeadSource, LeadSubmission,
 };
@@ -29,8 +34,12 @@ use crm_domain::sla::{
     BusinessCalendar, ItemKind, ItemSla, OpeningHours, PolicyRef, PolicyVersion, SlaEventKind,
     SlaInput, SlaMetric, SlaPolicy, SlaPolicyId, SlaSubject, WeeklyHours,
 };
+use crm_domain::task::{Task, TaskCommand};
 use crm_domain::ticket::{Ticket, TicketCommand, TicketStatus};
-use crm_domain::{Actor, Channel, Currency, LeadId, Money, Priority, TeamId, TicketId, UserId};
+use crm_domain::{
+    ActivityId, Actor, Channel, CompanyId, Currency, LeadId, Money, Priority, RecordRef, TaskId,
+    TeamId, TicketId, UserId,
+};
 use crm_examples::EmbeddedCrm;
 use uuid::Uuid;
 
@@ -396,6 +405,34 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
     println!("ContactCreated {contact_id} with {} facts", created.len());
 
+    // --- 6b. The company -------------------------------------------------------------------
+    step("6b. The company becomes an account; Ada joins it as the decision maker");
+    let account_id = CompanyId(Uuid::now_v7());
+    crm.execute::<Account>(
+        account_id.0,
+        AccountCommand::Open {
+            account: account_id,
+            name: CompanyName::new("Analytical Engines GmbH")?,
+            owner: assignee,
+            domains: vec![CompanyDomain::parse(
+                "https://www.analytical-engines.example",
+            )?],
+            industry: Some("Manufacturing".into()),
+            employees: Some(250),
+            addresses: Vec::new(),
+        },
+        user(assignee),
+    )?;
+    crm.execute::<Account>(
+        account_id.0,
+        AccountCommand::AddContact {
+            contact: contact_id,
+            role: ContactRole::DecisionMaker,
+        },
+        user(assignee),
+    )?;
+    println!("AccountOpened {account_id} (analytical-engines.example); Ada: decision maker");
+
     // --- 7. Work the deal -----------------------------------------------------------------
     step("7. The deal moves along the pipeline, stamping probability and forecast category");
     let eur = Currency::new("EUR")?;
@@ -405,7 +442,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             opportunity: opportunity_id,
             name: "Analytical Engines: 250 seats".into(),
             contact: contact_id,
-            company: None,
+            company: Some(account_id),
             owner: assignee,
             amount: Money::new(12_000_000, eur),
             expected_close: NaiveDate::from_ymd_opt(2026, 6, 30).ok_or("invalid date")?,
@@ -414,6 +451,45 @@ fn main() -> Result<(), Box<dyn Error>> {
         },
         user(assignee),
     )?;
+    crm.advance_minutes(30);
+    let call = ActivityId(Uuid::now_v7());
+    crm.execute::<LoggedActivity>(
+        call.0,
+        ActivityCommand::Log(NewActivity {
+            activity: call,
+            kind: ActivityKind::Call,
+            records: vec![
+                RecordRef::Contact(contact_id),
+                RecordRef::Opportunity(opportunity_id),
+            ],
+            occurred_at: crm.now,
+            duration_seconds: Some(20 * 60),
+            direction: Some(Direction::Outbound),
+            participants: Vec::new(),
+            outcome: Some(ActivityOutcome::Connected),
+            subject: Some("Scope of the 250 seats".into()),
+            body: None,
+            performed_by: Some(assignee),
+        }),
+        user(assignee),
+    )?;
+    println!("ActivityLogged: a 20-minute call with Ada about the deal");
+    let task_id = TaskId(Uuid::now_v7());
+    let due_at = crm.now + TimeDelta::days(2);
+    crm.execute::<Task>(
+        task_id.0,
+        TaskCommand::Create {
+            task: task_id,
+            title: "Send the signed order form".into(),
+            description: None,
+            owner: assignee,
+            concerns: Some(RecordRef::Opportunity(opportunity_id)),
+            due_at: Some(due_at),
+            priority: Priority::High,
+        },
+        user(assignee),
+    )?;
+    println!("TaskCreated: \"Send the signed order form\", due {due_at}");
     for stage in ["qualification", "proposal", "negotiation"] {
         crm.advance_minutes(60 * 24 * 7);
         crm.execute::<Opportunity>(
@@ -476,7 +552,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             priority: Priority::Normal,
             message: Some("We would like 20 more seats next month.".into()),
             follow_up_of: None,
-            account: None,
+            account: Some(account_id),
         },
         Actor::Integration {
             source: "support-mailbox".into(),
@@ -517,8 +593,45 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("  TicketStatusChanged -> {status}");
     }
 
-    // --- 10. Audit ----------------------------------------------------------------------------
-    step("10. Audit: every stream's hash chain verifies");
+    // --- 10. The account ------------------------------------------------------------------------
+    step("10. The account 360: contacts, revenue, tickets and activity; the task still open");
+    let view = crm
+        .account_360(account_id)?
+        .ok_or("the account has no account 360")?;
+    let figures = &view.rollup;
+    println!(
+        "  {}: {} contact(s), won {} ({} deal), {} open ticket(s), {} resolved, {} activity, last {}",
+        view.account.name.as_deref().unwrap_or("?"),
+        figures.contacts,
+        figures
+            .won_revenue
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        figures.won_deals,
+        figures.open_tickets,
+        figures.resolved_tickets,
+        figures.activities,
+        figures
+            .last_activity_at
+            .map_or_else(|| "never".to_owned(), |at| at.to_string()),
+    );
+    let (task, _) = crm.load::<Task>(task_id.0)?;
+    println!(
+        "  task \"{}\": {}, due {due_at}, overdue now: {}",
+        task.details
+            .as_ref()
+            .map_or("", |details| details.title.as_str()),
+        task.status().map_or("?", |status| status.as_str()),
+        task.is_overdue(crm.now)
+    );
+    if figures.contacts != 1 || figures.won_deals != 1 || figures.activities != 1 {
+        return Err("the account 360 does not show the contact, the deal and the call".into());
+    }
+
+    // --- 11. Audit ----------------------------------------------------------------------------
+    step("11. Audit: every stream's hash chain verifies");
     let report = crm.verify()?;
     println!(
         "  {} events in {} streams, {} read back in global order; chains intact: {}",

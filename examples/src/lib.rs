@@ -10,10 +10,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use crm_app::{
     Backend as _, BackendError, CommandMeta, CommandService, ManualClock, SqliteBackend,
-    SqliteUnitOfWork,
+    SqliteUnitOfWork, UnitOfWork as _,
 };
-use crm_domain::{Actor, Aggregate};
+use crm_domain::{AccountId, Actor, Aggregate};
 use crm_eventstore::{EventStore as _, StoreError, TenantId, VerifyReport};
+use crm_projections::AsOf;
+use crm_projections::account360::{Account360, Account360Model, Account360Query};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -37,6 +39,9 @@ pub enum ExampleError {
     /// The async runtime the blocking calls run on could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    /// A read model could not be folded from the history.
+    #[error(transparent)]
+    Read(#[from] crm_projections::LiveError),
 }
 
 /// A CRM embedded in the process: the command service over one SQLite file, one tenant, and
@@ -114,6 +119,19 @@ impl EmbeddedCrm {
                 message: error.to_string(),
             })?;
         Ok(executed.events)
+    }
+
+    /// The account 360 of `account` as the history stands: the read model folded from the
+    /// tenant's events (what a projector keeps in a table, made on the spot here).
+    pub fn account_360(&self, account: AccountId) -> Result<Option<Account360>, ExampleError> {
+        // The unit of work's store reads personal fields decrypted, as projectors do.
+        let folded = self.runtime.block_on(crm_projections::fold_tenant_at(
+            self.service.work().store(),
+            &self.tenant,
+            Account360Model,
+            AsOf::Now,
+        ))?;
+        Ok(folded.lookup(&self.tenant, &Account360Query { account }))
     }
 
     /// Walks every stream's hash chain.
