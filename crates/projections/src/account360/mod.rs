@@ -349,9 +349,10 @@ pub struct ActivityLink {
     pub cancelled: bool,
 }
 
-/// A document of the account 360.
+/// A document of the account 360, stored as `{"doc": "account" | "members" | …, …}` (not
+/// `kind`: an activity link has a `kind` of its own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "doc", rename_all = "snake_case")]
 #[expect(
     clippy::large_enum_variant,
     reason = "documents move in and out of a DocSet by value; a box per account record would \
