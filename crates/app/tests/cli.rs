@@ -298,6 +298,7 @@ async fn operator_commands_report_projections_and_replay_the_outbox() {
         "sla",
         "duplicates",
         "account360",
+        "engagements",
     ] {
         assert!(text.contains(model), "{text}");
     }

@@ -419,6 +419,36 @@ async fn journey(
     let again = server.post(&activity, sales, &[], &call).await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
     assert_eq!(again.body["recorded"], json!(false));
+    // Read back: the activity (no personal fields), and the contact's activities, paged.
+    let on_her = format!("/v1/activities?record={contact}&limit=1");
+    eventually("the call is on her activity timeline", || async {
+        let page = server.get(&on_her, support).await;
+        page.status == StatusCode::OK
+            && page.body["items"]
+                .as_array()
+                .is_some_and(|items| items.len() == 1)
+    })
+    .await;
+    let logged_call = server.get(&activity, auditor).await;
+    assert_eq!(logged_call.status, StatusCode::OK, "{:?}", logged_call.body);
+    assert_eq!(logged_call.body["kind"], "call");
+    assert!(
+        logged_call.body.get("subject").is_none(),
+        "{:?}",
+        logged_call.body
+    );
+    let bad_cursor = server
+        .get(
+            &format!("/v1/activities?record={contact}&cursor=x"),
+            support,
+        )
+        .await;
+    assert_eq!(
+        bad_cursor.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        bad_cursor.body
+    );
     let mut odd = call.clone();
     odd["records"] = json!([{ "kind": "planet", "id": contact }]);
     let refused = server
@@ -804,6 +834,49 @@ async fn tasks(server: &Server, sales: &str, auditor: &str) {
             .await
             .status,
         StatusCode::FORBIDDEN
+    );
+
+    // Read back from the engagements read model: the task, and the owner's task list.
+    let read = format!("/v1/tasks/{task}");
+    eventually("the cancelled task is read back", || async {
+        let answer = server.get(&read, auditor).await;
+        answer.status == StatusCode::OK && answer.body["status"] == "cancelled"
+    })
+    .await;
+    let answer = server.get(&read, sales).await;
+    assert_eq!(answer.body["title"], "Send the quote");
+    assert_eq!(answer.body["due_at"], "2026-03-04T12:00:00Z");
+    let owner_id = answer.body["owner"].as_str().unwrap_or_default().to_owned();
+    let list = server
+        .get(
+            &format!("/v1/tasks?owner={owner_id}&status=cancelled&limit=5"),
+            sales,
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
+    assert_eq!(
+        list.body.as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        list.body
+    );
+    let none_open = server
+        .get(&format!("/v1/tasks?owner={owner_id}&status=open"), sales)
+        .await;
+    assert_eq!(none_open.body, json!([]));
+    let bad_status = server.get("/v1/tasks?status=someday", sales).await;
+    assert_eq!(
+        bad_status.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        bad_status.body
+    );
+    assert_eq!(
+        server
+            .get(&format!("/v1/tasks/{}", Uuid::now_v7()), sales)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
     );
 }
 

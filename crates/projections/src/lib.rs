@@ -26,6 +26,8 @@
 //!   rolled up over its hierarchy when read.
 //! - [`customer360`]: everything about one customer, merges followed, erasure honoured.
 //! - [`sla`]: every lead and ticket with its SLA clocks, breach and at-risk lists, attainment.
+//! - [`engagements`]: tasks (a user's open tasks by due time) and the activities logged on any
+//!   record, one timeline row per record and activity, paged by cursor.
 //! - [`duplicates`]: contact pairs waiting for a person to merge them or tell them apart.
 //! - [`identity`]: every live contact filed under its blocking keys, for finding a person's
 //!   candidates by any field.
@@ -36,6 +38,7 @@ pub mod account360;
 pub mod customer360;
 mod decode;
 pub mod duplicates;
+pub mod engagements;
 mod error;
 mod event;
 pub mod identity;

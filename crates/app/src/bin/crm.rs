@@ -944,6 +944,7 @@ async fn projection_lines<B: Backend>(
     use crm_projections::account360::Account360Model;
     use crm_projections::customer360::Customer360Model;
     use crm_projections::duplicates::DuplicateQueueModel;
+    use crm_projections::engagements::EngagementModel;
     use crm_projections::identity::IdentityIndexModel;
     use crm_projections::pipeline::PipelineModel;
     use crm_projections::sla::{SlaConfig, SlaModel};
@@ -960,6 +961,7 @@ async fn projection_lines<B: Backend>(
         projection_line(backend, "sla", SlaModel::new(SlaConfig::default()), tenant).await?,
         projection_line(backend, "duplicates", DuplicateQueueModel, tenant).await?,
         projection_line(backend, "account360", Account360Model, tenant).await?,
+        projection_line(backend, "engagements", EngagementModel, tenant).await?,
     ])
 }
 

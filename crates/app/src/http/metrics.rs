@@ -208,6 +208,7 @@ async fn lag_of<B: Backend>(app: &App<B>, model: &str, tenant: &TenantId) -> Opt
         "sla" => backend.lag(&*reads.sla, tenant, now).await,
         "duplicates" => backend.lag(&*reads.duplicates, tenant, now).await,
         "account360" => backend.lag(&*reads.accounts, tenant, now).await,
+        "engagements" => backend.lag(&*reads.engagements, tenant, now).await,
         _ => return None,
     };
     lag.ok()

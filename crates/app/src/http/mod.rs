@@ -15,6 +15,7 @@ mod activities;
 mod auth;
 mod body;
 mod commands;
+mod engagements;
 mod metrics;
 mod openapi;
 mod problem;
@@ -37,6 +38,7 @@ use crm_projections::ProjectorStatus;
 use crm_projections::account360::Account360Model;
 use crm_projections::customer360::Customer360Model;
 use crm_projections::duplicates::DuplicateQueueModel;
+use crm_projections::engagements::EngagementModel;
 use crm_projections::identity::IdentityIndexModel;
 use crm_projections::pipeline::PipelineModel;
 use crm_projections::sla::{SlaConfig, SlaModel};
@@ -113,6 +115,8 @@ pub struct ReadModels<B: Backend> {
     pub duplicates: Arc<B::Documents<DuplicateQueueModel>>,
     /// Account 360.
     pub accounts: Arc<B::Documents<Account360Model>>,
+    /// Tasks and the activities logged on records.
+    pub engagements: Arc<B::Documents<EngagementModel>>,
 }
 
 impl<B: Backend> ReadModels<B> {
@@ -126,6 +130,7 @@ impl<B: Backend> ReadModels<B> {
             sla: Arc::new(backend.documents(SlaModel::new(sla)).await?),
             duplicates: Arc::new(backend.documents(DuplicateQueueModel).await?),
             accounts: Arc::new(backend.documents(Account360Model).await?),
+            engagements: Arc::new(backend.documents(EngagementModel).await?),
         })
     }
 }
@@ -139,6 +144,7 @@ impl<B: Backend> Clone for ReadModels<B> {
             sla: Arc::clone(&self.sla),
             duplicates: Arc::clone(&self.duplicates),
             accounts: Arc::clone(&self.accounts),
+            engagements: Arc::clone(&self.engagements),
         }
     }
 }
@@ -152,6 +158,7 @@ impl<B: Backend> std::fmt::Debug for ReadModels<B> {
             .field("sla", &self.sla)
             .field("duplicates", &self.duplicates)
             .field("accounts", &self.accounts)
+            .field("engagements", &self.engagements)
             .finish()
     }
 }

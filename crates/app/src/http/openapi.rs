@@ -93,6 +93,10 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::OpenApi
         | Endpoint::Customer
         | Endpoint::Account360
+        | Endpoint::Task
+        | Endpoint::Tasks
+        | Endpoint::Activity
+        | Endpoint::Activities
         | Endpoint::Duplicates
         | Endpoint::Pipeline
         | Endpoint::Forecast

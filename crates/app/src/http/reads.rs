@@ -169,7 +169,7 @@ fn work_problem(error: &crate::uow::WorkError) -> Problem {
     }
 }
 
-fn limit(asked: Option<usize>, default: usize, max: usize) -> Result<usize, Problem> {
+pub(crate) fn limit(asked: Option<usize>, default: usize, max: usize) -> Result<usize, Problem> {
     match asked {
         None => Ok(default),
         Some(limit) if (1..=max).contains(&limit) => Ok(limit),

@@ -54,6 +54,14 @@ pub enum Endpoint {
     AccountCommand,
     /// `GET /v1/accounts/{id}`.
     Account360,
+    /// `GET /v1/tasks/{id}`.
+    Task,
+    /// `GET /v1/tasks`.
+    Tasks,
+    /// `GET /v1/activities/{id}`.
+    Activity,
+    /// `GET /v1/activities`.
+    Activities,
     /// `POST /v1/tasks/{id}/commands`.
     TaskCommand,
     /// `GET /v1/events`.
@@ -257,6 +265,48 @@ const EVENTS_QUERY: &[QueryParam] = &[q(
     "The position to follow from (`<transaction>/<position>`, `0/0` for the whole history); `Last-Event-ID` wins when both are sent. One of them is required.",
 )];
 
+const TASK_QUERY: &[QueryParam] = &[
+    q("owner", QueryKind::Uuid, "Only this user's tasks."),
+    q(
+        "status",
+        QueryKind::OneOf(&["open", "done", "cancelled"]),
+        "Only tasks in this status.",
+    ),
+    q(
+        "due_before",
+        QueryKind::DateTime,
+        "Only tasks due before this instant, earliest first (tasks without a due time left out).",
+    ),
+    q(
+        "record",
+        QueryKind::Uuid,
+        "Only tasks concerning this record.",
+    ),
+    q(
+        "limit",
+        QueryKind::Int { min: 1, max: 1_000 },
+        "The most tasks (default 100).",
+    ),
+];
+
+const ACTIVITY_QUERY: &[QueryParam] = &[
+    q(
+        "record",
+        QueryKind::Uuid,
+        "The record (lead, contact, account, deal or ticket) whose activities to list; required.",
+    ),
+    q(
+        "limit",
+        QueryKind::Int { min: 1, max: 500 },
+        "The most activities (default 50).",
+    ),
+    q(
+        "cursor",
+        QueryKind::Text,
+        "Where the previous page ended (its `next`); the newest activities without it.",
+    ),
+];
+
 const OWNER_QUERY: &[QueryParam] = &[q("owner", QueryKind::Uuid, "Only this owner's deals.")];
 
 /// Every route of the API.
@@ -432,6 +482,44 @@ pub const ROUTES: &[RouteSpec] = &[
         Endpoint::SubjectAccess,
         "contacts",
         "Everything held about the person behind a contact (a subject access request): every contact that is the same person, their leads, deals and tickets, each record's history with personal fields decrypted, and the integration messages naming them.",
+    ),
+    route(
+        Method::GET,
+        "/v1/tasks/{id}",
+        Some(P::ReadCustomers),
+        Endpoint::Task,
+        "tasks",
+        "A task as it stands: title, owner, the record it concerns, due time, priority, status.",
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/tasks",
+            Some(P::ReadCustomers),
+            Endpoint::Tasks,
+            "tasks",
+            "Tasks by owner, status, due time and record: a user's open tasks due today, say.",
+        ),
+        TASK_QUERY,
+    ),
+    route(
+        Method::GET,
+        "/v1/activities/{id}",
+        Some(P::ReadCustomers),
+        Endpoint::Activity,
+        "activities",
+        "An activity without its personal fields (subject, body and participants stay in its encrypted history): kind, records, when, duration, direction, outcome, performer, cancellation.",
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/activities",
+            Some(P::ReadCustomers),
+            Endpoint::Activities,
+            "activities",
+            "The activities logged on a record, newest first, paged by cursor.",
+        ),
+        ACTIVITY_QUERY,
     ),
     route(
         Method::GET,
@@ -691,6 +779,10 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         }
         Endpoint::Customer => get(reads::customer::<B>),
         Endpoint::Account360 => get(super::accounts::account_360::<B>),
+        Endpoint::Task => get(super::engagements::task::<B>),
+        Endpoint::Tasks => get(super::engagements::tasks::<B>),
+        Endpoint::Activity => get(super::engagements::activity::<B>),
+        Endpoint::Activities => get(super::engagements::activities::<B>),
         Endpoint::Timeline => get(reads::timeline::<B>),
         Endpoint::Search => get(reads::search::<B>),
         Endpoint::Duplicates => get(reads::duplicates::<B>),
@@ -729,6 +821,10 @@ mod tests {
         Endpoint::LogActivity,
         Endpoint::AccountCommand,
         Endpoint::Account360,
+        Endpoint::Task,
+        Endpoint::Tasks,
+        Endpoint::Activity,
+        Endpoint::Activities,
         Endpoint::TaskCommand,
         Endpoint::Events,
         Endpoint::Forecast,

@@ -51,6 +51,9 @@ pub fn spawn_projections<B: Backend>(
                 "account360" => {
                     backend.spawn_projector(model, store, &reads.accounts, tenant, stop, tasks)
                 }
+                "engagements" => {
+                    backend.spawn_projector(model, store, &reads.engagements, tenant, stop, tasks)
+                }
                 _ => backend.spawn_projector(model, store, &reads.duplicates, tenant, stop, tasks),
             },
         };
@@ -60,13 +63,14 @@ pub fn spawn_projections<B: Backend>(
 }
 
 /// The read models a server keeps, by the names `/readyz` and `/metrics` report them under.
-pub const PROJECTIONS: [&str; 6] = [
+pub const PROJECTIONS: [&str; 7] = [
     "customer360",
     "identity_index",
     "pipeline",
     "sla",
     "duplicates",
     "account360",
+    "engagements",
 ];
 
 /// One read model's projector for `tenant`, started on `backend` (under the projection's
