@@ -778,6 +778,47 @@ async fn accounts(server: &Server, sales: &str, support: &str) {
         .get(&format!("/v1/accounts/{}", Uuid::now_v7()), sales)
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND, "{:?}", missing.body);
+
+    // Which account does a person work for: by work address (a subdomain counts), by name.
+    let found = server
+        .get(
+            "/v1/accounts?email=ada%40uk.analytical-engines.example",
+            sales,
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{:?}", found.body);
+    let ids: Vec<&str> = found
+        .body
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|hit| hit["account"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 3, "all three list the domain: {:?}", found.body);
+    assert_eq!(found.body[0]["verdict"], "auto_link");
+    let by_name = server
+        .get(
+            "/v1/accounts?company=Analytical%20Engines%20London%20Ltd",
+            sales,
+        )
+        .await;
+    assert_eq!(
+        by_name.body[0]["account"],
+        json!(office),
+        "{:?}",
+        by_name.body
+    );
+    let nothing = server
+        .get("/v1/accounts?email=ada%40gmail.com", sales)
+        .await;
+    assert_eq!(
+        nothing.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        nothing.body
+    );
 }
 
 /// A task's life: created on a record with a due time, rescheduled, done, reopened,

@@ -490,6 +490,82 @@ fn an_account_never_opened_has_no_view() {
     assert!(view(&world, ACME).is_some());
 }
 
+fn candidates(world: &World, email: Option<&str>, company: Option<&str>) -> Vec<AccountCandidate> {
+    use crm_domain::account::matching::CompanyEvidence;
+    use crm_domain::identity::{EmailAddress, IdentityRecord, MatchConfig};
+    let evidence = CompanyEvidence::of(&IdentityRecord {
+        emails: email
+            .map(|email| EmailAddress::parse(email).unwrap())
+            .into_iter()
+            .collect(),
+        company_name: company.map(|name| CompanyName::new(name).unwrap()),
+        ..IdentityRecord::default()
+    });
+    fold(world).lookup(
+        &tenant(),
+        &AccountCandidates {
+            evidence,
+            config: MatchConfig::default(),
+            limit: 10,
+        },
+    )
+}
+
+#[test]
+fn a_person_s_account_is_found_by_work_domain_and_by_company_name() {
+    use crm_domain::identity::MatchVerdict;
+    let mut world = World::new();
+    open_account(&mut world, ACME, "ACME GmbH", 0);
+    open_account(&mut world, ACME_UK, "Acme Holding Ltd", 1);
+    world
+        .account(
+            ACME_UK,
+            AccountCommand::RemoveDomain {
+                domain: CompanyDomain::parse("acme.example").unwrap(),
+            },
+            &as_user(ALICE, minutes(2)),
+        )
+        .unwrap();
+
+    // A work address under the account's domain: linked, whatever the name says.
+    let by_domain = candidates(&world, Some("ada@eu.acme.example"), None);
+    assert_eq!(by_domain.len(), 1, "{by_domain:?}");
+    assert_eq!(by_domain[0].assessment.account, account(ACME));
+    assert_eq!(by_domain[0].assessment.verdict, MatchVerdict::AutoLink);
+
+    // The same name in other words: linked; a close name: for review; free mail: nothing.
+    let by_name = candidates(&world, Some("ada@gmail.com"), Some("Acme Inc."));
+    assert_eq!(by_name[0].assessment.account, account(ACME));
+    assert_eq!(by_name[0].assessment.verdict, MatchVerdict::AutoLink);
+    let close = candidates(&world, None, Some("ACME Holdings"));
+    assert_eq!(close.len(), 1, "{close:?}");
+    assert_eq!(close[0].assessment.account, account(ACME_UK));
+    assert_eq!(close[0].assessment.verdict, MatchVerdict::Review);
+    assert!(candidates(&world, Some("ada@gmail.com"), None).is_empty());
+
+    // Renamed: found under its new name only.
+    world
+        .account(
+            ACME,
+            AccountCommand::Rename {
+                name: CompanyName::new("Zenith Engines AG").unwrap(),
+            },
+            &as_user(ALICE, minutes(3)),
+        )
+        .unwrap();
+    assert!(
+        candidates(&world, None, Some("Acme"))
+            .iter()
+            .all(|found| found.assessment.account != account(ACME))
+    );
+    assert_eq!(
+        candidates(&world, None, Some("Zenith Engines"))[0]
+            .assessment
+            .account,
+        account(ACME)
+    );
+}
+
 mod properties {
     use std::collections::{BTreeMap, BTreeSet};
 

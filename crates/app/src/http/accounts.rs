@@ -11,15 +11,17 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use crm_domain::account::matching::CompanyEvidence;
 use crm_domain::account::{
     Account, AccountAddress, AccountCommand, AccountHierarchy, AccountHierarchyCommand,
     AddressKind, ContactRole,
 };
 use crm_domain::contact::StreetAddress;
 use crm_domain::identity::{CompanyDomain, CompanyName, CountryCode};
+use crm_domain::identity::{EmailAddress, IdentityRecord, MatchConfig};
 use crm_domain::{CompanyId, ContactId, UserId};
 use crm_projections::DocumentStore as _;
-use crm_projections::account360::Account360Query;
+use crm_projections::account360::{Account360Query, AccountCandidates};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -27,7 +29,7 @@ use uuid::Uuid;
 use super::body::Body;
 use super::commands::execute;
 use super::problem::{Problem, ProblemKind};
-use super::reads::{Id, storage_problem};
+use super::reads::{Id, Params, limit, storage_problem};
 use super::{App, Principal};
 use crate::backend::Backend;
 
@@ -382,4 +384,78 @@ pub(crate) async fn account_360<B: Backend>(
         }
         Err(error) => storage_problem(&error).into_response(),
     }
+}
+
+/// The account search's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountSearch {
+    email: Option<String>,
+    domain: Option<String>,
+    company: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/accounts?email=&domain=&company=`: the accounts a person with this work address,
+/// company web domain or company name may work for, assessed as identity resolution does
+/// (link, review), best first.
+pub(crate) async fn search<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Extension(principal): Extension<Principal>,
+    params: Result<Params<AccountSearch>, Problem>,
+) -> Response {
+    let Params(params) = match params {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let query = match account_search(&params) {
+        Ok(query) => query,
+        Err(problem) => return problem.into_response(),
+    };
+    match app.reads.accounts.lookup(&principal.tenant, &query).await {
+        Ok(candidates) => Json(candidates).into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+fn account_search(params: &AccountSearch) -> Result<AccountCandidates, Problem> {
+    let invalid = |field: &'static str, error: &dyn std::fmt::Display| {
+        Problem::new(ProblemKind::InvalidParameter, format!("{field}: {error}")).with_code(field)
+    };
+    let email = params
+        .email
+        .as_deref()
+        .map(EmailAddress::parse)
+        .transpose()
+        .map_err(|error| invalid("email", &error))?;
+    let domain = params
+        .domain
+        .as_deref()
+        .map(CompanyDomain::parse)
+        .transpose()
+        .map_err(|error| invalid("domain", &error))?;
+    let company = params
+        .company
+        .as_deref()
+        .map(CompanyName::new)
+        .transpose()
+        .map_err(|error| invalid("company", &error))?;
+    let evidence = CompanyEvidence::of(&IdentityRecord {
+        emails: email.into_iter().collect(),
+        company_domain: domain,
+        company_name: company,
+        ..IdentityRecord::default()
+    });
+    if evidence.is_empty() {
+        return Err(Problem::new(
+            ProblemKind::InvalidParameter,
+            "give a work email, a company domain or a company name (free-mail addresses say nothing of a company)",
+        )
+        .with_code("evidence"));
+    }
+    Ok(AccountCandidates {
+        evidence,
+        config: MatchConfig::default(),
+        limit: limit(params.limit, 10, 100)?,
+    })
 }

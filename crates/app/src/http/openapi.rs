@@ -93,6 +93,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::OpenApi
         | Endpoint::Customer
         | Endpoint::Account360
+        | Endpoint::AccountSearch
         | Endpoint::Task
         | Endpoint::Tasks
         | Endpoint::Activity

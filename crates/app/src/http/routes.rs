@@ -54,6 +54,8 @@ pub enum Endpoint {
     AccountCommand,
     /// `GET /v1/accounts/{id}`.
     Account360,
+    /// `GET /v1/accounts`.
+    AccountSearch,
     /// `GET /v1/tasks/{id}`.
     Task,
     /// `GET /v1/tasks`.
@@ -307,6 +309,29 @@ const ACTIVITY_QUERY: &[QueryParam] = &[
     ),
 ];
 
+const ACCOUNT_QUERY: &[QueryParam] = &[
+    q(
+        "email",
+        QueryKind::Text,
+        "A person's email address (its domain counts unless it is a free-mail provider's).",
+    ),
+    q(
+        "domain",
+        QueryKind::Text,
+        "The company's web domain or address.",
+    ),
+    q(
+        "company",
+        QueryKind::Text,
+        "The company's name (legal forms and punctuation ignored).",
+    ),
+    q(
+        "limit",
+        QueryKind::Int { min: 1, max: 100 },
+        "The most accounts (default 10).",
+    ),
+];
+
 const OWNER_QUERY: &[QueryParam] = &[q("owner", QueryKind::Uuid, "Only this owner's deals.")];
 
 /// Every route of the API.
@@ -520,6 +545,17 @@ pub const ROUTES: &[RouteSpec] = &[
             "The activities logged on a record, newest first, paged by cursor.",
         ),
         ACTIVITY_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/accounts",
+            Some(P::ReadCustomers),
+            Endpoint::AccountSearch,
+            "accounts",
+            "The accounts a person may work for, from their work email, the company's domain or its name: each with the domain's and the name's agreement and the verdict (`auto_link` or `review`, as for people), best first.",
+        ),
+        ACCOUNT_QUERY,
     ),
     route(
         Method::GET,
@@ -779,6 +815,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         }
         Endpoint::Customer => get(reads::customer::<B>),
         Endpoint::Account360 => get(super::accounts::account_360::<B>),
+        Endpoint::AccountSearch => get(super::accounts::search::<B>),
         Endpoint::Task => get(super::engagements::task::<B>),
         Endpoint::Tasks => get(super::engagements::tasks::<B>),
         Endpoint::Activity => get(super::engagements::activity::<B>),
@@ -821,6 +858,7 @@ mod tests {
         Endpoint::LogActivity,
         Endpoint::AccountCommand,
         Endpoint::Account360,
+        Endpoint::AccountSearch,
         Endpoint::Task,
         Endpoint::Tasks,
         Endpoint::Activity,

@@ -38,6 +38,7 @@
 
 mod address;
 mod hierarchy;
+pub mod matching;
 mod role;
 #[cfg(test)]
 mod tests;

@@ -83,7 +83,7 @@ impl Score {
         clippy::cast_sign_loss,
         reason = "the value is clamped to [0, 10 000] before the cast"
     )]
-    fn saturating(value: f64) -> Self {
+    pub(crate) fn saturating(value: f64) -> Self {
         let scaled = (value * f64::from(SCALE)).round();
         if scaled.is_nan() {
             Self::ZERO

@@ -15,6 +15,10 @@
 //!   `deal:<id>` ([`DealLink`], the account an opportunity names), `ticket:<id>`
 //!   ([`TicketLink`]) and `activity:<id>` ([`ActivityLink`], the accounts an activity was
 //!   counted on, so an amendment or a cancellation undoes exactly that).
+//! - Indexes for finding a person's account ([`AccountCandidates`]): `domain:<id>` and
+//!   `block:<id>` ([`AccountIndex`]), the accounts listing a web domain and the accounts whose
+//!   name starts with a word; the ids are name-based UUIDs of the normalized domain or word, so
+//!   no text is stored in a key.
 //!
 //! # Rolled up when read
 //! The hierarchy is kept as parent and children on the account documents (the tenant's
@@ -38,11 +42,13 @@
 //! Nothing here is personal data: contacts are ids with roles; deal names, ticket subjects
 //! and activity texts are not kept. An erasure therefore changes nothing in this model.
 
+mod candidates;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use crm_domain::account::matching::name_block;
 use crm_domain::account::{
     AccountAddress, AccountEvent, AccountHierarchyEvent, AccountStatus, ContactRole,
 };
@@ -55,7 +61,9 @@ use crm_domain::{
     RecordRef, TicketId, UserId,
 };
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
+pub use candidates::{AccountCandidate, AccountCandidates};
 pub use view::{
     Account360, Account360Query, AccountBrief, ActivityLine, ContactLine, DealLine, Figures,
     TicketLine,
@@ -76,6 +84,31 @@ pub const DEAL: &str = "deal";
 pub const TICKET: &str = "ticket";
 /// Document kind of an activity's link to the accounts it counts on.
 pub const ACTIVITY: &str = "activity";
+/// Document kind of the accounts listing a web domain.
+pub const DOMAIN: &str = "domain";
+/// Document kind of the accounts whose name starts with a word.
+pub const BLOCK: &str = "block";
+
+/// The namespace of the index documents' name-based ids.
+const INDEX_NAMESPACE: Uuid = Uuid::from_u128(0x3f0a_6b1e_52c4_4d8f_a7e2_90b3_c4d5_e6f7);
+
+fn domain_key(normalized: &str) -> DocKey {
+    DocKey::new(
+        DOMAIN,
+        Uuid::new_v5(&INDEX_NAMESPACE, format!("domain:{normalized}").as_bytes()),
+    )
+}
+
+fn block_key(word: &str) -> DocKey {
+    DocKey::new(
+        BLOCK,
+        Uuid::new_v5(&INDEX_NAMESPACE, format!("block:{word}").as_bytes()),
+    )
+}
+
+fn name_key(name: &CompanyName) -> Option<DocKey> {
+    name_block(name).map(block_key)
+}
 
 /// How many of its most recent activities an account record keeps (the roll-up shows the
 /// most recent of the whole hierarchy from these).
@@ -349,6 +382,13 @@ pub struct ActivityLink {
     pub cancelled: bool,
 }
 
+/// The accounts an index document lists.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AccountIndex {
+    /// The accounts.
+    pub accounts: BTreeSet<AccountId>,
+}
+
 /// A document of the account 360, stored as `{"doc": "account" | "members" | …, …}` (not
 /// `kind`: an activity link has a `kind` of its own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -371,6 +411,8 @@ pub enum AccountDoc {
     Ticket(TicketLink),
     /// An activity's accounts.
     Activity(ActivityLink),
+    /// The accounts listing a domain, or whose name starts with a word.
+    Index(AccountIndex),
 }
 
 impl AccountDoc {
@@ -408,7 +450,8 @@ impl AccountDoc {
             AccountDoc::Account(_)
             | AccountDoc::Members(_)
             | AccountDoc::Deal(_)
-            | AccountDoc::Ticket(_) => {}
+            | AccountDoc::Ticket(_)
+            | AccountDoc::Index(_) => {}
         }
     }
 }
@@ -419,8 +462,10 @@ pub struct Account360Model;
 
 impl ReadModel for Account360Model {
     const NAME: &'static str = "account_360";
-    const VERSION: u32 = 1;
-    const KINDS: &'static [&'static str] = &[ACCOUNT, MEMBERS, CONTACT, DEAL, TICKET, ACTIVITY];
+    const VERSION: u32 = 2;
+    const KINDS: &'static [&'static str] = &[
+        ACCOUNT, MEMBERS, CONTACT, DEAL, TICKET, ACTIVITY, DOMAIN, BLOCK,
+    ];
     const COLUMNS: &'static [IndexedColumn] = &[
         IndexedColumn::new("parent", ColumnType::Uuid),
         IndexedColumn::new("owner", ColumnType::Uuid),
@@ -440,6 +485,13 @@ impl ReadModel for Account360Model {
                     }
                     AccountEvent::ContactRoleChanged { .. } => {
                         keys.push(members_key(CompanyId(id)));
+                    }
+                    AccountEvent::Opened { name, .. } | AccountEvent::Renamed { name, .. } => {
+                        keys.extend(name_key(name));
+                    }
+                    AccountEvent::DomainAdded { domain, .. }
+                    | AccountEvent::DomainRemoved { domain, .. } => {
+                        keys.push(domain_key(domain.normalized()));
                     }
                     _ => {}
                 }
@@ -499,6 +551,17 @@ impl ReadModel for Account360Model {
     ) {
         let mut accounts = BTreeSet::new();
         match &event.event {
+            // A rename leaves the block of the name it had.
+            CrmEvent::Account(AccountEvent::Renamed { .. }) => {
+                if let Some(old) = docs
+                    .get(&account_key(CompanyId(event.stream.id)))
+                    .and_then(AccountDoc::as_account)
+                    .and_then(|record| record.name.as_ref())
+                    .and_then(name_key)
+                {
+                    keys.push(old);
+                }
+            }
             CrmEvent::AccountHierarchy(AccountHierarchyEvent::ParentChanged {
                 account, ..
             }) => {
@@ -581,10 +644,37 @@ fn record_mut(docs: &mut DocSet<AccountDoc>, id: AccountId) -> Option<&mut Accou
 }
 
 fn apply_account(docs: &mut DocSet<AccountDoc>, id: AccountId, event: &AccountEvent) {
+    let old_name = docs
+        .get(&account_key(id))
+        .and_then(AccountDoc::as_account)
+        .and_then(|record| record.name.clone());
     if let Some(record) = record_mut(docs, id) {
         record.apply(event);
     }
     match event {
+        AccountEvent::Opened { name, .. } | AccountEvent::Renamed { name, .. } => {
+            if let Some(old) = old_name.as_ref().and_then(name_key)
+                && Some(old) != name_key(name)
+                && let Some(AccountDoc::Index(index)) = docs.get_mut(&old)
+            {
+                index.accounts.remove(&id);
+            }
+            if let Some(key) = name_key(name) {
+                index_mut(docs, &key, |index| {
+                    index.accounts.insert(id);
+                });
+            }
+        }
+        AccountEvent::DomainAdded { domain, .. } => {
+            index_mut(docs, &domain_key(domain.normalized()), |index| {
+                index.accounts.insert(id);
+            });
+        }
+        AccountEvent::DomainRemoved { domain, .. } => {
+            index_mut(docs, &domain_key(domain.normalized()), |index| {
+                index.accounts.remove(&id);
+            });
+        }
         AccountEvent::ContactAdded { contact, role, .. }
         | AccountEvent::ContactRoleChanged { contact, role, .. } => {
             if let Some(AccountDoc::Members(members)) = docs
@@ -609,6 +699,15 @@ fn apply_account(docs: &mut DocSet<AccountDoc>, id: AccountId, event: &AccountEv
             }
         }
         _ => {}
+    }
+}
+
+/// Changes the index document at `key` (created empty when absent).
+fn index_mut(docs: &mut DocSet<AccountDoc>, key: &DocKey, change: impl FnOnce(&mut AccountIndex)) {
+    if let Some(AccountDoc::Index(index)) =
+        docs.get_or_insert_with(key, || AccountDoc::Index(AccountIndex::default()))
+    {
+        change(index);
     }
 }
 
