@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use crm_domain::account::matching::CompanyEvidence;
 use crm_domain::account::{
     Account, AccountAddress, AccountCommand, AccountHierarchy, AccountHierarchyCommand,
@@ -29,7 +29,7 @@ use uuid::Uuid;
 use super::body::Body;
 use super::commands::execute;
 use super::problem::{Problem, ProblemKind};
-use super::reads::{Id, Params, limit, storage_problem};
+use super::reads::{Id, Params, answered, found_or_not_found, limit};
 use super::{App, Principal};
 use crate::backend::Backend;
 
@@ -367,23 +367,11 @@ pub(crate) async fn account_360<B: Backend>(
         Ok(id) => id,
         Err(problem) => return problem.into_response(),
     };
-    match app
-        .reads
-        .accounts
-        .lookup(
-            &principal.tenant,
-            &Account360Query {
-                account: CompanyId(id),
-            },
-        )
-        .await
-    {
-        Ok(Some(view)) => Json(view).into_response(),
-        Ok(None) => {
-            Problem::new(ProblemKind::NotFound, format!("no such account: {id}")).into_response()
-        }
-        Err(error) => storage_problem(&error).into_response(),
-    }
+    let query = Account360Query {
+        account: CompanyId(id),
+    };
+    let answer = app.reads.accounts.lookup(&principal.tenant, &query).await;
+    found_or_not_found(answer, "account", id)
 }
 
 /// The account search's query.
@@ -412,10 +400,7 @@ pub(crate) async fn search<B: Backend>(
         Ok(query) => query,
         Err(problem) => return problem.into_response(),
     };
-    match app.reads.accounts.lookup(&principal.tenant, &query).await {
-        Ok(candidates) => Json(candidates).into_response(),
-        Err(error) => storage_problem(&error).into_response(),
-    }
+    answered(app.reads.accounts.lookup(&principal.tenant, &query).await)
 }
 
 fn account_search(params: &AccountSearch) -> Result<AccountCandidates, Problem> {

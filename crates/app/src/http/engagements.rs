@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use crm_domain::task::TaskStatus;
 use crm_domain::{ActivityId, TaskId, UserId};
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::problem::{Problem, ProblemKind};
-use super::reads::{Id, Params, limit, storage_problem};
+use super::reads::{Id, Params, answered, found_or_not_found, limit};
 use super::{App, Principal};
 use crate::backend::Backend;
 
@@ -35,18 +35,13 @@ pub(crate) async fn task<B: Backend>(
         Ok(id) => id,
         Err(problem) => return problem.into_response(),
     };
-    match app
+    let query = TaskLookup { task: TaskId(id) };
+    let answer = app
         .reads
         .engagements
-        .lookup(&principal.tenant, &TaskLookup { task: TaskId(id) })
-        .await
-    {
-        Ok(Some(task)) => Json(task).into_response(),
-        Ok(None) => {
-            Problem::new(ProblemKind::NotFound, format!("no such task: {id}")).into_response()
-        }
-        Err(error) => storage_problem(&error).into_response(),
-    }
+        .lookup(&principal.tenant, &query)
+        .await;
+    found_or_not_found(answer, "task", id)
 }
 
 /// The task list's query.
@@ -81,10 +76,7 @@ pub(crate) async fn tasks<B: Backend>(
         record: params.record,
         limit,
     };
-    match app.reads.engagements.scan(&principal.tenant, &query).await {
-        Ok(tasks) => Json(tasks).into_response(),
-        Err(error) => storage_problem(&error).into_response(),
-    }
+    answered(app.reads.engagements.scan(&principal.tenant, &query).await)
 }
 
 /// `GET /v1/activities/{id}`.
@@ -97,23 +89,15 @@ pub(crate) async fn activity<B: Backend>(
         Ok(id) => id,
         Err(problem) => return problem.into_response(),
     };
-    match app
+    let query = ActivityLookup {
+        activity: ActivityId(id),
+    };
+    let answer = app
         .reads
         .engagements
-        .lookup(
-            &principal.tenant,
-            &ActivityLookup {
-                activity: ActivityId(id),
-            },
-        )
-        .await
-    {
-        Ok(Some(activity)) => Json(activity).into_response(),
-        Ok(None) => {
-            Problem::new(ProblemKind::NotFound, format!("no such activity: {id}")).into_response()
-        }
-        Err(error) => storage_problem(&error).into_response(),
-    }
+        .lookup(&principal.tenant, &query)
+        .await;
+    found_or_not_found(answer, "activity", id)
 }
 
 /// A record's activities' query.
@@ -155,10 +139,7 @@ pub(crate) async fn activities<B: Backend>(
         after,
         limit,
     };
-    match app.reads.engagements.scan(&principal.tenant, &query).await {
-        Ok(page) => Json(page).into_response(),
-        Err(error) => storage_problem(&error).into_response(),
-    }
+    answered(app.reads.engagements.scan(&principal.tenant, &query).await)
 }
 
 /// Whether `text` has the shape of a cursor this API hands out (20 digits, `:`, 32 hex

@@ -136,6 +136,30 @@ fn answer<T: Serialize>(result: Result<T, StorageError>) -> Response {
     }
 }
 
+/// A read model's answer to "the one with this id": the document as JSON, `404` naming
+/// `what` and `id` when there is none, or the storage's problem.
+pub(crate) fn found_or_not_found<T: Serialize>(
+    answer: Result<Option<T>, StorageError>,
+    what: &str,
+    id: Uuid,
+) -> Response {
+    match answer {
+        Ok(Some(found)) => Json(found).into_response(),
+        Ok(None) => {
+            Problem::new(ProblemKind::NotFound, format!("no such {what}: {id}")).into_response()
+        }
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+/// A read model's answer as JSON, or the storage's problem.
+pub(crate) fn answered<T: Serialize>(answer: Result<T, StorageError>) -> Response {
+    match answer {
+        Ok(answer) => Json(answer).into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
 pub(crate) fn storage_problem(error: &StorageError) -> Problem {
     if error.is_retryable() {
         Problem::new(ProblemKind::Unavailable, error.to_string())
@@ -691,23 +715,11 @@ pub(crate) async fn customer<B: Backend>(
         Ok(id) => id,
         Err(problem) => return problem.into_response(),
     };
-    match app
-        .reads
-        .customers
-        .lookup(
-            &principal.tenant,
-            &Customer360Query {
-                contact: ContactId(id),
-            },
-        )
-        .await
-    {
-        Ok(Some(view)) => Json(view).into_response(),
-        Ok(None) => {
-            Problem::new(ProblemKind::NotFound, format!("no such customer: {id}")).into_response()
-        }
-        Err(error) => storage_problem(&error).into_response(),
-    }
+    let query = Customer360Query {
+        contact: ContactId(id),
+    };
+    let answer = app.reads.customers.lookup(&principal.tenant, &query).await;
+    found_or_not_found(answer, "customer", id)
 }
 
 /// The timeline's query.
