@@ -449,6 +449,42 @@ async fn journey(
         "{:?}",
         bad_cursor.body
     );
+    // Amended (If-Match names its version) and cancelled by the rep who logged it; another
+    // user's token may not; cancelled, it leaves her timeline.
+    let commands = format!("{activity}/commands");
+    let later =
+        json!({ "command": "amend", "changes": [{ "field": "duration_seconds", "value": 300 }] });
+    assert_eq!(
+        server.post(&commands, sales, &[], &later).await.status,
+        StatusCode::PRECONDITION_REQUIRED
+    );
+    let amended = server
+        .post(&commands, sales, &[("if-match", "\"1\"")], &later)
+        .await;
+    assert_eq!(amended.status, StatusCode::OK, "{:?}", amended.body);
+    let cancel = json!({ "command": "cancel", "reason": "logged_in_error" });
+    assert_eq!(
+        server.post(&commands, support, &[], &cancel).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let cancelled = server.post(&commands, sales, &[], &cancel).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+    eventually("the cancelled call leaves her timeline", || async {
+        let page = server.get(&on_her, support).await;
+        page.status == StatusCode::OK && page.body["items"] == json!([])
+    })
+    .await;
+    let call_read = server.get(&activity, support).await;
+    assert_eq!(
+        call_read.body["cancelled"], "logged_in_error",
+        "{:?}",
+        call_read.body
+    );
+    assert_eq!(
+        call_read.body["duration_seconds"], 300,
+        "{:?}",
+        call_read.body
+    );
     let mut odd = call.clone();
     odd["records"] = json!([{ "kind": "planet", "id": contact }]);
     let refused = server

@@ -1,5 +1,6 @@
 //! `POST /v1/activities/{id}`: a call, email, meeting or note logged on the records it names;
 //! a call or email by a lead's rep is the lead's first touch ([`crate::activities`]).
+//! `POST /v1/activities/{id}/commands`: an amendment or a cancellation.
 
 use std::sync::Arc;
 
@@ -8,7 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use crm_domain::activity::{ActivityKind, ActivityOutcome, Direction, NewActivity, Participant};
+use crm_domain::activity::{
+    Activity, ActivityChange, ActivityCommand, ActivityKind, ActivityOutcome, CancellationReason,
+    Direction, NewActivity, Participant,
+};
 use crm_domain::identity::{CountryCode, EmailAddress, PersonName, PhoneNumber};
 use crm_domain::{
     ActivityId, CompanyId, ContactId, LeadId, OpportunityId, RecordRef, TicketId, UserId,
@@ -18,6 +22,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::body::{Body, idempotency_key};
+use super::commands::execute;
 use super::problem::{Problem, ProblemKind};
 use super::reads::Id;
 use super::{App, Principal, Role};
@@ -243,4 +248,57 @@ pub(crate) async fn log<B: Backend>(
         )
         .into_response(),
     }
+}
+
+/// A change to a logged activity (the path's id is the activity's).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ActivityCommandRequest {
+    /// Changes fields, each `{"field": …, "value": …}`: `occurred_at`, `duration_seconds`,
+    /// `direction`, `outcome`, `records` (all of them, replacing the list), `subject`, `body`,
+    /// `participants` (all of them). Needs `If-Match`.
+    Amend {
+        /// The changes, applied in order.
+        #[schema(value_type = Vec<Object>)]
+        changes: Vec<ActivityChange>,
+    },
+    /// Cancels it for good (it stays in its history, marked cancelled).
+    Cancel {
+        /// `logged_in_error`, `duplicate` or `did_not_happen`.
+        #[schema(value_type = String)]
+        reason: CancellationReason,
+    },
+}
+
+/// `POST /v1/activities/{id}/commands`: amends or cancels a logged activity. A sales or
+/// support token changes only activities its own user performed, as it logs only those.
+pub(crate) async fn command<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Extension(principal): Extension<Principal>,
+    id: Result<Id, Problem>,
+    headers: HeaderMap,
+    Body(request): Body<ActivityCommandRequest>,
+) -> Response {
+    let Id(id) = match id {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    if matches!(principal.role, Role::Sales | Role::Support) {
+        let performer = match app.service.load::<Activity>(&principal.tenant, id).await {
+            Ok((activity, _)) => activity.entry.and_then(|entry| entry.performed_by),
+            Err(error) => return Problem::of_command(&error).into_response(),
+        };
+        if performer.is_some() && performer != principal.actor.user() {
+            return Problem::new(
+                ProblemKind::Forbidden,
+                "a sales or support token changes only its own user's activities",
+            )
+            .into_response();
+        }
+    }
+    let (command, needs_if_match) = match request {
+        ActivityCommandRequest::Amend { changes } => (ActivityCommand::Amend { changes }, true),
+        ActivityCommandRequest::Cancel { reason } => (ActivityCommand::Cancel { reason }, false),
+    };
+    execute::<Activity>(&app, &principal, &headers, id, command, needs_if_match).await
 }

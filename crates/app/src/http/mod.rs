@@ -46,7 +46,8 @@ use tokio::sync::watch;
 
 pub use accounts::{AccountAddressBody, AccountRequest};
 pub use activities::{
-    ActivityParticipant, ActivityRecord, ActivityRequest, ActivityResponse, NotCounted,
+    ActivityCommandRequest, ActivityParticipant, ActivityRecord, ActivityRequest, ActivityResponse,
+    NotCounted,
 };
 pub use auth::{
     AuthError, DEFAULT_RATE_PER_SECOND, Permission, Principal, RateLimiter, Role, TokenEntry,

@@ -49,6 +49,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::TerritoryCommand
         | Endpoint::ForecastCommand
         | Endpoint::AccountCommand
+        | Endpoint::ActivityCommand
         | Endpoint::TaskCommand => (
             "200",
             "Done: 200, or 201 when the command made the record. The ETag is its new version.",
@@ -381,6 +382,7 @@ fn document() -> OpenApi {
     components = component::<super::tasks::TaskRequest>(components);
     components = component::<super::accounts::AccountAddressBody>(components);
     components = component::<super::activities::ActivityRequest>(components);
+    components = component::<super::activities::ActivityCommandRequest>(components);
     components = component::<super::activities::ActivityRecord>(components);
     components = component::<super::activities::ActivityParticipant>(components);
     components = component::<super::activities::ActivityResponse>(components);

@@ -50,6 +50,8 @@ pub enum Endpoint {
     SubjectAccess,
     /// `POST /v1/activities/{id}`.
     LogActivity,
+    /// `POST /v1/activities/{id}/commands`.
+    ActivityCommand,
     /// `POST /v1/accounts/{id}/commands`.
     AccountCommand,
     /// `GET /v1/accounts/{id}`.
@@ -492,6 +494,17 @@ pub const ROUTES: &[RouteSpec] = &[
     with_body(
         route(
             Method::POST,
+            "/v1/activities/{id}/commands",
+            Some(P::LogActivities),
+            Endpoint::ActivityCommand,
+            "activities",
+            "Amends a logged activity (`amend`, with `If-Match`: field by field) or cancels it (`cancel`, with a reason); a sales or support token changes only its own user's activities.",
+        ),
+        "ActivityCommandRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
             "/v1/activities/{id}",
             Some(P::LogActivities),
             Endpoint::LogActivity,
@@ -796,6 +809,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::TicketCommand => post(reads::ticket_command::<B>),
         Endpoint::Erasure => post(reads::erasure::<B>),
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
+        Endpoint::ActivityCommand => post(super::activities::command::<B>),
         Endpoint::LogActivity => post(super::activities::log::<B>),
         Endpoint::AccountCommand => post(super::accounts::command::<B>),
         Endpoint::TaskCommand => post(reads::client_command::<B, super::tasks::TaskRequest>),
@@ -856,6 +870,7 @@ mod tests {
         Endpoint::Erasure,
         Endpoint::SubjectAccess,
         Endpoint::LogActivity,
+        Endpoint::ActivityCommand,
         Endpoint::AccountCommand,
         Endpoint::Account360,
         Endpoint::AccountSearch,
