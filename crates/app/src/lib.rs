@@ -23,8 +23,9 @@
 //! - [`routing`]: leads routed from the event-sourced roster (territory map → team → rep or
 //!   the team's queue), and queues drained when someone becomes available.
 //! - [`scheduler`]: the SLA pull-back: untouched leads reclaimed after their response window
-//!   (5 business minutes by default) and offered to another rep, escalated after a cap; and
-//!   tickets escalated when their SLA is at risk or breached.
+//!   (5 business minutes by default) and offered to another rep, escalated after a cap;
+//!   tickets escalated when their SLA is at risk or breached; and task owners reminded when a
+//!   task is due and again when it is overdue.
 //! - [`erasure`]: [`erase_person`]: the erasure recorded on every contact that is the same
 //!   person, then their keys and their leads' keys shredded, so every encrypted copy of their
 //!   personal data reads as erased.
