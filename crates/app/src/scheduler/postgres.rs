@@ -26,7 +26,74 @@ impl PostgresDeadlines {
     pub fn new(store: PostgresStore) -> Self {
         Self { store }
     }
+
+    /// Leases up to `limit` rows of `claimable`'s table due at `now` and not leased, until
+    /// `lease_until` (`FOR UPDATE SKIP LOCKED`: concurrent schedulers claim different rows);
+    /// returns them with `claimable.columns`.
+    async fn claim_rows(
+        &self,
+        claimable: &Claimable,
+        tenant: &TenantId,
+        (now, lease_until): (DateTime<Utc>, DateTime<Utc>),
+        limit: usize,
+        context: &'static str,
+    ) -> Result<Vec<Row>, WorkError> {
+        let Claimable {
+            table,
+            key,
+            when,
+            columns,
+        } = claimable;
+        let client = self.store.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        client
+            .query(
+                &format!(
+                    "UPDATE {table} SET leased_until = $3 \
+                     WHERE (tenant, {key}) IN ( \
+                         SELECT tenant, {key} FROM {table} \
+                         WHERE tenant = $1 AND {when} <= $2 \
+                           AND (leased_until IS NULL OR leased_until <= $2) \
+                         ORDER BY {when}, {key} LIMIT $4 \
+                         FOR UPDATE SKIP LOCKED) \
+                     RETURNING {columns}"
+                ),
+                &[&tenant.as_str(), &now, &lease_until, &limit],
+            )
+            .await
+            .map_err(database(context))
+    }
 }
+
+/// A scheduler table as a claim sees it: its name, its key within the tenant, the column
+/// saying when a row is due, and the columns a claim returns.
+struct Claimable {
+    table: &'static str,
+    key: &'static str,
+    when: &'static str,
+    columns: &'static str,
+}
+
+const RESPONSE_DEADLINES: Claimable = Claimable {
+    table: "app_response_deadlines",
+    key: "lead",
+    when: "due_at",
+    columns: COLUMNS,
+};
+
+const TICKET_DEADLINES: Claimable = Claimable {
+    table: "app_ticket_deadlines",
+    key: "ticket",
+    when: "due_at",
+    columns: TICKET_COLUMNS,
+};
+
+const TASK_REMINDERS: Claimable = Claimable {
+    table: "app_task_reminders",
+    key: "task",
+    when: "remind_at",
+    columns: TASK_COLUMNS,
+};
 
 fn deadline_from(row: &Row) -> ResponseDeadline {
     ResponseDeadline {
@@ -135,24 +202,15 @@ impl DeadlineStore for PostgresDeadlines {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ResponseDeadline>, WorkError> {
-        let client = self.store.client().await?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &format!(
-                    "UPDATE app_response_deadlines SET leased_until = $3 \
-                     WHERE (tenant, lead) IN ( \
-                         SELECT tenant, lead FROM app_response_deadlines \
-                         WHERE tenant = $1 AND due_at <= $2 \
-                           AND (leased_until IS NULL OR leased_until <= $2) \
-                         ORDER BY due_at, lead LIMIT $4 \
-                         FOR UPDATE SKIP LOCKED) \
-                     RETURNING {COLUMNS}"
-                ),
-                &[&tenant.as_str(), &now, &lease_until, &limit],
+        let rows = self
+            .claim_rows(
+                &RESPONSE_DEADLINES,
+                tenant,
+                (now, lease_until),
+                limit,
+                "cannot claim due response deadlines",
             )
-            .await
-            .map_err(database("cannot claim due response deadlines"))?;
+            .await?;
         let mut due: Vec<ResponseDeadline> = rows.iter().map(deadline_from).collect();
         due.sort_by_key(|deadline| (deadline.due_at, deadline.lead));
         Ok(due)
@@ -232,24 +290,15 @@ impl DeadlineStore for PostgresDeadlines {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<TicketDeadline>, WorkError> {
-        let client = self.store.client().await?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &format!(
-                    "UPDATE app_ticket_deadlines SET leased_until = $3 \
-                     WHERE (tenant, ticket) IN ( \
-                         SELECT tenant, ticket FROM app_ticket_deadlines \
-                         WHERE tenant = $1 AND due_at <= $2 \
-                           AND (leased_until IS NULL OR leased_until <= $2) \
-                         ORDER BY due_at, ticket LIMIT $4 \
-                         FOR UPDATE SKIP LOCKED) \
-                     RETURNING {TICKET_COLUMNS}"
-                ),
-                &[&tenant.as_str(), &now, &lease_until, &limit],
+        let rows = self
+            .claim_rows(
+                &TICKET_DEADLINES,
+                tenant,
+                (now, lease_until),
+                limit,
+                "cannot claim due ticket deadlines",
             )
-            .await
-            .map_err(database("cannot claim due ticket deadlines"))?;
+            .await?;
         let mut due = rows
             .iter()
             .map(ticket_deadline_from)
@@ -344,24 +393,15 @@ impl DeadlineStore for PostgresDeadlines {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<TaskReminder>, WorkError> {
-        let client = self.store.client().await?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &format!(
-                    "UPDATE app_task_reminders SET leased_until = $3 \
-                     WHERE (tenant, task) IN ( \
-                         SELECT tenant, task FROM app_task_reminders \
-                         WHERE tenant = $1 AND remind_at <= $2 \
-                           AND (leased_until IS NULL OR leased_until <= $2) \
-                         ORDER BY remind_at, task LIMIT $4 \
-                         FOR UPDATE SKIP LOCKED) \
-                     RETURNING {TASK_COLUMNS}"
-                ),
-                &[&tenant.as_str(), &now, &lease_until, &limit],
+        let rows = self
+            .claim_rows(
+                &TASK_REMINDERS,
+                tenant,
+                (now, lease_until),
+                limit,
+                "cannot claim due task reminders",
             )
-            .await
-            .map_err(database("cannot claim due task reminders"))?;
+            .await?;
         let mut due = rows
             .iter()
             .map(task_reminder_from)
