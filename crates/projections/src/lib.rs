@@ -51,6 +51,7 @@ mod runner;
 pub mod sla;
 mod sqlite;
 mod storage;
+mod sums;
 
 /// The event store's tenant id, the only one in the workspace: validated and folded to its
 /// canonical lowercase form, so a query for `ACME` finds what was projected under `acme`.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AccountDoc, AccountRecord, Members, OpenTicket, account_key, members_key};
 use crate::model::{DocKey, Found, Lookup};
+use crate::sums::CurrencySums;
 
 /// Reads the account 360 of `account`: its profile, where it sits in its hierarchy, its own
 /// figures and those of everything below it. `None` when the account was never opened.
@@ -327,8 +328,8 @@ fn brief(record: &AccountRecord, depth: usize) -> AccountBrief {
 struct Tally {
     figures: Figures,
     contacts: BTreeSet<ContactId>,
-    pipeline: BTreeMap<Currency, Option<Money>>,
-    revenue: BTreeMap<Currency, Option<Money>>,
+    pipeline: CurrencySums,
+    revenue: CurrencySums,
 }
 
 impl Tally {
@@ -340,14 +341,14 @@ impl Tally {
         }
         figures.open_deals += record.open_deals.len();
         for amount in record.open_deals.values() {
-            add_money(&mut self.pipeline, *amount);
+            self.pipeline.add(*amount);
         }
         figures.won_deals += record.won_deals;
         for amount in &record.won {
-            add_money(&mut self.revenue, *amount);
+            self.revenue.add(*amount);
         }
         for currency in &record.won_overflowed {
-            self.revenue.insert(*currency, None);
+            self.revenue.overflow(*currency);
         }
         figures.lost_deals += record.lost_deals;
         figures.open_tickets += record.open_tickets.len();
@@ -370,35 +371,17 @@ impl Tally {
     fn figures(self) -> Figures {
         let mut figures = self.figures;
         figures.contacts = self.contacts.len();
-        let mut overflowed = BTreeSet::new();
-        figures.open_pipeline = sums(self.pipeline, &mut overflowed);
-        figures.won_revenue = sums(self.revenue, &mut overflowed);
+        let (open_pipeline, pipeline_overflowed) = self.pipeline.into_parts();
+        let (won_revenue, revenue_overflowed) = self.revenue.into_parts();
+        let overflowed: BTreeSet<Currency> = pipeline_overflowed
+            .into_iter()
+            .chain(revenue_overflowed)
+            .collect();
+        figures.open_pipeline = open_pipeline;
+        figures.won_revenue = won_revenue;
         figures.overflowed = overflowed.into_iter().collect();
         figures
     }
-}
-
-fn add_money(sums: &mut BTreeMap<Currency, Option<Money>>, amount: Money) {
-    let sum = sums
-        .entry(amount.currency)
-        .or_insert(Some(Money::zero(amount.currency)));
-    *sum = sum.and_then(|sum| sum.checked_add(amount).ok());
-}
-
-fn sums(
-    sums: BTreeMap<Currency, Option<Money>>,
-    overflowed: &mut BTreeSet<Currency>,
-) -> Vec<Money> {
-    let mut kept = Vec::new();
-    for (currency, sum) in sums {
-        match sum {
-            Some(sum) => kept.push(sum),
-            None => {
-                overflowed.insert(currency);
-            }
-        }
-    }
-    kept
 }
 
 #[cfg(test)]

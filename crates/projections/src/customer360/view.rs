@@ -1,6 +1,6 @@
 //! Reading a Customer 360: resolve the merge group, then combine its documents.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use crm_domain::contact::LifecycleStage;
@@ -15,6 +15,7 @@ use super::timeline::{TimelineCursor, TimelineEntry};
 use super::{CustomerDoc, contact_key, push_linked};
 use crate::event::AggregateKind;
 use crate::model::{DocKey, Found, Lookup};
+use crate::sums::CurrencySums;
 
 /// The merge group around a contact: the survivor at the top and every contact it holds.
 struct Group<'a> {
@@ -165,21 +166,12 @@ pub struct LifetimeValue {
 
 impl LifetimeValue {
     fn of<'a>(opportunities: impl Iterator<Item = &'a OpportunityDoc>) -> Self {
-        let mut sums: BTreeMap<Currency, Option<Money>> = BTreeMap::new();
+        let mut sums = CurrencySums::default();
         for won in opportunities.filter_map(OpportunityDoc::won_amount) {
-            let sum = sums
-                .entry(won.currency)
-                .or_insert(Some(Money::zero(won.currency)));
-            *sum = sum.and_then(|sum| sum.checked_add(won).ok());
+            sums.add(won);
         }
-        let mut value = Self::default();
-        for (currency, sum) in sums {
-            match sum {
-                Some(sum) => value.won.push(sum),
-                None => value.overflowed.push(currency),
-            }
-        }
-        value
+        let (won, overflowed) = sums.into_parts();
+        Self { won, overflowed }
     }
 }
 
