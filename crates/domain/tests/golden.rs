@@ -47,6 +47,9 @@ use crm_domain::contact::{
     ErasureRequester, FieldDecision, FieldRestore, LifecycleStage, MergeDecisions, MergePolicy,
     MergeSide, Provenance, Restoration, Sourced, StreetAddress,
 };
+use crm_domain::custom_fields::{
+    CustomFieldSchema, CustomFieldSettingsEvent, CustomFieldsSet, SchemaDraft,
+};
 use crm_domain::forecast::{AdjustmentRole, ForecastEvent, Period};
 use crm_domain::identity::{
     CompanyDomain, CompanyName, CountryCode, EmailAddress, MatchAssessment, MatchReason,
@@ -137,6 +140,11 @@ fn every_stored_activity_event_reads_back_as_written() {
 #[test]
 fn every_stored_task_event_reads_back_as_written() {
     check_corpus("task", task_events);
+}
+
+#[test]
+fn every_stored_custom_field_settings_event_reads_back_as_written() {
+    check_corpus("custom_fields", custom_field_settings_events);
 }
 
 #[test]
@@ -523,6 +531,69 @@ fn routing_decision(outcome: RoutingOutcome) -> RoutingDecision {
     }
 }
 
+/// A custom field change with a value of every kind and a cleared field, as an event records
+/// it; `personal` when the record names a person.
+fn custom_fields_set(personal: bool) -> CustomFieldsSet {
+    serde_json::from_value(serde_json::json!({
+        "schema_version": 3,
+        "set": {
+            "partner_note": {"type": "text", "value": "Gold partner — Zürich"},
+            "seats": {"type": "number", "value": "12.50"},
+            "budget": {"type": "money", "value": {"minor": 1250, "currency": "EUR"}},
+            "renewal": {"type": "date", "value": "2027-01-15"},
+            "strategic": {"type": "boolean", "value": true},
+            "tier": {"type": "choice", "value": "gold"},
+            "regions": {"type": "choices", "value": ["apac", "emea"]},
+            "sponsor": {"type": "lookup", "value": {"entity": "contact", "id": id(ADA)}}
+        },
+        "cleared": ["legacy_code"],
+        "personal": personal,
+        "at": at(9)
+    }))
+    .expect("a custom field change")
+}
+
+fn custom_field_settings_events() -> Vec<CustomFieldSettingsEvent> {
+    let schema = |version: u32, silver_retired: bool| -> SchemaDraft {
+        serde_json::from_value(serde_json::json!({
+            "entity": "opportunity",
+            "version": version,
+            "fields": [
+                {"key": "tier", "label": "Tier", "help": "The partner tier",
+                 "type": {"kind": "single_pick", "options": [
+                    {"key": "gold", "label": "Gold"},
+                    {"key": "silver", "label": "Silver", "retired": silver_retired}]}},
+                {"key": "seats", "label": "Seats", "required": true,
+                 "type": {"kind": "number", "decimal_places": 2, "min": "0"}},
+                {"key": "budget", "label": "Budget", "type": {"kind": "money", "currency": "EUR"}},
+                {"key": "renewal", "label": "Renewal", "type": {"kind": "date"}},
+                {"key": "sponsor", "label": "Sponsor", "type": {"kind": "lookup", "target": "contact"}}
+            ],
+            "rules": [
+                {"rule": "required_when", "field": "renewal", "when": "tier",
+                 "equals": {"type": "choice", "value": "gold"}}
+            ]
+        }))
+        .expect("a schema draft")
+    };
+    let first = CustomFieldSchema::new(schema(1, false)).expect("a valid schema");
+    let second = CustomFieldSchema::new(schema(2, true)).expect("a valid schema");
+    vec![
+        CustomFieldSettingsEvent::Published {
+            schema: schema(1, false),
+            change: None,
+            by: user(ALICE),
+            at: precise_at(),
+        },
+        CustomFieldSettingsEvent::Published {
+            schema: schema(2, true),
+            change: Some(first.evolve_to(&second).expect("an evolution")),
+            by: user(ALICE),
+            at: at(1),
+        },
+    ]
+}
+
 fn lead_events() -> Vec<LeadEvent> {
     let lead = LeadId(id(0x1ead));
     vec![
@@ -681,6 +752,7 @@ fn lead_events() -> Vec<LeadEvent> {
             },
             at: at(13),
         },
+        LeadEvent::CustomFieldsSet(custom_fields_set(true)),
     ]
 }
 
@@ -977,6 +1049,7 @@ fn contact_events() -> Vec<ContactEvent> {
             lead: LeadId(id(0x1ead)),
             at: at(12),
         },
+        ContactEvent::CustomFieldsSet(custom_fields_set(true)),
     ]
 }
 
@@ -1088,6 +1161,7 @@ fn opportunity_events() -> Vec<OpportunityEvent> {
             },
             at: at(11),
         },
+        OpportunityEvent::CustomFieldsSet(custom_fields_set(true)),
     ]
 }
 
@@ -1159,6 +1233,7 @@ fn ticket_events() -> Vec<TicketEvent> {
             },
             at: at(6),
         },
+        TicketEvent::CustomFieldsSet(custom_fields_set(true)),
     ]
 }
 
@@ -1493,6 +1568,7 @@ fn account_events() -> Vec<AccountEvent> {
             },
             at: at(13),
         },
+        AccountEvent::CustomFieldsSet(custom_fields_set(false)),
     ]
 }
 
@@ -1569,6 +1645,7 @@ fn activity_events() -> Vec<ActivityEvent> {
             by: user(BOB),
             at: at(6),
         },
+        ActivityEvent::CustomFieldsSet(custom_fields_set(true)),
     ]
 }
 
@@ -1628,5 +1705,6 @@ fn task_events() -> Vec<TaskEvent> {
             by: user(CAROL),
             at: at(7),
         },
+        TaskEvent::CustomFieldsSet(custom_fields_set(false)),
     ]
 }

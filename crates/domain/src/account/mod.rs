@@ -43,6 +43,9 @@ mod role;
 #[cfg(test)]
 mod tests;
 
+use crate::custom_fields::{
+    CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate, CustomValues, EntityKind,
+};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -185,6 +188,9 @@ pub enum AccountCommand {
     Reopen,
     /// Archives the account for good.
     Archive,
+    /// Sets or clears custom field values under the tenant's current schema (see
+    /// [`CustomFieldsUpdate`]); an update without changes still checks the validation rules.
+    SetCustomFields(CustomFieldsUpdate),
 }
 
 /// A fact about an account. Every event says who issued the command (`by`) and when (`at`).
@@ -345,11 +351,15 @@ pub enum AccountEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Custom field values were set or cleared.
+    #[serde(rename = "AccountCustomFieldsSet")]
+    CustomFieldsSet(CustomFieldsSet),
 }
 
 impl DomainEvent for AccountEvent {
     fn event_type(&self) -> &'static str {
         match self {
+            AccountEvent::CustomFieldsSet(_) => "AccountCustomFieldsSet",
             AccountEvent::Opened { .. } => "AccountOpened",
             AccountEvent::Renamed { .. } => "AccountRenamed",
             AccountEvent::DomainAdded { .. } => "AccountDomainAdded",
@@ -439,6 +449,10 @@ pub enum AccountError {
     /// Closing needs a reason.
     #[error("closing an account needs a reason")]
     BlankReason,
+    /// The custom field values do not fit their fields or break a validation rule; every
+    /// problem, each naming its field.
+    #[error("{0}")]
+    CustomFields(#[source] CustomFieldsRefused),
 }
 
 /// What is known about an opened account.
@@ -489,6 +503,8 @@ impl AccountProfile {
 pub struct Account {
     /// Everything known since opening; `None` until opened.
     pub profile: Option<AccountProfile>,
+    /// The custom field values.
+    pub custom: CustomValues,
 }
 
 impl Account {
@@ -828,6 +844,16 @@ impl Aggregate for Account {
         ctx: &Context,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         match command {
+            AccountCommand::SetCustomFields(update) => {
+                self.profile.as_ref().ok_or(AccountError::NotFound)?;
+                let personal = self.data_subject().is_some();
+                Ok(update
+                    .decide(EntityKind::Account, &self.custom, personal, ctx.now)
+                    .map_err(AccountError::CustomFields)?
+                    .map(AccountEvent::CustomFieldsSet)
+                    .into_iter()
+                    .collect())
+            }
             AccountCommand::Open {
                 account,
                 name,
@@ -861,6 +887,10 @@ impl Aggregate for Account {
     }
 
     fn evolve(mut self, event: &AccountEvent) -> Self {
+        if let AccountEvent::CustomFieldsSet(set) = event {
+            set.apply_to(&mut self.custom);
+            return self;
+        }
         if let AccountEvent::Opened {
             account,
             name,
@@ -889,7 +919,8 @@ impl Aggregate for Account {
             return self;
         };
         match event {
-            AccountEvent::Opened { .. } => {}
+            // Handled before the match: an account's own, not its profile's.
+            AccountEvent::Opened { .. } | AccountEvent::CustomFieldsSet(_) => {}
             AccountEvent::Renamed { name, .. } => profile.name = name.clone(),
             AccountEvent::DomainAdded { domain, .. } => {
                 if !profile.lists_domain(domain) {

@@ -1085,3 +1085,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn custom_fields_are_validated_set_cleared_and_folded() {
+    crate::custom_fields::fixtures::check_custom_fields::<Account>(
+        EntityKind::Account,
+        &worked(),
+        AccountCommand::SetCustomFields,
+        |state| &state.custom,
+        |error| match error {
+            AccountError::CustomFields(refused) => Some(refused),
+            _ => None,
+        },
+    );
+}

@@ -47,6 +47,9 @@ mod participant;
 #[cfg(test)]
 mod tests;
 
+use crate::custom_fields::{
+    CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate, CustomValues, EntityKind,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -140,6 +143,9 @@ pub enum ActivityCommand {
         /// Why.
         reason: CancellationReason,
     },
+    /// Sets or clears custom field values under the tenant's current schema (see
+    /// [`CustomFieldsUpdate`]); an update without changes still checks the validation rules.
+    SetCustomFields(CustomFieldsUpdate),
 }
 
 /// A fact about an activity. Every event says who issued the command (`by`) and when (`at`).
@@ -197,6 +203,9 @@ pub enum ActivityEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Custom field values were set or cleared.
+    #[serde(rename = "ActivityCustomFieldsSet")]
+    CustomFieldsSet(CustomFieldsSet),
 }
 
 /// A rep's touch of leads: what [`ActivityEvent::touch`] recognises, and what the
@@ -220,7 +229,8 @@ impl ActivityEvent {
         match self {
             ActivityEvent::Logged { at, .. }
             | ActivityEvent::Amended { at, .. }
-            | ActivityEvent::Cancelled { at, .. } => *at,
+            | ActivityEvent::Cancelled { at, .. }
+            | ActivityEvent::CustomFieldsSet(CustomFieldsSet { at, .. }) => *at,
         }
     }
 
@@ -279,6 +289,7 @@ impl DomainEvent for ActivityEvent {
     /// them.
     fn personal_fields(&self) -> &'static [&'static str] {
         match self {
+            ActivityEvent::CustomFieldsSet(set) => set.personal_fields(),
             ActivityEvent::Logged {
                 participants,
                 subject,
@@ -304,6 +315,7 @@ impl DomainEvent for ActivityEvent {
 
     fn event_type(&self) -> &'static str {
         match self {
+            ActivityEvent::CustomFieldsSet(_) => "ActivityCustomFieldsSet",
             ActivityEvent::Logged { .. } => "ActivityLogged",
             ActivityEvent::Amended { .. } => "ActivityAmended",
             ActivityEvent::Cancelled { .. } => "ActivityCancelled",
@@ -415,6 +427,10 @@ pub enum ActivityError {
         /// The record.
         record: RecordRef,
     },
+    /// The custom field values do not fit their fields or break a validation rule; every
+    /// problem, each naming its field.
+    #[error("{0}")]
+    CustomFields(#[source] CustomFieldsRefused),
 }
 
 /// Why an activity was cancelled, and when.
@@ -530,6 +546,8 @@ impl ActivityEntry {
 pub struct Activity {
     /// Everything known since logging; `None` until logged.
     pub entry: Option<ActivityEntry>,
+    /// The custom field values.
+    pub custom: CustomValues,
 }
 
 /// The first lead or contact among `records`: whose key protects an activity's personal data.
@@ -766,6 +784,16 @@ impl Aggregate for Activity {
         ctx: &Context,
     ) -> Result<Vec<ActivityEvent>, ActivityError> {
         match command {
+            ActivityCommand::SetCustomFields(update) => {
+                self.require_open()?;
+                let personal = self.data_subject().is_some();
+                Ok(update
+                    .decide(EntityKind::Activity, &self.custom, personal, ctx.now)
+                    .map_err(ActivityError::CustomFields)?
+                    .map(ActivityEvent::CustomFieldsSet)
+                    .into_iter()
+                    .collect())
+            }
             ActivityCommand::Log(new) => self.log(new, ctx),
             ActivityCommand::Amend { changes } => self.amend(changes, ctx),
             ActivityCommand::Cancel { reason } => self.cancel(reason, ctx),
@@ -778,6 +806,7 @@ impl Aggregate for Activity {
 
     fn evolve(mut self, event: &ActivityEvent) -> Self {
         match (event, self.entry.as_mut()) {
+            (ActivityEvent::CustomFieldsSet(set), _) => set.apply_to(&mut self.custom),
             (
                 ActivityEvent::Logged {
                     activity,

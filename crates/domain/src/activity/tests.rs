@@ -1134,3 +1134,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn custom_fields_are_validated_set_cleared_and_folded() {
+    crate::custom_fields::fixtures::check_custom_fields::<Activity>(
+        EntityKind::Activity,
+        &[logged(&call())],
+        ActivityCommand::SetCustomFields,
+        |state| &state.custom,
+        |error| match error {
+            ActivityError::CustomFields(refused) => Some(refused),
+            _ => None,
+        },
+    );
+}
+
+#[test]
+fn custom_fields_of_an_activity_on_no_person_are_kept_in_the_clear() {
+    crate::custom_fields::fixtures::check_custom_fields::<Activity>(
+        EntityKind::Activity,
+        &[logged(&account_note())],
+        ActivityCommand::SetCustomFields,
+        |state| &state.custom,
+        |error| match error {
+            ActivityError::CustomFields(refused) => Some(refused),
+            _ => None,
+        },
+    );
+}

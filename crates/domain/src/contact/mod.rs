@@ -51,6 +51,9 @@ mod suspicion;
 #[cfg(test)]
 mod tests;
 
+use crate::custom_fields::{
+    CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate, CustomValues, EntityKind,
+};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -185,6 +188,9 @@ pub enum ContactCommand {
         /// Who asked, on which ground, when.
         request: ErasureRequest,
     },
+    /// Sets or clears custom field values under the tenant's current schema (see
+    /// [`CustomFieldsUpdate`]); an update without changes still checks the validation rules.
+    SetCustomFields(CustomFieldsUpdate),
 }
 
 /// A fact about a contact.
@@ -385,12 +391,16 @@ pub enum ContactEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Custom field values were set or cleared.
+    #[serde(rename = "ContactCustomFieldsSet")]
+    CustomFieldsSet(CustomFieldsSet),
 }
 
 impl DomainEvent for ContactEvent {
     /// The members that may hold personal data, encrypted with the contact's key.
     fn personal_fields(&self) -> &'static [&'static str] {
         match self {
+            ContactEvent::CustomFieldsSet(set) => set.personal_fields(),
             ContactEvent::DetailChanged { .. } => &["/detail/value"],
             ContactEvent::EmailAdded { .. } | ContactEvent::EmailRemoved { .. } => &["/email"],
             ContactEvent::PhoneAdded { .. } | ContactEvent::PhoneRemoved { .. } => &["/phone"],
@@ -412,6 +422,7 @@ impl DomainEvent for ContactEvent {
 
     fn event_type(&self) -> &'static str {
         match self {
+            ContactEvent::CustomFieldsSet(_) => "ContactCustomFieldsSet",
             ContactEvent::Created { .. } => "ContactCreated",
             ContactEvent::DetailChanged { .. } => "ContactDetailChanged",
             ContactEvent::EmailAdded { .. } => "ContactEmailAdded",
@@ -563,6 +574,10 @@ pub enum ContactError {
         /// The verdict given.
         verdict: MatchVerdict,
     },
+    /// The custom field values do not fit their fields or break a validation rule; every
+    /// problem, each naming its field.
+    #[error("{0}")]
+    CustomFields(#[source] CustomFieldsRefused),
 }
 
 /// Serializes a contact (carried in a command) as its id.
@@ -599,6 +614,8 @@ pub struct Contact {
     pub erasure: Option<ErasureRecord>,
     /// The leads converted into this contact, in id order.
     pub source_leads: Vec<LeadId>,
+    /// The custom field values.
+    pub custom: CustomValues,
 }
 
 impl Contact {
@@ -1231,6 +1248,16 @@ impl Aggregate for Contact {
         ctx: &Context,
     ) -> Result<Vec<ContactEvent>, ContactError> {
         match command {
+            ContactCommand::SetCustomFields(update) => {
+                self.require_active()?;
+                let personal = self.data_subject().is_some();
+                Ok(update
+                    .decide(EntityKind::Contact, &self.custom, personal, ctx.now)
+                    .map_err(ContactError::CustomFields)?
+                    .map(ContactEvent::CustomFieldsSet)
+                    .into_iter()
+                    .collect())
+            }
             ContactCommand::Create {
                 contact_id,
                 provenance,
@@ -1291,6 +1318,7 @@ impl Aggregate for Contact {
 
     fn evolve(mut self, event: &ContactEvent) -> Self {
         match event {
+            ContactEvent::CustomFieldsSet(set) => set.apply_to(&mut self.custom),
             ContactEvent::Created {
                 contact_id,
                 origin,

@@ -2330,3 +2330,17 @@ fn an_erased_contact_records_no_source_lead() {
         })
         .then_error(&ContactError::Erased { id: ADA });
 }
+
+#[test]
+fn custom_fields_are_validated_set_cleared_and_folded() {
+    crate::custom_fields::fixtures::check_custom_fields::<Contact>(
+        EntityKind::Contact,
+        &ada(),
+        ContactCommand::SetCustomFields,
+        |state| &state.custom,
+        |error| match error {
+            ContactError::CustomFields(refused) => Some(refused),
+            _ => None,
+        },
+    );
+}

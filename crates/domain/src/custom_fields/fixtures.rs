@@ -605,3 +605,124 @@ pub(crate) mod strategies {
             .prop_map(|map| map.into_iter().collect())
     }
 }
+
+/// A schema for `entity` with a required pick-list `tier` (gold, silver) and a number `seats`.
+pub(crate) fn tier_schema(entity: EntityKind) -> std::sync::Arc<CustomFieldSchema> {
+    let draft: SchemaDraft = serde_json::from_value(serde_json::json!({
+        "entity": entity,
+        "version": 1,
+        "fields": [
+            {"key": "tier", "label": "Tier", "type": {"kind": "single_pick", "options": [
+                {"key": "gold", "label": "Gold"}, {"key": "silver", "label": "Silver"}]}},
+            {"key": "seats", "label": "Seats", "type": {"kind": "number", "decimal_places": 0}}
+        ],
+        "rules": [{"rule": "required", "field": "tier"}]
+    }))
+    .expect("a draft");
+    std::sync::Arc::new(CustomFieldSchema::new(draft).expect("a valid schema"))
+}
+
+/// An update of `entity`'s [`tier_schema`] fields.
+pub(crate) fn tier_update(
+    entity: EntityKind,
+    changes: serde_json::Value,
+) -> super::CustomFieldsUpdate {
+    super::CustomFieldsUpdate::new(
+        tier_schema(entity),
+        match changes {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        },
+    )
+}
+
+/// What every aggregate with custom fields must do, checked on one of them: `created` is the
+/// history of a record that exists, `set` wraps an update in the aggregate's command, `values`
+/// reads the state's values and `refusal` the custom field refusal out of the aggregate's error.
+pub(crate) fn check_custom_fields<A>(
+    entity: EntityKind,
+    created: &[A::Event],
+    set: fn(super::CustomFieldsUpdate) -> A::Command,
+    values: fn(&A) -> &CustomValues,
+    refusal: fn(&A::Error) -> Option<&super::CustomFieldsRefused>,
+) where
+    A: crate::Aggregate,
+{
+    let ctx = crate::testing::context();
+    let nothing = A::default();
+    let error = nothing
+        .decide(
+            set(tier_update(entity, serde_json::json!({"tier": "gold"}))),
+            &ctx,
+        )
+        .expect_err("a record that does not exist has no custom fields");
+    assert!(refusal(&error).is_none(), "refused as missing: {error:?}");
+
+    let state = A::replay(created);
+    let events = state
+        .decide(
+            set(tier_update(
+                entity,
+                serde_json::json!({"tier": "gold", "seats": 12}),
+            )),
+            &ctx,
+        )
+        .expect("valid values are set");
+    assert_eq!(events.len(), 1, "one event: {events:?}");
+    let encoded = crate::encode(&events[0]).expect("encodes");
+    assert!(
+        encoded.event_type.ends_with("CustomFieldsSet"),
+        "{}",
+        encoded.event_type
+    );
+    assert_eq!(
+        encoded.payload["personal"].as_bool().unwrap_or(false) && !encoded.payload["set"].is_null(),
+        state.data_subject().is_some(),
+        "values are personal data exactly when the record names a person"
+    );
+    let decoded: A::Event =
+        crate::decode(encoded.event_type, encoded.schema_version, encoded.payload)
+            .expect("decodes");
+    assert_eq!(decoded, events[0]);
+    let state = events.iter().fold(state, A::evolve);
+    assert_eq!(values(&state).get_str("tier"), Some(&choice("gold")));
+    assert_eq!(values(&state).get_str("seats"), Some(&number("12")));
+
+    let again = state
+        .decide(
+            set(tier_update(entity, serde_json::json!({"tier": "gold"}))),
+            &ctx,
+        )
+        .expect("re-sending a value is no error");
+    assert!(again.is_empty(), "and records nothing: {again:?}");
+
+    let error = state
+        .decide(
+            set(tier_update(
+                entity,
+                serde_json::json!({"tier": null, "seats": "x"}),
+            )),
+            &ctx,
+        )
+        .expect_err("a required field cannot be cleared");
+    let problems = refusal(&error).map(super::CustomFieldsRefused::problems);
+    let fields: Vec<&str> = problems
+        .unwrap_or_default()
+        .iter()
+        .map(|problem| problem.field.as_str())
+        .collect();
+    assert_eq!(fields, ["seats", "tier"], "{error:?}");
+
+    let cleared = state
+        .decide(
+            set(tier_update(entity, serde_json::json!({"seats": null}))),
+            &ctx,
+        )
+        .expect("an optional field is cleared");
+    let state = cleared.iter().fold(state, A::evolve);
+    assert_eq!(values(&state).get_str("seats"), None);
+    assert_eq!(
+        A::replay(created.iter().chain(&events).chain(&cleared)),
+        state
+    );
+}

@@ -21,6 +21,11 @@
 //! - Rules (`rules.rs`, `pattern.rs`): [`RuleSet::check`] takes a record's values before and
 //!   after a command and returns every [`FieldProblem`]. Text patterns are a small documented
 //!   subset of regular expressions ([`TextPattern`]): crm-domain has no regex engine.
+//! - Records (`record.rs`): a [`CustomFieldsUpdate`] is what a command brings (the changes and
+//!   the schema they are decided under), [`CustomFieldsSet`] what its event records,
+//!   [`CustomFieldsRefused`] why one is refused; every aggregate with custom fields shares them.
+//! - Settings (`settings.rs`): [`CustomFieldSettings`] is the aggregate an administrator
+//!   publishes an entity's schema versions to, one stream per entity.
 //! - Filters (`filter.rs`): a [`FilterRequest`] validated by [`CustomFieldSchema::filter`]
 //!   into a [`CustomFilter`] a read model evaluates.
 //!
@@ -37,8 +42,10 @@ mod filter;
 mod key;
 mod parse;
 mod pattern;
+mod record;
 mod rules;
 mod schema;
+mod settings;
 mod stored;
 mod value;
 
@@ -60,7 +67,12 @@ pub use filter::{CustomFilter, FilterError, FilterRequest};
 pub use key::{FieldKey, KeyError, MAX_KEY_LENGTH, OptionKey};
 pub use parse::FieldError;
 pub use pattern::{CharClass, TextPattern};
+pub use record::{CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate};
 pub use rules::{Comparison, FieldProblem, RuleKind, RuleSet, Transition, ValidationRule};
 pub use schema::{CustomFieldSchema, MAX_FIELDS, MAX_RULES, SchemaDraft, SchemaVersion};
+pub use settings::{
+    CustomFieldSettings, CustomFieldSettingsCommand, CustomFieldSettingsError,
+    CustomFieldSettingsEvent,
+};
 pub use stored::{StoredValue, ValueStatus};
 pub use value::{CustomValue, CustomValues, CustomValuesChange, LinkedRecord};

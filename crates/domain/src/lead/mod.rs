@@ -11,6 +11,9 @@ mod profile;
 #[cfg(test)]
 mod tests;
 
+use crate::custom_fields::{
+    CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate, CustomValues, EntityKind,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -194,6 +197,9 @@ pub enum LeadCommand {
         /// How the lead's person compares with the contact.
         assessment: LinkageAssessment,
     },
+    /// Sets or clears custom field values under the tenant's current schema (see
+    /// [`CustomFieldsUpdate`]); an update without changes still checks the validation rules.
+    SetCustomFields(CustomFieldsUpdate),
 }
 
 /// A fact about a lead.
@@ -348,6 +354,9 @@ pub enum LeadEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Custom field values were set or cleared.
+    #[serde(rename = "LeadCustomFieldsSet")]
+    CustomFieldsSet(CustomFieldsSet),
 }
 
 /// The contact a lead's person was found to be (or may be).
@@ -368,6 +377,7 @@ impl DomainEvent for LeadEvent {
     /// readable.
     fn personal_fields(&self) -> &'static [&'static str] {
         match self {
+            LeadEvent::CustomFieldsSet(set) => set.personal_fields(),
             LeadEvent::Received { .. } => &["/raw_payload"],
             // The reasons quote the values they refuse.
             LeadEvent::Quarantined { .. } => &[
@@ -390,6 +400,7 @@ impl DomainEvent for LeadEvent {
 
     fn event_type(&self) -> &'static str {
         match self {
+            LeadEvent::CustomFieldsSet(_) => "LeadCustomFieldsSet",
             LeadEvent::Received { .. } => "LeadReceived",
             LeadEvent::Quarantined { .. } => "LeadQuarantined",
             LeadEvent::Captured { .. } => "LeadCaptured",
@@ -423,7 +434,8 @@ impl DomainEvent for LeadEvent {
             | LeadEvent::Disqualified { .. }
             | LeadEvent::Converted { .. }
             | LeadEvent::Merged { .. }
-            | LeadEvent::ContactMatched { .. } => None,
+            | LeadEvent::ContactMatched { .. }
+            | LeadEvent::CustomFieldsSet(_) => None,
         }
         .into_iter()
     }
@@ -510,6 +522,10 @@ pub enum LeadError {
         /// The deepest nesting accepted.
         depth_limit: usize,
     },
+    /// The custom field values do not fit their fields or break a validation rule; every
+    /// problem, each naming its field.
+    #[error("{0}")]
+    CustomFields(#[source] CustomFieldsRefused),
 }
 
 /// A lead's state, rebuilt from its events.
@@ -549,6 +565,8 @@ pub struct Lead {
     pub merged_into: Option<LeadId>,
     /// The contact identity resolution found the lead's person to be, if any.
     pub contact_match: Option<ContactMatch>,
+    /// The custom field values.
+    pub custom: CustomValues,
 }
 
 impl Lead {
@@ -832,6 +850,16 @@ impl Aggregate for Lead {
 
     fn decide(&self, command: LeadCommand, ctx: &Context) -> Result<Vec<LeadEvent>, LeadError> {
         match command {
+            LeadCommand::SetCustomFields(update) => {
+                self.id.ok_or(LeadError::NotFound)?;
+                let personal = self.data_subject().is_some();
+                Ok(update
+                    .decide(EntityKind::Lead, &self.custom, personal, ctx.now)
+                    .map_err(LeadError::CustomFields)?
+                    .map(LeadEvent::CustomFieldsSet)
+                    .into_iter()
+                    .collect())
+            }
             LeadCommand::Receive {
                 lead_id,
                 source,
@@ -869,6 +897,7 @@ impl Aggregate for Lead {
 
     fn evolve(mut self, event: &LeadEvent) -> Self {
         match event {
+            LeadEvent::CustomFieldsSet(set) => set.apply_to(&mut self.custom),
             LeadEvent::Received {
                 lead_id,
                 source,

@@ -1085,3 +1085,17 @@ fn a_profile_splits_its_name_for_linkage() {
     assert_eq!(record.address.postcode.as_deref(), Some("10115"));
     assert!(record.family_sound.is_some());
 }
+
+#[test]
+fn custom_fields_are_validated_set_cleared_and_folded() {
+    crate::custom_fields::fixtures::check_custom_fields::<Lead>(
+        EntityKind::Lead,
+        &[received()],
+        LeadCommand::SetCustomFields,
+        |state| &state.custom,
+        |error| match error {
+            LeadError::CustomFields(refused) => Some(refused),
+            _ => None,
+        },
+    );
+}

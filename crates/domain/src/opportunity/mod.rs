@@ -43,6 +43,9 @@ mod pipeline;
 #[cfg(test)]
 mod tests;
 
+use crate::custom_fields::{
+    CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate, CustomValues, EntityKind,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -227,6 +230,9 @@ pub enum OpportunityCommand {
         /// The newer version; same id, higher version, valid.
         pipeline: Pipeline,
     },
+    /// Sets or clears custom field values under the tenant's current schema (see
+    /// [`CustomFieldsUpdate`]); an update without changes still checks the validation rules.
+    SetCustomFields(CustomFieldsUpdate),
 }
 
 /// A fact about an opportunity.
@@ -405,6 +411,9 @@ pub enum OpportunityEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Custom field values were set or cleared.
+    #[serde(rename = "OpportunityCustomFieldsSet")]
+    CustomFieldsSet(CustomFieldsSet),
 }
 
 impl DomainEvent for OpportunityEvent {
@@ -412,6 +421,7 @@ impl DomainEvent for OpportunityEvent {
     /// name (often the person's) and the free texts of approvals.
     fn personal_fields(&self) -> &'static [&'static str] {
         match self {
+            OpportunityEvent::CustomFieldsSet(set) => set.personal_fields(),
             OpportunityEvent::Opened { .. } => &["/name"],
             OpportunityEvent::ApprovalRequested { .. }
             | OpportunityEvent::ApprovalGranted { .. } => &["/comment"],
@@ -422,6 +432,7 @@ impl DomainEvent for OpportunityEvent {
 
     fn event_type(&self) -> &'static str {
         match self {
+            OpportunityEvent::CustomFieldsSet(_) => "OpportunityCustomFieldsSet",
             OpportunityEvent::Opened { .. } => "OpportunityOpened",
             OpportunityEvent::StageChanged { .. } => "OpportunityStageChanged",
             OpportunityEvent::AmountChanged { .. } => "OpportunityAmountChanged",
@@ -575,6 +586,10 @@ pub enum OpportunityError {
         /// The deal's stage.
         stage: StageId,
     },
+    /// The custom field values do not fit their fields or break a validation rule; every
+    /// problem, each naming its field.
+    #[error("{0}")]
+    CustomFields(#[source] CustomFieldsRefused),
 }
 
 /// What is known about an opened opportunity.
@@ -649,6 +664,8 @@ impl Deal {
 pub struct Opportunity {
     /// Everything known since opening; `None` until opened.
     pub deal: Option<Deal>,
+    /// The custom field values.
+    pub custom: CustomValues,
 }
 
 impl Opportunity {
@@ -1070,6 +1087,16 @@ impl Aggregate for Opportunity {
         ctx: &Context,
     ) -> Result<Vec<OpportunityEvent>, OpportunityError> {
         match command {
+            OpportunityCommand::SetCustomFields(update) => {
+                self.deal.as_ref().ok_or(OpportunityError::NotFound)?;
+                let personal = self.data_subject().is_some();
+                Ok(update
+                    .decide(EntityKind::Opportunity, &self.custom, personal, ctx.now)
+                    .map_err(OpportunityError::CustomFields)?
+                    .map(OpportunityEvent::CustomFieldsSet)
+                    .into_iter()
+                    .collect())
+            }
             OpportunityCommand::Open {
                 opportunity,
                 name,
@@ -1118,6 +1145,10 @@ impl Aggregate for Opportunity {
     }
 
     fn evolve(mut self, event: &OpportunityEvent) -> Self {
+        if let OpportunityEvent::CustomFieldsSet(set) = event {
+            set.apply_to(&mut self.custom);
+            return self;
+        }
         if let OpportunityEvent::Opened { .. } = event {
             self.deal = opened(event);
         } else if let Some(deal) = &mut self.deal {
@@ -1184,7 +1215,9 @@ impl Deal {
     fn apply(&mut self, event: &OpportunityEvent) {
         match event {
             // Handled by `evolve`, which replaces the whole deal.
-            OpportunityEvent::Opened { .. } => {}
+            // Handled by `evolve`: the opening replaces the whole deal, and custom fields are
+            // the opportunity's own.
+            OpportunityEvent::Opened { .. } | OpportunityEvent::CustomFieldsSet(_) => {}
             OpportunityEvent::StageChanged {
                 to,
                 probability,

@@ -1558,3 +1558,17 @@ fn arb_any_event() -> impl Strategy<Value = OpportunityEvent> {
         Just(lost_to_price()),
     ]
 }
+
+#[test]
+fn custom_fields_are_validated_set_cleared_and_folded() {
+    crate::custom_fields::fixtures::check_custom_fields::<Opportunity>(
+        EntityKind::Opportunity,
+        &[opened()],
+        OpportunityCommand::SetCustomFields,
+        |state| &state.custom,
+        |error| match error {
+            OpportunityError::CustomFields(refused) => Some(refused),
+            _ => None,
+        },
+    );
+}

@@ -33,6 +33,9 @@
 #[cfg(test)]
 mod tests;
 
+use crate::custom_fields::{
+    CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate, CustomValues, EntityKind,
+};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -129,6 +132,9 @@ pub enum TaskCommand {
     Cancel,
     /// Opens a done task again.
     Reopen,
+    /// Sets or clears custom field values under the tenant's current schema (see
+    /// [`CustomFieldsUpdate`]); an update without changes still checks the validation rules.
+    SetCustomFields(CustomFieldsUpdate),
 }
 
 /// A fact about a task. Every event says who issued the command (`by`) and when (`at`).
@@ -239,6 +245,9 @@ pub enum TaskEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Custom field values were set or cleared.
+    #[serde(rename = "TaskCustomFieldsSet")]
+    CustomFieldsSet(CustomFieldsSet),
 }
 
 /// What an event does to a task's reminder ([`TaskEvent::reminder`]).
@@ -270,7 +279,8 @@ impl TaskEvent {
             | TaskEvent::PriorityChanged { at, .. }
             | TaskEvent::Completed { at, .. }
             | TaskEvent::Cancelled { at, .. }
-            | TaskEvent::Reopened { at, .. } => *at,
+            | TaskEvent::Reopened { at, .. }
+            | TaskEvent::CustomFieldsSet(CustomFieldsSet { at, .. }) => *at,
         }
     }
 
@@ -290,7 +300,8 @@ impl TaskEvent {
             TaskEvent::Completed { .. } | TaskEvent::Cancelled { .. } => ReminderChange::Drop,
             TaskEvent::Retitled { .. }
             | TaskEvent::DescriptionChanged { .. }
-            | TaskEvent::PriorityChanged { .. } => ReminderChange::Keep,
+            | TaskEvent::PriorityChanged { .. }
+            | TaskEvent::CustomFieldsSet(_) => ReminderChange::Keep,
         }
     }
 }
@@ -298,6 +309,7 @@ impl TaskEvent {
 impl DomainEvent for TaskEvent {
     fn event_type(&self) -> &'static str {
         match self {
+            TaskEvent::CustomFieldsSet(_) => "TaskCustomFieldsSet",
             TaskEvent::Created { .. } => "TaskCreated",
             TaskEvent::Retitled { .. } => "TaskRetitled",
             TaskEvent::DescriptionChanged { .. } => "TaskDescriptionChanged",
@@ -353,6 +365,10 @@ pub enum TaskError {
         /// The cancelled task.
         id: TaskId,
     },
+    /// The custom field values do not fit their fields or break a validation rule; every
+    /// problem, each naming its field.
+    #[error("{0}")]
+    CustomFields(#[source] CustomFieldsRefused),
 }
 
 /// What is known about a created task.
@@ -385,6 +401,8 @@ pub struct TaskDetails {
 pub struct Task {
     /// Everything known since creation; `None` until created.
     pub details: Option<TaskDetails>,
+    /// The custom field values.
+    pub custom: CustomValues,
 }
 
 /// A title as kept: trimmed; blank or too long is refused.
@@ -607,6 +625,16 @@ impl Aggregate for Task {
 
     fn decide(&self, command: TaskCommand, ctx: &Context) -> Result<Vec<TaskEvent>, TaskError> {
         match command {
+            TaskCommand::SetCustomFields(update) => {
+                self.details.as_ref().ok_or(TaskError::NotFound)?;
+                let personal = self.data_subject().is_some();
+                Ok(update
+                    .decide(EntityKind::Task, &self.custom, personal, ctx.now)
+                    .map_err(TaskError::CustomFields)?
+                    .map(TaskEvent::CustomFieldsSet)
+                    .into_iter()
+                    .collect())
+            }
             TaskCommand::Create {
                 task,
                 title,
@@ -637,6 +665,10 @@ impl Aggregate for Task {
     }
 
     fn evolve(mut self, event: &TaskEvent) -> Self {
+        if let TaskEvent::CustomFieldsSet(set) = event {
+            set.apply_to(&mut self.custom);
+            return self;
+        }
         if let TaskEvent::Created {
             task,
             title,
@@ -669,7 +701,8 @@ impl Aggregate for Task {
             return self;
         };
         match event {
-            TaskEvent::Created { .. } => {}
+            // Handled before the match.
+            TaskEvent::Created { .. } | TaskEvent::CustomFieldsSet(_) => {}
             TaskEvent::Retitled { title, .. } => details.title.clone_from(title),
             TaskEvent::DescriptionChanged { description, .. } => {
                 details.description.clone_from(description);

@@ -662,3 +662,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn custom_fields_are_validated_set_cleared_and_folded() {
+    crate::custom_fields::fixtures::check_custom_fields::<Task>(
+        EntityKind::Task,
+        &[created()],
+        TaskCommand::SetCustomFields,
+        |state| &state.custom,
+        |error| match error {
+            TaskError::CustomFields(refused) => Some(refused),
+            _ => None,
+        },
+    );
+}

@@ -38,6 +38,9 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+use crate::custom_fields::{
+    CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate, CustomValues, EntityKind,
+};
 use std::num::NonZeroU8;
 
 use chrono::{DateTime, Utc};
@@ -136,6 +139,9 @@ pub enum TicketCommand {
         /// Why; must not be blank (stored trimmed).
         reason: String,
     },
+    /// Sets or clears custom field values under the tenant's current schema (see
+    /// [`CustomFieldsUpdate`]); an update without changes still checks the validation rules.
+    SetCustomFields(CustomFieldsUpdate),
 }
 
 /// A fact about a ticket. Every event says when (`at`, the decision's time) and who issued
@@ -257,6 +263,9 @@ pub enum TicketEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Custom field values were set or cleared.
+    #[serde(rename = "TicketCustomFieldsSet")]
+    CustomFieldsSet(CustomFieldsSet),
 }
 
 impl TicketEvent {
@@ -270,7 +279,8 @@ impl TicketEvent {
             | TicketEvent::StatusChanged { at, .. }
             | TicketEvent::PriorityChanged { at, .. }
             | TicketEvent::Escalated { at, .. }
-            | TicketEvent::Reopened { at, .. } => *at,
+            | TicketEvent::Reopened { at, .. }
+            | TicketEvent::CustomFieldsSet(CustomFieldsSet { at, .. }) => *at,
         }
     }
 }
@@ -280,6 +290,7 @@ impl DomainEvent for TicketEvent {
     /// subject line, every reply's body and the reasons of escalations.
     fn personal_fields(&self) -> &'static [&'static str] {
         match self {
+            TicketEvent::CustomFieldsSet(set) => set.personal_fields(),
             TicketEvent::Opened { .. } => &["/subject"],
             TicketEvent::AgentReplied { .. } | TicketEvent::CustomerReplied { .. } => &["/body"],
             TicketEvent::Escalated { .. } => &["/reason"],
@@ -289,6 +300,7 @@ impl DomainEvent for TicketEvent {
 
     fn event_type(&self) -> &'static str {
         match self {
+            TicketEvent::CustomFieldsSet(_) => "TicketCustomFieldsSet",
             TicketEvent::Opened { .. } => "TicketOpened",
             TicketEvent::Assigned { .. } => "TicketAssigned",
             TicketEvent::AgentReplied { .. } => "TicketAgentReplied",
@@ -387,6 +399,10 @@ pub enum TicketError {
         /// The level asked for.
         requested: NonZeroU8,
     },
+    /// The custom field values do not fit their fields or break a validation rule; every
+    /// problem, each naming its field.
+    #[error("{0}")]
+    CustomFields(#[source] CustomFieldsRefused),
 }
 
 /// A ticket's state, rebuilt from its events. Every field is `None` until the ticket is opened.
@@ -416,6 +432,8 @@ pub struct Ticket {
     pub escalation: Option<Escalation>,
     /// When the first response was sent.
     pub first_response_at: Option<DateTime<Utc>>,
+    /// The custom field values.
+    pub custom: CustomValues,
 }
 
 /// Whether an actor is a machine acting on its own; its actions are not agent actions.
@@ -698,6 +716,16 @@ impl Aggregate for Ticket {
         ctx: &Context,
     ) -> Result<Vec<TicketEvent>, TicketError> {
         match command {
+            TicketCommand::SetCustomFields(update) => {
+                self.id.ok_or(TicketError::NotFound)?;
+                let personal = self.data_subject().is_some();
+                Ok(update
+                    .decide(EntityKind::Ticket, &self.custom, personal, ctx.now)
+                    .map_err(TicketError::CustomFields)?
+                    .map(TicketEvent::CustomFieldsSet)
+                    .into_iter()
+                    .collect())
+            }
             TicketCommand::Open {
                 ticket,
                 contact,
@@ -742,6 +770,7 @@ impl Aggregate for Ticket {
         // Facts about a ticket that was never opened, or a second opening, cannot come from
         // `decide`; skipping them keeps "opened" and "has a status" the same thing.
         match (event, self.id) {
+            (TicketEvent::CustomFieldsSet(set), _) => set.apply_to(&mut self.custom),
             (
                 TicketEvent::Opened {
                     ticket,

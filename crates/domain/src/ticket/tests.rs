@@ -1314,6 +1314,7 @@ proptest! {
                     }
                     TicketEvent::Reopened { .. } => prop_assert_eq!(state.status, Some(TicketStatus::Solved)),
                     TicketEvent::Opened { .. } | TicketEvent::AgentReplied { .. } | TicketEvent::CustomerReplied { .. } => {}
+                    TicketEvent::CustomFieldsSet(set) => prop_assert!(!set.set.is_empty() || !set.cleared.is_empty()),
                 }
                 state = state.evolve(event);
             }
@@ -1348,4 +1349,18 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn custom_fields_are_validated_set_cleared_and_folded() {
+    crate::custom_fields::fixtures::check_custom_fields::<Ticket>(
+        EntityKind::Ticket,
+        &[opened()],
+        TicketCommand::SetCustomFields,
+        |state| &state.custom,
+        |error| match error {
+            TicketError::CustomFields(refused) => Some(refused),
+            _ => None,
+        },
+    );
 }
