@@ -24,6 +24,8 @@
 //! The read models, one module each:
 //! - [`account360`]: a company with its contacts, pipeline, revenue, tickets and activity,
 //!   rolled up over its hierarchy when read.
+//! - [`custom_fields`]: every record's custom field values, for showing them and for finding
+//!   records by them; an erasure drops the values that were the person's.
 //! - [`customer360`]: everything about one customer, merges followed, erasure honoured.
 //! - [`sla`]: every lead and ticket with its SLA clocks, breach and at-risk lists, attainment.
 //! - [`engagements`]: tasks (a user's open tasks by due time) and the activities logged on any
@@ -35,6 +37,7 @@
 //!   stage, lead conversion and response time.
 
 pub mod account360;
+pub mod custom_fields;
 pub mod customer360;
 mod decode;
 pub mod duplicates;

@@ -1,4 +1,4 @@
-//! The account 360 and engagements models on PostgreSQL and SQLite answer as the in-memory
+//! The account 360, engagements and custom field models on PostgreSQL and SQLite answer as the in-memory
 //! fold does: the same history committed in projector batches into each adapter, then every
 //! document and every query compared (the hierarchy roll-ups, the account candidates, each
 //! record's activity pages at several page sizes, task lists). The SQL adapters store JSON
@@ -11,12 +11,16 @@
 )]
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use crm_domain::account::matching::CompanyEvidence;
 use crm_domain::account::{AccountCommand, AccountHierarchyCommand, ContactRole};
 use crm_domain::activity::{
     ActivityChange, ActivityCommand, ActivityKind, CancellationReason, Direction, NewActivity,
+};
+use crm_domain::custom_fields::{
+    CustomFieldSchema, CustomFieldsUpdate, EntityKind, FilterRequest, SchemaDraft,
 };
 use crm_domain::identity::{CompanyDomain, CompanyName, EmailAddress, IdentityRecord, MatchConfig};
 use crm_domain::opportunity::{OpportunityCommand, Pipeline};
@@ -27,6 +31,7 @@ use crm_domain::{
 };
 use crm_eventstore::sqlite::SqliteDatabase;
 use crm_projections::account360::{Account360Model, Account360Query, AccountCandidates};
+use crm_projections::custom_fields::{CustomFieldModel, CustomValuesLookup, RecordsWhere};
 use crm_projections::engagements::{EngagementModel, RecordActivities, TaskList};
 use crm_projections::{
     DocumentStore, MemoryStorage, PostgresDocuments, ProjectedEvent, ProjectionBatch, ReadModel,
@@ -34,6 +39,7 @@ use crm_projections::{
 };
 use crm_testkit::postgres::TestDatabase;
 use crm_testkit::world::{ALICE, World, as_user, minutes, tenant};
+use serde_json::json;
 use uuid::Uuid;
 
 const BOB: UserId = UserId(Uuid::from_u128(0xb0b));
@@ -254,13 +260,56 @@ fn history() -> Vec<ProjectedEvent> {
                 &as_user(ALICE, minutes(103)),
             )
             .unwrap();
+        world
+            .task(
+                id,
+                TaskCommand::SetCustomFields(custom(
+                    EntityKind::Task,
+                    json!({"tier": if n % 3 == 0 { "gold" } else { "silver" }, "seats": n}),
+                )),
+                &as_user(ALICE, minutes(103)),
+            )
+            .unwrap();
         if n % 4 == 1 {
             world
                 .task(id, TaskCommand::Complete, &as_user(ALICE, minutes(104)))
                 .unwrap();
         }
     }
+    for n in 0..5u128 {
+        world
+            .account(
+                account(n).0,
+                AccountCommand::SetCustomFields(custom(
+                    EntityKind::Account,
+                    json!({"tier": if n < 2 { "gold" } else { "silver" }}),
+                )),
+                &as_user(ALICE, minutes(105)),
+            )
+            .unwrap();
+    }
     world.events().to_vec()
+}
+
+fn custom_schema(entity: EntityKind) -> Arc<CustomFieldSchema> {
+    let draft: SchemaDraft = serde_json::from_value(json!({
+        "entity": entity,
+        "version": 1,
+        "fields": [
+            {"key": "tier", "label": "Tier", "type": {"kind": "single_pick", "options": [
+                {"key": "gold", "label": "Gold"}, {"key": "silver", "label": "Silver"}]}},
+            {"key": "seats", "label": "Seats", "type": {"kind": "number", "decimal_places": 0}}
+        ]
+    }))
+    .unwrap();
+    Arc::new(CustomFieldSchema::new(draft).unwrap())
+}
+
+fn custom(entity: EntityKind, changes: serde_json::Value) -> CustomFieldsUpdate {
+    let serde_json::Value::Object(changes) = changes else {
+        panic!("changes are an object")
+    };
+    CustomFieldsUpdate::new(custom_schema(entity), changes)
 }
 
 async fn commit<M: ReadModel, S: DocumentStore<M>>(store: &S, events: &[ProjectedEvent]) {
@@ -394,6 +443,67 @@ async fn engagement_answers<S: DocumentStore<EngagementModel>>(store: &S) -> Vec
     answers
 }
 
+/// Every custom field query's answers from `store`: each record's values, and filtered lists
+/// page by page at three page sizes.
+async fn custom_answers<S: DocumentStore<CustomFieldModel>>(store: &S) -> Vec<String> {
+    let mut answers = Vec::new();
+    let records = (0..6)
+        .map(|n| account(n).0)
+        .chain((0..11).map(|n| Uuid::from_u128(0xf000 + n)));
+    for record in records {
+        let values = store
+            .lookup(&tenant(), &CustomValuesLookup { record })
+            .await
+            .unwrap();
+        answers.push(serde_json::to_string(&values).unwrap());
+    }
+    let filters = [
+        (
+            EntityKind::Task,
+            json!([{"op": "equals", "field": "tier", "value": "gold"}]),
+        ),
+        (
+            EntityKind::Task,
+            json!([{"op": "range", "field": "seats", "min": 2, "max": 7}]),
+        ),
+        (
+            EntityKind::Account,
+            json!([{"op": "in", "field": "tier", "values": ["gold"]}]),
+        ),
+        (EntityKind::Account, json!([])),
+    ];
+    for (entity, requests) in filters {
+        let requests: Vec<FilterRequest> = serde_json::from_value(requests).unwrap();
+        let filters: Vec<_> = requests
+            .iter()
+            .map(|request| custom_schema(entity).filter(request).unwrap())
+            .collect();
+        for limit in [1, 3, 50] {
+            let mut after = None;
+            loop {
+                let page = store
+                    .scan(
+                        &tenant(),
+                        &RecordsWhere {
+                            entity,
+                            filters: filters.clone(),
+                            after,
+                            limit,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                answers.push(serde_json::to_string(&page).unwrap());
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_and_sqlite_answer_as_the_reference() {
     let events = history();
@@ -426,7 +536,7 @@ async fn postgres_and_sqlite_answer_as_the_reference() {
     let postgres = PostgresDocuments::connect(&database.url, 2, EngagementModel)
         .await
         .unwrap();
-    let lite = SqliteDocuments::open(sqlite, EngagementModel).unwrap();
+    let lite = SqliteDocuments::open(sqlite.clone(), EngagementModel).unwrap();
     commit(&reference, &events).await;
     commit(&postgres, &events).await;
     commit(&lite, &events).await;
@@ -448,4 +558,32 @@ async fn postgres_and_sqlite_answer_as_the_reference() {
         "PostgreSQL answers"
     );
     assert_eq!(engagement_answers(&lite).await, answers, "SQLite answers");
+
+    let reference = MemoryStorage::new(CustomFieldModel);
+    let postgres = PostgresDocuments::connect(&database.url, 2, CustomFieldModel)
+        .await
+        .unwrap();
+    let lite = SqliteDocuments::open(sqlite, CustomFieldModel).unwrap();
+    commit(&reference, &events).await;
+    commit(&postgres, &events).await;
+    commit(&lite, &events).await;
+    let expected = documents(&reference).await;
+    assert_eq!(
+        expected
+            .iter()
+            .filter(|(key, _)| key.starts_with("values:"))
+            .count(),
+        15,
+        "ten tasks and five accounts with values"
+    );
+    assert_eq!(documents(&postgres).await, expected, "PostgreSQL documents");
+    assert_eq!(documents(&lite).await, expected, "SQLite documents");
+    let answers = custom_answers(&reference).await;
+    assert!(answers.iter().any(|answer| answer.contains("\"next\":\"")));
+    assert_eq!(
+        custom_answers(&postgres).await,
+        answers,
+        "PostgreSQL answers"
+    );
+    assert_eq!(custom_answers(&lite).await, answers, "SQLite answers");
 }

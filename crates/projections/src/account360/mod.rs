@@ -271,7 +271,8 @@ impl AccountRecord {
             // Memberships live in the members document.
             AccountEvent::ContactAdded { .. }
             | AccountEvent::ContactRoleChanged { .. }
-            | AccountEvent::ContactRoleEnded { .. } => {}
+            | AccountEvent::ContactRoleEnded { .. }
+            | AccountEvent::CustomFieldsSet(_) => {}
         }
     }
 
@@ -532,7 +533,9 @@ impl ReadModel for Account360Model {
                         change: ActivityChange::Records(records),
                         ..
                     } => records.as_slice(),
-                    ActivityEvent::Amended { .. } | ActivityEvent::Cancelled { .. } => &[],
+                    ActivityEvent::Amended { .. }
+                    | ActivityEvent::Cancelled { .. }
+                    | ActivityEvent::CustomFieldsSet(_) => &[],
                 };
                 keys.extend(records.iter().filter_map(record_key));
             }
@@ -817,6 +820,7 @@ fn apply_ticket(docs: &mut DocSet<AccountDoc>, ticket: TicketId, event: &TicketE
     };
     let state = &mut link.state;
     match event {
+        TicketEvent::CustomFieldsSet(_) => {}
         TicketEvent::StatusChanged { status, .. } => state.status = *status,
         TicketEvent::Reopened { .. } => state.status = TicketStatus::Open,
         TicketEvent::PriorityChanged { priority, .. } => state.priority = *priority,
@@ -864,6 +868,7 @@ fn sync_ticket(docs: &mut DocSet<AccountDoc>, ticket: TicketId, link: &TicketLin
 fn apply_activity(docs: &mut DocSet<AccountDoc>, activity: ActivityId, event: &ActivityEvent) {
     let key = activity_key(activity);
     match event {
+        ActivityEvent::CustomFieldsSet(_) => {}
         ActivityEvent::Logged {
             kind,
             records,

@@ -212,6 +212,8 @@ impl ContactDoc {
     pub(crate) fn apply(&mut self, event: &ContactEvent, position: u64) {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
+            // Custom field values are shown from their own model, not on the timeline.
+            ContactEvent::CustomFieldsSet(_) => return,
             ContactEvent::Created { origin, at, .. } => {
                 self.created_at = Some(*at);
                 self.origin = Some(origin.clone());

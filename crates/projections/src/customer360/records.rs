@@ -156,6 +156,8 @@ impl LeadDoc {
     pub(crate) fn apply(&mut self, event: &LeadEvent, position: u64) {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
+            // Custom field values are shown from their own model, not on the timeline.
+            LeadEvent::CustomFieldsSet(_) => return,
             LeadEvent::Received {
                 source,
                 requested_at,
@@ -409,6 +411,7 @@ impl OpportunityDoc {
     pub(crate) fn apply(&mut self, event: &OpportunityEvent, position: u64, erased_contact: bool) {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
+            OpportunityEvent::CustomFieldsSet(_) => return,
             OpportunityEvent::Opened {
                 name,
                 contact,
@@ -631,6 +634,7 @@ impl TicketDoc {
     pub(crate) fn apply(&mut self, event: &TicketEvent, position: u64, erased_contact: bool) {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
+            TicketEvent::CustomFieldsSet(_) => return,
             TicketEvent::Opened {
                 contact,
                 subject,

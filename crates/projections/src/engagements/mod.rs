@@ -300,7 +300,7 @@ fn apply_task(docs: &mut DocSet<EngagementDoc>, id: TaskId, event: &TaskEvent) {
         return;
     };
     match event {
-        TaskEvent::Created { .. } => {}
+        TaskEvent::Created { .. } | TaskEvent::CustomFieldsSet(_) => {}
         TaskEvent::Retitled { title, .. } => task.title.clone_from(title),
         TaskEvent::DescriptionChanged { description, .. } => {
             task.description.clone_from(description);
@@ -365,7 +365,7 @@ fn apply_activity(docs: &mut DocSet<EngagementDoc>, id: ActivityId, event: &Acti
     }
     let mut doc = doc.clone();
     match event {
-        ActivityEvent::Logged { .. } => return,
+        ActivityEvent::Logged { .. } | ActivityEvent::CustomFieldsSet(_) => return,
         ActivityEvent::Cancelled { reason, .. } => {
             doc.cancelled = Some(*reason);
             for record in &doc.records {

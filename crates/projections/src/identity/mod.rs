@@ -387,7 +387,8 @@ fn fold_people(docs: &mut DocSet<IdentityDoc>, this: ContactId, event: &ContactE
         | ContactEvent::DeclaredNotDuplicate { .. }
         | ContactEvent::NotDuplicateRevoked { .. }
         | ContactEvent::DuplicateSuspected { .. }
-        | ContactEvent::SourceLeadRecorded { .. } => {}
+        | ContactEvent::SourceLeadRecorded { .. }
+        | ContactEvent::CustomFieldsSet(_) => {}
     }
 }
 

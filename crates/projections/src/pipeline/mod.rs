@@ -339,7 +339,8 @@ fn apply_deal(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &OpportunityEvent
         | OpportunityEvent::ApprovalGranted { .. }
         | OpportunityEvent::ApprovalRejected { .. }
         | OpportunityEvent::ApprovalInvalidated { .. }
-        | OpportunityEvent::PipelineUpgraded { .. } => {}
+        | OpportunityEvent::PipelineUpgraded { .. }
+        | OpportunityEvent::CustomFieldsSet(_) => {}
     }
 }
 
@@ -387,7 +388,8 @@ fn apply_lead(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &LeadEvent) {
         | LeadEvent::Escalated { .. }
         | LeadEvent::ScoreChanged { .. }
         | LeadEvent::Qualified { .. }
-        | LeadEvent::ContactMatched { .. } => {}
+        | LeadEvent::ContactMatched { .. }
+        | LeadEvent::CustomFieldsSet(_) => {}
     }
 }
 

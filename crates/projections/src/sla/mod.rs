@@ -348,13 +348,14 @@ impl SlaModel {
             | LeadEvent::Captured { .. }
             | LeadEvent::ScoreChanged { .. }
             | LeadEvent::Qualified { .. }
-            | LeadEvent::ContactMatched { .. } => {}
+            | LeadEvent::ContactMatched { .. }
+            | LeadEvent::CustomFieldsSet(_) => {}
         }
     }
 
     fn ticket_event(&self, doc: &mut SlaItemDoc, event: &TicketEvent) {
         match event {
-            TicketEvent::Opened { .. } => {}
+            TicketEvent::Opened { .. } | TicketEvent::CustomFieldsSet(_) => {}
             TicketEvent::Assigned { assignee, .. } => doc.agent = Some(*assignee),
             TicketEvent::AgentReplied { by, at, .. } => {
                 // An automatic acknowledgement answers nobody.
