@@ -13,6 +13,7 @@
 //! late, never early.
 
 use crm_domain::activity::{Activity, ActivityCommand, ActivityError, NewActivity};
+use crm_domain::custom_fields::CustomFieldsUpdate;
 use crm_domain::lead::{Lead, LeadCommand, LeadError};
 use crm_domain::{Actor, LeadId};
 use crm_eventstore::TenantId;
@@ -61,9 +62,25 @@ pub async fn log_activity<U: UnitOfWork>(
     activity: NewActivity,
     meta: &CommandMeta,
 ) -> Result<ActivityLogged, ActivityLogError> {
+    log_activity_with(service, tenant, activity, None, meta).await
+}
+
+/// [`log_activity`], setting the activity's custom fields in the same decision: an activity
+/// whose values break a validation rule is not logged. `custom` is decided under the schema it
+/// carries ([`crate::custom_fields::update_under_current`] gives the current one).
+pub async fn log_activity_with<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    activity: NewActivity,
+    custom: Option<CustomFieldsUpdate>,
+    meta: &CommandMeta,
+) -> Result<ActivityLogged, ActivityLogError> {
     let id = activity.activity;
+    let commands = std::iter::once(ActivityCommand::Log(activity))
+        .chain(custom.map(ActivityCommand::SetCustomFields))
+        .collect();
     let recorded = match service
-        .execute::<Activity>(tenant, id.0, ActivityCommand::Log(activity), meta)
+        .execute_all::<Activity>(tenant, id.0, commands, meta)
         .await
     {
         Ok(executed) => !executed.replayed && !executed.events.is_empty(),

@@ -12,6 +12,8 @@
 //! - [`uow`]: the [`UnitOfWork`] port (events, idempotency records and outbox messages
 //!   committed together) and its backends, [`MemoryUnitOfWork`], [`PostgresUnitOfWork`] and
 //!   [`SqliteUnitOfWork`].
+//! - [`custom_fields`]: an entity's custom field schema published as a versioned command,
+//!   and commands to records decided under the current schema.
 //! - [`activities`]: [`log_activity`](activities::log_activity): a call, email, meeting or
 //!   note recorded, and counted as the first touch of the leads it names when it is one.
 //! - [`backend`]: [`Backend`], one database holding the store, the application's tables and
@@ -47,6 +49,7 @@ pub mod activities;
 pub mod backend;
 pub mod clock;
 pub mod command;
+pub mod custom_fields;
 pub mod demo;
 pub mod erasure;
 pub mod error;

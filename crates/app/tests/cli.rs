@@ -299,6 +299,7 @@ async fn operator_commands_report_projections_and_replay_the_outbox() {
         "duplicates",
         "account360",
         "engagements",
+        "custom_fields",
     ] {
         assert!(text.contains(model), "{text}");
     }

@@ -7,10 +7,13 @@ mod support;
 
 use std::sync::Arc;
 
+use crm_app::custom_fields::{current_schema, publish_schema, update_under_current};
 use crm_app::{CommandError, CommandMeta, OutboxMessage, UnitOfWork};
 use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provenance};
+use crm_domain::custom_fields::{CustomFieldSettingsError, EntityKind, SchemaDraft};
 use crm_domain::lead::{ConversionRequest, Lead, LeadCommand, LeadError, LeadEvent};
-use crm_domain::{ContactId, LeadId};
+use crm_domain::task::{Task, TaskCommand, TaskError};
+use crm_domain::{ContactId, LeadId, Priority, TaskId, UserId};
 use crm_eventstore::{EventStore, ExpectedVersion, NewEvent, Source, StreamId, StreamRead};
 use support::{capture, create_contact, meta, receive, service, t0, tenant, user};
 use uuid::Uuid;
@@ -30,6 +33,8 @@ on_every_backend!(
     one_meta_reused_for_several_commands_mints_distinct_ids,
     a_command_at_an_expected_version_is_decided_there_or_refused_as_stale,
     racing_writers_at_one_expected_version_commit_once,
+    a_list_of_commands_commits_together_or_not_at_all,
+    custom_fields_are_decided_under_the_published_schema,
 );
 
 async fn a_retry_with_the_same_key_returns_the_first_result<U: UnitOfWork + Clone>(work: U) {
@@ -640,4 +645,180 @@ async fn racing_writers_at_one_expected_version_commit_once<U: UnitOfWork + Clon
         won, 1,
         "one writer wins the version, the others are told it moved"
     );
+}
+
+fn create_task(task: Uuid) -> TaskCommand {
+    TaskCommand::Create {
+        task: TaskId(task),
+        title: "Renewal call".into(),
+        description: None,
+        owner: UserId(Uuid::from_u128(0xa11ce)),
+        concerns: None,
+        due_at: None,
+        priority: Priority::Normal,
+    }
+}
+
+fn tier_schema(version: u32, tiers: &[&str]) -> SchemaDraft {
+    let options: Vec<serde_json::Value> = tiers
+        .iter()
+        .map(|tier| serde_json::json!({"key": tier, "label": tier}))
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "entity": "task",
+        "version": version,
+        "fields": [
+            {"key": "tier", "label": "Tier", "type": {"kind": "single_pick", "options": options}},
+            {"key": "seats", "label": "Seats", "type": {"kind": "number", "decimal_places": 0}}
+        ],
+        "rules": [{"rule": "required", "field": "tier"}]
+    }))
+    .expect("a schema draft")
+}
+
+fn changes(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+async fn a_list_of_commands_commits_together_or_not_at_all<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    let task = Uuid::now_v7();
+    // The second command is refused (a blank title): the first is not committed either.
+    let refused = service
+        .execute_all::<Task>(
+            &tenant(),
+            task,
+            vec![
+                create_task(task),
+                TaskCommand::Retitle { title: "  ".into() },
+            ],
+            &meta().with_idempotency_key("list-refused"),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(CommandError::Rejected(_))),
+        "{refused:?}"
+    );
+    let nothing = service.load::<Task>(&tenant(), task).await.expect("loads");
+    assert_eq!(nothing.1, 0, "the create was not committed either");
+
+    let key = meta().with_idempotency_key("list-ok");
+    let commands = vec![create_task(task), TaskCommand::Complete];
+    let done = service
+        .execute_all::<Task>(&tenant(), task, commands.clone(), &key)
+        .await
+        .expect("both decided");
+    assert_eq!(done.version, 2);
+    assert_eq!(done.events.len(), 2);
+    let again = service
+        .execute_all::<Task>(&tenant(), task, commands, &key)
+        .await
+        .expect("a retry");
+    assert!(again.replayed);
+    assert_eq!(again.version, 2);
+    let other = service
+        .execute_all::<Task>(&tenant(), task, vec![TaskCommand::Reopen], &key)
+        .await;
+    assert!(
+        matches!(other, Err(CommandError::IdempotencyConflict { .. })),
+        "{other:?}"
+    );
+}
+
+async fn custom_fields_are_decided_under_the_published_schema<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    let (empty, version) = current_schema(&service, &tenant(), EntityKind::Task)
+        .await
+        .expect("reads");
+    assert_eq!((empty.version().0, version), (0, 0));
+    publish_schema(
+        &service,
+        &tenant(),
+        tier_schema(1, &["gold", "silver"]),
+        &meta(),
+    )
+    .await
+    .expect("the first version");
+    let task = Uuid::now_v7();
+    let set = |values: serde_json::Value| {
+        let service = Arc::clone(&service);
+        async move {
+            let update =
+                update_under_current(&service, &tenant(), EntityKind::Task, changes(values))
+                    .await
+                    .expect("the schema reads");
+            TaskCommand::SetCustomFields(update)
+        }
+    };
+    // Created without the required tier: refused with the field named, nothing recorded.
+    let refused = service
+        .execute_all::<Task>(
+            &tenant(),
+            task,
+            vec![
+                create_task(task),
+                set(serde_json::json!({"seats": 3})).await,
+            ],
+            &meta(),
+        )
+        .await;
+    let Err(CommandError::Rejected(TaskError::CustomFields(refusal))) = refused else {
+        panic!("refused for its custom fields: {refused:?}");
+    };
+    assert_eq!(refusal.problems()[0].field, "tier");
+    let created = service
+        .execute_all::<Task>(
+            &tenant(),
+            task,
+            vec![
+                create_task(task),
+                set(serde_json::json!({"tier": "gold", "seats": 3})).await,
+            ],
+            &meta(),
+        )
+        .await
+        .expect("created with its values");
+    assert_eq!(created.version, 2);
+    // Version 2 retires nothing and adds bronze; silver is still settable, gold is kept.
+    let evolved = publish_schema(
+        &service,
+        &tenant(),
+        tier_schema(2, &["gold", "silver", "bronze"]),
+        &meta(),
+    )
+    .await
+    .expect("an evolution");
+    assert_eq!(evolved.events.len(), 1);
+    let not_evolution =
+        publish_schema(&service, &tenant(), tier_schema(3, &["gold"]), &meta()).await;
+    assert!(
+        matches!(
+            not_evolution,
+            Err(CommandError::Rejected(
+                CustomFieldSettingsError::NotAnEvolution { .. }
+            ))
+        ),
+        "{not_evolution:?}"
+    );
+    service
+        .execute::<Task>(
+            &tenant(),
+            task,
+            set(serde_json::json!({"tier": "bronze"})).await,
+            &meta(),
+        )
+        .await
+        .expect("an option of version 2");
+    let (state, _) = service.load::<Task>(&tenant(), task).await.expect("loads");
+    assert_eq!(
+        state.custom.get_str("tier").map(ToString::to_string),
+        Some("bronze".to_owned())
+    );
+    let (schema, settings_version) = current_schema(&service, &tenant(), EntityKind::Task)
+        .await
+        .expect("reads");
+    assert_eq!((schema.version().0, settings_version), (2, 2));
 }

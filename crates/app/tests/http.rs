@@ -337,6 +337,7 @@ async fn end_to_end(keep: &Keep<'_>) {
     roster_and_forecast(&server, tokens.of(Role::Admin), sales, support).await;
     accounts(&server, sales, support).await;
     tasks(&server, sales, auditor).await;
+    custom_fields(&server, tokens.of(Role::Admin), sales, auditor).await;
     erasure(&server, tokens.of(Role::Admin), sales, auditor).await;
     permission_matrix(&server, &tokens).await;
     bad_input(&server, sales, integration).await;
@@ -957,6 +958,225 @@ async fn tasks(server: &Server, sales: &str, auditor: &str) {
     );
 }
 
+/// Custom fields on tasks: a schema published and evolved by an admin, values checked by its
+/// rules on create and change (every problem named by field, nothing recorded), read back and
+/// found by filter.
+async fn custom_fields(server: &Server, admin: &str, sales: &str, auditor: &str) {
+    let schema_path = "/v1/custom-fields/task";
+    let none = server.get(schema_path, auditor).await;
+    assert_eq!(none.status, StatusCode::OK, "{:?}", none.body);
+    assert_eq!(none.body["version"], 0);
+    let schema = |version: u32, bronze_retired: bool, po_deprecated: bool| {
+        json!({
+            "version": version,
+            "fields": [
+                {"key": "tier", "label": "Tier", "type": {"kind": "single_pick", "options": [
+                    {"key": "gold", "label": "Gold"}, {"key": "silver", "label": "Silver"},
+                    {"key": "bronze", "label": "Bronze", "retired": bronze_retired}]}},
+                {"key": "seats", "label": "Seats",
+                 "type": {"kind": "number", "decimal_places": 0, "min": "1", "max": "500"}},
+                {"key": "po", "label": "PO number", "deprecated": po_deprecated,
+                 "type": {"kind": "text", "max_length": 20}}
+            ],
+            "rules": [{"rule": "required_when", "field": "seats", "when": "tier",
+                       "equals": {"type": "choice", "value": "gold"}}]
+        })
+    };
+    let refused = server
+        .post(schema_path, sales, &[], &schema(1, false, false))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    let published = server
+        .post(schema_path, admin, &[], &schema(1, false, false))
+        .await;
+    assert_eq!(
+        published.status,
+        StatusCode::CREATED,
+        "{:?}",
+        published.body
+    );
+    assert_eq!(
+        published.body["events"],
+        json!(["CustomFieldSchemaPublished"])
+    );
+    let read = server.get(schema_path, sales).await;
+    assert_eq!(read.body["version"], 1, "{:?}", read.body);
+    assert_eq!(etag(&read), "\"1\"");
+
+    // A create breaking a rule creates nothing; every problem is named by its field.
+    let task = Uuid::now_v7();
+    let path = format!("/v1/tasks/{task}/commands");
+    let create = |custom: Value| {
+        json!({"command": "create", "title": "Renewal call", "owner": Uuid::now_v7(),
+               "priority": "normal", "custom_fields": custom})
+    };
+    let invalid = server
+        .post(
+            &path,
+            sales,
+            &[],
+            &create(json!({"tier": "gold", "colour": "red"})),
+        )
+        .await;
+    assert_eq!(
+        invalid.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        invalid.body
+    );
+    assert_eq!(invalid.body["code"], "custom-fields");
+    let fields: Vec<&str> = invalid.body["errors"]
+        .as_array()
+        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, ["colour", "seats"], "{:?}", invalid.body);
+    let nothing = server
+        .post(&path, sales, &[], &json!({"command": "complete"}))
+        .await;
+    assert_eq!(
+        nothing.status,
+        StatusCode::CONFLICT,
+        "no task was made: {:?}",
+        nothing.body
+    );
+
+    let created = server
+        .post(
+            &path,
+            sales,
+            &[],
+            &create(json!({"tier": "gold", "seats": 12})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(
+        created.body["events"],
+        json!(["TaskCreated", "TaskCustomFieldsSet"])
+    );
+    let too_few = server
+        .post(
+            &path,
+            sales,
+            &[],
+            &json!({"command": "set_custom_fields", "values": {"seats": 0}}),
+        )
+        .await;
+    assert_eq!(
+        too_few.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        too_few.body
+    );
+    assert_eq!(too_few.body["errors"][0]["field"], "seats");
+    assert_eq!(too_few.body["errors"][0]["rule"], "value");
+    let po = server
+        .post(
+            &path,
+            sales,
+            &[],
+            &json!({"command": "set_custom_fields", "values": {"po": "PO-7"}}),
+        )
+        .await;
+    assert_eq!(po.status, StatusCode::OK, "{:?}", po.body);
+    assert_eq!(po.body["events"], json!(["TaskCustomFieldsSet"]));
+
+    // A version removing an option is refused; one retiring it (and deprecating a field) is
+    // published, and the values recorded under the first stay, shown as what they now are.
+    let removed = json!({"version": 2, "fields": [
+        {"key": "tier", "label": "Tier", "type": {"kind": "single_pick", "options": [
+            {"key": "gold", "label": "Gold"}]}}]});
+    let not_evolution = server.post(schema_path, admin, &[], &removed).await;
+    assert_eq!(
+        not_evolution.status,
+        StatusCode::CONFLICT,
+        "{:?}",
+        not_evolution.body
+    );
+    assert_eq!(not_evolution.body["code"], "not-an-evolution");
+    let second = server
+        .post(schema_path, admin, &[], &schema(2, true, true))
+        .await;
+    assert_eq!(second.status, StatusCode::OK, "{:?}", second.body);
+    let deprecated = server
+        .post(
+            &path,
+            sales,
+            &[],
+            &json!({"command": "set_custom_fields", "values": {"po": "PO-8"}}),
+        )
+        .await;
+    assert_eq!(
+        deprecated.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        deprecated.body
+    );
+
+    let values = format!("/v1/custom-fields/task/records/{task}");
+    eventually("the task's values are read back", || async {
+        let answer = server.get(&values, auditor).await;
+        answer.status == StatusCode::OK && answer.body["values"].as_array().map(Vec::len) == Some(3)
+    })
+    .await;
+    let answer = server.get(&values, sales).await;
+    let shown = &answer.body["values"];
+    assert_eq!(shown[0]["key"], "tier");
+    assert_eq!(shown[0]["text"], "Gold");
+    assert_eq!(shown[2]["key"], "po");
+    assert_eq!(
+        shown[2]["status"]["status"], "deprecated_field",
+        "{answer:?}"
+    );
+    assert_eq!(answer.body["changed_under"], 1);
+
+    let gold = r#"[{"op":"equals","field":"tier","value":"gold"}]"#;
+    let found = server
+        .get(
+            &format!(
+                "/v1/custom-fields/task/records?filter={}&limit=10",
+                urlencode(gold)
+            ),
+            sales,
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{:?}", found.body);
+    let ids: Vec<&str> = found.body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item["id"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(ids, [task.to_string()]);
+    let unknown = r#"[{"op":"equals","field":"colour","value":"red"}]"#;
+    let bad = server
+        .get(
+            &format!(
+                "/v1/custom-fields/task/records?filter={}",
+                urlencode(unknown)
+            ),
+            sales,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
+    let widget = server.get("/v1/custom-fields/widget", sales).await;
+    assert_eq!(widget.status, StatusCode::BAD_REQUEST, "{:?}", widget.body);
+}
+
+/// `text` percent-encoded for a query string.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
 async fn roster_and_forecast(server: &Server, admin: &str, sales: &str, support: &str) {
     let rep = Uuid::now_v7();
     let rep_path = format!("/v1/reps/{rep}/commands");
@@ -1234,6 +1454,7 @@ async fn oversized(server: &Server, path: &str, token: &str) -> u16 {
 fn concrete(path: &str) -> String {
     path.replace("{id}", &Uuid::now_v7().to_string())
         .replace("{source}", "web-form")
+        .replace("{entity}", "task")
 }
 
 async fn permission_matrix(server: &Server, tokens: &Tokens) {

@@ -942,6 +942,7 @@ async fn projection_lines<B: Backend>(
     tenant: &TenantId,
 ) -> Result<Vec<String>, String> {
     use crm_projections::account360::Account360Model;
+    use crm_projections::custom_fields::CustomFieldModel;
     use crm_projections::customer360::Customer360Model;
     use crm_projections::duplicates::DuplicateQueueModel;
     use crm_projections::engagements::EngagementModel;
@@ -962,6 +963,7 @@ async fn projection_lines<B: Backend>(
         projection_line(backend, "duplicates", DuplicateQueueModel, tenant).await?,
         projection_line(backend, "account360", Account360Model, tenant).await?,
         projection_line(backend, "engagements", EngagementModel, tenant).await?,
+        projection_line(backend, "custom_fields", CustomFieldModel, tenant).await?,
     ])
 }
 

@@ -176,6 +176,40 @@ pub struct Executed<E> {
     pub replayed: bool,
 }
 
+/// `commands` decided one after the other, each on the state the events before it leave; the
+/// first refusal refuses them all. The first decides with `ctx`; each later one with a seed
+/// derived from `ctx`'s and its place, so fresh ids never repeat across the list.
+fn decide_all<A>(
+    state: &A,
+    commands: &[A::Command],
+    ctx: &Context,
+) -> Result<Vec<A::Event>, A::Error>
+where
+    A: Aggregate,
+    A::Command: Clone,
+{
+    if let [command] = commands {
+        return state.decide(command.clone(), ctx);
+    }
+    let mut state = state.clone();
+    let mut events = Vec::new();
+    for (index, command) in commands.iter().enumerate() {
+        let step = if index == 0 {
+            ctx.clone()
+        } else {
+            Context::new(
+                ctx.now,
+                ctx.actor.clone(),
+                derive_id(ctx.fresh_id(0), &format!("step-{index}")),
+            )
+        };
+        let decided = state.decide(command.clone(), &step)?;
+        state = decided.iter().fold(state, Aggregate::evolve);
+        events.extend(decided);
+    }
+    Ok(events)
+}
+
 /// The digest an idempotency record keeps: SHA-256 over the aggregate kind, the stream and the
 /// command serialized as JSON. Two requests are "the same" exactly when these agree.
 pub fn request_digest<C: Serialize>(
@@ -354,7 +388,36 @@ impl<U: UnitOfWork> CommandService<U> {
             stream = %stream,
             command_id = %meta.command_id,
         );
-        self.run::<A, F>(tenant, stream, command, meta, outbox)
+        self.run::<A, F>(tenant, stream, vec![command], meta, outbox)
+            .instrument(span)
+            .await
+    }
+
+    /// Executes `commands` against aggregate `id` of type `A` as one decision: each is decided
+    /// on the state the ones before it leave, and all their events commit together or none do
+    /// (a refusal of any refuses all). What a create-with-details needs, such as opening a
+    /// record and setting its custom fields under one version check. An idempotency key
+    /// covers the whole list. With one command this is [`execute`](Self::execute).
+    pub async fn execute_all<A>(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        commands: Vec<A::Command>,
+        meta: &CommandMeta,
+    ) -> Result<Executed<A::Event>, CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Command: Serialize + Clone,
+    {
+        let stream = stream_of::<A>(id)?;
+        let span = tracing::info_span!(
+            "command",
+            tenant = %tenant,
+            stream = %stream,
+            command_id = %meta.command_id,
+            commands = commands.len(),
+        );
+        self.run::<A, _>(tenant, stream, commands, meta, |_: &[A::Event]| Vec::new())
             .instrument(span)
             .await
     }
@@ -363,7 +426,7 @@ impl<U: UnitOfWork> CommandService<U> {
         &self,
         tenant: &TenantId,
         stream: StreamId,
-        command: A::Command,
+        commands: Vec<A::Command>,
         meta: &CommandMeta,
         outbox: F,
     ) -> Result<Executed<A::Event>, CommandError<A::Error>>
@@ -374,11 +437,15 @@ impl<U: UnitOfWork> CommandService<U> {
     {
         let claim = match &meta.idempotency_key {
             Some(key) => {
-                let digest = request_digest(A::KIND, &stream, &command).map_err(|error| {
-                    WorkError::Corrupt {
-                        what: "command".into(),
-                        reason: format!("cannot serialize it for its digest: {error}"),
-                    }
+                // One command is digested alone, as it always was, so keys recorded before
+                // lists existed still answer their retries.
+                let digest = match commands.as_slice() {
+                    [command] => request_digest(A::KIND, &stream, command),
+                    commands => request_digest(A::KIND, &stream, &commands),
+                }
+                .map_err(|error| WorkError::Corrupt {
+                    what: "command".into(),
+                    reason: format!("cannot serialize it for its digest: {error}"),
                 })?;
                 let claim = IdempotencyClaim {
                     key: key.clone(),
@@ -429,7 +496,7 @@ impl<U: UnitOfWork> CommandService<U> {
             readable(&stream, &cached)?;
             let seed = derive_id(meta.command_id, stream.as_str());
             let ctx = Context::new(self.clock.now(), meta.actor.clone(), seed);
-            let decided = cached.state.aggregate.decide(command.clone(), &ctx);
+            let decided = decide_all(&cached.state.aggregate, &commands, &ctx);
             if speculative {
                 speculative = false;
                 if !matches!(&decided, Ok(events) if !events.is_empty()) {

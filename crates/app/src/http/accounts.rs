@@ -17,17 +17,19 @@ use crm_domain::account::{
     AddressKind, ContactRole,
 };
 use crm_domain::contact::StreetAddress;
+use crm_domain::custom_fields::EntityKind;
 use crm_domain::identity::{CompanyDomain, CompanyName, CountryCode};
 use crm_domain::identity::{EmailAddress, IdentityRecord, MatchConfig};
 use crm_domain::{CompanyId, ContactId, UserId};
 use crm_projections::DocumentStore as _;
 use crm_projections::account360::{Account360Query, AccountCandidates};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::body::Body;
-use super::commands::execute;
+use super::commands::{execute, execute_with_custom};
 use super::problem::{Problem, ProblemKind};
 use super::reads::{Id, Params, answered, found_or_not_found, limit};
 use super::{App, Principal};
@@ -82,6 +84,11 @@ pub enum AccountRequest {
         /// Its addresses.
         #[serde(default)]
         addresses: Vec<AccountAddressBody>,
+        /// Custom field values to set with it, checked against the account's validation
+        /// rules (which it meets even when it sends none).
+        #[serde(default)]
+        #[schema(value_type = Option<Object>)]
+        custom_fields: Option<Map<String, Value>>,
     },
     /// Renames it (needs `If-Match`).
     Rename {
@@ -164,6 +171,25 @@ pub enum AccountRequest {
         #[serde(default)]
         parent: Option<Uuid>,
     },
+    /// Sets or clears custom field values under the tenant's current schema.
+    SetCustomFields {
+        /// The values by field key (see [`CustomFieldValues`](super::commands::CustomFieldValues)).
+        #[schema(value_type = Object)]
+        values: Map<String, Value>,
+    },
+}
+
+impl AccountRequest {
+    /// See [`ContactRequest::take_custom_fields`](super::commands::ContactRequest).
+    fn take_custom_fields(&mut self) -> Option<Map<String, Value>> {
+        match self {
+            AccountRequest::SetCustomFields { values } => Some(std::mem::take(values)),
+            AccountRequest::Open { custom_fields, .. } => {
+                Some(custom_fields.take().unwrap_or_default())
+            }
+            _ => None,
+        }
+    }
 }
 
 fn name(raw: &str) -> Result<CompanyName, Problem> {
@@ -194,9 +220,12 @@ fn address(body: AccountAddressBody) -> Result<AccountAddress, Problem> {
     })
 }
 
-/// The domain's command, and whether it needs `If-Match`.
-fn account_command(id: Uuid, request: AccountRequest) -> Result<(AccountCommand, bool), Problem> {
-    Ok(match request {
+/// The domain's command (none for custom fields alone), and whether it needs `If-Match`.
+fn account_command(
+    id: Uuid,
+    request: AccountRequest,
+) -> Result<(Option<AccountCommand>, bool), Problem> {
+    let (command, needs_if_match) = match request {
         AccountRequest::Open {
             name: raw,
             owner,
@@ -204,6 +233,7 @@ fn account_command(id: Uuid, request: AccountRequest) -> Result<(AccountCommand,
             industry,
             employees,
             addresses,
+            custom_fields: _,
         } => (
             AccountCommand::Open {
                 account: CompanyId(id),
@@ -284,7 +314,9 @@ fn account_command(id: Uuid, request: AccountRequest) -> Result<(AccountCommand,
                 "set_parent goes to the hierarchy".to_owned(),
             ));
         }
-    })
+        AccountRequest::SetCustomFields { .. } => return Ok((None, false)),
+    };
+    Ok((Some(command), needs_if_match))
 }
 
 /// Whether the account exists and is not archived (a parent or a child must be).
@@ -347,9 +379,21 @@ pub(crate) async fn command<B: Backend>(
         )
         .await;
     }
+    let mut request = request;
+    let custom = request.take_custom_fields();
     match account_command(id, request) {
         Ok((command, needs_if_match)) => {
-            execute::<Account>(&app, &principal, &headers, id, command, needs_if_match).await
+            execute_with_custom::<Account>(
+                &app,
+                &principal,
+                &headers,
+                id,
+                (command, custom),
+                (EntityKind::Account, AccountCommand::SetCustomFields),
+                needs_if_match,
+                None,
+            )
+            .await
         }
         Err(problem) => problem.into_response(),
     }

@@ -13,20 +13,22 @@ use crm_domain::activity::{
     Activity, ActivityChange, ActivityCommand, ActivityKind, ActivityOutcome, CancellationReason,
     Direction, NewActivity, Participant,
 };
+use crm_domain::custom_fields::EntityKind;
 use crm_domain::identity::{CountryCode, EmailAddress, PersonName, PhoneNumber};
 use crm_domain::{
     ActivityId, CompanyId, ContactId, LeadId, OpportunityId, RecordRef, TicketId, UserId,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::body::{Body, idempotency_key};
-use super::commands::execute;
+use super::commands::execute_with_custom;
 use super::problem::{Problem, ProblemKind};
 use super::reads::Id;
 use super::{App, Principal, Role};
-use crate::activities::{ActivityLogError, log_activity};
+use crate::activities::{ActivityLogError, log_activity_with};
 use crate::backend::Backend;
 
 /// A record an activity is logged on.
@@ -96,6 +98,11 @@ pub struct ActivityRequest {
     /// tokens may name another user.
     #[serde(default)]
     pub performed_by: Option<Uuid>,
+    /// Custom field values to set with it, checked against the activity's validation rules
+    /// (which it meets even when it sends none).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<Map<String, Value>>,
 }
 
 /// What logging did.
@@ -215,11 +222,32 @@ pub(crate) async fn log<B: Backend>(
         )
         .into_response();
     }
+    let mut request = request;
+    let changes = request.custom_fields.take().unwrap_or_default();
     let activity = match new_activity(id, request) {
         Ok(activity) => activity,
         Err(problem) => return problem.into_response(),
     };
-    match log_activity(&app.service, &principal.tenant, activity, &meta).await {
+    let custom = match crate::custom_fields::update_under_current(
+        &app.service,
+        &principal.tenant,
+        EntityKind::Activity,
+        changes,
+    )
+    .await
+    {
+        Ok(custom) => custom,
+        Err(error) => return Problem::of_command(&error).into_response(),
+    };
+    match log_activity_with(
+        &app.service,
+        &principal.tenant,
+        activity,
+        Some(custom),
+        &meta,
+    )
+    .await
+    {
         Ok(logged) => {
             let status = if logged.recorded {
                 StatusCode::CREATED
@@ -268,9 +296,16 @@ pub enum ActivityCommandRequest {
         #[schema(value_type = String)]
         reason: CancellationReason,
     },
+    /// Sets or clears custom field values under the tenant's current schema.
+    SetCustomFields {
+        /// The values by field key (see [`CustomFieldValues`](super::commands::CustomFieldValues)).
+        #[schema(value_type = Object)]
+        values: Map<String, Value>,
+    },
 }
 
-/// `POST /v1/activities/{id}/commands`: amends or cancels a logged activity. A sales or
+/// `POST /v1/activities/{id}/commands`: amends or cancels a logged activity, or sets its
+/// custom fields. A sales or
 /// support token changes only activities its own user performed, as it logs only those.
 pub(crate) async fn command<B: Backend>(
     State(app): State<Arc<App<B>>>,
@@ -296,9 +331,24 @@ pub(crate) async fn command<B: Backend>(
             .into_response();
         }
     }
-    let (command, needs_if_match) = match request {
-        ActivityCommandRequest::Amend { changes } => (ActivityCommand::Amend { changes }, true),
-        ActivityCommandRequest::Cancel { reason } => (ActivityCommand::Cancel { reason }, false),
+    let (command, custom, needs_if_match) = match request {
+        ActivityCommandRequest::Amend { changes } => {
+            (Some(ActivityCommand::Amend { changes }), None, true)
+        }
+        ActivityCommandRequest::Cancel { reason } => {
+            (Some(ActivityCommand::Cancel { reason }), None, false)
+        }
+        ActivityCommandRequest::SetCustomFields { values } => (None, Some(values), false),
     };
-    execute::<Activity>(&app, &principal, &headers, id, command, needs_if_match).await
+    execute_with_custom::<Activity>(
+        &app,
+        &principal,
+        &headers,
+        id,
+        (command, custom),
+        (EntityKind::Activity, ActivityCommand::SetCustomFields),
+        needs_if_match,
+        None,
+    )
+    .await
 }

@@ -55,6 +55,7 @@ impl Role {
                     | P::LogActivities
                     | P::WriteAccounts
                     | P::WriteTasks
+                    | P::ReadCustomFields
             ),
             Role::Support => matches!(
                 permission,
@@ -65,6 +66,7 @@ impl Role {
                     | P::WriteTickets
                     | P::LogActivities
                     | P::WriteTasks
+                    | P::ReadCustomFields
             ),
             Role::Auditor => matches!(
                 permission,
@@ -74,10 +76,14 @@ impl Role {
                     | P::ReadRoster
                     | P::ReadOperations
                     | P::ReadHistory
+                    | P::ReadCustomFields
             ),
             // Activities too: mailbox and calendar capture log them.
             Role::Integration => {
-                matches!(permission, P::Intake | P::WriteContacts | P::LogActivities)
+                matches!(
+                    permission,
+                    P::Intake | P::WriteContacts | P::LogActivities | P::ReadCustomFields
+                )
             }
         }
     }
@@ -122,6 +128,10 @@ pub enum Permission {
     /// Exporting everything held about a person, for a subject access request (the admin's
     /// alone: it is all their personal data in clear).
     ExportPersons,
+    /// Reading the custom field schemas (every role: forms and integrations need them).
+    ReadCustomFields,
+    /// Publishing custom field schemas (the admin's alone).
+    ConfigureCustomFields,
 }
 
 /// One token as the tokens file keeps it: its SHA-256, never the token itself.

@@ -12,6 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::contact::{
     ConsentChannel, ConsentProof, ContactCommand, Detail, DetailChange, Provenance, StreetAddress,
 };
+use crm_domain::custom_fields::{CustomFieldsUpdate, EntityKind};
 use crm_domain::identity::{
     CompanyDomain, CompanyName, CountryCode, EmailAddress, PersonName, PhoneNumber,
 };
@@ -23,6 +24,7 @@ use crm_domain::{
     TicketId, UserId,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -62,6 +64,8 @@ pub enum LeadRequest {
     Escalate(EscalateLead),
     /// Merges the lead into another, a duplicate (needs `If-Match`).
     MergeInto(MergeLead),
+    /// Sets or clears custom field values under the tenant's current schema.
+    SetCustomFields(CustomFieldValues),
 }
 
 /// No fields.
@@ -129,8 +133,11 @@ impl LeadRequest {
         )
     }
 
-    fn into_command(self) -> LeadCommand {
-        match self {
+    /// The domain's command; `None` for custom fields, which are decided under the current
+    /// schema ([`execute_with_custom`]).
+    fn into_command(self) -> Option<LeadCommand> {
+        Some(match self {
+            LeadRequest::SetCustomFields(_) => return None,
             LeadRequest::Qualify(_) => LeadCommand::Qualify,
             LeadRequest::Disqualify(Disqualify { reason }) => LeadCommand::Disqualify { reason },
             LeadRequest::LogFirstTouch(FirstTouch { channel }) => {
@@ -150,7 +157,7 @@ impl LeadRequest {
             LeadRequest::MergeInto(MergeLead { survivor }) => LeadCommand::MergeInto {
                 survivor: LeadId(survivor),
             },
-        }
+        })
     }
 }
 
@@ -170,6 +177,8 @@ pub enum ContactRequest {
     DeclareNotDuplicate(OtherContact),
     /// Takes back a "not a duplicate".
     RevokeNotDuplicate(OtherContact),
+    /// Sets or clears custom field values under the tenant's current schema.
+    SetCustomFields(CustomFieldValues),
 }
 
 /// Details of a contact to set, clear, add or remove; each value is normalized and checked, and
@@ -177,6 +186,11 @@ pub enum ContactRequest {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactDetails {
+    /// Custom field values to set with it, checked against the entity's validation rules
+    /// (which a create meets even when it sends none).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<Map<String, Value>>,
     /// Given name.
     #[serde(default)]
     pub given_name: Option<String>,
@@ -443,7 +457,9 @@ impl ContactRequest {
             ContactRequest::GrantConsent(change) | ContactRequest::WithdrawConsent(change) => {
                 (change.source_system.as_deref(), change.source_time)
             }
-            ContactRequest::DeclareNotDuplicate(_) | ContactRequest::RevokeNotDuplicate(_) => {
+            ContactRequest::DeclareNotDuplicate(_)
+            | ContactRequest::RevokeNotDuplicate(_)
+            | ContactRequest::SetCustomFields(_) => {
                 return None;
             }
         };
@@ -457,8 +473,22 @@ impl ContactRequest {
         matches!(self, ContactRequest::ChangeDetails(_))
     }
 
-    fn into_command(self, id: Uuid, now: DateTime<Utc>) -> Result<ContactCommand, Problem> {
-        Ok(match self {
+    /// The custom field changes the request brings: all of `set_custom_fields`, and those of
+    /// a create (none is an empty change, so the rules are still checked) or a details change.
+    fn take_custom_fields(&mut self) -> Option<Map<String, Value>> {
+        match self {
+            ContactRequest::SetCustomFields(values) => Some(std::mem::take(&mut values.values)),
+            ContactRequest::Create(details) => {
+                Some(details.custom_fields.take().unwrap_or_default())
+            }
+            ContactRequest::ChangeDetails(details) => details.custom_fields.take(),
+            _ => None,
+        }
+    }
+
+    fn into_command(self, id: Uuid, now: DateTime<Utc>) -> Result<Option<ContactCommand>, Problem> {
+        Ok(Some(match self {
+            ContactRequest::SetCustomFields(_) => return Ok(None),
             ContactRequest::Create(details) => {
                 let provenance = details.provenance(now)?;
                 ContactCommand::Create {
@@ -494,7 +524,7 @@ impl ContactRequest {
                     other: ContactId(other),
                 }
             }
-        })
+        }))
     }
 }
 
@@ -522,6 +552,8 @@ pub enum OpportunityRequest {
     Win(Empty),
     /// Loses the deal (needs `If-Match`).
     Lose(Lose),
+    /// Sets or clears custom field values under the tenant's current schema.
+    SetCustomFields(CustomFieldValues),
 }
 
 /// A new deal.
@@ -545,6 +577,11 @@ pub struct OpenDeal {
     /// The stage to open it in (the pipeline's first open stage when absent).
     #[serde(default)]
     pub stage: Option<String>,
+    /// Custom field values to set with it, checked against the entity's validation rules
+    /// (which a create meets even when it sends none).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<Map<String, Value>>,
 }
 
 /// A stage change.
@@ -617,8 +654,22 @@ impl OpportunityRequest {
         )
     }
 
-    fn into_command(self, id: Uuid, pipelines: &[Pipeline]) -> Result<OpportunityCommand, Problem> {
-        Ok(match self {
+    /// See [`ContactRequest::take_custom_fields`].
+    fn take_custom_fields(&mut self) -> Option<Map<String, Value>> {
+        match self {
+            OpportunityRequest::SetCustomFields(values) => Some(std::mem::take(&mut values.values)),
+            OpportunityRequest::Open(open) => Some(open.custom_fields.take().unwrap_or_default()),
+            _ => None,
+        }
+    }
+
+    fn into_command(
+        self,
+        id: Uuid,
+        pipelines: &[Pipeline],
+    ) -> Result<Option<OpportunityCommand>, Problem> {
+        Ok(Some(match self {
+            OpportunityRequest::SetCustomFields(_) => return Ok(None),
             OpportunityRequest::Open(open) => {
                 let pipeline = match &open.pipeline {
                     None => pipelines.first().cloned().unwrap_or_default(),
@@ -671,7 +722,7 @@ impl OpportunityRequest {
             }
             OpportunityRequest::Win(_) => OpportunityCommand::Win,
             OpportunityRequest::Lose(Lose { reason }) => OpportunityCommand::Lose { reason },
-        })
+        }))
     }
 }
 
@@ -695,6 +746,8 @@ pub enum TicketRequest {
     Escalate(EscalateTicket),
     /// Reopens a solved ticket.
     Reopen(Reason),
+    /// Sets or clears custom field values under the tenant's current schema.
+    SetCustomFields(CustomFieldValues),
 }
 
 /// A new ticket.
@@ -720,6 +773,11 @@ pub struct OpenTicket {
     /// The account (company) it is for; the account 360 counts it.
     #[serde(default)]
     pub account: Option<Uuid>,
+    /// Custom field values to set with it, checked against the entity's validation rules
+    /// (which a create meets even when it sends none).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<Map<String, Value>>,
 }
 
 /// An assignment.
@@ -795,8 +853,18 @@ impl TicketRequest {
         )
     }
 
-    fn into_command(self, id: Uuid) -> Result<TicketCommand, Problem> {
-        Ok(match self {
+    /// See [`ContactRequest::take_custom_fields`].
+    fn take_custom_fields(&mut self) -> Option<Map<String, Value>> {
+        match self {
+            TicketRequest::SetCustomFields(values) => Some(std::mem::take(&mut values.values)),
+            TicketRequest::Open(open) => Some(open.custom_fields.take().unwrap_or_default()),
+            _ => None,
+        }
+    }
+
+    fn into_command(self, id: Uuid) -> Result<Option<TicketCommand>, Problem> {
+        Ok(Some(match self {
+            TicketRequest::SetCustomFields(_) => return Ok(None),
             TicketRequest::Open(open) => TicketCommand::Open {
                 ticket: TicketId(id),
                 contact: ContactId(open.contact),
@@ -835,7 +903,7 @@ impl TicketRequest {
                 TicketCommand::Escalate { to, level, reason }
             }
             TicketRequest::Reopen(Reason { reason }) => TicketCommand::Reopen { reason },
-        })
+        }))
     }
 }
 
@@ -853,18 +921,87 @@ where
     A: Aggregate + Send + Sync + 'static,
     A::Command: Serialize + Clone,
 {
-    execute_from::<A>(app, principal, headers, id, command, needs_if_match, None).await
+    execute_all_from::<A>(
+        app,
+        principal,
+        headers,
+        id,
+        vec![command],
+        needs_if_match,
+        None,
+    )
+    .await
 }
 
-/// [`execute`], the events' metadata naming `source`: the system the facts come from and the
-/// time it says they happened (their business time, which `crm audit replay --business-time`
-/// reads).
-pub(crate) async fn execute_from<A>(
+/// Custom field values as a request sends them: field key → value (`null` clears).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomFieldValues {
+    /// The values, by field key, as the entity's schema (`GET /v1/custom-fields/{entity}`)
+    /// describes them: text and dates as strings, numbers as numbers or exact strings, money
+    /// as `{"amount": "12.50", "currency": "EUR"}`, booleans, an option's key, an array of
+    /// option keys, a record's id. `null` clears a field.
+    #[schema(value_type = Object)]
+    pub values: Map<String, Value>,
+}
+
+/// `command` (if any) and then the custom field `changes` (if any, decided under the tenant's
+/// current schema of `entity`, `wrap`ped in the aggregate's command), executed as one
+/// decision: a create whose custom fields break a rule creates nothing.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "execute_all_from's, plus what custom fields need"
+)]
+pub(crate) async fn execute_with_custom<A>(
     app: &App<impl Backend>,
     principal: &Principal,
     headers: &HeaderMap,
     id: Uuid,
-    command: A::Command,
+    (command, changes): (Option<A::Command>, Option<Map<String, Value>>),
+    (entity, wrap): (EntityKind, fn(CustomFieldsUpdate) -> A::Command),
+    needs_if_match: bool,
+    source: Option<Source>,
+) -> Response
+where
+    A: Aggregate + Send + Sync + 'static,
+    A::Command: Serialize + Clone,
+{
+    let mut commands: Vec<A::Command> = command.into_iter().collect();
+    if let Some(changes) = changes {
+        match crate::custom_fields::update_under_current(
+            &app.service,
+            &principal.tenant,
+            entity,
+            changes,
+        )
+        .await
+        {
+            Ok(update) => commands.push(wrap(update)),
+            Err(error) => return Problem::of_command(&error).into_response(),
+        }
+    }
+    execute_all_from::<A>(
+        app,
+        principal,
+        headers,
+        id,
+        commands,
+        needs_if_match,
+        source,
+    )
+    .await
+}
+
+/// [`execute`] for several commands decided as one (see
+/// [`CommandService::execute_all`](crate::CommandService::execute_all)), the events' metadata
+/// naming `source`: the system the facts come from and the time it says they happened (their
+/// business time, which `crm audit replay --business-time` reads).
+pub(crate) async fn execute_all_from<A>(
+    app: &App<impl Backend>,
+    principal: &Principal,
+    headers: &HeaderMap,
+    id: Uuid,
+    commands: Vec<A::Command>,
     needs_if_match: bool,
     source: Option<Source>,
 ) -> Response
@@ -900,7 +1037,7 @@ where
     }
     match app
         .service
-        .execute::<A>(&principal.tenant, id, command, &meta)
+        .execute_all::<A>(&principal.tenant, id, commands, &meta)
         .await
     {
         Ok(executed) => {
@@ -932,34 +1069,45 @@ where
     }
 }
 
-pub(crate) fn lead_command(request: LeadRequest) -> (LeadCommand, bool) {
+/// A request's domain command (none for `set_custom_fields`), the custom field changes it
+/// brings, and whether it needs `If-Match`.
+pub(crate) type Planned<C> = (Option<C>, Option<Map<String, Value>>, bool);
+
+pub(crate) fn lead_command(request: LeadRequest) -> Planned<LeadCommand> {
     let needs = request.needs_if_match();
-    (request.into_command(), needs)
+    let custom = match &request {
+        LeadRequest::SetCustomFields(values) => Some(values.values.clone()),
+        _ => None,
+    };
+    (request.into_command(), custom, needs)
 }
 
 pub(crate) fn contact_command(
-    request: ContactRequest,
+    mut request: ContactRequest,
     id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(ContactCommand, bool, Option<Source>), Problem> {
+) -> Result<(Planned<ContactCommand>, Option<Source>), Problem> {
     let needs = request.needs_if_match();
     let source = request.source();
-    Ok((request.into_command(id, now)?, needs, source))
+    let custom = request.take_custom_fields();
+    Ok(((request.into_command(id, now)?, custom, needs), source))
 }
 
 pub(crate) fn opportunity_command(
-    request: OpportunityRequest,
+    mut request: OpportunityRequest,
     id: Uuid,
     pipelines: &[Pipeline],
-) -> Result<(OpportunityCommand, bool), Problem> {
+) -> Result<Planned<OpportunityCommand>, Problem> {
     let needs = request.needs_if_match();
-    Ok((request.into_command(id, pipelines)?, needs))
+    let custom = request.take_custom_fields();
+    Ok((request.into_command(id, pipelines)?, custom, needs))
 }
 
 pub(crate) fn ticket_command(
-    request: TicketRequest,
+    mut request: TicketRequest,
     id: Uuid,
-) -> Result<(TicketCommand, bool), Problem> {
+) -> Result<Planned<TicketCommand>, Problem> {
     let needs = request.needs_if_match();
-    Ok((request.into_command(id)?, needs))
+    let custom = request.take_custom_fields();
+    Ok((request.into_command(id)?, custom, needs))
 }

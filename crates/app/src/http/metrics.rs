@@ -209,6 +209,7 @@ async fn lag_of<B: Backend>(app: &App<B>, model: &str, tenant: &TenantId) -> Opt
         "duplicates" => backend.lag(&*reads.duplicates, tenant, now).await,
         "account360" => backend.lag(&*reads.accounts, tenant, now).await,
         "engagements" => backend.lag(&*reads.engagements, tenant, now).await,
+        "custom_fields" => backend.lag(&*reads.custom_fields, tenant, now).await,
         _ => return None,
     };
     lag.ok()

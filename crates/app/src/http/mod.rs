@@ -15,6 +15,7 @@ mod activities;
 mod auth;
 mod body;
 mod commands;
+mod custom_fields;
 mod engagements;
 mod metrics;
 mod openapi;
@@ -36,6 +37,7 @@ use axum::response::{IntoResponse, Response};
 use crm_domain::opportunity::Pipeline;
 use crm_projections::ProjectorStatus;
 use crm_projections::account360::Account360Model;
+use crm_projections::custom_fields::CustomFieldModel;
 use crm_projections::customer360::Customer360Model;
 use crm_projections::duplicates::DuplicateQueueModel;
 use crm_projections::engagements::EngagementModel;
@@ -55,11 +57,15 @@ pub use auth::{
 };
 pub use body::{MAX_IDEMPOTENCY_KEY, etag};
 pub use commands::{
-    CommandResponse, ContactRequest, LeadRequest, MAX_TEXT_CHARS, OpportunityRequest, TicketRequest,
+    CommandResponse, ContactRequest, CustomFieldValues, LeadRequest, MAX_TEXT_CHARS,
+    OpportunityRequest, TicketRequest,
+};
+pub use custom_fields::{
+    CustomRecordsResponse, CustomValuesResponse, PublishSchemaRequest, SchemaResponse,
 };
 pub use metrics::Metrics;
 pub use openapi::openapi;
-pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
+pub use problem::{FieldProblemBody, PROBLEM_JSON, Problem, ProblemKind};
 pub use reads::{
     DeliveryReceipt, ErasureRequestBody, ErasureResponse, FeedEvent, HistoryEntry,
     LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordKind, RecordResponse, SearchHit,
@@ -118,6 +124,8 @@ pub struct ReadModels<B: Backend> {
     pub accounts: Arc<B::Documents<Account360Model>>,
     /// Tasks and the activities logged on records.
     pub engagements: Arc<B::Documents<EngagementModel>>,
+    /// Every record's custom field values.
+    pub custom_fields: Arc<B::Documents<CustomFieldModel>>,
 }
 
 impl<B: Backend> ReadModels<B> {
@@ -132,6 +140,7 @@ impl<B: Backend> ReadModels<B> {
             duplicates: Arc::new(backend.documents(DuplicateQueueModel).await?),
             accounts: Arc::new(backend.documents(Account360Model).await?),
             engagements: Arc::new(backend.documents(EngagementModel).await?),
+            custom_fields: Arc::new(backend.documents(CustomFieldModel).await?),
         })
     }
 }
@@ -146,6 +155,7 @@ impl<B: Backend> Clone for ReadModels<B> {
             duplicates: Arc::clone(&self.duplicates),
             accounts: Arc::clone(&self.accounts),
             engagements: Arc::clone(&self.engagements),
+            custom_fields: Arc::clone(&self.custom_fields),
         }
     }
 }
@@ -160,6 +170,7 @@ impl<B: Backend> std::fmt::Debug for ReadModels<B> {
             .field("duplicates", &self.duplicates)
             .field("accounts", &self.accounts)
             .field("engagements", &self.engagements)
+            .field("custom_fields", &self.custom_fields)
             .finish()
     }
 }

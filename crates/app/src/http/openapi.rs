@@ -60,6 +60,22 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
             "The record; the ETag is its version.",
             Some("RecordResponse"),
         ),
+        Endpoint::PublishCustomFields => (
+            "200",
+            "Published: 200, or 201 for the first version. The ETag is the settings' version.",
+            Some("CommandResponse"),
+        ),
+        Endpoint::CustomFieldSchema => (
+            "200",
+            "The schema; the ETag is the settings' version.",
+            Some("SchemaResponse"),
+        ),
+        Endpoint::CustomFieldValues => {
+            ("200", "The record's values.", Some("CustomValuesResponse"))
+        }
+        Endpoint::CustomFieldRecords => {
+            ("200", "A page of records.", Some("CustomRecordsResponse"))
+        }
         Endpoint::Erasure => ("200", "Erased everywhere.", Some("ErasureResponse")),
         Endpoint::LogActivity => (
             "201",
@@ -147,6 +163,12 @@ fn problems(spec: &RouteSpec) -> Vec<ProblemKind> {
             kinds.push(ProblemKind::NotFound);
         }
         Endpoint::Erasure => kinds.extend([ProblemKind::NotFound, ProblemKind::CommandRejected]),
+        Endpoint::PublishCustomFields => kinds.extend([
+            ProblemKind::CommandRejected,
+            ProblemKind::VersionMismatch,
+            ProblemKind::IdempotencyConflict,
+        ]),
+        Endpoint::CustomFieldValues => kinds.push(ProblemKind::NotFound),
         Endpoint::IntakeOne | Endpoint::IntakeBatch => kinds.push(ProblemKind::DeliveryRefused),
         _ => {}
     }
@@ -388,6 +410,12 @@ fn document() -> OpenApi {
     components = component::<super::activities::ActivityResponse>(components);
     components = component::<super::activities::NotCounted>(components);
     components = component::<FeedEvent>(components);
+    components = component::<super::custom_fields::PublishSchemaRequest>(components);
+    components = component::<super::custom_fields::SchemaResponse>(components);
+    components = component::<super::custom_fields::CustomValuesResponse>(components);
+    components = component::<super::custom_fields::CustomRecordsResponse>(components);
+    components = component::<super::commands::CustomFieldValues>(components);
+    components = component::<super::problem::FieldProblemBody>(components);
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()

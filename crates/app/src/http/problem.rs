@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use crm_domain::custom_fields::CustomFieldsRefused;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -189,13 +190,19 @@ pub struct Problem {
     pub detail: String,
     /// The rule a refusal broke, or the field a body error is about.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub code: Option<Box<str>>,
     /// The version a stale `If-Match` should have named.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<u64>,
     /// For a spent budget: seconds until the next request is allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// For custom field values refused: every problem, each naming its field. (Boxed: a
+    /// problem travels in every `Result` of the handlers and stays small.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldProblemBody>>)]
+    pub errors: Option<Box<Vec<FieldProblemBody>>>,
     #[serde(skip)]
     #[schema(ignore)]
     kind: Option<ProblemKind>,
@@ -217,6 +224,7 @@ impl Problem {
             code: None,
             current_version: None,
             retry_after: None,
+            errors: None,
             kind: Some(kind),
         }
     }
@@ -224,7 +232,7 @@ impl Problem {
     /// The same, naming `code`.
     #[must_use]
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
-        self.code = Some(code.into());
+        self.code = Some(code.into().into_boxed_str());
         self
     }
 
@@ -234,9 +242,14 @@ impl Problem {
     }
 
     /// The problem a failed command answers with.
-    pub fn of_command<E: std::fmt::Display + std::fmt::Debug>(error: &CommandError<E>) -> Self {
+    pub fn of_command<E: std::error::Error>(error: &CommandError<E>) -> Self {
         match error {
             CommandError::Rejected(refusal) => {
+                if let Some(refused) = std::error::Error::source(refusal)
+                    .and_then(|source| source.downcast_ref::<CustomFieldsRefused>())
+                {
+                    return Problem::of_custom_fields(refused);
+                }
                 Problem::new(ProblemKind::CommandRejected, refusal.to_string())
                     .with_code(variant_code(refusal))
             }
@@ -269,6 +282,38 @@ impl Problem {
             }
         }
     }
+}
+
+impl Problem {
+    /// Custom field values refused (422, code `custom-fields`), every problem in `errors`.
+    pub(crate) fn of_custom_fields(refused: &CustomFieldsRefused) -> Self {
+        let mut problem =
+            Problem::new(ProblemKind::InvalidBody, refused.to_string()).with_code("custom-fields");
+        problem.errors = Some(Box::new(
+            refused
+                .problems()
+                .iter()
+                .map(|problem| FieldProblemBody {
+                    field: problem.field.clone(),
+                    rule: variant_code(&problem.rule),
+                    message: problem.message.clone(),
+                })
+                .collect(),
+        ));
+        problem
+    }
+}
+
+/// One custom field's problem in a problem document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldProblemBody {
+    /// The field's key, as sent.
+    pub field: String,
+    /// The kind of check: `value`, `required`, `required-when`, `range`, `pattern`,
+    /// `transition` or `comparison`.
+    pub rule: String,
+    /// What is wrong and what to do.
+    pub message: String,
 }
 
 /// The kebab-case name of an error's variant, from its `Debug` form: `AlreadyQualified { .. }`

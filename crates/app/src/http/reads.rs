@@ -1,5 +1,6 @@
 //! The handlers: commands, records and their history, the read models, intake and health.
 
+use crm_domain::custom_fields::EntityKind;
 use std::sync::Arc;
 
 use super::roster::ClientCommand;
@@ -269,8 +270,21 @@ pub(crate) async fn lead_command<B: Backend>(
     headers: HeaderMap,
     Body(request): Body<LeadRequest>,
 ) -> Response {
-    let (command, needs) = commands::lead_command(request);
-    execute::<Lead>(&app, &principal, &headers, id, command, needs).await
+    let (command, custom, needs) = commands::lead_command(request);
+    commands::execute_with_custom::<Lead>(
+        &app,
+        &principal,
+        &headers,
+        id,
+        (command, custom),
+        (
+            EntityKind::Lead,
+            crm_domain::lead::LeadCommand::SetCustomFields,
+        ),
+        needs,
+        None,
+    )
+    .await
 }
 
 pub(crate) async fn contact_command<B: Backend>(
@@ -281,9 +295,19 @@ pub(crate) async fn contact_command<B: Backend>(
     Body(request): Body<ContactRequest>,
 ) -> Response {
     match commands::contact_command(request, id, app.service.clock().now()) {
-        Ok((command, needs, source)) => {
-            commands::execute_from::<Contact>(
-                &app, &principal, &headers, id, command, needs, source,
+        Ok(((command, custom, needs), source)) => {
+            commands::execute_with_custom::<Contact>(
+                &app,
+                &principal,
+                &headers,
+                id,
+                (command, custom),
+                (
+                    EntityKind::Contact,
+                    crm_domain::contact::ContactCommand::SetCustomFields,
+                ),
+                needs,
+                source,
             )
             .await
         }
@@ -299,8 +323,21 @@ pub(crate) async fn opportunity_command<B: Backend>(
     Body(request): Body<OpportunityRequest>,
 ) -> Response {
     match commands::opportunity_command(request, id, &app.settings.pipelines) {
-        Ok((command, needs)) => {
-            execute::<Opportunity>(&app, &principal, &headers, id, command, needs).await
+        Ok((command, custom, needs)) => {
+            commands::execute_with_custom::<Opportunity>(
+                &app,
+                &principal,
+                &headers,
+                id,
+                (command, custom),
+                (
+                    EntityKind::Opportunity,
+                    crm_domain::opportunity::OpportunityCommand::SetCustomFields,
+                ),
+                needs,
+                None,
+            )
+            .await
         }
         Err(problem) => problem.into_response(),
     }
@@ -314,8 +351,21 @@ pub(crate) async fn ticket_command<B: Backend>(
     Body(request): Body<TicketRequest>,
 ) -> Response {
     match commands::ticket_command(request, id) {
-        Ok((command, needs)) => {
-            execute::<Ticket>(&app, &principal, &headers, id, command, needs).await
+        Ok((command, custom, needs)) => {
+            commands::execute_with_custom::<Ticket>(
+                &app,
+                &principal,
+                &headers,
+                id,
+                (command, custom),
+                (
+                    EntityKind::Ticket,
+                    crm_domain::ticket::TicketCommand::SetCustomFields,
+                ),
+                needs,
+                None,
+            )
+            .await
         }
         Err(problem) => problem.into_response(),
     }

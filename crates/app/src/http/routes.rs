@@ -94,6 +94,14 @@ pub enum Endpoint {
     InboxHealth,
     /// `GET /v1/operations/outbox`.
     OutboxHealth,
+    /// `GET /v1/custom-fields/{entity}`.
+    CustomFieldSchema,
+    /// `POST /v1/custom-fields/{entity}`.
+    PublishCustomFields,
+    /// `GET /v1/custom-fields/{entity}/records`.
+    CustomFieldRecords,
+    /// `GET /v1/custom-fields/{entity}/records/{id}`.
+    CustomFieldValues,
 }
 
 /// One route.
@@ -336,8 +344,64 @@ const ACCOUNT_QUERY: &[QueryParam] = &[
 
 const OWNER_QUERY: &[QueryParam] = &[q("owner", QueryKind::Uuid, "Only this owner's deals.")];
 
+const CUSTOM_RECORDS_QUERY: &[QueryParam] = &[
+    q(
+        "filter",
+        QueryKind::Text,
+        "A JSON array of filters that must all hold, each `{\"op\": \"equals\" | \"in\" | \"range\" | \"is_set\" | \"contains\", \"field\": …}`.",
+    ),
+    q(
+        "after",
+        QueryKind::Uuid,
+        "The last record of the previous page (its `next`).",
+    ),
+    q(
+        "limit",
+        QueryKind::Int { min: 1, max: 500 },
+        "The most records (default 50).",
+    ),
+];
+
 /// Every route of the API.
 pub const ROUTES: &[RouteSpec] = &[
+    route(
+        Method::GET,
+        "/v1/custom-fields/{entity}",
+        Some(P::ReadCustomFields),
+        Endpoint::CustomFieldSchema,
+        "custom-fields",
+        "An entity's custom fields and validation rules as published now (ETag: the settings' version).",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/custom-fields/{entity}",
+            Some(P::ConfigureCustomFields),
+            Endpoint::PublishCustomFields,
+            "custom-fields",
+            "Publishes a schema version; in force from the next command, history untouched.",
+        ),
+        "PublishSchemaRequest",
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/custom-fields/{entity}/records",
+            Some(P::ReadCustomers),
+            Endpoint::CustomFieldRecords,
+            "custom-fields",
+            "Records of a kind whose custom field values match every filter, in id order.",
+        ),
+        CUSTOM_RECORDS_QUERY,
+    ),
+    route(
+        Method::GET,
+        "/v1/custom-fields/{entity}/records/{id}",
+        Some(P::ReadCustomers),
+        Endpoint::CustomFieldValues,
+        "custom-fields",
+        "One record's custom field values as the current schema shows them.",
+    ),
     route(
         Method::GET,
         "/healthz",
@@ -812,7 +876,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::ActivityCommand => post(super::activities::command::<B>),
         Endpoint::LogActivity => post(super::activities::log::<B>),
         Endpoint::AccountCommand => post(super::accounts::command::<B>),
-        Endpoint::TaskCommand => post(reads::client_command::<B, super::tasks::TaskRequest>),
+        Endpoint::TaskCommand => post(super::tasks::command::<B>),
         Endpoint::Events => get(reads::events::<B>),
         Endpoint::RepCommand => post(reads::client_command::<B, RepRequest>),
         Endpoint::TeamCommand => post(reads::client_command::<B, TeamRequest>),
@@ -843,6 +907,10 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::IntakeBatch => post(reads::intake_batch::<B>),
         Endpoint::InboxHealth => get(reads::inbox_health::<B>),
         Endpoint::OutboxHealth => get(reads::outbox_health::<B>),
+        Endpoint::CustomFieldSchema => get(super::custom_fields::schema::<B>),
+        Endpoint::PublishCustomFields => post(super::custom_fields::publish::<B>),
+        Endpoint::CustomFieldRecords => get(super::custom_fields::records::<B>),
+        Endpoint::CustomFieldValues => get(super::custom_fields::values::<B>),
     };
     debug_assert!(spec.method == Method::GET || spec.method == Method::POST);
     handler
@@ -901,6 +969,10 @@ mod tests {
         Endpoint::IntakeBatch,
         Endpoint::InboxHealth,
         Endpoint::OutboxHealth,
+        Endpoint::CustomFieldSchema,
+        Endpoint::PublishCustomFields,
+        Endpoint::CustomFieldRecords,
+        Endpoint::CustomFieldValues,
     ];
 
     #[test]

@@ -54,6 +54,9 @@ pub fn spawn_projections<B: Backend>(
                 "engagements" => {
                     backend.spawn_projector(model, store, &reads.engagements, tenant, stop, tasks)
                 }
+                "custom_fields" => {
+                    backend.spawn_projector(model, store, &reads.custom_fields, tenant, stop, tasks)
+                }
                 _ => backend.spawn_projector(model, store, &reads.duplicates, tenant, stop, tasks),
             },
         };
@@ -63,7 +66,7 @@ pub fn spawn_projections<B: Backend>(
 }
 
 /// The read models a server keeps, by the names `/readyz` and `/metrics` report them under.
-pub const PROJECTIONS: [&str; 7] = [
+pub const PROJECTIONS: [&str; 8] = [
     "customer360",
     "identity_index",
     "pipeline",
@@ -71,6 +74,7 @@ pub const PROJECTIONS: [&str; 7] = [
     "duplicates",
     "account360",
     "engagements",
+    "custom_fields",
 ];
 
 /// One read model's projector for `tenant`, started on `backend` (under the projection's

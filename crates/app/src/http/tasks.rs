@@ -7,7 +7,20 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::roster::ClientCommand;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use crm_domain::custom_fields::EntityKind;
+use serde_json::{Map, Value};
+
+use super::body::Body;
+use super::commands::execute_with_custom;
+use super::reads::Id;
+use super::{App, Principal};
+use crate::backend::Backend;
 
 /// A command to a task (the path's id is the task's).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -33,6 +46,11 @@ pub enum TaskRequest {
         /// `low`, `normal`, `high` or `urgent`.
         #[schema(value_type = String)]
         priority: Priority,
+        /// Custom field values to set with it, checked against the task's validation rules
+        /// (which it meets even when it sends none).
+        #[serde(default)]
+        #[schema(value_type = Option<Object>)]
+        custom_fields: Option<Map<String, Value>>,
     },
     /// Renames it (needs `If-Match`).
     Retitle {
@@ -68,10 +86,25 @@ pub enum TaskRequest {
     Cancel {},
     /// Opens a done task again.
     Reopen {},
+    /// Sets or clears custom field values under the tenant's current schema.
+    SetCustomFields {
+        /// The values by field key (see [`CustomFieldValues`](super::commands::CustomFieldValues)).
+        #[schema(value_type = Object)]
+        values: Map<String, Value>,
+    },
 }
 
-impl ClientCommand for TaskRequest {
-    type Aggregate = Task;
+impl TaskRequest {
+    /// See [`ContactRequest::take_custom_fields`](super::commands::ContactRequest).
+    fn take_custom_fields(&mut self) -> Option<Map<String, Value>> {
+        match self {
+            TaskRequest::SetCustomFields { values } => Some(std::mem::take(values)),
+            TaskRequest::Create { custom_fields, .. } => {
+                Some(custom_fields.take().unwrap_or_default())
+            }
+            _ => None,
+        }
+    }
 
     fn needs_if_match(&self) -> bool {
         matches!(
@@ -82,8 +115,10 @@ impl ClientCommand for TaskRequest {
         )
     }
 
-    fn into_command(self, id: Uuid) -> TaskCommand {
-        match self {
+    /// The domain's command; `None` for custom fields alone.
+    fn into_command(self, id: Uuid) -> Option<TaskCommand> {
+        Some(match self {
+            TaskRequest::SetCustomFields { .. } => return None,
             TaskRequest::Create {
                 title,
                 description,
@@ -91,6 +126,7 @@ impl ClientCommand for TaskRequest {
                 concerns,
                 due_at,
                 priority,
+                custom_fields: _,
             } => TaskCommand::Create {
                 task: TaskId(id),
                 title,
@@ -110,6 +146,29 @@ impl ClientCommand for TaskRequest {
             TaskRequest::Complete {} => TaskCommand::Complete,
             TaskRequest::Cancel {} => TaskCommand::Cancel,
             TaskRequest::Reopen {} => TaskCommand::Reopen,
-        }
+        })
     }
+}
+
+/// `POST /v1/tasks/{id}/commands`.
+pub(crate) async fn command<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Extension(principal): Extension<Principal>,
+    Id(id): Id,
+    headers: HeaderMap,
+    Body(mut request): Body<TaskRequest>,
+) -> Response {
+    let needs = request.needs_if_match();
+    let custom = request.take_custom_fields();
+    execute_with_custom::<Task>(
+        &app,
+        &principal,
+        &headers,
+        id,
+        (request.into_command(id), custom),
+        (EntityKind::Task, TaskCommand::SetCustomFields),
+        needs,
+        None,
+    )
+    .await
 }
