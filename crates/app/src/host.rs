@@ -33,6 +33,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::account_linking::AccountLinker;
 use crate::command::CommandService;
 use crate::intake::{IdentityResolution, Inbox, IntakeSettings, IntakeWorker};
 use crate::outbox::{DestinationError, Destinations, HttpTransport, OutboxRelay, RelaySettings};
@@ -85,6 +86,11 @@ pub struct HostConfig {
     /// (milliseconds, default 1,000).
     #[serde(default = "default_tick_ms")]
     pub tick_ms: u64,
+    /// Whether contacts are linked to the accounts their work email, company domain or
+    /// company name point to (see [`crate::account_linking`]); `crm work` then keeps the
+    /// account 360 read model it looks them up in. Off by default.
+    #[serde(default)]
+    pub account_linking: bool,
 }
 
 fn yes() -> bool {
@@ -248,6 +254,7 @@ pub struct Host<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> {
     scheduler: Option<ResponseScheduler<U, D>>,
     escalator: Option<TicketEscalator<U, D>>,
     reminders: Option<TaskReminders<U, D>>,
+    linker: Option<AccountLinker<U>>,
     drainer: Option<QueueDrainer<U>>,
     relay: OutboxRelay<U, HttpTransport>,
     tick: Duration,
@@ -258,6 +265,13 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
     #[must_use]
     pub fn with_identity(mut self, identity: IdentityResolution) -> Self {
         self.intake = self.intake.map(|intake| intake.with_identity(identity));
+        self
+    }
+
+    /// Links contacts to accounts with `linker` (see [`crate::account_linking`]).
+    #[must_use]
+    pub fn with_account_linking(mut self, linker: AccountLinker<U>) -> Self {
+        self.linker = Some(linker);
         self
     }
 
@@ -423,6 +437,7 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
             intake,
             escalator,
             reminders,
+            linker: None,
             tenant,
             reactions,
             scheduler,
@@ -508,6 +523,14 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
                 }
             });
         }
+        if this.linker.is_some() {
+            let (host, stop) = (Arc::clone(&this), stop.clone());
+            tasks.spawn(async move {
+                if let Some(linker) = &host.linker {
+                    linker.run(host.tick, stop).await;
+                }
+            });
+        }
         if this.drainer.is_some() {
             let (host, stop) = (Arc::clone(&this), stop.clone());
             tasks.spawn(async move {
@@ -585,6 +608,7 @@ mod tests {
             },
             "intake": { "default_region": "GB" },
             "task_reminders": { "overdue_after_minutes": 90, "link_base": "https://crm.example.com" },
+            "account_linking": true,
             "destinations": { "erp": "http://127.0.0.1:9/erp" },
             "erasure_notices": ["erp"],
         });

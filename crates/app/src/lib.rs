@@ -14,6 +14,8 @@
 //!   [`SqliteUnitOfWork`].
 //! - [`custom_fields`]: an entity's custom field schema published as a versioned command,
 //!   and commands to records decided under the current schema.
+//! - [`account_linking`]: contacts linked to the accounts their work email domain, company
+//!   domain or company name point to; review-band matches suggested on the account.
 //! - [`activities`]: [`log_activity`](activities::log_activity): a call, email, meeting or
 //!   note recorded, and counted as the first touch of the leads it names when it is one.
 //! - [`backend`]: [`Backend`], one database holding the store, the application's tables and
@@ -45,6 +47,7 @@
 //! - [`ids`]: [`derive_id`], ids derived from the event that caused them.
 //! - [`error`]: [`CommandError`], generic over the aggregate's own refusal.
 
+pub mod account_linking;
 pub mod activities;
 pub mod backend;
 pub mod clock;

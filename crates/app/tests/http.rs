@@ -715,6 +715,26 @@ async fn accounts(server: &Server, sales: &str, support: &str) {
             .await;
         assert_eq!(opened.status, StatusCode::CREATED, "{:?}", opened.body);
     }
+    // Nothing suggested yet (the linker runs in `crm work`): an empty review queue, and a
+    // dismissal of a contact never suggested is refused by rule.
+    let queue = server.get("/v1/account-reviews?limit=5", support).await;
+    assert_eq!(queue.status, StatusCode::OK, "{:?}", queue.body);
+    assert_eq!(queue.body, json!([]));
+    let dismissed = server
+        .post(
+            &format!("/v1/accounts/{group}/commands"),
+            sales,
+            &[],
+            &json!({"command": "dismiss_suggestion", "contact": Uuid::now_v7()}),
+        )
+        .await;
+    assert_eq!(
+        dismissed.status,
+        StatusCode::CONFLICT,
+        "{:?}",
+        dismissed.body
+    );
+    assert_eq!(dismissed.body["code"], "not-suggested");
     let set_parent = |account: Uuid, parent: Uuid| async move {
         server
             .post(

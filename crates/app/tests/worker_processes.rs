@@ -475,3 +475,95 @@ async fn crm_work_resolves_a_known_person_through_the_index_it_keeps() {
     stop_gracefully(worker);
     let _ = std::fs::remove_dir_all(directory);
 }
+
+/// `crm work` with `account_linking`: it keeps the account 360 itself, and a contact created
+/// with a work address at an account's domain becomes one of its contacts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_work_links_a_contact_to_the_account_of_their_work_address() {
+    use crm_domain::account::{Account, AccountCommand};
+    use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provenance};
+    use crm_domain::identity::{CompanyDomain, CompanyName, EmailAddress, PersonName};
+    use crm_projections::DocumentStore as _;
+    use crm_projections::account360::{Account360Model, Account360Query};
+
+    let fixture = support::postgres().await;
+    let database = fixture.database.as_ref().expect("a database").url.clone();
+    let (service, _) = support::service(fixture.work.clone());
+    let engines = crm_domain::AccountId::from_uuid(Uuid::now_v7());
+    service
+        .execute::<Account>(
+            &tenant(),
+            engines.0,
+            AccountCommand::Open {
+                account: engines,
+                name: CompanyName::new("Analytical Engines Ltd").expect("a name"),
+                owner: owner(),
+                domains: vec![CompanyDomain::parse("engines.example").expect("a domain")],
+                industry: None,
+                employees: None,
+                addresses: Vec::new(),
+            },
+            &support::meta(),
+        )
+        .await
+        .expect("opened");
+    let (directory, config) = write_config(&serde_json::json!({
+        "onboarding": false,
+        "account_linking": true,
+        "tick_ms": 20,
+    }));
+    let worker = start_worker(&database, &config);
+    // A person is linked against the accounts the model holds when they are looked at.
+    let model = crm_projections::PostgresDocuments::connect(&database, 1, Account360Model)
+        .await
+        .expect("the account 360's table");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while model
+        .lookup(&tenant(), &Account360Query { account: engines })
+        .await
+        .expect("the model reads")
+        .is_none()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the account is projected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ada = crm_domain::ContactId(Uuid::now_v7());
+    service
+        .execute::<Contact>(
+            &tenant(),
+            ada.0,
+            ContactCommand::Create {
+                contact_id: ada,
+                provenance: Provenance::new("crm-ui", t0()),
+                changes: vec![
+                    DetailChange::Set(Detail::GivenName(PersonName::new("Ada").ok())),
+                    DetailChange::AddEmail(
+                        EmailAddress::parse("ada@engines.example").expect("an email"),
+                    ),
+                ],
+            },
+            &support::meta(),
+        )
+        .await
+        .expect("Ada is a contact");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (account, _) = service
+            .load::<Account>(&tenant(), engines.0)
+            .await
+            .expect("the account loads");
+        if account
+            .profile
+            .is_some_and(|profile| profile.contacts.contains_key(&ada))
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "Ada was linked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_gracefully(worker);
+    let _ = std::fs::remove_dir_all(directory);
+}

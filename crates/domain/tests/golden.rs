@@ -34,6 +34,7 @@ use std::num::NonZeroU8;
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use crm_domain::account::matching::{AccountAssessment, CompanyAgreement};
 use crm_domain::account::{
     AccountAddress, AccountEvent, AccountHierarchyEvent, AddressKind, ContactRole,
 };
@@ -1535,6 +1536,26 @@ fn account_events() -> Vec<AccountEvent> {
                 rule: "territory-rebalance".into(),
             },
             at: at(7),
+        },
+        AccountEvent::ContactSuggested {
+            contact: ContactId(id(0x96ace)),
+            assessment: AccountAssessment {
+                account: AccountId::from_uuid(id(0xacc)),
+                score: Score::from_ten_thousandths(7_500),
+                verdict: MatchVerdict::Review,
+                domain: CompanyAgreement::Missing,
+                name: CompanyAgreement::Similar,
+                name_similarity: Some(Score::from_ten_thousandths(9_133)),
+            },
+            by: Actor::System {
+                component: "account-linking".into(),
+            },
+            at: at(7),
+        },
+        AccountEvent::SuggestionDismissed {
+            contact: ContactId(id(0x96ace)),
+            by: user(BOB),
+            at: at(8),
         },
         AccountEvent::ContactAdded {
             contact: ContactId(id(ADA)),

@@ -999,16 +999,42 @@ async fn work_on<B: Backend>(
         None
     };
     let host = Host::new(
-        service,
+        Arc::clone(&service),
         backend.deadlines(),
         backend.inbox(),
-        tenant,
+        tenant.clone(),
         config,
     )
     .map_err(|error| format!("{}: {error}", config_path.display()))?;
     let host = match identity {
         Some(identity) => host.with_identity(identity),
         None => host,
+    };
+    let host = if config.account_linking {
+        let store = service.work().store();
+        let accounts = Arc::new(
+            backend
+                .documents(crm_projections::account360::Account360Model)
+                .await
+                .map_err(|error| format!("cannot open the account 360: {error}"))?,
+        );
+        crm_app::http::spawn_projection(
+            &backend,
+            "account360",
+            store,
+            &accounts,
+            &tenant,
+            &stopped,
+            &mut projectors,
+        );
+        host.with_account_linking(crm_app::account_linking::AccountLinker::new(
+            Arc::clone(&service),
+            Arc::new(crm_app::account_linking::AccountIndexCandidates(accounts)),
+            crm_domain::identity::MatchConfig::default(),
+            tenant.clone(),
+        ))
+    } else {
+        host
     };
     let running = tokio::spawn(host.run(stopped));
     shutdown_signal().await;

@@ -155,6 +155,12 @@ pub enum AccountRequest {
         /// The contact.
         contact: Uuid,
     },
+    /// A contact identity resolution suggested does not work there: never suggested again.
+    /// (To confirm a suggestion, `add_contact` them.)
+    DismissSuggestion {
+        /// The contact.
+        contact: Uuid,
+    },
     /// Closes the account (needs `If-Match`).
     Close {
         /// Why.
@@ -302,6 +308,12 @@ fn account_command(
         ),
         AccountRequest::EndContactRole { contact } => (
             AccountCommand::EndContactRole {
+                contact: ContactId(contact),
+            },
+            false,
+        ),
+        AccountRequest::DismissSuggestion { contact } => (
+            AccountCommand::DismissSuggestion {
                 contact: ContactId(contact),
             },
             false,
@@ -487,4 +499,30 @@ fn account_search(params: &AccountSearch) -> Result<AccountCandidates, Problem> 
         config: MatchConfig::default(),
         limit: limit(params.limit, 10, 100)?,
     })
+}
+
+/// The review queue's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReviewParams {
+    limit: Option<usize>,
+}
+
+/// `GET /v1/account-reviews`: the accounts with contacts identity resolution suggested,
+/// waiting for a person to confirm (`add_contact`) or dismiss them, the longest waiting first.
+pub(crate) async fn reviews<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    Extension(principal): Extension<Principal>,
+    params: Result<Params<ReviewParams>, Problem>,
+) -> Response {
+    let Params(params) = match params {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let limit = match limit(params.limit, 100, 1_000) {
+        Ok(limit) => limit,
+        Err(problem) => return problem.into_response(),
+    };
+    let query = crm_projections::account360::AccountReviewQueue { limit };
+    answered(app.reads.accounts.scan(&principal.tenant, &query).await)
 }

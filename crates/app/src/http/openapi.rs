@@ -111,6 +111,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::Customer
         | Endpoint::Account360
         | Endpoint::AccountSearch
+        | Endpoint::AccountReviews
         | Endpoint::Task
         | Endpoint::Tasks
         | Endpoint::Activity

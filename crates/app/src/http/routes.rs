@@ -94,6 +94,8 @@ pub enum Endpoint {
     InboxHealth,
     /// `GET /v1/operations/outbox`.
     OutboxHealth,
+    /// `GET /v1/account-reviews`.
+    AccountReviews,
     /// `GET /v1/custom-fields/{entity}`.
     CustomFieldSchema,
     /// `POST /v1/custom-fields/{entity}`.
@@ -364,6 +366,17 @@ const CUSTOM_RECORDS_QUERY: &[QueryParam] = &[
 
 /// Every route of the API.
 pub const ROUTES: &[RouteSpec] = &[
+    with_query(
+        route(
+            Method::GET,
+            "/v1/account-reviews",
+            Some(P::ReadCustomers),
+            Endpoint::AccountReviews,
+            "accounts",
+            "Accounts with contacts suggested by identity resolution, waiting for review, longest waiting first.",
+        ),
+        LIMIT_QUERY,
+    ),
     route(
         Method::GET,
         "/v1/custom-fields/{entity}",
@@ -907,6 +920,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::IntakeBatch => post(reads::intake_batch::<B>),
         Endpoint::InboxHealth => get(reads::inbox_health::<B>),
         Endpoint::OutboxHealth => get(reads::outbox_health::<B>),
+        Endpoint::AccountReviews => get(super::accounts::reviews::<B>),
         Endpoint::CustomFieldSchema => get(super::custom_fields::schema::<B>),
         Endpoint::PublishCustomFields => post(super::custom_fields::publish::<B>),
         Endpoint::CustomFieldRecords => get(super::custom_fields::records::<B>),
@@ -969,6 +983,7 @@ mod tests {
         Endpoint::IntakeBatch,
         Endpoint::InboxHealth,
         Endpoint::OutboxHealth,
+        Endpoint::AccountReviews,
         Endpoint::CustomFieldSchema,
         Endpoint::PublishCustomFields,
         Endpoint::CustomFieldRecords,

@@ -248,16 +248,17 @@ pub enum SchedulerError {
 /// Reads the tenant's events after the checkpoint `name` a page at a time, hands each page's
 /// readable events to `fold` and saves the checkpoint after each page, until a page is empty;
 /// returns the rows read. A failed `fold` leaves the checkpoint before its page.
-pub(crate) async fn follow<U, F, Fut>(
+pub(crate) async fn follow<U, F, Fut, E>(
     work: &U,
     tenant: &TenantId,
     name: &str,
     mut fold: F,
-) -> Result<usize, SchedulerError>
+) -> Result<usize, E>
 where
     U: UnitOfWork,
     F: FnMut(Vec<crm_eventstore::RecordedEvent>) -> Fut,
-    Fut: Future<Output = Result<(), SchedulerError>>,
+    Fut: Future<Output = Result<(), E>>,
+    E: From<WorkError> + From<crm_eventstore::StoreError>,
 {
     let mut read = 0;
     loop {

@@ -46,7 +46,7 @@ mod tests;
 use crate::custom_fields::{
     CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate, CustomValues, EntityKind,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -65,6 +65,7 @@ use crate::context::{Actor, Context};
 use crate::identity::{CompanyDomain, CompanyName};
 use crate::ids::{AccountId, ContactId, UserId};
 use address::AddressProblem;
+use matching::AccountAssessment;
 
 /// The longest industry kept, in characters.
 pub const MAX_INDUSTRY_CHARS: usize = 100;
@@ -176,6 +177,22 @@ pub enum AccountCommand {
     },
     /// Records that a contact no longer belongs to the account (left the company, moved on).
     EndContactRole {
+        /// The contact.
+        contact: ContactId,
+    },
+    /// Records that identity resolution found a contact who may work for the account, for a
+    /// person to confirm (then [`AccountCommand::AddContact`]) or dismiss. Nothing is
+    /// recorded for a contact who belongs to the account, nor for one suggested with the same
+    /// verdict and score already, nor for one dismissed (a person said no).
+    SuggestContact {
+        /// The contact.
+        contact: ContactId,
+        /// How the contact's company evidence fits the account.
+        assessment: AccountAssessment,
+    },
+    /// A person says the suggested contact does not work for the account: never suggested
+    /// again.
+    DismissSuggestion {
         /// The contact.
         contact: ContactId,
     },
@@ -303,6 +320,28 @@ pub enum AccountEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Identity resolution found a contact who may work for the account.
+    #[serde(rename = "AccountContactSuggested")]
+    ContactSuggested {
+        /// The contact.
+        contact: ContactId,
+        /// The evidence (agreement levels and the score; never the values compared).
+        assessment: AccountAssessment,
+        /// Who recorded it.
+        by: Actor,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A person said a suggested contact does not work for the account.
+    #[serde(rename = "AccountSuggestionDismissed")]
+    SuggestionDismissed {
+        /// The contact.
+        contact: ContactId,
+        /// Who decided.
+        by: Actor,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A contact's role at the account changed.
     #[serde(rename = "AccountContactRoleChanged")]
     ContactRoleChanged {
@@ -370,6 +409,8 @@ impl DomainEvent for AccountEvent {
             AccountEvent::AddressCleared { .. } => "AccountAddressCleared",
             AccountEvent::OwnerChanged { .. } => "AccountOwnerChanged",
             AccountEvent::ContactAdded { .. } => "AccountContactAdded",
+            AccountEvent::ContactSuggested { .. } => "AccountContactSuggested",
+            AccountEvent::SuggestionDismissed { .. } => "AccountSuggestionDismissed",
             AccountEvent::ContactRoleChanged { .. } => "AccountContactRoleChanged",
             AccountEvent::ContactRoleEnded { .. } => "AccountContactRoleEnded",
             AccountEvent::Closed { .. } => "AccountClosed",
@@ -449,6 +490,18 @@ pub enum AccountError {
     /// Closing needs a reason.
     #[error("closing an account needs a reason")]
     BlankReason,
+    /// A suggestion carried the assessment of another account.
+    #[error("the assessment is of account {}", assessed.0)]
+    AssessmentOfAnotherAccount {
+        /// The account it assessed.
+        assessed: AccountId,
+    },
+    /// Only a suggested contact can be dismissed.
+    #[error("contact {contact} was not suggested")]
+    NotSuggested {
+        /// The contact.
+        contact: ContactId,
+    },
     /// The custom field values do not fit their fields or break a validation rule; every
     /// problem, each naming its field.
     #[error("{0}")]
@@ -474,6 +527,10 @@ pub struct AccountProfile {
     pub addresses: BTreeMap<AddressKind, AccountAddress>,
     /// The contacts who belong to it, with their roles.
     pub contacts: BTreeMap<ContactId, AccountContact>,
+    /// Contacts identity resolution suggested, waiting for a person to confirm or dismiss.
+    pub suggested: BTreeMap<ContactId, AccountAssessment>,
+    /// Contacts a person said do not work for the account.
+    pub dismissed: BTreeSet<ContactId>,
     /// Active, closed or archived.
     pub status: AccountStatus,
     /// When it was opened.
@@ -754,6 +811,54 @@ impl Account {
         }
     }
 
+    fn suggest_contact(
+        &self,
+        contact: ContactId,
+        assessment: AccountAssessment,
+        ctx: &Context,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
+        let profile = self.require_active()?;
+        if assessment.account != profile.id {
+            return Err(AccountError::AssessmentOfAnotherAccount {
+                assessed: assessment.account,
+            });
+        }
+        let unchanged = profile.suggested.get(&contact).is_some_and(|held| {
+            held.verdict == assessment.verdict && held.score == assessment.score
+        });
+        if profile.contacts.contains_key(&contact)
+            || profile.dismissed.contains(&contact)
+            || unchanged
+        {
+            return Ok(vec![]);
+        }
+        Ok(vec![AccountEvent::ContactSuggested {
+            contact,
+            assessment,
+            by: ctx.actor.clone(),
+            at: ctx.now,
+        }])
+    }
+
+    fn dismiss_suggestion(
+        &self,
+        contact: ContactId,
+        ctx: &Context,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
+        let profile = self.require_active()?;
+        if profile.dismissed.contains(&contact) {
+            return Ok(vec![]);
+        }
+        if !profile.suggested.contains_key(&contact) {
+            return Err(AccountError::NotSuggested { contact });
+        }
+        Ok(vec![AccountEvent::SuggestionDismissed {
+            contact,
+            by: ctx.actor.clone(),
+            at: ctx.now,
+        }])
+    }
+
     fn change_contact_role(
         &self,
         contact: ContactId,
@@ -876,6 +981,11 @@ impl Aggregate for Account {
             AccountCommand::ClearAddress { kind } => self.clear_address(kind, ctx),
             AccountCommand::ChangeOwner { owner } => self.change_owner(owner, ctx),
             AccountCommand::AddContact { contact, role } => self.add_contact(contact, role, ctx),
+            AccountCommand::SuggestContact {
+                contact,
+                assessment,
+            } => self.suggest_contact(contact, assessment, ctx),
+            AccountCommand::DismissSuggestion { contact } => self.dismiss_suggestion(contact, ctx),
             AccountCommand::ChangeContactRole { contact, role } => {
                 self.change_contact_role(contact, role, ctx)
             }
@@ -909,6 +1019,8 @@ impl Aggregate for Account {
                 employees: None,
                 addresses: BTreeMap::new(),
                 contacts: BTreeMap::new(),
+                suggested: BTreeMap::new(),
+                dismissed: BTreeSet::new(),
                 status: AccountStatus::Active,
                 opened_at: *at,
             });
@@ -941,9 +1053,21 @@ impl Aggregate for Account {
                 profile.addresses.remove(kind);
             }
             AccountEvent::OwnerChanged { owner, .. } => profile.owner = *owner,
+            AccountEvent::ContactSuggested {
+                contact,
+                assessment,
+                ..
+            } => {
+                profile.suggested.insert(*contact, *assessment);
+            }
+            AccountEvent::SuggestionDismissed { contact, .. } => {
+                profile.suggested.remove(contact);
+                profile.dismissed.insert(*contact);
+            }
             AccountEvent::ContactAdded {
                 contact, role, at, ..
             } => {
+                profile.suggested.remove(contact);
                 profile.contacts.insert(
                     *contact,
                     AccountContact {

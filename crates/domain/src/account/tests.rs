@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 use uuid::Uuid;
 
+use super::matching::{AccountAssessment, CompanyAgreement};
 use super::*;
 use crate::contact::StreetAddress;
 use crate::identity::CountryCode;
@@ -926,6 +927,12 @@ fn arb_command() -> impl Strategy<Value = AccountCommand> {
         3 => (arb_contact(), arb_role()).prop_map(|(contact, role)| AccountCommand::AddContact { contact, role }),
         2 => (arb_contact(), arb_role()).prop_map(|(contact, role)| AccountCommand::ChangeContactRole { contact, role }),
         2 => arb_contact().prop_map(|contact| AccountCommand::EndContactRole { contact }),
+        2 => (arb_contact(), prop::sample::select(vec![ENGINES, LOOMS]), 5_000u16..10_000)
+            .prop_map(|(contact, account, score)| AccountCommand::SuggestContact {
+                contact,
+                assessment: assessment(account, score),
+            }),
+        1 => arb_contact().prop_map(|contact| AccountCommand::DismissSuggestion { contact }),
         1 => prop_oneof![Just("gone".to_owned()), Just(" ".to_owned())].prop_map(|reason| AccountCommand::Close { reason }),
         1 => Just(AccountCommand::Reopen),
         1 => Just(AccountCommand::Archive),
@@ -1098,4 +1105,91 @@ fn custom_fields_are_validated_set_cleared_and_folded() {
             _ => None,
         },
     );
+}
+
+fn assessment(account: AccountId, score: u16) -> AccountAssessment {
+    let score = crate::identity::Score::from_ten_thousandths(score);
+    AccountAssessment {
+        account,
+        score,
+        verdict: crate::identity::MatchConfig::default().verdict(score),
+        domain: CompanyAgreement::Same,
+        name: CompanyAgreement::Similar,
+        name_similarity: Some(crate::identity::Score::from_ten_thousandths(9_100)),
+    }
+}
+
+fn suggested(contact: ContactId, score: u16, minutes: i64) -> AccountEvent {
+    AccountEvent::ContactSuggested {
+        contact,
+        assessment: assessment(ENGINES, score),
+        by: alice(),
+        at: t0_plus_minutes(minutes),
+    }
+}
+
+#[test]
+fn a_suggested_contact_waits_for_review_once_until_confirmed() {
+    let suggest = |score| AccountCommand::SuggestContact {
+        contact: GRACE,
+        assessment: assessment(ENGINES, score),
+    };
+    let state = given::<Account>(&[opened()])
+        .at(alice_at(1))
+        .when(suggest(7_500))
+        .then(&[suggested(GRACE, 7_500, 1)]);
+    assert!(profile(&state).suggested.contains_key(&GRACE));
+    given::<Account>(&[opened(), suggested(GRACE, 7_500, 1)])
+        .at(alice_at(2))
+        .when(suggest(7_500))
+        .then(&[]);
+    let confirmed = given::<Account>(&[opened(), suggested(GRACE, 7_500, 1)])
+        .at(alice_at(3))
+        .when(AccountCommand::AddContact {
+            contact: GRACE,
+            role: ContactRole::Other,
+        })
+        .then(&[contact_added(GRACE, ContactRole::Other, 3)]);
+    assert!(profile(&confirmed).suggested.is_empty());
+    given::<Account>(&[opened(), contact_added(GRACE, ContactRole::Other, 3)])
+        .when(suggest(9_900))
+        .then(&[]);
+}
+
+#[test]
+fn a_dismissed_contact_is_never_suggested_again() {
+    let history = [
+        opened(),
+        suggested(GRACE, 7_500, 1),
+        AccountEvent::SuggestionDismissed {
+            contact: GRACE,
+            by: alice(),
+            at: t0_plus_minutes(2),
+        },
+    ];
+    given::<Account>(&history[..2])
+        .at(alice_at(2))
+        .when(AccountCommand::DismissSuggestion { contact: GRACE })
+        .then(&history[2..]);
+    let state = given::<Account>(&history)
+        .when(AccountCommand::SuggestContact {
+            contact: GRACE,
+            assessment: assessment(ENGINES, 9_000),
+        })
+        .then(&[]);
+    assert!(profile(&state).suggested.is_empty());
+    assert!(profile(&state).dismissed.contains(&GRACE));
+    given::<Account>(&[opened()])
+        .when(AccountCommand::DismissSuggestion { contact: ADA })
+        .then_error(&AccountError::NotSuggested { contact: ADA });
+}
+
+#[test]
+fn a_suggestion_must_assess_this_account() {
+    given::<Account>(&[opened()])
+        .when(AccountCommand::SuggestContact {
+            contact: ADA,
+            assessment: assessment(LOOMS, 8_000),
+        })
+        .then_error(&AccountError::AssessmentOfAnotherAccount { assessed: LOOMS });
 }

@@ -20,6 +20,10 @@
 //!   name starts with a word; the ids are name-based UUIDs of the normalized domain or word, so
 //!   no text is stored in a key.
 //!
+//! - The review queue ([`AccountReviewQueue`]): an account's record lists the contacts identity
+//!   resolution suggested for it (`AccountContactSuggested`) until a person confirms one (it
+//!   joins) or dismisses it, and is indexed by its oldest suggestion's time.
+//!
 //! # Rolled up when read
 //! The hierarchy is kept as parent and children on the account documents (the tenant's
 //! `AccountParentChanged` events). [`Account360Query`] walks the children, one round per
@@ -43,12 +47,13 @@
 //! and activity texts are not kept. An erasure therefore changes nothing in this model.
 
 mod candidates;
+mod review;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use crm_domain::account::matching::name_block;
+use crm_domain::account::matching::{AccountAssessment, name_block};
 use crm_domain::account::{
     AccountAddress, AccountEvent, AccountHierarchyEvent, AccountStatus, ContactRole,
 };
@@ -64,6 +69,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use candidates::{AccountCandidate, AccountCandidates};
+pub use review::{AccountReview, AccountReviewQueue};
 pub use view::{
     Account360, Account360Query, AccountBrief, ActivityLine, ContactLine, DealLine, Figures,
     TicketLine,
@@ -206,6 +212,21 @@ pub struct AccountRecord {
     pub activities: u64,
     /// Its most recent activities, newest first, at most [`RECENT_ACTIVITIES`].
     pub recent: Vec<RecentActivity>,
+    /// Contacts identity resolution suggested, waiting for a person to confirm or dismiss,
+    /// in contact order.
+    #[serde(default)]
+    pub suggested: Vec<SuggestedContact>,
+}
+
+/// A contact who may work for an account, waiting for review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuggestedContact {
+    /// The contact.
+    pub contact: ContactId,
+    /// How their company evidence fits the account (agreement levels and the score).
+    pub assessment: AccountAssessment,
+    /// When it was suggested.
+    pub since: DateTime<Utc>,
 }
 
 impl AccountRecord {
@@ -231,7 +252,16 @@ impl AccountRecord {
             resolved_tickets: 0,
             activities: 0,
             recent: Vec::new(),
+            suggested: Vec::new(),
         }
+    }
+
+    /// When the oldest suggestion still waiting was made.
+    pub fn review_since(&self) -> Option<DateTime<Utc>> {
+        self.suggested
+            .iter()
+            .map(|suggestion| suggestion.since)
+            .min()
     }
 
     /// When the most recent activity counted on it happened.
@@ -268,9 +298,26 @@ impl AccountRecord {
             AccountEvent::Closed { .. } => self.status = Some(AccountStatus::Closed),
             AccountEvent::Reopened { .. } => self.status = Some(AccountStatus::Active),
             AccountEvent::Archived { .. } => self.status = Some(AccountStatus::Archived),
-            // Memberships live in the members document.
-            AccountEvent::ContactAdded { .. }
-            | AccountEvent::ContactRoleChanged { .. }
+            AccountEvent::ContactSuggested {
+                contact,
+                assessment,
+                at,
+                ..
+            } => {
+                self.suggested.retain(|kept| kept.contact != *contact);
+                self.suggested.push(SuggestedContact {
+                    contact: *contact,
+                    assessment: *assessment,
+                    since: *at,
+                });
+                self.suggested.sort_by_key(|kept| kept.contact);
+            }
+            AccountEvent::SuggestionDismissed { contact, .. }
+            | AccountEvent::ContactAdded { contact, .. } => {
+                // Memberships live in the members document; a confirmed suggestion is done.
+                self.suggested.retain(|kept| kept.contact != *contact);
+            }
+            AccountEvent::ContactRoleChanged { .. }
             | AccountEvent::ContactRoleEnded { .. }
             | AccountEvent::CustomFieldsSet(_) => {}
         }
@@ -463,7 +510,7 @@ pub struct Account360Model;
 
 impl ReadModel for Account360Model {
     const NAME: &'static str = "account_360";
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
     const KINDS: &'static [&'static str] = &[
         ACCOUNT, MEMBERS, CONTACT, DEAL, TICKET, ACTIVITY, DOMAIN, BLOCK,
     ];
@@ -471,6 +518,7 @@ impl ReadModel for Account360Model {
         IndexedColumn::new("parent", ColumnType::Uuid),
         IndexedColumn::new("owner", ColumnType::Uuid),
         IndexedColumn::new("last_activity", ColumnType::Time),
+        IndexedColumn::new("review_since", ColumnType::Time),
     ];
     type Doc = AccountDoc;
 
@@ -620,6 +668,9 @@ impl ReadModel for Account360Model {
             }
             if let Some(last) = record.last_activity_at() {
                 columns.push(("last_activity", IndexValue::Time(last)));
+            }
+            if let Some(since) = record.review_since() {
+                columns.push(("review_since", IndexValue::Time(since)));
             }
         }
         columns

@@ -153,6 +153,8 @@ pub struct Account360 {
     pub open_tickets: Vec<TicketLine>,
     /// The most recent activities of the whole hierarchy below, newest first.
     pub recent_activities: Vec<ActivityLine>,
+    /// Contacts identity resolution suggested for this account, waiting for review.
+    pub suggested_contacts: Vec<super::SuggestedContact>,
 }
 
 fn record(found: &Found<AccountDoc>, id: AccountId) -> Option<&AccountRecord> {
@@ -296,6 +298,7 @@ impl Lookup<AccountDoc> for Account360Query {
             industry: top.industry.clone(),
             employees: top.employees,
             addresses: top.addresses.clone(),
+            suggested_contacts: top.suggested.clone(),
             ancestors,
             descendants: walked
                 .iter()

@@ -1,0 +1,367 @@
+//! Linking people to the companies they work for: a contact's company evidence (work email
+//! domains — free mail never counts —, the company's web domain and its name, legal forms and
+//! punctuation ignored) weighed against the tenant's accounts with the people's thresholds
+//! ([`MatchConfig`]). An auto-link makes the contact a member of the account; a match in the
+//! review band is suggested on the account (`AccountContactSuggested`) for a person to confirm
+//! or dismiss, and shows in the account review queue.
+//!
+//! [`AccountLinker`] follows the tenant's history from its own checkpoint and links every
+//! contact created, or whose email addresses or company changed. Every step is a command that
+//! records nothing twice: a membership is added under a key per contact and account (so a
+//! contact who later left is never added back by the linker), a suggestion is idempotent in
+//! the aggregate and a dismissed one is never made again. A crash between steps links again.
+//!
+//! Two accounts tied for the best auto-link (a group and its subsidiary sharing a domain) are
+//! both suggested instead: a person chooses.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crm_domain::account::matching::CompanyEvidence;
+use crm_domain::account::{Account, AccountCommand, AccountError, ContactRole};
+use crm_domain::contact::{Contact, ContactError, ContactStatus};
+use crm_domain::identity::{IdentityRecord, MatchConfig, MatchVerdict};
+use crm_domain::{AccountId, Actor, ContactId};
+use crm_eventstore::TenantId;
+use crm_projections::account360::{Account360Model, AccountCandidate, AccountCandidates};
+use crm_projections::{DocumentStore, StorageError};
+use futures_util::future::BoxFuture;
+use thiserror::Error;
+
+use crate::command::{CommandMeta, CommandService};
+use crate::error::CommandError;
+use crate::ids::derive_id;
+use crate::uow::{UnitOfWork, WorkError};
+
+/// The checkpoint name of the linker's place in the history.
+const CHECKPOINT: &str = "account-linking";
+
+/// The actor the linker's commands are recorded as.
+pub const COMPONENT: &str = "account-linking";
+
+/// Where candidate accounts come from: the account 360's indexes, or anything answering like
+/// them.
+pub trait AccountCandidateSource: Send + Sync + fmt::Debug {
+    /// The accounts `evidence` may point to, assessed with `config`, best first, at most
+    /// `limit`.
+    fn candidates<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        evidence: &'a CompanyEvidence,
+        config: &'a MatchConfig,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<AccountCandidate>, StorageError>>;
+}
+
+/// The account 360 read model's documents as an [`AccountCandidateSource`] (shared with the
+/// projector that keeps them).
+#[derive(Debug)]
+pub struct AccountIndexCandidates<D>(pub Arc<D>);
+
+impl<D> AccountCandidateSource for AccountIndexCandidates<D>
+where
+    D: DocumentStore<Account360Model> + fmt::Debug,
+{
+    fn candidates<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        evidence: &'a CompanyEvidence,
+        config: &'a MatchConfig,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<AccountCandidate>, StorageError>> {
+        Box::pin(async move {
+            let query = AccountCandidates {
+                evidence: evidence.clone(),
+                config: *config,
+                limit,
+            };
+            self.0.lookup(tenant, &query).await
+        })
+    }
+}
+
+/// What linking one contact did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountLink {
+    /// The contact is not live (unknown, merged into another, erased).
+    NotLive,
+    /// The contact says nothing of a company (no work email, no company domain or name).
+    NoEvidence,
+    /// No account comes close enough to suggest.
+    NoMatch,
+    /// The contact was made a member of the account (or already was).
+    Linked(AccountId),
+    /// The contact was suggested on these accounts for review.
+    Suggested(Vec<AccountId>),
+}
+
+/// Why linking failed; calling again finishes it.
+#[derive(Debug, Error)]
+pub enum AccountLinkError {
+    /// The history or a checkpoint could not be read or written.
+    #[error(transparent)]
+    Work(#[from] WorkError),
+    /// The history could not be read.
+    #[error(transparent)]
+    Store(#[from] crm_eventstore::StoreError),
+    /// The account read model could not be asked.
+    #[error("the account candidates could not be read: {0}")]
+    Candidates(#[from] StorageError),
+    /// The contact could not be read.
+    #[error("contact {contact}: {source}")]
+    Contact {
+        /// The contact.
+        contact: ContactId,
+        /// Why.
+        #[source]
+        source: CommandError<ContactError>,
+    },
+    /// The account could not be written.
+    #[error("account {}: {source}", account.0)]
+    Account {
+        /// The account.
+        account: AccountId,
+        /// Why.
+        #[source]
+        source: CommandError<AccountError>,
+    },
+}
+
+impl AccountLinkError {
+    /// Whether trying again later may succeed (the store or the read model was unavailable);
+    /// anything else would fail the same way every time, so the linker logs it and goes on.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AccountLinkError::Work(error) => error.is_retryable(),
+            AccountLinkError::Store(error) => error.is_retryable(),
+            AccountLinkError::Candidates(error) => error.is_retryable(),
+            AccountLinkError::Contact { source, .. } => source.is_retryable(),
+            AccountLinkError::Account { source, .. } => source.is_retryable(),
+        }
+    }
+}
+
+/// Links contacts to accounts; see the [module documentation](self).
+pub struct AccountLinker<U: UnitOfWork> {
+    service: Arc<CommandService<U>>,
+    source: Arc<dyn AccountCandidateSource>,
+    config: MatchConfig,
+    tenant: TenantId,
+}
+
+impl<U: UnitOfWork> fmt::Debug for AccountLinker<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountLinker")
+            .field("source", &self.source)
+            .field("config", &self.config)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The company evidence a contact's details hold.
+pub fn evidence_of(contact: &Contact) -> CompanyEvidence {
+    let details = &contact.details;
+    CompanyEvidence::of(&IdentityRecord {
+        emails: details
+            .emails()
+            .iter()
+            .map(|email| email.value.clone())
+            .collect(),
+        company_domain: details.company_domain().cloned(),
+        company_name: details.company_name().cloned(),
+        ..IdentityRecord::default()
+    })
+}
+
+impl<U: UnitOfWork> AccountLinker<U> {
+    /// A linker of `tenant`'s contacts writing through `service`, finding accounts in `source`
+    /// with the people's thresholds `config`.
+    pub fn new(
+        service: Arc<CommandService<U>>,
+        source: Arc<dyn AccountCandidateSource>,
+        config: MatchConfig,
+        tenant: TenantId,
+    ) -> Self {
+        Self {
+            service,
+            source,
+            config,
+            tenant,
+        }
+    }
+
+    /// Links one contact as it stands now.
+    pub async fn link_contact(&self, contact: ContactId) -> Result<AccountLink, AccountLinkError> {
+        let tenant = &self.tenant;
+        let (state, _) = self
+            .service
+            .load::<Contact>(tenant, contact.0)
+            .await
+            .map_err(|source| AccountLinkError::Contact { contact, source })?;
+        if state.status != Some(ContactStatus::Active) {
+            return Ok(AccountLink::NotLive);
+        }
+        let evidence = evidence_of(&state);
+        if evidence.is_empty() {
+            return Ok(AccountLink::NoEvidence);
+        }
+        let candidates = self
+            .source
+            .candidates(tenant, &evidence, &self.config, 10)
+            .await?;
+        let linkable: Vec<&AccountCandidate> = candidates
+            .iter()
+            .filter(|candidate| candidate.assessment.verdict == MatchVerdict::AutoLink)
+            .collect();
+        let best = linkable
+            .iter()
+            .map(|candidate| candidate.assessment.score)
+            .max();
+        let tied: Vec<&&AccountCandidate> = linkable
+            .iter()
+            .filter(|candidate| Some(candidate.assessment.score) == best)
+            .collect();
+        if let [only] = tied.as_slice() {
+            let account = only.assessment.account;
+            return Ok(if self.join(contact, account).await? {
+                AccountLink::Linked(account)
+            } else {
+                AccountLink::NoMatch
+            });
+        }
+        let to_review: Vec<&AccountCandidate> = if tied.is_empty() {
+            candidates
+                .iter()
+                .filter(|candidate| candidate.assessment.verdict == MatchVerdict::Review)
+                .take(1)
+                .collect()
+        } else {
+            tied.into_iter().copied().collect()
+        };
+        if to_review.is_empty() {
+            return Ok(AccountLink::NoMatch);
+        }
+        let mut suggested = Vec::new();
+        for candidate in to_review {
+            let account = candidate.assessment.account;
+            let meta = CommandMeta::by(actor());
+            match self
+                .service
+                .execute::<Account>(
+                    tenant,
+                    account.0,
+                    AccountCommand::SuggestContact {
+                        contact,
+                        assessment: candidate.assessment,
+                    },
+                    &meta,
+                )
+                .await
+            {
+                Ok(_) => suggested.push(account),
+                // Closed or archived since the read model saw it: nothing to suggest there.
+                Err(CommandError::Rejected(refusal)) => {
+                    tracing::debug!(%contact, account = %account.0, %refusal, "not suggested");
+                }
+                Err(source) => return Err(AccountLinkError::Account { account, source }),
+            }
+        }
+        Ok(if suggested.is_empty() {
+            AccountLink::NoMatch
+        } else {
+            AccountLink::Suggested(suggested)
+        })
+    }
+
+    /// Makes `contact` a member of `account`, once: keyed per pair, so a contact who left the
+    /// account later is not added back by the linker. Whether they are a member now (not when
+    /// the account was closed or archived since the read model saw it).
+    async fn join(&self, contact: ContactId, account: AccountId) -> Result<bool, AccountLinkError> {
+        let key = format!("{CHECKPOINT}/{}/{}", contact.0, account.0);
+        let meta = CommandMeta::by(actor())
+            .with_command_id(derive_id(contact.0, &key))
+            .with_idempotency_key(key);
+        match self
+            .service
+            .execute::<Account>(
+                &self.tenant,
+                account.0,
+                AccountCommand::AddContact {
+                    contact,
+                    role: ContactRole::Other,
+                },
+                &meta,
+            )
+            .await
+        {
+            // A role of their own already: a person recorded it, the linker has nothing to add.
+            Ok(_) | Err(CommandError::Rejected(AccountError::AlreadyAContact { .. })) => Ok(true),
+            Err(CommandError::Rejected(refusal)) => {
+                tracing::debug!(%contact, account = %account.0, %refusal, "not linked");
+                Ok(false)
+            }
+            Err(source) => Err(AccountLinkError::Account { account, source }),
+        }
+    }
+
+    /// Follows the history from the linker's checkpoint and links every contact created, or
+    /// whose email addresses or company details changed, once per page; returns the events
+    /// read.
+    pub async fn tick(&self) -> Result<usize, AccountLinkError> {
+        crate::scheduler::follow(self.service.work(), &self.tenant, CHECKPOINT, |events| async move {
+            let mut contacts = Vec::new();
+            for event in events {
+                let Some(id) = event
+                    .stream
+                    .as_str()
+                    .strip_prefix("contact-")
+                    .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                else {
+                    continue;
+                };
+                let relevant = matches!(
+                    event.event_type.as_str(),
+                    "ContactCreated" | "ContactEmailAdded" | "ContactDetailChanged"
+                );
+                if relevant && !contacts.contains(&ContactId(id)) {
+                    contacts.push(ContactId(id));
+                }
+            }
+            for contact in contacts {
+                match self.link_contact(contact).await {
+                    Ok(_) => {}
+                    Err(error) if error.is_retryable() => return Err(error),
+                    Err(error) => {
+                        tracing::warn!(%contact, %error, "a contact could not be linked; passed over");
+                    }
+                }
+            }
+            Ok::<(), AccountLinkError>(())
+        })
+        .await
+    }
+
+    /// Runs [`tick`](Self::tick) every `every` until `stop`.
+    pub async fn run(
+        &self,
+        every: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        while !*stop.borrow() {
+            if let Err(error) = self.tick().await {
+                tracing::warn!(tenant = %self.tenant, %error, "account linking failed; it resumes");
+            }
+            tokio::select! {
+                _ = stop.changed() => {}
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
+
+fn actor() -> Actor {
+    Actor::System {
+        component: COMPONENT.into(),
+    }
+}

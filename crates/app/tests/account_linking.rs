@@ -1,0 +1,222 @@
+//! Contacts linked to the accounts they work for, on every backend: an auto-link joins, a
+//! review-band match and a tie are suggested for review, a dismissal and a departure stick,
+//! and following the history twice records nothing twice.
+
+#[macro_use]
+mod support;
+
+use std::sync::Arc;
+
+use crm_app::UnitOfWork;
+use crm_app::account_linking::{AccountIndexCandidates, AccountLink, AccountLinker};
+use crm_domain::account::{Account, AccountCommand};
+use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provenance};
+use crm_domain::identity::{CompanyDomain, CompanyName, EmailAddress, MatchConfig, PersonName};
+use crm_domain::{AccountId, ContactId, UserId};
+use crm_eventstore::{EventStore as _, GlobalPosition};
+use crm_projections::account360::{Account360Model, AccountReviewQueue};
+use crm_projections::{DocumentStore, MemoryStorage, Projector, ProjectorOptions};
+use support::{meta, service, t0, tenant};
+use uuid::Uuid;
+
+on_every_backend!(people_are_linked_to_their_accounts_once);
+
+const ENGINES: AccountId = AccountId::from_uuid(Uuid::from_u128(0xe1e1));
+const ACME_UK: AccountId = AccountId::from_uuid(Uuid::from_u128(0xac01));
+const ACME_DE: AccountId = AccountId::from_uuid(Uuid::from_u128(0xac02));
+const ADA: ContactId = ContactId(Uuid::from_u128(0xada));
+const GRACE: ContactId = ContactId(Uuid::from_u128(0x96ace));
+const BOB: ContactId = ContactId(Uuid::from_u128(0xb0b));
+const NOBODY: ContactId = ContactId(Uuid::from_u128(0x0b0d1));
+
+async fn open_account<U: UnitOfWork>(
+    service: &crm_app::CommandService<U>,
+    account: AccountId,
+    name: &str,
+    domain: &str,
+) {
+    service
+        .execute::<Account>(
+            &tenant(),
+            account.0,
+            AccountCommand::Open {
+                account,
+                name: CompanyName::new(name).expect("a name"),
+                owner: UserId(Uuid::from_u128(0xa11ce)),
+                domains: vec![CompanyDomain::parse(domain).expect("a domain")],
+                industry: None,
+                employees: None,
+                addresses: Vec::new(),
+            },
+            &meta(),
+        )
+        .await
+        .expect("opened");
+}
+
+async fn create_contact<U: UnitOfWork>(
+    service: &crm_app::CommandService<U>,
+    contact: ContactId,
+    given: &str,
+    email: Option<&str>,
+    company: Option<&str>,
+) {
+    let mut changes = vec![DetailChange::Set(Detail::GivenName(
+        PersonName::new(given).ok(),
+    ))];
+    if let Some(email) = email {
+        changes.push(DetailChange::AddEmail(
+            EmailAddress::parse(email).expect("an email"),
+        ));
+    }
+    if let Some(company) = company {
+        changes.push(DetailChange::Set(Detail::CompanyName(
+            CompanyName::new(company).ok(),
+        )));
+    }
+    service
+        .execute::<Contact>(
+            &tenant(),
+            contact.0,
+            ContactCommand::Create {
+                contact_id: contact,
+                provenance: Provenance::new("crm-ui", t0()),
+                changes,
+            },
+            &meta(),
+        )
+        .await
+        .expect("created");
+}
+
+async fn account<U: UnitOfWork>(
+    service: &crm_app::CommandService<U>,
+    account: AccountId,
+) -> crm_domain::account::AccountProfile {
+    service
+        .load::<Account>(&tenant(), account.0)
+        .await
+        .expect("loads")
+        .0
+        .profile
+        .expect("opened")
+}
+
+async fn people_are_linked_to_their_accounts_once<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    open_account(
+        &service,
+        ENGINES,
+        "Analytical Engines Ltd.",
+        "engines.example",
+    )
+    .await;
+    open_account(&service, ACME_UK, "Acme UK", "acme.example").await;
+    open_account(&service, ACME_DE, "Acme Deutschland GmbH", "acme.example").await;
+    let accounts = Arc::new(MemoryStorage::new(Account360Model));
+    let mut projector = Projector::new(
+        work.store().clone(),
+        Arc::clone(&accounts),
+        tenant(),
+        ProjectorOptions::default(),
+    );
+    projector
+        .catch_up()
+        .await
+        .expect("the accounts are projected");
+
+    // A work address at the account's domain and its name: linked.
+    create_contact(
+        &service,
+        ADA,
+        "Ada",
+        Some("ada@engines.example"),
+        Some("Analytical Engines"),
+    )
+    .await;
+    // Free mail and a name close to the account's: suggested for review.
+    create_contact(
+        &service,
+        GRACE,
+        "Grace",
+        Some("grace@gmail.com"),
+        Some("Analytical Engine Co"),
+    )
+    .await;
+    // A domain two accounts share, and no name to tell them apart: both suggested.
+    create_contact(&service, BOB, "Bob", Some("bob@acme.example"), None).await;
+    // Nothing about a company.
+    create_contact(&service, NOBODY, "Nobody", Some("nobody@gmail.com"), None).await;
+
+    let linker = AccountLinker::new(
+        Arc::clone(&service),
+        Arc::new(AccountIndexCandidates(Arc::clone(&accounts))),
+        MatchConfig::default(),
+        tenant(),
+    );
+    linker.tick().await.expect("linked");
+    let engines = account(&service, ENGINES).await;
+    assert!(engines.contacts.contains_key(&ADA), "{engines:?}");
+    assert!(engines.suggested.contains_key(&GRACE), "{engines:?}");
+    for acme in [ACME_UK, ACME_DE] {
+        let acme = account(&service, acme).await;
+        assert!(acme.contacts.is_empty());
+        assert_eq!(acme.suggested.keys().collect::<Vec<_>>(), [&BOB]);
+    }
+    assert_eq!(
+        linker.link_contact(NOBODY).await.expect("links"),
+        AccountLink::NoEvidence
+    );
+
+    // Following the history again records nothing: every step is idempotent.
+    let before = work
+        .store()
+        .read_all(&tenant(), GlobalPosition::default(), 10_000)
+        .await
+        .expect("reads")
+        .len();
+    assert_eq!(
+        linker.link_contact(ADA).await.expect("links"),
+        AccountLink::Linked(ENGINES)
+    );
+    linker.link_contact(GRACE).await.expect("links");
+    linker.link_contact(BOB).await.expect("links");
+    let after = work
+        .store()
+        .read_all(&tenant(), GlobalPosition::default(), 10_000)
+        .await
+        .expect("reads")
+        .len();
+    assert_eq!(before, after, "nothing recorded twice");
+
+    // A person dismisses Grace; Ada leaves the company. Neither comes back.
+    for command in [
+        AccountCommand::DismissSuggestion { contact: GRACE },
+        AccountCommand::EndContactRole { contact: ADA },
+    ] {
+        service
+            .execute::<Account>(&tenant(), ENGINES.0, command, &meta())
+            .await
+            .expect("recorded");
+    }
+    linker.link_contact(GRACE).await.expect("links");
+    linker.link_contact(ADA).await.expect("links");
+    let engines = account(&service, ENGINES).await;
+    assert!(engines.contacts.is_empty(), "{engines:?}");
+    assert!(engines.suggested.is_empty(), "{engines:?}");
+
+    // The review queue: the two Acme accounts, waiting for a person.
+    projector.catch_up().await.expect("projected");
+    let queue = accounts
+        .scan(&tenant(), &AccountReviewQueue { limit: 10 })
+        .await
+        .expect("the queue reads");
+    let mut waiting: Vec<AccountId> = queue.iter().map(|review| review.account).collect();
+    waiting.sort();
+    assert_eq!(waiting, [ACME_UK, ACME_DE]);
+    assert!(
+        queue
+            .iter()
+            .all(|review| review.suggested[0].contact == BOB)
+    );
+}
