@@ -405,6 +405,7 @@ where
             parallelism: 8,
             lease: TimeDelta::minutes(5),
             retry_after: TimeDelta::seconds(5),
+            custom_fields: std::collections::BTreeMap::new(),
         },
     );
     report.leads_processed = worker.drain().await?;

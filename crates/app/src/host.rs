@@ -212,6 +212,10 @@ pub struct IntakeConfig {
     /// lease, shared with any `crm serve` of the same database. Default false.
     #[serde(default)]
     pub identity_resolution: bool,
+    /// Form fields kept as the lead's custom fields: the form's field name → the custom field
+    /// key (values the lead's schema refuses stay only in the raw payload). Default none.
+    #[serde(default)]
+    pub custom_fields: BTreeMap<String, String>,
 }
 
 fn default_intake_lease_ms() -> u32 {
@@ -413,6 +417,7 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
                     parallelism: intake.parallelism.max(1),
                     lease: TimeDelta::milliseconds(i64::from(intake.lease_ms.max(100))),
                     retry_after: TimeDelta::seconds(1),
+                    custom_fields: intake.custom_fields.clone(),
                 },
             )),
             None => None,

@@ -132,6 +132,7 @@ fn intake_settings() -> IntakeSettings {
         parallelism: 1,
         lease: chrono::TimeDelta::seconds(30),
         retry_after: chrono::TimeDelta::zero(),
+        custom_fields: std::collections::BTreeMap::new(),
     }
 }
 

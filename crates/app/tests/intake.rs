@@ -29,6 +29,7 @@ on_every_backend_with!(
     a_lost_commit_answer_at_any_step_is_redone_without_doubles,
     a_lead_from_a_known_person_records_the_contact_with_its_evidence,
     quarantined_leads_are_captured_again_after_a_fix,
+    mapped_form_fields_become_custom_fields_and_refused_ones_stay_in_the_payload,
 );
 
 fn delivery(external_id: &str, email: Option<&str>) -> LeadDelivery {
@@ -57,6 +58,7 @@ fn settings(routing: Option<crm_app::routing::RoutingSettings>) -> IntakeSetting
         parallelism: 4,
         lease: TimeDelta::seconds(30),
         retry_after: TimeDelta::zero(),
+        custom_fields: std::collections::BTreeMap::new(),
     }
 }
 
@@ -486,5 +488,124 @@ async fn inbox_replay<I: Inbox>(inbox: &I, batch: &[LeadDelivery]) {
         again
             .iter()
             .all(|o| matches!(o, Submitted::Duplicate { .. }))
+    );
+}
+
+async fn mapped_form_fields_become_custom_fields_and_refused_ones_stay_in_the_payload<
+    U: UnitOfWork + Clone,
+    I: Inbox + Clone,
+>(
+    work: U,
+    inbox: I,
+) {
+    use crm_app::custom_fields::publish_schema;
+    use crm_domain::custom_fields::SchemaDraft;
+
+    let (service, _) = support::service(work.clone());
+    let schema: SchemaDraft = serde_json::from_value(json!({
+        "entity": "lead",
+        "version": 1,
+        "fields": [
+            {"key": "budget", "label": "Budget", "type": {"kind": "number", "decimal_places": 0}},
+            {"key": "seats", "label": "Seats", "type": {"kind": "number", "decimal_places": 0}}
+        ]
+    }))
+    .expect("a schema");
+    publish_schema(&service, &tenant(), schema, &support::meta())
+        .await
+        .expect("published");
+    let mut form = delivery("evt-budget", Some("ada@example.com"));
+    form.payload["fields"] = json!({"budget": "12000", "seats": "lots", "colour": "teal"});
+    let stored = submit(&inbox, &tenant(), &[form], t0())
+        .await
+        .expect("stored");
+    let mapping = [("budget", "budget"), ("seats", "seats")]
+        .into_iter()
+        .map(|(form, key)| (form.to_owned(), key.to_owned()))
+        .collect();
+    let worker = IntakeWorker::new(
+        Arc::clone(&service),
+        inbox.clone(),
+        tenant(),
+        IntakeSettings {
+            custom_fields: mapping,
+            ..settings(None)
+        },
+    );
+    assert_eq!(worker.drain().await.expect("drains"), 1);
+    let kept = lead(&service, id_of(stored[0])).await;
+    assert_eq!(
+        kept.status,
+        Some(LeadStatus::Captured),
+        "the lead is never refused"
+    );
+    assert_eq!(
+        kept.custom.get_str("budget").map(ToString::to_string),
+        Some("12000".to_owned())
+    );
+    assert_eq!(
+        kept.custom.get_str("seats"),
+        None,
+        "a value the schema refuses is left out"
+    );
+    let received = work
+        .store()
+        .read_stream(
+            &tenant(),
+            &StreamId::new(format!("lead-{}", id_of(stored[0]))).expect("a stream"),
+            StreamRead::forward(),
+        )
+        .await
+        .expect("the lead's stream reads");
+    let first = received.first().expect("LeadReceived");
+    assert_eq!(first.payload["raw_payload"]["fields"]["seats"], "lots");
+    assert_eq!(first.payload["raw_payload"]["fields"]["colour"], "teal");
+
+    // Later: a colour field is declared, and the payloads as delivered are mapped again.
+    let second: SchemaDraft = serde_json::from_value(json!({
+        "entity": "lead",
+        "version": 2,
+        "fields": [
+            {"key": "budget", "label": "Budget", "type": {"kind": "number", "decimal_places": 0}},
+            {"key": "seats", "label": "Seats", "type": {"kind": "number", "decimal_places": 0}},
+            {"key": "colour", "label": "Colour", "type": {"kind": "text", "max_length": 20}}
+        ]
+    }))
+    .expect("a schema");
+    publish_schema(&service, &tenant(), second, &support::meta())
+        .await
+        .expect("published");
+    let mapping = [
+        ("budget", "budget"),
+        ("seats", "seats"),
+        ("colour", "colour"),
+    ]
+    .into_iter()
+    .map(|(form, key)| (form.to_owned(), key.to_owned()))
+    .collect();
+    let later = IntakeWorker::new(
+        Arc::clone(&service),
+        inbox.clone(),
+        tenant(),
+        IntakeSettings {
+            custom_fields: mapping,
+            ..settings(None)
+        },
+    );
+    let report = later.map_custom_fields().await.expect("mapped");
+    assert_eq!(report.examined, 1);
+    assert_eq!(report.mapped, [kept.id.expect("an id")]);
+    let mapped = lead(&service, id_of(stored[0])).await;
+    assert_eq!(
+        mapped.custom.get_str("colour").map(ToString::to_string),
+        Some("teal".to_owned())
+    );
+    let before = history_len(&work, id_of(stored[0])).await;
+    let again = later.map_custom_fields().await.expect("mapped again");
+    assert!(again.failed.is_empty());
+    assert_eq!(
+        history_len(&work, id_of(stored[0])).await,
+        before,
+        "mapping again records nothing"
     );
 }

@@ -249,6 +249,11 @@ enum InboxCommand {
     /// then resolves and routes those now captured, as `crm work` does a new delivery. Safe to
     /// run again at any time; lists what is still quarantined, with its reasons.
     ReplayQuarantined(ReplayQuarantinedArgs),
+    /// Sets the custom fields of every lead of a tenant from its payload as delivered, by the
+    /// `intake.custom_fields` mapping of the host configuration and under the lead schema now
+    /// (for fields a form sent before the custom field existed). Values the schema refuses
+    /// are left out; safe to run again.
+    MapCustomFields(ReplayQuarantinedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -403,6 +408,7 @@ fn main() -> ExitCode {
             Command::Audit(AuditCommand::Replay(args)) => replay(args).await,
             Command::Inbox(InboxCommand::Status(args)) => inbox_status(args).await,
             Command::Inbox(InboxCommand::ReplayQuarantined(args)) => replay_quarantined(args).await,
+            Command::Inbox(InboxCommand::MapCustomFields(args)) => map_custom_fields(args).await,
             Command::Outbox(OutboxCommand::Status(args)) => outbox_status(args).await,
             Command::Outbox(OutboxCommand::ReplayParked(args)) => outbox_replay(args).await,
             Command::Projections(ProjectionsCommand::Status(args)) => {
@@ -849,6 +855,55 @@ async fn replay_quarantined_on<B: Backend>(
             .collect();
         println!("still quarantined: lead {lead}: {}", reasons.join("; "));
     }
+    for (lead, error) in &report.failed {
+        println!("failed: lead {lead}: {error}");
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn map_custom_fields(args: ReplayQuarantinedArgs) -> Result<ExitCode, String> {
+    let tenant = tenant_of(&args.target.tenant)?;
+    let config: HostConfig = read_json(&args.config)?;
+    on_backend!(&args.target.database, COMMAND_POOL, |backend| {
+        map_custom_fields_on(backend, tenant, &config, &args.config).await
+    })
+}
+
+async fn map_custom_fields_on<B: Backend>(
+    backend: B,
+    tenant: TenantId,
+    config: &HostConfig,
+    config_path: &std::path::Path,
+) -> Result<ExitCode, String> {
+    let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
+    let host = Host::new(
+        service,
+        backend.deadlines(),
+        backend.inbox(),
+        tenant.clone(),
+        config,
+    )
+    .map_err(|error| format!("{}: {error}", config_path.display()))?;
+    let intake = host.intake().ok_or_else(|| {
+        format!(
+            "{}: no `intake` section, so no mapping to read payloads with",
+            config_path.display()
+        )
+    })?;
+    let report = intake
+        .map_custom_fields()
+        .await
+        .map_err(|error| format!("cannot map the leads' custom fields: {error}"))?;
+    println!(
+        "{tenant}: {} lead(s) read: {} with custom fields from their payload, {} failed",
+        report.examined,
+        report.mapped.len(),
+        report.failed.len()
+    );
     for (lead, error) in &report.failed {
         println!("failed: lead {lead}: {error}");
     }

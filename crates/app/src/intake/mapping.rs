@@ -3,7 +3,9 @@
 //! `"fields"`, `"properties"` or `"lead"` object.
 
 use crm_domain::lead::{Campaign, LeadSubmission};
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
 
 /// Where the fields may sit: the payload itself, or one of these members of it.
 const CONTAINERS: [&str; 4] = ["", "fields", "properties", "lead"];
@@ -74,6 +76,28 @@ pub fn submission_from(payload: &Value) -> LeadSubmission {
     }
 }
 
+/// The custom field values a form sends, by `mapping` (the form's field name → the lead's
+/// custom field key): each form field looked up where the others are (top level, then
+/// `fields`, `properties`, `lead`), first match wins; absent and `null` fields give no value.
+/// The values are as sent: the lead's schema reads them, and refuses what does not fit.
+pub fn custom_values(payload: &Value, mapping: &BTreeMap<String, String>) -> Map<String, Value> {
+    let mut values = Map::new();
+    for (form_field, key) in mapping {
+        let found = CONTAINERS.iter().find_map(|container| {
+            let scope = if container.is_empty() {
+                Some(payload)
+            } else {
+                payload.get(container)
+            }?;
+            scope.get(form_field).filter(|value| !value.is_null())
+        });
+        if let Some(value) = found {
+            values.insert(key.clone(), value.clone());
+        }
+    }
+    values
+}
+
 /// The campaign attribution in `payload` (`utm_*` and `campaign_id`).
 pub fn campaign_from(payload: &Value) -> Campaign {
     Campaign {
@@ -91,6 +115,29 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn mapped_form_fields_become_custom_values_wherever_they_sit() {
+        let payload = json!({
+            "budget": "12000",
+            "fields": { "seats": 40, "budget": "ignored: the top level comes first" },
+            "properties": { "newsletter": true, "notes": null },
+        });
+        let mapping: BTreeMap<String, String> = [
+            ("budget", "budget_eur"),
+            ("seats", "seats"),
+            ("newsletter", "opted_in"),
+            ("notes", "notes"),
+            ("missing", "missing"),
+        ]
+        .into_iter()
+        .map(|(form, key)| (form.to_owned(), key.to_owned()))
+        .collect();
+        assert_eq!(
+            Value::Object(custom_values(&payload, &mapping)),
+            json!({"budget_eur": "12000", "seats": 40, "opted_in": true})
+        );
+    }
 
     #[test]
     fn common_names_are_found_at_the_top_and_in_nested_fields() {

@@ -38,12 +38,12 @@ use thiserror::Error;
 use uuid::Uuid;
 
 pub use identity::{CandidateSource, IdentityResolution, IndexCandidates};
-pub use mapping::{campaign_from, submission_from};
+pub use mapping::{campaign_from, custom_values, submission_from};
 pub use memory::MemoryInbox;
 pub use postgres::PostgresInbox;
 pub use sqlite::SqliteInbox;
 pub use suppression::SuppressedIdentifier;
-pub use worker::{IntakeReport, IntakeSettings, IntakeWorker, ReplayReport};
+pub use worker::{IntakeReport, IntakeSettings, IntakeWorker, MappingReport, ReplayReport};
 
 use crate::ids::derive_id;
 use crate::uow::WorkError;

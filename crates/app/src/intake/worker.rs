@@ -15,6 +15,10 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use super::{IdentityResolution, Inbox, InboxItem, campaign_from, submission_from};
+use std::collections::BTreeMap;
+
+use crm_domain::custom_fields::EntityKind;
+
 use crate::command::{CommandMeta, CommandService};
 use crate::error::CommandError;
 use crate::ids::derive_id;
@@ -38,6 +42,10 @@ pub struct IntakeSettings {
     /// The pause before an item whose processing failed is tried again (doubled per attempt,
     /// at most 64 times).
     pub retry_after: TimeDelta,
+    /// Form fields kept as the lead's custom fields: the form's field name → the custom field
+    /// key (see [`super::custom_values`]). Values the lead's schema refuses are left out (they
+    /// stay in the raw payload, as everything a form sends does).
+    pub custom_fields: BTreeMap<String, String>,
 }
 
 /// What one pass did.
@@ -68,6 +76,17 @@ pub struct ReplayReport {
     pub failed: Vec<(LeadId, String)>,
 }
 
+/// What [`IntakeWorker::map_custom_fields`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MappingReport {
+    /// Leads whose delivered payload was read.
+    pub examined: usize,
+    /// Leads that got custom field values from it (or already held them).
+    pub mapped: Vec<LeadId>,
+    /// Leads that could not be mapped now, each with why; running it again tries them again.
+    pub failed: Vec<(LeadId, String)>,
+}
+
 /// Why an item could not be processed now (it is tried again).
 #[derive(Debug, thiserror::Error)]
 enum ItemError {
@@ -81,6 +100,8 @@ enum ItemError {
     Store(#[from] crm_eventstore::StoreError),
     #[error("lead {0} has no readable LeadReceived with its delivered payload")]
     NoDelivery(LeadId),
+    #[error("the lead's custom field schema cannot be read: {0}")]
+    Schema(String),
     #[error(transparent)]
     Work(#[from] WorkError),
 }
@@ -332,8 +353,70 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
                 )
                 .await?;
         }
+        // No idempotency key: a repeat decides again on the lead as it is (the same values
+        // record nothing), also under a schema published meanwhile.
+        let custom_meta = CommandMeta::by(Actor::Integration {
+            source: item.delivery.source.clone(),
+        })
+        .with_command_id(derive_id(item.id, "custom-fields"));
+        self.keep_custom_fields(lead, &item.delivery.payload, &custom_meta)
+            .await?;
         self.follow_up(lead, &meta("match")).await?;
         Ok(Processed::Lead)
+    }
+
+    /// Sets the lead's custom fields from the form's mapped fields, under the lead's schema
+    /// now. Never refuses the lead: values that do not fit are left out (and a rule the rest
+    /// still breaks, such as a required field the form lacks, keeps none of them); they all
+    /// stay in the raw payload. Returns whether any value was kept.
+    async fn keep_custom_fields(
+        &self,
+        lead: LeadId,
+        payload: &serde_json::Value,
+        meta: &CommandMeta,
+    ) -> Result<bool, ItemError> {
+        if self.settings.custom_fields.is_empty() {
+            return Ok(false);
+        }
+        let mut values = super::custom_values(payload, &self.settings.custom_fields);
+        // At most twice: once with everything, once without what the schema refused.
+        for _ in 0..2 {
+            if values.is_empty() {
+                return Ok(false);
+            }
+            let update = crate::custom_fields::update_under_current(
+                &self.service,
+                &self.tenant,
+                EntityKind::Lead,
+                values.clone(),
+            )
+            .await
+            .map_err(|error| ItemError::Schema(error.to_string()))?;
+            match self
+                .service
+                .execute::<Lead>(
+                    &self.tenant,
+                    lead.0,
+                    LeadCommand::SetCustomFields(update),
+                    meta,
+                )
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(CommandError::Rejected(LeadError::CustomFields(refused))) => {
+                    tracing::info!(%lead, %refused, "form values not kept as custom fields");
+                    let before = values.len();
+                    for problem in refused.problems() {
+                        values.remove(&problem.field);
+                    }
+                    if values.len() == before {
+                        return Ok(false);
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(false)
     }
 
     /// What follows a capture: the identity looked up (when configured) and the lead routed
@@ -378,6 +461,56 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             }
         }
         Ok(report)
+    }
+
+    /// Sets the custom fields of every lead of the tenant from its payload as delivered (kept on
+    /// its `LeadReceived`), by the settings' `custom_fields` mapping and under the lead
+    /// schema now: what forms sent before a custom field existed, mapped later. Values a
+    /// lead's schema refuses are left out, as on intake. Safe to run again at any time: the
+    /// same values record nothing. The leads are found by reading the tenant's history (an
+    /// operator's command, not a request path).
+    pub async fn map_custom_fields(&self) -> Result<MappingReport, WorkError> {
+        let mut report = MappingReport::default();
+        let mut leads = Vec::new();
+        crate::history::each_event(self.service.work().store(), &self.tenant, |event| {
+            if event.event_type != "LeadReceived" {
+                return;
+            }
+            if let Some(id) = event
+                .stream
+                .as_str()
+                .strip_prefix("lead-")
+                .and_then(|id| uuid::Uuid::parse_str(id).ok())
+            {
+                leads.push(LeadId(id));
+            }
+        })
+        .await?;
+        for lead in leads {
+            report.examined += 1;
+            match self.map_one(lead).await {
+                Ok(true) => report.mapped.push(lead),
+                Ok(false) => {}
+                Err(error) => report.failed.push((lead, error.to_string())),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn map_one(&self, lead: LeadId) -> Result<bool, ItemError> {
+        let received = crate::history::first_event::<Lead, _>(
+            self.service.work().store(),
+            &self.tenant,
+            lead.0,
+        )
+        .await?;
+        let Some(LeadEvent::Received { raw_payload, .. }) = received else {
+            return Err(ItemError::NoDelivery(lead));
+        };
+        let meta = CommandMeta::by(Actor::System {
+            component: "intake-mapping".into(),
+        });
+        self.keep_custom_fields(lead, &raw_payload, &meta).await
     }
 
     /// The leads of the tenant quarantined now, in the order they were first quarantined.
