@@ -343,20 +343,11 @@ impl<U: UnitOfWork> AccountLinker<U> {
     }
 
     /// Runs [`tick`](Self::tick) every `every` until `stop`.
-    pub async fn run(
-        &self,
-        every: std::time::Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
-        while !*stop.borrow() {
-            if let Err(error) = self.tick().await {
-                tracing::warn!(tenant = %self.tenant, %error, "account linking failed; it resumes");
-            }
-            tokio::select! {
-                _ = stop.changed() => {}
-                () = tokio::time::sleep(every) => {}
-            }
-        }
+    pub async fn run(&self, every: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        crate::scheduler::every(every, stop, ("account linking", &self.tenant), || {
+            self.tick()
+        })
+        .await;
     }
 }
 

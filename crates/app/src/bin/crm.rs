@@ -819,21 +819,13 @@ async fn replay_quarantined_on<B: Backend>(
     config: &HostConfig,
     config_path: &std::path::Path,
 ) -> Result<ExitCode, String> {
-    let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
-    let host = Host::new(
-        service,
-        backend.deadlines(),
-        backend.inbox(),
-        tenant.clone(),
-        config,
-    )
-    .map_err(|error| format!("{}: {error}", config_path.display()))?;
-    let intake = host.intake().ok_or_else(|| {
-        format!(
+    let host = intake_host(&backend, &tenant, config, config_path)?;
+    let Some(intake) = host.intake() else {
+        return Err(format!(
             "{}: no `intake` section, so no settings to capture leads with",
             config_path.display()
-        )
-    })?;
+        ));
+    };
     let report = intake
         .replay_quarantined()
         .await
@@ -865,6 +857,28 @@ async fn replay_quarantined_on<B: Backend>(
     })
 }
 
+/// The host of a backend's database.
+type BackendHost<B> = Host<<B as Backend>::Work, <B as Backend>::Deadlines, <B as Backend>::Inbox>;
+
+/// The host `config` describes for `tenant` on `backend`, for an operator's command on its
+/// intake.
+fn intake_host<B: Backend>(
+    backend: &B,
+    tenant: &TenantId,
+    config: &HostConfig,
+    config_path: &std::path::Path,
+) -> Result<BackendHost<B>, String> {
+    let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
+    Host::new(
+        service,
+        backend.deadlines(),
+        backend.inbox(),
+        tenant.clone(),
+        config,
+    )
+    .map_err(|error| format!("{}: {error}", config_path.display()))
+}
+
 async fn map_custom_fields(args: ReplayQuarantinedArgs) -> Result<ExitCode, String> {
     let tenant = tenant_of(&args.target.tenant)?;
     let config: HostConfig = read_json(&args.config)?;
@@ -879,21 +893,13 @@ async fn map_custom_fields_on<B: Backend>(
     config: &HostConfig,
     config_path: &std::path::Path,
 ) -> Result<ExitCode, String> {
-    let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
-    let host = Host::new(
-        service,
-        backend.deadlines(),
-        backend.inbox(),
-        tenant.clone(),
-        config,
-    )
-    .map_err(|error| format!("{}: {error}", config_path.display()))?;
-    let intake = host.intake().ok_or_else(|| {
-        format!(
+    let host = intake_host(&backend, &tenant, config, config_path)?;
+    let Some(intake) = host.intake() else {
+        return Err(format!(
             "{}: no `intake` section, so no mapping to read payloads with",
             config_path.display()
-        )
-    })?;
+        ));
+    };
     let report = intake
         .map_custom_fields()
         .await

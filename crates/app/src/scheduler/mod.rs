@@ -245,6 +245,29 @@ pub enum SchedulerError {
     Calendar(#[from] crm_domain::sla::SlaError),
 }
 
+/// Runs `tick` at once and then every `every` until `stop` turns true; a failed tick is
+/// logged as `what` failing for `tenant` and tried again at the next one.
+pub(crate) async fn every<F, Fut, T, E>(
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    (what, tenant): (&str, &TenantId),
+    mut tick: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    while !*stop.borrow() {
+        if let Err(error) = tick().await {
+            tracing::warn!(%tenant, %error, "{what} failed; it is tried again");
+        }
+        tokio::select! {
+            _ = stop.changed() => {}
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 /// Reads the tenant's events after the checkpoint `name` a page at a time, hands each page's
 /// readable events to `fold` and saves the checkpoint after each page, until a page is empty;
 /// returns the rows read. A failed `fold` leaves the checkpoint before its page.
@@ -506,20 +529,11 @@ impl<U: UnitOfWork, D: DeadlineStore> ResponseScheduler<U, D> {
 
     /// Ticks until `stop` turns true, every `every` (and at once at start-up, so deadlines
     /// that passed while nothing ran are acted on first).
-    pub async fn run(
-        &self,
-        every: std::time::Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
-        while !*stop.borrow() {
-            if let Err(error) = self.tick().await {
-                tracing::warn!(tenant = %self.tenant, %error, "scheduler tick failed");
-            }
-            tokio::select! {
-                _ = stop.changed() => {}
-                () = tokio::time::sleep(every) => {}
-            }
-        }
+    pub async fn run(&self, every: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        self::every(every, stop, ("the scheduler's tick", &self.tenant), || {
+            self.tick()
+        })
+        .await;
     }
 }
 

@@ -446,20 +446,11 @@ impl<U: UnitOfWork, D: DeadlineStore> TaskReminders<U, D> {
 
     /// Ticks until `stop` turns true, every `every` (and at once at start-up, so reminders
     /// that fell due while nothing ran are sent first).
-    pub async fn run(
-        &self,
-        every: std::time::Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
-        while !*stop.borrow() {
-            if let Err(error) = self.tick().await {
-                tracing::warn!(tenant = %self.tenant, %error, "task reminder tick failed");
-            }
-            tokio::select! {
-                _ = stop.changed() => {}
-                () = tokio::time::sleep(every) => {}
-            }
-        }
+    pub async fn run(&self, every: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        super::every(every, stop, ("task reminders", &self.tenant), || {
+            self.tick()
+        })
+        .await;
     }
 }
 

@@ -333,19 +333,10 @@ impl<U: UnitOfWork, D: DeadlineStore> TicketEscalator<U, D> {
     }
 
     /// Ticks until `stop` turns true, every `every` (and at once at start-up).
-    pub async fn run(
-        &self,
-        every: std::time::Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
-        while !*stop.borrow() {
-            if let Err(error) = self.tick().await {
-                tracing::warn!(tenant = %self.tenant, %error, "ticket escalation tick failed");
-            }
-            tokio::select! {
-                _ = stop.changed() => {}
-                () = tokio::time::sleep(every) => {}
-            }
-        }
+    pub async fn run(&self, every: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        super::every(every, stop, ("ticket escalation", &self.tenant), || {
+            self.tick()
+        })
+        .await;
     }
 }
