@@ -326,7 +326,11 @@ async fn operator_commands_report_projections_and_replay_the_outbox() {
 fn operator_commands_work_on_the_sqlite_default() {
     let directory = tempfile::tempdir().expect("a temporary directory");
     let config = directory.path().join("host.json");
-    std::fs::write(&config, r#"{ "intake": { "default_region": "GB" } }"#).expect("written");
+    std::fs::write(
+        &config,
+        r#"{ "intake": { "default_region": "GB", "custom_fields": { "utm_source": "channel" } } }"#,
+    )
+    .expect("written");
     let run = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_crm"))
             .args(args)
@@ -375,6 +379,20 @@ fn operator_commands_work_on_the_sqlite_default() {
     // quarantined, each named with its reasons.
     assert!(replayed.contains("still quarantined: lead"), "{replayed}");
     assert!(replayed.contains("Email"), "{replayed}");
+    // No lead schema is published: the mapping names an unknown field, so nothing is set, and
+    // nothing fails (the payloads keep every value).
+    let mapped = run(&[
+        "inbox",
+        "map-custom-fields",
+        "--tenant",
+        "acme",
+        "--config",
+        &config_text,
+    ]);
+    assert!(
+        mapped.contains("lead(s) read: 0 with custom fields from their payload, 0 failed"),
+        "{mapped}"
+    );
     let verified = run(&["audit", "verify", "--tenant", "acme"]);
     assert!(verified.contains("intact"), "{verified}");
 }
