@@ -17,7 +17,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crm_domain::account::matching::CompanyEvidence;
+use crm_domain::account::matching::{AccountAssessment, CompanyEvidence};
 use crm_domain::account::{Account, AccountCommand, AccountError, ContactRole};
 use crm_domain::contact::{Contact, ContactError, ContactStatus};
 use crm_domain::identity::{IdentityRecord, MatchConfig, MatchVerdict};
@@ -77,6 +77,31 @@ where
             };
             self.0.lookup(tenant, &query).await
         })
+    }
+}
+
+/// The match to record for a lead among `candidates` (best first): the single best auto-link,
+/// else the best review-band match; `None` when two accounts tie for the best auto-link (a
+/// person chooses, on the contact the lead becomes) or nothing comes close.
+pub fn best_match(candidates: &[AccountCandidate]) -> Option<AccountAssessment> {
+    let linkable: Vec<&AccountCandidate> = candidates
+        .iter()
+        .filter(|candidate| candidate.assessment.verdict == MatchVerdict::AutoLink)
+        .collect();
+    let best = linkable
+        .iter()
+        .map(|candidate| candidate.assessment.score)
+        .max();
+    let mut tied = linkable
+        .iter()
+        .filter(|candidate| Some(candidate.assessment.score) == best);
+    match (tied.next(), tied.next()) {
+        (Some(only), None) => Some(only.assessment),
+        (Some(_), Some(_)) => None,
+        (None, _) => candidates
+            .iter()
+            .find(|candidate| candidate.assessment.verdict == MatchVerdict::Review)
+            .map(|candidate| candidate.assessment),
     }
 }
 

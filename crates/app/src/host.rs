@@ -272,6 +272,17 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
         self
     }
 
+    /// Records the account each captured lead's person works for, found in `accounts`, when
+    /// the intake runs.
+    #[must_use]
+    pub fn with_lead_accounts(
+        mut self,
+        accounts: Arc<dyn crate::account_linking::AccountCandidateSource>,
+    ) -> Self {
+        self.intake = self.intake.map(|intake| intake.with_accounts(accounts));
+        self
+    }
+
     /// Links contacts to accounts with `linker` (see [`crate::account_linking`]).
     #[must_use]
     pub fn with_account_linking(mut self, linker: AccountLinker<U>) -> Self {

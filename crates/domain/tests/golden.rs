@@ -754,6 +754,17 @@ fn lead_events() -> Vec<LeadEvent> {
             at: at(13),
         },
         LeadEvent::CustomFieldsSet(custom_fields_set(true)),
+        LeadEvent::AccountMatched {
+            assessment: AccountAssessment {
+                account: AccountId::from_uuid(id(0xacc)),
+                score: Score::from_ten_thousandths(9_500),
+                verdict: MatchVerdict::AutoLink,
+                domain: CompanyAgreement::Same,
+                name: CompanyAgreement::Missing,
+                name_similarity: None,
+            },
+            at: at(12),
+        },
     ]
 }
 

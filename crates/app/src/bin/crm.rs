@@ -1088,12 +1088,15 @@ async fn work_on<B: Backend>(
             &stopped,
             &mut projectors,
         );
-        host.with_account_linking(crm_app::account_linking::AccountLinker::new(
-            Arc::clone(&service),
-            Arc::new(crm_app::account_linking::AccountIndexCandidates(accounts)),
-            crm_domain::identity::MatchConfig::default(),
-            tenant.clone(),
-        ))
+        let candidates: Arc<dyn crm_app::account_linking::AccountCandidateSource> =
+            Arc::new(crm_app::account_linking::AccountIndexCandidates(accounts));
+        host.with_lead_accounts(Arc::clone(&candidates))
+            .with_account_linking(crm_app::account_linking::AccountLinker::new(
+                Arc::clone(&service),
+                candidates,
+                crm_domain::identity::MatchConfig::default(),
+                tenant.clone(),
+            ))
     } else {
         host
     };

@@ -17,7 +17,11 @@ use tracing::Instrument;
 use super::{IdentityResolution, Inbox, InboxItem, campaign_from, submission_from};
 use std::collections::BTreeMap;
 
+use crm_domain::account::matching::CompanyEvidence;
 use crm_domain::custom_fields::EntityKind;
+use crm_domain::identity::{IdentityRecord, MatchConfig};
+
+use crate::account_linking::AccountCandidateSource;
 
 use crate::command::{CommandMeta, CommandService};
 use crate::error::CommandError;
@@ -122,6 +126,7 @@ pub struct IntakeWorker<U: UnitOfWork, I: Inbox> {
     tenant: TenantId,
     settings: IntakeSettings,
     identity: Option<IdentityResolution>,
+    accounts: Option<Arc<dyn AccountCandidateSource>>,
 }
 
 impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
@@ -138,6 +143,7 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             tenant,
             settings,
             identity: None,
+            accounts: None,
         }
     }
 
@@ -146,6 +152,15 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
     #[must_use]
     pub fn with_identity(mut self, identity: IdentityResolution) -> Self {
         self.identity = Some(identity);
+        self
+    }
+
+    /// Looks up the account each captured lead's person works for (work email domain,
+    /// company domain and name, with the people's thresholds) and records the best match on
+    /// the lead before routing it (`LeadAccountMatched`).
+    #[must_use]
+    pub fn with_accounts(mut self, accounts: Arc<dyn AccountCandidateSource>) -> Self {
+        self.accounts = Some(accounts);
         self
     }
 
@@ -297,6 +312,52 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         Ok(())
     }
 
+    /// The account a captured lead's person works for, recorded on the lead: the single best
+    /// auto-link, else the best match for review; nothing for a lead that names no company or
+    /// already has one recorded. Recording is idempotent in the aggregate, so no key is needed.
+    async fn resolve_account(
+        &self,
+        accounts: &dyn AccountCandidateSource,
+        lead: LeadId,
+    ) -> Result<(), ItemError> {
+        let tenant = &self.tenant;
+        let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
+        let open = state.status.is_some_and(LeadStatus::is_captured)
+            && state.account_match.is_none()
+            && state.converted_to.is_none();
+        let Some(profile) = state.profile.as_ref().filter(|_| open) else {
+            return Ok(());
+        };
+        let evidence = CompanyEvidence::of(&IdentityRecord {
+            emails: profile.email.iter().cloned().collect(),
+            company_domain: profile.company_domain.clone(),
+            company_name: profile.company.clone(),
+            ..IdentityRecord::default()
+        });
+        if evidence.is_empty() {
+            return Ok(());
+        }
+        let candidates = accounts
+            .candidates(tenant, &evidence, &MatchConfig::default(), 10)
+            .await?;
+        let Some(best) = crate::account_linking::best_match(&candidates) else {
+            return Ok(());
+        };
+        let meta = CommandMeta::by(Actor::System {
+            component: crate::account_linking::COMPONENT.into(),
+        })
+        .with_command_id(derive_id(lead.0, "account-match"));
+        self.service
+            .execute::<Lead>(
+                tenant,
+                lead.0,
+                LeadCommand::RecordAccountMatch { assessment: best },
+                &meta,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Receive, capture (or quarantine), route: each step a command keyed by the item, so a
     /// second run after a crash redoes nothing that was done.
     async fn process(&self, item: &InboxItem) -> Result<Processed, ItemError> {
@@ -425,6 +486,9 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         let tenant = &self.tenant;
         if let Some(identity) = &self.identity {
             self.resolve_identity(identity, lead, match_meta).await?;
+        }
+        if let Some(accounts) = &self.accounts {
+            self.resolve_account(accounts.as_ref(), lead).await?;
         }
         if let Some(routing) = self.settings.routing {
             let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;

@@ -20,11 +20,12 @@ use thiserror::Error;
 
 pub use profile::{Campaign, LeadField, LeadProfile, LeadSubmission, QuarantineReason};
 
+use crate::account::matching::AccountAssessment;
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::context::{Actor, Context};
 use crate::identity::linkage::LinkageAssessment;
 use crate::identity::{CountryCode, MatchVerdict};
-use crate::ids::{ContactId, LeadId, OpportunityId, TeamId, UserId};
+use crate::ids::{AccountId, ContactId, LeadId, OpportunityId, TeamId, UserId};
 use crate::json_depth::{MAX_JSON_DEPTH, dismantle, nests_deeper_than};
 use crate::routing::{RoutingDecision, RoutingOutcome};
 use crate::scoring::LeadScore;
@@ -197,6 +198,13 @@ pub enum LeadCommand {
         /// How the lead's person compares with the contact.
         assessment: LinkageAssessment,
     },
+    /// Records that identity resolution found the account (company) the lead's person works
+    /// for: an auto-link or a match for review, with the evidence. Only a captured lead
+    /// records one; the same account with the same verdict again records nothing.
+    RecordAccountMatch {
+        /// How the lead's company evidence fits the account (the account included).
+        assessment: AccountAssessment,
+    },
     /// Sets or clears custom field values under the tenant's current schema (see
     /// [`CustomFieldsUpdate`]); an update without changes still checks the validation rules.
     SetCustomFields(CustomFieldsUpdate),
@@ -343,6 +351,15 @@ pub enum LeadEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Identity resolution found the account the lead's person works for. The assessment
+    /// holds agreement levels and the score, never the values compared.
+    #[serde(rename = "LeadAccountMatched")]
+    AccountMatched {
+        /// The evidence and the verdict, the account included.
+        assessment: AccountAssessment,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Identity resolution found the lead's person among the contacts. The assessment holds
     /// levels and weights, never the values compared.
     #[serde(rename = "LeadContactMatched")]
@@ -415,6 +432,7 @@ impl DomainEvent for LeadEvent {
             LeadEvent::Converted { .. } => "LeadConverted",
             LeadEvent::Merged { .. } => "LeadMerged",
             LeadEvent::ContactMatched { .. } => "LeadContactMatched",
+            LeadEvent::AccountMatched { .. } => "LeadAccountMatched",
         }
     }
 
@@ -435,6 +453,7 @@ impl DomainEvent for LeadEvent {
             | LeadEvent::Converted { .. }
             | LeadEvent::Merged { .. }
             | LeadEvent::ContactMatched { .. }
+            | LeadEvent::AccountMatched { .. }
             | LeadEvent::CustomFieldsSet(_) => None,
         }
         .into_iter()
@@ -449,6 +468,12 @@ pub enum LeadError {
     NotAMatch {
         /// The contact.
         contact: ContactId,
+    },
+    /// An account match whose verdict says the lead's person does not work there.
+    #[error("account {} was assessed as another company", account.0)]
+    NotAnAccountMatch {
+        /// The account.
+        account: AccountId,
     },
     /// The lead has not been received yet.
     #[error("lead not found: it has not been received")]
@@ -565,6 +590,8 @@ pub struct Lead {
     pub merged_into: Option<LeadId>,
     /// The contact identity resolution found the lead's person to be, if any.
     pub contact_match: Option<ContactMatch>,
+    /// The account identity resolution found the lead's person to work for, if any.
+    pub account_match: Option<AccountAssessment>,
     /// The custom field values.
     pub custom: CustomValues,
 }
@@ -819,6 +846,28 @@ impl Lead {
         }])
     }
 
+    fn record_account_match(
+        &self,
+        assessment: AccountAssessment,
+        ctx: &Context,
+    ) -> Result<Vec<LeadEvent>, LeadError> {
+        self.require_captured("record an account match")?;
+        if assessment.verdict == MatchVerdict::Distinct {
+            return Err(LeadError::NotAnAccountMatch {
+                account: assessment.account,
+            });
+        }
+        if self.account_match.is_some_and(|held| {
+            held.account == assessment.account && held.verdict == assessment.verdict
+        }) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![LeadEvent::AccountMatched {
+            assessment,
+            at: ctx.now,
+        }])
+    }
+
     fn merge_into(&self, survivor: LeadId, ctx: &Context) -> Result<Vec<LeadEvent>, LeadError> {
         self.require_open()?;
         if self.id == Some(survivor) {
@@ -888,6 +937,9 @@ impl Aggregate for Lead {
                 contact,
                 assessment,
             } => self.record_contact_match(contact, assessment, ctx),
+            LeadCommand::RecordAccountMatch { assessment } => {
+                self.record_account_match(assessment, ctx)
+            }
         }
     }
 
@@ -965,6 +1017,9 @@ impl Aggregate for Lead {
             LeadEvent::Merged { into, .. } => {
                 self.status = Some(LeadStatus::Merged);
                 self.merged_into = Some(*into);
+            }
+            LeadEvent::AccountMatched { assessment, .. } => {
+                self.account_match = Some(*assessment);
             }
             LeadEvent::ContactMatched {
                 contact,

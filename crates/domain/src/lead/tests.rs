@@ -1099,3 +1099,42 @@ fn custom_fields_are_validated_set_cleared_and_folded() {
         },
     );
 }
+
+fn account_assessment(verdict: MatchVerdict) -> crate::account::matching::AccountAssessment {
+    use crate::account::matching::{AccountAssessment, CompanyAgreement};
+    AccountAssessment {
+        account: crate::ids::AccountId::from_uuid(Uuid::from_u128(0xacc)),
+        score: crate::identity::Score::from_ten_thousandths(9_500),
+        verdict,
+        domain: CompanyAgreement::Same,
+        name: CompanyAgreement::Missing,
+        name_similarity: None,
+    }
+}
+
+#[test]
+fn a_captured_lead_records_the_account_its_person_works_for_once() {
+    let assessment = account_assessment(MatchVerdict::AutoLink);
+    let matched = LeadEvent::AccountMatched {
+        assessment,
+        at: t0(),
+    };
+    let state = given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::RecordAccountMatch { assessment })
+        .then(std::slice::from_ref(&matched));
+    assert_eq!(state.account_match, Some(assessment));
+    given::<Lead>(&[received(), captured(), matched])
+        .when(LeadCommand::RecordAccountMatch { assessment })
+        .then(&[]);
+    given::<Lead>(&[received(), captured()])
+        .when(LeadCommand::RecordAccountMatch {
+            assessment: account_assessment(MatchVerdict::Distinct),
+        })
+        .then_error(&LeadError::NotAnAccountMatch {
+            account: assessment.account,
+        });
+    let uncaptured = given::<Lead>(&[received()])
+        .when(LeadCommand::RecordAccountMatch { assessment })
+        .result();
+    assert!(uncaptured.is_err(), "{uncaptured:?}");
+}

@@ -156,8 +156,9 @@ impl LeadDoc {
     pub(crate) fn apply(&mut self, event: &LeadEvent, position: u64) {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
-            // Custom field values are shown from their own model, not on the timeline.
-            LeadEvent::CustomFieldsSet(_) => return,
+            // Custom field values are shown from their own model, and the account a lead's
+            // person works for from the lead's record: neither is a step on the timeline.
+            LeadEvent::CustomFieldsSet(_) | LeadEvent::AccountMatched { .. } => return,
             LeadEvent::Received {
                 source,
                 requested_at,

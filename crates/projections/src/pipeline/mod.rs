@@ -389,6 +389,7 @@ fn apply_lead(docs: &mut DocSet<PipelineDoc>, id: Uuid, event: &LeadEvent) {
         | LeadEvent::ScoreChanged { .. }
         | LeadEvent::Qualified { .. }
         | LeadEvent::ContactMatched { .. }
+        | LeadEvent::AccountMatched { .. }
         | LeadEvent::CustomFieldsSet(_) => {}
     }
 }

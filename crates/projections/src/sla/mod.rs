@@ -349,6 +349,7 @@ impl SlaModel {
             | LeadEvent::ScoreChanged { .. }
             | LeadEvent::Qualified { .. }
             | LeadEvent::ContactMatched { .. }
+            | LeadEvent::AccountMatched { .. }
             | LeadEvent::CustomFieldsSet(_) => {}
         }
     }
