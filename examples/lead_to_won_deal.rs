@@ -9,6 +9,8 @@ use std::error::Error;
 use std::num::NonZeroU32;
 
 use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
+use std::sync::Arc;
+
 use crm_domain::account::{Account, AccountCommand, ContactRole};
 use crm_domain::activity::{
     Activity as LoggedActivity, ActivityCommand, ActivityKind, ActivityOutcome, Direction,
@@ -16,6 +18,9 @@ use crm_domain::activity::{
 };
 use crm_domain::contact::{
     Contact, ContactCommand, Detail, DetailChange, LifecycleStage, Provenance,
+};
+use crm_domain::custom_fields::{
+    CustomFieldSettings, CustomFieldSettingsCommand, CustomFieldsUpdate, EntityKind, SchemaDraft,
 };
 use crm_domain::identity::{CompanyDomain, CompanyName, CountryCode, PersonName};
 use crm_domain::lead::{
@@ -432,6 +437,52 @@ fn main() -> Result<(), Box<dyn Error>> {
         user(assignee),
     )?;
     println!("AccountOpened {account_id} (analytical-engines.example); Ada: decision maker");
+
+    // --- 6c. Custom fields ------------------------------------------------------------------
+    step("6c. An admin declares the accounts' custom fields; the account gets its tier");
+    let settings = CustomFieldSettings::id_of(EntityKind::Account);
+    let schema: SchemaDraft = serde_json::from_value(serde_json::json!({
+        "entity": "account",
+        "version": 1,
+        "fields": [
+            {"key": "tier", "label": "Partner tier", "type": {"kind": "single_pick", "options": [
+                {"key": "gold", "label": "Gold"}, {"key": "silver", "label": "Silver"}]}},
+            {"key": "renewal", "label": "Renewal date", "type": {"kind": "date"}}
+        ],
+        "rules": [{"rule": "required_when", "field": "renewal", "when": "tier",
+                   "equals": {"type": "choice", "value": "gold"}}]
+    }))?;
+    crm.execute::<CustomFieldSettings>(
+        settings,
+        CustomFieldSettingsCommand::Publish { schema },
+        user(assignee),
+    )?;
+    let current = crm
+        .load::<CustomFieldSettings>(settings)?
+        .0
+        .schema_or_empty(EntityKind::Account);
+    let set = |values: serde_json::Value| {
+        let changes = values.as_object().cloned().unwrap_or_default();
+        AccountCommand::SetCustomFields(CustomFieldsUpdate::new(Arc::clone(&current), changes))
+    };
+    // A gold partner needs a renewal date: refused, the field named.
+    match crm.execute::<Account>(
+        account_id.0,
+        set(serde_json::json!({"tier": "gold"})),
+        user(assignee),
+    ) {
+        Err(refused) => println!("  refused: {refused}"),
+        Ok(_) => return Err("a gold tier without a renewal date was accepted".into()),
+    }
+    crm.execute::<Account>(
+        account_id.0,
+        set(serde_json::json!({"tier": "gold", "renewal": "2027-01-31"})),
+        user(assignee),
+    )?;
+    let (account, _) = crm.load::<Account>(account_id.0)?;
+    for value in current.read_stored(&account.custom) {
+        println!("  {}: {}", value.label, value.text);
+    }
 
     // --- 7. Work the deal -----------------------------------------------------------------
     step("7. The deal moves along the pipeline, stamping probability and forecast category");
