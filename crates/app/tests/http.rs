@@ -420,6 +420,22 @@ async fn journey(
     let again = server.post(&activity, sales, &[], &call).await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
     assert_eq!(again.body["recorded"], json!(false));
+    // An Idempotency-Key is its token's own: two tokens sending the same key log two notes.
+    for token in [sales, support] {
+        let note = json!({
+            "kind": "note", "occurred_at": "2026-03-02T09:00:00Z",
+            "records": [{ "kind": "account", "id": Uuid::now_v7() }],
+        });
+        let logged = server
+            .post(
+                &format!("/v1/activities/{}", Uuid::now_v7()),
+                token,
+                &[("Idempotency-Key", "the-same-key")],
+                &note,
+            )
+            .await;
+        assert_eq!(logged.status, StatusCode::CREATED, "{:?}", logged.body);
+    }
     // Read back: the activity (no personal fields), and the contact's activities, paged.
     let on_her = format!("/v1/activities?record={contact}&limit=1");
     eventually("the call is on her activity timeline", || async {

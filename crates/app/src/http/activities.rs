@@ -205,7 +205,10 @@ pub(crate) async fn log<B: Backend>(
     };
     let mut meta = crate::CommandMeta::by(principal.actor.clone());
     match idempotency_key(&headers) {
-        Ok(Some(key)) => meta = meta.with_idempotency_key(key),
+        // Keys are the caller's, as on every other POST: two tokens never share one.
+        Ok(Some(key)) => {
+            meta = meta.with_idempotency_key(format!("http/{}/{key}", principal.key_prefix()));
+        }
         Ok(None) => {}
         Err(problem) => return problem.into_response(),
     }
