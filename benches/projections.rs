@@ -12,6 +12,8 @@
 //!   timings).
 //! - `accounts`: the account 360 of a group's top account, rolled up over its hierarchy,
 //!   with 1,000 contacts and 10,000 activities (p50/p99 on memory, PostgreSQL, SQLite).
+//! - `custom`: custom field values by record and records found by filters, at 100,000 tasks
+//!   (p50/p99 on memory, PostgreSQL, SQLite).
 //!
 //! Sizes come from environment variables (`PROJ_BENCH_*`, defaults sized for a run of a few
 //! minutes; each part's `run` lists its own, e.g. `PROJ_BENCH_REBUILD_EVENTS=1000000` and
@@ -22,6 +24,8 @@
 
 #[path = "projections/accounts.rs"]
 mod accounts;
+#[path = "projections/custom.rs"]
+mod custom;
 #[path = "projections/fold.rs"]
 mod fold;
 #[path = "projections/history.rs"]
@@ -68,6 +72,9 @@ fn main() {
     }
     if report::wanted("accounts") {
         accounts::run();
+    }
+    if report::wanted("custom") {
+        custom::run();
     }
     criterion.final_summary();
 }
