@@ -481,18 +481,14 @@ async fn custom_answers<S: DocumentStore<CustomFieldModel>>(store: &S) -> Vec<St
         for limit in [1, 3, 50] {
             let mut after = None;
             loop {
-                let page = store
-                    .scan(
-                        &tenant(),
-                        &RecordsWhere {
-                            entity,
-                            filters: filters.clone(),
-                            after,
-                            limit,
-                        },
-                    )
-                    .await
-                    .unwrap();
+                let page = RecordsWhere {
+                    read: 2,
+                    ..RecordsWhere::new(entity, filters.clone(), limit)
+                }
+                .after(after)
+                .run(store, &tenant())
+                .await
+                .unwrap();
                 answers.push(serde_json::to_string(&page).unwrap());
                 match page.next {
                     Some(next) => after = Some(next),

@@ -188,6 +188,8 @@ fn pages(
                 filters: filters.to_vec(),
                 after,
                 limit,
+                // One round reads small bites, so pages end early and go on.
+                read: 3,
             },
         );
         assert!(page.items.len() <= limit.max(1));
@@ -289,6 +291,52 @@ fn an_erasure_drops_the_person_s_values_and_those_of_their_records_only() {
         json!({"op": "is_set", "field": "note", "set": true}),
     )];
     assert!(pages(&store, EntityKind::Contact, &note, 5).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_reads_in_rounds_until_its_page_is_full() {
+    use crm_projections::{DocumentStore, MemoryStorage, ProjectionBatch};
+    let mut world = World::new();
+    for n in 0..40 {
+        create_task(&mut world, n);
+        let tier = if n % 13 == 0 { "gold" } else { "silver" };
+        set_task(&mut world, n, json!({"tier": tier}), 1);
+    }
+    let store = MemoryStorage::new(CustomFieldModel);
+    let events = world.events().to_vec();
+    let through = events.last().unwrap().global_position();
+    store
+        .commit(&tenant(), None, &ProjectionBatch::new(events, through))
+        .await
+        .unwrap();
+    let gold = vec![filter(
+        EntityKind::Task,
+        json!({"op": "equals", "field": "tier", "value": "gold"}),
+    )];
+    // Rounds of one, two, four… documents: the first page needs several of them.
+    let first = RecordsWhere {
+        read: 1,
+        ..RecordsWhere::new(EntityKind::Task, gold.clone(), 2)
+    }
+    .run(&store, &tenant())
+    .await
+    .unwrap();
+    let ids = |page: &RecordPage| {
+        page.items
+            .iter()
+            .map(|record| record.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&first), [task_id(0), task_id(13)]);
+    let second = RecordsWhere {
+        read: 1,
+        ..RecordsWhere::new(EntityKind::Task, gold, 2)
+    }
+    .after(first.next)
+    .run(&store, &tenant())
+    .await
+    .unwrap();
+    assert_eq!(ids(&second), [task_id(26), task_id(39)]);
 }
 
 mod properties {

@@ -260,7 +260,8 @@ pub(crate) struct RecordsParams {
 
 /// `GET /v1/custom-fields/{entity}/records?filter=&after=&limit=`: the records of a kind
 /// whose values match every filter (a JSON array of `{"op": "equals" | "in" | "range" |
-/// "is_set" | "contains", "field": …, …}`), in id order.
+/// "is_set" | "contains", "field": …, …}`), in id order. A page may hold fewer than `limit`
+/// records and still name a `next` when a rare filter needed more reading than one page does.
 pub(crate) async fn records<B: Backend>(
     State(app): AppState<B>,
     Extension(principal): Caller,
@@ -290,18 +291,9 @@ pub(crate) async fn records<B: Backend>(
                 Problem::new(ProblemKind::InvalidParameter, format!("filter: {error}"))
                     .with_code("filter")
             })?;
-        let page = app
-            .reads
-            .custom_fields
-            .scan(
-                &principal.tenant,
-                &RecordsWhere {
-                    entity,
-                    filters,
-                    after: params.after,
-                    limit,
-                },
-            )
+        let page = RecordsWhere::new(entity, filters, limit)
+            .after(params.after)
+            .run(&*app.reads.custom_fields, &principal.tenant)
             .await
             .map_err(|error| storage_problem(&error))?;
         Ok::<_, Problem>(CustomRecordsResponse {

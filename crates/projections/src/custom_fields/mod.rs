@@ -15,8 +15,10 @@
 //! # Finding records
 //! [`RecordsWhere`] reads the records of one kind in id order after a cursor and keeps those
 //! matching every [`CustomFilter`] (validated against the tenant's schema by the caller).
-//! Filters are evaluated on the documents, not in SQL, so a query costs one read of the
-//! kind's documents after the cursor; see docs/PERFORMANCE.md.
+//! Filters are evaluated on the documents, not in SQL, so [`RecordsWhere::run`] reads them in
+//! rounds of growing size until the page is full: a common value costs one small read, a rare
+//! one reads further (at most [`MOST_READ_PER_PAGE`] documents a page); see
+//! docs/PERFORMANCE.md.
 
 mod query;
 
@@ -33,7 +35,7 @@ use crm_domain::ticket::TicketEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use query::{CustomValuesLookup, RecordPage, RecordsWhere};
+pub use query::{CustomValuesLookup, MOST_READ_PER_PAGE, RecordPage, RecordsWhere};
 
 use crate::event::{CrmEvent, ProjectedEvent};
 use crate::model::{ColumnType, DocKey, DocSet, IndexValue, Indexed, IndexedColumn, ReadModel};
