@@ -313,7 +313,7 @@ async fn a_search_reads_in_rounds_until_its_page_is_full() {
         EntityKind::Task,
         json!({"op": "equals", "field": "tier", "value": "gold"}),
     )];
-    // Rounds of one, two, four… documents: the first page needs several of them.
+    // Rounds of one, eight, 64… documents: the first page needs several of them.
     let first = RecordsWhere {
         read: 1,
         ..RecordsWhere::new(EntityKind::Task, gold.clone(), 2)

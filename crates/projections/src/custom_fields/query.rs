@@ -44,9 +44,13 @@ pub struct RecordPage {
     pub next: Option<Uuid>,
 }
 
-/// The documents one round of [`RecordsWhere::run`] reads at first, and at most.
+/// The documents the first round of [`RecordsWhere::run`] reads; each next round reads
+/// [`GROWTH`] times as many. A round costs about as much as reading the kind once on some
+/// adapters (PostgreSQL and memory sort the kind's rows for it), little on others (SQLite walks
+/// an index), so rounds grow fast: a common value is found in one small round, a rare one in a
+/// handful.
 const FIRST_ROUND: usize = 256;
-const LARGEST_ROUND: usize = 8_192;
+const GROWTH: usize = 8;
 /// The documents one call of [`RecordsWhere::run`] reads at most before it answers with what
 /// it found and where to go on.
 pub const MOST_READ_PER_PAGE: usize = 100_000;
@@ -103,8 +107,8 @@ impl RecordsWhere {
         let mut round = Self {
             read: self
                 .read
-                .clamp(1, LARGEST_ROUND)
-                .max(limit.min(LARGEST_ROUND)),
+                .clamp(1, MOST_READ_PER_PAGE)
+                .max(limit.min(MOST_READ_PER_PAGE)),
             ..self.clone()
         };
         let mut page = RecordPage {
@@ -120,7 +124,10 @@ impl RecordsWhere {
             match found.next {
                 Some(next) if page.items.len() < limit && read < MOST_READ_PER_PAGE => {
                     round.after = Some(next);
-                    round.read = (round.read * 2).min(LARGEST_ROUND);
+                    round.read = round
+                        .read
+                        .saturating_mul(GROWTH)
+                        .min(MOST_READ_PER_PAGE - read);
                 }
                 next => {
                     page.next = next;
