@@ -27,14 +27,13 @@ use crm_domain::{
 use crm_eventstore::sqlite::SqliteDatabase;
 use crm_projections::account360::{Account360, Account360Model, Account360Query};
 use crm_projections::{
-    DocumentStore, MemoryStorage, PostgresDocuments, ProjectedEvent, ProjectionBatch,
-    SqliteDocuments,
+    DocumentStore, MemoryStorage, PostgresDocuments, ProjectedEvent, SqliteDocuments,
 };
 use crm_testkit::world::{ALICE, World, as_user, minutes};
 use uuid::Uuid;
 
 use crate::rebuild::{bench_tenant, url};
-use crate::report::{Quantiles, env_size, line, load, verdict};
+use crate::report::{Quantiles, apply_in_batches, env_size, line, load, verdict};
 use crate::support::BenchDatabase;
 
 /// Regions under the top account, and offices under each region.
@@ -186,27 +185,6 @@ fn history(contacts: u128, activities: u128, spread: bool) -> Vec<ProjectedEvent
     world.events().to_vec()
 }
 
-/// Applies `events` to `store` in batches, as a projector would.
-async fn apply<S: DocumentStore<Account360Model>>(store: &S, events: &[ProjectedEvent]) {
-    let tenant = bench_tenant();
-    let mut checkpoint = None;
-    for chunk in events.chunks(BATCH) {
-        let Some(last) = chunk.last() else {
-            continue;
-        };
-        let through = last.global_position();
-        store
-            .commit(
-                &tenant,
-                checkpoint,
-                &ProjectionBatch::new(chunk.to_vec(), through),
-            )
-            .await
-            .expect("the batch commits");
-        checkpoint = Some(through);
-    }
-}
-
 /// Reads the top account's 360 `runs` times after `runs / 10` warm-up reads.
 async fn time_reads<S: DocumentStore<Account360Model>>(
     store: &S,
@@ -277,7 +255,7 @@ fn measure(contacts: u128, activities: u128, runs: usize, spread: bool) {
     ));
     crate::support::runtime().block_on(async {
         let memory = MemoryStorage::new(Account360Model);
-        apply(&memory, &events).await;
+        apply_in_batches(&memory, &events, BATCH).await;
         let (quantiles, view) = time_reads(&memory, runs).await;
         report("memory", &quantiles, &view);
 
@@ -286,7 +264,7 @@ fn measure(contacts: u128, activities: u128, runs: usize, spread: bool) {
             .await
             .expect("the account 360 table is made");
         let applying = Instant::now();
-        apply(&postgres, &events).await;
+        apply_in_batches(&postgres, &events, BATCH).await;
         line(&format!(
             "account 360 (postgres): {} events applied in batches of {BATCH} in {:.1} s",
             events.len(),
@@ -304,7 +282,7 @@ fn measure(contacts: u128, activities: u128, runs: usize, spread: bool) {
         )
         .expect("the account 360 table is made");
         let applying = Instant::now();
-        apply(&sqlite, &events).await;
+        apply_in_batches(&sqlite, &events, BATCH).await;
         line(&format!(
             "account 360 (sqlite): {} events applied in batches of {BATCH} in {:.1} s",
             events.len(),

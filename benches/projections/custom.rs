@@ -21,15 +21,14 @@ use crm_domain::{Priority, TaskId};
 use crm_eventstore::sqlite::SqliteDatabase;
 use crm_projections::custom_fields::{CustomFieldModel, CustomValuesLookup, RecordsWhere};
 use crm_projections::{
-    DocumentStore, MemoryStorage, PostgresDocuments, ProjectedEvent, ProjectionBatch,
-    SqliteDocuments,
+    DocumentStore, MemoryStorage, PostgresDocuments, ProjectedEvent, SqliteDocuments,
 };
 use crm_testkit::world::{ALICE, World, as_user, minutes};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::rebuild::{bench_tenant, url};
-use crate::report::{Quantiles, env_size, line, load};
+use crate::report::{Quantiles, apply_in_batches, env_size, line, load};
 use crate::support::BenchDatabase;
 
 /// Events applied per commit, as a projector's batch.
@@ -88,26 +87,6 @@ fn history(records: u64) -> Vec<ProjectedEvent> {
             .expect("the values are set");
     }
     world.events().to_vec()
-}
-
-async fn apply<S: DocumentStore<CustomFieldModel>>(store: &S, events: &[ProjectedEvent]) {
-    let tenant = bench_tenant();
-    let mut checkpoint = None;
-    for chunk in events.chunks(BATCH) {
-        let Some(last) = chunk.last() else {
-            continue;
-        };
-        let through = last.global_position();
-        store
-            .commit(
-                &tenant,
-                checkpoint,
-                &ProjectionBatch::new(chunk.to_vec(), through),
-            )
-            .await
-            .expect("the batch commits");
-        checkpoint = Some(through);
-    }
 }
 
 fn filter(request: serde_json::Value) -> CustomFilter {
@@ -196,14 +175,14 @@ pub(crate) fn run() {
     ));
     crate::support::runtime().block_on(async {
         let memory = MemoryStorage::new(CustomFieldModel);
-        apply(&memory, &events).await;
+        apply_in_batches(&memory, &events, BATCH).await;
         measure_on("memory", &memory, records, runs).await;
 
         let database = BenchDatabase::create("proj_custom").await;
         let postgres = PostgresDocuments::connect(&url(&database).await, 2, CustomFieldModel)
             .await
             .expect("the table is made");
-        apply(&postgres, &events).await;
+        apply_in_batches(&postgres, &events, BATCH).await;
         measure_on("postgres", &postgres, records, runs).await;
         drop(postgres);
         database.drop_now().await;
@@ -214,7 +193,7 @@ pub(crate) fn run() {
             CustomFieldModel,
         )
         .expect("the table is made");
-        apply(&sqlite, &events).await;
+        apply_in_batches(&sqlite, &events, BATCH).await;
         measure_on("sqlite", &sqlite, records, runs).await;
     });
 }

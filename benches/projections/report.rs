@@ -99,3 +99,31 @@ impl std::fmt::Display for Quantiles {
         )
     }
 }
+
+/// Applies `events` to `store` in batches of `batch`, as a projector would.
+pub(crate) async fn apply_in_batches<M, S>(
+    store: &S,
+    events: &[crm_projections::ProjectedEvent],
+    batch: usize,
+) where
+    M: crm_projections::ReadModel,
+    S: crm_projections::DocumentStore<M>,
+{
+    let tenant = crate::rebuild::bench_tenant();
+    let mut checkpoint = None;
+    for chunk in events.chunks(batch.max(1)) {
+        let Some(last) = chunk.last() else {
+            continue;
+        };
+        let through = last.global_position();
+        store
+            .commit(
+                &tenant,
+                checkpoint,
+                &crm_projections::ProjectionBatch::new(chunk.to_vec(), through),
+            )
+            .await
+            .expect("the batch commits");
+        checkpoint = Some(through);
+    }
+}
