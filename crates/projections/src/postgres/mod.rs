@@ -870,12 +870,22 @@ where
                     branches.join(" UNION ALL ")
                 )
             }
-            _ => format!(
-                "SELECT key, tx_id, position, doc FROM {} WHERE tenant_id = $1 \
-                 AND kind = ANY($2){conditions} ORDER BY {}{limit}",
-                self.table,
-                order.map_or_else(|| "key".to_owned(), |name| format!("{name}, key"))
-            ),
+            _ => {
+                // One kind is named by equality, not `ANY`: PostgreSQL (before 17) reads an index
+                // in order only without an array condition on it, so `ANY` made every ordered,
+                // limited read sort all of the kind's rows first.
+                let kind = if selection.kinds.len() == 1 {
+                    "kind = ($2::text[])[1]"
+                } else {
+                    "kind = ANY($2)"
+                };
+                format!(
+                    "SELECT key, tx_id, position, doc FROM {} WHERE tenant_id = $1 \
+                     AND {kind}{conditions} ORDER BY {}{limit}",
+                    self.table,
+                    order.map_or_else(|| "key".to_owned(), |name| format!("{name}, key"))
+                )
+            }
         };
         Some((text, values))
     }
