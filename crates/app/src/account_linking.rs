@@ -80,28 +80,48 @@ where
     }
 }
 
+/// What the candidates (best first) say of a person: link to the single best auto-link, or
+/// review the accounts tied for the best auto-link (a group and a subsidiary sharing a domain),
+/// or else the best review-band match; nothing when no account comes close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Decision {
+    Link(AccountAssessment),
+    Review(Vec<AccountAssessment>),
+    Nothing,
+}
+
+fn decide(candidates: &[AccountCandidate]) -> Decision {
+    let linkable = candidates
+        .iter()
+        .map(|candidate| candidate.assessment)
+        .filter(|assessment| assessment.verdict == MatchVerdict::AutoLink);
+    let best = linkable.clone().map(|assessment| assessment.score).max();
+    let tied: Vec<AccountAssessment> = linkable
+        .filter(|assessment| Some(assessment.score) == best)
+        .collect();
+    match tied.as_slice() {
+        [only] => Decision::Link(*only),
+        [] => candidates
+            .iter()
+            .find(|candidate| candidate.assessment.verdict == MatchVerdict::Review)
+            .map_or(Decision::Nothing, |candidate| {
+                Decision::Review(vec![candidate.assessment])
+            }),
+        _ => Decision::Review(tied),
+    }
+}
+
 /// The match to record for a lead among `candidates` (best first): the single best auto-link,
 /// else the best review-band match; `None` when two accounts tie for the best auto-link (a
 /// person chooses, on the contact the lead becomes) or nothing comes close.
 pub fn best_match(candidates: &[AccountCandidate]) -> Option<AccountAssessment> {
-    let linkable: Vec<&AccountCandidate> = candidates
-        .iter()
-        .filter(|candidate| candidate.assessment.verdict == MatchVerdict::AutoLink)
-        .collect();
-    let best = linkable
-        .iter()
-        .map(|candidate| candidate.assessment.score)
-        .max();
-    let mut tied = linkable
-        .iter()
-        .filter(|candidate| Some(candidate.assessment.score) == best);
-    match (tied.next(), tied.next()) {
-        (Some(only), None) => Some(only.assessment),
-        (Some(_), Some(_)) => None,
-        (None, _) => candidates
-            .iter()
-            .find(|candidate| candidate.assessment.verdict == MatchVerdict::Review)
-            .map(|candidate| candidate.assessment),
+    match decide(candidates) {
+        Decision::Link(assessment) => Some(assessment),
+        Decision::Review(review) => match review.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        },
+        Decision::Nothing => None,
     }
 }
 
@@ -235,41 +255,21 @@ impl<U: UnitOfWork> AccountLinker<U> {
             .source
             .candidates(tenant, &evidence, &self.config, 10)
             .await?;
-        let linkable: Vec<&AccountCandidate> = candidates
-            .iter()
-            .filter(|candidate| candidate.assessment.verdict == MatchVerdict::AutoLink)
-            .collect();
-        let best = linkable
-            .iter()
-            .map(|candidate| candidate.assessment.score)
-            .max();
-        let tied: Vec<&&AccountCandidate> = linkable
-            .iter()
-            .filter(|candidate| Some(candidate.assessment.score) == best)
-            .collect();
-        if let [only] = tied.as_slice() {
-            let account = only.assessment.account;
-            return Ok(if self.join(contact, account).await? {
-                AccountLink::Linked(account)
-            } else {
-                AccountLink::NoMatch
-            });
-        }
-        let to_review: Vec<&AccountCandidate> = if tied.is_empty() {
-            candidates
-                .iter()
-                .filter(|candidate| candidate.assessment.verdict == MatchVerdict::Review)
-                .take(1)
-                .collect()
-        } else {
-            tied.into_iter().copied().collect()
+        let to_review = match decide(&candidates) {
+            Decision::Link(assessment) => {
+                let account = assessment.account;
+                return Ok(if self.join(contact, account).await? {
+                    AccountLink::Linked(account)
+                } else {
+                    AccountLink::NoMatch
+                });
+            }
+            Decision::Review(review) => review,
+            Decision::Nothing => return Ok(AccountLink::NoMatch),
         };
-        if to_review.is_empty() {
-            return Ok(AccountLink::NoMatch);
-        }
         let mut suggested = Vec::new();
-        for candidate in to_review {
-            let account = candidate.assessment.account;
+        for assessment in to_review {
+            let account = assessment.account;
             let meta = CommandMeta::by(actor());
             match self
                 .service
@@ -278,7 +278,7 @@ impl<U: UnitOfWork> AccountLinker<U> {
                     account.0,
                     AccountCommand::SuggestContact {
                         contact,
-                        assessment: candidate.assessment,
+                        assessment,
                     },
                     &meta,
                 )

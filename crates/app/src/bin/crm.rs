@@ -407,8 +407,12 @@ fn main() -> ExitCode {
             Command::Audit(AuditCommand::History(args)) => history(args).await,
             Command::Audit(AuditCommand::Replay(args)) => replay(args).await,
             Command::Inbox(InboxCommand::Status(args)) => inbox_status(args).await,
-            Command::Inbox(InboxCommand::ReplayQuarantined(args)) => replay_quarantined(args).await,
-            Command::Inbox(InboxCommand::MapCustomFields(args)) => map_custom_fields(args).await,
+            Command::Inbox(InboxCommand::ReplayQuarantined(args)) => {
+                on_intake(args, IntakeOperation::ReplayQuarantined).await
+            }
+            Command::Inbox(InboxCommand::MapCustomFields(args)) => {
+                on_intake(args, IntakeOperation::MapCustomFields).await
+            }
             Command::Outbox(OutboxCommand::Status(args)) => outbox_status(args).await,
             Command::Outbox(OutboxCommand::ReplayParked(args)) => outbox_replay(args).await,
             Command::Projections(ProjectionsCommand::Status(args)) => {
@@ -805,115 +809,91 @@ async fn inbox_status(args: TenantArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn replay_quarantined(args: ReplayQuarantinedArgs) -> Result<ExitCode, String> {
+/// An operator's command on the intake of a host configuration.
+#[derive(Debug, Clone, Copy)]
+enum IntakeOperation {
+    /// `crm inbox replay-quarantined`.
+    ReplayQuarantined,
+    /// `crm inbox map-custom-fields`.
+    MapCustomFields,
+}
+
+async fn on_intake(
+    args: ReplayQuarantinedArgs,
+    operation: IntakeOperation,
+) -> Result<ExitCode, String> {
     let tenant = tenant_of(&args.target.tenant)?;
     let config: HostConfig = read_json(&args.config)?;
     on_backend!(&args.target.database, COMMAND_POOL, |backend| {
-        replay_quarantined_on(backend, tenant, &config, &args.config).await
+        on_intake_of(backend, tenant, &config, &args.config, operation).await
     })
 }
 
-async fn replay_quarantined_on<B: Backend>(
+async fn on_intake_of<B: Backend>(
     backend: B,
     tenant: TenantId,
     config: &HostConfig,
     config_path: &std::path::Path,
+    operation: IntakeOperation,
 ) -> Result<ExitCode, String> {
-    let host = intake_host(&backend, &tenant, config, config_path)?;
-    let Some(intake) = host.intake() else {
-        return Err(format!(
-            "{}: no `intake` section, so no settings to capture leads with",
-            config_path.display()
-        ));
-    };
-    let report = intake
-        .replay_quarantined()
-        .await
-        .map_err(|error| format!("cannot replay the quarantined leads: {error}"))?;
-    println!(
-        "{tenant}: {} quarantined lead(s) replayed: {} captured, {} still quarantined, {} failed",
-        report.examined,
-        report.captured.len(),
-        report.still_quarantined.len(),
-        report.failed.len()
-    );
-    for (lead, reasons) in &report.still_quarantined {
-        let reasons: Vec<String> = reasons
-            .iter()
-            .map(|reason| match reason.field {
-                Some(field) => format!("{field:?}: {}", reason.problem),
-                None => reason.problem.clone(),
-            })
-            .collect();
-        println!("still quarantined: lead {lead}: {}", reasons.join("; "));
-    }
-    for (lead, error) in &report.failed {
-        println!("failed: lead {lead}: {error}");
-    }
-    Ok(if report.failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-/// The host of a backend's database.
-type BackendHost<B> = Host<<B as Backend>::Work, <B as Backend>::Deadlines, <B as Backend>::Inbox>;
-
-/// The host `config` describes for `tenant` on `backend`, for an operator's command on its
-/// intake.
-fn intake_host<B: Backend>(
-    backend: &B,
-    tenant: &TenantId,
-    config: &HostConfig,
-    config_path: &std::path::Path,
-) -> Result<BackendHost<B>, String> {
     let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
-    Host::new(
+    let host = Host::new(
         service,
         backend.deadlines(),
         backend.inbox(),
         tenant.clone(),
         config,
     )
-    .map_err(|error| format!("{}: {error}", config_path.display()))
-}
-
-async fn map_custom_fields(args: ReplayQuarantinedArgs) -> Result<ExitCode, String> {
-    let tenant = tenant_of(&args.target.tenant)?;
-    let config: HostConfig = read_json(&args.config)?;
-    on_backend!(&args.target.database, COMMAND_POOL, |backend| {
-        map_custom_fields_on(backend, tenant, &config, &args.config).await
-    })
-}
-
-async fn map_custom_fields_on<B: Backend>(
-    backend: B,
-    tenant: TenantId,
-    config: &HostConfig,
-    config_path: &std::path::Path,
-) -> Result<ExitCode, String> {
-    let host = intake_host(&backend, &tenant, config, config_path)?;
+    .map_err(|error| format!("{}: {error}", config_path.display()))?;
     let Some(intake) = host.intake() else {
         return Err(format!(
-            "{}: no `intake` section, so no mapping to read payloads with",
+            "{}: no `intake` section, so no settings to read deliveries with",
             config_path.display()
         ));
     };
-    let report = intake
-        .map_custom_fields()
-        .await
-        .map_err(|error| format!("cannot map the leads' custom fields: {error}"))?;
-    println!(
-        "{tenant}: {} lead(s) read: {} with custom fields from their payload, {} failed",
-        report.examined,
-        report.mapped.len(),
-        report.failed.len()
-    );
-    for (lead, error) in &report.failed {
+    let failed = match operation {
+        IntakeOperation::ReplayQuarantined => {
+            let report = intake
+                .replay_quarantined()
+                .await
+                .map_err(|error| format!("cannot replay the quarantined leads: {error}"))?;
+            println!(
+                "{tenant}: {} quarantined lead(s) replayed: {} captured, {} still quarantined, {} failed",
+                report.examined,
+                report.captured.len(),
+                report.still_quarantined.len(),
+                report.failed.len()
+            );
+            for (lead, reasons) in &report.still_quarantined {
+                let reasons: Vec<String> = reasons
+                    .iter()
+                    .map(|reason| match reason.field {
+                        Some(field) => format!("{field:?}: {}", reason.problem),
+                        None => reason.problem.clone(),
+                    })
+                    .collect();
+                println!("still quarantined: lead {lead}: {}", reasons.join("; "));
+            }
+            report.failed
+        }
+        IntakeOperation::MapCustomFields => {
+            let report = intake
+                .map_custom_fields()
+                .await
+                .map_err(|error| format!("cannot map the leads' custom fields: {error}"))?;
+            println!(
+                "{tenant}: {} lead(s) read: {} with custom fields from their payload, {} failed",
+                report.examined,
+                report.mapped.len(),
+                report.failed.len()
+            );
+            report.failed
+        }
+    };
+    for (lead, error) in &failed {
         println!("failed: lead {lead}: {error}");
     }
-    Ok(if report.failed.is_empty() {
+    Ok(if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
