@@ -446,6 +446,21 @@ async fn journey(
                 .is_some_and(|items| items.len() == 1)
     })
     .await;
+    // Her customer timeline shows the call among the steps of her records, once.
+    let her_timeline = format!("/v1/customers/{contact}/timeline?limit=50");
+    eventually("the call is on her customer timeline", || async {
+        let page = server.get(&her_timeline, support).await;
+        page.status == StatusCode::OK
+            && page.body["items"].as_array().is_some_and(|items| {
+                items
+                    .iter()
+                    .filter(|item| item["activity"]["kind"] == "call")
+                    .count()
+                    == 1
+                    && items.iter().any(|item| item["entry"].is_object())
+            })
+    })
+    .await;
     let logged_call = server.get(&activity, auditor).await;
     assert_eq!(logged_call.status, StatusCode::OK, "{:?}", logged_call.body);
     assert_eq!(logged_call.body["kind"], "call");
@@ -682,6 +697,23 @@ async fn journey(
         .await;
     assert_eq!(rest.status, StatusCode::OK);
     assert!(rest.body["next"].is_null());
+    // The ticket's own timeline, from its rows: opened first, every entry the ticket's.
+    let ticket_timeline = server
+        .get(&format!("/v1/tickets/{ticket}/timeline?limit=50"), sales)
+        .await;
+    assert_eq!(ticket_timeline.status, StatusCode::OK);
+    let entries = ticket_timeline.body["items"].as_array().expect("items");
+    assert!(
+        entries
+            .iter()
+            .all(|item| item["record"] == json!(ticket) && item["record_kind"] == "ticket"),
+        "{entries:?}"
+    );
+    assert_eq!(
+        entries.last().map(|item| &item["entry"]["kind"]),
+        Some(&json!("ticket_opened")),
+        "{entries:?}"
+    );
 
     // The auditor reads the history with its metadata; a foreign tenant finds nothing.
     let history = server
@@ -1690,6 +1722,8 @@ async fn bad_input(server: &Server, sales: &str, integration: &str) {
         format!("/v1/customers/{contact}/timeline?limit=0"),
         format!("/v1/customers/{contact}/timeline?cursor=nonsense"),
         format!("/v1/customers/{contact}/timeline?color=blue"),
+        format!("/v1/tickets/{contact}/timeline?cursor=nonsense"),
+        "/v1/leads/42/timeline".to_owned(),
         "/v1/customers".to_owned(),
         "/v1/customers?phone=not-a-phone".to_owned(),
     ] {

@@ -694,8 +694,9 @@ fn after_a_merge_one_view_holds_both_histories_and_after_an_unmerge_they_split()
     );
 }
 
-#[test]
-fn the_timeline_pages_newest_first_across_merged_contacts() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_pages_newest_first_across_merged_contacts() {
+    use crm_projections::{DocumentStore, MemoryStorage, ProjectionBatch};
     let mut world = World::new();
     create_contact(
         &mut world,
@@ -721,15 +722,21 @@ fn the_timeline_pages_newest_first_across_merged_contacts() {
         2,
     );
     merge(&mut world, ADA, ADA_AGAIN, 10);
-    let store = fold(&world);
-    let everything = store.lookup(
-        &tenant(),
-        &TimelineQuery {
-            contact: ContactId(ADA),
-            before: None,
-            limit: 1000,
-        },
-    );
+    let store = MemoryStorage::new(Customer360Model);
+    let events = world.events().to_vec();
+    let through = events.last().unwrap().global_position();
+    store
+        .commit(&tenant(), None, &ProjectionBatch::new(events, through))
+        .await
+        .unwrap();
+    let everything = TimelineQuery {
+        contact: ContactId(ADA),
+        before: None,
+        limit: 1000,
+    }
+    .run(&store, &tenant())
+    .await
+    .unwrap();
     assert!(everything.next.is_none());
     let instants: Vec<_> = everything
         .items
@@ -745,18 +752,26 @@ fn the_timeline_pages_newest_first_across_merged_contacts() {
             .iter()
             .any(|item| item.record_kind == crm_projections::AggregateKind::Ticket)
     );
+    assert_eq!(
+        everything.items.len(),
+        fold(&world)
+            .all_documents()
+            .filter(|(_, stored)| stored.key.kind == ENTRY)
+            .count(),
+        "every entry of the group's records, and only those"
+    );
 
     let mut paged = Vec::new();
     let mut before = None;
     loop {
-        let page = store.lookup(
-            &tenant(),
-            &TimelineQuery {
-                contact: ContactId(ADA_AGAIN),
-                before,
-                limit: 3,
-            },
-        );
+        let page = TimelineQuery {
+            contact: ContactId(ADA_AGAIN),
+            before,
+            limit: 3,
+        }
+        .run(&store, &tenant())
+        .await
+        .unwrap();
         assert!(page.items.len() <= 3);
         paged.extend(page.items);
         match page.next {
@@ -767,6 +782,88 @@ fn the_timeline_pages_newest_first_across_merged_contacts() {
     assert_eq!(
         paged, everything.items,
         "pages add up to the whole timeline"
+    );
+
+    // One record alone, paged the same way.
+    let ticket = RecordTimeline {
+        record: Uuid::from_u128(0x71),
+        before: None,
+        limit: 10,
+    };
+    let ticket_page = store.scan(&tenant(), &ticket).await.unwrap();
+    assert!(
+        ticket_page
+            .items
+            .iter()
+            .all(|item| item.record == Uuid::from_u128(0x71))
+    );
+    assert_eq!(
+        ticket_page.items.last().map(|item| item.entry.kind),
+        Some(ActivityKind::TicketOpened),
+        "the oldest entry is the opening"
+    );
+}
+
+#[test]
+fn a_timeline_entry_is_written_once_and_never_rewritten() {
+    let mut world = World::new();
+    create_contact(
+        &mut world,
+        ADA,
+        ("Augusta", "Lovelace"),
+        "ada@example.com",
+        "020 7946 0958",
+        0,
+    );
+    let ticket = Uuid::from_u128(0x71);
+    open_ticket(&mut world, ticket, ADA, "Engine squeaks", 1);
+    let replies = |store: &MemoryDocuments<Customer360Model>| {
+        store
+            .all_documents()
+            .filter(|(_, stored)| {
+                matches!(
+                    &stored.doc,
+                    CustomerDoc::Entry(item) if item.entry.kind == ActivityKind::TicketCustomerReplied
+                )
+            })
+            .count()
+    };
+    let opened = replies(&fold(&world));
+    for reply in 0..50 {
+        world
+            .ticket(
+                ticket,
+                TicketCommand::RecordCustomerReply {
+                    from: ContactId(ADA),
+                    body: format!("Any news? ({reply})"),
+                    channel: Channel::Email,
+                },
+                &as_system(minutes(2 + reply)),
+            )
+            .unwrap();
+    }
+    let store = fold(&world);
+    let entries: Vec<_> = store
+        .all_documents()
+        .filter(|(_, stored)| stored.key.kind == ENTRY)
+        .collect();
+    assert_eq!(replies(&store), opened + 50, "a row per reply");
+    for (_, stored) in &entries {
+        let CustomerDoc::Entry(item) = &stored.doc else {
+            panic!("an entry row holds an entry: {:?}", stored.doc);
+        };
+        assert_eq!(
+            stored.position.position, item.entry.position,
+            "the row was last written by the event it records"
+        );
+    }
+    let (_, ticket_doc) = store
+        .all_documents()
+        .find(|(_, stored)| stored.key.kind == TICKET)
+        .unwrap();
+    assert!(
+        serde_json::to_string(&ticket_doc.doc).unwrap().len() < 1000,
+        "the ticket's document does not grow with its replies"
     );
 }
 

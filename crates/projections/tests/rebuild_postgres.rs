@@ -21,13 +21,16 @@ use crm_testkit::workload::{
 };
 use tokio::sync::watch;
 
-/// The Customer 360 fold under version 2, as a new build would ship it.
+/// The Customer 360 fold under the next version, as a new build would ship it.
 #[derive(Debug, Clone, Copy, Default)]
 struct Customer360V2;
 
+const BLUE: u32 = Customer360Model::VERSION;
+const GREEN: u32 = Customer360Model::VERSION + 1;
+
 impl ReadModel for Customer360V2 {
     const NAME: &'static str = Customer360Model::NAME;
-    const VERSION: u32 = 2;
+    const VERSION: u32 = GREEN;
     const KINDS: &'static [&'static str] = Customer360Model::KINDS;
     const COLUMNS: &'static [IndexedColumn] = Customer360Model::COLUMNS;
     type Doc = CustomerDoc;
@@ -74,19 +77,19 @@ async fn a_rebuild_fills_a_new_version_while_the_old_serves_then_switches_at_onc
     let blue = Arc::new(
         PostgresDocuments::connect(&database.url, 2, Customer360Model)
             .await
-            .expect("connect version 1"),
+            .expect("connect the live version"),
     );
     let mut projector = Projector::new(store.clone(), Arc::clone(&blue), tenant(), options(100));
     catch_up_to(&mut projector, head).await.unwrap();
     blue.claim_live(&tenant()).await.unwrap();
-    assert_eq!(blue.live_version(&tenant()).await.unwrap(), Some(1));
+    assert_eq!(blue.live_version(&tenant()).await.unwrap(), Some(BLUE));
 
     let green = Arc::new(
         PostgresDocuments::connect(&database.url, 2, Customer360V2)
             .await
-            .expect("connect version 2"),
+            .expect("connect the next version"),
     );
-    assert_eq!(green.table(), "proj_customer_360_v2");
+    assert_eq!(green.table(), format!("proj_customer_360_v{GREEN}"));
     let (progress, mut watched) = watch::channel(RebuildProgress::default());
     let rebuilding = tokio::spawn({
         let store = store.clone();
@@ -102,7 +105,7 @@ async fn a_rebuild_fills_a_new_version_while_the_old_serves_then_switches_at_onc
         .clone();
     assert!(!midway.switched, "{midway:?}");
     assert_eq!(midway.total, total);
-    assert_eq!(blue.live_version(&tenant()).await.unwrap(), Some(1));
+    assert_eq!(blue.live_version(&tenant()).await.unwrap(), Some(BLUE));
     let served = blue
         .lookup(
             &tenant(),
@@ -121,7 +124,7 @@ async fn a_rebuild_fills_a_new_version_while_the_old_serves_then_switches_at_onc
     assert!(done.processed >= total, "{done:?}");
     assert!(done.rate > 0.0);
     assert_eq!(done.remaining, Some(Duration::ZERO));
-    assert_eq!(green.live_version(&tenant()).await.unwrap(), Some(2));
+    assert_eq!(green.live_version(&tenant()).await.unwrap(), Some(GREEN));
     assert!(green.is_live(&tenant()).await.unwrap());
     assert!(!blue.is_live(&tenant()).await.unwrap());
 

@@ -9,6 +9,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use crm_eventstore::{GlobalPosition, StoreSettings};
+use crm_projections::ReadModel;
 use crm_projections::customer360::Customer360Model;
 use crm_projections::{
     DocumentStore, PoisonPolicy, PostgresDocuments, Projector, ProjectorOptions,
@@ -92,11 +93,12 @@ impl Drop for Worker {
 /// How many events the projection has committed, by its own count.
 async fn committed(database: &TestDatabase) -> (i64, Option<i64>) {
     let client = client(&database.url).await;
+    let table = format!("proj_customer_360_v{}", Customer360Model::VERSION);
     let row = client
         .query_opt(
             "SELECT events, position FROM projection_checkpoints WHERE projection = $1 \
              AND tenant_id = $2",
-            &[&"proj_customer_360_v1", &tenant().as_str()],
+            &[&table, &tenant().as_str()],
         )
         .await
         .expect("read the checkpoint row");

@@ -117,7 +117,7 @@ fn table_names_come_from_the_model_name_and_version() {
     );
     assert_eq!(
         PostgresDocuments::<crm_projections::customer360::Customer360Model>::table_name().unwrap(),
-        "proj_customer_360_v1"
+        "proj_customer_360_v2"
     );
     assert_eq!(
         SqliteDocuments::<Tally>::table_name().unwrap(),

@@ -69,7 +69,7 @@ pub use problem::{FieldProblemBody, PROBLEM_JSON, Problem, ProblemKind};
 pub use reads::{
     DeliveryReceipt, ErasureRequestBody, ErasureResponse, FeedEvent, HistoryEntry,
     LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordKind, RecordResponse, SearchHit,
-    TimelineResponse,
+    TimelineResponse, TimelineRow,
 };
 pub use roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};

@@ -17,7 +17,7 @@ use super::problem::{PROBLEM_JSON, Problem, ProblemKind};
 use super::reads::{
     DeliveryReceipt, ErasureRequestBody, ErasureResponse, FeedEvent, HistoryEntry,
     LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordResponse, SearchHit,
-    TimelineResponse,
+    TimelineResponse, TimelineRow,
 };
 use super::roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 use super::routes::{Endpoint, QueryKind, ROUTES, RouteSpec};
@@ -93,7 +93,9 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
             "Every event of the record, oldest first.",
             Some("HistoryEntry"),
         ),
-        Endpoint::Timeline => ("200", "A page of the timeline.", Some("TimelineResponse")),
+        Endpoint::Timeline | Endpoint::RecordTimeline(_) => {
+            ("200", "A page of the timeline.", Some("TimelineResponse"))
+        }
         Endpoint::Search => ("200", "The customers found, best first.", Some("SearchHit")),
         Endpoint::IntakeOne => ("202", "Kept (or kept before).", Some("DeliveryReceipt")),
         Endpoint::IntakeBatch => (
@@ -394,6 +396,7 @@ fn document() -> OpenApi {
     components = component::<RecordResponse>(components);
     components = component::<HistoryEntry>(components);
     components = component::<TimelineResponse>(components);
+    components = component::<TimelineRow>(components);
     components = component::<SearchHit>(components);
     components = component::<LeadDeliveryRequest>(components);
     components = component::<LeadBatchRequest>(components);

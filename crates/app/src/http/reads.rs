@@ -19,9 +19,12 @@ use crm_domain::lead::Lead;
 use crm_domain::opportunity::Opportunity;
 use crm_domain::ticket::Ticket;
 use crm_domain::{ContactId, UserId};
-use crm_eventstore::{EventStore, StreamId, StreamRead};
-use crm_projections::customer360::{Customer360Query, CustomerDoc, TimelineCursor, TimelineQuery};
+use crm_eventstore::{EventStore, StreamId, StreamRead, TenantId};
+use crm_projections::customer360::{
+    Customer360Query, CustomerDoc, CustomerRecords, RecordTimeline, TimelineCursor, TimelineEntry,
+};
 use crm_projections::duplicates::query::ReviewQueue;
+use crm_projections::engagements::{ActivityCursor, RecordActivities, TimelineLine};
 use crm_projections::identity::IdentityIndexModel;
 use crm_projections::identity::query::{Candidates, rank};
 use crm_projections::pipeline::query::ByStageAndOwner;
@@ -780,65 +783,163 @@ pub(crate) struct TimelineParams {
     cursor: Option<String>,
 }
 
+/// One row of a timeline: a step of a record's own history (an `entry` of the Customer 360)
+/// or a call, email, meeting or note logged on it (an `activity`), with the record it is on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TimelineRow {
+    /// The kind of record (contact, lead, opportunity, ticket).
+    #[schema(value_type = String)]
+    pub record_kind: AggregateKind,
+    /// The record's id.
+    pub record: Uuid,
+    /// A step of the record's history, for such rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub entry: Option<TimelineEntry>,
+    /// An activity logged on the record (its personal fields stay in its history), for such
+    /// rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub activity: Option<TimelineLine>,
+}
+
 /// A page of a timeline.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TimelineResponse {
-    /// The entries, newest first.
-    #[schema(value_type = Vec<Object>)]
-    pub items: Vec<crm_projections::customer360::TimelineItem>,
+    /// The rows, newest first.
+    pub items: Vec<TimelineRow>,
     /// The cursor of the next page, absent on the last one.
     pub next: Option<String>,
 }
 
-fn cursor_text(cursor: &TimelineCursor) -> String {
-    format!("{}.{}", cursor.at.timestamp_micros(), cursor.position)
-}
-
 fn parse_cursor(text: &str) -> Result<TimelineCursor, Problem> {
-    let bad = || {
+    TimelineCursor::parse(text).ok_or_else(|| {
         Problem::new(
             ProblemKind::InvalidParameter,
             "cursor is not one this API gave",
         )
         .with_code("cursor")
-    };
-    let (micros, position) = text.split_once('.').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok(TimelineCursor {
-        at,
-        position: position.parse().map_err(|_| bad())?,
     })
 }
 
+fn timeline_page(
+    id: Result<Id, Problem>,
+    params: Result<Params<TimelineParams>, Problem>,
+) -> Result<(Uuid, Option<TimelineCursor>, usize), Problem> {
+    let Id(id) = id?;
+    let Params(params) = params?;
+    let limit = limit(params.limit, 50, 500)?;
+    let before = params.cursor.as_deref().map(parse_cursor).transpose()?;
+    Ok((id, before, limit))
+}
+
+/// A page of the combined timeline of `records`, newest first: for each record, the first
+/// `limit + 1` rows past the cursor of its own timeline (Customer 360 entries) and of its
+/// activities (engagements), merged. Both sort by the same text (the instant counted down,
+/// then a unique tail), so one cursor continues both, and every row of the true page is
+/// among the rows read. An activity logged on several of the records is shown once.
+async fn merged_timeline<B: Backend>(
+    app: &App<B>,
+    tenant: &TenantId,
+    records: &[(AggregateKind, Uuid)],
+    before: Option<TimelineCursor>,
+    limit: usize,
+) -> Result<TimelineResponse, StorageError> {
+    let mut rows: Vec<(String, TimelineRow)> = Vec::new();
+    for &(record_kind, record) in records {
+        let own = RecordTimeline {
+            record,
+            before: before.clone(),
+            limit: limit.saturating_add(1),
+        };
+        for item in app.reads.customers.scan(tenant, &own).await?.items {
+            rows.push((
+                item.entry.newest(),
+                TimelineRow {
+                    record_kind,
+                    record,
+                    entry: Some(item.entry),
+                    activity: None,
+                },
+            ));
+        }
+        let logged = RecordActivities {
+            record,
+            after: before
+                .as_ref()
+                .map(|cursor| ActivityCursor(cursor.0.clone())),
+            limit: limit.saturating_add(1),
+        };
+        for line in app.reads.engagements.scan(tenant, &logged).await?.items {
+            rows.push((
+                line.newest(),
+                TimelineRow {
+                    record_kind,
+                    record,
+                    entry: None,
+                    activity: Some(line),
+                },
+            ));
+        }
+    }
+    rows.sort_by(|(left, _), (right, _)| left.cmp(right));
+    // An activity's rows on several records share its text: keep the first.
+    rows.dedup_by(|(later, _), (earlier, _)| later == earlier);
+    let next = (rows.len() > limit)
+        .then(|| rows.get(limit - 1).map(|(newest, _)| newest.clone()))
+        .flatten();
+    rows.truncate(limit);
+    Ok(TimelineResponse {
+        items: rows.into_iter().map(|(_, row)| row).collect(),
+        next,
+    })
+}
+
+fn timeline_response(page: Result<TimelineResponse, StorageError>) -> Response {
+    match page {
+        Ok(page) => Json(page).into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+/// `GET /v1/customers/{id}/timeline`: the timeline of every contact merged into the customer
+/// and of their leads, deals and tickets, with the activities logged on them.
 pub(crate) async fn timeline<B: Backend>(
     State(app): AppState<B>,
     Extension(principal): Caller,
     id: Result<Id, Problem>,
     params: Result<Params<TimelineParams>, Problem>,
 ) -> Response {
-    let (Id(id), Params(params)) = match (id, params) {
-        (Ok(id), Ok(params)) => (id, params),
-        (Err(problem), _) | (_, Err(problem)) => return problem.into_response(),
+    let (id, before, limit) = match timeline_page(id, params) {
+        Ok(page) => page,
+        Err(problem) => return problem.into_response(),
     };
-    let query = match (
-        limit(params.limit, 50, 500),
-        params.cursor.as_deref().map(parse_cursor).transpose(),
-    ) {
-        (Ok(limit), Ok(before)) => TimelineQuery {
-            contact: ContactId(id),
-            before,
-            limit,
-        },
-        (Err(problem), _) | (_, Err(problem)) => return problem.into_response(),
+    let query = CustomerRecords {
+        contact: ContactId(id),
     };
-    match app.reads.customers.lookup(&principal.tenant, &query).await {
-        Ok(page) => Json(TimelineResponse {
-            next: page.next.as_ref().map(cursor_text),
-            items: page.items,
-        })
-        .into_response(),
-        Err(error) => storage_problem(&error).into_response(),
-    }
+    let page = match app.reads.customers.lookup(&principal.tenant, &query).await {
+        Ok(records) => merged_timeline(&app, &principal.tenant, &records, before, limit).await,
+        Err(error) => Err(error),
+    };
+    timeline_response(page)
+}
+
+/// `GET /v1/{records}/{id}/timeline`: one record's own timeline with the activities logged on
+/// it. A record nothing is known of has an empty one (the read models may not have caught up
+/// with it yet).
+pub(crate) async fn record_timeline<B: Backend>(
+    State(app): AppState<B>,
+    Extension(principal): Caller,
+    id: Result<Id, Problem>,
+    params: Result<Params<TimelineParams>, Problem>,
+    kind: RecordKind,
+) -> Response {
+    let (record, before, limit) = match timeline_page(id, params) {
+        Ok(page) => page,
+        Err(problem) => return problem.into_response(),
+    };
+    let records = [(kind.aggregate(), record)];
+    timeline_response(merged_timeline(&app, &principal.tenant, &records, before, limit).await)
 }
 
 /// The search's query.

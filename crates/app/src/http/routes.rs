@@ -78,6 +78,8 @@ pub enum Endpoint {
     Customer,
     /// `GET /v1/customers/{id}/timeline`.
     Timeline,
+    /// `GET /v1/{records}/{id}/timeline`.
+    RecordTimeline(reads::RecordKind),
     /// `GET /v1/customers`.
     Search,
     /// `GET /v1/duplicates`.
@@ -722,6 +724,50 @@ pub const ROUTES: &[RouteSpec] = &[
     with_query(
         route(
             Method::GET,
+            "/v1/leads/{id}/timeline",
+            Some(P::ReadCustomers),
+            Endpoint::RecordTimeline(K::Lead),
+            "leads",
+            "A page of the lead's own timeline, newest first.",
+        ),
+        TIMELINE_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/contacts/{id}/timeline",
+            Some(P::ReadCustomers),
+            Endpoint::RecordTimeline(K::Contact),
+            "contacts",
+            "A page of the contact's own timeline, newest first (the contact alone; `/v1/customers/{id}/timeline` combines a customer's records and merged contacts).",
+        ),
+        TIMELINE_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/opportunities/{id}/timeline",
+            Some(P::ReadCustomers),
+            Endpoint::RecordTimeline(K::Opportunity),
+            "opportunities",
+            "A page of the deal's own timeline, newest first.",
+        ),
+        TIMELINE_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/tickets/{id}/timeline",
+            Some(P::ReadCustomers),
+            Endpoint::RecordTimeline(K::Ticket),
+            "tickets",
+            "A page of the ticket's own timeline, newest first.",
+        ),
+        TIMELINE_QUERY,
+    ),
+    with_query(
+        route(
+            Method::GET,
             "/v1/customers",
             Some(P::ReadCustomers),
             Endpoint::Search,
@@ -912,6 +958,9 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::Activity => get(super::engagements::activity::<B>),
         Endpoint::Activities => get(super::engagements::activities::<B>),
         Endpoint::Timeline => get(reads::timeline::<B>),
+        Endpoint::RecordTimeline(kind) => get(move |state, principal, path, params| {
+            reads::record_timeline::<B>(state, principal, path, params, kind)
+        }),
         Endpoint::Search => get(reads::search::<B>),
         Endpoint::Duplicates => get(reads::duplicates::<B>),
         Endpoint::Pipeline => get(reads::pipeline::<B>),
@@ -975,6 +1024,10 @@ mod tests {
         Endpoint::History(K::Ticket),
         Endpoint::Customer,
         Endpoint::Timeline,
+        Endpoint::RecordTimeline(K::Lead),
+        Endpoint::RecordTimeline(K::Contact),
+        Endpoint::RecordTimeline(K::Opportunity),
+        Endpoint::RecordTimeline(K::Ticket),
         Endpoint::Search,
         Endpoint::Duplicates,
         Endpoint::Pipeline,

@@ -149,8 +149,9 @@ pub struct ContactDoc {
     pub opportunities: Vec<OpportunityId>,
     /// Tickets of this contact.
     pub tickets: Vec<TicketId>,
-    /// The contact's own activity.
-    pub timeline: Vec<TimelineEntry>,
+    /// When the contact's own latest interaction happened (its timeline is kept in rows of
+    /// its own, see [`TimelineItem`](super::TimelineItem)).
+    pub last_activity: Option<DateTime<Utc>>,
     /// Set once the contact's personal data was erased.
     pub erasure: Option<Erasure>,
 }
@@ -170,7 +171,7 @@ impl ContactDoc {
             leads: Vec::new(),
             opportunities: Vec::new(),
             tickets: Vec::new(),
-            timeline: Vec::new(),
+            last_activity: None,
             erasure: None,
         }
     }
@@ -208,12 +209,13 @@ impl ContactDoc {
         self.erasure = Some(erasure);
     }
 
-    /// Applies one of the contact's own events at `position`.
-    pub(crate) fn apply(&mut self, event: &ContactEvent, position: u64) {
+    /// Applies one of the contact's own events at `position`, answering the entry it adds to
+    /// the contact's timeline, if any.
+    pub(crate) fn apply(&mut self, event: &ContactEvent, position: u64) -> Option<TimelineEntry> {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
             // Custom field values are shown from their own model, not on the timeline.
-            ContactEvent::CustomFieldsSet(_) => return,
+            ContactEvent::CustomFieldsSet(_) => return None,
             ContactEvent::Created { origin, at, .. } => {
                 self.created_at = Some(*at);
                 self.origin = Some(origin.clone());
@@ -376,7 +378,7 @@ impl ContactDoc {
             // The review queue's business, not an interaction, and a conversion that is on the
             // timeline already (from the lead's `LeadConverted`): no timeline entry.
             ContactEvent::DuplicateSuspected { .. } | ContactEvent::SourceLeadRecorded { .. } => {
-                return;
+                return None;
             }
             ContactEvent::Erased {
                 contact_id,
@@ -394,7 +396,8 @@ impl ContactDoc {
                 entry(ActivityKind::ContactErased, *at)
             }
         };
-        self.timeline.push(entry);
+        self.last_activity = self.last_activity.max(Some(entry.at));
+        Some(entry)
     }
 
     /// What the survivor holds after a merge, as the contact aggregate applies it.

@@ -5,16 +5,22 @@
 //! ties it to a contact:
 //! - `contact:<id>` ([`ContactDoc`]): profile (raw and normalized identities, provenance per
 //!   field), consent per channel, merge links both ways, the ids of the contact's leads,
-//!   opportunities and tickets, and its own timeline.
+//!   opportunities and tickets, and when its latest interaction happened.
 //! - `lead:<id>` ([`LeadDoc`]), `opportunity:<id>` ([`OpportunityDoc`]), `ticket:<id>`
-//!   ([`TicketDoc`]): the record with its own timeline. An event that links a record to a
-//!   contact (a lead converted, an opportunity or ticket opened) names both documents.
+//!   ([`TicketDoc`]): the record as it stands. An event that links a record to a contact (a
+//!   lead converted, an opportunity or ticket opened) names both documents.
+//! - `entry:<record>:<position>` ([`TimelineItem`]): one row per interaction, on the timeline
+//!   of the record whose event it is, inserted once and never rewritten, so no document grows
+//!   with a record's history. Indexed by record and by `newest` (newest first), so a page of
+//!   one record is one ordered, limited read ([`RecordTimeline`]) and a customer's combined
+//!   timeline merges those of its records ([`TimelineQuery::run`]).
 //!
 //! # Merges are combined when read
 //! A merge adds the absorbed contact to the survivor's `absorbed` list and sets the absorbed
 //! contact's `merged_into`; nothing is copied. [`Customer360Query`] starts from any contact,
 //! climbs to the survivor at the top, takes every contact it (transitively) absorbed, and
-//! combines their records and timelines, so one view holds both histories. An unmerge removes
+//! combines their records, and [`TimelineQuery`] their timelines, so one view holds both
+//! histories. An unmerge removes
 //! the links and the two views split again, exactly as before.
 //!
 //! # Erasure
@@ -25,6 +31,9 @@
 //! to an erased contact later are stored without it. Timelines never hold personal data.
 //! The survivor an erased contact had been merged into keeps its own profile, which may hold
 //! values it took over in the merge: erasing those is the survivor stream's business.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 mod contact;
 mod records;
@@ -40,13 +49,15 @@ use serde::{Deserialize, Serialize};
 
 pub use contact::{ContactDoc, Erasure, Profile};
 pub use records::{LeadDoc, OpportunityDoc, RoutingStep, RoutingStepKind, StageStay, TicketDoc};
-pub use timeline::{ActivityKind, TimelineCursor, TimelineEntry};
+use timeline::entry_key;
+pub use timeline::{
+    ActivityKind, ENTRY, RecordTimeline, TimelineCursor, TimelineEntry, TimelineItem, TimelinePage,
+};
 pub use view::{
-    Customer360, Customer360Query, CustomerStage, LifetimeValue, TimelineItem, TimelinePage,
-    TimelineQuery,
+    Customer360, Customer360Query, CustomerRecords, CustomerStage, LifetimeValue, TimelineQuery,
 };
 
-use crate::event::{CrmEvent, ProjectedEvent};
+use crate::event::{AggregateKind, CrmEvent, ProjectedEvent};
 use crate::model::DocSet;
 use crate::model::{ColumnType, DocKey, IndexValue, Indexed, IndexedColumn, ReadModel};
 
@@ -92,6 +103,8 @@ pub enum CustomerDoc {
     Opportunity(OpportunityDoc),
     /// A ticket.
     Ticket(TicketDoc),
+    /// One entry of a record's timeline.
+    Entry(TimelineItem),
 }
 
 impl CustomerDoc {
@@ -110,21 +123,23 @@ impl CustomerDoc {
         }
     }
 
-    /// The document's timeline.
-    pub fn timeline(&self) -> &[TimelineEntry] {
+    /// When the record's latest interaction happened (for an entry: when it happened).
+    pub fn last_activity(&self) -> Option<DateTime<Utc>> {
         match self {
-            CustomerDoc::Contact(doc) => &doc.timeline,
-            CustomerDoc::Lead(doc) => &doc.timeline,
-            CustomerDoc::Opportunity(doc) => &doc.timeline,
-            CustomerDoc::Ticket(doc) => &doc.timeline,
+            CustomerDoc::Contact(doc) => doc.last_activity,
+            CustomerDoc::Lead(doc) => doc.last_activity,
+            CustomerDoc::Opportunity(doc) => doc.last_activity,
+            CustomerDoc::Ticket(doc) => doc.last_activity,
+            CustomerDoc::Entry(item) => Some(item.entry.at),
         }
     }
 
     /// Drops the document's personal data.
     fn erase(&mut self) {
         match self {
-            // A contact is erased with its erasure record, by `erase_contact`.
-            CustomerDoc::Contact(_) => {}
+            // A contact is erased with its erasure record, by `erase_contact`; timeline entries
+            // hold no personal data.
+            CustomerDoc::Contact(_) | CustomerDoc::Entry(_) => {}
             CustomerDoc::Lead(doc) => doc.erase(),
             CustomerDoc::Opportunity(doc) => doc.erase(),
             CustomerDoc::Ticket(doc) => doc.erase(),
@@ -138,12 +153,15 @@ pub struct Customer360Model;
 
 impl ReadModel for Customer360Model {
     const NAME: &'static str = "customer_360";
-    const VERSION: u32 = 1;
-    const KINDS: &'static [&'static str] = &[CONTACT, LEAD, OPPORTUNITY, TICKET];
+    /// 2: timelines left the record documents for insert-only `entry` rows.
+    const VERSION: u32 = 2;
+    const KINDS: &'static [&'static str] = &[CONTACT, LEAD, OPPORTUNITY, TICKET, ENTRY];
     const COLUMNS: &'static [IndexedColumn] = &[
         IndexedColumn::new("contact", ColumnType::Uuid),
         IndexedColumn::new("merged_into", ColumnType::Uuid),
         IndexedColumn::new("last_activity", ColumnType::Time),
+        IndexedColumn::new("record", ColumnType::Uuid),
+        IndexedColumn::new("newest", ColumnType::Text),
     ];
     type Doc = CustomerDoc;
 
@@ -160,24 +178,28 @@ impl ReadModel for Customer360Model {
             | CrmEvent::Task(_) => {}
             CrmEvent::Contact(contact) => {
                 keys.push(DocKey::new(CONTACT, id));
+                keys.push(entry_key(id, event.position));
                 if let ContactEvent::Erased { absorbed, .. } = contact {
                     keys.extend(absorbed.iter().map(|absorbed| contact_key(*absorbed)));
                 }
             }
             CrmEvent::Lead(lead) => {
                 keys.push(DocKey::new(LEAD, id));
+                keys.push(entry_key(id, event.position));
                 if let LeadEvent::Converted { contact_id, .. } = lead {
                     keys.push(contact_key(*contact_id));
                 }
             }
             CrmEvent::Opportunity(opportunity) => {
                 keys.push(DocKey::new(OPPORTUNITY, id));
+                keys.push(entry_key(id, event.position));
                 if let OpportunityEvent::Opened { contact, .. } = opportunity {
                     keys.push(contact_key(*contact));
                 }
             }
             CrmEvent::Ticket(ticket) => {
                 keys.push(DocKey::new(TICKET, id));
+                keys.push(entry_key(id, event.position));
                 if let TicketEvent::Opened { contact, .. } = ticket {
                     keys.push(contact_key(*contact));
                 }
@@ -214,9 +236,9 @@ impl ReadModel for Customer360Model {
             | CrmEvent::Activity(_)
             | CrmEvent::Task(_) => {}
             CrmEvent::Contact(contact) => {
-                if let Some(doc) = contact_doc(docs, ContactId(id)) {
-                    doc.apply(contact, position);
-                }
+                let entry =
+                    contact_doc(docs, ContactId(id)).and_then(|doc| doc.apply(contact, position));
+                record_entry(docs, AggregateKind::Contact, id, entry);
             }
             CrmEvent::Lead(lead) => {
                 let erased = match lead {
@@ -236,10 +258,11 @@ impl ReadModel for Customer360Model {
                 else {
                     return;
                 };
-                doc.apply(lead, position);
+                let entry = doc.apply(lead, position);
                 if erased {
                     doc.erase();
                 }
+                record_entry(docs, AggregateKind::Lead, id, entry);
             }
             CrmEvent::Opportunity(opportunity) => {
                 let erased = match opportunity {
@@ -259,7 +282,8 @@ impl ReadModel for Customer360Model {
                     return;
                 };
                 let erased = erased || doc.erased;
-                doc.apply(opportunity, position, erased);
+                let entry = doc.apply(opportunity, position, erased);
+                record_entry(docs, AggregateKind::Opportunity, id, entry);
             }
             CrmEvent::Ticket(ticket) => {
                 let erased = match ticket {
@@ -279,14 +303,21 @@ impl ReadModel for Customer360Model {
                     return;
                 };
                 let erased = erased || doc.erased;
-                doc.apply(ticket, position, erased);
+                let entry = doc.apply(ticket, position, erased);
+                record_entry(docs, AggregateKind::Ticket, id, entry);
             }
         }
     }
 
     fn indexed(_key: &DocKey, doc: &CustomerDoc) -> Indexed {
-        let mut columns = Vec::with_capacity(2);
+        let mut columns = Vec::with_capacity(3);
         let contact = match doc {
+            CustomerDoc::Entry(item) => {
+                return vec![
+                    ("record", IndexValue::Uuid(item.record)),
+                    ("newest", IndexValue::Text(item.entry.newest())),
+                ];
+            }
             CustomerDoc::Contact(contact) => {
                 if let Some(survivor) = contact.merged_into {
                     columns.push(("merged_into", IndexValue::Uuid(survivor.0)));
@@ -300,10 +331,31 @@ impl ReadModel for Customer360Model {
         if let Some(contact) = contact {
             columns.push(("contact", IndexValue::Uuid(contact.0)));
         }
-        if let Some(last) = doc.timeline().iter().map(|entry| entry.at).max() {
+        if let Some(last) = doc.last_activity() {
             columns.push(("last_activity", IndexValue::Time(last)));
         }
         columns
+    }
+}
+
+/// Inserts `entry` (if any) as a row of the timeline of `record` (of `record_kind`). The row
+/// is new: its key names the event's position.
+fn record_entry(
+    docs: &mut DocSet<CustomerDoc>,
+    record_kind: AggregateKind,
+    record: Uuid,
+    entry: Option<TimelineEntry>,
+) {
+    if let Some(entry) = entry {
+        // `keys` names the row of every event of a record, so the insert is never refused.
+        let _ = docs.insert(
+            &entry_key(record, entry.position),
+            CustomerDoc::Entry(TimelineItem {
+                record_kind,
+                record,
+                entry,
+            }),
+        );
     }
 }
 
@@ -336,9 +388,8 @@ fn erase_person(
     else {
         return;
     };
-    if let Some(doc) = contact_doc(docs, id) {
-        doc.apply(contact_event, event.position);
-    }
+    let entry = contact_doc(docs, id).and_then(|doc| doc.apply(contact_event, event.position));
+    record_entry(docs, AggregateKind::Contact, id.0, entry);
     for absorbed in absorbed {
         if let Some(doc) = docs
             .get_mut(&contact_key(*absorbed))
@@ -354,7 +405,7 @@ fn erase_person(
     }
     let linked: Vec<DocKey> = docs
         .keys()
-        .filter(|key| key.kind != CONTACT)
+        .filter(|key| key.kind != CONTACT && key.kind != ENTRY)
         .copied()
         .collect();
     for key in linked {

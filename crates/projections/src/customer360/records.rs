@@ -115,8 +115,9 @@ pub struct LeadDoc {
     pub opportunity: Option<OpportunityId>,
     /// The lead it was merged into.
     pub merged_into: Option<LeadId>,
-    /// The lead's activity.
-    pub timeline: Vec<TimelineEntry>,
+    /// When the record's latest interaction happened (its timeline is kept in rows of its
+    /// own, see [`TimelineItem`](super::TimelineItem)).
+    pub last_activity: Option<DateTime<Utc>>,
     /// Whether the personal data of the contact it belongs to was erased: nothing personal
     /// is kept from then on.
     pub erased: bool,
@@ -142,7 +143,7 @@ impl LeadDoc {
             score: 0,
             opportunity: None,
             merged_into: None,
-            timeline: Vec::new(),
+            last_activity: None,
             erased: false,
         }
     }
@@ -153,12 +154,12 @@ impl LeadDoc {
         self.erased = true;
     }
 
-    pub(crate) fn apply(&mut self, event: &LeadEvent, position: u64) {
+    pub(crate) fn apply(&mut self, event: &LeadEvent, position: u64) -> Option<TimelineEntry> {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
             // Custom field values are shown from their own model, and the account a lead's
             // person works for from the lead's record: neither is a step on the timeline.
-            LeadEvent::CustomFieldsSet(_) | LeadEvent::AccountMatched { .. } => return,
+            LeadEvent::CustomFieldsSet(_) | LeadEvent::AccountMatched { .. } => return None,
             LeadEvent::Received {
                 source,
                 requested_at,
@@ -303,7 +304,8 @@ impl LeadDoc {
                 ..entry(ActivityKind::LeadContactMatched, *at)
             },
         };
-        self.timeline.push(entry);
+        self.last_activity = self.last_activity.max(Some(entry.at));
+        Some(entry)
     }
 }
 
@@ -347,8 +349,9 @@ pub struct OpportunityDoc {
     pub opened_at: Option<DateTime<Utc>>,
     /// When it was won or lost.
     pub closed_at: Option<DateTime<Utc>>,
-    /// The deal's activity.
-    pub timeline: Vec<TimelineEntry>,
+    /// When the record's latest interaction happened (its timeline is kept in rows of its
+    /// own, see [`TimelineItem`](super::TimelineItem)).
+    pub last_activity: Option<DateTime<Utc>>,
     /// Whether the personal data of the contact it belongs to was erased: nothing personal
     /// is kept from then on.
     pub erased: bool,
@@ -370,7 +373,7 @@ impl OpportunityDoc {
             loss_reason: None,
             opened_at: None,
             closed_at: None,
-            timeline: Vec::new(),
+            last_activity: None,
             erased: false,
         }
     }
@@ -409,10 +412,15 @@ impl OpportunityDoc {
         });
     }
 
-    pub(crate) fn apply(&mut self, event: &OpportunityEvent, position: u64, erased_contact: bool) {
+    pub(crate) fn apply(
+        &mut self,
+        event: &OpportunityEvent,
+        position: u64,
+        erased_contact: bool,
+    ) -> Option<TimelineEntry> {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
-            OpportunityEvent::CustomFieldsSet(_) => return,
+            OpportunityEvent::CustomFieldsSet(_) => return None,
             OpportunityEvent::Opened {
                 name,
                 contact,
@@ -554,10 +562,11 @@ impl OpportunityDoc {
                 ..entry(ActivityKind::OpportunityPipelineUpgraded, *at)
             },
         };
-        self.timeline.push(entry);
+        self.last_activity = self.last_activity.max(Some(entry.at));
         if erased_contact {
             self.erase();
         }
+        Some(entry)
     }
 }
 
@@ -586,8 +595,9 @@ pub struct TicketDoc {
     pub first_response_at: Option<DateTime<Utc>>,
     /// The current escalation level, 0 when never escalated.
     pub escalation_level: u8,
-    /// The ticket's activity.
-    pub timeline: Vec<TimelineEntry>,
+    /// When the record's latest interaction happened (its timeline is kept in rows of its
+    /// own, see [`TimelineItem`](super::TimelineItem)).
+    pub last_activity: Option<DateTime<Utc>>,
     /// Whether the personal data of the contact it belongs to was erased: nothing personal
     /// is kept from then on.
     pub erased: bool,
@@ -608,7 +618,7 @@ impl TicketDoc {
             opened_at: None,
             first_response_at: None,
             escalation_level: 0,
-            timeline: Vec::new(),
+            last_activity: None,
             erased: false,
         }
     }
@@ -632,10 +642,15 @@ impl TicketDoc {
         self.erased = true;
     }
 
-    pub(crate) fn apply(&mut self, event: &TicketEvent, position: u64, erased_contact: bool) {
+    pub(crate) fn apply(
+        &mut self,
+        event: &TicketEvent,
+        position: u64,
+        erased_contact: bool,
+    ) -> Option<TimelineEntry> {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
-            TicketEvent::CustomFieldsSet(_) => return,
+            TicketEvent::CustomFieldsSet(_) => return None,
             TicketEvent::Opened {
                 contact,
                 subject,
@@ -708,10 +723,11 @@ impl TicketDoc {
                 entry(ActivityKind::TicketReopened, *at)
             }
         };
-        self.timeline.push(entry);
+        self.last_activity = self.last_activity.max(Some(entry.at));
         if erased_contact {
             self.erase();
         }
+        Some(entry)
     }
 }
 

@@ -11,11 +11,13 @@ use uuid::Uuid;
 
 use super::contact::ContactDoc;
 use super::records::{LeadDoc, OpportunityDoc, TicketDoc};
-use super::timeline::{TimelineCursor, TimelineEntry};
-use super::{CustomerDoc, contact_key, push_linked};
+use super::timeline::{RecordTimeline, TimelineCursor, TimelineItem, TimelinePage};
+use super::{Customer360Model, CustomerDoc, contact_key, push_linked};
 use crate::event::AggregateKind;
 use crate::model::{DocKey, Found, Lookup};
+use crate::storage::{DocumentStore, StorageError};
 use crate::sums::CurrencySums;
+use crm_eventstore::TenantId;
 
 /// The merge group around a contact: the survivor at the top and every contact it holds.
 struct Group<'a> {
@@ -184,7 +186,7 @@ pub struct Customer360 {
     pub customer: ContactId,
     /// The other contacts merged into it (transitively), in merge order.
     pub merged: Vec<ContactId>,
-    /// The survivor's document (profile, consent, links), timeline left out.
+    /// The survivor's document (profile, consent, links).
     pub contact: ContactDoc,
     /// The owner of the relationship.
     pub owner: Option<UserId>,
@@ -233,22 +235,20 @@ impl Lookup<CustomerDoc> for Customer360Query {
         let mut last_activity = group
             .members
             .iter()
-            .flat_map(|(_, doc)| doc.timeline.iter().map(|entry| entry.at))
+            .filter_map(|(_, doc)| doc.last_activity)
             .max();
         for (_, doc) in records(&group, found) {
-            let latest = doc.timeline().iter().map(|entry| entry.at).max();
-            last_activity = last_activity.max(latest);
+            last_activity = last_activity.max(doc.last_activity());
             match doc {
-                CustomerDoc::Lead(lead) => leads.push(without_timeline_lead(lead)),
-                CustomerDoc::Opportunity(deal) => opportunities.push(without_timeline_deal(deal)),
-                CustomerDoc::Ticket(ticket) => tickets.push(without_timeline_ticket(ticket)),
-                CustomerDoc::Contact(_) => {}
+                CustomerDoc::Lead(lead) => leads.push(lead.clone()),
+                CustomerDoc::Opportunity(deal) => opportunities.push(deal.clone()),
+                CustomerDoc::Ticket(ticket) => tickets.push(ticket.clone()),
+                CustomerDoc::Contact(_) | CustomerDoc::Entry(_) => {}
             }
         }
         let stage =
             CustomerStage::derive(root.profile.churned_at(), &opportunities, !leads.is_empty());
-        let mut contact = (*root).clone();
-        contact.timeline = Vec::new();
+        let contact = (*root).clone();
         Some(Customer360 {
             requested: self.contact,
             customer: group.root,
@@ -268,102 +268,87 @@ impl Lookup<CustomerDoc> for Customer360Query {
     }
 }
 
-fn without_timeline_lead(lead: &LeadDoc) -> LeadDoc {
-    LeadDoc {
-        timeline: Vec::new(),
-        ..lead.clone()
-    }
-}
-
-fn without_timeline_deal(deal: &OpportunityDoc) -> OpportunityDoc {
-    OpportunityDoc {
-        timeline: Vec::new(),
-        ..deal.clone()
-    }
-}
-
-fn without_timeline_ticket(ticket: &TicketDoc) -> TicketDoc {
-    TicketDoc {
-        timeline: Vec::new(),
-        ..ticket.clone()
-    }
-}
-
-/// One entry of a customer's timeline, with the record it belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimelineItem {
-    /// The kind of record (contact, lead, opportunity, ticket).
-    pub record_kind: AggregateKind,
-    /// The record's id.
-    pub record: Uuid,
-    /// The entry.
-    pub entry: TimelineEntry,
-}
-
-/// A page of a customer's timeline, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimelinePage {
-    /// The entries, newest first (later instant first, then later position).
-    pub items: Vec<TimelineItem>,
-    /// Where to continue for the next page, `None` on the last page.
-    pub next: Option<TimelineCursor>,
-}
-
-/// A page of the combined timeline of a customer (merges followed), newest first: at most
-/// `limit` entries older than `before` (from the newest when `None`). Pages are stable while
-/// new entries arrive, since the cursor is an entry's instant and position.
+/// The records of a customer (merges followed): each contact of the merge group, the
+/// survivor first, then their leads, opportunities and tickets, each once. Empty when nothing
+/// is known of the contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimelineQuery {
+pub struct CustomerRecords {
     /// Any contact of the customer.
     pub contact: ContactId,
-    /// Where the previous page ended.
-    pub before: Option<TimelineCursor>,
-    /// The most entries to return.
-    pub limit: usize,
 }
 
-impl Lookup<CustomerDoc> for TimelineQuery {
-    type Answer = TimelinePage;
+impl Lookup<CustomerDoc> for CustomerRecords {
+    type Answer = Vec<(AggregateKind, Uuid)>;
 
     fn keys(&self, found: &Found<CustomerDoc>, keys: &mut Vec<DocKey>) {
         let group = resolve(self.contact, found, keys);
         missing_records(&group, found, keys);
     }
 
-    fn answer(&self, found: &Found<CustomerDoc>) -> TimelinePage {
+    fn answer(&self, found: &Found<CustomerDoc>) -> Vec<(AggregateKind, Uuid)> {
         let group = resolve(self.contact, found, &mut Vec::new());
         let contacts = group
             .members
             .iter()
-            .map(|(id, doc)| (AggregateKind::Contact, id.0, doc.timeline.as_slice()));
+            .map(|(id, _)| (AggregateKind::Contact, id.0));
         let linked = records(&group, found);
-        let others = linked
-            .iter()
-            .map(|(key, doc)| (kind_of(key), key.id, doc.timeline()));
-        let mut items: Vec<TimelineItem> = contacts
-            .chain(others)
-            .flat_map(|(record_kind, record, timeline)| {
-                timeline
-                    .iter()
-                    .filter(|entry| self.before.is_none_or(|cursor| cursor.is_before(entry)))
-                    .map(move |entry| TimelineItem {
-                        record_kind,
+        contacts
+            .chain(linked.iter().map(|(key, _)| (kind_of(key), key.id)))
+            .collect()
+    }
+}
+
+/// A page of the combined timeline of a customer (merges followed), newest first: at most
+/// `limit` entries older than `before` (from the newest when `None`). Pages are stable while
+/// new entries arrive, since the cursor is an entry's instant and position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineQuery {
+    /// Any contact of the customer.
+    pub contact: ContactId,
+    /// Where the previous page ended.
+    pub before: Option<TimelineCursor>,
+    /// The most entries to return (at least one).
+    pub limit: usize,
+}
+
+impl TimelineQuery {
+    /// Reads the page: the customer's records ([`CustomerRecords`]), then the first
+    /// `limit + 1` entries past the cursor of each record's own timeline ([`RecordTimeline`],
+    /// one ordered, limited read each), merged newest first. Every row read is one of the
+    /// `limit + 1` newest of its record past the cursor, so a record's history, however long,
+    /// costs no more than a page.
+    ///
+    /// # Errors
+    /// The store's, if a read fails.
+    pub async fn run<S>(&self, store: &S, tenant: &TenantId) -> Result<TimelinePage, StorageError>
+    where
+        S: DocumentStore<Customer360Model> + ?Sized,
+    {
+        let limit = self.limit.max(1);
+        let records = store
+            .lookup(
+                tenant,
+                &CustomerRecords {
+                    contact: self.contact,
+                },
+            )
+            .await?;
+        let mut items: Vec<TimelineItem> = Vec::new();
+        for (_, record) in records {
+            let page = store
+                .scan(
+                    tenant,
+                    &RecordTimeline {
                         record,
-                        entry: *entry,
-                    })
-            })
-            .collect();
-        items.sort_by_key(|item| item.entry.newest_first());
-        let more = items.len() > self.limit;
-        items.truncate(self.limit);
-        let next = more
-            .then(|| items.last())
-            .flatten()
-            .map(|item| TimelineCursor {
-                at: item.entry.at,
-                position: item.entry.position,
-            });
-        TimelinePage { items, next }
+                        before: self.before.clone(),
+                        limit: limit.saturating_add(1),
+                    },
+                )
+                .await?;
+            items.extend(page.items);
+        }
+        items.sort_by_cached_key(|item| item.entry.newest());
+        Ok(TimelinePage::cut(items, limit))
     }
 }
 
