@@ -295,20 +295,13 @@ fn an_erasure_drops_the_person_s_values_and_those_of_their_records_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_reads_in_rounds_until_its_page_is_full() {
-    use crm_projections::{DocumentStore, MemoryStorage, ProjectionBatch};
     let mut world = World::new();
     for n in 0..40 {
         create_task(&mut world, n);
         let tier = if n % 13 == 0 { "gold" } else { "silver" };
         set_task(&mut world, n, json!({"tier": tier}), 1);
     }
-    let store = MemoryStorage::new(CustomFieldModel);
-    let events = world.events().to_vec();
-    let through = events.last().unwrap().global_position();
-    store
-        .commit(&tenant(), None, &ProjectionBatch::new(events, through))
-        .await
-        .unwrap();
+    let store = world.stored(CustomFieldModel).await;
     let gold = vec![filter(
         EntityKind::Task,
         json!({"op": "equals", "field": "tier", "value": "gold"}),

@@ -73,6 +73,18 @@ fn create_contact(
         .unwrap();
 }
 
+/// Ada Lovelace's contact, created at minute 0: the customer most tests are about.
+fn create_ada(world: &mut World) {
+    create_contact(
+        world,
+        ADA,
+        ("Augusta", "Lovelace"),
+        "ada@example.com",
+        "020 7946 0958",
+        0,
+    );
+}
+
 fn open_ticket(world: &mut World, id: Uuid, contact: Uuid, subject: &str, at: i64) {
     world
         .ticket(
@@ -311,14 +323,7 @@ fn a_contact_shows_its_profile_with_raw_normalized_values_and_their_sources() {
 #[test]
 fn consent_is_kept_per_channel_with_the_statement_in_effect() {
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     let proof = ConsentProof {
         form_id: Some("newsletter-footer-v3".into()),
         ..ConsentProof::default()
@@ -362,14 +367,7 @@ fn consent_is_kept_per_channel_with_the_statement_in_effect() {
 #[test]
 fn a_converted_lead_appears_with_its_routing_history() {
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     let lead = Uuid::from_u128(0x1ead);
     converted_lead(&mut world, lead, ADA, "ada@example.com");
 
@@ -403,14 +401,7 @@ fn record_churn(world: &mut World, contact: Uuid, minute: i64, at: i64) {
 /// Ada, who bought an engine (won at minute 10).
 fn ada_bought_an_engine() -> World {
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     let deal = Uuid::from_u128(1);
     open_deal(
         &mut world,
@@ -489,14 +480,7 @@ fn a_churn_dated_before_the_last_win_or_at_its_instant_leaves_a_customer() {
 #[test]
 fn a_churn_recorded_without_any_won_deal_is_a_churn_bought_before_the_crm() {
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     assert_eq!(view(&fold(&world), ADA).stage, None);
     record_churn(&mut world, ADA, 3, 3);
     assert_eq!(view(&fold(&world), ADA).stage, Some(CustomerStage::Churned));
@@ -527,14 +511,7 @@ fn another_recorded_stage_after_a_churn_ends_it() {
 #[test]
 fn won_revenue_is_summed_per_currency_and_makes_a_customer() {
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     let (first, second, third, open) = (
         Uuid::from_u128(1),
         Uuid::from_u128(2),
@@ -599,14 +576,7 @@ fn won_revenue_is_summed_per_currency_and_makes_a_customer() {
 #[test]
 fn open_tickets_are_counted_and_the_latest_interaction_is_the_last_activity() {
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     let (solved, open) = (Uuid::from_u128(0x71), Uuid::from_u128(0x72));
     open_ticket(&mut world, solved, ADA, "Invoice wrong", 5);
     open_ticket(&mut world, open, ADA, "Engine squeaks", 6);
@@ -629,14 +599,7 @@ fn open_tickets_are_counted_and_the_latest_interaction_is_the_last_activity() {
 #[test]
 fn after_a_merge_one_view_holds_both_histories_and_after_an_unmerge_they_split() {
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     create_contact(
         &mut world,
         ADA_AGAIN,
@@ -696,16 +659,9 @@ fn after_a_merge_one_view_holds_both_histories_and_after_an_unmerge_they_split()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_timeline_pages_newest_first_across_merged_contacts() {
-    use crm_projections::{DocumentStore, MemoryStorage, ProjectionBatch};
+    use crm_projections::DocumentStore;
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     create_contact(
         &mut world,
         ADA_AGAIN,
@@ -722,13 +678,7 @@ async fn the_timeline_pages_newest_first_across_merged_contacts() {
         2,
     );
     merge(&mut world, ADA, ADA_AGAIN, 10);
-    let store = MemoryStorage::new(Customer360Model);
-    let events = world.events().to_vec();
-    let through = events.last().unwrap().global_position();
-    store
-        .commit(&tenant(), None, &ProjectionBatch::new(events, through))
-        .await
-        .unwrap();
+    let store = world.stored(Customer360Model).await;
     let everything = TimelineQuery {
         contact: ContactId(ADA),
         before: None,
@@ -807,14 +757,7 @@ async fn the_timeline_pages_newest_first_across_merged_contacts() {
 #[test]
 fn a_timeline_entry_is_written_once_and_never_rewritten() {
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     let ticket = Uuid::from_u128(0x71);
     open_ticket(&mut world, ticket, ADA, "Engine squeaks", 1);
     let replies = |store: &MemoryDocuments<Customer360Model>| {
@@ -896,14 +839,7 @@ fn assert_no_personal_data(store: &MemoryDocuments<Customer360Model>) {
 #[test]
 fn after_an_erasure_no_document_holds_personal_data() {
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     create_contact(
         &mut world,
         ADA_AGAIN,
@@ -960,14 +896,7 @@ fn after_an_erasure_no_document_holds_personal_data() {
 #[test]
 fn records_linked_to_an_erased_contact_later_keep_no_personal_data() {
     let mut world = World::new();
-    create_contact(
-        &mut world,
-        ADA,
-        ("Augusta", "Lovelace"),
-        "ada@example.com",
-        "020 7946 0958",
-        0,
-    );
+    create_ada(&mut world);
     erase(&mut world, ADA, 1);
     open_ticket(&mut world, Uuid::from_u128(0x71), ADA, "Invoice wrong", 2);
     open_deal(

@@ -18,7 +18,10 @@ use crm_domain::ticket::{Ticket, TicketCommand, TicketError, TicketEvent};
 use crm_domain::{Actor, Aggregate, Context, UserId};
 use uuid::Uuid;
 
-use crm_projections::{AggregateKind, CrmEvent, ProjectedEvent, StreamRef, TenantId};
+use crm_projections::{
+    AggregateKind, CrmEvent, DocumentStore as _, MemoryStorage, ProjectedEvent, ProjectionBatch,
+    ReadModel, StreamRef, TenantId,
+};
 
 /// Monday 2 March 2026, 09:00 UTC.
 pub fn t0() -> DateTime<Utc> {
@@ -300,6 +303,28 @@ impl World {
     /// Every event recorded so far, in order.
     pub fn events(&self) -> &[ProjectedEvent] {
         &self.log.events
+    }
+
+    /// A [`MemoryStorage`] of `model` holding every event so far, committed as one batch for
+    /// [`tenant`]: for queries that run against the storage port (`run` helpers reading in
+    /// rounds) rather than a [`MemoryDocuments`](crm_projections::MemoryDocuments) fold.
+    ///
+    /// # Panics
+    /// If the model refuses the events (a bug in the model or the test).
+    pub async fn stored<M>(&self, model: M) -> MemoryStorage<M>
+    where
+        M: ReadModel + Clone + Send + Sync,
+        M::Doc: Send + Sync,
+    {
+        let store = MemoryStorage::new(model);
+        if let Some(last) = self.log.events.last() {
+            let batch = ProjectionBatch::new(self.log.events.clone(), last.global_position());
+            store
+                .commit(&tenant(), None, &batch)
+                .await
+                .expect("the model applies the test's events");
+        }
+        store
     }
 }
 
