@@ -14,6 +14,9 @@
 //!   with 1,000 contacts and 10,000 activities (p50/p99 on memory, PostgreSQL, SQLite).
 //! - `custom`: custom field values by record and records found by filters, at 100,000 tasks
 //!   (p50/p99 on memory, PostgreSQL, SQLite).
+//! - `timeline`: a ticket reply committed to the Customer 360 when the ticket holds 10,000
+//!   replies against one holding ten, and timeline pages (p50/p99 on memory, PostgreSQL,
+//!   SQLite).
 //!
 //! Sizes come from environment variables (`PROJ_BENCH_*`, defaults sized for a run of a few
 //! minutes; each part's `run` lists its own, e.g. `PROJ_BENCH_REBUILD_EVENTS=1000000` and
@@ -40,6 +43,8 @@ mod queries;
 mod rebuild;
 #[path = "projections/report.rs"]
 mod report;
+#[path = "projections/timeline.rs"]
+mod timeline;
 // The event store benches' fresh-database helper; this binary uses the database part only.
 #[allow(dead_code)]
 #[path = "support/mod.rs"]
@@ -75,6 +80,9 @@ fn main() {
     }
     if report::wanted("custom") {
         custom::run();
+    }
+    if report::wanted("timeline") {
+        timeline::run();
     }
     criterion.final_summary();
 }
