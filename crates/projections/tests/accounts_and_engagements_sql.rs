@@ -32,6 +32,7 @@ use crm_domain::{
 use crm_eventstore::sqlite::SqliteDatabase;
 use crm_projections::account360::{Account360Model, Account360Query, AccountCandidates};
 use crm_projections::custom_fields::{CustomFieldModel, CustomValuesLookup, RecordsWhere};
+use crm_projections::customer360::{Customer360Model, RecordTimeline, TimelineQuery};
 use crm_projections::engagements::{EngagementModel, RecordActivities, TaskList};
 use crm_projections::{
     DocumentStore, MemoryStorage, PostgresDocuments, ProjectedEvent, ProjectionBatch, ReadModel,
@@ -500,6 +501,45 @@ async fn custom_answers<S: DocumentStore<CustomFieldModel>>(store: &S) -> Vec<St
     answers
 }
 
+/// Every page, limits 1, 2 and 50, of each deal's own timeline and of each contact's
+/// combined one (Customer 360 entry rows, ordered by their `newest` text).
+async fn timeline_answers<S: DocumentStore<Customer360Model>>(store: &S) -> Vec<String> {
+    let mut answers = Vec::new();
+    for limit in [1, 2, 50] {
+        for n in 0..6u128 {
+            let mut query = RecordTimeline {
+                record: Uuid::from_u128(0xd000 + n),
+                before: None,
+                limit,
+            };
+            loop {
+                let page = store.scan(&tenant(), &query).await.unwrap();
+                answers.push(serde_json::to_string(&page).unwrap());
+                match page.next {
+                    Some(next) => query.before = Some(next),
+                    None => break,
+                }
+            }
+        }
+        for n in 0..6u128 {
+            let mut query = TimelineQuery {
+                contact: contact(n),
+                before: None,
+                limit,
+            };
+            loop {
+                let page = query.run(store, &tenant()).await.unwrap();
+                answers.push(serde_json::to_string(&page).unwrap());
+                match page.next {
+                    Some(next) => query.before = Some(next),
+                    None => break,
+                }
+            }
+        }
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_and_sqlite_answer_as_the_reference() {
     let events = history();
@@ -559,7 +599,7 @@ async fn postgres_and_sqlite_answer_as_the_reference() {
     let postgres = PostgresDocuments::connect(&database.url, 2, CustomFieldModel)
         .await
         .unwrap();
-    let lite = SqliteDocuments::open(sqlite, CustomFieldModel).unwrap();
+    let lite = SqliteDocuments::open(sqlite.clone(), CustomFieldModel).unwrap();
     commit(&reference, &events).await;
     commit(&postgres, &events).await;
     commit(&lite, &events).await;
@@ -582,4 +622,39 @@ async fn postgres_and_sqlite_answer_as_the_reference() {
         "PostgreSQL answers"
     );
     assert_eq!(custom_answers(&lite).await, answers, "SQLite answers");
+
+    let reference = MemoryStorage::new(Customer360Model);
+    let postgres = PostgresDocuments::connect(&database.url, 2, Customer360Model)
+        .await
+        .unwrap();
+    let lite = SqliteDocuments::open(sqlite, Customer360Model).unwrap();
+    commit(&reference, &events).await;
+    commit(&postgres, &events).await;
+    commit(&lite, &events).await;
+    let expected = documents(&reference).await;
+    assert!(
+        expected
+            .iter()
+            .filter(|(key, _)| key.starts_with("entry:"))
+            .count()
+            >= 8,
+        "deals opened and won: timeline rows"
+    );
+    assert_eq!(documents(&postgres).await, expected, "PostgreSQL documents");
+    assert_eq!(documents(&lite).await, expected, "SQLite documents");
+    let answers = timeline_answers(&reference).await;
+    assert!(
+        answers
+            .iter()
+            .filter(|answer| answer.contains("\"next\":\""))
+            .count()
+            >= 4,
+        "pages were cut: {answers:#?}"
+    );
+    assert_eq!(
+        timeline_answers(&postgres).await,
+        answers,
+        "PostgreSQL answers"
+    );
+    assert_eq!(timeline_answers(&lite).await, answers, "SQLite answers");
 }
