@@ -761,6 +761,97 @@ mod sqlite_adapter {
         SqliteDocuments::open(documents.database().clone(), Tally::default()).unwrap();
     }
 
+    /// Tally's version 1 with an ordered index: a table made before the model declared it
+    /// gets it when opened again.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct TallyOrdered;
+
+    impl ReadModel for TallyOrdered {
+        const NAME: &'static str = Tally::NAME;
+        const VERSION: u32 = Tally::VERSION;
+        const KINDS: &'static [&'static str] = Tally::KINDS;
+        const COLUMNS: &'static [IndexedColumn] = Tally::COLUMNS;
+        const ORDERED_WITHIN: &'static [(&'static str, &'static str)] =
+            &[("assignee", "opened_at")];
+        type Doc = TallyDoc;
+
+        fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
+            Tally::default().keys(event, keys);
+        }
+
+        fn apply(&self, docs: &mut DocSet<TallyDoc>, event: &ProjectedEvent) {
+            Tally::default().apply(docs, event);
+        }
+
+        fn indexed(key: &DocKey, doc: &TallyDoc) -> Indexed {
+            Tally::indexed(key, doc)
+        }
+    }
+
+    /// An ordered index naming a column the model does not declare.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct TallyMisordered;
+
+    impl ReadModel for TallyMisordered {
+        const NAME: &'static str = Tally::NAME;
+        const VERSION: u32 = Tally::VERSION;
+        const KINDS: &'static [&'static str] = Tally::KINDS;
+        const COLUMNS: &'static [IndexedColumn] = Tally::COLUMNS;
+        const ORDERED_WITHIN: &'static [(&'static str, &'static str)] = &[("assignee", "colour")];
+        type Doc = TallyDoc;
+
+        fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
+            Tally::default().keys(event, keys);
+        }
+
+        fn apply(&self, docs: &mut DocSet<TallyDoc>, event: &ProjectedEvent) {
+            Tally::default().apply(docs, event);
+        }
+
+        fn indexed(key: &DocKey, doc: &TallyDoc) -> Indexed {
+            Tally::indexed(key, doc)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_ordered_index_is_made_even_on_a_table_made_before_it() {
+        let (documents, _directory) = sqlite(Tally::default());
+        let database = documents.database().clone();
+        let indexes = || async {
+            database
+                .read(|connection| {
+                    let sql = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = \
+                               'proj_tally_v1_o0'";
+                    let found = connection.prepare(sql).and_then(|mut statement| {
+                        statement
+                            .query_map([], |row| row.get::<_, String>(0))?
+                            .collect::<Result<Vec<_>, _>>()
+                    });
+                    found.map_err(|error| StorageError::Database {
+                        code: "TEST".into(),
+                        message: error.to_string(),
+                    })
+                })
+                .await
+                .unwrap()
+        };
+        assert!(indexes().await.is_empty());
+        SqliteDocuments::open(database.clone(), TallyOrdered).unwrap();
+        let made = indexes().await;
+        assert_eq!(made.len(), 1, "{made:?}");
+        assert!(
+            made[0].contains("(tenant_id, kind, c_assignee, c_opened_at, key)"),
+            "{made:?}"
+        );
+        // Opened again, nothing changes.
+        SqliteDocuments::open(database.clone(), TallyOrdered).unwrap();
+        let error = SqliteDocuments::open(database.clone(), TallyMisordered).unwrap_err();
+        assert!(
+            matches!(&error, StorageError::InvalidName { name, .. } if name == "colour"),
+            "{error:?}"
+        );
+    }
+
     /// Documents written in many commits (rows in insertion order, not key order) come back in
     /// key order, each once.
     #[tokio::test]

@@ -163,6 +163,8 @@ impl ReadModel for Customer360Model {
         IndexedColumn::new("record", ColumnType::Uuid),
         IndexedColumn::new("newest", ColumnType::Text),
     ];
+    /// A page of a record's timeline is one ordered, limited read.
+    const ORDERED_WITHIN: &'static [(&'static str, &'static str)] = &[("record", "newest")];
     type Doc = CustomerDoc;
 
     fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {

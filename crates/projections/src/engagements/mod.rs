@@ -180,6 +180,8 @@ impl ReadModel for EngagementModel {
         IndexedColumn::new("record", ColumnType::Uuid),
         IndexedColumn::new("newest", ColumnType::Text),
     ];
+    /// A page of a record's activities is one ordered, limited read.
+    const ORDERED_WITHIN: &'static [(&'static str, &'static str)] = &[("record", "newest")];
     type Doc = EngagementDoc;
 
     fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {

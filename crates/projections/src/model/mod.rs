@@ -186,6 +186,11 @@ pub trait ReadModel {
     const KINDS: &'static [&'static str];
     /// The columns queries filter and order on.
     const COLUMNS: &'static [IndexedColumn];
+    /// Pairs of [`COLUMNS`](Self::COLUMNS) `(equal, ordered)` that queries filter by the first
+    /// (equality) and order by the second, as a page of one record's timeline does: the SQL
+    /// adapters keep an index on both, in that order, so such a page is one ordered, limited
+    /// index read however many rows the record or the table holds. None by default.
+    const ORDERED_WITHIN: &'static [(&'static str, &'static str)] = &[];
 
     /// The documents the model keeps.
     type Doc: Serialize + DeserializeOwned + Clone + PartialEq + Debug;

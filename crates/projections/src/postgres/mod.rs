@@ -32,7 +32,7 @@ use crate::model::{
     ColumnType, Comparison, DocKey, Found, IndexValue, Lookup, ReadModel, Scan, Selection, Stored,
 };
 use crate::storage::batch::{Batch, Change, Progress, Stamps};
-use crate::storage::table::{column_name, indexed_values, table_name};
+use crate::storage::table::{column_name, indexed_values, ordered_indexes, table_name};
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
 use crm_eventstore::TenantId;
 
@@ -295,10 +295,11 @@ where
         let transaction = client.transaction().await.map_err(from_pg)?;
         transaction
             .batch_execute(&format!(
-                "{};\n{}\n{}",
+                "{};\n{}\n{}\n{}",
                 sql::SCHEMA_LOCK,
                 sql::BOOKKEEPING,
-                sql.create
+                sql.create,
+                ordered_indexes::<M>(&table).join("\n")
             ))
             .await
             .map_err(from_pg)?;

@@ -34,7 +34,7 @@ use self::sql::TableSql;
 use crate::event::ProjectedEvent;
 use crate::model::{DocKey, Found, Lookup, ReadModel, Scan, Stored};
 use crate::storage::batch::{Batch, Change, MAX_KEY_ROUNDS, Progress, Stamps};
-use crate::storage::table::{indexed_values, table_name};
+use crate::storage::table::{indexed_values, ordered_indexes, table_name};
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
 
 pub use self::rebuild::SqliteRebuildWriter;
@@ -115,6 +115,13 @@ where
             &format!("{}/{table}", sql::COMPONENT),
             &[(1, sql.create.as_str())],
         )?;
+        // Their own migrations, one per index in declared order, so a table made before the
+        // model declared one gets it.
+        let ordered = ordered_indexes::<M>(&table);
+        let steps: Vec<(u32, &str)> = (1..).zip(ordered.iter().map(String::as_str)).collect();
+        if !steps.is_empty() {
+            database.migrate(&format!("{}/{table}/ordered", sql::COMPONENT), &steps)?;
+        }
         Ok(Self {
             shared: Arc::new(Shared {
                 model,

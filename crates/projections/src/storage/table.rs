@@ -27,7 +27,36 @@ pub(crate) fn table_name<M: ReadModel>() -> Result<String, StorageError> {
             name: column.name.to_owned(),
         });
     }
+    let declared = |name: &str| M::COLUMNS.iter().any(|column| column.name == name);
+    if let Some(name) = M::ORDERED_WITHIN
+        .iter()
+        .flat_map(|(equal, ordered)| [*equal, *ordered])
+        .find(|name| !declared(name))
+    {
+        return Err(StorageError::InvalidName {
+            what: "ordered index column (not an indexed column)",
+            name: name.to_owned(),
+        });
+    }
     Ok(format!("proj_{}_v{}", M::NAME, M::VERSION))
+}
+
+/// The statements creating the model's ordered indexes on `table` (see
+/// [`ReadModel::ORDERED_WITHIN`]), one per pair, in declared order: `{table}_o<n>`, created
+/// only where missing.
+pub(crate) fn ordered_indexes<M: ReadModel>(table: &str) -> Vec<String> {
+    M::ORDERED_WITHIN
+        .iter()
+        .enumerate()
+        .map(|(at, (equal, ordered))| {
+            format!(
+                "CREATE INDEX IF NOT EXISTS {table}_o{at} ON {table} \
+                 (tenant_id, kind, {}, {}, key);",
+                column_name(equal),
+                column_name(ordered)
+            )
+        })
+        .collect()
 }
 
 /// The column holding indexed column `name` (prefixed, so no model column meets ours).
