@@ -13,9 +13,10 @@ use crm_domain::contact::{
     MergePolicy, Provenance,
 };
 use crm_domain::identity::linkage::{LinkageModel, PersonDetails, PersonRecord};
+use crm_domain::identity::{CompanyDomain, CompanyName};
 use crm_domain::identity::{CountryCode, EmailAddress, MatchVerdict, PersonName, PhoneNumber};
-use crm_projections::identity::query::{Candidates, rank};
-use crm_projections::identity::{IdentityDoc, IdentityIndexModel};
+use crm_projections::identity::query::{Candidates, PeopleAtCompany, rank};
+use crm_projections::identity::{IdentityDoc, IdentityIndexModel, account_company_keys};
 use crm_projections::{DocumentStore, MemoryDocuments, PostgresDocuments, ProjectionBatch};
 use crm_testkit::postgres::TestDatabase;
 use crm_testkit::world::{ALICE, World, as_user, minutes, tenant};
@@ -307,6 +308,115 @@ fn a_block_everyone_shares_is_passed_over() {
     );
 }
 
+fn people_at(world: &World, domains: &[&str], name: &str) -> Vec<ContactId> {
+    let index = MemoryDocuments::fold(IdentityIndexModel::default(), world.events()).unwrap();
+    let domains: Vec<CompanyDomain> = domains
+        .iter()
+        .map(|domain| CompanyDomain::parse(domain).unwrap())
+        .collect();
+    let mut people = Vec::new();
+    for company in account_company_keys(&domains, &CompanyName::new(name).unwrap()) {
+        let mut after = None;
+        loop {
+            let page = index.scan(
+                &tenant(),
+                &PeopleAtCompany {
+                    company,
+                    after,
+                    limit: 1,
+                },
+            );
+            let Some(last) = page.last().copied() else {
+                break;
+            };
+            people.extend(page);
+            after = Some(last);
+        }
+    }
+    people.sort_unstable();
+    people.dedup();
+    people
+}
+
+#[test]
+fn an_account_finds_the_people_its_domains_and_name_point_to() {
+    let mut world = World::new();
+    create(
+        &mut world,
+        JANE,
+        "Jane",
+        "Smith",
+        Some("jane@eu.acme.example"),
+    );
+    create(
+        &mut world,
+        JANE_AGAIN,
+        "Jane",
+        "Smyth",
+        Some("jane@gmail.com"),
+    );
+    change(
+        &mut world,
+        JANE_AGAIN,
+        DetailChange::Set(Detail::CompanyName(Some(
+            CompanyName::new("ACME Holdings Ltd.").unwrap(),
+        ))),
+    );
+    create(
+        &mut world,
+        PETER,
+        "Peter",
+        "Jones",
+        Some("peter@zenith.example"),
+    );
+    // The subdomain's person by the account's domain, the free-mail person by the name.
+    assert_eq!(
+        people_at(&world, &["acme.example"], "Acme Holdings"),
+        [JANE, JANE_AGAIN]
+    );
+    assert_eq!(people_at(&world, &["acme.example"], "Globex"), [JANE]);
+    assert_eq!(people_at(&world, &["zenith.example"], "Zenith"), [PETER]);
+    assert!(
+        people_at(&world, &["gmail.com"], "Initech").is_empty(),
+        "free mail is no company"
+    );
+
+    // The website counts as well; a changed address or company moves the person.
+    change(
+        &mut world,
+        PETER,
+        DetailChange::Set(Detail::CompanyDomain(Some(
+            CompanyDomain::parse("https://www.initech.example").unwrap(),
+        ))),
+    );
+    assert_eq!(people_at(&world, &["initech.example"], "Initech"), [PETER]);
+    change(
+        &mut world,
+        JANE,
+        DetailChange::RemoveEmail(EmailAddress::parse("jane@eu.acme.example").unwrap()),
+    );
+    assert_eq!(
+        people_at(&world, &["acme.example"], "Globex"),
+        Vec::<ContactId>::new()
+    );
+
+    // An erased person leaves every company.
+    world
+        .contact(
+            PETER.0,
+            ContactCommand::Erase {
+                request: ErasureRequest {
+                    requested_by: ErasureRequester::DataSubject,
+                    legal_basis: ErasureGround::Objection,
+                    requested_at: minutes(9),
+                },
+            },
+            &as_user(ALICE, minutes(9)),
+        )
+        .unwrap();
+    assert!(people_at(&world, &["initech.example", "zenith.example"], "Initech").is_empty());
+}
+
 #[tokio::test]
 async fn postgres_answers_lookups_as_the_in_memory_fold_does() {
     let database = TestDatabase::create().await;
@@ -355,5 +465,23 @@ async fn postgres_answers_lookups_as_the_in_memory_fold_does() {
     assert_eq!(
         documents.lookup(&tenant(), &excluding).await.unwrap().len(),
         2
+    );
+    let domains = [CompanyDomain::parse("example.com").unwrap()];
+    let mut found = 0;
+    for company in account_company_keys(&domains, &CompanyName::new("Example").unwrap()) {
+        for after in [None, Some(JANE)] {
+            let query = PeopleAtCompany {
+                company,
+                after,
+                limit: 10,
+            };
+            let in_postgres = documents.scan(&tenant(), &query).await.unwrap();
+            assert_eq!(in_postgres, memory.scan(&tenant(), &query));
+            found += in_postgres.len();
+        }
+    }
+    assert_eq!(
+        found, 3,
+        "Jane and Peter at example.com, then Peter after Jane"
     );
 }

@@ -17,8 +17,15 @@
 //!   a name-based UUID of it ([`block_key`]). A block that grows past
 //!   [`IdentityIndexModel::max_block_size`] is marked oversized and empties: a key that many
 //!   people share finds nobody in particular, and lookups pass over it.
+//! - `company:<key id>:<contact id>` ([`CompanyMember`]): one row per live contact and company
+//!   key their record points to — each work domain (the company's web domain and work email
+//!   domains, free mail left out) with its parent domains, and the first word of the company's
+//!   name — so that an account opened after its people finds them ([`query::PeopleAtCompany`],
+//!   paged by contact id). Rows are inserted and deleted, never rewritten, and have no size
+//!   limit: a company of ten thousand people is ten thousand rows. The key's text is not
+//!   stored ([`company_key_id`]).
 //!
-//! # Lookup
+//! # Lookups
 //! [`query::Candidates`] names the blocks of a record's keys, then the live people in them,
 //! in two rounds (two `WHERE key = ANY($1)` on PostgreSQL); the caller scores them with a
 //! [`LinkageModel`](crm_domain::identity::linkage::LinkageModel).
@@ -26,20 +33,24 @@
 pub mod query;
 
 use crm_domain::ContactId;
+use crm_domain::account::matching::{CompanyEvidence, name_block};
 use crm_domain::contact::{Contact, ContactEvent, ContactField, Detail};
 use crm_domain::identity::linkage::{
     AddressParts, BlockingPass, PersonRecord, PostalAddress, blocking_keys, normalize_identifier,
 };
+use crm_domain::identity::{CompanyDomain, CompanyName, EmailAddress, IdentityRecord};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::{CrmEvent, ProjectedEvent};
-use crate::model::{DocKey, DocSet, Indexed, IndexedColumn, ReadModel};
+use crate::model::{ColumnType, DocKey, DocSet, IndexValue, Indexed, IndexedColumn, ReadModel};
 
 /// Document kind of a person.
 pub const PERSON: &str = "person";
 /// Document kind of a block.
 pub const BLOCK: &str = "block";
+/// Document kind of a company row (a pair: the company key, the contact).
+pub const COMPANY: &str = "company";
 
 /// The namespace of blocking-key document ids (a name-based UUID of the key's text).
 const BLOCK_NAMESPACE: Uuid = Uuid::from_u128(0x6a1c_8f3e_94d2_4b7a_9e05_3c1f_d2a8_7b64);
@@ -58,6 +69,33 @@ pub struct IndexedPerson {
     /// anew.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub erased: bool,
+    /// The company's web domain, as the contact records it (normalized).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_domain: Option<CompanyDomain>,
+    /// The company key ids the person's rows are filed under (empty while merged or erased).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub companies: Vec<Uuid>,
+}
+
+impl IndexedPerson {
+    /// What the person's record says of the company they work for.
+    pub fn company_evidence(&self) -> CompanyEvidence {
+        CompanyEvidence::of(&IdentityRecord {
+            emails: self
+                .record
+                .emails
+                .iter()
+                .filter_map(|email| EmailAddress::parse(email).ok())
+                .collect(),
+            company_domain: self.company_domain.clone(),
+            company_name: self
+                .record
+                .company
+                .as_deref()
+                .and_then(|name| CompanyName::new(name).ok()),
+            ..IdentityRecord::default()
+        })
+    }
 }
 
 impl IndexedPerson {
@@ -76,6 +114,15 @@ pub struct Block {
     pub oversized: bool,
 }
 
+/// A live contact filed under a company key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanyMember {
+    /// The company key's id.
+    pub company: Uuid,
+    /// The contact.
+    pub contact: ContactId,
+}
+
 /// A document of the identity index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -84,6 +131,8 @@ pub enum IdentityDoc {
     Person(Box<IndexedPerson>),
     /// A block.
     Block(Block),
+    /// A contact's row under a company key.
+    Company(CompanyMember),
 }
 
 /// The document key of a person.
@@ -99,6 +148,62 @@ pub fn block_id(key: &str) -> Uuid {
 /// The document key of a blocking key's block.
 pub fn block_key(id: Uuid) -> DocKey {
     DocKey::new(BLOCK, id)
+}
+
+/// The namespace of company key ids.
+const COMPANY_NAMESPACE: Uuid = Uuid::from_u128(0x3e0b_51c7_2a94_4d6e_8f13_b7c2_05d9_e4a1);
+
+/// The id of a company key: `domain:<normalized domain>` or `name:<first word of the name>`.
+pub fn company_key_id(key: &str) -> Uuid {
+    Uuid::new_v5(&COMPANY_NAMESPACE, key.as_bytes())
+}
+
+/// The document key of `contact`'s row under company key `company`.
+pub fn company_row_key(company: Uuid, contact: ContactId) -> DocKey {
+    DocKey::pair(COMPANY, company, contact.0)
+}
+
+/// The company keys a person with `evidence` is filed under: each work domain and each of its
+/// parent domains of two labels or more (someone at `eu.acme.example` works at
+/// `acme.example`), and the first word of the company's name. Sorted, each once.
+pub fn person_company_keys(evidence: &CompanyEvidence) -> Vec<Uuid> {
+    let mut keys: Vec<Uuid> = evidence
+        .domains
+        .iter()
+        .flat_map(|domain| {
+            domain
+                .match_indices('.')
+                .map(|(at, _)| &domain[at + 1..])
+                .filter(|parent| parent.contains('.'))
+                .chain(std::iter::once(domain.as_str()))
+        })
+        .map(|domain| company_key_id(&format!("domain:{domain}")))
+        .collect();
+    keys.extend(
+        evidence
+            .name
+            .as_ref()
+            .and_then(name_block)
+            .map(|word| company_key_id(&format!("name:{word}"))),
+    );
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The company keys under which the people of an account with these `domains` and `name` are
+/// filed: each domain exactly (people at its subdomains are filed under it too) and the first
+/// word of the name. Sorted, each once.
+pub fn account_company_keys(domains: &[CompanyDomain], name: &CompanyName) -> Vec<Uuid> {
+    let mut keys: Vec<Uuid> = domains
+        .iter()
+        .filter(|domain| !domain.is_personal_mail())
+        .map(|domain| company_key_id(&format!("domain:{}", domain.normalized())))
+        .collect();
+    keys.extend(name_block(name).map(|word| company_key_id(&format!("name:{word}"))));
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// The identity index read model. See the module documentation.
@@ -158,9 +263,15 @@ fn changes_index(event: &ContactEvent) -> bool {
 
 impl ReadModel for IdentityIndexModel {
     const NAME: &'static str = "identity_index";
-    const VERSION: u32 = 1;
-    const KINDS: &'static [&'static str] = &[PERSON, BLOCK];
-    const COLUMNS: &'static [IndexedColumn] = &[];
+    /// 2: company rows.
+    const VERSION: u32 = 2;
+    const KINDS: &'static [&'static str] = &[PERSON, BLOCK, COMPANY];
+    const COLUMNS: &'static [IndexedColumn] = &[
+        IndexedColumn::new("company", ColumnType::Uuid),
+        IndexedColumn::new("contact", ColumnType::Uuid),
+    ];
+    /// The people at a company, paged by contact id.
+    const ORDERED_WITHIN: &'static [(&'static str, &'static str)] = &[("company", "contact")];
     type Doc = IdentityDoc;
 
     fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
@@ -196,6 +307,12 @@ impl ReadModel for IdentityIndexModel {
             let doc = docs.get(&key).cloned();
             if let Some(IdentityDoc::Person(person)) = &doc {
                 keys.extend(person.blocks.iter().copied().map(block_key));
+                keys.extend(
+                    person
+                        .companies
+                        .iter()
+                        .map(|company| company_row_key(*company, *id)),
+                );
             }
             people.load(key, doc);
         }
@@ -205,6 +322,11 @@ impl ReadModel for IdentityIndexModel {
                 && person.is_live()
             {
                 keys.extend(self.block_ids(&person.record).into_iter().map(block_key));
+                keys.extend(
+                    person_company_keys(&person.company_evidence())
+                        .into_iter()
+                        .map(|company| company_row_key(company, *id)),
+                );
             }
         }
     }
@@ -225,8 +347,14 @@ impl ReadModel for IdentityIndexModel {
         }
     }
 
-    fn indexed(_key: &DocKey, _doc: &IdentityDoc) -> Indexed {
-        Vec::new()
+    fn indexed(_key: &DocKey, doc: &IdentityDoc) -> Indexed {
+        match doc {
+            IdentityDoc::Company(member) => vec![
+                ("company", IndexValue::Uuid(member.company)),
+                ("contact", IndexValue::Uuid(member.contact.0)),
+            ],
+            IdentityDoc::Person(_) | IdentityDoc::Block(_) => Vec::new(),
+        }
     }
 }
 
@@ -234,6 +362,7 @@ impl IdentityIndexModel {
     /// Files a person under the blocks of their current record (none if gone or merged) and
     /// takes them out of the blocks they left.
     fn refile(&self, docs: &mut DocSet<IdentityDoc>, id: ContactId) {
+        refile_companies(docs, id);
         let key = person_key(id);
         let (old, new) = match docs.get(&key) {
             Some(IdentityDoc::Person(person)) => (
@@ -282,6 +411,40 @@ impl IdentityIndexModel {
     }
 }
 
+/// Files a person's company rows under the company keys of their current record (none if gone
+/// or merged), deleting the rows of keys they left. Rows are only inserted or deleted.
+fn refile_companies(docs: &mut DocSet<IdentityDoc>, id: ContactId) {
+    let key = person_key(id);
+    let (old, new) = match docs.get(&key) {
+        Some(IdentityDoc::Person(person)) => (
+            person.companies.clone(),
+            if person.is_live() {
+                person_company_keys(&person.company_evidence())
+            } else {
+                Vec::new()
+            },
+        ),
+        _ => (Vec::new(), Vec::new()),
+    };
+    if old == new {
+        return;
+    }
+    for company in old.iter().filter(|company| !new.contains(company)) {
+        docs.remove(&company_row_key(*company, id));
+    }
+    for company in new.iter().filter(|company| !old.contains(company)) {
+        let row = IdentityDoc::Company(CompanyMember {
+            company: *company,
+            contact: id,
+        });
+        // `linked_keys` names every row of the person's new keys.
+        let _ = docs.insert(&company_row_key(*company, id), row);
+    }
+    if let Some(IdentityDoc::Person(person)) = docs.get_mut(&key) {
+        person.companies = new;
+    }
+}
+
 /// The record the index holds for a contact, built from the contact aggregate's state: what
 /// the fold of its events must equal.
 pub fn person_record_of(contact: &Contact) -> PersonRecord {
@@ -306,7 +469,7 @@ fn fold_people(docs: &mut DocSet<IdentityDoc>, this: ContactId, event: &ContactE
             docs.get_or_insert_with(&key, || IdentityDoc::Person(Box::default()));
         }
         ContactEvent::DetailChanged { detail, .. } => {
-            with_person(docs, this, |record| set_detail(record, detail));
+            set_person_detail(docs, this, detail);
         }
         ContactEvent::EmailAdded { email, .. } => {
             if let Some(email) = email {
@@ -334,34 +497,38 @@ fn fold_people(docs: &mut DocSet<IdentityDoc>, this: ContactId, event: &ContactE
                 });
             }
         }
-        ContactEvent::Merged { decisions, .. } => with_person(docs, this, |record| {
+        ContactEvent::Merged { decisions, .. } => {
             for decision in &decisions.fields {
                 match decision.kept_entry() {
-                    Some(entry) => set_detail(record, &entry.value),
-                    None => set_detail(record, &Detail::empty(decision.field)),
+                    Some(entry) => set_person_detail(docs, this, &entry.value),
+                    None => set_person_detail(docs, this, &Detail::empty(decision.field)),
                 }
             }
-            for email in &decisions.emails {
-                add(&mut record.emails, email.value.normalized());
-            }
-            for phone in &decisions.phones {
-                add(&mut record.phones, phone.value.e164());
-            }
-        }),
-        ContactEvent::Unmerged { restoration, .. } => with_person(docs, this, |record| {
+            with_person(docs, this, |record| {
+                for email in &decisions.emails {
+                    add(&mut record.emails, email.value.normalized());
+                }
+                for phone in &decisions.phones {
+                    add(&mut record.phones, phone.value.e164());
+                }
+            });
+        }
+        ContactEvent::Unmerged { restoration, .. } => {
             for field in &restoration.fields {
                 match &field.entry {
-                    Some(entry) => set_detail(record, &entry.value),
-                    None => set_detail(record, &Detail::empty(field.field)),
+                    Some(entry) => set_person_detail(docs, this, &entry.value),
+                    None => set_person_detail(docs, this, &Detail::empty(field.field)),
                 }
             }
-            for email in &restoration.emails {
-                record.emails.retain(|e| e != email.normalized());
-            }
-            for phone in &restoration.phones {
-                record.phones.retain(|p| p != phone.e164());
-            }
-        }),
+            with_person(docs, this, |record| {
+                for email in &restoration.emails {
+                    record.emails.retain(|e| e != email.normalized());
+                }
+                for phone in &restoration.phones {
+                    record.phones.retain(|p| p != phone.e164());
+                }
+            });
+        }
         ContactEvent::MergedInto { survivor, .. } => {
             if let Some(IdentityDoc::Person(person)) = docs.get_mut(&key) {
                 person.merged_into = Some(*survivor);
@@ -378,6 +545,7 @@ fn fold_people(docs: &mut DocSet<IdentityDoc>, this: ContactId, event: &ContactE
             for id in std::iter::once(&this).chain(absorbed) {
                 if let Some(IdentityDoc::Person(person)) = docs.get_mut(&person_key(*id)) {
                     person.record = PersonRecord::default();
+                    person.company_domain = None;
                     person.erased = true;
                 }
             }
@@ -389,6 +557,17 @@ fn fold_people(docs: &mut DocSet<IdentityDoc>, this: ContactId, event: &ContactE
         | ContactEvent::DuplicateSuspected { .. }
         | ContactEvent::SourceLeadRecorded { .. }
         | ContactEvent::CustomFieldsSet(_) => {}
+    }
+}
+
+/// Sets a detail on the person: the record's field, and the company domain the record does
+/// not hold.
+fn set_person_detail(docs: &mut DocSet<IdentityDoc>, id: ContactId, detail: &Detail) {
+    if let Some(IdentityDoc::Person(person)) = docs.get_mut(&person_key(id)) {
+        if let Detail::CompanyDomain(domain) = detail {
+            person.company_domain.clone_from(domain);
+        }
+        set_detail(&mut person.record, detail);
     }
 }
 

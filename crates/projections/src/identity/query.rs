@@ -9,8 +9,8 @@ use crm_domain::identity::linkage::{
 };
 use uuid::Uuid;
 
-use super::{IdentityDoc, IdentityIndexModel, block_key, person_key};
-use crate::model::{DocKey, Found, Lookup};
+use super::{COMPANY, IdentityDoc, IdentityIndexModel, block_key, person_key};
+use crate::model::{Comparison, DocKey, Filter, Found, IndexValue, Lookup, Scan, Selection};
 
 /// The live people sharing a blocking key with a record: two rounds, the record's blocks and
 /// then their members.
@@ -126,4 +126,47 @@ pub fn rank(
             assessment: model.assess(&vector),
         })
         .collect()
+}
+
+/// The live contacts filed under one company key ([`company_key_id`](super::company_key_id)),
+/// in contact id order, `limit` after `after` (from the first when `None`): a page of the
+/// people an account's domain or name points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeopleAtCompany {
+    /// The company key's id.
+    pub company: Uuid,
+    /// The last contact of the page before.
+    pub after: Option<ContactId>,
+    /// The most contacts to return (at least one).
+    pub limit: usize,
+}
+
+impl Scan<IdentityDoc> for PeopleAtCompany {
+    type Answer = Vec<ContactId>;
+
+    fn selection(&self) -> Selection {
+        let mut selection = Selection::all(COMPANY)
+            .filter(Filter::eq("company", IndexValue::Uuid(self.company)))
+            .order_by("contact")
+            .limit(self.limit.max(1));
+        if let Some(after) = self.after {
+            selection = selection.filter(Filter {
+                column: "contact",
+                comparison: Comparison::Gt,
+                value: IndexValue::Uuid(after.0),
+            });
+        }
+        selection
+    }
+
+    fn answer<'a, I>(&self, docs: I) -> Vec<ContactId>
+    where
+        I: Iterator<Item = (&'a DocKey, &'a IdentityDoc)>,
+    {
+        docs.filter_map(|(_, doc)| match doc {
+            IdentityDoc::Company(member) => Some(member.contact),
+            _ => None,
+        })
+        .collect()
+    }
 }
