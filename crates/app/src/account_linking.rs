@@ -6,7 +6,13 @@
 //! or dismiss, and shows in the account review queue.
 //!
 //! [`AccountLinker`] follows the tenant's history from its own checkpoint and links every
-//! contact created, or whose email addresses or company changed. Every step is a command that
+//! contact created, or whose email addresses or company changed. With a
+//! [`CompanyPeopleSource`] ([`AccountLinker::with_people`]) it also works from the account's
+//! side: an account opened, reopened, renamed or given a domain after its people were recorded
+//! finds them through the identity index's company rows, and each is linked as above (weighed
+//! against every account, so the new one wins only where it is the best). Before it does, it
+//! waits until both read models have seen the account's event, so neither misses it. Every
+//! step is a command that
 //! records nothing twice: a membership is added under a key per contact and account (so a
 //! contact who later left is never added back by the linker), a suggestion is idempotent in
 //! the aggregate and a dismissed one is never made again. A crash between steps links again.
@@ -17,16 +23,20 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crm_domain::account::AccountStatus;
 use crm_domain::account::matching::{AccountAssessment, CompanyEvidence};
 use crm_domain::account::{Account, AccountCommand, AccountError, ContactRole};
 use crm_domain::contact::{Contact, ContactError, ContactStatus};
 use crm_domain::identity::{IdentityRecord, MatchConfig, MatchVerdict};
 use crm_domain::{AccountId, Actor, ContactId};
-use crm_eventstore::TenantId;
+use crm_eventstore::{GlobalPosition, TenantId};
 use crm_projections::account360::{Account360Model, AccountCandidate, AccountCandidates};
+use crm_projections::identity::query::PeopleAtCompany;
+use crm_projections::identity::{IdentityIndexModel, account_company_keys};
 use crm_projections::{DocumentStore, StorageError};
 use futures_util::future::BoxFuture;
 use thiserror::Error;
+use uuid::Uuid;
 
 use crate::command::{CommandMeta, CommandService};
 use crate::error::CommandError;
@@ -38,6 +48,21 @@ const CHECKPOINT: &str = "account-linking";
 
 /// The actor the linker's commands are recorded as.
 pub const COMPONENT: &str = "account-linking";
+
+/// The account events after which the account's people are looked for.
+const ACCOUNT_SIDE: [&str; 4] = [
+    "AccountOpened",
+    "AccountReopened",
+    "AccountRenamed",
+    "AccountDomainAdded",
+];
+
+/// The people read per page of one company key.
+const PEOPLE_PAGE: usize = 500;
+
+/// How long the linker waits for the read models to see an account's event before it leaves
+/// the page for a later tick.
+const SEEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where candidate accounts come from: the account 360's indexes, or anything answering like
 /// them.
@@ -51,6 +76,69 @@ pub trait AccountCandidateSource: Send + Sync + fmt::Debug {
         config: &'a MatchConfig,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<AccountCandidate>, StorageError>>;
+
+    /// The position in the tenant's history through which the candidates are known (`None`
+    /// before anything): an account opened at or before it can be found.
+    fn seen_through<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+    ) -> BoxFuture<'a, Result<Option<GlobalPosition>, StorageError>>;
+}
+
+/// Where the people an account's domains and name point to come from: the identity index's
+/// company rows, or anything answering like them.
+pub trait CompanyPeopleSource: Send + Sync + fmt::Debug {
+    /// A page of the live contacts filed under company key `company`
+    /// ([`company_key_id`](crm_projections::identity::company_key_id)), in id order, after
+    /// `after`, at most `limit`.
+    fn people_at<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        company: Uuid,
+        after: Option<ContactId>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<ContactId>, StorageError>>;
+
+    /// The position in the tenant's history through which the people are known (`None`
+    /// before anything).
+    fn seen_through<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+    ) -> BoxFuture<'a, Result<Option<GlobalPosition>, StorageError>>;
+}
+
+/// The identity index's documents as a [`CompanyPeopleSource`] (shared with the projector
+/// that keeps them).
+#[derive(Debug)]
+pub struct IdentityIndexPeople<D>(pub Arc<D>);
+
+impl<D> CompanyPeopleSource for IdentityIndexPeople<D>
+where
+    D: DocumentStore<IdentityIndexModel> + fmt::Debug,
+{
+    fn people_at<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        company: Uuid,
+        after: Option<ContactId>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<ContactId>, StorageError>> {
+        Box::pin(async move {
+            let query = PeopleAtCompany {
+                company,
+                after,
+                limit,
+            };
+            self.0.scan(tenant, &query).await
+        })
+    }
+
+    fn seen_through<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+    ) -> BoxFuture<'a, Result<Option<GlobalPosition>, StorageError>> {
+        Box::pin(self.0.checkpoint(tenant))
+    }
 }
 
 /// The account 360 read model's documents as an [`AccountCandidateSource`] (shared with the
@@ -77,6 +165,13 @@ where
             };
             self.0.lookup(tenant, &query).await
         })
+    }
+
+    fn seen_through<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+    ) -> BoxFuture<'a, Result<Option<GlobalPosition>, StorageError>> {
+        Box::pin(self.0.checkpoint(tenant))
     }
 }
 
@@ -161,6 +256,15 @@ pub enum AccountLinkError {
         #[source]
         source: CommandError<ContactError>,
     },
+    /// The read models had not seen an account's event after waiting for them: following
+    /// the history again later links its people.
+    #[error("the read models have not yet seen the event at {position:?} of account {}", account.0)]
+    NotSeenYet {
+        /// The account.
+        account: AccountId,
+        /// The event's position.
+        position: GlobalPosition,
+    },
     /// The account could not be written.
     #[error("account {}: {source}", account.0)]
     Account {
@@ -181,6 +285,7 @@ impl AccountLinkError {
             AccountLinkError::Store(error) => error.is_retryable(),
             AccountLinkError::Candidates(error) => error.is_retryable(),
             AccountLinkError::Contact { source, .. } => source.is_retryable(),
+            AccountLinkError::NotSeenYet { .. } => true,
             AccountLinkError::Account { source, .. } => source.is_retryable(),
         }
     }
@@ -190,6 +295,7 @@ impl AccountLinkError {
 pub struct AccountLinker<U: UnitOfWork> {
     service: Arc<CommandService<U>>,
     source: Arc<dyn AccountCandidateSource>,
+    people: Option<Arc<dyn CompanyPeopleSource>>,
     config: MatchConfig,
     tenant: TenantId,
 }
@@ -198,6 +304,7 @@ impl<U: UnitOfWork> fmt::Debug for AccountLinker<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccountLinker")
             .field("source", &self.source)
+            .field("people", &self.people)
             .field("config", &self.config)
             .field("tenant", &self.tenant)
             .finish_non_exhaustive()
@@ -231,8 +338,86 @@ impl<U: UnitOfWork> AccountLinker<U> {
         Self {
             service,
             source,
+            people: None,
             config,
             tenant,
+        }
+    }
+
+    /// Links an account's people from the account's side too, found in `people` (see the
+    /// [module documentation](self)).
+    #[must_use]
+    pub fn with_people(mut self, people: Arc<dyn CompanyPeopleSource>) -> Self {
+        self.people = Some(people);
+        self
+    }
+
+    /// Links every person the account's domains and name point to (see
+    /// [`link_contact`](Self::link_contact)), in contact id order: each is weighed against
+    /// every account, so this account wins only where it is the best. Nothing for an account
+    /// not open, or without a people source. Returns what linking each did.
+    pub async fn link_people_of(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<(ContactId, AccountLink)>, AccountLinkError> {
+        let Some(people) = &self.people else {
+            return Ok(Vec::new());
+        };
+        let (state, _) = self
+            .service
+            .load::<Account>(&self.tenant, account.0)
+            .await
+            .map_err(|source| AccountLinkError::Account { account, source })?;
+        let Some(profile) = state.profile.filter(|p| p.status == AccountStatus::Active) else {
+            return Ok(Vec::new());
+        };
+        let mut found = std::collections::BTreeSet::new();
+        for company in account_company_keys(&profile.domains, &profile.name) {
+            let mut after = None;
+            loop {
+                let page = people
+                    .people_at(&self.tenant, company, after, PEOPLE_PAGE)
+                    .await?;
+                after = page.last().copied();
+                let full = page.len() >= PEOPLE_PAGE;
+                found.extend(page);
+                if !full {
+                    break;
+                }
+            }
+        }
+        let mut linked = Vec::with_capacity(found.len());
+        for contact in found {
+            // Already settled with this account: a member, or dismissed by a person.
+            if profile.contacts.contains_key(&contact) || profile.dismissed.contains(&contact) {
+                continue;
+            }
+            linked.push((contact, self.link_contact(contact).await?));
+        }
+        Ok(linked)
+    }
+
+    /// Waits (a bounded while) until the account candidates and the people have both seen the
+    /// history through `position`.
+    async fn wait_until_seen(
+        &self,
+        account: AccountId,
+        position: GlobalPosition,
+    ) -> Result<(), AccountLinkError> {
+        let Some(people) = &self.people else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + SEEN_WAIT;
+        loop {
+            let accounts = self.source.seen_through(&self.tenant).await?;
+            let persons = people.seen_through(&self.tenant).await?;
+            if accounts >= Some(position) && persons >= Some(position) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AccountLinkError::NotSeenYet { account, position });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
@@ -336,6 +521,23 @@ impl<U: UnitOfWork> AccountLinker<U> {
     pub async fn tick(&self) -> Result<usize, AccountLinkError> {
         crate::scheduler::follow(self.service.work(), &self.tenant, CHECKPOINT, |events| async move {
             let mut contacts = Vec::new();
+            let mut accounts: Vec<(AccountId, GlobalPosition)> = Vec::new();
+            for event in &events {
+                if self.people.is_some()
+                    && ACCOUNT_SIDE.contains(&event.event_type.as_str())
+                    && let Some(id) = event
+                        .stream
+                        .as_str()
+                        .strip_prefix("account-")
+                        .and_then(|id| Uuid::parse_str(id).ok())
+                {
+                    let account = AccountId::from_uuid(id);
+                    match accounts.iter_mut().find(|(seen, _)| *seen == account) {
+                        Some((_, position)) => *position = event.position,
+                        None => accounts.push((account, event.position)),
+                    }
+                }
+            }
             for event in events {
                 let Some(id) = event
                     .stream
@@ -359,6 +561,16 @@ impl<U: UnitOfWork> AccountLinker<U> {
                     Err(error) if error.is_retryable() => return Err(error),
                     Err(error) => {
                         tracing::warn!(%contact, %error, "a contact could not be linked; passed over");
+                    }
+                }
+            }
+            for (account, position) in accounts {
+                self.wait_until_seen(account, position).await?;
+                match self.link_people_of(account).await {
+                    Ok(_) => {}
+                    Err(error) if error.is_retryable() => return Err(error),
+                    Err(error) => {
+                        tracing::warn!(account = %account.0, %error, "an account's people could not be linked; passed over");
                     }
                 }
             }

@@ -8,7 +8,9 @@ mod support;
 use std::sync::Arc;
 
 use crm_app::UnitOfWork;
-use crm_app::account_linking::{AccountIndexCandidates, AccountLink, AccountLinker};
+use crm_app::account_linking::{
+    AccountIndexCandidates, AccountLink, AccountLinker, IdentityIndexPeople,
+};
 use crm_domain::account::{Account, AccountCommand};
 use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provenance};
 use crm_domain::identity::{CompanyDomain, CompanyName, EmailAddress, MatchConfig, PersonName};
@@ -22,6 +24,7 @@ use uuid::Uuid;
 on_every_backend!(
     people_are_linked_to_their_accounts_once,
     a_lead_records_the_account_of_its_work_address,
+    an_account_opened_after_its_people_finds_them,
 );
 
 const ENGINES: AccountId = AccountId::from_uuid(Uuid::from_u128(0xe1e1));
@@ -369,4 +372,123 @@ async fn a_lead_records_the_account_of_its_work_address<U: UnitOfWork + Clone>(w
         free_mail.account_match, None,
         "free mail says nothing of a company"
     );
+}
+
+async fn an_account_opened_after_its_people_finds_them<U: UnitOfWork + Clone>(work: U) {
+    use crm_projections::identity::IdentityIndexModel;
+
+    let (service, _) = service(work.clone());
+    // The people first: a work address, a free-mail address with the company's name, and a
+    // contact of another company.
+    create_contact(
+        &service,
+        ADA,
+        "Ada",
+        Some("ada@eu.engines.example"),
+        Some("Analytical Engines"),
+    )
+    .await;
+    create_contact(
+        &service,
+        GRACE,
+        "Grace",
+        Some("grace@gmail.com"),
+        Some("Analytical Engine Co"),
+    )
+    .await;
+    create_contact(&service, BOB, "Bob", Some("bob@acme.example"), None).await;
+
+    // Both read models kept current in the background, as `crm work` does.
+    let accounts = Arc::new(MemoryStorage::new(Account360Model));
+    let people = Arc::new(MemoryStorage::new(IdentityIndexModel::default()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let options = || ProjectorOptions {
+        poll_interval: std::time::Duration::from_millis(10),
+        ..ProjectorOptions::default()
+    };
+    let mut account_projector = Projector::new(
+        work.store().clone(),
+        Arc::clone(&accounts),
+        tenant(),
+        options(),
+    );
+    let mut people_projector = Projector::new(
+        work.store().clone(),
+        Arc::clone(&people),
+        tenant(),
+        options(),
+    );
+    let projecting = {
+        let stopped = stopped.clone();
+        tokio::spawn(async move {
+            let (a, p) = tokio::join!(
+                account_projector.run(stopped.clone()),
+                people_projector.run(stopped)
+            );
+            a.and(p)
+        })
+    };
+    let linker = AccountLinker::new(
+        Arc::clone(&service),
+        Arc::new(AccountIndexCandidates(Arc::clone(&accounts))),
+        MatchConfig::default(),
+        tenant(),
+    )
+    .with_people(Arc::new(IdentityIndexPeople(Arc::clone(&people))));
+
+    // Nobody has an account yet; then the account is opened.
+    linker.tick().await.expect("followed");
+    assert!(
+        linker
+            .link_people_of(ENGINES)
+            .await
+            .expect("nothing open")
+            .is_empty()
+    );
+    open_account(
+        &service,
+        ENGINES,
+        "Analytical Engines Ltd.",
+        "engines.example",
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match linker.tick().await {
+            Ok(_) => {}
+            // The read models had not seen the account yet: a later tick goes on.
+            Err(error) if error.is_retryable() => {}
+            Err(error) => panic!("the linker failed: {error}"),
+        }
+        let engines = account(&service, ENGINES).await;
+        if engines.contacts.contains_key(&ADA) && engines.suggested.contains_key(&GRACE) {
+            assert!(!engines.contacts.contains_key(&BOB), "{engines:?}");
+            assert!(!engines.suggested.contains_key(&BOB), "{engines:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the account found its people: {engines:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Looking again records nothing.
+    let before = work
+        .store()
+        .read_all(&tenant(), GlobalPosition::default(), 10_000)
+        .await
+        .expect("reads")
+        .len();
+    let again = linker.link_people_of(ENGINES).await.expect("links");
+    assert_eq!(again, [(GRACE, AccountLink::Suggested(vec![ENGINES]))]);
+    let after = work
+        .store()
+        .read_all(&tenant(), GlobalPosition::default(), 10_000)
+        .await
+        .expect("reads")
+        .len();
+    assert_eq!(before, after, "nothing recorded twice");
+    let _ = stop.send(true);
+    projecting.await.expect("joined").expect("projected");
 }

@@ -1029,13 +1029,20 @@ async fn work_on<B: Backend>(
     let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut projectors = tokio::task::JoinSet::new();
-    let identity = if config
+    let resolves = config
         .intake
         .as_ref()
-        .is_some_and(|intake| intake.identity_resolution)
-    {
+        .is_some_and(|intake| intake.identity_resolution);
+    // The identity index, kept here when intake resolves identities or accounts find their
+    // people through it.
+    let index = if resolves || config.account_linking {
         let store = service.work().store();
-        Some(identity_resolution(&backend, store, &tenant, &stopped, &mut projectors).await?)
+        Some(identity_index(&backend, store, &tenant, &stopped, &mut projectors).await?)
+    } else {
+        None
+    };
+    let identity = if resolves {
+        Some(identity_resolution(&backend).await?)
     } else {
         None
     };
@@ -1071,12 +1078,20 @@ async fn work_on<B: Backend>(
         let candidates: Arc<dyn crm_app::account_linking::AccountCandidateSource> =
             Arc::new(crm_app::account_linking::AccountIndexCandidates(accounts));
         host.with_lead_accounts(Arc::clone(&candidates))
-            .with_account_linking(crm_app::account_linking::AccountLinker::new(
-                Arc::clone(&service),
-                candidates,
-                crm_domain::identity::MatchConfig::default(),
-                tenant.clone(),
-            ))
+            .with_account_linking({
+                let linker = crm_app::account_linking::AccountLinker::new(
+                    Arc::clone(&service),
+                    candidates,
+                    crm_domain::identity::MatchConfig::default(),
+                    tenant.clone(),
+                );
+                match index {
+                    Some(index) => linker.with_people(Arc::new(
+                        crm_app::account_linking::IdentityIndexPeople(index),
+                    )),
+                    None => linker,
+                }
+            })
     } else {
         host
     };
@@ -1091,26 +1106,25 @@ async fn work_on<B: Backend>(
     ended
 }
 
-/// The identity index as intake's candidate source, and its projector started (on
-/// PostgreSQL under the projection's lease, shared with any `crm serve` of the same database).
-async fn identity_resolution<B: Backend>(
+async fn open_identity_index<B: Backend>(
+    backend: &B,
+) -> Result<B::Documents<crm_projections::identity::IdentityIndexModel>, String> {
+    backend
+        .documents(crm_projections::identity::IdentityIndexModel::default())
+        .await
+        .map_err(|error| format!("cannot open the identity index: {error}"))
+}
+
+/// The identity index's documents, with its projector started (on PostgreSQL under the
+/// projection's lease, shared with any `crm serve` of the same database).
+async fn identity_index<B: Backend>(
     backend: &B,
     store: &ReadStore<B>,
     tenant: &TenantId,
     stopped: &tokio::sync::watch::Receiver<bool>,
     tasks: &mut tokio::task::JoinSet<()>,
-) -> Result<crm_app::intake::IdentityResolution, String> {
-    use crm_app::intake::{IdentityResolution, IndexCandidates};
-    use crm_domain::identity::linkage::LinkageModel;
-    use crm_projections::identity::IdentityIndexModel;
-    let open_index = || async {
-        backend
-            .documents(IdentityIndexModel::default())
-            .await
-            .map_err(|error| format!("cannot open the identity index: {error}"))
-    };
-    let candidates = open_index().await?;
-    let documents = Arc::new(open_index().await?);
+) -> Result<Arc<B::Documents<crm_projections::identity::IdentityIndexModel>>, String> {
+    let documents = Arc::new(open_identity_index(backend).await?);
     crm_app::http::spawn_projection(
         backend,
         "identity_index",
@@ -1120,6 +1134,18 @@ async fn identity_resolution<B: Backend>(
         stopped,
         tasks,
     );
+    Ok(documents)
+}
+
+/// The identity index as intake's candidate source (its projector is started by
+/// [`identity_index`]).
+async fn identity_resolution<B: Backend>(
+    backend: &B,
+) -> Result<crm_app::intake::IdentityResolution, String> {
+    use crm_app::intake::{IdentityResolution, IndexCandidates};
+    use crm_domain::identity::linkage::LinkageModel;
+    use crm_projections::identity::IdentityIndexModel;
+    let candidates = open_identity_index(backend).await?;
     Ok(IdentityResolution::new(
         Arc::new(IndexCandidates::new(
             candidates,
