@@ -137,7 +137,7 @@ where
         &'a self,
         tenant: &'a TenantId,
     ) -> BoxFuture<'a, Result<Option<GlobalPosition>, StorageError>> {
-        Box::pin(self.0.checkpoint(tenant))
+        checkpoint_of::<IdentityIndexModel, _>(&*self.0, tenant)
     }
 }
 
@@ -171,7 +171,7 @@ where
         &'a self,
         tenant: &'a TenantId,
     ) -> BoxFuture<'a, Result<Option<GlobalPosition>, StorageError>> {
-        Box::pin(self.0.checkpoint(tenant))
+        checkpoint_of::<Account360Model, _>(&*self.0, tenant)
     }
 }
 
@@ -519,63 +519,60 @@ impl<U: UnitOfWork> AccountLinker<U> {
     /// whose email addresses or company details changed, once per page; returns the events
     /// read.
     pub async fn tick(&self) -> Result<usize, AccountLinkError> {
-        crate::scheduler::follow(self.service.work(), &self.tenant, CHECKPOINT, |events| async move {
-            let mut contacts = Vec::new();
-            let mut accounts: Vec<(AccountId, GlobalPosition)> = Vec::new();
-            for event in &events {
-                if self.people.is_some()
-                    && ACCOUNT_SIDE.contains(&event.event_type.as_str())
-                    && let Some(id) = event
+        crate::scheduler::follow(
+            self.service.work(),
+            &self.tenant,
+            CHECKPOINT,
+            |events| async move {
+                let mut contacts = Vec::new();
+                let mut accounts: Vec<(AccountId, GlobalPosition)> = Vec::new();
+                for event in &events {
+                    if self.people.is_some()
+                        && ACCOUNT_SIDE.contains(&event.event_type.as_str())
+                        && let Some(id) = event
+                            .stream
+                            .as_str()
+                            .strip_prefix("account-")
+                            .and_then(|id| Uuid::parse_str(id).ok())
+                    {
+                        let account = AccountId::from_uuid(id);
+                        match accounts.iter_mut().find(|(seen, _)| *seen == account) {
+                            Some((_, position)) => *position = event.position,
+                            None => accounts.push((account, event.position)),
+                        }
+                    }
+                }
+                for event in events {
+                    let Some(id) = event
                         .stream
                         .as_str()
-                        .strip_prefix("account-")
-                        .and_then(|id| Uuid::parse_str(id).ok())
-                {
-                    let account = AccountId::from_uuid(id);
-                    match accounts.iter_mut().find(|(seen, _)| *seen == account) {
-                        Some((_, position)) => *position = event.position,
-                        None => accounts.push((account, event.position)),
+                        .strip_prefix("contact-")
+                        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                    else {
+                        continue;
+                    };
+                    let relevant = matches!(
+                        event.event_type.as_str(),
+                        "ContactCreated" | "ContactEmailAdded" | "ContactDetailChanged"
+                    );
+                    if relevant && !contacts.contains(&ContactId(id)) {
+                        contacts.push(ContactId(id));
                     }
                 }
-            }
-            for event in events {
-                let Some(id) = event
-                    .stream
-                    .as_str()
-                    .strip_prefix("contact-")
-                    .and_then(|id| uuid::Uuid::parse_str(id).ok())
-                else {
-                    continue;
-                };
-                let relevant = matches!(
-                    event.event_type.as_str(),
-                    "ContactCreated" | "ContactEmailAdded" | "ContactDetailChanged"
-                );
-                if relevant && !contacts.contains(&ContactId(id)) {
-                    contacts.push(ContactId(id));
+                for contact in contacts {
+                    passed_over_unless_retryable(self.link_contact(contact).await, || {
+                        format!("contact {}", contact.0)
+                    })?;
                 }
-            }
-            for contact in contacts {
-                match self.link_contact(contact).await {
-                    Ok(_) => {}
-                    Err(error) if error.is_retryable() => return Err(error),
-                    Err(error) => {
-                        tracing::warn!(%contact, %error, "a contact could not be linked; passed over");
-                    }
+                for (account, position) in accounts {
+                    self.wait_until_seen(account, position).await?;
+                    passed_over_unless_retryable(self.link_people_of(account).await, || {
+                        format!("the people of account {}", account.0)
+                    })?;
                 }
-            }
-            for (account, position) in accounts {
-                self.wait_until_seen(account, position).await?;
-                match self.link_people_of(account).await {
-                    Ok(_) => {}
-                    Err(error) if error.is_retryable() => return Err(error),
-                    Err(error) => {
-                        tracing::warn!(account = %account.0, %error, "an account's people could not be linked; passed over");
-                    }
-                }
-            }
-            Ok::<(), AccountLinkError>(())
-        })
+                Ok::<(), AccountLinkError>(())
+            },
+        )
         .await
     }
 
@@ -586,6 +583,34 @@ impl<U: UnitOfWork> AccountLinker<U> {
         })
         .await;
     }
+}
+
+/// A retryable failure stops the page (its checkpoint stays, the next tick retries it); any
+/// other would fail the same way every time, so it is logged and passed over.
+fn passed_over_unless_retryable<T>(
+    outcome: Result<T, AccountLinkError>,
+    what: impl FnOnce() -> String,
+) -> Result<(), AccountLinkError> {
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_retryable() => Err(error),
+        Err(error) => {
+            tracing::warn!(%error, "{} could not be linked; passed over", what());
+            Ok(())
+        }
+    }
+}
+
+/// A read model's checkpoint: the position through which it has seen the history.
+fn checkpoint_of<'a, M, D>(
+    documents: &'a D,
+    tenant: &'a TenantId,
+) -> BoxFuture<'a, Result<Option<GlobalPosition>, StorageError>>
+where
+    M: crm_projections::ReadModel + 'a,
+    D: DocumentStore<M>,
+{
+    Box::pin(documents.checkpoint(tenant))
 }
 
 fn actor() -> Actor {

@@ -152,6 +152,15 @@ fn has_accounts(
     }
 }
 
+/// How many events the tenant's history holds.
+async fn history_len<U: UnitOfWork>(work: &U) -> usize {
+    work.store()
+        .read_all(&tenant(), GlobalPosition::default(), 10_000)
+        .await
+        .expect("reads")
+        .len()
+}
+
 async fn people_are_linked_to_their_accounts_once<U: UnitOfWork + Clone>(work: U) {
     let (service, _) = service(work.clone());
     open_account(
@@ -234,24 +243,14 @@ async fn people_are_linked_to_their_accounts_once<U: UnitOfWork + Clone>(work: U
     );
 
     // Following the history again records nothing: every step is idempotent.
-    let before = work
-        .store()
-        .read_all(&tenant(), GlobalPosition::default(), 10_000)
-        .await
-        .expect("reads")
-        .len();
+    let before = history_len(&work).await;
     assert_eq!(
         linker.link_contact(ADA).await.expect("links"),
         AccountLink::Linked(ENGINES)
     );
     linker.link_contact(GRACE).await.expect("links");
     linker.link_contact(BOB).await.expect("links");
-    let after = work
-        .store()
-        .read_all(&tenant(), GlobalPosition::default(), 10_000)
-        .await
-        .expect("reads")
-        .len();
+    let after = history_len(&work).await;
     assert_eq!(before, after, "nothing recorded twice");
 
     // A person dismisses Grace; Ada leaves the company. Neither comes back.
@@ -474,20 +473,10 @@ async fn an_account_opened_after_its_people_finds_them<U: UnitOfWork + Clone>(wo
     }
 
     // Looking again records nothing.
-    let before = work
-        .store()
-        .read_all(&tenant(), GlobalPosition::default(), 10_000)
-        .await
-        .expect("reads")
-        .len();
+    let before = history_len(&work).await;
     let again = linker.link_people_of(ENGINES).await.expect("links");
     assert_eq!(again, [(GRACE, AccountLink::Suggested(vec![ENGINES]))]);
-    let after = work
-        .store()
-        .read_all(&tenant(), GlobalPosition::default(), 10_000)
-        .await
-        .expect("reads")
-        .len();
+    let after = history_len(&work).await;
     assert_eq!(before, after, "nothing recorded twice");
     let _ = stop.send(true);
     projecting.await.expect("joined").expect("projected");

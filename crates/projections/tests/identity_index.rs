@@ -73,6 +73,23 @@ fn add_phone(world: &mut World, id: ContactId, phone: &str) {
     );
 }
 
+/// Erases `id` at the person's own request.
+fn erase(world: &mut World, id: ContactId) {
+    world
+        .contact(
+            id.0,
+            ContactCommand::Erase {
+                request: ErasureRequest {
+                    requested_by: ErasureRequester::DataSubject,
+                    legal_basis: ErasureGround::Objection,
+                    requested_at: minutes(9),
+                },
+            },
+            &as_user(ALICE, minutes(9)),
+        )
+        .unwrap();
+}
+
 /// Jane Smith, with an email address and a London number.
 fn jane(world: &mut World) {
     create(world, JANE, "Jane", "Smith", Some("jane.smith@example.com"));
@@ -239,19 +256,7 @@ fn an_erased_person_leaves_nothing_of_theirs_behind() {
         "Jones",
         Some("peter@example.com"),
     );
-    world
-        .contact(
-            JANE.0,
-            ContactCommand::Erase {
-                request: ErasureRequest {
-                    requested_by: ErasureRequester::DataSubject,
-                    legal_basis: ErasureGround::Objection,
-                    requested_at: minutes(9),
-                },
-            },
-            &as_user(ALICE, minutes(9)),
-        )
-        .unwrap();
+    erase(&mut world, JANE);
     let index = MemoryDocuments::fold(IdentityIndexModel::default(), world.events()).unwrap();
     let documents: Vec<String> = index
         .all_documents()
@@ -401,19 +406,7 @@ fn an_account_finds_the_people_its_domains_and_name_point_to() {
     );
 
     // An erased person leaves every company.
-    world
-        .contact(
-            PETER.0,
-            ContactCommand::Erase {
-                request: ErasureRequest {
-                    requested_by: ErasureRequester::DataSubject,
-                    legal_basis: ErasureGround::Objection,
-                    requested_at: minutes(9),
-                },
-            },
-            &as_user(ALICE, minutes(9)),
-        )
-        .unwrap();
+    erase(&mut world, PETER);
     assert!(people_at(&world, &["initech.example", "zenith.example"], "Initech").is_empty());
 }
 

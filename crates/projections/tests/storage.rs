@@ -658,56 +658,55 @@ mod sqlite_adapter {
         assert_eq!(documents.checkpoint(&tenant()).await.unwrap(), None);
     }
 
-    /// Tally under version 2, as a new build would ship it.
-    #[derive(Debug, Clone, Copy, Default)]
-    struct TallyV2;
+    /// A model folding as Tally does, under its own name: its version, its columns and its
+    /// ordered indexes.
+    macro_rules! tally_variant {
+        ($(#[$doc:meta])* $name:ident, $version:expr, $columns:expr, $ordered:expr) => {
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, Default)]
+            struct $name;
 
-    impl ReadModel for TallyV2 {
-        const NAME: &'static str = Tally::NAME;
-        const VERSION: u32 = 2;
-        const KINDS: &'static [&'static str] = Tally::KINDS;
-        const COLUMNS: &'static [IndexedColumn] = Tally::COLUMNS;
-        type Doc = TallyDoc;
+            impl ReadModel for $name {
+                const NAME: &'static str = Tally::NAME;
+                const VERSION: u32 = $version;
+                const KINDS: &'static [&'static str] = Tally::KINDS;
+                const COLUMNS: &'static [IndexedColumn] = $columns;
+                const ORDERED_WITHIN: &'static [(&'static str, &'static str)] = $ordered;
+                type Doc = TallyDoc;
 
-        fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
-            Tally::default().keys(event, keys);
-        }
+                fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
+                    Tally::default().keys(event, keys);
+                }
 
-        fn apply(&self, docs: &mut DocSet<TallyDoc>, event: &ProjectedEvent) {
-            Tally::default().apply(docs, event);
-        }
+                fn apply(&self, docs: &mut DocSet<TallyDoc>, event: &ProjectedEvent) {
+                    Tally::default().apply(docs, event);
+                }
 
-        fn indexed(key: &DocKey, doc: &TallyDoc) -> Indexed {
-            Tally::indexed(key, doc)
-        }
+                fn indexed(key: &DocKey, doc: &TallyDoc) -> Indexed {
+                    Tally::indexed(key, doc)
+                        .into_iter()
+                        .filter(|(name, _)| $columns.iter().any(|column| column.name == *name))
+                        .collect()
+                }
+            }
+        };
     }
 
-    /// Tally's version 1 with a column fewer: a model changed without a new version.
-    #[derive(Debug, Clone, Copy, Default)]
-    struct TallyChanged;
+    tally_variant!(
+        /// Tally under version 2, as a new build would ship it.
+        TallyV2,
+        2,
+        Tally::COLUMNS,
+        &[]
+    );
 
-    impl ReadModel for TallyChanged {
-        const NAME: &'static str = Tally::NAME;
-        const VERSION: u32 = Tally::VERSION;
-        const KINDS: &'static [&'static str] = Tally::KINDS;
-        const COLUMNS: &'static [IndexedColumn] = Tally::COLUMNS.split_at(1).0;
-        type Doc = TallyDoc;
-
-        fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
-            Tally::default().keys(event, keys);
-        }
-
-        fn apply(&self, docs: &mut DocSet<TallyDoc>, event: &ProjectedEvent) {
-            Tally::default().apply(docs, event);
-        }
-
-        fn indexed(key: &DocKey, doc: &TallyDoc) -> Indexed {
-            Tally::indexed(key, doc)
-                .into_iter()
-                .filter(|(name, _)| *name == "replies")
-                .collect()
-        }
-    }
+    tally_variant!(
+        /// Tally's version 1 with a column fewer: a model changed without a new version.
+        TallyChanged,
+        Tally::VERSION,
+        Tally::COLUMNS.split_at(1).0,
+        &[]
+    );
 
     #[tokio::test]
     async fn a_live_version_is_kept_from_resets_and_a_switch_frees_it() {
@@ -761,57 +760,22 @@ mod sqlite_adapter {
         SqliteDocuments::open(documents.database().clone(), Tally::default()).unwrap();
     }
 
-    /// Tally's version 1 with an ordered index: a table made before the model declared it
-    /// gets it when opened again.
-    #[derive(Debug, Clone, Copy, Default)]
-    struct TallyOrdered;
+    tally_variant!(
+        /// Tally's version 1 with an ordered index: a table made before the model declared it
+        /// gets it when opened again.
+        TallyOrdered,
+        Tally::VERSION,
+        Tally::COLUMNS,
+        &[("assignee", "opened_at")]
+    );
 
-    impl ReadModel for TallyOrdered {
-        const NAME: &'static str = Tally::NAME;
-        const VERSION: u32 = Tally::VERSION;
-        const KINDS: &'static [&'static str] = Tally::KINDS;
-        const COLUMNS: &'static [IndexedColumn] = Tally::COLUMNS;
-        const ORDERED_WITHIN: &'static [(&'static str, &'static str)] =
-            &[("assignee", "opened_at")];
-        type Doc = TallyDoc;
-
-        fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
-            Tally::default().keys(event, keys);
-        }
-
-        fn apply(&self, docs: &mut DocSet<TallyDoc>, event: &ProjectedEvent) {
-            Tally::default().apply(docs, event);
-        }
-
-        fn indexed(key: &DocKey, doc: &TallyDoc) -> Indexed {
-            Tally::indexed(key, doc)
-        }
-    }
-
-    /// An ordered index naming a column the model does not declare.
-    #[derive(Debug, Clone, Copy, Default)]
-    struct TallyMisordered;
-
-    impl ReadModel for TallyMisordered {
-        const NAME: &'static str = Tally::NAME;
-        const VERSION: u32 = Tally::VERSION;
-        const KINDS: &'static [&'static str] = Tally::KINDS;
-        const COLUMNS: &'static [IndexedColumn] = Tally::COLUMNS;
-        const ORDERED_WITHIN: &'static [(&'static str, &'static str)] = &[("assignee", "colour")];
-        type Doc = TallyDoc;
-
-        fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
-            Tally::default().keys(event, keys);
-        }
-
-        fn apply(&self, docs: &mut DocSet<TallyDoc>, event: &ProjectedEvent) {
-            Tally::default().apply(docs, event);
-        }
-
-        fn indexed(key: &DocKey, doc: &TallyDoc) -> Indexed {
-            Tally::indexed(key, doc)
-        }
-    }
+    tally_variant!(
+        /// An ordered index naming a column the model does not declare.
+        TallyMisordered,
+        Tally::VERSION,
+        Tally::COLUMNS,
+        &[("assignee", "colour")]
+    );
 
     #[tokio::test]
     async fn an_ordered_index_is_made_even_on_a_table_made_before_it() {
