@@ -560,15 +560,18 @@ impl<U: UnitOfWork> AccountLinker<U> {
                     }
                 }
                 for contact in contacts {
-                    passed_over_unless_retryable(self.link_contact(contact).await, || {
-                        format!("contact {}", contact.0)
-                    })?;
+                    let outcome = self.link_contact(contact).await;
+                    if let Some(error) = retryable(outcome, || format!("contact {}", contact.0)) {
+                        return Err(error);
+                    }
                 }
                 for (account, position) in accounts {
                     self.wait_until_seen(account, position).await?;
-                    passed_over_unless_retryable(self.link_people_of(account).await, || {
-                        format!("the people of account {}", account.0)
-                    })?;
+                    let outcome = self.link_people_of(account).await;
+                    let what = || format!("the people of account {}", account.0);
+                    if let Some(error) = retryable(outcome, what) {
+                        return Err(error);
+                    }
                 }
                 Ok::<(), AccountLinkError>(())
             },
@@ -585,18 +588,19 @@ impl<U: UnitOfWork> AccountLinker<U> {
     }
 }
 
-/// A retryable failure stops the page (its checkpoint stays, the next tick retries it); any
-/// other would fail the same way every time, so it is logged and passed over.
-fn passed_over_unless_retryable<T>(
+/// The failure of `outcome` that must stop the page, if any: a retryable one (its checkpoint
+/// stays, the next tick retries it). Any other would fail the same way every time, so it is
+/// logged and passed over.
+fn retryable<T>(
     outcome: Result<T, AccountLinkError>,
     what: impl FnOnce() -> String,
-) -> Result<(), AccountLinkError> {
+) -> Option<AccountLinkError> {
     match outcome {
-        Ok(_) => Ok(()),
-        Err(error) if error.is_retryable() => Err(error),
+        Ok(_) => None,
+        Err(error) if error.is_retryable() => Some(error),
         Err(error) => {
             tracing::warn!(%error, "{} could not be linked; passed over", what());
-            Ok(())
+            None
         }
     }
 }
