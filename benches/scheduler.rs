@@ -85,6 +85,7 @@ fn assigned_lead(
                 strategy: AssignmentStrategy::WeightedRoundRobin,
                 candidates: vec![],
                 outcome: RoutingOutcome::Assigned { rep },
+                preferred: None,
             },
         },
     ];

@@ -119,6 +119,7 @@ pub(crate) fn command(number: u64, version: u64) -> LeadCommand {
                     verdict: Verdict::Chosen,
                 }],
                 outcome: RoutingOutcome::Assigned { rep: rep(0) },
+                preferred: None,
             },
         },
         // Never to the current holder: rep 0 holds it after the route, then they alternate.

@@ -167,6 +167,7 @@ fn decision(chosen: UserId, team: TeamId) -> RoutingDecision {
             verdict: Verdict::Chosen,
         }],
         outcome: RoutingOutcome::Assigned { rep: chosen },
+        preferred: None,
     }
 }
 

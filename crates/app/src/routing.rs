@@ -8,9 +8,14 @@
 //! offers nothing new, and its earlier decision is read back from its stream and recorded on
 //! the lead, once (the lead's command is keyed by the lead's version).
 
+use crm_domain::account::{Account, AccountStatus};
+use crm_domain::identity::MatchVerdict;
 use crm_domain::lead::{Lead, LeadCommand, LeadError, LeadStatus};
 use crm_domain::roster::{Rep, Team, TeamCommand, TeamError, TeamEvent, TerritoryMap};
-use crm_domain::routing::{LeadAttributes, RoutingDecision, RoutingOutcome, RuleMatch, TeamMember};
+use crm_domain::routing::{
+    LeadAttributes, Preference, PreferenceReason, RoutingDecision, RoutingOutcome, RuleMatch,
+    TeamMember,
+};
 use crm_domain::{Actor, LeadId, TeamId, UserId, decode};
 use crm_eventstore::{EventStore, StreamRead, TenantId};
 use thiserror::Error;
@@ -168,13 +173,14 @@ pub async fn route_lead<U: UnitOfWork>(
         .assign_team(&attributes)
         .ok_or(RoutingError::NoTerritoryMap)?;
     let (team, _) = service.load::<Team>(tenant, team_id.0).await?;
+    let preferred = account_owner(service, tenant, &lead).await?;
     let step = format!("route/{}/{lead_version}", lead_id.0);
     let decision = offer_lead(
         service,
         tenant,
         (team_id, &team),
         lead_id,
-        rule,
+        (rule, preferred),
         lead.reclaimed_from.clone(),
         CommandMeta::by(router()).with_command_id(derive_id(lead_id.0, &step)),
     )
@@ -190,6 +196,35 @@ pub async fn route_lead<U: UnitOfWork>(
     .await
 }
 
+/// The owner of the account identity resolution linked the lead's person to (an auto-link
+/// recorded on the lead, `LeadAccountMatched`), while the account is open: the rep routing
+/// offers the lead to first. A review-band match is a guess a person has not confirmed, so it
+/// prefers nobody.
+pub(crate) async fn account_owner<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    lead: &Lead,
+) -> Result<Option<Preference>, RoutingError> {
+    let Some(assessment) = lead
+        .account_match
+        .filter(|assessment| assessment.verdict == MatchVerdict::AutoLink)
+    else {
+        return Ok(None);
+    };
+    let account = assessment.account;
+    let (state, _) = service
+        .load::<Account>(tenant, account.0)
+        .await
+        .map_err(|error| RoutingError::Roster(error.to_string()))?;
+    Ok(state
+        .profile
+        .filter(|profile| profile.status == AccountStatus::Active)
+        .map(|profile| Preference {
+            rep: profile.owner,
+            reason: PreferenceReason::AccountOwner { account },
+        }))
+}
+
 /// Offers `lead` to the team (`OfferLead` with the members' current availability and load)
 /// and returns the team's decision: the one just made, or, when the team had offered or queued
 /// the lead before (a retry after a crash), the earlier one read back from its stream.
@@ -198,7 +233,7 @@ pub(crate) async fn offer_lead<U: UnitOfWork>(
     tenant: &TenantId,
     (team_id, team): (TeamId, &Team),
     lead: LeadId,
-    rule: Option<RuleMatch>,
+    (rule, preferred): (Option<RuleMatch>, Option<Preference>),
     excluded: Vec<UserId>,
     meta: CommandMeta,
 ) -> Result<RoutingDecision, RoutingError> {
@@ -212,6 +247,7 @@ pub(crate) async fn offer_lead<U: UnitOfWork>(
                 rule,
                 members,
                 excluded,
+                preferred,
             },
             &meta,
         )

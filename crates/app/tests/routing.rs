@@ -27,6 +27,7 @@ on_every_backend!(
     a_crash_between_team_and_lead_is_repaired_by_routing_again,
     an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link,
     a_rep_coming_online_gets_the_queued_leads_without_being_asked,
+    a_lead_linked_to_an_account_goes_to_the_account_s_owner,
 );
 
 async fn assignee<U: UnitOfWork>(service: &CommandService<U>, lead: LeadId) -> Option<UserId> {
@@ -323,4 +324,159 @@ async fn a_rep_coming_online_gets_the_queued_leads_without_being_asked<U: UnitOf
         .await
         .expect("loads");
     assert!(team.queue.is_empty());
+}
+
+async fn a_lead_linked_to_an_account_goes_to_the_account_s_owner<U: UnitOfWork + Clone>(work: U) {
+    use crm_domain::AccountId;
+    use crm_domain::account::matching::{AccountAssessment, CompanyAgreement};
+    use crm_domain::account::{Account, AccountCommand, AccountStatus};
+    use crm_domain::identity::{CompanyDomain, CompanyName, MatchVerdict, Score};
+    use crm_domain::lead::LeadCommand;
+    use crm_domain::routing::{Preference, PreferenceReason};
+
+    let (service, _) = service(work);
+    // Ada is first in the rotation (weights 2 and 1); Bob owns the account.
+    let roster = roster(&service, (2, 1)).await;
+    let account = AccountId::from_uuid(Uuid::now_v7());
+    service
+        .execute::<Account>(
+            &tenant(),
+            account.0,
+            AccountCommand::Open {
+                account,
+                name: CompanyName::new("Analytical Engines Ltd").expect("a name"),
+                owner: roster.bob,
+                domains: vec![CompanyDomain::parse("engines.example").expect("a domain")],
+                industry: None,
+                employees: None,
+                addresses: Vec::new(),
+            },
+            &meta(),
+        )
+        .await
+        .expect("opened");
+    let matched = |verdict| AccountAssessment {
+        account,
+        score: Score::from_ten_thousandths(9_500),
+        verdict,
+        domain: CompanyAgreement::Same,
+        name: CompanyAgreement::Same,
+        name_similarity: Some(Score::ONE),
+    };
+    let linked_lead = |verdict| {
+        let service = Arc::clone(&service);
+        async move {
+            let lead = captured_lead(&service).await;
+            service
+                .execute::<Lead>(
+                    &tenant(),
+                    lead.0,
+                    LeadCommand::RecordAccountMatch {
+                        assessment: matched(verdict),
+                    },
+                    &meta(),
+                )
+                .await
+                .expect("matched");
+            lead
+        }
+    };
+
+    // An auto-link: the owner gets it, and the lead's decision says why.
+    let lead = linked_lead(MatchVerdict::AutoLink).await;
+    let routed = route_lead(&service, &tenant(), roster.settings, lead)
+        .await
+        .expect("routed");
+    assert_eq!(
+        routed,
+        RouteOutcome::Assigned {
+            rep: roster.bob,
+            team: roster.team
+        }
+    );
+    let preferred = preference_of(&service, lead).await;
+    let expected = Preference {
+        rep: roster.bob,
+        reason: PreferenceReason::AccountOwner { account },
+    };
+    assert_eq!(
+        preferred,
+        Some(serde_json::to_value(&expected).expect("json")),
+        "the lead's routing step names the preference"
+    );
+
+    // A match only in the review band prefers nobody: the rotation goes on with Ada.
+    let lead = linked_lead(MatchVerdict::Review).await;
+    let routed = route_lead(&service, &tenant(), roster.settings, lead)
+        .await
+        .expect("routed");
+    assert_eq!(
+        routed,
+        RouteOutcome::Assigned {
+            rep: roster.ada,
+            team: roster.team
+        }
+    );
+
+    // The owner offline: the strategy decides, and the owner's verdict says why not.
+    service
+        .execute::<Rep>(&tenant(), roster.bob.0, RepCommand::GoOffline, &meta())
+        .await
+        .expect("offline");
+    let lead = linked_lead(MatchVerdict::AutoLink).await;
+    let routed = route_lead(&service, &tenant(), roster.settings, lead)
+        .await
+        .expect("routed");
+    assert_eq!(
+        routed,
+        RouteOutcome::Assigned {
+            rep: roster.ada,
+            team: roster.team
+        }
+    );
+    // A closed account prefers nobody either.
+    service
+        .execute::<Account>(
+            &tenant(),
+            account.0,
+            AccountCommand::Close {
+                reason: "merged into the group".into(),
+            },
+            &meta(),
+        )
+        .await
+        .expect("closed");
+    let (closed, _) = service
+        .load::<Account>(&tenant(), account.0)
+        .await
+        .expect("loads");
+    assert_ne!(
+        closed.profile.map(|p| p.status),
+        Some(AccountStatus::Active)
+    );
+    service
+        .execute::<Rep>(&tenant(), roster.bob.0, RepCommand::GoOnline, &meta())
+        .await
+        .expect("online");
+    let lead = linked_lead(MatchVerdict::AutoLink).await;
+    route_lead(&service, &tenant(), roster.settings, lead)
+        .await
+        .expect("routed");
+    assert_eq!(preference_of(&service, lead).await, None);
+}
+
+/// The preference the lead's routing step recorded, as JSON.
+async fn preference_of<U: UnitOfWork>(
+    service: &CommandService<U>,
+    lead: LeadId,
+) -> Option<serde_json::Value> {
+    let stream = crm_app::stream_of::<Lead>(lead.0).expect("a stream");
+    service
+        .work()
+        .store()
+        .read_stream(&tenant(), &stream, StreamRead::forward())
+        .await
+        .expect("reads")
+        .iter()
+        .find_map(|event| event.payload.get("decision")?.get("preferred").cloned())
 }

@@ -529,6 +529,7 @@ fn routing_decision(outcome: RoutingOutcome) -> RoutingDecision {
             skipped(7, SkipReason::ZeroWeight),
         ],
         outcome,
+        preferred: None,
     }
 }
 

@@ -140,6 +140,7 @@ fn assigned_to(rep: UserId) -> RoutingDecision {
             verdict: Verdict::Chosen,
         }],
         outcome: RoutingOutcome::Assigned { rep },
+        preferred: None,
     }
 }
 

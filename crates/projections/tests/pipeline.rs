@@ -345,6 +345,7 @@ fn lead(
                         verdict: Verdict::Chosen,
                     }],
                     outcome: RoutingOutcome::Assigned { rep: BOB },
+                    preferred: None,
                 },
             },
             &system,

@@ -575,6 +575,7 @@ fn a_lead_carries_its_routing_team_and_rep() {
                         verdict: Verdict::Chosen,
                     }],
                     outcome: RoutingOutcome::Assigned { rep: BOB },
+                    preferred: None,
                 },
             },
             &as_system(monday(9, 1)),

@@ -342,6 +342,7 @@ fn decision(rep: Option<UserId>, team: TeamId) -> RoutingDecision {
             Some(rep) => RoutingOutcome::Assigned { rep },
             None => RoutingOutcome::Queued { queue: team },
         },
+        preferred: None,
     }
 }
 

@@ -503,7 +503,11 @@ impl<U: UnitOfWork, D: DeadlineStore> ResponseScheduler<U, D> {
             tenant,
             (deadline.team, &team),
             deadline.lead,
-            None,
+            // Its account's owner first again (unless they are the one who let it lapse).
+            (
+                None,
+                crate::routing::account_owner(service, tenant, &lead).await?,
+            ),
             excluded,
             CommandMeta::by(scheduler())
                 .with_command_id(derive_id(deadline.lead.0, &format!("{step}/team"))),

@@ -91,6 +91,7 @@ fn decision_for(rep: UserId) -> RoutingDecision {
             },
         ],
         outcome: RoutingOutcome::Assigned { rep },
+        preferred: None,
     }
 }
 
@@ -109,6 +110,7 @@ fn nobody_available() -> RoutingDecision {
             },
         }],
         outcome: RoutingOutcome::Queued { queue: SALES },
+        preferred: None,
     }
 }
 

@@ -22,8 +22,8 @@ use crate::aggregate::{Aggregate, DomainEvent};
 use crate::context::{Actor, Context};
 use crate::ids::{LeadId, TeamId, UserId};
 use crate::routing::{
-    self, AssignmentStrategy, RoundRobinState, RoutingDecision, RoutingError, RoutingOutcome,
-    RuleMatch, TeamMember, route_within_team,
+    self, AssignmentStrategy, Preference, RoundRobinState, RoutingDecision, RoutingError,
+    RoutingOutcome, RuleMatch, TeamMember, route_within_team_preferring,
 };
 
 /// Why a lead left a team's queue without being offered by it.
@@ -117,6 +117,9 @@ pub enum TeamCommand {
         members: Vec<TeamMember>,
         /// Reps who must not receive it (they held it before).
         excluded: Vec<UserId>,
+        /// A rep to offer it to first when eligible (the owner of the account the lead's
+        /// person works for); the team's strategy otherwise. Kept with a queued lead.
+        preferred: Option<Preference>,
     },
     /// Someone may have become available: offers the oldest queued lead an eligible member
     /// can take, or records nothing. One lead per command; call again (with fresh loads)
@@ -428,7 +431,7 @@ impl Team {
         &self,
         id: TeamId,
         members: &[TeamMember],
-        rule: Option<RuleMatch>,
+        (rule, preferred): (Option<RuleMatch>, Option<Preference>),
         excluded: &[UserId],
         now: DateTime<Utc>,
     ) -> Result<Offer, TeamError> {
@@ -438,7 +441,8 @@ impl Team {
             members: members.to_vec(),
         };
         let rotation = RoundRobinState::for_team(id, self.credits.clone());
-        let routed = route_within_team(&team, rule, excluded, &rotation, now)?;
+        let routed =
+            route_within_team_preferring(&team, rule, excluded, &rotation, now, preferred)?;
         Ok(Offer {
             decision: routed.decision,
             credits: routed.rotation.team_credits(id),
@@ -475,7 +479,7 @@ impl Team {
     fn offer_lead(
         &self,
         lead_id: LeadId,
-        rule: Option<RuleMatch>,
+        route: (Option<RuleMatch>, Option<Preference>),
         members: &[TeamMember],
         excluded: Vec<UserId>,
         ctx: &Context,
@@ -490,7 +494,7 @@ impl Team {
         {
             return Ok(vec![]);
         }
-        let Offer { decision, credits } = self.route(id, members, rule, &excluded, ctx.now)?;
+        let Offer { decision, credits } = self.route(id, members, route, &excluded, ctx.now)?;
         let by = ctx.actor.clone();
         let at = ctx.now;
         Ok(vec![match decision.outcome {
@@ -520,9 +524,12 @@ impl Team {
         let id = self.require_created()?;
         self.check_members(members)?;
         for queued in &self.queue {
-            let rule = queued.decision.rule.clone();
+            let route = (
+                queued.decision.rule.clone(),
+                queued.decision.preferred.clone(),
+            );
             let Offer { decision, credits } =
-                self.route(id, members, rule, &queued.excluded, ctx.now)?;
+                self.route(id, members, route, &queued.excluded, ctx.now)?;
             if let RoutingOutcome::Assigned { rep } = decision.outcome {
                 return Ok(vec![TeamEvent::QueuedLeadOffered {
                     lead_id: queued.lead_id,
@@ -627,7 +634,8 @@ impl Aggregate for Team {
                 rule,
                 members,
                 excluded,
-            } => self.offer_lead(lead_id, rule, &members, excluded, ctx),
+                preferred,
+            } => self.offer_lead(lead_id, (rule, preferred), &members, excluded, ctx),
             TeamCommand::TakeFromQueue { members } => self.take_from_queue(&members, ctx),
             TeamCommand::DropFromQueue { lead_id, reason } => {
                 self.drop_from_queue(lead_id, reason, ctx)

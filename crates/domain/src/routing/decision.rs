@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{TeamId, UserId};
+use crate::ids::{AccountId, TeamId, UserId};
 
 /// The territory rule that matched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +95,27 @@ pub enum RoutingOutcome {
     },
 }
 
+/// A rep routing offers the work to first, when they are eligible in the team, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preference {
+    /// The rep.
+    pub rep: UserId,
+    /// Why they come first.
+    pub reason: PreferenceReason,
+}
+
+/// Why a rep is preferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PreferenceReason {
+    /// They own the account the lead's person works for (identity resolution linked the lead
+    /// to it).
+    AccountOwner {
+        /// The account.
+        account: AccountId,
+    },
+}
+
 /// The full explanation of one routing decision, recorded in the assignment event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoutingDecision {
@@ -108,6 +129,10 @@ pub struct RoutingDecision {
     pub candidates: Vec<CandidateVerdict>,
     /// Where the work went.
     pub outcome: RoutingOutcome,
+    /// The rep routing tried first, if any: chosen when eligible (the outcome names them),
+    /// else the strategy chose as usual and their verdict says why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred: Option<Preference>,
 }
 
 impl RoutingDecision {

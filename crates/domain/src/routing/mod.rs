@@ -19,12 +19,12 @@ mod territory;
 mod tests;
 
 pub use decision::{
-    AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, RuleMatch, SkipReason,
-    Verdict,
+    AssignmentStrategy, CandidateVerdict, Preference, PreferenceReason, RoutingDecision,
+    RoutingOutcome, RuleMatch, SkipReason, Verdict,
 };
 pub use error::RoutingError;
 pub use roster::{OutOfOffice, Presence, Team, TeamMember};
-pub use route::{Routed, route_lead, route_within_team};
+pub use route::{Routed, route_lead, route_within_team, route_within_team_preferring};
 pub use strategy::RoundRobinState;
 pub(crate) use territory::same_text;
 pub use territory::{

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::decision::{
-    AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, RuleMatch, Verdict,
+    AssignmentStrategy, CandidateVerdict, Preference, RoutingDecision, RoutingOutcome, RuleMatch,
+    Verdict,
 };
 use super::error::RoutingError;
 use super::roster::Team;
@@ -94,6 +95,23 @@ pub fn route_within_team(
     rotation: &RoundRobinState,
     now: DateTime<Utc>,
 ) -> Result<Routed, RoutingError> {
+    route_within_team_preferring(team, rule, previous_assignees, rotation, now, None)
+}
+
+/// [`route_within_team`] with a rep tried first: when `preferred` names a member who is
+/// eligible, they are chosen (the account's owner gets the account's leads) and the rotation
+/// is left as it was, so the preference neither spends nor earns round-robin credit; when
+/// they are not a member or not eligible (away, at capacity, held the lead before), the
+/// strategy chooses as usual and their verdict in the decision says why. The decision records
+/// the preference either way.
+pub fn route_within_team_preferring(
+    team: &Team,
+    rule: Option<RuleMatch>,
+    previous_assignees: &[UserId],
+    rotation: &RoundRobinState,
+    now: DateTime<Utc>,
+    preferred: Option<Preference>,
+) -> Result<Routed, RoutingError> {
     check_members(team)?;
     let reasons: Vec<_> = team
         .members
@@ -101,11 +119,18 @@ pub fn route_within_team(
         .map(|m| m.skip_reason(team.strategy, previous_assignees, now))
         .collect();
     let eligible: Vec<bool> = reasons.iter().map(Option::is_none).collect();
-    let (chosen, rotation) = match team.strategy {
-        AssignmentStrategy::WeightedRoundRobin => {
+    let preferred_at = preferred.as_ref().and_then(|preference| {
+        team.members
+            .iter()
+            .position(|member| member.rep == preference.rep)
+            .filter(|at| eligible.get(*at).copied().unwrap_or(false))
+    });
+    let (chosen, rotation) = match (preferred_at, team.strategy) {
+        (Some(at), _) => (Some(at), rotation.clone()),
+        (None, AssignmentStrategy::WeightedRoundRobin) => {
             rotation.choose(team.id, &team.members, &eligible)
         }
-        AssignmentStrategy::LeastLoaded => {
+        (None, AssignmentStrategy::LeastLoaded) => {
             (least_loaded(&team.members, &eligible), rotation.clone())
         }
     };
@@ -134,6 +159,7 @@ pub fn route_within_team(
         strategy: team.strategy,
         candidates,
         outcome,
+        preferred,
     };
     Ok(Routed { decision, rotation })
 }

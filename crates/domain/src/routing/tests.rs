@@ -137,6 +137,7 @@ fn the_first_matching_rule_picks_the_team_and_is_recorded() {
                 verdict: Verdict::Chosen
             }],
             outcome: RoutingOutcome::Assigned { rep: ALICE },
+            preferred: None,
         }
     );
     assert_eq!(routed.decision.assignee(), Some(ALICE));
@@ -482,6 +483,113 @@ fn a_decision_round_trips_through_json_with_its_reasons() {
     );
 }
 
+fn owner_of_acme(rep: UserId) -> Preference {
+    Preference {
+        rep,
+        reason: PreferenceReason::AccountOwner {
+            account: crate::AccountId::from_uuid(Uuid::from_u128(0xac3e)),
+        },
+    }
+}
+
+#[test]
+fn the_account_owner_gets_the_lead_when_eligible_and_the_rotation_is_left_alone() {
+    let team = team(
+        DACH,
+        AssignmentStrategy::WeightedRoundRobin,
+        vec![rep_at(ALICE), rep_at(BOB), rep_at(CAROL)],
+    );
+    let rotation = RoundRobinState::new();
+    let plain = route_within_team(&team, None, &[], &rotation, t0()).unwrap();
+    assert_eq!(
+        plain.decision.assignee(),
+        Some(ALICE),
+        "the rotation starts with Alice"
+    );
+
+    let preferred = route_within_team_preferring(
+        &team,
+        None,
+        &[],
+        &rotation,
+        t0(),
+        Some(owner_of_acme(CAROL)),
+    )
+    .unwrap();
+    assert_eq!(preferred.decision.assignee(), Some(CAROL));
+    assert_eq!(preferred.decision.preferred, Some(owner_of_acme(CAROL)));
+    assert_eq!(preferred.rotation, rotation, "no credit spent or earned");
+    let chosen: Vec<_> = verdicts(&preferred.decision)
+        .into_iter()
+        .filter(|(_, verdict)| *verdict == Verdict::Chosen)
+        .collect();
+    assert_eq!(chosen, [(CAROL, Verdict::Chosen)]);
+    let json = serde_json::to_value(&preferred.decision).unwrap();
+    assert_eq!(json["preferred"]["reason"]["kind"], "account_owner");
+    assert_eq!(
+        serde_json::from_value::<RoutingDecision>(json).unwrap(),
+        preferred.decision
+    );
+}
+
+#[test]
+fn an_owner_who_cannot_take_it_leaves_the_lead_to_the_strategy_and_the_decision_says_why() {
+    let team = team(
+        DACH,
+        AssignmentStrategy::LeastLoaded,
+        vec![
+            rep_at(ALICE),
+            TeamMember {
+                presence: Presence::Offline,
+                ..rep_at(BOB)
+            },
+        ],
+    );
+    let rotation = RoundRobinState::new();
+    let offline =
+        route_within_team_preferring(&team, None, &[], &rotation, t0(), Some(owner_of_acme(BOB)))
+            .unwrap();
+    assert_eq!(offline.decision.assignee(), Some(ALICE));
+    assert_eq!(offline.decision.preferred, Some(owner_of_acme(BOB)));
+    assert!(verdicts(&offline.decision).contains(&(
+        BOB,
+        Verdict::Skipped {
+            reason: SkipReason::Offline
+        }
+    )));
+    // Not in the team at all, or the rep who held the lead before: the strategy again.
+    for (preferred, previous) in [(CAROL, vec![]), (ALICE, vec![ALICE])] {
+        let routed = route_within_team_preferring(
+            &team,
+            None,
+            &previous,
+            &rotation,
+            t0(),
+            Some(owner_of_acme(preferred)),
+        )
+        .unwrap();
+        assert_ne!(routed.decision.assignee(), Some(CAROL));
+        assert!(!previous.contains(&routed.decision.assignee().unwrap_or(CAROL)));
+    }
+}
+
+#[test]
+fn a_decision_recorded_before_preferences_reads_back_without_one() {
+    let decision = route(&lead_from("DE"), &[], &roster(vec![rep_at(ALICE)]))
+        .unwrap()
+        .decision;
+    let mut json = serde_json::to_value(&decision).unwrap();
+    assert!(
+        json.get("preferred").is_none(),
+        "nothing written without one"
+    );
+    json.as_object_mut().unwrap().remove("preferred");
+    assert_eq!(
+        serde_json::from_value::<RoutingDecision>(json).unwrap(),
+        decision
+    );
+}
+
 #[test]
 fn the_rotation_round_trips_through_json() {
     let roster = roster(vec![
@@ -584,6 +692,34 @@ proptest! {
         }
         let again = route_lead(&lead, &previous, &territories, &roster, &rotation, roster_now()).unwrap();
         prop_assert_eq!(&again, &routed, "routing is deterministic");
+    }
+
+    #[test]
+    fn a_preferred_rep_is_chosen_exactly_when_eligible_and_only_an_eligible_rep_ever_is(
+        team in arb_team(DACH, 6),
+        previous in proptest::collection::vec((0u8..12).prop_map(rep), 0..3),
+        rotation in arb_round_robin_state(vec![DACH], (0u8..12).map(rep).collect()),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let Some(member) = (!team.members.is_empty()).then(|| pick.get(&team.members)) else {
+            return Ok(());
+        };
+        let preferred = owner_of_acme(member.rep);
+        let routed = route_within_team_preferring(&team, None, &previous, &rotation, roster_now(), Some(preferred.clone()));
+        let Ok(routed) = routed else {
+            return Ok(()); // a team listing a rep twice is refused, preference or not
+        };
+        let eligible = independently_eligible(member, team.strategy, &previous);
+        // Chosen exactly when eligible: the strategy never picks an ineligible rep either.
+        prop_assert_eq!(routed.decision.assignee() == Some(member.rep), eligible);
+        if eligible {
+            prop_assert_eq!(&routed.rotation, &rotation);
+        }
+        if let Some(rep) = routed.decision.assignee() {
+            let chosen = team.members.iter().find(|m| m.rep == rep).unwrap();
+            prop_assert!(independently_eligible(chosen, team.strategy, &previous));
+        }
+        prop_assert_eq!(routed.decision.preferred, Some(preferred));
     }
 
     #[test]

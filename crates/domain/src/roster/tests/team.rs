@@ -14,8 +14,8 @@ use crate::roster::{
     EndpointError, QueueExitReason, QueuedLead, Team, TeamCommand, TeamError, TeamEvent, WebhookUrl,
 };
 use crate::routing::{
-    AssignmentStrategy, CandidateVerdict, OutOfOffice, Presence, RoutingDecision, RoutingError,
-    RoutingOutcome, RuleMatch, SkipReason, TeamMember, Verdict,
+    AssignmentStrategy, CandidateVerdict, OutOfOffice, Preference, PreferenceReason, Presence,
+    RoutingDecision, RoutingError, RoutingOutcome, RuleMatch, SkipReason, TeamMember, Verdict,
 };
 use crate::testing::{ALICE, BOB, CAROL, context_at, given, t0, t0_plus_minutes};
 
@@ -83,6 +83,7 @@ fn offer(lead_id: LeadId, members: Vec<TeamMember>, excluded: Vec<UserId>) -> Te
         rule: Some(dach()),
         members,
         excluded,
+        preferred: None,
     }
 }
 
@@ -101,6 +102,7 @@ fn decision(candidates: Vec<CandidateVerdict>, outcome: RoutingOutcome) -> Routi
         strategy: AssignmentStrategy::WeightedRoundRobin,
         candidates,
         outcome,
+        preferred: None,
     }
 }
 
@@ -326,6 +328,81 @@ fn an_offer_records_the_whole_decision_and_the_credits_after_it() {
             at: t0(),
         }]);
     assert_eq!(team.offered_to(LEAD), Some(ALICE));
+}
+
+fn owned_by(rep: UserId) -> Preference {
+    Preference {
+        rep,
+        reason: PreferenceReason::AccountOwner {
+            account: crate::AccountId::from_uuid(uuid::Uuid::from_u128(0xac3e)),
+        },
+    }
+}
+
+#[test]
+fn an_offer_goes_to_the_account_s_owner_first_and_keeps_the_rotation() {
+    given::<Team>(&team_of(&[ALICE, BOB]))
+        .when(TeamCommand::OfferLead {
+            lead_id: LEAD,
+            rule: Some(dach()),
+            members: vec![available(ALICE), available(BOB)],
+            excluded: vec![],
+            preferred: Some(owned_by(BOB)),
+        })
+        .then(&[TeamEvent::LeadOffered {
+            lead_id: LEAD,
+            rep: BOB,
+            decision: RoutingDecision {
+                preferred: Some(owned_by(BOB)),
+                ..decision(
+                    vec![
+                        verdict(ALICE, Verdict::Eligible),
+                        verdict(BOB, Verdict::Chosen),
+                    ],
+                    RoutingOutcome::Assigned { rep: BOB },
+                )
+            },
+            credits: BTreeMap::new(),
+            by: alice(),
+            at: t0(),
+        }]);
+}
+
+#[test]
+fn a_queued_lead_keeps_its_preference_for_when_someone_is_free() {
+    let mut history = team_of(&[ALICE, BOB]);
+    history.push(TeamEvent::LeadQueued {
+        lead_id: LEAD,
+        decision: RoutingDecision {
+            preferred: Some(owned_by(BOB)),
+            ..nobody_online()
+        },
+        excluded: vec![],
+        by: alice(),
+        at: t0(),
+    });
+    given::<Team>(&history)
+        .when(TeamCommand::TakeFromQueue {
+            members: vec![available(ALICE), available(BOB)],
+        })
+        .then(&[TeamEvent::QueuedLeadOffered {
+            lead_id: LEAD,
+            rep: BOB,
+            decision: RoutingDecision {
+                preferred: Some(owned_by(BOB)),
+                ..decision(
+                    vec![
+                        verdict(ALICE, Verdict::Eligible),
+                        verdict(BOB, Verdict::Chosen),
+                    ],
+                    RoutingOutcome::Assigned { rep: BOB },
+                )
+            },
+            credits: BTreeMap::new(),
+            queued_at: t0(),
+            by: alice(),
+            at: t0(),
+        }]);
 }
 
 #[test]
