@@ -61,6 +61,7 @@ pub mod host;
 pub mod http;
 pub mod ids;
 pub mod intake;
+pub mod merging;
 pub mod outbox;
 pub mod routing;
 pub mod scheduler;

@@ -338,6 +338,7 @@ async fn end_to_end(keep: &Keep<'_>) {
     accounts(&server, sales, support).await;
     tasks(&server, sales, auditor).await;
     custom_fields(&server, tokens.of(Role::Admin), sales, auditor).await;
+    merges(&server, sales, support, integration).await;
     erasure(&server, tokens.of(Role::Admin), sales, auditor).await;
     permission_matrix(&server, &tokens).await;
     bad_input(&server, sales, integration).await;
@@ -1349,6 +1350,95 @@ async fn roster_and_forecast(server: &Server, admin: &str, sales: &str, support:
         server.get("/v1/sla/at-risk", support).await.status,
         StatusCode::OK
     );
+}
+
+/// A data steward merges two contacts of one person, the Customer 360 follows, and gives one
+/// back: `If-Match` on the survivor, a retry under the same key answers the same, a refusal
+/// is 409, an integration may not merge.
+async fn merges(server: &Server, sales: &str, support: &str, integration: &str) {
+    let (survivor, absorbed) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut version = String::new();
+    for (contact, email) in [
+        (survivor, "grace.hopper@example.com"),
+        (absorbed, "grace@navy.example"),
+    ] {
+        let created = server
+            .post(
+                &format!("/v1/contacts/{contact}/commands"),
+                sales,
+                &[],
+                &json!({ "command": "create", "given_name": "Grace", "family_name": "Hopper", "primary_email": email }),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        if contact == survivor {
+            version = etag(&created);
+        }
+    }
+    let merge = format!("/v1/contacts/{survivor}/merge");
+    let body = json!({ "absorbed": absorbed, "policy": "survivor_first" });
+    assert_eq!(
+        server.post(&merge, support, &[], &body).await.status,
+        StatusCode::PRECONDITION_REQUIRED
+    );
+    assert_eq!(
+        server
+            .post(
+                &merge,
+                integration,
+                &[("if-match", version.as_str())],
+                &body
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let headers = [
+        ("if-match", version.as_str()),
+        ("idempotency-key", "merge-grace"),
+    ];
+    let merged = server.post(&merge, support, &headers, &body).await;
+    assert_eq!(merged.status, StatusCode::OK, "{:?}", merged.body);
+    assert_eq!(merged.body["changed"], json!(true));
+    let again = server.post(&merge, support, &headers, &body).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.body["changed"], json!(false));
+    assert_eq!(again.body["version"], merged.body["version"]);
+    // Merging into itself is refused with the aggregate's reason.
+    let itself = server
+        .post(
+            &merge,
+            support,
+            &[("if-match", etag(&merged).as_str())],
+            &json!({ "absorbed": survivor }),
+        )
+        .await;
+    assert_eq!(itself.status, StatusCode::CONFLICT, "{:?}", itself.body);
+    eventually("the absorbed contact's 360 is the survivor's", || async {
+        let view = server
+            .get(&format!("/v1/customers/{absorbed}"), sales)
+            .await;
+        view.status == StatusCode::OK && view.body["customer"] == json!(survivor)
+    })
+    .await;
+
+    let unmerge = format!("/v1/contacts/{survivor}/unmerge");
+    let given_back = server
+        .post(
+            &unmerge,
+            sales,
+            &[("if-match", etag(&merged).as_str())],
+            &json!({ "absorbed": absorbed }),
+        )
+        .await;
+    assert_eq!(given_back.status, StatusCode::OK, "{:?}", given_back.body);
+    eventually("the two are separate customers again", || async {
+        let view = server
+            .get(&format!("/v1/customers/{absorbed}"), sales)
+            .await;
+        view.status == StatusCode::OK && view.body["customer"] == json!(absorbed)
+    })
+    .await;
 }
 
 async fn erasure(server: &Server, admin: &str, sales: &str, auditor: &str) {

@@ -51,6 +51,7 @@ impl Role {
                     | P::ReadRoster
                     | P::WriteLeads
                     | P::WriteContacts
+                    | P::MergeContacts
                     | P::WriteDeals
                     | P::LogActivities
                     | P::WriteAccounts
@@ -63,6 +64,7 @@ impl Role {
                     | P::ReadSla
                     | P::ReadRoster
                     | P::WriteContacts
+                    | P::MergeContacts
                     | P::WriteTickets
                     | P::LogActivities
                     | P::WriteTasks
@@ -109,6 +111,9 @@ pub enum Permission {
     WriteLeads,
     /// Commands to contacts.
     WriteContacts,
+    /// Merging contacts who are the same person, and undoing it (data stewards in sales and
+    /// support, and admins; never an integration).
+    MergeContacts,
     /// Commands to opportunities and forecasts.
     WriteDeals,
     /// Commands to tickets.

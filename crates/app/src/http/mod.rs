@@ -17,6 +17,7 @@ mod body;
 mod commands;
 mod custom_fields;
 mod engagements;
+mod merges;
 mod metrics;
 mod openapi;
 mod problem;
@@ -63,6 +64,7 @@ pub use commands::{
 pub use custom_fields::{
     CustomRecordsResponse, CustomValuesResponse, PublishSchemaRequest, SchemaResponse,
 };
+pub use merges::{MergeBody, MergeResponse, UnmergeBody};
 pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use problem::{FieldProblemBody, PROBLEM_JSON, Problem, ProblemKind};
@@ -78,6 +80,10 @@ pub use tasks::TaskRequest;
 
 use crate::backend::{Backend, ReadStore};
 use crate::command::CommandService;
+
+/// The namespace a merge's or unmerge's command id is derived in from its `Idempotency-Key`.
+pub(crate) const MERGE_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x0193_b3f1_3e26_7000_8000_0000_0000_3e26);
 
 /// The namespace an erasure's command id is derived in from its `Idempotency-Key`.
 pub(crate) const ERASURE_NAMESPACE: uuid::Uuid =

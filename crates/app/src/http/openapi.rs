@@ -77,6 +77,9 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
             ("200", "A page of records.", Some("CustomRecordsResponse"))
         }
         Endpoint::Erasure => ("200", "Erased everywhere.", Some("ErasureResponse")),
+        Endpoint::Merge | Endpoint::Unmerge => {
+            ("200", "Done (or done already).", Some("MergeResponse"))
+        }
         Endpoint::LogActivity => (
             "201",
             "Logged: 201, or 200 when an earlier request had logged it.",
@@ -166,6 +169,13 @@ fn problems(spec: &RouteSpec) -> Vec<ProblemKind> {
             kinds.push(ProblemKind::NotFound);
         }
         Endpoint::Erasure => kinds.extend([ProblemKind::NotFound, ProblemKind::CommandRejected]),
+        Endpoint::Merge | Endpoint::Unmerge => kinds.extend([
+            ProblemKind::NotFound,
+            ProblemKind::CommandRejected,
+            ProblemKind::VersionMismatch,
+            ProblemKind::PreconditionRequired,
+            ProblemKind::IdempotencyConflict,
+        ]),
         Endpoint::PublishCustomFields => kinds.extend([
             ProblemKind::CommandRejected,
             ProblemKind::VersionMismatch,
@@ -397,6 +407,9 @@ fn document() -> OpenApi {
     components = component::<HistoryEntry>(components);
     components = component::<TimelineResponse>(components);
     components = component::<TimelineRow>(components);
+    components = component::<super::merges::MergeBody>(components);
+    components = component::<super::merges::UnmergeBody>(components);
+    components = component::<super::merges::MergeResponse>(components);
     components = component::<SearchHit>(components);
     components = component::<LeadDeliveryRequest>(components);
     components = component::<LeadBatchRequest>(components);

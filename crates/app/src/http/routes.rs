@@ -46,6 +46,10 @@ pub enum Endpoint {
     SlaAttainment,
     /// `POST /v1/contacts/{id}/erasure`.
     Erasure,
+    /// `POST /v1/contacts/{id}/merge`.
+    Merge,
+    /// `POST /v1/contacts/{id}/unmerge`.
+    Unmerge,
     /// `GET /v1/contacts/{id}/subject-access`.
     SubjectAccess,
     /// `POST /v1/activities/{id}`.
@@ -551,6 +555,28 @@ pub const ROUTES: &[RouteSpec] = &[
     with_body(
         route(
             Method::POST,
+            "/v1/contacts/{id}/merge",
+            Some(P::MergeContacts),
+            Endpoint::Merge,
+            "contacts",
+            "Merges another contact, the same person, into the one of the path (the survivor; `If-Match` its version): the other points at it from then on, fields both hold are decided by the policy and the choices, every address and consent is kept. Refused (409) for contacts declared different people, an erased one, one merged elsewhere. Safe to send again under the same `Idempotency-Key`.",
+        ),
+        "MergeBody",
+    ),
+    with_body(
+        route(
+            Method::POST,
+            "/v1/contacts/{id}/unmerge",
+            Some(P::MergeContacts),
+            Endpoint::Unmerge,
+            "contacts",
+            "Gives back a contact merged into the one of the path (`If-Match` its version): what the merge took over is restored and both are separate contacts again.",
+        ),
+        "UnmergeBody",
+    ),
+    with_body(
+        route(
+            Method::POST,
             "/v1/tasks/{id}/commands",
             Some(P::WriteTasks),
             Endpoint::TaskCommand,
@@ -931,6 +957,8 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::OpportunityCommand => post(reads::opportunity_command::<B>),
         Endpoint::TicketCommand => post(reads::ticket_command::<B>),
         Endpoint::Erasure => post(reads::erasure::<B>),
+        Endpoint::Merge => post(super::merges::merge::<B>),
+        Endpoint::Unmerge => post(super::merges::unmerge::<B>),
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
         Endpoint::ActivityCommand => post(super::activities::command::<B>),
         Endpoint::LogActivity => post(super::activities::log::<B>),
@@ -999,6 +1027,8 @@ mod tests {
         Endpoint::TerritoryCommand,
         Endpoint::ForecastCommand,
         Endpoint::Erasure,
+        Endpoint::Merge,
+        Endpoint::Unmerge,
         Endpoint::SubjectAccess,
         Endpoint::LogActivity,
         Endpoint::ActivityCommand,
