@@ -187,6 +187,8 @@ fn etag(answer: &Answer) -> String {
 /// One token per role for `acme`, an admin of `globex`, and a slow sales token.
 struct Tokens {
     acme: Vec<(Role, String)>,
+    /// The user each role's token acts as.
+    users: Vec<(Role, Option<Uuid>)>,
     globex_admin: String,
     slow: String,
 }
@@ -199,6 +201,14 @@ impl Tokens {
             .map(|(_, token)| token.as_str())
             .expect("a token of every role")
     }
+
+    fn user_of(&self, role: Role) -> Uuid {
+        self.users
+            .iter()
+            .find(|(held, _)| *held == role)
+            .and_then(|(_, user)| *user)
+            .expect("a user behind the role's token")
+    }
 }
 
 fn write_tokens() -> (Tokens, std::path::PathBuf) {
@@ -206,9 +216,11 @@ fn write_tokens() -> (Tokens, std::path::PathBuf) {
     let globex = TenantId::new("globex").expect("a tenant");
     let mut entries = Vec::new();
     let mut tokens = Vec::new();
+    let mut users = Vec::new();
     for role in Role::ALL {
         let (token, entry) =
             TokenEntry::generate(&format!("{role:?}"), &acme, role).expect("a token");
+        users.push((role, entry.user));
         entries.push(entry);
         tokens.push((role, token));
     }
@@ -223,6 +235,7 @@ fn write_tokens() -> (Tokens, std::path::PathBuf) {
     (
         Tokens {
             acme: tokens,
+            users,
             globex_admin,
             slow,
         },
@@ -335,6 +348,13 @@ async fn end_to_end(keep: &Keep<'_>) {
     )
     .await;
     roster_and_forecast(&server, tokens.of(Role::Admin), sales, support).await;
+    availability(
+        &server,
+        tokens.of(Role::Admin),
+        sales,
+        tokens.user_of(Role::Sales),
+    )
+    .await;
     accounts(&server, sales, support).await;
     tasks(&server, sales, auditor).await;
     custom_fields(&server, tokens.of(Role::Admin), sales, auditor).await;
@@ -1244,6 +1264,76 @@ fn urlencode(text: &str) -> String {
             _ => format!("%{byte:02X}"),
         })
         .collect()
+}
+
+/// A rep sets their own availability with their own token; not anyone else's.
+async fn availability(server: &Server, admin: &str, sales: &str, sales_user: Uuid) {
+    let register = |display_name: &str, email: &str| json!({ "command": "register", "display_name": display_name, "email": email, "capacity": 10, "weight": 1 });
+    let colleague = Uuid::now_v7();
+    for (rep, body) in [
+        (sales_user, register("Sally", "sally@acme.test")),
+        (colleague, register("Colin", "colin@acme.test")),
+    ] {
+        let registered = server
+            .post(&format!("/v1/reps/{rep}/commands"), admin, &[], &body)
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{:?}",
+            registered.body
+        );
+    }
+    let own = format!("/v1/reps/{sales_user}/availability");
+    for body in [
+        json!({ "command": "go_online" }),
+        json!({ "command": "set_out_of_office", "until": "2030-01-01T00:00:00Z" }),
+        json!({ "command": "return_to_office" }),
+        json!({ "command": "go_offline" }),
+    ] {
+        let answered = server.post(&own, sales, &[], &body).await;
+        assert_eq!(
+            answered.status,
+            StatusCode::OK,
+            "{body}: {:?}",
+            answered.body
+        );
+        assert_eq!(answered.body["events"].as_array().map(Vec::len), Some(1));
+    }
+    let someone_else = format!("/v1/reps/{colleague}/availability");
+    let refused = server
+        .post(
+            &someone_else,
+            sales,
+            &[],
+            &json!({ "command": "go_online" }),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    let by_admin = server
+        .post(
+            &someone_else,
+            admin,
+            &[],
+            &json!({ "command": "go_online" }),
+        )
+        .await;
+    assert_eq!(by_admin.status, StatusCode::OK, "{:?}", by_admin.body);
+    // Only availability: the rest of the roster stays the admin's.
+    let capacity = server
+        .post(
+            &own,
+            sales,
+            &[],
+            &json!({ "command": "change_capacity", "capacity": 99 }),
+        )
+        .await;
+    assert_eq!(
+        capacity.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        capacity.body
+    );
 }
 
 async fn roster_and_forecast(server: &Server, admin: &str, sales: &str, support: &str) {

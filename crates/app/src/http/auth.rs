@@ -57,6 +57,7 @@ impl Role {
                     | P::WriteAccounts
                     | P::WriteTasks
                     | P::ReadCustomFields
+                    | P::SetOwnAvailability
             ),
             Role::Support => matches!(
                 permission,
@@ -69,6 +70,7 @@ impl Role {
                     | P::LogActivities
                     | P::WriteTasks
                     | P::ReadCustomFields
+                    | P::SetOwnAvailability
             ),
             Role::Auditor => matches!(
                 permission,
@@ -120,6 +122,9 @@ pub enum Permission {
     WriteTickets,
     /// Commands to reps, teams and territories.
     WriteRoster,
+    /// A rep's own presence and time away (the handler checks the rep is the caller's user,
+    /// unless an admin calls).
+    SetOwnAvailability,
     /// Lead deliveries (webhooks).
     Intake,
     /// Erasing a person's personal data everywhere (the admin's alone).

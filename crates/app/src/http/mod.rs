@@ -73,7 +73,7 @@ pub use reads::{
     LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordKind, RecordResponse, SearchHit,
     TimelineResponse, TimelineRow,
 };
-pub use roster::{ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
+pub use roster::{AvailabilityRequest, ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};
 pub use server::{PROJECTIONS, ServeError, serve, spawn_projection, spawn_projections};
 pub use tasks::TaskRequest;

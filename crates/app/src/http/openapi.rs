@@ -45,6 +45,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::OpportunityCommand
         | Endpoint::TicketCommand
         | Endpoint::RepCommand
+        | Endpoint::Availability
         | Endpoint::TeamCommand
         | Endpoint::TerritoryCommand
         | Endpoint::ForecastCommand
@@ -157,6 +158,7 @@ fn problems(spec: &RouteSpec) -> Vec<ProblemKind> {
         | Endpoint::OpportunityCommand
         | Endpoint::TicketCommand
         | Endpoint::RepCommand
+        | Endpoint::Availability
         | Endpoint::TeamCommand
         | Endpoint::TerritoryCommand
         | Endpoint::ForecastCommand => kinds.extend([
@@ -407,6 +409,7 @@ fn document() -> OpenApi {
     components = component::<HistoryEntry>(components);
     components = component::<TimelineResponse>(components);
     components = component::<TimelineRow>(components);
+    components = component::<super::roster::AvailabilityRequest>(components);
     components = component::<super::merges::MergeBody>(components);
     components = component::<super::merges::UnmergeBody>(components);
     components = component::<super::merges::MergeResponse>(components);

@@ -406,3 +406,65 @@ impl ForecastRequest {
         }
     }
 }
+
+/// A rep's own availability, which they set themselves.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum AvailabilityRequest {
+    /// Available for leads.
+    GoOnline(Empty),
+    /// Not available for now.
+    GoOffline(Empty),
+    /// Away, until a time or until they say they are back.
+    SetOutOfOffice(OutOfOffice),
+    /// Back.
+    ReturnToOffice(Empty),
+}
+
+impl AvailabilityRequest {
+    fn into_command(self) -> RepCommand {
+        match self {
+            AvailabilityRequest::GoOnline(_) => RepCommand::GoOnline,
+            AvailabilityRequest::GoOffline(_) => RepCommand::GoOffline,
+            AvailabilityRequest::SetOutOfOffice(OutOfOffice { until }) => {
+                RepCommand::SetOutOfOffice { until }
+            }
+            AvailabilityRequest::ReturnToOffice(_) => RepCommand::ReturnToOffice,
+        }
+    }
+}
+
+/// `POST /v1/reps/{id}/availability`: a rep going online or offline, away or back. A sales or
+/// support token sets its own user's only (403 for anyone else's); an admin sets anyone's.
+/// Routing reads it at the next offer, and the queue drainer offers waiting leads to a rep
+/// who comes online.
+pub(crate) async fn availability<B: crate::backend::Backend>(
+    axum::extract::State(app): axum::extract::State<std::sync::Arc<super::App<B>>>,
+    axum::Extension(principal): axum::Extension<super::Principal>,
+    id: Result<super::reads::Id, super::problem::Problem>,
+    headers: axum::http::HeaderMap,
+    super::body::Body(request): super::body::Body<AvailabilityRequest>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let super::reads::Id(rep) = match id {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    let own = matches!(&principal.actor, crm_domain::Actor::User { id } if id.0 == rep);
+    if !own && principal.role != super::auth::Role::Admin {
+        return super::problem::Problem::new(
+            super::problem::ProblemKind::Forbidden,
+            "a rep sets only their own availability (an admin sets anyone's)",
+        )
+        .into_response();
+    }
+    super::commands::execute::<crm_domain::roster::Rep>(
+        &app,
+        &principal,
+        &headers,
+        rep,
+        request.into_command(),
+        false,
+    )
+    .await
+}

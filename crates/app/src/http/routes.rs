@@ -32,6 +32,8 @@ pub enum Endpoint {
     TicketCommand,
     /// `POST /v1/reps/{id}/commands`.
     RepCommand,
+    /// `POST /v1/reps/{id}/availability`.
+    Availability,
     /// `POST /v1/teams/{id}/commands`.
     TeamCommand,
     /// `POST /v1/territories/{id}/commands`.
@@ -511,6 +513,17 @@ pub const ROUTES: &[RouteSpec] = &[
     with_body(
         route(
             Method::POST,
+            "/v1/reps/{id}/availability",
+            Some(P::SetOwnAvailability),
+            Endpoint::Availability,
+            "roster",
+            "A rep's own availability: `go_online`, `go_offline`, `set_out_of_office` (`until`, optional) or `return_to_office`. A sales or support token sets its own user's only; an admin sets anyone's.",
+        ),
+        "AvailabilityRequest",
+    ),
+    with_body(
+        route(
+            Method::POST,
             "/v1/teams/{id}/commands",
             Some(P::WriteRoster),
             Endpoint::TeamCommand,
@@ -957,6 +970,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::OpportunityCommand => post(reads::opportunity_command::<B>),
         Endpoint::TicketCommand => post(reads::ticket_command::<B>),
         Endpoint::Erasure => post(reads::erasure::<B>),
+        Endpoint::Availability => post(super::roster::availability::<B>),
         Endpoint::Merge => post(super::merges::merge::<B>),
         Endpoint::Unmerge => post(super::merges::unmerge::<B>),
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
@@ -1023,6 +1037,7 @@ mod tests {
         Endpoint::OpportunityCommand,
         Endpoint::TicketCommand,
         Endpoint::RepCommand,
+        Endpoint::Availability,
         Endpoint::TeamCommand,
         Endpoint::TerritoryCommand,
         Endpoint::ForecastCommand,
