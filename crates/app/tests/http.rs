@@ -1465,6 +1465,15 @@ async fn merges(server: &Server, sales: &str, support: &str, integration: &str) 
             version = etag(&created);
         }
     }
+    // The review queue a steward works from: a page and its cursor; a forged cursor is 400.
+    let queue = server.get("/v1/duplicates?limit=5", support).await;
+    assert_eq!(queue.status, StatusCode::OK, "{:?}", queue.body);
+    assert!(queue.body["items"].is_array(), "{:?}", queue.body);
+    assert!(queue.body.get("next").is_some(), "{:?}", queue.body);
+    assert_eq!(
+        server.get("/v1/duplicates?cursor=x", support).await.status,
+        StatusCode::BAD_REQUEST
+    );
     let merge = format!("/v1/contacts/{survivor}/merge");
     let body = json!({ "absorbed": absorbed, "policy": "survivor_first" });
     assert_eq!(

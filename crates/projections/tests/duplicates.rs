@@ -17,7 +17,7 @@ use crm_domain::{ContactId, encode};
 use uuid::Uuid;
 
 use crm_projections::MemoryDocuments;
-use crm_projections::duplicates::query::{PairQuery, ReviewQueue};
+use crm_projections::duplicates::query::{PairQuery, ReviewCursor, ReviewQueue};
 use crm_projections::duplicates::*;
 use crm_projections::{AggregateKind, CrmEvent, StreamRef};
 use crm_testkit::world::{ALICE, World, as_system, as_user, minutes, tenant};
@@ -128,7 +128,7 @@ fn merge(world: &mut World, survivor: ContactId, absorbed: ContactId, at: i64) {
 fn queue(world: &World) -> Vec<(ContactId, ContactId)> {
     MemoryDocuments::fold(DuplicateQueueModel, world.events())
         .unwrap()
-        .scan(&tenant(), &ReviewQueue { limit: 100 })
+        .scan(&tenant(), &ReviewQueue::first(100))
         .into_iter()
         .map(|candidate| (candidate.lower, candidate.higher))
         .collect()
@@ -151,7 +151,7 @@ fn pairs_scored_for_review_wait_highest_score_first_with_their_reasons() {
     suspect(&mut world, GRACE, AUGUSTA, shared_address(), 2);
 
     let store = MemoryDocuments::fold(DuplicateQueueModel, world.events()).unwrap();
-    let waiting = store.scan(&tenant(), &ReviewQueue { limit: 100 });
+    let waiting = store.scan(&tenant(), &ReviewQueue::first(100));
     assert_eq!(waiting.len(), 2);
     assert_eq!(
         (waiting[0].lower, waiting[0].higher),
@@ -161,7 +161,7 @@ fn pairs_scored_for_review_wait_highest_score_first_with_their_reasons() {
     assert_eq!(waiting[0].score, shared_address().score);
     assert_eq!(waiting[0].reasons, shared_address().reasons);
     assert_eq!((waiting[1].lower, waiting[1].higher), (GRACE, AMAZING));
-    let limited = store.scan(&tenant(), &ReviewQueue { limit: 1 });
+    let limited = store.scan(&tenant(), &ReviewQueue::first(1));
     assert_eq!(limited.len(), 1);
 }
 
@@ -344,4 +344,41 @@ fn a_stored_suspicion_is_read_as_the_contact_s_own_event() {
     )
     .unwrap_err();
     assert!(!unknown_version.is_unknown(), "{unknown_version:?}");
+}
+
+#[test]
+fn the_queue_pages_from_a_cursor_ties_included_each_pair_once() {
+    let mut world = three_contacts();
+    create(&mut world, OTHER, "other@example.com");
+    // Two pairs at the same score (a tie broken by the pair), one scored differently.
+    suspect(&mut world, GRACE, AUGUSTA, shared_address(), 1);
+    suspect(&mut world, OTHER, AMAZING, shared_address(), 2);
+    suspect(&mut world, AMAZING, GRACE, shared_mailbox(), 3);
+    let store = MemoryDocuments::fold(DuplicateQueueModel, world.events()).unwrap();
+    let whole = store.scan(&tenant(), &ReviewQueue::first(100));
+    assert_eq!(whole.len(), 3);
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.scan(&tenant(), &ReviewQueue { limit: 1, after });
+        let Some(last) = page.last() else {
+            break;
+        };
+        let cursor = ReviewCursor::after(last);
+        assert_eq!(ReviewCursor::parse(&cursor.to_text()), Some(cursor));
+        after = Some(cursor);
+        paged.extend(page);
+        assert!(paged.len() <= whole.len(), "paging ends");
+    }
+    assert_eq!(paged, whole);
+    for bad in [
+        "",
+        "x",
+        "10001.00000000000000000000000000000001.00000000000000000000000000000002",
+        "5000.00000000000000000000000000000002.00000000000000000000000000000001",
+        "5000.00000000000000000000000000000001",
+        "5000.00000000000000000000000000000001.00000000000000000000000000000002.x",
+    ] {
+        assert_eq!(ReviewCursor::parse(bad), None, "{bad:?}");
+    }
 }

@@ -196,7 +196,7 @@ mod duplicates {
             ),
         ]);
         let queue = MemoryDocuments::fold(DuplicateQueueModel, world.events()).unwrap();
-        assert_eq!(queue.scan(&tenant(), &ReviewQueue { limit: 10 }).len(), 1);
+        assert_eq!(queue.scan(&tenant(), &ReviewQueue::first(10)).len(), 1);
     }
 
     proptest! {
@@ -217,7 +217,7 @@ mod duplicates {
         ) {
             let world = play(&scenario);
             let queue = MemoryDocuments::fold(DuplicateQueueModel, world.events()).unwrap();
-            for waiting in queue.scan(&tenant(), &ReviewQueue { limit: 1_000 }) {
+            for waiting in queue.scan(&tenant(), &ReviewQueue::first(1_000)) {
                 prop_assert!(waiting.lower < waiting.higher);
                 let lower = world.contact_state(waiting.lower.0);
                 let higher = world.contact_state(waiting.higher.0);

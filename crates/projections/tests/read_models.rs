@@ -246,7 +246,7 @@ fn stored_events_fold_into_every_read_model() {
     assert_eq!(forecast[0].sum.weighted.minor, 5_000);
 
     let queue = MemoryDocuments::fold(DuplicateQueueModel, &events).expect("valid test data");
-    let waiting = queue.scan(&tenant(), &ReviewQueue { limit: 10 });
+    let waiting = queue.scan(&tenant(), &ReviewQueue::first(10));
     assert_eq!(waiting.len(), 1);
     assert_eq!((waiting[0].lower, waiting[0].higher), (TWIN, ADA));
 

@@ -672,6 +672,23 @@ fn selections() -> Vec<Selection> {
             .order_by("tally")
             .limit(0),
         Selection::of_kinds(&[CONTACT, TICKET]).limit(2),
+        // From a cursor: after a value and, among its ties, after a key; across kinds too.
+        Selection::all(TICKET)
+            .order_by("replies")
+            .after(IndexValue::Int(0), DocKey::new(TICKET, SECOND))
+            .limit(10),
+        Selection::all(TICKET).order_by("subject").after(
+            IndexValue::Text("Invoice wrong".into()),
+            DocKey::new(TICKET, SECOND),
+        ),
+        Selection::of_kinds(&[TICKET, CONTACT])
+            .order_by("tally")
+            .after(IndexValue::Int(1), DocKey::new(TICKET, FIRST))
+            .limit(3),
+        // A cursor of another type than its column matches nothing.
+        Selection::all(TICKET)
+            .order_by("replies")
+            .after(IndexValue::Text("0".into()), DocKey::new(TICKET, FIRST)),
         // A value of the wrong type, and an undeclared column, match nothing.
         Selection::all(TICKET).filter(Filter::eq("replies", IndexValue::Text("2".into()))),
         Selection::all(TICKET).filter(Filter::eq("colour", IndexValue::Int(1))),
@@ -698,6 +715,39 @@ pub async fn queries_answer_as_the_reference<D: DocumentStore<Tally>>(store: D) 
             reference.scan(&tenant(), &query),
             "{selection:?}"
         );
+    }
+    // Paging one document at a time from each page's last place gives the whole order, each
+    // document once, ties included.
+    for column in ["replies", "opened_at", "subject", "assignee"] {
+        let whole = store
+            .scan(
+                &tenant(),
+                &TicketsBy(Selection::all(TICKET).order_by(column)),
+            )
+            .await
+            .unwrap();
+        let mut paged = Vec::new();
+        let mut after: Option<(IndexValue, DocKey)> = None;
+        loop {
+            let mut selection = Selection::all(TICKET).order_by(column).limit(1);
+            if let Some((value, key)) = after.clone() {
+                selection = selection.after(value, key);
+            }
+            let page = store.scan(&tenant(), &TicketsBy(selection)).await.unwrap();
+            let Some((id, doc)) = page.first().cloned() else {
+                break;
+            };
+            let key = DocKey::new(TICKET, id);
+            let value = Tally::indexed(&key, &doc)
+                .into_iter()
+                .find(|(name, _)| *name == column)
+                .map(|(_, value)| value)
+                .unwrap();
+            after = Some((value, key));
+            paged.push((id, doc));
+            assert!(paged.len() <= whole.len(), "paging never ends on {column}");
+        }
+        assert_eq!(paged, whole, "paged by {column}");
     }
     for ticket in [FIRST, SECOND, Uuid::from_u128(77)] {
         assert_eq!(

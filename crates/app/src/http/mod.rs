@@ -69,7 +69,7 @@ pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use problem::{FieldProblemBody, PROBLEM_JSON, Problem, ProblemKind};
 pub use reads::{
-    DeliveryReceipt, ErasureRequestBody, ErasureResponse, FeedEvent, HistoryEntry,
+    DeliveryReceipt, DuplicatesPage, ErasureRequestBody, ErasureResponse, FeedEvent, HistoryEntry,
     LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordKind, RecordResponse, SearchHit,
     TimelineResponse, TimelineRow,
 };

@@ -81,6 +81,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         Endpoint::Merge | Endpoint::Unmerge => {
             ("200", "Done (or done already).", Some("MergeResponse"))
         }
+        Endpoint::Duplicates => ("200", "A page of the queue.", Some("DuplicatesPage")),
         Endpoint::LogActivity => (
             "201",
             "Logged: 201, or 200 when an earlier request had logged it.",
@@ -122,7 +123,6 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::Tasks
         | Endpoint::Activity
         | Endpoint::Activities
-        | Endpoint::Duplicates
         | Endpoint::Pipeline
         | Endpoint::Forecast
         | Endpoint::SlaAtRisk
@@ -410,6 +410,7 @@ fn document() -> OpenApi {
     components = component::<TimelineResponse>(components);
     components = component::<TimelineRow>(components);
     components = component::<super::roster::AvailabilityRequest>(components);
+    components = component::<super::reads::DuplicatesPage>(components);
     components = component::<super::merges::MergeBody>(components);
     components = component::<super::merges::UnmergeBody>(components);
     components = component::<super::merges::MergeResponse>(components);

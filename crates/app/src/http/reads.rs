@@ -23,7 +23,7 @@ use crm_eventstore::{EventStore, StreamId, StreamRead, TenantId};
 use crm_projections::customer360::{
     Customer360Query, CustomerDoc, CustomerRecords, RecordTimeline, TimelineCursor, TimelineEntry,
 };
-use crm_projections::duplicates::query::ReviewQueue;
+use crm_projections::duplicates::query::{ReviewCursor, ReviewQueue};
 use crm_projections::engagements::{ActivityCursor, RecordActivities, TimelineLine};
 use crm_projections::identity::IdentityIndexModel;
 use crm_projections::identity::query::{Candidates, rank};
@@ -1046,21 +1046,65 @@ pub(crate) struct LimitParams {
     limit: Option<usize>,
 }
 
+/// The duplicate review queue's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DuplicatesParams {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of the duplicate review queue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DuplicatesPage {
+    /// Pairs waiting for a person, highest score first.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<crm_projections::duplicates::query::Candidate>,
+    /// The cursor of the next page, absent on the last one.
+    pub next: Option<String>,
+}
+
 pub(crate) async fn duplicates<B: Backend>(
     State(app): AppState<B>,
     Extension(principal): Caller,
-    params: Result<Params<LimitParams>, Problem>,
+    params: Result<Params<DuplicatesParams>, Problem>,
 ) -> Response {
-    let limit = match params.and_then(|Params(params)| limit(params.limit, 100, 1_000)) {
+    let Params(params) = match params {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let limit = match limit(params.limit, 100, 1_000) {
         Ok(limit) => limit,
         Err(problem) => return problem.into_response(),
     };
-    answer(
-        app.reads
-            .duplicates
-            .scan(&principal.tenant, &ReviewQueue { limit })
-            .await,
-    )
+    let after = match params.cursor.as_deref().map(ReviewCursor::parse) {
+        None => None,
+        Some(Some(cursor)) => Some(cursor),
+        Some(None) => {
+            return Problem::new(
+                ProblemKind::InvalidParameter,
+                "cursor is not one this API gave",
+            )
+            .with_code("cursor")
+            .into_response();
+        }
+    };
+    let query = ReviewQueue {
+        limit: limit.saturating_add(1),
+        after,
+    };
+    match app.reads.duplicates.scan(&principal.tenant, &query).await {
+        Ok(mut items) => {
+            let next = if items.len() > limit {
+                items.truncate(limit);
+                items.last().map(|last| ReviewCursor::after(last).to_text())
+            } else {
+                None
+            };
+            Json(DuplicatesPage { items, next }).into_response()
+        }
+        Err(error) => storage_problem(&error).into_response(),
+    }
 }
 
 /// The pipeline's query.

@@ -242,6 +242,19 @@ const SEARCH_QUERY: &[QueryParam] = &[
     ),
 ];
 
+const DUPLICATES_QUERY: &[QueryParam] = &[
+    q(
+        "limit",
+        QueryKind::Int { min: 1, max: 1_000 },
+        "The most pairs (default 100).",
+    ),
+    q(
+        "cursor",
+        QueryKind::Text,
+        "Where the previous page ended (its `next`); the best-scored pairs without it.",
+    ),
+];
+
 const LIMIT_QUERY: &[QueryParam] = &[q(
     "limit",
     QueryKind::Int { min: 1, max: 1_000 },
@@ -841,9 +854,9 @@ pub const ROUTES: &[RouteSpec] = &[
             Some(P::ReadCustomers),
             Endpoint::Duplicates,
             "customers",
-            "Contact pairs waiting for review, highest score first.",
+            "Contact pairs waiting for review, highest score first, a page at a time (`next` is the cursor of the following page); `POST /v1/contacts/{id}/merge` or `declare_not_duplicate` settles one.",
         ),
-        LIMIT_QUERY,
+        DUPLICATES_QUERY,
     ),
     with_query(
         route(

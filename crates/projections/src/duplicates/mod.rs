@@ -27,7 +27,7 @@ pub mod query;
 use chrono::{DateTime, Utc};
 use crm_domain::ContactId;
 use crm_domain::contact::ContactEvent;
-use crm_domain::identity::{MatchAssessment, MatchReason, MatchVerdict};
+use crm_domain::identity::{MatchAssessment, MatchReason, MatchVerdict, Score};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{CrmEvent, ProjectedEvent};
@@ -161,6 +161,12 @@ pub enum DuplicateDoc {
 pub fn pair_key(a: ContactId, b: ContactId) -> DocKey {
     let (lower, higher) = ordered(a, b);
     DocKey::pair(PAIR, lower.0, higher.0)
+}
+
+/// The `rank` column of a pair scored `score`: ascending order by rank is descending order by
+/// score.
+pub(crate) fn rank(score: Score) -> i64 {
+    10_000 - i64::from(score.ten_thousandths())
 }
 
 fn ordered(a: ContactId, b: ContactId) -> (ContactId, ContactId) {
@@ -308,9 +314,7 @@ impl ReadModel for DuplicateQueueModel {
             DuplicateDoc::Pair(pair) => {
                 let mut columns = vec![("waiting", IndexValue::Bool(pair.is_waiting()))];
                 if let Some(assessment) = &pair.assessment {
-                    // Ascending order by rank is descending order by score.
-                    let rank = 10_000 - i64::from(assessment.score.ten_thousandths());
-                    columns.push(("rank", IndexValue::Int(rank)));
+                    columns.push(("rank", IndexValue::Int(rank(assessment.score))));
                 }
                 columns
             }

@@ -519,6 +519,13 @@ impl<M: ReadModel> MemoryDocuments<M> {
                         .map(|(_, value)| (Some(value), stored)),
                 }
             })
+            .filter(|(value, stored)| match (&selection.after, value) {
+                (Some((after, key)), Some(value)) => {
+                    value.column_type() == after.column_type()
+                        && (value, &stored.key) > (after, key)
+                }
+                (Some(_), None) | (None, _) => true,
+            })
             .collect();
         rows.sort_by(|(left_value, left), (right_value, right)| {
             left_value

@@ -350,9 +350,10 @@ impl Filter {
 }
 
 /// Which documents a [`Scan`] reads: those of the given kinds matching every filter, ordered
-/// by a column (ascending; documents without it are left out), then by key, and at most
-/// `limit` of them. In SQL: `WHERE kind = ANY($1) AND <filters> [AND col IS NOT NULL] ORDER
-/// BY col, key LIMIT n`.
+/// by a column (ascending; documents without it are left out), then by key, from after a
+/// place in that order when one is given, and at most `limit` of them. In SQL: `WHERE kind =
+/// ANY($1) AND <filters> [AND col IS NOT NULL] [AND (col, key) > (v, k)] ORDER BY col, key
+/// LIMIT n`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Selection {
     /// The document kinds (at least one).
@@ -363,6 +364,10 @@ pub struct Selection {
     pub order_by: Option<&'static str>,
     /// The most documents to read.
     pub limit: Option<usize>,
+    /// Only documents after this place in the order: the order column's value and the key of
+    /// the last document of the page before (a cursor that survives ties). Ignored without
+    /// [`order_by`](Self::order_by).
+    pub after: Option<(IndexValue, DocKey)>,
 }
 
 impl Selection {
@@ -378,6 +383,7 @@ impl Selection {
             filters: Vec::new(),
             order_by: None,
             limit: None,
+            after: None,
         }
     }
 
@@ -392,6 +398,14 @@ impl Selection {
     #[must_use]
     pub fn order_by(mut self, column: &'static str) -> Self {
         self.order_by = Some(column);
+        self
+    }
+
+    /// This selection starting after `value` of the order column and then `key` (see
+    /// [`Selection::after`]).
+    #[must_use]
+    pub fn after(mut self, value: IndexValue, key: DocKey) -> Self {
+        self.after = Some((value, key));
         self
     }
 

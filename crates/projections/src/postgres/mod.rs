@@ -844,6 +844,19 @@ where
                 let column = M::COLUMNS.iter().find(|column| column.name == order)?;
                 let name = column_name(column.name);
                 let _ = write!(conditions, " AND {name} IS NOT NULL");
+                if let Some((value, key)) = &selection.after {
+                    // A cursor of another type than its column matches nothing, as in memory.
+                    if value.column_type() != column.column_type {
+                        return None;
+                    }
+                    values.push(value.clone());
+                    values.push(IndexValue::Text(key.to_string()));
+                    let (at, key_at) = (values.len() + 1, values.len() + 2);
+                    let _ = write!(
+                        conditions,
+                        " AND ({name} > ${at} OR ({name} = ${at} AND key > ${key_at}))"
+                    );
+                }
                 Some(name)
             }
         };

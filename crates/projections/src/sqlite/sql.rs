@@ -250,6 +250,19 @@ impl TableSql {
                 let column = columns.iter().find(|column| column.name == order)?;
                 let name = column_name(column.name);
                 let _ = write!(conditions, " AND {name} IS NOT NULL");
+                if let Some((value, key)) = &selection.after {
+                    // A cursor of another type than its column matches nothing, as in memory.
+                    if value.column_type() != column.column_type {
+                        return None;
+                    }
+                    values.push(index_value(value));
+                    values.push(Value::Text(key.to_string()));
+                    let (at, key_at) = (values.len(), values.len() + 1);
+                    let _ = write!(
+                        conditions,
+                        " AND ({name} > ?{at} OR ({name} = ?{at} AND key > ?{key_at}))"
+                    );
+                }
                 format!("{name}, kind, key")
             }
         };
