@@ -16,7 +16,9 @@ use crm_domain::contact::{Contact, ContactCommand, Detail, DetailChange, Provena
 use crm_domain::identity::{CompanyDomain, CompanyName, EmailAddress, MatchConfig, PersonName};
 use crm_domain::{AccountId, ContactId, UserId};
 use crm_eventstore::{EventStore as _, GlobalPosition};
-use crm_projections::account360::{Account360Model, Account360Query, AccountReviewQueue};
+use crm_projections::account360::{
+    Account360Model, Account360Query, AccountReviewCursor, AccountReviewQueue,
+};
 use crm_projections::{DocumentStore, MemoryStorage, Projector, ProjectorOptions};
 use support::{meta, service, t0, tenant};
 use uuid::Uuid;
@@ -274,7 +276,7 @@ async fn people_are_linked_to_their_accounts_once<U: UnitOfWork + Clone>(work: U
         let accounts = Arc::clone(&accounts);
         async move {
             let queue = accounts
-                .scan(&tenant(), &AccountReviewQueue { limit: 10 })
+                .scan(&tenant(), &AccountReviewQueue::first(10))
                 .await
                 .expect("the queue reads");
             queue.len() == 2 && queue.iter().all(|review| review.account != ENGINES)
@@ -282,9 +284,27 @@ async fn people_are_linked_to_their_accounts_once<U: UnitOfWork + Clone>(work: U
     };
     catch_up_until(&mut projector, waiting_for_review).await;
     let queue = accounts
-        .scan(&tenant(), &AccountReviewQueue { limit: 10 })
+        .scan(&tenant(), &AccountReviewQueue::first(10))
         .await
         .expect("the queue reads");
+    // Paged one account at a time from a cursor: the same accounts, in the same order.
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = accounts
+            .scan(&tenant(), &AccountReviewQueue { limit: 1, after })
+            .await
+            .expect("a page reads");
+        let Some(last) = page.last() else {
+            break;
+        };
+        let cursor = AccountReviewCursor::after(last);
+        assert_eq!(AccountReviewCursor::parse(&cursor.to_text()), Some(cursor));
+        after = Some(cursor);
+        paged.extend(page);
+        assert!(paged.len() <= queue.len(), "paging ends");
+    }
+    assert_eq!(paged, queue);
     let mut waiting: Vec<AccountId> = queue.iter().map(|review| review.account).collect();
     waiting.sort();
     assert_eq!(waiting, [ACME_UK, ACME_DE]);

@@ -788,7 +788,14 @@ async fn accounts(server: &Server, sales: &str, support: &str) {
     // dismissal of a contact never suggested is refused by rule.
     let queue = server.get("/v1/account-reviews?limit=5", support).await;
     assert_eq!(queue.status, StatusCode::OK, "{:?}", queue.body);
-    assert_eq!(queue.body, json!([]));
+    assert_eq!(queue.body, json!({"items": [], "next": null}));
+    assert_eq!(
+        server
+            .get("/v1/account-reviews?cursor=not-a-cursor", support)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
     let dismissed = server
         .post(
             &format!("/v1/accounts/{group}/commands"),

@@ -22,7 +22,9 @@ use crm_domain::identity::{CompanyDomain, CompanyName, CountryCode};
 use crm_domain::identity::{EmailAddress, IdentityRecord, MatchConfig};
 use crm_domain::{CompanyId, ContactId, UserId};
 use crm_projections::DocumentStore as _;
-use crm_projections::account360::{Account360Query, AccountCandidates};
+use crm_projections::account360::{
+    Account360Query, AccountCandidates, AccountReviewCursor, AccountReviewQueue,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -506,6 +508,17 @@ fn account_search(params: &AccountSearch) -> Result<AccountCandidates, Problem> 
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReviewParams {
     limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of the account review queue.
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct AccountReviewPage {
+    /// The accounts waiting, the longest waiting first.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<crm_projections::account360::AccountReview>,
+    /// The cursor of the next page, absent on the last one.
+    pub next: Option<String>,
 }
 
 /// `GET /v1/account-reviews`: the accounts with contacts identity resolution suggested,
@@ -523,6 +536,37 @@ pub(crate) async fn reviews<B: Backend>(
         Ok(limit) => limit,
         Err(problem) => return problem.into_response(),
     };
-    let query = crm_projections::account360::AccountReviewQueue { limit };
-    answered(app.reads.accounts.scan(&principal.tenant, &query).await)
+    let after = match params.cursor.as_deref().map(AccountReviewCursor::parse) {
+        None => None,
+        Some(Some(cursor)) => Some(cursor),
+        Some(None) => {
+            return Problem::new(
+                ProblemKind::InvalidParameter,
+                "cursor is not one this API gave",
+            )
+            .with_code("cursor")
+            .into_response();
+        }
+    };
+    let query = AccountReviewQueue {
+        limit: limit.saturating_add(1),
+        after,
+    };
+    answered(
+        app.reads
+            .accounts
+            .scan(&principal.tenant, &query)
+            .await
+            .map(|mut items| {
+                let next = if items.len() > limit {
+                    items.truncate(limit);
+                    items
+                        .last()
+                        .map(|last| AccountReviewCursor::after(last).to_text())
+                } else {
+                    None
+                };
+                AccountReviewPage { items, next }
+            }),
+    )
 }

@@ -47,7 +47,7 @@ use crm_projections::pipeline::PipelineModel;
 use crm_projections::sla::{SlaConfig, SlaModel};
 use tokio::sync::watch;
 
-pub use accounts::{AccountAddressBody, AccountRequest};
+pub use accounts::{AccountAddressBody, AccountRequest, AccountReviewPage};
 pub use activities::{
     ActivityCommandRequest, ActivityParticipant, ActivityRecord, ActivityRequest, ActivityResponse,
     NotCounted,

@@ -82,6 +82,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
             ("200", "Done (or done already).", Some("MergeResponse"))
         }
         Endpoint::Duplicates => ("200", "A page of the queue.", Some("DuplicatesPage")),
+        Endpoint::AccountReviews => ("200", "A page of the queue.", Some("AccountReviewPage")),
         Endpoint::LogActivity => (
             "201",
             "Logged: 201, or 200 when an earlier request had logged it.",
@@ -118,7 +119,6 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::Customer
         | Endpoint::Account360
         | Endpoint::AccountSearch
-        | Endpoint::AccountReviews
         | Endpoint::Task
         | Endpoint::Tasks
         | Endpoint::Activity
@@ -411,6 +411,7 @@ fn document() -> OpenApi {
     components = component::<TimelineRow>(components);
     components = component::<super::roster::AvailabilityRequest>(components);
     components = component::<super::reads::DuplicatesPage>(components);
+    components = component::<super::accounts::AccountReviewPage>(components);
     components = component::<super::merges::MergeBody>(components);
     components = component::<super::merges::UnmergeBody>(components);
     components = component::<super::merges::MergeResponse>(components);

@@ -255,6 +255,19 @@ const DUPLICATES_QUERY: &[QueryParam] = &[
     ),
 ];
 
+const REVIEWS_QUERY: &[QueryParam] = &[
+    q(
+        "limit",
+        QueryKind::Int { min: 1, max: 1_000 },
+        "The most accounts (default 100).",
+    ),
+    q(
+        "cursor",
+        QueryKind::Text,
+        "Where the previous page ended (its `next`); the longest waiting without it.",
+    ),
+];
+
 const LIMIT_QUERY: &[QueryParam] = &[q(
     "limit",
     QueryKind::Int { min: 1, max: 1_000 },
@@ -394,9 +407,9 @@ pub const ROUTES: &[RouteSpec] = &[
             Some(P::ReadCustomers),
             Endpoint::AccountReviews,
             "accounts",
-            "Accounts with contacts suggested by identity resolution, waiting for review, longest waiting first.",
+            "Accounts with contacts suggested by identity resolution, waiting for review, longest waiting first, a page at a time (`next` is the cursor of the following page).",
         ),
-        LIMIT_QUERY,
+        REVIEWS_QUERY,
     ),
     route(
         Method::GET,

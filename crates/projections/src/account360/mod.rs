@@ -69,7 +69,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use candidates::{AccountCandidate, AccountCandidates};
-pub use review::{AccountReview, AccountReviewQueue};
+pub use review::{AccountReview, AccountReviewCursor, AccountReviewQueue};
 pub use view::{
     Account360, Account360Query, AccountBrief, ActivityLine, ContactLine, DealLine, Figures,
     TicketLine,

@@ -6,14 +6,61 @@ use crm_domain::AccountId;
 use crm_domain::identity::CompanyName;
 use serde::{Deserialize, Serialize};
 
-use super::{ACCOUNT, AccountDoc, SuggestedContact};
-use crate::model::{DocKey, Scan, Selection};
+use super::{ACCOUNT, AccountDoc, SuggestedContact, account_key};
+use crate::model::{DocKey, IndexValue, Scan, Selection};
 
-/// The accounts with suggestions waiting, oldest suggestion first, at most `limit`.
+/// The accounts with suggestions waiting, oldest suggestion first, at most `limit`, after
+/// `after` when given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountReviewQueue {
     /// The most accounts to answer.
     pub limit: usize,
+    /// Where the page before ended: its last account's waiting time and id.
+    pub after: Option<AccountReviewCursor>,
+}
+
+impl AccountReviewQueue {
+    /// The first `limit` accounts of the queue.
+    pub fn first(limit: usize) -> Self {
+        Self { limit, after: None }
+    }
+}
+
+/// A place in the account review queue: an account's waiting time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountReviewCursor {
+    /// Since when the account waits.
+    pub waiting_since: DateTime<Utc>,
+    /// The account.
+    pub account: AccountId,
+}
+
+impl AccountReviewCursor {
+    /// The place just after `review`.
+    pub fn after(review: &AccountReview) -> Self {
+        Self {
+            waiting_since: review.waiting_since,
+            account: review.account,
+        }
+    }
+
+    /// The cursor as text: `<microseconds since the epoch>.<account>`.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{}.{}",
+            self.waiting_since.timestamp_micros(),
+            self.account.0.simple()
+        )
+    }
+
+    /// Reads [`to_text`](Self::to_text) back; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (micros, account) = text.split_once('.')?;
+        Some(Self {
+            waiting_since: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            account: AccountId::from_uuid(uuid::Uuid::try_parse(account).ok()?),
+        })
+    }
 }
 
 /// An account waiting for review.
@@ -33,9 +80,16 @@ impl Scan<AccountDoc> for AccountReviewQueue {
     type Answer = Vec<AccountReview>;
 
     fn selection(&self) -> Selection {
-        Selection::all(ACCOUNT)
+        let selection = Selection::all(ACCOUNT)
             .order_by("review_since")
-            .limit(self.limit.max(1))
+            .limit(self.limit.max(1));
+        match self.after {
+            Some(after) => selection.after(
+                IndexValue::Time(after.waiting_since),
+                account_key(after.account),
+            ),
+            None => selection,
+        }
     }
 
     fn answer<'a, I>(&self, docs: I) -> Vec<AccountReview>
