@@ -147,23 +147,33 @@ pub async fn merge_contacts<U: UnitOfWork>(
         }),
         Err(CommandError::Rejected(refusal)) => {
             // The survivor changed since it was loaded: give the absorbed side back.
-            let release = ContactCommand::UnmergeFrom {
-                survivor: *survivor,
-            };
-            match service
-                .execute::<Contact>(
-                    tenant,
-                    absorbed.0,
-                    release,
-                    &step_meta(meta, "release", false),
-                )
-                .await
-            {
-                Ok(_) | Err(CommandError::Rejected(_)) => Err(CommandError::Rejected(refusal)),
-                Err(other) => Err(other),
-            }
+            release(service, tenant, (*survivor, *absorbed), meta).await?;
+            Err(CommandError::Rejected(refusal))
         }
         Err(other) => Err(other),
+    }
+}
+
+/// Releases `absorbed` from `survivor` on the absorbed side (`UnmergeFrom`), keyed as the
+/// request's `release` step; released already is done.
+async fn release<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    (survivor, absorbed): (ContactId, ContactId),
+    meta: &CommandMeta,
+) -> Result<(), CommandError<ContactError>> {
+    let command = ContactCommand::UnmergeFrom { survivor };
+    match service
+        .execute::<Contact>(
+            tenant,
+            absorbed.0,
+            command,
+            &step_meta(meta, "release", false),
+        )
+        .await
+    {
+        Ok(_) | Err(CommandError::Rejected(ContactError::NotMergedInto { .. })) => Ok(()),
+        Err(error) => Err(error),
     }
 }
 
@@ -208,19 +218,7 @@ pub async fn unmerge_contacts<U: UnitOfWork>(
         Err(error) => return Err(error),
     };
     if absorbed_state.merged_into() == Some(survivor) {
-        let release = ContactCommand::UnmergeFrom { survivor };
-        match service
-            .execute::<Contact>(
-                tenant,
-                absorbed.0,
-                release,
-                &step_meta(meta, "release", false),
-            )
-            .await
-        {
-            Ok(_) | Err(CommandError::Rejected(ContactError::NotMergedInto { .. })) => {}
-            Err(error) => return Err(error),
-        }
+        release(service, tenant, (survivor, absorbed), meta).await?;
     }
     Ok(MergeOutcome {
         survivor_version,

@@ -382,18 +382,25 @@ async fn a_lead_linked_to_an_account_goes_to_the_account_s_owner<U: UnitOfWork +
         }
     };
 
+    let routed_to = |lead: LeadId| {
+        let service = Arc::clone(&service);
+        async move {
+            match route_lead(&service, &tenant(), roster.settings, lead)
+                .await
+                .expect("routed")
+            {
+                RouteOutcome::Assigned { rep, team } => {
+                    assert_eq!(team, roster.team);
+                    rep
+                }
+                other => panic!("assigned: {other:?}"),
+            }
+        }
+    };
+
     // An auto-link: the owner gets it, and the lead's decision says why.
     let lead = linked_lead(MatchVerdict::AutoLink).await;
-    let routed = route_lead(&service, &tenant(), roster.settings, lead)
-        .await
-        .expect("routed");
-    assert_eq!(
-        routed,
-        RouteOutcome::Assigned {
-            rep: roster.bob,
-            team: roster.team
-        }
-    );
+    assert_eq!(routed_to(lead).await, roster.bob);
     let preferred = preference_of(&service, lead).await;
     let expected = Preference {
         rep: roster.bob,
@@ -407,16 +414,7 @@ async fn a_lead_linked_to_an_account_goes_to_the_account_s_owner<U: UnitOfWork +
 
     // A match only in the review band prefers nobody: the rotation goes on with Ada.
     let lead = linked_lead(MatchVerdict::Review).await;
-    let routed = route_lead(&service, &tenant(), roster.settings, lead)
-        .await
-        .expect("routed");
-    assert_eq!(
-        routed,
-        RouteOutcome::Assigned {
-            rep: roster.ada,
-            team: roster.team
-        }
-    );
+    assert_eq!(routed_to(lead).await, roster.ada);
 
     // The owner offline: the strategy decides, and the owner's verdict says why not.
     service
@@ -424,16 +422,7 @@ async fn a_lead_linked_to_an_account_goes_to_the_account_s_owner<U: UnitOfWork +
         .await
         .expect("offline");
     let lead = linked_lead(MatchVerdict::AutoLink).await;
-    let routed = route_lead(&service, &tenant(), roster.settings, lead)
-        .await
-        .expect("routed");
-    assert_eq!(
-        routed,
-        RouteOutcome::Assigned {
-            rep: roster.ada,
-            team: roster.team
-        }
-    );
+    assert_eq!(routed_to(lead).await, roster.ada);
     // A closed account prefers nobody either.
     service
         .execute::<Account>(

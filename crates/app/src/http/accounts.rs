@@ -33,7 +33,7 @@ use uuid::Uuid;
 use super::body::Body;
 use super::commands::{execute, execute_with_custom};
 use super::problem::{Problem, ProblemKind};
-use super::reads::{Id, Params, answered, found_or_not_found, limit};
+use super::reads::{Id, Params, answered, cursor_param, cut_page, found_or_not_found, limit};
 use super::{App, Principal};
 use crate::backend::Backend;
 
@@ -536,17 +536,9 @@ pub(crate) async fn reviews<B: Backend>(
         Ok(limit) => limit,
         Err(problem) => return problem.into_response(),
     };
-    let after = match params.cursor.as_deref().map(AccountReviewCursor::parse) {
-        None => None,
-        Some(Some(cursor)) => Some(cursor),
-        Some(None) => {
-            return Problem::new(
-                ProblemKind::InvalidParameter,
-                "cursor is not one this API gave",
-            )
-            .with_code("cursor")
-            .into_response();
-        }
+    let after = match cursor_param(params.cursor.as_deref(), AccountReviewCursor::parse) {
+        Ok(after) => after,
+        Err(problem) => return problem.into_response(),
     };
     let query = AccountReviewQueue {
         limit: limit.saturating_add(1),
@@ -557,15 +549,10 @@ pub(crate) async fn reviews<B: Backend>(
             .accounts
             .scan(&principal.tenant, &query)
             .await
-            .map(|mut items| {
-                let next = if items.len() > limit {
-                    items.truncate(limit);
-                    items
-                        .last()
-                        .map(|last| AccountReviewCursor::after(last).to_text())
-                } else {
-                    None
-                };
+            .map(|items| {
+                let (items, next) = cut_page(items, limit, |last| {
+                    AccountReviewCursor::after(last).to_text()
+                });
                 AccountReviewPage { items, next }
             }),
     )

@@ -133,6 +133,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 }
 
 /// A read model's answer as JSON, or the problem its failure is.
+/// A `cursor` query parameter read with `parse` (the cursor's own reader): `None` without one,
+/// 400 `cursor` for text no page of this API gave.
+pub(crate) fn cursor_param<T>(
+    text: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, Problem> {
+    text.map(|text| {
+        parse(text).ok_or_else(|| {
+            Problem::new(
+                ProblemKind::InvalidParameter,
+                "cursor is not one this API gave",
+            )
+            .with_code("cursor")
+        })
+    })
+    .transpose()
+}
+
+/// The first `limit` of `items` (read `limit + 1` at most) and, when more were read, the
+/// cursor of the last one kept.
+pub(crate) fn cut_page<T>(
+    mut items: Vec<T>,
+    limit: usize,
+    cursor_of: impl FnOnce(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    if items.len() > limit {
+        items.truncate(limit);
+        let next = items.last().map(cursor_of);
+        (items, next)
+    } else {
+        (items, None)
+    }
+}
+
 fn answer<T: Serialize>(result: Result<T, StorageError>) -> Response {
     match result {
         Ok(rows) => Json(rows).into_response(),
@@ -812,16 +846,6 @@ pub struct TimelineResponse {
     pub next: Option<String>,
 }
 
-fn parse_cursor(text: &str) -> Result<TimelineCursor, Problem> {
-    TimelineCursor::parse(text).ok_or_else(|| {
-        Problem::new(
-            ProblemKind::InvalidParameter,
-            "cursor is not one this API gave",
-        )
-        .with_code("cursor")
-    })
-}
-
 fn timeline_page(
     id: Result<Id, Problem>,
     params: Result<Params<TimelineParams>, Problem>,
@@ -829,7 +853,7 @@ fn timeline_page(
     let Id(id) = id?;
     let Params(params) = params?;
     let limit = limit(params.limit, 50, 500)?;
-    let before = params.cursor.as_deref().map(parse_cursor).transpose()?;
+    let before = cursor_param(params.cursor.as_deref(), TimelineCursor::parse)?;
     Ok((id, before, limit))
 }
 
@@ -1077,30 +1101,17 @@ pub(crate) async fn duplicates<B: Backend>(
         Ok(limit) => limit,
         Err(problem) => return problem.into_response(),
     };
-    let after = match params.cursor.as_deref().map(ReviewCursor::parse) {
-        None => None,
-        Some(Some(cursor)) => Some(cursor),
-        Some(None) => {
-            return Problem::new(
-                ProblemKind::InvalidParameter,
-                "cursor is not one this API gave",
-            )
-            .with_code("cursor")
-            .into_response();
-        }
+    let after = match cursor_param(params.cursor.as_deref(), ReviewCursor::parse) {
+        Ok(after) => after,
+        Err(problem) => return problem.into_response(),
     };
     let query = ReviewQueue {
         limit: limit.saturating_add(1),
         after,
     };
     match app.reads.duplicates.scan(&principal.tenant, &query).await {
-        Ok(mut items) => {
-            let next = if items.len() > limit {
-                items.truncate(limit);
-                items.last().map(|last| ReviewCursor::after(last).to_text())
-            } else {
-                None
-            };
+        Ok(items) => {
+            let (items, next) = cut_page(items, limit, |last| ReviewCursor::after(last).to_text());
             Json(DuplicatesPage { items, next }).into_response()
         }
         Err(error) => storage_problem(&error).into_response(),
