@@ -1029,15 +1029,20 @@ async fn tasks(server: &Server, sales: &str, auditor: &str) {
         .await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(
-        list.body.as_array().map(Vec::len),
+        list.body["items"].as_array().map(Vec::len),
         Some(1),
         "{:?}",
         list.body
     );
+    assert!(list.body["next"].is_null(), "{:?}", list.body);
     let none_open = server
         .get(&format!("/v1/tasks?owner={owner_id}&status=open"), sales)
         .await;
-    assert_eq!(none_open.body, json!([]));
+    assert_eq!(none_open.body, json!({"items": [], "next": null}));
+    assert_eq!(
+        server.get("/v1/tasks?cursor=soon", sales).await.status,
+        StatusCode::BAD_REQUEST
+    );
     let bad_status = server.get("/v1/tasks?status=someday", sales).await;
     assert_eq!(
         bad_status.status,

@@ -33,7 +33,7 @@ use crm_eventstore::sqlite::SqliteDatabase;
 use crm_projections::account360::{Account360Model, Account360Query, AccountCandidates};
 use crm_projections::custom_fields::{CustomFieldModel, CustomValuesLookup, RecordsWhere};
 use crm_projections::customer360::{Customer360Model, RecordTimeline, TimelineQuery};
-use crm_projections::engagements::{EngagementModel, RecordActivities, TaskList};
+use crm_projections::engagements::{EngagementModel, RecordActivities, TaskCursor, TaskList};
 use crm_projections::{
     DocumentStore, MemoryStorage, PostgresDocuments, ProjectedEvent, ProjectionBatch, ReadModel,
     SqliteDocuments,
@@ -435,11 +435,40 @@ async fn engagement_answers<S: DocumentStore<EngagementModel>>(store: &S) -> Vec
                     due_before,
                     record: None,
                     limit: 100,
+                    after: None,
                 },
             )
             .await
             .unwrap();
         answers.push(serde_json::to_string(&tasks).unwrap());
+        // The same list two at a time from each page's last task: every task once, in order.
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .scan(
+                    &tenant(),
+                    &TaskList {
+                        owner,
+                        status,
+                        due_before,
+                        record: None,
+                        limit: 2,
+                        after,
+                    },
+                )
+                .await
+                .unwrap();
+            let Some(last) = page.last() else {
+                break;
+            };
+            let cursor = TaskCursor::after(last);
+            assert_eq!(TaskCursor::parse(&cursor.to_text()), Some(cursor));
+            after = Some(cursor);
+            paged.extend(page);
+            assert!(paged.len() <= tasks.len(), "paging ends");
+        }
+        assert_eq!(paged, tasks, "paged by {owner:?} {status:?} {due_before:?}");
     }
     answers
 }

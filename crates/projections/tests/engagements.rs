@@ -108,6 +108,7 @@ fn a_user_s_open_tasks_come_by_due_time_and_leave_when_done() {
             due_before: Some(minutes(24 * 60)),
             record: None,
             limit: 10,
+            after: None,
         },
     );
     assert_eq!(
@@ -124,6 +125,7 @@ fn a_user_s_open_tasks_come_by_due_time_and_leave_when_done() {
             due_before: None,
             record: Some(ADA),
             limit: 10,
+            after: None,
         },
     );
     assert_eq!(all_open.len(), 2, "task 4 has no due time and is listed");

@@ -685,6 +685,10 @@ fn selections() -> Vec<Selection> {
             .order_by("tally")
             .after(IndexValue::Int(1), DocKey::new(TICKET, FIRST))
             .limit(3),
+        // Key order: after a key, whatever the value says.
+        Selection::all(TICKET)
+            .after(IndexValue::Int(99), DocKey::new(TICKET, FIRST))
+            .limit(5),
         // A cursor of another type than its column matches nothing.
         Selection::all(TICKET)
             .order_by("replies")

@@ -12,13 +12,13 @@ use crm_domain::task::TaskStatus;
 use crm_domain::{ActivityId, TaskId, UserId};
 use crm_projections::DocumentStore as _;
 use crm_projections::engagements::{
-    ActivityCursor, ActivityLookup, RecordActivities, TaskList, TaskLookup,
+    ActivityCursor, ActivityLookup, RecordActivities, TaskCursor, TaskList, TaskLookup,
 };
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::problem::{Problem, ProblemKind};
-use super::reads::{Id, Params, answered, found_or_not_found, limit};
+use super::reads::{Id, Params, answered, cursor_param, cut_page, found_or_not_found, limit};
 use super::{App, Principal};
 use crate::backend::Backend;
 
@@ -53,6 +53,17 @@ pub(crate) struct TaskParams {
     due_before: Option<DateTime<Utc>>,
     record: Option<Uuid>,
     limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of tasks.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TaskPage {
+    /// The tasks, by due time or in id order.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<crm_projections::engagements::TaskDoc>,
+    /// The cursor of the next page, absent on the last one.
+    pub next: Option<String>,
 }
 
 /// `GET /v1/tasks`.
@@ -69,14 +80,29 @@ pub(crate) async fn tasks<B: Backend>(
         Ok(limit) => limit,
         Err(problem) => return problem.into_response(),
     };
+    let after = match cursor_param(params.cursor.as_deref(), TaskCursor::parse) {
+        Ok(after) => after,
+        Err(problem) => return problem.into_response(),
+    };
     let query = TaskList {
         owner: params.owner.map(UserId),
         status: params.status,
         due_before: params.due_before,
         record: params.record,
-        limit,
+        limit: limit.saturating_add(1),
+        after,
     };
-    answered(app.reads.engagements.scan(&principal.tenant, &query).await)
+    answered(
+        app.reads
+            .engagements
+            .scan(&principal.tenant, &query)
+            .await
+            .map(|items| {
+                let (items, next) =
+                    cut_page(items, limit, |last| TaskCursor::after(last).to_text());
+                TaskPage { items, next }
+            }),
+    )
 }
 
 /// `GET /v1/activities/{id}`.

@@ -64,6 +64,7 @@ pub use commands::{
 pub use custom_fields::{
     CustomRecordsResponse, CustomValuesResponse, PublishSchemaRequest, SchemaResponse,
 };
+pub use engagements::TaskPage;
 pub use merges::{MergeBody, MergeResponse, UnmergeBody};
 pub use metrics::Metrics;
 pub use openapi::openapi;

@@ -82,6 +82,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
             ("200", "Done (or done already).", Some("MergeResponse"))
         }
         Endpoint::Duplicates => ("200", "A page of the queue.", Some("DuplicatesPage")),
+        Endpoint::Tasks => ("200", "A page of tasks.", Some("TaskPage")),
         Endpoint::AccountReviews => ("200", "A page of the queue.", Some("AccountReviewPage")),
         Endpoint::LogActivity => (
             "201",
@@ -120,7 +121,6 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::Account360
         | Endpoint::AccountSearch
         | Endpoint::Task
-        | Endpoint::Tasks
         | Endpoint::Activity
         | Endpoint::Activities
         | Endpoint::Pipeline
@@ -411,6 +411,7 @@ fn document() -> OpenApi {
     components = component::<TimelineRow>(components);
     components = component::<super::roster::AvailabilityRequest>(components);
     components = component::<super::reads::DuplicatesPage>(components);
+    components = component::<super::engagements::TaskPage>(components);
     components = component::<super::accounts::AccountReviewPage>(components);
     components = component::<super::merges::MergeBody>(components);
     components = component::<super::merges::UnmergeBody>(components);

@@ -335,6 +335,11 @@ const TASK_QUERY: &[QueryParam] = &[
         QueryKind::Int { min: 1, max: 1_000 },
         "The most tasks (default 100).",
     ),
+    q(
+        "cursor",
+        QueryKind::Text,
+        "Where the previous page ended (its `next`).",
+    ),
 ];
 
 const ACTIVITY_QUERY: &[QueryParam] = &[
@@ -680,7 +685,7 @@ pub const ROUTES: &[RouteSpec] = &[
             Some(P::ReadCustomers),
             Endpoint::Tasks,
             "tasks",
-            "Tasks by owner, status, due time and record: a user's open tasks due today, say.",
+            "Tasks by owner, status, due time and record: a user's open tasks due today, say; a page at a time (`next` is the cursor of the following page).",
         ),
         TASK_QUERY,
     ),

@@ -32,7 +32,8 @@ use crm_domain::{ActivityId, Priority, RecordRef, TaskId, UserId};
 use serde::{Deserialize, Serialize};
 
 pub use query::{
-    ActivityCursor, ActivityLookup, ActivityPage, RecordActivities, TaskList, TaskLookup,
+    ActivityCursor, ActivityLookup, ActivityPage, RecordActivities, TaskCursor, TaskList,
+    TaskLookup,
 };
 
 use crate::event::{CrmEvent, ProjectedEvent};

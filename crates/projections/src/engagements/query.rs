@@ -74,6 +74,50 @@ pub struct TaskList {
     pub record: Option<Uuid>,
     /// The most tasks to return.
     pub limit: usize,
+    /// Where the page before ended.
+    pub after: Option<TaskCursor>,
+}
+
+/// A place in a task list: the last task's due time (lists by due time) and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskCursor {
+    /// The last task's due time, for a list by due time.
+    pub due_at: Option<DateTime<Utc>>,
+    /// The last task.
+    pub task: TaskId,
+}
+
+impl TaskCursor {
+    /// The place just after `task`.
+    pub fn after(task: &TaskDoc) -> Self {
+        Self {
+            due_at: task.due_at,
+            task: task.id,
+        }
+    }
+
+    /// The cursor as text: `<task>` or `<task>.<due time in microseconds>`.
+    pub fn to_text(&self) -> String {
+        match self.due_at {
+            Some(due_at) => format!("{}.{}", self.task.0.simple(), due_at.timestamp_micros()),
+            None => self.task.0.simple().to_string(),
+        }
+    }
+
+    /// Reads [`to_text`](Self::to_text) back; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (task, due_at) = match text.split_once('.') {
+            Some((task, micros)) => (
+                task,
+                Some(DateTime::from_timestamp_micros(micros.parse().ok()?)?),
+            ),
+            None => (text, None),
+        };
+        Some(Self {
+            due_at,
+            task: TaskId(Uuid::try_parse(task).ok()?),
+        })
+    }
 }
 
 impl Scan<EngagementDoc> for TaskList {
@@ -97,6 +141,14 @@ impl Scan<EngagementDoc> for TaskList {
             selection = selection
                 .filter(Filter::lt("due_at", IndexValue::Time(before)))
                 .order_by("due_at");
+        }
+        if let Some(after) = self.after {
+            // By due time the due time leads; in id order only the id counts (the value is
+            // not read).
+            let value = after
+                .due_at
+                .map_or(IndexValue::Bool(false), IndexValue::Time);
+            selection = selection.after(value, task_key(after.task));
         }
         selection
     }

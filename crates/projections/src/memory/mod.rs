@@ -524,7 +524,9 @@ impl<M: ReadModel> MemoryDocuments<M> {
                     value.column_type() == after.column_type()
                         && (value, &stored.key) > (after, key)
                 }
-                (Some(_), None) | (None, _) => true,
+                // Key order: only the key counts.
+                (Some((_, key)), None) => stored.key > *key,
+                (None, _) => true,
             })
             .collect();
         rows.sort_by(|(left_value, left), (right_value, right)| {

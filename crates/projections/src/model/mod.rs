@@ -365,8 +365,8 @@ pub struct Selection {
     /// The most documents to read.
     pub limit: Option<usize>,
     /// Only documents after this place in the order: the order column's value and the key of
-    /// the last document of the page before (a cursor that survives ties). Ignored without
-    /// [`order_by`](Self::order_by).
+    /// the last document of the page before (a cursor that survives ties). Without
+    /// [`order_by`](Self::order_by) the order is the key's, and only the key counts.
     pub after: Option<(IndexValue, DocKey)>,
 }
 

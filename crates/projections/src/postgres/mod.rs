@@ -839,7 +839,13 @@ where
             );
         }
         let order = match selection.order_by {
-            None => None,
+            None => {
+                if let Some((_, key)) = &selection.after {
+                    values.push(IndexValue::Text(key.to_string()));
+                    let _ = write!(conditions, " AND key > ${}", values.len() + 2);
+                }
+                None
+            }
             Some(order) => {
                 let column = M::COLUMNS.iter().find(|column| column.name == order)?;
                 let name = column_name(column.name);

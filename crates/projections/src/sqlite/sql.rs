@@ -245,7 +245,13 @@ impl TableSql {
             );
         }
         let order = match selection.order_by {
-            None => "kind, key".to_owned(),
+            None => {
+                if let Some((_, key)) = &selection.after {
+                    values.push(Value::Text(key.to_string()));
+                    let _ = write!(conditions, " AND key > ?{}", values.len() + 1);
+                }
+                "kind, key".to_owned()
+            }
             Some(order) => {
                 let column = columns.iter().find(|column| column.name == order)?;
                 let name = column_name(column.name);
