@@ -19,7 +19,7 @@
 //!     reference the runner's tests compare with.
 //! - Feature `linkage`: `linkage_quality`, identity resolution run on generated people and
 //!   measured against their ground truth.
-//! - Feature `people` (pulls only `rand`): [`people`], a seeded generator of person records
+//! - Feature `people` (pulls only `rand`): `people`, a seeded generator of person records
 //!   with corrupted duplicates and their ground truth, to measure identity resolution.
 //!
 //! crm-projections dev-depends on this crate, which depends on crm-projections: its tests under

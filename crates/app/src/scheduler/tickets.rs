@@ -86,7 +86,8 @@ fn escalator() -> Actor {
     }
 }
 
-/// The ticket escalation of one tenant; see the [module documentation](self).
+/// The ticket escalation of one tenant: tickets at risk escalated to level 1, breached ones to
+/// level 2, each once, driven by the SLA deadlines it keeps.
 #[derive(Debug)]
 pub struct TicketEscalator<U: UnitOfWork, D: DeadlineStore> {
     service: Arc<CommandService<U>>,

@@ -14,7 +14,7 @@ use crate::uow::OutboxMessage;
 pub const ERP_DESTINATION: &str = "erp";
 
 /// The won-deal reaction: on `OpportunityWon`, step `onboarding-ticket` opens a ticket
-/// "Onboarding: <deal>" for the deal's contact (the survivor, if the contact was merged), and
+/// "Onboarding: \<deal>" for the deal's contact (the survivor, if the contact was merged), and
 /// step `erp-order` writes a `deal-won` message for the ERP to the outbox, keyed
 /// `deal-won:<opportunity id>` so the ERP never books one deal twice.
 ///

@@ -14,7 +14,7 @@
 //!
 //! # Finding records
 //! [`RecordsWhere`] reads the records of one kind in id order after a cursor and keeps those
-//! matching every [`CustomFilter`] (validated against the tenant's schema by the caller).
+//! matching every [`CustomFilter`](crm_domain::custom_fields::CustomFilter) (validated against the tenant's schema by the caller).
 //! Filters are evaluated on the documents, not in SQL, so [`RecordsWhere::run`] reads them in
 //! rounds of growing size until the page is full: a common value costs one small read, a rare
 //! one reads further (at most [`MOST_READ_PER_PAGE`] documents a page); see
