@@ -569,6 +569,37 @@ async fn timeline_answers<S: DocumentStore<Customer360Model>>(store: &S) -> Vec<
     answers
 }
 
+/// `model`'s reference, PostgreSQL and SQLite stores, each given `events`, and the reference's
+/// documents, which both SQL stores are checked to hold.
+async fn on_every_store<M>(
+    model: M,
+    database: &TestDatabase,
+    sqlite: &SqliteDatabase,
+    events: &[ProjectedEvent],
+) -> (
+    MemoryStorage<M>,
+    PostgresDocuments<M>,
+    SqliteDocuments<M>,
+    Vec<(String, M::Doc)>,
+)
+where
+    M: ReadModel + Clone + Send + Sync + 'static,
+    M::Doc: Debug + Send + Sync,
+{
+    let reference = MemoryStorage::new(model.clone());
+    let postgres = PostgresDocuments::connect(&database.url, 2, model.clone())
+        .await
+        .unwrap();
+    let lite = SqliteDocuments::open(sqlite.clone(), model).unwrap();
+    commit(&reference, events).await;
+    commit(&postgres, events).await;
+    commit(&lite, events).await;
+    let expected = documents(&reference).await;
+    assert_eq!(documents(&postgres).await, expected, "PostgreSQL documents");
+    assert_eq!(documents(&lite).await, expected, "SQLite documents");
+    (reference, postgres, lite, expected)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_and_sqlite_answer_as_the_reference() {
     let events = history();
@@ -576,18 +607,9 @@ async fn postgres_and_sqlite_answer_as_the_reference() {
     let directory = tempfile::tempdir().unwrap();
     let sqlite = SqliteDatabase::open(directory.path().join("models.db")).unwrap();
 
-    let reference = MemoryStorage::new(Account360Model);
-    let postgres = PostgresDocuments::connect(&database.url, 2, Account360Model)
-        .await
-        .unwrap();
-    let lite = SqliteDocuments::open(sqlite.clone(), Account360Model).unwrap();
-    commit(&reference, &events).await;
-    commit(&postgres, &events).await;
-    commit(&lite, &events).await;
-    let expected = documents(&reference).await;
+    let (reference, postgres, lite, expected) =
+        on_every_store(Account360Model, &database, &sqlite, &events).await;
     assert!(expected.len() > 50, "the history touches many documents");
-    assert_eq!(documents(&postgres).await, expected, "PostgreSQL documents");
-    assert_eq!(documents(&lite).await, expected, "SQLite documents");
     let answers = account_answers(&reference).await;
     assert!(answers.iter().any(|answer| answer.contains("auto_link")));
     assert_eq!(
@@ -597,17 +619,8 @@ async fn postgres_and_sqlite_answer_as_the_reference() {
     );
     assert_eq!(account_answers(&lite).await, answers, "SQLite answers");
 
-    let reference = MemoryStorage::new(EngagementModel);
-    let postgres = PostgresDocuments::connect(&database.url, 2, EngagementModel)
-        .await
-        .unwrap();
-    let lite = SqliteDocuments::open(sqlite.clone(), EngagementModel).unwrap();
-    commit(&reference, &events).await;
-    commit(&postgres, &events).await;
-    commit(&lite, &events).await;
-    let expected = documents(&reference).await;
-    assert_eq!(documents(&postgres).await, expected, "PostgreSQL documents");
-    assert_eq!(documents(&lite).await, expected, "SQLite documents");
+    let (reference, postgres, lite, _) =
+        on_every_store(EngagementModel, &database, &sqlite, &events).await;
     let answers = engagement_answers(&reference).await;
     assert!(
         answers
@@ -624,15 +637,8 @@ async fn postgres_and_sqlite_answer_as_the_reference() {
     );
     assert_eq!(engagement_answers(&lite).await, answers, "SQLite answers");
 
-    let reference = MemoryStorage::new(CustomFieldModel);
-    let postgres = PostgresDocuments::connect(&database.url, 2, CustomFieldModel)
-        .await
-        .unwrap();
-    let lite = SqliteDocuments::open(sqlite.clone(), CustomFieldModel).unwrap();
-    commit(&reference, &events).await;
-    commit(&postgres, &events).await;
-    commit(&lite, &events).await;
-    let expected = documents(&reference).await;
+    let (reference, postgres, lite, expected) =
+        on_every_store(CustomFieldModel, &database, &sqlite, &events).await;
     assert_eq!(
         expected
             .iter()
@@ -641,8 +647,6 @@ async fn postgres_and_sqlite_answer_as_the_reference() {
         15,
         "ten tasks and five accounts with values"
     );
-    assert_eq!(documents(&postgres).await, expected, "PostgreSQL documents");
-    assert_eq!(documents(&lite).await, expected, "SQLite documents");
     let answers = custom_answers(&reference).await;
     assert!(answers.iter().any(|answer| answer.contains("\"next\":\"")));
     assert_eq!(
@@ -652,15 +656,8 @@ async fn postgres_and_sqlite_answer_as_the_reference() {
     );
     assert_eq!(custom_answers(&lite).await, answers, "SQLite answers");
 
-    let reference = MemoryStorage::new(Customer360Model);
-    let postgres = PostgresDocuments::connect(&database.url, 2, Customer360Model)
-        .await
-        .unwrap();
-    let lite = SqliteDocuments::open(sqlite, Customer360Model).unwrap();
-    commit(&reference, &events).await;
-    commit(&postgres, &events).await;
-    commit(&lite, &events).await;
-    let expected = documents(&reference).await;
+    let (reference, postgres, lite, expected) =
+        on_every_store(Customer360Model, &database, &sqlite, &events).await;
     assert!(
         expected
             .iter()
@@ -669,8 +666,6 @@ async fn postgres_and_sqlite_answer_as_the_reference() {
             >= 8,
         "deals opened and won: timeline rows"
     );
-    assert_eq!(documents(&postgres).await, expected, "PostgreSQL documents");
-    assert_eq!(documents(&lite).await, expected, "SQLite documents");
     let answers = timeline_answers(&reference).await;
     assert!(
         answers

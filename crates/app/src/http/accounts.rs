@@ -33,7 +33,7 @@ use uuid::Uuid;
 use super::body::Body;
 use super::commands::{execute, execute_with_custom};
 use super::problem::{Problem, ProblemKind};
-use super::reads::{Id, Params, answered, cursor_param, cut_page, found_or_not_found, limit};
+use super::reads::{Id, Params, answered, cut_page, found_or_not_found, limit, page_params};
 use super::{App, Principal};
 use crate::backend::Backend;
 
@@ -532,12 +532,12 @@ pub(crate) async fn reviews<B: Backend>(
         Ok(params) => params,
         Err(problem) => return problem.into_response(),
     };
-    let limit = match limit(params.limit, 100, 1_000) {
-        Ok(limit) => limit,
-        Err(problem) => return problem.into_response(),
-    };
-    let after = match cursor_param(params.cursor.as_deref(), AccountReviewCursor::parse) {
-        Ok(after) => after,
+    let (limit, after) = match page_params(
+        params.limit,
+        params.cursor.as_deref(),
+        AccountReviewCursor::parse,
+    ) {
+        Ok(page) => page,
         Err(problem) => return problem.into_response(),
     };
     let query = AccountReviewQueue {

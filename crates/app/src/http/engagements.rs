@@ -18,7 +18,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::problem::{Problem, ProblemKind};
-use super::reads::{Id, Params, answered, cursor_param, cut_page, found_or_not_found, limit};
+use super::reads::{Id, Params, answered, cut_page, found_or_not_found, limit, page_params};
 use super::{App, Principal};
 use crate::backend::Backend;
 
@@ -76,14 +76,11 @@ pub(crate) async fn tasks<B: Backend>(
         Ok(params) => params,
         Err(problem) => return problem.into_response(),
     };
-    let limit = match limit(params.limit, 100, 1_000) {
-        Ok(limit) => limit,
-        Err(problem) => return problem.into_response(),
-    };
-    let after = match cursor_param(params.cursor.as_deref(), TaskCursor::parse) {
-        Ok(after) => after,
-        Err(problem) => return problem.into_response(),
-    };
+    let (limit, after) =
+        match page_params(params.limit, params.cursor.as_deref(), TaskCursor::parse) {
+            Ok(page) => page,
+            Err(problem) => return problem.into_response(),
+        };
     let query = TaskList {
         owner: params.owner.map(UserId),
         status: params.status,

@@ -151,6 +151,16 @@ pub(crate) fn cursor_param<T>(
     .transpose()
 }
 
+/// A cursor-paged list's `limit` (default 100, at most 1,000) and `cursor` (read by `parse`),
+/// each refused with its own problem.
+pub(crate) fn page_params<T>(
+    asked: Option<usize>,
+    cursor: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<(usize, Option<T>), Problem> {
+    Ok((limit(asked, 100, 1_000)?, cursor_param(cursor, parse)?))
+}
+
 /// The first `limit` of `items` (read `limit + 1` at most) and, when more were read, the
 /// cursor of the last one kept.
 pub(crate) fn cut_page<T>(
@@ -1097,14 +1107,11 @@ pub(crate) async fn duplicates<B: Backend>(
         Ok(params) => params,
         Err(problem) => return problem.into_response(),
     };
-    let limit = match limit(params.limit, 100, 1_000) {
-        Ok(limit) => limit,
-        Err(problem) => return problem.into_response(),
-    };
-    let after = match cursor_param(params.cursor.as_deref(), ReviewCursor::parse) {
-        Ok(after) => after,
-        Err(problem) => return problem.into_response(),
-    };
+    let (limit, after) =
+        match page_params(params.limit, params.cursor.as_deref(), ReviewCursor::parse) {
+            Ok(page) => page,
+            Err(problem) => return problem.into_response(),
+        };
     let query = ReviewQueue {
         limit: limit.saturating_add(1),
         after,
