@@ -64,6 +64,7 @@ fn options(batch_size: usize) -> ProjectorOptions {
         poll_interval: Duration::from_millis(20),
         poison: PoisonPolicy::Halt,
         retry_after: Duration::from_millis(20),
+        halted_recheck: None,
     }
 }
 

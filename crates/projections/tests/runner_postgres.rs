@@ -33,6 +33,7 @@ fn options(batch_size: usize, poison: PoisonPolicy) -> ProjectorOptions {
         poll_interval: Duration::from_millis(20),
         poison,
         retry_after: Duration::from_millis(20),
+        halted_recheck: None,
     }
 }
 

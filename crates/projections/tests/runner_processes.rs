@@ -213,6 +213,7 @@ async fn connections_dropped_by_the_server_mid_run_lose_and_double_nothing() {
         poll_interval: Duration::from_millis(20),
         poison: PoisonPolicy::Halt,
         retry_after: Duration::from_millis(10),
+        halted_recheck: None,
     };
     let mut handle =
         Projector::new(store.clone(), Arc::clone(&documents), tenant(), options).spawn();

@@ -171,6 +171,16 @@ pub struct PostgresDocuments<M: ReadModel> {
     table: Arc<str>,
     sql: Arc<TableSql>,
     remembered: Arc<Mutex<Remembered<M::Doc>>>,
+    /// Set on a staging twin (see [`PostgresDocuments::staging`]): the table it is promoted
+    /// into.
+    promotes_into: Option<Arc<LiveTable>>,
+}
+
+/// The serving table a staging twin is promoted into.
+#[derive(Debug)]
+struct LiveTable {
+    table: Arc<str>,
+    sql: Arc<TableSql>,
 }
 
 impl<M: ReadModel + Clone> Clone for PostgresDocuments<M> {
@@ -181,6 +191,7 @@ impl<M: ReadModel + Clone> Clone for PostgresDocuments<M> {
             table: Arc::clone(&self.table),
             sql: Arc::clone(&self.sql),
             remembered: Arc::clone(&self.remembered),
+            promotes_into: self.promotes_into.clone(),
         }
     }
 }
@@ -199,6 +210,8 @@ struct Remembered<D> {
     capacity: usize,
     held: usize,
     tenants: HashMap<TenantId, HashMap<DocKey, (GlobalPosition, D)>>,
+    /// Per tenant, the checkpoint generation the remembered documents belong to.
+    generations: HashMap<TenantId, i64>,
 }
 
 impl<D: Clone> Remembered<D> {
@@ -207,6 +220,7 @@ impl<D: Clone> Remembered<D> {
             capacity,
             held: 0,
             tenants: HashMap::new(),
+            generations: HashMap::new(),
         }
     }
 
@@ -256,6 +270,16 @@ impl<D: Clone> Remembered<D> {
             self.held = self.held.saturating_sub(documents.len());
         }
     }
+
+    /// Notes the tenant's generation as read with its locked checkpoint: a promotion (an
+    /// in-place rebuild) bumps it, and documents remembered from before it are forgotten, since
+    /// a rebuilt document may carry an old stamp over new content (a parked event applied).
+    fn meet_generation(&mut self, tenant: &TenantId, generation: i64) {
+        let known = self.generations.insert(tenant.clone(), generation);
+        if known.is_some_and(|known| known != generation) {
+            self.forget(tenant);
+        }
+    }
 }
 
 /// A stored row read back: key, stamp and document.
@@ -290,6 +314,47 @@ where
     /// they do not exist (safe to run from several processes at once).
     pub async fn with_pool(pool: Pool, model: M) -> Result<Self, StorageError> {
         let table = Self::table_name()?;
+        Self::open_table(pool, model, table, None).await
+    }
+
+    /// A staging twin of this version: the same model over table `<table>_r` in the same
+    /// database, for a rebuild in place. A rebuild folds the twin from position zero (see
+    /// [`rebuild`](crate::rebuild)) while this table keeps serving; making the twin "live"
+    /// then [promotes](PostgresDocuments::promote) it into this table for the tenant, in one
+    /// transaction. Fails with [`StorageError::InvalidName`] when the twin's names would pass
+    /// PostgreSQL's 63-byte limit.
+    pub async fn staging(&self) -> Result<Self, StorageError>
+    where
+        M: Clone,
+    {
+        let table = format!("{}_r", self.table);
+        let longest_index = M::COLUMNS
+            .iter()
+            .map(|column| column_name(column.name).len() + 1)
+            .chain([3 + M::ORDERED_WITHIN.len().to_string().len()])
+            .max()
+            .unwrap_or(0);
+        if table.len() + longest_index > 63 {
+            return Err(StorageError::InvalidName {
+                what: "staging table (name too long)",
+                name: table,
+            });
+        }
+        let live = LiveTable {
+            table: Arc::clone(&self.table),
+            sql: Arc::clone(&self.sql),
+        };
+        Self::open_table(self.pool.clone(), self.model.clone(), table, Some(live))
+            .await
+            .map(|staging| staging.remembering(0))
+    }
+
+    async fn open_table(
+        pool: Pool,
+        model: M,
+        table: String,
+        promotes_into: Option<LiveTable>,
+    ) -> Result<Self, StorageError> {
         let sql = TableSql::new(&table, M::COLUMNS);
         let mut client = pool.get().await.map_err(pool_error)?;
         let transaction = client.transaction().await.map_err(from_pg)?;
@@ -310,6 +375,7 @@ where
             table: Arc::from(table),
             sql: Arc::new(sql),
             remembered: Arc::new(Mutex::new(Remembered::new(REMEMBERED_DOCUMENTS))),
+            promotes_into: promotes_into.map(Arc::new),
         })
     }
 
@@ -383,6 +449,8 @@ where
             .await
             .map_err(from_pg)?;
         let found = checkpoint_of(&row, &self.table)?;
+        let generation: i64 = row.try_get(2).map_err(from_pg)?;
+        self.remembered().meet_generation(tenant, generation);
         if found != expected {
             return Err(StorageError::CheckpointMoved {
                 projection: self.table.to_string(),
@@ -721,14 +789,90 @@ where
         }
     }
 
-    /// Whether this version is the one readers of `tenant` are served from.
+    /// Whether this version is the one readers of `tenant` are served from (never a staging
+    /// twin).
     pub async fn is_live(&self, tenant: &TenantId) -> Result<bool, StorageError> {
+        if self.promotes_into.is_some() {
+            return Ok(false);
+        }
         Ok(self.live_version(tenant).await? == Some(M::VERSION))
     }
 
-    /// Makes this version the live one for `tenant`, in one statement (blue/green switch).
+    /// Makes this version the live one for `tenant`, in one statement (blue/green switch);
+    /// on a staging twin, [promotes](PostgresDocuments::promote) it instead.
     pub async fn switch_live(&self, tenant: &TenantId) -> Result<(), StorageError> {
+        if self.promotes_into.is_some() {
+            return self.promote(tenant).await;
+        }
         self.set_live(tenant, sql::SWITCH_LIVE).await
+    }
+
+    /// Moves what this staging twin holds for `tenant` into the table it twins, in one
+    /// transaction: under the serving table's locked checkpoint, its documents of the tenant
+    /// are replaced by the twin's, its parked events by the twin's, and its checkpoint set to
+    /// the twin's, with the checkpoint's generation bumped (so every process forgets the
+    /// documents it remembered); the twin is emptied. Readers see the old documents until
+    /// the commit and the rebuilt ones after it. A projector serving the table finds its
+    /// checkpoint moved and goes on from the twin's. Refused on a table that is not a twin.
+    pub async fn promote(&self, tenant: &TenantId) -> Result<(), StorageError> {
+        let Some(live) = &self.promotes_into else {
+            return Err(StorageError::Unavailable {
+                reason: format!("{} is not a staging table: nothing to promote", self.table),
+                source: None,
+            });
+        };
+        let tenant = tenant.as_str();
+        let staging: &str = &self.table;
+        let serving: &str = &live.table;
+        let mut client = self.client().await?;
+        let owned = client.transaction().await.map_err(from_pg)?;
+        let transaction: &tokio_postgres::Transaction<'_> = &owned;
+        execute(transaction, sql::CHECKPOINT_ROW, &[&serving, &tenant]).await?;
+        transaction
+            .query_one(sql::LOCK_CHECKPOINT, &[&serving, &tenant])
+            .await
+            .map_err(from_pg)?;
+        let rebuilt = transaction
+            .query_opt(sql::LOCK_STAGED_CHECKPOINT, &[&staging, &tenant])
+            .await
+            .map_err(from_pg)?;
+        let Some(rebuilt) = rebuilt else {
+            return Err(StorageError::Unavailable {
+                reason: format!("{staging} holds no rebuild of tenant {tenant} to promote"),
+                source: None,
+            });
+        };
+        let transaction_id: Option<i64> = rebuilt.try_get(0).map_err(from_pg)?;
+        let position: Option<i64> = rebuilt.try_get(1).map_err(from_pg)?;
+        let events: i64 = rebuilt.try_get(2).map_err(from_pg)?;
+        execute(transaction, &live.sql.forget_tenant, &[&tenant]).await?;
+        execute(
+            transaction,
+            &format!(
+                "INSERT INTO {serving} ({columns}) SELECT {columns} FROM {staging} \
+                 WHERE tenant_id = $1",
+                columns = live.sql.columns
+            ),
+            &[&tenant],
+        )
+        .await?;
+        execute(
+            transaction,
+            sql::PROMOTE_CHECKPOINT,
+            &[&serving, &tenant, &transaction_id, &position, &events],
+        )
+        .await?;
+        execute(transaction, sql::FORGET_PARKED, &[&serving, &tenant]).await?;
+        execute(
+            transaction,
+            sql::PROMOTE_PARKED,
+            &[&serving, &tenant, &staging],
+        )
+        .await?;
+        execute(transaction, &self.sql.forget_tenant, &[&tenant]).await?;
+        execute(transaction, sql::FORGET_CHECKPOINT, &[&staging, &tenant]).await?;
+        execute(transaction, sql::FORGET_PARKED, &[&staging, &tenant]).await?;
+        owned.commit().await.map_err(from_pg)
     }
 
     /// Makes this version the live one for `tenant` unless some version already is (the first
@@ -1289,6 +1433,26 @@ mod tests {
         remembered.forget(&tenant);
         assert_eq!(remembered.held, 0);
         assert!(!remembered.holds_any(&tenant, &[one.key]));
+    }
+
+    #[test]
+    fn a_new_checkpoint_generation_forgets_what_was_remembered_of_that_tenant_only() {
+        let tenant = TenantId::new("acme").expect("valid tenant");
+        let other = TenantId::new("globex").expect("valid tenant");
+        let mut remembered = Remembered::new(10);
+        let one = stored(1, 5, 10);
+        let two = stored(2, 5, 20);
+        remembered.meet_generation(&tenant, 0);
+        remembered.commit(&tenant, vec![Change::Upsert(one.clone())]);
+        remembered.commit(&other, vec![Change::Upsert(two.clone())]);
+        // The same generation again (every commit reads it): nothing forgotten.
+        remembered.meet_generation(&tenant, 0);
+        assert_eq!(remembered.get(&tenant, one.key, one.position), Some(10));
+        // A promotion bumped it: a rebuilt document may carry the same stamp over new content.
+        remembered.meet_generation(&tenant, 1);
+        assert_eq!(remembered.get(&tenant, one.key, one.position), None);
+        assert_eq!(remembered.get(&other, two.key, two.position), Some(20));
+        assert_eq!(remembered.held, 1);
     }
 
     #[test]

@@ -52,16 +52,34 @@ CREATE TABLE IF NOT EXISTS projection_versions (
     switched_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (model, tenant_id)
 );
+ALTER TABLE projection_checkpoints ADD COLUMN IF NOT EXISTS generation bigint NOT NULL DEFAULT 0;
 ";
 
 /// Makes sure the tenant's checkpoint row exists, so that the next statement can lock it.
 pub(crate) const CHECKPOINT_ROW: &str = "INSERT INTO projection_checkpoints (projection, tenant_id) \
      VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
-/// The checkpoint, locked until the transaction ends: concurrent writers of one projection
-/// queue here, and the second finds the checkpoint moved.
-pub(crate) const LOCK_CHECKPOINT: &str = "SELECT tx_id, position FROM projection_checkpoints \
-     WHERE projection = $1 AND tenant_id = $2 FOR UPDATE";
+/// The checkpoint and its generation (bumped by each promotion of a rebuild in place),
+/// locked until the transaction ends: concurrent writers of one projection queue here, and
+/// the second finds the checkpoint moved.
+pub(crate) const LOCK_CHECKPOINT: &str = "SELECT tx_id, position, generation \
+     FROM projection_checkpoints WHERE projection = $1 AND tenant_id = $2 FOR UPDATE";
+
+/// A staging twin's checkpoint with its event count, locked, for its promotion.
+pub(crate) const LOCK_STAGED_CHECKPOINT: &str = "SELECT tx_id, position, events \
+     FROM projection_checkpoints WHERE projection = $1 AND tenant_id = $2 FOR UPDATE";
+
+/// Sets the serving table's checkpoint to a promoted twin's and bumps its generation.
+pub(crate) const PROMOTE_CHECKPOINT: &str = "UPDATE projection_checkpoints \
+     SET tx_id = $3, position = $4, events = $5, generation = generation + 1, \
+     updated_at = now() WHERE projection = $1 AND tenant_id = $2";
+
+/// Copies a promoted twin's (`$3`) parked events of tenant `$2` to projection `$1`.
+pub(crate) const PROMOTE_PARKED: &str = "INSERT INTO projection_parked (projection, tenant_id, \
+     tx_id, position, stream_id, version, event_id, event_type, schema_version, reason, \
+     recorded_at, parked_at) SELECT $1, tenant_id, tx_id, position, stream_id, version, \
+     event_id, event_type, schema_version, reason, recorded_at, parked_at \
+     FROM projection_parked WHERE projection = $3 AND tenant_id = $2";
 
 pub(crate) const READ_CHECKPOINT: &str = "SELECT tx_id, position FROM projection_checkpoints \
      WHERE projection = $1 AND tenant_id = $2";
@@ -128,6 +146,8 @@ pub(crate) struct TableSql {
     /// A binary COPY of new rows, columns in the order of `upsert`'s (tenant first).
     pub(crate) copy_in: String,
     pub(crate) delete: String,
+    /// Every column, in the table's order (for copying rows between twins).
+    pub(crate) columns: String,
     pub(crate) get: String,
     pub(crate) all: String,
     pub(crate) forget_tenant: String,
@@ -211,6 +231,7 @@ impl TableSql {
             upsert,
             copy_in,
             delete: format!("DELETE FROM {table} WHERE tenant_id = $1 AND key = ANY($2)"),
+            columns: format!("tenant_id, {names}"),
             get: format!(
                 "SELECT key, tx_id, position, doc FROM {table} WHERE tenant_id = $1 AND key = $2"
             ),

@@ -156,21 +156,22 @@ where
     D: DocumentStore<M>,
     M: ReadModel,
 {
+    let mut failures = 0;
     loop {
         if *stop.borrow() || !lease.is_held().await {
             return Ok(());
         }
         signal.borrow_and_update();
         let wait = match projector.step().await {
-            Ok(step) if !step.caught_up => continue,
-            Ok(_) => projector.options.poll_interval,
-            Err(error) if error.is_retryable() => {
-                projector
-                    .status
-                    .send_modify(|status| status.last_error = Some(error.to_string()));
-                projector.options.retry_after
+            Ok(step) if !step.caught_up => {
+                failures = 0;
+                continue;
             }
-            Err(error) => return Err(error),
+            Ok(_) => {
+                failures = 0;
+                projector.options.poll_interval
+            }
+            Err(error) => projector.wait_after(error, &mut failures)?,
         };
         tokio::select! {
             _ = signal.changed() => {}

@@ -71,6 +71,12 @@ pub struct ProjectorOptions {
     /// How long [`Projector::run`] waits before retrying after a retryable error (a lost
     /// connection); doubled up to 32 times this while errors repeat.
     pub retry_after: Duration,
+    /// Under [`PoisonPolicy::Halt`]: `None`, [`Projector::run`] returns the poison error;
+    /// `Some(every)`, it stays halted at the event, publishes it in
+    /// [`ProjectorStatus::halted_at`], and looks again every `every`, going on as soon as the
+    /// stored checkpoint has moved past it (an operator parked it from another process:
+    /// `crm projections park`) or it decodes.
+    pub halted_recheck: Option<Duration>,
 }
 
 impl Default for ProjectorOptions {
@@ -81,6 +87,7 @@ impl Default for ProjectorOptions {
             poll_interval: Duration::from_millis(100),
             poison: PoisonPolicy::Halt,
             retry_after: Duration::from_millis(100),
+            halted_recheck: None,
         }
     }
 }
@@ -153,6 +160,10 @@ pub struct ProjectorStatus {
     /// Whether this process holds the projection's lease (see [`run_leased`]); always false
     /// for a projector run without one.
     pub leased: bool,
+    /// The poison event the projector is halted at (see
+    /// [`ProjectorOptions::halted_recheck`]): its position, stream, type and why it cannot be
+    /// decoded. Cleared once it has moved on.
+    pub halted_at: Option<String>,
 }
 
 /// The checkpoint as the projector last knew it.
@@ -376,6 +387,9 @@ where
             self.publish(Some(batch.through), applied as u64, caught_up, held_by);
         }
         if let Some(poison) = poison {
+            // The next step reads the stored checkpoint again: an operator may park the
+            // event from another process and move the checkpoint past it.
+            self.checkpoint = Cached::Unknown;
             return Err(poison);
         }
         Ok(Step {
@@ -409,6 +423,7 @@ where
             status.caught_up = caught_up;
             status.held_by = held_by;
             status.last_error = None;
+            status.halted_at = None;
         });
     }
 
@@ -425,8 +440,9 @@ where
     }
 
     /// Steps until `stop` turns true (or its sender is dropped), waiting for appends when
-    /// caught up. Retryable errors are published in the status and retried with backoff; any
-    /// other error stops the loop and is returned.
+    /// caught up. Retryable errors are published in the status and retried with backoff; a
+    /// poison event under [`ProjectorOptions::halted_recheck`] is published and looked at
+    /// again; any other error stops the loop and is returned.
     pub async fn run(&mut self, mut stop: watch::Receiver<bool>) -> Result<(), RunnerError> {
         let mut signal = self.store.append_signal();
         let mut failures = 0u32;
@@ -444,22 +460,47 @@ where
                     }
                     self.options.poll_interval
                 }
-                Err(error) if error.is_retryable() => {
-                    tracing::warn!(model = M::NAME, tenant = %self.tenant, %error, "projector step failed; retrying");
-                    self.status
-                        .send_modify(|status| status.last_error = Some(error.to_string()));
-                    failures = (failures + 1).min(5);
-                    self.options.retry_after * (1 << failures)
-                }
-                Err(error) => {
-                    tracing::error!(model = M::NAME, tenant = %self.tenant, %error, "projector stopped");
-                    return Err(error);
-                }
+                Err(error) => self.wait_after(error, &mut failures)?,
             };
             tokio::select! {
                 _ = signal.changed() => {}
                 () = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// How long a running projector waits after a failed step, or the error that stops it:
+    /// a retryable error is published and retried with backoff (`failures` counts them); a
+    /// poison event under [`ProjectorOptions::halted_recheck`] is published as
+    /// [`ProjectorStatus::halted_at`] and looked at again later; anything else stops it.
+    pub(crate) fn wait_after(
+        &mut self,
+        error: RunnerError,
+        failures: &mut u32,
+    ) -> Result<Duration, RunnerError> {
+        match (error, self.options.halted_recheck) {
+            (error, _) if error.is_retryable() => {
+                tracing::warn!(model = M::NAME, tenant = %self.tenant, %error, "projector step failed; retrying");
+                self.status
+                    .send_modify(|status| status.last_error = Some(error.to_string()));
+                *failures = (*failures + 1).min(5);
+                Ok(self.options.retry_after * (1 << *failures))
+            }
+            (error @ RunnerError::Poison { .. }, Some(recheck)) => {
+                let halted = error.to_string();
+                if self.status.borrow().halted_at.as_ref() != Some(&halted) {
+                    tracing::error!(model = M::NAME, tenant = %self.tenant, %error, "projector halted at a poison event; waiting for it to be parked (crm projections park)");
+                }
+                self.status.send_modify(|status| {
+                    status.halted_at = Some(halted);
+                    status.caught_up = false;
+                });
+                Ok(recheck)
+            }
+            (error, _) => {
+                tracing::error!(model = M::NAME, tenant = %self.tenant, %error, "projector stopped");
+                Err(error)
             }
         }
     }

@@ -77,6 +77,9 @@ struct Shared<M> {
     model: M,
     database: SqliteDatabase,
     sql: TableSql,
+    /// Set on a staging twin (see [`SqliteDocuments::staging`]): the table it is promoted
+    /// into, with its statements.
+    promotes_into: Option<TableSql>,
 }
 
 impl<M: ReadModel> Clone for SqliteDocuments<M> {
@@ -109,7 +112,34 @@ where
     /// created with other columns (a model changed without a new version).
     pub fn open(database: SqliteDatabase, model: M) -> Result<Self, StorageError> {
         let table = table_name::<M>()?;
-        let sql = TableSql::new(&table, M::COLUMNS);
+        Self::open_table(database, model, &table, None)
+    }
+
+    /// A staging twin of this version: the same model over table `<table>_r` in the same
+    /// file, for a rebuild in place, as [`PostgresDocuments::staging`](crate::PostgresDocuments::staging)
+    /// in PostgreSQL: a rebuild folds the twin while this table keeps serving, and making the
+    /// twin "live" [promotes](SqliteDocuments::promote) it into this table for the tenant in
+    /// one transaction. Blocks for the twin's migrations, as [`SqliteDocuments::open`].
+    pub fn staging(&self) -> Result<Self, StorageError>
+    where
+        M: Clone,
+    {
+        let live = TableSql::new(self.table(), M::COLUMNS);
+        Self::open_table(
+            self.database().clone(),
+            self.model().clone(),
+            &format!("{}_r", self.table()),
+            Some(live),
+        )
+    }
+
+    fn open_table(
+        database: SqliteDatabase,
+        model: M,
+        table: &str,
+        promotes_into: Option<TableSql>,
+    ) -> Result<Self, StorageError> {
+        let sql = TableSql::new(table, M::COLUMNS);
         database.migrate(sql::COMPONENT, sql::MIGRATIONS)?;
         database.migrate(
             &format!("{}/{table}", sql::COMPONENT),
@@ -117,7 +147,7 @@ where
         )?;
         // Their own migrations, one per index in declared order, so a table made before the
         // model declared one gets it.
-        let ordered = ordered_indexes::<M>(&table);
+        let ordered = ordered_indexes::<M>(table);
         let steps: Vec<(u32, &str)> = (1..).zip(ordered.iter().map(String::as_str)).collect();
         if !steps.is_empty() {
             database.migrate(&format!("{}/{table}/ordered", sql::COMPONENT), &steps)?;
@@ -127,6 +157,7 @@ where
                 model,
                 database,
                 sql,
+                promotes_into,
             }),
         })
     }
@@ -219,20 +250,112 @@ where
             .await
     }
 
-    /// Whether this version is the one readers of `tenant` are served from.
+    /// Whether this version is the one readers of `tenant` are served from (never a staging
+    /// twin).
     pub async fn is_live(&self, tenant: &TenantId) -> Result<bool, StorageError>
     where
         M: Send + Sync + 'static,
     {
+        if self.shared.promotes_into.is_some() {
+            return Ok(false);
+        }
         Ok(self.live_version(tenant).await? == Some(M::VERSION))
     }
 
-    /// Makes this version the live one for `tenant`, in one statement (blue/green switch).
+    /// Makes this version the live one for `tenant`, in one statement (blue/green switch);
+    /// on a staging twin, [promotes](SqliteDocuments::promote) it instead.
     pub async fn switch_live(&self, tenant: &TenantId) -> Result<(), StorageError>
     where
         M: Send + Sync + 'static,
     {
+        if self.shared.promotes_into.is_some() {
+            return self.promote(tenant).await;
+        }
         self.set_live(tenant, sql::SWITCH_LIVE).await
+    }
+
+    /// Moves what this staging twin holds for `tenant` into the table it twins, in one write
+    /// transaction: the serving table's documents, parked events and checkpoint of the tenant
+    /// are replaced by the twin's, and the twin is emptied. Readers see the old documents
+    /// until the commit and the rebuilt ones after it; a projector serving the table finds
+    /// its checkpoint moved and goes on from the twin's. Refused on a table that is not a
+    /// twin, or a twin holding no rebuild of the tenant.
+    pub async fn promote(&self, tenant: &TenantId) -> Result<(), StorageError>
+    where
+        M: Send + Sync + 'static,
+    {
+        if self.shared.promotes_into.is_none() {
+            return Err(StorageError::Unavailable {
+                reason: format!(
+                    "{} is not a staging table: nothing to promote",
+                    self.table()
+                ),
+                source: None,
+            });
+        }
+        let this = self.clone();
+        let tenant = tenant.clone();
+        self.database()
+            .write(move |transaction| this.promote_in(transaction, &tenant))
+            .await
+    }
+
+    fn promote_in(
+        &self,
+        transaction: &Transaction<'_>,
+        tenant: &TenantId,
+    ) -> Result<(), StorageError> {
+        let Some(live) = &self.shared.promotes_into else {
+            return Ok(());
+        };
+        let staging = self.table();
+        let serving = live.table.as_str();
+        let promoting = failed("promoting a rebuilt projection");
+        let rebuilt: Option<i64> = transaction
+            .query_row(
+                "SELECT count(*) FROM projection_checkpoints WHERE projection = ?1 \
+                 AND tenant_id = ?2 AND tx_id IS NOT NULL",
+                (staging, tenant.as_str()),
+                |row| row.get(0),
+            )
+            .map_err(&promoting)?;
+        if rebuilt.unwrap_or(0) == 0 {
+            return Err(StorageError::Unavailable {
+                reason: format!("{staging} holds no rebuild of tenant {tenant} to promote"),
+                source: None,
+            });
+        }
+        transaction
+            .execute(&live.forget_tenant, [tenant.as_str()])
+            .map_err(&promoting)?;
+        transaction
+            .execute(
+                &format!(
+                    "INSERT INTO {serving} ({columns}) SELECT {columns} FROM {staging} \
+                     WHERE tenant_id = ?1",
+                    columns = live.columns
+                ),
+                [tenant.as_str()],
+            )
+            .map_err(&promoting)?;
+        transaction
+            .execute(sql::PROMOTE_CHECKPOINT, (serving, tenant.as_str(), staging))
+            .map_err(&promoting)?;
+        transaction
+            .execute(sql::FORGET_PARKED, (serving, tenant.as_str()))
+            .map_err(&promoting)?;
+        transaction
+            .execute(sql::PROMOTE_PARKED, (serving, tenant.as_str(), staging))
+            .map_err(&promoting)?;
+        transaction
+            .execute(&self.shared.sql.forget_tenant, [tenant.as_str()])
+            .map_err(&promoting)?;
+        for statement in [sql::FORGET_CHECKPOINT, sql::FORGET_PARKED] {
+            transaction
+                .execute(statement, (staging, tenant.as_str()))
+                .map_err(&promoting)?;
+        }
+        Ok(())
     }
 
     /// Makes this version the live one for `tenant` unless some version already is (the first
@@ -279,7 +402,9 @@ where
         transaction: &Transaction<'_>,
         tenant: &TenantId,
     ) -> Result<(), StorageError> {
-        if live_version_in::<M>(transaction, tenant)? == Some(M::VERSION) {
+        if self.shared.promotes_into.is_none()
+            && live_version_in::<M>(transaction, tenant)? == Some(M::VERSION)
+        {
             return Err(StorageError::Database {
                 code: "CP001".to_owned(),
                 message: format!(

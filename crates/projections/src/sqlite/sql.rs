@@ -62,6 +62,23 @@ pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO projection_checkpoints \
      position = excluded.position, events = events + excluded.events, \
      updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
+/// Sets projection `?1`'s checkpoint of tenant `?2` to a promoted twin's (`?3`), events
+/// counted included.
+pub(crate) const PROMOTE_CHECKPOINT: &str = "INSERT INTO projection_checkpoints \
+     (projection, tenant_id, tx_id, position, events) \
+     SELECT ?1, tenant_id, tx_id, position, events FROM projection_checkpoints \
+     WHERE projection = ?3 AND tenant_id = ?2 \
+     ON CONFLICT (projection, tenant_id) DO UPDATE SET tx_id = excluded.tx_id, \
+     position = excluded.position, events = excluded.events, \
+     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// Copies a promoted twin's (`?3`) parked events of tenant `?2` to projection `?1`.
+pub(crate) const PROMOTE_PARKED: &str = "INSERT INTO projection_parked (projection, tenant_id, \
+     tx_id, position, stream_id, version, event_id, event_type, schema_version, reason, \
+     recorded_at, parked_at) SELECT ?1, tenant_id, tx_id, position, stream_id, version, \
+     event_id, event_type, schema_version, reason, recorded_at, parked_at \
+     FROM projection_parked WHERE projection = ?3 AND tenant_id = ?2";
+
 pub(crate) const FORGET_CHECKPOINT: &str =
     "DELETE FROM projection_checkpoints WHERE projection = ?1 AND tenant_id = ?2";
 
@@ -136,6 +153,8 @@ pub(crate) struct TableSql {
     pub(crate) delete: String,
     pub(crate) all: String,
     pub(crate) forget_tenant: String,
+    /// Every column, in the table's order (for copying rows between twins).
+    pub(crate) columns: String,
 }
 
 impl TableSql {
@@ -196,6 +215,7 @@ impl TableSql {
                  ORDER BY kind, key"
             ),
             forget_tenant: format!("DELETE FROM {table} WHERE tenant_id = ?1"),
+            columns: names,
         }
     }
 
