@@ -26,8 +26,9 @@ use crm_eventstore::{
     StoreSettings, TenantId,
 };
 use crm_projections::{
-    DocumentStore, Lag, Lease, PostgresDocuments, Projector, ProjectorOptions, ProjectorStatus,
-    ReadModel, SqliteDocuments, StorageError, run_leased,
+    DocumentStore, Lag, Lease, PoisonPolicy, PostgresDocuments, Projector, ProjectorOptions,
+    ProjectorStatus, ReadModel, RebuildLimits, RebuildProgress, RunnerError, SqliteDocuments,
+    StorageError, rebuild_many, run_leased,
 };
 use thiserror::Error;
 use tokio::sync::watch;
@@ -47,6 +48,18 @@ const LAG_CAP: usize = 100_000;
 
 /// How often a process that does not hold a projection's lease tries to take it.
 const LEASE_RETRY: Duration = Duration::from_secs(1);
+
+/// How often a projector halted at a poison event looks whether an operator parked it.
+const HALTED_RECHECK: Duration = Duration::from_secs(2);
+
+/// How a rebuild in place reads: pages of this many events, poison events parked.
+fn rebuild_options() -> ProjectorOptions {
+    ProjectorOptions {
+        batch_size: 2_000,
+        poison: PoisonPolicy::Park,
+        ..ProjectorOptions::default()
+    }
+}
 
 /// Why a backend could not be opened.
 #[derive(Debug, Error)]
@@ -116,6 +129,24 @@ pub trait Backend: Send + Sync + 'static {
         M: ReadModel + fmt::Debug + Send + Sync + 'static,
         M::Doc: Send + Sync + 'static;
 
+    /// Rebuilds `documents` of `tenant` in place: every event from position zero is folded
+    /// into a staging twin of the table (a poison event is parked there, not halting), while
+    /// the table keeps serving, and the twin is then promoted into it in one transaction
+    /// (documents, parked events and checkpoint together; see
+    /// [`PostgresDocuments::promote`]). A projector serving the table goes on from the
+    /// rebuilt checkpoint. Progress is published on `progress`. On PostgreSQL the rebuild
+    /// holds a lease of its own, so a second rebuild of the same projection and tenant is
+    /// refused while one runs; a crash leaves the table as it was.
+    fn rebuild_in_place<M>(
+        &self,
+        documents: &Self::Documents<M>,
+        tenant: &TenantId,
+        progress: &watch::Sender<RebuildProgress>,
+    ) -> impl Future<Output = Result<(), RunnerError>> + Send
+    where
+        M: ReadModel + Clone + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static;
+
     /// How far `documents` of `tenant` are behind the history, measured against their stored
     /// checkpoint (right whichever process runs the projector).
     fn lag<M>(
@@ -163,7 +194,10 @@ where
         store.clone(),
         Arc::clone(documents),
         tenant.clone(),
-        ProjectorOptions::default(),
+        ProjectorOptions {
+            halted_recheck: Some(HALTED_RECHECK),
+            ..ProjectorOptions::default()
+        },
     );
     let status = projector.status();
     let name = format!("{model} of {tenant}");
@@ -266,6 +300,39 @@ impl Backend for PostgresBackend {
                 run_leased(&mut projector, &connection, &lease, LEASE_RETRY, stop).await
             },
         )
+    }
+
+    async fn rebuild_in_place<M>(
+        &self,
+        documents: &PostgresDocuments<M>,
+        tenant: &TenantId,
+        progress: &watch::Sender<RebuildProgress>,
+    ) -> Result<(), RunnerError>
+    where
+        M: ReadModel + Clone + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static,
+    {
+        let staging = Arc::new(documents.staging().await?);
+        let name = Lease::name(staging.table(), tenant.as_str());
+        let Some(_lease) = Lease::try_acquire(&self.connection, &name).await? else {
+            return Err(RunnerError::Storage(StorageError::Unavailable {
+                reason: format!(
+                    "a rebuild of {} for tenant {tenant} is already running",
+                    documents.table()
+                ),
+                source: None,
+            }));
+        };
+        let writer = staging.rebuild_writer(tenant.clone(), RebuildLimits::default());
+        let store = self.work.store().clone();
+        rebuild_many(
+            store,
+            vec![Box::new(writer)],
+            tenant.clone(),
+            rebuild_options(),
+            progress,
+        )
+        .await
     }
 
     async fn lag<M>(
@@ -423,6 +490,35 @@ impl Backend for SqliteBackend {
             tasks,
             |mut projector| async move { projector.run(stop).await },
         )
+    }
+
+    async fn rebuild_in_place<M>(
+        &self,
+        documents: &SqliteDocuments<M>,
+        tenant: &TenantId,
+        progress: &watch::Sender<RebuildProgress>,
+    ) -> Result<(), RunnerError>
+    where
+        M: ReadModel + Clone + fmt::Debug + Send + Sync + 'static,
+        M::Doc: Send + Sync + 'static,
+    {
+        let twin = documents.clone();
+        let staging = tokio::task::spawn_blocking(move || twin.staging())
+            .await
+            .map_err(|error| StorageError::Unavailable {
+                reason: format!("opening the staging table failed: {error}"),
+                source: None,
+            })??;
+        let writer = staging.rebuild_writer(tenant.clone(), RebuildLimits::default());
+        let store = self.work.store().clone();
+        rebuild_many(
+            store,
+            vec![Box::new(writer)],
+            tenant.clone(),
+            rebuild_options(),
+            progress,
+        )
+        .await
     }
 
     async fn lag<M>(

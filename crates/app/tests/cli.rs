@@ -360,6 +360,33 @@ fn operator_commands_work_on_the_sqlite_default() {
     assert!(directory.path().join("crm.db").is_file(), "./crm.db made");
     let projections = run(&["projections", "status", "--tenant", "acme"]);
     assert!(projections.contains("customer360"), "{projections}");
+    // Repairs: a rebuild in place, a park with nothing halted (refused), an unpark with
+    // nothing parked.
+    let rebuilt = run(&["projections", "rebuild", "--tenant", "acme", "customer360"]);
+    assert!(
+        rebuilt.contains("customer360: rebuilt for tenant acme and promoted; 0 event(s) parked"),
+        "{rebuilt}"
+    );
+    let status = run(&["projections", "status", "--tenant", "acme"]);
+    assert!(
+        status
+            .lines()
+            .any(|line| line.starts_with("customer360") && line.contains(" 0 event(s) behind")),
+        "the rebuilt model is caught up: {status}"
+    );
+    let park = Command::new(env!("CARGO_BIN_EXE_crm"))
+        .args(["projections", "park", "--tenant", "acme", "sla"])
+        .current_dir(directory.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("the crm binary runs");
+    assert!(!park.status.success(), "{park:?}");
+    assert!(
+        String::from_utf8_lossy(&park.stderr).contains("is not halted"),
+        "{park:?}"
+    );
+    let unparked = run(&["projections", "unpark", "--tenant", "acme", "duplicates"]);
+    assert!(unparked.contains("nothing parked"), "{unparked}");
     assert!(run(&["inbox", "status", "--tenant", "acme"]).contains("inbox of acme"));
     assert!(run(&["outbox", "status", "--tenant", "acme"]).contains("outbox of acme"));
     let config_text = config.to_string_lossy().into_owned();

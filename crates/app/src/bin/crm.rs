@@ -12,6 +12,10 @@
 //! crm audit replay --tenant acme --as-of 2026-03-03 [--business-time] customer 0193…
 //! crm inbox status --tenant acme
 //! crm outbox status --tenant acme
+//! crm projections status --tenant acme
+//! crm projections rebuild --tenant acme customer360
+//! crm projections park --tenant acme sla [--at 812/4401]
+//! crm projections unpark --tenant acme sla
 //! crm migrate
 //! crm store copy --from crm.db --to postgres://…
 //! ```
@@ -25,6 +29,10 @@
 //! until it receives SIGINT or SIGTERM, then finishes what it holds and exits. Killed at any
 //! point (SIGKILL, a power cut) and started again, it loses and doubles nothing.
 
+#[path = "crm/projections.rs"]
+mod projections;
+
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -279,6 +287,21 @@ enum ProjectionsCommand {
     /// Each read model's checkpoint against the head of the tenant's history, and its parked
     /// events.
     Status(TenantArgs),
+    /// Rebuilds one read model of a tenant in place, from the first event, while it keeps
+    /// serving: the history is folded into a staging copy of its table, which then replaces
+    /// the tenant's documents, parked events and checkpoint in one transaction. Running
+    /// servers and workers go on from the rebuilt checkpoint. Events that cannot be decoded
+    /// are parked (listed at the end). Interrupted, it leaves the model as it was.
+    Rebuild(projections::ProjectionArgs),
+    /// Parks the event a read model's projector is halted at (one that cannot be decoded),
+    /// so that it goes on past it; the documents miss that event until `unpark`. Without
+    /// `--at` it parks whatever event halts the model and names it; running projectors pick
+    /// the move up within seconds.
+    Park(projections::ParkArgs),
+    /// Applies a read model's parked events again, once a build that can read them runs: the
+    /// model is rebuilt in place (a parked event cannot be applied onto documents stamped
+    /// past it); events still unreadable stay parked.
+    Unpark(projections::ProjectionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -417,6 +440,13 @@ fn main() -> ExitCode {
             Command::Outbox(OutboxCommand::ReplayParked(args)) => outbox_replay(args).await,
             Command::Projections(ProjectionsCommand::Status(args)) => {
                 projections_status(args).await
+            }
+            Command::Projections(ProjectionsCommand::Rebuild(args)) => {
+                projections::rebuild(args).await
+            }
+            Command::Projections(ProjectionsCommand::Park(args)) => projections::park(args).await,
+            Command::Projections(ProjectionsCommand::Unpark(args)) => {
+                projections::unpark(args).await
             }
             Command::Migrate(database) => migrate(database).await,
             Command::Store(StoreCommand::Copy(args)) => store_copy(args).await,
@@ -955,7 +985,7 @@ where
     let held = lag.held_by.map_or_else(String::new, |transaction| {
         format!(", held at transaction {transaction}")
     });
-    Ok(format!(
+    let mut line = format!(
         "{name:<15} at {:<20} {}{} event(s) behind, oldest waiting {} s{held}; {} parked",
         lag.checkpoint
             .map_or_else(|| "the start".to_owned(), |at| at.to_string()),
@@ -963,7 +993,19 @@ where
         lag.events_behind,
         lag.behind.as_secs(),
         parked.len()
-    ))
+    );
+    // The parked events themselves (the first ten), so that an unpark can be weighed.
+    for event in parked.iter().take(10) {
+        let _ = write!(
+            line,
+            "\n  parked {} {} v{} {}: {}",
+            event.position, event.stream, event.version, event.event_type, event.reason
+        );
+    }
+    if parked.len() > 10 {
+        let _ = write!(line, "\n  … and {} more", parked.len() - 10);
+    }
+    Ok(line)
 }
 
 async fn projections_status(args: TenantArgs) -> Result<ExitCode, String> {

@@ -126,6 +126,7 @@ impl Metrics {
         );
         let mut processed = String::new();
         let mut behind = String::new();
+        let mut halted = String::new();
         for watch in &app.projections {
             let status = watch.status.borrow().clone();
             let labels = format!("model=\"{}\",tenant=\"{}\"", watch.model, watch.tenant);
@@ -147,7 +148,16 @@ impl Metrics {
                 "crm_projection_processed_total{{{labels}}} {}",
                 status.processed
             );
+            let _ = writeln!(
+                halted,
+                "crm_projection_halted{{{labels}}} {}",
+                u8::from(status.halted_at.is_some())
+            );
         }
+        let _ = write!(
+            out,
+            "# HELP crm_projection_halted Whether the projection is halted at an event it cannot decode (crm projections park moves it on).\n# TYPE crm_projection_halted gauge\n{halted}"
+        );
         let _ = write!(
             out,
             "# HELP crm_projection_processed_total Events this process projected.\n# TYPE crm_projection_processed_total counter\n{processed}"

@@ -287,6 +287,12 @@ pub(crate) async fn ready<B: Backend>(State(app): AppState<B>) -> Response {
         if let Some(error) = status.last_error {
             problems.push(format!("{} of {}: {error}", watch.model, watch.tenant));
         }
+        if let Some(halted) = status.halted_at {
+            problems.push(format!(
+                "{} of {}: halted, {halted} (`crm projections park --tenant {} {}` moves it on)",
+                watch.model, watch.tenant, watch.tenant, watch.model
+            ));
+        }
     }
     if problems.is_empty() {
         Json(serde_json::json!({ "status": "ready" })).into_response()
