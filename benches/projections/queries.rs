@@ -314,12 +314,19 @@ async fn measure(customers: u64, lookups: usize, breach_runs: usize) {
             config: &config,
             now,
             limit: 100,
+            after: None,
         };
         let sla = &sla;
         let tenant = &tenant;
         let returned = &returned;
         async move {
-            returned.set(sla.scan(tenant, &query).await.expect("the scan runs").len());
+            returned.set(
+                sla.scan(tenant, &query)
+                    .await
+                    .expect("the scan runs")
+                    .items
+                    .len(),
+            );
         }
     })
     .await;

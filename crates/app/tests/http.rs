@@ -1448,10 +1448,13 @@ async fn roster_and_forecast(server: &Server, admin: &str, sales: &str, support:
         )
         .await;
     assert_eq!(attainment.status, StatusCode::OK, "{:?}", attainment.body);
-    assert_eq!(
-        server.get("/v1/sla/at-risk", support).await.status,
-        StatusCode::OK
-    );
+    let at_risk = server.get("/v1/sla/at-risk?limit=5", support).await;
+    assert_eq!(at_risk.status, StatusCode::OK, "{:?}", at_risk.body);
+    assert!(at_risk.body["items"].is_array(), "{:?}", at_risk.body);
+    let breaches = server
+        .get("/v1/sla/breaches?cursor=not-one-we-gave", support)
+        .await;
+    assert_eq!(breaches.status, StatusCode::BAD_REQUEST, "{:?}", breaches.body);
 }
 
 /// A data steward merges two contacts of one person, the Customer 360 follows, and gives one

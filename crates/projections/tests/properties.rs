@@ -77,7 +77,7 @@ mod sla {
     use crm_domain::sla::{BusinessCalendar, ClockStatus, SlaClock, SlaHealth};
     use crm_projections::MemoryDocuments;
     use crm_projections::sla::SlaModel;
-    use crm_projections::sla::query::{AtRiskList, BreachList, ItemHealth, ItemStatus};
+    use crm_projections::sla::query::{AtRiskList, BreachList, ItemHealth, ItemStatus, SlaPage};
     use crm_testkit::properties::{arb_delivery, check_fold};
     use crm_testkit::scenario::{arb_scenario, play, sla_config as config};
     use crm_testkit::world::{t0, tenant};
@@ -128,13 +128,13 @@ mod sla {
             // last event (an earlier instant is the live lifecycle's fold of fewer events).
             let end: i64 = scenario.iter().map(|(pause, _)| i64::from(*pause)).sum();
             let now = t0() + Duration::minutes(end + later);
-            let listed = |items: Vec<ItemStatus>| {
-                let mut ids: Vec<Uuid> = items.into_iter().map(|item| item.id).collect();
+            let listed = |page: SlaPage| {
+                let mut ids: Vec<Uuid> = page.items.into_iter().map(|item| item.id).collect();
                 ids.sort();
                 ids
             };
-            let breached = listed(store.scan(&tenant(), &BreachList { config, now, limit: usize::MAX }));
-            let at_risk = listed(store.scan(&tenant(), &AtRiskList { config, now, limit: usize::MAX }));
+            let breached = listed(store.scan(&tenant(), &BreachList { config, now, limit: usize::MAX - 1, after: None }));
+            let at_risk = listed(store.scan(&tenant(), &AtRiskList { config, now, limit: usize::MAX - 1, after: None }));
             let with = |health| {
                 let mut ids: Vec<Uuid> = store
                     .documents(&tenant())

@@ -226,10 +226,11 @@ fn stored_events_fold_into_every_read_model() {
             config: sla.model().config(),
             now: monday(12),
             limit: 10,
+            after: None,
         },
     );
-    assert_eq!(breached.len(), 1, "first response was due at 11:00");
-    assert_eq!(breached[0].deadline, Some(monday(11)));
+    assert_eq!(breached.items.len(), 1, "first response was due at 11:00");
+    assert_eq!(breached.items[0].deadline, Some(monday(11)));
 
     let pipeline = MemoryDocuments::fold(PipelineModel, &events).expect("valid test data");
     let forecast = pipeline.scan(

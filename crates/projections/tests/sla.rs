@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crm_projections::MemoryDocuments;
 use crm_projections::sla::query::{
     AtRiskList, Attainment, AttainmentBy, AttainmentGroup, AttainmentRow, BreachList, ItemHealth,
-    ItemQuery, ItemStatus, OpenItems,
+    ItemQuery, ItemStatus, OpenItems, SlaCursor,
 };
 use crm_projections::sla::*;
 use crm_testkit::world::{ALICE, World, as_system, as_user, tenant};
@@ -185,32 +185,96 @@ fn a_deadline_passed_without_any_event_is_a_breach_as_of_now() {
     let store = store(&world, &config());
     let config = store.model().config();
 
-    let before = store.scan(
-        &tenant(),
-        &BreachList {
-            config,
-            now: monday(10, 0),
-            limit: 10,
-        },
-    );
+    let before = store
+        .scan(
+            &tenant(),
+            &BreachList {
+                config,
+                now: monday(10, 0),
+                limit: 10,
+                after: None,
+            },
+        )
+        .items;
     assert!(
         before.is_empty(),
         "answering exactly at the deadline is in time"
     );
-    let after = store.scan(
-        &tenant(),
-        &BreachList {
-            config,
-            now: monday(10, 1),
-            limit: 10,
-        },
-    );
+    let after = store
+        .scan(
+            &tenant(),
+            &BreachList {
+                config,
+                now: monday(10, 1),
+                limit: 10,
+                after: None,
+            },
+        )
+        .items;
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].health, ItemHealth::Breached);
     assert_eq!(
         clock(&after[0], SlaMetric::FirstResponse).status.health,
         SlaHealth::Breached { at: monday(10, 0) }
     );
+}
+
+#[test]
+fn the_breach_list_pages_by_cursor_through_equal_deadlines_without_loss_or_repeat() {
+    let mut world = World::new();
+    // Seven tickets, opened at three instants: equal deadlines, ordered by key within each.
+    let mut ids = Vec::new();
+    for (n, minute) in [0, 0, 0, 5, 5, 10, 10].into_iter().enumerate() {
+        let id = Uuid::from_u128(0x7000 + u128::try_from(n).unwrap());
+        open_ticket(&mut world, id, monday(9, minute));
+        ids.push(id);
+    }
+    let store = store(&world, &config());
+    let config = store.model().config();
+    let now = monday(17, 0);
+    let whole = store.scan(
+        &tenant(),
+        &BreachList {
+            config,
+            now,
+            limit: 100,
+            after: None,
+        },
+    );
+    assert_eq!(whole.items.len(), 7);
+    assert_eq!(whole.next, None, "one page holds them all");
+    for limit in 1..=3 {
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.scan(
+                &tenant(),
+                &BreachList {
+                    config,
+                    now,
+                    limit,
+                    after,
+                },
+            );
+            assert!(page.items.len() <= limit);
+            paged.extend(page.items.iter().map(|item| item.id));
+            let Some(next) = page.next else { break };
+            // The cursor travels as text.
+            after = Some(SlaCursor::parse(&next.to_text()).expect("its own text reads back"));
+        }
+        let expected: Vec<Uuid> = whole.items.iter().map(|item| item.id).collect();
+        assert_eq!(paged, expected, "pages of {limit}");
+    }
+    for garbage in [
+        "",
+        "1.2",
+        "x.0.ticket:00000000-0000-0000-0000-000000007000",
+        "1.-2.ticket:00000000-0000-0000-0000-000000007000",
+        "1.1000000000.ticket:00000000-0000-0000-0000-000000007000",
+        "1.0.contact:00000000-0000-0000-0000-000000007000",
+    ] {
+        assert_eq!(SlaCursor::parse(garbage), None, "{garbage:?}");
+    }
 }
 
 #[test]
@@ -275,8 +339,10 @@ fn at_risk_starts_at_eighty_percent_of_the_target() {
                     config,
                     now,
                     limit: 10,
+                    after: None,
                 },
             )
+            .items
             .iter()
             .map(|item| item.id)
             .collect::<Vec<_>>()

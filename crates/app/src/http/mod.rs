@@ -72,7 +72,7 @@ pub use problem::{FieldProblemBody, PROBLEM_JSON, Problem, ProblemKind};
 pub use reads::{
     DeliveryReceipt, DuplicatesPage, ErasureRequestBody, ErasureResponse, FeedEvent, HistoryEntry,
     LeadBatchRequest, LeadDeliveryRequest, QueueHealth, RecordKind, RecordResponse, SearchHit,
-    TimelineResponse, TimelineRow,
+    SlaListPage, TimelineResponse, TimelineRow,
 };
 pub use roster::{AvailabilityRequest, ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};

@@ -83,6 +83,9 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         }
         Endpoint::Duplicates => ("200", "A page of the queue.", Some("DuplicatesPage")),
         Endpoint::Tasks => ("200", "A page of tasks.", Some("TaskPage")),
+        Endpoint::SlaBreaches | Endpoint::SlaAtRisk => {
+            ("200", "A page of items.", Some("SlaListPage"))
+        }
         Endpoint::AccountReviews => ("200", "A page of the queue.", Some("AccountReviewPage")),
         Endpoint::LogActivity => (
             "201",
@@ -125,9 +128,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         | Endpoint::Activities
         | Endpoint::Pipeline
         | Endpoint::Forecast
-        | Endpoint::SlaAtRisk
-        | Endpoint::SlaAttainment
-        | Endpoint::SlaBreaches => ("200", "The answer.", None),
+        | Endpoint::SlaAttainment => ("200", "The answer.", None),
     }
 }
 
@@ -411,6 +412,7 @@ fn document() -> OpenApi {
     components = component::<TimelineRow>(components);
     components = component::<super::roster::AvailabilityRequest>(components);
     components = component::<super::reads::DuplicatesPage>(components);
+    components = component::<super::reads::SlaListPage>(components);
     components = component::<super::engagements::TaskPage>(components);
     components = component::<super::accounts::AccountReviewPage>(components);
     components = component::<super::merges::MergeBody>(components);

@@ -29,7 +29,7 @@ use crm_projections::identity::IdentityIndexModel;
 use crm_projections::identity::query::{Candidates, rank};
 use crm_projections::pipeline::query::ByStageAndOwner;
 use crm_projections::pipeline::query::Forecast as PipelineForecast;
-use crm_projections::sla::query::{AtRiskList, Attainment, AttainmentBy, BreachList};
+use crm_projections::sla::query::{AtRiskList, Attainment, AttainmentBy, BreachList, SlaCursor};
 use crm_projections::{
     AggregateKind, DocKey, DocumentStore, StorageError, StreamRef, fold_streams,
 };
@@ -1079,13 +1079,6 @@ pub(crate) async fn search<B: Backend>(
     Json(hits).into_response()
 }
 
-/// A `limit` query.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LimitParams {
-    limit: Option<usize>,
-}
-
 /// The duplicate review queue's query.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1196,10 +1189,28 @@ pub(crate) async fn forecast<B: Backend>(
     answer(app.reads.pipeline.scan(&principal.tenant, &query).await)
 }
 
+/// An SLA list's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SlaListParams {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of an SLA list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SlaListPage {
+    /// Leads and tickets with their clocks, earliest deadline first.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<crm_projections::sla::query::ItemStatus>,
+    /// The cursor of the next page, absent on the last one.
+    pub next: Option<String>,
+}
+
 pub(crate) async fn sla_at_risk<B: Backend>(
     state: AppState<B>,
     caller: Caller,
-    params: Result<Params<LimitParams>, Problem>,
+    params: Result<Params<SlaListParams>, Problem>,
 ) -> Response {
     sla_list(state, caller, params, false).await
 }
@@ -1207,37 +1218,49 @@ pub(crate) async fn sla_at_risk<B: Backend>(
 pub(crate) async fn sla_breaches<B: Backend>(
     state: AppState<B>,
     caller: Caller,
-    params: Result<Params<LimitParams>, Problem>,
+    params: Result<Params<SlaListParams>, Problem>,
 ) -> Response {
     sla_list(state, caller, params, true).await
 }
 
-/// The breached items, or those at risk, as of now.
+/// A page of the breached items, or of those at risk, as of now.
 async fn sla_list<B: Backend>(
     State(app): AppState<B>,
     Extension(principal): Caller,
-    params: Result<Params<LimitParams>, Problem>,
+    params: Result<Params<SlaListParams>, Problem>,
     breached: bool,
 ) -> Response {
-    let limit = match params.and_then(|Params(params)| limit(params.limit, 100, 1_000)) {
-        Ok(limit) => limit,
+    let (limit, after) = match params.and_then(|Params(params)| {
+        page_params(params.limit, params.cursor.as_deref(), SlaCursor::parse)
+    }) {
+        Ok(page) => page,
         Err(problem) => return problem.into_response(),
     };
     let (config, now) = (&app.settings.sla, app.service.clock().now());
-    if breached {
-        answer(
-            app.reads
-                .sla
-                .scan(&principal.tenant, &BreachList { config, now, limit })
-                .await,
-        )
+    let page = if breached {
+        let query = BreachList {
+            config,
+            now,
+            limit,
+            after,
+        };
+        app.reads.sla.scan(&principal.tenant, &query).await
     } else {
-        answer(
-            app.reads
-                .sla
-                .scan(&principal.tenant, &AtRiskList { config, now, limit })
-                .await,
-        )
+        let query = AtRiskList {
+            config,
+            now,
+            limit,
+            after,
+        };
+        app.reads.sla.scan(&principal.tenant, &query).await
+    };
+    match page {
+        Ok(page) => Json(SlaListPage {
+            items: page.items,
+            next: page.next.map(|cursor| cursor.to_text()),
+        })
+        .into_response(),
+        Err(error) => storage_problem(&error).into_response(),
     }
 }
 

@@ -268,11 +268,18 @@ const REVIEWS_QUERY: &[QueryParam] = &[
     ),
 ];
 
-const LIMIT_QUERY: &[QueryParam] = &[q(
-    "limit",
-    QueryKind::Int { min: 1, max: 1_000 },
-    "The most rows (default 100).",
-)];
+const SLA_QUERY: &[QueryParam] = &[
+    q(
+        "limit",
+        QueryKind::Int { min: 1, max: 1_000 },
+        "The most items (default 100).",
+    ),
+    q(
+        "cursor",
+        QueryKind::Text,
+        "Where the previous page ended (its `next`); the earliest deadlines without it.",
+    ),
+];
 
 const FORECAST_QUERY: &[QueryParam] = &[
     q(
@@ -907,7 +914,7 @@ pub const ROUTES: &[RouteSpec] = &[
             "sla",
             "Leads and tickets whose SLA deadline is near, nearest first.",
         ),
-        LIMIT_QUERY,
+        SLA_QUERY,
     ),
     with_query(
         route(
@@ -929,7 +936,7 @@ pub const ROUTES: &[RouteSpec] = &[
             "sla",
             "Leads and tickets past an SLA deadline, earliest breach first.",
         ),
-        LIMIT_QUERY,
+        SLA_QUERY,
     ),
     with_body(
         route(

@@ -223,8 +223,103 @@ impl Scan<SlaItemDoc> for OpenItems<'_> {
     }
 }
 
+/// Where a page of an SLA list ended: the last item's indexed deadline (the order of the
+/// lists) and its key. Stable while items come and go: the next page starts after this place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SlaCursor {
+    /// The last item's deadline, exactly as its document holds it (so every adapter compares
+    /// it as it indexed it).
+    pub deadline: DateTime<Utc>,
+    /// The last item's key.
+    pub key: DocKey,
+}
+
+impl SlaCursor {
+    /// The cursor as text: `<deadline's seconds since the epoch>.<nanoseconds>.<key>`.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.deadline.timestamp(),
+            self.deadline.timestamp_subsec_nanos(),
+            self.key
+        )
+    }
+
+    /// Reads [`to_text`](Self::to_text) back; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, '.');
+        let (seconds, nanos, key) = (parts.next()?, parts.next()?, parts.next()?);
+        let digits = |part: &str| {
+            let part = part.strip_prefix('-').unwrap_or(part);
+            !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit())
+        };
+        if !digits(seconds) || !digits(nanos) || nanos.starts_with('-') {
+            return None;
+        }
+        let nanos: u32 = nanos.parse().ok()?;
+        if nanos > 999_999_999 {
+            return None;
+        }
+        let deadline = DateTime::from_timestamp(seconds.parse().ok()?, nanos)?;
+        let key = DocKey::parse(&[LEAD, TICKET], key)?;
+        Some(Self { deadline, key })
+    }
+
+    /// The place of `doc` (at `key`) in the lists, if it has a deadline.
+    fn of(key: &DocKey, doc: &SlaItemDoc) -> Option<Self> {
+        doc.deadline.map(|deadline| Self {
+            deadline,
+            key: *key,
+        })
+    }
+}
+
+/// A page of an SLA list: the items, and where the next page starts when there is more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaPage {
+    /// The items, earliest deadline first.
+    pub items: Vec<ItemStatus>,
+    /// The cursor of the next page; `None` on the last.
+    pub next: Option<SlaCursor>,
+}
+
+/// An SLA list's selection: `limit` and one more (to tell whether a next page exists), after
+/// `after`, by deadline.
+fn listed(selection: Selection, limit: usize, after: Option<SlaCursor>) -> Selection {
+    let selection = selection
+        .order_by("deadline")
+        .limit(limit.saturating_add(1));
+    match after {
+        Some(cursor) => selection.after(IndexValue::Time(cursor.deadline), cursor.key),
+        None => selection,
+    }
+}
+
+/// A page of `limit` of `docs`, with the cursor of the next when one more came.
+fn page<'a, I>(docs: I, limit: usize, status: impl Fn(&SlaItemDoc) -> ItemStatus) -> SlaPage
+where
+    I: Iterator<Item = (&'a DocKey, &'a SlaItemDoc)>,
+{
+    let mut items = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for (key, doc) in docs {
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        items.push(status(doc));
+        last = SlaCursor::of(key, doc);
+    }
+    SlaPage {
+        items,
+        next: if more { last } else { None },
+    }
+}
+
 /// The items breached as of `now` (a clock past its deadline and not fulfilled), earliest
-/// breach first. A breach is dated at its deadline, however late it was noticed.
+/// breach first, a page of at most `limit` after `after`. A breach is dated at its deadline,
+/// however late it was noticed.
 #[derive(Debug, Clone, Copy)]
 pub struct BreachList<'a> {
     /// The configuration the model runs under.
@@ -233,24 +328,29 @@ pub struct BreachList<'a> {
     pub now: DateTime<Utc>,
     /// The most items to return.
     pub limit: usize,
+    /// Where the page before ended.
+    pub after: Option<SlaCursor>,
 }
 
 impl Scan<SlaItemDoc> for BreachList<'_> {
-    type Answer = Vec<ItemStatus>;
+    type Answer = SlaPage;
 
     fn selection(&self) -> Selection {
-        Selection::of_kinds(&[LEAD, TICKET])
-            .filter(Filter::lt("deadline", IndexValue::Time(self.now)))
-            .order_by("deadline")
-            .limit(self.limit)
+        listed(
+            Selection::of_kinds(&[LEAD, TICKET])
+                .filter(Filter::lt("deadline", IndexValue::Time(self.now))),
+            self.limit,
+            self.after,
+        )
     }
 
-    fn answer<'a, I>(&self, docs: I) -> Vec<ItemStatus>
+    fn answer<'a, I>(&self, docs: I) -> SlaPage
     where
         I: Iterator<Item = (&'a DocKey, &'a SlaItemDoc)>,
     {
-        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now))
-            .collect()
+        page(docs, self.limit, |doc| {
+            ItemStatus::of(doc, self.config, self.now)
+        })
     }
 }
 
@@ -300,7 +400,7 @@ pub(crate) fn paused_time_walked(
 }
 
 /// The items at risk as of `now` (a running clock at 80 % of its target or more, none
-/// breached), earliest deadline first.
+/// breached), earliest deadline first, a page of at most `limit` after `after`.
 #[derive(Debug, Clone, Copy)]
 pub struct AtRiskList<'a> {
     /// The configuration the model runs under.
@@ -309,25 +409,30 @@ pub struct AtRiskList<'a> {
     pub now: DateTime<Utc>,
     /// The most items to return.
     pub limit: usize,
+    /// Where the page before ended.
+    pub after: Option<SlaCursor>,
 }
 
 impl Scan<SlaItemDoc> for AtRiskList<'_> {
-    type Answer = Vec<ItemStatus>;
+    type Answer = SlaPage;
 
     fn selection(&self) -> Selection {
-        Selection::of_kinds(&[LEAD, TICKET])
-            .filter(Filter::le("at_risk_from", IndexValue::Time(self.now)))
-            .filter(Filter::ge("deadline", IndexValue::Time(self.now)))
-            .order_by("deadline")
-            .limit(self.limit)
+        listed(
+            Selection::of_kinds(&[LEAD, TICKET])
+                .filter(Filter::le("at_risk_from", IndexValue::Time(self.now)))
+                .filter(Filter::ge("deadline", IndexValue::Time(self.now))),
+            self.limit,
+            self.after,
+        )
     }
 
-    fn answer<'a, I>(&self, docs: I) -> Vec<ItemStatus>
+    fn answer<'a, I>(&self, docs: I) -> SlaPage
     where
         I: Iterator<Item = (&'a DocKey, &'a SlaItemDoc)>,
     {
-        docs.map(|(_, doc)| ItemStatus::of(doc, self.config, self.now))
-            .collect()
+        page(docs, self.limit, |doc| {
+            ItemStatus::of(doc, self.config, self.now)
+        })
     }
 }
 
