@@ -324,6 +324,7 @@ fn plan(customer: u64, steps: &mut Vec<Step>) -> Customer {
                 contact,
                 ContactCommand::GrantConsent {
                     channel: ConsentChannel::ALL[usize::try_from((h >> 21) % 3).unwrap_or(0)],
+                    purpose: crm_domain::contact::ConsentPurpose::Marketing,
                     provenance: Provenance::new("web-form", at(created_at + 1)),
                     proof: ConsentProof {
                         form_id: Some("newsletter".into()),

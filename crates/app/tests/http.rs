@@ -1454,7 +1454,12 @@ async fn roster_and_forecast(server: &Server, admin: &str, sales: &str, support:
     let breaches = server
         .get("/v1/sla/breaches?cursor=not-one-we-gave", support)
         .await;
-    assert_eq!(breaches.status, StatusCode::BAD_REQUEST, "{:?}", breaches.body);
+    assert_eq!(
+        breaches.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        breaches.body
+    );
 }
 
 /// A data steward merges two contacts of one person, the Customer 360 follows, and gives one

@@ -43,10 +43,10 @@ use crm_domain::activity::{
     Participant,
 };
 use crm_domain::contact::{
-    ChannelConsent, ConsentChannel, ConsentDecision, ConsentProof, ConsentRestore, ConsentStatus,
-    ContactEvent, ContactField, DecisionBasis, Detail, ErasureGround, ErasureRequest,
-    ErasureRequester, FieldDecision, FieldRestore, LifecycleStage, MergeDecisions, MergePolicy,
-    MergeSide, Provenance, Restoration, Sourced, StreetAddress,
+    ChannelConsent, ConsentChannel, ConsentDecision, ConsentProof, ConsentPurpose, ConsentRestore,
+    ConsentScope, ConsentStatus, ContactEvent, ContactField, DecisionBasis, Detail, ErasureGround,
+    ErasureRequest, ErasureRequester, FieldDecision, FieldRestore, LifecycleStage, MergeDecisions,
+    MergePolicy, MergeSide, Provenance, Restoration, Sourced, StreetAddress,
 };
 use crm_domain::custom_fields::{
     CustomFieldSchema, CustomFieldSettingsEvent, CustomFieldsSet, SchemaDraft,
@@ -878,6 +878,7 @@ fn merge_decisions() -> MergeDecisions {
         }],
         consents: vec![ConsentDecision {
             channel: ConsentChannel::Email,
+            purpose: ConsentPurpose::Marketing,
             kept: MergeSide::Absorbed,
             survivor: Some(consent(ConsentStatus::Granted, -90)),
             absorbed: Some(consent(ConsentStatus::Withdrawn, -20)),
@@ -973,12 +974,14 @@ fn contact_events() -> Vec<ContactEvent> {
         },
         ContactEvent::ConsentGranted {
             channel: ConsentChannel::Email,
+            purpose: ConsentPurpose::Marketing,
             provenance: provenance("web-form", 5),
             proof: proof(),
             at: at(5),
         },
         ContactEvent::ConsentWithdrawn {
             channel: ConsentChannel::Sms,
+            purpose: ConsentPurpose::Marketing,
             provenance: provenance("sms-gateway", 6),
             proof: ConsentProof::default(),
             at: at(6),
@@ -1012,10 +1015,11 @@ fn contact_events() -> Vec<ContactEvent> {
                 phones: vec![phone("+44 20 7946 0958")],
                 consents: vec![ConsentRestore {
                     channel: ConsentChannel::Email,
+                    purpose: ConsentPurpose::Marketing,
                     consent: Some(consent(ConsentStatus::Granted, -90)),
                 }],
                 kept_fields: vec![ContactField::JobTitle],
-                kept_consents: vec![ConsentChannel::Phone],
+                kept_consents: vec![ConsentScope::marketing(ConsentChannel::Phone)],
             },
             by: user(BOB),
             at: at(8),

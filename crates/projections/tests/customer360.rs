@@ -8,9 +8,9 @@
 
 use chrono::NaiveDate;
 use crm_domain::contact::{
-    ConsentChannel, ConsentProof, ConsentStatus, ContactCommand, ContactField, Detail,
-    DetailChange, ErasureGround, ErasureRequest, ErasureRequester, LifecycleStage, MergePolicy,
-    Provenance,
+    ConsentChannel, ConsentProof, ConsentPurpose, ConsentScope, ConsentStatus, ContactCommand,
+    ContactField, Detail, DetailChange, ErasureGround, ErasureRequest, ErasureRequester,
+    LifecycleStage, MergePolicy, Provenance,
 };
 use crm_domain::identity::{CountryCode, EmailAddress, PersonName, PhoneNumber};
 use crm_domain::lead::{Campaign, ConversionRequest, LeadCommand, LeadSource, LeadSubmission};
@@ -334,6 +334,7 @@ fn consent_is_kept_per_channel_with_the_statement_in_effect() {
             ADA,
             ContactCommand::GrantConsent {
                 channel: ConsentChannel::Email,
+                purpose: ConsentPurpose::Marketing,
                 provenance: Provenance::new("web-form", minutes(1)),
                 proof: proof.clone(),
             },
@@ -345,6 +346,7 @@ fn consent_is_kept_per_channel_with_the_statement_in_effect() {
             ADA,
             ContactCommand::WithdrawConsent {
                 channel: ConsentChannel::Sms,
+                purpose: ConsentPurpose::Marketing,
                 provenance: Provenance::new("sms-gateway", minutes(2)),
                 proof: ConsentProof::default(),
             },
@@ -354,15 +356,18 @@ fn consent_is_kept_per_channel_with_the_statement_in_effect() {
 
     let consents = view(&fold(&world), ADA).contact.consents;
     assert_eq!(
-        consents[&ConsentChannel::Email].status,
+        consents[&ConsentScope::marketing(ConsentChannel::Email)].status,
         ConsentStatus::Granted
     );
-    assert_eq!(consents[&ConsentChannel::Email].proof, proof);
     assert_eq!(
-        consents[&ConsentChannel::Sms].status,
+        consents[&ConsentScope::marketing(ConsentChannel::Email)].proof,
+        proof
+    );
+    assert_eq!(
+        consents[&ConsentScope::marketing(ConsentChannel::Sms)].status,
         ConsentStatus::Withdrawn
     );
-    assert!(!consents.contains_key(&ConsentChannel::Phone));
+    assert!(!consents.contains_key(&ConsentScope::marketing(ConsentChannel::Phone)));
 }
 
 #[test]

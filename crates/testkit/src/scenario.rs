@@ -8,8 +8,8 @@ use std::num::NonZeroU8;
 
 use chrono::{Duration, NaiveDate, TimeDelta};
 use crm_domain::contact::{
-    ConsentChannel, ConsentProof, ContactCommand, Detail, DetailChange, ErasureGround,
-    ErasureRequest, ErasureRequester, MergePolicy, Provenance,
+    ConsentChannel, ConsentProof, ConsentPurpose, ContactCommand, Detail, DetailChange,
+    ErasureGround, ErasureRequest, ErasureRequester, MergePolicy, Provenance,
 };
 use crm_domain::forecast::{
     AdjustmentRole, Forecast, ForecastCommand, ForecastError, ForecastEvent, Period, PeriodKind,
@@ -144,7 +144,8 @@ pub enum Step {
     AddEmail { contact: u8, variant: u8 },
     /// Sets a contact's job title.
     SetJobTitle { contact: u8, variant: u8 },
-    /// Grants or withdraws consent on a channel.
+    /// Grants or withdraws consent on a channel for a purpose (`channel` names one of the
+    /// twelve scopes: channel `channel % 3`, purpose `channel / 3`).
     Consent {
         contact: u8,
         grant: bool,
@@ -253,7 +254,7 @@ fn arb_step() -> impl Strategy<Value = Step> {
         3 => n().prop_map(|contact| Step::CreateContact { contact }),
         1 => (n(), 0u8..3).prop_map(|(contact, variant)| Step::AddEmail { contact, variant }),
         1 => (n(), 0u8..3).prop_map(|(contact, variant)| Step::SetJobTitle { contact, variant }),
-        1 => (n(), any::<bool>(), 0u8..3).prop_map(|(contact, grant, channel)| Step::Consent { contact, grant, channel }),
+        1 => (n(), any::<bool>(), 0u8..12).prop_map(|(contact, grant, channel)| Step::Consent { contact, grant, channel }),
         1 => (n(), n()).prop_map(|(survivor, absorbed)| Step::Merge { survivor, absorbed }),
         1 => (n(), n()).prop_map(|(survivor, absorbed)| Step::Unmerge { survivor, absorbed }),
         1 => (n(), n()).prop_map(|(contact, other)| Step::NotDuplicate { contact, other }),
@@ -415,6 +416,8 @@ fn play_step(world: &mut World, step: &Step, now: chrono::DateTime<chrono::Utc>)
             grant,
             channel,
         } => {
+            // One of twelve scopes: the channel, then the purpose.
+            let purpose = ConsentPurpose::ALL[usize::from(channel / 3) % 4];
             let channel = ConsentChannel::ALL[usize::from(channel) % 3];
             let provenance = Provenance::new("web-form", now);
             let proof = ConsentProof {
@@ -424,12 +427,14 @@ fn play_step(world: &mut World, step: &Step, now: chrono::DateTime<chrono::Utc>)
             let command = if grant {
                 ContactCommand::GrantConsent {
                     channel,
+                    purpose,
                     provenance,
                     proof,
                 }
             } else {
                 ContactCommand::WithdrawConsent {
                     channel,
+                    purpose,
                     provenance,
                     proof,
                 }

@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::contact::{
-    ConsentChannel, ConsentProof, ContactCommand, Detail, DetailChange, Provenance, StreetAddress,
+    ConsentChannel, ConsentProof, ConsentPurpose, ContactCommand, Detail, DetailChange, Provenance,
+    StreetAddress,
 };
 use crm_domain::custom_fields::{CustomFieldsUpdate, EntityKind};
 use crm_domain::identity::{
@@ -257,6 +258,11 @@ pub struct ConsentChange {
     /// `email`, `phone` or `sms`.
     #[schema(value_type = String)]
     pub channel: ConsentChannel,
+    /// What the person is contacted for: `marketing` (the default), `sales`, `service` or
+    /// `research`. Each channel's consent is given and withdrawn per purpose.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub purpose: ConsentPurpose,
     /// What proves it (`form_id`, `ip_address`, `double_opt_in_token`, `recording_reference`,
     /// `wording_version`).
     #[serde(default)]
@@ -506,11 +512,13 @@ impl ContactRequest {
             }
             ContactRequest::GrantConsent(change) => ContactCommand::GrantConsent {
                 channel: change.channel,
+                purpose: change.purpose,
                 provenance: provenance(change.source_system.as_deref(), change.source_time, now)?,
                 proof: change.proof,
             },
             ContactRequest::WithdrawConsent(change) => ContactCommand::WithdrawConsent {
                 channel: change.channel,
+                purpose: change.purpose,
                 provenance: provenance(change.source_system.as_deref(), change.source_time, now)?,
                 proof: change.proof,
             },

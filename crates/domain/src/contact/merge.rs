@@ -3,8 +3,10 @@
 //! The survivor records every per-field decision: which side's value it kept, and both values
 //! with their provenance, so an unmerge can put back exactly what the survivor had. Email
 //! addresses and phone numbers are united (the absorbed contact's new ones are taken over and
-//! listed); consent follows the consent rule whatever the policy (the latest statement wins,
-//! a withdrawal wins ties), because a merge must never turn an objection into a permission.
+//! listed); consent follows the consent rule whatever the policy, per channel and purpose: the
+//! least permissive statement wins (a withdrawal on either contact over a grant on the other,
+//! whenever each was made; between two of a kind, the latest), because a merge must never turn
+//! an objection into a permission.
 //!
 //! Undoing a merge reverts only what still holds the merge's outcome: a field changed after
 //! the merge keeps its newer value and is listed as kept, so an unmerge never destroys later
@@ -15,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ContactError;
-use super::consent::{ChannelConsent, ConsentChannel, Consents};
+use super::consent::{ChannelConsent, ConsentChannel, ConsentPurpose, ConsentScope, Consents};
 use super::details::{ContactDetails, ContactField, Detail, Keyed, Provenance, Sourced};
 use crate::identity::{EmailAddress, PhoneNumber};
 use crate::ids::ContactId;
@@ -124,11 +126,15 @@ impl FieldDecision {
     }
 }
 
-/// What a merge did with one channel's consent on which the two contacts differed.
+/// What a merge did with one channel's consent for one purpose on which the two contacts
+/// differed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConsentDecision {
     /// The channel.
     pub channel: ConsentChannel,
+    /// The purpose (marketing when the payload names none).
+    #[serde(default, skip_serializing_if = "ConsentPurpose::is_marketing")]
+    pub purpose: ConsentPurpose,
     /// Whose statement is now in effect on the survivor.
     pub kept: MergeSide,
     /// The survivor's statement before the merge.
@@ -146,7 +152,7 @@ pub struct MergeDecisions {
     pub emails: Vec<Sourced<EmailAddress>>,
     /// The absorbed contact's phone numbers the survivor did not have, now added to it.
     pub phones: Vec<Sourced<PhoneNumber>>,
-    /// One decision per channel on which the contacts' consent differed.
+    /// One decision per channel and purpose on which the contacts' consent differed.
     pub consents: Vec<ConsentDecision>,
 }
 
@@ -172,11 +178,14 @@ pub struct FieldRestore {
     pub entry: Option<Sourced<Detail>>,
 }
 
-/// A channel's consent an unmerge puts back.
+/// A channel's consent for a purpose an unmerge puts back.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConsentRestore {
     /// The channel.
     pub channel: ConsentChannel,
+    /// The purpose (marketing when the payload names none).
+    #[serde(default, skip_serializing_if = "ConsentPurpose::is_marketing")]
+    pub purpose: ConsentPurpose,
     /// The statement it gets back (`None`: none was ever made).
     pub consent: Option<ChannelConsent>,
 }
@@ -196,8 +205,9 @@ pub struct Restoration {
     /// Fields the merge had changed that were changed again since, so they keep their newer
     /// values.
     pub kept_fields: Vec<ContactField>,
-    /// Channels whose consent changed since the merge, so they keep the newer statement.
-    pub kept_consents: Vec<ConsentChannel>,
+    /// Channels and purposes whose consent changed since the merge, so they keep the newer
+    /// statement.
+    pub kept_consents: Vec<ConsentScope>,
 }
 
 /// Decides a merge of `absorbed` into `survivor` under `policy` and the person's `choices`.
@@ -270,20 +280,20 @@ pub(super) fn plan_merge(
         return Err(ContactError::PrimaryEmailRequired);
     }
 
-    let consents = ConsentChannel::ALL
-        .into_iter()
-        .filter_map(|channel| {
-            let (s, a) = (our_consents.get(channel), their_consents.get(channel));
+    let consents = ConsentScope::all()
+        .filter_map(|scope| {
+            let (s, a) = (our_consents.get(scope), their_consents.get(scope));
             if s == a {
                 return None;
             }
             let kept = match (s, a) {
                 (None, Some(_)) => MergeSide::Absorbed,
-                (Some(s), Some(a)) if a.prevails_over(s) => MergeSide::Absorbed,
+                (Some(s), Some(a)) if less_permissive(a, s) => MergeSide::Absorbed,
                 _ => MergeSide::Survivor,
             };
             Some(ConsentDecision {
-                channel,
+                channel: scope.channel,
+                purpose: scope.purpose,
                 kept,
                 survivor: s.cloned(),
                 absorbed: a.cloned(),
@@ -297,6 +307,17 @@ pub(super) fn plan_merge(
         phones,
         consents,
     })
+}
+
+/// Whether `one` takes effect over `other` when two linked records disagree: a withdrawal over
+/// a grant whenever each was made; between two of a kind, the later (see
+/// [`ChannelConsent::prevails_over`]).
+fn less_permissive(one: &ChannelConsent, other: &ChannelConsent) -> bool {
+    if one.status == other.status {
+        one.prevails_over(other)
+    } else {
+        !one.is_granted()
+    }
 }
 
 /// Applies a merge's decisions to the survivor.
@@ -318,7 +339,10 @@ pub(super) fn apply_merge(
     }
     for decision in &decisions.consents {
         if decision.kept == MergeSide::Absorbed {
-            consents.set(decision.channel, decision.absorbed.clone());
+            consents.set(
+                ConsentScope::new(decision.channel, decision.purpose),
+                decision.absorbed.clone(),
+            );
         }
     }
 }
@@ -362,13 +386,15 @@ pub(super) fn plan_unmerge(
         if decision.kept != MergeSide::Absorbed {
             continue;
         }
-        if consents.get(decision.channel) == decision.absorbed.as_ref() {
+        let scope = ConsentScope::new(decision.channel, decision.purpose);
+        if consents.get(scope) == decision.absorbed.as_ref() {
             restoration.consents.push(ConsentRestore {
                 channel: decision.channel,
+                purpose: decision.purpose,
                 consent: decision.survivor.clone(),
             });
         } else {
-            restoration.kept_consents.push(decision.channel);
+            restoration.kept_consents.push(scope);
         }
     }
     keep_a_listed_primary(details, &mut restoration, now);
@@ -437,7 +463,10 @@ pub(super) fn apply_restoration(
         details.phones_mut().give_back(phone.key());
     }
     for restore in &restoration.consents {
-        consents.set(restore.channel, restore.consent.clone());
+        consents.set(
+            ConsentScope::new(restore.channel, restore.purpose),
+            restore.consent.clone(),
+        );
     }
 }
 

@@ -59,7 +59,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use address::{MAX_ADDRESS_PART_CHARS, StreetAddress};
-pub use consent::{ChannelConsent, ConsentChannel, ConsentProof, ConsentStatus, Consents};
+pub use consent::{
+    ChannelConsent, ConsentChannel, ConsentProof, ConsentPurpose, ConsentScope, ConsentStatus,
+    ConsentVerdict, Consents, UnknownConsentScope, least_permissive,
+};
 pub use details::{
     ContactDetails, ContactField, Detail, DetailChange, LifecycleStage, Provenance, Sourced,
 };
@@ -113,19 +116,23 @@ pub enum ContactCommand {
         /// The system they come from and that system's time.
         provenance: Provenance,
     },
-    /// Records that the person agreed to be contacted on a channel.
+    /// Records that the person agreed to be contacted on a channel for a purpose.
     GrantConsent {
         /// The channel.
         channel: ConsentChannel,
+        /// The purpose.
+        purpose: ConsentPurpose,
         /// The system that recorded it and when the person said it.
         provenance: Provenance,
         /// The evidence (required).
         proof: ConsentProof,
     },
-    /// Records that the person withdrew consent for a channel.
+    /// Records that the person withdrew consent for a channel and purpose.
     WithdrawConsent {
         /// The channel.
         channel: ConsentChannel,
+        /// The purpose.
+        purpose: ConsentPurpose,
         /// The system that recorded it and when the person said it.
         provenance: Provenance,
         /// The evidence, if any.
@@ -257,11 +264,15 @@ pub enum ContactEvent {
         /// When.
         at: DateTime<Utc>,
     },
-    /// The person agreed to be contacted on a channel; this statement is now in effect.
+    /// The person agreed to be contacted on a channel for a purpose; this statement is now in
+    /// effect.
     #[serde(rename = "ContactConsentGranted")]
     ConsentGranted {
         /// The channel.
         channel: ConsentChannel,
+        /// The purpose (marketing when the payload names none, as before purposes existed).
+        #[serde(default, skip_serializing_if = "ConsentPurpose::is_marketing")]
+        purpose: ConsentPurpose,
         /// The system that recorded it and when the person said it.
         provenance: Provenance,
         /// The evidence.
@@ -270,11 +281,14 @@ pub enum ContactEvent {
         /// When.
         at: DateTime<Utc>,
     },
-    /// The person withdrew consent for a channel; this statement is now in effect.
+    /// The person withdrew consent for a channel and purpose; this statement is now in effect.
     #[serde(rename = "ContactConsentWithdrawn")]
     ConsentWithdrawn {
         /// The channel.
         channel: ConsentChannel,
+        /// The purpose (marketing when the payload names none, as before purposes existed).
+        #[serde(default, skip_serializing_if = "ConsentPurpose::is_marketing")]
+        purpose: ConsentPurpose,
         /// The system that recorded it and when the person said it.
         provenance: Provenance,
         /// The evidence, if any.
@@ -498,10 +512,10 @@ pub enum ContactError {
     #[error("a contact with email addresses needs one of them as its primary address")]
     PrimaryEmailRequired,
     /// A consent grant without any proof.
-    #[error("consent for {channel:?} cannot be granted without proof")]
+    #[error("consent for {scope} cannot be granted without proof")]
     ConsentProofMissing {
-        /// The channel.
-        channel: ConsentChannel,
+        /// The channel and purpose.
+        scope: ConsentScope,
     },
     /// A contact cannot be merged with itself.
     #[error("a contact cannot be merged with itself")]
@@ -632,9 +646,11 @@ impl Contact {
         self.merges.iter().map(|merge| merge.absorbed).collect()
     }
 
-    /// Whether the company may contact the person on `channel` (a grant is in effect).
-    pub fn may_contact(&self, channel: ConsentChannel) -> bool {
-        self.consents.is_granted(channel)
+    /// Whether the company may contact the person for `scope` (a channel for a purpose; a
+    /// channel alone is marketing): a grant is in effect on this contact. Linked records (the
+    /// leads it came from) are weighed by [`least_permissive`].
+    pub fn may_contact(&self, scope: impl Into<ConsentScope>) -> bool {
+        self.consents.is_granted(scope)
     }
 
     /// Whether the state holds any personal data (details, consent statements, merge
@@ -895,16 +911,16 @@ impl Contact {
 
     fn record_consent(
         &self,
-        channel: ConsentChannel,
+        scope: ConsentScope,
         statement: ChannelConsent,
         ctx: &Context,
     ) -> Result<Vec<ContactEvent>, ContactError> {
         self.require_active()?;
         check_provenance(&statement.provenance, ctx)?;
         if statement.is_granted() && statement.proof.is_empty() {
-            return Err(ContactError::ConsentProofMissing { channel });
+            return Err(ContactError::ConsentProofMissing { scope });
         }
-        if !self.consents.would_change(channel, &statement) {
+        if !self.consents.would_change(scope, &statement) {
             return Ok(vec![]);
         }
         let ChannelConsent {
@@ -912,15 +928,18 @@ impl Contact {
             provenance,
             proof,
         } = statement;
+        let ConsentScope { channel, purpose } = scope;
         Ok(vec![match status {
             ConsentStatus::Granted => ContactEvent::ConsentGranted {
                 channel,
+                purpose,
                 provenance,
                 proof,
                 at: ctx.now,
             },
             ConsentStatus::Withdrawn => ContactEvent::ConsentWithdrawn {
                 channel,
+                purpose,
                 provenance,
                 proof,
                 at: ctx.now,
@@ -1269,10 +1288,11 @@ impl Aggregate for Contact {
             } => self.change_details(changes, &provenance, ctx),
             ContactCommand::GrantConsent {
                 channel,
+                purpose,
                 provenance,
                 proof,
             } => self.record_consent(
-                channel,
+                ConsentScope::new(channel, purpose),
                 ChannelConsent {
                     status: ConsentStatus::Granted,
                     provenance,
@@ -1282,10 +1302,11 @@ impl Aggregate for Contact {
             ),
             ContactCommand::WithdrawConsent {
                 channel,
+                purpose,
                 provenance,
                 proof,
             } => self.record_consent(
-                channel,
+                ConsentScope::new(channel, purpose),
                 ChannelConsent {
                     status: ConsentStatus::Withdrawn,
                     provenance,
@@ -1368,11 +1389,12 @@ impl Aggregate for Contact {
             }
             ContactEvent::ConsentGranted {
                 channel,
+                purpose,
                 provenance,
                 proof,
                 ..
             } => self.consents.set(
-                *channel,
+                ConsentScope::new(*channel, *purpose),
                 Some(ChannelConsent {
                     status: ConsentStatus::Granted,
                     provenance: provenance.clone(),
@@ -1381,11 +1403,12 @@ impl Aggregate for Contact {
             ),
             ContactEvent::ConsentWithdrawn {
                 channel,
+                purpose,
                 provenance,
                 proof,
                 ..
             } => self.consents.set(
-                *channel,
+                ConsentScope::new(*channel, *purpose),
                 Some(ChannelConsent {
                     status: ConsentStatus::Withdrawn,
                     provenance: provenance.clone(),

@@ -3,7 +3,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use proptest::prelude::*;
 use uuid::Uuid;
 
-use super::consent::strategies::{arb_channel, arb_channel_consent, arb_proof, arb_status};
+use super::consent::strategies::{
+    arb_channel, arb_channel_consent, arb_proof, arb_scope, arb_status,
+};
 use super::details::strategies::{arb_detail_change, arb_provenance};
 use super::merge::strategies::{arb_choices, arb_policy};
 use super::suspicion::strategies::{
@@ -124,6 +126,7 @@ fn form_proof() -> ConsentProof {
 fn granted(channel: ConsentChannel, provenance: Provenance) -> ContactEvent {
     ContactEvent::ConsentGranted {
         channel,
+        purpose: ConsentPurpose::Marketing,
         provenance,
         proof: form_proof(),
         at: t0(),
@@ -133,6 +136,7 @@ fn granted(channel: ConsentChannel, provenance: Provenance) -> ContactEvent {
 fn withdrawn(channel: ConsentChannel, provenance: Provenance) -> ContactEvent {
     ContactEvent::ConsentWithdrawn {
         channel,
+        purpose: ConsentPurpose::Marketing,
         provenance,
         proof: ConsentProof::default(),
         at: t0(),
@@ -142,6 +146,7 @@ fn withdrawn(channel: ConsentChannel, provenance: Provenance) -> ContactEvent {
 fn grant(channel: ConsentChannel, provenance: Provenance) -> ContactCommand {
     ContactCommand::GrantConsent {
         channel,
+        purpose: ConsentPurpose::Marketing,
         provenance,
         proof: form_proof(),
     }
@@ -150,6 +155,7 @@ fn grant(channel: ConsentChannel, provenance: Provenance) -> ContactCommand {
 fn withdraw(channel: ConsentChannel, provenance: Provenance) -> ContactCommand {
     ContactCommand::WithdrawConsent {
         channel,
+        purpose: ConsentPurpose::Marketing,
         provenance,
         proof: ConsentProof::default(),
     }
@@ -308,6 +314,7 @@ fn survivor_first_decisions() -> MergeDecisions {
         }],
         consents: vec![ConsentDecision {
             channel: ConsentChannel::Email,
+            purpose: ConsentPurpose::Marketing,
             kept: Absorbed,
             survivor: Some(ChannelConsent {
                 status: ConsentStatus::Granted,
@@ -820,6 +827,7 @@ fn granting_consent_without_proof_is_refused() {
     given::<Contact>(&ada())
         .when(ContactCommand::GrantConsent {
             channel: ConsentChannel::Sms,
+            purpose: ConsentPurpose::Marketing,
             provenance: ui(-5),
             proof: ConsentProof {
                 form_id: Some("  ".into()),
@@ -827,7 +835,7 @@ fn granting_consent_without_proof_is_refused() {
             },
         })
         .then_error(&ContactError::ConsentProofMissing {
-            channel: ConsentChannel::Sms,
+            scope: ConsentScope::marketing(ConsentChannel::Sms),
         });
 }
 
@@ -1152,6 +1160,7 @@ fn a_contact_can_absorb_several_others() {
                 phones: vec![],
                 consents: vec![ConsentDecision {
                     channel: ConsentChannel::Email,
+                    purpose: ConsentPurpose::Marketing,
                     kept: MergeSide::Survivor,
                     survivor: Some(ChannelConsent {
                         status: ConsentStatus::Withdrawn,
@@ -1324,6 +1333,7 @@ fn unmerging_lists_what_it_puts_back() {
                 phones: vec![phone("+44 20 7946 0958")],
                 consents: vec![ConsentRestore {
                     channel: ConsentChannel::Email,
+                    purpose: ConsentPurpose::Marketing,
                     consent: Some(ChannelConsent {
                         status: ConsentStatus::Granted,
                         provenance: hubspot(-40),
@@ -1355,7 +1365,7 @@ fn unmerging_keeps_values_changed_since_the_merge() {
                 phones: vec![phone("+44 20 7946 0958")],
                 consents: vec![],
                 kept_fields: vec![ContactField::FamilyName],
-                kept_consents: vec![ConsentChannel::Email],
+                kept_consents: vec![ConsentScope::marketing(ConsentChannel::Email)],
             },
             by: alice(),
             at: t0(),
@@ -1820,6 +1830,7 @@ fn one_of_each_event() -> Vec<ContactEvent> {
         granted(ConsentChannel::Email, ui(-5)),
         ContactEvent::ConsentWithdrawn {
             channel: ConsentChannel::Sms,
+            purpose: ConsentPurpose::Marketing,
             provenance: ui(-5),
             proof: form_proof(),
             at: t0(),
@@ -1843,6 +1854,7 @@ fn one_of_each_event() -> Vec<ContactEvent> {
                 phones: vec![phone("+44 20 7946 0958")],
                 consents: vec![ConsentRestore {
                     channel: ConsentChannel::Email,
+                    purpose: ConsentPurpose::Marketing,
                     consent: Some(ChannelConsent {
                         status: ConsentStatus::Granted,
                         provenance: ui(-5),
@@ -1850,7 +1862,7 @@ fn one_of_each_event() -> Vec<ContactEvent> {
                     }),
                 }],
                 kept_fields: vec![ContactField::JobTitle],
-                kept_consents: vec![ConsentChannel::Sms],
+                kept_consents: vec![ConsentScope::marketing(ConsentChannel::Sms)],
             },
             by: alice(),
             at: t0(),
@@ -1949,11 +1961,13 @@ fn consent_command(
     match status {
         ConsentStatus::Granted => ContactCommand::GrantConsent {
             channel,
+            purpose: ConsentPurpose::Marketing,
             provenance,
             proof,
         },
         ConsentStatus::Withdrawn => ContactCommand::WithdrawConsent {
             channel,
+            purpose: ConsentPurpose::Marketing,
             provenance,
             proof,
         },
@@ -2343,4 +2357,209 @@ fn custom_fields_are_validated_set_cleared_and_folded() {
             _ => None,
         },
     );
+}
+
+// ---- consent per channel and purpose ----
+
+fn granted_for(scope: ConsentScope, provenance: Provenance) -> ContactEvent {
+    ContactEvent::ConsentGranted {
+        channel: scope.channel,
+        purpose: scope.purpose,
+        provenance,
+        proof: form_proof(),
+        at: t0(),
+    }
+}
+
+fn withdrawn_for(scope: ConsentScope, provenance: Provenance) -> ContactEvent {
+    ContactEvent::ConsentWithdrawn {
+        channel: scope.channel,
+        purpose: scope.purpose,
+        provenance,
+        proof: ConsentProof::default(),
+        at: t0(),
+    }
+}
+
+#[test]
+fn consent_is_given_and_withdrawn_per_purpose_on_one_channel() {
+    let service = ConsentScope::new(ConsentChannel::Email, ConsentPurpose::Service);
+    let marketing = ConsentScope::marketing(ConsentChannel::Email);
+    let mut history = ada();
+    history.push(withdrawn_for(marketing, ui(-10)));
+    let state = given::<Contact>(&history)
+        .when(ContactCommand::GrantConsent {
+            channel: ConsentChannel::Email,
+            purpose: ConsentPurpose::Service,
+            provenance: ui(-5),
+            proof: form_proof(),
+        })
+        .then(&[granted_for(service, ui(-5))]);
+    assert!(state.may_contact(service), "service notices by email");
+    assert!(!state.may_contact(marketing), "no newsletters");
+    assert!(
+        !state.may_contact(ConsentChannel::Email),
+        "a channel alone is marketing"
+    );
+    assert!(!state.may_contact(ConsentScope::new(
+        ConsentChannel::Email,
+        ConsentPurpose::Sales
+    )));
+}
+
+#[test]
+fn a_statement_without_a_purpose_reads_as_marketing_and_marketing_is_written_without_one() {
+    let old = serde_json::json!({
+        "type": "ContactConsentWithdrawn",
+        "data": {
+            "channel": "sms",
+            "provenance": { "system": "crm-ui", "source_time": "2026-03-03T10:00:00Z" },
+            "proof": {},
+            "at": "2026-03-03T10:00:00Z",
+        },
+    });
+    let read: ContactEvent = serde_json::from_value(old).expect("an old payload reads");
+    assert!(matches!(
+        read,
+        ContactEvent::ConsentWithdrawn {
+            purpose: ConsentPurpose::Marketing,
+            ..
+        }
+    ));
+    let marketing = serde_json::to_value(withdrawn(ConsentChannel::Sms, ui(-5))).unwrap();
+    assert!(marketing["data"].get("purpose").is_none(), "{marketing}");
+    let research = serde_json::to_value(withdrawn_for(
+        ConsentScope::new(ConsentChannel::Sms, ConsentPurpose::Research),
+        ui(-5),
+    ))
+    .unwrap();
+    assert_eq!(research["data"]["purpose"], "research");
+}
+
+#[test]
+fn a_consent_scope_is_written_as_its_channel_for_marketing_and_channel_colon_purpose_otherwise() {
+    assert_eq!(
+        ConsentScope::marketing(ConsentChannel::Email).to_string(),
+        "email"
+    );
+    assert_eq!(
+        ConsentScope::new(ConsentChannel::Phone, ConsentPurpose::Sales).to_string(),
+        "phone:sales"
+    );
+    for text in [
+        "",
+        "fax",
+        "email:",
+        "email:marketing",
+        "email:spam",
+        ":sales",
+        "Email",
+    ] {
+        assert!(text.parse::<ConsentScope>().is_err(), "{text:?}");
+    }
+    assert_eq!(ConsentScope::all().count(), 12);
+}
+
+#[test]
+fn a_withdrawal_on_the_absorbed_contact_wins_over_a_later_grant_on_the_survivor() {
+    // The survivor granted marketing email after the duplicate withdrew it: the merge keeps
+    // the withdrawal (the least permissive statement), not the later grant.
+    let mut survivor = ada();
+    survivor.push(granted(ConsentChannel::Email, ui(-1)));
+    let mut absorbed_history = duplicate_history();
+    absorbed_history.retain(|event| {
+        !matches!(
+            event,
+            ContactEvent::ConsentGranted { .. } | ContactEvent::ConsentWithdrawn { .. }
+        )
+    });
+    absorbed_history.push(withdrawn(ConsentChannel::Email, hubspot(-50)));
+    absorbed_history.push(merged_into(ADA));
+    let absorbed = Contact::replay(&absorbed_history);
+    let events = Contact::replay(&survivor)
+        .decide(
+            merge(absorbed, MergePolicy::NewestValue, vec![]),
+            &context_at(t0()),
+        )
+        .expect("the merge is decided");
+    let merged = Contact::replay(&[survivor, events].concat());
+    assert!(!merged.may_contact(ConsentChannel::Email));
+    assert_eq!(
+        merged
+            .consents
+            .get(ConsentChannel::Email)
+            .map(|statement| statement.status),
+        Some(ConsentStatus::Withdrawn)
+    );
+}
+
+#[test]
+fn least_permissive_names_the_latest_withdrawal_and_never_allows_without_a_grant() {
+    let statement = |status, minute| ChannelConsent {
+        status,
+        provenance: ui(minute),
+        proof: ConsentProof::default(),
+    };
+    let early = statement(ConsentStatus::Withdrawn, -30);
+    let late = statement(ConsentStatus::Withdrawn, -10);
+    let grant = statement(ConsentStatus::Granted, -1);
+    assert_eq!(least_permissive([None, None]), ConsentVerdict::NeverGiven);
+    assert_eq!(
+        least_permissive([Some(&grant), None]),
+        ConsentVerdict::Granted
+    );
+    assert_eq!(
+        least_permissive([Some(&grant), Some(&early), Some(&late)]),
+        ConsentVerdict::Withdrawn(late.clone())
+    );
+    assert!(!least_permissive([Some(&late), Some(&grant)]).allows());
+}
+
+proptest! {
+    #[test]
+    fn a_consent_scope_reads_back_from_its_text(scope in arb_scope()) {
+        let text = scope.to_string();
+        prop_assert_eq!(text.parse::<ConsentScope>(), Ok(scope));
+        let json = serde_json::to_value(scope).unwrap();
+        prop_assert_eq!(serde_json::from_value::<ConsentScope>(json).unwrap(), scope);
+    }
+
+    #[test]
+    fn least_permissive_does_not_depend_on_the_order_of_the_records(
+        mut statements in proptest::collection::vec(proptest::option::of(arb_channel_consent()), 0..6),
+    ) {
+        let verdict = least_permissive(statements.iter().map(Option::as_ref));
+        let withdrawn = statements
+            .iter()
+            .flatten()
+            .any(|statement| statement.status == ConsentStatus::Withdrawn);
+        prop_assert_eq!(matches!(verdict, ConsentVerdict::Withdrawn(_)), withdrawn);
+        statements.reverse();
+        // The same verdict; a withdrawal named at the same instant (ties of time) may differ
+        // in its proof.
+        let instant = |verdict: &ConsentVerdict| match verdict {
+            ConsentVerdict::Withdrawn(statement) => Some(statement.provenance.source_time),
+            _ => None,
+        };
+        let again = least_permissive(statements.iter().map(Option::as_ref));
+        prop_assert_eq!(again.allows(), verdict.allows());
+        prop_assert_eq!(instant(&again), instant(&verdict));
+    }
+
+    #[test]
+    fn a_statement_for_one_purpose_leaves_every_other_scope_alone(
+        scope in arb_scope(),
+        status in arb_status(),
+    ) {
+        let event = match status {
+            ConsentStatus::Granted => granted_for(scope, ui(-5)),
+            ConsentStatus::Withdrawn => withdrawn_for(scope, ui(-5)),
+        };
+        let before = Contact::replay(&ada());
+        let after = Contact::replay(&[ada(), vec![event]].concat());
+        for other in ConsentScope::all().filter(|other| *other != scope) {
+            prop_assert_eq!(after.consents.get(other), before.consents.get(other));
+        }
+        prop_assert_eq!(after.may_contact(scope), status == ConsentStatus::Granted);
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use crm_domain::contact::{
-    ChannelConsent, ConsentChannel, ConsentStatus, ContactEvent, ContactField, Detail,
+    ChannelConsent, ConsentScope, ConsentStatus, ContactEvent, ContactField, Detail,
     ErasureRequest, LifecycleStage, MergeDecisions, MergeSide, Provenance, Restoration, Sourced,
 };
 use crm_domain::identity::{EmailAddress, PhoneNumber};
@@ -135,8 +135,9 @@ pub struct ContactDoc {
     pub origin: Option<Provenance>,
     /// Details with provenance.
     pub profile: Profile,
-    /// The statement in effect per channel.
-    pub consents: BTreeMap<ConsentChannel, ChannelConsent>,
+    /// The statement in effect per channel and purpose (keyed `email` for marketing,
+    /// `email:service` for another purpose).
+    pub consents: BTreeMap<ConsentScope, ChannelConsent>,
     /// The survivor this contact was merged into, while it is.
     pub merged_into: Option<ContactId>,
     /// The contacts this one absorbed and still holds, in merge order.
@@ -282,19 +283,21 @@ impl ContactDoc {
             }
             ContactEvent::ConsentGranted {
                 channel,
+                purpose,
                 provenance,
                 proof,
                 at,
             }
             | ContactEvent::ConsentWithdrawn {
                 channel,
+                purpose,
                 provenance,
                 proof,
                 at,
             } => {
                 let granted = matches!(event, ContactEvent::ConsentGranted { .. });
                 self.consents.insert(
-                    *channel,
+                    ConsentScope::new(*channel, *purpose),
                     ChannelConsent {
                         status: if granted {
                             ConsentStatus::Granted
@@ -312,6 +315,7 @@ impl ContactDoc {
                 };
                 TimelineEntry {
                     consent_channel: Some(*channel),
+                    consent_purpose: Some(*purpose).filter(|purpose| !purpose.is_marketing()),
                     ..entry(kind, *at)
                 }
             }
@@ -418,7 +422,7 @@ impl ContactDoc {
             if decision.kept == MergeSide::Absorbed {
                 set_consent(
                     &mut self.consents,
-                    decision.channel,
+                    ConsentScope::new(decision.channel, decision.purpose),
                     decision.absorbed.clone(),
                 );
             }
@@ -437,22 +441,26 @@ impl ContactDoc {
             drop_item(&mut self.profile.phones, phone, phone_key);
         }
         for consent in &restoration.consents {
-            set_consent(&mut self.consents, consent.channel, consent.consent.clone());
+            set_consent(
+                &mut self.consents,
+                ConsentScope::new(consent.channel, consent.purpose),
+                consent.consent.clone(),
+            );
         }
     }
 }
 
 fn set_consent(
-    consents: &mut BTreeMap<ConsentChannel, ChannelConsent>,
-    channel: ConsentChannel,
+    consents: &mut BTreeMap<ConsentScope, ChannelConsent>,
+    scope: ConsentScope,
     consent: Option<ChannelConsent>,
 ) {
     match consent {
         Some(consent) => {
-            consents.insert(channel, consent);
+            consents.insert(scope, consent);
         }
         None => {
-            consents.remove(&channel);
+            consents.remove(&scope);
         }
     }
 }

@@ -9,7 +9,7 @@
 //! the record after the cursor" in every adapter ([`RecordTimeline`]).
 
 use chrono::{DateTime, Utc};
-use crm_domain::contact::{ConsentChannel, ContactField};
+use crm_domain::contact::{ConsentChannel, ConsentPurpose, ContactField};
 use crm_domain::{Channel, Money, Priority, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -146,6 +146,9 @@ pub struct TimelineEntry {
     /// The consent channel involved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_channel: Option<ConsentChannel>,
+    /// The consent purpose involved, when not marketing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_purpose: Option<ConsentPurpose>,
     /// The contact field involved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<ContactField>,
@@ -175,6 +178,7 @@ impl TimelineEntry {
             kind,
             channel: None,
             consent_channel: None,
+            consent_purpose: None,
             field: None,
             user: None,
             amount: None,
