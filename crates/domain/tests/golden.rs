@@ -58,7 +58,7 @@ use crm_domain::identity::{
 };
 use crm_domain::lead::{
     Campaign, DisqualificationReason, LeadEvent, LeadField, LeadSource, LeadSubmission,
-    QuarantineReason,
+    QuarantineReason, SubmittedConsent,
 };
 use crm_domain::opportunity::{
     ForecastCategory, InvalidatedApproval, LossReason, OpportunityEvent, Pipeline, StageId,
@@ -485,6 +485,25 @@ fn lead_submission() -> LeadSubmission {
         industry: Some("Software".into()),
         company_size: Some(250),
         job_title: Some("Head of Engineering".into()),
+        consents: vec![
+            SubmittedConsent {
+                channel: ConsentChannel::Email,
+                purpose: ConsentPurpose::Marketing,
+                status: ConsentStatus::Granted,
+                proof: ConsentProof {
+                    form_id: Some("newsletter-footer-v3".into()),
+                    ip_address: Some("203.0.113.7".parse().expect("an address")),
+                    ..ConsentProof::default()
+                },
+            },
+            SubmittedConsent {
+                channel: ConsentChannel::Phone,
+                purpose: ConsentPurpose::Sales,
+                status: ConsentStatus::Withdrawn,
+                proof: ConsentProof::default(),
+            },
+        ],
+        unreadable_consents: Vec::new(),
     }
 }
 
@@ -629,6 +648,7 @@ fn lead_events() -> Vec<LeadEvent> {
             ],
             submission: LeadSubmission {
                 email: Some("ada@".into()),
+                unreadable_consents: vec!["consents[2]: unknown variant `fax`".into()],
                 ..lead_submission()
             },
             at: at(1),

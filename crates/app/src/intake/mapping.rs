@@ -2,7 +2,7 @@
 //! forms and marketing tools, looked up at the top level of the payload and in a nested
 //! `"fields"`, `"properties"` or `"lead"` object.
 
-use crm_domain::lead::{Campaign, LeadSubmission};
+use crm_domain::lead::{Campaign, LeadSubmission, SubmittedConsent};
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -60,6 +60,7 @@ fn text(payload: &Value, names: &[&str]) -> Option<String> {
 /// The lead's submission read from `payload`; fields it does not name stay empty (and stay in
 /// the raw payload the lead keeps).
 pub fn submission_from(payload: &Value) -> LeadSubmission {
+    let (consents, unreadable_consents) = consents_from(payload);
     LeadSubmission {
         first_name: text(payload, FIRST_NAME),
         last_name: text(payload, LAST_NAME),
@@ -73,7 +74,41 @@ pub fn submission_from(payload: &Value) -> LeadSubmission {
         industry: text(payload, INDUSTRY),
         company_size: text(payload, SIZE).and_then(|size| size.trim().parse().ok()),
         job_title: text(payload, JOB_TITLE),
+        consents,
+        unreadable_consents,
     }
+}
+
+/// The consent statements under `consents` (wherever the fields sit): a list of
+/// `{channel, purpose?, status, proof?}`; an item that does not read is named with why (the
+/// lead is quarantined with it, and its payload keeps it).
+fn consents_from(payload: &Value) -> (Vec<SubmittedConsent>, Vec<String>) {
+    let found = CONTAINERS.iter().find_map(|container| {
+        let scope = if container.is_empty() {
+            Some(payload)
+        } else {
+            payload.get(container)
+        }?;
+        scope.get("consents").filter(|value| !value.is_null())
+    });
+    let Some(found) = found else {
+        return (Vec::new(), Vec::new());
+    };
+    let Value::Array(items) = found else {
+        return (
+            Vec::new(),
+            vec!["`consents` is not a list of {channel, purpose, status, proof}".to_owned()],
+        );
+    };
+    let mut consents = Vec::new();
+    let mut unreadable = Vec::new();
+    for (at, item) in items.iter().enumerate() {
+        match serde_json::from_value::<SubmittedConsent>(item.clone()) {
+            Ok(consent) => consents.push(consent),
+            Err(error) => unreadable.push(format!("consents[{at}]: {error}")),
+        }
+    }
+    (consents, unreadable)
 }
 
 /// The custom field values a form sends, by `mapping` (the form's field name → the lead's

@@ -18,10 +18,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use profile::{Campaign, LeadField, LeadProfile, LeadSubmission, QuarantineReason};
+pub use profile::{
+    Campaign, LeadField, LeadProfile, LeadSubmission, QuarantineReason, SubmittedConsent,
+};
 
 use crate::account::matching::AccountAssessment;
 use crate::aggregate::{Aggregate, DomainEvent};
+use crate::contact::{ChannelConsent, ConsentScope, Provenance};
 use crate::context::{Actor, Context};
 use crate::identity::linkage::LinkageAssessment;
 use crate::identity::{CountryCode, MatchVerdict};
@@ -404,12 +407,16 @@ impl DomainEvent for LeadEvent {
                 "/submission/email",
                 "/submission/phone",
                 "/submission/postcode",
+                "/submission/consents",
+                "/submission/unreadable_consents",
             ],
+            // Consent proofs may hold the IP address the form came from.
             LeadEvent::Captured { .. } => &[
                 "/profile/name",
                 "/profile/email",
                 "/profile/phone",
                 "/profile/postcode",
+                "/profile/consents",
             ],
             _ => &[],
         }
@@ -597,6 +604,34 @@ pub struct Lead {
 }
 
 impl Lead {
+    /// The consent statement the lead's form carried for `scope` (a channel for a purpose; a
+    /// channel alone is marketing), as the person made it: by the lead's source system, when
+    /// the prospect asked. Weighed with the statements of linked records by
+    /// [`least_permissive`](crate::contact::least_permissive).
+    pub fn consent(&self, scope: impl Into<ConsentScope>) -> Option<ChannelConsent> {
+        let scope = scope.into();
+        let statement = self
+            .profile
+            .as_ref()?
+            .consents
+            .iter()
+            .find(|statement| statement.scope() == scope)?;
+        let system = self
+            .source
+            .as_ref()
+            .map_or_else(|| "intake".to_owned(), |source| source.system.clone());
+        Some(ChannelConsent {
+            status: statement.status,
+            // Received before captured, so the time is known; were it not, a withdrawal still
+            // counts (across records a withdrawal wins whenever it was made).
+            provenance: Provenance::new(
+                system,
+                self.requested_at.unwrap_or(DateTime::<Utc>::MIN_UTC),
+            ),
+            proof: statement.proof.clone(),
+        })
+    }
+
     fn require_open(&self) -> Result<LeadStatus, LeadError> {
         match self.status {
             None => Err(LeadError::NotFound),

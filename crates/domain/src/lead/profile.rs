@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::contact::{ConsentChannel, ConsentProof, ConsentPurpose, ConsentScope, ConsentStatus};
+
 use crate::identity::linkage::{AddressParts, PersonRecord, PostalAddress};
 use crate::identity::{
     CompanyDomain, CompanyName, CountryCode, EmailAddress, IdentityError, PersonName, PhoneNumber,
@@ -73,6 +75,47 @@ pub struct LeadSubmission {
     pub company_size: Option<u32>,
     /// Job title.
     pub job_title: Option<String>,
+    /// What the form says the person consented to, or refused (a newsletter box ticked, a
+    /// "no calls" choice): carried from the capture to every use of the lead.
+    #[serde(
+        default,
+        deserialize_with = "crate::personal::erasable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub consents: Vec<SubmittedConsent>,
+    /// Consent statements the payload held that could not be read, each with why: the lead
+    /// is quarantined with them, since a refusal must never be lost.
+    #[serde(
+        default,
+        deserialize_with = "crate::personal::erasable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub unreadable_consents: Vec<String>,
+}
+
+/// A consent statement a form carried: a channel, a purpose (marketing when the form names
+/// none), granted or withdrawn, and its proof (a grant needs some: the form's id, the
+/// wording's version, the IP address it came from…).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmittedConsent {
+    /// The channel.
+    pub channel: ConsentChannel,
+    /// The purpose.
+    #[serde(default, skip_serializing_if = "ConsentPurpose::is_marketing")]
+    pub purpose: ConsentPurpose,
+    /// Granted or withdrawn.
+    pub status: ConsentStatus,
+    /// The evidence.
+    #[serde(default)]
+    pub proof: ConsentProof,
+}
+
+impl SubmittedConsent {
+    /// The channel and purpose it is about.
+    pub fn scope(&self) -> ConsentScope {
+        ConsentScope::new(self.channel, self.purpose)
+    }
 }
 
 /// Campaign and UTM attribution of a lead.
@@ -117,6 +160,14 @@ pub struct LeadProfile {
     pub company_size: Option<u32>,
     /// Job title, trimmed.
     pub job_title: Option<String>,
+    /// The consent statements the form carried, one per channel and purpose (the one in
+    /// effect when the form carried several for one), each grant with its proof.
+    #[serde(
+        default,
+        deserialize_with = "crate::personal::erasable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub consents: Vec<SubmittedConsent>,
 }
 
 impl LeadProfile {
@@ -241,6 +292,35 @@ impl LeadSubmission {
                         .into(),
             });
         }
+        for problem in &self.unreadable_consents {
+            reasons.push(QuarantineReason {
+                field: None,
+                problem: format!("a consent statement cannot be read: {problem}"),
+            });
+        }
+        let mut consents: Vec<SubmittedConsent> = Vec::new();
+        for statement in &self.consents {
+            if statement.status == ConsentStatus::Granted && statement.proof.is_empty() {
+                reasons.push(QuarantineReason {
+                    field: None,
+                    problem: format!(
+                        "consent for {} is granted without proof (a form id, the wording's \
+                         version, an IP address, a double opt-in token or a recording)",
+                        statement.scope()
+                    ),
+                });
+                continue;
+            }
+            // Several statements for one scope in one form: a withdrawal wins.
+            match consents
+                .iter_mut()
+                .find(|kept| kept.scope() == statement.scope())
+            {
+                Some(kept) if kept.status == ConsentStatus::Granted => *kept = statement.clone(),
+                Some(_) => {}
+                None => consents.push(statement.clone()),
+            }
+        }
         if !reasons.is_empty() {
             return Err(reasons);
         }
@@ -256,6 +336,7 @@ impl LeadSubmission {
             industry: present(self.industry.as_ref()).map(str::to_owned),
             company_size: self.company_size,
             job_title: present(self.job_title.as_ref()).map(str::to_owned),
+            consents,
         })
     }
 }

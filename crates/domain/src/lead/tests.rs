@@ -1140,3 +1140,107 @@ fn a_captured_lead_records_the_account_its_person_works_for_once() {
         .result();
     assert!(uncaptured.is_err(), "{uncaptured:?}");
 }
+
+// ---- consent carried from the capture ----
+
+fn newsletter_grant() -> SubmittedConsent {
+    SubmittedConsent {
+        channel: crate::contact::ConsentChannel::Email,
+        purpose: crate::contact::ConsentPurpose::Marketing,
+        status: crate::contact::ConsentStatus::Granted,
+        proof: crate::contact::ConsentProof {
+            form_id: Some("newsletter-footer-v3".into()),
+            ..crate::contact::ConsentProof::default()
+        },
+    }
+}
+
+fn no_calls() -> SubmittedConsent {
+    SubmittedConsent {
+        channel: crate::contact::ConsentChannel::Phone,
+        purpose: crate::contact::ConsentPurpose::Sales,
+        status: crate::contact::ConsentStatus::Withdrawn,
+        proof: crate::contact::ConsentProof::default(),
+    }
+}
+
+#[test]
+fn a_lead_carries_the_consent_its_form_gave_or_refused_from_the_capture() {
+    use crate::contact::{ConsentChannel, ConsentPurpose, ConsentScope, ConsentStatus};
+    let form = LeadSubmission {
+        consents: vec![newsletter_grant(), no_calls()],
+        ..submission()
+    };
+    let state = given::<Lead>(&[received()])
+        .when(LeadCommand::Capture {
+            submission: form.clone(),
+            campaign: campaign(),
+            default_region: de(),
+        })
+        .then(&[LeadEvent::Captured {
+            profile: form.validate(de()).unwrap(),
+            campaign: campaign(),
+            at: t0(),
+        }]);
+    let newsletter = state
+        .consent(ConsentChannel::Email)
+        .expect("the newsletter box was ticked");
+    assert_eq!(newsletter.status, ConsentStatus::Granted);
+    assert_eq!(newsletter.provenance.system, "web-form");
+    assert_eq!(newsletter.provenance.source_time, requested_at());
+    let calls = state
+        .consent(ConsentScope::new(
+            ConsentChannel::Phone,
+            ConsentPurpose::Sales,
+        ))
+        .expect("no calls from sales");
+    assert_eq!(calls.status, ConsentStatus::Withdrawn);
+    assert!(state.consent(ConsentChannel::Sms).is_none());
+}
+
+#[test]
+fn a_grant_without_proof_or_an_unreadable_statement_quarantines_the_lead() {
+    let unproven = SubmittedConsent {
+        proof: crate::contact::ConsentProof::default(),
+        ..newsletter_grant()
+    };
+    let events = given::<Lead>(&[received()])
+        .when(LeadCommand::Capture {
+            submission: LeadSubmission {
+                consents: vec![unproven],
+                unreadable_consents: vec!["consents[1]: unknown variant `fax`".into()],
+                ..submission()
+            },
+            campaign: campaign(),
+            default_region: de(),
+        })
+        .result()
+        .unwrap();
+    let [LeadEvent::Quarantined { reasons, .. }] = events.as_slice() else {
+        panic!("expected a quarantine, got {events:?}");
+    };
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].problem.contains("fax"), "{reasons:?}");
+    assert!(reasons[1].problem.contains("email"), "{reasons:?}");
+}
+
+#[test]
+fn a_form_that_both_grants_and_refuses_one_scope_is_read_as_a_refusal() {
+    let refusal = SubmittedConsent {
+        status: crate::contact::ConsentStatus::Withdrawn,
+        proof: crate::contact::ConsentProof::default(),
+        ..newsletter_grant()
+    };
+    for consents in [
+        vec![newsletter_grant(), refusal.clone()],
+        vec![refusal.clone(), newsletter_grant()],
+    ] {
+        let profile = LeadSubmission {
+            consents,
+            ..submission()
+        }
+        .validate(de())
+        .expect("valid");
+        assert_eq!(profile.consents, vec![refusal.clone()]);
+    }
+}
