@@ -63,6 +63,7 @@ pub mod ids;
 pub mod intake;
 pub mod merging;
 pub mod outbox;
+pub mod outreach;
 pub mod repair;
 pub mod routing;
 pub mod scheduler;

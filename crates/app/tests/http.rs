@@ -359,6 +359,7 @@ async fn end_to_end(keep: &Keep<'_>) {
     tasks(&server, sales, auditor).await;
     custom_fields(&server, tokens.of(Role::Admin), sales, auditor).await;
     merges(&server, sales, support, integration).await;
+    outreach(&server, sales, support, integration).await;
     erasure(&server, tokens.of(Role::Admin), sales, auditor).await;
     permission_matrix(&server, &tokens).await;
     bad_input(&server, sales, integration).await;
@@ -1465,6 +1466,64 @@ async fn roster_and_forecast(server: &Server, admin: &str, sales: &str, support:
 /// A data steward merges two contacts of one person, the Customer 360 follows, and gives one
 /// back: `If-Match` on the survivor, a retry under the same key answers the same, a refusal
 /// is 409, an integration may not merge.
+/// A message to a contact goes only where consent allows: refused without a grant (409
+/// `consent-never-given`), sent once with one (201, then 200 for the retry), refused for
+/// another purpose, and not open to support.
+async fn outreach(server: &Server, sales: &str, support: &str, integration: &str) {
+    let contact = Uuid::now_v7();
+    let created = server
+        .post(
+            &format!("/v1/contacts/{contact}/commands"),
+            sales,
+            &[],
+            &json!({ "command": "create", "given_name": "Ada", "family_name": "Byron", "primary_email": "ada.byron@example.com" }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let path = format!("/v1/contacts/{contact}/outreach");
+    let campaign = json!({ "activity": Uuid::now_v7(), "channel": "email", "campaign": "spring" });
+    let refused = server.post(&path, integration, &[], &campaign).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert_eq!(
+        refused.body["code"],
+        json!("consent-never-given"),
+        "{:?}",
+        refused.body
+    );
+    let granted = server
+        .post(
+            &format!("/v1/contacts/{contact}/commands"),
+            sales,
+            &[("if-match", etag(&created).as_str())],
+            &json!({ "command": "grant_consent", "channel": "email", "proof": { "form_id": "newsletter-v3" } }),
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::OK, "{:?}", granted.body);
+    let sent = server.post(&path, integration, &[], &campaign).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{:?}", sent.body);
+    assert_eq!(sent.body["sent"], json!(true));
+    let again = server.post(&path, integration, &[], &campaign).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.body["sent"], json!(false));
+    let survey = json!({ "activity": Uuid::now_v7(), "channel": "email", "purpose": "research" });
+    let other_purpose = server.post(&path, sales, &[], &survey).await;
+    assert_eq!(
+        other_purpose.status,
+        StatusCode::CONFLICT,
+        "{:?}",
+        other_purpose.body
+    );
+    assert_eq!(
+        server.post(&path, support, &[], &survey).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let unknown = json!({ "activity": Uuid::now_v7(), "channel": "fax" });
+    assert_eq!(
+        server.post(&path, sales, &[], &unknown).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
 async fn merges(server: &Server, sales: &str, support: &str, integration: &str) {
     let (survivor, absorbed) = (Uuid::now_v7(), Uuid::now_v7());
     let mut version = String::new();

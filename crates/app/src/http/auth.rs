@@ -52,6 +52,7 @@ impl Role {
                     | P::WriteLeads
                     | P::WriteContacts
                     | P::MergeContacts
+                    | P::SendOutreach
                     | P::WriteDeals
                     | P::LogActivities
                     | P::WriteAccounts
@@ -86,7 +87,11 @@ impl Role {
             Role::Integration => {
                 matches!(
                     permission,
-                    P::Intake | P::WriteContacts | P::LogActivities | P::ReadCustomFields
+                    P::Intake
+                        | P::WriteContacts
+                        | P::LogActivities
+                        | P::ReadCustomFields
+                        | P::SendOutreach
                 )
             }
         }
@@ -116,6 +121,9 @@ pub enum Permission {
     /// Merging contacts who are the same person, and undoing it (data stewards in sales and
     /// support, and admins; never an integration).
     MergeContacts,
+    /// Sending a contact a message for a purpose, where consent allows (sales, the marketing
+    /// tool's integration, admins).
+    SendOutreach,
     /// Commands to opportunities and forecasts.
     WriteDeals,
     /// Commands to tickets.

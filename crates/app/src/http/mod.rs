@@ -20,6 +20,7 @@ mod engagements;
 mod merges;
 mod metrics;
 mod openapi;
+mod outreach;
 mod problem;
 mod reads;
 mod roster;
@@ -68,6 +69,7 @@ pub use engagements::TaskPage;
 pub use merges::{MergeBody, MergeResponse, UnmergeBody};
 pub use metrics::Metrics;
 pub use openapi::openapi;
+pub use outreach::{OutreachBody, OutreachResponse};
 pub use problem::{FieldProblemBody, PROBLEM_JSON, Problem, ProblemKind};
 pub use reads::{
     DeliveryReceipt, DuplicatesPage, ErasureRequestBody, ErasureResponse, FeedEvent, HistoryEntry,

@@ -81,6 +81,11 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         Endpoint::Merge | Endpoint::Unmerge => {
             ("200", "Done (or done already).", Some("MergeResponse"))
         }
+        Endpoint::Outreach => (
+            "201",
+            "Sent: 201, or 200 when an earlier request had sent it.",
+            Some("OutreachResponse"),
+        ),
         Endpoint::Duplicates => ("200", "A page of the queue.", Some("DuplicatesPage")),
         Endpoint::Tasks => ("200", "A page of tasks.", Some("TaskPage")),
         Endpoint::SlaBreaches | Endpoint::SlaAtRisk => {
@@ -171,7 +176,9 @@ fn problems(spec: &RouteSpec) -> Vec<ProblemKind> {
         Endpoint::Record(_) | Endpoint::History(_) | Endpoint::Customer => {
             kinds.push(ProblemKind::NotFound);
         }
-        Endpoint::Erasure => kinds.extend([ProblemKind::NotFound, ProblemKind::CommandRejected]),
+        Endpoint::Erasure | Endpoint::Outreach => {
+            kinds.extend([ProblemKind::NotFound, ProblemKind::CommandRejected]);
+        }
         Endpoint::Merge | Endpoint::Unmerge => kinds.extend([
             ProblemKind::NotFound,
             ProblemKind::CommandRejected,
@@ -418,6 +425,8 @@ fn document() -> OpenApi {
     components = component::<super::merges::MergeBody>(components);
     components = component::<super::merges::UnmergeBody>(components);
     components = component::<super::merges::MergeResponse>(components);
+    components = component::<super::outreach::OutreachBody>(components);
+    components = component::<super::outreach::OutreachResponse>(components);
     components = component::<SearchHit>(components);
     components = component::<LeadDeliveryRequest>(components);
     components = component::<LeadBatchRequest>(components);

@@ -52,6 +52,8 @@ pub enum Endpoint {
     Merge,
     /// `POST /v1/contacts/{id}/unmerge`.
     Unmerge,
+    /// `POST /v1/contacts/{id}/outreach`.
+    Outreach,
     /// `GET /v1/contacts/{id}/subject-access`.
     SubjectAccess,
     /// `POST /v1/activities/{id}`.
@@ -628,6 +630,17 @@ pub const ROUTES: &[RouteSpec] = &[
     with_body(
         route(
             Method::POST,
+            "/v1/contacts/{id}/outreach",
+            Some(P::SendOutreach),
+            Endpoint::Outreach,
+            "contacts",
+            "Sends the contact a message for a purpose on a channel (a campaign email, a sales call, a survey): refused (409, `consent-withdrawn`, `consent-never-given` or `erased`) unless the person's consent allows it, weighing the contact, the contacts merged into it and the leads they came from (a withdrawal on any of them wins). Otherwise logged as an outbound activity on the contact and handed to the outbox (`outreach`), once per `activity` id: 201, or 200 for a retry.",
+        ),
+        "OutreachBody",
+    ),
+    with_body(
+        route(
+            Method::POST,
             "/v1/tasks/{id}/commands",
             Some(P::WriteTasks),
             Endpoint::TaskCommand,
@@ -1010,6 +1023,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::Erasure => post(reads::erasure::<B>),
         Endpoint::Availability => post(super::roster::availability::<B>),
         Endpoint::Merge => post(super::merges::merge::<B>),
+        Endpoint::Outreach => post(super::outreach::outreach::<B>),
         Endpoint::Unmerge => post(super::merges::unmerge::<B>),
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
         Endpoint::ActivityCommand => post(super::activities::command::<B>),
@@ -1082,6 +1096,7 @@ mod tests {
         Endpoint::Erasure,
         Endpoint::Merge,
         Endpoint::Unmerge,
+        Endpoint::Outreach,
         Endpoint::SubjectAccess,
         Endpoint::LogActivity,
         Endpoint::ActivityCommand,
