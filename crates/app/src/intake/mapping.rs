@@ -152,6 +152,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_form_s_consent_statements_are_read_and_the_unreadable_ones_named() {
+        let payload = json!({
+            "email": "ada@example.com",
+            "fields": {
+                "consents": [
+                    { "channel": "email", "status": "granted", "proof": { "form_id": "footer-v3" } },
+                    { "channel": "phone", "purpose": "sales", "status": "withdrawn" },
+                    { "channel": "fax", "status": "granted" },
+                ],
+            },
+        });
+        let submission = submission_from(&payload);
+        assert_eq!(submission.consents.len(), 2);
+        assert_eq!(submission.consents[1].scope().to_string(), "phone:sales");
+        assert_eq!(submission.unreadable_consents.len(), 1);
+        assert!(
+            submission.unreadable_consents[0].starts_with("consents[2]"),
+            "{:?}",
+            submission.unreadable_consents
+        );
+        let not_a_list = submission_from(&json!({ "consents": "yes" }));
+        assert!(not_a_list.consents.is_empty());
+        assert_eq!(not_a_list.unreadable_consents.len(), 1);
+        assert!(
+            submission_from(&json!({ "email": "x@y.z" }))
+                .unreadable_consents
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn mapped_form_fields_become_custom_values_wherever_they_sit() {
         let payload = json!({
             "budget": "12000",
