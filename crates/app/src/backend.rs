@@ -52,13 +52,31 @@ const LEASE_RETRY: Duration = Duration::from_secs(1);
 /// How often a projector halted at a poison event looks whether an operator parked it.
 const HALTED_RECHECK: Duration = Duration::from_secs(2);
 
-/// How a rebuild in place reads: pages of this many events, poison events parked.
-fn rebuild_options() -> ProjectorOptions {
-    ProjectorOptions {
+/// Folds `tenant`'s whole history into `writer` (a staging twin's) and promotes it: a rebuild
+/// in place reads pages of 2,000 events and parks poison events.
+async fn rebuild_staged<S, T>(
+    store: S,
+    writer: T,
+    tenant: &TenantId,
+    progress: &watch::Sender<RebuildProgress>,
+) -> Result<(), RunnerError>
+where
+    S: EventStore,
+    T: crm_projections::RebuildTarget,
+{
+    let options = ProjectorOptions {
         batch_size: 2_000,
         poison: PoisonPolicy::Park,
         ..ProjectorOptions::default()
-    }
+    };
+    rebuild_many(
+        store,
+        vec![Box::new(writer)],
+        tenant.clone(),
+        options,
+        progress,
+    )
+    .await
 }
 
 /// Why a backend could not be opened.
@@ -324,15 +342,7 @@ impl Backend for PostgresBackend {
             }));
         };
         let writer = staging.rebuild_writer(tenant.clone(), RebuildLimits::default());
-        let store = self.work.store().clone();
-        rebuild_many(
-            store,
-            vec![Box::new(writer)],
-            tenant.clone(),
-            rebuild_options(),
-            progress,
-        )
-        .await
+        rebuild_staged(self.work.store().clone(), writer, tenant, progress).await
     }
 
     async fn lag<M>(
@@ -510,15 +520,7 @@ impl Backend for SqliteBackend {
                 source: None,
             })??;
         let writer = staging.rebuild_writer(tenant.clone(), RebuildLimits::default());
-        let store = self.work.store().clone();
-        rebuild_many(
-            store,
-            vec![Box::new(writer)],
-            tenant.clone(),
-            rebuild_options(),
-            progress,
-        )
-        .await
+        rebuild_staged(self.work.store().clone(), writer, tenant, progress).await
     }
 
     async fn lag<M>(

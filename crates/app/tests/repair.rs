@@ -122,14 +122,15 @@ async fn until(
         .expect("the projector runs");
 }
 
-async fn a_rebuild_in_place_restores_damaged_documents_while_serving<B: Backend>(
-    backend: B,
-    raw: Raw,
-) {
-    let (service, _) = support::service(backend.work());
-    for _ in 0..20 {
-        create_contact(&service).await;
-    }
+/// The Customer 360 as `crm serve` keeps it: the model's table and its projector running.
+struct Serving<B: Backend> {
+    documents: Arc<B::Documents<Customer360Model>>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    status: watch::Receiver<ProjectorStatus>,
+}
+
+async fn serving<B: Backend>(backend: &B) -> Serving<B> {
     let store = backend.work().store().clone();
     let documents = Arc::new(
         backend
@@ -139,7 +140,7 @@ async fn a_rebuild_in_place_restores_damaged_documents_while_serving<B: Backend>
     );
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    backend.spawn_projector(
+    let status = backend.spawn_projector(
         "customer360",
         &store,
         &documents,
@@ -147,6 +148,29 @@ async fn a_rebuild_in_place_restores_damaged_documents_while_serving<B: Backend>
         &stopped,
         &mut tasks,
     );
+    Serving {
+        documents,
+        stop,
+        tasks,
+        status,
+    }
+}
+
+async fn a_rebuild_in_place_restores_damaged_documents_while_serving<B: Backend>(
+    backend: B,
+    raw: Raw,
+) {
+    let (service, _) = support::service(backend.work());
+    for _ in 0..20 {
+        create_contact(&service).await;
+    }
+    let store = backend.work().store().clone();
+    let Serving {
+        documents,
+        stop,
+        mut tasks,
+        ..
+    } = serving(&backend).await;
     reached(&*documents, head(&store).await).await;
     let healthy = contents(&*documents).await;
     assert!(healthy.len() >= 20, "{} documents", healthy.len());
@@ -229,22 +253,12 @@ async fn a_poison_event_halts_until_parked_and_unpark_applies_what_reads_now<B: 
         .expect("the store takes any payload");
     let after = create_contact(&service).await;
     let store = backend.work().store().clone();
-    let documents = Arc::new(
-        backend
-            .documents(Customer360Model)
-            .await
-            .expect("the model's table"),
-    );
-    let (stop, stopped) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let mut status = backend.spawn_projector(
-        "customer360",
-        &store,
-        &documents,
-        &tenant(),
-        &stopped,
-        &mut tasks,
-    );
+    let Serving {
+        documents,
+        stop,
+        mut tasks,
+        mut status,
+    } = serving(&backend).await;
     until(&mut status, |status| status.halted_at.is_some()).await;
     let names = |all: &[Row], id: Uuid| all.iter().any(|(key, _, _)| key.contains(&id.to_string()));
     let halted = contents(&*documents).await;

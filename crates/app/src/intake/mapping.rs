@@ -79,19 +79,23 @@ pub fn submission_from(payload: &Value) -> LeadSubmission {
     }
 }
 
-/// The consent statements under `consents` (wherever the fields sit): a list of
-/// `{channel, purpose?, status, proof?}`; an item that does not read is named with why (the
-/// lead is quarantined with it, and its payload keeps it).
-fn consents_from(payload: &Value) -> (Vec<SubmittedConsent>, Vec<String>) {
-    let found = CONTAINERS.iter().find_map(|container| {
+/// The first non-null member `name` of the payload or of one of its containers.
+fn member<'a>(payload: &'a Value, name: &str) -> Option<&'a Value> {
+    CONTAINERS.iter().find_map(|container| {
         let scope = if container.is_empty() {
             Some(payload)
         } else {
             payload.get(container)
         }?;
-        scope.get("consents").filter(|value| !value.is_null())
-    });
-    let Some(found) = found else {
+        scope.get(name).filter(|value| !value.is_null())
+    })
+}
+
+/// The consent statements under `consents` (wherever the fields sit): a list of
+/// `{channel, purpose?, status, proof?}`; an item that does not read is named with why (the
+/// lead is quarantined with it, and its payload keeps it).
+fn consents_from(payload: &Value) -> (Vec<SubmittedConsent>, Vec<String>) {
+    let Some(found) = member(payload, "consents") else {
         return (Vec::new(), Vec::new());
     };
     let Value::Array(items) = found else {
@@ -118,15 +122,7 @@ fn consents_from(payload: &Value) -> (Vec<SubmittedConsent>, Vec<String>) {
 pub fn custom_values(payload: &Value, mapping: &BTreeMap<String, String>) -> Map<String, Value> {
     let mut values = Map::new();
     for (form_field, key) in mapping {
-        let found = CONTAINERS.iter().find_map(|container| {
-            let scope = if container.is_empty() {
-                Some(payload)
-            } else {
-                payload.get(container)
-            }?;
-            scope.get(form_field).filter(|value| !value.is_null())
-        });
-        if let Some(value) = found {
+        if let Some(value) = member(payload, form_field) {
             values.insert(key.clone(), value.clone());
         }
     }
