@@ -1499,6 +1499,38 @@ async fn outreach(server: &Server, sales: &str, support: &str, integration: &str
         )
         .await;
     assert_eq!(granted.status, StatusCode::OK, "{:?}", granted.body);
+    let asked = server
+        .get(
+            &format!("/v1/contacts/{contact}/consent?channel=email"),
+            support,
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{:?}", asked.body);
+    assert_eq!(asked.body["allowed"], json!(true), "{:?}", asked.body);
+    assert_eq!(asked.body["scope"], json!("email"));
+    let survey_asked = server
+        .get(
+            &format!("/v1/contacts/{contact}/consent?channel=email&purpose=research"),
+            integration,
+        )
+        .await;
+    assert_eq!(
+        survey_asked.body["allowed"],
+        json!(false),
+        "{:?}",
+        survey_asked.body
+    );
+    assert_eq!(survey_asked.body["refusal"], json!("consent-never-given"));
+    assert_eq!(
+        server
+            .get(
+                &format!("/v1/contacts/{contact}/consent?channel=fax"),
+                sales
+            )
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
     let sent = server.post(&path, integration, &[], &campaign).await;
     assert_eq!(sent.status, StatusCode::CREATED, "{:?}", sent.body);
     assert_eq!(sent.body["sent"], json!(true));

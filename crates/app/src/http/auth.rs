@@ -44,6 +44,7 @@ impl Role {
         use Permission as P;
         match self {
             Role::Admin => true,
+            _ if permission == P::CheckConsent => true,
             Role::Sales => matches!(
                 permission,
                 P::ReadCustomers
@@ -124,6 +125,9 @@ pub enum Permission {
     /// Sending a contact a message for a purpose, where consent allows (sales, the marketing
     /// tool's integration, admins).
     SendOutreach,
+    /// Asking whether a person may be contacted for a purpose (every role: a marketing tool
+    /// asks before it sends, support before it calls, an auditor checks).
+    CheckConsent,
     /// Commands to opportunities and forecasts.
     WriteDeals,
     /// Commands to tickets.

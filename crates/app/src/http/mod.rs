@@ -69,7 +69,7 @@ pub use engagements::TaskPage;
 pub use merges::{MergeBody, MergeResponse, UnmergeBody};
 pub use metrics::Metrics;
 pub use openapi::openapi;
-pub use outreach::{OutreachBody, OutreachResponse};
+pub use outreach::{ConsentAnswer, OutreachBody, OutreachResponse};
 pub use problem::{FieldProblemBody, PROBLEM_JSON, Problem, ProblemKind};
 pub use reads::{
     DeliveryReceipt, DuplicatesPage, ErasureRequestBody, ErasureResponse, FeedEvent, HistoryEntry,

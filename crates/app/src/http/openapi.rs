@@ -81,6 +81,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         Endpoint::Merge | Endpoint::Unmerge => {
             ("200", "Done (or done already).", Some("MergeResponse"))
         }
+        Endpoint::Consent => ("200", "The verdict.", Some("ConsentAnswer")),
         Endpoint::Outreach => (
             "201",
             "Sent: 201, or 200 when an earlier request had sent it.",
@@ -176,7 +177,7 @@ fn problems(spec: &RouteSpec) -> Vec<ProblemKind> {
         Endpoint::Record(_) | Endpoint::History(_) | Endpoint::Customer => {
             kinds.push(ProblemKind::NotFound);
         }
-        Endpoint::Erasure | Endpoint::Outreach => {
+        Endpoint::Erasure | Endpoint::Outreach | Endpoint::Consent => {
             kinds.extend([ProblemKind::NotFound, ProblemKind::CommandRejected]);
         }
         Endpoint::Merge | Endpoint::Unmerge => kinds.extend([
@@ -427,6 +428,7 @@ fn document() -> OpenApi {
     components = component::<super::merges::MergeResponse>(components);
     components = component::<super::outreach::OutreachBody>(components);
     components = component::<super::outreach::OutreachResponse>(components);
+    components = component::<super::outreach::ConsentAnswer>(components);
     components = component::<SearchHit>(components);
     components = component::<LeadDeliveryRequest>(components);
     components = component::<LeadBatchRequest>(components);

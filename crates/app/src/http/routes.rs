@@ -54,6 +54,8 @@ pub enum Endpoint {
     Unmerge,
     /// `POST /v1/contacts/{id}/outreach`.
     Outreach,
+    /// `GET /v1/contacts/{id}/consent`.
+    Consent,
     /// `GET /v1/contacts/{id}/subject-access`.
     SubjectAccess,
     /// `POST /v1/activities/{id}`.
@@ -267,6 +269,19 @@ const REVIEWS_QUERY: &[QueryParam] = &[
         "cursor",
         QueryKind::Text,
         "Where the previous page ended (its `next`); the longest waiting without it.",
+    ),
+];
+
+const CONSENT_QUERY: &[QueryParam] = &[
+    q(
+        "channel",
+        QueryKind::OneOf(&["email", "phone", "sms"]),
+        "The channel (required).",
+    ),
+    q(
+        "purpose",
+        QueryKind::OneOf(&["marketing", "sales", "service", "research"]),
+        "The purpose (default marketing).",
     ),
 ];
 
@@ -637,6 +652,17 @@ pub const ROUTES: &[RouteSpec] = &[
             "Sends the contact a message for a purpose on a channel (a campaign email, a sales call, a survey): refused (409, `consent-withdrawn`, `consent-never-given` or `erased`) unless the person's consent allows it, weighing the contact, the contacts merged into it and the leads they came from (a withdrawal on any of them wins). Otherwise logged as an outbound activity on the contact and handed to the outbox (`outreach`), once per `activity` id: 201, or 200 for a retry.",
         ),
         "OutreachBody",
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/contacts/{id}/consent",
+            Some(P::CheckConsent),
+            Endpoint::Consent,
+            "contacts",
+            "Whether the person behind the contact may be contacted on a channel for a purpose, weighing the contact, the contacts merged into it and the leads they came from as an outreach would: `allowed`, or the refusal (`consent-withdrawn` with the withdrawal's source and time, `consent-never-given`, `erased`).",
+        ),
+        CONSENT_QUERY,
     ),
     with_body(
         route(
@@ -1024,6 +1050,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::Availability => post(super::roster::availability::<B>),
         Endpoint::Merge => post(super::merges::merge::<B>),
         Endpoint::Outreach => post(super::outreach::outreach::<B>),
+        Endpoint::Consent => get(super::outreach::consent::<B>),
         Endpoint::Unmerge => post(super::merges::unmerge::<B>),
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
         Endpoint::ActivityCommand => post(super::activities::command::<B>),
@@ -1097,6 +1124,7 @@ mod tests {
         Endpoint::Merge,
         Endpoint::Unmerge,
         Endpoint::Outreach,
+        Endpoint::Consent,
         Endpoint::SubjectAccess,
         Endpoint::LogActivity,
         Endpoint::ActivityCommand,
