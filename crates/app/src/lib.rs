@@ -33,6 +33,12 @@
 //! - [`erasure`]: [`erase_person`]: the erasure recorded on every contact that is the same
 //!   person, then their keys and their leads' keys shredded, so every encrypted copy of their
 //!   personal data reads as erased.
+//! - [`outreach`]: [`send_outreach`](outreach::send_outreach): a message for a purpose on a
+//!   channel, refused unless the person's consent allows it (the least permissive of the
+//!   contact, the contacts merged into it and the leads they came from), logged and handed to
+//!   the outbox once.
+//! - [`repair`]: an operator's repairs of a read model while it serves: rebuild in place,
+//!   park the event a projection halts at, apply parked events again.
 //! - [`subject_access`]: [`subject_access()`](subject_access::subject_access), everything held
 //!   about a person as one JSON document, found from the history (GDPR Art. 15).
 //! - [`intake`]: lead deliveries kept in a durable inbox on the request path, turned into
