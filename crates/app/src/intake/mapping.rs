@@ -41,14 +41,20 @@ const SIZE: &[&str] = &[
 ];
 const JOB_TITLE: &[&str] = &["job_title", "jobTitle", "jobtitle", "title"];
 
-/// The first non-blank text under one of `names`; numbers count as their text.
-fn text(payload: &Value, names: &[&str]) -> Option<String> {
-    CONTAINERS.iter().find_map(|container| {
-        let scope = if container.is_empty() {
+/// The payload and those of its containers it has, in lookup order.
+fn scopes(payload: &Value) -> impl Iterator<Item = &Value> {
+    CONTAINERS.iter().filter_map(move |container| {
+        if container.is_empty() {
             Some(payload)
         } else {
             payload.get(container)
-        }?;
+        }
+    })
+}
+
+/// The first non-blank text under one of `names`; numbers count as their text.
+fn text(payload: &Value, names: &[&str]) -> Option<String> {
+    scopes(payload).find_map(|scope| {
         names.iter().find_map(|name| match scope.get(name)? {
             Value::String(text) if !text.trim().is_empty() => Some(text.clone()),
             Value::Number(number) => Some(number.to_string()),
@@ -81,14 +87,7 @@ pub fn submission_from(payload: &Value) -> LeadSubmission {
 
 /// The first non-null member `name` of the payload or of one of its containers.
 fn member<'a>(payload: &'a Value, name: &str) -> Option<&'a Value> {
-    CONTAINERS.iter().find_map(|container| {
-        let scope = if container.is_empty() {
-            Some(payload)
-        } else {
-            payload.get(container)
-        }?;
-        scope.get(name).filter(|value| !value.is_null())
-    })
+    scopes(payload).find_map(|scope| scope.get(name).filter(|value| !value.is_null()))
 }
 
 /// The consent statements under `consents` (wherever the fields sit): a list of
