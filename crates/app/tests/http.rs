@@ -2086,6 +2086,14 @@ async fn operations(server: &Server) {
         text.contains("crm_projection_events_behind{model=\"customer360\",tenant=\"acme\"}"),
         "{text}"
     );
+    assert!(
+        text.contains("crm_scheduler_backlog{tenant=\"acme\",kind=\"response_deadline\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("crm_projection_halted{model=\"customer360\",tenant=\"acme\"} 0"),
+        "{text}"
+    );
 }
 
 /// The README's HTTP session, run as written in a fresh directory (so on the embedded

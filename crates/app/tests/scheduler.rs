@@ -27,6 +27,7 @@ on_every_backend_with!(
     an_untouched_lead_is_pulled_back_then_escalated,
     a_touched_lead_is_left_alone,
     two_schedulers_started_late_act_on_each_lead_once,
+    the_backlog_counts_what_is_due_and_not_yet_acted_on,
 );
 
 // Both deadline stores are named so the macro's paths stay checked.
@@ -260,4 +261,62 @@ where
     for id in leads {
         assert_eq!(lead(&setup, id).await.reassignments, 1);
     }
+}
+
+/// What `/metrics` reports as the scheduler's backlog: per kind, the due deadlines and the
+/// oldest, the same on every store (the SQL ones count in one statement per kind).
+async fn the_backlog_counts_what_is_due_and_not_yet_acted_on<U, D>(_work: U, deadlines: D)
+where
+    U: UnitOfWork + Clone,
+    D: DeadlineStore,
+{
+    use crm_app::scheduler::{ResponseDeadline, TicketDeadline};
+    use crm_domain::{TeamId, TicketId};
+    let deadline = |n: u128, due_in_minutes: i64| ResponseDeadline {
+        lead: LeadId(uuid::Uuid::from_u128(n)),
+        rep: UserId(uuid::Uuid::from_u128(0xada)),
+        team: TeamId(uuid::Uuid::from_u128(0x7ea)),
+        assigned_at: t0(),
+        due_at: t0() + TimeDelta::minutes(due_in_minutes),
+    };
+    for (n, minutes) in [(1, 5), (2, 10), (3, 60)] {
+        deadlines
+            .upsert(&tenant(), deadline(n, minutes))
+            .await
+            .expect("recorded");
+    }
+    deadlines
+        .set_ticket_deadline(
+            &tenant(),
+            TicketId(uuid::Uuid::from_u128(9)),
+            Some(TicketDeadline {
+                ticket: TicketId(uuid::Uuid::from_u128(9)),
+                level: std::num::NonZeroU8::MIN,
+                due_at: t0() + TimeDelta::minutes(7),
+            }),
+        )
+        .await
+        .expect("recorded");
+    let now = t0() + TimeDelta::minutes(20);
+    let backlog = deadlines.backlog(&tenant(), now).await.expect("counted");
+    assert_eq!(backlog.response_deadlines.count, 2);
+    assert_eq!(
+        backlog.response_deadlines.oldest,
+        Some(t0() + TimeDelta::minutes(5))
+    );
+    assert_eq!(backlog.ticket_escalations.count, 1);
+    assert_eq!(backlog.task_reminders.count, 0);
+    assert_eq!(backlog.task_reminders.oldest, None);
+    let early = deadlines.backlog(&tenant(), t0()).await.expect("counted");
+    assert_eq!(early.response_deadlines.count, 0);
+    let other = crm_eventstore::TenantId::new("another").expect("a tenant");
+    assert_eq!(
+        deadlines
+            .backlog(&other, now)
+            .await
+            .expect("counted")
+            .response_deadlines
+            .count,
+        0
+    );
 }

@@ -15,6 +15,7 @@ use super::App;
 use super::routes::RouteSpec;
 use crate::backend::Backend;
 use crate::intake::Inbox as _;
+use crate::scheduler::DeadlineStore as _;
 use crate::uow::UnitOfWork as _;
 
 /// The latency buckets, in seconds.
@@ -80,7 +81,25 @@ impl Metrics {
         let mut ages = String::new();
         let mut outbox = String::new();
         let mut outbox_ages = String::new();
+        let mut backlog = String::new();
+        let deadlines = app.backend.deadlines();
         for tenant in app.tokens.tenants() {
+            if let Ok(due) = deadlines.backlog(&tenant, now).await {
+                for (kind, due) in [
+                    ("response_deadline", due.response_deadlines),
+                    ("ticket_escalation", due.ticket_escalations),
+                    ("task_reminder", due.task_reminders),
+                ] {
+                    let age = due
+                        .oldest
+                        .map_or(0, |oldest| (now - oldest).num_seconds().max(0));
+                    let _ = writeln!(
+                        backlog,
+                        "crm_scheduler_backlog{{tenant=\"{tenant}\",kind=\"{kind}\"}} {}\ncrm_scheduler_oldest_due_seconds{{tenant=\"{tenant}\",kind=\"{kind}\"}} {age}",
+                        due.count
+                    );
+                }
+            }
             if let Ok(health) = app.inbox.health(&tenant, now).await {
                 let _ = writeln!(
                     out,
@@ -119,6 +138,10 @@ impl Metrics {
         let _ = write!(
             out,
             "# HELP crm_outbox_oldest_age_seconds Age of the oldest undelivered message.\n# TYPE crm_outbox_oldest_age_seconds gauge\n{outbox_ages}"
+        );
+        let _ = write!(
+            out,
+            "# HELP crm_scheduler_backlog Deadlines due and not yet acted on (lead pull-backs, ticket escalations, task reminders): crm work falling behind or not running; crm_scheduler_oldest_due_seconds: how long the oldest has been due.\n# TYPE crm_scheduler_backlog gauge\n# TYPE crm_scheduler_oldest_due_seconds gauge\n{backlog}"
         );
         let _ = writeln!(
             out,

@@ -198,6 +198,58 @@ pub trait DeadlineStore: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Vec<TaskReminder>, WorkError>> + Send;
+
+    /// The scheduler's backlog at `now`: per kind, how many deadlines are due and not yet
+    /// acted on, and the oldest of them. This default reads every row; the SQL stores count
+    /// in one statement per kind.
+    fn backlog(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<SchedulerBacklog, WorkError>> + Send {
+        async move {
+            let due = |instants: &mut dyn Iterator<Item = DateTime<Utc>>| {
+                let mut backlog = DueBacklog::default();
+                for at in instants.filter(|at| *at <= now) {
+                    backlog.count += 1;
+                    backlog.oldest = Some(backlog.oldest.map_or(at, |oldest| oldest.min(at)));
+                }
+                backlog
+            };
+            let leads = self.pending(tenant).await?;
+            let tickets = self.pending_tickets(tenant).await?;
+            let tasks = self.pending_task_reminders(tenant).await?;
+            Ok(SchedulerBacklog {
+                response_deadlines: due(&mut leads.iter().map(|deadline| deadline.due_at)),
+                ticket_escalations: due(&mut tickets.iter().map(|deadline| deadline.due_at)),
+                task_reminders: due(&mut tasks
+                    .iter()
+                    .filter_map(|row| row.next.map(|next| next.at))),
+            })
+        }
+    }
+}
+
+/// Deadlines of one kind due and not yet acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DueBacklog {
+    /// How many.
+    pub count: u64,
+    /// The oldest due instant among them.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// The scheduler's backlog (see [`DeadlineStore::backlog`]): what is due and waits for a
+/// scheduler to act. Growing counts or an old `oldest` mean no `crm work` is running, or it
+/// is falling behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchedulerBacklog {
+    /// Leads whose response deadline passed (to be pulled back).
+    pub response_deadlines: DueBacklog,
+    /// Tickets due an escalation.
+    pub ticket_escalations: DueBacklog,
+    /// Task reminders due.
+    pub task_reminders: DueBacklog,
 }
 
 /// How the pull-back behaves.

@@ -234,6 +234,49 @@ impl DeadlineStore for PostgresDeadlines {
         Ok(())
     }
 
+    async fn backlog(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<super::SchedulerBacklog, WorkError> {
+        let client = self.store.client().await?;
+        let mut counts = [super::DueBacklog::default(); 3];
+        for (slot, kind) in
+            counts
+                .iter_mut()
+                .zip([RESPONSE_DEADLINES, TICKET_DEADLINES, TASK_REMINDERS])
+        {
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*), min({when}) FROM {table} \
+                         WHERE tenant = $1 AND {when} <= $2",
+                        when = kind.when,
+                        table = kind.table
+                    ),
+                    &[&tenant.as_str(), &now],
+                )
+                .await
+                .map_err(database("cannot count due deadlines"))?;
+            let count: i64 = row
+                .try_get(0)
+                .map_err(database("cannot count due deadlines"))?;
+            let oldest: Option<DateTime<Utc>> = row
+                .try_get(1)
+                .map_err(database("cannot count due deadlines"))?;
+            *slot = super::DueBacklog {
+                count: u64::try_from(count).unwrap_or(0),
+                oldest,
+            };
+        }
+        let [response_deadlines, ticket_escalations, task_reminders] = counts;
+        Ok(super::SchedulerBacklog {
+            response_deadlines,
+            ticket_escalations,
+            task_reminders,
+        })
+    }
+
     async fn pending(&self, tenant: &TenantId) -> Result<Vec<ResponseDeadline>, WorkError> {
         let client = self.store.client().await?;
         let rows = client

@@ -337,6 +337,48 @@ impl DeadlineStore for SqliteDeadlines {
         .await
     }
 
+    async fn backlog(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<super::SchedulerBacklog, WorkError> {
+        let tenant = tenant.clone();
+        let counted = self
+            .database
+            .read(move |transaction| {
+                let mut counts = Vec::with_capacity(3);
+                for Table { table, when, .. } in [RESPONSE, TICKETS, TASKS] {
+                    let row: (i64, Option<i64>) = transaction
+                        .query_row(
+                            &format!(
+                                "SELECT count(*), min({when}) FROM {table} \
+                                 WHERE tenant = ?1 AND {when} <= ?2"
+                            ),
+                            (tenant.as_str(), micros(now)),
+                            |row| Ok((row.get(0)?, row.get(1)?)),
+                        )
+                        .map_err(sql("cannot count due deadlines"))?;
+                    counts.push(row);
+                }
+                Ok::<_, WorkError>(counts)
+            })
+            .await?;
+        let mut due = counted.into_iter().map(|(count, oldest)| {
+            Ok::<_, WorkError>(super::DueBacklog {
+                count: u64::try_from(count).unwrap_or(0),
+                oldest: oldest
+                    .map(|micros| instant("a due deadline", micros))
+                    .transpose()?,
+            })
+        });
+        let mut next = || due.next().unwrap_or(Ok(super::DueBacklog::default()));
+        Ok(super::SchedulerBacklog {
+            response_deadlines: next()?,
+            ticket_escalations: next()?,
+            task_reminders: next()?,
+        })
+    }
+
     async fn pending(&self, tenant: &TenantId) -> Result<Vec<ResponseDeadline>, WorkError> {
         let found = self
             .all_rows(
