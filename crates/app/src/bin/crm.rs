@@ -461,6 +461,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// A progress bar on stderr when it is a terminal, hidden otherwise (plain lines report
+/// instead): a spinner, or a bar whose length is set as it becomes known, drawn by `template`.
+fn progress_bar(
+    terminal: bool,
+    spinner: bool,
+    template: &str,
+    prefix: String,
+) -> indicatif::ProgressBar {
+    let (bar, fallback) = match (terminal, spinner) {
+        (false, _) => (
+            indicatif::ProgressBar::hidden(),
+            indicatif::ProgressStyle::default_bar(),
+        ),
+        (true, true) => (
+            indicatif::ProgressBar::new_spinner(),
+            indicatif::ProgressStyle::default_spinner(),
+        ),
+        (true, false) => (
+            indicatif::ProgressBar::new(0),
+            indicatif::ProgressStyle::default_bar(),
+        ),
+    };
+    bar.set_style(indicatif::ProgressStyle::with_template(template).unwrap_or(fallback));
+    bar.set_prefix(prefix);
+    bar
+}
+
 /// A `--from`/`--to` of `crm store copy`: a PostgreSQL connection string, or a SQLite file
 /// (which must exist when it is the source).
 async fn open_location(location: &str, source: bool) -> Result<Opened, String> {
@@ -546,18 +573,12 @@ async fn copy_between<F: Backend, T: Backend>(
         let keys = copy_subject_keys(from_keys.keys(), to_keys.keys(), tenant, batch)
             .await
             .map_err(|error| format!("tenant {tenant}: cannot copy the subject keys: {error}"))?;
-        let bar = if terminal {
-            indicatif::ProgressBar::new_spinner()
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {prefix}: {msg} ({per_sec}, {elapsed})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        let bar = progress_bar(
+            terminal,
+            true,
+            "{spinner} {prefix}: {msg} ({per_sec}, {elapsed})",
+            tenant.to_string(),
         );
-        bar.set_prefix(tenant.to_string());
         let mut next_line = 0_u64;
         let report = copy_history(from.store(), to.store(), tenant, batch, |progress| {
             let done = progress.copied + progress.skipped;

@@ -21,7 +21,7 @@ use crm_projections::sla::{SlaConfig, SlaModel};
 use crm_projections::{DocumentStore as _, ParkedEvent, ReadModel, RebuildProgress};
 use tokio::sync::watch;
 
-use super::{COMMAND_POOL, Opened, TenantArgs, open, read_json, tenant_of};
+use super::{COMMAND_POOL, Opened, TenantArgs, open, progress_bar, read_json, tenant_of};
 
 /// A read model, as `crm projections status` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -261,18 +261,12 @@ where
 {
     let (progress, mut seen) = watch::channel(RebuildProgress::default());
     let terminal = std::io::stderr().is_terminal();
-    let bar = if terminal {
-        indicatif::ProgressBar::new(0)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} {bar:30} {pos}/{len} events ({per_sec}, ETA {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let bar = progress_bar(
+        terminal,
+        false,
+        "{prefix} {bar:30} {pos}/{len} events ({per_sec}, ETA {eta})",
+        format!("{name} of {tenant}"),
     );
-    bar.set_prefix(format!("{name} of {tenant}"));
     let report = async {
         let mut next_line = 0_u64;
         while seen.changed().await.is_ok() {
