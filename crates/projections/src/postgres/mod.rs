@@ -275,9 +275,15 @@ impl<D: Clone> Remembered<D> {
     /// in-place rebuild) bumps it, and documents remembered from before it are forgotten, since
     /// a rebuilt document may carry an old stamp over new content (a parked event applied).
     fn meet_generation(&mut self, tenant: &TenantId, generation: i64) {
-        let known = self.generations.insert(tenant.clone(), generation);
-        if known.is_some_and(|known| known != generation) {
-            self.forget(tenant);
+        match self.generations.get_mut(tenant) {
+            Some(known) if *known == generation => {}
+            Some(known) => {
+                *known = generation;
+                self.forget(tenant);
+            }
+            None => {
+                self.generations.insert(tenant.clone(), generation);
+            }
         }
     }
 }

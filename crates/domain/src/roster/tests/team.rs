@@ -352,20 +352,25 @@ fn an_offer_goes_to_the_account_s_owner_first_and_keeps_the_rotation() {
         .then(&[TeamEvent::LeadOffered {
             lead_id: LEAD,
             rep: BOB,
-            decision: RoutingDecision {
-                preferred: Some(owned_by(BOB)),
-                ..decision(
-                    vec![
-                        verdict(ALICE, Verdict::Eligible),
-                        verdict(BOB, Verdict::Chosen),
-                    ],
-                    RoutingOutcome::Assigned { rep: BOB },
-                )
-            },
+            decision: bob_preferred_and_chosen(),
             credits: BTreeMap::new(),
             by: alice(),
             at: t0(),
         }]);
+}
+
+/// Bob chosen over an eligible Alice as the account owner routing preferred.
+fn bob_preferred_and_chosen() -> RoutingDecision {
+    RoutingDecision {
+        preferred: Some(owned_by(BOB)),
+        ..decision(
+            vec![
+                verdict(ALICE, Verdict::Eligible),
+                verdict(BOB, Verdict::Chosen),
+            ],
+            RoutingOutcome::Assigned { rep: BOB },
+        )
+    }
 }
 
 #[test]
@@ -388,16 +393,7 @@ fn a_queued_lead_keeps_its_preference_for_when_someone_is_free() {
         .then(&[TeamEvent::QueuedLeadOffered {
             lead_id: LEAD,
             rep: BOB,
-            decision: RoutingDecision {
-                preferred: Some(owned_by(BOB)),
-                ..decision(
-                    vec![
-                        verdict(ALICE, Verdict::Eligible),
-                        verdict(BOB, Verdict::Chosen),
-                    ],
-                    RoutingOutcome::Assigned { rep: BOB },
-                )
-            },
+            decision: bob_preferred_and_chosen(),
             credits: BTreeMap::new(),
             queued_at: t0(),
             by: alice(),
