@@ -76,8 +76,8 @@ pub use postgres::{
 };
 pub use runner::{
     Lag, LagError, Lease, PoisonPolicy, Projector, ProjectorHandle, ProjectorOptions,
-    ProjectorStatus, RebuildFuture, RebuildProgress, RebuildTarget, RunnerError, Step, rebuild,
-    rebuild_many, run_leased,
+    ProjectorStatus, RebuildFuture, RebuildProgress, RebuildTarget, RunnerError, SWITCH_ATTEMPTS,
+    Step, Switched, rebuild, rebuild_many, run_leased,
 };
 pub use sqlite::{SqliteDocuments, SqliteRebuildWriter};
 pub use storage::batch::{Batch, Change, Progress};

@@ -12,8 +12,9 @@ use crm_projections::customer360::{Customer360Model, Customer360Query, CustomerD
 use crm_projections::sla::{SlaConfig, SlaModel};
 use crm_projections::{
     DocKey, DocSet, DocumentStore, Indexed, IndexedColumn, MemoryDocuments, PoisonPolicy,
-    PostgresDocuments, ProjectedEvent, Projector, ProjectorOptions, ReadModel, RebuildLimits,
-    RebuildProgress, RebuildTarget, RunnerError, StorageError, Stored, rebuild, rebuild_many,
+    PostgresDocuments, ProjectedEvent, ProjectionBatch, Projector, ProjectorOptions, ReadModel,
+    RebuildFuture, RebuildLimits, RebuildProgress, RebuildTarget, RunnerError, StorageError,
+    Stored, Switched, rebuild, rebuild_many,
 };
 use crm_testkit::postgres::TestDatabase;
 use crm_testkit::workload::{
@@ -253,5 +254,110 @@ async fn a_poison_event_halts_a_rebuild_before_the_switch_with_what_came_before_
     assert!(
         checkpoint.is_some_and(|done| done >= before && done < broken),
         "{checkpoint:?}"
+    );
+}
+
+/// A rebuild target that, the first time it is switched, lets `overtake` run first: the
+/// serving projector carried past the staging twin between its last read and its promotion.
+struct Overtaken<T> {
+    inner: T,
+    overtake: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+    switches: Arc<std::sync::Mutex<Vec<Switched>>>,
+}
+
+impl<T: RebuildTarget> RebuildTarget for Overtaken<T> {
+    fn table(&self) -> &str {
+        self.inner.table()
+    }
+
+    fn start(&mut self) -> RebuildFuture<'_, ()> {
+        self.inner.start()
+    }
+
+    fn events_to_read(&self) -> RebuildFuture<'_, u64> {
+        self.inner.events_to_read()
+    }
+
+    fn fold<'a>(&'a mut self, batch: &'a ProjectionBatch) -> RebuildFuture<'a, ()> {
+        self.inner.fold(batch)
+    }
+
+    fn wants_commit(&self) -> bool {
+        self.inner.wants_commit()
+    }
+
+    fn commit(&mut self) -> RebuildFuture<'_, ()> {
+        self.inner.commit()
+    }
+
+    fn committed(&self) -> Option<GlobalPosition> {
+        self.inner.committed()
+    }
+
+    fn switch_live(&mut self) -> RebuildFuture<'_, Switched> {
+        Box::pin(async move {
+            if let Some(overtake) = self.overtake.take() {
+                overtake.await;
+            }
+            let switched = self.inner.switch_live().await?;
+            self.switches
+                .lock()
+                .expect("no test thread panicked")
+                .push(switched);
+            Ok(switched)
+        })
+    }
+}
+
+/// The serving projector carries the serving table past a rebuild's staging twin just before
+/// the twin's promotion: the promotion is refused, the rebuild folds on and promotes, and the
+/// serving checkpoint never moves back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_in_place_overtaken_at_the_switch_folds_on_and_is_promoted() {
+    let database = TestDatabase::create().await;
+    let store = database.store(StoreSettings::default()).await;
+    let appends = workload(6, 3, 2);
+    let (early, late) = appends.split_at(appends.len() / 2);
+    let first = append_all(&store, &tenant(), early).await;
+    events(&store, &tenant(), first).await;
+    let serving = version(&database, Customer360Model).await;
+    let mut projector = Projector::new(store.clone(), Arc::clone(&serving), tenant(), options(50));
+    catch_up_to(&mut projector, first).await.unwrap();
+
+    let (later, mut told) = watch::channel(None);
+    let overtake = {
+        let store = store.clone();
+        let late = late.to_vec();
+        async move {
+            let head = append_all(&store, &tenant(), &late).await;
+            events(&store, &tenant(), head).await;
+            catch_up_to(&mut projector, head).await.unwrap();
+            later.send_replace(Some(head));
+        }
+    };
+    let twin = Arc::new(serving.staging().await.unwrap());
+    let switches = Arc::default();
+    let targets: Vec<Box<dyn RebuildTarget>> = vec![Box::new(Overtaken {
+        inner: twin.rebuild_writer(tenant(), TIGHT),
+        overtake: Some(Box::pin(overtake)),
+        switches: Arc::clone(&switches),
+    })];
+    let (progress, watched) = watch::channel(RebuildProgress::default());
+    rebuild_many(store.clone(), targets, tenant(), options(7), &progress)
+        .await
+        .unwrap();
+    let head = told
+        .borrow_and_update()
+        .expect("the serving projector went on");
+    assert!(head > first);
+    assert_eq!(
+        *switches.lock().expect("no test thread panicked"),
+        vec![Switched::Behind(head), Switched::Live]
+    );
+    assert!(watched.borrow().switched);
+    assert_eq!(serving.checkpoint(&tenant()).await.unwrap(), Some(head));
+    assert_eq!(
+        serving.documents(&tenant()).await.unwrap(),
+        reference(&store, &tenant(), head).await
     );
 }

@@ -844,3 +844,79 @@ mod sqlite_adapter {
         assert_eq!(keys.iter().collect::<HashSet<_>>().len(), keys.len());
     }
 }
+
+/// A rebuild in place is promoted from a staging twin into the serving table; a promotion
+/// never moves the serving checkpoint back (which would leave a serving projector, whose
+/// checkpoint is remembered, unaware of the events it must fold again).
+mod promotion {
+    use std::future::Future;
+
+    use crm_projections::{StorageError, Switched};
+
+    use super::*;
+
+    async fn sorted<D: DocumentStore<Tally>>(documents: &D) -> Vec<Stored<TallyDoc>> {
+        let mut all = documents.documents(&tenant()).await.unwrap();
+        all.sort_by_key(|stored| stored.key);
+        all
+    }
+
+    /// A twin behind its serving table is refused with how far the table is, and nothing
+    /// changes; folded on to the table's checkpoint, it is promoted and emptied.
+    async fn a_twin_behind_its_serving_table_is_not_promoted<D, P, F>(
+        serving: &D,
+        twin: &D,
+        promote: P,
+    ) where
+        D: DocumentStore<Tally>,
+        P: Fn() -> F,
+        F: Future<Output = Result<Switched, StorageError>>,
+    {
+        let events = history(&tenant());
+        let (early, late) = events.split_at(3);
+        let whole = ProjectionBatch::new(events.clone(), last(&events));
+        serving.commit(&tenant(), None, &whole).await.unwrap();
+        let before = sorted(serving).await;
+        let begun = ProjectionBatch::new(early.to_vec(), last(early));
+        twin.commit(&tenant(), None, &begun).await.unwrap();
+
+        assert_eq!(promote().await.unwrap(), Switched::Behind(last(&events)));
+        assert_eq!(
+            serving.checkpoint(&tenant()).await.unwrap(),
+            Some(last(&events))
+        );
+        assert_eq!(sorted(serving).await, before);
+        assert_eq!(twin.checkpoint(&tenant()).await.unwrap(), Some(last(early)));
+
+        let rest = ProjectionBatch::new(late.to_vec(), last(late));
+        twin.commit(&tenant(), Some(last(early)), &rest)
+            .await
+            .unwrap();
+        assert_eq!(promote().await.unwrap(), Switched::Live);
+        assert_eq!(
+            serving.checkpoint(&tenant()).await.unwrap(),
+            Some(last(&events))
+        );
+        assert_eq!(sorted(serving).await, reference(&events));
+        assert_eq!(twin.checkpoint(&tenant()).await.unwrap(), None);
+        assert!(sorted(twin).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn postgres_a_twin_behind_its_serving_table_is_not_promoted() {
+        let (serving, _database) = postgres(Tally::default()).await;
+        let twin = serving.staging().await.unwrap();
+        let tenant = tenant();
+        a_twin_behind_its_serving_table_is_not_promoted(&serving, &twin, || twin.promote(&tenant))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_a_twin_behind_its_serving_table_is_not_promoted() {
+        let (serving, _directory) = sqlite(Tally::default());
+        let twin = serving.staging().unwrap();
+        let tenant = tenant();
+        a_twin_behind_its_serving_table_is_not_promoted(&serving, &twin, || twin.promote(&tenant))
+            .await;
+    }
+}

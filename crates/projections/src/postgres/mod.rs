@@ -31,6 +31,7 @@ use crate::event::ProjectedEvent;
 use crate::model::{
     ColumnType, Comparison, DocKey, Found, IndexValue, Lookup, ReadModel, Scan, Selection, Stored,
 };
+use crate::runner::Switched;
 use crate::storage::batch::{Batch, Change, Progress, Stamps};
 use crate::storage::table::{column_name, indexed_values, ordered_indexes, table_name};
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
@@ -806,11 +807,12 @@ where
 
     /// Makes this version the live one for `tenant`, in one statement (blue/green switch);
     /// on a staging twin, [promotes](PostgresDocuments::promote) it instead.
-    pub async fn switch_live(&self, tenant: &TenantId) -> Result<(), StorageError> {
+    pub async fn switch_live(&self, tenant: &TenantId) -> Result<Switched, StorageError> {
         if self.promotes_into.is_some() {
             return self.promote(tenant).await;
         }
-        self.set_live(tenant, sql::SWITCH_LIVE).await
+        self.set_live(tenant, sql::SWITCH_LIVE).await?;
+        Ok(Switched::Live)
     }
 
     /// Moves what this staging twin holds for `tenant` into the table it twins, in one
@@ -820,7 +822,11 @@ where
     /// documents it remembered); the twin is emptied. Readers see the old documents until
     /// the commit and the rebuilt ones after it. A projector serving the table finds its
     /// checkpoint moved and goes on from the twin's. Refused on a table that is not a twin.
-    pub async fn promote(&self, tenant: &TenantId) -> Result<(), StorageError> {
+    ///
+    /// A serving checkpoint never moves back: when the serving table has been projected past
+    /// the twin (its projector went on while the rebuild finished), nothing changes and
+    /// [`Switched::Behind`] says how far it is; fold the twin on and promote again.
+    pub async fn promote(&self, tenant: &TenantId) -> Result<Switched, StorageError> {
         let Some(live) = &self.promotes_into else {
             return Err(StorageError::Unavailable {
                 reason: format!("{} is not a staging table: nothing to promote", self.table),
@@ -834,10 +840,11 @@ where
         let owned = client.transaction().await.map_err(from_pg)?;
         let transaction: &tokio_postgres::Transaction<'_> = &owned;
         execute(transaction, sql::CHECKPOINT_ROW, &[&serving, &tenant]).await?;
-        transaction
+        let served = transaction
             .query_one(sql::LOCK_CHECKPOINT, &[&serving, &tenant])
             .await
             .map_err(from_pg)?;
+        let served = checkpoint_of(&served, serving)?;
         let rebuilt = transaction
             .query_opt(sql::LOCK_STAGED_CHECKPOINT, &[&staging, &tenant])
             .await
@@ -848,6 +855,11 @@ where
                 source: None,
             });
         };
+        if let Some(served) = served
+            && checkpoint_of(&rebuilt, staging)?.is_none_or(|twin| twin < served)
+        {
+            return Ok(Switched::Behind(served));
+        }
         let transaction_id: Option<i64> = rebuilt.try_get(0).map_err(from_pg)?;
         let position: Option<i64> = rebuilt.try_get(1).map_err(from_pg)?;
         let events: i64 = rebuilt.try_get(2).map_err(from_pg)?;
@@ -878,7 +890,8 @@ where
         execute(transaction, &self.sql.forget_tenant, &[&tenant]).await?;
         execute(transaction, sql::FORGET_CHECKPOINT, &[&staging, &tenant]).await?;
         execute(transaction, sql::FORGET_PARKED, &[&staging, &tenant]).await?;
-        owned.commit().await.map_err(from_pg)
+        owned.commit().await.map_err(from_pg)?;
+        Ok(Switched::Live)
     }
 
     /// Makes this version the live one for `tenant` unless some version already is (the first

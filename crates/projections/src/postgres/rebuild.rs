@@ -19,7 +19,7 @@ use tokio_postgres::types::{Json, ToSql, Type};
 use super::sql;
 use super::{PostgresDocuments, Rows, execute, from_pg, index_param, to_i64};
 use crate::model::{ColumnType, DocKey, IndexValue, ReadModel, Stored};
-use crate::runner::RebuildTarget;
+use crate::runner::{RebuildTarget, Switched};
 use crate::storage::batch::{Batch, Change, Progress};
 use crate::storage::table::indexed_values;
 use crate::storage::{ParkedEvent, ProjectionBatch, StorageError};
@@ -454,7 +454,7 @@ where
         self.committed
     }
 
-    fn switch_live(&mut self) -> RebuildFuture<'_, ()> {
+    fn switch_live(&mut self) -> RebuildFuture<'_, Switched> {
         Box::pin(async move {
             self.refuse_if_broken()?;
             self.documents.switch_live(&self.tenant).await

@@ -30,7 +30,9 @@ use tracing::Instrument;
 
 pub use lag::{Lag, LagError};
 pub use lease::{Lease, run_leased};
-pub use rebuild::{RebuildFuture, RebuildProgress, RebuildTarget, rebuild, rebuild_many};
+pub use rebuild::{
+    RebuildFuture, RebuildProgress, RebuildTarget, SWITCH_ATTEMPTS, Switched, rebuild, rebuild_many,
+};
 
 use crate::decode::DecodeError;
 use crate::event::ProjectedEvent;

@@ -85,8 +85,22 @@ pub trait RebuildTarget: Send {
     /// The checkpoint committed last.
     fn committed(&self) -> Option<GlobalPosition>;
 
-    /// Makes the version live, in one statement.
-    fn switch_live(&mut self) -> RebuildFuture<'_, ()>;
+    /// Makes the version live, in one statement; a staging twin is promoted into the table it
+    /// twins instead, unless that table has been projected past it.
+    fn switch_live(&mut self) -> RebuildFuture<'_, Switched>;
+}
+
+/// What [`RebuildTarget::switch_live`] (or a staging twin's promotion) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switched {
+    /// The version serves readers now (a staging twin's documents and checkpoint are the
+    /// serving table's).
+    Live,
+    /// Nothing changed: the table a staging twin promotes into has been projected past what
+    /// the twin holds (its serving projector went on while the rebuild finished), and a
+    /// promotion never moves a serving checkpoint back. Fold on to at least this position
+    /// and switch again.
+    Behind(GlobalPosition),
 }
 
 /// A boxed, sendable future of a storage result.
@@ -148,9 +162,12 @@ where
 /// Rebuilds every one of `targets` for `tenant` from position zero, reading the store's pages
 /// (of `options.batch_size` events) once and decoding each event once for all of them. Each
 /// target commits when it has gathered enough (see [`RebuildLimits`]) and at the end; once all
-/// have caught up, each is made live in one statement. Poison events follow
-/// `options.poison`: under [`PoisonPolicy::Halt`](crate::PoisonPolicy::Halt) everything before
-/// the event is committed, nothing is switched, and the error is returned.
+/// have caught up, each is made live in one statement. A staging twin whose serving table has
+/// meanwhile been projected past it ([`Switched::Behind`]) folds on from where it stopped and
+/// switches again (at most [`SWITCH_ATTEMPTS`] times), so a promotion never moves a serving
+/// checkpoint back. Poison events follow `options.poison`: under
+/// [`PoisonPolicy::Halt`](crate::PoisonPolicy::Halt) everything before the event is committed,
+/// nothing is switched, and the error is returned.
 ///
 /// A crash or error leaves each target at its last commit, never live; rebuild again (which
 /// starts from zero).
@@ -164,7 +181,6 @@ pub async fn rebuild_many<'a, S>(
 where
     S: EventStore,
 {
-    let page_size = options.batch_size.max(1);
     all(targets.iter_mut().map(|target| target.start()).collect()).await?;
     let total = match targets.first() {
         Some(target) => target.events_to_read().await?,
@@ -176,14 +192,74 @@ where
     });
     let started = Instant::now();
     let mut from = GlobalPosition::START;
-    let mut page = store.read_all(&tenant, from, page_size).await?;
+    let mut attempts = 0;
+    loop {
+        from = fold_to_head(
+            &store,
+            &tenant,
+            &mut targets,
+            from,
+            &options,
+            progress,
+            started,
+        )
+        .await?;
+        let mut behind = Vec::new();
+        let mut ahead = GlobalPosition::START;
+        for mut target in targets {
+            match target.switch_live().await? {
+                Switched::Live => {}
+                Switched::Behind(serving) => {
+                    ahead = ahead.max(serving);
+                    behind.push(target);
+                }
+            }
+        }
+        if behind.is_empty() {
+            break;
+        }
+        attempts += 1;
+        if attempts >= SWITCH_ATTEMPTS {
+            return Err(RunnerError::Storage(StorageError::Unavailable {
+                reason: format!(
+                    "the serving projector of tenant {tenant} stayed ahead of the rebuild \
+                     ({ahead} against {from}) through {SWITCH_ATTEMPTS} attempts to switch; \
+                     run the rebuild again"
+                ),
+                source: None,
+            }));
+        }
+        targets = behind;
+    }
+    progress.send_modify(|progress| progress.switched = true);
+    Ok(())
+}
+
+/// How many times [`rebuild_many`] folds on and switches again while a serving projector
+/// keeps ahead of a staging twin before it gives up.
+pub const SWITCH_ATTEMPTS: u32 = 50;
+
+/// Folds `tenant`'s events after `from` into every target until a read returns everything
+/// deliverable, committing as the targets ask and at the end; returns the position folded
+/// through. Poison events follow `options.poison` (see [`rebuild_many`]).
+async fn fold_to_head<S: EventStore>(
+    store: &S,
+    tenant: &TenantId,
+    targets: &mut [Box<dyn RebuildTarget + '_>],
+    mut from: GlobalPosition,
+    options: &ProjectorOptions,
+    progress: &watch::Sender<RebuildProgress>,
+    started: Instant,
+) -> Result<GlobalPosition, RunnerError> {
+    let page_size = options.batch_size.max(1);
+    let mut page = store.read_all(tenant, from, page_size).await?;
     loop {
         let read = page.len();
         let caught_up = read < page_size;
-        let (batch, poison) = prepare(&tenant, from, page, options.poison);
+        let (batch, poison) = prepare(tenant, from, page, options.poison);
         from = batch.through;
         let fold = async {
-            for target in &mut targets {
+            for target in targets.iter_mut() {
                 target.fold(&batch).await?;
             }
             Ok::<(), StorageError>(())
@@ -194,7 +270,7 @@ where
             fold.await?;
             None
         } else {
-            let (folded, next) = tokio::join!(fold, store.read_all(&tenant, from, page_size));
+            let (folded, next) = tokio::join!(fold, store.read_all(tenant, from, page_size));
             folded?;
             Some(next)
         };
@@ -214,12 +290,7 @@ where
         });
         match next {
             Some(next) => page = next?,
-            None => break,
+            None => return Ok(from),
         }
     }
-    for target in &mut targets {
-        target.switch_live().await?;
-    }
-    progress.send_modify(|progress| progress.switched = true);
-    Ok(())
 }

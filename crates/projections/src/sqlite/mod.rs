@@ -33,6 +33,7 @@ use uuid::Uuid;
 use self::sql::TableSql;
 use crate::event::ProjectedEvent;
 use crate::model::{DocKey, Found, Lookup, ReadModel, Scan, Stored};
+use crate::runner::Switched;
 use crate::storage::batch::{Batch, Change, MAX_KEY_ROUNDS, Progress, Stamps};
 use crate::storage::table::{indexed_values, ordered_indexes, table_name};
 use crate::storage::{DocumentStore, ParkedEvent, ProjectionBatch, StorageError};
@@ -264,14 +265,15 @@ where
 
     /// Makes this version the live one for `tenant`, in one statement (blue/green switch);
     /// on a staging twin, [promotes](SqliteDocuments::promote) it instead.
-    pub async fn switch_live(&self, tenant: &TenantId) -> Result<(), StorageError>
+    pub async fn switch_live(&self, tenant: &TenantId) -> Result<Switched, StorageError>
     where
         M: Send + Sync + 'static,
     {
         if self.shared.promotes_into.is_some() {
             return self.promote(tenant).await;
         }
-        self.set_live(tenant, sql::SWITCH_LIVE).await
+        self.set_live(tenant, sql::SWITCH_LIVE).await?;
+        Ok(Switched::Live)
     }
 
     /// Moves what this staging twin holds for `tenant` into the table it twins, in one write
@@ -280,7 +282,11 @@ where
     /// until the commit and the rebuilt ones after it; a projector serving the table finds
     /// its checkpoint moved and goes on from the twin's. Refused on a table that is not a
     /// twin, or a twin holding no rebuild of the tenant.
-    pub async fn promote(&self, tenant: &TenantId) -> Result<(), StorageError>
+    ///
+    /// A serving checkpoint never moves back: when the serving table has been projected past
+    /// the twin (its projector went on while the rebuild finished), nothing changes and
+    /// [`Switched::Behind`] says how far it is; fold the twin on and promote again.
+    pub async fn promote(&self, tenant: &TenantId) -> Result<Switched, StorageError>
     where
         M: Send + Sync + 'static,
     {
@@ -304,9 +310,9 @@ where
         &self,
         transaction: &Transaction<'_>,
         tenant: &TenantId,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Switched, StorageError> {
         let Some(live) = &self.shared.promotes_into else {
-            return Ok(());
+            return Ok(Switched::Live);
         };
         let staging = self.table();
         let serving = live.table.as_str();
@@ -324,6 +330,11 @@ where
                 reason: format!("{staging} holds no rebuild of tenant {tenant} to promote"),
                 source: None,
             });
+        }
+        if let Some(served) = checkpoint_of(transaction, serving, tenant)?
+            && checkpoint_of(transaction, staging, tenant)?.is_none_or(|twin| twin < served)
+        {
+            return Ok(Switched::Behind(served));
         }
         transaction
             .execute(&live.forget_tenant, [tenant.as_str()])
@@ -355,7 +366,7 @@ where
                 .execute(statement, (staging, tenant.as_str()))
                 .map_err(&promoting)?;
         }
-        Ok(())
+        Ok(Switched::Live)
     }
 
     /// Makes this version the live one for `tenant` unless some version already is (the first
@@ -430,23 +441,7 @@ where
         transaction: &Transaction<'_>,
         tenant: &TenantId,
     ) -> Result<Option<GlobalPosition>, StorageError> {
-        let row: Option<(Option<i64>, Option<i64>)> = transaction
-            .prepare_cached(sql::READ_CHECKPOINT)
-            .and_then(|mut statement| {
-                statement
-                    .query_row((self.table(), tenant.as_str()), |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })
-                    .optional()
-            })
-            .map_err(failed("reading a checkpoint"))?;
-        match row {
-            Some((Some(transaction_id), Some(position))) => Ok(Some(GlobalPosition {
-                transaction: to_u64(transaction_id, self.table(), "checkpoint transaction")?,
-                position: to_u64(position, self.table(), "checkpoint position")?,
-            })),
-            _ => Ok(None),
-        }
+        checkpoint_of(transaction, self.table(), tenant)
     }
 
     fn save_checkpoint(
@@ -842,6 +837,31 @@ where
                 source: None,
             }),
         }
+    }
+}
+
+/// The checkpoint of projection `table` for `tenant`, if it has one.
+fn checkpoint_of(
+    transaction: &Transaction<'_>,
+    table: &str,
+    tenant: &TenantId,
+) -> Result<Option<GlobalPosition>, StorageError> {
+    let row: Option<(Option<i64>, Option<i64>)> = transaction
+        .prepare_cached(sql::READ_CHECKPOINT)
+        .and_then(|mut statement| {
+            statement
+                .query_row((table, tenant.as_str()), |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+        })
+        .map_err(failed("reading a checkpoint"))?;
+    match row {
+        Some((Some(transaction_id), Some(position))) => Ok(Some(GlobalPosition {
+            transaction: to_u64(transaction_id, table, "checkpoint transaction")?,
+            position: to_u64(position, table, "checkpoint position")?,
+        })),
+        _ => Ok(None),
     }
 }
 

@@ -16,7 +16,7 @@ use crm_eventstore::{GlobalPosition, TenantId};
 use super::SqliteDocuments;
 use crate::model::{DocKey, ReadModel};
 use crate::postgres::RebuildLimits;
-use crate::runner::{RebuildFuture, RebuildTarget};
+use crate::runner::{RebuildFuture, RebuildTarget, Switched};
 use crate::storage::batch::{Batch, Change, Progress};
 use crate::storage::{ParkedEvent, ProjectionBatch, StorageError};
 
@@ -244,7 +244,7 @@ where
         self.committed
     }
 
-    fn switch_live(&mut self) -> RebuildFuture<'_, ()> {
+    fn switch_live(&mut self) -> RebuildFuture<'_, Switched> {
         Box::pin(async move {
             self.refuse_if_broken()?;
             self.documents.switch_live(&self.tenant).await
