@@ -41,6 +41,7 @@ pub mod roster;
 pub mod routing;
 pub mod scoring;
 pub mod sla;
+pub mod sync;
 pub mod task;
 pub mod ticket;
 

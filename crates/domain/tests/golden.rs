@@ -1087,6 +1087,26 @@ fn contact_events() -> Vec<ContactEvent> {
             at: at(12),
         },
         ContactEvent::CustomFieldsSet(custom_fields_set(true)),
+        ContactEvent::SyncOutranked {
+            detail: Detail::JobTitle(Some("Engineer".to_owned())),
+            provenance: provenance("billing", 4),
+            kept: provenance("crm-ui", 5),
+            at: at(13),
+        },
+        ContactEvent::FieldConflictRaised {
+            detail: Detail::GivenName(Some(person("Augusta"))),
+            provenance: provenance("billing", 6),
+            current: provenance("web-form", -3),
+            at: at(14),
+        },
+        ContactEvent::FieldConflictResolved {
+            field: ContactField::GivenName,
+            accepted: false,
+            by: Actor::User {
+                id: UserId(id(0xa11ce)),
+            },
+            at: at(15),
+        },
     ]
 }
 

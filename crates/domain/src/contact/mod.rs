@@ -48,12 +48,15 @@ mod details;
 mod erasure;
 mod merge;
 mod suspicion;
+mod sync;
 #[cfg(test)]
 mod tests;
 
 use crate::custom_fields::{
     CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate, CustomValues, EntityKind,
 };
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -77,6 +80,7 @@ use crate::aggregate::{Aggregate, DomainEvent};
 use crate::context::{Actor, Context};
 use crate::identity::{EmailAddress, MatchAssessment, MatchVerdict, PhoneNumber};
 use crate::ids::{ContactId, LeadId};
+use crate::sync::{ContactRules, SyncRefusal};
 use details::Keyed;
 
 /// How far a source's timestamp may lie ahead of the decision's time before it is refused
@@ -198,6 +202,26 @@ pub enum ContactCommand {
     /// Sets or clears custom field values under the tenant's current schema (see
     /// [`CustomFieldsUpdate`]); an update without changes still checks the validation rules.
     SetCustomFields(CustomFieldsUpdate),
+    /// Changes details from a connected system under the data dictionary's rules (see
+    /// [`crate::sync`]): each single-valued field is judged against its current value and
+    /// source; a change the rules refuse refuses the whole update, naming every refusal.
+    /// Email and phone changes follow the rules of [`ContactCommand::ChangeDetails`].
+    Sync {
+        /// The changes, judged in order.
+        changes: Vec<DetailChange>,
+        /// The source system and its time.
+        provenance: Provenance,
+        /// The rules of the governed fields (ungoverned fields follow `ChangeDetails`).
+        rules: ContactRules,
+    },
+    /// Decides a field conflict waiting for review: accepted, the proposed value replaces the
+    /// current one (with the proposing source's provenance); rejected, the current one stays.
+    ResolveFieldConflict {
+        /// The field.
+        field: ContactField,
+        /// Whether the proposed value is taken.
+        accept: bool,
+    },
 }
 
 /// A fact about a contact.
@@ -408,6 +432,45 @@ pub enum ContactEvent {
     /// Custom field values were set or cleared.
     #[serde(rename = "ContactCustomFieldsSet")]
     CustomFieldsSet(CustomFieldsSet),
+    /// A connected system's value lost to the current one under the field's policy; kept in
+    /// the history, changing nothing.
+    #[serde(rename = "ContactSyncOutranked")]
+    SyncOutranked {
+        /// The field and the value that lost.
+        detail: Detail,
+        /// Where it came from.
+        provenance: Provenance,
+        /// Where the value that stays came from.
+        kept: Provenance,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A connected system's value differs from the current one of a field under manual
+    /// review: it waits for a person (a newer proposal for the field replaces it).
+    #[serde(rename = "ContactFieldConflictRaised")]
+    FieldConflictRaised {
+        /// The field and the proposed value.
+        detail: Detail,
+        /// Where it came from.
+        provenance: Provenance,
+        /// Where the current value came from.
+        current: Provenance,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A person decided a field conflict (an accepted value is its own
+    /// [`ContactEvent::DetailChanged`] before this).
+    #[serde(rename = "ContactFieldConflictResolved")]
+    FieldConflictResolved {
+        /// The field.
+        field: ContactField,
+        /// Whether the proposed value was taken.
+        accepted: bool,
+        /// Who decided.
+        by: Actor,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for ContactEvent {
@@ -415,7 +478,9 @@ impl DomainEvent for ContactEvent {
     fn personal_fields(&self) -> &'static [&'static str] {
         match self {
             ContactEvent::CustomFieldsSet(set) => set.personal_fields(),
-            ContactEvent::DetailChanged { .. } => &["/detail/value"],
+            ContactEvent::DetailChanged { .. }
+            | ContactEvent::SyncOutranked { .. }
+            | ContactEvent::FieldConflictRaised { .. } => &["/detail/value"],
             ContactEvent::EmailAdded { .. } | ContactEvent::EmailRemoved { .. } => &["/email"],
             ContactEvent::PhoneAdded { .. } | ContactEvent::PhoneRemoved { .. } => &["/phone"],
             ContactEvent::ConsentGranted { .. } | ContactEvent::ConsentWithdrawn { .. } => {
@@ -430,7 +495,8 @@ impl DomainEvent for ContactEvent {
             | ContactEvent::DeclaredNotDuplicate { .. }
             | ContactEvent::NotDuplicateRevoked { .. }
             | ContactEvent::Erased { .. }
-            | ContactEvent::SourceLeadRecorded { .. } => &[],
+            | ContactEvent::SourceLeadRecorded { .. }
+            | ContactEvent::FieldConflictResolved { .. } => &[],
         }
     }
 
@@ -454,6 +520,9 @@ impl DomainEvent for ContactEvent {
             ContactEvent::DuplicateSuspected { .. } => "ContactDuplicateSuspected",
             ContactEvent::Erased { .. } => "ContactErased",
             ContactEvent::SourceLeadRecorded { .. } => "ContactSourceLeadRecorded",
+            ContactEvent::SyncOutranked { .. } => "ContactSyncOutranked",
+            ContactEvent::FieldConflictRaised { .. } => "ContactFieldConflictRaised",
+            ContactEvent::FieldConflictResolved { .. } => "ContactFieldConflictResolved",
         }
     }
 }
@@ -485,6 +554,18 @@ pub enum ContactError {
     /// A change names no source system.
     #[error("a change must name its source system")]
     UnnamedSource,
+    /// The data dictionary's rules refuse part of a sync update; nothing of it was applied.
+    #[error("the update was refused: {}", refusals.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    SyncRefused {
+        /// Every field refused, with why.
+        refusals: Vec<SyncRefusal>,
+    },
+    /// No conflict waits for review on the field.
+    #[error("no conflict waits for review on {field:?}")]
+    NoConflict {
+        /// The field.
+        field: ContactField,
+    },
     /// A source's timestamp lies too far in the future.
     #[error("timestamp {timestamp} lies in the future (now is {now})")]
     TimestampInFuture {
@@ -630,6 +711,9 @@ pub struct Contact {
     pub source_leads: Vec<LeadId>,
     /// The custom field values.
     pub custom: CustomValues,
+    /// Values of fields under manual review waiting for a person, with their source, by
+    /// field.
+    pub conflicts: BTreeMap<ContactField, Sourced<Detail>>,
 }
 
 impl Contact {
@@ -1330,6 +1414,14 @@ impl Aggregate for Contact {
             } => self.record_duplicate_suspicion(candidate, assessment, ctx),
             ContactCommand::RecordSourceLead { lead } => self.record_source_lead(lead, ctx),
             ContactCommand::Erase { request } => self.erase(request, ctx),
+            ContactCommand::Sync {
+                changes,
+                provenance,
+                rules,
+            } => self.sync(changes, &provenance, &rules, ctx),
+            ContactCommand::ResolveFieldConflict { field, accept } => {
+                self.resolve_field_conflict(field, accept, ctx)
+            }
         }
     }
 
@@ -1381,7 +1473,22 @@ impl Aggregate for Contact {
             ContactEvent::EmailAdded { email: None, .. }
             | ContactEvent::EmailRemoved { email: None, .. }
             | ContactEvent::PhoneAdded { phone: None, .. }
-            | ContactEvent::PhoneRemoved { phone: None, .. } => {}
+            | ContactEvent::PhoneRemoved { phone: None, .. }
+            | ContactEvent::SyncOutranked { .. } => {}
+            ContactEvent::FieldConflictRaised {
+                detail, provenance, ..
+            } => {
+                self.conflicts.insert(
+                    detail.field(),
+                    Sourced {
+                        value: detail.clone(),
+                        provenance: provenance.clone(),
+                    },
+                );
+            }
+            ContactEvent::FieldConflictResolved { field, .. } => {
+                self.conflicts.remove(field);
+            }
             ContactEvent::SourceLeadRecorded { lead, .. } => {
                 if let Err(index) = self.source_leads.binary_search(lead) {
                     self.source_leads.insert(index, *lead);

@@ -2563,3 +2563,275 @@ proptest! {
         prop_assert_eq!(after.may_contact(scope), status == ConsentStatus::Granted);
     }
 }
+
+// --- field-level sync under the data dictionary ---------------------------------------------
+
+mod sync {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::sync::{ContactRules, FieldPolicy, FieldRule, SyncRefusal};
+
+    fn billing(minute: i64) -> Provenance {
+        Provenance::new("billing", t0_plus_minutes(minute))
+    }
+
+    fn rules(field: ContactField, rule: FieldRule) -> ContactRules {
+        BTreeMap::from([(field, rule)])
+    }
+
+    fn sync(
+        changes: Vec<DetailChange>,
+        provenance: Provenance,
+        rules: ContactRules,
+    ) -> ContactCommand {
+        ContactCommand::Sync {
+            changes,
+            provenance,
+            rules,
+        }
+    }
+
+    fn sync_set(detail: Detail, provenance: Provenance, rules: ContactRules) -> ContactCommand {
+        sync(vec![DetailChange::Set(detail)], provenance, rules)
+    }
+
+    fn outranked(detail: Detail, provenance: Provenance, kept: Provenance) -> ContactEvent {
+        ContactEvent::SyncOutranked {
+            detail,
+            provenance,
+            kept,
+            at: t0(),
+        }
+    }
+
+    fn conflict(detail: Detail, provenance: Provenance, current: Provenance) -> ContactEvent {
+        ContactEvent::FieldConflictRaised {
+            detail,
+            provenance,
+            current,
+            at: t0(),
+        }
+    }
+
+    fn resolved(field: ContactField, accepted: bool) -> ContactEvent {
+        ContactEvent::FieldConflictResolved {
+            field,
+            accepted,
+            by: alice(),
+            at: t0(),
+        }
+    }
+
+    fn stage(stage: LifecycleStage) -> Detail {
+        Detail::LifecycleStage(Some(stage))
+    }
+
+    #[test]
+    fn an_owned_field_refuses_every_other_source_and_the_whole_update_with_it() {
+        let owned = rules(
+            ContactField::LifecycleStage,
+            FieldRule::new(FieldPolicy::OwnerOnly).owned_by("billing"),
+        );
+        given::<Contact>(&ada())
+            .when(sync(
+                vec![
+                    DetailChange::Set(job_title("Engineer")),
+                    DetailChange::Set(stage(LifecycleStage::Customer)),
+                ],
+                hubspot(0),
+                owned.clone(),
+            ))
+            .then_error(&ContactError::SyncRefused {
+                refusals: vec![SyncRefusal::NotOwner {
+                    field: ContactField::LifecycleStage,
+                    owner: "billing".to_owned(),
+                    source_system: "hubspot".to_owned(),
+                }],
+            });
+        given::<Contact>(&ada())
+            .when(sync_set(stage(LifecycleStage::Customer), billing(0), owned))
+            .then(&[changed(stage(LifecycleStage::Customer), billing(0))]);
+    }
+
+    #[test]
+    fn under_last_write_wins_the_later_source_time_wins_and_the_loser_is_kept() {
+        let lww = rules(
+            ContactField::JobTitle,
+            FieldRule::new(FieldPolicy::LastWriteWins),
+        );
+        // HubSpot said "Analyst" at -50.
+        given::<Contact>(&ada())
+            .when(sync_set(job_title("Engineer"), billing(-55), lww.clone()))
+            .then(&[outranked(job_title("Engineer"), billing(-55), hubspot(-50))]);
+        given::<Contact>(&ada())
+            .when(sync_set(job_title("Engineer"), billing(-45), lww))
+            .then(&[changed(job_title("Engineer"), billing(-45))]);
+    }
+
+    #[test]
+    fn under_source_precedence_rank_beats_time() {
+        let ranked = rules(
+            ContactField::JobTitle,
+            FieldRule::new(FieldPolicy::SourcePrecedence {
+                order: vec!["billing".to_owned(), "hubspot".to_owned()],
+            }),
+        );
+        let mut history = ada();
+        history.push(changed(job_title("Engineer"), billing(-58)));
+        // HubSpot ranks below billing: later, it still loses.
+        given::<Contact>(&history)
+            .when(sync_set(job_title("CTO"), hubspot(0), ranked.clone()))
+            .then(&[outranked(job_title("CTO"), hubspot(0), billing(-58))]);
+        // An unlisted source ranks below both.
+        given::<Contact>(&history)
+            .when(sync_set(job_title("CTO"), ui(0), ranked.clone()))
+            .then(&[outranked(job_title("CTO"), ui(0), billing(-58))]);
+        // Billing over HubSpot, whatever the times.
+        given::<Contact>(&ada())
+            .when(sync_set(job_title("Engineer"), billing(-59), ranked))
+            .then(&[changed(job_title("Engineer"), billing(-59))]);
+    }
+
+    #[test]
+    fn an_empty_value_overwrites_only_where_the_rule_says_so() {
+        let keeps = rules(
+            ContactField::JobTitle,
+            FieldRule::new(FieldPolicy::LastWriteWins),
+        );
+        given::<Contact>(&ada())
+            .when(sync_set(Detail::JobTitle(None), billing(0), keeps))
+            .then(&[]);
+        let clears = rules(
+            ContactField::JobTitle,
+            FieldRule::new(FieldPolicy::LastWriteWins).clearing(),
+        );
+        given::<Contact>(&ada())
+            .when(sync_set(Detail::JobTitle(None), billing(0), clears))
+            .then(&[changed(Detail::JobTitle(None), billing(0))]);
+    }
+
+    #[test]
+    fn a_source_resending_itself_or_arriving_late_leaves_no_trace() {
+        let lww = rules(
+            ContactField::JobTitle,
+            FieldRule::new(FieldPolicy::LastWriteWins),
+        );
+        given::<Contact>(&ada())
+            .when(sync_set(job_title("Analyst"), hubspot(-50), lww.clone()))
+            .then(&[]);
+        // Restated later, the value's time moves (another source competes by time).
+        given::<Contact>(&ada())
+            .when(sync_set(job_title("Analyst"), hubspot(-10), lww.clone()))
+            .then(&[changed(job_title("Analyst"), hubspot(-10))]);
+        given::<Contact>(&ada())
+            .when(sync_set(job_title("Intern"), hubspot(-55), lww))
+            .then(&[]);
+    }
+
+    #[test]
+    fn under_manual_review_a_different_value_waits_for_a_person() {
+        let review = rules(
+            ContactField::JobTitle,
+            FieldRule::new(FieldPolicy::ManualReview),
+        );
+        let raised = conflict(job_title("Engineer"), billing(0), hubspot(-50));
+        let contact = given::<Contact>(&ada())
+            .when(sync_set(job_title("Engineer"), billing(0), review.clone()))
+            .then(std::slice::from_ref(&raised));
+        assert_eq!(contact.details.job_title(), Some("Analyst"));
+        assert_eq!(
+            contact.conflicts.get(&ContactField::JobTitle),
+            Some(&entry(job_title("Engineer"), billing(0)))
+        );
+        let mut history = ada();
+        history.push(raised);
+        // The same proposal again changes nothing; the owner of the value updates it freely.
+        given::<Contact>(&history)
+            .when(sync_set(job_title("Engineer"), billing(0), review.clone()))
+            .then(&[]);
+        given::<Contact>(&history)
+            .when(sync_set(job_title("Lead"), hubspot(0), review))
+            .then(&[changed(job_title("Lead"), hubspot(0))]);
+
+        let accepted = given::<Contact>(&history)
+            .when(ContactCommand::ResolveFieldConflict {
+                field: ContactField::JobTitle,
+                accept: true,
+            })
+            .then(&[
+                changed(job_title("Engineer"), billing(0)),
+                resolved(ContactField::JobTitle, true),
+            ]);
+        assert!(accepted.conflicts.is_empty());
+        let rejected = given::<Contact>(&history)
+            .when(ContactCommand::ResolveFieldConflict {
+                field: ContactField::JobTitle,
+                accept: false,
+            })
+            .then(&[resolved(ContactField::JobTitle, false)]);
+        assert_eq!(rejected.details.job_title(), Some("Analyst"));
+        given::<Contact>(&ada())
+            .when(ContactCommand::ResolveFieldConflict {
+                field: ContactField::JobTitle,
+                accept: true,
+            })
+            .then_error(&ContactError::NoConflict {
+                field: ContactField::JobTitle,
+            });
+    }
+
+    #[test]
+    fn ungoverned_fields_and_contact_points_follow_the_plain_rules() {
+        given::<Contact>(&ada())
+            .when(sync(
+                vec![
+                    DetailChange::Set(job_title("Engineer")),
+                    DetailChange::AddPhone(phone("020 7946 0000")),
+                ],
+                billing(-59),
+                ContactRules::new(),
+            ))
+            .then(&[
+                changed(job_title("Engineer"), billing(-59)),
+                phone_added("020 7946 0000", billing(-59)),
+            ]);
+    }
+
+    #[test]
+    fn a_synced_primary_email_is_added_as_an_address_too() {
+        let lww = rules(
+            ContactField::PrimaryEmail,
+            FieldRule::new(FieldPolicy::LastWriteWins),
+        );
+        given::<Contact>(&ada())
+            .when(sync_set(
+                Detail::PrimaryEmail(Some(email("ada@billing.example"))),
+                billing(0),
+                lww,
+            ))
+            .then(&[
+                email_added("ada@billing.example", billing(0)),
+                primary_chosen("ada@billing.example", billing(0)),
+            ]);
+    }
+
+    #[test]
+    fn the_new_facts_hold_personal_values_under_the_contacts_key_and_survive_a_round_trip() {
+        let events = [
+            outranked(job_title("CTO"), hubspot(0), billing(-58)),
+            conflict(job_title("Engineer"), billing(0), hubspot(-50)),
+            resolved(ContactField::JobTitle, true),
+        ];
+        for event in &events {
+            let encoded = encode(event).unwrap();
+            assert_eq!(
+                &decode::<ContactEvent>(encoded.event_type, 1, encoded.payload.clone()).unwrap(),
+                event
+            );
+        }
+        assert_eq!(events[0].personal_fields(), ["/detail/value"]);
+        assert_eq!(events[1].personal_fields(), ["/detail/value"]);
+        assert!(events[2].personal_fields().is_empty());
+    }
+}

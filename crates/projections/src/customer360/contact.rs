@@ -215,8 +215,13 @@ impl ContactDoc {
     pub(crate) fn apply(&mut self, event: &ContactEvent, position: u64) -> Option<TimelineEntry> {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
-            // Custom field values are shown from their own model, not on the timeline.
-            ContactEvent::CustomFieldsSet(_) => return None,
+            // Custom field values are shown from their own model, not on the timeline; sync
+            // values that lost or wait for review change no field (the sync conflict queue
+            // shows what waits).
+            ContactEvent::CustomFieldsSet(_)
+            | ContactEvent::SyncOutranked { .. }
+            | ContactEvent::FieldConflictRaised { .. }
+            | ContactEvent::FieldConflictResolved { .. } => return None,
             ContactEvent::Created { origin, at, .. } => {
                 self.created_at = Some(*at);
                 self.origin = Some(origin.clone());

@@ -556,6 +556,9 @@ fn fold_people(docs: &mut DocSet<IdentityDoc>, this: ContactId, event: &ContactE
         | ContactEvent::NotDuplicateRevoked { .. }
         | ContactEvent::DuplicateSuspected { .. }
         | ContactEvent::SourceLeadRecorded { .. }
+        | ContactEvent::SyncOutranked { .. }
+        | ContactEvent::FieldConflictRaised { .. }
+        | ContactEvent::FieldConflictResolved { .. }
         | ContactEvent::CustomFieldsSet(_) => {}
     }
 }
