@@ -35,6 +35,8 @@
 //!   candidates by any field.
 //! - [`pipeline`]: deals by stage and owner, forecast by category and period, win rate, time in
 //!   stage, lead conversion and response time.
+//! - [`sync_conflicts`]: values connected systems proposed for fields under manual review,
+//!   waiting for a person, oldest first.
 
 pub mod account360;
 pub mod custom_fields;
@@ -55,6 +57,7 @@ pub mod sla;
 mod sqlite;
 mod storage;
 mod sums;
+pub mod sync_conflicts;
 
 /// The event store's tenant id, the only one in the workspace: validated and folded to its
 /// canonical lowercase form, so a query for `ACME` finds what was projected under `acme`.

@@ -712,7 +712,7 @@ pub struct Contact {
     /// The custom field values.
     pub custom: CustomValues,
     /// Values of fields under manual review waiting for a person, with their source, by
-    /// field.
+    /// field (dropped when the contact is merged into another: the merge decided).
     pub conflicts: BTreeMap<ContactField, Sourced<Detail>>,
 }
 
@@ -1542,6 +1542,8 @@ impl Aggregate for Contact {
                 if self.status == Some(ContactStatus::Active) {
                     self.status = Some(ContactStatus::Absorbed { into: *survivor });
                 }
+                // The merge decided the fields: values waiting for review end with it.
+                self.conflicts.clear();
             }
             ContactEvent::Unmerged {
                 absorbed,
