@@ -423,3 +423,47 @@ fn operator_commands_work_on_the_sqlite_default() {
     let verified = run(&["audit", "verify", "--tenant", "acme"]);
     assert!(verified.contains("intact"), "{verified}");
 }
+
+/// `crm serve` refuses to start under a data dictionary it cannot enforce, naming every
+/// problem, before it opens any database.
+#[test]
+fn serve_refuses_a_data_dictionary_it_cannot_enforce() {
+    let directory = tempfile::tempdir().expect("a directory");
+    let tokens = directory.path().join("tokens.json");
+    std::fs::write(&tokens, "[]").expect("the tokens file");
+    let dictionary = directory.path().join("dictionary.json");
+    std::fs::write(
+        &dictionary,
+        r#"{"fields": [
+            {"entity": "contact", "field": "company_domain", "type": "domain",
+             "policy": "owner_only", "definition_owner": "revops"},
+            {"entity": "contact", "field": "shoe_size", "type": "text",
+             "policy": "last_write_wins", "definition_owner": "revops"}
+        ]}"#,
+    )
+    .expect("the dictionary file");
+    let output = Command::new(env!("CARGO_BIN_EXE_crm"))
+        .current_dir(directory.path())
+        .env_remove("DATABASE_URL")
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--tokens")
+        .arg(&tokens)
+        .arg("--data-dictionary")
+        .arg(&dictionary)
+        .output()
+        .expect("the crm binary runs");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("cannot be enforced"), "{said}");
+    assert!(
+        said.contains("owner_only needs a system_of_record"),
+        "{said}"
+    );
+    assert!(said.contains("contact.shoe_size: no such field"), "{said}");
+    assert!(
+        !directory.path().join("crm.db").exists(),
+        "no database was opened"
+    );
+}

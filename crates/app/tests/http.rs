@@ -48,13 +48,30 @@ enum Keep<'a> {
     Sqlite(&'a std::path::Path),
 }
 
+/// The data dictionary the servers run under: the company domain belongs to the integration
+/// (its token is named `Integration`), the national id waits for review when another source
+/// disagrees, the date of birth goes to the latest source time.
+const DICTIONARY: &str = r#"{"fields": [
+    {"entity": "contact", "field": "company_domain", "type": "domain", "policy": "owner_only",
+     "system_of_record": "Integration", "definition_owner": "revops"},
+    {"entity": "contact", "field": "national_id", "type": "text", "policy": "manual_review",
+     "definition_owner": "compliance"},
+    {"entity": "contact", "field": "date_of_birth", "type": "date",
+     "policy": "last_write_wins", "definition_owner": "compliance"}
+]}"#;
+
 impl Server {
     fn start(keep: &Keep<'_>, tokens: &std::path::Path) -> Self {
+        let dictionary =
+            std::env::temp_dir().join(format!("crm-dictionary-{}.json", Uuid::now_v7()));
+        std::fs::write(&dictionary, DICTIONARY).expect("the dictionary file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_crm"));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--pool-size", "4"])
             .arg("--tokens")
-            .arg(tokens);
+            .arg(tokens)
+            .arg("--data-dictionary")
+            .arg(&dictionary);
         match keep {
             Keep::Postgres(url) => command.env("DATABASE_URL", url),
             Keep::Sqlite(file) => command
@@ -360,6 +377,7 @@ async fn end_to_end(keep: &Keep<'_>) {
     custom_fields(&server, tokens.of(Role::Admin), sales, auditor).await;
     merges(&server, sales, support, integration).await;
     outreach(&server, sales, support, integration).await;
+    field_sync(&server, sales, auditor, integration).await;
     erasure(&server, tokens.of(Role::Admin), sales, auditor).await;
     permission_matrix(&server, &tokens).await;
     bad_input(&server, sales, integration).await;
@@ -1554,6 +1572,188 @@ async fn outreach(server: &Server, sales: &str, support: &str, integration: &str
         server.post(&path, sales, &[], &unknown).await.status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+}
+
+/// Field-level sync under the servers' [`DICTIONARY`].
+async fn field_sync(server: &Server, sales: &str, auditor: &str, integration: &str) {
+    let contact = Uuid::now_v7();
+    let commands = format!("/v1/contacts/{contact}/commands");
+    let sync = format!("/v1/contacts/{contact}/sync");
+
+    // The company domain is the integration's: a sales user may not set it, even at creation.
+    let refused = server
+        .post(
+            &commands,
+            sales,
+            &[],
+            &json!({ "command": "create", "given_name": "Grace", "company_domain": "navy.example" }),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert_eq!(refused.body["code"], json!("sync-refused"));
+    assert_eq!(refused.body["errors"][0]["field"], json!("company_domain"));
+    assert_eq!(refused.body["errors"][0]["rule"], json!("not-owner"));
+    let created = server
+        .post(
+            &commands,
+            sales,
+            &[],
+            &json!({ "command": "create", "given_name": "Grace", "national_id": "AB123",
+                     "date_of_birth": "1906-12-09", "source_time": "2026-03-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+
+    // Nobody but the integration speaks for it.
+    let spoofed = server
+        .post(
+            &commands,
+            sales,
+            &[("if-match", etag(&created).as_str())],
+            &json!({ "command": "change_details", "company_domain": "navy.example",
+                     "source_system": "Integration" }),
+        )
+        .await;
+    assert_eq!(spoofed.status, StatusCode::FORBIDDEN, "{:?}", spoofed.body);
+    assert_eq!(spoofed.body["code"], json!("source-not-yours"));
+    let elsewhere = server
+        .post(
+            &sync,
+            integration,
+            &[],
+            &json!({ "company_domain": "navy.example", "source_system": "billing",
+                     "source_time": "2026-03-02T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::FORBIDDEN,
+        "{:?}",
+        elsewhere.body
+    );
+    let untimed = server
+        .post(
+            &sync,
+            integration,
+            &[],
+            &json!({ "company_domain": "navy.example" }),
+        )
+        .await;
+    assert_eq!(
+        untimed.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        untimed.body
+    );
+    assert_eq!(untimed.body["code"], json!("source_time"));
+
+    // The integration's update: its own field applied, an older birth date kept out (in the
+    // history), a different national id held for review.
+    let synced = server
+        .post(
+            &sync,
+            integration,
+            &[("Idempotency-Key", "sync-grace-1")],
+            &json!({ "company_domain": "navy.example", "date_of_birth": "1906-12-10",
+                     "national_id": "ZZ999", "source_time": "2026-02-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(synced.status, StatusCode::OK, "{:?}", synced.body);
+    assert_eq!(
+        synced.body["events"],
+        json!([
+            "ContactDetailChanged",
+            "ContactSyncOutranked",
+            "ContactFieldConflictRaised"
+        ])
+    );
+    let again = server
+        .post(
+            &sync,
+            integration,
+            &[("Idempotency-Key", "sync-grace-1")],
+            &json!({ "company_domain": "navy.example", "date_of_birth": "1906-12-10",
+                     "national_id": "ZZ999", "source_time": "2026-02-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(again.body["replayed"], json!(true), "{:?}", again.body);
+    let changed = server
+        .post(
+            &commands,
+            sales,
+            &[("if-match", etag(&synced).as_str())],
+            &json!({ "command": "change_details", "company_domain": "army.example" }),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::CONFLICT, "{:?}", changed.body);
+    assert_eq!(changed.body["code"], json!("sync-refused"));
+
+    // The value waits in the queue until a person takes it.
+    eventually("the national id waits for review", || async {
+        let page = server.get("/v1/sync/conflicts?limit=1000", sales).await;
+        page.status == StatusCode::OK
+            && page.body["items"].as_array().is_some_and(|items| {
+                items.iter().any(|item| {
+                    item["contact"] == json!(contact)
+                        && item["fields"][0]["proposed"]
+                            == json!({ "field": "national_id", "value": "ZZ999" })
+                        && item["fields"][0]["source"]["system"] == json!("Integration")
+                })
+            })
+    })
+    .await;
+    let taken = server
+        .post(
+            &commands,
+            sales,
+            &[],
+            &json!({ "command": "resolve_field_conflict", "field": "national_id", "accept": true }),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::OK, "{:?}", taken.body);
+    assert_eq!(
+        taken.body["events"],
+        json!(["ContactDetailChanged", "ContactFieldConflictResolved"])
+    );
+    let none_left = server
+        .post(
+            &commands,
+            sales,
+            &[],
+            &json!({ "command": "resolve_field_conflict", "field": "national_id", "accept": true }),
+        )
+        .await;
+    assert_eq!(
+        none_left.status,
+        StatusCode::CONFLICT,
+        "{:?}",
+        none_left.body
+    );
+    assert_eq!(none_left.body["code"], json!("no-conflict"));
+    eventually("the queue lets go of her", || async {
+        let page = server.get("/v1/sync/conflicts?limit=1000", sales).await;
+        page.status == StatusCode::OK
+            && page.body["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().all(|item| item["contact"] != json!(contact)))
+    })
+    .await;
+    let read = server.get(&format!("/v1/contacts/{contact}"), sales).await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    let text = read.body.to_string();
+    assert!(
+        text.contains("ZZ999") && text.contains("navy.example"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1906-12-09"),
+        "the older birth date lost: {text}"
+    );
+
+    // Everyone may read the rules.
+    let rules = server.get("/v1/sync/dictionary", auditor).await;
+    assert_eq!(rules.status, StatusCode::OK, "{:?}", rules.body);
+    assert_eq!(rules.body["fields"].as_array().map(Vec::len), Some(3));
 }
 
 async fn merges(server: &Server, sales: &str, support: &str, integration: &str) {

@@ -143,6 +143,13 @@ struct ServeArgs {
     /// The SLA policies the SLA lists are measured against: a JSON list of policies.
     #[arg(long, env = "CRM_SLA_POLICIES")]
     sla_policies: Option<PathBuf>,
+    /// The data dictionary: JSON `{"fields": [...]}`, each governed field with its entity,
+    /// type, conflict policy (`last_write_wins`, `source_precedence` with an `order`,
+    /// `manual_review`, `owner_only` with a `system_of_record`) and `definition_owner`.
+    /// Checked at start: every problem is named and the server does not start. Without it no
+    /// field is governed.
+    #[arg(long, env = "CRM_DATA_DICTIONARY")]
+    data_dictionary: Option<PathBuf>,
     /// The largest request body, in bytes.
     #[arg(long, env = "CRM_BODY_LIMIT", default_value_t = 1024 * 1024)]
     body_limit: usize,
@@ -1053,6 +1060,7 @@ async fn projection_lines<B: Backend>(
     use crm_projections::identity::IdentityIndexModel;
     use crm_projections::pipeline::PipelineModel;
     use crm_projections::sla::{SlaConfig, SlaModel};
+    use crm_projections::sync_conflicts::SyncConflictModel;
     Ok(vec![
         projection_line(backend, "customer360", Customer360Model, tenant).await?,
         projection_line(
@@ -1068,6 +1076,7 @@ async fn projection_lines<B: Backend>(
         projection_line(backend, "account360", Account360Model, tenant).await?,
         projection_line(backend, "engagements", EngagementModel, tenant).await?,
         projection_line(backend, "custom_fields", CustomFieldModel, tenant).await?,
+        projection_line(backend, "sync_conflicts", SyncConflictModel, tenant).await?,
     ])
 }
 
@@ -1434,6 +1443,20 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 )
             })?;
         }
+    }
+    if let Some(path) = &args.data_dictionary {
+        let dictionary: crm_domain::sync::DataDictionary = read_json(path)?;
+        settings.sync = dictionary.validate().map_err(|problems| {
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|problem| format!("  {problem}"))
+                .collect();
+            format!(
+                "{}: the data dictionary cannot be enforced:\n{}",
+                path.display(),
+                lines.join("\n")
+            )
+        })?;
     }
     on_backend!(&args.database, args.pool_size, |backend| {
         serve_on(backend, &args, tokens, settings).await

@@ -90,6 +90,7 @@ impl Role {
                     permission,
                     P::Intake
                         | P::WriteContacts
+                        | P::SyncRecords
                         | P::LogActivities
                         | P::ReadCustomFields
                         | P::SendOutreach
@@ -154,6 +155,9 @@ pub enum Permission {
     ReadCustomFields,
     /// Publishing custom field schemas (the admin's alone).
     ConfigureCustomFields,
+    /// A connected system's updates of records under the data dictionary (integrations, each
+    /// speaking for its own system; admins).
+    SyncRecords,
 }
 
 /// One token as the tokens file keeps it: its SHA-256, never the token itself.

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::contact::{
-    ConsentChannel, ConsentProof, ConsentPurpose, ContactCommand, Detail, DetailChange, Provenance,
-    StreetAddress,
+    ConsentChannel, ConsentProof, ConsentPurpose, ContactCommand, ContactField, Detail,
+    DetailChange, Provenance, StreetAddress,
 };
 use crm_domain::custom_fields::{CustomFieldsUpdate, EntityKind};
 use crm_domain::identity::{
@@ -180,6 +180,20 @@ pub enum ContactRequest {
     RevokeNotDuplicate(OtherContact),
     /// Sets or clears custom field values under the tenant's current schema.
     SetCustomFields(CustomFieldValues),
+    /// Decides a value a connected system proposed for a field under manual review (see
+    /// `GET /v1/sync/conflicts`): `accept` takes it, otherwise the current value stays.
+    ResolveFieldConflict(FieldConflictDecision),
+}
+
+/// A decision on a value waiting for review.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldConflictDecision {
+    /// The field, e.g. `job_title`.
+    #[schema(value_type = String)]
+    pub field: ContactField,
+    /// Whether the proposed value is taken.
+    pub accept: bool,
 }
 
 /// Details of a contact to set, clear, add or remove; each value is normalized and checked, and
@@ -288,12 +302,12 @@ pub struct OtherContact {
 pub const MAX_TEXT_CHARS: usize = 10_000;
 
 impl ContactDetails {
-    fn provenance(&self, now: DateTime<Utc>) -> Result<Provenance, Problem> {
+    pub(crate) fn provenance(&self, now: DateTime<Utc>) -> Result<Provenance, Problem> {
         provenance(self.source_system.as_deref(), self.source_time, now)
     }
 
     /// The changes, or every reason they cannot be made.
-    fn changes(self) -> Result<Vec<DetailChange>, Problem> {
+    pub(crate) fn changes(self) -> Result<Vec<DetailChange>, Problem> {
         let mut changes = Vec::new();
         let mut problems = Vec::new();
         let region = match self.country.as_deref().map(CountryCode::new) {
@@ -454,6 +468,20 @@ fn provenance(
 }
 
 impl ContactRequest {
+    /// The source system the request speaks for (`"api"` unless it names one), for requests
+    /// that carry facts from a source.
+    pub(crate) fn source_system(&self) -> Option<&str> {
+        match self {
+            ContactRequest::Create(details) | ContactRequest::ChangeDetails(details) => {
+                Some(details.source_system.as_deref().unwrap_or("api"))
+            }
+            ContactRequest::GrantConsent(change) | ContactRequest::WithdrawConsent(change) => {
+                Some(change.source_system.as_deref().unwrap_or("api"))
+            }
+            _ => None,
+        }
+    }
+
     /// The source system and its time, when the request names the time.
     fn source(&self) -> Option<Source> {
         let (system, time) = match self {
@@ -465,6 +493,7 @@ impl ContactRequest {
             }
             ContactRequest::DeclareNotDuplicate(_)
             | ContactRequest::RevokeNotDuplicate(_)
+            | ContactRequest::ResolveFieldConflict(_)
             | ContactRequest::SetCustomFields(_) => {
                 return None;
             }
@@ -526,6 +555,9 @@ impl ContactRequest {
                 ContactCommand::DeclareNotDuplicate {
                     other: ContactId(other),
                 }
+            }
+            ContactRequest::ResolveFieldConflict(FieldConflictDecision { field, accept }) => {
+                ContactCommand::ResolveFieldConflict { field, accept }
             }
             ContactRequest::RevokeNotDuplicate(OtherContact { other }) => {
                 ContactCommand::RevokeNotDuplicate {

@@ -26,6 +26,7 @@ mod reads;
 mod roster;
 mod routes;
 mod server;
+mod sync;
 mod tasks;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use crm_domain::opportunity::Pipeline;
+use crm_domain::sync::SyncRules;
 use crm_projections::ProjectorStatus;
 use crm_projections::account360::Account360Model;
 use crm_projections::custom_fields::CustomFieldModel;
@@ -46,6 +48,7 @@ use crm_projections::engagements::EngagementModel;
 use crm_projections::identity::IdentityIndexModel;
 use crm_projections::pipeline::PipelineModel;
 use crm_projections::sla::{SlaConfig, SlaModel};
+use crm_projections::sync_conflicts::SyncConflictModel;
 use tokio::sync::watch;
 
 pub use accounts::{AccountAddressBody, AccountRequest, AccountReviewPage};
@@ -79,6 +82,7 @@ pub use reads::{
 pub use roster::{AvailabilityRequest, ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};
 pub use server::{PROJECTIONS, ServeError, serve, spawn_projection, spawn_projections};
+pub use sync::{ConflictQueuePage, DictionaryResponse};
 pub use tasks::TaskRequest;
 
 use crate::backend::{Backend, ReadStore};
@@ -104,6 +108,8 @@ pub struct ServeSettings {
     pub pipelines: Vec<Pipeline>,
     /// The SLA configuration the SLA read model runs under.
     pub sla: SlaConfig,
+    /// The data dictionary's rules (none by default: no field is governed).
+    pub sync: SyncRules,
 }
 
 impl Default for ServeSettings {
@@ -113,6 +119,7 @@ impl Default for ServeSettings {
             max_batch: 1_000,
             pipelines: Vec::new(),
             sla: SlaConfig::default(),
+            sync: SyncRules::default(),
         }
     }
 }
@@ -135,6 +142,8 @@ pub struct ReadModels<B: Backend> {
     pub engagements: Arc<B::Documents<EngagementModel>>,
     /// Every record's custom field values.
     pub custom_fields: Arc<B::Documents<CustomFieldModel>>,
+    /// Field values from connected systems waiting for review.
+    pub conflicts: Arc<B::Documents<SyncConflictModel>>,
 }
 
 impl<B: Backend> ReadModels<B> {
@@ -150,6 +159,7 @@ impl<B: Backend> ReadModels<B> {
             accounts: Arc::new(backend.documents(Account360Model).await?),
             engagements: Arc::new(backend.documents(EngagementModel).await?),
             custom_fields: Arc::new(backend.documents(CustomFieldModel).await?),
+            conflicts: Arc::new(backend.documents(SyncConflictModel).await?),
         })
     }
 }
@@ -165,6 +175,7 @@ impl<B: Backend> Clone for ReadModels<B> {
             accounts: Arc::clone(&self.accounts),
             engagements: Arc::clone(&self.engagements),
             custom_fields: Arc::clone(&self.custom_fields),
+            conflicts: Arc::clone(&self.conflicts),
         }
     }
 }
@@ -180,6 +191,7 @@ impl<B: Backend> std::fmt::Debug for ReadModels<B> {
             .field("accounts", &self.accounts)
             .field("engagements", &self.engagements)
             .field("custom_fields", &self.custom_fields)
+            .field("conflicts", &self.conflicts)
             .finish()
     }
 }

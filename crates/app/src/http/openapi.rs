@@ -82,6 +82,13 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
             ("200", "Done (or done already).", Some("MergeResponse"))
         }
         Endpoint::Consent => ("200", "The verdict.", Some("ConsentAnswer")),
+        Endpoint::ContactSync => (
+            "200",
+            "Judged: the events recorded (none when nothing changed); the ETag is the contact's version.",
+            Some("CommandResponse"),
+        ),
+        Endpoint::SyncConflicts => ("200", "A page of the queue.", Some("ConflictQueuePage")),
+        Endpoint::SyncDictionary => ("200", "The dictionary.", Some("DictionaryResponse")),
         Endpoint::Outreach => (
             "201",
             "Sent: 201, or 200 when an earlier request had sent it.",
@@ -193,6 +200,11 @@ fn problems(spec: &RouteSpec) -> Vec<ProblemKind> {
             ProblemKind::IdempotencyConflict,
         ]),
         Endpoint::CustomFieldValues => kinds.push(ProblemKind::NotFound),
+        Endpoint::ContactSync => kinds.extend([
+            ProblemKind::CommandRejected,
+            ProblemKind::Conflict,
+            ProblemKind::IdempotencyConflict,
+        ]),
         Endpoint::IntakeOne | Endpoint::IntakeBatch => kinds.push(ProblemKind::DeliveryRefused),
         _ => {}
     }
@@ -429,6 +441,8 @@ fn document() -> OpenApi {
     components = component::<super::outreach::OutreachBody>(components);
     components = component::<super::outreach::OutreachResponse>(components);
     components = component::<super::outreach::ConsentAnswer>(components);
+    components = component::<super::sync::ConflictQueuePage>(components);
+    components = component::<super::sync::DictionaryResponse>(components);
     components = component::<SearchHit>(components);
     components = component::<LeadDeliveryRequest>(components);
     components = component::<LeadBatchRequest>(components);
@@ -451,6 +465,8 @@ fn document() -> OpenApi {
     components = component::<super::custom_fields::CustomValuesResponse>(components);
     components = component::<super::custom_fields::CustomRecordsResponse>(components);
     components = component::<super::commands::CustomFieldValues>(components);
+    components = component::<super::commands::ContactDetails>(components);
+    components = component::<super::commands::FieldConflictDecision>(components);
     components = component::<super::problem::FieldProblemBody>(components);
     OpenApiBuilder::new()
         .info(

@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crm_domain::custom_fields::CustomFieldsRefused;
+use crm_domain::sync::{SyncRefusal, SyncRefusals};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -250,6 +251,11 @@ impl Problem {
                 {
                     return Problem::of_custom_fields(refused);
                 }
+                if let Some(refused) = std::error::Error::source(refusal)
+                    .and_then(|source| source.downcast_ref::<SyncRefusals>())
+                {
+                    return Problem::of_sync_refusals(refused);
+                }
                 Problem::new(ProblemKind::CommandRejected, refusal.to_string())
                     .with_code(variant_code(refusal))
             }
@@ -285,6 +291,33 @@ impl Problem {
 }
 
 impl Problem {
+    /// A sync update the data dictionary refuses (409, code `sync-refused`), every field in
+    /// `errors` (`rule`: `not-owner`).
+    pub(crate) fn of_sync_refusals(refused: &SyncRefusals) -> Self {
+        let mut problem = Problem::new(
+            ProblemKind::CommandRejected,
+            format!("the update was refused: {refused}"),
+        )
+        .with_code("sync-refused");
+        problem.errors = Some(Box::new(
+            refused
+                .0
+                .iter()
+                .map(|refusal| match refusal {
+                    SyncRefusal::NotOwner { field, .. } => FieldProblemBody {
+                        field: serde_json::to_value(field)
+                            .ok()
+                            .and_then(|value| value.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        rule: "not-owner".to_owned(),
+                        message: refusal.to_string(),
+                    },
+                })
+                .collect(),
+        ));
+        problem
+    }
+
     /// Custom field values refused (422, code `custom-fields`), every problem in `errors`.
     pub(crate) fn of_custom_fields(refused: &CustomFieldsRefused) -> Self {
         let mut problem =

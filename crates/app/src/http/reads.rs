@@ -11,15 +11,16 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use crm_domain::contact::Contact;
+use crm_domain::contact::{Contact, ContactCommand};
 use crm_domain::forecast::PeriodKind;
 use crm_domain::identity::CountryCode;
 use crm_domain::identity::linkage::{LinkageAssessment, LinkageModel, PersonDetails, PersonRecord};
 use crm_domain::lead::Lead;
 use crm_domain::opportunity::Opportunity;
+use crm_domain::sync::SyncRefusals;
 use crm_domain::ticket::Ticket;
 use crm_domain::{ContactId, UserId};
-use crm_eventstore::{EventStore, StreamId, StreamRead, TenantId};
+use crm_eventstore::{EventStore, Source, StreamId, StreamRead, TenantId};
 use crm_projections::customer360::{
     Customer360Query, CustomerDoc, CustomerRecords, RecordTimeline, TimelineCursor, TimelineEntry,
 };
@@ -347,7 +348,14 @@ pub(crate) async fn contact_command<B: Backend>(
     headers: HeaderMap,
     Body(request): Body<ContactRequest>,
 ) -> Response {
-    match commands::contact_command(request, id, app.service.clock().now()) {
+    if let Some(system) = request.source_system()
+        && let Err(problem) = super::sync::speaks_for(&app, &principal, system)
+    {
+        return problem.into_response();
+    }
+    let planned = commands::contact_command(request, id, app.service.clock().now())
+        .and_then(|planned| governed(&app.settings.sync, planned));
+    match planned {
         Ok(((command, custom, needs), source)) => {
             commands::execute_with_custom::<Contact>(
                 &app,
@@ -366,6 +374,47 @@ pub(crate) async fn contact_command<B: Backend>(
         }
         Err(problem) => problem.into_response(),
     }
+}
+
+/// A contact command under the data dictionary, when one governs fields: a details change is
+/// judged field by field ([`ContactCommand::Sync`]), a creation refused where it sets a field
+/// another system owns.
+fn governed(
+    rules: &crm_domain::sync::SyncRules,
+    planned: (commands::Planned<ContactCommand>, Option<Source>),
+) -> Result<(commands::Planned<ContactCommand>, Option<Source>), Problem> {
+    if rules.is_empty() {
+        return Ok(planned);
+    }
+    let ((command, custom, needs), source) = planned;
+    let command = match command {
+        Some(ContactCommand::ChangeDetails {
+            changes,
+            provenance,
+        }) => Some(ContactCommand::Sync {
+            changes,
+            provenance,
+            rules: rules.contact().clone(),
+        }),
+        Some(ContactCommand::Create {
+            contact_id,
+            provenance,
+            changes,
+        }) => {
+            let refusals =
+                crm_domain::sync::refusals_of_new(rules.contact(), &changes, &provenance);
+            if !refusals.is_empty() {
+                return Err(Problem::of_sync_refusals(&SyncRefusals(refusals)));
+            }
+            Some(ContactCommand::Create {
+                contact_id,
+                provenance,
+                changes,
+            })
+        }
+        other => other,
+    };
+    Ok(((command, custom, needs), source))
 }
 
 pub(crate) async fn opportunity_command<B: Backend>(

@@ -56,6 +56,12 @@ pub enum Endpoint {
     Outreach,
     /// `GET /v1/contacts/{id}/consent`.
     Consent,
+    /// `POST /v1/contacts/{id}/sync`.
+    ContactSync,
+    /// `GET /v1/sync/conflicts`.
+    SyncConflicts,
+    /// `GET /v1/sync/dictionary`.
+    SyncDictionary,
     /// `GET /v1/contacts/{id}/subject-access`.
     SubjectAccess,
     /// `POST /v1/activities/{id}`.
@@ -256,6 +262,19 @@ const DUPLICATES_QUERY: &[QueryParam] = &[
         "cursor",
         QueryKind::Text,
         "Where the previous page ended (its `next`); the best-scored pairs without it.",
+    ),
+];
+
+const CONFLICTS_QUERY: &[QueryParam] = &[
+    q(
+        "limit",
+        QueryKind::Int { min: 1, max: 1_000 },
+        "The most contacts (default 100).",
+    ),
+    q(
+        "cursor",
+        QueryKind::Text,
+        "Where the previous page ended (its `next`); the longest waiting without it.",
     ),
 ];
 
@@ -667,6 +686,36 @@ pub const ROUTES: &[RouteSpec] = &[
     with_body(
         route(
             Method::POST,
+            "/v1/contacts/{id}/sync",
+            Some(P::SyncRecords),
+            Endpoint::ContactSync,
+            "sync",
+            "A connected system's update of a contact (the body of `change_details`; `source_time` required, the source is the integration token's name). Each field is judged under the data dictionary (`GET /v1/sync/dictionary`): applied, kept out as stale or empty, kept in the history as outranked (`ContactSyncOutranked`), or held for review (`ContactFieldConflictRaised`). A field the source does not own under `owner_only` refuses the whole update (409, `sync-refused`, every field in `errors`). No `If-Match`: the rules decide by source and source time.",
+        ),
+        "ContactDetails",
+    ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/sync/conflicts",
+            Some(P::ReadCustomers),
+            Endpoint::SyncConflicts,
+            "sync",
+            "Contacts with values connected systems proposed for fields under manual review, longest waiting first; decide one with the contact command `resolve_field_conflict`.",
+        ),
+        CONFLICTS_QUERY,
+    ),
+    route(
+        Method::GET,
+        "/v1/sync/dictionary",
+        Some(P::ReadCustomFields),
+        Endpoint::SyncDictionary,
+        "sync",
+        "The data dictionary in force: every governed field with its type, system of record, conflict policy and the owner of its definition.",
+    ),
+    with_body(
+        route(
+            Method::POST,
             "/v1/tasks/{id}/commands",
             Some(P::WriteTasks),
             Endpoint::TaskCommand,
@@ -1051,6 +1100,9 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::Merge => post(super::merges::merge::<B>),
         Endpoint::Outreach => post(super::outreach::outreach::<B>),
         Endpoint::Consent => get(super::outreach::consent::<B>),
+        Endpoint::ContactSync => post(super::sync::sync::<B>),
+        Endpoint::SyncConflicts => get(super::sync::conflicts::<B>),
+        Endpoint::SyncDictionary => get(super::sync::dictionary::<B>),
         Endpoint::Unmerge => post(super::merges::unmerge::<B>),
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
         Endpoint::ActivityCommand => post(super::activities::command::<B>),
@@ -1125,6 +1177,9 @@ mod tests {
         Endpoint::Unmerge,
         Endpoint::Outreach,
         Endpoint::Consent,
+        Endpoint::ContactSync,
+        Endpoint::SyncConflicts,
+        Endpoint::SyncDictionary,
         Endpoint::SubjectAccess,
         Endpoint::LogActivity,
         Endpoint::ActivityCommand,

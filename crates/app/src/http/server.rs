@@ -57,6 +57,9 @@ pub fn spawn_projections<B: Backend>(
                 "custom_fields" => {
                     backend.spawn_projector(model, store, &reads.custom_fields, tenant, stop, tasks)
                 }
+                "sync_conflicts" => {
+                    backend.spawn_projector(model, store, &reads.conflicts, tenant, stop, tasks)
+                }
                 _ => backend.spawn_projector(model, store, &reads.duplicates, tenant, stop, tasks),
             },
         };
@@ -66,7 +69,7 @@ pub fn spawn_projections<B: Backend>(
 }
 
 /// The read models a server keeps, by the names `/readyz` and `/metrics` report them under.
-pub const PROJECTIONS: [&str; 8] = [
+pub const PROJECTIONS: [&str; 9] = [
     "customer360",
     "identity_index",
     "pipeline",
@@ -75,6 +78,7 @@ pub const PROJECTIONS: [&str; 8] = [
     "account360",
     "engagements",
     "custom_fields",
+    "sync_conflicts",
 ];
 
 /// One read model's projector for `tenant`, started on `backend` (under the projection's

@@ -80,7 +80,7 @@ use crate::aggregate::{Aggregate, DomainEvent};
 use crate::context::{Actor, Context};
 use crate::identity::{EmailAddress, MatchAssessment, MatchVerdict, PhoneNumber};
 use crate::ids::{ContactId, LeadId};
-use crate::sync::{ContactRules, SyncRefusal};
+use crate::sync::{ContactRules, SyncRefusals};
 use details::Keyed;
 
 /// How far a source's timestamp may lie ahead of the decision's time before it is refused
@@ -555,11 +555,8 @@ pub enum ContactError {
     #[error("a change must name its source system")]
     UnnamedSource,
     /// The data dictionary's rules refuse part of a sync update; nothing of it was applied.
-    #[error("the update was refused: {}", refusals.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    SyncRefused {
-        /// Every field refused, with why.
-        refusals: Vec<SyncRefusal>,
-    },
+    #[error("the update was refused: {0}")]
+    SyncRefused(#[source] SyncRefusals),
     /// No conflict waits for review on the field.
     #[error("no conflict waits for review on {field:?}")]
     NoConflict {

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::aggregate::Aggregate;
 use crate::context::Context;
-use crate::sync::{ContactRules, Current, Incoming, SyncVerdict, judge};
+use crate::sync::{ContactRules, Current, Incoming, SyncRefusals, SyncVerdict, judge};
 
 impl Contact {
     /// The events of a [`ContactCommand::Sync`](super::ContactCommand::Sync): each change judged in order against what the
@@ -58,7 +58,7 @@ impl Contact {
             }
         }
         if !refusals.is_empty() {
-            return Err(ContactError::SyncRefused { refusals });
+            return Err(ContactError::SyncRefused(SyncRefusals(refusals)));
         }
         Ok(events)
     }

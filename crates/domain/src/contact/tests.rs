@@ -2570,7 +2570,7 @@ mod sync {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::sync::{ContactRules, FieldPolicy, FieldRule, SyncRefusal};
+    use crate::sync::{ContactRules, FieldPolicy, FieldRule, SyncRefusal, SyncRefusals};
 
     fn billing(minute: i64) -> Provenance {
         Provenance::new("billing", t0_plus_minutes(minute))
@@ -2642,13 +2642,13 @@ mod sync {
                 hubspot(0),
                 owned.clone(),
             ))
-            .then_error(&ContactError::SyncRefused {
-                refusals: vec![SyncRefusal::NotOwner {
+            .then_error(&ContactError::SyncRefused(SyncRefusals(vec![
+                SyncRefusal::NotOwner {
                     field: ContactField::LifecycleStage,
                     owner: "billing".to_owned(),
                     source_system: "hubspot".to_owned(),
-                }],
-            });
+                },
+            ])));
         given::<Contact>(&ada())
             .when(sync_set(stage(LifecycleStage::Customer), billing(0), owned))
             .then(&[changed(stage(LifecycleStage::Customer), billing(0))]);

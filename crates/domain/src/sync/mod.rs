@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::contact::{ContactField, Provenance};
+use crate::contact::{ContactField, DetailChange, Provenance};
 
 pub use dictionary::{
     DataDictionary, DictionaryEntry, DictionaryError, FieldType, GovernedEntity, PolicyName,
@@ -154,6 +154,12 @@ pub enum SyncRefusal {
     },
 }
 
+/// Every field of an update the rules refuse (the source of
+/// [`ContactError::SyncRefused`](crate::contact::ContactError::SyncRefused)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct SyncRefusals(pub Vec<SyncRefusal>);
+
 /// What one source says about one field, and what is there now, for [`judge`].
 #[derive(Debug, Clone, Copy)]
 pub struct Incoming<'a> {
@@ -271,6 +277,39 @@ pub fn judge(
             kept: current.provenance.clone(),
         },
     }
+}
+
+/// What the rules refuse of a new contact's first values, from `provenance`: a value meets
+/// no current value, so only an owned field can refuse it.
+pub fn refusals_of_new(
+    rules: &ContactRules,
+    changes: &[DetailChange],
+    provenance: &Provenance,
+) -> Vec<SyncRefusal> {
+    changes
+        .iter()
+        .filter_map(|change| match change {
+            DetailChange::Set(detail) => Some(detail),
+            _ => None,
+        })
+        .filter_map(|detail| {
+            let field = detail.field();
+            let verdict = judge(
+                rules.get(&field),
+                None,
+                Incoming {
+                    field,
+                    empty: detail.is_empty(),
+                    same: false,
+                    provenance,
+                },
+            );
+            match verdict {
+                SyncVerdict::Refused(refusal) => Some(refusal),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// The rules of a contact's fields, as a command carries them (fields without a rule are not

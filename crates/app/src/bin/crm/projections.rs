@@ -18,6 +18,7 @@ use crm_projections::engagements::EngagementModel;
 use crm_projections::identity::IdentityIndexModel;
 use crm_projections::pipeline::PipelineModel;
 use crm_projections::sla::{SlaConfig, SlaModel};
+use crm_projections::sync_conflicts::SyncConflictModel;
 use crm_projections::{DocumentStore as _, ParkedEvent, ReadModel, RebuildProgress};
 use tokio::sync::watch;
 
@@ -44,6 +45,9 @@ pub(crate) enum ModelName {
     /// Custom field values and their filters.
     #[value(name = "custom_fields")]
     CustomFields,
+    /// Field values from connected systems waiting for review.
+    #[value(name = "sync_conflicts")]
+    SyncConflicts,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +161,7 @@ async fn on_backend<B: Backend>(
         ModelName::Account360 => run(backend, Account360Model, on).await,
         ModelName::Engagements => run(backend, EngagementModel, on).await,
         ModelName::CustomFields => run(backend, CustomFieldModel, on).await,
+        ModelName::SyncConflicts => run(backend, SyncConflictModel, on).await,
     }
 }
 

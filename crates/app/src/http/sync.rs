@@ -1,0 +1,204 @@
+//! Field-level sync over HTTP: `POST /v1/contacts/{id}/sync` (a connected system's update,
+//! judged field by field under the data dictionary, see `crm_domain::sync`),
+//! `GET /v1/sync/conflicts` (the values waiting for review) and `GET /v1/sync/dictionary`
+//! (the rules in force). A conflict is decided with the contact command
+//! `resolve_field_conflict`.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use crm_domain::contact::{Contact, ContactCommand};
+use crm_domain::sync::DictionaryEntry;
+use crm_eventstore::Source;
+use crm_projections::DocumentStore;
+use crm_projections::sync_conflicts::{ConflictQueue, QueueCursor, WaitingFields};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::Role;
+use super::body::Body;
+use super::commands::{self, ContactDetails};
+use super::problem::{Problem, ProblemKind};
+use super::reads::{Id, Params, page_params, storage_problem};
+use super::{App, Principal};
+use crate::backend::Backend;
+
+type AppState<B> = State<Arc<App<B>>>;
+type Caller = Extension<Principal>;
+
+/// Refuses a request naming a source system the data dictionary names, unless the caller is
+/// that system's own integration token or an admin: a system the dictionary trusts is spoken
+/// for by itself alone (otherwise any token could write a field it owns by naming it).
+pub(crate) fn speaks_for<B: Backend>(
+    app: &App<B>,
+    principal: &Principal,
+    system: &str,
+) -> Result<(), Problem> {
+    let own = principal.role == Role::Admin
+        || (principal.role == Role::Integration && principal.name == system);
+    if own || !app.settings.sync.names_system(system) {
+        return Ok(());
+    }
+    Err(Problem::new(
+        ProblemKind::Forbidden,
+        format!(
+            "source_system {system} is a system of the data dictionary: only its own \
+             integration token (named {system}) may speak for it"
+        ),
+    )
+    .with_code("source-not-yours"))
+}
+
+/// `POST /v1/contacts/{id}/sync`: the body is a details change; the source is the token's
+/// name (an integration token may name no other), and `source_time` is required.
+pub(crate) async fn sync<B: Backend>(
+    State(app): AppState<B>,
+    Extension(principal): Caller,
+    id: Result<Id, Problem>,
+    headers: HeaderMap,
+    Body(mut details): Body<ContactDetails>,
+) -> Response {
+    let Id(id) = match id {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    if details.custom_fields.is_some() {
+        return Problem::new(
+            ProblemKind::InvalidBody,
+            "custom_fields are not governed by the data dictionary: send them with the \
+             set_custom_fields command",
+        )
+        .with_code("custom_fields")
+        .into_response();
+    }
+    let Some(source_time) = details.source_time else {
+        return Problem::new(
+            ProblemKind::InvalidBody,
+            "source_time: a sync names when the source says the values changed",
+        )
+        .with_code("source_time")
+        .into_response();
+    };
+    let system = details
+        .source_system
+        .get_or_insert_with(|| principal.name.clone())
+        .clone();
+    if principal.role == Role::Integration && system != principal.name {
+        return Problem::new(
+            ProblemKind::Forbidden,
+            format!(
+                "an integration token speaks for its own system ({}), not {system}",
+                principal.name
+            ),
+        )
+        .with_code("source-not-yours")
+        .into_response();
+    }
+    if let Err(problem) = speaks_for(&app, &principal, &system) {
+        return problem.into_response();
+    }
+    let command = match details.into_sync(app.service.clock().now(), app.settings.sync.contact()) {
+        Ok(command) => command,
+        Err(problem) => return problem.into_response(),
+    };
+    let source = Source {
+        system,
+        timestamp: Some(source_time),
+    };
+    commands::execute_all_from::<Contact>(
+        &app,
+        &principal,
+        &headers,
+        id,
+        vec![command],
+        false,
+        Some(source),
+    )
+    .await
+}
+
+impl ContactDetails {
+    /// The details as a [`ContactCommand::Sync`] under `rules`.
+    pub(crate) fn into_sync(
+        self,
+        now: chrono::DateTime<chrono::Utc>,
+        rules: &crm_domain::sync::ContactRules,
+    ) -> Result<ContactCommand, Problem> {
+        let provenance = self.provenance(now)?;
+        Ok(ContactCommand::Sync {
+            changes: self.changes()?,
+            provenance,
+            rules: rules.clone(),
+        })
+    }
+}
+
+/// The conflict queue's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConflictParams {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of the sync conflict queue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConflictQueuePage {
+    /// Contacts with values waiting for review, oldest waiting first: each value with its
+    /// field, its source and the current value's source.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<WaitingFields>,
+    /// The cursor of the next page, absent on the last one.
+    pub next: Option<String>,
+}
+
+/// `GET /v1/sync/conflicts`.
+pub(crate) async fn conflicts<B: Backend>(
+    State(app): AppState<B>,
+    Extension(principal): Caller,
+    params: Result<Params<ConflictParams>, Problem>,
+) -> Response {
+    let Params(params) = match params {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let (limit, after) =
+        match page_params(params.limit, params.cursor.as_deref(), QueueCursor::parse) {
+            Ok(page) => page,
+            Err(problem) => return problem.into_response(),
+        };
+    match app
+        .reads
+        .conflicts
+        .scan(&principal.tenant, &ConflictQueue { limit, after })
+        .await
+    {
+        Ok(page) => Json(ConflictQueuePage {
+            items: page.items,
+            next: page.next.map(|next| next.to_text()),
+        })
+        .into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+/// The data dictionary in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DictionaryResponse {
+    /// Every governed field: entity, field, type, policy, its order of sources or system of
+    /// record, whether empty values clear it, and who owns its definition.
+    #[schema(value_type = Vec<Object>)]
+    pub fields: Vec<DictionaryEntry>,
+}
+
+/// `GET /v1/sync/dictionary`.
+pub(crate) async fn dictionary<B: Backend>(State(app): AppState<B>) -> Response {
+    Json(DictionaryResponse {
+        fields: app.settings.sync.entries().cloned().collect(),
+    })
+    .into_response()
+}
