@@ -1750,6 +1750,34 @@ async fn field_sync(server: &Server, sales: &str, auditor: &str, integration: &s
         "the older birth date lost: {text}"
     );
 
+    // The integration records its own id for her and finds her by it; ids only.
+    let linked = server
+        .post(
+            &commands,
+            integration,
+            &[],
+            &json!({ "command": "link_external_id", "system": "erp", "id": "C-1906" }),
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::OK, "{:?}", linked.body);
+    assert_eq!(linked.body["events"], json!(["ContactExternalIdLinked"]));
+    eventually("her erp id finds her", || async {
+        let found = server
+            .get("/v1/external-ids?system=erp&id=C-1906", integration)
+            .await;
+        found.status == StatusCode::OK
+            && found.body["contacts"] == json!([{ "contact": contact, "merged_into": null }])
+    })
+    .await;
+    let nobody = server
+        .get("/v1/external-ids?system=erp&id=C-0000", auditor)
+        .await;
+    assert_eq!(nobody.body["contacts"], json!([]), "{:?}", nobody.body);
+    let blank = server
+        .get("/v1/external-ids?system=erp&id=%20", auditor)
+        .await;
+    assert_eq!(blank.status, StatusCode::BAD_REQUEST, "{:?}", blank.body);
+
     // Everyone may read the rules.
     let rules = server.get("/v1/sync/dictionary", auditor).await;
     assert_eq!(rules.status, StatusCode::OK, "{:?}", rules.body);

@@ -45,8 +45,8 @@ use crm_domain::activity::{
 use crm_domain::contact::{
     ChannelConsent, ConsentChannel, ConsentDecision, ConsentProof, ConsentPurpose, ConsentRestore,
     ConsentScope, ConsentStatus, ContactEvent, ContactField, DecisionBasis, Detail, ErasureGround,
-    ErasureRequest, ErasureRequester, FieldDecision, FieldRestore, LifecycleStage, MergeDecisions,
-    MergePolicy, MergeSide, Provenance, Restoration, Sourced, StreetAddress,
+    ErasureRequest, ErasureRequester, ExternalId, FieldDecision, FieldRestore, LifecycleStage,
+    MergeDecisions, MergePolicy, MergeSide, Provenance, Restoration, Sourced, StreetAddress,
 };
 use crm_domain::custom_fields::{
     CustomFieldSchema, CustomFieldSettingsEvent, CustomFieldsSet, SchemaDraft,
@@ -1098,6 +1098,20 @@ fn contact_events() -> Vec<ContactEvent> {
             provenance: provenance("billing", 6),
             current: provenance("web-form", -3),
             at: at(14),
+        },
+        ContactEvent::ExternalIdLinked {
+            external: Some(ExternalId {
+                system: "billing".to_owned(),
+                id: "C-1001".to_owned(),
+            }),
+            at: at(16),
+        },
+        ContactEvent::ExternalIdUnlinked {
+            external: Some(ExternalId {
+                system: "billing".to_owned(),
+                id: "C-0999".to_owned(),
+            }),
+            at: at(17),
         },
         ContactEvent::FieldConflictResolved {
             field: ContactField::GivenName,

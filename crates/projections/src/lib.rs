@@ -35,6 +35,8 @@
 //!   candidates by any field.
 //! - [`pipeline`]: deals by stage and owner, forecast by category and period, win rate, time in
 //!   stage, lead conversion and response time.
+//! - [`external_ids`]: contacts by their ids in connected systems, merges followed, erasure
+//!   honoured.
 //! - [`sync_conflicts`]: values connected systems proposed for fields under manual review,
 //!   waiting for a person, oldest first.
 
@@ -46,6 +48,7 @@ pub mod duplicates;
 pub mod engagements;
 mod error;
 mod event;
+pub mod external_ids;
 pub mod identity;
 mod lifecycle;
 mod memory;

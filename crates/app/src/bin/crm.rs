@@ -1057,6 +1057,7 @@ async fn projection_lines<B: Backend>(
     use crm_projections::customer360::Customer360Model;
     use crm_projections::duplicates::DuplicateQueueModel;
     use crm_projections::engagements::EngagementModel;
+    use crm_projections::external_ids::ExternalIdModel;
     use crm_projections::identity::IdentityIndexModel;
     use crm_projections::pipeline::PipelineModel;
     use crm_projections::sla::{SlaConfig, SlaModel};
@@ -1077,6 +1078,7 @@ async fn projection_lines<B: Backend>(
         projection_line(backend, "engagements", EngagementModel, tenant).await?,
         projection_line(backend, "custom_fields", CustomFieldModel, tenant).await?,
         projection_line(backend, "sync_conflicts", SyncConflictModel, tenant).await?,
+        projection_line(backend, "external_ids", ExternalIdModel, tenant).await?,
     ])
 }
 

@@ -44,7 +44,7 @@ impl Role {
         use Permission as P;
         match self {
             Role::Admin => true,
-            _ if permission == P::CheckConsent => true,
+            _ if permission == P::CheckConsent || permission == P::FindByExternalId => true,
             Role::Sales => matches!(
                 permission,
                 P::ReadCustomers
@@ -155,6 +155,8 @@ pub enum Permission {
     ReadCustomFields,
     /// Publishing custom field schemas (the admin's alone).
     ConfigureCustomFields,
+    /// Finding contacts by their ids in connected systems (every role: ids only).
+    FindByExternalId,
     /// A connected system's updates of records under the data dictionary (integrations, each
     /// speaking for its own system; admins).
     SyncRecords,

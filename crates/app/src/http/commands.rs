@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::contact::{
     ConsentChannel, ConsentProof, ConsentPurpose, ContactCommand, ContactField, Detail,
-    DetailChange, Provenance, StreetAddress,
+    DetailChange, ExternalId, Provenance, StreetAddress,
 };
 use crm_domain::custom_fields::{CustomFieldsUpdate, EntityKind};
 use crm_domain::identity::{
@@ -183,6 +183,21 @@ pub enum ContactRequest {
     /// Decides a value a connected system proposed for a field under manual review (see
     /// `GET /v1/sync/conflicts`): `accept` takes it, otherwise the current value stays.
     ResolveFieldConflict(FieldConflictDecision),
+    /// Records the contact's id in a connected system (found again with
+    /// `GET /v1/external-ids`); linking one held already changes nothing.
+    LinkExternalId(ExternalIdBody),
+    /// Forgets an id in a connected system.
+    UnlinkExternalId(ExternalIdBody),
+}
+
+/// An id of the contact in a connected system.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalIdBody {
+    /// The system, e.g. `billing`.
+    pub system: String,
+    /// The record's id there.
+    pub id: String,
 }
 
 /// A decision on a value waiting for review.
@@ -494,6 +509,8 @@ impl ContactRequest {
             ContactRequest::DeclareNotDuplicate(_)
             | ContactRequest::RevokeNotDuplicate(_)
             | ContactRequest::ResolveFieldConflict(_)
+            | ContactRequest::LinkExternalId(_)
+            | ContactRequest::UnlinkExternalId(_)
             | ContactRequest::SetCustomFields(_) => {
                 return None;
             }
@@ -558,6 +575,12 @@ impl ContactRequest {
             }
             ContactRequest::ResolveFieldConflict(FieldConflictDecision { field, accept }) => {
                 ContactCommand::ResolveFieldConflict { field, accept }
+            }
+            ContactRequest::LinkExternalId(ExternalIdBody { system, id }) => {
+                ContactCommand::LinkExternalId(ExternalId { system, id })
+            }
+            ContactRequest::UnlinkExternalId(ExternalIdBody { system, id }) => {
+                ContactCommand::UnlinkExternalId(ExternalId { system, id })
             }
             ContactRequest::RevokeNotDuplicate(OtherContact { other }) => {
                 ContactCommand::RevokeNotDuplicate {

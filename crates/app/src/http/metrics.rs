@@ -244,6 +244,7 @@ async fn lag_of<B: Backend>(app: &App<B>, model: &str, tenant: &TenantId) -> Opt
         "engagements" => backend.lag(&*reads.engagements, tenant, now).await,
         "custom_fields" => backend.lag(&*reads.custom_fields, tenant, now).await,
         "sync_conflicts" => backend.lag(&*reads.conflicts, tenant, now).await,
+        "external_ids" => backend.lag(&*reads.external_ids, tenant, now).await,
         _ => return None,
     };
     lag.ok()

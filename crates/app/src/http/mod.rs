@@ -45,6 +45,7 @@ use crm_projections::custom_fields::CustomFieldModel;
 use crm_projections::customer360::Customer360Model;
 use crm_projections::duplicates::DuplicateQueueModel;
 use crm_projections::engagements::EngagementModel;
+use crm_projections::external_ids::ExternalIdModel;
 use crm_projections::identity::IdentityIndexModel;
 use crm_projections::pipeline::PipelineModel;
 use crm_projections::sla::{SlaConfig, SlaModel};
@@ -82,7 +83,7 @@ pub use reads::{
 pub use roster::{AvailabilityRequest, ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};
 pub use server::{PROJECTIONS, ServeError, serve, spawn_projection, spawn_projections};
-pub use sync::{ConflictQueuePage, DictionaryResponse};
+pub use sync::{ConflictQueuePage, DictionaryResponse, ExternalIdMatches};
 pub use tasks::TaskRequest;
 
 use crate::backend::{Backend, ReadStore};
@@ -144,6 +145,8 @@ pub struct ReadModels<B: Backend> {
     pub custom_fields: Arc<B::Documents<CustomFieldModel>>,
     /// Field values from connected systems waiting for review.
     pub conflicts: Arc<B::Documents<SyncConflictModel>>,
+    /// Contacts by their ids in connected systems.
+    pub external_ids: Arc<B::Documents<ExternalIdModel>>,
 }
 
 impl<B: Backend> ReadModels<B> {
@@ -160,6 +163,7 @@ impl<B: Backend> ReadModels<B> {
             engagements: Arc::new(backend.documents(EngagementModel).await?),
             custom_fields: Arc::new(backend.documents(CustomFieldModel).await?),
             conflicts: Arc::new(backend.documents(SyncConflictModel).await?),
+            external_ids: Arc::new(backend.documents(ExternalIdModel).await?),
         })
     }
 }
@@ -176,6 +180,7 @@ impl<B: Backend> Clone for ReadModels<B> {
             engagements: Arc::clone(&self.engagements),
             custom_fields: Arc::clone(&self.custom_fields),
             conflicts: Arc::clone(&self.conflicts),
+            external_ids: Arc::clone(&self.external_ids),
         }
     }
 }
@@ -192,6 +197,7 @@ impl<B: Backend> std::fmt::Debug for ReadModels<B> {
             .field("engagements", &self.engagements)
             .field("custom_fields", &self.custom_fields)
             .field("conflicts", &self.conflicts)
+            .field("external_ids", &self.external_ids)
             .finish()
     }
 }

@@ -62,6 +62,8 @@ pub enum Endpoint {
     SyncConflicts,
     /// `GET /v1/sync/dictionary`.
     SyncDictionary,
+    /// `GET /v1/external-ids`.
+    ExternalIds,
     /// `GET /v1/contacts/{id}/subject-access`.
     SubjectAccess,
     /// `POST /v1/activities/{id}`.
@@ -276,6 +278,15 @@ const CONFLICTS_QUERY: &[QueryParam] = &[
         QueryKind::Text,
         "Where the previous page ended (its `next`); the longest waiting without it.",
     ),
+];
+
+const EXTERNAL_ID_QUERY: &[QueryParam] = &[
+    q(
+        "system",
+        QueryKind::Text,
+        "The connected system, e.g. `billing`.",
+    ),
+    q("id", QueryKind::Text, "The record's id there."),
 ];
 
 const REVIEWS_QUERY: &[QueryParam] = &[
@@ -705,6 +716,17 @@ pub const ROUTES: &[RouteSpec] = &[
         ),
         CONFLICTS_QUERY,
     ),
+    with_query(
+        route(
+            Method::GET,
+            "/v1/external-ids",
+            Some(P::FindByExternalId),
+            Endpoint::ExternalIds,
+            "sync",
+            "The contacts holding an id of a connected system (linked with the contact command `link_external_id`), each with the survivor it was merged into, if it was: how a billing system or a support desk finds its record's contact. Ids only, no personal data.",
+        ),
+        EXTERNAL_ID_QUERY,
+    ),
     route(
         Method::GET,
         "/v1/sync/dictionary",
@@ -1103,6 +1125,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::ContactSync => post(super::sync::sync::<B>),
         Endpoint::SyncConflicts => get(super::sync::conflicts::<B>),
         Endpoint::SyncDictionary => get(super::sync::dictionary::<B>),
+        Endpoint::ExternalIds => get(super::sync::external_ids::<B>),
         Endpoint::Unmerge => post(super::merges::unmerge::<B>),
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
         Endpoint::ActivityCommand => post(super::activities::command::<B>),
@@ -1180,6 +1203,7 @@ mod tests {
         Endpoint::ContactSync,
         Endpoint::SyncConflicts,
         Endpoint::SyncDictionary,
+        Endpoint::ExternalIds,
         Endpoint::SubjectAccess,
         Endpoint::LogActivity,
         Endpoint::ActivityCommand,

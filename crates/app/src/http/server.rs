@@ -60,6 +60,9 @@ pub fn spawn_projections<B: Backend>(
                 "sync_conflicts" => {
                     backend.spawn_projector(model, store, &reads.conflicts, tenant, stop, tasks)
                 }
+                "external_ids" => {
+                    backend.spawn_projector(model, store, &reads.external_ids, tenant, stop, tasks)
+                }
                 _ => backend.spawn_projector(model, store, &reads.duplicates, tenant, stop, tasks),
             },
         };
@@ -69,7 +72,7 @@ pub fn spawn_projections<B: Backend>(
 }
 
 /// The read models a server keeps, by the names `/readyz` and `/metrics` report them under.
-pub const PROJECTIONS: [&str; 9] = [
+pub const PROJECTIONS: [&str; 10] = [
     "customer360",
     "identity_index",
     "pipeline",
@@ -79,6 +82,7 @@ pub const PROJECTIONS: [&str; 9] = [
     "engagements",
     "custom_fields",
     "sync_conflicts",
+    "external_ids",
 ];
 
 /// One read model's projector for `tenant`, started on `backend` (under the projection's

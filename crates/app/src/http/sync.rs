@@ -11,10 +11,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use crm_domain::contact::{Contact, ContactCommand};
+use crm_domain::contact::{Contact, ContactCommand, ExternalId};
 use crm_domain::sync::DictionaryEntry;
 use crm_eventstore::Source;
 use crm_projections::DocumentStore;
+use crm_projections::external_ids::{ContactsByExternalId, ExternalMatch};
 use crm_projections::sync_conflicts::{ConflictQueue, QueueCursor, WaitingFields};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -182,6 +183,52 @@ pub(crate) async fn conflicts<B: Backend>(
             next: page.next.map(|next| next.to_text()),
         })
         .into_response(),
+        Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+/// The external id lookup's query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExternalIdParams {
+    system: String,
+    id: String,
+}
+
+/// The contacts holding an id of a connected system.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExternalIdMatches {
+    /// Each contact holding the id (usually one), with the survivor it was merged into, if
+    /// it was: `{contact, merged_into}`.
+    #[schema(value_type = Vec<Object>)]
+    pub contacts: Vec<ExternalMatch>,
+}
+
+/// `GET /v1/external-ids?system=&id=`.
+pub(crate) async fn external_ids<B: Backend>(
+    State(app): AppState<B>,
+    Extension(principal): Caller,
+    params: Result<Params<ExternalIdParams>, Problem>,
+) -> Response {
+    let Params(params) = match params {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let external = match ExternalId::new(&params.system, &params.id) {
+        Ok(external) => external,
+        Err(error) => {
+            return Problem::new(ProblemKind::InvalidParameter, error.to_string())
+                .with_code("external-id")
+                .into_response();
+        }
+    };
+    match app
+        .reads
+        .external_ids
+        .lookup(&principal.tenant, &ContactsByExternalId { external })
+        .await
+    {
+        Ok(contacts) => Json(ExternalIdMatches { contacts }).into_response(),
         Err(error) => storage_problem(&error).into_response(),
     }
 }

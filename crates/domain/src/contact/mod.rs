@@ -46,6 +46,7 @@ mod address;
 mod consent;
 mod details;
 mod erasure;
+mod external;
 mod merge;
 mod suspicion;
 mod sync;
@@ -55,7 +56,7 @@ mod tests;
 use crate::custom_fields::{
     CustomFieldsRefused, CustomFieldsSet, CustomFieldsUpdate, CustomValues, EntityKind,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,7 @@ pub use details::{
     ContactDetails, ContactField, Detail, DetailChange, LifecycleStage, Provenance, Sourced,
 };
 pub use erasure::{ErasureGround, ErasureRecord, ErasureRequest, ErasureRequester};
+pub use external::{ExternalId, MAX_EXTERNAL_ID_CHARS};
 pub use merge::{
     ConsentDecision, ConsentRestore, DecisionBasis, FieldChoice, FieldDecision, FieldRestore,
     MergeDecisions, MergePolicy, MergeRecord, MergeSide, Restoration, UNMERGE_SOURCE,
@@ -222,6 +224,11 @@ pub enum ContactCommand {
         /// Whether the proposed value is taken.
         accept: bool,
     },
+    /// Records the contact's id in a connected system (also on a contact merged into another:
+    /// the survivor is found through it); linking an id held already changes nothing.
+    LinkExternalId(ExternalId),
+    /// Forgets an id in a connected system; one not held changes nothing.
+    UnlinkExternalId(ExternalId),
 }
 
 /// A fact about a contact.
@@ -458,6 +465,23 @@ pub enum ContactEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The contact's id in a connected system was recorded.
+    #[serde(rename = "ContactExternalIdLinked")]
+    ExternalIdLinked {
+        /// The system and the id; `None` once the person was erased (it was encrypted with
+        /// their key).
+        external: Option<ExternalId>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// An id in a connected system was forgotten.
+    #[serde(rename = "ContactExternalIdUnlinked")]
+    ExternalIdUnlinked {
+        /// The system and the id; `None` once the person was erased.
+        external: Option<ExternalId>,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A person decided a field conflict (an accepted value is its own
     /// [`ContactEvent::DetailChanged`] before this).
     #[serde(rename = "ContactFieldConflictResolved")]
@@ -481,6 +505,9 @@ impl DomainEvent for ContactEvent {
             ContactEvent::DetailChanged { .. }
             | ContactEvent::SyncOutranked { .. }
             | ContactEvent::FieldConflictRaised { .. } => &["/detail/value"],
+            ContactEvent::ExternalIdLinked { .. } | ContactEvent::ExternalIdUnlinked { .. } => {
+                &["/external"]
+            }
             ContactEvent::EmailAdded { .. } | ContactEvent::EmailRemoved { .. } => &["/email"],
             ContactEvent::PhoneAdded { .. } | ContactEvent::PhoneRemoved { .. } => &["/phone"],
             ContactEvent::ConsentGranted { .. } | ContactEvent::ConsentWithdrawn { .. } => {
@@ -523,6 +550,8 @@ impl DomainEvent for ContactEvent {
             ContactEvent::SyncOutranked { .. } => "ContactSyncOutranked",
             ContactEvent::FieldConflictRaised { .. } => "ContactFieldConflictRaised",
             ContactEvent::FieldConflictResolved { .. } => "ContactFieldConflictResolved",
+            ContactEvent::ExternalIdLinked { .. } => "ContactExternalIdLinked",
+            ContactEvent::ExternalIdUnlinked { .. } => "ContactExternalIdUnlinked",
         }
     }
 }
@@ -557,6 +586,12 @@ pub enum ContactError {
     /// The data dictionary's rules refuse part of a sync update; nothing of it was applied.
     #[error("the update was refused: {0}")]
     SyncRefused(#[source] SyncRefusals),
+    /// An external id's system or id is empty, too long or holds control characters.
+    #[error("external id: the {what} must be 1 to 200 characters, without control characters")]
+    InvalidExternalId {
+        /// `system` or `id`.
+        what: &'static str,
+    },
     /// No conflict waits for review on the field.
     #[error("no conflict waits for review on {field:?}")]
     NoConflict {
@@ -711,6 +746,8 @@ pub struct Contact {
     /// Values of fields under manual review waiting for a person, with their source, by
     /// field (dropped when the contact is merged into another: the merge decided).
     pub conflicts: BTreeMap<ContactField, Sourced<Detail>>,
+    /// Its ids in connected systems.
+    pub external_ids: BTreeSet<ExternalId>,
 }
 
 impl Contact {
@@ -1419,6 +1456,8 @@ impl Aggregate for Contact {
             ContactCommand::ResolveFieldConflict { field, accept } => {
                 self.resolve_field_conflict(field, accept, ctx)
             }
+            ContactCommand::LinkExternalId(external) => self.link_external_id(&external, ctx),
+            ContactCommand::UnlinkExternalId(external) => self.unlink_external_id(&external, ctx),
         }
     }
 
@@ -1485,6 +1524,12 @@ impl Aggregate for Contact {
             }
             ContactEvent::FieldConflictResolved { field, .. } => {
                 self.conflicts.remove(field);
+            }
+            ContactEvent::ExternalIdLinked { external, .. } => {
+                self.apply_external(external.as_ref(), true);
+            }
+            ContactEvent::ExternalIdUnlinked { external, .. } => {
+                self.apply_external(external.as_ref(), false);
             }
             ContactEvent::SourceLeadRecorded { lead, .. } => {
                 if let Err(index) = self.source_leads.binary_search(lead) {

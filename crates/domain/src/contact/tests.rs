@@ -2835,3 +2835,102 @@ mod sync {
         assert!(events[2].personal_fields().is_empty());
     }
 }
+
+// --- ids in connected systems ---------------------------------------------------------------
+
+mod external_ids {
+    use super::*;
+
+    fn billing(id: &str) -> ExternalId {
+        ExternalId::new("billing", id).unwrap()
+    }
+
+    fn linked(id: &str) -> ContactEvent {
+        ContactEvent::ExternalIdLinked {
+            external: Some(billing(id)),
+            at: t0(),
+        }
+    }
+
+    #[test]
+    fn an_id_is_linked_once_and_unlinked_once() {
+        let contact = given::<Contact>(&ada())
+            .when(ContactCommand::LinkExternalId(billing(" C-1001 ")))
+            .then(&[linked("C-1001")]);
+        assert!(contact.external_ids.contains(&billing("C-1001")));
+        let mut history = ada();
+        history.push(linked("C-1001"));
+        given::<Contact>(&history)
+            .when(ContactCommand::LinkExternalId(billing("C-1001")))
+            .then(&[]);
+        let contact = given::<Contact>(&history)
+            .when(ContactCommand::UnlinkExternalId(billing("C-1001")))
+            .then(&[ContactEvent::ExternalIdUnlinked {
+                external: Some(billing("C-1001")),
+                at: t0(),
+            }]);
+        assert!(contact.external_ids.is_empty());
+        given::<Contact>(&ada())
+            .when(ContactCommand::UnlinkExternalId(billing("C-1001")))
+            .then(&[]);
+    }
+
+    #[test]
+    fn an_empty_long_or_control_id_is_refused() {
+        for (system, id, what) in [
+            ("billing", " ", "id"),
+            ("", "C-1", "system"),
+            ("billing", "C-\u{7}", "id"),
+            ("billing", &"9".repeat(201), "id"),
+        ] {
+            assert_eq!(
+                ExternalId::new(system, id),
+                Err(ContactError::InvalidExternalId { what })
+            );
+            let raw = ExternalId {
+                system: system.to_owned(),
+                id: id.to_owned(),
+            };
+            given::<Contact>(&ada())
+                .when(ContactCommand::LinkExternalId(raw))
+                .then_error(&ContactError::InvalidExternalId { what });
+        }
+    }
+
+    #[test]
+    fn an_absorbed_contact_keeps_taking_ids_and_an_erased_one_drops_them() {
+        let mut history = ada();
+        history.push(linked("C-1001"));
+        history.push(merged_into(DUPLICATE));
+        let absorbed = given::<Contact>(&history)
+            .when(ContactCommand::LinkExternalId(billing("C-2002")))
+            .then(&[linked("C-2002")]);
+        assert_eq!(absorbed.external_ids.len(), 2);
+        history.push(erased(ADA));
+        let erased_contact = Contact::replay(&history);
+        assert!(erased_contact.external_ids.is_empty());
+        given::<Contact>(&history)
+            .when(ContactCommand::LinkExternalId(billing("C-3003")))
+            .then_error(&ContactError::Erased { id: ADA });
+    }
+
+    #[test]
+    fn the_id_is_the_persons_data_and_reads_as_absent_once_erased() {
+        let event = linked("C-1001");
+        assert_eq!(event.personal_fields(), ["/external"]);
+        let encoded = encode(&event).unwrap();
+        assert_eq!(
+            decode::<ContactEvent>(encoded.event_type, 1, encoded.payload.clone()).unwrap(),
+            event
+        );
+        let mut erased_payload = encoded.payload;
+        erased_payload["external"] = serde_json::json!({ "$erased": true });
+        assert_eq!(
+            decode::<ContactEvent>(encoded.event_type, 1, erased_payload).unwrap(),
+            ContactEvent::ExternalIdLinked {
+                external: None,
+                at: t0(),
+            }
+        );
+    }
+}

@@ -25,6 +25,9 @@ pub struct Profile {
     pub emails: Vec<Sourced<EmailAddress>>,
     /// The phone numbers, with provenance, in the order added.
     pub phones: Vec<Sourced<PhoneNumber>>,
+    /// The contact's ids in connected systems, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_ids: Vec<crm_domain::contact::ExternalId>,
 }
 
 impl Profile {
@@ -218,6 +221,20 @@ impl ContactDoc {
             // Custom field values are shown from their own model, not on the timeline; sync
             // values that lost or wait for review change no field (the sync conflict queue
             // shows what waits).
+            ContactEvent::ExternalIdLinked { external, .. } => {
+                if let Some(external) = external
+                    && let Err(place) = self.profile.external_ids.binary_search(external)
+                {
+                    self.profile.external_ids.insert(place, external.clone());
+                }
+                return None;
+            }
+            ContactEvent::ExternalIdUnlinked { external, .. } => {
+                if let Some(external) = external {
+                    self.profile.external_ids.retain(|held| held != external);
+                }
+                return None;
+            }
             ContactEvent::CustomFieldsSet(_)
             | ContactEvent::SyncOutranked { .. }
             | ContactEvent::FieldConflictRaised { .. }

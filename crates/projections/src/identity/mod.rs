@@ -557,6 +557,8 @@ fn fold_people(docs: &mut DocSet<IdentityDoc>, this: ContactId, event: &ContactE
         | ContactEvent::DuplicateSuspected { .. }
         | ContactEvent::SourceLeadRecorded { .. }
         | ContactEvent::SyncOutranked { .. }
+        | ContactEvent::ExternalIdLinked { .. }
+        | ContactEvent::ExternalIdUnlinked { .. }
         | ContactEvent::FieldConflictRaised { .. }
         | ContactEvent::FieldConflictResolved { .. }
         | ContactEvent::CustomFieldsSet(_) => {}

@@ -15,6 +15,7 @@ use crm_projections::custom_fields::CustomFieldModel;
 use crm_projections::customer360::Customer360Model;
 use crm_projections::duplicates::DuplicateQueueModel;
 use crm_projections::engagements::EngagementModel;
+use crm_projections::external_ids::ExternalIdModel;
 use crm_projections::identity::IdentityIndexModel;
 use crm_projections::pipeline::PipelineModel;
 use crm_projections::sla::{SlaConfig, SlaModel};
@@ -48,6 +49,9 @@ pub(crate) enum ModelName {
     /// Field values from connected systems waiting for review.
     #[value(name = "sync_conflicts")]
     SyncConflicts,
+    /// Contacts by their ids in connected systems.
+    #[value(name = "external_ids")]
+    ExternalIds,
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +166,7 @@ async fn on_backend<B: Backend>(
         ModelName::Engagements => run(backend, EngagementModel, on).await,
         ModelName::CustomFields => run(backend, CustomFieldModel, on).await,
         ModelName::SyncConflicts => run(backend, SyncConflictModel, on).await,
+        ModelName::ExternalIds => run(backend, ExternalIdModel, on).await,
     }
 }
 
