@@ -2322,6 +2322,16 @@ async fn operations(server: &Server) {
         text.contains("crm_projection_halted{model=\"customer360\",tenant=\"acme\"} 0"),
         "{text}"
     );
+    // The outreach sent earlier waits for `crm work` to deliver it: one pending message to
+    // the outreach destination, nothing delivered yet.
+    assert!(
+        text.contains("crm_sync_pending{tenant=\"acme\",destination=\"outreach\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("crm_sync_delivery_rate{tenant=\"acme\",destination=\"outreach\"} 0"),
+        "{text}"
+    );
 }
 
 /// The README's HTTP session, run as written in a fresh directory (so on the embedded

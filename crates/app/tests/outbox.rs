@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use crm_app::uow::{DestinationHealth, FailureCause, destination_health};
 use crm_app::{
     Clock, Delivery, Destinations, HttpTransport, ManualClock, OutboxEntry, OutboxMessage,
     OutboxRelay, RelaySettings, SystemClock, Transport, UnitOfWork, Work,
@@ -39,6 +40,7 @@ on_every_backend!(
     a_message_out_of_attempts_is_parked,
     two_relays_never_deliver_one_message_at_once,
     a_crash_between_delivery_and_its_record_redelivers_under_the_same_key,
+    each_destination_reports_its_backlog_failures_by_cause_and_last_delivery,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -793,4 +795,134 @@ async fn a_crash_between_delivery_and_its_record_redelivers_under_the_same_key<
         assert_eq!(seen.requests.len(), 1, "every attempt carried the same key");
     });
     assert!(entry(&work, message.id).await.delivered_at.is_some());
+}
+
+/// Messages to `destination` written at `at`.
+async fn write_to<U: UnitOfWork>(
+    work: &U,
+    destination: &str,
+    count: usize,
+    at: DateTime<Utc>,
+) -> Vec<Uuid> {
+    let messages: Vec<OutboxMessage> = (0..count)
+        .map(|_| {
+            let id = Uuid::now_v7();
+            OutboxMessage {
+                id,
+                destination: destination.into(),
+                idempotency_key: format!("{destination}:{id}"),
+                payload: json!({ "id": id.to_string() }),
+                created_at: at,
+            }
+        })
+        .collect();
+    work.commit(Work {
+        tenant: tenant(),
+        append: None,
+        idempotency: None,
+        decided_on: None,
+        outbox: messages.clone(),
+    })
+    .await
+    .expect("the messages are written");
+    messages.iter().map(|message| message.id).collect()
+}
+
+/// Sync monitoring per destination, counted by the backend and equal to the reference read
+/// from every entry: pending, the oldest's age, failing, parked, delivered in the last five
+/// minutes, the last delivery, and failures by cause.
+async fn each_destination_reports_its_backlog_failures_by_cause_and_last_delivery<
+    U: UnitOfWork + Clone,
+>(
+    work: U,
+) {
+    let now = t0() + TimeDelta::hours(1);
+    let erp = write_to(&work, "erp", 6, t0()).await;
+    let desk = write_to(&work, "desk", 3, t0() + TimeDelta::minutes(30)).await;
+    let quiet = write_to(&work, "quiet", 1, t0()).await;
+    let later = now + TimeDelta::hours(1);
+    work.outbox_delivered(&tenant(), erp[0], now - TimeDelta::hours(2))
+        .await
+        .expect("delivered");
+    work.outbox_delivered(&tenant(), erp[1], now - TimeDelta::minutes(2))
+        .await
+        .expect("delivered");
+    work.outbox_delivered(&tenant(), erp[2], now - TimeDelta::minutes(1))
+        .await
+        .expect("delivered");
+    for (id, reason) in [
+        (erp[3], "HTTP 503 Service Unavailable"),
+        (erp[4], "no answer within 10s"),
+        (
+            desk[0],
+            "client error (Connect): tcp connect error: Connection refused (os error 111)",
+        ),
+        (desk[1], "HTTP 429 Too Many Requests"),
+    ] {
+        work.outbox_failed(&tenant(), id, reason, later)
+            .await
+            .expect("failed");
+    }
+    work.outbox_parked(&tenant(), erp[5], "HTTP 400 Bad Request: no such deal", now)
+        .await
+        .expect("parked");
+    work.outbox_parked(
+        &tenant(),
+        quiet[0],
+        "gave up after 8 attempts: HTTP 502 Bad Gateway",
+        now,
+    )
+    .await
+    .expect("parked");
+
+    let counted = work
+        .outbox_destinations(&tenant(), now)
+        .await
+        .expect("the destinations read");
+    let reference = destination_health(&entries(&work).await, now);
+    assert_eq!(counted, reference);
+    let by = |name: &str| -> DestinationHealth {
+        counted
+            .iter()
+            .find(|health| health.destination == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} is reported"))
+    };
+    let erp_health = by("erp");
+    assert_eq!(
+        (erp_health.pending, erp_health.failing, erp_health.parked),
+        (2, 2, 1)
+    );
+    assert_eq!(erp_health.oldest_pending_age, Some(TimeDelta::hours(1)));
+    assert_eq!(erp_health.delivered_recently, 2);
+    assert_eq!(
+        erp_health.last_delivered_at,
+        Some(now - TimeDelta::minutes(1))
+    );
+    assert_eq!(
+        erp_health.failures.into_iter().collect::<Vec<_>>(),
+        [
+            (FailureCause::Timeout, 1),
+            (FailureCause::ReceiverError, 1),
+            (FailureCause::Refused, 1),
+        ]
+    );
+    let desk_health = by("desk");
+    assert_eq!(
+        (desk_health.pending, desk_health.failing, desk_health.parked),
+        (3, 2, 0)
+    );
+    assert_eq!(desk_health.oldest_pending_age, Some(TimeDelta::minutes(30)));
+    assert_eq!(desk_health.last_delivered_at, None);
+    assert_eq!(
+        desk_health.failures.into_iter().collect::<Vec<_>>(),
+        [(FailureCause::Unreachable, 1), (FailureCause::Throttled, 1)]
+    );
+    let quiet_health = by("quiet");
+    assert_eq!((quiet_health.pending, quiet_health.parked), (0, 1));
+    assert_eq!(
+        quiet_health.failures.into_iter().collect::<Vec<_>>(),
+        [(FailureCause::ReceiverError, 1)]
+    );
+    assert_eq!(counted.len(), 3, "{counted:?}");
 }

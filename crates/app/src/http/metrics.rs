@@ -81,6 +81,7 @@ impl Metrics {
         let mut ages = String::new();
         let mut outbox = String::new();
         let mut outbox_ages = String::new();
+        let mut sync = String::new();
         let mut backlog = String::new();
         let deadlines = app.backend.deadlines();
         for tenant in app.tokens.tenants() {
@@ -126,7 +127,16 @@ impl Metrics {
                     "crm_outbox_oldest_age_seconds{{tenant=\"{tenant}\"}} {age}"
                 );
             }
+            if let Ok(destinations) = app.service.work().outbox_destinations(&tenant, now).await {
+                for health in destinations {
+                    sync_lines(&mut sync, &tenant, &health);
+                }
+            }
         }
+        let _ = write!(
+            out,
+            "# HELP crm_sync_pending Messages to a connected system neither delivered nor parked; crm_sync_oldest_pending_seconds: the oldest one's wait; crm_sync_failing: pending messages whose last attempt failed; crm_sync_parked: messages the relay gave up on; crm_sync_delivery_rate: deliveries per second over the last five minutes; crm_sync_last_delivery_timestamp_seconds: the last delivery (absent before the first); crm_sync_failures: failing and parked messages by the cause of their last failure.\n# TYPE crm_sync_pending gauge\n# TYPE crm_sync_oldest_pending_seconds gauge\n# TYPE crm_sync_failing gauge\n# TYPE crm_sync_parked gauge\n# TYPE crm_sync_delivery_rate gauge\n# TYPE crm_sync_last_delivery_timestamp_seconds gauge\n# TYPE crm_sync_failures gauge\n{sync}"
+        );
         let _ = write!(
             out,
             "# HELP crm_inbox_oldest_age_seconds Age of the oldest waiting delivery.\n# TYPE crm_inbox_oldest_age_seconds gauge\n{ages}"
@@ -227,6 +237,42 @@ impl Metrics {
                 stats.count, stats.sum, stats.count
             );
         }
+    }
+}
+
+/// The sync monitoring lines of one destination of `tenant`.
+fn sync_lines(out: &mut String, tenant: &TenantId, health: &crate::uow::DestinationHealth) {
+    let labels = format!(
+        "tenant=\"{tenant}\",destination=\"{}\"",
+        health.destination.replace(['"', '\\', '\n'], "_")
+    );
+    let oldest = health
+        .oldest_pending_age
+        .map_or(0, |age| age.num_seconds().max(0));
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a rate: counts far below 2^52 are exact anyway"
+    )]
+    let rate =
+        health.delivered_recently as f64 / crate::uow::RECENT_DELIVERIES.num_seconds() as f64;
+    let _ = writeln!(
+        out,
+        "crm_sync_pending{{{labels}}} {}\ncrm_sync_oldest_pending_seconds{{{labels}}} {oldest}\ncrm_sync_failing{{{labels}}} {}\ncrm_sync_parked{{{labels}}} {}\ncrm_sync_delivery_rate{{{labels}}} {rate}",
+        health.pending, health.failing, health.parked
+    );
+    if let Some(last) = health.last_delivered_at {
+        let _ = writeln!(
+            out,
+            "crm_sync_last_delivery_timestamp_seconds{{{labels}}} {}",
+            last.timestamp()
+        );
+    }
+    for (cause, count) in &health.failures {
+        let _ = writeln!(
+            out,
+            "crm_sync_failures{{{labels},cause=\"{}\"}} {count}",
+            cause.as_str()
+        );
     }
 }
 

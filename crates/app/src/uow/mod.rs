@@ -12,6 +12,7 @@ mod memory;
 mod postgres;
 mod sqlite;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -231,6 +232,245 @@ pub struct OutboxHealth {
     pub parked: u64,
 }
 
+/// How long [`DestinationHealth::delivered_recently`] looks back: the delivery rate is that
+/// count over this window.
+pub const RECENT_DELIVERIES: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// How a tenant's messages to one destination (a connected system) stand: what sync
+/// monitoring shows per endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DestinationHealth {
+    /// The destination, e.g. `"erp"`.
+    pub destination: String,
+    /// Messages neither delivered nor parked.
+    pub pending: u64,
+    /// How long the oldest of them has waited since it was written.
+    pub oldest_pending_age: Option<chrono::TimeDelta>,
+    /// Pending messages whose last attempt failed (they wait for their next attempt).
+    pub failing: u64,
+    /// Messages the relay gave up on.
+    pub parked: u64,
+    /// Messages delivered within the last [`RECENT_DELIVERIES`].
+    pub delivered_recently: u64,
+    /// When the last message was delivered.
+    pub last_delivered_at: Option<DateTime<Utc>>,
+    /// Failing and parked messages by the cause of their last failure.
+    pub failures: BTreeMap<FailureCause, u64>,
+}
+
+/// What a delivery failure came from, read from the reason the relay recorded (the transport's
+/// own wording: `HTTP 503 …`, `no answer within …`, a connection error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureCause {
+    /// No answer in time.
+    Timeout,
+    /// The receiver could not be reached (connection refused, name not resolved, reset).
+    Unreachable,
+    /// The receiver asked to slow down (429).
+    Throttled,
+    /// The receiver failed (5xx, 408, 425).
+    ReceiverError,
+    /// The receiver refused the message for good (another 4xx).
+    Refused,
+    /// The destination has no endpoint configured, or the message cannot be sent as it is.
+    Unsendable,
+    /// Anything else.
+    Other,
+}
+
+impl FailureCause {
+    /// The cause of a recorded failure `reason`.
+    pub fn of(reason: &str) -> Self {
+        let reason = match reason.split_once("attempts: ") {
+            Some((gave_up, inner)) if gave_up.starts_with("gave up after") => inner,
+            _ => reason,
+        };
+        if let Some(status) = reason.strip_prefix("HTTP ") {
+            let code: String = status.chars().take_while(char::is_ascii_digit).collect();
+            return match code.as_str() {
+                "429" => FailureCause::Throttled,
+                "408" | "425" => FailureCause::ReceiverError,
+                code if code.starts_with('5') => FailureCause::ReceiverError,
+                code if code.starts_with('4') => FailureCause::Refused,
+                _ => FailureCause::Other,
+            };
+        }
+        let lower = reason.to_ascii_lowercase();
+        if lower.starts_with("no answer within") || lower.starts_with("no outcome within") {
+            FailureCause::Timeout
+        } else if lower.contains("connect")
+            || lower.contains("dns")
+            || lower.contains("resolve")
+            || lower.contains("reset")
+            || lower.contains("closed")
+        {
+            FailureCause::Unreachable
+        } else if lower.contains("destination")
+            || lower.contains("endpoint")
+            || lower.contains("cannot be sent")
+            || lower.contains("cannot be serialized")
+            || lower.contains("cannot be built")
+        {
+            FailureCause::Unsendable
+        } else {
+            FailureCause::Other
+        }
+    }
+
+    /// The cause's name in metrics: `timeout`, `unreachable`, `throttled`, `receiver_error`,
+    /// `refused`, `unsendable`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCause::Timeout => "timeout",
+            FailureCause::Unreachable => "unreachable",
+            FailureCause::Throttled => "throttled",
+            FailureCause::ReceiverError => "receiver_error",
+            FailureCause::Refused => "refused",
+            FailureCause::Unsendable => "unsendable",
+            FailureCause::Other => "other",
+        }
+    }
+}
+
+/// The SQL the backends read per-destination health with (`?1` the tenant, `?2` the start of
+/// the recent window; PostgreSQL swaps `?` for `$`).
+pub(crate) mod sql {
+    /// Per destination: pending, oldest pending, failing, parked.
+    pub(crate) const UNDELIVERED_BY_DESTINATION: &str = "SELECT destination, \
+           count(*) FILTER (WHERE parked_at IS NULL), \
+           min(created_at) FILTER (WHERE parked_at IS NULL), \
+           count(*) FILTER (WHERE parked_at IS NULL AND last_error IS NOT NULL), \
+           count(*) FILTER (WHERE parked_at IS NOT NULL) \
+         FROM app_outbox WHERE tenant = ?1 AND delivered_at IS NULL GROUP BY destination";
+
+    /// Per destination and recorded reason: how many undelivered messages failed so.
+    pub(crate) const FAILURES_BY_DESTINATION: &str = "SELECT destination, last_error, count(*) \
+         FROM app_outbox WHERE tenant = ?1 AND delivered_at IS NULL AND last_error IS NOT NULL \
+         GROUP BY destination, last_error";
+
+    /// Per destination with deliveries: the last one, and how many since `?2`; a skip scan
+    /// over the destinations through `app_outbox_delivered`.
+    pub(crate) const DELIVERED_BY_DESTINATION: &str = "WITH RECURSIVE seen(destination) AS ( \
+           SELECT (SELECT destination FROM app_outbox WHERE tenant = ?1 \
+                   AND delivered_at IS NOT NULL ORDER BY destination LIMIT 1) \
+           UNION ALL \
+           SELECT (SELECT o.destination FROM app_outbox o WHERE o.tenant = ?1 \
+                   AND o.delivered_at IS NOT NULL AND o.destination > seen.destination \
+                   ORDER BY o.destination LIMIT 1) \
+           FROM seen WHERE seen.destination IS NOT NULL) \
+         SELECT seen.destination, \
+           (SELECT max(o.delivered_at) FROM app_outbox o WHERE o.tenant = ?1 \
+            AND o.destination = seen.destination AND o.delivered_at IS NOT NULL), \
+           (SELECT count(*) FROM app_outbox o WHERE o.tenant = ?1 \
+            AND o.destination = seen.destination AND o.delivered_at > ?2) \
+         FROM seen WHERE seen.destination IS NOT NULL";
+}
+
+/// Per-destination figures gathered from the backends' counting queries.
+#[derive(Debug, Default)]
+pub(crate) struct DestinationFigures(BTreeMap<String, DestinationHealth>);
+
+impl DestinationFigures {
+    fn of(&mut self, destination: String) -> &mut DestinationHealth {
+        self.0
+            .entry(destination.clone())
+            .or_insert_with(|| DestinationHealth {
+                destination,
+                ..DestinationHealth::default()
+            })
+    }
+
+    /// A row of [`sql::UNDELIVERED_BY_DESTINATION`].
+    pub(crate) fn waiting(
+        &mut self,
+        destination: String,
+        pending: u64,
+        oldest: Option<DateTime<Utc>>,
+        failing: u64,
+        parked: u64,
+        now: DateTime<Utc>,
+    ) {
+        let health = self.of(destination);
+        health.pending = pending;
+        health.oldest_pending_age = oldest.map(|created| {
+            now.signed_duration_since(created)
+                .max(chrono::TimeDelta::zero())
+        });
+        health.failing = failing;
+        health.parked = parked;
+    }
+
+    /// A row of [`sql::FAILURES_BY_DESTINATION`].
+    pub(crate) fn failed(&mut self, destination: String, reason: &str, count: u64) {
+        *self
+            .of(destination)
+            .failures
+            .entry(FailureCause::of(reason))
+            .or_default() += count;
+    }
+
+    /// A row of [`sql::DELIVERED_BY_DESTINATION`].
+    pub(crate) fn delivered(
+        &mut self,
+        destination: String,
+        last: Option<DateTime<Utc>>,
+        recently: u64,
+    ) {
+        let health = self.of(destination);
+        health.last_delivered_at = last;
+        health.delivered_recently = recently;
+    }
+
+    pub(crate) fn into_list(self) -> Vec<DestinationHealth> {
+        self.0.into_values().collect()
+    }
+}
+
+/// Per-destination health from every outbox entry of a tenant (the memory backend's way, and
+/// the reference the SQL backends are tested against).
+pub fn destination_health(entries: &[OutboxEntry], now: DateTime<Utc>) -> Vec<DestinationHealth> {
+    let mut by: BTreeMap<&str, DestinationHealth> = BTreeMap::new();
+    for entry in entries {
+        let health = by
+            .entry(entry.message.destination.as_str())
+            .or_insert_with(|| DestinationHealth {
+                destination: entry.message.destination.clone(),
+                ..DestinationHealth::default()
+            });
+        if let Some(delivered) = entry.delivered_at {
+            if delivered > now - RECENT_DELIVERIES {
+                health.delivered_recently += 1;
+            }
+            health.last_delivered_at = Some(
+                health
+                    .last_delivered_at
+                    .map_or(delivered, |last| last.max(delivered)),
+            );
+            continue;
+        }
+        if entry.parked_at.is_some() {
+            health.parked += 1;
+        } else {
+            health.pending += 1;
+            let age = now
+                .signed_duration_since(entry.message.created_at)
+                .max(chrono::TimeDelta::zero());
+            health.oldest_pending_age = Some(
+                health
+                    .oldest_pending_age
+                    .map_or(age, |oldest| oldest.max(age)),
+            );
+            if entry.last_error.is_some() {
+                health.failing += 1;
+            }
+        }
+        if let Some(reason) = &entry.last_error {
+            *health.failures.entry(FailureCause::of(reason)).or_default() += 1;
+        }
+    }
+    by.into_values().collect()
+}
+
 /// Why a unit of work, or a read of its rows, failed.
 #[derive(Debug, Error)]
 pub enum WorkError {
@@ -413,6 +653,19 @@ pub trait UnitOfWork: Send + Sync + 'static {
         tenant: &TenantId,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<OutboxHealth, WorkError>> + Send;
+
+    /// How the tenant's messages stand per destination at `now`, in destination order (see
+    /// [`DestinationHealth`]). The default reads every entry; the SQL backends count.
+    fn outbox_destinations(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<DestinationHealth>, WorkError>> + Send {
+        async move {
+            let entries = self.outbox(tenant).await?;
+            Ok(destination_health(&entries, now))
+        }
+    }
 
     /// Every message of `tenant`, delivered or not, oldest first (for health pages and tests).
     fn outbox(

@@ -12,8 +12,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{
-    CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, OutboxMessage,
-    RequestDigest, UnitOfWork, Work, WorkError, database, keyed_append,
+    CommandOutcome, Committed, DestinationFigures, DestinationHealth, IdempotencyRecord,
+    OutboxEntry, OutboxHealth, OutboxMessage, RECENT_DELIVERIES, RequestDigest, UnitOfWork, Work,
+    WorkError, database, keyed_append, sql,
 };
 
 /// One migration of the application's tables.
@@ -64,6 +65,11 @@ pub fn app_migrations() -> &'static [AppMigration] {
             version: 7,
             name: "0007_task_reminders",
             sql: include_str!("../../migrations/0007_task_reminders.sql"),
+        },
+        AppMigration {
+            version: 8,
+            name: "0008_outbox_delivered",
+            sql: include_str!("../../migrations/0008_outbox_delivered.sql"),
         },
     ]
 }
@@ -496,6 +502,56 @@ impl UnitOfWork for PostgresUnitOfWork {
                 .map(|created| now.signed_duration_since(created).max(TimeDelta::zero())),
             parked: count(2),
         })
+    }
+
+    async fn outbox_destinations(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DestinationHealth>, WorkError> {
+        let client = self.store.client().await?;
+        let failed = database("cannot read the outbox's destinations");
+        let tenant = tenant.as_str();
+        let waiting = client
+            .query(
+                &sql::UNDELIVERED_BY_DESTINATION.replace('?', "$"),
+                &[&tenant],
+            )
+            .await
+            .map_err(database("cannot read the outbox's destinations"))?;
+        let reasons = client
+            .query(&sql::FAILURES_BY_DESTINATION.replace('?', "$"), &[&tenant])
+            .await
+            .map_err(database("cannot read the outbox's failures"))?;
+        let recent = now - RECENT_DELIVERIES;
+        let delivered = client
+            .query(
+                &sql::DELIVERED_BY_DESTINATION.replace('?', "$"),
+                &[&tenant, &recent],
+            )
+            .await
+            .map_err(failed)?;
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        let mut health = DestinationFigures::default();
+        for row in &waiting {
+            let oldest: Option<DateTime<Utc>> = row.get(2);
+            health.waiting(
+                row.get(0),
+                count(row.get(1)),
+                oldest,
+                count(row.get(3)),
+                count(row.get(4)),
+                now,
+            );
+        }
+        for row in &reasons {
+            let reason: String = row.get(1);
+            health.failed(row.get(0), &reason, count(row.get(2)));
+        }
+        for row in &delivered {
+            health.delivered(row.get(0), row.get(1), count(row.get(2)));
+        }
+        Ok(health.into_list())
     }
 
     async fn outbox(&self, tenant: &TenantId) -> Result<Vec<OutboxEntry>, WorkError> {

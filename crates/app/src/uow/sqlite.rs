@@ -12,8 +12,9 @@ use rusqlite::{OptionalExtension, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    CommandOutcome, Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, OutboxMessage,
-    RequestDigest, UnitOfWork, Work, WorkError, keyed_append,
+    CommandOutcome, Committed, DestinationFigures, DestinationHealth, IdempotencyRecord,
+    OutboxEntry, OutboxHealth, OutboxMessage, RECENT_DELIVERIES, RequestDigest, UnitOfWork, Work,
+    WorkError, keyed_append, sql as uow_sql,
 };
 
 /// The application's SQLite migrations, in order, under the component name `app`. Never
@@ -27,6 +28,10 @@ pub const SQLITE_APP_MIGRATIONS: &[(u32, &str)] = &[
     (
         3,
         include_str!("../../migrations/sqlite/0003_task_reminders.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_outbox_delivered.sql"),
     ),
 ];
 
@@ -552,6 +557,70 @@ impl UnitOfWork for SqliteUnitOfWork {
             oldest_undelivered_age: oldest_age,
             parked,
         })
+    }
+
+    async fn outbox_destinations(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DestinationHealth>, WorkError> {
+        type Waiting = (String, i64, Option<i64>, i64, i64);
+        type Delivered = (String, Option<i64>, i64);
+        let tenant = tenant.clone();
+        let recent = micros(now - RECENT_DELIVERIES);
+        let what = "the outbox's destinations";
+        let (waiting, reasons, delivered) = self
+            .database()
+            .read(move |transaction| {
+                let figures = || -> rusqlite::Result<_> {
+                    let tenant = tenant.as_str();
+                    let waiting = transaction
+                        .prepare_cached(uow_sql::UNDELIVERED_BY_DESTINATION)?
+                        .query_map([tenant], |row| {
+                            Ok((
+                                row.get(0)?,
+                                row.get(1)?,
+                                row.get(2)?,
+                                row.get(3)?,
+                                row.get(4)?,
+                            ))
+                        })?
+                        .collect::<rusqlite::Result<Vec<Waiting>>>()?;
+                    let reasons = transaction
+                        .prepare_cached(uow_sql::FAILURES_BY_DESTINATION)?
+                        .query_map([tenant], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                        .collect::<rusqlite::Result<Vec<(String, String, i64)>>>()?;
+                    let delivered = transaction
+                        .prepare_cached(uow_sql::DELIVERED_BY_DESTINATION)?
+                        .query_map(rusqlite::params![tenant, recent], |row| {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<Delivered>>>()?;
+                    Ok((waiting, reasons, delivered))
+                };
+                figures().map_err(sql(what))
+            })
+            .await?;
+        let mut health = DestinationFigures::default();
+        for (destination, pending, oldest, failing, parked) in waiting {
+            let oldest = oldest.map(|oldest| instant(what, oldest)).transpose()?;
+            health.waiting(
+                destination,
+                from_sql_count(pending),
+                oldest,
+                from_sql_count(failing),
+                from_sql_count(parked),
+                now,
+            );
+        }
+        for (destination, reason, count) in reasons {
+            health.failed(destination, &reason, from_sql_count(count));
+        }
+        for (destination, last, recently) in delivered {
+            let last = last.map(|last| instant(what, last)).transpose()?;
+            health.delivered(destination, last, from_sql_count(recently));
+        }
+        Ok(health.into_list())
     }
 
     async fn outbox(&self, tenant: &TenantId) -> Result<Vec<OutboxEntry>, WorkError> {
