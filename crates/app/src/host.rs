@@ -11,7 +11,8 @@
 //! - the SLA pull-back of untouched leads and the queue drainer, when routing is configured;
 //! - ticket escalation by SLA, when policies are configured;
 //! - task reminders to their owners, when due and when overdue, unless turned off;
-//! - the outbox relay, over HTTP, to the configured destinations.
+//! - the outbox relay, over HTTP, to the configured destinations;
+//! - sync monitoring's alert hook, when configured.
 //!
 //! Configured by a [`HostConfig`], read from JSON (`crm work --config <file>`); unknown fields
 //! are refused, so a typo is an error at start, not a feature silently off.
@@ -43,6 +44,7 @@ use crate::scheduler::{
     SchedulerSettings, TaskReminderSettings, TaskReminders, TicketEscalationSettings,
     TicketEscalator,
 };
+use crate::sync_alerts::{SYNC_ALERTS, SyncAlerts, SyncThresholds};
 use crate::uow::UnitOfWork;
 use crate::workflow::{
     ConversionSettings, NotificationSettings, NotifyAssignedRep, OpenConvertedLead,
@@ -91,6 +93,33 @@ pub struct HostConfig {
     /// account 360 read model it looks them up in. Off by default.
     #[serde(default)]
     pub account_linking: bool,
+    /// Sync monitoring's alert hook: alerts to a webhook when a connected system's messages
+    /// pass a threshold (see [`crate::sync_alerts`]). Off by default.
+    #[serde(default)]
+    pub sync_alerts: Option<SyncAlertConfig>,
+}
+
+/// The alert hook's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncAlertConfig {
+    /// The destination alerts are written to, routed to the webhook in `destinations`
+    /// (default `"sync-alerts"`).
+    #[serde(default = "sync_alerts_destination")]
+    pub destination: String,
+    /// The limits (at least one).
+    pub thresholds: SyncThresholds,
+    /// How often to look, in seconds (default 60).
+    #[serde(default = "default_alert_seconds")]
+    pub check_every_seconds: u64,
+}
+
+fn sync_alerts_destination() -> String {
+    SYNC_ALERTS.to_owned()
+}
+
+fn default_alert_seconds() -> u64 {
+    60
 }
 
 fn yes() -> bool {
@@ -261,6 +290,7 @@ pub struct Host<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> {
     linker: Option<AccountLinker<U>>,
     drainer: Option<QueueDrainer<U>>,
     relay: OutboxRelay<U, HttpTransport>,
+    alerts: Option<(SyncAlerts<U>, Duration)>,
     tick: Duration,
 }
 
@@ -441,6 +471,32 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
             // A rep's or team's own webhook, named in the message, wins over a routed URL.
             destinations = destinations.per_message(REP_NOTIFICATIONS);
         }
+        let alerts = match &config.sync_alerts {
+            None => None,
+            Some(alerts) => {
+                if !config.destinations.contains_key(&alerts.destination) {
+                    return Err(HostError::Config(format!(
+                        "sync_alerts.destination {} is not routed in destinations",
+                        alerts.destination
+                    )));
+                }
+                if alerts.thresholds == SyncThresholds::default() {
+                    return Err(HostError::Config(
+                        "sync_alerts.thresholds: name at least one limit".into(),
+                    ));
+                }
+                Some((
+                    SyncAlerts::new(
+                        service.work().clone(),
+                        tenant.clone(),
+                        alerts.thresholds,
+                        alerts.destination.clone(),
+                        Arc::clone(service.clock()),
+                    ),
+                    Duration::from_secs(alerts.check_every_seconds.max(1)),
+                ))
+            }
+        };
         let relay = OutboxRelay::new(
             service.work().clone(),
             HttpTransport::new(destinations).with_clock(Arc::clone(service.clock())),
@@ -459,6 +515,7 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
             scheduler,
             drainer,
             relay,
+            alerts,
             tick: Duration::from_millis(config.tick_ms.max(10)),
         })
     }
@@ -567,6 +624,14 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
             let (host, stop) = (Arc::clone(&this), stop.clone());
             tasks.spawn(async move { host.relay.run(stop).await });
         }
+        if this.alerts.is_some() {
+            let (host, stop) = (Arc::clone(&this), stop.clone());
+            tasks.spawn(async move {
+                if let Some((alerts, every)) = &host.alerts {
+                    alerts.run(*every, stop).await;
+                }
+            });
+        }
         while let Some(finished) = tasks.join_next().await {
             if let Err(error) = finished {
                 tracing::error!(%error, "a host task ended abnormally");
@@ -625,8 +690,12 @@ mod tests {
             "intake": { "default_region": "GB" },
             "task_reminders": { "overdue_after_minutes": 90, "link_base": "https://crm.example.com" },
             "account_linking": true,
-            "destinations": { "erp": "http://127.0.0.1:9/erp" },
+            "destinations": {
+                "erp": "http://127.0.0.1:9/erp",
+                "sync-alerts": "http://127.0.0.1:9/alerts",
+            },
             "erasure_notices": ["erp"],
+            "sync_alerts": { "thresholds": { "oldest_pending_seconds_over": 600, "parked_over": 0 } },
         });
         assert_eq!(host(&config), Ok(()));
     }
@@ -691,6 +760,19 @@ mod tests {
             ),
             (
                 json!({ "task_reminders": { "enabeld": false } }),
+                "unknown field",
+            ),
+            (
+                json!({ "sync_alerts": { "thresholds": { "parked_over": 0 } } }),
+                "not routed in destinations",
+            ),
+            (
+                json!({ "sync_alerts": { "thresholds": {} },
+                        "destinations": { "sync-alerts": "http://127.0.0.1:9/alerts" } }),
+                "at least one limit",
+            ),
+            (
+                json!({ "sync_alerts": { "thresholds": { "parked_above": 0 } } }),
                 "unknown field",
             ),
         ] {

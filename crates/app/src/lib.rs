@@ -74,6 +74,7 @@ pub mod repair;
 pub mod routing;
 pub mod scheduler;
 pub mod subject_access;
+pub mod sync_alerts;
 pub mod uow;
 pub mod workflow;
 

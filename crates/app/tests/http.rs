@@ -383,6 +383,7 @@ async fn end_to_end(keep: &Keep<'_>) {
     bad_input(&server, sales, integration).await;
     rate_limit(&server, &tokens.slow).await;
     operations(&server).await;
+    sync_status(&server, auditor).await;
 
     // The event feed names what is recorded; a feed held open does not hold the stop open.
     let feed = event_feed(&server, sales).await;
@@ -2332,6 +2333,21 @@ async fn operations(server: &Server) {
         text.contains("crm_sync_delivery_rate{tenant=\"acme\",destination=\"outreach\"} 0"),
         "{text}"
     );
+}
+
+/// Sync monitoring over HTTP: the outreach sent in the journey waits for `crm work`.
+async fn sync_status(server: &Server, auditor: &str) {
+    let status = server.get("/v1/operations/sync", auditor).await;
+    assert_eq!(status.status, StatusCode::OK, "{:?}", status.body);
+    assert_eq!(
+        status.body["destinations"][0]["destination"],
+        json!("outreach"),
+        "{:?}",
+        status.body
+    );
+    assert_eq!(status.body["destinations"][0]["pending"], json!(1));
+    assert_eq!(status.body["destinations"][0]["parked"], json!(0));
+    assert_eq!(status.body["destinations"][0]["last_delivered_at"], json!(null));
 }
 
 /// The README's HTTP session, run as written in a fresh directory (so on the embedded

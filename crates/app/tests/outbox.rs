@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use crm_app::sync_alerts::{SYNC_ALERTS, SyncAlerts, SyncMeasure, SyncThresholds};
 use crm_app::uow::{DestinationHealth, FailureCause, destination_health};
 use crm_app::{
     Clock, Delivery, Destinations, HttpTransport, ManualClock, OutboxEntry, OutboxMessage,
@@ -41,6 +42,7 @@ on_every_backend!(
     two_relays_never_deliver_one_message_at_once,
     a_crash_between_delivery_and_its_record_redelivers_under_the_same_key,
     each_destination_reports_its_backlog_failures_by_cause_and_last_delivery,
+    sync_alerts_fire_once_and_resolve_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -925,4 +927,95 @@ async fn each_destination_reports_its_backlog_failures_by_cause_and_last_deliver
         [(FailureCause::ReceiverError, 1)]
     );
     assert_eq!(counted.len(), 3, "{counted:?}");
+}
+
+/// The alert payloads written to the alert destination, in the order written.
+async fn alert_payloads<U: UnitOfWork>(work: &U) -> Vec<serde_json::Value> {
+    entries(work)
+        .await
+        .into_iter()
+        .filter(|entry| entry.message.destination == SYNC_ALERTS)
+        .map(|entry| entry.message.payload)
+        .collect()
+}
+
+/// Sync monitoring's alert hook: an alert fires once when a destination passes a limit,
+/// through the outbox to the alert destination, and is resolved once when it is back under;
+/// the alert destination never alerts about itself.
+async fn sync_alerts_fire_once_and_resolve_once<U: UnitOfWork + Clone>(work: U) {
+    let clock = ManualClock::new(t0());
+    let alerts = SyncAlerts::new(
+        work.clone(),
+        tenant(),
+        SyncThresholds {
+            pending_over: Some(2),
+            failing_over: Some(0),
+            ..SyncThresholds::default()
+        },
+        SYNC_ALERTS,
+        Arc::new(clock.clone()),
+    );
+    assert!(alerts.check(t0()).await.expect("a look").is_empty());
+    let erp = write_to(&work, "erp", 3, t0()).await;
+    let fired = alerts.check(t0()).await.expect("a look");
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert!(fired[0].firing && fired[0].measure == SyncMeasure::Pending && fired[0].value == 3);
+    assert!(alerts.check(t0()).await.expect("a look").is_empty(), "once");
+
+    work.outbox_failed(&tenant(), erp[0], "HTTP 503", t0() + TimeDelta::minutes(1))
+        .await
+        .expect("failed");
+    let fired = alerts.check(t0()).await.expect("a look");
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].measure, SyncMeasure::Failing);
+
+    let done = t0() + TimeDelta::minutes(5);
+    work.outbox_delivered_all(&tenant(), &erp, done)
+        .await
+        .expect("delivered");
+    let resolved = alerts.check(done).await.expect("a look");
+    assert_eq!(resolved.len(), 2, "{resolved:?}");
+    assert!(
+        resolved
+            .iter()
+            .all(|alert| !alert.firing && alert.value == 0)
+    );
+    assert!(alerts.check(done).await.expect("a look").is_empty());
+
+    // Four alerts waited for the webhook: more than the pending limit, and no alert about it.
+    let payloads = alert_payloads(&work).await;
+    assert_eq!(payloads.len(), 4, "{payloads:?}");
+    let mut statuses: Vec<(&str, &str)> = payloads
+        .iter()
+        .map(|payload| {
+            (
+                payload["measure"].as_str().unwrap_or_default(),
+                payload["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [
+            ("failing", "firing"),
+            ("failing", "resolved"),
+            ("pending", "firing"),
+            ("pending", "resolved"),
+        ]
+    );
+    let pending: Vec<&serde_json::Value> = payloads
+        .iter()
+        .filter(|payload| payload["alert"] == json!("acme/erp/pending"))
+        .collect();
+    assert_eq!(pending.len(), 2);
+    assert!(
+        pending
+            .iter()
+            .all(|payload| payload["destination"] == json!("erp"))
+    );
+    assert_eq!(
+        pending[0]["since"], pending[1]["since"],
+        "resolved names when it started"
+    );
 }

@@ -83,7 +83,9 @@ pub use reads::{
 pub use roster::{AvailabilityRequest, ForecastRequest, RepRequest, TeamRequest, TerritoryRequest};
 pub use routes::{Endpoint, ROUTES, RouteSpec};
 pub use server::{PROJECTIONS, ServeError, serve, spawn_projection, spawn_projections};
-pub use sync::{ConflictQueuePage, DictionaryResponse, ExternalIdMatches};
+pub use sync::{
+    ConflictQueuePage, DestinationStatus, DictionaryResponse, ExternalIdMatches, SyncStatus,
+};
 pub use tasks::TaskRequest;
 
 use crate::backend::{Backend, ReadStore};

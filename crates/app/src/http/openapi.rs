@@ -90,6 +90,7 @@ fn success(spec: &RouteSpec) -> (&'static str, &'static str, Option<&'static str
         Endpoint::SyncConflicts => ("200", "A page of the queue.", Some("ConflictQueuePage")),
         Endpoint::SyncDictionary => ("200", "The dictionary.", Some("DictionaryResponse")),
         Endpoint::ExternalIds => ("200", "The contacts holding it.", Some("ExternalIdMatches")),
+        Endpoint::SyncStatus => ("200", "Every destination.", Some("SyncStatus")),
         Endpoint::Outreach => (
             "201",
             "Sent: 201, or 200 when an earlier request had sent it.",
@@ -445,6 +446,8 @@ fn document() -> OpenApi {
     components = component::<super::sync::ConflictQueuePage>(components);
     components = component::<super::sync::DictionaryResponse>(components);
     components = component::<super::sync::ExternalIdMatches>(components);
+    components = component::<super::sync::SyncStatus>(components);
+    components = component::<super::sync::DestinationStatus>(components);
     components = component::<super::commands::ExternalIdBody>(components);
     components = component::<SearchHit>(components);
     components = component::<LeadDeliveryRequest>(components);

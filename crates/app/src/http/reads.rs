@@ -233,7 +233,7 @@ fn store_problem(error: &crm_eventstore::StoreError) -> Problem {
     }
 }
 
-fn work_problem(error: &crate::uow::WorkError) -> Problem {
+pub(crate) fn work_problem(error: &crate::uow::WorkError) -> Problem {
     if error.is_retryable() {
         Problem::new(ProblemKind::Unavailable, error.to_string())
     } else {

@@ -64,6 +64,8 @@ pub enum Endpoint {
     SyncDictionary,
     /// `GET /v1/external-ids`.
     ExternalIds,
+    /// `GET /v1/operations/sync`.
+    SyncStatus,
     /// `GET /v1/contacts/{id}/subject-access`.
     SubjectAccess,
     /// `POST /v1/activities/{id}`.
@@ -1091,6 +1093,14 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     route(
         Method::GET,
+        "/v1/operations/sync",
+        Some(P::ReadOperations),
+        Endpoint::SyncStatus,
+        "operations",
+        "Sync monitoring: per connected system, messages pending, the oldest one's wait, failing, parked, the delivery rate over five minutes, the last delivery, and failures by cause.",
+    ),
+    route(
+        Method::GET,
         "/v1/operations/outbox",
         Some(P::ReadOperations),
         Endpoint::OutboxHealth,
@@ -1126,6 +1136,7 @@ pub(crate) fn method_router<B: Backend>(spec: &RouteSpec) -> MethodRouter<Arc<Ap
         Endpoint::SyncConflicts => get(super::sync::conflicts::<B>),
         Endpoint::SyncDictionary => get(super::sync::dictionary::<B>),
         Endpoint::ExternalIds => get(super::sync::external_ids::<B>),
+        Endpoint::SyncStatus => get(super::sync::sync_status::<B>),
         Endpoint::Unmerge => post(super::merges::unmerge::<B>),
         Endpoint::SubjectAccess => get(reads::subject_access::<B>),
         Endpoint::ActivityCommand => post(super::activities::command::<B>),
@@ -1204,6 +1215,7 @@ mod tests {
         Endpoint::SyncConflicts,
         Endpoint::SyncDictionary,
         Endpoint::ExternalIds,
+        Endpoint::SyncStatus,
         Endpoint::SubjectAccess,
         Endpoint::LogActivity,
         Endpoint::ActivityCommand,

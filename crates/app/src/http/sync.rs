@@ -27,6 +27,7 @@ use super::problem::{Problem, ProblemKind};
 use super::reads::{Id, Params, page_params, storage_problem};
 use super::{App, Principal};
 use crate::backend::Backend;
+use crate::uow::{RECENT_DELIVERIES, UnitOfWork as _};
 
 type AppState<B> = State<Arc<App<B>>>;
 type Caller = Extension<Principal>;
@@ -230,6 +231,82 @@ pub(crate) async fn external_ids<B: Backend>(
     {
         Ok(contacts) => Json(ExternalIdMatches { contacts }).into_response(),
         Err(error) => storage_problem(&error).into_response(),
+    }
+}
+
+/// How the messages to one connected system stand.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DestinationStatus {
+    /// The destination, e.g. `erp`.
+    pub destination: String,
+    /// Messages neither delivered nor parked.
+    pub pending: u64,
+    /// How long the oldest of them has waited, in seconds.
+    pub oldest_pending_seconds: Option<i64>,
+    /// Pending messages whose last attempt failed.
+    pub failing: u64,
+    /// Messages the relay gave up on (`crm outbox replay-parked` sends them again).
+    pub parked: u64,
+    /// Deliveries per second over the last five minutes.
+    pub delivery_rate: f64,
+    /// When the last message was delivered.
+    pub last_delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Failing and parked messages by the cause of their last failure (`timeout`,
+    /// `unreachable`, `throttled`, `receiver_error`, `refused`, `unsendable`, `other`).
+    #[schema(value_type = Object)]
+    pub failures: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Sync monitoring: every connected system the tenant's messages go to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SyncStatus {
+    /// Per destination, in name order.
+    pub destinations: Vec<DestinationStatus>,
+}
+
+/// `GET /v1/operations/sync`.
+pub(crate) async fn sync_status<B: Backend>(
+    State(app): AppState<B>,
+    Extension(principal): Caller,
+) -> Response {
+    let now = app.service.clock().now();
+    match app
+        .service
+        .work()
+        .outbox_destinations(&principal.tenant, now)
+        .await
+    {
+        Ok(destinations) => Json(SyncStatus {
+            destinations: destinations
+                .into_iter()
+                .map(|health| {
+                    #[expect(
+                        clippy::cast_precision_loss,
+                        reason = "a rate: counts far below 2^52 are exact anyway"
+                    )]
+                    let delivery_rate =
+                        health.delivered_recently as f64 / RECENT_DELIVERIES.num_seconds() as f64;
+                    DestinationStatus {
+                        destination: health.destination,
+                        pending: health.pending,
+                        oldest_pending_seconds: health
+                            .oldest_pending_age
+                            .map(|age| age.num_seconds()),
+                        failing: health.failing,
+                        parked: health.parked,
+                        delivery_rate,
+                        last_delivered_at: health.last_delivered_at,
+                        failures: health
+                            .failures
+                            .into_iter()
+                            .map(|(cause, count)| (cause.as_str(), count))
+                            .collect(),
+                    }
+                })
+                .collect(),
+        })
+        .into_response(),
+        Err(error) => super::reads::work_problem(&error).into_response(),
     }
 }
 
