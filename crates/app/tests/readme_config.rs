@@ -33,6 +33,7 @@ fn the_readmes_host_config_names_an_erp_endpoint() {
             .is_some_and(|url| url.starts_with("http://"))
     );
     assert_eq!(config.erasure_notices, ["erp"]);
+    assert!(config.sync_alerts.is_some(), "the alert hook is shown");
     assert!(config.onboarding, "won deals send their ERP message");
 }
 
