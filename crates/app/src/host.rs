@@ -11,7 +11,8 @@
 //! - the SLA pull-back of untouched leads and the queue drainer, when routing is configured;
 //! - ticket escalation by SLA, when policies are configured;
 //! - task reminders to their owners, when due and when overdue, unless turned off;
-//! - the outbox relay, over HTTP, to the configured destinations;
+//! - the outbox relay, over HTTP, to the configured destinations (outreach checked against
+//!   consent again just before it is sent);
 //! - sync monitoring's alert hook, when configured.
 //!
 //! Configured by a [`HostConfig`], read from JSON (`crm work --config <file>`); unknown fields
@@ -38,6 +39,7 @@ use crate::account_linking::AccountLinker;
 use crate::command::CommandService;
 use crate::intake::{IdentityResolution, Inbox, IntakeSettings, IntakeWorker};
 use crate::outbox::{DestinationError, Destinations, HttpTransport, OutboxRelay, RelaySettings};
+use crate::outreach::ConsentGate;
 use crate::routing::{QueueDrainer, RoutingSettings};
 use crate::scheduler::{
     DEFAULT_OVERDUE_AFTER, DEFAULT_RESPONSE_WINDOW, DeadlineStore, ResponseScheduler,
@@ -289,7 +291,7 @@ pub struct Host<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> {
     reminders: Option<TaskReminders<U, D>>,
     linker: Option<AccountLinker<U>>,
     drainer: Option<QueueDrainer<U>>,
-    relay: OutboxRelay<U, HttpTransport>,
+    relay: OutboxRelay<U, ConsentGate<U, HttpTransport>>,
     alerts: Option<(SyncAlerts<U>, Duration)>,
     tick: Duration,
 }
@@ -497,9 +499,15 @@ impl<U: UnitOfWork + Clone, D: DeadlineStore + Clone, I: Inbox> Host<U, D, I> {
                 ))
             }
         };
+        // Outreach is checked against consent again right before it is sent.
+        let transport = ConsentGate::new(
+            Arc::clone(&service),
+            tenant.clone(),
+            HttpTransport::new(destinations).with_clock(Arc::clone(service.clock())),
+        );
         let relay = OutboxRelay::new(
             service.work().clone(),
-            HttpTransport::new(destinations).with_clock(Arc::clone(service.clock())),
+            transport,
             tenant.clone(),
             Arc::clone(service.clock()),
         )

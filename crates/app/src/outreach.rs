@@ -14,8 +14,10 @@
 //! message) and writes the message to the outbox (destination [`OUTREACH_DESTINATION`]; ids,
 //! scope and campaign, no personal data) in the same commit, keyed by the activity: the caller chooses the activity's id, so sending again
 //! after a lost answer sends nothing twice. The check reads the records just before the
-//! commit; a withdrawal recorded in the same instant may miss a message already on its way,
-//! as with any system that checks before it sends.
+//! commit, and [`ConsentGate`] checks again when the relay is about to send the message: one
+//! that waited in the outbox (a receiver down for hours) while the person withdrew is withheld
+//! (parked, `withheld: …`), never sent. Only a withdrawal recorded in the instant between that
+//! last check and the send can miss it.
 
 use chrono::{DateTime, Utc};
 use crm_domain::activity::{
@@ -28,12 +30,14 @@ use crm_domain::contact::{
 use crm_domain::lead::{Lead, LeadError};
 use crm_domain::{ActivityId, ContactId, LeadId, RecordRef};
 use crm_eventstore::TenantId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use thiserror::Error;
 
 use crate::command::{CommandMeta, CommandService};
 use crate::error::CommandError;
 use crate::ids::derive_id;
+use crate::outbox::{Delivery, Transport};
 use crate::uow::{OutboxMessage, UnitOfWork};
 
 /// The outbox destination outreach messages go to (the relay maps it to the mail, telephony
@@ -170,6 +174,78 @@ struct OutreachMessage<'a> {
     purpose: crm_domain::contact::ConsentPurpose,
     campaign: Option<&'a str>,
     at: DateTime<Utc>,
+}
+
+/// What the gate reads of a queued outreach message.
+#[derive(Debug, Deserialize)]
+struct QueuedOutreach {
+    contact: ContactId,
+    channel: ConsentChannel,
+    purpose: crm_domain::contact::ConsentPurpose,
+}
+
+/// A [`Transport`] that checks an outreach message's consent again right before it is sent
+/// (destination [`OUTREACH_DESTINATION`]) and hands every other message, and an outreach the
+/// person still allows, to the transport it wraps. A refusal now is
+/// [`Delivery::Rejected`] with a reason starting `withheld:` (the relay parks the message; a
+/// replay checks again); a check that cannot be made is [`Delivery::Retry`].
+pub struct ConsentGate<U: UnitOfWork, T> {
+    service: Arc<CommandService<U>>,
+    tenant: TenantId,
+    inner: T,
+}
+
+impl<U: UnitOfWork, T: std::fmt::Debug> std::fmt::Debug for ConsentGate<U, T> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ConsentGate")
+            .field("tenant", &self.tenant)
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U: UnitOfWork, T> ConsentGate<U, T> {
+    /// A gate for `tenant`'s messages, reading consent through `service`, in front of
+    /// `inner`.
+    pub fn new(service: Arc<CommandService<U>>, tenant: TenantId, inner: T) -> Self {
+        Self {
+            service,
+            tenant,
+            inner,
+        }
+    }
+
+    /// The transport it wraps.
+    pub fn inner(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<U: UnitOfWork, T: Transport> Transport for ConsentGate<U, T> {
+    async fn deliver(&self, destination: &str, message: &OutboxMessage) -> Delivery {
+        if destination != OUTREACH_DESTINATION {
+            return self.inner.deliver(destination, message).await;
+        }
+        let Ok(queued) = serde_json::from_value::<QueuedOutreach>(message.payload.clone()) else {
+            return Delivery::Rejected {
+                reason: "withheld: the outreach message names no contact and scope".into(),
+            };
+        };
+        let scope = ConsentScope::new(queued.channel, queued.purpose);
+        match consent_verdict(&self.service, &self.tenant, queued.contact, scope).await {
+            Ok(check) => match check.refusal() {
+                Some(reason) => Delivery::Rejected {
+                    reason: format!("withheld: {reason} (checked again before sending)"),
+                },
+                None => self.inner.deliver(destination, message).await,
+            },
+            Err(error) => Delivery::Retry {
+                after: None,
+                reason: format!("consent could not be checked before sending: {error}"),
+            },
+        }
+    }
 }
 
 /// The verdict of every record linked to `contact` for `scope`; see the

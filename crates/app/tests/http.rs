@@ -2347,7 +2347,10 @@ async fn sync_status(server: &Server, auditor: &str) {
     );
     assert_eq!(status.body["destinations"][0]["pending"], json!(1));
     assert_eq!(status.body["destinations"][0]["parked"], json!(0));
-    assert_eq!(status.body["destinations"][0]["last_delivered_at"], json!(null));
+    assert_eq!(
+        status.body["destinations"][0]["last_delivered_at"],
+        json!(null)
+    );
 }
 
 /// The README's HTTP session, run as written in a fresh directory (so on the embedded

@@ -7,8 +7,13 @@
 #[macro_use]
 mod support;
 
-use crm_app::UnitOfWork;
-use crm_app::outreach::{OUTREACH_DESTINATION, Outreach, OutreachError, Refusal, send_outreach};
+use std::sync::Arc;
+
+use crm_app::outreach::{
+    ConsentGate, OUTREACH_DESTINATION, Outreach, OutreachError, Refusal, send_outreach,
+};
+use crm_app::uow::FailureCause;
+use crm_app::{Clock, Delivery, OutboxMessage, OutboxRelay, Transport, UnitOfWork};
 use crm_domain::contact::{
     ConsentChannel, ConsentProof, ConsentPurpose, ConsentScope, ConsentStatus, Contact,
     ContactCommand, Provenance,
@@ -227,4 +232,78 @@ async fn a_refusal_on_the_lead_a_contact_came_from_wins_over_the_contact_s_grant
 on_every_backend!(
     outreach_goes_only_where_consent_allows_it,
     a_refusal_on_the_lead_a_contact_came_from_wins_over_the_contact_s_grant,
+    an_outreach_queued_before_a_withdrawal_is_withheld_at_sending,
 );
+
+/// A transport that counts what it was asked to send, and takes everything.
+#[derive(Debug, Default)]
+struct Counting {
+    sent: std::sync::Mutex<Vec<String>>,
+}
+
+impl Transport for Counting {
+    async fn deliver(&self, _destination: &str, message: &OutboxMessage) -> Delivery {
+        self.sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(message.idempotency_key.clone());
+        Delivery::Delivered
+    }
+}
+
+/// An outreach queued while the receiver was down, and the person withdrew before it could be
+/// sent: the relay's consent gate withholds it (parked, never sent); one still allowed goes.
+async fn an_outreach_queued_before_a_withdrawal_is_withheld_at_sending<U: UnitOfWork + Clone>(
+    work: U,
+) {
+    let (service, clock) = service(work.clone());
+    let ada = create_contact(&service).await;
+    let grace = create_contact(&service).await;
+    let marketing = email_for(ConsentPurpose::Marketing);
+    consent(&service, ada, marketing, true, 30).await;
+    consent(&service, grace, marketing, true, 30).await;
+    let to_ada = outreach(ada, marketing);
+    let to_grace = outreach(grace, marketing);
+    for queued in [&to_ada, &to_grace] {
+        let sent = send_outreach(&service, &tenant(), queued.clone(), &meta())
+            .await
+            .expect("allowed when queued");
+        assert!(sent.sent);
+    }
+    consent(&service, ada, marketing, false, 1).await;
+
+    let gate = ConsentGate::new(Arc::clone(&service), tenant(), Counting::default());
+    let relay = OutboxRelay::new(work.clone(), gate, tenant(), Arc::new(clock.clone()));
+    let report = relay.relay_once(clock.now()).await.expect("a pass");
+    assert_eq!((report.claimed, report.delivered, report.parked), (2, 1, 1));
+    let sent = relay
+        .transport()
+        .inner()
+        .sent
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert_eq!(sent, [format!("outreach/{}", to_grace.activity.0)]);
+    let withheld = work
+        .outbox(&tenant())
+        .await
+        .expect("the outbox reads")
+        .into_iter()
+        .find(|entry| entry.message.idempotency_key == format!("outreach/{}", to_ada.activity.0))
+        .expect("the message is kept");
+    assert!(withheld.parked_at.is_some() && withheld.delivered_at.is_none());
+    let reason = withheld.last_error.unwrap_or_default();
+    assert!(
+        reason.starts_with("withheld: consent was withdrawn"),
+        "{reason}"
+    );
+    let health = work
+        .outbox_destinations(&tenant(), clock.now())
+        .await
+        .expect("the destinations read");
+    assert_eq!(
+        health[0].failures.get(&FailureCause::Withheld),
+        Some(&1),
+        "{health:?}"
+    );
+}

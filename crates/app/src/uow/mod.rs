@@ -274,6 +274,8 @@ pub enum FailureCause {
     Refused,
     /// The destination has no endpoint configured, or the message cannot be sent as it is.
     Unsendable,
+    /// The CRM withheld it: the person's consent no longer allows it.
+    Withheld,
     /// Anything else.
     Other,
 }
@@ -296,7 +298,9 @@ impl FailureCause {
             };
         }
         let lower = reason.to_ascii_lowercase();
-        if lower.starts_with("no answer within") || lower.starts_with("no outcome within") {
+        if lower.starts_with("withheld:") {
+            FailureCause::Withheld
+        } else if lower.starts_with("no answer within") || lower.starts_with("no outcome within") {
             FailureCause::Timeout
         } else if lower.contains("connect")
             || lower.contains("dns")
@@ -318,7 +322,7 @@ impl FailureCause {
     }
 
     /// The cause's name in metrics: `timeout`, `unreachable`, `throttled`, `receiver_error`,
-    /// `refused`, `unsendable`, `other`.
+    /// `refused`, `unsendable`, `withheld`, `other`.
     pub fn as_str(self) -> &'static str {
         match self {
             FailureCause::Timeout => "timeout",
@@ -327,6 +331,7 @@ impl FailureCause {
             FailureCause::ReceiverError => "receiver_error",
             FailureCause::Refused => "refused",
             FailureCause::Unsendable => "unsendable",
+            FailureCause::Withheld => "withheld",
             FailureCause::Other => "other",
         }
     }
