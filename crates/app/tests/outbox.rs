@@ -241,16 +241,21 @@ async fn write_messages<U: UnitOfWork>(
             }
         })
         .collect();
+    write(work, messages.clone()).await;
+    messages
+}
+
+/// Writes `messages` to the outbox in one commit without events.
+async fn write<U: UnitOfWork>(work: &U, messages: Vec<OutboxMessage>) {
     work.commit(Work {
         tenant: tenant(),
         append: None,
         idempotency: None,
         decided_on: None,
-        outbox: messages.clone(),
+        outbox: messages,
     })
     .await
     .expect("the messages are written");
-    messages
 }
 
 fn http(receiver: &Receiver) -> HttpTransport {
@@ -818,16 +823,9 @@ async fn write_to<U: UnitOfWork>(
             }
         })
         .collect();
-    work.commit(Work {
-        tenant: tenant(),
-        append: None,
-        idempotency: None,
-        decided_on: None,
-        outbox: messages.clone(),
-    })
-    .await
-    .expect("the messages are written");
-    messages.iter().map(|message| message.id).collect()
+    let ids = messages.iter().map(|message| message.id).collect();
+    write(work, messages).await;
+    ids
 }
 
 /// Sync monitoring per destination, counted by the backend and equal to the reference read

@@ -147,6 +147,21 @@ impl CrmEvent {
             CrmEvent::Task(_) => AggregateKind::Task,
         }
     }
+
+    /// The contacts an erasure erases: the erased contact and those it had absorbed (none
+    /// for any other event).
+    pub fn erased_contacts(&self) -> Vec<crm_domain::ContactId> {
+        match self {
+            CrmEvent::Contact(ContactEvent::Erased {
+                contact_id,
+                absorbed,
+                ..
+            }) => std::iter::once(*contact_id)
+                .chain(absorbed.iter().copied())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// One event as read models receive it: the domain event, where it sits in the store's global

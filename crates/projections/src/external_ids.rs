@@ -91,15 +91,9 @@ impl ReadModel for ExternalIdModel {
             ContactEvent::MergedInto { .. } | ContactEvent::UnmergedFrom { .. } => {
                 keys.push(contact_key(contact));
             }
-            ContactEvent::Erased {
-                contact_id,
-                absorbed,
-                ..
-            } => keys.extend(
-                std::iter::once(contact_id)
-                    .chain(absorbed)
-                    .map(|erased| contact_key(*erased)),
-            ),
+            ContactEvent::Erased { .. } => {
+                keys.extend(event.event.erased_contacts().into_iter().map(contact_key));
+            }
             _ => {}
         }
     }
@@ -110,16 +104,8 @@ impl ReadModel for ExternalIdModel {
         docs: &DocSet<ExternalIdDoc>,
         keys: &mut Vec<DocKey>,
     ) {
-        let CrmEvent::Contact(ContactEvent::Erased {
-            contact_id,
-            absorbed,
-            ..
-        }) = &event.event
-        else {
-            return;
-        };
-        for erased in std::iter::once(contact_id).chain(absorbed) {
-            if let Some(ExternalIdDoc::Contact(refs)) = docs.get(&contact_key(*erased)) {
+        for erased in event.event.erased_contacts() {
+            if let Some(ExternalIdDoc::Contact(refs)) = docs.get(&contact_key(erased)) {
                 keys.extend(refs.ids.iter().map(ref_key));
             }
         }
@@ -171,15 +157,11 @@ impl ReadModel for ExternalIdModel {
                     refs.merged_into = None;
                 }
             }
-            ContactEvent::Erased {
-                contact_id,
-                absorbed,
-                ..
-            } => {
-                for erased in std::iter::once(contact_id).chain(absorbed) {
-                    if let Some(ExternalIdDoc::Contact(refs)) = docs.remove(&contact_key(*erased)) {
+            ContactEvent::Erased { .. } => {
+                for erased in event.event.erased_contacts() {
+                    if let Some(ExternalIdDoc::Contact(refs)) = docs.remove(&contact_key(erased)) {
                         for external in &refs.ids {
-                            forget_contact(docs, &ref_key(external), *erased);
+                            forget_contact(docs, &ref_key(external), erased);
                         }
                     }
                 }

@@ -88,15 +88,9 @@ impl ReadModel for SyncConflictModel {
             ContactEvent::FieldConflictRaised { .. }
             | ContactEvent::FieldConflictResolved { .. }
             | ContactEvent::MergedInto { .. } => keys.push(contact_key(ContactId(event.stream.id))),
-            ContactEvent::Erased {
-                contact_id,
-                absorbed,
-                ..
-            } => keys.extend(
-                std::iter::once(contact_id)
-                    .chain(absorbed)
-                    .map(|contact| contact_key(*contact)),
-            ),
+            ContactEvent::Erased { .. } => {
+                keys.extend(event.event.erased_contacts().into_iter().map(contact_key));
+            }
             _ => {}
         }
     }
@@ -144,13 +138,9 @@ impl ReadModel for SyncConflictModel {
             ContactEvent::MergedInto { .. } => {
                 docs.remove(&key);
             }
-            ContactEvent::Erased {
-                contact_id,
-                absorbed,
-                ..
-            } => {
-                for erased in std::iter::once(contact_id).chain(absorbed) {
-                    docs.remove(&contact_key(*erased));
+            ContactEvent::Erased { .. } => {
+                for erased in event.event.erased_contacts() {
+                    docs.remove(&contact_key(erased));
                 }
             }
             _ => {}

@@ -7,7 +7,7 @@
 
 use crm_domain::contact::{
     ContactCommand, ContactError, ContactEvent, DetailChange, ErasureGround, ErasureRequest,
-    ErasureRequester, MergePolicy, Provenance,
+    ErasureRequester, MergePolicy,
 };
 use crm_domain::identity::{
     CountryCode, EmailAddress, IdentityRecord, MatchAssessment, MatchConfig, MatchVerdict,
@@ -93,17 +93,10 @@ fn suspected(candidate: ContactId, assessment: MatchAssessment, at: i64) -> Cont
 }
 
 fn create(world: &mut World, id: ContactId, email: &str) {
-    world
-        .contact(
-            id.0,
-            ContactCommand::Create {
-                contact_id: id,
-                provenance: Provenance::new("crm-ui", minutes(0)),
-                changes: vec![DetailChange::AddEmail(EmailAddress::parse(email).unwrap())],
-            },
-            &as_user(ALICE, minutes(0)),
-        )
-        .unwrap();
+    world.create_contact(
+        id,
+        vec![DetailChange::AddEmail(EmailAddress::parse(email).unwrap())],
+    );
 }
 
 fn merge(world: &mut World, survivor: ContactId, absorbed: ContactId, at: i64) {

@@ -9,7 +9,7 @@
 
 use crm_domain::ContactId;
 use crm_domain::contact::{
-    ContactCommand, ErasureGround, ErasureRequest, ErasureRequester, ExternalId, Provenance,
+    ContactCommand, ErasureGround, ErasureRequest, ErasureRequester, ExternalId,
 };
 use crm_projections::MemoryDocuments;
 use crm_projections::external_ids::{ContactsByExternalId, ExternalIdModel, ExternalMatch};
@@ -24,17 +24,7 @@ fn billing(id: &str) -> ExternalId {
 }
 
 fn create(world: &mut World, id: ContactId) {
-    world
-        .contact(
-            id.0,
-            ContactCommand::Create {
-                contact_id: id,
-                provenance: Provenance::new("crm-ui", minutes(0)),
-                changes: vec![],
-            },
-            &as_user(ALICE, minutes(0)),
-        )
-        .unwrap();
+    world.create_contact(id, vec![]);
 }
 
 fn send(world: &mut World, id: ContactId, command: ContactCommand) {

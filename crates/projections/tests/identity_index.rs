@@ -39,17 +39,7 @@ fn create(world: &mut World, id: ContactId, given: &str, family: &str, email: Op
     if let Some(email) = email {
         changes.push(DetailChange::AddEmail(EmailAddress::parse(email).unwrap()));
     }
-    world
-        .contact(
-            id.0,
-            ContactCommand::Create {
-                contact_id: id,
-                provenance: Provenance::new("crm-ui", minutes(0)),
-                changes,
-            },
-            &as_user(ALICE, minutes(0)),
-        )
-        .unwrap();
+    world.create_contact(id, changes);
 }
 
 fn change(world: &mut World, id: ContactId, change: DetailChange) {

@@ -44,20 +44,13 @@ fn title(text: &str) -> Detail {
 }
 
 fn create(world: &mut World, id: ContactId) {
-    world
-        .contact(
-            id.0,
-            ContactCommand::Create {
-                contact_id: id,
-                provenance: Provenance::new("crm-ui", minutes(0)),
-                changes: vec![
-                    DetailChange::Set(title("Analyst")),
-                    DetailChange::Set(Detail::NationalId(Some("AB123".to_owned()))),
-                ],
-            },
-            &as_user(ALICE, minutes(0)),
-        )
-        .unwrap();
+    world.create_contact(
+        id,
+        vec![
+            DetailChange::Set(title("Analyst")),
+            DetailChange::Set(Detail::NationalId(Some("AB123".to_owned()))),
+        ],
+    );
 }
 
 fn propose(world: &mut World, id: ContactId, detail: Detail, source: &str, at: i64) {

@@ -10,12 +10,12 @@ use crm_domain::account::{
     AccountHierarchyError,
 };
 use crm_domain::activity::{Activity, ActivityCommand, ActivityError};
-use crm_domain::contact::{Contact, ContactCommand, ContactError};
+use crm_domain::contact::{Contact, ContactCommand, ContactError, DetailChange, Provenance};
 use crm_domain::lead::{Lead, LeadCommand, LeadError};
 use crm_domain::opportunity::{Opportunity, OpportunityCommand, OpportunityError};
 use crm_domain::task::{Task, TaskCommand, TaskError};
 use crm_domain::ticket::{Ticket, TicketCommand, TicketError, TicketEvent};
-use crm_domain::{Actor, Aggregate, Context, UserId};
+use crm_domain::{Actor, Aggregate, ContactId, Context, UserId};
 use uuid::Uuid;
 
 use crm_projections::{
@@ -166,6 +166,22 @@ impl World {
             command,
             ctx,
         )
+    }
+
+    /// Creates contact `id` with `changes`, from `crm-ui` at [`t0`], as Alice: the usual first
+    /// step of a read model's test.
+    ///
+    /// # Panics
+    /// When the aggregate refuses (the test's data is wrong).
+    pub fn create_contact(&mut self, id: ContactId, changes: Vec<DetailChange>) {
+        let command = ContactCommand::Create {
+            contact_id: id,
+            provenance: Provenance::new("crm-ui", minutes(0)),
+            changes,
+        };
+        if let Err(error) = self.contact(id.0, command, &as_user(ALICE, minutes(0))) {
+            panic!("contact {id} cannot be created: {error}");
+        }
     }
 
     /// Runs `command` on opportunity `id` and records what it decided; the number of events, or why

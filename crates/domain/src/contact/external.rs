@@ -45,37 +45,24 @@ impl ExternalId {
 }
 
 impl Contact {
-    /// The events of `LinkExternalId`: none when the contact holds the id already.
-    pub(super) fn link_external_id(
+    /// The events of `LinkExternalId` (`link`) or `UnlinkExternalId`: none when the contact
+    /// holds the id already, or does not hold the id to forget.
+    pub(super) fn change_external_id(
         &self,
         external: &ExternalId,
+        link: bool,
         ctx: &Context,
     ) -> Result<Vec<ContactEvent>, ContactError> {
         self.require_linkable()?;
         let external = ExternalId::new(&external.system, &external.id)?;
-        if self.external_ids.contains(&external) {
+        if self.external_ids.contains(&external) == link {
             return Ok(Vec::new());
         }
-        Ok(vec![ContactEvent::ExternalIdLinked {
-            external: Some(external),
-            at: ctx.now,
-        }])
-    }
-
-    /// The events of `UnlinkExternalId`: none when the contact does not hold the id.
-    pub(super) fn unlink_external_id(
-        &self,
-        external: &ExternalId,
-        ctx: &Context,
-    ) -> Result<Vec<ContactEvent>, ContactError> {
-        self.require_linkable()?;
-        let external = ExternalId::new(&external.system, &external.id)?;
-        if !self.external_ids.contains(&external) {
-            return Ok(Vec::new());
-        }
-        Ok(vec![ContactEvent::ExternalIdUnlinked {
-            external: Some(external),
-            at: ctx.now,
+        let (external, at) = (Some(external), ctx.now);
+        Ok(vec![if link {
+            ContactEvent::ExternalIdLinked { external, at }
+        } else {
+            ContactEvent::ExternalIdUnlinked { external, at }
         }])
     }
 

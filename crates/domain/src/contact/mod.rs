@@ -1456,8 +1456,12 @@ impl Aggregate for Contact {
             ContactCommand::ResolveFieldConflict { field, accept } => {
                 self.resolve_field_conflict(field, accept, ctx)
             }
-            ContactCommand::LinkExternalId(external) => self.link_external_id(&external, ctx),
-            ContactCommand::UnlinkExternalId(external) => self.unlink_external_id(&external, ctx),
+            ContactCommand::LinkExternalId(external) => {
+                self.change_external_id(&external, true, ctx)
+            }
+            ContactCommand::UnlinkExternalId(external) => {
+                self.change_external_id(&external, false, ctx)
+            }
         }
     }
 
