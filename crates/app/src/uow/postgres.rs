@@ -74,6 +74,29 @@ pub fn app_migrations() -> &'static [AppMigration] {
     ]
 }
 
+/// The relay's bookkeeping (a claim's lease, a delivery, a failure, a parking) is committed
+/// without waiting for the WAL flush: `FROM` this one-row table, the statement turns
+/// `synchronous_commit` off for its own transaction. Losing such a commit in a crash of the
+/// database costs at most a message delivered again under its idempotency key (or tried again),
+/// which the relay's contract already allows for a crash between a delivery and its record; the
+/// messages themselves are written by the commands' own, durable commits.
+const RELAXED: &str = "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed";
+
+/// Runs `sql` with `params` as a prepared statement cached on the pooled connection (one round
+/// trip once prepared); `what` names it in errors.
+async fn execute_cached(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    what: &'static str,
+) -> Result<u64, WorkError> {
+    let statement = client.prepare_cached(sql).await.map_err(database(what))?;
+    client
+        .execute(&statement, params)
+        .await
+        .map_err(database(what))
+}
+
 /// An arbitrary key ("crm-ap" in ASCII) for the application's migration lock.
 const MIGRATION_LOCK: i64 = 0x0000_6372_6d2d_6170;
 
@@ -358,10 +381,9 @@ impl UnitOfWork for PostgresUnitOfWork {
         let client = self.store.client().await?;
         let leased_until = now.checked_add_signed(lease).unwrap_or(now);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &format!(
-                    "UPDATE app_outbox SET next_attempt_at = $3 \
+        let statement = client
+            .prepare_cached(&format!(
+                "UPDATE app_outbox SET next_attempt_at = $3 {RELAXED} \
                      WHERE (tenant, id) IN ( \
                          SELECT tenant, id FROM app_outbox \
                          WHERE tenant = $1 AND delivered_at IS NULL AND parked_at IS NULL \
@@ -369,9 +391,11 @@ impl UnitOfWork for PostgresUnitOfWork {
                          ORDER BY next_attempt_at, created_at LIMIT $4 \
                          FOR UPDATE SKIP LOCKED) \
                      RETURNING {OUTBOX_COLUMNS}"
-                ),
-                &[&tenant.as_str(), &now, &leased_until, &limit],
-            )
+            ))
+            .await
+            .map_err(database("cannot prepare the outbox claim"))?;
+        let rows = client
+            .query(&statement, &[&tenant.as_str(), &now, &leased_until, &limit])
             .await
             .map_err(database("cannot claim outbox messages"))?;
         let mut entries = rows.iter().map(entry_from).collect::<Result<Vec<_>, _>>()?;
@@ -386,14 +410,17 @@ impl UnitOfWork for PostgresUnitOfWork {
         at: DateTime<Utc>,
     ) -> Result<(), WorkError> {
         let client = self.store.client().await?;
-        client
-            .execute(
+        execute_cached(
+            &client,
+            &format!(
                 "UPDATE app_outbox SET delivered_at = COALESCE(delivered_at, $3), \
-                 attempts = attempts + 1, last_error = NULL WHERE tenant = $1 AND id = $2",
-                &[&tenant.as_str(), &id, &at],
-            )
-            .await
-            .map_err(database("cannot mark an outbox message delivered"))?;
+                     attempts = attempts + 1, last_error = NULL {RELAXED} \
+                     WHERE tenant = $1 AND id = $2"
+            ),
+            &[&tenant.as_str(), &id, &at],
+            "cannot mark an outbox message delivered",
+        )
+        .await?;
         Ok(())
     }
 
@@ -407,14 +434,17 @@ impl UnitOfWork for PostgresUnitOfWork {
             return Ok(());
         }
         let client = self.store.client().await?;
-        client
-            .execute(
+        execute_cached(
+            &client,
+            &format!(
                 "UPDATE app_outbox SET delivered_at = COALESCE(delivered_at, $3), \
-                 attempts = attempts + 1, last_error = NULL WHERE tenant = $1 AND id = ANY($2)",
-                &[&tenant.as_str(), &ids, &at],
-            )
-            .await
-            .map_err(database("cannot mark outbox messages delivered"))?;
+                     attempts = attempts + 1, last_error = NULL {RELAXED} \
+                     WHERE tenant = $1 AND id = ANY($2)"
+            ),
+            &[&tenant.as_str(), &ids, &at],
+            "cannot mark outbox messages delivered",
+        )
+        .await?;
         Ok(())
     }
 
@@ -426,15 +456,17 @@ impl UnitOfWork for PostgresUnitOfWork {
         retry_at: DateTime<Utc>,
     ) -> Result<(), WorkError> {
         let client = self.store.client().await?;
-        client
-            .execute(
+        execute_cached(
+            &client,
+            &format!(
                 "UPDATE app_outbox SET attempts = attempts + 1, next_attempt_at = $3, \
-                 last_error = $4 WHERE tenant = $1 AND id = $2 AND delivered_at IS NULL \
-                 AND parked_at IS NULL",
-                &[&tenant.as_str(), &id, &retry_at, &error],
-            )
-            .await
-            .map_err(database("cannot record an outbox failure"))?;
+                     last_error = $4 {RELAXED} WHERE tenant = $1 AND id = $2 \
+                     AND delivered_at IS NULL AND parked_at IS NULL"
+            ),
+            &[&tenant.as_str(), &id, &retry_at, &error],
+            "cannot record an outbox failure",
+        )
+        .await?;
         Ok(())
     }
 
@@ -446,15 +478,17 @@ impl UnitOfWork for PostgresUnitOfWork {
         at: DateTime<Utc>,
     ) -> Result<(), WorkError> {
         let client = self.store.client().await?;
-        client
-            .execute(
+        execute_cached(
+            &client,
+            &format!(
                 "UPDATE app_outbox SET attempts = attempts + 1, parked_at = $3, \
-                 last_error = $4 WHERE tenant = $1 AND id = $2 AND delivered_at IS NULL \
-                 AND parked_at IS NULL",
-                &[&tenant.as_str(), &id, &at, &error],
-            )
-            .await
-            .map_err(database("cannot park an outbox message"))?;
+                     last_error = $4 {RELAXED} WHERE tenant = $1 AND id = $2 \
+                     AND delivered_at IS NULL AND parked_at IS NULL"
+            ),
+            &[&tenant.as_str(), &id, &at, &error],
+            "cannot park an outbox message",
+        )
+        .await?;
         Ok(())
     }
 
