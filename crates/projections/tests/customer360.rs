@@ -928,3 +928,98 @@ fn a_record_naming_an_unknown_contact_creates_its_document() {
     assert_eq!(customer.open_tickets, 1);
     assert_eq!(customer.contact.created_at, None);
 }
+
+/// A context at `at` acting as the connected system `source`.
+fn as_integration(source: &str, at: i64) -> crm_domain::Context {
+    crm_domain::Context::new(
+        minutes(at),
+        crm_domain::Actor::Integration {
+            source: source.into(),
+        },
+        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0003),
+    )
+}
+
+#[test]
+fn deals_and_tickets_show_who_set_each_field_and_when() {
+    let mut world = World::new();
+    create_ada(&mut world);
+    let ada = world.contacts().next().map(|(id, _)| *id).unwrap();
+    let deal = Uuid::from_u128(0xdea1);
+    open_deal(
+        &mut world,
+        deal,
+        ada,
+        "Engines",
+        Money::new(50_000, eur()),
+        1,
+    );
+    world
+        .opportunity(
+            deal,
+            OpportunityCommand::ChangeAmount {
+                amount: Money::new(65_000, eur()),
+            },
+            &as_integration("billing", 5),
+        )
+        .unwrap();
+    let ticket = Uuid::from_u128(0x71c);
+    open_ticket(&mut world, ticket, ada, "Boiler", 2);
+    world
+        .ticket(
+            ticket,
+            TicketCommand::Assign { assignee: ALICE },
+            &as_user(ALICE, minutes(3)),
+        )
+        .unwrap();
+    world
+        .ticket(
+            ticket,
+            TicketCommand::ChangePriority {
+                priority: Priority::Urgent,
+            },
+            &as_integration("desk", 4),
+        )
+        .unwrap();
+
+    let view = view(&fold(&world), ada);
+    let sources = &view.opportunities[0].sources;
+    let alice = crm_domain::Actor::User { id: ALICE };
+    assert_eq!(
+        sources.get(&DealField::Name),
+        Some(&FieldSource {
+            by: alice.clone(),
+            at: minutes(1)
+        })
+    );
+    assert_eq!(
+        sources.get(&DealField::Amount),
+        Some(&FieldSource {
+            by: crm_domain::Actor::Integration {
+                source: "billing".into()
+            },
+            at: minutes(5)
+        })
+    );
+    let sources = &view.tickets[0].sources;
+    assert_eq!(
+        sources.get(&TicketField::Assignee),
+        Some(&FieldSource {
+            by: alice,
+            at: minutes(3)
+        })
+    );
+    assert_eq!(
+        sources.get(&TicketField::Priority).map(|source| &source.by),
+        Some(&crm_domain::Actor::Integration {
+            source: "desk".into()
+        })
+    );
+    assert_eq!(
+        sources.get(&TicketField::Subject).map(|source| source.at),
+        Some(minutes(2))
+    );
+    // Stored and read back the same.
+    let json = serde_json::to_value(&view.tickets[0]).unwrap();
+    assert_eq!(json["sources"]["priority"]["by"]["source"], "desk");
+}

@@ -48,7 +48,10 @@ use crm_domain::{ContactId, LeadId, OpportunityId, TicketId};
 use serde::{Deserialize, Serialize};
 
 pub use contact::{ContactDoc, Erasure, Profile};
-pub use records::{LeadDoc, OpportunityDoc, RoutingStep, RoutingStepKind, StageStay, TicketDoc};
+pub use records::{
+    DealField, FieldSource, LeadDoc, OpportunityDoc, RoutingStep, RoutingStepKind, StageStay,
+    TicketDoc, TicketField,
+};
 use timeline::entry_key;
 pub use timeline::{
     ActivityKind, ENTRY, RecordTimeline, TimelineCursor, TimelineEntry, TimelineItem, TimelinePage,

@@ -1,6 +1,8 @@
 //! The documents of the records around a customer: leads (with their routing history),
 //! opportunities (with their stages and amounts) and tickets, each with its own timeline.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::lead::{Campaign, LeadEvent, LeadField, LeadProfile, LeadStatus};
 use crm_domain::opportunity::{
@@ -77,6 +79,65 @@ impl RoutingStep {
             strategy: None,
             candidates: 0,
         }
+    }
+}
+
+/// Who set a field of a record and when: the actor recorded with the change (a user, an
+/// integration naming its system, the CRM itself) and the change's time. Shown next to deals'
+/// and tickets' fields, as contacts show each value's source system and source time.
+/// Documents written before the sources were kept show them from the field's next change (a
+/// rebuild, `crm projections rebuild customer360`, fills them in at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSource {
+    /// Who set it.
+    pub by: Actor,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The fields of a deal whose source the Customer 360 shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DealField {
+    /// The name.
+    Name,
+    /// The owner.
+    Owner,
+    /// The amount.
+    Amount,
+    /// The expected close date.
+    ExpectedClose,
+    /// The stage.
+    Stage,
+    /// Open, won or lost.
+    Status,
+}
+
+/// The fields of a ticket whose source the Customer 360 shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketField {
+    /// The subject.
+    Subject,
+    /// The priority.
+    Priority,
+    /// The status.
+    Status,
+    /// The assignee.
+    Assignee,
+    /// The escalation level.
+    Escalation,
+}
+
+/// Records that `by` set `fields` at `at`.
+fn set_by<F: Ord + Copy>(
+    sources: &mut BTreeMap<F, FieldSource>,
+    fields: &[F],
+    by: &Actor,
+    at: DateTime<Utc>,
+) {
+    for field in fields {
+        sources.insert(*field, FieldSource { by: by.clone(), at });
     }
 }
 
@@ -327,6 +388,9 @@ pub struct StageStay {
 pub struct OpportunityDoc {
     /// The opportunity.
     pub id: OpportunityId,
+    /// Who set each field's current value, and when.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<DealField, FieldSource>,
     /// The person the deal is with.
     pub contact: Option<ContactId>,
     /// The company.
@@ -362,6 +426,7 @@ impl OpportunityDoc {
     pub fn new(id: OpportunityId) -> Self {
         Self {
             id,
+            sources: BTreeMap::new(),
             contact: None,
             company: None,
             name: None,
@@ -431,9 +496,23 @@ impl OpportunityDoc {
                 stage,
                 probability,
                 forecast_category,
+                by,
                 at,
                 ..
             } => {
+                set_by(
+                    &mut self.sources,
+                    &[
+                        DealField::Name,
+                        DealField::Owner,
+                        DealField::Amount,
+                        DealField::ExpectedClose,
+                        DealField::Stage,
+                        DealField::Status,
+                    ],
+                    by,
+                    *at,
+                );
                 self.contact = Some(*contact);
                 self.company = *company;
                 self.name = Some(name.clone());
@@ -457,6 +536,7 @@ impl OpportunityDoc {
                 at,
                 ..
             } => {
+                set_by(&mut self.sources, &[DealField::Stage], by, *at);
                 self.enter(to, *probability, *forecast_category, *at);
                 TimelineEntry {
                     user: by.user(),
@@ -464,6 +544,7 @@ impl OpportunityDoc {
                 }
             }
             OpportunityEvent::AmountChanged { amount, by, at } => {
+                set_by(&mut self.sources, &[DealField::Amount], by, *at);
                 self.amount = Some(*amount);
                 TimelineEntry {
                     amount: Some(*amount),
@@ -476,13 +557,15 @@ impl OpportunityDoc {
                 by,
                 at,
             } => {
+                set_by(&mut self.sources, &[DealField::ExpectedClose], by, *at);
                 self.expected_close = Some(*expected_close);
                 TimelineEntry {
                     user: by.user(),
                     ..entry(ActivityKind::OpportunityCloseDateChanged, *at)
                 }
             }
-            OpportunityEvent::Reassigned { to, at, .. } => {
+            OpportunityEvent::Reassigned { to, by, at, .. } => {
+                set_by(&mut self.sources, &[DealField::Owner], by, *at);
                 self.owner = Some(*to);
                 TimelineEntry {
                     user: Some(*to),
@@ -530,6 +613,12 @@ impl OpportunityDoc {
                 at,
                 ..
             } => {
+                set_by(
+                    &mut self.sources,
+                    &[DealField::Stage, DealField::Status],
+                    by,
+                    *at,
+                );
                 self.enter(stage, *probability, *forecast_category, *at);
                 self.status = Some(OpportunityStatus::Won);
                 self.closed_at = Some(*at);
@@ -548,6 +637,12 @@ impl OpportunityDoc {
                 at,
                 ..
             } => {
+                set_by(
+                    &mut self.sources,
+                    &[DealField::Stage, DealField::Status],
+                    by,
+                    *at,
+                );
                 self.enter(stage, *probability, *forecast_category, *at);
                 self.status = Some(OpportunityStatus::Lost);
                 self.closed_at = Some(*at);
@@ -575,6 +670,9 @@ impl OpportunityDoc {
 pub struct TicketDoc {
     /// The ticket.
     pub id: TicketId,
+    /// Who set each field's current value, and when.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<TicketField, FieldSource>,
     /// The customer it is for.
     pub contact: Option<ContactId>,
     /// What it is about (personal data: erased with the contact).
@@ -608,6 +706,7 @@ impl TicketDoc {
     pub fn new(id: TicketId) -> Self {
         Self {
             id,
+            sources: BTreeMap::new(),
             contact: None,
             subject: None,
             channel: None,
@@ -657,9 +756,20 @@ impl TicketDoc {
                 channel,
                 priority,
                 follow_up_of,
+                by,
                 at,
                 ..
             } => {
+                set_by(
+                    &mut self.sources,
+                    &[
+                        TicketField::Subject,
+                        TicketField::Priority,
+                        TicketField::Status,
+                    ],
+                    by,
+                    *at,
+                );
                 self.contact = Some(*contact);
                 self.subject = Some(subject.clone());
                 self.channel = Some(*channel);
@@ -673,7 +783,10 @@ impl TicketDoc {
                     ..entry(ActivityKind::TicketOpened, *at)
                 }
             }
-            TicketEvent::Assigned { assignee, at, .. } => {
+            TicketEvent::Assigned {
+                assignee, by, at, ..
+            } => {
+                set_by(&mut self.sources, &[TicketField::Assignee], by, *at);
                 self.assignee = Some(*assignee);
                 TimelineEntry {
                     user: Some(*assignee),
@@ -701,24 +814,32 @@ impl TicketDoc {
                 ..entry(ActivityKind::TicketCustomerReplied, *at)
             },
             TicketEvent::StatusChanged { status, by, at, .. } => {
+                set_by(&mut self.sources, &[TicketField::Status], by, *at);
                 self.status = Some(*status);
                 TimelineEntry {
                     user: acting_user(by),
                     ..entry(ActivityKind::TicketStatusChanged, *at)
                 }
             }
-            TicketEvent::PriorityChanged { priority, at, .. } => {
+            TicketEvent::PriorityChanged {
+                priority, by, at, ..
+            } => {
+                set_by(&mut self.sources, &[TicketField::Priority], by, *at);
                 self.priority = Some(*priority);
                 TimelineEntry {
                     priority: Some(*priority),
                     ..entry(ActivityKind::TicketPriorityChanged, *at)
                 }
             }
-            TicketEvent::Escalated { level, at, .. } => {
+            TicketEvent::Escalated { level, by, at, .. } => {
+                if level.get() > self.escalation_level {
+                    set_by(&mut self.sources, &[TicketField::Escalation], by, *at);
+                }
                 self.escalation_level = self.escalation_level.max(level.get());
                 entry(ActivityKind::TicketEscalated, *at)
             }
-            TicketEvent::Reopened { at, .. } => {
+            TicketEvent::Reopened { by, at, .. } => {
+                set_by(&mut self.sources, &[TicketField::Status], by, *at);
                 self.status = Some(TicketStatus::Open);
                 entry(ActivityKind::TicketReopened, *at)
             }
