@@ -174,6 +174,19 @@ impl Server {
         self.send(Method::GET, path, Some(token), &[], None).await
     }
 
+    /// Posts `body` and asserts the answer's status.
+    async fn post_expecting(
+        &self,
+        (path, token): (&str, &str),
+        headers: &[(&str, &str)],
+        body: &Value,
+        status: StatusCode,
+    ) -> Answer {
+        let answer = self.post(path, token, headers, body).await;
+        assert_eq!(answer.status, status, "{path}: {:?}", answer.body);
+        answer
+    }
+
     async fn post(
         &self,
         path: &str,
@@ -1583,39 +1596,36 @@ async fn field_sync(server: &Server, sales: &str, auditor: &str, integration: &s
 
     // The company domain is the integration's: a sales user may not set it, even at creation.
     let refused = server
-        .post(
-            &commands,
-            sales,
+        .post_expecting(
+            (&commands, sales),
             &[],
             &json!({ "command": "create", "given_name": "Grace", "company_domain": "navy.example" }),
+            StatusCode::CONFLICT,
         )
         .await;
-    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
     assert_eq!(refused.body["code"], json!("sync-refused"));
     assert_eq!(refused.body["errors"][0]["field"], json!("company_domain"));
     assert_eq!(refused.body["errors"][0]["rule"], json!("not-owner"));
     let created = server
-        .post(
-            &commands,
-            sales,
+        .post_expecting(
+            (&commands, sales),
             &[],
             &json!({ "command": "create", "given_name": "Grace", "national_id": "AB123",
                      "date_of_birth": "1906-12-09", "source_time": "2026-03-01T00:00:00Z" }),
+            StatusCode::CREATED,
         )
         .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
 
     // Nobody but the integration speaks for it.
     let spoofed = server
-        .post(
-            &commands,
-            sales,
+        .post_expecting(
+            (&commands, sales),
             &[("if-match", etag(&created).as_str())],
             &json!({ "command": "change_details", "company_domain": "navy.example",
                      "source_system": "Integration" }),
+            StatusCode::FORBIDDEN,
         )
         .await;
-    assert_eq!(spoofed.status, StatusCode::FORBIDDEN, "{:?}", spoofed.body);
     assert_eq!(spoofed.body["code"], json!("source-not-yours"));
     let elsewhere = server
         .post(
@@ -1651,15 +1661,14 @@ async fn field_sync(server: &Server, sales: &str, auditor: &str, integration: &s
     // The integration's update: its own field applied, an older birth date kept out (in the
     // history), a different national id held for review.
     let synced = server
-        .post(
-            &sync,
-            integration,
+        .post_expecting(
+            (&sync, integration),
             &[("Idempotency-Key", "sync-grace-1")],
             &json!({ "company_domain": "navy.example", "date_of_birth": "1906-12-10",
                      "national_id": "ZZ999", "source_time": "2026-02-01T00:00:00Z" }),
+            StatusCode::OK,
         )
         .await;
-    assert_eq!(synced.status, StatusCode::OK, "{:?}", synced.body);
     assert_eq!(
         synced.body["events"],
         json!([
@@ -1679,14 +1688,13 @@ async fn field_sync(server: &Server, sales: &str, auditor: &str, integration: &s
         .await;
     assert_eq!(again.body["replayed"], json!(true), "{:?}", again.body);
     let changed = server
-        .post(
-            &commands,
-            sales,
+        .post_expecting(
+            (&commands, sales),
             &[("if-match", etag(&synced).as_str())],
             &json!({ "command": "change_details", "company_domain": "army.example" }),
+            StatusCode::CONFLICT,
         )
         .await;
-    assert_eq!(changed.status, StatusCode::CONFLICT, "{:?}", changed.body);
     assert_eq!(changed.body["code"], json!("sync-refused"));
 
     // The value waits in the queue until a person takes it.
@@ -1704,14 +1712,13 @@ async fn field_sync(server: &Server, sales: &str, auditor: &str, integration: &s
     })
     .await;
     let taken = server
-        .post(
-            &commands,
-            sales,
+        .post_expecting(
+            (&commands, sales),
             &[],
             &json!({ "command": "resolve_field_conflict", "field": "national_id", "accept": true }),
+            StatusCode::OK,
         )
         .await;
-    assert_eq!(taken.status, StatusCode::OK, "{:?}", taken.body);
     assert_eq!(
         taken.body["events"],
         json!(["ContactDetailChanged", "ContactFieldConflictResolved"])
@@ -1753,14 +1760,13 @@ async fn field_sync(server: &Server, sales: &str, auditor: &str, integration: &s
 
     // The integration records its own id for her and finds her by it; ids only.
     let linked = server
-        .post(
-            &commands,
-            integration,
+        .post_expecting(
+            (&commands, integration),
             &[],
             &json!({ "command": "link_external_id", "system": "erp", "id": "C-1906" }),
+            StatusCode::OK,
         )
         .await;
-    assert_eq!(linked.status, StatusCode::OK, "{:?}", linked.body);
     assert_eq!(linked.body["events"], json!(["ContactExternalIdLinked"]));
     eventually("her erp id finds her", || async {
         let found = server

@@ -23,14 +23,25 @@ fn billing(id: &str) -> ExternalId {
     ExternalId::new("billing", id).unwrap()
 }
 
-fn create(world: &mut World, id: ContactId) {
-    world.create_contact(id, vec![]);
-}
-
 fn send(world: &mut World, id: ContactId, command: ContactCommand) {
     world
         .contact(id.0, command, &as_user(ALICE, minutes(1)))
         .unwrap();
+}
+
+/// Ada and Grace, with the billing ids of `links` linked in order.
+fn ada_and_grace(links: &[(ContactId, &str)]) -> World {
+    let mut world = World::new();
+    world.create_contact(ADA, vec![]);
+    world.create_contact(GRACE, vec![]);
+    for (contact, id) in links {
+        send(
+            &mut world,
+            *contact,
+            ContactCommand::LinkExternalId(billing(id)),
+        );
+    }
+    world
 }
 
 fn found(world: &World, external: ExternalId) -> Vec<ExternalMatch> {
@@ -48,19 +59,7 @@ fn at(contact: ContactId, merged_into: Option<ContactId>) -> ExternalMatch {
 
 #[test]
 fn an_id_finds_the_contacts_holding_it_and_a_merged_ones_survivor() {
-    let mut world = World::new();
-    create(&mut world, ADA);
-    create(&mut world, GRACE);
-    send(
-        &mut world,
-        ADA,
-        ContactCommand::LinkExternalId(billing("C-1")),
-    );
-    send(
-        &mut world,
-        GRACE,
-        ContactCommand::LinkExternalId(billing("C-2")),
-    );
+    let mut world = ada_and_grace(&[(ADA, "C-1"), (GRACE, "C-2")]);
     assert_eq!(found(&world, billing("C-1")), [at(ADA, None)]);
     assert!(found(&world, billing("C-3")).is_empty());
     assert!(found(&world, ExternalId::new("desk", "C-1").unwrap()).is_empty());
@@ -98,24 +97,7 @@ fn an_id_finds_the_contacts_holding_it_and_a_merged_ones_survivor() {
 
 #[test]
 fn an_erasure_takes_the_persons_ids_out_of_every_document() {
-    let mut world = World::new();
-    create(&mut world, ADA);
-    create(&mut world, GRACE);
-    send(
-        &mut world,
-        ADA,
-        ContactCommand::LinkExternalId(billing("C-1")),
-    );
-    send(
-        &mut world,
-        ADA,
-        ContactCommand::LinkExternalId(billing("C-SECRET-7")),
-    );
-    send(
-        &mut world,
-        GRACE,
-        ContactCommand::LinkExternalId(billing("C-1")),
-    );
+    let mut world = ada_and_grace(&[(ADA, "C-1"), (ADA, "C-SECRET-7"), (GRACE, "C-1")]);
     send(
         &mut world,
         ADA,

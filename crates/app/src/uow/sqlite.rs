@@ -566,6 +566,7 @@ impl UnitOfWork for SqliteUnitOfWork {
     ) -> Result<Vec<DestinationHealth>, WorkError> {
         type Waiting = (String, i64, Option<i64>, i64, i64);
         type Delivered = (String, Option<i64>, i64);
+        type Reason = (String, String, i64);
         let tenant = tenant.clone();
         let recent = micros(now - RECENT_DELIVERIES);
         let what = "the outbox's destinations";
@@ -576,26 +577,18 @@ impl UnitOfWork for SqliteUnitOfWork {
                     let tenant = tenant.as_str();
                     let waiting = transaction
                         .prepare_cached(uow_sql::UNDELIVERED_BY_DESTINATION)?
-                        .query_map([tenant], |row| {
-                            Ok((
-                                row.get(0)?,
-                                row.get(1)?,
-                                row.get(2)?,
-                                row.get(3)?,
-                                row.get(4)?,
-                            ))
-                        })?
-                        .collect::<rusqlite::Result<Vec<Waiting>>>()?;
+                        .query_map([tenant], |row| Waiting::try_from(row))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
                     let reasons = transaction
                         .prepare_cached(uow_sql::FAILURES_BY_DESTINATION)?
-                        .query_map([tenant], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-                        .collect::<rusqlite::Result<Vec<(String, String, i64)>>>()?;
+                        .query_map([tenant], |row| Reason::try_from(row))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
                     let delivered = transaction
                         .prepare_cached(uow_sql::DELIVERED_BY_DESTINATION)?
                         .query_map(rusqlite::params![tenant, recent], |row| {
-                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                            Delivered::try_from(row)
                         })?
-                        .collect::<rusqlite::Result<Vec<Delivered>>>()?;
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
                     Ok((waiting, reasons, delivered))
                 };
                 figures().map_err(sql(what))
