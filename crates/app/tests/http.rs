@@ -1711,6 +1711,12 @@ async fn field_sync(server: &Server, sales: &str, auditor: &str, integration: &s
             })
     })
     .await;
+    let metrics = server.send(Method::GET, "/metrics", None, &[], None).await;
+    let text = metrics.body.as_str().unwrap_or_default().to_owned();
+    assert!(
+        text.contains("crm_sync_conflicts_waiting{tenant=\"acme\",source=\"Integration\"} 1"),
+        "{text}"
+    );
     let taken = server
         .post_expecting(
             (&commands, sales),
@@ -2339,6 +2345,8 @@ async fn operations(server: &Server) {
         text.contains("crm_sync_delivery_rate{tenant=\"acme\",destination=\"outreach\"} 0"),
         "{text}"
     );
+    // The national id held for review in the sync journey was taken: nothing waits.
+    assert!(!text.contains("crm_sync_conflicts_waiting{"), "{text}");
 }
 
 /// Sync monitoring over HTTP: the outreach sent in the journey waits for `crm work`.

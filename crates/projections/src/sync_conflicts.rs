@@ -9,9 +9,11 @@
 //! are the person's data).
 //!
 //! # Documents
-//! `contact:<id>` ([`WaitingFields`]): one contact's waiting values by field, indexed by when
-//! the oldest was raised (`waiting_since`), so the queue reads oldest first. A contact with
-//! nothing waiting has no document.
+//! - `contact:<id>` ([`WaitingFields`]): one contact's waiting values by field, indexed by when
+//!   the oldest was raised (`waiting_since`), so the queue reads oldest first. A contact with
+//!   nothing waiting has no document.
+//! - `summary:<nil>` ([`WaitingBySource`]): how many values wait per proposing source, for
+//!   sync monitoring (one document per tenant, changed with every raise and decision).
 
 use chrono::{DateTime, Utc};
 use crm_domain::ContactId;
@@ -27,9 +29,45 @@ use crate::model::{
 
 /// Document kind of a contact's waiting values.
 pub const CONTACT: &str = "contact";
+/// Document kind of the tenant's counts per source.
+pub const SUMMARY: &str = "summary";
 
 fn contact_key(contact: ContactId) -> DocKey {
     DocKey::new(CONTACT, contact.0)
+}
+
+const SUMMARY_KEY: DocKey = DocKey::new(SUMMARY, Uuid::nil());
+
+/// How many values wait for review per proposing source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingBySource {
+    /// Waiting values by source system (sources with none are left out).
+    pub sources: std::collections::BTreeMap<String, u64>,
+}
+
+impl WaitingBySource {
+    fn add(&mut self, source: &str) {
+        *self.sources.entry(source.to_owned()).or_default() += 1;
+    }
+
+    fn take(&mut self, source: &str) {
+        if let Some(count) = self.sources.get_mut(source) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.sources.remove(source);
+            }
+        }
+    }
+}
+
+/// A document of the model, stored as `{"doc": "contact" | "summary", …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "doc", rename_all = "snake_case")]
+pub enum ConflictDoc {
+    /// One contact's waiting values.
+    Contact(WaitingFields),
+    /// The tenant's counts per source.
+    Summary(WaitingBySource),
 }
 
 /// A value waiting for review.
@@ -74,11 +112,11 @@ pub struct SyncConflictModel;
 
 impl ReadModel for SyncConflictModel {
     const NAME: &'static str = "sync_conflicts";
-    const VERSION: u32 = 1;
-    const KINDS: &'static [&'static str] = &[CONTACT];
+    const VERSION: u32 = 2;
+    const KINDS: &'static [&'static str] = &[CONTACT, SUMMARY];
     const COLUMNS: &'static [IndexedColumn] =
         &[IndexedColumn::new("waiting_since", ColumnType::Time)];
-    type Doc = WaitingFields;
+    type Doc = ConflictDoc;
 
     fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
         let CrmEvent::Contact(event_of_contact) = &event.event else {
@@ -91,16 +129,20 @@ impl ReadModel for SyncConflictModel {
             ContactEvent::Erased { .. } => {
                 keys.extend(event.event.erased_contacts().into_iter().map(contact_key));
             }
-            _ => {}
+            _ => return,
         }
+        keys.push(SUMMARY_KEY);
     }
 
-    fn apply(&self, docs: &mut DocSet<WaitingFields>, event: &ProjectedEvent) {
+    fn apply(&self, docs: &mut DocSet<ConflictDoc>, event: &ProjectedEvent) {
         let CrmEvent::Contact(event_of_contact) = &event.event else {
             return;
         };
         let contact = ContactId(event.stream.id);
         let key = contact_key(contact);
+        // What stops waiting, and what starts, by source.
+        let mut ended: Vec<String> = Vec::new();
+        let mut started: Option<String> = None;
         match event_of_contact {
             ContactEvent::FieldConflictRaised {
                 detail,
@@ -108,12 +150,18 @@ impl ReadModel for SyncConflictModel {
                 current,
                 at,
             } => {
-                let doc = docs.get_or_insert_with(&key, || WaitingFields {
-                    contact,
-                    fields: Vec::new(),
+                let doc = docs.get_or_insert_with(&key, || {
+                    ConflictDoc::Contact(WaitingFields {
+                        contact,
+                        fields: Vec::new(),
+                    })
                 });
-                if let Some(doc) = doc {
+                if let Some(ConflictDoc::Contact(doc)) = doc {
                     let field = detail.field();
+                    ended.extend(
+                        doc.field(field)
+                            .map(|replaced| replaced.source.system.clone()),
+                    );
                     doc.fields
                         .retain(|waiting| waiting.proposed.field() != field);
                     doc.fields.push(WaitingValue {
@@ -123,34 +171,85 @@ impl ReadModel for SyncConflictModel {
                         raised_at: *at,
                     });
                     doc.fields.sort_by_key(|waiting| waiting.proposed.field());
+                    started = Some(provenance.system.clone());
                 }
             }
             ContactEvent::FieldConflictResolved { field, .. } => {
-                let emptied = docs.get_mut(&key).is_some_and(|doc| {
-                    doc.fields
-                        .retain(|waiting| waiting.proposed.field() != *field);
-                    doc.fields.is_empty()
-                });
+                let emptied = match docs.get_mut(&key) {
+                    Some(ConflictDoc::Contact(doc)) => {
+                        ended.extend(
+                            doc.field(*field)
+                                .map(|decided| decided.source.system.clone()),
+                        );
+                        doc.fields
+                            .retain(|waiting| waiting.proposed.field() != *field);
+                        doc.fields.is_empty()
+                    }
+                    _ => false,
+                };
                 if emptied {
                     docs.remove(&key);
                 }
             }
             ContactEvent::MergedInto { .. } => {
-                docs.remove(&key);
+                if let Some(ConflictDoc::Contact(doc)) = docs.remove(&key) {
+                    ended.extend(doc.fields.into_iter().map(|waiting| waiting.source.system));
+                }
             }
             ContactEvent::Erased { .. } => {
                 for erased in event.event.erased_contacts() {
-                    docs.remove(&contact_key(erased));
+                    if let Some(ConflictDoc::Contact(doc)) = docs.remove(&contact_key(erased)) {
+                        ended.extend(doc.fields.into_iter().map(|waiting| waiting.source.system));
+                    }
                 }
             }
-            _ => {}
+            _ => return,
+        }
+        if ended.is_empty() && started.is_none() {
+            return;
+        }
+        let summary = docs.get_or_insert_with(&SUMMARY_KEY, || {
+            ConflictDoc::Summary(WaitingBySource::default())
+        });
+        if let Some(ConflictDoc::Summary(summary)) = summary {
+            for source in &ended {
+                summary.take(source);
+            }
+            if let Some(source) = &started {
+                summary.add(source);
+            }
         }
     }
 
-    fn indexed(_key: &DocKey, doc: &WaitingFields) -> Indexed {
-        doc.waiting_since()
-            .map(|since| vec![("waiting_since", IndexValue::Time(since))])
-            .unwrap_or_default()
+    fn indexed(_key: &DocKey, doc: &ConflictDoc) -> Indexed {
+        match doc {
+            ConflictDoc::Contact(waiting) => waiting
+                .waiting_since()
+                .map(|since| vec![("waiting_since", IndexValue::Time(since))])
+                .unwrap_or_default(),
+            ConflictDoc::Summary(_) => Vec::new(),
+        }
+    }
+}
+
+/// The tenant's waiting values per source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitingCounts;
+
+impl Lookup<ConflictDoc> for WaitingCounts {
+    type Answer = WaitingBySource;
+
+    fn keys(&self, found: &Found<ConflictDoc>, keys: &mut Vec<DocKey>) {
+        if !found.contains(&SUMMARY_KEY) {
+            keys.push(SUMMARY_KEY);
+        }
+    }
+
+    fn answer(&self, found: &Found<ConflictDoc>) -> WaitingBySource {
+        match found.get(&SUMMARY_KEY) {
+            Some(ConflictDoc::Summary(summary)) => summary.clone(),
+            _ => WaitingBySource::default(),
+        }
     }
 }
 
@@ -161,17 +260,20 @@ pub struct ContactConflicts {
     pub contact: ContactId,
 }
 
-impl Lookup<WaitingFields> for ContactConflicts {
+impl Lookup<ConflictDoc> for ContactConflicts {
     type Answer = Option<WaitingFields>;
 
-    fn keys(&self, found: &Found<WaitingFields>, keys: &mut Vec<DocKey>) {
+    fn keys(&self, found: &Found<ConflictDoc>, keys: &mut Vec<DocKey>) {
         if !found.contains(&contact_key(self.contact)) {
             keys.push(contact_key(self.contact));
         }
     }
 
-    fn answer(&self, found: &Found<WaitingFields>) -> Option<WaitingFields> {
-        found.get(&contact_key(self.contact)).cloned()
+    fn answer(&self, found: &Found<ConflictDoc>) -> Option<WaitingFields> {
+        match found.get(&contact_key(self.contact)) {
+            Some(ConflictDoc::Contact(waiting)) => Some(waiting.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -232,7 +334,7 @@ pub struct ConflictPage {
     pub next: Option<QueueCursor>,
 }
 
-impl Scan<WaitingFields> for ConflictQueue {
+impl Scan<ConflictDoc> for ConflictQueue {
     type Answer = ConflictPage;
 
     fn selection(&self) -> Selection {
@@ -250,10 +352,15 @@ impl Scan<WaitingFields> for ConflictQueue {
 
     fn answer<'a, I>(&self, docs: I) -> ConflictPage
     where
-        I: Iterator<Item = (&'a DocKey, &'a WaitingFields)>,
+        I: Iterator<Item = (&'a DocKey, &'a ConflictDoc)>,
     {
         let limit = self.limit.max(1);
-        let mut items: Vec<WaitingFields> = docs.map(|(_, doc)| doc.clone()).collect();
+        let mut items: Vec<WaitingFields> = docs
+            .filter_map(|(_, doc)| match doc {
+                ConflictDoc::Contact(waiting) => Some(waiting.clone()),
+                ConflictDoc::Summary(_) => None,
+            })
+            .collect();
         let next = if items.len() > limit {
             items.truncate(limit);
             items.last().and_then(QueueCursor::after)

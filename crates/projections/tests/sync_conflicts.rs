@@ -17,7 +17,7 @@ use crm_domain::contact::{
 use crm_domain::sync::{ContactRules, FieldPolicy, FieldRule};
 use crm_projections::MemoryDocuments;
 use crm_projections::sync_conflicts::{
-    ConflictQueue, ContactConflicts, QueueCursor, SyncConflictModel, WaitingFields,
+    ConflictQueue, ContactConflicts, QueueCursor, SyncConflictModel, WaitingCounts, WaitingFields,
 };
 use crm_testkit::world::{ALICE, World, as_user, minutes, tenant};
 use uuid::Uuid;
@@ -100,6 +100,15 @@ fn waiting(world: &World, id: ContactId) -> Option<WaitingFields> {
     folded(world).lookup(&tenant(), &ContactConflicts { contact: id })
 }
 
+/// How many values wait per source.
+fn counts(world: &World) -> Vec<(String, u64)> {
+    folded(world)
+        .lookup(&tenant(), &WaitingCounts)
+        .sources
+        .into_iter()
+        .collect()
+}
+
 fn three() -> World {
     let mut world = World::new();
     for id in [ADA, GRACE, ALAN] {
@@ -145,6 +154,11 @@ fn a_newer_proposal_replaces_the_waiting_one_and_deciding_every_field_empties_th
         title("Director")
     );
     assert_eq!(ada.waiting_since(), Some(minutes(2)));
+    // The replaced proposal no longer counts for its source.
+    assert_eq!(
+        counts(&world),
+        [("billing".to_owned(), 1), ("desk".to_owned(), 1)]
+    );
 
     resolve(&mut world, ADA, ContactField::JobTitle, true, 4);
     assert_eq!(
@@ -157,6 +171,7 @@ fn a_newer_proposal_replaces_the_waiting_one_and_deciding_every_field_empties_th
     resolve(&mut world, ADA, ContactField::NationalId, false, 5);
     assert_eq!(waiting(&world, ADA), None);
     assert!(queue(&world).is_empty());
+    assert!(counts(&world).is_empty());
 }
 
 #[test]
@@ -184,6 +199,7 @@ fn a_merge_or_an_erasure_ends_a_contacts_waiting_values() {
         )
         .unwrap();
     assert_eq!(queue(&world), [ADA, ALAN]);
+    assert_eq!(counts(&world), [("desk".to_owned(), 2)]);
 
     world
         .contact(
@@ -199,6 +215,7 @@ fn a_merge_or_an_erasure_ends_a_contacts_waiting_values() {
         )
         .unwrap();
     assert_eq!(queue(&world), [ADA]);
+    assert_eq!(counts(&world), [("desk".to_owned(), 1)]);
 }
 
 #[test]

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crm_eventstore::TenantId;
-use crm_projections::Lag;
+use crm_projections::sync_conflicts::WaitingCounts;
+use crm_projections::{DocumentStore as _, Lag};
 
 use super::App;
 use super::routes::RouteSpec;
@@ -132,10 +133,19 @@ impl Metrics {
                     sync_lines(&mut sync, &tenant, &health);
                 }
             }
+            if let Ok(waiting) = app.reads.conflicts.lookup(&tenant, &WaitingCounts).await {
+                for (source, count) in waiting.sources {
+                    let _ = writeln!(
+                        sync,
+                        "crm_sync_conflicts_waiting{{tenant=\"{tenant}\",source=\"{}\"}} {count}",
+                        source.replace(['"', '\\', '\n'], "_")
+                    );
+                }
+            }
         }
         let _ = write!(
             out,
-            "# HELP crm_sync_pending Messages to a connected system neither delivered nor parked; crm_sync_oldest_pending_seconds: the oldest one's wait; crm_sync_failing: pending messages whose last attempt failed; crm_sync_parked: messages the relay gave up on; crm_sync_delivery_rate: deliveries per second over the last five minutes; crm_sync_last_delivery_timestamp_seconds: the last delivery (absent before the first); crm_sync_failures: failing and parked messages by the cause of their last failure.\n# TYPE crm_sync_pending gauge\n# TYPE crm_sync_oldest_pending_seconds gauge\n# TYPE crm_sync_failing gauge\n# TYPE crm_sync_parked gauge\n# TYPE crm_sync_delivery_rate gauge\n# TYPE crm_sync_last_delivery_timestamp_seconds gauge\n# TYPE crm_sync_failures gauge\n{sync}"
+            "# HELP crm_sync_pending Messages to a connected system neither delivered nor parked; crm_sync_oldest_pending_seconds: the oldest one's wait; crm_sync_failing: pending messages whose last attempt failed; crm_sync_parked: messages the relay gave up on; crm_sync_delivery_rate: deliveries per second over the last five minutes; crm_sync_last_delivery_timestamp_seconds: the last delivery (absent before the first); crm_sync_failures: failing and parked messages by the cause of their last failure; crm_sync_conflicts_waiting: values a source proposed for fields under manual review, waiting for a person (the sync conflict read model).\n# TYPE crm_sync_pending gauge\n# TYPE crm_sync_oldest_pending_seconds gauge\n# TYPE crm_sync_failing gauge\n# TYPE crm_sync_parked gauge\n# TYPE crm_sync_delivery_rate gauge\n# TYPE crm_sync_last_delivery_timestamp_seconds gauge\n# TYPE crm_sync_failures gauge\n# TYPE crm_sync_conflicts_waiting gauge\n{sync}"
         );
         let _ = write!(
             out,
