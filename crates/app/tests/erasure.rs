@@ -18,6 +18,7 @@ use crm_app::{CommandError, CommandService, UnitOfWork, WorkflowRunner, erase_pe
 use crm_domain::ContactId;
 use crm_domain::contact::{
     Contact, ContactCommand, ContactStatus, ErasureGround, ErasureRequest, ErasureRequester,
+    Provenance,
 };
 use crm_domain::lead::Lead;
 use crm_domain::opportunity::{Opportunity, Pipeline};
@@ -29,12 +30,59 @@ use support::{converted_lead, meta, service, t0, tenant};
 use uuid::Uuid;
 
 /// What must never be stored in clear: the person's name, email and words.
-const PERSONAL: [&str; 4] = [
+const PERSONAL: [&str; 7] = [
     "Lovelace",
     "ada@example.com",
     "cannot sign in to the engine",
     "my difference engine",
+    // Her customer number in billing, a national id billing sent, and another the support
+    // desk sent that waits for review.
+    "CUST-ADA-1815",
+    "NI-1815-AAL",
+    "NI-DESK-0042",
 ];
+
+/// What the connected systems say of her: billing links its customer number and sets her
+/// national id, then the support desk proposes another, held for review.
+async fn connected_systems_speak<U: UnitOfWork>(service: &CommandService<U>, contact: ContactId) {
+    use crm_domain::contact::{ContactField, Detail, DetailChange, ExternalId};
+    use crm_domain::sync::{ContactRules, FieldPolicy, FieldRule};
+    let rules: ContactRules = [(
+        ContactField::NationalId,
+        FieldRule::new(FieldPolicy::ManualReview),
+    )]
+    .into_iter()
+    .collect();
+    let external = ExternalId::new("billing", "CUST-ADA-1815").expect("an id");
+    service
+        .execute::<Contact>(
+            &tenant(),
+            contact.0,
+            ContactCommand::LinkExternalId(external),
+            &meta(),
+        )
+        .await
+        .expect("linked");
+    for (system, national_id) in [("billing", "NI-1815-AAL"), ("desk", "NI-DESK-0042")] {
+        let sync = ContactCommand::Sync {
+            changes: vec![DetailChange::Set(Detail::NationalId(Some(
+                national_id.into(),
+            )))],
+            provenance: Provenance::new(system, t0()),
+            rules: rules.clone(),
+        };
+        service
+            .execute::<Contact>(&tenant(), contact.0, sync, &meta())
+            .await
+            .expect("synced");
+    }
+    let (person, _) = service
+        .load::<Contact>(&tenant(), contact.0)
+        .await
+        .expect("loads");
+    assert_eq!(person.conflicts.len(), 1, "the desk's value waits");
+    assert_eq!(person.external_ids.len(), 1);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_keeps_personal_data_encrypted_and_erases_it() {
@@ -209,6 +257,8 @@ where
         )
         .await
         .expect("the ticket opens");
+
+    connected_systems_speak(&service, contact).await;
 
     // Stored: only ciphertext. Read: plaintext.
     assert_no_plaintext(&raw_copy().await, "before the erasure");
