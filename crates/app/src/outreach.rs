@@ -227,7 +227,7 @@ impl<U: UnitOfWork, T: Transport> Transport for ConsentGate<U, T> {
         if destination != OUTREACH_DESTINATION {
             return self.inner.deliver(destination, message).await;
         }
-        let Ok(queued) = serde_json::from_value::<QueuedOutreach>(message.payload.clone()) else {
+        let Ok(queued) = QueuedOutreach::deserialize(&message.payload) else {
             return Delivery::Rejected {
                 reason: "withheld: the outreach message names no contact and scope".into(),
             };

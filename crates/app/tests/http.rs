@@ -1495,9 +1495,6 @@ async fn roster_and_forecast(server: &Server, admin: &str, sales: &str, support:
     );
 }
 
-/// A data steward merges two contacts of one person, the Customer 360 follows, and gives one
-/// back: `If-Match` on the survivor, a retry under the same key answers the same, a refusal
-/// is 409, an integration may not merge.
 /// A message to a contact goes only where consent allows: refused without a grant (409
 /// `consent-never-given`), sent once with one (201, then 200 for the retry), refused for
 /// another purpose, and not open to support.
@@ -1797,6 +1794,9 @@ async fn field_sync(server: &Server, sales: &str, auditor: &str, integration: &s
     assert_eq!(rules.body["fields"].as_array().map(Vec::len), Some(3));
 }
 
+/// A data steward merges two contacts of one person, the Customer 360 follows, and gives one
+/// back: `If-Match` on the survivor, a retry under the same key answers the same, a refusal
+/// is 409, an integration may not merge.
 async fn merges(server: &Server, sales: &str, support: &str, integration: &str) {
     let (survivor, absorbed) = (Uuid::now_v7(), Uuid::now_v7());
     let mut version = String::new();

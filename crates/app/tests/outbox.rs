@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_app::sync_alerts::{SYNC_ALERTS, SyncAlerts, SyncMeasure, SyncThresholds};
-use crm_app::uow::{DestinationHealth, FailureCause, destination_health};
+use crm_app::uow::{DestinationHealth, FailureCause, destination_health, outbox_totals};
 use crm_app::{
     Clock, Delivery, Destinations, HttpTransport, ManualClock, OutboxEntry, OutboxMessage,
     OutboxRelay, RelaySettings, SystemClock, Transport, UnitOfWork, Work,
@@ -881,6 +881,13 @@ async fn each_destination_reports_its_backlog_failures_by_cause_and_last_deliver
         .expect("the destinations read");
     let reference = destination_health(&entries(&work).await, now);
     assert_eq!(counted, reference);
+    assert_eq!(
+        outbox_totals(&counted),
+        work.outbox_health(&tenant(), now)
+            .await
+            .expect("the health reads"),
+        "/metrics sums the destinations instead of reading the health too"
+    );
     let by = |name: &str| -> DestinationHealth {
         counted
             .iter()

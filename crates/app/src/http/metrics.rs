@@ -114,7 +114,9 @@ impl Metrics {
                     "crm_inbox_oldest_age_seconds{{tenant=\"{tenant}\"}} {age}"
                 );
             }
-            if let Ok(health) = app.service.work().outbox_health(&tenant, now).await {
+            // The outbox's totals are its destinations' figures summed: one read for both.
+            if let Ok(destinations) = app.service.work().outbox_destinations(&tenant, now).await {
+                let health = crate::uow::outbox_totals(&destinations);
                 let _ = writeln!(
                     outbox,
                     "crm_outbox_undelivered{{tenant=\"{tenant}\"}} {}",
@@ -127,12 +129,11 @@ impl Metrics {
                     outbox_ages,
                     "crm_outbox_oldest_age_seconds{{tenant=\"{tenant}\"}} {age}"
                 );
-            }
-            if let Ok(destinations) = app.service.work().outbox_destinations(&tenant, now).await {
-                for health in destinations {
-                    sync_lines(&mut sync, &tenant, &health);
+                for health in &destinations {
+                    sync_lines(&mut sync, &tenant, health);
                 }
             }
+
             if let Ok(waiting) = app.reads.conflicts.lookup(&tenant, &WaitingCounts).await {
                 for (source, count) in waiting.sources {
                     let _ = writeln!(
@@ -259,12 +260,7 @@ fn sync_lines(out: &mut String, tenant: &TenantId, health: &crate::uow::Destinat
     let oldest = health
         .oldest_pending_age
         .map_or(0, |age| age.num_seconds().max(0));
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "a rate: counts far below 2^52 are exact anyway"
-    )]
-    let rate =
-        health.delivered_recently as f64 / crate::uow::RECENT_DELIVERIES.num_seconds() as f64;
+    let rate = health.delivery_rate();
     let _ = writeln!(
         out,
         "crm_sync_pending{{{labels}}} {}\ncrm_sync_oldest_pending_seconds{{{labels}}} {oldest}\ncrm_sync_failing{{{labels}}} {}\ncrm_sync_parked{{{labels}}} {}\ncrm_sync_delivery_rate{{{labels}}} {rate}",

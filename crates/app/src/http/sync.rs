@@ -27,7 +27,7 @@ use super::problem::{Problem, ProblemKind};
 use super::reads::{Id, Params, page_params, storage_problem};
 use super::{App, Principal};
 use crate::backend::Backend;
-use crate::uow::{RECENT_DELIVERIES, UnitOfWork as _};
+use crate::uow::UnitOfWork as _;
 
 type AppState<B> = State<Arc<App<B>>>;
 type Caller = Extension<Principal>;
@@ -280,12 +280,7 @@ pub(crate) async fn sync_status<B: Backend>(
             destinations: destinations
                 .into_iter()
                 .map(|health| {
-                    #[expect(
-                        clippy::cast_precision_loss,
-                        reason = "a rate: counts far below 2^52 are exact anyway"
-                    )]
-                    let delivery_rate =
-                        health.delivered_recently as f64 / RECENT_DELIVERIES.num_seconds() as f64;
+                    let delivery_rate = health.delivery_rate();
                     DestinationStatus {
                         destination: health.destination,
                         pending: health.pending,

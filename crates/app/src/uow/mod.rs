@@ -258,6 +258,31 @@ pub struct DestinationHealth {
     pub failures: BTreeMap<FailureCause, u64>,
 }
 
+impl DestinationHealth {
+    /// Deliveries per second over the last [`RECENT_DELIVERIES`].
+    pub fn delivery_rate(&self) -> f64 {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a rate: counts far below 2^52 are exact anyway"
+        )]
+        let rate = self.delivered_recently as f64 / RECENT_DELIVERIES.num_seconds() as f64;
+        rate
+    }
+}
+
+/// The tenant-wide outbox figures of its destinations: what [`UnitOfWork::outbox_health`]
+/// answers, summed (a scrape that reads the destinations need not read the health too).
+pub fn outbox_totals(destinations: &[DestinationHealth]) -> OutboxHealth {
+    OutboxHealth {
+        undelivered: destinations.iter().map(|health| health.pending).sum(),
+        oldest_undelivered_age: destinations
+            .iter()
+            .filter_map(|health| health.oldest_pending_age)
+            .max(),
+        parked: destinations.iter().map(|health| health.parked).sum(),
+    }
+}
+
 /// What a delivery failure came from, read from the reason the relay recorded (the transport's
 /// own wording: `HTTP 503 …`, `no answer within …`, a connection error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
