@@ -177,6 +177,7 @@ fn batches(
                         tenant: tenant.clone(),
                         stream: StreamRef::new(AggregateKind::Contact, id.0),
                         event,
+                        actor: None,
                     });
                 }
             }

@@ -815,6 +815,7 @@ impl History {
                     tenant: tenant.clone(),
                     stream: append.stream,
                     event: event.clone(),
+                    actor: None,
                 });
                 position += 1;
             }

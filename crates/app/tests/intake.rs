@@ -415,6 +415,7 @@ async fn index_with_ada() -> (
             tenant: tenant(),
             stream: StreamRef::new(AggregateKind::Contact, ada.0),
             event: CrmEvent::Contact(event),
+            actor: None,
         })
         .collect();
     let index = MemoryStorage::new(crm_projections::identity::IdentityIndexModel::default());

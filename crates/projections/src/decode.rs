@@ -170,6 +170,7 @@ impl ProjectedEvent {
             tenant,
             stream,
             event,
+            actor: None,
         })
     }
 }

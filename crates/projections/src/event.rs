@@ -4,6 +4,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use crm_domain::Actor;
 use crm_domain::account::{AccountEvent, AccountHierarchyEvent};
 use crm_domain::activity::ActivityEvent;
 use crm_domain::contact::ContactEvent;
@@ -190,9 +191,24 @@ pub struct ProjectedEvent {
     pub stream: StreamRef,
     /// The event itself.
     pub event: CrmEvent,
+    /// Who acted, as the command that recorded the event named it in the event's metadata
+    /// (`None`: the metadata names nobody, or not in a form this version reads). The
+    /// Customer 360 shows it as the source of the fields the event set where the event itself
+    /// does not say who acted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
 }
 
 impl ProjectedEvent {
+    /// The same event, acted by whom the stored metadata's `actor` names (read leniently: a
+    /// value that is not an [`Actor`] is nobody, never an error, since metadata is not part of
+    /// the event's schema).
+    #[must_use]
+    pub fn acted_by(mut self, actor: Option<serde_json::Value>) -> Self {
+        self.actor = actor.and_then(|value| serde_json::from_value(value).ok());
+        self
+    }
+
     /// The event's place in its tenant's global order: (transaction, position).
     pub fn global_position(&self) -> GlobalPosition {
         GlobalPosition {

@@ -1023,3 +1023,79 @@ fn deals_and_tickets_show_who_set_each_field_and_when() {
     let json = serde_json::to_value(&view.tickets[0]).unwrap();
     assert_eq!(json["sources"]["priority"]["by"]["source"], "desk");
 }
+
+#[test]
+fn a_lead_shows_who_set_each_field_and_when() {
+    let mut world = World::new();
+    create_ada(&mut world);
+    let lead = Uuid::from_u128(0x1ead);
+    converted_lead(&mut world, lead, ADA, "ada@example.com");
+
+    let view = view(&fold(&world), ADA);
+    let sources = &view.leads[0].sources;
+    let intake = crm_domain::Actor::System {
+        component: "test".into(),
+    };
+    let bob = crm_domain::Actor::User { id: BOB };
+    let source = |field| sources.get(&field).cloned();
+    let set = |by: &crm_domain::Actor, at| {
+        Some(FieldSource {
+            by: by.clone(),
+            at: minutes(at),
+        })
+    };
+    assert_eq!(source(LeadRecordField::Email), set(&intake, 0));
+    assert_eq!(source(LeadRecordField::Company), set(&intake, 0));
+    assert_eq!(source(LeadRecordField::Campaign), set(&intake, 0));
+    // Routing assigned it; the first touch and the conversion moved its status.
+    assert_eq!(source(LeadRecordField::Assignee), set(&intake, 1));
+    assert_eq!(source(LeadRecordField::Status), set(&bob, 10));
+    assert_eq!(source(LeadRecordField::Contact), set(&bob, 10));
+    // Nothing set a phone, a queue or a score.
+    assert_eq!(source(LeadRecordField::Phone), None);
+    assert_eq!(source(LeadRecordField::Queue), None);
+    assert_eq!(source(LeadRecordField::Score), None);
+    let json = serde_json::to_value(&view.leads[0]).unwrap();
+    assert_eq!(json["sources"]["email"]["by"]["component"], "test");
+}
+
+#[test]
+fn a_lead_whose_events_name_no_actor_shows_the_sending_system_or_nobody() {
+    let mut world = World::new();
+    create_ada(&mut world);
+    let lead = Uuid::from_u128(0x1ead);
+    converted_lead(&mut world, lead, ADA, "ada@example.com");
+    for event in &mut world.log.events {
+        event.actor = None;
+    }
+
+    let view = view(&fold(&world), ADA);
+    let sources = &view.leads[0].sources;
+    let web_form = crm_domain::Actor::Integration {
+        source: "web-form".into(),
+    };
+    assert_eq!(
+        sources
+            .get(&LeadRecordField::Email)
+            .map(|source| &source.by),
+        Some(&web_form)
+    );
+    // Routing and the conversion named nobody: no source rather than a stale one.
+    assert_eq!(sources.get(&LeadRecordField::Assignee), None);
+    assert_eq!(sources.get(&LeadRecordField::Status), None);
+}
+
+#[test]
+fn an_erased_lead_keeps_no_source_of_its_personal_fields() {
+    let mut world = World::new();
+    create_ada(&mut world);
+    let lead = Uuid::from_u128(0x1ead);
+    converted_lead(&mut world, lead, ADA, "ada@example.com");
+    erase(&mut world, ADA, 20);
+
+    let view = view(&fold(&world), ADA);
+    let sources = &view.leads[0].sources;
+    assert_eq!(sources.get(&LeadRecordField::Email), None);
+    assert_eq!(sources.get(&LeadRecordField::Name), None);
+    assert!(sources.contains_key(&LeadRecordField::Assignee));
+}

@@ -465,3 +465,84 @@ async fn the_whole_tenant_folds_as_of_a_position_and_now_equals_what_is_served()
         assert_eq!(empty.lookup(&tenant(), &query), None);
     }
 }
+
+/// The actor each command named in the stored metadata reaches the read models on every path
+/// (the background projector, an inline append, the live fold): the Customer 360 shows who set
+/// a lead's fields from it.
+#[tokio::test]
+async fn the_actor_in_the_metadata_reaches_the_read_models_on_every_path() {
+    use crm_projections::customer360::LeadRecordField;
+    use crm_testkit::workload::{LEAD_SOURCE, converted_lead};
+    let database = TestDatabase::create().await;
+    let store = database.store(StoreSettings::default()).await;
+    let documents = documents(&database).await;
+    let customer = ContactId(contact_id(0));
+    let mut head = append_all(&store, &tenant(), &workload(1, 0, 0)).await;
+    head = head.max(append_all(&store, &tenant(), &converted_lead(uuid(1), customer)).await);
+    let mut projector = Projector::new(
+        store.clone(),
+        Arc::clone(&documents),
+        tenant(),
+        options(3, PoisonPolicy::Halt),
+    );
+    catch_up_to(&mut projector, head).await.unwrap();
+    for append in converted_lead(uuid(2), customer) {
+        let mut client = store.client().await.unwrap();
+        let transaction = client.transaction().await.unwrap();
+        let result = append_inline(
+            &store,
+            &documents,
+            &transaction,
+            &tenant(),
+            &append.stream,
+            ExpectedVersion::Any,
+            &append.events,
+        )
+        .await
+        .unwrap();
+        transaction.commit().await.unwrap();
+        head = head.max(result.events.last().unwrap().position);
+    }
+    catch_up_to(&mut projector, head).await.unwrap();
+
+    let served = documents
+        .lookup(&tenant(), &Customer360Query { contact: customer })
+        .await
+        .unwrap()
+        .unwrap();
+    let live = customer_360_as_of(&store, &*documents, &tenant(), customer, None)
+        .await
+        .unwrap()
+        .unwrap();
+    for view in [&served, &live] {
+        assert_eq!(view.leads.len(), 2);
+        for lead in &view.leads {
+            let by = |field| lead.sources.get(&field).map(|source| source.by.clone());
+            assert_eq!(
+                by(LeadRecordField::Email),
+                Some(crm_domain::Actor::Integration {
+                    source: LEAD_SOURCE.into()
+                }),
+                "lead {}",
+                lead.id
+            );
+            assert_eq!(
+                by(LeadRecordField::Assignee),
+                Some(crm_domain::Actor::System {
+                    component: "routing".into()
+                }),
+                "lead {}",
+                lead.id
+            );
+        }
+    }
+    assert_eq!(served, live);
+    assert_eq!(
+        documents.documents(&tenant()).await.unwrap(),
+        reference(&store, &tenant(), head).await
+    );
+}
+
+fn uuid(n: u128) -> uuid::Uuid {
+    uuid::Uuid::from_u128(0x1ead_0000 + n)
+}

@@ -194,6 +194,7 @@ impl Events {
             tenant: self.tenant.clone(),
             stream: StreamRef::new(AggregateKind::Ticket, ticket),
             event: CrmEvent::Ticket(event),
+            actor: None,
         }
     }
 

@@ -11,7 +11,9 @@ use crm_domain::ticket::{Ticket, TicketCommand};
 use crm_domain::{
     Actor, Aggregate, Channel, ContactId, Context, DomainEvent, Priority, TicketId, UserId, encode,
 };
-use crm_eventstore::{EventStore, ExpectedVersion, GlobalPosition, NewEvent, StreamId, TenantId};
+use crm_eventstore::{
+    EventStore, ExpectedVersion, GlobalPosition, Metadata, NewEvent, StreamId, TenantId,
+};
 use crm_projections::customer360::{Customer360Model, CustomerDoc};
 use crm_projections::{
     DocumentStore, MemoryDocuments, ProjectedEvent, Projector, ReadModel, RunnerError, Stored,
@@ -42,12 +44,17 @@ pub struct Append {
     pub events: Vec<NewEvent>,
 }
 
-fn new_events<E: DomainEvent>(events: &[E]) -> Vec<NewEvent> {
+/// The events as the command service stores them: encoded, the metadata naming `actor`.
+fn new_events<E: DomainEvent>(events: &[E], actor: &Actor) -> Vec<NewEvent> {
     events
         .iter()
         .map(|event| {
             let encoded = encode(event).expect("domain events encode");
             NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)
+                .with_metadata(Metadata {
+                    actor: Some(serde_json::to_value(actor).expect("an actor encodes")),
+                    ..Metadata::default()
+                })
         })
         .collect()
 }
@@ -79,6 +86,7 @@ pub fn workload(contacts: usize, tickets: usize, replies: usize) -> Vec<Append> 
     let mut minute = 0;
     for c in 0..contacts {
         let contact = Contact::default();
+        let ctx = ctx(minute, c as u128);
         let events = contact
             .decide(
                 ContactCommand::Create {
@@ -88,12 +96,12 @@ pub fn workload(contacts: usize, tickets: usize, replies: usize) -> Vec<Append> 
                         PersonName::new(&format!("Customer {c}")).expect("a valid name"),
                     )))],
                 },
-                &ctx(minute, c as u128),
+                &ctx,
             )
             .expect("a new contact accepts Create");
         appends.push(Append {
             stream: StreamId::new(format!("contact-{}", contact_id(c))).expect("a valid stream id"),
-            events: new_events(&events),
+            events: new_events(&events, &ctx.actor),
         });
     }
     let mut states: Vec<(usize, usize, Ticket)> = Vec::new();
@@ -101,6 +109,7 @@ pub fn workload(contacts: usize, tickets: usize, replies: usize) -> Vec<Append> 
         for c in 0..contacts {
             minute += 1;
             let id = ticket_id(c, t);
+            let ctx = ctx(minute, 1_000_000 + id.as_u128());
             let events = Ticket::default()
                 .decide(
                     TicketCommand::Open {
@@ -113,13 +122,13 @@ pub fn workload(contacts: usize, tickets: usize, replies: usize) -> Vec<Append> 
                         follow_up_of: None,
                         account: None,
                     },
-                    &ctx(minute, 1_000_000 + id.as_u128()),
+                    &ctx,
                 )
                 .expect("a new ticket accepts Open");
             let state = events.iter().fold(Ticket::default(), Ticket::evolve);
             appends.push(Append {
                 stream: StreamId::new(format!("ticket-{id}")).expect("a valid stream id"),
-                events: new_events(&events),
+                events: new_events(&events, &ctx.actor),
             });
             states.push((c, t, state));
         }
@@ -127,20 +136,21 @@ pub fn workload(contacts: usize, tickets: usize, replies: usize) -> Vec<Append> 
     for r in 0..replies {
         for (c, t, state) in &mut states {
             minute += 1;
+            let ctx = ctx(minute, 2_000_000 + ticket_id(*c, *t).as_u128() + r as u128);
             let events = state
                 .decide(
                     TicketCommand::ReplyToCustomer {
                         body: format!("Reply {r}"),
                         channel: Channel::Email,
                     },
-                    &ctx(minute, 2_000_000 + ticket_id(*c, *t).as_u128() + r as u128),
+                    &ctx,
                 )
                 .expect("an open ticket accepts a reply");
             *state = events.iter().fold(std::mem::take(state), Ticket::evolve);
             appends.push(Append {
                 stream: StreamId::new(format!("ticket-{}", ticket_id(*c, *t)))
                     .expect("a valid stream id"),
-                events: new_events(&events),
+                events: new_events(&events, &ctx.actor),
             });
         }
     }
@@ -202,6 +212,7 @@ pub async fn events<S: EventStore>(
                 recorded.payload,
             )
             .ok()
+            .map(|event| event.acted_by(recorded.metadata.actor))
         })
         .collect()
 }
@@ -245,4 +256,106 @@ where
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The name the workload's leads arrive from.
+pub const LEAD_SOURCE: &str = "web-form";
+
+/// The appends of lead `lead` as intake, routing and a rep record them, each naming its actor
+/// as the command service does: received and captured from [`LEAD_SOURCE`] (an integration),
+/// routed to a rep by the CRM's routing (a system component), converted into `contact` by
+/// the rep.
+pub fn converted_lead(lead: Uuid, contact: ContactId) -> Vec<Append> {
+    use crm_domain::LeadId;
+    use crm_domain::identity::CountryCode;
+    use crm_domain::lead::{
+        Campaign, ConversionRequest, Lead, LeadCommand, LeadSource, LeadSubmission,
+    };
+    use crm_domain::routing::{
+        AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
+    };
+    let rep = UserId(Uuid::from_u128(0xb0b));
+    let integration = Actor::Integration {
+        source: LEAD_SOURCE.into(),
+    };
+    let routing = Actor::System {
+        component: "routing".into(),
+    };
+    let steps = [
+        (
+            LeadCommand::Receive {
+                lead_id: LeadId(lead),
+                source: LeadSource {
+                    system: LEAD_SOURCE.into(),
+                    external_event_id: format!("delivery-{lead}"),
+                },
+                raw_payload: serde_json::json!({"email": "ada@example.com"}),
+                requested_at: t0(),
+            },
+            integration.clone(),
+        ),
+        (
+            LeadCommand::Capture {
+                submission: LeadSubmission {
+                    first_name: Some("Augusta".into()),
+                    last_name: Some("Lovelace".into()),
+                    email: Some("ada@example.com".into()),
+                    ..LeadSubmission::default()
+                },
+                campaign: Campaign::default(),
+                default_region: CountryCode::new("GB").expect("a valid country"),
+            },
+            integration,
+        ),
+        (
+            LeadCommand::Route {
+                decision: RoutingDecision {
+                    rule: None,
+                    team: crm_domain::TeamId(Uuid::from_u128(0x7ea)),
+                    strategy: AssignmentStrategy::WeightedRoundRobin,
+                    candidates: vec![CandidateVerdict {
+                        rep,
+                        verdict: Verdict::Chosen,
+                    }],
+                    outcome: RoutingOutcome::Assigned { rep },
+                    preferred: None,
+                },
+            },
+            routing,
+        ),
+        (
+            LeadCommand::LogFirstTouch {
+                channel: Channel::Phone,
+            },
+            Actor::User { id: rep },
+        ),
+        (
+            LeadCommand::Convert(ConversionRequest {
+                existing_contact: Some(contact),
+                open_opportunity: false,
+            }),
+            Actor::User { id: rep },
+        ),
+    ];
+    let stream = StreamId::new(format!("lead-{lead}")).expect("a valid stream id");
+    let mut state = Lead::default();
+    let mut appends = Vec::new();
+    for ((command, actor), n) in steps.into_iter().zip(0_u8..) {
+        let ctx = Context::new(
+            t0() + chrono::Duration::minutes(n.into()),
+            actor,
+            Uuid::from_u128(
+                0x0190_0000_0000_7000_8000_0000_0000_0000 + lead.as_u128() + u128::from(n),
+            ),
+        );
+        let events = state
+            .decide(command, &ctx)
+            .unwrap_or_else(|error| panic!("step {n} of lead {lead}: {error}"));
+        state = events.iter().fold(state, Lead::evolve);
+        appends.push(Append {
+            stream: stream.clone(),
+            events: new_events(&events, &ctx.actor),
+        });
+    }
+    appends
 }

@@ -62,8 +62,20 @@ impl EventLog {
         Self::default()
     }
 
-    /// Records `event` on `stream` at the next position, in the [`tenant`], at [`t0`].
+    /// Records `event` on `stream` at the next position, in the [`tenant`], at [`t0`], with
+    /// no actor in its metadata.
     pub fn record(&mut self, stream: StreamRef, event: CrmEvent) -> &ProjectedEvent {
+        self.record_by(stream, event, None)
+    }
+
+    /// Records `event` on `stream` as [`record`](Self::record) does, with `actor` named in its
+    /// metadata as the command that recorded it would name it.
+    pub fn record_by(
+        &mut self,
+        stream: StreamRef,
+        event: CrmEvent,
+        actor: Option<Actor>,
+    ) -> &ProjectedEvent {
         let position = self.events.last().map_or(1, |last| last.position + 1);
         self.events.push(ProjectedEvent {
             position,
@@ -73,6 +85,7 @@ impl EventLog {
             tenant: tenant(),
             stream,
             event,
+            actor,
         });
         self.events.last().expect("just pushed")
     }
@@ -90,8 +103,9 @@ impl EventLog {
     }
 }
 
-/// Aggregates driven by commands, their events recorded in one log: sequences that the
-/// domain would really produce.
+/// Aggregates driven by commands, their events recorded in one log (each naming the
+/// context's actor, as the command service records it): sequences that the domain would
+/// really produce.
 #[derive(Debug, Default, Clone)]
 pub struct World {
     /// Every event recorded so far.
@@ -119,7 +133,8 @@ fn run<A: Aggregate>(
     let count = events.len();
     for event in events {
         *state = std::mem::take(state).evolve(&event);
-        log.record(stream, wrap(event));
+        // As the command service does, the metadata names who issued the command.
+        log.record_by(stream, wrap(event), Some(ctx.actor.clone()));
     }
     Ok(count)
 }

@@ -49,8 +49,8 @@ use serde::{Deserialize, Serialize};
 
 pub use contact::{ContactDoc, Erasure, Profile};
 pub use records::{
-    DealField, FieldSource, LeadDoc, OpportunityDoc, RoutingStep, RoutingStepKind, StageStay,
-    TicketDoc, TicketField,
+    DealField, FieldSource, LeadDoc, LeadRecordField, OpportunityDoc, RoutingStep, RoutingStepKind,
+    StageStay, TicketDoc, TicketField,
 };
 use timeline::entry_key;
 pub use timeline::{
@@ -263,7 +263,7 @@ impl ReadModel for Customer360Model {
                 else {
                     return;
                 };
-                let entry = doc.apply(lead, position);
+                let entry = doc.apply(lead, event.actor.as_ref(), position);
                 if erased {
                     doc.erase();
                 }

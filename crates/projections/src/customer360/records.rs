@@ -83,8 +83,8 @@ impl RoutingStep {
 }
 
 /// Who set a field of a record and when: the actor recorded with the change (a user, an
-/// integration naming its system, the CRM itself) and the change's time. Shown next to deals'
-/// and tickets' fields, as contacts show each value's source system and source time.
+/// integration naming its system, the CRM itself) and the change's time. Shown next to leads',
+/// deals' and tickets' fields, as contacts show each value's source system and source time.
 /// Documents written before the sources were kept show them from the field's next change (a
 /// rebuild, `crm projections rebuild customer360`, fills them in at once).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +127,96 @@ pub enum TicketField {
     Assignee,
     /// The escalation level.
     Escalation,
+}
+
+/// The fields of a lead whose source the Customer 360 shows. The person and company fields
+/// are those of the lead's profile, set together when the lead is captured (and again when a
+/// quarantined lead is captured after a fix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadRecordField {
+    /// The person's name.
+    Name,
+    /// The email address.
+    Email,
+    /// The phone number.
+    Phone,
+    /// The company's name.
+    Company,
+    /// The company's web domain.
+    CompanyDomain,
+    /// The country.
+    Country,
+    /// The region or state.
+    Region,
+    /// The postal code.
+    Postcode,
+    /// The industry.
+    Industry,
+    /// The number of employees.
+    CompanySize,
+    /// The job title.
+    JobTitle,
+    /// The consent statements the form carried.
+    Consents,
+    /// The campaign attribution.
+    Campaign,
+    /// Where the lead stands.
+    Status,
+    /// The rep holding it.
+    Assignee,
+    /// The queue it waits in.
+    Queue,
+    /// The score.
+    Score,
+    /// The contact it converted into.
+    Contact,
+    /// The opportunity opened at conversion.
+    Opportunity,
+}
+
+impl LeadRecordField {
+    /// The person and company fields, which the profile holds.
+    const PROFILE: [Self; 12] = [
+        Self::Name,
+        Self::Email,
+        Self::Phone,
+        Self::Company,
+        Self::CompanyDomain,
+        Self::Country,
+        Self::Region,
+        Self::Postcode,
+        Self::Industry,
+        Self::CompanySize,
+        Self::JobTitle,
+        Self::Consents,
+    ];
+
+    /// Whether `profile` holds a value of this field (`false` for a field outside the
+    /// profile).
+    fn held_by(self, profile: &LeadProfile) -> bool {
+        match self {
+            Self::Name => profile.name.is_some(),
+            Self::Email => profile.email.is_some(),
+            Self::Phone => profile.phone.is_some(),
+            Self::Company => profile.company.is_some(),
+            Self::CompanyDomain => profile.company_domain.is_some(),
+            Self::Country => profile.country.is_some(),
+            Self::Region => profile.region.is_some(),
+            Self::Postcode => profile.postcode.is_some(),
+            Self::Industry => profile.industry.is_some(),
+            Self::CompanySize => profile.company_size.is_some(),
+            Self::JobTitle => profile.job_title.is_some(),
+            Self::Consents => !profile.consents.is_empty(),
+            Self::Campaign
+            | Self::Status
+            | Self::Assignee
+            | Self::Queue
+            | Self::Score
+            | Self::Contact
+            | Self::Opportunity => false,
+        }
+    }
 }
 
 /// Records that `by` set `fields` at `at`.
@@ -182,6 +272,12 @@ pub struct LeadDoc {
     /// Whether the personal data of the contact it belongs to was erased: nothing personal
     /// is kept from then on.
     pub erased: bool,
+    /// Who set each field's current value (or cleared it), and when: the actor the event
+    /// names, else the one its command named in the event's metadata; the person and company
+    /// fields captured from a delivery show the sending system when nothing else names one.
+    /// A field whose setter nobody recorded has no entry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<LeadRecordField, FieldSource>,
 }
 
 impl LeadDoc {
@@ -206,16 +302,33 @@ impl LeadDoc {
             merged_into: None,
             last_activity: None,
             erased: false,
+            sources: BTreeMap::new(),
         }
     }
 
-    /// Drops the personal data.
+    /// Drops the personal data (and with the profile, its fields' sources).
     pub(crate) fn erase(&mut self) {
         self.profile = None;
         self.erased = true;
+        for field in LeadRecordField::PROFILE {
+            self.sources.remove(&field);
+        }
     }
 
-    pub(crate) fn apply(&mut self, event: &LeadEvent, position: u64) -> Option<TimelineEntry> {
+    /// Applies `event`, which `actor` (from the event's metadata) recorded.
+    pub(crate) fn apply(
+        &mut self,
+        event: &LeadEvent,
+        actor: Option<&Actor>,
+        position: u64,
+    ) -> Option<TimelineEntry> {
+        let before = (self.status, self.assignee, self.queue);
+        let entry = self.fold(event, position);
+        self.note_sources(event, actor, before);
+        entry
+    }
+
+    fn fold(&mut self, event: &LeadEvent, position: u64) -> Option<TimelineEntry> {
         let entry = |kind, at| TimelineEntry::new(kind, at, position);
         let entry = match event {
             // Custom field values are shown from their own model, and the account a lead's
@@ -367,6 +480,88 @@ impl LeadDoc {
         };
         self.last_activity = self.last_activity.max(Some(entry.at));
         Some(entry)
+    }
+}
+
+impl LeadDoc {
+    /// Records who set the fields `event` sets: the event's own actor where it names one,
+    /// else `actor` from its metadata; a capture from a delivery falls back to the sending
+    /// system.
+    fn note_sources(
+        &mut self,
+        event: &LeadEvent,
+        actor: Option<&Actor>,
+        before: (Option<LeadStatus>, Option<UserId>, Option<TeamId>),
+    ) {
+        use LeadRecordField as Field;
+        let delivered_by = |system: &str| Actor::Integration {
+            source: system.to_owned(),
+        };
+        // The fields the event sets whatever they held; status, assignee and queue besides
+        // when the event changed them.
+        let (mut fields, by, at): (Vec<Field>, Option<Actor>, DateTime<Utc>) = match event {
+            LeadEvent::CustomFieldsSet(_)
+            | LeadEvent::AccountMatched { .. }
+            | LeadEvent::ContactMatched { .. } => return,
+            LeadEvent::Received { source, at, .. } => (
+                vec![Field::Status],
+                actor
+                    .cloned()
+                    .or_else(|| Some(delivered_by(&source.system))),
+                *at,
+            ),
+            LeadEvent::Captured { profile, at, .. } => {
+                let by = actor
+                    .cloned()
+                    .or_else(|| self.source_system.as_deref().map(delivered_by));
+                // A field the new profile leaves empty was cleared by this capture only if an
+                // earlier one had set it.
+                let mut fields: Vec<Field> = Field::PROFILE
+                    .into_iter()
+                    .filter(|field| field.held_by(profile) || self.sources.contains_key(field))
+                    .collect();
+                fields.push(Field::Campaign);
+                (fields, by, *at)
+            }
+            LeadEvent::Quarantined { at, .. } | LeadEvent::Merged { at, .. } => {
+                (Vec::new(), actor.cloned(), *at)
+            }
+            LeadEvent::Assigned { at, .. }
+            | LeadEvent::Escalated { at, .. }
+            | LeadEvent::Reclaimed { at, .. } => (vec![Field::Assignee], actor.cloned(), *at),
+            LeadEvent::Queued { at, .. } => (vec![Field::Queue], actor.cloned(), *at),
+            LeadEvent::FirstTouchLogged { by, at, .. } => {
+                (Vec::new(), Some(Actor::User { id: *by }), *at)
+            }
+            LeadEvent::ScoreChanged { at, .. } => (vec![Field::Score], actor.cloned(), *at),
+            LeadEvent::Qualified { by, at } | LeadEvent::Disqualified { by, at, .. } => {
+                (Vec::new(), Some(by.clone()), *at)
+            }
+            LeadEvent::Converted { at, .. } => (
+                vec![Field::Contact, Field::Opportunity],
+                actor.cloned(),
+                *at,
+            ),
+        };
+        let (status, assignee, queue) = before;
+        for (field, changed) in [
+            (Field::Status, self.status != status),
+            (Field::Assignee, self.assignee != assignee),
+            (Field::Queue, self.queue != queue),
+        ] {
+            if changed && !fields.contains(&field) {
+                fields.push(field);
+            }
+        }
+        match by {
+            Some(by) => set_by(&mut self.sources, &fields, &by, at),
+            // Whoever set the earlier value did not set this one.
+            None => {
+                for field in &fields {
+                    self.sources.remove(field);
+                }
+            }
+        }
     }
 }
 

@@ -69,7 +69,7 @@ where
             event.schema_version,
             event.payload.clone(),
         ) {
-            Ok(decoded) => projected.push(decoded),
+            Ok(decoded) => projected.push(decoded.acted_by(event.metadata.actor.clone())),
             Err(error) if error.is_unknown() => {}
             Err(source) => {
                 return Err(RunnerError::Poison {

@@ -198,7 +198,7 @@ fn decode(tenant: &TenantId, recorded: RecordedEvent) -> Result<Option<Projected
         recorded.schema_version,
         recorded.payload,
     ) {
-        Ok(event) => Ok(Some(event)),
+        Ok(event) => Ok(Some(event.acted_by(recorded.metadata.actor))),
         Err(error) if error.is_unknown() => Ok(None),
         Err(source) => Err(LiveError::Poison {
             stream: recorded.stream.as_str().to_owned(),

@@ -225,7 +225,8 @@ pub(crate) fn prepare(
             &recorded.event_type,
             recorded.schema_version,
             payload,
-        );
+        )
+        .map(|event| event.acted_by(recorded.metadata.actor.take()));
         match decoded {
             Ok(event) => batch.events.push(event),
             Err(error) if error.is_unknown() => {}
