@@ -50,10 +50,13 @@ enum Keep<'a> {
 
 /// The data dictionary the servers run under: the company domain belongs to the integration
 /// (its token is named `Integration`), the national id waits for review when another source
-/// disagrees, the date of birth goes to the latest source time.
+/// disagrees, the date of birth goes to the latest source time; a deal's amount belongs to
+/// the integration too (billing), so it may send deals the commands that change amounts.
 const DICTIONARY: &str = r#"{"fields": [
     {"entity": "contact", "field": "company_domain", "type": "domain", "policy": "owner_only",
      "system_of_record": "Integration", "definition_owner": "revops"},
+    {"entity": "opportunity", "field": "amount", "type": "money", "policy": "owner_only",
+     "system_of_record": "Integration", "definition_owner": "finance"},
     {"entity": "contact", "field": "national_id", "type": "text", "policy": "manual_review",
      "definition_owner": "compliance"},
     {"entity": "contact", "field": "date_of_birth", "type": "date",
@@ -1791,7 +1794,73 @@ async fn field_sync(server: &Server, sales: &str, auditor: &str, integration: &s
     // Everyone may read the rules.
     let rules = server.get("/v1/sync/dictionary", auditor).await;
     assert_eq!(rules.status, StatusCode::OK, "{:?}", rules.body);
-    assert_eq!(rules.body["fields"].as_array().map(Vec::len), Some(3));
+    assert_eq!(rules.body["fields"].as_array().map(Vec::len), Some(4));
+
+    owned_deal_fields(server, sales, integration).await;
+}
+
+/// A deal's amount belongs to the integration (billing): a sales user opens the deal (the
+/// values it must open with are not a change) but may not change the amount; the
+/// integration, which has no write permission on deals, may change the amount and nothing
+/// else.
+async fn owned_deal_fields(server: &Server, sales: &str, integration: &str) {
+    let deal = Uuid::now_v7();
+    let path = format!("/v1/opportunities/{deal}/commands");
+    let opened = server
+        .post_expecting(
+            (&path, sales),
+            &[],
+            &json!({
+                "command": "open", "name": "Difference Engine", "contact": Uuid::now_v7(),
+                "owner": Uuid::now_v7(), "amount": { "minor": 50_000, "currency": "EUR" },
+                "expected_close": "2027-06-01",
+            }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let amount =
+        json!({ "command": "change_amount", "amount": { "minor": 65_000, "currency": "EUR" } });
+    let refused = server
+        .post_expecting(
+            (&path, sales),
+            &[("if-match", etag(&opened).as_str())],
+            &amount,
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(refused.body["code"], json!("sync-refused"));
+    assert_eq!(refused.body["errors"][0]["field"], json!("amount"));
+    let billed = server
+        .post_expecting(
+            (&path, integration),
+            &[("if-match", etag(&opened).as_str())],
+            &amount,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(billed.body["events"], json!(["OpportunityAmountChanged"]));
+    let not_its = server
+        .post_expecting(
+            (&path, integration),
+            &[("if-match", etag(&billed).as_str())],
+            &json!({ "command": "change_close_date", "expected_close": "2027-07-01" }),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_eq!(not_its.body["code"], json!("not-its-field"));
+    // Tickets: the dictionary gives it nothing there, so the route itself is closed to it.
+    assert_eq!(
+        server
+            .post(
+                &format!("/v1/tickets/{}/commands", Uuid::now_v7()),
+                integration,
+                &[],
+                &json!({ "command": "change_priority", "priority": "high" }),
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 /// A data steward merges two contacts of one person, the Customer 360 follows, and gives one
@@ -2113,7 +2182,10 @@ async fn permission_matrix(server: &Server, tokens: &Tokens) {
                     body.clone(),
                 )
                 .await;
-            if role.allows(permission) {
+            // The dictionary gives the integration a deal's amount: it may send deals the
+            // commands that set it (the handler refuses the rest).
+            let syncs = role == Role::Integration && spec.path == "/v1/opportunities/{id}/commands";
+            if role.allows(permission) || syncs {
                 assert!(
                     answer.status != StatusCode::FORBIDDEN
                         && answer.status != StatusCode::UNAUTHORIZED,

@@ -42,6 +42,10 @@ fn the_readmes_data_dictionary_validates() {
     let dictionary: DataDictionary = serde_json::from_str(&block_after("<!-- data-dictionary -->"))
         .expect("the README's dictionary reads");
     let rules = dictionary.validate().expect("and can be enforced");
-    assert_eq!(rules.entries().count(), 3);
+    assert_eq!(rules.entries().count(), 4);
     assert!(rules.names_system("billing"));
+    assert_eq!(
+        rules.owner_of(crm_domain::account::AccountField::Addresses),
+        Some("erp")
+    );
 }

@@ -395,7 +395,21 @@ pub(crate) async fn command<B: Backend>(
     }
     let mut request = request;
     let custom = request.take_custom_fields();
-    match account_command(id, request) {
+    let planned = account_command(id, request).and_then(|(command, needs_if_match)| {
+        let fields = command
+            .as_ref()
+            .map(AccountCommand::fields)
+            .unwrap_or_default();
+        super::sync::owns(
+            &app,
+            &principal,
+            super::auth::Permission::WriteAccounts,
+            &fields,
+            custom.is_some(),
+        )?;
+        Ok((command, needs_if_match))
+    });
+    match planned {
         Ok((command, needs_if_match)) => {
             execute_with_custom::<Account>(
                 &app,

@@ -466,12 +466,15 @@ fn set_parsed<T, E: std::fmt::Display>(
     }
 }
 
+/// The source a request naming no source system speaks for: the CRM's own API and its users.
+pub(crate) const API_SOURCE: &str = "api";
+
 fn provenance(
     system: Option<&str>,
     time: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Provenance, Problem> {
-    let system = system.unwrap_or("api");
+    let system = system.unwrap_or(API_SOURCE);
     if system.trim().is_empty() || system.chars().count() > 200 {
         return Err(Problem::new(
             ProblemKind::InvalidBody,
@@ -488,10 +491,10 @@ impl ContactRequest {
     pub(crate) fn source_system(&self) -> Option<&str> {
         match self {
             ContactRequest::Create(details) | ContactRequest::ChangeDetails(details) => {
-                Some(details.source_system.as_deref().unwrap_or("api"))
+                Some(details.source_system.as_deref().unwrap_or(API_SOURCE))
             }
             ContactRequest::GrantConsent(change) | ContactRequest::WithdrawConsent(change) => {
-                Some(change.source_system.as_deref().unwrap_or("api"))
+                Some(change.source_system.as_deref().unwrap_or(API_SOURCE))
             }
             _ => None,
         }

@@ -382,7 +382,14 @@ fn admit<B: Backend>(
     app.limiter
         .take(principal, Instant::now())
         .map_err(problem::rate_limited)?;
-    if !principal.role.allows(permission) {
+    let syncs_own_fields = || {
+        principal.role.allows(auth::Permission::SyncRecords)
+            && spec
+                .endpoint
+                .governed_entity()
+                .is_some_and(|entity| app.settings.sync.owns_any(entity, &principal.name))
+    };
+    if !principal.role.allows(permission) && !syncs_own_fields() {
         return Err(Problem::new(
             ProblemKind::Forbidden,
             format!(

@@ -312,6 +312,11 @@ impl Problem {
                         rule: "not-owner".to_owned(),
                         message: refusal.to_string(),
                     },
+                    SyncRefusal::OwnedElsewhere { field, .. } => FieldProblemBody {
+                        field: field.clone(),
+                        rule: "not-owner".to_owned(),
+                        message: refusal.to_string(),
+                    },
                 })
                 .collect(),
         ));

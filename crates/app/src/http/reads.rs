@@ -417,6 +417,20 @@ fn governed(
     Ok(((command, custom, needs), source))
 }
 
+/// A command on a deal or a ticket under the data dictionary: refused where it sets a field
+/// another system owns, or (for a token without `write`) one its own system does not.
+fn owned<B: Backend, C, F: crm_domain::sync::OwnedField>(
+    app: &App<B>,
+    principal: &Principal,
+    write: super::auth::Permission,
+    planned: commands::Planned<C>,
+    fields: impl Fn(&C) -> Vec<F>,
+) -> Result<commands::Planned<C>, Problem> {
+    let set = planned.0.as_ref().map(&fields).unwrap_or_default();
+    super::sync::owns(app, principal, write, &set, planned.1.is_some())?;
+    Ok(planned)
+}
+
 pub(crate) async fn opportunity_command<B: Backend>(
     State(app): AppState<B>,
     Extension(principal): Caller,
@@ -424,7 +438,17 @@ pub(crate) async fn opportunity_command<B: Backend>(
     headers: HeaderMap,
     Body(request): Body<OpportunityRequest>,
 ) -> Response {
-    match commands::opportunity_command(request, id, &app.settings.pipelines) {
+    let planned =
+        commands::opportunity_command(request, id, &app.settings.pipelines).and_then(|planned| {
+            owned(
+                &app,
+                &principal,
+                super::auth::Permission::WriteDeals,
+                planned,
+                crm_domain::opportunity::OpportunityCommand::fields,
+            )
+        });
+    match planned {
         Ok((command, custom, needs)) => {
             commands::execute_with_custom::<Opportunity>(
                 &app,
@@ -452,7 +476,16 @@ pub(crate) async fn ticket_command<B: Backend>(
     headers: HeaderMap,
     Body(request): Body<TicketRequest>,
 ) -> Response {
-    match commands::ticket_command(request, id) {
+    let planned = commands::ticket_command(request, id).and_then(|planned| {
+        owned(
+            &app,
+            &principal,
+            super::auth::Permission::WriteTickets,
+            planned,
+            crm_domain::ticket::TicketCommand::fields,
+        )
+    });
+    match planned {
         Ok((command, custom, needs)) => {
             commands::execute_with_custom::<Ticket>(
                 &app,

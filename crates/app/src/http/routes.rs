@@ -128,6 +128,21 @@ pub enum Endpoint {
     CustomFieldValues,
 }
 
+impl Endpoint {
+    /// The entity whose commands the endpoint takes, where the data dictionary may give a
+    /// connected system fields of it: a system given some may send the commands that set
+    /// them (and only those) without the entity's write permission.
+    pub(crate) fn governed_entity(self) -> Option<crm_domain::sync::GovernedEntity> {
+        use crm_domain::sync::GovernedEntity;
+        match self {
+            Endpoint::OpportunityCommand => Some(GovernedEntity::Opportunity),
+            Endpoint::TicketCommand => Some(GovernedEntity::Ticket),
+            Endpoint::AccountCommand => Some(GovernedEntity::Account),
+            _ => None,
+        }
+    }
+}
+
 /// One route.
 #[derive(Debug, Clone)]
 pub struct RouteSpec {

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use crm_domain::contact::{Contact, ContactCommand, ExternalId};
-use crm_domain::sync::DictionaryEntry;
+use crm_domain::sync::{DictionaryEntry, OwnedField, SyncRefusals};
 use crm_eventstore::Source;
 use crm_projections::DocumentStore;
 use crm_projections::external_ids::{ContactsByExternalId, ExternalMatch};
@@ -20,7 +20,7 @@ use crm_projections::sync_conflicts::{ConflictQueue, QueueCursor, WaitingFields}
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Role;
+use super::auth::{Permission, Role};
 use super::body::Body;
 use super::commands::{self, ContactDetails};
 use super::problem::{Problem, ProblemKind};
@@ -34,14 +34,17 @@ type Caller = Extension<Principal>;
 
 /// Refuses a request naming a source system the data dictionary names, unless the caller is
 /// that system's own integration token or an admin: a system the dictionary trusts is spoken
-/// for by itself alone (otherwise any token could write a field it owns by naming it).
+/// for by itself alone (otherwise any token could write a field it owns by naming it). The
+/// CRM's own source, [`API_SOURCE`](commands::API_SOURCE), is every user's, never an
+/// integration's.
 pub(crate) fn speaks_for<B: Backend>(
     app: &App<B>,
     principal: &Principal,
     system: &str,
 ) -> Result<(), Problem> {
     let own = principal.role == Role::Admin
-        || (principal.role == Role::Integration && principal.name == system);
+        || (principal.role == Role::Integration && principal.name == system)
+        || (principal.role != Role::Integration && system == commands::API_SOURCE);
     if own || !app.settings.sync.names_system(system) {
         return Ok(());
     }
@@ -53,6 +56,51 @@ pub(crate) fn speaks_for<B: Backend>(
         ),
     )
     .with_code("source-not-yours"))
+}
+
+/// Refuses a command on an account, a deal or a ticket that sets a field the data dictionary
+/// gives to another system (409 `sync-refused`, every such field in `errors`). An integration
+/// token acts as its own system; anyone else as [`API_SOURCE`](commands::API_SOURCE), the
+/// source of a request that names none.
+///
+/// A token without `write` — an integration let in only because the dictionary gives its
+/// system fields of the entity — may send just the commands that set its own fields, and no
+/// custom fields (403 `not-its-field` otherwise).
+pub(crate) fn owns<B: Backend, F: OwnedField>(
+    app: &App<B>,
+    principal: &Principal,
+    write: Permission,
+    fields: &[F],
+    custom_fields: bool,
+) -> Result<(), Problem> {
+    let rules = &app.settings.sync;
+    let source = if principal.role == Role::Integration {
+        principal.name.as_str()
+    } else {
+        commands::API_SOURCE
+    };
+    let refusals = rules.refusals_of(fields, source);
+    if !refusals.is_empty() {
+        return Err(Problem::of_sync_refusals(&SyncRefusals(refusals)));
+    }
+    let own_fields_only = !fields.is_empty()
+        && !custom_fields
+        && fields
+            .iter()
+            .all(|field| rules.owner_of(*field) == Some(source));
+    if principal.role.allows(write) || own_fields_only {
+        return Ok(());
+    }
+    Err(Problem::new(
+        ProblemKind::Forbidden,
+        format!(
+            "{} may set only the {} fields the data dictionary gives it, and this command \
+             sets others (or none of them)",
+            principal.name,
+            F::ENTITY
+        ),
+    )
+    .with_code("not-its-field"))
 }
 
 /// `POST /v1/contacts/{id}/sync`: the body is a details change; the source is the token's

@@ -37,6 +37,7 @@
 //! job title, stays on the contact's stream.)
 
 mod address;
+mod fields;
 mod hierarchy;
 pub mod matching;
 mod role;
@@ -54,6 +55,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use address::{AccountAddress, AddressKind};
+pub use fields::AccountField;
 pub use hierarchy::{
     AccountHierarchy, AccountHierarchyCommand, AccountHierarchyError, AccountHierarchyEvent,
 };

@@ -39,6 +39,7 @@
 //! is refused when the amount needs no approval, when one is pending, and when the amount is
 //! already approved; a rejected request can be made again.
 
+mod fields;
 mod pipeline;
 #[cfg(test)]
 mod tests;
@@ -50,6 +51,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use fields::OpportunityField;
 pub use pipeline::{
     ForecastCategory, Pipeline, PipelineError, PipelineId, Stage, StageId, StageKind,
 };

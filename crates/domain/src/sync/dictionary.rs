@@ -8,15 +8,81 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::{ContactRules, FieldPolicy, FieldRule};
+use super::{ContactRules, FieldPolicy, FieldRule, SyncRefusal};
+use crate::account::AccountField;
 use crate::contact::ContactField;
+use crate::opportunity::OpportunityField;
+use crate::ticket::TicketField;
 
 /// The entities whose fields the dictionary can govern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GovernedEntity {
-    /// Contacts: every single-valued field keeps the source and source time of its value.
+    /// Contacts: every single-valued field keeps the source and source time of its value, so
+    /// every policy applies.
     Contact,
+    /// Accounts: a field may be given to a system of record (`owner_only`).
+    Account,
+    /// Deals: a field may be given to a system of record (`owner_only`).
+    Opportunity,
+    /// Tickets: a field may be given to a system of record (`owner_only`).
+    Ticket,
+}
+
+impl fmt::Display for GovernedEntity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Contact => "contact",
+            Self::Account => "account",
+            Self::Opportunity => "opportunity",
+            Self::Ticket => "ticket",
+        })
+    }
+}
+
+/// A field of a record whose values keep no source of their own (an account's, a deal's, a
+/// ticket's): the dictionary may give it to a system of record, and then only that system
+/// sets it. Last write wins, precedence and review need each value's source and time, which
+/// only contacts keep.
+pub trait OwnedField: Copy + Serialize + for<'de> Deserialize<'de> {
+    /// The entity the field belongs to.
+    const ENTITY: GovernedEntity;
+
+    /// The field's type.
+    fn field_type(self) -> FieldType;
+
+    /// The field's name in the dictionary (`"amount"`).
+    fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => name,
+            // The field enums are unit variants in snake case: always a string.
+            _ => String::new(),
+        }
+    }
+}
+
+impl OwnedField for AccountField {
+    const ENTITY: GovernedEntity = GovernedEntity::Account;
+
+    fn field_type(self) -> FieldType {
+        AccountField::field_type(self)
+    }
+}
+
+impl OwnedField for OpportunityField {
+    const ENTITY: GovernedEntity = GovernedEntity::Opportunity;
+
+    fn field_type(self) -> FieldType {
+        OpportunityField::field_type(self)
+    }
+}
+
+impl OwnedField for TicketField {
+    const ENTITY: GovernedEntity = GovernedEntity::Ticket;
+
+    fn field_type(self) -> FieldType {
+        TicketField::field_type(self)
+    }
 }
 
 /// A field's type as the dictionary declares it (checked against the field's real type).
@@ -41,6 +107,16 @@ pub enum FieldType {
     LifecycleStage,
     /// A postal address.
     Address,
+    /// An amount of money in a currency.
+    Money,
+    /// A stage of a pipeline.
+    Stage,
+    /// A record's status.
+    Status,
+    /// A priority.
+    Priority,
+    /// A whole number.
+    Number,
 }
 
 impl fmt::Display for FieldType {
@@ -55,6 +131,11 @@ impl fmt::Display for FieldType {
             FieldType::Account => "account",
             FieldType::LifecycleStage => "lifecycle_stage",
             FieldType::Address => "address",
+            FieldType::Money => "money",
+            FieldType::Stage => "stage",
+            FieldType::Status => "status",
+            FieldType::Priority => "priority",
+            FieldType::Number => "number",
         };
         f.write_str(name)
     }
@@ -137,7 +218,9 @@ pub struct DataDictionary {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DictionaryError {
     /// The entity is not one the dictionary governs.
-    #[error("{entity}: not an entity the dictionary governs (contact)")]
+    #[error(
+        "{entity}: not an entity the dictionary governs (contact, account, opportunity, ticket)"
+    )]
     UnknownEntity {
         /// As written.
         entity: String,
@@ -186,6 +269,8 @@ pub enum DictionaryError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncRules {
     contact: ContactRules,
+    /// The system of record of each owned field of the other entities, by entity and name.
+    owners: BTreeMap<(GovernedEntity, String), String>,
     systems: BTreeSet<String>,
     entries: BTreeMap<(GovernedEntity, String), DictionaryEntry>,
 }
@@ -194,6 +279,39 @@ impl SyncRules {
     /// The rules of the contact's fields.
     pub fn contact(&self) -> &ContactRules {
         &self.contact
+    }
+
+    /// The system of record the dictionary gives `field` to, if any.
+    pub fn owner_of<F: OwnedField>(&self, field: F) -> Option<&str> {
+        self.owners
+            .get(&(F::ENTITY, field.name()))
+            .map(String::as_str)
+    }
+
+    /// Whether the dictionary gives `system` any field of `entity` (an account, a deal or a
+    /// ticket): the system may then send that entity the commands that set its own fields.
+    pub fn owns_any(&self, entity: GovernedEntity, system: &str) -> bool {
+        self.owners
+            .iter()
+            .any(|((owned, _), owner)| *owned == entity && owner == system)
+    }
+
+    /// What the rules refuse of `source` setting `fields` (of an account, a deal or a ticket,
+    /// as the command's `fields()` lists them): every field another system owns, named.
+    pub fn refusals_of<F: OwnedField>(&self, fields: &[F], source: &str) -> Vec<SyncRefusal> {
+        fields
+            .iter()
+            .filter_map(|field| {
+                let name = field.name();
+                let owner = self.owners.get(&(F::ENTITY, name.clone()))?;
+                (owner != source).then(|| SyncRefusal::OwnedElsewhere {
+                    entity: F::ENTITY,
+                    field: name,
+                    owner: owner.clone(),
+                    source_system: source.to_owned(),
+                })
+            })
+            .collect()
     }
 
     /// Whether the dictionary names `system` (as a system of record or in a precedence list):
@@ -223,9 +341,9 @@ impl DataDictionary {
         let mut problems = Vec::new();
         for entry in &self.fields {
             match entry.rule() {
-                Ok((entity, field, rule)) => {
-                    let GovernedEntity::Contact = entity;
-                    if rules.contact.contains_key(&field) {
+                Ok((field, rule)) => {
+                    let entity = field.entity();
+                    if rules.entries.contains_key(&(entity, entry.field.clone())) {
                         problems.push(DictionaryError::Duplicate {
                             entity: entry.entity.clone(),
                             field: entry.field.clone(),
@@ -236,7 +354,16 @@ impl DataDictionary {
                     if let FieldPolicy::SourcePrecedence { order } = &rule.policy {
                         rules.systems.extend(order.iter().cloned());
                     }
-                    rules.contact.insert(field, rule);
+                    match field {
+                        Governed::Contact(field) => {
+                            rules.contact.insert(field, rule);
+                        }
+                        Governed::Owned(entity) => {
+                            if let Some(owner) = rule.system_of_record {
+                                rules.owners.insert((entity, entry.field.clone()), owner);
+                            }
+                        }
+                    }
                     rules
                         .entries
                         .insert((entity, entry.field.clone()), entry.clone());
@@ -262,26 +389,38 @@ impl DictionaryEntry {
     }
 
     /// The entry as a rule of a known field, or what is wrong with it.
-    fn rule(&self) -> Result<(GovernedEntity, ContactField, FieldRule), DictionaryError> {
+    fn rule(&self) -> Result<(Governed, FieldRule), DictionaryError> {
         let entity = serde_json::from_value::<GovernedEntity>(serde_json::Value::String(
             self.entity.clone(),
         ))
         .map_err(|_| DictionaryError::UnknownEntity {
             entity: self.entity.clone(),
         })?;
-        let field =
-            serde_json::from_value::<ContactField>(serde_json::Value::String(self.field.clone()))
-                .map_err(|_| DictionaryError::UnknownField {
-                entity: self.entity.clone(),
-                field: self.field.clone(),
-            })?;
-        if field.field_type() != self.kind {
+        let (field, actual) = match entity {
+            GovernedEntity::Contact => self
+                .parse::<ContactField>()
+                .map(|field| (Governed::Contact(field), field.field_type())),
+            GovernedEntity::Account => self.owned::<AccountField>(),
+            GovernedEntity::Opportunity => self.owned::<OpportunityField>(),
+            GovernedEntity::Ticket => self.owned::<TicketField>(),
+        }
+        .ok_or_else(|| DictionaryError::UnknownField {
+            entity: self.entity.clone(),
+            field: self.field.clone(),
+        })?;
+        if actual != self.kind {
             return Err(DictionaryError::WrongType {
                 entity: self.entity.clone(),
                 field: self.field.clone(),
                 declared: self.kind,
-                actual: field.field_type(),
+                actual,
             });
+        }
+        if matches!(field, Governed::Owned(_)) && self.policy != PolicyName::OwnerOnly {
+            return Err(self.invalid(format!(
+                "{entity} fields take owner_only alone: last_write_wins, source_precedence and \
+                 manual_review need each value's source and source time, which only contacts keep"
+            )));
         }
         if self.definition_owner.trim().is_empty() {
             return Err(self.invalid("definition_owner: who owns the definition must be named"));
@@ -327,7 +466,6 @@ impl DictionaryEntry {
             return Err(self.invalid("order is only for source_precedence"));
         }
         Ok((
-            entity,
             field,
             FieldRule {
                 policy,
@@ -335,5 +473,31 @@ impl DictionaryEntry {
                 empty_overwrites: self.empty_overwrites,
             },
         ))
+    }
+
+    /// The field named by the entry, as a field of `F`.
+    fn parse<F: for<'de> Deserialize<'de>>(&self) -> Option<F> {
+        serde_json::from_value(serde_json::Value::String(self.field.clone())).ok()
+    }
+
+    /// The field named by the entry, as an owned field of `F`'s entity, with its type.
+    fn owned<F: OwnedField>(&self) -> Option<(Governed, FieldType)> {
+        self.parse::<F>()
+            .map(|field| (Governed::Owned(F::ENTITY), field.field_type()))
+    }
+}
+
+/// A field an entry governs: a contact's, with every policy, or another entity's, owned.
+enum Governed {
+    Contact(ContactField),
+    Owned(GovernedEntity),
+}
+
+impl Governed {
+    fn entity(&self) -> GovernedEntity {
+        match self {
+            Governed::Contact(_) => GovernedEntity::Contact,
+            Governed::Owned(entity) => *entity,
+        }
     }
 }

@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use crate::contact::{ContactField, DetailChange, Provenance};
 
 pub use dictionary::{
-    DataDictionary, DictionaryEntry, DictionaryError, FieldType, GovernedEntity, PolicyName,
-    SyncRules,
+    DataDictionary, DictionaryEntry, DictionaryError, FieldType, GovernedEntity, OwnedField,
+    PolicyName, SyncRules,
 };
 
 /// How a field's competing values are decided (see the [module documentation](self)).
@@ -147,6 +147,18 @@ pub enum SyncRefusal {
     NotOwner {
         /// The field.
         field: ContactField,
+        /// Its system of record.
+        owner: String,
+        /// The source that tried.
+        source_system: String,
+    },
+    /// A field of an account, a deal or a ticket belongs to another system.
+    #[error("{entity}.{field} is owned by {owner}; {source_system} may not set it")]
+    OwnedElsewhere {
+        /// The entity.
+        entity: GovernedEntity,
+        /// The field, as the dictionary names it.
+        field: String,
         /// Its system of record.
         owner: String,
         /// The source that tried.

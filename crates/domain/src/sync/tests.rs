@@ -227,3 +227,141 @@ fn a_misspelt_key_is_refused_when_read() {
     .unwrap_err();
     assert!(error.to_string().contains("empty_overwrite"), "{error}");
 }
+
+/// The rules of a dictionary giving a deal's amount to billing, an account's addresses to
+/// the ERP and a ticket's priority to the support desk.
+fn owned_fields() -> SyncRules {
+    let dictionary: DataDictionary = serde_json::from_str(
+        r#"{"fields": [
+            {"entity": "opportunity", "field": "amount", "type": "money",
+             "policy": "owner_only", "system_of_record": "billing", "definition_owner": "finance"},
+            {"entity": "account", "field": "addresses", "type": "address",
+             "policy": "owner_only", "system_of_record": "erp", "definition_owner": "finance"},
+            {"entity": "ticket", "field": "priority", "type": "priority",
+             "policy": "owner_only", "system_of_record": "desk", "definition_owner": "support"}
+        ]}"#,
+    )
+    .expect("the dictionary reads");
+    dictionary.validate().expect("the dictionary is valid")
+}
+
+#[test]
+fn a_field_of_a_deal_an_account_or_a_ticket_takes_only_its_system_of_record() {
+    use crate::account::AccountField;
+    use crate::opportunity::OpportunityField;
+    use crate::ticket::TicketField;
+    let rules = owned_fields();
+    assert_eq!(
+        rules.refusals_of(&[OpportunityField::Amount], "billing"),
+        []
+    );
+    assert_eq!(
+        rules.refusals_of(&[OpportunityField::Amount, OpportunityField::Stage], "api"),
+        [SyncRefusal::OwnedElsewhere {
+            entity: GovernedEntity::Opportunity,
+            field: "amount".to_owned(),
+            owner: "billing".to_owned(),
+            source_system: "api".to_owned(),
+        }]
+    );
+    assert_eq!(
+        rules.refusals_of(&[AccountField::Addresses], "billing")[0].to_string(),
+        "account.addresses is owned by erp; billing may not set it"
+    );
+    assert_eq!(rules.refusals_of(&[AccountField::Name], "billing"), []);
+    assert_eq!(rules.refusals_of(&[TicketField::Priority], "desk"), []);
+    assert_eq!(rules.refusals_of(&[TicketField::Priority], "erp").len(), 1);
+    assert_eq!(rules.owner_of(TicketField::Priority), Some("desk"));
+    assert_eq!(rules.owner_of(TicketField::Status), None);
+    assert!(rules.owns_any(GovernedEntity::Account, "erp"));
+    assert!(!rules.owns_any(GovernedEntity::Ticket, "erp"));
+    assert!(rules.names_system("desk"));
+}
+
+#[test]
+fn only_contacts_take_the_policies_that_need_each_values_source() {
+    let problems = DataDictionary {
+        fields: vec![
+            DictionaryEntry {
+                entity: "opportunity".to_owned(),
+                ..entry("amount", FieldType::Money, PolicyName::LastWriteWins)
+            },
+            DictionaryEntry {
+                entity: "ticket".to_owned(),
+                ..entry("priority", FieldType::Text, PolicyName::OwnerOnly)
+            },
+            DictionaryEntry {
+                entity: "account".to_owned(),
+                ..entry("revenue", FieldType::Money, PolicyName::OwnerOnly)
+            },
+            DictionaryEntry {
+                entity: "lead".to_owned(),
+                ..entry("email", FieldType::Email, PolicyName::OwnerOnly)
+            },
+        ],
+    }
+    .validate()
+    .expect_err("nothing here can be enforced");
+    let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(said.len(), 4, "{said:?}");
+    assert!(said[0].starts_with("opportunity.amount: opportunity fields take owner_only alone"));
+    assert_eq!(
+        said[1],
+        "ticket.priority: declared text, but the field holds priority"
+    );
+    assert_eq!(said[2], "account.revenue: no such field");
+    assert!(said[3].starts_with("lead: not an entity"), "{}", said[3]);
+}
+
+#[test]
+fn a_command_names_the_fields_it_sets_beyond_what_a_record_must_open_with() {
+    use crate::account::{AccountCommand, AccountField};
+    use crate::identity::{CompanyDomain, CompanyName};
+    use crate::ids::{CompanyId, UserId};
+    use crate::opportunity::{OpportunityCommand, OpportunityField, StageId};
+    use crate::ticket::{TicketCommand, TicketField};
+    use crate::{Money, Priority};
+    assert_eq!(
+        OpportunityCommand::ChangeAmount {
+            amount: Money::new(5, crate::Currency::new("EUR").expect("a currency"))
+        }
+        .fields(),
+        [OpportunityField::Amount]
+    );
+    assert_eq!(OpportunityCommand::Win.fields(), [OpportunityField::Stage]);
+    assert_eq!(
+        OpportunityCommand::ChangeStage {
+            to: StageId::new("proposal")
+        }
+        .fields(),
+        [OpportunityField::Stage]
+    );
+    assert_eq!(
+        TicketCommand::ChangePriority {
+            priority: Priority::High
+        }
+        .fields(),
+        [TicketField::Priority]
+    );
+    assert_eq!(
+        TicketCommand::Reopen {
+            reason: "back".into()
+        }
+        .fields(),
+        [TicketField::Status]
+    );
+    let open = AccountCommand::Open {
+        account: CompanyId(uuid::Uuid::from_u128(1)),
+        name: CompanyName::new("Analytical Engines").expect("a name"),
+        owner: UserId(uuid::Uuid::from_u128(2)),
+        domains: vec![CompanyDomain::parse("engines.example").expect("a domain")],
+        industry: None,
+        employees: Some(40),
+        addresses: Vec::new(),
+    };
+    assert_eq!(
+        open.fields(),
+        [AccountField::Domains, AccountField::Employees]
+    );
+    assert_eq!(AccountCommand::Archive.fields(), [AccountField::Status]);
+}

@@ -34,6 +34,7 @@
 //! clock and are not otherwise forced into order.
 
 mod escalation;
+mod fields;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -48,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use escalation::{Escalation, EscalationTarget};
+pub use fields::TicketField;
 pub use status::{StatusChangeCause, TicketStatus};
 
 use crate::aggregate::{Aggregate, DomainEvent};
