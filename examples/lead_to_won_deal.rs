@@ -535,6 +535,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             description: None,
             owner: assignee,
             concerns: Some(RecordRef::Opportunity(opportunity_id)),
+            contact: None,
             due_at: Some(due_at),
             priority: Priority::High,
         },

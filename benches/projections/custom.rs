@@ -68,6 +68,7 @@ fn history(records: u64) -> Vec<ProjectedEvent> {
                     description: None,
                     owner: ALICE,
                     concerns: None,
+                    contact: None,
                     due_at: None,
                     priority: Priority::Normal,
                 },

@@ -654,6 +654,7 @@ fn create_task(task: Uuid) -> TaskCommand {
         description: None,
         owner: UserId(Uuid::from_u128(0xa11ce)),
         concerns: None,
+        contact: None,
         due_at: None,
         priority: Priority::Normal,
     }

@@ -22,8 +22,9 @@ use crm_domain::contact::{
 };
 use crm_domain::lead::Lead;
 use crm_domain::opportunity::{Opportunity, Pipeline};
+use crm_domain::task::{Task, TaskCommand};
 use crm_domain::ticket::{Ticket, TicketCommand};
-use crm_domain::{Channel, Currency, Priority, TicketId};
+use crm_domain::{Channel, Currency, Priority, RecordRef, TaskId, TicketId};
 use crm_eventstore::EventStore;
 use crm_eventstore::crypto::CryptoError;
 use support::{converted_lead, meta, service, t0, tenant};
@@ -259,6 +260,33 @@ where
         .expect("the ticket opens");
 
     connected_systems_speak(&service, contact).await;
+    // Two tasks about her: one on her contact, one on her deal that names her.
+    let deal = opportunity_of(&service, lead).await.id().expect("opened");
+    let tasks = [
+        (RecordRef::Contact(contact), None),
+        (RecordRef::Opportunity(deal), Some(contact)),
+    ]
+    .map(|(concerns, named)| (TaskId(Uuid::now_v7()), concerns, named));
+    for (task, concerns, named) in tasks {
+        service
+            .execute::<Task>(
+                &tenant(),
+                task.0,
+                TaskCommand::Create {
+                    task,
+                    title: "Call Ada Lovelace back".into(),
+                    description: Some("About my difference engine".into()),
+                    owner: crm_domain::UserId(Uuid::from_u128(0xa11ce)),
+                    concerns: Some(concerns),
+                    contact: named,
+                    due_at: None,
+                    priority: Priority::Normal,
+                },
+                &meta(),
+            )
+            .await
+            .expect("the task is created");
+    }
 
     // Stored: only ciphertext. Read: plaintext.
     assert_no_plaintext(&raw_copy().await, "before the erasure");
@@ -327,6 +355,14 @@ where
     assert_eq!(erased_ticket.subject.as_deref(), Some(""));
     let opportunity = opportunity_of(&service, lead).await;
     assert_eq!(opportunity.deal.map(|deal| deal.name), Some(String::new()));
+    for (task, _, _) in tasks {
+        let (erased_task, _) = service
+            .load::<Task>(&tenant(), task.0)
+            .await
+            .expect("loads");
+        let details = erased_task.details.expect("the task stays");
+        assert_eq!((details.title.as_str(), details.description), ("", None));
+    }
     for text in PERSONAL {
         let states = format!("{lead_state:?}{person:?}{erased_ticket:?}");
         assert!(

@@ -1046,6 +1046,40 @@ async fn tasks(server: &Server, sales: &str, auditor: &str) {
         StatusCode::FORBIDDEN
     );
 
+    // A task on a deal is about the deal's contact: the server finds her (her key encrypts
+    // the text; `tests/erasure.rs` reads the stored bytes).
+    let (deal, contact) = (Uuid::now_v7(), Uuid::now_v7());
+    server
+        .post_expecting(
+            (&format!("/v1/opportunities/{deal}/commands"), sales),
+            &[],
+            &json!({
+                "command": "open", "name": "Pilot", "contact": contact, "owner": Uuid::now_v7(),
+                "amount": { "minor": 1_000, "currency": "EUR" }, "expected_close": "2027-01-01",
+            }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let on_deal = Uuid::now_v7();
+    server
+        .post_expecting(
+            (&format!("/v1/tasks/{on_deal}/commands"), sales),
+            &[],
+            &json!({
+                "command": "create", "title": "Send her the pilot terms", "owner": Uuid::now_v7(),
+                "concerns": { "kind": "opportunity", "id": deal }, "priority": "normal",
+            }),
+            StatusCode::CREATED,
+        )
+        .await;
+    eventually("the task on the deal names her", || async {
+        let answer = server.get(&format!("/v1/tasks/{on_deal}"), auditor).await;
+        answer.status == StatusCode::OK
+            && answer.body["person"] == json!({ "kind": "contact", "id": contact })
+            && answer.body["title"] == "Send her the pilot terms"
+    })
+    .await;
+
     // Read back from the engagements read model: the task, and the owner's task list.
     let read = format!("/v1/tasks/{task}");
     eventually("the cancelled task is read back", || async {

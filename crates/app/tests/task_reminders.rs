@@ -99,6 +99,7 @@ async fn create_task<U: UnitOfWork>(
                 description: None,
                 owner,
                 concerns: None,
+                contact: None,
                 due_at: Some(due_at),
                 priority: Priority::High,
             },

@@ -1748,6 +1748,7 @@ fn task_events() -> Vec<TaskEvent> {
             description: Some("With the volume discount agreed on the call.".into()),
             owner: ALICE,
             concerns: Some(RecordRef::Opportunity(OpportunityId(id(0xdea1)))),
+            person: None,
             due_at: Some(precise_at()),
             priority: Priority::High,
             by: Actor::Automation {
@@ -1757,11 +1758,13 @@ fn task_events() -> Vec<TaskEvent> {
         },
         TaskEvent::Retitled {
             title: "Send the revised pilot proposal".into(),
+            personal: false,
             by: user(ALICE),
             at: at(0),
         },
         TaskEvent::DescriptionChanged {
             description: None,
+            personal: false,
             by: user(ALICE),
             at: at(1),
         },

@@ -255,6 +255,7 @@ fn history() -> Vec<ProjectedEvent> {
                     description: None,
                     owner: if n % 2 == 0 { ALICE } else { BOB },
                     concerns: Some(RecordRef::Account(account(n % 5))),
+                    contact: None,
                     due_at: (n % 3 != 0).then(|| minutes(200 + i64::try_from(n).unwrap())),
                     priority: Priority::Normal,
                 },

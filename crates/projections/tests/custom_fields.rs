@@ -69,6 +69,7 @@ fn create_task(world: &mut World, n: u128) {
                 description: None,
                 owner: ALICE,
                 concerns: None,
+                contact: None,
                 due_at: None,
                 priority: Priority::Normal,
             },

@@ -31,6 +31,7 @@ fn create_task(world: &mut World, id: u128, owner: UserId, due_in_minutes: Optio
                 description: None,
                 owner,
                 concerns: Some(RecordRef::Contact(ContactId(ADA))),
+                contact: None,
                 due_at: due_in_minutes.map(minutes),
                 priority: Priority::Normal,
             },
@@ -373,4 +374,145 @@ mod properties {
             }
         }
     }
+}
+
+fn create_task_about(
+    world: &mut World,
+    id: u128,
+    title: &str,
+    concerns: Option<RecordRef>,
+    contact: Option<ContactId>,
+) {
+    world
+        .task(
+            Uuid::from_u128(id),
+            TaskCommand::Create {
+                task: TaskId(Uuid::from_u128(id)),
+                title: title.to_owned(),
+                description: Some(format!("{title}, as agreed")),
+                owner: ALICE,
+                concerns,
+                contact,
+                due_at: None,
+                priority: Priority::Normal,
+            },
+            &as_user(ALICE, minutes(0)),
+        )
+        .unwrap();
+}
+
+fn task_doc(store: &MemoryDocuments<EngagementModel>, id: u128) -> TaskDoc {
+    store
+        .lookup(
+            &tenant(),
+            &TaskLookup {
+                task: TaskId(Uuid::from_u128(id)),
+            },
+        )
+        .unwrap()
+}
+
+/// Tasks about a person — on her contact, on a lead converted into her, on her deal — lose
+/// their text when she is erased, later retitles included; a task about nobody keeps it.
+#[test]
+fn an_erasure_empties_the_text_of_every_task_about_the_person() {
+    use crm_domain::contact::{ContactCommand, ErasureGround, ErasureRequest, ErasureRequester};
+    use crm_domain::{LeadId, OpportunityId};
+    let mut world = World::new();
+    let ada = ContactId(ADA);
+    let lead = LeadId(Uuid::from_u128(0x1ead));
+    world.create_contact(ada, Vec::new());
+    world
+        .contact(
+            ADA,
+            ContactCommand::RecordSourceLead { lead },
+            &as_user(ALICE, minutes(1)),
+        )
+        .unwrap();
+    let deal = RecordRef::Opportunity(OpportunityId(Uuid::from_u128(0xdea1)));
+    create_task_about(
+        &mut world,
+        1,
+        "Call Ada Lovelace",
+        Some(RecordRef::Contact(ada)),
+        None,
+    );
+    create_task_about(
+        &mut world,
+        2,
+        "Answer Augusta's form",
+        Some(RecordRef::Lead(lead)),
+        None,
+    );
+    create_task_about(
+        &mut world,
+        3,
+        "Send Ada the contract",
+        Some(deal),
+        Some(ada),
+    );
+    create_task_about(
+        &mut world,
+        4,
+        "Renew the licence",
+        Some(RecordRef::Account(CompanyId(ACME))),
+        None,
+    );
+    world
+        .contact(
+            ADA,
+            ContactCommand::Erase {
+                request: ErasureRequest {
+                    requested_by: ErasureRequester::DataSubject,
+                    legal_basis: ErasureGround::ConsentWithdrawn,
+                    requested_at: minutes(5),
+                },
+            },
+            &as_user(ALICE, minutes(5)),
+        )
+        .unwrap();
+    world
+        .task(
+            Uuid::from_u128(1),
+            TaskCommand::Retitle {
+                title: "Call Ada Lovelace again".into(),
+            },
+            &as_user(ALICE, minutes(6)),
+        )
+        .unwrap();
+
+    let store = fold(&world);
+    for id in [1, 2, 3] {
+        let doc = task_doc(&store, id);
+        assert!(doc.erased, "task {id}");
+        assert_eq!(
+            (doc.title.as_str(), doc.description),
+            ("", None),
+            "task {id}"
+        );
+        assert_eq!(doc.status, TaskStatus::Open, "the task itself stays");
+    }
+    assert_eq!(task_doc(&store, 3).person, Some(RecordRef::Contact(ada)));
+    let kept = task_doc(&store, 4);
+    assert_eq!(
+        (kept.title.as_str(), kept.erased, kept.person),
+        ("Renew the licence", false, None)
+    );
+    for (_, stored) in store.all_documents() {
+        let json = serde_json::to_string(&stored.doc).unwrap();
+        for personal in ["Ada", "Augusta", "Lovelace"] {
+            assert!(
+                !json.contains(personal),
+                "{personal} in {}: {json}",
+                stored.key
+            );
+        }
+    }
+    // The same history folded again, event by event twice, gives the same documents.
+    let mut again = MemoryDocuments::new(EngagementModel);
+    for event in world.events() {
+        again.apply(event).unwrap();
+        again.redeliver(event).unwrap();
+    }
+    assert_eq!(task_doc(&again, 1), task_doc(&store, 1));
 }

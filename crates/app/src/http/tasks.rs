@@ -1,8 +1,10 @@
 //! `POST /v1/tasks/{id}/commands`: work a user owes by a due time, on a record or on none.
 
 use chrono::{DateTime, Utc};
+use crm_domain::opportunity::Opportunity;
 use crm_domain::task::{Task, TaskCommand};
-use crm_domain::{Priority, RecordRef, TaskId, UserId};
+use crm_domain::ticket::Ticket;
+use crm_domain::{ContactId, Priority, RecordRef, TaskId, UserId};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -12,12 +14,13 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use crm_domain::custom_fields::EntityKind;
 use serde_json::{Map, Value};
 
 use super::body::Body;
 use super::commands::execute_with_custom;
+use super::problem::Problem;
 use super::reads::Id;
 use super::{App, Principal};
 use crate::backend::Backend;
@@ -40,6 +43,12 @@ pub enum TaskRequest {
         #[serde(default)]
         #[schema(value_type = Option<Object>)]
         concerns: Option<RecordRef>,
+        /// The contact the task is about, for a task on an account or on no record (its title
+        /// and description are then the contact's personal data, encrypted with their key).
+        /// A task on a contact or a lead is about them, and one on a deal or a ticket about
+        /// the deal's or the ticket's contact, found here when this is absent.
+        #[serde(default)]
+        contact: Option<Uuid>,
         /// When it is due.
         #[serde(default)]
         due_at: Option<DateTime<Utc>>,
@@ -124,6 +133,7 @@ impl TaskRequest {
                 description,
                 owner,
                 concerns,
+                contact,
                 due_at,
                 priority,
                 custom_fields: _,
@@ -133,6 +143,7 @@ impl TaskRequest {
                 description,
                 owner: UserId(owner),
                 concerns,
+                contact: contact.map(ContactId),
                 due_at,
                 priority,
             },
@@ -160,6 +171,17 @@ pub(crate) async fn command<B: Backend>(
 ) -> Response {
     let needs = request.needs_if_match();
     let custom = request.take_custom_fields();
+    if let TaskRequest::Create {
+        concerns: Some(record),
+        contact: contact @ None,
+        ..
+    } = &mut request
+    {
+        match contact_behind(&app, &principal, *record).await {
+            Ok(found) => *contact = found.map(|found| found.0),
+            Err(problem) => return problem.into_response(),
+        }
+    }
     execute_with_custom::<Task>(
         &app,
         &principal,
@@ -171,4 +193,29 @@ pub(crate) async fn command<B: Backend>(
         None,
     )
     .await
+}
+
+/// The contact a deal or a ticket is with (a task on it is about them); `None` for other
+/// records and for a deal or ticket not opened (yet).
+async fn contact_behind<B: Backend>(
+    app: &App<B>,
+    principal: &Principal,
+    record: RecordRef,
+) -> Result<Option<ContactId>, Problem> {
+    let tenant = &principal.tenant;
+    match record {
+        RecordRef::Opportunity(deal) => app
+            .service
+            .load::<Opportunity>(tenant, deal.0)
+            .await
+            .map(|(state, _)| state.deal.map(|deal| deal.contact))
+            .map_err(|error| Problem::of_command(&error)),
+        RecordRef::Ticket(ticket) => app
+            .service
+            .load::<Ticket>(tenant, ticket.0)
+            .await
+            .map(|(state, _)| state.contact)
+            .map_err(|error| Problem::of_command(&error)),
+        RecordRef::Lead(_) | RecordRef::Contact(_) | RecordRef::Account(_) => Ok(None),
+    }
 }

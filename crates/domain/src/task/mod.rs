@@ -24,11 +24,14 @@
 //! one event; [`Task::is_overdue`] answers for the state.
 //!
 //! # Personal data
-//! None declared: a task's title and description are work instructions kept in the clear,
-//! and the aggregate names no data subject. A task concerns at most one record, which may be
-//! an account or a deal rather than a person, so there is no person whose key could cover
-//! every task; personal details belong in an activity logged on the person (which is
-//! encrypted with their key), not in a task's title.
+//! A task about a person — one concerning a contact or a lead, or one its creator says is
+//! about a contact (a task on a deal or a ticket is about the deal's or ticket's contact) —
+//! names that person as its data subject ([`TaskDetails::person`]), and its title and
+//! description are encrypted with their key: erasing the person leaves the task, its owner,
+//! due time and status, with an empty title. A task about no person (an account's renewal,
+//! internal work) keeps its text in the clear. The person is set at creation and does not
+//! change; every event that carries the text says whether it is personal, so a writer needs
+//! no state to know what to encrypt.
 
 #[cfg(test)]
 mod tests;
@@ -45,7 +48,8 @@ use thiserror::Error;
 use crate::Priority;
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::context::{Actor, Context};
-use crate::ids::{RecordRef, TaskId, UserId};
+use crate::ids::{ContactId, RecordRef, TaskId, UserId};
+use crate::personal::DataSubject;
 
 /// The longest title kept, in characters.
 pub const MAX_TITLE_CHARS: usize = 500;
@@ -96,6 +100,10 @@ pub enum TaskCommand {
         owner: UserId,
         /// The record it concerns, if any.
         concerns: Option<RecordRef>,
+        /// The contact the task is about when it concerns no person itself (a deal's or a
+        /// ticket's contact, or someone at an account); a task concerning a contact or a lead
+        /// is about them already, and naming anyone else is refused.
+        contact: Option<ContactId>,
         /// By when, if by a time.
         due_at: Option<DateTime<Utc>>,
         /// How urgent it is.
@@ -146,14 +154,21 @@ pub enum TaskEvent {
     Created {
         /// The task.
         task: TaskId,
-        /// What is to be done (trimmed).
+        /// What is to be done (trimmed; personal data when the task is about a person).
+        #[serde(deserialize_with = "crate::personal::erasable")]
         title: String,
-        /// More about it (trimmed).
+        /// More about it (trimmed; personal data when the task is about a person).
+        #[serde(default, deserialize_with = "crate::personal::erasable")]
         description: Option<String>,
         /// Who is to do it (and is reminded).
         owner: UserId,
         /// The record it concerns.
         concerns: Option<RecordRef>,
+        /// The person the task is about (a contact or a lead), whose key encrypts its text;
+        /// `None` for a task about no person (and in tasks recorded before tasks named their
+        /// person, which read it from `concerns`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        person: Option<RecordRef>,
         /// By when; the scheduler reminds the owner then, and again once it is overdue.
         due_at: Option<DateTime<Utc>>,
         /// How urgent it is.
@@ -167,7 +182,11 @@ pub enum TaskEvent {
     #[serde(rename = "TaskRetitled")]
     Retitled {
         /// The new title (trimmed).
+        #[serde(deserialize_with = "crate::personal::erasable")]
         title: String,
+        /// Whether the task is about a person: the title is then their personal data.
+        #[serde(default, skip_serializing_if = "is_false")]
+        personal: bool,
         /// Who changed it.
         by: Actor,
         /// When.
@@ -177,7 +196,11 @@ pub enum TaskEvent {
     #[serde(rename = "TaskDescriptionChanged")]
     DescriptionChanged {
         /// The new description (trimmed); `None` when cleared.
+        #[serde(default, deserialize_with = "crate::personal::erasable")]
         description: Option<String>,
+        /// Whether the task is about a person: the description is then their personal data.
+        #[serde(default, skip_serializing_if = "is_false")]
+        personal: bool,
         /// Who changed it.
         by: Actor,
         /// When.
@@ -284,6 +307,18 @@ impl TaskEvent {
         }
     }
 
+    /// The person a creation says the task is about: as recorded, or, for a task recorded
+    /// before tasks named their person, the contact or lead it concerns. `None` for every
+    /// other event.
+    pub fn person(&self) -> Option<RecordRef> {
+        match self {
+            TaskEvent::Created {
+                person, concerns, ..
+            } => person.or_else(|| concerns.and_then(person_concerned)),
+            _ => None,
+        }
+    }
+
     /// What this event does to the task's reminder, read off the event alone.
     pub fn reminder(&self) -> ReminderChange {
         match self {
@@ -306,7 +341,29 @@ impl TaskEvent {
     }
 }
 
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
 impl DomainEvent for TaskEvent {
+    /// The members that may hold personal data, encrypted with the key of the person the
+    /// task is about: the title and description of a task about someone.
+    fn personal_fields(&self) -> &'static [&'static str] {
+        match self {
+            TaskEvent::CustomFieldsSet(set) => set.personal_fields(),
+            TaskEvent::Created {
+                person: Some(_), ..
+            } => &["/title", "/description"],
+            TaskEvent::Retitled { personal: true, .. } => &["/title"],
+            TaskEvent::DescriptionChanged { personal: true, .. } => &["/description"],
+            _ => &[],
+        }
+    }
+
     fn event_type(&self) -> &'static str {
         match self {
             TaskEvent::CustomFieldsSet(_) => "TaskCustomFieldsSet",
@@ -365,6 +422,14 @@ pub enum TaskError {
         /// The cancelled task.
         id: TaskId,
     },
+    /// The task concerns a person, and another contact was named as the one it is about.
+    #[error("the task concerns {concerns}: it is about them, not contact {contact}")]
+    PersonMismatch {
+        /// The record the task concerns.
+        concerns: RecordRef,
+        /// The contact named.
+        contact: ContactId,
+    },
     /// The custom field values do not fit their fields or break a validation rule; every
     /// problem, each naming its field.
     #[error("{0}")]
@@ -384,6 +449,9 @@ pub struct TaskDetails {
     pub owner: UserId,
     /// The record it concerns.
     pub concerns: Option<RecordRef>,
+    /// The person it is about (a contact or a lead), whose key encrypts its title and
+    /// description; `None` for a task about no person.
+    pub person: Option<RecordRef>,
     /// By when.
     pub due_at: Option<DateTime<Utc>>,
     /// How urgent it is.
@@ -403,6 +471,15 @@ pub struct Task {
     pub details: Option<TaskDetails>,
     /// The custom field values.
     pub custom: CustomValues,
+}
+
+/// The person a task concerning `record` is about: a contact or a lead, not an account, a
+/// deal or a ticket (whose contact the creator names).
+fn person_concerned(record: RecordRef) -> Option<RecordRef> {
+    match record {
+        RecordRef::Contact(_) | RecordRef::Lead(_) => Some(record),
+        RecordRef::Account(_) | RecordRef::Opportunity(_) | RecordRef::Ticket(_) => None,
+    }
 }
 
 /// A title as kept: trimmed; blank or too long is refused.
@@ -481,7 +558,7 @@ impl Task {
         title: &str,
         description: Option<&str>,
         owner: UserId,
-        concerns: Option<RecordRef>,
+        (concerns, contact): (Option<RecordRef>, Option<ContactId>),
         due_at: Option<DateTime<Utc>>,
         priority: Priority,
         ctx: &Context,
@@ -489,12 +566,24 @@ impl Task {
         if let Some(id) = self.id() {
             return Err(TaskError::AlreadyCreated { id });
         }
+        let person = match (concerns.and_then(person_concerned), contact) {
+            (Some(person), None) => Some(person),
+            (Some(person), Some(contact)) if person == RecordRef::Contact(contact) => Some(person),
+            (Some(person), Some(contact)) => {
+                return Err(TaskError::PersonMismatch {
+                    concerns: person,
+                    contact,
+                });
+            }
+            (None, contact) => contact.map(RecordRef::Contact),
+        };
         Ok(vec![TaskEvent::Created {
             task,
             title: tidy_title(title)?,
             description: tidy_description(description)?,
             owner,
             concerns,
+            person,
             due_at,
             priority,
             by: ctx.actor.clone(),
@@ -510,6 +599,7 @@ impl Task {
         }
         Ok(vec![TaskEvent::Retitled {
             title,
+            personal: details.person.is_some(),
             by: ctx.actor.clone(),
             at: ctx.now,
         }])
@@ -527,6 +617,7 @@ impl Task {
         }
         Ok(vec![TaskEvent::DescriptionChanged {
             description,
+            personal: details.person.is_some(),
             by: ctx.actor.clone(),
             at: ctx.now,
         }])
@@ -641,6 +732,7 @@ impl Aggregate for Task {
                 description,
                 owner,
                 concerns,
+                contact,
                 due_at,
                 priority,
             } => self.create(
@@ -648,7 +740,7 @@ impl Aggregate for Task {
                 &title,
                 description.as_deref(),
                 owner,
-                concerns,
+                (concerns, contact),
                 due_at,
                 priority,
                 ctx,
@@ -661,6 +753,14 @@ impl Aggregate for Task {
             TaskCommand::Complete => self.complete(ctx),
             TaskCommand::Cancel => self.cancel(ctx),
             TaskCommand::Reopen => self.reopen(ctx),
+        }
+    }
+
+    fn data_subject(&self) -> Option<DataSubject> {
+        match self.details.as_ref()?.person? {
+            RecordRef::Contact(contact) => Some(DataSubject::Contact(contact)),
+            RecordRef::Lead(lead) => Some(DataSubject::Lead(lead)),
+            RecordRef::Account(_) | RecordRef::Opportunity(_) | RecordRef::Ticket(_) => None,
         }
     }
 
@@ -688,6 +788,7 @@ impl Aggregate for Task {
                 description: description.clone(),
                 owner: *owner,
                 concerns: *concerns,
+                person: event.person(),
                 due_at: *due_at,
                 priority: *priority,
                 status: TaskStatus::Open,

@@ -2,7 +2,8 @@ use proptest::prelude::*;
 use uuid::Uuid;
 
 use super::*;
-use crate::ids::{AccountId, LeadId};
+use crate::ids::{AccountId, ContactId, LeadId};
+use crate::personal::DataSubject;
 use crate::testing::{ALICE, BOB, CAROL, SEED, context_at, given, t0, t0_plus_minutes};
 
 const TASK: TaskId = TaskId(Uuid::from_u128(0x7a5c));
@@ -32,6 +33,7 @@ fn create_command() -> TaskCommand {
         description: None,
         owner: ALICE,
         concerns: Some(RecordRef::Lead(LEAD)),
+        contact: None,
         due_at: Some(tomorrow()),
         priority: Priority::Normal,
     }
@@ -44,6 +46,7 @@ fn created() -> TaskEvent {
         description: None,
         owner: ALICE,
         concerns: Some(RecordRef::Lead(LEAD)),
+        person: Some(RecordRef::Lead(LEAD)),
         due_at: Some(tomorrow()),
         priority: Priority::Normal,
         by: alice(),
@@ -90,6 +93,7 @@ fn creating_trims_the_title_and_description() {
         description: Some(" With the volume discount. ".into()),
         owner: BOB,
         concerns: Some(RecordRef::Account(ENGINES)),
+        contact: None,
         due_at: None,
         priority: Priority::High,
     };
@@ -99,6 +103,7 @@ fn creating_trims_the_title_and_description() {
         description: Some("With the volume discount.".into()),
         owner: BOB,
         concerns: Some(RecordRef::Account(ENGINES)),
+        person: None,
         due_at: None,
         priority: Priority::High,
         by: alice(),
@@ -121,6 +126,7 @@ fn a_task_without_a_title_is_refused() {
         description: None,
         owner: ALICE,
         concerns: None,
+        contact: None,
         due_at: None,
         priority: Priority::Normal,
     };
@@ -137,6 +143,7 @@ fn a_blank_description_is_refused() {
         description: Some("\n".into()),
         owner: ALICE,
         concerns: None,
+        contact: None,
         due_at: None,
         priority: Priority::Normal,
     };
@@ -171,6 +178,7 @@ fn a_task_due_in_the_past_is_overdue_at_once() {
         description: None,
         owner: ALICE,
         concerns: None,
+        contact: None,
         due_at: Some(t0_plus_minutes(-60)),
         priority: Priority::Low,
     };
@@ -203,6 +211,7 @@ fn retitling_records_the_new_title() {
         })
         .then(&[TaskEvent::Retitled {
             title: "Call back about the pilot's scope".into(),
+            personal: true,
             by: alice(),
             at: t0_plus_minutes(5),
         }]);
@@ -222,6 +231,7 @@ fn retitling_to_the_same_title_records_nothing() {
 fn describing_sets_and_clears_the_description() {
     let described = TaskEvent::DescriptionChanged {
         description: Some("Ask about the budget.".into()),
+        personal: true,
         by: alice(),
         at: t0_plus_minutes(5),
     };
@@ -236,6 +246,7 @@ fn describing_sets_and_clears_the_description() {
         .when(TaskCommand::Describe { description: None })
         .then(&[TaskEvent::DescriptionChanged {
             description: None,
+            personal: true,
             by: alice(),
             at: t0_plus_minutes(6),
         }]);
@@ -461,6 +472,7 @@ fn each_event_says_what_happens_to_the_reminder() {
     assert_eq!(
         TaskEvent::Retitled {
             title: "x".into(),
+            personal: true,
             by: alice(),
             at: t0(),
         }
@@ -469,10 +481,131 @@ fn each_event_says_what_happens_to_the_reminder() {
     );
 }
 
+// Personal data.
+
+const ADA: ContactId = ContactId(Uuid::from_u128(0xada));
+
+fn created_about(concerns: Option<RecordRef>, person: Option<RecordRef>) -> TaskEvent {
+    TaskEvent::Created {
+        task: TASK,
+        title: "Call Ada about the pilot".into(),
+        description: Some("She asked for Tuesday".into()),
+        owner: ALICE,
+        concerns,
+        person,
+        due_at: None,
+        priority: Priority::Normal,
+        by: alice(),
+        at: t0(),
+    }
+}
+
+fn create_about(concerns: Option<RecordRef>, contact: Option<ContactId>) -> TaskCommand {
+    TaskCommand::Create {
+        task: TASK,
+        title: "Call Ada about the pilot".into(),
+        description: Some("She asked for Tuesday".into()),
+        owner: ALICE,
+        concerns,
+        contact,
+        due_at: None,
+        priority: Priority::Normal,
+    }
+}
+
 #[test]
-fn tasks_declare_no_personal_data() {
-    assert!(created().personal_fields().is_empty());
-    assert_eq!(Task::replay(&[created()]).data_subject(), None);
+fn a_task_concerning_a_lead_or_a_contact_is_about_them_and_its_text_is_theirs() {
+    let task = given::<Task>(&[]).when(create_command()).then(&[created()]);
+    assert_eq!(task.data_subject(), Some(DataSubject::Lead(LEAD)));
+    assert_eq!(created().personal_fields(), ["/title", "/description"]);
+    let ada = Some(RecordRef::Contact(ADA));
+    let task = given::<Task>(&[])
+        .when(create_about(ada, Some(ADA)))
+        .then(&[created_about(ada, ada)]);
+    assert_eq!(task.data_subject(), Some(DataSubject::Contact(ADA)));
+    // Every later text is hers too, said on the event itself.
+    given::<Task>(&[created_about(ada, ada)])
+        .when(TaskCommand::Retitle {
+            title: "Call Ada on Tuesday".into(),
+        })
+        .then(&[TaskEvent::Retitled {
+            title: "Call Ada on Tuesday".into(),
+            personal: true,
+            by: alice(),
+            at: t0(),
+        }]);
+    let described = TaskEvent::DescriptionChanged {
+        description: None,
+        personal: true,
+        by: alice(),
+        at: t0(),
+    };
+    assert_eq!(described.personal_fields(), ["/description"]);
+}
+
+#[test]
+fn a_task_on_a_deal_is_about_the_contact_its_creator_names() {
+    let deal = Some(RecordRef::Opportunity(crate::ids::OpportunityId(
+        Uuid::from_u128(0xdea1),
+    )));
+    let task = given::<Task>(&[])
+        .when(create_about(deal, Some(ADA)))
+        .then(&[created_about(deal, Some(RecordRef::Contact(ADA)))]);
+    assert_eq!(task.data_subject(), Some(DataSubject::Contact(ADA)));
+}
+
+#[test]
+fn a_task_about_nobody_keeps_its_text_in_the_clear() {
+    let account = Some(RecordRef::Account(ENGINES));
+    let task = given::<Task>(&[])
+        .when(create_about(account, None))
+        .then(&[created_about(account, None)]);
+    assert_eq!(task.data_subject(), None);
+    assert!(created_about(account, None).personal_fields().is_empty());
+    given::<Task>(&[created_about(account, None)])
+        .when(TaskCommand::Describe { description: None })
+        .then(&[TaskEvent::DescriptionChanged {
+            description: None,
+            personal: false,
+            by: alice(),
+            at: t0(),
+        }]);
+}
+
+#[test]
+fn a_task_concerning_a_person_names_no_one_else() {
+    given::<Task>(&[])
+        .when(create_about(Some(RecordRef::Lead(LEAD)), Some(ADA)))
+        .then_error(&TaskError::PersonMismatch {
+            concerns: RecordRef::Lead(LEAD),
+            contact: ADA,
+        });
+}
+
+#[test]
+fn a_task_recorded_before_tasks_named_their_person_reads_it_from_what_it_concerns() {
+    let mut payload = crate::encode(&created()).unwrap().payload;
+    payload.as_object_mut().unwrap().remove("person");
+    let old: TaskEvent = crate::decode("TaskCreated", 1, payload).unwrap();
+    assert_eq!(
+        Task::replay(&[old]).data_subject(),
+        Some(DataSubject::Lead(LEAD))
+    );
+}
+
+#[test]
+fn an_erased_title_and_description_read_as_empty() {
+    let mut payload = crate::encode(&created_about(
+        Some(RecordRef::Contact(ADA)),
+        Some(RecordRef::Contact(ADA)),
+    ))
+    .unwrap()
+    .payload;
+    payload["title"] = serde_json::Value::Null;
+    payload["description"] = serde_json::Value::Null;
+    let erased: TaskEvent = crate::decode("TaskCreated", 1, payload).unwrap();
+    let details = Task::replay(&[erased]).details.unwrap();
+    assert_eq!((details.title.as_str(), details.description), ("", None));
 }
 
 // Properties.
@@ -520,6 +653,7 @@ fn arb_create() -> impl Strategy<Value = TaskCommand> {
                 description,
                 owner,
                 concerns,
+                contact: None,
                 due_at,
                 priority,
             }
@@ -562,6 +696,7 @@ fn arb_event() -> impl Strategy<Value = TaskEvent> {
                 description: None,
                 owner,
                 concerns: None,
+                person: None,
                 due_at,
                 priority: Priority::Normal,
                 by,
@@ -570,12 +705,14 @@ fn arb_event() -> impl Strategy<Value = TaskEvent> {
         ),
         (arb_text(), arb_actor(), at.clone()).prop_map(|(title, by, at)| TaskEvent::Retitled {
             title,
+            personal: true,
             by,
             at
         }),
         (proptest::option::of(arb_text()), arb_actor(), at.clone()).prop_map(
             |(description, by, at)| TaskEvent::DescriptionChanged {
                 description,
+                personal: true,
                 by,
                 at
             }

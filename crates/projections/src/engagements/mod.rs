@@ -4,7 +4,12 @@
 //!
 //! # Documents
 //! - `task:<id>` ([`TaskDoc`]): the task as it stands (title, owner, the record it concerns,
-//!   due time, priority, status). Indexed by owner, status and due time.
+//!   the person it is about, due time, priority, status). Indexed by owner, status and due
+//!   time. The title and description of a task about a person are that person's data: their
+//!   erasure empties them.
+//! - `person:<id>` ([`PersonTasks`]): the tasks about one contact or lead, which an erasure
+//!   of the person (`ContactErased`, naming the contacts it absorbed and the leads converted
+//!   into them) reaches.
 //! - `activity:<id>` ([`ActivityDoc`]): the activity without its personal fields (kind, the
 //!   records it names, when, how long, which way, how it ended, who performed it, whether it
 //!   was cancelled). Subject, body and participants stay in the history, encrypted with the
@@ -27,8 +32,9 @@ use chrono::{DateTime, Utc};
 use crm_domain::activity::{
     ActivityChange, ActivityEvent, ActivityKind, ActivityOutcome, CancellationReason, Direction,
 };
+use crm_domain::contact::ContactEvent;
 use crm_domain::task::{TaskEvent, TaskStatus};
-use crm_domain::{ActivityId, Priority, RecordRef, TaskId, UserId};
+use crm_domain::{ActivityId, ContactId, LeadId, Priority, RecordRef, TaskId, UserId};
 use serde::{Deserialize, Serialize};
 
 pub use query::{
@@ -45,6 +51,8 @@ pub const TASK: &str = "task";
 pub const ACTIVITY: &str = "activity";
 /// Document kind of a timeline row (a pair: the record, the activity).
 pub const ENTRY: &str = "entry";
+/// Document kind of the tasks about one person (a contact or a lead).
+pub const PERSON: &str = "person";
 
 fn task_key(id: TaskId) -> DocKey {
     DocKey::new(TASK, id.0)
@@ -52,6 +60,10 @@ fn task_key(id: TaskId) -> DocKey {
 
 fn activity_key(id: ActivityId) -> DocKey {
     DocKey::new(ACTIVITY, id.0)
+}
+
+fn person_key(person: RecordRef) -> DocKey {
+    DocKey::new(PERSON, person.as_uuid())
 }
 
 fn entry_key(record: &RecordRef, activity: ActivityId) -> DocKey {
@@ -71,6 +83,10 @@ pub struct TaskDoc {
     pub owner: UserId,
     /// The record it concerns.
     pub concerns: Option<RecordRef>,
+    /// The person it is about (a contact or a lead): their erasure empties the title and
+    /// the description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<RecordRef>,
     /// By when.
     pub due_at: Option<DateTime<Utc>>,
     /// How urgent it is.
@@ -81,6 +97,18 @@ pub struct TaskDoc {
     pub created_at: DateTime<Utc>,
     /// When it was last done or cancelled; `None` while open.
     pub closed_at: Option<DateTime<Utc>>,
+    /// Whether the person it is about was erased: its title and description are empty
+    /// from then on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
+}
+
+/// The tasks about one person, so that erasing them reaches each (no other document of
+/// this model holds personal data: activities keep theirs in the history, encrypted).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PersonTasks {
+    /// The tasks, in the order created.
+    pub tasks: Vec<TaskId>,
 }
 
 /// An activity without its personal fields.
@@ -164,6 +192,8 @@ pub enum EngagementDoc {
     Activity(ActivityDoc),
     /// A row of a record's activity timeline.
     Entry(TimelineLine),
+    /// The tasks about one person.
+    Person(PersonTasks),
 }
 
 /// The engagements read model. See the module documentation.
@@ -172,8 +202,9 @@ pub struct EngagementModel;
 
 impl ReadModel for EngagementModel {
     const NAME: &'static str = "engagements";
-    const VERSION: u32 = 1;
-    const KINDS: &'static [&'static str] = &[TASK, ACTIVITY, ENTRY];
+    /// Version 2: tasks name the person they are about, and an erasure empties their text.
+    const VERSION: u32 = 2;
+    const KINDS: &'static [&'static str] = &[TASK, ACTIVITY, ENTRY, PERSON];
     const COLUMNS: &'static [IndexedColumn] = &[
         IndexedColumn::new("owner", ColumnType::Uuid),
         IndexedColumn::new("status", ColumnType::Text),
@@ -188,7 +219,11 @@ impl ReadModel for EngagementModel {
     fn keys(&self, event: &ProjectedEvent, keys: &mut Vec<DocKey>) {
         let id = event.stream.id;
         match &event.event {
-            CrmEvent::Task(_) => keys.push(task_key(TaskId(id))),
+            CrmEvent::Task(task) => {
+                keys.push(task_key(TaskId(id)));
+                keys.extend(task.person().map(person_key));
+            }
+            CrmEvent::Contact(contact) => keys.extend(erased_people(contact).map(person_key)),
             CrmEvent::Activity(activity) => {
                 let activity_id = ActivityId(id);
                 keys.push(activity_key(activity_id));
@@ -202,7 +237,6 @@ impl ReadModel for EngagementModel {
                 }
             }
             CrmEvent::Lead(_)
-            | CrmEvent::Contact(_)
             | CrmEvent::Opportunity(_)
             | CrmEvent::Ticket(_)
             | CrmEvent::Forecast(_)
@@ -226,6 +260,14 @@ impl ReadModel for EngagementModel {
                 keys.extend(doc.records.iter().map(|record| entry_key(record, activity)));
             }
         }
+        // An erasure reaches every task about the person.
+        if let CrmEvent::Contact(contact) = &event.event {
+            for person in erased_people(contact) {
+                if let Some(EngagementDoc::Person(tasks)) = docs.get(&person_key(person)) {
+                    keys.extend(tasks.tasks.iter().map(|task| task_key(*task)));
+                }
+            }
+        }
     }
 
     fn apply(&self, docs: &mut DocSet<EngagementDoc>, event: &ProjectedEvent) {
@@ -233,8 +275,12 @@ impl ReadModel for EngagementModel {
         match &event.event {
             CrmEvent::Task(task) => apply_task(docs, TaskId(id), task),
             CrmEvent::Activity(activity) => apply_activity(docs, ActivityId(id), activity),
+            CrmEvent::Contact(contact) => {
+                for person in erased_people(contact).collect::<Vec<_>>() {
+                    erase_tasks_of(docs, person);
+                }
+            }
             CrmEvent::Lead(_)
-            | CrmEvent::Contact(_)
             | CrmEvent::Opportunity(_)
             | CrmEvent::Ticket(_)
             | CrmEvent::Forecast(_)
@@ -258,7 +304,7 @@ impl ReadModel for EngagementModel {
                 }
                 columns
             }
-            EngagementDoc::Activity(_) => Vec::new(),
+            EngagementDoc::Activity(_) | EngagementDoc::Person(_) => Vec::new(),
             EngagementDoc::Entry(line) => vec![
                 ("record", IndexValue::Uuid(line.record.as_uuid())),
                 ("newest", IndexValue::Text(line.newest())),
@@ -267,8 +313,55 @@ impl ReadModel for EngagementModel {
     }
 }
 
+/// The people an erasure erases: the contact, those it had absorbed and the leads converted
+/// into them (none for any other event).
+fn erased_people(event: &ContactEvent) -> impl Iterator<Item = RecordRef> + '_ {
+    let (contacts, leads): (Vec<ContactId>, &[LeadId]) = match event {
+        ContactEvent::Erased {
+            contact_id,
+            absorbed,
+            leads,
+            ..
+        } => (
+            std::iter::once(*contact_id)
+                .chain(absorbed.iter().copied())
+                .collect(),
+            leads,
+        ),
+        _ => (Vec::new(), &[]),
+    };
+    contacts
+        .into_iter()
+        .map(RecordRef::Contact)
+        .chain(leads.iter().copied().map(RecordRef::Lead))
+}
+
+/// Empties the text of every task about `person`.
+fn erase_tasks_of(docs: &mut DocSet<EngagementDoc>, person: RecordRef) {
+    let Some(EngagementDoc::Person(tasks)) = docs.get(&person_key(person)) else {
+        return;
+    };
+    for task in tasks.tasks.clone() {
+        if let Some(EngagementDoc::Task(doc)) = docs.get_mut(&task_key(task)) {
+            doc.title.clear();
+            doc.description = None;
+            doc.erased = true;
+        }
+    }
+}
+
 fn apply_task(docs: &mut DocSet<EngagementDoc>, id: TaskId, event: &TaskEvent) {
     let key = task_key(id);
+    if let Some(person) = event.person() {
+        let listed = docs.get_or_insert_with(&person_key(person), || {
+            EngagementDoc::Person(PersonTasks::default())
+        });
+        if let Some(EngagementDoc::Person(tasks)) = listed
+            && !tasks.tasks.contains(&id)
+        {
+            tasks.tasks.push(id);
+        }
+    }
     if let TaskEvent::Created {
         title,
         description,
@@ -289,11 +382,13 @@ fn apply_task(docs: &mut DocSet<EngagementDoc>, id: TaskId, event: &TaskEvent) {
                     description: description.clone(),
                     owner: *owner,
                     concerns: *concerns,
+                    person: event.person(),
                     due_at: *due_at,
                     priority: *priority,
                     status: TaskStatus::Open,
                     created_at: *at,
                     closed_at: None,
+                    erased: false,
                 }),
             );
         }
@@ -304,6 +399,8 @@ fn apply_task(docs: &mut DocSet<EngagementDoc>, id: TaskId, event: &TaskEvent) {
     };
     match event {
         TaskEvent::Created { .. } | TaskEvent::CustomFieldsSet(_) => {}
+        // Once the person is erased, a text written since is theirs too, and unreadable.
+        TaskEvent::Retitled { .. } | TaskEvent::DescriptionChanged { .. } if task.erased => {}
         TaskEvent::Retitled { title, .. } => task.title.clone_from(title),
         TaskEvent::DescriptionChanged { description, .. } => {
             task.description.clone_from(description);
