@@ -4,9 +4,11 @@
 //! [`subject_access`] starts from one contact and follows what the history says is the same
 //! person: the contacts merged with it (either way, transitively) and the leads converted
 //! into them. It then finds, in the tenant's history, every deal and ticket opened for one of
-//! those contacts (their contact is fixed when they open), and exports every event of all of
-//! these records with its personal fields decrypted, with who recorded it, when and from
-//! where. Integration messages in the outbox that name one of the records are included too.
+//! those contacts (their contact is fixed when they open), every task about the person or
+//! concerning one of these records, and every activity ever logged on one of them, and
+//! exports every event of all of these records with its personal fields decrypted, with who
+//! recorded it, when and from where. Integration messages in the outbox that name one of the
+//! records are included too.
 //!
 //! The history is the authority, not a read model: nothing recorded a moment ago can be
 //! missing. Finding the deals and tickets reads the tenant's whole history once, which suits
@@ -18,10 +20,12 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
+use crm_domain::activity::{ActivityChange, ActivityEvent};
 use crm_domain::contact::Contact;
 use crm_domain::opportunity::OpportunityEvent;
+use crm_domain::task::TaskEvent;
 use crm_domain::ticket::TicketEvent;
-use crm_domain::{ContactId, LeadId};
+use crm_domain::{ContactId, LeadId, RecordRef};
 use crm_eventstore::{EventStore as _, RecordedEvent, StoreError, StreamId, StreamRead, TenantId};
 use serde::Serialize;
 use thiserror::Error;
@@ -82,6 +86,10 @@ pub struct SubjectAccessExport {
     pub opportunities: Vec<Uuid>,
     /// The tickets opened for them.
     pub tickets: Vec<Uuid>,
+    /// The tasks about them, or concerning one of their records.
+    pub tasks: Vec<Uuid>,
+    /// The calls, emails, meetings and notes logged on one of their records.
+    pub activities: Vec<Uuid>,
     /// Every record's history, by stream name.
     pub records: BTreeMap<String, Vec<HeldFact>>,
     /// Integration messages naming one of the records, delivered or not.
@@ -128,13 +136,20 @@ pub async fn subject_access<U: UnitOfWork>(
     now: DateTime<Utc>,
 ) -> Result<SubjectAccessExport, SubjectAccessError> {
     let (contacts, leads, erased) = same_person(service, tenant, contact).await?;
-    let (opportunities, tickets) = opened_for(service, tenant, &contacts).await?;
+    let Held {
+        opportunities,
+        tickets,
+        tasks,
+        activities,
+    } = held_for(service, tenant, &contacts, &leads).await?;
     let streams = contacts
         .iter()
         .map(|id| format!("contact-{}", id.0))
         .chain(leads.iter().map(|id| format!("lead-{}", id.0)))
         .chain(opportunities.iter().map(|id| format!("opportunity-{id}")))
-        .chain(tickets.iter().map(|id| format!("ticket-{id}")));
+        .chain(tickets.iter().map(|id| format!("ticket-{id}")))
+        .chain(tasks.iter().map(|id| format!("task-{id}")))
+        .chain(activities.iter().map(|id| format!("activity-{id}")));
     let store = service.work().store();
     let mut records = BTreeMap::new();
     for name in streams {
@@ -150,6 +165,8 @@ pub async fn subject_access<U: UnitOfWork>(
         .chain(leads.iter().map(|id| id.0.to_string()))
         .chain(opportunities.iter().map(Uuid::to_string))
         .chain(tickets.iter().map(Uuid::to_string))
+        .chain(tasks.iter().map(Uuid::to_string))
+        .chain(activities.iter().map(Uuid::to_string))
         .collect();
     let integration_messages = service
         .work()
@@ -173,6 +190,8 @@ pub async fn subject_access<U: UnitOfWork>(
         leads: leads.iter().map(|id| id.0).collect(),
         opportunities: opportunities.into_iter().collect(),
         tickets: tickets.into_iter().collect(),
+        tasks: tasks.into_iter().collect(),
+        activities: activities.into_iter().collect(),
         records,
         integration_messages,
     })
@@ -221,22 +240,41 @@ async fn same_person<U: UnitOfWork>(
     Ok((contacts, leads, erased))
 }
 
-/// The deals and tickets of the tenant opened for one of `contacts`, found in its history.
-async fn opened_for<U: UnitOfWork>(
+/// The records of the tenant that hold the person's data besides their contacts and leads.
+#[derive(Default)]
+struct Held {
+    opportunities: BTreeSet<Uuid>,
+    tickets: BTreeSet<Uuid>,
+    tasks: BTreeSet<Uuid>,
+    activities: BTreeSet<Uuid>,
+}
+
+/// The deals and tickets opened for one of `contacts`, the tasks about the person (or
+/// concerning one of their records) and the activities logged on one of their records, found
+/// in the tenant's history in one pass.
+async fn held_for<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
     contacts: &[ContactId],
-) -> Result<(BTreeSet<Uuid>, BTreeSet<Uuid>), SubjectAccessError> {
+    leads: &BTreeSet<LeadId>,
+) -> Result<Held, SubjectAccessError> {
     let wanted: BTreeSet<ContactId> = contacts.iter().copied().collect();
-    let (mut opportunities, mut tickets) = (BTreeSet::new(), BTreeSet::new());
+    let mut held = Held::default();
+    // Tasks and activities name records that may be found later in the pass: kept aside,
+    // then matched against every record found.
+    let mut task_records: Vec<(Uuid, Vec<RecordRef>)> = Vec::new();
+    let mut activity_records: Vec<(Uuid, Vec<RecordRef>)> = Vec::new();
     crate::history::each_event(service.work().store(), tenant, |event| {
-        // A deal's or a ticket's contact is named when it opens, its first event.
-        if event.version != 1 {
+        let name = event.stream.as_str();
+        let Some((kind, id)) = name.split_once('-') else {
             return;
-        }
-        {
-            let name = event.stream.as_str();
-            if let Some(id) = name.strip_prefix("opportunity-") {
+        };
+        let Ok(id) = Uuid::parse_str(id) else {
+            return;
+        };
+        match kind {
+            // A deal's or a ticket's contact is named when it opens, its first event.
+            "opportunity" if event.version == 1 => {
                 let opened = crm_domain::decode::<OpportunityEvent>(
                     &event.event_type,
                     event.schema_version,
@@ -244,11 +282,11 @@ async fn opened_for<U: UnitOfWork>(
                 );
                 if let Ok(OpportunityEvent::Opened { contact, .. }) = opened
                     && wanted.contains(&contact)
-                    && let Ok(id) = Uuid::parse_str(id)
                 {
-                    opportunities.insert(id);
+                    held.opportunities.insert(id);
                 }
-            } else if let Some(id) = name.strip_prefix("ticket-") {
+            }
+            "ticket" if event.version == 1 => {
                 let opened = crm_domain::decode::<TicketEvent>(
                     &event.event_type,
                     event.schema_version,
@@ -256,15 +294,64 @@ async fn opened_for<U: UnitOfWork>(
                 );
                 if let Ok(TicketEvent::Opened { contact, .. }) = opened
                     && wanted.contains(&contact)
-                    && let Ok(id) = Uuid::parse_str(id)
                 {
-                    tickets.insert(id);
+                    held.tickets.insert(id);
                 }
             }
+            // A task's record and person are set when it is created.
+            "task" if event.version == 1 => {
+                let created = crm_domain::decode::<TaskEvent>(
+                    &event.event_type,
+                    event.schema_version,
+                    event.payload,
+                );
+                if let Ok(created @ TaskEvent::Created { concerns, .. }) = created {
+                    let named = concerns.into_iter().chain(created.person()).collect();
+                    task_records.push((id, named));
+                }
+            }
+            // An activity's records are set when it is logged and may be amended.
+            "activity" => {
+                let logged = crm_domain::decode::<ActivityEvent>(
+                    &event.event_type,
+                    event.schema_version,
+                    event.payload,
+                );
+                if let Ok(
+                    ActivityEvent::Logged { records, .. }
+                    | ActivityEvent::Amended {
+                        change: ActivityChange::Records(records),
+                        ..
+                    },
+                ) = logged
+                {
+                    activity_records.push((id, records));
+                }
+            }
+            _ => {}
         }
     })
     .await?;
-    Ok((opportunities, tickets))
+    let theirs = |record: &RecordRef| match record {
+        RecordRef::Contact(contact) => wanted.contains(contact),
+        RecordRef::Lead(lead) => leads.contains(lead),
+        RecordRef::Opportunity(deal) => held.opportunities.contains(&deal.0),
+        RecordRef::Ticket(ticket) => held.tickets.contains(&ticket.0),
+        RecordRef::Account(_) => false,
+    };
+    let tasks: BTreeSet<Uuid> = task_records
+        .iter()
+        .filter(|(_, named)| named.iter().any(theirs))
+        .map(|(id, _)| *id)
+        .collect();
+    let activities: BTreeSet<Uuid> = activity_records
+        .iter()
+        .filter(|(_, named)| named.iter().any(theirs))
+        .map(|(id, _)| *id)
+        .collect();
+    held.tasks = tasks;
+    held.activities = activities;
+    Ok(held)
 }
 
 fn held_fact(event: RecordedEvent) -> HeldFact {

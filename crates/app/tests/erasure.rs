@@ -16,6 +16,7 @@ use crm_app::subject_access::{SubjectAccessError, subject_access};
 use crm_app::workflow::{ConversionSettings, OpenConvertedLead, PropagateErasure};
 use crm_app::{CommandError, CommandService, UnitOfWork, WorkflowRunner, erase_person};
 use crm_domain::ContactId;
+use crm_domain::activity::{Activity, ActivityCommand, ActivityKind, Direction, NewActivity};
 use crm_domain::contact::{
     Contact, ContactCommand, ContactStatus, ErasureGround, ErasureRequest, ErasureRequester,
     Provenance,
@@ -24,7 +25,7 @@ use crm_domain::lead::Lead;
 use crm_domain::opportunity::{Opportunity, Pipeline};
 use crm_domain::task::{Task, TaskCommand};
 use crm_domain::ticket::{Ticket, TicketCommand};
-use crm_domain::{Channel, Currency, Priority, RecordRef, TaskId, TicketId};
+use crm_domain::{ActivityId, Channel, Currency, Priority, RecordRef, TaskId, TicketId};
 use crm_eventstore::EventStore;
 use crm_eventstore::crypto::CryptoError;
 use support::{converted_lead, meta, service, t0, tenant};
@@ -287,6 +288,29 @@ where
             .await
             .expect("the task is created");
     }
+    // A call logged on her contact.
+    let call = ActivityId(Uuid::now_v7());
+    service
+        .execute::<Activity>(
+            &tenant(),
+            call.0,
+            ActivityCommand::Log(NewActivity {
+                activity: call,
+                kind: ActivityKind::Call,
+                records: vec![RecordRef::Contact(contact)],
+                occurred_at: t0(),
+                duration_seconds: Some(300),
+                direction: Some(Direction::Inbound),
+                participants: Vec::new(),
+                outcome: None,
+                subject: Some("Ada Lovelace called".into()),
+                body: Some("About my difference engine again".into()),
+                performed_by: None,
+            }),
+            &meta(),
+        )
+        .await
+        .expect("the call is logged");
 
     // Stored: only ciphertext. Read: plaintext.
     assert_no_plaintext(&raw_copy().await, "before the erasure");
@@ -316,7 +340,13 @@ where
     assert_eq!(held.leads, vec![lead.0]);
     assert_eq!(held.tickets, vec![ticket.0]);
     assert_eq!(held.opportunities.len(), 1, "the deal of the conversion");
-    assert_eq!(held.records.len(), 4, "{:?}", held.records.keys());
+    assert_eq!(
+        held.tasks.len(),
+        2,
+        "the task on her contact and on her deal"
+    );
+    assert_eq!(held.activities, vec![call.0]);
+    assert_eq!(held.records.len(), 7, "{:?}", held.records.keys());
     let text = serde_json::to_string(&held).expect("serializes");
     for personal in ["Lovelace", "ada@example.com", "my difference engine"] {
         assert!(text.contains(personal), "{personal:?} is in the export");
@@ -432,7 +462,7 @@ where
         .await
         .expect("the export is made");
     assert!(held.erased);
-    assert_eq!(held.records.len(), 4);
+    assert_eq!(held.records.len(), 7);
     assert_no_plaintext(
         &serde_json::to_string(&held).expect("serializes"),
         "in the subject access export after the erasure",
