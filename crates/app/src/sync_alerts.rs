@@ -7,9 +7,12 @@
 //! webhook that is down gets them later, each under its own idempotency key. Alerts about the
 //! alert destination itself are never raised (a dead webhook cannot alert about itself).
 //!
-//! What is firing is kept in memory: a restarted `crm work` announces the alerts still firing
-//! once more (with the time it noticed them), which a receiver may dedupe by `alert` (stable
-//! per tenant, destination and measure).
+//! What is firing is kept with the outbox ([`UnitOfWork::alerts`]), and a change is recorded
+//! in the transaction of the message announcing it, only if the alert is not in that state
+//! already ([`UnitOfWork::commit_alerts`]): a restarted `crm work` does not announce again
+//! what it announced before, and several `crm work` processes of one tenant looking at once
+//! announce each change once. `alert` in a message is stable per tenant, destination and
+//! measure.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,11 +22,13 @@ use chrono::{DateTime, Utc};
 use crm_eventstore::TenantId;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::ids::derive_id;
-use crate::uow::{DestinationHealth, OutboxMessage, UnitOfWork, Work, WorkError};
+use crate::uow::{
+    AlertChange, AlertState, DestinationHealth, OutboxMessage, UnitOfWork, WorkError,
+};
 
 /// The destination alerts are written to unless configured otherwise.
 pub const SYNC_ALERTS: &str = "sync-alerts";
@@ -139,9 +144,6 @@ pub struct SyncAlert {
     pub limit: u64,
 }
 
-/// The alerts firing, by destination and measure: since when, and the limit passed.
-type Firing = BTreeMap<(String, SyncMeasure), (DateTime<Utc>, u64)>;
-
 /// The sync alert hook of one tenant. See the module documentation.
 pub struct SyncAlerts<U> {
     work: U,
@@ -149,8 +151,6 @@ pub struct SyncAlerts<U> {
     thresholds: SyncThresholds,
     destination: String,
     clock: Arc<dyn Clock>,
-    /// What fires, since when, with its limit.
-    firing: Mutex<Firing>,
 }
 
 impl<U: UnitOfWork> SyncAlerts<U> {
@@ -168,15 +168,32 @@ impl<U: UnitOfWork> SyncAlerts<U> {
             thresholds,
             destination: destination.into(),
             clock,
-            firing: Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// Looks once: writes an alert for every measure that started or stopped passing its
-    /// limit since the last look (in one commit), and answers them.
+    /// The alert's id: stable per tenant, destination and measure.
+    fn alert_id(&self, destination: &str, measure: SyncMeasure) -> String {
+        format!("{}/{destination}/{}", self.tenant, measure.as_str())
+    }
+
+    /// The destination and measure of an alert id of this tenant.
+    fn parse_alert<'a>(&self, alert: &'a str) -> Option<(&'a str, SyncMeasure)> {
+        let rest = alert
+            .strip_prefix(self.tenant.as_str())?
+            .strip_prefix('/')?;
+        let (destination, measure) = rest.rsplit_once('/')?;
+        let measure = SyncMeasure::ALL
+            .into_iter()
+            .find(|known| known.as_str() == measure)?;
+        Some((destination, measure))
+    }
+
+    /// Looks once: records and announces every measure that started or stopped passing its
+    /// limit since the alert's recorded state (in one commit, each change once however many
+    /// look at once), and answers the alerts this look announced.
     pub async fn check(&self, now: DateTime<Utc>) -> Result<Vec<SyncAlert>, WorkError> {
         let destinations = self.work.outbox_destinations(&self.tenant, now).await?;
-        let mut firing = self.firing.lock().await;
+        let recorded = self.work.alerts(&self.tenant).await?;
         let mut over = BTreeMap::new();
         for health in destinations
             .iter()
@@ -186,63 +203,62 @@ impl<U: UnitOfWork> SyncAlerts<U> {
                 over.insert((health.destination.clone(), measure), (value, limit));
             }
         }
-        let mut alerts = Vec::new();
+        let mut changes = Vec::new();
         for ((destination, measure), (value, limit)) in &over {
-            if !firing.contains_key(&(destination.clone(), *measure)) {
-                alerts.push(SyncAlert {
-                    firing: true,
-                    destination: destination.clone(),
-                    measure: *measure,
-                    value: *value,
-                    limit: *limit,
-                });
+            let alert = self.alert_id(destination, *measure);
+            if recorded.get(&alert).is_some_and(|state| state.firing) {
+                continue;
             }
+            let change = SyncAlert {
+                firing: true,
+                destination: destination.clone(),
+                measure: *measure,
+                value: *value,
+                limit: *limit,
+            };
+            changes.push((alert, change, now));
         }
-        for ((destination, measure), (_, limit)) in firing.iter() {
-            if !over.contains_key(&(destination.clone(), *measure)) {
-                let value = destinations
-                    .iter()
-                    .find(|health| health.destination == *destination)
-                    .map_or(0, |health| measure.of(health));
-                alerts.push(SyncAlert {
-                    firing: false,
-                    destination: destination.clone(),
-                    measure: *measure,
-                    value,
-                    limit: *limit,
-                });
+        for (alert, state) in recorded.iter().filter(|(_, state)| state.firing) {
+            let Some((destination, measure)) = self.parse_alert(alert) else {
+                continue;
+            };
+            if over.contains_key(&(destination.to_owned(), measure)) {
+                continue;
             }
+            let value = destinations
+                .iter()
+                .find(|health| health.destination == destination)
+                .map_or(0, |health| measure.of(health));
+            let change = SyncAlert {
+                firing: false,
+                destination: destination.to_owned(),
+                measure,
+                value,
+                limit: state.limit,
+            };
+            changes.push((alert.clone(), change, state.since));
         }
-        if alerts.is_empty() {
-            return Ok(alerts);
+        if changes.is_empty() {
+            return Ok(Vec::new());
         }
-        let messages = alerts
+        let commits = changes
             .iter()
-            .map(|alert| {
-                let since = firing
-                    .get(&(alert.destination.clone(), alert.measure))
-                    .map_or(now, |(since, _)| *since);
-                self.message(alert, since, now)
+            .map(|(alert, change, since)| AlertChange {
+                alert: alert.clone(),
+                state: AlertState {
+                    firing: change.firing,
+                    since: now,
+                    limit: change.limit,
+                },
+                message: self.message(change, *since, now),
             })
             .collect();
-        self.work
-            .commit(Work {
-                tenant: self.tenant.clone(),
-                append: None,
-                idempotency: None,
-                decided_on: None,
-                outbox: messages,
-            })
-            .await?;
-        for alert in &alerts {
-            let key = (alert.destination.clone(), alert.measure);
-            if alert.firing {
-                firing.insert(key, (now, alert.limit));
-            } else {
-                firing.remove(&key);
-            }
-        }
-        Ok(alerts)
+        let announced = self.work.commit_alerts(&self.tenant, commits).await?;
+        Ok(changes
+            .into_iter()
+            .filter(|(alert, _, _)| announced.contains(alert))
+            .map(|(_, change, _)| change)
+            .collect())
     }
 
     /// The outbox message of `alert`, firing since `since`.
@@ -252,12 +268,7 @@ impl<U: UnitOfWork> SyncAlerts<U> {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> OutboxMessage {
-        let id = format!(
-            "{}/{}/{}",
-            self.tenant,
-            alert.destination,
-            alert.measure.as_str()
-        );
+        let id = self.alert_id(&alert.destination, alert.measure);
         let status = if alert.firing { "firing" } else { "resolved" };
         let key = format!("sync-alert:{id}:{status}:{}", since.timestamp_micros());
         OutboxMessage {

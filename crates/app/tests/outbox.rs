@@ -43,6 +43,7 @@ on_every_backend!(
     a_crash_between_delivery_and_its_record_redelivers_under_the_same_key,
     each_destination_reports_its_backlog_failures_by_cause_and_last_delivery,
     sync_alerts_fire_once_and_resolve_once,
+    many_processes_and_a_restart_announce_each_alert_change_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1022,5 +1023,88 @@ async fn sync_alerts_fire_once_and_resolve_once<U: UnitOfWork + Clone>(work: U) 
     assert_eq!(
         pending[0]["since"], pending[1]["since"],
         "resolved names when it started"
+    );
+}
+
+/// The hooks of eight `crm work` processes look at once when a destination passes its limit,
+/// and again when it is back under: each change is announced once; a hook started afresh
+/// (a restarted process) announces nothing it announced before.
+async fn many_processes_and_a_restart_announce_each_alert_change_once<U: UnitOfWork + Clone>(
+    work: U,
+) {
+    let hook = || {
+        Arc::new(SyncAlerts::new(
+            work.clone(),
+            tenant(),
+            SyncThresholds {
+                pending_over: Some(2),
+                ..SyncThresholds::default()
+            },
+            SYNC_ALERTS,
+            Arc::new(ManualClock::new(t0())),
+        ))
+    };
+    let all_look = |at| {
+        let hooks: Vec<_> = (0..8).map(|_| hook()).collect();
+        async move {
+            let mut looks = JoinSet::new();
+            for hook in hooks {
+                looks.spawn(async move { hook.check(at).await.expect("a look") });
+            }
+            let mut announced = Vec::new();
+            while let Some(look) = looks.join_next().await {
+                announced.extend(look.expect("the look ran"));
+            }
+            announced
+        }
+    };
+    let erp = write_to(&work, "erp", 3, t0()).await;
+    let fired = all_look(t0()).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert!(fired[0].firing);
+    assert!(
+        hook().check(t0()).await.expect("a look").is_empty(),
+        "a restarted hook knows it fires"
+    );
+    // A process that read the state before the change and commits it after: nothing.
+    let late = crm_app::uow::AlertChange {
+        alert: "acme/erp/pending".into(),
+        state: crm_app::uow::AlertState {
+            firing: true,
+            since: t0(),
+            limit: 2,
+        },
+        message: OutboxMessage {
+            id: Uuid::now_v7(),
+            destination: SYNC_ALERTS.into(),
+            idempotency_key: "sync-alert:late".into(),
+            payload: json!({}),
+            created_at: t0(),
+        },
+    };
+    assert!(
+        work.commit_alerts(&tenant(), vec![late])
+            .await
+            .expect("commits")
+            .is_empty()
+    );
+    let done = t0() + TimeDelta::minutes(5);
+    work.outbox_delivered_all(&tenant(), &erp, done)
+        .await
+        .expect("delivered");
+    let resolved = all_look(done).await;
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert!(!resolved[0].firing);
+    assert!(hook().check(done).await.expect("a look").is_empty());
+    let statuses: Vec<serde_json::Value> = alert_payloads(&work)
+        .await
+        .into_iter()
+        .map(|payload| payload["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("firing"), json!("resolved")]);
+    let states = work.alerts(&tenant()).await.expect("the states read");
+    assert_eq!(
+        states.get("acme/erp/pending").map(|state| state.firing),
+        Some(false)
     );
 }

@@ -9,7 +9,10 @@ use crm_eventstore::{EventStore, GlobalPosition, MemoryStore, StoreSettings, Ten
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::{Committed, IdempotencyRecord, OutboxEntry, OutboxHealth, UnitOfWork, Work, WorkError};
+use super::{
+    AlertChange, AlertState, Committed, IdempotencyRecord, OutboxEntry, OutboxHealth,
+    OutboxMessage, UnitOfWork, Work, WorkError,
+};
 
 /// A [`UnitOfWork`] in memory, for tests and for embedding without a database. Clones share
 /// the same rows and store.
@@ -28,6 +31,24 @@ struct Rows {
     idempotency: HashMap<(TenantId, String), IdempotencyRecord>,
     outbox: BTreeMap<(TenantId, Uuid), OutboxEntry>,
     checkpoints: HashMap<(TenantId, String), GlobalPosition>,
+    alerts: HashMap<(TenantId, String), AlertState>,
+}
+
+impl Rows {
+    /// Writes `message` unless a message with its id is there (as the SQL backends do).
+    fn write_message(&mut self, tenant: &TenantId, message: OutboxMessage) {
+        let created_at = message.created_at;
+        self.outbox
+            .entry((tenant.clone(), message.id))
+            .or_insert(OutboxEntry {
+                message,
+                attempts: 0,
+                next_attempt_at: created_at,
+                delivered_at: None,
+                last_error: None,
+                parked_at: None,
+            });
+    }
 }
 
 impl MemoryUnitOfWork {
@@ -112,17 +133,7 @@ impl UnitOfWork for MemoryUnitOfWork {
             );
         }
         for message in work.outbox {
-            let created_at = message.created_at;
-            rows.outbox
-                .entry((work.tenant.clone(), message.id))
-                .or_insert(OutboxEntry {
-                    message,
-                    attempts: 0,
-                    next_attempt_at: created_at,
-                    delivered_at: None,
-                    last_error: None,
-                    parked_at: None,
-                });
+            rows.write_message(&work.tenant, message);
         }
         Ok(Committed::Done(appended))
     }
@@ -258,6 +269,39 @@ impl UnitOfWork for MemoryUnitOfWork {
             .collect();
         entries.sort_by_key(|entry| (entry.message.created_at, entry.message.id));
         Ok(entries)
+    }
+
+    async fn alerts(&self, tenant: &TenantId) -> Result<BTreeMap<String, AlertState>, WorkError> {
+        let rows = self.rows.lock().await;
+        Ok(rows
+            .alerts
+            .iter()
+            .filter(|((owner, _), _)| owner == tenant)
+            .map(|((_, alert), state)| (alert.clone(), *state))
+            .collect())
+    }
+
+    async fn commit_alerts(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<AlertChange>,
+    ) -> Result<Vec<String>, WorkError> {
+        let mut rows = self.rows.lock().await;
+        let mut recorded = Vec::new();
+        for change in changes {
+            let key = (tenant.clone(), change.alert.clone());
+            let already = rows
+                .alerts
+                .get(&key)
+                .is_some_and(|state| state.firing == change.state.firing);
+            if already {
+                continue;
+            }
+            rows.alerts.insert(key, change.state);
+            rows.write_message(tenant, change.message);
+            recorded.push(change.alert);
+        }
+        Ok(recorded)
     }
 
     async fn checkpoint(

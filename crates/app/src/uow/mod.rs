@@ -559,6 +559,29 @@ impl WorkError {
     }
 }
 
+/// The durable state of one alert of the alert hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertState {
+    /// Whether it is firing (else resolved).
+    pub firing: bool,
+    /// Since when it is in that state.
+    pub since: DateTime<Utc>,
+    /// The limit it was passing (or last passed).
+    pub limit: u64,
+}
+
+/// A change of one alert's state and the message announcing it
+/// ([`UnitOfWork::commit_alerts`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertChange {
+    /// The alert, stable per tenant, destination and measure.
+    pub alert: String,
+    /// Its state from now on.
+    pub state: AlertState,
+    /// The message that announces the change.
+    pub message: OutboxMessage,
+}
+
 /// The port: commits [`Work`] atomically, and keeps the rows the application owns
 /// (idempotency records, the outbox, workflow checkpoints), every one of them per tenant.
 pub trait UnitOfWork: Send + Sync + 'static {
@@ -702,6 +725,23 @@ pub trait UnitOfWork: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Vec<OutboxEntry>, WorkError>> + Send;
+
+    /// The state of every alert of `tenant` the alert hook ever recorded, by alert
+    /// ([`crate::sync_alerts`]).
+    fn alerts(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<BTreeMap<String, AlertState>, WorkError>> + Send;
+
+    /// Records each change of `changes` whose alert is not in that state already, with its
+    /// message, in one transaction; answers the alerts whose change was recorded. A change
+    /// another process (or an earlier run) recorded first is left out, message and all, so
+    /// however many look at once, each change is announced once.
+    fn commit_alerts(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<AlertChange>,
+    ) -> impl Future<Output = Result<Vec<String>, WorkError>> + Send;
 
     /// The checkpoint a workflow saved for `tenant`, if any.
     fn checkpoint(

@@ -1,6 +1,8 @@
 //! The unit of work on PostgreSQL: the event store's `append_in` and the application's rows
 //! (`migrations/0001_app.sql`, `0002_outbox_parking.sql`) in one transaction.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_eventstore::crypto::{DecryptingStore, PostgresSubjectKeyStore, SubjectId, SubjectKey};
 use crm_eventstore::{
@@ -12,9 +14,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{
-    CommandOutcome, Committed, DestinationFigures, DestinationHealth, IdempotencyRecord,
-    OutboxEntry, OutboxHealth, OutboxMessage, RECENT_DELIVERIES, RequestDigest, UnitOfWork, Work,
-    WorkError, database, keyed_append, sql,
+    AlertChange, AlertState, CommandOutcome, Committed, DestinationFigures, DestinationHealth,
+    IdempotencyRecord, OutboxEntry, OutboxHealth, OutboxMessage, RECENT_DELIVERIES, RequestDigest,
+    UnitOfWork, Work, WorkError, database, keyed_append, sql,
 };
 
 /// One migration of the application's tables.
@@ -70,6 +72,11 @@ pub fn app_migrations() -> &'static [AppMigration] {
             version: 8,
             name: "0008_outbox_delivered",
             sql: include_str!("../../migrations/0008_outbox_delivered.sql"),
+        },
+        AppMigration {
+            version: 9,
+            name: "0009_alerts",
+            sql: include_str!("../../migrations/0009_alerts.sql"),
         },
     ]
 }
@@ -344,22 +351,7 @@ impl UnitOfWork for PostgresUnitOfWork {
             }
         }
         for message in &work.outbox {
-            transaction
-                .execute(
-                    "INSERT INTO app_outbox (tenant, id, destination, idempotency_key, payload, \
-                     created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-                     ON CONFLICT (tenant, id) DO NOTHING",
-                    &[
-                        &work.tenant.as_str(),
-                        &message.id,
-                        &message.destination,
-                        &message.idempotency_key,
-                        &message.payload,
-                        &message.created_at,
-                    ],
-                )
-                .await
-                .map_err(database("cannot write an outbox message"))?;
+            write_message(&transaction, &work.tenant, message).await?;
         }
         transaction.commit().await.map_err(|error| {
             // The commit's outcome is unknown: the caller retries with the same key and ids.
@@ -633,6 +625,80 @@ impl UnitOfWork for PostgresUnitOfWork {
         .transpose()
     }
 
+    async fn alerts(&self, tenant: &TenantId) -> Result<BTreeMap<String, AlertState>, WorkError> {
+        let client = self.store.client().await?;
+        let rows = client
+            .query(
+                "SELECT alert, firing, since, limit_value FROM app_alerts WHERE tenant = $1",
+                &[&tenant.as_str()],
+            )
+            .await
+            .map_err(database("cannot read the alerts"))?;
+        rows.iter()
+            .map(|row| {
+                let alert: String = row.get(0);
+                let limit: i64 = row.get(3);
+                let limit = u64::try_from(limit).map_err(|_| WorkError::Corrupt {
+                    what: format!("alert {alert:?}"),
+                    reason: format!("negative limit {limit}"),
+                })?;
+                let state = AlertState {
+                    firing: row.get(1),
+                    since: row.get(2),
+                    limit,
+                };
+                Ok((alert, state))
+            })
+            .collect()
+    }
+
+    async fn commit_alerts(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<AlertChange>,
+    ) -> Result<Vec<String>, WorkError> {
+        let mut client = self.store.client().await?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(database("cannot begin the alerts' transaction"))?;
+        let mut recorded = Vec::new();
+        for change in changes {
+            let limit = i64::try_from(change.state.limit).unwrap_or(i64::MAX);
+            // Inserted, or changed from the other state: this commit announces it. Another
+            // commit that changed it first holds the row until it ends; then the condition
+            // reads its state, and nothing is written here.
+            let changed = transaction
+                .execute(
+                    "INSERT INTO app_alerts (tenant, alert, firing, since, limit_value) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, alert) DO UPDATE \
+                     SET firing = EXCLUDED.firing, since = EXCLUDED.since, \
+                         limit_value = EXCLUDED.limit_value \
+                     WHERE app_alerts.firing <> EXCLUDED.firing",
+                    &[
+                        &tenant.as_str(),
+                        &change.alert,
+                        &change.state.firing,
+                        &change.state.since,
+                        &limit,
+                    ],
+                )
+                .await
+                .map_err(database("cannot record an alert"))?;
+            if changed == 1 {
+                write_message(&transaction, tenant, &change.message).await?;
+                recorded.push(change.alert);
+            }
+        }
+        transaction.commit().await.map_err(|error| {
+            WorkError::Store(StoreError::Unavailable {
+                reason: "the alerts' commit did not answer".into(),
+                source: Some(Box::new(error)),
+            })
+        })?;
+        Ok(recorded)
+    }
+
     async fn save_checkpoint(
         &self,
         tenant: &TenantId,
@@ -654,4 +720,30 @@ impl UnitOfWork for PostgresUnitOfWork {
             .map_err(database("cannot save a workflow checkpoint"))?;
         Ok(())
     }
+}
+
+/// Writes `message` to `tenant`'s outbox in `transaction`, unless a message with its id is
+/// there (a retry of the same work).
+async fn write_message(
+    transaction: &tokio_postgres::Transaction<'_>,
+    tenant: &TenantId,
+    message: &OutboxMessage,
+) -> Result<(), WorkError> {
+    transaction
+        .execute(
+            "INSERT INTO app_outbox (tenant, id, destination, idempotency_key, payload, \
+             created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (tenant, id) DO NOTHING",
+            &[
+                &tenant.as_str(),
+                &message.id,
+                &message.destination,
+                &message.idempotency_key,
+                &message.payload,
+                &message.created_at,
+            ],
+        )
+        .await
+        .map_err(database("cannot write an outbox message"))?;
+    Ok(())
 }

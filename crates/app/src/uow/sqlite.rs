@@ -1,6 +1,8 @@
 //! The unit of work on SQLite: the event store's `append_in` and the application's rows
 //! (`migrations/sqlite/*.sql`) in one write transaction of the file's one writer.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_eventstore::crypto::{DecryptingStore, SqliteSubjectKeyStore, SubjectId, SubjectKey};
 use crm_eventstore::sqlite::SqliteDatabase;
@@ -12,9 +14,9 @@ use rusqlite::{OptionalExtension, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    CommandOutcome, Committed, DestinationFigures, DestinationHealth, IdempotencyRecord,
-    OutboxEntry, OutboxHealth, OutboxMessage, RECENT_DELIVERIES, RequestDigest, UnitOfWork, Work,
-    WorkError, keyed_append, sql as uow_sql,
+    AlertChange, AlertState, CommandOutcome, Committed, DestinationFigures, DestinationHealth,
+    IdempotencyRecord, OutboxEntry, OutboxHealth, OutboxMessage, RECENT_DELIVERIES, RequestDigest,
+    UnitOfWork, Work, WorkError, keyed_append, sql as uow_sql,
 };
 
 /// The application's SQLite migrations, in order, under the component name `app`. Never
@@ -33,6 +35,7 @@ pub const SQLITE_APP_MIGRATIONS: &[(u32, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_outbox_delivered.sql"),
     ),
+    (5, include_str!("../../migrations/sqlite/0005_alerts.sql")),
 ];
 
 /// A [`UnitOfWork`] in the SQLite file of a [`SqliteStore`]. Clones share the file's
@@ -293,30 +296,40 @@ fn commit_in(
             .map_err(sql("cannot record an idempotency key"))?;
     }
     for message in &work.outbox {
-        let payload =
-            serde_json::to_string(&message.payload).map_err(|error| WorkError::Corrupt {
-                what: format!("outbox message {}", message.id),
-                reason: error.to_string(),
-            })?;
-        transaction
-            .prepare_cached(
-                "INSERT INTO app_outbox (tenant, id, destination, idempotency_key, payload, \
-                 created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
-                 ON CONFLICT (tenant, id) DO NOTHING",
-            )
-            .and_then(|mut statement| {
-                statement.execute((
-                    work.tenant.as_str(),
-                    message.id.to_string(),
-                    &message.destination,
-                    &message.idempotency_key,
-                    payload,
-                    micros(message.created_at),
-                ))
-            })
-            .map_err(sql("cannot write an outbox message"))?;
+        write_message(transaction, &work.tenant, message)?;
     }
     Ok(Committed::Done(appended))
+}
+
+/// Writes `message` to `tenant`'s outbox in `transaction`, unless a message with its id is
+/// there (a retry of the same work).
+fn write_message(
+    transaction: &Transaction<'_>,
+    tenant: &TenantId,
+    message: &OutboxMessage,
+) -> Result<(), WorkError> {
+    let payload = serde_json::to_string(&message.payload).map_err(|error| WorkError::Corrupt {
+        what: format!("outbox message {}", message.id),
+        reason: error.to_string(),
+    })?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO app_outbox (tenant, id, destination, idempotency_key, payload, \
+             created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+             ON CONFLICT (tenant, id) DO NOTHING",
+        )
+        .and_then(|mut statement| {
+            statement.execute((
+                tenant.as_str(),
+                message.id.to_string(),
+                &message.destination,
+                &message.idempotency_key,
+                payload,
+                micros(message.created_at),
+            ))
+        })
+        .map_err(sql("cannot write an outbox message"))?;
+    Ok(())
 }
 
 impl UnitOfWork for SqliteUnitOfWork {
@@ -670,6 +683,91 @@ impl UnitOfWork for SqliteUnitOfWork {
             })
         })
         .transpose()
+    }
+
+    async fn alerts(&self, tenant: &TenantId) -> Result<BTreeMap<String, AlertState>, WorkError> {
+        let tenant = tenant.clone();
+        let rows = self
+            .database()
+            .read(move |transaction| {
+                let mut statement = transaction
+                    .prepare_cached(
+                        "SELECT alert, firing, since, limit_value FROM app_alerts \
+                         WHERE tenant = ?1",
+                    )
+                    .map_err(sql("cannot read the alerts"))?;
+                let rows = statement
+                    .query_map([tenant.as_str()], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, bool>(1)?,
+                            row.get::<_, i64>(2)?,
+                            row.get::<_, i64>(3)?,
+                        ))
+                    })
+                    .map_err(sql("cannot read the alerts"))?;
+                rows.collect::<Result<Vec<_>, _>>()
+                    .map_err(sql("cannot read the alerts"))
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(alert, firing, since, limit)| {
+                let limit = u64::try_from(limit).map_err(|_| WorkError::Corrupt {
+                    what: format!("alert {alert:?}"),
+                    reason: format!("negative limit {limit}"),
+                })?;
+                let since = instant(&format!("alert {alert:?}"), since)?;
+                Ok((
+                    alert,
+                    AlertState {
+                        firing,
+                        since,
+                        limit,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn commit_alerts(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<AlertChange>,
+    ) -> Result<Vec<String>, WorkError> {
+        let tenant = tenant.clone();
+        // One writer at a time for the whole file: a change recorded by another process
+        // first is read here as the current state, and nothing is written for it.
+        self.database()
+            .write(move |transaction| {
+                let mut recorded = Vec::new();
+                for change in changes {
+                    let limit = i64::try_from(change.state.limit).unwrap_or(i64::MAX);
+                    let changed = transaction
+                        .prepare_cached(
+                            "INSERT INTO app_alerts (tenant, alert, firing, since, limit_value) \
+                             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, alert) DO UPDATE \
+                             SET firing = excluded.firing, since = excluded.since, \
+                                 limit_value = excluded.limit_value \
+                             WHERE app_alerts.firing <> excluded.firing",
+                        )
+                        .and_then(|mut statement| {
+                            statement.execute((
+                                tenant.as_str(),
+                                change.alert.as_str(),
+                                change.state.firing,
+                                micros(change.state.since),
+                                limit,
+                            ))
+                        })
+                        .map_err(sql("cannot record an alert"))?;
+                    if changed == 1 {
+                        write_message(transaction, &tenant, &change.message)?;
+                        recorded.push(change.alert);
+                    }
+                }
+                Ok(recorded)
+            })
+            .await
     }
 
     async fn save_checkpoint(

@@ -371,6 +371,21 @@ impl<U: UnitOfWork + Clone> UnitOfWork for Faulty<U> {
         self.inner.outbox(tenant).await
     }
 
+    async fn alerts(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<std::collections::BTreeMap<String, crm_app::uow::AlertState>, WorkError> {
+        self.inner.alerts(tenant).await
+    }
+
+    async fn commit_alerts(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<crm_app::uow::AlertChange>,
+    ) -> Result<Vec<String>, WorkError> {
+        self.inner.commit_alerts(tenant, changes).await
+    }
+
     async fn checkpoint(
         &self,
         tenant: &TenantId,
