@@ -14,8 +14,8 @@ use crm_domain::identity::linkage::evaluate::{
 };
 use crm_domain::identity::linkage::{
     BlockingPass, BlockingSettings, CandidatePairs, ComparisonVector, EmSettings, LinkageModel,
-    PassSample, PersonDetails, PersonRecord, candidate_links, candidate_pairs, compare,
-    estimate_by_passes, estimate_u, random_pairs, with_u,
+    NameFrequencies, PassSample, PersonDetails, PersonRecord, candidate_links, candidate_pairs,
+    compare, estimate_by_passes, estimate_u, random_pairs, with_u,
 };
 use crm_domain::identity::{CountryCode, MatchVerdict};
 
@@ -75,8 +75,11 @@ pub struct QualityReport {
     pub em_iterations: usize,
     /// Whether expectation maximisation settled.
     pub em_converged: bool,
-    /// Links at the model's auto-link threshold.
+    /// Links at the model's auto-link threshold, exact agreements on common names weakened
+    /// by their frequency ([`NameFrequencies`]).
     pub at_auto_link: LinkQuality,
+    /// Links at the auto-link threshold without the frequency adjustment (the model alone).
+    pub at_auto_link_unadjusted: LinkQuality,
     /// Links at the model's review threshold (what auto-link plus review would find).
     pub at_review: LinkQuality,
     /// Normalizing, blocking, learning and scoring times.
@@ -202,13 +205,29 @@ fn training_vectors(
 }
 
 /// The pairs given at least `verdict` (auto-link, or review and better).
-fn links_at(scored: &Scored, pairs: &[(u32, u32)], verdict: MatchVerdict) -> Vec<(u32, u32)> {
+/// The pairs the model decides `verdict` or better for; with `frequencies`, exact agreements
+/// on common names weakened by them.
+fn links_at(
+    scored: &Scored,
+    sides: &Sides<'_>,
+    pairs: &[(u32, u32)],
+    verdict: MatchVerdict,
+    frequencies: Option<&NameFrequencies>,
+) -> Vec<(u32, u32)> {
     pairs
         .iter()
         .zip(&scored.vectors)
-        .filter(|(_, vector)| {
+        .filter(|(pair, vector)| {
+            let decided = match frequencies {
+                Some(frequencies) => {
+                    let (a, b) = sides.records(pair.0, pair.1);
+                    let adjustment = frequencies.adjustment(&scored.model, a, b, vector);
+                    scored.model.decide_adjusted(vector, adjustment)
+                }
+                None => scored.model.decide(vector),
+            };
             matches!(
-                (scored.model.decide(vector), verdict),
+                (decided, verdict),
                 (MatchVerdict::AutoLink, _) | (MatchVerdict::Review, MatchVerdict::Review)
             )
         })
@@ -235,7 +254,12 @@ impl Sides<'_> {
     }
 
     fn compare(&self, a: u32, b: u32) -> ComparisonVector {
-        compare(&self.left[a as usize], &self.right[b as usize])
+        let (a, b) = self.records(a, b);
+        compare(a, b)
+    }
+
+    fn records(&self, a: u32, b: u32) -> (&PersonRecord, &PersonRecord) {
+        (&self.left[a as usize], &self.right[b as usize])
     }
 
     fn blocking_quality(&self, pairs: &[(u32, u32)]) -> BlockingQuality {
@@ -284,12 +308,19 @@ fn run(
     timings.learn = started.elapsed();
 
     let started = Instant::now();
-    let at_auto_link = sides.link_quality(&links_at(
-        &scored,
-        &candidates.pairs,
-        MatchVerdict::AutoLink,
-    ));
-    let at_review = sides.link_quality(&links_at(&scored, &candidates.pairs, MatchVerdict::Review));
+    let frequencies = NameFrequencies::of(all);
+    let links = |verdict, frequencies| {
+        sides.link_quality(&links_at(
+            &scored,
+            sides,
+            &candidates.pairs,
+            verdict,
+            frequencies,
+        ))
+    };
+    let at_auto_link = links(MatchVerdict::AutoLink, Some(&frequencies));
+    let at_auto_link_unadjusted = links(MatchVerdict::AutoLink, None);
+    let at_review = links(MatchVerdict::Review, None);
     timings.link = started.elapsed();
     QualityReport {
         records: if sides.within {
@@ -303,6 +334,7 @@ fn run(
         em_iterations: scored.iterations,
         em_converged: scored.converged,
         at_auto_link,
+        at_auto_link_unadjusted,
         at_review,
         timings,
     }
@@ -362,7 +394,7 @@ impl QualityReport {
             )
         };
         format!(
-            "records {}; blocking: {} candidate pairs, pair completeness {:.4}, reduction ratio {:.6}, {} oversized blocks; EM {} rounds (settled: {}), prior {:.5}\n{}\n{}\ntimes: normalize {:?}, block {:?}, compare {:?}, learn {:?}, link {:?}",
+            "records {}; blocking: {} candidate pairs, pair completeness {:.4}, reduction ratio {:.6}, {} oversized blocks; EM {} rounds (settled: {}), prior {:.5}\n{}\n{}\n{}\ntimes: normalize {:?}, block {:?}, compare {:?}, learn {:?}, link {:?}",
             self.records,
             self.blocking.candidate_pairs,
             self.blocking.pair_completeness,
@@ -372,6 +404,10 @@ impl QualityReport {
             self.em_converged,
             self.model.prior,
             line("auto-link", &self.at_auto_link),
+            line(
+                "auto-link without the name frequencies",
+                &self.at_auto_link_unadjusted
+            ),
             line("review or better", &self.at_review),
             self.timings.normalize,
             self.timings.block,

@@ -11,7 +11,8 @@
 //!    or mistyped dates, near postcodes and house numbers — or none when a side lacks it.
 //! 4. **Score** ([`LinkageModel::assess`]): Fellegi–Sunter evidence, `log2(m / u)` per
 //!    field and level, added to the prior odds; thresholds for auto-link and review; every
-//!    decision lists each field's contribution.
+//!    decision lists each field's contribution. A batch run may weaken exact agreements on
+//!    common names by their frequency ([`NameFrequencies`], [`LinkageModel::decide_adjusted`]).
 //! 5. **Learn** ([`estimate`]): `u` from random pairs, `m` and the prior by expectation
 //!    maximisation over unlabelled compared pairs.
 //!
@@ -21,6 +22,7 @@ mod blocking;
 mod compare;
 mod estimate;
 pub mod evaluate;
+mod frequency;
 mod model;
 mod person;
 
@@ -36,6 +38,7 @@ pub use estimate::{
     EmSettings, Estimate, PassSample, estimate, estimate_by_passes, estimate_u, random_pairs,
     with_u,
 };
+pub use frequency::NameFrequencies;
 pub use model::{
     FieldEvidence, FieldProbabilities, LinkageAssessment, LinkageModel, ModelError, Thresholds,
     probability_of,

@@ -308,6 +308,13 @@ impl LinkageModel {
         self.verdict(self.match_weight(vector), may_link)
     }
 
+    /// The verdict of a comparison whose match weight is moved by `adjustment` bits (a
+    /// term-frequency adjustment, [`super::NameFrequencies::adjustment`]).
+    pub fn decide_adjusted(&self, vector: &ComparisonVector, adjustment: f64) -> MatchVerdict {
+        let may_link = self.conflicts_in(vector).is_empty() && self.is_corroborated(vector);
+        self.verdict(self.match_weight(vector) + adjustment, may_link)
+    }
+
     /// Scores a comparison and explains it field by field.
     pub fn assess(&self, vector: &ComparisonVector) -> LinkageAssessment {
         let evidence: Vec<FieldEvidence> = Field::ALL
