@@ -10,10 +10,7 @@
 use std::sync::Arc;
 
 use crm_domain::account::AccountCommand;
-use crm_domain::contact::{
-    ContactCommand, Detail, DetailChange, ErasureGround, ErasureRequest, ErasureRequester,
-    Provenance,
-};
+use crm_domain::contact::{ContactCommand, Detail, DetailChange, Provenance};
 use crm_domain::custom_fields::{
     CustomFieldSchema, CustomFieldsUpdate, CustomValue, EntityKind, FilterRequest, OptionKey,
     SchemaDraft,
@@ -265,19 +262,7 @@ fn an_erasure_drops_the_person_s_values_and_those_of_their_records_only() {
     let mut world = World::new();
     ada_with_a_ticket_and_acme(&mut world);
     assert_eq!(values_of(&fold(&world), TICKET).unwrap().values.len(), 1);
-    world
-        .contact(
-            ADA,
-            ContactCommand::Erase {
-                request: ErasureRequest {
-                    requested_by: ErasureRequester::DataSubject,
-                    legal_basis: ErasureGround::ConsentWithdrawn,
-                    requested_at: minutes(9),
-                },
-            },
-            &as_user(ALICE, minutes(9)),
-        )
-        .unwrap();
+    world.erase_contact(ContactId(ADA), minutes(9));
     let store = fold(&world);
     for person_s in [ADA, TICKET] {
         let record = values_of(&store, person_s).unwrap();

@@ -9,15 +9,12 @@
 use chrono::NaiveDate;
 use crm_domain::contact::{
     ConsentChannel, ConsentProof, ConsentPurpose, ConsentScope, ConsentStatus, ContactCommand,
-    ContactField, Detail, DetailChange, ErasureGround, ErasureRequest, ErasureRequester,
-    LifecycleStage, MergePolicy, Provenance,
+    ContactField, Detail, DetailChange, LifecycleStage, MergePolicy, Provenance,
 };
 use crm_domain::identity::{CountryCode, EmailAddress, PersonName, PhoneNumber};
 use crm_domain::lead::{Campaign, ConversionRequest, LeadCommand, LeadSource, LeadSubmission};
 use crm_domain::opportunity::{OpportunityCommand, Pipeline};
-use crm_domain::routing::{
-    AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
-};
+use crm_domain::routing::RoutingDecision;
 use crm_domain::ticket::{TicketCommand, TicketStatus};
 use crm_domain::{Channel, ContactId, Currency, Money, Priority, TeamId, UserId};
 use uuid::Uuid;
@@ -131,17 +128,7 @@ fn win(world: &mut World, id: Uuid, at: i64) {
 }
 
 fn assigned_to(rep: UserId) -> RoutingDecision {
-    RoutingDecision {
-        rule: None,
-        team: SALES,
-        strategy: AssignmentStrategy::WeightedRoundRobin,
-        candidates: vec![CandidateVerdict {
-            rep,
-            verdict: Verdict::Chosen,
-        }],
-        outcome: RoutingOutcome::Assigned { rep },
-        preferred: None,
-    }
+    crm_testkit::world::assigned_to(rep, SALES)
 }
 
 /// A lead from the web form, captured, routed to Bob, touched, converted into `contact`.
@@ -258,19 +245,7 @@ fn unmerge(world: &mut World, survivor: Uuid, absorbed: Uuid, at: i64) {
 }
 
 fn erase(world: &mut World, id: Uuid, at: i64) {
-    world
-        .contact(
-            id,
-            ContactCommand::Erase {
-                request: ErasureRequest {
-                    requested_by: ErasureRequester::DataSubject,
-                    legal_basis: ErasureGround::ConsentWithdrawn,
-                    requested_at: minutes(at),
-                },
-            },
-            &as_user(ALICE, minutes(at)),
-        )
-        .unwrap();
+    world.erase_contact(ContactId(id), minutes(at));
 }
 
 fn fold(world: &World) -> MemoryDocuments<Customer360Model> {

@@ -416,7 +416,7 @@ fn task_doc(store: &MemoryDocuments<EngagementModel>, id: u128) -> TaskDoc {
 /// their text when she is erased, later retitles included; a task about nobody keeps it.
 #[test]
 fn an_erasure_empties_the_text_of_every_task_about_the_person() {
-    use crm_domain::contact::{ContactCommand, ErasureGround, ErasureRequest, ErasureRequester};
+    use crm_domain::contact::ContactCommand;
     use crm_domain::{LeadId, OpportunityId};
     let mut world = World::new();
     let ada = ContactId(ADA);
@@ -458,19 +458,7 @@ fn an_erasure_empties_the_text_of_every_task_about_the_person() {
         Some(RecordRef::Account(CompanyId(ACME))),
         None,
     );
-    world
-        .contact(
-            ADA,
-            ContactCommand::Erase {
-                request: ErasureRequest {
-                    requested_by: ErasureRequester::DataSubject,
-                    legal_basis: ErasureGround::ConsentWithdrawn,
-                    requested_at: minutes(5),
-                },
-            },
-            &as_user(ALICE, minutes(5)),
-        )
-        .unwrap();
+    world.erase_contact(ContactId(ADA), minutes(5));
     world
         .task(
             Uuid::from_u128(1),

@@ -37,6 +37,34 @@ fn options(batch_size: usize, poison: PoisonPolicy) -> ProjectorOptions {
     }
 }
 
+/// Appends every append of `appends` with [`append_inline`], each in its own transaction;
+/// the last position.
+async fn append_all_inline(
+    store: &crm_eventstore::PostgresStore,
+    documents: &Arc<Documents>,
+    appends: &[crm_testkit::workload::Append],
+) -> crm_eventstore::GlobalPosition {
+    let mut head = crm_eventstore::GlobalPosition::START;
+    for append in appends {
+        let mut client = store.client().await.expect("a connection");
+        let transaction = client.transaction().await.expect("a transaction");
+        let result = append_inline(
+            store,
+            documents,
+            &transaction,
+            &tenant(),
+            &append.stream,
+            ExpectedVersion::Any,
+            &append.events,
+        )
+        .await
+        .expect("appended inline");
+        transaction.commit().await.expect("committed");
+        head = head.max(result.events.last().expect("an event").position);
+    }
+    head
+}
+
 /// A broken payload for a known event type: a poison event.
 fn poison() -> NewEvent {
     NewEvent::new("TicketOpened", 1, serde_json::json!({"subject": 3}))
@@ -304,24 +332,7 @@ async fn an_inline_append_is_read_back_at_once_and_the_projector_then_changes_no
     let store = database.store(StoreSettings::default()).await;
     let documents = documents(&database).await;
     let appends = workload(2, 2, 1);
-    let mut head = crm_eventstore::GlobalPosition::START;
-    for append in &appends {
-        let mut client = store.client().await.unwrap();
-        let transaction = client.transaction().await.unwrap();
-        let result = append_inline(
-            &store,
-            &documents,
-            &transaction,
-            &tenant(),
-            &append.stream,
-            ExpectedVersion::Any,
-            &append.events,
-        )
-        .await
-        .unwrap();
-        transaction.commit().await.unwrap();
-        head = head.max(result.events.last().unwrap().position);
-    }
+    let head = append_all_inline(&store, &documents, &appends).await;
     let inline = documents.documents(&tenant()).await.unwrap();
     assert_eq!(inline, reference(&store, &tenant(), head).await);
     assert_eq!(documents.checkpoint(&tenant()).await.unwrap(), None);
@@ -486,23 +497,8 @@ async fn the_actor_in_the_metadata_reaches_the_read_models_on_every_path() {
         options(3, PoisonPolicy::Halt),
     );
     catch_up_to(&mut projector, head).await.unwrap();
-    for append in converted_lead(uuid(2), customer) {
-        let mut client = store.client().await.unwrap();
-        let transaction = client.transaction().await.unwrap();
-        let result = append_inline(
-            &store,
-            &documents,
-            &transaction,
-            &tenant(),
-            &append.stream,
-            ExpectedVersion::Any,
-            &append.events,
-        )
-        .await
-        .unwrap();
-        transaction.commit().await.unwrap();
-        head = head.max(result.events.last().unwrap().position);
-    }
+    head =
+        head.max(append_all_inline(&store, &documents, &converted_lead(uuid(2), customer)).await);
     catch_up_to(&mut projector, head).await.unwrap();
 
     let served = documents

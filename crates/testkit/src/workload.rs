@@ -271,9 +271,6 @@ pub fn converted_lead(lead: Uuid, contact: ContactId) -> Vec<Append> {
     use crm_domain::lead::{
         Campaign, ConversionRequest, Lead, LeadCommand, LeadSource, LeadSubmission,
     };
-    use crm_domain::routing::{
-        AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
-    };
     let rep = UserId(Uuid::from_u128(0xb0b));
     let integration = Actor::Integration {
         source: LEAD_SOURCE.into(),
@@ -309,17 +306,10 @@ pub fn converted_lead(lead: Uuid, contact: ContactId) -> Vec<Append> {
         ),
         (
             LeadCommand::Route {
-                decision: RoutingDecision {
-                    rule: None,
-                    team: crm_domain::TeamId(Uuid::from_u128(0x7ea)),
-                    strategy: AssignmentStrategy::WeightedRoundRobin,
-                    candidates: vec![CandidateVerdict {
-                        rep,
-                        verdict: Verdict::Chosen,
-                    }],
-                    outcome: RoutingOutcome::Assigned { rep },
-                    preferred: None,
-                },
+                decision: crate::world::assigned_to(
+                    rep,
+                    crm_domain::TeamId(Uuid::from_u128(0x7ea)),
+                ),
             },
             routing,
         ),

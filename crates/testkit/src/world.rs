@@ -10,7 +10,10 @@ use crm_domain::account::{
     AccountHierarchyError,
 };
 use crm_domain::activity::{Activity, ActivityCommand, ActivityError};
-use crm_domain::contact::{Contact, ContactCommand, ContactError, DetailChange, Provenance};
+use crm_domain::contact::{
+    Contact, ContactCommand, ContactError, DetailChange, ErasureGround, ErasureRequest,
+    ErasureRequester, Provenance,
+};
 use crm_domain::lead::{Lead, LeadCommand, LeadError};
 use crm_domain::opportunity::{Opportunity, OpportunityCommand, OpportunityError};
 use crm_domain::task::{Task, TaskCommand, TaskError};
@@ -199,6 +202,23 @@ impl World {
         }
     }
 
+    /// Erases contact `id` at `at`, asked by the person themselves, as Alice.
+    ///
+    /// # Panics
+    /// When the aggregate refuses (the test's data is wrong).
+    pub fn erase_contact(&mut self, id: ContactId, at: DateTime<Utc>) {
+        let command = ContactCommand::Erase {
+            request: ErasureRequest {
+                requested_by: ErasureRequester::DataSubject,
+                legal_basis: ErasureGround::ConsentWithdrawn,
+                requested_at: at,
+            },
+        };
+        if let Err(error) = self.contact(id.0, command, &as_user(ALICE, at)) {
+            panic!("contact {id} cannot be erased: {error}");
+        }
+    }
+
     /// Runs `command` on opportunity `id` and records what it decided; the number of events, or why
     /// it was refused.
     pub fn opportunity(
@@ -377,4 +397,23 @@ pub fn as_system(at: DateTime<Utc>) -> Context {
         },
         Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002),
     )
+}
+
+/// A routing decision that assigned the lead to `rep` of `team` by weighted round robin, the
+/// only candidate: what `LeadCommand::Route` takes in a test.
+pub fn assigned_to(rep: UserId, team: crm_domain::TeamId) -> crm_domain::routing::RoutingDecision {
+    use crm_domain::routing::{
+        AssignmentStrategy, CandidateVerdict, RoutingDecision, RoutingOutcome, Verdict,
+    };
+    RoutingDecision {
+        rule: None,
+        team,
+        strategy: AssignmentStrategy::WeightedRoundRobin,
+        candidates: vec![CandidateVerdict {
+            rep,
+            verdict: Verdict::Chosen,
+        }],
+        outcome: RoutingOutcome::Assigned { rep },
+        preferred: None,
+    }
 }

@@ -570,6 +570,26 @@ pub struct AlertState {
     pub limit: u64,
 }
 
+impl AlertState {
+    /// The state of `alert` from a stored row (`limit` as the database's signed integer).
+    pub(crate) fn from_row(
+        alert: &str,
+        firing: bool,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Self, WorkError> {
+        let limit = u64::try_from(limit).map_err(|_| WorkError::Corrupt {
+            what: format!("alert {alert:?}"),
+            reason: format!("negative limit {limit}"),
+        })?;
+        Ok(Self {
+            firing,
+            since,
+            limit,
+        })
+    }
+}
+
 /// A change of one alert's state and the message announcing it
 /// ([`UnitOfWork::commit_alerts`]).
 #[derive(Debug, Clone, PartialEq)]

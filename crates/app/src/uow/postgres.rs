@@ -637,16 +637,7 @@ impl UnitOfWork for PostgresUnitOfWork {
         rows.iter()
             .map(|row| {
                 let alert: String = row.get(0);
-                let limit: i64 = row.get(3);
-                let limit = u64::try_from(limit).map_err(|_| WorkError::Corrupt {
-                    what: format!("alert {alert:?}"),
-                    reason: format!("negative limit {limit}"),
-                })?;
-                let state = AlertState {
-                    firing: row.get(1),
-                    since: row.get(2),
-                    limit,
-                };
+                let state = AlertState::from_row(&alert, row.get(1), row.get(2), row.get(3))?;
                 Ok((alert, state))
             })
             .collect()

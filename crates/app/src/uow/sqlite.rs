@@ -712,19 +712,9 @@ impl UnitOfWork for SqliteUnitOfWork {
             .await?;
         rows.into_iter()
             .map(|(alert, firing, since, limit)| {
-                let limit = u64::try_from(limit).map_err(|_| WorkError::Corrupt {
-                    what: format!("alert {alert:?}"),
-                    reason: format!("negative limit {limit}"),
-                })?;
                 let since = instant(&format!("alert {alert:?}"), since)?;
-                Ok((
-                    alert,
-                    AlertState {
-                        firing,
-                        since,
-                        limit,
-                    },
-                ))
+                let state = AlertState::from_row(&alert, firing, since, limit)?;
+                Ok((alert, state))
             })
             .collect()
     }
