@@ -60,7 +60,8 @@ impl NameFrequencies {
 
     /// The adjustment, in bits, to the match weight of `a` and `b` compared as `vector` under
     /// `model`: for each name on which they agree exactly, `log2(u / share)` where that is
-    /// negative (see the [module documentation](self)). Zero for names compared crosswise.
+    /// negative (a common name weakens the agreement, a rare one does not strengthen it).
+    /// Zero for names compared crosswise.
     pub fn adjustment(
         &self,
         model: &LinkageModel,
