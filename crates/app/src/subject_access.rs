@@ -339,16 +339,17 @@ async fn held_for<U: UnitOfWork>(
         RecordRef::Ticket(ticket) => held.tickets.contains(&ticket.0),
         RecordRef::Account(_) => false,
     };
-    let tasks: BTreeSet<Uuid> = task_records
-        .iter()
-        .filter(|(_, named)| named.iter().any(theirs))
-        .map(|(id, _)| *id)
-        .collect();
-    let activities: BTreeSet<Uuid> = activity_records
-        .iter()
-        .filter(|(_, named)| named.iter().any(theirs))
-        .map(|(id, _)| *id)
-        .collect();
+    let naming_theirs = |records: &[(Uuid, Vec<RecordRef>)]| -> BTreeSet<Uuid> {
+        records
+            .iter()
+            .filter(|(_, named)| named.iter().any(theirs))
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let (tasks, activities) = (
+        naming_theirs(&task_records),
+        naming_theirs(&activity_records),
+    );
     held.tasks = tasks;
     held.activities = activities;
     Ok(held)

@@ -34,7 +34,7 @@ use crm_domain::activity::{
 };
 use crm_domain::contact::ContactEvent;
 use crm_domain::task::{TaskEvent, TaskStatus};
-use crm_domain::{ActivityId, ContactId, LeadId, Priority, RecordRef, TaskId, UserId};
+use crm_domain::{ActivityId, LeadId, Priority, RecordRef, TaskId, UserId};
 use serde::{Deserialize, Serialize};
 
 pub use query::{
@@ -223,7 +223,9 @@ impl ReadModel for EngagementModel {
                 keys.push(task_key(TaskId(id)));
                 keys.extend(task.person().map(person_key));
             }
-            CrmEvent::Contact(contact) => keys.extend(erased_people(contact).map(person_key)),
+            CrmEvent::Contact(_) => {
+                keys.extend(erased_people(&event.event).into_iter().map(person_key));
+            }
             CrmEvent::Activity(activity) => {
                 let activity_id = ActivityId(id);
                 keys.push(activity_key(activity_id));
@@ -261,11 +263,9 @@ impl ReadModel for EngagementModel {
             }
         }
         // An erasure reaches every task about the person.
-        if let CrmEvent::Contact(contact) = &event.event {
-            for person in erased_people(contact) {
-                if let Some(EngagementDoc::Person(tasks)) = docs.get(&person_key(person)) {
-                    keys.extend(tasks.tasks.iter().map(|task| task_key(*task)));
-                }
+        for person in erased_people(&event.event) {
+            if let Some(EngagementDoc::Person(tasks)) = docs.get(&person_key(person)) {
+                keys.extend(tasks.tasks.iter().map(|task| task_key(*task)));
             }
         }
     }
@@ -275,8 +275,8 @@ impl ReadModel for EngagementModel {
         match &event.event {
             CrmEvent::Task(task) => apply_task(docs, TaskId(id), task),
             CrmEvent::Activity(activity) => apply_activity(docs, ActivityId(id), activity),
-            CrmEvent::Contact(contact) => {
-                for person in erased_people(contact).collect::<Vec<_>>() {
+            CrmEvent::Contact(_) => {
+                for person in erased_people(&event.event) {
                     erase_tasks_of(docs, person);
                 }
             }
@@ -313,27 +313,19 @@ impl ReadModel for EngagementModel {
     }
 }
 
-/// The people an erasure erases: the contact, those it had absorbed and the leads converted
-/// into them (none for any other event).
-fn erased_people(event: &ContactEvent) -> impl Iterator<Item = RecordRef> + '_ {
-    let (contacts, leads): (Vec<ContactId>, &[LeadId]) = match event {
-        ContactEvent::Erased {
-            contact_id,
-            absorbed,
-            leads,
-            ..
-        } => (
-            std::iter::once(*contact_id)
-                .chain(absorbed.iter().copied())
-                .collect(),
-            leads,
-        ),
-        _ => (Vec::new(), &[]),
+/// The people an erasure erases: the contacts ([`CrmEvent::erased_contacts`]) and the leads
+/// converted into them (none for any other event).
+fn erased_people(event: &CrmEvent) -> Vec<RecordRef> {
+    let leads: &[LeadId] = match event {
+        CrmEvent::Contact(ContactEvent::Erased { leads, .. }) => leads,
+        _ => &[],
     };
-    contacts
+    event
+        .erased_contacts()
         .into_iter()
         .map(RecordRef::Contact)
         .chain(leads.iter().copied().map(RecordRef::Lead))
+        .collect()
 }
 
 /// Empties the text of every task about `person`.
