@@ -25,15 +25,13 @@ pub mod evaluate;
 mod frequency;
 mod model;
 mod person;
+mod similarity;
 
 pub use blocking::{
     BlockKey, BlockingPass, BlockingSettings, CandidatePairs, blocking_keys, candidate_links,
     candidate_pairs, name_sort_keys,
 };
-pub use compare::{
-    ComparisonVector, Field, compare, jaro_winkler, levenshtein, nickname_of, sound_alike,
-    sound_codes, typing_distance,
-};
+pub use compare::{ComparisonVector, Field, compare, nickname_of, sound_alike, sound_codes};
 pub use estimate::{
     EmSettings, Estimate, PassSample, estimate, estimate_by_passes, estimate_u, random_pairs,
     with_u,
@@ -46,3 +44,4 @@ pub use model::{
 pub use person::{
     AddressParts, PersonDetails, PersonRecord, PostalAddress, UnreadableField, normalize_identifier,
 };
+pub use similarity::{jaro_winkler, levenshtein, typing_distance, within_one_typing_error};
