@@ -32,7 +32,7 @@ use crm_domain::identity::linkage::{LinkageModel, PersonRecord};
 use crm_domain::identity::{CompanyName, CountryCode, EmailAddress, PersonName, PhoneNumber};
 use crm_domain::{Actor, Aggregate, ContactId, Context};
 use crm_projections::identity::IdentityIndexModel;
-use crm_projections::identity::query::{Candidates, rank};
+use crm_projections::identity::query::{BestMatches, Candidates};
 use crm_projections::{
     AggregateKind, CrmEvent, DocumentStore, MemoryDocuments, PostgresDocuments, ProjectedEvent,
     ProjectionBatch, StreamRef, TenantId,
@@ -282,10 +282,11 @@ fn main() {
             .collect();
         for (original, record) in queries(&people, 10_000) {
             let started = Instant::now();
-            let candidates = index.lookup(&tenant, &Candidates::of(&model, &record, 500));
-            let ranked = rank(&linkage, &record, &candidates, 1);
+            let ranked = index.lookup(&tenant, &BestMatches::of(&model, &record, 500, &linkage, 1));
             lookups.latencies.push(started.elapsed());
-            lookups.candidates += candidates.len();
+            lookups.candidates += index
+                .lookup(&tenant, &Candidates::of(&model, &record, 500))
+                .len();
             let expected = position
                 .get(&people[original].entity)
                 .map(|i| ContactId(Uuid::from_u128(0xc0_0000_0000 + *i as u128)));
@@ -340,13 +341,16 @@ fn main() {
             };
             for (original, record) in queries(&people, 10_000) {
                 let started = Instant::now();
-                let candidates = documents
-                    .lookup(&tenant, &Candidates::of(&model, &record, 500))
+                let ranked = documents
+                    .lookup(&tenant, &BestMatches::of(&model, &record, 500, &linkage, 1))
                     .await
                     .expect("a lookup");
-                let ranked = rank(&linkage, &record, &candidates, 1);
                 lookups.latencies.push(started.elapsed());
-                lookups.candidates += candidates.len();
+                lookups.candidates += documents
+                    .lookup(&tenant, &Candidates::of(&model, &record, 500))
+                    .await
+                    .expect("a lookup")
+                    .len();
                 let expected = position
                     .get(&people[original].entity)
                     .map(|i| ContactId(Uuid::from_u128(0xc0_0000_0000 + *i as u128)));

@@ -15,7 +15,7 @@ use crm_domain::contact::{
 use crm_domain::identity::linkage::{LinkageModel, PersonDetails, PersonRecord};
 use crm_domain::identity::{CompanyDomain, CompanyName};
 use crm_domain::identity::{CountryCode, EmailAddress, MatchVerdict, PersonName, PhoneNumber};
-use crm_projections::identity::query::{Candidates, PeopleAtCompany, rank};
+use crm_projections::identity::query::{BestMatches, Candidates, PeopleAtCompany, rank};
 use crm_projections::identity::{IdentityDoc, IdentityIndexModel, account_company_keys};
 use crm_projections::{DocumentStore, MemoryDocuments, PostgresDocuments, ProjectionBatch};
 use crm_testkit::postgres::TestDatabase;
@@ -130,8 +130,17 @@ fn a_person_is_found_by_email_or_phone_and_ranked_with_evidence() {
     let model = IdentityIndexModel::default();
     let index = MemoryDocuments::fold(model.clone(), world.events()).unwrap();
     let candidates = index.lookup(&tenant(), &Candidates::of(&model, &by_phone, 500));
-    let ranked = rank(&LinkageModel::default(), &by_phone, &candidates, 10);
+    let linkage = LinkageModel::default();
+    let ranked = rank(&linkage, &by_phone, &candidates, 10);
     assert_eq!(ranked[0].contact, JANE);
+    assert_eq!(
+        index.lookup(
+            &tenant(),
+            &BestMatches::of(&model, &by_phone, 500, &linkage, 10)
+        ),
+        ranked,
+        "ranking inside the lookup is ranking what it found"
+    );
     let evidence = &ranked[0].assessment.evidence;
     assert!(
         evidence
@@ -449,6 +458,19 @@ async fn postgres_answers_lookups_as_the_in_memory_fold_does() {
         documents.lookup(&tenant(), &excluding).await.unwrap().len(),
         2
     );
+    let linkage = LinkageModel::default();
+    for keep in [1, 2, 10] {
+        let best = BestMatches::of(&model, &record, 500, &linkage, keep);
+        let ranked = documents.lookup(&tenant(), &best).await.unwrap();
+        assert_eq!(ranked, memory.lookup(&tenant(), &best));
+        assert_eq!(ranked, rank(&linkage, &record, &in_postgres, keep));
+        assert_eq!(ranked.len(), keep.min(3));
+        let without_peter = documents
+            .lookup(&tenant(), &best.excluding(PETER))
+            .await
+            .unwrap();
+        assert!(without_peter.iter().all(|r| r.contact != PETER));
+    }
     let domains = [CompanyDomain::parse("example.com").unwrap()];
     let mut found = 0;
     for company in account_company_keys(&domains, &CompanyName::new("Example").unwrap()) {

@@ -27,7 +27,7 @@ use crm_projections::customer360::{
 use crm_projections::duplicates::query::{ReviewCursor, ReviewQueue};
 use crm_projections::engagements::{ActivityCursor, RecordActivities, TimelineLine};
 use crm_projections::identity::IdentityIndexModel;
-use crm_projections::identity::query::{Candidates, rank};
+use crm_projections::identity::query::BestMatches;
 use crm_projections::pipeline::query::ByStageAndOwner;
 use crm_projections::pipeline::query::Forecast as PipelineForecast;
 use crm_projections::sla::query::{AtRiskList, Attainment, AttainmentBy, BreachList, SlaCursor};
@@ -1141,16 +1141,20 @@ pub(crate) async fn search<B: Backend>(
         .into_response();
     }
     let index = IdentityIndexModel::default();
-    let candidates = match app
+    let model = LinkageModel::default();
+    let ranked = match app
         .reads
         .identity
-        .lookup(&principal.tenant, &Candidates::of(&index, &record, 500))
+        .lookup(
+            &principal.tenant,
+            &BestMatches::of(&index, &record, 500, &model, keep),
+        )
         .await
     {
-        Ok(candidates) => candidates,
+        Ok(ranked) => ranked,
         Err(error) => return storage_problem(&error).into_response(),
     };
-    let hits: Vec<SearchHit> = rank(&LinkageModel::default(), &record, &candidates, keep)
+    let hits: Vec<SearchHit> = ranked
         .into_iter()
         .map(|ranked| SearchHit {
             contact: ranked.contact.0,

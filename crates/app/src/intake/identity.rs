@@ -8,19 +8,22 @@ use std::sync::Arc;
 use crm_domain::identity::linkage::{LinkageModel, PersonRecord};
 use crm_eventstore::TenantId;
 use crm_projections::identity::IdentityIndexModel;
-use crm_projections::identity::query::{Candidate, Candidates};
+use crm_projections::identity::query::{BestMatches, RankedCandidate};
 use crm_projections::{DocumentStore, StorageError};
 use futures_util::future::BoxFuture;
 
 /// Where candidates come from: the identity index, or anything answering like it.
 pub trait CandidateSource: Send + Sync + fmt::Debug {
-    /// The live contacts sharing a blocking key with `record`, at most `limit` of them.
-    fn candidates<'a>(
+    /// The best `keep` of the live contacts sharing a blocking key with `record` (at most
+    /// `limit` of them weighed), ranked by `model`, best first, each explained.
+    fn best_matches<'a>(
         &'a self,
         tenant: &'a TenantId,
         record: &'a PersonRecord,
+        model: &'a LinkageModel,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<Candidate>, StorageError>>;
+        keep: usize,
+    ) -> BoxFuture<'a, Result<Vec<RankedCandidate>, StorageError>>;
 }
 
 /// The identity index read model's documents as a [`CandidateSource`] (memory or
@@ -42,14 +45,16 @@ impl<D> CandidateSource for IndexCandidates<D>
 where
     D: DocumentStore<IdentityIndexModel> + fmt::Debug,
 {
-    fn candidates<'a>(
+    fn best_matches<'a>(
         &'a self,
         tenant: &'a TenantId,
         record: &'a PersonRecord,
+        model: &'a LinkageModel,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<Candidate>, StorageError>> {
+        keep: usize,
+    ) -> BoxFuture<'a, Result<Vec<RankedCandidate>, StorageError>> {
         Box::pin(async move {
-            let query = Candidates::of(&self.model, record, limit);
+            let query = BestMatches::of(&self.model, record, limit, model, keep);
             self.documents.lookup(tenant, &query).await
         })
     }

@@ -10,7 +10,6 @@ use crm_domain::lead::{
 };
 use crm_domain::{Actor, LeadId};
 use crm_eventstore::TenantId;
-use crm_projections::identity::query::rank;
 use futures_util::StreamExt;
 use tracing::Instrument;
 
@@ -280,13 +279,12 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         if record.is_empty() {
             return Ok(());
         }
-        let candidates = identity
-            .source
-            .candidates(tenant, &record, identity.limit)
-            .await?;
         // The strongest few, explained; a conflict can demote the strongest to review while
         // a weaker one links, so an auto-link among them wins over a review.
-        let ranked = rank(&identity.model, &record, &candidates, 5);
+        let ranked = identity
+            .source
+            .best_matches(tenant, &record, &identity.model, identity.limit, 5)
+            .await?;
         let best = ranked
             .iter()
             .find(|r| r.assessment.verdict == MatchVerdict::AutoLink)

@@ -157,11 +157,11 @@ pub struct Account360 {
     pub suggested_contacts: Vec<super::SuggestedContact>,
 }
 
-fn record(found: &Found<AccountDoc>, id: AccountId) -> Option<&AccountRecord> {
+fn record<'f>(found: &'f Found<'_, AccountDoc>, id: AccountId) -> Option<&'f AccountRecord> {
     found.get(&account_key(id)).and_then(AccountDoc::as_account)
 }
 
-fn members(found: &Found<AccountDoc>, id: AccountId) -> Option<&Members> {
+fn members<'f>(found: &'f Found<'_, AccountDoc>, id: AccountId) -> Option<&'f Members> {
     found.get(&members_key(id)).and_then(AccountDoc::as_members)
 }
 

@@ -106,26 +106,98 @@ pub fn rank(
     candidates: &[Candidate],
     keep: usize,
 ) -> Vec<RankedCandidate> {
-    let mut weighed: Vec<(f64, &Candidate, ComparisonVector)> = candidates
-        .iter()
-        .map(|candidate| {
-            let vector = compare(record, &candidate.record);
-            (model.match_weight(&vector), candidate, vector)
+    rank_people(
+        model,
+        record,
+        candidates.iter().map(|c| (c.contact, &c.record)),
+        keep,
+    )
+}
+
+fn rank_people<'r>(
+    model: &LinkageModel,
+    record: &PersonRecord,
+    people: impl Iterator<Item = (ContactId, &'r PersonRecord)>,
+    keep: usize,
+) -> Vec<RankedCandidate> {
+    let mut weighed: Vec<(f64, ContactId, ComparisonVector)> = people
+        .map(|(contact, candidate)| {
+            let vector = compare(record, candidate);
+            (model.match_weight(&vector), contact, vector)
         })
         .collect();
     weighed.sort_by(|a, b| {
         b.0.partial_cmp(&a.0)
             .unwrap_or(Ordering::Equal)
-            .then(a.1.contact.cmp(&b.1.contact))
+            .then(a.1.cmp(&b.1))
     });
     weighed
         .into_iter()
         .take(keep)
-        .map(|(_, candidate, vector)| RankedCandidate {
-            contact: candidate.contact,
+        .map(|(_, contact, vector)| RankedCandidate {
+            contact,
             assessment: model.assess(&vector),
         })
         .collect()
+}
+
+/// A record's best matches in the index, ranked where the candidates are found: the
+/// [`Candidates`] lookup followed by [`rank`], without copying the candidates' records out
+/// of the store (an in-memory index lends them, so a lookup allocates only its answer).
+#[derive(Debug, Clone)]
+pub struct BestMatches<'q> {
+    candidates: Candidates,
+    record: &'q PersonRecord,
+    model: &'q LinkageModel,
+    keep: usize,
+}
+
+impl<'q> BestMatches<'q> {
+    /// The best `keep` of `record`'s candidates under the index's passes (at most `limit`
+    /// candidates weighed, as [`Candidates::of`]), by `model`.
+    pub fn of(
+        index: &IdentityIndexModel,
+        record: &'q PersonRecord,
+        limit: usize,
+        model: &'q LinkageModel,
+        keep: usize,
+    ) -> Self {
+        Self {
+            candidates: Candidates::of(index, record, limit),
+            record,
+            model,
+            keep,
+        }
+    }
+
+    /// Leaves out one contact (the one being checked against the others).
+    #[must_use]
+    pub fn excluding(mut self, contact: ContactId) -> Self {
+        self.candidates = self.candidates.excluding(contact);
+        self
+    }
+}
+
+impl Lookup<IdentityDoc> for BestMatches<'_> {
+    type Answer = Vec<RankedCandidate>;
+
+    fn keys(&self, found: &Found<'_, IdentityDoc>, keys: &mut Vec<DocKey>) {
+        self.candidates.keys(found, keys);
+    }
+
+    fn answer(&self, found: &Found<'_, IdentityDoc>) -> Vec<RankedCandidate> {
+        let people = self
+            .candidates
+            .members(found)
+            .into_iter()
+            .filter_map(|contact| match found.get(&person_key(contact)) {
+                Some(IdentityDoc::Person(person)) if person.is_live() => {
+                    Some((contact, &person.record))
+                }
+                _ => None,
+            });
+        rank_people(self.model, self.record, people, self.keep)
+    }
 }
 
 /// The live contacts filed under one company key ([`company_key_id`](super::company_key_id)),

@@ -484,7 +484,7 @@ impl<M: ReadModel> MemoryDocuments<M> {
                 }
                 new = true;
                 if let Some(stored) = docs.and_then(|docs| docs.get(key)) {
-                    found.insert(*key, stored.doc.clone());
+                    found.lend(*key, &stored.doc);
                 } else {
                     found.mark_absent(*key);
                 }

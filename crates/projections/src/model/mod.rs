@@ -217,13 +217,21 @@ pub trait ReadModel {
     fn indexed(key: &DocKey, doc: &Self::Doc) -> Indexed;
 }
 
-/// Documents found by key, as a [`Lookup`] sees them.
+/// Documents found by key, as a [`Lookup`] sees them: owned where a store decoded them, lent
+/// where a store holds them in memory already (the in-memory adapter copies nothing).
 #[derive(Debug, Clone)]
-pub struct Found<D> {
-    docs: HashMap<DocKey, Option<D>>,
+pub struct Found<'a, D> {
+    docs: HashMap<DocKey, Option<Held<'a, D>>>,
 }
 
-impl<D> Default for Found<D> {
+/// A document found: decoded for the lookup, or lent by the store.
+#[derive(Debug, Clone)]
+enum Held<'a, D> {
+    Owned(D),
+    Lent(&'a D),
+}
+
+impl<D> Default for Found<'_, D> {
     fn default() -> Self {
         Self {
             docs: HashMap::new(),
@@ -231,10 +239,16 @@ impl<D> Default for Found<D> {
     }
 }
 
-impl<D> Found<D> {
+impl<'a, D> Found<'a, D> {
     /// The document at `key`, if it was looked up and exists.
     pub fn get(&self, key: &DocKey) -> Option<&D> {
-        self.docs.get(key).and_then(Option::as_ref)
+        self.docs
+            .get(key)
+            .and_then(Option::as_ref)
+            .map(|held| match held {
+                Held::Owned(doc) => doc,
+                Held::Lent(doc) => *doc,
+            })
     }
 
     /// Whether `key` was looked up already (whether or not the document exists).
@@ -244,7 +258,13 @@ impl<D> Found<D> {
 
     /// Records the document found at `key`.
     pub fn insert(&mut self, key: DocKey, doc: D) {
-        self.docs.insert(key, Some(doc));
+        self.docs.insert(key, Some(Held::Owned(doc)));
+    }
+
+    /// Records the document found at `key`, lent by a store that keeps it for longer than the
+    /// lookup.
+    pub fn lend(&mut self, key: DocKey, doc: &'a D) {
+        self.docs.insert(key, Some(Held::Lent(doc)));
     }
 
     /// Records that no document exists at `key`.
@@ -262,10 +282,10 @@ pub trait Lookup<D> {
     type Answer;
 
     /// Pushes the keys needed given what was found so far.
-    fn keys(&self, found: &Found<D>, keys: &mut Vec<DocKey>);
+    fn keys(&self, found: &Found<'_, D>, keys: &mut Vec<DocKey>);
 
     /// The answer from what was found.
-    fn answer(&self, found: &Found<D>) -> Self::Answer;
+    fn answer(&self, found: &Found<'_, D>) -> Self::Answer;
 }
 
 /// How a [`Filter`] compares a column with its value.

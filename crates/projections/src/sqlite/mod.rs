@@ -773,7 +773,7 @@ where
         &self,
         tenant: &TenantId,
         query: &Q,
-    ) -> Result<Found<M::Doc>, StorageError>
+    ) -> Result<Found<'static, M::Doc>, StorageError>
     where
         Q: Lookup<M::Doc> + Sync,
     {

@@ -151,7 +151,9 @@ pub fn nickname_of(a: &str, b: &str) -> bool {
         return false;
     }
     let theirs = nickname_groups(b);
-    nickname_groups(a).iter().any(|group| theirs.contains(group))
+    nickname_groups(a)
+        .iter()
+        .any(|group| theirs.contains(group))
 }
 
 /// The fields linkage compares, each with its agreement levels.
@@ -414,16 +416,13 @@ fn one_digit_off(a: NaiveDate, b: NaiveDate) -> bool {
         }
         Some(out)
     }
-    match (digits(a), digits(b)) {
-        (Some(x), Some(y)) => match (std::str::from_utf8(&x), std::str::from_utf8(&y)) {
-            (Ok(x), Ok(y)) => within_one_typing_error(x, y),
-            _ => false,
-        },
-        _ => {
-            let text = |d: NaiveDate| format!("{:04}{:02}{:02}", d.year(), d.month(), d.day());
-            within_one_typing_error(&text(a), &text(b))
-        }
+    if let (Some(x), Some(y)) = (digits(a), digits(b))
+        && let (Ok(x), Ok(y)) = (std::str::from_utf8(&x), std::str::from_utf8(&y))
+    {
+        return within_one_typing_error(x, y);
     }
+    let text = |d: NaiveDate| format!("{:04}{:02}{:02}", d.year(), d.month(), d.day());
+    within_one_typing_error(&text(a), &text(b))
 }
 
 fn date_level(a: NaiveDate, b: NaiveDate) -> u8 {
@@ -498,21 +497,22 @@ fn numbers_near(a: &str, b: &str) -> bool {
     }
 }
 
+/// A postcode's district: a British outward code (`SW1A` of `SW1A1AA`), else the leading half.
+fn district(p: &str) -> &str {
+    let keep = if p.len() > 4 && p.bytes().any(|c| c.is_ascii_alphabetic()) {
+        p.len() - 3
+    } else {
+        p.len().div_ceil(2)
+    };
+    p.get(..keep).unwrap_or(p)
+}
+
 fn postcode_level(a: &str, b: &str) -> u8 {
     if a == b {
         return 0;
     }
     if within_one_typing_error(a, b) {
         return 1;
-    }
-    // The district: a British outward code (`SW1A` of `SW1A1AA`), else the leading half.
-    fn district(p: &str) -> &str {
-        let keep = if p.len() > 4 && p.bytes().any(|c| c.is_ascii_alphabetic()) {
-            p.len() - 3
-        } else {
-            p.len().div_ceil(2)
-        };
-        p.get(..keep).unwrap_or(p)
     }
     if district(a) == district(b) {
         return 2;
@@ -540,12 +540,14 @@ fn typo_level(a: &str, b: &str) -> u8 {
     }
 }
 
+/// An email address's mailbox name (what comes before the `@`).
+fn mailbox(e: &str) -> &str {
+    e.rsplit_once('@').map_or(e, |(local, _)| local)
+}
+
 fn email_level(a: &str, b: &str) -> u8 {
     if a == b {
         return 0;
-    }
-    fn mailbox(e: &str) -> &str {
-        e.rsplit_once('@').map_or(e, |(local, _)| local)
     }
     let (x, y) = (mailbox(a), mailbox(b));
     // A mailbox name made of a person's names (`john.brown`) is shared by everyone of that
@@ -696,8 +698,14 @@ mod tests {
         assert!(nickname_of("alex", "alexander"));
         assert!(nickname_of("alex", "alexandra"), "alex is in two groups");
         assert!(nickname_of("sasha", "lexi"));
-        assert!(!nickname_of("alexander", "alexandra"), "no group holds both");
-        assert!(!nickname_of("robert", "robert"), "a name is not its own nickname");
+        assert!(
+            !nickname_of("alexander", "alexandra"),
+            "no group holds both"
+        );
+        assert!(
+            !nickname_of("robert", "robert"),
+            "a name is not its own nickname"
+        );
         assert!(!nickname_of("zzz", "robert"));
         for group in NICKNAMES {
             for a in *group {
