@@ -1,12 +1,9 @@
 //! Finding a person's candidates in the identity index, and ranking them.
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use crm_domain::ContactId;
-use crm_domain::identity::linkage::{
-    ComparisonVector, LinkageAssessment, LinkageModel, PersonRecord, compare,
-};
+use crm_domain::identity::linkage::{LinkageAssessment, LinkageModel, PersonRecord};
 use uuid::Uuid;
 
 use super::{COMPANY, IdentityDoc, IdentityIndexModel, block_key, person_key};
@@ -120,23 +117,12 @@ fn rank_people<'r>(
     people: impl Iterator<Item = (ContactId, &'r PersonRecord)>,
     keep: usize,
 ) -> Vec<RankedCandidate> {
-    let mut weighed: Vec<(f64, ContactId, ComparisonVector)> = people
-        .map(|(contact, candidate)| {
-            let vector = compare(record, candidate);
-            (model.match_weight(&vector), contact, vector)
-        })
-        .collect();
-    weighed.sort_by(|a, b| {
-        b.0.partial_cmp(&a.0)
-            .unwrap_or(Ordering::Equal)
-            .then(a.1.cmp(&b.1))
-    });
-    weighed
+    model
+        .strongest(record, people, keep)
         .into_iter()
-        .take(keep)
-        .map(|(_, contact, vector)| RankedCandidate {
-            contact,
-            assessment: model.assess(&vector),
+        .map(|weighed| RankedCandidate {
+            contact: weighed.key,
+            assessment: model.assess(&weighed.vector),
         })
         .collect()
 }

@@ -283,7 +283,37 @@ fn family(r: &PersonRecord) -> Option<Name<'_>> {
 
 /// Compares two records field by field.
 pub fn compare(a: &PersonRecord, b: &PersonRecord) -> ComparisonVector {
+    let mut vector = compare_identifiers(a, b);
+    compare_the_rest(a, b, &mut vector);
+    vector
+}
+
+/// Whether a field is compared by [`compare_identifiers`]: the fields whose comparison is
+/// equality or one typing error on short texts, cheap next to the names' and the address's.
+pub(super) fn is_identifier(field: Field) -> bool {
+    matches!(
+        field,
+        Field::DateOfBirth | Field::NationalId | Field::Email | Field::Phone
+    )
+}
+
+/// The first stage of [`compare`]: the identifier fields ([`is_identifier`]) only, every other
+/// level left `None`.
+pub(super) fn compare_identifiers(a: &PersonRecord, b: &PersonRecord) -> ComparisonVector {
     let mut levels = [None; Field::ALL.len()];
+    levels[Field::DateOfBirth.index()] = both(a.date_of_birth, b.date_of_birth, date_level);
+    levels[Field::NationalId.index()] = any_pair(&a.national_ids, &b.national_ids, typo_level);
+    levels[Field::Email.index()] = any_pair(&a.emails, &b.emails, email_level);
+    levels[Field::Phone.index()] = any_pair(&a.phones, &b.phones, typo_level);
+    ComparisonVector {
+        levels,
+        names_swapped: false,
+    }
+}
+
+/// The second stage of [`compare`]: names, address and company, into a vector the first
+/// stage filled.
+pub(super) fn compare_the_rest(a: &PersonRecord, b: &PersonRecord, vector: &mut ComparisonVector) {
     let straight = (
         given_level(given(a), given(b)),
         family_level(family(a), family(b)),
@@ -310,20 +340,14 @@ pub fn compare(a: &PersonRecord, b: &PersonRecord) -> ComparisonVector {
             names_swapped = true;
         }
     }
+    let levels = &mut vector.levels;
     levels[Field::GivenName.index()] = names.0;
     levels[Field::FamilyName.index()] = names.1;
-    levels[Field::DateOfBirth.index()] = both(a.date_of_birth, b.date_of_birth, date_level);
     levels[Field::Address.index()] = address_level(&a.address, &b.address);
-    levels[Field::NationalId.index()] = any_pair(&a.national_ids, &b.national_ids, typo_level);
-    levels[Field::Email.index()] = any_pair(&a.emails, &b.emails, email_level);
-    levels[Field::Phone.index()] = any_pair(&a.phones, &b.phones, typo_level);
     levels[Field::Company.index()] = both(a.company.as_deref(), b.company.as_deref(), |x, y| {
         similar_level(x, y, 0.88)
     });
-    ComparisonVector {
-        levels,
-        names_swapped,
-    }
+    vector.names_swapped = names_swapped;
 }
 
 fn both<T>(a: Option<T>, b: Option<T>, level: impl Fn(T, T) -> u8) -> Option<u8> {

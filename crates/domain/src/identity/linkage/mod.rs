@@ -26,6 +26,7 @@ mod frequency;
 mod model;
 mod person;
 mod similarity;
+mod strongest;
 
 pub use blocking::{
     BlockKey, BlockingPass, BlockingSettings, CandidatePairs, blocking_keys, candidate_links,
@@ -45,3 +46,4 @@ pub use person::{
     AddressParts, PersonDetails, PersonRecord, PostalAddress, UnreadableField, normalize_identifier,
 };
 pub use similarity::{jaro_winkler, levenshtein, typing_distance, within_one_typing_error};
+pub use strongest::Weighed;
