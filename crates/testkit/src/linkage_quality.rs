@@ -279,6 +279,36 @@ impl Sides<'_> {
     }
 }
 
+/// Every pair compared, in order, on every core: the pairs are cut into one run per core and
+/// the runs' vectors put back together in their order, so the result is the one a single loop
+/// gives.
+fn compare_all(sides: &Sides<'_>, pairs: &[(u32, u32)]) -> Vec<ComparisonVector> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let run = pairs.len().div_ceil(cores).max(1);
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = pairs
+            .chunks(run)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|&(a, b)| sides.compare(a, b))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut vectors = Vec::with_capacity(pairs.len());
+        for run in runs {
+            // A comparison does not panic; if one did, the run reports it as the panic it is.
+            match run.join() {
+                Ok(compared) => vectors.extend(compared),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        vectors
+    })
+}
+
 /// Blocks, compares, learns and links, timing each step.
 fn run(
     sides: &Sides<'_>,
@@ -291,11 +321,7 @@ fn run(
     timings.block = started.elapsed();
 
     let started = Instant::now();
-    let vectors: Vec<ComparisonVector> = candidates
-        .pairs
-        .iter()
-        .map(|&(a, b)| sides.compare(a, b))
-        .collect();
+    let vectors = compare_all(sides, &candidates.pairs);
     timings.compare = started.elapsed();
 
     let started = Instant::now();
