@@ -11,7 +11,9 @@
 
 use std::cmp::Ordering;
 
-use super::compare::{ComparisonVector, compare_identifiers, compare_the_rest, is_identifier};
+use super::compare::{
+    ComparisonVector, Field, compare_identifiers, compare_the_rest, is_identifier,
+};
 use super::model::LinkageModel;
 use super::person::PersonRecord;
 
@@ -44,19 +46,21 @@ impl LinkageModel {
         if keep == 0 {
             return Vec::new();
         }
-        // The most the fields of the second stage can add: each one's strongest level, or
-        // nothing where it is missing.
-        let rest_at_most: f64 = self
+        // The most each field of the second stage can add: its strongest level, or nothing
+        // (a missing value adds nothing, and a field whose value one side lacks adds exactly
+        // that).
+        let rest_at_most: Vec<(Field, f64)> = self
             .fields
             .iter()
             .filter(|f| !is_identifier(f.field))
             .map(|f| {
-                (0..f.field.levels().len())
+                let strongest = (0..f.field.levels().len())
                     .filter_map(|level| u8::try_from(level).ok())
                     .map(|level| f.weight(level))
-                    .fold(0.0, f64::max)
+                    .fold(0.0, f64::max);
+                (f.field, strongest)
             })
-            .sum();
+            .collect();
         let prior = self.prior_weight();
         let mut staged: Vec<(f64, K, &PersonRecord, ComparisonVector)> = candidates
             .into_iter()
@@ -68,7 +72,12 @@ impl LinkageModel {
                     .filter(|f| is_identifier(f.field))
                     .filter_map(|f| vector.level(f.field).map(|level| f.weight(level)))
                     .sum();
-                (prior + known + rest_at_most, key, candidate, vector)
+                let rest: f64 = rest_at_most
+                    .iter()
+                    .filter(|(field, _)| both_have(*field, record, candidate))
+                    .map(|(_, strongest)| strongest)
+                    .sum();
+                (prior + known + rest, key, candidate, vector)
             })
             .collect();
         staged.sort_by(|a, b| {
@@ -98,6 +107,27 @@ impl LinkageModel {
             }
         }
         kept
+    }
+}
+
+/// Whether both records hold a value of a second-stage field, which [`compare`] needs to give
+/// it a level at all (a swap of names needs both names on both sides, so it needs no more).
+///
+/// [`compare`]: super::compare
+fn both_have(field: Field, a: &PersonRecord, b: &PersonRecord) -> bool {
+    let both = |x: Option<&String>, y: Option<&String>| x.is_some() && y.is_some();
+    match field {
+        Field::GivenName => both(a.given_name.as_ref(), b.given_name.as_ref()),
+        Field::FamilyName => both(a.family_name.as_ref(), b.family_name.as_ref()),
+        Field::Address => {
+            let (x, y) = (&a.address, &b.address);
+            both(x.street.as_ref(), y.street.as_ref())
+                || both(x.postcode.as_ref(), y.postcode.as_ref())
+                || both(x.locality.as_ref(), y.locality.as_ref())
+        }
+        Field::Company => both(a.company.as_ref(), b.company.as_ref()),
+        // The identifiers are compared, not bounded; a bound that says "maybe" is never wrong.
+        Field::DateOfBirth | Field::NationalId | Field::Email | Field::Phone => true,
     }
 }
 
