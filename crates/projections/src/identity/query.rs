@@ -52,6 +52,21 @@ impl Candidates {
         }
         members
     }
+
+    /// The live people found among the members, with their records.
+    fn live_people<'f>(
+        &self,
+        found: &'f Found<'_, IdentityDoc>,
+    ) -> impl Iterator<Item = (ContactId, &'f PersonRecord)> {
+        self.members(found).into_iter().filter_map(|contact| {
+            match found.get(&person_key(contact)) {
+                Some(IdentityDoc::Person(person)) if person.is_live() => {
+                    Some((contact, &person.record))
+                }
+                _ => None,
+            }
+        })
+    }
 }
 
 /// A candidate as found in the index.
@@ -72,14 +87,10 @@ impl Lookup<IdentityDoc> for Candidates {
     }
 
     fn answer(&self, found: &Found<IdentityDoc>) -> Vec<Candidate> {
-        self.members(found)
-            .into_iter()
-            .filter_map(|contact| match found.get(&person_key(contact)) {
-                Some(IdentityDoc::Person(person)) if person.is_live() => Some(Candidate {
-                    contact,
-                    record: person.record.clone(),
-                }),
-                _ => None,
+        self.live_people(found)
+            .map(|(contact, record)| Candidate {
+                contact,
+                record: record.clone(),
             })
             .collect()
     }
@@ -172,16 +183,7 @@ impl Lookup<IdentityDoc> for BestMatches<'_> {
     }
 
     fn answer(&self, found: &Found<'_, IdentityDoc>) -> Vec<RankedCandidate> {
-        let people = self
-            .candidates
-            .members(found)
-            .into_iter()
-            .filter_map(|contact| match found.get(&person_key(contact)) {
-                Some(IdentityDoc::Person(person)) if person.is_live() => {
-                    Some((contact, &person.record))
-                }
-                _ => None,
-            });
+        let people = self.candidates.live_people(found);
         rank_people(self.model, self.record, people, self.keep)
     }
 }

@@ -311,6 +311,25 @@ pub(super) fn compare_identifiers(a: &PersonRecord, b: &PersonRecord) -> Compari
     }
 }
 
+/// Whether [`compare`] can give `field` a level for these two records: `false` only where a
+/// value it needs is missing on one side (a swap of names needs both names on both sides,
+/// so it needs no more); always `true` for the identifiers.
+pub(super) fn may_have_a_level(field: Field, a: &PersonRecord, b: &PersonRecord) -> bool {
+    let both = |x: Option<&String>, y: Option<&String>| x.is_some() && y.is_some();
+    match field {
+        Field::GivenName => both(a.given_name.as_ref(), b.given_name.as_ref()),
+        Field::FamilyName => both(a.family_name.as_ref(), b.family_name.as_ref()),
+        Field::Address => {
+            let (x, y) = (&a.address, &b.address);
+            both(x.street.as_ref(), y.street.as_ref())
+                || both(x.postcode.as_ref(), y.postcode.as_ref())
+                || both(x.locality.as_ref(), y.locality.as_ref())
+        }
+        Field::Company => both(a.company.as_ref(), b.company.as_ref()),
+        Field::DateOfBirth | Field::NationalId | Field::Email | Field::Phone => true,
+    }
+}
+
 /// The second stage of [`compare`]: names, address and company, into a vector the first
 /// stage filled.
 pub(super) fn compare_the_rest(a: &PersonRecord, b: &PersonRecord, vector: &mut ComparisonVector) {

@@ -12,7 +12,7 @@
 use std::cmp::Ordering;
 
 use super::compare::{
-    ComparisonVector, Field, compare_identifiers, compare_the_rest, is_identifier,
+    ComparisonVector, Field, compare_identifiers, compare_the_rest, is_identifier, may_have_a_level,
 };
 use super::model::LinkageModel;
 use super::person::PersonRecord;
@@ -74,7 +74,7 @@ impl LinkageModel {
                     .sum();
                 let rest: f64 = rest_at_most
                     .iter()
-                    .filter(|(field, _)| both_have(*field, record, candidate))
+                    .filter(|(field, _)| may_have_a_level(*field, record, candidate))
                     .map(|(_, strongest)| strongest)
                     .sum();
                 (prior + known + rest, key, candidate, vector)
@@ -107,27 +107,6 @@ impl LinkageModel {
             }
         }
         kept
-    }
-}
-
-/// Whether both records hold a value of a second-stage field, which [`compare`] needs to give
-/// it a level at all (a swap of names needs both names on both sides, so it needs no more).
-///
-/// [`compare`]: super::compare
-fn both_have(field: Field, a: &PersonRecord, b: &PersonRecord) -> bool {
-    let both = |x: Option<&String>, y: Option<&String>| x.is_some() && y.is_some();
-    match field {
-        Field::GivenName => both(a.given_name.as_ref(), b.given_name.as_ref()),
-        Field::FamilyName => both(a.family_name.as_ref(), b.family_name.as_ref()),
-        Field::Address => {
-            let (x, y) = (&a.address, &b.address);
-            both(x.street.as_ref(), y.street.as_ref())
-                || both(x.postcode.as_ref(), y.postcode.as_ref())
-                || both(x.locality.as_ref(), y.locality.as_ref())
-        }
-        Field::Company => both(a.company.as_ref(), b.company.as_ref()),
-        // The identifiers are compared, not bounded; a bound that says "maybe" is never wrong.
-        Field::DateOfBirth | Field::NationalId | Field::Email | Field::Phone => true,
     }
 }
 
