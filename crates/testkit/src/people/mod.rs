@@ -36,7 +36,9 @@
 //!   month, département, with its key), AU TFN (9 digits, weighted check); spaced or not.
 //! - Emails from the name ("jane.doe@", "jdoe77@", "doe.jane@", "jane.doe85@", ...) at the
 //!   country's providers (gmail.com, web.de, orange.fr, bigpond.com, ...) or at the
-//!   employer's domain; unique unless a couple shares one.
+//!   employer's domain; unique unless a couple shares one, as mailboxes are: Gmail ignores
+//!   the dots of a mailbox name, so no two people get `jane.doe@gmail.com` and
+//!   `janedoe@gmail.com`.
 //! - Phones valid for their country (checked against libphonenumber's metadata in the
 //!   tests): landlines in the locality's area code, mobiles in the country's mobile ranges,
 //!   unique unless a household shares its landline, written in the national and

@@ -314,6 +314,19 @@ fn text_key(text: &str) -> u64 {
     })
 }
 
+/// The key of the mailbox an address delivers to: the address in lower case, and at Gmail
+/// without the dots of its mailbox name (Gmail delivers `jane.doe@` and `janedoe@` to one
+/// mailbox, so two people can never hold both).
+fn mailbox_key(address: &str) -> u64 {
+    let address = address.to_lowercase();
+    match address.rsplit_once('@') {
+        Some((mailbox, "gmail.com" | "googlemail.com")) => {
+            text_key(&format!("{}@gmail.com", mailbox.replace('.', "")))
+        }
+        _ => text_key(&address),
+    }
+}
+
 /// Draws `count` originals: singles, and households of two to four.
 pub(super) fn population(
     count: usize,
@@ -560,7 +573,7 @@ fn email(
         _ => weighted(rng, country.email_providers()),
     };
     let mut address = format!("{local}@{domain}");
-    while !taken.emails.insert(text_key(&address)) {
+    while !taken.emails.insert(mailbox_key(&address)) {
         address = format!("{local}{}@{domain}", between(rng, 1, 999));
     }
     address

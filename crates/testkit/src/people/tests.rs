@@ -344,6 +344,34 @@ fn different_people_share_names_addresses_phones_and_birthdays() {
 }
 
 #[test]
+fn no_two_addresses_reach_one_gmail_mailbox() {
+    // Gmail delivers `jane.doe@gmail.com` and `janedoe@gmail.com` to one mailbox: two people
+    // cannot hold both, so the originals share a mailbox only where they share the address
+    // itself (a couple's).
+    let records = generate(&GeneratorSettings::dedup(50_000, 19));
+    let delivered = |address: &str| {
+        let address = address.to_lowercase();
+        match address.split_once('@') {
+            Some((mailbox, "gmail.com")) => format!("{}@gmail.com", mailbox.replace('.', "")),
+            _ => address,
+        }
+    };
+    let mut holders: HashMap<String, HashSet<String>> = HashMap::new();
+    for record in records.iter().filter(|r| r.is_original) {
+        if let Some(email) = &record.email {
+            holders
+                .entry(delivered(email))
+                .or_default()
+                .insert(email.to_lowercase());
+        }
+    }
+    let gmail = holders.keys().filter(|k| k.ends_with("@gmail.com")).count();
+    assert!(gmail > 5_000, "{gmail} Gmail mailboxes");
+    let spellings: Vec<_> = holders.values().filter(|s| s.len() > 1).collect();
+    assert!(spellings.is_empty(), "{spellings:?}");
+}
+
+#[test]
 fn names_follow_a_skewed_distribution() {
     let records = generate(&GeneratorSettings::dedup(10_000, 17));
     let mut families: HashMap<&str, usize> = HashMap::new();
