@@ -244,7 +244,7 @@ impl Field {
             Field::NationalId | Field::Phone => &["exact", "one typing error", "different"],
             Field::Email => &[
                 "exact",
-                "same distinctive mailbox name, or one typing error",
+                "same distinctive mailbox name, or one typing error, in a mailbox not made of names",
                 "different",
             ],
         }
@@ -303,7 +303,15 @@ pub(super) fn compare_identifiers(a: &PersonRecord, b: &PersonRecord) -> Compari
     let mut levels = [None; Field::ALL.len()];
     levels[Field::DateOfBirth.index()] = both(a.date_of_birth, b.date_of_birth, date_level);
     levels[Field::NationalId.index()] = any_pair(&a.national_ids, &b.national_ids, typo_level);
-    levels[Field::Email.index()] = any_pair(&a.emails, &b.emails, email_level);
+    levels[Field::Email.index()] = any_pair(&a.emails, &b.emails, |x, y| {
+        match email_level(x, y) {
+            // Mailboxes alike only as their holders' names are alike (`carmen.jimenez` and
+            // `carmen_jimenez`, `ddavis` and `ddavis7`) are two namesakes' as often as one
+            // person's: the names already said it, so this is no agreement of its own.
+            1 if made_of_names(x, a) || made_of_names(y, b) => 2,
+            level => level,
+        }
+    });
     levels[Field::Phone.index()] = any_pair(&a.phones, &b.phones, typo_level);
     ComparisonVector {
         levels,
@@ -588,6 +596,51 @@ fn mailbox(e: &str) -> &str {
     e.rsplit_once('@').map_or(e, |(local, _)| local)
 }
 
+/// Whether an address's mailbox name is made of its holder's names alone, digits and
+/// separators aside: the given name, the family name, both in either order, or one of them
+/// with the other's initial (`jane.doe`, `doe_jane`, `jdoe77`, `janed`). Umlauts written out
+/// (`mueller` for a folded `muller`) count as the letter.
+pub(super) fn made_of_names(address: &str, holder: &PersonRecord) -> bool {
+    fn letters(text: &str) -> String {
+        let letters: String = text
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        letters
+            .replace("ae", "a")
+            .replace("oe", "o")
+            .replace("ue", "u")
+    }
+    let mailbox = letters(mailbox(address));
+    let given = holder
+        .given_name
+        .as_deref()
+        .map(letters)
+        .unwrap_or_default();
+    let family = holder
+        .family_name
+        .as_deref()
+        .map(letters)
+        .unwrap_or_default();
+    if mailbox.is_empty() || (given.is_empty() && family.is_empty()) {
+        return false;
+    }
+    let initial = |name: &str| name.get(..1).unwrap_or_default().to_owned();
+    let joined = |first: &str, second: &str| {
+        mailbox
+            .strip_prefix(first)
+            .is_some_and(|rest| rest == second)
+    };
+    mailbox == given
+        || mailbox == family
+        || joined(&given, &family)
+        || joined(&family, &given)
+        || (!family.is_empty() && joined(&initial(&given), &family))
+        || (!family.is_empty() && joined(&family, &initial(&given)))
+        || (!given.is_empty() && joined(&given, &initial(&family)))
+}
+
 fn email_level(a: &str, b: &str) -> u8 {
     if a == b {
         return 0;
@@ -710,6 +763,74 @@ mod tests {
         let vector = compare(&person("jane", "smith"), &person("jane", "smyth"));
         assert!(!vector.names_swapped);
         assert_eq!(vector.level(Field::FamilyName), Some(2), "sounds alike");
+    }
+
+    #[test]
+    fn mailboxes_alike_only_as_names_are_alike_do_not_agree() {
+        let person = |given: &str, family: &str, email: &str| PersonRecord {
+            given_name: Some(given.into()),
+            family_name: Some(family.into()),
+            emails: vec![email.into()],
+            ..PersonRecord::default()
+        };
+        let email = |a: &PersonRecord, b: &PersonRecord| compare(a, b).level(Field::Email);
+        // Two Carmen Jiménez, each with a mailbox made of her name: alike, not one mailbox.
+        let carmen = person("carmen", "jimenez", "carmen.jimenez@example.com");
+        let namesake = person("carmen", "jimenez", "carmen_jimenez@example.com");
+        assert_eq!(
+            email_level("carmen.jimenez@example.com", "carmen_jimenez@example.com"),
+            1
+        );
+        assert_eq!(email(&carmen, &namesake), Some(2));
+        // The same name-made mailbox with a birth year, at two providers.
+        let ursula = person("ursula", "muller", "ursula.mueller68@example.de");
+        let other = person("ursula", "muller", "ursula.mueller68@example.com");
+        assert_eq!(email(&ursula, &other), Some(2));
+        // One person's own handle at two providers still agrees.
+        let handle = person("carmen", "jimenez", "sunflower77@example.com");
+        let moved = person("carmen", "jimenez", "sunflower77@example.org");
+        assert_eq!(email(&handle, &moved), Some(1));
+        // So does one typing error in a handle of one's own.
+        let typed = person("carmen", "jimenez", "sunflower78@example.com");
+        assert_eq!(email(&handle, &typed), Some(1));
+        // The price: a typing error in a mailbox made of the name cannot be told from a
+        // namesake's mailbox, so the names and the rest must carry that pair.
+        let typed = person("carmen", "jimenez", "carmen.jimenex@example.com");
+        assert_eq!(email(&carmen, &typed), Some(2));
+        // An identical address is one mailbox, whatever it is made of.
+        assert_eq!(email(&carmen, &carmen.clone()), Some(0));
+    }
+
+    #[test]
+    fn a_mailbox_made_of_names_is_recognised_in_the_usual_shapes() {
+        let jane = PersonRecord {
+            given_name: Some("jane".into()),
+            family_name: Some("doe".into()),
+            ..PersonRecord::default()
+        };
+        for made in [
+            "jane.doe@x.org",
+            "doe_jane@x.org",
+            "jdoe77@x.org",
+            "j.doe@x.org",
+            "janed@x.org",
+            "JaneDoe85@x.org",
+            "jane123@x.org",
+            "doe@x.org",
+        ] {
+            assert!(made_of_names(made, &jane), "{made}");
+        }
+        for own in ["sunflower@x.org", "jane.doe.smith@x.org", "12345@x.org"] {
+            assert!(!made_of_names(own, &jane), "{own}");
+        }
+        let nameless = PersonRecord::default();
+        assert!(!made_of_names("jane.doe@x.org", &nameless));
+        let muller = PersonRecord {
+            given_name: Some("jurgen".into()),
+            family_name: Some("muller".into()),
+            ..PersonRecord::default()
+        };
+        assert!(made_of_names("juergen.mueller@x.de", &muller));
     }
 
     #[test]
