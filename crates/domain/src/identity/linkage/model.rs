@@ -109,10 +109,21 @@ pub struct LinkageModel {
     /// however rare they look, go to review.
     #[serde(default = "default_corroboration")]
     pub corroboration: Vec<Field>,
+    /// What [`LinkageModel::corroboration`] becomes when either record lacks a given name:
+    /// fields that are one person's own. Without a given name, a family name with an
+    /// address, a landline or a shared mailbox describes a household as well as any one of
+    /// its members, so only an agreement that belongs to one person (a birth date, a national
+    /// id) links without asking; the rest go to review.
+    #[serde(default = "default_corroboration_without_given_name")]
+    pub corroboration_without_given_name: Vec<Field>,
 }
 
 fn default_conflicts() -> Vec<Field> {
     vec![Field::GivenName, Field::DateOfBirth, Field::NationalId]
+}
+
+fn default_corroboration_without_given_name() -> Vec<Field> {
+    vec![Field::DateOfBirth, Field::NationalId]
 }
 
 fn default_corroboration() -> Vec<Field> {
@@ -169,6 +180,7 @@ impl Default for LinkageModel {
             thresholds: Thresholds::default(),
             conflicts: default_conflicts(),
             corroboration: default_corroboration(),
+            corroboration_without_given_name: default_corroboration_without_given_name(),
         }
     }
 }
@@ -295,9 +307,16 @@ impl LinkageModel {
             .collect()
     }
 
-    /// Whether a field of [`LinkageModel::corroboration`] agrees.
+    /// Whether a field of [`LinkageModel::corroboration`] agrees (of
+    /// [`LinkageModel::corroboration_without_given_name`] when the given names were not
+    /// compared, one side lacking it).
     pub fn is_corroborated(&self, vector: &ComparisonVector) -> bool {
-        self.corroboration
+        let fields = if vector.level(Field::GivenName).is_some() {
+            &self.corroboration
+        } else {
+            &self.corroboration_without_given_name
+        };
+        fields
             .iter()
             .any(|field| vector.level(*field).is_some_and(|level| level <= 1))
     }
@@ -438,6 +457,40 @@ mod tests {
         assert_eq!(assessment.conflicts, [Field::GivenName]);
         assert_eq!(assessment.verdict, MatchVerdict::Review);
         assert_eq!(model.decide(&relatives), MatchVerdict::Review);
+    }
+
+    #[test]
+    fn without_a_given_name_only_what_is_one_persons_own_links_without_asking() {
+        let model = LinkageModel::default();
+        // A record without a given name, against one of its household's: the family name,
+        // address, landline and a shared mailbox all agree.
+        let household = vector(&[
+            (Field::FamilyName, 0),
+            (Field::Address, 0),
+            (Field::Email, 0),
+            (Field::Phone, 0),
+        ]);
+        let assessment = model.assess(&household);
+        assert!(assessment.match_probability >= model.thresholds.auto_link);
+        assert!(assessment.conflicts.is_empty());
+        assert!(!assessment.corroborated);
+        assert_eq!(assessment.verdict, MatchVerdict::Review);
+        assert_eq!(model.decide(&household), MatchVerdict::Review);
+        // A birth date is one person's: it links.
+        let mut with_birth = household;
+        with_birth.levels[Field::DateOfBirth.index()] = Some(0);
+        assert_eq!(model.decide(&with_birth), MatchVerdict::AutoLink);
+        // With the given names compared and agreeing, the address corroborates as before.
+        let mut named = household;
+        named.levels[Field::GivenName.index()] = Some(0);
+        assert_eq!(model.decide(&named), MatchVerdict::AutoLink);
+        // A model kept from before the rule reads with it.
+        let mut json = serde_json::to_value(&model).unwrap();
+        json.as_object_mut()
+            .unwrap()
+            .remove("corroboration_without_given_name");
+        let read: LinkageModel = serde_json::from_value(json).unwrap();
+        assert_eq!(read, model);
     }
 
     #[test]
