@@ -490,3 +490,40 @@ async fn postgres_answers_lookups_as_the_in_memory_fold_does() {
         "Jane and Peter at example.com, then Peter after Jane"
     );
 }
+
+#[test]
+fn a_lookup_never_weighs_more_candidates_than_its_limit() {
+    // Twelve Jane Smiths share a switchboard number: the limit is counted in distinct
+    // people, whichever blocks hold them and however often.
+    let mut world = World::new();
+    let janes: Vec<ContactId> = (0..12)
+        .map(|n| ContactId(Uuid::from_u128(0xd00 + n)))
+        .collect();
+    for id in &janes {
+        create(&mut world, *id, "Jane", "Smith", None);
+        add_phone(&mut world, *id, "020 7946 0958");
+    }
+    let record = person(&PersonDetails {
+        given_name: Some("Jane".into()),
+        family_name: Some("Smith".into()),
+        phones: vec!["020 7946 0958".into()],
+        ..PersonDetails::default()
+    });
+    let model = IdentityIndexModel::default();
+    let index = MemoryDocuments::fold(model.clone(), world.events()).unwrap();
+    let found = |query: Candidates| -> Vec<ContactId> {
+        index
+            .lookup(&tenant(), &query)
+            .into_iter()
+            .map(|candidate| candidate.contact)
+            .collect()
+    };
+    assert_eq!(found(Candidates::of(&model, &record, 500)), janes);
+    assert_eq!(found(Candidates::of(&model, &record, 12)), janes);
+    let five = found(Candidates::of(&model, &record, 5));
+    assert_eq!(five.len(), 5, "{five:?}");
+    assert!(five.is_sorted() && five.iter().all(|id| janes.contains(id)));
+    let others = found(Candidates::of(&model, &record, 500).excluding(janes[3]));
+    assert_eq!(others.len(), 11);
+    assert!(!others.contains(&janes[3]));
+}

@@ -36,13 +36,35 @@ impl Candidates {
         self
     }
 
-    fn members(&self, found: &Found<IdentityDoc>) -> BTreeSet<ContactId> {
+    /// The distinct members of the found blocks, in contact id order: the first `limit` met
+    /// in block order.
+    fn members(&self, found: &Found<IdentityDoc>) -> Vec<ContactId> {
+        let blocks = || {
+            self.blocks
+                .iter()
+                .filter_map(|block| match found.get(&block_key(*block)) {
+                    Some(IdentityDoc::Block(block)) => Some(&block.members),
+                    _ => None,
+                })
+        };
+        // Usually the blocks hold fewer members than the limit, duplicates and all: then
+        // every one is kept, and sorting a vector is cheaper than building a tree.
+        if blocks().map(Vec::len).sum::<usize>() <= self.limit {
+            let mut members: Vec<ContactId> = blocks()
+                .flatten()
+                .copied()
+                .filter(|member| Some(*member) != self.exclude)
+                .collect();
+            members.sort_unstable();
+            members.dedup();
+            return members;
+        }
         let mut members = BTreeSet::new();
         for block in &self.blocks {
             if let Some(IdentityDoc::Block(block)) = found.get(&block_key(*block)) {
                 for member in &block.members {
                     if members.len() >= self.limit {
-                        return members;
+                        return members.into_iter().collect();
                     }
                     if Some(*member) != self.exclude {
                         members.insert(*member);
@@ -50,7 +72,7 @@ impl Candidates {
                 }
             }
         }
-        members
+        members.into_iter().collect()
     }
 
     /// The live people found among the members, with their records.

@@ -6,8 +6,8 @@
 //! adapters depend on it, never the reverse.
 
 mod docset;
+pub(crate) mod key_hash;
 
-use std::collections::HashMap;
 use std::fmt::{self, Debug};
 
 use chrono::{DateTime, Utc};
@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 pub use self::docset::DocSet;
+use self::key_hash::{IndexKey, KeyMap};
 use crate::event::ProjectedEvent;
 
 /// Identifies one document of a read model within a tenant: a kind (one of the model's
@@ -221,7 +222,7 @@ pub trait ReadModel {
 /// where a store holds them in memory already (the in-memory adapter copies nothing).
 #[derive(Debug, Clone)]
 pub struct Found<'a, D> {
-    docs: HashMap<DocKey, Option<Held<'a, D>>>,
+    docs: KeyMap<Option<Held<'a, D>>>,
 }
 
 /// A document found: decoded for the lookup, or lent by the store.
@@ -234,7 +235,7 @@ enum Held<'a, D> {
 impl<D> Default for Found<'_, D> {
     fn default() -> Self {
         Self {
-            docs: HashMap::new(),
+            docs: KeyMap::default(),
         }
     }
 }
@@ -243,7 +244,7 @@ impl<'a, D> Found<'a, D> {
     /// The document at `key`, if it was looked up and exists.
     pub fn get(&self, key: &DocKey) -> Option<&D> {
         self.docs
-            .get(key)
+            .get(&IndexKey(*key))
             .and_then(Option::as_ref)
             .map(|held| match held {
                 Held::Owned(doc) => doc,
@@ -253,23 +254,23 @@ impl<'a, D> Found<'a, D> {
 
     /// Whether `key` was looked up already (whether or not the document exists).
     pub fn contains(&self, key: &DocKey) -> bool {
-        self.docs.contains_key(key)
+        self.docs.contains_key(&IndexKey(*key))
     }
 
     /// Records the document found at `key`.
     pub fn insert(&mut self, key: DocKey, doc: D) {
-        self.docs.insert(key, Some(Held::Owned(doc)));
+        self.docs.insert(IndexKey(key), Some(Held::Owned(doc)));
     }
 
     /// Records the document found at `key`, lent by a store that keeps it for longer than the
     /// lookup.
     pub fn lend(&mut self, key: DocKey, doc: &'a D) {
-        self.docs.insert(key, Some(Held::Lent(doc)));
+        self.docs.insert(IndexKey(key), Some(Held::Lent(doc)));
     }
 
     /// Records that no document exists at `key`.
     pub fn mark_absent(&mut self, key: DocKey) {
-        self.docs.insert(key, None);
+        self.docs.insert(IndexKey(key), None);
     }
 }
 
