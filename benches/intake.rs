@@ -1,0 +1,210 @@
+//! Lead intake at the library level (issue 14's intake targets; figures in
+//! docs/PERFORMANCE.md), as a load generator on PostgreSQL:
+//!
+//! - `accept, batches of 100`: `INTAKE_BENCH_LEADS` deliveries (default 100,000) checked and
+//!   stored through `intake::submit` in batches of 100 by 4 tasks; target at least 20,000
+//!   leads/s.
+//! - `accept, one per call`: `INTAKE_BENCH_SINGLE` deliveries (default 20,000), one per call,
+//!   from 16 tasks; target at least 3,000 leads/s (p50 and p99 of a call reported).
+//! - `drain`: the whole backlog (both parts' deliveries) turned into leads by two intake
+//!   workers at once, each claiming 100 items a pass and working on 8 at a time (the pool
+//!   holds 24 connections): every item recorded as a lead, validated and captured or
+//!   quarantined, then marked done; target at least 5,000 leads/s. Counted afterwards: every
+//!   item done once, the inbox empty, exactly one lead stream per delivery. This run has no
+//!   routing roster and no identity index (see docs/PERFORMANCE.md for what that leaves out).
+//!
+//! Run: `source scripts/postgres-env && cargo bench -p crm-benches --bench intake`.
+
+#[allow(dead_code, reason = "the store benches' helpers are not all used here")]
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use crm_app::intake::{IntakeSettings, IntakeWorker, LeadDelivery, PostgresInbox, submit};
+use crm_app::{CommandService, PostgresUnitOfWork, SystemClock};
+use crm_domain::identity::CountryCode;
+use serde_json::json;
+
+fn delivery(source: &str, n: usize) -> LeadDelivery {
+    LeadDelivery {
+        source: source.into(),
+        external_id: format!("evt-{n}"),
+        payload: json!({
+            "firstName": "Ada",
+            "lastName": format!("Lovelace{n}"),
+            "email": format!("ada.{n}@example.org"),
+            "phone": format!("+44 20 7946 {:04}", n % 10_000),
+            "company": "Analytical Engines",
+            "country": "GB",
+            "utm_source": "newsletter",
+        }),
+    }
+}
+
+fn rate(count: usize, elapsed: Duration) -> f64 {
+    #[allow(clippy::cast_precision_loss, reason = "counts of leads")]
+    let count = count as f64;
+    count / elapsed.as_secs_f64()
+}
+
+fn percentile(samples: &mut [Duration], share: f64) -> Duration {
+    samples.sort();
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "an index into the samples"
+    )]
+    let index = ((samples.len() as f64 * share) as usize).min(samples.len().saturating_sub(1));
+    samples[index]
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "PASS" } else { "MISS" }
+}
+
+fn main() {
+    let count = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    };
+    let (leads, single) = (
+        count("INTAKE_BENCH_LEADS", 100_000),
+        count("INTAKE_BENCH_SINGLE", 20_000),
+    );
+    let runtime = support::runtime();
+    runtime.block_on(async {
+        let database = support::BenchDatabase::create("intake").await;
+        let store = database.store(24).await;
+        let work = PostgresUnitOfWork::connect(store.clone())
+            .await
+            .expect("the application's migrations apply");
+        let inbox = PostgresInbox::new(store);
+        let tenant = support::tenant();
+
+        // Accept in batches of 100, from 4 tasks.
+        let batches: Vec<Vec<LeadDelivery>> = (0..leads)
+            .map(|n| delivery("bulk", n))
+            .collect::<Vec<_>>()
+            .chunks(100)
+            .map(<[LeadDelivery]>::to_vec)
+            .collect();
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..4)
+            .map(|task| {
+                let mine: Vec<Vec<LeadDelivery>> =
+                    batches.iter().skip(task).step_by(4).cloned().collect();
+                let (inbox, tenant) = (inbox.clone(), tenant.clone());
+                tokio::spawn(async move {
+                    for batch in mine {
+                        submit(&inbox, &tenant, &batch, Utc::now())
+                            .await
+                            .expect("the batch is stored");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("a task");
+        }
+        let elapsed = started.elapsed();
+        let accepted = rate(leads, elapsed);
+        println!(
+            "RESULT accept, batches of 100, 4 tasks, {leads} leads: {accepted:.0} leads/s in {elapsed:?}, target >= 20000: {}",
+            verdict(accepted >= 20_000.0)
+        );
+
+        // Accept one per call, from 16 tasks.
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..16)
+            .map(|task| {
+                let (inbox, tenant) = (inbox.clone(), tenant.clone());
+                tokio::spawn(async move {
+                    let mut samples = Vec::new();
+                    for n in (task..single).step_by(16) {
+                        let one = [delivery("single", n)];
+                        let call = Instant::now();
+                        submit(&inbox, &tenant, &one, Utc::now())
+                            .await
+                            .expect("the delivery is stored");
+                        samples.push(call.elapsed());
+                    }
+                    samples
+                })
+            })
+            .collect();
+        let mut samples = Vec::new();
+        for task in tasks {
+            samples.extend(task.await.expect("a task"));
+        }
+        let elapsed = started.elapsed();
+        let accepted = rate(single, elapsed);
+        println!(
+            "RESULT accept, one per call, 16 tasks, {single} leads: {accepted:.0} leads/s, p50 {:?}, p99 {:?}, target >= 3000: {}",
+            percentile(&mut samples, 0.50),
+            percentile(&mut samples, 0.99),
+            verdict(accepted >= 3_000.0)
+        );
+
+        // Drain the whole backlog with two workers.
+        let service = Arc::new(CommandService::new(work, Arc::new(SystemClock)));
+        let settings = IntakeSettings {
+            default_region: CountryCode::new("GB").expect("a valid country"),
+            routing: None,
+            batch: 100,
+            parallelism: 8,
+            lease: TimeDelta::seconds(60),
+            retry_after: TimeDelta::seconds(1),
+            custom_fields: std::collections::BTreeMap::new(),
+        };
+        let backlog = leads + single;
+        let started = Instant::now();
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let worker = IntakeWorker::new(
+                    Arc::clone(&service),
+                    inbox.clone(),
+                    tenant.clone(),
+                    settings.clone(),
+                );
+                tokio::spawn(async move { worker.drain().await.expect("the worker drains") })
+            })
+            .collect();
+        let mut done = 0;
+        for worker in workers {
+            done += worker.await.expect("a worker");
+        }
+        let elapsed = started.elapsed();
+        let client = database.client().await;
+        let streams: i64 = client
+            .query_one(
+                "SELECT count(*) FROM streams WHERE tenant_id = $1 AND stream_id LIKE 'lead-%'",
+                &[&tenant.as_str()],
+            )
+            .await
+            .expect("the lead streams are counted")
+            .get(0);
+        let health = crm_app::intake::Inbox::health(&inbox, &tenant, Utc::now())
+            .await
+            .expect("the inbox's health");
+        let drained = rate(done, elapsed);
+        println!(
+            "RESULT drain, 2 workers, {backlog} items: {done} done in {elapsed:?} = {drained:.0} leads/s; {streams} lead streams, inbox depth {} afterwards; target >= 5000 leads/s: {}",
+            health.depth,
+            verdict(drained >= 5_000.0)
+        );
+        assert_eq!(done, backlog, "every item done once");
+        assert_eq!(
+            usize::try_from(streams).unwrap_or(usize::MAX),
+            backlog,
+            "one lead per delivery"
+        );
+        assert_eq!(health.depth, 0, "nothing left behind");
+        drop(client);
+        database.drop_now().await;
+    });
+}
