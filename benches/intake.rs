@@ -66,15 +66,9 @@ fn verdict(met: bool) -> &'static str {
 }
 
 fn main() {
-    let count = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(default)
-    };
     let (leads, single) = (
-        count("INTAKE_BENCH_LEADS", 100_000),
-        count("INTAKE_BENCH_SINGLE", 20_000),
+        support::env_number("INTAKE_BENCH_LEADS", 100_000),
+        support::env_number("INTAKE_BENCH_SINGLE", 20_000),
     );
     let runtime = support::runtime();
     runtime.block_on(async {

@@ -187,15 +187,9 @@ async fn overhead<U: UnitOfWork + Clone>(backend: &str, work: U, count: usize) {
 }
 
 fn main() {
-    let count = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(default)
-    };
     let (messages, single) = (
-        count("RELAY_BENCH_MESSAGES", 20_000),
-        count("RELAY_BENCH_SINGLE", 2_000),
+        support::env_number("RELAY_BENCH_MESSAGES", 20_000),
+        support::env_number("RELAY_BENCH_SINGLE", 2_000),
     );
     let runtime = support::runtime();
     runtime.block_on(async {

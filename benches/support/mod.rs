@@ -145,6 +145,18 @@ impl Drop for BenchDatabase {
     }
 }
 
+/// A size read from the environment variable `name`, `default` when unset or not a number.
+#[allow(
+    dead_code,
+    reason = "the load generators take sizes from the environment; criterion benches do not"
+)]
+pub(crate) fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A multi-threaded runtime on the machine's two cores, as the application would run.
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
