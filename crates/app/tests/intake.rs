@@ -334,11 +334,12 @@ async fn a_lost_commit_answer_at_any_step_is_redone_without_doubles<
     work: U,
     inbox: I,
 ) {
-    // The keyed commits of an item: receive, capture, the lead's routing. Each one in turn
-    // commits and then loses its answer, as when the worker dies right after the commit.
+    // The commits of an item: the lead received and captured (one append), the lead's
+    // routing. Each one in turn commits and then loses its answer, as when the worker dies
+    // right after the commit.
     let (setup, _) = support::service(work.clone());
     let roster = roster(&setup, (1, 1)).await;
-    for step in 0..3 {
+    for step in 0..2 {
         let mut faulty = Faulty::new(work.clone());
         faulty.lose_answer_of = Arc::new(vec![step]);
         let (service, _) = support::service(faulty.clone());
@@ -367,7 +368,7 @@ async fn a_lost_commit_answer_at_any_step_is_redone_without_doubles<
             "step {step}: received, captured, assigned once each"
         );
         assert!(
-            faulty.commits() >= 3,
+            faulty.commits() >= 2,
             "step {step}: the lost commit happened"
         );
     }

@@ -155,9 +155,9 @@ async fn a_crash_between_team_and_lead_is_repaired_by_routing_again<U: UnitOfWor
     let (plain, _) = service(work.clone());
     let roster = roster(&plain, (2, 1)).await;
     let lead = captured_lead(&plain).await;
-    // The team's offer commits; the lead's record (the first keyed commit) never does.
+    // The team's offer (the first write) commits; the lead's record (the second) never does.
     let mut faulty = Faulty::new(work.clone());
-    faulty.fail_before = Arc::new(vec![0]);
+    faulty.fail_before = Arc::new(vec![1]);
     let (crashing, _) = service(faulty);
     let failed = route_lead(&crashing, &tenant(), roster.settings, lead).await;
     assert!(failed.is_err(), "{failed:?}");

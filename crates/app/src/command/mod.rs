@@ -692,7 +692,6 @@ impl<U: UnitOfWork> CommandService<U> {
             Some(match &new_key {
                 None => {
                     self.work
-                        .store()
                         .append(tenant, stream, expected, stored_events)
                         .await?
                 }
@@ -793,7 +792,6 @@ impl<U: UnitOfWork> CommandService<U> {
         let resealed = Self::seal_with::<A>(tenant, events, new_events, subject, &key)?;
         Ok(self
             .work
-            .store()
             .append(tenant, stream, expected, &resealed)
             .await?)
     }

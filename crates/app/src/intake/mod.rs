@@ -9,9 +9,11 @@
 //!   lead as received (with the delivery's raw payload), captures it (validation: a failure
 //!   quarantines the lead with every reason, and the raw payload stays for a replay after a
 //!   fix), routes and assigns a captured lead, then marks the item done.
-//! - Every step is a command keyed by the item, and the lead's id derives from (source,
-//!   external event id): a worker killed at any point and an item claimed again redo nothing
-//!   that was done and skip nothing that was not. Every delivery becomes exactly one lead.
+//! - The lead's id derives from (source, external event id), and its first append holds both
+//!   its receipt and its capture (or quarantine): a second run finds the stream and goes on
+//!   from it. Every later step is a command keyed by the item. A worker killed at any point
+//!   and an item claimed again redo nothing that was done and skip nothing that was not.
+//!   Every delivery becomes exactly one lead, never one received but not yet validated.
 //! - Back-pressure, not loss: when workers fall behind the inbox grows; [`Inbox::health`]
 //!   reports its depth and the age of its oldest item. Nothing is refused for being late.
 //!

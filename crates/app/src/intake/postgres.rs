@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier};
-use crate::uow::{WorkError, database};
+use crate::uow::{RELAXED, WorkError, database, execute_cached};
 
 /// An [`Inbox`] in the PostgreSQL database of a store whose application migrations were
 /// applied (by [`PostgresUnitOfWork::connect`](crate::PostgresUnitOfWork::connect)).
@@ -100,19 +100,22 @@ impl Inbox for PostgresInbox {
         let leased_until = now.checked_add_signed(lease).unwrap_or(now);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.store.client().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "UPDATE app_inbox SET due_at = $3 \
+        // A claim's lease may be lost in a crash of the database (committed without waiting
+        // for the WAL flush): the item is then simply due again.
+        let statement = client
+            .prepare_cached(&format!(
+                "UPDATE app_inbox SET due_at = $3 {RELAXED} \
                      WHERE (tenant, id) IN ( \
                          SELECT tenant, id FROM app_inbox \
                          WHERE tenant = $1 AND done_at IS NULL AND due_at <= $2 \
                          ORDER BY due_at, received_at LIMIT $4 \
                          FOR UPDATE SKIP LOCKED) \
                      RETURNING {COLUMNS}"
-                ),
-                &[&tenant.as_str(), &now, &leased_until, &limit],
-            )
+            ))
+            .await
+            .map_err(database("cannot claim inbox items"))?;
+        let rows = client
+            .query(&statement, &[&tenant.as_str(), &now, &leased_until, &limit])
             .await
             .map_err(database("cannot claim inbox items"))?;
         let mut items = rows.iter().map(item_from).collect::<Result<Vec<_>, _>>()?;
@@ -122,14 +125,19 @@ impl Inbox for PostgresInbox {
 
     async fn done(&self, tenant: &TenantId, id: Uuid, at: DateTime<Utc>) -> Result<(), WorkError> {
         let client = self.store.client().await?;
-        client
-            .execute(
-                "UPDATE app_inbox SET done_at = COALESCE(done_at, $3), last_error = NULL \
-                 WHERE tenant = $1 AND id = $2",
-                &[&tenant.as_str(), &id, &at],
-            )
-            .await
-            .map_err(database("cannot mark an inbox item done"))?;
+        // Committed without waiting for the WAL flush: the lead it records was committed
+        // durably before, so a mark lost in a crash of the database only has the item worked
+        // on again, which finds its lead and redoes nothing.
+        execute_cached(
+            &client,
+            &format!(
+                "UPDATE app_inbox SET done_at = COALESCE(app_inbox.done_at, $3), \
+                 last_error = NULL {RELAXED} WHERE tenant = $1 AND id = $2"
+            ),
+            &[&tenant.as_str(), &id, &at],
+            "cannot mark an inbox item done",
+        )
+        .await?;
         Ok(())
     }
 
@@ -163,12 +171,15 @@ impl Inbox for PostgresInbox {
         }
         let hashes: Vec<&[u8]> = identifiers.iter().map(|id| id.0.as_slice()).collect();
         let client = self.store.client().await?;
-        let row = client
-            .query_one(
+        let statement = client
+            .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM app_suppressed \
                  WHERE tenant = $1 AND identifier = ANY($2::bytea[]))",
-                &[&tenant.as_str(), &hashes],
             )
+            .await
+            .map_err(database("cannot read the suppression list"))?;
+        let row = client
+            .query_one(&statement, &[&tenant.as_str(), &hashes])
             .await
             .map_err(database("cannot read the suppression list"))?;
         row.try_get(0)
@@ -202,14 +213,18 @@ impl Inbox for PostgresInbox {
         retry_at: DateTime<Utc>,
     ) -> Result<(), WorkError> {
         let client = self.store.client().await?;
-        client
-            .execute(
-                "UPDATE app_inbox SET attempts = attempts + 1, due_at = $3, last_error = $4 \
-                 WHERE tenant = $1 AND id = $2 AND done_at IS NULL",
-                &[&tenant.as_str(), &id, &retry_at, &error],
-            )
-            .await
-            .map_err(database("cannot record an inbox failure"))?;
+        // Lost in a crash of the database, the item is due again sooner: no harm.
+        execute_cached(
+            &client,
+            &format!(
+                "UPDATE app_inbox SET attempts = app_inbox.attempts + 1, due_at = $3, \
+                 last_error = $4 {RELAXED} WHERE tenant = $1 AND id = $2 \
+                 AND app_inbox.done_at IS NULL"
+            ),
+            &[&tenant.as_str(), &id, &retry_at, &error],
+            "cannot record an inbox failure",
+        )
+        .await?;
         Ok(())
     }
 

@@ -117,6 +117,16 @@ enum Processed {
     Suppressed,
 }
 
+/// What the inbox now says of an item.
+enum Recorded {
+    /// Done, as a lead.
+    Done,
+    /// Discarded: it names an erased person.
+    Suppressed,
+    /// Due again after a pause.
+    Failed,
+}
+
 /// Turns a tenant's inbox items into leads; see the [module documentation](super).
 #[derive(Debug)]
 pub struct IntakeWorker<U: UnitOfWork, I: Inbox> {
@@ -181,50 +191,67 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
                 claimed: items.len(),
                 ..IntakeReport::default()
             };
+            // Each item's outcome is recorded in the inbox by the item's own future, so that
+            // the items in flight go on while one is being recorded.
             let mut processed = futures_util::stream::iter(items)
                 .map(|item| async move {
                     let outcome = self.process(&item).await;
-                    (item, outcome)
+                    self.record(&item, outcome).await
                 })
                 .buffer_unordered(self.settings.parallelism.max(1));
-            while let Some((item, outcome)) = processed.next().await {
-                let now = self.service.clock().now();
-                match outcome {
-                    Ok(Processed::Lead) => {
-                        self.inbox.done(&self.tenant, item.id, now).await?;
-                        report.done += 1;
-                    }
-                    Ok(Processed::Suppressed) => {
-                        self.inbox
-                            .discard(
-                                &self.tenant,
-                                item.id,
-                                now,
-                                "names an erased person: discarded, no lead made",
-                            )
-                            .await?;
+            while let Some(recorded) = processed.next().await {
+                match recorded? {
+                    Recorded::Done => report.done += 1,
+                    Recorded::Suppressed => {
                         report.done += 1;
                         report.suppressed += 1;
                     }
-                    Err(error) => {
-                        tracing::warn!(item = %item.id, %error, "intake item failed");
-                        let backoff = self
-                            .settings
-                            .retry_after
-                            .checked_mul(1 << item.attempts.min(6))
-                            .unwrap_or(self.settings.retry_after);
-                        let retry_at = now.checked_add_signed(backoff).unwrap_or(now);
-                        self.inbox
-                            .failed(&self.tenant, item.id, &error.to_string(), retry_at)
-                            .await?;
-                        report.failed += 1;
-                    }
+                    Recorded::Failed => report.failed += 1,
                 }
             }
             Ok(report)
         }
         .instrument(span)
         .await
+    }
+
+    /// Records what became of `item` in the inbox: done, discarded, or due again after a pause.
+    async fn record(
+        &self,
+        item: &InboxItem,
+        outcome: Result<Processed, ItemError>,
+    ) -> Result<Recorded, WorkError> {
+        let now = self.service.clock().now();
+        match outcome {
+            Ok(Processed::Lead) => {
+                self.inbox.done(&self.tenant, item.id, now).await?;
+                Ok(Recorded::Done)
+            }
+            Ok(Processed::Suppressed) => {
+                self.inbox
+                    .discard(
+                        &self.tenant,
+                        item.id,
+                        now,
+                        "names an erased person: discarded, no lead made",
+                    )
+                    .await?;
+                Ok(Recorded::Suppressed)
+            }
+            Err(error) => {
+                tracing::warn!(item = %item.id, %error, "intake item failed");
+                let backoff = self
+                    .settings
+                    .retry_after
+                    .checked_mul(1 << item.attempts.min(6))
+                    .unwrap_or(self.settings.retry_after);
+                let retry_at = now.checked_add_signed(backoff).unwrap_or(now);
+                self.inbox
+                    .failed(&self.tenant, item.id, &error.to_string(), retry_at)
+                    .await?;
+                Ok(Recorded::Failed)
+            }
+        }
     }
 
     /// Passes until a pass claims nothing; returns the items done.
@@ -356,8 +383,9 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         Ok(())
     }
 
-    /// Receive, capture (or quarantine), route: each step a command keyed by the item, so a
-    /// second run after a crash redoes nothing that was done.
+    /// Receive and capture (or quarantine) in one append, then route: each step recorded so
+    /// that a second run after a crash redoes nothing that was done (the lead's stream, named
+    /// by the item, for the first; commands keyed by the item for the rest).
     async fn process(&self, item: &InboxItem) -> Result<Processed, ItemError> {
         let lead = LeadId(item.id);
         let tenant = &self.tenant;
@@ -381,36 +409,46 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             .with_command_id(derive_id(item.id, step))
             .with_idempotency_key(format!("intake/{}/{step}", item.id))
         };
-        self.service
-            .execute::<Lead>(
-                tenant,
-                lead.0,
-                LeadCommand::Receive {
-                    lead_id: lead,
-                    source: LeadSource {
-                        system: item.delivery.source.clone(),
-                        external_event_id: item.delivery.external_id.clone(),
-                    },
-                    raw_payload: item.delivery.payload.clone(),
-                    requested_at: item.received_at,
-                },
-                &meta("receive"),
-            )
-            .await?;
-        let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
-        if state.status == Some(LeadStatus::Received) {
-            self.service
-                .execute::<Lead>(
-                    tenant,
-                    lead.0,
-                    LeadCommand::Capture {
-                        submission: submission_from(&item.delivery.payload),
-                        campaign: campaign_from(&item.delivery.payload),
-                        default_region: self.settings.default_region,
-                    },
-                    &meta("capture"),
-                )
-                .await?;
+        let receive = LeadCommand::Receive {
+            lead_id: lead,
+            source: LeadSource {
+                system: item.delivery.source.clone(),
+                external_event_id: item.delivery.external_id.clone(),
+            },
+            raw_payload: item.delivery.payload.clone(),
+            requested_at: item.received_at,
+        };
+        let capture = LeadCommand::Capture {
+            submission: submission_from(&item.delivery.payload),
+            campaign: campaign_from(&item.delivery.payload),
+            default_region: self.settings.default_region,
+        };
+        // Received and captured (or quarantined) in one append to the lead's new stream, whose
+        // id derives from the item: a crash leaves both or neither, and the stream itself is
+        // the record that this step was done (no idempotency key needed: a second run finds the
+        // stream and is refused as already received).
+        let intake_meta = CommandMeta::by(Actor::Integration {
+            source: item.delivery.source.clone(),
+        })
+        .with_command_id(derive_id(item.id, "intake"));
+        match self
+            .service
+            .execute_all::<Lead>(tenant, lead.0, vec![receive, capture.clone()], &intake_meta)
+            .await
+        {
+            Ok(_) => {}
+            Err(CommandError::Rejected(LeadError::AlreadyReceived { .. })) => {
+                // An earlier run got this far (the item was claimed again after a crash or an
+                // expired lease). A lead received alone, by a worker from before receive and
+                // capture were one append, is captured now, under the key that worker used.
+                let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
+                if state.status == Some(LeadStatus::Received) {
+                    self.service
+                        .execute::<Lead>(tenant, lead.0, capture, &meta("capture"))
+                        .await?;
+                }
+            }
+            Err(error) => return Err(error.into()),
         }
         // No idempotency key: a repeat decides again on the lead as it is (the same values
         // record nothing), also under a schema published meanwhile.

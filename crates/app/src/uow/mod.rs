@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 pub use memory::MemoryUnitOfWork;
 pub use postgres::{PostgresUnitOfWork, app_migrations};
+pub(crate) use postgres::{RELAXED, execute_cached};
 pub use sqlite::{SQLITE_APP_MIGRATIONS, SqliteUnitOfWork};
 pub(crate) use sqlite::{instant, micros, queue_figures, sql, to_sql_count, uuid};
 
@@ -637,6 +638,25 @@ pub trait UnitOfWork: Send + Sync + 'static {
     /// version conflict is [`WorkError::Store`] with
     /// [`StoreError::VersionConflict`], and nothing is written.
     fn commit(&self, work: Work) -> impl Future<Output = Result<Committed, WorkError>> + Send;
+
+    /// Appends `events` to `stream`, alone, as [`EventStore::append`] does: the command
+    /// service's write for a command with nothing else to commit (no idempotency key, no
+    /// outbox message). Every write of the service passes through the unit of work, this one
+    /// included; the default hands it to [`store`](Self::store).
+    fn append(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> impl Future<Output = Result<AppendResult, WorkError>> + Send {
+        async move {
+            Ok(self
+                .store()
+                .append(tenant, stream, expected, events)
+                .await?)
+        }
+    }
 
     /// Appends `events` to `stream` as [`EventStore::append`] does, after making sure in the
     /// same round trip that `subject`'s key is `key` (stored unless the subject has one), for

@@ -87,11 +87,12 @@ pub fn app_migrations() -> &'static [AppMigration] {
 /// database costs at most a message delivered again under its idempotency key (or tried again),
 /// which the relay's contract already allows for a crash between a delivery and its record; the
 /// messages themselves are written by the commands' own, durable commits.
-const RELAXED: &str = "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed";
+pub(crate) const RELAXED: &str =
+    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed";
 
 /// Runs `sql` with `params` as a prepared statement cached on the pooled connection (one round
 /// trip once prepared); `what` names it in errors.
-async fn execute_cached(
+pub(crate) async fn execute_cached(
     client: &deadpool_postgres::Object,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],

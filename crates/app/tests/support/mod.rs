@@ -26,7 +26,11 @@ use crm_domain::opportunity::{Opportunity, OpportunityCommand, Pipeline};
 use crm_domain::roster::{Rep, RepCommand, Team, TeamCommand, TerritoryMap, TerritoryMapCommand};
 use crm_domain::routing::AssignmentStrategy;
 use crm_domain::{ContactId, Currency, LeadId, Money, OpportunityId, TeamId, UserId};
-use crm_eventstore::{GlobalPosition, StoreError, StoreSettings, TenantId};
+use crm_eventstore::crypto::{SubjectId, SubjectKey};
+use crm_eventstore::{
+    AppendResult, ExpectedVersion, GlobalPosition, NewEvent, StoreError, StoreSettings, StreamId,
+    TenantId,
+};
 use crm_testkit::postgres::TestDatabase;
 use uuid::Uuid;
 
@@ -234,18 +238,20 @@ pub fn sqlite() -> Fixture<SqliteUnitOfWork> {
 
 /// A unit of work that fails on purpose, around a real one.
 ///
-/// - `lose_answer_of`: the n-th commit (from 0) is carried out, then reported as a lost
-///   connection, as when a process dies between committing and hearing the answer.
-/// - `fail_before`: the n-th commit is refused before anything is written.
+/// Writes are counted together, from 0: commits of [`Work`] and the service's plain appends
+/// (with or without a subject key).
+/// - `lose_answer_of`: the n-th write is carried out, then reported as a lost connection, as
+///   when a process dies between committing and hearing the answer.
+/// - `fail_before`: the n-th write is refused before anything is written.
 /// - `forget_checkpoints`: checkpoint saves are dropped, so every event is delivered again.
 #[derive(Debug, Clone)]
 pub struct Faulty<U> {
     /// The real unit of work.
     pub inner: U,
     commits: Arc<AtomicUsize>,
-    /// Commits (by index) whose answer is lost after they commit.
+    /// Writes (by index) whose answer is lost after they commit.
     pub lose_answer_of: Arc<Vec<usize>>,
-    /// Commits (by index) refused before writing.
+    /// Writes (by index) refused before anything is written.
     pub fail_before: Arc<Vec<usize>>,
     /// Whether checkpoint saves are dropped.
     pub forget_checkpoints: bool,
@@ -263,7 +269,7 @@ impl<U> Faulty<U> {
         }
     }
 
-    /// How many commits were attempted.
+    /// How many writes were attempted.
     pub fn commits(&self) -> usize {
         self.commits.load(Ordering::SeqCst)
     }
@@ -310,6 +316,53 @@ impl<U: UnitOfWork + Clone> UnitOfWork for Faulty<U> {
             return Err(lost("injected: the commit's answer was lost"));
         }
         Ok(committed)
+    }
+
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendResult, WorkError> {
+        let index = self.commits.fetch_add(1, Ordering::SeqCst);
+        if self.fail_before.contains(&index) {
+            return Err(lost("injected: the connection broke before the append"));
+        }
+        let appended = self.inner.append(tenant, stream, expected, events).await?;
+        if self.lose_answer_of.contains(&index) {
+            return Err(lost("injected: the append's answer was lost"));
+        }
+        Ok(appended)
+    }
+
+    async fn append_with_subject_key(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        subject: &SubjectId,
+        key: &SubjectKey,
+    ) -> Result<Option<AppendResult>, WorkError> {
+        // Counted as a commit only when it appended: a backend that cannot check the key in
+        // the same round trip answers `None`, and the service then appends through `append`.
+        let index = self.commits.load(Ordering::SeqCst);
+        if self.fail_before.contains(&index) {
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            return Err(lost("injected: the connection broke before the append"));
+        }
+        let appended = self
+            .inner
+            .append_with_subject_key(tenant, stream, expected, events, subject, key)
+            .await?;
+        if appended.is_some() {
+            let index = self.commits.fetch_add(1, Ordering::SeqCst);
+            if self.lose_answer_of.contains(&index) {
+                return Err(lost("injected: the append's answer was lost"));
+            }
+        }
+        Ok(appended)
     }
 
     async fn claim_outbox(
