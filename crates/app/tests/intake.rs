@@ -27,6 +27,7 @@ on_every_backend_with!(
     a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing,
     a_bulk_batch_waits_in_the_inbox_until_workers_catch_up,
     a_lost_commit_answer_at_any_step_is_redone_without_doubles,
+    receipt_and_capture_commit_together_and_a_lead_received_alone_is_captured,
     a_lead_from_a_known_person_records_the_contact_with_its_evidence,
     quarantined_leads_are_captured_again_after_a_fix,
     mapped_form_fields_become_custom_fields_and_refused_ones_stay_in_the_payload,
@@ -372,6 +373,79 @@ async fn a_lost_commit_answer_at_any_step_is_redone_without_doubles<
             "step {step}: the lost commit happened"
         );
     }
+}
+
+async fn receipt_and_capture_commit_together_and_a_lead_received_alone_is_captured<
+    U: UnitOfWork + Clone,
+    I: Inbox + Clone,
+>(
+    work: U,
+    inbox: I,
+) {
+    let (service, _) = support::service(work.clone());
+    let worker = IntakeWorker::new(
+        Arc::clone(&service),
+        inbox.clone(),
+        tenant(),
+        settings(None),
+    );
+    // A fresh item: its lead's first two events are one append (one transaction), so no
+    // crash can leave a lead received but not validated.
+    let fresh = submit(
+        &inbox,
+        &tenant(),
+        &[delivery("together", Some("ada@example.com"))],
+        t0(),
+    )
+    .await
+    .expect("stored");
+    assert_eq!(worker.drain().await.expect("drains"), 1);
+    let events = work
+        .store()
+        .read_stream(
+            &tenant(),
+            &StreamId::new(format!("lead-{}", id_of(fresh[0]))).expect("a stream"),
+            StreamRead::forward(),
+        )
+        .await
+        .expect("reads");
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["LeadReceived", "LeadCaptured"]);
+    assert_eq!(
+        events[0].position.transaction, events[1].position.transaction,
+        "one commit"
+    );
+
+    // A lead only received, as a worker from before receipt and capture were one append
+    // could leave it when it died: the item claimed again captures it, once.
+    let item = delivery("received-alone", Some("grace@example.com"));
+    let stored = submit(&inbox, &tenant(), std::slice::from_ref(&item), t0())
+        .await
+        .expect("stored");
+    let id = id_of(stored[0]);
+    service
+        .execute::<Lead>(
+            &tenant(),
+            id,
+            crm_domain::lead::LeadCommand::Receive {
+                lead_id: crm_domain::LeadId(id),
+                source: crm_domain::lead::LeadSource {
+                    system: item.source.clone(),
+                    external_event_id: item.external_id.clone(),
+                },
+                raw_payload: item.payload.clone(),
+                requested_at: t0(),
+            },
+            &crm_app::CommandMeta::by(crm_domain::Actor::Integration {
+                source: item.source.clone(),
+            })
+            .with_idempotency_key(format!("intake/{id}/receive")),
+        )
+        .await
+        .expect("received");
+    assert_eq!(worker.drain().await.expect("drains"), 1);
+    assert_eq!(lead(&service, id).await.status, Some(LeadStatus::Captured));
+    assert_eq!(history_len(&work, id).await, 2, "received, captured once");
 }
 
 /// The identity index with one contact, Ada Lovelace, folded from the contact aggregate's
