@@ -105,7 +105,7 @@ pub use event::{
 };
 pub use ids::{MAX_NAME_BYTES, NameKind, StreamId, TenantId};
 pub use memory::MemoryStore;
-pub use postgres::{PostgresConfig, PostgresStore};
+pub use postgres::{NewStreamAppend, PostgresConfig, PostgresStore};
 pub use seal::{BrokenSeal, HeadManifest, ManifestProblem, Seal, StreamHead};
 pub use sqlite::{SqliteDatabase, SqliteStore};
 pub use store::{

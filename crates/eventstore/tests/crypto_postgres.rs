@@ -539,3 +539,110 @@ async fn an_append_with_a_new_subjects_key_stores_both_or_refuses_both() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_streams_are_appended_together_and_an_existing_one_is_left_out() {
+    let (_database, store, keys) = migrated().await;
+    let tenant = acme();
+    let event = |n: u32| NewEvent::new("Noted", 1, json!({ "n": n }));
+    store
+        .append(
+            &tenant,
+            &StreamId::new("lead-known").unwrap(),
+            ExpectedVersion::NoStream,
+            &[event(0)],
+        )
+        .await
+        .unwrap();
+
+    // Three new streams (two with a subject's new key) and one that exists.
+    let names = ["lead-a", "lead-b", "lead-known", "note-c"];
+    let streams: Vec<StreamId> = names.iter().map(|n| StreamId::new(*n).unwrap()).collect();
+    let subjects: Vec<SubjectId> = names.iter().map(|n| SubjectId::new(*n).unwrap()).collect();
+    let candidates: Vec<crm_eventstore::crypto::SubjectKey> = (0..4)
+        .map(|_| crm_eventstore::crypto::SubjectKey::generate().unwrap())
+        .collect();
+    let events: Vec<Vec<NewEvent>> = (0..4).map(|n| vec![event(n), event(n + 10)]).collect();
+    let appends: Vec<crm_eventstore::NewStreamAppend<'_>> = (0..4)
+        .map(|i| crm_eventstore::NewStreamAppend {
+            stream: &streams[i],
+            events: &events[i],
+            subject_key: (i < 2).then(|| (&subjects[i], &candidates[i])),
+        })
+        .collect();
+    let results = store.append_new_streams(&tenant, &appends).await.unwrap();
+    assert_eq!(results.len(), 4);
+    assert!(results[2].is_none(), "the existing stream is left out");
+    let appended: Vec<_> = [0, 1, 3]
+        .iter()
+        .map(|&i| results[i].clone().expect("appended"))
+        .collect();
+    assert!(
+        appended.iter().all(|result| result.stream_version == 2
+            && result.events[0].position.transaction == appended[0].events[0].position.transaction),
+        "one transaction: {appended:?}"
+    );
+    for i in [0, 1, 3] {
+        let read = store
+            .read_stream(&tenant, &streams[i], StreamRead::forward())
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 2);
+    }
+    for i in [0, 1] {
+        assert_eq!(
+            keys.decryption_key(&tenant, &subjects[i]).await.unwrap(),
+            Some(candidates[i].clone()),
+            "the new key is stored with the append"
+        );
+    }
+    assert_eq!(
+        store.stream_version(&tenant, &streams[2]).await.unwrap(),
+        Some(1),
+        "the existing stream is untouched"
+    );
+    assert!(store.verify(&tenant).await.unwrap().is_intact());
+
+    // A subject with another key fails the whole batch: nothing of it is appended.
+    let (fresh, late) = (
+        StreamId::new("lead-d").unwrap(),
+        StreamId::new("lead-e").unwrap(),
+    );
+    let other = crm_eventstore::crypto::SubjectKey::generate().unwrap();
+    let late_subject = SubjectId::new("lead-e").unwrap();
+    let events: Vec<Vec<NewEvent>> = (0..4).map(|n| vec![event(n + 20)]).collect();
+    let refused = store
+        .append_new_streams(
+            &tenant,
+            &[
+                crm_eventstore::NewStreamAppend {
+                    stream: &fresh,
+                    events: &events[0],
+                    subject_key: None,
+                },
+                crm_eventstore::NewStreamAppend {
+                    stream: &late,
+                    events: &events[1],
+                    subject_key: Some((&subjects[0], &other)),
+                },
+                crm_eventstore::NewStreamAppend {
+                    stream: &StreamId::new("lead-f").unwrap(),
+                    events: &events[3],
+                    subject_key: Some((&late_subject, &other)),
+                },
+            ],
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(crm_eventstore::StoreError::SubjectKeyDiffers)),
+        "{refused:?}"
+    );
+    for stream in [&fresh, &late] {
+        assert_eq!(store.stream_version(&tenant, stream).await.unwrap(), None);
+    }
+    let key = keys.decryption_key(&tenant, &late_subject).await;
+    assert!(
+        matches!(key, Err(CryptoError::KeyNotFound { .. })),
+        "the key is rolled back with the rest: {key:?}"
+    );
+}

@@ -143,6 +143,18 @@ impl Drop for Inner {
     }
 }
 
+/// The first events of one new stream, for [`PostgresStore::append_new_streams`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewStreamAppend<'a> {
+    /// The stream, expected not to exist yet.
+    pub stream: &'a StreamId,
+    /// Its events, in order.
+    pub events: &'a [NewEvent],
+    /// The data subject whose key encrypted the events' personal fields, and that key
+    /// (stored unless the subject has one; a subject with another key fails the batch).
+    pub subject_key: Option<(&'a crate::crypto::SubjectId, &'a crate::crypto::SubjectKey)>,
+}
+
 /// An [`EventStore`] on PostgreSQL (15 or later), through a connection pool.
 ///
 /// Clones share the pool. Besides the port, it offers [`append_in`](Self::append_in) for an
@@ -446,6 +458,126 @@ impl PostgresStore {
             self.inner.notify_pending.notify_one();
         }
         Ok(result)
+    }
+
+    /// Appends the first events of several new streams of `tenant` in one transaction, the
+    /// statements pipelined on one connection: one commit for them all, where
+    /// [`append`](EventStore::append) costs one per stream. Each stream is appended as with
+    /// `ExpectedVersion::Exact(0)`, after its subject's key is made sure of when it names one
+    /// (as [`append_with_subject_key`](Self::append_with_subject_key) does).
+    ///
+    /// The answer holds one entry per append, in order: the result, or `None` when the stream
+    /// already had events (nothing appended to it; the others are). A stream whose subject has
+    /// another key, a repeated event id or any database error rolls the whole transaction
+    /// back and is the error: nothing of the batch was appended, and appending its streams
+    /// one at a time then tells which is which.
+    pub async fn append_new_streams(
+        &self,
+        tenant: &TenantId,
+        appends: &[NewStreamAppend<'_>],
+    ) -> Result<Vec<Option<AppendResult>>, StoreError> {
+        if appends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let expected = ExpectedVersion::Exact(0);
+        let batches = appends
+            .iter()
+            .map(|append| {
+                encode_batch(
+                    &self.inner.settings,
+                    tenant,
+                    append.stream,
+                    expected,
+                    append.events,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut client = self.client().await?;
+        let outcome = async {
+            let transaction = client.transaction().await.map_err(from_pg)?;
+            let plain = transaction
+                .prepare_cached(sql::APPEND)
+                .await
+                .map_err(from_pg)?;
+            let keyed = transaction
+                .prepare_cached(sql::APPEND_WITH_SUBJECT_KEY)
+                .await
+                .map_err(from_pg)?;
+            let locks: Vec<Option<(&str, i64, &[u8])>> = appends
+                .iter()
+                .map(|append| {
+                    append.subject_key.map(|(subject, key)| {
+                        (
+                            subject.as_str(),
+                            crate::crypto::subject_lock_id(tenant, subject),
+                            &key.expose_bytes()[..],
+                        )
+                    })
+                })
+                .collect();
+            // Polled together, the calls go to the server one after the other without
+            // waiting for each answer (tokio-postgres pipelines them on the connection).
+            let rows =
+                futures_util::future::join_all(appends.iter().zip(&batches).zip(&locks).map(
+                    |((append, batch), lock)| {
+                        let transaction = &transaction;
+                        let (plain, keyed) = (&plain, &keyed);
+                        async move {
+                            match lock {
+                                None => {
+                                    Self::call_append(
+                                        &**transaction,
+                                        plain,
+                                        &[],
+                                        tenant,
+                                        append.stream,
+                                        expected,
+                                        batch,
+                                        false,
+                                    )
+                                    .await
+                                }
+                                Some((subject, lock, key)) => {
+                                    Self::call_append(
+                                        &**transaction,
+                                        keyed,
+                                        &[subject, lock, key],
+                                        tenant,
+                                        append.stream,
+                                        expected,
+                                        batch,
+                                        false,
+                                    )
+                                    .await
+                                }
+                            }
+                        }
+                    },
+                ))
+                .await;
+            let mut results = Vec::with_capacity(rows.len());
+            for ((row, append), batch) in rows.into_iter().zip(appends).zip(&batches) {
+                match append_outcome(&row?, append.stream, expected, batch) {
+                    Ok(result) => results.push(Some(result)),
+                    Err(StoreError::VersionConflict { .. }) => results.push(None),
+                    Err(error) => return Err(error),
+                }
+            }
+            transaction.commit().await.map_err(from_pg)?;
+            Ok(results)
+        }
+        .await;
+        release(client, &outcome);
+        let results = outcome?;
+        if results.iter().any(|result| {
+            result
+                .as_ref()
+                .is_some_and(|result| !result.events.is_empty())
+        }) {
+            wake::bump(&self.inner.signal);
+            self.inner.notify_pending.notify_one();
+        }
+        Ok(results)
     }
 
     /// The subject key store in this store's database (tables `subject_keys` and
