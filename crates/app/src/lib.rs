@@ -89,8 +89,8 @@ pub use outbox::{
     RelayReport, RelaySettings, Transport,
 };
 pub use uow::{
-    CommandOutcome, Committed, IdempotencyClaim, IdempotencyRecord, MemoryUnitOfWork, OutboxEntry,
-    OutboxMessage, PostgresUnitOfWork, RequestDigest, SqliteUnitOfWork, UnitOfWork, Work,
-    WorkError,
+    CommandOutcome, Committed, IdempotencyClaim, IdempotencyRecord, MemoryUnitOfWork, NewStream,
+    OutboxEntry, OutboxMessage, PostgresUnitOfWork, RequestDigest, SqliteUnitOfWork, UnitOfWork,
+    Work, WorkError,
 };
 pub use workflow::WorkflowRunner;

@@ -34,6 +34,7 @@ on_every_backend!(
     a_command_at_an_expected_version_is_decided_there_or_refused_as_stale,
     racing_writers_at_one_expected_version_commit_once,
     a_list_of_commands_commits_together_or_not_at_all,
+    new_aggregates_are_created_together_and_the_rest_left_to_execute_alone,
     custom_fields_are_decided_under_the_published_schema,
 );
 
@@ -726,6 +727,97 @@ async fn a_list_of_commands_commits_together_or_not_at_all<U: UnitOfWork + Clone
     assert!(
         matches!(other, Err(CommandError::IdempotencyConflict { .. })),
         "{other:?}"
+    );
+}
+
+async fn new_aggregates_are_created_together_and_the_rest_left_to_execute_alone<
+    U: UnitOfWork + Clone,
+>(
+    work: U,
+) {
+    let (service, _) = service(work.clone());
+    let existing = Uuid::now_v7();
+    service
+        .execute::<Task>(&tenant(), existing, create_task(existing), &meta())
+        .await
+        .expect("created before");
+    let (fresh, other, keyed, refused) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    let fresh_meta = meta();
+    let created = service
+        .create_each::<Task>(
+            &tenant(),
+            vec![
+                (
+                    fresh,
+                    vec![create_task(fresh), TaskCommand::Complete],
+                    fresh_meta.clone(),
+                ),
+                (existing, vec![create_task(existing)], meta()),
+                (
+                    keyed,
+                    vec![create_task(keyed)],
+                    meta().with_idempotency_key("create-keyed"),
+                ),
+                (refused, vec![TaskCommand::Complete], meta()),
+                (other, vec![create_task(other)], meta()),
+            ],
+        )
+        .await;
+    assert_eq!(created.len(), 5);
+    let made = created[0].as_ref().expect("the fresh task is created");
+    assert_eq!((made.version, made.events.len()), (2, 2));
+    assert!(created[4].is_some());
+    assert!(
+        created[1].is_none() && created[2].is_none() && created[3].is_none(),
+        "an existing stream, a keyed command and a refusal are left to execute alone"
+    );
+
+    // Stored as `execute_all` would have stored it: the same ids and metadata, readable by a
+    // service that never saw it, and the existing task untouched.
+    let stream = StreamId::new(format!("task-{fresh}")).expect("a valid stream");
+    let stored = work
+        .store()
+        .read_stream(&tenant(), &stream, StreamRead::forward())
+        .await
+        .expect("reads");
+    let seed = crm_app::derive_id(fresh_meta.command_id, stream.as_str());
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].id, crm_app::derive_id(seed, "event/0/0"));
+    assert_eq!(stored[1].id, crm_app::derive_id(seed, "event/0/1"));
+    let (elsewhere, _) = support::service(work.clone());
+    let (task, version) = elsewhere
+        .load::<Task>(&tenant(), fresh)
+        .await
+        .expect("loads");
+    assert_eq!(version, 2);
+    assert_eq!(
+        task,
+        service
+            .load::<Task>(&tenant(), fresh)
+            .await
+            .expect("cached")
+            .0
+    );
+    assert_eq!(
+        elsewhere
+            .load::<Task>(&tenant(), existing)
+            .await
+            .expect("loads")
+            .1,
+        1
+    );
+    // What was left out goes through `execute_all` as usual.
+    let refusal = service
+        .execute_all::<Task>(&tenant(), refused, vec![TaskCommand::Complete], &meta())
+        .await;
+    assert!(
+        matches!(refusal, Err(CommandError::Rejected(TaskError::NotFound))),
+        "{refusal:?}"
     );
 }
 

@@ -44,8 +44,8 @@ use crate::clock::Clock;
 use crate::error::CommandError;
 use crate::ids::derive_id;
 use crate::uow::{
-    CommandOutcome, Committed, IdempotencyClaim, OutboxMessage, RequestDigest, StreamAppend,
-    UnitOfWork, Work, WorkError,
+    CommandOutcome, Committed, IdempotencyClaim, NewStream, OutboxMessage, RequestDigest,
+    StreamAppend, UnitOfWork, Work, WorkError,
 };
 
 /// How many times a command is decided by default before [`CommandError::Conflict`].
@@ -420,6 +420,157 @@ impl<U: UnitOfWork> CommandService<U> {
         self.run::<A, _>(tenant, stream, commands, meta, |_: &[A::Event]| Vec::new())
             .instrument(span)
             .await
+    }
+
+    /// Creates several aggregates of type `A` at once: each `(id, commands, meta)` is decided
+    /// on the empty state, as [`execute_all`](Self::execute_all) decides a stream it does not
+    /// know yet, and the events of all of them are appended together
+    /// ([`UnitOfWork::append_new_streams`]; on PostgreSQL one transaction), each stream
+    /// checked as new. What a batch of new records costs in one round trip where one at a
+    /// time costs one commit each.
+    ///
+    /// One entry per creation, in order: what was created, or `None` when this path did not
+    /// create it: the stream exists (or the service holds it), the commands carry an
+    /// idempotency key or an expected version, their decision refused or changed nothing, or
+    /// the batch's append failed. Send those through [`execute_all`](Self::execute_all), which
+    /// decides on the stream as it is and reports any refusal or error.
+    pub async fn create_each<A>(
+        &self,
+        tenant: &TenantId,
+        creations: Vec<(Uuid, Vec<A::Command>, CommandMeta)>,
+    ) -> Vec<Option<Executed<A::Event>>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Command: Serialize + Clone,
+    {
+        let cache = self.cache::<A>();
+        let mut answers: Vec<Option<Executed<A::Event>>> = Vec::with_capacity(creations.len());
+        // Per creation appended together: its place in the answers, its stream, its events
+        // (plaintext, for the cache and the answer; as stored, for the store) and its key.
+        let mut decided = Vec::new();
+        let mut stored = Vec::new();
+        for (index, (id, commands, meta)) in creations.into_iter().enumerate() {
+            answers.push(None);
+            if meta.idempotency_key.is_some() || meta.expected_version.is_some_and(|v| v != 0) {
+                continue;
+            }
+            let Ok(stream) = stream_of::<A>(id) else {
+                continue;
+            };
+            if cache.contains(tenant, &stream) {
+                continue;
+            }
+            match self.prepare_creation::<A>(tenant, &stream, &commands, &meta) {
+                Ok(Some((events, new_events, new_stream))) => {
+                    decided.push((index, stream, events, new_events));
+                    stored.push(new_stream);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::debug!(%stream, %error, "left to be executed alone");
+                }
+            }
+        }
+        if stored.is_empty() {
+            return answers;
+        }
+        let appended = match self.work.append_new_streams(tenant, &stored).await {
+            Ok(appended) => appended,
+            Err(error) => {
+                tracing::warn!(%error, streams = stored.len(), "creating together failed; each is left to be executed alone");
+                return answers;
+            }
+        };
+        let empty = CachedState {
+            state: Arc::new(Folded::<A>::default()),
+            version: 0,
+        };
+        for (((index, stream, events, new_events), new_stream), result) in
+            decided.into_iter().zip(stored).zip(appended)
+        {
+            let Some(result) = result else { continue };
+            cache.record_committed(
+                tenant,
+                &stream,
+                empty.clone(),
+                ExpectedVersion::Exact(0),
+                &new_events,
+                &result,
+            );
+            if let Some((subject, key)) = &new_stream.subject_key {
+                self.remember_key(tenant, subject, key);
+            }
+            answers[index] = Some(Executed {
+                version: result.stream_version,
+                outcome: CommandOutcome::appended(&stream, &result),
+                stream,
+                events,
+                replayed: false,
+            });
+        }
+        answers
+    }
+
+    /// One creation of [`create_each`](Self::create_each) decided on the empty state: its
+    /// events, as encoded, and as the store is to keep them (personal fields sealed with the
+    /// subject's key, remembered or new). `None` when the decision refused or changed nothing.
+    #[allow(clippy::type_complexity, reason = "one private step of `create_each`")]
+    fn prepare_creation<A>(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        commands: &[A::Command],
+        meta: &CommandMeta,
+    ) -> Result<Option<(Vec<A::Event>, Vec<NewEvent>, NewStream)>, CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Command: Clone,
+    {
+        let metadata = meta.metadata().map_err(|error| WorkError::Corrupt {
+            what: "command metadata".into(),
+            reason: error.to_string(),
+        })?;
+        let seed = derive_id(meta.command_id, stream.as_str());
+        let ctx = Context::new(self.clock.now(), meta.actor.clone(), seed);
+        let empty = A::default();
+        let Ok(events) = decide_all(&empty, commands, &ctx) else {
+            return Ok(None);
+        };
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let new_events = events
+            .iter()
+            .enumerate()
+            .map(|(index, event)| {
+                let encoded = encode(event)?;
+                Ok(
+                    NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)
+                        .with_id(derive_id(seed, &format!("event/0/{index}")))
+                        .with_metadata(metadata.clone()),
+                )
+            })
+            .collect::<Result<Vec<_>, CommandError<A::Error>>>()?;
+        let (stored, subject_key) = match Self::subject_of::<A>(&empty, &events)? {
+            None => (new_events.clone(), None),
+            Some(subject) => {
+                let key = match self.remembered_key(tenant, &subject) {
+                    Some(key) => key,
+                    None => SubjectKey::generate().map_err(CommandError::PersonalData)?,
+                };
+                let sealed = Self::seal_with::<A>(tenant, &events, &new_events, &subject, &key)?;
+                (sealed, Some((subject, key)))
+            }
+        };
+        Ok(Some((
+            events,
+            new_events,
+            NewStream {
+                stream: stream.clone(),
+                events: stored,
+                subject_key,
+            },
+        )))
     }
 
     async fn run<A, F>(

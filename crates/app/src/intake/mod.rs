@@ -201,6 +201,21 @@ pub trait Inbox: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), WorkError>> + Send;
 
+    /// Marks items done, as [`done`](Self::done) does each (on PostgreSQL in one statement).
+    fn done_all(
+        &self,
+        tenant: &TenantId,
+        ids: &[Uuid],
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkError>> + Send {
+        async move {
+            for id in ids {
+                self.done(tenant, *id, at).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Records a failed attempt; the item is due again at `retry_at`.
     fn failed(
         &self,
@@ -225,6 +240,28 @@ pub trait Inbox: Send + Sync + 'static {
         tenant: &TenantId,
         identifiers: &[SuppressedIdentifier],
     ) -> impl Future<Output = Result<bool, WorkError>> + Send;
+
+    /// Those of `identifiers` on the tenant's suppression list (on PostgreSQL in one query;
+    /// by default one [`is_suppressed`](Self::is_suppressed) each).
+    fn suppressed_among(
+        &self,
+        tenant: &TenantId,
+        identifiers: &[SuppressedIdentifier],
+    ) -> impl Future<Output = Result<std::collections::HashSet<SuppressedIdentifier>, WorkError>> + Send
+    {
+        async move {
+            let mut found = std::collections::HashSet::new();
+            for identifier in identifiers {
+                if self
+                    .is_suppressed(tenant, std::slice::from_ref(identifier))
+                    .await?
+                {
+                    found.insert(*identifier);
+                }
+            }
+            Ok(found)
+        }
+    }
 
     /// Marks an item done without a lead and forgets its payload (a delivery naming a
     /// suppressed person): it is never claimed again, and nothing of it but its source,

@@ -141,6 +141,65 @@ impl Inbox for PostgresInbox {
         Ok(())
     }
 
+    async fn done_all(
+        &self,
+        tenant: &TenantId,
+        ids: &[Uuid],
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let client = self.store.client().await?;
+        // Relaxed, as `done` is.
+        execute_cached(
+            &client,
+            &format!(
+                "UPDATE app_inbox SET done_at = COALESCE(app_inbox.done_at, $3), \
+                 last_error = NULL {RELAXED} WHERE tenant = $1 AND id = ANY($2)"
+            ),
+            &[&tenant.as_str(), &ids, &at],
+            "cannot mark inbox items done",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn suppressed_among(
+        &self,
+        tenant: &TenantId,
+        identifiers: &[SuppressedIdentifier],
+    ) -> Result<std::collections::HashSet<SuppressedIdentifier>, WorkError> {
+        if identifiers.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let hashes: Vec<&[u8]> = identifiers.iter().map(|id| id.0.as_slice()).collect();
+        let client = self.store.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT identifier FROM app_suppressed \
+                 WHERE tenant = $1 AND identifier = ANY($2::bytea[])",
+            )
+            .await
+            .map_err(database("cannot read the suppression list"))?;
+        let rows = client
+            .query(&statement, &[&tenant.as_str(), &hashes])
+            .await
+            .map_err(database("cannot read the suppression list"))?;
+        let mut found = std::collections::HashSet::new();
+        for row in &rows {
+            let bytes: &[u8] = row
+                .try_get(0)
+                .map_err(database("cannot read the suppression list"))?;
+            let identifier = <[u8; 32]>::try_from(bytes).map_err(|_| WorkError::Corrupt {
+                what: "suppression list".into(),
+                reason: format!("an identifier of {} bytes, not 32", bytes.len()),
+            })?;
+            found.insert(SuppressedIdentifier(identifier));
+        }
+        Ok(found)
+    }
+
     async fn suppress(
         &self,
         tenant: &TenantId,

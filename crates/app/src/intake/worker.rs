@@ -117,10 +117,10 @@ enum Processed {
     Suppressed,
 }
 
-/// What the inbox now says of an item.
+/// What became of an item.
 enum Recorded {
-    /// Done, as a lead.
-    Done,
+    /// Done, as a lead: to be marked done.
+    Done(uuid::Uuid),
     /// Discarded: it names an erased person.
     Suppressed,
     /// Due again after a pause.
@@ -191,23 +191,98 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
                 claimed: items.len(),
                 ..IntakeReport::default()
             };
-            // Each item's outcome is recorded in the inbox by the item's own future, so that
-            // the items in flight go on while one is being recorded.
-            let mut processed = futures_util::stream::iter(items)
-                .map(|item| async move {
-                    let outcome = self.process(&item).await;
+            let parallelism = self.settings.parallelism.max(1);
+            // Screened first, against the suppression list in one lookup for the pass: an
+            // item naming an erased person makes no lead.
+            let named: Vec<Vec<super::SuppressedIdentifier>> = items
+                .iter()
+                .map(|item| {
+                    super::SuppressedIdentifier::of_delivery(
+                        &self.tenant,
+                        &item.delivery.payload,
+                        self.settings.default_region,
+                    )
+                })
+                .collect();
+            let all: Vec<super::SuppressedIdentifier> = named
+                .iter()
+                .flatten()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let suppressed = self.inbox.suppressed_among(&self.tenant, &all).await?;
+            let screened: Vec<(InboxItem, Result<Option<Processed>, ItemError>)> =
+                futures_util::stream::iter(items.into_iter().zip(named))
+                    .map(|(item, named)| {
+                        let named = named.iter().any(|id| suppressed.contains(id));
+                        async move {
+                            let screened = self.screen(&item, named).await;
+                            (item, screened)
+                        }
+                    })
+                    .buffer_unordered(parallelism)
+                    .collect()
+                    .await;
+            // The new leads of the pass received and captured together: one append per lead,
+            // all in one transaction on PostgreSQL. A lead this leaves out (it exists already,
+            // or the batch failed) is made alone by `finish`.
+            let going: Vec<&InboxItem> = screened
+                .iter()
+                .filter(|(_, screened)| matches!(screened, Ok(None)))
+                .map(|(item, _)| item)
+                .collect();
+            let created = self
+                .service
+                .create_each::<Lead>(
+                    &self.tenant,
+                    going
+                        .iter()
+                        .map(|item| (item.id, self.first_commands(item), Self::intake_meta(item)))
+                        .collect(),
+                )
+                .await;
+            let created: std::collections::HashSet<uuid::Uuid> = going
+                .iter()
+                .zip(created)
+                .filter_map(|(item, created)| created.map(|_| item.id))
+                .collect();
+            // A failure or a discard is recorded by the item's own future, so that the items
+            // in flight go on meanwhile; the items done are marked together at the end (a
+            // crash before that only has them worked on again, which redoes nothing).
+            let created = &created;
+            let mut processed = futures_util::stream::iter(screened)
+                .map(|(item, screened)| async move {
+                    let outcome = match screened {
+                        Ok(None) => self.finish(&item, created.contains(&item.id)).await,
+                        Ok(Some(processed)) => Ok(processed),
+                        Err(error) => Err(error),
+                    };
                     self.record(&item, outcome).await
                 })
-                .buffer_unordered(self.settings.parallelism.max(1));
+                .buffer_unordered(parallelism);
+            let mut done = Vec::new();
+            let mut broken = None;
             while let Some(recorded) = processed.next().await {
-                match recorded? {
-                    Recorded::Done => report.done += 1,
-                    Recorded::Suppressed => {
+                match recorded {
+                    Ok(Recorded::Done(id)) => done.push(id),
+                    Ok(Recorded::Suppressed) => {
                         report.done += 1;
                         report.suppressed += 1;
                     }
-                    Recorded::Failed => report.failed += 1,
+                    Ok(Recorded::Failed) => report.failed += 1,
+                    Err(error) => {
+                        broken = Some(error);
+                        break;
+                    }
                 }
+            }
+            drop(processed);
+            let now = self.service.clock().now();
+            self.inbox.done_all(&self.tenant, &done, now).await?;
+            report.done += done.len();
+            if let Some(error) = broken {
+                return Err(error);
             }
             Ok(report)
         }
@@ -215,7 +290,8 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         .await
     }
 
-    /// Records what became of `item` in the inbox: done, discarded, or due again after a pause.
+    /// Records what became of `item` in the inbox, discarded or due again after a pause; an
+    /// item done is only reported (the pass marks those together).
     async fn record(
         &self,
         item: &InboxItem,
@@ -223,10 +299,7 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
     ) -> Result<Recorded, WorkError> {
         let now = self.service.clock().now();
         match outcome {
-            Ok(Processed::Lead) => {
-                self.inbox.done(&self.tenant, item.id, now).await?;
-                Ok(Recorded::Done)
-            }
+            Ok(Processed::Lead) => Ok(Recorded::Done(item.id)),
             Ok(Processed::Suppressed) => {
                 self.inbox
                     .discard(
@@ -383,25 +456,62 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         Ok(())
     }
 
-    /// Receive and capture (or quarantine) in one append, then route: each step recorded so
-    /// that a second run after a crash redoes nothing that was done (the lead's stream, named
-    /// by the item, for the first; commands keyed by the item for the rest).
-    async fn process(&self, item: &InboxItem) -> Result<Processed, ItemError> {
-        let lead = LeadId(item.id);
-        let tenant = &self.tenant;
-        let named = super::SuppressedIdentifier::of_delivery(
-            tenant,
-            &item.delivery.payload,
-            self.settings.default_region,
-        );
-        if !named.is_empty() && self.inbox.is_suppressed(tenant, &named).await? {
-            // A lead received before the person was erased goes on as it was (its fields
-            // read as erased); a new one is never made.
-            let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
+    /// `Some(Suppressed)` for an item that names an erased person (`named`: its identifiers
+    /// are on the suppression list) and has no lead yet: none is to be made. `None` when it
+    /// goes on (a lead received before the person was erased goes on as it was, its fields
+    /// reading as erased).
+    async fn screen(&self, item: &InboxItem, named: bool) -> Result<Option<Processed>, ItemError> {
+        if named {
+            let (state, _) = self.service.load::<Lead>(&self.tenant, item.id).await?;
             if state.status.is_none() {
-                return Ok(Processed::Suppressed);
+                return Ok(Some(Processed::Suppressed));
             }
         }
+        Ok(None)
+    }
+
+    /// The commands that make an item's lead: received, then captured (or quarantined).
+    fn first_commands(&self, item: &InboxItem) -> Vec<LeadCommand> {
+        vec![
+            LeadCommand::Receive {
+                lead_id: LeadId(item.id),
+                source: LeadSource {
+                    system: item.delivery.source.clone(),
+                    external_event_id: item.delivery.external_id.clone(),
+                },
+                raw_payload: item.delivery.payload.clone(),
+                requested_at: item.received_at,
+            },
+            self.capture(item),
+        ]
+    }
+
+    fn capture(&self, item: &InboxItem) -> LeadCommand {
+        LeadCommand::Capture {
+            submission: submission_from(&item.delivery.payload),
+            campaign: campaign_from(&item.delivery.payload),
+            default_region: self.settings.default_region,
+        }
+    }
+
+    /// The metadata of an item's first commands: no idempotency key, since the lead's stream,
+    /// named by the item, is the record that they were done (a second run finds the stream
+    /// and is refused as already received).
+    fn intake_meta(item: &InboxItem) -> CommandMeta {
+        CommandMeta::by(Actor::Integration {
+            source: item.delivery.source.clone(),
+        })
+        .with_command_id(derive_id(item.id, "intake"))
+    }
+
+    /// The rest of an item after its screening: the lead received and captured (or
+    /// quarantined) in one append unless `created` says the pass did that already, then its
+    /// custom fields, identity and routing. Each step is recorded so that a second run after
+    /// a crash redoes nothing that was done (the lead's stream, named by the item, for the
+    /// first; commands keyed by the item for the rest).
+    async fn finish(&self, item: &InboxItem, created: bool) -> Result<Processed, ItemError> {
+        let lead = LeadId(item.id);
+        let tenant = &self.tenant;
         let meta = |step: &str| {
             CommandMeta::by(Actor::Integration {
                 source: item.delivery.source.clone(),
@@ -409,46 +519,32 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             .with_command_id(derive_id(item.id, step))
             .with_idempotency_key(format!("intake/{}/{step}", item.id))
         };
-        let receive = LeadCommand::Receive {
-            lead_id: lead,
-            source: LeadSource {
-                system: item.delivery.source.clone(),
-                external_event_id: item.delivery.external_id.clone(),
-            },
-            raw_payload: item.delivery.payload.clone(),
-            requested_at: item.received_at,
-        };
-        let capture = LeadCommand::Capture {
-            submission: submission_from(&item.delivery.payload),
-            campaign: campaign_from(&item.delivery.payload),
-            default_region: self.settings.default_region,
-        };
-        // Received and captured (or quarantined) in one append to the lead's new stream, whose
-        // id derives from the item: a crash leaves both or neither, and the stream itself is
-        // the record that this step was done (no idempotency key needed: a second run finds the
-        // stream and is refused as already received).
-        let intake_meta = CommandMeta::by(Actor::Integration {
-            source: item.delivery.source.clone(),
-        })
-        .with_command_id(derive_id(item.id, "intake"));
-        match self
-            .service
-            .execute_all::<Lead>(tenant, lead.0, vec![receive, capture.clone()], &intake_meta)
-            .await
-        {
-            Ok(_) => {}
-            Err(CommandError::Rejected(LeadError::AlreadyReceived { .. })) => {
-                // An earlier run got this far (the item was claimed again after a crash or an
-                // expired lease). A lead received alone, by a worker from before receive and
-                // capture were one append, is captured now, under the key that worker used.
-                let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
-                if state.status == Some(LeadStatus::Received) {
-                    self.service
-                        .execute::<Lead>(tenant, lead.0, capture, &meta("capture"))
-                        .await?;
+        if !created {
+            match self
+                .service
+                .execute_all::<Lead>(
+                    tenant,
+                    lead.0,
+                    self.first_commands(item),
+                    &Self::intake_meta(item),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(CommandError::Rejected(LeadError::AlreadyReceived { .. })) => {
+                    // An earlier run got this far (the item was claimed again after a crash
+                    // or an expired lease). A lead received alone, by a worker from before
+                    // receive and capture were one append, is captured now, under the key
+                    // that worker used.
+                    let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
+                    if state.status == Some(LeadStatus::Received) {
+                        self.service
+                            .execute::<Lead>(tenant, lead.0, self.capture(item), &meta("capture"))
+                            .await?;
+                    }
                 }
+                Err(error) => return Err(error.into()),
             }
-            Err(error) => return Err(error.into()),
         }
         // No idempotency key: a repeat decides again on the lead as it is (the same values
         // record nothing), also under a schema published meanwhile.

@@ -603,6 +603,17 @@ pub struct AlertChange {
     pub message: OutboxMessage,
 }
 
+/// The first events of a new stream, for [`UnitOfWork::append_new_streams`].
+#[derive(Debug, Clone)]
+pub struct NewStream {
+    /// The stream, expected not to exist yet.
+    pub stream: StreamId,
+    /// Its events, in order, as stored (personal fields encrypted).
+    pub events: Vec<NewEvent>,
+    /// The data subject whose key encrypted the events' personal fields, and that key.
+    pub subject_key: Option<(SubjectId, SubjectKey)>,
+}
+
 /// The port: commits [`Work`] atomically, and keeps the rows the application owns
 /// (idempotency records, the outbox, workflow checkpoints), every one of them per tenant.
 pub trait UnitOfWork: Send + Sync + 'static {
@@ -674,6 +685,50 @@ pub trait UnitOfWork: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<AppendResult>, WorkError>> + Send {
         let _ = (tenant, stream, expected, events, subject, key);
         std::future::ready(Ok(None))
+    }
+
+    /// Appends the first events of several new streams, each as with
+    /// `ExpectedVersion::Exact(0)` after making sure of its subject's key when it names one:
+    /// all in one transaction where the backend can (PostgreSQL), one after the other by
+    /// default. One entry per stream, in order: the result, or `None` when nothing was
+    /// appended to it (it had events already, its subject has another key, or the backend
+    /// cannot check the key in the same round trip); append those one at a time.
+    ///
+    /// An error says nothing of which streams were appended (on PostgreSQL: none were):
+    /// appending each one at a time then tells, since a stream appended already conflicts.
+    fn append_new_streams(
+        &self,
+        tenant: &TenantId,
+        streams: &[NewStream],
+    ) -> impl Future<Output = Result<Vec<Option<AppendResult>>, WorkError>> + Send {
+        async move {
+            let mut results = Vec::with_capacity(streams.len());
+            for new in streams {
+                let expected = ExpectedVersion::Exact(0);
+                let result = match &new.subject_key {
+                    Some((subject, key)) => {
+                        self.append_with_subject_key(
+                            tenant,
+                            &new.stream,
+                            expected,
+                            &new.events,
+                            subject,
+                            key,
+                        )
+                        .await
+                    }
+                    None => self
+                        .append(tenant, &new.stream, expected, &new.events)
+                        .await
+                        .map(Some),
+                };
+                results.push(match result {
+                    Err(WorkError::Store(StoreError::VersionConflict { .. })) => None,
+                    other => other?,
+                });
+            }
+            Ok(results)
+        }
     }
 
     /// Up to `limit` undelivered, unparked messages of `tenant` due at `now`, oldest first,

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_eventstore::crypto::{DecryptingStore, PostgresSubjectKeyStore, SubjectId, SubjectKey};
 use crm_eventstore::{
-    AppendResult, ExpectedVersion, GlobalPosition, NewEvent, PostgresStore, StoreError,
-    StoreSettings, StreamId, TenantId,
+    AppendResult, ExpectedVersion, GlobalPosition, NewEvent, NewStreamAppend, PostgresStore,
+    StoreError, StoreSettings, StreamId, TenantId,
 };
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::{
     AlertChange, AlertState, CommandOutcome, Committed, DestinationFigures, DestinationHealth,
-    IdempotencyRecord, OutboxEntry, OutboxHealth, OutboxMessage, RECENT_DELIVERIES, RequestDigest,
-    UnitOfWork, Work, WorkError, database, keyed_append, sql,
+    IdempotencyRecord, NewStream, OutboxEntry, OutboxHealth, OutboxMessage, RECENT_DELIVERIES,
+    RequestDigest, UnitOfWork, Work, WorkError, database, keyed_append, sql,
 };
 
 /// One migration of the application's tables.
@@ -277,6 +277,25 @@ impl UnitOfWork for PostgresUnitOfWork {
                 .append_with_subject_key(tenant, stream, expected, events, subject, key)
                 .await,
         )
+    }
+
+    async fn append_new_streams(
+        &self,
+        tenant: &TenantId,
+        streams: &[NewStream],
+    ) -> Result<Vec<Option<AppendResult>>, WorkError> {
+        let appends: Vec<NewStreamAppend<'_>> = streams
+            .iter()
+            .map(|new| NewStreamAppend {
+                stream: &new.stream,
+                events: &new.events,
+                subject_key: new
+                    .subject_key
+                    .as_ref()
+                    .map(|(subject, key)| (subject, key)),
+            })
+            .collect();
+        Ok(self.store.append_new_streams(tenant, &appends).await?)
     }
 
     async fn idempotency_record(
