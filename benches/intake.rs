@@ -7,8 +7,8 @@
 //! - `accept, one per call`: `INTAKE_BENCH_SINGLE` deliveries (default 20,000), one per call,
 //!   from 16 tasks; target at least 3,000 leads/s (p50 and p99 of a call reported).
 //! - `drain`: the whole backlog (both parts' deliveries) turned into leads by two intake
-//!   workers at once, each claiming 100 items a pass and working on 8 at a time (the pool
-//!   holds 24 connections): every item recorded as a lead, validated and captured or
+//!   workers at once, each claiming `INTAKE_BENCH_BATCH` items a pass (default 100, the
+//!   worker's default) and working on 8 at a time (the pool holds 24 connections): every item recorded as a lead, validated and captured or
 //!   quarantined, then marked done; target at least 5,000 leads/s. Counted afterwards: every
 //!   item done once, the inbox empty, exactly one lead stream per delivery. This run has no
 //!   routing roster and no identity index (see docs/PERFORMANCE.md for what that leaves out).
@@ -149,7 +149,7 @@ fn main() {
         let settings = IntakeSettings {
             default_region: CountryCode::new("GB").expect("a valid country"),
             routing: None,
-            batch: 100,
+            batch: support::env_number("INTAKE_BENCH_BATCH", 100),
             parallelism: 8,
             lease: TimeDelta::seconds(60),
             retry_after: TimeDelta::seconds(1),
