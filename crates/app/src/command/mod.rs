@@ -176,6 +176,32 @@ pub struct Executed<E> {
     pub replayed: bool,
 }
 
+/// `events`, decided on version `version` of their stream, encoded for the store: each with its
+/// id derived from the decision's `seed` and its place (so a repeat of the decision mints the
+/// same ids), and the command's metadata.
+fn encode_events<A>(
+    events: &[A::Event],
+    seed: Uuid,
+    version: u64,
+    metadata: &Metadata,
+) -> Result<Vec<NewEvent>, CommandError<A::Error>>
+where
+    A: Aggregate,
+{
+    events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let encoded = encode(event)?;
+            Ok(
+                NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)
+                    .with_id(derive_id(seed, &format!("event/{version}/{index}")))
+                    .with_metadata(metadata.clone()),
+            )
+        })
+        .collect()
+}
+
 /// `commands` decided one after the other, each on the state the events before it leave; the
 /// first refusal refuses them all. The first decides with `ctx`; each later one with a seed
 /// derived from `ctx`'s and its place, so fresh ids never repeat across the list.
@@ -539,18 +565,7 @@ impl<U: UnitOfWork> CommandService<U> {
         if events.is_empty() {
             return Ok(None);
         }
-        let new_events = events
-            .iter()
-            .enumerate()
-            .map(|(index, event)| {
-                let encoded = encode(event)?;
-                Ok(
-                    NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)
-                        .with_id(derive_id(seed, &format!("event/0/{index}")))
-                        .with_metadata(metadata.clone()),
-                )
-            })
-            .collect::<Result<Vec<_>, CommandError<A::Error>>>()?;
+        let new_events = encode_events::<A>(&events, seed, 0, &metadata)?;
         let (stored, subject_key) = match Self::subject_of::<A>(&empty, &events)? {
             None => (new_events.clone(), None),
             Some(subject) => {
@@ -779,21 +794,7 @@ impl<U: UnitOfWork> CommandService<U> {
         A: Aggregate + Send + Sync + 'static,
         F: Fn(&[A::Event]) -> Vec<OutboxMessage> + Send,
     {
-        let new_events = events
-            .iter()
-            .enumerate()
-            .map(|(index, event)| {
-                let encoded = encode(event)?;
-                Ok(
-                    NewEvent::new(encoded.event_type, encoded.schema_version, encoded.payload)
-                        .with_id(derive_id(
-                            seed,
-                            &format!("event/{}/{index}", cached.version),
-                        ))
-                        .with_metadata(metadata.clone()),
-                )
-            })
-            .collect::<Result<Vec<_>, CommandError<A::Error>>>()?;
+        let new_events = encode_events::<A>(&events, seed, cached.version, metadata)?;
         let messages = outbox(&events);
         let one_statement = claim.is_none() && messages.is_empty();
         // What the store keeps: the same events with their personal fields encrypted (the

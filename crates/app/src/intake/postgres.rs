@@ -124,21 +124,7 @@ impl Inbox for PostgresInbox {
     }
 
     async fn done(&self, tenant: &TenantId, id: Uuid, at: DateTime<Utc>) -> Result<(), WorkError> {
-        let client = self.store.client().await?;
-        // Committed without waiting for the WAL flush: the lead it records was committed
-        // durably before, so a mark lost in a crash of the database only has the item worked
-        // on again, which finds its lead and redoes nothing.
-        execute_cached(
-            &client,
-            &format!(
-                "UPDATE app_inbox SET done_at = COALESCE(app_inbox.done_at, $3), \
-                 last_error = NULL {RELAXED} WHERE tenant = $1 AND id = $2"
-            ),
-            &[&tenant.as_str(), &id, &at],
-            "cannot mark an inbox item done",
-        )
-        .await?;
-        Ok(())
+        self.done_all(tenant, &[id], at).await
     }
 
     async fn done_all(
@@ -151,7 +137,9 @@ impl Inbox for PostgresInbox {
             return Ok(());
         }
         let client = self.store.client().await?;
-        // Relaxed, as `done` is.
+        // Committed without waiting for the WAL flush: the leads it records were committed
+        // durably before, so a mark lost in a crash of the database only has the items worked
+        // on again, which find their leads and redo nothing.
         execute_cached(
             &client,
             &format!(
