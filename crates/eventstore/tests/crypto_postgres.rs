@@ -545,17 +545,22 @@ async fn new_streams_are_appended_together_and_an_existing_one_is_left_out() {
     let (_database, store, keys) = migrated().await;
     let tenant = acme();
     let event = |n: u32| NewEvent::new("Noted", 1, json!({ "n": n }));
+    let known_key = crm_eventstore::crypto::SubjectKey::generate().unwrap();
     store
-        .append(
+        .append_with_subject_key(
             &tenant,
             &StreamId::new("lead-known").unwrap(),
             ExpectedVersion::NoStream,
             &[event(0)],
+            &SubjectId::new("lead-known").unwrap(),
+            &known_key,
         )
         .await
         .unwrap();
 
-    // Three new streams (two with a subject's new key) and one that exists.
+    // Three new streams (two with a subject's new key) and one that exists, sent with a key
+    // other than its subject's (as a retry that made a new one would): it is left out, and
+    // the others still commit.
     let names = ["lead-a", "lead-b", "lead-known", "note-c"];
     let streams: Vec<StreamId> = names.iter().map(|n| StreamId::new(*n).unwrap()).collect();
     let subjects: Vec<SubjectId> = names.iter().map(|n| SubjectId::new(*n).unwrap()).collect();
@@ -567,7 +572,7 @@ async fn new_streams_are_appended_together_and_an_existing_one_is_left_out() {
         .map(|i| crm_eventstore::NewStreamAppend {
             stream: &streams[i],
             events: &events[i],
-            subject_key: (i < 2).then(|| (&subjects[i], &candidates[i])),
+            subject_key: (i < 3).then(|| (&subjects[i], &candidates[i])),
         })
         .collect();
     let results = store.append_new_streams(&tenant, &appends).await.unwrap();
@@ -600,6 +605,11 @@ async fn new_streams_are_appended_together_and_an_existing_one_is_left_out() {
         store.stream_version(&tenant, &streams[2]).await.unwrap(),
         Some(1),
         "the existing stream is untouched"
+    );
+    assert_eq!(
+        keys.decryption_key(&tenant, &subjects[2]).await.unwrap(),
+        Some(known_key),
+        "and its subject keeps its key"
     );
     assert!(store.verify(&tenant).await.unwrap().is_intact());
 

@@ -467,10 +467,11 @@ impl PostgresStore {
     /// (as [`append_with_subject_key`](Self::append_with_subject_key) does).
     ///
     /// The answer holds one entry per append, in order: the result, or `None` when the stream
-    /// already had events (nothing appended to it; the others are). A stream whose subject has
-    /// another key, a repeated event id or any database error rolls the whole transaction
-    /// back and is the error: nothing of the batch was appended, and appending its streams
-    /// one at a time then tells which is which.
+    /// already had events (nothing appended to it; the others are). Streams that exist are
+    /// found first and left alone, so a batch holding one (a retry) still commits the rest. A
+    /// new stream whose subject has another key, a repeated event id or any database error
+    /// rolls the whole transaction back and is the error: nothing of the batch was appended,
+    /// and appending its streams one at a time then tells which is which.
     pub async fn append_new_streams(
         &self,
         tenant: &TenantId,
@@ -495,6 +496,18 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let outcome = async {
             let transaction = client.transaction().await.map_err(from_pg)?;
+            let names: Vec<&str> = appends
+                .iter()
+                .map(|append| append.stream.as_str())
+                .collect();
+            let existing: std::collections::HashSet<String> = transaction
+                .query(sql::EXISTING_STREAMS, &[&tenant.as_str(), &names])
+                .await
+                .map_err(from_pg)?
+                .iter()
+                .map(|row| row.try_get::<_, String>(0))
+                .collect::<Result<_, _>>()
+                .map_err(from_pg)?;
             let plain = transaction
                 .prepare_cached(sql::APPEND)
                 .await
@@ -522,34 +535,36 @@ impl PostgresStore {
                     |((append, batch), lock)| {
                         let transaction = &transaction;
                         let (plain, keyed) = (&plain, &keyed);
+                        let exists = existing.contains(append.stream.as_str());
                         async move {
+                            if exists {
+                                return Ok(None);
+                            }
                             match lock {
-                                None => {
-                                    Self::call_append(
-                                        &**transaction,
-                                        plain,
-                                        &[],
-                                        tenant,
-                                        append.stream,
-                                        expected,
-                                        batch,
-                                        false,
-                                    )
-                                    .await
-                                }
-                                Some((subject, lock, key)) => {
-                                    Self::call_append(
-                                        &**transaction,
-                                        keyed,
-                                        &[subject, lock, key],
-                                        tenant,
-                                        append.stream,
-                                        expected,
-                                        batch,
-                                        false,
-                                    )
-                                    .await
-                                }
+                                None => Self::call_append(
+                                    &**transaction,
+                                    plain,
+                                    &[],
+                                    tenant,
+                                    append.stream,
+                                    expected,
+                                    batch,
+                                    false,
+                                )
+                                .await
+                                .map(Some),
+                                Some((subject, lock, key)) => Self::call_append(
+                                    &**transaction,
+                                    keyed,
+                                    &[subject, lock, key],
+                                    tenant,
+                                    append.stream,
+                                    expected,
+                                    batch,
+                                    false,
+                                )
+                                .await
+                                .map(Some),
                             }
                         }
                     },
@@ -557,7 +572,11 @@ impl PostgresStore {
                 .await;
             let mut results = Vec::with_capacity(rows.len());
             for ((row, append), batch) in rows.into_iter().zip(appends).zip(&batches) {
-                match append_outcome(&row?, append.stream, expected, batch) {
+                let Some(row) = row? else {
+                    results.push(None);
+                    continue;
+                };
+                match append_outcome(&row, append.stream, expected, batch) {
                     Ok(result) => results.push(Some(result)),
                     Err(StoreError::VersionConflict { .. }) => results.push(None),
                     Err(error) => return Err(error),

@@ -40,6 +40,10 @@ pub(crate) const READ_STREAM_BACKWARD: &str = concat!(
 pub(crate) const STREAM_VERSION: &str =
     "SELECT version FROM streams WHERE tenant_id = $1 AND stream_id = $2";
 
+/// Which of the streams $2 of tenant $1 exist.
+pub(crate) const EXISTING_STREAMS: &str =
+    "SELECT stream_id FROM streams WHERE tenant_id = $1 AND stream_id = ANY($2)";
+
 /// A page of a tenant's events after checkpoint ($2, $3), only from transactions below the
 /// oldest open one: every transaction there has ended, and every later one sorts after. One
 /// statement, so one snapshot: when the page is empty, the last column says whether committed
