@@ -478,8 +478,16 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
                 last_hash: EventHash::ZERO,
                 last_used: 0,
             },
-            // Evicted, or moved on by another task meanwhile: the next load reads the store.
-            _ => return,
+            // Moved on by another task meanwhile (it read this append, and perhaps later ones,
+            // from the store): still a faithful fold of the stream at its version, so it stays.
+            // Dropping it would make the next load read the whole stream again, which for a
+            // stream every task writes (a team that offers every lead) is each time.
+            Some(entry) => {
+                self.entries().offer(key, entry, self.capacity);
+                return;
+            }
+            // Evicted: the next load reads the store.
+            None => return,
         };
         // When the append cannot be folded faithfully, the entry stays out of the cache.
         if let Some(entry) = self.fold_appended(tenant, stream, entry, expected, events, result) {

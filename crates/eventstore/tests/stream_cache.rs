@@ -77,6 +77,7 @@ for_each_backend!(
     a_refusal_decided_on_a_stale_state_is_decided_again,
     a_cache_that_runs_out_of_attempts_returns_the_conflict_and_writes_nothing,
     two_caches_racing_on_one_stream_lose_and_duplicate_nothing,
+    an_append_another_task_read_first_keeps_the_stream_cached,
 );
 
 fn tenant() -> TenantId {
@@ -487,4 +488,41 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+async fn an_append_another_task_read_first_keeps_the_stream_cached<B: Backend>() {
+    // One task decides on the cached state and appends; before it records the append in the
+    // cache, another task's refresh reads that append from the store. The stream stays
+    // cached, at the right version, and is never read whole again.
+    let (store, _guard) = B::open(StoreSettings::default()).await;
+    append_directly(&store, "deal-1", &[1, 2]).await;
+    let cache: StreamCache<_, Tally> = StreamCache::new(store.clone(), StoreSettings::default(), 8);
+    let decided_on = cache.load(&tenant(), &stream("deal-1")).await.unwrap();
+    let events = [added(10, decided_on.version)];
+    let result = store
+        .append(
+            &tenant(),
+            &stream("deal-1"),
+            ExpectedVersion::Exact(decided_on.version),
+            &events,
+        )
+        .await
+        .unwrap();
+    let seen = cache.refresh(&tenant(), &stream("deal-1")).await.unwrap();
+    assert_eq!((seen.version, seen.state.total), (3, 13));
+    cache.record_committed(
+        &tenant(),
+        &stream("deal-1"),
+        decided_on,
+        ExpectedVersion::Exact(2),
+        &events,
+        &result,
+    );
+    let after = cache.load(&tenant(), &stream("deal-1")).await.unwrap();
+    assert_eq!((after.version, after.state.total), (3, 13));
+    assert_eq!(
+        cache.stats().misses,
+        1,
+        "read whole once, at the first load"
+    );
 }
