@@ -12,6 +12,10 @@
 //!   quarantined, then marked done; target at least 5,000 leads/s. Counted afterwards: every
 //!   item done once, the inbox empty, exactly one lead stream per delivery. This run has no
 //!   routing roster and no identity index (see docs/PERFORMANCE.md for what that leaves out).
+//! - `drain with routing`: `INTAKE_BENCH_ROUTED` more deliveries (default 2,000; 0 skips
+//!   it) drained the same way with routing on: a roster of ten online reps in one team, every
+//!   captured lead offered by weighted round-robin and assigned. Counted afterwards: every
+//!   item done once, every lead assigned once.
 //!
 //! Run: `source scripts/postgres-env && cargo bench -p crm-benches --bench intake`.
 
@@ -23,8 +27,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use crm_app::intake::{IntakeSettings, IntakeWorker, LeadDelivery, PostgresInbox, submit};
-use crm_app::{CommandService, PostgresUnitOfWork, SystemClock};
+use crm_app::routing::RoutingSettings;
+use crm_app::{CommandMeta, CommandService, PostgresUnitOfWork, SystemClock};
 use crm_domain::identity::CountryCode;
+use crm_domain::roster::{Rep, RepCommand, Team, TeamCommand, TerritoryMap, TerritoryMapCommand};
+use crm_domain::routing::AssignmentStrategy;
+use crm_domain::{Actor, TeamId, UserId};
 use serde_json::json;
 
 fn delivery(source: &str, n: usize) -> LeadDelivery {
@@ -65,10 +73,72 @@ fn verdict(met: bool) -> &'static str {
     if met { "PASS" } else { "MISS" }
 }
 
+/// Ten reps, online, with room for every lead of the bench, in one team that every lead's
+/// territory falls back to (weighted round-robin).
+async fn roster(
+    service: &CommandService<PostgresUnitOfWork>,
+    tenant: &crm_eventstore::TenantId,
+) -> RoutingSettings {
+    let meta = || {
+        CommandMeta::by(Actor::System {
+            component: "intake-bench".into(),
+        })
+    };
+    let team = TeamId(uuid::Uuid::now_v7());
+    let mut commands = vec![TeamCommand::Create {
+        team_id: team,
+        name: "Inside sales".into(),
+        strategy: AssignmentStrategy::WeightedRoundRobin,
+        leader: None,
+        endpoint: None,
+    }];
+    for n in 0..10 {
+        let rep = UserId(uuid::Uuid::now_v7());
+        for command in [
+            RepCommand::Register {
+                rep,
+                display_name: format!("Rep {n}"),
+                email: format!("rep{n}@example.com"),
+                capacity: 1_000_000,
+                weight: 1,
+                skills: std::collections::BTreeSet::new(),
+                endpoint: None,
+            },
+            RepCommand::GoOnline,
+        ] {
+            service
+                .execute::<Rep>(tenant, rep.0, command, &meta())
+                .await
+                .expect("the rep is on the roster");
+        }
+        commands.push(TeamCommand::AddMember { rep });
+    }
+    service
+        .execute_all::<Team>(tenant, team.0, commands, &meta())
+        .await
+        .expect("the team is set up");
+    let map = uuid::Uuid::now_v7();
+    service
+        .execute::<TerritoryMap>(
+            tenant,
+            map,
+            TerritoryMapCommand::Define {
+                map_id: map,
+                rules: vec![],
+                fallback_team: team,
+            },
+            &meta(),
+        )
+        .await
+        .expect("the map is defined");
+    RoutingSettings { territory_map: map }
+}
+
 fn main() {
-    let (leads, single) = (
+    let (leads, single, routed) = (
         support::env_number("INTAKE_BENCH_LEADS", 100_000),
         support::env_number("INTAKE_BENCH_SINGLE", 20_000),
+        support::env_number("INTAKE_BENCH_ROUTED", 2_000),
     );
     let runtime = support::runtime();
     runtime.block_on(async {
@@ -198,6 +268,59 @@ fn main() {
             "one lead per delivery"
         );
         assert_eq!(health.depth, 0, "nothing left behind");
+
+        // The same drain with routing: a roster of ten reps in one team, every captured lead
+        // offered and assigned.
+        if routed > 0 {
+            let routing = roster(&service, &tenant).await;
+            let deliveries: Vec<LeadDelivery> = (0..routed).map(|n| delivery("routed", n)).collect();
+            for batch in deliveries.chunks(100) {
+                submit(&inbox, &tenant, batch, Utc::now())
+                    .await
+                    .expect("the batch is stored");
+            }
+            let settings = IntakeSettings {
+                routing: Some(routing),
+                ..settings.clone()
+            };
+            let started = Instant::now();
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let worker = IntakeWorker::new(
+                        Arc::clone(&service),
+                        inbox.clone(),
+                        tenant.clone(),
+                        settings.clone(),
+                    );
+                    tokio::spawn(async move { worker.drain().await.expect("the worker drains") })
+                })
+                .collect();
+            let mut done = 0;
+            for worker in workers {
+                done += worker.await.expect("a worker");
+            }
+            let elapsed = started.elapsed();
+            let assigned: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM events WHERE tenant_id = $1 AND event_type = 'LeadAssigned' \
+                     AND stream_id IN (SELECT 'lead-' || id FROM app_inbox WHERE tenant = $1 AND source = 'routed')",
+                    &[&tenant.as_str()],
+                )
+                .await
+                .expect("the assignments are counted")
+                .get(0);
+            let drained = rate(done, elapsed);
+            println!(
+                "RESULT drain with routing (10 reps, one team), 2 workers, {routed} items: {done} done in {elapsed:?} = {drained:.0} leads/s; {assigned} assigned; target >= 5000 leads/s: {}",
+                verdict(drained >= 5_000.0)
+            );
+            assert_eq!(done, routed, "every item done once");
+            assert_eq!(
+                usize::try_from(assigned).unwrap_or(usize::MAX),
+                routed,
+                "every lead assigned once"
+            );
+        }
         drop(client);
         database.drop_now().await;
     });

@@ -20,6 +20,7 @@
 //!   one statement; a stream already cached needs no read first.
 
 mod folded;
+mod turns;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -290,6 +291,8 @@ pub struct CommandService<U: UnitOfWork> {
     work: U,
     clock: Arc<dyn Clock>,
     caches: Mutex<Caches>,
+    /// Commands of this service to one stream run one after the other.
+    turns: turns::StreamTurns,
     /// Encryption keys of the data subjects written lately (see [`Self::subject_key`]).
     subject_keys: Mutex<HashMap<(TenantId, SubjectId), SubjectKey>>,
     cache_capacity: usize,
@@ -304,6 +307,7 @@ impl<U: UnitOfWork> CommandService<U> {
             clock,
             caches: Mutex::new(HashMap::new()),
             subject_keys: Mutex::new(HashMap::new()),
+            turns: turns::StreamTurns::default(),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
         }
@@ -601,6 +605,11 @@ impl<U: UnitOfWork> CommandService<U> {
         A::Command: Serialize + Clone,
         F: Fn(&[A::Event]) -> Vec<OutboxMessage> + Send,
     {
+        // Commands of this process to one stream (a team every lead is offered by) wait their
+        // turn here, rather than all deciding on one version, one winning and the rest
+        // conflicting and deciding again. Other processes still meet at the store's version
+        // check.
+        let _turn = self.turns.take(tenant, &stream).await;
         let claim = match &meta.idempotency_key {
             Some(key) => {
                 // One command is digested alone, as it always was, so keys recorded before
