@@ -305,8 +305,17 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
         stream: &StreamId,
     ) -> Result<CachedState<T>, StoreError> {
         let key = (tenant.clone(), stream.clone());
-        let taken = self.entries().take(&key);
-        match taken {
+        // The entry stays in the cache while the store is read: other tasks keep finding the
+        // stream (a stream every task refreshes, such as a team offering every lead, would
+        // otherwise look missing most of the time and be read whole by each of them). The
+        // newer of the two folds wins when this one is offered back.
+        let cached = self.entries().get(&key).map(|entry| Entry {
+            state: Arc::clone(&entry.state),
+            version: entry.version,
+            last_hash: entry.last_hash,
+            last_used: 0,
+        });
+        match cached {
             Some(entry) => self.catch_up(key, entry).await,
             None => self.load(tenant, stream).await,
         }
@@ -392,12 +401,14 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
     async fn catch_up(&self, key: Key, entry: Entry<T>) -> Result<CachedState<T>, StoreError> {
         let (tenant, stream) = &key;
         let Entry {
-            state,
+            state: shared,
             mut version,
             mut last_hash,
             ..
         } = entry;
-        let mut state = Arc::unwrap_or_clone(state);
+        // Copied (when others hold it too) only once there is something new to fold in.
+        let mut shared = Some(shared);
+        let mut folded: Option<T> = None;
         'pages: loop {
             let page = self
                 .store
@@ -422,12 +433,17 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
                     }
                     // Not the continuation of what was folded, so the state did not come from
                     // this store's stream: fold the stream again from its first event.
-                    state = T::default();
+                    folded = Some(T::default());
+                    shared = None;
                     version = 0;
                     last_hash = EventHash::ZERO;
                     continue 'pages;
                 }
-                state.apply(event);
+                folded
+                    .get_or_insert_with(|| {
+                        shared.take().map(Arc::unwrap_or_clone).unwrap_or_default()
+                    })
+                    .apply(event);
                 version = event.version;
                 last_hash = event.hash;
             }
@@ -435,8 +451,13 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
                 break;
             }
         }
+        let state = match (folded, shared) {
+            (Some(folded), _) => Arc::new(folded),
+            (None, Some(shared)) => shared,
+            (None, None) => Arc::new(T::default()),
+        };
         let entry = Entry {
-            state: Arc::new(state),
+            state,
             version,
             last_hash,
             last_used: 0,

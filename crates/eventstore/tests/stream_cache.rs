@@ -78,6 +78,7 @@ for_each_backend!(
     a_cache_that_runs_out_of_attempts_returns_the_conflict_and_writes_nothing,
     two_caches_racing_on_one_stream_lose_and_duplicate_nothing,
     an_append_another_task_read_first_keeps_the_stream_cached,
+    a_stream_being_refreshed_is_still_found_by_other_tasks,
 );
 
 fn tenant() -> TenantId {
@@ -524,5 +525,42 @@ async fn an_append_another_task_read_first_keeps_the_stream_cached<B: Backend>()
         cache.stats().misses,
         1,
         "read whole once, at the first load"
+    );
+}
+
+async fn a_stream_being_refreshed_is_still_found_by_other_tasks<B: Backend>() {
+    // Sixteen tasks on one stream, each refreshing it and loading it over and over while a
+    // writer appends: the stream is read whole once, at the first load, and never again
+    // (a refresh used to take the entry out while it read the store, so every task that
+    // came meanwhile found nothing and read the whole stream).
+    let (store, _guard) = B::open(StoreSettings::default()).await;
+    append_directly(&store, "team-1", &[1]).await;
+    let cache: Arc<StreamCache<_, Tally>> =
+        Arc::new(StreamCache::new(store.clone(), StoreSettings::default(), 8));
+    cache.load(&tenant(), &stream("team-1")).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|task| {
+            let (cache, store) = (Arc::clone(&cache), store.clone());
+            tokio::spawn(async move {
+                for round in 0..20 {
+                    if task == 0 && round % 2 == 0 {
+                        append_directly(&store, "team-1", &[1]).await;
+                    }
+                    cache.refresh(&tenant(), &stream("team-1")).await.unwrap();
+                    cache.load(&tenant(), &stream("team-1")).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let last = cache.refresh(&tenant(), &stream("team-1")).await.unwrap();
+    assert_eq!((last.version, last.state.total), (11, 11));
+    assert_eq!(
+        cache.stats().misses,
+        1,
+        "read whole once: {:?}",
+        cache.stats()
     );
 }
