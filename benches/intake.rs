@@ -134,6 +134,32 @@ async fn roster(
     RoutingSettings { territory_map: map }
 }
 
+/// Two intake workers draining the inbox at once: the items they did, and how long it took.
+async fn drain_with_two_workers(
+    service: &Arc<CommandService<PostgresUnitOfWork>>,
+    inbox: &PostgresInbox,
+    tenant: &crm_eventstore::TenantId,
+    settings: &IntakeSettings,
+) -> (usize, Duration) {
+    let started = Instant::now();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let worker = IntakeWorker::new(
+                Arc::clone(service),
+                inbox.clone(),
+                tenant.clone(),
+                settings.clone(),
+            );
+            tokio::spawn(async move { worker.drain().await.expect("the worker drains") })
+        })
+        .collect();
+    let mut done = 0;
+    for worker in workers {
+        done += worker.await.expect("a worker");
+    }
+    (done, started.elapsed())
+}
+
 fn main() {
     let (leads, single, routed) = (
         support::env_number("INTAKE_BENCH_LEADS", 100_000),
@@ -226,23 +252,7 @@ fn main() {
             custom_fields: std::collections::BTreeMap::new(),
         };
         let backlog = leads + single;
-        let started = Instant::now();
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let worker = IntakeWorker::new(
-                    Arc::clone(&service),
-                    inbox.clone(),
-                    tenant.clone(),
-                    settings.clone(),
-                );
-                tokio::spawn(async move { worker.drain().await.expect("the worker drains") })
-            })
-            .collect();
-        let mut done = 0;
-        for worker in workers {
-            done += worker.await.expect("a worker");
-        }
-        let elapsed = started.elapsed();
+        let (done, elapsed) = drain_with_two_workers(&service, &inbox, &tenant, &settings).await;
         let client = database.client().await;
         let streams: i64 = client
             .query_one(
@@ -283,23 +293,8 @@ fn main() {
                 routing: Some(routing),
                 ..settings.clone()
             };
-            let started = Instant::now();
-            let workers: Vec<_> = (0..2)
-                .map(|_| {
-                    let worker = IntakeWorker::new(
-                        Arc::clone(&service),
-                        inbox.clone(),
-                        tenant.clone(),
-                        settings.clone(),
-                    );
-                    tokio::spawn(async move { worker.drain().await.expect("the worker drains") })
-                })
-                .collect();
-            let mut done = 0;
-            for worker in workers {
-                done += worker.await.expect("a worker");
-            }
-            let elapsed = started.elapsed();
+            let (done, elapsed) =
+                drain_with_two_workers(&service, &inbox, &tenant, &settings).await;
             let assigned: i64 = client
                 .query_one(
                     "SELECT count(*) FROM events WHERE tenant_id = $1 AND event_type = 'LeadAssigned' \
