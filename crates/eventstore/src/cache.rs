@@ -321,6 +321,36 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
         }
     }
 
+    /// [`refresh`](Self::refresh) for several streams at once, answered in the order given:
+    /// one question to the store for their versions ([`EventStore::stream_versions`]), then a
+    /// read only of those the cache does not hold or holds behind the store. For a caller that
+    /// needs many small streams current at once (a team's reps, asked for every lead routed),
+    /// which would otherwise cost a round trip each even when nothing moved.
+    pub async fn refresh_each(
+        &self,
+        tenant: &TenantId,
+        streams: &[StreamId],
+    ) -> Result<Vec<CachedState<T>>, StoreError> {
+        let versions = self.store.stream_versions(tenant, streams).await?;
+        let mut states = Vec::with_capacity(streams.len());
+        for (stream, version) in streams.iter().zip(versions) {
+            let key = (tenant.clone(), stream.clone());
+            let current = self
+                .entries()
+                .get(&key)
+                .filter(|entry| entry.version >= version.unwrap_or(0))
+                .map(Entry::cached);
+            match current {
+                Some(current) => {
+                    self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    states.push(current);
+                }
+                None => states.push(self.refresh(tenant, stream).await?),
+            }
+        }
+        Ok(states)
+    }
+
     /// Loads the stream's state, lets `decide` turn it into events, and appends them if the
     /// stream is still at the version decided on; on a version conflict, catches up and decides
     /// again, at most `max_attempts` times in all.
@@ -332,8 +362,9 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
     /// again if the cached state turns out stale, so no outcome rests on a stale state.
     ///
     /// Fails with the store's error (converted into `E`): [`StoreError::VersionConflict`] when
-    /// other writers moved the stream at every attempt. After any other store error the stream
-    /// is forgotten, since an append lost with its connection may or may not have committed.
+    /// other writers moved the stream at every attempt (the stream stays cached, behind them,
+    /// and catches up on its next refresh). After any other store error the stream is
+    /// forgotten, since an append lost with its connection may or may not have committed.
     pub async fn decide_and_append<E, D>(
         &self,
         tenant: &TenantId,
@@ -381,8 +412,15 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
             if conflict {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
             }
-            if !conflict || attempt >= self.max_attempts {
+            if !conflict {
+                // The append may or may not have committed with its connection: read it again.
                 self.invalidate(tenant, stream);
+                return Err(error.into());
+            }
+            if attempt >= self.max_attempts {
+                // Out of attempts, the cached state is still a faithful fold of the stream at
+                // its version: kept, so the next refresh reads just what is new, not the whole
+                // stream (which for a stream many writers share is what keeps them slow).
                 return Err(error.into());
             }
             attempt += 1;
@@ -392,8 +430,9 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
     }
 
     fn entries(&self) -> MutexGuard<'_, Entries<T>> {
-        // Nothing runs under this lock but map bookkeeping (states are folded outside it), so
-        // a poisoned lock still guards consistent entries.
+        // Nothing runs under this lock but map bookkeeping and folding an append's decoded
+        // events into a taken entry (which goes back only when the fold completes), so a
+        // poisoned lock still guards consistent entries.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -488,8 +527,14 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
         let decided_version = decided_on.version;
         // Dropped before taking the entry, so the state is usually folded in place, not copied.
         drop(decided_on);
-        let taken = self.entries().take(&key);
-        let entry = match taken {
+        // Encoded and decoded before the lock is taken: only the fold itself runs under it.
+        let appended = self.decode_appended(tenant, stream, expected, events, result);
+        // The entry is taken out, folded and put back under one hold of the lock: a load
+        // arriving meanwhile must never find the stream missing, or it reads the whole stream
+        // again (for a stream every task writes, such as a team offering every lead, that
+        // happened every few appends and cost more than everything else together).
+        let mut entries = self.entries();
+        let entry = match entries.take(&key) {
             Some(entry) if entry.version == decided_version => entry,
             // A stream created by this append, decided on the empty state without a load:
             // folded from the empty state, exactly as a load would.
@@ -504,32 +549,70 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
             // Dropping it would make the next load read the whole stream again, which for a
             // stream every task writes (a team that offers every lead) is each time.
             Some(entry) => {
-                self.entries().offer(key, entry, self.capacity);
+                entries.offer(key, entry, self.capacity);
                 return;
             }
             // Evicted: the next load reads the store.
             None => return,
         };
         // When the append cannot be folded faithfully, the entry stays out of the cache.
-        if let Some(entry) = self.fold_appended(tenant, stream, entry, expected, events, result) {
-            self.entries().offer(key, entry, self.capacity);
+        if let Some(entry) = appended.and_then(|appended| Self::fold_appended(entry, appended)) {
+            entries.offer(key, entry, self.capacity);
         }
     }
 
-    fn fold_appended(
+    /// The records an append just committed, as a read would return them except for their
+    /// hashes (which chain from the cached last hash, so [`fold_appended`](Self::fold_appended)
+    /// computes them), with each event's digest; `None` when they cannot be rebuilt faithfully.
+    fn decode_appended(
         &self,
         tenant: &TenantId,
         stream: &StreamId,
-        entry: Entry<T>,
         expected: ExpectedVersion,
         events: &[NewEvent],
         result: &AppendResult,
-    ) -> Option<Entry<T>> {
+    ) -> Option<Vec<(RecordedEvent, [u8; 32])>> {
         let recorded_at = result.recorded_at?;
         let batch = encode_batch(&self.settings, tenant, stream, expected, events).ok()?;
         if batch.events.len() != result.events.len() {
             return None;
         }
+        batch
+            .events
+            .iter()
+            .zip(&result.events)
+            .map(|(encoded, appended)| {
+                if appended.event_id != encoded.id {
+                    return None;
+                }
+                let raw = RawEvent {
+                    stream: stream.as_str(),
+                    version: appended.version,
+                    position: appended.position,
+                    id: encoded.id,
+                    event_type: &encoded.event_type,
+                    schema_version: encoded.schema_version,
+                    payload: &encoded.payload,
+                    metadata: &encoded.metadata,
+                    recorded_at,
+                    hash: &EventHash::ZERO.0,
+                    previous_hash: &EventHash::ZERO.0,
+                };
+                let event = raw
+                    .decode(tenant, stream.clone(), &self.settings.upcasters)
+                    .ok()?;
+                Some((event, encoded.digest))
+            })
+            .collect()
+    }
+
+    /// Folds the appended records into `entry`, chaining their hashes from its last hash, so
+    /// the cache agrees with a fresh load without reading anything back; `None` when they do
+    /// not continue the entry's version.
+    fn fold_appended(
+        entry: Entry<T>,
+        appended: Vec<(RecordedEvent, [u8; 32])>,
+    ) -> Option<Entry<T>> {
         let Entry {
             state,
             mut version,
@@ -537,29 +620,15 @@ impl<S: EventStore, T: StreamState> StreamCache<S, T> {
             ..
         } = entry;
         let mut state = Arc::unwrap_or_clone(state);
-        for (encoded, appended) in batch.events.iter().zip(&result.events) {
-            if appended.event_id != encoded.id || appended.version != version + 1 {
+        for (mut event, digest) in appended {
+            if event.version != version + 1 {
                 return None;
             }
-            let hash = chain_hash(&last_hash, appended.version, recorded_at, &encoded.digest);
-            let raw = RawEvent {
-                stream: stream.as_str(),
-                version: appended.version,
-                position: appended.position,
-                id: encoded.id,
-                event_type: &encoded.event_type,
-                schema_version: encoded.schema_version,
-                payload: &encoded.payload,
-                metadata: &encoded.metadata,
-                recorded_at,
-                hash: &hash.0,
-                previous_hash: &last_hash.0,
-            };
-            let event = raw
-                .decode(tenant, stream.clone(), &self.settings.upcasters)
-                .ok()?;
+            let hash = chain_hash(&last_hash, event.version, event.recorded_at, &digest);
+            event.previous_hash = last_hash;
+            event.hash = hash;
             state.apply(&event);
-            version = appended.version;
+            version = event.version;
             last_hash = hash;
         }
         Some(Entry {

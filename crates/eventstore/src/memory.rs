@@ -774,6 +774,23 @@ impl EventStore for MemoryStore {
             .map(|head| head.version))
     }
 
+    async fn stream_versions(
+        &self,
+        tenant: &TenantId,
+        streams: &[StreamId],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        let state = self.state();
+        let heads = state.tenants.get(tenant).map(|tenant| &tenant.streams);
+        Ok(streams
+            .iter()
+            .map(|stream| {
+                heads
+                    .and_then(|heads| heads.get(stream))
+                    .map(|head| head.version)
+            })
+            .collect())
+    }
+
     async fn read_all(
         &self,
         tenant: &TenantId,

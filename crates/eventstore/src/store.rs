@@ -427,6 +427,24 @@ pub trait EventStore: Send + Sync {
         stream: &StreamId,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
 
+    /// The current versions of `streams`, in the order given (`None` for one that does not
+    /// exist): what a cache of many streams asks to learn which of them moved, in one round
+    /// trip where the backend can (the default asks [`stream_version`](Self::stream_version)
+    /// once per stream).
+    fn stream_versions(
+        &self,
+        tenant: &TenantId,
+        streams: &[StreamId],
+    ) -> impl Future<Output = Result<Vec<Option<u64>>, StoreError>> + Send {
+        async move {
+            let mut versions = Vec::with_capacity(streams.len());
+            for stream in streams {
+                versions.push(self.stream_version(tenant, stream).await?);
+            }
+            Ok(versions)
+        }
+    }
+
     /// Reads up to `limit` of the tenant's events after checkpoint `after`, in global order,
     /// upcast to current schema versions.
     ///

@@ -162,6 +162,14 @@ impl<S: EventStore, K: SubjectKeyStore> EventStore for DecryptingStore<S, K> {
         self.store.stream_version(tenant, stream)
     }
 
+    fn stream_versions(
+        &self,
+        tenant: &TenantId,
+        streams: &[StreamId],
+    ) -> impl Future<Output = Result<Vec<Option<u64>>, StoreError>> + Send {
+        self.store.stream_versions(tenant, streams)
+    }
+
     async fn read_all(
         &self,
         tenant: &TenantId,

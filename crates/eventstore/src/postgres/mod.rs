@@ -1386,6 +1386,34 @@ impl EventStore for PostgresStore {
         .transpose()
     }
 
+    async fn stream_versions(
+        &self,
+        tenant: &TenantId,
+        streams: &[StreamId],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        if streams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = streams.iter().map(StreamId::as_str).collect();
+        let rows = retrying_on_pool!(self, client => async {
+            let statement = client
+                .prepare_cached(sql::STREAM_VERSIONS)
+                .await
+                .map_err(from_pg)?;
+            client
+                .query(&statement, &[&tenant.as_str(), &names])
+                .await
+                .map_err(from_pg)
+        })?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let stream: String = row.try_get(0).map_err(|error| corrupt("streams", error))?;
+            let version: i64 = row.try_get(1).map_err(|error| corrupt("streams", error))?;
+            found.insert(stream, to_u64(version, "streams")?);
+        }
+        Ok(names.iter().map(|name| found.get(*name).copied()).collect())
+    }
+
     async fn read_all(
         &self,
         tenant: &TenantId,

@@ -40,6 +40,10 @@ pub(crate) const READ_STREAM_BACKWARD: &str = concat!(
 pub(crate) const STREAM_VERSION: &str =
     "SELECT version FROM streams WHERE tenant_id = $1 AND stream_id = $2";
 
+/// The versions of those of the streams $2 of tenant $1 that exist.
+pub(crate) const STREAM_VERSIONS: &str =
+    "SELECT stream_id, version FROM streams WHERE tenant_id = $1 AND stream_id = ANY($2)";
+
 /// Which of the streams $2 of tenant $1 exist.
 pub(crate) const EXISTING_STREAMS: &str =
     "SELECT stream_id FROM streams WHERE tenant_id = $1 AND stream_id = ANY($2)";

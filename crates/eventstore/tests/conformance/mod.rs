@@ -60,7 +60,8 @@ macro_rules! conformance_suite {
             a_retry_of_a_committed_append_returns_its_first_result,
             a_retry_with_other_content_under_the_same_ids_is_refused,
             seals_cover_the_global_order_and_verify_recomputes_them,
-            a_head_manifest_round_trips_and_verifies
+            a_head_manifest_round_trips_and_verifies,
+            stream_versions_answer_for_each_stream_asked_in_order
         );
     };
     (@tests $backend:ty; $($name:ident),* $(,)?) => {
@@ -1947,4 +1948,45 @@ pub async fn a_head_manifest_round_trips_and_verifies<B: Backend>() {
         report.manifest_problems[..],
         [crm_eventstore::ManifestProblem::NotThisTenant { .. }]
     ));
+}
+
+pub async fn stream_versions_answer_for_each_stream_asked_in_order<B: Backend>() {
+    let (store, _guard) = open::<B>().await;
+    let (acme, other) = (tenant("acme"), tenant("other"));
+    store
+        .append(
+            &acme,
+            &stream("a"),
+            ExpectedVersion::NoStream,
+            &noted_batch(0..1),
+        )
+        .await
+        .unwrap();
+    store
+        .append(
+            &acme,
+            &stream("b"),
+            ExpectedVersion::NoStream,
+            &noted_batch(1..3),
+        )
+        .await
+        .unwrap();
+    let asked = [stream("b"), stream("missing"), stream("a"), stream("b")];
+    assert_eq!(
+        store.stream_versions(&acme, &asked).await.unwrap(),
+        vec![Some(2), None, Some(1), Some(2)]
+    );
+    // Each answer agrees with the one-stream question.
+    for (name, version) in asked
+        .iter()
+        .zip(store.stream_versions(&acme, &asked).await.unwrap())
+    {
+        assert_eq!(store.stream_version(&acme, name).await.unwrap(), version);
+    }
+    assert_eq!(
+        store.stream_versions(&other, &asked).await.unwrap(),
+        vec![None, None, None, None],
+        "another tenant's streams are not seen"
+    );
+    assert!(store.stream_versions(&acme, &[]).await.unwrap().is_empty());
 }
