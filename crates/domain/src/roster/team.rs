@@ -371,6 +371,9 @@ pub struct Team {
     pub queue: Vec<QueuedLead>,
     /// Leads offered by the team and not released, with the member each went to last.
     pub offered: BTreeMap<LeadId, UserId>,
+    /// How many of `offered` each member holds, kept with it so a member's load is read in
+    /// one step rather than by counting every open lead of the team.
+    holdings: BTreeMap<UserId, u32>,
 }
 
 impl Default for Team {
@@ -385,6 +388,7 @@ impl Default for Team {
             credits: BTreeMap::new(),
             queue: Vec::new(),
             offered: BTreeMap::new(),
+            holdings: BTreeMap::new(),
         }
     }
 }
@@ -404,6 +408,31 @@ impl Team {
     /// The member `lead` was last offered to, if the team holds it as offered.
     pub fn offered_to(&self, lead: LeadId) -> Option<UserId> {
         self.offered.get(&lead).copied()
+    }
+
+    /// How many leads the team holds as offered to `rep` (not released): the rep's load from
+    /// this team.
+    pub fn holding(&self, rep: UserId) -> u32 {
+        self.holdings.get(&rep).copied().unwrap_or(0)
+    }
+
+    /// Records that `lead` is held by `rep`, in place of whoever held it before.
+    fn hold(&mut self, lead: LeadId, rep: UserId) {
+        self.release(lead);
+        self.offered.insert(lead, rep);
+        *self.holdings.entry(rep).or_insert(0) += 1;
+    }
+
+    /// Forgets that the team holds `lead` as offered.
+    fn release(&mut self, lead: LeadId) {
+        if let Some(holder) = self.offered.remove(&lead)
+            && let Some(count) = self.holdings.get_mut(&holder)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.holdings.remove(&holder);
+            }
+        }
     }
 
     fn require_created(&self) -> Result<TeamId, TeamError> {
@@ -698,7 +727,7 @@ impl Aggregate for Team {
                 ..
             } => {
                 self.queue.retain(|queued| queued.lead_id != *lead_id);
-                self.offered.insert(*lead_id, *rep);
+                self.hold(*lead_id, *rep);
                 self.credits.clone_from(credits);
             }
             TeamEvent::LeadQueued {
@@ -708,7 +737,7 @@ impl Aggregate for Team {
                 at,
                 ..
             } => {
-                self.offered.remove(lead_id);
+                self.release(*lead_id);
                 self.queue.retain(|queued| queued.lead_id != *lead_id);
                 self.queue.push(QueuedLead {
                     lead_id: *lead_id,
@@ -721,7 +750,7 @@ impl Aggregate for Team {
                 self.queue.retain(|queued| queued.lead_id != *lead_id);
             }
             TeamEvent::LeadReleased { lead_id, .. } => {
-                self.offered.remove(lead_id);
+                self.release(*lead_id);
             }
         }
         self

@@ -1074,6 +1074,15 @@ proptest! {
     }
 
     #[test]
+    fn a_member_s_holding_is_the_count_of_leads_offered_to_them(steps in arb_history()) {
+        let (state, _) = run_checked(steps)?;
+        for rep in REPS {
+            let counted = state.offered.values().filter(|holder| **holder == rep).count();
+            prop_assert_eq!(state.holding(rep) as usize, counted, "holding of {:?}", rep);
+        }
+    }
+
+    #[test]
     fn the_queue_never_loses_a_lead(steps in arb_history()) {
         let (mut team, mut history) = run_checked(steps)?;
         // Everyone comes back with room to spare; the queue is drained one lead at a time.
