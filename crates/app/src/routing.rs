@@ -113,32 +113,39 @@ fn router() -> Actor {
     }
 }
 
+/// The team's members in the team's order, each with how many leads the team holds as offered
+/// to them (read in place, without copying the team's state).
+fn holdings(team: &Team) -> Vec<(UserId, u32)> {
+    team.members
+        .iter()
+        .map(|rep| (*rep, team.holding(*rep)))
+        .collect()
+}
+
 /// The team's members as routing sees them now: each rep's availability from the rep's own
-/// stream, and their load as the leads this team offered them and has not released.
+/// stream, and their load as the leads this team offered them and has not released
+/// ([`holdings`]).
 async fn members_of<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
-    team: &Team,
+    holdings: Vec<(UserId, u32)>,
     team_id: TeamId,
 ) -> Result<Vec<TeamMember>, RoutingError> {
-    let mut members = Vec::with_capacity(team.members.len());
-    for rep_id in &team.members {
-        let (rep, _) = service
-            .load::<Rep>(tenant, rep_id.0)
-            .await
-            .map_err(|error| RoutingError::Roster(error.to_string()))?;
-        let load = team
-            .offered
-            .values()
-            .filter(|holder| *holder == rep_id)
-            .count();
-        let member = rep
-            .as_team_member(u32::try_from(load).unwrap_or(u32::MAX))
-            .ok_or(RoutingError::UnknownRep {
-                team: team_id,
-                rep: *rep_id,
-            })?;
-        members.push(member);
+    let reps: Vec<Uuid> = holdings.iter().map(|(rep, _)| rep.0).collect();
+    let loaded = service
+        .load_each_with::<Rep, _>(tenant, &reps, |rep| rep.as_team_member(0))
+        .await
+        .map_err(|error| RoutingError::Roster(error.to_string()))?;
+    let mut members = Vec::with_capacity(holdings.len());
+    for ((rep_id, load), (member, _)) in holdings.into_iter().zip(loaded) {
+        let member = member.ok_or(RoutingError::UnknownRep {
+            team: team_id,
+            rep: rep_id,
+        })?;
+        members.push(TeamMember {
+            open_items: load,
+            ..member
+        });
     }
     Ok(members)
 }
@@ -165,20 +172,19 @@ pub async fn route_lead<U: UnitOfWork>(
         return Ok(RouteOutcome::AlreadyAssigned { rep });
     }
     let attributes = LeadAttributes::from(profile);
-    let (map, _) = service
-        .load::<TerritoryMap>(tenant, settings.territory_map)
+    let (assigned, _) = service
+        .load_with::<TerritoryMap, _>(tenant, settings.territory_map, |map| {
+            map.assign_team(&attributes)
+        })
         .await
         .map_err(|error| RoutingError::Roster(error.to_string()))?;
-    let (rule, team_id) = map
-        .assign_team(&attributes)
-        .ok_or(RoutingError::NoTerritoryMap)?;
-    let (team, _) = service.load::<Team>(tenant, team_id.0).await?;
+    let (rule, team_id) = assigned.ok_or(RoutingError::NoTerritoryMap)?;
     let preferred = account_owner(service, tenant, &lead).await?;
     let step = format!("route/{}/{lead_version}", lead_id.0);
     let decision = offer_lead(
         service,
         tenant,
-        (team_id, &team),
+        team_id,
         lead_id,
         (rule, preferred),
         lead.reclaimed_from.clone(),
@@ -231,13 +237,16 @@ pub(crate) async fn account_owner<U: UnitOfWork>(
 pub(crate) async fn offer_lead<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
-    (team_id, team): (TeamId, &Team),
+    team_id: TeamId,
     lead: LeadId,
     (rule, preferred): (Option<RuleMatch>, Option<Preference>),
     excluded: Vec<UserId>,
     meta: CommandMeta,
 ) -> Result<RoutingDecision, RoutingError> {
-    let members = members_of(service, tenant, team, team_id).await?;
+    let (holdings, _) = service
+        .load_with::<Team, _>(tenant, team_id.0, holdings)
+        .await?;
+    let members = members_of(service, tenant, holdings, team_id).await?;
     let offered = service
         .execute::<Team>(
             tenant,
@@ -332,11 +341,15 @@ pub async fn drain_queue<U: UnitOfWork>(
 ) -> Result<Vec<(LeadId, UserId)>, RoutingError> {
     let mut assigned = Vec::new();
     loop {
-        let (team, version) = service.load::<Team>(tenant, team_id.0).await?;
-        if team.queue.is_empty() {
+        let (holdings, version) = service
+            .load_with::<Team, _>(tenant, team_id.0, |team| {
+                (!team.queue.is_empty()).then(|| holdings(team))
+            })
+            .await?;
+        let Some(holdings) = holdings else {
             return Ok(assigned);
-        }
-        let members = members_of(service, tenant, &team, team_id).await?;
+        };
+        let members = members_of(service, tenant, holdings, team_id).await?;
         let step = format!("drain/{}/{version}", team_id.0);
         let meta = CommandMeta::by(router()).with_command_id(derive_id(team_id.0, &step));
         let taken = service

@@ -373,10 +373,56 @@ impl<U: UnitOfWork> CommandService<U> {
     where
         A: Aggregate + Send + Sync + 'static,
     {
+        self.load_with::<A, _>(tenant, id, A::clone).await
+    }
+
+    /// [`load`](Self::load), handing the state to `read` in place instead of copying it, and
+    /// returning what `read` made of it with the version.
+    ///
+    /// For callers that need a few facts from a large state (a team holding thousands of open
+    /// leads): the copy a `load` makes costs as much as the state is large. `read` runs before
+    /// anything else can touch the cached state, so it never keeps the next append from being
+    /// folded in place.
+    pub async fn load_with<A, R>(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        read: impl FnOnce(&A) -> R,
+    ) -> Result<(R, u64), CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
         let stream = stream_of::<A>(id)?;
         let cached = self.cache::<A>().refresh(tenant, &stream).await?;
         readable(&stream, &cached)?;
-        Ok((cached.state.aggregate.clone(), cached.version))
+        Ok((read(&cached.state.aggregate), cached.version))
+    }
+
+    /// [`load_with`](Self::load_with) for several aggregates of one type at once, answered in
+    /// the order given: the cached ones are checked against the store in one round trip, and
+    /// only those that moved (or are not cached) are read.
+    pub async fn load_each_with<A, R>(
+        &self,
+        tenant: &TenantId,
+        ids: &[Uuid],
+        read: impl Fn(&A) -> R,
+    ) -> Result<Vec<(R, u64)>, CommandError<A::Error>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        let streams = ids
+            .iter()
+            .map(|id| stream_of::<A>(*id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let states = self.cache::<A>().refresh_each(tenant, &streams).await?;
+        streams
+            .iter()
+            .zip(states)
+            .map(|(stream, cached)| {
+                readable(stream, &cached)?;
+                Ok((read(&cached.state.aggregate), cached.version))
+            })
+            .collect()
     }
 
     /// Executes `command` against aggregate `id` of type `A` for `tenant`; see the
@@ -686,7 +732,7 @@ impl<U: UnitOfWork> CommandService<U> {
                         tenant,
                         &stream,
                         &cache,
-                        &cached,
+                        cached,
                         events,
                         (&metadata, seed),
                         claim.as_ref(),
@@ -745,7 +791,8 @@ impl<U: UnitOfWork> CommandService<U> {
                 }
             }
             if attempt >= self.max_attempts {
-                cache.invalidate(tenant, &stream);
+                // The cached state stays: a faithful fold at its version, it catches up on the
+                // next refresh by reading just what the other writers added.
                 return Err(CommandError::Conflict {
                     stream,
                     attempts: attempt,
@@ -759,7 +806,7 @@ impl<U: UnitOfWork> CommandService<U> {
             {
                 return Ok(done);
             }
-            drop(cached);
+            // (The state decided on was handed to `commit`, or is dropped here.)
             cached = cache.refresh(tenant, &stream).await?;
         }
     }
@@ -793,7 +840,7 @@ impl<U: UnitOfWork> CommandService<U> {
         tenant: &TenantId,
         stream: &StreamId,
         cache: &StreamCache<U::Store, Folded<A>>,
-        cached: &CachedState<Folded<A>>,
+        cached: CachedState<Folded<A>>,
         events: Vec<A::Event>,
         (metadata, seed): (&Metadata, Uuid),
         claim: Option<&IdempotencyClaim>,
@@ -839,7 +886,7 @@ impl<U: UnitOfWork> CommandService<U> {
         let stored_events = stored_events.as_ref().unwrap_or(&new_events);
         let expected = ExpectedVersion::Exact(cached.version);
         if new_events.is_empty() && claim.is_none() && messages.is_empty() {
-            self.confirm(tenant, stream, cached).await?;
+            self.confirm(tenant, stream, &cached).await?;
             return Ok(Step::Done(Executed {
                 stream: stream.clone(),
                 version: cached.version,
@@ -871,7 +918,7 @@ impl<U: UnitOfWork> CommandService<U> {
         } else {
             if new_events.is_empty() {
                 // Recording a no-op under its key: only valid if the state decided on is current.
-                self.confirm(tenant, stream, cached).await?;
+                self.confirm(tenant, stream, &cached).await?;
             }
             let work = Work {
                 tenant: tenant.clone(),
@@ -894,24 +941,20 @@ impl<U: UnitOfWork> CommandService<U> {
                 }
             }
         };
+        let decided_version = cached.version;
         let (version, outcome) = match &appended {
             Some(result) => {
-                cache.record_committed(
-                    tenant,
-                    stream,
-                    cached.clone(),
-                    expected,
-                    &new_events,
-                    result,
-                );
+                // Handed over, not copied: with no other holder of the state decided on, the
+                // cache folds the append into it in place.
+                cache.record_committed(tenant, stream, cached, expected, &new_events, result);
                 (
                     result.stream_version,
                     CommandOutcome::appended(stream, result),
                 )
             }
             None => (
-                cached.version,
-                CommandOutcome::unchanged(stream, cached.version),
+                decided_version,
+                CommandOutcome::unchanged(stream, decided_version),
             ),
         };
         Ok(Step::Done(Executed {

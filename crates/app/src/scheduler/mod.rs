@@ -523,9 +523,11 @@ impl<U: UnitOfWork, D: DeadlineStore> ResponseScheduler<U, D> {
             deadline.lead.0,
             deadline.due_at.timestamp_micros()
         );
-        let (team, _) = service.load::<Team>(tenant, deadline.team.0).await?;
         if lead.reassignments >= self.settings.max_reassignments {
-            let Some(leader) = team.leader else {
+            let (leader, _) = service
+                .load_with::<Team, _>(tenant, deadline.team.0, |team| team.leader)
+                .await?;
+            let Some(leader) = leader else {
                 tracing::warn!(lead = %deadline.lead, team = %deadline.team, "no team lead to escalate to");
                 return Ok(Acted::Stale);
             };
@@ -553,7 +555,7 @@ impl<U: UnitOfWork, D: DeadlineStore> ResponseScheduler<U, D> {
         let decision = offer_lead(
             service,
             tenant,
-            (deadline.team, &team),
+            deadline.team,
             deadline.lead,
             // Its account's owner first again (unless they are the one who let it lapse).
             (

@@ -208,11 +208,10 @@ pub async fn dispatch<U: UnitOfWork>(
                 Some(endpoint) => Some(endpoint),
                 None => {
                     service
-                        .load::<Team>(tenant, team.0)
+                        .load_with::<Team, _>(tenant, team.0, |team| team.endpoint.clone())
                         .await
                         .map_err(|error| roster(error.to_string()))?
                         .0
-                        .endpoint
                 }
             };
             if let (Some(endpoint), Some(payload)) = (endpoint, message.payload.as_object_mut()) {
