@@ -11,13 +11,14 @@
 use crm_domain::account::{Account, AccountStatus};
 use crm_domain::identity::MatchVerdict;
 use crm_domain::lead::{Lead, LeadCommand, LeadError, LeadStatus};
-use crm_domain::roster::{Rep, Team, TeamCommand, TeamError, TeamEvent, TerritoryMap};
+use crm_domain::roster::{LeadOffer, Rep, Team, TeamCommand, TeamError, TeamEvent, TerritoryMap};
 use crm_domain::routing::{
     LeadAttributes, Preference, PreferenceReason, RoutingDecision, RoutingOutcome, RuleMatch,
     TeamMember,
 };
 use crm_domain::{Actor, LeadId, TeamId, UserId, decode};
 use crm_eventstore::{EventStore, StreamRead, TenantId};
+use futures_util::StreamExt;
 use thiserror::Error;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -159,35 +160,17 @@ pub async fn route_lead<U: UnitOfWork>(
     settings: RoutingSettings,
     lead_id: LeadId,
 ) -> Result<RouteOutcome, RoutingError> {
-    let (lead, lead_version) = service.load::<Lead>(tenant, lead_id.0).await?;
-    let Some(profile) = lead.profile.as_ref().filter(|_| {
-        !matches!(
-            lead.status,
-            None | Some(LeadStatus::Received | LeadStatus::Quarantined)
-        )
-    }) else {
-        return Err(RoutingError::NotCaptured(lead_id));
+    let (team_id, offer, step) = match prepare(service, tenant, settings, lead_id).await? {
+        Prepared::Done(outcome) => return Ok(outcome),
+        Prepared::Offer { team, offer, step } => (team, offer, step),
     };
-    if let Some(rep) = lead.assignee {
-        return Ok(RouteOutcome::AlreadyAssigned { rep });
-    }
-    let attributes = LeadAttributes::from(profile);
-    let (assigned, _) = service
-        .load_with::<TerritoryMap, _>(tenant, settings.territory_map, |map| {
-            map.assign_team(&attributes)
-        })
-        .await
-        .map_err(|error| RoutingError::Roster(error.to_string()))?;
-    let (rule, team_id) = assigned.ok_or(RoutingError::NoTerritoryMap)?;
-    let preferred = account_owner(service, tenant, &lead).await?;
-    let step = format!("route/{}/{lead_version}", lead_id.0);
     let decision = offer_lead(
         service,
         tenant,
         team_id,
         lead_id,
-        (rule, preferred),
-        lead.reclaimed_from.clone(),
+        (offer.rule, offer.preferred),
+        offer.excluded,
         CommandMeta::by(router()).with_command_id(derive_id(lead_id.0, &step)),
     )
     .await?;
@@ -200,6 +183,169 @@ pub async fn route_lead<U: UnitOfWork>(
         team_id,
     )
     .await
+}
+
+/// How many leads of a batch [`route_leads`] reads, or records the decisions of, at once.
+const BATCH_PARALLELISM: usize = 8;
+
+/// Routes several captured leads together, each as [`route_lead`] would, and returns each
+/// one's outcome in the order given: the leads bound for one team are offered to it with one
+/// command and one append (`TeamCommand::OfferLeads`), so a batch of new leads takes the
+/// team's turn once, not once per lead; each decision is then recorded on its lead. A team
+/// whose batch fails has its leads routed one by one, so each gets its own outcome.
+pub async fn route_leads<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    settings: RoutingSettings,
+    leads: &[LeadId],
+) -> Vec<Result<RouteOutcome, RoutingError>> {
+    let mut outcomes: Vec<Option<Result<RouteOutcome, RoutingError>>> =
+        leads.iter().map(|_| None).collect();
+    let mut by_team: std::collections::BTreeMap<TeamId, Vec<(usize, LeadOffer, String)>> =
+        std::collections::BTreeMap::new();
+    let preparing: Vec<_> = leads
+        .iter()
+        .map(|lead_id| prepare(service, tenant, settings, *lead_id))
+        .collect();
+    let prepared: Vec<_> = futures_util::stream::iter(preparing)
+        .buffered(BATCH_PARALLELISM)
+        .collect()
+        .await;
+    for (index, prepared) in prepared.into_iter().enumerate() {
+        match prepared {
+            Ok(Prepared::Done(outcome)) => outcomes[index] = Some(Ok(outcome)),
+            Ok(Prepared::Offer { team, offer, step }) => {
+                by_team.entry(team).or_default().push((index, offer, step));
+            }
+            Err(error) => outcomes[index] = Some(Err(error)),
+        }
+    }
+    for (team_id, batch) in by_team {
+        match offer_leads(service, tenant, team_id, &batch).await {
+            Ok(decisions) => {
+                let recording: Vec<_> = batch
+                    .iter()
+                    .zip(decisions)
+                    .map(|((_, offer, step), decision)| {
+                        let (lead, step) = (offer.lead_id, format!("{step}/lead"));
+                        async move { record(service, tenant, lead, decision, &step, team_id).await }
+                    })
+                    .collect();
+                let recorded: Vec<_> = futures_util::stream::iter(recording)
+                    .buffered(BATCH_PARALLELISM)
+                    .collect()
+                    .await;
+                for ((index, _, _), outcome) in batch.iter().zip(recorded) {
+                    outcomes[*index] = Some(outcome);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%tenant, team = %team_id.0, %error, "offering a batch failed; routing its leads one by one");
+                for (index, offer, _) in &batch {
+                    outcomes[*index] =
+                        Some(route_lead(service, tenant, settings, offer.lead_id).await);
+                }
+            }
+        }
+    }
+    outcomes
+        .into_iter()
+        .zip(leads)
+        .map(|(outcome, lead)| outcome.unwrap_or(Err(RoutingError::NotCaptured(*lead))))
+        .collect()
+}
+
+/// What routing a lead needs, read from the lead and the territory map.
+enum Prepared {
+    /// Nothing to offer: the lead already has a rep.
+    Done(RouteOutcome),
+    /// The lead goes to `team` with `offer`, under `step` (the key its records derive from).
+    Offer {
+        team: TeamId,
+        offer: LeadOffer,
+        step: String,
+    },
+}
+
+async fn prepare<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    settings: RoutingSettings,
+    lead_id: LeadId,
+) -> Result<Prepared, RoutingError> {
+    let (lead, lead_version) = service.load::<Lead>(tenant, lead_id.0).await?;
+    let Some(profile) = lead.profile.as_ref().filter(|_| {
+        !matches!(
+            lead.status,
+            None | Some(LeadStatus::Received | LeadStatus::Quarantined)
+        )
+    }) else {
+        return Err(RoutingError::NotCaptured(lead_id));
+    };
+    if let Some(rep) = lead.assignee {
+        return Ok(Prepared::Done(RouteOutcome::AlreadyAssigned { rep }));
+    }
+    let attributes = LeadAttributes::from(profile);
+    let (assigned, _) = service
+        .load_with::<TerritoryMap, _>(tenant, settings.territory_map, |map| {
+            map.assign_team(&attributes)
+        })
+        .await
+        .map_err(|error| RoutingError::Roster(error.to_string()))?;
+    let (rule, team) = assigned.ok_or(RoutingError::NoTerritoryMap)?;
+    let preferred = account_owner(service, tenant, &lead).await?;
+    Ok(Prepared::Offer {
+        team,
+        offer: LeadOffer {
+            lead_id,
+            rule,
+            excluded: lead.reclaimed_from.clone(),
+            preferred,
+        },
+        step: format!("route/{}/{lead_version}", lead_id.0),
+    })
+}
+
+/// Offers `batch` to the team with one `OfferLeads` and returns each lead's decision, in the
+/// batch's order: the one just made, or the earlier one for a lead the team had offered or
+/// queued before (a retry after a crash).
+async fn offer_leads<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    team_id: TeamId,
+    batch: &[(usize, LeadOffer, String)],
+) -> Result<Vec<RoutingDecision>, RoutingError> {
+    let (holdings, version) = service
+        .load_with::<Team, _>(tenant, team_id.0, holdings)
+        .await?;
+    let members = members_of(service, tenant, holdings, team_id).await?;
+    // Named by the team's version and the batch's steps: a batch sent again after a crash
+    // decides with the same event ids only if nothing was recorded meanwhile.
+    let steps: Vec<&str> = batch.iter().map(|(_, _, step)| step.as_str()).collect();
+    let meta = CommandMeta::by(router()).with_command_id(derive_id(
+        team_id.0,
+        &format!("offer/{version}/{}", steps.join(",")),
+    ));
+    let offered = service
+        .execute::<Team>(
+            tenant,
+            team_id.0,
+            TeamCommand::OfferLeads {
+                offers: batch.iter().map(|(_, offer, _)| offer.clone()).collect(),
+                members,
+            },
+            &meta,
+        )
+        .await?;
+    let mut decisions = Vec::with_capacity(batch.len());
+    for (_, offer, _) in batch {
+        let lead = offer.lead_id;
+        decisions.push(match offered.events.iter().find_map(decision_for(lead)) {
+            Some(decision) => decision,
+            None => earlier_decision(service, tenant, team_id, lead).await?,
+        });
+    }
+    Ok(decisions)
 }
 
 /// The owner of the account identity resolution linked the lead's person to (an auto-link

@@ -31,6 +31,7 @@ on_every_backend_with!(
     a_lead_from_a_known_person_records_the_contact_with_its_evidence,
     quarantined_leads_are_captured_again_after_a_fix,
     mapped_form_fields_become_custom_fields_and_refused_ones_stay_in_the_payload,
+    a_pass_s_leads_are_offered_together_and_each_offer_counts_toward_the_next,
 );
 
 fn delivery(external_id: &str, email: Option<&str>) -> LeadDelivery {
@@ -683,5 +684,82 @@ async fn mapped_form_fields_become_custom_fields_and_refused_ones_stay_in_the_pa
         history_len(&work, id_of(stored[0])).await,
         before,
         "mapping again records nothing"
+    );
+}
+
+async fn a_pass_s_leads_are_offered_together_and_each_offer_counts_toward_the_next<
+    U: UnitOfWork + Clone,
+    I: Inbox + Clone,
+>(
+    work: U,
+    inbox: I,
+) {
+    // Five deliveries claimed in one pass; two reps with room for two leads each. The pass
+    // offers its leads to the team together (one append to the team's stream), and each
+    // offer counts toward the loads the next one sees: two leads each, the fifth queued.
+    let (service, _) = support::service(work.clone());
+    let roster = roster(&service, (1, 1)).await;
+    for rep in [roster.ada, roster.bob] {
+        service
+            .execute::<crm_domain::roster::Rep>(
+                &tenant(),
+                rep.0,
+                crm_domain::roster::RepCommand::ChangeCapacity { capacity: 2 },
+                &support::meta(),
+            )
+            .await
+            .expect("the capacity changes");
+    }
+    let team_stream = StreamId::new(format!("team-{}", roster.team.0)).expect("a stream id");
+    let team_before = work
+        .store()
+        .stream_version(&tenant(), &team_stream)
+        .await
+        .expect("reads");
+    let batch: Vec<LeadDelivery> = (0..5)
+        .map(|n| delivery(&format!("pass-{n}"), Some(&format!("p{n}@example.com"))))
+        .collect();
+    let submitted = submit(&inbox, &tenant(), &batch, t0())
+        .await
+        .expect("stored");
+    let worker = IntakeWorker::new(
+        Arc::clone(&service),
+        inbox.clone(),
+        tenant(),
+        settings(Some(roster.settings)),
+    );
+    let report = worker.pass().await.expect("one pass");
+    assert_eq!((report.claimed, report.done), (5, 5), "{report:?}");
+    let mut assigned = std::collections::BTreeMap::<UserId, usize>::new();
+    let mut queued = 0;
+    for outcome in &submitted {
+        let state = lead(&service, id_of(*outcome)).await;
+        match (state.status, state.assignee) {
+            (Some(LeadStatus::Assigned), Some(rep)) => *assigned.entry(rep).or_default() += 1,
+            (_, None) if state.queue.is_some() => queued += 1,
+            other => panic!("neither assigned nor queued: {other:?}"),
+        }
+    }
+    assert_eq!(
+        assigned.values().copied().collect::<Vec<_>>(),
+        vec![2, 2],
+        "{assigned:?}"
+    );
+    assert_eq!(queued, 1);
+    let team = work
+        .store()
+        .read_stream(&tenant(), &team_stream, StreamRead::forward())
+        .await
+        .expect("reads");
+    let offers: Vec<_> = team
+        .iter()
+        .filter(|event| event.version > team_before.unwrap_or(0))
+        .collect();
+    assert_eq!(offers.len(), 5, "one offer or queueing per lead");
+    assert!(
+        offers
+            .windows(2)
+            .all(|pair| pair[0].recorded_at == pair[1].recorded_at),
+        "the five recorded by one append"
     );
 }

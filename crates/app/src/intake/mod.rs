@@ -8,7 +8,10 @@
 //!   lease, so several workers in several processes share the load) and, per item: records the
 //!   lead as received (with the delivery's raw payload), captures it (validation: a failure
 //!   quarantines the lead with every reason, and the raw payload stays for a replay after a
-//!   fix), routes and assigns a captured lead, then marks the item done.
+//!   fix), routes and assigns a captured lead, then marks the item done. The captured leads
+//!   of a pass are routed together ([`route_leads`](crate::routing::route_leads)): each team
+//!   is offered all of its leads of the pass with one command and one append, so a busy team
+//!   is not a turn per lead.
 //! - The lead's id derives from (source, external event id), and its first append holds both
 //!   its receipt and its capture (or quarantine): a second run finds the stream and goes on
 //!   from it. Every later step is a command keyed by the item. A worker killed at any point

@@ -25,7 +25,7 @@ use crate::account_linking::AccountCandidateSource;
 use crate::command::{CommandMeta, CommandService};
 use crate::error::CommandError;
 use crate::ids::derive_id;
-use crate::routing::{RoutingError, RoutingSettings, route_lead};
+use crate::routing::{RoutingError, RoutingSettings, route_lead, route_leads};
 use crate::uow::{UnitOfWork, WorkError};
 
 /// How the intake worker runs.
@@ -111,16 +111,27 @@ enum ItemError {
 
 /// What became of an inbox item.
 enum Processed {
-    /// It is a lead (received, then captured or quarantined, and routed).
-    Lead,
+    /// It is a lead (received, then captured or quarantined, and resolved), routed unless
+    /// `unrouted` says it is left for the pass to route with the others.
+    Lead {
+        /// Captured and still without a rep or a queue: the pass routes it.
+        unrouted: bool,
+    },
     /// It names an erased person: no lead, and its payload is to be forgotten.
     Suppressed,
 }
 
 /// What became of an item.
 enum Recorded {
-    /// Done, as a lead: to be marked done.
-    Done(uuid::Uuid),
+    /// Done, as a lead: to be marked done (once routed, when `unrouted`).
+    Done {
+        /// The item (and its lead).
+        id: uuid::Uuid,
+        /// The lead still waits to be routed with the pass's others.
+        unrouted: bool,
+        /// The item's attempts so far (for its pause if routing fails).
+        attempts: u32,
+    },
     /// Discarded: it names an erased person.
     Suppressed,
     /// Due again after a pause.
@@ -262,10 +273,16 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
                 })
                 .buffer_unordered(parallelism);
             let mut done = Vec::new();
+            let mut unrouted = Vec::new();
             let mut broken = None;
             while let Some(recorded) = processed.next().await {
                 match recorded {
-                    Ok(Recorded::Done(id)) => done.push(id),
+                    Ok(Recorded::Done {
+                        id,
+                        unrouted: true,
+                        attempts,
+                    }) => unrouted.push((id, attempts)),
+                    Ok(Recorded::Done { id, .. }) => done.push(id),
                     Ok(Recorded::Suppressed) => {
                         report.done += 1;
                         report.suppressed += 1;
@@ -278,6 +295,24 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
                 }
             }
             drop(processed);
+            // The pass's new leads routed together: one offer to each team for all of its
+            // leads (a crash before the items are marked done has them worked on again, and
+            // routing a lead that has a rep or a queue changes nothing).
+            if let (Some(routing), false) = (self.settings.routing, unrouted.is_empty()) {
+                let leads: Vec<LeadId> = unrouted.iter().map(|(id, _)| LeadId(*id)).collect();
+                let routed = route_leads(&self.service, &self.tenant, routing, &leads).await;
+                for ((id, attempts), outcome) in unrouted.into_iter().zip(routed) {
+                    match outcome {
+                        Ok(_) => done.push(id),
+                        Err(error) => {
+                            if broken.is_none() {
+                                self.fail(id, attempts, &error.into()).await?;
+                            }
+                            report.failed += 1;
+                        }
+                    }
+                }
+            }
             let now = self.service.clock().now();
             self.inbox.done_all(&self.tenant, &done, now).await?;
             report.done += done.len();
@@ -299,7 +334,11 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
     ) -> Result<Recorded, WorkError> {
         let now = self.service.clock().now();
         match outcome {
-            Ok(Processed::Lead) => Ok(Recorded::Done(item.id)),
+            Ok(Processed::Lead { unrouted }) => Ok(Recorded::Done {
+                id: item.id,
+                unrouted,
+                attempts: item.attempts,
+            }),
             Ok(Processed::Suppressed) => {
                 self.inbox
                     .discard(
@@ -312,19 +351,31 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
                 Ok(Recorded::Suppressed)
             }
             Err(error) => {
-                tracing::warn!(item = %item.id, %error, "intake item failed");
-                let backoff = self
-                    .settings
-                    .retry_after
-                    .checked_mul(1 << item.attempts.min(6))
-                    .unwrap_or(self.settings.retry_after);
-                let retry_at = now.checked_add_signed(backoff).unwrap_or(now);
-                self.inbox
-                    .failed(&self.tenant, item.id, &error.to_string(), retry_at)
-                    .await?;
+                self.fail(item.id, item.attempts, &error).await?;
                 Ok(Recorded::Failed)
             }
         }
+    }
+
+    /// Records that item `id` failed, due again after a pause that doubles with its attempts.
+    async fn fail(
+        &self,
+        id: uuid::Uuid,
+        attempts: u32,
+        error: &ItemError,
+    ) -> Result<(), WorkError> {
+        tracing::warn!(item = %id, %error, "intake item failed");
+        let now = self.service.clock().now();
+        let backoff = self
+            .settings
+            .retry_after
+            .checked_mul(1 << attempts.min(6))
+            .unwrap_or(self.settings.retry_after);
+        let retry_at = now.checked_add_signed(backoff).unwrap_or(now);
+        self.inbox
+            .failed(&self.tenant, id, &error.to_string(), retry_at)
+            .await?;
+        Ok(())
     }
 
     /// Passes until a pass claims nothing; returns the items done.
@@ -554,8 +605,8 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         .with_command_id(derive_id(item.id, "custom-fields"));
         self.keep_custom_fields(lead, &item.delivery.payload, &custom_meta)
             .await?;
-        self.follow_up(lead, &meta("match")).await?;
-        Ok(Processed::Lead)
+        let unrouted = self.resolve(lead, &meta("match")).await?;
+        Ok(Processed::Lead { unrouted })
     }
 
     /// Sets the lead's custom fields from the form's mapped fields, under the lead's schema
@@ -615,24 +666,31 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
     /// What follows a capture: the identity looked up (when configured) and the lead routed
     /// (when routing is set), each done once however often this runs.
     async fn follow_up(&self, lead: LeadId, match_meta: &CommandMeta) -> Result<(), ItemError> {
-        let tenant = &self.tenant;
+        if self.resolve(lead, match_meta).await?
+            && let Some(routing) = self.settings.routing
+        {
+            route_lead(&self.service, &self.tenant, routing, lead).await?;
+        }
+        Ok(())
+    }
+
+    /// The lead's identity and account resolved; whether it is still to be routed (routing is
+    /// on, and it is captured without a rep, a queue or a conversion).
+    async fn resolve(&self, lead: LeadId, match_meta: &CommandMeta) -> Result<bool, ItemError> {
         if let Some(identity) = &self.identity {
             self.resolve_identity(identity, lead, match_meta).await?;
         }
         if let Some(accounts) = &self.accounts {
             self.resolve_account(accounts.as_ref(), lead).await?;
         }
-        if let Some(routing) = self.settings.routing {
-            let (state, _) = self.service.load::<Lead>(tenant, lead.0).await?;
-            let unrouted = state.status.is_some_and(LeadStatus::is_captured)
-                && state.assignee.is_none()
-                && state.queue.is_none()
-                && state.converted_to.is_none();
-            if unrouted {
-                route_lead(&self.service, tenant, routing, lead).await?;
-            }
+        if self.settings.routing.is_none() {
+            return Ok(false);
         }
-        Ok(())
+        let (state, _) = self.service.load::<Lead>(&self.tenant, lead.0).await?;
+        Ok(state.status.is_some_and(LeadStatus::is_captured)
+            && state.assignee.is_none()
+            && state.queue.is_none()
+            && state.converted_to.is_none())
     }
 
     /// Captures every quarantined lead of the tenant again, from its payload as it was

@@ -28,5 +28,5 @@ mod tests;
 
 pub use endpoint::{EndpointError, MAX_WEBHOOK_URL_LEN, WebhookUrl};
 pub use rep::{Deactivation, Rep, RepCommand, RepError, RepEvent};
-pub use team::{QueueExitReason, QueuedLead, Team, TeamCommand, TeamError, TeamEvent};
+pub use team::{LeadOffer, QueueExitReason, QueuedLead, Team, TeamCommand, TeamError, TeamEvent};
 pub use territory_map::{TerritoryMap, TerritoryMapCommand, TerritoryMapError, TerritoryMapEvent};

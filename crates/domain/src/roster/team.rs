@@ -60,6 +60,19 @@ pub struct QueuedLead {
     pub excluded: Vec<UserId>,
 }
 
+/// One lead of a [`TeamCommand::OfferLeads`]: what [`TeamCommand::OfferLead`] says of one lead.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeadOffer {
+    /// The lead.
+    pub lead_id: LeadId,
+    /// The territory rule that sent it here, or `None` for the fallback.
+    pub rule: Option<RuleMatch>,
+    /// Reps who must not receive it (they held it before).
+    pub excluded: Vec<UserId>,
+    /// A rep to offer it to first when eligible; the team's strategy otherwise.
+    pub preferred: Option<Preference>,
+}
+
 /// A command to a team.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum TeamCommand {
@@ -120,6 +133,18 @@ pub enum TeamCommand {
         /// A rep to offer it to first when eligible (the owner of the account the lead's
         /// person works for); the team's strategy otherwise. Kept with a queued lead.
         preferred: Option<Preference>,
+    },
+    /// Offers several leads at once, in the order given: each exactly as
+    /// [`TeamCommand::OfferLead`] would on the state the offers before it leave, with every
+    /// lead those offers gave a member counted in that member's load (so a member at capacity
+    /// after the third offer is not given the fourth). One decision, one append: what routes
+    /// a batch of new leads through a team without taking the team's turn once per lead.
+    OfferLeads {
+        /// The leads, in the order they are offered.
+        offers: Vec<LeadOffer>,
+        /// Availability and load of exactly the team's members, in the team's order, as of
+        /// the team's state the command is decided on.
+        members: Vec<TeamMember>,
     },
     /// Someone may have become available: offers the oldest queued lead an eligible member
     /// can take, or records nothing. One lead per command; call again (with fresh loads)
@@ -545,6 +570,49 @@ impl Team {
         }])
     }
 
+    fn offer_leads(
+        &self,
+        offers: Vec<LeadOffer>,
+        members: &[TeamMember],
+        ctx: &Context,
+    ) -> Result<Vec<TeamEvent>, TeamError> {
+        self.require_created()?;
+        self.check_members(members)?;
+        let mut events = Vec::new();
+        // The state the offers so far leave (one copy for the whole batch).
+        let mut state: Option<Team> = None;
+        for offer in offers {
+            let current = state.as_ref().unwrap_or(self);
+            // Each member's load as given, moved by what the offers so far changed in the
+            // team's own holdings (a lead given to them, or a reclaimed lead taken from them).
+            let now: Vec<TeamMember> = members
+                .iter()
+                .map(|member| {
+                    let moved = i64::from(current.holding(member.rep))
+                        - i64::from(self.holding(member.rep));
+                    let load = (i64::from(member.open_items) + moved).clamp(0, i64::from(u32::MAX));
+                    TeamMember {
+                        open_items: u32::try_from(load).unwrap_or(u32::MAX),
+                        ..member.clone()
+                    }
+                })
+                .collect();
+            let decided = current.offer_lead(
+                offer.lead_id,
+                (offer.rule, offer.preferred),
+                &now,
+                offer.excluded,
+                ctx,
+            )?;
+            if !decided.is_empty() {
+                let next = state.take().unwrap_or_else(|| self.clone());
+                state = Some(decided.iter().fold(next, Team::evolve));
+                events.extend(decided);
+            }
+        }
+        Ok(events)
+    }
+
     fn take_from_queue(
         &self,
         members: &[TeamMember],
@@ -665,6 +733,7 @@ impl Aggregate for Team {
                 excluded,
                 preferred,
             } => self.offer_lead(lead_id, (rule, preferred), &members, excluded, ctx),
+            TeamCommand::OfferLeads { offers, members } => self.offer_leads(offers, &members, ctx),
             TeamCommand::TakeFromQueue { members } => self.take_from_queue(&members, ctx),
             TeamCommand::DropFromQueue { lead_id, reason } => {
                 self.drop_from_queue(lead_id, reason, ctx)

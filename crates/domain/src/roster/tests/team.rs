@@ -11,7 +11,8 @@ use crate::context::Context;
 use crate::ids::{LeadId, TeamId, UserId};
 use crate::lead::{Campaign, Lead, LeadCommand, LeadEvent, LeadSource, LeadSubmission};
 use crate::roster::{
-    EndpointError, QueueExitReason, QueuedLead, Team, TeamCommand, TeamError, TeamEvent, WebhookUrl,
+    EndpointError, LeadOffer, QueueExitReason, QueuedLead, Team, TeamCommand, TeamError, TeamEvent,
+    WebhookUrl,
 };
 use crate::routing::{
     AssignmentStrategy, CandidateVerdict, OutOfOffice, Preference, PreferenceReason, Presence,
@@ -328,6 +329,61 @@ fn an_offer_records_the_whole_decision_and_the_credits_after_it() {
             at: t0(),
         }]);
     assert_eq!(team.offered_to(LEAD), Some(ALICE));
+}
+
+fn lead_offer(lead_id: LeadId) -> LeadOffer {
+    LeadOffer {
+        lead_id,
+        rule: Some(dach()),
+        excluded: vec![],
+        preferred: None,
+    }
+}
+
+#[test]
+fn leads_offered_together_count_toward_the_loads_of_the_offers_after_them() {
+    // Two reps with room for one lead each: the third lead of the batch waits in the queue,
+    // and a lead named twice is offered once.
+    let one_each = |rep| TeamMember {
+        capacity: 1,
+        ..available(rep)
+    };
+    let lead3 = LeadId(Uuid::from_u128(0x1ead3));
+    let history = team_of(&[ALICE, BOB]);
+    let events = given::<Team>(&history)
+        .when(TeamCommand::OfferLeads {
+            offers: vec![
+                lead_offer(LEAD),
+                lead_offer(LEAD2),
+                lead_offer(LEAD),
+                lead_offer(lead3),
+            ],
+            members: vec![one_each(ALICE), one_each(BOB)],
+        })
+        .result()
+        .expect("the offers are decided");
+    assert_eq!(events.len(), 3, "one event per lead: {events:?}");
+    let team = history
+        .iter()
+        .chain(&events)
+        .fold(Team::default(), Team::evolve);
+    assert_eq!(team.offered_to(LEAD), Some(ALICE));
+    assert_eq!(team.offered_to(LEAD2), Some(BOB));
+    assert!(team.is_queued(lead3), "nobody had room left: {team:?}");
+    assert_eq!((team.holding(ALICE), team.holding(BOB)), (1, 1));
+}
+
+#[test]
+fn leads_offered_together_need_the_team_s_members() {
+    given::<Team>(&team_of(&[ALICE, BOB]))
+        .when(TeamCommand::OfferLeads {
+            offers: vec![lead_offer(LEAD)],
+            members: vec![available(ALICE)],
+        })
+        .then_error(&TeamError::MembersMismatch {
+            expected: vec![ALICE, BOB],
+            given: vec![ALICE],
+        });
 }
 
 fn owned_by(rep: UserId) -> Preference {
@@ -1071,6 +1127,56 @@ proptest! {
             state.queue.iter().all(|q| !state.offered.contains_key(&q.lead_id)),
             "a lead is both queued and offered"
         );
+    }
+
+    #[test]
+    fn leads_offered_together_are_decided_as_if_offered_one_by_one(
+        steps in arb_history(),
+        leads in prop::collection::vec((0u8..8, prop::sample::subsequence(REPS.to_vec(), 0..2)), 1..6),
+        roster in arb_roster(),
+        ctx in arb_context(),
+    ) {
+        // One by one, each offer given the members' loads as the team's holdings then stand.
+        let (team, _) = run_checked(steps)?;
+        let members = members_of(&team, &roster);
+        let together = team.decide(
+            TeamCommand::OfferLeads {
+                offers: leads
+                    .iter()
+                    .map(|(n, excluded)| LeadOffer {
+                        excluded: excluded.clone(),
+                        ..lead_offer(lead(*n))
+                    })
+                    .collect(),
+                members: members.clone(),
+            },
+            &ctx,
+        );
+        let mut state = team.clone();
+        let mut one_by_one = Ok(Vec::new());
+        for (n, excluded) in &leads {
+            let now = members
+                .iter()
+                .map(|member| TeamMember {
+                    open_items: (member.open_items + state.holding(member.rep))
+                        .saturating_sub(team.holding(member.rep)),
+                    ..member.clone()
+                })
+                .collect();
+            match state.decide(offer(lead(*n), now, excluded.clone()), &ctx) {
+                Ok(events) => {
+                    state = events.iter().fold(state, Team::evolve);
+                    if let Ok(all) = &mut one_by_one {
+                        all.extend(events);
+                    }
+                }
+                Err(error) => {
+                    one_by_one = Err(error);
+                    break;
+                }
+            }
+        }
+        prop_assert_eq!(together, one_by_one);
     }
 
     #[test]
