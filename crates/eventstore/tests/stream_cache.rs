@@ -536,16 +536,22 @@ async fn an_append_another_task_read_first_keeps_the_stream_cached<B: Backend>()
     );
 }
 
+/// A store with stream `team-1` holding one event, and a cache that has loaded it (its one
+/// miss).
+async fn hot_team<B: Backend>() -> (B::Store, B::Guard, Arc<StreamCache<B::Store, Tally>>) {
+    let (store, guard) = B::open(StoreSettings::default()).await;
+    append_directly(&store, "team-1", &[1]).await;
+    let cache = Arc::new(StreamCache::new(store.clone(), StoreSettings::default(), 8));
+    cache.load(&tenant(), &stream("team-1")).await.unwrap();
+    (store, guard, cache)
+}
+
 async fn a_stream_being_refreshed_is_still_found_by_other_tasks<B: Backend>() {
     // Sixteen tasks on one stream, each refreshing it and loading it over and over while a
     // writer appends: the stream is read whole once, at the first load, and never again
     // (a refresh used to take the entry out while it read the store, so every task that
     // came meanwhile found nothing and read the whole stream).
-    let (store, _guard) = B::open(StoreSettings::default()).await;
-    append_directly(&store, "team-1", &[1]).await;
-    let cache: Arc<StreamCache<_, Tally>> =
-        Arc::new(StreamCache::new(store.clone(), StoreSettings::default(), 8));
-    cache.load(&tenant(), &stream("team-1")).await.unwrap();
+    let (store, _guard, cache) = hot_team::<B>().await;
     let tasks: Vec<_> = (0..16)
         .map(|task| {
             let (cache, store) = (Arc::clone(&cache), store.clone());
@@ -576,14 +582,10 @@ async fn a_stream_being_refreshed_is_still_found_by_other_tasks<B: Backend>() {
 async fn a_stream_every_task_appends_to_is_never_missing_from_the_cache<B: Backend>() {
     // Sixteen tasks appending to one stream through the cache while loading and refreshing
     // it: the stream is read whole once, at the first load, and never again, not even after
-    // a task runs out of attempts (recording an
-    // append used to take the entry out of the cache while it folded the events in, so a task
-    // arriving meanwhile found nothing and read the whole stream).
-    let (store, _guard) = B::open(StoreSettings::default()).await;
-    append_directly(&store, "team-1", &[1]).await;
-    let cache: Arc<StreamCache<_, Tally>> =
-        Arc::new(StreamCache::new(store.clone(), StoreSettings::default(), 8));
-    cache.load(&tenant(), &stream("team-1")).await.unwrap();
+    // a task runs out of attempts (recording an append used to take the entry out of the
+    // cache while it folded the events in, so a task arriving meanwhile found nothing and
+    // read the whole stream).
+    let (store, _guard, cache) = hot_team::<B>().await;
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let cache = Arc::clone(&cache);
