@@ -337,15 +337,30 @@ async fn offer_leads<U: UnitOfWork>(
             &meta,
         )
         .await?;
-    let mut decisions = Vec::with_capacity(batch.len());
-    for (_, offer, _) in batch {
-        let lead = offer.lead_id;
-        decisions.push(match offered.events.iter().find_map(decision_for(lead)) {
-            Some(decision) => decision,
-            None => earlier_decision(service, tenant, team_id, lead).await?,
-        });
+    let mut decisions: Vec<Option<RoutingDecision>> = batch
+        .iter()
+        .map(|(_, offer, _)| offered.events.iter().find_map(decision_for(offer.lead_id)))
+        .collect();
+    if decisions.iter().any(Option::is_none) {
+        // Offered or queued before (a batch sent again after a crash): the team's recent
+        // history, read once for all of them.
+        let recent = recent_decisions(service, tenant, team_id).await?;
+        for (decision, (_, offer, _)) in decisions.iter_mut().zip(batch) {
+            if decision.is_none() {
+                *decision = recent.iter().find_map(decision_for(offer.lead_id));
+            }
+        }
     }
-    Ok(decisions)
+    batch
+        .iter()
+        .zip(decisions)
+        .map(|((_, offer, _), decision)| {
+            decision.ok_or(RoutingError::DecisionNotFound {
+                team: team_id,
+                lead: offer.lead_id,
+            })
+        })
+        .collect()
 }
 
 /// The owner of the account identity resolution linked the lead's person to (an auto-link
@@ -435,6 +450,19 @@ async fn earlier_decision<U: UnitOfWork>(
     team: TeamId,
     lead: LeadId,
 ) -> Result<RoutingDecision, RoutingError> {
+    recent_decisions(service, tenant, team)
+        .await?
+        .iter()
+        .find_map(decision_for(lead))
+        .ok_or(RoutingError::DecisionNotFound { team, lead })
+}
+
+/// The team's last [`DECISION_SEARCH`] events, newest first, as far as they decode.
+async fn recent_decisions<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    team: TeamId,
+) -> Result<Vec<TeamEvent>, RoutingError> {
     let stream = stream_of::<Team>(team.0).map_err(CommandError::<TeamError>::from)?;
     let recent = service
         .work()
@@ -446,13 +474,12 @@ async fn earlier_decision<U: UnitOfWork>(
         )
         .await
         .map_err(CommandError::<TeamError>::from)?;
-    recent
+    Ok(recent
         .into_iter()
         .filter_map(|event| {
             decode::<TeamEvent>(&event.event_type, event.schema_version, event.payload).ok()
         })
-        .find_map(|event| decision_for(lead)(&event))
-        .ok_or(RoutingError::DecisionNotFound { team, lead })
+        .collect())
 }
 
 /// Records `decision` on the lead, keyed by `step` so a retry records it once.

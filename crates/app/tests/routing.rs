@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use crm_app::routing::{QueueDrainer, RouteOutcome, drain_queue, route_lead};
+use crm_app::routing::{QueueDrainer, RouteOutcome, drain_queue, route_lead, route_leads};
 use crm_app::workflow::{NotificationSettings, NotifyAssignedRep, REP_NOTIFICATIONS};
 use crm_app::{CommandService, UnitOfWork, WorkflowRunner};
 use crm_domain::lead::Lead;
@@ -25,6 +25,7 @@ on_every_backend!(
     weighted_round_robin_survives_a_restart,
     unavailable_reps_are_never_chosen_and_queued_leads_are_drained,
     a_crash_between_team_and_lead_is_repaired_by_routing_again,
+    a_batch_sent_again_after_a_crash_takes_the_team_s_earlier_decisions,
     an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link,
     a_rep_coming_online_gets_the_queued_leads_without_being_asked,
     a_lead_linked_to_an_account_goes_to_the_account_s_owner,
@@ -185,6 +186,54 @@ async fn a_crash_between_team_and_lead_is_repaired_by_routing_again<U: UnitOfWor
         .await
         .expect("loads");
     assert_eq!(after, team_version, "the team offered nothing twice");
+}
+
+async fn a_batch_sent_again_after_a_crash_takes_the_team_s_earlier_decisions<
+    U: UnitOfWork + Clone,
+>(
+    work: U,
+) {
+    // Three leads routed together: the team's offer of all three (the first write) commits,
+    // the leads' records never do. Sent again with a fourth lead, the batch offers only the
+    // new one and records the team's earlier decisions on the first three.
+    let (plain, _) = service(work.clone());
+    let roster = roster(&plain, (1, 1)).await;
+    let mut leads = Vec::new();
+    for _ in 0..3 {
+        leads.push(captured_lead(&plain).await);
+    }
+    let mut faulty = Faulty::new(work.clone());
+    faulty.fail_before = Arc::new((1..=40).collect());
+    let (crashing, _) = service(faulty);
+    let failed = route_leads(&crashing, &tenant(), roster.settings, &leads).await;
+    assert!(failed.iter().all(Result::is_err), "{failed:?}");
+    let (team, team_version) = plain
+        .load::<Team>(&tenant(), roster.team.0)
+        .await
+        .expect("loads");
+    let offered: Vec<UserId> = leads
+        .iter()
+        .map(|lead| team.offered_to(*lead).expect("the team offered it"))
+        .collect();
+
+    let (restarted, _) = service(work);
+    leads.push(captured_lead(&restarted).await);
+    let routed = route_leads(&restarted, &tenant(), roster.settings, &leads).await;
+    for (index, outcome) in routed.iter().enumerate() {
+        match outcome {
+            Ok(RouteOutcome::Assigned { rep, .. }) if index < 3 => assert_eq!(*rep, offered[index]),
+            Ok(RouteOutcome::Assigned { .. }) => {}
+            other => panic!("lead {index}: {other:?}"),
+        }
+    }
+    for (lead, rep) in leads.iter().zip(&offered) {
+        assert_eq!(assignee(&restarted, *lead).await, Some(*rep));
+    }
+    let (_, after) = restarted
+        .load::<Team>(&tenant(), roster.team.0)
+        .await
+        .expect("loads");
+    assert_eq!(after, team_version + 1, "only the new lead was offered");
 }
 
 async fn an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link<U: UnitOfWork + Clone>(
