@@ -540,32 +540,23 @@ impl PostgresStore {
                             if exists {
                                 return Ok(None);
                             }
-                            match lock {
-                                None => Self::call_append(
-                                    &**transaction,
-                                    plain,
-                                    &[],
-                                    tenant,
-                                    append.stream,
-                                    expected,
-                                    batch,
-                                    false,
-                                )
-                                .await
-                                .map(Some),
-                                Some((subject, lock, key)) => Self::call_append(
-                                    &**transaction,
-                                    keyed,
-                                    &[subject, lock, key],
-                                    tenant,
-                                    append.stream,
-                                    expected,
-                                    batch,
-                                    false,
-                                )
-                                .await
-                                .map(Some),
-                            }
+                            // The subject's key goes with the append that stores it.
+                            let (statement, prefix): (_, Vec<&(dyn ToSql + Sync)>) = match lock {
+                                None => (plain, Vec::new()),
+                                Some((subject, lock, key)) => (keyed, vec![subject, lock, key]),
+                            };
+                            Self::call_append(
+                                &**transaction,
+                                statement,
+                                &prefix,
+                                tenant,
+                                append.stream,
+                                expected,
+                                batch,
+                                false,
+                            )
+                            .await
+                            .map(Some)
                         }
                     },
                 ))
