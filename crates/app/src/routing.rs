@@ -221,7 +221,17 @@ pub async fn route_leads<U: UnitOfWork>(
         }
     }
     for (team_id, batch) in by_team {
-        match offer_leads(service, tenant, team_id, &batch).await {
+        // Named by the team's version and the batch's steps: a batch sent again after a crash
+        // decides with the same event ids only if nothing was recorded meanwhile.
+        let steps: Vec<&str> = batch.iter().map(|(_, _, step)| step.as_str()).collect();
+        let meta = |version| {
+            CommandMeta::by(router()).with_command_id(derive_id(
+                team_id.0,
+                &format!("offer/{version}/{}", steps.join(",")),
+            ))
+        };
+        let offers = batch.iter().map(|(_, offer, _)| offer.clone()).collect();
+        match offer_leads(service, tenant, team_id, offers, meta).await {
             Ok(decisions) => {
                 let recording: Vec<_> = batch
                     .iter()
@@ -306,58 +316,50 @@ async fn prepare<U: UnitOfWork>(
     })
 }
 
-/// Offers `batch` to the team with one `OfferLeads` and returns each lead's decision, in the
-/// batch's order: the one just made, or the earlier one for a lead the team had offered or
-/// queued before (a retry after a crash).
+/// Offers `offers` to the team with one `OfferLeads` (the members' current availability and
+/// load; `meta` made from the team's version) and returns each lead's decision, in order: the
+/// one just made, or, for a lead the team had offered or queued before (a retry after a
+/// crash), the earlier one read back from its stream.
 async fn offer_leads<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
     team_id: TeamId,
-    batch: &[(usize, LeadOffer, String)],
+    offers: Vec<LeadOffer>,
+    meta: impl FnOnce(u64) -> CommandMeta,
 ) -> Result<Vec<RoutingDecision>, RoutingError> {
     let (holdings, version) = service
         .load_with::<Team, _>(tenant, team_id.0, holdings)
         .await?;
     let members = members_of(service, tenant, holdings, team_id).await?;
-    // Named by the team's version and the batch's steps: a batch sent again after a crash
-    // decides with the same event ids only if nothing was recorded meanwhile.
-    let steps: Vec<&str> = batch.iter().map(|(_, _, step)| step.as_str()).collect();
-    let meta = CommandMeta::by(router()).with_command_id(derive_id(
-        team_id.0,
-        &format!("offer/{version}/{}", steps.join(",")),
-    ));
+    let leads: Vec<LeadId> = offers.iter().map(|offer| offer.lead_id).collect();
     let offered = service
         .execute::<Team>(
             tenant,
             team_id.0,
-            TeamCommand::OfferLeads {
-                offers: batch.iter().map(|(_, offer, _)| offer.clone()).collect(),
-                members,
-            },
-            &meta,
+            TeamCommand::OfferLeads { offers, members },
+            &meta(version),
         )
         .await?;
-    let mut decisions: Vec<Option<RoutingDecision>> = batch
+    let mut decisions: Vec<Option<RoutingDecision>> = leads
         .iter()
-        .map(|(_, offer, _)| offered.events.iter().find_map(decision_for(offer.lead_id)))
+        .map(|lead| offered.events.iter().find_map(decision_for(*lead)))
         .collect();
     if decisions.iter().any(Option::is_none) {
-        // Offered or queued before (a batch sent again after a crash): the team's recent
-        // history, read once for all of them.
+        // Offered or queued before: the team's recent history, read once for all of them.
         let recent = recent_decisions(service, tenant, team_id).await?;
-        for (decision, (_, offer, _)) in decisions.iter_mut().zip(batch) {
+        for (decision, lead) in decisions.iter_mut().zip(&leads) {
             if decision.is_none() {
-                *decision = recent.iter().find_map(decision_for(offer.lead_id));
+                *decision = recent.iter().find_map(decision_for(*lead));
             }
         }
     }
-    batch
-        .iter()
+    leads
+        .into_iter()
         .zip(decisions)
-        .map(|((_, offer, _), decision)| {
+        .map(|(lead, decision)| {
             decision.ok_or(RoutingError::DecisionNotFound {
                 team: team_id,
-                lead: offer.lead_id,
+                lead,
             })
         })
         .collect()
@@ -392,9 +394,9 @@ pub(crate) async fn account_owner<U: UnitOfWork>(
         }))
 }
 
-/// Offers `lead` to the team (`OfferLead` with the members' current availability and load)
-/// and returns the team's decision: the one just made, or, when the team had offered or queued
-/// the lead before (a retry after a crash), the earlier one read back from its stream.
+/// Offers `lead` to the team ([`offer_leads`] with it alone) and returns the team's decision:
+/// the one just made, or, when the team had offered or queued the lead before (a retry after a
+/// crash), the earlier one read back from its stream.
 pub(crate) async fn offer_lead<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
@@ -404,28 +406,19 @@ pub(crate) async fn offer_lead<U: UnitOfWork>(
     excluded: Vec<UserId>,
     meta: CommandMeta,
 ) -> Result<RoutingDecision, RoutingError> {
-    let (holdings, _) = service
-        .load_with::<Team, _>(tenant, team_id.0, holdings)
-        .await?;
-    let members = members_of(service, tenant, holdings, team_id).await?;
-    let offered = service
-        .execute::<Team>(
-            tenant,
-            team_id.0,
-            TeamCommand::OfferLead {
-                lead_id: lead,
-                rule,
-                members,
-                excluded,
-                preferred,
-            },
-            &meta,
-        )
-        .await?;
-    match offered.events.iter().find_map(decision_for(lead)) {
-        Some(decision) => Ok(decision),
-        None => earlier_decision(service, tenant, team_id, lead).await,
-    }
+    let offer = LeadOffer {
+        lead_id: lead,
+        rule,
+        excluded,
+        preferred,
+    };
+    offer_leads(service, tenant, team_id, vec![offer], |_| meta)
+        .await?
+        .pop()
+        .ok_or(RoutingError::DecisionNotFound {
+            team: team_id,
+            lead,
+        })
 }
 
 /// The decision an offer or queueing event holds for `lead`.
@@ -442,19 +435,6 @@ fn decision_for(lead: LeadId) -> impl Fn(&TeamEvent) -> Option<RoutingDecision> 
         } if *lead_id == lead => Some(decision.clone()),
         _ => None,
     }
-}
-
-async fn earlier_decision<U: UnitOfWork>(
-    service: &CommandService<U>,
-    tenant: &TenantId,
-    team: TeamId,
-    lead: LeadId,
-) -> Result<RoutingDecision, RoutingError> {
-    recent_decisions(service, tenant, team)
-        .await?
-        .iter()
-        .find_map(decision_for(lead))
-        .ok_or(RoutingError::DecisionNotFound { team, lead })
 }
 
 /// The team's last [`DECISION_SEARCH`] events, newest first, as far as they decode.
