@@ -35,6 +35,7 @@ on_every_backend!(
     racing_writers_at_one_expected_version_commit_once,
     a_list_of_commands_commits_together_or_not_at_all,
     new_aggregates_are_created_together_and_the_rest_left_to_execute_alone,
+    commands_on_many_aggregates_commit_together_and_answer_as_alone,
     custom_fields_are_decided_under_the_published_schema,
 );
 
@@ -818,6 +819,126 @@ async fn new_aggregates_are_created_together_and_the_rest_left_to_execute_alone<
     assert!(
         matches!(refusal, Err(CommandError::Rejected(TaskError::NotFound))),
         "{refusal:?}"
+    );
+}
+
+async fn commands_on_many_aggregates_commit_together_and_answer_as_alone<U: UnitOfWork + Clone>(
+    work: U,
+) {
+    let (service, _) = service(work.clone());
+    let [a, b, c, d] = [0; 4].map(|_| Uuid::now_v7());
+    for task in [a, b, c, d] {
+        service
+            .execute::<Task>(&tenant(), task, create_task(task), &meta())
+            .await
+            .expect("created");
+    }
+    let retitle = |title: &str| TaskCommand::Retitle {
+        title: title.into(),
+    };
+    let keyed = meta().with_idempotency_key("retitle-a");
+    let other_owner = UserId(Uuid::from_u128(0xb0b));
+    let first = vec![
+        (a, vec![retitle("Renewal call, second try")], keyed.clone()),
+        (b, vec![TaskCommand::Complete], meta()),
+        (
+            c,
+            vec![
+                TaskCommand::Reassign { owner: other_owner },
+                TaskCommand::ChangePriority {
+                    priority: Priority::High,
+                },
+            ],
+            meta(),
+        ),
+        // The same stream again: executed alone, after the batch.
+        (b, vec![TaskCommand::Reopen], meta()),
+    ];
+    let answers = service.execute_each::<Task>(&tenant(), first).await;
+    let versions: Vec<u64> = answers
+        .iter()
+        .map(|answer| answer.as_ref().expect("each commits").version)
+        .collect();
+    assert_eq!(versions, [2, 2, 3, 3]);
+    assert!(answers.iter().flatten().all(|answer| !answer.replayed));
+
+    // What the service answered and cached is what the store holds.
+    let (elsewhere, _) = support::service(work.clone());
+    for task in [a, b, c] {
+        assert_eq!(
+            elsewhere
+                .load::<Task>(&tenant(), task)
+                .await
+                .expect("loads"),
+            service.load::<Task>(&tenant(), task).await.expect("cached"),
+        );
+    }
+    let stream_of = |task: Uuid| StreamId::new(format!("task-{task}")).expect("a valid stream");
+    let mut last = Vec::new();
+    for task in [a, b, c] {
+        let stored = work
+            .store()
+            .read_stream(&tenant(), &stream_of(task), StreamRead::forward())
+            .await
+            .expect("reads");
+        last.push(stored[1].clone());
+    }
+    let seed = crm_app::derive_id(keyed.command_id, stream_of(a).as_str());
+    assert_eq!(
+        last[0].id,
+        crm_app::derive_id(seed, "event/1/0"),
+        "ids as alone"
+    );
+    if std::any::type_name::<U>().contains("Postgres") {
+        let transactions: std::collections::BTreeSet<u64> = last
+            .iter()
+            .map(|event| event.position.transaction)
+            .collect();
+        assert_eq!(transactions.len(), 1, "one transaction for the batch");
+    }
+
+    // A key held for another request, a refusal and a retry, in one batch: each answers as
+    // it would alone (on PostgreSQL the held key sends the whole batch to run alone).
+    service
+        .execute::<Task>(
+            &tenant(),
+            d,
+            retitle("Call back"),
+            &meta().with_idempotency_key("held"),
+        )
+        .await
+        .expect("recorded under the key");
+    let missing = Uuid::now_v7();
+    let second = vec![
+        (a, vec![retitle("Renewal call, second try")], keyed.clone()),
+        (
+            d,
+            vec![TaskCommand::Complete],
+            meta().with_idempotency_key("held"),
+        ),
+        (missing, vec![TaskCommand::Complete], meta()),
+        (c, vec![TaskCommand::Complete], meta()),
+    ];
+    let answers = service.execute_each::<Task>(&tenant(), second).await;
+    let replayed = answers[0].as_ref().expect("the retry answers");
+    assert!(replayed.replayed);
+    assert_eq!(replayed.version, 2);
+    assert!(
+        matches!(answers[1], Err(CommandError::IdempotencyConflict { .. })),
+        "{:?}",
+        answers[1]
+    );
+    assert!(
+        matches!(answers[2], Err(CommandError::Rejected(TaskError::NotFound))),
+        "{:?}",
+        answers[2]
+    );
+    assert_eq!(answers[3].as_ref().expect("completes").version, 4);
+    let (task_d, version_d) = elsewhere.load::<Task>(&tenant(), d).await.expect("loads");
+    assert_eq!(version_d, 2, "the command under a held key wrote nothing");
+    assert_eq!(
+        task_d,
+        service.load::<Task>(&tenant(), d).await.expect("cached").0
     );
 }
 

@@ -258,6 +258,35 @@ pub fn request_digest<C: Serialize>(
     Ok(RequestDigest(hasher.finalize().into()))
 }
 
+/// The idempotency claim of `commands` on `stream` under `meta`'s key, if it has one. One
+/// command is digested alone, as it always was, so keys recorded before lists existed still
+/// answer their retries.
+fn claim_of<A>(
+    stream: &StreamId,
+    commands: &[A::Command],
+    meta: &CommandMeta,
+) -> Result<Option<IdempotencyClaim>, WorkError>
+where
+    A: Aggregate,
+    A::Command: Serialize,
+{
+    let Some(key) = &meta.idempotency_key else {
+        return Ok(None);
+    };
+    let digest = match commands {
+        [command] => request_digest(A::KIND, stream, command),
+        commands => request_digest(A::KIND, stream, &commands),
+    }
+    .map_err(|error| WorkError::Corrupt {
+        what: "command".into(),
+        reason: format!("cannot serialize it for its digest: {error}"),
+    })?;
+    Ok(Some(IdempotencyClaim {
+        key: key.clone(),
+        digest,
+    }))
+}
+
 /// The stream of aggregate `id` of type `A`: `"{KIND}-{id}"`.
 pub fn stream_of<A: Aggregate>(id: Uuid) -> Result<StreamId, StoreError> {
     StreamId::new(format!("{}-{id}", A::KIND))
@@ -587,6 +616,147 @@ impl<U: UnitOfWork> CommandService<U> {
         answers
     }
 
+    /// Executes a command list on each of several aggregates of type `A`, as
+    /// [`execute_all`](Self::execute_all) would one by one, and answers each in the order
+    /// given: the aggregates are brought up to date with one version check for them all, each
+    /// list is decided on its own aggregate, and the decisions are committed together
+    /// ([`UnitOfWork::commit_each`]; on PostgreSQL one transaction). What many small commands
+    /// on many streams cost at once (an intake pass's routing decisions, each recorded on its
+    /// lead) where one at a time costs a commit each.
+    ///
+    /// An entry the batch does not commit is executed alone afterwards, which decides it
+    /// again on its stream as it is and reports any refusal or error: one whose decision
+    /// refused or changed nothing, one with an expected version, a stream named a second
+    /// time, events sealed for a person whose key the service does not hold yet, and any the
+    /// batch's commit left out (a conflict, a key already held, an error). Unlike a command
+    /// executed alone, the batch does not wait for the turn of this process's other commands
+    /// on its streams: a concurrent one meets it at the store's version check.
+    pub async fn execute_each<A>(
+        &self,
+        tenant: &TenantId,
+        commands: Vec<(Uuid, Vec<A::Command>, CommandMeta)>,
+    ) -> Vec<Result<Executed<A::Event>, CommandError<A::Error>>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Command: Serialize + Clone,
+    {
+        let cache = self.cache::<A>();
+        let mut answers: Vec<Option<Executed<A::Event>>> = commands.iter().map(|_| None).collect();
+        let mut named = std::collections::HashSet::new();
+        let batch: Vec<(usize, StreamId)> = commands
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, _, meta))| meta.expected_version.is_none())
+            .filter_map(|(index, (id, _, _))| Some((index, stream_of::<A>(*id).ok()?)))
+            .filter(|(_, stream)| named.insert(stream.clone()))
+            .collect();
+        let streams: Vec<StreamId> = batch.iter().map(|(_, stream)| stream.clone()).collect();
+        let states = match cache.refresh_each(tenant, &streams).await {
+            Ok(states) => states,
+            Err(error) => {
+                tracing::warn!(%error, streams = streams.len(), "checking a batch failed; each is executed alone");
+                Vec::new()
+            }
+        };
+        let mut decided = Vec::new();
+        let mut works = Vec::new();
+        for ((index, stream), cached) in batch.into_iter().zip(states) {
+            let (_, list, meta) = &commands[index];
+            match self.prepare_batched::<A>(tenant, &stream, cached, list, meta) {
+                Ok(Some((work, decision))) => {
+                    works.push(work);
+                    decided.push((index, stream, decision));
+                }
+                Ok(None) => {}
+                Err(error) => tracing::debug!(%stream, %error, "left to be executed alone"),
+            }
+        }
+        let committed = if works.is_empty() {
+            Vec::new()
+        } else {
+            self.work.commit_each(works).await
+        };
+        for ((index, stream, (cached, events, new_events)), committed) in
+            decided.into_iter().zip(committed)
+        {
+            let Some(Committed::Done(Some(result))) = committed else {
+                // Perhaps committed after all (an error may hide the outcome): read it again.
+                cache.invalidate(tenant, &stream);
+                continue;
+            };
+            let expected = ExpectedVersion::Exact(cached.version);
+            cache.record_committed(tenant, &stream, cached, expected, &new_events, &result);
+            answers[index] = Some(Executed {
+                version: result.stream_version,
+                outcome: CommandOutcome::appended(&stream, &result),
+                stream,
+                events,
+                replayed: false,
+            });
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for (answer, (id, list, meta)) in answers.into_iter().zip(commands) {
+            results.push(match answer {
+                Some(executed) => Ok(executed),
+                None => self.execute_all::<A>(tenant, id, list, &meta).await,
+            });
+        }
+        results
+    }
+
+    /// One entry of [`execute_each`](Self::execute_each) decided on `cached`: the unit of
+    /// work that commits it, with the state decided on, the events and their encoding (for
+    /// the cache and the answer). `None` when it is to be executed alone.
+    #[allow(clippy::type_complexity, reason = "one private step of `execute_each`")]
+    fn prepare_batched<A>(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        cached: CachedState<Folded<A>>,
+        commands: &[A::Command],
+        meta: &CommandMeta,
+    ) -> Result<
+        Option<(Work, (CachedState<Folded<A>>, Vec<A::Event>, Vec<NewEvent>))>,
+        CommandError<A::Error>,
+    >
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Command: Serialize + Clone,
+    {
+        readable(stream, &cached)?;
+        let claim = claim_of::<A>(stream, commands, meta)?;
+        let metadata = meta.metadata().map_err(|error| WorkError::Corrupt {
+            what: "command metadata".into(),
+            reason: error.to_string(),
+        })?;
+        let seed = derive_id(meta.command_id, stream.as_str());
+        let ctx = Context::new(self.clock.now(), meta.actor.clone(), seed);
+        let events = match decide_all(&cached.state.aggregate, commands, &ctx) {
+            Ok(events) if !events.is_empty() => events,
+            _ => return Ok(None),
+        };
+        let new_events = encode_events::<A>(&events, seed, cached.version, &metadata)?;
+        let stored = match Self::subject_of::<A>(&cached.state.aggregate, &events)? {
+            None => new_events.clone(),
+            Some(subject) => match self.remembered_key(tenant, &subject) {
+                Some(key) => Self::seal_with::<A>(tenant, &events, &new_events, &subject, &key)?,
+                None => return Ok(None),
+            },
+        };
+        let work = Work {
+            tenant: tenant.clone(),
+            append: Some(StreamAppend {
+                stream: stream.clone(),
+                expected: ExpectedVersion::Exact(cached.version),
+                events: stored,
+            }),
+            idempotency: claim,
+            decided_on: Some((stream.clone(), cached.version)),
+            outbox: Vec::new(),
+        };
+        Ok(Some((work, (cached, events, new_events))))
+    }
+
     /// One creation of [`create_each`](Self::create_each) decided on the empty state: its
     /// events, as encoded, and as the store is to keep them (personal fields sealed with the
     /// subject's key, remembered or new). `None` when the decision refused or changed nothing.
@@ -656,22 +826,8 @@ impl<U: UnitOfWork> CommandService<U> {
         // conflicting and deciding again. Other processes still meet at the store's version
         // check.
         let _turn = self.turns.take(tenant, &stream).await;
-        let claim = match &meta.idempotency_key {
-            Some(key) => {
-                // One command is digested alone, as it always was, so keys recorded before
-                // lists existed still answer their retries.
-                let digest = match commands.as_slice() {
-                    [command] => request_digest(A::KIND, &stream, command),
-                    commands => request_digest(A::KIND, &stream, &commands),
-                }
-                .map_err(|error| WorkError::Corrupt {
-                    what: "command".into(),
-                    reason: format!("cannot serialize it for its digest: {error}"),
-                })?;
-                let claim = IdempotencyClaim {
-                    key: key.clone(),
-                    digest,
-                };
+        let claim = match claim_of::<A>(&stream, &commands, meta)? {
+            Some(claim) => {
                 if let Some(done) = self.replay::<A>(tenant, &claim).await? {
                     return Ok(done);
                 }

@@ -650,6 +650,35 @@ pub trait UnitOfWork: Send + Sync + 'static {
     /// [`StoreError::VersionConflict`], and nothing is written.
     fn commit(&self, work: Work) -> impl Future<Output = Result<Committed, WorkError>> + Send;
 
+    /// Commits several units of work, each as [`commit`](Self::commit) would: for callers
+    /// holding many small decisions at once, each on its own stream (an intake pass's routing
+    /// decisions, one per lead), which one at a time cost a transaction each.
+    ///
+    /// One entry per work, in order: `Some` what it committed, or `None` when it was not
+    /// committed here. `None` covers a version conflict, a key the tenant already holds and an
+    /// error (which may leave its outcome unknown): the caller decides that command again
+    /// alone, on the stream as it is, under the same key, which reports what happened.
+    ///
+    /// By default each is committed in turn. On PostgreSQL they are committed in one
+    /// transaction, all or none: one conflict, one key already held or one error leaves every
+    /// entry `None` and nothing written.
+    fn commit_each(&self, works: Vec<Work>) -> impl Future<Output = Vec<Option<Committed>>> + Send {
+        async move {
+            let mut committed = Vec::with_capacity(works.len());
+            for work in works {
+                committed.push(match self.commit(work).await {
+                    Ok(Committed::Done(appended)) => Some(Committed::Done(appended)),
+                    Ok(Committed::Replayed(_)) => None,
+                    Err(error) => {
+                        tracing::debug!(%error, "a unit of work of a batch is left to run alone");
+                        None
+                    }
+                });
+            }
+            committed
+        }
+    }
+
     /// Appends `events` to `stream`, alone, as [`EventStore::append`] does: the command
     /// service's write for a command with nothing else to commit (no idempotency key, no
     /// outbox message). Every write of the service passes through the unit of work, this one

@@ -182,6 +182,114 @@ impl PostgresUnitOfWork {
         let reader = DecryptingStore::new(store.clone(), store.subject_keys());
         Ok(Self { store, reader })
     }
+
+    /// [`UnitOfWork::commit_each`] in one transaction: the appends pipelined on the
+    /// connection (in the order of their streams, so that two batches lock shared streams in
+    /// the same order and never deadlock), the idempotency records in one statement, then the
+    /// outbox messages. `Ok(None)`, nothing written, when an append conflicts or a key is
+    /// held already; otherwise each work's append result, in order.
+    async fn commit_together(
+        &self,
+        works: &[Work],
+    ) -> Result<Option<Vec<Option<AppendResult>>>, WorkError> {
+        let mut order: Vec<usize> = (0..works.len()).collect();
+        order.sort_by(|&a, &b| {
+            let stream = |index: usize| {
+                works[index]
+                    .append
+                    .as_ref()
+                    .map(|append| (works[index].tenant.as_str(), append.stream.as_str()))
+            };
+            stream(a).cmp(&stream(b))
+        });
+        let mut client = self.store.client().await?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(database("cannot start a unit of work"))?;
+        let appending = order.iter().map(|&index| {
+            let (work, transaction) = (&works[index], &transaction);
+            async move {
+                match &work.append {
+                    Some(append) => self
+                        .store
+                        .append_in(
+                            transaction,
+                            &work.tenant,
+                            &append.stream,
+                            append.expected,
+                            &append.events,
+                        )
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            }
+        });
+        let mut appended: Vec<Option<AppendResult>> = works.iter().map(|_| None).collect();
+        for (index, result) in order
+            .iter()
+            .zip(futures_util::future::join_all(appending).await)
+        {
+            match result {
+                Ok(result) => appended[*index] = result,
+                Err(
+                    StoreError::VersionConflict { .. }
+                    | StoreError::DuplicateEventId { .. }
+                    | StoreError::IdempotencyConflict { .. }
+                    | StoreError::TransactionOrderConflict { .. },
+                ) => {
+                    transaction
+                        .rollback()
+                        .await
+                        .map_err(database("cannot roll back a conflicting batch"))?;
+                    return Ok(None);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        let (mut tenants, mut keys, mut digests, mut outcomes) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (work, appended) in works.iter().zip(&appended) {
+            if let Some(claim) = &work.idempotency {
+                tenants.push(work.tenant.as_str());
+                keys.push(claim.key.as_str());
+                digests.push(claim.digest.0.as_slice());
+                outcomes.push(outcome_json(&work.outcome(appended.as_ref(), &claim.key)?)?);
+            }
+        }
+        if !keys.is_empty() {
+            let inserted = transaction
+                .execute(
+                    "INSERT INTO app_idempotency (tenant, key, digest, outcome) \
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::jsonb[]) \
+                     ON CONFLICT (tenant, key) DO NOTHING",
+                    &[&tenants, &keys, &digests, &outcomes],
+                )
+                .await
+                .map_err(database("cannot record idempotency keys"))?;
+            if inserted != keys.len() as u64 {
+                // A key held already (or twice in the batch): each command, alone, replays it.
+                transaction
+                    .rollback()
+                    .await
+                    .map_err(database("cannot roll back a replayed batch"))?;
+                return Ok(None);
+            }
+        }
+        for work in works {
+            for message in &work.outbox {
+                write_message(&transaction, &work.tenant, message).await?;
+            }
+        }
+        transaction.commit().await.map_err(|error| {
+            WorkError::Store(StoreError::Unavailable {
+                reason: "the batch's commit did not answer".into(),
+                source: Some(Box::new(error)),
+            })
+        })?;
+        Ok(Some(appended))
+    }
 }
 
 fn outcome_json(outcome: &CommandOutcome) -> Result<serde_json::Value, WorkError> {
@@ -381,6 +489,23 @@ impl UnitOfWork for PostgresUnitOfWork {
             })
         })?;
         Ok(Committed::Done(appended))
+    }
+
+    async fn commit_each(&self, works: Vec<Work>) -> Vec<Option<Committed>> {
+        if works.is_empty() {
+            return Vec::new();
+        }
+        match self.commit_together(&works).await {
+            Ok(Some(appended)) => appended
+                .into_iter()
+                .map(|appended| Some(Committed::Done(appended)))
+                .collect(),
+            Ok(None) => works.iter().map(|_| None).collect(),
+            Err(error) => {
+                tracing::warn!(%error, works = works.len(), "committing together failed; each is left to run alone");
+                works.iter().map(|_| None).collect()
+            }
+        }
     }
 
     async fn claim_outbox(
