@@ -16,7 +16,7 @@ use crm_domain::routing::{
     LeadAttributes, Preference, PreferenceReason, RoutingDecision, RoutingOutcome, RuleMatch,
     TeamMember,
 };
-use crm_domain::{Actor, LeadId, TeamId, UserId, decode};
+use crm_domain::{AccountId, Actor, LeadId, TeamId, UserId, decode};
 use crm_eventstore::{EventStore, StreamRead, TenantId};
 use futures_util::StreamExt;
 use thiserror::Error;
@@ -160,10 +160,14 @@ pub async fn route_lead<U: UnitOfWork>(
     settings: RoutingSettings,
     lead_id: LeadId,
 ) -> Result<RouteOutcome, RoutingError> {
-    let (team_id, offer, step) = match prepare(service, tenant, settings, lead_id).await? {
-        Prepared::Done(outcome) => return Ok(outcome),
-        Prepared::Offer { team, offer, step } => (team, offer, step),
-    };
+    let prepared = prepare_each(service, tenant, settings, &[lead_id])
+        .await
+        .pop();
+    let (team_id, offer, step) =
+        match prepared.unwrap_or(Err(RoutingError::NotCaptured(lead_id)))? {
+            Prepared::Done(outcome) => return Ok(outcome),
+            Prepared::Offer { team, offer, step } => (team, offer, step),
+        };
     let decision = offer_lead(
         service,
         tenant,
@@ -174,25 +178,19 @@ pub async fn route_lead<U: UnitOfWork>(
         CommandMeta::by(router()).with_command_id(derive_id(lead_id.0, &step)),
     )
     .await?;
-    record(
-        service,
-        tenant,
-        lead_id,
-        decision,
-        &format!("{step}/lead"),
-        team_id,
-    )
-    .await
+    record(service, tenant, lead_id, decision, &step, team_id).await
 }
 
-/// How many leads of a batch [`route_leads`] reads, or records the decisions of, at once.
+/// How many leads of a batch [`route_leads`] looks up the account owners of at once.
 const BATCH_PARALLELISM: usize = 8;
 
 /// Routes several captured leads together, each as [`route_lead`] would, and returns each
-/// one's outcome in the order given: the leads bound for one team are offered to it with one
+/// one's outcome in the order given. The leads are read with one version check for them all
+/// and the territory map once; the leads bound for one team are offered to it with one
 /// command and one append (`TeamCommand::OfferLeads`), so a batch of new leads takes the
-/// team's turn once, not once per lead; each decision is then recorded on its lead. A team
-/// whose batch fails has its leads routed one by one, so each gets its own outcome.
+/// team's turn once, not once per lead; and the decisions are recorded on their leads
+/// together (`CommandService::execute_each`: on PostgreSQL one transaction). A team whose
+/// batch fails has its leads routed one by one, so each gets its own outcome.
 pub async fn route_leads<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
@@ -203,14 +201,7 @@ pub async fn route_leads<U: UnitOfWork>(
         leads.iter().map(|_| None).collect();
     let mut by_team: std::collections::BTreeMap<TeamId, Vec<(usize, LeadOffer, String)>> =
         std::collections::BTreeMap::new();
-    let preparing: Vec<_> = leads
-        .iter()
-        .map(|lead_id| prepare(service, tenant, settings, *lead_id))
-        .collect();
-    let prepared: Vec<_> = futures_util::stream::iter(preparing)
-        .buffered(BATCH_PARALLELISM)
-        .collect()
-        .await;
+    let prepared = prepare_each(service, tenant, settings, leads).await;
     for (index, prepared) in prepared.into_iter().enumerate() {
         match prepared {
             Ok(Prepared::Done(outcome)) => outcomes[index] = Some(Ok(outcome)),
@@ -220,6 +211,8 @@ pub async fn route_leads<U: UnitOfWork>(
             Err(error) => outcomes[index] = Some(Err(error)),
         }
     }
+    // Per decision to record: its place, its team, its lead, the decision and its step.
+    let mut recording: Vec<(usize, TeamId, LeadId, RoutingDecision, String)> = Vec::new();
     for (team_id, batch) in by_team {
         // Named by the team's version and the batch's steps: a batch sent again after a crash
         // decides with the same event ids only if nothing was recorded meanwhile.
@@ -233,20 +226,8 @@ pub async fn route_leads<U: UnitOfWork>(
         let offers = batch.iter().map(|(_, offer, _)| offer.clone()).collect();
         match offer_leads(service, tenant, team_id, offers, meta).await {
             Ok(decisions) => {
-                let recording: Vec<_> = batch
-                    .iter()
-                    .zip(decisions)
-                    .map(|((_, offer, step), decision)| {
-                        let (lead, step) = (offer.lead_id, format!("{step}/lead"));
-                        async move { record(service, tenant, lead, decision, &step, team_id).await }
-                    })
-                    .collect();
-                let recorded: Vec<_> = futures_util::stream::iter(recording)
-                    .buffered(BATCH_PARALLELISM)
-                    .collect()
-                    .await;
-                for ((index, _, _), outcome) in batch.iter().zip(recorded) {
-                    outcomes[*index] = Some(outcome);
+                for ((index, offer, step), decision) in batch.into_iter().zip(decisions) {
+                    recording.push((index, team_id, offer.lead_id, decision, step));
                 }
             }
             Err(error) => {
@@ -258,6 +239,23 @@ pub async fn route_leads<U: UnitOfWork>(
             }
         }
     }
+    let commands = recording
+        .iter()
+        .map(|(_, _, lead, decision, step)| {
+            let command = LeadCommand::Route {
+                decision: decision.clone(),
+            };
+            (lead.0, vec![command], record_meta(*lead, step))
+        })
+        .collect();
+    let recorded = service.execute_each::<Lead>(tenant, commands).await;
+    for ((index, team, _, decision, _), recorded) in recording.into_iter().zip(recorded) {
+        outcomes[index] = Some(
+            recorded
+                .map(|_| outcome_of(&decision, team))
+                .map_err(RoutingError::from),
+        );
+    }
     outcomes
         .into_iter()
         .zip(leads)
@@ -267,7 +265,7 @@ pub async fn route_leads<U: UnitOfWork>(
 
 /// What routing a lead needs, read from the lead and the territory map.
 enum Prepared {
-    /// Nothing to offer: the lead already has a rep.
+    /// Nothing to offer: the lead already has a rep, or waits in a team's queue.
     Done(RouteOutcome),
     /// The lead goes to `team` with `offer`, under `step` (the key its records derive from).
     Offer {
@@ -277,43 +275,130 @@ enum Prepared {
     },
 }
 
-async fn prepare<U: UnitOfWork>(
+/// What routing reads from a lead, in place.
+enum LeadReading {
+    /// It was never captured: nothing to route on.
+    NotCaptured,
+    /// Settled without an offer: the lead has a rep or waits in a team's queue.
+    Settled(RouteOutcome),
+    /// To be offered.
+    Open {
+        /// What the territory map's rules look at.
+        attributes: LeadAttributes,
+        /// The reps it was taken back from.
+        excluded: Vec<UserId>,
+        /// The account its person was linked to, whose owner it goes to first.
+        account: Option<AccountId>,
+    },
+}
+
+impl LeadReading {
+    fn of(lead: &Lead) -> Self {
+        let captured = !matches!(
+            lead.status,
+            None | Some(LeadStatus::Received | LeadStatus::Quarantined)
+        );
+        let Some(profile) = lead.profile.as_ref().filter(|_| captured) else {
+            return Self::NotCaptured;
+        };
+        if let Some(rep) = lead.assignee {
+            return Self::Settled(RouteOutcome::AlreadyAssigned { rep });
+        }
+        if let Some(team) = lead.queue {
+            return Self::Settled(RouteOutcome::Queued { team });
+        }
+        Self::Open {
+            attributes: LeadAttributes::from(profile),
+            excluded: lead.reclaimed_from.clone(),
+            account: linked_account(lead),
+        }
+    }
+}
+
+/// Reads `leads` (one version check for them all) and the territory map (once), and answers
+/// for each, in order, what routing it takes.
+async fn prepare_each<U: UnitOfWork>(
     service: &CommandService<U>,
     tenant: &TenantId,
     settings: RoutingSettings,
-    lead_id: LeadId,
-) -> Result<Prepared, RoutingError> {
-    let (lead, lead_version) = service.load::<Lead>(tenant, lead_id.0).await?;
-    let Some(profile) = lead.profile.as_ref().filter(|_| {
-        !matches!(
-            lead.status,
-            None | Some(LeadStatus::Received | LeadStatus::Quarantined)
-        )
-    }) else {
-        return Err(RoutingError::NotCaptured(lead_id));
+    leads: &[LeadId],
+) -> Vec<Result<Prepared, RoutingError>> {
+    let ids: Vec<Uuid> = leads.iter().map(|lead| lead.0).collect();
+    let read = service
+        .load_each_with::<Lead, _>(tenant, &ids, LeadReading::of)
+        .await;
+    let read = match read {
+        Ok(read) => read,
+        Err(error) => {
+            // The error belongs to one of them: each read alone tells which.
+            tracing::debug!(%error, leads = leads.len(), "reading a batch failed; reading each alone");
+            let mut prepared = Vec::with_capacity(leads.len());
+            for lead in leads {
+                prepared.extend(Box::pin(prepare_each(service, tenant, settings, &[*lead])).await);
+            }
+            return prepared;
+        }
     };
-    if let Some(rep) = lead.assignee {
-        return Ok(Prepared::Done(RouteOutcome::AlreadyAssigned { rep }));
-    }
-    let attributes = LeadAttributes::from(profile);
-    let (assigned, _) = service
+    let open: Vec<Option<&LeadAttributes>> = read
+        .iter()
+        .map(|(reading, _)| match reading {
+            LeadReading::Open { attributes, .. } => Some(attributes),
+            LeadReading::NotCaptured | LeadReading::Settled(_) => None,
+        })
+        .collect();
+    let assigned = service
         .load_with::<TerritoryMap, _>(tenant, settings.territory_map, |map| {
-            map.assign_team(&attributes)
+            open.iter()
+                .map(|attributes| attributes.map(|attributes| map.assign_team(attributes)))
+                .collect::<Vec<_>>()
         })
         .await
-        .map_err(|error| RoutingError::Roster(error.to_string()))?;
-    let (rule, team) = assigned.ok_or(RoutingError::NoTerritoryMap)?;
-    let preferred = account_owner(service, tenant, &lead).await?;
-    Ok(Prepared::Offer {
-        team,
-        offer: LeadOffer {
-            lead_id,
-            rule,
-            excluded: lead.reclaimed_from.clone(),
-            preferred,
-        },
-        step: format!("route/{}/{lead_version}", lead_id.0),
-    })
+        .map(|(assigned, _)| assigned)
+        .map_err(|error| error.to_string());
+    let accounts: Vec<Option<AccountId>> = read
+        .iter()
+        .map(|(reading, _)| match reading {
+            LeadReading::Open { account, .. } => *account,
+            LeadReading::NotCaptured | LeadReading::Settled(_) => None,
+        })
+        .collect();
+    let owners: Vec<Result<Option<Preference>, RoutingError>> =
+        futures_util::stream::iter(accounts.into_iter().map(|account| async move {
+            match account {
+                Some(account) => owner_of(service, tenant, account).await,
+                None => Ok(None),
+            }
+        }))
+        .buffered(BATCH_PARALLELISM)
+        .collect()
+        .await;
+    read.into_iter()
+        .zip(owners)
+        .zip(leads)
+        .enumerate()
+        .map(|(place, (((reading, version), owner), lead_id))| {
+            let (attributes_excluded, account_owner) = match reading {
+                LeadReading::NotCaptured => return Err(RoutingError::NotCaptured(*lead_id)),
+                LeadReading::Settled(settled) => return Ok(Prepared::Done(settled)),
+                LeadReading::Open { excluded, .. } => (excluded, owner?),
+            };
+            let team = match &assigned {
+                Ok(assigned) => assigned.get(place).cloned().flatten().flatten(),
+                Err(error) => return Err(RoutingError::Roster(error.clone())),
+            };
+            let (rule, team) = team.ok_or(RoutingError::NoTerritoryMap)?;
+            Ok(Prepared::Offer {
+                team,
+                offer: LeadOffer {
+                    lead_id: *lead_id,
+                    rule,
+                    excluded: attributes_excluded,
+                    preferred: account_owner,
+                },
+                step: format!("route/{}/{version}", lead_id.0),
+            })
+        })
+        .collect()
 }
 
 /// Offers `offers` to the team with one `OfferLeads` (the members' current availability and
@@ -374,24 +459,39 @@ pub(crate) async fn account_owner<U: UnitOfWork>(
     tenant: &TenantId,
     lead: &Lead,
 ) -> Result<Option<Preference>, RoutingError> {
-    let Some(assessment) = lead
-        .account_match
+    match linked_account(lead) {
+        Some(account) => owner_of(service, tenant, account).await,
+        None => Ok(None),
+    }
+}
+
+/// The account the lead's person was auto-linked to, if any (see [`account_owner`]).
+fn linked_account(lead: &Lead) -> Option<AccountId> {
+    lead.account_match
         .filter(|assessment| assessment.verdict == MatchVerdict::AutoLink)
-    else {
-        return Ok(None);
-    };
-    let account = assessment.account;
-    let (state, _) = service
-        .load::<Account>(tenant, account.0)
+        .map(|assessment| assessment.account)
+}
+
+/// The owner of `account` while it is open, as the rep a lead linked to it goes to first.
+async fn owner_of<U: UnitOfWork>(
+    service: &CommandService<U>,
+    tenant: &TenantId,
+    account: AccountId,
+) -> Result<Option<Preference>, RoutingError> {
+    let (owner, _) = service
+        .load_with::<Account, _>(tenant, account.0, |state| {
+            state
+                .profile
+                .as_ref()
+                .filter(|profile| profile.status == AccountStatus::Active)
+                .map(|profile| profile.owner)
+        })
         .await
         .map_err(|error| RoutingError::Roster(error.to_string()))?;
-    Ok(state
-        .profile
-        .filter(|profile| profile.status == AccountStatus::Active)
-        .map(|profile| Preference {
-            rep: profile.owner,
-            reason: PreferenceReason::AccountOwner { account },
-        }))
+    Ok(owner.map(|rep| Preference {
+        rep,
+        reason: PreferenceReason::AccountOwner { account },
+    }))
 }
 
 /// Offers `lead` to the team ([`offer_leads`] with it alone) and returns the team's decision:
@@ -471,17 +571,33 @@ async fn record<U: UnitOfWork>(
     step: &str,
     team: TeamId,
 ) -> Result<RouteOutcome, RoutingError> {
-    let outcome = match decision.outcome {
-        RoutingOutcome::Assigned { rep } => RouteOutcome::Assigned { rep, team },
-        RoutingOutcome::Queued { .. } => RouteOutcome::Queued { team },
-    };
-    let meta = CommandMeta::by(router())
-        .with_command_id(derive_id(lead_id.0, step))
-        .with_idempotency_key(step.to_owned());
+    let outcome = outcome_of(&decision, team);
     service
-        .execute::<Lead>(tenant, lead_id.0, LeadCommand::Route { decision }, &meta)
+        .execute::<Lead>(
+            tenant,
+            lead_id.0,
+            LeadCommand::Route { decision },
+            &record_meta(lead_id, step),
+        )
         .await?;
     Ok(outcome)
+}
+
+/// The command recording a routing decision made under `step` on the lead: keyed by the step
+/// (`route/{lead}/{lead's version}`), so a retry records it once.
+fn record_meta(lead_id: LeadId, step: &str) -> CommandMeta {
+    let step = format!("{step}/lead");
+    CommandMeta::by(router())
+        .with_command_id(derive_id(lead_id.0, &step))
+        .with_idempotency_key(step)
+}
+
+/// What `decision` by `team` means for the lead.
+fn outcome_of(decision: &RoutingDecision, team: TeamId) -> RouteOutcome {
+    match decision.outcome {
+        RoutingOutcome::Assigned { rep } => RouteOutcome::Assigned { rep, team },
+        RoutingOutcome::Queued { .. } => RouteOutcome::Queued { team },
+    }
 }
 
 /// Offers a team's queued leads to whoever can take them now, oldest first, until nobody
@@ -524,15 +640,7 @@ pub async fn drain_queue<U: UnitOfWork>(
         }) else {
             return Ok(assigned);
         };
-        record(
-            service,
-            tenant,
-            lead,
-            decision,
-            &format!("{step}/lead"),
-            team_id,
-        )
-        .await?;
+        record(service, tenant, lead, decision, &step, team_id).await?;
         assigned.push((lead, rep));
     }
 }

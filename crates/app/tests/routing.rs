@@ -26,6 +26,7 @@ on_every_backend!(
     unavailable_reps_are_never_chosen_and_queued_leads_are_drained,
     a_crash_between_team_and_lead_is_repaired_by_routing_again,
     a_batch_sent_again_after_a_crash_takes_the_team_s_earlier_decisions,
+    a_batch_s_decisions_are_recorded_on_its_leads_together,
     an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link,
     a_rep_coming_online_gets_the_queued_leads_without_being_asked,
     a_lead_linked_to_an_account_goes_to_the_account_s_owner,
@@ -122,6 +123,23 @@ async fn unavailable_reps_are_never_chosen_and_queued_leads_are_drained<U: UnitO
         assert_eq!(assignee(&service, lead).await, None);
         queued.push(lead);
     }
+    // Routing a queued lead again leaves it in the queue and the team as it was.
+    let (_, before) = service
+        .load::<Team>(&tenant(), roster.team.0)
+        .await
+        .expect("loads");
+    let again = route_leads(&service, &tenant(), roster.settings, &queued).await;
+    assert!(
+        again.iter().all(
+            |outcome| matches!(outcome, Ok(RouteOutcome::Queued { team }) if *team == roster.team)
+        ),
+        "{again:?}"
+    );
+    let (_, after) = service
+        .load::<Team>(&tenant(), roster.team.0)
+        .await
+        .expect("loads");
+    assert_eq!(after, before, "nothing offered or queued twice");
     assert!(
         drain_queue(&service, &tenant(), roster.team)
             .await
@@ -234,6 +252,52 @@ async fn a_batch_sent_again_after_a_crash_takes_the_team_s_earlier_decisions<
         .await
         .expect("loads");
     assert_eq!(after, team_version + 1, "only the new lead was offered");
+}
+
+async fn a_batch_s_decisions_are_recorded_on_its_leads_together<U: UnitOfWork + Clone>(work: U) {
+    let (service, _) = service(work.clone());
+    let roster = roster(&service, (1, 1)).await;
+    let mut leads = Vec::new();
+    for _ in 0..4 {
+        leads.push(captured_lead(&service).await);
+    }
+    let routed = route_leads(&service, &tenant(), roster.settings, &leads).await;
+    let mut reps = Vec::new();
+    for (lead, outcome) in leads.iter().zip(&routed) {
+        let Ok(RouteOutcome::Assigned { rep, team }) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(*team, roster.team);
+        assert_eq!(assignee(&service, *lead).await, Some(*rep));
+        reps.push(*rep);
+    }
+    assert!(
+        reps.contains(&roster.ada) && reps.contains(&roster.bob),
+        "{reps:?}"
+    );
+    // Each lead's record is its last event; on PostgreSQL the four share one transaction.
+    let mut transactions = std::collections::BTreeSet::new();
+    for lead in &leads {
+        let stream = crm_eventstore::StreamId::new(format!("lead-{}", lead.0)).expect("valid");
+        let last = work
+            .store()
+            .read_stream(&tenant(), &stream, StreamRead::backward().limit(1))
+            .await
+            .expect("reads");
+        assert_eq!(last[0].event_type, "LeadAssigned");
+        transactions.insert(last[0].position.transaction);
+    }
+    if std::any::type_name::<U>().contains("Postgres") {
+        assert_eq!(transactions.len(), 1, "one commit for the batch's records");
+    }
+    // Sent again, the batch changes nothing: every lead has its rep.
+    let again = route_leads(&service, &tenant(), roster.settings, &leads).await;
+    for (outcome, rep) in again.iter().zip(&reps) {
+        assert!(
+            matches!(outcome, Ok(RouteOutcome::AlreadyAssigned { rep: had }) if had == rep),
+            "{outcome:?}"
+        );
+    }
 }
 
 async fn an_assignment_notifies_the_rep_once_with_a_deadline_and_a_link<U: UnitOfWork + Clone>(

@@ -114,7 +114,7 @@ enum Processed {
     /// It is a lead (received, then captured or quarantined, and resolved), routed unless
     /// `unrouted` says it is left for the pass to route with the others.
     Lead {
-        /// Captured and still without a rep or a queue: the pass routes it.
+        /// Routing is on: the pass routes it with the others if it still needs a rep.
         unrouted: bool,
     },
     /// It names an erased person: no lead, and its payload is to be forgotten.
@@ -127,7 +127,7 @@ enum Recorded {
     Done {
         /// The item (and its lead).
         id: uuid::Uuid,
-        /// The lead still waits to be routed with the pass's others.
+        /// The lead is to be routed with the pass's others if it still needs a rep.
         unrouted: bool,
         /// The item's attempts so far (for its pause if routing fails).
         attempts: u32,
@@ -299,6 +299,28 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             // leads (a crash before the items are marked done has them worked on again, and
             // routing a lead that has a rep or a queue changes nothing).
             if let (Some(routing), false) = (self.settings.routing, unrouted.is_empty()) {
+                let ids: Vec<uuid::Uuid> = unrouted.iter().map(|(id, _)| *id).collect();
+                // Which of them still need a rep, read with one version check for them all.
+                match self
+                    .service
+                    .load_each_with::<Lead, _>(&self.tenant, &ids, to_be_routed)
+                    .await
+                {
+                    Ok(routable) => {
+                        let mut waiting = Vec::with_capacity(unrouted.len());
+                        for (item, (routable, _)) in unrouted.into_iter().zip(routable) {
+                            if routable {
+                                waiting.push(item);
+                            } else {
+                                done.push(item.0);
+                            }
+                        }
+                        unrouted = waiting;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, leads = ids.len(), "reading a pass's leads for routing failed");
+                    }
+                }
                 let leads: Vec<LeadId> = unrouted.iter().map(|(id, _)| LeadId(*id)).collect();
                 let routed = route_leads(&self.service, &self.tenant, routing, &leads).await;
                 for ((id, attempts), outcome) in unrouted.into_iter().zip(routed) {
@@ -669,13 +691,20 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         if self.resolve(lead, match_meta).await?
             && let Some(routing) = self.settings.routing
         {
-            route_lead(&self.service, &self.tenant, routing, lead).await?;
+            let (routable, _) = self
+                .service
+                .load_with::<Lead, _>(&self.tenant, lead.0, to_be_routed)
+                .await?;
+            if routable {
+                route_lead(&self.service, &self.tenant, routing, lead).await?;
+            }
         }
         Ok(())
     }
 
-    /// The lead's identity and account resolved; whether it is still to be routed (routing is
-    /// on, and it is captured without a rep, a queue or a conversion).
+    /// The lead's identity and account resolved; whether it is to be routed if it still needs
+    /// to be (routing is on: whether it does, [`to_be_routed`], is read for a pass's leads
+    /// together).
     async fn resolve(&self, lead: LeadId, match_meta: &CommandMeta) -> Result<bool, ItemError> {
         if let Some(identity) = &self.identity {
             self.resolve_identity(identity, lead, match_meta).await?;
@@ -683,14 +712,7 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         if let Some(accounts) = &self.accounts {
             self.resolve_account(accounts.as_ref(), lead).await?;
         }
-        if self.settings.routing.is_none() {
-            return Ok(false);
-        }
-        let (state, _) = self.service.load::<Lead>(&self.tenant, lead.0).await?;
-        Ok(state.status.is_some_and(LeadStatus::is_captured)
-            && state.assignee.is_none()
-            && state.queue.is_none()
-            && state.converted_to.is_none())
+        Ok(self.settings.routing.is_some())
     }
 
     /// Captures every quarantined lead of the tenant again, from its payload as it was
@@ -857,4 +879,12 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
             .await?;
         Ok(None)
     }
+}
+
+/// Whether a lead still needs routing: captured, without a rep, a queue or a conversion.
+fn to_be_routed(lead: &Lead) -> bool {
+    lead.status.is_some_and(LeadStatus::is_captured)
+        && lead.assignee.is_none()
+        && lead.queue.is_none()
+        && lead.converted_to.is_none()
 }
