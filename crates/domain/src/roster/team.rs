@@ -11,7 +11,7 @@
 //! [`Rep`](super::Rep) states and the reps' open work, and passes them as
 //! [`TeamMember`]s, exactly the team's members in the team's order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -579,10 +579,10 @@ impl Team {
         self.require_created()?;
         self.check_members(members)?;
         let mut events = Vec::new();
-        // The state the offers so far leave (one copy for the whole batch).
-        let mut state: Option<Team> = None;
+        // The state the offers so far leave, as far as these offers read it.
+        let leads: BTreeSet<LeadId> = offers.iter().map(|offer| offer.lead_id).collect();
+        let mut current = self.for_leads(&leads);
         for offer in offers {
-            let current = state.as_ref().unwrap_or(self);
             // Each member's load as given, moved by what the offers so far changed in the
             // team's own holdings (a lead given to them, or a reclaimed lead taken from them).
             let now: Vec<TeamMember> = members
@@ -605,12 +605,38 @@ impl Team {
                 ctx,
             )?;
             if !decided.is_empty() {
-                let next = state.take().unwrap_or_else(|| self.clone());
-                state = Some(decided.iter().fold(next, Team::evolve));
+                current = decided.iter().fold(current, Team::evolve);
                 events.extend(decided);
             }
         }
         Ok(events)
+    }
+
+    /// The team as deciding offers of `leads` reads it: everything but its open leads and its
+    /// queue, of which only the entries of `leads` are kept. Folding offers of these leads into
+    /// it moves the holdings and credits exactly as folding them into the whole team would,
+    /// at the cost of the batch rather than of every lead the team holds.
+    fn for_leads(&self, leads: &BTreeSet<LeadId>) -> Team {
+        Team {
+            id: self.id,
+            name: self.name.clone(),
+            strategy: self.strategy,
+            leader: self.leader,
+            endpoint: self.endpoint.clone(),
+            members: self.members.clone(),
+            credits: self.credits.clone(),
+            queue: self
+                .queue
+                .iter()
+                .filter(|queued| leads.contains(&queued.lead_id))
+                .cloned()
+                .collect(),
+            offered: leads
+                .iter()
+                .filter_map(|lead| Some((*lead, self.offered_to(*lead)?)))
+                .collect(),
+            holdings: self.holdings.clone(),
+        }
     }
 
     fn take_from_queue(
