@@ -191,7 +191,36 @@ pub fn decode<E: DomainEvent>(
     let tag = ("type", serde_json::Value::String(event_type.to_owned()));
     let data = (!payload.is_null()).then_some(("data", payload));
     let tagged = MapDeserializer::<_, serde_json::Error>::new(std::iter::once(tag).chain(data));
-    let event = E::deserialize(tagged).map_err(|source| CodecError::Decode {
+    checked(E::deserialize(tagged), event_type, schema_version)
+}
+
+/// [`decode`] from a borrowed payload, for folds over stored events that keep them: the
+/// payload is read in place instead of being copied first (one with an erased member is
+/// copied, to be read as [`decode`] reads it).
+pub fn decode_ref<E: DomainEvent>(
+    event_type: &str,
+    schema_version: u16,
+    payload: &serde_json::Value,
+) -> Result<E, CodecError> {
+    if crate::personal::holds_erased(payload) {
+        return decode(event_type, schema_version, payload.clone());
+    }
+    // In tag order, as in `decode`.
+    let tag = serde_json::Value::String(event_type.to_owned());
+    let data = (!payload.is_null()).then_some(("data", payload));
+    let tagged =
+        MapDeserializer::<_, serde_json::Error>::new(std::iter::once(("type", &tag)).chain(data));
+    checked(E::deserialize(tagged), event_type, schema_version)
+}
+
+/// A decoded event, or why it could not be: unreadable, or of another schema version than
+/// the one stored with it.
+fn checked<E: DomainEvent>(
+    decoded: Result<E, serde_json::Error>,
+    event_type: &str,
+    schema_version: u16,
+) -> Result<E, CodecError> {
+    let event = decoded.map_err(|source| CodecError::Decode {
         event_type: event_type.to_owned(),
         schema_version,
         source,
@@ -299,7 +328,20 @@ mod tests {
                 decode_through_a_map(event_type, payload.clone()),
                 "{event_type} {payload}"
             );
+            let borrowed = decode_ref::<ProbeEvent>(event_type, 1, &payload).map_err(|error| {
+                let CodecError::Decode { source, .. } = error else {
+                    panic!("{event_type}: not a decode error: {error}");
+                };
+                source.to_string()
+            });
+            assert_eq!(borrowed, now, "borrowed: {event_type} {payload}");
         }
+        // An erased member reads as absent either way.
+        let erased = json!({"note": {"$erased": true}, "count": 3});
+        assert_eq!(
+            decode_ref::<ProbeEvent>("Noted", 1, &erased).map_err(|error| error.to_string()),
+            decode::<ProbeEvent>("Noted", 1, erased).map_err(|error| error.to_string()),
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub mod ticket;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use aggregate::{Aggregate, CodecError, DomainEvent, EncodedEvent, decode, encode};
+pub use aggregate::{Aggregate, CodecError, DomainEvent, EncodedEvent, decode, decode_ref, encode};
 pub use channel::Channel;
 pub use context::{Actor, Context};
 pub use ids::{

@@ -1,6 +1,6 @@
 //! An aggregate folded from its stream's stored events, as the stream cache keeps it.
 
-use crm_domain::{Aggregate, decode};
+use crm_domain::{Aggregate, decode_ref};
 use crm_eventstore::{RecordedEvent, StreamState};
 
 /// An aggregate's state folded from its stored events, or the reason one could not be read.
@@ -25,11 +25,7 @@ where
         if self.unreadable.is_some() {
             return;
         }
-        match decode::<A::Event>(
-            &event.event_type,
-            event.schema_version,
-            event.payload.clone(),
-        ) {
+        match decode_ref::<A::Event>(&event.event_type, event.schema_version, &event.payload) {
             Ok(decoded) => {
                 self.aggregate = std::mem::take(&mut self.aggregate).evolve(&decoded);
             }

@@ -11,7 +11,7 @@ use crate::json_depth::{MAX_JSON_DEPTH, dismantle};
 use crate::routing::{AssignmentStrategy, CandidateVerdict, RuleMatch, SkipReason, Verdict};
 use crate::scoring::{ScoreContribution, ScoreDimension};
 use crate::testing::{ALICE, BOB, CAROL, SEED, context_at, given, t0, t0_plus_minutes};
-use crate::{CodecError, decode, encode};
+use crate::{CodecError, decode, decode_ref, encode};
 
 const LEAD: LeadId = LeadId(Uuid::from_u128(0x1ead));
 const OTHER_LEAD: LeadId = LeadId(Uuid::from_u128(0x1ead2));
@@ -1004,9 +1004,12 @@ fn every_event_type_name_round_trips() {
             tagged["type"], encoded.event_type,
             "serde name and event_type() differ"
         );
+        let borrowed: LeadEvent =
+            decode_ref(encoded.event_type, encoded.schema_version, &encoded.payload).unwrap();
         let back: LeadEvent =
             decode(encoded.event_type, encoded.schema_version, encoded.payload).unwrap();
         assert_eq!(back, event);
+        assert_eq!(borrowed, event, "read in place as by value");
     }
 }
 
