@@ -115,7 +115,8 @@ pub trait Backend: Send + Sync + 'static {
     /// A unit of work (clones share the connections).
     fn work(&self) -> Self::Work;
 
-    /// The intake inbox.
+    /// The intake inbox: clones of one inbox, so that a delivery stored through any of them
+    /// (the HTTP app's) wakes the workers of another (the host's) at once.
     fn inbox(&self) -> Self::Inbox;
 
     /// The scheduler's deadlines.
@@ -235,6 +236,9 @@ where
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     work: PostgresUnitOfWork,
+    // One inbox, cloned for every part of the process, so that their deliveries wake its
+    // workers (`Inbox::arrivals`).
+    inbox: PostgresInbox,
     connection: String,
     pool_size: usize,
 }
@@ -247,9 +251,11 @@ impl PostgresBackend {
         let store =
             PostgresStore::connect(PostgresConfig::new(connection).with_pool_size(pool_size))
                 .await?;
+        let inbox = PostgresInbox::new(store.clone());
         let work = PostgresUnitOfWork::connect(store).await?;
         Ok(Self {
             work,
+            inbox,
             connection: connection.to_owned(),
             pool_size,
         })
@@ -277,7 +283,7 @@ impl Backend for PostgresBackend {
     }
 
     fn inbox(&self) -> PostgresInbox {
-        PostgresInbox::new(self.store().clone())
+        self.inbox.clone()
     }
 
     fn deadlines(&self) -> PostgresDeadlines {
@@ -413,6 +419,8 @@ fn describe_connection(connection: &str) -> String {
 pub struct SqliteBackend {
     database: SqliteDatabase,
     work: SqliteUnitOfWork,
+    // One inbox, cloned for every part of the process (see `PostgresBackend`).
+    inbox: SqliteInbox,
     path: PathBuf,
 }
 
@@ -425,6 +433,7 @@ impl SqliteBackend {
         let store = SqliteStore::open(database.clone(), StoreSettings::default())?;
         let work = SqliteUnitOfWork::open(store)?;
         Ok(Self {
+            inbox: SqliteInbox::new(database.clone()),
             database,
             work,
             path,
@@ -463,7 +472,7 @@ impl Backend for SqliteBackend {
     }
 
     fn inbox(&self) -> SqliteInbox {
-        SqliteInbox::new(self.database.clone())
+        self.inbox.clone()
     }
 
     fn deadlines(&self) -> SqliteDeadlines {

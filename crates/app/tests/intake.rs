@@ -32,6 +32,7 @@ on_every_backend_with!(
     quarantined_leads_are_captured_again_after_a_fix,
     mapped_form_fields_become_custom_fields_and_refused_ones_stay_in_the_payload,
     a_pass_s_leads_are_offered_together_and_each_offer_counts_toward_the_next,
+    an_idle_worker_starts_at_once_on_a_delivery_from_a_clone_of_its_inbox,
 );
 
 fn delivery(external_id: &str, email: Option<&str>) -> LeadDelivery {
@@ -762,4 +763,54 @@ async fn a_pass_s_leads_are_offered_together_and_each_offer_counts_toward_the_ne
             .all(|pair| pair[0].recorded_at == pair[1].recorded_at),
         "the five recorded by one append"
     );
+}
+
+async fn an_idle_worker_starts_at_once_on_a_delivery_from_a_clone_of_its_inbox<
+    U: UnitOfWork + Clone,
+    I: Inbox + Clone,
+>(
+    work: U,
+    inbox: I,
+) {
+    // A worker whose pause, once it finds nothing, is an hour: only the arrival wakes it.
+    let (service, _) = support::service(work);
+    let worker = IntakeWorker::new(
+        Arc::clone(&service),
+        inbox.clone(),
+        tenant(),
+        settings(None),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move {
+        worker
+            .run(std::time::Duration::from_hours(1), stopped)
+            .await;
+    });
+    // Let it find the inbox empty and settle into its pause.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let http_side = inbox.clone();
+    let submitted = submit(
+        &http_side,
+        &tenant(),
+        &[delivery("late-1", Some("late@example.com"))],
+        t0(),
+    )
+    .await
+    .expect("stored");
+    let id = id_of(submitted[0]);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let depth = inbox.health(&tenant(), t0()).await.expect("reads").depth;
+        if depth == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the delivery still waits: the worker did not wake"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(lead(&service, id).await.status, Some(LeadStatus::Captured));
+    stop.send_replace(true);
+    running.await.expect("the worker stops");
 }

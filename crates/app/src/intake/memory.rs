@@ -7,14 +7,17 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crm_eventstore::TenantId;
 use uuid::Uuid;
 
-use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier};
+use super::{
+    Arrivals, Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier,
+};
 use crate::uow::WorkError;
 
-/// An [`Inbox`] in memory. Clones share the items.
+/// An [`Inbox`] in memory. Clones share the items and the [`arrivals`](Inbox::arrivals).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryInbox {
     rows: Arc<Mutex<BTreeMap<(TenantId, Uuid), Row>>>,
     suppressed: Arc<Mutex<BTreeSet<(TenantId, SuppressedIdentifier)>>>,
+    arrivals: Arrivals,
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +43,7 @@ impl Inbox for MemoryInbox {
         at: DateTime<Utc>,
     ) -> Result<Vec<Submitted>, WorkError> {
         let mut rows = self.rows();
-        Ok(deliveries
+        let submitted: Vec<Submitted> = deliveries
             .iter()
             .map(|delivery| {
                 let id = delivery.item_id();
@@ -64,7 +67,15 @@ impl Inbox for MemoryInbox {
                 );
                 Submitted::Accepted { id }
             })
-            .collect())
+            .collect();
+        drop(rows);
+        if submitted
+            .iter()
+            .any(|submitted| matches!(submitted, Submitted::Accepted { .. }))
+        {
+            self.arrivals.arrived();
+        }
+        Ok(submitted)
     }
 
     async fn claim(
@@ -160,6 +171,10 @@ impl Inbox for MemoryInbox {
             row.last_error = Some(error.to_owned());
         }
         Ok(())
+    }
+
+    fn arrivals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.arrivals.subscribe())
     }
 
     async fn health(

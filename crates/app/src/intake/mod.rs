@@ -35,6 +35,7 @@ mod suppression;
 mod worker;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_eventstore::TenantId;
@@ -283,6 +284,36 @@ pub trait Inbox: Send + Sync + 'static {
         tenant: &TenantId,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<InboxHealth, WorkError>> + Send;
+
+    /// A signal that moves whenever this inbox, or a clone of it, stores a new delivery: an
+    /// idle worker of the same process starts its pass at once instead of at the end of its
+    /// pause ([`IntakeWorker::run`]). Deliveries stored by another process are seen when the
+    /// pause ends. `None` (the default) for an inbox without one.
+    fn arrivals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+}
+
+/// The signal of new deliveries an inbox and its clones share (see [`Inbox::arrivals`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Arrivals(Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Default for Arrivals {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+}
+
+impl Arrivals {
+    /// Says that new deliveries were stored.
+    pub(crate) fn arrived(&self) {
+        self.0.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// A receiver that sees the next arrival.
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
 }
 
 /// Checks and stores `deliveries`: the request path of a webhook. Refuses the whole batch if

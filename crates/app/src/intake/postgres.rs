@@ -5,7 +5,9 @@ use crm_eventstore::{PostgresStore, TenantId};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier};
+use super::{
+    Arrivals, Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier,
+};
 use crate::uow::{RELAXED, WorkError, database, execute_cached};
 
 /// An [`Inbox`] in the PostgreSQL database of a store whose application migrations were
@@ -13,12 +15,16 @@ use crate::uow::{RELAXED, WorkError, database, execute_cached};
 #[derive(Debug, Clone)]
 pub struct PostgresInbox {
     store: PostgresStore,
+    arrivals: Arrivals,
 }
 
 impl PostgresInbox {
-    /// The inbox in `store`'s database.
+    /// The inbox in `store`'s database. Its clones share its [`arrivals`](Inbox::arrivals).
     pub fn new(store: PostgresStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            arrivals: Arrivals::default(),
+        }
     }
 }
 
@@ -77,6 +83,9 @@ impl Inbox for PostgresInbox {
                 reason: error.to_string(),
             })?;
             stored.insert(id);
+        }
+        if !stored.is_empty() {
+            self.arrivals.arrived();
         }
         Ok(ids
             .into_iter()
@@ -273,6 +282,10 @@ impl Inbox for PostgresInbox {
         )
         .await?;
         Ok(())
+    }
+
+    fn arrivals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.arrivals.subscribe())
     }
 
     async fn health(

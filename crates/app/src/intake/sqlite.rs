@@ -8,7 +8,9 @@ use crm_eventstore::sqlite::SqliteDatabase;
 use rusqlite::Row;
 use uuid::Uuid;
 
-use super::{Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier};
+use super::{
+    Arrivals, Inbox, InboxHealth, InboxItem, LeadDelivery, Submitted, SuppressedIdentifier,
+};
 use crate::uow::{WorkError, instant, micros, queue_figures, sql, to_sql_count, uuid};
 
 /// An [`Inbox`] in a SQLite file whose application migrations were applied (by
@@ -20,12 +22,16 @@ use crate::uow::{WorkError, instant, micros, queue_figures, sql, to_sql_count, u
 #[derive(Debug, Clone)]
 pub struct SqliteInbox {
     database: SqliteDatabase,
+    arrivals: Arrivals,
 }
 
 impl SqliteInbox {
-    /// The inbox in `database`.
+    /// The inbox in `database`. Its clones share its [`arrivals`](Inbox::arrivals).
     pub fn new(database: SqliteDatabase) -> Self {
-        Self { database }
+        Self {
+            database,
+            arrivals: Arrivals::default(),
+        }
     }
 }
 
@@ -123,6 +129,9 @@ impl Inbox for SqliteInbox {
                 Ok::<_, WorkError>(stored)
             })
             .await?;
+        if !stored.is_empty() {
+            self.arrivals.arrived();
+        }
         let mut stored = stored;
         Ok(deliveries
             .iter()
@@ -305,6 +314,10 @@ impl Inbox for SqliteInbox {
             })
             .await
             .map(drop)
+    }
+
+    fn arrivals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.arrivals.subscribe())
     }
 
     async fn health(

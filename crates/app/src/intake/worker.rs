@@ -412,8 +412,11 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
         }
     }
 
-    /// Passes until `stop` turns true, pausing `every` when the inbox has nothing due.
+    /// Passes until `stop` turns true, pausing `every` when the inbox has nothing due; a
+    /// delivery stored meanwhile through this inbox (or a clone of it, such as the HTTP
+    /// app's in the same process) ends the pause at once ([`Inbox::arrivals`]).
     pub async fn run(&self, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut arrivals = self.inbox.arrivals();
         while !*stop.borrow() {
             let pause = match self.pass().await {
                 Ok(report) if report.claimed > 0 => None,
@@ -427,6 +430,7 @@ impl<U: UnitOfWork, I: Inbox> IntakeWorker<U, I> {
                 tokio::select! {
                     _ = stop.changed() => {}
                     () = tokio::time::sleep(pause) => {}
+                    () = arrival(arrivals.as_mut()) => {}
                 }
             }
         }
@@ -887,4 +891,14 @@ fn to_be_routed(lead: &Lead) -> bool {
         && lead.assignee.is_none()
         && lead.queue.is_none()
         && lead.converted_to.is_none()
+}
+
+/// Resolves at the next arrival `arrivals` signals; never without a signal.
+async fn arrival(arrivals: Option<&mut tokio::sync::watch::Receiver<u64>>) {
+    if let Some(arrivals) = arrivals
+        && arrivals.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await;
 }

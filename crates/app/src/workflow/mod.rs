@@ -28,7 +28,7 @@ use crm_domain::lead::Lead;
 use crm_domain::opportunity::Opportunity;
 use crm_domain::task::Task;
 use crm_domain::ticket::Ticket;
-use crm_domain::{Actor, Aggregate, DomainEvent, decode};
+use crm_domain::{Actor, Aggregate, DomainEvent, decode_ref};
 use crm_eventstore::{
     EventStore, GlobalPosition, PageEntry, RecordedEvent, StoreError, StreamRead, TenantId,
 };
@@ -394,12 +394,7 @@ where
     events
         .iter()
         .filter_map(|event| {
-            decode::<A::Event>(
-                &event.event_type,
-                event.schema_version,
-                event.payload.clone(),
-            )
-            .ok()
+            decode_ref::<A::Event>(&event.event_type, event.schema_version, &event.payload).ok()
         })
         .fold(A::default(), |state, event| state.evolve(&event))
 }
