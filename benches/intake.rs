@@ -23,6 +23,8 @@
 //!   lead's latency is read from the database afterwards: its `LeadAssigned` event's
 //!   `recorded_at` minus its inbox row's `received_at`. Counted: every lead assigned once.
 //!
+//! `INTAKE_BENCH_WORKERS` sets how many workers the drains run (default 2, the target's).
+//!
 //! Run: `source scripts/postgres-env && cargo bench -p crm-benches --bench intake`.
 
 #[allow(dead_code, reason = "the store benches' helpers are not all used here")]
@@ -73,6 +75,11 @@ fn percentile(samples: &mut [Duration], share: f64) -> Duration {
     )]
     let index = ((samples.len() as f64 * share) as usize).min(samples.len().saturating_sub(1));
     samples[index]
+}
+
+/// How many intake workers the drains run: `INTAKE_BENCH_WORKERS`, default 2 (the target's).
+fn workers() -> usize {
+    support::env_number("INTAKE_BENCH_WORKERS", 2)
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -150,7 +157,7 @@ async fn steady_arrivals(
     count: usize,
 ) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers: Vec<_> = (0..2)
+    let workers: Vec<_> = (0..workers())
         .map(|_| {
             let worker = IntakeWorker::new(
                 Arc::clone(service),
@@ -193,7 +200,7 @@ async fn drain_with_two_workers(
     settings: &IntakeSettings,
 ) -> (usize, Duration) {
     let started = Instant::now();
-    let workers: Vec<_> = (0..2)
+    let workers: Vec<_> = (0..workers())
         .map(|_| {
             let worker = IntakeWorker::new(
                 Arc::clone(service),
@@ -318,7 +325,8 @@ fn main() {
             .expect("the inbox's health");
         let drained = rate(done, elapsed);
         println!(
-            "RESULT drain, 2 workers, {backlog} items: {done} done in {elapsed:?} = {drained:.0} leads/s; {streams} lead streams, inbox depth {} afterwards; target >= 5000 leads/s: {}",
+            "RESULT drain, {} workers, {backlog} items: {done} done in {elapsed:?} = {drained:.0} leads/s; {streams} lead streams, inbox depth {} afterwards; target >= 5000 leads/s: {}",
+            workers(),
             health.depth,
             verdict(drained >= 5_000.0)
         );
@@ -357,7 +365,8 @@ fn main() {
                 .get(0);
             let drained = rate(done, elapsed);
             println!(
-                "RESULT drain with routing (10 reps, one team), 2 workers, {routed} items: {done} done in {elapsed:?} = {drained:.0} leads/s; {assigned} assigned; target >= 5000 leads/s: {}",
+                "RESULT drain with routing (10 reps, one team), {} workers, {routed} items: {done} done in {elapsed:?} = {drained:.0} leads/s; {assigned} assigned; target >= 5000 leads/s: {}",
+                workers(),
                 verdict(drained >= 5_000.0)
             );
             assert_eq!(done, routed, "every item done once");
@@ -396,7 +405,8 @@ fn main() {
                 max.unwrap_or(f64::NAN),
             );
             println!(
-                "RESULT steady 1,000 leads/s with routing, 2 workers, {steady} leads: {assigned} assigned; accepted to assigned p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; target p99 < 1000 ms: {}",
+                "RESULT steady 1,000 leads/s with routing, {} workers, {steady} leads: {assigned} assigned; accepted to assigned p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; target p99 < 1000 ms: {}",
+                workers(),
                 p50 * 1000.0,
                 p99 * 1000.0,
                 max * 1000.0,
