@@ -147,7 +147,24 @@ async fn roster(
     RoutingSettings { territory_map: map }
 }
 
-/// `count` deliveries accepted at 1,000 a second (10 every 10 ms) while two workers run as a
+/// The drains' [`workers`] over one service and inbox.
+fn intake_workers<'a>(
+    service: &'a Arc<CommandService<PostgresUnitOfWork>>,
+    inbox: &'a PostgresInbox,
+    tenant: &'a crm_eventstore::TenantId,
+    settings: &'a IntakeSettings,
+) -> impl Iterator<Item = IntakeWorker<PostgresUnitOfWork, PostgresInbox>> + 'a {
+    (0..workers()).map(|_| {
+        IntakeWorker::new(
+            Arc::clone(service),
+            inbox.clone(),
+            tenant.clone(),
+            settings.clone(),
+        )
+    })
+}
+
+/// `count` deliveries accepted at 1,000 a second (10 every 10 ms) while the workers run as a
 /// deployment runs them; returns once every one is done.
 async fn steady_arrivals(
     service: &Arc<CommandService<PostgresUnitOfWork>>,
@@ -157,14 +174,8 @@ async fn steady_arrivals(
     count: usize,
 ) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers: Vec<_> = (0..workers())
-        .map(|_| {
-            let worker = IntakeWorker::new(
-                Arc::clone(service),
-                inbox.clone(),
-                tenant.clone(),
-                settings.clone(),
-            );
+    let workers: Vec<_> = intake_workers(service, inbox, tenant, settings)
+        .map(|worker| {
             let stopped = stopped.clone();
             tokio::spawn(async move { worker.run(Duration::from_secs(1), stopped).await })
         })
@@ -192,7 +203,8 @@ async fn steady_arrivals(
     }
 }
 
-/// Two intake workers draining the inbox at once: the items they did, and how long it took.
+/// The intake workers ([`workers`]) draining the inbox at once: the items they did, and how
+/// long it took.
 async fn drain_with_two_workers(
     service: &Arc<CommandService<PostgresUnitOfWork>>,
     inbox: &PostgresInbox,
@@ -200,16 +212,8 @@ async fn drain_with_two_workers(
     settings: &IntakeSettings,
 ) -> (usize, Duration) {
     let started = Instant::now();
-    let workers: Vec<_> = (0..workers())
-        .map(|_| {
-            let worker = IntakeWorker::new(
-                Arc::clone(service),
-                inbox.clone(),
-                tenant.clone(),
-                settings.clone(),
-            );
-            tokio::spawn(async move { worker.drain().await.expect("the worker drains") })
-        })
+    let workers: Vec<_> = intake_workers(service, inbox, tenant, settings)
+        .map(|worker| tokio::spawn(async move { worker.drain().await.expect("the worker drains") }))
         .collect();
     let mut done = 0;
     for worker in workers {

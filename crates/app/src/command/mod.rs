@@ -177,6 +177,19 @@ pub struct Executed<E> {
     pub replayed: bool,
 }
 
+impl<E> Executed<E> {
+    /// What a command that appended `events` to `stream` did, as the store answered.
+    fn appended(stream: StreamId, events: Vec<E>, result: &AppendResult) -> Self {
+        Self {
+            version: result.stream_version,
+            outcome: CommandOutcome::appended(&stream, result),
+            stream,
+            events,
+            replayed: false,
+        }
+    }
+}
+
 /// `events`, decided on version `version` of their stream, encoded for the store: each with its
 /// id derived from the decision's `seed` and its place (so a repeat of the decision mints the
 /// same ids), and the command's metadata.
@@ -605,13 +618,7 @@ impl<U: UnitOfWork> CommandService<U> {
             if let Some((subject, key)) = &new_stream.subject_key {
                 self.remember_key(tenant, subject, key);
             }
-            answers[index] = Some(Executed {
-                version: result.stream_version,
-                outcome: CommandOutcome::appended(&stream, &result),
-                stream,
-                events,
-                replayed: false,
-            });
+            answers[index] = Some(Executed::appended(stream, events, &result));
         }
         answers
     }
@@ -686,13 +693,7 @@ impl<U: UnitOfWork> CommandService<U> {
             };
             let expected = ExpectedVersion::Exact(cached.version);
             cache.record_committed(tenant, &stream, cached, expected, &new_events, &result);
-            answers[index] = Some(Executed {
-                version: result.stream_version,
-                outcome: CommandOutcome::appended(&stream, &result),
-                stream,
-                events,
-                replayed: false,
-            });
+            answers[index] = Some(Executed::appended(stream, events, &result));
         }
         let mut results = Vec::with_capacity(answers.len());
         for (answer, (id, list, meta)) in answers.into_iter().zip(commands) {
@@ -725,12 +726,7 @@ impl<U: UnitOfWork> CommandService<U> {
     {
         readable(stream, &cached)?;
         let claim = claim_of::<A>(stream, commands, meta)?;
-        let metadata = meta.metadata().map_err(|error| WorkError::Corrupt {
-            what: "command metadata".into(),
-            reason: error.to_string(),
-        })?;
-        let seed = derive_id(meta.command_id, stream.as_str());
-        let ctx = Context::new(self.clock.now(), meta.actor.clone(), seed);
+        let (metadata, seed, ctx) = self.decision_inputs(stream, meta)?;
         let events = match decide_all(&cached.state.aggregate, commands, &ctx) {
             Ok(events) if !events.is_empty() => events,
             _ => return Ok(None),
@@ -757,6 +753,22 @@ impl<U: UnitOfWork> CommandService<U> {
         Ok(Some((work, (cached, events, new_events))))
     }
 
+    /// What a command under `meta` is decided and stored with on `stream`: the metadata its
+    /// events carry, the seed its ids derive from, and the context it is decided in (now).
+    fn decision_inputs(
+        &self,
+        stream: &StreamId,
+        meta: &CommandMeta,
+    ) -> Result<(Metadata, Uuid, Context), WorkError> {
+        let metadata = meta.metadata().map_err(|error| WorkError::Corrupt {
+            what: "command metadata".into(),
+            reason: error.to_string(),
+        })?;
+        let seed = derive_id(meta.command_id, stream.as_str());
+        let ctx = Context::new(self.clock.now(), meta.actor.clone(), seed);
+        Ok((metadata, seed, ctx))
+    }
+
     /// One creation of [`create_each`](Self::create_each) decided on the empty state: its
     /// events, as encoded, and as the store is to keep them (personal fields sealed with the
     /// subject's key, remembered or new). `None` when the decision refused or changed nothing.
@@ -772,12 +784,7 @@ impl<U: UnitOfWork> CommandService<U> {
         A: Aggregate + Send + Sync + 'static,
         A::Command: Clone,
     {
-        let metadata = meta.metadata().map_err(|error| WorkError::Corrupt {
-            what: "command metadata".into(),
-            reason: error.to_string(),
-        })?;
-        let seed = derive_id(meta.command_id, stream.as_str());
-        let ctx = Context::new(self.clock.now(), meta.actor.clone(), seed);
+        let (metadata, seed, ctx) = self.decision_inputs(stream, meta)?;
         let empty = A::default();
         let Ok(events) = decide_all(&empty, commands, &ctx) else {
             return Ok(None);
