@@ -377,7 +377,7 @@ async fn prepare_each<U: UnitOfWork>(
         .zip(leads)
         .enumerate()
         .map(|(place, (((reading, version), owner), lead_id))| {
-            let (attributes_excluded, account_owner) = match reading {
+            let (excluded, preferred) = match reading {
                 LeadReading::NotCaptured => return Err(RoutingError::NotCaptured(*lead_id)),
                 LeadReading::Settled(settled) => return Ok(Prepared::Done(settled)),
                 LeadReading::Open { excluded, .. } => (excluded, owner?),
@@ -392,8 +392,8 @@ async fn prepare_each<U: UnitOfWork>(
                 offer: LeadOffer {
                     lead_id: *lead_id,
                     rule,
-                    excluded: attributes_excluded,
-                    preferred: account_owner,
+                    excluded,
+                    preferred,
                 },
                 step: format!("route/{}/{version}", lead_id.0),
             })
