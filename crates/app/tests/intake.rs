@@ -85,6 +85,15 @@ async fn history_len<U: UnitOfWork>(work: &U, id: uuid::Uuid) -> usize {
         .len()
 }
 
+/// An intake worker of the test tenant over `service` and a clone of `inbox`.
+fn worker<U: UnitOfWork, I: Inbox + Clone>(
+    service: &Arc<CommandService<U>>,
+    inbox: &I,
+    settings: IntakeSettings,
+) -> IntakeWorker<U, I> {
+    IntakeWorker::new(Arc::clone(service), inbox.clone(), tenant(), settings)
+}
+
 fn id_of(submitted: Submitted) -> uuid::Uuid {
     match submitted {
         Submitted::Accepted { id } | Submitted::Duplicate { id } => id,
@@ -123,12 +132,7 @@ async fn a_delivery_becomes_one_routed_lead_and_a_redelivery_nothing<
         }]
     );
 
-    let worker = IntakeWorker::new(
-        Arc::clone(&service),
-        inbox.clone(),
-        tenant(),
-        settings(Some(roster.settings)),
-    );
+    let worker = worker(&service, &inbox, settings(Some(roster.settings)));
     assert_eq!(worker.drain().await.expect("drains"), 3);
     let reps: [UserId; 2] = [roster.ada, roster.bob];
     for (index, outcome) in first.iter().enumerate() {
@@ -225,7 +229,7 @@ async fn quarantined_leads_are_captured_again_after_a_fix<
         default_region: CountryCode::new("US").expect("a valid country"),
         ..settings(Some(roster.settings))
     };
-    let misconfigured = IntakeWorker::new(Arc::clone(&service), inbox.clone(), tenant(), american);
+    let misconfigured = worker(&service, &inbox, american);
     assert_eq!(misconfigured.drain().await.expect("drains"), 2);
     for id in [phone_lead, unreachable] {
         assert_eq!(
@@ -246,12 +250,7 @@ async fn quarantined_leads_are_captured_again_after_a_fix<
 
     // The fix: the default region the form's numbers are written in. The lead it concerns is
     // captured and routed; the other still lacks any way to reach the person.
-    let fixed = IntakeWorker::new(
-        Arc::clone(&service),
-        inbox.clone(),
-        tenant(),
-        settings(Some(roster.settings)),
-    );
+    let fixed = worker(&service, &inbox, settings(Some(roster.settings)));
     let replayed = fixed.replay_quarantined().await.expect("replays");
     assert_eq!(replayed.examined, 2);
     assert_eq!(replayed.captured, vec![crm_domain::LeadId(phone_lead)]);
@@ -304,14 +303,7 @@ async fn a_bulk_batch_waits_in_the_inbox_until_workers_catch_up<
     assert_eq!(health.oldest_age, Some(TimeDelta::minutes(3)));
 
     // Two workers share the inbox: every item is done once.
-    let worker = |_| {
-        Arc::new(IntakeWorker::new(
-            Arc::clone(&service),
-            inbox.clone(),
-            tenant(),
-            settings(None),
-        ))
-    };
+    let worker = |_| Arc::new(worker(&service, &inbox, settings(None)));
     let (first, second) = (worker(0), worker(1));
     let (a, b) = tokio::join!(first.drain(), second.drain());
     assert_eq!(a.expect("drains") + b.expect("drains"), 60);
@@ -350,12 +342,7 @@ async fn a_lost_commit_answer_at_any_step_is_redone_without_doubles<
         let submitted = submit(&inbox, &tenant(), &[item], t0())
             .await
             .expect("stored");
-        let worker = IntakeWorker::new(
-            Arc::clone(&service),
-            inbox.clone(),
-            tenant(),
-            settings(Some(roster.settings)),
-        );
+        let worker = worker(&service, &inbox, settings(Some(roster.settings)));
         // The first pass fails on the lost answer and leaves the item due; the next finishes.
         let mut done = 0;
         for _ in 0..4 {
@@ -385,12 +372,7 @@ async fn receipt_and_capture_commit_together_and_a_lead_received_alone_is_captur
     inbox: I,
 ) {
     let (service, _) = support::service(work.clone());
-    let worker = IntakeWorker::new(
-        Arc::clone(&service),
-        inbox.clone(),
-        tenant(),
-        settings(None),
-    );
+    let worker = worker(&service, &inbox, settings(None));
     // A fresh item: its lead's first two events are one append (one transaction), so no
     // crash can leave a lead received but not validated.
     let fresh = submit(
@@ -528,13 +510,7 @@ async fn a_lead_from_a_known_person_records_the_contact_with_its_evidence<
     let outcomes = submit(&inbox, &tenant(), &batch, t0())
         .await
         .expect("stored");
-    let worker = IntakeWorker::new(
-        Arc::clone(&service),
-        inbox.clone(),
-        tenant(),
-        settings(None),
-    )
-    .with_identity(IdentityResolution::new(
+    let worker = worker(&service, &inbox, settings(None)).with_identity(IdentityResolution::new(
         Arc::new(source),
         LinkageModel::default(),
     ));
@@ -723,12 +699,7 @@ async fn a_pass_s_leads_are_offered_together_and_each_offer_counts_toward_the_ne
     let submitted = submit(&inbox, &tenant(), &batch, t0())
         .await
         .expect("stored");
-    let worker = IntakeWorker::new(
-        Arc::clone(&service),
-        inbox.clone(),
-        tenant(),
-        settings(Some(roster.settings)),
-    );
+    let worker = worker(&service, &inbox, settings(Some(roster.settings)));
     let report = worker.pass().await.expect("one pass");
     assert_eq!((report.claimed, report.done), (5, 5), "{report:?}");
     let mut assigned = std::collections::BTreeMap::<UserId, usize>::new();
@@ -774,12 +745,7 @@ async fn an_idle_worker_starts_at_once_on_a_delivery_from_a_clone_of_its_inbox<
 ) {
     // A worker whose pause, once it finds nothing, is an hour: only the arrival wakes it.
     let (service, _) = support::service(work);
-    let worker = IntakeWorker::new(
-        Arc::clone(&service),
-        inbox.clone(),
-        tenant(),
-        settings(None),
-    );
+    let worker = worker(&service, &inbox, settings(None));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(async move {
         worker
