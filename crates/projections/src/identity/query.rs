@@ -49,12 +49,15 @@ impl Candidates {
         };
         // Usually the blocks hold fewer members than the limit, duplicates and all: then
         // every one is kept, and sorting a vector is cheaper than building a tree.
-        if blocks().map(Vec::len).sum::<usize>() <= self.limit {
-            let mut members: Vec<ContactId> = blocks()
-                .flatten()
-                .copied()
-                .filter(|member| Some(*member) != self.exclude)
-                .collect();
+        let held = blocks().map(Vec::len).sum::<usize>();
+        if held <= self.limit {
+            let mut members: Vec<ContactId> = Vec::with_capacity(held);
+            members.extend(
+                blocks()
+                    .flatten()
+                    .copied()
+                    .filter(|member| Some(*member) != self.exclude),
+            );
             members.sort_unstable();
             members.dedup();
             return members;
@@ -106,6 +109,11 @@ impl Lookup<IdentityDoc> for Candidates {
     fn keys(&self, found: &Found<IdentityDoc>, keys: &mut Vec<DocKey>) {
         keys.extend(self.blocks.iter().copied().map(block_key));
         keys.extend(self.members(found).into_iter().map(person_key));
+    }
+
+    /// The blocks, then their members.
+    fn rounds(&self) -> Option<usize> {
+        Some(2)
     }
 
     fn answer(&self, found: &Found<IdentityDoc>) -> Vec<Candidate> {
@@ -204,9 +212,15 @@ impl Lookup<IdentityDoc> for BestMatches<'_> {
         self.candidates.keys(found, keys);
     }
 
+    fn rounds(&self) -> Option<usize> {
+        self.candidates.rounds()
+    }
+
     fn answer(&self, found: &Found<'_, IdentityDoc>) -> Vec<RankedCandidate> {
-        let people = self.candidates.live_people(found);
-        rank_people(self.model, self.record, people, self.keep)
+        // Gathered first, in a loop of their own: each candidate's record is a few pointers
+        // away, and a short loop lets the processor follow many of them at once.
+        let people: Vec<(ContactId, &PersonRecord)> = self.candidates.live_people(found).collect();
+        rank_people(self.model, self.record, people.into_iter(), self.keep)
     }
 }
 

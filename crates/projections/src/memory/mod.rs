@@ -392,9 +392,13 @@ impl<M: ReadModel> MemoryDocuments<M> {
         let docs = self.tenants.get(tenant);
         let mut found = Found::default();
         let mut keys = Vec::new();
-        for _ in 0..MAX_KEY_ROUNDS {
+        let rounds = query
+            .rounds()
+            .map_or(MAX_KEY_ROUNDS, |r| r.min(MAX_KEY_ROUNDS));
+        for _ in 0..rounds {
             keys.clear();
             query.keys(&found, &mut keys);
+            found.reserve(keys.len());
             let mut new = false;
             for key in &keys {
                 if found.contains(key) {
@@ -410,6 +414,15 @@ impl<M: ReadModel> MemoryDocuments<M> {
             if !new {
                 break;
             }
+        }
+        #[cfg(debug_assertions)]
+        if query.rounds().is_some() {
+            keys.clear();
+            query.keys(&found, &mut keys);
+            debug_assert!(
+                keys.iter().all(|key| found.contains(key)),
+                "a lookup named new keys after the rounds it said it needs"
+            );
         }
         query.answer(&found)
     }

@@ -268,6 +268,12 @@ impl<'a, D> Found<'a, D> {
         self.docs.insert(IndexKey(key), Some(Held::Lent(doc)));
     }
 
+    /// Makes room for `additional` more keys at once (a round's keys), so that the map does
+    /// not grow in steps while they are recorded.
+    pub fn reserve(&mut self, additional: usize) {
+        self.docs.reserve(additional);
+    }
+
     /// Records that no document exists at `key`.
     pub fn mark_absent(&mut self, key: DocKey) {
         self.docs.insert(IndexKey(key), None);
@@ -284,6 +290,15 @@ pub trait Lookup<D> {
 
     /// Pushes the keys needed given what was found so far.
     fn keys(&self, found: &Found<'_, D>, keys: &mut Vec<DocKey>);
+
+    /// How many rounds name new keys at most, when the lookup knows: a store stops after
+    /// that many instead of calling [`Lookup::keys`] once more only to learn that nothing new
+    /// is named (a lookup of hundreds of keys recomputes them all to say so). `None` (the
+    /// default): until nothing new is named. A count too small gives a wrong answer; the
+    /// in-memory store checks it in debug builds.
+    fn rounds(&self) -> Option<usize> {
+        None
+    }
 
     /// The answer from what was found.
     fn answer(&self, found: &Found<'_, D>) -> Self::Answer;

@@ -1351,7 +1351,10 @@ where
             .map_err(from_pg)?;
         let mut found = Found::default();
         let mut keys = Vec::new();
-        for _ in 0..MAX_LOOKUP_ROUNDS {
+        let rounds = query
+            .rounds()
+            .map_or(MAX_LOOKUP_ROUNDS, |r| r.min(MAX_LOOKUP_ROUNDS));
+        for _ in 0..rounds {
             keys.clear();
             query.keys(&found, &mut keys);
             let new: Vec<DocKey> = keys

@@ -795,7 +795,10 @@ where
         let rounds = async move {
             let mut found = Found::default();
             let mut keys = Vec::new();
-            for _ in 0..MAX_KEY_ROUNDS {
+            let rounds = query
+                .rounds()
+                .map_or(MAX_KEY_ROUNDS, |r| r.min(MAX_KEY_ROUNDS));
+            for _ in 0..rounds {
                 keys.clear();
                 query.keys(&found, &mut keys);
                 let mut new: Vec<DocKey> = Vec::new();

@@ -32,6 +32,10 @@ pub struct Weighed<K> {
 /// by rounding alone.
 const ROUNDING: f64 = 1e-9;
 
+/// The most candidates room is made for before the first is weighed (an iterator's upper
+/// bound can be anything).
+const MOST_RESERVED: usize = 4_096;
+
 impl LinkageModel {
     /// The `keep` candidates with the greatest match weight against `record`, greatest first,
     /// ties by key: the same as comparing every candidate ([`super::compare`]), weighing each
@@ -62,24 +66,25 @@ impl LinkageModel {
             })
             .collect();
         let prior = self.prior_weight();
-        let mut staged: Vec<(f64, K, &PersonRecord, ComparisonVector)> = candidates
-            .into_iter()
-            .map(|(key, candidate)| {
-                let vector = compare_identifiers(record, candidate);
-                let known: f64 = self
-                    .fields
-                    .iter()
-                    .filter(|f| is_identifier(f.field))
-                    .filter_map(|f| vector.level(f.field).map(|level| f.weight(level)))
-                    .sum();
-                let rest: f64 = rest_at_most
-                    .iter()
-                    .filter(|(field, _)| may_have_a_level(*field, record, candidate))
-                    .map(|(_, strongest)| strongest)
-                    .sum();
-                (prior + known + rest, key, candidate, vector)
-            })
-            .collect();
+        let candidates = candidates.into_iter();
+        // Sized once: growing it in steps costs more than the comparisons on a large heap.
+        let mut staged: Vec<(f64, K, &PersonRecord, ComparisonVector)> =
+            Vec::with_capacity(candidates.size_hint().1.unwrap_or(0).min(MOST_RESERVED));
+        staged.extend(candidates.map(|(key, candidate)| {
+            let vector = compare_identifiers(record, candidate);
+            let known: f64 = self
+                .fields
+                .iter()
+                .filter(|f| is_identifier(f.field))
+                .filter_map(|f| vector.level(f.field).map(|level| f.weight(level)))
+                .sum();
+            let rest: f64 = rest_at_most
+                .iter()
+                .filter(|(field, _)| may_have_a_level(*field, record, candidate))
+                .map(|(_, strongest)| strongest)
+                .sum();
+            (prior + known + rest, key, candidate, vector)
+        }));
         staged.sort_by(|a, b| {
             b.0.partial_cmp(&a.0)
                 .unwrap_or(Ordering::Equal)
