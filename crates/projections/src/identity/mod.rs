@@ -36,7 +36,8 @@ use crm_domain::ContactId;
 use crm_domain::account::matching::{CompanyEvidence, name_block};
 use crm_domain::contact::{Contact, ContactEvent, ContactField, Detail};
 use crm_domain::identity::linkage::{
-    AddressParts, BlockingPass, PersonRecord, PostalAddress, blocking_keys, normalize_identifier,
+    AddressParts, BlockingPass, IdentifierSketch, PersonRecord, PostalAddress, blocking_keys,
+    normalize_identifier,
 };
 use crm_domain::identity::{CompanyDomain, CompanyName, EmailAddress, IdentityRecord};
 use serde::{Deserialize, Serialize};
@@ -75,7 +76,34 @@ pub struct IndexedPerson {
     /// The company key ids the person's rows are filed under (empty while merged or erased).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub companies: Vec<Uuid>,
+    /// The record's identifiers sketched, as the model last filed the person: what lets a
+    /// lookup weigh the person without reading their emails' and phones' texts. Not stored (a
+    /// document read back from SQL has none, and its lookups read the texts) and not part of
+    /// the document's equality; see [`Sketched`].
+    #[serde(skip)]
+    pub(crate) sketch: Sketched,
 }
+
+/// An [`IdentifierSketch`] kept with the record it was made of: refreshed by the model each
+/// time it files the person, so it never stands for another record. Equal to any other: it
+/// says nothing the record does not.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sketched(Option<IdentifierSketch>);
+
+impl Sketched {
+    /// The sketch, if the model made one.
+    pub(crate) fn get(&self) -> Option<&IdentifierSketch> {
+        self.0.as_ref()
+    }
+}
+
+impl PartialEq for Sketched {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Sketched {}
 
 impl IndexedPerson {
     /// What the person's record says of the company they work for.
@@ -364,6 +392,9 @@ impl IdentityIndexModel {
     fn refile(&self, docs: &mut DocSet<IdentityDoc>, id: ContactId) {
         refile_companies(docs, id);
         let key = person_key(id);
+        if let Some(IdentityDoc::Person(person)) = docs.get_mut(&key) {
+            person.sketch = Sketched(Some(IdentifierSketch::of(&person.record)));
+        }
         let (old, new) = match docs.get(&key) {
             Some(IdentityDoc::Person(person)) => (
                 person.blocks.clone(),

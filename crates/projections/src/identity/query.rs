@@ -3,10 +3,12 @@
 use std::collections::BTreeSet;
 
 use crm_domain::ContactId;
-use crm_domain::identity::linkage::{LinkageAssessment, LinkageModel, PersonRecord};
+use crm_domain::identity::linkage::{
+    IdentifierSketch, LinkageAssessment, LinkageModel, PersonRecord,
+};
 use uuid::Uuid;
 
-use super::{COMPANY, IdentityDoc, IdentityIndexModel, block_key, person_key};
+use super::{COMPANY, IdentityDoc, IdentityIndexModel, IndexedPerson, block_key, person_key};
 use crate::model::{Comparison, DocKey, Filter, Found, IndexValue, Lookup, Scan, Selection};
 
 /// The live people sharing a blocking key with a record: two rounds, the record's blocks and
@@ -78,16 +80,14 @@ impl Candidates {
         members.into_iter().collect()
     }
 
-    /// The live people found among the members, with their records.
+    /// The live people found among the members.
     fn live_people<'f>(
         &self,
         found: &'f Found<'_, IdentityDoc>,
-    ) -> impl Iterator<Item = (ContactId, &'f PersonRecord)> {
+    ) -> impl Iterator<Item = (ContactId, &'f IndexedPerson)> {
         self.members(found).into_iter().filter_map(|contact| {
             match found.get(&person_key(contact)) {
-                Some(IdentityDoc::Person(person)) if person.is_live() => {
-                    Some((contact, &person.record))
-                }
+                Some(IdentityDoc::Person(person)) if person.is_live() => Some((contact, &**person)),
                 _ => None,
             }
         })
@@ -118,9 +118,9 @@ impl Lookup<IdentityDoc> for Candidates {
 
     fn answer(&self, found: &Found<IdentityDoc>) -> Vec<Candidate> {
         self.live_people(found)
-            .map(|(contact, record)| Candidate {
+            .map(|(contact, person)| Candidate {
                 contact,
-                record: record.clone(),
+                record: person.record.clone(),
             })
             .collect()
     }
@@ -147,7 +147,8 @@ pub fn rank(
     rank_people(
         model,
         record,
-        candidates.iter().map(|c| (c.contact, &c.record)),
+        None,
+        candidates.iter().map(|c| (c.contact, &c.record, None)),
         keep,
     )
 }
@@ -155,11 +156,12 @@ pub fn rank(
 fn rank_people<'r>(
     model: &LinkageModel,
     record: &PersonRecord,
-    people: impl Iterator<Item = (ContactId, &'r PersonRecord)>,
+    sketch: Option<&IdentifierSketch>,
+    people: impl Iterator<Item = (ContactId, &'r PersonRecord, Option<&'r IdentifierSketch>)>,
     keep: usize,
 ) -> Vec<RankedCandidate> {
     model
-        .strongest(record, people, keep)
+        .strongest_sketched(record, sketch, people, keep)
         .into_iter()
         .map(|weighed| RankedCandidate {
             contact: weighed.key,
@@ -175,6 +177,7 @@ fn rank_people<'r>(
 pub struct BestMatches<'q> {
     candidates: Candidates,
     record: &'q PersonRecord,
+    sketch: IdentifierSketch,
     model: &'q LinkageModel,
     keep: usize,
 }
@@ -192,6 +195,7 @@ impl<'q> BestMatches<'q> {
         Self {
             candidates: Candidates::of(index, record, limit),
             record,
+            sketch: IdentifierSketch::of(record),
             model,
             keep,
         }
@@ -219,8 +223,25 @@ impl Lookup<IdentityDoc> for BestMatches<'_> {
     fn answer(&self, found: &Found<'_, IdentityDoc>) -> Vec<RankedCandidate> {
         // Gathered first, in a loop of their own: each candidate's record is a few pointers
         // away, and a short loop lets the processor follow many of them at once.
-        let people: Vec<(ContactId, &PersonRecord)> = self.candidates.live_people(found).collect();
-        rank_people(self.model, self.record, people.into_iter(), self.keep)
+        let people: Vec<(ContactId, &PersonRecord, Option<&IdentifierSketch>)> = self
+            .candidates
+            .live_people(found)
+            .map(|(contact, person)| {
+                let sketch = person.sketch.get();
+                debug_assert!(
+                    sketch.is_none_or(|sketch| *sketch == IdentifierSketch::of(&person.record)),
+                    "a person's sketch stands for their record"
+                );
+                (contact, &person.record, sketch)
+            })
+            .collect();
+        rank_people(
+            self.model,
+            self.record,
+            Some(&self.sketch),
+            people.into_iter(),
+            self.keep,
+        )
     }
 }
 

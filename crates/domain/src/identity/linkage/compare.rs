@@ -303,7 +303,17 @@ pub(super) fn compare_identifiers(a: &PersonRecord, b: &PersonRecord) -> Compari
     let mut levels = [None; Field::ALL.len()];
     levels[Field::DateOfBirth.index()] = both(a.date_of_birth, b.date_of_birth, date_level);
     levels[Field::NationalId.index()] = any_pair(&a.national_ids, &b.national_ids, typo_level);
-    levels[Field::Email.index()] = any_pair(&a.emails, &b.emails, |x, y| {
+    levels[Field::Email.index()] = email_level_of(a, b);
+    levels[Field::Phone.index()] = any_pair(&a.phones, &b.phones, typo_level);
+    ComparisonVector {
+        levels,
+        names_swapped: false,
+    }
+}
+
+/// The email level of two records: their best pair of addresses.
+pub(super) fn email_level_of(a: &PersonRecord, b: &PersonRecord) -> Option<u8> {
+    any_pair(&a.emails, &b.emails, |x, y| {
         match email_level(x, y) {
             // Mailboxes alike only as their holders' names are alike (`carmen.jimenez` and
             // `carmen_jimenez`, `ddavis` and `ddavis7`) are two namesakes' as often as one
@@ -311,12 +321,7 @@ pub(super) fn compare_identifiers(a: &PersonRecord, b: &PersonRecord) -> Compari
             1 if made_of_names(x, a) || made_of_names(y, b) => 2,
             level => level,
         }
-    });
-    levels[Field::Phone.index()] = any_pair(&a.phones, &b.phones, typo_level);
-    ComparisonVector {
-        levels,
-        names_swapped: false,
-    }
+    })
 }
 
 /// Whether [`compare`] can give `field` a level for these two records: `false` only where a
@@ -377,12 +382,12 @@ pub(super) fn compare_the_rest(a: &PersonRecord, b: &PersonRecord, vector: &mut 
     vector.names_swapped = names_swapped;
 }
 
-fn both<T>(a: Option<T>, b: Option<T>, level: impl Fn(T, T) -> u8) -> Option<u8> {
+pub(super) fn both<T>(a: Option<T>, b: Option<T>, level: impl Fn(T, T) -> u8) -> Option<u8> {
     Some(level(a?, b?))
 }
 
 /// The best level over every pair of values; `None` if either side has none.
-fn any_pair(a: &[String], b: &[String], level: impl Fn(&str, &str) -> u8) -> Option<u8> {
+pub(super) fn any_pair(a: &[String], b: &[String], level: impl Fn(&str, &str) -> u8) -> Option<u8> {
     a.iter().flat_map(|x| b.iter().map(|y| level(x, y))).min()
 }
 
@@ -476,7 +481,7 @@ fn one_digit_off(a: NaiveDate, b: NaiveDate) -> bool {
     within_one_typing_error(&text(a), &text(b))
 }
 
-fn date_level(a: NaiveDate, b: NaiveDate) -> u8 {
+pub(super) fn date_level(a: NaiveDate, b: NaiveDate) -> u8 {
     if a == b {
         return 0;
     }
@@ -581,7 +586,7 @@ fn similar_level(a: &str, b: &str, threshold: f64) -> u8 {
     }
 }
 
-fn typo_level(a: &str, b: &str) -> u8 {
+pub(super) fn typo_level(a: &str, b: &str) -> u8 {
     if a == b {
         0
     } else if within_one_typing_error(a, b) {

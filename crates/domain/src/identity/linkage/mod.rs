@@ -26,6 +26,7 @@ mod frequency;
 mod model;
 mod person;
 mod similarity;
+mod sketch;
 mod strongest;
 
 pub use blocking::{
@@ -46,4 +47,5 @@ pub use person::{
     AddressParts, PersonDetails, PersonRecord, PostalAddress, UnreadableField, normalize_identifier,
 };
 pub use similarity::{jaro_winkler, levenshtein, typing_distance, within_one_typing_error};
+pub use sketch::IdentifierSketch;
 pub use strongest::Weighed;

@@ -43,7 +43,7 @@ pub fn within_one_typing_error(a: &str, b: &str) -> bool {
 }
 
 /// At most one optimal-string-alignment edit between two sequences.
-fn one_edit_apart<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+pub(super) fn one_edit_apart<T: PartialEq>(a: &[T], b: &[T]) -> bool {
     let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
     if long.len() - short.len() > 1 {
         return false;
