@@ -5,8 +5,9 @@
 //! value (the vector, then the string) into memory nothing else touched lately: at a million
 //! people that is most of a lookup's time. An [`IdentifierSketch`] holds the same values in
 //! place: a phone in E.164 form or a national id (digits, upper-case letters, `+`; up to 20
-//! characters) packed whole into 128 bits, and of an email its first two characters, which
-//! tell two strangers' addresses apart in nearly every pair (see [`compare`](super::compare)).
+//! characters) packed whole into 128 bits, and of an email its hashes, length, first two
+//! characters and character set, which tell two strangers' addresses apart in nearly every
+//! pair (see [`compare`](super::compare)).
 //! A level the sketch cannot decide — two emails that might be one typo apart, a value too
 //! long to pack, a record with more values than the sketch holds — is compared on the texts,
 //! as before. Either way the level is the one the texts give.
@@ -145,25 +146,74 @@ impl Packed {
     }
 }
 
-/// An email's first two characters (`None` for a shorter address).
+/// What an email address gives away in a few words: a hash of the whole address and of its
+/// mailbox name, its length, its first two characters and the set of its characters (each
+/// byte folded onto one of 64 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct Head(Option<[u8; 2]>);
+struct Head {
+    whole: u64,
+    mailbox: u64,
+    len: usize,
+    first_two: Option<[u8; 2]>,
+    bytes: u64,
+    ascii: bool,
+}
 
 impl Head {
     fn of(email: &str) -> Self {
-        Self(match email.as_bytes() {
-            [a0, a1, ..] => Some([*a0, *a1]),
-            _ => None,
-        })
+        let bytes = email.as_bytes();
+        Self {
+            whole: fnv1a(bytes),
+            mailbox: fnv1a(mailbox(email).as_bytes()),
+            len: bytes.len(),
+            first_two: match bytes {
+                [a0, a1, ..] => Some([*a0, *a1]),
+                _ => None,
+            },
+            bytes: bytes.iter().fold(0, |set, byte| set | 1 << (byte % 64)),
+            ascii: email.is_ascii(),
+        }
     }
 
-    /// "Different" (2) when the two addresses differ in their first two characters every way
-    /// round — then they are neither equal, nor one typing error apart, nor share a mailbox
-    /// name (the same test [`email_level_of`] starts with); `None` otherwise.
+    /// "Different" (2) where the sketches show it, as `email_level` would find it on the texts;
+    /// `None` where they cannot tell. Two addresses are different when they are not equal, do
+    /// not share a mailbox name (which, if distinctive, would make them alike) and are not one
+    /// typing error apart: shown by first two characters that differ every way round (the same
+    /// test `email_level` starts with), or by lengths more than one apart, or by character sets
+    /// more than two characters apart (one typing error removes at most one character and adds
+    /// at most one).
     fn level(self, other: Self) -> Option<u8> {
-        let ([a0, a1], [b0, b1]) = (self.0?, other.0?);
-        (a0 != b0 && a1 != b1 && a0 != b1 && a1 != b0).then_some(2)
+        if self.whole == other.whole {
+            // Most likely the same address: the texts tell.
+            return None;
+        }
+        if let (Some([a0, a1]), Some([b0, b1])) = (self.first_two, other.first_two)
+            && a0 != b0
+            && a1 != b1
+            && a0 != b1
+            && a1 != b0
+        {
+            return Some(2);
+        }
+        // Counted in bytes, which are characters only in ASCII texts.
+        let far_apart = self.ascii
+            && other.ascii
+            && (self.len.abs_diff(other.len) > 1 || (self.bytes ^ other.bytes).count_ones() > 2);
+        (self.mailbox != other.mailbox && far_apart).then_some(2)
     }
+}
+
+/// An email address's mailbox name (what comes before the `@`), as `email_level` reads it.
+fn mailbox(email: &str) -> &str {
+    email.rsplit_once('@').map_or(email, |(local, _)| local)
+}
+
+/// The 64-bit FNV-1a hash of some bytes: equal bytes, equal hashes (and, rarely, unequal
+/// bytes too, which only sends a pair to its texts).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// [`compare_identifiers`](super::compare) of two records, each with its sketch: the same
@@ -249,6 +299,61 @@ mod tests {
         assert_eq!(vector.level(Field::Email), Some(0));
     }
 
+    fn email_levels(a: &str, b: &str) -> (Option<u8>, Option<u8>) {
+        let a = record(vec![], vec![a.into()], vec![]);
+        let b = record(vec![], vec![b.into()], vec![]);
+        let sketched = compare_identifiers_sketched(
+            &a,
+            &IdentifierSketch::of(&a),
+            &b,
+            &IdentifierSketch::of(&b),
+        );
+        (
+            sketched.level(Field::Email),
+            compare_identifiers(&a, &b).level(Field::Email),
+        )
+    }
+
+    #[test]
+    fn addresses_the_sketch_cannot_tell_apart_are_read() {
+        // One character apart, but two bytes for one: counted in bytes they look far apart.
+        assert_eq!(email_levels("ab1ü@x.co", "ab1u@x.co"), (Some(1), Some(1)));
+        // The same distinctive mailbox at two providers: alike, though far apart as texts.
+        assert_eq!(
+            email_levels("ab12@x.io", "ab12@mail.co"),
+            (Some(1), Some(1))
+        );
+        // Strangers: decided by the sketch, as the texts decide.
+        assert_eq!(
+            email_levels("jane@x.io", "ed.c@mail.co"),
+            (Some(2), Some(2))
+        );
+        assert_eq!(email_levels("jane@x.io", "jane@x.io"), (Some(0), Some(0)));
+    }
+
+    proptest! {
+        #[test]
+        fn an_address_and_one_edit_of_it_are_sketched_as_read(
+            a in email(),
+            at in 0usize..12,
+            edit in 0u8..4,
+            with in proptest::sample::select(vec!['a', 'b', '1', '.', '@', 'é', 'x']),
+        ) {
+            let mut chars: Vec<char> = a.chars().collect();
+            let at = at.min(chars.len());
+            match edit {
+                0 => chars.insert(at, with),
+                1 if at < chars.len() => { chars.remove(at); }
+                2 if at < chars.len() => chars[at] = with,
+                3 if at + 1 < chars.len() => chars.swap(at, at + 1),
+                _ => {}
+            }
+            let b: String = chars.into_iter().collect();
+            let (sketched, read) = email_levels(&a, &b);
+            prop_assert_eq!(sketched, read);
+        }
+    }
+
     fn identifier() -> impl Strategy<Value = String> {
         // Few characters, so that equal and one-typo-apart values are common; now and then
         // one too long or with a character the packing refuses.
@@ -262,7 +367,10 @@ mod tests {
     fn email() -> impl Strategy<Value = String> {
         prop_oneof![
             4 => "[ab1.]{0,4}@[xy]\\.io",
+            1 => "[ab1]{4,5}@(x\\.io|mail\\.co)",
             1 => "[ab]{0,2}",
+            1 => "[aé1]{0,3}@x\\.io",
+            1 => "[a-e]{3,6}@x\\.io",
             1 => "(ada|lovelace|adalovelace)[1]{0,1}@[xy]\\.io",
         ]
     }
