@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use super::compare::{
     ComparisonVector, Field, compare_identifiers, compare_the_rest, is_identifier, may_have_a_level,
 };
-use super::model::LinkageModel;
+use super::model::{FieldProbabilities, LinkageModel};
 use super::person::PersonRecord;
 use super::sketch::{IdentifierSketch, compare_identifiers_sketched};
 
@@ -86,6 +86,20 @@ impl LinkageModel {
                 (f.field, strongest)
             })
             .collect();
+        // Each identifier field's weight per level, worked out once rather than per candidate
+        // (each is a logarithm); a level past the table is worked out where it occurs.
+        let identifier_weights: Vec<(&FieldProbabilities, Vec<f64>)> = self
+            .fields
+            .iter()
+            .filter(|f| is_identifier(f.field))
+            .map(|f| {
+                let weights = (0..f.field.levels().len())
+                    .filter_map(|level| u8::try_from(level).ok())
+                    .map(|level| f.weight(level))
+                    .collect();
+                (f, weights)
+            })
+            .collect();
         let prior = self.prior_weight();
         let candidates = candidates.into_iter();
         // Sized once: growing it in steps costs more than the comparisons on a large heap.
@@ -98,11 +112,16 @@ impl LinkageModel {
                 }
                 _ => compare_identifiers(record, candidate),
             };
-            let known: f64 = self
-                .fields
+            let known: f64 = identifier_weights
                 .iter()
-                .filter(|f| is_identifier(f.field))
-                .filter_map(|f| vector.level(f.field).map(|level| f.weight(level)))
+                .filter_map(|(f, weights)| {
+                    vector.level(f.field).map(|level| {
+                        weights
+                            .get(usize::from(level))
+                            .copied()
+                            .unwrap_or_else(|| f.weight(level))
+                    })
+                })
                 .sum();
             let rest: f64 = rest_at_most
                 .iter()
