@@ -567,3 +567,42 @@ async fn crm_work_links_a_contact_to_the_account_of_their_work_address() {
     stop_gracefully(worker);
     let _ = std::fs::remove_dir_all(directory);
 }
+
+/// A stop asked for while `crm work` is still starting (its connection made, its read models
+/// and workers not yet running) is answered with a graceful stop once it runs. Before, the
+/// signal handler was installed only after start-up, and SIGTERM in between killed the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_work_stopped_while_starting_stops_gracefully() {
+    use std::io::BufRead;
+
+    let fixture = support::postgres().await;
+    let database = fixture.database.as_ref().expect("a database").url.clone();
+    let (directory, config) = write_config(&serde_json::json!({
+        "onboarding": false,
+        "intake": { "default_region": "GB", "identity_resolution": true, "lease_ms": 1000 },
+        "account_linking": true,
+        "tick_ms": 20,
+    }));
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_crm"))
+        .args(["work", "--tenant", "acme", "--config"])
+        .arg(&config)
+        .env("DATABASE_URL", &database)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("crm work starts");
+    // Its first line comes once it has connected, before it opens the identity index, the
+    // account 360 and their projectors: the stop is asked for right then.
+    let stderr = worker.stderr.take().expect("a piped stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(first.starts_with("crm: working for"), "{first}");
+    stop_gracefully(worker);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|line| line.contains("stopping")),
+        "it stopped as asked: {rest:?}"
+    );
+    let _ = std::fs::remove_dir_all(directory);
+}

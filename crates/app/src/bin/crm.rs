@@ -1083,13 +1083,15 @@ async fn projection_lines<B: Backend>(
 }
 
 async fn work(args: WorkArgs) -> Result<(), String> {
+    // First: a stop asked for while starting is answered once running.
+    let shutdown = Shutdown::listen();
     let tenant = TenantId::new(&args.tenant).map_err(|error| format!("--tenant: {error}"))?;
     let text = std::fs::read_to_string(&args.config)
         .map_err(|error| format!("cannot read {}: {error}", args.config.display()))?;
     let config: HostConfig = serde_json::from_str(&text)
         .map_err(|error| format!("{}: {error}", args.config.display()))?;
     on_backend!(&args.database, COMMAND_POOL, |backend| {
-        work_on(backend, tenant, &config, &args.config).await
+        work_on(backend, tenant, &config, &args.config, shutdown).await
     })
 }
 
@@ -1098,6 +1100,7 @@ async fn work_on<B: Backend>(
     tenant: TenantId,
     config: &HostConfig,
     config_path: &std::path::Path,
+    shutdown: Shutdown,
 ) -> Result<(), String> {
     eprintln!("crm: working for {tenant} on {}", backend.describe());
     let service = Arc::new(CommandService::new(backend.work(), Arc::new(SystemClock)));
@@ -1170,7 +1173,7 @@ async fn work_on<B: Backend>(
         host
     };
     let running = tokio::spawn(host.run(stopped));
-    shutdown_signal().await;
+    shutdown.requested().await;
     eprintln!("crm: stopping: finishing what is in hand");
     let _ = stop.send(true);
     let ended = running
@@ -1413,6 +1416,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     use crm_app::http::{ServeSettings, Tokens};
+    // First: a stop asked for while starting is answered once serving.
+    let shutdown = Shutdown::listen();
     let text = std::fs::read_to_string(&args.tokens)
         .map_err(|error| format!("cannot read {}: {error}", args.tokens.display()))?;
     let tokens =
@@ -1461,7 +1466,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         })?;
     }
     on_backend!(&args.database, args.pool_size, |backend| {
-        serve_on(backend, &args, tokens, settings).await
+        serve_on(backend, &args, tokens, settings, shutdown).await
     })
 }
 
@@ -1470,6 +1475,7 @@ async fn serve_on<B: Backend>(
     args: &ServeArgs,
     tokens: crm_app::http::Tokens,
     settings: crm_app::http::ServeSettings,
+    shutdown: Shutdown,
 ) -> Result<ExitCode, String> {
     use crm_app::http::{App, ReadModels};
     // Where everything is kept (stdout's first line is the listening address).
@@ -1501,7 +1507,7 @@ async fn serve_on<B: Backend>(
         .map_err(|error| format!("cannot read the listening address: {error}"))?;
     // The line tests and scripts wait for.
     println!("listening on http://{address}");
-    crm_app::http::serve(app, listener, shutdown_signal())
+    crm_app::http::serve(app, listener, shutdown.requested())
         .await
         .map_err(|error| error.to_string())?;
     eprintln!("crm: stopping: requests finished; finishing the projection batches");
@@ -1577,24 +1583,42 @@ fn token(args: &TokenArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// The operator's request to stop: SIGINT (Ctrl-C) or SIGTERM, listened for from the moment
+/// it is made. A signal that arrives while a command is still starting (connecting, opening
+/// its read models) is kept and answered with a graceful stop once the command runs; before,
+/// it found no handler yet and killed the process.
+struct Shutdown {
     #[cfg(unix)]
-    {
-        let Ok(mut terminate) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = interrupt.await;
-            return;
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Shutdown {
+    /// Starts listening (inside the runtime).
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|interrupt| Ok((interrupt, signal(SignalKind::terminate())?)))
+                .ok();
+            Self { signals }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+
+    /// Resolves when a stop is requested (at once if one came already).
+    async fn requested(self) {
+        #[cfg(unix)]
+        if let Some((mut interrupt, mut terminate)) = self.signals {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
