@@ -142,6 +142,38 @@ fn start_worker(database: &str, config: &std::path::Path) -> Child {
         .expect("the crm binary starts")
 }
 
+/// Starts a worker and returns once it has announced itself (its first line, written after it
+/// listens for a stop): a stop asked for earlier, while the process is still being loaded,
+/// would find no handler and kill it. Its output goes on to the test's own.
+fn start_ready_worker(database: &str, config: &std::path::Path) -> Child {
+    use std::io::BufRead;
+
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_crm"))
+        .args(["work", "--tenant", "acme", "--config"])
+        .arg(config)
+        .env("DATABASE_URL", database)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the crm binary starts");
+    let stderr = worker.stderr.take().expect("a piped stderr");
+    let (announced, announcement) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("{line}");
+            let _ = announced.send(());
+        }
+    });
+    announcement
+        .recv_timeout(Duration::from_mins(1))
+        .expect("the worker announces itself");
+    worker
+}
+
 /// Counts of the event types in the tenant's history.
 async fn counts<U: UnitOfWork>(work: &U) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
@@ -192,7 +224,7 @@ async fn a_worker_killed_at_random_points_loses_and_doubles_nothing() {
     }
 
     // Then it runs until everything is done, and stops on SIGTERM.
-    let worker = start_worker(&database, &config);
+    let worker = start_ready_worker(&database, &config);
     // A message a killed worker claimed and delivered but did not record is the killed
     // worker's until its lease (60 s) ends; only then is it delivered again (under its key)
     // and recorded. So done means recorded, not only seen by the receiver.
@@ -334,7 +366,7 @@ async fn intake_killed_a_hundred_times_makes_every_delivery_one_lead() {
         kill_after_a_while(&database, &config, &mut seed, (10, 150)).await;
     }
 
-    let worker = start_worker(&database, &config);
+    let worker = start_ready_worker(&database, &config);
     let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
     loop {
         let health = inbox
@@ -416,7 +448,7 @@ async fn crm_work_resolves_a_known_person_through_the_index_it_keeps() {
         "intake": { "default_region": "GB", "identity_resolution": true, "lease_ms": 1000 },
         "tick_ms": 20,
     }));
-    let worker = start_worker(&database, &config);
+    let worker = start_ready_worker(&database, &config);
     // The index catches up before the delivery arrives (a person indexed later is not found:
     // the index is a projection).
     let indexed = crm_projections::PostgresDocuments::connect(
@@ -512,7 +544,7 @@ async fn crm_work_links_a_contact_to_the_account_of_their_work_address() {
         "account_linking": true,
         "tick_ms": 20,
     }));
-    let worker = start_worker(&database, &config);
+    let worker = start_ready_worker(&database, &config);
     // A person is linked against the accounts the model holds when they are looked at.
     let model = crm_projections::PostgresDocuments::connect(&database, 1, Account360Model)
         .await
