@@ -130,13 +130,20 @@ fn stop_gracefully(mut worker: Child) {
     assert!(status.success(), "a graceful stop exits cleanly: {status}");
 }
 
-fn start_worker(database: &str, config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_crm"))
+/// `crm work` for the tenant on `database` with `config`, its output to stdout dropped.
+fn worker_command(database: &str, config: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crm"));
+    command
         .args(["work", "--tenant", "acme", "--config"])
         .arg(config)
         .env("DATABASE_URL", database)
         .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
+        .stdout(Stdio::null());
+    command
+}
+
+fn start_worker(database: &str, config: &std::path::Path) -> Child {
+    worker_command(database, config)
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the crm binary starts")
@@ -148,12 +155,7 @@ fn start_worker(database: &str, config: &std::path::Path) -> Child {
 fn start_ready_worker(database: &str, config: &std::path::Path) -> Child {
     use std::io::BufRead;
 
-    let mut worker = Command::new(env!("CARGO_BIN_EXE_crm"))
-        .args(["work", "--tenant", "acme", "--config"])
-        .arg(config)
-        .env("DATABASE_URL", database)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
+    let mut worker = worker_command(database, config)
         .stderr(Stdio::piped())
         .spawn()
         .expect("the crm binary starts");
@@ -615,12 +617,7 @@ async fn crm_work_stopped_while_starting_stops_gracefully() {
         "account_linking": true,
         "tick_ms": 20,
     }));
-    let mut worker = Command::new(env!("CARGO_BIN_EXE_crm"))
-        .args(["work", "--tenant", "acme", "--config"])
-        .arg(&config)
-        .env("DATABASE_URL", &database)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
+    let mut worker = worker_command(&database, &config)
         .stderr(Stdio::piped())
         .spawn()
         .expect("crm work starts");
