@@ -597,7 +597,7 @@ pub(super) fn typo_level(a: &str, b: &str) -> u8 {
 }
 
 /// An email address's mailbox name (what comes before the `@`).
-fn mailbox(e: &str) -> &str {
+pub(super) fn mailbox(e: &str) -> &str {
     e.rsplit_once('@').map_or(e, |(local, _)| local)
 }
 

@@ -12,7 +12,9 @@
 //! long to pack, a record with more values than the sketch holds — is compared on the texts,
 //! as before. Either way the level is the one the texts give.
 
-use super::compare::{ComparisonVector, Field, any_pair, both, date_level, email_level_of};
+use super::compare::{
+    ComparisonVector, Field, any_pair, both, date_level, email_level_of, mailbox,
+};
 use super::person::PersonRecord;
 use super::similarity::one_edit_apart;
 
@@ -201,11 +203,6 @@ impl Head {
             && (self.len.abs_diff(other.len) > 1 || (self.bytes ^ other.bytes).count_ones() > 2);
         (self.mailbox != other.mailbox && far_apart).then_some(2)
     }
-}
-
-/// An email address's mailbox name (what comes before the `@`), as `email_level` reads it.
-fn mailbox(email: &str) -> &str {
-    email.rsplit_once('@').map_or(email, |(local, _)| local)
 }
 
 /// The 64-bit FNV-1a hash of some bytes: equal bytes, equal hashes (and, rarely, unequal

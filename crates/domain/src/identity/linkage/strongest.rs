@@ -78,13 +78,7 @@ impl LinkageModel {
             .fields
             .iter()
             .filter(|f| !is_identifier(f.field))
-            .map(|f| {
-                let strongest = (0..f.field.levels().len())
-                    .filter_map(|level| u8::try_from(level).ok())
-                    .map(|level| f.weight(level))
-                    .fold(0.0, f64::max);
-                (f.field, strongest)
-            })
+            .map(|f| (f.field, level_weights(f).fold(0.0, f64::max)))
             .collect();
         // Each identifier field's weight per level, worked out once rather than per candidate
         // (each is a logarithm); a level past the table is worked out where it occurs.
@@ -92,13 +86,7 @@ impl LinkageModel {
             .fields
             .iter()
             .filter(|f| is_identifier(f.field))
-            .map(|f| {
-                let weights = (0..f.field.levels().len())
-                    .filter_map(|level| u8::try_from(level).ok())
-                    .map(|level| f.weight(level))
-                    .collect();
-                (f, weights)
-            })
+            .map(|f| (f, level_weights(f).collect()))
             .collect();
         let prior = self.prior_weight();
         let candidates = candidates.into_iter();
@@ -158,6 +146,13 @@ impl LinkageModel {
         }
         kept
     }
+}
+
+/// A field's weight at each of its levels, in level order.
+fn level_weights(field: &FieldProbabilities) -> impl Iterator<Item = f64> + '_ {
+    (0..field.field.levels().len())
+        .filter_map(|level| u8::try_from(level).ok())
+        .map(|level| field.weight(level))
 }
 
 /// Whether `a` ranks before `b`: greater weight first, then the smaller key.
